@@ -1,0 +1,164 @@
+"""The ``incr`` command: a thin click shell over ``session`` and ``runner``."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from incr import __version__
+from incr import graph as graphs
+from incr.errors import IncrError
+from incr.project import Project
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TARGETS_HELP = "TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique."
+
+
+def _user_errors(func: F) -> F:
+    """Show an IncrError as its one-line message (and hint), with its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except IncrError as exc:
+            click.echo(exc.format(), err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="incr")
+@click.option(
+    "-C",
+    "--project",
+    "project_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Project folder (default: the nearest folder up from here holding pyproject.toml, "
+    "pipeline.lock or .pipecache).",
+)
+@click.pass_context
+def cli(ctx: click.Context, project_dir: Path | None) -> None:
+    """incr: rerun only the pipeline steps whose code, config, inputs or files changed.
+
+    Pipelines are Python modules under pipelines/; pipeline.lock (commit it) records each
+    step's fingerprint; results are cached in .pipecache/.
+
+    \b
+    Typical use:
+      incr status            which steps are dirty, and why
+      incr repro             run the dirty steps, reuse the rest
+      incr status --check    in CI: exit 1 when pipeline.lock is out of date
+    """
+    ctx.obj = project_dir
+
+
+def _project(ctx: click.Context) -> Project:
+    return Project.find(ctx.obj)
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("-f", "--force", is_flag=True, help="Rerun the targeted steps even when clean.")
+@click.option("-n", "--dry-run", is_flag=True, help="Say which steps would run, and why; run none.")
+@click.option(
+    "-k",
+    "--keep-going",
+    is_flag=True,
+    help="After a failure, still run every step that does not depend on the failed one.",
+)
+@click.pass_context
+@_user_errors
+def repro(
+    ctx: click.Context, targets: tuple[str, ...], force: bool, dry_run: bool, keep_going: bool
+) -> None:
+    """Bring pipelines up to date: run dirty steps, reuse cached results for the rest.
+
+    With no TARGET, every pipeline under pipelines/ is brought up to date. A step target
+    also brings the steps it needs up to date. Exit code 1 when a step failed.
+
+    \b
+    TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
+
+    \b
+    Examples:
+      incr repro                     everything
+      incr repro digits.svc_trainer  one step and what it needs
+      incr repro --force train       rerun train even if it is clean
+    """
+    from incr.report import Console, status_lines
+    from incr.runner import Runner
+    from incr.session import open_pipelines
+
+    workspace, pipelines = open_pipelines(_project(ctx))
+    selection = graphs.resolve_targets(pipelines, targets) if targets else None
+    if dry_run:
+        verdicts = workspace.status(pipelines, targets)
+        for line in status_lines(verdicts):
+            click.echo(line)
+        click.echo("(dry run: nothing was executed)")
+        return
+    failed = False
+    for traced in pipelines:
+        if selection is not None and traced.graph.name not in selection:
+            continue
+        only = selection.get(traced.graph.name) if selection is not None else None
+        forced: bool | set[str] = (only or True) if force else False
+        result = Runner(workspace, Console(explain=True)).run(
+            traced, only=only, force=forced, keep_going=keep_going
+        )
+        failed = failed or bool(result.failed)
+        if result.failed and not keep_going:
+            break
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (see README).")
+@click.option("--check", is_flag=True, help="Exit 1 when any step is dirty (for CI).")
+@click.pass_context
+@_user_errors
+def status(ctx: click.Context, targets: tuple[str, ...], as_json: bool, check: bool) -> None:
+    """List every step as clean or dirty, with the reasons that make it dirty.
+
+    \b
+    Reasons name what changed:
+      code changed (double in pipelines/flow.py)   the step or a helper it uses
+      config changed (factor: 2 -> 5)              a StepConfig value
+      dep changed (data/raw.csv)                   a file listed in deps=[...]
+      input changed (from transform)               an upstream output it receives
+      after transform                              waits on a dirty upstream step
+      output missing from cache, cache disabled, new step
+
+    \b
+    TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
+    """
+    from incr.report import status_json, status_lines
+    from incr.session import open_pipelines
+
+    workspace, pipelines = open_pipelines(_project(ctx))
+    verdicts = workspace.status(pipelines, targets)
+    if as_json:
+        click.echo(status_json(verdicts))
+    else:
+        for line in status_lines(verdicts):
+            click.echo(line)
+    if check and any(v.dirty for v in verdicts):
+        sys.exit(1)
+
+
+def main() -> None:
+    cli(prog_name="incr")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

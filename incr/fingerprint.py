@@ -1,0 +1,332 @@
+"""Code fingerprints from source text, and the canonical digest of a step's facts.
+
+Pure: module sources come in through a loader callable (the caller reads files), and the result
+is values. A step's code is its function's AST with docstrings removed and positions dropped,
+plus, transitively, every module-level function, class and constant of the project's own modules
+that it refers to. Names that resolve to third-party modules are reported as packages, so the
+caller can add their installed versions.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from blake3 import blake3
+
+from incr.model import FINGERPRINT_SCHEMA, Facts
+
+PART_DIGEST_LEN = 32  # hex characters kept for a code part's digest
+_STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
+#: Modules never fingerprinted: the standard library (the Python version covers it) and incr.
+IGNORED = _STDLIB | {"incr"}
+
+
+def digest_bytes(data: bytes, length: int = 64) -> str:
+    return blake3(data).hexdigest()[:length]
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, no NaN: the one text a value has. Raises TypeError/ValueError."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def fingerprint(facts: Facts) -> str:
+    """The digest of everything that decides whether a step's result can be reused."""
+    payload = {
+        "schema": FINGERPRINT_SCHEMA,
+        "code": facts.code,
+        "config": facts.config,
+        "inputs": facts.inputs,
+        "deps": facts.deps,
+    }
+    return digest_bytes(canonical_json(payload).encode(), 32)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True)
+class ModuleSource:
+    """A project-local module: dotted name, path relative to the root, and its text."""
+
+    name: str
+    path: str
+    text: str
+    is_package: bool = False
+
+
+Loader = Callable[[str], "ModuleSource | None"]
+
+
+@dataclass(frozen=True)
+class CodeClosure:
+    """What a step's code fingerprint is made of.
+
+    ``parts`` maps ``PATH:NAME`` to the digest of that definition's normalised AST (``PATH:*``
+    when a whole module is used as a value); ``packages`` holds the top-level names of
+    third-party modules the closure imports.
+    """
+
+    parts: dict[str, str]
+    packages: frozenset[str]
+
+
+@dataclass
+class _Binding:
+    """What a module-level name is bound to by an import."""
+
+    module: str | None = None  # bound to a module
+    attr_of: str | None = None  # bound to attribute ``attr`` of module ``attr_of``
+    attr: str = ""
+
+
+@dataclass
+class _ModuleInfo:
+    source: ModuleSource
+    defs: dict[str, list[ast.stmt]] = field(default_factory=dict)
+    imports: dict[str, _Binding] = field(default_factory=dict)
+    stars: list[str] = field(default_factory=list)
+    tree: ast.Module | None = None
+
+
+class CodeIndex:
+    """Resolves and digests code closures over the project's modules, memoising per module."""
+
+    def __init__(self, load: Loader) -> None:
+        self._load = load
+        self._modules: dict[str, _ModuleInfo | None] = {}
+        self._digests: dict[tuple[str, str], tuple[str, list[_Ref]]] = {}
+
+    def module(self, name: str) -> _ModuleInfo | None:
+        if name.split(".")[0] in IGNORED:
+            return None
+        if name not in self._modules:
+            source = self._load(name)
+            self._modules[name] = None if source is None else _analyse(source)
+        return self._modules[name]
+
+    def is_local(self, name: str) -> bool:
+        if name.split(".")[0] in IGNORED:
+            return False
+        return self.module(name) is not None
+
+    def closure(self, module: str, name: str) -> CodeClosure:
+        """The closure of ``name`` defined at the top level of local module ``module``."""
+        parts: dict[str, str] = {}
+        packages: set[str] = set()
+        seen: set[tuple[str, str]] = set()
+        todo: list[tuple[str, str]] = [(module, name)]
+        while todo:
+            mod, sym = todo.pop()
+            if (mod, sym) in seen:
+                continue
+            seen.add((mod, sym))
+            info = self.module(mod)
+            if info is None:
+                continue
+            if sym == "*":
+                parts[f"{info.source.path}:*"] = _digest_nodes(info.tree.body if info.tree else [])
+                continue
+            if sym not in info.defs:
+                continue
+            digest, refs = self._definition(info, sym)
+            parts[f"{info.source.path}:{sym}"] = digest
+            for ref in refs:
+                for target in self._resolve(info, ref):
+                    if isinstance(target, str):
+                        packages.add(target)
+                    else:
+                        todo.append(target)
+        return CodeClosure(parts, frozenset(packages))
+
+    def normalised_source(self, module: str, name: str) -> str | None:
+        info = self.module(module)
+        if info is None or name not in info.defs:
+            return None
+        return "\n".join(ast.unparse(_strip_docstrings(s)) for s in info.defs[name])
+
+    def _definition(self, info: _ModuleInfo, sym: str) -> tuple[str, list[_Ref]]:
+        key = (info.source.name, sym)
+        if key not in self._digests:
+            nodes = info.defs[sym]
+            refs = [ref for node in nodes for ref in _references(node)]
+            self._digests[key] = (_digest_nodes(nodes), refs)
+        return self._digests[key]
+
+    def _resolve(self, info: _ModuleInfo, ref: _Ref) -> Iterable[tuple[str, str] | str]:
+        """Where a name used in ``info`` points: a local (module, symbol), or a package name."""
+        head, chain = ref
+        if head in info.defs:
+            yield (info.source.name, head)
+            return
+        binding = info.imports.get(head)
+        if binding is None:
+            for star in info.stars:
+                star_info = self.module(star)
+                if star_info is not None and (head in star_info.defs or head in star_info.imports):
+                    yield from self._resolve(star_info, (head, chain))
+                    return
+                if star_info is None:
+                    yield from self._external(star)
+            return
+        if binding.attr_of is not None:
+            target = self.module(binding.attr_of)
+            if target is None:
+                yield from self._external(binding.attr_of)
+            else:
+                yield from self._resolve(target, (binding.attr, chain))
+            return
+        assert binding.module is not None
+        yield from self._resolve_module_chain(binding.module, chain)
+
+    def _resolve_module_chain(
+        self, module: str, chain: tuple[str, ...]
+    ) -> Iterable[tuple[str, str] | str]:
+        # ``import a.b`` then ``a.b.c.f``: find the longest local module along the chain.
+        current = module
+        rest = list(chain)
+        while rest and self.is_local(f"{current}.{rest[0]}"):
+            current = f"{current}.{rest.pop(0)}"
+        info = self.module(current)
+        if info is None:
+            yield from self._external(current)
+        elif not rest:
+            yield (current, "*")  # the module itself is used as a value
+        else:
+            yield from self._resolve(info, (rest[0], tuple(rest[1:])))
+
+    def _external(self, module: str) -> Iterable[str]:
+        top = module.split(".")[0]
+        if top and top not in IGNORED:
+            yield top
+
+
+_Ref = tuple[str, tuple[str, ...]]  # a name and the attribute chain read from it
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def _analyse(source: ModuleSource) -> _ModuleInfo:
+    tree = ast.parse(source.text, filename=source.path)
+    info = _ModuleInfo(source=source, tree=tree)
+    package = source.name if source.is_package else source.name.rpartition(".")[0]
+    for stmt in _top_level(tree.body):
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            info.defs.setdefault(stmt.name, []).append(stmt)
+        elif isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets: list[ast.expr] = (
+                list(stmt.targets) if isinstance(stmt, ast.Assign) else [stmt.target]
+            )
+            for name in _target_names(targets):
+                info.defs.setdefault(name, []).append(stmt)
+        elif isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.asname:
+                    info.imports[alias.asname] = _Binding(module=alias.name)
+                else:
+                    top = alias.name.split(".")[0]
+                    info.imports[top] = _Binding(module=top)
+        elif isinstance(stmt, ast.ImportFrom):
+            base = _absolute(stmt.module, stmt.level, package)
+            for alias in stmt.names:
+                if alias.name == "*":
+                    info.stars.append(base)
+                    continue
+                bound = alias.asname or alias.name
+                info.imports[bound] = _Binding(attr_of=base, attr=alias.name)
+    return info
+
+
+def _top_level(body: list[ast.stmt]) -> Iterable[ast.stmt]:
+    """Module-level statements, looking inside if/try/with blocks (guards, optional imports)."""
+    for stmt in body:
+        if isinstance(stmt, ast.If):
+            yield from _top_level(stmt.body)
+            yield from _top_level(stmt.orelse)
+        elif isinstance(stmt, ast.Try):
+            for block in (stmt.body, stmt.orelse, stmt.finalbody):
+                yield from _top_level(block)
+            for handler in stmt.handlers:
+                yield from _top_level(handler.body)
+        elif isinstance(stmt, ast.With):
+            yield from _top_level(stmt.body)
+        else:
+            yield stmt
+
+
+def _target_names(targets: list[ast.expr]) -> Iterable[str]:
+    for target in targets:
+        if isinstance(target, ast.Name):
+            yield target.id
+        elif isinstance(target, ast.Tuple | ast.List):
+            yield from _target_names(list(target.elts))
+        elif isinstance(target, ast.Starred):
+            yield from _target_names([target.value])
+
+
+def _absolute(module: str | None, level: int, package: str) -> str:
+    if level == 0:
+        return module or ""
+    parts = package.split(".") if package else []
+    base = parts[: len(parts) - (level - 1)] if level > 1 else parts
+    return ".".join([*base, module] if module else base)
+
+
+def _references(node: ast.AST) -> list[_Ref]:
+    """Every name read in ``node``, with the attribute chain read from it (``h.scale``)."""
+    refs: list[_Ref] = []
+    chained: set[int] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute) and id(sub) not in chained:
+            chain: list[str] = []
+            cur: ast.expr = sub
+            while isinstance(cur, ast.Attribute):
+                chain.append(cur.attr)
+                chained.add(id(cur))
+                cur = cur.value
+            if isinstance(cur, ast.Name):
+                chained.add(id(cur))
+                refs.append((cur.id, tuple(reversed(chain))))
+        elif isinstance(sub, ast.Name) and id(sub) not in chained:
+            refs.append((sub.id, ()))
+    return refs
+
+
+def _strip_docstrings(node: ast.AST) -> ast.AST:
+    node = copy.deepcopy(node)
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module):
+            body = sub.body
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
+                sub.body = body[1:] or [ast.Pass()]
+    return node
+
+
+def normalise(node: ast.AST) -> str:
+    """The AST as text without docstrings and positions: comments and layout never matter."""
+    return ast.dump(_strip_docstrings(node), annotate_fields=True, include_attributes=False)
+
+
+def _digest_nodes(nodes: Iterable[ast.AST]) -> str:
+    text = "\n".join(normalise(n) for n in nodes)
+    return digest_bytes(text.encode(), PART_DIGEST_LEN)
+
+
+def function_closure(source_text: str, path: str) -> str:
+    """Digest of a function's own source when it is not defined at a module's top level."""
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(source_text), filename=path)
+    return _digest_nodes(tree.body)

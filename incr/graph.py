@@ -1,0 +1,234 @@
+"""Discovery: import the modules under ``pipelines/``, collect pipelines, trace them into graphs.
+
+Modules are imported with the project root first on ``sys.path``. A pipeline is collected when it
+is a module-level pipeline instance, a pipeline that takes no steps, or an instance whose
+``.run()`` the module called while it was imported (recorded, not run).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import sys
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from incr.api import Pipeline, PipelineInstance, TracedPipeline, recording_runs
+from incr.errors import DefinitionError, DiscoveryError, GraphError
+from incr.model import PipelineGraph, StepNode, paths_overlap
+from incr.project import Project
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+
+def module_name(root: Path, path: Path) -> str:
+    rel = path.relative_to(root).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def pipeline_modules(project: Project) -> list[Path]:
+    """The ``.py`` files under the pipelines folder, sorted, without caches and hidden folders."""
+    folder = project.pipelines
+    if not folder.is_dir():
+        raise DiscoveryError(
+            f"{project.pipelines_dir}/: no such folder in {project.root}",
+            hint="put pipeline modules in pipelines/, or set [tool.incr] pipelines = ...",
+        )
+    return sorted(
+        p
+        for p in folder.rglob("*.py")
+        if not any(part.startswith((".", "__pycache__")) for part in p.relative_to(folder).parts)
+    )
+
+
+def import_module(project: Project, path: Path) -> object:
+    """Import one pipeline module; a failure is a DiscoveryError naming the file and line."""
+    rel = path.relative_to(project.root).as_posix()
+    name = module_name(project.root, path)
+    root = str(project.root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        return importlib.import_module(name)
+    except SyntaxError as exc:
+        where = _relative(project.root, exc.filename) if exc.filename else rel
+        raise DiscoveryError(
+            f"{where}:{exc.lineno}: syntax error: {exc.msg}",
+            hint="fix the line and run again",
+        ) from None
+    except DefinitionError as exc:
+        line = _line_in(exc, path)
+        raise DiscoveryError(f"{rel}:{line}: {exc.message}", hint=exc.hint) from None
+    except Exception as exc:
+        line = _line_in(exc, path)
+        raise DiscoveryError(
+            f"{rel}:{line}: import failed: {type(exc).__name__}: {exc}",
+            hint="run `python -c 'import " + name + "'` to see the full traceback",
+        ) from None
+
+
+def _relative(root: Path, filename: str) -> str:
+    try:
+        return Path(filename).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return filename
+
+
+def _line_in(exc: BaseException, path: Path) -> int:
+    """The last line of ``path`` on the exception's traceback (where the module failed)."""
+    line = 1
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename).resolve() == path.resolve() and frame.lineno:
+            line = frame.lineno
+    return line
+
+
+def discover(project: Project) -> list[TracedPipeline]:
+    """Every pipeline of the project, traced, in module order. Raises DiscoveryError/GraphError."""
+    found: list[tuple[PipelineInstance, Path]] = []
+    for path in pipeline_modules(project):
+        with recording_runs() as runs:
+            module = import_module(project, path)
+        seen = {id(i) for i, _ in found}
+        for instance in [*_collect(module), *runs]:
+            if id(instance) not in seen:
+                seen.add(id(instance))
+                found.append((instance, path))
+    traced: list[TracedPipeline] = []
+    names: dict[str, Path] = {}
+    for instance, path in found:
+        if instance.name in names:
+            first = names[instance.name].relative_to(project.root).as_posix()
+            raise GraphError(
+                f"two pipelines are named {instance.name!r} "
+                f"({first} and {path.relative_to(project.root).as_posix()})",
+                hint="give one of them another name with @pipeline(name=...)",
+            )
+        names[instance.name] = path
+        traced.append(trace(instance, project.root, path))
+    return traced
+
+
+def _collect(module: object) -> Iterable[PipelineInstance]:
+    for value in list(vars(module).values()):
+        if isinstance(value, PipelineInstance):
+            yield value
+        elif (
+            isinstance(value, Pipeline)
+            and value.takes_no_steps
+            and getattr(value.func, "__module__", None) == getattr(module, "__name__", None)
+        ):
+            yield value()
+
+
+def trace(instance: PipelineInstance, root: Path, path: Path | None = None) -> TracedPipeline:
+    where = path.relative_to(root).as_posix() if path else instance.name
+    try:
+        traced = instance.trace(root)
+    except DefinitionError as exc:
+        raise GraphError(
+            f"{where}: pipeline {instance.name}: {exc.message}", hint=exc.hint
+        ) from None
+    check(traced.graph)
+    return traced
+
+
+def check(graph: PipelineGraph) -> None:
+    """Raise GraphError for overlapping outs and for cycles (naming the steps in them)."""
+    outs = [(out, node.name) for node in graph.steps for out in node.outs]
+    for i, (a, step_a) in enumerate(outs):
+        for b, step_b in outs[i + 1 :]:
+            if paths_overlap(a, b):
+                raise GraphError(
+                    f"pipeline {graph.name}: steps {step_a} and {step_b} both write "
+                    f"{a if len(a) <= len(b) else b} (outs {a!r} and {b!r})",
+                    hint="give each file or folder one producing step",
+                )
+    order(graph)
+
+
+def to_networkx(graph: PipelineGraph) -> nx.DiGraph:
+    """The pipeline as a ``networkx.DiGraph``; each node carries its StepNode as ``step``."""
+    import networkx as nx
+
+    g = nx.DiGraph(name=graph.name)
+    for index, node in enumerate(graph.steps):
+        g.add_node(node.name, step=node, index=index)
+    g.add_edges_from(graph.edges())
+    return g
+
+
+def order(graph: PipelineGraph) -> list[StepNode]:
+    """Steps in dependency order, ties kept in the order the pipeline body called them."""
+    import networkx as nx
+
+    g = to_networkx(graph)
+    try:
+        names = list(nx.lexicographical_topological_sort(g, key=lambda n: g.nodes[n]["index"]))
+    except nx.NetworkXUnfeasible:
+        cycle = [u for u, _ in nx.find_cycle(g)]
+        raise GraphError(
+            f"pipeline {graph.name} has a cycle: {' -> '.join([*cycle, cycle[0]])}",
+            hint="a step cannot depend, through files or data, on its own output",
+        ) from None
+    return [g.nodes[n]["step"] for n in names]
+
+
+def ancestors(graph: PipelineGraph, names: Iterable[str]) -> set[str]:
+    """The named steps and every step they depend on."""
+    import networkx as nx
+
+    g = to_networkx(graph)
+    result: set[str] = set()
+    for name in names:
+        result |= {name} | nx.ancestors(g, name)
+    return result
+
+
+def resolve_targets(
+    pipelines: list[TracedPipeline], targets: Iterable[str]
+) -> dict[str, set[str] | None]:
+    """Map pipeline name -> the step names a target list selects (None: the whole pipeline).
+
+    A target is ``PIPELINE``, ``PIPELINE.STEP`` or a step name unique across pipelines.
+    """
+    by_name = {t.graph.name: t.graph for t in pipelines}
+    selected: dict[str, set[str] | None] = {}
+    for target in targets:
+        if target in by_name:
+            selected[target] = None
+            continue
+        matches = _step_matches(by_name, target)
+        if len(matches) > 1:
+            raise GraphError(
+                f"step name {target!r} is ambiguous",
+                hint="use one of " + ", ".join(f"{p}.{s}" for p, s in matches),
+            )
+        if not matches:
+            raise GraphError(f"unknown target {target!r}", hint=_suggest(by_name, target))
+        pipe, name = matches[0]
+        if selected.get(pipe, set()) is not None:
+            selected.setdefault(pipe, set()).add(name)  # type: ignore[union-attr]
+    return selected
+
+
+def _step_matches(by_name: dict[str, PipelineGraph], target: str) -> list[tuple[str, str]]:
+    pipe, dot, name = target.partition(".")
+    if dot and pipe in by_name and any(n.name == name for n in by_name[pipe].steps):
+        return [(pipe, name)]
+    return [(g.name, n.name) for g in by_name.values() for n in g.steps if n.name == target]
+
+
+def _suggest(by_name: dict[str, PipelineGraph], target: str) -> str:
+    known = [*by_name, *(f"{g.name}.{n.name}" for g in by_name.values() for n in g.steps)]
+    known += [n.name for g in by_name.values() for n in g.steps]
+    close = difflib.get_close_matches(target, known, n=3)
+    if close:
+        return "did you mean " + ", ".join(close) + "?"
+    return "known pipelines: " + (", ".join(sorted(by_name)) or "none")

@@ -1,0 +1,194 @@
+"""Read, validate and write ``pipeline.lock``.
+
+The lockfile is TOML meant for git: a schema version, then one block per step, sorted, each
+block a table and its sub-tables (``code``, ``config``, ``inputs``, ``deps``, ``outputs``). No
+timestamps, absolute paths or machine names; the same facts always give the same bytes, so a no-op
+run leaves it untouched and two branches that reran different steps merge without conflicts.
+
+    schema = 1
+
+    [steps."flow.double"]
+    fingerprint = "9f1c..."
+
+    [steps."flow.double".code]
+    "pipelines/flow.py:double" = "51ab..."
+
+Config values are stored as canonical JSON text, since TOML has no null.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from incr.errors import LockfileError
+from incr.model import Artifact, Facts, LockEntry
+from incr.storage import atomic_write
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SCHEMA = 1
+HEADER = "# Written by incr. Commit this file; do not edit it by hand.\n"
+_SECTIONS = ("code", "config", "inputs", "deps", "outputs")
+_STEP_KEYS = ("fingerprint", *_SECTIONS)
+_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+_CONFLICT = re.compile(r"^(<{7}|={7}|>{7}|\|{7})( |$)")
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _key(text: str) -> str:
+    return text if _BARE.match(text) else json.dumps(text)
+
+
+def _string(text: str) -> str:
+    return json.dumps(text)  # a JSON string with ensure_ascii is a valid TOML basic string
+
+
+def dumps(entries: Iterable[LockEntry]) -> str:
+    """The lockfile text for ``entries``: deterministic, sorted, one block per step."""
+    lines = [HEADER, f"schema = {SCHEMA}\n"]
+    for entry in sorted(entries, key=lambda e: e.key):
+        head = f"steps.{_key(entry.key)}"
+        lines.append(f"\n[{head}]\nfingerprint = {_string(entry.fingerprint)}\n")
+        tables: dict[str, Mapping[str, str]] = {
+            "code": entry.facts.code,
+            "config": {k: _config_text(v) for k, v in entry.facts.config.items()},
+            "inputs": entry.facts.inputs,
+            "deps": entry.facts.deps,
+            "outputs": {k: a.encode() for k, a in entry.outputs.items()},
+        }
+        for section in _SECTIONS:
+            table = tables[section]
+            if not table:
+                continue
+            lines.append(f"\n[{head}.{section}]\n")
+            lines.extend(f"{_key(k)} = {_string(table[k])}\n" for k in sorted(table))
+    return "".join(lines)
+
+
+def _config_text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def write(path: Path, entries: Iterable[LockEntry]) -> bool:
+    """Write the lockfile atomically when its text changes; True when it was written."""
+    text = dumps(entries)
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    atomic_write(path, text.encode("utf-8"))
+    return True
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read(path: Path) -> dict[str, LockEntry]:
+    """The entries of the lockfile at ``path`` by step key; empty when it does not exist.
+
+    Raises LockfileError naming ``FILE:LINE`` for conflict markers, bad TOML, an unknown schema
+    and malformed blocks.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except UnicodeDecodeError:
+        raise LockfileError(f"{path.name}:1: not a text file", hint=_HINT_RESET) from None
+    return loads(text, path.name)
+
+
+_HINT_RESET = (
+    "restore it from git (git checkout -- pipeline.lock), or delete it and run `incr repro`"
+)
+
+
+def loads(text: str, name: str = "pipeline.lock") -> dict[str, LockEntry]:
+    for number, text_line in enumerate(text.splitlines(), 1):
+        if _CONFLICT.match(text_line):
+            raise LockfileError(
+                f"{name}:{number}: unresolved git merge conflict",
+                hint=f"keep one side (git checkout --ours {name}) and run `incr repro` "
+                "to recompute the steps the other side changed",
+            )
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = _line_of_toml_error(exc)
+        raise LockfileError(f"{name}:{line}: {_toml_message(exc)}", hint=_HINT_RESET) from None
+    schema = data.get("schema")
+    if schema != SCHEMA:
+        raise LockfileError(
+            f"{name}:{_find_line(text, 'schema')}: unknown schema version {schema!r} "
+            f"(this incr reads {SCHEMA})",
+            hint="upgrade incr, or delete the lockfile and run `incr repro`",
+        )
+    unknown = sorted(set(data) - {"schema", "steps"})
+    if unknown:
+        raise LockfileError(
+            f"{name}:{_find_line(text, unknown[0])}: unknown key {unknown[0]!r} "
+            "(expected: schema, steps)",
+            hint=_HINT_RESET,
+        )
+    steps = data.get("steps", {})
+    if not isinstance(steps, dict):
+        raise LockfileError(f"{name}:{_find_line(text, 'steps')}: 'steps' must be a table")
+    return {key: _entry(key, block, text, name) for key, block in steps.items()}
+
+
+def _entry(key: str, block: Any, text: str, name: str) -> LockEntry:
+    def fail(message: str) -> LockfileError:
+        line = _find_line(text, f"[steps.{_key(key)}")
+        return LockfileError(
+            f"{name}:{line}: {message} in step {key!r}",
+            hint=f"run `incr repro --force {key}` to rewrite it",
+        )
+
+    if not isinstance(block, dict):
+        raise fail("expected a table")
+    for field in block:
+        if field not in _STEP_KEYS:
+            raise fail(f"unknown key {field!r} (expected: {', '.join(_STEP_KEYS)})")
+    fp = block.get("fingerprint")
+    if not isinstance(fp, str) or not re.fullmatch(r"[0-9a-f]{32}", fp):
+        raise fail("missing or malformed 'fingerprint'")
+    tables: dict[str, dict[str, str]] = {}
+    for section in _SECTIONS:
+        table = block.get(section, {})
+        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+            raise fail(f"'{section}' must be a table of strings")
+        tables[section] = table
+    try:
+        config = {k: json.loads(v) for k, v in tables["config"].items()}
+        outputs = {k: Artifact.decode(v) for k, v in tables["outputs"].items()}
+    except ValueError as exc:
+        raise fail(f"malformed value ({exc})") from None
+    facts = Facts(code=tables["code"], config=config, inputs=tables["inputs"], deps=tables["deps"])
+    return LockEntry(key=key, fingerprint=fp, facts=facts, outputs=outputs)
+
+
+def _line_of_toml_error(exc: Exception) -> int:
+    match = re.search(r"line (\d+)", str(exc))
+    return int(match.group(1)) if match else 1
+
+
+def _toml_message(exc: Exception) -> str:
+    return re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc)) or "bad TOML"
+
+
+def _find_line(text: str, needle: str) -> int:
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith(needle):
+            return number
+    return 1

@@ -1,0 +1,151 @@
+"""Plain values shared by every layer: traced steps, pipelines, lock entries, reasons.
+
+Nothing here touches the disk, the clock or the console.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Bumped whenever the meaning of a fingerprint changes; part of every digest.
+FINGERPRINT_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class InputRef:
+    """A data input of a step: output ``output`` of the upstream step ``step``."""
+
+    step: str
+    output: str
+
+
+@dataclass(frozen=True)
+class StepNode:
+    """One step as traced in one pipeline.
+
+    ``name`` is unique inside its pipeline (``transform``, ``transform_2``); ``key`` is
+    ``PIPELINE.STEP`` and is unique in the project.
+    """
+
+    pipeline: str
+    name: str
+    func_name: str
+    source_file: str  # relative to the project root, POSIX separators
+    config: dict[str, Any]
+    inputs: dict[str, InputRef]
+    outputs: tuple[str, ...]
+    deps: tuple[str, ...] = ()
+    outs: tuple[str, ...] = ()
+    enable_cache: bool | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.pipeline}.{self.name}"
+
+
+@dataclass(frozen=True)
+class PipelineGraph:
+    """A traced pipeline: its steps in the order the body called them, and its edges."""
+
+    name: str
+    source_file: str
+    steps: tuple[StepNode, ...]
+    enable_cache: bool = True
+
+    def step(self, name: str) -> StepNode:
+        for node in self.steps:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    def edges(self) -> list[tuple[str, str]]:
+        """(upstream, downstream) pairs, from data inputs and from file wiring (outs -> deps)."""
+        pairs: set[tuple[str, str]] = set()
+        for node in self.steps:
+            for ref in node.inputs.values():
+                pairs.add((ref.step, node.name))
+        producers = {out: node.name for node in self.steps for out in node.outs}
+        for node in self.steps:
+            for dep in node.deps:
+                for out, producer in producers.items():
+                    if producer != node.name and _path_within(dep, out):
+                        pairs.add((producer, node.name))
+        return sorted(pairs)
+
+
+def _path_within(path: str, other: str) -> bool:
+    """True when ``path`` and ``other`` name the same file, or one holds the other."""
+    a, b = path.rstrip("/"), other.rstrip("/")
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def paths_overlap(a: str, b: str) -> bool:
+    return _path_within(a, b)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A stored output: how it was encoded and the blake3 digest of its bytes."""
+
+    kind: str  # materializer name: "npy", "json", "pickle", "file", "dir"
+    digest: str
+
+    def encode(self) -> str:
+        return f"{self.kind}:{self.digest}"
+
+    @classmethod
+    def decode(cls, text: str) -> Artifact:
+        kind, sep, digest = text.partition(":")
+        if not sep or not kind or not digest:
+            raise ValueError(f"expected KIND:DIGEST, got {text!r}")
+        return cls(kind, digest)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything a step's fingerprint is made of.
+
+    ``code`` maps a part (``pipelines/flow.py:double``, ``pkg:numpy``) to its digest or version;
+    ``inputs`` maps a parameter to the digest of the upstream output it receives; ``deps`` maps a
+    declared path to its content digest (``missing`` when it does not exist).
+    """
+
+    code: dict[str, str]
+    config: dict[str, Any]
+    inputs: dict[str, str]
+    deps: dict[str, str]
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """One step's block in ``pipeline.lock``."""
+
+    key: str
+    fingerprint: str
+    facts: Facts
+    outputs: dict[str, Artifact] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a step is dirty. ``kind`` is stable (for JSON); ``detail`` names what changed."""
+
+    kind: str
+    detail: str = ""
+
+    # The kinds, in the order ``decide`` checks them.
+    FORCED = "forced"
+    CACHE_DISABLED = "cache disabled"
+    NEW = "new step"
+    CODE = "code changed"
+    CONFIG = "config changed"
+    DEP = "dep changed"
+    INPUT = "input changed"
+    UPSTREAM = "after"
+    MISSING = "output missing from cache"
+
+    def __str__(self) -> str:
+        if self.kind == Reason.UPSTREAM:
+            return f"after {self.detail}"
+        return f"{self.kind} ({self.detail})" if self.detail else self.kind

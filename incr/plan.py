@@ -1,0 +1,156 @@
+"""Pure decisions: is a step dirty, and why.
+
+``decide`` is a ladder of rungs, cheapest first; each rung that finds a change records a Reason
+naming what changed. ``plan_status`` walks a pipeline in order and predicts, without running
+anything, which steps a ``repro`` would execute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from incr.model import Facts, LockEntry, Reason, StepNode
+
+
+def cache_enabled(node: StepNode, pipeline_enabled: bool, run_override: bool | None) -> bool:
+    """The seed's precedence: run override, then ``@pipeline(enable_cache=False)``, then step."""
+    if run_override is not None:
+        return run_override
+    if not pipeline_enabled:
+        return False
+    return True if node.enable_cache is None else node.enable_cache
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A step's state: clean when ``reasons`` is empty."""
+
+    node: StepNode
+    reasons: tuple[Reason, ...]
+    fingerprint: str | None = None  # None while an upstream step is dirty
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.reasons)
+
+    @property
+    def own_reasons(self) -> tuple[Reason, ...]:
+        """Reasons other than waiting on a dirty upstream step."""
+        return tuple(r for r in self.reasons if r.kind != Reason.UPSTREAM)
+
+
+def decide(
+    node: StepNode,
+    locked: LockEntry | None,
+    facts: Facts,
+    *,
+    enabled: bool,
+    forced: bool = False,
+    missing: Sequence[str] = (),
+    waiting_on: Sequence[str] = (),
+) -> list[Reason]:
+    """Why ``node`` must run, given its lock entry and its current facts (empty: it is clean).
+
+    ``facts.inputs`` holds only the inputs known now; ``waiting_on`` names dirty upstream steps
+    whose outputs are not known yet; ``missing`` names outputs absent from the cache.
+    """
+    reasons: list[Reason] = []
+    # Dirty if asked to run whatever its state.
+    if forced:
+        reasons.append(Reason(Reason.FORCED))
+    # Dirty if caching is off for it (run, pipeline or step level).
+    if not enabled:
+        reasons.append(Reason(Reason.CACHE_DISABLED))
+    # Dirty if it never ran: nothing else to compare against.
+    if locked is None:
+        return [*reasons, Reason(Reason.NEW)]
+    old = locked.facts
+    # Dirty if its code or the code it uses changed.
+    if facts.code != old.code:
+        reasons.append(Reason(Reason.CODE, describe_code_change(old.code, facts.code)))
+    # Dirty if a config value changed.
+    if facts.config != old.config:
+        reasons.append(Reason(Reason.CONFIG, describe_mapping_change(old.config, facts.config)))
+    # Dirty if a declared file or folder changed.
+    changed_deps = _changed_keys(old.deps, facts.deps)
+    if changed_deps:
+        reasons.append(Reason(Reason.DEP, ", ".join(changed_deps)))
+    # Dirty if an input it receives now differs from the one it ran with.
+    changed = [p for p, d in facts.inputs.items() if old.inputs.get(p) != d]
+    sources = sorted({node.inputs[p].step for p in changed if p in node.inputs})
+    if sources:
+        reasons.append(Reason(Reason.INPUT, ", ".join(f"from {s}" for s in sources)))
+    # Dirty, perhaps, once a dirty upstream step has rerun (early cutoff may still save it).
+    if waiting_on:
+        reasons.append(Reason(Reason.UPSTREAM, ", ".join(waiting_on)))
+    # Dirty if a recorded output is gone from the cache.
+    if missing:
+        reasons.append(Reason(Reason.MISSING, ", ".join(missing)))
+    return reasons
+
+
+def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
+    """``double in pipelines/flow.py``, ``scikit-learn 1.8.0 -> 1.9.1``, ``+helper in ...``."""
+    words: list[str] = []
+    for part in _changed_keys(old, new):
+        kind, _, rest = part.partition(":")
+        if kind == "pkg":
+            words.append(f"{rest} {old.get(part, 'none')} -> {new.get(part, 'none')}")
+            continue
+        path, _, name = part.rpartition(":")
+        label = "module" if name == "*" else name
+        prefix = "" if part in old and part in new else ("+" if part in new else "-")
+        words.append(f"{prefix}{label} in {path}")
+    return ", ".join(words)
+
+
+def describe_mapping_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """``factor: 2 -> 5``; a key only on one side shows ``(unset)`` there."""
+    words = []
+    for key in _changed_keys(old, new):
+        before = _show(old[key]) if key in old else "(unset)"
+        after = _show(new[key]) if key in new else "(unset)"
+        words.append(f"{key}: {before} -> {after}")
+    return ", ".join(words)
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def upstream_inputs(
+    node: StepNode, locks: Mapping[str, LockEntry], dirty: set[str]
+) -> tuple[dict[str, str], list[str]]:
+    """The input digests a step would receive now, and the dirty upstream steps it waits on.
+
+    An upstream step that is clean hands over the outputs its lock entry records.
+    """
+    inputs: dict[str, str] = {}
+    waiting: set[str] = set()
+    for param, ref in node.inputs.items():
+        upstream_key = f"{node.pipeline}.{ref.step}"
+        entry = locks.get(upstream_key)
+        if upstream_key in dirty or entry is None or ref.output not in entry.outputs:
+            waiting.add(ref.step)
+        else:
+            inputs[param] = entry.outputs[ref.output].digest
+    return inputs, sorted(waiting)
+
+
+def file_upstreams(node: StepNode, producers: Mapping[str, str], dirty: set[str]) -> list[str]:
+    """Dirty steps (by name) that write a file this step declares as a dep."""
+    from incr.model import paths_overlap
+
+    names = {
+        producer
+        for dep in node.deps
+        for out, producer in producers.items()
+        if producer != node.name and paths_overlap(dep, out)
+    }
+    return sorted(n for n in names if f"{node.pipeline}.{n}" in dirty)

@@ -1,0 +1,102 @@
+"""Where a project lives: its root, and the paths named in ``[tool.incr]``."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from incr.errors import ProjectError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+MARKERS = ("pyproject.toml", "pipeline.lock", ".pipecache")
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project root and its layout. Paths are absolute."""
+
+    root: Path
+    pipelines_dir: str = "pipelines"
+    cache_dir: str = ".pipecache"
+    lockfile_name: str = "pipeline.lock"
+
+    @property
+    def pipelines(self) -> Path:
+        return self.root / self.pipelines_dir
+
+    @property
+    def cache(self) -> Path:
+        return self.root / self.cache_dir
+
+    @property
+    def lockfile(self) -> Path:
+        return self.root / self.lockfile_name
+
+    @classmethod
+    def find(cls, start: Path | str | None = None) -> Project:
+        """The nearest folder from ``start`` (default: the current one) up that holds a marker.
+
+        Raises ProjectError when ``start`` does not exist or no folder above it is a project.
+        """
+        here = Path(start or Path.cwd())
+        if not here.exists():
+            raise ProjectError(f"{here}: no such folder", hint="pass an existing project folder")
+        here = here.resolve()
+        if here.is_file():
+            here = here.parent
+        for folder in (here, *here.parents):
+            if any((folder / marker).exists() for marker in MARKERS):
+                return cls.load(folder)
+        raise ProjectError(
+            f"{here}: not inside an incr project (no {', '.join(MARKERS)} here or above)",
+            hint="create a pyproject.toml at the project root, or run from inside the project",
+        )
+
+    @classmethod
+    def for_file(cls, path: str) -> Project:
+        """The project of a pipeline module; its folder's parent when no marker is found."""
+        try:
+            return cls.find(Path(path).resolve().parent)
+        except ProjectError:
+            folder = Path(path).resolve().parent
+            return cls.load(folder.parent if folder.name == "pipelines" else folder)
+
+    @classmethod
+    def load(cls, root: Path) -> Project:
+        settings = _read_settings(root / "pyproject.toml")
+        project = cls(
+            root=root,
+            pipelines_dir=settings.get("pipelines", "pipelines"),
+            cache_dir=settings.get("cache", ".pipecache"),
+            lockfile_name=settings.get("lockfile", "pipeline.lock"),
+        )
+        return project
+
+
+def _read_settings(pyproject: Path) -> dict[str, str]:
+    if not pyproject.is_file():
+        return {}
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ProjectError(f"{pyproject.name}: {exc}") from None
+    table = data.get("tool", {}).get("incr", {})
+    if not isinstance(table, dict):
+        raise ProjectError(f"{pyproject.name}: [tool.incr] must be a table")
+    known = {"pipelines", "cache", "lockfile"}
+    for key, value in table.items():
+        if key not in known:
+            raise ProjectError(
+                f"{pyproject.name}: unknown key {key!r} in [tool.incr]",
+                hint=f"known keys: {', '.join(sorted(known))}",
+            )
+        if not isinstance(value, str) or Path(value).is_absolute() or ".." in Path(value).parts:
+            raise ProjectError(
+                f"{pyproject.name}: [tool.incr] {key} must be a path inside the project"
+            )
+    return dict(table)

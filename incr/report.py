@@ -1,0 +1,193 @@
+"""Events the runner emits, and the reporters that turn them into words.
+
+The runner only emits values; the console wording (which follows ZenML's caching page), status
+tables and JSON are chosen here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TextIO
+
+from incr.model import Reason
+from incr.plan import Verdict
+
+
+@dataclass(frozen=True)
+class PipelineStarted:
+    pipeline: str
+    enable_cache: bool
+    run_override: bool | None
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    pipeline: str
+    step: str
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class StepCached:
+    pipeline: str
+    step: str
+    restored: bool  # True: from the run cache (an earlier fingerprint), not the lockfile's
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    pipeline: str
+    step: str
+    seconds: float
+    executed: bool
+
+
+@dataclass(frozen=True)
+class StepFailed:
+    pipeline: str
+    step: str
+    seconds: float
+    traceback: str
+
+
+@dataclass(frozen=True)
+class StepsSkipped:
+    pipeline: str
+    steps: tuple[str, ...]
+    because: str
+
+
+@dataclass(frozen=True)
+class Warning_:
+    text: str
+
+
+@dataclass(frozen=True)
+class PipelineFinished:
+    pipeline: str
+    run_name: str
+    seconds: float
+    failed: bool
+
+
+Event = (
+    PipelineStarted
+    | StepStarted
+    | StepCached
+    | StepFinished
+    | StepFailed
+    | StepsSkipped
+    | Warning_
+    | PipelineFinished
+)
+
+
+class Reporter(Protocol):
+    def emit(self, event: Event) -> None: ...
+
+
+@dataclass
+class Recorder:
+    """Keeps events; ``executed`` lists the steps that really ran (for tests and the API)."""
+
+    events: list[Any] = field(default_factory=list)
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    @property
+    def executed(self) -> list[str]:
+        return [e.step for e in self.events if isinstance(e, StepFinished) and e.executed]
+
+
+class Console:
+    """The seed's log lines; with ``explain`` each executed step also says why it ran."""
+
+    def __init__(self, out: TextIO | None = None, explain: bool = False) -> None:
+        self.out = out or sys.stdout
+        self.err = sys.stderr if out is None else out
+        self.explain = explain
+
+    def line(self, text: str, err: bool = False) -> None:
+        stream = self.err if err else self.out
+        stream.write(text + "\n")
+        stream.flush()
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, PipelineStarted):
+            self.line(f"Creating run for pipeline: {event.pipeline}")
+            state = "enabled" if event.enable_cache else "disabled"
+            self.line(f"Cache {state} for pipeline {event.pipeline}")
+            self.line(f"Using stack default to run pipeline {event.pipeline}...")
+            if event.run_override is not None:
+                self.line(
+                    "Runtime configuration overwriting the pipeline cache settings to "
+                    f"enable_cache={event.run_override} for this pipeline run. The default "
+                    "caching strategy is retained for future pipeline runs."
+                )
+        elif isinstance(event, StepStarted):
+            self.line(f"Step {event.step} has started.")
+            if self.explain and event.reasons:
+                self.line("  because: " + "; ".join(str(r) for r in event.reasons))
+        elif isinstance(event, StepCached):
+            self.line(f"Using cached version of {event.step}.")
+        elif isinstance(event, StepFinished):
+            self.line(f"Step {event.step} has finished in {event.seconds:.3f}s.")
+        elif isinstance(event, StepFailed):
+            self.line(f"Step {event.step} has failed after {event.seconds:.3f}s:", err=True)
+            self.line(event.traceback.rstrip("\n"), err=True)
+        elif isinstance(event, StepsSkipped):
+            names = ", ".join(event.steps)
+            self.line(f"Skipped {names}: {event.because}.", err=True)
+        elif isinstance(event, Warning_):
+            self.line(f"warning: {event.text}", err=True)
+        elif isinstance(event, PipelineFinished):
+            verb = "has failed after" if event.failed else "has finished in"
+            self.line(f"Pipeline run {event.run_name} {verb} {event.seconds:.3f}s.")
+
+
+# --------------------------------------------------------------------------- status
+
+
+def status_lines(verdicts: list[Verdict]) -> list[str]:
+    """One line per step: ``clean`` or ``dirty`` with its reasons, grouped by pipeline."""
+    lines: list[str] = []
+    pipeline = None
+    width = max((len(v.node.name) for v in verdicts), default=0)
+    for v in verdicts:
+        if v.node.pipeline != pipeline:
+            pipeline = v.node.pipeline
+            lines.append(f"{pipeline}:")
+        if not v.dirty:
+            state = "clean"
+        elif not v.own_reasons:
+            state = "waiting: " + "; ".join(str(r) for r in v.reasons)
+        else:
+            state = "dirty: " + "; ".join(str(r) for r in v.reasons)
+        lines.append(f"  {v.node.name:<{width}}  {state}")
+    dirty = sum(v.dirty for v in verdicts)
+    lines.append(
+        f"{dirty} of {len(verdicts)} steps dirty" if dirty else f"all {len(verdicts)} steps clean"
+    )
+    return lines
+
+
+def status_json(verdicts: list[Verdict]) -> str:
+    """The documented ``incr status --json`` structure (see README)."""
+    steps = [
+        {
+            "pipeline": v.node.pipeline,
+            "step": v.node.name,
+            "key": v.node.key,
+            "dirty": v.dirty,
+            "waiting": v.dirty and not v.own_reasons,
+            "fingerprint": v.fingerprint,
+            "reasons": [{"kind": r.kind, "detail": r.detail, "text": str(r)} for r in v.reasons],
+        }
+        for v in verdicts
+    ]
+    return json.dumps(
+        {"schema": 1, "dirty": sum(v.dirty for v in verdicts), "steps": steps}, indent=2
+    )

@@ -1,0 +1,303 @@
+"""Executes a pipeline in dependency order: cached steps are skipped, dirty ones run.
+
+After each finished step the lockfile is rewritten atomically, so an interrupted run keeps every
+step that finished. Early cutoff falls out of the fingerprint: a step whose upstream reran but
+produced the same bytes receives the same input digests, so it stays clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from incr import graph as graphs
+from incr import materializers
+from incr.api import TracedPipeline
+from incr.errors import IncrError
+from incr.fingerprint import fingerprint
+from incr.model import Artifact, Facts, LockEntry, Reason, StepNode
+from incr.plan import cache_enabled, decide
+from incr.report import (
+    PipelineFinished,
+    PipelineStarted,
+    Reporter,
+    StepCached,
+    StepFailed,
+    StepFinished,
+    StepsSkipped,
+    StepStarted,
+    Warning_,
+)
+from incr.session import Workspace
+from incr.store import ObjectCorrupt, ObjectMissing
+
+
+@dataclass
+class RunResult:
+    """What happened to each step of one pipeline run, by step name."""
+
+    pipeline: str
+    executed: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+class _StepFailure(Exception):
+    """Raised inside the runner when a step (or a producer it needed) failed."""
+
+
+@dataclass
+class _Run:
+    traced: TracedPipeline
+    run_override: bool | None
+    force: set[str]
+    result: RunResult
+    outputs: dict[str, dict[str, Artifact]] = field(default_factory=dict)
+    values: dict[tuple[str, str], Any] = field(default_factory=dict)
+    facts: dict[str, tuple[Facts, str]] = field(default_factory=dict)
+
+
+class Runner:
+    def __init__(
+        self,
+        workspace: Workspace,
+        reporter: Reporter,
+        clock: Callable[[], float] = time.perf_counter,
+        now: Callable[[], datetime] = datetime.now,
+    ) -> None:
+        self.ws = workspace
+        self.reporter = reporter
+        self.clock = clock
+        self.now = now
+
+    def run(
+        self,
+        traced: TracedPipeline,
+        *,
+        run_override: bool | None = None,
+        only: set[str] | None = None,
+        force: bool | set[str] = False,
+        keep_going: bool = False,
+    ) -> RunResult:
+        """Bring ``traced`` (or the steps ``only`` names and what they need) up to date.
+
+        ``force`` reruns every step (True) or the named ones. A failing step's dependents are
+        skipped; without ``keep_going`` the run stops at the first failure, like Make.
+        """
+        graph = traced.graph
+        started = self.clock()
+        run_name = f"{graph.name}-{self.now():%d_%b_%y-%H_%M_%S_%f}"
+        self.reporter.emit(PipelineStarted(graph.name, graph.enable_cache, run_override))
+        steps = graphs.order(graph)
+        if only is not None:
+            keep = graphs.ancestors(graph, only)
+            steps = [n for n in steps if n.name in keep]
+        forced = {n.name for n in steps} if force is True else set(force or ())
+        run = _Run(traced, run_override, forced, RunResult(graph.name))
+        blocked: set[str] = set()
+        with _working_directory(self.ws.project.root):
+            for node in steps:
+                if node.name in blocked:
+                    continue
+                if not self._step(run, node):
+                    down = _descendants(graph, node.name, steps) if keep_going else steps
+                    blocked |= {n.name for n in down if n.name != node.name}
+        run.result.skipped = [n.name for n in steps if n.name in blocked - set(run.result.failed)]
+        if run.result.skipped:
+            because = f"{', '.join(run.result.failed)} failed"
+            self.reporter.emit(StepsSkipped(graph.name, tuple(run.result.skipped), because))
+        if only is None and not run.result.failed:
+            self._prune(graph.name, {n.name for n in graph.steps})
+        self.ws.stats.save()
+        seconds = self.clock() - started
+        self.reporter.emit(PipelineFinished(graph.name, run_name, seconds, bool(run.result.failed)))
+        return run.result
+
+    # ------------------------------------------------------------------ one step
+
+    def _step(self, run: _Run, node: StepNode) -> bool:
+        """Bring one step up to date; False when it (or a producer it needed) failed."""
+        graph = run.traced.graph
+        inputs = {p: run.outputs[r.step][r.output].digest for p, r in node.inputs.items()}
+        try:
+            facts = self.ws.static_facts(run.traced, node, inputs)
+        except IncrError as exc:
+            return self._fail(run, node, 0.0, exc.format())
+        fp = fingerprint(facts)
+        run.facts[node.name] = (facts, fp)
+        locked = self.ws.locks.get(node.key)
+        enabled = cache_enabled(node, graph.enable_cache, run.run_override)
+        reasons = decide(
+            node,
+            locked,
+            facts,
+            enabled=enabled,
+            forced=node.name in run.force,
+            missing=self.ws.missing_outputs(locked, node),
+        )
+        self.reporter.emit(StepStarted(graph.name, node.name, tuple(reasons)))
+        started = self.clock()
+        if not reasons and locked is not None:
+            return self._cached(run, node, locked.outputs, started, restored=False)
+        if enabled and node.name not in run.force and not node.outs:
+            hit = self.ws.store.lookup_run(fp)
+            if hit is not None:
+                self._record(node, fp, facts, hit)
+                return self._cached(run, node, hit, started, restored=True)
+        try:
+            self._execute(run, node)
+        except _StepFailure:
+            if node.name not in run.result.failed:  # a producer it needed failed first
+                self._fail(run, node, self.clock() - started, "an upstream step it needed failed")
+            return False
+        self.reporter.emit(StepFinished(graph.name, node.name, self.clock() - started, True))
+        return True
+
+    def _cached(
+        self,
+        run: _Run,
+        node: StepNode,
+        outputs: dict[str, Artifact],
+        started: float,
+        restored: bool,
+    ) -> bool:
+        run.outputs[node.name] = outputs
+        run.result.cached.append(node.name)
+        pipeline = run.traced.graph.name
+        self.reporter.emit(StepCached(pipeline, node.name, restored))
+        self.reporter.emit(StepFinished(pipeline, node.name, self.clock() - started, False))
+        return True
+
+    def _execute(self, run: _Run, node: StepNode) -> None:
+        """Run the step's function and store what it returns. Raises _StepFailure."""
+        started = self.clock()
+        values = {p: self._value(run, r.step, r.output) for p, r in node.inputs.items()}
+        facts, fp = run.facts[node.name]
+        inputs = {p: run.outputs[r.step][r.output].digest for p, r in node.inputs.items()}
+        if inputs != facts.inputs:  # a producer was recomputed on the way
+            facts = replace(facts, inputs=inputs)
+            fp = fingerprint(facts)
+        step = run.traced.steps[node.name]
+        try:
+            result = step.run_function(run.traced.configs[node.name], values)
+            artifacts = self._store_outputs(node, result)
+        except IncrError as exc:
+            self._fail(run, node, self.clock() - started, exc.format())
+            raise _StepFailure from None
+        except Exception as exc:
+            text = _user_traceback(exc, step.func.__code__)
+            self._fail(run, node, self.clock() - started, text)
+            raise _StepFailure from None
+        for name, value in _split(node, result).items():
+            run.values[(node.name, name)] = value
+        self.ws.store.record_run(fp, artifacts)
+        self._record(node, fp, facts, artifacts)
+        run.outputs[node.name] = artifacts
+        run.facts[node.name] = (facts, fp)
+        if node.name not in run.result.executed:
+            run.result.executed.append(node.name)
+
+    def _store_outputs(self, node: StepNode, result: Any) -> dict[str, Artifact]:
+        artifacts: dict[str, Artifact] = {}
+        for name, value in _split(node, result).items():
+            kind, data = materializers.dump(value, f"step {node.key}, output {name}")
+            artifacts[name] = Artifact(kind, self.ws.store.put(data))
+        for out in node.outs:
+            digest = self.ws.stats.digest(out)
+            if digest == "missing":
+                raise IncrError(
+                    f"step {node.key} did not write {out}, which it lists in outs",
+                    hint="write the file in the step, or remove it from outs=[...]",
+                )
+            kind = "dir" if (self.ws.project.root / out).is_dir() else "file"
+            artifacts[out] = Artifact(kind, digest)
+        return artifacts
+
+    def _value(self, run: _Run, step: str, output: str) -> Any:
+        """An upstream output's value: from this run, else from the verified cache.
+
+        A missing or damaged object is reported and its producer recomputed.
+        """
+        if (step, output) in run.values:
+            return run.values[(step, output)]
+        artifact = run.outputs[step][output]
+        try:
+            data = self.ws.store.get(artifact.digest)
+        except (ObjectMissing, ObjectCorrupt) as exc:
+            self.reporter.emit(Warning_(f"{exc}; recomputing {step}"))
+            self._execute(run, run.traced.graph.step(step))
+            return run.values[(step, output)]
+        value = materializers.load(artifact.kind, data)
+        run.values[(step, output)] = value
+        return value
+
+    def _record(self, node: StepNode, fp: str, facts: Facts, outputs: dict[str, Artifact]) -> None:
+        self.ws.locks[node.key] = LockEntry(node.key, fp, facts, dict(outputs))
+        self.ws.write_lock()
+
+    def _fail(self, run: _Run, node: StepNode, seconds: float, text: str) -> bool:
+        run.result.failed.append(node.name)
+        self.reporter.emit(StepFailed(run.traced.graph.name, node.name, seconds, text))
+        return False
+
+    def _prune(self, pipeline: str, names: set[str]) -> None:
+        stale = [k for k in self.ws.locks if k.startswith(pipeline + ".")]
+        stale = [k for k in stale if k[len(pipeline) + 1 :] not in names]
+        for key in stale:
+            del self.ws.locks[key]
+        if stale:
+            self.ws.write_lock()
+
+
+def _split(node: StepNode, result: Any) -> dict[str, Any]:
+    """The step's return value by output name; IncrError when it does not match Output(...)."""
+    names = node.outputs
+    if not names:
+        return {}
+    if len(names) == 1:
+        return {names[0]: result}
+    if not isinstance(result, tuple | list) or len(result) != len(names):
+        got = f"{len(result)} values" if isinstance(result, tuple | list) else type(result).__name__
+        raise IncrError(
+            f"step {node.key} returned {got}, but declares {len(names)} outputs "
+            f"({', '.join(names)})",
+            hint="return a tuple with one value per name in Output(...)",
+        )
+    return dict(zip(names, result, strict=True))
+
+
+def _descendants(graph: Any, name: str, steps: list[StepNode]) -> list[StepNode]:
+    import networkx as nx
+
+    below = nx.descendants(graphs.to_networkx(graph), name)
+    return [n for n in steps if n.name in below]
+
+
+def _user_traceback(exc: BaseException, code: Any) -> str:
+    """The traceback from the step function's frame down: the engine's frames are noise."""
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code is not code:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+__all__ = ["Reason", "RunResult", "Runner"]

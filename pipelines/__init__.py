@@ -1,0 +1,1 @@
+"""Example pipelines: run them with `incr repro`."""
