@@ -5,6 +5,9 @@ Steps and pipelines are written ZenML style; runs are incremental like Make and 
 """
 
 from incr.api import BaseStepConfig, Output, StepConfig, pipeline, step
+from incr.imports import install_for_script
+
+install_for_script()
 
 __all__ = ["BaseStepConfig", "Output", "StepConfig", "pipeline", "step"]
 __version__ = "0.1.0"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -184,13 +185,30 @@ class Step:
                 raise DefinitionError(f"step {self.name} takes no config, but one was given")
             return {}
         if config is None:
-            config = self.config_class()
+            try:
+                config = self.config_class()
+            except TypeError as exc:
+                raise DefinitionError(
+                    f"step {self.name}: {self.config_class.__name__} has fields without a "
+                    f"default ({exc})",
+                    hint=f"pass config={self.config_class.__name__}(...) where the step is used",
+                ) from None
         if not isinstance(config, self.config_class):
             raise DefinitionError(
                 f"step {self.name}: config must be a {self.config_class.__name__}, "
                 f"got {type(config).__name__}"
             )
-        return config.to_dict()
+        values = config.to_dict()
+        for key, value in values.items():
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError):
+                raise DefinitionError(
+                    f"step {self.name}: config field {key!r} holds a "
+                    f"{type(value).__name__}, which is not JSON-serialisable",
+                    hint="use str, int, float, bool, None, lists and str-keyed dicts of them",
+                ) from None
+        return values
 
     def make_config(self, values: dict[str, Any]) -> StepConfig | None:
         return None if self.config_class is None else self.config_class(**values)

@@ -21,7 +21,7 @@ TARGETS_HELP = "TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique
 
 
 def _user_errors(func: F) -> F:
-    """Show an IncrError as its one-line message (and hint), with its exit code."""
+    """Show an IncrError as its one-line message (and hint), with its exit code; Ctrl-C is 130."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -30,6 +30,9 @@ def _user_errors(func: F) -> F:
         except IncrError as exc:
             click.echo(exc.format(), err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted: every step that finished is kept in the lockfile", err=True)
+            sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
 
@@ -100,7 +103,7 @@ def repro(
     workspace, pipelines = open_pipelines(_project(ctx))
     selection = graphs.resolve_targets(pipelines, targets) if targets else None
     if dry_run:
-        verdicts = workspace.status(pipelines, targets)
+        verdicts = workspace.status(pipelines, targets, force=force)
         for line in status_lines(verdicts):
             click.echo(line)
         click.echo("(dry run: nothing was executed)")
@@ -119,6 +122,8 @@ def repro(
             break
     if failed:
         sys.exit(1)
+    if selection is None:
+        workspace.prune(t.graph.name for t in pipelines)
 
 
 @cli.command()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import sys
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from incr.api import Pipeline, PipelineInstance, TracedPipeline, recording_runs
 from incr.errors import DefinitionError, DiscoveryError, GraphError
+from incr.imports import use_project_imports
 from incr.model import PipelineGraph, StepNode, paths_overlap
 from incr.project import Project
 
@@ -51,9 +51,7 @@ def import_module(project: Project, path: Path) -> object:
     """Import one pipeline module; a failure is a DiscoveryError naming the file and line."""
     rel = path.relative_to(project.root).as_posix()
     name = module_name(project.root, path)
-    root = str(project.root)
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    use_project_imports(project.root)
     try:
         return importlib.import_module(name)
     except SyntaxError as exc:
@@ -134,6 +132,13 @@ def trace(instance: PipelineInstance, root: Path, path: Path | None = None) -> T
     except DefinitionError as exc:
         raise GraphError(
             f"{where}: pipeline {instance.name}: {exc.message}", hint=exc.hint
+        ) from None
+    except Exception as exc:
+        line = f":{_line_in(exc, path)}" if path else ""
+        raise GraphError(
+            f"{where}{line}: pipeline {instance.name} failed while wiring its steps: "
+            f"{type(exc).__name__}: {exc}",
+            hint="a pipeline body only calls steps and passes their outputs on",
         ) from None
     check(traced.graph)
     return traced

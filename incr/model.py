@@ -144,6 +144,7 @@ class Reason:
     INPUT = "input changed"
     UPSTREAM = "after"
     MISSING = "output missing from cache"
+    MODIFIED = "output modified"
 
     def __str__(self) -> str:
         if self.kind == Reason.UPSTREAM:

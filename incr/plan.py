@@ -49,12 +49,14 @@ def decide(
     enabled: bool,
     forced: bool = False,
     missing: Sequence[str] = (),
+    modified: Sequence[str] = (),
     waiting_on: Sequence[str] = (),
 ) -> list[Reason]:
     """Why ``node`` must run, given its lock entry and its current facts (empty: it is clean).
 
     ``facts.inputs`` holds only the inputs known now; ``waiting_on`` names dirty upstream steps
-    whose outputs are not known yet; ``missing`` names outputs absent from the cache.
+    whose outputs are not known yet; ``missing`` names outputs absent from the cache or disk,
+    ``modified`` the ``outs`` files whose bytes differ from the recorded ones.
     """
     reasons: list[Reason] = []
     # Dirty if asked to run whatever its state.
@@ -88,6 +90,9 @@ def decide(
     # Dirty if a recorded output is gone from the cache.
     if missing:
         reasons.append(Reason(Reason.MISSING, ", ".join(missing)))
+    # Dirty if a file it wrote was changed by hand since.
+    if modified:
+        reasons.append(Reason(Reason.MODIFIED, ", ".join(modified)))
     return reasons
 
 

@@ -105,19 +105,20 @@ class Runner:
         run = _Run(traced, run_override, forced, RunResult(graph.name))
         blocked: set[str] = set()
         with _working_directory(self.ws.project.root):
-            for node in steps:
+            for index, node in enumerate(steps):
                 if node.name in blocked:
                     continue
                 if not self._step(run, node):
-                    down = _descendants(graph, node.name, steps) if keep_going else steps
-                    blocked |= {n.name for n in down if n.name != node.name}
+                    rest = steps[index + 1 :]
+                    down = _descendants(graph, node.name, rest) if keep_going else rest
+                    blocked |= {n.name for n in down}
         run.result.skipped = [n.name for n in steps if n.name in blocked - set(run.result.failed)]
         if run.result.skipped:
             because = f"{', '.join(run.result.failed)} failed"
             self.reporter.emit(StepsSkipped(graph.name, tuple(run.result.skipped), because))
         if only is None and not run.result.failed:
             self._prune(graph.name, {n.name for n in graph.steps})
-        self.ws.stats.save()
+        self.ws.save_stats()
         seconds = self.clock() - started
         self.reporter.emit(PipelineFinished(graph.name, run_name, seconds, bool(run.result.failed)))
         return run.result
@@ -135,6 +136,7 @@ class Runner:
         fp = fingerprint(facts)
         run.facts[node.name] = (facts, fp)
         locked = self.ws.locks.get(node.key)
+        missing, modified = self.ws.output_problems(locked)
         enabled = cache_enabled(node, graph.enable_cache, run.run_override)
         reasons = decide(
             node,
@@ -142,7 +144,8 @@ class Runner:
             facts,
             enabled=enabled,
             forced=node.name in run.force,
-            missing=self.ws.missing_outputs(locked, node),
+            missing=missing,
+            modified=modified,
         )
         self.reporter.emit(StepStarted(graph.name, node.name, tuple(reasons)))
         started = self.clock()

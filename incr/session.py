@@ -10,15 +10,20 @@ import functools
 import importlib.metadata
 import inspect
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from incr import graph as graphs
 from incr import lockfile
 from incr.api import PipelineInstance, TracedPipeline
 from incr.errors import DefinitionError
-from incr.fingerprint import CodeIndex, ModuleSource, canonical_json, function_closure
-from incr.hashing import StatCache
+from incr.fingerprint import (
+    CodeIndex,
+    ModuleSource,
+    canonical_json,
+    fingerprint,
+    function_closure,
+)
+from incr.hashing import MISSING, StatCache
 from incr.model import Facts, LockEntry, StepNode
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
 from incr.project import Project
@@ -81,17 +86,22 @@ class Workspace:
             code=self.code_facts(traced, node), config=node.config, inputs=inputs, deps=deps
         )
 
-    def missing_outputs(self, entry: LockEntry | None, node: StepNode) -> list[str]:
-        if entry is None:
-            return []
-        missing = []
-        for name, artifact in entry.outputs.items():
-            if artifact.kind in ("file", "dir"):
-                if not (self.project.root / name).exists():
+    def output_problems(self, entry: LockEntry | None) -> tuple[list[str], list[str]]:
+        """Recorded outputs that are (missing, modified): objects gone from the cache, and
+        ``outs`` files that are gone or whose bytes differ from the recorded digest."""
+        missing: list[str] = []
+        modified: list[str] = []
+        for name, artifact in (entry.outputs if entry else {}).items():
+            if artifact.kind not in ("file", "dir"):
+                if not self.store.has(artifact.digest):
                     missing.append(name)
-            elif not self.store.has(artifact.digest):
+                continue
+            digest = self.stats.digest(name)
+            if digest == MISSING:
                 missing.append(name)
-        return missing
+            elif digest != artifact.digest:
+                modified.append(name)
+        return missing, modified
 
     # ------------------------------------------------------------------ status
 
@@ -100,8 +110,12 @@ class Workspace:
         pipelines: list[TracedPipeline],
         targets: Iterable[str] = (),
         run_override: bool | None = None,
+        force: bool = False,
     ) -> list[Verdict]:
-        """What a ``repro`` of ``targets`` would do, step by step, without running anything."""
+        """What a ``repro`` of ``targets`` would do, step by step, without running anything.
+
+        ``force`` marks the targeted steps (every step, without targets) as forced.
+        """
         selection = graphs.resolve_targets(pipelines, targets) if targets else None
         verdicts: list[Verdict] = []
         for traced in pipelines:
@@ -119,29 +133,41 @@ class Workspace:
                 waiting = sorted({*waiting, *file_upstreams(node, producers, dirty)})
                 facts = self.static_facts(traced, node, inputs)
                 locked = self.locks.get(node.key)
+                missing, modified = self.output_problems(locked)
                 reasons = decide(
                     node,
                     locked,
                     facts,
                     enabled=cache_enabled(node, graph.enable_cache, run_override),
-                    missing=self.missing_outputs(locked, node),
+                    forced=force and (wanted is None or node.name in wanted),
+                    missing=missing,
+                    modified=modified,
                     waiting_on=waiting,
                 )
                 if reasons:
                     dirty.add(node.key)
-                fp = None if waiting else _fingerprint(facts)
+                fp = None if waiting else fingerprint(facts)
                 verdicts.append(Verdict(node, tuple(reasons), fp))
-        self.stats.save()
+        self.save_stats()
         return verdicts
+
+    def save_stats(self) -> None:
+        """Persist the stat cache (creating the cache folder with its .gitignore)."""
+        if self.stats.dirty:
+            self.store.ensure()
+            self.stats.save()
+
+    def prune(self, pipelines: Iterable[str]) -> None:
+        """Drop lock entries of pipelines that no longer exist (after a full, successful run)."""
+        prefixes = tuple(f"{name}." for name in pipelines)
+        stale = [key for key in self.locks if not key.startswith(prefixes)]
+        for key in stale:
+            del self.locks[key]
+        if stale:
+            self.write_lock()
 
     def write_lock(self) -> None:
         lockfile.write(self.project.lockfile, self.locks.values())
-
-
-def _fingerprint(facts: Facts) -> str:
-    from incr.fingerprint import fingerprint
-
-    return fingerprint(facts)
 
 
 @functools.cache
@@ -178,7 +204,3 @@ def run_instance(project: Project, instance: PipelineInstance, enable_cache: boo
     if result.failed:
         raise RuntimeError(f"pipeline {instance.name}: step {', '.join(result.failed)} failed")
     return result
-
-
-def project_path(path: str | Path) -> Path:
-    return Path(path)
