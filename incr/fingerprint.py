@@ -101,7 +101,7 @@ class CodeIndex:
     def __init__(self, load: Loader) -> None:
         self._load = load
         self._modules: dict[str, _ModuleInfo | None] = {}
-        self._digests: dict[tuple[str, str], tuple[str, list[_Ref]]] = {}
+        self._digests: dict[tuple[str, str], tuple[str, list[_Ref], list[_Binding]]] = {}
 
     def module(self, name: str) -> _ModuleInfo | None:
         if name.split(".")[0] in IGNORED:
@@ -131,18 +131,19 @@ class CodeIndex:
             if info is None:
                 continue
             if sym == "*":
-                parts[f"{info.source.path}:*"] = _digest_nodes(info.tree.body if info.tree else [])
+                parts[f"{info.source.path}:*"] = _digest_nodes([info.tree] if info.tree else [])
                 continue
             if sym not in info.defs:
                 continue
-            digest, refs = self._definition(info, sym)
+            digest, refs, imports = self._definition(info, sym)
             parts[f"{info.source.path}:{sym}"] = digest
-            for ref in refs:
-                for target in self._resolve(info, ref):
-                    if isinstance(target, str):
-                        packages.add(target)
-                    else:
-                        todo.append(target)
+            targets = [t for ref in refs for t in self._resolve(info, ref)]
+            targets += [t for b in imports for t in self._resolve_binding(b, ())]
+            for target in targets:
+                if isinstance(target, str):
+                    packages.add(target)
+                else:
+                    todo.append(target)
         return CodeClosure(parts, frozenset(packages))
 
     def normalised_source(self, module: str, name: str) -> str | None:
@@ -151,39 +152,59 @@ class CodeIndex:
             return None
         return "\n".join(ast.unparse(_strip_docstrings(s)) for s in info.defs[name])
 
-    def _definition(self, info: _ModuleInfo, sym: str) -> tuple[str, list[_Ref]]:
+    def _definition(self, info: _ModuleInfo, sym: str) -> tuple[str, list[_Ref], list[_Binding]]:
+        """A definition's digest, the names it reads, and the imports made inside it."""
         key = (info.source.name, sym)
         if key not in self._digests:
             nodes = info.defs[sym]
             refs = [ref for node in nodes for ref in _references(node)]
-            self._digests[key] = (_digest_nodes(nodes), refs)
+            package = _package_of(info.source)
+            imports = [b for node in nodes for b in _inner_imports(node, package)]
+            self._digests[key] = (_digest_nodes(nodes), refs, imports)
         return self._digests[key]
 
     def _resolve(self, info: _ModuleInfo, ref: _Ref) -> Iterable[tuple[str, str] | str]:
-        """Where a name used in ``info`` points: a local (module, symbol), or a package name."""
+        """Where a name used in ``info`` points: a local (module, symbol), or a package name.
+
+        A name both defined and imported (``try: from x import f`` / ``except: def f``) points
+        at both: either may be the one that runs.
+        """
         head, chain = ref
         if head in info.defs:
             yield (info.source.name, head)
-            return
         binding = info.imports.get(head)
-        if binding is None:
-            for star in info.stars:
-                star_info = self.module(star)
-                if star_info is not None and (head in star_info.defs or head in star_info.imports):
-                    yield from self._resolve(star_info, (head, chain))
-                    return
-                if star_info is None:
-                    yield from self._external(star)
+        if binding is not None:
+            yield from self._resolve_binding(binding, chain)
+        elif head not in info.defs:
+            yield from self._resolve_star(info, ref)
+
+    def _resolve_star(self, info: _ModuleInfo, ref: _Ref) -> Iterable[tuple[str, str] | str]:
+        # The last star import that defines the name wins, as in Python.
+        for star in reversed(info.stars):
+            star_info = self.module(star)
+            if star_info is not None and (ref[0] in star_info.defs or ref[0] in star_info.imports):
+                yield from self._resolve(star_info, ref)
+                return
+        for star in info.stars:
+            if not self.is_local(star):
+                yield from self._external(star)
+
+    def _resolve_binding(
+        self, binding: _Binding, chain: tuple[str, ...]
+    ) -> Iterable[tuple[str, str] | str]:
+        if binding.attr_of is None:
+            assert binding.module is not None
+            yield from self._resolve_module_chain(binding.module, chain)
             return
-        if binding.attr_of is not None:
-            target = self.module(binding.attr_of)
-            if target is None:
-                yield from self._external(binding.attr_of)
-            else:
-                yield from self._resolve(target, (binding.attr, chain))
+        submodule = f"{binding.attr_of}.{binding.attr}"
+        if self.is_local(submodule):  # ``from pipelines import helpers``
+            yield from self._resolve_module_chain(submodule, chain)
             return
-        assert binding.module is not None
-        yield from self._resolve_module_chain(binding.module, chain)
+        target = self.module(binding.attr_of)
+        if target is None:
+            yield from self._external(binding.attr_of)
+        else:
+            yield from self._resolve(target, (binding.attr, chain))
 
     def _resolve_module_chain(
         self, module: str, chain: tuple[str, ...]
@@ -216,7 +237,7 @@ _Ref = tuple[str, tuple[str, ...]]  # a name and the attribute chain read from i
 def _analyse(source: ModuleSource) -> _ModuleInfo:
     tree = ast.parse(source.text, filename=source.path)
     info = _ModuleInfo(source=source, tree=tree)
-    package = source.name if source.is_package else source.name.rpartition(".")[0]
+    package = _package_of(source)
     for stmt in _top_level(tree.body):
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             info.defs.setdefault(stmt.name, []).append(stmt)
@@ -242,6 +263,25 @@ def _analyse(source: ModuleSource) -> _ModuleInfo:
                 bound = alias.asname or alias.name
                 info.imports[bound] = _Binding(attr_of=base, attr=alias.name)
     return info
+
+
+def _package_of(source: ModuleSource) -> str:
+    return source.name if source.is_package else source.name.rpartition(".")[0]
+
+
+def _inner_imports(node: ast.AST, package: str) -> Iterable[_Binding]:
+    """Imports made inside a definition: a whole module, or one name of a module."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Import):
+            for alias in sub.names:
+                yield _Binding(module=alias.name)
+        elif isinstance(sub, ast.ImportFrom):
+            base = _absolute(sub.module, sub.level, package)
+            for alias in sub.names:
+                if alias.name == "*":
+                    yield _Binding(module=base)
+                else:
+                    yield _Binding(attr_of=base, attr=alias.name)
 
 
 def _top_level(body: list[ast.stmt]) -> Iterable[ast.stmt]:

@@ -23,6 +23,15 @@ _RACY_NS = 2_000_000_000
 _CHUNK = 1 << 20
 
 
+def _valid_entry(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 4
+        and all(type(v) is int for v in value[:3])
+        and isinstance(value[3], str)
+    )
+
+
 def file_digest(path: Path) -> str:
     hasher = blake3()
     with open(path, "rb") as fh:
@@ -43,10 +52,12 @@ class StatCache:
         if cache_file is not None and cache_file.is_file():
             try:
                 data = json.loads(cache_file.read_text(encoding="utf-8"))
-                if data.get("version") == 1 and isinstance(data.get("entries"), dict):
-                    self.entries = data["entries"]
             except (OSError, ValueError):
-                self.entries = {}  # a damaged stat cache only costs a re-read
+                data = None  # a damaged stat cache only costs a re-read
+            if isinstance(data, dict) and data.get("version") == 1:
+                entries = data.get("entries")
+                if isinstance(entries, dict):
+                    self.entries = {k: v for k, v in entries.items() if _valid_entry(v)}
 
     def digest(self, rel: str) -> str:
         """The digest of a file or folder under the root, or ``missing``."""
@@ -55,7 +66,7 @@ class StatCache:
             return self._folder_digest(rel, path)
         try:
             st = path.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return MISSING
         return self._file(rel, path, st)
 
@@ -85,7 +96,7 @@ class StatCache:
                     listing.append(
                         (full.relative_to(path).as_posix(), self._file(sub, full, full.stat()))
                     )
-                except FileNotFoundError:
+                except (FileNotFoundError, NotADirectoryError):
                     continue
         return "dir:" + digest_bytes(canonical_json(listing).encode())
 

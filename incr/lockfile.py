@@ -38,7 +38,7 @@ SCHEMA = 1
 HEADER = "# Written by incr. Commit this file; do not edit it by hand.\n"
 _SECTIONS = ("code", "config", "inputs", "deps", "outputs")
 _STEP_KEYS = ("fingerprint", *_SECTIONS)
-_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
 _CONFLICT = re.compile(r"^(<{7}|={7}|>{7}|\|{7})( |$)")
 
 
@@ -46,11 +46,22 @@ _CONFLICT = re.compile(r"^(<{7}|={7}|>{7}|\|{7})( |$)")
 
 
 def _key(text: str) -> str:
-    return text if _BARE.match(text) else json.dumps(text)
+    return text if _BARE.fullmatch(text) else _string(text)
 
 
 def _string(text: str) -> str:
-    return json.dumps(text)  # a JSON string with ensure_ascii is a valid TOML basic string
+    """A TOML basic string in ASCII: quotes, backslashes, control characters and everything
+    beyond ASCII escaped (``\\uXXXX``, or ``\\UXXXXXXXX`` outside the first plane)."""
+    if text.isascii():
+        return json.dumps(text).replace("\x7f", "\\u007f")
+    return '"' + "".join(map(_escape, text)) + '"'
+
+
+def _escape(ch: str) -> str:
+    if ch.isascii():
+        return json.dumps(ch)[1:-1].replace("\x7f", "\\u007f")
+    code = ord(ch)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def dumps(entries: Iterable[LockEntry]) -> str:
@@ -125,10 +136,14 @@ def loads(text: str, name: str = "pipeline.lock") -> dict[str, LockEntry]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = _line_of_toml_error(exc)
+        line = _line_of_toml_error(exc, text)
         raise LockfileError(f"{name}:{line}: {_toml_message(exc)}", hint=_HINT_RESET) from None
+    except RecursionError:
+        raise LockfileError(
+            f"{name}:1: nested too deeply to be a lockfile", hint=_HINT_RESET
+        ) from None
     schema = data.get("schema")
-    if schema != SCHEMA:
+    if type(schema) is not int or schema != SCHEMA:
         raise LockfileError(
             f"{name}:{_find_line(text, 'schema')}: unknown schema version {schema!r} "
             f"(this incr reads {SCHEMA})",
@@ -148,8 +163,8 @@ def loads(text: str, name: str = "pipeline.lock") -> dict[str, LockEntry]:
 
 
 def _entry(key: str, block: Any, text: str, name: str) -> LockEntry:
-    def fail(message: str) -> LockfileError:
-        line = _find_line(text, f"[steps.{_key(key)}")
+    def fail(message: str, section: str | None = None, field: str | None = None) -> LockfileError:
+        line = _locate(text, key, section, field)
         return LockfileError(
             f"{name}:{line}: {message} in step {key!r}",
             hint=f"run `incr repro --force {key}` to rewrite it",
@@ -159,28 +174,68 @@ def _entry(key: str, block: Any, text: str, name: str) -> LockEntry:
         raise fail("expected a table")
     for field in block:
         if field not in _STEP_KEYS:
-            raise fail(f"unknown key {field!r} (expected: {', '.join(_STEP_KEYS)})")
+            expected = ", ".join(_STEP_KEYS)
+            raise fail(f"unknown key {field!r} (expected: {expected})", field=field)
     fp = block.get("fingerprint")
     if not isinstance(fp, str) or not re.fullmatch(r"[0-9a-f]{32}", fp):
-        raise fail("missing or malformed 'fingerprint'")
+        raise fail("missing or malformed 'fingerprint'", field="fingerprint")
     tables: dict[str, dict[str, str]] = {}
     for section in _SECTIONS:
         table = block.get(section, {})
-        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
-            raise fail(f"'{section}' must be a table of strings")
+        if not isinstance(table, dict):
+            raise fail(f"'{section}' must be a table of strings", field=section)
+        for k, v in table.items():
+            if not isinstance(v, str):
+                raise fail(f"'{section}.{k}' must be a string", section, k)
         tables[section] = table
-    try:
-        config = {k: json.loads(v) for k, v in tables["config"].items()}
-        outputs = {k: Artifact.decode(v) for k, v in tables["outputs"].items()}
-    except ValueError as exc:
-        raise fail(f"malformed value ({exc})") from None
+    config: dict[str, Any] = {}
+    outputs: dict[str, Artifact] = {}
+    for section, k, v in _values(tables, ("config", "outputs")):
+        try:
+            if section == "config":
+                config[k] = json.loads(v)
+            else:
+                outputs[k] = Artifact.decode(v)
+        except ValueError as exc:
+            raise fail(f"malformed value of '{section}.{k}' ({exc})", section, k) from None
     facts = Facts(code=tables["code"], config=config, inputs=tables["inputs"], deps=tables["deps"])
     return LockEntry(key=key, fingerprint=fp, facts=facts, outputs=outputs)
 
 
-def _line_of_toml_error(exc: Exception) -> int:
+def _values(
+    tables: dict[str, dict[str, str]], sections: tuple[str, ...]
+) -> Iterable[tuple[str, str, str]]:
+    for section in sections:
+        for k, v in tables[section].items():
+            yield section, k, v
+
+
+def _locate(text: str, key: str, section: str | None, field: str | None) -> int:
+    """The line of ``field`` in step ``key``'s block (or sub-table ``section``); the block's
+    header when the field is not on a line of its own; any line naming the step otherwise."""
+    lines = text.splitlines()
+    header = f"[steps.{_key(key)}" + (f".{section}]" if section else "]")
+    start = next((i for i, line in enumerate(lines) if line.strip() == header), None)
+    if start is None:
+        quoted = _key(key)
+        return next((i + 1 for i, line in enumerate(lines) if quoted in line), 1)
+    if field is not None:
+        pattern = re.compile(rf"\s*({re.escape(_key(field))}|{re.escape(_string(field))})\s*=")
+        for i in range(start + 1, len(lines)):
+            if lines[i].lstrip().startswith("["):
+                break
+            if pattern.match(lines[i]):
+                return i + 1
+    return start + 1
+
+
+def _line_of_toml_error(exc: Exception, text: str) -> int:
     match = re.search(r"line (\d+)", str(exc))
-    return int(match.group(1)) if match else 1
+    if match:
+        return int(match.group(1))
+    if "end of document" in str(exc):  # a truncated file: the error is on its last line
+        return max(1, len(text.splitlines()))
+    return 1
 
 
 def _toml_message(exc: Exception) -> str:

@@ -96,8 +96,12 @@ def decide(
     return reasons
 
 
+_ABSENT = object()
+
+
 def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    """Keys added, removed, or with another value (a key holding None is not an absent one)."""
+    return sorted(k for k in set(old) | set(new) if old.get(k, _ABSENT) != new.get(k, _ABSENT))
 
 
 def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:

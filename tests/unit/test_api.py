@@ -1,0 +1,432 @@
+"""incr/api.py: tracing both pipeline styles into PipelineGraphs, and definition errors."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from incr import BaseStepConfig, Output, StepConfig, pipeline, step
+from incr.api import OutputHandle, StepInstance
+from incr.errors import DefinitionError
+from incr.model import InputRef, PipelineGraph, StepNode
+
+HERE = Path(__file__).resolve()
+REPO = HERE.parents[2]
+
+
+class TrainConfig(StepConfig):
+    gamma: float = 0.001
+    kernel: str = "rbf"
+
+
+class OtherConfig(BaseStepConfig):
+    depth: int = 3
+
+
+@step
+def load() -> Output(X=np.ndarray, y=np.ndarray):
+    return np.zeros((2, 2)), np.zeros(2)
+
+
+@step(enable_cache=False)
+def train(config: TrainConfig, X: np.ndarray, y: np.ndarray) -> int:
+    return int(config.gamma * len(X) + len(y))
+
+
+@step
+def transform(x: np.ndarray) -> np.ndarray:
+    return x * 2
+
+
+@step
+def pick(cfg: OtherConfig, x: np.ndarray) -> Output(first=float):
+    return float(x.flat[0]) + cfg.depth
+
+
+@step(name="reader", deps=["data/raw.csv", "data/set/"], outs=["reports/out.json"])
+def read_files():
+    return 1
+
+
+@step
+def sink(value) -> None:
+    pass
+
+
+@pipeline
+def direct():
+    X, y = load()
+    train(X, y, config=TrainConfig(gamma=0.01))
+
+
+@pipeline
+def classic(step_1, step_2):
+    X, y = step_1()
+    step_2(X, y)
+
+
+@pipeline(enable_cache=False, name="twice_named")
+def twice():
+    X, _ = load()
+    a = transform(X)
+    b = transform(a)
+    transform(b)
+
+
+def graph_of(instance, root) -> PipelineGraph:
+    return instance.trace(root).graph
+
+
+# --------------------------------------------------------------------------- both styles
+
+
+def expected_pair(pipeline_name: str, gamma: float) -> tuple[StepNode, ...]:
+    return (
+        StepNode(
+            pipeline=pipeline_name,
+            name="load",
+            func_name="load",
+            source_file="tests/unit/test_api.py",
+            config={},
+            inputs={},
+            outputs=("X", "y"),
+        ),
+        StepNode(
+            pipeline=pipeline_name,
+            name="train",
+            func_name="train",
+            source_file="tests/unit/test_api.py",
+            config={"gamma": gamma, "kernel": "rbf"},
+            inputs={"X": InputRef("load", "X"), "y": InputRef("load", "y")},
+            outputs=("output",),
+            enable_cache=False,
+        ),
+    )
+
+
+def test_direct_style(tmp_path):
+    graph = graph_of(direct(), REPO)
+    assert graph == PipelineGraph(
+        name="direct",
+        source_file="tests/unit/test_api.py",
+        steps=expected_pair("direct", 0.01),
+        enable_cache=True,
+    )
+    assert graph.edges() == [("load", "train")]
+    assert graph.step("train").key == "direct.train"
+
+
+def test_classic_style(tmp_path):
+    instance = classic(step_1=load(), step_2=train(config=TrainConfig(gamma=0.01)))
+    graph = graph_of(instance, REPO)
+    assert graph.steps == expected_pair("classic", 0.01)
+    assert graph.edges() == [("load", "train")]
+
+
+def test_both_styles_give_the_same_steps():
+    a = graph_of(direct(), REPO)
+    b = graph_of(classic(step_1=load, step_2=train(config=TrainConfig(gamma=0.01))), REPO)
+    strip = lambda g: [(n.name, n.config, n.inputs, n.outputs) for n in g.steps]  # noqa: E731
+    assert strip(a) == strip(b)
+
+
+def test_source_file_outside_the_root_is_absolute(tmp_path):
+    graph = graph_of(direct(), tmp_path)
+    assert graph.source_file == HERE.as_posix()
+    assert {n.source_file for n in graph.steps} == {HERE.as_posix()}
+
+
+def test_tracing_is_repeatable():
+    instance = direct()
+    assert graph_of(instance, REPO) == graph_of(instance, REPO)
+
+
+def test_traced_pipeline_holds_steps_and_configs(tmp_path):
+    traced = direct().trace(tmp_path)
+    assert traced.steps == {"load": load, "train": train}
+    assert traced.configs["load"] is None
+    config = traced.configs["train"]
+    assert isinstance(config, TrainConfig)
+    assert (config.gamma, config.kernel) == (0.01, "rbf")
+
+
+def test_a_step_used_twice_gets_numbered_names(tmp_path):
+    graph = graph_of(twice(), tmp_path)
+    assert graph.name == "twice_named"
+    assert graph.enable_cache is False
+    assert [n.name for n in graph.steps] == ["load", "transform", "transform_2", "transform_3"]
+    assert {n.func_name for n in graph.steps[1:]} == {"transform"}
+    assert graph.step("transform_2").inputs == {"x": InputRef("transform", "output")}
+    assert graph.edges() == [
+        ("load", "transform"),
+        ("transform", "transform_2"),
+        ("transform_2", "transform_3"),
+    ]
+
+
+def test_configs_default_and_by_parameter_name(tmp_path):
+    @pipeline
+    def configs():
+        X, y = load()
+        train(X, y)  # the default config
+        pick(X, cfg=OtherConfig(depth=7))  # by the config parameter's own name
+        pick(y, config=OtherConfig())
+
+    graph = graph_of(configs(), tmp_path)
+    assert graph.step("train").config == {"gamma": 0.001, "kernel": "rbf"}
+    assert graph.step("pick").config == {"depth": 7}
+    assert graph.step("pick_2").config == {"depth": 3}
+    assert graph.step("pick").inputs == {"x": InputRef("load", "X")}
+
+
+def test_step_config_is_a_keyword_only_dataclass():
+    assert TrainConfig(gamma=0.5).to_dict() == {"gamma": 0.5, "kernel": "rbf"}
+    assert TrainConfig() == TrainConfig()
+    with pytest.raises(TypeError):
+        TrainConfig(0.5)
+
+
+def test_multi_output_returns_a_handle_per_name(tmp_path):
+    seen = {}
+
+    @pipeline
+    def outputs():
+        seen["load"] = load()
+        seen["pick"] = pick(seen["load"][0])
+        seen["transform"] = transform(seen["load"][1])
+        seen["sink"] = sink(seen["pick"])
+
+    graph = graph_of(outputs(), tmp_path)
+    assert seen["load"] == (OutputHandle("load", "X"), OutputHandle("load", "y"))
+    assert seen["pick"] == OutputHandle("pick", "first")  # one named output: a single handle
+    assert seen["transform"] == OutputHandle("transform", "output")
+    assert seen["sink"] is None
+    assert graph.step("pick").outputs == ("first",)
+    assert graph.step("sink").outputs == ()
+    assert graph.step("sink").inputs == {"value": InputRef("pick", "first")}
+
+
+def test_step_options_reach_the_node(tmp_path):
+    @pipeline
+    def files():
+        read_files()
+
+    node = graph_of(files(), tmp_path).step("reader")
+    assert node.func_name == "read_files"
+    assert node.deps == ("data/raw.csv", "data/set")
+    assert node.outs == ("reports/out.json",)
+    assert node.enable_cache is None
+
+
+def test_file_wiring_makes_edges(tmp_path):
+    @step(outs=["data/features"])
+    def featurize() -> None:
+        pass
+
+    @step(deps=["data/features/a.npy"])
+    def fit() -> None:
+        pass
+
+    @pipeline
+    def wired():
+        fit()
+        featurize()
+
+    assert graph_of(wired(), tmp_path).edges() == [("featurize", "fit")]
+
+
+def test_entrypoint_calls_the_plain_function():
+    assert transform.entrypoint(np.array([1, 2])).tolist() == [2, 4]
+    assert train.entrypoint(TrainConfig(gamma=1.0), [1, 2], [3]) == 3
+
+
+def test_a_step_called_outside_a_pipeline_is_an_instance():
+    instance = train(config=TrainConfig())
+    assert isinstance(instance, StepInstance)
+    assert instance.step is train
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def traced_error(body, tmp_path) -> DefinitionError:
+    with pytest.raises(DefinitionError) as info:
+        pipeline(body)().trace(tmp_path)
+    return info.value
+
+
+def test_unconnected_input(tmp_path):
+    def body():
+        X, _ = load()
+        train(X, config=TrainConfig())
+
+    exc = traced_error(body, tmp_path)
+    assert "input 'y' is not connected" in exc.message
+
+
+def test_constant_passed_as_input(tmp_path):
+    def body():
+        transform(np.array([1, 2]))
+
+    exc = traced_error(body, tmp_path)
+    assert "input 'x' must be the output of another step" in exc.message
+    assert "StepConfig" in exc.hint
+
+
+def test_constant_passed_as_keyword_input(tmp_path):
+    def body():
+        X, _ = load()
+        train(X, y=3)
+
+    assert "input 'y'" in traced_error(body, tmp_path).message
+
+
+def test_too_many_inputs(tmp_path):
+    def body():
+        X, y = load()
+        transform(X, y)
+
+    assert "takes 1 inputs, 2 were given" in traced_error(body, tmp_path).message
+
+
+def test_unknown_or_repeated_input(tmp_path):
+    def unknown():
+        X, _ = load()
+        transform(z=X)
+
+    def repeated():
+        X, _ = load()
+        transform(X, x=X)
+
+    assert "unexpected or repeated input 'z'" in traced_error(unknown, tmp_path).message
+    assert "unexpected or repeated input 'x'" in traced_error(repeated, tmp_path).message
+
+
+def test_config_of_the_wrong_type(tmp_path):
+    def body():
+        X, y = load()
+        train(X, y, config=OtherConfig())
+
+    assert "config must be a TrainConfig, got OtherConfig" in traced_error(body, tmp_path).message
+
+
+def test_config_of_the_wrong_type_in_classic_style():
+    with pytest.raises(DefinitionError, match="config must be a TrainConfig"):
+        train(config=OtherConfig())
+
+
+def test_config_for_a_step_without_one(tmp_path):
+    def body():
+        X, _ = load()
+        transform(X, config=OtherConfig())
+
+    assert "takes no config" in traced_error(body, tmp_path).message
+
+
+def test_a_config_without_defaults_must_be_given(tmp_path):
+    class Required(StepConfig):
+        rate: float
+
+    @step
+    def needs(config: Required) -> int:
+        return 1
+
+    def body():
+        needs()
+
+    exc = traced_error(body, tmp_path)
+    assert "step needs: Required has fields without a default" in exc.message
+    assert "config=Required(...)" in exc.hint
+
+    @pipeline
+    def given():
+        needs(config=Required(rate=0.5))
+
+    assert graph_of(given(), tmp_path).step("needs").config == {"rate": 0.5}
+
+
+@pytest.mark.parametrize(
+    "value", [float("nan"), {1, 2}, np.array([1.0]), object()], ids=["nan", "set", "array", "obj"]
+)
+def test_a_config_value_must_be_json(tmp_path, value):
+    class Loose(StepConfig):
+        value: object = None
+
+    @step
+    def uses(config: Loose) -> int:
+        return 1
+
+    def body():
+        uses(config=Loose(value=value))
+
+    exc = traced_error(body, tmp_path)
+    assert "config field 'value'" in exc.message
+    assert "not JSON-serialisable" in exc.message
+
+
+def test_positional_args_to_a_pipeline():
+    with pytest.raises(DefinitionError, match="bind steps by name"):
+        classic(load(), train())
+
+
+def test_missing_or_unexpected_pipeline_bindings():
+    with pytest.raises(DefinitionError, match=r"missing \['step_2'\]"):
+        classic(step_1=load())
+    with pytest.raises(DefinitionError, match=r"unexpected \['step_3'\]"):
+        classic(step_1=load(), step_2=train(), step_3=load())
+
+
+def test_a_pipeline_binding_must_be_a_step():
+    with pytest.raises(DefinitionError, match="step_2 must be a step instance"):
+        classic(step_1=load(), step_2=lambda: None)
+
+
+def test_data_passed_to_a_step_outside_a_pipeline():
+    with pytest.raises(DefinitionError, match="called with data outside a pipeline") as info:
+        transform(np.array([1]))
+    assert "transform.entrypoint(...)" in info.value.hint
+
+
+def test_a_step_instance_called_outside_a_pipeline():
+    with pytest.raises(DefinitionError, match="can only be called in a pipeline"):
+        load()()
+
+
+def test_a_pipeline_traced_inside_another(tmp_path):
+    def outer():
+        direct().trace(tmp_path)
+
+    assert "inside another pipeline" in traced_error(outer, tmp_path).message
+
+
+def test_a_failed_trace_leaves_no_tracer_behind(tmp_path):
+    def body():
+        load()
+        raise RuntimeError("user code failed")
+
+    with pytest.raises(RuntimeError):
+        pipeline(body)().trace(tmp_path)
+    # outside a pipeline again: a step call makes an instance, and tracing works
+    assert isinstance(load(), StepInstance)
+    assert [n.name for n in graph_of(direct(), tmp_path).steps] == ["load", "train"]
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../outside.csv", "data/../../x"])
+def test_paths_outside_the_root(tmp_path, path):
+    @step(deps=[path])
+    def reads() -> None:
+        pass
+
+    def body():
+        reads()
+
+    assert "outside the project root" in traced_error(body, tmp_path).message
+
+
+def test_output_needs_a_name():
+    with pytest.raises(DefinitionError):
+        Output()
+
+
+def test_definition_error_is_a_type_error():
+    assert issubclass(DefinitionError, TypeError)

@@ -1,0 +1,78 @@
+"""incr/storage.py: atomic writes keep the old file on failure and leave no temp file."""
+
+import os
+import stat
+
+import pytest
+
+from incr import storage
+from incr.storage import atomic_write
+
+
+def test_writes_and_creates_parents(tmp_path):
+    path = tmp_path / "a" / "b" / "file.bin"
+    atomic_write(path, b"data")
+    assert path.read_bytes() == b"data"
+    assert os.listdir(path.parent) == ["file.bin"]
+
+
+def test_replaces_an_existing_file(tmp_path):
+    path = tmp_path / "pipeline.lock"
+    path.write_bytes(b"old")
+    atomic_write(path, b"new")
+    assert path.read_bytes() == b"new"
+    assert os.listdir(tmp_path) == ["pipeline.lock"]
+
+
+@pytest.mark.parametrize("failing", ["replace", "fsync"])
+def test_a_failed_write_keeps_the_old_file_and_no_temp_file(tmp_path, monkeypatch, failing):
+    path = tmp_path / "pipeline.lock"
+    path.write_bytes(b"old contents")
+
+    def boom(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage.os, failing, boom)
+    with pytest.raises(OSError, match="No space left"):
+        atomic_write(path, b"new contents")
+    monkeypatch.undo()
+    assert path.read_bytes() == b"old contents"
+    assert os.listdir(tmp_path) == ["pipeline.lock"]
+
+
+def test_an_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "pipeline.lock"
+    path.write_bytes(b"old")
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(storage.os, "replace", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, b"new")
+    monkeypatch.undo()
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["pipeline.lock"]
+
+
+def test_a_failed_first_write_leaves_nothing(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(storage.os, "fsync", boom)
+    with pytest.raises(OSError):
+        atomic_write(tmp_path / "new.lock", b"x")
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == []
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_a_new_file_gets_the_umask_mode_not_mkstemps_0600(tmp_path):
+    atomic_write(tmp_path / "pipeline.lock", b"x")
+    mode = stat.S_IMODE((tmp_path / "pipeline.lock").stat().st_mode)
+    assert mode == 0o666 & ~_umask()

@@ -1,0 +1,132 @@
+"""incr/store.py: the content-addressed object store and the run cache."""
+
+import os
+
+import pytest
+from blake3 import blake3
+
+from incr import store as store_module
+from incr.model import Artifact
+from incr.store import ObjectCorrupt, ObjectMissing, Store
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(tmp_path / ".pipecache")
+
+
+def test_put_get_round_trip(store):
+    data = b"hello, objects"
+    digest = store.put(data)
+    assert digest == blake3(data).hexdigest()
+    assert store.get(digest) == data
+    assert store.has(digest)
+    path = store.object_path(digest)
+    assert path == store.dir / "objects" / digest[:2] / digest[2:]
+    assert path.read_bytes() == data
+
+
+def test_put_of_empty_bytes(store):
+    digest = store.put(b"")
+    assert store.get(digest) == b""
+
+
+def test_put_creates_the_cache_gitignore(store):
+    store.put(b"x")
+    ignore = store.dir / ".gitignore"
+    assert ignore.read_text().splitlines()[-1] == "*"
+
+
+def test_put_is_idempotent_and_write_once(store, monkeypatch):
+    digest = store.put(b"data")
+    path = store.object_path(digest)
+    old = 1_000_000_000_000_000_000
+    os.utime(path, ns=(old, old))
+    writes = []
+    monkeypatch.setattr(store_module, "atomic_write", lambda p, d: writes.append(p))
+    assert store.put(b"data") == digest
+    assert writes == []
+    assert path.stat().st_mtime_ns == old
+
+
+def test_put_leaves_no_temp_files(store):
+    for i in range(5):
+        store.put(str(i).encode())
+    names = [p.name for p in store.objects.rglob("*") if p.is_file()]
+    assert len(names) == 5
+    assert not [n for n in names if n.startswith(".") or n.endswith(".tmp")]
+
+
+def test_get_of_a_missing_object(store):
+    with pytest.raises(ObjectMissing):
+        store.get("ab" * 32)
+    assert not store.has("ab" * 32)
+
+
+def test_get_of_a_corrupt_object_raises_and_removes_it(store):
+    digest = store.put(b"the real bytes")
+    path = store.object_path(digest)
+    path.write_bytes(b"the rea1 bytes")
+    with pytest.raises(ObjectCorrupt):
+        store.get(digest)
+    assert not path.exists()
+    with pytest.raises(ObjectMissing):
+        store.get(digest)
+    # the next put of the right bytes stores it again
+    assert store.put(b"the real bytes") == digest
+    assert store.get(digest) == b"the real bytes"
+
+
+def test_truncated_object_is_corrupt(store):
+    digest = store.put(b"0123456789" * 100)
+    store.object_path(digest).write_bytes(b"0123")
+    with pytest.raises(ObjectCorrupt):
+        store.get(digest)
+
+
+def test_errors_are_lookup_errors(store):
+    assert issubclass(ObjectMissing, LookupError)
+    assert issubclass(ObjectCorrupt, LookupError)
+
+
+# --------------------------------------------------------------------------- run cache
+
+
+def test_record_and_lookup_run(store):
+    a = Artifact("json", store.put(b"[1,2]"))
+    b = Artifact("npy", store.put(b"npy bytes"))
+    store.record_run("f" * 32, {"y": b, "x": a})
+    assert store.lookup_run("f" * 32) == {"x": a, "y": b}
+
+
+def test_record_run_overwrites(store):
+    a = Artifact("json", store.put(b"1"))
+    b = Artifact("json", store.put(b"2"))
+    store.record_run("e" * 32, {"output": a})
+    store.record_run("e" * 32, {"output": b})
+    assert store.lookup_run("e" * 32) == {"output": b}
+
+
+def test_lookup_of_an_unknown_fingerprint(store):
+    assert store.lookup_run("0" * 32) is None
+
+
+def test_lookup_returns_none_when_an_object_is_gone(store):
+    a = Artifact("json", store.put(b"1"))
+    b = Artifact("json", store.put(b"2"))
+    store.record_run("c" * 32, {"a": a, "b": b})
+    store.object_path(b.digest).unlink()
+    assert store.lookup_run("c" * 32) is None
+
+
+def test_lookup_of_a_run_with_no_outputs(store):
+    store.record_run("d" * 32, {})
+    assert store.lookup_run("d" * 32) == {}
+
+
+@pytest.mark.parametrize("text", ["", "{", "[1, 2]", '{"a": "no-kind"}', '{"a": 3}', "\xff"])
+def test_lookup_of_a_damaged_run_record_is_a_miss(store, text):
+    store.record_run("b" * 32, {})
+    path = store.runs / ("b" * 32)[:2] / ("b" * 32)[2:]
+    path.write_text(text, encoding="latin-1")
+    assert store.lookup_run("b" * 32) is None
