@@ -10,8 +10,10 @@ import dataclasses
 import inspect
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -91,6 +93,8 @@ class _Tracer:
             deps=tuple(_clean_path(p, step.name, "deps") for p in step.deps),
             outs=tuple(_clean_path(p, step.name, "outs") for p in step.outs),
             enable_cache=step.enable_cache,
+            track_reads=step.track_reads,
+            cache_expires=step.cache_expires,
         )
         self.nodes.append(node)
         self.steps[name] = step
@@ -136,6 +140,29 @@ def _clean_path(path: str | os.PathLike[str], step: str, what: str) -> str:
 
 # --------------------------------------------------------------------------- steps
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+
+
+def parse_duration(value: str | timedelta | float | None, step: str) -> float | None:
+    """Seconds from ``"90s"``, ``"30m"``, ``"1h30m"``, ``"2d"``, a timedelta or a number."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and re.fullmatch(r"(\s*\d+(\.\d+)?\s*[smhdw])+\s*", value):
+        seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(value))
+    else:
+        raise DefinitionError(
+            f"step {step}: cache_expires={value!r} is not a duration",
+            hint='write it like "90s", "30m", "1h30m", "2d", or pass a timedelta',
+        )
+    if seconds <= 0:
+        raise DefinitionError(f"step {step}: cache_expires must be positive, got {value!r}")
+    return seconds
+
 
 class Step:
     """A function decorated with ``@step``."""
@@ -148,12 +175,20 @@ class Step:
         enable_cache: bool | None = None,
         deps: list[str] | tuple[str, ...] = (),
         outs: list[str] | tuple[str, ...] = (),
+        track_reads: bool = True,
+        code_deps: list[Any] | tuple[Any, ...] = (),
+        version: str | None = None,
+        cache_expires: str | timedelta | float | None = None,
     ) -> None:
         self.func = func
         self.name = name or func.__name__
         self.enable_cache = enable_cache
         self.deps = tuple(deps)
         self.outs = tuple(outs)
+        self.track_reads = track_reads
+        self.code_deps = tuple(code_deps)
+        self.version = None if version is None else str(version)
+        self.cache_expires = parse_duration(cache_expires, self.name)
         self.signature = _signature(func)
         self.config_param, self.config_class = _find_config(self.signature)
         self.output_names, self.multi_output = _output_names(self.signature)
@@ -295,6 +330,10 @@ def step(
     enable_cache: bool | None = None,
     deps: list[str] | tuple[str, ...] = (),
     outs: list[str] | tuple[str, ...] = (),
+    track_reads: bool = True,
+    code_deps: list[Any] | tuple[Any, ...] = (),
+    version: str | None = None,
+    cache_expires: str | timedelta | float | None = None,
 ) -> Callable[[F], Step]: ...
 def step(
     func: Callable[..., Any] | None = None,
@@ -303,15 +342,36 @@ def step(
     enable_cache: bool | None = None,
     deps: list[str] | tuple[str, ...] = (),
     outs: list[str] | tuple[str, ...] = (),
+    track_reads: bool = True,
+    code_deps: list[Any] | tuple[Any, ...] = (),
+    version: str | None = None,
+    cache_expires: str | timedelta | float | None = None,
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Make a function a pipeline step.
 
-    ``enable_cache=False`` reruns it on every run; ``deps`` lists files and folders it reads (their
-    content is part of its fingerprint); ``outs`` lists files and folders it writes.
+    - ``enable_cache=False`` reruns it on every run.
+    - ``deps`` lists files and folders it reads: their bytes are part of its fingerprint.
+      Files it opens while running are found and tracked too, unless ``track_reads=False``.
+    - ``outs`` lists files and folders it writes: they are cached and restored on a hit.
+    - ``code_deps`` lists functions, classes or modules whose code counts although incr cannot
+      see the step use them (``getattr(module, name)``); ``version`` is a string to change by
+      hand when something invisible changed.
+    - ``cache_expires`` (``"90s"``, ``"30m"``, ``"1h"``, ``"2d"``, a ``timedelta`` or seconds)
+      reruns it when its cached result is older than that.
     """
 
     def wrap(f: Callable[..., Any]) -> Step:
-        return Step(f, name=name, enable_cache=enable_cache, deps=deps, outs=outs)
+        return Step(
+            f,
+            name=name,
+            enable_cache=enable_cache,
+            deps=deps,
+            outs=outs,
+            track_reads=track_reads,
+            code_deps=code_deps,
+            version=version,
+            cache_expires=cache_expires,
+        )
 
     return wrap(func) if func is not None else wrap
 

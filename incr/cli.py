@@ -130,19 +130,25 @@ def repro(
 @click.argument("targets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (see README).")
 @click.option("--check", is_flag=True, help="Exit 1 when any step is dirty (for CI).")
+@click.option("--why", metavar="STEP", help="Explain one step in full, like `incr show STEP`.")
 @click.pass_context
 @_user_errors
-def status(ctx: click.Context, targets: tuple[str, ...], as_json: bool, check: bool) -> None:
-    """List every step as clean or dirty, with the reasons that make it dirty.
+def status(
+    ctx: click.Context, targets: tuple[str, ...], as_json: bool, check: bool, why: str | None
+) -> None:
+    """List every step as clean, dirty or waiting, with the reasons that make it dirty.
 
     \b
     Reasons name what changed:
       code changed (double in pipelines/flow.py)   the step or a helper it uses
       config changed (factor: 2 -> 5)              a StepConfig value
       dep changed (data/raw.csv)                   a file listed in deps=[...]
+      read changed (data/notes.txt)                a file it was seen to read
       input changed (from transform)               an upstream output it receives
-      after transform                              waits on a dirty upstream step
-      output missing from cache, cache disabled, new step
+      output missing / output modified (path)      a file in outs=[...]
+      output missing from cache, expired, cache disabled, new step
+    A step that is only "waiting: after transform" reruns only if transform's
+    output really changes.
 
     \b
     TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
@@ -150,6 +156,9 @@ def status(ctx: click.Context, targets: tuple[str, ...], as_json: bool, check: b
     from incr.report import status_json, status_lines
     from incr.session import open_pipelines
 
+    if why is not None:
+        ctx.invoke(show, target=why, as_json=as_json)
+        return
     workspace, pipelines = open_pipelines(_project(ctx))
     verdicts = workspace.status(pipelines, targets)
     if as_json:
@@ -159,6 +168,83 @@ def status(ctx: click.Context, targets: tuple[str, ...], as_json: bool, check: b
             click.echo(line)
     if check and any(v.dirty for v in verdicts):
         sys.exit(1)
+
+
+def _one_step(pipelines: list[Any], target: str) -> tuple[str, str]:
+    """(pipeline, step) for a TARGET that must name one step."""
+    selection = graphs.resolve_targets(pipelines, [target])
+    (pipeline, steps), *_ = selection.items()
+    if steps is None:
+        raise IncrError(
+            f"{target!r} is a pipeline; name one of its steps",
+            hint=f"for example {target}.STEP; `incr status {target}` lists them",
+        )
+    return pipeline, next(iter(steps))
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print the same facts as JSON.")
+@click.pass_context
+@_user_errors
+def show(ctx: click.Context, target: str, as_json: bool) -> None:
+    """Explain one step: its state, every part of its fingerprint, and code diffs.
+
+    Each part (code of the step and of every helper it uses, package versions, config
+    values, inputs, deps, files it was seen to read, outputs) is shown with its value in
+    pipeline.lock when it changed. For each function whose code changed since the step
+    last ran, a unified diff of its normalised source (no comments, no docstrings) is
+    printed.
+
+    \b
+    TARGET is PIPELINE.STEP, or a step name that is unique.
+    """
+    from incr.report import show_json, show_lines
+    from incr.session import open_pipelines
+
+    workspace, pipelines = open_pipelines(_project(ctx))
+    pipeline, name = _one_step(pipelines, target)
+    verdicts = workspace.status(pipelines, [f"{pipeline}.{name}"])
+    verdict = next(v for v in verdicts if v.node.key == f"{pipeline}.{name}")
+    locked = workspace.locks.get(verdict.node.key)
+    diffs = workspace.code_diffs(verdict)
+    if as_json:
+        click.echo(show_json(verdict, locked, diffs))
+    else:
+        for line in show_lines(verdict, locked, diffs):
+            click.echo(line)
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True)
+@click.pass_context
+@_user_errors
+def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
+    """Accept a step's current code and config for the outputs it already has.
+
+    For a refactor you have checked does not change results: the step's new fingerprint
+    is recorded in pipeline.lock without rerunning it (nor anything downstream). Refused
+    when the step never ran, waits on a dirty upstream step, or its outputs are missing.
+
+    \b
+    Example:
+      incr status                 flow.transform  dirty: code changed (scale in ...)
+      incr commit flow.transform  record it as done
+    """
+    from incr.session import open_pipelines
+
+    workspace, pipelines = open_pipelines(_project(ctx))
+    for target in targets:
+        pipeline, name = _one_step(pipelines, target)
+        key = f"{pipeline}.{name}"
+        verdict = next(v for v in workspace.status(pipelines, [key]) if v.node.key == key)
+        if not verdict.dirty:
+            click.echo(f"{key} is clean: nothing to commit")
+            continue
+        workspace.commit(verdict)
+        click.echo(
+            f"committed {key} without rerunning (was: {'; '.join(map(str, verdict.reasons))})"
+        )
 
 
 def main() -> None:

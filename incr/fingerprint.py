@@ -70,11 +70,13 @@ class CodeClosure:
 
     ``parts`` maps ``PATH:NAME`` to the digest of that definition's normalised AST (``PATH:*``
     when a whole module is used as a value); ``packages`` holds the top-level names of
-    third-party modules the closure imports.
+    third-party modules the closure imports; ``dynamic`` names run-time lookups incr cannot
+    follow (``getattr(h, name) in pipelines/flow.py:load``).
     """
 
     parts: dict[str, str]
     packages: frozenset[str]
+    dynamic: tuple[str, ...] = ()
 
 
 @dataclass
@@ -120,6 +122,7 @@ class CodeIndex:
         """The closure of ``name`` defined at the top level of local module ``module``."""
         parts: dict[str, str] = {}
         packages: set[str] = set()
+        dynamic: list[str] = []
         seen: set[tuple[str, str]] = set()
         todo: list[tuple[str, str]] = [(module, name)]
         while todo:
@@ -137,6 +140,11 @@ class CodeIndex:
                 continue
             digest, refs, imports = self._definition(info, sym)
             parts[f"{info.source.path}:{sym}"] = digest
+            dynamic += [
+                f"{call} in {info.source.path}:{sym}"
+                for node in info.defs[sym]
+                for call in _dynamic_calls(node)
+            ]
             targets = [t for ref in refs for t in self._resolve(info, ref)]
             targets += [t for b in imports for t in self._resolve_binding(b, ())]
             for target in targets:
@@ -144,11 +152,17 @@ class CodeIndex:
                     packages.add(target)
                 else:
                     todo.append(target)
-        return CodeClosure(parts, frozenset(packages))
+        return CodeClosure(parts, frozenset(packages), tuple(sorted(set(dynamic))))
 
     def normalised_source(self, module: str, name: str) -> str | None:
+        """The source of a definition (``*``: the whole module) as incr compares it: parsed and
+        unparsed, without comments or docstrings, in a standard layout."""
         info = self.module(module)
-        if info is None or name not in info.defs:
+        if info is None:
+            return None
+        if name == "*":
+            return ast.unparse(_strip_docstrings(info.tree)) if info.tree else ""
+        if name not in info.defs:
             return None
         return "\n".join(ast.unparse(_strip_docstrings(s)) for s in info.defs[name])
 
@@ -263,6 +277,25 @@ def _analyse(source: ModuleSource) -> _ModuleInfo:
                 bound = alias.asname or alias.name
                 info.imports[bound] = _Binding(attr_of=base, attr=alias.name)
     return info
+
+
+_DYNAMIC = {"getattr", "globals", "vars", "eval", "exec", "__import__", "import_module"}
+
+
+def _dynamic_calls(node: ast.AST) -> list[str]:
+    """Calls that look code up by a name computed at run time (``getattr(h, name)``)."""
+    found = []
+    for sub in ast.walk(node):
+        if not isinstance(sub, ast.Call):
+            continue
+        func = sub.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        if name not in _DYNAMIC:
+            continue
+        if name == "getattr" and len(sub.args) >= 2 and isinstance(sub.args[1], ast.Constant):
+            continue  # getattr(x, "name") names what it reads
+        found.append(f"{name}()")
+    return found
 
 
 def _package_of(source: ModuleSource) -> str:

@@ -1,7 +1,8 @@
 """Read, validate and write ``pipeline.lock``.
 
 The lockfile is TOML meant for git: a schema version, then one block per step, sorted, each
-block a table and its sub-tables (``code``, ``config``, ``inputs``, ``deps``, ``outputs``). No
+block a table and its sub-tables (``code``, ``config``, ``inputs``, ``deps``, ``reads``,
+``outputs``). No
 timestamps, absolute paths or machine names; the same facts always give the same bytes, so a no-op
 run leaves it untouched and two branches that reran different steps merge without conflicts.
 
@@ -36,7 +37,7 @@ else:  # pragma: no cover
 
 SCHEMA = 1
 HEADER = "# Written by incr. Commit this file; do not edit it by hand.\n"
-_SECTIONS = ("code", "config", "inputs", "deps", "outputs")
+_SECTIONS = ("code", "config", "inputs", "deps", "reads", "outputs")
 _STEP_KEYS = ("fingerprint", *_SECTIONS)
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 _CONFLICT = re.compile(r"^(<{7}|={7}|>{7}|\|{7})( |$)")
@@ -75,6 +76,7 @@ def dumps(entries: Iterable[LockEntry]) -> str:
             "config": {k: _config_text(v) for k, v in entry.facts.config.items()},
             "inputs": entry.facts.inputs,
             "deps": entry.facts.deps,
+            "reads": entry.reads,
             "outputs": {k: a.encode() for k, a in entry.outputs.items()},
         }
         for section in _SECTIONS:
@@ -199,7 +201,7 @@ def _entry(key: str, block: Any, text: str, name: str) -> LockEntry:
         except ValueError as exc:
             raise fail(f"malformed value of '{section}.{k}' ({exc})", section, k) from None
     facts = Facts(code=tables["code"], config=config, inputs=tables["inputs"], deps=tables["deps"])
-    return LockEntry(key=key, fingerprint=fp, facts=facts, outputs=outputs)
+    return LockEntry(key=key, fingerprint=fp, facts=facts, outputs=outputs, reads=tables["reads"])
 
 
 def _values(

@@ -38,6 +38,8 @@ class StepNode:
     deps: tuple[str, ...] = ()
     outs: tuple[str, ...] = ()
     enable_cache: bool | None = None
+    track_reads: bool = True
+    cache_expires: float | None = None  # seconds a cached result stays valid
 
     @property
     def key(self) -> str:
@@ -119,12 +121,17 @@ class Facts:
 
 @dataclass(frozen=True)
 class LockEntry:
-    """One step's block in ``pipeline.lock``."""
+    """One step's block in ``pipeline.lock``.
+
+    ``reads`` maps the project files the step was seen to open during its run (not declared
+    in ``deps``) to their digests; they are checked like deps but found by running.
+    """
 
     key: str
     fingerprint: str
     facts: Facts
     outputs: dict[str, Artifact] = field(default_factory=dict)
+    reads: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -141,10 +148,13 @@ class Reason:
     CODE = "code changed"
     CONFIG = "config changed"
     DEP = "dep changed"
+    READ = "read changed"
     INPUT = "input changed"
     UPSTREAM = "after"
     MISSING = "output missing from cache"
+    OUT_MISSING = "output missing"
     MODIFIED = "output modified"
+    EXPIRED = "expired"
 
     def __str__(self) -> str:
         if self.kind == Reason.UPSTREAM:

@@ -30,6 +30,8 @@ class Verdict:
     node: StepNode
     reasons: tuple[Reason, ...]
     fingerprint: str | None = None  # None while an upstream step is dirty
+    facts: Facts | None = None  # its facts now; inputs hold only the known ones
+    notes: tuple[str, ...] = ()  # things incr cannot see (run-time code lookups)
 
     @property
     def dirty(self) -> bool:
@@ -50,13 +52,17 @@ def decide(
     forced: bool = False,
     missing: Sequence[str] = (),
     modified: Sequence[str] = (),
+    reads: Sequence[str] = (),
+    expired: bool = False,
     waiting_on: Sequence[str] = (),
 ) -> list[Reason]:
     """Why ``node`` must run, given its lock entry and its current facts (empty: it is clean).
 
     ``facts.inputs`` holds only the inputs known now; ``waiting_on`` names dirty upstream steps
     whose outputs are not known yet; ``missing`` names outputs absent from the cache or disk,
-    ``modified`` the ``outs`` files whose bytes differ from the recorded ones.
+    ``modified`` the ``outs`` files whose bytes differ from the recorded ones; ``reads`` the
+    files it was seen to read last time that changed since; ``expired`` says its cached result
+    is older than its ``cache_expires``.
     """
     reasons: list[Reason] = []
     # Dirty if asked to run whatever its state.
@@ -79,6 +85,9 @@ def decide(
     changed_deps = _changed_keys(old.deps, facts.deps)
     if changed_deps:
         reasons.append(Reason(Reason.DEP, ", ".join(changed_deps)))
+    # Dirty if a file it was seen to read (without declaring it) changed.
+    if reads:
+        reasons.append(Reason(Reason.READ, ", ".join(reads)))
     # Dirty if an input it receives now differs from the one it ran with.
     changed = [p for p, d in facts.inputs.items() if old.inputs.get(p) != d]
     sources = sorted({node.inputs[p].step for p in changed if p in node.inputs})
@@ -87,12 +96,18 @@ def decide(
     # Dirty, perhaps, once a dirty upstream step has rerun (early cutoff may still save it).
     if waiting_on:
         reasons.append(Reason(Reason.UPSTREAM, ", ".join(waiting_on)))
-    # Dirty if a recorded output is gone from the cache.
-    if missing:
-        reasons.append(Reason(Reason.MISSING, ", ".join(missing)))
+    # Dirty if a recorded output is gone: an outs file from disk, a value from the cache.
+    gone = [m for m in missing if m in node.outs]
+    if gone:
+        reasons.append(Reason(Reason.OUT_MISSING, ", ".join(gone)))
+    if len(gone) < len(missing):
+        reasons.append(Reason(Reason.MISSING, ", ".join(m for m in missing if m not in gone)))
     # Dirty if a file it wrote was changed by hand since.
     if modified:
         reasons.append(Reason(Reason.MODIFIED, ", ".join(modified)))
+    # Dirty if its cached result is older than it may be.
+    if expired:
+        reasons.append(Reason(Reason.EXPIRED))
     return reasons
 
 

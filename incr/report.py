@@ -6,12 +6,13 @@ tables and JSON are chosen here.
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
-from incr.model import Reason
+from incr.model import Facts, LockEntry, Reason
 from incr.plan import Verdict
 
 
@@ -167,6 +168,7 @@ def status_lines(verdicts: list[Verdict]) -> list[str]:
         else:
             state = "dirty: " + "; ".join(str(r) for r in v.reasons)
         lines.append(f"  {v.node.name:<{width}}  {state}")
+        lines.extend(f"  {'':<{width}}  note: {note}" for note in _notes(v))
     dirty = sum(v.dirty for v in verdicts)
     lines.append(
         f"{dirty} of {len(verdicts)} steps dirty" if dirty else f"all {len(verdicts)} steps clean"
@@ -185,9 +187,128 @@ def status_json(verdicts: list[Verdict]) -> str:
             "waiting": v.dirty and not v.own_reasons,
             "fingerprint": v.fingerprint,
             "reasons": [{"kind": r.kind, "detail": r.detail, "text": str(r)} for r in v.reasons],
+            "notes": _notes(v),
         }
         for v in verdicts
     ]
     return json.dumps(
         {"schema": 1, "dirty": sum(v.dirty for v in verdicts), "steps": steps}, indent=2
     )
+
+
+def _notes(v: Verdict) -> list[str]:
+    return [
+        f"{place}: incr cannot see which code this reaches; list it with "
+        "@step(code_deps=[...]) or change @step(version=...) when it changes"
+        for place in v.notes
+    ]
+
+
+# --------------------------------------------------------------------------- show
+
+
+def show_lines(
+    verdict: Verdict,
+    locked: LockEntry | None,
+    diffs: list[tuple[str, str | None, str | None]],
+) -> list[str]:
+    """``incr show STEP``: the state, every part of the fingerprint, and code diffs."""
+    node, facts = verdict.node, verdict.facts
+    state = "clean" if not verdict.dirty else "; ".join(str(r) for r in verdict.reasons)
+    lines = [f"{node.key}  ({node.source_file}:{node.func_name})", f"  state: {state}"]
+    lines += [f"  note: {n}" for n in _notes(verdict)]
+    then = locked.fingerprint if locked else "none"
+    lines.append(
+        f"  fingerprint: {verdict.fingerprint or 'unknown (waits upstream)'}"
+        f" (pipeline.lock: {then})"
+    )
+    old = locked.facts if locked else None
+    if facts is not None:
+        lines += _section("code", facts.code, old.code if old else {})
+        lines += _section(
+            "config",
+            {k: _json(v) for k, v in facts.config.items()},
+            {k: _json(v) for k, v in old.config.items()} if old else {},
+        )
+        inputs = {
+            p: f"{r.step}.{r.output} {facts.inputs.get(p, '(not known yet)')}"
+            for p, r in node.inputs.items()
+        }
+        old_inputs = (
+            {p: f"{r.step}.{r.output} {old.inputs.get(p, '')}" for p, r in node.inputs.items()}
+            if old
+            else {}
+        )
+        lines += _section("inputs", inputs, old_inputs)
+        lines += _section("deps", facts.deps, old.deps if old else {})
+    if locked is not None:
+        lines += _section("reads", locked.reads, locked.reads)
+        outputs = {k: a.encode() for k, a in locked.outputs.items()}
+        lines += _section("outputs", outputs, outputs)
+    for part, before, after in diffs:
+        lines.append(f"  diff of {part}:")
+        if before is None and part in (old.code if old else {}):
+            lines.append("    (its source then is no longer in the cache)")
+            continue
+        text = difflib.unified_diff(
+            (before or "").splitlines(),
+            (after or "").splitlines(),
+            f"{part} (pipeline.lock)",
+            f"{part} (now)",
+            lineterm="",
+        )
+        lines += [f"    {line}" for line in text]
+    return lines
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _section(title: str, now: dict[str, str], then: dict[str, str]) -> list[str]:
+    if not now and not then:
+        return []
+    lines = [f"  {title}:"]
+    width = max(len(k) for k in (*now, *then))
+    for key in sorted(set(now) | set(then)):
+        value = now.get(key, "(gone)")
+        mark = (
+            ""
+            if then.get(key) == now.get(key)
+            else (f"  (was {then[key]})" if key in then else "  (new)")
+        )
+        lines.append(f"    {key:<{width}}  {value}{mark}")
+    return lines
+
+
+def show_json(
+    verdict: Verdict,
+    locked: LockEntry | None,
+    diffs: list[tuple[str, str | None, str | None]],
+) -> str:
+    """``incr show STEP --json``: the same facts as ``show_lines``."""
+    facts = verdict.facts
+
+    def facts_dict(f: Facts | None) -> dict[str, Any] | None:
+        if f is None:
+            return None
+        return {"code": f.code, "config": f.config, "inputs": f.inputs, "deps": f.deps}
+
+    data = {
+        "key": verdict.node.key,
+        "dirty": verdict.dirty,
+        "reasons": [{"kind": r.kind, "detail": r.detail, "text": str(r)} for r in verdict.reasons],
+        "notes": _notes(verdict),
+        "fingerprint": verdict.fingerprint,
+        "now": facts_dict(facts),
+        "locked": None
+        if locked is None
+        else {
+            "fingerprint": locked.fingerprint,
+            **(facts_dict(locked.facts) or {}),
+            "reads": locked.reads,
+            "outputs": {k: a.encode() for k, a in locked.outputs.items()},
+        },
+        "diffs": [{"part": p, "then": b, "now": a} for p, b, a in diffs],
+    }
+    return json.dumps(data, indent=2, sort_keys=True)

@@ -23,8 +23,9 @@ from incr import materializers
 from incr.api import TracedPipeline
 from incr.errors import IncrError
 from incr.fingerprint import fingerprint
-from incr.model import Artifact, Facts, LockEntry, Reason, StepNode
+from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, paths_overlap
 from incr.plan import cache_enabled, decide
+from incr.reads import ReadRecorder, recording
 from incr.report import (
     PipelineFinished,
     PipelineStarted,
@@ -37,7 +38,7 @@ from incr.report import (
     Warning_,
 )
 from incr.session import Workspace
-from incr.store import ObjectCorrupt, ObjectMissing
+from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
 
 
 @dataclass
@@ -73,11 +74,13 @@ class Runner:
         reporter: Reporter,
         clock: Callable[[], float] = time.perf_counter,
         now: Callable[[], datetime] = datetime.now,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.ws = workspace
         self.reporter = reporter
-        self.clock = clock
-        self.now = now
+        self.clock = clock  # for durations
+        self.now = now  # for run names
+        self.wall = wall  # for cache expiry
 
     def run(
         self,
@@ -146,16 +149,22 @@ class Runner:
             forced=node.name in run.force,
             missing=missing,
             modified=modified,
+            reads=self.ws.read_changes(locked.reads) if locked else [],
+            expired=self.ws.expired(node, locked, self.wall()),
         )
         self.reporter.emit(StepStarted(graph.name, node.name, tuple(reasons)))
         started = self.clock()
         if not reasons and locked is not None:
             return self._cached(run, node, locked.outputs, started, restored=False)
-        if enabled and node.name not in run.force and not node.outs:
-            hit = self.ws.store.lookup_run(fp)
-            if hit is not None:
-                self._record(node, fp, facts, hit)
-                return self._cached(run, node, hit, started, restored=True)
+        if enabled and node.name not in run.force:
+            # Only files to put back: the result itself is the one the lockfile records.
+            only_files = {r.kind for r in reasons} <= {Reason.OUT_MISSING, Reason.MODIFIED}
+            if locked is not None and only_files and self._restore(locked.outputs):
+                return self._cached(run, node, locked.outputs, started, restored=True)
+            hit = self._run_cache_hit(node, fp)
+            if hit is not None and self._restore(hit.outputs):
+                self._record(node, fp, facts, hit.outputs, hit.reads)
+                return self._cached(run, node, hit.outputs, started, restored=True)
         try:
             self._execute(run, node)
         except _StepFailure:
@@ -163,6 +172,36 @@ class Runner:
                 self._fail(run, node, self.clock() - started, "an upstream step it needed failed")
             return False
         self.reporter.emit(StepFinished(graph.name, node.name, self.clock() - started, True))
+        return True
+
+    def _run_cache_hit(self, node: StepNode, fp: str) -> RunRecord | None:
+        """A run-cache entry for ``fp`` that has not expired and whose reads still match."""
+        hit = self.ws.store.lookup_run(fp)
+        if hit is None or self.ws.read_changes(hit.reads):
+            return None
+        if node.cache_expires is not None and self.wall() - hit.created > node.cache_expires:
+            return None
+        return hit
+
+    def _restore(self, outputs: dict[str, Artifact]) -> bool:
+        """Put every file and folder output back as recorded; False when one cannot be (its
+        objects are gone or damaged) or when a value output is missing from the cache."""
+        root = self.ws.project.root
+        for name, artifact in outputs.items():
+            if artifact.kind not in ("file", "dir"):
+                if not self.ws.store.has(artifact.digest):
+                    return False
+                continue
+            if self.ws.stats.digest(name).removeprefix("dir:") == artifact.digest:
+                continue
+            try:
+                if artifact.kind == "dir":
+                    self.ws.store.restore_tree(artifact.digest, root / name, root)
+                else:
+                    self.ws.store.restore_file(artifact.digest, root / name, root)
+            except (ObjectMissing, ObjectCorrupt, UnsafePath) as exc:
+                self.reporter.emit(Warning_(f"cannot restore {name}: {exc}"))
+                return False
         return True
 
     def _cached(
@@ -191,8 +230,10 @@ class Runner:
             fp = fingerprint(facts)
         step = run.traced.steps[node.name]
         try:
-            result = step.run_function(run.traced.configs[node.name], values)
+            with self._watching_reads(node) as seen:
+                result = step.run_function(run.traced.configs[node.name], values)
             artifacts = self._store_outputs(node, result)
+            reads = self._reads(node, seen)
         except IncrError as exc:
             self._fail(run, node, self.clock() - started, exc.format())
             raise _StepFailure from None
@@ -202,8 +243,9 @@ class Runner:
             raise _StepFailure from None
         for name, value in _split(node, result).items():
             run.values[(node.name, name)] = value
-        self.ws.store.record_run(fp, artifacts)
-        self._record(node, fp, facts, artifacts)
+        self.ws.store.record_run(fp, artifacts, reads, self.wall())
+        self.ws.keep_sources(facts.code)
+        self._record(node, fp, facts, artifacts, reads)
         run.outputs[node.name] = artifacts
         run.facts[node.name] = (facts, fp)
         if node.name not in run.result.executed:
@@ -215,15 +257,34 @@ class Runner:
             kind, data = materializers.dump(value, f"step {node.key}, output {name}")
             artifacts[name] = Artifact(kind, self.ws.store.put(data))
         for out in node.outs:
-            digest = self.ws.stats.digest(out)
-            if digest == "missing":
+            path = self.ws.project.root / out
+            if path.is_dir():
+                artifacts[out] = Artifact("dir", self.ws.store.put_tree(path))
+            elif path.is_file():
+                artifacts[out] = Artifact("file", self.ws.store.put_file(path))
+            else:
                 raise IncrError(
                     f"step {node.key} did not write {out}, which it lists in outs",
                     hint="write the file in the step, or remove it from outs=[...]",
                 )
-            kind = "dir" if (self.ws.project.root / out).is_dir() else "file"
-            artifacts[out] = Artifact(kind, digest)
         return artifacts
+
+    @contextlib.contextmanager
+    def _watching_reads(self, node: StepNode) -> Iterator[ReadRecorder | None]:
+        if not node.track_reads:
+            yield None
+            return
+        exclude = (self.ws.project.cache_dir, ".git")
+        with recording(self.ws.project.root, exclude) as recorder:
+            yield recorder
+
+    def _reads(self, node: StepNode, seen: ReadRecorder | None) -> dict[str, str]:
+        """Digests of the files the step opened that it neither declared nor wrote."""
+        if seen is None:
+            return {}
+        declared = (*node.deps, *node.outs)
+        paths = [p for p in seen.paths() if not any(paths_overlap(p, d) for d in declared)]
+        return {p: self.ws.stats.digest(p) for p in paths}
 
     def _value(self, run: _Run, step: str, output: str) -> Any:
         """An upstream output's value: from this run, else from the verified cache.
@@ -243,8 +304,15 @@ class Runner:
         run.values[(step, output)] = value
         return value
 
-    def _record(self, node: StepNode, fp: str, facts: Facts, outputs: dict[str, Artifact]) -> None:
-        self.ws.locks[node.key] = LockEntry(node.key, fp, facts, dict(outputs))
+    def _record(
+        self,
+        node: StepNode,
+        fp: str,
+        facts: Facts,
+        outputs: dict[str, Artifact],
+        reads: dict[str, str],
+    ) -> None:
+        self.ws.locks[node.key] = LockEntry(node.key, fp, facts, dict(outputs), dict(reads))
         self.ws.write_lock()
 
     def _fail(self, run: _Run, node: StepNode, seconds: float, text: str) -> bool:

@@ -9,13 +9,18 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import inspect
+import sys
+import time
 from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from incr import graph as graphs
 from incr import lockfile
 from incr.api import PipelineInstance, TracedPipeline
-from incr.errors import DefinitionError
+from incr.errors import DefinitionError, IncrError
 from incr.fingerprint import (
     CodeIndex,
     ModuleSource,
@@ -24,11 +29,15 @@ from incr.fingerprint import (
     function_closure,
 )
 from incr.hashing import MISSING, StatCache
-from incr.model import Facts, LockEntry, StepNode
+from incr.model import Facts, LockEntry, Reason, StepNode
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
 from incr.project import Project
 from incr.report import Console, Reporter
+from incr.storage import atomic_write
 from incr.store import Store
+
+#: The Python minor version: part of every code fingerprint (the standard library counts by it).
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 class Workspace:
@@ -55,22 +64,53 @@ class Workspace:
         return None
 
     def code_facts(self, traced: TracedPipeline, node: StepNode) -> dict[str, str]:
-        """Code parts of a step: its closure's digests plus third-party package versions."""
-        func = traced.steps[node.name].func
-        module = graphs.module_name(self.project.root, self.project.root / node.source_file)
-        if func.__qualname__ == func.__name__ and self.code.is_local(module):
-            closure = self.code.closure(module, func.__name__)
-            parts = dict(closure.parts)
-            packages = closure.packages
-        else:  # defined inside a function or outside the project: its own source only
-            text = inspect.getsource(func)
-            parts = {
-                f"{node.source_file}:{func.__qualname__}": function_closure(text, node.source_file)
-            }
-            packages = frozenset()
+        """Code parts of a step: its closure's digests, the closures of its ``code_deps``,
+        third-party package versions, the Python minor version and its ``version`` string."""
+        step = traced.steps[node.name]
+        parts: dict[str, str] = {"python": PYTHON}
+        packages: set[str] = set()
+        for obj in (step.func, *step.code_deps):
+            closure_parts, closure_packages = self._closure_of(obj)
+            parts.update(closure_parts)
+            packages |= closure_packages
         for package in packages:
             parts[f"pkg:{_distribution(package)}"] = _version(package)
+        if step.version is not None:
+            parts["version"] = step.version
         return parts
+
+    def _closure_of(self, obj: Any) -> tuple[dict[str, str], set[str]]:
+        """The code parts and packages of a function, class or module (``code_deps``)."""
+        if isinstance(obj, ModuleType):
+            name = obj.__name__
+            if self.code.is_local(name):
+                closure = self.code.closure(name, "*")
+                return dict(closure.parts), set(closure.packages)
+            return {}, {name.split(".")[0]}
+        try:
+            path = Path(inspect.getsourcefile(obj) or "").resolve()
+            rel = path.relative_to(self.project.root).as_posix()
+        except (TypeError, ValueError):  # built in, or outside the project: a package
+            return {}, {str(getattr(obj, "__module__", "") or "").split(".")[0]} - {""}
+        module = graphs.module_name(self.project.root, path)
+        qualname = getattr(obj, "__qualname__", "")
+        if qualname == getattr(obj, "__name__", None) and self.code.is_local(module):
+            closure = self.code.closure(module, qualname)
+            return dict(closure.parts), set(closure.packages)
+        # Defined inside a function: its own source only.
+        return {f"{rel}:{qualname}": function_closure(inspect.getsource(obj), rel)}, set()
+
+    def dynamic_notes(self, traced: TracedPipeline, node: StepNode) -> list[str]:
+        """Places in the step's code that look things up by name at run time (none once the
+        step lists ``code_deps`` or sets a ``version``: the user has taken charge)."""
+        step = traced.steps[node.name]
+        if step.code_deps or step.version is not None:
+            return []
+        func = step.func
+        module = graphs.module_name(self.project.root, self.project.root / node.source_file)
+        if func.__qualname__ != func.__name__ or not self.code.is_local(module):
+            return []
+        return list(self.code.closure(module, func.__name__).dynamic)
 
     def static_facts(self, traced: TracedPipeline, node: StepNode, inputs: dict[str, str]) -> Facts:
         """A step's facts with the given input digests: code, config and deps read now."""
@@ -99,9 +139,20 @@ class Workspace:
             digest = self.stats.digest(name)
             if digest == MISSING:
                 missing.append(name)
-            elif digest != artifact.digest:
+            elif digest.removeprefix("dir:") != artifact.digest:
                 modified.append(name)
         return missing, modified
+
+    def read_changes(self, reads: dict[str, str]) -> list[str]:
+        """Files a step was seen to read whose bytes differ now (or that are gone)."""
+        return [path for path, digest in sorted(reads.items()) if self.stats.digest(path) != digest]
+
+    def expired(self, node: StepNode, entry: LockEntry | None, now: float) -> bool:
+        """True when the step has ``cache_expires`` and its cached result is older than that."""
+        if node.cache_expires is None or entry is None:
+            return False
+        record = self.store.lookup_run(entry.fingerprint)
+        return record is None or now - record.created > node.cache_expires
 
     # ------------------------------------------------------------------ status
 
@@ -134,6 +185,7 @@ class Workspace:
                 facts = self.static_facts(traced, node, inputs)
                 locked = self.locks.get(node.key)
                 missing, modified = self.output_problems(locked)
+                reads = self.read_changes(locked.reads) if locked else []
                 reasons = decide(
                     node,
                     locked,
@@ -142,14 +194,93 @@ class Workspace:
                     forced=force and (wanted is None or node.name in wanted),
                     missing=missing,
                     modified=modified,
+                    reads=reads,
+                    expired=self.expired(node, locked, time.time()),
                     waiting_on=waiting,
                 )
                 if reasons:
                     dirty.add(node.key)
                 fp = None if waiting else fingerprint(facts)
-                verdicts.append(Verdict(node, tuple(reasons), fp))
+                notes = tuple(self.dynamic_notes(traced, node))
+                verdicts.append(Verdict(node, tuple(reasons), fp, facts, notes))
         self.save_stats()
         return verdicts
+
+    # ------------------------------------------------------------------ sources kept for diffs
+
+    def keep_sources(self, code: dict[str, str]) -> None:
+        """Store the normalised source of each code part, by its digest, for ``incr show``."""
+        folder = self.project.cache / "sources"
+        for part, digest in code.items():
+            path = folder / digest
+            if part.startswith("pkg:") or ":" not in part or path.exists():
+                continue
+            text = self.part_source(part)
+            if text is not None:
+                self.store.ensure()
+                atomic_write(path, text.encode("utf-8"))
+
+    def part_source(self, part: str) -> str | None:
+        """The normalised source of a code part (``pipelines/flow.py:double``) as it is now."""
+        file, _, name = part.rpartition(":")
+        if not file.endswith(".py"):
+            return None
+        module = graphs.module_name(self.project.root, self.project.root / file)
+        return self.code.normalised_source(module, name)
+
+    def kept_source(self, digest: str) -> str | None:
+        try:
+            return (self.project.cache / "sources" / digest).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def code_diffs(self, verdict: Verdict) -> list[tuple[str, str | None, str | None]]:
+        """(part, source then, source now) for each code part that changed since the lockfile's
+        run; a side is None when the part was not used then (or is not now), or when its old
+        source is no longer in the cache."""
+        locked = self.locks.get(verdict.node.key)
+        if locked is None or verdict.facts is None:
+            return []
+        old, new = locked.facts.code, verdict.facts.code
+        diffs = []
+        for part in sorted(set(old) | set(new)):
+            if old.get(part) == new.get(part) or part.startswith("pkg:") or ":" not in part:
+                continue
+            then = self.kept_source(old[part]) if part in old else None
+            now = self.part_source(part) if part in new else None
+            diffs.append((part, then, now))
+        return diffs
+
+    def commit(self, verdict: Verdict) -> LockEntry:
+        """Record the step's current fingerprint for the outputs it has, without running it.
+
+        Raises IncrError when it never ran, waits on a dirty upstream step, or its outputs are
+        missing or modified.
+        """
+        node, locked = verdict.node, self.locks.get(verdict.node.key)
+        if locked is None:
+            raise IncrError(
+                f"{node.key} has never run: there is nothing to commit",
+                hint=f"run `incr repro {node.key}`",
+            )
+        if verdict.fingerprint is None or verdict.facts is None:
+            waits = ", ".join(r.detail for r in verdict.reasons if r.kind == Reason.UPSTREAM)
+            raise IncrError(
+                f"{node.key} waits on {waits}: its inputs are not known yet",
+                hint=f"bring {waits} up to date (or commit it) first",
+            )
+        missing, modified = self.output_problems(locked)
+        if missing or modified:
+            raise IncrError(
+                f"{node.key}: outputs missing or modified ({', '.join(missing + modified)})",
+                hint=f"run `incr repro {node.key}` to recompute them",
+            )
+        entry = replace(locked, fingerprint=verdict.fingerprint, facts=verdict.facts)
+        self.locks[node.key] = entry
+        self.store.record_run(entry.fingerprint, entry.outputs, entry.reads, time.time())
+        self.keep_sources(entry.facts.code)
+        self.write_lock()
+        return entry
 
     def save_stats(self) -> None:
         """Persist the stat cache (creating the cache folder with its .gitignore)."""

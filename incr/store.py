@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from blake3 import blake3
@@ -72,22 +74,100 @@ class Store:
             raise ObjectCorrupt(f"cache object {path} does not match its digest")
         return data
 
+    # ------------------------------------------------------------------ files
+
+    def put_file(self, path: Path) -> str:
+        """Store a file's bytes; the digest equals ``hashing.file_digest`` of the file."""
+        return self.put(path.read_bytes())
+
+    def put_tree(self, folder: Path) -> str:
+        """Store every file under ``folder`` and a manifest of them; the manifest's digest.
+
+        The manifest is the canonical JSON of sorted ``[relative path, digest]`` pairs, the
+        same text ``hashing`` digests for a folder, so the two digests agree.
+        """
+        listing = []
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames.sort()
+            for name in sorted(filenames):
+                full = Path(dirpath) / name
+                listing.append([full.relative_to(folder).as_posix(), self.put_file(full)])
+        return self.put(canonical_listing(listing))
+
+    def restore_file(self, digest: str, dest: Path, root: Path) -> None:
+        """Write the object ``digest`` to ``dest`` atomically. Raises ObjectMissing/Corrupt,
+        UnsafePath when ``dest`` would land outside ``root``."""
+        _check_inside(dest, root)
+        atomic_write(dest, self.get(digest))
+
+    def restore_tree(self, digest: str, dest: Path, root: Path) -> None:
+        """Make folder ``dest`` hold exactly the files of manifest ``digest``."""
+        _check_inside(dest, root)
+        try:
+            listing = json.loads(self.get(digest))
+            files = {str(rel): str(d) for rel, d in listing}
+        except (ValueError, TypeError) as exc:
+            raise ObjectCorrupt(f"cache manifest {digest} is malformed ({exc})") from None
+        for rel in files:
+            if Path(rel).is_absolute() or ".." in Path(rel).parts:
+                raise UnsafePath(f"cache manifest {digest} names {rel!r}, outside its folder")
+        if dest.is_dir():
+            for dirpath, _, filenames in os.walk(dest):
+                for name in filenames:
+                    full = Path(dirpath) / name
+                    if full.relative_to(dest).as_posix() not in files:
+                        full.unlink()
+        for rel, file_digest in sorted(files.items()):
+            self.restore_file(file_digest, dest / rel, root)
+
     # ------------------------------------------------------------------ run cache
 
-    def record_run(self, fingerprint: str, outputs: dict[str, Artifact]) -> None:
-        data = {name: art.encode() for name, art in sorted(outputs.items())}
+    def record_run(
+        self, fingerprint: str, outputs: dict[str, Artifact], reads: dict[str, str], created: float
+    ) -> None:
+        """Remember what ``fingerprint`` produced, what it read, and when (seconds since epoch)."""
+        data = {
+            "outputs": {name: art.encode() for name, art in sorted(outputs.items())},
+            "reads": dict(sorted(reads.items())),
+            "created": created,
+        }
         path = self.runs / fingerprint[:2] / fingerprint[2:]
         self.ensure()
         atomic_write(path, json.dumps(data, sort_keys=True).encode())
 
-    def lookup_run(self, fingerprint: str) -> dict[str, Artifact] | None:
-        """The outputs recorded for ``fingerprint``, when every one of them is still stored."""
+    def lookup_run(self, fingerprint: str) -> RunRecord | None:
+        """What ``fingerprint`` produced, when every object it needs is still stored."""
         path = self.runs / fingerprint[:2] / fingerprint[2:]
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            outputs = {name: Artifact.decode(text) for name, text in data.items()}
-        except (OSError, ValueError, AttributeError):
+            outputs = {name: Artifact.decode(text) for name, text in data["outputs"].items()}
+            record = RunRecord(outputs, dict(data["reads"]), float(data["created"]))
+        except (OSError, ValueError, AttributeError, KeyError, TypeError):
             return None
         if all(self.has(a.digest) for a in outputs.values()):
-            return outputs
+            return record
         return None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run-cache entry: the outputs a fingerprint produced, the files it read, and when."""
+
+    outputs: dict[str, Artifact]
+    reads: dict[str, str]
+    created: float
+
+
+class UnsafePath(ValueError):
+    """A restore would write outside the project root."""
+
+
+def _check_inside(dest: Path, root: Path) -> None:
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(dest)
+    if real != real_root and not real.startswith(os.path.join(real_root, "")):
+        raise UnsafePath(f"refusing to write {dest}: it resolves outside {root}")
+
+
+def canonical_listing(listing: list[list[str]]) -> bytes:
+    return json.dumps(listing, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()

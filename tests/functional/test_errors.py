@@ -253,11 +253,12 @@ def test_garbled_lockfile_entry(flow: Project) -> None:
     text = flow.lock_bytes().decode()
     fingerprints = re.findall(r'^fingerprint = "([0-9a-f]+)"$', text, re.MULTILINE)
     flow.lockfile.write_text(text.replace(fingerprints[1], "not-a-digest"), encoding="utf-8")
-    block = text.splitlines().index('[steps."flow.load"]') + 1
+    # The line of the damaged fingerprint, just below the block's header.
+    where = text.splitlines().index('[steps."flow.load"]') + 2
 
     line = flow.incr("status").user_error()
 
-    assert line.startswith(f"error: pipeline.lock:{block}: "), line
+    assert line.startswith(f"error: pipeline.lock:{where}: "), line
     assert "flow.load" in line
 
 

@@ -74,23 +74,33 @@ def test_file_wiring_new_file_content_reruns_the_consumer(wired: Project) -> Non
     assert wired.read("data/mid.txt") == "even"
 
 
-def test_deleted_out_file_is_remade(wired: Project) -> None:
+def test_deleted_out_file_is_restored_from_the_cache(wired: Project) -> None:
     (wired.root / "data/mid.txt").unlink()
 
     reasons = wired.dirty()
-    assert [kind for kind, _ in reasons["produce"]] == ["output missing from cache"]
-    assert "data/mid.txt" in reasons["produce"][0][1]
+    assert reasons["produce"] == [("output missing", "data/mid.txt")]
     wired.repro()
-    assert wired.take_ran() == ["produce"]
+    assert wired.take_ran() == []  # put back from .pipecache, not recomputed
+    assert wired.read("data/mid.txt") == "odd"
+    assert wired.dirty() == {}
+
+
+def test_out_file_changed_by_hand_is_restored(wired: Project) -> None:
+    (wired.root / "data/mid.txt").write_text("tampered", encoding="utf-8")
+
+    assert wired.dirty()["produce"] == [("output modified", "data/mid.txt")]
+    wired.repro()
+    assert wired.take_ran() == []  # restored: consume sees the same bytes as before
     assert wired.read("data/mid.txt") == "odd"
 
 
-def test_out_file_changed_by_hand_is_remade(wired: Project) -> None:
-    (wired.root / "data/mid.txt").write_text("tampered", encoding="utf-8")
+def test_out_file_is_remade_when_the_cache_lost_it(wired: Project) -> None:
+    (wired.root / "data/mid.txt").unlink()
+    shutil.rmtree(wired.root / ".pipecache")
 
-    assert "produce" in wired.dirty()
     wired.repro()
-    assert wired.take_ran() == ["produce"]  # remade: consume sees the same bytes as before
+    # consume's own cached value went with the cache, so it is recomputed too.
+    assert wired.take_ran() == ["produce", "consume"]
     assert wired.read("data/mid.txt") == "odd"
 
 

@@ -387,7 +387,7 @@ BLOCK_DAMAGE = {
         'fingerprint = "2222',
         'hsh = "x"\nfingerprint = "2222',
         "hsh",
-        "unknown key 'hsh' (expected: fingerprint, code, config, inputs, deps, outputs)",
+        "unknown key 'hsh' (expected: fingerprint, code, config, inputs, deps, reads, outputs)",
     ),
     "malformed fingerprint": (
         'fingerprint = "2222',

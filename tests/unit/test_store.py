@@ -7,7 +7,7 @@ from blake3 import blake3
 
 from incr import store as store_module
 from incr.model import Artifact
-from incr.store import ObjectCorrupt, ObjectMissing, Store
+from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, Store
 
 
 @pytest.fixture
@@ -95,16 +95,18 @@ def test_errors_are_lookup_errors(store):
 def test_record_and_lookup_run(store):
     a = Artifact("json", store.put(b"[1,2]"))
     b = Artifact("npy", store.put(b"npy bytes"))
-    store.record_run("f" * 32, {"y": b, "x": a})
-    assert store.lookup_run("f" * 32) == {"x": a, "y": b}
+    store.record_run("f" * 32, {"y": b, "x": a}, {"data/notes.txt": "9" * 64}, 1234.5)
+    assert store.lookup_run("f" * 32) == RunRecord(
+        {"x": a, "y": b}, {"data/notes.txt": "9" * 64}, 1234.5
+    )
 
 
 def test_record_run_overwrites(store):
     a = Artifact("json", store.put(b"1"))
     b = Artifact("json", store.put(b"2"))
-    store.record_run("e" * 32, {"output": a})
-    store.record_run("e" * 32, {"output": b})
-    assert store.lookup_run("e" * 32) == {"output": b}
+    store.record_run("e" * 32, {"output": a}, {}, 1.0)
+    store.record_run("e" * 32, {"output": b}, {}, 2.0)
+    assert store.lookup_run("e" * 32) == RunRecord({"output": b}, {}, 2.0)
 
 
 def test_lookup_of_an_unknown_fingerprint(store):
@@ -114,19 +116,31 @@ def test_lookup_of_an_unknown_fingerprint(store):
 def test_lookup_returns_none_when_an_object_is_gone(store):
     a = Artifact("json", store.put(b"1"))
     b = Artifact("json", store.put(b"2"))
-    store.record_run("c" * 32, {"a": a, "b": b})
+    store.record_run("c" * 32, {"a": a, "b": b}, {}, 1.0)
     store.object_path(b.digest).unlink()
     assert store.lookup_run("c" * 32) is None
 
 
 def test_lookup_of_a_run_with_no_outputs(store):
-    store.record_run("d" * 32, {})
-    assert store.lookup_run("d" * 32) == {}
+    store.record_run("d" * 32, {}, {}, 1.0)
+    assert store.lookup_run("d" * 32) == RunRecord({}, {}, 1.0)
 
 
-@pytest.mark.parametrize("text", ["", "{", "[1, 2]", '{"a": "no-kind"}', '{"a": 3}', "\xff"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{",
+        "[1, 2]",
+        '{"outputs": {"a": "no-kind"}, "reads": {}, "created": 1}',
+        '{"outputs": {"a": 3}, "reads": {}, "created": 1}',
+        '{"outputs": {}, "reads": [], "created": "soon"}',
+        '{"outputs": {}}',
+        "\xff",
+    ],
+)
 def test_lookup_of_a_damaged_run_record_is_a_miss(store, text):
-    store.record_run("b" * 32, {})
+    store.record_run("b" * 32, {}, {}, 1.0)
     path = store.runs / ("b" * 32)[:2] / ("b" * 32)[2:]
     path.write_text(text, encoding="latin-1")
     assert store.lookup_run("b" * 32) is None
