@@ -71,7 +71,19 @@ class _Tracer:
         self.nodes: list[StepNode] = []
         self.steps: dict[str, Step] = {}
 
-    def unique_name(self, base: str) -> str:
+    def unique_name(self, step: Step) -> str:
+        """The step's name, or ``name_2``, ``name_3`` for further uses of the same step.
+
+        Two different steps with one name are an error: their lock entries would clash.
+        """
+        base = step.name
+        for other in self.steps.values():
+            if other.name == base and other is not step:
+                raise DefinitionError(
+                    f"two different steps are named {base!r} "
+                    f"({_where(other.func, self.root)} and {_where(step.func, self.root)})",
+                    hint="rename one function, or give it @step(name=...)",
+                )
         if base not in self.steps:
             return base
         n = 2
@@ -80,7 +92,7 @@ class _Tracer:
         return f"{base}_{n}"
 
     def add(self, step: Step, config: StepConfig | None, args: tuple, kwargs: dict) -> Any:
-        name = self.unique_name(step.name)
+        name = self.unique_name(step)
         inputs = step.bind_inputs(args, kwargs)
         node = StepNode(
             pipeline=self.pipeline,
@@ -126,6 +138,10 @@ def _relative_source(func: Callable[..., Any], root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+def _where(func: Callable[..., Any], root: Path) -> str:
+    return f"{_relative_source(func, root)}:{func.__code__.co_firstlineno}"
 
 
 def _clean_path(path: str | os.PathLike[str], step: str, what: str) -> str:

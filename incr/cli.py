@@ -30,6 +30,15 @@ def _user_errors(func: F) -> F:
         except IncrError as exc:
             click.echo(exc.format(), err=True)
             sys.exit(exc.exit_code)
+        except OSError as exc:  # the engine's own reads and writes (a step's are step failures)
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            click.echo(
+                "  hint: pipeline.lock and the cache keep their last good state; "
+                "free some space or fix permissions and run again",
+                err=True,
+            )
+            sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted: every step that finished is kept in the lockfile", err=True)
             sys.exit(130)
@@ -77,15 +86,30 @@ def _project(ctx: click.Context) -> Project:
     is_flag=True,
     help="After a failure, still run every step that does not depend on the failed one.",
 )
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Fail at once when another incr is running in this project, instead of waiting.",
+)
 @click.pass_context
 @_user_errors
 def repro(
-    ctx: click.Context, targets: tuple[str, ...], force: bool, dry_run: bool, keep_going: bool
+    ctx: click.Context,
+    targets: tuple[str, ...],
+    force: bool,
+    dry_run: bool,
+    keep_going: bool,
+    no_wait: bool,
 ) -> None:
     """Bring pipelines up to date: run dirty steps, reuse cached results for the rest.
 
     With no TARGET, every pipeline under pipelines/ is brought up to date. A step target
-    also brings the steps it needs up to date. Exit code 1 when a step failed.
+    also brings the steps it needs up to date. Stops at the first failing step, like Make
+    (see --keep-going); exit code 1 when a step failed. pipeline.lock is rewritten after
+    every finished step, so an interrupted run keeps what finished.
+
+    Only one incr writes to a project at a time: a second repro waits for the first (and
+    says for whom it waits). incr status never waits.
 
     \b
     TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
@@ -96,34 +120,29 @@ def repro(
       incr repro digits.svc_trainer  one step and what it needs
       incr repro --force train       rerun train even if it is clean
     """
+    from incr.locking import project_lock
     from incr.report import Console, status_lines
-    from incr.runner import Runner
-    from incr.session import open_pipelines
+    from incr.session import open_pipelines, repro_all
 
-    workspace, pipelines = open_pipelines(_project(ctx))
-    selection = graphs.resolve_targets(pipelines, targets) if targets else None
+    project = _project(ctx)
     if dry_run:
+        workspace, pipelines = open_pipelines(project)
         verdicts = workspace.status(pipelines, targets, force=force)
         for line in status_lines(verdicts):
             click.echo(line)
         click.echo("(dry run: nothing was executed)")
         return
-    failed = False
-    for traced in pipelines:
-        if selection is not None and traced.graph.name not in selection:
-            continue
-        only = selection.get(traced.graph.name) if selection is not None else None
-        forced: bool | set[str] = (only or True) if force else False
-        result = Runner(workspace, Console(explain=True)).run(
-            traced, only=only, force=forced, keep_going=keep_going
+    with project_lock(project.cache, "incr repro", wait=not no_wait, on_wait=_tell):
+        workspace, pipelines = open_pipelines(project)
+        ok = repro_all(
+            workspace, pipelines, targets, Console(explain=True), force=force, keep_going=keep_going
         )
-        failed = failed or bool(result.failed)
-        if result.failed and not keep_going:
-            break
-    if failed:
+    if not ok:
         sys.exit(1)
-    if selection is None:
-        workspace.prune(t.graph.name for t in pipelines)
+
+
+def _tell(line: str) -> None:
+    click.echo(line, err=True)
 
 
 @cli.command()
@@ -245,6 +264,81 @@ def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
         click.echo(
             f"committed {key} without rerunning (was: {'; '.join(map(str, verdict.reasons))})"
         )
+
+
+@cli.command()
+@click.option(
+    "--keep",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Run-cache entries to keep per step, newest first (what makes a revert free).",
+)
+@click.option("-n", "--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.pass_context
+@_user_errors
+def gc(ctx: click.Context, keep: int, dry_run: bool) -> None:
+    """Remove cached objects that nothing needs any more.
+
+    Kept: every object pipeline.lock refers to, and the objects of the KEEP newest
+    run-cache entries of each step (so reverting the last few edits still restores results
+    without running). Removed: older run-cache entries, the objects only they used, and
+    leftovers of interrupted writes.
+    """
+    from incr import lockfile
+    from incr.locking import project_lock
+    from incr.maintenance import collect
+    from incr.store import Store
+
+    project = _project(ctx)
+    with project_lock(project.cache, "incr gc", on_wait=_tell):
+        locks = lockfile.read(project.lockfile)
+        report = collect(Store(project.cache), locks, keep, dry_run)
+    verb = "would remove" if dry_run else "removed"
+    if dry_run:
+        for path in (*report.objects, *report.runs, *report.temps):
+            click.echo(f"  {path.relative_to(project.root).as_posix()}")
+    click.echo(
+        f"{verb} {len(report.objects)} objects, {len(report.runs)} run-cache entries and "
+        f"{len(report.temps)} leftover temp files ({_size(report.freed)}); "
+        f"kept {report.kept_objects} objects ({_size(report.kept_bytes)})"
+    )
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+@cli.command()
+@click.pass_context
+@_user_errors
+def verify(ctx: click.Context) -> None:
+    """Check every cached object pipeline.lock refers to against its digest.
+
+    A missing or damaged object is reported with its path and removed; the next
+    `incr repro` recomputes (or restores) it. Exit code 1 when anything was wrong.
+    """
+    from incr import lockfile
+    from incr.maintenance import verify as verify_objects
+    from incr.store import Store
+
+    project = _project(ctx)
+    checked, problems = verify_objects(Store(project.cache), lockfile.read(project.lockfile))
+    for problem in problems:
+        click.echo(f"{problem.step} output {problem.output}: {problem.text}", err=True)
+    if problems:
+        click.echo(
+            f"{len(problems)} problems in {checked + len(problems)} objects; "
+            "run `incr repro` to recompute them",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(f"all {checked} objects match their digests")
 
 
 def main() -> None:

@@ -123,9 +123,10 @@ def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
     """``double in pipelines/flow.py``, ``scikit-learn 1.8.0 -> 1.9.1``, ``+helper in ...``."""
     words: list[str] = []
     for part in _changed_keys(old, new):
-        kind, _, rest = part.partition(":")
-        if kind == "pkg":
-            words.append(f"{rest} {old.get(part, 'none')} -> {new.get(part, 'none')}")
+        kind, colon, rest = part.partition(":")
+        if kind == "pkg" or not colon:  # a package version, the Python version, the version
+            label = rest if colon else part
+            words.append(f"{label} {old.get(part, 'none')} -> {new.get(part, 'none')}")
             continue
         path, _, name = part.rpartition(":")
         label = "module" if name == "*" else name

@@ -66,8 +66,7 @@ def _tooling(parts: tuple[str, ...]) -> bool:
     """Hidden folders (.venv, .git, caches), package metadata and installed packages: read by
     Python's machinery (importlib.metadata, entry points), not by the step's logic."""
     return any(
-        p.startswith(".") or p.endswith((".egg-info", ".dist-info")) or p in _TOOLING
-        for p in parts
+        p.startswith(".") or p.endswith((".egg-info", ".dist-info")) or p in _TOOLING for p in parts
     )
 
 

@@ -232,19 +232,26 @@ class Runner:
         try:
             with self._watching_reads(node) as seen:
                 result = step.run_function(run.traced.configs[node.name], values)
-            artifacts = self._store_outputs(node, result)
-            reads = self._reads(node, seen)
-        except IncrError as exc:
-            self._fail(run, node, self.clock() - started, exc.format())
-            raise _StepFailure from None
         except Exception as exc:
             text = _user_traceback(exc, step.func.__code__)
             self._fail(run, node, self.clock() - started, text)
             raise _StepFailure from None
+        try:
+            artifacts = self._store_outputs(node, result)
+            reads = self._reads(node, seen)
+            self.ws.store.record_run(fp, artifacts, reads, self.wall(), node.key)
+            self.ws.keep_sources(facts.code)
+        except IncrError as exc:
+            self._fail(run, node, self.clock() - started, exc.format())
+            raise _StepFailure from None
+        except OSError as exc:  # the disk, not the step: say what could not be written
+            text = f"error: step {node.key} ran, but its results could not be stored: {exc}"
+            text += "\n  hint: free some space or fix permissions and run again; "
+            text += "pipeline.lock keeps its last good state"
+            self._fail(run, node, self.clock() - started, text)
+            raise _StepFailure from None
         for name, value in _split(node, result).items():
             run.values[(node.name, name)] = value
-        self.ws.store.record_run(fp, artifacts, reads, self.wall())
-        self.ws.keep_sources(facts.code)
         self._record(node, fp, facts, artifacts, reads)
         run.outputs[node.name] = artifacts
         run.facts[node.name] = (facts, fp)

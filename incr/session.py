@@ -29,7 +29,7 @@ from incr.fingerprint import (
     function_closure,
 )
 from incr.hashing import MISSING, StatCache
-from incr.model import Facts, LockEntry, Reason, StepNode
+from incr.model import Facts, LockEntry, Reason, StepNode, paths_overlap
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
 from incr.project import Project
 from incr.report import Console, Reporter
@@ -122,6 +122,14 @@ class Workspace:
                 hint="use str, int, float, bool, None, lists and dicts in StepConfig fields",
             ) from None
         deps = {path: self.stats.digest(path) for path in node.deps}
+        produced = [out for n in traced.graph.steps for out in n.outs if n.name != node.name]
+        for path, digest in deps.items():
+            if digest == MISSING and not any(paths_overlap(path, out) for out in produced):
+                raise DefinitionError(
+                    f"step {node.key}: deps path {path!r} does not exist",
+                    hint="create it, fix the path in deps=[...], or have a step of this "
+                    "pipeline write it with outs=[...]",
+                )
         return Facts(
             code=self.code_facts(traced, node), config=node.config, inputs=inputs, deps=deps
         )
@@ -277,7 +285,7 @@ class Workspace:
             )
         entry = replace(locked, fingerprint=verdict.fingerprint, facts=verdict.facts)
         self.locks[node.key] = entry
-        self.store.record_run(entry.fingerprint, entry.outputs, entry.reads, time.time())
+        self.store.record_run(entry.fingerprint, entry.outputs, entry.reads, time.time(), node.key)
         self.keep_sources(entry.facts.code)
         self.write_lock()
         return entry
@@ -285,8 +293,11 @@ class Workspace:
     def save_stats(self) -> None:
         """Persist the stat cache (creating the cache folder with its .gitignore)."""
         if self.stats.dirty:
-            self.store.ensure()
-            self.stats.save()
+            try:
+                self.store.ensure()
+                self.stats.save()
+            except OSError:
+                pass  # the stat cache only saves re-reads; losing an update costs one
 
     def prune(self, pipelines: Iterable[str]) -> None:
         """Drop lock entries of pipelines that no longer exist (after a full, successful run)."""
@@ -324,14 +335,50 @@ def open_pipelines(project: Project) -> tuple[Workspace, list[TracedPipeline]]:
     return workspace, graphs.discover(project)
 
 
-def run_instance(project: Project, instance: PipelineInstance, enable_cache: bool | None) -> Any:
-    """``PipelineInstance.run()``: trace it, then run it with the seed's console lines."""
+def repro_all(
+    workspace: Workspace,
+    pipelines: list[TracedPipeline],
+    targets: Iterable[str],
+    reporter: Reporter,
+    *,
+    force: bool = False,
+    keep_going: bool = False,
+) -> bool:
+    """``incr repro``: run the targeted pipelines (all without targets); False on a failure.
+
+    A full run that succeeds also drops lock entries of pipelines that no longer exist.
+    """
     from incr.runner import Runner
 
-    workspace = Workspace(project)
-    traced = graphs.trace(instance, project.root)
-    reporter: Reporter = Console()
-    result = Runner(workspace, reporter).run(traced, run_override=enable_cache)
+    targets = list(targets)
+    selection = graphs.resolve_targets(pipelines, targets) if targets else None
+    failed = False
+    for traced in pipelines:
+        if selection is not None and traced.graph.name not in selection:
+            continue
+        only = selection.get(traced.graph.name) if selection is not None else None
+        forced: bool | set[str] = (only or True) if force else False
+        result = Runner(workspace, reporter).run(
+            traced, only=only, force=forced, keep_going=keep_going
+        )
+        failed = failed or bool(result.failed)
+        if result.failed and not keep_going:
+            break
+    if not failed and selection is None:
+        workspace.prune(t.graph.name for t in pipelines)
+    return not failed
+
+
+def run_instance(project: Project, instance: PipelineInstance, enable_cache: bool | None) -> Any:
+    """``PipelineInstance.run()``: trace it, then run it with the seed's console lines."""
+    from incr.locking import project_lock
+    from incr.runner import Runner
+
+    reporter = Console()
+    with project_lock(project.cache, f"{instance.name}.run()", on_wait=reporter.line):
+        workspace = Workspace(project)
+        traced = graphs.trace(instance, project.root)
+        result = Runner(workspace, reporter).run(traced, run_override=enable_cache)
     if result.failed:
         raise RuntimeError(f"pipeline {instance.name}: step {', '.join(result.failed)} failed")
     return result

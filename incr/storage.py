@@ -36,3 +36,14 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+_GITIGNORE = b"# written by incr: the cache is local to this machine\n*\n"
+
+
+def ensure_cache_dir(folder: Path) -> None:
+    """Create the cache folder with a .gitignore that keeps all of it out of git."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        atomic_write(ignore, _GITIGNORE)

@@ -11,15 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from blake3 import blake3
 
 from incr.model import Artifact
-from incr.storage import atomic_write
-
-_GITIGNORE = "# written by incr: the cache is local to this machine\n*\n"
+from incr.storage import atomic_write, ensure_cache_dir
 
 
 class ObjectMissing(LookupError):
@@ -38,10 +37,7 @@ class Store:
 
     def ensure(self) -> None:
         """Create the cache folder with its own .gitignore."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        ignore = self.dir / ".gitignore"
-        if not ignore.exists():
-            atomic_write(ignore, _GITIGNORE.encode())
+        ensure_cache_dir(self.dir)
 
     def object_path(self, digest: str) -> Path:
         return self.objects / digest[:2] / digest[2:]
@@ -103,11 +99,7 @@ class Store:
     def restore_tree(self, digest: str, dest: Path, root: Path) -> None:
         """Make folder ``dest`` hold exactly the files of manifest ``digest``."""
         _check_inside(dest, root)
-        try:
-            listing = json.loads(self.get(digest))
-            files = {str(rel): str(d) for rel, d in listing}
-        except (ValueError, TypeError) as exc:
-            raise ObjectCorrupt(f"cache manifest {digest} is malformed ({exc})") from None
+        files = self.manifest(digest)
         for rel in files:
             if Path(rel).is_absolute() or ".." in Path(rel).parts:
                 raise UnsafePath(f"cache manifest {digest} names {rel!r}, outside its folder")
@@ -123,13 +115,20 @@ class Store:
     # ------------------------------------------------------------------ run cache
 
     def record_run(
-        self, fingerprint: str, outputs: dict[str, Artifact], reads: dict[str, str], created: float
+        self,
+        fingerprint: str,
+        outputs: dict[str, Artifact],
+        reads: dict[str, str],
+        created: float,
+        step: str = "",
     ) -> None:
-        """Remember what ``fingerprint`` produced, what it read, and when (seconds since epoch)."""
+        """Remember what ``fingerprint`` produced, what it read, when (seconds since epoch), and
+        for which step (``PIPELINE.STEP``, for ``incr gc --keep``)."""
         data = {
             "outputs": {name: art.encode() for name, art in sorted(outputs.items())},
             "reads": dict(sorted(reads.items())),
             "created": created,
+            "step": step,
         }
         path = self.runs / fingerprint[:2] / fingerprint[2:]
         self.ensure()
@@ -147,6 +146,25 @@ class Store:
         if all(self.has(a.digest) for a in outputs.values()):
             return record
         return None
+
+    def run_records(self) -> Iterator[tuple[Path, str, float, dict[str, Artifact]]]:
+        """Every readable run record: (its file, step key, created, outputs)."""
+        if not self.runs.is_dir():
+            return
+        for path in sorted(self.runs.glob("*/*")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                outputs = {n: Artifact.decode(t) for n, t in data["outputs"].items()}
+                yield path, str(data.get("step", "")), float(data["created"]), outputs
+            except (OSError, ValueError, AttributeError, KeyError, TypeError):
+                continue
+
+    def manifest(self, digest: str) -> dict[str, str]:
+        """The files of a folder artifact: relative path -> object digest."""
+        try:
+            return {str(rel): str(d) for rel, d in json.loads(self.get(digest))}
+        except (ValueError, TypeError) as exc:
+            raise ObjectCorrupt(f"cache manifest {digest} is malformed ({exc})") from None
 
 
 @dataclass(frozen=True)

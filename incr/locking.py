@@ -1,0 +1,75 @@
+"""One writer per project: ``incr repro``, ``incr watch`` runs and ``.run()`` take a lock.
+
+The lock is an advisory ``flock`` on ``.pipecache/lock``. The kernel drops it when its holder
+exits, however it exits (SIGKILL included), so a lock left by a killed process is never stale:
+the next command simply gets it. The holder writes who it is into the file, so a waiter can say
+whom it waits for. ``incr status`` reads without taking the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from incr.errors import IncrError
+from incr.storage import ensure_cache_dir
+
+
+class LockBusy(IncrError):
+    """Another incr holds the project lock and the caller chose not to wait."""
+
+
+def _holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        started = time.time() - float(info["started"])
+        return f"pid {info['pid']}, `{info['command']}`, running for {started:.0f}s"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a process that has not said who it is yet"
+
+
+@contextlib.contextmanager
+def project_lock(
+    cache_dir: Path,
+    command: str,
+    *,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
+    poll: float = 0.1,
+) -> Iterator[None]:
+    """Hold the project's write lock inside the block.
+
+    When another process holds it: with ``wait``, call ``on_wait`` once with a line naming the
+    holder and block until it is free; without, raise LockBusy at once.
+    """
+    ensure_cache_dir(cache_dir)
+    path = cache_dir / "lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _holder(path)
+                if not wait:
+                    raise LockBusy(
+                        f"another incr is running in this project ({holder})",
+                        hint="wait for it, or run again without --no-wait to queue behind it",
+                    ) from None
+                if not told and on_wait is not None:
+                    on_wait(f"waiting for another incr to finish ({holder})")
+                    told = True
+                time.sleep(poll)
+        info = {"pid": os.getpid(), "command": command, "started": time.time()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock

@@ -1,0 +1,118 @@
+"""Cache upkeep: ``incr gc`` (remove what nothing needs) and ``incr verify`` (check digests).
+
+Both work from the lockfile and the run cache alone; neither imports the pipelines.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from incr.model import Artifact, LockEntry
+from incr.store import ObjectCorrupt, ObjectMissing, Store
+
+#: Temp files older than this are leftovers of a killed write, safe to remove.
+STALE_TEMP_SECONDS = 3600
+
+
+@dataclass
+class GcReport:
+    """What ``gc`` removed (or would remove, on a dry run) and what it kept."""
+
+    objects: list[Path] = field(default_factory=list)
+    runs: list[Path] = field(default_factory=list)
+    temps: list[Path] = field(default_factory=list)
+    freed: int = 0
+    kept_objects: int = 0
+    kept_bytes: int = 0
+
+
+def _needed(store: Store, artifacts: Iterable[Artifact], into: set[str]) -> None:
+    """Add the objects behind ``artifacts`` (a folder's manifest and its files) to ``into``."""
+    for artifact in artifacts:
+        into.add(artifact.digest)
+        if artifact.kind == "dir":
+            try:
+                into.update(store.manifest(artifact.digest).values())
+            except (ObjectMissing, ObjectCorrupt):
+                continue
+
+
+def collect(
+    store: Store, locks: dict[str, LockEntry], keep: int, dry_run: bool, now: float | None = None
+) -> GcReport:
+    """Remove objects that neither the lockfile nor the ``keep`` newest run records of each step
+    refer to, the older run records, and stale temp files. Never removes an object the
+    lockfile refers to. With ``dry_run``, only report."""
+    now = time.time() if now is None else now
+    report = GcReport()
+    needed: set[str] = set()
+    _needed(store, (a for e in locks.values() for a in e.outputs.values()), needed)
+    locked_fps = {e.fingerprint for e in locks.values()}
+    by_step: dict[str, list[tuple[float, Path, dict[str, Artifact]]]] = defaultdict(list)
+    for path, step, created, outputs in store.run_records():
+        by_step[step].append((created, path, outputs))
+    for records in by_step.values():
+        records.sort(key=lambda r: r[0], reverse=True)
+        for index, (_, path, outputs) in enumerate(records):
+            fp = path.parent.name + path.name
+            if index < keep or fp in locked_fps:
+                _needed(store, outputs.values(), needed)
+            else:
+                report.runs.append(path)
+    for path in _files(store.objects):
+        digest = path.parent.name + path.name
+        size = path.stat().st_size
+        if path.name.startswith("."):
+            if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
+                report.temps.append(path)
+                report.freed += size
+        elif digest in needed:
+            report.kept_objects += 1
+            report.kept_bytes += size
+        else:
+            report.objects.append(path)
+            report.freed += size
+    if not dry_run:
+        for path in (*report.objects, *report.runs, *report.temps):
+            path.unlink(missing_ok=True)
+    return report
+
+
+def _files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(Path(d) / f for d, _, files in os.walk(folder) for f in files)
+
+
+@dataclass(frozen=True)
+class Problem:
+    step: str
+    output: str
+    text: str
+
+
+def verify(store: Store, locks: dict[str, LockEntry]) -> tuple[int, list[Problem]]:
+    """Read and check every object the lockfile refers to: (objects checked, problems).
+
+    A damaged object is removed (``Store.get`` does so), so the next ``incr repro`` recomputes
+    or restores it.
+    """
+    checked = 0
+    problems: list[Problem] = []
+    for key in sorted(locks):
+        for name, artifact in sorted(locks[key].outputs.items()):
+            try:
+                store.get(artifact.digest)
+                checked += 1
+                if artifact.kind == "dir":
+                    for digest in store.manifest(artifact.digest).values():
+                        store.get(digest)
+                        checked += 1
+            except (ObjectMissing, ObjectCorrupt) as exc:
+                problems.append(Problem(key, name, str(exc)))
+    return checked, problems
