@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+from incr.coderef import StepCode, code_ref
 from incr.errors import DefinitionError
 from incr.model import InputRef, PipelineGraph, StepNode
 
@@ -213,6 +214,11 @@ class Step:
 
     def __repr__(self) -> str:
         return f"<step {self.name}>"
+
+    def code(self, root: Path) -> StepCode:
+        """Where this step's code (and its ``code_deps``) lives, for fingerprinting."""
+        deps = tuple(code_ref(obj, root) for obj in self.code_deps)
+        return StepCode(code_ref(self.func, root), deps, self.version)
 
     def entrypoint(self, *args: Any, **kwargs: Any) -> Any:
         """Call the plain function, outside any pipeline and cache."""
@@ -474,7 +480,8 @@ class PipelineInstance:
             enable_cache=self.enable_cache,
         )
         configs = {n.name: tracer.steps[n.name].make_config(n.config) for n in tracer.nodes}
-        return TracedPipeline(graph, dict(tracer.steps), configs)
+        code = {name: step.code(root) for name, step in tracer.steps.items()}
+        return TracedPipeline(graph, dict(tracer.steps), configs, code)
 
     def run(self, enable_cache: bool | None = None) -> Any:
         """Run the pipeline: steps whose fingerprint is in the cache are not executed.
@@ -493,11 +500,17 @@ class PipelineInstance:
 
 @dataclasses.dataclass
 class TracedPipeline:
-    """A graph plus what is needed to execute it: the step objects and their configs."""
+    """A graph plus what is needed to fingerprint it (``code``) and to execute it (the step
+    objects and their configs; empty when the graph came from the graph cache)."""
 
     graph: PipelineGraph
     steps: dict[str, Step]
     configs: dict[str, StepConfig | None]
+    code: dict[str, StepCode]
+
+    @property
+    def executable(self) -> bool:
+        return bool(self.steps) or not self.graph.steps
 
 
 @overload

@@ -192,12 +192,22 @@ class CodeIndex:
         elif head not in info.defs:
             yield from self._resolve_star(info, ref)
 
-    def _resolve_star(self, info: _ModuleInfo, ref: _Ref) -> Iterable[tuple[str, str] | str]:
-        # The last star import that defines the name wins, as in Python.
+    def _resolve_star(
+        self, info: _ModuleInfo, ref: _Ref, seen: frozenset[str] = frozenset()
+    ) -> Iterable[tuple[str, str] | str]:
+        # The last star import that provides the name wins, as in Python; a star-imported module
+        # may itself re-export the name through its own star imports.
+        seen = seen | {info.source.name}
         for star in reversed(info.stars):
             star_info = self.module(star)
-            if star_info is not None and (ref[0] in star_info.defs or ref[0] in star_info.imports):
+            if star_info is None or star in seen:
+                continue
+            if ref[0] in star_info.defs or ref[0] in star_info.imports:
                 yield from self._resolve(star_info, ref)
+                return
+            found = list(self._resolve_star(star_info, ref, seen))
+            if found:
+                yield from found
                 return
         for star in info.stars:
             if not self.is_local(star):
@@ -260,6 +270,11 @@ def _analyse(source: ModuleSource) -> _ModuleInfo:
                 list(stmt.targets) if isinstance(stmt, ast.Assign) else [stmt.target]
             )
             for name in _target_names(targets):
+                info.defs.setdefault(name, []).append(stmt)
+            for name in _mutated_names(targets):  # TABLE["inc"] = inc, obj.attr = value
+                info.defs.setdefault(name, []).append(stmt)
+        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            for name in _mutated_names([stmt.value.func]):  # TABLE.update(...), REG.add(f)
                 info.defs.setdefault(name, []).append(stmt)
         elif isinstance(stmt, ast.Import):
             for alias in stmt.names:
@@ -342,6 +357,17 @@ def _target_names(targets: list[ast.expr]) -> Iterable[str]:
             yield from _target_names(list(target.elts))
         elif isinstance(target, ast.Starred):
             yield from _target_names([target.value])
+
+
+def _mutated_names(targets: list[ast.expr]) -> Iterable[str]:
+    """The module-level names a statement changes in place: the root of a subscript or
+    attribute target (``TABLE`` in ``TABLE["a"] = f`` and in ``TABLE.update(...)``)."""
+    for target in targets:
+        node = target
+        while isinstance(node, ast.Subscript | ast.Attribute):
+            node = node.value
+        if node is not target and isinstance(node, ast.Name):
+            yield node.id
 
 
 def _absolute(module: str | None, level: int, package: str) -> str:

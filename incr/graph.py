@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from incr.api import Pipeline, PipelineInstance, TracedPipeline, recording_runs
+from incr.coderef import module_name
 from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.imports import use_project_imports
 from incr.model import PipelineGraph, StepNode, paths_overlap
@@ -22,14 +23,6 @@ from incr.project import Project
 
 if TYPE_CHECKING:
     import networkx as nx
-
-
-def module_name(root: Path, path: Path) -> str:
-    rel = path.relative_to(root).with_suffix("")
-    parts = list(rel.parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
 
 
 def pipeline_modules(project: Project) -> list[Path]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from incr.model import Artifact, LockEntry
-from incr.store import ObjectCorrupt, ObjectMissing, Store
+from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, Store
 
 #: Temp files older than this are leftovers of a killed write, safe to remove.
 STALE_TEMP_SECONDS = 3600
@@ -53,15 +53,15 @@ def collect(
     needed: set[str] = set()
     _needed(store, (a for e in locks.values() for a in e.outputs.values()), needed)
     locked_fps = {e.fingerprint for e in locks.values()}
-    by_step: dict[str, list[tuple[float, Path, dict[str, Artifact]]]] = defaultdict(list)
-    for path, step, created, outputs in store.run_records():
-        by_step[step].append((created, path, outputs))
-    for records in by_step.values():
-        records.sort(key=lambda r: r[0], reverse=True)
-        for index, (_, path, outputs) in enumerate(records):
+    by_step: dict[str, list[tuple[float, Path, list[RunRecord]]]] = defaultdict(list)
+    for path, step, created, records in store.run_records():
+        by_step[step].append((created, path, records))
+    for entries in by_step.values():
+        entries.sort(key=lambda r: r[0], reverse=True)
+        for index, (_, path, records) in enumerate(entries):
             fp = path.parent.name + path.name
             if index < keep or fp in locked_fps:
-                _needed(store, outputs.values(), needed)
+                _needed(store, (a for r in records for a in r.outputs.values()), needed)
             else:
                 report.runs.append(path)
     for path in _files(store.objects):

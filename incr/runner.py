@@ -175,13 +175,15 @@ class Runner:
         return True
 
     def _run_cache_hit(self, node: StepNode, fp: str) -> RunRecord | None:
-        """A run-cache entry for ``fp`` that has not expired and whose reads still match."""
-        hit = self.ws.store.lookup_run(fp)
-        if hit is None or self.ws.read_changes(hit.reads):
-            return None
-        if node.cache_expires is not None and self.wall() - hit.created > node.cache_expires:
-            return None
-        return hit
+        """The newest run-cache record of ``fp`` that has not expired and whose reads still
+        match the files as they are now."""
+        for hit in self.ws.store.lookup_runs(fp):
+            if self.ws.read_changes(hit.reads):
+                continue
+            if node.cache_expires is not None and self.wall() - hit.created > node.cache_expires:
+                continue
+            return hit
+        return None
 
     def _restore(self, outputs: dict[str, Artifact]) -> bool:
         """Put every file and folder output back as recorded; False when one cannot be (its

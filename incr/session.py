@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-import inspect
 import sys
 import time
 from collections.abc import Iterable
 from dataclasses import replace
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from incr import graph as graphs
@@ -26,7 +23,6 @@ from incr.fingerprint import (
     ModuleSource,
     canonical_json,
     fingerprint,
-    function_closure,
 )
 from incr.hashing import MISSING, StatCache
 from incr.model import Facts, LockEntry, Reason, StepNode, paths_overlap
@@ -66,51 +62,34 @@ class Workspace:
     def code_facts(self, traced: TracedPipeline, node: StepNode) -> dict[str, str]:
         """Code parts of a step: its closure's digests, the closures of its ``code_deps``,
         third-party package versions, the Python minor version and its ``version`` string."""
-        step = traced.steps[node.name]
+        code = traced.code[node.name]
         parts: dict[str, str] = {"python": PYTHON}
         packages: set[str] = set()
-        for obj in (step.func, *step.code_deps):
-            closure_parts, closure_packages = self._closure_of(obj)
-            parts.update(closure_parts)
-            packages |= closure_packages
+        for ref in (code.func, *code.deps):
+            if ref.package is not None:
+                packages.add(ref.package)
+            elif ref.own_digest is not None:
+                parts[f"{ref.source_file}:{ref.qualname}"] = ref.own_digest
+            elif self.code.is_local(ref.module):
+                closure = self.code.closure(ref.module, ref.qualname)
+                parts.update(closure.parts)
+                packages |= closure.packages
         for package in packages:
             parts[f"pkg:{_distribution(package)}"] = _version(package)
-        if step.version is not None:
-            parts["version"] = step.version
+        if code.version is not None:
+            parts["version"] = code.version
         return parts
-
-    def _closure_of(self, obj: Any) -> tuple[dict[str, str], set[str]]:
-        """The code parts and packages of a function, class or module (``code_deps``)."""
-        if isinstance(obj, ModuleType):
-            name = obj.__name__
-            if self.code.is_local(name):
-                closure = self.code.closure(name, "*")
-                return dict(closure.parts), set(closure.packages)
-            return {}, {name.split(".")[0]}
-        try:
-            path = Path(inspect.getsourcefile(obj) or "").resolve()
-            rel = path.relative_to(self.project.root).as_posix()
-        except (TypeError, ValueError):  # built in, or outside the project: a package
-            return {}, {str(getattr(obj, "__module__", "") or "").split(".")[0]} - {""}
-        module = graphs.module_name(self.project.root, path)
-        qualname = getattr(obj, "__qualname__", "")
-        if qualname == getattr(obj, "__name__", None) and self.code.is_local(module):
-            closure = self.code.closure(module, qualname)
-            return dict(closure.parts), set(closure.packages)
-        # Defined inside a function: its own source only.
-        return {f"{rel}:{qualname}": function_closure(inspect.getsource(obj), rel)}, set()
 
     def dynamic_notes(self, traced: TracedPipeline, node: StepNode) -> list[str]:
         """Places in the step's code that look things up by name at run time (none once the
         step lists ``code_deps`` or sets a ``version``: the user has taken charge)."""
-        step = traced.steps[node.name]
-        if step.code_deps or step.version is not None:
+        code = traced.code[node.name]
+        ref = code.func
+        if code.deps or code.version is not None or ref.own_digest or ref.package:
             return []
-        func = step.func
-        module = graphs.module_name(self.project.root, self.project.root / node.source_file)
-        if func.__qualname__ != func.__name__ or not self.code.is_local(module):
+        if not self.code.is_local(ref.module):
             return []
-        return list(self.code.closure(module, func.__name__).dynamic)
+        return list(self.code.closure(ref.module, ref.qualname).dynamic)
 
     def static_facts(self, traced: TracedPipeline, node: StepNode, inputs: dict[str, str]) -> Facts:
         """A step's facts with the given input digests: code, config and deps read now."""

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from blake3 import blake3
 
@@ -123,41 +124,61 @@ class Store:
         step: str = "",
     ) -> None:
         """Remember what ``fingerprint`` produced, what it read, when (seconds since epoch), and
-        for which step (``PIPELINE.STEP``, for ``incr gc --keep``)."""
-        data = {
+        for which step (``PIPELINE.STEP``, for ``incr gc --keep``).
+
+        Reads are not part of the fingerprint, so one fingerprint may have several records,
+        one per set of read digests (the newest ``RUN_VARIANTS`` are kept), and reverting a
+        file a step read restores that step's old outputs.
+        """
+        record = {
             "outputs": {name: art.encode() for name, art in sorted(outputs.items())},
             "reads": dict(sorted(reads.items())),
             "created": created,
             "step": step,
         }
-        path = self.runs / fingerprint[:2] / fingerprint[2:]
+        path = self._run_path(fingerprint)
+        others = [v for v in self._variants(path) if v.get("reads") != record["reads"]]
         self.ensure()
+        data = {"variants": [record, *others][:RUN_VARIANTS]}
         atomic_write(path, json.dumps(data, sort_keys=True).encode())
 
-    def lookup_run(self, fingerprint: str) -> RunRecord | None:
-        """What ``fingerprint`` produced, when every object it needs is still stored."""
-        path = self.runs / fingerprint[:2] / fingerprint[2:]
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            outputs = {name: Artifact.decode(text) for name, text in data["outputs"].items()}
-            record = RunRecord(outputs, dict(data["reads"]), float(data["created"]))
-        except (OSError, ValueError, AttributeError, KeyError, TypeError):
-            return None
-        if all(self.has(a.digest) for a in outputs.values()):
-            return record
-        return None
+    def lookup_runs(self, fingerprint: str) -> list[RunRecord]:
+        """What ``fingerprint`` produced, newest first, keeping only records whose objects are
+        all still stored."""
+        records = []
+        for variant in self._variants(self._run_path(fingerprint)):
+            record = _run_record(variant)
+            if record is not None and all(self.has(a.digest) for a in record.outputs.values()):
+                records.append(record)
+        return records
 
-    def run_records(self) -> Iterator[tuple[Path, str, float, dict[str, Artifact]]]:
-        """Every readable run record: (its file, step key, created, outputs)."""
+    def lookup_run(self, fingerprint: str) -> RunRecord | None:
+        """The newest usable record of ``fingerprint``, or None."""
+        records = self.lookup_runs(fingerprint)
+        return records[0] if records else None
+
+    def run_records(self) -> Iterator[tuple[Path, str, float, list[RunRecord]]]:
+        """Every run-cache file: (its path, step key, newest created, its readable records)."""
         if not self.runs.is_dir():
             return
         for path in sorted(self.runs.glob("*/*")):
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-                outputs = {n: Artifact.decode(t) for n, t in data["outputs"].items()}
-                yield path, str(data.get("step", "")), float(data["created"]), outputs
-            except (OSError, ValueError, AttributeError, KeyError, TypeError):
-                continue
+            variants = self._variants(path)
+            records = [r for r in map(_run_record, variants) if r is not None]
+            if records:
+                step = str(variants[0].get("step", ""))
+                yield path, step, max(r.created for r in records), records
+
+    def _run_path(self, fingerprint: str) -> Path:
+        return self.runs / fingerprint[:2] / fingerprint[2:]
+
+    @staticmethod
+    def _variants(path: Path) -> list[dict[str, Any]]:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            variants = data["variants"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+        return [v for v in variants if isinstance(v, dict)] if isinstance(variants, list) else []
 
     def manifest(self, digest: str) -> dict[str, str]:
         """The files of a folder artifact: relative path -> object digest."""
@@ -165,6 +186,19 @@ class Store:
             return {str(rel): str(d) for rel, d in json.loads(self.get(digest))}
         except (ValueError, TypeError) as exc:
             raise ObjectCorrupt(f"cache manifest {digest} is malformed ({exc})") from None
+
+
+#: Records kept per fingerprint (one per distinct set of read digests).
+RUN_VARIANTS = 8
+
+
+def _run_record(variant: dict[str, Any]) -> RunRecord | None:
+    try:
+        outputs = {n: Artifact.decode(t) for n, t in variant["outputs"].items()}
+        reads = {str(k): str(v) for k, v in variant["reads"].items()}
+        return RunRecord(outputs, reads, float(variant["created"]))
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return None
 
 
 @dataclass(frozen=True)

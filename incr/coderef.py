@@ -1,0 +1,80 @@
+"""Where a step's code lives: enough to fingerprint it from source files without importing.
+
+Made once, when a pipeline is traced (its modules are imported then anyway); afterwards the code
+fingerprint is computed from the files' ASTs, so a cached graph can be checked without running
+any user code.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from incr.fingerprint import function_closure
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    """A function, class or module.
+
+    ``qualname`` is ``*`` for a whole module. ``own_digest`` is set for code that cannot be found
+    by a module-level name (a function defined inside a function): the digest of its own source.
+    ``package`` is set for code outside the project: it counts by that package's version.
+    """
+
+    module: str = ""
+    qualname: str = ""
+    source_file: str = ""
+    own_digest: str | None = None
+    package: str | None = None
+
+
+@dataclass(frozen=True)
+class StepCode:
+    """A step's function, its ``code_deps`` and its ``version`` string."""
+
+    func: CodeRef
+    deps: tuple[CodeRef, ...] = ()
+    version: str | None = None
+
+
+def module_name(root: Path, path: Path) -> str:
+    """The dotted name of a module file under ``root``: ``pipelines/flow.py`` is
+    ``pipelines.flow``."""
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def code_ref(obj: Any, root: Path) -> CodeRef:
+    """The CodeRef of a function, class or module object."""
+    if isinstance(obj, ModuleType):
+        file = getattr(obj, "__file__", None)
+        if file and _inside(Path(file), root):
+            path = Path(file).resolve()
+            return CodeRef(module_name(root, path), "*", path.relative_to(root).as_posix())
+        return CodeRef(package=obj.__name__.split(".")[0])
+    try:
+        path = Path(inspect.getsourcefile(obj) or "").resolve()
+    except TypeError:  # built in
+        return CodeRef(package=str(getattr(obj, "__module__", "") or "builtins").split(".")[0])
+    if not _inside(path, root):
+        return CodeRef(package=str(getattr(obj, "__module__", "") or "").split(".")[0] or None)
+    rel = path.relative_to(root).as_posix()
+    qualname = getattr(obj, "__qualname__", "")
+    ref = CodeRef(module_name(root, path), qualname, rel)
+    if qualname != getattr(obj, "__name__", None):  # defined inside a function
+        return CodeRef(ref.module, qualname, rel, function_closure(inspect.getsource(obj), rel))
+    return ref
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        Path(path).resolve().relative_to(root)
+    except ValueError:
+        return False
+    return True

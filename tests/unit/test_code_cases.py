@@ -1,0 +1,907 @@
+"""Hard code cases of the code fingerprint (issue 3), on ``incr.fingerprint.CodeIndex`` over
+in-memory modules: for each case, the edits that must change the step's closure and the ones
+that must not.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from incr.fingerprint import CodeIndex, ModuleSource
+
+STEP_MODULE = "pipelines.flow"
+
+
+def make_index(modules: dict[str, str], packages: tuple[str, ...] = ("pipelines",)) -> CodeIndex:
+    """A CodeIndex over ``modules`` (dotted name -> source); names in ``packages`` are packages."""
+    sources = {name: "" for name in packages}
+    sources.update(modules)
+    loaded = {}
+    for name, text in sources.items():
+        is_package = name in packages
+        path = name.replace(".", "/") + ("/__init__.py" if is_package else ".py")
+        loaded[name] = ModuleSource(name, path, textwrap.dedent(text), is_package)
+    return CodeIndex(loaded.get)
+
+
+def parts(modules: dict[str, str], step: str = "step") -> dict[str, str]:
+    return make_index(modules).closure(STEP_MODULE, step).parts
+
+
+def edited(modules: dict[str, str], module: str, old: str, new: str) -> dict[str, str]:
+    text = textwrap.dedent(modules[module])
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {module}"
+    return {**modules, module: text.replace(old, new)}
+
+
+def changed_parts(modules: dict[str, str], module: str, old: str, new: str) -> set[str]:
+    """The closure parts that differ after replacing ``old`` by ``new`` in ``module``."""
+    before, after = parts(modules), parts(edited(modules, module, old, new))
+    return {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+
+
+def assert_dirties(modules: dict[str, str], module: str, old: str, new: str, part: str) -> None:
+    assert part in changed_parts(modules, module, old, new)
+
+
+def assert_keeps(modules: dict[str, str], module: str, old: str, new: str) -> None:
+    assert changed_parts(modules, module, old, new) == set()
+
+
+FLOW = "pipelines.flow"
+HELPERS = "pipelines.helpers"
+
+# ---------------------------------------- closures
+
+CLOSURE = {
+    HELPERS: """
+        def make_scaler(k):
+            def scaler(v):
+                return v * k
+
+            return scaler
+
+
+        scale3 = make_scaler(3)
+
+
+        def make_other(k):
+            return lambda v: v + k
+        """,
+    FLOW: """
+        from pipelines.helpers import scale3
+
+
+        def step(values):
+            return [scale3(v) for v in values]
+        """,
+}
+
+
+def test_closure_made_at_module_level_counts_with_its_factory():
+    assert set(parts(CLOSURE)) == {
+        "pipelines/flow.py:step",
+        "pipelines/helpers.py:scale3",
+        "pipelines/helpers.py:make_scaler",
+    }
+
+
+def test_closure_free_variable_value_edit_dirties():
+    assert_dirties(
+        CLOSURE, HELPERS, "make_scaler(3)", "make_scaler(4)", "pipelines/helpers.py:scale3"
+    )
+
+
+def test_closure_factory_edit_dirties():
+    assert_dirties(
+        CLOSURE, HELPERS, "return v * k", "return v * k + 1", "pipelines/helpers.py:make_scaler"
+    )
+
+
+def test_closure_unrelated_factory_edit_keeps():
+    assert_keeps(CLOSURE, HELPERS, "v + k", "v - k")
+
+
+def test_closure_over_a_module_constant():
+    modules = {
+        FLOW: """
+            K = 3
+
+
+            def make(k):
+                def inner(v):
+                    return v * k
+
+                return inner
+
+
+            scale = make(K)
+
+
+            def step(v):
+                return scale(v)
+            """
+    }
+    assert_dirties(modules, FLOW, "K = 3", "K = 4", "pipelines/flow.py:K")
+
+
+# ---------------------------------------- default arguments
+
+DEFAULTS = {
+    HELPERS: """
+        LIMIT = 10
+
+
+        def clip(x, top=LIMIT, low=0):
+            return min(max(x, low), top)
+        """,
+    FLOW: """
+        from pipelines.helpers import clip
+
+        SCALE = 2
+
+
+        def step(x, factor=SCALE):
+            return clip(x * factor)
+        """,
+}
+
+
+def test_default_argument_literal_of_a_helper_dirties():
+    assert_dirties(DEFAULTS, HELPERS, "low=0", "low=1", "pipelines/helpers.py:clip")
+
+
+def test_default_argument_constant_of_a_helper_dirties():
+    assert_dirties(DEFAULTS, HELPERS, "LIMIT = 10", "LIMIT = 11", "pipelines/helpers.py:LIMIT")
+
+
+def test_default_argument_constant_of_the_step_dirties():
+    assert_dirties(DEFAULTS, FLOW, "SCALE = 2", "SCALE = 3", "pipelines/flow.py:SCALE")
+
+
+# ---------------------------------------- decorated helpers
+
+DECORATED = {
+    HELPERS: """
+        import functools
+
+
+        def twice(func):
+            @functools.wraps(func)
+            def wrapper(x):
+                return func(func(x))
+
+            return wrapper
+
+
+        def repeat(times):
+            def deco(func):
+                def wrapper(x):
+                    for _ in range(times):
+                        x = func(x)
+                    return x
+
+                return wrapper
+
+            return deco
+
+
+        def unused_deco(func):
+            return func
+
+
+        @twice
+        def inc(x):
+            return x + 1
+
+
+        @repeat(3)
+        def dec(x):
+            return x - 1
+        """,
+    FLOW: """
+        from pipelines.helpers import dec, inc
+
+
+        def step(x):
+            return inc(dec(x))
+        """,
+}
+
+
+def test_decorator_edit_dirties():
+    assert_dirties(
+        DECORATED, HELPERS, "return func(func(x))", "return func(x)", "pipelines/helpers.py:twice"
+    )
+
+
+def test_decorator_factory_edit_dirties():
+    assert_dirties(
+        DECORATED,
+        HELPERS,
+        "for _ in range(times):",
+        "for _ in range(times + 1):",
+        "pipelines/helpers.py:repeat",
+    )
+
+
+def test_decorator_argument_edit_dirties():
+    assert_dirties(DECORATED, HELPERS, "@repeat(3)", "@repeat(4)", "pipelines/helpers.py:dec")
+
+
+def test_decorated_helper_body_edit_dirties():
+    assert_dirties(DECORATED, HELPERS, "return x + 1", "return x + 2", "pipelines/helpers.py:inc")
+
+
+def test_unused_decorator_edit_keeps():
+    assert_keeps(DECORATED, HELPERS, "    return func\n", "    return None\n")
+
+
+def test_adding_a_decorator_dirties():
+    assert_dirties(
+        DECORATED,
+        HELPERS,
+        "@twice\ndef inc",
+        "@twice\n@unused_deco\ndef inc",
+        "pipelines/helpers.py:inc",
+    )
+
+
+# ---------------------------------------- classes
+
+CLASSES = {
+    HELPERS: """
+        class Base:
+            def shift(self, v):
+                return v + 100
+
+
+        class Model(Base):
+            bias = 1
+
+            def predict(self, v):
+                return self.shift(v) + self.bias
+
+
+        class Unrelated:
+            level = 1
+
+            def go(self):
+                return 0
+
+
+        MODEL = Model()
+        """,
+    FLOW: """
+        from pipelines.helpers import MODEL
+
+
+        def step(values):
+            return [MODEL.predict(v) for v in values]
+        """,
+}
+
+
+def test_class_used_through_a_module_level_instance_counts():
+    assert {"pipelines/helpers.py:MODEL", "pipelines/helpers.py:Model"} <= set(parts(CLASSES))
+    assert "pipelines/helpers.py:Unrelated" not in parts(CLASSES)
+
+
+def test_method_edit_through_an_instance_dirties():
+    assert_dirties(CLASSES, HELPERS, "+ self.bias", "- self.bias", "pipelines/helpers.py:Model")
+
+
+def test_class_attribute_edit_through_an_instance_dirties():
+    assert_dirties(CLASSES, HELPERS, "bias = 1", "bias = 2", "pipelines/helpers.py:Model")
+
+
+def test_base_class_edit_dirties():
+    assert_dirties(CLASSES, HELPERS, "v + 100", "v + 200", "pipelines/helpers.py:Base")
+
+
+def test_unrelated_class_edit_keeps():
+    assert_keeps(CLASSES, HELPERS, "level = 1", "level = 2")
+    assert_keeps(CLASSES, HELPERS, "return 0", "return 1")
+
+
+def test_instance_made_inside_the_step_counts():
+    modules = {
+        HELPERS: CLASSES[HELPERS],
+        FLOW: """
+            from pipelines import helpers
+
+
+            def step(values):
+                model = helpers.Model()
+                return [model.predict(v) for v in values]
+            """,
+    }
+    assert_dirties(modules, HELPERS, "bias = 1", "bias = 2", "pipelines/helpers.py:Model")
+    assert_keeps(modules, HELPERS, "level = 1", "level = 2")
+
+
+# ---------------------------------------- nested functions
+
+NESTED = {
+    HELPERS: """
+        def square(v):
+            return v * v
+
+
+        def cube(v):
+            return v * v * v
+        """,
+    FLOW: """
+        from pipelines.helpers import square
+
+
+        def step(values):
+            def inner(v):
+                def innermost(w):
+                    return square(w) + 1
+
+                return innermost(v)
+
+            return [inner(v) for v in values]
+        """,
+}
+
+
+def test_nested_function_body_edit_dirties_the_step():
+    assert_dirties(NESTED, FLOW, "square(w) + 1", "square(w) + 2", "pipelines/flow.py:step")
+
+
+def test_helper_called_from_a_nested_function_counts():
+    assert "pipelines/helpers.py:square" in parts(NESTED)
+    assert_dirties(
+        NESTED, HELPERS, "return v * v\n", "return v ** 2\n", "pipelines/helpers.py:square"
+    )
+    assert_keeps(NESTED, HELPERS, "v * v * v", "v ** 3")
+
+
+# ---------------------------------------- lambdas and partial
+
+LAMBDAS = {
+    HELPERS: """
+        import functools
+
+
+        def scale(value, factor):
+            return value * factor
+
+
+        def unused(value):
+            return value
+
+
+        double = lambda x: x * 2  # noqa: E731
+        triple = functools.partial(scale, factor=3)
+        """,
+    FLOW: """
+        from pipelines.helpers import double, triple
+
+
+        def step(x):
+            return double(x) + triple(x)
+        """,
+}
+
+
+def test_module_level_lambda_edit_dirties():
+    assert_dirties(LAMBDAS, HELPERS, "x * 2", "x * 5", "pipelines/helpers.py:double")
+
+
+def test_partial_argument_edit_dirties():
+    assert_dirties(LAMBDAS, HELPERS, "factor=3", "factor=4", "pipelines/helpers.py:triple")
+
+
+def test_function_wrapped_by_partial_edit_dirties():
+    assert_dirties(
+        LAMBDAS, HELPERS, "value * factor", "value * factor + 1", "pipelines/helpers.py:scale"
+    )
+
+
+def test_partial_and_lambda_leave_unused_helpers_out():
+    assert "pipelines/helpers.py:unused" not in parts(LAMBDAS)
+    assert_keeps(LAMBDAS, HELPERS, "return value\n", "return -value\n")
+
+
+def test_lambda_defined_in_a_dict_counts():
+    modules = {
+        FLOW: """
+            OPS = {"inc": lambda x: x + 1, "neg": lambda x: -x}
+
+
+            def step(x):
+                return OPS["inc"](x)
+            """
+    }
+    assert_dirties(modules, FLOW, "x + 1", "x + 2", "pipelines/flow.py:OPS")
+
+
+# ---------------------------------------- import styles
+
+HELPERS_TEXT = '''
+    """Helpers."""
+
+    OFFSET = 5
+
+
+    def scale(value, factor):
+        return value * factor + OFFSET
+
+
+    def unused(value):
+        return value - 1
+    '''
+
+ALIAS = {
+    HELPERS: HELPERS_TEXT,
+    FLOW: """
+        import pipelines.helpers as h
+
+
+        def step(x):
+            return h.scale(x, 2)
+        """,
+}
+
+STAR = {
+    HELPERS: HELPERS_TEXT,
+    FLOW: """
+        from pipelines.helpers import *
+
+
+        def step(x):
+            return scale(x, 2)
+        """,
+}
+
+
+@pytest.mark.parametrize("modules", [ALIAS, STAR], ids=["import-as", "star"])
+def test_helper_reached_through_the_import_is_exact(modules):
+    assert set(parts(modules)) == {
+        "pipelines/flow.py:step",
+        "pipelines/helpers.py:scale",
+        "pipelines/helpers.py:OFFSET",
+    }
+
+
+@pytest.mark.parametrize("modules", [ALIAS, STAR], ids=["import-as", "star"])
+def test_helper_edit_through_the_import_dirties(modules):
+    assert_dirties(
+        modules, HELPERS, "value * factor +", "value * factor -", "pipelines/helpers.py:scale"
+    )
+    assert_dirties(modules, HELPERS, "OFFSET = 5", "OFFSET = 6", "pipelines/helpers.py:OFFSET")
+
+
+@pytest.mark.parametrize("modules", [ALIAS, STAR], ids=["import-as", "star"])
+def test_unused_helper_edit_through_the_import_keeps(modules):
+    assert_keeps(modules, HELPERS, "value - 1", "value - 2")
+
+
+HELPERS_COSMETIC = {
+    "comments": '''
+        """Helpers."""
+
+        # the offset
+        OFFSET = 5  # five
+
+
+        def scale(value, factor):
+            # multiply, then shift
+            return value * factor + OFFSET  # done
+
+
+        def unused(value):
+            return value - 1
+        ''',
+    "docstrings": '''
+        """Other helpers, described at length."""
+
+        OFFSET = 5
+
+
+        def scale(value, factor):
+            """Scale a value, then shift it."""
+            return value * factor + OFFSET
+
+
+        def unused(value):
+            """Never used."""
+            return value - 1
+        ''',
+    "blank lines": '''
+        """Helpers."""
+        OFFSET = 5
+        def scale(value, factor):
+
+            return value * factor + OFFSET
+
+
+
+        def unused(value):
+            return value - 1
+        ''',
+    "reordered": '''
+        """Helpers."""
+
+
+        def unused(value):
+            return value - 1
+
+
+        def scale(value, factor):
+            return value * factor + OFFSET
+
+
+        OFFSET = 5
+        ''',
+    "rewrapped": '''
+        """Helpers."""
+
+        OFFSET = (
+            5
+        )
+
+
+        def scale(
+            value,
+            factor,
+        ):
+            return (
+                value * factor
+                + OFFSET
+            )
+
+
+        def unused(value):
+            return value - 1
+        ''',
+}
+
+
+@pytest.mark.parametrize("modules", [ALIAS, STAR], ids=["import-as", "star"])
+@pytest.mark.parametrize("variant", list(HELPERS_COSMETIC), ids=list(HELPERS_COSMETIC))
+def test_cosmetic_edits_of_the_helpers_module_keep(modules, variant):
+    assert parts({**modules, HELPERS: HELPERS_COSMETIC[variant]}) == parts(modules)
+
+
+def test_a_helper_re_exported_through_a_chain_of_star_imports_counts():
+    modules = {
+        "pipelines.base": "def scale(value, factor):\n    return value * factor\n",
+        HELPERS: "from pipelines.base import *\n",
+        FLOW: "from pipelines.helpers import *\n\n\ndef step(x):\n    return scale(x, 2)\n",
+    }
+    assert "pipelines/base.py:scale" in parts(modules)
+    assert_dirties(
+        modules, "pipelines.base", "value * factor", "value + factor", "pipelines/base.py:scale"
+    )
+
+
+# ---------------------------------------- computed constants
+
+CONSTANTS = {
+    FLOW: """
+        BASE = 2
+        N = BASE ** 4
+        M = N * 3 + len("abc")
+        SIZES = tuple(range(N))
+        OTHER = 2 ** 8
+
+
+        def step(x):
+            return x * M + SIZES[-1]
+        """
+}
+
+
+def test_constants_computed_from_expressions_count():
+    assert {
+        "pipelines/flow.py:BASE",
+        "pipelines/flow.py:N",
+        "pipelines/flow.py:M",
+        "pipelines/flow.py:SIZES",
+    } <= set(parts(CONSTANTS))
+    assert "pipelines/flow.py:OTHER" not in parts(CONSTANTS)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "part"),
+    [
+        ("BASE = 2", "BASE = 3", "pipelines/flow.py:BASE"),
+        ("BASE ** 4", "BASE ** 5", "pipelines/flow.py:N"),
+        ("N * 3", "N * 4", "pipelines/flow.py:M"),
+        ('len("abc")', 'len("abcd")', "pipelines/flow.py:M"),
+        ("range(N)", "range(N + 1)", "pipelines/flow.py:SIZES"),
+    ],
+    ids=["base", "exponent", "product", "call-argument", "range"],
+)
+def test_edit_of_a_computed_constant_dirties(old, new, part):
+    assert_dirties(CONSTANTS, FLOW, old, new, part)
+
+
+def test_edit_of_an_unused_computed_constant_keeps():
+    assert_keeps(CONSTANTS, FLOW, "2 ** 8", "2 ** 9")
+
+
+# ---------------------------------------- dataclasses and enums
+
+RECORDS = {
+    HELPERS: """
+        import dataclasses
+        import enum
+        from dataclasses import dataclass, field
+
+
+        @dataclass(frozen=True)
+        class Settings:
+            rate: float = 0.5
+            tags: list = field(default_factory=lambda: ["a"])
+
+            def scaled(self, v):
+                return v * self.rate
+
+
+        @dataclasses.dataclass
+        class Spare:
+            rate: float = 0.1
+
+
+        class Color(enum.Enum):
+            RED = 1
+            GREEN = 2
+
+
+        class Shade(enum.IntEnum):
+            DARK = 1
+        """,
+    FLOW: """
+        from pipelines.helpers import Color, Settings
+
+
+        def step(v):
+            return Settings().scaled(v) + Color.GREEN.value
+        """,
+}
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("rate: float = 0.5", "rate: float = 0.25"),
+        ('lambda: ["a"]', 'lambda: ["b"]'),
+        ("@dataclass(frozen=True)", "@dataclass(frozen=False)"),
+        ("rate: float = 0.5", "rate: int = 0.5"),
+    ],
+    ids=["field-default", "default-factory", "decorator-argument", "annotation"],
+)
+def test_dataclass_edit_dirties(old, new):
+    assert_dirties(RECORDS, HELPERS, old, new, "pipelines/helpers.py:Settings")
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("GREEN = 2", "GREEN = 3"),
+        ("RED = 1", "RED = 5"),
+        ("GREEN = 2\n", "GREEN = 2\n    BLUE = 3\n"),
+    ],
+    ids=["used-member", "other-member", "new-member"],
+)
+def test_enum_edit_dirties(old, new):
+    assert_dirties(RECORDS, HELPERS, old, new, "pipelines/helpers.py:Color")
+
+
+def test_unused_dataclass_and_enum_edits_keep():
+    assert_keeps(RECORDS, HELPERS, "rate: float = 0.1", "rate: float = 0.2")
+    assert_keeps(RECORDS, HELPERS, "DARK = 1", "DARK = 2")
+
+
+# ---------------------------------------- mutual recursion
+
+RECURSION = {
+    HELPERS: """
+        def is_even(n):
+            return True if n == 0 else is_odd(n - 1)
+
+
+        def is_odd(n):
+            return False if n == 0 else is_even(n - 1)
+
+
+        def unused(n):
+            return n
+        """,
+    FLOW: """
+        from pipelines.helpers import is_even
+
+
+        def step(n):
+            return is_even(n)
+        """,
+}
+
+
+def test_mutual_recursion_terminates_and_both_helpers_count():
+    assert set(parts(RECURSION)) == {
+        "pipelines/flow.py:step",
+        "pipelines/helpers.py:is_even",
+        "pipelines/helpers.py:is_odd",
+    }
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "part"),
+    [
+        ("True if n == 0", "True if n <= 0", "pipelines/helpers.py:is_even"),
+        ("False if n == 0", "False if n <= 0", "pipelines/helpers.py:is_odd"),
+    ],
+    ids=["called-directly", "called-through-the-cycle"],
+)
+def test_edit_of_either_recursive_helper_dirties(old, new, part):
+    assert_dirties(RECURSION, HELPERS, old, new, part)
+
+
+def test_a_cycle_through_three_modules_terminates():
+    modules = {
+        "pipelines.a": "from pipelines.b import g\n\n\ndef f(n):\n    return g(n) if n else 0\n",
+        "pipelines.b": "from pipelines.c import h\n\n\ndef g(n):\n    return h(n - 1)\n",
+        "pipelines.c": "import pipelines.a as a\n\n\ndef h(n):\n    return a.f(n)\n",
+        FLOW: "from pipelines.a import f\n\n\ndef step(n):\n    return f(n)\n",
+    }
+    assert set(parts(modules)) == {
+        "pipelines/flow.py:step",
+        "pipelines/a.py:f",
+        "pipelines/b.py:g",
+        "pipelines/c.py:h",
+    }
+    assert_dirties(modules, "pipelines.c", "a.f(n)", "a.f(n) + 1", "pipelines/c.py:h")
+
+
+# ---------------------------------------- a helper that is a step
+
+STEP_HELPER = {
+    HELPERS: """
+        from incr import step
+
+
+        @step
+        def base(x: int) -> int:
+            return x * 2
+
+
+        @step
+        def other(x: int) -> int:
+            return x
+        """,
+    FLOW: """
+        from incr import step as make_step
+        from pipelines.helpers import base
+
+
+        @make_step
+        def step(x: int) -> int:
+            return base.entrypoint(x) + 1
+        """,
+}
+
+
+def test_a_helper_that_is_itself_a_step_counts():
+    found = parts(STEP_HELPER)
+    assert "pipelines/helpers.py:base" in found
+    assert "pipelines/helpers.py:other" not in found
+    assert not any(part.startswith("incr") for part in found)
+
+
+def test_edit_of_a_helper_step_dirties_the_step_using_it():
+    assert_dirties(STEP_HELPER, HELPERS, "x * 2", "x * 3", "pipelines/helpers.py:base")
+    assert_keeps(STEP_HELPER, HELPERS, "return x\n", "return -x\n")
+
+
+# ---------------------------------------- dynamic lookups
+
+DYNAMIC = {
+    HELPERS: """
+        import importlib
+
+
+        def secret(v):
+            return v - 1
+
+
+        def lookup(name):
+            return globals()[name]
+
+
+        def load_plugin(name):
+            return importlib.import_module("pipelines." + name)
+        """,
+    FLOW: """
+        import pipelines.helpers as h
+        from pipelines.helpers import load_plugin, lookup
+
+
+        def step(v, name="secret"):
+            return getattr(h, name)(v)
+
+
+        def by_globals(v):
+            return lookup("secret")(v)
+
+
+        def by_plugin(v):
+            return load_plugin("helpers").secret(v)
+
+
+        def literal(v):
+            return getattr(h, "secret")(v)
+
+
+        def plain(v):
+            return v + 1
+        """,
+}
+
+
+def dynamic(name: str) -> tuple[str, ...]:
+    return make_index(DYNAMIC).closure(FLOW, name).dynamic
+
+
+def test_getattr_with_a_computed_name_is_reported():
+    assert dynamic("step") == ("getattr() in pipelines/flow.py:step",)
+
+
+def test_dynamic_lookups_in_helpers_are_reported_where_they_are():
+    assert dynamic("by_globals") == ("globals() in pipelines/helpers.py:lookup",)
+    assert dynamic("by_plugin") == ("import_module() in pipelines/helpers.py:load_plugin",)
+
+
+def test_getattr_with_a_literal_name_and_plain_code_are_not_reported():
+    assert dynamic("literal") == ()
+    assert dynamic("plain") == ()
+
+
+# ---------------------------------------- third-party packages
+
+
+def test_third_party_imports_of_helpers_are_packages_not_parts():
+    modules = {
+        HELPERS: """
+            import fakepkg
+            from fakepkg.sub import thing
+
+
+            def use(x):
+                return fakepkg.f(thing(x))
+            """,
+        FLOW: "from pipelines.helpers import use\n\n\ndef step(x):\n    return use(x)\n",
+    }
+    closure = make_index(modules).closure(FLOW, "step")
+    assert closure.packages == frozenset({"fakepkg"})
+    assert not any("fakepkg" in part for part in closure.parts)
+
+
+# ---------------------------------------- module-level mutation
+
+
+def test_a_function_stored_into_a_module_level_table_counts():
+    modules = {
+        FLOW: """
+            TABLE = {}
+
+
+            def inc(x):
+                return x + 1
+
+
+            TABLE["inc"] = inc
+
+
+            def step(x):
+                return TABLE["inc"](x)
+            """
+    }
+    assert_dirties(modules, FLOW, "x + 1", "x + 2", "pipelines/flow.py:inc")
