@@ -122,18 +122,18 @@ def repro(
     """
     from incr.locking import project_lock
     from incr.report import Console, status_lines
-    from incr.session import open_pipelines, repro_all
+    from incr.session import open_for_repro, open_pipelines, repro_all
 
     project = _project(ctx)
     if dry_run:
-        workspace, pipelines = open_pipelines(project)
+        workspace, pipelines = open_pipelines(project, executable=False)
         verdicts = workspace.status(pipelines, targets, force=force)
         for line in status_lines(verdicts):
             click.echo(line)
         click.echo("(dry run: nothing was executed)")
         return
     with project_lock(project.cache, "incr repro", wait=not no_wait, on_wait=_tell):
-        workspace, pipelines = open_pipelines(project)
+        workspace, pipelines = open_for_repro(project, targets, force)
         ok = repro_all(
             workspace, pipelines, targets, Console(explain=True), force=force, keep_going=keep_going
         )
@@ -178,7 +178,7 @@ def status(
     if why is not None:
         ctx.invoke(show, target=why, as_json=as_json)
         return
-    workspace, pipelines = open_pipelines(_project(ctx))
+    workspace, pipelines = open_pipelines(_project(ctx), executable=False)
     verdicts = workspace.status(pipelines, targets)
     if as_json:
         click.echo(status_json(verdicts))
@@ -221,7 +221,7 @@ def show(ctx: click.Context, target: str, as_json: bool) -> None:
     from incr.report import show_json, show_lines
     from incr.session import open_pipelines
 
-    workspace, pipelines = open_pipelines(_project(ctx))
+    workspace, pipelines = open_pipelines(_project(ctx), executable=False)
     pipeline, name = _one_step(pipelines, target)
     verdicts = workspace.status(pipelines, [f"{pipeline}.{name}"])
     verdict = next(v for v in verdicts if v.node.key == f"{pipeline}.{name}")
@@ -250,9 +250,16 @@ def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
       incr status                 flow.transform  dirty: code changed (scale in ...)
       incr commit flow.transform  record it as done
     """
+    from incr.locking import project_lock
     from incr.session import open_pipelines
 
-    workspace, pipelines = open_pipelines(_project(ctx))
+    project = _project(ctx)
+    with project_lock(project.cache, "incr commit", on_wait=_tell):
+        workspace, pipelines = open_pipelines(project, executable=False)
+        _commit(workspace, pipelines, targets)
+
+
+def _commit(workspace: Any, pipelines: list[Any], targets: tuple[str, ...]) -> None:
     for target in targets:
         pipeline, name = _one_step(pipelines, target)
         key = f"{pipeline}.{name}"

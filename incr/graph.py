@@ -8,6 +8,7 @@ is a module-level pipeline instance, a pipeline that takes no steps, or an insta
 from __future__ import annotations
 
 import difflib
+import heapq
 import importlib
 import traceback
 from collections.abc import Iterable
@@ -163,30 +164,85 @@ def to_networkx(graph: PipelineGraph) -> nx.DiGraph:
 
 
 def order(graph: PipelineGraph) -> list[StepNode]:
-    """Steps in dependency order, ties kept in the order the pipeline body called them."""
-    import networkx as nx
+    """Steps in dependency order, ties kept in the order the pipeline body called them.
 
-    g = to_networkx(graph)
-    try:
-        names = list(nx.lexicographical_topological_sort(g, key=lambda n: g.nodes[n]["index"]))
-    except nx.NetworkXUnfeasible:
-        cycle = [u for u, _ in nx.find_cycle(g)]
+    Kahn's algorithm with the call order as tie-break (what networkx's
+    ``lexicographical_topological_sort`` does), in plain Python: the no-op ``status`` path
+    stays free of the networkx import. Raises GraphError naming the steps of a cycle.
+    """
+    index = {node.name: i for i, node in enumerate(graph.steps)}
+    down: dict[str, list[str]] = {name: [] for name in index}
+    waiting = dict.fromkeys(index, 0)
+    for up, below in graph.edges():
+        down[up].append(below)
+        waiting[below] += 1
+    ready = [(index[n], n) for n, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    names: list[str] = []
+    while ready:
+        _, name = heapq.heappop(ready)
+        names.append(name)
+        for below in down[name]:
+            waiting[below] -= 1
+            if waiting[below] == 0:
+                heapq.heappush(ready, (index[below], below))
+    if len(names) < len(index):
+        cycle = _find_cycle(down, {n for n, c in waiting.items() if c > 0})
         raise GraphError(
             f"pipeline {graph.name} has a cycle: {' -> '.join([*cycle, cycle[0]])}",
             hint="a step cannot depend, through files or data, on its own output",
-        ) from None
-    return [g.nodes[n]["step"] for n in names]
+        )
+    return [graph.steps[index[n]] for n in names]
+
+
+def _find_cycle(down: dict[str, list[str]], stuck: set[str]) -> list[str]:
+    """One cycle among the steps Kahn's algorithm could not order.
+
+    Each of them still waits on another of them, so walking to a waited-on step never ends
+    before it repeats itself.
+    """
+    up: dict[str, list[str]] = {}
+    for a, belows in down.items():
+        for b in belows:
+            if a in stuck and b in stuck:
+                up.setdefault(b, []).append(a)
+    path: list[str] = []
+    seen: dict[str, int] = {}
+    node = min(stuck)
+    while node not in seen:
+        seen[node] = len(path)
+        path.append(node)
+        node = up[node][0]
+    return list(reversed(path[seen[node] :]))
+
+
+def _walk(start: Iterable[str], edges: dict[str, list[str]]) -> set[str]:
+    found: set[str] = set()
+    todo = list(start)
+    while todo:
+        name = todo.pop()
+        for other in edges.get(name, ()):
+            if other not in found:
+                found.add(other)
+                todo.append(other)
+    return found
 
 
 def ancestors(graph: PipelineGraph, names: Iterable[str]) -> set[str]:
     """The named steps and every step they depend on."""
-    import networkx as nx
+    up: dict[str, list[str]] = {}
+    for a, b in graph.edges():
+        up.setdefault(b, []).append(a)
+    names = set(names)
+    return names | _walk(names, up)
 
-    g = to_networkx(graph)
-    result: set[str] = set()
-    for name in names:
-        result |= {name} | nx.ancestors(g, name)
-    return result
+
+def descendants(graph: PipelineGraph, name: str) -> set[str]:
+    """Every step that depends, directly or not, on ``name``."""
+    down: dict[str, list[str]] = {}
+    for a, b in graph.edges():
+        down.setdefault(a, []).append(b)
+    return _walk([name], down)
 
 
 def resolve_targets(

@@ -230,6 +230,11 @@ class Runner:
         if inputs != facts.inputs:  # a producer was recomputed on the way
             facts = replace(facts, inputs=inputs)
             fp = fingerprint(facts)
+        if not run.traced.executable:
+            raise IncrError(
+                f"step {node.key} became dirty while incr was checking it",
+                hint="run `incr repro` again",
+            )
         step = run.traced.steps[node.name]
         try:
             with self._watching_reads(node) as seen:
@@ -356,9 +361,7 @@ def _split(node: StepNode, result: Any) -> dict[str, Any]:
 
 
 def _descendants(graph: Any, name: str, steps: list[StepNode]) -> list[StepNode]:
-    import networkx as nx
-
-    below = nx.descendants(graphs.to_networkx(graph), name)
+    below = graphs.descendants(graph, name)
     return [n for n in steps if n.name in below]
 
 

@@ -308,10 +308,37 @@ def _version(package: str) -> str:
         return "unknown"
 
 
-def open_pipelines(project: Project) -> tuple[Workspace, list[TracedPipeline]]:
-    """Discover the project's pipelines and open its workspace (lockfile errors first)."""
+def open_pipelines(
+    project: Project, *, executable: bool = True
+) -> tuple[Workspace, list[TracedPipeline]]:
+    """Open the project's workspace (lockfile errors first) and its pipelines.
+
+    With ``executable=False`` the graphs may come from the graph cache without importing any
+    pipeline module: good for deciding, not for running. Otherwise the modules are imported
+    and traced, and the graph cache is refreshed.
+    """
+    from incr import graphcache
+
     workspace = Workspace(project)
-    return workspace, graphs.discover(project)
+    if not executable:
+        cached = graphcache.load(project, workspace.stats)
+        if cached is not None:
+            return workspace, cached
+    pipelines = graphs.discover(project)
+    graphcache.save(project, workspace.stats, pipelines)
+    return workspace, pipelines
+
+
+def open_for_repro(
+    project: Project, targets: Iterable[str] = (), force: bool = False
+) -> tuple[Workspace, list[TracedPipeline]]:
+    """Like ``open_pipelines``, importing the pipelines only when a step may have to run."""
+    workspace, pipelines = open_pipelines(project, executable=False)
+    if all(t.executable for t in pipelines):
+        return workspace, pipelines
+    if not force and not any(v.dirty for v in workspace.status(pipelines, targets)):
+        return workspace, pipelines  # every step is clean: nothing will execute
+    return open_pipelines(project)
 
 
 def repro_all(

@@ -1,0 +1,121 @@
+"""The graph cache: a no-op status or repro imports no pipeline module; any source edit does."""
+
+from __future__ import annotations
+
+from .conftest import MakeProject, Project
+
+# The module records each import of itself in imported.txt: a real side effect to count.
+PIPELINE = """\
+    with open("imported.txt", "a", encoding="utf-8") as _fh:
+        _fh.write("chain\\n")
+
+    from incr import pipeline, step
+    from pipelines.helpers import bump
+    from pipelines.mark import mark
+
+
+    @step
+    def first() -> int:
+        mark("first")
+        return 1
+
+
+    @step
+    def second(x: int) -> int:
+        mark("second")
+        return bump(x)
+
+
+    @pipeline
+    def chain():
+        second(first())
+    """
+
+HELPERS = """\
+    def bump(x):
+        return x + 1
+    """
+
+
+def imports(project: Project) -> int:
+    path = project.root / "imported.txt"
+    count = len(path.read_text(encoding="utf-8").split()) if path.exists() else 0
+    path.unlink(missing_ok=True)
+    return count
+
+
+def make(make_project: MakeProject) -> Project:
+    project = make_project({"pipelines/chain.py": PIPELINE, "pipelines/helpers.py": HELPERS})
+    project.repro()
+    assert project.take_ran() == ["first", "second"]
+    assert imports(project) == 1
+    return project
+
+
+def test_no_op_status_and_repro_import_nothing(make_project: MakeProject) -> None:
+    project = make(make_project)
+
+    assert project.dirty() == {}
+    assert project.incr("status", "--check").returncode == 0
+    project.repro()
+    assert project.incr("show", "second").returncode == 0
+
+    assert imports(project) == 0
+    assert project.take_ran() == []
+
+
+def test_an_edit_is_seen_and_re_imports(make_project: MakeProject) -> None:
+    project = make(make_project)
+
+    project.edit("pipelines/helpers.py", "x + 1", "x + 2")
+    assert project.dirty() == {"second": [("code changed", "bump in pipelines/helpers.py")]}
+    assert imports(project) == 1  # the helper module changed: the graphs are traced again
+    project.repro()
+    assert project.take_ran() == ["second"]
+    assert imports(project) == 1
+    assert project.dirty() == {}
+    assert imports(project) == 0
+
+
+def test_a_new_pipeline_module_is_discovered(make_project: MakeProject) -> None:
+    project = make(make_project)
+    project.write(
+        {
+            "pipelines/more.py": """\
+                from incr import pipeline, step
+                from pipelines.mark import mark
+
+
+                @step
+                def extra() -> int:
+                    mark("extra")
+                    return 3
+
+
+                @pipeline
+                def more():
+                    extra()
+                """
+        }
+    )
+
+    assert project.dirty() == {"extra": [("new step", "")]}
+    project.repro()
+    assert project.take_ran() == ["extra"]
+
+
+def test_a_dirty_step_imports_to_run(make_project: MakeProject) -> None:
+    project = make(make_project)
+    (project.root / ".pipecache" / "objects").rename(project.root / "gone")
+
+    project.repro()
+    assert project.take_ran() == ["first", "second"]
+    assert imports(project) == 1
+
+
+def test_the_cache_can_be_turned_off(make_project: MakeProject, monkeypatch) -> None:
+    project = make(make_project)
+    monkeypatch.setenv("INCR_NO_GRAPH_CACHE", "1")
+
+    assert project.dirty() == {}
+    assert imports(project) == 1
