@@ -91,6 +91,14 @@ def _project(ctx: click.Context) -> Project:
     is_flag=True,
     help="Fail at once when another incr is running in this project, instead of waiting.",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Steps to run at the same time, in worker processes (independent steps only).",
+)
 @click.pass_context
 @_user_errors
 def repro(
@@ -100,6 +108,7 @@ def repro(
     dry_run: bool,
     keep_going: bool,
     no_wait: bool,
+    jobs: int,
 ) -> None:
     """Bring pipelines up to date: run dirty steps, reuse cached results for the rest.
 
@@ -119,6 +128,7 @@ def repro(
       incr repro                     everything
       incr repro digits.svc_trainer  one step and what it needs
       incr repro --force train       rerun train even if it is clean
+      incr repro -j 2                two independent steps at a time
     """
     from incr.locking import project_lock
     from incr.report import Console, status_lines
@@ -135,7 +145,13 @@ def repro(
     with project_lock(project.cache, "incr repro", wait=not no_wait, on_wait=_tell):
         workspace, pipelines = open_for_repro(project, targets, force)
         ok = repro_all(
-            workspace, pipelines, targets, Console(explain=True), force=force, keep_going=keep_going
+            workspace,
+            pipelines,
+            targets,
+            Console(explain=True),
+            force=force,
+            keep_going=keep_going,
+            jobs=jobs,
         )
     if not ok:
         sys.exit(1)
@@ -187,6 +203,64 @@ def status(
             click.echo(line)
     if check and any(v.dirty for v in verdicts):
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--debounce",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    metavar="MS",
+    help="Run once files have been quiet this long, so one save is one run.",
+)
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="Cancel a run when a watched file changes under it, and start over.",
+)
+@click.pass_context
+@_user_errors
+def watch(ctx: click.Context, targets: tuple[str, ...], debounce: int, restart: bool) -> None:
+    """Rerun what changed each time you save, until Ctrl-C.
+
+    First brings the targets up to date (like incr repro), then reruns them whenever a
+    watched file changes. Only dirty steps run, with the same lines as incr repro.
+
+    \b
+    Watched:
+      every .py file under pipelines/, new ones included
+      project-local modules the pipelines import (e.g. src/features.py)
+      the files and folders in each targeted step's deps=[...] (folders recursively)
+    Never watched: .pipecache/, .git/, pipeline.lock, files in a step's outs=[...].
+
+    \b
+    What a save does:
+      files quiet for --debounce ms -> one run of the dirty steps
+      a comment, a touch, the same bytes -> one "no change that matters" line
+      a change during a run -> one more run after it (--restart: cancel, start over)
+      a failing step or a syntax error -> the error; the save that fixes it reruns
+    New modules and deps are watched after the run that adds them.
+
+    \b
+    To stop: Ctrl-C or SIGTERM. A step in progress is interrupted; every finished step
+    stays in pipeline.lock. Exit code 0, or 130 when Ctrl-C interrupted a run.
+
+    \b
+    TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
+
+    \b
+    Examples:
+      incr watch                     every pipeline
+      incr watch flow.report         one step and what it needs
+      incr watch --restart train     cancel a long training run on each save
+    """
+    from incr.watch import watch as watch_project
+
+    code = watch_project(_project(ctx), targets, debounce=debounce / 1000, restart=restart)
+    if code:
+        sys.exit(code)
 
 
 def _one_step(pipelines: list[Any], target: str) -> tuple[str, str]:

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from incr import graph as graphs
-from incr import materializers
+from incr import materializers, parallel
 from incr.api import TracedPipeline
 from incr.errors import IncrError
 from incr.fingerprint import fingerprint
@@ -52,6 +52,15 @@ class RunResult:
     skipped: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Outcome:
+    """What executing a step left: its stored outputs and reads, or why it failed."""
+
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
+    reads: dict[str, str] = field(default_factory=dict)
+    failure: str | None = None
+
+
 class _StepFailure(Exception):
     """Raised inside the runner when a step (or a producer it needed) failed."""
 
@@ -65,6 +74,7 @@ class _Run:
     outputs: dict[str, dict[str, Artifact]] = field(default_factory=dict)
     values: dict[tuple[str, str], Any] = field(default_factory=dict)
     facts: dict[str, tuple[Facts, str]] = field(default_factory=dict)
+    started: dict[str, float] = field(default_factory=dict)
 
 
 class Runner:
@@ -90,11 +100,13 @@ class Runner:
         only: set[str] | None = None,
         force: bool | set[str] = False,
         keep_going: bool = False,
+        jobs: int = 1,
     ) -> RunResult:
         """Bring ``traced`` (or the steps ``only`` names and what they need) up to date.
 
         ``force`` reruns every step (True) or the named ones. A failing step's dependents are
-        skipped; without ``keep_going`` the run stops at the first failure, like Make.
+        skipped; without ``keep_going`` the run stops at the first failure, like Make. With
+        ``jobs`` > 1, independent steps execute at the same time in worker processes.
         """
         graph = traced.graph
         started = self.clock()
@@ -106,15 +118,15 @@ class Runner:
             steps = [n for n in steps if n.name in keep]
         forced = {n.name for n in steps} if force is True else set(force or ())
         run = _Run(traced, run_override, forced, RunResult(graph.name))
-        blocked: set[str] = set()
         with _working_directory(self.ws.project.root):
-            for index, node in enumerate(steps):
-                if node.name in blocked:
-                    continue
-                if not self._step(run, node):
-                    rest = steps[index + 1 :]
-                    down = _descendants(graph, node.name, rest) if keep_going else rest
-                    blocked |= {n.name for n in down}
+            if jobs > 1 and traced.executable and parallel.available():
+                reporter, self.reporter = self.reporter, parallel.Grouped(self.reporter)
+                try:
+                    blocked = parallel.run_parallel(self, run, steps, jobs, keep_going)
+                finally:
+                    self.reporter = reporter
+            else:
+                blocked = self._run_serial(run, steps, keep_going)
         run.result.skipped = [n.name for n in steps if n.name in blocked - set(run.result.failed)]
         if run.result.skipped:
             because = f"{', '.join(run.result.failed)} failed"
@@ -126,10 +138,40 @@ class Runner:
         self.reporter.emit(PipelineFinished(graph.name, run_name, seconds, bool(run.result.failed)))
         return run.result
 
+    def _run_serial(self, run: _Run, steps: list[StepNode], keep_going: bool) -> set[str]:
+        """Run ``steps`` one after the other; the steps blocked by a failure."""
+        blocked: set[str] = set()
+        for index, node in enumerate(steps):
+            if node.name in blocked:
+                continue
+            if not self._step(run, node):
+                rest = steps[index + 1 :]
+                down = _descendants(run.traced.graph, node.name, rest) if keep_going else rest
+                blocked |= {n.name for n in down}
+        return blocked
+
     # ------------------------------------------------------------------ one step
 
     def _step(self, run: _Run, node: StepNode) -> bool:
-        """Bring one step up to date; False when it (or a producer it needed) failed."""
+        """Bring one step up to date in this process; False when it (or a producer it
+        needed) failed."""
+        done = self.prepare(run, node)
+        if done is not None:
+            return done
+        started = run.started[node.name]
+        try:
+            self._execute(run, node)
+        except _StepFailure:
+            if node.name not in run.result.failed:  # a producer it needed failed first
+                self._fail(run, node, self.clock() - started, "an upstream step it needed failed")
+            return False
+        graph = run.traced.graph
+        self.reporter.emit(StepFinished(graph.name, node.name, self.clock() - started, True))
+        return True
+
+    def prepare(self, run: _Run, node: StepNode) -> bool | None:
+        """Decide a step: True when its result is reused (cached, or restored from the cache),
+        False when it cannot even be fingerprinted, None when it must execute."""
         graph = run.traced.graph
         inputs = {p: run.outputs[r.step][r.output].digest for p, r in node.inputs.items()}
         try:
@@ -153,7 +195,7 @@ class Runner:
             expired=self.ws.expired(node, locked, self.wall()),
         )
         self.reporter.emit(StepStarted(graph.name, node.name, tuple(reasons)))
-        started = self.clock()
+        started = run.started[node.name] = self.clock()
         if not reasons and locked is not None:
             return self._cached(run, node, locked.outputs, started, restored=False)
         if enabled and node.name not in run.force:
@@ -165,14 +207,7 @@ class Runner:
             if hit is not None and self._restore(hit.outputs):
                 self._record(node, fp, facts, hit.outputs, hit.reads)
                 return self._cached(run, node, hit.outputs, started, restored=True)
-        try:
-            self._execute(run, node)
-        except _StepFailure:
-            if node.name not in run.result.failed:  # a producer it needed failed first
-                self._fail(run, node, self.clock() - started, "an upstream step it needed failed")
-            return False
-        self.reporter.emit(StepFinished(graph.name, node.name, self.clock() - started, True))
-        return True
+        return None
 
     def _run_cache_hit(self, node: StepNode, fp: str) -> RunRecord | None:
         """The newest run-cache record of ``fp`` that has not expired and whose reads still
@@ -237,35 +272,44 @@ class Runner:
             )
         step = run.traced.steps[node.name]
         try:
-            with self._watching_reads(node) as seen:
+            with self.watching_reads(node) as seen:
                 result = step.run_function(run.traced.configs[node.name], values)
         except Exception as exc:
             text = _user_traceback(exc, step.func.__code__)
             self._fail(run, node, self.clock() - started, text)
             raise _StepFailure from None
-        try:
-            artifacts = self._store_outputs(node, result)
-            reads = self._reads(node, seen)
-            self.ws.store.record_run(fp, artifacts, reads, self.wall(), node.key)
-            self.ws.keep_sources(facts.code)
-        except IncrError as exc:
-            self._fail(run, node, self.clock() - started, exc.format())
+        outcome = self.store_result(node, result, seen)
+        if outcome.failure is not None:
+            self._fail(run, node, self.clock() - started, outcome.failure)
             raise _StepFailure from None
+        for name, value in _split(node, result).items():
+            run.values[(node.name, name)] = value
+        run.facts[node.name] = (facts, fp)
+        self.accept(run, node, outcome)
+
+    def store_result(self, node: StepNode, result: Any, seen: ReadRecorder | None) -> Outcome:
+        """Store what a step returned and wrote; the outcome names what failed, if anything."""
+        try:
+            return Outcome(self.store_outputs(node, result), self.reads_of(node, seen))
+        except IncrError as exc:
+            return Outcome(failure=exc.format())
         except OSError as exc:  # the disk, not the step: say what could not be written
             text = f"error: step {node.key} ran, but its results could not be stored: {exc}"
             text += "\n  hint: free some space or fix permissions and run again; "
             text += "pipeline.lock keeps its last good state"
-            self._fail(run, node, self.clock() - started, text)
-            raise _StepFailure from None
-        for name, value in _split(node, result).items():
-            run.values[(node.name, name)] = value
-        self._record(node, fp, facts, artifacts, reads)
-        run.outputs[node.name] = artifacts
-        run.facts[node.name] = (facts, fp)
+            return Outcome(failure=text)
+
+    def accept(self, run: _Run, node: StepNode, outcome: Outcome) -> None:
+        """Record an executed step's stored outputs: run cache, kept sources, lockfile."""
+        facts, fp = run.facts[node.name]
+        self.ws.store.record_run(fp, outcome.artifacts, outcome.reads, self.wall(), node.key)
+        self.ws.keep_sources(facts.code)
+        self._record(node, fp, facts, outcome.artifacts, outcome.reads)
+        run.outputs[node.name] = outcome.artifacts
         if node.name not in run.result.executed:
             run.result.executed.append(node.name)
 
-    def _store_outputs(self, node: StepNode, result: Any) -> dict[str, Artifact]:
+    def store_outputs(self, node: StepNode, result: Any) -> dict[str, Artifact]:
         artifacts: dict[str, Artifact] = {}
         for name, value in _split(node, result).items():
             kind, data = materializers.dump(value, f"step {node.key}, output {name}")
@@ -284,7 +328,7 @@ class Runner:
         return artifacts
 
     @contextlib.contextmanager
-    def _watching_reads(self, node: StepNode) -> Iterator[ReadRecorder | None]:
+    def watching_reads(self, node: StepNode) -> Iterator[ReadRecorder | None]:
         if not node.track_reads:
             yield None
             return
@@ -292,7 +336,7 @@ class Runner:
         with recording(self.ws.project.root, exclude) as recorder:
             yield recorder
 
-    def _reads(self, node: StepNode, seen: ReadRecorder | None) -> dict[str, str]:
+    def reads_of(self, node: StepNode, seen: ReadRecorder | None) -> dict[str, str]:
         """Digests of the files the step opened that it neither declared nor wrote."""
         if seen is None:
             return {}

@@ -349,6 +349,7 @@ def repro_all(
     *,
     force: bool = False,
     keep_going: bool = False,
+    jobs: int = 1,
 ) -> bool:
     """``incr repro``: run the targeted pipelines (all without targets); False on a failure.
 
@@ -365,7 +366,7 @@ def repro_all(
         only = selection.get(traced.graph.name) if selection is not None else None
         forced: bool | set[str] = (only or True) if force else False
         result = Runner(workspace, reporter).run(
-            traced, only=only, force=forced, keep_going=keep_going
+            traced, only=only, force=forced, keep_going=keep_going, jobs=jobs
         )
         failed = failed or bool(result.failed)
         if result.failed and not keep_going:

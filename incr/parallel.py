@@ -1,0 +1,161 @@
+"""``incr repro --jobs N``: independent steps at the same time, in worker processes.
+
+The parent decides every step (fingerprint, cache, restore) exactly as a serial run does and
+records every result in the lockfile; workers only execute. Workers are forked from the parent
+after discovery, so they inherit the imported pipeline modules; a step's inputs travel as cache
+digests, and each worker loads them through the verified store and stores what the step returns,
+so no value is pickled between processes. Console lines are grouped per step.
+
+Where ``fork`` is not available, or the pipelines were not imported, steps run serially.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from incr import materializers
+from incr.errors import IncrError
+from incr.model import StepNode
+from incr.report import Event, Recorder, Reporter, StepFailed, StepFinished, Warning_
+
+if TYPE_CHECKING:
+    from incr.runner import Outcome, Runner, _Run
+
+#: Set in the parent just before workers are forked; the workers inherit it.
+_worker_state: tuple[Any, Any] | None = None
+_worker_runner: Runner | None = None
+
+
+def available() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def run_step_in_worker(name: str, inputs: dict[str, tuple[str, str]]) -> Outcome:
+    """Executed in a worker: load the inputs, run the step, store its outputs."""
+    global _worker_runner
+    from incr.runner import Outcome, Runner, _user_traceback
+    from incr.session import Workspace
+    from incr.store import ObjectCorrupt, ObjectMissing
+
+    assert _worker_state is not None
+    traced, project = _worker_state
+    if _worker_runner is None:
+        _worker_runner = Runner(Workspace(project), Recorder())
+    runner = _worker_runner
+    node, step = traced.graph.step(name), traced.steps[name]
+    try:
+        values = {p: materializers.load(k, runner.ws.store.get(d)) for p, (k, d) in inputs.items()}
+    except (ObjectMissing, ObjectCorrupt) as exc:
+        return Outcome(failure=f"input:{exc}")
+    try:
+        with runner.watching_reads(node) as seen:
+            result = step.run_function(traced.configs[name], values)
+    except Exception as exc:
+        return Outcome(failure=_user_traceback(exc, step.func.__code__))
+    return runner.store_result(node, result, seen)
+
+
+@dataclass
+class Grouped:
+    """Holds each step's console events until the step is done, then passes them on at once,
+    so that steps running side by side do not interleave their lines."""
+
+    reporter: Reporter
+    held: dict[str, list[Event]] = field(default_factory=dict)
+
+    def emit(self, event: Event) -> None:
+        step = getattr(event, "step", None)
+        if step is None or isinstance(event, Warning_):
+            self.reporter.emit(event)
+            return
+        self.held.setdefault(step, []).append(event)
+        if isinstance(event, StepFinished | StepFailed):
+            for held in self.held.pop(step):
+                self.reporter.emit(held)
+
+
+def run_parallel(
+    runner: Runner, run: _Run, steps: list[StepNode], jobs: int, keep_going: bool
+) -> set[str]:
+    """Run ``steps`` (in dependency order) with up to ``jobs`` workers; the blocked steps."""
+    global _worker_state
+    graph = run.traced.graph
+    names = {n.name for n in steps}
+    ups: dict[str, set[str]] = {n.name: set() for n in steps}
+    for a, b in graph.edges():
+        if a in names and b in names:
+            ups[b].add(a)
+    pending = list(steps)
+    done: set[str] = set()
+    blocked: set[str] = set()
+    running: dict[Future[Outcome], StepNode] = {}
+    stopping = False
+    _worker_state = (run.traced, runner.ws.project)
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        while pending or running:
+            for node in [n for n in pending if ups[n.name] <= done or n.name in blocked]:
+                pending.remove(node)
+                if node.name in blocked or stopping:
+                    blocked.add(node.name)
+                    continue
+                state = runner.prepare(run, node)
+                if state is None:
+                    running[pool.submit(run_step_in_worker, node.name, _inputs(run, node))] = node
+                elif state:
+                    done.add(node.name)
+                else:
+                    stopping, blocked = _failed(graph, node, keep_going, stopping, blocked)
+            if not running:
+                if pending and not any(ups[n.name] <= done for n in pending):
+                    blocked |= {n.name for n in pending}  # waiting on failed steps only
+                    pending.clear()
+                continue
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                node = running.pop(future)
+                if _finish(runner, run, node, future.result()):
+                    done.add(node.name)
+                else:
+                    stopping, blocked = _failed(graph, node, keep_going, stopping, blocked)
+    _worker_state = None
+    return blocked
+
+
+def _inputs(run: _Run, node: StepNode) -> dict[str, tuple[str, str]]:
+    artifacts = {p: run.outputs[r.step][r.output] for p, r in node.inputs.items()}
+    return {p: (a.kind, a.digest) for p, a in artifacts.items()}
+
+
+def _failed(
+    graph: Any, node: StepNode, keep_going: bool, stopping: bool, blocked: set[str]
+) -> tuple[bool, set[str]]:
+    from incr.graph import descendants
+
+    if keep_going:
+        return stopping, blocked | descendants(graph, node.name)
+    return True, blocked | descendants(graph, node.name)
+
+
+def _finish(runner: Runner, run: _Run, node: StepNode, outcome: Outcome) -> bool:
+    """Take a worker's outcome: record it, or report the failure; True when it succeeded."""
+    from incr.runner import _StepFailure
+
+    pipeline, started = run.traced.graph.name, run.started[node.name]
+    if outcome.failure is not None and outcome.failure.startswith("input:"):
+        # An input object went missing or bad: the serial path recomputes its producer.
+        runner.reporter.emit(Warning_(outcome.failure.removeprefix("input:")))
+        try:
+            runner._execute(run, node)
+        except (_StepFailure, IncrError):
+            return False
+    elif outcome.failure is not None:
+        runner._fail(run, node, runner.clock() - started, outcome.failure)
+        return False
+    else:
+        runner.accept(run, node, outcome)
+    runner.reporter.emit(StepFinished(pipeline, node.name, runner.clock() - started, True))
+    return True

@@ -1,0 +1,553 @@
+"""``incr watch``: keep pipelines up to date while the user edits code and data.
+
+Three parts, from pure to impure:
+
+- ``WatchSet.affected`` decides, from one file-system event and the set of watched paths, which
+  watched paths the event touches (none: it is noise). No disk, no clock.
+- ``Debouncer`` collects changed paths from watchdog's thread and hands the main thread one batch
+  once files have been quiet for the debounce delay.
+- ``Watcher`` is the loop. For each batch it forgets the project's own modules, rediscovers the
+  pipelines, asks ``Workspace.status`` whether anything that matters changed, runs the targets
+  like ``incr repro``, and reschedules watchdog's folder watches from what it just loaded.
+
+Steps run in the main thread, as with ``incr repro``. Changes that arrive during a run wait in
+the debouncer and make one follow-up run. With ``restart``, a relevant change during a run
+cancels it: the watchdog thread sends SIGUSR1 to the main thread, whose handler raises
+``RunCancelled`` (a BaseException: the runner does not take it for a step failure) while a run
+is armed; the reporter also checks before each step (for platforms without ``pthread_kill``).
+So a step in progress is interrupted as Ctrl-C interrupts it, and the lockfile, written
+atomically after each finished step, stays valid and keeps those steps. Each cycle holds the
+project lock, as ``incr repro`` does; an idle watcher holds nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver, ObservedWatch
+
+from incr import graph as graphs
+from incr.api import TracedPipeline
+from incr.errors import DiscoveryError, IncrError
+from incr.locking import project_lock
+from incr.model import LockEntry, Reason, StepNode
+from incr.plan import Verdict
+from incr.project import Project
+from incr.report import Console, Event, Reporter, StepStarted
+from incr.session import Workspace, open_pipelines, repro_all
+
+#: Event kinds that can change a file's bytes or existence (not opened, closed_no_write).
+CHANGE_KINDS = frozenset({"created", "modified", "deleted", "moved", "closed", "attrib"})
+#: Folder names whose contents never trigger a run, wherever they are.
+NOISE_FOLDERS = frozenset({"__pycache__", ".git"})
+DEFAULT_DEBOUNCE = 0.2
+_INCR_DIR = Path(__file__).resolve().parent
+_PREFIXES = frozenset(Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix))
+
+
+class RunCancelled(BaseException):
+    """Raised in the main thread to cancel a run whose inputs changed (``--restart``)."""
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by SIGTERM."""
+
+
+# --------------------------------------------------------------------------- deciding
+
+
+@dataclass(frozen=True)
+class Change:
+    """One file-system event: ``kind`` is watchdog's event type; ``dest`` is set for moves."""
+
+    kind: str
+    path: str
+    dest: str = ""
+    is_directory: bool = False
+
+
+@dataclass(frozen=True)
+class WatchSet:
+    """What the watcher reacts to. Paths are absolute.
+
+    ``sources``: folders in which every ``.py`` file counts, recursively (the pipelines folder).
+    ``paths``: files that count, and folders whose whole contents count (declared and recorded
+    deps, project-local modules). ``ignored``: never counts, nor anything inside it (the cache,
+    the lockfile, ``.git``, the targeted steps' outs). ``ignored`` wins over the others.
+    """
+
+    root: Path
+    sources: frozenset[Path]
+    paths: frozenset[Path]
+    ignored: frozenset[Path]
+
+    def affected(self, change: Change) -> list[Path]:
+        """The paths of ``change`` (source, then destination of a move) that matter. Pure."""
+        if change.kind not in CHANGE_KINDS:
+            return []
+        found = [Path(p) for p in (change.path, change.dest) if p]
+        return [p for p in found if self._counts(p, change.kind, change.is_directory)]
+
+    def _counts(self, path: Path, kind: str, is_directory: bool) -> bool:
+        # Never: inside the cache, .git, __pycache__, the lockfile or a step's outs.
+        if any(_within(path, p) for p in self.ignored) or self._noise(path):
+            return False
+        # A watched file, or anything inside a watched folder.
+        if any(_within(path, p) for p in self.paths):
+            return True
+        # A folder holding watched paths appeared, vanished or moved (dir modified is noise).
+        if is_directory and kind != "modified" and any(path in p.parents for p in self.paths):
+            return True
+        # A module (or a package folder) in the pipelines folder, hidden files aside.
+        return any(self._source(path, s, kind, is_directory) for s in self.sources)
+
+    def _noise(self, path: Path) -> bool:
+        parts = path.relative_to(self.root).parts if _within(path, self.root) else path.parts
+        return bool(NOISE_FOLDERS.intersection(parts))
+
+    @staticmethod
+    def _source(path: Path, folder: Path, kind: str, is_directory: bool) -> bool:
+        if not _within(path, folder) or path == folder:
+            return False
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            return False
+        return path.suffix == ".py" or (is_directory and kind != "modified")
+
+    def relative(self, path: Path) -> str:
+        """``path`` for messages: relative to the root when inside it."""
+        return path.relative_to(self.root).as_posix() if _within(path, self.root) else str(path)
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def matters(verdicts: Iterable[Verdict]) -> bool:
+    """True when some step is dirty for a reason other than ``cache disabled`` (or waiting)."""
+    return any(r.kind != Reason.CACHE_DISABLED for v in verdicts for r in v.own_reasons)
+
+
+def describe(paths: list[str], limit: int = 3) -> str:
+    """``a, b, c and 2 more``: the changed paths for a one-line message."""
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+# --------------------------------------------------------------------------- debouncing
+
+
+class Debouncer:
+    """Collects changed paths (from any thread); hands them out once they have settled.
+
+    A batch is ready when no path was added for ``delay`` seconds, or when the first path of
+    the batch waited ``max_delay`` seconds (so a file that never stops changing still runs).
+    """
+
+    def __init__(
+        self,
+        delay: float = DEFAULT_DEBOUNCE,
+        clock: Callable[[], float] = time.monotonic,
+        max_delay: float | None = None,
+    ) -> None:
+        self.delay = delay
+        self.max_delay = max(1.0, 10 * delay) if max_delay is None else max_delay
+        self.clock = clock
+        self._paths: dict[str, None] = {}  # an ordered set
+        self._first = self._last = 0.0
+        self._cond = threading.Condition()
+
+    def add(self, paths: Iterable[str]) -> None:
+        with self._cond:
+            now = self.clock()
+            if not self._paths:
+                self._first = now
+            self._paths.update(dict.fromkeys(paths))
+            self._last = now
+            self._cond.notify_all()
+
+    def pending(self) -> bool:
+        with self._cond:
+            return bool(self._paths)
+
+    def due_in(self, now: float) -> float | None:
+        """Seconds until the batch is ready (0: ready now); None when nothing is pending."""
+        if not self._paths:
+            return None
+        quiet = self._last + self.delay - now
+        capped = self._first + self.max_delay - now
+        return max(0.0, min(quiet, capped))
+
+    def wait(self, poll: float = 0.5) -> list[str]:
+        """Block until a batch is ready, then return it and start a new one."""
+        with self._cond:
+            while True:
+                left = self.due_in(self.clock())
+                if left == 0.0:
+                    paths, self._paths = list(self._paths), {}
+                    return paths
+                self._cond.wait(poll if left is None else min(left, poll))
+
+
+# --------------------------------------------------------------------------- what to watch
+
+
+def is_local(project: Project, path: Path) -> bool:
+    """True for a file of the project itself: under the root, outside the cache, hidden
+    folders, installed packages and incr's own package."""
+    if not _within(path, project.root) or _within(path, project.cache):
+        return False
+    parts = path.relative_to(project.root).parts
+    if any(p.startswith(".") or p in ("site-packages", "dist-packages") for p in parts):
+        return False
+    inside = [p for p in _PREFIXES if p != project.root and _within(p, project.root)]
+    return not any(_within(path, p) for p in [*inside, _INCR_DIR])
+
+
+def local_modules(project: Project) -> dict[str, Path]:
+    """Module name -> file of each project-local module in ``sys.modules``."""
+    root = str(project.root)
+    found: dict[str, Path] = {}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)  # None for namespace packages: no source
+        if name != "__main__" and isinstance(file, str) and file.startswith(root):
+            path = Path(os.path.abspath(file))
+            if is_local(project, path):
+                found[name] = path
+    return found
+
+
+def forget_local_modules(project: Project) -> None:
+    """Remove project-local modules from ``sys.modules`` so the next import reads their source
+    (project modules are always compiled from source: see ``incr.imports``). Third-party
+    modules stay loaded."""
+    for name in local_modules(project):
+        sys.modules.pop(name, None)
+    importlib.invalidate_caches()
+
+
+def targeted_steps(pipelines: list[TracedPipeline], targets: Iterable[str]) -> list[StepNode]:
+    """The steps a ``repro`` of ``targets`` would bring up to date (all steps: no targets)."""
+    targets = tuple(targets)
+    selection = graphs.resolve_targets(pipelines, targets) if targets else None
+    nodes: list[StepNode] = []
+    for traced in pipelines:
+        graph = traced.graph
+        if selection is not None and graph.name not in selection:
+            continue
+        wanted = selection.get(graph.name) if selection is not None else None
+        keep = graphs.ancestors(graph, wanted) if wanted else None
+        nodes += [n for n in graph.steps if keep is None or n.name in keep]
+    return nodes
+
+
+def watch_set(project: Project, nodes: list[StepNode], locks: dict[str, LockEntry]) -> WatchSet:
+    """The pipelines folder, project-local modules in ``sys.modules``, and the declared deps
+    of ``nodes`` and the deps and reads their lock entries record; ignoring the cache, the
+    lockfile, ``.git`` and ``nodes``' outs."""
+    root = project.root
+    deps = {d for n in nodes for d in n.deps}
+    for entry in (locks[n.key] for n in nodes if n.key in locks):
+        deps |= {*entry.facts.deps, *entry.reads}  # declared deps, and files seen read
+    modules = set(local_modules(project).values())
+    outs = {root / out for n in nodes for out in n.outs}
+    return WatchSet(
+        root=root,
+        sources=frozenset({project.pipelines}),
+        paths=frozenset({root / d for d in deps} | modules),
+        ignored=frozenset({project.cache, project.lockfile, root / ".git"} | outs),
+    )
+
+
+def folders_to_watch(watched: WatchSet) -> dict[Path, bool]:
+    """Folder -> recursive: existing folders recursively, a file's nearest existing folder not.
+
+    Watching the folder (not the file) is what makes rename-into-place and delete-then-create
+    saves visible; a folder inside a recursively watched one is dropped.
+    """
+    trees = {p for p in (*watched.sources, *watched.paths) if p.is_dir()}
+    flat = {_existing_parent(p) for p in (*watched.sources, *watched.paths) if p not in trees}
+    trees = {t for t in trees if not any(o in t.parents for o in trees)}
+    flat = {f for f in flat if not any(_within(f, t) for t in trees)}
+    return {**dict.fromkeys(sorted(flat), False), **dict.fromkeys(sorted(trees), True)}
+
+
+def _existing_parent(path: Path) -> Path:
+    parent = path.parent
+    while not parent.is_dir() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
+def watched_files(watched: WatchSet) -> set[Path]:
+    """The existing files that would trigger a change now (for the banner's counts)."""
+    files: set[Path] = set()
+    for top in (*watched.sources, *watched.paths):
+        if top.is_file():
+            files.add(top)
+        elif top.is_dir():
+            files.update(p for p in top.rglob("*") if p.is_file())
+    return {f for f in files if watched.affected(Change("modified", str(f)))}
+
+
+def summary(watched: WatchSet) -> str:
+    files = watched_files(watched)
+    folders = {f.parent for f in files}
+    return f"{_plural(len(files), 'file')} in {_plural(len(folders), 'folder')}"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+class _Handler(FileSystemEventHandler):
+    """Watchdog's thread calls ``dispatch``; it forwards a plain ``Change``."""
+
+    def __init__(self, callback: Callable[[Change], None]) -> None:
+        self.callback = callback
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        src, dest = os.fsdecode(event.src_path), os.fsdecode(event.dest_path)
+        self.callback(Change(event.event_type, src, dest, event.is_directory))
+
+
+class _CancellingReporter:
+    """Forwards events; before each step, cancels the run when ``cancelled()`` says so."""
+
+    def __init__(self, inner: Reporter, cancelled: Callable[[], bool]) -> None:
+        self.inner = inner
+        self.cancelled = cancelled
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, StepStarted) and self.cancelled():
+            raise RunCancelled
+        self.inner.emit(event)
+
+
+class Watcher:
+    """One ``incr watch`` session: call ``serve()`` once, from the main thread if possible."""
+
+    def __init__(
+        self,
+        project: Project,
+        targets: Iterable[str] = (),
+        *,
+        debounce: float = DEFAULT_DEBOUNCE,
+        restart: bool = False,
+        console: Console | None = None,
+    ) -> None:
+        self.project = project
+        self.targets = tuple(targets)
+        self.restart = restart
+        self.console = console or Console(explain=True)
+        self.debouncer = Debouncer(debounce)
+        self.watched = watch_set(project, [], {})
+        self.observer: BaseObserver = Observer()
+        self.handler = _Handler(self._on_change)
+        self.scheduled: dict[tuple[Path, bool, int], ObservedWatch] = {}
+        self.busy = False  # a cycle (load, status, run) is in progress
+        self.armed = False  # RunCancelled may be raised in the main thread
+        self.announced = False
+
+    def serve(self) -> int:
+        """Run once, then on every settled change until SIGINT or SIGTERM.
+
+        Returns the exit code: 0 when stopped while idle or by SIGTERM, 130 for SIGINT during
+        a cycle. Step failures and IncrErrors are printed and watching goes on; only at start,
+        an IncrError other than a module failing to import (a damaged lockfile, an unknown
+        target, a cycle) is raised, as ``incr repro`` would.
+        """
+        self.observer.start()
+        try:
+            with self._signals():
+                self._cycle(None)
+                while True:
+                    self._cycle(self.debouncer.wait())
+        except KeyboardInterrupt:
+            return self._stopped(130 if self.busy else 0)
+        except Terminated:
+            return self._stopped(0)
+        finally:
+            self.observer.stop()
+            with contextlib.suppress(RuntimeError):
+                self.observer.join(timeout=5)
+
+    def _stopped(self, code: int) -> int:
+        if self.busy:
+            self.console.line("interrupted: every step that finished is kept in the lockfile")
+        else:
+            self.console.line("stopped watching")
+        return code
+
+    # ------------------------------------------------------------------ one cycle
+
+    def _cycle(self, changed: list[str] | None) -> None:
+        """Load, decide, run. ``changed`` is None for the first run, which always runs.
+
+        ``busy`` stays True when SIGINT or SIGTERM ends the cycle, for the exit code.
+        """
+        self.busy = True
+        try:
+            with project_lock(self.project.cache, "incr watch", on_wait=self.console.line):
+                self._load_decide_run(changed)
+        except RunCancelled:
+            self.console.line("restarting: a watched file changed during the run")
+        except IncrError as exc:
+            if changed is None and not isinstance(exc, DiscoveryError):
+                raise
+            self._rewatch_after_error()
+            self.console.line(exc.format(), err=True)
+            self._idle()
+        except Exception:  # a bug in incr: show it, keep watching
+            self.console.line(traceback.format_exc().rstrip("\n"), err=True)
+            self._idle()
+        self.busy = False
+
+    def _load_decide_run(self, changed: list[str] | None) -> None:
+        forget_local_modules(self.project)
+        workspace, pipelines = open_pipelines(self.project)
+        self._rewatch(workspace, pipelines)
+        if changed is not None:
+            if not matters(workspace.status(pipelines, self.targets)):
+                self.busy = False
+                self.console.line(f"no change that matters ({describe(changed)})")
+                return
+            self.console.line(f"changed: {describe(changed)}")
+        self._run(workspace, pipelines)
+        self._rewatch(workspace, pipelines)  # the run may have recorded new deps
+        self._idle()
+
+    def _run(self, workspace: Workspace, pipelines: list[TracedPipeline]) -> None:
+        """Run the targets with ``repro_all``, as ``incr repro`` does (same lines, same
+        stop at the first failure); ``RunCancelled`` can end it only here."""
+        reporter = _CancellingReporter(self.console, self._cancel_requested)
+        with self._armed():
+            repro_all(workspace, pipelines, self.targets, reporter)
+
+    def _idle(self) -> None:
+        self.busy = False  # before the line: a Ctrl-C right after it is a stop while idle
+        self.console.line(f"waiting for changes (watching {summary(self.watched)})")
+
+    # ------------------------------------------------------------------ watches
+
+    def _rewatch(self, workspace: Workspace, pipelines: list[TracedPipeline]) -> None:
+        nodes = targeted_steps(pipelines, self.targets)
+        self._set_watched(watch_set(self.project, nodes, workspace.locks))
+
+    def _rewatch_after_error(self) -> None:
+        """Keep what was watched, and add the modules imported before the error."""
+        now, old = watch_set(self.project, [], {}), self.watched
+        paths, ignored = old.paths | now.paths, old.ignored | now.ignored
+        self._set_watched(WatchSet(now.root, now.sources, paths, ignored))
+
+    def _set_watched(self, watched: WatchSet) -> None:
+        """Watch ``watched`` from now on; the first time, print the banner."""
+        self.watched = watched
+        self._schedule(folders_to_watch(watched))
+        if not self.announced:
+            self.announced = True
+            self.console.line(f"watching {summary(watched)}; press Ctrl-C to stop")
+
+    def _schedule(self, folders: dict[Path, bool]) -> None:
+        """Make watchdog watch exactly ``folders``; a folder replaced on disk is watched anew."""
+        wanted = {(path, recursive, _inode(path)) for path, recursive in folders.items()}
+        for key in set(self.scheduled) - wanted:
+            with contextlib.suppress(Exception):  # its folder may be gone already
+                self.observer.unschedule(self.scheduled[key])
+            del self.scheduled[key]
+        for key in sorted(wanted - set(self.scheduled)):
+            path, recursive, _ = key
+            try:
+                watch = self.observer.schedule(self.handler, str(path), recursive=recursive)
+            except OSError as exc:
+                self.console.line(f"warning: cannot watch {path}: {exc}", err=True)
+            else:
+                self.scheduled[key] = watch
+
+    def _on_change(self, change: Change) -> None:
+        """Watchdog's thread: queue what matters; with restart, cancel a run in progress."""
+        paths = self.watched.affected(change)
+        if not paths:
+            return
+        self.debouncer.add(self.watched.relative(p) for p in paths)
+        main = threading.main_thread().ident
+        if self.restart and self.armed and main and hasattr(signal, "pthread_kill"):
+            with contextlib.suppress(OSError):
+                signal.pthread_kill(main, signal.SIGUSR1)
+
+    # ------------------------------------------------------------------ cancelling, signals
+
+    def _cancel_requested(self) -> bool:
+        return self.restart and self.debouncer.pending()
+
+    @contextlib.contextmanager
+    def _armed(self) -> Iterator[None]:
+        self.armed = True
+        try:
+            if self._cancel_requested():
+                raise RunCancelled
+            yield
+        finally:
+            self.armed = False
+
+    def _on_usr1(self, signum: int, frame: FrameType | None) -> None:
+        if self.armed and self._cancel_requested():  # runs in the main thread: no race
+            raise RunCancelled
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        """SIGTERM raises Terminated; with restart, SIGUSR1 cancels. Main thread only."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        wanted: dict[int, Any] = {signal.SIGTERM: _raise_terminated}
+        if self.restart and hasattr(signal, "SIGUSR1"):
+            wanted[signal.SIGUSR1] = self._on_usr1
+        previous = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def _inode(path: Path) -> int:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return -1
+
+
+def watch(
+    project: Project,
+    targets: Iterable[str] = (),
+    *,
+    debounce: float = DEFAULT_DEBOUNCE,
+    restart: bool = False,
+    console: Console | None = None,
+) -> int:
+    """Bring ``targets`` (default: every pipeline) up to date, then keep them up to date on
+    every save until SIGINT or SIGTERM. Returns the exit code (see ``Watcher.serve``)."""
+    watcher = Watcher(project, targets, debounce=debounce, restart=restart, console=console)
+    return watcher.serve()
