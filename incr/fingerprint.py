@@ -95,15 +95,21 @@ class _ModuleInfo:
     imports: dict[str, _Binding] = field(default_factory=dict)
     stars: list[str] = field(default_factory=list)
     tree: ast.Module | None = None
+    lines: list[str] | None = None
 
 
 class CodeIndex:
     """Resolves and digests code closures over the project's modules, memoising per module."""
 
-    def __init__(self, load: Loader) -> None:
+    def __init__(self, load: Loader, memo: dict[str, Any] | None = None) -> None:
+        """``memo`` maps a digest of a definition's raw source to what was learned from it
+        (digest, references, inner imports, run-time lookups); the caller may keep it across
+        processes, so unchanged definitions are not normalised again."""
         self._load = load
         self._modules: dict[str, _ModuleInfo | None] = {}
-        self._digests: dict[tuple[str, str], tuple[str, list[_Ref], list[_Binding]]] = {}
+        self._digests: dict[tuple[str, str], tuple[str, list[_Ref], list[_Binding], list[str]]] = {}
+        self.memo: dict[str, Any] = memo if memo is not None else {}
+        self.memo_used: set[str] = set()
 
     def module(self, name: str) -> _ModuleInfo | None:
         if name.split(".")[0] in IGNORED:
@@ -138,13 +144,9 @@ class CodeIndex:
                 continue
             if sym not in info.defs:
                 continue
-            digest, refs, imports = self._definition(info, sym)
+            digest, refs, imports, calls = self._definition(info, sym)
             parts[f"{info.source.path}:{sym}"] = digest
-            dynamic += [
-                f"{call} in {info.source.path}:{sym}"
-                for node in info.defs[sym]
-                for call in _dynamic_calls(node)
-            ]
+            dynamic += [f"{call} in {info.source.path}:{sym}" for call in calls]
             targets = [t for ref in refs for t in self._resolve(info, ref)]
             targets += [t for b in imports for t in self._resolve_binding(b, ())]
             for target in targets:
@@ -166,15 +168,24 @@ class CodeIndex:
             return None
         return "\n".join(ast.unparse(_strip_docstrings(s)) for s in info.defs[name])
 
-    def _definition(self, info: _ModuleInfo, sym: str) -> tuple[str, list[_Ref], list[_Binding]]:
-        """A definition's digest, the names it reads, and the imports made inside it."""
+    def _definition(
+        self, info: _ModuleInfo, sym: str
+    ) -> tuple[str, list[_Ref], list[_Binding], list[str]]:
+        """A definition's digest, the names it reads, the imports made inside it, and the
+        run-time lookups it makes."""
         key = (info.source.name, sym)
         if key not in self._digests:
             nodes = info.defs[sym]
-            refs = [ref for node in nodes for ref in _references(node)]
             package = _package_of(info.source)
-            imports = [b for node in nodes for b in _inner_imports(node, package)]
-            self._digests[key] = (_digest_nodes(nodes), refs, imports)
+            raw = _raw_key(info, nodes, package)
+            cached = self.memo.get(raw)
+            if cached is None:
+                refs = [ref for node in nodes for ref in _references(node)]
+                imports = [b for node in nodes for b in _inner_imports(node, package)]
+                dynamic = [call for node in nodes for call in _dynamic_calls(node)]
+                cached = self.memo[raw] = _memo_entry(_digest_nodes(nodes), refs, imports, dynamic)
+            self.memo_used.add(raw)
+            self._digests[key] = _from_memo(cached)
         return self._digests[key]
 
     def _resolve(self, info: _ModuleInfo, ref: _Ref) -> Iterable[tuple[str, str] | str]:
@@ -292,6 +303,45 @@ def _analyse(source: ModuleSource) -> _ModuleInfo:
                 bound = alias.asname or alias.name
                 info.imports[bound] = _Binding(attr_of=base, attr=alias.name)
     return info
+
+
+def _raw_key(info: _ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
+    """A digest of the raw source lines of ``nodes`` (decorators included) and the package
+    that relative imports are resolved against: same key, same normalised result."""
+    if info.lines is None:
+        info.lines = info.source.text.splitlines()
+    chunks = [package, str(MEMO_FORMAT)]
+    for node in nodes:
+        decorators = getattr(node, "decorator_list", [])
+        start = min([node.lineno, *(d.lineno for d in decorators)])
+        end = node.end_lineno or node.lineno
+        chunks.append("\n".join(info.lines[start - 1 : end]))
+    return digest_bytes("\0".join(chunks).encode(), 32)
+
+
+#: Bumped when what the memo holds, or how a definition is normalised, changes.
+MEMO_FORMAT = 1
+
+
+def _memo_entry(
+    digest: str, refs: list[_Ref], imports: list[_Binding], dynamic: list[str]
+) -> list[Any]:
+    return [
+        digest,
+        [[name, list(chain)] for name, chain in refs],
+        [[b.module, b.attr_of, b.attr] for b in imports],
+        dynamic,
+    ]
+
+
+def _from_memo(entry: list[Any]) -> tuple[str, list[_Ref], list[_Binding], list[str]]:
+    digest, refs, imports, dynamic = entry
+    return (
+        str(digest),
+        [(str(name), tuple(chain)) for name, chain in refs],
+        [_Binding(module=m, attr_of=a, attr=t) for m, a, t in imports],
+        [str(d) for d in dynamic],
+    )
 
 
 _DYNAMIC = {"getattr", "globals", "vars", "eval", "exec", "__import__", "import_module"}

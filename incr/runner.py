@@ -118,7 +118,7 @@ class Runner:
             steps = [n for n in steps if n.name in keep]
         forced = {n.name for n in steps} if force is True else set(force or ())
         run = _Run(traced, run_override, forced, RunResult(graph.name))
-        with _working_directory(self.ws.project.root):
+        with _working_directory(self.ws.project.root), self._flushing_lock():
             if jobs > 1 and traced.executable and parallel.available():
                 reporter, self.reporter = self.reporter, parallel.Grouped(self.reporter)
                 try:
@@ -137,6 +137,15 @@ class Runner:
         seconds = self.clock() - started
         self.reporter.emit(PipelineFinished(graph.name, run_name, seconds, bool(run.result.failed)))
         return run.result
+
+    @contextlib.contextmanager
+    def _flushing_lock(self) -> Iterator[None]:
+        """Write what the lockfile still lacks when the run ends, however it ends (Ctrl-C
+        included)."""
+        try:
+            yield
+        finally:
+            self.ws.flush_lock()
 
     def _run_serial(self, run: _Run, steps: list[StepNode], keep_going: bool) -> set[str]:
         """Run ``steps`` one after the other; the steps blocked by a failure."""
@@ -371,7 +380,7 @@ class Runner:
         reads: dict[str, str],
     ) -> None:
         self.ws.locks[node.key] = LockEntry(node.key, fp, facts, dict(outputs), dict(reads))
-        self.ws.write_lock()
+        self.ws.write_lock(soon=True)
 
     def _fail(self, run: _Run, node: StepNode, seconds: float, text: str) -> bool:
         run.result.failed.append(node.name)

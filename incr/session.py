@@ -6,12 +6,15 @@ This is the seam between the pure core and the disk: it reads sources and files,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
+import json
 import sys
 import time
 from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from incr import graph as graphs
@@ -19,18 +22,22 @@ from incr import lockfile
 from incr.api import PipelineInstance, TracedPipeline
 from incr.errors import DefinitionError, IncrError
 from incr.fingerprint import (
+    MEMO_FORMAT,
     CodeIndex,
     ModuleSource,
     canonical_json,
     fingerprint,
 )
 from incr.hashing import MISSING, StatCache
-from incr.model import Facts, LockEntry, Reason, StepNode, paths_overlap
+from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, paths_overlap
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
 from incr.project import Project
 from incr.report import Console, Reporter
 from incr.storage import atomic_write
 from incr.store import Store
+
+#: Least time between two lockfile writes during a run (see ``Workspace.write_lock``).
+LOCK_WRITE_INTERVAL = 0.25
 
 #: The Python minor version: part of every code fingerprint (the standard library counts by it).
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -43,8 +50,32 @@ class Workspace:
         self.project = project
         self.store = Store(project.cache)
         self.stats = StatCache(project.root, project.cache / "stat.json")
-        self.locks: dict[str, LockEntry] = lockfile.read(project.lockfile)
-        self.code = CodeIndex(self._load_source)
+        self.locks: dict[str, LockEntry] = self._read_locks()
+        self._last_lock_write = float("-inf")
+        self._lock_unsaved = False
+        self._memo_file = project.cache / "code.json"
+        self.code = CodeIndex(self._load_source, _read_memo(self._memo_file))
+        self._memo_size = len(self.code.memo)
+
+    def _read_locks(self) -> dict[str, LockEntry]:
+        """The lockfile's entries, from a parsed copy in the cache when the lockfile's digest
+        (through the stat cache: usually without reading it) is the one that copy was made
+        from; TOML parsing is the slow part of a no-op status on a large pipeline."""
+        digest = self.stats.digest(self.project.lockfile_name)
+        copy = self.project.cache / "lockfile.json"
+        try:
+            data = json.loads(copy.read_text(encoding="utf-8"))
+            if data["digest"] == digest and digest != MISSING:
+                return {k: _entry_from_json(k, v) for k, v in data["entries"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+        locks = lockfile.read(self.project.lockfile)
+        if locks and self.project.cache.is_dir():
+            entries = {k: _entry_to_json(e) for k, e in locks.items()}
+            with contextlib.suppress(OSError):
+                data = {"digest": digest, "entries": entries}
+                atomic_write(copy, json.dumps(data, separators=(",", ":")).encode())
+        return locks
 
     # ------------------------------------------------------------------ sources
 
@@ -101,9 +132,8 @@ class Workspace:
                 hint="use str, int, float, bool, None, lists and dicts in StepConfig fields",
             ) from None
         deps = {path: self.stats.digest(path) for path in node.deps}
-        produced = [out for n in traced.graph.steps for out in n.outs if n.name != node.name]
         for path, digest in deps.items():
-            if digest == MISSING and not any(paths_overlap(path, out) for out in produced):
+            if digest == MISSING and not _written_by_another(traced, node, path):
                 raise DefinitionError(
                     f"step {node.key}: deps path {path!r} does not exist",
                     hint="create it, fix the path in deps=[...], or have a step of this "
@@ -270,13 +300,20 @@ class Workspace:
         return entry
 
     def save_stats(self) -> None:
-        """Persist the stat cache (creating the cache folder with its .gitignore)."""
-        if self.stats.dirty:
-            try:
+        """Persist the stat cache and the code memo (creating the cache folder with its
+        .gitignore). Both only save work: a failed write costs a re-read next time."""
+        try:
+            if self.stats.dirty:
                 self.store.ensure()
                 self.stats.save()
-            except OSError:
-                pass  # the stat cache only saves re-reads; losing an update costs one
+            if len(self.code.memo) != self._memo_size:
+                self.store.ensure()
+                entries = list(self.code.memo.items())[-MEMO_LIMIT:]
+                data = {"format": MEMO_FORMAT, "entries": dict(entries)}
+                atomic_write(self._memo_file, json.dumps(data, separators=(",", ":")).encode())
+                self._memo_size = len(self.code.memo)
+        except OSError:
+            pass
 
     def prune(self, pipelines: Iterable[str]) -> None:
         """Drop lock entries of pipelines that no longer exist (after a full, successful run)."""
@@ -287,8 +324,77 @@ class Workspace:
         if stale:
             self.write_lock()
 
-    def write_lock(self) -> None:
+    def write_lock(self, soon: bool = False) -> None:
+        """Write the lockfile atomically. With ``soon``, a write is skipped when the last one
+        was less than ``LOCK_WRITE_INTERVAL`` ago (``flush_lock`` writes what is left): a run
+        of many quick steps does not rewrite a large lockfile after every one of them. An
+        entry not yet written is never lost for good: its run-cache record, written first,
+        lets the next run restore it without executing."""
+        now = time.monotonic()
+        if soon and now - self._last_lock_write < LOCK_WRITE_INTERVAL:
+            self._lock_unsaved = True
+            return
         lockfile.write(self.project.lockfile, self.locks.values())
+        self._last_lock_write = now
+        self._lock_unsaved = False
+
+    def flush_lock(self) -> None:
+        """Write the lockfile if an entry is waiting for it."""
+        if self._lock_unsaved:
+            self.write_lock()
+
+
+def _entry_to_json(entry: LockEntry) -> dict[str, Any]:
+    facts = entry.facts
+    return {
+        "fingerprint": entry.fingerprint,
+        "code": facts.code,
+        "config": facts.config,
+        "inputs": facts.inputs,
+        "deps": facts.deps,
+        "reads": entry.reads,
+        "outputs": {k: a.encode() for k, a in entry.outputs.items()},
+    }
+
+
+def _entry_from_json(key: str, data: dict[str, Any]) -> LockEntry:
+    facts = Facts(data["code"], data["config"], data["inputs"], data["deps"])
+    outputs = {k: Artifact.decode(v) for k, v in data["outputs"].items()}
+    return LockEntry(key, data["fingerprint"], facts, outputs, data["reads"])
+
+
+def _written_by_another(traced: TracedPipeline, node: StepNode, path: str) -> bool:
+    return any(
+        paths_overlap(path, out) for n in traced.graph.steps if n is not node for out in n.outs
+    )
+
+
+#: Definitions remembered in .pipecache/code.json (the newest are kept).
+MEMO_LIMIT = 50_000
+
+
+def _read_memo(path: Path) -> dict[str, Any]:
+    """The code memo saved by an earlier run; empty when missing, damaged or of another
+    format (it is only a cache)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != MEMO_FORMAT:
+        return {}
+    entries = data.get("entries")
+    if not isinstance(entries, dict):
+        return {}
+    return {k: v for k, v in entries.items() if _valid_memo(v)}
+
+
+def _valid_memo(entry: Any) -> bool:
+    return (
+        isinstance(entry, list)
+        and len(entry) == 4
+        and isinstance(entry[0], str)
+        and all(isinstance(x, list) for x in entry[1:])
+    )
 
 
 @functools.cache
