@@ -263,6 +263,42 @@ def watch(ctx: click.Context, targets: tuple[str, ...], debounce: int, restart: 
         sys.exit(code)
 
 
+@cli.command()
+@click.argument("pipelines_", metavar="[PIPELINE...]", nargs=-1)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "dot", "mermaid"]),
+    default="text",
+    show_default=True,
+    help="text: steps in run order and what each takes; dot: Graphviz; mermaid: Mermaid.",
+)
+@click.pass_context
+@_user_errors
+def dag(ctx: click.Context, pipelines_: tuple[str, ...], fmt: str) -> None:
+    """Print the graph of each pipeline (or of the named ones).
+
+    \b
+    Examples:
+      incr dag                              every pipeline, as text
+      incr dag flow --format dot | dot -Tsvg > flow.svg
+      incr dag flow --format mermaid        paste into Markdown
+    """
+    from incr.report import dag_lines
+    from incr.session import open_pipelines
+
+    _, pipelines = open_pipelines(_project(ctx), executable=False)
+    known = {t.graph.name: t.graph for t in pipelines}
+    for name in pipelines_:
+        if name not in known:
+            graphs.resolve_targets(pipelines, [name])  # names the closest pipeline
+            raise IncrError(f"{name!r} is a step, not a pipeline", hint="name its pipeline")
+    for name, graph in known.items():
+        if not pipelines_ or name in pipelines_:
+            for line in dag_lines(graph, graphs.order(graph), fmt):
+                click.echo(line)
+
+
 def _one_step(pipelines: list[Any], target: str) -> tuple[str, str]:
     """(pipeline, step) for a TARGET that must name one step."""
     selection = graphs.resolve_targets(pipelines, [target])

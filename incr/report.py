@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
-from incr.model import Facts, LockEntry, Reason
+from incr.model import Facts, LockEntry, PipelineGraph, Reason, StepNode
 from incr.plan import Verdict
 
 
@@ -312,3 +312,30 @@ def show_json(
         "diffs": [{"part": p, "then": b, "now": a} for p, b, a in diffs],
     }
     return json.dumps(data, indent=2, sort_keys=True)
+
+
+# --------------------------------------------------------------------------- dag
+
+
+def dag_lines(graph: PipelineGraph, order: list[StepNode], fmt: str) -> list[str]:
+    """A pipeline's graph as ``text`` (steps in run order with what they take from whom),
+    ``dot`` (Graphviz) or ``mermaid``."""
+    edges = graph.edges()
+    if fmt == "dot":
+        lines = [f"digraph {json.dumps(graph.name)} {{", "  rankdir=LR;"]
+        lines += [f"  {json.dumps(n.name)};" for n in order]
+        lines += [f"  {json.dumps(a)} -> {json.dumps(b)};" for a, b in edges]
+        return [*lines, "}"]
+    if fmt == "mermaid":
+        ids = {n.name: f"s{i}" for i, n in enumerate(order)}
+        lines = ["flowchart LR"]
+        lines += [f'  {ids[n.name]}["{n.name}"]' for n in order]
+        lines += [f"  {ids[a]} --> {ids[b]}" for a, b in edges]
+        return lines
+    lines = [f"{graph.name}:"]
+    width = max((len(n.name) for n in order), default=0)
+    for node in order:
+        sources = sorted({f"{r.step}.{r.output}" for r in node.inputs.values()})
+        after = ", ".join([*sources, *sorted(node.deps)])
+        lines.append(f"  {node.name:<{width}}  <- {after}" if after else f"  {node.name}")
+    return lines
