@@ -410,7 +410,7 @@ def gc(ctx: click.Context, keep: int, dry_run: bool) -> None:
     project = _project(ctx)
     with project_lock(project.cache, "incr gc", on_wait=_tell):
         locks = lockfile.read(project.lockfile)
-        report = collect(Store(project.cache), locks, keep, dry_run)
+        report = collect(Store(project.cache), locks, keep, dry_run, lockfile=project.lockfile)
     verb = "would remove" if dry_run else "removed"
     if dry_run:
         for path in (*report.objects, *report.runs, *report.temps):

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from incr.errors import LockfileError
-from incr.model import Artifact, Facts, LockEntry
+from incr.model import ARTIFACT_KINDS, Artifact, Facts, LockEntry
 from incr.storage import atomic_write
 
 if sys.version_info >= (3, 11):
@@ -197,11 +197,21 @@ def _entry(key: str, block: Any, text: str, name: str) -> LockEntry:
             if section == "config":
                 config[k] = json.loads(v)
             else:
-                outputs[k] = Artifact.decode(v)
+                outputs[k] = _artifact(v)
         except ValueError as exc:
             raise fail(f"malformed value of '{section}.{k}' ({exc})", section, k) from None
     facts = Facts(code=tables["code"], config=config, inputs=tables["inputs"], deps=tables["deps"])
     return LockEntry(key=key, fingerprint=fp, facts=facts, outputs=outputs, reads=tables["reads"])
+
+
+def _artifact(text: str) -> Artifact:
+    artifact = Artifact.decode(text)
+    if artifact.kind not in ARTIFACT_KINDS:
+        kinds = ", ".join(sorted(ARTIFACT_KINDS))
+        raise ValueError(f"unknown kind {artifact.kind!r}, expected one of {kinds}")
+    if not re.fullmatch(r"[0-9a-f]{64}", artifact.digest):
+        raise ValueError("the digest is not 64 hex digits")
+    return artifact
 
 
 def _values(

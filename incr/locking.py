@@ -19,6 +19,18 @@ from pathlib import Path
 from incr.errors import IncrError
 from incr.storage import ensure_cache_dir
 
+#: Descriptors of the locks this process holds (a forked child closes its copies).
+_held: set[int] = set()
+
+
+def close_inherited() -> None:
+    """In a forked child: close the copies of the parent's lock descriptors. The lock lasts
+    while any copy is open, so a child that outlives its parent would otherwise keep it."""
+    for fd in list(_held):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held.clear()
+
 
 class LockBusy(IncrError):
     """Another incr holds the project lock and the caller chose not to wait."""
@@ -50,6 +62,7 @@ def project_lock(
     ensure_cache_dir(cache_dir)
     path = cache_dir / "lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    _held.add(fd)
     try:
         told = False
         while True:
@@ -72,4 +85,5 @@ def project_lock(
         os.pwrite(fd, json.dumps(info).encode(), 0)
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the flock
+        _held.discard(fd)
+        os.close(fd)  # closing the last descriptor of the lock file releases the flock

@@ -43,7 +43,12 @@ def _needed(store: Store, artifacts: Iterable[Artifact], into: set[str]) -> None
 
 
 def collect(
-    store: Store, locks: dict[str, LockEntry], keep: int, dry_run: bool, now: float | None = None
+    store: Store,
+    locks: dict[str, LockEntry],
+    keep: int,
+    dry_run: bool,
+    now: float | None = None,
+    lockfile: Path | None = None,
 ) -> GcReport:
     """Remove objects that neither the lockfile nor the ``keep`` newest run records of each step
     refer to, the older run records, and stale temp files. Never removes an object the
@@ -64,14 +69,15 @@ def collect(
                 _needed(store, (a for r in records for a in r.outputs.values()), needed)
             else:
                 report.runs.append(path)
+    for path in _stale_temps(store, lockfile, now):
+        report.temps.append(path)
+        report.freed += path.stat().st_size
     for path in _files(store.objects):
         digest = path.parent.name + path.name
         size = path.stat().st_size
         if path.name.startswith("."):
-            if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
-                report.temps.append(path)
-                report.freed += size
-        elif digest in needed:
+            continue  # a temp file: stale ones are counted above
+        if digest in needed:
             report.kept_objects += 1
             report.kept_bytes += size
         else:
@@ -81,6 +87,15 @@ def collect(
         for path in (*report.objects, *report.runs, *report.temps):
             path.unlink(missing_ok=True)
     return report
+
+
+def _stale_temps(store: Store, lockfile: Path | None, now: float) -> list[Path]:
+    """Leftovers of interrupted atomic writes (``.NAME.XXXX.tmp``) older than an hour, in
+    the cache and beside the lockfile."""
+    candidates = [p for p in _files(store.dir) if p.name.startswith(".") and p.suffix == ".tmp"]
+    if lockfile is not None:
+        candidates += sorted(lockfile.parent.glob(f".{lockfile.name}.*.tmp"))
+    return [p for p in candidates if now - p.stat().st_mtime > STALE_TEMP_SECONDS]
 
 
 def _files(folder: Path) -> list[Path]:

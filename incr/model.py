@@ -86,6 +86,10 @@ def paths_overlap(a: str, b: str) -> bool:
     return _path_within(a, b)
 
 
+#: How outputs are stored: values by materializer, ``outs`` as files or folder manifests.
+ARTIFACT_KINDS = frozenset({"npy", "json", "pickle", "file", "dir"})
+
+
 @dataclass(frozen=True)
 class Artifact:
     """A stored output: how it was encoded and the blake3 digest of its bytes."""

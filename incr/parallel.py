@@ -16,9 +16,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from incr import materializers
 from incr.errors import IncrError
-from incr.model import StepNode
+from incr.model import Artifact, StepNode
 from incr.report import Event, Recorder, Reporter, StepFailed, StepFinished, Warning_
 
 if TYPE_CHECKING:
@@ -33,10 +32,27 @@ def available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+def _init_worker() -> None:
+    """In a new worker: let go of the project lock the parent holds (a worker outliving a
+    killed parent must not keep it), and ask Linux to end the worker when the parent dies."""
+    from incr.locking import close_inherited
+
+    close_inherited()
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: a worker ends when it next finds the pool gone
+
+
 def run_step_in_worker(name: str, inputs: dict[str, tuple[str, str]]) -> Outcome:
     """Executed in a worker: load the inputs, run the step, store its outputs."""
     global _worker_runner
-    from incr.runner import Outcome, Runner, _user_traceback
+    from incr.runner import Outcome, Runner, _user_traceback, load_artifact
     from incr.session import Workspace
     from incr.store import ObjectCorrupt, ObjectMissing
 
@@ -47,7 +63,7 @@ def run_step_in_worker(name: str, inputs: dict[str, tuple[str, str]]) -> Outcome
     runner = _worker_runner
     node, step = traced.graph.step(name), traced.steps[name]
     try:
-        values = {p: materializers.load(k, runner.ws.store.get(d)) for p, (k, d) in inputs.items()}
+        values = {p: load_artifact(runner.ws.store, Artifact(k, d)) for p, (k, d) in inputs.items()}
     except (ObjectMissing, ObjectCorrupt) as exc:
         return Outcome(failure=f"input:{exc}")
     try:
@@ -95,7 +111,9 @@ def run_parallel(
     stopping = False
     _worker_state = (run.traced, runner.ws.project)
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_init_worker
+    ) as pool:
         while pending or running:
             for node in [n for n in pending if ups[n.name] <= done or n.name in blocked]:
                 pending.remove(node)

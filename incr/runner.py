@@ -38,7 +38,7 @@ from incr.report import (
     Warning_,
 )
 from incr.session import Workspace
-from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
+from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, Store, UnsafePath
 
 
 @dataclass
@@ -362,12 +362,11 @@ class Runner:
             return run.values[(step, output)]
         artifact = run.outputs[step][output]
         try:
-            data = self.ws.store.get(artifact.digest)
+            value = load_artifact(self.ws.store, artifact)
         except (ObjectMissing, ObjectCorrupt) as exc:
             self.reporter.emit(Warning_(f"{exc}; recomputing {step}"))
             self._execute(run, run.traced.graph.step(step))
             return run.values[(step, output)]
-        value = materializers.load(artifact.kind, data)
         run.values[(step, output)] = value
         return value
 
@@ -394,6 +393,18 @@ class Runner:
             del self.ws.locks[key]
         if stale:
             self.ws.write_lock()
+
+
+def load_artifact(store: Store, artifact: Artifact) -> Any:
+    """An output's value from the verified store. Bytes that do not decode as their recorded
+    kind (a hand-edited lockfile) are treated like a damaged object: ObjectCorrupt."""
+    data = store.get(artifact.digest)
+    try:
+        return materializers.load(artifact.kind, data)
+    except Exception as exc:
+        raise ObjectCorrupt(
+            f"cache object {artifact.digest} does not decode as {artifact.kind!r} ({exc})"
+        ) from None
 
 
 def _split(node: StepNode, result: Any) -> dict[str, Any]:

@@ -21,7 +21,8 @@ FILE_MODE = 0o666 & ~_current_umask()
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a part.
 
-    On any error the temp file is removed and ``path`` is left as it was; the error propagates.
+    On any error the temp file is removed and ``path`` is left as it was; the error propagates
+    (an OSError carries ``path`` as its filename).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -32,9 +33,11 @@ def atomic_write(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # ENOSPC from write or fsync names no file: say which
         raise
 
 
