@@ -41,9 +41,7 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
     max_leaves=8,
 )
-ARTIFACTS = st.builds(
-    Artifact, st.sampled_from(["npy", "json", "pickle", "file", "dir"]), DIGESTS | TEXT.filter(bool)
-)
+ARTIFACTS = st.builds(Artifact, st.sampled_from(["npy", "json", "pickle", "file", "dir"]), DIGESTS)
 FACTS = st.builds(
     Facts,
     code=st.dictionaries(TEXT, DIGESTS | TEXT, max_size=4),
