@@ -245,6 +245,18 @@ def descendants(graph: PipelineGraph, name: str) -> set[str]:
     return _walk([name], down)
 
 
+def select(
+    pipelines: list[TracedPipeline], targets: Iterable[str]
+) -> list[tuple[TracedPipeline, set[str] | None]]:
+    """The pipelines a target list selects (all without targets), each with the step names
+    it targets (None: the whole pipeline)."""
+    targets = list(targets)
+    selection = resolve_targets(pipelines, targets) if targets else None
+    if selection is None:
+        return [(traced, None) for traced in pipelines]
+    return [(t, selection[t.graph.name]) for t in pipelines if t.graph.name in selection]
+
+
 def resolve_targets(
     pipelines: list[TracedPipeline], targets: Iterable[str]
 ) -> dict[str, set[str] | None]:

@@ -184,13 +184,9 @@ class Workspace:
 
         ``force`` marks the targeted steps (every step, without targets) as forced.
         """
-        selection = graphs.resolve_targets(pipelines, targets) if targets else None
         verdicts: list[Verdict] = []
-        for traced in pipelines:
+        for traced, wanted in graphs.select(pipelines, targets):
             graph = traced.graph
-            if selection is not None and graph.name not in selection:
-                continue
-            wanted = selection.get(graph.name) if selection else None
             keep = graphs.ancestors(graph, wanted) if wanted else None
             producers = {out: n.name for n in graph.steps for out in n.outs}
             dirty: set[str] = set()
@@ -464,12 +460,8 @@ def repro_all(
     from incr.runner import Runner
 
     targets = list(targets)
-    selection = graphs.resolve_targets(pipelines, targets) if targets else None
     failed = False
-    for traced in pipelines:
-        if selection is not None and traced.graph.name not in selection:
-            continue
-        only = selection.get(traced.graph.name) if selection is not None else None
+    for traced, only in graphs.select(pipelines, targets):
         forced: bool | set[str] = (only or True) if force else False
         result = Runner(workspace, reporter).run(
             traced, only=only, force=forced, keep_going=keep_going, jobs=jobs
@@ -477,7 +469,7 @@ def repro_all(
         failed = failed or bool(result.failed)
         if result.failed and not keep_going:
             break
-    if not failed and selection is None:
+    if not failed and not targets:
         workspace.prune(t.graph.name for t in pipelines)
     return not failed
 

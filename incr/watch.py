@@ -242,16 +242,10 @@ def forget_local_modules(project: Project) -> None:
 
 def targeted_steps(pipelines: list[TracedPipeline], targets: Iterable[str]) -> list[StepNode]:
     """The steps a ``repro`` of ``targets`` would bring up to date (all steps: no targets)."""
-    targets = tuple(targets)
-    selection = graphs.resolve_targets(pipelines, targets) if targets else None
     nodes: list[StepNode] = []
-    for traced in pipelines:
-        graph = traced.graph
-        if selection is not None and graph.name not in selection:
-            continue
-        wanted = selection.get(graph.name) if selection is not None else None
-        keep = graphs.ancestors(graph, wanted) if wanted else None
-        nodes += [n for n in graph.steps if keep is None or n.name in keep]
+    for traced, wanted in graphs.select(pipelines, targets):
+        keep = graphs.ancestors(traced.graph, wanted) if wanted else None
+        nodes += [n for n in traced.graph.steps if keep is None or n.name in keep]
     return nodes
 
 
