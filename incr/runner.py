@@ -321,8 +321,8 @@ class Runner:
     def store_outputs(self, node: StepNode, result: Any) -> dict[str, Artifact]:
         artifacts: dict[str, Artifact] = {}
         for name, value in _split(node, result).items():
-            kind, data = materializers.dump(value, f"step {node.key}, output {name}")
-            artifacts[name] = Artifact(kind, self.ws.store.put(data))
+            kind, parts = materializers.dump_parts(value, f"step {node.key}, output {name}")
+            artifacts[name] = Artifact(kind, self.ws.store.put_parts(parts))
         for out in node.outs:
             path = self.ws.project.root / out
             if path.is_dir():
@@ -398,7 +398,7 @@ class Runner:
 def load_artifact(store: Store, artifact: Artifact) -> Any:
     """An output's value from the verified store. Bytes that do not decode as their recorded
     kind (a hand-edited lockfile) are treated like a damaged object: ObjectCorrupt."""
-    data = store.get(artifact.digest)
+    data = store.get_view(artifact.digest)
     try:
         return materializers.load(artifact.kind, data)
     except Exception as exc:

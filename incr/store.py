@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mmap
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blake3 import blake3
-
+from incr.hashing import MMAP_THRESHOLD, buffers_digest
 from incr.model import Artifact
-from incr.storage import atomic_write, ensure_cache_dir
+from incr.storage import FILE_MODE, atomic_write, ensure_cache_dir
 
 
 class ObjectMissing(LookupError):
@@ -47,11 +48,19 @@ class Store:
         return self.object_path(digest).is_file()
 
     def put(self, data: bytes) -> str:
-        digest = blake3(data).hexdigest()
+        return self.put_parts((data,))
+
+    def put_parts(self, parts: Sequence[bytes | memoryview]) -> str:
+        """Store the concatenation of ``parts`` without joining them in memory; its digest.
+
+        Large parts are hashed in place on all cores and written straight from the caller's
+        memory (``materializers.dump_parts`` gives a numpy array's own buffer).
+        """
+        digest = buffers_digest(parts)
         path = self.object_path(digest)
         if not path.is_file():
             self.ensure()
-            atomic_write(path, data)
+            _write_parts(path, parts)
         return digest
 
     def get(self, digest: str) -> bytes:
@@ -65,11 +74,33 @@ class Store:
             data = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             raise ObjectMissing(f"cache object {digest} is missing") from None
-        if blake3(data).hexdigest() != digest:
-            with contextlib.suppress(OSError):
-                path.unlink()
-            raise ObjectCorrupt(f"cache object {path} does not match its digest")
+        if buffers_digest((data,)) != digest:
+            raise _corrupt(path)
         return data
+
+    def get_view(self, digest: str) -> memoryview:
+        """The object's verified bytes, like ``get``, without copying a large object.
+
+        An object of ``MMAP_THRESHOLD`` bytes or more is memory-mapped copy-on-write and
+        verified through that same mapping: the view is writable, its writes stay private to
+        this process, and no copy is made until a page is written. (incr never rewrites an
+        object in place; another process doing so while the view is alive would go unseen.)
+        A smaller object is read, as by ``get``, into a read-only view.
+        Raises ObjectMissing or ObjectCorrupt like ``get``.
+        """
+        path = self.object_path(digest)
+        try:
+            with open(path, "rb") as fh:
+                if os.fstat(fh.fileno()).st_size < MMAP_THRESHOLD:
+                    view = memoryview(fh.read())
+                else:
+                    view = memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY))
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectMissing(f"cache object {digest} is missing") from None
+        if buffers_digest((view,)) != digest:
+            view.release()
+            raise _corrupt(path)
+        return view
 
     # ------------------------------------------------------------------ files
 
@@ -219,6 +250,35 @@ def _check_inside(dest: Path, root: Path) -> None:
     real = os.path.realpath(dest)
     if real != real_root and not real.startswith(os.path.join(real_root, "")):
         raise UnsafePath(f"refusing to write {dest}: it resolves outside {root}")
+
+
+def _corrupt(path: Path) -> ObjectCorrupt:
+    """Remove an object whose bytes do not match its name; the error to raise."""
+    with contextlib.suppress(OSError):
+        path.unlink()
+    return ObjectCorrupt(f"cache object {path} does not match its digest")
+
+
+def _write_parts(path: Path, parts: Sequence[bytes | memoryview]) -> None:
+    """``storage.atomic_write`` of the concatenation of ``parts``: temp file in the same
+    folder, flush, fsync, rename; on any error the temp file is removed and the error
+    propagates (an OSError carries ``path`` as its filename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            for part in parts:
+                fh.write(part)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)
+        raise
 
 
 def canonical_listing(listing: list[list[str]]) -> bytes:
