@@ -74,6 +74,7 @@ import os
 import signal
 
 _full = os.environ.get("INCR_TEST_ENOSPC")
+_errno = getattr(errno, os.environ.get("INCR_TEST_ERRNO") or "ENOSPC")
 _kill_at = int(os.environ.get("INCR_TEST_KILL_AT_RENAME") or 0)
 if _full or _kill_at:
     _replace = os.replace
@@ -81,7 +82,7 @@ if _full or _kill_at:
 
     def _injected_replace(src, dst, *args, **kwargs):
         if _full and _full in os.fspath(dst):
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(_errno, os.strerror(_errno))
         _renames[0] += 1
         if _renames[0] == _kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
@@ -908,9 +909,10 @@ WRITER = """\
     """
 
 
-def _full_disk(project: Project, pattern: str, *args: str) -> Result:
-    """``incr ARGS`` with every rename onto a path containing ``pattern`` failing (ENOSPC)."""
-    env = _env(_injected(project, INCR_TEST_ENOSPC=pattern))
+def _full_disk(project: Project, pattern: str, *args: str, error: str = "ENOSPC") -> Result:
+    """``incr ARGS`` with every rename onto a path containing ``pattern`` failing (ENOSPC, or
+    the errno named by ``error``)."""
+    env = _env(_injected(project, INCR_TEST_ENOSPC=pattern, INCR_TEST_ERRNO=error))
     proc = subprocess.run(
         [*INCR, *args], cwd=project.root, env=env, capture_output=True, text=True, timeout=120
     )
@@ -960,6 +962,21 @@ def test_a_full_disk_leaves_lockfile_and_cache_as_they_were(
     writer.repro()
     assert writer.take_ran() == then_ran
     assert writer.read("reports/out.txt") == "value 2\n"
+    assert writer.dirty() == {}
+
+
+def test_a_write_refused_for_permissions_leaves_everything_as_it_was(writer: Project) -> None:
+    writer.edit("pipelines/bad.py", "VALUE = 1", "VALUE = 2")
+    lock, objects = writer.lock_bytes(), _objects(writer.root)
+
+    result = _full_disk(writer, "pipeline.lock", "repro", error="EACCES")
+
+    assert "Permission denied" in result.user_error()
+    assert "pipeline.lock" in result.stderr
+    assert writer.lock_bytes() == lock
+    assert objects.items() <= _objects(writer.root).items()
+    assert _temp_files(writer.root) == []
+    writer.repro()
     assert writer.dirty() == {}
 
 
