@@ -245,7 +245,9 @@ class Runner:
                     self.ws.store.restore_tree(artifact.digest, root / name, root)
                 else:
                     self.ws.store.restore_file(artifact.digest, root / name, root)
-            except (ObjectMissing, ObjectCorrupt, UnsafePath) as exc:
+            except ObjectMissing:
+                return False  # not in this cache (a fresh clone): the step runs, no alarm
+            except (ObjectCorrupt, UnsafePath) as exc:
                 self.reporter.emit(Warning_(f"cannot restore {name}: {exc}"))
                 return False
         return True
