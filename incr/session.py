@@ -10,6 +10,7 @@ import contextlib
 import functools
 import importlib.metadata
 import json
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -53,6 +54,7 @@ class Workspace:
         self.locks: dict[str, LockEntry] = self._read_locks()
         self._last_lock_write = float("-inf")
         self._lock_unsaved = False
+        self.packages = PackageVersions(project.cache / "packages.json", project.root)
         self._memo_file = project.cache / "code.json"
         self.code = CodeIndex(self._load_source, _read_memo(self._memo_file))
         self._memo_size = len(self.code.memo)
@@ -106,7 +108,8 @@ class Workspace:
                 parts.update(closure.parts)
                 packages |= closure.packages
         for package in packages:
-            parts[f"pkg:{_distribution(package)}"] = _version(package)
+            dist, version = self.packages.lookup(package)
+            parts[f"pkg:{dist}"] = version
         if code.version is not None:
             parts["version"] = code.version
         return parts
@@ -302,6 +305,9 @@ class Workspace:
             if self.stats.dirty:
                 self.store.ensure()
                 self.stats.save()
+            if self.packages.changed:
+                self.store.ensure()
+                self.packages.save()
             if len(self.code.memo) != self._memo_size:
                 self.store.ensure()
                 entries = list(self.code.memo.items())[-MEMO_LIMIT:]
@@ -393,6 +399,74 @@ def _valid_memo(entry: Any) -> bool:
     )
 
 
+class PackageVersions:
+    """Installed distribution and version of a top-level import name (``sklearn`` ->
+    ``scikit-learn``, ``1.9.1``), remembered in ``.pipecache/packages.json``.
+
+    Asking ``importlib.metadata`` scans every installed distribution, which costs more than
+    the rest of a no-op status. An answer is reused while the folders on ``sys.path`` (outside
+    the project) keep their modification times, which change when a package is installed,
+    upgraded or removed, and while the distribution's own metadata file keeps its size and
+    modification time.
+    """
+
+    def __init__(self, path: Path, project_root: Path) -> None:
+        self.path = path
+        root = os.path.join(str(project_root), "")
+        self.key = [
+            [p, os.stat(p).st_mtime_ns]
+            for p in sys.path
+            if p and os.path.isdir(p) and not os.path.join(os.path.abspath(p), "").startswith(root)
+        ]
+        self.known: dict[str, list[Any]] = {}
+        self.changed = False
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data["key"] == self.key and isinstance(data["known"], dict):
+                self.known = data["known"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+
+    def lookup(self, package: str) -> tuple[str, str]:
+        """(distribution, version); the package name itself and ``unknown`` when no installed
+        distribution provides it."""
+        entry = self.known.get(package)
+        if not (isinstance(entry, list) and len(entry) == 4 and _same_stat(entry[2], entry[3])):
+            entry = self.known[package] = _ask_metadata(package)
+            self.changed = True
+        return str(entry[0]), str(entry[1])
+
+    def save(self) -> None:
+        if self.changed:
+            data = {"key": self.key, "known": self.known}
+            atomic_write(self.path, json.dumps(data, sort_keys=True).encode())
+            self.changed = False
+
+
+def _ask_metadata(package: str) -> list[Any]:
+    """[distribution, version, metadata file, its stat] for a top-level import name."""
+    dist = _distribution(package)
+    try:
+        found = importlib.metadata.distribution(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return [dist, "unknown", "", None]
+    meta = str(getattr(found, "_path", ""))  # the .dist-info folder (a private attribute)
+    meta = os.path.join(meta, "METADATA") if meta else ""
+    return [dist, found.version, meta, _stat_of(meta)]
+
+
+def _stat_of(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _same_stat(path: Any, recorded: Any) -> bool:
+    return not path or (isinstance(path, str) and _stat_of(path) == recorded)
+
+
 @functools.cache
 def _distributions() -> dict[str, list[str]]:
     return dict(importlib.metadata.packages_distributions())
@@ -401,13 +475,6 @@ def _distributions() -> dict[str, list[str]]:
 def _distribution(package: str) -> str:
     dists = _distributions().get(package)
     return dists[0] if dists else package
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(_distribution(package))
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def open_pipelines(
