@@ -47,6 +47,8 @@ def module_name(root: Path, path: Path) -> str:
     parts = list(path.relative_to(root).with_suffix("").parts)
     if parts and parts[-1] == "__init__":
         parts.pop()
+    if len(parts) > 1 and parts[0] == "src":  # the src layout: src/mylib is ``mylib``
+        parts.pop(0)
     return ".".join(parts)
 
 
@@ -58,6 +60,7 @@ def code_ref(obj: Any, root: Path) -> CodeRef:
             path = Path(file).resolve()
             return CodeRef(module_name(root, path), "*", path.relative_to(root).as_posix())
         return CodeRef(package=obj.__name__.split(".")[0])
+    obj = inspect.unwrap(obj)  # a functools.wraps decorator: fingerprint the wrapped function
     try:
         path = Path(inspect.getsourcefile(obj) or "").resolve()
     except TypeError:  # built in

@@ -287,6 +287,9 @@ def _analyse(source: ModuleSource) -> _ModuleInfo:
         elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
             for name in _mutated_names([stmt.value.func]):  # TABLE.update(...), REG.add(f)
                 info.defs.setdefault(name, []).append(stmt)
+        elif isinstance(stmt, ast.For | ast.While):  # for k in ...: TABLE[k] = ...
+            for name in _loop_names(stmt):  # the whole loop defines what it assigns
+                info.defs.setdefault(name, []).append(stmt)
         elif isinstance(stmt, ast.Import):
             for alias in stmt.names:
                 if alias.asname:
@@ -309,7 +312,10 @@ def _raw_key(info: _ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
     """A digest of the raw source lines of ``nodes`` (decorators included) and the package
     that relative imports are resolved against: same key, same normalised result."""
     if info.lines is None:
-        info.lines = info.source.text.splitlines()
+        # Only the line ends the tokenizer knows: splitlines() also splits at form feeds
+        # and other separators, which would shift every line number after them.
+        text = info.source.text.replace("\r\n", "\n").replace("\r", "\n")
+        info.lines = text.split("\n")
     chunks = [package, str(MEMO_FORMAT)]
     for node in nodes:
         decorators = getattr(node, "decorator_list", [])
@@ -320,7 +326,7 @@ def _raw_key(info: _ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
 
 
 #: Bumped when what the memo holds, or how a definition is normalised, changes.
-MEMO_FORMAT = 1
+MEMO_FORMAT = 2
 
 
 def _memo_entry(
@@ -407,6 +413,21 @@ def _target_names(targets: list[ast.expr]) -> Iterable[str]:
             yield from _target_names(list(target.elts))
         elif isinstance(target, ast.Starred):
             yield from _target_names([target.value])
+
+
+def _loop_names(loop: ast.For | ast.While) -> set[str]:
+    """Names a module-level loop binds or changes in place: its target, and the targets and
+    mutated containers of the statements in it."""
+    names = set(_target_names([loop.target])) if isinstance(loop, ast.For) else set()
+    for sub in ast.walk(loop):
+        if isinstance(sub, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets: list[ast.expr] = (
+                list(sub.targets) if isinstance(sub, ast.Assign) else [sub.target]
+            )
+            names |= {*_target_names(targets), *_mutated_names(targets)}
+        elif isinstance(sub, ast.Expr) and isinstance(sub.value, ast.Call):
+            names |= set(_mutated_names([sub.value.func]))
+    return names
 
 
 def _mutated_names(targets: list[ast.expr]) -> Iterable[str]:

@@ -8,8 +8,10 @@ changed, no pipeline module was added or removed, and ``pyproject.toml`` is the 
 graphs are used and nothing is imported. Code fingerprints never need the import: they come
 from the files' ASTs.
 
-A pipeline whose wiring depends on something else (environment variables, data files read by
-the pipeline body) should be rediscovered each time: set ``INCR_NO_GRAPH_CACHE=1``.
+Project files the modules read while imported (a ``params.yaml`` feeding a config) are part of
+the key too. A pipeline whose wiring depends on something else (environment variables, files
+outside the project, data read by C code) should be rediscovered each time: set
+``INCR_NO_GRAPH_CACHE=1``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -68,12 +71,18 @@ def project_modules(project: Project) -> list[str]:
     return sorted(found)
 
 
-def save(project: Project, stats: StatCache, pipelines: list[TracedPipeline]) -> None:
-    """Remember ``pipelines``, keyed by the project modules imported to trace them."""
+def save(
+    project: Project,
+    stats: StatCache,
+    pipelines: list[TracedPipeline],
+    read: Sequence[str] = (),
+) -> None:
+    """Remember ``pipelines``, keyed by the project modules imported to trace them and the
+    project files ``read`` while they were imported."""
     if os.environ.get(DISABLE_ENV):
         return
     data = {
-        "key": _key(project, stats, project_modules(project)),
+        "key": _key(project, stats, [*project_modules(project), *read]),
         "pipelines": [_encode(t) for t in pipelines],
     }
     with contextlib.suppress(OSError):  # the graph cache only saves imports

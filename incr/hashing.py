@@ -36,6 +36,20 @@ THREADS_THRESHOLD = 4 << 20
 _ENTRY_STAT_HAS_INODE = os.name != "nt"
 
 
+_single_threaded = False
+
+
+def use_single_thread() -> None:
+    """In a forked worker: blake3's thread pool does not survive ``fork`` (a child that uses
+    it waits forever), so hash on the calling thread only."""
+    global _single_threaded
+    _single_threaded = True
+
+
+def _threads() -> int:
+    return 1 if _single_threaded else blake3.AUTO
+
+
 def _valid_entry(value: object) -> bool:
     return (
         isinstance(value, list)
@@ -54,7 +68,7 @@ def file_digest(path: str | os.PathLike[str], size: int | None = None) -> str:
         # A file truncated by another process while it is mapped may kill the process with
         # SIGBUS; files this large are rarely rewritten under a running step, and plain reads
         # would cost a third of the speed.
-        return blake3(max_threads=blake3.AUTO).update_mmap(path).hexdigest()
+        return blake3(max_threads=_threads()).update_mmap(path).hexdigest()
     hasher = blake3()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
@@ -67,7 +81,7 @@ def buffers_digest(parts: Iterable[Any]) -> str:
     hashed in place: nothing is joined or copied."""
     views = [memoryview(part).cast("B") for part in parts]
     total = sum(view.nbytes for view in views)
-    threads = blake3.AUTO if total >= THREADS_THRESHOLD else 1
+    threads = _threads() if total >= THREADS_THRESHOLD else 1
     hasher = blake3(max_threads=threads)
     for view in views:
         hasher.update(view)

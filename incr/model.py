@@ -159,6 +159,7 @@ class Reason:
     OUT_MISSING = "output missing"
     MODIFIED = "output modified"
     EXPIRED = "expired"
+    FINGERPRINT = "fingerprint changed"
 
     def __str__(self) -> str:
         if self.kind == Reason.UPSTREAM:

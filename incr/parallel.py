@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +36,11 @@ def available() -> bool:
 def _init_worker() -> None:
     """In a new worker: let go of the project lock the parent holds (a worker outliving a
     killed parent must not keep it), and ask Linux to end the worker when the parent dies."""
+    from incr.hashing import use_single_thread
     from incr.locking import close_inherited
 
     close_inherited()
+    use_single_thread()
     try:
         import ctypes
         import signal
@@ -69,7 +72,7 @@ def run_step_in_worker(name: str, inputs: dict[str, tuple[str, str]]) -> Outcome
     try:
         with runner.watching_reads(node) as seen:
             result = step.run_function(traced.configs[name], values)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         return Outcome(failure=_user_traceback(exc, step.func.__code__))
     return runner.store_result(node, result, seen)
 
@@ -135,12 +138,21 @@ def run_parallel(
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 node = running.pop(future)
-                if _finish(runner, run, node, future.result()):
+                if _finish(runner, run, node, _result(future)):
                     done.add(node.name)
                 else:
                     stopping, blocked = _failed(graph, node, keep_going, stopping, blocked)
     _worker_state = None
     return blocked
+
+
+def _result(future: Future[Outcome]) -> Outcome:
+    from incr.runner import Outcome
+
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return Outcome(failure="error: the worker process running this step died")
 
 
 def _inputs(run: _Run, node: StepNode) -> dict[str, tuple[str, str]]:
@@ -168,7 +180,10 @@ def _finish(runner: Runner, run: _Run, node: StepNode, outcome: Outcome) -> bool
         runner.reporter.emit(Warning_(outcome.failure.removeprefix("input:")))
         try:
             runner._execute(run, node)
-        except (_StepFailure, IncrError):
+        except _StepFailure:
+            return False
+        except IncrError as exc:
+            runner._fail(run, node, runner.clock() - started, exc.format())
             return False
     elif outcome.failure is not None:
         runner._fail(run, node, runner.clock() - started, outcome.failure)

@@ -7,10 +7,12 @@ anything, which steps a ``repro`` would execute.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from incr.fingerprint import fingerprint
 from incr.model import Facts, LockEntry, Reason, StepNode
 
 
@@ -78,8 +80,8 @@ def decide(
     # Dirty if its code or the code it uses changed.
     if facts.code != old.code:
         reasons.append(Reason(Reason.CODE, describe_code_change(old.code, facts.code)))
-    # Dirty if a config value changed.
-    if facts.config != old.config:
+    # Dirty if a config value changed (as JSON: 2 and 2.0 and True are different values).
+    if _canonical(facts.config) != _canonical(old.config):
         reasons.append(Reason(Reason.CONFIG, describe_mapping_change(old.config, facts.config)))
     # Dirty if a declared file or folder changed.
     changed_deps = _changed_keys(old.deps, facts.deps)
@@ -108,15 +110,22 @@ def decide(
     # Dirty if its cached result is older than it may be.
     if expired:
         reasons.append(Reason(Reason.EXPIRED))
+    # Dirty if the fingerprint differs for a reason no rung above names (never expected:
+    # a backstop, so that a gap in the ladder cannot give a stale result).
+    if not reasons and not waiting_on and fingerprint(facts) != locked.fingerprint:
+        reasons.append(Reason(Reason.FINGERPRINT))
     return reasons
 
 
-_ABSENT = object()
+def _canonical(values: Mapping[str, Any]) -> dict[str, str]:
+    return {k: json.dumps(v, sort_keys=True) for k, v in values.items()}
 
 
 def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Keys added, removed, or with another value (a key holding None is not an absent one)."""
-    return sorted(k for k in set(old) | set(new) if old.get(k, _ABSENT) != new.get(k, _ABSENT))
+    """Keys added, removed, or with another value (a key holding None is not an absent one;
+    values are compared as JSON, so 2 and 2.0 differ)."""
+    before, after = _canonical(old), _canonical(new)
+    return sorted(k for k in set(old) | set(new) if before.get(k) != after.get(k))
 
 
 def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:

@@ -285,7 +285,7 @@ class Runner:
         try:
             with self.watching_reads(node) as seen:
                 result = step.run_function(run.traced.configs[node.name], values)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a step is its failure
             text = _user_traceback(exc, step.func.__code__)
             self._fail(run, node, self.clock() - started, text)
             raise _StepFailure from None

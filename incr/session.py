@@ -84,9 +84,10 @@ class Workspace:
     def _load_source(self, name: str) -> ModuleSource | None:
         if not name or name.startswith("."):
             return None
-        base = self.project.root.joinpath(*name.split("."))
-        for path, is_package in ((base.with_suffix(".py"), False), (base / "__init__.py", True)):
-            if path.is_file():
+        for folder in (self.project.root, self.project.root / "src"):  # flat or src layout
+            found = _module_file(folder, name)
+            if found is not None:
+                path, is_package = found
                 text = path.read_text(encoding="utf-8")
                 rel = path.relative_to(self.project.root).as_posix()
                 return ModuleSource(name=name, path=rel, text=text, is_package=is_package)
@@ -365,6 +366,14 @@ def _entry_from_json(key: str, data: dict[str, Any]) -> LockEntry:
     return LockEntry(key, data["fingerprint"], facts, outputs, data["reads"])
 
 
+def _module_file(folder: Path, name: str) -> tuple[Path, bool] | None:
+    base = folder.joinpath(*name.split("."))
+    for path, is_package in ((base.with_suffix(".py"), False), (base / "__init__.py", True)):
+        if path.is_file():
+            return path, is_package
+    return None
+
+
 def _written_by_another(traced: TracedPipeline, node: StepNode, path: str) -> bool:
     return any(
         paths_overlap(path, out) for n in traced.graph.steps if n is not node for out in n.outs
@@ -493,8 +502,13 @@ def open_pipelines(
         cached = graphcache.load(project, workspace.stats)
         if cached is not None:
             return workspace, cached
-    pipelines = graphs.discover(project)
-    graphcache.save(project, workspace.stats, pipelines)
+    from incr.reads import recording
+
+    # Files the pipeline modules read while imported (a params.yaml feeding a config) decide
+    # the wiring too: the graph cache is keyed by them as well.
+    with recording(project.root, (project.cache_dir, ".git")) as seen:
+        pipelines = graphs.discover(project)
+    graphcache.save(project, workspace.stats, pipelines, seen.paths())
     return workspace, pipelines
 
 

@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 
+from incr.fingerprint import fingerprint
 from incr.model import Artifact, Facts, InputRef, LockEntry, Reason, StepNode
 from incr.plan import (
     Verdict,
@@ -41,7 +42,7 @@ TRANSFORM_INPUT = {"rows": InputRef("transform", "output")}
 
 
 def locked(facts=FACTS, outputs=None):
-    return LockEntry("flow.double", "0" * 32, facts, outputs or {})
+    return LockEntry("flow.double", fingerprint(facts), facts, outputs or {})
 
 
 def with_(**changes):
@@ -80,6 +81,18 @@ def test_cache_enabled_table_spot_checks():
 
 def test_clean_when_nothing_changed():
     assert decide(node(inputs=TRANSFORM_INPUT), locked(), FACTS, enabled=True) == []
+
+
+def test_a_fingerprint_no_rung_explains_still_makes_the_step_dirty():
+    entry = LockEntry("flow.double", "0" * 32, FACTS, {})
+    reasons = decide(node(inputs=TRANSFORM_INPUT), entry, FACTS, enabled=True)
+    assert reasons == [Reason(Reason.FINGERPRINT)]
+
+
+def test_config_values_are_compared_as_json():
+    old = with_(config={"factor": 2})
+    reasons = decide(node(), locked(old), with_(config={"factor": 2.0}), enabled=True)
+    assert [str(r) for r in reasons] == ["config changed (factor: 2 -> 2.0)"]
 
 
 def test_new_step():
