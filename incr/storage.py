@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -24,12 +25,19 @@ def atomic_write(path: Path, data: bytes) -> None:
     On any error the temp file is removed and ``path`` is left as it was; the error propagates
     (an OSError carries ``path`` as its filename).
     """
+    atomic_write_parts(path, (data,))
+
+
+def atomic_write_parts(path: Path, parts: Sequence[bytes | memoryview]) -> None:
+    """``atomic_write`` of the concatenation of ``parts``, written one after the other (a large
+    array's own buffer is written without being copied first)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for part in parts:
+                fh.write(part)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -12,7 +12,6 @@ import contextlib
 import json
 import mmap
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 from incr.hashing import MMAP_THRESHOLD, buffers_digest
 from incr.model import Artifact
-from incr.storage import FILE_MODE, atomic_write, ensure_cache_dir
+from incr.storage import atomic_write, atomic_write_parts, ensure_cache_dir
 
 
 class ObjectMissing(LookupError):
@@ -60,7 +59,7 @@ class Store:
         path = self.object_path(digest)
         if not path.is_file():
             self.ensure()
-            _write_parts(path, parts)
+            atomic_write_parts(path, parts)
         return digest
 
     def get(self, digest: str) -> bytes:
@@ -257,28 +256,6 @@ def _corrupt(path: Path) -> ObjectCorrupt:
     with contextlib.suppress(OSError):
         path.unlink()
     return ObjectCorrupt(f"cache object {path} does not match its digest")
-
-
-def _write_parts(path: Path, parts: Sequence[bytes | memoryview]) -> None:
-    """``storage.atomic_write`` of the concatenation of ``parts``: temp file in the same
-    folder, flush, fsync, rename; on any error the temp file is removed and the error
-    propagates (an OSError carries ``path`` as its filename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            for part in parts:
-                fh.write(part)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError) and exc.filename is None:
-            exc.filename = str(path)
-        raise
 
 
 def canonical_listing(listing: list[list[str]]) -> bytes:
