@@ -9,21 +9,9 @@ import textwrap
 
 import pytest
 
-from incr.fingerprint import CodeIndex, ModuleSource
+from .support import make_index
 
 STEP_MODULE = "pipelines.flow"
-
-
-def make_index(modules: dict[str, str], packages: tuple[str, ...] = ("pipelines",)) -> CodeIndex:
-    """A CodeIndex over ``modules`` (dotted name -> source); names in ``packages`` are packages."""
-    sources = {name: "" for name in packages}
-    sources.update(modules)
-    loaded = {}
-    for name, text in sources.items():
-        is_package = name in packages
-        path = name.replace(".", "/") + ("/__init__.py" if is_package else ".py")
-        loaded[name] = ModuleSource(name, path, textwrap.dedent(text), is_package)
-    return CodeIndex(loaded.get)
 
 
 def parts(modules: dict[str, str], step: str = "step") -> dict[str, str]:

@@ -19,21 +19,11 @@ from incr.fingerprint import (
 )
 from incr.model import Facts
 
+from .support import make_index
+
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --------------------------------------------------------------------------- helpers
-
-
-def make_index(modules: dict[str, str], packages: tuple[str, ...] = ("pipelines",)) -> CodeIndex:
-    """A CodeIndex over ``modules`` (dotted name -> source); names in ``packages`` are packages."""
-    sources = {name: "" for name in packages}
-    sources.update(modules)
-    loaded = {}
-    for name, text in sources.items():
-        is_package = name in packages
-        path = name.replace(".", "/") + ("/__init__.py" if is_package else ".py")
-        loaded[name] = ModuleSource(name, path, textwrap.dedent(text), is_package)
-    return CodeIndex(loaded.get)
 
 
 def parts_of(flow: str, helpers: str | None = None, *, name: str = "double") -> dict[str, str]:
