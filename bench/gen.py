@@ -29,8 +29,9 @@ PEER_ENV = {
 }
 
 
-def incr_chain_module(n: int) -> str:
-    lines = ["from incr import pipeline, step", ""]
+def _chain_module(n: int, package: str) -> str:
+    """N trivial steps in a chain, each adding its index, importing from ``package``."""
+    lines = [f"from {package} import pipeline, step", ""]
     for i in range(n):
         arg = "x: int" if i else ""
         body = f"return {'x + ' if i else ''}{i}"
@@ -38,6 +39,10 @@ def incr_chain_module(n: int) -> str:
     lines += ["", "@pipeline", "def chain():", "    x = s0()"]
     lines += [f"    x = s{i}(x)" for i in range(1, n)]
     return "\n".join(lines) + "\n"
+
+
+def incr_chain_module(n: int) -> str:
+    return _chain_module(n, "incr")
 
 
 def make_incr_project(root: Path, n: int) -> None:
@@ -96,15 +101,7 @@ def edit_dvc_stage(root: Path, i: int) -> None:
 
 def zenml_chain_module(n: int) -> str:
     """The chain for ZenML (run as a script: ``python chain.py``)."""
-    lines = ["from zenml import pipeline, step", ""]
-    for i in range(n):
-        arg = "x: int" if i else ""
-        body = f"return {'x + ' if i else ''}{i}"
-        lines += ["", "@step", f"def s{i}({arg}) -> int:", f"    {body}", ""]
-    lines += ["", "@pipeline", "def chain():", "    x = s0()"]
-    lines += [f"    x = s{i}(x)" for i in range(1, n)]
-    lines += ["", "", 'if __name__ == "__main__":', "    chain()"]
-    return "\n".join(lines) + "\n"
+    return _chain_module(n, "zenml") + '\n\nif __name__ == "__main__":\n    chain()\n'
 
 
 ZENML_DIGITS = '''"""The seed's caching example: load the digits, train an SVC (ZenML 0.9x API)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from typing import Any, TypeVar, overload
 
 from incr.coderef import StepCode, code_ref
 from incr.errors import DefinitionError
+from incr.fingerprint import canonical_json
 from incr.model import InputRef, PipelineGraph, StepNode
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -258,7 +258,7 @@ class Step:
         values = config.to_dict()
         for key, value in values.items():
             try:
-                json.dumps(value, allow_nan=False)
+                canonical_json(value)  # the encoding the fingerprint will use
             except (TypeError, ValueError):
                 raise DefinitionError(
                     f"step {self.name}: config field {key!r} holds a "

@@ -26,7 +26,6 @@ from incr.fingerprint import (
     MEMO_FORMAT,
     CodeIndex,
     ModuleSource,
-    canonical_json,
     fingerprint,
 )
 from incr.hashing import MISSING, StatCache
@@ -128,13 +127,6 @@ class Workspace:
 
     def static_facts(self, traced: TracedPipeline, node: StepNode, inputs: dict[str, str]) -> Facts:
         """A step's facts with the given input digests: code, config and deps read now."""
-        try:
-            canonical_json(node.config)
-        except (TypeError, ValueError) as exc:
-            raise DefinitionError(
-                f"step {node.key}: config is not JSON-serialisable ({exc})",
-                hint="use str, int, float, bool, None, lists and dicts in StepConfig fields",
-            ) from None
         deps = {path: self.stats.digest(path) for path in node.deps}
         for path, digest in deps.items():
             if digest == MISSING and not _written_by_another(traced, node, path):
