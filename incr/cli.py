@@ -199,8 +199,9 @@ def status(
     if as_json:
         click.echo(status_json(verdicts))
     else:
-        for line in status_lines(verdicts):
-            click.echo(line)
+        lines = status_lines(verdicts)
+        if lines:  # one write: a large pipeline has a line per step
+            click.echo("\n".join(lines))
     if check and any(v.dirty for v in verdicts):
         sys.exit(1)
 

@@ -77,6 +77,7 @@ class CodeClosure:
     parts: dict[str, str]
     packages: frozenset[str]
     dynamic: tuple[str, ...] = ()
+    modules: frozenset[str] = frozenset()  # the module names consulted to compute it
 
 
 @dataclass
@@ -110,10 +111,12 @@ class CodeIndex:
         self._digests: dict[tuple[str, str], tuple[str, list[_Ref], list[_Binding], list[str]]] = {}
         self.memo: dict[str, Any] = memo if memo is not None else {}
         self.memo_used: set[str] = set()
+        self._consulted: set[str] = set()
 
     def module(self, name: str) -> _ModuleInfo | None:
         if name.split(".")[0] in IGNORED:
             return None
+        self._consulted.add(name)
         if name not in self._modules:
             source = self._load(name)
             self._modules[name] = None if source is None else _analyse(source)
@@ -126,6 +129,7 @@ class CodeIndex:
 
     def closure(self, module: str, name: str) -> CodeClosure:
         """The closure of ``name`` defined at the top level of local module ``module``."""
+        self._consulted = set()
         parts: dict[str, str] = {}
         packages: set[str] = set()
         dynamic: list[str] = []
@@ -154,7 +158,8 @@ class CodeIndex:
                     packages.add(target)
                 else:
                     todo.append(target)
-        return CodeClosure(parts, frozenset(packages), tuple(sorted(set(dynamic))))
+        dynamic_notes = tuple(sorted(set(dynamic)))
+        return CodeClosure(parts, frozenset(packages), dynamic_notes, frozenset(self._consulted))
 
     def normalised_source(self, module: str, name: str) -> str | None:
         """The source of a definition (``*``: the whole module) as incr compares it: parsed and

@@ -57,6 +57,7 @@ def decide(
     reads: Sequence[str] = (),
     expired: bool = False,
     waiting_on: Sequence[str] = (),
+    current: str | None = None,
 ) -> list[Reason]:
     """Why ``node`` must run, given its lock entry and its current facts (empty: it is clean).
 
@@ -64,7 +65,8 @@ def decide(
     whose outputs are not known yet; ``missing`` names outputs absent from the cache or disk,
     ``modified`` the ``outs`` files whose bytes differ from the recorded ones; ``reads`` the
     files it was seen to read last time that changed since; ``expired`` says its cached result
-    is older than its ``cache_expires``.
+    is older than its ``cache_expires``; ``current`` is ``fingerprint(facts)`` when the
+    caller has it already.
     """
     reasons: list[Reason] = []
     # Dirty if asked to run whatever its state.
@@ -81,7 +83,7 @@ def decide(
     if facts.code != old.code:
         reasons.append(Reason(Reason.CODE, describe_code_change(old.code, facts.code)))
     # Dirty if a config value changed (as JSON: 2 and 2.0 and True are different values).
-    if _canonical(facts.config) != _canonical(old.config):
+    if (facts.config or old.config) and _canonical(facts.config) != _canonical(old.config):
         reasons.append(Reason(Reason.CONFIG, describe_mapping_change(old.config, facts.config)))
     # Dirty if a declared file or folder changed.
     changed_deps = _changed_keys(old.deps, facts.deps)
@@ -112,7 +114,7 @@ def decide(
         reasons.append(Reason(Reason.EXPIRED))
     # Dirty if the fingerprint differs for a reason no rung above names (never expected:
     # a backstop, so that a gap in the ladder cannot give a stale result).
-    if not reasons and not waiting_on and fingerprint(facts) != locked.fingerprint:
+    if not reasons and not waiting_on and (current or fingerprint(facts)) != locked.fingerprint:
         reasons.append(Reason(Reason.FINGERPRINT))
     return reasons
 
@@ -124,6 +126,8 @@ def _canonical(values: Mapping[str, Any]) -> dict[str, str]:
 def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Keys added, removed, or with another value (a key holding None is not an absent one;
     values are compared as JSON, so 2 and 2.0 differ)."""
+    if not old and not new:
+        return []
     before, after = _canonical(old), _canonical(new)
     return sorted(k for k in set(old) | set(new) if before.get(k) != after.get(k))
 

@@ -6,7 +6,6 @@ tables and JSON are chosen here.
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -245,6 +244,8 @@ def show_lines(
         lines += _section("reads", locked.reads, locked.reads)
         outputs = {k: a.encode() for k, a in locked.outputs.items()}
         lines += _section("outputs", outputs, outputs)
+    import difflib  # here only: a no-op status shows no diff
+
     for part, before, after in diffs:
         lines.append(f"  diff of {part}:")
         if before is None and part in (old.code if old else {}):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.metadata
 import json
 import os
 import sys
@@ -21,11 +20,14 @@ from typing import Any
 from incr import graph as graphs
 from incr import lockfile
 from incr.api import PipelineInstance, TracedPipeline
+from incr.codecache import ClosureCache, Found
 from incr.errors import DefinitionError, IncrError
 from incr.fingerprint import (
     MEMO_FORMAT,
+    CodeClosure,
     CodeIndex,
     ModuleSource,
+    digest_bytes,
     fingerprint,
 )
 from incr.hashing import MISSING, StatCache
@@ -55,8 +57,18 @@ class Workspace:
         self._lock_unsaved = False
         self.packages = PackageVersions(project.cache / "packages.json", project.root)
         self._memo_file = project.cache / "code.json"
-        self.code = CodeIndex(self._load_source, _read_memo(self._memo_file))
-        self._memo_size = len(self.code.memo)
+        self._code: CodeIndex | None = None
+        self._memo_size = 0
+        self._found: dict[str, Found] = {}
+        self.closures = ClosureCache(project.cache / "closures.json", self._locate)
+
+    @property
+    def code(self) -> CodeIndex:
+        """The code index, made (and its memo read) the first time a closure is not saved."""
+        if self._code is None:
+            self._code = CodeIndex(self._load_source, _read_memo(self._memo_file))
+            self._memo_size = len(self._code.memo)
+        return self._code
 
     def _read_locks(self) -> dict[str, LockEntry]:
         """The lockfile's entries, from a parsed copy in the cache when the lockfile's digest
@@ -80,17 +92,45 @@ class Workspace:
 
     # ------------------------------------------------------------------ sources
 
-    def _load_source(self, name: str) -> ModuleSource | None:
+    def _find_module(self, name: str) -> tuple[Path, bool] | None:
+        """The file of project module ``name`` (and whether it is a package), or None."""
         if not name or name.startswith("."):
             return None
         for folder in (self.project.root, self.project.root / "src"):  # flat or src layout
             found = _module_file(folder, name)
             if found is not None:
-                path, is_package = found
-                text = path.read_text(encoding="utf-8")
-                rel = path.relative_to(self.project.root).as_posix()
-                return ModuleSource(name=name, path=rel, text=text, is_package=is_package)
+                return found
         return None
+
+    def _load_source(self, name: str) -> ModuleSource | None:
+        found = self._find_module(name)
+        if found is None:
+            self._found[name] = None
+            return None
+        path, is_package = found
+        data = path.read_bytes()
+        rel = path.relative_to(self.project.root).as_posix()
+        self._found[name] = (rel, digest_bytes(data))  # what the closures are computed from
+        text = data.decode("utf-8")
+        return ModuleSource(name=name, path=rel, text=text, is_package=is_package)
+
+    def _locate(self, name: str) -> Found:
+        """Where module ``name`` is now, with its digest (through the stat cache)."""
+        found = self._find_module(name)
+        if found is None:
+            return None
+        rel = found[0].relative_to(self.project.root).as_posix()
+        return rel, self.stats.digest(rel)
+
+    def closure(self, module: str, qualname: str) -> CodeClosure:
+        """The code closure of a module-level definition; empty when ``module`` is not a
+        project module. Saved closures are reused while their modules are unchanged."""
+        closure = self.closures.get(module, qualname)
+        if closure is None:
+            closure = self.code.closure(module, qualname)
+            sources = {name: self._found.get(name) for name in closure.modules}
+            self.closures.put(module, qualname, closure, sources)
+        return closure
 
     def code_facts(self, traced: TracedPipeline, node: StepNode) -> dict[str, str]:
         """Code parts of a step: its closure's digests, the closures of its ``code_deps``,
@@ -103,8 +143,8 @@ class Workspace:
                 packages.add(ref.package)
             elif ref.own_digest is not None:
                 parts[f"{ref.source_file}:{ref.qualname}"] = ref.own_digest
-            elif self.code.is_local(ref.module):
-                closure = self.code.closure(ref.module, ref.qualname)
+            else:
+                closure = self.closure(ref.module, ref.qualname)
                 parts.update(closure.parts)
                 packages |= closure.packages
         for package in packages:
@@ -121,9 +161,7 @@ class Workspace:
         ref = code.func
         if code.deps or code.version is not None or ref.own_digest or ref.package:
             return []
-        if not self.code.is_local(ref.module):
-            return []
-        return list(self.code.closure(ref.module, ref.qualname).dynamic)
+        return list(self.closure(ref.module, ref.qualname).dynamic)
 
     def static_facts(self, traced: TracedPipeline, node: StepNode, inputs: dict[str, str]) -> Facts:
         """A step's facts with the given input digests: code, config and deps read now."""
@@ -195,6 +233,7 @@ class Workspace:
                 locked = self.locks.get(node.key)
                 missing, modified = self.output_problems(locked)
                 reads = self.read_changes(locked.reads) if locked else []
+                fp = None if waiting else fingerprint(facts)
                 reasons = decide(
                     node,
                     locked,
@@ -206,10 +245,10 @@ class Workspace:
                     reads=reads,
                     expired=self.expired(node, locked, time.time()),
                     waiting_on=waiting,
+                    current=fp,
                 )
                 if reasons:
                     dirty.add(node.key)
-                fp = None if waiting else fingerprint(facts)
                 notes = tuple(self.dynamic_notes(traced, node))
                 verdicts.append(Verdict(node, tuple(reasons), fp, facts, notes))
         self.save_stats()
@@ -301,12 +340,15 @@ class Workspace:
             if self.packages.changed:
                 self.store.ensure()
                 self.packages.save()
-            if len(self.code.memo) != self._memo_size:
+            if self._code is not None and len(self._code.memo) != self._memo_size:
                 self.store.ensure()
-                entries = list(self.code.memo.items())[-MEMO_LIMIT:]
+                entries = list(self._code.memo.items())[-MEMO_LIMIT:]
                 data = {"format": MEMO_FORMAT, "entries": dict(entries)}
                 atomic_write(self._memo_file, json.dumps(data, separators=(",", ":")).encode())
-                self._memo_size = len(self.code.memo)
+                self._memo_size = len(self._code.memo)
+            if self.closures.changed:
+                self.store.ensure()
+                self.closures.save()
         except OSError:
             pass
 
@@ -446,6 +488,8 @@ class PackageVersions:
 
 def _ask_metadata(package: str) -> list[Any]:
     """[distribution, version, metadata file, its stat] for a top-level import name."""
+    import importlib.metadata  # only when a version is not remembered: it costs ~10 ms
+
     dist = _distribution(package)
     try:
         found = importlib.metadata.distribution(dist)
@@ -470,6 +514,8 @@ def _same_stat(path: Any, recorded: Any) -> bool:
 
 @functools.cache
 def _distributions() -> dict[str, list[str]]:
+    import importlib.metadata
+
     return dict(importlib.metadata.packages_distributions())
 
 

@@ -1,0 +1,135 @@
+"""Code closures as last computed, kept in ``.pipecache/closures.json``.
+
+A step's code parts depend only on the text of the project modules its closure consulted, and
+on whether each module name it looked up is a project module at all. Each saved closure lists
+those modules with the digest of the text it was computed from (``None`` for a name that was
+not a project module). While every one of them is unchanged (checked through the stat cache:
+an unchanged file is not even read), the saved closure is the closure: a no-op ``status``
+parses no source at all.
+
+The digests are those of the very bytes the closure was computed from, so a module saved
+between reading and recording can only make the entry miss next time, never go stale. The file
+is keyed by incr's version, the memo format, the Python minor version and the size and
+modification time of incr's fingerprint code, so a change to how closures are computed throws
+it away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from incr import __version__
+from incr.fingerprint import MEMO_FORMAT, CodeClosure
+from incr.storage import atomic_write
+
+FORMAT = 1
+#: Closures kept in the file (the ones used most recently).
+LIMIT = 50_000
+
+#: Where a module name was found: its file relative to the project root and the digest of its
+#: bytes, or None when it is not a project module.
+Found = tuple[str, str] | None
+
+
+def _key() -> list[Any]:
+    from incr import fingerprint
+
+    try:
+        st = os.stat(fingerprint.__file__)
+        code = [st.st_size, st.st_mtime_ns]
+    except (OSError, TypeError):
+        code = None
+    return [FORMAT, __version__, MEMO_FORMAT, list(sys.version_info[:2]), code]
+
+
+class ClosureCache:
+    """Saved closures by ``module:qualname``, each with the modules it was computed from.
+
+    ``locate(name)`` says where a module is now (through the stat cache); it is asked once per
+    module name, however many closures consulted it.
+    """
+
+    def __init__(self, path: Path, locate: Callable[[str], Found]) -> None:
+        self.path = path
+        self._locate = locate
+        self._where: dict[str, Found] = {}
+        self._saved: dict[str, tuple[list[tuple[str, Found]], CodeClosure]] = {}
+        self._fresh: dict[str, tuple[list[tuple[str, Found]], CodeClosure]] = {}
+        self.changed = False
+        self._read()
+
+    def _read(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if data["key"] != _key():
+                return
+            modules = [(str(n), _found(r, d)) for n, r, d in data["modules"]]
+            for name, (indices, parts, packages, dynamic) in data["closures"].items():
+                closure = CodeClosure(
+                    {str(k): str(v) for k, v in parts.items()},
+                    frozenset(str(p) for p in packages),
+                    tuple(str(d) for d in dynamic),
+                )
+                self._saved[str(name)] = ([modules[i] for i in indices], closure)
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+            self._saved = {}
+
+    def where(self, name: str) -> Found:
+        if name not in self._where:
+            self._where[name] = self._locate(name)
+        return self._where[name]
+
+    def get(self, module: str, qualname: str) -> CodeClosure | None:
+        """The saved closure of ``qualname`` in ``module`` if every module it was computed
+        from is as it was then; None otherwise."""
+        name = f"{module}:{qualname}"
+        entry = self._fresh.get(name) or self._saved.get(name)
+        if entry is None:
+            return None
+        sources, closure = entry
+        if any(self.where(mod) != found for mod, found in sources):
+            return None
+        self._fresh[name] = entry
+        return closure
+
+    def put(
+        self, module: str, qualname: str, closure: CodeClosure, sources: Mapping[str, Found]
+    ) -> None:
+        """Remember a closure just computed from ``sources`` (each module name it consulted,
+        with where it was found and the digest of the text that was used)."""
+        self._fresh[f"{module}:{qualname}"] = (sorted(sources.items()), closure)
+        self.changed = True
+
+    def save(self) -> None:
+        """Write the closures used now, then older ones up to ``LIMIT``. Only a cache: a failed
+        write costs a parse next time."""
+        if not self.changed:
+            return
+        merged = {**self._saved, **self._fresh}
+        names = [n for n in merged if n not in self._fresh] + list(self._fresh)
+        table: dict[tuple[str, Found], int] = {}
+        closures: dict[str, list[Any]] = {}
+        for name in names[-LIMIT:]:
+            sources, closure = merged[name]
+            indices = [table.setdefault(source, len(table)) for source in sources]
+            closures[name] = [
+                indices,
+                closure.parts,
+                sorted(closure.packages),
+                list(closure.dynamic),
+            ]
+        modules = [[n, *(found if found else (None, None))] for n, found in table]
+        data = {"key": _key(), "modules": modules, "closures": closures}
+        with contextlib.suppress(OSError):
+            atomic_write(self.path, json.dumps(data, separators=(",", ":")).encode())
+        self.changed = False
+
+
+def _found(rel: Any, digest: Any) -> Found:
+    return None if rel is None else (str(rel), str(digest))

@@ -1,0 +1,125 @@
+"""The closure cache: a no-op status parses no source; any change to a module a closure
+consulted (even one that gave it no part) is seen."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from incr import session
+from incr.project import Project as IncrProject
+from incr.session import open_pipelines
+
+from .conftest import MakeProject, Project
+
+PIPELINE = """\
+    from incr import pipeline, step
+    from pipelines.common import *
+    from pipelines.mark import mark
+
+
+    @step
+    def first() -> int:
+        mark("first")
+        return helper(1)
+
+
+    @step
+    def second(x: int) -> int:
+        mark("second")
+        return x + 1
+
+
+    @pipeline
+    def chain():
+        second(first())
+    """
+
+# ``helper`` reaches the pipeline through two star imports: common.py is consulted but
+# contributes nothing until it defines a ``helper`` of its own.
+COMMON = """\
+    from pipelines.base import *
+
+    SCALE = 3
+    """
+
+BASE = """\
+    def helper(x):
+        return x * 10
+    """
+
+
+def make(make_project: MakeProject) -> Project:
+    project = make_project(
+        {
+            "pipelines/chain.py": PIPELINE,
+            "pipelines/common.py": COMMON,
+            "pipelines/base.py": BASE,
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["first", "second"]
+    assert project.dirty() == {}
+    return project
+
+
+def closures_file(project: Project) -> dict:
+    return json.loads((project.root / ".pipecache" / "closures.json").read_text())
+
+
+def test_a_no_op_status_parses_no_source(make_project: MakeProject, monkeypatch) -> None:
+    project = make(make_project)
+    assert "pipelines.chain:first" in closures_file(project)["closures"]
+
+    class NoParsing:
+        def __init__(self, *args: object) -> None:
+            raise AssertionError("a saved closure should have been used")
+
+    monkeypatch.setattr(session, "CodeIndex", NoParsing)
+    workspace, pipelines = open_pipelines(IncrProject.find(project.root), executable=False)
+    verdicts = workspace.status(pipelines)
+
+    assert [(v.node.name, v.dirty) for v in verdicts] == [("first", False), ("second", False)]
+
+
+def test_a_consulted_module_that_starts_to_shadow_is_seen(make_project: MakeProject) -> None:
+    project = make(make_project)
+
+    project.edit("pipelines/common.py", "SCALE = 3\n", "def helper(x):\n    return x\n")
+    why = project.dirty()["first"]
+    assert why == [("code changed", "-helper in pipelines/base.py, +helper in pipelines/common.py")]
+    project.repro()
+    assert project.take_ran() == ["first", "second"]
+    assert project.lock()["chain.first"].facts.code.keys() >= {"pipelines/common.py:helper"}
+
+
+def test_a_module_that_appears_is_seen(make_project: MakeProject) -> None:
+    # ``fastmath`` is not a project module at first (the fallback runs); once a fastmath.py
+    # appears in the project, the step's code is that module's too.
+    project = make(make_project)
+    project.edit(
+        "pipelines/base.py",
+        "def helper(x):",
+        "try:\n    from fastmath import helper\nexcept ImportError:\n\n    def helper(x):",
+    )
+    project.edit("pipelines/base.py", "    return x * 10", "        return x * 10")
+    project.repro()
+    assert project.take_ran() == ["first"]
+    assert "pkg:fastmath" in project.lock()["chain.first"].facts.code
+
+    project.write({"fastmath.py": "def helper(x):\n    return x * 10\n"})
+    why = dict(project.dirty()["first"])
+    assert "+helper in fastmath.py" in why["code changed"]
+    assert "fastmath unknown -> none" in why["code changed"]
+
+
+@pytest.mark.parametrize("damage", ["{", '{"key": 1}', "[]", ""])
+def test_a_damaged_file_is_only_a_miss(make_project: MakeProject, damage: str) -> None:
+    project = make(make_project)
+    (project.root / ".pipecache" / "closures.json").write_text(damage)
+
+    assert project.dirty() == {}
+    assert "pipelines.chain:first" in closures_file(project)["closures"]
+    project.edit("pipelines/base.py", "x * 10", "x * 11")
+    assert project.dirty()["first"] == [("code changed", "helper in pipelines/base.py")]

@@ -1,0 +1,81 @@
+"""The closure cache never answers differently from computing the closure afresh."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from incr.fingerprint import CodeIndex
+from incr.project import Project
+from incr.session import Workspace
+
+#: Versions of three modules (None: the file does not exist). ``f`` in a.py finds ``g``
+#: directly, through star imports, or falls back to a local definition.
+VARIANTS: dict[str, list[str | None]] = {
+    "pipelines/a.py": [
+        "from pipelines.b import *\n\ndef f():\n    return g()\n",
+        "from pipelines.c import g\n\ndef f():\n    return g() + 1\n",
+        "try:\n    from pipelines.c import g\nexcept ImportError:\n    def g():\n"
+        "        return 0\n\ndef f():\n    return g()\n",
+        "import pipelines.b as b\n\ndef f():\n    return b.g()\n",
+    ],
+    "pipelines/b.py": [
+        None,
+        "from pipelines.c import *\n",
+        "def g():\n    return 2\n",
+        "from pipelines.c import *\n\ndef g():\n    return getattr(K, 'x')\n\nK = 1\n",
+    ],
+    "pipelines/c.py": [
+        None,
+        "def g():\n    return 3\n",
+        "def g():\n    return 4\n",
+        "import numpy as np\n\ndef g():\n    return np.zeros(1)\n",
+    ],
+}
+
+edits = st.lists(
+    st.tuples(st.sampled_from(sorted(VARIANTS)), st.integers(min_value=0, max_value=3)),
+    min_size=1,
+    max_size=12,
+)
+
+
+def fresh_closure(root: Path) -> tuple:
+    def load(name: str):
+        workspace = Workspace(Project(root))
+        return workspace._load_source(name)
+
+    closure = CodeIndex(load).closure("pipelines.a", "f")
+    return closure.parts, closure.packages, closure.dynamic
+
+
+@settings(max_examples=40, deadline=None)
+@given(edits)
+def test_cached_closures_match_fresh_ones(changes: list[tuple[str, int]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "pipelines").mkdir()
+        (root / "pipelines" / "__init__.py").write_text("")
+        (root / "pipelines" / "a.py").write_text(VARIANTS["pipelines/a.py"][0])
+        # Old, distinct modification times: the stat cache trusts its entries, as it would
+        # for files saved long ago, so unchanged modules are not even read.
+        clock = time.time() - 86_400
+        for step, (rel, index) in enumerate(changes):
+            text = VARIANTS[rel][index]
+            path = root / rel
+            if text is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_text(text)
+                os.utime(path, (clock + step, clock + step))
+            for _ in range(2):  # computed, then from the cache
+                workspace = Workspace(Project(root))
+                closure = workspace.closure("pipelines.a", "f")
+                workspace.save_stats()
+                got = (closure.parts, closure.packages, closure.dynamic)
+                assert got == fresh_closure(root), f"after {changes[: step + 1]}"
