@@ -10,9 +10,11 @@ Usage: python bench/bench_hashing.py [--size-mib 1024] [--files 10000] [--runs 3
   runner.py makes today (``dump`` + ``put``, ``get`` + ``load``) and through the zero-copy ones
   (``dump_parts`` + ``put_parts``, ``get_view`` + ``load``) where this incr has them; the store
   on the project's disk and, to tell the engine's cost from the disk's, on tmpfs (/dev/shm),
+- a 1 GiB ``outs`` file stored into the cache and restored from it, each in a fresh process,
+  with that process's peak RSS (the file is copied by the kernel, never read into memory),
 - the disk's own write speed (1 GiB written and fsynced), the bound for any store.
 
-Medians of --runs runs, in this process. Peak memory is not measured here.
+Medians of --runs runs, in this process, except the ``outs`` rows: one run each.
 """
 
 from __future__ import annotations
@@ -189,6 +191,69 @@ def store_rows(cache_dir: Path, nbytes: int, runs: int, where: str) -> list[list
     return rows
 
 
+#: Run in a fresh process: one Store call on a file, its time, the process's peak RSS, and its
+#: peak anonymous (private) memory, sampled every 2 ms from /proc: RSS also counts the pages of
+#: files mapped for hashing, which belong to the page cache and are not the process's own.
+_OUTS_CHILD = """
+import json, resource, sys, threading, time
+from pathlib import Path
+from incr.store import Store
+
+def anon_kib():
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) for l in fh if l.startswith("RssAnon:"))
+
+peak, done = [anon_kib()], threading.Event()
+def sample():
+    while not done.wait(0.002):
+        peak[0] = max(peak[0], anon_kib())
+threading.Thread(target=sample, daemon=True).start()
+store, what, path = Store(Path(sys.argv[1])), sys.argv[2], Path(sys.argv[3])
+start = time.perf_counter()
+if what == "put":
+    result = store.put_file(path)
+else:
+    store.restore_file(sys.argv[4], path, path.parent)
+    result = ""
+secs = time.perf_counter() - start
+done.set()
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps([secs, rss, max(peak[0], anon_kib()), result]))
+"""
+
+
+def outs_rows(root: Path, nbytes: int) -> list[list[str]]:
+    """An ``outs`` file stored into the cache and restored from it, each in a fresh process:
+    the speed, and the peak memory (a file is copied by the kernel, not read into memory)."""
+    import json
+    import subprocess
+
+    source = root / "out.bin"
+    write_random(source, nbytes)
+    cache = root / "cache"
+
+    def child(*args: str) -> tuple[str, str]:
+        out = subprocess.run(
+            [sys.executable, "-c", _OUTS_CHILD, str(cache), *args],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        secs, rss_kib, anon_kib, result = json.loads(out)
+        memory = f"peak private memory {anon_kib / 1024:.0f} MiB (RSS {rss_kib / 1024:.0f} MiB)"
+        return f"{rate(nbytes, secs)}, {memory}", result
+
+    size = f"{nbytes >> 20} MiB"
+    put, digest = child("put", str(source))
+    restored = root / "restored.bin"
+    back, _ = child("restore", str(restored), digest)
+    assert restored.stat().st_size == nbytes
+    return [
+        [f"outs file {size} stored (put_file)", put],
+        [f"outs file {size} restored (restore_file)", back],
+    ]
+
+
 def disk_row(folder: Path, nbytes: int) -> list[str]:
     data = np.random.default_rng(2).integers(0, 256, nbytes, dtype=np.uint8)
     path = folder / "disk-probe.bin"
@@ -215,6 +280,7 @@ def hashing_table(size_mib: int, files: int, runs: int) -> tuple[str, dict[str, 
     print("measuring the object store ...", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         rows += store_rows(Path(tmp), nbytes, runs, "disk")
+        rows += outs_rows(Path(tmp), nbytes)
         rows.append(disk_row(Path(tmp), nbytes))
     if Path("/dev/shm").is_dir() and shutil.disk_usage("/dev/shm").free > 4 * nbytes:
         with tempfile.TemporaryDirectory(dir="/dev/shm") as tmp:

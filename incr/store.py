@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from incr.hashing import MMAP_THRESHOLD, buffers_digest
+from incr.hashing import MMAP_THRESHOLD, buffers_digest, file_digest
 from incr.model import Artifact
-from incr.storage import atomic_write, atomic_write_parts, ensure_cache_dir
+from incr.storage import atomic_copy, atomic_write, atomic_write_parts, ensure_cache_dir
 
 
 class ObjectMissing(LookupError):
@@ -106,8 +106,26 @@ class Store:
     # ------------------------------------------------------------------ files
 
     def put_file(self, path: Path) -> str:
-        """Store a file's bytes; the digest equals ``hashing.file_digest`` of the file."""
-        return self.put(path.read_bytes())
+        """Store a file's bytes; the digest equals ``hashing.file_digest`` of the file.
+
+        The file is hashed, then copied by the kernel (not read into memory) and the copy is
+        hashed again before it is named: a file changed in between is stored as it is read.
+        """
+        digest = file_digest(path)
+        target = self.object_path(digest)
+        if target.is_file():
+            return digest
+        self.ensure()
+
+        def same_bytes(copy: str) -> None:
+            if file_digest(copy) != digest:
+                raise _Changed
+
+        try:
+            atomic_copy(path, target, check=same_bytes)
+        except _Changed:  # rewritten while being stored: store what it holds now, in memory
+            return self.put(path.read_bytes())
+        return digest
 
     def put_tree(self, folder: Path) -> str:
         """Store every file under ``folder`` and a manifest of them; the manifest's digest.
@@ -127,7 +145,15 @@ class Store:
         """Write the object ``digest`` to ``dest`` atomically. Raises ObjectMissing/Corrupt,
         UnsafePath when ``dest`` would land outside ``root``."""
         _check_inside(dest, root)
-        atomic_write(dest, self.get(digest))
+        source = self.object_path(digest)
+        if not source.is_file():
+            raise ObjectMissing(f"cache object {digest} is missing")
+
+        def verified(copy: str) -> None:
+            if file_digest(copy) != digest:
+                raise _corrupt(source)
+
+        atomic_copy(source, dest, check=verified)
 
     def restore_tree(self, digest: str, dest: Path, root: Path) -> None:
         """Make folder ``dest`` hold exactly the files of manifest ``digest``."""
@@ -142,8 +168,8 @@ class Store:
                     full = Path(dirpath) / name
                     if full.relative_to(dest).as_posix() not in files:
                         full.unlink()
-        for rel, file_digest in sorted(files.items()):
-            self.restore_file(file_digest, dest / rel, root)
+        for rel, digest_of_file in sorted(files.items()):
+            self.restore_file(digest_of_file, dest / rel, root)
 
     # ------------------------------------------------------------------ run cache
 
@@ -251,6 +277,10 @@ def _check_inside(dest: Path, root: Path) -> None:
     real = os.path.realpath(dest)
     if real != real_root and not real.startswith(os.path.join(real_root, "")):
         raise UnsafePath(f"refusing to write {dest}: it resolves outside {root}")
+
+
+class _Changed(Exception):
+    """A file changed while it was being stored."""
 
 
 def _corrupt(path: Path) -> ObjectCorrupt:

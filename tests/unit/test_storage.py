@@ -2,6 +2,7 @@
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,60 @@ def test_a_new_file_gets_the_umask_mode_not_mkstemps_0600(tmp_path):
     atomic_write(tmp_path / "pipeline.lock", b"x")
     mode = stat.S_IMODE((tmp_path / "pipeline.lock").stat().st_mode)
     assert mode == 0o666 & ~_umask()
+
+
+def test_atomic_copy_copies_and_replaces(tmp_path):
+    source = tmp_path / "source.bin"
+    source.write_bytes(os.urandom(1 << 20))
+    dest = tmp_path / "sub" / "dest.bin"
+    storage.atomic_copy(source, dest)
+    assert dest.read_bytes() == source.read_bytes()
+    storage.atomic_copy(tmp_path / "sub" / "dest.bin", source)  # onto an existing file
+    assert sorted(os.listdir(tmp_path)) == ["source.bin", "sub"]
+
+
+def test_atomic_copy_keeps_the_old_file_when_the_check_fails(tmp_path):
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.write_bytes(b"new")
+    dest.write_bytes(b"old")
+    seen = []
+
+    def refuse(copy: str) -> None:
+        seen.append(Path(copy).read_bytes())
+        raise ValueError("no")
+
+    with pytest.raises(ValueError):
+        storage.atomic_copy(source, dest, check=refuse)
+    assert seen == [b"new"]
+    assert dest.read_bytes() == b"old"
+    assert sorted(os.listdir(tmp_path)) == ["dest", "source"]
+
+
+@pytest.mark.parametrize("error", [22, "missing"])  # EINVAL, or no os.sendfile at all
+def test_atomic_copy_without_sendfile(tmp_path, monkeypatch, error):
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.write_bytes(b"x" * 3_000_000)
+
+    def refuse(*args):
+        raise OSError(error, "not here")
+
+    if error == "missing":
+        monkeypatch.delattr(storage.os, "sendfile")
+    else:
+        monkeypatch.setattr(storage.os, "sendfile", refuse)
+    storage.atomic_copy(source, dest)
+    assert dest.read_bytes() == source.read_bytes()
+
+
+def test_atomic_copy_of_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.write_bytes(b"data")
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage.os, "sendfile", full)
+    with pytest.raises(OSError, match="No space left") as info:
+        storage.atomic_copy(source, dest)
+    assert info.value.filename == str(dest)
+    assert sorted(os.listdir(tmp_path)) == ["source"]

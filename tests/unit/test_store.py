@@ -144,3 +144,62 @@ def test_lookup_of_a_damaged_run_record_is_a_miss(store, text):
     path = store.runs / ("b" * 32)[:2] / ("b" * 32)[2:]
     path.write_text(text, encoding="latin-1")
     assert store.lookup_run("b" * 32) is None
+
+
+# ---------------------------------------------------------------------- files, by the kernel
+
+
+def test_put_file_and_restore_file_round_trip(store, tmp_path):
+    source = tmp_path / "out.bin"
+    source.write_bytes(os.urandom(3 << 20) + b"tail")
+    digest = store.put_file(source)
+    assert digest == blake3(source.read_bytes()).hexdigest()
+    assert store.object_path(digest).read_bytes() == source.read_bytes()
+
+    dest = tmp_path / "restored" / "out.bin"
+    store.restore_file(digest, dest, tmp_path)
+    assert dest.read_bytes() == source.read_bytes()
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["out.bin"]
+
+
+def test_put_file_of_a_file_rewritten_while_stored_keeps_what_it_holds(
+    store, tmp_path, monkeypatch
+):
+    # The first digest is taken, then the file changes before its copy is checked: the
+    # object must be named by the bytes it really holds.
+    source = tmp_path / "out.bin"
+    source.write_bytes(b"first")
+    real = store_module.file_digest
+
+    def rewrite_after_hashing(path, size=None):
+        digest = real(path, size)
+        if os.fspath(path) == os.fspath(source):
+            source.write_bytes(b"second, longer")
+        return digest
+
+    monkeypatch.setattr(store_module, "file_digest", rewrite_after_hashing)
+    digest = store.put_file(source)
+    monkeypatch.undo()
+    assert digest == blake3(b"second, longer").hexdigest()
+    assert store.get(digest) == b"second, longer"
+    assert not store.has(blake3(b"first").hexdigest())
+    assert not list(store.objects.rglob("*.tmp"))
+
+
+def test_restore_file_of_a_corrupt_object_leaves_the_file_alone(store, tmp_path):
+    digest = store.put(b"good bytes")
+    store.object_path(digest).write_bytes(b"bad bytes!")
+    dest = tmp_path / "out.txt"
+    dest.write_text("as it was")
+
+    with pytest.raises(ObjectCorrupt):
+        store.restore_file(digest, dest, tmp_path)
+    assert dest.read_text() == "as it was"
+    assert not store.has(digest)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".pipecache", "out.txt"]
+
+
+def test_restore_file_of_a_missing_object(store, tmp_path):
+    with pytest.raises(ObjectMissing):
+        store.restore_file("ab" * 32, tmp_path / "out.txt", tmp_path)
+    assert not (tmp_path / "out.txt").exists()
