@@ -5,8 +5,11 @@ read again; a file touched without changing its bytes is read once, keeps its di
 stat is remembered. Entries for files modified within the last two seconds are not trusted on the
 next run (the "racy" window of coarse file-system clocks, as in git's index).
 
-Large files are hashed through a memory map on all cores (blake3's tree hash splits the work);
-small ones with plain reads, where threads and mappings cost more than they save.
+Large files are read on one thread while the chunk read before is hashed (blake3 releases the
+GIL): about 6 GiB/s from the page cache on 2 cores. A memory map would hash faster (about
+10 GiB/s) but kills the process with SIGBUS when another process truncates the file while it is
+mapped, and project files are rewritten under a running ``incr watch``. Small files are hashed
+with plain reads.
 """
 
 from __future__ import annotations
@@ -27,9 +30,12 @@ from incr.storage import atomic_write
 MISSING = "missing"
 _RACY_NS = 2_000_000_000
 _CHUNK = 1 << 20
-#: From this size on, a file is hashed through a memory map with blake3's thread pool: measured
-#: on 2 cores, 4 MiB hashes at ~10 GiB/s that way against ~3 GiB/s with reads on one thread.
+#: From this size on, a cache object is memory-mapped to be loaded (``Store.get_view``), and a
+#: file is hashed with reads and hashing overlapped (``file_digest``).
 MMAP_THRESHOLD = 4 << 20
+#: The two buffers of an overlapped read: measured on 2 cores, 8 MiB gave 6.3 GiB/s, 2 MiB
+#: 4.7 GiB/s, 32 MiB 4.4 GiB/s.
+_PIPE_CHUNK = 8 << 20
 #: From this size on, bytes already in memory are hashed with blake3's thread pool.
 THREADS_THRESHOLD = 4 << 20
 #: DirEntry.stat() gives the inode on POSIX only; on Windows it is 0, so stat the path there.
@@ -65,14 +71,27 @@ def file_digest(path: str | os.PathLike[str], size: int | None = None) -> str:
     if size is None:
         size = os.stat(path).st_size
     if size >= MMAP_THRESHOLD:
-        # A file truncated by another process while it is mapped may kill the process with
-        # SIGBUS; files this large are rarely rewritten under a running step, and plain reads
-        # would cost a third of the speed.
-        return blake3(max_threads=_threads()).update_mmap(path).hexdigest()
+        return _overlapped_digest(path)
     hasher = blake3()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _overlapped_digest(path: str | os.PathLike[str]) -> str:
+    """Read the next chunk on a thread of its own while the current one is hashed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    hasher = blake3(max_threads=_threads())
+    buffers = (bytearray(_PIPE_CHUNK), bytearray(_PIPE_CHUNK))
+    with open(path, "rb", buffering=0) as fh, ThreadPoolExecutor(1) as reader:
+        current = 0
+        pending = reader.submit(fh.readinto, buffers[current])
+        while count := pending.result():
+            pending = reader.submit(fh.readinto, buffers[current ^ 1])
+            hasher.update(memoryview(buffers[current])[:count])
+            current ^= 1
     return hasher.hexdigest()
 
 

@@ -2,6 +2,9 @@
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -226,3 +229,27 @@ def test_a_damaged_cache_file_only_costs_a_re_read(root, text):
     cache = StatCache(root, cache_file)
     assert cache.digest("data/raw.csv") == blake3(b"a").hexdigest()
     assert cache.files_read == 1
+
+
+def test_a_file_truncated_while_hashed_does_not_kill_the_process(tmp_path):
+    # A memory-mapped file that shrinks under the mapping raises SIGBUS on the next page read:
+    # hashing must survive another process rewriting a large file (an editor, a step under
+    # ``incr watch``).
+    path = tmp_path / "big.bin"
+    chunk = os.urandom(1 << 20)
+    path.write_bytes(chunk * 64)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom incr.hashing import file_digest\n"
+            "for _ in range(40):\n    file_digest(sys.argv[1])\n",
+            str(path),
+        ]
+    )
+    while child.poll() is None:
+        with open(path, "r+b") as fh:  # shrink it, then grow it back
+            fh.truncate(1 << 20)
+            fh.seek(0, os.SEEK_END)
+            fh.write(chunk * 63)
+    assert child.returncode == 0, f"killed by {signal.Signals(-child.returncode).name}"
