@@ -12,6 +12,14 @@ Project files the modules read while imported (a ``params.yaml`` feeding a confi
 the key too. A pipeline whose wiring depends on something else (environment variables, files
 outside the project, data read by C code) should be rediscovered each time: set
 ``INCR_NO_GRAPH_CACHE=1``.
+
+An edit inside a step's body does not change the wiring either: a step's body never runs while
+the pipelines are imported and traced. So each module is also keyed by its *wiring digest*, the
+digest of its AST with the bodies of its module-level ``@step`` functions left out (comments and
+layout never count). When only modules' texts changed and every wiring digest is the same, the
+saved graphs are still right and are kept, re-keyed by the new texts. This holds only while no
+project module reaches a step's body through ``entrypoint``, ``func`` or ``__wrapped__``: a
+module that does marks the whole project, and then any edit re-traces.
 """
 
 from __future__ import annotations
@@ -28,12 +36,13 @@ from typing import Any
 from incr import __version__
 from incr.api import TracedPipeline
 from incr.coderef import CodeRef, StepCode
+from incr.fingerprint import digest_bytes
 from incr.hashing import MISSING, StatCache
 from incr.model import InputRef, PipelineGraph, StepNode
 from incr.project import Project
 from incr.storage import atomic_write
 
-FORMAT = 1
+FORMAT = 2
 DISABLE_ENV = "INCR_NO_GRAPH_CACHE"
 
 
@@ -81,16 +90,25 @@ def save(
     project files ``read`` while they were imported."""
     if os.environ.get(DISABLE_ENV):
         return
-    data = {
-        "key": _key(project, stats, [*project_modules(project), *read]),
-        "pipelines": [_encode(t) for t in pipelines],
-    }
+    key = _key(project, stats, [*project_modules(project), *read])
+    wiring = {}
+    for rel, digest in key["modules"].items():
+        if rel.endswith(".py") and digest != MISSING:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                found = wiring_of((project.root / rel).read_bytes(), rel)
+                if found is not None and found[0] == digest:  # not rewritten meanwhile
+                    wiring[rel] = [found[1], found[2]]
+    _write(project, {"key": key, "wiring": wiring, "pipelines": [_encode(t) for t in pipelines]})
+
+
+def _write(project: Project, data: dict[str, Any]) -> None:
     with contextlib.suppress(OSError):  # the graph cache only saves imports
         atomic_write(_path(project), json.dumps(data, separators=(",", ":")).encode())
 
 
 def load(project: Project, stats: StatCache) -> list[TracedPipeline] | None:
-    """The saved graphs when every source they were traced from is unchanged, else None.
+    """The saved graphs when every source they were traced from is unchanged, or changed only
+    inside step bodies; else None.
 
     The pipelines returned can be fingerprinted and checked, not executed (no step objects).
     """
@@ -101,11 +119,99 @@ def load(project: Project, stats: StatCache) -> list[TracedPipeline] | None:
         key = data["key"]
         if key.get("format") != FORMAT or MISSING in key["modules"].values():
             return None
-        if _key(project, stats, list(key["modules"])) != key:
-            return None
+        now = _key(project, stats, list(key["modules"]))
+        if now != key:
+            if not _same_wiring(project, data, now):
+                return None
+            data["key"] = now
+            _write(project, data)  # the next status takes the quick path
         return [_decode(item) for item in data["pipelines"]]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
         return None
+
+
+def _same_wiring(project: Project, data: dict[str, Any], now: dict[str, Any]) -> bool:
+    """True when only module texts differ from the saved key and every changed module wires
+    the same (``now["modules"]`` then holds the digests of the texts that were checked)."""
+    key, wiring = data["key"], data["wiring"]
+    if {k: v for k, v in now.items() if k != "modules"} != {
+        k: v for k, v in key.items() if k != "modules"
+    }:
+        return False
+    if any(runs_bodies for _, runs_bodies in wiring.values()):
+        return False
+    for rel, digest in now["modules"].items():
+        if digest == key["modules"][rel]:
+            continue
+        if rel not in wiring or digest == MISSING:
+            return False  # not a module, or gone: the wiring may depend on it
+        found = wiring_of((project.root / rel).read_bytes(), rel)
+        if found is None or found[2] or found[1] != wiring[rel][0]:
+            return False
+        now["modules"][rel] = found[0]  # the bytes checked, even if rewritten since
+        wiring[rel] = [found[1], found[2]]
+    return True
+
+
+#: Attributes that run a step's body outside a run (``my_step.entrypoint(...)``).
+_BODY_ACCESS = frozenset({"entrypoint", "func", "__wrapped__"})
+
+
+def wiring_of(source: bytes, filename: str) -> tuple[str, str, bool] | None:
+    """(digest of ``source``, its wiring digest, whether it reaches a step's body), or None
+    when it does not parse.
+
+    The wiring digest covers the module's AST, without positions, with the body of each
+    module-level function decorated with incr's ``step`` replaced by ``pass``.
+    """
+    import ast
+
+    digest = digest_bytes(source)
+    try:
+        tree = ast.parse(source, filename=filename)
+    except (SyntaxError, ValueError):
+        return None
+    names, modules = _step_names(tree)
+    runs_bodies = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in _BODY_ACCESS:
+            runs_bodies = True
+    for stmt in tree.body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+            _is_step(d, names, modules) for d in stmt.decorator_list
+        ):
+            stmt.body = [ast.Pass()]
+    wiring = digest_bytes(ast.dump(tree, include_attributes=False).encode(), 32)
+    return digest, wiring, runs_bodies
+
+
+def _step_names(tree: Any) -> tuple[set[str], set[str]]:
+    """Names bound to ``incr.step`` and to the ``incr`` module at the module's top level."""
+    import ast
+
+    names: set[str] = set()
+    modules: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "incr" and stmt.level == 0:
+            names |= {a.asname or a.name for a in stmt.names if a.name == "step"}
+        elif isinstance(stmt, ast.Import):
+            modules |= {a.asname or a.name for a in stmt.names if a.name == "incr"}
+    return names, modules
+
+
+def _is_step(decorator: Any, names: set[str], modules: set[str]) -> bool:
+    import ast
+
+    if isinstance(decorator, ast.Call):
+        decorator = decorator.func
+    if isinstance(decorator, ast.Name):
+        return decorator.id in names
+    return (
+        isinstance(decorator, ast.Attribute)
+        and decorator.attr == "step"
+        and isinstance(decorator.value, ast.Name)
+        and decorator.value.id in modules
+    )
 
 
 def _encode(traced: TracedPipeline) -> dict[str, Any]:

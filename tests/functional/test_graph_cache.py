@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import MakeProject, Project
 
 # The module records each import of itself in imported.txt: a real side effect to count.
@@ -119,3 +121,89 @@ def test_the_cache_can_be_turned_off(make_project: MakeProject, monkeypatch) -> 
 
     assert project.dirty() == {}
     assert imports(project) == 1
+
+
+# ---------------------------------------------------------------------- edits inside step bodies
+
+
+def test_an_edit_inside_a_step_body_imports_nothing(make_project: MakeProject) -> None:
+    project = make(make_project)
+
+    project.edit("pipelines/chain.py", "return 1\n", "return 2  # now two\n")
+    for _ in range(2):  # the first status re-keys the saved graphs, the second reads them
+        assert project.dirty() == {
+            "first": [("code changed", "first in pipelines/chain.py")],
+            "second": [("after", "first")],
+        }
+    assert imports(project) == 0  # the saved graphs were right: kept, and re-keyed
+
+    project.repro()  # a step must run: now the modules are imported
+    assert project.take_ran() == ["first", "second"]
+    assert imports(project) == 1
+    assert project.lock()["chain.second"].outputs["output"].digest
+    assert project.dirty() == {}
+    assert imports(project) == 0
+
+
+def test_a_comment_or_layout_change_in_the_pipeline_imports_nothing(
+    make_project: MakeProject,
+) -> None:
+    project = make(make_project)
+
+    project.edit("pipelines/chain.py", "second(first())", "second(  # wired here\n        first())")
+    assert project.dirty() == {}
+    assert imports(project) == 0
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "dirty"),
+    [
+        # the pipeline body: a step more
+        (
+            "second(first())",
+            "second(first())\n    second(first())",
+            {"first_2": [("new step", "")], "second_2": [("new step", "")]},
+        ),
+        # a step's decorator
+        ("@step\ndef first", "@step(enable_cache=False)\ndef first", {"first": "cache disabled"}),
+        # a step's signature
+        ("def second(x: int)", "def second(x: int, y: int = 2)", {}),
+    ],
+)
+def test_a_wiring_edit_imports_again(make_project: MakeProject, old, new, dirty) -> None:
+    project = make(make_project)
+
+    project.edit("pipelines/chain.py", old, new)
+    found = project.dirty()
+    assert imports(project) == 1
+    if dirty == {"first": "cache disabled"}:
+        assert [kind for kind, _ in found["first"]] == ["cache disabled", "code changed"]
+        assert project.status()["steps"][0]["step"] == "first"
+    else:
+        assert {k: v for k, v in found.items() if k in dirty} == dirty
+
+
+def test_a_step_body_reached_through_entrypoint_imports_again(make_project: MakeProject) -> None:
+    # A module that calls a step's body outside a run may wire the pipeline from its result:
+    # then an edit inside any step body must re-trace.
+    project = make_project(
+        {
+            "pipelines/chain.py": PIPELINE + "\n\n    N = len([first.entrypoint])\n",
+            "pipelines/helpers.py": HELPERS,
+        }
+    )
+    project.repro()
+    assert imports(project) == 1
+
+    project.edit("pipelines/chain.py", "return 1\n", "return 2\n")
+    assert project.dirty()["first"] == [("code changed", "first in pipelines/chain.py")]
+    assert imports(project) == 1
+
+
+def test_a_syntax_error_inside_a_step_body_is_reported(make_project: MakeProject) -> None:
+    project = make(make_project)
+
+    project.edit("pipelines/chain.py", "return 1\n", "return (1\n")
+    result = project.incr("status")
+    assert result.returncode != 0
+    assert "pipelines/chain.py:" in result.user_error() and "syntax" in result.user_error()

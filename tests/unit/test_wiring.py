@@ -1,0 +1,88 @@
+"""graphcache.wiring_of: which edits can change how the pipelines are wired."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from incr.graphcache import wiring_of
+
+
+def wiring(text: str) -> tuple[str, bool]:
+    found = wiring_of(textwrap.dedent(text).encode(), "m.py")
+    assert found is not None
+    return found[1], found[2]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "from incr import pipeline, step\n\n@step",
+        "from incr import step as s\n\n@s(enable_cache=False)",
+        "import incr\n\n@incr.step",
+        "import incr as i\n\n@i.step(outs=['x'])",
+    ],
+)
+def test_a_step_body_does_not_count(header: str) -> None:
+    before = wiring(header + "\ndef f(x: int) -> int:\n    return x + 1\n")
+    after = wiring(header + "\ndef f(x: int) -> int:\n    y = x * 2  # other\n    return y\n")
+    assert before == after
+    assert not before[1]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("def f(x: int) -> int:", "def f(x: int, y: int = 0) -> int:"),  # the signature
+        ("@step\n", "@step(enable_cache=False)\n"),  # the decorator
+        ("N = 3", "N = 4"),  # module-level code
+        ("    return [f(i) for i in range(N)]", "    return [f(i) for i in range(N + 1)]"),
+    ],
+)
+def test_everything_else_counts(old: str, new: str) -> None:
+    text = """\
+from incr import pipeline, step
+
+N = 3
+
+
+@step
+def f(x: int) -> int:
+    return x + 1
+
+
+@pipeline
+def p():
+    return [f(i) for i in range(N)]
+"""
+    assert old in text
+    assert wiring(text) != wiring(text.replace(old, new))
+
+
+def test_comments_and_layout_do_not_count() -> None:
+    text = "from incr import pipeline\n\n@pipeline\ndef p():\n    a(b())\n"
+    assert wiring(text) == wiring(text.replace("a(b())", "a(  # wired\n        b()\n    )"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # another library's ``step``
+        "from other import step\n\n@step\ndef f():\n    return 1\n",
+        # a step defined inside a function: its body is the function's
+        "from incr import step\n\ndef make():\n    @step\n    def f():\n        return 1\n",
+    ],
+)
+def test_only_module_level_incr_steps_lose_their_bodies(text: str) -> None:
+    assert wiring(text) != wiring(text.replace("return 1", "return 2"))
+
+
+@pytest.mark.parametrize("access", ["f.entrypoint(1)", "f.func(1)", "f.__wrapped__(1)"])
+def test_reaching_a_step_body_is_reported(access: str) -> None:
+    text = f"from incr import step\n\n@step\ndef f(x):\n    return x\n\nV = {access}\n"
+    assert wiring(text)[1]
+
+
+def test_a_module_that_does_not_parse() -> None:
+    assert wiring_of(b"def f(:\n", "m.py") is None
