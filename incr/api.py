@@ -71,6 +71,8 @@ class _Tracer:
         self.root = root
         self.nodes: list[StepNode] = []
         self.steps: dict[str, Step] = {}
+        self._named: dict[str, Step] = {}  # step name -> the first step of that name
+        self._next: dict[str, int] = {}  # step name -> where to look for the next free suffix
 
     def unique_name(self, step: Step) -> str:
         """The step's name, or ``name_2``, ``name_3`` for further uses of the same step.
@@ -78,18 +80,19 @@ class _Tracer:
         Two different steps with one name are an error: their lock entries would clash.
         """
         base = step.name
-        for other in self.steps.values():
-            if other.name == base and other is not step:
-                raise DefinitionError(
-                    f"two different steps are named {base!r} "
-                    f"({_where(other.func, self.root)} and {_where(step.func, self.root)})",
-                    hint="rename one function, or give it @step(name=...)",
-                )
+        other = self._named.setdefault(base, step)
+        if other is not step:
+            raise DefinitionError(
+                f"two different steps are named {base!r} "
+                f"({_where(other.func, self.root)} and {_where(step.func, self.root)})",
+                hint="rename one function, or give it @step(name=...)",
+            )
         if base not in self.steps:
             return base
-        n = 2
+        n = self._next.get(base, 2)  # names are never freed: the ones below are still taken
         while f"{base}_{n}" in self.steps:
             n += 1
+        self._next[base] = n + 1
         return f"{base}_{n}"
 
     def add(self, step: Step, config: StepConfig | None, args: tuple, kwargs: dict) -> Any:
