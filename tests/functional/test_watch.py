@@ -23,7 +23,8 @@ import pytest
 
 from incr import lockfile
 from incr.model import LockEntry
-from incr.watch import Change, Debouncer, WatchSet
+from incr.watch import Debouncer
+from incr.watchset import Change, WatchSet
 
 TIMEOUT = 30.0
 IDLE = "waiting for changes"

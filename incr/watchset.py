@@ -1,0 +1,215 @@
+"""What ``incr watch`` reacts to: which paths count, and which folders to watch.
+
+``WatchSet.affected`` decides, from one file-system event and the set of watched paths, which
+watched paths the event touches (none: it is noise); it touches no disk and no clock.
+``watch_set`` builds the set from what a cycle loaded (the pipelines folder, the project modules
+in ``sys.modules``, the targeted steps' deps and recorded reads), and ``folders_to_watch`` turns
+it into watchdog's folder watches.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from incr import graph as graphs
+from incr.api import TracedPipeline
+from incr.model import LockEntry, Reason, StepNode
+from incr.plan import Verdict
+from incr.project import Project
+
+#: Event kinds that can change a file's bytes or existence (not opened, closed_no_write).
+CHANGE_KINDS = frozenset({"created", "modified", "deleted", "moved", "closed", "attrib"})
+#: Folder names whose contents never trigger a run, wherever they are.
+NOISE_FOLDERS = frozenset({"__pycache__", ".git"})
+_INCR_DIR = Path(__file__).resolve().parent
+_PREFIXES = frozenset(Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix))
+
+
+# --------------------------------------------------------------------------- deciding
+
+
+@dataclass(frozen=True)
+class Change:
+    """One file-system event: ``kind`` is watchdog's event type; ``dest`` is set for moves."""
+
+    kind: str
+    path: str
+    dest: str = ""
+    is_directory: bool = False
+
+
+@dataclass(frozen=True)
+class WatchSet:
+    """What the watcher reacts to. Paths are absolute.
+
+    ``sources``: folders in which every ``.py`` file counts, recursively (the pipelines folder).
+    ``paths``: files that count, and folders whose whole contents count (declared and recorded
+    deps, project-local modules). ``ignored``: never counts, nor anything inside it (the cache,
+    the lockfile, ``.git``, the targeted steps' outs). ``ignored`` wins over the others.
+    """
+
+    root: Path
+    sources: frozenset[Path]
+    paths: frozenset[Path]
+    ignored: frozenset[Path]
+
+    def affected(self, change: Change) -> list[Path]:
+        """The paths of ``change`` (source, then destination of a move) that matter. Pure."""
+        if change.kind not in CHANGE_KINDS:
+            return []
+        found = [Path(p) for p in (change.path, change.dest) if p]
+        return [p for p in found if self._counts(p, change.kind, change.is_directory)]
+
+    def _counts(self, path: Path, kind: str, is_directory: bool) -> bool:
+        # Never: inside the cache, .git, __pycache__, the lockfile or a step's outs.
+        if any(_within(path, p) for p in self.ignored) or self._noise(path):
+            return False
+        # A watched file, or anything inside a watched folder.
+        if any(_within(path, p) for p in self.paths):
+            return True
+        # A folder holding watched paths appeared, vanished or moved (dir modified is noise).
+        if is_directory and kind != "modified" and any(path in p.parents for p in self.paths):
+            return True
+        # A module (or a package folder) in the pipelines folder, hidden files aside.
+        return any(self._source(path, s, kind, is_directory) for s in self.sources)
+
+    def _noise(self, path: Path) -> bool:
+        parts = path.relative_to(self.root).parts if _within(path, self.root) else path.parts
+        return bool(NOISE_FOLDERS.intersection(parts))
+
+    @staticmethod
+    def _source(path: Path, folder: Path, kind: str, is_directory: bool) -> bool:
+        if not _within(path, folder) or path == folder:
+            return False
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            return False
+        return path.suffix == ".py" or (is_directory and kind != "modified")
+
+    def relative(self, path: Path) -> str:
+        """``path`` for messages: relative to the root when inside it."""
+        return path.relative_to(self.root).as_posix() if _within(path, self.root) else str(path)
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def matters(verdicts: Iterable[Verdict]) -> bool:
+    """True when some step is dirty for a reason other than ``cache disabled`` (or waiting)."""
+    return any(r.kind != Reason.CACHE_DISABLED for v in verdicts for r in v.own_reasons)
+
+
+def describe(paths: list[str], limit: int = 3) -> str:
+    """``a, b, c and 2 more``: the changed paths for a one-line message."""
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+# --------------------------------------------------------------------------- what to watch
+
+
+def is_local(project: Project, path: Path) -> bool:
+    """True for a file of the project itself: under the root, outside the cache, hidden
+    folders, installed packages and incr's own package."""
+    if not _within(path, project.root) or _within(path, project.cache):
+        return False
+    parts = path.relative_to(project.root).parts
+    if any(p.startswith(".") or p in ("site-packages", "dist-packages") for p in parts):
+        return False
+    inside = [p for p in _PREFIXES if p != project.root and _within(p, project.root)]
+    return not any(_within(path, p) for p in [*inside, _INCR_DIR])
+
+
+def local_modules(project: Project) -> dict[str, Path]:
+    """Module name -> file of each project-local module in ``sys.modules``."""
+    root = str(project.root)
+    found: dict[str, Path] = {}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)  # None for namespace packages: no source
+        if name != "__main__" and isinstance(file, str) and file.startswith(root):
+            path = Path(os.path.abspath(file))
+            if is_local(project, path):
+                found[name] = path
+    return found
+
+
+def forget_local_modules(project: Project) -> None:
+    """Remove project-local modules from ``sys.modules`` so the next import reads their source
+    (project modules are always compiled from source: see ``incr.imports``). Third-party
+    modules stay loaded."""
+    for name in local_modules(project):
+        sys.modules.pop(name, None)
+    importlib.invalidate_caches()
+
+
+def targeted_steps(pipelines: list[TracedPipeline], targets: Iterable[str]) -> list[StepNode]:
+    """The steps a ``repro`` of ``targets`` would bring up to date (all steps: no targets)."""
+    nodes: list[StepNode] = []
+    for traced, wanted in graphs.select(pipelines, targets):
+        keep = graphs.ancestors(traced.graph, wanted) if wanted else None
+        nodes += [n for n in traced.graph.steps if keep is None or n.name in keep]
+    return nodes
+
+
+def watch_set(project: Project, nodes: list[StepNode], locks: dict[str, LockEntry]) -> WatchSet:
+    """The pipelines folder, project-local modules in ``sys.modules``, and the declared deps
+    of ``nodes`` and the deps and reads their lock entries record; ignoring the cache, the
+    lockfile, ``.git`` and ``nodes``' outs."""
+    root = project.root
+    deps = {d for n in nodes for d in n.deps}
+    for entry in (locks[n.key] for n in nodes if n.key in locks):
+        deps |= {*entry.facts.deps, *entry.reads}  # declared deps, and files seen read
+    modules = set(local_modules(project).values())
+    outs = {root / out for n in nodes for out in n.outs}
+    return WatchSet(
+        root=root,
+        sources=frozenset({project.pipelines}),
+        paths=frozenset({root / d for d in deps} | modules),
+        ignored=frozenset({project.cache, project.lockfile, root / ".git"} | outs),
+    )
+
+
+def folders_to_watch(watched: WatchSet) -> dict[Path, bool]:
+    """Folder -> recursive: existing folders recursively, a file's nearest existing folder not.
+
+    Watching the folder (not the file) is what makes rename-into-place and delete-then-create
+    saves visible; a folder inside a recursively watched one is dropped.
+    """
+    trees = {p for p in (*watched.sources, *watched.paths) if p.is_dir()}
+    flat = {_existing_parent(p) for p in (*watched.sources, *watched.paths) if p not in trees}
+    trees = {t for t in trees if not any(o in t.parents for o in trees)}
+    flat = {f for f in flat if not any(_within(f, t) for t in trees)}
+    return {**dict.fromkeys(sorted(flat), False), **dict.fromkeys(sorted(trees), True)}
+
+
+def _existing_parent(path: Path) -> Path:
+    parent = path.parent
+    while not parent.is_dir() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
+def watched_files(watched: WatchSet) -> set[Path]:
+    """The existing files that would trigger a change now (for the banner's counts)."""
+    files: set[Path] = set()
+    for top in (*watched.sources, *watched.paths):
+        if top.is_file():
+            files.add(top)
+        elif top.is_dir():
+            files.update(p for p in top.rglob("*") if p.is_file())
+    return {f for f in files if watched.affected(Change("modified", str(f)))}
+
+
+def summary(watched: WatchSet) -> str:
+    files = watched_files(watched)
+    folders = {f.parent for f in files}
+    return f"{_plural(len(files), 'file')} in {_plural(len(folders), 'folder')}"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
