@@ -1,0 +1,166 @@
+"""Reliability, bad input: mistakes in a pipeline get one error line and a hint, not a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import MakeProject, Result
+from .reliability import _objects, _pipeline
+
+
+def _step_error(result: Result) -> str:
+    """The one error line of a run whose step failed: no traceback, a hint under it."""
+    assert result.returncode == 1, result.output
+    assert "Traceback" not in result.output, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert "  hint: " in result.stderr, result.stderr
+    return errors[0]
+
+
+def test_two_different_steps_with_one_name(make_project: MakeProject) -> None:
+    project = make_project(
+        _pipeline("""\
+            @step(name="x")
+            def one() -> int:
+                mark("one")
+                return 1
+
+
+            @step(name="x")
+            def two() -> int:
+                mark("two")
+                return 2
+
+
+            @pipeline
+            def dup():
+                one()
+                two()
+            """)
+    )
+
+    for command in ("status", "repro"):
+        result = project.incr(command)
+        line = result.user_error()
+        assert "'x'" in line, line
+        assert "pipelines/bad.py:7" in line and "pipelines/bad.py:13" in line, line
+        assert "name=" in result.stderr  # the fix
+    assert project.take_ran() == []
+
+
+def test_a_step_returning_fewer_values_than_it_declares(make_project: MakeProject) -> None:
+    project = make_project(
+        _pipeline("""\
+            @step
+            def split() -> Output(a=int, b=int, c=int):
+                mark("split")
+                return 1, 2
+
+
+            @step
+            def after(a: int) -> int:
+                mark("after")
+                return a
+
+
+            @pipeline
+            def bad():
+                a, b, c = split()
+                after(a)
+            """)
+    )
+
+    line = _step_error(project.incr("repro"))
+
+    assert "bad.split" in line and "2 values" in line and "3 outputs (a, b, c)" in line, line
+    assert project.take_ran() == ["split"]
+    assert project.lock() == {}
+    assert _objects(project.root) == {}
+
+
+def test_an_output_no_materializer_can_store(make_project: MakeProject) -> None:
+    project = make_project(
+        _pipeline("""\
+            @step
+            def numbers() -> object:
+                mark("numbers")
+                return (n * n for n in range(3))
+
+
+            @pipeline
+            def bad():
+                numbers()
+            """)
+    )
+
+    line = _step_error(project.incr("repro"))
+
+    assert "bad.numbers" in line and "generator" in line, line
+    assert project.take_ran() == ["numbers"]
+    assert project.lock() == {}
+
+
+def test_a_deps_path_that_does_not_exist(make_project: MakeProject) -> None:
+    project = make_project(
+        _pipeline("""\
+            @step(deps=["data/missing.csv"])
+            def load() -> int:
+                mark("load")
+                return 1
+
+
+            @pipeline
+            def bad():
+                load()
+            """)
+    )
+
+    for command in ("status", "repro"):
+        result = project.incr(command)
+        line = result.user_error()
+        assert "bad.load" in line and "'data/missing.csv'" in line, line
+        assert "deps=[...]" in result.stderr  # the fix
+    assert project.take_ran() == []
+
+
+@pytest.mark.parametrize(
+    ("what", "path"),
+    [
+        ("deps", "../data.csv"),
+        ("deps", "/tmp/incr-abs.csv"),
+        ("outs", "../out.txt"),
+        ("outs", "/tmp/incr-abs-out.txt"),
+        ("outs", "data/../../out.txt"),
+    ],
+)
+def test_paths_outside_the_root_are_refused_before_anything_runs(
+    make_project: MakeProject, what: str, path: str
+) -> None:
+    project = make_project(
+        _pipeline(f"""\
+            @step
+            def fine() -> int:
+                mark("fine")
+                return 1
+
+
+            @step({what}=["{path}"])
+            def escape() -> None:
+                mark("escape")
+                Path("{path}").write_text("escaped")
+
+
+            @pipeline
+            def bad():
+                fine()
+                escape()
+            """)
+    )
+
+    for command in ("status", "repro"):
+        result = project.incr(command)
+        line = result.user_error()
+        assert "escape" in line and repr(path) in line and "outside the project root" in line
+        assert "relative to the project root" in result.stderr
+    assert project.take_ran() == []

@@ -1,0 +1,182 @@
+"""Reliability, concurrent runs: a second run waits for the first and says for whom, and a killed
+run leaves no stale lock."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+
+from .conftest import MakeProject, Project
+from .reliability import INCR, _env, _Running
+
+QUEUE = """\
+    import time
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    PAUSE = 3.0
+
+
+    @step
+    def first() -> int:
+        mark("first")
+        return 1
+
+
+    @step
+    def slow(value: int) -> int:
+        mark("slow")
+        time.sleep(PAUSE)
+        return value + 1
+
+
+    @pipeline
+    def queue():
+        slow(first())
+    """
+
+
+def test_a_second_repro_waits_for_the_first_and_says_for_whom(make_project: MakeProject) -> None:
+    project = make_project({"pipelines/queue.py": QUEUE})
+    holder = _Running(project, "repro")
+    holder.out.when("Step slow has started.")
+
+    waiter = _Running(project, "repro")
+    said = waiter.err.when("waiting for another incr")
+    assert holder.proc.poll() is None, "the waiter must say so while the holder runs"
+    assert holder.finish() == 0
+    assert waiter.finish() == 0
+
+    assert f"pid {holder.proc.pid}" in waiter.err.text()
+    assert "`incr repro`" in waiter.err.text()
+    finished = holder.out.when("Pipeline run queue-")
+    assert said < finished
+    assert waiter.out.when("Creating run for pipeline") > finished, "started before the holder"
+    assert "Using cached version of slow." in waiter.out.text()
+    assert project.take_ran() == ["first", "slow"], "slow ran once"
+    assert sorted(project.lock()) == ["queue.first", "queue.slow"]
+
+
+def test_no_wait_fails_at_once_and_status_does_not_wait(make_project: MakeProject) -> None:
+    project = make_project({"pipelines/queue.py": QUEUE})
+    holder = _Running(project, "repro")
+    holder.out.when("Step slow has started.")
+
+    busy = project.incr("repro", "--no-wait")
+    status = project.incr("status")
+    still_running = holder.proc.poll() is None
+    assert holder.finish() == 0
+
+    assert still_running, "--no-wait and status must not wait for the holder"
+    line = busy.user_error()
+    assert "another incr is running" in line
+    assert f"pid {holder.proc.pid}" in line and "`incr repro`" in line
+    assert status.returncode == 0, status.output
+    assert "slow" in status.stdout and "waiting for" not in status.output
+    assert project.take_ran() == ["first", "slow"]
+
+
+def test_a_killed_holder_leaves_no_stale_lock(make_project: MakeProject) -> None:
+    project = make_project({"pipelines/queue.py": QUEUE})
+    holder = _Running(project, "repro")
+    holder.out.when("Step slow has started.")
+    holder.proc.send_signal(signal.SIGKILL)
+    holder.finish()
+    assert project.take_ran() == ["first", "slow"]
+
+    result = project.incr("repro", "--no-wait")  # would fail at once if the lock were held
+
+    assert result.returncode == 0, result.output
+    assert "waiting for" not in result.output
+    assert project.take_ran() == ["slow"], "first had finished before the kill"
+
+
+def test_commit_during_a_run_is_not_lost(make_project: MakeProject) -> None:
+    project = make_project({"pipelines/queue.py": QUEUE.replace("PAUSE = 3.0", "PAUSE = 0.0")})
+    project.repro()
+    assert project.take_ran() == ["first", "slow"]
+    project.edit("pipelines/queue.py", "PAUSE = 0.0", "PAUSE = 3.0")
+    holder = _Running(project, "repro")
+    holder.out.when("Step slow has started.")
+
+    project.edit("pipelines/queue.py", "    return 1\n", "    one = 1\n    return one\n")
+    committed = project.incr("commit", "first")
+    assert committed.returncode == 0, committed.output
+    assert holder.finish() == 0
+
+    assert project.take_ran() == ["slow"]
+    assert project.dirty() == {}, "the run wrote its stale view of first over the commit"
+
+
+PAIR = """\
+    import time
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def left() -> int:
+        mark("left")
+        time.sleep(1.0)
+        return 1
+
+
+    @step
+    def right() -> int:
+        mark("right")
+        time.sleep(1.0)
+        return 2
+
+
+    @pipeline
+    def pair():
+        left()
+        right()
+    """
+
+
+def test_a_killed_parallel_repro_leaves_nothing_holding_the_lock(make_project: MakeProject) -> None:
+    project = make_project({"pipelines/pair.py": PAIR})
+    parent = subprocess.Popen(
+        [*INCR, "repro", "-j", "2"],
+        cwd=project.root,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its workers stay in this process group, to clean up by id
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while _ran(project) < 2:
+            assert time.monotonic() < deadline, "the two steps never started"
+            time.sleep(0.02)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        result = project.incr("repro", "--no-wait")
+        leftovers = _alive(parent.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(parent.pid, signal.SIGKILL)
+
+    assert result.returncode == 0, result.output
+    assert not leftovers, "workers of the killed run are still alive"
+
+
+def _ran(project: Project) -> int:
+    """How many steps have started so far (without taking ``ran.txt`` away)."""
+    path = project.root / "ran.txt"
+    return len(path.read_text(encoding="utf-8").split()) if path.exists() else 0
+
+
+def _alive(group: int) -> bool:
+    """True while any process of the process group ``group`` lives."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True

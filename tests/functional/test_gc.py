@@ -1,0 +1,146 @@
+"""Reliability, ``incr gc``: it removes only what nothing needs, and ``--keep`` decides which
+reverts stay free."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import MakeProject, Project
+from .reliability import _pipeline
+from .reliability import writer as writer  # a fixture: pytest finds it by this name
+
+GROW = """\
+    VERSION = 1
+
+
+    @step(outs=["reports/out.txt"])
+    def make() -> list:
+        mark("make")
+        Path("reports").mkdir(exist_ok=True)
+        Path("reports/out.txt").write_text(f"version {VERSION}\\n")
+        return [VERSION] * 100
+
+
+    @step
+    def use(values: list) -> int:
+        mark("use")
+        return len(values)
+
+
+    @pipeline
+    def grow():
+        use(make())
+    """
+
+
+def _set_version(project: Project, old: int, new: int) -> None:
+    project.edit("pipelines/bad.py", f"VERSION = {old}", f"VERSION = {new}")
+
+
+@pytest.fixture
+def grown(make_project: MakeProject) -> tuple[Project, dict[int, dict]]:
+    """Versions 1 to 5 run one after the other, then a revert to 1 (restored for free): the
+    lockfile needs the oldest run-cache entries; version 4 is the newest but one."""
+    project = make_project(_pipeline(GROW))
+    versions = {}
+    for version in range(1, 6):
+        if version > 1:
+            _set_version(project, version - 1, version)
+        project.repro()
+        assert project.take_ran() == ["make", "use"]
+        versions[version] = project.lock()
+    _set_version(project, 5, 1)
+    project.repro()
+    assert project.take_ran() == []
+    assert project.lock() == versions[1]
+    return project, versions
+
+
+def _garbage(versions: dict[int, dict], gone: tuple[int, ...]) -> set[str]:
+    """The cache paths that only the run-cache entries of versions ``gone`` need."""
+    paths = set()
+    for version in gone:
+        for entry in versions[version].values():
+            fp = entry.fingerprint
+            paths.add(f".pipecache/runs/{fp[:2]}/{fp[2:]}")
+        for artifact in versions[version]["grow.make"].outputs.values():
+            paths.add(f".pipecache/objects/{artifact.digest[:2]}/{artifact.digest[2:]}")
+    return paths
+
+
+def _cache_files(project: Project) -> set[str]:
+    cache = project.root / ".pipecache"
+    return {p.relative_to(project.root).as_posix() for p in cache.rglob("*") if p.is_file()}
+
+
+def test_gc_dry_run_lists_and_gc_removes_only_what_nothing_needs(grown) -> None:
+    project, versions = grown
+    before = _cache_files(project)
+    garbage = _garbage(versions, gone=(2, 3, 4))
+    assert garbage <= before
+
+    dry = project.incr("gc", "--keep", "1", "--dry-run")
+
+    assert dry.returncode == 0, dry.output
+    listed = {line.strip() for line in dry.stdout.splitlines() if line.startswith("  ")}
+    assert listed == garbage
+    assert "would remove 6 objects, 6 run-cache entries and 0 leftover temp files" in dry.stdout
+    assert _cache_files(project) == before
+
+    result = project.incr("gc", "--keep", "1")
+
+    assert result.returncode == 0, result.output
+    assert "removed 6 objects, 6 run-cache entries and 0 leftover temp files" in result.stdout
+    assert _cache_files(project) == before - garbage
+    verify = project.incr("verify")
+    assert verify.returncode == 0, verify.output
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
+
+
+def test_gc_keep_decides_which_reverts_stay_free(grown, tmp_path: Path) -> None:
+    one, versions = grown
+    shutil.copytree(one.root, tmp_path / "keep3")
+    three = Project(tmp_path / "keep3")
+
+    assert "removed 6 objects, 6 run-cache entries" in one.incr("gc", "--keep", "1").stdout
+    assert "removed 2 objects, 2 run-cache entries" in three.incr("gc").stdout
+    for project in (one, three):
+        _set_version(project, 1, 4)
+        project.repro()
+        assert project.read("reports/out.txt") == "version 4\n"
+        assert project.lock() == versions[4]
+
+    assert one.take_ran() == ["make", "use"], "keep 1 dropped version 4's results"
+    assert three.take_ran() == [], "keep 3 keeps the newest three: 5, 4 and 3"
+    _set_version(three, 4, 2)
+    three.repro()
+    assert three.take_ran() == ["make", "use"]
+
+
+@pytest.mark.parametrize(
+    "folder",
+    ["objects", "runs"],
+)
+def test_gc_removes_stale_temp_files_only(writer: Project, folder: str) -> None:
+    where = writer.root / ".pipecache" / folder / "ab"
+    where.mkdir(parents=True, exist_ok=True)
+    stale, fresh = where / ".cdef.x1y2.tmp", where / ".cdef.z3w4.tmp"
+    stale.write_bytes(b"partial")
+    fresh.write_bytes(b"being written")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+
+    result = writer.incr("gc")
+
+    assert result.returncode == 0, result.output
+    assert "1 leftover temp files" in result.stdout
+    assert not stale.exists()
+    assert fresh.exists()
+    assert writer.incr("verify").returncode == 0
