@@ -29,7 +29,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -216,9 +216,28 @@ def _is_step(decorator: Any, names: set[str], modules: set[str]) -> bool:
 
 def _encode(traced: TracedPipeline) -> dict[str, Any]:
     return {
-        "graph": asdict(traced.graph),
-        "code": {name: asdict(code) for name, code in traced.code.items()},
+        "graph": {**_fields(traced.graph), "steps": [_encode_node(n) for n in traced.graph.steps]},
+        "code": {
+            name: {
+                "func": _fields(c.func),
+                "deps": [_fields(d) for d in c.deps],
+                "version": c.version,
+            }
+            for name, c in traced.code.items()
+        },
     }
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    """A dataclass's fields, one level deep (``asdict`` copies every value, recursively: a
+    tenth of a 10,000-step trace)."""
+    return {f.name: getattr(value, f.name) for f in fields(value)}
+
+
+def _encode_node(node: StepNode) -> dict[str, Any]:
+    encoded = _fields(node)
+    encoded["inputs"] = {p: _fields(ref) for p, ref in node.inputs.items()}
+    return encoded
 
 
 def _decode(item: dict[str, Any]) -> TracedPipeline:
