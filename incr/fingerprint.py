@@ -10,10 +10,10 @@ caller can add their installed versions.
 from __future__ import annotations
 
 import ast
-import copy
+import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,10 +168,10 @@ class CodeIndex:
         if info is None:
             return None
         if name == "*":
-            return ast.unparse(_strip_docstrings(info.tree)) if info.tree else ""
+            return unparse(info.tree) if info.tree else ""
         if name not in info.defs:
             return None
-        return "\n".join(ast.unparse(_strip_docstrings(s)) for s in info.defs[name])
+        return "\n".join(unparse(s) for s in info.defs[name])
 
     def _definition(
         self, info: _ModuleInfo, sym: str
@@ -474,8 +474,11 @@ def _references(node: ast.AST) -> list[_Ref]:
     return refs
 
 
-def _strip_docstrings(node: ast.AST) -> ast.AST:
-    node = copy.deepcopy(node)
+@contextlib.contextmanager
+def _docstrings_removed(node: ast.AST) -> Iterator[ast.AST]:
+    """``node`` with the docstrings of it and every definition in it taken out for the block
+    (put back afterwards: copying the tree would cost more than the rest of the digest)."""
+    saved: list[tuple[Any, list[ast.stmt]]] = []
     for sub in ast.walk(node):
         if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module):
             body = sub.body
@@ -485,13 +488,25 @@ def _strip_docstrings(node: ast.AST) -> ast.AST:
                 and isinstance(body[0].value, ast.Constant)
                 and isinstance(body[0].value.value, str)
             ):
+                saved.append((sub, body))
                 sub.body = body[1:] or [ast.Pass()]
-    return node
+    try:
+        yield node
+    finally:
+        for sub, body in reversed(saved):
+            sub.body = body
+
+
+def unparse(node: ast.AST) -> str:
+    """The source of ``node`` as incr compares it: no comments, no docstrings, one layout."""
+    with _docstrings_removed(node):
+        return ast.unparse(node)
 
 
 def normalise(node: ast.AST) -> str:
     """The AST as text without docstrings and positions: comments and layout never matter."""
-    return ast.dump(_strip_docstrings(node), annotate_fields=True, include_attributes=False)
+    with _docstrings_removed(node):
+        return ast.dump(node, annotate_fields=True, include_attributes=False)
 
 
 def _digest_nodes(nodes: Iterable[ast.AST]) -> str:

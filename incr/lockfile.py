@@ -65,24 +65,40 @@ def _escape(ch: str) -> str:
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
+#: The text of each entry's block, from the last ``dumps``, by the entry's identity (entries
+#: are immutable): a run that rewrites the lockfile after every few steps formats each entry
+#: once, not once per write.
+_blocks: dict[int, tuple[LockEntry, str]] = {}
+
+
 def dumps(entries: Iterable[LockEntry]) -> str:
     """The lockfile text for ``entries``: deterministic, sorted, one block per step."""
+    global _blocks
     lines = [HEADER, f"schema = {SCHEMA}\n"]
+    blocks: dict[int, tuple[LockEntry, str]] = {}
     for entry in sorted(entries, key=lambda e: e.key):
-        head = f"steps.{_key(entry.key)}"
-        lines.append(f"\n[{head}]\nfingerprint = {_string(entry.fingerprint)}\n")
-        tables: dict[str, Mapping[str, str]] = {
-            "code": entry.facts.code,
-            "config": {k: _config_text(v) for k, v in entry.facts.config.items()},
-            "inputs": entry.facts.inputs,
-            "deps": entry.facts.deps,
-            "reads": entry.reads,
-            "outputs": {k: a.encode() for k, a in entry.outputs.items()},
-        }
-        for section in _SECTIONS:
-            table = tables[section]
-            if not table:
-                continue
+        known = _blocks.get(id(entry))
+        text = known[1] if known is not None and known[0] is entry else _block(entry)
+        blocks[id(entry)] = (entry, text)
+        lines.append(text)
+    _blocks = blocks
+    return "".join(lines)
+
+
+def _block(entry: LockEntry) -> str:
+    head = f"steps.{_key(entry.key)}"
+    lines = [f"\n[{head}]\nfingerprint = {_string(entry.fingerprint)}\n"]
+    tables: dict[str, Mapping[str, str]] = {
+        "code": entry.facts.code,
+        "config": {k: _config_text(v) for k, v in entry.facts.config.items()},
+        "inputs": entry.facts.inputs,
+        "deps": entry.facts.deps,
+        "reads": entry.reads,
+        "outputs": {k: a.encode() for k, a in entry.outputs.items()},
+    }
+    for section in _SECTIONS:
+        table = tables[section]
+        if table:
             lines.append(f"\n[{head}.{section}]\n")
             lines.extend(f"{_key(k)} = {_string(table[k])}\n" for k in sorted(table))
     return "".join(lines)
