@@ -70,6 +70,15 @@ def make_digits_project(root: Path, repo: Path) -> None:
     shutil.copy(repo / "pipelines" / "digits.py", root / "pipelines" / "digits.py")
 
 
+def edit_digits_step(root: Path) -> None:
+    """Change the body of the digits trainer (not its wiring): one more statement."""
+    module = root / "pipelines" / "digits.py"
+    text = module.read_text()
+    old = "    model.fit(X_train, y_train)\n"
+    assert old in text, "svc_trainer's fit not found"
+    module.write_text(text.replace(old, old + "    assert model is not None\n", 1))
+
+
 def dvc_yaml(n: int) -> str:
     stages = ["stages:"]
     for i in range(n):
