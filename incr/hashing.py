@@ -95,12 +95,13 @@ def _overlapped_digest(path: str | os.PathLike[str]) -> str:
     return hasher.hexdigest()
 
 
-def buffers_digest(parts: Iterable[Any]) -> str:
+def buffers_digest(parts: Iterable[Any], one_thread: bool = False) -> str:
     """The blake3 hex digest of the concatenation of ``parts`` (bytes-like objects, C-contiguous),
-    hashed in place: nothing is joined or copied."""
+    hashed in place: nothing is joined or copied. Large ones are hashed on all cores unless
+    ``one_thread``."""
     views = [memoryview(part).cast("B") for part in parts]
     total = sum(view.nbytes for view in views)
-    threads = _threads() if total >= THREADS_THRESHOLD else 1
+    threads = _threads() if total >= THREADS_THRESHOLD and not one_thread else 1
     hasher = blake3(max_threads=threads)
     for view in views:
         hasher.update(view)

@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -57,20 +58,49 @@ def _replacing(path: Path) -> Iterator[tuple[BinaryIO, str]]:
     """A new temp file beside ``path`` to write, and its path. Once the block ends, the file
     is flushed, fsynced and renamed onto ``path``; on any error it is removed and ``path``
     stays as it was."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with staged(path.parent, path.name) as out:
+        out.dest = path
+        yield out.file, out.temp
+
+
+@dataclass
+class Staged:
+    """A temp file being written (``file``, at ``temp``), and where it goes: ``dest``, set by
+    the writer before the block ends; left None, the file is dropped."""
+
+    file: BinaryIO
+    temp: str
+    dest: Path | None = None
+
+
+@contextlib.contextmanager
+def staged(folder: Path, name: str) -> Iterator[Staged]:
+    """A new temp file in ``folder`` (``.NAME.XXXX.tmp``) for a destination decided while it
+    is written. When the block ends with ``dest`` set, the file is flushed, fsynced and renamed
+    onto it (same file system: ``folder`` and ``dest`` must be on one); with ``dest`` None it is
+    removed unsynced. On any error it is removed and ``dest`` stays as it was."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    out: Staged | None = None
     try:
         os.fchmod(fd, FILE_MODE)
         with open(fd, "wb") as fh:
-            yield fh, tmp
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+            out = Staged(fh, tmp)
+            yield out
+            if out.dest is not None:
+                fh.flush()
+                os.fsync(fh.fileno())
+        if out.dest is None:
+            os.unlink(tmp)
+        else:
+            out.dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, out.dest)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError) and exc.filename is None:
-            exc.filename = str(path)  # ENOSPC from write or fsync names no file: say which
+            # ENOSPC from write or fsync names no file: say which
+            exc.filename = str(out.dest if out and out.dest else folder / name)
         raise
 
 

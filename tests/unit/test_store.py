@@ -1,6 +1,9 @@
 """incr/store.py: the content-addressed object store and the run cache."""
 
+import contextlib
 import os
+import threading
+import types
 
 import pytest
 from blake3 import blake3
@@ -203,3 +206,79 @@ def test_restore_file_of_a_missing_object(store, tmp_path):
     with pytest.raises(ObjectMissing):
         store.restore_file("ab" * 32, tmp_path / "out.txt", tmp_path)
     assert not (tmp_path / "out.txt").exists()
+
+
+# ---------------------------------------------------------------------- large objects: racing put
+
+
+@pytest.fixture
+def racing(store, monkeypatch):
+    """Objects of 1 KiB and more take the racing path, written in 256-byte chunks."""
+    monkeypatch.setattr(store_module, "RACE_THRESHOLD", 1024)
+    monkeypatch.setattr(store_module, "_WRITE_CHUNK", 256)
+    return store
+
+
+def _written(monkeypatch, gate: threading.Event | None = None) -> list[int]:
+    """Bytes written through ``staged`` files, per write (each waiting for ``gate``)."""
+    sizes: list[int] = []
+    real = store_module.staged
+
+    @contextlib.contextmanager
+    def counting(folder, name):
+        with real(folder, name) as out:
+            write = out.file.write
+
+            def counted(data):
+                if gate is not None:
+                    assert gate.wait(10)
+                sizes.append(memoryview(data).nbytes)
+                return write(data)
+
+            out.file = types.SimpleNamespace(write=counted)
+            yield out
+
+    monkeypatch.setattr(store_module, "staged", counting)
+    return sizes
+
+
+def test_a_large_new_object_is_stored_whole(racing, monkeypatch):
+    parts = [os.urandom(1000), b"", memoryview(os.urandom(3000))]
+    sizes = _written(monkeypatch)
+    digest = racing.put_parts(parts)
+    data = b"".join(bytes(p) for p in parts)
+    assert digest == blake3(data).hexdigest()
+    assert racing.get(digest) == data
+    assert sum(sizes) == len(data)
+    assert not list(racing.dir.rglob("*.tmp"))
+
+
+def test_a_large_object_already_stored_is_not_written_again(racing, monkeypatch):
+    data = os.urandom(64 * 256)
+    digest = racing.put(data)
+    before = os.stat(racing.object_path(digest))
+    real = store_module.buffers_digest
+    hashed = threading.Event()
+
+    def hash_then_say(parts, one_thread=False):
+        digest = real(parts, one_thread)
+        hashed.set()
+        return digest
+
+    monkeypatch.setattr(store_module, "buffers_digest", hash_then_say)
+    sizes = _written(monkeypatch, gate=hashed)  # the write waits for the hash: a slow disk
+    assert racing.put(data) == digest
+    after = os.stat(racing.object_path(digest))
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert sum(sizes) <= 256  # the write stopped at the first chunk after the hash was known
+    assert not list(racing.dir.rglob("*.tmp"))
+
+
+def test_a_failed_hash_leaves_nothing(racing, monkeypatch):
+    def broken(parts, one_thread=False):
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(store_module, "buffers_digest", broken)
+    with pytest.raises(MemoryError):
+        racing.put(os.urandom(4096))
+    assert not [p for p in racing.dir.rglob("*") if p.is_file() and p.name != ".gitignore"]
