@@ -122,11 +122,11 @@ def verify(store: Store, locks: dict[str, LockEntry]) -> tuple[int, list[Problem
     for key in sorted(locks):
         for name, artifact in sorted(locks[key].outputs.items()):
             try:
-                store.get(artifact.digest)
+                store.check(artifact.digest)
                 checked += 1
                 if artifact.kind == "dir":
                     for digest in store.manifest(artifact.digest).values():
-                        store.get(digest)
+                        store.check(digest)
                         checked += 1
             except (ObjectMissing, ObjectCorrupt) as exc:
                 problems.append(Problem(key, name, str(exc)))

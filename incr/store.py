@@ -133,6 +133,17 @@ class Store:
             raise _corrupt(path)
         return data
 
+    def check(self, digest: str) -> None:
+        """Raise ObjectMissing or ObjectCorrupt (removing the bad file) unless the object's
+        bytes match its digest; read in chunks, so a large object costs no memory."""
+        path = self.object_path(digest)
+        try:
+            actual = file_digest(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectMissing(f"cache object {digest} is missing") from None
+        if actual != digest:
+            raise _corrupt(path)
+
     def get_view(self, digest: str) -> memoryview:
         """The object's verified bytes, like ``get``, without copying a large object.
 

@@ -282,3 +282,15 @@ def test_a_failed_hash_leaves_nothing(racing, monkeypatch):
     with pytest.raises(MemoryError):
         racing.put(os.urandom(4096))
     assert not [p for p in racing.dir.rglob("*") if p.is_file() and p.name != ".gitignore"]
+
+
+def test_check_passes_a_good_object_and_removes_a_bad_one(store):
+    good = store.put(os.urandom(5 << 20))
+    store.check(good)
+    bad = store.put(b"right bytes")
+    store.object_path(bad).write_bytes(b"wrong bytes")
+    with pytest.raises(ObjectCorrupt):
+        store.check(bad)
+    assert not store.has(bad)
+    with pytest.raises(ObjectMissing):
+        store.check(bad)
