@@ -191,17 +191,20 @@ def store_rows(cache_dir: Path, nbytes: int, runs: int, where: str) -> list[list
     return rows
 
 
-#: Run in a fresh process: one Store call on a file, its time, the process's peak RSS, and its
-#: peak anonymous (private) memory, sampled every 2 ms from /proc: RSS also counts the pages of
-#: files mapped for hashing, which belong to the page cache and are not the process's own.
+#: Run in a fresh process: one Store call on a file, its time, the process's peak RSS (VmHWM:
+#: getrusage's ru_maxrss would carry the benchmark's own peak over the exec), and its peak
+#: anonymous (private) memory, sampled every 2 ms from /proc.
 _OUTS_CHILD = """
-import json, resource, sys, threading, time
+import json, sys, threading, time
 from pathlib import Path
 from incr.store import Store
 
-def anon_kib():
+def status_kib(field):
     with open("/proc/self/status") as fh:
-        return next(int(l.split()[1]) for l in fh if l.startswith("RssAnon:"))
+        return next(int(l.split()[1]) for l in fh if l.startswith(field + ":"))
+
+def anon_kib():
+    return status_kib("RssAnon")
 
 peak, done = [anon_kib()], threading.Event()
 def sample():
@@ -217,7 +220,7 @@ else:
     result = ""
 secs = time.perf_counter() - start
 done.set()
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss = status_kib("VmHWM")
 print(json.dumps([secs, rss, max(peak[0], anon_kib()), result]))
 """
 
