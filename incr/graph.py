@@ -7,10 +7,8 @@ is a module-level pipeline instance, a pipeline that takes no steps, or an insta
 
 from __future__ import annotations
 
-import difflib
 import heapq
 import importlib
-import traceback
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,6 +72,8 @@ def _relative(root: Path, filename: str) -> str:
 
 def _line_in(exc: BaseException, path: Path) -> int:
     """The last line of ``path`` on the exception's traceback (where the module failed)."""
+    import traceback  # here only: imports on the quick path are kept few
+
     line = 1
     for frame in traceback.extract_tb(exc.__traceback__):
         if Path(frame.filename).resolve() == path.resolve() and frame.lineno:
@@ -294,6 +294,8 @@ def _step_matches(by_name: dict[str, PipelineGraph], target: str) -> list[tuple[
 def _suggest(by_name: dict[str, PipelineGraph], target: str) -> str:
     known = [*by_name, *(f"{g.name}.{n.name}" for g in by_name.values() for n in g.steps)]
     known += [n.name for g in by_name.values() for n in g.steps]
+    import difflib  # here only: imports on the quick path are kept few
+
     close = difflib.get_close_matches(target, known, n=3)
     if close:
         return "did you mean " + ", ".join(close) + "?"

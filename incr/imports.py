@@ -6,7 +6,6 @@ text, never from a stale ``.pyc``.
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.machinery
 import os
 import sys
@@ -28,8 +27,11 @@ class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
         raise OSError("project modules are compiled from source")
 
 
-class _ProjectFinder(importlib.abc.MetaPathFinder):
-    """Finds modules as usual, and loads those under the project root with _SourceOnlyLoader."""
+class _ProjectFinder:
+    """Finds modules as usual, and loads those under the project root with _SourceOnlyLoader.
+
+    A meta path finder needs only ``find_spec`` (no ``importlib.abc`` base: importing that
+    costs more than the rest of this module)."""
 
     def __init__(self, root: Path) -> None:
         self.root = os.path.join(str(root), "")
