@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -186,7 +187,8 @@ def wiring_of(source: bytes, filename: str) -> tuple[str, str, bool] | None:
 
 
 def _step_names(tree: Any) -> tuple[set[str], set[str]]:
-    """Names bound to ``incr.step`` and to the ``incr`` module at the module's top level."""
+    """Names bound to ``incr.step`` and to the ``incr`` module by the module's top-level
+    imports, and bound nowhere else in it (rebound, a name may decorate with anything)."""
     import ast
 
     names: set[str] = set()
@@ -196,7 +198,23 @@ def _step_names(tree: Any) -> tuple[set[str], set[str]]:
             names |= {a.asname or a.name for a in stmt.names if a.name == "step"}
         elif isinstance(stmt, ast.Import):
             modules |= {a.asname or a.name for a in stmt.names if a.name == "incr"}
-    return names, modules
+    bound: Counter[str] = Counter()  # every binding of every name, at any depth
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound[node.name] += 1
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound[node.id] += 1
+        elif isinstance(node, ast.alias):
+            bound[(node.asname or node.name).split(".")[0]] += 1
+        elif isinstance(node, ast.arg):
+            bound[node.arg] += 1
+        elif isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name:
+            bound[node.name] += 1
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound[node.rest] += 1
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            bound.update(node.names)
+    return {n for n in names if bound[n] == 1}, {m for m in modules if bound[m] == 1}
 
 
 def _is_step(decorator: Any, names: set[str], modules: set[str]) -> bool:

@@ -72,6 +72,12 @@ def test_comments_and_layout_do_not_count() -> None:
         "from other import step\n\n@step\ndef f():\n    return 1\n",
         # a step defined inside a function: its body is the function's
         "from incr import step\n\ndef make():\n    @step\n    def f():\n        return 1\n",
+        # ``step`` rebound after the import: it may call what it decorates
+        "from incr import step\n\nstep = lambda f: f() and f\n\n@step\ndef f():\n    return 1\n",
+        "from incr import step\n\ndef step(f):\n    return f\n\n@step\ndef f():\n    return 1\n",
+        "import incr\nfrom x import incr\n\n@incr.step\ndef f():\n    return 1\n",
+        "from incr import step\n\ntry:\n    pass\nexcept E as step:\n    pass\n\n"
+        "@step\ndef f():\n    return 1\n",
     ],
 )
 def test_only_module_level_incr_steps_lose_their_bodies(text: str) -> None:
