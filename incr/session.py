@@ -27,6 +27,7 @@ from incr.fingerprint import (
     CodeClosure,
     CodeIndex,
     ModuleSource,
+    canonical_json,
     digest_bytes,
     fingerprint,
 )
@@ -52,6 +53,8 @@ class Workspace:
         self.project = project
         self.store = Store(project.cache)
         self.stats = StatCache(project.root, project.cache / "stat.json")
+        #: Lock entries as read whose fingerprint is that of their facts (by key).
+        self._consistent: dict[str, LockEntry] = {}
         self.locks: dict[str, LockEntry] = self._read_locks()
         self._last_lock_write = float("-inf")
         self._lock_unsaved = False
@@ -79,16 +82,35 @@ class Workspace:
         try:
             data = json.loads(copy.read_text(encoding="utf-8"))
             if data["digest"] == digest and digest != MISSING:
-                return {k: _entry_from_json(k, v) for k, v in data["entries"].items()}
+                locks = {k: _entry_from_json(k, v) for k, v in data["entries"].items()}
+                self._consistent = {k: locks[k] for k in data["consistent"] if k in locks}
+                return locks
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
         locks = lockfile.read(self.project.lockfile)
+        self._consistent = {k: e for k, e in locks.items() if fingerprint(e.facts) == e.fingerprint}
         if locks and self.project.cache.is_dir():
             entries = {k: _entry_to_json(e) for k, e in locks.items()}
             with contextlib.suppress(OSError):
-                data = {"digest": digest, "entries": entries}
+                data = {
+                    "digest": digest,
+                    "entries": entries,
+                    "consistent": sorted(self._consistent),
+                }
                 atomic_write(copy, json.dumps(data, separators=(",", ":")).encode())
         return locks
+
+    def _fingerprint(self, facts: Facts, locked: LockEntry | None) -> str:
+        """``fingerprint(facts)``, taken from the lock entry when its facts are the same and its
+        fingerprint was checked against them when the lockfile was read: most steps of a
+        no-op status."""
+        if (
+            locked is not None
+            and self._consistent.get(locked.key) is locked
+            and _same_facts(facts, locked.facts)
+        ):
+            return locked.fingerprint
+        return fingerprint(facts)
 
     # ------------------------------------------------------------------ sources
 
@@ -233,7 +255,7 @@ class Workspace:
                 locked = self.locks.get(node.key)
                 missing, modified = self.output_problems(locked)
                 reads = self.read_changes(locked.reads) if locked else []
-                fp = None if waiting else fingerprint(facts)
+                fp = None if waiting else self._fingerprint(facts, locked)
                 reasons = decide(
                     node,
                     locked,
@@ -379,6 +401,20 @@ class Workspace:
         """Write the lockfile if an entry is waiting for it."""
         if self._lock_unsaved:
             self.write_lock()
+
+
+def _same_facts(new: Facts, old: Facts) -> bool:
+    """True when the two give the same fingerprint: the same strings, and the same config
+    values as JSON (2 and 2.0 are equal in Python, not in a fingerprint)."""
+    return (
+        new.code == old.code
+        and new.inputs == old.inputs
+        and new.deps == old.deps
+        and (
+            new.config == old.config == {}
+            or canonical_json(new.config) == canonical_json(old.config)
+        )
+    )
 
 
 def _entry_to_json(entry: LockEntry) -> dict[str, Any]:

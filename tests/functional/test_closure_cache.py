@@ -123,3 +123,24 @@ def test_a_damaged_file_is_only_a_miss(make_project: MakeProject, damage: str) -
     assert "pipelines.chain:first" in closures_file(project)["closures"]
     project.edit("pipelines/base.py", "x * 10", "x * 11")
     assert project.dirty()["first"] == [("code changed", "helper in pipelines/base.py")]
+
+
+# ---------------------------------------------------------------------- fingerprints from the lock
+
+
+def test_a_lock_entry_whose_fingerprint_does_not_match_its_facts_is_dirty(
+    make_project: MakeProject,
+) -> None:
+    # A clean step takes its fingerprint from the lockfile only when that fingerprint was
+    # checked against the entry's facts: a hand-edited one must still show.
+    project = make(make_project)
+    text = project.lockfile.read_text()
+    old = project.lock()["chain.second"].fingerprint
+    project.lockfile.write_text(text.replace(old, "0" * len(old)))
+
+    assert project.dirty() == {"second": [("fingerprint changed", "")]}
+    assert project.dirty() == {"second": [("fingerprint changed", "")]}  # from the parsed copy
+    project.repro()
+    assert project.take_ran() == []  # the run cache has it: restored, not run
+    assert project.lock()["chain.second"].fingerprint == old
+    assert project.dirty() == {}

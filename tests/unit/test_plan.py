@@ -15,6 +15,7 @@ from incr.plan import (
     file_upstreams,
     upstream_inputs,
 )
+from incr.session import _same_facts
 
 
 def node(name="double", *, inputs=None, enable_cache=None, deps=(), outs=()):
@@ -316,3 +317,14 @@ def test_file_upstreams():
         "featurize",
     ]
     assert file_upstreams(n, producers, dirty=set()) == []
+
+
+def test_same_facts_compares_configs_as_json():
+    # 1, 1.0 and True are equal in Python, and three different fingerprints.
+    base = Facts({"a:f": "d1"}, {"k": 1}, {"x": "i"}, {"data": "h"})
+    assert _same_facts(base, Facts({"a:f": "d1"}, {"k": 1}, {"x": "i"}, {"data": "h"}))
+    assert not _same_facts(base, Facts({"a:f": "d1"}, {"k": 1.0}, {"x": "i"}, {"data": "h"}))
+    assert not _same_facts(base, Facts({"a:f": "d1"}, {"k": True}, {"x": "i"}, {"data": "h"}))
+    assert not _same_facts(base, Facts({"a:f": "d2"}, {"k": 1}, {"x": "i"}, {"data": "h"}))
+    assert not _same_facts(base, Facts({"a:f": "d1"}, {"k": 1}, {}, {"data": "h"}))
+    assert not _same_facts(base, Facts({"a:f": "d1"}, {"k": 1}, {"x": "i"}, {}))
