@@ -76,8 +76,25 @@ def install_for_script() -> None:
         return
     from incr.project import MARKERS
 
-    folder = Path(main_file).resolve().parent
+    main = Path(main_file).resolve()
+    if any(_inside(main, place) for place in _NOT_SCRIPTS):
+        # The ``incr`` command itself (a console script in a virtualenv, which may well sit
+        # inside the project, or ``python -m incr.cli``): the CLI sets up the project's imports
+        # itself, for the project it was asked about.
+        return
+    folder = main.parent
     for candidate in (folder, *folder.parents):
         if any((candidate / marker).exists() for marker in MARKERS):
             use_project_imports(candidate)
             return
+
+
+#: Where a ``__main__`` file is not a user's script: Python's installations and incr itself.
+_NOT_SCRIPTS = tuple(
+    {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    | {Path(__file__).resolve().parent}
+)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
