@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc as collector  # `gc` is a command here
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -143,7 +145,8 @@ def repro(
         click.echo("(dry run: nothing was executed)")
         return
     with project_lock(project.cache, "incr repro", wait=not no_wait, on_wait=_tell):
-        workspace, pipelines = open_for_repro(project, targets, force)
+        with _few_collections():  # deciding, before any step runs
+            workspace, pipelines = open_for_repro(project, targets, force)
         ok = repro_all(
             workspace,
             pipelines,
@@ -155,6 +158,20 @@ def repro(
         )
     if not ok:
         sys.exit(1)
+
+
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    """No cyclic garbage collection inside the block: deciding a large pipeline's status
+    allocates many objects that live until the end, and collecting them finds nothing (8 ms
+    of a 1,000-step no-op status). Blocks that run steps keep the collector."""
+    was_enabled = collector.isenabled()
+    collector.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            collector.enable()
 
 
 def _tell(line: str) -> None:
@@ -194,8 +211,9 @@ def status(
     if why is not None:
         ctx.invoke(show, target=why, as_json=as_json)
         return
-    workspace, pipelines = open_pipelines(_project(ctx), executable=False)
-    verdicts = workspace.status(pipelines, targets)
+    with _few_collections():
+        workspace, pipelines = open_pipelines(_project(ctx), executable=False)
+        verdicts = workspace.status(pipelines, targets)
     if as_json:
         click.echo(status_json(verdicts))
     else:
