@@ -127,7 +127,7 @@ class ClosureCache:
         modules = [[n, *(found if found else (None, None))] for n, found in table]
         data = {"key": _key(), "modules": modules, "closures": closures}
         with contextlib.suppress(OSError):
-            atomic_write(self.path, json.dumps(data, separators=(",", ":")).encode())
+            atomic_write(self.path, json.dumps(data, separators=(",", ":")).encode(), durable=False)
         self.changed = False
 
 

@@ -104,7 +104,8 @@ def save(
 
 def _write(project: Project, data: dict[str, Any]) -> None:
     with contextlib.suppress(OSError):  # the graph cache only saves imports
-        atomic_write(_path(project), json.dumps(data, separators=(",", ":")).encode())
+        text = json.dumps(data, separators=(",", ":"))
+        atomic_write(_path(project), text.encode(), durable=False)
 
 
 def load(project: Project, stats: StatCache) -> list[TracedPipeline] | None:

@@ -199,7 +199,7 @@ class StatCache:
         if self.cache_file is None or not self.dirty:
             return
         text = json.dumps({"version": 1, "entries": self.entries}, separators=(",", ":"))
-        atomic_write(self.cache_file, text.encode())
+        atomic_write(self.cache_file, text.encode(), durable=False)
         self.dirty = False
 
 

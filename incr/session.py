@@ -97,7 +97,8 @@ class Workspace:
                     "entries": entries,
                     "consistent": sorted(self._consistent),
                 }
-                atomic_write(copy, json.dumps(data, separators=(",", ":")).encode())
+                text = json.dumps(data, separators=(",", ":"))
+                atomic_write(copy, text.encode(), durable=False)
         return locks
 
     def _fingerprint(self, facts: Facts, locked: LockEntry | None) -> str:
@@ -279,16 +280,18 @@ class Workspace:
     # ------------------------------------------------------------------ sources kept for diffs
 
     def keep_sources(self, code: dict[str, str]) -> None:
-        """Store the normalised source of each code part, by its digest, for ``incr show``."""
+        """Store the normalised source of each code part, by its digest, for ``incr show``
+        (without fsync: a source lost to a power cut costs a diff, and an empty file left by
+        one is written again)."""
         folder = self.project.cache / "sources"
         for part, digest in code.items():
             path = folder / digest
-            if part.startswith("pkg:") or ":" not in part or path.exists():
+            if part.startswith("pkg:") or ":" not in part or _non_empty(path):
                 continue
             text = self.part_source(part)
             if text is not None:
                 self.store.ensure()
-                atomic_write(path, text.encode("utf-8"))
+                atomic_write(path, text.encode("utf-8"), durable=False)
 
     def part_source(self, part: str) -> str | None:
         """The normalised source of a code part (``pipelines/flow.py:double``) as it is now."""
@@ -299,10 +302,13 @@ class Workspace:
         return self.code.normalised_source(module, name)
 
     def kept_source(self, digest: str) -> str | None:
+        """The kept source of a code part, or None when it is not kept (an empty file is what a
+        power cut may leave of one: these are written without fsync)."""
         try:
-            return (self.project.cache / "sources" / digest).read_text(encoding="utf-8")
+            text = (self.project.cache / "sources" / digest).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             return None
+        return text or None
 
     def code_diffs(self, verdict: Verdict) -> list[tuple[str, str | None, str | None]]:
         """(part, source then, source now) for each code part that changed since the lockfile's
@@ -366,7 +372,8 @@ class Workspace:
                 self.store.ensure()
                 entries = list(self._code.memo.items())[-MEMO_LIMIT:]
                 data = {"format": MEMO_FORMAT, "entries": dict(entries)}
-                atomic_write(self._memo_file, json.dumps(data, separators=(",", ":")).encode())
+                text = json.dumps(data, separators=(",", ":"))
+                atomic_write(self._memo_file, text.encode(), durable=False)
                 self._memo_size = len(self._code.memo)
             if self.closures.changed:
                 self.store.ensure()
@@ -401,6 +408,13 @@ class Workspace:
         """Write the lockfile if an entry is waiting for it."""
         if self._lock_unsaved:
             self.write_lock()
+
+
+def _non_empty(path: Path) -> bool:
+    try:
+        return os.stat(path).st_size > 0
+    except OSError:
+        return False
 
 
 def _same_facts(new: Facts, old: Facts) -> bool:
@@ -518,7 +532,7 @@ class PackageVersions:
     def save(self) -> None:
         if self.changed:
             data = {"key": self.key, "known": self.known}
-            atomic_write(self.path, json.dumps(data, sort_keys=True).encode())
+            atomic_write(self.path, json.dumps(data, sort_keys=True).encode(), durable=False)
             self.changed = False
 
 

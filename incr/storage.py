@@ -23,19 +23,23 @@ def _current_umask() -> int:
 FILE_MODE = 0o666 & ~_current_umask()
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a part.
 
     On any error the temp file is removed and ``path`` is left as it was; the error propagates
-    (an OSError carries ``path`` as its filename).
+    (an OSError carries ``path`` as its filename). ``durable=False`` skips the fsync: for files
+    that only save work (caches checked when read), where a power cut may leave the old file,
+    an empty one or none, and that costs time, never a wrong result.
     """
-    atomic_write_parts(path, (data,))
+    atomic_write_parts(path, (data,), durable)
 
 
-def atomic_write_parts(path: Path, parts: Sequence[bytes | memoryview]) -> None:
+def atomic_write_parts(
+    path: Path, parts: Sequence[bytes | memoryview], durable: bool = True
+) -> None:
     """``atomic_write`` of the concatenation of ``parts``, written one after the other (a large
     array's own buffer is written without being copied first)."""
-    with _replacing(path) as (fh, _):
+    with _replacing(path, durable) as (fh, _):
         for part in parts:
             fh.write(part)
 
@@ -54,11 +58,11 @@ def atomic_copy(src: Path, dest: Path, check: Callable[[str], object] | None = N
 
 
 @contextlib.contextmanager
-def _replacing(path: Path) -> Iterator[tuple[BinaryIO, str]]:
+def _replacing(path: Path, durable: bool = True) -> Iterator[tuple[BinaryIO, str]]:
     """A new temp file beside ``path`` to write, and its path. Once the block ends, the file
-    is flushed, fsynced and renamed onto ``path``; on any error it is removed and ``path``
-    stays as it was."""
-    with staged(path.parent, path.name) as out:
+    is flushed, fsynced (when ``durable``) and renamed onto ``path``; on any error it is
+    removed and ``path`` stays as it was."""
+    with staged(path.parent, path.name, durable) as out:
         out.dest = path
         yield out.file, out.temp
 
@@ -74,11 +78,12 @@ class Staged:
 
 
 @contextlib.contextmanager
-def staged(folder: Path, name: str) -> Iterator[Staged]:
+def staged(folder: Path, name: str, durable: bool = True) -> Iterator[Staged]:
     """A new temp file in ``folder`` (``.NAME.XXXX.tmp``) for a destination decided while it
-    is written. When the block ends with ``dest`` set, the file is flushed, fsynced and renamed
-    onto it (same file system: ``folder`` and ``dest`` must be on one); with ``dest`` None it is
-    removed unsynced. On any error it is removed and ``dest`` stays as it was."""
+    is written. When the block ends with ``dest`` set, the file is flushed, fsynced (when
+    ``durable``) and renamed onto it (same file system: ``folder`` and ``dest`` must be on
+    one); with ``dest`` None it is removed unsynced. On any error it is removed and ``dest``
+    stays as it was."""
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     out: Staged | None = None
@@ -87,7 +92,7 @@ def staged(folder: Path, name: str) -> Iterator[Staged]:
         with open(fd, "wb") as fh:
             out = Staged(fh, tmp)
             yield out
-            if out.dest is not None:
+            if out.dest is not None and durable:
                 fh.flush()
                 os.fsync(fh.fileno())
         if out.dest is None:

@@ -263,7 +263,7 @@ class Store:
         others = [v for v in self._variants(path) if v.get("reads") != record["reads"]]
         self.ensure()
         data = {"variants": [record, *others][:RUN_VARIANTS]}
-        atomic_write(path, json.dumps(data, sort_keys=True).encode())
+        atomic_write(path, json.dumps(data, sort_keys=True).encode(), durable=False)
 
     def lookup_runs(self, fingerprint: str) -> list[RunRecord]:
         """What ``fingerprint`` produced, newest first, keeping only records whose objects are

@@ -144,3 +144,22 @@ def test_a_lock_entry_whose_fingerprint_does_not_match_its_facts_is_dirty(
     assert project.take_ran() == []  # the run cache has it: restored, not run
     assert project.lock()["chain.second"].fingerprint == old
     assert project.dirty() == {}
+
+
+def test_an_empty_kept_source_is_no_source(make_project: MakeProject) -> None:
+    # Kept sources are written without fsync: a power cut may leave an empty file, which
+    # must read as "not kept", not as an empty old version, and be written again.
+    project = make(make_project)
+    digest = project.lock()["chain.first"].facts.code["pipelines/base.py:helper"]
+    kept = project.root / ".pipecache" / "sources" / digest
+    assert "x * 10" in kept.read_text()
+    kept.write_text("")
+
+    project.edit("pipelines/base.py", "x * 10", "x * 11")
+    shown = project.incr("show", "first").output
+    assert "(its source then is no longer in the cache)" in shown
+    assert "-    return x * 10" not in shown
+
+    project.edit("pipelines/base.py", "x * 11", "x * 10")
+    project.repro("--force", "first")  # runs with that code again: its source is kept again
+    assert "x * 10" in kept.read_text()

@@ -134,3 +134,15 @@ def test_atomic_copy_of_a_full_disk_names_the_file(tmp_path, monkeypatch):
         storage.atomic_copy(source, dest)
     assert info.value.filename == str(dest)
     assert sorted(os.listdir(tmp_path)) == ["source"]
+
+
+def test_a_write_that_only_saves_work_is_not_fsynced(tmp_path, monkeypatch):
+    def no_fsync(*args):
+        raise AssertionError("fsync called")
+
+    monkeypatch.setattr(storage.os, "fsync", no_fsync)
+    atomic_write(tmp_path / "cache.json", b"{}", durable=False)
+    assert (tmp_path / "cache.json").read_bytes() == b"{}"
+    with pytest.raises(AssertionError, match="fsync called"):
+        atomic_write(tmp_path / "pipeline.lock", b"x")
+    assert sorted(os.listdir(tmp_path)) == ["cache.json"]
