@@ -113,9 +113,12 @@ class Store:
                 if failed:
                     raise failed[0]
                 digest = found[0]
-                out.dest = None if self.has(digest) else self.object_path(digest)
+                if not stored and not self.has(digest):  # written whole, and still new
+                    out.dest = self.object_path(digest)
         finally:
             hasher.join()
+        if stored and not self.has(digest):  # removed since it was seen: store it whole
+            atomic_write_parts(self.object_path(digest), parts)
         return digest
 
     def get(self, digest: str) -> bytes:

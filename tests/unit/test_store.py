@@ -294,3 +294,34 @@ def test_check_passes_a_good_object_and_removes_a_bad_one(store):
     assert not store.has(bad)
     with pytest.raises(ObjectMissing):
         store.check(bad)
+
+
+def test_an_object_removed_after_the_racing_write_stopped_is_stored_whole(racing, monkeypatch):
+    data = os.urandom(64 * 256)
+    digest = racing.put(data)
+    real_has = racing.has
+    seen = []
+
+    def has_then_gone(d):  # there when the write stops, gone right after (another process)
+        seen.append(d)
+        if len(seen) == 1:
+            return real_has(d)
+        racing.object_path(d).unlink(missing_ok=True)
+        return False
+
+    real_hash = store_module.buffers_digest
+    hashed = threading.Event()
+
+    def hash_then_say(parts, one_thread=False):
+        found = real_hash(parts, one_thread)
+        hashed.set()
+        return found
+
+    monkeypatch.setattr(store_module, "buffers_digest", hash_then_say)
+    _written(monkeypatch, gate=hashed)  # the write waits for the hash, then stops
+    monkeypatch.setattr(racing, "has", has_then_gone)
+    assert racing.put(data) == digest
+    assert len(seen) == 2
+    monkeypatch.undo()
+    assert racing.get(digest) == data
+    assert not list(racing.dir.rglob("*.tmp"))
