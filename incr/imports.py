@@ -76,25 +76,29 @@ def install_for_script() -> None:
         return
     from incr.project import MARKERS
 
-    main = Path(main_file).resolve()
-    if any(_inside(main, place) for place in _NOT_SCRIPTS):
-        # The ``incr`` command itself (a console script in a virtualenv, which may well sit
-        # inside the project, or ``python -m incr.cli``): the CLI sets up the project's imports
-        # itself, for the project it was asked about.
+    if _is_incr_command(main_file):
+        # The ``incr`` command itself (a console script beside the running Python, in a
+        # virtualenv that may well sit inside the project, or ``python -m incr.cli``): the CLI
+        # sets up the imports of the project it was asked about.
         return
-    folder = main.parent
+    folder = Path(main_file).resolve().parent
     for candidate in (folder, *folder.parents):
         if any((candidate / marker).exists() for marker in MARKERS):
             use_project_imports(candidate)
             return
 
 
-#: Where a ``__main__`` file is not a user's script: Python's installations and incr itself.
-_NOT_SCRIPTS = tuple(
-    {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    | {Path(__file__).resolve().parent}
-)
+_INCR_PACKAGE = Path(__file__).resolve().parent
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
+def _is_incr_command(main_file: str) -> bool:
+    """True for a ``__main__`` file that is incr's own: a file of incr's package, or an
+    ``incr`` script in the folder of the running Python's executable (console scripts are
+    installed there; the symlinks of a virtualenv are not followed, or that folder would be
+    the base installation's)."""
+    path = os.path.abspath(main_file)
+    if _INCR_PACKAGE in Path(path).resolve().parents:
+        return True
+    scripts = os.path.dirname(os.path.abspath(sys.executable))
+    name = os.path.basename(path).lower().removesuffix(".exe").removesuffix("-script.py")
+    return os.path.dirname(path) == scripts and name == "incr"

@@ -42,16 +42,18 @@ def test_a_script_in_a_project_sets_up_its_imports(tmp_path, clean_imports):
     assert sys.path[0] == str(tmp_path)
 
 
-@pytest.mark.parametrize("where", ["prefix", "incr"])
+@pytest.mark.parametrize("where", ["console script", "incr package"])
 def test_the_incr_command_itself_sets_up_nothing(clean_imports, monkeypatch, tmp_path, where):
     # A virtualenv inside the project (``.venv/bin/incr``), or incr's own package (``python -m
     # incr.cli``): the command sets up the imports of the project it is asked about, later.
     (tmp_path / "pyproject.toml").write_text("")
-    venv = tmp_path / ".venv"
-    (venv / "bin").mkdir(parents=True)
-    monkeypatch.setattr(imports, "_NOT_SCRIPTS", (venv.resolve(), *imports._NOT_SCRIPTS))
-    main = venv / "bin" / "incr" if where == "prefix" else Path(imports.__file__).parent / "cli.py"
-    clean_imports(main)
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    if where == "console script":
+        clean_imports(bin_dir / "incr")
+    else:
+        clean_imports(Path(imports.__file__).parent / "cli.py")
     before = (list(sys.path), list(sys.meta_path))
 
     imports.install_for_script()
@@ -59,6 +61,19 @@ def test_the_incr_command_itself_sets_up_nothing(clean_imports, monkeypatch, tmp
     assert (sys.path, sys.meta_path) == before
 
 
-def test_the_running_python_is_not_a_script_folder():
-    assert Path(sys.prefix).resolve() in imports._NOT_SCRIPTS
-    assert Path(imports.__file__).resolve().parent in imports._NOT_SCRIPTS
+def test_a_script_of_a_project_that_is_also_a_virtualenv_sets_up_its_imports(
+    tmp_path, clean_imports, monkeypatch
+):
+    # ``python -m venv .`` at the project root, or an app under a Docker image's prefix: the
+    # project's own scripts live inside the Python installation, and still need its imports.
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "pipelines").mkdir()
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    clean_imports(tmp_path / "pipelines" / "flow.py")
+    before = finders()
+
+    imports.install_for_script()
+
+    assert finders() == [str(tmp_path) + "/", *before]
