@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ def atomic_copy(src: Path, dest: Path, check: Callable[[str], object] | None = N
     """
     with open(src, "rb") as source, _replacing(dest) as (fh, tmp):
         _copy_bytes(source, fh)
+        fh.flush()  # the fallback copy writes through the buffer: all of it on disk for check
         if check is not None:
             check(tmp)
 
@@ -110,9 +112,12 @@ def staged(folder: Path, name: str, durable: bool = True) -> Iterator[Staged]:
 
 
 def _copy_bytes(source: BinaryIO, target: BinaryIO) -> None:
-    """Copy the rest of ``source`` to ``target`` in the kernel where it can, else through a
-    small buffer."""
+    """Copy the rest of ``source`` to ``target`` in the kernel where it can (Linux's
+    ``sendfile`` takes any file; elsewhere it wants a socket), else through a small buffer."""
     out, done = target.fileno(), 0
+    if not _KERNEL_COPY:
+        shutil.copyfileobj(source, target, 1 << 20)
+        return
     try:
         while sent := os.sendfile(out, source.fileno(), None, 1 << 30):
             done += sent
@@ -120,8 +125,9 @@ def _copy_bytes(source: BinaryIO, target: BinaryIO) -> None:
         if done or exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
             raise
         shutil.copyfileobj(source, target, 1 << 20)
-    except AttributeError:  # no os.sendfile on this system
-        shutil.copyfileobj(source, target, 1 << 20)
+
+
+_KERNEL_COPY = sys.platform.startswith("linux") and hasattr(os, "sendfile")
 
 
 _GITIGNORE = b"# written by incr: the cache is local to this machine\n*\n"

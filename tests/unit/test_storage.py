@@ -106,19 +106,22 @@ def test_atomic_copy_keeps_the_old_file_when_the_check_fails(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["dest", "source"]
 
 
-@pytest.mark.parametrize("error", [22, "missing"])  # EINVAL, or no os.sendfile at all
-def test_atomic_copy_without_sendfile(tmp_path, monkeypatch, error):
+@pytest.mark.parametrize("size", [5, 3_000_001])
+@pytest.mark.parametrize("why", ["EINVAL", "not Linux"])
+def test_atomic_copy_without_sendfile(tmp_path, monkeypatch, why, size):
+    # The buffered fallback: the check must see every byte, the small tail included.
     source, dest = tmp_path / "source", tmp_path / "dest"
-    source.write_bytes(b"x" * 3_000_000)
+    source.write_bytes(os.urandom(size))
 
     def refuse(*args):
-        raise OSError(error, "not here")
+        raise OSError(22, "not here")
 
-    if error == "missing":
-        monkeypatch.delattr(storage.os, "sendfile")
-    else:
-        monkeypatch.setattr(storage.os, "sendfile", refuse)
-    storage.atomic_copy(source, dest)
+    if why == "not Linux":
+        monkeypatch.setattr(storage, "_KERNEL_COPY", False)
+    monkeypatch.setattr(storage.os, "sendfile", refuse)
+    seen = []
+    storage.atomic_copy(source, dest, check=lambda copy: seen.append(Path(copy).read_bytes()))
+    assert seen == [source.read_bytes()]
     assert dest.read_bytes() == source.read_bytes()
 
 

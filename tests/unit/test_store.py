@@ -325,3 +325,13 @@ def test_an_object_removed_after_the_racing_write_stopped_is_stored_whole(racing
     monkeypatch.undo()
     assert racing.get(digest) == data
     assert not list(racing.dir.rglob("*.tmp"))
+
+
+def test_restore_file_without_sendfile_keeps_the_object(store, tmp_path, monkeypatch):
+    from incr import storage
+
+    digest = store.put(b"a small out\n")
+    monkeypatch.setattr(storage, "_KERNEL_COPY", False)
+    store.restore_file(digest, tmp_path / "out.txt", tmp_path)
+    assert (tmp_path / "out.txt").read_bytes() == b"a small out\n"
+    assert store.has(digest)
