@@ -17,8 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from incr import __version__, lockfile
 from incr import graph as graphs
-from incr import lockfile
 from incr.api import PipelineInstance, TracedPipeline
 from incr.codecache import ClosureCache, Found
 from incr.errors import DefinitionError, IncrError
@@ -32,7 +32,15 @@ from incr.fingerprint import (
     fingerprint,
 )
 from incr.hashing import MISSING, StatCache
-from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, paths_overlap
+from incr.model import (
+    FINGERPRINT_SCHEMA,
+    Artifact,
+    Facts,
+    LockEntry,
+    Reason,
+    StepNode,
+    paths_overlap,
+)
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
 from incr.project import Project
 from incr.report import Console, Reporter
@@ -79,9 +87,11 @@ class Workspace:
         from; TOML parsing is the slow part of a no-op status on a large pipeline."""
         digest = self.stats.digest(self.project.lockfile_name)
         copy = self.project.cache / "lockfile.json"
+        # Which entries are consistent depends on how this incr computes fingerprints.
+        key = [__version__, FINGERPRINT_SCHEMA, lockfile.SCHEMA]
         try:
             data = json.loads(copy.read_text(encoding="utf-8"))
-            if data["digest"] == digest and digest != MISSING:
+            if data["digest"] == digest and digest != MISSING and data["key"] == key:
                 locks = {k: _entry_from_json(k, v) for k, v in data["entries"].items()}
                 self._consistent = {k: locks[k] for k in data["consistent"] if k in locks}
                 return locks
@@ -94,6 +104,7 @@ class Workspace:
             with contextlib.suppress(OSError):
                 data = {
                     "digest": digest,
+                    "key": key,
                     "entries": entries,
                     "consistent": sorted(self._consistent),
                 }

@@ -163,3 +163,23 @@ def test_an_empty_kept_source_is_no_source(make_project: MakeProject) -> None:
     project.edit("pipelines/base.py", "x * 11", "x * 10")
     project.repro("--force", "first")  # runs with that code again: its source is kept again
     assert "x * 10" in kept.read_text()
+
+
+def test_a_new_fingerprint_schema_is_not_hidden_by_the_parsed_lockfile(
+    make_project: MakeProject, monkeypatch
+) -> None:
+    # The parsed copy of the lockfile says which entries' fingerprints match their facts; an
+    # incr that computes fingerprints differently must not trust it.
+    project = make(make_project)
+    assert (project.root / ".pipecache" / "lockfile.json").is_file()
+    from incr import fingerprint as fingerprint_module
+
+    monkeypatch.setattr(session, "FINGERPRINT_SCHEMA", 99)
+    monkeypatch.setattr(fingerprint_module, "FINGERPRINT_SCHEMA", 99)
+    workspace, pipelines = open_pipelines(IncrProject.find(project.root), executable=False)
+    verdicts = workspace.status(pipelines)
+
+    assert [(v.node.name, [r.kind for r in v.reasons]) for v in verdicts] == [
+        ("first", ["fingerprint changed"]),
+        ("second", ["after"]),
+    ]
