@@ -155,8 +155,10 @@ def _same_wiring(project: Project, data: dict[str, Any], now: dict[str, Any]) ->
     return True
 
 
-#: Attributes that run a step's body outside a run (``my_step.entrypoint(...)``).
-_BODY_ACCESS = frozenset({"entrypoint", "func", "__wrapped__"})
+#: Attributes that reach a step's function outside a run (``my_step.entrypoint(...)``).
+_BODY_ACCESS = frozenset({"entrypoint", "func", "__wrapped__", "run_function", "__dict__"})
+#: Names that can reach it by other ways (``inspect.unwrap(my_step)()``, ``vars(my_step)``).
+_DYNAMIC_ACCESS = frozenset({"unwrap", "vars", "eval", "exec", "__import__"})
 
 
 def wiring_of(source: bytes, filename: str) -> tuple[str, str, bool] | None:
@@ -174,10 +176,7 @@ def wiring_of(source: bytes, filename: str) -> tuple[str, str, bool] | None:
     except (SyntaxError, ValueError):
         return None
     names, modules = _step_names(tree)
-    runs_bodies = False
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in _BODY_ACCESS:
-            runs_bodies = True
+    runs_bodies = any(_reaches_bodies(node) for node in ast.walk(tree))
     for stmt in tree.body:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and any(
             _is_step(d, names, modules) for d in stmt.decorator_list
@@ -185,6 +184,21 @@ def wiring_of(source: bytes, filename: str) -> tuple[str, str, bool] | None:
             stmt.body = [ast.Pass()]
     wiring = digest_bytes(ast.dump(tree, include_attributes=False).encode(), 32)
     return digest, wiring, runs_bodies
+
+
+def _reaches_bodies(node: Any) -> bool:
+    """True for an expression that may reach a step's function: the attributes above, the
+    names above, and ``getattr`` of one of those attributes or of a computed name."""
+    import ast
+
+    if isinstance(node, ast.Attribute):
+        return node.attr in _BODY_ACCESS or node.attr in _DYNAMIC_ACCESS
+    if isinstance(node, ast.Name):
+        return node.id in _DYNAMIC_ACCESS
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
+        name = node.args[1] if len(node.args) > 1 else None
+        return not (isinstance(name, ast.Constant) and name.value not in _BODY_ACCESS)
+    return False
 
 
 def _step_names(tree: Any) -> tuple[set[str], set[str]]:
@@ -199,6 +213,9 @@ def _step_names(tree: Any) -> tuple[set[str], set[str]]:
             names |= {a.asname or a.name for a in stmt.names if a.name == "step"}
         elif isinstance(stmt, ast.Import):
             modules |= {a.asname or a.name for a in stmt.names if a.name == "incr"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            return set(), set()  # a star import may bind any name, ``step`` too
     bound: Counter[str] = Counter()  # every binding of every name, at any depth
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):

@@ -207,3 +207,43 @@ def test_a_syntax_error_inside_a_step_body_is_reported(make_project: MakeProject
     result = project.incr("status")
     assert result.returncode != 0
     assert "pipelines/chain.py:" in result.user_error() and "syntax" in result.user_error()
+
+
+def test_a_step_body_run_at_import_through_unwrap_imports_again(make_project: MakeProject) -> None:
+    # The pipeline's shape comes from a step's body run at import: an edit to that body must
+    # re-trace (here: one more shard).
+    project = make_project(
+        {
+            "pipelines/sharded.py": """\
+                import inspect
+
+                from incr import pipeline, step
+                from pipelines.mark import mark
+
+
+                @step
+                def n_shards() -> int:
+                    return 2
+
+
+                @step
+                def shard() -> int:
+                    mark("shard")
+                    return 1
+
+
+                N = inspect.unwrap(n_shards)()
+
+
+                @pipeline
+                def sharded():
+                    for _ in range(N):
+                        shard()
+                """
+        }
+    )
+    project.repro()
+    assert sorted(project.lock()) == ["sharded.shard", "sharded.shard_2"]
+
+    project.edit("pipelines/sharded.py", "return 2", "return 3")
+    assert project.dirty() == {"shard_3": [("new step", "")]}

@@ -84,7 +84,22 @@ def test_only_module_level_incr_steps_lose_their_bodies(text: str) -> None:
     assert wiring(text) != wiring(text.replace("return 1", "return 2"))
 
 
-@pytest.mark.parametrize("access", ["f.entrypoint(1)", "f.func(1)", "f.__wrapped__(1)"])
+@pytest.mark.parametrize(
+    "access",
+    [
+        "f.entrypoint(1)",
+        "f.func(1)",
+        "f.__wrapped__(1)",
+        "f.run_function(None, {})",
+        "inspect.unwrap(f)(1)",
+        "unwrap(f)(1)",
+        'getattr(f, "func")(1)',
+        "getattr(f, NAME)(1)",
+        'vars(f)["func"](1)',
+        'f.__dict__["func"](1)',
+        'eval("f.func(1)")',
+    ],
+)
 def test_reaching_a_step_body_is_reported(access: str) -> None:
     text = f"from incr import step\n\n@step\ndef f(x):\n    return x\n\nV = {access}\n"
     assert wiring(text)[1]
@@ -92,3 +107,13 @@ def test_reaching_a_step_body_is_reported(access: str) -> None:
 
 def test_a_module_that_does_not_parse() -> None:
     assert wiring_of(b"def f(:\n", "m.py") is None
+
+
+def test_getattr_of_a_plain_attribute_is_not_reaching_a_body() -> None:
+    text = 'from incr import step\n\n@step\ndef f(x):\n    return x\n\nW = getattr(f, "name")\n'
+    assert not wiring(text)[1]
+
+
+def test_a_star_import_may_rebind_step() -> None:
+    text = "from incr import step\nfrom helpers import *\n\n@step\ndef f():\n    return 1\n"
+    assert wiring(text) != wiring(text.replace("return 1", "return 2"))
