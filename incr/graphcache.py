@@ -18,8 +18,10 @@ the pipelines are imported and traced. So each module is also keyed by its *wiri
 digest of its AST with the bodies of its module-level ``@step`` functions left out (comments and
 layout never count). When only modules' texts changed and every wiring digest is the same, the
 saved graphs are still right and are kept, re-keyed by the new texts. This holds only while no
-project module reaches a step's body through ``entrypoint``, ``func`` or ``__wrapped__``: a
-module that does marks the whole project, and then any edit re-traces.
+project module may reach a step's function outside a run (``entrypoint``, ``func``,
+``inspect.unwrap``, ``getattr`` of a computed name, ``vars``, ``eval``...): a module that may
+marks the whole project, and then any edit re-traces. A module with a star import keeps its
+step bodies in its wiring digest (the star may have rebound ``step``).
 """
 
 from __future__ import annotations
