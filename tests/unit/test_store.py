@@ -242,6 +242,21 @@ def _written(monkeypatch, gate: threading.Event | None = None) -> list[int]:
     return sizes
 
 
+def _slow_disk(monkeypatch) -> list[int]:
+    """Each write of a racing put waits until the hash is known (a disk slower than the hash);
+    the bytes written, per write."""
+    real = store_module.buffers_digest
+    hashed = threading.Event()
+
+    def hash_then_say(parts, one_thread=False):
+        digest = real(parts, one_thread)
+        hashed.set()
+        return digest
+
+    monkeypatch.setattr(store_module, "buffers_digest", hash_then_say)
+    return _written(monkeypatch, gate=hashed)
+
+
 def test_a_large_new_object_is_stored_whole(racing, monkeypatch):
     parts = [os.urandom(1000), b"", memoryview(os.urandom(3000))]
     sizes = _written(monkeypatch)
@@ -257,16 +272,7 @@ def test_a_large_object_already_stored_is_not_written_again(racing, monkeypatch)
     data = os.urandom(64 * 256)
     digest = racing.put(data)
     before = os.stat(racing.object_path(digest))
-    real = store_module.buffers_digest
-    hashed = threading.Event()
-
-    def hash_then_say(parts, one_thread=False):
-        digest = real(parts, one_thread)
-        hashed.set()
-        return digest
-
-    monkeypatch.setattr(store_module, "buffers_digest", hash_then_say)
-    sizes = _written(monkeypatch, gate=hashed)  # the write waits for the hash: a slow disk
+    sizes = _slow_disk(monkeypatch)
     assert racing.put(data) == digest
     after = os.stat(racing.object_path(digest))
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
@@ -309,16 +315,7 @@ def test_an_object_removed_after_the_racing_write_stopped_is_stored_whole(racing
         racing.object_path(d).unlink(missing_ok=True)
         return False
 
-    real_hash = store_module.buffers_digest
-    hashed = threading.Event()
-
-    def hash_then_say(parts, one_thread=False):
-        found = real_hash(parts, one_thread)
-        hashed.set()
-        return found
-
-    monkeypatch.setattr(store_module, "buffers_digest", hash_then_say)
-    _written(monkeypatch, gate=hashed)  # the write waits for the hash, then stops
+    _slow_disk(monkeypatch)  # the write waits for the hash, then stops
     monkeypatch.setattr(racing, "has", has_then_gone)
     assert racing.put(data) == digest
     assert len(seen) == 2
