@@ -19,7 +19,7 @@ from incr.fingerprint import (
 )
 from incr.model import Facts
 
-from .support import make_index
+from .support import json_values, make_index
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -649,15 +649,7 @@ def test_canonical_json_refuses_other_types(bad):
         canonical_json(bad)
 
 
-JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=12,
-)
+JSON = json_values(max_leaves=12)
 
 
 @SETTINGS

@@ -8,10 +8,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from incr.errors import MaterializeError
 from incr.materializers import dump, load
+
+from .support import json_values
 
 
 class Point:
@@ -88,15 +89,7 @@ def test_numpy_scalars_and_subclasses_go_to_pickle():
 
 # --------------------------------------------------------------------------- json
 
-PLAIN = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=15,
-)
+PLAIN = json_values(max_leaves=15)
 
 
 @settings(max_examples=80, deadline=None)
