@@ -71,7 +71,7 @@ def file_digest(path: str | os.PathLike[str], size: int | None = None) -> str:
     if size is None:
         size = os.stat(path).st_size
     if size >= MMAP_THRESHOLD:
-        return _overlapped_digest(path)
+        return _overlapped_digest(path, size)
     hasher = blake3()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
@@ -79,12 +79,15 @@ def file_digest(path: str | os.PathLike[str], size: int | None = None) -> str:
     return hasher.hexdigest()
 
 
-def _overlapped_digest(path: str | os.PathLike[str]) -> str:
-    """Read the next chunk on a thread of its own while the current one is hashed."""
+def _overlapped_digest(path: str | os.PathLike[str], size: int) -> str:
+    """Read the next chunk on a thread of its own while the current one is hashed. The
+    buffers are no larger than the file (fresh memory costs: a 4 MiB file need not zero
+    16 MiB)."""
     from concurrent.futures import ThreadPoolExecutor
 
     hasher = blake3(max_threads=_threads())
-    buffers = (bytearray(_PIPE_CHUNK), bytearray(_PIPE_CHUNK))
+    chunk = max(1, min(_PIPE_CHUNK, size))
+    buffers = (bytearray(chunk), bytearray(chunk))
     with open(path, "rb", buffering=0) as fh, ThreadPoolExecutor(1) as reader:
         current = 0
         pending = reader.submit(fh.readinto, buffers[current])
