@@ -127,8 +127,16 @@ class Facts:
 class LockEntry:
     """One step's block in ``pipeline.lock``.
 
-    ``reads`` maps the project files the step was seen to open during its run (not declared
-    in ``deps``) to their digests; they are checked like deps but found by running.
+    ``reads`` holds what the step was seen to depend on while it ran (and what the modules
+    its code uses read while they were imported), each key with the value it had then; they
+    are checked like deps but found by running. The key says what was observed (see
+    ``learned_kind``):
+
+    - ``data/notes.txt``: a project file opened for reading (value: its digest);
+    - ``$NAME``: an environment variable (value: the digest of its value, or ``unset``);
+    - ``import:pipelines/lookup.py:params.yaml``: a file read while that module was imported;
+    - ``ls:data/parts``: a folder listing (value: the digest of the sorted names);
+    - ``exists:data/override.txt``: an existence test (value: ``file``, ``dir`` or ``missing``).
     """
 
     key: str
@@ -153,6 +161,10 @@ class Reason:
     CONFIG = "config changed"
     DEP = "dep changed"
     READ = "read changed"
+    ENV = "env changed"
+    LISTING = "listing changed"
+    APPEARED = "file appeared"
+    VANISHED = "file vanished"
     INPUT = "input changed"
     UPSTREAM = "after"
     MISSING = "output missing from cache"
@@ -165,3 +177,67 @@ class Reason:
         if self.kind == Reason.UPSTREAM:
             return f"after {self.detail}"
         return f"{self.kind} ({self.detail})" if self.detail else self.kind
+
+
+#: Prefixes of the keys of ``LockEntry.reads`` that are not plain file reads.
+ENV_PREFIX = "$"
+IMPORT_PREFIX = "import:"
+LISTING_PREFIX = "ls:"
+EXISTS_PREFIX = "exists:"
+UNSET = "unset"
+
+
+def learned_kind(key: str) -> str:
+    """What a ``LockEntry.reads`` key observed: ``env``, ``import``, ``listing``, ``exists``
+    or ``file``."""
+    if key.startswith(ENV_PREFIX):
+        return "env"
+    if key.startswith(IMPORT_PREFIX):
+        return "import"
+    if key.startswith(LISTING_PREFIX):
+        return "listing"
+    if key.startswith(EXISTS_PREFIX):
+        return "exists"
+    return "file"
+
+
+def split_import_key(key: str) -> tuple[str, str]:
+    """(module file, file read) of an ``import:MODULE.py:FILE`` key."""
+    rest = key[len(IMPORT_PREFIX) :]
+    module, sep, path = rest.partition(".py:")
+    return (module + ".py", path) if sep else ("", rest)
+
+
+def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
+    """Reasons for the learned facts that changed: key -> (value then, value now)."""
+    files: list[str] = []
+    env: list[str] = []
+    listings: list[str] = []
+    appeared: list[str] = []
+    vanished: list[str] = []
+    for key in sorted(changed):
+        now = changed[key][1]
+        kind = learned_kind(key)
+        if kind == "env":
+            env.append(key[len(ENV_PREFIX) :])
+        elif kind == "import":
+            module, path = split_import_key(key)
+            files.append(f"{path}, read when {module} is imported")
+        elif kind == "listing":
+            listings.append(key[len(LISTING_PREFIX) :])
+        elif kind == "exists":
+            path = key[len(EXISTS_PREFIX) :]
+            (vanished if now == "missing" else appeared).append(path)
+        else:
+            files.append(key)
+    reasons = []
+    for kind, items in (
+        (Reason.READ, files),
+        (Reason.ENV, env),
+        (Reason.LISTING, listings),
+        (Reason.APPEARED, appeared),
+        (Reason.VANISHED, vanished),
+    ):
+        if items:
+            reasons.append(Reason(kind, ", ".join(items)))
+    return reasons

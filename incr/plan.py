@@ -54,7 +54,7 @@ def decide(
     forced: bool = False,
     missing: Sequence[str] = (),
     modified: Sequence[str] = (),
-    reads: Sequence[str] = (),
+    reads: Sequence[Reason] = (),
     expired: bool = False,
     waiting_on: Sequence[str] = (),
     current: str | None = None,
@@ -64,9 +64,9 @@ def decide(
     ``facts.inputs`` holds only the inputs known now; ``waiting_on`` names dirty upstream steps
     whose outputs are not known yet; ``missing`` names outputs absent from the cache or disk,
     ``modified`` the ``outs`` files whose bytes differ from the recorded ones; ``reads`` the
-    files it was seen to read last time that changed since; ``expired`` says its cached result
-    is older than its ``cache_expires``; ``current`` is ``fingerprint(facts)`` when the
-    caller has it already.
+    reasons for what it was seen to depend on last time and that changed since; ``expired``
+    says its cached result is older than its ``cache_expires``; ``current`` is
+    ``fingerprint(facts)`` when the caller has it already.
     """
     reasons: list[Reason] = []
     # Dirty if asked to run whatever its state.
@@ -89,9 +89,9 @@ def decide(
     changed_deps = _changed_keys(old.deps, facts.deps)
     if changed_deps:
         reasons.append(Reason(Reason.DEP, ", ".join(changed_deps)))
-    # Dirty if a file it was seen to read (without declaring it) changed.
-    if reads:
-        reasons.append(Reason(Reason.READ, ", ".join(reads)))
+    # Dirty if something it was seen to depend on (a file read, an environment variable, a
+    # listing, an existence test) changed.
+    reasons.extend(reads)
     # Dirty if an input it receives now differs from the one it ran with.
     changed = [p for p, d in facts.inputs.items() if old.inputs.get(p) != d]
     sources = sorted({node.inputs[p].step for p in changed if p in node.inputs})

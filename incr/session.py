@@ -33,13 +33,20 @@ from incr.fingerprint import (
 )
 from incr.hashing import MISSING, StatCache
 from incr.model import (
+    ENV_PREFIX,
+    EXISTS_PREFIX,
     FINGERPRINT_SCHEMA,
+    LISTING_PREFIX,
+    UNSET,
     Artifact,
     Facts,
     LockEntry,
     Reason,
     StepNode,
+    learned_kind,
+    learned_reasons,
     paths_overlap,
+    split_import_key,
 )
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
 from incr.project import Project
@@ -228,9 +235,29 @@ class Workspace:
                 modified.append(name)
         return missing, modified
 
-    def read_changes(self, reads: dict[str, str]) -> list[str]:
-        """Files a step was seen to read whose bytes differ now (or that are gone)."""
-        return [path for path, digest in sorted(reads.items()) if self.stats.digest(path) != digest]
+    def read_changes(self, reads: dict[str, str]) -> list[Reason]:
+        """Why what a step was seen to depend on differs now (files read, environment
+        variables, listings, existence tests; see ``LockEntry.reads``); empty when nothing
+        did."""
+        changed = {}
+        for key, then in reads.items():
+            now = self.learned_value(key)
+            if now != then:
+                changed[key] = (then, now)
+        return learned_reasons(changed) if changed else []
+
+    def learned_value(self, key: str) -> str:
+        """The value a ``LockEntry.reads`` key has now."""
+        kind = learned_kind(key)
+        if kind == "file":
+            return self.stats.digest(key)
+        if kind == "env":
+            return env_value(key[len(ENV_PREFIX) :])
+        if kind == "import":
+            return self.stats.digest(split_import_key(key)[1])
+        if kind == "listing":
+            return listing_value(self.project.root, key[len(LISTING_PREFIX) :])
+        return exists_value(self.project.root, key[len(EXISTS_PREFIX) :])
 
     def expired(self, node: StepNode, entry: LockEntry | None, now: float) -> bool:
         """True when the step has ``cache_expires`` and its cached result is older than that."""
@@ -419,6 +446,30 @@ class Workspace:
         """Write the lockfile if an entry is waiting for it."""
         if self._lock_unsaved:
             self.write_lock()
+
+
+def env_value(name: str) -> str:
+    """What ``LockEntry.reads`` records for an environment variable: a digest of its value
+    (never the value: it may be a secret), or ``unset``."""
+    value = os.environ.get(name)
+    return UNSET if value is None else digest_bytes(value.encode("utf-8", "surrogateescape"), 32)
+
+
+def listing_value(root: Path, rel: str) -> str:
+    """A digest of the sorted names in folder ``rel`` (``missing`` when it is not a folder)."""
+    try:
+        names = sorted(os.listdir(root / rel))
+    except OSError:
+        return MISSING
+    return digest_bytes("\0".join(names).encode("utf-8", "surrogateescape"), 32)
+
+
+def exists_value(root: Path, rel: str) -> str:
+    """``file``, ``dir`` or ``missing``: the answer of an existence test on ``rel``."""
+    path = root / rel
+    if path.is_dir():
+        return "dir"
+    return "file" if path.exists() else "missing"
 
 
 def _non_empty(path: Path) -> bool:
