@@ -182,7 +182,8 @@ class Runner:
         """Decide a step: True when its result is reused (cached, or restored from the cache),
         False when it cannot even be fingerprinted, None when it must execute."""
         graph = run.traced.graph
-        inputs = {p: run.outputs[r.step][r.output].digest for p, r in node.inputs.items()}
+        identity = self.ws.input_identity
+        inputs = {p: identity(run.outputs[r.step][r.output]) for p, r in node.inputs.items()}
         try:
             facts = self.ws.static_facts(run.traced, node, inputs)
         except IncrError as exc:
@@ -272,7 +273,8 @@ class Runner:
         started = self.clock()
         values = {p: self._value(run, r.step, r.output) for p, r in node.inputs.items()}
         facts, fp = run.facts[node.name]
-        inputs = {p: run.outputs[r.step][r.output].digest for p, r in node.inputs.items()}
+        identity = self.ws.input_identity
+        inputs = {p: identity(run.outputs[r.step][r.output]) for p, r in node.inputs.items()}
         if inputs != facts.inputs:  # a producer was recomputed on the way
             facts = replace(facts, inputs=inputs)
             fp = fingerprint(facts)
@@ -324,7 +326,8 @@ class Runner:
         artifacts: dict[str, Artifact] = {}
         for name, value in _split(node, result).items():
             kind, parts = materializers.dump_parts(value, f"step {node.key}, output {name}")
-            artifacts[name] = Artifact(kind, self.ws.store.put_parts(parts))
+            refs = self.ws.object_refs(kind, parts)
+            artifacts[name] = Artifact(kind, self.ws.store.put_parts(parts), refs)
         for out in node.outs:
             path = self.ws.project.root / out
             if path.is_dir():

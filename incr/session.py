@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ from incr.model import (
     paths_overlap,
     split_import_key,
 )
+from incr.objectcode import input_identity, object_code, pickle_globals, project_refs
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
 from incr.project import Project
 from incr.report import Console, Reporter
@@ -79,6 +80,8 @@ class Workspace:
         self._memo_size = 0
         self._found: dict[str, Found] = {}
         self.closures = ClosureCache(project.cache / "closures.json", self._locate)
+        self._module_tops: tuple[bytes, ...] | None = None
+        self._object_codes: dict[tuple[str, ...], str] = {}
 
     @property
     def code(self) -> CodeIndex:
@@ -172,6 +175,31 @@ class Workspace:
             sources = {name: self._found.get(name) for name in closure.modules}
             self.closures.put(module, qualname, closure, sources)
         return closure
+
+    def object_refs(self, kind: str, parts: Sequence[bytes | memoryview]) -> tuple[str, ...]:
+        """The project definitions (``module:name``) a value stored as ``parts`` refers to:
+        the globals of its pickle stream that live in project modules. Only pickles can
+        refer to code here; the stream is scanned only when it names a project module."""
+        if kind != "pickle":
+            return ()
+        data = b"".join(parts)
+        if self._module_tops is None:
+            self._module_tops = _module_tops(self.project.root)
+        if not any(top in data for top in self._module_tops):
+            return ()
+        names = pickle_globals(data)
+        return project_refs(names, lambda module: self._find_module(module) is not None)
+
+    def input_identity(self, artifact: Artifact) -> str:
+        """What a consumer's facts hold for an upstream output: its digest, plus the digest
+        of the project code it refers to, as that code is now (see ``objectcode``)."""
+        if not artifact.refs:
+            return artifact.digest
+        code = self._object_codes.get(artifact.refs)
+        if code is None:
+            code = object_code(artifact.refs, self.closure, self.packages.lookup)
+            self._object_codes[artifact.refs] = code
+        return input_identity(artifact.digest, code)
 
     def code_facts(self, traced: TracedPipeline, node: StepNode) -> dict[str, str]:
         """Code parts of a step: its closure's digests, the closures of its ``code_deps``,
@@ -288,7 +316,7 @@ class Workspace:
             for node in graphs.order(graph):
                 if keep is not None and node.name not in keep:
                     continue
-                inputs, waiting = upstream_inputs(node, self.locks, dirty)
+                inputs, waiting = upstream_inputs(node, self.locks, dirty, self.input_identity)
                 waiting = sorted({*waiting, *file_upstreams(node, producers, dirty)})
                 facts = self.static_facts(traced, node, inputs)
                 locked = self.locks.get(node.key)
@@ -510,6 +538,19 @@ def _entry_from_json(key: str, data: dict[str, Any]) -> LockEntry:
     facts = Facts(data["code"], data["config"], data["inputs"], data["deps"])
     outputs = {k: Artifact.decode(v) for k, v in data["outputs"].items()}
     return LockEntry(key, data["fingerprint"], facts, outputs, data["reads"])
+
+
+def _module_tops(root: Path) -> tuple[bytes, ...]:
+    """The names a project module's dotted name can start with (folders and ``.py`` files in
+    the root and in ``src/``), encoded as a pickle spells them."""
+    names: set[str] = set()
+    for folder in (root, root / "src"):
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            for entry in entries:
+                name = entry.name.removesuffix(".py") if entry.is_file() else entry.name
+                if name.isidentifier() and (entry.is_dir() or entry.name.endswith(".py")):
+                    names.add(name)
+    return tuple(name.encode() for name in sorted(names))
 
 
 def _module_file(folder: Path, name: str) -> tuple[Path, bool] | None:
