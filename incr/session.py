@@ -79,8 +79,8 @@ class Workspace:
         self._memo_size = 0
         self._found: dict[str, Found] = {}
         self.closures = ClosureCache(project.cache / "closures.json", self._locate)
-        #: The environment as the command found it, before any project module could change
-        #: it: environment variables are recorded and compared with these values.
+        #: The environment as the command found it (before discovery imports any project
+        #: module, which may change it): variables are recorded and compared with these values.
         self.environ = dict(os.environ)
         #: What the project modules read while imported (see ``incr.importreads``).
         self.imports: importreads.ImportFacts = {}
