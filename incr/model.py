@@ -40,6 +40,7 @@ class StepNode:
     enable_cache: bool | None = None
     track_reads: bool = True
     cache_expires: float | None = None  # seconds a cached result stays valid
+    env: tuple[str, ...] = ()  # environment variables it declares (``@step(env=[...])``)
 
     @property
     def key(self) -> str:

@@ -17,10 +17,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from incr import __version__, lockfile
+from incr import __version__, importreads, lockfile
 from incr import graph as graphs
 from incr.api import PipelineInstance, TracedPipeline
 from incr.codecache import ClosureCache, Found
+from incr.envreads import env_value
 from incr.errors import DefinitionError, IncrError
 from incr.fingerprint import (
     MEMO_FORMAT,
@@ -37,7 +38,6 @@ from incr.model import (
     EXISTS_PREFIX,
     FINGERPRINT_SCHEMA,
     LISTING_PREFIX,
-    UNSET,
     Artifact,
     Facts,
     LockEntry,
@@ -82,6 +82,11 @@ class Workspace:
         self.closures = ClosureCache(project.cache / "closures.json", self._locate)
         self._module_tops: tuple[bytes, ...] | None = None
         self._object_codes: dict[tuple[str, ...], str] = {}
+        #: The environment as the command found it (before discovery imports any project
+        #: module, which may change it): variables are recorded and compared with these values.
+        self.environ = dict(os.environ)
+        #: What the project modules read while imported (see ``incr.importreads``).
+        self.imports: importreads.ImportFacts = {}
 
     @property
     def code(self) -> CodeIndex:
@@ -263,16 +268,40 @@ class Workspace:
                 modified.append(name)
         return missing, modified
 
-    def read_changes(self, reads: dict[str, str]) -> list[Reason]:
+    def read_changes(self, reads: dict[str, str], expected: Iterable[str] = ()) -> list[Reason]:
         """Why what a step was seen to depend on differs now (files read, environment
         variables, listings, existence tests; see ``LockEntry.reads``); empty when nothing
-        did."""
+        did. A key of ``expected`` (see ``expected_reads``) that ``reads`` lacks is a change
+        too: the step ran before it depended on that."""
         changed = {}
         for key, then in reads.items():
             now = self.learned_value(key)
             if now != then:
                 changed[key] = (then, now)
+        for key in expected:
+            if key not in reads:
+                changed[key] = ("", self.learned_value(key))
         return learned_reasons(changed) if changed else []
+
+    def expected_reads(self, node: StepNode, code: dict[str, str]) -> dict[str, str]:
+        """Learned facts a step has before it runs: what the modules its code uses (by the
+        ``path.py:name`` keys of ``code``) read while imported, and the environment variables
+        it declares with ``env=[...]``; lock keys with their values."""
+        found = importreads.step_facts(self.imports, code)
+        found.update({f"{ENV_PREFIX}{name}": env_value(name, self.environ) for name in node.env})
+        return found
+
+    def reads_to_record(
+        self, node: StepNode, code: dict[str, str], seen: dict[str, str]
+    ) -> dict[str, str]:
+        """The ``LockEntry.reads`` of a step that ran and was ``seen`` reading these: with
+        its ``expected_reads``, and each variable valued as this command found it (a worker
+        process valued it in its own environment)."""
+        reads = self.expected_reads(node, code)
+        for key, value in seen.items():
+            env = learned_kind(key) == "env"
+            reads[key] = env_value(key[len(ENV_PREFIX) :], self.environ) if env else value
+        return reads
 
     def learned_value(self, key: str) -> str:
         """The value a ``LockEntry.reads`` key has now."""
@@ -280,7 +309,7 @@ class Workspace:
         if kind == "file":
             return self.stats.digest(key)
         if kind == "env":
-            return env_value(key[len(ENV_PREFIX) :])
+            return env_value(key[len(ENV_PREFIX) :], self.environ)
         if kind == "import":
             return self.stats.digest(split_import_key(key)[1])
         if kind == "listing":
@@ -321,7 +350,8 @@ class Workspace:
                 facts = self.static_facts(traced, node, inputs)
                 locked = self.locks.get(node.key)
                 missing, modified = self.output_problems(locked)
-                reads = self.read_changes(locked.reads) if locked else []
+                expected = self.expected_reads(node, facts.code)
+                reads = self.read_changes(locked.reads, expected) if locked else []
                 fp = None if waiting else self._fingerprint(facts, locked)
                 reasons = decide(
                     node,
@@ -474,13 +504,6 @@ class Workspace:
         """Write the lockfile if an entry is waiting for it."""
         if self._lock_unsaved:
             self.write_lock()
-
-
-def env_value(name: str) -> str:
-    """What ``LockEntry.reads`` records for an environment variable: a digest of its value
-    (never the value: it may be a secret), or ``unset``."""
-    value = os.environ.get(name)
-    return UNSET if value is None else digest_bytes(value.encode("utf-8", "surrogateescape"), 32)
 
 
 def listing_value(root: Path, rel: str) -> str:
@@ -690,16 +713,24 @@ def open_pipelines(
 
     workspace = Workspace(project)
     if not executable:
-        cached = graphcache.load(project, workspace.stats)
+        cached = graphcache.load_with_imports(project, workspace.stats)
         if cached is not None:
-            return workspace, cached
+            workspace.imports = cached[1]
+            return workspace, cached[0]
     from incr.reads import recording
 
     # Files the pipeline modules read while imported (a params.yaml feeding a config) decide
-    # the wiring too: the graph cache is keyed by them as well.
-    with recording(project.root, (project.cache_dir, ".git")) as seen:
+    # the wiring too: the graph cache is keyed by them as well, and by the environment
+    # variables project code read meanwhile.
+    exclude = (project.cache_dir, ".git")
+    with (
+        recording(project.root, exclude) as seen,
+        importreads.recording(project.root, exclude) as imported,
+    ):
         pipelines = graphs.discover(project)
-    graphcache.save(project, workspace.stats, pipelines, seen.paths())
+    workspace.imports = imported.facts(workspace.stats.digest, workspace.environ, exclude)
+    env = {name: env_value(name, workspace.environ) for name in imported.env_names}
+    graphcache.save(project, workspace.stats, pipelines, seen.paths(), workspace.imports, env)
     return workspace, pipelines
 
 
@@ -754,8 +785,22 @@ def run_instance(project: Project, instance: PipelineInstance, enable_cache: boo
     reporter = Console()
     with project_lock(project.cache, f"{instance.name}.run()", on_wait=reporter.line):
         workspace = Workspace(project)
+        workspace.imports = script_imports(project, workspace)
         traced = graphs.trace(instance, project.root)
         result = Runner(workspace, reporter).run(traced, run_override=enable_cache)
     if result.failed:
         raise RuntimeError(f"pipeline {instance.name}: step {', '.join(result.failed)} failed")
     return result
+
+
+def script_imports(project: Project, workspace: Workspace) -> importreads.ImportFacts:
+    """What the project modules read while imported, for a ``.run()`` made by a script: as
+    recorded in this process since ``import incr``, completed by the graph cache when it is
+    up to date (a module imported before incr was is known there)."""
+    from incr import graphcache
+
+    recorder = importreads.script_recorder(project.root)
+    exclude = (project.cache_dir, ".git")
+    live = recorder.facts(workspace.stats.digest, workspace.environ, exclude) if recorder else {}
+    cached = graphcache.load_with_imports(project, workspace.stats)
+    return importreads.merged(cached[1], live) if cached is not None else live
