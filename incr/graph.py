@@ -59,8 +59,22 @@ def import_module(project: Project, path: Path) -> object:
         line = _line_in(exc, path)
         raise DiscoveryError(
             f"{rel}:{line}: import failed: {type(exc).__name__}: {exc}",
-            hint="run `python -c 'import " + name + "'` to see the full traceback",
+            hint=_import_hint(project, name, exc),
         ) from None
+
+
+def _import_hint(project: Project, name: str, exc: Exception) -> str:
+    """How to get further: for a missing module, where incr looked; otherwise a command that
+    imports the module the way incr does (project root, then ``src/``, on the path)."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        import sys  # here only: imports on the quick path are kept few
+
+        return (
+            f"{exc.name!r} is neither project code (a module or package in the project root "
+            f"or in src/) nor installed for {sys.executable}: install it, or fix the import"
+        )
+    path = "PYTHONPATH=src " if (project.root / "src").is_dir() else ""
+    return f"run `{path}python -c 'import {name}'` in {project.root} to see the full traceback"
 
 
 def _relative(root: Path, filename: str) -> str:
