@@ -651,6 +651,7 @@ def open_pipelines(
     if not executable:
         cached = graphcache.load(project, workspace.stats)
         if cached is not None:
+            graphs.check_shared_outs(t.graph for t in cached)  # a cache made by an older incr
             return workspace, cached
     from incr.reads import recording
 
