@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
+from incr.fingerprint import global_random_fix
 from incr.model import Facts, LockEntry, PipelineGraph, Reason, StepNode
 from incr.plan import Verdict
 
@@ -197,10 +198,19 @@ def status_json(verdicts: list[Verdict]) -> str:
 
 def _notes(v: Verdict) -> list[str]:
     return [
-        f"{place}: incr cannot see which code this reaches; list it with "
+        _random_note(place, fix)
+        if (fix := global_random_fix(place))
+        else f"{place}: incr cannot see which code this reaches; list it with "
         "@step(code_deps=[...]) or change @step(version=...) when it changes"
         for place in v.notes
     ]
+
+
+def _random_note(place: str, fix: str) -> str:
+    return (
+        f"{place} draws from the global random generator; results depend on what ran before "
+        f"it in the same process: pass a seeded {fix}"
+    )
 
 
 # --------------------------------------------------------------------------- show

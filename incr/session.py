@@ -30,6 +30,7 @@ from incr.fingerprint import (
     canonical_json,
     digest_bytes,
     fingerprint,
+    global_random_fix,
 )
 from incr.hashing import MISSING, StatCache
 from incr.model import (
@@ -197,12 +198,16 @@ class Workspace:
 
     def dynamic_notes(self, traced: TracedPipeline, node: StepNode) -> list[str]:
         """Places in the step's code that look things up by name at run time (none once the
-        step lists ``code_deps`` or sets a ``version``: the user has taken charge)."""
+        step lists ``code_deps`` or sets a ``version``: the user has taken charge), and that
+        draw from a global random generator (see ``fingerprint.global_random_draws``)."""
         code = traced.code[node.name]
         ref = code.func
-        if code.deps or code.version is not None or ref.own_digest or ref.package:
+        if ref.own_digest or ref.package:
             return []
-        return list(self.closure(ref.module, ref.qualname).dynamic)
+        notes = self.closure(ref.module, ref.qualname).dynamic
+        if code.deps or code.version is not None:  # code_deps do not seed a random generator
+            return [n for n in notes if global_random_fix(n)]
+        return list(notes)
 
     def static_facts(self, traced: TracedPipeline, node: StepNode, inputs: dict[str, str]) -> Facts:
         """A step's facts with the given input digests: code, config and deps read now."""
