@@ -181,7 +181,12 @@ def _tell(line: str) -> None:
 @cli.command()
 @click.argument("targets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (see README).")
-@click.option("--check", is_flag=True, help="Exit 1 when any step is dirty (for CI).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="For CI: exit 1 when pipeline.lock is out of date (code, configs, data or "
+    "environment changed); results missing on this machine only do not fail it.",
+)
 @click.option("--why", metavar="STEP", help="Explain one step in full, like `incr show STEP`.")
 @click.pass_context
 @_user_errors
@@ -205,7 +210,8 @@ def status(
     \b
     TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
     """
-    from incr.report import status_json, status_lines
+    from incr.gate import stale_steps
+    from incr.report import check_line, status_json, status_lines
     from incr.session import open_pipelines
 
     if why is not None:
@@ -213,15 +219,17 @@ def status(
         return
     with _few_collections():
         workspace, pipelines = open_pipelines(_project(ctx), executable=False)
-        verdicts = workspace.status(pipelines, targets)
+        verdicts = workspace.status(pipelines, targets, lock_view=check)
     if as_json:
         click.echo(status_json(verdicts))
     else:
         lines = status_lines(verdicts)
         if lines:  # one write: a large pipeline has a line per step
             click.echo("\n".join(lines))
-    if check and any(v.dirty for v in verdicts):
-        sys.exit(1)
+    if check:
+        click.echo(check_line(verdicts), err=as_json)
+        if stale_steps(verdicts):
+            sys.exit(1)
 
 
 @cli.command()

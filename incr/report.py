@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
+from incr import gate
 from incr.fingerprint import global_random_fix
 from incr.model import Facts, LockEntry, PipelineGraph, Reason, StepNode
 from incr.plan import Verdict
@@ -178,6 +179,7 @@ def status_lines(verdicts: list[Verdict]) -> list[str]:
 
 def status_json(verdicts: list[Verdict]) -> str:
     """The documented ``incr status --json`` structure (see README)."""
+    judged = gate.judge(verdicts)
     steps = [
         {
             "pipeline": v.node.pipeline,
@@ -185,14 +187,20 @@ def status_json(verdicts: list[Verdict]) -> str:
             "key": v.node.key,
             "dirty": v.dirty,
             "waiting": v.dirty and not v.own_reasons,
+            "stale": any(judged[v.node.key]),
             "fingerprint": v.fingerprint,
-            "reasons": [{"kind": r.kind, "detail": r.detail, "text": str(r)} for r in v.reasons],
+            "reasons": [
+                {"kind": r.kind, "detail": r.detail, "text": str(r), "stale": stale}
+                for r, stale in zip(v.reasons, judged[v.node.key], strict=True)
+            ],
             "notes": _notes(v),
         }
         for v in verdicts
     ]
+    stale = sum(any(flags) for flags in judged.values())
     return json.dumps(
-        {"schema": 1, "dirty": sum(v.dirty for v in verdicts), "steps": steps}, indent=2
+        {"schema": 1, "dirty": sum(v.dirty for v in verdicts), "stale": stale, "steps": steps},
+        indent=2,
     )
 
 
@@ -211,6 +219,41 @@ def _random_note(place: str, fix: str) -> str:
         f"{place} draws from the global random generator; results depend on what ran before "
         f"it in the same process: pass a seeded {fix}"
     )
+
+
+def check_line(verdicts: list[Verdict]) -> str:
+    """The last line of ``incr status --check``: whether ``pipeline.lock`` is up to date, and
+    why."""
+    judged = gate.judge(verdicts)
+    changed = []  # the steps whose own facts differ from their lock entries, and how
+    for v in verdicts:
+        flags = zip(v.reasons, judged[v.node.key], strict=True)
+        own = [str(r) for r, stale in flags if stale and r.kind != Reason.UPSTREAM]
+        if own:
+            changed.append(f"{v.node.key} ({'; '.join(own)})")
+    if changed:
+        waiting = sum(any(flags) for flags in judged.values()) - len(changed)
+        named = ", ".join(changed[:3])
+        named += f" and {_steps(len(changed) - 3)} more" if len(changed) > 3 else ""
+        after = f"; {_steps(waiting)} after them may change too" if waiting else ""
+        return (
+            f"check failed: pipeline.lock is out of date: {named}{after}; "
+            "run `incr repro` and commit pipeline.lock"
+        )
+    text = "check passed: pipeline.lock matches the code, configs, data and environment"
+    lacking = sum(v.dirty for v in verdicts)
+    if not lacking:
+        return text
+    kinds = sorted({r.kind for v in verdicts for r in v.reasons if r.kind != Reason.UPSTREAM})
+    return (
+        f"{text}; {_steps(lacking)} only {'lacks' if lacking == 1 else 'lack'} results on "
+        f"this machine ({', '.join(kinds)}), "
+        "which `incr repro` computes"
+    )
+
+
+def _steps(n: int) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"
 
 
 # --------------------------------------------------------------------------- show

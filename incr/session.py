@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from incr import __version__, lockfile
+from incr import __version__, gate, lockfile
 from incr import graph as graphs
 from incr.api import PipelineInstance, TracedPipeline
 from incr.codecache import ClosureCache, Found
@@ -279,17 +279,25 @@ class Workspace:
         targets: Iterable[str] = (),
         run_override: bool | None = None,
         force: bool = False,
+        lock_view: bool = False,
     ) -> list[Verdict]:
         """What a ``repro`` of ``targets`` would do, step by step, without running anything.
 
         ``force`` marks the targeted steps (every step, without targets) as forced.
+        ``lock_view`` judges every step against ``pipeline.lock`` (``incr status --check``): a
+        step dirty only because this machine lacks its results (``gate.MACHINE_KINDS``) hands
+        on the outputs its lock entry records, so the steps after it are judged on their own
+        facts, still shown as waiting on it.
         """
         verdicts: list[Verdict] = []
+        nodes = [n for t in pipelines for n in t.graph.steps] if lock_view else []
+        absent = gate.absent_outs(self.locks, nodes, self.stats.digest)  # outs not on disk
         for traced, wanted in graphs.select(pipelines, targets):
             graph = traced.graph
             keep = graphs.ancestors(graph, wanted) if wanted else None
             producers = {out: n.name for n in graph.steps for out in n.outs}
             dirty: set[str] = set()
+            lacking: set[str] = set()  # lock_view: dirty only for reasons of this machine
             for node in graphs.order(graph):
                 if keep is not None and node.name not in keep:
                     continue
@@ -297,8 +305,11 @@ class Workspace:
                 waiting = sorted({*waiting, *file_upstreams(node, producers, dirty)})
                 facts = self.static_facts(traced, node, inputs)
                 locked = self.locks.get(node.key)
+                learned = locked.reads if locked else {}
+                if absent:
+                    facts, learned = gate.as_recorded(facts, locked, absent)
                 missing, modified = self.output_problems(locked)
-                reads = self.read_changes(locked.reads) if locked else []
+                reads = self.read_changes(learned) if locked else []
                 fp = None if waiting else self._fingerprint(facts, locked)
                 reasons = decide(
                     node,
@@ -310,11 +321,14 @@ class Workspace:
                     modified=modified,
                     reads=reads,
                     expired=self.expired(node, locked, time.time()),
-                    waiting_on=waiting,
+                    waiting_on=sorted({*waiting, *gate.behind(node, producers, lacking)}),
                     current=fp,
                 )
+                if lock_view:
+                    gate.lock_backstop(reasons, fp, locked)
                 if reasons:
-                    dirty.add(node.key)
+                    machine = lock_view and not waiting and gate.machine_only(reasons)
+                    (lacking if machine else dirty).add(node.key)
                 notes = tuple(self.dynamic_notes(traced, node))
                 verdicts.append(Verdict(node, tuple(reasons), fp, facts, notes))
         self.save_stats()
