@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from incr import gate
 from incr.fingerprint import global_random_fix
 from incr.model import Facts, LockEntry, PipelineGraph, Reason, StepNode
 from incr.plan import Verdict
+
+if TYPE_CHECKING:
+    from incr.rerun import Rerun
 
 
 @dataclass(frozen=True)
@@ -393,3 +396,46 @@ def dag_lines(graph: PipelineGraph, order: list[StepNode], fmt: str) -> list[str
         after = ", ".join([*sources, *sorted(node.deps)])
         lines.append(f"  {node.name:<{width}}  <- {after}" if after else f"  {node.name}")
     return lines
+
+
+# --------------------------------------------------------------------------- verify --rerun
+
+
+def rerun_lines(result: Rerun) -> list[str]:
+    """What ``incr verify --rerun`` says about one step."""
+    from incr import rerun
+
+    key = result.key
+    if result.state == rerun.SKIPPED:
+        return [f"{key}  skipped: dirty ({result.cause}); run `incr repro`, then verify it"]
+    if result.state == rerun.FAILED:
+        lines = result.cause.splitlines() or [""]  # a traceback ends with the error
+        return [f"{key}  failed when run again: {lines[-1]}", *(f"    {t}" for t in lines[:-1])]
+    draws = [f"  note: {_random_note(n, global_random_fix(n) or '')}" for n in result.notes]
+    if result.state == rerun.SAME:
+        return [f"{key}  same outputs in 2 runs ({result.seconds:.2f}s)", *draws]
+    why = {
+        rerun.NON_DETERMINISTIC: "two runs in a row gave different outputs",
+        rerun.HIDDEN_INPUT: "two new runs agree with each other, not with pipeline.lock: "
+        "list what it reads in deps=[...]",
+    }.get(result.cause, "")
+    text = f"{key}  outputs differ ({', '.join(result.outputs)}): {result.cause}"
+    return [f"{text} ({why})" if why else text, *draws]
+
+
+def rerun_summary(results: list[Rerun]) -> str:
+    """The last line of ``incr verify --rerun``."""
+    from incr import rerun
+
+    ran = [r for r in results if r.state != rerun.SKIPPED]
+    skipped = len(results) - len(ran)
+    bad = [r for r in ran if r.state != rerun.SAME]
+    tail = f"; {_steps(skipped)} skipped (dirty)" if skipped else ""
+    if not ran:
+        return f"no clean step to run again{tail}"
+    if not bad:
+        return f"{_steps(len(ran))} run again: every output as recorded{tail}"
+    named = ", ".join(
+        f"{r.key} ({r.cause if r.state == rerun.DIFFERS else 'failed when run again'})" for r in bad
+    )
+    return f"{_steps(len(ran))} run again: {len(bad)} not as recorded: {named}{tail}"

@@ -1,6 +1,6 @@
 """Steps that draw from a global random generator get a ``note:`` in ``incr status``: what they
 return depends on what drew before them in the same process, so rerunning only some steps
-gives other values than a run from scratch."""
+gives other values than a run from scratch. ``incr verify --rerun`` names them."""
 
 from __future__ import annotations
 
@@ -132,6 +132,25 @@ def test_what_the_note_warns_about(make_project: MakeProject, tmp_path: Path) ->
     assert values(project)["first"] == values(scratch)["first"]
     assert values(project)["second"] != values(scratch)["second"]
     assert project.status()["steps"][1]["notes"] != []
+
+
+def test_verify_rerun_names_them_as_non_deterministic(make_project: MakeProject) -> None:
+    project = made(make_project)
+
+    result = project.incr("verify", "--rerun")
+
+    assert result.returncode == 1, result.output
+    lines = result.stdout.splitlines()
+    non_deterministic = "non-deterministic (two runs in a row gave different outputs)"
+    assert lines[0] == f"p.first  outputs differ (output): {non_deterministic}"
+    assert lines[1] == f"  note: {note('np.random.rand()', 'pipelines/x.py:noise', FIX_NP)}"
+    assert f"p.pick  outputs differ (output): {non_deterministic}" in lines
+    assert any(line.startswith("p.owned  same outputs") for line in lines)
+    assert any(line.startswith("p.reseeds  same outputs") for line in lines)
+    assert lines[-1] == (
+        "5 steps run again: 3 not as recorded: p.first (non-deterministic), "
+        "p.second (non-deterministic), p.pick (non-deterministic)"
+    )
 
 
 def test_the_note_stays_when_the_step_lists_code_deps(make_project: MakeProject) -> None:
