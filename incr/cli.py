@@ -181,7 +181,12 @@ def _tell(line: str) -> None:
 @cli.command()
 @click.argument("targets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (see README).")
-@click.option("--check", is_flag=True, help="Exit 1 when any step is dirty (for CI).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="For CI: exit 1 when pipeline.lock is out of date (code, configs, data or "
+    "environment changed); results missing on this machine only do not fail it.",
+)
 @click.option("--why", metavar="STEP", help="Explain one step in full, like `incr show STEP`.")
 @click.pass_context
 @_user_errors
@@ -205,7 +210,8 @@ def status(
     \b
     TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
     """
-    from incr.report import status_json, status_lines
+    from incr.gate import stale_steps
+    from incr.report import check_line, status_json, status_lines
     from incr.session import open_pipelines
 
     if why is not None:
@@ -213,15 +219,17 @@ def status(
         return
     with _few_collections():
         workspace, pipelines = open_pipelines(_project(ctx), executable=False)
-        verdicts = workspace.status(pipelines, targets)
+        verdicts = workspace.status(pipelines, targets, lock_view=check)
     if as_json:
         click.echo(status_json(verdicts))
     else:
         lines = status_lines(verdicts)
         if lines:  # one write: a large pipeline has a line per step
             click.echo("\n".join(lines))
-    if check and any(v.dirty for v in verdicts):
-        sys.exit(1)
+    if check:
+        click.echo(check_line(verdicts), err=as_json)
+        if stale_steps(verdicts):
+            sys.exit(1)
 
 
 @cli.command()
@@ -451,19 +459,45 @@ def _size(n: int) -> str:
 
 
 @cli.command()
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--rerun",
+    is_flag=True,
+    help="Run clean steps again in a scratch copy of the project and compare their outputs "
+    "with pipeline.lock (nothing real is written).",
+)
 @click.pass_context
 @_user_errors
-def verify(ctx: click.Context) -> None:
+def verify(ctx: click.Context, targets: tuple[str, ...], rerun: bool) -> None:
     """Check every cached object pipeline.lock refers to against its digest.
 
     A missing or damaged object is reported with its path and removed; the next
     `incr repro` recomputes (or restores) it. Exit code 1 when anything was wrong.
+
+    \b
+    With --rerun [TARGET...]: prove that clean steps are clean. Each clean step runs
+    again, twice, in a temporary copy of the project, on the inputs pipeline.lock
+    records; what it returns and writes is compared with the recorded digests. Exit
+    code 1 names every step whose outputs differ, and why:
+      non-deterministic                two runs in a row differ (a clock, a
+                                       random generator, a set's order...)
+      changed when run again: reads    both runs agree, but not with pipeline.lock:
+      something incr does not track    it reads something incr does not see
+    Dirty steps are skipped. The lockfile, the cache and the outs are not touched.
+
+    \b
+    TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
     """
     from incr import lockfile
     from incr.maintenance import verify as verify_objects
     from incr.store import Store
 
     project = _project(ctx)
+    if rerun:
+        _verify_rerun(project, targets)
+        return
+    if targets:
+        raise IncrError("TARGET is only taken with --rerun", hint="incr verify --rerun TARGET")
     checked, problems = verify_objects(Store(project.cache), lockfile.read(project.lockfile))
     for problem in problems:
         click.echo(f"{problem.step} output {problem.output}: {problem.text}", err=True)
@@ -475,6 +509,21 @@ def verify(ctx: click.Context) -> None:
         )
         sys.exit(1)
     click.echo(f"all {checked} objects match their digests")
+
+
+def _verify_rerun(project: Project, targets: tuple[str, ...]) -> None:
+    from incr.locking import project_lock
+    from incr.report import rerun_lines, rerun_summary
+    from incr.rerun import SAME, SKIPPED, verify
+
+    def show(result: Any) -> None:
+        click.echo("\n".join(rerun_lines(result)))
+
+    with project_lock(project.cache, "incr verify --rerun", on_wait=_tell):
+        results = verify(project, targets, show)
+    click.echo(rerun_summary(results))
+    if any(r.state not in (SAME, SKIPPED) for r in results):
+        sys.exit(1)
 
 
 def main() -> None:

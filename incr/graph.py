@@ -59,8 +59,22 @@ def import_module(project: Project, path: Path) -> object:
         line = _line_in(exc, path)
         raise DiscoveryError(
             f"{rel}:{line}: import failed: {type(exc).__name__}: {exc}",
-            hint="run `python -c 'import " + name + "'` to see the full traceback",
+            hint=_import_hint(project, name, exc),
         ) from None
+
+
+def _import_hint(project: Project, name: str, exc: Exception) -> str:
+    """How to get further: for a missing module, where incr looked; otherwise a command that
+    imports the module the way incr does (project root, then ``src/``, on the path)."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        import sys  # here only: imports on the quick path are kept few
+
+        return (
+            f"{exc.name!r} is neither project code (a module or package in the project root "
+            f"or in src/) nor installed for {sys.executable}: install it, or fix the import"
+        )
+    path = "PYTHONPATH=src " if (project.root / "src").is_dir() else ""
+    return f"run `{path}python -c 'import {name}'` in {project.root} to see the full traceback"
 
 
 def _relative(root: Path, filename: str) -> str:
@@ -104,6 +118,7 @@ def discover(project: Project) -> list[TracedPipeline]:
             )
         names[instance.name] = path
         traced.append(trace(instance, project.root, path))
+    check_shared_outs(t.graph for t in traced)
     return traced
 
 
@@ -150,6 +165,37 @@ def check(graph: PipelineGraph) -> None:
                     hint="give each file or folder one producing step",
                 )
     order(graph)
+
+
+def check_shared_outs(graphs: Iterable[PipelineGraph]) -> None:
+    """Raise GraphError when steps of two pipelines list the same ``outs`` path, or one inside
+    the other: each ``repro`` would restore its own version of it and status would never
+    settle. (Inside one pipeline, ``check`` says so first.) Linear in the number of outs."""
+    exact: dict[str, tuple[str, str]] = {}  # out -> (step key, out)
+    within: dict[str, tuple[str, str]] = {}  # a folder holding an out -> (step key, out)
+    for graph in graphs:
+        for node in graph.steps:
+            for out in node.outs:
+                path = out.rstrip("/")
+                parts = path.split("/")
+                folders = ["/".join(parts[:i]) for i in range(1, len(parts))]
+                other = exact.get(path) or within.get(path)
+                other = other or next((exact[f] for f in folders if f in exact), None)
+                if other is not None and other[0] != node.key:
+                    _shared_out(other, (node.key, out))
+                exact.setdefault(path, (node.key, out))
+                for folder in folders:
+                    within.setdefault(folder, (node.key, out))
+
+
+def _shared_out(first: tuple[str, str], second: tuple[str, str]) -> None:
+    (step_a, a), (step_b, b) = first, second
+    raise GraphError(
+        f"steps {step_a} and {step_b} both write {a if len(a) <= len(b) else b} "
+        f"(outs {a!r} and {b!r})",
+        hint="give each file or folder one producing step (a step used in two pipelines "
+        "writes its outs twice: keep it in one of them)",
+    )
 
 
 def to_networkx(graph: PipelineGraph) -> nx.DiGraph:

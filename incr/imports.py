@@ -39,9 +39,14 @@ class _ProjectFinder:
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if path is None:  # a top-level module: is it a file or folder of the root?
-            base = os.path.join(self.root, fullname)
-            if not (os.path.isdir(base) or os.path.isfile(base + ".py")):
+        if path is None:  # a top-level module: is it a file or folder of the root or src/?
+            if not any(
+                os.path.isdir(base) or os.path.isfile(base + ".py")
+                for base in (
+                    os.path.join(self.root, fullname),
+                    os.path.join(self.root, "src", fullname),
+                )
+            ):
                 return None
         elif not any(str(p).startswith(self.root) for p in path):
             return None
@@ -56,9 +61,14 @@ class _ProjectFinder:
 
 
 def use_project_imports(root: Path) -> None:
-    """Put ``root`` first on ``sys.path`` and load its modules from source (idempotent)."""
+    """Put ``root`` first on ``sys.path``, then ``root/src`` when it exists (the src layout:
+    ``src/mylib`` is imported as ``mylib``, as code fingerprints assume), and load their modules
+    from source (idempotent)."""
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
+    src = os.path.join(str(root), "src")
+    if os.path.isdir(src) and src not in sys.path:
+        sys.path.insert(sys.path.index(str(root)) + 1, src)
     if not any(
         isinstance(f, _ProjectFinder) and f.root.rstrip(os.sep) == str(root) for f in sys.meta_path
     ):

@@ -9,10 +9,15 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
+from incr import gate
+from incr.fingerprint import global_random_fix
 from incr.model import Facts, LockEntry, PipelineGraph, Reason, StepNode
 from incr.plan import Verdict
+
+if TYPE_CHECKING:
+    from incr.rerun import Rerun
 
 
 @dataclass(frozen=True)
@@ -177,6 +182,7 @@ def status_lines(verdicts: list[Verdict]) -> list[str]:
 
 def status_json(verdicts: list[Verdict]) -> str:
     """The documented ``incr status --json`` structure (see README)."""
+    judged = gate.judge(verdicts)
     steps = [
         {
             "pipeline": v.node.pipeline,
@@ -184,23 +190,73 @@ def status_json(verdicts: list[Verdict]) -> str:
             "key": v.node.key,
             "dirty": v.dirty,
             "waiting": v.dirty and not v.own_reasons,
+            "stale": any(judged[v.node.key]),
             "fingerprint": v.fingerprint,
-            "reasons": [{"kind": r.kind, "detail": r.detail, "text": str(r)} for r in v.reasons],
+            "reasons": [
+                {"kind": r.kind, "detail": r.detail, "text": str(r), "stale": stale}
+                for r, stale in zip(v.reasons, judged[v.node.key], strict=True)
+            ],
             "notes": _notes(v),
         }
         for v in verdicts
     ]
+    stale = sum(any(flags) for flags in judged.values())
     return json.dumps(
-        {"schema": 1, "dirty": sum(v.dirty for v in verdicts), "steps": steps}, indent=2
+        {"schema": 1, "dirty": sum(v.dirty for v in verdicts), "stale": stale, "steps": steps},
+        indent=2,
     )
 
 
 def _notes(v: Verdict) -> list[str]:
     return [
-        f"{place}: incr cannot see which code this reaches; list it with "
+        _random_note(place, fix)
+        if (fix := global_random_fix(place))
+        else f"{place}: incr cannot see which code this reaches; list it with "
         "@step(code_deps=[...]) or change @step(version=...) when it changes"
         for place in v.notes
     ]
+
+
+def _random_note(place: str, fix: str) -> str:
+    return (
+        f"{place} draws from the global random generator; results depend on what ran before "
+        f"it in the same process: pass a seeded {fix}"
+    )
+
+
+def check_line(verdicts: list[Verdict]) -> str:
+    """The last line of ``incr status --check``: whether ``pipeline.lock`` is up to date, and
+    why."""
+    judged = gate.judge(verdicts)
+    changed = []  # the steps whose own facts differ from their lock entries, and how
+    for v in verdicts:
+        flags = zip(v.reasons, judged[v.node.key], strict=True)
+        own = [str(r) for r, stale in flags if stale and r.kind != Reason.UPSTREAM]
+        if own:
+            changed.append(f"{v.node.key} ({'; '.join(own)})")
+    if changed:
+        waiting = sum(any(flags) for flags in judged.values()) - len(changed)
+        named = ", ".join(changed[:3])
+        named += f" and {_steps(len(changed) - 3)} more" if len(changed) > 3 else ""
+        after = f"; {_steps(waiting)} after them may change too" if waiting else ""
+        return (
+            f"check failed: pipeline.lock is out of date: {named}{after}; "
+            "run `incr repro` and commit pipeline.lock"
+        )
+    text = "check passed: pipeline.lock matches the code, configs, data and environment"
+    lacking = sum(v.dirty for v in verdicts)
+    if not lacking:
+        return text
+    kinds = sorted({r.kind for v in verdicts for r in v.reasons if r.kind != Reason.UPSTREAM})
+    return (
+        f"{text}; {_steps(lacking)} only {'lacks' if lacking == 1 else 'lack'} results on "
+        f"this machine ({', '.join(kinds)}), "
+        "which `incr repro` computes"
+    )
+
+
+def _steps(n: int) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"
 
 
 # --------------------------------------------------------------------------- show
@@ -340,3 +396,46 @@ def dag_lines(graph: PipelineGraph, order: list[StepNode], fmt: str) -> list[str
         after = ", ".join([*sources, *sorted(node.deps)])
         lines.append(f"  {node.name:<{width}}  <- {after}" if after else f"  {node.name}")
     return lines
+
+
+# --------------------------------------------------------------------------- verify --rerun
+
+
+def rerun_lines(result: Rerun) -> list[str]:
+    """What ``incr verify --rerun`` says about one step."""
+    from incr import rerun
+
+    key = result.key
+    if result.state == rerun.SKIPPED:
+        return [f"{key}  skipped: dirty ({result.cause}); run `incr repro`, then verify it"]
+    if result.state == rerun.FAILED:
+        lines = result.cause.splitlines() or [""]  # a traceback ends with the error
+        return [f"{key}  failed when run again: {lines[-1]}", *(f"    {t}" for t in lines[:-1])]
+    draws = [f"  note: {_random_note(n, global_random_fix(n) or '')}" for n in result.notes]
+    if result.state == rerun.SAME:
+        return [f"{key}  same outputs in 2 runs ({result.seconds:.2f}s)", *draws]
+    why = {
+        rerun.NON_DETERMINISTIC: "two runs in a row gave different outputs",
+        rerun.HIDDEN_INPUT: "two new runs agree with each other, not with pipeline.lock: "
+        "list what it reads in deps=[...]",
+    }.get(result.cause, "")
+    text = f"{key}  outputs differ ({', '.join(result.outputs)}): {result.cause}"
+    return [f"{text} ({why})" if why else text, *draws]
+
+
+def rerun_summary(results: list[Rerun]) -> str:
+    """The last line of ``incr verify --rerun``."""
+    from incr import rerun
+
+    ran = [r for r in results if r.state != rerun.SKIPPED]
+    skipped = len(results) - len(ran)
+    bad = [r for r in ran if r.state != rerun.SAME]
+    tail = f"; {_steps(skipped)} skipped (dirty)" if skipped else ""
+    if not ran:
+        return f"no clean step to run again{tail}"
+    if not bad:
+        return f"{_steps(len(ran))} run again: every output as recorded{tail}"
+    named = ", ".join(
+        f"{r.key} ({r.cause if r.state == rerun.DIFFERS else 'failed when run again'})" for r in bad
+    )
+    return f"{_steps(len(ran))} run again: {len(bad)} not as recorded: {named}{tail}"

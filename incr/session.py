@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from incr import __version__, importreads, lockfile
+from incr import __version__, gate, importreads, lockfile
 from incr import graph as graphs
 from incr.api import PipelineInstance, TracedPipeline
 from incr.codecache import ClosureCache, Found
@@ -31,6 +31,7 @@ from incr.fingerprint import (
     canonical_json,
     digest_bytes,
     fingerprint,
+    global_random_fix,
 )
 from incr.hashing import MISSING, StatCache
 from incr.model import (
@@ -230,12 +231,16 @@ class Workspace:
 
     def dynamic_notes(self, traced: TracedPipeline, node: StepNode) -> list[str]:
         """Places in the step's code that look things up by name at run time (none once the
-        step lists ``code_deps`` or sets a ``version``: the user has taken charge)."""
+        step lists ``code_deps`` or sets a ``version``: the user has taken charge), and that
+        draw from a global random generator (see ``fingerprint.global_random_draws``)."""
         code = traced.code[node.name]
         ref = code.func
-        if code.deps or code.version is not None or ref.own_digest or ref.package:
+        if ref.own_digest or ref.package:
             return []
-        return list(self.closure(ref.module, ref.qualname).dynamic)
+        notes = self.closure(ref.module, ref.qualname).dynamic
+        if code.deps or code.version is not None:  # code_deps do not seed a random generator
+            return [n for n in notes if global_random_fix(n)]
+        return list(notes)
 
     def static_facts(self, traced: TracedPipeline, node: StepNode, inputs: dict[str, str]) -> Facts:
         """A step's facts with the given input digests: code, config and deps read now."""
@@ -331,17 +336,25 @@ class Workspace:
         targets: Iterable[str] = (),
         run_override: bool | None = None,
         force: bool = False,
+        lock_view: bool = False,
     ) -> list[Verdict]:
         """What a ``repro`` of ``targets`` would do, step by step, without running anything.
 
         ``force`` marks the targeted steps (every step, without targets) as forced.
+        ``lock_view`` judges every step against ``pipeline.lock`` (``incr status --check``): a
+        step dirty only because this machine lacks its results (``gate.MACHINE_KINDS``) hands
+        on the outputs its lock entry records, so the steps after it are judged on their own
+        facts, still shown as waiting on it.
         """
         verdicts: list[Verdict] = []
+        nodes = [n for t in pipelines for n in t.graph.steps] if lock_view else []
+        absent = gate.absent_outs(self.locks, nodes, self.stats.digest)  # outs not on disk
         for traced, wanted in graphs.select(pipelines, targets):
             graph = traced.graph
             keep = graphs.ancestors(graph, wanted) if wanted else None
             producers = {out: n.name for n in graph.steps for out in n.outs}
             dirty: set[str] = set()
+            lacking: set[str] = set()  # lock_view: dirty only for reasons of this machine
             for node in graphs.order(graph):
                 if keep is not None and node.name not in keep:
                     continue
@@ -349,9 +362,12 @@ class Workspace:
                 waiting = sorted({*waiting, *file_upstreams(node, producers, dirty)})
                 facts = self.static_facts(traced, node, inputs)
                 locked = self.locks.get(node.key)
+                learned = locked.reads if locked else {}
+                if absent:
+                    facts, learned = gate.as_recorded(facts, locked, absent)
                 missing, modified = self.output_problems(locked)
                 expected = self.expected_reads(node, facts.code)
-                reads = self.read_changes(locked.reads, expected) if locked else []
+                reads = self.read_changes(learned, expected) if locked else []
                 fp = None if waiting else self._fingerprint(facts, locked)
                 reasons = decide(
                     node,
@@ -363,11 +379,14 @@ class Workspace:
                     modified=modified,
                     reads=reads,
                     expired=self.expired(node, locked, time.time()),
-                    waiting_on=waiting,
+                    waiting_on=sorted({*waiting, *gate.behind(node, producers, lacking)}),
                     current=fp,
                 )
+                if lock_view:
+                    gate.lock_backstop(reasons, fp, locked)
                 if reasons:
-                    dirty.add(node.key)
+                    machine = lock_view and not waiting and gate.machine_only(reasons)
+                    (lacking if machine else dirty).add(node.key)
                 notes = tuple(self.dynamic_notes(traced, node))
                 verdicts.append(Verdict(node, tuple(reasons), fp, facts, notes))
         self.save_stats()
@@ -715,6 +734,7 @@ def open_pipelines(
     if not executable:
         cached = graphcache.load_with_imports(project, workspace.stats)
         if cached is not None:
+            graphs.check_shared_outs(t.graph for t in cached[0])  # cached by an older incr
             workspace.imports = cached[1]
             return workspace, cached[0]
     from incr.reads import recording

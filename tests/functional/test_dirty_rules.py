@@ -149,6 +149,7 @@ def test_status_json_marks_waiting_steps(flow: Project) -> None:
             "kind": "code changed",
             "detail": "double in pipelines/flow.py",
             "text": "code changed (double in pipelines/flow.py)",
+            "stale": True,
         }
     ]
     assert steps["shift"]["reasons"][0]["text"] == "after double"

@@ -1,0 +1,167 @@
+"""``incr status --check``: does ``pipeline.lock`` match the code, configs, data and environment?
+
+Some reasons that make a step dirty say that the lockfile is out of date (its code, a config
+value, a file it reads changed); others only say that this machine lacks the step's results (a
+fresh clone has no ``.pipecache/``, a step with caching off reruns every time). A CI gate must
+fail on the first kind only. Pure: values in, values out (the disk is
+asked only through the callable it is given).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from incr.hashing import MISSING
+from incr.model import (
+    Facts,
+    LockEntry,
+    Reason,
+    StepNode,
+    learned_kind,
+    paths_overlap,
+    split_import_key,
+)
+from incr.plan import Verdict, file_upstreams
+
+#: Reasons that say only that this machine lacks a step's results, never that the lockfile is
+#: out of date: ``incr repro`` computes or restores them and leaves ``pipeline.lock`` as it is.
+MACHINE_KINDS = frozenset(
+    {
+        Reason.MISSING,  # output missing from cache
+        Reason.OUT_MISSING,  # an outs file missing from disk
+        Reason.CACHE_DISABLED,
+        Reason.EXPIRED,
+        Reason.FORCED,
+    }
+)
+
+
+def machine_only(reasons: Sequence[Reason]) -> bool:
+    """True when every reason is one of ``MACHINE_KINDS`` or waiting on an upstream step (the
+    caller knows that step is dirty only for such reasons too)."""
+    return all(r.kind in MACHINE_KINDS or r.kind == Reason.UPSTREAM for r in reasons)
+
+
+def behind(node: StepNode, producers: Mapping[str, str], lacking: set[str]) -> list[str]:
+    """Upstream steps (by name) that ``node`` waits on and that are dirty only because this
+    machine lacks their results."""
+    if not lacking:
+        return []
+    names = {r.step for r in node.inputs.values() if f"{node.pipeline}.{r.step}" in lacking}
+    return sorted(names | set(file_upstreams(node, producers, lacking)))
+
+
+def absent_outs(
+    locks: Mapping[str, LockEntry], nodes: Sequence[StepNode], digest_now: Callable[[str], str]
+) -> dict[str, str]:
+    """Outs files and folders of ``nodes`` that are missing from disk (``digest_now`` says
+    ``missing``), with the digest their lock entry records, written as a dep's digest is
+    (``dir:`` and the manifest's digest for a folder)."""
+    recorded: dict[str, str] = {}
+    for node in nodes:
+        entry = locks.get(node.key)
+        for out in node.outs:
+            artifact = entry.outputs.get(out) if entry else None
+            if artifact is not None and digest_now(out) == MISSING:
+                prefix = "dir:" if artifact.kind == "dir" else ""
+                recorded[out] = prefix + artifact.digest
+    return recorded
+
+
+def as_recorded(
+    facts: Facts, locked: LockEntry | None, absent: Mapping[str, str]
+) -> tuple[Facts, dict[str, str]]:
+    """A step's facts and the learned facts to check (``LockEntry.reads``), judged as if
+    every outs file or folder missing from disk held what its lock entry records.
+
+    A dep that is such an out takes its recorded digest; a dep inside one, or holding one,
+    cannot be computed without it and keeps the step's own locked value. A learned fact about
+    such an out (or a path inside it) is left out, unless it is a read of the out itself that
+    saw other bytes than the recorded ones.
+    """
+    locked_deps = locked.facts.deps if locked else {}
+    deps = dict(facts.deps)
+    for dep in deps:
+        if dep in absent:
+            deps[dep] = absent[dep]
+        elif dep in locked_deps and any(paths_overlap(dep, out) for out in absent):
+            deps[dep] = locked_deps[dep]
+    reads = {}
+    for key, then in (locked.reads if locked else {}).items():
+        path = _learned_path(key)
+        if path is None or not any(paths_overlap(path, out) for out in absent):
+            reads[key] = then
+        elif key in absent and then != absent[key]:
+            reads[key] = then  # it read other bytes than the lockfile says its producer wrote
+    return Facts(facts.code, facts.config, facts.inputs, deps), reads
+
+
+def _learned_path(key: str) -> str | None:
+    """The project path a ``LockEntry.reads`` key is about (None for an environment
+    variable)."""
+    kind = learned_kind(key)
+    if kind == "env":
+        return None
+    if kind == "import":
+        return split_import_key(key)[1]
+    if kind == "file":
+        return key
+    return key.partition(":")[2]
+
+
+def lock_backstop(reasons: list[Reason], fingerprint: str | None, locked: LockEntry | None) -> None:
+    """Add ``fingerprint changed`` to a step dirty only for reasons of this machine whose
+    fingerprint differs from its lock entry's (``decide`` checks it only for a clean step)."""
+    if (
+        reasons
+        and machine_only(reasons)
+        and locked is not None
+        and fingerprint is not None
+        and fingerprint != locked.fingerprint
+    ):
+        reasons.append(Reason(Reason.FINGERPRINT))
+
+
+# --------------------------------------------------------------------------- judging verdicts
+
+
+def judge(verdicts: Sequence[Verdict]) -> dict[str, tuple[bool, ...]]:
+    """Step key -> for each of its reasons, whether it says the step's lock entry is out of
+    date: a kind that is not one of ``MACHINE_KINDS``, or waiting on a step whose entry is out
+    of date. (Verdicts in status order: each step after the steps it depends on.)"""
+    producers = _producers(verdicts)
+    stale: set[str] = set()
+    judged: dict[str, tuple[bool, ...]] = {}
+    for v in verdicts:
+        flags = tuple(
+            bool(_upstreams(v.node, producers, stale))
+            if r.kind == Reason.UPSTREAM
+            else r.kind not in MACHINE_KINDS
+            for r in v.reasons
+        )
+        if any(flags):
+            stale.add(v.node.key)
+        judged[v.node.key] = flags
+    return judged
+
+
+def stale_steps(verdicts: Sequence[Verdict]) -> list[str]:
+    """Keys of the steps whose lock entry is out of date, in status order."""
+    judged = judge(verdicts)
+    return [v.node.key for v in verdicts if any(judged[v.node.key])]
+
+
+def _producers(verdicts: Sequence[Verdict]) -> dict[str, dict[str, str]]:
+    """Pipeline -> out path -> the step (name) that writes it."""
+    found: dict[str, dict[str, str]] = {}
+    for v in verdicts:
+        for out in v.node.outs:
+            found.setdefault(v.node.pipeline, {})[out] = v.node.name
+    return found
+
+
+def _upstreams(node: StepNode, producers: dict[str, dict[str, str]], keys: set[str]) -> list[str]:
+    """The upstream steps of ``node`` (data and files) whose keys are in ``keys``."""
+    names = {r.step for r in node.inputs.values() if f"{node.pipeline}.{r.step}" in keys}
+    names |= set(file_upstreams(node, producers.get(node.pipeline, {}), keys))
+    return sorted(names)

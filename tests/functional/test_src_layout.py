@@ -1,0 +1,133 @@
+"""A ``src/`` layout works without ``pip install -e .``: ``src/mylib`` is imported as ``mylib``
+by discovery, by steps while they run, and by a script calling ``.run()``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+from .conftest import MakeProject, Project
+
+PIPELINE = """\
+    from incr import pipeline, step
+    from mylib.helpers import scale
+    from pipelines.mark import mark
+
+
+    @step
+    def make() -> int:
+        mark("make")
+        return scale(2)
+
+
+    @step
+    def later(x: int) -> int:
+        from mylib.late import bump  # imported while the step runs
+
+        mark("later")
+        return bump(x)
+
+
+    @pipeline
+    def p():
+        later(make())
+
+
+    if __name__ == "__main__":
+        p().run()
+    """
+FILES = {
+    "pipelines/x.py": PIPELINE,
+    "src/mylib/__init__.py": "",
+    "src/mylib/helpers.py": "def scale(x):\n    return x * 3\n",
+    "src/mylib/late.py": "def bump(x):\n    return x + 1\n",
+}
+
+
+def outputs(project: Project) -> dict[str, int]:
+    """The value each step returned, read from the cache through `incr show --json`."""
+    values = {}
+    for name in ("make", "later"):
+        shown = json.loads(project.incr("show", "--json", name).stdout)
+        digest = shown["locked"]["outputs"]["output"].partition(":")[2]
+        path = project.root / ".pipecache/objects" / digest[:2] / digest[2:]
+        values[name] = json.loads(path.read_text(encoding="utf-8"))
+    return values
+
+
+def test_repro_imports_project_code_from_src(make_project: MakeProject) -> None:
+    project = make_project(FILES)
+    assert "src" not in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+
+    project.repro()
+    assert project.take_ran() == ["make", "later"]
+    assert outputs(project) == {"make": 6, "later": 7}
+
+    project.edit("src/mylib/helpers.py", "x * 3", "x * 4")
+    assert project.dirty() == {
+        "make": [("code changed", "scale in src/mylib/helpers.py")],
+        "later": [("after", "make")],
+    }
+    project.repro()
+    assert project.take_ran() == ["make", "later"]
+    assert outputs(project) == {"make": 8, "later": 9}
+
+    project.edit("src/mylib/late.py", "x + 1", "x + 2")
+    project.repro("--jobs", "2")
+    assert project.take_ran() == ["later"]
+    assert outputs(project) == {"make": 8, "later": 10}
+
+
+def test_a_script_calling_run_imports_from_src(make_project: MakeProject) -> None:
+    project = make_project(FILES)
+
+    result = project.python("pipelines/x.py")
+
+    assert result.returncode == 0, result.output
+    assert project.take_ran() == ["make", "later"]
+    assert outputs(project) == {"make": 6, "later": 7}
+    assert project.dirty() == {}
+
+
+def test_a_module_that_is_nowhere_gets_a_hint_that_says_where_incr_looked(
+    make_project: MakeProject,
+) -> None:
+    project = make_project({**FILES, "pipelines/x.py": PIPELINE.replace("mylib.helpers", "nolib")})
+
+    error = project.incr("repro").user_error()
+
+    assert error == (
+        "error: pipelines/x.py:2: import failed: ModuleNotFoundError: No module named 'nolib'"
+    )
+    hint = project.incr("repro").stderr.splitlines()[1]
+    assert "'nolib' is neither project code" in hint
+    assert "in the project root or in src/" in hint
+    assert "python -c" not in hint  # that command would fail the same way
+
+
+def test_the_hint_for_a_failing_import_reproduces_the_error(make_project: MakeProject) -> None:
+    project = make_project(
+        {**FILES, "src/mylib/helpers.py": "raise RuntimeError('helpers are broken')\n"}
+    )
+
+    result = project.incr("status")
+    assert result.user_error() == (
+        "error: pipelines/x.py:2: import failed: RuntimeError: helpers are broken"
+    )
+    hint = result.stderr.splitlines()[1]
+    command = hint.partition("`")[2].partition("`")[0]
+    assert command == "PYTHONPATH=src python -c 'import pipelines.x'"
+
+    # The command, run where the hint says, shows the real error with its traceback.
+    env_part, _, rest = command.partition(" ")
+    args = [sys.executable, *shlex.split(rest)[1:]]
+    env = {**os.environ, env_part.partition("=")[0]: env_part.partition("=")[2]}
+    shown = subprocess.run(
+        args, cwd=project.root, env=env, capture_output=True, text=True, check=False
+    )
+    assert shown.returncode != 0
+    assert "RuntimeError: helpers are broken" in shown.stderr
+    assert "ModuleNotFoundError" not in shown.stderr

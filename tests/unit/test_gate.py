@@ -1,0 +1,124 @@
+"""incr/gate.py: which reasons mean pipeline.lock is out of date, and judging a step against
+the lockfile when outs files are missing from disk."""
+
+from __future__ import annotations
+
+from incr import gate
+from incr.model import Artifact, Facts, InputRef, LockEntry, Reason, StepNode
+from incr.plan import Verdict
+
+
+def node(name: str, inputs: dict[str, str] | None = None, **kw) -> StepNode:
+    return StepNode(
+        pipeline="p",
+        name=name,
+        func_name=name,
+        source_file="pipelines/p.py",
+        config={},
+        inputs={param: InputRef(step, "output") for param, step in (inputs or {}).items()},
+        outputs=("output",),
+        **kw,
+    )
+
+
+def verdict(step: StepNode, *reasons: Reason) -> Verdict:
+    return Verdict(step, reasons)
+
+
+MISSING = Reason(Reason.MISSING, "output")
+DISABLED = Reason(Reason.CACHE_DISABLED)
+CODE = Reason(Reason.CODE, "b in pipelines/p.py")
+
+
+def test_machine_reasons_are_not_stale() -> None:
+    assert gate.machine_only([MISSING, DISABLED, Reason(Reason.OUT_MISSING, "r.txt")])
+    assert gate.machine_only([Reason(Reason.EXPIRED), Reason(Reason.FORCED)])
+    assert not gate.machine_only([MISSING, CODE])
+    assert not gate.machine_only([Reason(Reason.MODIFIED, "r.txt")])
+    assert not gate.machine_only([Reason(Reason.NEW)])
+
+
+def test_waiting_is_stale_only_after_a_stale_step() -> None:
+    a, b = node("a"), node("b", {"x": "a"})
+    c = node("c", {"y": "b"})
+    d = node("d", deps=("r.txt",))
+    writer = node("w", outs=("r.txt",))
+    verdicts = [
+        verdict(a, DISABLED),
+        verdict(b, Reason(Reason.UPSTREAM, "a")),
+        verdict(writer, CODE),
+        verdict(c, Reason(Reason.UPSTREAM, "b"), MISSING),
+        verdict(d, Reason(Reason.UPSTREAM, "w")),
+    ]
+
+    judged = gate.judge(verdicts)
+
+    assert judged == {
+        "p.a": (False,),
+        "p.b": (False,),
+        "p.w": (True,),
+        "p.c": (False, False),
+        "p.d": (True,),  # waits on w through a file
+    }
+    assert gate.stale_steps(verdicts) == ["p.w", "p.d"]
+
+
+def test_behind_names_upstream_steps_that_only_lack_results() -> None:
+    b = node("b", {"x": "a"}, deps=("r.txt",))
+    producers = {"r.txt": "w"}
+
+    assert gate.behind(b, producers, set()) == []
+    assert gate.behind(b, producers, {"p.a"}) == ["a"]
+    assert gate.behind(b, producers, {"p.a", "p.w", "p.other"}) == ["a", "w"]
+
+
+def lock(key: str, deps: dict[str, str], outputs: dict[str, Artifact], reads=None) -> LockEntry:
+    return LockEntry(key, "fp", Facts({}, {}, {}, deps), outputs, reads or {})
+
+
+def test_missing_outs_are_judged_as_recorded() -> None:
+    writer = node("w", outs=("r.txt", "folder"))
+    locks = {
+        "p.w": lock("p.w", {}, {"r.txt": Artifact("file", "aa"), "folder": Artifact("dir", "bb")}),
+    }
+    on_disk = {"r.txt": "missing", "folder": "missing"}
+
+    absent = gate.absent_outs(locks, [writer, node("other")], on_disk.__getitem__)
+
+    assert absent == {"r.txt": "aa", "folder": "dir:bb"}
+    reader = lock(
+        "p.r",
+        {"r.txt": "aa", "folder/x.csv": "cc", "data.csv": "dd"},
+        {},
+        reads={
+            "r.txt": "aa",
+            "notes.txt": "ee",
+            "folder/y.csv": "gg",
+            "exists:folder/z": "file",
+            "ls:folder": "hh",
+            "$HOME": "unset",
+        },
+    )
+    now = Facts({}, {}, {}, {"r.txt": "missing", "folder/x.csv": "missing", "data.csv": "ff"})
+
+    facts, reads = gate.as_recorded(now, reader, absent)
+
+    # The file itself: its recorded digest; a file inside a missing folder: the step's own
+    # locked value; a file no step writes: as it is now.
+    assert facts.deps == {"r.txt": "aa", "folder/x.csv": "cc", "data.csv": "ff"}
+    # What it learned about the missing outs is left out, unless it read other bytes.
+    assert reads == {"notes.txt": "ee", "$HOME": "unset"}
+    other = lock("p.r", {}, {}, reads={"r.txt": "zz"})
+    assert gate.as_recorded(now, other, absent)[1] == {"r.txt": "zz"}
+
+
+def test_the_backstop_catches_a_fingerprint_no_rung_explains() -> None:
+    entry = lock("p.a", {}, {})
+    reasons = [MISSING]
+    gate.lock_backstop(reasons, "other", entry)
+    assert reasons == [MISSING, Reason(Reason.FINGERPRINT)]
+
+    for reasons, fp in (([MISSING], "fp"), ([], "other"), ([CODE], "other"), ([MISSING], None)):
+        before = list(reasons)
+        gate.lock_backstop(reasons, fp, entry)
+        assert reasons == before
