@@ -227,6 +227,9 @@ def _artifact(text: str) -> Artifact:
         raise ValueError(f"unknown kind {artifact.kind!r}, expected one of {kinds}")
     if not re.fullmatch(r"[0-9a-f]{64}", artifact.digest):
         raise ValueError("the digest is not 64 hex digits")
+    mode_ok = artifact.kind == "file" and re.fullmatch(r"x|[0-7]{3}", artifact.mode)
+    if artifact.mode and not mode_ok:
+        raise ValueError(f"bad mode {artifact.mode!r} (expected x or 3 octal digits, files only)")
     return artifact
 
 

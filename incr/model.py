@@ -92,20 +92,27 @@ ARTIFACT_KINDS = frozenset({"npy", "json", "pickle", "file", "dir"})
 
 @dataclass(frozen=True)
 class Artifact:
-    """A stored output: how it was encoded and the blake3 digest of its bytes."""
+    """A stored output: how it was encoded and the blake3 digest of its bytes.
+
+    ``mode`` is a ``file`` output's permission bits when they are not the usual ones (``x``
+    for an executable, else octal; see ``trees``), written ``file:DIGEST:x``.
+    """
 
     kind: str  # materializer name: "npy", "json", "pickle", "file", "dir"
     digest: str
+    mode: str = ""
 
     def encode(self) -> str:
-        return f"{self.kind}:{self.digest}"
+        tail = f":{self.mode}" if self.mode else ""
+        return f"{self.kind}:{self.digest}{tail}"
 
     @classmethod
     def decode(cls, text: str) -> Artifact:
-        kind, sep, digest = text.partition(":")
+        kind, sep, rest = text.partition(":")
+        digest, _, mode = rest.partition(":")
         if not sep or not kind or not digest:
             raise ValueError(f"expected KIND:DIGEST, got {text!r}")
-        return cls(kind, digest)
+        return cls(kind, digest, mode)
 
 
 @dataclass(frozen=True)
