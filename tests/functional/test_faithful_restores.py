@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from blake3 import blake3
 
+from incr.storage import FILE_MODE
+
 from .conftest import MakeProject, Project
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX modes and symlinks")
@@ -320,7 +322,7 @@ def test_an_old_record_without_modes_reruns_rather_than_undo_the_step(
     for name in ("latest", "absolute", "input"):
         (faithful.root / "models" / name).unlink()
     shutil.rmtree(faithful.root / "models/empty")
-    os.chmod(faithful.root / "models/private.key", 0o644)
+    os.chmod(faithful.root / "models/private.key", FILE_MODE)  # the usual mode
 
     assert faithful.dirty() == {"build": [("output modified", "models: run.sh mode changed")]}
     faithful.repro()

@@ -83,7 +83,7 @@ def test_usual_modes_are_not_recorded():
     assert trees.mode_field(FILE_MODE, False) == ""
     assert trees.mode_field(DIR_MODE, True) == ""
     assert trees.mode_field(DIR_MODE, False) == "x"  # chmod +x of a usual file
-    assert trees.mode_field(0o600, False) == "600"
+    assert trees.mode_field(0o604, False) == "604"
     assert trees.mode_field(0o701, True) == "701"
     assert trees.mode_field(0o104755, False) == trees.mode_field(0o755, False)  # no setuid
 
