@@ -24,8 +24,10 @@ from typing import Any
 
 from blake3 import blake3
 
-from incr.fingerprint import canonical_json, digest_bytes
+from incr import trees
+from incr.fingerprint import digest_bytes
 from incr.storage import atomic_write
+from incr.trees import Entry
 
 MISSING = "missing"
 _RACY_NS = 2_000_000_000
@@ -38,8 +40,6 @@ MMAP_THRESHOLD = 4 << 20
 _PIPE_CHUNK = 8 << 20
 #: From this size on, bytes already in memory are hashed with blake3's thread pool.
 THREADS_THRESHOLD = 4 << 20
-#: DirEntry.stat() gives the inode on POSIX only; on Windows it is 0, so stat the path there.
-_ENTRY_STAT_HAS_INODE = os.name != "nt"
 
 
 _single_threaded = False
@@ -160,43 +160,25 @@ class StatCache:
             self.dirty = True
         return digest
 
+    def listing(self, rel: str) -> list[Entry]:
+        """What the folder ``rel`` holds (files with their modes, links, empty folders; see
+        ``trees``), its files digested through the cache; empty when it is not a folder."""
+        path = self.root / rel
+        return self._entries(path) if os.path.isdir(path) else []
+
     def _folder_digest(self, path: Path) -> str:
-        """``dir:`` and the digest of the canonical JSON list of [path in folder, digest] pairs,
-        in ``os.walk`` order with sorted names (``Store.put_tree`` writes the same manifest)."""
+        """``dir:`` and the digest of the folder's manifest (``trees``; ``Store.put_tree``
+        writes the same bytes, so the two digests agree)."""
+        return "dir:" + digest_bytes(trees.encode(self._entries(path)))
+
+    def _entries(self, path: Path) -> list[Entry]:
         base = os.path.relpath(path, self.root).replace(os.sep, "/")
         prefix = "" if base == "." else base + "/"
-        listing: list[tuple[str, str]] = []
-        self._walk(os.fspath(path), "", prefix, listing)
-        return "dir:" + digest_bytes(canonical_json(listing).encode())
 
-    def _walk(self, folder: str, inner: str, prefix: str, listing: list[tuple[str, str]]) -> None:
-        """Append the pairs of ``folder`` (``inner`` below the digested folder) to ``listing``,
-        as ``os.walk(followlinks=False)`` would visit them: an unreadable folder is skipped,
-        a link to a folder is neither a file nor walked into."""
-        files: list[os.DirEntry[str]] = []
-        folders: list[os.DirEntry[str]] = []
-        try:
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    try:
-                        is_dir = entry.is_dir()
-                    except OSError:
-                        is_dir = False
-                    (folders if is_dir else files).append(entry)
-        except OSError:
-            return
-        files.sort(key=_name)
-        for entry in files:
-            name = inner + entry.name
-            try:
-                st = entry.stat() if _ENTRY_STAT_HAS_INODE else os.stat(entry.path)
-                listing.append((name, self._file(prefix + name, entry.path, st)))
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-        folders.sort(key=_name)
-        for entry in folders:
-            if not os.path.islink(entry.path):
-                self._walk(entry.path, inner + entry.name + "/", prefix, listing)
+        def content(name: str, full: str, st: os.stat_result, stored: bool) -> str:
+            return self._file(prefix + name, full, st)
+
+        return trees.walk(os.fspath(path), content, os.fspath(self.root))
 
     def save(self) -> None:
         if self.cache_file is None or not self.dirty:
@@ -204,7 +186,3 @@ class StatCache:
         text = json.dumps({"version": 1, "entries": self.entries}, separators=(",", ":"))
         atomic_write(self.cache_file, text.encode(), durable=False)
         self.dirty = False
-
-
-def _name(entry: os.DirEntry[str]) -> str:
-    return entry.name

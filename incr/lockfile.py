@@ -231,6 +231,9 @@ def _artifact(text: str) -> Artifact:
     for ref in artifact.refs:
         if not _REF.fullmatch(ref):
             raise ValueError(f"{ref!r} is not MODULE:NAME")
+    mode_ok = artifact.kind == "file" and re.fullmatch(r"x|[0-7]{3}", artifact.mode)
+    if artifact.mode and not mode_ok:
+        raise ValueError(f"bad mode {artifact.mode!r} (expected x or 3 octal digits, files only)")
     return artifact
 
 

@@ -92,7 +92,12 @@ def collect(
 def _stale_temps(store: Store, lockfile: Path | None, now: float) -> list[Path]:
     """Leftovers of interrupted atomic writes (``.NAME.XXXX.tmp``) older than an hour, in
     the cache and beside the lockfile."""
-    candidates = [p for p in _files(store.dir) if p.name.startswith(".") and p.suffix == ".tmp"]
+    kept = store.dir / "kept"  # the user's files, moved aside by restores: theirs to remove
+    candidates = [
+        p
+        for p in _files(store.dir)
+        if p.name.startswith(".") and p.suffix == ".tmp" and kept not in p.parents
+    ]
     if lockfile is not None:
         candidates += sorted(lockfile.parent.glob(f".{lockfile.name}.*.tmp"))
     return [p for p in candidates if now - p.stat().st_mtime > STALE_TEMP_SECONDS]

@@ -3,6 +3,12 @@
 Loading never runs code for ``npy`` (``allow_pickle=False``) or ``json``; pickle is read only
 from bytes whose digest the store has verified.
 
+JSON keeps the order of dict keys (a consumer iterating a restored dict sees the order the
+producer made), so two equal dicts in different orders are different values (early cutoff tells
+them apart), and a dict always gives the same bytes. A dict whose keys (at every level) are in
+sorted order gives the bytes incr wrote before it kept the order (sorted keys), so those older
+objects and their digests stay valid; older objects of unsorted dicts load sorted.
+
 Large arrays are not copied on the way in or out: ``dump_parts`` gives the ``.npy`` header and a
 view of the array's own memory (``Store.put_parts`` hashes and writes them in place), and ``load``
 builds the array on a writable buffer it is given (``Store.get_view`` maps large objects
@@ -67,7 +73,7 @@ def dump_parts(value: Any, where: str) -> tuple[str, tuple[bytes | memoryview, .
                 return "npy", parts
         return "npy", (_npy_bytes(value),)
     if _is_plain(value):
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
         return "json", (text.encode(),)
     try:
         return "pickle", (pickle.dumps(value, protocol=PICKLE_PROTOCOL),)

@@ -98,22 +98,27 @@ class Artifact:
     ``refs`` names the project definitions the value refers to (``pipelines.scalers:MeanScaler``
     for a pickled instance of that class): their code is part of what a consumer receives
     (see ``objectcode``). Encoded ``KIND:DIGEST+REF+REF``; without refs, ``KIND:DIGEST``.
+    ``mode`` is a ``file`` output's permission bits when they are not the usual ones (``x``
+    for an executable, else octal; see ``trees``), written ``file:DIGEST:x``.
     """
 
     kind: str  # materializer name: "npy", "json", "pickle", "file", "dir"
     digest: str
     refs: tuple[str, ...] = ()
+    mode: str = ""
 
     def encode(self) -> str:
-        return "+".join((f"{self.kind}:{self.digest}", *self.refs))
+        tail = f":{self.mode}" if self.mode else ""
+        return "+".join((f"{self.kind}:{self.digest}{tail}", *self.refs))
 
     @classmethod
     def decode(cls, text: str) -> Artifact:
         kind, sep, rest = text.partition(":")
-        digest, *refs = rest.split("+")
+        head, *refs = rest.split("+")
+        digest, _, mode = head.partition(":")
         if not sep or not kind or not digest or not all(refs):
             raise ValueError(f"expected KIND:DIGEST, got {text!r}")
-        return cls(kind, digest, tuple(refs))
+        return cls(kind, digest, tuple(refs), mode)
 
 
 @dataclass(frozen=True)

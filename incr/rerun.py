@@ -287,7 +287,8 @@ class _Scratch:
         values = {}
         for param, ref in node.inputs.items():
             upstream = self.locks[f"{node.pipeline}.{ref.step}"].outputs[ref.output]
-            values[param] = self.load(Artifact(upstream.kind, entry.facts.inputs[param]))
+            digest = entry.facts.inputs[param].partition("+")[0]  # without its code identity
+            values[param] = self.load(Artifact(upstream.kind, digest))
         return values
 
     def load(self, artifact: Artifact) -> Any:

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from incr import envreads, materializers, parallel
+from incr import envreads, materializers, ondisk, parallel, trees
 from incr import graph as graphs
 from incr.api import TracedPipeline
 from incr.errors import IncrError
@@ -212,10 +212,10 @@ class Runner:
         if enabled and node.name not in run.force:
             # Only files to put back: the result itself is the one the lockfile records.
             only_files = {r.kind for r in reasons} <= {Reason.OUT_MISSING, Reason.MODIFIED}
-            if locked is not None and only_files and self._restore(locked.outputs):
+            if locked is not None and only_files and self._restore(node, locked.outputs):
                 return self._cached(run, node, locked.outputs, started, restored=True)
             hit = self._run_cache_hit(node, fp, expected)
-            if hit is not None and self._restore(hit.outputs):
+            if hit is not None and self._restore(node, hit.outputs):
                 self._record(node, fp, facts, hit.outputs, hit.reads)
                 return self._cached(run, node, hit.outputs, started, restored=True)
         return None
@@ -231,28 +231,40 @@ class Runner:
             return hit
         return None
 
-    def _restore(self, outputs: dict[str, Artifact]) -> bool:
+    def _restore(self, node: StepNode, outputs: dict[str, Artifact]) -> bool:
         """Put every file and folder output back as recorded; False when one cannot be (its
-        objects are gone or damaged) or when a value output is missing from the cache."""
+        objects are gone or damaged, or the record may predate modes and links) or when a
+        value output is missing from the cache. Files found in a folder output that the
+        record does not hold are moved aside, each with a warning."""
         root = self.ws.project.root
         for name, artifact in outputs.items():
             if artifact.kind not in ("file", "dir"):
                 if not self.ws.store.has(artifact.digest):
                     return False
                 continue
-            if self.ws.stats.digest(name).removeprefix("dir:") == artifact.digest:
+            if ondisk.state(self.ws.stats, name, artifact) == "same":
                 continue
+            if ondisk.may_lack_metadata(self.ws.stats, self.ws.store, name, artifact):
+                return False  # the step runs: what it makes is what counts
             try:
                 if artifact.kind == "dir":
-                    self.ws.store.restore_tree(artifact.digest, root / name, root)
+                    kept = self.ws.project.cache / "kept" / f"{self.now():%Y%m%d-%H%M%S}"
+                    moved = self.ws.store.restore_tree(artifact.digest, root / name, root, kept)
+                    self._warn_moved(node, moved)
                 else:
-                    self.ws.store.restore_file(artifact.digest, root / name, root)
+                    self.ws.store.restore_file(artifact.digest, root / name, root, artifact.mode)
             except ObjectMissing:
                 return False  # not in this cache (a fresh clone): the step runs, no alarm
             except (ObjectCorrupt, UnsafePath) as exc:
                 self.reporter.emit(Warning_(f"cannot restore {name}: {exc}"))
                 return False
         return True
+
+    def _warn_moved(self, node: StepNode, moved: list[tuple[Path, Path]]) -> None:
+        root = self.ws.project.root
+        for source, target in moved:
+            text = f"{_shown(source, root)} is not an output of {node.key}"
+            self.reporter.emit(Warning_(f"{text}: moved it to {_shown(target, root)}"))
 
     def _cached(
         self,
@@ -336,18 +348,30 @@ class Runner:
             kind, parts = materializers.dump_parts(value, f"step {node.key}, output {name}")
             refs = self.ws.object_refs(kind, parts)
             artifacts[name] = Artifact(kind, self.ws.store.put_parts(parts), refs)
+        root = self.ws.project.root
         for out in node.outs:
-            path = self.ws.project.root / out
+            path = root / out
             if path.is_dir():
-                artifacts[out] = Artifact("dir", self.ws.store.put_tree(path))
+                artifacts[out] = Artifact("dir", self._put_tree(node, out))
             elif path.is_file():
-                artifacts[out] = Artifact("file", self.ws.store.put_file(path))
+                mode = trees.mode_field(path.stat().st_mode, False)
+                artifacts[out] = Artifact("file", self.ws.store.put_file(path), mode=mode)
             else:
                 raise IncrError(
                     f"step {node.key} did not write {out}, which it lists in outs",
                     hint="write the file in the step, or remove it from outs=[...]",
                 )
         return artifacts
+
+    def _put_tree(self, node: StepNode, out: str) -> str:
+        root = self.ws.project.root
+        try:
+            return self.ws.store.put_tree(root / out, root)
+        except UnsafePath as exc:
+            raise IncrError(
+                f"step {node.key} cannot store {out}: {exc}",
+                hint="make the link point inside the project, or copy the file it leads to",
+            ) from None
 
     @contextlib.contextmanager
     def watching_reads(self, node: StepNode) -> Iterator[ReadRecorder | None]:
@@ -463,6 +487,14 @@ def _user_traceback(exc: BaseException, code: Any) -> str:
     while tb is not None and tb.tb_frame.f_code is not code:
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+
+
+def _shown(path: Path, root: Path) -> str:
+    """``path`` from the project root when it is inside, else as it is."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from incr import __version__, gate, importreads, lockfile
+from incr import __version__, gate, importreads, lockfile, ondisk
 from incr import graph as graphs
 from incr.api import PipelineInstance, TracedPipeline
 from incr.codecache import ClosureCache, Found
@@ -258,7 +258,8 @@ class Workspace:
 
     def output_problems(self, entry: LockEntry | None) -> tuple[list[str], list[str]]:
         """Recorded outputs that are (missing, modified): objects gone from the cache, and
-        ``outs`` files that are gone or whose bytes differ from the recorded digest."""
+        ``outs`` that are gone or differ from the record (bytes, modes, links, folders); a
+        modified one is named with what differs (``models: b.bin changed``)."""
         missing: list[str] = []
         modified: list[str] = []
         for name, artifact in (entry.outputs if entry else {}).items():
@@ -266,11 +267,11 @@ class Workspace:
                 if not self.store.has(artifact.digest):
                     missing.append(name)
                 continue
-            digest = self.stats.digest(name)
-            if digest == MISSING:
+            now = ondisk.state(self.stats, name, artifact)
+            if now == "missing":
                 missing.append(name)
-            elif digest.removeprefix("dir:") != artifact.digest:
-                modified.append(name)
+            elif now == "modified":
+                modified.append(ondisk.detail(self.stats, self.store, name, artifact))
         return missing, modified
 
     def read_changes(self, reads: dict[str, str], expected: Iterable[str] = ()) -> list[Reason]:

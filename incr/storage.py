@@ -22,6 +22,8 @@ def _current_umask() -> int:
 
 #: mkstemp creates files 0600; incr's files get the usual 0666 less the umask instead.
 FILE_MODE = 0o666 & ~_current_umask()
+#: What ``mkdir`` gives a folder (and ``chmod +x`` a new file): 0777 less the umask.
+DIR_MODE = 0o777 & ~_current_umask()
 
 
 def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:

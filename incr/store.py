@@ -12,12 +12,15 @@ import contextlib
 import json
 import mmap
 import os
+import shutil
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from incr import trees
 from incr.hashing import MMAP_THRESHOLD, buffers_digest, file_digest
 from incr.model import Artifact
 from incr.storage import (
@@ -195,23 +198,32 @@ class Store:
             return self.put(path.read_bytes())
         return digest
 
-    def put_tree(self, folder: Path) -> str:
-        """Store every file under ``folder`` and a manifest of them; the manifest's digest.
+    def put_tree(self, folder: Path, root: Path | None = None) -> str:
+        """Store every file under ``folder`` and the folder's manifest; the manifest's digest.
 
-        The manifest is the canonical JSON of sorted ``[relative path, digest]`` pairs, the
-        same text ``hashing`` digests for a folder, so the two digests agree.
+        The manifest (``trees``) records the files with their modes, the symlinks as links and
+        the empty folders, in the bytes ``hashing`` digests for a folder, so the two digests
+        agree. Raises UnsafePath, naming the link, when a symlink leads out of ``root`` (the
+        project; without it, out of ``folder``).
         """
-        listing = []
-        for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames.sort()
-            for name in sorted(filenames):
-                full = Path(dirpath) / name
-                listing.append([full.relative_to(folder).as_posix(), self.put_file(full)])
-        return self.put(canonical_listing(listing))
+        bound = os.fspath(root if root is not None else folder)
 
-    def restore_file(self, digest: str, dest: Path, root: Path) -> None:
-        """Write the object ``digest`` to ``dest`` atomically. Raises ObjectMissing/Corrupt,
-        UnsafePath when ``dest`` would land outside ``root``."""
+        def content(name: str, full: str, st: os.stat_result, stored: bool) -> str:
+            return self.put_file(Path(full)) if stored else file_digest(full, st.st_size)
+
+        entries = trees.walk(os.fspath(folder), content, bound)
+        for entry in entries:
+            link = os.path.join(folder, entry.path)
+            if entry.kind == trees.LINK and not trees.leads_inside(link, entry.target, bound):
+                shown = os.path.relpath(link, bound).replace(os.sep, "/")
+                where = "the project" if root is not None else os.fspath(folder)
+                raise UnsafePath(f"{shown} is a symlink to {entry.target}, outside {where}")
+        return self.put(trees.encode(entries))
+
+    def restore_file(self, digest: str, dest: Path, root: Path, mode: str = "") -> None:
+        """Write the object ``digest`` to ``dest`` atomically, with ``mode`` (a ``trees`` mode:
+        empty for the usual one). Raises ObjectMissing/Corrupt, UnsafePath when ``dest``
+        would land outside ``root``."""
         _check_inside(dest, root)
         source = self.object_path(digest)
         if not source.is_file():
@@ -220,24 +232,44 @@ class Store:
         def verified(copy: str) -> None:
             if file_digest(copy) != digest:
                 raise _corrupt(source)
+            if mode:
+                os.chmod(copy, trees.mode_bits(mode, False))
 
         atomic_copy(source, dest, check=verified)
 
-    def restore_tree(self, digest: str, dest: Path, root: Path) -> None:
-        """Make folder ``dest`` hold exactly the files of manifest ``digest``."""
+    def restore_tree(
+        self, digest: str, dest: Path, root: Path, kept: Path | None = None
+    ) -> list[tuple[Path, Path]]:
+        """Make folder ``dest`` hold what manifest ``digest`` records: its files with their
+        modes, its links, its empty folders, and nothing else.
+
+        Nothing in ``dest`` is deleted: each file or link the manifest does not record (one the
+        user added, or a file where it records a link) is moved to ``kept`` (by default
+        ``kept/TIMESTAMP`` in the cache), at its path from ``root``; the moves are returned as
+        (from, to). Folders it does not record are removed once empty. Raises ObjectMissing
+        (before changing anything), ObjectCorrupt, and UnsafePath when ``dest`` resolves
+        outside ``root`` or the manifest names a path outside ``dest`` or a link leading out
+        of ``root`` (before changing anything).
+        """
         _check_inside(dest, root)
-        files = self.manifest(digest)
-        for rel in files:
-            if Path(rel).is_absolute() or ".." in Path(rel).parts:
-                raise UnsafePath(f"cache manifest {digest} names {rel!r}, outside its folder")
-        if dest.is_dir():
-            for dirpath, _, filenames in os.walk(dest):
-                for name in filenames:
-                    full = Path(dirpath) / name
-                    if full.relative_to(dest).as_posix() not in files:
-                        full.unlink()
-        for rel, digest_of_file in sorted(files.items()):
-            self.restore_file(digest_of_file, dest / rel, root)
+        entries = self.tree(digest)
+        _check_entries(digest, entries, dest, root)
+        for entry in entries:
+            if entry.kind == trees.FILE and not self.has(entry.digest):
+                raise ObjectMissing(f"cache object {entry.digest} is missing")
+        if kept is None:
+            kept = self.dir / "kept" / time.strftime("%Y%m%d-%H%M%S")
+        restore = _TreeRestore(self, dest, root, kept, entries)
+        restore.run()
+        return restore.moved
+
+    def tree(self, digest: str) -> list[trees.Entry]:
+        """The entries of a folder artifact's manifest (``trees``). Raises ObjectMissing,
+        ObjectCorrupt (also for bytes that are not a manifest)."""
+        try:
+            return trees.decode(self.get(digest))
+        except (ValueError, TypeError) as exc:
+            raise ObjectCorrupt(f"cache manifest {digest} is malformed ({exc})") from None
 
     # ------------------------------------------------------------------ run cache
 
@@ -308,10 +340,7 @@ class Store:
 
     def manifest(self, digest: str) -> dict[str, str]:
         """The files of a folder artifact: relative path -> object digest."""
-        try:
-            return {str(rel): str(d) for rel, d in json.loads(self.get(digest))}
-        except (ValueError, TypeError) as exc:
-            raise ObjectCorrupt(f"cache manifest {digest} is malformed ({exc})") from None
+        return {e.path: e.digest for e in self.tree(digest) if e.kind == trees.FILE}
 
 
 #: Records kept per fingerprint (one per distinct set of read digests).
@@ -360,3 +389,124 @@ def _corrupt(path: Path) -> ObjectCorrupt:
 
 def canonical_listing(listing: list[list[str]]) -> bytes:
     return json.dumps(listing, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _check_entries(digest: str, entries: list[trees.Entry], dest: Path, root: Path) -> None:
+    """Raise UnsafePath when a manifest names a path outside its folder or a link that leads
+    out of ``root``."""
+    for entry in entries:
+        rel = Path(entry.path)
+        if rel.is_absolute() or ".." in rel.parts or (entry.path == "." and entry.kind != "dir"):
+            raise UnsafePath(f"cache manifest {digest} names {entry.path!r}, outside its folder")
+        if entry.kind == trees.LINK and not trees.leads_inside(
+            os.fspath(dest / rel), entry.target, os.fspath(root)
+        ):
+            raise UnsafePath(
+                f"cache manifest {digest} links {entry.path!r} to {entry.target!r}, "
+                "outside the project"
+            )
+
+
+class _TreeRestore:
+    """One ``Store.restore_tree``: move aside what the manifest does not record, then write
+    what it records, then give the folders their modes (last: a read-only folder is filled
+    first)."""
+
+    def __init__(
+        self, store: Store, dest: Path, root: Path, kept: Path, entries: list[trees.Entry]
+    ) -> None:
+        self.store, self.dest, self.root, self.kept = store, dest, root, kept
+        self.entries = [e for e in entries if e.path != trees.SELF]
+        self.wanted = {e.path: e for e in self.entries}
+        self.modes = {trees.SELF: next((e.mode for e in entries if e.path == trees.SELF), "")}
+        for entry in self.entries:
+            parts = entry.path.split("/")
+            for depth in range(1, len(parts)):
+                self.modes.setdefault("/".join(parts[:depth]), "")
+            if entry.kind == trees.DIR:
+                self.modes[entry.path] = entry.mode
+        self.moved: list[tuple[Path, Path]] = []
+
+    def run(self) -> None:
+        if os.path.lexists(self.dest) and not self.dest.is_dir():
+            self._move_aside(self.dest)
+        self.dest.mkdir(parents=True, exist_ok=True)
+        self._clear(os.fspath(self.dest), "")
+        for entry in self.entries:
+            path = self.dest / entry.path
+            if entry.kind == trees.DIR:
+                _check_inside(path, self.root)
+                path.mkdir(parents=True, exist_ok=True)
+            elif entry.kind == trees.FILE:
+                self._file(entry, path)
+            else:
+                self._link(entry, path)
+        for rel in sorted(self.modes, key=lambda p: p.count("/") + (p != trees.SELF), reverse=True):
+            path = self.dest if rel == trees.SELF else self.dest / rel
+            _chmod(path, trees.mode_bits(self.modes[rel], True))
+
+    def _clear(self, folder: str, inner: str) -> None:
+        """Move aside every file and link below ``folder`` that is not recorded as it is;
+        remove the folders not recorded once emptied."""
+        _chmod(folder, os.stat(folder).st_mode | 0o700)  # to be emptied and filled
+        with os.scandir(folder) as found:
+            items = list(found)
+        for item in items:
+            path = inner + item.name
+            if item.is_dir(follow_symlinks=False):
+                self._clear(item.path, path + "/")
+                if path not in self.modes:
+                    os.rmdir(item.path)
+            elif not self._kept_in_place(item, self.wanted.get(path)):
+                self._move_aside(Path(item.path))
+
+    @staticmethod
+    def _kept_in_place(item: os.DirEntry[str], entry: trees.Entry | None) -> bool:
+        """True for a file where the manifest records a file (its bytes and mode are put right
+        next), and for a link where it records a link (rewritten when it leads elsewhere)."""
+        if entry is None or entry.kind == trees.DIR:
+            return False
+        if entry.kind == trees.LINK:
+            return item.is_symlink()
+        return not item.is_symlink() and item.is_file(follow_symlinks=False)
+
+    def _move_aside(self, path: Path) -> None:
+        rel = os.path.relpath(path, self.root)
+        target, count = self.kept / rel, 0
+        while os.path.lexists(target):
+            count += 1
+            target = self.kept / f"{rel}.{count}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, target)
+        except OSError:  # another file system: copied, then removed
+            shutil.move(path, target)
+        self.moved.append((path, target))
+
+    def _file(self, entry: trees.Entry, path: Path) -> None:
+        if path.is_file() and not path.is_symlink() and file_digest(path) == entry.digest:
+            _chmod(path, trees.mode_bits(entry.mode, False))
+        else:
+            self.store.restore_file(entry.digest, path, self.root, entry.mode)
+
+    def _link(self, entry: trees.Entry, path: Path) -> None:
+        _check_inside(path.parent, self.root)
+        if path.is_symlink() and os.readlink(path) == entry.target:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp"
+        os.symlink(entry.target, temp)
+        try:
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+
+
+def _chmod(path: str | os.PathLike[str], bits: int) -> None:
+    """Give ``path`` the permission bits ``bits`` (keeping setuid, setgid and sticky bits),
+    unless it has them."""
+    mode = os.lstat(path).st_mode
+    if mode & 0o777 != bits & 0o777:
+        os.chmod(path, (mode & 0o7000) | (bits & 0o777))

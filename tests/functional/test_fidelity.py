@@ -365,7 +365,7 @@ def test_folder_out_with_an_extra_file_is_restored_exactly(outs: Project) -> Non
     parts = tree(outs.root / "out/parts")
     (outs.root / "out/parts/extra.txt").write_text("not mine", encoding="utf-8")
 
-    assert outs.dirty() == {"publish": [("output modified", "out/parts")]}
+    assert outs.dirty() == {"publish": [("output modified", "out/parts: extra.txt added")]}
     outs.repro()
     assert outs.take_ran() == []
     assert tree(outs.root / "out/parts") == parts

@@ -26,20 +26,67 @@ def write(root, rel, data):
     return path
 
 
-def reference_folder_digest(folder):
-    """The folder digest's definition, written the slow and obvious way."""
+def _bytes_digest(path):
+    with open(path, "rb") as fh:
+        return blake3(fh.read()).hexdigest()
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _mode(path, is_dir):
+    """An entry's mode: None when usual (0666 or, for folders, 0777 less the umask)."""
+    bits = os.lstat(path).st_mode & 0o777
+    if bits == (0o777 if is_dir else 0o666) & ~_umask():
+        return None
+    if not is_dir and bits == 0o777 & ~_umask():
+        return "x"
+    return f"{bits:03o}"
+
+
+def reference_folder_digest(folder, root=None):
+    """The folder digest's definition (incr/trees.py), written the slow and obvious way: in
+    each folder its files and links by name, then each subfolder; modes when unusual; links
+    as their target (absolute ones inside ``root`` made relative) and the digest of the file
+    they lead to; empty folders."""
     listing = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
-            try:
-                with open(full, "rb") as fh:
-                    data = fh.read()
-            except FileNotFoundError:
+
+    def visit(path, rel):
+        names = sorted(os.listdir(path))
+        subdirs = [n for n in names if os.path.isdir(os.path.join(path, n))]
+        subdirs = [n for n in subdirs if not os.path.islink(os.path.join(path, n))]
+        for name in names:
+            full = os.path.join(path, name)
+            if name in subdirs:
                 continue
-            rel = os.path.relpath(full, folder).replace(os.sep, "/")
-            listing.append([rel, blake3(data).hexdigest()])
+            if os.path.islink(full):
+                target = os.readlink(full)
+                if root is not None and target.startswith(str(root) + os.sep):
+                    target = os.path.relpath(target, path)
+                item = [rel + name, "link", target]
+                if os.path.isfile(full):
+                    item.append(_bytes_digest(full))
+            elif os.path.isfile(full):
+                item = [rel + name, _bytes_digest(full)]
+                if _mode(full, False):
+                    item.append(_mode(full, False))
+            else:
+                continue
+            listing.append(item)
+        for name in subdirs:
+            full, start = os.path.join(path, name), len(listing)
+            if _mode(full, True):
+                listing.append([rel + name, "dir", _mode(full, True)])
+            visit(full, rel + name + "/")
+            if len(listing) == start:
+                listing.append([rel + name, "dir"])
+
+    if _mode(folder, True):
+        listing.append([".", "dir", _mode(folder, True)])
+    visit(folder, "")
     text = json.dumps(listing, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return "dir:" + blake3(text.encode()).hexdigest()
 
@@ -97,16 +144,23 @@ def test_folder_digest_matches_its_definition(tmp_path):
 
 
 @pytest.mark.skipif(os.name == "nt", reason="symlinks")
-def test_folder_digest_treats_links_like_os_walk(tmp_path):
+def test_folder_digest_records_links_as_links(tmp_path):
     folder = make_tree(tmp_path)
     write(tmp_path, "outside/o.txt", b"o")
-    os.symlink(tmp_path / "outside", folder / "linked_dir")  # listed as a folder, not walked
-    os.symlink(tmp_path / "outside/o.txt", folder / "linked_file")  # a file: its target's bytes
-    os.symlink(tmp_path / "nowhere", folder / "broken")  # skipped
+    os.symlink(tmp_path / "outside", folder / "linked_dir")  # its target, not walked into
+    os.symlink(tmp_path / "outside/o.txt", folder / "linked_file")  # and its target's bytes
+    os.symlink(tmp_path / "nowhere", folder / "broken")  # its target
     cache = StatCache(tmp_path, None)
-    assert cache.digest("data/set") == reference_folder_digest(folder)
+    first = cache.digest("data/set")
+    assert first == reference_folder_digest(folder, tmp_path)
     assert "data/set/linked_dir/o.txt" not in cache.entries
     assert "data/set/linked_file" in cache.entries
+    links = {e.path: e for e in cache.listing("data/set") if e.kind == "link"}
+    assert links["linked_file"].target == "../../outside/o.txt"  # relative: no absolute path
+    assert links["linked_file"].digest == blake3(b"o").hexdigest()
+    assert (links["broken"].target, links["broken"].digest) == ("../../nowhere", "")
+    write(tmp_path, "outside/o.txt", b"other")  # what a link leads to is part of the digest
+    assert StatCache(tmp_path, None).digest("data/set") != first
 
 
 def test_folder_digest_keys_files_by_their_path_from_the_root(tmp_path):

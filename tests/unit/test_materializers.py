@@ -1,5 +1,6 @@
 """incr/materializers.py: values to bytes and back, by type."""
 
+import json
 import math
 import pickle
 from collections import OrderedDict
@@ -101,10 +102,50 @@ def test_property_plain_data_is_json_and_round_trips(value):
     assert type(back) is type(value)
 
 
-def test_json_bytes_are_canonical():
+def _orders(value):
+    """Every dict in ``value`` (depth first) as its list of keys: the order a consumer sees."""
+    if isinstance(value, dict):
+        return [list(value), *(o for v in value.values() for o in _orders(v))]
+    if isinstance(value, list):
+        return [o for v in value for o in _orders(v)]
+    return []
+
+
+@settings(max_examples=80, deadline=None)
+@given(PLAIN)
+def test_property_dicts_load_back_in_the_order_they_were_made(value):
+    _, back = round_trip(value)
+    assert _orders(back) == _orders(value)
+    assert dump(value, "x") == dump(back, "x")  # the same dict, the same bytes
+
+
+def test_json_bytes_are_compact_and_keep_key_order():
     kind, data = dump({"b": [1, 2.5], "a": None}, "x")
-    assert (kind, data) == ("json", b'{"a":null,"b":[1,2.5]}')
-    assert dump({"a": None, "b": [1, 2.5]}, "x")[1] == data
+    assert (kind, data) == ("json", b'{"b":[1,2.5],"a":null}')
+    assert dump({"b": [1, 2.5], "a": None}, "x")[1] == data
+
+
+def test_equal_dicts_in_another_order_are_other_bytes():
+    first = {"accuracy": 0.9, "loss": 0.1}
+    second = {"loss": 0.1, "accuracy": 0.9}
+    assert first == second
+    assert dump(first, "x")[1] != dump(second, "x")[1]
+    assert next(iter(load("json", dump(second, "x")[1]))) == "loss"
+
+
+def test_nested_dicts_and_lists_of_dicts_keep_their_order():
+    value = {"z": {"y": 1, "x": [{"b": 1, "a": 2}]}, "a": [{"d": None, "c": True}]}
+    assert _orders(round_trip(value)[1]) == [["z", "a"], ["y", "x"], ["b", "a"], ["d", "c"]]
+
+
+def test_sorted_dicts_give_the_bytes_of_the_sorted_encoding():
+    """Objects stored when incr sorted keys keep their digests: a sorted dict is encoded as
+    before, and an old object (sorted) still loads."""
+    value = {"a": 1, "b": {"c": [1, {"d": 2, "e": 3}], "f": "g"}}
+    old = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    assert dump(value, "x") == ("json", old)
+    unsorted_then = json.dumps({"b": 2, "a": 1}, sort_keys=True, separators=(",", ":"))
+    assert load("json", unsorted_then.encode()) == {"a": 1, "b": 2}
 
 
 # --------------------------------------------------------------------------- pickle

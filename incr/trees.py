@@ -1,0 +1,296 @@
+"""What a folder holds, as incr records it: files with their modes, symlinks, empty folders.
+
+One walk gives both a folder's digest (``hashing``, through the stat cache) and the manifest
+``Store.put_tree`` writes for a folder output, so the two always agree. A manifest is the
+canonical JSON of a list of entries, in walk order (in each folder: its files and links by
+name, then each subfolder with what it holds):
+
+- ``[path, digest]``: a file with the usual mode; ``[path, digest, mode]`` otherwise, where
+  ``mode`` is ``x`` for an executable with the usual mode, else the permission bits in octal;
+- ``[path, "link", target]``: a symlink, as written (an absolute target inside the project is
+  written relative to the link's folder), then the digest of the file it leads to, if any;
+- ``[path, "dir"]``: an empty folder; ``[path, "dir", mode]``: a folder with an unusual mode
+  (``.`` is the folder itself), before what it holds.
+
+"The usual mode" is what this process creates: 0666 (files) or 0777 (executables and folders)
+less the umask, so ordinary files digest alike under any umask. Only permission bits count
+(setuid, setgid and sticky bits are not kept).
+
+A folder of plain files has the manifest incr wrote before modes, links and empty folders were
+recorded (a list of ``[path, digest]`` pairs): its digest did not change, and such manifests
+restore as they did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
+
+from incr.storage import DIR_MODE, FILE_MODE
+
+FILE = "file"
+LINK = "link"
+DIR = "dir"
+#: The folder itself, in a ``DIR`` entry that records its mode.
+SELF = "."
+EXEC = "x"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_OCTAL = re.compile(r"[0-7]{3}")
+#: DirEntry.stat() gives the inode on POSIX only; on Windows it is 0, so stat the path there.
+_ENTRY_STAT_HAS_INODE = os.name != "nt"
+
+#: (path in the folder, file system path, its stat, stored) -> the file's digest. ``stored`` is
+#: False for the file a link leads to: only its digest is wanted.
+Content = Callable[[str, str, os.stat_result, bool], str]
+
+
+class Entry(NamedTuple):
+    """One thing a folder holds. ``digest``: a file's bytes (for a link, those of the file it
+    leads to, or empty); ``target``: a link's text; ``mode``: empty for the usual mode.
+    (A named tuple: a walk makes one per file, and tuples are made fastest.)"""
+
+    path: str
+    kind: str
+    digest: str = ""
+    target: str = ""
+    mode: str = ""
+
+    def encode(self) -> list[str]:
+        if self.kind == FILE:
+            return [self.path, self.digest, self.mode] if self.mode else [self.path, self.digest]
+        if self.kind == LINK:
+            tail = [self.digest] if self.digest else []
+            return [self.path, LINK, self.target, *tail]
+        return [self.path, DIR, self.mode] if self.mode else [self.path, DIR]
+
+    @property
+    def shown(self) -> str:
+        """The path as a message names it (folders end with ``/``)."""
+        return self.path + "/" if self.kind == DIR else self.path
+
+
+def encode(entries: Iterable[Entry]) -> bytes:
+    """The manifest bytes of ``entries``: canonical JSON, the text a folder digest covers."""
+    listing = [entry.encode() for entry in entries]
+    return json.dumps(listing, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def decode(data: bytes) -> list[Entry]:
+    """The entries of manifest bytes. Raises ValueError when they are not a manifest."""
+    items = json.loads(data)
+    if not isinstance(items, list):
+        raise ValueError("a manifest is a list")
+    return [_entry(item) for item in items]
+
+
+def _entry(item: object) -> Entry:
+    if not (isinstance(item, list) and 2 <= len(item) <= 4):
+        raise ValueError(f"bad manifest entry {item!r}")
+    if not all(isinstance(part, str) for part in item):
+        raise ValueError(f"bad manifest entry {item!r}")
+    path, second, *rest = item
+    if second == LINK and len(rest) in (1, 2):
+        digest = rest[1] if len(rest) == 2 else ""
+        if digest and not _HEX64.fullmatch(digest):
+            raise ValueError(f"bad digest in manifest entry {item!r}")
+        return Entry(path, LINK, digest, rest[0])
+    mode = rest[0] if rest else ""
+    if len(rest) > 1 or (mode and not _valid_mode(mode)):
+        raise ValueError(f"bad manifest entry {item!r}")
+    if second == DIR:
+        if mode == EXEC:
+            raise ValueError(f"bad folder mode in manifest entry {item!r}")
+        return Entry(path, DIR, mode=mode)
+    if not _HEX64.fullmatch(second):
+        raise ValueError(f"bad digest in manifest entry {item!r}")
+    return Entry(path, FILE, second, mode=mode)
+
+
+def _valid_mode(mode: str) -> bool:
+    return mode == EXEC or _OCTAL.fullmatch(mode) is not None
+
+
+# --------------------------------------------------------------------------- modes
+
+
+def mode_field(st_mode: int, is_dir: bool) -> str:
+    """The ``mode`` of an entry for permission bits ``st_mode``: empty when usual."""
+    bits = st_mode & 0o777
+    if bits == (DIR_MODE if is_dir else FILE_MODE):
+        return ""
+    return format(bits, "03o") if is_dir else _unusual(bits)
+
+
+def _unusual(bits: int) -> str:
+    """The ``mode`` of a file whose permission bits are not the usual ones."""
+    return EXEC if bits == DIR_MODE else format(bits, "03o")
+
+
+def mode_bits(mode: str, is_dir: bool) -> int:
+    """The permission bits an entry's ``mode`` stands for, in this process."""
+    if not mode:
+        return DIR_MODE if is_dir else FILE_MODE
+    if mode == EXEC:
+        return DIR_MODE
+    return int(mode, 8)
+
+
+# --------------------------------------------------------------------------- walking
+
+
+def walk(folder: str, content: Content, root: str | None = None) -> list[Entry]:
+    """The entries of ``folder``, in manifest order. A link to a folder is listed, not walked
+    into; an unreadable folder lists as empty; sockets, pipes and devices are left out.
+    ``root`` (the project root) turns an absolute link target inside it into a relative one.
+    """
+    entries: list[Entry] = []
+    try:
+        mode = mode_field(os.stat(folder).st_mode, True)
+    except OSError:
+        return entries
+    if mode:
+        entries.append(Entry(SELF, DIR, mode=mode))
+    _walk(folder, "", entries, content, root)
+    return entries
+
+
+def _walk(folder: str, inner: str, out: list[Entry], content: Content, root: str | None) -> None:
+    others: list[os.DirEntry[str]] = []
+    folders: list[os.DirEntry[str]] = []
+    try:
+        with os.scandir(folder) as found:
+            for entry in found:
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    is_dir = False
+                (folders if is_dir else others).append(entry)
+    except OSError:
+        return
+    others.sort(key=_name)
+    for entry in others:
+        path = inner + entry.name
+        try:
+            if entry.is_symlink():
+                out.append(_link(entry, path, content, root))
+                continue
+            st = entry.stat() if _ENTRY_STAT_HAS_INODE else os.stat(entry.path)
+            if not stat.S_ISREG(st.st_mode):
+                continue  # a socket, a pipe, a device
+            digest = content(path, entry.path, st, True)
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # gone since it was listed
+        bits = st.st_mode & 0o777
+        out.append(Entry(path, FILE, digest, "", "" if bits == FILE_MODE else _unusual(bits)))
+    folders.sort(key=_name)
+    for entry in folders:
+        path = inner + entry.name
+        try:
+            mode = mode_field(entry.stat(follow_symlinks=False).st_mode, True)
+        except OSError:
+            continue
+        start = len(out)
+        if mode:
+            out.append(Entry(path, DIR, mode=mode))
+        _walk(entry.path, path + "/", out, content, root)
+        if len(out) == start:
+            out.append(Entry(path, DIR))
+
+
+def _link(entry: os.DirEntry[str], path: str, content: Content, root: str | None) -> Entry:
+    target = os.readlink(entry.path)
+    if root is not None:
+        target = relative_target(entry.path, target, root)
+    try:
+        st = os.stat(entry.path)
+    except OSError:  # leads nowhere (or round in circles)
+        return Entry(path, LINK, target=target)
+    digest = content(path, entry.path, st, False) if stat.S_ISREG(st.st_mode) else ""
+    return Entry(path, LINK, digest, target)
+
+
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
+# --------------------------------------------------------------------------- links
+
+
+def relative_target(link: str, target: str, root: str) -> str:
+    """``target`` of the link at ``link``, relative to the link's folder when it is an absolute
+    path inside ``root`` (a manifest names no absolute path of the project); else as it is."""
+    if not os.path.isabs(target):
+        return target
+    here = os.path.dirname(os.path.abspath(link))
+    for base in (os.path.abspath(root), os.path.realpath(root)):
+        if within(target, base) and within(here, os.path.abspath(root)):
+            to_target = os.path.relpath(target, base)
+            from_link = os.path.relpath(here, os.path.abspath(root))
+            return os.path.relpath(to_target, from_link).replace(os.sep, "/")
+    return target
+
+
+def within(path: str, folder: str) -> bool:
+    """True when ``path`` is ``folder`` or below it (as written: nothing is resolved)."""
+    path, folder = os.path.normpath(path), os.path.normpath(folder)
+    return path == folder or path.startswith(os.path.join(folder, ""))
+
+
+def leads_inside(link: str, target: str, root: str) -> bool:
+    """True when the link at ``link`` with ``target`` stays inside ``root``: as written, and
+    once every link on the way is followed."""
+    real_root = os.path.realpath(root)
+    written = os.path.join(os.path.dirname(os.path.abspath(link)), target)
+    if not within(written, os.path.abspath(root)) and not within(written, real_root):
+        return False
+    return within(os.path.realpath(written), real_root)
+
+
+# --------------------------------------------------------------------------- differences
+
+
+def changes(recorded: list[Entry], current: list[Entry], limit: int = 3) -> str:
+    """What differs from ``recorded`` in ``current``: ``b.bin changed, c.bin added``, at most
+    ``limit`` items and a count of the rest."""
+    before = {e.path: e for e in recorded}
+    after = {e.path: e for e in current}
+    items = []
+    for path in sorted(before.keys() | after.keys()):
+        old, new = before.get(path), after.get(path)
+        if old != new and not _implied(old, after) and not _implied(new, before):
+            items.append(_change(old, new))
+    if len(items) > limit:
+        items[limit:] = [f"{len(items) - limit} more"]
+    return ", ".join(items)
+
+
+def _change(old: Entry | None, new: Entry | None) -> str:
+    if old is None:
+        return f"{new.shown} added" if new is not None else ""
+    if new is None:
+        return f"{old.shown} removed"
+    if (old.kind, old.digest, old.target) == (new.kind, new.digest, new.target):
+        return f"{new.shown} mode changed"
+    return f"{new.shown} changed"
+
+
+def _implied(entry: Entry | None, other: dict[str, Entry]) -> bool:
+    """A plain folder entry that only says a folder exists, when the other side has something
+    in it (and so says the same)."""
+    if entry is None or entry.kind != DIR or entry.mode:
+        return False
+    return entry.path not in other and any(p.startswith(entry.path + "/") for p in other)
+
+
+def may_lack_metadata(recorded: list[Entry], current: list[Entry]) -> bool:
+    """True when ``recorded`` may be a manifest from before modes and links were recorded
+    (nothing in it says otherwise) while ``current`` has, at a path it names, a mode or a
+    link such a manifest could not hold: restoring it could undo what the step made."""
+    if any(e.kind != FILE or e.mode for e in recorded):
+        return False
+    paths = {e.path for e in recorded}
+    return any(e.path in paths and (e.kind == LINK or e.mode) for e in current)
