@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+from incr.captures import with_captures
 from incr.coderef import StepCode, code_ref
 from incr.errors import DefinitionError
 from incr.fingerprint import canonical_json
@@ -221,7 +222,9 @@ class Step:
     def code(self, root: Path) -> StepCode:
         """Where this step's code (and its ``code_deps``) lives, for fingerprinting."""
         deps = tuple(code_ref(obj, root) for obj in self.code_deps)
-        return StepCode(code_ref(self.func, root), deps, self.version)
+        return with_captures(
+            StepCode(code_ref(self.func, root), deps, self.version), self.func, root
+        )
 
     def entrypoint(self, *args: Any, **kwargs: Any) -> Any:
         """Call the plain function, outside any pipeline and cache."""

@@ -200,7 +200,15 @@ def _notes(v: Verdict) -> list[str]:
         f"{place}: incr cannot see which code this reaches; list it with "
         "@step(code_deps=[...]) or change @step(version=...) when it changes"
         for place in v.notes
-    ]
+    ] + [_uncached_note(v.node.name, name, what) for name, what in v.uncached]
+
+
+def _uncached_note(step: str, name: str, what: str) -> str:
+    article = "an" if what[:1].lower() in "aeiou" else "a"
+    return (
+        f"{step} captures {name} ({article} {what}), which incr cannot digest: the step "
+        "always reruns; pass it as a step input or a config"
+    )
 
 
 # --------------------------------------------------------------------------- show

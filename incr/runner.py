@@ -192,6 +192,7 @@ class Runner:
         locked = self.ws.locks.get(node.key)
         missing, modified = self.ws.output_problems(locked)
         enabled = cache_enabled(node, graph.enable_cache, run.run_override)
+        enabled = enabled and not self.ws.uncached(run.traced, node)
         reasons = decide(
             node,
             locked,

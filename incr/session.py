@@ -20,6 +20,7 @@ from typing import Any
 from incr import __version__, lockfile
 from incr import graph as graphs
 from incr.api import PipelineInstance, TracedPipeline
+from incr.captures import uncached
 from incr.codecache import ClosureCache, Found
 from incr.errors import DefinitionError, IncrError
 from incr.fingerprint import (
@@ -179,7 +180,7 @@ class Workspace:
         code = traced.code[node.name]
         parts: dict[str, str] = {"python": PYTHON}
         packages: set[str] = set()
-        for ref in (code.func, *code.deps):
+        for ref in (code.func, *code.deps, *code.captured):
             if ref.package is not None:
                 packages.add(ref.package)
             elif ref.own_digest is not None:
@@ -193,7 +194,13 @@ class Workspace:
             parts[f"pkg:{dist}"] = version
         if code.version is not None:
             parts["version"] = code.version
+        parts.update({f"captured:{name}": digest for name, digest in code.values})
         return parts
+
+    def uncached(self, traced: TracedPipeline, node: StepNode) -> list[tuple[str, str]]:
+        """(name, type) of each value the step's function captures that incr cannot digest:
+        such a step always reruns."""
+        return uncached(traced.code[node.name])
 
     def dynamic_notes(self, traced: TracedPipeline, node: StepNode) -> list[str]:
         """Places in the step's code that look things up by name at run time (none once the
@@ -299,7 +306,8 @@ class Workspace:
                     node,
                     locked,
                     facts,
-                    enabled=cache_enabled(node, graph.enable_cache, run_override),
+                    enabled=cache_enabled(node, graph.enable_cache, run_override)
+                    and not self.uncached(traced, node),
                     forced=force and (wanted is None or node.name in wanted),
                     missing=missing,
                     modified=modified,
@@ -311,7 +319,8 @@ class Workspace:
                 if reasons:
                     dirty.add(node.key)
                 notes = tuple(self.dynamic_notes(traced, node))
-                verdicts.append(Verdict(node, tuple(reasons), fp, facts, notes))
+                undigestable = tuple(self.uncached(traced, node))
+                verdicts.append(Verdict(node, tuple(reasons), fp, facts, notes, undigestable))
         self.save_stats()
         return verdicts
 
@@ -358,7 +367,9 @@ class Workspace:
         old, new = locked.facts.code, verdict.facts.code
         diffs = []
         for part in sorted(set(old) | set(new)):
-            if old.get(part) == new.get(part) or part.startswith("pkg:") or ":" not in part:
+            if old.get(part) == new.get(part) or part.startswith(("pkg:", "captured:")):
+                continue
+            if ":" not in part:
                 continue
             then = self.kept_source(old[part]) if part in old else None
             now = self.part_source(part) if part in new else None
