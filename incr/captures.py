@@ -26,6 +26,7 @@ from typing import Any
 
 from incr.coderef import CodeRef, StepCode, code_ref
 from incr.fingerprint import IGNORED, canonical_json, digest_bytes
+from incr.notebook import NO_SOURCE
 
 #: Bumped when the encoding of captured values changes.
 FORMAT = 1
@@ -33,6 +34,8 @@ FORMAT = 1
 UNDIGESTABLE = "undigestable:"
 #: Values nested deeper than this are not digested (the step reruns).
 MAX_DEPTH = 100
+#: The captured name that stands for a step function's own code when its source is nowhere.
+SOURCE = "(its source)"
 
 #: Types of the standard library whose ``repr`` is complete and the same in every process.
 _BY_REPR = frozenset(
@@ -275,6 +278,8 @@ class _Walker:
             if ref.package not in IGNORED and ref.package != "builtins":
                 self.refs[ref] = None
             return ["package", *label]
+        if ref.own_digest == NO_SOURCE:
+            raise Undigestable(f"function without source ({label[1]})")
         self.refs[ref] = None
         if not isinstance(obj, types.FunctionType):
             return ["code", *label]
@@ -293,6 +298,8 @@ def with_captures(code: StepCode, func: Any, root: Path) -> StepCode:
     func = inspect.unwrap(func)
     walker = _Walker(root)
     values = walker.values(func)
+    if code.func.own_digest == NO_SOURCE:
+        values.append((SOURCE, UNDIGESTABLE + "function defined at a prompt"))
     refs = tuple(ref for ref in walker.refs if ref != code.func)
     return dataclasses.replace(code, captured=refs, values=tuple(values))
 

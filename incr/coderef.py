@@ -14,7 +14,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from incr.fingerprint import ModuleSource, enclosing_names, function_closure
+from incr import notebook
+from incr.fingerprint import ModuleSource, definitions, enclosing_names, function_closure
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ def code_ref(obj: Any, root: Path) -> CodeRef:
         file = inspect.getsourcefile(obj) or inspect.getfile(obj)
     except TypeError:  # built in
         return CodeRef(package=str(getattr(obj, "__module__", "") or "builtins").split(".")[0])
+    if getattr(obj, "__module__", None) == "__main__" and notebook.is_interactive(file):
+        return notebook_ref(obj, file)
     path = Path(file).resolve()
     if not _inside(path, root):
         return CodeRef(package=str(getattr(obj, "__module__", "") or "").split(".")[0] or None)
@@ -107,6 +110,25 @@ def _module_source(ref: CodeRef, file: str) -> ModuleSource:
     if kept is None or kept[0] is not lines:
         kept = _sources[file] = (lines, ModuleSource(ref.module, ref.source_file, "".join(lines)))
     return kept[1]
+
+
+def notebook_ref(obj: Any, file: str) -> CodeRef:
+    """A function or class defined in a notebook cell or at an interactive prompt: it counts
+    by the definition around it in the session's code (``notebook.main_source``) when that
+    is the one it was made from; else by its own source; ``undigestable`` without one."""
+    qualname = getattr(obj, "__qualname__", "")
+    session = notebook.main_source()
+    cell = ModuleSource("__main__", notebook.NOTEBOOK, "".join(_lines(file)))
+    line = _first_line(obj)
+    if session is not None and line:
+        for name in enclosing_names(cell, line):
+            if set(definitions(cell, name)) <= set(definitions(session, name)):
+                return CodeRef("__main__", name, notebook.NOTEBOOK)
+    try:
+        own = function_closure(inspect.getsource(obj), notebook.NOTEBOOK)
+    except (OSError, TypeError, SyntaxError):
+        own = notebook.NO_SOURCE
+    return CodeRef("__main__", qualname, notebook.NOTEBOOK, own)
 
 
 def _first_line(obj: Any) -> int:

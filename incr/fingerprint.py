@@ -547,3 +547,41 @@ def _holds(node: ast.stmt, line: int) -> bool:
 @functools.lru_cache(maxsize=8)
 def _analyse_cached(source: ModuleSource) -> _ModuleInfo:
     return _analyse(source)
+
+
+def definitions(source: ModuleSource, name: str) -> list[str]:
+    """The normalised statements that define ``name`` at the top level of ``source``."""
+    try:
+        return [normalise(node) for node in _analyse_cached(source).defs.get(name, [])]
+    except (SyntaxError, ValueError):
+        return []
+
+
+def statement_names(stmt: ast.stmt) -> tuple[set[str], set[str]]:
+    """(names a module-level statement binds anew, names it changes in place or binds only
+    in a loop or from their old value): a later binding replaces a statement, a later change
+    adds to it."""
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {stmt.name}, set()
+    if isinstance(stmt, ast.Import | ast.ImportFrom):
+        return {(a.asname or a.name).split(".")[0] for a in stmt.names if a.name != "*"}, set()
+    if isinstance(stmt, ast.Assign | ast.AnnAssign):
+        targets: list[ast.expr] = (
+            list(stmt.targets) if isinstance(stmt, ast.Assign) else [stmt.target]
+        )
+        return set(_target_names(targets)), set(_mutated_names(targets))
+    if isinstance(stmt, ast.AugAssign):
+        return set(), {*_target_names([stmt.target]), *_mutated_names([stmt.target])}
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        return set(), set(_mutated_names([stmt.value.func]))
+    if isinstance(stmt, ast.For | ast.While):
+        return set(), _loop_names(stmt)
+    if isinstance(stmt, ast.If | ast.Try | ast.With):
+        bound: set[str] = set()
+        changed: set[str] = set()
+        for inner in _top_level([stmt]):
+            names = statement_names(inner) if inner is not stmt else (set(), set())
+            bound |= names[0]
+            changed |= names[1]
+        return set(), bound | changed  # maybe bound: what was there before may remain
+    return set(), set()

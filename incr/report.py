@@ -204,6 +204,13 @@ def _notes(v: Verdict) -> list[str]:
 
 
 def _uncached_note(step: str, name: str, what: str) -> str:
+    from incr.captures import SOURCE
+
+    if name == SOURCE:
+        return (
+            f"{step} is a {what}, whose source incr cannot read: the step always reruns; "
+            "define it in a module or a notebook cell"
+        )
     article = "an" if what[:1].lower() in "aeiou" else "a"
     return (
         f"{step} captures {name} ({article} {what}), which incr cannot digest: the step "

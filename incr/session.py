@@ -49,6 +49,7 @@ from incr.model import (
     paths_overlap,
     split_import_key,
 )
+from incr.notebook import main_source
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
 from incr.project import Project
 from incr.report import Console, Reporter
@@ -145,6 +146,9 @@ class Workspace:
         return None
 
     def _load_source(self, name: str) -> ModuleSource | None:
+        if name == "__main__" and (session := main_source()) is not None:  # a notebook's code
+            self._found[name] = (session.path, digest_bytes(session.text.encode()))
+            return session
         found = self._find_module(name)
         if found is None:
             self._found[name] = None
@@ -158,6 +162,8 @@ class Workspace:
 
     def _locate(self, name: str) -> Found:
         """Where module ``name`` is now, with its digest (through the stat cache)."""
+        if name == "__main__" and (session := main_source()) is not None:
+            return session.path, digest_bytes(session.text.encode())
         found = self._find_module(name)
         if found is None:
             return None
