@@ -72,7 +72,9 @@ def code_ref(obj: Any, root: Path) -> CodeRef:
     obj = inspect.unwrap(obj)  # a functools.wraps decorator: fingerprint the wrapped function
     try:
         file = inspect.getsourcefile(obj) or inspect.getfile(obj)
-    except TypeError:  # built in
+    except (TypeError, OSError):  # built in, or a notebook's class (``__main__`` has no file)
+        if isinstance(obj, type) and obj.__module__ == "__main__":
+            return notebook_ref(obj, "")
         return CodeRef(package=str(getattr(obj, "__module__", "") or "builtins").split(".")[0])
     if getattr(obj, "__module__", None) == "__main__" and notebook.is_interactive(file):
         return notebook_ref(obj, file)
@@ -118,12 +120,14 @@ def notebook_ref(obj: Any, file: str) -> CodeRef:
     is the one it was made from; else by its own source; ``undigestable`` without one."""
     qualname = getattr(obj, "__qualname__", "")
     session = notebook.main_source()
-    cell = ModuleSource("__main__", notebook.NOTEBOOK, "".join(_lines(file)))
-    line = _first_line(obj)
+    cell = ModuleSource("__main__", notebook.NOTEBOOK, "".join(_lines(file)) if file else "")
+    line = _first_line(obj) if file else 0
     if session is not None and line:
         for name in enclosing_names(cell, line):
             if set(definitions(cell, name)) <= set(definitions(session, name)):
                 return CodeRef("__main__", name, notebook.NOTEBOOK)
+    if session is not None and not file and definitions(session, qualname):
+        return CodeRef("__main__", qualname, notebook.NOTEBOOK)  # a class: by its latest source
     try:
         own = function_closure(inspect.getsource(obj), notebook.NOTEBOOK)
     except (OSError, TypeError, SyntaxError):

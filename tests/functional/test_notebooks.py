@@ -22,7 +22,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-IMPORTS = "from incr import pipeline, step\n"
+IMPORTS = "import dataclasses\n\nfrom incr import pipeline, step\n"
 
 HELPERS = """\
 FACTOR = 2
@@ -68,6 +68,26 @@ def make(k):
 
 
 times_2, times_3 = make(2), make(3)
+
+
+@dataclasses.dataclass
+class Rate:
+    value: int
+
+    def apply(self, v):
+        return v * self.value
+
+
+def rated(rate):
+    @step(name=f"rated_{rate.value}")
+    def rated_step() -> int:
+        mark(f"rated_{rate.value}")
+        return rate.apply(10)
+
+    return rated_step
+
+
+rated_4 = rated(Rate(4))
 '''
 
 RUN = """\
@@ -77,6 +97,7 @@ def analysis():
     count()
     times_2()
     times_3()
+    rated_4()
 
 
 result = analysis().run()
@@ -159,7 +180,7 @@ def project(tmp_path: Path) -> Project:
     return project
 
 
-ALL = ["load", "double", "count", "times_2", "times_3"]
+ALL = ["load", "double", "count", "times_2", "times_3", "rated_4"]
 
 
 def test_a_notebook_caches_in_its_project_and_reruns_what_an_edit_changed(
@@ -172,7 +193,7 @@ def test_a_notebook_caches_in_its_project_and_reruns_what_an_edit_changed(
         assert project.lockfile.exists() and (project.root / ".pipecache").is_dir()
         assert "ipykernel" not in project.lockfile.read_text(encoding="utf-8")
         expected = {"load": [1, 2, 3], "double": [2, 4, 6], "count": 7, "times_2": 20}
-        assert values(project) == {**expected, "times_3": 30}
+        assert values(project) == {**expected, "times_3": 30, "rated_4": 40}
 
         # the same kernel: an edited cell run again reruns what uses it, nothing else
         edit_cell(notebook, "FACTOR = 2", "FACTOR = 5")
@@ -186,6 +207,10 @@ def test_a_notebook_caches_in_its_project_and_reruns_what_an_edit_changed(
         edit_cell(notebook, "return 10 * k", "return 100 * k  # ten times more")
         assert kernel.notebook_file(notebook)["executed"] == ["times_2", "times_3"]
         assert values(project)["times_3"] == 300
+        # a method of a notebook class the step captures an instance of
+        edit_cell(notebook, "return v * self.value", "return v * self.value + 1")
+        assert kernel.notebook_file(notebook)["executed"] == ["rated_4"]
+        assert values(project)["rated_4"] == 41
         project.take_ran()
 
     # a new kernel running the same notebook reuses every result
