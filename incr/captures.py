@@ -73,9 +73,11 @@ def digest_value(value: Any, code: CodeHook | None = None) -> str:
     items; numpy arrays by dtype, shape and bytes; dataclasses (configs) and named tuples by
     their class and fields; enums by their class and member.
     """
-    return digest_bytes(
-        canonical_json(["capture", FORMAT, _Encoder(code).encode(value, 0)]).encode(), 32
-    )
+    return _digest(_Encoder(code).encode(value, 0))
+
+
+def _digest(encoded: Any) -> str:
+    return digest_bytes(canonical_json(["capture", FORMAT, encoded]).encode(), 32)
 
 
 class _Encoder:
@@ -260,16 +262,18 @@ class _Walker:
         found = []
         for name, value in captured(func):
             try:
-                encoded = self.encoder.encode(value, 0)
-                digest = digest_bytes(canonical_json(["capture", FORMAT, encoded]).encode(), 32)
+                digest = _digest(self.encoder.encode(value, 0))
             except Undigestable as exc:
                 digest = UNDIGESTABLE + exc.what
             found.append((name, digest))
         return found
 
     def code(self, obj: Any, depth: int) -> Any:
-        obj = inspect.unwrap(obj) if callable(obj) else obj
-        ref = code_ref(obj, self.root)
+        try:
+            obj = inspect.unwrap(obj) if callable(obj) else obj
+            ref = code_ref(obj, self.root)
+        except Exception:  # an object inspect cannot place: rerun rather than guess
+            raise Undigestable(type(obj).__name__) from None
         label = [
             str(getattr(obj, "__module__", None) or ""),
             str(getattr(obj, "__qualname__", None) or getattr(obj, "__name__", "")),
