@@ -113,6 +113,7 @@ class _Tracer:
             enable_cache=step.enable_cache,
             track_reads=step.track_reads,
             cache_expires=step.cache_expires,
+            env=step.env,
         )
         self.nodes.append(node)
         self.steps[name] = step
@@ -165,6 +166,23 @@ def _clean_path(path: str | os.PathLike[str], step: str, what: str) -> str:
 
 # --------------------------------------------------------------------------- steps
 
+
+def _env_names(env: Any, step: str) -> tuple[str, ...]:
+    """The variable names of ``@step(env=[...])``, checked, without repeats."""
+    if isinstance(env, str) or not isinstance(env, list | tuple):
+        raise DefinitionError(
+            f"step {step}: env must be a list of variable names, got {env!r}",
+            hint='write env=["NAME", ...]',
+        )
+    for name in env:
+        if not isinstance(name, str) or not name or "=" in name or "\0" in name:
+            raise DefinitionError(
+                f"step {step}: env lists {name!r}, which is not an environment variable name",
+                hint='write env=["NAME", ...]',
+            )
+    return tuple(dict.fromkeys(env))
+
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 
@@ -204,6 +222,7 @@ class Step:
         code_deps: list[Any] | tuple[Any, ...] = (),
         version: str | None = None,
         cache_expires: str | timedelta | float | None = None,
+        env: list[str] | tuple[str, ...] = (),
     ) -> None:
         self.func = func
         self.name = name or func.__name__
@@ -214,6 +233,7 @@ class Step:
         self.code_deps = tuple(code_deps)
         self.version = None if version is None else str(version)
         self.cache_expires = parse_duration(cache_expires, self.name)
+        self.env = _env_names(env, self.name)
         self.signature = _signature(func)
         self.config_param, self.config_class = _find_config(self.signature)
         self.output_names, self.multi_output = _output_names(self.signature)
@@ -366,6 +386,7 @@ def step(
     code_deps: list[Any] | tuple[Any, ...] = (),
     version: str | None = None,
     cache_expires: str | timedelta | float | None = None,
+    env: list[str] | tuple[str, ...] = (),
 ) -> Callable[[F], Step]: ...
 def step(
     func: Callable[..., Any] | None = None,
@@ -378,6 +399,7 @@ def step(
     code_deps: list[Any] | tuple[Any, ...] = (),
     version: str | None = None,
     cache_expires: str | timedelta | float | None = None,
+    env: list[str] | tuple[str, ...] = (),
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Make a function a pipeline step.
 
@@ -390,6 +412,9 @@ def step(
       hand when something invisible changed.
     - ``cache_expires`` (``"90s"``, ``"30m"``, ``"1h"``, ``"2d"``, a ``timedelta`` or seconds)
       reruns it when its cached result is older than that.
+    - ``env`` lists environment variables it depends on (a digest of each value is recorded,
+      never the value): needed only for those read by a third-party package or a child
+      process; the ones its own code reads are found while it runs.
     """
 
     def wrap(f: Callable[..., Any]) -> Step:
@@ -403,6 +428,7 @@ def step(
             code_deps=code_deps,
             version=version,
             cache_expires=cache_expires,
+            env=env,
         )
 
     return wrap(func) if func is not None else wrap

@@ -9,8 +9,11 @@ graphs are used and nothing is imported. Code fingerprints never need the import
 from the files' ASTs.
 
 Project files the modules read while imported (a ``params.yaml`` feeding a config) are part of
-the key too. A pipeline whose wiring depends on something else (environment variables, files
-outside the project, data read by C code) should be rediscovered each time: set
+the key too, and so are the values of the environment variables project code read meanwhile
+(see ``incr.envreads``). What each module read while imported is kept beside the graphs (see
+``incr.importreads``): those reads are facts of the steps that use the module. A pipeline
+whose wiring depends on something else (files outside the project, data read by C code,
+variables read by third-party packages) should be rediscovered each time: set
 ``INCR_NO_GRAPH_CACHE=1``.
 
 An edit inside a step's body does not change the wiring either: a step's body never runs while
@@ -31,7 +34,7 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ from typing import Any
 from incr import __version__
 from incr.api import TracedPipeline
 from incr.coderef import CodeRef, StepCode
+from incr.envreads import env_value
 from incr.fingerprint import digest_bytes
 from incr.hashing import MISSING, StatCache
 from incr.model import InputRef, PipelineGraph, StepNode
@@ -53,7 +57,9 @@ def _path(project: Project) -> Path:
     return project.cache / "graph.json"
 
 
-def _key(project: Project, stats: StatCache, modules: list[str]) -> dict[str, Any]:
+def _key(
+    project: Project, stats: StatCache, modules: list[str], env: Mapping[str, str]
+) -> dict[str, Any]:
     from incr.graph import pipeline_modules
 
     listing = sorted(p.relative_to(project.root).as_posix() for p in pipeline_modules(project))
@@ -64,6 +70,7 @@ def _key(project: Project, stats: StatCache, modules: list[str]) -> dict[str, An
         "pyproject": stats.digest("pyproject.toml"),
         "pipeline_modules": listing,
         "modules": {rel: stats.digest(rel) for rel in sorted(set(modules) | set(listing))},
+        "env": dict(sorted(env.items())),
     }
 
 
@@ -88,12 +95,16 @@ def save(
     stats: StatCache,
     pipelines: list[TracedPipeline],
     read: Sequence[str] = (),
+    imports: Mapping[str, Mapping[str, str]] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> None:
-    """Remember ``pipelines``, keyed by the project modules imported to trace them and the
-    project files ``read`` while they were imported."""
+    """Remember ``pipelines``, keyed by the project modules imported to trace them, the
+    project files ``read`` while they were imported and the environment variables read
+    meanwhile (``env``: name -> ``env_value``); with what each module read while imported
+    (``imports``, see ``incr.importreads``)."""
     if os.environ.get(DISABLE_ENV):
         return
-    key = _key(project, stats, [*project_modules(project), *read])
+    key = _key(project, stats, [*project_modules(project), *read], env or {})
     wiring = {}
     for rel, digest in key["modules"].items():
         if rel.endswith(".py") and digest != MISSING:
@@ -101,7 +112,15 @@ def save(
                 found = wiring_of((project.root / rel).read_bytes(), rel)
                 if found is not None and found[0] == digest:  # not rewritten meanwhile
                     wiring[rel] = [found[1], found[2]]
-    _write(project, {"key": key, "wiring": wiring, "pipelines": [_encode(t) for t in pipelines]})
+    _write(
+        project,
+        {
+            "key": key,
+            "wiring": wiring,
+            "imports": dict(imports or {}),
+            "pipelines": [_encode(t) for t in pipelines],
+        },
+    )
 
 
 def _write(project: Project, data: dict[str, Any]) -> None:
@@ -116,6 +135,15 @@ def load(project: Project, stats: StatCache) -> list[TracedPipeline] | None:
 
     The pipelines returned can be fingerprinted and checked, not executed (no step objects).
     """
+    found = load_with_imports(project, stats)
+    return None if found is None else found[0]
+
+
+def load_with_imports(
+    project: Project, stats: StatCache
+) -> tuple[list[TracedPipeline], dict[str, dict[str, str]]] | None:
+    """Like ``load``, with what each project module read while imported (module file ->
+    lock keys with their values, see ``incr.importreads``)."""
     if os.environ.get(DISABLE_ENV):
         return None
     try:
@@ -123,13 +151,17 @@ def load(project: Project, stats: StatCache) -> list[TracedPipeline] | None:
         key = data["key"]
         if key.get("format") != FORMAT or MISSING in key["modules"].values():
             return None
-        now = _key(project, stats, list(key["modules"]))
+        env = {name: env_value(name) for name in key["env"]}
+        now = _key(project, stats, list(key["modules"]), env)
         if now != key:
             if not _same_wiring(project, data, now):
                 return None
             data["key"] = now
             _write(project, data)  # the next status takes the quick path
-        return [_decode(item) for item in data["pipelines"]]
+        imports = {
+            str(m): {str(k): str(v) for k, v in r.items()} for m, r in data["imports"].items()
+        }
+        return [_decode(item) for item in data["pipelines"]], imports
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
         return None
 
@@ -290,6 +322,7 @@ def _decode(item: dict[str, Any]) -> TracedPipeline:
                 "outputs": tuple(node["outputs"]),
                 "deps": tuple(node["deps"]),
                 "outs": tuple(node["outs"]),
+                "env": tuple(node.get("env", ())),
             }
         )
         for node in graph["steps"]

@@ -85,6 +85,9 @@ def install_for_script() -> None:
     for candidate in (folder, *folder.parents):
         if any((candidate / marker).exists() for marker in MARKERS):
             use_project_imports(candidate)
+            from incr.importreads import start_for_script
+
+            start_for_script(candidate)  # what its modules read while imported counts
             return
 
 

@@ -40,6 +40,7 @@ HEADER = "# Written by incr. Commit this file; do not edit it by hand.\n"
 _SECTIONS = ("code", "config", "inputs", "deps", "reads", "outputs")
 _STEP_KEYS = ("fingerprint", *_SECTIONS)
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
+_REF = re.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)*:[^\W\d]\w*")
 _CONFLICT = re.compile(r"^(<{7}|={7}|>{7}|\|{7})( |$)")
 
 
@@ -227,6 +228,9 @@ def _artifact(text: str) -> Artifact:
         raise ValueError(f"unknown kind {artifact.kind!r}, expected one of {kinds}")
     if not re.fullmatch(r"[0-9a-f]{64}", artifact.digest):
         raise ValueError("the digest is not 64 hex digits")
+    for ref in artifact.refs:
+        if not _REF.fullmatch(ref):
+            raise ValueError(f"{ref!r} is not MODULE:NAME")
     return artifact
 
 

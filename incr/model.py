@@ -40,6 +40,7 @@ class StepNode:
     enable_cache: bool | None = None
     track_reads: bool = True
     cache_expires: float | None = None  # seconds a cached result stays valid
+    env: tuple[str, ...] = ()  # environment variables it declares (``@step(env=[...])``)
 
     @property
     def key(self) -> str:
@@ -92,20 +93,27 @@ ARTIFACT_KINDS = frozenset({"npy", "json", "pickle", "file", "dir"})
 
 @dataclass(frozen=True)
 class Artifact:
-    """A stored output: how it was encoded and the blake3 digest of its bytes."""
+    """A stored output: how it was encoded and the blake3 digest of its bytes.
+
+    ``refs`` names the project definitions the value refers to (``pipelines.scalers:MeanScaler``
+    for a pickled instance of that class): their code is part of what a consumer receives
+    (see ``objectcode``). Encoded ``KIND:DIGEST+REF+REF``; without refs, ``KIND:DIGEST``.
+    """
 
     kind: str  # materializer name: "npy", "json", "pickle", "file", "dir"
     digest: str
+    refs: tuple[str, ...] = ()
 
     def encode(self) -> str:
-        return f"{self.kind}:{self.digest}"
+        return "+".join((f"{self.kind}:{self.digest}", *self.refs))
 
     @classmethod
     def decode(cls, text: str) -> Artifact:
-        kind, sep, digest = text.partition(":")
-        if not sep or not kind or not digest:
+        kind, sep, rest = text.partition(":")
+        digest, *refs = rest.split("+")
+        if not sep or not kind or not digest or not all(refs):
             raise ValueError(f"expected KIND:DIGEST, got {text!r}")
-        return cls(kind, digest)
+        return cls(kind, digest, tuple(refs))
 
 
 @dataclass(frozen=True)
@@ -113,8 +121,9 @@ class Facts:
     """Everything a step's fingerprint is made of.
 
     ``code`` maps a part (``pipelines/flow.py:double``, ``pkg:numpy``) to its digest or version;
-    ``inputs`` maps a parameter to the digest of the upstream output it receives; ``deps`` maps a
-    declared path to its content digest (``missing`` when it does not exist).
+    ``inputs`` maps a parameter to the digest of the upstream output it receives (then ``+``
+    and the digest of the project code it refers to, if any: see ``objectcode``); ``deps`` maps
+    a declared path to its content digest (``missing`` when it does not exist).
     """
 
     code: dict[str, str]

@@ -70,11 +70,11 @@ def run_step_in_worker(name: str, inputs: dict[str, tuple[str, str]]) -> Outcome
     except (ObjectMissing, ObjectCorrupt) as exc:
         return Outcome(failure=f"input:{exc}")
     try:
-        with runner.watching_reads(node) as seen:
+        with runner.watching_reads(node) as seen, runner.watching_env(node) as env:
             result = step.run_function(traced.configs[name], values)
     except (Exception, SystemExit) as exc:
         return Outcome(failure=_user_traceback(exc, step.func.__code__))
-    return runner.store_result(node, result, seen)
+    return runner.store_result(node, result, seen, env)
 
 
 @dataclass

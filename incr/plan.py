@@ -8,12 +8,12 @@ anything, which steps a ``repro`` would execute.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from incr.fingerprint import fingerprint
-from incr.model import Facts, LockEntry, Reason, StepNode
+from incr.model import Artifact, Facts, LockEntry, Reason, StepNode
 
 
 def cache_enabled(node: StepNode, pipeline_enabled: bool, run_override: bool | None) -> bool:
@@ -168,11 +168,15 @@ def _show(value: Any) -> str:
 
 
 def upstream_inputs(
-    node: StepNode, locks: Mapping[str, LockEntry], dirty: set[str]
+    node: StepNode,
+    locks: Mapping[str, LockEntry],
+    dirty: set[str],
+    identity: Callable[[Artifact], str] | None = None,
 ) -> tuple[dict[str, str], list[str]]:
     """The input digests a step would receive now, and the dirty upstream steps it waits on.
 
-    An upstream step that is clean hands over the outputs its lock entry records.
+    An upstream step that is clean hands over the outputs its lock entry records;
+    ``identity`` gives what the facts hold for one (its digest when not given).
     """
     inputs: dict[str, str] = {}
     waiting: set[str] = set()
@@ -182,7 +186,8 @@ def upstream_inputs(
         if upstream_key in dirty or entry is None or ref.output not in entry.outputs:
             waiting.add(ref.step)
         else:
-            inputs[param] = entry.outputs[ref.output].digest
+            artifact = entry.outputs[ref.output]
+            inputs[param] = artifact.digest if identity is None else identity(artifact)
     return inputs, sorted(waiting)
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from incr import envreads, materializers, parallel
 from incr import graph as graphs
-from incr import materializers, parallel
 from incr.api import TracedPipeline
 from incr.errors import IncrError
 from incr.fingerprint import fingerprint
@@ -182,7 +182,8 @@ class Runner:
         """Decide a step: True when its result is reused (cached, or restored from the cache),
         False when it cannot even be fingerprinted, None when it must execute."""
         graph = run.traced.graph
-        inputs = {p: run.outputs[r.step][r.output].digest for p, r in node.inputs.items()}
+        identity = self.ws.input_identity
+        inputs = {p: identity(run.outputs[r.step][r.output]) for p, r in node.inputs.items()}
         try:
             facts = self.ws.static_facts(run.traced, node, inputs)
         except IncrError as exc:
@@ -193,6 +194,7 @@ class Runner:
         missing, modified = self.ws.output_problems(locked)
         enabled = cache_enabled(node, graph.enable_cache, run.run_override)
         enabled = enabled and not self.ws.uncached(run.traced, node)
+        expected = self.ws.expected_reads(node, facts.code)
         reasons = decide(
             node,
             locked,
@@ -201,7 +203,7 @@ class Runner:
             forced=node.name in run.force,
             missing=missing,
             modified=modified,
-            reads=self.ws.read_changes(locked.reads) if locked else [],
+            reads=self.ws.read_changes(locked.reads, expected) if locked else [],
             expired=self.ws.expired(node, locked, self.wall()),
         )
         self.reporter.emit(StepStarted(graph.name, node.name, tuple(reasons)))
@@ -213,17 +215,17 @@ class Runner:
             only_files = {r.kind for r in reasons} <= {Reason.OUT_MISSING, Reason.MODIFIED}
             if locked is not None and only_files and self._restore(locked.outputs):
                 return self._cached(run, node, locked.outputs, started, restored=True)
-            hit = self._run_cache_hit(node, fp)
+            hit = self._run_cache_hit(node, fp, expected)
             if hit is not None and self._restore(hit.outputs):
                 self._record(node, fp, facts, hit.outputs, hit.reads)
                 return self._cached(run, node, hit.outputs, started, restored=True)
         return None
 
-    def _run_cache_hit(self, node: StepNode, fp: str) -> RunRecord | None:
+    def _run_cache_hit(self, node: StepNode, fp: str, expected: dict[str, str]) -> RunRecord | None:
         """The newest run-cache record of ``fp`` that has not expired and whose reads still
-        match the files as they are now."""
+        match the files as they are now (and hold the ``expected`` ones)."""
         for hit in self.ws.store.lookup_runs(fp):
-            if self.ws.read_changes(hit.reads):
+            if self.ws.read_changes(hit.reads, expected):
                 continue
             if node.cache_expires is not None and self.wall() - hit.created > node.cache_expires:
                 continue
@@ -273,7 +275,8 @@ class Runner:
         started = self.clock()
         values = {p: self._value(run, r.step, r.output) for p, r in node.inputs.items()}
         facts, fp = run.facts[node.name]
-        inputs = {p: run.outputs[r.step][r.output].digest for p, r in node.inputs.items()}
+        identity = self.ws.input_identity
+        inputs = {p: identity(run.outputs[r.step][r.output]) for p, r in node.inputs.items()}
         if inputs != facts.inputs:  # a producer was recomputed on the way
             facts = replace(facts, inputs=inputs)
             fp = fingerprint(facts)
@@ -284,13 +287,13 @@ class Runner:
             )
         step = run.traced.steps[node.name]
         try:
-            with self.watching_reads(node) as seen:
+            with self.watching_reads(node) as seen, self.watching_env(node) as env:
                 result = step.run_function(run.traced.configs[node.name], values)
         except (Exception, SystemExit) as exc:  # sys.exit() in a step is its failure
             text = _user_traceback(exc, step.func.__code__)
             self._fail(run, node, self.clock() - started, text)
             raise _StepFailure from None
-        outcome = self.store_result(node, result, seen)
+        outcome = self.store_result(node, result, seen, env)
         if outcome.failure is not None:
             self._fail(run, node, self.clock() - started, outcome.failure)
             raise _StepFailure from None
@@ -299,10 +302,16 @@ class Runner:
         run.facts[node.name] = (facts, fp)
         self.accept(run, node, outcome)
 
-    def store_result(self, node: StepNode, result: Any, seen: ReadRecorder | None) -> Outcome:
+    def store_result(
+        self,
+        node: StepNode,
+        result: Any,
+        seen: ReadRecorder | None,
+        env: envreads.EnvRecorder | None = None,
+    ) -> Outcome:
         """Store what a step returned and wrote; the outcome names what failed, if anything."""
         try:
-            return Outcome(self.store_outputs(node, result), self.reads_of(node, seen))
+            return Outcome(self.store_outputs(node, result), self.reads_of(node, seen, env))
         except IncrError as exc:
             return Outcome(failure=exc.format())
         except OSError as exc:  # the disk, not the step: say what could not be written
@@ -314,9 +323,10 @@ class Runner:
     def accept(self, run: _Run, node: StepNode, outcome: Outcome) -> None:
         """Record an executed step's stored outputs: run cache, kept sources, lockfile."""
         facts, fp = run.facts[node.name]
-        self.ws.store.record_run(fp, outcome.artifacts, outcome.reads, self.wall(), node.key)
+        reads = self.ws.reads_to_record(node, facts.code, outcome.reads)
+        self.ws.store.record_run(fp, outcome.artifacts, reads, self.wall(), node.key)
         self.ws.keep_sources(facts.code)
-        self._record(node, fp, facts, outcome.artifacts, outcome.reads)
+        self._record(node, fp, facts, outcome.artifacts, reads)
         run.outputs[node.name] = outcome.artifacts
         if node.name not in run.result.executed:
             run.result.executed.append(node.name)
@@ -325,7 +335,8 @@ class Runner:
         artifacts: dict[str, Artifact] = {}
         for name, value in _split(node, result).items():
             kind, parts = materializers.dump_parts(value, f"step {node.key}, output {name}")
-            artifacts[name] = Artifact(kind, self.ws.store.put_parts(parts))
+            refs = self.ws.object_refs(kind, parts)
+            artifacts[name] = Artifact(kind, self.ws.store.put_parts(parts), refs)
         for out in node.outs:
             path = self.ws.project.root / out
             if path.is_dir():
@@ -348,13 +359,28 @@ class Runner:
         with recording(self.ws.project.root, exclude) as recorder:
             yield recorder
 
-    def reads_of(self, node: StepNode, seen: ReadRecorder | None) -> dict[str, str]:
-        """Digests of the files the step opened that it neither declared nor wrote."""
+    @contextlib.contextmanager
+    def watching_env(self, node: StepNode) -> Iterator[envreads.EnvRecorder | None]:
+        """Record the environment variables the project's code reads while the step runs."""
+        if not node.track_reads:
+            yield None
+            return
+        with envreads.recording(self.ws.project.root) as recorder:
+            yield recorder
+
+    def reads_of(
+        self, node: StepNode, seen: ReadRecorder | None, env: envreads.EnvRecorder | None = None
+    ) -> dict[str, str]:
+        """Digests of the files the step opened that it neither declared nor wrote, and of
+        the environment variables its code read (``$NAME``)."""
+        reads: dict[str, str] = {}
+        if env is not None:
+            reads = {f"${n}": envreads.env_value(n, self.ws.environ) for n in env.names}
         if seen is None:
-            return {}
+            return reads
         declared = (*node.deps, *node.outs)
         paths = [p for p in seen.paths() if not any(paths_overlap(p, d) for d in declared)]
-        return {p: self.ws.stats.digest(p) for p in paths}
+        return {**reads, **{p: self.ws.stats.digest(p) for p in paths}}
 
     def _value(self, run: _Run, step: str, output: str) -> Any:
         """An upstream output's value: from this run, else from the verified cache.

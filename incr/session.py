@@ -12,16 +12,17 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from incr import __version__, lockfile
+from incr import __version__, importreads, lockfile
 from incr import graph as graphs
 from incr.api import PipelineInstance, TracedPipeline
 from incr.captures import uncached
 from incr.codecache import ClosureCache, Found
+from incr.envreads import env_value
 from incr.errors import DefinitionError, IncrError
 from incr.fingerprint import (
     MEMO_FORMAT,
@@ -38,7 +39,6 @@ from incr.model import (
     EXISTS_PREFIX,
     FINGERPRINT_SCHEMA,
     LISTING_PREFIX,
-    UNSET,
     Artifact,
     Facts,
     LockEntry,
@@ -50,6 +50,7 @@ from incr.model import (
     split_import_key,
 )
 from incr.notebook import main_source
+from incr.objectcode import input_identity, object_code, pickle_globals, project_refs
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
 from incr.project import Project
 from incr.report import Console, Reporter
@@ -81,6 +82,13 @@ class Workspace:
         self._memo_size = 0
         self._found: dict[str, Found] = {}
         self.closures = ClosureCache(project.cache / "closures.json", self._locate)
+        self._module_tops: tuple[bytes, ...] | None = None
+        self._object_codes: dict[tuple[str, ...], str] = {}
+        #: The environment as the command found it (before discovery imports any project
+        #: module, which may change it): variables are recorded and compared with these values.
+        self.environ = dict(os.environ)
+        #: What the project modules read while imported (see ``incr.importreads``).
+        self.imports: importreads.ImportFacts = {}
 
     @property
     def code(self) -> CodeIndex:
@@ -180,6 +188,31 @@ class Workspace:
             self.closures.put(module, qualname, closure, sources)
         return closure
 
+    def object_refs(self, kind: str, parts: Sequence[bytes | memoryview]) -> tuple[str, ...]:
+        """The project definitions (``module:name``) a value stored as ``parts`` refers to:
+        the globals of its pickle stream that live in project modules. Only pickles can
+        refer to code here; the stream is scanned only when it names a project module."""
+        if kind != "pickle":
+            return ()
+        data = b"".join(parts)
+        if self._module_tops is None:
+            self._module_tops = _module_tops(self.project.root)
+        if not any(top in data for top in self._module_tops):
+            return ()
+        names = pickle_globals(data)
+        return project_refs(names, lambda module: self._find_module(module) is not None)
+
+    def input_identity(self, artifact: Artifact) -> str:
+        """What a consumer's facts hold for an upstream output: its digest, plus the digest
+        of the project code it refers to, as that code is now (see ``objectcode``)."""
+        if not artifact.refs:
+            return artifact.digest
+        code = self._object_codes.get(artifact.refs)
+        if code is None:
+            code = object_code(artifact.refs, self.closure, self.packages.lookup)
+            self._object_codes[artifact.refs] = code
+        return input_identity(artifact.digest, code)
+
     def code_facts(self, traced: TracedPipeline, node: StepNode) -> dict[str, str]:
         """Code parts of a step: its closure's digests, the closures of its ``code_deps``,
         third-party package versions, the Python minor version and its ``version`` string."""
@@ -248,16 +281,40 @@ class Workspace:
                 modified.append(name)
         return missing, modified
 
-    def read_changes(self, reads: dict[str, str]) -> list[Reason]:
+    def read_changes(self, reads: dict[str, str], expected: Iterable[str] = ()) -> list[Reason]:
         """Why what a step was seen to depend on differs now (files read, environment
         variables, listings, existence tests; see ``LockEntry.reads``); empty when nothing
-        did."""
+        did. A key of ``expected`` (see ``expected_reads``) that ``reads`` lacks is a change
+        too: the step ran before it depended on that."""
         changed = {}
         for key, then in reads.items():
             now = self.learned_value(key)
             if now != then:
                 changed[key] = (then, now)
+        for key in expected:
+            if key not in reads:
+                changed[key] = ("", self.learned_value(key))
         return learned_reasons(changed) if changed else []
+
+    def expected_reads(self, node: StepNode, code: dict[str, str]) -> dict[str, str]:
+        """Learned facts a step has before it runs: what the modules its code uses (by the
+        ``path.py:name`` keys of ``code``) read while imported, and the environment variables
+        it declares with ``env=[...]``; lock keys with their values."""
+        found = importreads.step_facts(self.imports, code)
+        found.update({f"{ENV_PREFIX}{name}": env_value(name, self.environ) for name in node.env})
+        return found
+
+    def reads_to_record(
+        self, node: StepNode, code: dict[str, str], seen: dict[str, str]
+    ) -> dict[str, str]:
+        """The ``LockEntry.reads`` of a step that ran and was ``seen`` reading these: with
+        its ``expected_reads``, and each variable valued as this command found it (a worker
+        process valued it in its own environment)."""
+        reads = self.expected_reads(node, code)
+        for key, value in seen.items():
+            env = learned_kind(key) == "env"
+            reads[key] = env_value(key[len(ENV_PREFIX) :], self.environ) if env else value
+        return reads
 
     def learned_value(self, key: str) -> str:
         """The value a ``LockEntry.reads`` key has now."""
@@ -265,7 +322,7 @@ class Workspace:
         if kind == "file":
             return self.stats.digest(key)
         if kind == "env":
-            return env_value(key[len(ENV_PREFIX) :])
+            return env_value(key[len(ENV_PREFIX) :], self.environ)
         if kind == "import":
             return self.stats.digest(split_import_key(key)[1])
         if kind == "listing":
@@ -301,12 +358,13 @@ class Workspace:
             for node in graphs.order(graph):
                 if keep is not None and node.name not in keep:
                     continue
-                inputs, waiting = upstream_inputs(node, self.locks, dirty)
+                inputs, waiting = upstream_inputs(node, self.locks, dirty, self.input_identity)
                 waiting = sorted({*waiting, *file_upstreams(node, producers, dirty)})
                 facts = self.static_facts(traced, node, inputs)
                 locked = self.locks.get(node.key)
                 missing, modified = self.output_problems(locked)
-                reads = self.read_changes(locked.reads) if locked else []
+                expected = self.expected_reads(node, facts.code)
+                reads = self.read_changes(locked.reads, expected) if locked else []
                 fp = None if waiting else self._fingerprint(facts, locked)
                 reasons = decide(
                     node,
@@ -465,13 +523,6 @@ class Workspace:
             self.write_lock()
 
 
-def env_value(name: str) -> str:
-    """What ``LockEntry.reads`` records for an environment variable: a digest of its value
-    (never the value: it may be a secret), or ``unset``."""
-    value = os.environ.get(name)
-    return UNSET if value is None else digest_bytes(value.encode("utf-8", "surrogateescape"), 32)
-
-
 def listing_value(root: Path, rel: str) -> str:
     """A digest of the sorted names in folder ``rel`` (``missing`` when it is not a folder)."""
     try:
@@ -527,6 +578,19 @@ def _entry_from_json(key: str, data: dict[str, Any]) -> LockEntry:
     facts = Facts(data["code"], data["config"], data["inputs"], data["deps"])
     outputs = {k: Artifact.decode(v) for k, v in data["outputs"].items()}
     return LockEntry(key, data["fingerprint"], facts, outputs, data["reads"])
+
+
+def _module_tops(root: Path) -> tuple[bytes, ...]:
+    """The names a project module's dotted name can start with (folders and ``.py`` files in
+    the root and in ``src/``), encoded as a pickle spells them."""
+    names: set[str] = set()
+    for folder in (root, root / "src"):
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            for entry in entries:
+                name = entry.name.removesuffix(".py") if entry.is_file() else entry.name
+                if name.isidentifier() and (entry.is_dir() or entry.name.endswith(".py")):
+                    names.add(name)
+    return tuple(name.encode() for name in sorted(names))
 
 
 def _module_file(folder: Path, name: str) -> tuple[Path, bool] | None:
@@ -666,16 +730,24 @@ def open_pipelines(
 
     workspace = Workspace(project)
     if not executable:
-        cached = graphcache.load(project, workspace.stats)
+        cached = graphcache.load_with_imports(project, workspace.stats)
         if cached is not None:
-            return workspace, cached
+            workspace.imports = cached[1]
+            return workspace, cached[0]
     from incr.reads import recording
 
     # Files the pipeline modules read while imported (a params.yaml feeding a config) decide
-    # the wiring too: the graph cache is keyed by them as well.
-    with recording(project.root, (project.cache_dir, ".git")) as seen:
+    # the wiring too: the graph cache is keyed by them as well, and by the environment
+    # variables project code read meanwhile.
+    exclude = (project.cache_dir, ".git")
+    with (
+        recording(project.root, exclude) as seen,
+        importreads.recording(project.root, exclude) as imported,
+    ):
         pipelines = graphs.discover(project)
-    graphcache.save(project, workspace.stats, pipelines, seen.paths())
+    workspace.imports = imported.facts(workspace.stats.digest, workspace.environ, exclude)
+    env = {name: env_value(name, workspace.environ) for name in imported.env_names}
+    graphcache.save(project, workspace.stats, pipelines, seen.paths(), workspace.imports, env)
     return workspace, pipelines
 
 
@@ -730,8 +802,22 @@ def run_instance(project: Project, instance: PipelineInstance, enable_cache: boo
     reporter = Console()
     with project_lock(project.cache, f"{instance.name}.run()", on_wait=reporter.line):
         workspace = Workspace(project)
+        workspace.imports = script_imports(project, workspace)
         traced = graphs.trace(instance, project.root)
         result = Runner(workspace, reporter).run(traced, run_override=enable_cache)
     if result.failed:
         raise RuntimeError(f"pipeline {instance.name}: step {', '.join(result.failed)} failed")
     return result
+
+
+def script_imports(project: Project, workspace: Workspace) -> importreads.ImportFacts:
+    """What the project modules read while imported, for a ``.run()`` made by a script: as
+    recorded in this process since ``import incr``, completed by the graph cache when it is
+    up to date (a module imported before incr was is known there)."""
+    from incr import graphcache
+
+    recorder = importreads.script_recorder(project.root)
+    exclude = (project.cache_dir, ".git")
+    live = recorder.facts(workspace.stats.digest, workspace.environ, exclude) if recorder else {}
+    cached = graphcache.load_with_imports(project, workspace.stats)
+    return importreads.merged(cached[1], live) if cached is not None else live

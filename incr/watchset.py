@@ -18,7 +18,7 @@ from pathlib import Path
 
 from incr import graph as graphs
 from incr.api import TracedPipeline
-from incr.model import LockEntry, Reason, StepNode
+from incr.model import LockEntry, Reason, StepNode, learned_kind, split_import_key
 from incr.plan import Verdict
 from incr.project import Project
 
@@ -163,7 +163,7 @@ def watch_set(project: Project, nodes: list[StepNode], locks: dict[str, LockEntr
     root = project.root
     deps = {d for n in nodes for d in n.deps}
     for entry in (locks[n.key] for n in nodes if n.key in locks):
-        deps |= {*entry.facts.deps, *entry.reads}  # declared deps, and files seen read
+        deps |= {*entry.facts.deps, *_read_paths(entry.reads)}  # declared, and seen read
     modules = set(local_modules(project).values())
     outs = {root / out for n in nodes for out in n.outs}
     return WatchSet(
@@ -172,6 +172,21 @@ def watch_set(project: Project, nodes: list[StepNode], locks: dict[str, LockEntr
         paths=frozenset({root / d for d in deps} | modules),
         ignored=frozenset({project.cache, project.lockfile, root / ".git"} | outs),
     )
+
+
+def _read_paths(reads: dict[str, str]) -> set[str]:
+    """The project paths behind a lock entry's learned facts (a variable has none; a file
+    read while a module was imported is that file)."""
+    paths = set()
+    for key in reads:
+        kind = learned_kind(key)
+        if kind == "import":
+            paths.add(split_import_key(key)[1])
+        elif kind == "file":
+            paths.add(key)
+        elif kind != "env":
+            paths.add(key.partition(":")[2])  # a listed folder, a path tested for existence
+    return paths
 
 
 def folders_to_watch(watched: WatchSet) -> dict[Path, bool]:

@@ -1,0 +1,169 @@
+"""Which environment variables the project's own code reads, seen by wrapping ``os.environ``.
+
+``os.environ[name]``, ``os.environ.get``, ``os.getenv``, ``name in os.environ``,
+``os.environ.setdefault`` and ``pop`` all look the name up through ``os._Environ.__getitem__``.
+While a recording is active that method is replaced, at class level, by one that tells each
+active sink the name and the frame that asked; the original is put back when the last
+recording ends.
+
+Only reads made by project code count: the first frame outside ``os`` and
+``collections.abc`` must run a file under the project root that is not in a hidden folder,
+an installed package (``site-packages``, ``dist-packages``, a virtualenv inside the project)
+or incr itself. Reads made by the standard library (``tempfile`` asking for ``TMPDIR``) or by
+third-party packages (numpy asking for ``OMP_NUM_THREADS``) are not recorded: a step that
+depends on one declares it with ``@step(env=[...])``. Copying the whole environment
+(``os.environ.copy()``, ``.items()``, ``.values()``) is not a read of any one variable, and a
+child process's reads are not seen either: declare those too.
+
+What is kept for a variable is a digest of its value (``env_value``), never the value: it may
+be a secret.
+"""
+
+from __future__ import annotations
+
+import _collections_abc
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from incr.fingerprint import digest_bytes
+from incr.model import UNSET
+
+#: A sink is told each variable name read and the frame of the project code that read it.
+Sink = Callable[[str, FrameType], None]
+
+_ORIGINAL = os._Environ.__getitem__
+#: Files of the machinery between a caller and ``__getitem__`` (``get``, ``getenv``, ``in``).
+_MACHINERY = frozenset(
+    {
+        *(os.path.normcase(os.path.abspath(f)) for f in (os.__file__, _collections_abc.__file__)),
+        "<frozen os>",  # Python 3.11+ runs them frozen
+        "<frozen _collections_abc>",
+    }
+)
+#: Machinery functions that go through every variable: a copy, not a read of one.
+_BULK = frozenset(
+    {"copy", "__iter__", "__eq__", "__or__", "__ror__", "items", "values", "popitem", "clear"}
+)
+_INCR_DIRS = tuple(
+    {os.path.join(os.path.dirname(f(__file__)), "") for f in (os.path.abspath, os.path.realpath)}
+)
+
+#: Folder names that hold installed packages or caches, not project code.
+_INSTALLED = frozenset({"site-packages", "dist-packages", "__pycache__"})
+
+_lock = threading.Lock()
+_sinks: tuple[Sink, ...] = ()
+
+
+def env_value(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """What ``LockEntry.reads`` records for an environment variable: a digest of its value in
+    ``environ`` (default: ``os.environ``), never the value itself, or ``unset``."""
+    value = (os.environ if environ is None else environ).get(name)
+    return UNSET if value is None else digest_bytes(value.encode("utf-8", "surrogateescape"), 32)
+
+
+def is_incr_file(filename: str) -> bool:
+    """True for a file of incr's own package."""
+    return filename.startswith(_INCR_DIRS)
+
+
+class ProjectFiles:
+    """Answers, with a memo, whether a code file is one of the project's own."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = os.path.join(os.path.realpath(root), "")
+        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+        # A virtualenv inside the project holds installed packages, not project code.
+        self.skip = tuple(
+            os.path.join(os.path.realpath(p), "")
+            for p in prefixes
+            if os.path.join(os.path.realpath(p), "").startswith(self.root)
+        )
+        self._known: dict[str, str | None] = {}
+
+    def rel(self, filename: str) -> str | None:
+        """The POSIX path of ``filename`` relative to the root when it is a project file."""
+        if filename in self._known:
+            return self._known[filename]
+        found = None
+        if not filename.startswith("<") and not is_incr_file(filename):
+            full = os.path.realpath(filename)
+            if full.startswith(self.root) and not full.startswith(self.skip):
+                parts = Path(full[len(self.root) :]).parts
+                if not any(p.startswith(".") or p in _INSTALLED for p in parts):
+                    found = Path(*parts).as_posix()
+        self._known[filename] = found
+        return found
+
+
+def caller(frame: FrameType | None) -> FrameType | None:
+    """The frame that asked for a variable, above the ``os``/``collections.abc`` machinery;
+    None for a whole-environment copy."""
+    while frame is not None and frame.f_code.co_filename in _MACHINERY:
+        if frame.f_code.co_name in _BULK:
+            return None
+        frame = frame.f_back
+    return frame
+
+
+def _getitem(self: Any, key: Any) -> Any:
+    sinks = _sinks
+    if sinks:
+        frame = caller(sys._getframe(1))
+        if frame is not None:
+            name = os.fsdecode(key) if isinstance(key, bytes) else str(key)
+            for sink in sinks:
+                sink(name, frame)
+    return _ORIGINAL(self, key)
+
+
+def start(sink: Sink) -> None:
+    """Tell ``sink`` about every variable read from now on (until ``stop``)."""
+    global _sinks
+    with _lock:
+        _sinks = (*_sinks, sink)
+        os._Environ.__getitem__ = _getitem  # type: ignore[method-assign]
+
+
+def stop(sink: Sink) -> None:
+    global _sinks
+    with _lock:
+        _sinks = tuple(s for s in _sinks if s is not sink)
+        if not _sinks:
+            os._Environ.__getitem__ = _ORIGINAL  # type: ignore[method-assign]
+
+
+@contextmanager
+def watching(sink: Sink) -> Iterator[None]:
+    """Tell ``sink`` about every variable read inside the block."""
+    start(sink)
+    try:
+        yield
+    finally:
+        stop(sink)
+
+
+class EnvRecorder:
+    """The names of the variables project code read while it was active."""
+
+    def __init__(self, root: Path) -> None:
+        self.files = ProjectFiles(root)
+        self.names: set[str] = set()
+
+    def __call__(self, name: str, frame: FrameType) -> None:
+        if self.files.rel(frame.f_code.co_filename) is not None:
+            self.names.add(name)
+
+
+@contextmanager
+def recording(root: Path) -> Iterator[EnvRecorder]:
+    """Record the variables project code under ``root`` reads inside the block."""
+    recorder = EnvRecorder(root)
+    with watching(recorder):
+        yield recorder

@@ -1,0 +1,181 @@
+"""What project modules read while they are imported: files, and environment variables.
+
+``PARAMS = yaml.safe_load(open("params.yaml"))`` at the top of a module makes ``params.yaml``
+a fact of every step whose code uses that module (any of its definitions), and of no other.
+While discovery imports the pipeline modules, each file opened (seen through an audit hook,
+with the filters of ``incr.reads``) and each environment variable read by project code (seen
+through ``incr.envreads``) is attributed to the project module being imported: the innermost
+frame on the stack that runs a project file's module body. A helper function called at import
+time thus counts for the module whose top-level code called it, and a module imported by
+another keeps its own reads. Reads made below one of incr's own frames (a pipeline body being
+traced, a step running) belong to no module.
+
+The result, ``{module file: {lock key: value}}``, uses the keys of ``LockEntry.reads``:
+``import:pipelines/lookup.py:params.yaml`` (value: the file's digest) and ``$NAME`` (value: a
+digest of the variable's value, or ``unset``). It is kept in the graph cache, so a no-op
+status knows it without importing anything.
+
+When a script calls ``.run()`` itself, the modules were imported before incr was asked
+anything: ``import incr`` starts a recorder for the script's project (``start_for_script``)
+that stays on for the life of the process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from incr import envreads
+from incr.model import ENV_PREFIX, IMPORT_PREFIX
+from incr.reads import ReadRecorder
+
+#: Module file -> the lock keys (``import:...``, ``$NAME``) it read while imported, with values.
+ImportFacts = dict[str, dict[str, str]]
+
+_lock = threading.Lock()
+_active: tuple[ImportRecorder, ...] = ()
+_installed = False
+_script: ImportRecorder | None = None
+
+
+class ImportRecorder:
+    """Files and variables read while project modules were imported, by module file."""
+
+    def __init__(self, root: Path, exclude: tuple[str, ...] = (".git",)) -> None:
+        self.root = root
+        self.under = os.path.join(str(root), "")
+        self.exclude = exclude
+        self.files = envreads.ProjectFiles(root)
+        self.opened: dict[str, ReadRecorder] = {}
+        self.env: dict[str, set[str]] = {}
+        #: Every variable project code read, in a module body or not (a traced pipeline body).
+        self.env_names: set[str] = set()
+
+    def module_of(self, frame: FrameType | None) -> str | None:
+        """The project module whose body runs on the innermost such frame from ``frame`` up,
+        or None (none, or one of incr's frames comes first)."""
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if envreads.is_incr_file(filename):
+                return None
+            if frame.f_code.co_name == "<module>":
+                rel = self.files.rel(filename)
+                if rel is not None:
+                    return rel
+            frame = frame.f_back
+        return None
+
+    def open_event(self, path: Any, mode: Any, flags: Any, frame: FrameType | None) -> None:
+        if isinstance(path, int) or not os.path.abspath(os.fsdecode(path)).startswith(self.under):
+            return  # a descriptor, or a file outside the project: no need to walk the stack
+        module = self.module_of(frame)
+        if module is not None:
+            recorder = self.opened.get(module)
+            if recorder is None:
+                recorder = self.opened[module] = ReadRecorder(self.root, self.exclude)
+            recorder.event(path, mode, flags)
+
+    def __call__(self, name: str, frame: FrameType) -> None:
+        """An environment variable read (see ``envreads.Sink``)."""
+        if self.files.rel(frame.f_code.co_filename) is None:
+            return  # read by the standard library or an installed package
+        self.env_names.add(name)
+        module = self.module_of(frame)
+        if module is not None:
+            self.env.setdefault(module, set()).add(name)
+
+    def facts(
+        self,
+        digest: Callable[[str], str],
+        environ: Mapping[str, str],
+        exclude: tuple[str, ...] = (),
+    ) -> ImportFacts:
+        """What each module read, as lock keys with their values now (files through
+        ``digest``, variables from ``environ``), leaving out files under ``exclude``."""
+        found: ImportFacts = {}
+        skip = tuple(e.rstrip("/") + "/" for e in exclude)
+        for module, recorder in sorted(self.opened.items()):
+            for path in recorder.paths():
+                if not path.startswith(skip):
+                    found.setdefault(module, {})[f"{IMPORT_PREFIX}{module}:{path}"] = digest(path)
+        for module, names in sorted(self.env.items()):
+            for name in sorted(names):
+                key = f"{ENV_PREFIX}{name}"
+                found.setdefault(module, {})[key] = envreads.env_value(name, environ)
+        return found
+
+
+def code_modules(code: Mapping[str, str]) -> set[str]:
+    """The module files a step's code parts come from (``pipelines/flow.py`` of
+    ``pipelines/flow.py:double``; not ``pkg:numpy``, ``python`` or ``version``)."""
+    return {part.rpartition(":")[0] for part in code if ":" in part and not part.startswith("pkg:")}
+
+
+def step_facts(imports: Mapping[str, Mapping[str, str]], code: Mapping[str, str]) -> dict[str, str]:
+    """What the modules a step's code uses read while imported, as lock keys with values."""
+    found: dict[str, str] = {}
+    for module in sorted(code_modules(code) & set(imports)):
+        found.update(imports[module])
+    return found
+
+
+def merged(base: ImportFacts, over: ImportFacts) -> ImportFacts:
+    """``base`` with each module's facts completed (and overridden) by those of ``over``."""
+    return {m: {**base.get(m, {}), **over.get(m, {})} for m in sorted({*base, *over})}
+
+
+def _hook(event: str, args: tuple[Any, ...]) -> None:
+    if event == "open" and _active and len(args) >= 3:
+        frame = sys._getframe(1)
+        for recorder in _active:
+            recorder.open_event(args[0], args[1], args[2], frame)
+
+
+def _start(recorder: ImportRecorder) -> None:
+    global _active, _installed
+    with _lock:
+        if not _installed:
+            sys.addaudithook(_hook)  # audit hooks cannot be removed; it idles when inactive
+            _installed = True
+        _active = (*_active, recorder)
+    envreads.start(recorder)
+
+
+def _stop(recorder: ImportRecorder) -> None:
+    global _active
+    envreads.stop(recorder)
+    with _lock:
+        _active = tuple(r for r in _active if r is not recorder)
+
+
+@contextmanager
+def recording(root: Path, exclude: tuple[str, ...] = (".git",)) -> Iterator[ImportRecorder]:
+    """Record what project modules under ``root`` read while imported inside the block."""
+    recorder = ImportRecorder(root, exclude)
+    _start(recorder)
+    try:
+        yield recorder
+    finally:
+        _stop(recorder)
+
+
+def start_for_script(root: Path) -> None:
+    """Record, for the rest of the process, what the script's project modules read while
+    imported (``import incr`` in a script inside a project calls this)."""
+    global _script
+    if _script is None:
+        _script = ImportRecorder(root)
+        _start(_script)
+
+
+def script_recorder(root: Path) -> ImportRecorder | None:
+    """The recorder ``start_for_script`` started for the project at ``root``, if any."""
+    if _script is not None and _script.files.root == envreads.ProjectFiles(root).root:
+        return _script
+    return None
