@@ -16,10 +16,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+from incr.captures import with_captures
 from incr.coderef import StepCode, code_ref
 from incr.errors import DefinitionError
 from incr.fingerprint import canonical_json
 from incr.model import InputRef, PipelineGraph, StepNode
+from incr.notebook import NOTEBOOK, is_interactive
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -138,7 +140,10 @@ def recording_runs() -> Iterator[list[PipelineInstance]]:
 
 
 def _relative_source(func: Callable[..., Any], root: Path) -> str:
-    path = Path(inspect.getsourcefile(func) or func.__code__.co_filename).resolve()
+    file = inspect.getsourcefile(func) or func.__code__.co_filename
+    if func.__module__ == "__main__" and is_interactive(file):
+        return NOTEBOOK
+    path = Path(file).resolve()
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
@@ -241,7 +246,9 @@ class Step:
     def code(self, root: Path) -> StepCode:
         """Where this step's code (and its ``code_deps``) lives, for fingerprinting."""
         deps = tuple(code_ref(obj, root) for obj in self.code_deps)
-        return StepCode(code_ref(self.func, root), deps, self.version)
+        return with_captures(
+            StepCode(code_ref(self.func, root), deps, self.version), self.func, root
+        )
 
     def entrypoint(self, *args: Any, **kwargs: Any) -> Any:
         """Call the plain function, outside any pipeline and cache."""
@@ -520,10 +527,11 @@ class PipelineInstance:
         if _recorded_runs is not None:
             _recorded_runs.append(self)
             return None
-        from incr.project import Project
+        from incr.notebook import project_for
         from incr.session import run_instance
 
-        project = Project.for_file(inspect.getsourcefile(self.definition.func) or ".")
+        func = self.definition.func
+        project = project_for(inspect.getsourcefile(func) or func.__code__.co_filename)
         return run_instance(project, self, enable_cache=enable_cache)
 
 

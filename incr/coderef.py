@@ -8,12 +8,14 @@ any user code.
 from __future__ import annotations
 
 import inspect
+import linecache
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from incr.fingerprint import function_closure
+from incr import notebook
+from incr.fingerprint import ModuleSource, definitions, enclosing_names, function_closure
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,18 @@ class CodeRef:
 
 @dataclass(frozen=True)
 class StepCode:
-    """A step's function, its ``code_deps`` and its ``version`` string."""
+    """A step's function, its ``code_deps`` and its ``version`` string.
+
+    ``captured`` is the code reached through the values the function captures (closure cells,
+    default arguments: functions, classes, modules); ``values`` maps each captured name to the
+    digest of its value (``undigestable:TYPE`` when it has none, see ``incr.captures``).
+    """
 
     func: CodeRef
     deps: tuple[CodeRef, ...] = ()
     version: str | None = None
+    captured: tuple[CodeRef, ...] = ()
+    values: tuple[tuple[str, str], ...] = ()
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -62,17 +71,83 @@ def code_ref(obj: Any, root: Path) -> CodeRef:
         return CodeRef(package=obj.__name__.split(".")[0])
     obj = inspect.unwrap(obj)  # a functools.wraps decorator: fingerprint the wrapped function
     try:
-        path = Path(inspect.getsourcefile(obj) or "").resolve()
-    except TypeError:  # built in
+        file = inspect.getsourcefile(obj) or inspect.getfile(obj)
+    except (TypeError, OSError):  # built in, or a notebook's class (``__main__`` has no file)
+        if isinstance(obj, type) and obj.__module__ == "__main__":
+            return notebook_ref(obj, "")
         return CodeRef(package=str(getattr(obj, "__module__", "") or "builtins").split(".")[0])
+    if getattr(obj, "__module__", None) == "__main__" and notebook.is_interactive(file):
+        return notebook_ref(obj, file)
+    path = Path(file).resolve()
     if not _inside(path, root):
         return CodeRef(package=str(getattr(obj, "__module__", "") or "").split(".")[0] or None)
     rel = path.relative_to(root).as_posix()
     qualname = getattr(obj, "__qualname__", "")
     ref = CodeRef(module_name(root, path), qualname, rel)
+    if "<locals>" in qualname or "<lambda>" in qualname:
+        return _enclosing_ref(obj, ref, file)
     if qualname != getattr(obj, "__name__", None):  # defined inside a function
         return CodeRef(ref.module, qualname, rel, function_closure(inspect.getsource(obj), rel))
     return ref
+
+
+def _enclosing_ref(obj: Any, ref: CodeRef, file: str) -> CodeRef:
+    """A function or class made inside a function, or a lambda: it counts by the module-level
+    definition written around it (its factory, the loop or assignment that made it), whose
+    closure holds its source, the source that made the values it captures, and what either
+    uses. The whole module when no definition holds it."""
+    line = _first_line(obj)
+    names = enclosing_names(_module_source(ref, file), line) if line else []
+    return CodeRef(ref.module, names[0] if names else "*", ref.source_file)
+
+
+#: The source of each module file as last read, with the lines it was made from: many steps
+#: made by one factory are looked up in one module.
+_sources: dict[str, tuple[list[str], ModuleSource]] = {}
+
+
+def _module_source(ref: CodeRef, file: str) -> ModuleSource:
+    lines = _lines(file)
+    kept = _sources.get(file)
+    if kept is None or kept[0] is not lines:
+        kept = _sources[file] = (lines, ModuleSource(ref.module, ref.source_file, "".join(lines)))
+    return kept[1]
+
+
+def notebook_ref(obj: Any, file: str) -> CodeRef:
+    """A function or class defined in a notebook cell or at an interactive prompt: it counts
+    by the definition around it in the session's code (``notebook.main_source``) when that
+    is the one it was made from; else by its own source; ``undigestable`` without one."""
+    qualname = getattr(obj, "__qualname__", "")
+    session = notebook.main_source()
+    cell = ModuleSource("__main__", notebook.NOTEBOOK, "".join(_lines(file)) if file else "")
+    line = _first_line(obj) if file else 0
+    if session is not None and line:
+        for name in enclosing_names(cell, line):
+            if set(definitions(cell, name)) <= set(definitions(session, name)):
+                return CodeRef("__main__", name, notebook.NOTEBOOK)
+    if session is not None and not file and definitions(session, qualname):
+        return CodeRef("__main__", qualname, notebook.NOTEBOOK)  # a class: by its latest source
+    try:
+        own = function_closure(inspect.getsource(obj), notebook.NOTEBOOK)
+    except (OSError, TypeError, SyntaxError):
+        own = notebook.NO_SOURCE
+    return CodeRef("__main__", qualname, notebook.NOTEBOOK, own)
+
+
+def _first_line(obj: Any) -> int:
+    code = getattr(obj, "__code__", None)
+    if code is not None:
+        return int(code.co_firstlineno)
+    try:
+        return inspect.getsourcelines(obj)[1]
+    except (OSError, TypeError):
+        return 0
+
+
+def _lines(file: str) -> list[str]:
+    linecache.checkcache(file)
+    return linecache.getlines(file)
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -486,11 +487,13 @@ def _target_names(targets: list[ast.expr]) -> Iterable[str]:
 
 
 def _loop_names(loop: ast.For | ast.While) -> set[str]:
-    """Names a module-level loop binds or changes in place: its target, and the targets and
-    mutated containers of the statements in it."""
+    """Names a module-level loop binds or changes in place: its target, and the functions,
+    classes, targets and mutated containers of the statements in it."""
     names = set(_target_names([loop.target])) if isinstance(loop, ast.For) else set()
     for sub in ast.walk(loop):
-        if isinstance(sub, ast.Assign | ast.AnnAssign | ast.AugAssign):
+        if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(sub.name)  # a step function defined in a loop, once per value
+        elif isinstance(sub, ast.Assign | ast.AnnAssign | ast.AugAssign):
             targets: list[ast.expr] = (
                 list(sub.targets) if isinstance(sub, ast.Assign) else [sub.target]
             )
@@ -585,3 +588,65 @@ def function_closure(source_text: str, path: str) -> str:
 
     tree = ast.parse(textwrap.dedent(source_text), filename=path)
     return _digest_nodes(tree.body)
+
+
+def enclosing_names(source: ModuleSource, line: int) -> list[str]:
+    """The module-level names whose definition holds ``line``, fewest definitions first, then
+    by name: the closure of any of them holds the code written on that line (a function or a
+    lambda defined inside a function, a loop or an assignment). Empty when no module-level
+    definition holds it."""
+    try:
+        defs = _analyse_cached(source).defs
+    except (SyntaxError, ValueError):
+        return []
+    found = [name for name, nodes in defs.items() if any(_holds(node, line) for node in nodes)]
+    return sorted(found, key=lambda name: (len(defs[name]), name))
+
+
+def _holds(node: ast.stmt, line: int) -> bool:
+    decorators = getattr(node, "decorator_list", [])
+    start = min([node.lineno, *(d.lineno for d in decorators)])
+    return start <= line <= (node.end_lineno or node.lineno)
+
+
+@functools.lru_cache(maxsize=8)
+def _analyse_cached(source: ModuleSource) -> _ModuleInfo:
+    return _analyse(source)
+
+
+def definitions(source: ModuleSource, name: str) -> list[str]:
+    """The normalised statements that define ``name`` at the top level of ``source``."""
+    try:
+        return [normalise(node) for node in _analyse_cached(source).defs.get(name, [])]
+    except (SyntaxError, ValueError):
+        return []
+
+
+def statement_names(stmt: ast.stmt) -> tuple[set[str], set[str]]:
+    """(names a module-level statement binds anew, names it changes in place or binds only
+    in a loop or from their old value): a later binding replaces a statement, a later change
+    adds to it."""
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {stmt.name}, set()
+    if isinstance(stmt, ast.Import | ast.ImportFrom):
+        return {(a.asname or a.name).split(".")[0] for a in stmt.names if a.name != "*"}, set()
+    if isinstance(stmt, ast.Assign | ast.AnnAssign):
+        targets: list[ast.expr] = (
+            list(stmt.targets) if isinstance(stmt, ast.Assign) else [stmt.target]
+        )
+        return set(_target_names(targets)), set(_mutated_names(targets))
+    if isinstance(stmt, ast.AugAssign):
+        return set(), {*_target_names([stmt.target]), *_mutated_names([stmt.target])}
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        return set(), set(_mutated_names([stmt.value.func]))
+    if isinstance(stmt, ast.For | ast.While):
+        return set(), _loop_names(stmt)
+    if isinstance(stmt, ast.If | ast.Try | ast.With):
+        bound: set[str] = set()
+        changed: set[str] = set()
+        for inner in _top_level([stmt]):
+            names = statement_names(inner) if inner is not stmt else (set(), set())
+            bound |= names[0]
+            changed |= names[1]
+        return set(), bound | changed  # maybe bound: what was there before may remain
+    return set(), set()

@@ -49,7 +49,7 @@ from incr.model import InputRef, PipelineGraph, StepNode
 from incr.project import Project
 from incr.storage import atomic_write
 
-FORMAT = 2
+FORMAT = 3  # 3: what step functions capture
 DISABLE_ENV = "INCR_NO_GRAPH_CACHE"
 
 
@@ -292,6 +292,8 @@ def _encode(traced: TracedPipeline) -> dict[str, Any]:
                 "func": _fields(c.func),
                 "deps": [_fields(d) for d in c.deps],
                 "version": c.version,
+                "captured": [_fields(d) for d in c.captured],
+                "values": [list(pair) for pair in c.values],
             }
             for name, c in traced.code.items()
         },
@@ -330,6 +332,8 @@ def _decode(item: dict[str, Any]) -> TracedPipeline:
             func=CodeRef(**c["func"]),
             deps=tuple(CodeRef(**d) for d in c["deps"]),
             version=c["version"],
+            captured=tuple(CodeRef(**d) for d in c["captured"]),
+            values=tuple((str(name), str(digest)) for name, digest in c["values"]),
         )
         for name, c in item["code"].items()
     }

@@ -34,6 +34,8 @@ class Verdict:
     fingerprint: str | None = None  # None while an upstream step is dirty
     facts: Facts | None = None  # its facts now; inputs hold only the known ones
     notes: tuple[str, ...] = ()  # things incr cannot see (run-time code lookups)
+    #: (name, type) of captured values incr cannot digest: the step always reruns
+    uncached: tuple[tuple[str, str], ...] = ()
 
     @property
     def dirty(self) -> bool:
@@ -137,6 +139,9 @@ def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
     words: list[str] = []
     for part in _changed_keys(old, new):
         kind, colon, rest = part.partition(":")
+        if kind == "captured":  # a value the step's function captures
+            words.append(f"captured {rest}")
+            continue
         if kind == "pkg" or not colon:  # a package version, the Python version, the version
             label = rest if colon else part
             words.append(f"{label} {old.get(part, 'none')} -> {new.get(part, 'none')}")

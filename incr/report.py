@@ -214,7 +214,22 @@ def _notes(v: Verdict) -> list[str]:
         else f"{place}: incr cannot see which code this reaches; list it with "
         "@step(code_deps=[...]) or change @step(version=...) when it changes"
         for place in v.notes
-    ]
+    ] + [_uncached_note(v.node.name, name, what) for name, what in v.uncached]
+
+
+def _uncached_note(step: str, name: str, what: str) -> str:
+    from incr.captures import SOURCE
+
+    if name == SOURCE:
+        return (
+            f"{step} is a {what}, whose source incr cannot read: the step always reruns; "
+            "define it in a module or a notebook cell"
+        )
+    article = "an" if what[:1].lower() in "aeiou" else "a"
+    return (
+        f"{step} captures {name} ({article} {what}), which incr cannot digest: the step "
+        "always reruns; pass it as a step input or a config"
+    )
 
 
 def _random_note(place: str, fix: str) -> str:

@@ -193,6 +193,7 @@ class Runner:
         locked = self.ws.locks.get(node.key)
         missing, modified = self.ws.output_problems(locked)
         enabled = cache_enabled(node, graph.enable_cache, run.run_override)
+        enabled = enabled and not self.ws.uncached(run.traced, node)
         expected = self.ws.expected_reads(node, facts.code)
         reasons = decide(
             node,

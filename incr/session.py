@@ -20,6 +20,7 @@ from typing import Any
 from incr import __version__, gate, importreads, lockfile, ondisk
 from incr import graph as graphs
 from incr.api import PipelineInstance, TracedPipeline
+from incr.captures import uncached
 from incr.codecache import ClosureCache, Found
 from incr.envreads import env_value
 from incr.errors import DefinitionError, IncrError
@@ -49,6 +50,7 @@ from incr.model import (
     paths_overlap,
     split_import_key,
 )
+from incr.notebook import main_source
 from incr.objectcode import input_identity, object_code, pickle_globals, project_refs
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
 from incr.project import Project
@@ -153,6 +155,9 @@ class Workspace:
         return None
 
     def _load_source(self, name: str) -> ModuleSource | None:
+        if name == "__main__" and (session := main_source()) is not None:  # a notebook's code
+            self._found[name] = (session.path, digest_bytes(session.text.encode()))
+            return session
         found = self._find_module(name)
         if found is None:
             self._found[name] = None
@@ -166,6 +171,8 @@ class Workspace:
 
     def _locate(self, name: str) -> Found:
         """Where module ``name`` is now, with its digest (through the stat cache)."""
+        if name == "__main__" and (session := main_source()) is not None:
+            return session.path, digest_bytes(session.text.encode())
         found = self._find_module(name)
         if found is None:
             return None
@@ -213,7 +220,7 @@ class Workspace:
         code = traced.code[node.name]
         parts: dict[str, str] = {"python": PYTHON}
         packages: set[str] = set()
-        for ref in (code.func, *code.deps):
+        for ref in (code.func, *code.deps, *code.captured):
             if ref.package is not None:
                 packages.add(ref.package)
             elif ref.own_digest is not None:
@@ -227,7 +234,13 @@ class Workspace:
             parts[f"pkg:{dist}"] = version
         if code.version is not None:
             parts["version"] = code.version
+        parts.update({f"captured:{name}": digest for name, digest in code.values})
         return parts
+
+    def uncached(self, traced: TracedPipeline, node: StepNode) -> list[tuple[str, str]]:
+        """(name, type) of each value the step's function captures that incr cannot digest:
+        such a step always reruns."""
+        return uncached(traced.code[node.name])
 
     def dynamic_notes(self, traced: TracedPipeline, node: StepNode) -> list[str]:
         """Places in the step's code that look things up by name at run time (none once the
@@ -374,7 +387,8 @@ class Workspace:
                     node,
                     locked,
                     facts,
-                    enabled=cache_enabled(node, graph.enable_cache, run_override),
+                    enabled=cache_enabled(node, graph.enable_cache, run_override)
+                    and not self.uncached(traced, node),
                     forced=force and (wanted is None or node.name in wanted),
                     missing=missing,
                     modified=modified,
@@ -389,7 +403,8 @@ class Workspace:
                     machine = lock_view and not waiting and gate.machine_only(reasons)
                     (lacking if machine else dirty).add(node.key)
                 notes = tuple(self.dynamic_notes(traced, node))
-                verdicts.append(Verdict(node, tuple(reasons), fp, facts, notes))
+                undigestable = tuple(self.uncached(traced, node))
+                verdicts.append(Verdict(node, tuple(reasons), fp, facts, notes, undigestable))
         self.save_stats()
         return verdicts
 
@@ -436,7 +451,9 @@ class Workspace:
         old, new = locked.facts.code, verdict.facts.code
         diffs = []
         for part in sorted(set(old) | set(new)):
-            if old.get(part) == new.get(part) or part.startswith("pkg:") or ":" not in part:
+            if old.get(part) == new.get(part) or part.startswith(("pkg:", "captured:")):
+                continue
+            if ":" not in part:
                 continue
             then = self.kept_source(old[part]) if part in old else None
             now = self.part_source(part) if part in new else None
