@@ -376,12 +376,19 @@ class Runner:
 
     @contextlib.contextmanager
     def watching_reads(self, node: StepNode) -> Iterator[ReadRecorder | None]:
-        if not node.track_reads:
-            yield None
-            return
-        exclude = (self.ws.project.cache_dir, ".git")
-        with recording(self.ws.project.root, exclude) as recorder:
-            yield recorder
+        """Run the block as a step: in the project root (whatever folder an earlier step
+        moved to), recording what it reads unless ``track_reads`` is off."""
+        root = self.ws.project.root
+        os.chdir(root)
+        try:
+            if not node.track_reads:
+                yield None
+                return
+            exclude = (self.ws.project.cache_dir, ".git")
+            with recording(root, exclude) as recorder:
+                yield recorder
+        finally:
+            os.chdir(root)
 
     @contextlib.contextmanager
     def watching_env(self, node: StepNode) -> Iterator[envreads.EnvRecorder | None]:
