@@ -10,11 +10,12 @@ from the files' ASTs.
 
 Project files the modules read while imported (a ``params.yaml`` feeding a config) are part of
 the key too, and so are the values of the environment variables project code read meanwhile
-(see ``incr.envreads``). What each module read while imported is kept beside the graphs (see
-``incr.importreads``): those reads are facts of the steps that use the module. A pipeline
-whose wiring depends on something else (files outside the project, data read by C code,
-variables read by third-party packages) should be rediscovered each time: set
-``INCR_NO_GRAPH_CACHE=1``.
+(see ``incr.envreads``) and the folders it listed and the paths it tested for existence, with
+the values seen then (a pipeline that makes one step per file of ``data/parts/``). What each
+module read while imported is kept beside the graphs (see ``incr.importreads``): those reads
+are facts of the steps that use the module. A pipeline whose wiring depends on something else
+(files outside the project, data read by C code, variables read by third-party packages) should
+be rediscovered each time: set ``INCR_NO_GRAPH_CACHE=1``.
 
 An edit inside a step's body does not change the wiring either: a step's body never runs while
 the pipelines are imported and traced. So each module is also keyed by its *wiring digest*, the
@@ -58,11 +59,24 @@ def _path(project: Project) -> Path:
 
 
 def _key(
-    project: Project, stats: StatCache, modules: list[str], env: Mapping[str, str]
+    project: Project,
+    stats: StatCache,
+    modules: list[str],
+    env: Mapping[str, str],
+    learned: Sequence[str] = (),
 ) -> dict[str, Any]:
     from incr.graph import pipeline_modules
+    from incr.session import exists_value, listing_value, own_paths
 
     listing = sorted(p.relative_to(project.root).as_posix() for p in pipeline_modules(project))
+    own = own_paths(project)
+    facts = {}
+    for key in sorted(learned):  # listings and existence tests made while importing
+        kind, _, rel = key.partition(":")
+        if kind == "ls":
+            facts[key] = listing_value(project.root, rel, own)
+        else:
+            facts[key] = exists_value(project.root, rel)
     return {
         "format": FORMAT,
         "incr": __version__,
@@ -71,6 +85,7 @@ def _key(
         "pipeline_modules": listing,
         "modules": {rel: stats.digest(rel) for rel in sorted(set(modules) | set(listing))},
         "env": dict(sorted(env.items())),
+        "learned": facts,
     }
 
 
@@ -97,14 +112,17 @@ def save(
     read: Sequence[str] = (),
     imports: Mapping[str, Mapping[str, str]] | None = None,
     env: Mapping[str, str] | None = None,
+    learned: Mapping[str, str] | None = None,
 ) -> None:
     """Remember ``pipelines``, keyed by the project modules imported to trace them, the
-    project files ``read`` while they were imported and the environment variables read
-    meanwhile (``env``: name -> ``env_value``); with what each module read while imported
-    (``imports``, see ``incr.importreads``)."""
+    project files ``read`` while they were imported, the environment variables read
+    meanwhile (``env``: name -> ``env_value``) and the ``learned`` listings and existence
+    tests (``ls:DIR``/``exists:PATH`` keys) made meanwhile, with their values; with what each
+    module read while imported (``imports``, see ``incr.importreads``)."""
     if os.environ.get(DISABLE_ENV):
         return
     key = _key(project, stats, [*project_modules(project), *read], env or {})
+    key["learned"] = dict(sorted((learned or {}).items()))  # as seen while importing
     wiring = {}
     for rel, digest in key["modules"].items():
         if rel.endswith(".py") and digest != MISSING:
@@ -152,7 +170,7 @@ def load_with_imports(
         if key.get("format") != FORMAT or MISSING in key["modules"].values():
             return None
         env = {name: env_value(name) for name in key["env"]}
-        now = _key(project, stats, list(key["modules"]), env)
+        now = _key(project, stats, list(key["modules"]), env, list(key["learned"]))
         if now != key:
             if not _same_wiring(project, data, now):
                 return None

@@ -1,73 +1,275 @@
-"""Which project files a step opens for reading while it runs, seen through a Python audit hook.
+"""What a step was seen to depend on while it ran: files opened for reading, folder listings
+and existence tests, seen through a Python audit hook (PEP 578) and a wrapper of ``os.stat``.
 
-CPython raises the ``open`` audit event (PEP 578) for ``open()``, ``io.open``, ``os.open`` and
-everything built on them (``pathlib``, ``csv``, ``json.load``, ``numpy.load``, pandas' Python
-readers). Readers that open files in C without going through Python's ``open`` (for example
-HDF5 through h5py, some image and database drivers, memory maps made by native code) and child
+CPython raises the ``open`` audit event for ``open()``, ``io.open``, ``os.open`` and everything
+built on them (``pathlib``, ``csv``, ``json.load``, ``numpy.load``, pandas' Python readers).
+Readers that open files in C without going through Python's ``open`` (for example HDF5
+through h5py, some image and database drivers, memory maps made by native code) and child
 processes are not seen: declare those files with ``deps=[...]``.
 
-Only files under the project root count. Left out: files the step itself opened for writing,
-files in hidden folders (``.pipecache``, ``.git``, ``.venv``), package metadata
-(``*.egg-info``, ``*.dist-info``, ``site-packages``) and Python sources and bytecode (code is
-fingerprinted from the AST).
+Listings raise ``os.listdir`` and ``os.scandir`` (``glob``, ``Path.iterdir``, ``Path.glob``
+and ``os.walk`` go through them). Existence tests raise no event: while a recorder is active,
+``os.stat`` and ``os.lstat`` are wrapped (``os.path.exists``/``isfile``/``isdir`` and
+``Path.exists``/``is_file``/``is_dir`` call them). A listing or a test counts only when the
+code that asked for it, past the standard library's path modules, is a project file: the
+listings made inside pandas or by Python's import system are not the step's.
+
+Only paths under the project root count. Left out: the cache folder and the lockfile,
+version-control folders (``.git``, ``.hg``, ``.svn``), virtual environments (``.venv``,
+``.tox``, ``.nox``, any folder holding a ``pyvenv.cfg``), ``__pycache__``, ``site-packages``,
+``node_modules``, package metadata (``*.egg-info``, ``*.dist-info``), and Python sources and
+bytecode (code is fingerprinted from the AST). Other files whose names start with a dot
+(``data/.thresholds.json``) are files like any other.
+
+Values: a file read is digested after the step (by the runner). A listing records the sorted
+names the step saw, and an existence test its answer (``file``, ``dir``, ``missing``), as they
+were when the step looked, unless the step itself then changed them (wrote, created, removed
+or renamed an entry of that folder, or that path): then as it left them, so that a step that
+lists the folder it writes into is clean after its own run. A file the step read and then
+rewrote in place counts as read: the step's input is the file's bytes before it ran, and
+after its run the file holds the step's output, which is what the runner digests (a no-op
+repro runs nothing; a later edit makes the step dirty). A file written before it is read is
+the step's own product, not an input.
 """
 
 from __future__ import annotations
 
 import os
+import stat as stat_module
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from incr.envreads import ProjectFiles
+from incr.fingerprint import digest_bytes
+
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyi")
-_TOOLING = frozenset({"__pycache__", "site-packages", "node_modules"})
+_TOOLING = frozenset({"__pycache__", "site-packages", "node_modules", ".git", ".hg", ".svn"})
+_VENVS = frozenset({".venv", ".tox", ".nox"})
+#: Standard-library modules between a listing or an existence test and the code that made it.
+_PASS_THROUGH = frozenset(
+    {"os", "genericpath", "posixpath", "ntpath", "pathlib", "pathlib._local", "pathlib._abc"}
+    | {"glob", "fnmatch"}
+)
+#: Functions of those modules whose own stat calls are no test the step's result depends on
+#: (``makedirs(exist_ok=True)`` checks whether the folder is there only when it was).
+_CREATING = frozenset({"makedirs", "mkdir", "removedirs", "renames"})
+#: Audit events by which a step changes a folder's entries: the argument positions of the
+#: paths changed, and of the folder descriptors they may be relative to.
+_CHANGES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "os.remove": ((0,), (1,)),
+    "os.rmdir": ((0,), (1,)),
+    "os.mkdir": ((0,), (2,)),
+    "os.rename": ((0, 1), (2, 3)),
+    "os.link": ((1,), (2, 3)),
+    "os.symlink": ((1,), (2,)),
+    "os.truncate": ((0,), ()),
+    "shutil.rmtree": ((0,), (1,)),
+}
+_REAL_STAT = os.stat
+_REAL_LSTAT = os.lstat
+_REAL_LISTDIR = os.listdir
+MISSING = "missing"
 
 _lock = threading.Lock()
 _active: ReadRecorder | None = None
 _installed = False
+_inside = threading.local()  # set while the recorder itself lists a folder
 
 
 class ReadRecorder:
-    """Collects absolute paths opened while it is active, split into read and written."""
+    """Collects what is opened, listed and tested under the project root while it is active.
+
+    ``read``: files whose first open by the step read them (absolute paths); ``written``:
+    files opened for writing. A file in both was read and then rewritten in place.
+    ``listings`` and ``tests`` map a folder or a path to its first observed value;
+    ``changed`` holds the paths the step wrote, created, removed or renamed.
+    """
 
     def __init__(self, root: Path, exclude: tuple[str, ...]) -> None:
         self.root = os.path.join(str(root), "")
         self.exclude = tuple(os.path.join(str(root), e, "") for e in exclude)
+        self.own = frozenset(os.path.normpath(os.path.join(str(root), e)) for e in exclude)
         self.read: set[str] = set()
         self.written: set[str] = set()
+        self.changed: set[str] = set()
+        self.listings: dict[str, str] = {}
+        self.tests: dict[str, str] = {}
+        #: Which code files are the project's (the same answer as for environment variables).
+        self._code = ProjectFiles(root)
+        self._venvs: dict[str, bool] = {}
+
+    # ------------------------------------------------------------------ events
 
     def event(self, path: Any, mode: Any, flags: Any) -> None:
-        if isinstance(path, int):
-            return  # an already open descriptor: the open that made it was seen (or not ours)
-        full = os.path.abspath(os.fsdecode(path))
-        if not full.startswith(self.root) or full.startswith(self.exclude):
+        """An ``open`` audit event."""
+        full = self._full(path)
+        if full is None:
             return
+        if _reads_existing(mode, flags) and full not in self.written:
+            self.read.add(full)  # its bytes as they were before the step wrote it, if it does
         if _is_write(mode, flags):
             self.written.add(full)
+            self.changed.add(full)
+
+    def change(self, event: str, args: tuple[Any, ...]) -> None:
+        """An audit event by which the step changes a folder's entries (remove, rename...)."""
+        positions, folders = _CHANGES[event]
+        if any(i < len(args) and _dir_fd(args[i]) for i in folders):
+            return  # relative to an open folder (shutil.rmtree's inner calls): not resolvable
+        for index in positions:
+            if index < len(args):
+                full = self._full(args[index])
+                if full is not None:
+                    self.changed.add(full)
+
+    def listing(self, path: Any, frame: Any) -> None:
+        """An ``os.listdir``/``os.scandir`` audit event, from the code in ``frame`` on."""
+        if not self._by_project(frame):
+            return
+        full = self._full("." if path is None else path)
+        if full is None or full in self.listings:
+            return
+        _inside.busy = True
+        try:
+            self.listings[full] = listing_digest(full, self.own)
+        finally:
+            _inside.busy = False
+
+    def tested(self, path: Any, result: os.stat_result | None, frame: Any) -> None:
+        """An ``os.stat``/``os.lstat`` call with its result (None: no such file)."""
+        if not self._by_project(frame):
+            return
+        full = self._full(path)
+        if full is None or full in self.tests:
+            return
+        if result is not None and stat_module.S_ISLNK(result.st_mode):
+            self.tests[full] = existence(full)  # what the link leads to
+        elif result is None:
+            self.tests[full] = MISSING
         else:
-            self.read.add(full)
+            self.tests[full] = "dir" if stat_module.S_ISDIR(result.st_mode) else "file"
+
+    def _full(self, path: Any) -> str | None:
+        """The absolute path of ``path`` when it is under the root (None for descriptors)."""
+        if isinstance(path, int) or path is None:
+            return None
+        try:
+            full = os.path.abspath(os.fsdecode(path))
+        except (TypeError, ValueError):
+            return None
+        if full + os.sep == self.root:
+            return full
+        if not full.startswith(self.root) or (full + os.sep).startswith(self.exclude):
+            return None
+        return full
+
+    def _by_project(self, frame: Any) -> bool:
+        """True when the first frame outside the standard library's path modules runs a
+        project file (not incr's, not in a hidden folder, a virtualenv or site-packages), and
+        the call is not made on the way to creating or removing folders."""
+        while frame is not None and frame.f_globals.get("__name__") in _PASS_THROUGH:
+            if frame.f_code.co_name in _CREATING:
+                return False
+            frame = frame.f_back
+        if frame is None:
+            return False
+        return self._code.rel(frame.f_code.co_filename) is not None
+
+    # ------------------------------------------------------------------ results
 
     def paths(self) -> list[str]:
-        """Files read and not written by the step, relative to the root, sorted."""
+        """Files the step read (and maybe rewrote in place afterwards), relative to the root,
+        sorted."""
         rel = []
-        for full in self.read - self.written:
-            path = Path(full[len(self.root) :])
-            if full.endswith(_CODE_SUFFIXES) or _tooling(path.parts) or os.path.isdir(full):
+        for full in self.read:
+            if full.endswith(_CODE_SUFFIXES) or self._tooling(full) or os.path.isdir(full):
                 continue
-            rel.append(path.as_posix())
+            rel.append(self.relative(full))
         return sorted(rel)
 
+    def learned(self) -> dict[str, str]:
+        """``ls:DIR`` and ``exists:PATH`` keys (see ``LockEntry.reads``) with their values:
+        as observed, or as the step left them when it changed them itself."""
+        facts: dict[str, str] = {}
+        for full, value in self.listings.items():
+            if not self._tooling(full):
+                if any(_entry_of(c, full) for c in self.changed):
+                    value = listing_digest(full, self.own)
+                facts["ls:" + self.relative(full)] = value
+        for full, value in self.tests.items():
+            if not self._tooling(full):
+                if any(_within(full, c) for c in self.changed):
+                    value = existence(full)
+                facts["exists:" + self.relative(full)] = value
+        return facts
 
-def _tooling(parts: tuple[str, ...]) -> bool:
-    """Hidden folders (.venv, .git, caches), package metadata and installed packages: read by
-    Python's machinery (importlib.metadata, entry points), not by the step's logic."""
-    return any(
-        p.startswith(".") or p.endswith((".egg-info", ".dist-info")) or p in _TOOLING for p in parts
-    )
+    def relative(self, full: str) -> str:
+        return Path(full[len(self.root) :]).as_posix() if full + os.sep != self.root else "."
+
+    def _tooling(self, full: str) -> bool:
+        """Inside version control, a virtualenv, installed packages or package metadata:
+        read by Python's machinery (importlib.metadata, entry points), not by the step."""
+        parts = Path(full[len(self.root) :]).parts if full.startswith(self.root) else ()
+        folder = self.root
+        for part in parts:
+            if part in _TOOLING or part in _VENVS or part.endswith((".egg-info", ".dist-info")):
+                return True
+            folder = os.path.join(folder, part)
+            if self._is_venv(folder):
+                return True
+        return False
+
+    def _is_venv(self, folder: str) -> bool:
+        known = self._venvs.get(folder)
+        if known is None:
+            try:
+                _REAL_STAT(os.path.join(folder, "pyvenv.cfg"))
+                known = True
+            except OSError:
+                known = False
+            self._venvs[folder] = known
+        return known
+
+
+def listing_digest(folder: str, skip: Collection[str] = ()) -> str:
+    """What a listing of ``folder`` records: a digest of its sorted names (leaving out the
+    absolute paths in ``skip``: incr's own cache and lockfile), or ``missing`` when it is not
+    a folder."""
+    try:
+        names = _REAL_LISTDIR(folder)
+    except OSError:
+        return MISSING
+    base = os.path.normpath(folder)
+    kept = sorted(n for n in names if os.path.join(base, n) not in skip)
+    return digest_bytes("\0".join(kept).encode("utf-8", "surrogateescape"), 32)
+
+
+def existence(path: str) -> str:
+    """``file``, ``dir`` or ``missing``: what an existence test of ``path`` answers (links
+    followed)."""
+    try:
+        st = _REAL_STAT(path)
+    except (OSError, ValueError):
+        return MISSING
+    return "dir" if stat_module.S_ISDIR(st.st_mode) else "file"
+
+
+def _entry_of(path: str, folder: str) -> bool:
+    """True when changing ``path`` may change the names listed in ``folder``."""
+    return os.path.dirname(path) == folder or _within(folder, path)
+
+
+def _within(path: str, other: str) -> bool:
+    return path == other or path.startswith(os.path.join(other, ""))
+
+
+def _dir_fd(value: Any) -> bool:
+    return isinstance(value, int) and value >= 0
 
 
 def _is_write(mode: Any, flags: Any) -> bool:
@@ -76,14 +278,63 @@ def _is_write(mode: Any, flags: Any) -> bool:
     return isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
 
 
+def _reads_existing(mode: Any, flags: Any) -> bool:
+    """True when the open can read bytes already in the file (``r``, ``r+``, ``a+``; not
+    ``w``, ``w+``, ``x`` or ``a``)."""
+    if isinstance(flags, int):
+        return (flags & os.O_ACCMODE) != os.O_WRONLY and not flags & os.O_TRUNC
+    return isinstance(mode, str) and ("r" in mode or ("+" in mode and "w" not in mode))
+
+
 def _hook(event: str, args: tuple[Any, ...]) -> None:
-    if event == "open" and _active is not None and len(args) >= 3:
-        _active.event(*args[:3])
+    recorder = _active
+    if recorder is None:
+        return
+    if event == "open":
+        if len(args) >= 3:
+            recorder.event(*args[:3])
+    elif event in ("os.listdir", "os.scandir"):
+        if args and not getattr(_inside, "busy", False):
+            recorder.listing(args[0], sys._getframe(1))
+    elif event in _CHANGES:
+        recorder.change(event, args)
+
+
+def _stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+    recorder = _active
+    if recorder is None or args or kwargs.get("dir_fd") is not None:
+        return _REAL_STAT(path, *args, **kwargs)
+    try:
+        result = _REAL_STAT(path, **kwargs)
+    except (FileNotFoundError, NotADirectoryError):
+        recorder.tested(path, None, sys._getframe(1))
+        raise
+    recorder.tested(path, result, sys._getframe(1))
+    return result
+
+
+def _lstat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+    recorder = _active
+    if recorder is None or args or kwargs.get("dir_fd") is not None:
+        return _REAL_LSTAT(path, *args, **kwargs)
+    try:
+        result = _REAL_LSTAT(path)
+    except (FileNotFoundError, NotADirectoryError):
+        recorder.tested(path, None, sys._getframe(1))
+        raise
+    recorder.tested(path, result, sys._getframe(1))
+    return result
+
+
+def _swap(stat: Callable[..., os.stat_result], lstat: Callable[..., os.stat_result]) -> None:
+    os.stat = stat
+    os.lstat = lstat
 
 
 @contextmanager
-def recording(root: Path, exclude: tuple[str, ...] = (".git",)) -> Iterator[ReadRecorder]:
-    """Record the files opened under ``root`` inside the block (one recorder at a time)."""
+def recording(root: Path, exclude: tuple[str, ...] = ()) -> Iterator[ReadRecorder]:
+    """Record what is opened, listed and tested under ``root`` inside the block (one
+    recorder at a time). ``exclude`` names incr's own paths (cache folder, lockfile)."""
     global _active, _installed
     recorder = ReadRecorder(root, exclude)
     with _lock:
@@ -91,7 +342,11 @@ def recording(root: Path, exclude: tuple[str, ...] = (".git",)) -> Iterator[Read
             sys.addaudithook(_hook)  # audit hooks cannot be removed; it idles when inactive
             _installed = True
         previous, _active = _active, recorder
+        _swap(_stat, _lstat)
     try:
         yield recorder
     finally:
-        _active = previous
+        with _lock:
+            _active = previous
+            if previous is None:
+                _swap(_REAL_STAT, _REAL_LSTAT)

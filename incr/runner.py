@@ -37,7 +37,7 @@ from incr.report import (
     StepStarted,
     Warning_,
 )
-from incr.session import Workspace
+from incr.session import Workspace, own_paths
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, Store, UnsafePath
 
 
@@ -59,6 +59,8 @@ class Outcome:
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     reads: dict[str, str] = field(default_factory=dict)
     failure: str | None = None
+    #: Declared deps the step wrote into, with their digests as it left them.
+    deps: dict[str, str] = field(default_factory=dict)
 
 
 class _StepFailure(Exception):
@@ -323,7 +325,9 @@ class Runner:
     ) -> Outcome:
         """Store what a step returned and wrote; the outcome names what failed, if anything."""
         try:
-            return Outcome(self.store_outputs(node, result), self.reads_of(node, seen, env))
+            artifacts = self.store_outputs(node, result)
+            reads = self.reads_of(node, seen, env)
+            return Outcome(artifacts, reads, deps=self.deps_written(node, seen))
         except IncrError as exc:
             return Outcome(failure=exc.format())
         except OSError as exc:  # the disk, not the step: say what could not be written
@@ -335,6 +339,10 @@ class Runner:
     def accept(self, run: _Run, node: StepNode, outcome: Outcome) -> None:
         """Record an executed step's stored outputs: run cache, kept sources, lockfile."""
         facts, fp = run.facts[node.name]
+        if outcome.deps:  # rewritten by the step itself: its result stands for them as they are
+            facts = replace(facts, deps={**facts.deps, **outcome.deps})
+            fp = fingerprint(facts)
+            run.facts[node.name] = (facts, fp)
         reads = self.ws.reads_to_record(node, facts.code, outcome.reads)
         self.ws.store.record_run(fp, outcome.artifacts, reads, self.wall(), node.key)
         self.ws.keep_sources(facts.code)
@@ -377,15 +385,14 @@ class Runner:
     @contextlib.contextmanager
     def watching_reads(self, node: StepNode) -> Iterator[ReadRecorder | None]:
         """Run the block as a step: in the project root (whatever folder an earlier step
-        moved to), recording what it reads unless ``track_reads`` is off."""
+        moved to), recording what it reads, lists and tests unless ``track_reads`` is off."""
         root = self.ws.project.root
         os.chdir(root)
         try:
             if not node.track_reads:
                 yield None
                 return
-            exclude = (self.ws.project.cache_dir, ".git")
-            with recording(root, exclude) as recorder:
+            with recording(root, own_paths(self.ws.project)) as recorder:
                 yield recorder
         finally:
             os.chdir(root)
@@ -402,8 +409,10 @@ class Runner:
     def reads_of(
         self, node: StepNode, seen: ReadRecorder | None, env: envreads.EnvRecorder | None = None
     ) -> dict[str, str]:
-        """Digests of the files the step opened that it neither declared nor wrote, and of
-        the environment variables its code read (``$NAME``)."""
+        """What the step was seen to depend on beyond what it declares: digests of the files
+        it read (as it left them, when it rewrote them in place: see ``incr.reads``), its
+        listings and existence tests (``ls:``/``exists:`` keys) and the environment variables
+        its code read (``$NAME``)."""
         reads: dict[str, str] = {}
         if env is not None:
             reads = {f"${n}": envreads.env_value(n, self.ws.environ) for n in env.names}
@@ -411,7 +420,20 @@ class Runner:
             return reads
         declared = (*node.deps, *node.outs)
         paths = [p for p in seen.paths() if not any(paths_overlap(p, d) for d in declared)]
-        return {**reads, **{p: self.ws.stats.digest(p) for p in paths}}
+        reads.update({p: self.ws.stats.digest(p) for p in paths})
+        for key, value in seen.learned().items():
+            path = key.partition(":")[2]
+            if not any(_within(path, d) for d in declared):
+                reads[key] = value
+        return reads
+
+    def deps_written(self, node: StepNode, seen: ReadRecorder | None) -> dict[str, str]:
+        """Declared deps the step wrote into, digested as it left them."""
+        if seen is None or not node.deps:
+            return {}
+        written = [seen.relative(p) for p in seen.changed]
+        deps = [d for d in node.deps if any(_within(w, d) for w in written)]
+        return {d: self.ws.stats.digest(d) for d in deps}
 
     def _value(self, run: _Run, step: str, output: str) -> Any:
         """An upstream output's value: from this run, else from the verified cache.
@@ -503,6 +525,12 @@ def _shown(path: Path, root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return str(path)
+
+
+def _within(path: str, other: str) -> bool:
+    """True when ``path`` is ``other`` or inside it (root-relative POSIX paths)."""
+    a, b = path.rstrip("/"), other.rstrip("/")
+    return a == b or a.startswith(b + "/") or b == "."
 
 
 @contextlib.contextmanager

@@ -90,6 +90,8 @@ class Workspace:
         self.environ = dict(os.environ)
         #: What the project modules read while imported (see ``incr.importreads``).
         self.imports: importreads.ImportFacts = {}
+        #: What discovery was seen to depend on (``LockEntry.reads`` keys), once it ran.
+        self.discovered: list[str] = []
 
     @property
     def code(self) -> CodeIndex:
@@ -332,7 +334,9 @@ class Workspace:
         if kind == "import":
             return self.stats.digest(split_import_key(key)[1])
         if kind == "listing":
-            return listing_value(self.project.root, key[len(LISTING_PREFIX) :])
+            return listing_value(
+                self.project.root, key[len(LISTING_PREFIX) :], own_paths(self.project)
+            )
         return exists_value(self.project.root, key[len(EXISTS_PREFIX) :])
 
     def expired(self, node: StepNode, entry: LockEntry | None, now: float) -> bool:
@@ -543,13 +547,19 @@ class Workspace:
             self.write_lock()
 
 
-def listing_value(root: Path, rel: str) -> str:
-    """A digest of the sorted names in folder ``rel`` (``missing`` when it is not a folder)."""
-    try:
-        names = sorted(os.listdir(root / rel))
-    except OSError:
-        return MISSING
-    return digest_bytes("\0".join(names).encode("utf-8", "surrogateescape"), 32)
+def listing_value(root: Path, rel: str, ignore: Iterable[str] = ()) -> str:
+    """A digest of the sorted names in folder ``rel`` (``missing`` when it is not a folder),
+    leaving out the paths ``ignore`` (relative to the root: incr's cache and lockfile)."""
+    from incr.reads import listing_digest
+
+    skip = {os.path.normpath(root / p) for p in ignore}
+    return listing_digest(os.fspath(root / rel), skip)
+
+
+def own_paths(project: Project) -> tuple[str, ...]:
+    """incr's own paths in a project (cache folder, lockfile): never a step's reads, and left
+    out of the listings recorded and compared."""
+    return (project.cache_dir, project.lockfile_name)
 
 
 def exists_value(root: Path, rel: str) -> str:
@@ -758,9 +768,10 @@ def open_pipelines(
     from incr.reads import recording
 
     # Files the pipeline modules read while imported (a params.yaml feeding a config) decide
-    # the wiring too: the graph cache is keyed by them as well, and by the environment
-    # variables project code read meanwhile.
-    exclude = (project.cache_dir, ".git")
+    # the wiring too: the graph cache is keyed by them as well, by the environment variables
+    # project code read meanwhile, and by the folders it listed and the paths it tested (one
+    # step per file of data/parts/).
+    exclude = own_paths(project)
     with (
         recording(project.root, exclude) as seen,
         importreads.recording(project.root, exclude) as imported,
@@ -768,7 +779,11 @@ def open_pipelines(
         pipelines = graphs.discover(project)
     workspace.imports = imported.facts(workspace.stats.digest, workspace.environ, exclude)
     env = {name: env_value(name, workspace.environ) for name in imported.env_names}
-    graphcache.save(project, workspace.stats, pipelines, seen.paths(), workspace.imports, env)
+    learned = seen.learned()
+    graphcache.save(
+        project, workspace.stats, pipelines, seen.paths(), workspace.imports, env, learned
+    )
+    workspace.discovered = [*seen.paths(), *learned]
     return workspace, pipelines
 
 

@@ -256,13 +256,14 @@ class Watcher:
 
     def _rewatch(self, workspace: Workspace, pipelines: list[TracedPipeline]) -> None:
         nodes = targeted_steps(pipelines, self.targets)
-        self._set_watched(watch_set(self.project, nodes, workspace.locks))
+        found = watch_set(self.project, nodes, workspace.locks, workspace.discovered)
+        self._set_watched(found)
 
     def _rewatch_after_error(self) -> None:
         """Keep what was watched, and add the modules imported before the error."""
         now, old = watch_set(self.project, [], {}), self.watched
         paths, ignored = old.paths | now.paths, old.ignored | now.ignored
-        self._set_watched(WatchSet(now.root, now.sources, paths, ignored))
+        self._set_watched(WatchSet(now.root, now.sources, paths, ignored, old.listed, old.tested))
 
     def _set_watched(self, watched: WatchSet) -> None:
         """Watch ``watched`` from now on; the first time, print the banner."""

@@ -18,12 +18,22 @@ from pathlib import Path
 
 from incr import graph as graphs
 from incr.api import TracedPipeline
-from incr.model import LockEntry, Reason, StepNode, learned_kind, split_import_key
+from incr.model import (
+    EXISTS_PREFIX,
+    LISTING_PREFIX,
+    LockEntry,
+    Reason,
+    StepNode,
+    learned_kind,
+    split_import_key,
+)
 from incr.plan import Verdict
 from incr.project import Project
 
 #: Event kinds that can change a file's bytes or existence (not opened, closed_no_write).
 CHANGE_KINDS = frozenset({"created", "modified", "deleted", "moved", "closed", "attrib"})
+#: Event kinds that can change a folder's listing, or whether a path exists.
+ENTRY_KINDS = frozenset({"created", "deleted", "moved"})
 #: Folder names whose contents never trigger a run, wherever they are.
 NOISE_FOLDERS = frozenset({"__pycache__", ".git"})
 _INCR_DIR = Path(__file__).resolve().parent
@@ -51,12 +61,17 @@ class WatchSet:
     ``paths``: files that count, and folders whose whole contents count (declared and recorded
     deps, project-local modules). ``ignored``: never counts, nor anything inside it (the cache,
     the lockfile, ``.git``, the targeted steps' outs). ``ignored`` wins over the others.
+    ``listed``: folders a step or a pipeline module listed, where an entry that appears,
+    vanishes or moves counts (not changes deeper down); ``tested``: paths tested for
+    existence, whose appearing, vanishing or moving counts.
     """
 
     root: Path
     sources: frozenset[Path]
     paths: frozenset[Path]
     ignored: frozenset[Path]
+    listed: frozenset[Path] = frozenset()
+    tested: frozenset[Path] = frozenset()
 
     def affected(self, change: Change) -> list[Path]:
         """The paths of ``change`` (source, then destination of a move) that matter. Pure."""
@@ -71,6 +86,11 @@ class WatchSet:
             return False
         # A watched file, or anything inside a watched folder.
         if any(_within(path, p) for p in self.paths):
+            return True
+        # An entry of a listed folder, or a tested path, appeared, vanished or moved.
+        if kind in ENTRY_KINDS and (
+            path.parent in self.listed or path in self.listed or path in self.tested
+        ):
             return True
         # A folder holding watched paths appeared, vanished or moved (dir modified is noise).
         if is_directory and kind != "modified" and any(path in p.parents for p in self.paths):
@@ -156,47 +176,72 @@ def targeted_steps(pipelines: list[TracedPipeline], targets: Iterable[str]) -> l
     return nodes
 
 
-def watch_set(project: Project, nodes: list[StepNode], locks: dict[str, LockEntry]) -> WatchSet:
-    """The pipelines folder, project-local modules in ``sys.modules``, and the declared deps
-    of ``nodes`` and the deps and reads their lock entries record; ignoring the cache, the
+def watch_set(
+    project: Project,
+    nodes: list[StepNode],
+    locks: dict[str, LockEntry],
+    discovered: Iterable[str] = (),
+) -> WatchSet:
+    """The pipelines folder, project-local modules in ``sys.modules``, the declared deps of
+    ``nodes`` and the deps and learned facts their lock entries record, and what discovery
+    was seen to depend on (``discovered``: ``LockEntry.reads`` keys); ignoring the cache, the
     lockfile, ``.git`` and ``nodes``' outs."""
     root = project.root
     deps = {d for n in nodes for d in n.deps}
+    learned = set(discovered)
     for entry in (locks[n.key] for n in nodes if n.key in locks):
-        deps |= {*entry.facts.deps, *_read_paths(entry.reads)}  # declared, and seen read
+        deps |= set(entry.facts.deps)
+        learned |= set(entry.reads)
+    files, listed, tested = _learned_paths(learned)
     modules = set(local_modules(project).values())
     outs = {root / out for n in nodes for out in n.outs}
     return WatchSet(
         root=root,
         sources=frozenset({project.pipelines}),
-        paths=frozenset({root / d for d in deps} | modules),
+        paths=frozenset({root / d for d in deps | files} | modules),
         ignored=frozenset({project.cache, project.lockfile, root / ".git"} | outs),
+        listed=frozenset(root / d for d in listed),
+        tested=frozenset(root / p for p in tested),
     )
 
 
 def _read_paths(reads: dict[str, str]) -> set[str]:
     """The project paths behind a lock entry's learned facts (a variable has none; a file
     read while a module was imported is that file)."""
-    paths = set()
-    for key in reads:
+    files, listed, tested = _learned_paths(reads)
+    return files | listed | tested
+
+
+def _learned_paths(keys: Iterable[str]) -> tuple[set[str], set[str], set[str]]:
+    """(files, listed folders, tested paths) of ``LockEntry.reads`` keys; environment
+    variables have no path."""
+    files: set[str] = set()
+    listed: set[str] = set()
+    tested: set[str] = set()
+    for key in keys:
         kind = learned_kind(key)
-        if kind == "import":
-            paths.add(split_import_key(key)[1])
-        elif kind == "file":
-            paths.add(key)
-        elif kind != "env":
-            paths.add(key.partition(":")[2])  # a listed folder, a path tested for existence
-    return paths
+        if kind == "file":
+            files.add(key)
+        elif kind == "import":
+            files.add(split_import_key(key)[1])
+        elif kind == "listing":
+            listed.add(key[len(LISTING_PREFIX) :])
+        elif kind == "exists":
+            tested.add(key[len(EXISTS_PREFIX) :])
+    return files, listed, tested
 
 
 def folders_to_watch(watched: WatchSet) -> dict[Path, bool]:
-    """Folder -> recursive: existing folders recursively, a file's nearest existing folder not.
+    """Folder -> recursive: existing folders recursively, a file's nearest existing folder not,
+    listed folders not.
 
     Watching the folder (not the file) is what makes rename-into-place and delete-then-create
     saves visible; a folder inside a recursively watched one is dropped.
     """
     trees = {p for p in (*watched.sources, *watched.paths) if p.is_dir()}
     flat = {_existing_parent(p) for p in (*watched.sources, *watched.paths) if p not in trees}
+    flat |= {p if p.is_dir() else _existing_parent(p) for p in watched.listed}
+    flat |= {_existing_parent(p) for p in watched.tested}
     trees = {t for t in trees if not any(o in t.parents for o in trees)}
     flat = {f for f in flat if not any(_within(f, t) for t in trees)}
     return {**dict.fromkeys(sorted(flat), False), **dict.fromkeys(sorted(trees), True)}

@@ -1,0 +1,204 @@
+"""incr/reads.py: what a step is seen to read, list and test, and what is left out."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from incr import reads
+from incr.reads import listing_digest, recording
+from incr.session import exists_value, listing_value
+
+STEP_CODE = """\
+import glob
+import os
+from pathlib import Path
+
+
+def run(action):
+    return action()
+
+
+def lists(folder):
+    return sorted(glob.glob(folder + "/*")) + sorted(os.listdir(folder))
+
+
+def tests(path):
+    return os.path.exists(path), Path(path).is_file(), os.path.isdir(path)
+"""
+
+
+def load_code(path: Path) -> dict[str, Any]:
+    """The functions above, compiled as if they lived in ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(STEP_CODE, encoding="utf-8")
+    namespace: dict[str, Any] = {}
+    exec(compile(STEP_CODE, str(path), "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    (root / "data/parts").mkdir(parents=True)
+    (root / "data/parts/a.txt").write_text("a", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def step(root: Path) -> dict[str, Any]:
+    return load_code(root / "pipelines/flow.py")
+
+
+def test_listings_and_tests_by_project_code_are_recorded(
+    root: Path, step: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(root)
+    with recording(root, (".pipecache", "pipeline.lock")) as seen:
+        step["lists"]("data/parts")
+        step["tests"]("data/override.txt")
+        step["tests"]("data")
+    assert seen.learned() == {
+        "ls:data/parts": listing_value(root, "data/parts"),
+        "exists:data/override.txt": "missing",
+        "exists:data": "dir",
+    }
+    assert exists_value(root, "data") == "dir"
+
+
+def test_listings_by_other_code_are_not_recorded(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library = load_code(tmp_path / "site/lib.py")  # outside the project
+    hidden = load_code(root / ".venv/lib/python/site-packages/lib.py")
+    monkeypatch.chdir(root)
+    with recording(root) as seen:
+        library["lists"]("data/parts")
+        library["tests"]("data/override.txt")
+        hidden["lists"]("data/parts")
+        os.listdir("data/parts")  # this test module is not project code either
+    assert seen.learned() == {}
+
+
+def test_a_change_by_the_step_records_the_folder_as_it_left_it(
+    root: Path, step: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(root)
+    with recording(root) as seen:
+        step["lists"]("data/parts")
+        step["tests"]("data/new.txt")
+        Path("data/parts/b.txt").write_text("b", encoding="utf-8")
+        Path("data/new.txt").write_text("new", encoding="utf-8")
+    assert seen.learned() == {
+        "ls:data/parts": listing_value(root, "data/parts"),
+        "exists:data/new.txt": "file",
+    }
+
+
+def test_a_change_by_someone_else_keeps_what_the_step_saw(
+    root: Path, step: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(root)
+    before = listing_value(root, "data/parts")
+    with recording(root) as seen:
+        step["lists"]("data/parts")
+        step["tests"]("data/new.txt")
+        subprocess.run(["touch", "data/parts/b.txt", "data/new.txt"], check=True)  # unseen
+    assert seen.learned() == {"ls:data/parts": before, "exists:data/new.txt": "missing"}
+    assert listing_value(root, "data/parts") != before
+
+
+def test_a_listing_of_the_root_leaves_out_incr_s_own_paths(
+    root: Path, step: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(root)
+    own = (".pipecache", "pipeline.lock")
+    with recording(root, own) as seen:
+        step["run"](os.listdir)
+    (root / ".pipecache").mkdir()
+    (root / "pipeline.lock").write_text("", encoding="utf-8")
+    assert seen.learned() == {"ls:.": listing_value(root, ".", own)}
+    assert listing_value(root, ".", own) != listing_value(root, ".")
+
+
+def opened(root: Path, *actions: Callable[[], object]) -> list[str]:
+    with recording(root, (".pipecache",)) as seen:
+        for action in actions:
+            action()
+    return seen.paths()
+
+
+def test_read_then_rewritten_is_a_read_written_then_read_is_not(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(root)
+    clean = Path("data/clean.txt")
+    made = Path("data/made.txt")
+    clean.write_text(" x ", encoding="utf-8")
+    assert opened(
+        root,
+        lambda: clean.write_text(clean.read_text(encoding="utf-8").strip(), encoding="utf-8"),
+        lambda: made.write_text("made", encoding="utf-8"),
+        lambda: made.read_text(encoding="utf-8"),
+        lambda: open("data/log.txt", "a", encoding="utf-8").close(),
+    ) == ["data/clean.txt"]
+
+
+def test_dotfiles_count_and_tooling_does_not(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = [
+        "data/.thresholds.json",
+        ".settings.yaml",
+        ".venv/x.txt",
+        ".tox/x.txt",
+        ".nox/x.txt",
+        ".git/x.txt",
+        ".hg/x.txt",
+        "tools/pyvenv.cfg",
+        "tools/x.txt",
+        "env/x.txt",
+        "pkg.egg-info/PKG-INFO",
+        "node_modules/x.js",
+        ".pipecache/x.txt",
+        "data/code.py",
+    ]
+    for rel in files:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("x", encoding="utf-8")
+    monkeypatch.chdir(root)
+    read = opened(root, *[lambda rel=rel: Path(rel).read_bytes() for rel in files])
+    assert read == [".settings.yaml", "data/.thresholds.json", "env/x.txt"]
+
+
+def test_the_stat_wrapper_is_in_place_only_while_recording(root: Path) -> None:
+    real = os.stat
+    with recording(root):
+        assert os.stat is not real
+        with recording(root):
+            assert os.stat is not real
+        assert os.stat is not real
+    assert os.stat is real
+    assert reads._active is None
+
+
+def test_listing_digest_is_missing_for_a_file_or_nothing(root: Path) -> None:
+    assert listing_digest(str(root / "data/parts/a.txt")) == "missing"
+    assert listing_digest(str(root / "nothing")) == "missing"
+    assert listing_value(root, "nothing") == "missing"
+
+
+def test_making_folders_is_no_existence_test(
+    root: Path, step: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether ``makedirs(exist_ok=True)`` looks depends on whether the folder was there: the
+    lockfile must not depend on that history."""
+    monkeypatch.chdir(root)
+    with recording(root) as seen:
+        step["run"](lambda: os.makedirs("data/parts", exist_ok=True))
+        step["run"](lambda: Path("data/parts").mkdir(exist_ok=True))
+        step["run"](lambda: os.makedirs("out/deeper", exist_ok=True))
+    assert not any(k.startswith("exists:") for k in seen.learned())
