@@ -146,7 +146,7 @@ class CodeIndex:
             if sym == "*":
                 parts[f"{info.source.path}:*"] = _digest_nodes([info.tree] if info.tree else [])
                 continue
-            if sym not in info.defs:
+            if _nodes(info, sym) is None:
                 continue
             digest, refs, imports, calls = self._definition(info, sym)
             parts[f"{info.source.path}:{sym}"] = digest
@@ -171,9 +171,10 @@ class CodeIndex:
             return None
         if name == "*":
             return unparse(info.tree) if info.tree else ""
-        if name not in info.defs:
+        nodes = _nodes(info, name)
+        if nodes is None:
             return None
-        return "\n".join(unparse(s) for s in info.defs[name])
+        return "\n".join(unparse(s) for s in nodes)
 
     def _definition(
         self, info: _ModuleInfo, sym: str
@@ -182,7 +183,7 @@ class CodeIndex:
         run-time lookups it makes."""
         key = (info.source.name, sym)
         if key not in self._digests:
-            nodes = info.defs[sym]
+            nodes = _nodes(info, sym) or []
             package = _package_of(info.source)
             raw = _raw_key(info, nodes, package)
             cached = self.memo.get(raw)
@@ -313,6 +314,39 @@ def _analyse(source: ModuleSource) -> _ModuleInfo:
                 bound = alias.asname or alias.name
                 info.imports[bound] = _Binding(attr_of=base, attr=alias.name)
     return info
+
+
+def _nodes(info: _ModuleInfo, sym: str) -> list[ast.stmt] | None:
+    """The statements defining ``sym``: a module-level name, or ``Class.name`` (a method or
+    attribute defined in the body of a module-level class, at any depth of nesting)."""
+    if sym in info.defs:
+        return info.defs[sym]
+    head, _, rest = sym.partition(".")
+    if not rest or head not in info.defs:
+        return None
+    return class_members(info.defs[head], rest) or None
+
+
+def class_members(scope: list[ast.stmt], qualname: str) -> list[ast.stmt]:
+    """The statements of the class bodies in ``scope`` that define ``qualname`` (dotted:
+    ``Inner.method``): methods, nested classes and class attributes."""
+    for part in qualname.split("."):
+        classes = [stmt for stmt in scope if isinstance(stmt, ast.ClassDef)]
+        scope = [
+            stmt for cls in classes for stmt in _top_level(cls.body) if part in _defined_names(stmt)
+        ]
+    return scope
+
+
+def _defined_names(stmt: ast.stmt) -> set[str]:
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {stmt.name}
+    if isinstance(stmt, ast.Assign | ast.AnnAssign):
+        targets: list[ast.expr] = (
+            list(stmt.targets) if isinstance(stmt, ast.Assign) else [stmt.target]
+        )
+        return set(_target_names(targets))
+    return set()
 
 
 def _raw_key(info: _ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
@@ -577,6 +611,18 @@ def normalise(node: ast.AST) -> str:
 def _digest_nodes(nodes: Iterable[ast.AST]) -> str:
     text = "\n".join(normalise(n) for n in nodes)
     return digest_bytes(text.encode(), PART_DIGEST_LEN)
+
+
+def defined_in_class(source: str | bytes, path: str, qualname: str) -> bool:
+    """True when ``qualname`` (``Steps.load``) is defined in the body of a module-level class
+    of the module ``source``. Raises SyntaxError/ValueError for a source that does not parse."""
+    head, _, rest = qualname.partition(".")
+    scope = list(_top_level(ast.parse(source, filename=path).body))
+    return bool(rest) and bool(class_members([s for s in scope if _is_class(s, head)], rest))
+
+
+def _is_class(stmt: ast.stmt, name: str) -> bool:
+    return isinstance(stmt, ast.ClassDef) and stmt.name == name
 
 
 def function_closure(source_text: str, path: str) -> str:

@@ -49,7 +49,7 @@ from incr.model import InputRef, PipelineGraph, StepNode
 from incr.project import Project
 from incr.storage import atomic_write
 
-FORMAT = 2
+FORMAT = 3
 DISABLE_ENV = "INCR_NO_GRAPH_CACHE"
 
 
