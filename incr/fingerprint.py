@@ -63,6 +63,10 @@ class ModuleSource:
 
 Loader = Callable[[str], "ModuleSource | None"]
 
+#: The name a closure lists among its consulted modules when it depends on the list of the
+#: project's modules (a table filled by decorators: any module may fill it).
+PROJECT_MODULES = "*project-modules*"
+
 
 @dataclass(frozen=True)
 class CodeClosure:
@@ -102,11 +106,21 @@ class _ModuleInfo:
 class CodeIndex:
     """Resolves and digests code closures over the project's modules, memoising per module."""
 
-    def __init__(self, load: Loader, memo: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        load: Loader,
+        memo: dict[str, Any] | None = None,
+        project: Callable[[], list[str]] | None = None,
+    ) -> None:
         """``memo`` maps a digest of a definition's raw source to what was learned from it
         (digest, references, inner imports, run-time lookups); the caller may keep it across
-        processes, so unchanged definitions are not normalised again."""
+        processes, so unchanged definitions are not normalised again. ``project`` lists the
+        names of the project's modules, scanned for what fills a table a closure reaches."""
         self._load = load
+        self._project = project
+        self._project_names: list[str] | None = None
+        self._sources: dict[str, ModuleSource | None] = {}
+        self._tables: dict[tuple[str, str], tuple[list[tuple[str, str]], list[str], set[str]]] = {}
         self._modules: dict[str, _ModuleInfo | None] = {}
         self._digests: dict[tuple[str, str], tuple[str, list[_Ref], list[_Binding], list[str]]] = {}
         self.memo: dict[str, Any] = memo if memo is not None else {}
@@ -116,11 +130,27 @@ class CodeIndex:
     def module(self, name: str) -> _ModuleInfo | None:
         if name.split(".")[0] in IGNORED:
             return None
-        self._consulted.add(name)
         if name not in self._modules:
-            source = self._load(name)
+            source = self.source(name)
             self._modules[name] = None if source is None else _analyse(source)
+        self._consulted.add(name)
         return self._modules[name]
+
+    def source(self, name: str) -> ModuleSource | None:
+        """The text of project module ``name`` (None when it is not one), not parsed."""
+        if name.split(".")[0] in IGNORED:
+            return None
+        self._consulted.add(name)
+        if name not in self._sources:
+            self._sources[name] = self._load(name)
+        return self._sources[name]
+
+    def project_modules(self) -> list[str]:
+        """The names of the project's modules (a closure that asks depends on the list)."""
+        self._consulted.add(PROJECT_MODULES)
+        if self._project_names is None:
+            self._project_names = sorted(self._project()) if self._project else []
+        return self._project_names
 
     def is_local(self, name: str) -> bool:
         if name.split(".")[0] in IGNORED:
@@ -155,6 +185,10 @@ class CodeIndex:
             dynamic += [f"{call} in {info.source.path}:{sym}" for call in draws]
             targets = [t for ref in refs for t in self._resolve(info, ref)]
             targets += [t for b in imports for t in self._resolve_binding(b, ())]
+            if "." not in sym and self._may_be_table(info, sym):
+                found, notes = self._table_fillers(info.source.name, sym)
+                targets += found
+                dynamic += notes
             for target in targets:
                 if isinstance(target, str):
                     packages.add(target)
@@ -162,6 +196,25 @@ class CodeIndex:
                     todo.append(target)
         dynamic_notes = tuple(sorted(set(dynamic)))
         return CodeClosure(parts, frozenset(packages), dynamic_notes, frozenset(self._consulted))
+
+    def _may_be_table(self, info: _ModuleInfo, sym: str) -> bool:
+        from incr import registries
+
+        return registries.is_table(self, info, info.defs[sym])
+
+    def _table_fillers(self, module: str, sym: str) -> tuple[list[tuple[str, str]], list[str]]:
+        """What fills table ``sym`` of ``module`` (see ``incr.registries``), scanned once."""
+        from incr import registries
+
+        key = (module, sym)
+        if key not in self._tables:
+            before, self._consulted = self._consulted, set()
+            found, notes = registries.scan(self, key)
+            self._tables[key] = (found, notes, self._consulted)
+            self._consulted = before | self._consulted
+        found, notes, consulted = self._tables[key]
+        self._consulted |= consulted
+        return found, notes
 
     def normalised_source(self, module: str, name: str) -> str | None:
         """The source of a definition (``*``: the whole module) as incr compares it: parsed and
@@ -293,7 +346,7 @@ def _analyse(source: ModuleSource) -> _ModuleInfo:
             for name in _mutated_names(targets):  # TABLE["inc"] = inc, obj.attr = value
                 info.defs.setdefault(name, []).append(stmt)
         elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-            for name in _mutated_names([stmt.value.func]):  # TABLE.update(...), REG.add(f)
+            for name in _call_keys(stmt.value):  # TABLE.update(...), REG.add(f), register(f)
                 info.defs.setdefault(name, []).append(stmt)
         elif isinstance(stmt, ast.For | ast.While):  # for k in ...: TABLE[k] = ...
             for name in _loop_names(stmt):  # the whole loop defines what it assigns
@@ -530,8 +583,21 @@ def _loop_names(loop: ast.For | ast.While) -> set[str]:
             )
             names |= {*_target_names(targets), *_mutated_names(targets)}
         elif isinstance(sub, ast.Expr) and isinstance(sub.value, ast.Call):
-            names |= set(_mutated_names([sub.value.func]))
+            names |= set(_call_keys(sub.value))
     return names
+
+
+def _call_keys(call: ast.Call) -> Iterable[str]:
+    """The names a module-level call statement is kept under: the container it changes
+    (``TABLE`` in ``TABLE.update(...)`` and in ``TABLE.register("x")(f)``), or ``NAME()`` for a
+    call of a plain name (``register("x")(f)``: found when ``register`` fills a table)."""
+    func = call.func
+    while isinstance(func, ast.Call):
+        func = func.func
+    if isinstance(func, ast.Name):
+        yield f"{func.id}()"
+    else:
+        yield from _mutated_names([func])
 
 
 def _mutated_names(targets: list[ast.expr]) -> Iterable[str]:

@@ -25,6 +25,7 @@ from incr.envreads import env_value
 from incr.errors import DefinitionError, IncrError
 from incr.fingerprint import (
     MEMO_FORMAT,
+    PROJECT_MODULES,
     CodeClosure,
     CodeIndex,
     ModuleSource,
@@ -49,6 +50,7 @@ from incr.model import (
     paths_overlap,
     split_import_key,
 )
+from incr.modulefiles import listing_digest, module_files
 from incr.objectcode import input_identity, object_code, pickle_globals, project_refs
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
 from incr.project import Project
@@ -93,7 +95,8 @@ class Workspace:
     def code(self) -> CodeIndex:
         """The code index, made (and its memo read) the first time a closure is not saved."""
         if self._code is None:
-            self._code = CodeIndex(self._load_source, _read_memo(self._memo_file))
+            memo = _read_memo(self._memo_file)
+            self._code = CodeIndex(self._load_source, memo, self._project_modules)
             self._memo_size = len(self._code.memo)
         return self._code
 
@@ -164,8 +167,16 @@ class Workspace:
         text = data.decode("utf-8")
         return ModuleSource(name=name, path=rel, text=text, is_package=is_package)
 
+    def _project_modules(self) -> list[str]:
+        """The names of the project's modules (for a registry scan), noting their list."""
+        files = module_files(self.project.root, self.project.cache_dir)
+        self._found[PROJECT_MODULES] = ("", listing_digest(files))
+        return list(files)
+
     def _locate(self, name: str) -> Found:
         """Where module ``name`` is now, with its digest (through the stat cache)."""
+        if name == PROJECT_MODULES:
+            return "", listing_digest(module_files(self.project.root, self.project.cache_dir))
         found = self._find_module(name)
         if found is None:
             return None
