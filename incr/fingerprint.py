@@ -19,6 +19,7 @@ from typing import Any
 
 from blake3 import blake3
 
+from incr import creaders
 from incr.model import FINGERPRINT_SCHEMA, Facts
 
 PART_DIGEST_LEN = 32  # hex characters kept for a code part's digest
@@ -82,6 +83,9 @@ class CodeClosure:
     packages: frozenset[str]
     dynamic: tuple[str, ...] = ()
     modules: frozenset[str] = frozenset()  # the module names consulted to compute it
+    #: Calls to readers that open files in native code: (place, mode, kind, value), see
+    #: ``creaders.resolve_calls``.
+    readers: tuple[tuple[str, str, str, str], ...] = ()
 
 
 @dataclass
@@ -122,7 +126,7 @@ class CodeIndex:
         self._sources: dict[str, ModuleSource | None] = {}
         self._tables: dict[tuple[str, str], tuple[list[tuple[str, str]], list[str], set[str]]] = {}
         self._modules: dict[str, _ModuleInfo | None] = {}
-        self._digests: dict[tuple[str, str], tuple[str, list[_Ref], list[_Binding], list[str]]] = {}
+        self._digests: dict[tuple[str, str], _Definition] = {}
         self.memo: dict[str, Any] = memo if memo is not None else {}
         self.memo_used: set[str] = set()
         self._consulted: set[str] = set()
@@ -163,6 +167,7 @@ class CodeIndex:
         parts: dict[str, str] = {}
         packages: set[str] = set()
         dynamic: list[str] = []
+        readers: list[tuple[str, str, str, str]] = []
         seen: set[tuple[str, str]] = set()
         todo: list[tuple[str, str]] = [(module, name)]
         while todo:
@@ -178,8 +183,10 @@ class CodeIndex:
                 continue
             if _nodes(info, sym) is None:
                 continue
-            digest, refs, imports, calls = self._definition(info, sym)
+            digest, refs, imports, calls, opens = self._definition(info, sym)
             parts[f"{info.source.path}:{sym}"] = digest
+            own = (mod, sym) == (module, name)
+            readers += creaders.resolve_calls(self, info, sym, opens, own=own)
             dynamic += [f"{call} in {info.source.path}:{sym}" for call in calls]
             draws = global_random_draws(info, refs)
             dynamic += [f"{call} in {info.source.path}:{sym}" for call in draws]
@@ -195,7 +202,9 @@ class CodeIndex:
                 else:
                     todo.append(target)
         dynamic_notes = tuple(sorted(set(dynamic)))
-        return CodeClosure(parts, frozenset(packages), dynamic_notes, frozenset(self._consulted))
+        consulted = frozenset(self._consulted)
+        opened = tuple(sorted(set(readers)))
+        return CodeClosure(parts, frozenset(packages), dynamic_notes, consulted, opened)
 
     def _may_be_table(self, info: _ModuleInfo, sym: str) -> bool:
         from incr import registries
@@ -229,11 +238,9 @@ class CodeIndex:
             return None
         return "\n".join(unparse(s) for s in nodes)
 
-    def _definition(
-        self, info: _ModuleInfo, sym: str
-    ) -> tuple[str, list[_Ref], list[_Binding], list[str]]:
-        """A definition's digest, the names it reads, the imports made inside it, and the
-        run-time lookups it makes."""
+    def _definition(self, info: _ModuleInfo, sym: str) -> _Definition:
+        """A definition's digest, the names it reads, the imports made inside it, the
+        run-time lookups it makes and its calls that may open files in native code."""
         key = (info.source.name, sym)
         if key not in self._digests:
             nodes = _nodes(info, sym) or []
@@ -244,7 +251,9 @@ class CodeIndex:
                 refs = [ref for node in nodes for ref in _references(node)]
                 imports = [b for node in nodes for b in _inner_imports(node, package)]
                 dynamic = [call for node in nodes for call in _dynamic_calls(node)]
-                cached = self.memo[raw] = _memo_entry(_digest_nodes(nodes), refs, imports, dynamic)
+                opens = [call for node in nodes for call in creaders.reader_calls(node)]
+                digest = _digest_nodes(nodes)
+                cached = self.memo[raw] = _memo_entry(digest, refs, imports, dynamic, opens)
             self.memo_used.add(raw)
             self._digests[key] = _from_memo(cached)
         return self._digests[key]
@@ -420,27 +429,37 @@ def _raw_key(info: _ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
 
 
 #: Bumped when what the memo holds, or how a definition is normalised, changes.
-MEMO_FORMAT = 2
+MEMO_FORMAT = 3
+
+#: What is learned from one definition: digest, references, inner imports, run-time lookups,
+#: calls that may open files in native code (see ``creaders.reader_calls``).
+_Definition = tuple[str, list["_Ref"], list[_Binding], list[str], list[list[Any]]]
 
 
 def _memo_entry(
-    digest: str, refs: list[_Ref], imports: list[_Binding], dynamic: list[str]
+    digest: str,
+    refs: list[_Ref],
+    imports: list[_Binding],
+    dynamic: list[str],
+    opens: list[list[Any]],
 ) -> list[Any]:
     return [
         digest,
         [[name, list(chain)] for name, chain in refs],
         [[b.module, b.attr_of, b.attr] for b in imports],
         dynamic,
+        opens,
     ]
 
 
-def _from_memo(entry: list[Any]) -> tuple[str, list[_Ref], list[_Binding], list[str]]:
-    digest, refs, imports, dynamic = entry
+def _from_memo(entry: list[Any]) -> _Definition:
+    digest, refs, imports, dynamic, opens = entry
     return (
         str(digest),
         [(str(name), tuple(chain)) for name, chain in refs],
         [_Binding(module=m, attr_of=a, attr=t) for m, a, t in imports],
         [str(d) for d in dynamic],
+        opens,
     )
 
 

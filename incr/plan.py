@@ -34,6 +34,7 @@ class Verdict:
     fingerprint: str | None = None  # None while an upstream step is dirty
     facts: Facts | None = None  # its facts now; inputs hold only the known ones
     notes: tuple[str, ...] = ()  # things incr cannot see (run-time code lookups)
+    file_notes: tuple[str, ...] = ()  # files opened where incr cannot see them, as sentences
 
     @property
     def dirty(self) -> bool:

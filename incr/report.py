@@ -214,7 +214,7 @@ def _notes(v: Verdict) -> list[str]:
         else f"{place}: incr cannot see which code this reaches; list it with "
         "@step(code_deps=[...]) or change @step(version=...) when it changes"
         for place in v.notes
-    ]
+    ] + list(v.file_notes)
 
 
 def _random_note(place: str, fix: str) -> str:

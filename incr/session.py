@@ -21,6 +21,7 @@ from incr import __version__, gate, importreads, lockfile
 from incr import graph as graphs
 from incr.api import PipelineInstance, TracedPipeline
 from incr.codecache import ClosureCache, Found
+from incr.creaders import step_files
 from incr.envreads import env_value
 from incr.errors import DefinitionError, IncrError
 from incr.fingerprint import (
@@ -253,9 +254,31 @@ class Workspace:
             return [n for n in notes if global_random_fix(n)]
         return list(notes)
 
-    def static_facts(self, traced: TracedPipeline, node: StepNode, inputs: dict[str, str]) -> Facts:
-        """A step's facts with the given input digests: code, config and deps read now."""
+    def native_reads(self, traced: TracedPipeline, node: StepNode) -> tuple[list[str], list[str]]:
+        """Files the step's code opens through readers written in C (``pd.read_parquet``,
+        ``h5py.File``, ``sqlite3.connect``...), which the read recorder cannot see: (the ones
+        known before it runs, tracked as deps; notes for the others). See ``incr.creaders``."""
+        code = traced.code[node.name]
+        readers = []
+        for i, ref in enumerate((code.func, *code.deps)):
+            if ref.package is None and ref.own_digest is None:
+                found = self.closure(ref.module, ref.qualname).readers
+                readers += [r for r in found if i == 0 or r[2] != "config"]
+        root = str(self.project.root)
+        return step_files(readers, node.config, node.deps, node.outs, root)
+
+    def static_facts(
+        self,
+        traced: TracedPipeline,
+        node: StepNode,
+        inputs: dict[str, str],
+        native: tuple[list[str], list[str]] | None = None,
+    ) -> Facts:
+        """A step's facts with the given input digests: code, config and deps read now (with
+        the files it opens through native readers: ``native``, or ``native_reads``)."""
         deps = {path: self.stats.digest(path) for path in node.deps}
+        native = native or self.native_reads(traced, node)
+        opened = {path: self.stats.digest(path) for path in native[0]}
         for path, digest in deps.items():
             if digest == MISSING and not _written_by_another(traced, node, path):
                 raise DefinitionError(
@@ -264,7 +287,10 @@ class Workspace:
                     "pipeline write it with outs=[...]",
                 )
         return Facts(
-            code=self.code_facts(traced, node), config=node.config, inputs=inputs, deps=deps
+            code=self.code_facts(traced, node),
+            config=node.config,
+            inputs=inputs,
+            deps={**deps, **opened},
         )
 
     def output_problems(self, entry: LockEntry | None) -> tuple[list[str], list[str]]:
@@ -371,7 +397,8 @@ class Workspace:
                     continue
                 inputs, waiting = upstream_inputs(node, self.locks, dirty, self.input_identity)
                 waiting = sorted({*waiting, *file_upstreams(node, producers, dirty)})
-                facts = self.static_facts(traced, node, inputs)
+                native = self.native_reads(traced, node)
+                facts = self.static_facts(traced, node, inputs, native)
                 locked = self.locks.get(node.key)
                 learned = locked.reads if locked else {}
                 if absent:
@@ -399,7 +426,7 @@ class Workspace:
                     machine = lock_view and not waiting and gate.machine_only(reasons)
                     (lacking if machine else dirty).add(node.key)
                 notes = tuple(self.dynamic_notes(traced, node))
-                verdicts.append(Verdict(node, tuple(reasons), fp, facts, notes))
+                verdicts.append(Verdict(node, tuple(reasons), fp, facts, notes, tuple(native[1])))
         self.save_stats()
         return verdicts
 
@@ -642,7 +669,7 @@ def _read_memo(path: Path) -> dict[str, Any]:
 def _valid_memo(entry: Any) -> bool:
     return (
         isinstance(entry, list)
-        and len(entry) == 4
+        and len(entry) == 5
         and isinstance(entry[0], str)
         and all(isinstance(x, list) for x in entry[1:])
     )
