@@ -28,7 +28,7 @@ from incr import __version__
 from incr.fingerprint import MEMO_FORMAT, CodeClosure
 from incr.storage import atomic_write
 
-FORMAT = 1
+FORMAT = 2
 #: Closures kept in the file (the ones used most recently).
 LIMIT = 50_000
 
@@ -70,11 +70,12 @@ class ClosureCache:
             if data["key"] != _key():
                 return
             modules = [(str(n), _found(r, d)) for n, r, d in data["modules"]]
-            for name, (indices, parts, packages, dynamic) in data["closures"].items():
+            for name, (indices, parts, packages, dynamic, readers) in data["closures"].items():
                 closure = CodeClosure(
                     {str(k): str(v) for k, v in parts.items()},
                     frozenset(str(p) for p in packages),
                     tuple(str(d) for d in dynamic),
+                    readers=tuple((str(a), str(b), str(c), str(d)) for a, b, c, d in readers),
                 )
                 self._saved[str(name)] = ([modules[i] for i in indices], closure)
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
@@ -123,6 +124,7 @@ class ClosureCache:
                 closure.parts,
                 sorted(closure.packages),
                 list(closure.dynamic),
+                [list(r) for r in closure.readers],
             ]
         modules = [[n, *(found if found else (None, None))] for n, found in table]
         data = {"key": _key(), "modules": modules, "closures": closures}

@@ -15,15 +15,22 @@ from types import ModuleType
 from typing import Any
 
 from incr import notebook
-from incr.fingerprint import ModuleSource, definitions, enclosing_names, function_closure
+from incr.fingerprint import (
+    ModuleSource,
+    defined_in_class,
+    definitions,
+    enclosing_names,
+    function_closure,
+)
 
 
 @dataclass(frozen=True)
 class CodeRef:
     """A function, class or module.
 
-    ``qualname`` is ``*`` for a whole module. ``own_digest`` is set for code that cannot be found
-    by a module-level name (a function defined inside a function): the digest of its own source.
+    ``qualname`` is ``*`` for a whole module, ``Class.name`` for a definition in the body of a
+    module-level class. ``own_digest`` is set for code that cannot be found by a module-level
+    name (a function defined inside a function): the digest of its own source.
     ``package`` is set for code outside the project: it counts by that package's version.
     """
 
@@ -86,7 +93,8 @@ def code_ref(obj: Any, root: Path) -> CodeRef:
     ref = CodeRef(module_name(root, path), qualname, rel)
     if "<locals>" in qualname or "<lambda>" in qualname:
         return _enclosing_ref(obj, ref, file)
-    if qualname != getattr(obj, "__name__", None):  # defined inside a function
+    if qualname != getattr(obj, "__name__", None) and not _in_class_body(path, qualname):
+        # defined inside a function
         return CodeRef(ref.module, qualname, rel, function_closure(inspect.getsource(obj), rel))
     return ref
 
@@ -148,6 +156,17 @@ def _first_line(obj: Any) -> int:
 def _lines(file: str) -> list[str]:
     linecache.checkcache(file)
     return linecache.getlines(file)
+
+
+def _in_class_body(path: Path, qualname: str) -> bool:
+    """True when ``qualname`` (``Steps.load``) is defined in the body of a module-level class
+    of ``path``: it is then found through its class, like a module-level definition."""
+    if "<locals>" in qualname:
+        return False
+    try:
+        return defined_in_class(path.read_bytes(), str(path), qualname)
+    except (OSError, SyntaxError, ValueError):
+        return False
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 
 from blake3 import blake3
 
+from incr import creaders
 from incr.model import FINGERPRINT_SCHEMA, Facts
 
 PART_DIGEST_LEN = 32  # hex characters kept for a code part's digest
@@ -64,6 +65,10 @@ class ModuleSource:
 
 Loader = Callable[[str], "ModuleSource | None"]
 
+#: The name a closure lists among its consulted modules when it depends on the list of the
+#: project's modules (a table filled by decorators: any module may fill it).
+PROJECT_MODULES = "*project-modules*"
+
 
 @dataclass(frozen=True)
 class CodeClosure:
@@ -79,6 +84,9 @@ class CodeClosure:
     packages: frozenset[str]
     dynamic: tuple[str, ...] = ()
     modules: frozenset[str] = frozenset()  # the module names consulted to compute it
+    #: Calls to readers that open files in native code: (place, mode, kind, value), see
+    #: ``creaders.resolve_calls``.
+    readers: tuple[tuple[str, str, str, str], ...] = ()
 
 
 @dataclass
@@ -103,13 +111,23 @@ class _ModuleInfo:
 class CodeIndex:
     """Resolves and digests code closures over the project's modules, memoising per module."""
 
-    def __init__(self, load: Loader, memo: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        load: Loader,
+        memo: dict[str, Any] | None = None,
+        project: Callable[[], list[str]] | None = None,
+    ) -> None:
         """``memo`` maps a digest of a definition's raw source to what was learned from it
         (digest, references, inner imports, run-time lookups); the caller may keep it across
-        processes, so unchanged definitions are not normalised again."""
+        processes, so unchanged definitions are not normalised again. ``project`` lists the
+        names of the project's modules, scanned for what fills a table a closure reaches."""
         self._load = load
+        self._project = project
+        self._project_names: list[str] | None = None
+        self._sources: dict[str, ModuleSource | None] = {}
+        self._tables: dict[tuple[str, str], tuple[list[tuple[str, str]], list[str], set[str]]] = {}
         self._modules: dict[str, _ModuleInfo | None] = {}
-        self._digests: dict[tuple[str, str], tuple[str, list[_Ref], list[_Binding], list[str]]] = {}
+        self._digests: dict[tuple[str, str], _Definition] = {}
         self.memo: dict[str, Any] = memo if memo is not None else {}
         self.memo_used: set[str] = set()
         self._consulted: set[str] = set()
@@ -117,11 +135,27 @@ class CodeIndex:
     def module(self, name: str) -> _ModuleInfo | None:
         if name.split(".")[0] in IGNORED:
             return None
-        self._consulted.add(name)
         if name not in self._modules:
-            source = self._load(name)
+            source = self.source(name)
             self._modules[name] = None if source is None else _analyse(source)
+        self._consulted.add(name)
         return self._modules[name]
+
+    def source(self, name: str) -> ModuleSource | None:
+        """The text of project module ``name`` (None when it is not one), not parsed."""
+        if name.split(".")[0] in IGNORED:
+            return None
+        self._consulted.add(name)
+        if name not in self._sources:
+            self._sources[name] = self._load(name)
+        return self._sources[name]
+
+    def project_modules(self) -> list[str]:
+        """The names of the project's modules (a closure that asks depends on the list)."""
+        self._consulted.add(PROJECT_MODULES)
+        if self._project_names is None:
+            self._project_names = sorted(self._project()) if self._project else []
+        return self._project_names
 
     def is_local(self, name: str) -> bool:
         if name.split(".")[0] in IGNORED:
@@ -134,6 +168,7 @@ class CodeIndex:
         parts: dict[str, str] = {}
         packages: set[str] = set()
         dynamic: list[str] = []
+        readers: list[tuple[str, str, str, str]] = []
         seen: set[tuple[str, str]] = set()
         todo: list[tuple[str, str]] = [(module, name)]
         while todo:
@@ -147,22 +182,49 @@ class CodeIndex:
             if sym == "*":
                 parts[f"{info.source.path}:*"] = _digest_nodes([info.tree] if info.tree else [])
                 continue
-            if sym not in info.defs:
+            if _nodes(info, sym) is None:
                 continue
-            digest, refs, imports, calls = self._definition(info, sym)
+            digest, refs, imports, calls, opens = self._definition(info, sym)
             parts[f"{info.source.path}:{sym}"] = digest
+            own = (mod, sym) == (module, name)
+            readers += creaders.resolve_calls(self, info, sym, opens, own=own)
             dynamic += [f"{call} in {info.source.path}:{sym}" for call in calls]
             draws = global_random_draws(info, refs)
             dynamic += [f"{call} in {info.source.path}:{sym}" for call in draws]
             targets = [t for ref in refs for t in self._resolve(info, ref)]
             targets += [t for b in imports for t in self._resolve_binding(b, ())]
+            if "." not in sym and self._may_be_table(info, sym):
+                found, notes = self._table_fillers(info.source.name, sym)
+                targets += found
+                dynamic += notes
             for target in targets:
                 if isinstance(target, str):
                     packages.add(target)
                 else:
                     todo.append(target)
         dynamic_notes = tuple(sorted(set(dynamic)))
-        return CodeClosure(parts, frozenset(packages), dynamic_notes, frozenset(self._consulted))
+        consulted = frozenset(self._consulted)
+        opened = tuple(sorted(set(readers)))
+        return CodeClosure(parts, frozenset(packages), dynamic_notes, consulted, opened)
+
+    def _may_be_table(self, info: _ModuleInfo, sym: str) -> bool:
+        from incr import registries
+
+        return registries.is_table(self, info, info.defs[sym])
+
+    def _table_fillers(self, module: str, sym: str) -> tuple[list[tuple[str, str]], list[str]]:
+        """What fills table ``sym`` of ``module`` (see ``incr.registries``), scanned once."""
+        from incr import registries
+
+        key = (module, sym)
+        if key not in self._tables:
+            before, self._consulted = self._consulted, set()
+            found, notes = registries.scan(self, key)
+            self._tables[key] = (found, notes, self._consulted)
+            self._consulted = before | self._consulted
+        found, notes, consulted = self._tables[key]
+        self._consulted |= consulted
+        return found, notes
 
     def normalised_source(self, module: str, name: str) -> str | None:
         """The source of a definition (``*``: the whole module) as incr compares it: parsed and
@@ -172,18 +234,17 @@ class CodeIndex:
             return None
         if name == "*":
             return unparse(info.tree) if info.tree else ""
-        if name not in info.defs:
+        nodes = _nodes(info, name)
+        if nodes is None:
             return None
-        return "\n".join(unparse(s) for s in info.defs[name])
+        return "\n".join(unparse(s) for s in nodes)
 
-    def _definition(
-        self, info: _ModuleInfo, sym: str
-    ) -> tuple[str, list[_Ref], list[_Binding], list[str]]:
-        """A definition's digest, the names it reads, the imports made inside it, and the
-        run-time lookups it makes."""
+    def _definition(self, info: _ModuleInfo, sym: str) -> _Definition:
+        """A definition's digest, the names it reads, the imports made inside it, the
+        run-time lookups it makes and its calls that may open files in native code."""
         key = (info.source.name, sym)
         if key not in self._digests:
-            nodes = info.defs[sym]
+            nodes = _nodes(info, sym) or []
             package = _package_of(info.source)
             raw = _raw_key(info, nodes, package)
             cached = self.memo.get(raw)
@@ -191,7 +252,9 @@ class CodeIndex:
                 refs = [ref for node in nodes for ref in _references(node)]
                 imports = [b for node in nodes for b in _inner_imports(node, package)]
                 dynamic = [call for node in nodes for call in _dynamic_calls(node)]
-                cached = self.memo[raw] = _memo_entry(_digest_nodes(nodes), refs, imports, dynamic)
+                opens = [call for node in nodes for call in creaders.reader_calls(node)]
+                digest = _digest_nodes(nodes)
+                cached = self.memo[raw] = _memo_entry(digest, refs, imports, dynamic, opens)
             self.memo_used.add(raw)
             self._digests[key] = _from_memo(cached)
         return self._digests[key]
@@ -293,7 +356,7 @@ def _analyse(source: ModuleSource) -> _ModuleInfo:
             for name in _mutated_names(targets):  # TABLE["inc"] = inc, obj.attr = value
                 info.defs.setdefault(name, []).append(stmt)
         elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-            for name in _mutated_names([stmt.value.func]):  # TABLE.update(...), REG.add(f)
+            for name in _call_keys(stmt.value):  # TABLE.update(...), REG.add(f), register(f)
                 info.defs.setdefault(name, []).append(stmt)
         elif isinstance(stmt, ast.For | ast.While):  # for k in ...: TABLE[k] = ...
             for name in _loop_names(stmt):  # the whole loop defines what it assigns
@@ -316,6 +379,39 @@ def _analyse(source: ModuleSource) -> _ModuleInfo:
     return info
 
 
+def _nodes(info: _ModuleInfo, sym: str) -> list[ast.stmt] | None:
+    """The statements defining ``sym``: a module-level name, or ``Class.name`` (a method or
+    attribute defined in the body of a module-level class, at any depth of nesting)."""
+    if sym in info.defs:
+        return info.defs[sym]
+    head, _, rest = sym.partition(".")
+    if not rest or head not in info.defs:
+        return None
+    return class_members(info.defs[head], rest) or None
+
+
+def class_members(scope: list[ast.stmt], qualname: str) -> list[ast.stmt]:
+    """The statements of the class bodies in ``scope`` that define ``qualname`` (dotted:
+    ``Inner.method``): methods, nested classes and class attributes."""
+    for part in qualname.split("."):
+        classes = [stmt for stmt in scope if isinstance(stmt, ast.ClassDef)]
+        scope = [
+            stmt for cls in classes for stmt in _top_level(cls.body) if part in _defined_names(stmt)
+        ]
+    return scope
+
+
+def _defined_names(stmt: ast.stmt) -> set[str]:
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {stmt.name}
+    if isinstance(stmt, ast.Assign | ast.AnnAssign):
+        targets: list[ast.expr] = (
+            list(stmt.targets) if isinstance(stmt, ast.Assign) else [stmt.target]
+        )
+        return set(_target_names(targets))
+    return set()
+
+
 def _raw_key(info: _ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
     """A digest of the raw source lines of ``nodes`` (decorators included) and the package
     that relative imports are resolved against: same key, same normalised result."""
@@ -334,27 +430,37 @@ def _raw_key(info: _ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
 
 
 #: Bumped when what the memo holds, or how a definition is normalised, changes.
-MEMO_FORMAT = 2
+MEMO_FORMAT = 3
+
+#: What is learned from one definition: digest, references, inner imports, run-time lookups,
+#: calls that may open files in native code (see ``creaders.reader_calls``).
+_Definition = tuple[str, list["_Ref"], list[_Binding], list[str], list[list[Any]]]
 
 
 def _memo_entry(
-    digest: str, refs: list[_Ref], imports: list[_Binding], dynamic: list[str]
+    digest: str,
+    refs: list[_Ref],
+    imports: list[_Binding],
+    dynamic: list[str],
+    opens: list[list[Any]],
 ) -> list[Any]:
     return [
         digest,
         [[name, list(chain)] for name, chain in refs],
         [[b.module, b.attr_of, b.attr] for b in imports],
         dynamic,
+        opens,
     ]
 
 
-def _from_memo(entry: list[Any]) -> tuple[str, list[_Ref], list[_Binding], list[str]]:
-    digest, refs, imports, dynamic = entry
+def _from_memo(entry: list[Any]) -> _Definition:
+    digest, refs, imports, dynamic, opens = entry
     return (
         str(digest),
         [(str(name), tuple(chain)) for name, chain in refs],
         [_Binding(module=m, attr_of=a, attr=t) for m, a, t in imports],
         [str(d) for d in dynamic],
+        opens,
     )
 
 
@@ -499,8 +605,21 @@ def _loop_names(loop: ast.For | ast.While) -> set[str]:
             )
             names |= {*_target_names(targets), *_mutated_names(targets)}
         elif isinstance(sub, ast.Expr) and isinstance(sub.value, ast.Call):
-            names |= set(_mutated_names([sub.value.func]))
+            names |= set(_call_keys(sub.value))
     return names
+
+
+def _call_keys(call: ast.Call) -> Iterable[str]:
+    """The names a module-level call statement is kept under: the container it changes
+    (``TABLE`` in ``TABLE.update(...)`` and in ``TABLE.register("x")(f)``), or ``NAME()`` for a
+    call of a plain name (``register("x")(f)``: found when ``register`` fills a table)."""
+    func = call.func
+    while isinstance(func, ast.Call):
+        func = func.func
+    if isinstance(func, ast.Name):
+        yield f"{func.id}()"
+    else:
+        yield from _mutated_names([func])
 
 
 def _mutated_names(targets: list[ast.expr]) -> Iterable[str]:
@@ -580,6 +699,18 @@ def normalise(node: ast.AST) -> str:
 def _digest_nodes(nodes: Iterable[ast.AST]) -> str:
     text = "\n".join(normalise(n) for n in nodes)
     return digest_bytes(text.encode(), PART_DIGEST_LEN)
+
+
+def defined_in_class(source: str | bytes, path: str, qualname: str) -> bool:
+    """True when ``qualname`` (``Steps.load``) is defined in the body of a module-level class
+    of the module ``source``. Raises SyntaxError/ValueError for a source that does not parse."""
+    head, _, rest = qualname.partition(".")
+    scope = list(_top_level(ast.parse(source, filename=path).body))
+    return bool(rest) and bool(class_members([s for s in scope if _is_class(s, head)], rest))
+
+
+def _is_class(stmt: ast.stmt, name: str) -> bool:
+    return isinstance(stmt, ast.ClassDef) and stmt.name == name
 
 
 def function_closure(source_text: str, path: str) -> str:

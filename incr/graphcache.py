@@ -50,7 +50,7 @@ from incr.model import InputRef, PipelineGraph, StepNode
 from incr.project import Project
 from incr.storage import atomic_write
 
-FORMAT = 3  # 3: what step functions capture
+FORMAT = 4  # 3: what step functions capture, and steps in class bodies
 DISABLE_ENV = "INCR_NO_GRAPH_CACHE"
 
 

@@ -36,6 +36,7 @@ class Verdict:
     notes: tuple[str, ...] = ()  # things incr cannot see (run-time code lookups)
     #: (name, type) of captured values incr cannot digest: the step always reruns
     uncached: tuple[tuple[str, str], ...] = ()
+    file_notes: tuple[str, ...] = ()  # files opened where incr cannot see them, as sentences
 
     @property
     def dirty(self) -> bool:

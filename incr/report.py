@@ -208,13 +208,17 @@ def status_json(verdicts: list[Verdict]) -> str:
 
 
 def _notes(v: Verdict) -> list[str]:
-    return [
-        _random_note(place, fix)
-        if (fix := global_random_fix(place))
-        else f"{place}: incr cannot see which code this reaches; list it with "
-        "@step(code_deps=[...]) or change @step(version=...) when it changes"
-        for place in v.notes
-    ] + [_uncached_note(v.node.name, name, what) for name, what in v.uncached]
+    return (
+        [
+            _random_note(place, fix)
+            if (fix := global_random_fix(place))
+            else f"{place}: incr cannot see which code this reaches; list it with "
+            "@step(code_deps=[...]) or change @step(version=...) when it changes"
+            for place in v.notes
+        ]
+        + [_uncached_note(v.node.name, name, what) for name, what in v.uncached]
+        + list(v.file_notes)
+    )
 
 
 def _uncached_note(step: str, name: str, what: str) -> str:

@@ -22,10 +22,12 @@ from incr import graph as graphs
 from incr.api import PipelineInstance, TracedPipeline
 from incr.captures import uncached
 from incr.codecache import ClosureCache, Found
+from incr.creaders import step_files
 from incr.envreads import env_value
 from incr.errors import DefinitionError, IncrError
 from incr.fingerprint import (
     MEMO_FORMAT,
+    PROJECT_MODULES,
     CodeClosure,
     CodeIndex,
     ModuleSource,
@@ -50,6 +52,7 @@ from incr.model import (
     paths_overlap,
     split_import_key,
 )
+from incr.modulefiles import listing_digest, module_files
 from incr.notebook import main_source
 from incr.objectcode import input_identity, object_code, pickle_globals, project_refs
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
@@ -97,7 +100,8 @@ class Workspace:
     def code(self) -> CodeIndex:
         """The code index, made (and its memo read) the first time a closure is not saved."""
         if self._code is None:
-            self._code = CodeIndex(self._load_source, _read_memo(self._memo_file))
+            memo = _read_memo(self._memo_file)
+            self._code = CodeIndex(self._load_source, memo, self._project_modules)
             self._memo_size = len(self._code.memo)
         return self._code
 
@@ -171,10 +175,18 @@ class Workspace:
         text = data.decode("utf-8")
         return ModuleSource(name=name, path=rel, text=text, is_package=is_package)
 
+    def _project_modules(self) -> list[str]:
+        """The names of the project's modules (for a registry scan), noting their list."""
+        files = module_files(self.project.root, self.project.cache_dir)
+        self._found[PROJECT_MODULES] = ("", listing_digest(files))
+        return list(files)
+
     def _locate(self, name: str) -> Found:
         """Where module ``name`` is now, with its digest (through the stat cache)."""
         if name == "__main__" and (session := main_source()) is not None:
             return session.path, digest_bytes(session.text.encode())
+        if name == PROJECT_MODULES:
+            return "", listing_digest(module_files(self.project.root, self.project.cache_dir))
         found = self._find_module(name)
         if found is None:
             return None
@@ -257,9 +269,31 @@ class Workspace:
             return [n for n in notes if global_random_fix(n)]
         return list(notes)
 
-    def static_facts(self, traced: TracedPipeline, node: StepNode, inputs: dict[str, str]) -> Facts:
-        """A step's facts with the given input digests: code, config and deps read now."""
+    def native_reads(self, traced: TracedPipeline, node: StepNode) -> tuple[list[str], list[str]]:
+        """Files the step's code opens through readers written in C (``pd.read_parquet``,
+        ``h5py.File``, ``sqlite3.connect``...), which the read recorder cannot see: (the ones
+        known before it runs, tracked as deps; notes for the others). See ``incr.creaders``."""
+        code = traced.code[node.name]
+        readers = []
+        for i, ref in enumerate((code.func, *code.deps)):
+            if ref.package is None and ref.own_digest is None:
+                found = self.closure(ref.module, ref.qualname).readers
+                readers += [r for r in found if i == 0 or r[2] != "config"]
+        root = str(self.project.root)
+        return step_files(readers, node.config, node.deps, node.outs, root)
+
+    def static_facts(
+        self,
+        traced: TracedPipeline,
+        node: StepNode,
+        inputs: dict[str, str],
+        native: tuple[list[str], list[str]] | None = None,
+    ) -> Facts:
+        """A step's facts with the given input digests: code, config and deps read now (with
+        the files it opens through native readers: ``native``, or ``native_reads``)."""
         deps = {path: self.stats.digest(path) for path in node.deps}
+        native = native or self.native_reads(traced, node)
+        opened = {path: self.stats.digest(path) for path in native[0]}
         for path, digest in deps.items():
             if digest == MISSING and not _written_by_another(traced, node, path):
                 raise DefinitionError(
@@ -268,7 +302,10 @@ class Workspace:
                     "pipeline write it with outs=[...]",
                 )
         return Facts(
-            code=self.code_facts(traced, node), config=node.config, inputs=inputs, deps=deps
+            code=self.code_facts(traced, node),
+            config=node.config,
+            inputs=inputs,
+            deps={**deps, **opened},
         )
 
     def output_problems(self, entry: LockEntry | None) -> tuple[list[str], list[str]]:
@@ -378,7 +415,8 @@ class Workspace:
                     continue
                 inputs, waiting = upstream_inputs(node, self.locks, dirty, self.input_identity)
                 waiting = sorted({*waiting, *file_upstreams(node, producers, dirty)})
-                facts = self.static_facts(traced, node, inputs)
+                native = self.native_reads(traced, node)
+                facts = self.static_facts(traced, node, inputs, native)
                 locked = self.locks.get(node.key)
                 learned = locked.reads if locked else {}
                 if absent:
@@ -408,7 +446,17 @@ class Workspace:
                     (lacking if machine else dirty).add(node.key)
                 notes = tuple(self.dynamic_notes(traced, node))
                 undigestable = tuple(self.uncached(traced, node))
-                verdicts.append(Verdict(node, tuple(reasons), fp, facts, notes, undigestable))
+                verdicts.append(
+                    Verdict(
+                        node,
+                        tuple(reasons),
+                        fp,
+                        facts,
+                        notes,
+                        uncached=undigestable,
+                        file_notes=tuple(native[1]),
+                    )
+                )
         self.save_stats()
         return verdicts
 
@@ -659,7 +707,7 @@ def _read_memo(path: Path) -> dict[str, Any]:
 def _valid_memo(entry: Any) -> bool:
     return (
         isinstance(entry, list)
-        and len(entry) == 4
+        and len(entry) == 5
         and isinstance(entry[0], str)
         and all(isinstance(x, list) for x in entry[1:])
     )

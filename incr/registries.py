@@ -1,0 +1,444 @@
+"""Tables filled by registration decorators: which definitions count for a step reading one.
+
+``MODELS = {}`` plus ``def register(name): def deco(fn): MODELS[name] = fn; return fn; ...``
+and ``@register("lin") def lin(...)`` in any project module: a step that calls
+``MODELS[config.name](...)`` runs ``lin`` without naming it. When a code closure reaches a
+module-level name that may be such a table (a container, an instance, a class holding a
+container), the project's modules are scanned for what fills it:
+
+- *fillers*: module-level functions and classes that store into it (``TABLE[k] = v``,
+  ``TABLE.append(v)``, ``.add``, ``.update``, ``.register(...)``...), and, transitively,
+  the ones that call a filler;
+- definitions decorated by a filler, by an attribute of the table (``@MODELS.register``), or
+  by a decorator that takes the table as an argument;
+- module-level statements that fill it (``register("x")(fn)``, ``MODELS["x"] = fn`` in another
+  module, ``MODELS.register("x", fn)``).
+
+All of them count for the table, so for every step that uses it. A filler that stores a value
+incr cannot trace to code it follows (``MODELS[ep.name] = ep.load()`` in a loop over entry
+points) is reported as a run-time lookup. Pure: sources come from the ``CodeIndex``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from incr.fingerprint import ModuleSource, _ModuleInfo, _Ref, _target_names, _top_level
+
+if TYPE_CHECKING:
+    from incr.fingerprint import CodeIndex
+
+Target = tuple[str, str]  # (module, name)
+
+#: Method names that put something into a container or registry.
+MUTATORS = frozenset(
+    {
+        "append",
+        "add",
+        "update",
+        "setdefault",
+        "extend",
+        "insert",
+        "appendleft",
+        "extendleft",
+        "__setitem__",
+        "put",
+        "push",
+    }
+)
+#: Builtins and standard containers a table may be made with.
+CONTAINERS = frozenset(
+    {
+        "dict",
+        "list",
+        "set",
+        "defaultdict",
+        "OrderedDict",
+        "Counter",
+        "deque",
+        "ChainMap",
+        "WeakValueDictionary",
+        "WeakKeyDictionary",
+        "WeakSet",
+        "SimpleNamespace",
+    }
+)
+#: Calls whose result holds only what they are given (the values stay traceable).
+PASSING = frozenset(
+    {
+        *CONTAINERS,
+        "tuple",
+        "frozenset",
+        "sorted",
+        "reversed",
+        "zip",
+        "enumerate",
+        "map",
+        "filter",
+        "range",
+        "staticmethod",
+        "classmethod",
+        "property",
+        "partial",
+        "items",
+        "values",
+        "keys",
+        "copy",
+    }
+)
+#: Rounds of "a function that calls a filler is a filler" (a bound, not a limit in practice).
+ROUNDS = 8
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def is_table(index: CodeIndex, info: _ModuleInfo, nodes: list[ast.stmt]) -> bool:
+    """True when the module-level name defined by ``nodes`` may be a table filled elsewhere:
+    a container literal, a container or an instance made by a call (not a plain standard
+    library value such as ``Path("data")``), or a class whose body holds a container."""
+    for node in nodes:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            if _container(index, info, node.value):
+                return True
+        elif isinstance(node, ast.ClassDef):
+            for stmt in _top_level(node.body):
+                value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None
+                if value is not None and _literal_container(value):
+                    return True
+    return False
+
+
+def _literal_container(value: ast.expr) -> bool:
+    if isinstance(value, ast.Dict | ast.List | ast.Set | ast.DictComp | ast.ListComp | ast.SetComp):
+        return True
+    return isinstance(value, ast.Call) and _last_name(value.func) in CONTAINERS
+
+
+def _container(index: CodeIndex, info: _ModuleInfo, value: ast.expr) -> bool:
+    if _literal_container(value):
+        return True
+    if not isinstance(value, ast.Call):
+        return False
+    ref = _ref(value.func)
+    # A call of project code or of a package makes an object that may be a registry; a call
+    # of the standard library or a builtin resolves to nothing (and is not a container).
+    return ref is not None and any(True for _ in index._resolve(info, ref))
+
+
+def scan(index: CodeIndex, table: Target) -> tuple[list[Target], list[str]]:
+    """What fills ``table`` in the project's modules: the definitions and module-level
+    statements (as ``(module, name)`` closure targets) that count for it, and the places that
+    fill it with values incr cannot follow."""
+    return _Scan(index, table).run()
+
+
+class _Scan:
+    def __init__(self, index: CodeIndex, table: Target) -> None:
+        self.index = index
+        self.table = table
+        self.fillers: set[Target] = set()
+        self.found: list[Target] = []
+        self.dynamic: list[str] = []
+
+    def run(self) -> tuple[list[Target], list[str]]:
+        names = dict.fromkeys([self.table[0], *self.index.project_modules()])
+        sources = [s for s in map(self._source, names) if s is not None]
+        words = {self.table[1]}
+        infos: list[_ModuleInfo] = []
+        for _ in range(ROUNDS):
+            # Only modules that name the table or a filler can fill it: the others are not
+            # even parsed.
+            pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words))) + r")\b")
+            found = (self._module(s.name) for s in sources if pattern.search(s.text))
+            infos = [info for info in found if info is not None]
+            for info in infos:
+                self._find_fillers(info)
+            new = {sym for _, sym in self.fillers} - words
+            if not new:
+                break
+            words |= new
+        for info in infos:
+            self._find_registrations(info)
+        self.found += sorted(self.fillers)
+        return self.found, sorted(set(self.dynamic))
+
+    # A module that cannot be read or parsed cannot be imported either: it registers nothing.
+
+    def _source(self, name: str) -> ModuleSource | None:
+        try:
+            return self.index.source(name)
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def _module(self, name: str) -> _ModuleInfo | None:
+        try:
+            return self.index.module(name)
+        except (SyntaxError, ValueError):
+            return None
+
+    # ------------------------------------------------------------------ resolution
+
+    def _points_at(self, info: _ModuleInfo, ref: _Ref | None, wanted: set[Target]) -> bool:
+        if ref is None:
+            return False
+        return any(t in wanted for t in self.index._resolve(info, ref) if not isinstance(t, str))
+
+    def _place(self, info: _ModuleInfo, name: str) -> str:
+        return f"{self.table[1]} filled in {info.source.path}:{name}"
+
+    # ------------------------------------------------------------------ fillers
+
+    def _find_fillers(self, info: _ModuleInfo) -> None:
+        for name, node in _definitions(info):
+            if (info.source.name, name) in self.fillers:
+                continue
+            scope = _Scope(node)
+            values = self._stored_values(info, node, scope)
+            if values is None:
+                continue
+            self.fillers.add((info.source.name, name))
+            if not all(self._traceable(info, v, scope) for v in values):
+                self.dynamic.append(self._place(info, name))
+
+    def _stored_values(
+        self, info: _ModuleInfo, node: ast.AST, scope: _Scope
+    ) -> list[ast.expr] | None:
+        """The values ``node`` stores into the table or passes to a filler; None when it does
+        neither."""
+        values: list[ast.expr] = []
+        fills = False
+        table = {self.table}
+        for root, stored in _stores(node):
+            if root[0] not in scope.local and self._points_at(info, root, table):
+                fills = True
+                values += stored
+        for call in _calls(node):
+            callee = _ref(_callee(call))
+            if callee is None or callee[0] in scope.local:
+                continue
+            passed = _call_values(call)
+            if passed and self._points_at(info, callee, self.fillers):
+                fills = True  # register("x")(fn), add_model(name, fn)
+                values += passed
+            elif callee[1] and _mutator(callee[1][-1]) and self._points_at(info, callee, table):
+                fills = True  # MODELS.register("x")(fn)
+                values += passed
+        return values if fills else None
+
+    def _traceable(self, info: _ModuleInfo, value: ast.expr, scope: _Scope) -> bool:
+        """True when ``value`` is made only of things incr follows: constants, lambdas,
+        parameters (the callers are followed), module-level names, and calls of those."""
+        return _Traceable(self, info, scope).check(value)
+
+    # ------------------------------------------------------------------ registrations
+
+    def _find_registrations(self, info: _ModuleInfo) -> None:
+        wanted = self.fillers | {self.table}
+        module = info.source.name
+        for name, node in _definitions(info):
+            decorators = getattr(node, "decorator_list", [])
+            if any(self._registers(info, d, wanted) for d in decorators):
+                self.found.append((module, name))
+        tree = info.tree.body if info.tree else []
+        scope = _Scope(None)
+        for stmt in _top_level(tree):
+            if isinstance(stmt, (*_DEFS, ast.Import, ast.ImportFrom)):
+                continue
+            values = self._stored_values(info, stmt, scope)
+            if values is None:
+                continue
+            keys = [k for k, nodes in info.defs.items() if any(n is stmt for n in nodes)]
+            self.found += [(module, k) for k in keys]
+            if not all(self._traceable(info, v, _Scope(stmt)) for v in values):
+                self.dynamic.append(self._place(info, keys[0] if keys else "<module>"))
+
+    def _registers(self, info: _ModuleInfo, decorator: ast.expr, wanted: set[Target]) -> bool:
+        """True for ``@register(...)``, ``@MODELS.register``, ``@MODELS`` and decorators that
+        take the table as an argument (``@register_in(MODELS, "x")``)."""
+        if self._points_at(info, _ref(_callee(decorator)), wanted):
+            return True
+        inner = decorator
+        while isinstance(inner, ast.Call):
+            args = [*inner.args, *(k.value for k in inner.keywords)]
+            if any(self._points_at(info, _ref(a), {self.table}) for a in args):
+                return True
+            inner = inner.func
+        return False
+
+
+class _Traceable:
+    def __init__(self, scan: _Scan, info: _ModuleInfo, scope: _Scope) -> None:
+        self.scan = scan
+        self.info = info
+        self.scope = scope
+        self.checking: set[str] = set()
+
+    def check(self, value: ast.expr) -> bool:
+        if isinstance(value, ast.Constant | ast.Lambda | ast.JoinedStr):
+            return True
+        if isinstance(value, ast.Name):
+            return self._name(value.id)
+        if isinstance(value, ast.Call):
+            return self._call(value)
+        if isinstance(value, ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp):
+            return all(self.check(g.iter) for g in value.generators)
+        if isinstance(value, ast.Await | ast.Yield | ast.YieldFrom):
+            return False
+        return all(self.check(c) for c in _children(value))
+
+    def _name(self, name: str) -> bool:
+        if name in self.scope.params or name not in self.scope.local:
+            return True  # a parameter (callers are followed) or a module-level name
+        if name in self.checking:
+            return True
+        self.checking.add(name)
+        return all(self.check(v) for v in self.scope.bound.get(name, []))
+
+    def _call(self, call: ast.Call) -> bool:
+        args = [*call.args, *(k.value for k in call.keywords)]
+        if not all(self.check(a) for a in args):
+            return False
+        func = call.func
+        if isinstance(func, ast.Attribute):
+            return func.attr in PASSING and self.check(func.value)
+        if isinstance(func, ast.Name):
+            if func.id in PASSING or func.id in self.scope.params:
+                return True
+            if func.id in self.scope.local:
+                return self._name(func.id)
+            resolved = list(self.scan.index._resolve(self.info, (func.id, ())))
+            return any(not isinstance(t, str) for t in resolved)  # project code is followed
+        return self.check(func)
+
+
+def _children(node: ast.expr) -> list[ast.expr]:
+    return [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr)]
+
+
+class _Scope:
+    """The local names of a function (or of a module-level statement: its loop targets)."""
+
+    def __init__(self, node: ast.AST | None) -> None:
+        self.params: set[str] = set()
+        self.bound: dict[str, list[ast.expr]] = {}
+        declared: set[str] = set()
+        for sub in ast.walk(node) if node is not None else ():
+            if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                args = sub.args
+                for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+                    self.params.add(arg.arg)
+                for extra in (args.vararg, args.kwarg):
+                    if extra is not None:
+                        self.params.add(extra.arg)
+                if sub is not node and not isinstance(sub, ast.Lambda):
+                    self.bound.setdefault(sub.name, [])
+            elif isinstance(sub, ast.Global | ast.Nonlocal):
+                declared.update(sub.names)
+            elif isinstance(sub, ast.Assign | ast.AnnAssign | ast.AugAssign | ast.NamedExpr):
+                targets: list[ast.expr] = (
+                    list(sub.targets) if isinstance(sub, ast.Assign) else [sub.target]
+                )
+                for name in _target_names(targets):
+                    if sub.value is not None:
+                        self.bound.setdefault(name, []).append(sub.value)
+            elif isinstance(sub, ast.For | ast.AsyncFor | ast.comprehension):
+                for name in _target_names([sub.target]):
+                    self.bound.setdefault(name, []).append(sub.iter)
+            elif isinstance(sub, ast.withitem) and sub.optional_vars is not None:
+                for name in _target_names([sub.optional_vars]):
+                    self.bound.setdefault(name, []).append(sub.context_expr)
+            elif isinstance(sub, ast.ExceptHandler) and sub.name:
+                self.bound.setdefault(sub.name, [])
+        for name in declared:
+            self.bound.pop(name, None)
+        self.params -= declared
+        self.local = self.params | set(self.bound)
+
+
+def _definitions(info: _ModuleInfo) -> Iterator[tuple[str, ast.stmt]]:
+    """Module-level functions and classes of a module, with their names."""
+    for name, nodes in info.defs.items():
+        for node in nodes:
+            if isinstance(node, _DEFS):
+                yield name, node
+
+
+def _stores(node: ast.AST) -> Iterator[tuple[_Ref, list[ast.expr]]]:
+    """Every in-place change in ``node``: (the changed name and attribute chain, the values
+    stored): ``T[k] = v``, ``T.attr = v``, ``T.append(v)``, ``T.update(...)``,
+    ``T.register(...)``, ``setattr(T, k, v)``."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Assign | ast.AnnAssign | ast.AugAssign) and sub.value is not None:
+            targets = list(sub.targets) if isinstance(sub, ast.Assign) else [sub.target]
+            for target in targets:
+                if isinstance(target, ast.Subscript | ast.Attribute):
+                    root = _ref(target)
+                    if root is not None:
+                        yield root, [sub.value]
+        elif isinstance(sub, ast.Call):
+            func = sub.func
+            if isinstance(func, ast.Attribute) and _mutator(func.attr):
+                root = _ref(func.value)
+                if root is not None:
+                    yield root, _call_values(sub)
+            elif isinstance(func, ast.Name) and func.id == "setattr" and sub.args:
+                root = _ref(sub.args[0])
+                if root is not None:
+                    yield root, sub.args[2:]
+
+
+def _mutator(method: str) -> bool:
+    return method in MUTATORS or method.startswith(("register", "add_"))
+
+
+def _calls(node: ast.AST) -> Iterator[ast.Call]:
+    """The outermost call of each call chain in ``node`` (``f(a)(b)`` once, not twice)."""
+    inner: set[int] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call) and id(sub) not in inner:
+            func = sub.func
+            while isinstance(func, ast.Call):
+                inner.add(id(func))
+                func = func.func
+            yield sub
+
+
+def _callee(expr: ast.expr) -> ast.expr:
+    """``register`` in ``register("x")`` and in ``register("x")(fn)``."""
+    while isinstance(expr, ast.Call):
+        expr = expr.func
+    return expr
+
+
+def _call_values(call: ast.Call) -> list[ast.expr]:
+    """Every argument of every call of a chain (``register("x")(fn)``: ``"x"`` and ``fn``)."""
+    values: list[ast.expr] = []
+    expr: ast.expr = call
+    while isinstance(expr, ast.Call):
+        values += [*expr.args, *(k.value for k in expr.keywords)]
+        expr = expr.func
+    return values
+
+
+def _ref(node: ast.expr) -> _Ref | None:
+    """The name at the root of ``node`` with the attributes read from it before any subscript
+    or call: ``registry.MODELS`` in ``registry.MODELS[k]``; None when the root is no name."""
+    chain: list[str] = []
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
+        if isinstance(node, ast.Attribute):
+            chain.append(node.attr)
+            node = node.value
+        else:
+            chain = []
+            node = node.value if isinstance(node, ast.Subscript) else node.func
+    if isinstance(node, ast.Name):
+        return node.id, tuple(reversed(chain))
+    return None
+
+
+def _last_name(func: ast.expr) -> str:
+    if isinstance(func, ast.Name):
+        return func.id
+    return func.attr if isinstance(func, ast.Attribute) else ""

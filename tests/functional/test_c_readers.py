@@ -1,0 +1,215 @@
+"""Files opened by C code (here SQLite, the one such reader in the standard library): tracked
+as deps when the path is known before the step runs, a note in ``incr status`` otherwise."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .conftest import MakeProject, Project
+from .fresh import assert_same_as_fresh
+
+DB = "data/app.db"
+FLOW = "pipelines/flow.py"
+
+FILES = {
+    "pipelines/io.py": """\
+        import sqlite3
+
+
+        def query(path):
+            con = sqlite3.connect(path)
+            try:
+                return con.execute("SELECT SUM(x) FROM t").fetchone()[0]
+            finally:
+                con.close()
+        """,
+    FLOW: """\
+        import sqlite3
+
+        import numpy as np
+        from incr import StepConfig, pipeline, step
+        from pipelines.io import query
+        from pipelines.mark import mark
+
+        DB = "data/app.db"
+
+
+        class SourceConfig(StepConfig):
+            db: str = "data/app.db"
+
+
+        def _sum(con):
+            try:
+                return con.execute("SELECT SUM(x) FROM t").fetchone()[0]
+            finally:
+                con.close()
+
+
+        @step
+        def by_constant() -> int:
+            mark("by_constant")
+            return _sum(sqlite3.connect(DB))
+
+
+        @step
+        def by_config(config: SourceConfig) -> int:
+            mark("by_config")
+            return _sum(sqlite3.connect(config.db))
+
+
+        @step
+        def by_helper() -> int:
+            mark("by_helper")
+            return query("data/app.db")
+
+
+        @step
+        def in_memory() -> int:
+            mark("in_memory")
+            con = sqlite3.connect(":memory:")
+            return con.execute("SELECT 1").fetchone()[0]
+
+
+        @step
+        def mapped() -> float:
+            mark("mapped")
+            return float(np.memmap("data/x.bin", dtype="f8", mode="r").sum())
+
+
+        @pipeline
+        def flow():
+            by_constant()
+            by_config(config=SourceConfig())
+            by_helper()
+            in_memory()
+            mapped()
+        """,
+}
+ORDER = ["by_constant", "by_config", "by_helper", "in_memory", "mapped"]
+HELPER_NOTE = (
+    "sqlite3.connect() in pipelines/io.py:query opens files incr cannot see; "
+    "list them in deps=[...]"
+)
+
+
+def insert(project: Project, *values: int) -> None:
+    (project.root / "data").mkdir(exist_ok=True)
+    con = sqlite3.connect(project.root / DB)
+    con.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+    con.executemany("INSERT INTO t VALUES (?)", [(v,) for v in values])
+    con.commit()
+    con.close()
+
+
+def notes(project: Project) -> dict[str, list[str]]:
+    return {s["step"]: s["notes"] for s in project.status()["steps"] if s["notes"]}
+
+
+@pytest.fixture
+def project(make_project: MakeProject) -> Project:
+    project = make_project(FILES)
+    insert(project, 1, 2, 3)
+    np.arange(4, dtype="f8").tofile(project.root / "data/x.bin")
+    project.repro()
+    assert project.take_ran() == ORDER
+    return project
+
+
+def test_a_database_opened_with_a_known_path_is_tracked(project: Project, tmp_path: Path) -> None:
+    lock = project.lock()
+    assert DB in lock["flow.by_constant"].facts.deps
+    assert DB in lock["flow.by_config"].facts.deps
+    assert lock["flow.in_memory"].facts.deps == {}
+
+    insert(project, 10)
+    reason = [("dep changed", DB)]
+    assert project.dirty() == {"by_constant": reason, "by_config": reason}
+    project.repro()
+    assert project.take_ran() == ["by_constant", "by_config"]
+    assert project.lock()["flow.by_constant"].outputs != lock["flow.by_constant"].outputs
+    assert_same_as_fresh(project, tmp_path / "fresh", unseen=("flow.by_helper",))
+
+
+def test_a_path_incr_cannot_know_gets_a_note(project: Project) -> None:
+    assert notes(project) == {"by_helper": [HELPER_NOTE]}
+    text = project.incr("status").stdout
+    assert f"note: {HELPER_NOTE}" in text
+
+    project.edit(FLOW, "@step\ndef by_helper", '@step(deps=["data/app.db"])\ndef by_helper')
+    assert notes(project) == {}
+    project.repro()
+    project.take_ran()
+    insert(project, 10)
+    assert project.dirty()["by_helper"] == [("dep changed", DB)]
+
+
+def test_a_config_value_naming_another_file(project: Project, tmp_path: Path) -> None:
+    con = sqlite3.connect(project.root / "data/other.db")
+    con.execute("CREATE TABLE t (x INTEGER)")
+    con.execute("INSERT INTO t VALUES (100)")
+    con.commit()
+    con.close()
+    project.edit(
+        FLOW,
+        "by_config(config=SourceConfig())",
+        'by_config(config=SourceConfig(db="data/other.db"))',
+    )
+    project.repro()
+    assert project.take_ran() == ["by_config"]
+    assert "data/other.db" in project.lock()["flow.by_config"].facts.deps
+    insert(project, 10)  # the file by_config no longer reads
+    assert set(project.dirty()) == {"by_constant"}
+    project.repro()
+    assert project.take_ran() == ["by_constant"]
+    assert_same_as_fresh(project, tmp_path / "fresh", unseen=("flow.by_helper",))
+
+
+def test_a_memory_map_is_seen_when_the_step_runs(project: Project) -> None:
+    assert "data/x.bin" in project.lock()["flow.mapped"].reads
+    np.arange(5, dtype="f8").tofile(project.root / "data/x.bin")
+    assert project.dirty() == {"mapped": [("read changed", "data/x.bin")]}
+
+
+def test_unrelated_edits_and_same_bytes_rerun_nothing(project: Project) -> None:
+    project.edit(FLOW, 'DB = "data/app.db"', 'DB = "data/app.db"  # the database')
+    (project.root / DB).write_bytes((project.root / DB).read_bytes())  # touched, same bytes
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
+
+
+def test_a_step_that_writes_the_database_is_not_tracked(make_project: MakeProject) -> None:
+    flow = """\
+        import sqlite3
+
+        from incr import pipeline, step
+        from pipelines.mark import mark
+
+
+        @step
+        def save() -> int:
+            mark("save")
+            con = sqlite3.connect("data/log.db")
+            con.execute("CREATE TABLE IF NOT EXISTS runs (n INTEGER)")
+            con.execute("INSERT INTO runs VALUES (1)")
+            con.commit()
+            return 1
+
+
+        @pipeline
+        def flow():
+            save()
+        """
+    project = make_project({FLOW: flow})
+    (project.root / "data").mkdir()
+    project.repro()
+    assert project.take_ran() == ["save"]
+    assert project.lock()["flow.save"].facts.deps == {}
+    [note] = notes(project)["save"]
+    assert note.startswith("sqlite3.connect() in pipelines/flow.py:save opens data/log.db and may")
+    project.repro()
+    assert project.take_ran() == []  # its own write does not make it dirty
