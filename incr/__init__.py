@@ -4,10 +4,30 @@ Steps and pipelines are written ZenML style; runs are incremental like Make and 
 ``pipeline.lock`` records each step's fingerprint, and only dirty steps rerun.
 """
 
-from incr.api import BaseStepConfig, Output, StepConfig, pipeline, step
-from incr.imports import install_for_script
+from typing import Any
 
+from incr.api import (
+    BaseStepConfig,
+    Output,
+    PipelineInstance,
+    StepConfig,
+    pipeline,
+    set_engine,
+    step,
+)
+from incr.imports import install_for_script
+from incr.version import __version__
+
+
+def _run(instance: PipelineInstance, enable_cache: bool | None) -> Any:
+    """The engine behind ``PipelineInstance.run()``: loaded on the first call, so ``import
+    incr`` stays as cheap as the decorators."""
+    from incr.session import run_instance
+
+    return run_instance(instance, enable_cache)
+
+
+set_engine(_run)
 install_for_script()
 
-__all__ = ["BaseStepConfig", "Output", "StepConfig", "pipeline", "step"]
-__version__ = "0.1.0"
+__all__ = ["BaseStepConfig", "Output", "StepConfig", "__version__", "pipeline", "step"]

@@ -124,6 +124,18 @@ class _Tracer:
 
 
 _tracer: _Tracer | None = None
+#: Runs a pipeline instance for ``.run()`` (``incr/__init__.py`` installs the runner's).
+Engine = Callable[["PipelineInstance", "bool | None"], Any]
+_engine: Engine | None = None
+
+
+def set_engine(engine: Engine | None) -> Engine | None:
+    """Make ``engine`` run every ``PipelineInstance.run()``; returns the previous one."""
+    global _engine
+    previous, _engine = _engine, engine
+    return previous
+
+
 #: While discovery imports pipeline modules, ``.run()`` calls are appended here, not executed.
 _recorded_runs: list[PipelineInstance] | None = None
 
@@ -527,12 +539,9 @@ class PipelineInstance:
         if _recorded_runs is not None:
             _recorded_runs.append(self)
             return None
-        from incr.notebook import project_for
-        from incr.session import run_instance
-
-        func = self.definition.func
-        project = project_for(inspect.getsourcefile(func) or func.__code__.co_filename)
-        return run_instance(project, self, enable_cache=enable_cache)
+        if _engine is None:
+            raise DefinitionError(f"pipeline {self.name}: no engine to run it (import incr)")
+        return _engine(self, enable_cache)
 
 
 @dataclasses.dataclass

@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 
 import click
 
-from incr import __version__
 from incr import graph as graphs
 from incr.errors import IncrError
 from incr.project import Project
+from incr.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 

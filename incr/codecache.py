@@ -24,9 +24,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from incr import __version__
 from incr.fingerprint import MEMO_FORMAT, CodeClosure
 from incr.storage import atomic_write
+from incr.version import __version__
 
 FORMAT = 2
 #: Closures kept in the file (the ones used most recently).

@@ -40,7 +40,6 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from incr import __version__
 from incr.api import TracedPipeline
 from incr.coderef import CodeRef, StepCode
 from incr.envreads import env_value
@@ -49,6 +48,7 @@ from incr.hashing import MISSING, StatCache
 from incr.model import InputRef, PipelineGraph, StepNode
 from incr.project import Project
 from incr.storage import atomic_write
+from incr.version import __version__
 
 FORMAT = 4  # 3: what step functions capture, and steps in class bodies
 DISABLE_ENV = "INCR_NO_GRAPH_CACHE"

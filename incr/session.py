@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from incr import __version__, gate, importreads, lockfile, ondisk
+from incr import gate, importreads, lockfile, ondisk
 from incr import graph as graphs
 from incr.api import PipelineInstance, TracedPipeline
 from incr.captures import uncached
@@ -53,13 +54,14 @@ from incr.model import (
     split_import_key,
 )
 from incr.modulefiles import listing_digest, module_files
-from incr.notebook import main_source
+from incr.notebook import main_source, project_for
 from incr.objectcode import input_identity, object_code, pickle_globals, project_refs
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
 from incr.project import Project
 from incr.report import Console, Reporter
 from incr.storage import atomic_write
 from incr.store import Store
+from incr.version import __version__
 
 #: Least time between two lockfile writes during a run (see ``Workspace.write_lock``).
 LOCK_WRITE_INTERVAL = 0.25
@@ -878,11 +880,14 @@ def repro_all(
     return not failed
 
 
-def run_instance(project: Project, instance: PipelineInstance, enable_cache: bool | None) -> Any:
-    """``PipelineInstance.run()``: trace it, then run it with the seed's console lines."""
+def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
+    """``PipelineInstance.run()``: find the project of the file defining the pipeline, trace
+    the instance, then run it with the seed's console lines."""
     from incr.locking import project_lock
     from incr.runner import Runner
 
+    func = instance.definition.func
+    project = project_for(inspect.getsourcefile(func) or func.__code__.co_filename)
     reporter = Console()
     with project_lock(project.cache, f"{instance.name}.run()", on_wait=reporter.line):
         workspace = Workspace(project)
