@@ -512,9 +512,10 @@ def verify(ctx: click.Context, targets: tuple[str, ...], rerun: bool) -> None:
 
 
 def _verify_rerun(project: Project, targets: tuple[str, ...]) -> None:
+    from incr.events import SAME, SKIPPED
     from incr.locking import project_lock
     from incr.report import rerun_lines, rerun_summary
-    from incr.rerun import SAME, SKIPPED, verify
+    from incr.rerun import verify
 
     def show(result: Any) -> None:
         click.echo("\n".join(rerun_lines(result)))

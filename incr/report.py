@@ -8,103 +8,28 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import Any, TextIO
 
-from incr import gate
+from incr import events, gate
+from incr.events import (
+    Event,
+    PipelineFinished,
+    PipelineStarted,
+    Rerun,
+    StepCached,
+    StepFailed,
+    StepFinished,
+    StepsSkipped,
+    StepStarted,
+    Warning_,
+)
+
+# runner and parallel still import these two from here
+from incr.events import Recorder as Recorder
+from incr.events import Reporter as Reporter
 from incr.fingerprint import global_random_fix
 from incr.model import Facts, LockEntry, PipelineGraph, Reason, StepNode
 from incr.plan import Verdict
-
-if TYPE_CHECKING:
-    from incr.rerun import Rerun
-
-
-@dataclass(frozen=True)
-class PipelineStarted:
-    pipeline: str
-    enable_cache: bool
-    run_override: bool | None
-
-
-@dataclass(frozen=True)
-class StepStarted:
-    pipeline: str
-    step: str
-    reasons: tuple[Reason, ...]
-
-
-@dataclass(frozen=True)
-class StepCached:
-    pipeline: str
-    step: str
-    restored: bool  # True: from the run cache (an earlier fingerprint), not the lockfile's
-
-
-@dataclass(frozen=True)
-class StepFinished:
-    pipeline: str
-    step: str
-    seconds: float
-    executed: bool
-
-
-@dataclass(frozen=True)
-class StepFailed:
-    pipeline: str
-    step: str
-    seconds: float
-    traceback: str
-
-
-@dataclass(frozen=True)
-class StepsSkipped:
-    pipeline: str
-    steps: tuple[str, ...]
-    because: str
-
-
-@dataclass(frozen=True)
-class Warning_:
-    text: str
-
-
-@dataclass(frozen=True)
-class PipelineFinished:
-    pipeline: str
-    run_name: str
-    seconds: float
-    failed: bool
-
-
-Event = (
-    PipelineStarted
-    | StepStarted
-    | StepCached
-    | StepFinished
-    | StepFailed
-    | StepsSkipped
-    | Warning_
-    | PipelineFinished
-)
-
-
-class Reporter(Protocol):
-    def emit(self, event: Event) -> None: ...
-
-
-@dataclass
-class Recorder:
-    """Keeps events; ``executed`` lists the steps that really ran (for tests and the API)."""
-
-    events: list[Any] = field(default_factory=list)
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    @property
-    def executed(self) -> list[str]:
-        return [e.step for e in self.events if isinstance(e, StepFinished) and e.executed]
 
 
 class Console:
@@ -422,20 +347,18 @@ def dag_lines(graph: PipelineGraph, order: list[StepNode], fmt: str) -> list[str
 
 def rerun_lines(result: Rerun) -> list[str]:
     """What ``incr verify --rerun`` says about one step."""
-    from incr import rerun
-
     key = result.key
-    if result.state == rerun.SKIPPED:
+    if result.state == events.SKIPPED:
         return [f"{key}  skipped: dirty ({result.cause}); run `incr repro`, then verify it"]
-    if result.state == rerun.FAILED:
+    if result.state == events.FAILED:
         lines = result.cause.splitlines() or [""]  # a traceback ends with the error
         return [f"{key}  failed when run again: {lines[-1]}", *(f"    {t}" for t in lines[:-1])]
     draws = [f"  note: {_random_note(n, global_random_fix(n) or '')}" for n in result.notes]
-    if result.state == rerun.SAME:
+    if result.state == events.SAME:
         return [f"{key}  same outputs in 2 runs ({result.seconds:.2f}s)", *draws]
     why = {
-        rerun.NON_DETERMINISTIC: "two runs in a row gave different outputs",
-        rerun.HIDDEN_INPUT: "two new runs agree with each other, not with pipeline.lock: "
+        events.NON_DETERMINISTIC: "two runs in a row gave different outputs",
+        events.HIDDEN_INPUT: "two new runs agree with each other, not with pipeline.lock: "
         "list what it reads in deps=[...]",
     }.get(result.cause, "")
     text = f"{key}  outputs differ ({', '.join(result.outputs)}): {result.cause}"
@@ -444,17 +367,16 @@ def rerun_lines(result: Rerun) -> list[str]:
 
 def rerun_summary(results: list[Rerun]) -> str:
     """The last line of ``incr verify --rerun``."""
-    from incr import rerun
-
-    ran = [r for r in results if r.state != rerun.SKIPPED]
+    ran = [r for r in results if r.state != events.SKIPPED]
     skipped = len(results) - len(ran)
-    bad = [r for r in ran if r.state != rerun.SAME]
+    bad = [r for r in ran if r.state != events.SAME]
     tail = f"; {_steps(skipped)} skipped (dirty)" if skipped else ""
     if not ran:
         return f"no clean step to run again{tail}"
     if not bad:
         return f"{_steps(len(ran))} run again: every output as recorded{tail}"
     named = ", ".join(
-        f"{r.key} ({r.cause if r.state == rerun.DIFFERS else 'failed when run again'})" for r in bad
+        f"{r.key} ({r.cause if r.state == events.DIFFERS else 'failed when run again'})"
+        for r in bad
     )
     return f"{_steps(len(ran))} run again: {len(bad)} not as recorded: {named}{tail}"

@@ -33,17 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from incr.events import (
+    DIFFERS,
+    FAILED,
+    HIDDEN_INPUT,
+    NON_DETERMINISTIC,
+    SAME,
+    SKIPPED,
+    Rerun,
+)
 from incr.model import Artifact, LockEntry, StepNode
 from incr.project import Project
-
-SAME = "same"
-DIFFERS = "differs"
-FAILED = "failed"
-SKIPPED = "skipped"
-
-#: Why outputs differ.
-NON_DETERMINISTIC = "non-deterministic"
-HIDDEN_INPUT = "changed when run again: reads something incr does not track"
 
 #: Folders never copied into the scratch project (besides the cache folder and virtualenvs).
 SKIP_FOLDERS = frozenset(
@@ -60,24 +60,6 @@ SKIP_FOLDERS = frozenset(
         "node_modules",
     }
 )
-
-
-@dataclass(frozen=True)
-class Rerun:
-    """What running one step again showed.
-
-    ``state`` is SAME, DIFFERS, FAILED or SKIPPED; ``cause`` says why (NON_DETERMINISTIC or
-    HIDDEN_INPUT when outputs differ, the error when it failed, the reasons it is dirty when
-    skipped); ``outputs`` names the outputs that differ; ``notes`` the places where it draws
-    from a global random generator.
-    """
-
-    key: str
-    state: str
-    cause: str = ""
-    outputs: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-    seconds: float = 0.0
 
 
 def classify(

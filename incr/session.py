@@ -26,6 +26,7 @@ from incr.codecache import ClosureCache, Found
 from incr.creaders import step_files
 from incr.envreads import env_value
 from incr.errors import DefinitionError, IncrError
+from incr.events import Reporter
 from incr.fingerprint import (
     MEMO_FORMAT,
     PROJECT_MODULES,
@@ -58,7 +59,7 @@ from incr.notebook import main_source, project_for
 from incr.objectcode import input_identity, object_code, pickle_globals, project_refs
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
 from incr.project import Project
-from incr.report import Console, Reporter
+from incr.report import Console
 from incr.storage import atomic_write
 from incr.store import Store
 from incr.version import __version__

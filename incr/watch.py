@@ -39,9 +39,10 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from incr.api import TracedPipeline
 from incr.errors import DiscoveryError, IncrError
+from incr.events import Event, Reporter, StepStarted
 from incr.locking import project_lock
 from incr.project import Project
-from incr.report import Console, Event, Reporter, StepStarted
+from incr.report import Console
 from incr.session import Workspace, open_pipelines, repro_all
 from incr.watchset import (
     Change,

@@ -1,0 +1,128 @@
+"""What the runner and ``verify --rerun`` report, as plain values.
+
+The runner emits these events; only ``report.py`` turns them into words (console lines,
+tables, JSON). ``Reporter`` is the seam: anything with ``emit(event)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from incr.model import Reason
+
+
+@dataclass(frozen=True)
+class PipelineStarted:
+    pipeline: str
+    enable_cache: bool
+    run_override: bool | None
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    pipeline: str
+    step: str
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class StepCached:
+    pipeline: str
+    step: str
+    restored: bool  # True: from the run cache (an earlier fingerprint), not the lockfile's
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    pipeline: str
+    step: str
+    seconds: float
+    executed: bool
+
+
+@dataclass(frozen=True)
+class StepFailed:
+    pipeline: str
+    step: str
+    seconds: float
+    traceback: str
+
+
+@dataclass(frozen=True)
+class StepsSkipped:
+    pipeline: str
+    steps: tuple[str, ...]
+    because: str
+
+
+@dataclass(frozen=True)
+class Warning_:
+    text: str
+
+
+@dataclass(frozen=True)
+class PipelineFinished:
+    pipeline: str
+    run_name: str
+    seconds: float
+    failed: bool
+
+
+Event = (
+    PipelineStarted
+    | StepStarted
+    | StepCached
+    | StepFinished
+    | StepFailed
+    | StepsSkipped
+    | Warning_
+    | PipelineFinished
+)
+
+
+class Reporter(Protocol):
+    def emit(self, event: Event) -> None: ...
+
+
+@dataclass
+class Recorder:
+    """Keeps events; ``executed`` lists the steps that really ran (for tests and the API)."""
+
+    events: list[Any] = field(default_factory=list)
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    @property
+    def executed(self) -> list[str]:
+        return [e.step for e in self.events if isinstance(e, StepFinished) and e.executed]
+
+
+#: What running a clean step again showed (``incr verify --rerun``).
+SAME = "same"
+DIFFERS = "differs"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+#: Why outputs differ.
+NON_DETERMINISTIC = "non-deterministic"
+HIDDEN_INPUT = "changed when run again: reads something incr does not track"
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """What running one step again showed.
+
+    ``state`` is SAME, DIFFERS, FAILED or SKIPPED; ``cause`` says why (NON_DETERMINISTIC or
+    HIDDEN_INPUT when outputs differ, the error when it failed, the reasons it is dirty when
+    skipped); ``outputs`` names the outputs that differ; ``notes`` the places where it draws
+    from a global random generator.
+    """
+
+    key: str
+    state: str
+    cause: str = ""
+    outputs: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    seconds: float = 0.0
