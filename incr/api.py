@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from incr.captures import with_captures
-from incr.coderef import StepCode, code_ref
+from incr.coderef import code_ref
 from incr.errors import DefinitionError
 from incr.fingerprint import canonical_json
-from incr.model import InputRef, PipelineGraph, StepNode
+from incr.model import InputRef, PipelineGraph, StepCode, StepNode, TracedPipeline
 from incr.notebook import NOTEBOOK, is_interactive
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -542,21 +542,6 @@ class PipelineInstance:
         if _engine is None:
             raise DefinitionError(f"pipeline {self.name}: no engine to run it (import incr)")
         return _engine(self, enable_cache)
-
-
-@dataclasses.dataclass
-class TracedPipeline:
-    """A graph plus what is needed to fingerprint it (``code``) and to execute it (the step
-    objects and their configs; empty when the graph came from the graph cache)."""
-
-    graph: PipelineGraph
-    steps: dict[str, Step]
-    configs: dict[str, StepConfig | None]
-    code: dict[str, StepCode]
-
-    @property
-    def executable(self) -> bool:
-        return bool(self.steps) or not self.graph.steps
 
 
 @overload

@@ -24,8 +24,9 @@ from collections.abc import Callable
 from pathlib import Path, PurePath
 from typing import Any
 
-from incr.coderef import CodeRef, StepCode, code_ref
+from incr.coderef import code_ref
 from incr.fingerprint import IGNORED, canonical_json, digest_bytes
+from incr.model import SOURCE, CodeRef, StepCode
 from incr.notebook import NO_SOURCE
 
 #: Bumped when the encoding of captured values changes.
@@ -35,7 +36,6 @@ UNDIGESTABLE = "undigestable:"
 #: Values nested deeper than this are not digested (the step reruns).
 MAX_DEPTH = 100
 #: The captured name that stands for a step function's own code when its source is nowhere.
-SOURCE = "(its source)"
 
 #: Types of the standard library whose ``repr`` is complete and the same in every process.
 _BY_REPR = frozenset(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import linecache
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,50 +21,9 @@ from incr.fingerprint import (
     enclosing_names,
     function_closure,
 )
-
-
-@dataclass(frozen=True)
-class CodeRef:
-    """A function, class or module.
-
-    ``qualname`` is ``*`` for a whole module, ``Class.name`` for a definition in the body of a
-    module-level class. ``own_digest`` is set for code that cannot be found by a module-level
-    name (a function defined inside a function): the digest of its own source.
-    ``package`` is set for code outside the project: it counts by that package's version.
-    """
-
-    module: str = ""
-    qualname: str = ""
-    source_file: str = ""
-    own_digest: str | None = None
-    package: str | None = None
-
-
-@dataclass(frozen=True)
-class StepCode:
-    """A step's function, its ``code_deps`` and its ``version`` string.
-
-    ``captured`` is the code reached through the values the function captures (closure cells,
-    default arguments: functions, classes, modules); ``values`` maps each captured name to the
-    digest of its value (``undigestable:TYPE`` when it has none, see ``incr.captures``).
-    """
-
-    func: CodeRef
-    deps: tuple[CodeRef, ...] = ()
-    version: str | None = None
-    captured: tuple[CodeRef, ...] = ()
-    values: tuple[tuple[str, str], ...] = ()
-
-
-def module_name(root: Path, path: Path) -> str:
-    """The dotted name of a module file under ``root``: ``pipelines/flow.py`` is
-    ``pipelines.flow``."""
-    parts = list(path.relative_to(root).with_suffix("").parts)
-    if parts and parts[-1] == "__init__":
-        parts.pop()
-    if len(parts) > 1 and parts[0] == "src":  # the src layout: src/mylib is ``mylib``
-        parts.pop(0)
-    return ".".join(parts)
+from incr.model import CodeRef
+from incr.model import StepCode as StepCode  # re-exported: it lived here
+from incr.project import module_name
 
 
 def code_ref(obj: Any, root: Path) -> CodeRef:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from incr.hashing import MISSING
 from incr.model import (
+    MISSING,
     Facts,
     LockEntry,
     Reason,

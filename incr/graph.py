@@ -14,29 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from incr.api import Pipeline, PipelineInstance, TracedPipeline, recording_runs
-from incr.coderef import module_name
 from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.imports import use_project_imports
 from incr.model import PipelineGraph, StepNode, paths_overlap
-from incr.project import Project
+from incr.project import Project, module_name, pipeline_modules
 
 if TYPE_CHECKING:
     import networkx as nx
-
-
-def pipeline_modules(project: Project) -> list[Path]:
-    """The ``.py`` files under the pipelines folder, sorted, without caches and hidden folders."""
-    folder = project.pipelines
-    if not folder.is_dir():
-        raise DiscoveryError(
-            f"{project.pipelines_dir}/: no such folder in {project.root}",
-            hint="put pipeline modules in pipelines/, or set [tool.incr] pipelines = ...",
-        )
-    return sorted(
-        p
-        for p in folder.rglob("*.py")
-        if not any(part.startswith((".", "__pycache__")) for part in p.relative_to(folder).parts)
-    )
 
 
 def import_module(project: Project, path: Path) -> object:

@@ -40,13 +40,11 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from incr.api import TracedPipeline
-from incr.coderef import CodeRef, StepCode
 from incr.envreads import env_value
 from incr.fingerprint import digest_bytes
 from incr.hashing import MISSING, StatCache
-from incr.model import InputRef, PipelineGraph, StepNode
-from incr.project import Project
+from incr.model import CodeRef, InputRef, PipelineGraph, StepCode, StepNode, TracedPipeline
+from incr.project import Project, pipeline_modules
 from incr.storage import atomic_write
 from incr.version import __version__
 
@@ -65,7 +63,6 @@ def _key(
     env: Mapping[str, str],
     learned: Sequence[str] = (),
 ) -> dict[str, Any]:
-    from incr.graph import pipeline_modules
     from incr.session import exists_value, listing_value, own_paths
 
     listing = sorted(p.relative_to(project.root).as_posix() for p in pipeline_modules(project))

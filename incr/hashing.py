@@ -26,10 +26,10 @@ from blake3 import blake3
 
 from incr import trees
 from incr.fingerprint import digest_bytes
+from incr.model import MISSING
 from incr.storage import atomic_write
 from incr.trees import Entry
 
-MISSING = "missing"
 _RACY_NS = 2_000_000_000
 _CHUNK = 1 << 20
 #: From this size on, a cache object is memory-mapped to be loaded (``Store.get_view``), and a

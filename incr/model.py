@@ -5,8 +5,9 @@ Nothing here touches the disk, the clock or the console.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 #: Bumped whenever the meaning of a fingerprint changes; part of every digest.
 FINGERPRINT_SCHEMA = 1
@@ -255,3 +256,67 @@ def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
         if items:
             reasons.append(Reason(kind, ", ".join(items)))
     return reasons
+
+
+#: The digest of a path that does not exist.
+MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    """A function, class or module.
+
+    ``qualname`` is ``*`` for a whole module, ``Class.name`` for a definition in the body of a
+    module-level class. ``own_digest`` is set for code that cannot be found by a module-level
+    name (a function defined inside a function): the digest of its own source.
+    ``package`` is set for code outside the project: it counts by that package's version.
+    """
+
+    module: str = ""
+    qualname: str = ""
+    source_file: str = ""
+    own_digest: str | None = None
+    package: str | None = None
+
+
+@dataclass(frozen=True)
+class StepCode:
+    """A step's function, its ``code_deps`` and its ``version`` string.
+
+    ``captured`` is the code reached through the values the function captures (closure cells,
+    default arguments: functions, classes, modules); ``values`` maps each captured name to the
+    digest of its value (``undigestable:TYPE`` when it has none, see ``incr.captures``).
+    """
+
+    func: CodeRef
+    deps: tuple[CodeRef, ...] = ()
+    version: str | None = None
+    captured: tuple[CodeRef, ...] = ()
+    values: tuple[tuple[str, str], ...] = ()
+
+
+class StepFunction(Protocol):
+    """What running a traced step needs from its ``@step`` object (``api.Step``)."""
+
+    func: Callable[..., Any]
+
+    def run_function(self, config: Any, inputs: dict[str, Any]) -> Any: ...
+
+
+@dataclass
+class TracedPipeline:
+    """A graph plus what is needed to fingerprint it (``code``) and to execute it (the step
+    objects and their configs; empty when the graph came from the graph cache)."""
+
+    graph: PipelineGraph
+    steps: dict[str, StepFunction]
+    configs: dict[str, Any]
+    code: dict[str, StepCode]
+
+    @property
+    def executable(self) -> bool:
+        return bool(self.steps) or not self.graph.steps
+
+
+#: The captured name under which a step whose own source is unreadable is reported.
+SOURCE = "(its source)"

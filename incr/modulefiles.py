@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from incr.coderef import module_name
 from incr.fingerprint import digest_bytes
+from incr.project import module_name
 
 #: Folders never searched for project modules, at any depth.
 SKIPPED = frozenset({"__pycache__", "site-packages", "node_modules", "tests", "test"})

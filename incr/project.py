@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from incr.errors import ProjectError
+from incr.errors import DiscoveryError, ProjectError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -100,3 +100,29 @@ def _read_settings(pyproject: Path) -> dict[str, str]:
                 f"{pyproject.name}: [tool.incr] {key} must be a path inside the project"
             )
     return dict(table)
+
+
+def pipeline_modules(project: Project) -> list[Path]:
+    """The ``.py`` files under the pipelines folder, sorted, without caches and hidden folders."""
+    folder = project.pipelines
+    if not folder.is_dir():
+        raise DiscoveryError(
+            f"{project.pipelines_dir}/: no such folder in {project.root}",
+            hint="put pipeline modules in pipelines/, or set [tool.incr] pipelines = ...",
+        )
+    return sorted(
+        p
+        for p in folder.rglob("*.py")
+        if not any(part.startswith((".", "__pycache__")) for part in p.relative_to(folder).parts)
+    )
+
+
+def module_name(root: Path, path: Path) -> str:
+    """The dotted name of a module file under ``root``: ``pipelines/flow.py`` is
+    ``pipelines.flow``."""
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    if len(parts) > 1 and parts[0] == "src":  # the src layout: src/mylib is ``mylib``
+        parts.pop(0)
+    return ".".join(parts)

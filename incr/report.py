@@ -28,7 +28,7 @@ from incr.events import (
 from incr.events import Recorder as Recorder
 from incr.events import Reporter as Reporter
 from incr.fingerprint import global_random_fix
-from incr.model import Facts, LockEntry, PipelineGraph, Reason, StepNode
+from incr.model import SOURCE, Facts, LockEntry, PipelineGraph, Reason, StepNode
 from incr.plan import Verdict
 
 
@@ -147,8 +147,6 @@ def _notes(v: Verdict) -> list[str]:
 
 
 def _uncached_note(step: str, name: str, what: str) -> str:
-    from incr.captures import SOURCE
-
     if name == SOURCE:
         return (
             f"{step} is a {what}, whose source incr cannot read: the step always reruns; "
