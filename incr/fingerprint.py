@@ -38,6 +38,11 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+def json_key(value: Any) -> str:
+    """``canonical_json`` that lets NaN through: for comparing values, never for digests."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
 def fingerprint(facts: Facts) -> str:
     """The digest of everything that decides whether a step's result can be reused."""
     payload = {

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from incr.errors import LockfileError
+from incr.fingerprint import canonical_json
 from incr.model import ARTIFACT_KINDS, Artifact, Facts, LockEntry
 from incr.storage import atomic_write
 
@@ -106,7 +107,7 @@ def _block(entry: LockEntry) -> str:
 
 
 def _config_text(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return canonical_json(value)
 
 
 def write(path: Path, entries: Iterable[LockEntry]) -> bool:
@@ -282,3 +283,24 @@ def _find_line(text: str, needle: str) -> int:
         if line.lstrip().startswith(needle):
             return number
     return 1
+
+
+def entry_to_json(entry: LockEntry) -> dict[str, Any]:
+    """A lock entry as JSON values (the lockfile's copy in the cache, the run cache)."""
+    facts = entry.facts
+    return {
+        "fingerprint": entry.fingerprint,
+        "code": facts.code,
+        "config": facts.config,
+        "inputs": facts.inputs,
+        "deps": facts.deps,
+        "reads": entry.reads,
+        "outputs": {k: a.encode() for k, a in entry.outputs.items()},
+    }
+
+
+def entry_from_json(key: str, data: dict[str, Any]) -> LockEntry:
+    """The inverse of ``entry_to_json``."""
+    facts = Facts(data["code"], data["config"], data["inputs"], data["deps"])
+    outputs = {k: Artifact.decode(v) for k, v in data["outputs"].items()}
+    return LockEntry(key, data["fingerprint"], facts, outputs, data["reads"])

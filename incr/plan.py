@@ -7,12 +7,11 @@ anything, which steps a ``repro`` would execute.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from incr.fingerprint import fingerprint
+from incr.fingerprint import canonical_json, fingerprint, json_key
 from incr.model import Artifact, Facts, LockEntry, Reason, StepNode
 
 
@@ -123,7 +122,7 @@ def decide(
 
 
 def _canonical(values: Mapping[str, Any]) -> dict[str, str]:
-    return {k: json.dumps(v, sort_keys=True) for k, v in values.items()}
+    return {k: json_key(v) for k, v in values.items()}
 
 
 def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -203,3 +202,29 @@ def file_upstreams(node: StepNode, producers: Mapping[str, str], dirty: set[str]
         if producer != node.name and paths_overlap(dep, out)
     }
     return sorted(n for n in names if f"{node.pipeline}.{n}" in dirty)
+
+
+def same_facts(new: Facts, old: Facts) -> bool:
+    """True when the two give the same fingerprint: the same strings, and the same config
+    values as JSON (2 and 2.0 are equal in Python, not in a fingerprint)."""
+    return (
+        new.code == old.code
+        and new.inputs == old.inputs
+        and new.deps == old.deps
+        and (
+            new.config == old.config == {}
+            or canonical_json(new.config) == canonical_json(old.config)
+        )
+    )
+
+
+def stale_locks(keys: Iterable[str], live: Mapping[str, set[str] | None]) -> list[str]:
+    """Lock keys to drop: of a pipeline not in ``live``, or of a step not in its set (a
+    pipeline mapped to None keeps all its steps)."""
+    stale = []
+    for key in keys:
+        owner = next((p for p in live if key.startswith(p + ".")), None)
+        steps = live[owner] if owner is not None else None
+        if owner is None or (steps is not None and key[len(owner) + 1 :] not in steps):
+            stale.append(key)
+    return stale

@@ -33,7 +33,6 @@ from incr.fingerprint import (
     CodeClosure,
     CodeIndex,
     ModuleSource,
-    canonical_json,
     digest_bytes,
     fingerprint,
     global_random_fix,
@@ -57,7 +56,15 @@ from incr.model import (
 from incr.modulefiles import listing_digest, module_files
 from incr.notebook import main_source, project_for
 from incr.objectcode import input_identity, object_code, pickle_globals, project_refs
-from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
+from incr.plan import (
+    Verdict,
+    cache_enabled,
+    decide,
+    file_upstreams,
+    same_facts,
+    stale_locks,
+    upstream_inputs,
+)
 from incr.project import Project
 from incr.report import Console
 from incr.storage import atomic_write
@@ -119,7 +126,7 @@ class Workspace:
         try:
             data = json.loads(copy.read_text(encoding="utf-8"))
             if data["digest"] == digest and digest != MISSING and data["key"] == key:
-                locks = {k: _entry_from_json(k, v) for k, v in data["entries"].items()}
+                locks = {k: lockfile.entry_from_json(k, v) for k, v in data["entries"].items()}
                 self._consistent = {k: locks[k] for k in data["consistent"] if k in locks}
                 return locks
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -127,7 +134,7 @@ class Workspace:
         locks = lockfile.read(self.project.lockfile)
         self._consistent = {k: e for k, e in locks.items() if fingerprint(e.facts) == e.fingerprint}
         if locks and self.project.cache.is_dir():
-            entries = {k: _entry_to_json(e) for k, e in locks.items()}
+            entries = {k: lockfile.entry_to_json(e) for k, e in locks.items()}
             with contextlib.suppress(OSError):
                 data = {
                     "digest": digest,
@@ -146,7 +153,7 @@ class Workspace:
         if (
             locked is not None
             and self._consistent.get(locked.key) is locked
-            and _same_facts(facts, locked.facts)
+            and same_facts(facts, locked.facts)
         ):
             return locked.fingerprint
         return fingerprint(facts)
@@ -571,8 +578,7 @@ class Workspace:
 
     def prune(self, pipelines: Iterable[str]) -> None:
         """Drop lock entries of pipelines that no longer exist (after a full, successful run)."""
-        prefixes = tuple(f"{name}." for name in pipelines)
-        stale = [key for key in self.locks if not key.startswith(prefixes)]
+        stale = stale_locks(self.locks, dict.fromkeys(pipelines))
         for key in stale:
             del self.locks[key]
         if stale:
@@ -626,39 +632,6 @@ def _non_empty(path: Path) -> bool:
         return os.stat(path).st_size > 0
     except OSError:
         return False
-
-
-def _same_facts(new: Facts, old: Facts) -> bool:
-    """True when the two give the same fingerprint: the same strings, and the same config
-    values as JSON (2 and 2.0 are equal in Python, not in a fingerprint)."""
-    return (
-        new.code == old.code
-        and new.inputs == old.inputs
-        and new.deps == old.deps
-        and (
-            new.config == old.config == {}
-            or canonical_json(new.config) == canonical_json(old.config)
-        )
-    )
-
-
-def _entry_to_json(entry: LockEntry) -> dict[str, Any]:
-    facts = entry.facts
-    return {
-        "fingerprint": entry.fingerprint,
-        "code": facts.code,
-        "config": facts.config,
-        "inputs": facts.inputs,
-        "deps": facts.deps,
-        "reads": entry.reads,
-        "outputs": {k: a.encode() for k, a in entry.outputs.items()},
-    }
-
-
-def _entry_from_json(key: str, data: dict[str, Any]) -> LockEntry:
-    facts = Facts(data["code"], data["config"], data["inputs"], data["deps"])
-    outputs = {k: Artifact.decode(v) for k, v in data["outputs"].items()}
-    return LockEntry(key, data["fingerprint"], facts, outputs, data["reads"])
 
 
 def _module_tops(root: Path) -> tuple[bytes, ...]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from incr import trees
+from incr.fingerprint import canonical_json
 from incr.hashing import MMAP_THRESHOLD, buffers_digest, file_digest
 from incr.model import Artifact
 from incr.storage import (
@@ -388,7 +389,7 @@ def _corrupt(path: Path) -> ObjectCorrupt:
 
 
 def canonical_listing(listing: list[list[str]]) -> bytes:
-    return json.dumps(listing, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    return canonical_json(listing).encode()
 
 
 def _check_entries(digest: str, entries: list[trees.Entry], dest: Path, root: Path) -> None:

@@ -14,9 +14,10 @@ import pytest
 from incr import lockfile
 from incr.errors import LockfileError
 from incr.fingerprint import CodeClosure
+from incr.lockfile import entry_from_json as _entry_from_json
+from incr.lockfile import entry_to_json as _entry_to_json
 from incr.model import Artifact, Facts, LockEntry
 from incr.objectcode import input_identity, object_code, pickle_globals, project_refs
-from incr.session import _entry_from_json, _entry_to_json
 from incr.store import Store
 
 HERE = __name__

@@ -15,7 +15,7 @@ from incr.plan import (
     file_upstreams,
     upstream_inputs,
 )
-from incr.session import _same_facts
+from incr.plan import same_facts as _same_facts
 
 
 def node(name="double", *, inputs=None, enable_cache=None, deps=(), outs=()):
@@ -328,3 +328,11 @@ def test_same_facts_compares_configs_as_json():
     assert not _same_facts(base, Facts({"a:f": "d2"}, {"k": 1}, {"x": "i"}, {"data": "h"}))
     assert not _same_facts(base, Facts({"a:f": "d1"}, {"k": 1}, {}, {"data": "h"}))
     assert not _same_facts(base, Facts({"a:f": "d1"}, {"k": 1}, {"x": "i"}, {}))
+
+
+def test_stale_locks_drops_gone_pipelines_and_steps():
+    from incr.plan import stale_locks
+
+    keys = ["a.x", "a.y", "b.z", "c.w"]
+    assert stale_locks(keys, {"a": {"x"}, "b": None}) == ["a.y", "c.w"]
+    assert stale_locks(keys, {}) == keys
