@@ -38,11 +38,13 @@ Found = tuple[str, str] | None
 
 
 def _key() -> list[Any]:
-    from incr import fingerprint
+    from incr import codeast, fingerprint
 
     try:
-        st = os.stat(fingerprint.__file__)
-        code = [st.st_size, st.st_mtime_ns]
+        code = []
+        for module in (fingerprint, codeast):
+            st = os.stat(module.__file__ or "")
+            code += [st.st_size, st.st_mtime_ns]
     except (OSError, TypeError):
         code = None
     return [FORMAT, __version__, MEMO_FORMAT, list(sys.version_info[:2]), code]

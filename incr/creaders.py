@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from incr.model import paths_overlap
 
 if TYPE_CHECKING:
-    from incr.fingerprint import CodeIndex, _ModuleInfo
+    from incr.codeast import ModuleInfo, ModuleLookup
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,7 @@ Lookup = Callable[[str], "tuple[ast.expr, Lookup] | None"]
 
 
 def resolve_calls(
-    index: CodeIndex, info: _ModuleInfo, sym: str, calls: list[list[Any]], *, own: bool
+    index: ModuleLookup, info: ModuleInfo, sym: str, calls: list[list[Any]], *, own: bool
 ) -> list[tuple[str, str, str, str]]:
     """The reader calls of definition ``sym`` of ``info`` (from ``reader_calls``), resolved:
     (``CALL() in PATH:NAME``, mode ``r``/``rw``, ``path``/``config``/``unknown``, the path or
@@ -301,7 +301,7 @@ def resolve_calls(
     return found
 
 
-def _imported_name(index: CodeIndex, info: _ModuleInfo, head: str, chain: list[str]) -> str:
+def _imported_name(index: ModuleLookup, info: ModuleInfo, head: str, chain: list[str]) -> str:
     """The full name of a third-party or standard library object (``pd.read_parquet``:
     ``pandas.read_parquet``), or "" when the name is not imported from outside."""
     binding = info.imports.get(head)
@@ -313,11 +313,11 @@ def _imported_name(index: CodeIndex, info: _ModuleInfo, head: str, chain: list[s
     return ".".join([base, *chain])
 
 
-def _constants(index: CodeIndex, info: _ModuleInfo) -> Lookup:
+def _constants(index: ModuleLookup, info: ModuleInfo) -> Lookup:
     """Looks up a module-level name of ``info`` bound once to a value (a path constant)."""
 
     def lookup(name: str) -> tuple[ast.expr, Lookup] | None:
-        targets = [t for t in index._resolve(info, (name, ())) if not isinstance(t, str)]
+        targets = [t for t in index.resolve(info, (name, ())) if not isinstance(t, str)]
         if len(targets) != 1:
             return None
         where = index.module(targets[0][0])

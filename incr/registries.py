@@ -16,7 +16,7 @@ container), the project's modules are scanned for what fills it:
 
 All of them count for the table, so for every step that uses it. A filler that stores a value
 incr cannot trace to code it follows (``MODELS[ep.name] = ep.load()`` in a loop over entry
-points) is reported as a run-time lookup. Pure: sources come from the ``CodeIndex``.
+points) is reported as a run-time lookup. Pure: sources come from the ``ModuleLookup``.
 """
 
 from __future__ import annotations
@@ -24,12 +24,8 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
-from incr.fingerprint import ModuleSource, _ModuleInfo, _Ref, _target_names, _top_level
-
-if TYPE_CHECKING:
-    from incr.fingerprint import CodeIndex
+from incr.codeast import ModuleInfo, ModuleLookup, ModuleSource, Ref, target_names, top_level
 
 Target = tuple[str, str]  # (module, name)
 
@@ -94,7 +90,7 @@ ROUNDS = 8
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-def is_table(index: CodeIndex, info: _ModuleInfo, nodes: list[ast.stmt]) -> bool:
+def is_table(index: ModuleLookup, info: ModuleInfo, nodes: list[ast.stmt]) -> bool:
     """True when the module-level name defined by ``nodes`` may be a table filled elsewhere:
     a container literal, a container or an instance made by a call (not a plain standard
     library value such as ``Path("data")``), or a class whose body holds a container."""
@@ -103,7 +99,7 @@ def is_table(index: CodeIndex, info: _ModuleInfo, nodes: list[ast.stmt]) -> bool
             if _container(index, info, node.value):
                 return True
         elif isinstance(node, ast.ClassDef):
-            for stmt in _top_level(node.body):
+            for stmt in top_level(node.body):
                 value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None
                 if value is not None and _literal_container(value):
                     return True
@@ -116,7 +112,7 @@ def _literal_container(value: ast.expr) -> bool:
     return isinstance(value, ast.Call) and _last_name(value.func) in CONTAINERS
 
 
-def _container(index: CodeIndex, info: _ModuleInfo, value: ast.expr) -> bool:
+def _container(index: ModuleLookup, info: ModuleInfo, value: ast.expr) -> bool:
     if _literal_container(value):
         return True
     if not isinstance(value, ast.Call):
@@ -124,10 +120,10 @@ def _container(index: CodeIndex, info: _ModuleInfo, value: ast.expr) -> bool:
     ref = _ref(value.func)
     # A call of project code or of a package makes an object that may be a registry; a call
     # of the standard library or a builtin resolves to nothing (and is not a container).
-    return ref is not None and any(True for _ in index._resolve(info, ref))
+    return ref is not None and any(True for _ in index.resolve(info, ref))
 
 
-def scan(index: CodeIndex, table: Target) -> tuple[list[Target], list[str]]:
+def scan(index: ModuleLookup, table: Target) -> tuple[list[Target], list[str]]:
     """What fills ``table`` in the project's modules: the definitions and module-level
     statements (as ``(module, name)`` closure targets) that count for it, and the places that
     fill it with values incr cannot follow."""
@@ -135,7 +131,7 @@ def scan(index: CodeIndex, table: Target) -> tuple[list[Target], list[str]]:
 
 
 class _Scan:
-    def __init__(self, index: CodeIndex, table: Target) -> None:
+    def __init__(self, index: ModuleLookup, table: Target) -> None:
         self.index = index
         self.table = table
         self.fillers: set[Target] = set()
@@ -146,7 +142,7 @@ class _Scan:
         names = dict.fromkeys([self.table[0], *self.index.project_modules()])
         sources = [s for s in map(self._source, names) if s is not None]
         words = {self.table[1]}
-        infos: list[_ModuleInfo] = []
+        infos: list[ModuleInfo] = []
         for _ in range(ROUNDS):
             # Only modules that name the table or a filler can fill it: the others are not
             # even parsed.
@@ -172,7 +168,7 @@ class _Scan:
         except (OSError, UnicodeDecodeError):
             return None
 
-    def _module(self, name: str) -> _ModuleInfo | None:
+    def _module(self, name: str) -> ModuleInfo | None:
         try:
             return self.index.module(name)
         except (SyntaxError, ValueError):
@@ -180,17 +176,17 @@ class _Scan:
 
     # ------------------------------------------------------------------ resolution
 
-    def _points_at(self, info: _ModuleInfo, ref: _Ref | None, wanted: set[Target]) -> bool:
+    def _points_at(self, info: ModuleInfo, ref: Ref | None, wanted: set[Target]) -> bool:
         if ref is None:
             return False
-        return any(t in wanted for t in self.index._resolve(info, ref) if not isinstance(t, str))
+        return any(t in wanted for t in self.index.resolve(info, ref) if not isinstance(t, str))
 
-    def _place(self, info: _ModuleInfo, name: str) -> str:
+    def _place(self, info: ModuleInfo, name: str) -> str:
         return f"{self.table[1]} filled in {info.source.path}:{name}"
 
     # ------------------------------------------------------------------ fillers
 
-    def _find_fillers(self, info: _ModuleInfo) -> None:
+    def _find_fillers(self, info: ModuleInfo) -> None:
         for name, node in _definitions(info):
             if (info.source.name, name) in self.fillers:
                 continue
@@ -203,7 +199,7 @@ class _Scan:
                 self.dynamic.append(self._place(info, name))
 
     def _stored_values(
-        self, info: _ModuleInfo, node: ast.AST, scope: _Scope
+        self, info: ModuleInfo, node: ast.AST, scope: _Scope
     ) -> list[ast.expr] | None:
         """The values ``node`` stores into the table or passes to a filler; None when it does
         neither."""
@@ -227,14 +223,14 @@ class _Scan:
                 values += passed
         return values if fills else None
 
-    def _traceable(self, info: _ModuleInfo, value: ast.expr, scope: _Scope) -> bool:
+    def _traceable(self, info: ModuleInfo, value: ast.expr, scope: _Scope) -> bool:
         """True when ``value`` is made only of things incr follows: constants, lambdas,
         parameters (the callers are followed), module-level names, and calls of those."""
         return _Traceable(self, info, scope).check(value)
 
     # ------------------------------------------------------------------ registrations
 
-    def _find_registrations(self, info: _ModuleInfo) -> None:
+    def _find_registrations(self, info: ModuleInfo) -> None:
         wanted = self.fillers | {self.table}
         module = info.source.name
         for name, node in _definitions(info):
@@ -243,7 +239,7 @@ class _Scan:
                 self.found.append((module, name))
         tree = info.tree.body if info.tree else []
         scope = _Scope(None)
-        for stmt in _top_level(tree):
+        for stmt in top_level(tree):
             if isinstance(stmt, (*_DEFS, ast.Import, ast.ImportFrom)):
                 continue
             values = self._stored_values(info, stmt, scope)
@@ -254,7 +250,7 @@ class _Scan:
             if not all(self._traceable(info, v, _Scope(stmt)) for v in values):
                 self.dynamic.append(self._place(info, keys[0] if keys else "<module>"))
 
-    def _registers(self, info: _ModuleInfo, decorator: ast.expr, wanted: set[Target]) -> bool:
+    def _registers(self, info: ModuleInfo, decorator: ast.expr, wanted: set[Target]) -> bool:
         """True for ``@register(...)``, ``@MODELS.register``, ``@MODELS`` and decorators that
         take the table as an argument (``@register_in(MODELS, "x")``)."""
         if self._points_at(info, _ref(_callee(decorator)), wanted):
@@ -269,7 +265,7 @@ class _Scan:
 
 
 class _Traceable:
-    def __init__(self, scan: _Scan, info: _ModuleInfo, scope: _Scope) -> None:
+    def __init__(self, scan: _Scan, info: ModuleInfo, scope: _Scope) -> None:
         self.scan = scan
         self.info = info
         self.scope = scope
@@ -308,7 +304,7 @@ class _Traceable:
                 return True
             if func.id in self.scope.local:
                 return self._name(func.id)
-            resolved = list(self.scan.index._resolve(self.info, (func.id, ())))
+            resolved = list(self.scan.index.resolve(self.info, (func.id, ())))
             return any(not isinstance(t, str) for t in resolved)  # project code is followed
         return self.check(func)
 
@@ -340,14 +336,14 @@ class _Scope:
                 targets: list[ast.expr] = (
                     list(sub.targets) if isinstance(sub, ast.Assign) else [sub.target]
                 )
-                for name in _target_names(targets):
+                for name in target_names(targets):
                     if sub.value is not None:
                         self.bound.setdefault(name, []).append(sub.value)
             elif isinstance(sub, ast.For | ast.AsyncFor | ast.comprehension):
-                for name in _target_names([sub.target]):
+                for name in target_names([sub.target]):
                     self.bound.setdefault(name, []).append(sub.iter)
             elif isinstance(sub, ast.withitem) and sub.optional_vars is not None:
-                for name in _target_names([sub.optional_vars]):
+                for name in target_names([sub.optional_vars]):
                     self.bound.setdefault(name, []).append(sub.context_expr)
             elif isinstance(sub, ast.ExceptHandler) and sub.name:
                 self.bound.setdefault(sub.name, [])
@@ -357,7 +353,7 @@ class _Scope:
         self.local = self.params | set(self.bound)
 
 
-def _definitions(info: _ModuleInfo) -> Iterator[tuple[str, ast.stmt]]:
+def _definitions(info: ModuleInfo) -> Iterator[tuple[str, ast.stmt]]:
     """Module-level functions and classes of a module, with their names."""
     for name, nodes in info.defs.items():
         for node in nodes:
@@ -365,7 +361,7 @@ def _definitions(info: _ModuleInfo) -> Iterator[tuple[str, ast.stmt]]:
                 yield name, node
 
 
-def _stores(node: ast.AST) -> Iterator[tuple[_Ref, list[ast.expr]]]:
+def _stores(node: ast.AST) -> Iterator[tuple[Ref, list[ast.expr]]]:
     """Every in-place change in ``node``: (the changed name and attribute chain, the values
     stored): ``T[k] = v``, ``T.attr = v``, ``T.append(v)``, ``T.update(...)``,
     ``T.register(...)``, ``setattr(T, k, v)``."""
@@ -422,7 +418,7 @@ def _call_values(call: ast.Call) -> list[ast.expr]:
     return values
 
 
-def _ref(node: ast.expr) -> _Ref | None:
+def _ref(node: ast.expr) -> Ref | None:
     """The name at the root of ``node`` with the attributes read from it before any subscript
     or call: ``registry.MODELS`` in ``registry.MODELS[k]``; None when the root is no name."""
     chain: list[str] = []

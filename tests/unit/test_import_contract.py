@@ -17,13 +17,9 @@ from .import_contract import check
 KNOWN = {
     "api.py: lines over 450",
     "cli.py: lines over 450",
-    "creaders.py: imports private fingerprint.('_ModuleInfo',)",
-    "creaders.py: index._resolve (attribute) (private name of another module)",
     "creaders.py: lines over 450",
     "creaders.py: the pure core imports os",
-    "cycle: creaders <-> fingerprint <-> registries",
     "cycle: graphcache <-> parallel <-> runner <-> session",
-    "fingerprint.py: lines over 450",
     "graphcache.py: imports session (function), a layer up (edges -> workspace)",
     "parallel.py: imports private runner.('_Run',)",
     "parallel.py: imports private runner.('_StepFailure',)",
@@ -32,9 +28,6 @@ KNOWN = {
     "parallel.py: imports runner (typing), a layer up (executors -> runner)",
     "parallel.py: runner._execute (attribute) (private name of another module)",
     "parallel.py: runner._fail (attribute) (private name of another module)",
-    "registries.py: imports private fingerprint.('_ModuleInfo', '_Ref', '_target_names', "
-    "'_top_level')",
-    "registries.py: index._resolve (attribute) (private name of another module)",
     "rerun.py: imports private runner.('_split', '_user_traceback')",
     "runner.py: lines over 450",
     "session.py: imports runner (function), a layer up (workspace -> runner)",

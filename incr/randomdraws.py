@@ -1,0 +1,66 @@
+"""Draws from a global random generator (``np.random.rand``, ``random.random``): a step that
+makes one is not reproducible, and ``incr status`` says how to seed it instead."""
+
+from __future__ import annotations
+
+from incr.codeast import ModuleInfo, Ref
+
+_NUMPY_DRAWS = (
+    "beta binomial bytes chisquare choice dirichlet exponential f gamma geometric gumbel "
+    "hypergeometric laplace logistic lognormal logseries multinomial multivariate_normal "
+    "negative_binomial noncentral_chisquare noncentral_f normal pareto permutation poisson "
+    "power rand randint randn random random_integers random_sample ranf rayleigh sample "
+    "shuffle standard_cauchy standard_exponential standard_gamma standard_normal standard_t "
+    "triangular uniform vonmises wald weibull zipf"
+)
+_STDLIB_DRAWS = (
+    "betavariate binomialvariate choice choices expovariate gammavariate gauss getrandbits "
+    "lognormvariate normalvariate paretovariate randbytes randint random randrange sample "
+    "shuffle triangular uniform vonmisesvariate weibullvariate"
+)
+NUMPY_GLOBAL_DRAWS = frozenset(_NUMPY_DRAWS.split())
+STDLIB_GLOBAL_DRAWS = frozenset(_STDLIB_DRAWS.split())
+_GLOBAL_RANDOM_FIX = {"numpy": "np.random.default_rng(...)", "random": "random.Random(...)"}
+
+
+def global_random_draws(info: ModuleInfo, refs: list[Ref]) -> list[str]:
+    """Uses of a global random generator among the names a definition reads (``np.random.rand``,
+    ``random.choice``, ``choice`` imported from ``random``), as ``np.random.rand()`` or
+    ``random.choice()``. Its results then depend on what drew before it in the same process.
+    A definition that seeds that generator itself (``np.random.seed(0)``) is left out."""
+    dotted = {_dotted(info, name, chain) for name, chain in refs}
+    found = []
+    for full in sorted(d for d in dotted if d):
+        module, _, func = full.rpartition(".")
+        if module == "numpy.random" and func in NUMPY_GLOBAL_DRAWS:
+            if "numpy.random.seed" not in dotted:
+                found.append(f"np.random.{func}()")
+        elif module == "random" and func in STDLIB_GLOBAL_DRAWS and "random.seed" not in dotted:
+            found.append(f"random.{func}()")
+    return found
+
+
+def _dotted(info: ModuleInfo, name: str, chain: tuple[str, ...]) -> str:
+    """The dotted path a name read in ``info`` stands for (``np.random.rand`` ->
+    ``numpy.random.rand``), from the module's imports; ``np``, ``numpy`` and ``random`` bound
+    by an import inside a function count as those modules. Empty for a local name."""
+    binding = info.imports.get(name)
+    if binding is not None:
+        base = binding.module or f"{binding.attr_of}.{binding.attr}"
+    elif name in info.defs:
+        return ""
+    else:
+        base = {"np": "numpy", "numpy": "numpy", "random": "random"}.get(name, "")
+    return ".".join([base, *chain]) if base else ""
+
+
+def global_random_fix(note: str) -> str | None:
+    """For a note made by ``global_random_draws`` (``np.random.rand() in PATH:NAME``), what to
+    use instead (``np.random.default_rng(...)``); None for any other note."""
+    call = note.partition(" in ")[0]
+    module, _, func = call.removesuffix("()").rpartition(".")
+    if module == "np.random" and func in NUMPY_GLOBAL_DRAWS:
+        return _GLOBAL_RANDOM_FIX["numpy"]
+    if module == "random" and func in STDLIB_GLOBAL_DRAWS:
+        return _GLOBAL_RANDOM_FIX["random"]
+    return None
