@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
-import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+from incr import tracing
 from incr.captures import with_captures
 from incr.coderef import code_ref
 from incr.errors import DefinitionError
 from incr.fingerprint import canonical_json
-from incr.model import InputRef, PipelineGraph, StepCode, StepNode, TracedPipeline
-from incr.notebook import NOTEBOOK, is_interactive
+from incr.model import PipelineGraph, StepCode, TracedPipeline
+from incr.tracing import OutputHandle, env_names, parse_duration, relative_source
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,74 +54,9 @@ class Output:
         return f"Output({inner})"
 
 
-@dataclasses.dataclass(frozen=True)
-class OutputHandle:
-    """What a traced step call returns: a reference to one of its outputs."""
-
-    step: str
-    output: str
+# --------------------------------------------------------------------------- running
 
 
-# --------------------------------------------------------------------------- tracing
-
-
-class _Tracer:
-    def __init__(self, pipeline: str, root: Path) -> None:
-        self.pipeline = pipeline
-        self.root = root
-        self.nodes: list[StepNode] = []
-        self.steps: dict[str, Step] = {}
-        self._named: dict[str, Step] = {}  # step name -> the first step of that name
-        self._next: dict[str, int] = {}  # step name -> where to look for the next free suffix
-
-    def unique_name(self, step: Step) -> str:
-        """The step's name, or ``name_2``, ``name_3`` for further uses of the same step.
-
-        Two different steps with one name are an error: their lock entries would clash.
-        """
-        base = step.name
-        other = self._named.setdefault(base, step)
-        if other is not step:
-            raise DefinitionError(
-                f"two different steps are named {base!r} "
-                f"({_where(other.func, self.root)} and {_where(step.func, self.root)})",
-                hint="rename one function, or give it @step(name=...)",
-            )
-        if base not in self.steps:
-            return base
-        n = self._next.get(base, 2)  # names are never freed: the ones below are still taken
-        while f"{base}_{n}" in self.steps:
-            n += 1
-        self._next[base] = n + 1
-        return f"{base}_{n}"
-
-    def add(self, step: Step, config: StepConfig | None, args: tuple, kwargs: dict) -> Any:
-        name = self.unique_name(step)
-        inputs = step.bind_inputs(args, kwargs)
-        node = StepNode(
-            pipeline=self.pipeline,
-            name=name,
-            func_name=step.func.__name__,
-            source_file=_relative_source(step.func, self.root),
-            config=step.config_values(config),
-            inputs={p: InputRef(h.step, h.output) for p, h in inputs.items()},
-            outputs=step.output_names,
-            deps=tuple(_clean_path(p, step.name, "deps") for p in step.deps),
-            outs=tuple(_clean_path(p, step.name, "outs") for p in step.outs),
-            enable_cache=step.enable_cache,
-            track_reads=step.track_reads,
-            cache_expires=step.cache_expires,
-            env=step.env,
-        )
-        self.nodes.append(node)
-        self.steps[name] = step
-        handles = tuple(OutputHandle(name, out) for out in step.output_names)
-        if not handles:
-            return None
-        return handles[0] if len(handles) == 1 and not step.multi_output else handles
-
-
-_tracer: _Tracer | None = None
 #: Runs a pipeline instance for ``.run()`` (``incr/__init__.py`` installs the runner's).
 Engine = Callable[["PipelineInstance", "bool | None"], Any]
 _engine: Engine | None = None
@@ -136,87 +69,7 @@ def set_engine(engine: Engine | None) -> Engine | None:
     return previous
 
 
-#: While discovery imports pipeline modules, ``.run()`` calls are appended here, not executed.
-_recorded_runs: list[PipelineInstance] | None = None
-
-
-@contextmanager
-def recording_runs() -> Iterator[list[PipelineInstance]]:
-    """Record (instead of executing) every ``PipelineInstance.run()`` made inside the block."""
-    global _recorded_runs
-    previous, _recorded_runs = _recorded_runs, []
-    try:
-        yield _recorded_runs
-    finally:
-        _recorded_runs = previous
-
-
-def _relative_source(func: Callable[..., Any], root: Path) -> str:
-    file = inspect.getsourcefile(func) or func.__code__.co_filename
-    if func.__module__ == "__main__" and is_interactive(file):
-        return NOTEBOOK
-    path = Path(file).resolve()
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
-def _where(func: Callable[..., Any], root: Path) -> str:
-    return f"{_relative_source(func, root)}:{func.__code__.co_firstlineno}"
-
-
-def _clean_path(path: str | os.PathLike[str], step: str, what: str) -> str:
-    text = Path(path).as_posix()
-    if Path(text).is_absolute() or ".." in Path(text).parts:
-        raise DefinitionError(
-            f"step {step}: {what} path {text!r} is outside the project root",
-            hint=f"list {what} relative to the project root, without '..'",
-        )
-    return text.rstrip("/") if text not in ("", ".") else "."
-
-
 # --------------------------------------------------------------------------- steps
-
-
-def _env_names(env: Any, step: str) -> tuple[str, ...]:
-    """The variable names of ``@step(env=[...])``, checked, without repeats."""
-    if isinstance(env, str) or not isinstance(env, list | tuple):
-        raise DefinitionError(
-            f"step {step}: env must be a list of variable names, got {env!r}",
-            hint='write env=["NAME", ...]',
-        )
-    for name in env:
-        if not isinstance(name, str) or not name or "=" in name or "\0" in name:
-            raise DefinitionError(
-                f"step {step}: env lists {name!r}, which is not an environment variable name",
-                hint='write env=["NAME", ...]',
-            )
-    return tuple(dict.fromkeys(env))
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
-
-
-def parse_duration(value: str | timedelta | float | None, step: str) -> float | None:
-    """Seconds from ``"90s"``, ``"30m"``, ``"1h30m"``, ``"2d"``, a timedelta or a number."""
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and re.fullmatch(r"(\s*\d+(\.\d+)?\s*[smhdw])+\s*", value):
-        seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(value))
-    else:
-        raise DefinitionError(
-            f"step {step}: cache_expires={value!r} is not a duration",
-            hint='write it like "90s", "30m", "1h30m", "2d", or pass a timedelta',
-        )
-    if seconds <= 0:
-        raise DefinitionError(f"step {step}: cache_expires must be positive, got {value!r}")
-    return seconds
 
 
 class Step:
@@ -245,7 +98,7 @@ class Step:
         self.code_deps = tuple(code_deps)
         self.version = None if version is None else str(version)
         self.cache_expires = parse_duration(cache_expires, self.name)
-        self.env = _env_names(env, self.name)
+        self.env = env_names(env, self.name)
         self.signature = _signature(func)
         self.config_param, self.config_class = _find_config(self.signature)
         self.output_names, self.multi_output = _output_names(self.signature)
@@ -269,8 +122,9 @@ class Step:
     def __call__(self, *args: Any, config: StepConfig | None = None, **kwargs: Any) -> Any:
         if self.config_param and self.config_param in kwargs and config is None:
             config = kwargs.pop(self.config_param)
-        if _tracer is not None:
-            return _tracer.add(self, config, args, kwargs)
+        tracer = tracing.active()
+        if tracer is not None:
+            return tracer.add(self, config, args, kwargs)
         if args or kwargs:
             raise DefinitionError(
                 f"step {self.name} was called with data outside a pipeline",
@@ -354,11 +208,12 @@ class StepInstance:
         return f"<step instance {self.step.name}>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if _tracer is None:
+        tracer = tracing.active()
+        if tracer is None:
             raise DefinitionError(
                 f"step instance {self.step.name} can only be called in a pipeline"
             )
-        return _tracer.add(self.step, self.config, args, kwargs)
+        return tracer.add(self.step, self.config, args, kwargs)
 
 
 def _signature(func: Callable[..., Any]) -> inspect.Signature:
@@ -513,17 +368,11 @@ class PipelineInstance:
 
     def trace(self, root: Path) -> TracedPipeline:
         """Call the pipeline body with tracing on and return the graph it built."""
-        global _tracer
-        if _tracer is not None:
-            raise DefinitionError(f"pipeline {self.name} was run inside another pipeline")
-        tracer = _tracer = _Tracer(self.name, root)
-        try:
+        with tracing.tracing(self.name, root) as tracer:
             self.definition.func(**self.bound)
-        finally:
-            _tracer = None
         graph = PipelineGraph(
             name=self.name,
-            source_file=_relative_source(self.definition.func, root),
+            source_file=relative_source(self.definition.func, root),
             steps=tuple(tracer.nodes),
             enable_cache=self.enable_cache,
         )
@@ -536,8 +385,7 @@ class PipelineInstance:
 
         ``enable_cache=False`` reruns every step for this run only.
         """
-        if _recorded_runs is not None:
-            _recorded_runs.append(self)
+        if tracing.record_run(self):
             return None
         if _engine is None:
             raise DefinitionError(f"pipeline {self.name}: no engine to run it (import incr)")

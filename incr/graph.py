@@ -13,11 +13,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from incr.api import Pipeline, PipelineInstance, TracedPipeline, recording_runs
+from incr.api import Pipeline, PipelineInstance
 from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.imports import use_project_imports
-from incr.model import PipelineGraph, StepNode, paths_overlap
+from incr.model import PipelineGraph, StepNode, TracedPipeline, paths_overlap
 from incr.project import Project, module_name, pipeline_modules
+from incr.tracing import recording_runs
 
 if TYPE_CHECKING:
     import networkx as nx

@@ -430,3 +430,19 @@ def test_output_needs_a_name():
 
 def test_definition_error_is_a_type_error():
     assert issubclass(DefinitionError, TypeError)
+
+
+def test_run_goes_through_the_engine_hook():
+    from incr.api import pipeline, set_engine
+
+    @pipeline
+    def empty() -> None:
+        pass
+
+    seen = []
+    previous = set_engine(lambda instance, enable_cache: seen.append((instance.name, enable_cache)))
+    try:
+        empty().run(enable_cache=False)
+    finally:
+        set_engine(previous)
+    assert seen == [("empty", False)]

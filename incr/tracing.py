@@ -1,0 +1,217 @@
+"""Tracing: calling a pipeline's body with tracing on turns each step call into a graph node.
+
+``Tracer`` needs from a step only what ``Traceable`` lists (``api.Step`` provides it); while
+discovery imports pipeline modules, ``.run()`` calls are recorded here instead of executed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+from incr.errors import DefinitionError
+from incr.model import InputRef, StepNode
+from incr.notebook import NOTEBOOK, is_interactive
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputHandle:
+    """What a traced step call returns: a reference to one of its outputs."""
+
+    step: str
+    output: str
+
+
+class Traceable(Protocol):
+    """What a step object gives the tracer."""
+
+    name: str
+    func: Callable[..., Any]
+    output_names: tuple[str, ...]
+    multi_output: bool
+    deps: Any
+    outs: Any
+    enable_cache: bool | None
+    track_reads: bool
+    cache_expires: float | None
+    env: tuple[str, ...]
+
+    def bind_inputs(self, args: tuple, kwargs: dict) -> dict[str, OutputHandle]: ...
+    def config_values(self, config: Any) -> dict[str, Any]: ...
+
+
+S = TypeVar("S", bound=Traceable)
+
+
+class Tracer(Generic[S]):
+    """Builds one pipeline's graph while its body runs: each step call adds a node."""
+
+    def __init__(self, pipeline: str, root: Path) -> None:
+        self.pipeline = pipeline
+        self.root = root
+        self.nodes: list[StepNode] = []
+        self.steps: dict[str, S] = {}
+        self._named: dict[str, S] = {}  # step name -> the first step of that name
+        self._next: dict[str, int] = {}  # step name -> where to look for the next free suffix
+
+    def unique_name(self, step: S) -> str:
+        """The step's name, or ``name_2``, ``name_3`` for further uses of the same step.
+
+        Two different steps with one name are an error: their lock entries would clash.
+        """
+        base = step.name
+        other = self._named.setdefault(base, step)
+        if other is not step:
+            raise DefinitionError(
+                f"two different steps are named {base!r} "
+                f"({where(other.func, self.root)} and {where(step.func, self.root)})",
+                hint="rename one function, or give it @step(name=...)",
+            )
+        if base not in self.steps:
+            return base
+        n = self._next.get(base, 2)  # names are never freed: the ones below are still taken
+        while f"{base}_{n}" in self.steps:
+            n += 1
+        self._next[base] = n + 1
+        return f"{base}_{n}"
+
+    def add(self, step: S, config: Any, args: tuple, kwargs: dict) -> Any:
+        name = self.unique_name(step)
+        inputs = step.bind_inputs(args, kwargs)
+        node = StepNode(
+            pipeline=self.pipeline,
+            name=name,
+            func_name=step.func.__name__,
+            source_file=relative_source(step.func, self.root),
+            config=step.config_values(config),
+            inputs={p: InputRef(h.step, h.output) for p, h in inputs.items()},
+            outputs=step.output_names,
+            deps=tuple(clean_path(p, step.name, "deps") for p in step.deps),
+            outs=tuple(clean_path(p, step.name, "outs") for p in step.outs),
+            enable_cache=step.enable_cache,
+            track_reads=step.track_reads,
+            cache_expires=step.cache_expires,
+            env=step.env,
+        )
+        self.nodes.append(node)
+        self.steps[name] = step
+        handles = tuple(OutputHandle(name, out) for out in step.output_names)
+        if not handles:
+            return None
+        return handles[0] if len(handles) == 1 and not step.multi_output else handles
+
+
+_active: Tracer[Any] | None = None
+
+
+def active() -> Tracer[Any] | None:
+    """The tracer of the pipeline body running now, if any."""
+    return _active
+
+
+@contextmanager
+def tracing(pipeline: str, root: Path) -> Iterator[Tracer[Any]]:
+    """Trace the body run inside the block; a pipeline run inside another is an error."""
+    global _active
+    if _active is not None:
+        raise DefinitionError(f"pipeline {pipeline} was run inside another pipeline")
+    tracer = _active = Tracer[Any](pipeline, root)
+    try:
+        yield tracer
+    finally:
+        _active = None
+
+
+#: While discovery imports pipeline modules, ``.run()`` calls are appended here, not executed.
+_recorded_runs: list[Any] | None = None
+
+
+@contextmanager
+def recording_runs() -> Iterator[list[Any]]:
+    """Record (instead of executing) every ``PipelineInstance.run()`` made inside the block."""
+    global _recorded_runs
+    previous, _recorded_runs = _recorded_runs, []
+    try:
+        yield _recorded_runs
+    finally:
+        _recorded_runs = previous
+
+
+def record_run(instance: Any) -> bool:
+    """Record ``instance.run()`` when runs are being recorded (True), else do nothing."""
+    if _recorded_runs is None:
+        return False
+    _recorded_runs.append(instance)
+    return True
+
+
+def relative_source(func: Callable[..., Any], root: Path) -> str:
+    file = inspect.getsourcefile(func) or func.__code__.co_filename
+    if func.__module__ == "__main__" and is_interactive(file):
+        return NOTEBOOK
+    path = Path(file).resolve()
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def where(func: Callable[..., Any], root: Path) -> str:
+    return f"{relative_source(func, root)}:{func.__code__.co_firstlineno}"
+
+
+def clean_path(path: str | os.PathLike[str], step: str, what: str) -> str:
+    text = Path(path).as_posix()
+    if Path(text).is_absolute() or ".." in Path(text).parts:
+        raise DefinitionError(
+            f"step {step}: {what} path {text!r} is outside the project root",
+            hint=f"list {what} relative to the project root, without '..'",
+        )
+    return text.rstrip("/") if text not in ("", ".") else "."
+
+
+def env_names(env: Any, step: str) -> tuple[str, ...]:
+    """The variable names of ``@step(env=[...])``, checked, without repeats."""
+    if isinstance(env, str) or not isinstance(env, list | tuple):
+        raise DefinitionError(
+            f"step {step}: env must be a list of variable names, got {env!r}",
+            hint='write env=["NAME", ...]',
+        )
+    for name in env:
+        if not isinstance(name, str) or not name or "=" in name or "\0" in name:
+            raise DefinitionError(
+                f"step {step}: env lists {name!r}, which is not an environment variable name",
+                hint='write env=["NAME", ...]',
+            )
+    return tuple(dict.fromkeys(env))
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+
+
+def parse_duration(value: str | timedelta | float | None, step: str) -> float | None:
+    """Seconds from ``"90s"``, ``"30m"``, ``"1h30m"``, ``"2d"``, a timedelta or a number."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and re.fullmatch(r"(\s*\d+(\.\d+)?\s*[smhdw])+\s*", value):
+        seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(value))
+    else:
+        raise DefinitionError(
+            f"step {step}: cache_expires={value!r} is not a duration",
+            hint='write it like "90s", "30m", "1h30m", "2d", or pass a timedelta',
+        )
+    if seconds <= 0:
+        raise DefinitionError(f"step {step}: cache_expires must be positive, got {value!r}")
+    return seconds
