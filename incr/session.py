@@ -55,6 +55,8 @@ from incr.model import (
 from incr.modulefiles import listing_digest, module_files
 from incr.notebook import main_source
 from incr.objectcode import input_identity, object_code, pickle_globals, project_refs
+from incr.overlaps import SeenWrites, learned_graph, learned_upstreams
+from incr.overlaps import notes as overlap_notes
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
 from incr.project import Project
 from incr.report import Console, Reporter
@@ -95,6 +97,8 @@ class Workspace:
         self.imports: importreads.ImportFacts = {}
         #: What discovery was seen to depend on (``LockEntry.reads`` keys), once it ran.
         self.discovered: list[str] = []
+        #: The files each step was seen to write (they order the steps that read them).
+        self.writes = SeenWrites(project.cache / "writes.json")
 
     @property
     def code(self) -> CodeIndex:
@@ -405,7 +409,7 @@ class Workspace:
         nodes = [n for t in pipelines for n in t.graph.steps] if lock_view else []
         absent = gate.absent_outs(self.locks, nodes, self.stats.digest)  # outs not on disk
         for traced, wanted in graphs.select(pipelines, targets):
-            graph = traced.graph
+            graph, overlaps = learned_graph(traced.graph, self.locks, self.writes.steps)
             keep = graphs.ancestors(graph, wanted) if wanted else None
             producers = {out: n.name for n in graph.steps for out in n.outs}
             dirty: set[str] = set()
@@ -415,6 +419,7 @@ class Workspace:
                     continue
                 inputs, waiting = upstream_inputs(node, self.locks, dirty, self.input_identity)
                 waiting = sorted({*waiting, *file_upstreams(node, producers, dirty)})
+                waiting = sorted({*waiting, *learned_upstreams(graph, node.name, dirty)})
                 native = self.native_reads(traced, node)
                 facts = self.static_facts(traced, node, inputs, native)
                 locked = self.locks.get(node.key)
@@ -446,6 +451,7 @@ class Workspace:
                     (lacking if machine else dirty).add(node.key)
                 notes = tuple(self.dynamic_notes(traced, node))
                 undigestable = tuple(self.uncached(traced, node))
+                order = tuple(overlap_notes(graph, overlaps, node.name))
                 verdicts.append(
                     Verdict(
                         node,
@@ -455,6 +461,7 @@ class Workspace:
                         notes,
                         uncached=undigestable,
                         file_notes=tuple(native[1]),
+                        order_notes=order,
                     )
                 )
         self.save_stats()
