@@ -134,6 +134,7 @@ def run_parallel(
                 if state is None:
                     running[pool.submit(run_step_in_worker, node.name, _inputs(run, node))] = node
                     run.overlaps.begin(node.name)
+                    runner._let_go(run, node)
                 elif state:
                     done.add(node.name)
                 else:

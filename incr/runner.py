@@ -21,6 +21,7 @@ from typing import Any
 from incr import envreads, materializers, ondisk, overlaps, parallel, trees
 from incr import graph as graphs
 from incr.api import TracedPipeline
+from incr.consumers import Consumers
 from incr.errors import IncrError
 from incr.fingerprint import fingerprint
 from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, paths_overlap
@@ -79,6 +80,8 @@ class _Run:
     values: dict[tuple[str, str], Any] = field(default_factory=dict)
     facts: dict[str, tuple[Facts, str]] = field(default_factory=dict)
     started: dict[str, float] = field(default_factory=dict)
+    #: Which values of ``values`` a step of the run still has to start with.
+    consumers: Consumers = field(default_factory=Consumers)
     overlaps: RunOverlaps = field(default_factory=RunOverlaps)
     #: Steps found to have read a file too early, with why, until they are prepared again.
     reruns: dict[str, list[Reason]] = field(default_factory=dict)
@@ -127,7 +130,7 @@ class Runner:
             keep = graphs.ancestors(graph, only)
             steps = [n for n in steps if n.name in keep]
         forced = {n.name for n in steps} if force is True else set(force or ())
-        run = _Run(traced, run_override, forced, RunResult(graph.name))
+        run = _Run(traced, run_override, forced, RunResult(graph.name), consumers=Consumers(steps))
         with _working_directory(self.ws.project.root), self._flushing_lock():
             if jobs > 1 and traced.executable and parallel.available():
                 reporter, self.reporter = self.reporter, parallel.Grouped(self.reporter)
@@ -174,6 +177,7 @@ class Runner:
             node = queue[index]
             index += 1
             if node.name in blocked:
+                self._let_go(run, node)
                 continue
             if not self._step(run, node):
                 rest = queue[index:]
@@ -313,6 +317,7 @@ class Runner:
         started: float,
         restored: bool,
     ) -> bool:
+        self._let_go(run, node)
         run.outputs[node.name] = outputs
         run.result.cached.append(node.name)
         if restored and node.outs:  # files put back are written as this run goes
@@ -327,6 +332,7 @@ class Runner:
         started = self.clock()
         run.overlaps.begin(node.name)
         values = {p: self._value(run, r.step, r.output) for p, r in node.inputs.items()}
+        self._let_go(run, node)
         facts, fp = run.facts[node.name]
         identity = self.ws.input_identity
         inputs = {p: identity(run.outputs[r.step][r.output]) for p, r in node.inputs.items()}
@@ -346,12 +352,14 @@ class Runner:
             text = _user_traceback(exc, step.func.__code__)
             self._fail(run, node, self.clock() - started, text)
             raise _StepFailure from None
+        values.clear()  # its inputs: no longer held here while its outputs are stored
         outcome = self.store_result(node, result, seen, env)
         if outcome.failure is not None:
             self._fail(run, node, self.clock() - started, outcome.failure)
             raise _StepFailure from None
         for name, value in _split(node, result).items():
-            run.values[(node.name, name)] = value
+            if run.consumers.needed((node.name, name)):
+                run.values[(node.name, name)] = value
         run.facts[node.name] = (facts, fp)
         self.accept(run, node, outcome)
 
@@ -517,6 +525,12 @@ class Runner:
             return []
         return [p for p in seen.written_paths() if not any(paths_overlap(p, o) for o in node.outs)]
 
+    def _let_go(self, run: _Run, node: StepNode) -> None:
+        """``node`` has started (or will not: cached, failed, skipped): drop the values no
+        step of the run still has to start with."""
+        for key in run.consumers.started(node.name):
+            run.values.pop(key, None)
+
     def _value(self, run: _Run, step: str, output: str) -> Any:
         """An upstream output's value: from this run, else from the verified cache.
 
@@ -530,8 +544,11 @@ class Runner:
         except (ObjectMissing, ObjectCorrupt) as exc:
             self.reporter.emit(Warning_(f"{exc}; recomputing {step}"))
             self._execute(run, run.traced.graph.step(step))
-            return run.values[(step, output)]
-        run.values[(step, output)] = value
+            if (step, output) in run.values:
+                return run.values[(step, output)]
+            value = load_artifact(self.ws.store, run.outputs[step][output])
+        if run.consumers.needed((step, output)):
+            run.values[(step, output)] = value
         return value
 
     def _record(
@@ -546,6 +563,7 @@ class Runner:
         self.ws.write_lock(soon=True)
 
     def _fail(self, run: _Run, node: StepNode, seconds: float, text: str) -> bool:
+        self._let_go(run, node)
         run.result.failed.append(node.name)
         self.reporter.emit(StepFailed(run.traced.graph.name, node.name, seconds, text))
         return False
