@@ -72,7 +72,7 @@ def find(
     found: set[Overlap] = set()
     for reader, paths in reads.items():
         for path in paths if reader in index else ():
-            for folder in _self_and_parents(path):
+            for folder in _self_and_parents(path) if outs else ():
                 if folder in outs:
                     found.add(Overlap(outs[folder], reader, path, declared=True))
             found.update(Overlap(writer, reader, path) for writer in written.get(path, ()))
@@ -104,12 +104,14 @@ def learned_graph(
 
     An overlap whose edge would close a cycle is left out of the graph (but not of the list).
     """
+    seen = {n.name: writes[n.key] for n in graph.steps if n.key in writes} if writes else {}
+    if not seen and not any(node.outs for node in graph.steps):
+        return graph, []  # nothing is written: nothing to order (most pipelines, quickly)
     reads = {}
     for node in graph.steps:
         entry = locks.get(node.key)
         if entry is not None and entry.reads:
             reads[node.name] = file_reads(entry.reads)
-    seen = {node.name: writes[node.key] for node in graph.steps if node.key in writes}
     found = find(graph, reads, seen)
     if not found:
         return graph, []

@@ -122,6 +122,13 @@ def test_two_steps_reading_what_the_other_writes_keep_the_first_edge_only() -> N
     graphs.check(learned)  # no cycle
 
 
+def test_nothing_written_orders_nothing() -> None:
+    graph = pipeline(node("use"), node("other"))
+
+    assert learned_graph(graph, locks(use={"x.txt": "d"}), {}) == (graph, [])
+    assert learned_graph(graph, locks(use={"x.txt": "d"}), {"q.other": ("x.txt",)}) == (graph, [])
+
+
 def test_a_step_writing_what_it_reads_is_no_overlap() -> None:
     graph = pipeline(node("a"))
 
