@@ -41,12 +41,14 @@ WRITTEN_AFTER_READ = "written after it was read"
 
 @dataclass(frozen=True)
 class Overlap:
-    """Step ``reader`` reads ``path``, which step ``writer`` writes (``declared``: as an out)."""
+    """Step ``reader`` reads ``path``, which step ``writer`` writes (``declared``: as an out;
+    ``early``: within a run, the reader began before the writer had finished)."""
 
     writer: str
     reader: str
     path: str
     declared: bool = False
+    early: bool = False
 
 
 def file_reads(reads: Mapping[str, str]) -> list[str]:
@@ -118,7 +120,7 @@ def learned_graph(
     down = _down(graph.edges())
     found = [o for o in found if not _reaches(down, o.writer, o.reader)]
     learned: list[tuple[str, str]] = []
-    for o in found:
+    for o in forward_first(graph, found):
         pair = (o.writer, o.reader)
         if pair not in learned and not _reaches(down, o.reader, o.writer):
             down.setdefault(o.writer, set()).add(o.reader)
@@ -126,6 +128,17 @@ def learned_graph(
     if not learned:
         return graph, found
     return replace(graph, learned=(*graph.learned, *learned)), found
+
+
+def forward_first(graph: PipelineGraph, found: Iterable[Overlap]) -> list[Overlap]:
+    """``found`` with the overlaps whose writer comes first in the pipeline's body before the
+    others, each group in body order of reader, then writer: when two steps each read what
+    the other writes, body order decides which runs first."""
+    index = {node.name: i for i, node in enumerate(graph.steps)}
+    return sorted(
+        found,
+        key=lambda o: (index[o.writer] > index[o.reader], index[o.reader], index[o.writer]),
+    )
 
 
 def learned_upstreams(graph: PipelineGraph, step: str, dirty: set[str]) -> list[str]:
@@ -144,8 +157,8 @@ def notes(graph: PipelineGraph, found: Sequence[Overlap], step: str) -> list[str
         path = f'"{o.path}"'
         if (o.writer, o.reader) not in graph.learned:
             lines.append(
-                f"reads {o.path}, which step {o.writer} writes after it ({o.writer} depends on "
-                f"it): it sees the file as it was before {o.writer} ran"
+                f"reads {o.path}, which step {o.writer} writes, but {o.writer} runs after it "
+                f"(through its inputs, or another file): it sees the file as it was before"
             )
         elif o.declared:
             lines.append(
@@ -186,9 +199,9 @@ class RunOverlaps:
     """One run's account of when each step began executing and finished (a counter, not a
     clock) and of the files it read and wrote.
 
-    ``finish`` returns the overlaps in which a reader began before a writer of a file it read
-    had finished: they ran side by side, or the reader ran first. A writer that finished
-    before the reader began is no overlap: the reader saw what it wrote.
+    ``finish`` returns the overlaps it finds: ``early`` when the reader began before the writer
+    had finished (they ran side by side, or the reader ran first), else the reader saw what
+    the writer wrote, an order the rest of the run has to keep.
     """
 
     tick: int = 0
@@ -213,7 +226,8 @@ class RunOverlaps:
     ) -> list[Overlap]:
         """``step`` finished, having read the files ``read`` and its ``deps`` (declared, files
         or folders) and written ``wrote`` (files or folders); the overlaps this shows, each
-        once. What a step that did not execute (``begin``) read does not count."""
+        once, in no useful order. What a step that did not execute (``begin``) read does not
+        count."""
         self.tick += 1
         found: list[Overlap] = []
         began = self.began.get(step)
@@ -222,8 +236,8 @@ class RunOverlaps:
             for path in paths:
                 for written in self._written(path):
                     for writer, tick in self.writers[written].items():
-                        if writer != step and tick > began:
-                            found.append(Overlap(writer, step, path))
+                        if writer != step:
+                            found.append(Overlap(writer, step, path, early=tick > began))
             for path in self.reads.get(step, ()):
                 self.readers[path].discard(step)
             self.reads[step] = tuple(paths)
@@ -237,7 +251,7 @@ class RunOverlaps:
                 self.within.setdefault(folder, set()).add(path)
             for reader, read in self._readers(path):
                 if reader != step:
-                    found.append(Overlap(step, reader, read))
+                    found.append(Overlap(step, reader, read, early=True))
         return list(dict.fromkeys(found))
 
     def _written(self, path: str) -> list[str]:

@@ -404,17 +404,21 @@ class Runner:
         self._stale_readers(run, run.overlaps.finish(node.name, read, wrote, node.deps))
 
     def _stale_readers(self, run: _Run, found: list[overlaps.Overlap]) -> None:
-        """Steps that began before a step of this run had finished writing a file they read:
-        each runs after that writer from now on (a learned edge), its result is forgotten (its
-        run record dropped, its lock entry marked so that it stays dirty if it does not run
-        again) and it is put back in the queue. A writer that depends on the reader cannot
-        run first: the reader keeps what it saw, as in a serial run."""
+        """Learn from the overlaps a finished step shows. A reader that saw what a writer wrote
+        keeps running after it (an edge of this run's graph). A reader that began before a
+        writer of a file it read had finished runs after that writer from now on, its result
+        is forgotten (its run record dropped, its lock entry marked so that it stays dirty if
+        it does not run again) and it is put back in the queue, unless the writer runs after
+        it anyway (it depends on it, or on a file it writes): then it keeps what it saw, as in
+        a serial run."""
         graph = run.traced.graph
-        for o in found:
+        for o in overlaps.forward_first(graph, found):
             if o.writer in graphs.descendants(graph, o.reader):
                 continue
-            if (o.writer, o.reader) not in graph.learned:
+            if o.reader not in graphs.descendants(graph, o.writer):
                 graph = replace(graph, learned=(*graph.learned, (o.writer, o.reader)))
+            if not o.early:
+                continue
             why = Reason(Reason.READ_EARLY, f"{o.path}, written by {o.writer}")
             reasons = run.reruns.setdefault(o.reader, [])
             if why not in reasons:

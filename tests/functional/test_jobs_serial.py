@@ -171,6 +171,65 @@ def test_a_writer_below_its_reader_keeps_the_serial_result(make_project: MakePro
     steps = {s["step"]: s for s in parallel.status()["steps"]}
     assert [r["text"] for r in steps["use_notes"]["reasons"]] == ["read changed (data/notes.txt)"]
     assert steps["use_notes"]["notes"] == [
-        "reads data/notes.txt, which step write_notes writes after it (write_notes depends on "
-        "it): it sees the file as it was before write_notes ran"
+        "reads data/notes.txt, which step write_notes writes, but write_notes runs after it "
+        "(through its inputs, or another file): it sees the file as it was before"
     ]
+
+
+CROSSED = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def first() -> str:
+        with open("data/y.txt", encoding="utf-8") as fh:
+            seen = fh.read()
+        with open("data/x.txt", "w", encoding="utf-8") as fh:
+            fh.write("x-from-first")
+        mark("first:" + seen)
+        return seen
+
+
+    @step
+    def second() -> str:
+        with open("data/x.txt", encoding="utf-8") as fh:
+            seen = fh.read()
+        with open("data/y.txt", "w", encoding="utf-8") as fh:
+            fh.write("y-from-second")
+        mark("second:" + seen)
+        return seen
+
+
+    @pipeline
+    def crossed():
+        first()
+        second()
+    """
+
+
+def test_two_steps_reading_what_the_other_writes_run_in_body_order(
+    make_project: MakeProject,
+) -> None:
+    """Each reads a file the other writes: no order serves both, so body order decides, and a
+    serial run is what it was before incr ordered anything (first is not run again)."""
+    project = make_project(
+        {"pipelines/crossed.py": CROSSED, "data/x.txt": "x0", "data/y.txt": "y0"}
+    )
+
+    project.repro()
+
+    assert project.take_ran() == ["first:y0", "second:x-from-first"]
+    steps = {s["step"]: s for s in project.status()["steps"]}
+    assert steps["second"]["notes"] == [
+        "reads data/x.txt, which step first writes; it runs after first: say so with "
+        'outs=["data/x.txt"] on first and deps=["data/x.txt"] here'
+    ]
+    assert steps["first"]["notes"] == [
+        "reads data/y.txt, which step second writes, but second runs after it (through its "
+        "inputs, or another file): it sees the file as it was before"
+    ]
+    result = project.incr("repro", "-j", "2")
+    assert result.returncode == 0, result.output
+    assert project.take_ran() == ["first:y-from-second"]  # x unchanged: second stays clean
+    assert project.dirty() == {}

@@ -14,6 +14,7 @@ from incr.overlaps import (
     SeenWrites,
     file_reads,
     find,
+    forward_first,
     learned_graph,
     learned_upstreams,
     notes,
@@ -103,12 +104,12 @@ def test_an_edge_that_would_close_a_cycle_is_left_out_and_noted() -> None:
     assert learned is graph
     assert found == [Overlap("write", "use", "data/notes.txt")]
     assert notes(learned, found, "use") == [
-        "reads data/notes.txt, which step write writes after it (write depends on it): it "
-        "sees the file as it was before write ran"
+        "reads data/notes.txt, which step write writes, but write runs after it (through "
+        "its inputs, or another file): it sees the file as it was before"
     ]
 
 
-def test_two_steps_reading_what_the_other_writes_keep_the_first_edge_only() -> None:
+def test_two_steps_reading_what_the_other_writes_keep_body_order() -> None:
     graph = pipeline(node("a"), node("b"))
 
     learned, found = learned_graph(
@@ -117,7 +118,7 @@ def test_two_steps_reading_what_the_other_writes_keep_the_first_edge_only() -> N
         {"p.a": ("y.txt",), "p.b": ("x.txt",)},
     )
 
-    assert learned.learned == (("b", "a"),)
+    assert learned.learned == (("a", "b"),)
     assert len(found) == 2
     graphs.check(learned)  # no cycle
 
@@ -168,6 +169,10 @@ def test_notes_say_how_to_declare_the_overlap() -> None:
 # --------------------------------------------------------------------------- within a run
 
 
+def early(writer: str, reader: str, path: str) -> Overlap:
+    return Overlap(writer, reader, path, early=True)
+
+
 def test_steps_side_by_side_overlap_whichever_finishes_first() -> None:
     for reader_first in (True, False):
         run = RunOverlaps()
@@ -179,27 +184,27 @@ def test_steps_side_by_side_overlap_whichever_finishes_first() -> None:
         else:
             assert run.finish("write", [], ["x.txt"]) == []
             found = run.finish("use", ["x.txt"], [])
-        assert found == [Overlap("write", "use", "x.txt")]
+        assert found == [early("write", "use", "x.txt")]
 
 
-def test_a_writer_that_finished_before_the_reader_began_is_no_overlap() -> None:
+def test_a_writer_that_finished_before_the_reader_began_is_an_order_kept() -> None:
     run = RunOverlaps()
     run.begin("write")
     run.finish("write", [], ["x.txt"])
     run.begin("use")
 
-    assert run.finish("use", ["x.txt"], []) == []
+    assert run.finish("use", ["x.txt"], []) == [Overlap("write", "use", "x.txt")]
 
 
-def test_a_reader_run_again_after_the_writer_is_no_overlap_any_more() -> None:
+def test_a_reader_run_again_after_the_writer_read_in_time() -> None:
     run = RunOverlaps()
     run.begin("use")
     run.finish("use", ["x.txt"], [])
     run.begin("write")
-    assert run.finish("write", [], ["x.txt"]) == [Overlap("write", "use", "x.txt")]
+    assert run.finish("write", [], ["x.txt"]) == [early("write", "use", "x.txt")]
     run.begin("use")
 
-    assert run.finish("use", ["x.txt"], []) == []
+    assert run.finish("use", ["x.txt"], []) == [Overlap("write", "use", "x.txt")]
 
 
 def test_a_writer_run_again_overlaps_its_readers_again() -> None:
@@ -210,7 +215,20 @@ def test_a_writer_run_again_overlaps_its_readers_again() -> None:
     run.finish("use", ["x.txt"], [])
     run.begin("write")
 
-    assert run.finish("write", [], ["x.txt"]) == [Overlap("write", "use", "x.txt")]
+    assert run.finish("write", [], ["x.txt"]) == [early("write", "use", "x.txt")]
+
+
+def test_two_steps_that_read_and_rewrite_one_file_overlap_both_ways() -> None:
+    run = RunOverlaps()
+    run.begin("a")
+    run.finish("a", ["log.txt"], ["log.txt"])
+    run.begin("b")
+
+    found = run.finish("b", ["log.txt"], ["log.txt"])
+
+    assert set(found) == {early("b", "a", "log.txt"), Overlap("a", "b", "log.txt")}
+    graph = pipeline(node("a"), node("b"))
+    assert forward_first(graph, found) == [Overlap("a", "b", "log.txt"), early("b", "a", "log.txt")]
 
 
 def test_overlaps_through_folders_name_the_path_the_reader_read() -> None:
@@ -218,23 +236,23 @@ def test_overlaps_through_folders_name_the_path_the_reader_read() -> None:
     run.begin("use")
     run.begin("write")
     run.finish("write", [], ["data/a/b.txt"])
-    assert run.finish("use", [], [], deps=["data/"]) == [Overlap("write", "use", "data")]
+    assert run.finish("use", [], [], deps=["data/"]) == [early("write", "use", "data")]
 
     run = RunOverlaps()
     run.begin("use")
     run.finish("use", [], [], deps=["data"])
-    assert run.finish("restored", [], ["data/a/b.txt"]) == [Overlap("restored", "use", "data")]
+    assert run.finish("restored", [], ["data/a/b.txt"]) == [early("restored", "use", "data")]
 
     run = RunOverlaps()
     run.begin("use")
     run.finish("use", ["reports/m.json"], [])
-    assert run.finish("write", [], ["reports/"]) == [Overlap("write", "use", "reports/m.json")]
+    assert run.finish("write", [], ["reports/"]) == [early("write", "use", "reports/m.json")]
 
     run = RunOverlaps()
     run.begin("use")
     run.begin("write")
     run.finish("write", [], ["reports"])
-    assert run.finish("use", ["reports/m.json"], []) == [Overlap("write", "use", "reports/m.json")]
+    assert run.finish("use", ["reports/m.json"], []) == [early("write", "use", "reports/m.json")]
 
 
 def test_a_step_that_did_not_execute_reads_nothing() -> None:
@@ -251,7 +269,7 @@ def test_each_overlap_is_reported_once() -> None:
     run.begin("use")
     run.finish("use", ["x.txt"], [], deps=["x.txt"])
 
-    assert run.finish("write", [], ["x.txt", "x.txt"]) == [Overlap("write", "use", "x.txt")]
+    assert run.finish("write", [], ["x.txt", "x.txt"]) == [early("write", "use", "x.txt")]
 
 
 # --------------------------------------------------------------------------- kept on disk
