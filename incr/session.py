@@ -238,6 +238,7 @@ class Workspace:
         code = traced.code[node.name]
         parts: dict[str, str] = {"python": PYTHON}
         packages: set[str] = set()
+        shared = code.func.qualname != node.func_name and code.func.own_digest is None
         for ref in (code.func, *code.deps, *code.captured):
             if ref.package is not None:
                 packages.add(ref.package)
@@ -247,6 +248,12 @@ class Workspace:
                 closure = self.closure(ref.module, ref.qualname)
                 parts.update(closure.parts)
                 packages |= closure.packages
+                shared = shared or (ref is code.func and PROJECT_MODULES in closure.modules)
+        if shared:
+            # Two steps can reach the same definitions: functions made by one factory count by
+            # that factory, and the steps that fill a registry reach each other through it.
+            # Which function is the step then tells them apart.
+            parts["entry"] = f"{node.source_file}:{node.func_name}"
         for package in packages:
             dist, version = self.packages.lookup(package)
             parts[f"pkg:{dist}"] = version
