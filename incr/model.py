@@ -56,6 +56,9 @@ class PipelineGraph:
     source_file: str
     steps: tuple[StepNode, ...]
     enable_cache: bool = True
+    #: (writer, reader) pairs learned from runs, never traced: the reader was seen to read a
+    #: file the writer writes (see ``incr/overlaps.py``). Added by the runner and ``status``.
+    learned: tuple[tuple[str, str], ...] = ()
 
     def step(self, name: str) -> StepNode:
         for node in self.steps:
@@ -64,8 +67,9 @@ class PipelineGraph:
         raise KeyError(name)
 
     def edges(self) -> list[tuple[str, str]]:
-        """(upstream, downstream) pairs, from data inputs and from file wiring (outs -> deps)."""
-        pairs: set[tuple[str, str]] = set()
+        """(upstream, downstream) pairs, from data inputs, from file wiring (outs -> deps) and
+        from the learned pairs."""
+        pairs: set[tuple[str, str]] = set(self.learned)
         for node in self.steps:
             for ref in node.inputs.values():
                 pairs.add((ref.step, node.name))
@@ -186,6 +190,7 @@ class Reason:
     OUT_MISSING = "output missing"
     MODIFIED = "output modified"
     EXPIRED = "expired"
+    READ_EARLY = "read too early"  # set by the runner, not by ``decide``
     FINGERPRINT = "fingerprint changed"
 
     def __str__(self) -> str:

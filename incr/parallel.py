@@ -99,25 +99,32 @@ class Grouped:
 def run_parallel(
     runner: Runner, run: _Run, steps: list[StepNode], jobs: int, keep_going: bool
 ) -> set[str]:
-    """Run ``steps`` (in dependency order) with up to ``jobs`` workers; the blocked steps."""
+    """Run ``steps`` (in dependency order) with up to ``jobs`` workers; the blocked steps.
+
+    A step found to have read a file before a step of the run finished writing it is put back
+    in the queue behind that writer, with the steps below it that already ran or are running.
+    """
     global _worker_state
-    graph = run.traced.graph
-    names = {n.name for n in steps}
-    ups: dict[str, set[str]] = {n.name: set() for n in steps}
-    for a, b in graph.edges():
-        if a in names and b in names:
-            ups[b].add(a)
+    ups = _ups(run.traced.graph, steps)
     pending = list(steps)
     done: set[str] = set()
     blocked: set[str] = set()
     running: dict[Future[Outcome], StepNode] = {}
+    again: set[str] = set()  # running now, to be prepared again once they finish
     stopping = False
     _worker_state = (run.traced, runner.ws.project)
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(
         max_workers=jobs, mp_context=context, initializer=_init_worker
     ) as pool:
-        while pending or running:
+        while pending or running or run.requeue:
+            if run.requeue:
+                active = {n.name for n in running.values()}
+                redo = {n.name for n in runner.again(run, done | active)}
+                again |= redo & active
+                done -= redo
+                pending = _queued(steps, pending, redo - active)
+                ups = _ups(run.traced.graph, steps)
             for node in [n for n in pending if ups[n.name] <= done or n.name in blocked]:
                 pending.remove(node)
                 if node.name in blocked or stopping:
@@ -126,10 +133,16 @@ def run_parallel(
                 state = runner.prepare(run, node)
                 if state is None:
                     running[pool.submit(run_step_in_worker, node.name, _inputs(run, node))] = node
+                    run.overlaps.begin(node.name)
+                    runner._let_go(run, node)
                 elif state:
                     done.add(node.name)
                 else:
-                    stopping, blocked = _failed(graph, node, keep_going, stopping, blocked)
+                    stopping, blocked = _failed(
+                        run.traced.graph, node, keep_going, stopping, blocked
+                    )
+            if run.requeue:
+                continue
             if not running:
                 if pending and not any(ups[n.name] <= done for n in pending):
                     blocked |= {n.name for n in pending}  # waiting on failed steps only
@@ -138,12 +151,33 @@ def run_parallel(
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 node = running.pop(future)
-                if _finish(runner, run, node, _result(future)):
-                    done.add(node.name)
+                if not _finish(runner, run, node, _result(future)):
+                    stopping, blocked = _failed(
+                        run.traced.graph, node, keep_going, stopping, blocked
+                    )
+                elif node.name in again:
+                    again.discard(node.name)
+                    pending = _queued(steps, pending, {node.name})
                 else:
-                    stopping, blocked = _failed(graph, node, keep_going, stopping, blocked)
+                    done.add(node.name)
     _worker_state = None
     return blocked
+
+
+def _queued(steps: list[StepNode], pending: list[StepNode], more: set[str]) -> list[StepNode]:
+    """``pending`` and the steps named in ``more``, in the order of ``steps``."""
+    names = more | {n.name for n in pending}
+    return [n for n in steps if n.name in names]
+
+
+def _ups(graph: Any, steps: list[StepNode]) -> dict[str, set[str]]:
+    """The steps (of ``steps``) each step waits on."""
+    names = {n.name for n in steps}
+    ups: dict[str, set[str]] = {n.name: set() for n in steps}
+    for a, b in graph.edges():
+        if a in names and b in names:
+            ups[b].add(a)
+    return ups
 
 
 def _result(future: Future[Outcome]) -> Outcome:

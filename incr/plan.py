@@ -36,6 +36,7 @@ class Verdict:
     #: (name, type) of captured values incr cannot digest: the step always reruns
     uncached: tuple[tuple[str, str], ...] = ()
     file_notes: tuple[str, ...] = ()  # files opened where incr cannot see them, as sentences
+    order_notes: tuple[str, ...] = ()  # files it reads that another step writes, as sentences
 
     @property
     def dirty(self) -> bool:

@@ -192,6 +192,16 @@ class ReadRecorder:
             rel.append(self.relative(full))
         return sorted(rel)
 
+    def written_paths(self) -> list[str]:
+        """Files the step opened for writing (or appending), relative to the root, sorted:
+        they order it before the steps that read them (see ``incr/overlaps.py``)."""
+        rel = []
+        for full in self.written:
+            if full.endswith(_CODE_SUFFIXES) or self._tooling(full) or os.path.isdir(full):
+                continue
+            rel.append(self.relative(full))
+        return sorted(rel)
+
     def learned(self) -> dict[str, str]:
         """``ls:DIR`` and ``exists:PATH`` keys (see ``LockEntry.reads``) with their values:
         as observed, or as the step left them when it changed them itself."""

@@ -143,6 +143,7 @@ def _notes(v: Verdict) -> list[str]:
         ]
         + [_uncached_note(v.node.name, name, what) for name, what in v.uncached]
         + list(v.file_notes)
+        + list(v.order_notes)
     )
 
 

@@ -18,12 +18,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from incr import envreads, materializers, ondisk, parallel, trees
+from incr import envreads, materializers, ondisk, overlaps, parallel, trees
 from incr import graph as graphs
 from incr.api import TracedPipeline
+from incr.consumers import Consumers
 from incr.errors import IncrError
 from incr.fingerprint import fingerprint
 from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, paths_overlap
+from incr.overlaps import RunOverlaps
 from incr.plan import cache_enabled, decide
 from incr.reads import ReadRecorder, recording
 from incr.report import (
@@ -61,6 +63,7 @@ class Outcome:
     failure: str | None = None
     #: Declared deps the step wrote into, with their digests as it left them.
     deps: dict[str, str] = field(default_factory=dict)
+    writes: list[str] = field(default_factory=list)  # files it wrote, besides its outs
 
 
 class _StepFailure(Exception):
@@ -77,6 +80,13 @@ class _Run:
     values: dict[tuple[str, str], Any] = field(default_factory=dict)
     facts: dict[str, tuple[Facts, str]] = field(default_factory=dict)
     started: dict[str, float] = field(default_factory=dict)
+    #: Which values of ``values`` a step of the run still has to start with.
+    consumers: Consumers = field(default_factory=Consumers)
+    overlaps: RunOverlaps = field(default_factory=RunOverlaps)
+    #: Steps found to have read a file too early, with why, until they are prepared again.
+    reruns: dict[str, list[Reason]] = field(default_factory=dict)
+    #: Those of them the scheduling loop has not put back in its queue yet.
+    requeue: list[str] = field(default_factory=list)
 
 
 class Runner:
@@ -110,6 +120,7 @@ class Runner:
         skipped; without ``keep_going`` the run stops at the first failure, like Make. With
         ``jobs`` > 1, independent steps execute at the same time in worker processes.
         """
+        traced = self._learned(traced)
         graph = traced.graph
         started = self.clock()
         run_name = f"{graph.name}-{self.now():%d_%b_%y-%H_%M_%S_%f}"
@@ -119,7 +130,7 @@ class Runner:
             keep = graphs.ancestors(graph, only)
             steps = [n for n in steps if n.name in keep]
         forced = {n.name for n in steps} if force is True else set(force or ())
-        run = _Run(traced, run_override, forced, RunResult(graph.name))
+        run = _Run(traced, run_override, forced, RunResult(graph.name), consumers=Consumers(steps))
         with _working_directory(self.ws.project.root), self._flushing_lock():
             if jobs > 1 and traced.executable and parallel.available():
                 reporter, self.reporter = self.reporter, parallel.Grouped(self.reporter)
@@ -136,6 +147,7 @@ class Runner:
         if only is None and not run.result.failed:
             self._prune(graph.name, {n.name for n in graph.steps})
         self.ws.save_stats()
+        self.ws.writes.save(self.ws.locks)
         seconds = self.clock() - started
         self.reporter.emit(PipelineFinished(graph.name, run_name, seconds, bool(run.result.failed)))
         return run.result
@@ -149,17 +161,43 @@ class Runner:
         finally:
             self.ws.flush_lock()
 
+    def _learned(self, traced: TracedPipeline) -> TracedPipeline:
+        """``traced`` with the edges learned from earlier runs (a step that reads a file
+        another writes runs after it; see ``incr/overlaps.py``)."""
+        learned, _ = overlaps.learned_graph(traced.graph, self.ws.locks, self.ws.writes.steps)
+        return traced if learned is traced.graph else replace(traced, graph=learned)
+
     def _run_serial(self, run: _Run, steps: list[StepNode], keep_going: bool) -> set[str]:
-        """Run ``steps`` one after the other; the steps blocked by a failure."""
+        """Run ``steps`` one after the other; the steps blocked by a failure. A step found to
+        have read a file too early runs again right away, with what it had fed."""
         blocked: set[str] = set()
-        for index, node in enumerate(steps):
+        queue = list(steps)
+        index = 0
+        while index < len(queue):
+            node = queue[index]
+            index += 1
             if node.name in blocked:
+                self._let_go(run, node)
                 continue
             if not self._step(run, node):
-                rest = steps[index + 1 :]
+                rest = queue[index:]
                 down = _descendants(run.traced.graph, node.name, rest) if keep_going else rest
                 blocked |= {n.name for n in down}
+            if run.requeue:
+                queue[index:index] = self.again(run, {n.name for n in queue[:index]})
         return blocked
+
+    def again(self, run: _Run, seen: set[str]) -> list[StepNode]:
+        """The steps to prepare again, in order, once some step read a file too early: each
+        such reader and, among ``seen``, the steps below it."""
+        if not run.requeue:
+            return []
+        graph = run.traced.graph
+        names = set(run.requeue)
+        run.requeue.clear()
+        for name in list(names):
+            names |= graphs.descendants(graph, name) & seen
+        return [n for n in graphs.order(graph) if n.name in names]
 
     # ------------------------------------------------------------------ one step
 
@@ -208,11 +246,13 @@ class Runner:
             reads=self.ws.read_changes(locked.reads, expected) if locked else [],
             expired=self.ws.expired(node, locked, self.wall()),
         )
+        early = run.reruns.pop(node.name, [])  # it read a file before a step wrote it
+        reasons += early
         self.reporter.emit(StepStarted(graph.name, node.name, tuple(reasons)))
         started = run.started[node.name] = self.clock()
         if not reasons and locked is not None:
             return self._cached(run, node, locked.outputs, started, restored=False)
-        if enabled and node.name not in run.force:
+        if enabled and node.name not in run.force and not early:
             # Only files to put back: the result itself is the one the lockfile records.
             only_files = {r.kind for r in reasons} <= {Reason.OUT_MISSING, Reason.MODIFIED}
             if locked is not None and only_files and self._restore(node, locked.outputs):
@@ -277,8 +317,11 @@ class Runner:
         started: float,
         restored: bool,
     ) -> bool:
+        self._let_go(run, node)
         run.outputs[node.name] = outputs
         run.result.cached.append(node.name)
+        if restored and node.outs:  # files put back are written as this run goes
+            self._stale_readers(run, run.overlaps.finish(node.name, (), node.outs))
         pipeline = run.traced.graph.name
         self.reporter.emit(StepCached(pipeline, node.name, restored))
         self.reporter.emit(StepFinished(pipeline, node.name, self.clock() - started, False))
@@ -287,7 +330,9 @@ class Runner:
     def _execute(self, run: _Run, node: StepNode) -> None:
         """Run the step's function and store what it returns. Raises _StepFailure."""
         started = self.clock()
+        run.overlaps.begin(node.name)
         values = {p: self._value(run, r.step, r.output) for p, r in node.inputs.items()}
+        self._let_go(run, node)
         facts, fp = run.facts[node.name]
         identity = self.ws.input_identity
         inputs = {p: identity(run.outputs[r.step][r.output]) for p, r in node.inputs.items()}
@@ -307,12 +352,14 @@ class Runner:
             text = _user_traceback(exc, step.func.__code__)
             self._fail(run, node, self.clock() - started, text)
             raise _StepFailure from None
+        values.clear()  # its inputs: no longer held here while its outputs are stored
         outcome = self.store_result(node, result, seen, env)
         if outcome.failure is not None:
             self._fail(run, node, self.clock() - started, outcome.failure)
             raise _StepFailure from None
         for name, value in _split(node, result).items():
-            run.values[(node.name, name)] = value
+            if run.consumers.needed((node.name, name)):
+                run.values[(node.name, name)] = value
         run.facts[node.name] = (facts, fp)
         self.accept(run, node, outcome)
 
@@ -326,8 +373,8 @@ class Runner:
         """Store what a step returned and wrote; the outcome names what failed, if anything."""
         try:
             artifacts = self.store_outputs(node, result)
-            reads = self.reads_of(node, seen, env)
-            return Outcome(artifacts, reads, deps=self.deps_written(node, seen))
+            reads, writes = self.reads_of(node, seen, env), self.writes_of(node, seen)
+            return Outcome(artifacts, reads, deps=self.deps_written(node, seen), writes=writes)
         except IncrError as exc:
             return Outcome(failure=exc.format())
         except OSError as exc:  # the disk, not the step: say what could not be written
@@ -350,6 +397,47 @@ class Runner:
         run.outputs[node.name] = outcome.artifacts
         if node.name not in run.result.executed:
             run.result.executed.append(node.name)
+        if node.track_reads:
+            self.ws.writes.put(node.key, outcome.writes)
+        read = overlaps.file_reads(outcome.reads)
+        wrote = (*outcome.writes, *node.outs)
+        self._stale_readers(run, run.overlaps.finish(node.name, read, wrote, node.deps))
+
+    def _stale_readers(self, run: _Run, found: list[overlaps.Overlap]) -> None:
+        """Learn from the overlaps a finished step shows. A reader that saw what a writer wrote
+        keeps running after it (an edge of this run's graph). A reader that began before a
+        writer of a file it read had finished runs after that writer from now on, its result
+        is forgotten (its run record dropped, its lock entry marked so that it stays dirty if
+        it does not run again) and it is put back in the queue, unless the writer runs after
+        it anyway (it depends on it, or on a file it writes): then it keeps what it saw, as in
+        a serial run."""
+        graph = run.traced.graph
+        for o in overlaps.forward_first(graph, found):
+            if o.writer in graphs.descendants(graph, o.reader):
+                continue
+            if o.reader not in graphs.descendants(graph, o.writer):
+                graph = replace(graph, learned=(*graph.learned, (o.writer, o.reader)))
+            if not o.early:
+                continue
+            why = Reason(Reason.READ_EARLY, f"{o.path}, written by {o.writer}")
+            reasons = run.reruns.setdefault(o.reader, [])
+            if why not in reasons:
+                reasons.append(why)
+            self._forget(graph.step(o.reader), o.path)
+            if o.reader not in run.requeue:
+                run.requeue.append(o.reader)
+        if graph is not run.traced.graph:
+            run.traced = replace(run.traced, graph=graph)
+
+    def _forget(self, node: StepNode, path: str) -> None:
+        entry = self.ws.locks.get(node.key)
+        if entry is None:
+            return
+        self.ws.store.forget_run(entry.fingerprint, entry.reads)
+        if path in entry.reads:
+            reads = {**entry.reads, path: overlaps.WRITTEN_AFTER_READ}
+            self.ws.locks[node.key] = replace(entry, reads=reads)
+            self.ws.write_lock(soon=True)
 
     def store_outputs(self, node: StepNode, result: Any) -> dict[str, Artifact]:
         artifacts: dict[str, Artifact] = {}
@@ -435,6 +523,18 @@ class Runner:
         deps = [d for d in node.deps if any(_within(w, d) for w in written)]
         return {d: self.ws.stats.digest(d) for d in deps}
 
+    def writes_of(self, node: StepNode, seen: ReadRecorder | None) -> list[str]:
+        """The files the step opened for writing, besides its outs."""
+        if seen is None:
+            return []
+        return [p for p in seen.written_paths() if not any(paths_overlap(p, o) for o in node.outs)]
+
+    def _let_go(self, run: _Run, node: StepNode) -> None:
+        """``node`` has started (or will not: cached, failed, skipped): drop the values no
+        step of the run still has to start with."""
+        for key in run.consumers.started(node.name):
+            run.values.pop(key, None)
+
     def _value(self, run: _Run, step: str, output: str) -> Any:
         """An upstream output's value: from this run, else from the verified cache.
 
@@ -448,8 +548,11 @@ class Runner:
         except (ObjectMissing, ObjectCorrupt) as exc:
             self.reporter.emit(Warning_(f"{exc}; recomputing {step}"))
             self._execute(run, run.traced.graph.step(step))
-            return run.values[(step, output)]
-        run.values[(step, output)] = value
+            if (step, output) in run.values:
+                return run.values[(step, output)]
+            value = load_artifact(self.ws.store, run.outputs[step][output])
+        if run.consumers.needed((step, output)):
+            run.values[(step, output)] = value
         return value
 
     def _record(
@@ -464,6 +567,7 @@ class Runner:
         self.ws.write_lock(soon=True)
 
     def _fail(self, run: _Run, node: StepNode, seconds: float, text: str) -> bool:
+        self._let_go(run, node)
         run.result.failed.append(node.name)
         self.reporter.emit(StepFailed(run.traced.graph.name, node.name, seconds, text))
         return False

@@ -56,6 +56,8 @@ from incr.model import (
 from incr.modulefiles import listing_digest, module_files
 from incr.notebook import main_source, project_for
 from incr.objectcode import input_identity, object_code, pickle_globals, project_refs
+from incr.overlaps import SeenWrites, learned_graph, learned_upstreams
+from incr.overlaps import notes as overlap_notes
 from incr.plan import (
     Verdict,
     cache_enabled,
@@ -105,6 +107,8 @@ class Workspace:
         self.imports: importreads.ImportFacts = {}
         #: What discovery was seen to depend on (``LockEntry.reads`` keys), once it ran.
         self.discovered: list[str] = []
+        #: The files each step was seen to write (they order the steps that read them).
+        self.writes = SeenWrites(project.cache / "writes.json")
 
     @property
     def code(self) -> CodeIndex:
@@ -244,6 +248,7 @@ class Workspace:
         code = traced.code[node.name]
         parts: dict[str, str] = {"python": PYTHON}
         packages: set[str] = set()
+        shared = code.func.qualname != node.func_name and code.func.own_digest is None
         for ref in (code.func, *code.deps, *code.captured):
             if ref.package is not None:
                 packages.add(ref.package)
@@ -253,6 +258,12 @@ class Workspace:
                 closure = self.closure(ref.module, ref.qualname)
                 parts.update(closure.parts)
                 packages |= closure.packages
+                shared = shared or (ref is code.func and PROJECT_MODULES in closure.modules)
+        if shared:
+            # Two steps can reach the same definitions: functions made by one factory count by
+            # that factory, and the steps that fill a registry reach each other through it.
+            # Which function is the step then tells them apart.
+            parts["entry"] = f"{node.source_file}:{node.func_name}"
         for package in packages:
             dist, version = self.packages.lookup(package)
             parts[f"pkg:{dist}"] = version
@@ -415,7 +426,7 @@ class Workspace:
         nodes = [n for t in pipelines for n in t.graph.steps] if lock_view else []
         absent = gate.absent_outs(self.locks, nodes, self.stats.digest)  # outs not on disk
         for traced, wanted in graphs.select(pipelines, targets):
-            graph = traced.graph
+            graph, overlaps = learned_graph(traced.graph, self.locks, self.writes.steps)
             keep = graphs.ancestors(graph, wanted) if wanted else None
             producers = {out: n.name for n in graph.steps for out in n.outs}
             dirty: set[str] = set()
@@ -425,6 +436,7 @@ class Workspace:
                     continue
                 inputs, waiting = upstream_inputs(node, self.locks, dirty, self.input_identity)
                 waiting = sorted({*waiting, *file_upstreams(node, producers, dirty)})
+                waiting = sorted({*waiting, *learned_upstreams(graph, node.name, dirty)})
                 native = self.native_reads(traced, node)
                 facts = self.static_facts(traced, node, inputs, native)
                 locked = self.locks.get(node.key)
@@ -456,6 +468,7 @@ class Workspace:
                     (lacking if machine else dirty).add(node.key)
                 notes = tuple(self.dynamic_notes(traced, node))
                 undigestable = tuple(self.uncached(traced, node))
+                order = tuple(overlap_notes(graph, overlaps, node.name))
                 verdicts.append(
                     Verdict(
                         node,
@@ -465,6 +478,7 @@ class Workspace:
                         notes,
                         uncached=undigestable,
                         file_notes=tuple(native[1]),
+                        order_notes=order,
                     )
                 )
         self.save_stats()

@@ -301,6 +301,22 @@ class Store:
         data = {"variants": [record, *others][:RUN_VARIANTS]}
         atomic_write(path, json.dumps(data, sort_keys=True).encode(), durable=False)
 
+    def forget_run(self, fingerprint: str, reads: dict[str, str]) -> None:
+        """Drop the record of ``fingerprint`` made with these reads: a result found stale
+        (a file it read was written while it ran). Nothing when there is no such record."""
+        path = self._run_path(fingerprint)
+        variants = self._variants(path)
+        rest = [v for v in variants if v.get("reads") != reads]
+        if len(rest) == len(variants):
+            return
+        if rest:
+            atomic_write(
+                path, json.dumps({"variants": rest}, sort_keys=True).encode(), durable=False
+            )
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
     def lookup_runs(self, fingerprint: str) -> list[RunRecord]:
         """What ``fingerprint`` produced, newest first, keeping only records whose objects are
         all still stored."""

@@ -1,0 +1,322 @@
+"""Steps ordered by the files they are seen to write and read.
+
+A step may read a file that another step of its pipeline writes without either saying so (no
+``deps``/``outs`` wiring). A serial run in body order may get it right by luck; ``--jobs N``
+may run the reader first and keep what it read. incr learns such pairs from runs:
+
+- what a step read is in its lock entry (``reads``, plain file keys), beside its ``deps``;
+- what a step wrote is its ``outs`` and the files the read recorder saw it open for writing,
+  kept in ``.pipecache/writes.json`` (``SeenWrites``).
+
+Each pair gives an edge writer -> reader in the scheduling graph of every later run, serial or
+parallel, and of ``status`` (the reader waits on a dirty writer), unless it would close a cycle
+(the writer depends on the reader). Within a run, ``RunOverlaps`` finds a reader that began
+before a writer of a file it read had finished (side by side, or before it in the order): the
+runner forgets that reader's result and runs it again after the writer.
+
+Written files are not kept in ``pipeline.lock``: they are no part of a fingerprint and make no
+step dirty, only order steps, and scratch files would churn a committed file. Nor in the run
+cache, which ``status`` would have to read once per step. When ``writes.json`` is lost (a fresh
+clone, a deleted ``.pipecache``), the next run that executes both steps learns the pair again
+and reruns the reader if it read too early.
+
+Everything but ``SeenWrites`` is pure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from incr.model import LockEntry, PipelineGraph, learned_kind
+from incr.storage import atomic_write
+
+#: The value a stale reader's lock entry gets for a file written after it was read: never a
+#: digest, so the step stays dirty (``read changed``) until it runs again.
+WRITTEN_AFTER_READ = "written after it was read"
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Step ``reader`` reads ``path``, which step ``writer`` writes (``declared``: as an out;
+    ``early``: within a run, the reader began before the writer had finished)."""
+
+    writer: str
+    reader: str
+    path: str
+    declared: bool = False
+    early: bool = False
+
+
+def file_reads(reads: Mapping[str, str]) -> list[str]:
+    """The plain file keys of a ``LockEntry.reads`` (environment, imports, listings and
+    existence tests left out)."""
+    return [key for key in reads if learned_kind(key) == "file"]
+
+
+def find(
+    graph: PipelineGraph,
+    reads: Mapping[str, Iterable[str]],
+    writes: Mapping[str, Iterable[str]],
+) -> list[Overlap]:
+    """Every file a step of ``graph`` reads (``reads`` by step name, or its ``deps``) that
+    another writes (its ``outs``, or ``writes`` by step name), except what outs -> deps wiring
+    already orders; sorted by reader, then writer, in body order."""
+    index = {node.name: i for i, node in enumerate(graph.steps)}
+    outs = {out.rstrip("/"): node.name for node in graph.steps for out in node.outs}
+    written: dict[str, list[str]] = {}
+    for name, paths in writes.items():
+        for path in paths if name in index else ():
+            written.setdefault(path, []).append(name)
+    found: set[Overlap] = set()
+    for reader, paths in reads.items():
+        for path in paths if reader in index else ():
+            for folder in _self_and_parents(path) if outs else ():
+                if folder in outs:
+                    found.add(Overlap(outs[folder], reader, path, declared=True))
+            found.update(Overlap(writer, reader, path) for writer in written.get(path, ()))
+    deps: dict[str, list[str]] = {}
+    for node in graph.steps:
+        for dep in node.deps:
+            deps.setdefault(dep.rstrip("/"), []).append(node.name)
+    for path, writers in written.items() if deps else ():
+        for folder in _self_and_parents(path):
+            for reader in deps.get(folder, ()):
+                found.update(Overlap(writer, reader, path) for writer in writers)
+    mine = [o for o in found if o.writer != o.reader]
+    return sorted(mine, key=lambda o: (index[o.reader], index[o.writer], o.path))
+
+
+def _self_and_parents(path: str) -> list[str]:
+    """``a/b/c``, ``a/b``, ``a``."""
+    parts = path.rstrip("/").split("/")
+    return ["/".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+def learned_graph(
+    graph: PipelineGraph,
+    locks: Mapping[str, LockEntry],
+    writes: Mapping[str, Sequence[str]],
+) -> tuple[PipelineGraph, list[Overlap]]:
+    """``graph`` with the edges learned from its lock entries' reads and the files its steps
+    were seen to write (``writes`` by step key), and the overlaps its own edges do not order.
+
+    An overlap whose edge would close a cycle is left out of the graph (but not of the list).
+    """
+    seen = {n.name: writes[n.key] for n in graph.steps if n.key in writes} if writes else {}
+    if not seen and not any(node.outs for node in graph.steps):
+        return graph, []  # nothing is written: nothing to order (most pipelines, quickly)
+    reads = {}
+    for node in graph.steps:
+        entry = locks.get(node.key)
+        if entry is not None and entry.reads:
+            reads[node.name] = file_reads(entry.reads)
+    found = find(graph, reads, seen)
+    if not found:
+        return graph, []
+    down = _down(graph.edges())
+    found = [o for o in found if not _reaches(down, o.writer, o.reader)]
+    learned: list[tuple[str, str]] = []
+    for o in forward_first(graph, found):
+        pair = (o.writer, o.reader)
+        if pair not in learned and not _reaches(down, o.reader, o.writer):
+            down.setdefault(o.writer, set()).add(o.reader)
+            learned.append(pair)
+    if not learned:
+        return graph, found
+    return replace(graph, learned=(*graph.learned, *learned)), found
+
+
+def forward_first(graph: PipelineGraph, found: Iterable[Overlap]) -> list[Overlap]:
+    """``found`` with the overlaps whose writer comes first in the pipeline's body before the
+    others, each group in body order of reader, then writer: when two steps each read what
+    the other writes, body order decides which runs first."""
+    index = {node.name: i for i, node in enumerate(graph.steps)}
+    return sorted(
+        found,
+        key=lambda o: (index[o.writer] > index[o.reader], index[o.reader], index[o.writer]),
+    )
+
+
+def learned_upstreams(graph: PipelineGraph, step: str, dirty: set[str]) -> list[str]:
+    """The dirty steps (by name) that ``step`` waits on through learned edges; ``dirty``
+    holds step keys."""
+    pipeline = graph.name
+    return sorted(w for w, r in graph.learned if r == step and f"{pipeline}.{w}" in dirty)
+
+
+def notes(graph: PipelineGraph, found: Sequence[Overlap], step: str) -> list[str]:
+    """``status`` notes for the overlaps where ``step`` is the reader."""
+    lines = []
+    for o in found:
+        if o.reader != step:
+            continue
+        path = f'"{o.path}"'
+        if (o.writer, o.reader) not in graph.learned:
+            lines.append(
+                f"reads {o.path}, which step {o.writer} writes, but {o.writer} runs after it "
+                f"(through its inputs, or another file): it sees the file as it was before"
+            )
+        elif o.declared:
+            lines.append(
+                f"reads {o.path}, which step {o.writer} writes (outs); it runs after "
+                f"{o.writer}: say so with deps=[{path}] here"
+            )
+        else:
+            lines.append(
+                f"reads {o.path}, which step {o.writer} writes; it runs after {o.writer}: "
+                f"say so with outs=[{path}] on {o.writer} and deps=[{path}] here"
+            )
+    return lines
+
+
+def _down(edges: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    down: dict[str, set[str]] = {}
+    for a, b in edges:
+        down.setdefault(a, set()).add(b)
+    return down
+
+
+def _reaches(down: Mapping[str, set[str]], start: str, goal: str) -> bool:
+    """True when ``goal`` is ``start`` or below it."""
+    todo, seen = [start], {start}
+    while todo:
+        name = todo.pop()
+        if name == goal:
+            return True
+        for other in down.get(name, ()):
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    return False
+
+
+@dataclass
+class RunOverlaps:
+    """One run's account of when each step began executing and finished (a counter, not a
+    clock) and of the files it read and wrote.
+
+    ``finish`` returns the overlaps it finds: ``early`` when the reader began before the writer
+    had finished (they ran side by side, or the reader ran first), else the reader saw what
+    the writer wrote, an order the rest of the run has to keep.
+    """
+
+    tick: int = 0
+    began: dict[str, int] = field(default_factory=dict)
+    reads: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by reader, latest run
+    readers: dict[str, set[str]] = field(default_factory=dict)  # by path read (or dep)
+    read_in: dict[str, set[str]] = field(default_factory=dict)  # folder -> paths read in it
+    writers: dict[str, dict[str, int]] = field(default_factory=dict)  # path -> writer -> tick
+    within: dict[str, set[str]] = field(default_factory=dict)  # folder -> paths written in it
+
+    def begin(self, step: str) -> None:
+        """``step`` starts executing (again)."""
+        self.tick += 1
+        self.began[step] = self.tick
+
+    def finish(
+        self,
+        step: str,
+        read: Iterable[str],
+        wrote: Iterable[str],
+        deps: Iterable[str] = (),
+    ) -> list[Overlap]:
+        """``step`` finished, having read the files ``read`` and its ``deps`` (declared, files
+        or folders) and written ``wrote`` (files or folders); the overlaps this shows, each
+        once, in no useful order. What a step that did not execute (``begin``) read does not
+        count."""
+        self.tick += 1
+        found: list[Overlap] = []
+        began = self.began.get(step)
+        if began is not None:
+            paths = sorted({*read, *(d.rstrip("/") for d in deps)})
+            for path in paths:
+                for written in self._written(path):
+                    for writer, tick in self.writers[written].items():
+                        if writer != step:
+                            found.append(Overlap(writer, step, path, early=tick > began))
+            for path in self.reads.get(step, ()):
+                self.readers[path].discard(step)
+            self.reads[step] = tuple(paths)
+            for path in paths:
+                self.readers.setdefault(path, set()).add(step)
+                for folder in _self_and_parents(path)[1:]:
+                    self.read_in.setdefault(folder, set()).add(path)
+        for path in sorted({w.rstrip("/") for w in wrote}):
+            self.writers.setdefault(path, {})[step] = self.tick
+            for folder in _self_and_parents(path)[1:]:
+                self.within.setdefault(folder, set()).add(path)
+            for reader, read in self._readers(path):
+                if reader != step:
+                    found.append(Overlap(step, reader, read, early=True))
+        return list(dict.fromkeys(found))
+
+    def _written(self, path: str) -> list[str]:
+        """The paths written that overlap ``path``: itself, a folder holding it, or (when it
+        is a folder) a path in it."""
+        around = [p for p in _self_and_parents(path) if p in self.writers]
+        return sorted({*around, *self.within.get(path, ())})
+
+    def _readers(self, path: str) -> list[tuple[str, str]]:
+        """(step, path it read) for each read of ``path``, of a folder holding it, or (when
+        it is a folder) of a path in it."""
+        paths = {*_self_and_parents(path), *self.read_in.get(path, ())}
+        return sorted((r, p) for p in paths for r in self.readers.get(p, ()))
+
+
+class SeenWrites:
+    """The files each step was seen to write in its last run, by step key, kept in
+    ``.pipecache/writes.json``: read the first time they are asked for, written by ``save``.
+    Only a cache (see the module's doc): a missing or damaged file reads as empty."""
+
+    FORMAT = 1
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._steps: dict[str, tuple[str, ...]] | None = None
+        self.changed = False
+
+    @property
+    def steps(self) -> dict[str, tuple[str, ...]]:
+        if self._steps is None:
+            self._steps = _read_writes(self.path, self.FORMAT)
+        return self._steps
+
+    def put(self, key: str, paths: Iterable[str]) -> None:
+        value = tuple(sorted(set(paths)))
+        if self.steps.get(key, ()) == value:
+            return
+        if value:
+            self.steps[key] = value
+        else:
+            del self.steps[key]
+        self.changed = True
+
+    def save(self, keep: Iterable[str]) -> None:
+        """Write the file, with the steps of ``keep`` (step keys) only, if anything changed.
+        A failed write costs a rediscovery, never a wrong result."""
+        if not self.changed:
+            return
+        wanted = set(keep)
+        steps = {k: list(v) for k, v in sorted(self.steps.items()) if k in wanted}
+        text = json.dumps({"format": self.FORMAT, "steps": steps}, separators=(",", ":"))
+        with contextlib.suppress(OSError):
+            atomic_write(self.path, text.encode(), durable=False)
+            self.changed = False
+
+
+def _read_writes(path: Path, version: int) -> dict[str, tuple[str, ...]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data["format"] != version:
+            return {}
+        return {
+            str(k): tuple(str(p) for p in v)
+            for k, v in data["steps"].items()
+            if isinstance(v, list)
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
