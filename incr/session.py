@@ -100,6 +100,7 @@ class Workspace:
         self.closures = ClosureCache(project.cache / "closures.json", self._locate)
         self._module_tops: tuple[bytes, ...] | None = None
         self._object_codes: dict[tuple[str, ...], str] = {}
+        self._step_parts: dict[int, tuple[TracedPipeline, set[str]]] = {}
         #: The environment as the command found it (before discovery imports any project
         #: module, which may change it): variables are recorded and compared with these values.
         self.environ = dict(os.environ)
@@ -248,7 +249,6 @@ class Workspace:
         code = traced.code[node.name]
         parts: dict[str, str] = {"python": PYTHON}
         packages: set[str] = set()
-        shared = code.func.qualname != node.func_name and code.func.own_digest is None
         for ref in (code.func, *code.deps, *code.captured):
             if ref.package is not None:
                 packages.add(ref.package)
@@ -258,11 +258,7 @@ class Workspace:
                 closure = self.closure(ref.module, ref.qualname)
                 parts.update(closure.parts)
                 packages |= closure.packages
-                shared = shared or (ref is code.func and PROJECT_MODULES in closure.modules)
-        if shared:
-            # Two steps can reach the same definitions: functions made by one factory count by
-            # that factory, and the steps that fill a registry reach each other through it.
-            # Which function is the step then tells them apart.
+        if self._shares_code(traced, node, parts):
             parts["entry"] = f"{node.source_file}:{node.func_name}"
         for package in packages:
             dist, version = self.packages.lookup(package)
@@ -271,6 +267,20 @@ class Workspace:
             parts["version"] = code.version
         parts.update({f"captured:{name}": digest for name, digest in code.values})
         return parts
+
+    def _shares_code(self, traced: TracedPipeline, node: StepNode, parts: dict[str, str]) -> bool:
+        """True when another step could have the same code parts: functions made by one
+        factory count by that factory, and steps that fill one registry reach each other
+        through it. Which function is the step then tells them apart (the ``entry`` part)."""
+        func = traced.code[node.name].func
+        if func.own_digest is None and func.qualname != node.func_name:
+            return True
+        steps = self._step_parts.get(id(traced))
+        if steps is None or steps[0] is not traced:
+            names = {f"{c.func.source_file}:{c.func.qualname}" for c in traced.code.values()}
+            steps = self._step_parts[id(traced)] = (traced, names)
+        own = f"{func.source_file}:{func.qualname}"
+        return any(part in steps[1] and part != own for part in parts)
 
     def uncached(self, traced: TracedPipeline, node: StepNode) -> list[tuple[str, str]]:
         """(name, type) of each value the step's function captures that incr cannot digest:
