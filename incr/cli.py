@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from incr import graph as graphs
+from incr import dag as dags
 from incr.errors import IncrError
 from incr.project import Project
 from incr.version import __version__
@@ -318,17 +318,17 @@ def dag(ctx: click.Context, pipelines_: tuple[str, ...], fmt: str) -> None:
     known = {t.graph.name: t.graph for t in pipelines}
     for name in pipelines_:
         if name not in known:
-            graphs.resolve_targets(pipelines, [name])  # names the closest pipeline
+            dags.resolve_targets(pipelines, [name])  # names the closest pipeline
             raise IncrError(f"{name!r} is a step, not a pipeline", hint="name its pipeline")
     for name, graph in known.items():
         if not pipelines_ or name in pipelines_:
-            for line in dag_lines(graph, graphs.order(graph), fmt):
+            for line in dag_lines(graph, dags.order(graph), fmt):
                 click.echo(line)
 
 
 def _one_step(pipelines: list[Any], target: str) -> tuple[str, str]:
     """(pipeline, step) for a TARGET that must name one step."""
-    selection = graphs.resolve_targets(pipelines, [target])
+    selection = dags.resolve_targets(pipelines, [target])
     (pipeline, steps), *_ = selection.items()
     if steps is None:
         raise IncrError(

@@ -197,7 +197,7 @@ def _inputs(run: _Run, node: StepNode) -> dict[str, tuple[str, str]]:
 def _failed(
     graph: Any, node: StepNode, keep_going: bool, stopping: bool, blocked: set[str]
 ) -> tuple[bool, set[str]]:
-    from incr.graph import descendants
+    from incr.dag import descendants
 
     if keep_going:
         return stopping, blocked | descendants(graph, node.name)

@@ -87,7 +87,7 @@ def verify(
     The caller holds the project lock: a repro must not change the outs while they are
     copied, nor ``gc`` remove the inputs while they are read.
     """
-    from incr import graph as graphs
+    from incr import dag
     from incr.fingerprint import global_random_fix
     from incr.session import open_pipelines
 
@@ -95,7 +95,7 @@ def verify(
     workspace, pipelines = open_pipelines(project, executable=False)
     wanted = {
         f"{traced.graph.name}.{n.name}"
-        for traced, names in graphs.select(pipelines, targets)
+        for traced, names in dag.select(pipelines, targets)
         for n in traced.graph.steps
         if names is None or n.name in names
     }
@@ -212,13 +212,12 @@ def _tail(log: Path, lines: int = 8) -> str:
 def child() -> None:
     """Run in the scratch copy (the working folder). ``argv``: the real project root, its cache
     folder, the descriptor to report on, then the step keys. One JSON line per step."""
-    from incr import graph as graphs
-    from incr import lockfile
+    from incr import discovery, lockfile
 
     real_root, cache, fd, *keys = sys.argv[1:]
     project = Project.load(Path.cwd())
     with os.fdopen(int(fd), "w", encoding="utf-8", buffering=1) as report:
-        pipelines = {t.graph.name: t for t in graphs.discover(project)}
+        pipelines = {t.graph.name: t for t in discovery.discover(project)}
         scratch = _Scratch(
             project.root, Path(real_root), Path(cache), lockfile.read(project.lockfile)
         )

@@ -18,8 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from incr import envreads, materializers, ondisk, overlaps, parallel, trees
-from incr import graph as graphs
+from incr import dag, envreads, materializers, ondisk, overlaps, parallel, trees
 from incr.api import TracedPipeline
 from incr.consumers import Consumers
 from incr.errors import IncrError
@@ -125,9 +124,9 @@ class Runner:
         started = self.clock()
         run_name = f"{graph.name}-{self.now():%d_%b_%y-%H_%M_%S_%f}"
         self.reporter.emit(PipelineStarted(graph.name, graph.enable_cache, run_override))
-        steps = graphs.order(graph)
+        steps = dag.order(graph)
         if only is not None:
-            keep = graphs.ancestors(graph, only)
+            keep = dag.ancestors(graph, only)
             steps = [n for n in steps if n.name in keep]
         forced = {n.name for n in steps} if force is True else set(force or ())
         run = _Run(traced, run_override, forced, RunResult(graph.name), consumers=Consumers(steps))
@@ -196,8 +195,8 @@ class Runner:
         names = set(run.requeue)
         run.requeue.clear()
         for name in list(names):
-            names |= graphs.descendants(graph, name) & seen
-        return [n for n in graphs.order(graph) if n.name in names]
+            names |= dag.descendants(graph, name) & seen
+        return [n for n in dag.order(graph) if n.name in names]
 
     # ------------------------------------------------------------------ one step
 
@@ -413,9 +412,9 @@ class Runner:
         a serial run."""
         graph = run.traced.graph
         for o in overlaps.forward_first(graph, found):
-            if o.writer in graphs.descendants(graph, o.reader):
+            if o.writer in dag.descendants(graph, o.reader):
                 continue
-            if o.reader not in graphs.descendants(graph, o.writer):
+            if o.reader not in dag.descendants(graph, o.writer):
                 graph = replace(graph, learned=(*graph.learned, (o.writer, o.reader)))
             if not o.early:
                 continue
@@ -611,7 +610,7 @@ def _split(node: StepNode, result: Any) -> dict[str, Any]:
 
 
 def _descendants(graph: Any, name: str, steps: list[StepNode]) -> list[StepNode]:
-    below = graphs.descendants(graph, name)
+    below = dag.descendants(graph, name)
     return [n for n in steps if n.name in below]
 
 

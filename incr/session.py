@@ -18,8 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from incr import gate, importreads, lockfile, ondisk
-from incr import graph as graphs
+from incr import dag, discovery, gate, importreads, lockfile, ondisk
 from incr.api import PipelineInstance, TracedPipeline
 from incr.captures import uncached
 from incr.codecache import ClosureCache, Found
@@ -67,7 +66,7 @@ from incr.plan import (
     stale_locks,
     upstream_inputs,
 )
-from incr.project import Project
+from incr.project import Project, module_name
 from incr.report import Console
 from incr.storage import atomic_write
 from incr.store import Store
@@ -435,13 +434,13 @@ class Workspace:
         verdicts: list[Verdict] = []
         nodes = [n for t in pipelines for n in t.graph.steps] if lock_view else []
         absent = gate.absent_outs(self.locks, nodes, self.stats.digest)  # outs not on disk
-        for traced, wanted in graphs.select(pipelines, targets):
+        for traced, wanted in dag.select(pipelines, targets):
             graph, overlaps = learned_graph(traced.graph, self.locks, self.writes.steps)
-            keep = graphs.ancestors(graph, wanted) if wanted else None
+            keep = dag.ancestors(graph, wanted) if wanted else None
             producers = {out: n.name for n in graph.steps for out in n.outs}
             dirty: set[str] = set()
             lacking: set[str] = set()  # lock_view: dirty only for reasons of this machine
-            for node in graphs.order(graph):
+            for node in dag.order(graph):
                 if keep is not None and node.name not in keep:
                     continue
                 inputs, waiting = upstream_inputs(node, self.locks, dirty, self.input_identity)
@@ -515,7 +514,7 @@ class Workspace:
         file, _, name = part.rpartition(":")
         if not file.endswith(".py"):
             return None
-        module = graphs.module_name(self.project.root, self.project.root / file)
+        module = module_name(self.project.root, self.project.root / file)
         return self.code.normalised_source(module, name)
 
     def kept_source(self, digest: str) -> str | None:
@@ -810,7 +809,7 @@ def open_pipelines(
     if not executable:
         cached = graphcache.load_with_imports(project, workspace.stats)
         if cached is not None:
-            graphs.check_shared_outs(t.graph for t in cached[0])  # cached by an older incr
+            dag.check_shared_outs(t.graph for t in cached[0])  # cached by an older incr
             workspace.imports = cached[1]
             return workspace, cached[0]
     from incr.reads import recording
@@ -824,7 +823,7 @@ def open_pipelines(
         recording(project.root, exclude) as seen,
         importreads.recording(project.root, exclude) as imported,
     ):
-        pipelines = graphs.discover(project)
+        pipelines = discovery.discover(project)
     workspace.imports = imported.facts(workspace.stats.digest, workspace.environ, exclude)
     env = {name: env_value(name, workspace.environ) for name in imported.env_names}
     learned = seen.learned()
@@ -865,7 +864,7 @@ def repro_all(
 
     targets = list(targets)
     failed = False
-    for traced, only in graphs.select(pipelines, targets):
+    for traced, only in dag.select(pipelines, targets):
         forced: bool | set[str] = (only or True) if force else False
         result = Runner(workspace, reporter).run(
             traced, only=only, force=forced, keep_going=keep_going, jobs=jobs
@@ -890,7 +889,7 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     with project_lock(project.cache, f"{instance.name}.run()", on_wait=reporter.line):
         workspace = Workspace(project)
         workspace.imports = script_imports(project, workspace)
-        traced = graphs.trace(instance, project.root)
+        traced = discovery.trace(instance, project.root)
         result = Runner(workspace, reporter).run(traced, run_override=enable_cache)
     if result.failed:
         raise RuntimeError(f"pipeline {instance.name}: step {', '.join(result.failed)} failed")

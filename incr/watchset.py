@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from incr import graph as graphs
+from incr import dag
 from incr.api import TracedPipeline
 from incr.model import (
     EXISTS_PREFIX,
@@ -170,8 +170,8 @@ def forget_local_modules(project: Project) -> None:
 def targeted_steps(pipelines: list[TracedPipeline], targets: Iterable[str]) -> list[StepNode]:
     """The steps a ``repro`` of ``targets`` would bring up to date (all steps: no targets)."""
     nodes: list[StepNode] = []
-    for traced, wanted in graphs.select(pipelines, targets):
-        keep = graphs.ancestors(traced.graph, wanted) if wanted else None
+    for traced, wanted in dag.select(pipelines, targets):
+        keep = dag.ancestors(traced.graph, wanted) if wanted else None
         nodes += [n for n in traced.graph.steps if keep is None or n.name in keep]
     return nodes
 

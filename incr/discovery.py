@@ -1,0 +1,130 @@
+"""Discovery: import the project's pipeline modules and trace the pipeline instances they
+make into graphs (``TracedPipeline``). This is where user code runs."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from incr.api import Pipeline, PipelineInstance
+from incr.dag import check, check_shared_outs
+from incr.errors import DefinitionError, DiscoveryError, GraphError
+from incr.imports import use_project_imports
+from incr.model import TracedPipeline
+from incr.project import Project, module_name, pipeline_modules
+from incr.tracing import recording_runs
+
+
+def import_module(project: Project, path: Path) -> object:
+    """Import one pipeline module; a failure is a DiscoveryError naming the file and line."""
+    rel = path.relative_to(project.root).as_posix()
+    name = module_name(project.root, path)
+    use_project_imports(project.root)
+    try:
+        return importlib.import_module(name)
+    except SyntaxError as exc:
+        where = _relative(project.root, exc.filename) if exc.filename else rel
+        raise DiscoveryError(
+            f"{where}:{exc.lineno}: syntax error: {exc.msg}",
+            hint="fix the line and run again",
+        ) from None
+    except DefinitionError as exc:
+        line = _line_in(exc, path)
+        raise DiscoveryError(f"{rel}:{line}: {exc.message}", hint=exc.hint) from None
+    except Exception as exc:
+        line = _line_in(exc, path)
+        raise DiscoveryError(
+            f"{rel}:{line}: import failed: {type(exc).__name__}: {exc}",
+            hint=_import_hint(project, name, exc),
+        ) from None
+
+
+def _import_hint(project: Project, name: str, exc: Exception) -> str:
+    """How to get further: for a missing module, where incr looked; otherwise a command that
+    imports the module the way incr does (project root, then ``src/``, on the path)."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        import sys  # here only: imports on the quick path are kept few
+
+        return (
+            f"{exc.name!r} is neither project code (a module or package in the project root "
+            f"or in src/) nor installed for {sys.executable}: install it, or fix the import"
+        )
+    path = "PYTHONPATH=src " if (project.root / "src").is_dir() else ""
+    return f"run `{path}python -c 'import {name}'` in {project.root} to see the full traceback"
+
+
+def _relative(root: Path, filename: str) -> str:
+    try:
+        return Path(filename).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return filename
+
+
+def _line_in(exc: BaseException, path: Path) -> int:
+    """The last line of ``path`` on the exception's traceback (where the module failed)."""
+    import traceback  # here only: imports on the quick path are kept few
+
+    line = 1
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename).resolve() == path.resolve() and frame.lineno:
+            line = frame.lineno
+    return line
+
+
+def discover(project: Project) -> list[TracedPipeline]:
+    """Every pipeline of the project, traced, in module order. Raises DiscoveryError/GraphError."""
+    found: list[tuple[PipelineInstance, Path]] = []
+    for path in pipeline_modules(project):
+        with recording_runs() as runs:
+            module = import_module(project, path)
+        seen = {id(i) for i, _ in found}
+        for instance in [*_collect(module), *runs]:
+            if id(instance) not in seen:
+                seen.add(id(instance))
+                found.append((instance, path))
+    traced: list[TracedPipeline] = []
+    names: dict[str, Path] = {}
+    for instance, path in found:
+        if instance.name in names:
+            first = names[instance.name].relative_to(project.root).as_posix()
+            raise GraphError(
+                f"two pipelines are named {instance.name!r} "
+                f"({first} and {path.relative_to(project.root).as_posix()})",
+                hint="give one of them another name with @pipeline(name=...)",
+            )
+        names[instance.name] = path
+        traced.append(trace(instance, project.root, path))
+    check_shared_outs(t.graph for t in traced)
+    return traced
+
+
+def _collect(module: object) -> Iterable[PipelineInstance]:
+    for value in list(vars(module).values()):
+        if isinstance(value, PipelineInstance):
+            yield value
+        elif (
+            isinstance(value, Pipeline)
+            and value.takes_no_steps
+            and getattr(value.func, "__module__", None) == getattr(module, "__name__", None)
+        ):
+            yield value()
+
+
+def trace(instance: PipelineInstance, root: Path, path: Path | None = None) -> TracedPipeline:
+    where = path.relative_to(root).as_posix() if path else instance.name
+    try:
+        traced = instance.trace(root)
+    except DefinitionError as exc:
+        raise GraphError(
+            f"{where}: pipeline {instance.name}: {exc.message}", hint=exc.hint
+        ) from None
+    except Exception as exc:
+        line = f":{_line_in(exc, path)}" if path else ""
+        raise GraphError(
+            f"{where}{line}: pipeline {instance.name} failed while wiring its steps: "
+            f"{type(exc).__name__}: {exc}",
+            hint="a pipeline body only calls steps and passes their outputs on",
+        ) from None
+    check(traced.graph)
+    return traced
