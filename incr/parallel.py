@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from incr.errors import IncrError
+from incr.executors import Outcome, StepFailure, load_artifact, user_traceback
 from incr.model import Artifact, StepNode
 from incr.report import Event, Recorder, Reporter, StepFailed, StepFinished, Warning_
 
 if TYPE_CHECKING:
-    from incr.runner import Outcome, Runner, _Run
+    from incr.runner import Runner, RunState
 
 #: Set in the parent just before workers are forked; the workers inherit it.
 _worker_state: tuple[Any, Any] | None = None
@@ -55,7 +56,7 @@ def _init_worker() -> None:
 def run_step_in_worker(name: str, inputs: dict[str, tuple[str, str]]) -> Outcome:
     """Executed in a worker: load the inputs, run the step, store its outputs."""
     global _worker_runner
-    from incr.runner import Outcome, Runner, _user_traceback, load_artifact
+    from incr.runner import Runner
     from incr.session import Workspace
     from incr.store import ObjectCorrupt, ObjectMissing
 
@@ -73,7 +74,7 @@ def run_step_in_worker(name: str, inputs: dict[str, tuple[str, str]]) -> Outcome
         with runner.watching_reads(node) as seen, runner.watching_env(node) as env:
             result = step.run_function(traced.configs[name], values)
     except (Exception, SystemExit) as exc:
-        return Outcome(failure=_user_traceback(exc, step.func.__code__))
+        return Outcome(failure=user_traceback(exc, step.func.__code__))
     return runner.store_result(node, result, seen, env)
 
 
@@ -97,7 +98,7 @@ class Grouped:
 
 
 def run_parallel(
-    runner: Runner, run: _Run, steps: list[StepNode], jobs: int, keep_going: bool
+    runner: Runner, run: RunState, steps: list[StepNode], jobs: int, keep_going: bool
 ) -> set[str]:
     """Run ``steps`` (in dependency order) with up to ``jobs`` workers; the blocked steps.
 
@@ -134,7 +135,7 @@ def run_parallel(
                 if state is None:
                     running[pool.submit(run_step_in_worker, node.name, _inputs(run, node))] = node
                     run.overlaps.begin(node.name)
-                    runner._let_go(run, node)
+                    runner.let_go(run, node)
                 elif state:
                     done.add(node.name)
                 else:
@@ -181,15 +182,13 @@ def _ups(graph: Any, steps: list[StepNode]) -> dict[str, set[str]]:
 
 
 def _result(future: Future[Outcome]) -> Outcome:
-    from incr.runner import Outcome
-
     try:
         return future.result()
     except BrokenProcessPool:
         return Outcome(failure="error: the worker process running this step died")
 
 
-def _inputs(run: _Run, node: StepNode) -> dict[str, tuple[str, str]]:
+def _inputs(run: RunState, node: StepNode) -> dict[str, tuple[str, str]]:
     artifacts = {p: run.outputs[r.step][r.output] for p, r in node.inputs.items()}
     return {p: (a.kind, a.digest) for p, a in artifacts.items()}
 
@@ -204,23 +203,21 @@ def _failed(
     return True, blocked | descendants(graph, node.name)
 
 
-def _finish(runner: Runner, run: _Run, node: StepNode, outcome: Outcome) -> bool:
+def _finish(runner: Runner, run: RunState, node: StepNode, outcome: Outcome) -> bool:
     """Take a worker's outcome: record it, or report the failure; True when it succeeded."""
-    from incr.runner import _StepFailure
-
     pipeline, started = run.traced.graph.name, run.started[node.name]
     if outcome.failure is not None and outcome.failure.startswith("input:"):
         # An input object went missing or bad: the serial path recomputes its producer.
         runner.reporter.emit(Warning_(outcome.failure.removeprefix("input:")))
         try:
-            runner._execute(run, node)
-        except _StepFailure:
+            runner.execute(run, node)
+        except StepFailure:
             return False
         except IncrError as exc:
-            runner._fail(run, node, runner.clock() - started, exc.format())
+            runner.fail(run, node, runner.clock() - started, exc.format())
             return False
     elif outcome.failure is not None:
-        runner._fail(run, node, runner.clock() - started, outcome.failure)
+        runner.fail(run, node, runner.clock() - started, outcome.failure)
         return False
     else:
         runner.accept(run, node, outcome)

@@ -294,16 +294,16 @@ class _Scratch:
     def run_once(self, traced: Any, node: StepNode, inputs: dict[str, Any]) -> dict[str, str]:
         """Run the step in the scratch folder: the digests of what it returned and wrote."""
         from incr import materializers
+        from incr.executors import split_outputs, user_traceback
         from incr.hashing import StatCache, buffers_digest
-        from incr.runner import _split, _user_traceback
 
         step = traced.steps[node.name]
         try:
             result = step.run_function(traced.configs[node.name], inputs)
         except (Exception, SystemExit) as exc:
-            raise _StepError(_user_traceback(exc, step.func.__code__).rstrip()) from None
+            raise _StepError(user_traceback(exc, step.func.__code__).rstrip()) from None
         digests = {}
-        for name, value in _split(node, result).items():
+        for name, value in split_outputs(node, result).items():
             _, parts = materializers.dump_parts(value, f"step {node.key}, output {name}")
             digests[name] = buffers_digest(parts)
         stats = StatCache(self.root, None)

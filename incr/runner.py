@@ -10,18 +10,17 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from incr import dag, envreads, materializers, ondisk, overlaps, parallel, trees
 from incr.api import TracedPipeline
 from incr.consumers import Consumers
 from incr.errors import IncrError
+from incr.executors import Outcome, StepFailure, load_artifact, split_outputs, user_traceback
 from incr.fingerprint import fingerprint
 from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, paths_overlap
 from incr.overlaps import RunOverlaps
@@ -39,7 +38,7 @@ from incr.report import (
     Warning_,
 )
 from incr.session import Workspace, own_paths
-from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, Store, UnsafePath
+from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
 
 
 @dataclass
@@ -54,23 +53,7 @@ class RunResult:
 
 
 @dataclass
-class Outcome:
-    """What executing a step left: its stored outputs and reads, or why it failed."""
-
-    artifacts: dict[str, Artifact] = field(default_factory=dict)
-    reads: dict[str, str] = field(default_factory=dict)
-    failure: str | None = None
-    #: Declared deps the step wrote into, with their digests as it left them.
-    deps: dict[str, str] = field(default_factory=dict)
-    writes: list[str] = field(default_factory=list)  # files it wrote, besides its outs
-
-
-class _StepFailure(Exception):
-    """Raised inside the runner when a step (or a producer it needed) failed."""
-
-
-@dataclass
-class _Run:
+class RunState:
     traced: TracedPipeline
     run_override: bool | None
     force: set[str]
@@ -129,7 +112,9 @@ class Runner:
             keep = dag.ancestors(graph, only)
             steps = [n for n in steps if n.name in keep]
         forced = {n.name for n in steps} if force is True else set(force or ())
-        run = _Run(traced, run_override, forced, RunResult(graph.name), consumers=Consumers(steps))
+        run = RunState(
+            traced, run_override, forced, RunResult(graph.name), consumers=Consumers(steps)
+        )
         with _working_directory(self.ws.project.root), self._flushing_lock():
             if jobs > 1 and traced.executable and parallel.available():
                 reporter, self.reporter = self.reporter, parallel.Grouped(self.reporter)
@@ -166,7 +151,7 @@ class Runner:
         learned, _ = overlaps.learned_graph(traced.graph, self.ws.locks, self.ws.writes.steps)
         return traced if learned is traced.graph else replace(traced, graph=learned)
 
-    def _run_serial(self, run: _Run, steps: list[StepNode], keep_going: bool) -> set[str]:
+    def _run_serial(self, run: RunState, steps: list[StepNode], keep_going: bool) -> set[str]:
         """Run ``steps`` one after the other; the steps blocked by a failure. A step found to
         have read a file too early runs again right away, with what it had fed."""
         blocked: set[str] = set()
@@ -176,7 +161,7 @@ class Runner:
             node = queue[index]
             index += 1
             if node.name in blocked:
-                self._let_go(run, node)
+                self.let_go(run, node)
                 continue
             if not self._step(run, node):
                 rest = queue[index:]
@@ -186,7 +171,7 @@ class Runner:
                 queue[index:index] = self.again(run, {n.name for n in queue[:index]})
         return blocked
 
-    def again(self, run: _Run, seen: set[str]) -> list[StepNode]:
+    def again(self, run: RunState, seen: set[str]) -> list[StepNode]:
         """The steps to prepare again, in order, once some step read a file too early: each
         such reader and, among ``seen``, the steps below it."""
         if not run.requeue:
@@ -200,7 +185,7 @@ class Runner:
 
     # ------------------------------------------------------------------ one step
 
-    def _step(self, run: _Run, node: StepNode) -> bool:
+    def _step(self, run: RunState, node: StepNode) -> bool:
         """Bring one step up to date in this process; False when it (or a producer it
         needed) failed."""
         done = self.prepare(run, node)
@@ -208,16 +193,16 @@ class Runner:
             return done
         started = run.started[node.name]
         try:
-            self._execute(run, node)
-        except _StepFailure:
+            self.execute(run, node)
+        except StepFailure:
             if node.name not in run.result.failed:  # a producer it needed failed first
-                self._fail(run, node, self.clock() - started, "an upstream step it needed failed")
+                self.fail(run, node, self.clock() - started, "an upstream step it needed failed")
             return False
         graph = run.traced.graph
         self.reporter.emit(StepFinished(graph.name, node.name, self.clock() - started, True))
         return True
 
-    def prepare(self, run: _Run, node: StepNode) -> bool | None:
+    def prepare(self, run: RunState, node: StepNode) -> bool | None:
         """Decide a step: True when its result is reused (cached, or restored from the cache),
         False when it cannot even be fingerprinted, None when it must execute."""
         graph = run.traced.graph
@@ -226,7 +211,7 @@ class Runner:
         try:
             facts = self.ws.static_facts(run.traced, node, inputs)
         except IncrError as exc:
-            return self._fail(run, node, 0.0, exc.format())
+            return self.fail(run, node, 0.0, exc.format())
         fp = fingerprint(facts)
         run.facts[node.name] = (facts, fp)
         locked = self.ws.locks.get(node.key)
@@ -310,13 +295,13 @@ class Runner:
 
     def _cached(
         self,
-        run: _Run,
+        run: RunState,
         node: StepNode,
         outputs: dict[str, Artifact],
         started: float,
         restored: bool,
     ) -> bool:
-        self._let_go(run, node)
+        self.let_go(run, node)
         run.outputs[node.name] = outputs
         run.result.cached.append(node.name)
         if restored and node.outs:  # files put back are written as this run goes
@@ -326,12 +311,12 @@ class Runner:
         self.reporter.emit(StepFinished(pipeline, node.name, self.clock() - started, False))
         return True
 
-    def _execute(self, run: _Run, node: StepNode) -> None:
-        """Run the step's function and store what it returns. Raises _StepFailure."""
+    def execute(self, run: RunState, node: StepNode) -> None:
+        """Run the step's function and store what it returns. Raises StepFailure."""
         started = self.clock()
         run.overlaps.begin(node.name)
         values = {p: self._value(run, r.step, r.output) for p, r in node.inputs.items()}
-        self._let_go(run, node)
+        self.let_go(run, node)
         facts, fp = run.facts[node.name]
         identity = self.ws.input_identity
         inputs = {p: identity(run.outputs[r.step][r.output]) for p, r in node.inputs.items()}
@@ -348,15 +333,15 @@ class Runner:
             with self.watching_reads(node) as seen, self.watching_env(node) as env:
                 result = step.run_function(run.traced.configs[node.name], values)
         except (Exception, SystemExit) as exc:  # sys.exit() in a step is its failure
-            text = _user_traceback(exc, step.func.__code__)
-            self._fail(run, node, self.clock() - started, text)
-            raise _StepFailure from None
+            text = user_traceback(exc, step.func.__code__)
+            self.fail(run, node, self.clock() - started, text)
+            raise StepFailure from None
         values.clear()  # its inputs: no longer held here while its outputs are stored
         outcome = self.store_result(node, result, seen, env)
         if outcome.failure is not None:
-            self._fail(run, node, self.clock() - started, outcome.failure)
-            raise _StepFailure from None
-        for name, value in _split(node, result).items():
+            self.fail(run, node, self.clock() - started, outcome.failure)
+            raise StepFailure from None
+        for name, value in split_outputs(node, result).items():
             if run.consumers.needed((node.name, name)):
                 run.values[(node.name, name)] = value
         run.facts[node.name] = (facts, fp)
@@ -382,7 +367,7 @@ class Runner:
             text += "pipeline.lock keeps its last good state"
             return Outcome(failure=text)
 
-    def accept(self, run: _Run, node: StepNode, outcome: Outcome) -> None:
+    def accept(self, run: RunState, node: StepNode, outcome: Outcome) -> None:
         """Record an executed step's stored outputs: run cache, kept sources, lockfile."""
         facts, fp = run.facts[node.name]
         if outcome.deps:  # rewritten by the step itself: its result stands for them as they are
@@ -402,7 +387,7 @@ class Runner:
         wrote = (*outcome.writes, *node.outs)
         self._stale_readers(run, run.overlaps.finish(node.name, read, wrote, node.deps))
 
-    def _stale_readers(self, run: _Run, found: list[overlaps.Overlap]) -> None:
+    def _stale_readers(self, run: RunState, found: list[overlaps.Overlap]) -> None:
         """Learn from the overlaps a finished step shows. A reader that saw what a writer wrote
         keeps running after it (an edge of this run's graph). A reader that began before a
         writer of a file it read had finished runs after that writer from now on, its result
@@ -440,7 +425,7 @@ class Runner:
 
     def store_outputs(self, node: StepNode, result: Any) -> dict[str, Artifact]:
         artifacts: dict[str, Artifact] = {}
-        for name, value in _split(node, result).items():
+        for name, value in split_outputs(node, result).items():
             kind, parts = materializers.dump_parts(value, f"step {node.key}, output {name}")
             refs = self.ws.object_refs(kind, parts)
             artifacts[name] = Artifact(kind, self.ws.store.put_parts(parts), refs)
@@ -528,13 +513,13 @@ class Runner:
             return []
         return [p for p in seen.written_paths() if not any(paths_overlap(p, o) for o in node.outs)]
 
-    def _let_go(self, run: _Run, node: StepNode) -> None:
+    def let_go(self, run: RunState, node: StepNode) -> None:
         """``node`` has started (or will not: cached, failed, skipped): drop the values no
         step of the run still has to start with."""
         for key in run.consumers.started(node.name):
             run.values.pop(key, None)
 
-    def _value(self, run: _Run, step: str, output: str) -> Any:
+    def _value(self, run: RunState, step: str, output: str) -> Any:
         """An upstream output's value: from this run, else from the verified cache.
 
         A missing or damaged object is reported and its producer recomputed.
@@ -546,7 +531,7 @@ class Runner:
             value = load_artifact(self.ws.store, artifact)
         except (ObjectMissing, ObjectCorrupt) as exc:
             self.reporter.emit(Warning_(f"{exc}; recomputing {step}"))
-            self._execute(run, run.traced.graph.step(step))
+            self.execute(run, run.traced.graph.step(step))
             if (step, output) in run.values:
                 return run.values[(step, output)]
             value = load_artifact(self.ws.store, run.outputs[step][output])
@@ -565,8 +550,8 @@ class Runner:
         self.ws.locks[node.key] = LockEntry(node.key, fp, facts, dict(outputs), dict(reads))
         self.ws.write_lock(soon=True)
 
-    def _fail(self, run: _Run, node: StepNode, seconds: float, text: str) -> bool:
-        self._let_go(run, node)
+    def fail(self, run: RunState, node: StepNode, seconds: float, text: str) -> bool:
+        self.let_go(run, node)
         run.result.failed.append(node.name)
         self.reporter.emit(StepFailed(run.traced.graph.name, node.name, seconds, text))
         return False
@@ -580,46 +565,9 @@ class Runner:
             self.ws.write_lock()
 
 
-def load_artifact(store: Store, artifact: Artifact) -> Any:
-    """An output's value from the verified store. Bytes that do not decode as their recorded
-    kind (a hand-edited lockfile) are treated like a damaged object: ObjectCorrupt."""
-    data = store.get_view(artifact.digest)
-    try:
-        return materializers.load(artifact.kind, data)
-    except Exception as exc:
-        raise ObjectCorrupt(
-            f"cache object {artifact.digest} does not decode as {artifact.kind!r} ({exc})"
-        ) from None
-
-
-def _split(node: StepNode, result: Any) -> dict[str, Any]:
-    """The step's return value by output name; IncrError when it does not match Output(...)."""
-    names = node.outputs
-    if not names:
-        return {}
-    if len(names) == 1:
-        return {names[0]: result}
-    if not isinstance(result, tuple | list) or len(result) != len(names):
-        got = f"{len(result)} values" if isinstance(result, tuple | list) else type(result).__name__
-        raise IncrError(
-            f"step {node.key} returned {got}, but declares {len(names)} outputs "
-            f"({', '.join(names)})",
-            hint="return a tuple with one value per name in Output(...)",
-        )
-    return dict(zip(names, result, strict=True))
-
-
 def _descendants(graph: Any, name: str, steps: list[StepNode]) -> list[StepNode]:
     below = dag.descendants(graph, name)
     return [n for n in steps if n.name in below]
-
-
-def _user_traceback(exc: BaseException, code: Any) -> str:
-    """The traceback from the step function's frame down: the engine's frames are noise."""
-    tb: TracebackType | None = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code is not code:
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
 
 
 def _shown(path: Path, root: Path) -> str:
