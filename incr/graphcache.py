@@ -43,6 +43,7 @@ from typing import Any
 from incr.envreads import env_value
 from incr.fingerprint import digest_bytes
 from incr.hashing import MISSING, StatCache
+from incr.learned import exists_value, listing_value, own_paths
 from incr.model import CodeRef, InputRef, PipelineGraph, StepCode, StepNode, TracedPipeline
 from incr.project import Project, pipeline_modules
 from incr.storage import atomic_write
@@ -63,8 +64,6 @@ def _key(
     env: Mapping[str, str],
     learned: Sequence[str] = (),
 ) -> dict[str, Any]:
-    from incr.session import exists_value, listing_value, own_paths
-
     listing = sorted(p.relative_to(project.root).as_posix() for p in pipeline_modules(project))
     own = own_paths(project)
     facts = {}

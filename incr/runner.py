@@ -22,6 +22,7 @@ from incr.consumers import Consumers
 from incr.errors import IncrError
 from incr.executors import Outcome, StepFailure, load_artifact, split_outputs, user_traceback
 from incr.fingerprint import fingerprint
+from incr.learned import own_paths
 from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, paths_overlap
 from incr.overlaps import RunOverlaps
 from incr.plan import cache_enabled, decide
@@ -37,7 +38,7 @@ from incr.report import (
     StepStarted,
     Warning_,
 )
-from incr.session import Workspace, own_paths
+from incr.session import Workspace
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
 
 

@@ -37,6 +37,7 @@ from incr.fingerprint import (
     global_random_fix,
 )
 from incr.hashing import MISSING, StatCache
+from incr.learned import exists_value, listing_value, own_paths
 from incr.model import (
     ENV_PREFIX,
     EXISTS_PREFIX,
@@ -625,29 +626,6 @@ class Workspace:
         """Write the lockfile if an entry is waiting for it."""
         if self._lock_unsaved:
             self.write_lock()
-
-
-def listing_value(root: Path, rel: str, ignore: Iterable[str] = ()) -> str:
-    """A digest of the sorted names in folder ``rel`` (``missing`` when it is not a folder),
-    leaving out the paths ``ignore`` (relative to the root: incr's cache and lockfile)."""
-    from incr.reads import listing_digest
-
-    skip = {os.path.normpath(root / p) for p in ignore}
-    return listing_digest(os.fspath(root / rel), skip)
-
-
-def own_paths(project: Project) -> tuple[str, ...]:
-    """incr's own paths in a project (cache folder, lockfile): never a step's reads, and left
-    out of the listings recorded and compared."""
-    return (project.cache_dir, project.lockfile_name)
-
-
-def exists_value(root: Path, rel: str) -> str:
-    """``file``, ``dir`` or ``missing``: the answer of an existence test on ``rel``."""
-    path = root / rel
-    if path.is_dir():
-        return "dir"
-    return "file" if path.exists() else "missing"
 
 
 def _non_empty(path: Path) -> bool:
