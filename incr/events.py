@@ -126,3 +126,33 @@ class Rerun:
     outputs: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
+
+
+@dataclass
+class RunResult:
+    """What happened to each step of one pipeline run, by step name."""
+
+    pipeline: str
+    executed: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Grouped:
+    """Holds each step's console events until the step is done, then passes them on at once,
+    so that steps running side by side do not interleave their lines."""
+
+    reporter: Reporter
+    held: dict[str, list[Event]] = field(default_factory=dict)
+
+    def emit(self, event: Event) -> None:
+        step = getattr(event, "step", None)
+        if step is None or isinstance(event, Warning_):
+            self.reporter.emit(event)
+            return
+        self.held.setdefault(step, []).append(event)
+        if isinstance(event, StepFinished | StepFailed):
+            for held in self.held.pop(step):
+                self.reporter.emit(held)

@@ -14,13 +14,12 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from incr.errors import IncrError
+from incr.events import Recorder, StepFinished, Warning_
 from incr.executors import Outcome, StepFailure, load_artifact, user_traceback
 from incr.model import Artifact, StepNode
-from incr.report import Event, Recorder, Reporter, StepFailed, StepFinished, Warning_
 
 if TYPE_CHECKING:
     from incr.runner import Runner, RunState
@@ -76,25 +75,6 @@ def run_step_in_worker(name: str, inputs: dict[str, tuple[str, str]]) -> Outcome
     except (Exception, SystemExit) as exc:
         return Outcome(failure=user_traceback(exc, step.func.__code__))
     return runner.store_result(node, result, seen, env)
-
-
-@dataclass
-class Grouped:
-    """Holds each step's console events until the step is done, then passes them on at once,
-    so that steps running side by side do not interleave their lines."""
-
-    reporter: Reporter
-    held: dict[str, list[Event]] = field(default_factory=dict)
-
-    def emit(self, event: Event) -> None:
-        step = getattr(event, "step", None)
-        if step is None or isinstance(event, Warning_):
-            self.reporter.emit(event)
-            return
-        self.held.setdefault(step, []).append(event)
-        if isinstance(event, StepFinished | StepFailed):
-            for held in self.held.pop(step):
-                self.reporter.emit(held)
 
 
 def run_parallel(

@@ -23,10 +23,6 @@ from incr.events import (
     StepStarted,
     Warning_,
 )
-
-# runner and parallel still import these two from here
-from incr.events import Recorder as Recorder
-from incr.events import Reporter as Reporter
 from incr.fingerprint import global_random_fix
 from incr.model import SOURCE, Facts, LockEntry, PipelineGraph, Reason, StepNode
 from incr.plan import Verdict

@@ -20,17 +20,12 @@ from incr import dag, envreads, materializers, ondisk, overlaps, parallel, trees
 from incr.api import TracedPipeline
 from incr.consumers import Consumers
 from incr.errors import IncrError
-from incr.executors import Outcome, StepFailure, load_artifact, split_outputs, user_traceback
-from incr.fingerprint import fingerprint
-from incr.learned import own_paths
-from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, paths_overlap
-from incr.overlaps import RunOverlaps
-from incr.plan import cache_enabled, decide
-from incr.reads import ReadRecorder, recording
-from incr.report import (
+from incr.events import (
+    Grouped,
     PipelineFinished,
     PipelineStarted,
     Reporter,
+    RunResult,
     StepCached,
     StepFailed,
     StepFinished,
@@ -38,19 +33,15 @@ from incr.report import (
     StepStarted,
     Warning_,
 )
+from incr.executors import Outcome, StepFailure, load_artifact, split_outputs, user_traceback
+from incr.fingerprint import fingerprint
+from incr.learned import own_paths
+from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, paths_overlap
+from incr.overlaps import RunOverlaps
+from incr.plan import cache_enabled, decide, stale_locks
+from incr.reads import ReadRecorder, recording
 from incr.session import Workspace
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
-
-
-@dataclass
-class RunResult:
-    """What happened to each step of one pipeline run, by step name."""
-
-    pipeline: str
-    executed: list[str] = field(default_factory=list)
-    cached: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -118,7 +109,7 @@ class Runner:
         )
         with _working_directory(self.ws.project.root), self._flushing_lock():
             if jobs > 1 and traced.executable and parallel.available():
-                reporter, self.reporter = self.reporter, parallel.Grouped(self.reporter)
+                reporter, self.reporter = self.reporter, Grouped(self.reporter)
                 try:
                     blocked = parallel.run_parallel(self, run, steps, jobs, keep_going)
                 finally:
@@ -558,8 +549,8 @@ class Runner:
         return False
 
     def _prune(self, pipeline: str, names: set[str]) -> None:
-        stale = [k for k in self.ws.locks if k.startswith(pipeline + ".")]
-        stale = [k for k in stale if k[len(pipeline) + 1 :] not in names]
+        own = [k for k in self.ws.locks if k.startswith(pipeline + ".")]
+        stale = stale_locks(own, {pipeline: names})
         for key in stale:
             del self.ws.locks[key]
         if stale:
