@@ -22,7 +22,7 @@ from incr.version import __version__
 def _run(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     """The engine behind ``PipelineInstance.run()``: loaded on the first call, so ``import
     incr`` stays as cheap as the decorators."""
-    from incr.session import run_instance
+    from incr.runner import run_instance
 
     return run_instance(instance, enable_cache)
 

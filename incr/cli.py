@@ -134,7 +134,8 @@ def repro(
     """
     from incr.locking import project_lock
     from incr.report import Console, status_lines
-    from incr.session import open_for_repro, open_pipelines, repro_all
+    from incr.runner import repro_all
+    from incr.session import open_for_repro, open_pipelines
 
     project = _project(ctx)
     if dry_run:

@@ -8,16 +8,17 @@ produced the same bytes receives the same input digests, so it stays clean.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from incr import dag, envreads, materializers, ondisk, overlaps, parallel, trees
-from incr.api import TracedPipeline
+from incr import dag, discovery, envreads, materializers, ondisk, overlaps, parallel, trees
+from incr.api import PipelineInstance, TracedPipeline
 from incr.consumers import Consumers
 from incr.errors import IncrError
 from incr.events import (
@@ -36,11 +37,14 @@ from incr.events import (
 from incr.executors import Outcome, StepFailure, load_artifact, split_outputs, user_traceback
 from incr.fingerprint import fingerprint
 from incr.learned import own_paths
+from incr.locking import project_lock
 from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, paths_overlap
+from incr.notebook import project_for
 from incr.overlaps import RunOverlaps
 from incr.plan import cache_enabled, decide, stale_locks
 from incr.reads import ReadRecorder, recording
-from incr.session import Workspace
+from incr.report import Console
+from incr.session import Workspace, script_imports
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
 
 
@@ -555,6 +559,51 @@ class Runner:
             del self.ws.locks[key]
         if stale:
             self.ws.write_lock()
+
+
+def repro_all(
+    workspace: Workspace,
+    pipelines: list[TracedPipeline],
+    targets: Iterable[str],
+    reporter: Reporter,
+    *,
+    force: bool = False,
+    keep_going: bool = False,
+    jobs: int = 1,
+) -> bool:
+    """``incr repro``: run the targeted pipelines (all without targets); False on a failure.
+
+    A full run that succeeds also drops lock entries of pipelines that no longer exist.
+    """
+    targets = list(targets)
+    failed = False
+    for traced, only in dag.select(pipelines, targets):
+        forced: bool | set[str] = (only or True) if force else False
+        result = Runner(workspace, reporter).run(
+            traced, only=only, force=forced, keep_going=keep_going, jobs=jobs
+        )
+        failed = failed or bool(result.failed)
+        if result.failed and not keep_going:
+            break
+    if not failed and not targets:
+        workspace.prune(t.graph.name for t in pipelines)
+    return not failed
+
+
+def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
+    """``PipelineInstance.run()``: find the project of the file defining the pipeline, trace
+    the instance, then run it with the seed's console lines."""
+    func = instance.definition.func
+    project = project_for(inspect.getsourcefile(func) or func.__code__.co_filename)
+    reporter = Console()
+    with project_lock(project.cache, f"{instance.name}.run()", on_wait=reporter.line):
+        workspace = Workspace(project)
+        workspace.imports = script_imports(project, workspace)
+        traced = discovery.trace(instance, project.root)
+        result = Runner(workspace, reporter).run(traced, run_override=enable_cache)
+    if result.failed:
+        raise RuntimeError(f"pipeline {instance.name}: step {', '.join(result.failed)} failed")
+    return result
 
 
 def _descendants(graph: Any, name: str, steps: list[StepNode]) -> list[StepNode]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import json
 import os
 import sys
@@ -19,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from incr import dag, discovery, gate, importreads, lockfile, ondisk
-from incr.api import PipelineInstance, TracedPipeline
+from incr.api import TracedPipeline
 from incr.captures import uncached
 from incr.codecache import ClosureCache, Found
 from incr.creaders import step_files
 from incr.envreads import env_value
 from incr.errors import DefinitionError, IncrError
-from incr.events import Reporter
 from incr.fingerprint import (
     MEMO_FORMAT,
     PROJECT_MODULES,
@@ -54,7 +52,7 @@ from incr.model import (
     split_import_key,
 )
 from incr.modulefiles import listing_digest, module_files
-from incr.notebook import main_source, project_for
+from incr.notebook import main_source
 from incr.objectcode import input_identity, object_code, pickle_globals, project_refs
 from incr.overlaps import SeenWrites, learned_graph, learned_upstreams
 from incr.overlaps import notes as overlap_notes
@@ -68,7 +66,6 @@ from incr.plan import (
     upstream_inputs,
 )
 from incr.project import Project, module_name
-from incr.report import Console
 from incr.storage import atomic_write
 from incr.store import Store
 from incr.version import __version__
@@ -822,56 +819,6 @@ def open_for_repro(
     if not force and not any(v.dirty for v in workspace.status(pipelines, targets)):
         return workspace, pipelines  # every step is clean: nothing will execute
     return open_pipelines(project)
-
-
-def repro_all(
-    workspace: Workspace,
-    pipelines: list[TracedPipeline],
-    targets: Iterable[str],
-    reporter: Reporter,
-    *,
-    force: bool = False,
-    keep_going: bool = False,
-    jobs: int = 1,
-) -> bool:
-    """``incr repro``: run the targeted pipelines (all without targets); False on a failure.
-
-    A full run that succeeds also drops lock entries of pipelines that no longer exist.
-    """
-    from incr.runner import Runner
-
-    targets = list(targets)
-    failed = False
-    for traced, only in dag.select(pipelines, targets):
-        forced: bool | set[str] = (only or True) if force else False
-        result = Runner(workspace, reporter).run(
-            traced, only=only, force=forced, keep_going=keep_going, jobs=jobs
-        )
-        failed = failed or bool(result.failed)
-        if result.failed and not keep_going:
-            break
-    if not failed and not targets:
-        workspace.prune(t.graph.name for t in pipelines)
-    return not failed
-
-
-def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
-    """``PipelineInstance.run()``: find the project of the file defining the pipeline, trace
-    the instance, then run it with the seed's console lines."""
-    from incr.locking import project_lock
-    from incr.runner import Runner
-
-    func = instance.definition.func
-    project = project_for(inspect.getsourcefile(func) or func.__code__.co_filename)
-    reporter = Console()
-    with project_lock(project.cache, f"{instance.name}.run()", on_wait=reporter.line):
-        workspace = Workspace(project)
-        workspace.imports = script_imports(project, workspace)
-        traced = discovery.trace(instance, project.root)
-        result = Runner(workspace, reporter).run(traced, run_override=enable_cache)
-    if result.failed:
-        raise RuntimeError(f"pipeline {instance.name}: step {', '.join(result.failed)} failed")
-    return result
 
 
 def script_imports(project: Project, workspace: Workspace) -> importreads.ImportFacts:

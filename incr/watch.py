@@ -43,7 +43,8 @@ from incr.events import Event, Reporter, StepStarted
 from incr.locking import project_lock
 from incr.project import Project
 from incr.report import Console
-from incr.session import Workspace, open_pipelines, repro_all
+from incr.runner import repro_all
+from incr.session import Workspace, open_pipelines
 from incr.watchset import (
     Change,
     WatchSet,
