@@ -14,7 +14,7 @@ finishes the job once the module's imports and constants are known.
 from __future__ import annotations
 
 import ast
-import os
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -459,10 +459,10 @@ def project_path(path: str, root: str) -> str | None:
         return ""
     if "://" in path or any(c in path for c in "*?[") or path.startswith("~"):
         return None
-    if os.path.isabs(path):
-        inside = os.path.relpath(os.path.normpath(path), root)
-        path = inside
-    rel = os.path.normpath(path).replace(os.sep, "/")
-    if rel in (".", "..") or rel.startswith("../") or os.path.isabs(rel):
+    # posixpath, not os.path: string work only (incr assumes a POSIX file system)
+    if posixpath.isabs(path):
+        path = posixpath.relpath(posixpath.normpath(path), root)
+    rel = posixpath.normpath(path)
+    if rel in (".", "..") or rel.startswith("../") or posixpath.isabs(rel):
         return None
     return rel

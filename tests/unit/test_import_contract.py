@@ -17,7 +17,6 @@ from .import_contract import check
 KNOWN = {
     "cli.py: lines over 450",
     "creaders.py: lines over 450",
-    "creaders.py: the pure core imports os",
     "cycle: parallel <-> runner",
     "overlaps.py: imports storage (module), a layer up (core -> edges)",
     "overlaps.py: the pure core imports pathlib",
