@@ -310,4 +310,6 @@ def with_captures(code: StepCode, func: Any, root: Path) -> StepCode:
 
 def uncached(code: StepCode) -> list[tuple[str, str]]:
     """(captured name, type) of each captured value that cannot be digested."""
+    if not code.values:
+        return []
     return [(n, v[len(UNDIGESTABLE) :]) for n, v in code.values if v.startswith(UNDIGESTABLE)]

@@ -120,7 +120,7 @@ def code_modules(code: Mapping[str, str]) -> set[str]:
 def step_facts(imports: Mapping[str, Mapping[str, str]], code: Mapping[str, str]) -> dict[str, str]:
     """What the modules a step's code uses read while imported, as lock keys with values."""
     found: dict[str, str] = {}
-    for module in sorted(code_modules(code) & set(imports)):
+    for module in sorted(m for m in code_modules(code) if m in imports):
         found.update(imports[module])
     return found
 

@@ -134,6 +134,9 @@ def forward_first(graph: PipelineGraph, found: Iterable[Overlap]) -> list[Overla
     """``found`` with the overlaps whose writer comes first in the pipeline's body before the
     others, each group in body order of reader, then writer: when two steps each read what
     the other writes, body order decides which runs first."""
+    found = list(found)
+    if not found:
+        return []  # the common case, after every step of a run: no index of the whole body
     index = {node.name: i for i, node in enumerate(graph.steps)}
     return sorted(
         found,

@@ -98,6 +98,7 @@ class Workspace:
         self._module_tops: tuple[bytes, ...] | None = None
         self._object_codes: dict[tuple[str, ...], str] = {}
         self._step_parts: dict[int, tuple[TracedPipeline, set[str]]] = {}
+        self._closures: dict[tuple[str, str], CodeClosure] = {}
         #: The environment as the command found it (before discovery imports any project
         #: module, which may change it): variables are recorded and compared with these values.
         self.environ = dict(os.environ)
@@ -207,12 +208,19 @@ class Workspace:
 
     def closure(self, module: str, qualname: str) -> CodeClosure:
         """The code closure of a module-level definition; empty when ``module`` is not a
-        project module. Saved closures are reused while their modules are unchanged."""
+        project module. Saved closures are reused while their modules are unchanged (and
+        asked of the closure cache once per command: a step's closure is wanted for its facts,
+        its notes and its readers)."""
+        key = (module, qualname)
+        closure = self._closures.get(key)
+        if closure is not None:
+            return closure
         closure = self.closures.get(module, qualname)
         if closure is None:
             closure = self.code.closure(module, qualname)
             sources = {name: self._found.get(name) for name in closure.modules}
             self.closures.put(module, qualname, closure, sources)
+        self._closures[key] = closure
         return closure
 
     def object_refs(self, kind: str, parts: Sequence[bytes | memoryview]) -> tuple[str, ...]:
@@ -276,8 +284,8 @@ class Workspace:
         if steps is None or steps[0] is not traced:
             names = {f"{c.func.source_file}:{c.func.qualname}" for c in traced.code.values()}
             steps = self._step_parts[id(traced)] = (traced, names)
-        own = f"{func.source_file}:{func.qualname}"
-        return any(part in steps[1] and part != own for part in parts)
+        reached = steps[1].intersection(parts)
+        return bool(reached) and reached != {f"{func.source_file}:{func.qualname}"}
 
     def uncached(self, traced: TracedPipeline, node: StepNode) -> list[tuple[str, str]]:
         """(name, type) of each value the step's function captures that incr cannot digest:
@@ -307,6 +315,8 @@ class Workspace:
             if ref.package is None and ref.own_digest is None:
                 found = self.closure(ref.module, ref.qualname).readers
                 readers += [r for r in found if i == 0 or r[2] != "config"]
+        if not readers:
+            return [], []  # most steps: no reader written in C
         root = str(self.project.root)
         return step_files(readers, node.config, node.deps, node.outs, root)
 
@@ -373,8 +383,9 @@ class Workspace:
         """Learned facts a step has before it runs: what the modules its code uses (by the
         ``path.py:name`` keys of ``code``) read while imported, and the environment variables
         it declares with ``env=[...]``; lock keys with their values."""
-        found = importreads.step_facts(self.imports, code)
-        found.update({f"{ENV_PREFIX}{name}": env_value(name, self.environ) for name in node.env})
+        found = importreads.step_facts(self.imports, code) if self.imports else {}
+        if node.env:
+            found.update({f"{ENV_PREFIX}{n}": env_value(n, self.environ) for n in node.env})
         return found
 
     def reads_to_record(
