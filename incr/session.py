@@ -11,9 +11,8 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from pathlib import Path
 
-from incr import dag, discovery, gate, importreads, ondisk
+from incr import dag, discovery, gate, importreads
 from incr.api import TracedPipeline
 from incr.captures import uncached
 from incr.creaders import step_files
@@ -26,23 +25,21 @@ from incr.fingerprint import (
     global_random_fix,
 )
 from incr.hashing import MISSING, StatCache
-from incr.learned import exists_value, listing_value, own_paths
+from incr.keptsources import KeptSources
+from incr.learned import LearnedFacts, own_paths
+from incr.learned import exists_value as exists_value  # imported from here by tests
+from incr.learned import listing_value as listing_value
 from incr.lockbook import LockBook
 from incr.model import (
-    ENV_PREFIX,
-    EXISTS_PREFIX,
-    LISTING_PREFIX,
     Artifact,
     Facts,
     LockEntry,
     Reason,
     StepNode,
-    learned_kind,
-    learned_reasons,
     paths_overlap,
-    split_import_key,
 )
 from incr.objectcode import input_identity, object_code
+from incr.outputs import OutputCheck
 from incr.overlaps import SeenWrites, learned_graph, learned_upstreams
 from incr.overlaps import notes as overlap_notes
 from incr.packages import PackageVersions
@@ -55,7 +52,6 @@ from incr.plan import (
 )
 from incr.project import Project
 from incr.sources import CodeSources
-from incr.storage import atomic_write
 from incr.store import Store
 
 #: The Python minor version: part of every code fingerprint (the standard library counts by it).
@@ -76,15 +72,24 @@ class Workspace:
         self.closures = self.sources.closures
         self._object_codes: dict[tuple[str, ...], str] = {}
         self._step_parts: dict[int, tuple[TracedPipeline, set[str]]] = {}
-        #: The environment as the command found it (before discovery imports any project
-        #: module, which may change it): variables are recorded and compared with these values.
-        self.environ = dict(os.environ)
-        #: What the project modules read while imported (see ``incr.importreads``).
-        self.imports: importreads.ImportFacts = {}
+        self.learned = LearnedFacts(project, self.stats, dict(os.environ))
+        #: The environment as the command found it (see ``LearnedFacts.environ``).
+        self.environ = self.learned.environ
+        self.outputs = OutputCheck(self.stats, self.store)
+        self.kept = KeptSources(project, self.store, self.sources)
         #: What discovery was seen to depend on (``LockEntry.reads`` keys), once it ran.
         self.discovered: list[str] = []
         #: The files each step was seen to write (they order the steps that read them).
         self.writes = SeenWrites(project.cache / "writes.json")
+
+    @property
+    def imports(self) -> importreads.ImportFacts:
+        """What the project modules read while imported (see ``LearnedFacts.imports``)."""
+        return self.learned.imports
+
+    @imports.setter
+    def imports(self, facts: importreads.ImportFacts) -> None:
+        self.learned.imports = facts
 
     @property
     def code(self) -> CodeIndex:
@@ -212,80 +217,30 @@ class Workspace:
         )
 
     def output_problems(self, entry: LockEntry | None) -> tuple[list[str], list[str]]:
-        """Recorded outputs that are (missing, modified): objects gone from the cache, and
-        ``outs`` that are gone or differ from the record (bytes, modes, links, folders); a
-        modified one is named with what differs (``models: b.bin changed``)."""
-        missing: list[str] = []
-        modified: list[str] = []
-        for name, artifact in (entry.outputs if entry else {}).items():
-            if artifact.kind not in ("file", "dir"):
-                if not self.store.has(artifact.digest):
-                    missing.append(name)
-                continue
-            now = ondisk.state(self.stats, name, artifact)
-            if now == "missing":
-                missing.append(name)
-            elif now == "modified":
-                modified.append(ondisk.detail(self.stats, self.store, name, artifact))
-        return missing, modified
+        """Recorded outputs that are (missing, modified) (see ``OutputCheck.problems``)."""
+        return self.outputs.problems(entry)
 
     def read_changes(self, reads: dict[str, str], expected: Iterable[str] = ()) -> list[Reason]:
-        """Why what a step was seen to depend on differs now (files read, environment
-        variables, listings, existence tests; see ``LockEntry.reads``); empty when nothing
-        did. A key of ``expected`` (see ``expected_reads``) that ``reads`` lacks is a change
-        too: the step ran before it depended on that."""
-        changed = {}
-        for key, then in reads.items():
-            now = self.learned_value(key)
-            if now != then:
-                changed[key] = (then, now)
-        for key in expected:
-            if key not in reads:
-                changed[key] = ("", self.learned_value(key))
-        return learned_reasons(changed) if changed else []
+        """Why what a step was seen to depend on differs now (see ``LearnedFacts``)."""
+        return self.learned.read_changes(reads, expected)
 
     def expected_reads(self, node: StepNode, code: dict[str, str]) -> dict[str, str]:
-        """Learned facts a step has before it runs: what the modules its code uses (by the
-        ``path.py:name`` keys of ``code``) read while imported, and the environment variables
-        it declares with ``env=[...]``; lock keys with their values."""
-        found = importreads.step_facts(self.imports, code) if self.imports else {}
-        if node.env:
-            found.update({f"{ENV_PREFIX}{n}": env_value(n, self.environ) for n in node.env})
-        return found
+        """Learned facts a step has before it runs (see ``LearnedFacts.expected_reads``)."""
+        return self.learned.expected_reads(node, code)
 
     def reads_to_record(
         self, node: StepNode, code: dict[str, str], seen: dict[str, str]
     ) -> dict[str, str]:
-        """The ``LockEntry.reads`` of a step that ran and was ``seen`` reading these: with
-        its ``expected_reads``, and each variable valued as this command found it (a worker
-        process valued it in its own environment)."""
-        reads = self.expected_reads(node, code)
-        for key, value in seen.items():
-            env = learned_kind(key) == "env"
-            reads[key] = env_value(key[len(ENV_PREFIX) :], self.environ) if env else value
-        return reads
+        """The ``LockEntry.reads`` of a step that ran (see ``LearnedFacts.reads_to_record``)."""
+        return self.learned.reads_to_record(node, code, seen)
 
     def learned_value(self, key: str) -> str:
         """The value a ``LockEntry.reads`` key has now."""
-        kind = learned_kind(key)
-        if kind == "file":
-            return self.stats.digest(key)
-        if kind == "env":
-            return env_value(key[len(ENV_PREFIX) :], self.environ)
-        if kind == "import":
-            return self.stats.digest(split_import_key(key)[1])
-        if kind == "listing":
-            return listing_value(
-                self.project.root, key[len(LISTING_PREFIX) :], own_paths(self.project)
-            )
-        return exists_value(self.project.root, key[len(EXISTS_PREFIX) :])
+        return self.learned.value(key)
 
     def expired(self, node: StepNode, entry: LockEntry | None, now: float) -> bool:
-        """True when the step has ``cache_expires`` and its cached result is older than that."""
-        if node.cache_expires is None or entry is None:
-            return False
-        record = self.store.lookup_run(entry.fingerprint)
-        return record is None or now - record.created > node.cache_expires
+        """True when the step's cached result is older than its ``cache_expires``."""
+        return self.outputs.expired(node, entry, now)
 
     # ------------------------------------------------------------------ status
 
@@ -370,50 +325,21 @@ class Workspace:
     # ------------------------------------------------------------------ sources kept for diffs
 
     def keep_sources(self, code: dict[str, str]) -> None:
-        """Store the normalised source of each code part, by its digest, for ``incr show``
-        (without fsync: a source lost to a power cut costs a diff, and an empty file left by
-        one is written again)."""
-        folder = self.project.cache / "sources"
-        for part, digest in code.items():
-            path = folder / digest
-            if part.startswith("pkg:") or ":" not in part or _non_empty(path):
-                continue
-            text = self.part_source(part)
-            if text is not None:
-                self.store.ensure()
-                atomic_write(path, text.encode("utf-8"), durable=False)
+        """Keep the normalised source of each code part (see ``KeptSources.keep``)."""
+        self.kept.keep(code)
 
     def part_source(self, part: str) -> str | None:
         """The normalised source of a code part (``pipelines/flow.py:double``) as it is now."""
         return self.sources.part_source(part)
 
     def kept_source(self, digest: str) -> str | None:
-        """The kept source of a code part, or None when it is not kept (an empty file is what a
-        power cut may leave of one: these are written without fsync)."""
-        try:
-            text = (self.project.cache / "sources" / digest).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
-        return text or None
+        """The kept source of a code part, or None when it is not kept."""
+        return self.kept.kept(digest)
 
     def code_diffs(self, verdict: Verdict) -> list[tuple[str, str | None, str | None]]:
         """(part, source then, source now) for each code part that changed since the lockfile's
-        run; a side is None when the part was not used then (or is not now), or when its old
-        source is no longer in the cache."""
-        locked = self.locks.get(verdict.node.key)
-        if locked is None or verdict.facts is None:
-            return []
-        old, new = locked.facts.code, verdict.facts.code
-        diffs = []
-        for part in sorted(set(old) | set(new)):
-            if old.get(part) == new.get(part) or part.startswith(("pkg:", "captured:")):
-                continue
-            if ":" not in part:
-                continue
-            then = self.kept_source(old[part]) if part in old else None
-            now = self.part_source(part) if part in new else None
-            diffs.append((part, then, now))
-        return diffs
+        run (see ``KeptSources.diffs``)."""
+        return self.kept.diffs(self.locks.get(verdict.node.key), verdict)
 
     def commit(self, verdict: Verdict) -> LockEntry:
         """Record the step's current fingerprint for the outputs it has, without running it.
@@ -471,13 +397,6 @@ class Workspace:
     def flush_lock(self) -> None:
         """Write the lockfile if an entry is waiting for it."""
         self.lockbook.flush()
-
-
-def _non_empty(path: Path) -> bool:
-    try:
-        return os.stat(path).st_size > 0
-    except OSError:
-        return False
 
 
 def _written_by_another(traced: TracedPipeline, node: StepNode, path: str) -> bool:
