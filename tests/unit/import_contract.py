@@ -55,6 +55,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "storage",
             "hashing",
             "trees",
+            "runcache",
             "store",
             "ondisk",
             "lockfile",
