@@ -37,6 +37,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "codeast",
             "randomdraws",
             "registries",
+            "readertable",
             "creaders",
             "codeindex",
             "objectcode",

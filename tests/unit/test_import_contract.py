@@ -15,7 +15,6 @@ import incr
 from .import_contract import check
 
 KNOWN = {
-    "creaders.py: lines over 450",
     "cycle: parallel <-> runner",
     "overlaps.py: imports storage (module), a layer up (core -> edges)",
     "overlaps.py: the pure core imports pathlib",
