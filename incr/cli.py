@@ -2,50 +2,32 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import gc as collector  # `gc` is a command here
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from incr import dag as dags
+from incr.clihelp import (
+    commit_steps,
+    dag_output,
+    few_collections,
+    gc_summary,
+    one_step,
+    user_errors,
+    verify_rerun,
+)
 from incr.errors import IncrError
 from incr.project import Project
 from incr.version import __version__
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 TARGETS_HELP = "TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique."
 
 
-def _user_errors(func: F) -> F:
-    """Show an IncrError as its one-line message (and hint), with its exit code; Ctrl-C is 130."""
+def _tell(line: str) -> None:
+    click.echo(line, err=True)
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except IncrError as exc:
-            click.echo(exc.format(), err=True)
-            sys.exit(exc.exit_code)
-        except OSError as exc:  # the engine's own reads and writes (a step's are step failures)
-            where = f"{exc.filename}: " if exc.filename else ""
-            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
-            click.echo(
-                "  hint: pipeline.lock and the cache keep their last good state; "
-                "free some space or fix permissions and run again",
-                err=True,
-            )
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted: every step that finished is kept in the lockfile", err=True)
-            sys.exit(130)
 
-    return wrapper  # type: ignore[return-value]
+_user_errors = user_errors(_tell)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -146,7 +128,7 @@ def repro(
         click.echo("(dry run: nothing was executed)")
         return
     with project_lock(project.cache, "incr repro", wait=not no_wait, on_wait=_tell):
-        with _few_collections():  # deciding, before any step runs
+        with few_collections():  # deciding, before any step runs
             workspace, pipelines = open_for_repro(project, targets, force)
         ok = repro_all(
             workspace,
@@ -159,24 +141,6 @@ def repro(
         )
     if not ok:
         sys.exit(1)
-
-
-@contextlib.contextmanager
-def _few_collections() -> Iterator[None]:
-    """No cyclic garbage collection inside the block: deciding a large pipeline's status
-    allocates many objects that live until the end, and collecting them finds nothing (8 ms
-    of a 1,000-step no-op status). Blocks that run steps keep the collector."""
-    was_enabled = collector.isenabled()
-    collector.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            collector.enable()
-
-
-def _tell(line: str) -> None:
-    click.echo(line, err=True)
 
 
 @cli.command()
@@ -218,7 +182,7 @@ def status(
     if why is not None:
         ctx.invoke(show, target=why, as_json=as_json)
         return
-    with _few_collections():
+    with few_collections():
         workspace, pipelines = open_pipelines(_project(ctx), executable=False)
         verdicts = workspace.status(pipelines, targets, lock_view=check)
     if as_json:
@@ -312,31 +276,11 @@ def dag(ctx: click.Context, pipelines_: tuple[str, ...], fmt: str) -> None:
       incr dag flow --format dot | dot -Tsvg > flow.svg
       incr dag flow --format mermaid        paste into Markdown
     """
-    from incr.report import dag_lines
     from incr.session import open_pipelines
 
     _, pipelines = open_pipelines(_project(ctx), executable=False)
-    known = {t.graph.name: t.graph for t in pipelines}
-    for name in pipelines_:
-        if name not in known:
-            dags.resolve_targets(pipelines, [name])  # names the closest pipeline
-            raise IncrError(f"{name!r} is a step, not a pipeline", hint="name its pipeline")
-    for name, graph in known.items():
-        if not pipelines_ or name in pipelines_:
-            for line in dag_lines(graph, dags.order(graph), fmt):
-                click.echo(line)
-
-
-def _one_step(pipelines: list[Any], target: str) -> tuple[str, str]:
-    """(pipeline, step) for a TARGET that must name one step."""
-    selection = dags.resolve_targets(pipelines, [target])
-    (pipeline, steps), *_ = selection.items()
-    if steps is None:
-        raise IncrError(
-            f"{target!r} is a pipeline; name one of its steps",
-            hint=f"for example {target}.STEP; `incr status {target}` lists them",
-        )
-    return pipeline, next(iter(steps))
+    for line in dag_output(pipelines, pipelines_, fmt):
+        click.echo(line)
 
 
 @cli.command()
@@ -360,7 +304,7 @@ def show(ctx: click.Context, target: str, as_json: bool) -> None:
     from incr.session import open_pipelines
 
     workspace, pipelines = open_pipelines(_project(ctx), executable=False)
-    pipeline, name = _one_step(pipelines, target)
+    pipeline, name = one_step(pipelines, target)
     verdicts = workspace.status(pipelines, [f"{pipeline}.{name}"])
     verdict = next(v for v in verdicts if v.node.key == f"{pipeline}.{name}")
     locked = workspace.locks.get(verdict.node.key)
@@ -394,21 +338,8 @@ def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
     project = _project(ctx)
     with project_lock(project.cache, "incr commit", on_wait=_tell):
         workspace, pipelines = open_pipelines(project, executable=False)
-        _commit(workspace, pipelines, targets)
-
-
-def _commit(workspace: Any, pipelines: list[Any], targets: tuple[str, ...]) -> None:
-    for target in targets:
-        pipeline, name = _one_step(pipelines, target)
-        key = f"{pipeline}.{name}"
-        verdict = next(v for v in workspace.status(pipelines, [key]) if v.node.key == key)
-        if not verdict.dirty:
-            click.echo(f"{key} is clean: nothing to commit")
-            continue
-        workspace.commit(verdict)
-        click.echo(
-            f"committed {key} without rerunning (was: {'; '.join(map(str, verdict.reasons))})"
-        )
+        for line in commit_steps(workspace, pipelines, targets):
+            click.echo(line)
 
 
 @cli.command()
@@ -443,20 +374,7 @@ def gc(ctx: click.Context, keep: int, dry_run: bool) -> None:
     if dry_run:
         for path in (*report.objects, *report.runs, *report.temps):
             click.echo(f"  {path.relative_to(project.root).as_posix()}")
-    click.echo(
-        f"{verb} {len(report.objects)} objects, {len(report.runs)} run-cache entries and "
-        f"{len(report.temps)} leftover temp files ({_size(report.freed)}); "
-        f"kept {report.kept_objects} objects ({_size(report.kept_bytes)})"
-    )
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+    click.echo(gc_summary(report, verb))
 
 
 @cli.command()
@@ -495,7 +413,9 @@ def verify(ctx: click.Context, targets: tuple[str, ...], rerun: bool) -> None:
 
     project = _project(ctx)
     if rerun:
-        _verify_rerun(project, targets)
+        code = verify_rerun(project, targets, click.echo, _tell)
+        if code:
+            sys.exit(code)
         return
     if targets:
         raise IncrError("TARGET is only taken with --rerun", hint="incr verify --rerun TARGET")
@@ -510,22 +430,6 @@ def verify(ctx: click.Context, targets: tuple[str, ...], rerun: bool) -> None:
         )
         sys.exit(1)
     click.echo(f"all {checked} objects match their digests")
-
-
-def _verify_rerun(project: Project, targets: tuple[str, ...]) -> None:
-    from incr.events import SAME, SKIPPED
-    from incr.locking import project_lock
-    from incr.report import rerun_lines, rerun_summary
-    from incr.rerun import verify
-
-    def show(result: Any) -> None:
-        click.echo("\n".join(rerun_lines(result)))
-
-    with project_lock(project.cache, "incr verify --rerun", on_wait=_tell):
-        results = verify(project, targets, show)
-    click.echo(rerun_summary(results))
-    if any(r.state not in (SAME, SKIPPED) for r in results):
-        sys.exit(1)
 
 
 def main() -> None:

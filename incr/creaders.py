@@ -5,7 +5,8 @@ and their kin open files in C (Arrow, HDF5, SQLite, OpenCV...), not through Pyth
 so the audit hook of ``incr.reads`` never sees them. A step's code closure lists the calls it
 makes to such readers; when the path is known before the step runs (a literal, a module-level
 constant, a field of the step's config), the file is tracked as if it were declared in
-``deps``; otherwise ``incr status`` prints a note.
+``deps``; otherwise ``incr status`` prints a note. The readers known are listed in
+``readertable``.
 
 Pure: ``reader_calls`` looks at one definition (its result is memoised with it); ``resolve``
 finishes the job once the module's imports and constants are known.
@@ -17,118 +18,15 @@ import ast
 import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from incr.model import paths_overlap
+from incr.readertable import LAST_NAMES, PATH_KEYWORDS, READERS
 
 if TYPE_CHECKING:
     from incr.codeast import ModuleInfo, ModuleLookup
 
 
-@dataclass(frozen=True)
-class Reader:
-    """How a reader is called: where its mode argument is (position, keyword, default)."""
-
-    mode: tuple[int, str, str] | None = None
-
-
-_READ = Reader()
-_MODE_R = Reader((1, "mode", "r"))
-_MODE_A = Reader((1, "mode", "a"))
-
-#: Readers that open files in native code, by their full dotted name.
-READERS: dict[str, Reader] = {
-    **dict.fromkeys(
-        [
-            "pandas.read_parquet",
-            "pandas.read_feather",
-            "pandas.read_orc",
-            "pandas.read_hdf",
-            "pandas.read_spss",
-            "pyarrow.parquet.read_table",
-            "pyarrow.parquet.read_pandas",
-            "pyarrow.parquet.ParquetFile",
-            "pyarrow.parquet.ParquetDataset",
-            "pyarrow.parquet.read_metadata",
-            "pyarrow.parquet.read_schema",
-            "pyarrow.feather.read_table",
-            "pyarrow.feather.read_feather",
-            "pyarrow.csv.read_csv",
-            "pyarrow.csv.open_csv",
-            "pyarrow.json.read_json",
-            "pyarrow.orc.read_table",
-            "pyarrow.orc.ORCFile",
-            "pyarrow.dataset.dataset",
-            "pyarrow.ipc.open_file",
-            "pyarrow.ipc.open_stream",
-            "polars.read_parquet",
-            "polars.scan_parquet",
-            "polars.read_ipc",
-            "polars.scan_ipc",
-            "polars.read_csv",
-            "polars.scan_csv",
-            "polars.read_ndjson",
-            "polars.scan_ndjson",
-            "polars.read_avro",
-            "xarray.open_dataset",
-            "xarray.open_dataarray",
-            "xarray.open_mfdataset",
-            "xarray.open_zarr",
-            "xarray.load_dataset",
-            "xarray.load_dataarray",
-            "cv2.imread",
-            "cv2.imreadmulti",
-            "cv2.VideoCapture",
-            "soundfile.read",
-            "librosa.load",
-            "duckdb.read_parquet",
-            "duckdb.read_csv",
-        ],
-        _READ,
-    ),
-    **dict.fromkeys(
-        [
-            "h5py.File",
-            "tables.open_file",
-            "netCDF4.Dataset",
-            "pyarrow.memory_map",
-            "pyarrow.OSFile",
-            "rasterio.open",
-            "fiona.open",
-            "soundfile.SoundFile",
-        ],
-        _MODE_R,
-    ),
-    **dict.fromkeys(
-        ["pandas.HDFStore", "zarr.open", "zarr.open_array", "zarr.open_group"],
-        _MODE_A,
-    ),
-    "sqlite3.connect": Reader(),  # read-write: see _sqlite_mode
-    "duckdb.connect": Reader(),  # read-write unless read_only=True
-}
-#: The last name of every reader: a cheap filter before resolving a call.
-_LAST = frozenset(name.rpartition(".")[2] for name in READERS)
-#: Keywords that name the file, when it is not the first positional argument.
-PATH_KEYWORDS = (
-    "path",
-    "source",
-    "filename",
-    "filepath",
-    "filepath_or_buffer",
-    "path_or_buf",
-    "path_or_paths",
-    "filename_or_obj",
-    "paths",
-    "store",
-    "name",
-    "database",
-    "file",
-    "fp",
-    "where",
-    "input_file",
-    "uri",
-)
 READ_MODES = frozenset({"r", "rb", "rt", "c"})
 WRITE_ONLY_MODES = frozenset({"w", "wb", "w-", "x", "wt"})
 _READ_ONLY_URI = re.compile(r"[?&](mode=ro|immutable=1)")
@@ -149,7 +47,7 @@ def reader_calls(node: ast.AST) -> list[list[Any]]:
         for sub in ast.walk(node)
         if isinstance(sub, ast.Call)
         and (names := _dotted(sub.func)) is not None
-        and names[-1] in _LAST
+        and names[-1] in LAST_NAMES
     ]
     if not calls:
         return []  # most definitions: nothing more to look at

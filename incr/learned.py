@@ -7,6 +7,19 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from incr import importreads
+from incr.envreads import env_value
+from incr.hashing import StatCache
+from incr.model import (
+    ENV_PREFIX,
+    EXISTS_PREFIX,
+    LISTING_PREFIX,
+    Reason,
+    StepNode,
+    learned_kind,
+    learned_reasons,
+    split_import_key,
+)
 from incr.project import Project
 from incr.reads import listing_digest
 
@@ -30,3 +43,67 @@ def exists_value(root: Path, rel: str) -> str:
     if path.is_dir():
         return "dir"
     return "file" if path.exists() else "missing"
+
+
+class LearnedFacts:
+    """What steps were seen to depend on while they ran (``LockEntry.reads``), valued now."""
+
+    def __init__(self, project: Project, stats: StatCache, environ: dict[str, str]) -> None:
+        self.project = project
+        self.stats = stats
+        #: The environment as the command found it (before discovery imports any project
+        #: module, which may change it): variables are recorded and compared with these values.
+        self.environ = environ
+        #: What the project modules read while imported (see ``incr.importreads``).
+        self.imports: importreads.ImportFacts = {}
+
+    def read_changes(self, reads: dict[str, str], expected: Iterable[str] = ()) -> list[Reason]:
+        """Why what a step was seen to depend on differs now (files read, environment
+        variables, listings, existence tests; see ``LockEntry.reads``); empty when nothing
+        did. A key of ``expected`` (see ``expected_reads``) that ``reads`` lacks is a change
+        too: the step ran before it depended on that."""
+        changed = {}
+        for key, then in reads.items():
+            now = self.value(key)
+            if now != then:
+                changed[key] = (then, now)
+        for key in expected:
+            if key not in reads:
+                changed[key] = ("", self.value(key))
+        return learned_reasons(changed) if changed else []
+
+    def expected_reads(self, node: StepNode, code: dict[str, str]) -> dict[str, str]:
+        """Learned facts a step has before it runs: what the modules its code uses (by the
+        ``path.py:name`` keys of ``code``) read while imported, and the environment variables
+        it declares with ``env=[...]``; lock keys with their values."""
+        found = importreads.step_facts(self.imports, code) if self.imports else {}
+        if node.env:
+            found.update({f"{ENV_PREFIX}{n}": env_value(n, self.environ) for n in node.env})
+        return found
+
+    def reads_to_record(
+        self, node: StepNode, code: dict[str, str], seen: dict[str, str]
+    ) -> dict[str, str]:
+        """The ``LockEntry.reads`` of a step that ran and was ``seen`` reading these: with
+        its ``expected_reads``, and each variable valued as this command found it (a worker
+        process valued it in its own environment)."""
+        reads = self.expected_reads(node, code)
+        for key, value in seen.items():
+            env = learned_kind(key) == "env"
+            reads[key] = env_value(key[len(ENV_PREFIX) :], self.environ) if env else value
+        return reads
+
+    def value(self, key: str) -> str:
+        """The value a ``LockEntry.reads`` key has now."""
+        kind = learned_kind(key)
+        if kind == "file":
+            return self.stats.digest(key)
+        if kind == "env":
+            return env_value(key[len(ENV_PREFIX) :], self.environ)
+        if kind == "import":
+            return self.stats.digest(split_import_key(key)[1])
+        if kind == "listing":
+            return listing_value(
+                self.project.root, key[len(LISTING_PREFIX) :], own_paths(self.project)
+            )
+        return exists_value(self.project.root, key[len(EXISTS_PREFIX) :])

@@ -1,80 +1,57 @@
 """A workspace: one project's lockfile, cache, stat cache and code index, opened together.
 
+``Workspace`` opens one small object per job (``LockBook``, ``CodeSources``, ``StepFacts``,
+``LearnedFacts``, ``OutputCheck``, ``KeptSources``, ``PackageVersions``) and keeps the methods
+the rest of incr calls, delegating to them; the status walk stays here.
+
 This is the seam between the pure core and the disk: it reads sources and files, asks
 ``fingerprint`` and ``plan`` for decisions, and hands execution to ``runner``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import json
 import os
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from pathlib import Path
-from typing import Any
 
-from incr import dag, discovery, gate, importreads, lockfile, ondisk
+from incr import dag, discovery, gate, importreads
 from incr.api import TracedPipeline
-from incr.captures import uncached
-from incr.codecache import ClosureCache, Found
-from incr.creaders import step_files
 from incr.envreads import env_value
-from incr.errors import DefinitionError, IncrError
+from incr.errors import IncrError
+from incr.facts import StepFacts
 from incr.fingerprint import (
-    MEMO_FORMAT,
-    PROJECT_MODULES,
     CodeClosure,
     CodeIndex,
     ModuleSource,
-    digest_bytes,
-    fingerprint,
-    global_random_fix,
 )
-from incr.hashing import MISSING, StatCache
-from incr.learned import exists_value, listing_value, own_paths
+from incr.hashing import StatCache
+from incr.keptsources import KeptSources
+from incr.learned import LearnedFacts, own_paths
+from incr.learned import exists_value as exists_value  # imported from here by tests
+from incr.learned import listing_value as listing_value
+from incr.lockbook import LockBook
 from incr.model import (
-    ENV_PREFIX,
-    EXISTS_PREFIX,
-    FINGERPRINT_SCHEMA,
-    LISTING_PREFIX,
     Artifact,
     Facts,
     LockEntry,
     Reason,
     StepNode,
-    learned_kind,
-    learned_reasons,
-    paths_overlap,
-    split_import_key,
 )
-from incr.modulefiles import listing_digest, module_files
-from incr.notebook import main_source
-from incr.objectcode import input_identity, object_code, pickle_globals, project_refs
+from incr.outputs import OutputCheck
 from incr.overlaps import SeenWrites, learned_graph, learned_upstreams
 from incr.overlaps import notes as overlap_notes
+from incr.packages import PackageVersions
 from incr.plan import (
     Verdict,
     cache_enabled,
     decide,
     file_upstreams,
-    same_facts,
-    stale_locks,
     upstream_inputs,
 )
-from incr.project import Project, module_name
-from incr.storage import atomic_write
+from incr.project import Project
+from incr.sources import CodeSources
 from incr.store import Store
-from incr.version import __version__
-
-#: Least time between two lockfile writes during a run (see ``Workspace.write_lock``).
-LOCK_WRITE_INTERVAL = 0.25
-
-#: The Python minor version: part of every code fingerprint (the standard library counts by it).
-PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 class Workspace:
@@ -84,241 +61,66 @@ class Workspace:
         self.project = project
         self.store = Store(project.cache)
         self.stats = StatCache(project.root, project.cache / "stat.json")
-        #: Lock entries as read whose fingerprint is that of their facts (by key).
-        self._consistent: dict[str, LockEntry] = {}
-        self.locks: dict[str, LockEntry] = self._read_locks()
-        self._last_lock_write = float("-inf")
-        self._lock_unsaved = False
+        self.lockbook = LockBook(project, self.stats)
+        self.locks: dict[str, LockEntry] = self.lockbook.entries
         self.packages = PackageVersions(project.cache / "packages.json", project.root)
-        self._memo_file = project.cache / "code.json"
-        self._code: CodeIndex | None = None
-        self._memo_size = 0
-        self._found: dict[str, Found] = {}
-        self.closures = ClosureCache(project.cache / "closures.json", self._locate)
-        self._module_tops: tuple[bytes, ...] | None = None
-        self._object_codes: dict[tuple[str, ...], str] = {}
-        self._step_parts: dict[int, tuple[TracedPipeline, set[str]]] = {}
-        self._closures: dict[tuple[str, str], CodeClosure] = {}
-        #: The environment as the command found it (before discovery imports any project
-        #: module, which may change it): variables are recorded and compared with these values.
-        self.environ = dict(os.environ)
-        #: What the project modules read while imported (see ``incr.importreads``).
-        self.imports: importreads.ImportFacts = {}
+        self.sources = CodeSources(project, self.stats)
+        self.closures = self.sources.closures
+        self.facts = StepFacts(project, self.stats, self.sources, self.packages)
+        self.learned = LearnedFacts(project, self.stats, dict(os.environ))
+        #: The environment as the command found it (see ``LearnedFacts.environ``).
+        self.environ = self.learned.environ
+        self.outputs = OutputCheck(self.stats, self.store)
+        self.kept = KeptSources(project, self.store, self.sources)
         #: What discovery was seen to depend on (``LockEntry.reads`` keys), once it ran.
         self.discovered: list[str] = []
         #: The files each step was seen to write (they order the steps that read them).
         self.writes = SeenWrites(project.cache / "writes.json")
 
     @property
+    def imports(self) -> importreads.ImportFacts:
+        """What the project modules read while imported (see ``LearnedFacts.imports``)."""
+        return self.learned.imports
+
+    @imports.setter
+    def imports(self, facts: importreads.ImportFacts) -> None:
+        self.learned.imports = facts
+
+    @property
     def code(self) -> CodeIndex:
-        """The code index, made (and its memo read) the first time a closure is not saved."""
-        if self._code is None:
-            memo = _read_memo(self._memo_file)
-            self._code = CodeIndex(self._load_source, memo, self._project_modules)
-            self._memo_size = len(self._code.memo)
-        return self._code
-
-    def _read_locks(self) -> dict[str, LockEntry]:
-        """The lockfile's entries, from a parsed copy in the cache when the lockfile's digest
-        (through the stat cache: usually without reading it) is the one that copy was made
-        from; TOML parsing is the slow part of a no-op status on a large pipeline."""
-        digest = self.stats.digest(self.project.lockfile_name)
-        copy = self.project.cache / "lockfile.json"
-        # Which entries are consistent depends on how this incr computes fingerprints.
-        key = [__version__, FINGERPRINT_SCHEMA, lockfile.SCHEMA]
-        try:
-            data = json.loads(copy.read_text(encoding="utf-8"))
-            if data["digest"] == digest and digest != MISSING and data["key"] == key:
-                locks = {k: lockfile.entry_from_json(k, v) for k, v in data["entries"].items()}
-                self._consistent = {k: locks[k] for k in data["consistent"] if k in locks}
-                return locks
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass
-        locks = lockfile.read(self.project.lockfile)
-        self._consistent = {k: e for k, e in locks.items() if fingerprint(e.facts) == e.fingerprint}
-        if locks and self.project.cache.is_dir():
-            entries = {k: lockfile.entry_to_json(e) for k, e in locks.items()}
-            with contextlib.suppress(OSError):
-                data = {
-                    "digest": digest,
-                    "key": key,
-                    "entries": entries,
-                    "consistent": sorted(self._consistent),
-                }
-                text = json.dumps(data, separators=(",", ":"))
-                atomic_write(copy, text.encode(), durable=False)
-        return locks
-
-    def _fingerprint(self, facts: Facts, locked: LockEntry | None) -> str:
-        """``fingerprint(facts)``, taken from the lock entry when its facts are the same and its
-        fingerprint was checked against them when the lockfile was read: most steps of a
-        no-op status."""
-        if (
-            locked is not None
-            and self._consistent.get(locked.key) is locked
-            and same_facts(facts, locked.facts)
-        ):
-            return locked.fingerprint
-        return fingerprint(facts)
-
-    # ------------------------------------------------------------------ sources
-
-    def _find_module(self, name: str) -> tuple[Path, bool] | None:
-        """The file of project module ``name`` (and whether it is a package), or None."""
-        if not name or name.startswith("."):
-            return None
-        for folder in (self.project.root, self.project.root / "src"):  # flat or src layout
-            found = _module_file(folder, name)
-            if found is not None:
-                return found
-        return None
+        """The code index (see ``CodeSources.code``)."""
+        return self.sources.code
 
     def _load_source(self, name: str) -> ModuleSource | None:
-        if name == "__main__" and (session := main_source()) is not None:  # a notebook's code
-            self._found[name] = (session.path, digest_bytes(session.text.encode()))
-            return session
-        found = self._find_module(name)
-        if found is None:
-            self._found[name] = None
-            return None
-        path, is_package = found
-        data = path.read_bytes()
-        rel = path.relative_to(self.project.root).as_posix()
-        self._found[name] = (rel, digest_bytes(data))  # what the closures are computed from
-        text = data.decode("utf-8")
-        return ModuleSource(name=name, path=rel, text=text, is_package=is_package)
-
-    def _project_modules(self) -> list[str]:
-        """The names of the project's modules (for a registry scan), noting their list."""
-        files = module_files(self.project.root, self.project.cache_dir)
-        self._found[PROJECT_MODULES] = ("", listing_digest(files))
-        return list(files)
-
-    def _locate(self, name: str) -> Found:
-        """Where module ``name`` is now, with its digest (through the stat cache)."""
-        if name == "__main__" and (session := main_source()) is not None:
-            return session.path, digest_bytes(session.text.encode())
-        if name == PROJECT_MODULES:
-            return "", listing_digest(module_files(self.project.root, self.project.cache_dir))
-        found = self._find_module(name)
-        if found is None:
-            return None
-        rel = found[0].relative_to(self.project.root).as_posix()
-        return rel, self.stats.digest(rel)
+        return self.sources.load_source(name)
 
     def closure(self, module: str, qualname: str) -> CodeClosure:
-        """The code closure of a module-level definition; empty when ``module`` is not a
-        project module. Saved closures are reused while their modules are unchanged (and
-        asked of the closure cache once per command: a step's closure is wanted for its facts,
-        its notes and its readers)."""
-        key = (module, qualname)
-        closure = self._closures.get(key)
-        if closure is not None:
-            return closure
-        closure = self.closures.get(module, qualname)
-        if closure is None:
-            closure = self.code.closure(module, qualname)
-            sources = {name: self._found.get(name) for name in closure.modules}
-            self.closures.put(module, qualname, closure, sources)
-        self._closures[key] = closure
-        return closure
+        """The code closure of a module-level definition (see ``CodeSources.closure``)."""
+        return self.sources.closure(module, qualname)
 
     def object_refs(self, kind: str, parts: Sequence[bytes | memoryview]) -> tuple[str, ...]:
-        """The project definitions (``module:name``) a value stored as ``parts`` refers to:
-        the globals of its pickle stream that live in project modules. Only pickles can
-        refer to code here; the stream is scanned only when it names a project module."""
-        if kind != "pickle":
-            return ()
-        data = b"".join(parts)
-        if self._module_tops is None:
-            self._module_tops = _module_tops(self.project.root)
-        if not any(top in data for top in self._module_tops):
-            return ()
-        names = pickle_globals(data)
-        return project_refs(names, lambda module: self._find_module(module) is not None)
+        """The project definitions a value stored as ``parts`` refers to."""
+        return self.sources.object_refs(kind, parts)
 
     def input_identity(self, artifact: Artifact) -> str:
-        """What a consumer's facts hold for an upstream output: its digest, plus the digest
-        of the project code it refers to, as that code is now (see ``objectcode``)."""
-        if not artifact.refs:
-            return artifact.digest
-        code = self._object_codes.get(artifact.refs)
-        if code is None:
-            code = object_code(artifact.refs, self.closure, self.packages.lookup)
-            self._object_codes[artifact.refs] = code
-        return input_identity(artifact.digest, code)
+        """What a consumer's facts hold for an upstream output (see ``StepFacts``)."""
+        return self.facts.input_identity(artifact)
 
     def code_facts(self, traced: TracedPipeline, node: StepNode) -> dict[str, str]:
-        """Code parts of a step: its closure's digests, the closures of its ``code_deps``,
-        third-party package versions, the Python minor version and its ``version`` string."""
-        code = traced.code[node.name]
-        parts: dict[str, str] = {"python": PYTHON}
-        packages: set[str] = set()
-        for ref in (code.func, *code.deps, *code.captured):
-            if ref.package is not None:
-                packages.add(ref.package)
-            elif ref.own_digest is not None:
-                parts[f"{ref.source_file}:{ref.qualname}"] = ref.own_digest
-            else:
-                closure = self.closure(ref.module, ref.qualname)
-                parts.update(closure.parts)
-                packages |= closure.packages
-        if self._shares_code(traced, node, parts):
-            parts["entry"] = f"{node.source_file}:{node.func_name}"
-        for package in packages:
-            dist, version = self.packages.lookup(package)
-            parts[f"pkg:{dist}"] = version
-        if code.version is not None:
-            parts["version"] = code.version
-        parts.update({f"captured:{name}": digest for name, digest in code.values})
-        return parts
-
-    def _shares_code(self, traced: TracedPipeline, node: StepNode, parts: dict[str, str]) -> bool:
-        """True when another step could have the same code parts: functions made by one
-        factory count by that factory, and steps that fill one registry reach each other
-        through it. Which function is the step then tells them apart (the ``entry`` part)."""
-        func = traced.code[node.name].func
-        if func.own_digest is None and func.qualname != node.func_name:
-            return True
-        steps = self._step_parts.get(id(traced))
-        if steps is None or steps[0] is not traced:
-            names = {f"{c.func.source_file}:{c.func.qualname}" for c in traced.code.values()}
-            steps = self._step_parts[id(traced)] = (traced, names)
-        reached = steps[1].intersection(parts)
-        return bool(reached) and reached != {f"{func.source_file}:{func.qualname}"}
+        """Code parts of a step (see ``StepFacts.code_facts``)."""
+        return self.facts.code_facts(traced, node)
 
     def uncached(self, traced: TracedPipeline, node: StepNode) -> list[tuple[str, str]]:
-        """(name, type) of each value the step's function captures that incr cannot digest:
-        such a step always reruns."""
-        return uncached(traced.code[node.name])
+        """(name, type) of each value the step captures that incr cannot digest."""
+        return self.facts.uncached(traced, node)
 
     def dynamic_notes(self, traced: TracedPipeline, node: StepNode) -> list[str]:
-        """Places in the step's code that look things up by name at run time (none once the
-        step lists ``code_deps`` or sets a ``version``: the user has taken charge), and that
-        draw from a global random generator (see ``fingerprint.global_random_draws``)."""
-        code = traced.code[node.name]
-        ref = code.func
-        if ref.own_digest or ref.package:
-            return []
-        notes = self.closure(ref.module, ref.qualname).dynamic
-        if code.deps or code.version is not None:  # code_deps do not seed a random generator
-            return [n for n in notes if global_random_fix(n)]
-        return list(notes)
+        """What incr cannot follow in the step's code (see ``StepFacts.notes``)."""
+        return self.facts.notes(traced, node)
 
     def native_reads(self, traced: TracedPipeline, node: StepNode) -> tuple[list[str], list[str]]:
-        """Files the step's code opens through readers written in C (``pd.read_parquet``,
-        ``h5py.File``, ``sqlite3.connect``...), which the read recorder cannot see: (the ones
-        known before it runs, tracked as deps; notes for the others). See ``incr.creaders``."""
-        code = traced.code[node.name]
-        readers = []
-        for i, ref in enumerate((code.func, *code.deps)):
-            if ref.package is None and ref.own_digest is None:
-                found = self.closure(ref.module, ref.qualname).readers
-                readers += [r for r in found if i == 0 or r[2] != "config"]
-        if not readers:
-            return [], []  # most steps: no reader written in C
-        root = str(self.project.root)
-        return step_files(readers, node.config, node.deps, node.outs, root)
+        """Files the step opens through readers written in C (see ``StepFacts``)."""
+        return self.facts.native_reads(traced, node)
 
     def static_facts(
         self,
@@ -327,100 +129,34 @@ class Workspace:
         inputs: dict[str, str],
         native: tuple[list[str], list[str]] | None = None,
     ) -> Facts:
-        """A step's facts with the given input digests: code, config and deps read now (with
-        the files it opens through native readers: ``native``, or ``native_reads``)."""
-        deps = {path: self.stats.digest(path) for path in node.deps}
-        native = native or self.native_reads(traced, node)
-        opened = {path: self.stats.digest(path) for path in native[0]}
-        for path, digest in deps.items():
-            if digest == MISSING and not _written_by_another(traced, node, path):
-                raise DefinitionError(
-                    f"step {node.key}: deps path {path!r} does not exist",
-                    hint="create it, fix the path in deps=[...], or have a step of this "
-                    "pipeline write it with outs=[...]",
-                )
-        return Facts(
-            code=self.code_facts(traced, node),
-            config=node.config,
-            inputs=inputs,
-            deps={**deps, **opened},
-        )
+        """A step's facts with the given input digests (see ``StepFacts.static_facts``)."""
+        return self.facts.static_facts(traced, node, inputs, native)
 
     def output_problems(self, entry: LockEntry | None) -> tuple[list[str], list[str]]:
-        """Recorded outputs that are (missing, modified): objects gone from the cache, and
-        ``outs`` that are gone or differ from the record (bytes, modes, links, folders); a
-        modified one is named with what differs (``models: b.bin changed``)."""
-        missing: list[str] = []
-        modified: list[str] = []
-        for name, artifact in (entry.outputs if entry else {}).items():
-            if artifact.kind not in ("file", "dir"):
-                if not self.store.has(artifact.digest):
-                    missing.append(name)
-                continue
-            now = ondisk.state(self.stats, name, artifact)
-            if now == "missing":
-                missing.append(name)
-            elif now == "modified":
-                modified.append(ondisk.detail(self.stats, self.store, name, artifact))
-        return missing, modified
+        """Recorded outputs that are (missing, modified) (see ``OutputCheck.problems``)."""
+        return self.outputs.problems(entry)
 
     def read_changes(self, reads: dict[str, str], expected: Iterable[str] = ()) -> list[Reason]:
-        """Why what a step was seen to depend on differs now (files read, environment
-        variables, listings, existence tests; see ``LockEntry.reads``); empty when nothing
-        did. A key of ``expected`` (see ``expected_reads``) that ``reads`` lacks is a change
-        too: the step ran before it depended on that."""
-        changed = {}
-        for key, then in reads.items():
-            now = self.learned_value(key)
-            if now != then:
-                changed[key] = (then, now)
-        for key in expected:
-            if key not in reads:
-                changed[key] = ("", self.learned_value(key))
-        return learned_reasons(changed) if changed else []
+        """Why what a step was seen to depend on differs now (see ``LearnedFacts``)."""
+        return self.learned.read_changes(reads, expected)
 
     def expected_reads(self, node: StepNode, code: dict[str, str]) -> dict[str, str]:
-        """Learned facts a step has before it runs: what the modules its code uses (by the
-        ``path.py:name`` keys of ``code``) read while imported, and the environment variables
-        it declares with ``env=[...]``; lock keys with their values."""
-        found = importreads.step_facts(self.imports, code) if self.imports else {}
-        if node.env:
-            found.update({f"{ENV_PREFIX}{n}": env_value(n, self.environ) for n in node.env})
-        return found
+        """Learned facts a step has before it runs (see ``LearnedFacts.expected_reads``)."""
+        return self.learned.expected_reads(node, code)
 
     def reads_to_record(
         self, node: StepNode, code: dict[str, str], seen: dict[str, str]
     ) -> dict[str, str]:
-        """The ``LockEntry.reads`` of a step that ran and was ``seen`` reading these: with
-        its ``expected_reads``, and each variable valued as this command found it (a worker
-        process valued it in its own environment)."""
-        reads = self.expected_reads(node, code)
-        for key, value in seen.items():
-            env = learned_kind(key) == "env"
-            reads[key] = env_value(key[len(ENV_PREFIX) :], self.environ) if env else value
-        return reads
+        """The ``LockEntry.reads`` of a step that ran (see ``LearnedFacts.reads_to_record``)."""
+        return self.learned.reads_to_record(node, code, seen)
 
     def learned_value(self, key: str) -> str:
         """The value a ``LockEntry.reads`` key has now."""
-        kind = learned_kind(key)
-        if kind == "file":
-            return self.stats.digest(key)
-        if kind == "env":
-            return env_value(key[len(ENV_PREFIX) :], self.environ)
-        if kind == "import":
-            return self.stats.digest(split_import_key(key)[1])
-        if kind == "listing":
-            return listing_value(
-                self.project.root, key[len(LISTING_PREFIX) :], own_paths(self.project)
-            )
-        return exists_value(self.project.root, key[len(EXISTS_PREFIX) :])
+        return self.learned.value(key)
 
     def expired(self, node: StepNode, entry: LockEntry | None, now: float) -> bool:
-        """True when the step has ``cache_expires`` and its cached result is older than that."""
-        if node.cache_expires is None or entry is None:
-            return False
-        record = self.store.lookup_run(entry.fingerprint)
-        return record is None or now - record.created > node.cache_expires
+        """True when the step's cached result is older than its ``cache_expires``."""
+        return self.outputs.expired(node, entry, now)
 
     # ------------------------------------------------------------------ status
 
@@ -464,7 +200,7 @@ class Workspace:
                 missing, modified = self.output_problems(locked)
                 expected = self.expected_reads(node, facts.code)
                 reads = self.read_changes(learned, expected) if locked else []
-                fp = None if waiting else self._fingerprint(facts, locked)
+                fp = None if waiting else self.lockbook.fingerprint_of(facts, locked)
                 reasons = decide(
                     node,
                     locked,
@@ -505,54 +241,21 @@ class Workspace:
     # ------------------------------------------------------------------ sources kept for diffs
 
     def keep_sources(self, code: dict[str, str]) -> None:
-        """Store the normalised source of each code part, by its digest, for ``incr show``
-        (without fsync: a source lost to a power cut costs a diff, and an empty file left by
-        one is written again)."""
-        folder = self.project.cache / "sources"
-        for part, digest in code.items():
-            path = folder / digest
-            if part.startswith("pkg:") or ":" not in part or _non_empty(path):
-                continue
-            text = self.part_source(part)
-            if text is not None:
-                self.store.ensure()
-                atomic_write(path, text.encode("utf-8"), durable=False)
+        """Keep the normalised source of each code part (see ``KeptSources.keep``)."""
+        self.kept.keep(code)
 
     def part_source(self, part: str) -> str | None:
         """The normalised source of a code part (``pipelines/flow.py:double``) as it is now."""
-        file, _, name = part.rpartition(":")
-        if not file.endswith(".py"):
-            return None
-        module = module_name(self.project.root, self.project.root / file)
-        return self.code.normalised_source(module, name)
+        return self.sources.part_source(part)
 
     def kept_source(self, digest: str) -> str | None:
-        """The kept source of a code part, or None when it is not kept (an empty file is what a
-        power cut may leave of one: these are written without fsync)."""
-        try:
-            text = (self.project.cache / "sources" / digest).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
-        return text or None
+        """The kept source of a code part, or None when it is not kept."""
+        return self.kept.kept(digest)
 
     def code_diffs(self, verdict: Verdict) -> list[tuple[str, str | None, str | None]]:
         """(part, source then, source now) for each code part that changed since the lockfile's
-        run; a side is None when the part was not used then (or is not now), or when its old
-        source is no longer in the cache."""
-        locked = self.locks.get(verdict.node.key)
-        if locked is None or verdict.facts is None:
-            return []
-        old, new = locked.facts.code, verdict.facts.code
-        diffs = []
-        for part in sorted(set(old) | set(new)):
-            if old.get(part) == new.get(part) or part.startswith(("pkg:", "captured:")):
-                continue
-            if ":" not in part:
-                continue
-            then = self.kept_source(old[part]) if part in old else None
-            now = self.part_source(part) if part in new else None
-            diffs.append((part, then, now))
-        return diffs
+        run (see ``KeptSources.diffs``)."""
+        return self.kept.diffs(self.locks.get(verdict.node.key), verdict)
 
     def commit(self, verdict: Verdict) -> LockEntry:
         """Record the step's current fingerprint for the outputs it has, without running it.
@@ -595,189 +298,21 @@ class Workspace:
             if self.packages.changed:
                 self.store.ensure()
                 self.packages.save()
-            if self._code is not None and len(self._code.memo) != self._memo_size:
-                self.store.ensure()
-                entries = list(self._code.memo.items())[-MEMO_LIMIT:]
-                data = {"format": MEMO_FORMAT, "entries": dict(entries)}
-                text = json.dumps(data, separators=(",", ":"))
-                atomic_write(self._memo_file, text.encode(), durable=False)
-                self._memo_size = len(self._code.memo)
-            if self.closures.changed:
-                self.store.ensure()
-                self.closures.save()
+            self.sources.save(self.store.ensure)
         except OSError:
             pass
 
     def prune(self, pipelines: Iterable[str]) -> None:
         """Drop lock entries of pipelines that no longer exist (after a full, successful run)."""
-        stale = stale_locks(self.locks, dict.fromkeys(pipelines))
-        for key in stale:
-            del self.locks[key]
-        if stale:
-            self.write_lock()
+        self.lockbook.prune(pipelines)
 
     def write_lock(self, soon: bool = False) -> None:
-        """Write the lockfile atomically. With ``soon``, a write is skipped when the last one
-        was less than ``LOCK_WRITE_INTERVAL`` ago (``flush_lock`` writes what is left): a run
-        of many quick steps does not rewrite a large lockfile after every one of them. An
-        entry not yet written is never lost for good: its run-cache record, written first,
-        lets the next run restore it without executing."""
-        now = time.monotonic()
-        if soon and now - self._last_lock_write < LOCK_WRITE_INTERVAL:
-            self._lock_unsaved = True
-            return
-        lockfile.write(self.project.lockfile, self.locks.values())
-        self._last_lock_write = now
-        self._lock_unsaved = False
+        """Write the lockfile (see ``LockBook.write``)."""
+        self.lockbook.write(soon)
 
     def flush_lock(self) -> None:
         """Write the lockfile if an entry is waiting for it."""
-        if self._lock_unsaved:
-            self.write_lock()
-
-
-def _non_empty(path: Path) -> bool:
-    try:
-        return os.stat(path).st_size > 0
-    except OSError:
-        return False
-
-
-def _module_tops(root: Path) -> tuple[bytes, ...]:
-    """The names a project module's dotted name can start with (folders and ``.py`` files in
-    the root and in ``src/``), encoded as a pickle spells them."""
-    names: set[str] = set()
-    for folder in (root, root / "src"):
-        with contextlib.suppress(OSError), os.scandir(folder) as entries:
-            for entry in entries:
-                name = entry.name.removesuffix(".py") if entry.is_file() else entry.name
-                if name.isidentifier() and (entry.is_dir() or entry.name.endswith(".py")):
-                    names.add(name)
-    return tuple(name.encode() for name in sorted(names))
-
-
-def _module_file(folder: Path, name: str) -> tuple[Path, bool] | None:
-    base = folder.joinpath(*name.split("."))
-    for path, is_package in ((base.with_suffix(".py"), False), (base / "__init__.py", True)):
-        if path.is_file():
-            return path, is_package
-    return None
-
-
-def _written_by_another(traced: TracedPipeline, node: StepNode, path: str) -> bool:
-    return any(
-        paths_overlap(path, out) for n in traced.graph.steps if n is not node for out in n.outs
-    )
-
-
-#: Definitions remembered in .pipecache/code.json (the newest are kept).
-MEMO_LIMIT = 50_000
-
-
-def _read_memo(path: Path) -> dict[str, Any]:
-    """The code memo saved by an earlier run; empty when missing, damaged or of another
-    format (it is only a cache)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or data.get("format") != MEMO_FORMAT:
-        return {}
-    entries = data.get("entries")
-    if not isinstance(entries, dict):
-        return {}
-    return {k: v for k, v in entries.items() if _valid_memo(v)}
-
-
-def _valid_memo(entry: Any) -> bool:
-    return (
-        isinstance(entry, list)
-        and len(entry) == 5
-        and isinstance(entry[0], str)
-        and all(isinstance(x, list) for x in entry[1:])
-    )
-
-
-class PackageVersions:
-    """Installed distribution and version of a top-level import name (``sklearn`` ->
-    ``scikit-learn``, ``1.9.1``), remembered in ``.pipecache/packages.json``.
-
-    Asking ``importlib.metadata`` scans every installed distribution, which costs more than
-    the rest of a no-op status. An answer is reused while the folders on ``sys.path`` (outside
-    the project) keep their modification times, which change when a package is installed,
-    upgraded or removed, and while the distribution's own metadata file keeps its size and
-    modification time.
-    """
-
-    def __init__(self, path: Path, project_root: Path) -> None:
-        self.path = path
-        root = os.path.join(str(project_root), "")
-        self.key = [
-            [p, os.stat(p).st_mtime_ns]
-            for p in sys.path
-            if p and os.path.isdir(p) and not os.path.join(os.path.abspath(p), "").startswith(root)
-        ]
-        self.known: dict[str, list[Any]] = {}
-        self.changed = False
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data["key"] == self.key and isinstance(data["known"], dict):
-                self.known = data["known"]
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-
-    def lookup(self, package: str) -> tuple[str, str]:
-        """(distribution, version); the package name itself and ``unknown`` when no installed
-        distribution provides it."""
-        entry = self.known.get(package)
-        if not (isinstance(entry, list) and len(entry) == 4 and _same_stat(entry[2], entry[3])):
-            entry = self.known[package] = _ask_metadata(package)
-            self.changed = True
-        return str(entry[0]), str(entry[1])
-
-    def save(self) -> None:
-        if self.changed:
-            data = {"key": self.key, "known": self.known}
-            atomic_write(self.path, json.dumps(data, sort_keys=True).encode(), durable=False)
-            self.changed = False
-
-
-def _ask_metadata(package: str) -> list[Any]:
-    """[distribution, version, metadata file, its stat] for a top-level import name."""
-    import importlib.metadata  # only when a version is not remembered: it costs ~10 ms
-
-    dist = _distribution(package)
-    try:
-        found = importlib.metadata.distribution(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return [dist, "unknown", "", None]
-    meta = str(getattr(found, "_path", ""))  # the .dist-info folder (a private attribute)
-    meta = os.path.join(meta, "METADATA") if meta else ""
-    return [dist, found.version, meta, _stat_of(meta)]
-
-
-def _stat_of(path: str) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns]
-
-
-def _same_stat(path: Any, recorded: Any) -> bool:
-    return not path or (isinstance(path, str) and _stat_of(path) == recorded)
-
-
-@functools.cache
-def _distributions() -> dict[str, list[str]]:
-    import importlib.metadata
-
-    return dict(importlib.metadata.packages_distributions())
-
-
-def _distribution(package: str) -> str:
-    dists = _distributions().get(package)
-    return dists[0] if dists else package
+        self.lockbook.flush()
 
 
 def open_pipelines(

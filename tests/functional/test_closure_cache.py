@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from incr import session
+from incr import lockbook, sources
 from incr.project import Project as IncrProject
 from incr.session import open_pipelines
 
@@ -76,7 +76,7 @@ def test_a_no_op_status_parses_no_source(make_project: MakeProject, monkeypatch)
         def __init__(self, *args: object) -> None:
             raise AssertionError("a saved closure should have been used")
 
-    monkeypatch.setattr(session, "CodeIndex", NoParsing)
+    monkeypatch.setattr(sources, "CodeIndex", NoParsing)
     workspace, pipelines = open_pipelines(IncrProject.find(project.root), executable=False)
     verdicts = workspace.status(pipelines)
 
@@ -174,7 +174,7 @@ def test_a_new_fingerprint_schema_is_not_hidden_by_the_parsed_lockfile(
     assert (project.root / ".pipecache" / "lockfile.json").is_file()
     from incr import fingerprint as fingerprint_module
 
-    monkeypatch.setattr(session, "FINGERPRINT_SCHEMA", 99)
+    monkeypatch.setattr(lockbook, "FINGERPRINT_SCHEMA", 99)
     monkeypatch.setattr(fingerprint_module, "FINGERPRINT_SCHEMA", 99)
     workspace, pipelines = open_pipelines(IncrProject.find(project.root), executable=False)
     verdicts = workspace.status(pipelines)

@@ -1,0 +1,151 @@
+"""A step's facts as they are now: its code parts (closures, packages, Python version), the
+files it opens through readers written in C, its deps, and the notes on what incr cannot
+follow in its code."""
+
+from __future__ import annotations
+
+import sys
+
+from incr.api import TracedPipeline
+from incr.captures import uncached
+from incr.creaders import step_files
+from incr.errors import DefinitionError
+from incr.fingerprint import global_random_fix
+from incr.hashing import MISSING, StatCache
+from incr.model import Artifact, Facts, StepNode, paths_overlap
+from incr.objectcode import input_identity, object_code
+from incr.packages import PackageVersions
+from incr.project import Project
+from incr.sources import CodeSources
+
+#: The Python minor version: part of every code fingerprint (the standard library counts by it).
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+class StepFacts:
+    """The facts of steps, computed from the project's code and files as they are now."""
+
+    def __init__(
+        self, project: Project, stats: StatCache, sources: CodeSources, packages: PackageVersions
+    ) -> None:
+        self.project = project
+        self.stats = stats
+        self.sources = sources
+        self.packages = packages
+        self._object_codes: dict[tuple[str, ...], str] = {}
+        self._step_parts: dict[int, tuple[TracedPipeline, set[str]]] = {}
+
+    def input_identity(self, artifact: Artifact) -> str:
+        """What a consumer's facts hold for an upstream output: its digest, plus the digest
+        of the project code it refers to, as that code is now (see ``objectcode``)."""
+        if not artifact.refs:
+            return artifact.digest
+        code = self._object_codes.get(artifact.refs)
+        if code is None:
+            code = object_code(artifact.refs, self.sources.closure, self.packages.lookup)
+            self._object_codes[artifact.refs] = code
+        return input_identity(artifact.digest, code)
+
+    def code_facts(self, traced: TracedPipeline, node: StepNode) -> dict[str, str]:
+        """Code parts of a step: its closure's digests, the closures of its ``code_deps``,
+        third-party package versions, the Python minor version and its ``version`` string."""
+        code = traced.code[node.name]
+        parts: dict[str, str] = {"python": PYTHON}
+        packages: set[str] = set()
+        for ref in (code.func, *code.deps, *code.captured):
+            if ref.package is not None:
+                packages.add(ref.package)
+            elif ref.own_digest is not None:
+                parts[f"{ref.source_file}:{ref.qualname}"] = ref.own_digest
+            else:
+                closure = self.sources.closure(ref.module, ref.qualname)
+                parts.update(closure.parts)
+                packages |= closure.packages
+        if self._shares_code(traced, node, parts):
+            parts["entry"] = f"{node.source_file}:{node.func_name}"
+        for package in packages:
+            dist, version = self.packages.lookup(package)
+            parts[f"pkg:{dist}"] = version
+        if code.version is not None:
+            parts["version"] = code.version
+        parts.update({f"captured:{name}": digest for name, digest in code.values})
+        return parts
+
+    def _shares_code(self, traced: TracedPipeline, node: StepNode, parts: dict[str, str]) -> bool:
+        """True when another step could have the same code parts: functions made by one
+        factory count by that factory, and steps that fill one registry reach each other
+        through it. Which function is the step then tells them apart (the ``entry`` part)."""
+        func = traced.code[node.name].func
+        if func.own_digest is None and func.qualname != node.func_name:
+            return True
+        steps = self._step_parts.get(id(traced))
+        if steps is None or steps[0] is not traced:
+            names = {f"{c.func.source_file}:{c.func.qualname}" for c in traced.code.values()}
+            steps = self._step_parts[id(traced)] = (traced, names)
+        reached = steps[1].intersection(parts)
+        return bool(reached) and reached != {f"{func.source_file}:{func.qualname}"}
+
+    def uncached(self, traced: TracedPipeline, node: StepNode) -> list[tuple[str, str]]:
+        """(name, type) of each value the step's function captures that incr cannot digest:
+        such a step always reruns."""
+        return uncached(traced.code[node.name])
+
+    def notes(self, traced: TracedPipeline, node: StepNode) -> list[str]:
+        """Places in the step's code that look things up by name at run time (none once the
+        step lists ``code_deps`` or sets a ``version``: the user has taken charge), and that
+        draw from a global random generator (see ``fingerprint.global_random_draws``)."""
+        code = traced.code[node.name]
+        ref = code.func
+        if ref.own_digest or ref.package:
+            return []
+        notes = self.sources.closure(ref.module, ref.qualname).dynamic
+        if code.deps or code.version is not None:  # code_deps do not seed a random generator
+            return [n for n in notes if global_random_fix(n)]
+        return list(notes)
+
+    def native_reads(self, traced: TracedPipeline, node: StepNode) -> tuple[list[str], list[str]]:
+        """Files the step's code opens through readers written in C (``pd.read_parquet``,
+        ``h5py.File``, ``sqlite3.connect``...), which the read recorder cannot see: (the ones
+        known before it runs, tracked as deps; notes for the others). See ``incr.creaders``."""
+        code = traced.code[node.name]
+        readers = []
+        for i, ref in enumerate((code.func, *code.deps)):
+            if ref.package is None and ref.own_digest is None:
+                found = self.sources.closure(ref.module, ref.qualname).readers
+                readers += [r for r in found if i == 0 or r[2] != "config"]
+        if not readers:
+            return [], []  # most steps: no reader written in C
+        root = str(self.project.root)
+        return step_files(readers, node.config, node.deps, node.outs, root)
+
+    def static_facts(
+        self,
+        traced: TracedPipeline,
+        node: StepNode,
+        inputs: dict[str, str],
+        native: tuple[list[str], list[str]] | None = None,
+    ) -> Facts:
+        """A step's facts with the given input digests: code, config and deps read now (with
+        the files it opens through native readers: ``native``, or ``native_reads``)."""
+        deps = {path: self.stats.digest(path) for path in node.deps}
+        native = native or self.native_reads(traced, node)
+        opened = {path: self.stats.digest(path) for path in native[0]}
+        for path, digest in deps.items():
+            if digest == MISSING and not _written_by_another(traced, node, path):
+                raise DefinitionError(
+                    f"step {node.key}: deps path {path!r} does not exist",
+                    hint="create it, fix the path in deps=[...], or have a step of this "
+                    "pipeline write it with outs=[...]",
+                )
+        return Facts(
+            code=self.code_facts(traced, node),
+            config=node.config,
+            inputs=inputs,
+            deps={**deps, **opened},
+        )
+
+
+def _written_by_another(traced: TracedPipeline, node: StepNode, path: str) -> bool:
+    return any(
+        paths_overlap(path, out) for n in traced.graph.steps if n is not node for out in n.outs
+    )

@@ -1,0 +1,104 @@
+"""The lockfile of a project as a command holds it: its entries, read through a parsed JSON copy
+in the cache, and written back (atomically, at most so often during a run)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterable
+
+from incr import lockfile
+from incr.fingerprint import fingerprint
+from incr.hashing import MISSING, StatCache
+from incr.model import FINGERPRINT_SCHEMA, Facts, LockEntry
+from incr.plan import same_facts, stale_locks
+from incr.project import Project
+from incr.storage import atomic_write
+from incr.version import __version__
+
+#: Least time between two lockfile writes during a run (see ``LockBook.write``).
+LOCK_WRITE_INTERVAL = 0.25
+
+
+class LockBook:
+    """The lock entries of one project (by key), with how they are read and written."""
+
+    def __init__(self, project: Project, stats: StatCache) -> None:
+        self.project = project
+        self.stats = stats
+        #: Lock entries as read whose fingerprint is that of their facts (by key).
+        self._consistent: dict[str, LockEntry] = {}
+        self.entries: dict[str, LockEntry] = self._read()
+        self._last_write = float("-inf")
+        self._unsaved = False
+
+    def _read(self) -> dict[str, LockEntry]:
+        """The lockfile's entries, from a parsed copy in the cache when the lockfile's digest
+        (through the stat cache: usually without reading it) is the one that copy was made
+        from; TOML parsing is the slow part of a no-op status on a large pipeline."""
+        digest = self.stats.digest(self.project.lockfile_name)
+        copy = self.project.cache / "lockfile.json"
+        # Which entries are consistent depends on how this incr computes fingerprints.
+        key = [__version__, FINGERPRINT_SCHEMA, lockfile.SCHEMA]
+        try:
+            data = json.loads(copy.read_text(encoding="utf-8"))
+            if data["digest"] == digest and digest != MISSING and data["key"] == key:
+                locks = {k: lockfile.entry_from_json(k, v) for k, v in data["entries"].items()}
+                self._consistent = {k: locks[k] for k in data["consistent"] if k in locks}
+                return locks
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+        locks = lockfile.read(self.project.lockfile)
+        self._consistent = {k: e for k, e in locks.items() if fingerprint(e.facts) == e.fingerprint}
+        if locks and self.project.cache.is_dir():
+            entries = {k: lockfile.entry_to_json(e) for k, e in locks.items()}
+            with contextlib.suppress(OSError):
+                data = {
+                    "digest": digest,
+                    "key": key,
+                    "entries": entries,
+                    "consistent": sorted(self._consistent),
+                }
+                text = json.dumps(data, separators=(",", ":"))
+                atomic_write(copy, text.encode(), durable=False)
+        return locks
+
+    def fingerprint_of(self, facts: Facts, locked: LockEntry | None) -> str:
+        """``fingerprint(facts)``, taken from the lock entry when its facts are the same and its
+        fingerprint was checked against them when the lockfile was read: most steps of a
+        no-op status."""
+        if (
+            locked is not None
+            and self._consistent.get(locked.key) is locked
+            and same_facts(facts, locked.facts)
+        ):
+            return locked.fingerprint
+        return fingerprint(facts)
+
+    def prune(self, pipelines: Iterable[str]) -> None:
+        """Drop lock entries of pipelines that no longer exist (after a full, successful run)."""
+        stale = stale_locks(self.entries, dict.fromkeys(pipelines))
+        for key in stale:
+            del self.entries[key]
+        if stale:
+            self.write()
+
+    def write(self, soon: bool = False) -> None:
+        """Write the lockfile atomically. With ``soon``, a write is skipped when the last one
+        was less than ``LOCK_WRITE_INTERVAL`` ago (``flush`` writes what is left): a run
+        of many quick steps does not rewrite a large lockfile after every one of them. An
+        entry not yet written is never lost for good: its run-cache record, written first,
+        lets the next run restore it without executing."""
+        now = time.monotonic()
+        if soon and now - self._last_write < LOCK_WRITE_INTERVAL:
+            self._unsaved = True
+            return
+        lockfile.write(self.project.lockfile, self.entries.values())
+        self._last_write = now
+        self._unsaved = False
+
+    def flush(self) -> None:
+        """Write the lockfile if an entry is waiting for it."""
+        if self._unsaved:
+            self.write()

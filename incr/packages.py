@@ -1,0 +1,94 @@
+"""Installed distribution and version of the third-party packages a step's code uses."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from incr.storage import atomic_write
+
+
+class PackageVersions:
+    """Installed distribution and version of a top-level import name (``sklearn`` ->
+    ``scikit-learn``, ``1.9.1``), remembered in ``.pipecache/packages.json``.
+
+    Asking ``importlib.metadata`` scans every installed distribution, which costs more than
+    the rest of a no-op status. An answer is reused while the folders on ``sys.path`` (outside
+    the project) keep their modification times, which change when a package is installed,
+    upgraded or removed, and while the distribution's own metadata file keeps its size and
+    modification time.
+    """
+
+    def __init__(self, path: Path, project_root: Path) -> None:
+        self.path = path
+        root = os.path.join(str(project_root), "")
+        self.key = [
+            [p, os.stat(p).st_mtime_ns]
+            for p in sys.path
+            if p and os.path.isdir(p) and not os.path.join(os.path.abspath(p), "").startswith(root)
+        ]
+        self.known: dict[str, list[Any]] = {}
+        self.changed = False
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data["key"] == self.key and isinstance(data["known"], dict):
+                self.known = data["known"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+
+    def lookup(self, package: str) -> tuple[str, str]:
+        """(distribution, version); the package name itself and ``unknown`` when no installed
+        distribution provides it."""
+        entry = self.known.get(package)
+        if not (isinstance(entry, list) and len(entry) == 4 and _same_stat(entry[2], entry[3])):
+            entry = self.known[package] = _ask_metadata(package)
+            self.changed = True
+        return str(entry[0]), str(entry[1])
+
+    def save(self) -> None:
+        if self.changed:
+            data = {"key": self.key, "known": self.known}
+            atomic_write(self.path, json.dumps(data, sort_keys=True).encode(), durable=False)
+            self.changed = False
+
+
+def _ask_metadata(package: str) -> list[Any]:
+    """[distribution, version, metadata file, its stat] for a top-level import name."""
+    import importlib.metadata  # only when a version is not remembered: it costs ~10 ms
+
+    dist = _distribution(package)
+    try:
+        found = importlib.metadata.distribution(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return [dist, "unknown", "", None]
+    meta = str(getattr(found, "_path", ""))  # the .dist-info folder (a private attribute)
+    meta = os.path.join(meta, "METADATA") if meta else ""
+    return [dist, found.version, meta, _stat_of(meta)]
+
+
+def _stat_of(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _same_stat(path: Any, recorded: Any) -> bool:
+    return not path or (isinstance(path, str) and _stat_of(path) == recorded)
+
+
+@functools.cache
+def _distributions() -> dict[str, list[str]]:
+    import importlib.metadata
+
+    return dict(importlib.metadata.packages_distributions())
+
+
+def _distribution(package: str) -> str:
+    dists = _distributions().get(package)
+    return dists[0] if dists else package

@@ -1,0 +1,112 @@
+"""The table of readers that open files in native code (``pd.read_parquet``, ``h5py.File``,
+``sqlite3.connect``...), by full dotted name, with where their mode argument is, and the
+keywords that name the file they open. Pure data; ``creaders`` finds the calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Reader:
+    """How a reader is called: where its mode argument is (position, keyword, default)."""
+
+    mode: tuple[int, str, str] | None = None
+
+
+_READ = Reader()
+_MODE_R = Reader((1, "mode", "r"))
+_MODE_A = Reader((1, "mode", "a"))
+
+#: Readers that open files in native code, by their full dotted name.
+READERS: dict[str, Reader] = {
+    **dict.fromkeys(
+        [
+            "pandas.read_parquet",
+            "pandas.read_feather",
+            "pandas.read_orc",
+            "pandas.read_hdf",
+            "pandas.read_spss",
+            "pyarrow.parquet.read_table",
+            "pyarrow.parquet.read_pandas",
+            "pyarrow.parquet.ParquetFile",
+            "pyarrow.parquet.ParquetDataset",
+            "pyarrow.parquet.read_metadata",
+            "pyarrow.parquet.read_schema",
+            "pyarrow.feather.read_table",
+            "pyarrow.feather.read_feather",
+            "pyarrow.csv.read_csv",
+            "pyarrow.csv.open_csv",
+            "pyarrow.json.read_json",
+            "pyarrow.orc.read_table",
+            "pyarrow.orc.ORCFile",
+            "pyarrow.dataset.dataset",
+            "pyarrow.ipc.open_file",
+            "pyarrow.ipc.open_stream",
+            "polars.read_parquet",
+            "polars.scan_parquet",
+            "polars.read_ipc",
+            "polars.scan_ipc",
+            "polars.read_csv",
+            "polars.scan_csv",
+            "polars.read_ndjson",
+            "polars.scan_ndjson",
+            "polars.read_avro",
+            "xarray.open_dataset",
+            "xarray.open_dataarray",
+            "xarray.open_mfdataset",
+            "xarray.open_zarr",
+            "xarray.load_dataset",
+            "xarray.load_dataarray",
+            "cv2.imread",
+            "cv2.imreadmulti",
+            "cv2.VideoCapture",
+            "soundfile.read",
+            "librosa.load",
+            "duckdb.read_parquet",
+            "duckdb.read_csv",
+        ],
+        _READ,
+    ),
+    **dict.fromkeys(
+        [
+            "h5py.File",
+            "tables.open_file",
+            "netCDF4.Dataset",
+            "pyarrow.memory_map",
+            "pyarrow.OSFile",
+            "rasterio.open",
+            "fiona.open",
+            "soundfile.SoundFile",
+        ],
+        _MODE_R,
+    ),
+    **dict.fromkeys(
+        ["pandas.HDFStore", "zarr.open", "zarr.open_array", "zarr.open_group"],
+        _MODE_A,
+    ),
+    "sqlite3.connect": Reader(),  # read-write: see creaders.mode_of
+    "duckdb.connect": Reader(),  # read-write unless read_only=True
+}
+#: The last name of every reader: a cheap filter before resolving a call.
+LAST_NAMES = frozenset(name.rpartition(".")[2] for name in READERS)
+#: Keywords that name the file, when it is not the first positional argument.
+PATH_KEYWORDS = (
+    "path",
+    "source",
+    "filename",
+    "filepath",
+    "filepath_or_buffer",
+    "path_or_buf",
+    "path_or_paths",
+    "filename_or_obj",
+    "paths",
+    "store",
+    "name",
+    "database",
+    "file",
+    "fp",
+    "where",
+    "input_file",
+    "uri",
+)

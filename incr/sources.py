@@ -1,0 +1,199 @@
+"""Where a project's modules are and what their code is: the code index (with its memo), the
+closures of definitions (through the closure cache) and the project definitions a pickled value
+refers to."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from incr.codecache import ClosureCache, Found
+from incr.fingerprint import (
+    MEMO_FORMAT,
+    PROJECT_MODULES,
+    CodeClosure,
+    CodeIndex,
+    ModuleSource,
+    digest_bytes,
+)
+from incr.hashing import StatCache
+from incr.modulefiles import listing_digest, module_files
+from incr.notebook import main_source
+from incr.objectcode import pickle_globals, project_refs
+from incr.project import Project, module_name
+from incr.storage import atomic_write
+
+
+class CodeSources:
+    """The code of one project's modules, read once per command and cached between them."""
+
+    def __init__(self, project: Project, stats: StatCache) -> None:
+        self.project = project
+        self.stats = stats
+        self._memo_file = project.cache / "code.json"
+        self._code: CodeIndex | None = None
+        self._memo_size = 0
+        self._found: dict[str, Found] = {}
+        self.closures = ClosureCache(project.cache / "closures.json", self._locate)
+        self._module_tops: tuple[bytes, ...] | None = None
+        self._closures: dict[tuple[str, str], CodeClosure] = {}
+
+    @property
+    def code(self) -> CodeIndex:
+        """The code index, made (and its memo read) the first time a closure is not saved."""
+        if self._code is None:
+            memo = _read_memo(self._memo_file)
+            self._code = CodeIndex(self.load_source, memo, self._project_modules)
+            self._memo_size = len(self._code.memo)
+        return self._code
+
+    # ------------------------------------------------------------------ sources
+
+    def find_module(self, name: str) -> tuple[Path, bool] | None:
+        """The file of project module ``name`` (and whether it is a package), or None."""
+        if not name or name.startswith("."):
+            return None
+        for folder in (self.project.root, self.project.root / "src"):  # flat or src layout
+            found = _module_file(folder, name)
+            if found is not None:
+                return found
+        return None
+
+    def load_source(self, name: str) -> ModuleSource | None:
+        if name == "__main__" and (session := main_source()) is not None:  # a notebook's code
+            self._found[name] = (session.path, digest_bytes(session.text.encode()))
+            return session
+        found = self.find_module(name)
+        if found is None:
+            self._found[name] = None
+            return None
+        path, is_package = found
+        data = path.read_bytes()
+        rel = path.relative_to(self.project.root).as_posix()
+        self._found[name] = (rel, digest_bytes(data))  # what the closures are computed from
+        text = data.decode("utf-8")
+        return ModuleSource(name=name, path=rel, text=text, is_package=is_package)
+
+    def _project_modules(self) -> list[str]:
+        """The names of the project's modules (for a registry scan), noting their list."""
+        files = module_files(self.project.root, self.project.cache_dir)
+        self._found[PROJECT_MODULES] = ("", listing_digest(files))
+        return list(files)
+
+    def _locate(self, name: str) -> Found:
+        """Where module ``name`` is now, with its digest (through the stat cache)."""
+        if name == "__main__" and (session := main_source()) is not None:
+            return session.path, digest_bytes(session.text.encode())
+        if name == PROJECT_MODULES:
+            return "", listing_digest(module_files(self.project.root, self.project.cache_dir))
+        found = self.find_module(name)
+        if found is None:
+            return None
+        rel = found[0].relative_to(self.project.root).as_posix()
+        return rel, self.stats.digest(rel)
+
+    def closure(self, module: str, qualname: str) -> CodeClosure:
+        """The code closure of a module-level definition; empty when ``module`` is not a
+        project module. Saved closures are reused while their modules are unchanged (and
+        asked of the closure cache once per command: a step's closure is wanted for its facts,
+        its notes and its readers)."""
+        key = (module, qualname)
+        closure = self._closures.get(key)
+        if closure is not None:
+            return closure
+        closure = self.closures.get(module, qualname)
+        if closure is None:
+            closure = self.code.closure(module, qualname)
+            sources = {name: self._found.get(name) for name in closure.modules}
+            self.closures.put(module, qualname, closure, sources)
+        self._closures[key] = closure
+        return closure
+
+    def object_refs(self, kind: str, parts: Sequence[bytes | memoryview]) -> tuple[str, ...]:
+        """The project definitions (``module:name``) a value stored as ``parts`` refers to:
+        the globals of its pickle stream that live in project modules. Only pickles can
+        refer to code here; the stream is scanned only when it names a project module."""
+        if kind != "pickle":
+            return ()
+        data = b"".join(parts)
+        if self._module_tops is None:
+            self._module_tops = _module_tops(self.project.root)
+        if not any(top in data for top in self._module_tops):
+            return ()
+        names = pickle_globals(data)
+        return project_refs(names, lambda module: self.find_module(module) is not None)
+
+    def part_source(self, part: str) -> str | None:
+        """The normalised source of a code part (``pipelines/flow.py:double``) as it is now."""
+        file, _, name = part.rpartition(":")
+        if not file.endswith(".py"):
+            return None
+        module = module_name(self.project.root, self.project.root / file)
+        return self.code.normalised_source(module, name)
+
+    def save(self, ensure: Callable[[], object]) -> None:
+        """Persist the code memo and the closure cache when they changed (``ensure`` makes the
+        cache folder first). Raises OSError."""
+        if self._code is not None and len(self._code.memo) != self._memo_size:
+            ensure()
+            entries = list(self._code.memo.items())[-MEMO_LIMIT:]
+            data = {"format": MEMO_FORMAT, "entries": dict(entries)}
+            text = json.dumps(data, separators=(",", ":"))
+            atomic_write(self._memo_file, text.encode(), durable=False)
+            self._memo_size = len(self._code.memo)
+        if self.closures.changed:
+            ensure()
+            self.closures.save()
+
+
+def _module_tops(root: Path) -> tuple[bytes, ...]:
+    """The names a project module's dotted name can start with (folders and ``.py`` files in
+    the root and in ``src/``), encoded as a pickle spells them."""
+    names: set[str] = set()
+    for folder in (root, root / "src"):
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            for entry in entries:
+                name = entry.name.removesuffix(".py") if entry.is_file() else entry.name
+                if name.isidentifier() and (entry.is_dir() or entry.name.endswith(".py")):
+                    names.add(name)
+    return tuple(name.encode() for name in sorted(names))
+
+
+def _module_file(folder: Path, name: str) -> tuple[Path, bool] | None:
+    base = folder.joinpath(*name.split("."))
+    for path, is_package in ((base.with_suffix(".py"), False), (base / "__init__.py", True)):
+        if path.is_file():
+            return path, is_package
+    return None
+
+
+#: Definitions remembered in .pipecache/code.json (the newest are kept).
+MEMO_LIMIT = 50_000
+
+
+def _read_memo(path: Path) -> dict[str, Any]:
+    """The code memo saved by an earlier run; empty when missing, damaged or of another
+    format (it is only a cache)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != MEMO_FORMAT:
+        return {}
+    entries = data.get("entries")
+    if not isinstance(entries, dict):
+        return {}
+    return {k: v for k, v in entries.items() if _valid_memo(v)}
+
+
+def _valid_memo(entry: Any) -> bool:
+    return (
+        isinstance(entry, list)
+        and len(entry) == 5
+        and isinstance(entry[0], str)
+        and all(isinstance(x, list) for x in entry[1:])
+    )
