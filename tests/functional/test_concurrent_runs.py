@@ -80,10 +80,22 @@ def test_no_wait_fails_at_once_and_status_does_not_wait(make_project: MakeProjec
     assert project.take_ran() == ["first", "slow"]
 
 
+def _wait_for_mark(project: Project, name: str, timeout: float = 30.0) -> None:
+    """Wait until step ``name`` has written its mark in ran.txt (it is running)."""
+    deadline = time.monotonic() + timeout
+    ran = project.root / "ran.txt"
+    while time.monotonic() < deadline:
+        if ran.exists() and name in ran.read_text(encoding="utf-8").split():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"step {name} did not start within {timeout} s")
+
+
 def test_a_killed_holder_leaves_no_stale_lock(make_project: MakeProject) -> None:
     project = make_project({"pipelines/queue.py": QUEUE})
     holder = _Running(project, "repro")
     holder.out.when("Step slow has started.")
+    _wait_for_mark(project, "slow")  # the line comes before the step's own first line
     holder.proc.send_signal(signal.SIGKILL)
     holder.finish()
     assert project.take_ran() == ["first", "slow"]
