@@ -34,6 +34,10 @@ class StepFacts:
         self.packages = packages
         self._object_codes: dict[tuple[str, ...], str] = {}
         self._step_parts: dict[int, tuple[TracedPipeline, set[str]]] = {}
+        #: Per step (by the identity of its node, kept alive here): its code parts and the
+        #: files its C readers open, asked by the status walk and again by the run.
+        self._code: dict[int, tuple[StepNode, dict[str, str]]] = {}
+        self._native: dict[int, tuple[StepNode, tuple[list[str], list[str]]]] = {}
 
     def input_identity(self, artifact: Artifact) -> str:
         """What a consumer's facts hold for an upstream output: its digest, plus the digest
@@ -49,6 +53,14 @@ class StepFacts:
     def code_facts(self, traced: TracedPipeline, node: StepNode) -> dict[str, str]:
         """Code parts of a step: its closure's digests, the closures of its ``code_deps``,
         third-party package versions, the Python minor version and its ``version`` string."""
+        known = self._code.get(id(node))
+        if known is not None and known[0] is node:
+            return known[1]
+        parts = self._code_facts(traced, node)
+        self._code[id(node)] = (node, parts)
+        return parts
+
+    def _code_facts(self, traced: TracedPipeline, node: StepNode) -> dict[str, str]:
         code = traced.code[node.name]
         parts: dict[str, str] = {"python": PYTHON}
         packages: set[str] = set()
@@ -107,6 +119,14 @@ class StepFacts:
         """Files the step's code opens through readers written in C (``pd.read_parquet``,
         ``h5py.File``, ``sqlite3.connect``...), which the read recorder cannot see: (the ones
         known before it runs, tracked as deps; notes for the others). See ``incr.creaders``."""
+        known = self._native.get(id(node))
+        if known is not None and known[0] is node:
+            return known[1]
+        found = self._native_reads(traced, node)
+        self._native[id(node)] = (node, found)
+        return found
+
+    def _native_reads(self, traced: TracedPipeline, node: StepNode) -> tuple[list[str], list[str]]:
         code = traced.code[node.name]
         readers = []
         for i, ref in enumerate((code.func, *code.deps)):
