@@ -189,8 +189,11 @@ class Workspace:
                 if keep is not None and node.name not in keep:
                     continue
                 inputs, waiting = upstream_inputs(node, self.locks, dirty, self.input_identity)
-                waiting = sorted({*waiting, *file_upstreams(node, producers, dirty)})
-                waiting = sorted({*waiting, *learned_upstreams(graph, node.name, dirty)})
+                more = file_upstreams(node, producers, dirty) if node.deps else []
+                if graph.learned:
+                    more += learned_upstreams(graph, node.name, dirty)
+                if more:
+                    waiting = sorted({*waiting, *more})
                 native = self.native_reads(traced, node)
                 facts = self.static_facts(traced, node, inputs, native)
                 locked = self.locks.get(node.key)
@@ -201,18 +204,20 @@ class Workspace:
                 expected = self.expected_reads(node, facts.code)
                 reads = self.read_changes(learned, expected) if locked else []
                 fp = None if waiting else self.lockbook.fingerprint_of(facts, locked)
+                undigestable = tuple(self.uncached(traced, node))
+                behind = gate.behind(node, producers, lacking) if lacking else []
                 reasons = decide(
                     node,
                     locked,
                     facts,
                     enabled=cache_enabled(node, graph.enable_cache, run_override)
-                    and not self.uncached(traced, node),
+                    and not undigestable,
                     forced=force and (wanted is None or node.name in wanted),
                     missing=missing,
                     modified=modified,
                     reads=reads,
                     expired=self.expired(node, locked, time.time()),
-                    waiting_on=sorted({*waiting, *gate.behind(node, producers, lacking)}),
+                    waiting_on=sorted({*waiting, *behind}) if behind else waiting,
                     current=fp,
                 )
                 if lock_view:
@@ -221,8 +226,7 @@ class Workspace:
                     machine = lock_view and not waiting and gate.machine_only(reasons)
                     (lacking if machine else dirty).add(node.key)
                 notes = tuple(self.dynamic_notes(traced, node))
-                undigestable = tuple(self.uncached(traced, node))
-                order = tuple(overlap_notes(graph, overlaps, node.name))
+                order = tuple(overlap_notes(graph, overlaps, node.name)) if overlaps else ()
                 verdicts.append(
                     Verdict(
                         node,
