@@ -102,6 +102,19 @@ class ProjectFiles:
         return found
 
 
+_shared: dict[str, ProjectFiles] = {}
+
+
+def project_files(root: Path) -> ProjectFiles:
+    """The ``ProjectFiles`` of ``root``, one per process: its answers hold as long as the
+    files stay where they are, and every step's recorders ask the same questions."""
+    key = str(root)
+    found = _shared.get(key)
+    if found is None:
+        found = _shared[key] = ProjectFiles(root)
+    return found
+
+
 def caller(frame: FrameType | None) -> FrameType | None:
     """The frame that asked for a variable, above the ``os``/``collections.abc`` machinery;
     None for a whole-environment copy."""
@@ -153,7 +166,7 @@ class EnvRecorder:
     """The names of the variables project code read while it was active."""
 
     def __init__(self, root: Path) -> None:
-        self.files = ProjectFiles(root)
+        self.files = project_files(root)
         self.names: set[str] = set()
 
     def __call__(self, name: str, frame: FrameType) -> None:

@@ -51,7 +51,7 @@ class ImportRecorder:
         self.root = root
         self.under = os.path.join(str(root), "")
         self.exclude = exclude
-        self.files = envreads.ProjectFiles(root)
+        self.files = envreads.project_files(root)
         self.opened: dict[str, ReadRecorder] = {}
         self.env: dict[str, set[str]] = {}
         #: Every variable project code read, in a module body or not (a traced pipeline body).

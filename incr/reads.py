@@ -43,7 +43,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from incr.envreads import ProjectFiles
+from incr.envreads import project_files
 from incr.fingerprint import digest_bytes
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
@@ -100,7 +100,7 @@ class ReadRecorder:
         self.listings: dict[str, str] = {}
         self.tests: dict[str, str] = {}
         #: Which code files are the project's (the same answer as for environment variables).
-        self._code = ProjectFiles(root)
+        self._code = project_files(root)
         self._venvs: dict[str, bool] = {}
 
     # ------------------------------------------------------------------ events
