@@ -6,17 +6,10 @@ import shutil
 from pathlib import Path
 
 from .conftest import Project
+from .scratch import outputs
 
 #: What a from-scratch copy leaves behind: incr's state and the test's record of runs.
 NOT_COPIED = (".pipecache", "pipeline.lock", "ran.txt", "__pycache__")
-
-
-def outputs(project: Project) -> dict[str, dict[str, str]]:
-    """Each step's recorded outputs (``KIND:DIGEST``), by step key."""
-    return {
-        key: {name: a.encode() for name, a in entry.outputs.items()}
-        for key, entry in project.lock().items()
-    }
 
 
 def fresh_outputs(project: Project, where: Path) -> dict[str, dict[str, str]]:
