@@ -25,6 +25,7 @@ from incr.fingerprint import (
     CodeIndex,
     ModuleSource,
 )
+from incr.graph import with_learned
 from incr.hashing import StatCache
 from incr.keptsources import KeptSources
 from incr.learned import LearnedFacts, own_paths
@@ -39,7 +40,7 @@ from incr.model import (
     StepNode,
 )
 from incr.outputs import OutputCheck
-from incr.overlaps import SeenWrites, learned_graph, learned_upstreams
+from incr.overlaps import SeenWrites, learned_upstreams
 from incr.overlaps import notes as overlap_notes
 from incr.packages import PackageVersions
 from incr.plan import (
@@ -180,7 +181,7 @@ class Workspace:
         nodes = [n for t in pipelines for n in t.graph.steps] if lock_view else []
         absent = gate.absent_outs(self.locks, nodes, self.stats.digest)  # outs not on disk
         for traced, wanted in dag.select(pipelines, targets):
-            graph, overlaps = learned_graph(traced.graph, self.locks, self.writes.steps)
+            graph, overlaps = with_learned(traced.graph, self.locks, self.writes.steps)
             keep = dag.ancestors(graph, wanted) if wanted else None
             producers = {out: n.name for n in graph.steps for out in n.outs}
             dirty: set[str] = set()
