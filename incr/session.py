@@ -40,7 +40,7 @@ from incr.model import (
     StepNode,
 )
 from incr.outputs import OutputCheck
-from incr.overlaps import SeenWrites, learned_upstreams
+from incr.overlaps import learned_upstreams
 from incr.overlaps import notes as overlap_notes
 from incr.packages import PackageVersions
 from incr.plan import (
@@ -51,6 +51,7 @@ from incr.plan import (
     upstream_inputs,
 )
 from incr.project import Project
+from incr.seenwrites import SeenWrites
 from incr.sources import CodeSources
 from incr.store import Store
 
