@@ -45,6 +45,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "targets",
             "plan",
             "gate",
+            "statuswalk",
             "consumers",
             "overlaps",
         ],
