@@ -19,9 +19,10 @@ from incr.overlaps import notes as overlap_notes
 from incr.plan import Verdict, cache_enabled, decide, file_upstreams, same_facts
 
 
-@dataclass(frozen=True)
+@dataclass
 class Observed:
-    """What the workspace knows of one step before the walk.
+    """What the workspace knows of one step before the walk (not frozen: one is made per step
+    on the no-op path, and a frozen dataclass takes several times longer to make).
 
     ``facts`` holds its code, config and deps now, and for each data input the value a clean
     upstream step hands over (what its lock entry records, as the consumer's facts hold it);
