@@ -98,9 +98,9 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
         ],
     ),
     # 5 executors: how a step's function runs; one seam
-    ("executors", ["executors", "pool", "dryrun", "parallel"]),
+    ("executors", ["executors", "jobrun", "inprocess", "pool", "dryrun"]),
     # 6 runner: the one scheduling loop and the hub (open, repro, status, show, commit, dag)
-    ("runner", ["prepare", "record", "scheduler", "runner", "rerun", "commands"]),
+    ("runner", ["runstate", "record", "prepare", "scheduler", "runner", "rerun", "commands"]),
     # 7 watch
     ("watch", ["watchset", "watch"]),
     # 8 top: the CLI (the only module importing click) and the package facade
