@@ -27,6 +27,7 @@ class Outcome:
     #: Declared deps the step wrote into, with their digests as it left them.
     deps: dict[str, str] = field(default_factory=dict)
     writes: list[str] = field(default_factory=list)  # files it wrote, besides its outs
+    warnings: list[str] = field(default_factory=list)  # said once the result is recorded
 
 
 class StepFailure(Exception):
@@ -60,6 +61,17 @@ def split_outputs(node: StepNode, result: Any) -> dict[str, Any]:
             hint="return a tuple with one value per name in Output(...)",
         )
     return dict(zip(names, result, strict=True))
+
+
+def dropped_value(node: StepNode, result: Any) -> list[str]:
+    """The warning for a step without outputs (``-> None``) that returned a value anyway: the
+    value is not stored, so nothing downstream could receive it."""
+    if node.outputs or result is None:
+        return []
+    return [
+        f"step {node.key} returned a {type(result).__name__} but is annotated to return "
+        "nothing (-> None): the value was not kept; annotate its return type to keep it"
+    ]
 
 
 def user_traceback(exc: BaseException, code: Any) -> str:

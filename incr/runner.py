@@ -34,7 +34,14 @@ from incr.events import (
     StepStarted,
     Warning_,
 )
-from incr.executors import Outcome, StepFailure, load_artifact, split_outputs, user_traceback
+from incr.executors import (
+    Outcome,
+    StepFailure,
+    dropped_value,
+    load_artifact,
+    split_outputs,
+    user_traceback,
+)
 from incr.fingerprint import fingerprint
 from incr.learned import own_paths
 from incr.locking import project_lock
@@ -354,7 +361,9 @@ class Runner:
         try:
             artifacts = self.store_outputs(node, result)
             reads, writes = self.reads_of(node, seen, env), self.writes_of(node, seen)
-            return Outcome(artifacts, reads, deps=self.deps_written(node, seen), writes=writes)
+            outcome = Outcome(artifacts, reads, deps=self.deps_written(node, seen), writes=writes)
+            outcome.warnings += dropped_value(node, result)
+            return outcome
         except IncrError as exc:
             return Outcome(failure=exc.format())
         except OSError as exc:  # the disk, not the step: say what could not be written
@@ -365,6 +374,8 @@ class Runner:
 
     def accept(self, run: RunState, node: StepNode, outcome: Outcome) -> None:
         """Record an executed step's stored outputs: run cache, kept sources, lockfile."""
+        for text in outcome.warnings:
+            self.reporter.emit(Warning_(text))
         facts, fp = run.facts[node.name]
         if outcome.deps:  # rewritten by the step itself: its result stands for them as they are
             facts = replace(facts, deps={**facts.deps, **outcome.deps})
