@@ -137,12 +137,12 @@ class Tracer(Generic[S]):
 
 
 def check_name(name: Any, step: str) -> str:
-    """A step name given by ``name=``: a non-empty string without dots (they separate a
-    pipeline from its steps) or white space."""
-    if not isinstance(name, str) or not name or any(c in name for c in ". \t\n\r\"'"):
+    """A step name given by ``name=``: a non-empty string without white space or quotes
+    (it is a target on the command line and a key in the lockfile)."""
+    if not isinstance(name, str) or not name or any(c in name for c in " \t\n\r\"'\\"):
         raise DefinitionError(
             f"step {step}: name={name!r} is not a step name",
-            hint="use letters, digits, '_' and '-' (no dots, spaces or quotes)",
+            hint="use letters, digits, '_', '-' and '.' (no spaces or quotes)",
         )
     return name
 
