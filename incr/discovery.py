@@ -80,7 +80,7 @@ def discover(project: Project) -> list[TracedPipeline]:
             module = import_module(project, path)
         seen = {id(i) for i, _ in found}
         for instance in [*_collect(module), *runs]:
-            if id(instance) not in seen:
+            if id(instance) not in seen and not _made_before(instance, found):
                 seen.add(id(instance))
                 found.append((instance, path))
     traced: list[TracedPipeline] = []
@@ -98,6 +98,18 @@ def discover(project: Project) -> list[TracedPipeline]:
     traced = [t for t, (i, _) in zip(traced, found, strict=True) if not _only_nested(i)]
     check_shared_outs(t.graph for t in traced)
     return traced
+
+
+def _made_before(instance: PipelineInstance, found: list[tuple[PipelineInstance, Path]]) -> bool:
+    """True when an instance of the same pipeline with the same parameter values (and no
+    steps bound) was found already: ``cv(n_folds=2)`` where 2 is the default is ``cv``."""
+    return not instance.bound and any(
+        other.definition is instance.definition
+        and not other.bound
+        and other.name == instance.name
+        and other.values == instance.values
+        for other, _ in found
+    )
 
 
 def _only_nested(instance: PipelineInstance) -> bool:

@@ -51,7 +51,8 @@ GRID = """\
         data = load()
         scores = [train(data, config=TrainConfig(lr=lr), name=f"train_lr{lr}") for lr in RATES]
         for depth in DEPTHS:
-            scores.append(fit.with_options(name=f"fit_d{depth}")(data, config=TrainConfig(depth=depth)))
+            named = fit.with_options(name=f"fit_d{depth}")
+            scores.append(named(data, config=TrainConfig(depth=depth)))
         best(*scores)
     """
 
