@@ -91,7 +91,7 @@ class Step:
         env: list[str] | tuple[str, ...] = (),
     ) -> None:
         self.func, self.call, origin = stepsig.parts(func)
-        self.name = name or origin.__name__
+        self.name: str = name or getattr(origin, "__name__", None) or self.func.__name__
         self.enable_cache = enable_cache
         self.deps = tuple(deps)
         self.outs = tuple(outs)
