@@ -13,6 +13,7 @@ from incr.clihelp import (
     few_collections,
     gc_summary,
     one_step,
+    quiet_broken_pipe,
     user_errors,
     verify_rerun,
 )
@@ -433,7 +434,10 @@ def verify(ctx: click.Context, targets: tuple[str, ...], rerun: bool) -> None:
 
 
 def main() -> None:
-    cli(prog_name="incr")
+    try:
+        cli(prog_name="incr")
+    except BrokenPipeError:
+        quiet_broken_pipe()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,6 +28,8 @@ class Outcome:
     deps: dict[str, str] = field(default_factory=dict)
     writes: list[str] = field(default_factory=list)  # files it wrote, besides its outs
     warnings: list[str] = field(default_factory=list)  # said once the result is recorded
+    #: Seconds a worker spent on the step (``--jobs``): its own time, not its wait in the queue.
+    seconds: float | None = None
 
 
 class StepFailure(Exception):

@@ -12,6 +12,7 @@ Where ``fork`` is not available, or the pipelines were not imported, steps run s
 from __future__ import annotations
 
 import multiprocessing
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
@@ -53,7 +54,15 @@ def _init_worker() -> None:
 
 
 def run_step_in_worker(name: str, inputs: dict[str, tuple[str, str]]) -> Outcome:
-    """Executed in a worker: load the inputs, run the step, store its outputs."""
+    """Executed in a worker: load the inputs, run the step, store its outputs; the outcome
+    says how long that took."""
+    began = time.perf_counter()
+    outcome = _run_in_worker(name, inputs)
+    outcome.seconds = time.perf_counter() - began
+    return outcome
+
+
+def _run_in_worker(name: str, inputs: dict[str, tuple[str, str]]) -> Outcome:
     global _worker_runner
     from incr.runner import Runner
     from incr.session import Workspace
@@ -186,6 +195,8 @@ def _failed(
 def _finish(runner: Runner, run: RunState, node: StepNode, outcome: Outcome) -> bool:
     """Take a worker's outcome: record it, or report the failure; True when it succeeded."""
     pipeline, started = run.traced.graph.name, run.started[node.name]
+    if outcome.seconds is not None:  # the worker's own time: not the wait for a free worker
+        started = runner.clock() - outcome.seconds
     if outcome.failure is not None and outcome.failure.startswith("input:"):
         # An input object went missing or bad: the serial path recomputes its producer.
         runner.reporter.emit(Warning_(outcome.failure.removeprefix("input:")))
