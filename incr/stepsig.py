@@ -46,12 +46,12 @@ def parts(func: Any) -> tuple[Callable[..., Any], Callable[..., Any], Callable[.
 
 
 def wrapped(func: Any) -> Callable[..., Any] | None:
-    """The function a decorator made without ``functools.wraps`` wraps: ``func`` takes only
-    ``*args``/``**kwargs`` and holds exactly one function in its closure. None otherwise."""
+    """The function a decorator made without ``functools.wraps`` wraps: ``func`` takes exactly
+    ``*args, **kwargs`` and holds exactly one function in its closure. None otherwise."""
     if not isinstance(func, types.FunctionType) or hasattr(func, "__wrapped__"):
         return None
-    params = inspect.signature(func).parameters.values()
-    if not params or any(p.kind not in _VARIADIC for p in params):
+    kinds = [p.kind for p in inspect.signature(func).parameters.values()]
+    if kinds != list(_VARIADIC):  # exactly (*args, **kwargs): a step taking *parts is no wrapper
         return None
     cells = []
     for cell in func.__closure__ or ():

@@ -142,3 +142,16 @@ def test_partials_and_plain_wrappers_are_steps(tmp_path: Path) -> None:
     code = triple.code(tmp_path)
     assert [n for n, _ in code.values][-1] == "partial[factor]"
     assert Cfg().opts == {"a": [1]} and Cfg().opts is not Cfg().opts
+
+
+def test_a_factory_step_taking_parts_is_no_wrapper() -> None:
+    def make(combine):
+        @step
+        def merged(*parts: int) -> int:
+            return combine(parts)
+
+        return merged
+
+    made = make(sum)
+    assert made.name == "merged" and list(made.signature.parameters) == ["parts"]
+    assert made.run_function(None, {"parts[0]": 1, "parts[1]": 2}) == 3
