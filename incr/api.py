@@ -396,7 +396,7 @@ class PipelineInstance:
         """Called inside another pipeline's body: add this pipeline's steps to that pipeline,
         under this one's name (``prep.load``), and give back what its body returns."""
         self.definition.nested = True
-        with tracer.nested(self.name):
+        with tracer.nested(self.name, self.enable_cache):
             return self.definition.func(**self.bound, **self.values)
 
     @property

@@ -61,6 +61,7 @@ class Tracer(Generic[S]):
         self._named: dict[str, S] = {}  # step name -> the first step of that name
         self._next: dict[str, int] = {}  # step name -> where to look for the next free suffix
         self.prefix = ""  # ``inner.`` while a pipeline called inside this one adds its steps
+        self.cache_off = False  # inside a nested ``@pipeline(enable_cache=False)``
 
     def unique_name(self, step: S) -> str:
         """The step's name, or ``name_2``, ``name_3`` for further uses of the same step.
@@ -97,7 +98,7 @@ class Tracer(Generic[S]):
             outputs=step.output_names,
             deps=tuple(clean_path(p, step.name, "deps") for p in step.deps),
             outs=tuple(clean_path(p, step.name, "outs") for p in step.outs),
-            enable_cache=step.enable_cache,
+            enable_cache=False if self.cache_off else step.enable_cache,
             track_reads=step.track_reads,
             cache_expires=step.cache_expires,
             env=step.env,
@@ -122,18 +123,19 @@ class Tracer(Generic[S]):
         return full
 
     @contextmanager
-    def nested(self, name: str) -> Iterator[str]:
+    def nested(self, name: str, enable_cache: bool = True) -> Iterator[str]:
         """Add the steps of a pipeline called inside this one under ``name.`` (``name_2.``
-        for its next call); yields the prefix."""
+        for its next call), uncached when that pipeline is; yields the prefix."""
         base, n = self.prefix + name, 2
         prefix = base
         while any(k.startswith(prefix + ".") for k in self.steps):
             prefix, n = f"{base}_{n}", n + 1
-        outer, self.prefix = self.prefix, prefix + "."
+        outer = self.prefix, self.cache_off
+        self.prefix, self.cache_off = prefix + ".", self.cache_off or not enable_cache
         try:
             yield self.prefix
         finally:
-            self.prefix = outer
+            self.prefix, self.cache_off = outer
 
 
 def check_name(name: Any, step: str) -> str:

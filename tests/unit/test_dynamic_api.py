@@ -155,3 +155,20 @@ def test_a_factory_step_taking_parts_is_no_wrapper() -> None:
     made = make(sum)
     assert made.name == "merged" and list(made.signature.parameters) == ["parts"]
     assert made.run_function(None, {"parts[0]": 1, "parts[1]": 2}) == 3
+
+
+def test_a_nested_pipeline_without_cache_keeps_its_steps_uncached(tmp_path: Path) -> None:
+    @pipeline(enable_cache=False)
+    def fresh():
+        return load()
+
+    @pipeline
+    def outer():
+        many(fresh(), load())
+
+    g = outer().trace(tmp_path).graph
+    assert [(n.name, n.enable_cache) for n in g.steps] == [
+        ("fresh.load", False),
+        ("load", None),
+        ("many", None),
+    ]
