@@ -26,6 +26,7 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 _VAR_POSITIONAL = inspect.Parameter.VAR_POSITIONAL
 _VAR_KEYWORD = inspect.Parameter.VAR_KEYWORD
 _CONSTANT_HINT = "pass constants through a StepConfig field"
+_NONE_HINT = "a step annotated -> None has no output to pass on: annotate its return type"
 
 
 def bind(
@@ -82,7 +83,7 @@ def _slots(
         raise DefinitionError(
             f"step {step}: input {key!r} must be the output of another step, "
             f"got {type(value).__name__}",
-            hint=_CONSTANT_HINT,
+            hint=_NONE_HINT if value is None else _CONSTANT_HINT,
         )
     if not items and not var:
         raise DefinitionError(
@@ -94,11 +95,15 @@ def _slots(
             raise DefinitionError(
                 f"step {step}: item {where.partition(':')[0].partition('#')[0]} of input "
                 f"{key!r} must be the output of another step, got {type(item).__name__}",
-                hint="pick one output of a step with several (X, y = load())"
-                if isinstance(item, tuple)
-                else _CONSTANT_HINT,
+                hint=_item_hint(item),
             )
     return {f"{key}[{where}]": item for where, item in items}
+
+
+def _item_hint(item: Any) -> str:
+    if isinstance(item, tuple):
+        return "pick one output of a step with several (X, y = load())"
+    return _NONE_HINT if item is None else _CONSTANT_HINT
 
 
 def _dict_key(step: str, key: str, k: Any) -> str:

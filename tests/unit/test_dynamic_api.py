@@ -172,3 +172,13 @@ def test_a_nested_pipeline_without_cache_keeps_its_steps_uncached(tmp_path: Path
         ("load", None),
         ("many", None),
     ]
+
+
+def test_the_none_of_a_step_without_outputs_gets_a_hint(tmp_path: Path) -> None:
+    @step
+    def nothing() -> None:
+        return None
+
+    with pytest.raises(DefinitionError, match="got NoneType") as info:
+        graph(lambda: many(nothing()), tmp_path)
+    assert "annotated -> None" in info.value.hint
