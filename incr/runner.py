@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from incr import dag, discovery, envreads, materializers, ondisk, overlaps, parallel, trees
+from incr import graph as graphs
 from incr.api import PipelineInstance, TracedPipeline
 from incr.consumers import Consumers
 from incr.errors import IncrError
@@ -151,7 +152,7 @@ class Runner:
     def _learned(self, traced: TracedPipeline) -> TracedPipeline:
         """``traced`` with the edges learned from earlier runs (a step that reads a file
         another writes runs after it; see ``incr/overlaps.py``)."""
-        learned, _ = overlaps.learned_graph(traced.graph, self.ws.locks, self.ws.writes.steps)
+        learned, _ = graphs.with_learned(traced.graph, self.ws.locks, self.ws.writes.steps)
         return traced if learned is traced.graph else replace(traced, graph=learned)
 
     def _run_serial(self, run: RunState, steps: list[StepNode], keep_going: bool) -> set[str]:
@@ -404,9 +405,9 @@ class Runner:
         a serial run."""
         graph = run.traced.graph
         for o in overlaps.forward_first(graph, found):
-            if o.writer in dag.descendants(graph, o.reader):
+            if o.writer in graphs.descendants(graph, o.reader):
                 continue
-            if o.reader not in dag.descendants(graph, o.writer):
+            if o.reader not in graphs.descendants(graph, o.writer):
                 graph = replace(graph, learned=(*graph.learned, (o.writer, o.reader)))
             if not o.early:
                 continue
@@ -418,7 +419,7 @@ class Runner:
             if o.reader not in run.requeue:
                 run.requeue.append(o.reader)
         if graph is not run.traced.graph:
-            run.traced = replace(run.traced, graph=graph)
+            run.traced = replace(run.traced, graph=graphs.ordered(graph))
 
     def _forget(self, node: StepNode, path: str) -> None:
         entry = self.ws.locks.get(node.key)

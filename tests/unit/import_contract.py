@@ -45,6 +45,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "targets",
             "plan",
             "gate",
+            "statuswalk",
             "consumers",
             "overlaps",
         ],
@@ -99,7 +100,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
     # 5 executors: how a step's function runs; one seam
     ("executors", ["executors", "pool", "dryrun", "parallel"]),
     # 6 runner: the one scheduling loop and the hub (open, repro, status, show, commit, dag)
-    ("runner", ["prepare", "record", "scheduler", "runner", "rerun"]),
+    ("runner", ["prepare", "record", "scheduler", "runner", "rerun", "commands"]),
     # 7 watch
     ("watch", ["watchset", "watch"]),
     # 8 top: the CLI (the only module importing click) and the package facade
