@@ -55,24 +55,30 @@ def _init_worker() -> None:
 
 def run_step_in_worker(name: str, inputs: dict[str, tuple[str, str]]) -> Outcome:
     """Executed in a worker: load the inputs, run the step, store its outputs; the outcome
-    says how long that took."""
+    says how long that took (without the worker's own start, made once)."""
+    runner = _runner_in_worker()
     began = time.perf_counter()
-    outcome = _run_in_worker(name, inputs)
+    outcome = _run_in_worker(runner, name, inputs)
     outcome.seconds = time.perf_counter() - began
     return outcome
 
 
-def _run_in_worker(name: str, inputs: dict[str, tuple[str, str]]) -> Outcome:
+def _runner_in_worker() -> Runner:
     global _worker_runner
     from incr.runner import Runner
     from incr.session import Workspace
+
+    assert _worker_state is not None
+    if _worker_runner is None:
+        _worker_runner = Runner(Workspace(_worker_state[1]), Recorder())
+    return _worker_runner
+
+
+def _run_in_worker(runner: Runner, name: str, inputs: dict[str, tuple[str, str]]) -> Outcome:
     from incr.store import ObjectCorrupt, ObjectMissing
 
     assert _worker_state is not None
-    traced, project = _worker_state
-    if _worker_runner is None:
-        _worker_runner = Runner(Workspace(project), Recorder())
-    runner = _worker_runner
+    traced = _worker_state[0]
     node, step = traced.graph.step(name), traced.steps[name]
     try:
         values = {p: load_artifact(runner.ws.store, Artifact(k, d)) for p, (k, d) in inputs.items()}
