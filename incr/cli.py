@@ -11,6 +11,7 @@ from incr.clihelp import (
     dag_output,
     few_collections,
     gc_summary,
+    quiet_broken_pipe,
     user_errors,
     verify_rerun,
 )
@@ -424,7 +425,10 @@ def verify(ctx: click.Context, targets: tuple[str, ...], rerun: bool) -> None:
 
 
 def main() -> None:
-    cli(prog_name="incr")
+    try:
+        cli(prog_name="incr")
+    except BrokenPipeError:
+        quiet_broken_pipe()
 
 
 if __name__ == "__main__":  # pragma: no cover

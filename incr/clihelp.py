@@ -6,6 +6,7 @@ caller passes."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import gc as collector
 import sys
@@ -31,8 +32,14 @@ def user_errors(echo: Callable[[str], object]) -> Callable[[F], F]:
             except IncrError as exc:
                 echo(exc.format())
                 sys.exit(exc.exit_code)
+            except BrokenPipeError:
+                raise  # the reader went away (``incr dag | head``): not a disk problem
             except OSError as exc:  # the engine's own reads and writes (a step's are failures)
                 where = f"{exc.filename}: " if exc.filename else ""
+                if exc.errno == errno.ELOOP:
+                    echo(f"error: {where}a symlink loop (links that lead back to themselves)")
+                    echo("  hint: fix or remove the link and run again")
+                    sys.exit(2)
                 echo(f"error: {where}{exc.strerror or exc}")
                 echo(
                     "  hint: pipeline.lock and the cache keep their last good state; "
@@ -46,6 +53,16 @@ def user_errors(echo: Callable[[str], object]) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def quiet_broken_pipe() -> None:
+    """Exit like other command-line tools when the reader of the output went away
+    (``incr dag | head``): no message, and no traceback when Python flushes stdout at exit."""
+    import os
+
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(1)  # as click does when it meets the closed pipe itself
 
 
 @contextlib.contextmanager

@@ -158,8 +158,18 @@ def _step_matches(by_name: dict[str, PipelineGraph], target: str) -> list[tuple[
 
 
 def _suggest(by_name: dict[str, PipelineGraph], target: str) -> str:
-    known = [*by_name, *(f"{g.name}.{n.name}" for g in by_name.values() for n in g.steps)]
-    known += [n.name for g in by_name.values() for n in g.steps]
+    """Close names, each once: a step by its own name where that is unique, else as
+    ``PIPELINE.STEP`` (a bare name two pipelines share would be ambiguous)."""
+    owners: dict[str, list[str]] = {}
+    for g in by_name.values():
+        for n in g.steps:
+            owners.setdefault(n.name, []).append(g.name)
+    known = list(dict.fromkeys(by_name))
+    for name, pipes in owners.items():
+        known += [name] if len(pipes) == 1 else [f"{p}.{name}" for p in dict.fromkeys(pipes)]
+    if "." in target:  # written qualified: offer qualified names too
+        known += [f"{p}.{name}" for name, pipes in owners.items() if len(pipes) == 1 for p in pipes]
+    known = list(dict.fromkeys(known))
     import difflib  # here only: imports on the quick path are kept few
 
     close = difflib.get_close_matches(target, known, n=3)

@@ -81,6 +81,7 @@ class StepOutcome:
     deps: dict[str, str] = field(default_factory=dict)  # declared deps it wrote -> digest
     writes: tuple[str, ...] = ()  # files it opened for writing, besides its outs
     ran: bool = True
+    warnings: tuple[str, ...] = ()  # said once the result is recorded
 
 
 class Executor(Protocol):
@@ -178,6 +179,17 @@ def split_outputs(node: Named, result: Any) -> dict[str, Any]:
             hint="return a tuple with one value per name in Output(...)",
         )
     return dict(zip(names, result, strict=True))
+
+
+def dropped_value(node: Named, result: Any) -> tuple[str, ...]:
+    """The warning for a step without outputs (``-> None``) that returned a value anyway: the
+    value is not stored, so nothing downstream could receive it."""
+    if node.outputs or result is None:
+        return ()
+    return (
+        f"step {node.key} returned a {type(result).__name__} but is annotated to return "
+        "nothing (-> None): the value was not kept; annotate its return type to keep it",
+    )
 
 
 def user_traceback(exc: BaseException, code: Any) -> str:

@@ -14,7 +14,14 @@ from typing import Any
 
 from incr import envreads, materializers, trees
 from incr.errors import IncrError
-from incr.executors import StepJob, StepOutcome, StepTools, split_outputs, user_traceback
+from incr.executors import (
+    StepJob,
+    StepOutcome,
+    StepTools,
+    dropped_value,
+    split_outputs,
+    user_traceback,
+)
 from incr.model import Artifact, StepFunction, paths_overlap
 from incr.reads import ReadRecorder, recording
 from incr.store import UnsafePath
@@ -49,6 +56,7 @@ def run_job(
             env=tuple(sorted(env.names)) if env is not None else (),
             deps=deps_written(job, seen, tools),
             writes=tuple(writes_of(job, seen)),
+            warnings=dropped_value(job, result),
         )
         return outcome, outputs
     except IncrError as exc:

@@ -168,10 +168,12 @@ class Loop:
             self.finish(name)
         else:
             self.recorder.accept(self.run, node, outcome)
+            for text in outcome.warnings:
+                self.reporter.emit(Warning_(text))
             if name in self.recomputing:
                 self.recomputed(name)
                 return
-            seconds = self.clock.perf() - self.run.started[name]
+            seconds = outcome.seconds  # its own run time: not its wait for a free worker
             self.reporter.emit(StepFinished(self.run.traced.graph.name, name, seconds, True))
             if name in self.again:  # it read a file too early: prepared again
                 self.again.discard(name)
