@@ -19,7 +19,13 @@ from incr.coderef import code_ref
 from incr.errors import DefinitionError
 from incr.fingerprint import canonical_json
 from incr.model import PipelineGraph, StepCode, TracedPipeline
-from incr.tracing import OutputHandle, env_names, parse_duration, relative_source
+from incr.tracing import (
+    OutputHandle,
+    env_names,
+    metric_names,
+    parse_duration,
+    relative_source,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,6 +94,7 @@ class Step:
         version: str | None = None,
         cache_expires: str | timedelta | float | None = None,
         env: list[str] | tuple[str, ...] = (),
+        metrics: list[str] | tuple[str, ...] = (),
     ) -> None:
         self.func = func
         self.name = name or func.__name__
@@ -102,6 +109,7 @@ class Step:
         self.signature = _signature(func)
         self.config_param, self.config_class = _find_config(self.signature)
         self.output_names, self.multi_output = _output_names(self.signature)
+        self.metrics = metric_names(metrics, self.name, (*self.outs, *self.output_names))
         self.__doc__ = func.__doc__
         self.__wrapped__ = func
 
@@ -254,6 +262,7 @@ def step(
     version: str | None = None,
     cache_expires: str | timedelta | float | None = None,
     env: list[str] | tuple[str, ...] = (),
+    metrics: list[str] | tuple[str, ...] = (),
 ) -> Callable[[F], Step]: ...
 def step(
     func: Callable[..., Any] | None = None,
@@ -267,6 +276,7 @@ def step(
     version: str | None = None,
     cache_expires: str | timedelta | float | None = None,
     env: list[str] | tuple[str, ...] = (),
+    metrics: list[str] | tuple[str, ...] = (),
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Make a function a pipeline step.
 
@@ -282,6 +292,8 @@ def step(
     - ``env`` lists environment variables it depends on (a digest of each value is recorded,
       never the value): needed only for those read by a third-party package or a child
       process; the ones its own code reads are found while it runs.
+    - ``metrics`` names JSON files of ``outs`` (or ``"output"``, a returned dict) that hold
+      metrics: ``incr metrics show`` and ``incr metrics diff`` print them.
     """
 
     def wrap(f: Callable[..., Any]) -> Step:
@@ -296,6 +308,7 @@ def step(
             version=version,
             cache_expires=cache_expires,
             env=env,
+            metrics=metrics,
         )
 
     return wrap(func) if func is not None else wrap

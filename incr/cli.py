@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
+from incr import clitexts
 from incr.clihelp import (
     commit_steps,
-    dag_output,
     few_collections,
     gc_summary,
     one_step,
@@ -260,27 +261,36 @@ def watch(ctx: click.Context, targets: tuple[str, ...], debounce: int, restart: 
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "dot", "mermaid"]),
+    type=click.Choice(["text", "dot", "mermaid", "svg", "png"]),
     default="text",
     show_default=True,
-    help="text: steps in run order and what each takes; dot: Graphviz; mermaid: Mermaid.",
+    help="text: steps in run order and what each takes; dot: Graphviz; mermaid: Mermaid; "
+    "svg, png: a picture drawn by Graphviz's dot program.",
 )
+@click.option(
+    "--status",
+    "with_status",
+    is_flag=True,
+    help="Colour each step by its state (clean, dirty, waiting, failed, cache disabled), "
+    "with a legend, reasons as tooltips, and deps/outs files as nodes.",
+)
+@click.option("-o", "--output", type=click.File("wb"), default="-", help="Write it to FILE.")
 @click.pass_context
 @_user_errors
-def dag(ctx: click.Context, pipelines_: tuple[str, ...], fmt: str) -> None:
+def dag(
+    ctx: click.Context, pipelines_: tuple[str, ...], fmt: str, with_status: bool, output: Any
+) -> None:
     """Print the graph of each pipeline (or of the named ones).
 
     \b
     Examples:
       incr dag                              every pipeline, as text
-      incr dag flow --format dot | dot -Tsvg > flow.svg
+      incr dag --format svg --status -o dag.svg   a picture coloured by status
       incr dag flow --format mermaid        paste into Markdown
     """
-    from incr.session import open_pipelines
+    from incr.views import dag_bytes
 
-    _, pipelines = open_pipelines(_project(ctx), executable=False)
-    for line in dag_output(pipelines, pipelines_, fmt):
-        click.echo(line)
+    output.write(dag_bytes(_project(ctx), pipelines_, fmt, with_status))
 
 
 @cli.command()
@@ -430,6 +440,31 @@ def verify(ctx: click.Context, targets: tuple[str, ...], rerun: bool) -> None:
         )
         sys.exit(1)
     click.echo(f"all {checked} objects match their digests")
+
+
+def _add(spec: clitexts.Spec, groups: dict[str, click.Group]) -> None:
+    """A command that prints what ``views.CALL`` returns (see ``clitexts``)."""
+    if spec.group not in groups:
+        groups[spec.group] = click.Group(spec.group, help=clitexts.GROUPS[spec.group])
+        cli.add_command(groups[spec.group])
+    revs = [click.Argument(["revs"], nargs=-1, metavar="[REV [REV]]")] if spec.revs else []
+    options = [click.Option(list(decls), **kw) for decls, kw in spec.options]
+
+    @click.pass_context
+    @_user_errors
+    def command(ctx: click.Context, **values: Any) -> None:
+        from incr import views
+
+        click.echo(getattr(views, spec.call)(_project(ctx), **values))
+
+    groups[spec.group].add_command(
+        click.Command(spec.name, callback=command, params=[*revs, *options], help=spec.help)
+    )
+
+
+_groups: dict[str, click.Group] = {"": cli}
+for _spec in clitexts.SPECS:
+    _add(_spec, _groups)
 
 
 def main() -> None:

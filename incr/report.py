@@ -323,11 +323,9 @@ def dag_lines(graph: PipelineGraph, order: list[StepNode], fmt: str) -> list[str
         lines += [f"  {json.dumps(a)} -> {json.dumps(b)};" for a, b in edges]
         return [*lines, "}"]
     if fmt == "mermaid":
-        ids = {n.name: f"s{i}" for i, n in enumerate(order)}
-        lines = ["flowchart LR"]
-        lines += [f'  {ids[n.name]}["{n.name}"]' for n in order]
-        lines += [f"  {ids[a]} --> {ids[b]}" for a, b in edges]
-        return lines
+        from incr.render import mermaid_lines
+
+        return mermaid_lines(graph, order)
     lines = [f"{graph.name}:"]
     width = max((len(n.name) for n in order), default=0)
     for node in order:

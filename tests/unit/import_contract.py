@@ -76,6 +76,11 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "maintenance",
             "notebook",
             "report",
+            "render",
+            "runlog",
+            "history",
+            "metrics",
+            "htmlreport",
         ],
     ),
     # 2 api: decorators and tracing; .run() goes through a hook
@@ -99,7 +104,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
     # 5 executors: how a step's function runs; one seam
     ("executors", ["executors", "pool", "dryrun", "parallel"]),
     # 6 runner: the one scheduling loop and the hub (open, repro, status, show, commit, dag)
-    ("runner", ["prepare", "record", "scheduler", "runner", "rerun"]),
+    ("runner", ["prepare", "record", "scheduler", "runner", "rerun", "views"]),
     # 7 watch
     ("watch", ["watchset", "watch"]),
     # 8 top: the CLI (the only module importing click) and the package facade
