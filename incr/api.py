@@ -189,6 +189,13 @@ class Step:
             if param.name not in bound and param.default is inspect.Parameter.empty:
                 raise DefinitionError(f"step {self.name}: input {param.name!r} is not connected")
         for key, value in bound.items():
+            if _all_handles(value):
+                names = ", ".join(h.output for h in value)
+                raise DefinitionError(
+                    f"step {self.name}: input {key!r} got every output of {value[0].step}: "
+                    f"{value[0].step} returns {len(value)} outputs ({names}); unpack them",
+                    hint=f"{names} = {value[0].step}(...), then pass one of them",
+                )
             if not isinstance(value, OutputHandle):
                 raise DefinitionError(
                     f"step {self.name}: input {key!r} must be the output of another step, "
@@ -312,6 +319,16 @@ def step(
         )
 
     return wrap(func) if func is not None else wrap
+
+
+def _all_handles(value: Any) -> bool:
+    """True for the tuple of handles a step with several outputs returns when traced."""
+    return (
+        isinstance(value, tuple)
+        and len(value) > 1
+        and all(isinstance(v, OutputHandle) for v in value)
+        and len({v.step for v in value}) == 1
+    )
 
 
 # --------------------------------------------------------------------------- pipelines

@@ -12,7 +12,7 @@ from incr import clitexts
 from incr.clihelp import (
     commit_steps,
     few_collections,
-    gc_summary,
+    gc_lines,
     one_step,
     user_errors,
     verify_rerun,
@@ -117,6 +117,7 @@ def repro(
     """
     from incr.locking import project_lock
     from incr.report import Console, status_lines
+    from incr.runlog import RunLog
     from incr.runner import repro_all
     from incr.session import open_for_repro, open_pipelines
 
@@ -135,7 +136,7 @@ def repro(
             workspace,
             pipelines,
             targets,
-            Console(explain=True),
+            RunLog(Console(explain=True), project.cache / "runs.json"),
             force=force,
             keep_going=keep_going,
             jobs=jobs,
@@ -177,6 +178,7 @@ def status(
     TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
     """
     from incr.gate import stale_steps
+    from incr.leftovers import notes, of_project
     from incr.report import check_line, status_json, status_lines
     from incr.session import open_pipelines
 
@@ -189,7 +191,9 @@ def status(
     if as_json:
         click.echo(status_json(verdicts))
     else:
-        lines = status_lines(verdicts)
+        lines = status_lines(verdicts) + notes(
+            of_project(workspace.project, workspace.locks, pipelines)
+        )
         if lines:  # one write: a large pipeline has a line per step
             click.echo("\n".join(lines))
     if check:
@@ -361,30 +365,20 @@ def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
     help="Run-cache entries to keep per step, newest first (what makes a revert free).",
 )
 @click.option("-n", "--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option("--outs", is_flag=True, help="Also remove the outs files of removed steps.")
 @click.pass_context
 @_user_errors
-def gc(ctx: click.Context, keep: int, dry_run: bool) -> None:
+def gc(ctx: click.Context, keep: int, dry_run: bool, outs: bool) -> None:
     """Remove cached objects that nothing needs any more.
 
     Kept: every object pipeline.lock refers to, and the objects of the KEEP newest
     run-cache entries of each step (so reverting the last few edits still restores results
     without running). Removed: older run-cache entries, the objects only they used, and
-    leftovers of interrupted writes.
+    leftovers of interrupted writes. With --outs, the files a removed step listed in
+    its outs, which incr status notes, are removed too.
     """
-    from incr import lockfile
-    from incr.locking import project_lock
-    from incr.maintenance import collect
-    from incr.store import Store
-
-    project = _project(ctx)
-    with project_lock(project.cache, "incr gc", on_wait=_tell):
-        locks = lockfile.read(project.lockfile)
-        report = collect(Store(project.cache), locks, keep, dry_run, lockfile=project.lockfile)
-    verb = "would remove" if dry_run else "removed"
-    if dry_run:
-        for path in (*report.objects, *report.runs, *report.temps):
-            click.echo(f"  {path.relative_to(project.root).as_posix()}")
-    click.echo(gc_summary(report, verb))
+    for line in gc_lines(_project(ctx), keep, dry_run, outs, _tell):
+        click.echo(line)
 
 
 @cli.command()

@@ -109,6 +109,32 @@ def gc_summary(report: Any, verb: str) -> str:
     )
 
 
+def gc_lines(
+    project: Project, keep: int, dry_run: bool, outs: bool, tell: Callable[[str], None]
+) -> list[str]:
+    """``incr gc``: what was (or would be) removed, and the summary line."""
+    from incr import leftovers, lockfile, views
+    from incr.locking import project_lock
+    from incr.maintenance import collect
+    from incr.store import Store
+
+    with project_lock(project.cache, "incr gc", on_wait=tell):
+        locks = lockfile.read(project.lockfile)
+        report = collect(Store(project.cache), locks, keep, dry_run, lockfile=project.lockfile)
+        found: list[Any] = []
+        if outs:
+            found = views.leftovers_of(project, locks)
+            if not dry_run:
+                leftovers.remove(project.root, project.cache, found)
+    verb = "would remove" if dry_run else "removed"
+    lines = []
+    if dry_run:
+        paths = (*report.objects, *report.runs, *report.temps)
+        lines += [f"  {path.relative_to(project.root).as_posix()}" for path in paths]
+    lines += [f"{verb} {item.path} (outs of removed step {item.step})" for item in found]
+    return [*lines, gc_summary(report, verb)]
+
+
 def _size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):

@@ -73,4 +73,21 @@ object is not in the cache is shown as "(not available)", never guessed.
         + _REVS,
         revs=True,
     ),
+    Spec(
+        "",
+        "report",
+        "report",
+        """Write an HTML report: the pipelines' picture coloured by status, and a table of
+steps (state and reasons, last duration, outputs with kind and size, params, metrics).
+
+One self-contained file (inline SVG and CSS, no script, nothing fetched): open it in
+any browser, attach it to a CI run. The picture needs Graphviz's dot program.
+""",
+        options=(
+            (
+                ("-o", "--output"),
+                {"default": "incr-report.html", "show_default": True, "help": "The file."},
+            ),
+        ),
+    ),
 )

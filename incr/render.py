@@ -101,11 +101,13 @@ def _steps_and_edges(
         pairs = [p for p in pairs if p not in wired] + file_edges
         names += sorted({x for edge in file_edges for x in edge if x.startswith("file:")})
 
-    def rank(edge: tuple[str, str]) -> tuple[float, str, str]:
-        # by the step it touches (a file read just before its reader, one written just after)
+    index = {name: i for i, name in enumerate(names)}  # steps in run order, then files
+
+    def rank(edge: tuple[str, str]) -> tuple[float, int, int]:
+        # by the step it touches: a file read just before its reader, one written just after
         a, b = edge
         at = position[a] + 0.5 if a in position else position[b] - 0.5
-        return (at if b in position else position[a] + 0.5, a, b)
+        return (at, index[a], index[b])
 
     return names, sorted(pairs, key=rank)
 

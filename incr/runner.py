@@ -37,6 +37,7 @@ from incr.events import (
 from incr.executors import Outcome, StepFailure, load_artifact, split_outputs, user_traceback
 from incr.fingerprint import fingerprint
 from incr.learned import own_paths
+from incr.leftovers import remember as remember_outs
 from incr.locking import project_lock
 from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, paths_overlap
 from incr.notebook import project_for
@@ -44,6 +45,7 @@ from incr.overlaps import RunOverlaps
 from incr.plan import cache_enabled, decide, stale_locks
 from incr.reads import ReadRecorder, recording
 from incr.report import Console
+from incr.runlog import RunLog
 from incr.session import Workspace, script_imports
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
 
@@ -555,6 +557,7 @@ class Runner:
     def _prune(self, pipeline: str, names: set[str]) -> None:
         own = [k for k in self.ws.locks if k.startswith(pipeline + ".")]
         stale = stale_locks(own, {pipeline: names})
+        remember_outs(self.ws.project.cache, [self.ws.locks[key] for key in stale])
         for key in stale:
             del self.ws.locks[key]
         if stale:
@@ -595,8 +598,9 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     the instance, then run it with the seed's console lines."""
     func = instance.definition.func
     project = project_for(inspect.getsourcefile(func) or func.__code__.co_filename)
-    reporter = Console()
-    with project_lock(project.cache, f"{instance.name}.run()", on_wait=reporter.line):
+    console = Console()
+    reporter = RunLog(console, project.cache / "runs.json")
+    with project_lock(project.cache, f"{instance.name}.run()", on_wait=console.line):
         workspace = Workspace(project)
         workspace.imports = script_imports(project, workspace)
         traced = discovery.trace(instance, project.root)

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from incr import dag, history, metrics, render, runlog
+from incr import dag, history, leftovers, metrics, render, runlog
 from incr.errors import IncrError
-from incr.model import PipelineGraph, StepNode, TracedPipeline
+from incr.model import LockEntry, PipelineGraph, StepNode, TracedPipeline
 from incr.plan import Verdict
 from incr.project import Project
 from incr.session import Workspace, open_pipelines
@@ -127,6 +127,51 @@ def metrics_table(project: Project, revs: tuple[str, ...] | None, as_json: bool)
     return "\n".join(metrics.rows_lines(rows, old, new, show=revs is None))
 
 
+def report(project: Project, output: str) -> str:
+    """``incr report``: write the HTML report to ``output``; the line saying so."""
+    from pathlib import Path
+
+    from incr import htmlreport
+    from incr.store import Store
+
+    pic = picture(project, (), status=True)
+    states = pic.states or {}
+    note = ""
+    try:
+        svg: str | None = dag_image(pic, "svg").decode("utf-8")
+    except IncrError as exc:  # no Graphviz: the table alone, and how to get the picture
+        svg, note = None, f"No picture: {exc.message}."
+    store = Store(project.cache)
+    locks = history.locks_at(project, None)
+    runs = runlog.load(project.cache / runlog.FILE)
+    rows = [
+        htmlreport.step_row(
+            store,
+            v.node.key,
+            states[v.node.key],
+            locks.get(v.node.key),
+            runs.get(v.node.key, {}).get("seconds"),
+            v.node.metrics,
+            v.node.config,
+        )
+        for v in pic.verdicts
+    ]
+    title = f"incr report: {project.root.name}"
+    Path(output).write_text(htmlreport.page(title, svg, rows, note), encoding="utf-8")
+    dirty = sum(r.state.state != render.CLEAN for r in rows)
+    return f"wrote {output}: {_count(len(rows), 'step')}, {dirty} not clean"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def leftovers_of(project: Project, locks: dict[str, LockEntry]) -> list[leftovers.Leftover]:
+    """The outs of removed steps still on disk (for ``incr gc --outs``)."""
+    _, pipelines = open_pipelines(project, executable=False)
+    return leftovers.of_project(project, locks, pipelines)
+
+
 def _nodes(project: Project) -> dict[str, StepNode]:
     try:
         _, pipelines = open_pipelines(project, executable=False)
@@ -140,11 +185,13 @@ __all__ = [
     "dag_bytes",
     "dag_image",
     "dag_text",
+    "leftovers_of",
     "lock_diff",
     "metrics_diff",
     "metrics_show",
     "metrics_table",
     "params_diff",
     "picture",
+    "report",
     "step_states",
 ]

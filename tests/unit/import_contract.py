@@ -81,6 +81,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "history",
             "metrics",
             "htmlreport",
+            "leftovers",
         ],
     ),
     # 2 api: decorators and tracing; .run() goes through a hook
