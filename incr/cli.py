@@ -13,8 +13,11 @@ from incr.clihelp import (
     commit_steps,
     few_collections,
     gc_lines,
+    leftover_notes,
     one_step,
+    repro_reporter,
     user_errors,
+    verify_cache,
     verify_rerun,
 )
 from incr.errors import IncrError
@@ -84,6 +87,7 @@ def _project(ctx: click.Context) -> Project:
     type=click.IntRange(min=1),
     help="Steps to run at the same time, in worker processes (independent steps only).",
 )
+@click.option("-v", "--verbose", is_flag=True, help="Also list each step reused from the cache.")
 @click.pass_context
 @_user_errors
 def repro(
@@ -94,6 +98,7 @@ def repro(
     keep_going: bool,
     no_wait: bool,
     jobs: int,
+    verbose: bool,
 ) -> None:
     """Bring pipelines up to date: run dirty steps, reuse cached results for the rest.
 
@@ -116,8 +121,7 @@ def repro(
       incr repro -j 2                two independent steps at a time
     """
     from incr.locking import project_lock
-    from incr.report import Console, status_lines
-    from incr.runlog import RunLog
+    from incr.report import status_lines
     from incr.runner import repro_all
     from incr.session import open_for_repro, open_pipelines
 
@@ -132,15 +136,16 @@ def repro(
     with project_lock(project.cache, "incr repro", wait=not no_wait, on_wait=_tell):
         with few_collections():  # deciding, before any step runs
             workspace, pipelines = open_for_repro(project, targets, force)
-        ok = repro_all(
-            workspace,
-            pipelines,
-            targets,
-            RunLog(Console(explain=True), project.cache / "runs.json"),
-            force=force,
-            keep_going=keep_going,
-            jobs=jobs,
-        )
+        with repro_reporter(project, pipelines, targets, verbose) as reporter:
+            ok = repro_all(
+                workspace,
+                pipelines,
+                targets,
+                reporter,
+                force=force,
+                keep_going=keep_going,
+                jobs=jobs,
+            )
     if not ok:
         sys.exit(1)
 
@@ -178,7 +183,6 @@ def status(
     TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
     """
     from incr.gate import stale_steps
-    from incr.leftovers import notes, of_project
     from incr.report import check_line, status_json, status_lines
     from incr.session import open_pipelines
 
@@ -191,9 +195,7 @@ def status(
     if as_json:
         click.echo(status_json(verdicts))
     else:
-        lines = status_lines(verdicts) + notes(
-            of_project(workspace.project, workspace.locks, pipelines)
-        )
+        lines = status_lines(verdicts) + leftover_notes(workspace, pipelines)
         if lines:  # one write: a large pipeline has a line per step
             click.echo("\n".join(lines))
     if check:
@@ -271,13 +273,7 @@ def watch(ctx: click.Context, targets: tuple[str, ...], debounce: int, restart: 
     help="text: steps in run order and what each takes; dot: Graphviz; mermaid: Mermaid; "
     "svg, png: a picture drawn by Graphviz's dot program.",
 )
-@click.option(
-    "--status",
-    "with_status",
-    is_flag=True,
-    help="Colour each step by its state (clean, dirty, waiting, failed, cache disabled), "
-    "with a legend, reasons as tooltips, and deps/outs files as nodes.",
-)
+@click.option("--status", "with_status", is_flag=True, help=clitexts.DAG_STATUS)
 @click.option("-o", "--output", type=click.File("wb"), default="-", help="Write it to FILE.")
 @click.pass_context
 @_user_errors
@@ -411,29 +407,12 @@ def verify(ctx: click.Context, targets: tuple[str, ...], rerun: bool) -> None:
     \b
     TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
     """
-    from incr import lockfile
-    from incr.maintenance import verify as verify_objects
-    from incr.store import Store
-
-    project = _project(ctx)
-    if rerun:
-        code = verify_rerun(project, targets, click.echo, _tell)
-        if code:
-            sys.exit(code)
-        return
-    if targets:
+    if targets and not rerun:
         raise IncrError("TARGET is only taken with --rerun", hint="incr verify --rerun TARGET")
-    checked, problems = verify_objects(Store(project.cache), lockfile.read(project.lockfile))
-    for problem in problems:
-        click.echo(f"{problem.step} output {problem.output}: {problem.text}", err=True)
-    if problems:
-        click.echo(
-            f"{len(problems)} problems in {checked + len(problems)} objects; "
-            "run `incr repro` to recompute them",
-            err=True,
-        )
-        sys.exit(1)
-    click.echo(f"all {checked} objects match their digests")
+    check = verify_rerun if rerun else verify_cache
+    code = check(_project(ctx), targets, click.echo, _tell)
+    if code:
+        sys.exit(code)
 
 
 def _add(spec: clitexts.Spec, groups: dict[str, click.Group]) -> None:

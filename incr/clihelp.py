@@ -75,6 +75,27 @@ def dag_output(pipelines: list[Any], names: tuple[str, ...], fmt: str) -> Iterat
             yield from dag_lines(graph, dags.order(graph), fmt)
 
 
+@contextlib.contextmanager
+def repro_reporter(
+    project: Project, pipelines: list[Any], targets: tuple[str, ...], verbose: bool
+) -> Iterator[Any]:
+    """The reporter of ``incr repro``: the calm console (a live progress line when standard
+    error is a terminal), noting each step's outcome in ``.pipecache/runs.json``."""
+    from incr.console import CalmConsole, Progress, totals
+    from incr.runlog import FILE, RunLog
+
+    live = Progress(sys.stderr, totals(pipelines, targets)) if sys.stderr.isatty() else None
+    with CalmConsole(verbose=verbose, progress=live) as console:
+        yield RunLog(console, project.cache / FILE)
+
+
+def leftover_notes(workspace: Any, pipelines: list[Any]) -> list[str]:
+    """``incr status``'s notes on files that removed steps left on disk."""
+    from incr.leftovers import notes, of_project
+
+    return notes(of_project(workspace.project, workspace.locks, pipelines))
+
+
 def one_step(pipelines: list[Any], target: str) -> tuple[str, str]:
     """(pipeline, step) for a TARGET that must name one step."""
     selection = dags.resolve_targets(pipelines, [target])
@@ -102,10 +123,13 @@ def commit_steps(workspace: Any, pipelines: list[Any], targets: tuple[str, ...])
 
 def gc_summary(report: Any, verb: str) -> str:
     """The last line of ``incr gc``."""
+    from incr.console import plural
+
     return (
-        f"{verb} {len(report.objects)} objects, {len(report.runs)} run-cache entries and "
-        f"{len(report.temps)} leftover temp files ({_size(report.freed)}); "
-        f"kept {report.kept_objects} objects ({_size(report.kept_bytes)})"
+        f"{verb} {plural(len(report.objects), 'object')}, "
+        f"{plural(len(report.runs), 'run-cache entry')} and "
+        f"{plural(len(report.temps), 'leftover temp file')} ({_size(report.freed)}); "
+        f"kept {plural(report.kept_objects, 'object')} ({_size(report.kept_bytes)})"
     )
 
 
@@ -142,6 +166,34 @@ def _size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
+
+
+def verify_cache(
+    project: Project,
+    targets: tuple[str, ...],
+    echo: Callable[[str], object],
+    tell: Callable[[str], None],
+) -> int:
+    """``incr verify``: each missing or damaged object through ``tell`` (standard error), then
+    the summary; the exit code (1 when anything was wrong). ``targets`` is empty."""
+    from incr import lockfile
+    from incr.console import plural
+    from incr.maintenance import verify
+    from incr.store import Store
+
+    checked, problems = verify(Store(project.cache), lockfile.read(project.lockfile))
+    for problem in problems:
+        tell(f"{problem.step} output {problem.output}: {problem.text}")
+    if problems:
+        total = plural(checked + len(problems), "object")
+        tell(f"{plural(len(problems), 'problem')} in {total}; run `incr repro` to recompute them")
+        return 1
+    echo(
+        f"all {checked} objects match their digests"
+        if checked != 1
+        else "1 object matches its digest"
+    )
+    return 0
 
 
 def verify_rerun(

@@ -30,6 +30,11 @@ class Spec:
     options: tuple[Option, ...] = (JSON,)
 
 
+DAG_STATUS = (
+    "Colour each step by its state (clean, dirty, waiting, failed, cache disabled), with a "
+    "legend, reasons as tooltips, and deps/outs files as nodes."
+)
+
 GROUPS = {
     "params": "Config values (StepConfig) recorded in pipeline.lock, across git revisions.",
     "metrics": "Metrics: JSON outs (or dict outputs) marked with @step(metrics=[...]).",

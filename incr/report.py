@@ -95,8 +95,11 @@ def status_lines(verdicts: list[Verdict]) -> list[str]:
         lines.append(f"  {v.node.name:<{width}}  {state}")
         lines.extend(f"  {'':<{width}}  note: {note}" for note in _notes(v))
     dirty = sum(v.dirty for v in verdicts)
+    total = len(verdicts)
     lines.append(
-        f"{dirty} of {len(verdicts)} steps dirty" if dirty else f"all {len(verdicts)} steps clean"
+        f"{dirty} of {_steps(total)} dirty"
+        if dirty
+        else (f"all {total} steps clean" if total != 1 else "1 step clean")
     )
     return lines
 

@@ -45,6 +45,7 @@ from incr.overlaps import RunOverlaps
 from incr.plan import cache_enabled, decide, stale_locks
 from incr.reads import ReadRecorder, recording
 from incr.report import Console
+from incr.runlog import FILE as RUNS
 from incr.runlog import RunLog
 from incr.session import Workspace, script_imports
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
@@ -599,7 +600,7 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     func = instance.definition.func
     project = project_for(inspect.getsourcefile(func) or func.__code__.co_filename)
     console = Console()
-    reporter = RunLog(console, project.cache / "runs.json")
+    reporter = RunLog(console, project.cache / RUNS)
     with project_lock(project.cache, f"{instance.name}.run()", on_wait=console.line):
         workspace = Workspace(project)
         workspace.imports = script_imports(project, workspace)
