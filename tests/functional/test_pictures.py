@@ -91,10 +91,14 @@ def test_without_dot_svg_says_how_to_install_it_and_dot_text_still_works(
 
     svg = incr("dag", "--format", "svg")
     dot = incr("dag", "--status", "--format", "dot")
+    report = incr("report", "-o", "no-picture.html")
 
     assert svg.returncode == 2 and "Traceback" not in svg.stderr
     assert svg.stderr.splitlines()[0] == f"error: {render.INSTALL_DOT}"
     assert dot.returncode == 0 and dot.stdout.startswith("digraph incr {")
+    assert report.returncode == 0, report.stderr
+    page = (shop.root / "no-picture.html").read_text()
+    assert "<svg" not in page and "No picture: Graphviz" in page and "shop.train" in page
 
 
 def test_mermaid_status_uses_a_class_per_state(shop: Project) -> None:
