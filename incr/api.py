@@ -191,10 +191,13 @@ class Step:
         for key, value in bound.items():
             if _all_handles(value):
                 names = ", ".join(h.output for h in value)
+                count = f"{len(value)} outputs" if len(value) > 1 else "1 output in a tuple"
                 raise DefinitionError(
                     f"step {self.name}: input {key!r} got every output of {value[0].step}: "
-                    f"{value[0].step} returns {len(value)} outputs ({names}); unpack them",
-                    hint=f"{names} = {value[0].step}(...), then pass one of them",
+                    f"{value[0].step} returns {count} ({names}); unpack "
+                    + ("them" if len(value) > 1 else "it"),
+                    hint=f"{names}{',' if len(value) == 1 else ''} = {value[0].step}(...), "
+                    "then pass one of them",
                 )
             if not isinstance(value, OutputHandle):
                 raise DefinitionError(
@@ -325,7 +328,7 @@ def _all_handles(value: Any) -> bool:
     """True for the tuple of handles a step with several outputs returns when traced."""
     return (
         isinstance(value, tuple)
-        and len(value) > 1
+        and len(value) >= 1
         and all(isinstance(v, OutputHandle) for v in value)
         and len({v.step for v in value}) == 1
     )

@@ -99,7 +99,8 @@ class Progress:
 
     def draw(self) -> None:
         with self.lock:
-            if self.pipeline and self.clock() - self.began >= DELAY:
+            late = self.clock() - self.began >= DELAY
+            if self.pipeline and late and not self.stopped.is_set():
                 self.stream.write(CLEAR + self.text())
                 self.stream.flush()
                 self.shown = True

@@ -67,9 +67,18 @@ def dag_bytes(project: Project, names: Iterable[str], fmt: str, status: bool) ->
     pic = picture(project, names, status)
     if fmt in ("svg", "png"):
         return dag_image(pic, fmt)
-    if status and fmt != "text":
+    if pic.states is not None and fmt != "text":
         return (dag_text(pic, fmt) + "\n").encode()
-    lines = [line for g, order in pic.graphs for line in dag_lines(g, order, fmt)]
+    lines = []
+    for graph, order in pic.graphs:
+        drawn = dag_lines(graph, order, fmt)
+        if pic.states is not None:  # text: each step's line ends with its state
+            keys = ["", *(n.key for n in order)]
+            drawn = [
+                f"{t}  [{pic.states[k].state}]" if k else t
+                for t, k in zip(drawn, keys, strict=True)
+            ]
+        lines += drawn
     return "".join(line + "\n" for line in lines).encode()
 
 

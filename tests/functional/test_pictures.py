@@ -103,6 +103,10 @@ def test_without_dot_svg_says_how_to_install_it_and_dot_text_still_works(
 
 def test_mermaid_status_uses_a_class_per_state(shop: Project) -> None:
     lines = shop.incr("dag", "--status", "--format", "mermaid").stdout.splitlines()
+    text = shop.incr("dag", "--status").stdout.splitlines()
+
+    assert [line.split()[0] for line in text[1:]] == list(STATES)
+    assert [line.split()[-1] for line in text[1:]] == [f"[{s}]" for s in STATES.values()]
 
     assert lines[:6] == [
         "flowchart LR",
