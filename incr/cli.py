@@ -1,4 +1,4 @@
-"""The ``incr`` command: a thin click shell over ``session`` and ``runner``."""
+"""The ``incr`` command: a thin click shell over ``commands``, ``session`` and ``runner``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ import click
 
 from incr import clitexts
 from incr.clihelp import (
-    commit_steps,
     few_collections,
     gc_lines,
     leftover_notes,
-    one_step,
     repro_reporter,
     user_errors,
     verify_cache,
@@ -122,14 +120,13 @@ def repro(
     """
     from incr.locking import project_lock
     from incr.report import status_lines
+    from incr.runner import repro as repro_call
     from incr.runner import repro_all
-    from incr.session import open_for_repro, open_pipelines
+    from incr.session import open_for_repro
 
     project = _project(ctx)
     if dry_run:
-        workspace, pipelines = open_pipelines(project, executable=False)
-        verdicts = workspace.status(pipelines, targets, force=force)
-        for line in status_lines(verdicts):
+        for line in status_lines(repro_call(project, targets, force=force, dry_run=True).verdicts):
             click.echo(line)
         click.echo("(dry run: nothing was executed)")
         return
@@ -182,20 +179,19 @@ def status(
     \b
     TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
     """
+    from incr import commands
     from incr.gate import stale_steps
     from incr.report import check_line, status_json, status_lines
-    from incr.session import open_pipelines
 
     if why is not None:
         ctx.invoke(show, target=why, as_json=as_json)
         return
     with few_collections():
-        workspace, pipelines = open_pipelines(_project(ctx), executable=False)
-        verdicts = workspace.status(pipelines, targets, lock_view=check)
+        verdicts = commands.status(targets, root=(project := _project(ctx)), check=check)
     if as_json:
         click.echo(status_json(verdicts))
     else:
-        lines = status_lines(verdicts) + leftover_notes(workspace, pipelines)
+        lines = status_lines(verdicts) + leftover_notes(project, verdicts, targets)
         if lines:  # one write: a large pipeline has a line per step
             click.echo("\n".join(lines))
     if check:
@@ -310,19 +306,14 @@ def show(ctx: click.Context, target: str, as_json: bool) -> None:
     \b
     TARGET is PIPELINE.STEP, or a step name that is unique.
     """
+    from incr import commands
     from incr.report import show_json, show_lines
-    from incr.session import open_pipelines
 
-    workspace, pipelines = open_pipelines(_project(ctx), executable=False)
-    pipeline, name = one_step(pipelines, target)
-    verdicts = workspace.status(pipelines, [f"{pipeline}.{name}"])
-    verdict = next(v for v in verdicts if v.node.key == f"{pipeline}.{name}")
-    locked = workspace.locks.get(verdict.node.key)
-    diffs = workspace.code_diffs(verdict)
+    shown = commands.show(target, root=_project(ctx))
     if as_json:
-        click.echo(show_json(verdict, locked, diffs))
+        click.echo(show_json(shown.verdict, shown.locked, shown.diffs))
     else:
-        for line in show_lines(verdict, locked, diffs):
+        for line in show_lines(shown.verdict, shown.locked, shown.diffs):
             click.echo(line)
 
 
@@ -342,14 +333,15 @@ def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
       incr status                 flow.transform  dirty: code changed (scale in ...)
       incr commit flow.transform  record it as done
     """
-    from incr.locking import project_lock
-    from incr.session import open_pipelines
+    from incr import commands
+    from incr.report import commit_line
 
-    project = _project(ctx)
-    with project_lock(project.cache, "incr commit", on_wait=_tell):
-        workspace, pipelines = open_pipelines(project, executable=False)
-        for line in commit_steps(workspace, pipelines, targets):
-            click.echo(line)
+    commands.commit(
+        targets,
+        root=_project(ctx),
+        on_wait=_tell,
+        each=lambda c: click.echo(commit_line(c.key, c.reasons)),
+    )
 
 
 @cli.command()

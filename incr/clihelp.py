@@ -1,6 +1,7 @@
-"""What the ``incr`` commands do beyond parsing their options: error display, target checks,
-commits, summaries. No click here (``cli`` is the only module that imports it): text goes out
-through the ``echo`` each caller passes."""
+"""What the ``incr`` commands need beyond parsing their options: error display, output
+lines, summaries (what they do is in ``commands``, ``runner``, ``maintenance``...). No click
+here (``cli`` is the only module that imports it): text goes out through the ``echo`` each
+caller passes."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from incr import dag as dags
 from incr.errors import IncrError
+from incr.model import PipelineGraph
 from incr.project import Project
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,18 +62,13 @@ def few_collections() -> Iterator[None]:
             collector.enable()
 
 
-def dag_output(pipelines: list[Any], names: tuple[str, ...], fmt: str) -> Iterator[str]:
-    """The lines of ``incr dag``: the graph of each pipeline named (every one without names)."""
+def dag_output(graphs: list[PipelineGraph], fmt: str) -> Iterator[str]:
+    """The lines of ``incr dag``: each graph in ``fmt`` (``text``, ``dot``, ``mermaid``)."""
+    from incr.graph import order
     from incr.report import dag_lines
 
-    known = {t.graph.name: t.graph for t in pipelines}
-    for name in names:
-        if name not in known:
-            dags.resolve_targets(pipelines, [name])  # names the closest pipeline
-            raise IncrError(f"{name!r} is a step, not a pipeline", hint="name its pipeline")
-    for name, graph in known.items():
-        if not names or name in names:
-            yield from dag_lines(graph, dags.order(graph), fmt)
+    for graph in graphs:
+        yield from dag_lines(graph, order(graph), fmt)
 
 
 @contextlib.contextmanager
@@ -89,36 +85,17 @@ def repro_reporter(
         yield RunLog(console, project.cache / FILE)
 
 
-def leftover_notes(workspace: Any, pipelines: list[Any]) -> list[str]:
-    """``incr status``'s notes on files that removed steps left on disk."""
-    from incr.leftovers import notes, of_project
+def leftover_notes(project: Project, verdicts: list[Any], targets: tuple[str, ...]) -> list[str]:
+    """``incr status``'s notes on the outs that steps dropped from pipeline.lock (removed from
+    their pipelines) left on disk; nothing to read unless a run noted some."""
+    from incr import leftovers
 
-    return notes(of_project(workspace.project, workspace.locks, pipelines))
-
-
-def one_step(pipelines: list[Any], target: str) -> tuple[str, str]:
-    """(pipeline, step) for a TARGET that must name one step."""
-    selection = dags.resolve_targets(pipelines, [target])
-    (pipeline, steps), *_ = selection.items()
-    if steps is None:
-        raise IncrError(
-            f"{target!r} is a pipeline; name one of its steps",
-            hint=f"for example {target}.STEP; `incr status {target}` lists them",
-        )
-    return pipeline, next(iter(steps))
-
-
-def commit_steps(workspace: Any, pipelines: list[Any], targets: tuple[str, ...]) -> Iterator[str]:
-    """Commit each target step (see ``Workspace.commit``), saying what was done, one by one."""
-    for target in targets:
-        pipeline, name = one_step(pipelines, target)
-        key = f"{pipeline}.{name}"
-        verdict = next(v for v in workspace.status(pipelines, [key]) if v.node.key == key)
-        if not verdict.dirty:
-            yield f"{key} is clean: nothing to commit"
-            continue
-        workspace.commit(verdict)
-        yield f"committed {key} without rerunning (was: {'; '.join(map(str, verdict.reasons))})"
+    if targets or not (project.cache / leftovers.FILE).exists():
+        return []
+    steps = [v.node for v in verdicts]
+    outs = {out for node in steps for out in node.outs}
+    found = leftovers.find(project.root, project.cache, {}, (n.key for n in steps), outs)
+    return leftovers.notes(found)
 
 
 def gc_summary(report: Any, verb: str) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from incr.api import Pipeline, PipelineInstance
-from incr.dag import check, check_shared_outs
+from incr.dag import check_shared_outs
 from incr.errors import DefinitionError, DiscoveryError, GraphError
+from incr.graph import check
 from incr.imports import use_project_imports
 from incr.model import TracedPipeline
 from incr.project import Project, module_name, pipeline_modules
@@ -126,5 +128,4 @@ def trace(instance: PipelineInstance, root: Path, path: Path | None = None) -> T
             f"{type(exc).__name__}: {exc}",
             hint="a pipeline body only calls steps and passes their outputs on",
         ) from None
-    check(traced.graph)
-    return traced
+    return replace(traced, graph=check(traced.graph))

@@ -48,7 +48,8 @@ def test_outs_of_a_removed_step_are_noted_and_gc_outs_removes_them(
     after = project.incr("status").stdout.splitlines()
     dry = project.incr("gc", "--outs", "--dry-run")
 
-    assert note in before and note in after
+    assert note not in before  # two.write is still in pipeline.lock: the next repro drops it
+    assert note in after
     assert "two.write" not in project.lock()
     assert "would remove reports/a.txt (outs of removed step two.write)" in dry.stdout
     assert (project.root / "reports/a.txt").exists()

@@ -45,6 +45,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "targets",
             "plan",
             "gate",
+            "statuswalk",
             "consumers",
             "overlaps",
         ],
@@ -104,9 +105,12 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
         ],
     ),
     # 5 executors: how a step's function runs; one seam
-    ("executors", ["executors", "pool", "dryrun", "parallel"]),
+    ("executors", ["executors", "jobrun", "inprocess", "pool", "dryrun"]),
     # 6 runner: the one scheduling loop and the hub (open, repro, status, show, commit, dag)
-    ("runner", ["prepare", "record", "scheduler", "runner", "rerun", "views"]),
+    (
+        "runner",
+        ["runstate", "record", "prepare", "scheduler", "runner", "rerun", "commands", "views"],
+    ),
     # 7 watch
     ("watch", ["watchset", "watch"]),
     # 8 top: the CLI (the only module importing click) and the package facade
