@@ -19,7 +19,14 @@ from incr.coderef import code_ref
 from incr.errors import DefinitionError
 from incr.fingerprint import canonical_json
 from incr.model import PipelineGraph, StepCode, TracedPipeline
-from incr.tracing import OutputHandle, env_names, parse_duration, relative_source
+from incr.stepsig import Output as Output  # re-exported: `from incr.api import Output`
+from incr.tracing import (
+    OutputHandle,
+    env_names,
+    metric_names,
+    parse_duration,
+    relative_source,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,19 +47,6 @@ class StepConfig:
 
 
 BaseStepConfig = StepConfig
-
-
-class Output:
-    """Names and types of a multi-output step: ``-> Output(X=np.ndarray, y=np.ndarray)``."""
-
-    def __init__(self, **outputs: Any) -> None:
-        if not outputs:
-            raise DefinitionError("Output() needs at least one name=type pair")
-        self.outputs = dict(outputs)
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in self.outputs.items())
-        return f"Output({inner})"
 
 
 # --------------------------------------------------------------------------- running
@@ -89,6 +83,7 @@ class Step:
         version: str | None = None,
         cache_expires: str | timedelta | float | None = None,
         env: list[str] | tuple[str, ...] = (),
+        metrics: list[str] | tuple[str, ...] = (),
     ) -> None:
         self.func, self.call, origin = stepsig.parts(func)
         self.name: str = name or getattr(origin, "__name__", None) or self.func.__name__
@@ -104,7 +99,8 @@ class Step:
         self.config_param, self.config_class = stepsig.find_config(
             self.name, self.signature, StepConfig
         )
-        self.output_names, self.multi_output = _output_names(self.signature)
+        self.output_names, self.multi_output = stepsig.step_outputs(self.signature)
+        self.metrics = metric_names(metrics, self.name, (*self.outs, *self.output_names))
         self.__doc__ = origin.__doc__
         self.__wrapped__ = func
 
@@ -246,18 +242,6 @@ def _is_config(value: Any) -> bool:
     return isinstance(value, StepConfig)
 
 
-def _output_names(sig: inspect.Signature) -> tuple[tuple[str, ...], bool]:
-    ann = sig.return_annotation
-    written = stepsig.output_names(ann, Output)
-    if written is not None:
-        return written
-    if isinstance(ann, Output):
-        return tuple(ann.outputs), len(ann.outputs) > 1
-    if ann is None or ann == "None":
-        return (), False
-    return ("output",), False
-
-
 @overload
 def step(func: F) -> Step: ...
 @overload
@@ -272,6 +256,7 @@ def step(
     version: str | None = None,
     cache_expires: str | timedelta | float | None = None,
     env: list[str] | tuple[str, ...] = (),
+    metrics: list[str] | tuple[str, ...] = (),
 ) -> Callable[[F], Step]: ...
 def step(
     func: Callable[..., Any] | None = None,
@@ -285,6 +270,7 @@ def step(
     version: str | None = None,
     cache_expires: str | timedelta | float | None = None,
     env: list[str] | tuple[str, ...] = (),
+    metrics: list[str] | tuple[str, ...] = (),
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Make a function a pipeline step.
 
@@ -300,6 +286,8 @@ def step(
     - ``env`` lists environment variables it depends on (a digest of each value is recorded,
       never the value): needed only for those read by a third-party package or a child
       process; the ones its own code reads are found while it runs.
+    - ``metrics`` names JSON files of ``outs`` (or ``"output"``, a returned dict) that hold
+      metrics: ``incr metrics show`` and ``incr metrics diff`` print them.
     """
 
     def wrap(f: Callable[..., Any]) -> Step:
@@ -314,6 +302,7 @@ def step(
             version=version,
             cache_expires=cache_expires,
             env=env,
+            metrics=metrics,
         )
 
     return wrap(func) if func is not None else wrap

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
+from incr import clitexts
 from incr.clihelp import (
-    dag_output,
     few_collections,
-    gc_summary,
+    gc_lines,
+    leftover_notes,
     quiet_broken_pipe,
+    repro_reporter,
     user_errors,
+    verify_cache,
     verify_rerun,
 )
 from incr.errors import IncrError
@@ -82,6 +86,7 @@ def _project(ctx: click.Context) -> Project:
     type=click.IntRange(min=1),
     help="Steps to run at the same time, in worker processes (independent steps only).",
 )
+@click.option("-v", "--verbose", is_flag=True, help="Also list each step reused from the cache.")
 @click.pass_context
 @_user_errors
 def repro(
@@ -92,6 +97,7 @@ def repro(
     keep_going: bool,
     no_wait: bool,
     jobs: int,
+    verbose: bool,
 ) -> None:
     """Bring pipelines up to date: run dirty steps, reuse cached results for the rest.
 
@@ -114,7 +120,7 @@ def repro(
       incr repro -j 2                two independent steps at a time
     """
     from incr.locking import project_lock
-    from incr.report import Console, status_lines
+    from incr.report import status_lines
     from incr.runner import repro as repro_call
     from incr.runner import repro_all
     from incr.session import open_for_repro
@@ -128,15 +134,16 @@ def repro(
     with project_lock(project.cache, "incr repro", wait=not no_wait, on_wait=_tell):
         with few_collections():  # deciding, before any step runs
             workspace, pipelines = open_for_repro(project, targets, force)
-        ok = repro_all(
-            workspace,
-            pipelines,
-            targets,
-            Console(explain=True),
-            force=force,
-            keep_going=keep_going,
-            jobs=jobs,
-        )
+        with repro_reporter(project, pipelines, targets, verbose) as reporter:
+            ok = repro_all(
+                workspace,
+                pipelines,
+                targets,
+                reporter,
+                force=force,
+                keep_going=keep_going,
+                jobs=jobs,
+            )
     if not ok:
         sys.exit(1)
 
@@ -181,11 +188,11 @@ def status(
         ctx.invoke(show, target=why, as_json=as_json)
         return
     with few_collections():
-        verdicts = commands.status(targets, root=_project(ctx), check=check)
+        verdicts = commands.status(targets, root=(project := _project(ctx)), check=check)
     if as_json:
         click.echo(status_json(verdicts))
     else:
-        lines = status_lines(verdicts)
+        lines = status_lines(verdicts) + leftover_notes(project, verdicts, targets)
         if lines:  # one write: a large pipeline has a line per step
             click.echo("\n".join(lines))
     if check:
@@ -257,26 +264,30 @@ def watch(ctx: click.Context, targets: tuple[str, ...], debounce: int, restart: 
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "dot", "mermaid"]),
+    type=click.Choice(["text", "dot", "mermaid", "svg", "png"]),
     default="text",
     show_default=True,
-    help="text: steps in run order and what each takes; dot: Graphviz; mermaid: Mermaid.",
+    help="text: steps in run order and what each takes; dot: Graphviz; mermaid: Mermaid; "
+    "svg, png: a picture drawn by Graphviz's dot program.",
 )
+@click.option("--status", "with_status", is_flag=True, help=clitexts.DAG_STATUS)
+@click.option("-o", "--output", type=click.File("wb"), default="-", help="Write it to FILE.")
 @click.pass_context
 @_user_errors
-def dag(ctx: click.Context, pipelines_: tuple[str, ...], fmt: str) -> None:
+def dag(
+    ctx: click.Context, pipelines_: tuple[str, ...], fmt: str, with_status: bool, output: Any
+) -> None:
     """Print the graph of each pipeline (or of the named ones).
 
     \b
     Examples:
       incr dag                              every pipeline, as text
-      incr dag flow --format dot | dot -Tsvg > flow.svg
+      incr dag --format svg --status -o dag.svg   a picture coloured by status
       incr dag flow --format mermaid        paste into Markdown
     """
-    from incr import commands
+    from incr.views import dag_bytes
 
-    for line in dag_output(commands.dag(pipelines_, root=_project(ctx)), fmt):
-        click.echo(line)
+    output.write(dag_bytes(_project(ctx), pipelines_, fmt, with_status))
 
 
 @cli.command()
@@ -343,30 +354,20 @@ def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
     help="Run-cache entries to keep per step, newest first (what makes a revert free).",
 )
 @click.option("-n", "--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option("--outs", is_flag=True, help="Also remove the outs files of removed steps.")
 @click.pass_context
 @_user_errors
-def gc(ctx: click.Context, keep: int, dry_run: bool) -> None:
+def gc(ctx: click.Context, keep: int, dry_run: bool, outs: bool) -> None:
     """Remove cached objects that nothing needs any more.
 
     Kept: every object pipeline.lock refers to, and the objects of the KEEP newest
     run-cache entries of each step (so reverting the last few edits still restores results
     without running). Removed: older run-cache entries, the objects only they used, and
-    leftovers of interrupted writes.
+    leftovers of interrupted writes. With --outs, the files a removed step listed in
+    its outs, which incr status notes, are removed too.
     """
-    from incr import lockfile
-    from incr.locking import project_lock
-    from incr.maintenance import collect
-    from incr.store import Store
-
-    project = _project(ctx)
-    with project_lock(project.cache, "incr gc", on_wait=_tell):
-        locks = lockfile.read(project.lockfile)
-        report = collect(Store(project.cache), locks, keep, dry_run, lockfile=project.lockfile)
-    verb = "would remove" if dry_run else "removed"
-    if dry_run:
-        for path in (*report.objects, *report.runs, *report.temps):
-            click.echo(f"  {path.relative_to(project.root).as_posix()}")
-    click.echo(gc_summary(report, verb))
+    for line in gc_lines(_project(ctx), keep, dry_run, outs, _tell):
+        click.echo(line)
 
 
 @cli.command()
@@ -399,29 +400,37 @@ def verify(ctx: click.Context, targets: tuple[str, ...], rerun: bool) -> None:
     \b
     TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
     """
-    from incr import lockfile
-    from incr.maintenance import verify as verify_objects
-    from incr.store import Store
-
-    project = _project(ctx)
-    if rerun:
-        code = verify_rerun(project, targets, click.echo, _tell)
-        if code:
-            sys.exit(code)
-        return
-    if targets:
+    if targets and not rerun:
         raise IncrError("TARGET is only taken with --rerun", hint="incr verify --rerun TARGET")
-    checked, problems = verify_objects(Store(project.cache), lockfile.read(project.lockfile))
-    for problem in problems:
-        click.echo(f"{problem.step} output {problem.output}: {problem.text}", err=True)
-    if problems:
-        click.echo(
-            f"{len(problems)} problems in {checked + len(problems)} objects; "
-            "run `incr repro` to recompute them",
-            err=True,
-        )
-        sys.exit(1)
-    click.echo(f"all {checked} objects match their digests")
+    check = verify_rerun if rerun else verify_cache
+    code = check(_project(ctx), targets, click.echo, _tell)
+    if code:
+        sys.exit(code)
+
+
+def _add(spec: clitexts.Spec, groups: dict[str, click.Group]) -> None:
+    """A command that prints what ``views.CALL`` returns (see ``clitexts``)."""
+    if spec.group not in groups:
+        groups[spec.group] = click.Group(spec.group, help=clitexts.GROUPS[spec.group])
+        cli.add_command(groups[spec.group])
+    revs = [click.Argument(["revs"], nargs=-1, metavar="[REV [REV]]")] if spec.revs else []
+    options = [click.Option(list(decls), **kw) for decls, kw in spec.options]
+
+    @click.pass_context
+    @_user_errors
+    def command(ctx: click.Context, **values: Any) -> None:
+        from incr import views
+
+        click.echo(getattr(views, spec.call)(_project(ctx), **values))
+
+    groups[spec.group].add_command(
+        click.Command(spec.name, callback=command, params=[*revs, *options], help=spec.help)
+    )
+
+
+_groups: dict[str, click.Group] = {"": cli}
+for _spec in clitexts.SPECS:
+    _add(_spec, _groups)
 
 
 def main() -> None:

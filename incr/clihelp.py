@@ -88,13 +88,69 @@ def dag_output(graphs: list[PipelineGraph], fmt: str) -> Iterator[str]:
         yield from dag_lines(graph, order(graph), fmt)
 
 
+@contextlib.contextmanager
+def repro_reporter(
+    project: Project, pipelines: list[Any], targets: tuple[str, ...], verbose: bool
+) -> Iterator[Any]:
+    """The reporter of ``incr repro``: the calm console (a live progress line when standard
+    error is a terminal), noting each step's outcome in ``.pipecache/runs.json``."""
+    from incr.console import CalmConsole, Progress, totals
+    from incr.runlog import FILE, RunLog
+
+    live = Progress(sys.stderr, totals(pipelines, targets)) if sys.stderr.isatty() else None
+    with CalmConsole(verbose=verbose, progress=live) as console:
+        yield RunLog(console, project.cache / FILE)
+
+
+def leftover_notes(project: Project, verdicts: list[Any], targets: tuple[str, ...]) -> list[str]:
+    """``incr status``'s notes on the outs that steps dropped from pipeline.lock (removed from
+    their pipelines) left on disk; nothing to read unless a run noted some."""
+    from incr import leftovers
+
+    if targets or not (project.cache / leftovers.FILE).exists():
+        return []
+    steps = [v.node for v in verdicts]
+    outs = {out for node in steps for out in node.outs}
+    found = leftovers.find(project.root, project.cache, {}, (n.key for n in steps), outs)
+    return leftovers.notes(found)
+
+
 def gc_summary(report: Any, verb: str) -> str:
     """The last line of ``incr gc``."""
+    from incr.console import plural
+
     return (
-        f"{verb} {len(report.objects)} objects, {len(report.runs)} run-cache entries and "
-        f"{len(report.temps)} leftover temp files ({_size(report.freed)}); "
-        f"kept {report.kept_objects} objects ({_size(report.kept_bytes)})"
+        f"{verb} {plural(len(report.objects), 'object')}, "
+        f"{plural(len(report.runs), 'run-cache entry')} and "
+        f"{plural(len(report.temps), 'leftover temp file')} ({_size(report.freed)}); "
+        f"kept {plural(report.kept_objects, 'object')} ({_size(report.kept_bytes)})"
     )
+
+
+def gc_lines(
+    project: Project, keep: int, dry_run: bool, outs: bool, tell: Callable[[str], None]
+) -> list[str]:
+    """``incr gc``: what was (or would be) removed, and the summary line."""
+    from incr import leftovers, lockfile, views
+    from incr.locking import project_lock
+    from incr.maintenance import collect
+    from incr.store import Store
+
+    with project_lock(project.cache, "incr gc", on_wait=tell):
+        locks = lockfile.read(project.lockfile)
+        report = collect(Store(project.cache), locks, keep, dry_run, lockfile=project.lockfile)
+        found: list[Any] = []
+        if outs:
+            found = views.leftovers_of(project, locks)
+            if not dry_run:
+                leftovers.remove(project.root, project.cache, found)
+    verb = "would remove" if dry_run else "removed"
+    lines = []
+    if dry_run:
+        paths = (*report.objects, *report.runs, *report.temps)
+        lines += [f"  {path.relative_to(project.root).as_posix()}" for path in paths]
+    lines += [f"{verb} {item.path} (outs of removed step {item.step})" for item in found]
+    return [*lines, gc_summary(report, verb)]
 
 
 def _size(n: int) -> str:
@@ -104,6 +160,34 @@ def _size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
+
+
+def verify_cache(
+    project: Project,
+    targets: tuple[str, ...],
+    echo: Callable[[str], object],
+    tell: Callable[[str], None],
+) -> int:
+    """``incr verify``: each missing or damaged object through ``tell`` (standard error), then
+    the summary; the exit code (1 when anything was wrong). ``targets`` is empty."""
+    from incr import lockfile
+    from incr.console import plural
+    from incr.maintenance import verify
+    from incr.store import Store
+
+    checked, problems = verify(Store(project.cache), lockfile.read(project.lockfile))
+    for problem in problems:
+        tell(f"{problem.step} output {problem.output}: {problem.text}")
+    if problems:
+        total = plural(checked + len(problems), "object")
+        tell(f"{plural(len(problems), 'problem')} in {total}; run `incr repro` to recompute them")
+        return 1
+    echo(
+        f"all {checked} objects match their digests"
+        if checked != 1
+        else "1 object matches its digest"
+    )
+    return 0
 
 
 def verify_rerun(

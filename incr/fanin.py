@@ -62,12 +62,47 @@ def bind(
         variadic = param.kind in (_VAR_POSITIONAL, _VAR_KEYWORD)
         if param.name not in bound and not variadic and param.default is param.empty:
             raise DefinitionError(f"step {step}: input {param.name!r} is not connected")
+    by_param = {p.name: p for p in params}
     slots: dict[str, Any] = {}
     for key, value in bound.items():
+        if key in by_param and not _takes_many(by_param[key]):
+            _not_every_output(step, key, value, is_output)
         slots.update(_slots(step, key, value, is_output, key == getattr(var_pos, "name", None)))
     for key, value in extra.items():
         slots.update(_slots(step, key, value, is_output, False))
     return slots
+
+
+def _takes_many(param: inspect.Parameter) -> bool:
+    """True for ``*parts`` and for a parameter annotated as a collection (list, tuple,
+    Sequence, dict...): it may take several outputs of one step."""
+    if param.kind in (_VAR_POSITIONAL, _VAR_KEYWORD):
+        return True
+    note = param.annotation
+    if note is param.empty:
+        return False
+    text = note if isinstance(note, str) else repr(note)
+    return any(word in text for word in _COLLECTIONS)
+
+
+_COLLECTIONS = ("list", "List", "tuple", "Tuple", "Sequence", "Iterable", "dict", "Dict", "Mapping")
+
+
+def _not_every_output(step: str, key: str, value: Any, is_output: Callable[[Any], bool]) -> None:
+    """Raise for the tuple a step with several outputs returns, passed whole as one input."""
+    if not isinstance(value, tuple) or not value or not all(is_output(v) for v in value):
+        return
+    producers = {getattr(v, "step", None) for v in value}
+    if len(producers) != 1:
+        return
+    producer = value[0].step
+    names = ", ".join(v.output for v in value)
+    count = f"{len(value)} outputs" if len(value) > 1 else "1 output in a tuple"
+    raise DefinitionError(
+        f"step {step}: input {key!r} got every output of {producer}: "
+        f"{producer} returns {count} ({names}); unpack " + ("them" if len(value) > 1 else "it"),
+        hint=f"{names}{',' if len(value) == 1 else ''} = {producer}(...), then pass one of them",
+    )
 
 
 def _slots(

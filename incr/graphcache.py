@@ -338,6 +338,7 @@ def _decode(item: dict[str, Any]) -> TracedPipeline:
                 "deps": tuple(node["deps"]),
                 "outs": tuple(node["outs"]),
                 "env": tuple(node.get("env", ())),
+                "metrics": tuple(node.get("metrics", ())),
             }
         )
         for node in graph["steps"]

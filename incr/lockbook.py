@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Iterable
 
-from incr import lockfile
+from incr import leftovers, lockfile
 from incr.fingerprint import fingerprint
 from incr.hashing import MISSING, StatCache
 from incr.model import FINGERPRINT_SCHEMA, Facts, LockEntry
@@ -84,6 +84,7 @@ class LockBook:
     def prune(self, pipelines: Iterable[str]) -> None:
         """Drop lock entries of pipelines that no longer exist (after a full, successful run)."""
         stale = stale_locks(self.entries, dict.fromkeys(pipelines))
+        leftovers.remember(self.project.cache, [self.entries[key] for key in stale])
         for key in stale:
             del self.entries[key]
         if stale:

@@ -42,6 +42,7 @@ class StepNode:
     track_reads: bool = True
     cache_expires: float | None = None  # seconds a cached result stays valid
     env: tuple[str, ...] = ()  # environment variables it declares (``@step(env=[...])``)
+    metrics: tuple[str, ...] = ()  # outs files or output names holding metrics
 
     @property
     def key(self) -> str:

@@ -136,12 +136,17 @@ def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 
 def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
-    """``double in pipelines/flow.py``, ``scikit-learn 1.8.0 -> 1.9.1``, ``+helper in ...``."""
+    """``double in pipelines/flow.py``, ``scikit-learn 1.8.0 -> 1.9.1``, ``+helper in ...``,
+    ``stopped using scikit-learn``, ``started using numpy 2.1.0``."""
     words: list[str] = []
     for part in _changed_keys(old, new):
         kind, colon, rest = part.partition(":")
         if kind == "captured":  # a value the step's function captures
             words.append(f"captured {rest}")
+            continue
+        if kind == "pkg" and (part not in new or part not in old):  # a package used or not
+            verb = "stopped using" if part not in new else "started using"
+            words.append(f"{verb} {rest}" + (f" {new[part]}" if part in new else ""))
             continue
         if kind == "pkg" or not colon:  # a package version, the Python version, the version
             label = rest if colon else part

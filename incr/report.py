@@ -96,8 +96,11 @@ def status_lines(verdicts: list[Verdict]) -> list[str]:
         lines.append(f"  {v.node.name:<{width}}  {state}")
         lines.extend(f"  {'':<{width}}  note: {note}" for note in _notes(v))
     dirty = sum(v.dirty for v in verdicts)
+    total = len(verdicts)
     lines.append(
-        f"{dirty} of {len(verdicts)} steps dirty" if dirty else f"all {len(verdicts)} steps clean"
+        f"{dirty} of {_steps(total)} dirty"
+        if dirty
+        else (f"all {total} steps clean" if total != 1 else "1 step clean")
     )
     return lines
 
@@ -331,11 +334,9 @@ def dag_lines(graph: PipelineGraph, order: list[StepNode], fmt: str) -> list[str
         lines += [f"  {json.dumps(a)} -> {json.dumps(b)};" for a, b in edges]
         return [*lines, "}"]
     if fmt == "mermaid":
-        ids = {n.name: f"s{i}" for i, n in enumerate(order)}
-        lines = ["flowchart LR"]
-        lines += [f'  {ids[n.name]}["{n.name}"]' for n in order]
-        lines += [f"  {ids[a]} --> {ids[b]}" for a, b in edges]
-        return lines
+        from incr.render import mermaid_lines
+
+        return mermaid_lines(graph, order)
     lines = [f"{graph.name}:"]
     width = max((len(n.name) for n in order), default=0)
     for node in order:

@@ -37,6 +37,7 @@ from incr.events import (
 )
 from incr.executors import Executor, load_artifact
 from incr.inprocess import InProcessExecutor
+from incr.leftovers import remember as remember_outs
 from incr.locking import project_lock
 from incr.model import Reason
 from incr.notebook import project_for
@@ -45,6 +46,8 @@ from incr.prepare import Preparer
 from incr.project import Project
 from incr.record import ResultRecorder
 from incr.report import Console
+from incr.runlog import FILE as RUNS
+from incr.runlog import RunLog
 from incr.runstate import Clock, RunState
 from incr.scheduler import Loop
 from incr.session import Workspace, open_for_repro, open_pipelines, script_imports
@@ -148,6 +151,7 @@ class Runner:
     def _prune(self, pipeline: str, names: set[str]) -> None:
         own = [k for k in self.ws.locks if k.startswith(pipeline + ".")]
         stale = stale_locks(own, {pipeline: names})
+        remember_outs(self.ws.project.cache, [self.ws.locks[key] for key in stale])
         for key in stale:
             del self.ws.locks[key]
         if stale:
@@ -248,8 +252,9 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     the instance, then run it with the seed's console lines."""
     func = instance.definition.func
     project = project_for(inspect.getsourcefile(func) or func.__code__.co_filename)
-    reporter = Console()
-    with project_lock(project.cache, f"{instance.name}.run()", on_wait=reporter.line):
+    console = Console()
+    reporter = RunLog(console, project.cache / RUNS)
+    with project_lock(project.cache, f"{instance.name}.run()", on_wait=console.line):
         workspace = Workspace(project)
         workspace.imports = script_imports(project, workspace)
         traced = discovery.trace(instance, project.root)

@@ -172,3 +172,29 @@ def copy_mutable_defaults(cls: type) -> None:
 
 def _copier(value: Any) -> Callable[[], Any]:
     return lambda: copy.deepcopy(value)
+
+
+class Output:
+    """Names and types of a multi-output step: ``-> Output(X=np.ndarray, y=np.ndarray)``."""
+
+    def __init__(self, **outputs: Any) -> None:
+        if not outputs:
+            raise DefinitionError("Output() needs at least one name=type pair")
+        self.outputs = dict(outputs)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in self.outputs.items())
+        return f"Output({inner})"
+
+
+def step_outputs(sig: inspect.Signature) -> tuple[tuple[str, ...], bool]:
+    """A step's output names from its return annotation, and whether it returns several."""
+    ann = sig.return_annotation
+    written = output_names(ann, Output)
+    if written is not None:
+        return written
+    if isinstance(ann, Output):
+        return tuple(ann.outputs), len(ann.outputs) > 1
+    if ann is None or ann == "None":
+        return (), False
+    return ("output",), False

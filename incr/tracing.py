@@ -42,6 +42,7 @@ class Traceable(Protocol):
     track_reads: bool
     cache_expires: float | None
     env: tuple[str, ...]
+    metrics: tuple[str, ...]
 
     def bind_inputs(self, args: tuple, kwargs: dict) -> dict[str, OutputHandle]: ...
     def config_values(self, config: Any) -> dict[str, Any]: ...
@@ -102,6 +103,7 @@ class Tracer(Generic[S]):
             track_reads=step.track_reads,
             cache_expires=step.cache_expires,
             env=step.env,
+            metrics=step.metrics,
         )
         self.nodes.append(node)
         self.steps[name] = step
@@ -232,6 +234,23 @@ def env_names(env: Any, step: str) -> tuple[str, ...]:
                 hint='write env=["NAME", ...]',
             )
     return tuple(dict.fromkeys(env))
+
+
+def metric_names(metrics: Any, step: str, known: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of ``@step(metrics=[...])``: each an ``outs`` path or an output name."""
+    if isinstance(metrics, str) or not isinstance(metrics, list | tuple):
+        raise DefinitionError(
+            f"step {step}: metrics must be a list, got {metrics!r}",
+            hint='write metrics=["reports/metrics.json"] (a JSON file it lists in outs)',
+        )
+    for name in metrics:
+        if name not in known:
+            raise DefinitionError(
+                f"step {step}: metrics lists {name!r}, which is neither one of its outs nor "
+                "one of its outputs",
+                hint=f"list it in outs=[...] too; its outputs are {', '.join(known)}",
+            )
+    return tuple(dict.fromkeys(metrics))
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -111,7 +111,7 @@ def test_a_module_that_appears_is_seen(make_project: MakeProject) -> None:
     project.write({"fastmath.py": "def helper(x):\n    return x * 10\n"})
     why = dict(project.dirty()["first"])
     assert "+helper in fastmath.py" in why["code changed"]
-    assert "fastmath unknown -> none" in why["code changed"]
+    assert "stopped using fastmath" in why["code changed"]
 
 
 @pytest.mark.parametrize("damage", ["{", '{"key": 1}', "[]", ""])

@@ -197,7 +197,7 @@ def test_revert_restores_from_the_cache_without_executing(make_project):
     project.repro()
     assert project.take_ran() == ["fit", "apply"]
     project.edit(SCALERS, TRANSFORM_2, TRANSFORM)
-    result = project.repro()
+    result = project.repro("-v")
     assert project.take_ran() == []
     assert result.output.count("Using cached version of") == 5
     assert project.lock_bytes() == before

@@ -56,7 +56,7 @@ def test_a_second_repro_waits_for_the_first_and_says_for_whom(make_project: Make
     finished = holder.out.when("Pipeline run queue-")
     assert said < finished
     assert waiter.out.when("Creating run for pipeline") > finished, "started before the holder"
-    assert "Using cached version of slow." in waiter.out.text()
+    assert "2 steps reused from the cache" in waiter.out.text()
     assert project.take_ran() == ["first", "slow"], "slow ran once"
     assert sorted(project.lock()) == ["queue.first", "queue.slow"]
 

@@ -140,7 +140,7 @@ def test_gc_removes_stale_temp_files_only(writer: Project, folder: str) -> None:
     result = writer.incr("gc")
 
     assert result.returncode == 0, result.output
-    assert "1 leftover temp files" in result.stdout
+    assert "1 leftover temp file " in result.stdout
     assert not stale.exists()
     assert fresh.exists()
     assert writer.incr("verify").returncode == 0

@@ -77,6 +77,13 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "maintenance",
             "notebook",
             "report",
+            "render",
+            "runlog",
+            "history",
+            "metrics",
+            "htmlreport",
+            "leftovers",
+            "console",
         ],
     ),
     # 2 api: decorators and tracing; .run() goes through a hook
@@ -100,11 +107,14 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
     # 5 executors: how a step's function runs; one seam
     ("executors", ["executors", "jobrun", "inprocess", "pool", "dryrun"]),
     # 6 runner: the one scheduling loop and the hub (open, repro, status, show, commit, dag)
-    ("runner", ["runstate", "record", "prepare", "scheduler", "runner", "rerun", "commands"]),
+    (
+        "runner",
+        ["runstate", "record", "prepare", "scheduler", "runner", "rerun", "commands", "views"],
+    ),
     # 7 watch
     ("watch", ["watchset", "watch"]),
     # 8 top: the CLI (the only module importing click) and the package facade
-    ("top", ["clihelp", "cli", "__init__"]),
+    ("top", ["clitexts", "clihelp", "cli", "__init__"]),
 ]
 for _index, (_name, _modules) in enumerate(_LAYER_LIST):
     for _module in _modules:

@@ -124,7 +124,7 @@ def test_code_change_added_and_removed_parts():
     old = {"pipelines/flow.py:double": "a", "pipelines/helpers.py:gone": "g"}
     new = {"pipelines/flow.py:double": "a", "pipelines/helpers.py:scale": "s", "pkg:numpy": "2.0"}
     assert describe_code_change(old, new) == (
-        "-gone in pipelines/helpers.py, +scale in pipelines/helpers.py, numpy none -> 2.0"
+        "-gone in pipelines/helpers.py, +scale in pipelines/helpers.py, started using numpy 2.0"
     )
     assert describe_code_change(
         {"pipelines/helpers.py:*": "1"}, {"pipelines/helpers.py:*": "2"}

@@ -1,0 +1,71 @@
+"""What the last runs did to each step, kept in ``.pipecache/runs.json``: whether it failed,
+and how long it took when it last executed. Pictures and the HTML report show it; nothing
+decides on it (the lockfile does).
+
+``RunLog`` is a reporter that passes every event on and takes notes; the file is rewritten
+when a pipeline finishes. A failed write loses only these notes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from incr.events import Event, PipelineFinished, Reporter, StepCached, StepFailed, StepFinished
+from incr.storage import atomic_write
+
+FILE = "runs.json"
+RAN, REUSED, FAILED = "ran", "reused", "failed"
+
+
+@dataclass
+class RunLog:
+    """A reporter in front of ``reporter`` that records each step's outcome in ``path``."""
+
+    reporter: Reporter
+    path: Path
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def emit(self, event: Event) -> None:
+        self.reporter.emit(event)
+        if isinstance(event, StepFinished | StepCached | StepFailed):
+            key = f"{event.pipeline}.{event.step}"
+            note = self.steps.setdefault(key, {})
+            if isinstance(event, StepFailed):
+                note.update(state=FAILED, seconds=round(event.seconds, 3))
+            elif isinstance(event, StepFinished) and event.executed:
+                note.update(state=RAN, seconds=round(event.seconds, 3))
+            elif note.get("state") != FAILED:  # StepCached, then its StepFinished
+                note["state"] = REUSED
+        elif isinstance(event, PipelineFinished):
+            self.save()
+
+    def save(self) -> None:
+        if not self.steps:
+            return
+        merged = load(self.path)
+        for key, note in self.steps.items():
+            merged[key] = {**merged.get(key, {}), **note}
+        text = json.dumps({"schema": 1, "steps": merged}, indent=1, sort_keys=True)
+        with contextlib.suppress(OSError):
+            atomic_write(self.path, text.encode(), durable=False)
+        self.steps.clear()
+
+
+def load(path: Path) -> dict[str, dict[str, Any]]:
+    """Step key -> ``{"state": "ran"|"reused"|"failed", "seconds": float}`` (seconds of its
+    last execution, when it executed); empty when there is no readable file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    steps = data.get("steps") if isinstance(data, dict) and data.get("schema") == 1 else None
+    return steps if isinstance(steps, dict) else {}
+
+
+def failed(path: Path) -> set[str]:
+    """The keys of the steps whose last run failed."""
+    return {key for key, note in load(path).items() if note.get("state") == FAILED}
