@@ -173,7 +173,6 @@ def _with_timeouts(protocol: str, options: dict[str, Any]) -> dict[str, Any]:
         config.setdefault("connect_timeout", CONNECT_TIMEOUT)
         config.setdefault("retries", {"max_attempts": 2, "mode": "standard"})
         options["config_kwargs"] = config
-        options.setdefault("retries", 2)
         endpoint = options.pop("endpoint_url", None)
         if endpoint:
             options.setdefault("client_kwargs", {}).setdefault("endpoint_url", endpoint)
