@@ -139,3 +139,16 @@ def _entry(key: str, fp: str, outputs: dict[str, Artifact]) -> LockEntry:
 def test_store_is_the_projects(pair: tuple[Remote, Remote]) -> None:
     here, _ = pair
     assert isinstance(here.store, Store) and here.url.endswith("shared")
+
+
+def test_push_all_runs_sends_every_record(pair: tuple[Remote, Remote]) -> None:
+    here, there = pair
+    locked = {"o": Artifact("json", here.store.put(b"[3]"))}
+    older = {"o": Artifact("json", here.store.put(b"[4]"))}
+    here.store.record_run("a" * 32, locked, {}, 5.0, "p.s")
+    here.store.record_run("b" * 32, older, {}, 4.0, "p.s")
+    locks = {"p.s": _entry("p.s", "a" * 32, locked)}
+    assert push(here, locks, ["p.s"]).records == 1
+    report = push(here, locks, ["p.s"], all_runs=True)
+    assert (report.uploaded, report.records) == (1, 1)
+    assert [r.step for r in there.runs_of("b" * 32)] == ["p.s"]
