@@ -15,10 +15,37 @@ from pathlib import Path
 
 from incr.errors import GraphError
 from incr.model import Artifact, LockEntry
-from incr.remote import Fetched, Remote, SharedRun, fetch_outputs, objects_of
+from incr.remote import Fetched, Remote, SharedRun
 from incr.remoteconf import RemoteError
 from incr.runcache import RunRecord
-from incr.store import ObjectCorrupt, ObjectMissing, UnsafePath
+from incr.store import ObjectCorrupt, ObjectMissing, Store, UnsafePath
+
+
+def objects_of(store: Store, outputs: Iterable[Artifact]) -> set[str]:
+    """The objects behind ``outputs``: each artifact's own, and a folder's files (from its
+    manifest, when it is stored locally)."""
+    found: set[str] = set()
+    for artifact in outputs:
+        found.add(artifact.digest)
+        if artifact.kind == "dir":
+            try:
+                found.update(store.manifest(artifact.digest).values())
+            except (ObjectMissing, ObjectCorrupt):
+                continue
+    return found
+
+
+def fetch_outputs(remote: Remote, outputs: Iterable[Artifact]) -> Fetched:
+    """Fetch the objects behind ``outputs``: first the artifacts (a folder's manifest among
+    them), then the files the manifests name."""
+    outputs = list(outputs)
+    first = remote.fetch(a.digest for a in outputs)
+    second = remote.fetch(objects_of(remote.store, outputs))
+    return Fetched(
+        first.stored + second.stored,
+        sorted(set(first.missing + second.missing)),
+        sorted(set(first.refused + second.refused)),
+    )
 
 
 def select(locks: dict[str, LockEntry], targets: Iterable[str]) -> list[str]:

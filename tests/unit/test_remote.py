@@ -12,10 +12,10 @@ from blake3 import blake3
 from incr.errors import GraphError, IncrError
 from incr.model import Artifact, Facts, LockEntry
 from incr.project import Project
-from incr.remote import Remote, SharedRun, fetch_outputs
+from incr.remote import Remote, SharedRun
 from incr.remoteconf import RemoteError, remote_config
 from incr.remotegc import grace_seconds
-from incr.remotesync import RemoteRuns, push, select
+from incr.remotesync import RemoteRuns, fetch_outputs, push, select
 from incr.store import ObjectMissing, Store
 
 pytest.importorskip("fsspec")
