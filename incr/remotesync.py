@@ -126,12 +126,29 @@ def push(
         listed = names.result()
     if repair and there:
         report.repaired = remote.damaged(there)
-        remote.upload(report.repaired)
     todo = sorted(needed - there)
-    remote.upload(todo)
+    # What goes up is hashed first: a damaged local copy is removed here, never sent.
+    damaged = {d for d in [*todo, *report.repaired] if not _intact(store, d)}
+    for digest in sorted(damaged):
+        report.problems.append(
+            f"cannot push {owners.get(digest, 'an output')}: cache object {digest} was damaged "
+            "here (removed); run `incr repro` to recompute it"
+        )
+    report.repaired = [d for d in report.repaired if d not in damaged]
+    todo = [d for d in todo if d not in damaged]
+    remote.upload(sorted({*report.repaired, *todo}))
     report.uploaded = len(todo)
+    ready = [r for r in ready if not objects_of(store, r.outputs.values()) & damaged]
     report.records = len(remote.push_records(ready, listed))
     return report
+
+
+def _intact(store: Store, digest: str) -> bool:
+    try:
+        store.check(digest)
+    except (ObjectMissing, ObjectCorrupt):
+        return False
+    return True
 
 
 def _locked_run(remote: Remote, key: str, entry: LockEntry) -> SharedRun:
