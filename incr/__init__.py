@@ -30,4 +30,26 @@ def _run(instance: PipelineInstance, enable_cache: bool | None) -> Any:
 set_engine(_run)
 install_for_script()
 
-__all__ = ["BaseStepConfig", "Output", "StepConfig", "__version__", "pipeline", "step"]
+
+def __getattr__(name: str) -> Any:
+    """What the CLI does, as library calls, loaded on first use: ``incr.status``,
+    ``incr.show``, ``incr.commit`` and ``incr.to_networkx`` (see ``incr.commands``)."""
+    if name in ("status", "show", "commit", "to_networkx"):
+        from incr import commands
+
+        return getattr(commands, name)
+    raise AttributeError(f"module 'incr' has no attribute {name!r}")
+
+
+__all__ = [
+    "BaseStepConfig",
+    "Output",
+    "StepConfig",
+    "__version__",
+    "commit",
+    "pipeline",
+    "show",
+    "status",
+    "step",
+    "to_networkx",
+]

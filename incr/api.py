@@ -13,8 +13,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from incr import tracing
-from incr.captures import with_captures
+from incr import fanin, pipeparams, stepsig, tracing
+from incr.captures import with_bound, with_captures
 from incr.coderef import code_ref
 from incr.errors import DefinitionError
 from incr.fingerprint import canonical_json
@@ -32,6 +32,7 @@ class StepConfig:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        stepsig.copy_mutable_defaults(cls)  # ZenML's configs take ``x: dict = {}``
         dataclasses.dataclass(kw_only=True)(cls)
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,8 +90,8 @@ class Step:
         cache_expires: str | timedelta | float | None = None,
         env: list[str] | tuple[str, ...] = (),
     ) -> None:
-        self.func = func
-        self.name = name or func.__name__
+        self.func, self.call, origin = stepsig.parts(func)
+        self.name: str = name or getattr(origin, "__name__", None) or self.func.__name__
         self.enable_cache = enable_cache
         self.deps = tuple(deps)
         self.outs = tuple(outs)
@@ -99,10 +100,12 @@ class Step:
         self.version = None if version is None else str(version)
         self.cache_expires = parse_duration(cache_expires, self.name)
         self.env = env_names(env, self.name)
-        self.signature = _signature(func)
-        self.config_param, self.config_class = _find_config(self.signature)
+        self.signature = stepsig.signature(origin)
+        self.config_param, self.config_class = stepsig.find_config(
+            self.name, self.signature, StepConfig
+        )
         self.output_names, self.multi_output = _output_names(self.signature)
-        self.__doc__ = func.__doc__
+        self.__doc__ = origin.__doc__
         self.__wrapped__ = func
 
     def __repr__(self) -> str:
@@ -111,20 +114,30 @@ class Step:
     def code(self, root: Path) -> StepCode:
         """Where this step's code (and its ``code_deps``) lives, for fingerprinting."""
         deps = tuple(code_ref(obj, root) for obj in self.code_deps)
-        return with_captures(
+        code = with_captures(
             StepCode(code_ref(self.func, root), deps, self.version), self.func, root
         )
+        return with_bound(code, self.call, root) if self.call is not self.func else code
 
     def entrypoint(self, *args: Any, **kwargs: Any) -> Any:
         """Call the plain function, outside any pipeline and cache."""
-        return self.func(*args, **kwargs)
+        return self.call(*args, **kwargs)
+
+    def late_config(self, given: Any = None) -> None:
+        """Find the config class of an annotation that was a string no module defined when
+        the step was made (imported only under ``TYPE_CHECKING``)."""
+        if self.config_param is None and stepsig.pending(self.signature):
+            self.config_param, self.config_class = stepsig.find_config(
+                self.name, self.signature, StepConfig, given
+            )
 
     def __call__(self, *args: Any, config: StepConfig | None = None, **kwargs: Any) -> Any:
+        self.late_config(config or next((v for v in kwargs.values() if _is_config(v)), None))
         if self.config_param and self.config_param in kwargs and config is None:
             config = kwargs.pop(self.config_param)
         tracer = tracing.active()
         if tracer is not None:
-            return tracer.add(self, config, args, kwargs)
+            return tracer.add(self, config, args, kwargs, self.call_name(kwargs))
         if args or kwargs:
             raise DefinitionError(
                 f"step {self.name} was called with data outside a pipeline",
@@ -132,7 +145,28 @@ class Step:
             )
         return StepInstance(self, config)
 
+    def call_name(self, kwargs: dict[str, Any]) -> str | None:
+        """Take ``name=`` out of a call's keywords (unless the function has an input of
+        that name): the name of this one call, stable wherever it moves in a loop."""
+        if "name" in kwargs and "name" not in self.signature.parameters:
+            return tracing.check_name(kwargs.pop("name"), self.name)
+        return None
+
+    def with_options(self, **options: Any) -> Step:
+        """A copy of this step with other ``@step`` options (``name``, ``enable_cache``,
+        ``deps``, ``outs``...); ``train.with_options(name=f"train_{fold}")`` in a loop."""
+        keywords = [k for k in inspect.signature(step).parameters if k != "func"]
+        stepsig.check_options(self.name, options, keywords)
+        if "name" in options:
+            tracing.check_name(options["name"], self.name)
+        made = Step(self.func, **{**{k: getattr(self, k) for k in keywords}, **options})
+        made.call, made.signature = self.call, self.signature
+        made.config_param, made.config_class = self.config_param, self.config_class
+        made.output_names, made.multi_output = self.output_names, self.multi_output
+        return made
+
     def config_values(self, config: StepConfig | None) -> dict[str, Any]:
+        self.late_config(config)
         if self.config_class is None:
             if config is not None:
                 raise DefinitionError(f"step {self.name} takes no config, but one was given")
@@ -167,33 +201,20 @@ class Step:
         return None if self.config_class is None else self.config_class(**values)
 
     def bind_inputs(self, args: tuple, kwargs: dict) -> dict[str, OutputHandle]:
+        """The call's inputs by slot (see ``incr.fanin``): a parameter's name, or one slot per
+        step output of a list, dict or ``*parts`` (``parts[0]``, ``parts[1]``...)."""
         params = [p for p in self.signature.parameters.values() if p.name != self.config_param]
-        if len(args) > len(params):
-            raise DefinitionError(
-                f"step {self.name} takes {len(params)} inputs, {len(args)} were given"
-            )
-        bound = dict(zip((p.name for p in params), args, strict=False))
-        for key, value in kwargs.items():
-            if key not in {p.name for p in params} or key in bound:
-                raise DefinitionError(f"step {self.name}: unexpected or repeated input {key!r}")
-            bound[key] = value
-        for param in params:
-            if param.name not in bound and param.default is inspect.Parameter.empty:
-                raise DefinitionError(f"step {self.name}: input {param.name!r} is not connected")
-        for key, value in bound.items():
-            if not isinstance(value, OutputHandle):
-                raise DefinitionError(
-                    f"step {self.name}: input {key!r} must be the output of another step, "
-                    f"got {type(value).__name__}",
-                    hint="pass constants through a StepConfig field",
-                )
-        return bound
+        return fanin.bind(self.name, params, args, kwargs, _is_output)
 
     def run_function(self, config: StepConfig | None, inputs: dict[str, Any]) -> Any:
         kwargs = dict(inputs)
         if self.config_param:
             kwargs[self.config_param] = config
-        return self.func(**kwargs)
+        params = list(self.signature.parameters.values())
+        if fanin.is_plain(kwargs, params):
+            return self.call(**kwargs)
+        args, kwargs = fanin.call_args(params, kwargs)
+        return self.call(*args, **kwargs)
 
 
 class StepInstance:
@@ -213,26 +234,23 @@ class StepInstance:
             raise DefinitionError(
                 f"step instance {self.step.name} can only be called in a pipeline"
             )
-        return tracer.add(self.step, self.config, args, kwargs)
+        name = self.step.call_name(kwargs)
+        return tracer.add(self.step, self.config, args, kwargs, name)
 
 
-def _signature(func: Callable[..., Any]) -> inspect.Signature:
-    try:
-        return inspect.signature(func, eval_str=True)
-    except (NameError, SyntaxError, TypeError):
-        return inspect.signature(func)
+def _is_output(value: Any) -> bool:
+    return isinstance(value, OutputHandle)
 
 
-def _find_config(sig: inspect.Signature) -> tuple[str | None, type[StepConfig] | None]:
-    for param in sig.parameters.values():
-        ann = param.annotation
-        if isinstance(ann, type) and issubclass(ann, StepConfig):
-            return param.name, ann
-    return None, None
+def _is_config(value: Any) -> bool:
+    return isinstance(value, StepConfig)
 
 
 def _output_names(sig: inspect.Signature) -> tuple[tuple[str, ...], bool]:
     ann = sig.return_annotation
+    written = stepsig.output_names(ann, Output)
+    if written is not None:
+        return written
     if isinstance(ann, Output):
         return tuple(ann.outputs), len(ann.outputs) > 1
     if ann is None or ann == "None":
@@ -314,23 +332,19 @@ class Pipeline:
         self.name = name or func.__name__
         self.enable_cache = enable_cache
         self.params = tuple(inspect.signature(func).parameters)
+        self.signature = inspect.signature(func)
+        self.nested = False  # called inside another pipeline's body (then part of that one)
         self.__doc__ = func.__doc__
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"
 
-    def __call__(self, *args: Any, **steps: Any) -> PipelineInstance:
+    def __call__(self, *args: Any, **steps: Any) -> Any:
         if args:
             raise DefinitionError(
                 f"pipeline {self.name}: bind steps by name, e.g. {self.name}(step_1=load())"
             )
-        missing = [p for p in self.params if p not in steps]
-        extra = [k for k in steps if k not in self.params]
-        if missing or extra:
-            raise DefinitionError(
-                f"pipeline {self.name} takes {list(self.params)}; "
-                f"missing {missing}, unexpected {extra}"
-            )
+        steps, values = pipeparams.split(self.name, self.signature, steps, _is_step)
         bound: dict[str, StepInstance] = {}
         for key, value in steps.items():
             if isinstance(value, Step):
@@ -341,23 +355,49 @@ class Pipeline:
                     f"got {type(value).__name__}"
                 )
             bound[key] = value
-        return PipelineInstance(self, bound)
+        instance = PipelineInstance(self, bound, values)
+        tracer = tracing.active()
+        return instance if tracer is None else instance.add_to(tracer)
 
     @property
     def takes_no_steps(self) -> bool:
-        return not self.params
+        """True when every parameter has a default: discovery makes the default instance."""
+        return all(p.default is not p.empty for p in self.signature.parameters.values())
+
+
+def _is_step(value: Any) -> bool:
+    return isinstance(value, Step | StepInstance)
 
 
 class PipelineInstance:
-    """A pipeline with its steps bound; ``run()`` brings it up to date."""
+    """A pipeline with its steps bound; ``run()`` brings it up to date.
 
-    def __init__(self, definition: Pipeline, bound: dict[str, StepInstance]) -> None:
+    ``values`` are its parameter values (see ``incr.pipeparams``): an instance made with other
+    values than the defaults is named with them (``cv@n_folds=3``).
+    """
+
+    def __init__(
+        self,
+        definition: Pipeline,
+        bound: dict[str, StepInstance],
+        values: dict[str, Any] | None = None,
+    ) -> None:
         self.definition = definition
         self.bound = bound
+        self.values = dict(values or {})
+        self.implicit = False  # made by discovery with the defaults, not by the user
+        self._name = pipeparams.instance_name(definition.name, definition.signature, self.values)
 
     @property
     def name(self) -> str:
-        return self.definition.name
+        return self._name
+
+    def add_to(self, tracer: tracing.Tracer[Any]) -> Any:
+        """Called inside another pipeline's body: add this pipeline's steps to that pipeline,
+        under this one's name (``prep.load``), and give back what its body returns."""
+        self.definition.nested = True
+        with tracer.nested(self.name, self.enable_cache):
+            return self.definition.func(**self.bound, **self.values)
 
     @property
     def enable_cache(self) -> bool:
@@ -369,7 +409,7 @@ class PipelineInstance:
     def trace(self, root: Path) -> TracedPipeline:
         """Call the pipeline body with tracing on and return the graph it built."""
         with tracing.tracing(self.name, root) as tracer:
-            self.definition.func(**self.bound)
+            self.definition.func(**self.bound, **self.values)
         graph = PipelineGraph(
             name=self.name,
             source_file=relative_source(self.definition.func, root),

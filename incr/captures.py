@@ -313,3 +313,23 @@ def uncached(code: StepCode) -> list[tuple[str, str]]:
     if not code.values:
         return []
     return [(n, v[len(UNDIGESTABLE) :]) for n, v in code.values if v.startswith(UNDIGESTABLE)]
+
+
+def with_bound(code: StepCode, call: Any, root: Path) -> StepCode:
+    """``code`` with the arguments a ``functools.partial`` step binds, counted like captured
+    values (``partial[0]``, ``partial[alpha]``), and the code they reach."""
+    if not isinstance(call, functools.partial):
+        return code
+    walker = _Walker(root)
+    bound = [(f"partial[{i}]", v) for i, v in enumerate(call.args)]
+    bound += [(f"partial[{k}]", v) for k, v in sorted(call.keywords.items())]
+    values = []
+    for name, value in bound:
+        try:
+            digest = _digest(walker.encoder.encode(value, 0))
+        except Undigestable as exc:
+            digest = UNDIGESTABLE + exc.what
+        values.append((name, digest))
+    refs = dict.fromkeys(code.captured)
+    refs.update((ref, None) for ref in walker.refs if ref != code.func)
+    return dataclasses.replace(code, captured=tuple(refs), values=(*code.values, *values))

@@ -1,4 +1,4 @@
-"""The ``incr`` command: a thin click shell over ``session`` and ``runner``."""
+"""The ``incr`` command: a thin click shell over ``commands``, ``session`` and ``runner``."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from pathlib import Path
 import click
 
 from incr.clihelp import (
-    commit_steps,
     dag_output,
     few_collections,
     gc_summary,
-    one_step,
+    quiet_broken_pipe,
     user_errors,
     verify_rerun,
 )
@@ -120,14 +119,13 @@ def repro(
     from incr.locking import project_lock
     from incr.remotecli import remote_runs
     from incr.report import Console, status_lines
+    from incr.runner import repro as repro_call
     from incr.runner import repro_all
-    from incr.session import open_for_repro, open_pipelines
+    from incr.session import open_for_repro
 
     project = _project(ctx)
     if dry_run:
-        workspace, pipelines = open_pipelines(project, executable=False)
-        verdicts = workspace.status(pipelines, targets, force=force)
-        for line in status_lines(verdicts):
+        for line in status_lines(repro_call(project, targets, force=force, dry_run=True).verdicts):
             click.echo(line)
         click.echo("(dry run: nothing was executed)")
         return
@@ -186,16 +184,15 @@ def status(
     \b
     TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
     """
+    from incr import commands
     from incr.gate import stale_steps
     from incr.report import check_line, status_json, status_lines
-    from incr.session import open_pipelines
 
     if why is not None:
         ctx.invoke(show, target=why, as_json=as_json)
         return
     with few_collections():
-        workspace, pipelines = open_pipelines(_project(ctx), executable=False)
-        verdicts = workspace.status(pipelines, targets, lock_view=check)
+        verdicts = commands.status(targets, root=_project(ctx), check=check)
     if as_json:
         click.echo(status_json(verdicts))
     else:
@@ -291,10 +288,9 @@ def dag(ctx: click.Context, pipelines_: tuple[str, ...], fmt: str) -> None:
       incr dag flow --format dot | dot -Tsvg > flow.svg
       incr dag flow --format mermaid        paste into Markdown
     """
-    from incr.session import open_pipelines
+    from incr import commands
 
-    _, pipelines = open_pipelines(_project(ctx), executable=False)
-    for line in dag_output(pipelines, pipelines_, fmt):
+    for line in dag_output(commands.dag(pipelines_, root=_project(ctx)), fmt):
         click.echo(line)
 
 
@@ -315,19 +311,14 @@ def show(ctx: click.Context, target: str, as_json: bool) -> None:
     \b
     TARGET is PIPELINE.STEP, or a step name that is unique.
     """
+    from incr import commands
     from incr.report import show_json, show_lines
-    from incr.session import open_pipelines
 
-    workspace, pipelines = open_pipelines(_project(ctx), executable=False)
-    pipeline, name = one_step(pipelines, target)
-    verdicts = workspace.status(pipelines, [f"{pipeline}.{name}"])
-    verdict = next(v for v in verdicts if v.node.key == f"{pipeline}.{name}")
-    locked = workspace.locks.get(verdict.node.key)
-    diffs = workspace.code_diffs(verdict)
+    shown = commands.show(target, root=_project(ctx))
     if as_json:
-        click.echo(show_json(verdict, locked, diffs))
+        click.echo(show_json(shown.verdict, shown.locked, shown.diffs))
     else:
-        for line in show_lines(verdict, locked, diffs):
+        for line in show_lines(shown.verdict, shown.locked, shown.diffs):
             click.echo(line)
 
 
@@ -347,14 +338,15 @@ def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
       incr status                 flow.transform  dirty: code changed (scale in ...)
       incr commit flow.transform  record it as done
     """
-    from incr.locking import project_lock
-    from incr.session import open_pipelines
+    from incr import commands
+    from incr.report import commit_line
 
-    project = _project(ctx)
-    with project_lock(project.cache, "incr commit", on_wait=_tell):
-        workspace, pipelines = open_pipelines(project, executable=False)
-        for line in commit_steps(workspace, pipelines, targets):
-            click.echo(line)
+    commands.commit(
+        targets,
+        root=_project(ctx),
+        on_wait=_tell,
+        each=lambda c: click.echo(commit_line(c.key, c.reasons)),
+    )
 
 
 @cli.command()
@@ -476,7 +468,10 @@ def verify(ctx: click.Context, targets: tuple[str, ...], rerun: bool) -> None:
 
 
 def main() -> None:
-    cli(prog_name="incr")
+    try:
+        cli(prog_name="incr")
+    except BrokenPipeError:
+        quiet_broken_pipe()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,18 +1,20 @@
-"""What the ``incr`` commands do beyond parsing their options: error display, target checks,
-commits, summaries. No click here (``cli`` is the only module that imports it): text goes out
-through the ``echo`` each caller passes."""
+"""What the ``incr`` commands need beyond parsing their options: error display, output
+lines, summaries (what they do is in ``commands``, ``runner``, ``maintenance``...). No click
+here (``cli`` is the only module that imports it): text goes out through the ``echo`` each
+caller passes."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import gc as collector
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from incr import dag as dags
 from incr.errors import IncrError
+from incr.model import PipelineGraph
 from incr.project import Project
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,8 +32,14 @@ def user_errors(echo: Callable[[str], object]) -> Callable[[F], F]:
             except IncrError as exc:
                 echo(exc.format())
                 sys.exit(exc.exit_code)
+            except BrokenPipeError:
+                raise  # the reader went away (``incr dag | head``): not a disk problem
             except OSError as exc:  # the engine's own reads and writes (a step's are failures)
                 where = f"{exc.filename}: " if exc.filename else ""
+                if exc.errno == errno.ELOOP:
+                    echo(f"error: {where}a symlink loop (links that lead back to themselves)")
+                    echo("  hint: fix or remove the link and run again")
+                    sys.exit(2)
                 echo(f"error: {where}{exc.strerror or exc}")
                 echo(
                     "  hint: pipeline.lock and the cache keep their last good state; "
@@ -45,6 +53,16 @@ def user_errors(echo: Callable[[str], object]) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def quiet_broken_pipe() -> None:
+    """Exit like other command-line tools when the reader of the output went away
+    (``incr dag | head``): no message, and no traceback when Python flushes stdout at exit."""
+    import os
+
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(1)  # as click does when it meets the closed pipe itself
 
 
 @contextlib.contextmanager
@@ -61,43 +79,13 @@ def few_collections() -> Iterator[None]:
             collector.enable()
 
 
-def dag_output(pipelines: list[Any], names: tuple[str, ...], fmt: str) -> Iterator[str]:
-    """The lines of ``incr dag``: the graph of each pipeline named (every one without names)."""
+def dag_output(graphs: list[PipelineGraph], fmt: str) -> Iterator[str]:
+    """The lines of ``incr dag``: each graph in ``fmt`` (``text``, ``dot``, ``mermaid``)."""
+    from incr.graph import order
     from incr.report import dag_lines
 
-    known = {t.graph.name: t.graph for t in pipelines}
-    for name in names:
-        if name not in known:
-            dags.resolve_targets(pipelines, [name])  # names the closest pipeline
-            raise IncrError(f"{name!r} is a step, not a pipeline", hint="name its pipeline")
-    for name, graph in known.items():
-        if not names or name in names:
-            yield from dag_lines(graph, dags.order(graph), fmt)
-
-
-def one_step(pipelines: list[Any], target: str) -> tuple[str, str]:
-    """(pipeline, step) for a TARGET that must name one step."""
-    selection = dags.resolve_targets(pipelines, [target])
-    (pipeline, steps), *_ = selection.items()
-    if steps is None:
-        raise IncrError(
-            f"{target!r} is a pipeline; name one of its steps",
-            hint=f"for example {target}.STEP; `incr status {target}` lists them",
-        )
-    return pipeline, next(iter(steps))
-
-
-def commit_steps(workspace: Any, pipelines: list[Any], targets: tuple[str, ...]) -> Iterator[str]:
-    """Commit each target step (see ``Workspace.commit``), saying what was done, one by one."""
-    for target in targets:
-        pipeline, name = one_step(pipelines, target)
-        key = f"{pipeline}.{name}"
-        verdict = next(v for v in workspace.status(pipelines, [key]) if v.node.key == key)
-        if not verdict.dirty:
-            yield f"{key} is clean: nothing to commit"
-            continue
-        workspace.commit(verdict)
-        yield f"committed {key} without rerunning (was: {'; '.join(map(str, verdict.reasons))})"
+    for graph in graphs:
+        yield from dag_lines(graph, order(graph), fmt)
 
 
 def gc_summary(report: Any, verb: str) -> str:

@@ -1,20 +1,24 @@
-"""The pipeline graph as plain data: checks (overlapping outs, cycles), the order steps run
-in, ancestors and descendants, and which steps a target list selects.
+"""The pipeline graph as plain data, for the paths that import no pipeline module: the
+outs checks, the run order kept in ``PipelineGraph.order``, ancestors and descendants read off
+that order, and which steps a target list selects.
 
-Pure and networkx-free, so the no-op ``status`` path can use it without importing networkx.
+Pure and networkx-free. The order is computed once, with networkx, when a traced graph is
+checked (``incr.graph.check``), then kept in the graph cache, so a no-op ``status`` or
+``repro`` never imports networkx; ``incr.graph`` also re-orders a graph whose learned edges
+(``incr.overlaps``) contradict it.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable
 
 from incr.errors import GraphError
 from incr.model import PipelineGraph, StepNode, TracedPipeline, paths_overlap
 
 
-def check(graph: PipelineGraph) -> None:
-    """Raise GraphError for overlapping outs and for cycles (naming the steps in them)."""
+def check_outs(graph: PipelineGraph) -> None:
+    """Raise GraphError when two steps of ``graph`` write the same path, or one inside the
+    other (naming both)."""
     outs = [(out, node.name) for node in graph.steps for out in node.outs]
     for i, (a, step_a) in enumerate(outs):
         for b, step_b in outs[i + 1 :]:
@@ -24,7 +28,6 @@ def check(graph: PipelineGraph) -> None:
                     f"{a if len(a) <= len(b) else b} (outs {a!r} and {b!r})",
                     hint="give each file or folder one producing step",
                 )
-    order(graph)
 
 
 def check_shared_outs(graphs: Iterable[PipelineGraph]) -> None:
@@ -58,86 +61,54 @@ def _shared_out(first: tuple[str, str], second: tuple[str, str]) -> None:
     )
 
 
+def has_order(graph: PipelineGraph) -> bool:
+    """True when ``graph.order`` holds every step once and puts each learned writer before
+    its reader (traced edges always agree with it: it was computed from them)."""
+    if len(graph.order) != len(graph.steps):
+        return False
+    if not graph.learned:
+        return True
+    position = {name: i for i, name in enumerate(graph.order)}
+    return all(position[w] < position[r] for w, r in graph.learned)
+
+
 def order(graph: PipelineGraph) -> list[StepNode]:
-    """Steps in dependency order, ties kept in the order the pipeline body called them.
-
-    Kahn's algorithm with the call order as tie-break (what networkx's
-    ``lexicographical_topological_sort`` does), in plain Python: the no-op ``status`` path
-    stays free of the networkx import. Raises GraphError naming the steps of a cycle.
-    """
-    index = {node.name: i for i, node in enumerate(graph.steps)}
-    down: dict[str, list[str]] = {name: [] for name in index}
-    waiting = dict.fromkeys(index, 0)
-    for up, below in graph.edges():
-        down[up].append(below)
-        waiting[below] += 1
-    ready = [(index[n], n) for n, count in waiting.items() if count == 0]
-    heapq.heapify(ready)
-    names: list[str] = []
-    while ready:
-        _, name = heapq.heappop(ready)
-        names.append(name)
-        for below in down[name]:
-            waiting[below] -= 1
-            if waiting[below] == 0:
-                heapq.heappush(ready, (index[below], below))
-    if len(names) < len(index):
-        cycle = _find_cycle(down, {n for n, c in waiting.items() if c > 0})
-        raise GraphError(
-            f"pipeline {graph.name} has a cycle: {' -> '.join([*cycle, cycle[0]])}",
-            hint="a step cannot depend, through files or data, on its own output",
-        )
-    return [graph.steps[index[n]] for n in names]
-
-
-def _find_cycle(down: dict[str, list[str]], stuck: set[str]) -> list[str]:
-    """One cycle among the steps Kahn's algorithm could not order.
-
-    Each of them still waits on another of them, so walking to a waited-on step never ends
-    before it repeats itself.
-    """
-    up: dict[str, list[str]] = {}
-    for a, belows in down.items():
-        for b in belows:
-            if a in stuck and b in stuck:
-                up.setdefault(b, []).append(a)
-    path: list[str] = []
-    seen: dict[str, int] = {}
-    node = min(stuck)
-    while node not in seen:
-        seen[node] = len(path)
-        path.append(node)
-        node = up[node][0]
-    return list(reversed(path[seen[node] :]))
-
-
-def _walk(start: Iterable[str], edges: dict[str, list[str]]) -> set[str]:
-    found: set[str] = set()
-    todo = list(start)
-    while todo:
-        name = todo.pop()
-        for other in edges.get(name, ()):
-            if other not in found:
-                found.add(other)
-                todo.append(other)
-    return found
+    """Steps in dependency order, ties kept in the order the pipeline body called them, as
+    ``graph.order`` holds them. Raises ValueError when the graph carries no valid order (it
+    was not checked, or learned edges contradict it: see ``incr.graph.ordered``)."""
+    if not has_order(graph):
+        raise ValueError(f"pipeline {graph.name}: no run order (see incr.graph.ordered)")
+    if all(name == node.name for name, node in zip(graph.order, graph.steps, strict=True)):
+        return list(graph.steps)
+    index = {node.name: node for node in graph.steps}
+    return [index[name] for name in graph.order]
 
 
 def ancestors(graph: PipelineGraph, names: Iterable[str]) -> set[str]:
-    """The named steps and every step they depend on."""
-    up: dict[str, list[str]] = {}
-    for a, b in graph.edges():
-        up.setdefault(b, []).append(a)
-    names = set(names)
-    return names | _walk(names, up)
+    """The named steps and every step they depend on: one pass up the run order."""
+    found = set(names)
+    ups = _ups(graph)
+    for node in reversed(order(graph)):
+        if node.name in found:
+            found.update(ups.get(node.name, ()))
+    return found
 
 
 def descendants(graph: PipelineGraph, name: str) -> set[str]:
-    """Every step that depends, directly or not, on ``name``."""
-    down: dict[str, list[str]] = {}
+    """Every step that depends, directly or not, on ``name``: one pass down the run order."""
+    reached = {name}
+    ups = _ups(graph)
+    for node in order(graph):
+        if node.name != name and not reached.isdisjoint(ups.get(node.name, ())):
+            reached.add(node.name)
+    return reached - {name}
+
+
+def _ups(graph: PipelineGraph) -> dict[str, list[str]]:
+    up: dict[str, list[str]] = {}
     for a, b in graph.edges():
-        down.setdefault(a, []).append(b)
-    return _walk([name], down)
+        up.setdefault(b, []).append(a)
+    return up
 
 
 def select(
@@ -187,8 +158,18 @@ def _step_matches(by_name: dict[str, PipelineGraph], target: str) -> list[tuple[
 
 
 def _suggest(by_name: dict[str, PipelineGraph], target: str) -> str:
-    known = [*by_name, *(f"{g.name}.{n.name}" for g in by_name.values() for n in g.steps)]
-    known += [n.name for g in by_name.values() for n in g.steps]
+    """Close names, each once: a step by its own name where that is unique, else as
+    ``PIPELINE.STEP`` (a bare name two pipelines share would be ambiguous)."""
+    owners: dict[str, list[str]] = {}
+    for g in by_name.values():
+        for n in g.steps:
+            owners.setdefault(n.name, []).append(g.name)
+    known = list(dict.fromkeys(by_name))
+    for name, pipes in owners.items():
+        known += [name] if len(pipes) == 1 else [f"{p}.{name}" for p in dict.fromkeys(pipes)]
+    if "." in target:  # written qualified: offer qualified names too
+        known += [f"{p}.{name}" for name, pipes in owners.items() if len(pipes) == 1 for p in pipes]
+    known = list(dict.fromkeys(known))
     import difflib  # here only: imports on the quick path are kept few
 
     close = difflib.get_close_matches(target, known, n=3)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from incr.api import Pipeline, PipelineInstance
-from incr.dag import check, check_shared_outs
+from incr.dag import check_shared_outs
 from incr.errors import DefinitionError, DiscoveryError, GraphError
+from incr.graph import check
 from incr.imports import use_project_imports
 from incr.model import TracedPipeline
 from incr.project import Project, module_name, pipeline_modules
@@ -80,7 +82,7 @@ def discover(project: Project) -> list[TracedPipeline]:
             module = import_module(project, path)
         seen = {id(i) for i, _ in found}
         for instance in [*_collect(module), *runs]:
-            if id(instance) not in seen:
+            if id(instance) not in seen and not _made_before(instance, found):
                 seen.add(id(instance))
                 found.append((instance, path))
     traced: list[TracedPipeline] = []
@@ -95,20 +97,49 @@ def discover(project: Project) -> list[TracedPipeline]:
             )
         names[instance.name] = path
         traced.append(trace(instance, project.root, path))
+    traced = [t for t, (i, _) in zip(traced, found, strict=True) if not _only_nested(i)]
     check_shared_outs(t.graph for t in traced)
     return traced
 
 
+def _made_before(instance: PipelineInstance, found: list[tuple[PipelineInstance, Path]]) -> bool:
+    """True when an instance of the same pipeline with the same parameter values (and no
+    steps bound) was found already: ``cv(n_folds=2)`` where 2 is the default is ``cv``."""
+    return not instance.bound and any(
+        other.definition is instance.definition
+        and not other.bound
+        and other.name == instance.name
+        and other.values == instance.values
+        for other, _ in found
+    )
+
+
+def _only_nested(instance: PipelineInstance) -> bool:
+    """A pipeline only ever called inside other pipelines adds its steps to them: discovery
+    does not make an instance of its own (a module-level instance of it still counts)."""
+    return instance.implicit and instance.definition.nested
+
+
 def _collect(module: object) -> Iterable[PipelineInstance]:
-    for value in list(vars(module).values()):
+    values = list(vars(module).values())
+    made = {id(v.definition) for v in values if isinstance(v, PipelineInstance)}
+    for value in values:
         if isinstance(value, PipelineInstance):
             yield value
         elif (
             isinstance(value, Pipeline)
             and value.takes_no_steps
+            and id(value) not in made  # the module makes its own instances of it
             and getattr(value.func, "__module__", None) == getattr(module, "__name__", None)
         ):
-            yield value()
+            yield implicit_instance(value)
+
+
+def implicit_instance(definition: Pipeline) -> PipelineInstance:
+    """The instance discovery makes of a pipeline whose parameters all have defaults."""
+    instance = definition()
+    instance.implicit = True
+    return instance
 
 
 def trace(instance: PipelineInstance, root: Path, path: Path | None = None) -> TracedPipeline:
@@ -126,5 +157,4 @@ def trace(instance: PipelineInstance, root: Path, path: Path | None = None) -> T
             f"{type(exc).__name__}: {exc}",
             hint="a pipeline body only calls steps and passes their outputs on",
         ) from None
-    check(traced.graph)
-    return traced
+    return replace(traced, graph=check(traced.graph))

@@ -1,36 +1,138 @@
-"""How a step's function runs and what it leaves: the values shared by the serial runner, the
-``--jobs`` workers and ``verify --rerun`` (``Outcome``, ``load_artifact``, ``split_outputs``,
-``user_traceback``). The one scheduling loop and an ``Executor`` protocol are still to come:
-``runner.Runner`` and ``parallel.run_parallel`` each keep their own loop for now.
+"""How a step's function runs: the ``Executor`` seam the scheduling loop drives.
+
+The loop (``incr.scheduler``) decides every step itself (fingerprint, cache, run cache, early
+cutoff), restores and records results, and handles failures; an executor only runs the steps
+the loop hands it, as ``StepJob`` values, and hands back a ``StepOutcome`` for each:
+
+    while a step is ready and executor.capacity() > 0: executor.start(job)
+    job, outcome = executor.wait()        # blocks until one of the started jobs is done
+
+A ``StepJob`` is plain data (picklable when the step's config is): what a process on another
+machine needs to run the step against the same project and object store. ``run_job`` is that
+run (``incr.jobrun.run_job``): call the function with the input values while recording what
+it reads, store what it returns and writes, say what it learned.
+
+Executors: ``inprocess.InProcessExecutor`` (one step at a time in this process, values kept in
+memory for the steps after it), ``pool.PoolExecutor`` (forked workers: ``--jobs``),
+``dryrun.DryRunExecutor`` (runs nothing: ``repro --dry-run``).
 """
 
 from __future__ import annotations
 
 import traceback
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from incr import materializers
 from incr.errors import IncrError
-from incr.model import Artifact, StepNode
-from incr.store import ObjectCorrupt, Store
+from incr.hashing import StatCache
+from incr.model import Artifact
+from incr.store import ObjectCorrupt, ObjectMissing, Store
+
+
+@dataclass(frozen=True)
+class StepJob:
+    """One run of one step, as plain data.
+
+    The step's function is ``getattr(import_module(module), qualname)`` (an ``api.Step``,
+    called as ``run_function(config, values)``); executors of this process find it among the
+    traced steps by ``step`` instead (a step made by a factory or in ``__main__`` has no
+    importable name). ``inputs`` maps each parameter to the (digest, kind) of the upstream
+    output it receives, to be loaded from the object store in ``cache`` (``load_artifact``).
+    """
+
+    pipeline: str
+    step: str  # the step's name in its pipeline
+    key: str  # pipeline.step, for messages
+    module: str
+    qualname: str
+    config: Any
+    inputs: dict[str, tuple[str, str]]  # parameter -> (digest, kind)
+    outputs: tuple[str, ...]  # names of the values it returns (``Output(...)``)
+    deps: tuple[str, ...]  # declared files read (not recorded again as reads)
+    outs: tuple[str, ...]  # declared files written: stored as outputs
+    root: str  # the project root: the step runs there
+    cache: str  # the object store folder (``.pipecache``)
+    track_reads: bool  # record the files and environment variables the step reads
+    exclude: tuple[str, ...] = ()  # incr's own paths: never a read
+    #: Outputs a later step of the run takes: an executor that keeps values may keep these.
+    keep: tuple[str, ...] = ()
 
 
 @dataclass
-class Outcome:
-    """What executing a step left: its stored outputs and reads, or why it failed."""
+class StepOutcome:
+    """What running a ``StepJob`` left: stored outputs and what the run showed, or a failure.
+
+    ``failure`` is the text ``StepFailed`` shows (the user's traceback, or why results could
+    not be stored). ``damaged`` names the input parameter whose object was missing or damaged
+    in the store (``failure`` then says which): the loop recomputes its producer and starts
+    the job again. ``ran`` is False when nothing ran (a dry run): no outputs are known.
+    """
 
     artifacts: dict[str, Artifact] = field(default_factory=dict)
-    reads: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0  # the step's own run time, queueing and loading excluded
     failure: str | None = None
-    #: Declared deps the step wrote into, with their digests as it left them.
-    deps: dict[str, str] = field(default_factory=dict)
-    writes: list[str] = field(default_factory=list)  # files it wrote, besides its outs
+    damaged: str | None = None
+    #: Files read (root-relative) and learned keys (``ls:``, ``exists:``) -> their digest.
+    reads: dict[str, str] = field(default_factory=dict)
+    env: tuple[str, ...] = ()  # environment variables the project's code read (names)
+    deps: dict[str, str] = field(default_factory=dict)  # declared deps it wrote -> digest
+    writes: tuple[str, ...] = ()  # files it opened for writing, besides its outs
+    ran: bool = True
+    warnings: tuple[str, ...] = ()  # said once the result is recorded
 
 
-class StepFailure(Exception):
-    """Raised inside the runner when a step (or a producer it needed) failed."""
+class Executor(Protocol):
+    """Runs the jobs the scheduling loop starts; one module per kind of executor.
+
+    ``executes`` is False for an executor that runs nothing (the dry run): the loop then
+    restores, records and prunes nothing and treats a started step's outputs as unknown.
+    """
+
+    executes: bool
+
+    def capacity(self) -> int:
+        """How many more jobs may start now (0: wait for one first)."""
+        ...
+
+    def start(self, job: StepJob) -> None:
+        """Begin running ``job`` (or queue it); never blocks on the step."""
+        ...
+
+    def wait(self) -> tuple[StepJob, StepOutcome]:
+        """Block until one started job is done; that job and its outcome."""
+        ...
+
+    def release(self, digests: Iterable[str]) -> None:
+        """No step of the run still has to start with these outputs: values kept in memory
+        for them may go (an executor that keeps none ignores this)."""
+        ...
+
+    def close(self) -> None:
+        """Stop: abandon what still runs and free workers. Called once, however the run
+        ends."""
+        ...
+
+
+class StepTools(Protocol):
+    """What ``run_job`` stores into and digests with (``session.Workspace`` is one)."""
+
+    store: Store
+    stats: StatCache
+
+    def object_refs(self, kind: str, parts: Sequence[bytes | memoryview]) -> tuple[str, ...]: ...
+
+
+class Named(Protocol):
+    """A step as messages name it (``StepNode`` and ``StepJob`` both are)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def outputs(self) -> tuple[str, ...]: ...
 
 
 def load_artifact(store: Store, artifact: Artifact) -> Any:
@@ -45,7 +147,24 @@ def load_artifact(store: Store, artifact: Artifact) -> Any:
         ) from None
 
 
-def split_outputs(node: StepNode, result: Any) -> dict[str, Any]:
+def load_inputs(
+    store: Store, job: StepJob, values: dict[str, Any]
+) -> tuple[dict[str, Any], StepOutcome | None]:
+    """The job's input values: from ``values`` (by digest) or the store; or the outcome
+    naming a damaged input."""
+    loaded: dict[str, Any] = {}
+    for param, (digest, kind) in job.inputs.items():
+        if digest in values:
+            loaded[param] = values[digest]
+            continue
+        try:
+            loaded[param] = load_artifact(store, Artifact(kind, digest))
+        except (ObjectMissing, ObjectCorrupt) as exc:
+            return {}, StepOutcome(failure=str(exc), damaged=param)
+    return loaded, None
+
+
+def split_outputs(node: Named, result: Any) -> dict[str, Any]:
     """The step's return value by output name; IncrError when it does not match Output(...)."""
     names = node.outputs
     if not names:
@@ -60,6 +179,17 @@ def split_outputs(node: StepNode, result: Any) -> dict[str, Any]:
             hint="return a tuple with one value per name in Output(...)",
         )
     return dict(zip(names, result, strict=True))
+
+
+def dropped_value(node: Named, result: Any) -> tuple[str, ...]:
+    """The warning for a step without outputs (``-> None``) that returned a value anyway: the
+    value is not stored, so nothing downstream could receive it."""
+    if node.outputs or result is None:
+        return ()
+    return (
+        f"step {node.key} returned a {type(result).__name__} but is annotated to return "
+        "nothing (-> None): the value was not kept; annotate its return type to keep it",
+    )
 
 
 def user_traceback(exc: BaseException, code: Any) -> str:

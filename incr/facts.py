@@ -4,6 +4,7 @@ follow in its code."""
 
 from __future__ import annotations
 
+import errno
 import sys
 
 from incr.api import TracedPipeline
@@ -147,9 +148,9 @@ class StepFacts:
     ) -> Facts:
         """A step's facts with the given input digests: code, config and deps read now (with
         the files it opens through native readers: ``native``, or ``native_reads``)."""
-        deps = {path: self.stats.digest(path) for path in node.deps}
+        deps = {path: self._digest(node, path) for path in node.deps}
         native = native or self.native_reads(traced, node)
-        opened = {path: self.stats.digest(path) for path in native[0]}
+        opened = {path: self._digest(node, path) for path in native[0]}
         for path, digest in deps.items():
             if digest == MISSING and not _written_by_another(traced, node, path):
                 raise DefinitionError(
@@ -163,6 +164,23 @@ class StepFacts:
             inputs=inputs,
             deps={**deps, **opened},
         )
+
+    def _digest(self, node: StepNode, path: str) -> str:
+        try:
+            return self.stats.digest(path)
+        except OSError as exc:
+            raise symlink_loop(node, path, exc) or exc from None
+
+
+def symlink_loop(node: StepNode, path: str, exc: OSError) -> DefinitionError | None:
+    """The error for a deps path that is, or goes through, a symlink loop; None for others."""
+    if exc.errno != errno.ELOOP:
+        return None
+    return DefinitionError(
+        f"step {node.key}: deps path {path!r} leads into a symlink loop (links that lead back to "
+        "themselves, never to a file)",
+        hint=f"fix or remove the link in {path!r}, or take it out of deps=[...]",
+    )
 
 
 def _written_by_another(traced: TracedPipeline, node: StepNode, path: str) -> bool:

@@ -1,34 +1,105 @@
-"""The pipeline graph for callers that query it: ``to_networkx`` (networkx is imported only
-here, and only when called), and the names of ``dag`` (checks, order, targets) and
-``discovery`` (import and trace) re-exported under the name callers and tests know."""
+"""Pipeline graphs through networkx, the only module that imports it (inside its functions:
+importing this module costs nothing until a graph is built).
+
+Used wherever incr builds, checks or queries a graph after importing user code: the checks of
+a traced pipeline and the run order they store in ``PipelineGraph.order`` (``check``), cycle
+reports, re-ordering a graph whose learned edges contradict its order (``ordered``,
+``with_learned``), ancestors and descendants, ``incr dag``, and ``to_networkx`` for users. The
+no-op ``status``/``repro`` path reads the stored order through ``incr.dag`` instead.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from incr.dag import ancestors as ancestors
-from incr.dag import check as check
+from incr.dag import check_outs, has_order
 from incr.dag import check_shared_outs as check_shared_outs
-from incr.dag import descendants as descendants
-from incr.dag import order as order
 from incr.dag import resolve_targets as resolve_targets
 from incr.dag import select as select
-from incr.discovery import discover as discover
-from incr.discovery import import_module as import_module
-from incr.discovery import trace as trace
-from incr.model import PipelineGraph
-from incr.project import module_name as module_name
+from incr.errors import GraphError
+from incr.model import LockEntry, PipelineGraph, StepNode, TracedPipeline
+from incr.overlaps import Overlap, learned_graph
 
 if TYPE_CHECKING:
     import networkx as nx
 
+    #: What ``to_networkx`` returns, for annotations elsewhere (networkx is imported here only).
+    DiGraph = nx.DiGraph
 
-def to_networkx(graph: PipelineGraph) -> nx.DiGraph:
-    """The pipeline as a ``networkx.DiGraph``; each node carries its StepNode as ``step``."""
+
+def to_networkx(pipeline: PipelineGraph | TracedPipeline) -> nx.DiGraph:
+    """The pipeline as a ``networkx.DiGraph``: a node per step (its name) carrying its
+    ``StepNode`` as ``step`` and its place in the pipeline body as ``index``, an edge per
+    dependency (data, files, learned)."""
     import networkx as nx
 
+    graph = pipeline.graph if isinstance(pipeline, TracedPipeline) else pipeline
     g = nx.DiGraph(name=graph.name)
     for index, node in enumerate(graph.steps):
         g.add_node(node.name, step=node, index=index)
     g.add_edges_from(graph.edges())
     return g
+
+
+def check(graph: PipelineGraph) -> PipelineGraph:
+    """``graph`` with its run order (``ordered``), once checked: raises GraphError for
+    overlapping outs and for a cycle (naming its steps)."""
+    check_outs(graph)
+    return ordered(graph)
+
+
+def ordered(graph: PipelineGraph) -> PipelineGraph:
+    """``graph`` with ``order`` holding its steps in run order (kept when still valid).
+    Raises GraphError naming the steps of a cycle."""
+    if has_order(graph):
+        return graph
+    return replace(graph, order=tuple(n.name for n in order(graph)))
+
+
+def order(graph: PipelineGraph) -> list[StepNode]:
+    """Steps in dependency order, ties kept in the order the pipeline body called them (the
+    earliest-called ready step first). Raises GraphError naming the steps of a cycle."""
+    import networkx as nx
+
+    g = to_networkx(graph)
+    index = {node.name: i for i, node in enumerate(graph.steps)}
+    try:
+        names = list(nx.lexicographical_topological_sort(g, key=index.__getitem__))
+    except nx.NetworkXUnfeasible:
+        cycle = [a for a, _ in nx.find_cycle(g)]
+        raise GraphError(
+            f"pipeline {graph.name} has a cycle: {' -> '.join([*cycle, cycle[0]])}",
+            hint="a step cannot depend, through files or data, on its own output",
+        ) from None
+    return [graph.steps[index[name]] for name in names]
+
+
+def ancestors(graph: PipelineGraph, names: Iterable[str]) -> set[str]:
+    """The named steps and every step they depend on."""
+    import networkx as nx
+
+    g = to_networkx(graph)
+    found = set(names)
+    for name in list(found):
+        found |= nx.ancestors(g, name)
+    return found
+
+
+def descendants(graph: PipelineGraph, name: str) -> set[str]:
+    """Every step that depends, directly or not, on ``name``."""
+    import networkx as nx
+
+    return set(nx.descendants(to_networkx(graph), name))
+
+
+def with_learned(
+    graph: PipelineGraph,
+    locks: Mapping[str, LockEntry],
+    writes: Mapping[str, Sequence[str]],
+) -> tuple[PipelineGraph, list[Overlap]]:
+    """``overlaps.learned_graph`` with a valid run order: networkx orders the graph again only
+    when a learned edge puts a step before one it ran after so far."""
+    learned, found = learned_graph(graph, locks, writes)
+    return (learned if learned is graph else ordered(learned)), found

@@ -6,7 +6,8 @@ Python sources, so they are saved with the digests of every project module that 
 (read through the stat cache: unchanged files are not even read). When none of those files
 changed, no pipeline module was added or removed, and ``pyproject.toml`` is the same, the saved
 graphs are used and nothing is imported. Code fingerprints never need the import: they come
-from the files' ASTs.
+from the files' ASTs. Each graph keeps its run order (``PipelineGraph.order``, computed with
+networkx when it was traced), so the quick path orders nothing and never imports networkx.
 
 Project files the modules read while imported (a ``params.yaml`` feeding a config) are part of
 the key too, and so are the values of the environment variables project code read meanwhile
@@ -49,7 +50,7 @@ from incr.project import Project, pipeline_modules
 from incr.storage import atomic_write
 from incr.version import __version__
 
-FORMAT = 4  # 3: what step functions capture, and steps in class bodies
+FORMAT = 5  # 4: what step functions capture, and steps in class bodies; 5: run order
 DISABLE_ENV = "INCR_NO_GRAPH_CACHE"
 
 
@@ -356,5 +357,6 @@ def _decode(item: dict[str, Any]) -> TracedPipeline:
         source_file=graph["source_file"],
         steps=steps,
         enable_cache=graph["enable_cache"],
+        order=tuple(graph["order"]),
     )
     return TracedPipeline(pipeline, {}, {}, code)

@@ -64,6 +64,11 @@ class LockBook:
                 atomic_write(copy, text.encode(), durable=False)
         return locks
 
+    def checked(self, locked: LockEntry | None) -> bool:
+        """True when ``locked`` is the entry as read and its fingerprint is that of its facts
+        (a later ``fingerprint_of`` with the same facts needs no digest)."""
+        return locked is not None and self._consistent.get(locked.key) is locked
+
     def fingerprint_of(self, facts: Facts, locked: LockEntry | None) -> str:
         """``fingerprint(facts)``, taken from the lock entry when its facts are the same and its
         fingerprint was checked against them when the lockfile was read: most steps of a

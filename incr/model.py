@@ -59,6 +59,9 @@ class PipelineGraph:
     #: (writer, reader) pairs learned from runs, never traced: the reader was seen to read a
     #: file the writer writes (see ``incr/overlaps.py``). Added by the runner and ``status``.
     learned: tuple[tuple[str, str], ...] = ()
+    #: The step names in run order (dependencies first, ties in body order), set when the graph
+    #: is checked (``incr.graph.check``) and kept in the graph cache; empty until then.
+    order: tuple[str, ...] = field(default=(), compare=False)
 
     def step(self, name: str) -> StepNode:
         for node in self.steps:

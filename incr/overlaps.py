@@ -6,7 +6,7 @@ may run the reader first and keep what it read. incr learns such pairs from runs
 
 - what a step read is in its lock entry (``reads``, plain file keys), beside its ``deps``;
 - what a step wrote is its ``outs`` and the files the read recorder saw it open for writing,
-  kept in ``.pipecache/writes.json`` (``SeenWrites``).
+  kept in ``.pipecache/writes.json`` (``incr.seenwrites.SeenWrites``).
 
 Each pair gives an edge writer -> reader in the scheduling graph of every later run, serial or
 parallel, and of ``status`` (the reader waits on a dirty writer), unless it would close a cycle
@@ -20,19 +20,15 @@ cache, which ``status`` would have to read once per step. When ``writes.json`` i
 clone, a deleted ``.pipecache``), the next run that executes both steps learns the pair again
 and reruns the reader if it read too early.
 
-Everything but ``SeenWrites`` is pure.
+Everything here is pure; the file is read and written by ``incr.seenwrites``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from incr.model import LockEntry, PipelineGraph, learned_kind
-from incr.storage import atomic_write
 
 #: The value a stale reader's lock entry gets for a file written after it was read: never a
 #: digest, so the step stays dirty (``read changed``) until it runs again.
@@ -268,58 +264,3 @@ class RunOverlaps:
         it is a folder) of a path in it."""
         paths = {*_self_and_parents(path), *self.read_in.get(path, ())}
         return sorted((r, p) for p in paths for r in self.readers.get(p, ()))
-
-
-class SeenWrites:
-    """The files each step was seen to write in its last run, by step key, kept in
-    ``.pipecache/writes.json``: read the first time they are asked for, written by ``save``.
-    Only a cache (see the module's doc): a missing or damaged file reads as empty."""
-
-    FORMAT = 1
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._steps: dict[str, tuple[str, ...]] | None = None
-        self.changed = False
-
-    @property
-    def steps(self) -> dict[str, tuple[str, ...]]:
-        if self._steps is None:
-            self._steps = _read_writes(self.path, self.FORMAT)
-        return self._steps
-
-    def put(self, key: str, paths: Iterable[str]) -> None:
-        value = tuple(sorted(set(paths)))
-        if self.steps.get(key, ()) == value:
-            return
-        if value:
-            self.steps[key] = value
-        else:
-            del self.steps[key]
-        self.changed = True
-
-    def save(self, keep: Iterable[str]) -> None:
-        """Write the file, with the steps of ``keep`` (step keys) only, if anything changed.
-        A failed write costs a rediscovery, never a wrong result."""
-        if not self.changed:
-            return
-        wanted = set(keep)
-        steps = {k: list(v) for k, v in sorted(self.steps.items()) if k in wanted}
-        text = json.dumps({"format": self.FORMAT, "steps": steps}, separators=(",", ":"))
-        with contextlib.suppress(OSError):
-            atomic_write(self.path, text.encode(), durable=False)
-            self.changed = False
-
-
-def _read_writes(path: Path, version: int) -> dict[str, tuple[str, ...]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data["format"] != version:
-            return {}
-        return {
-            str(k): tuple(str(p) for p in v)
-            for k, v in data["steps"].items()
-            if isinstance(v, list)
-        }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from incr import events, gate
@@ -309,6 +310,13 @@ def show_json(
         "diffs": [{"part": p, "then": b, "now": a} for p, b, a in diffs],
     }
     return json.dumps(data, indent=2, sort_keys=True)
+
+
+def commit_line(key: str, reasons: Sequence[Reason]) -> str:
+    """What ``incr commit`` says about one target step (no reasons: it was clean)."""
+    if not reasons:
+        return f"{key} is clean: nothing to commit"
+    return f"committed {key} without rerunning (was: {'; '.join(map(str, reasons))})"
 
 
 # --------------------------------------------------------------------------- dag

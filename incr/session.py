@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from incr import dag, discovery, gate, importreads
+from incr import dag, discovery, gate, importreads, statuswalk
 from incr.api import TracedPipeline
 from incr.envreads import env_value
 from incr.errors import IncrError
@@ -25,6 +25,7 @@ from incr.fingerprint import (
     CodeIndex,
     ModuleSource,
 )
+from incr.graph import with_learned
 from incr.hashing import StatCache
 from incr.keptsources import KeptSources
 from incr.learned import LearnedFacts, own_paths
@@ -39,17 +40,13 @@ from incr.model import (
     StepNode,
 )
 from incr.outputs import OutputCheck
-from incr.overlaps import SeenWrites, learned_graph, learned_upstreams
-from incr.overlaps import notes as overlap_notes
 from incr.packages import PackageVersions
 from incr.plan import (
     Verdict,
-    cache_enabled,
-    decide,
-    file_upstreams,
     upstream_inputs,
 )
 from incr.project import Project
+from incr.seenwrites import SeenWrites
 from incr.sources import CodeSources
 from incr.store import Store
 
@@ -176,71 +173,54 @@ class Workspace:
         on the outputs its lock entry records, so the steps after it are judged on their own
         facts, still shown as waiting on it.
         """
-        verdicts: list[Verdict] = []
         nodes = [n for t in pipelines for n in t.graph.steps] if lock_view else []
         absent = gate.absent_outs(self.locks, nodes, self.stats.digest)  # outs not on disk
-        for traced, wanted in dag.select(pipelines, targets):
-            graph, overlaps = learned_graph(traced.graph, self.locks, self.writes.steps)
-            keep = dag.ancestors(graph, wanted) if wanted else None
-            producers = {out: n.name for n in graph.steps for out in n.outs}
-            dirty: set[str] = set()
-            lacking: set[str] = set()  # lock_view: dirty only for reasons of this machine
-            for node in dag.order(graph):
-                if keep is not None and node.name not in keep:
-                    continue
-                inputs, waiting = upstream_inputs(node, self.locks, dirty, self.input_identity)
-                more = file_upstreams(node, producers, dirty) if node.deps else []
-                if graph.learned:
-                    more += learned_upstreams(graph, node.name, dirty)
-                if more:
-                    waiting = sorted({*waiting, *more})
-                native = self.native_reads(traced, node)
-                facts = self.static_facts(traced, node, inputs, native)
-                locked = self.locks.get(node.key)
-                learned = locked.reads if locked else {}
-                if absent:
-                    facts, learned = gate.as_recorded(facts, locked, absent)
-                missing, modified = self.output_problems(locked)
-                expected = self.expected_reads(node, facts.code)
-                reads = self.read_changes(learned, expected) if locked else []
-                fp = None if waiting else self.lockbook.fingerprint_of(facts, locked)
-                undigestable = tuple(self.uncached(traced, node))
-                behind = gate.behind(node, producers, lacking) if lacking else []
-                reasons = decide(
-                    node,
-                    locked,
-                    facts,
-                    enabled=cache_enabled(node, graph.enable_cache, run_override)
-                    and not undigestable,
-                    forced=force and (wanted is None or node.name in wanted),
-                    missing=missing,
-                    modified=modified,
-                    reads=reads,
-                    expired=self.expired(node, locked, time.time()),
-                    waiting_on=sorted({*waiting, *behind}) if behind else waiting,
-                    current=fp,
-                )
-                if lock_view:
-                    gate.lock_backstop(reasons, fp, locked)
-                if reasons:
-                    machine = lock_view and not waiting and gate.machine_only(reasons)
-                    (lacking if machine else dirty).add(node.key)
-                notes = tuple(self.dynamic_notes(traced, node))
-                order = tuple(overlap_notes(graph, overlaps, node.name)) if overlaps else ()
-                verdicts.append(
-                    Verdict(
-                        node,
-                        tuple(reasons),
-                        fp,
-                        facts,
-                        notes,
-                        uncached=undigestable,
-                        file_notes=tuple(native[1]),
-                        order_notes=order,
-                    )
-                )
+        gathered = [
+            self.pipeline_facts(traced, wanted, absent)
+            for traced, wanted in dag.select(pipelines, targets)
+        ]
+        verdicts = statuswalk.walk(
+            gathered, force=force, lock_view=lock_view, run_override=run_override
+        )
         self.save_stats()
         return verdicts
+
+    def pipeline_facts(
+        self, traced: TracedPipeline, wanted: set[str] | None, absent: dict[str, str]
+    ) -> statuswalk.PipelineFacts:
+        """What the status walk needs of one pipeline (``wanted``: the targeted steps, None
+        for all), gathered from the disk in run order; ``absent`` holds the outs missing from
+        disk that ``incr status --check`` takes as recorded (see ``gate.as_recorded``)."""
+        graph, overlaps = with_learned(traced.graph, self.locks, self.writes.steps)
+        judged = statuswalk.judged_steps(graph, wanted)
+        observed = {node.name: self.observe(traced, node, absent) for node in judged}
+        return statuswalk.PipelineFacts(graph, judged, wanted, observed, overlaps)
+
+    def observe(
+        self, traced: TracedPipeline, node: StepNode, absent: dict[str, str]
+    ) -> statuswalk.Observed:
+        """What is known of one step before the status walk (see ``statuswalk.Observed``)."""
+        inputs, _ = upstream_inputs(node, self.locks, set(), self.input_identity)
+        native = self.native_reads(traced, node)
+        facts = self.static_facts(traced, node, inputs, native)
+        locked = self.locks.get(node.key)
+        learned = locked.reads if locked else {}
+        if absent:
+            facts, learned = gate.as_recorded(facts, locked, absent)
+        missing, modified = self.output_problems(locked)
+        expected = self.expected_reads(node, facts.code)
+        return statuswalk.Observed(
+            facts,
+            locked,
+            checked=self.lockbook.checked(locked),
+            missing=tuple(missing),
+            modified=tuple(modified),
+            reads=tuple(self.read_changes(learned, expected)) if locked else (),
+            expired=self.expired(node, locked, time.time()),
+            uncached=tuple(self.uncached(traced, node)),
+            notes=tuple(self.dynamic_notes(traced, node)),
+            file_notes=tuple(native[1]),
+        )
 
     # ------------------------------------------------------------------ sources kept for diffs
 

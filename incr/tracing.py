@@ -60,15 +60,17 @@ class Tracer(Generic[S]):
         self.steps: dict[str, S] = {}
         self._named: dict[str, S] = {}  # step name -> the first step of that name
         self._next: dict[str, int] = {}  # step name -> where to look for the next free suffix
+        self.prefix = ""  # ``inner.`` while a pipeline called inside this one adds its steps
+        self.cache_off = False  # inside a nested ``@pipeline(enable_cache=False)``
 
     def unique_name(self, step: S) -> str:
         """The step's name, or ``name_2``, ``name_3`` for further uses of the same step.
 
         Two different steps with one name are an error: their lock entries would clash.
         """
-        base = step.name
+        base = self.prefix + step.name
         other = self._named.setdefault(base, step)
-        if other is not step:
+        if other is not step and other.func is not step.func:
             raise DefinitionError(
                 f"two different steps are named {base!r} "
                 f"({where(other.func, self.root)} and {where(step.func, self.root)})",
@@ -82,8 +84,9 @@ class Tracer(Generic[S]):
         self._next[base] = n + 1
         return f"{base}_{n}"
 
-    def add(self, step: S, config: Any, args: tuple, kwargs: dict) -> Any:
-        name = self.unique_name(step)
+    def add(self, step: S, config: Any, args: tuple, kwargs: dict, name: str | None = None) -> Any:
+        """Add a node for one call of ``step``; ``name`` is the call's own (``name=``)."""
+        name = self.unique_name(step) if name is None else self.call_name(step, name)
         inputs = step.bind_inputs(args, kwargs)
         node = StepNode(
             pipeline=self.pipeline,
@@ -95,7 +98,7 @@ class Tracer(Generic[S]):
             outputs=step.output_names,
             deps=tuple(clean_path(p, step.name, "deps") for p in step.deps),
             outs=tuple(clean_path(p, step.name, "outs") for p in step.outs),
-            enable_cache=step.enable_cache,
+            enable_cache=False if self.cache_off else step.enable_cache,
             track_reads=step.track_reads,
             cache_expires=step.cache_expires,
             env=step.env,
@@ -106,6 +109,44 @@ class Tracer(Generic[S]):
         if not handles:
             return None
         return handles[0] if len(handles) == 1 and not step.multi_output else handles
+
+    def call_name(self, step: S, name: str) -> str:
+        """The name given to one call (``train(..., name="train_fold1")``): used as is, so
+        it stays the same wherever the call moves in a loop; taken twice, it is an error."""
+        full = self.prefix + check_name(name, step.name)
+        if full in self.steps or full in self._named:
+            raise DefinitionError(
+                f"two steps are named {full!r} in pipeline {self.pipeline}",
+                hint=f'give each call its own name, e.g. name=f"{step.name}_{{item}}"',
+            )
+        self._named[full] = step
+        return full
+
+    @contextmanager
+    def nested(self, name: str, enable_cache: bool = True) -> Iterator[str]:
+        """Add the steps of a pipeline called inside this one under ``name.`` (``name_2.``
+        for its next call), uncached when that pipeline is; yields the prefix."""
+        base, n = self.prefix + name, 2
+        prefix = base
+        while any(k.startswith(prefix + ".") for k in self.steps):
+            prefix, n = f"{base}_{n}", n + 1
+        outer = self.prefix, self.cache_off
+        self.prefix, self.cache_off = prefix + ".", self.cache_off or not enable_cache
+        try:
+            yield self.prefix
+        finally:
+            self.prefix, self.cache_off = outer
+
+
+def check_name(name: Any, step: str) -> str:
+    """A step name given by ``name=``: a non-empty string without white space or quotes
+    (it is a target on the command line and a key in the lockfile)."""
+    if not isinstance(name, str) or not name or any(c in name for c in " \t\n\r\"'\\"):
+        raise DefinitionError(
+            f"step {step}: name={name!r} is not a step name",
+            hint="use letters, digits, '_', '-' and '.' (no spaces or quotes)",
+        )
+    return name
 
 
 _active: Tracer[Any] | None = None

@@ -45,6 +45,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "targets",
             "plan",
             "gate",
+            "statuswalk",
             "consumers",
             "overlaps",
         ],
@@ -83,7 +84,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
         ],
     ),
     # 2 api: decorators and tracing; .run() goes through a hook
-    ("api", ["coderef", "captures", "tracing", "api"]),
+    ("api", ["coderef", "captures", "fanin", "stepsig", "pipeparams", "tracing", "api"]),
     # 3 discovery: import user modules, trace, networkx graphs
     ("discovery", ["graphs", "discovery", "graph"]),
     # 4 workspace: one project's files opened together, one small class per job
@@ -101,9 +102,9 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
         ],
     ),
     # 5 executors: how a step's function runs; one seam
-    ("executors", ["executors", "pool", "dryrun", "parallel"]),
+    ("executors", ["executors", "jobrun", "inprocess", "pool", "dryrun"]),
     # 6 runner: the one scheduling loop and the hub (open, repro, status, show, commit, dag)
-    ("runner", ["prepare", "record", "scheduler", "runner", "rerun"]),
+    ("runner", ["runstate", "record", "prepare", "scheduler", "runner", "rerun", "commands"]),
     # 7 watch
     ("watch", ["watchset", "watch"]),
     # 8 top: the CLI (the only module importing click) and the package facade

@@ -393,8 +393,10 @@ def test_a_step_instance_called_outside_a_pipeline():
 
 
 def test_a_pipeline_traced_inside_another(tmp_path):
+    made = direct()
+
     def outer():
-        direct().trace(tmp_path)
+        made.trace(tmp_path)
 
     assert "inside another pipeline" in traced_error(outer, tmp_path).message
 

@@ -11,7 +11,6 @@ from incr.overlaps import (
     WRITTEN_AFTER_READ,
     Overlap,
     RunOverlaps,
-    SeenWrites,
     file_reads,
     find,
     forward_first,
@@ -19,6 +18,7 @@ from incr.overlaps import (
     learned_upstreams,
     notes,
 )
+from incr.seenwrites import SeenWrites
 from incr.store import Store
 
 FACTS = Facts({}, {}, {}, {})

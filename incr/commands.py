@@ -1,0 +1,181 @@
+"""What ``incr status``, ``incr show``, ``incr commit`` and ``incr dag`` do, as library calls.
+
+Each call opens the project (the nearest one up from ``root``, the current folder by default;
+or a ``Project`` already found), decides, and returns values: the CLI only parses its options
+and prints them through ``incr.report``. The graphs come from the graph cache when it is up to
+date, so no pipeline module is imported by a call on an unchanged project.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from incr import dag as dags
+from incr.api import PipelineInstance
+from incr.errors import IncrError
+from incr.model import LockEntry, PipelineGraph, Reason, TracedPipeline
+from incr.plan import Verdict
+from incr.project import Project
+from incr.session import Workspace, open_pipelines
+
+if TYPE_CHECKING:
+    from incr.graph import DiGraph
+
+#: A project, or a folder inside one (None: the current folder).
+Where = Project | Path | str | None
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """What ``incr show STEP`` shows: the step's verdict (state, reasons, fingerprint and
+    facts now), its lock entry (None: it never ran), and, for each code part that changed
+    since that run, (part, normalised source then, source now; None where unknown)."""
+
+    verdict: Verdict
+    locked: LockEntry | None
+    diffs: list[tuple[str, str | None, str | None]]
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One target of ``incr commit``: the step's key and the reasons it was dirty (recorded
+    as done without rerunning). No reasons: it was clean, nothing was written."""
+
+    key: str
+    reasons: tuple[Reason, ...]
+
+    @property
+    def committed(self) -> bool:
+        return bool(self.reasons)
+
+
+def find_project(where: Where = None) -> Project:
+    """The project at or above ``where`` (a ``Project`` is returned as it is).
+
+    Raises ProjectError when there is none."""
+    return where if isinstance(where, Project) else Project.find(where)
+
+
+def status(
+    targets: Iterable[str] = (),
+    *,
+    root: Where = None,
+    check: bool = False,
+    force: bool = False,
+) -> list[Verdict]:
+    """Each step of the targeted pipelines (all without targets), in run order, with the
+    reasons it is dirty (none: clean): what ``incr repro`` would run, running nothing.
+
+    A TARGET is ``PIPELINE``, ``PIPELINE.STEP`` or a step name unique across pipelines; a step
+    target brings the steps it needs along. ``check`` judges every step against
+    ``pipeline.lock`` as ``incr status --check`` does (``incr.gate.stale_steps`` of the result
+    lists the steps whose lock entry is out of date); ``force`` marks the targeted steps forced,
+    as ``incr repro --force --dry-run`` does. Raises IncrError (DiscoveryError, GraphError,
+    LockfileError...) with a one-line message.
+    """
+    workspace, pipelines = open_pipelines(find_project(root), executable=False)
+    return workspace.status(pipelines, targets, force=force, lock_view=check)
+
+
+def show(target: str, *, root: Where = None) -> StepReport:
+    """One step explained (``incr show STEP``): its verdict, lock entry and code diffs.
+
+    ``target`` is ``PIPELINE.STEP`` or a step name unique across pipelines; naming a
+    pipeline raises IncrError."""
+    workspace, pipelines = open_pipelines(find_project(root), executable=False)
+    verdict = _verdict(workspace, pipelines, target)
+    locked = workspace.locks.get(verdict.node.key)
+    return StepReport(verdict, locked, workspace.code_diffs(verdict))
+
+
+def commit(
+    targets: Iterable[str],
+    *,
+    root: Where = None,
+    on_wait: Callable[[str], None] | None = None,
+    each: Callable[[Commit], None] | None = None,
+) -> list[Commit]:
+    """Record each target step's current fingerprint for the outputs it has, without rerunning
+    it or anything downstream (``incr commit``); one ``Commit`` per target, in order (``each``
+    is called with it as soon as it is written).
+
+    Waits for another incr writing to the project (``on_wait`` is told for whom). Raises
+    IncrError when a step never ran, waits on a dirty upstream step, or its outputs are
+    missing or modified; the targets before it stay committed.
+    """
+    from incr.locking import project_lock
+
+    project = find_project(root)
+    done: list[Commit] = []
+    with project_lock(project.cache, "incr commit", on_wait=on_wait):
+        workspace, pipelines = open_pipelines(project, executable=False)
+        for target in targets:
+            verdict = _verdict(workspace, pipelines, target)
+            if verdict.dirty:
+                workspace.commit(verdict)
+            done.append(Commit(verdict.node.key, verdict.reasons))
+            if each is not None:
+                each(done[-1])
+    return done
+
+
+def dag(pipelines: Iterable[str] = (), *, root: Where = None) -> list[PipelineGraph]:
+    """The graph of each named pipeline (every one without names), in discovery order.
+
+    ``incr.dag.order(graph)`` gives its steps in run order (``graph.order`` their names),
+    ``incr.to_networkx(graph)`` a ``networkx.DiGraph``. Raises IncrError for a name that
+    is not a pipeline."""
+    _, traced = open_pipelines(find_project(root), executable=False)
+    return pick_graphs(traced, tuple(pipelines))
+
+
+def to_networkx(pipeline: PipelineInstance | TracedPipeline | PipelineGraph) -> DiGraph:
+    """A pipeline as a ``networkx.DiGraph`` (see ``incr.graph.to_networkx``: a node per step
+    with its ``StepNode`` as ``step``, an edge per dependency). A pipeline instance is traced
+    first, in its project (no step runs); raises GraphError when it cannot be.
+
+    >>> g = incr.to_networkx(my_pipeline())
+    >>> list(networkx.topological_sort(g))
+    """
+    import inspect
+
+    from incr import discovery, graph
+    from incr.notebook import project_for
+
+    if isinstance(pipeline, PipelineInstance):
+        func = pipeline.definition.func
+        project = project_for(inspect.getsourcefile(func) or func.__code__.co_filename)
+        pipeline = discovery.trace(pipeline, project.root)
+    return graph.to_networkx(pipeline)
+
+
+def pick_graphs(traced: list[TracedPipeline], names: tuple[str, ...]) -> list[PipelineGraph]:
+    """The graphs of ``traced`` that ``names`` name (all without names); a name that is not
+    a pipeline raises IncrError naming the closest one."""
+    known = {t.graph.name: t.graph for t in traced}
+    for name in names:
+        if name not in known:
+            dags.resolve_targets(traced, [name])  # names the closest pipeline
+            raise IncrError(f"{name!r} is a step, not a pipeline", hint="name its pipeline")
+    return [graph for name, graph in known.items() if not names or name in names]
+
+
+def one_step(pipelines: list[TracedPipeline], target: str) -> tuple[str, str]:
+    """(pipeline, step) for a TARGET that must name one step."""
+    selection = dags.resolve_targets(pipelines, [target])
+    (pipeline, steps), *_ = selection.items()
+    if steps is None:
+        raise IncrError(
+            f"{target!r} is a pipeline; name one of its steps",
+            hint=f"for example {target}.STEP; `incr status {target}` lists them",
+        )
+    return pipeline, next(iter(steps))
+
+
+def _verdict(workspace: Workspace, pipelines: list[TracedPipeline], target: str) -> Verdict:
+    pipeline, name = one_step(pipelines, target)
+    key = f"{pipeline}.{name}"
+    return next(v for v in workspace.status(pipelines, [key]) if v.node.key == key)

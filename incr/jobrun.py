@@ -1,0 +1,165 @@
+"""One ``StepJob`` run, in whatever process an executor runs it: call the step's function in
+the project root while recording what it reads, store what it returns and writes, and say
+what it learned (``StepOutcome``). Nothing here knows the runner or the lockfile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from incr import envreads, materializers, trees
+from incr.errors import IncrError
+from incr.executors import (
+    StepJob,
+    StepOutcome,
+    StepTools,
+    dropped_value,
+    split_outputs,
+    user_traceback,
+)
+from incr.model import Artifact, StepFunction, paths_overlap
+from incr.reads import ReadRecorder, recording
+from incr.store import UnsafePath
+
+
+def run_job(
+    job: StepJob,
+    function: StepFunction,
+    values: dict[str, Any],
+    tools: StepTools,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[StepOutcome, dict[str, Any]]:
+    """Run the step with its input ``values`` (emptied once it returned); the outcome and the
+    values it returned, by output name (none when it failed)."""
+    root = Path(job.root)
+    started = clock()
+    try:
+        with watching_reads(job, root) as seen, watching_env(job, root) as env:
+            result = function.run_function(job.config, values)
+    except (Exception, SystemExit) as exc:  # sys.exit() in a step is its failure
+        text = user_traceback(exc, function.func.__code__)
+        return StepOutcome(seconds=clock() - started, failure=text), {}
+    seconds = clock() - started
+    values.clear()  # its inputs: no longer held here while its outputs are stored
+    try:
+        outputs = split_outputs(job, result)
+        artifacts = store_outputs(job, outputs, tools)
+        outcome = StepOutcome(
+            artifacts,
+            seconds,
+            reads=reads_of(job, seen, tools),
+            env=tuple(sorted(env.names)) if env is not None else (),
+            deps=deps_written(job, seen, tools),
+            writes=tuple(writes_of(job, seen)),
+            warnings=dropped_value(job, result),
+        )
+        return outcome, outputs
+    except IncrError as exc:
+        return StepOutcome(seconds=seconds, failure=exc.format()), {}
+    except OSError as exc:  # the disk, not the step: say what could not be written
+        text = f"error: step {job.key} ran, but its results could not be stored: {exc}"
+        text += "\n  hint: free some space or fix permissions and run again; "
+        text += "pipeline.lock keeps its last good state"
+        return StepOutcome(seconds=seconds, failure=text), {}
+
+
+def store_outputs(job: StepJob, outputs: dict[str, Any], tools: StepTools) -> dict[str, Artifact]:
+    """Put the returned values and the ``outs`` files in the store."""
+    artifacts: dict[str, Artifact] = {}
+    for name, value in outputs.items():
+        kind, parts = materializers.dump_parts(value, f"step {job.key}, output {name}")
+        refs = tools.object_refs(kind, parts)
+        artifacts[name] = Artifact(kind, tools.store.put_parts(parts), refs)
+    root = Path(job.root)
+    for out in job.outs:
+        path = root / out
+        if path.is_dir():
+            artifacts[out] = Artifact("dir", _put_tree(job, out, tools))
+        elif path.is_file():
+            mode = trees.mode_field(path.stat().st_mode, False)
+            artifacts[out] = Artifact("file", tools.store.put_file(path), mode=mode)
+        else:
+            raise IncrError(
+                f"step {job.key} did not write {out}, which it lists in outs",
+                hint="write the file in the step, or remove it from outs=[...]",
+            )
+    return artifacts
+
+
+def _put_tree(job: StepJob, out: str, tools: StepTools) -> str:
+    root = Path(job.root)
+    try:
+        return tools.store.put_tree(root / out, root)
+    except UnsafePath as exc:
+        raise IncrError(
+            f"step {job.key} cannot store {out}: {exc}",
+            hint="make the link point inside the project, or copy the file it leads to",
+        ) from None
+
+
+@contextlib.contextmanager
+def watching_reads(job: StepJob, root: Path) -> Iterator[ReadRecorder | None]:
+    """Run the block as a step: in the project root (whatever folder an earlier step moved
+    to), recording what it reads, lists and tests unless ``track_reads`` is off."""
+    os.chdir(root)
+    try:
+        if not job.track_reads:
+            yield None
+            return
+        with recording(root, job.exclude) as recorder:
+            yield recorder
+    finally:
+        os.chdir(root)
+
+
+@contextlib.contextmanager
+def watching_env(job: StepJob, root: Path) -> Iterator[envreads.EnvRecorder | None]:
+    """Record the environment variables the project's code reads while the step runs."""
+    if not job.track_reads:
+        yield None
+        return
+    with envreads.recording(root) as recorder:
+        yield recorder
+
+
+def reads_of(job: StepJob, seen: ReadRecorder | None, tools: StepTools) -> dict[str, str]:
+    """What the step was seen to depend on beyond what it declares: digests of the files it
+    read (as it left them, when it rewrote them in place: see ``incr.reads``), its listings
+    and existence tests (``ls:``/``exists:`` keys). Environment variables: ``env``."""
+    if seen is None:
+        return {}
+    declared = (*job.deps, *job.outs)
+    paths = [p for p in seen.paths() if not any(paths_overlap(p, d) for d in declared)]
+    reads = {p: tools.stats.digest(p) for p in paths}
+    for key, value in seen.learned().items():
+        path = key.partition(":")[2]
+        if not any(within(path, d) for d in declared):
+            reads[key] = value
+    return reads
+
+
+def deps_written(job: StepJob, seen: ReadRecorder | None, tools: StepTools) -> dict[str, str]:
+    """Declared deps the step wrote into, digested as it left them."""
+    if seen is None or not job.deps:
+        return {}
+    written = [seen.relative(p) for p in seen.changed]
+    deps = [d for d in job.deps if any(within(w, d) for w in written)]
+    return {d: tools.stats.digest(d) for d in deps}
+
+
+def writes_of(job: StepJob, seen: ReadRecorder | None) -> list[str]:
+    """The files the step opened for writing, besides its outs."""
+    if seen is None:
+        return []
+    return [p for p in seen.written_paths() if not any(paths_overlap(p, o) for o in job.outs)]
+
+
+def within(path: str, other: str) -> bool:
+    """True when ``path`` is ``other`` or inside it (root-relative POSIX paths)."""
+    a, b = path.rstrip("/"), other.rstrip("/")
+    return a == b or a.startswith(b + "/") or b == "."

@@ -1,0 +1,167 @@
+"""The status walk: what a ``repro`` would do, step by step, running nothing.
+
+Pure: the workspace gathers what it knows of each step (``Observed``: its facts now, its lock
+entry, its outputs, what it was seen to read, its notes) and ``walk`` judges the steps in run
+order, handing each clean step's recorded outputs on to the steps after it, so that a step
+after a dirty one waits on it instead (early cutoff may still save it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from incr import dag, gate
+from incr.fingerprint import fingerprint
+from incr.model import Facts, LockEntry, PipelineGraph, Reason, StepNode
+from incr.overlaps import Overlap, learned_upstreams
+from incr.overlaps import notes as overlap_notes
+from incr.plan import Verdict, cache_enabled, decide, file_upstreams, same_facts
+
+
+@dataclass
+class Observed:
+    """What the workspace knows of one step before the walk (not frozen: one is made per step
+    on the no-op path, and a frozen dataclass takes several times longer to make).
+
+    ``facts`` holds its code, config and deps now, and for each data input the value a clean
+    upstream step hands over (what its lock entry records, as the consumer's facts hold it);
+    an input whose upstream step has no such output recorded is left out. ``checked``: the lock
+    entry's fingerprint was found to match its facts when the lockfile was read.
+    """
+
+    facts: Facts
+    locked: LockEntry | None
+    checked: bool = False
+    missing: tuple[str, ...] = ()  # recorded outputs gone from the cache or the disk
+    modified: tuple[str, ...] = ()  # outs files whose bytes differ from the recorded ones
+    reads: tuple[Reason, ...] = ()  # what it was seen to depend on, changed since
+    expired: bool = False  # its cached result is older than its ``cache_expires``
+    uncached: tuple[tuple[str, str], ...] = ()  # captured values incr cannot digest
+    notes: tuple[str, ...] = ()  # things incr cannot follow in its code
+    file_notes: tuple[str, ...] = ()  # files opened where incr cannot see them
+
+
+@dataclass(frozen=True)
+class PipelineFacts:
+    """One pipeline to walk: its graph (with learned edges, ordered), the steps to judge in run
+    order (``judged``), the step names targeted (None: all), what is known of each judged step
+    by name, and the overlaps of files its steps read and write (``incr.overlaps``)."""
+
+    graph: PipelineGraph
+    judged: Sequence[StepNode]
+    wanted: set[str] | None
+    observed: Mapping[str, Observed]
+    overlaps: Sequence[Overlap] = ()
+
+
+def judged_steps(graph: PipelineGraph, wanted: set[str] | None) -> list[StepNode]:
+    """The steps a status of ``wanted`` (None: the whole pipeline) judges, in run order."""
+    steps = dag.order(graph)
+    if not wanted:
+        return steps
+    keep = dag.ancestors(graph, wanted)
+    return [n for n in steps if n.name in keep]
+
+
+def walk(
+    pipelines: Iterable[PipelineFacts],
+    *,
+    force: bool = False,
+    lock_view: bool = False,
+    run_override: bool | None = None,
+) -> list[Verdict]:
+    """Each judged step's verdict, pipeline after pipeline, in run order.
+
+    ``force`` marks the targeted steps (every step, without targets) as forced. ``lock_view``
+    judges every step against ``pipeline.lock`` (``incr status --check``): a step dirty only
+    because this machine lacks its results (``gate.MACHINE_KINDS``) hands on the outputs its
+    lock entry records, so the steps after it are judged on their own facts, still shown as
+    waiting on it (the workspace then gives the facts of steps whose outs are missing from disk
+    as recorded: ``gate.as_recorded``).
+    """
+    verdicts: list[Verdict] = []
+    for pipeline in pipelines:
+        verdicts += _walk_one(pipeline, force, lock_view, run_override)
+    return verdicts
+
+
+def _walk_one(
+    pipeline: PipelineFacts, force: bool, lock_view: bool, run_override: bool | None
+) -> list[Verdict]:
+    graph, wanted = pipeline.graph, pipeline.wanted
+    producers = {out: n.name for n in graph.steps for out in n.outs}
+    dirty: set[str] = set()
+    lacking: set[str] = set()  # lock_view: dirty only for reasons of this machine
+    verdicts = []
+    for node in pipeline.judged:
+        seen = pipeline.observed[node.name]
+        facts, waiting = _inputs(node, seen.facts, dirty)
+        more = file_upstreams(node, producers, dirty) if node.deps else []
+        if graph.learned:
+            more += learned_upstreams(graph, node.name, dirty)
+        if more:
+            waiting = sorted({*waiting, *more})
+        locked = seen.locked
+        fp = None if waiting else _fingerprint(facts, locked, seen.checked)
+        behind = gate.behind(node, producers, lacking) if lacking else []
+        reasons = decide(
+            node,
+            locked,
+            facts,
+            enabled=cache_enabled(node, graph.enable_cache, run_override) and not seen.uncached,
+            forced=force and (wanted is None or node.name in wanted),
+            missing=seen.missing,
+            modified=seen.modified,
+            reads=seen.reads,
+            expired=seen.expired,
+            waiting_on=sorted({*waiting, *behind}) if behind else waiting,
+            current=fp,
+        )
+        if lock_view:
+            gate.lock_backstop(reasons, fp, locked)
+        if reasons:
+            machine = lock_view and not waiting and gate.machine_only(reasons)
+            (lacking if machine else dirty).add(node.key)
+        found = pipeline.overlaps
+        order = tuple(overlap_notes(graph, found, node.name)) if found else ()
+        verdicts.append(
+            Verdict(
+                node,
+                tuple(reasons),
+                fp,
+                facts,
+                seen.notes,
+                uncached=seen.uncached,
+                file_notes=seen.file_notes,
+                order_notes=order,
+            )
+        )
+    return verdicts
+
+
+def _inputs(node: StepNode, facts: Facts, dirty: set[str]) -> tuple[Facts, list[str]]:
+    """``facts`` with only the inputs a clean upstream step hands over, and the upstream steps
+    (by name) it waits on: dirty ones, and ones with no such output recorded."""
+    if not node.inputs:
+        return facts, []
+    waiting = {
+        ref.step
+        for param, ref in node.inputs.items()
+        if param not in facts.inputs or f"{node.pipeline}.{ref.step}" in dirty
+    }
+    if not waiting:
+        return facts, []
+    pipeline = node.pipeline
+    inputs = {
+        p: d for p, d in facts.inputs.items() if f"{pipeline}.{node.inputs[p].step}" not in dirty
+    }
+    return replace(facts, inputs=inputs), sorted(waiting)
+
+
+def _fingerprint(facts: Facts, locked: LockEntry | None, checked: bool) -> str:
+    """``fingerprint(facts)``, taken from the lock entry when its facts are the same and its
+    fingerprint was checked against them: most steps of a no-op status."""
+    if locked is not None and checked and same_facts(facts, locked.facts):
+        return locked.fingerprint
+    return fingerprint(facts)

@@ -1,0 +1,174 @@
+"""What ``@step`` reads from the function it is given, for the Python people really write:
+
+- a ``functools.partial``: it runs the partial; its code is the function's, and the arguments
+  it binds count like captured values;
+- a decorator written without ``functools.wraps`` (``def wrapper(*args, **kwargs)``): the
+  wrapped function (the one function in the wrapper's closure) gives the step its name and
+  inputs, the wrapper still runs, and its code and the wrapped one's both count;
+- ``from __future__ import annotations`` with types imported only under ``TYPE_CHECKING``:
+  each annotation is evaluated on its own, and a config class that is not importable from the
+  step's module is found by its name among the ``StepConfig`` classes defined so far.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import dataclasses
+import functools
+import inspect
+import types
+from collections.abc import Callable
+from typing import Any
+
+from incr.errors import DefinitionError
+
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+def parts(func: Any) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """(code, call, origin): the function whose code is fingerprinted, the callable that runs,
+    and the function whose name and signature the step takes."""
+    if isinstance(func, functools.partial):
+        inner = func.func
+        if not isinstance(inner, types.FunctionType):
+            raise DefinitionError(
+                f"@step was given a functools.partial of {inner!r}, not of a function",
+                hint="make the partial of a plain function (def ...)",
+            )
+        return inner, func, func
+    if not callable(func) or not hasattr(func, "__name__"):
+        raise DefinitionError(
+            f"@step was given a {type(func).__name__}, not a function",
+            hint="decorate a function (def ...), or pass a functools.partial of one",
+        )
+    return func, func, wrapped(func) or func
+
+
+def wrapped(func: Any) -> Callable[..., Any] | None:
+    """The function a decorator made without ``functools.wraps`` wraps: ``func`` takes exactly
+    ``*args, **kwargs`` and holds exactly one function in its closure. None otherwise."""
+    if not isinstance(func, types.FunctionType) or hasattr(func, "__wrapped__"):
+        return None
+    kinds = [p.kind for p in inspect.signature(func).parameters.values()]
+    if kinds != list(_VARIADIC):  # exactly (*args, **kwargs): a step taking *parts is no wrapper
+        return None
+    cells = []
+    for cell in func.__closure__ or ():
+        try:
+            cells.append(cell.cell_contents)
+        except ValueError:
+            continue
+    found = [c for c in cells if isinstance(c, types.FunctionType | functools.partial)]
+    if len(found) != 1:
+        return None
+    inner = found[0]
+    return inner if isinstance(inner, functools.partial) else (wrapped(inner) or inner)
+
+
+def signature(func: Any) -> inspect.Signature:
+    """The signature with its annotations evaluated; one that cannot be (a name imported only
+    under ``TYPE_CHECKING``) stays a string."""
+    try:
+        return inspect.signature(func, eval_str=True)
+    except Exception:
+        sig = inspect.signature(func)
+    target = func.func if isinstance(func, functools.partial) else func
+    scope = getattr(inspect.unwrap(target), "__globals__", {})
+    params = [p.replace(annotation=_evaluate(p.annotation, scope)) for p in sig.parameters.values()]
+    return sig.replace(parameters=params, return_annotation=_evaluate(sig.return_annotation, scope))
+
+
+def _evaluate(annotation: Any, scope: dict[str, Any]) -> Any:
+    if not isinstance(annotation, str):
+        return annotation
+    try:
+        return eval(annotation, scope)  # what ``inspect.signature(eval_str=True)`` does
+    except Exception:
+        return annotation
+
+
+def find_config(
+    step: str, sig: inspect.Signature, base: type, given: Any = None
+) -> tuple[str | None, Any]:
+    """(parameter, class) of the step's config: the parameter annotated with a subclass of
+    ``base``; for an annotation left as a string, the class of that name (the one ``given``
+    is, when several classes have it). (None, None) when the step takes no config."""
+    for param in sig.parameters.values():
+        ann = param.annotation
+        if isinstance(ann, type) and issubclass(ann, base):
+            return param.name, ann
+    for param in sig.parameters.values():
+        ann = param.annotation
+        if not isinstance(ann, str) or param.kind in _VARIADIC:
+            continue
+        name = ann.strip("'\" ").rpartition(".")[2]
+        found = [c for c in _subclasses(base) if c.__name__ == name]
+        if given is not None and type(given) in found:
+            return param.name, type(given)
+        if len(found) == 1:
+            return param.name, found[0]
+        if len(found) > 1:
+            where = ", ".join(sorted(f"{c.__module__}.{c.__qualname__}" for c in found))
+            raise DefinitionError(
+                f"step {step}: config annotation {ann!r} could be any of {where}",
+                hint="import the config class at run time (not only under TYPE_CHECKING)",
+            )
+    return None, None
+
+
+def pending(sig: inspect.Signature) -> bool:
+    """True when an annotation is still a string: a config class may be found later."""
+    return any(isinstance(p.annotation, str) for p in sig.parameters.values())
+
+
+def _subclasses(base: type) -> list[type]:
+    found: list[type] = []
+    todo: list[type] = list(base.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def output_names(annotation: Any, output: type) -> tuple[tuple[str, ...], bool] | None:
+    """The names of ``-> Output(X=..., y=...)`` written as a string that could not be
+    evaluated (``from __future__ import annotations``); None for another annotation."""
+    if not isinstance(annotation, str):
+        return None
+    try:
+        tree = ast.parse(annotation.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(tree, ast.Call):
+        return None
+    callee = tree.func
+    name = callee.attr if isinstance(callee, ast.Attribute) else getattr(callee, "id", "")
+    if name != output.__name__:
+        return None
+    names = tuple(k.arg for k in tree.keywords if k.arg)
+    return names, len(names) > 1
+
+
+def check_options(step: str, options: dict[str, Any], keywords: list[str]) -> None:
+    """Raise DefinitionError for a ``with_options()`` keyword ``@step`` does not take."""
+    unknown = [k for k in options if k not in keywords]
+    if unknown:
+        raise DefinitionError(
+            f"step {step}: with_options() got unknown options {unknown}",
+            hint="use the keywords of @step(...): " + ", ".join(keywords),
+        )
+
+
+def copy_mutable_defaults(cls: type) -> None:
+    """Make each list, dict or set default of a config class a ``default_factory`` (as the
+    dataclass requires): every config made gets its own copy."""
+    annotations = inspect.get_annotations(cls)
+    for name, value in list(vars(cls).items()):
+        if name in annotations and isinstance(value, list | dict | set):
+            setattr(cls, name, dataclasses.field(default_factory=_copier(value)))
+
+
+def _copier(value: Any) -> Callable[[], Any]:
+    return lambda: copy.deepcopy(value)

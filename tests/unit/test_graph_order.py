@@ -1,0 +1,85 @@
+"""The run order a checked graph keeps (``PipelineGraph.order``): ``incr.dag`` reads order,
+ancestors and descendants off it without networkx, and agrees with ``incr.graph`` (networkx) on
+every shape; learned edges that contradict it make ``incr.graph`` order the graph again."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from incr import dag
+from incr import graph as graphs
+from incr.errors import GraphError
+from incr.model import Facts, InputRef, LockEntry, PipelineGraph, StepNode
+
+from .test_graph_shapes import SETTINGS, pipelines
+
+
+def _checked(graph: PipelineGraph) -> PipelineGraph | None:
+    with contextlib.suppress(GraphError):
+        return graphs.check(graph)
+    return None
+
+
+@SETTINGS
+@given(pipelines(), st.data())
+def test_the_kept_order_answers_like_networkx(graph: PipelineGraph, data: st.DataObject) -> None:
+    checked = _checked(graph)
+    if checked is None:
+        assert not dag.has_order(graph)
+        return
+    names = [n.name for n in graph.steps]
+    wanted = data.draw(st.sets(st.sampled_from(names), min_size=1))
+    one = data.draw(st.sampled_from(names))
+
+    assert dag.has_order(checked) and checked == graph
+    assert dag.order(checked) == graphs.order(graph)
+    assert list(checked.order) == [n.name for n in graphs.order(graph)]
+    assert dag.ancestors(checked, wanted) == graphs.ancestors(graph, wanted)
+    assert dag.descendants(checked, one) == graphs.descendants(graph, one)
+
+
+def node(name: str, *inputs: str) -> StepNode:
+    refs = {f"in_{s}": InputRef(s, "output") for s in inputs}
+    return StepNode("p", name, name, "pipelines/p.py", {}, refs, ("output",), (), ())
+
+
+def test_a_graph_never_checked_has_no_order() -> None:
+    graph = PipelineGraph("p", "pipelines/p.py", (node("a"), node("b", "a")))
+
+    with pytest.raises(ValueError, match="no run order"):
+        dag.order(graph)
+    assert [n.name for n in dag.order(graphs.check(graph))] == ["a", "b"]
+
+
+def test_a_learned_edge_against_the_order_orders_the_graph_again() -> None:
+    graph = graphs.check(PipelineGraph("p", "pipelines/p.py", (node("use"), node("write"))))
+    entry = LockEntry("p.use", "fp", Facts({}, {}, {}, {}), {}, {"data/notes.txt": "d"})
+
+    learned, _ = graphs.with_learned(graph, {"p.use": entry}, {"p.write": ("data/notes.txt",)})
+
+    assert graph.order == ("use", "write")
+    assert learned.order == ("write", "use")
+    assert dag.ancestors(learned, {"use"}) == {"use", "write"}
+    assert dag.descendants(learned, "write") == {"use"}
+
+
+def test_a_learned_edge_along_the_order_keeps_it() -> None:
+    graph = graphs.check(PipelineGraph("p", "pipelines/p.py", (node("write"), node("use"))))
+    entry = LockEntry("p.use", "fp", Facts({}, {}, {}, {}), {}, {"data/notes.txt": "d"})
+
+    learned, _ = graphs.with_learned(graph, {"p.use": entry}, {"p.write": ("data/notes.txt",)})
+
+    assert learned.learned == (("write", "use"),)
+    assert learned.order is graph.order
+
+
+def test_the_order_module_imports_no_networkx() -> None:
+    code = "import sys, incr.dag, incr.graph; print('networkx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
