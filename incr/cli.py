@@ -21,6 +21,7 @@ from incr.clihelp import (
 )
 from incr.errors import IncrError
 from incr.project import Project
+from incr.remotehelp import GC_REMOTE, ON_REMOTE, PULL_HELP, PUSH_HELP
 from incr.version import __version__
 
 TARGETS_HELP = "TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique."
@@ -63,7 +64,7 @@ def _project(ctx: click.Context) -> Project:
     return Project.find(ctx.obj)
 
 
-@cli.command()
+@cli.command(help=clitexts.REPRO_HELP)
 @click.argument("targets", nargs=-1)
 @click.option("-f", "--force", is_flag=True, help="Rerun the targeted steps even when clean.")
 @click.option("-n", "--dry-run", is_flag=True, help="Say which steps would run, and why; run none.")
@@ -87,6 +88,7 @@ def _project(ctx: click.Context) -> Project:
     help="Steps to run at the same time, in worker processes (independent steps only).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Also list each step reused from the cache.")
+@click.option("--pull", "pull_", is_flag=True, help="Fetch results from the remote cache first.")
 @click.pass_context
 @_user_errors
 def repro(
@@ -98,28 +100,10 @@ def repro(
     no_wait: bool,
     jobs: int,
     verbose: bool,
+    pull_: bool,
 ) -> None:
-    """Bring pipelines up to date: run dirty steps, reuse cached results for the rest.
-
-    With no TARGET, every pipeline under pipelines/ is brought up to date. A step target
-    also brings the steps it needs up to date. Stops at the first failing step, like Make
-    (see --keep-going); exit code 1 when a step failed. pipeline.lock is rewritten after
-    every finished step, so an interrupted run keeps what finished.
-
-    Only one incr writes to a project at a time: a second repro waits for the first (and
-    says for whom it waits). incr status never waits.
-
-    \b
-    TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
-
-    \b
-    Examples:
-      incr repro                     everything
-      incr repro digits.svc_trainer  one step and what it needs
-      incr repro --force train       rerun train even if it is clean
-      incr repro -j 2                two independent steps at a time
-    """
     from incr.locking import project_lock
+    from incr.remotecli import remote_runs
     from incr.report import status_lines
     from incr.runner import repro as repro_call
     from incr.runner import repro_all
@@ -143,12 +127,13 @@ def repro(
                 force=force,
                 keep_going=keep_going,
                 jobs=jobs,
+                pull=remote_runs(project, pull_, _tell),
             )
     if not ok:
         sys.exit(1)
 
 
-@cli.command()
+@cli.command(help=clitexts.STATUS_HELP)
 @click.argument("targets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (see README).")
 @click.option(
@@ -158,28 +143,17 @@ def repro(
     "environment changed); results missing on this machine only do not fail it.",
 )
 @click.option("--why", metavar="STEP", help="Explain one step in full, like `incr show STEP`.")
+@click.option("--remote", is_flag=True, help=ON_REMOTE)
 @click.pass_context
 @_user_errors
 def status(
-    ctx: click.Context, targets: tuple[str, ...], as_json: bool, check: bool, why: str | None
+    ctx: click.Context,
+    targets: tuple[str, ...],
+    as_json: bool,
+    check: bool,
+    why: str | None,
+    remote: bool,
 ) -> None:
-    """List every step as clean, dirty or waiting, with the reasons that make it dirty.
-
-    \b
-    Reasons name what changed:
-      code changed (double in pipelines/flow.py)   the step or a helper it uses
-      config changed (factor: 2 -> 5)              a StepConfig value
-      dep changed (data/raw.csv)                   a file listed in deps=[...]
-      read changed (data/notes.txt)                a file it was seen to read
-      input changed (from transform)               an upstream output it receives
-      output missing / output modified (path)      a file in outs=[...]
-      output missing from cache, expired, cache disabled, new step
-    A step that is only "waiting: after transform" reruns only if transform's
-    output really changes.
-
-    \b
-    TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
-    """
     from incr import commands
     from incr.gate import stale_steps
     from incr.report import check_line, status_json, status_lines
@@ -195,13 +169,17 @@ def status(
         lines = status_lines(verdicts) + leftover_notes(project, verdicts, targets)
         if lines:  # one write: a large pipeline has a line per step
             click.echo("\n".join(lines))
+    if remote:
+        from incr.remotecli import status_remote_lines
+
+        click.echo("\n".join(status_remote_lines(_project(ctx), targets)), err=as_json)
     if check:
         click.echo(check_line(verdicts), err=as_json)
         if stale_steps(verdicts):
             sys.exit(1)
 
 
-@cli.command()
+@cli.command(help=clitexts.WATCH_HELP)
 @click.argument("targets", nargs=-1)
 @click.option(
     "--debounce",
@@ -219,39 +197,6 @@ def status(
 @click.pass_context
 @_user_errors
 def watch(ctx: click.Context, targets: tuple[str, ...], debounce: int, restart: bool) -> None:
-    """Rerun what changed each time you save, until Ctrl-C.
-
-    First brings the targets up to date (like incr repro), then reruns them whenever a
-    watched file changes. Only dirty steps run, with the same lines as incr repro.
-
-    \b
-    Watched:
-      every .py file under pipelines/, new ones included
-      project-local modules the pipelines import (e.g. src/features.py)
-      the files and folders in each targeted step's deps=[...] (folders recursively)
-    Never watched: .pipecache/, .git/, pipeline.lock, files in a step's outs=[...].
-
-    \b
-    What a save does:
-      files quiet for --debounce ms -> one run of the dirty steps
-      a comment, a touch, the same bytes -> one "no change that matters" line
-      a change during a run -> one more run after it (--restart: cancel, start over)
-      a failing step or a syntax error -> the error; the save that fixes it reruns
-    New modules and deps are watched after the run that adds them.
-
-    \b
-    To stop: Ctrl-C or SIGTERM. A step in progress is interrupted; every finished step
-    stays in pipeline.lock. Exit code 0, or 130 when Ctrl-C interrupted a run.
-
-    \b
-    TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
-
-    \b
-    Examples:
-      incr watch                     every pipeline
-      incr watch flow.report         one step and what it needs
-      incr watch --restart train     cancel a long training run on each save
-    """
     from incr.watch import watch as watch_project
 
     code = watch_project(_project(ctx), targets, debounce=debounce / 1000, restart=restart)
@@ -355,9 +300,11 @@ def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
 )
 @click.option("-n", "--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 @click.option("--outs", is_flag=True, help="Also remove the outs files of removed steps.")
+@click.option("--remote", is_flag=True, help=GC_REMOTE)
+@click.option("--grace", default="7d", show_default=True, help="With --remote: spare younger.")
 @click.pass_context
 @_user_errors
-def gc(ctx: click.Context, keep: int, dry_run: bool, outs: bool) -> None:
+def gc(ctx: click.Context, keep: int, dry_run: bool, outs: bool, remote: bool, grace: str) -> None:
     """Remove cached objects that nothing needs any more.
 
     Kept: every object pipeline.lock refers to, and the objects of the KEEP newest
@@ -366,11 +313,37 @@ def gc(ctx: click.Context, keep: int, dry_run: bool, outs: bool) -> None:
     leftovers of interrupted writes. With --outs, the files a removed step listed in
     its outs, which incr status notes, are removed too.
     """
+    if remote:
+        from incr.remotecli import gc_remote_command
+
+        sys.exit(gc_remote_command(_project(ctx), grace, dry_run, click.echo))
     for line in gc_lines(_project(ctx), keep, dry_run, outs, _tell):
         click.echo(line)
 
 
-@cli.command()
+@cli.command(help=PUSH_HELP)
+@click.argument("targets", nargs=-1)
+@click.option("--all-runs", is_flag=True, help="Also push every record of the run cache.")
+@click.option("--repair", is_flag=True, help="Replace damaged remote objects from here.")
+@click.pass_context
+@_user_errors
+def push(ctx: click.Context, targets: tuple[str, ...], all_runs: bool, repair: bool) -> None:
+    from incr.remotecli import push_command
+
+    sys.exit(push_command(_project(ctx), targets, all_runs, repair, click.echo, _tell))
+
+
+@cli.command(help=PULL_HELP)
+@click.argument("targets", nargs=-1)
+@click.pass_context
+@_user_errors
+def pull(ctx: click.Context, targets: tuple[str, ...]) -> None:
+    from incr.remotecli import pull_command
+
+    sys.exit(pull_command(_project(ctx), targets, click.echo, _tell))
+
+
+@cli.command(help=clitexts.VERIFY_HELP)
 @click.argument("targets", nargs=-1)
 @click.option(
     "--rerun",
@@ -381,25 +354,6 @@ def gc(ctx: click.Context, keep: int, dry_run: bool, outs: bool) -> None:
 @click.pass_context
 @_user_errors
 def verify(ctx: click.Context, targets: tuple[str, ...], rerun: bool) -> None:
-    """Check every cached object pipeline.lock refers to against its digest.
-
-    A missing or damaged object is reported with its path and removed; the next
-    `incr repro` recomputes (or restores) it. Exit code 1 when anything was wrong.
-
-    \b
-    With --rerun [TARGET...]: prove that clean steps are clean. Each clean step runs
-    again, twice, in a temporary copy of the project, on the inputs pipeline.lock
-    records; what it returns and writes is compared with the recorded digests. Exit
-    code 1 names every step whose outputs differ, and why:
-      non-deterministic                two runs in a row differ (a clock, a
-                                       random generator, a set's order...)
-      changed when run again: reads    both runs agree, but not with pipeline.lock:
-      something incr does not track    it reads something incr does not see
-    Dirty steps are skipped. The lockfile, the cache and the outs are not touched.
-
-    \b
-    TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
-    """
     if targets and not rerun:
         raise IncrError("TARGET is only taken with --rerun", hint="incr verify --rerun TARGET")
     check = verify_rerun if rerun else verify_cache

@@ -96,3 +96,99 @@ any browser, attach it to a CI run. The picture needs Graphviz's dot program.
         ),
     ),
 )
+
+REPRO_HELP = """Bring pipelines up to date: run dirty steps, reuse cached results for the rest.
+
+    With no TARGET, every pipeline under pipelines/ is brought up to date. A step target
+    also brings the steps it needs up to date. Stops at the first failing step, like Make
+    (see --keep-going); exit code 1 when a step failed. pipeline.lock is rewritten after
+    every finished step, so an interrupted run keeps what finished.
+
+    Only one incr writes to a project at a time: a second repro waits for the first (and
+    says for whom it waits). incr status never waits.
+
+    \b
+    TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
+
+    \b
+    Examples:
+      incr repro                     everything
+      incr repro digits.svc_trainer  one step and what it needs
+      incr repro --force train       rerun train even if it is clean
+      incr repro -j 2                two independent steps at a time
+    """
+
+
+VERIFY_HELP = """Check every cached object pipeline.lock refers to against its digest.
+
+    A missing or damaged object is reported with its path and removed; the next
+    `incr repro` recomputes (or restores) it. Exit code 1 when anything was wrong.
+
+    \b
+    With --rerun [TARGET...]: prove that clean steps are clean. Each clean step runs
+    again, twice, in a temporary copy of the project, on the inputs pipeline.lock
+    records; what it returns and writes is compared with the recorded digests. Exit
+    code 1 names every step whose outputs differ, and why:
+      non-deterministic                two runs in a row differ (a clock, a
+                                       random generator, a set's order...)
+      changed when run again: reads    both runs agree, but not with pipeline.lock:
+      something incr does not track    it reads something incr does not see
+    Dirty steps are skipped. The lockfile, the cache and the outs are not touched.
+
+    \b
+    TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
+    """
+
+
+WATCH_HELP = """Rerun what changed each time you save, until Ctrl-C.
+
+    First brings the targets up to date (like incr repro), then reruns them whenever a
+    watched file changes. Only dirty steps run, with the same lines as incr repro.
+
+    \b
+    Watched:
+      every .py file under pipelines/, new ones included
+      project-local modules the pipelines import (e.g. src/features.py)
+      the files and folders in each targeted step's deps=[...] (folders recursively)
+    Never watched: .pipecache/, .git/, pipeline.lock, files in a step's outs=[...].
+
+    \b
+    What a save does:
+      files quiet for --debounce ms -> one run of the dirty steps
+      a comment, a touch, the same bytes -> one "no change that matters" line
+      a change during a run -> one more run after it (--restart: cancel, start over)
+      a failing step or a syntax error -> the error; the save that fixes it reruns
+    New modules and deps are watched after the run that adds them.
+
+    \b
+    To stop: Ctrl-C or SIGTERM. A step in progress is interrupted; every finished step
+    stays in pipeline.lock. Exit code 0, or 130 when Ctrl-C interrupted a run.
+
+    \b
+    TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
+
+    \b
+    Examples:
+      incr watch                     every pipeline
+      incr watch flow.report         one step and what it needs
+      incr watch --restart train     cancel a long training run on each save
+    """
+
+
+STATUS_HELP = """List every step as clean, dirty or waiting, with the reasons that make it dirty.
+
+    \b
+    Reasons name what changed:
+      code changed (double in pipelines/flow.py)   the step or a helper it uses
+      config changed (factor: 2 -> 5)              a StepConfig value
+      dep changed (data/raw.csv)                   a file listed in deps=[...]
+      read changed (data/notes.txt)                a file it was seen to read
+      input changed (from transform)               an upstream output it receives
+      output missing / output modified (path)      a file in outs=[...]
+      output missing from cache, expired, cache disabled, new step
+    A step that is only "waiting: after transform" reruns only if transform's
+    output really changes.
+
+    \b
+    TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
+    """

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from incr import ondisk
 from incr.errors import IncrError
@@ -24,6 +25,9 @@ from incr.record import ResultRecorder
 from incr.runstate import Clock, RunState
 from incr.session import Workspace
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
+
+if TYPE_CHECKING:
+    from incr.remotesync import RemoteRuns
 
 
 class Preparer:
@@ -40,6 +44,8 @@ class Preparer:
         self.clock = clock
         self.recorder = recorder
         self.executes = executes
+        #: ``incr repro --pull``: results looked for on the remote before a step executes.
+        self.remote: RemoteRuns | None = None
 
     def prepare(self, run: RunState, node: StepNode) -> StepJob | str | None:
         """Decide a step: None when its result is reused (it is then finished), the text of
@@ -201,6 +207,8 @@ class Preparer:
     def run_cache_hit(self, node: StepNode, fp: str, expected: dict[str, str]) -> RunRecord | None:
         """The newest run-cache record of ``fp`` that has not expired and whose reads still
         match the files as they are now (and hold the ``expected`` ones)."""
+        if self.remote is not None:  # fetched into the local run cache when the remote has it
+            self.remote.fill(node.key, fp, lambda r: not self.ws.read_changes(r.reads, expected))
         for hit in self.ws.store.lookup_runs(fp):
             if self.ws.read_changes(hit.reads, expected):
                 continue
@@ -253,7 +261,8 @@ class Preparer:
         if restored and node.outs:  # files put back are written as this run goes
             self.recorder.stale_readers(run, run.overlaps.finish(node.name, (), node.outs))
         pipeline = run.traced.graph.name
-        self.reporter.emit(StepCached(pipeline, node.name, restored))
+        pulled = self.remote is not None and self.remote.took(node.key)
+        self.reporter.emit(StepCached(pipeline, node.name, restored, pulled))
         seconds = self.clock.perf() - run.started[node.name]
         self.reporter.emit(StepFinished(pipeline, node.name, seconds, False))
 

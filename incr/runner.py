@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from incr import dag, discovery, pool
 from incr import graph as graphs
@@ -52,8 +52,14 @@ from incr.runstate import Clock, RunState
 from incr.scheduler import Loop
 from incr.session import Workspace, open_for_repro, open_pipelines, script_imports
 
+if TYPE_CHECKING:
+    from incr.remotesync import RemoteRuns
+
 
 class Runner:
+    #: ``incr repro --pull``: results looked for on the remote before a step executes.
+    remote: RemoteRuns | None = None
+
     """Runs pipelines of one workspace through the scheduling loop (``incr.scheduler``)."""
 
     def __init__(
@@ -110,6 +116,7 @@ class Runner:
         reporter = Grouped(self.reporter) if executor.capacity() > 1 else self.reporter
         recorder = ResultRecorder(self.ws, self.clock)
         preparer = Preparer(self.ws, reporter, self.clock, recorder, executor.executes)
+        preparer.remote = self.remote
         loop = Loop(run, steps, executor, preparer, recorder, reporter, self.clock, keep_going)
         with _working_directory(self.ws.project.root), self._flushing_lock():
             try:
@@ -208,12 +215,21 @@ def repro_all(
     force: bool = False,
     keep_going: bool = False,
     jobs: int = 1,
+    pull: RemoteRuns | None = None,
 ) -> bool:
     """``incr repro`` on an open workspace: run the targeted pipelines (all without targets);
     False on a failure. A full run that succeeds also drops lock entries of pipelines that
-    no longer exist."""
+    no longer exist. With ``pull``, a step's result is fetched from the remote rather than
+    computed when the remote has it."""
     done = _repro(
-        workspace, pipelines, targets, reporter, force=force, keep_going=keep_going, jobs=jobs
+        workspace,
+        pipelines,
+        targets,
+        reporter,
+        force=force,
+        keep_going=keep_going,
+        jobs=jobs,
+        pull=pull,
     )
     return done.ok
 
@@ -228,9 +244,11 @@ def _repro(
     keep_going: bool = False,
     jobs: int = 1,
     dry_run: bool = False,
+    pull: RemoteRuns | None = None,
 ) -> Repro:
     targets = list(targets)
     runner = Runner(workspace, reporter)
+    runner.remote = pull
     done = Repro(ok=True)
     for traced, only in dag.select(pipelines, targets):
         forced: bool | set[str] = (only or True) if force else False

@@ -84,6 +84,10 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "htmlreport",
             "leftovers",
             "console",
+            "remoteconf",
+            "remote",
+            "remotesync",
+            "remotegc",
         ],
     ),
     # 2 api: decorators and tracing; .run() goes through a hook
@@ -114,7 +118,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
     # 7 watch
     ("watch", ["watchset", "watch"]),
     # 8 top: the CLI (the only module importing click) and the package facade
-    ("top", ["clitexts", "clihelp", "cli", "__init__"]),
+    ("top", ["clitexts", "clihelp", "remotehelp", "remotecli", "cli", "__init__"]),
 ]
 for _index, (_name, _modules) in enumerate(_LAYER_LIST):
     for _module in _modules:
