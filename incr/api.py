@@ -88,6 +88,7 @@ class Step:
         version: str | None = None,
         cache_expires: str | timedelta | float | None = None,
         env: list[str] | tuple[str, ...] = (),
+        resources: dict[str, float] | None = None,
     ) -> None:
         self.func = func
         self.name = name or func.__name__
@@ -99,6 +100,7 @@ class Step:
         self.version = None if version is None else str(version)
         self.cache_expires = parse_duration(cache_expires, self.name)
         self.env = env_names(env, self.name)
+        self.resources = resource_amounts(resources, self.name)
         self.signature = _signature(func)
         self.config_param, self.config_class = _find_config(self.signature)
         self.output_names, self.multi_output = _output_names(self.signature)
@@ -254,6 +256,7 @@ def step(
     version: str | None = None,
     cache_expires: str | timedelta | float | None = None,
     env: list[str] | tuple[str, ...] = (),
+    resources: dict[str, float] | None = None,
 ) -> Callable[[F], Step]: ...
 def step(
     func: Callable[..., Any] | None = None,
@@ -267,6 +270,7 @@ def step(
     version: str | None = None,
     cache_expires: str | timedelta | float | None = None,
     env: list[str] | tuple[str, ...] = (),
+    resources: dict[str, float] | None = None,
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Make a function a pipeline step.
 
@@ -282,6 +286,8 @@ def step(
     - ``env`` lists environment variables it depends on (a digest of each value is recorded,
       never the value): needed only for those read by a third-party package or a child
       process; the ones its own code reads are found while it runs.
+    - ``resources`` (``{"GPU": 1, "MEMORY": 8e9}``) are what a Dask worker must offer to run
+      it (``--executor dask``); not part of its fingerprint, ignored by the other executors.
     """
 
     def wrap(f: Callable[..., Any]) -> Step:
@@ -296,9 +302,25 @@ def step(
             version=version,
             cache_expires=cache_expires,
             env=env,
+            resources=resources,
         )
 
     return wrap(func) if func is not None else wrap
+
+
+def resource_amounts(resources: dict[str, float] | None, step: str) -> dict[str, float]:
+    """``@step(resources=...)`` checked: names mapped to positive amounts."""
+    found: dict[str, float] = {}
+    for name, amount in (resources or {}).items():
+        ok = isinstance(amount, int | float) and not isinstance(amount, bool) and amount > 0
+        if not isinstance(name, str) or not name or not ok:
+            raise DefinitionError(
+                f"step {step}: resources must map names to positive numbers, got "
+                f"{name!r}: {amount!r}",
+                hint='write resources={"GPU": 1, "MEMORY": 8e9}',
+            )
+        found[name] = float(amount)
+    return found
 
 
 # --------------------------------------------------------------------------- pipelines

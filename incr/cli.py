@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from incr.clihelp import (
+    EXECUTOR_HELP,
+    SCHEDULER_HELP,
     commit_steps,
     dag_output,
     few_collections,
@@ -83,6 +85,8 @@ def _project(ctx: click.Context) -> Project:
     type=click.IntRange(min=1),
     help="Steps to run at the same time, in worker processes (independent steps only).",
 )
+@click.option("--executor", type=click.Choice(["local", "dask"]), help=EXECUTOR_HELP)
+@click.option("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)
 @click.pass_context
 @_user_errors
 def repro(
@@ -93,6 +97,8 @@ def repro(
     keep_going: bool,
     no_wait: bool,
     jobs: int,
+    executor: str | None,
+    scheduler: str | None,
 ) -> None:
     """Bring pipelines up to date: run dirty steps, reuse cached results for the rest.
 
@@ -113,13 +119,16 @@ def repro(
       incr repro digits.svc_trainer  one step and what it needs
       incr repro --force train       rerun train even if it is clean
       incr repro -j 2                two independent steps at a time
+      incr repro --executor dask     on a Dask LocalCluster (pip install 'incr[dask]')
     """
+    from incr.daskexec import wanted
     from incr.locking import project_lock
     from incr.report import Console, status_lines
     from incr.runner import repro_all
     from incr.session import open_for_repro, open_pipelines
 
     project = _project(ctx)
+    dask = wanted(executor, scheduler, project)
     if dry_run:
         workspace, pipelines = open_pipelines(project, executable=False)
         verdicts = workspace.status(pipelines, targets, force=force)
@@ -138,6 +147,7 @@ def repro(
             force=force,
             keep_going=keep_going,
             jobs=jobs,
+            dask=dask,
         )
     if not ok:
         sys.exit(1)

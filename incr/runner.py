@@ -17,9 +17,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from incr import dag, discovery, envreads, materializers, ondisk, overlaps, parallel, trees
+from incr import (
+    dag,
+    daskloop,
+    discovery,
+    envreads,
+    materializers,
+    ondisk,
+    overlaps,
+    parallel,
+    trees,
+)
 from incr.api import PipelineInstance, TracedPipeline
 from incr.consumers import Consumers
+from incr.daskexec import DaskSettings
 from incr.errors import IncrError
 from incr.events import (
     Grouped,
@@ -91,6 +102,7 @@ class Runner:
         force: bool | set[str] = False,
         keep_going: bool = False,
         jobs: int = 1,
+        dask: DaskSettings | None = None,
     ) -> RunResult:
         """Bring ``traced`` (or the steps ``only`` names and what they need) up to date.
 
@@ -112,7 +124,13 @@ class Runner:
             traced, run_override, forced, RunResult(graph.name), consumers=Consumers(steps)
         )
         with _working_directory(self.ws.project.root), self._flushing_lock():
-            if jobs > 1 and traced.executable and parallel.available():
+            if dask is not None and traced.executable:
+                reporter, self.reporter = self.reporter, Grouped(self.reporter)
+                try:
+                    blocked = daskloop.run_dask(self, run, steps, keep_going, dask)
+                finally:
+                    self.reporter = reporter
+            elif jobs > 1 and traced.executable and parallel.available():
                 reporter, self.reporter = self.reporter, Grouped(self.reporter)
                 try:
                     blocked = parallel.run_parallel(self, run, steps, jobs, keep_going)
@@ -570,6 +588,7 @@ def repro_all(
     force: bool = False,
     keep_going: bool = False,
     jobs: int = 1,
+    dask: DaskSettings | None = None,
 ) -> bool:
     """``incr repro``: run the targeted pipelines (all without targets); False on a failure.
 
@@ -580,7 +599,7 @@ def repro_all(
     for traced, only in dag.select(pipelines, targets):
         forced: bool | set[str] = (only or True) if force else False
         result = Runner(workspace, reporter).run(
-            traced, only=only, force=forced, keep_going=keep_going, jobs=jobs
+            traced, only=only, force=forced, keep_going=keep_going, jobs=jobs, dask=dask
         )
         failed = failed or bool(result.failed)
         if result.failed and not keep_going:

@@ -1,0 +1,115 @@
+"""The scheduling loop of ``--executor dask`` inside today's runner: every dirty step is
+submitted to the executor as soon as the steps it needs are done; the runner decides, records
+and reports exactly as in a serial run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from incr import dag, envreads
+from incr.daskexec import DaskExecutor, DaskSettings
+from incr.events import StepFinished
+from incr.executors import Outcome, StepJob, StepOutcome
+from incr.learned import own_paths
+from incr.model import StepNode
+
+#: ``runner.Runner`` and ``runner.RunState`` (not imported: the runner imports this module).
+Runner = Any
+RunState = Any
+
+
+def executor_for(runner: Runner, run: RunState, settings: DaskSettings) -> DaskExecutor:
+    traced, ws = run.traced, runner.ws
+
+    def code_of(step: str) -> tuple[dict[str, str], dict[str, Any]]:
+        node = traced.graph.step(step)
+        return ws.code_facts(traced, node), node.config
+
+    resources = {name: dict(getattr(s, "resources", {}) or {}) for name, s in traced.steps.items()}
+    return DaskExecutor(settings, code_of, resources, ws.project.cache_dir)
+
+
+def run_dask(
+    runner: Runner, run: RunState, steps: list[StepNode], keep_going: bool, settings: DaskSettings
+) -> set[str]:
+    """Run ``steps`` (in dependency order) on a Dask cluster; the blocked steps."""
+    graph = run.traced.graph
+    names = {n.name for n in steps}
+    ups: dict[str, set[str]] = {name: set() for name in names}
+    for a, b in graph.edges():
+        if a in names and b in names:
+            ups[b].add(a)
+    pending = list(steps)
+    done: set[str] = set()
+    blocked: set[str] = set()
+    running: dict[str, StepNode] = {}
+    stopping = False
+    executor = executor_for(runner, run, settings)
+    try:
+        while pending or running:
+            for node in [n for n in pending if ups[n.name] <= done or n.name in blocked]:
+                pending.remove(node)
+                if node.name in blocked or stopping:
+                    blocked.add(node.name)
+                    continue
+                state = runner.prepare(run, node)
+                if state is None:
+                    executor.start(_job(runner, run, node))
+                    running[node.name] = node
+                    run.overlaps.begin(node.name)
+                    runner.let_go(run, node)
+                elif state:
+                    done.add(node.name)
+                else:
+                    stopping = stopping or not keep_going
+                    blocked |= dag.descendants(graph, node.name)
+            if not running:
+                if pending and not any(ups[n.name] <= done for n in pending):
+                    blocked |= {n.name for n in pending}
+                    pending.clear()
+                continue
+            job, outcome = executor.wait()
+            node = running.pop(job.step)
+            if _finish(runner, run, node, outcome):
+                done.add(node.name)
+            else:
+                stopping = stopping or not keep_going
+                blocked |= dag.descendants(graph, node.name)
+    finally:
+        executor.close()
+    return blocked
+
+
+def _job(runner: Runner, run: RunState, node: StepNode) -> StepJob:
+    code = run.traced.code[node.name].func
+    inputs = {p: run.outputs[r.step][r.output] for p, r in node.inputs.items()}
+    project = runner.ws.project
+    return StepJob(
+        pipeline=node.pipeline,
+        step=node.name,
+        key=node.key,
+        module=code.module,
+        qualname=code.qualname,
+        config=None,
+        inputs={p: (a.digest, a.kind) for p, a in inputs.items()},
+        outputs=node.outputs,
+        deps=node.deps,
+        outs=node.outs,
+        root=str(project.root),
+        cache=str(project.cache),
+        track_reads=node.track_reads,
+        exclude=own_paths(project),
+    )
+
+
+def _finish(runner: Runner, run: RunState, node: StepNode, outcome: StepOutcome) -> bool:
+    pipeline, started = run.traced.graph.name, run.started[node.name]
+    if outcome.failure is not None:
+        runner.fail(run, node, runner.clock() - started, outcome.failure)
+        return False
+    reads = dict(outcome.reads)
+    reads.update({f"${n}": envreads.env_value(n, runner.ws.environ) for n in outcome.env})
+    old = Outcome(outcome.artifacts, reads, deps=outcome.deps, writes=list(outcome.writes))
+    runner.accept(run, node, old)
+    runner.reporter.emit(StepFinished(pipeline, node.name, outcome.seconds, True))
+    return True

@@ -1,0 +1,246 @@
+"""What a Dask worker does with one step: the worker side of ``--executor dask``.
+
+The client (the ``incr`` process) decides everything; a worker only executes. It receives a
+``WorkOrder`` (plain values: the project root, the step, the client's code parts, the input
+digests), and:
+
+1. imports the project's pipeline modules (the project root on ``sys.path``), again whenever
+   a project module it imported has changed on disk since;
+2. recomputes the step's code parts (closures of the functions it uses, versions of the
+   packages they use, the Python version) and its config values, and refuses to run when they
+   differ from the client's, naming the function or package that differs;
+3. loads the inputs from the store by digest and runs the step as ``jobrun.run_job`` does in
+   any process: the project root as working folder, the files it reads and the environment
+   variables it uses recorded, its outputs stored;
+4. returns the ``StepOutcome``: digests, kinds, seconds, learned facts, or the traceback
+   text. No value travels through the scheduler.
+
+The order's ``StepJob`` carries no config object (unpickling one would import a project
+module before the worker has checked it): the worker uses the config of its own traced step,
+once its values are the client's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from incr import discovery
+from incr.errors import IncrError
+from incr.executors import StepJob, StepOutcome, load_inputs
+from incr.facts import StepFacts
+from incr.hashing import StatCache
+from incr.jobrun import run_job
+from incr.model import StepNode, TracedPipeline
+from incr.packages import PackageVersions
+from incr.project import Project
+from incr.sources import CodeSources
+from incr.store import Store
+
+
+@dataclass(frozen=True)
+class WorkOrder:
+    """One step to execute on a worker; pickled to it by Dask."""
+
+    job: StepJob  # with ``config=None``: see the module's docstring
+    cache_dir: str  # the project's cache folder (``[tool.incr] cache``), from the root
+    code: dict[str, str]  # the client's code parts of the step (``Facts.code``)
+    config: dict[str, Any]  # the client's config values of the step
+    remote: str | None = None  # where objects go when the worker does not see the cache
+
+
+class WorkerRefused(IncrError):
+    """The worker cannot run the step as the client decided it (other code, no cache)."""
+
+
+def run_order(order: WorkOrder) -> StepOutcome:
+    """Execute one step on this worker (the function Dask runs). Never raises for the step's
+    own errors: they come back as ``failure`` text."""
+    try:
+        loaded = _project_for(order)
+        traced, node = loaded.step(order)
+        loaded.check_code(traced, node, order)
+        store = loaded.store(order)
+    except IncrError as exc:
+        return StepOutcome(failure=exc.format())
+    root = str(loaded.project.root)
+    job = replace(order.job, config=traced.configs[node.name], root=root)
+    return loaded.execute(job, traced, store)
+
+
+# --------------------------------------------------------------------------- the project
+
+
+class _Loaded:
+    """One project as this worker process imported it."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.stats = StatCache(project.root, None)
+        self.sources = CodeSources(project, self.stats)
+        packages = PackageVersions(Path(os.devnull), project.root)
+        self.facts = StepFacts(project, self.stats, self.sources, packages)
+        self.pipelines = {t.graph.name: t for t in discovery.discover(project)}
+        self.files = _loaded_files(project.root)
+        #: Per step, the client's code parts found to match this worker's.
+        self.checked: dict[str, dict[str, str]] = {}
+        self._stores: dict[str | None, Store] = {}
+
+    def fresh(self) -> bool:
+        """False when a project module this process imported changed on disk."""
+        return all(_stat(path) == known for path, known in self.files.items())
+
+    def step(self, order: WorkOrder) -> tuple[TracedPipeline, StepNode]:
+        traced = self.pipelines.get(order.job.pipeline)
+        if traced is None or not any(n.name == order.job.step for n in traced.graph.steps):
+            raise WorkerRefused(
+                f"step {order.job.key} is not defined in the worker's copy of {self.project.root}",
+                hint="run the same checkout of the project on every worker",
+            )
+        return traced, traced.graph.step(order.job.step)
+
+    def check_code(self, traced: TracedPipeline, node: StepNode, order: WorkOrder) -> None:
+        """Refuse a step whose code parts or config differ from the client's."""
+        if self.checked.get(node.key) == order.code:
+            return
+        mine = self.facts.code_facts(traced, node)
+        differ = code_differences(order.code, mine)
+        if not differ and node.config != order.config:
+            differ = ["its config values (the pipeline module reads something else here)"]
+        if differ:
+            raise WorkerRefused(
+                f"worker (pid {os.getpid()}) refused step {node.key}: its code differs from "
+                f"the client's: {'; '.join(differ)}",
+                hint="run the same checkout and package versions on every worker",
+            )
+        self.checked[node.key] = order.code
+
+    def store(self, order: WorkOrder) -> Store:
+        """The store the step's inputs come from and its outputs go to."""
+        store = self._stores.get(order.remote)
+        if store is None:
+            store = self._stores[order.remote] = _open_store(self.project, order.remote)
+        return store
+
+    def execute(self, job: StepJob, traced: TracedPipeline, store: Store) -> StepOutcome:
+        """Load the inputs, run the step (``jobrun.run_job``), store what it returns."""
+        tools = _Tools(store, StatCache(self.project.root, None), self.sources.object_refs)
+        values, damaged = load_inputs(store, job, {})
+        if damaged is not None:
+            return damaged
+        with _in_folder(self.project.root):
+            outcome, _ = run_job(job, traced.steps[job.step], values, tools)
+        return outcome
+
+
+@dataclass
+class _Tools:
+    """What ``run_job`` stores into and digests with, on a worker."""
+
+    store: Store
+    stats: StatCache
+    object_refs: Callable[[str, Sequence[bytes | memoryview]], tuple[str, ...]]
+
+
+#: The projects this worker process has loaded, by root.
+_projects: dict[str, _Loaded] = {}
+
+
+def _project_for(order: WorkOrder) -> _Loaded:
+    """The project of ``order`` as imported here: imported (again) when it is new to this
+    process or when a project module it imported changed on disk."""
+    root = Path(os.environ.get("INCR_WORKER_ROOT") or order.job.root)
+    if not root.is_dir():
+        raise WorkerRefused(
+            f"worker (pid {os.getpid()}) cannot see the project at {root}",
+            hint="put the same checkout at the same path on every worker "
+            "(or set INCR_WORKER_ROOT on the worker to where its checkout is)",
+        )
+    loaded = _projects.get(str(root))
+    if loaded is not None and loaded.fresh():
+        return loaded
+    if loaded is not None:
+        _forget_modules(root)
+    project = Project(root=root, cache_dir=order.cache_dir)
+    loaded = _projects[str(root)] = _Loaded(project)
+    return loaded
+
+
+def _open_store(project: Project, remote: str | None) -> Store:
+    """The project's own cache when this worker sees it; a worker without it fails in one
+    line (a remote is needed then)."""
+    if remote is None:
+        if not project.cache.is_dir():
+            raise WorkerRefused(
+                f"worker (pid {os.getpid()}) cannot reach the cache: {project.cache} is not "
+                "here and no remote is configured",
+                hint="configure a remote cache, or run workers that see the project's folder",
+            )
+        return Store(project.cache)
+    raise WorkerRefused(f"worker (pid {os.getpid()}) cannot reach the remote {remote}")
+
+
+def code_differences(client: dict[str, str], worker: dict[str, str]) -> list[str]:
+    """Each code part that differs between the client's and the worker's, named."""
+    found: list[str] = []
+    for key in sorted(set(client) | set(worker)):
+        theirs, mine = client.get(key), worker.get(key)
+        if theirs == mine:
+            continue
+        if key == "python":
+            found.append(f"Python {mine} here, {theirs} on the client")
+        elif key.startswith("pkg:"):
+            name = key.removeprefix("pkg:")
+            found.append(f"package {name} {mine or 'missing'} here, {theirs or 'not used'} there")
+        elif ":" in key and key.partition(":")[0].endswith(".py"):
+            file, _, name = key.rpartition(":")
+            found.append(f"{name} in {file}")
+        else:
+            found.append(key)
+    return found
+
+
+def _loaded_files(root: Path) -> dict[str, tuple[int, int] | None]:
+    """The files of the project modules imported in this process, with their stat."""
+    prefix = os.path.join(str(root), "")
+    files = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str) and path.startswith(prefix):
+            files[path] = _stat(path)
+    return files
+
+
+def _forget_modules(root: Path) -> None:
+    """Drop the project's modules from this process, so the next import reads them again."""
+    import importlib
+
+    prefix = os.path.join(str(root), "")
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str) and path.startswith(prefix):
+            del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+@contextlib.contextmanager
+def _in_folder(path: Path) -> Iterator[None]:
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
