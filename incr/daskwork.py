@@ -147,7 +147,8 @@ class _Tools:
     object_refs: Callable[[str, Sequence[bytes | memoryview]], tuple[str, ...]]
 
 
-#: The projects this worker process has loaded, by root.
+#: The project this worker process has imported (one at a time: two projects may both have
+#: a ``pipelines`` package).
 _projects: dict[str, _Loaded] = {}
 
 
@@ -164,8 +165,9 @@ def _project_for(order: WorkOrder) -> _Loaded:
     loaded = _projects.get(str(root))
     if loaded is not None and loaded.fresh():
         return loaded
-    if loaded is not None:
-        _forget_modules(root)
+    for other in list(_projects):
+        _forget_modules(Path(other))
+        del _projects[other]
     project = Project(root=root, cache_dir=order.cache_dir)
     loaded = _projects[str(root)] = _Loaded(project)
     return loaded
@@ -217,14 +219,17 @@ def _loaded_files(root: Path) -> dict[str, tuple[int, int] | None]:
 
 
 def _forget_modules(root: Path) -> None:
-    """Drop the project's modules from this process, so the next import reads them again."""
+    """Drop the project's modules from this process (and its folders from ``sys.path``), so
+    the next import reads them again."""
     import importlib
 
     prefix = os.path.join(str(root), "")
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
-        if isinstance(path, str) and path.startswith(prefix):
+        where = list(getattr(module, "__path__", None) or [])  # a namespace package
+        if any(isinstance(p, str) and p.startswith(prefix) for p in [path, *where]):
             del sys.modules[name]
+    sys.path[:] = [p for p in sys.path if p not in (str(root), os.path.join(str(root), "src"))]
     importlib.invalidate_caches()
 
 
