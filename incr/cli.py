@@ -20,6 +20,7 @@ from incr.clihelp import (
 )
 from incr.errors import IncrError
 from incr.project import Project
+from incr.remotehelp import GC_REMOTE, ON_REMOTE, PULL_HELP, PUSH_HELP
 from incr.version import __version__
 
 TARGETS_HELP = "TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique."
@@ -87,6 +88,7 @@ def _project(ctx: click.Context) -> Project:
 )
 @click.option("--executor", type=click.Choice(["local", "dask"]), help=EXECUTOR_HELP)
 @click.option("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)
+@click.option("--pull", "pull_", is_flag=True, help="Fetch results from the remote cache first.")
 @click.pass_context
 @_user_errors
 def repro(
@@ -99,6 +101,7 @@ def repro(
     jobs: int,
     executor: str | None,
     scheduler: str | None,
+    pull_: bool,
 ) -> None:
     """Bring pipelines up to date: run dirty steps, reuse cached results for the rest.
 
@@ -123,6 +126,7 @@ def repro(
     """
     from incr.daskexec import wanted
     from incr.locking import project_lock
+    from incr.remotecli import remote_runs
     from incr.report import Console, status_lines
     from incr.runner import repro_all
     from incr.session import open_for_repro, open_pipelines
@@ -148,6 +152,7 @@ def repro(
             keep_going=keep_going,
             jobs=jobs,
             dask=dask,
+            pull=remote_runs(project, pull_, _tell),
         )
     if not ok:
         sys.exit(1)
@@ -163,10 +168,16 @@ def repro(
     "environment changed); results missing on this machine only do not fail it.",
 )
 @click.option("--why", metavar="STEP", help="Explain one step in full, like `incr show STEP`.")
+@click.option("--remote", is_flag=True, help=ON_REMOTE)
 @click.pass_context
 @_user_errors
 def status(
-    ctx: click.Context, targets: tuple[str, ...], as_json: bool, check: bool, why: str | None
+    ctx: click.Context,
+    targets: tuple[str, ...],
+    as_json: bool,
+    check: bool,
+    why: str | None,
+    remote: bool,
 ) -> None:
     """List every step as clean, dirty or waiting, with the reasons that make it dirty.
 
@@ -201,6 +212,10 @@ def status(
         lines = status_lines(verdicts)
         if lines:  # one write: a large pipeline has a line per step
             click.echo("\n".join(lines))
+    if remote:
+        from incr.remotecli import status_remote_lines
+
+        click.echo("\n".join(status_remote_lines(_project(ctx), targets)), err=as_json)
     if check:
         click.echo(check_line(verdicts), err=as_json)
         if stale_steps(verdicts):
@@ -361,9 +376,11 @@ def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
     help="Run-cache entries to keep per step, newest first (what makes a revert free).",
 )
 @click.option("-n", "--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option("--remote", is_flag=True, help=GC_REMOTE)
+@click.option("--grace", default="7d", show_default=True, help="With --remote: spare younger.")
 @click.pass_context
 @_user_errors
-def gc(ctx: click.Context, keep: int, dry_run: bool) -> None:
+def gc(ctx: click.Context, keep: int, dry_run: bool, remote: bool, grace: str) -> None:
     """Remove cached objects that nothing needs any more.
 
     Kept: every object pipeline.lock refers to, and the objects of the KEEP newest
@@ -371,6 +388,10 @@ def gc(ctx: click.Context, keep: int, dry_run: bool) -> None:
     without running). Removed: older run-cache entries, the objects only they used, and
     leftovers of interrupted writes.
     """
+    if remote:
+        from incr.remotecli import gc_remote_command
+
+        sys.exit(gc_remote_command(_project(ctx), grace, dry_run, click.echo))
     from incr import lockfile
     from incr.locking import project_lock
     from incr.maintenance import collect
@@ -385,6 +406,28 @@ def gc(ctx: click.Context, keep: int, dry_run: bool) -> None:
         for path in (*report.objects, *report.runs, *report.temps):
             click.echo(f"  {path.relative_to(project.root).as_posix()}")
     click.echo(gc_summary(report, verb))
+
+
+@cli.command(help=PUSH_HELP)
+@click.argument("targets", nargs=-1)
+@click.option("--all-runs", is_flag=True, help="Also push every record of the run cache.")
+@click.option("--repair", is_flag=True, help="Replace damaged remote objects from here.")
+@click.pass_context
+@_user_errors
+def push(ctx: click.Context, targets: tuple[str, ...], all_runs: bool, repair: bool) -> None:
+    from incr.remotecli import push_command
+
+    sys.exit(push_command(_project(ctx), targets, all_runs, repair, click.echo, _tell))
+
+
+@cli.command(help=PULL_HELP)
+@click.argument("targets", nargs=-1)
+@click.pass_context
+@_user_errors
+def pull(ctx: click.Context, targets: tuple[str, ...]) -> None:
+    from incr.remotecli import pull_command
+
+    sys.exit(pull_command(_project(ctx), targets, click.echo, _tell))
 
 
 @cli.command()

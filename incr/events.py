@@ -31,6 +31,7 @@ class StepCached:
     pipeline: str
     step: str
     restored: bool  # True: from the run cache (an earlier fingerprint), not the lockfile's
+    remote: bool = False  # True: fetched from the remote cache (``incr repro --pull``)
 
 
 @dataclass(frozen=True)

@@ -99,10 +99,12 @@ def _read_settings(pyproject: Path) -> dict[str, str]:
         raise ProjectError(f"{pyproject.name}: [tool.incr] must be a table")
     known = {"pipelines", "cache", "lockfile", *NOT_PATHS}
     for key, value in table.items():
+        if key == "remote":  # the shared cache's table: read by ``remoteconf``
+            continue
         if key not in known:
             raise ProjectError(
                 f"{pyproject.name}: unknown key {key!r} in [tool.incr]",
-                hint=f"known keys: {', '.join(sorted(known))}",
+                hint=f"known keys: {', '.join(sorted(known | {'remote'}))}",
             )
         if key in NOT_PATHS:
             if not isinstance(value, str):
@@ -112,7 +114,7 @@ def _read_settings(pyproject: Path) -> dict[str, str]:
             raise ProjectError(
                 f"{pyproject.name}: [tool.incr] {key} must be a path inside the project"
             )
-    return dict(table)
+    return {k: v for k, v in table.items() if k in known}
 
 
 def pipeline_modules(project: Project) -> list[Path]:

@@ -58,7 +58,8 @@ class Console:
             if self.explain and event.reasons:
                 self.line("  because: " + "; ".join(str(r) for r in event.reasons))
         elif isinstance(event, StepCached):
-            self.line(f"Using cached version of {event.step}.")
+            where = "remote cached" if event.remote else "cached"
+            self.line(f"Using {where} version of {event.step}.")
         elif isinstance(event, StepFinished):
             self.line(f"Step {event.step} has finished in {event.seconds:.3f}s.")
         elif isinstance(event, StepFailed):

@@ -54,6 +54,7 @@ from incr.notebook import project_for
 from incr.overlaps import RunOverlaps
 from incr.plan import cache_enabled, decide, stale_locks
 from incr.reads import ReadRecorder, recording
+from incr.remotesync import RemoteRuns
 from incr.report import Console
 from incr.session import Workspace, script_imports
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
@@ -79,6 +80,9 @@ class RunState:
 
 
 class Runner:
+    #: ``incr repro --pull``: results looked for on the remote before a step executes.
+    remote: RemoteRuns | None = None
+
     def __init__(
         self,
         workspace: Workspace,
@@ -264,6 +268,8 @@ class Runner:
     def _run_cache_hit(self, node: StepNode, fp: str, expected: dict[str, str]) -> RunRecord | None:
         """The newest run-cache record of ``fp`` that has not expired and whose reads still
         match the files as they are now (and hold the ``expected`` ones)."""
+        if self.remote is not None:  # fetched into the local run cache when the remote has it
+            self.remote.fill(node.key, fp, lambda r: not self.ws.read_changes(r.reads, expected))
         for hit in self.ws.store.lookup_runs(fp):
             if self.ws.read_changes(hit.reads, expected):
                 continue
@@ -321,7 +327,8 @@ class Runner:
         if restored and node.outs:  # files put back are written as this run goes
             self._stale_readers(run, run.overlaps.finish(node.name, (), node.outs))
         pipeline = run.traced.graph.name
-        self.reporter.emit(StepCached(pipeline, node.name, restored))
+        pulled = self.remote is not None and self.remote.took(node.key)
+        self.reporter.emit(StepCached(pipeline, node.name, restored, pulled))
         self.reporter.emit(StepFinished(pipeline, node.name, self.clock() - started, False))
         return True
 
@@ -589,16 +596,21 @@ def repro_all(
     keep_going: bool = False,
     jobs: int = 1,
     dask: DaskSettings | None = None,
+    pull: RemoteRuns | None = None,
 ) -> bool:
     """``incr repro``: run the targeted pipelines (all without targets); False on a failure.
 
     A full run that succeeds also drops lock entries of pipelines that no longer exist.
+    With ``pull``, a step's result is fetched from the remote rather than computed when the
+    remote has it.
     """
     targets = list(targets)
     failed = False
     for traced, only in dag.select(pipelines, targets):
         forced: bool | set[str] = (only or True) if force else False
-        result = Runner(workspace, reporter).run(
+        runner = Runner(workspace, reporter)
+        runner.remote = pull
+        result = runner.run(
             traced, only=only, force=forced, keep_going=keep_going, jobs=jobs, dask=dask
         )
         failed = failed or bool(result.failed)

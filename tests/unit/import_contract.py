@@ -76,6 +76,10 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "maintenance",
             "notebook",
             "report",
+            "remoteconf",
+            "remote",
+            "remotesync",
+            "remotegc",
         ],
     ),
     # 2 api: decorators and tracing; .run() goes through a hook
@@ -106,7 +110,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
     # 7 watch
     ("watch", ["watchset", "watch"]),
     # 8 top: the CLI (the only module importing click) and the package facade
-    ("top", ["clihelp", "cli", "__init__"]),
+    ("top", ["clihelp", "remotehelp", "remotecli", "cli", "__init__"]),
 ]
 for _index, (_name, _modules) in enumerate(_LAYER_LIST):
     for _module in _modules:

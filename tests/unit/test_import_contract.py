@@ -21,6 +21,7 @@ KNOWN = {
     "parallel.py: imports runner (function), a layer up (executors -> runner)",
     "parallel.py: imports runner (typing), a layer up (executors -> runner)",
     "runner.py: lines over 450",
+    "cli.py: lines over 450",
 }
 
 

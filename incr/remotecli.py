@@ -1,0 +1,92 @@
+"""What ``incr push``, ``incr pull``, ``incr status --remote`` and ``incr gc --remote`` do
+beyond parsing their options (no click here: text goes out through the ``echo`` and ``tell``
+each caller passes; ``tell`` is standard error). Each returns the command's exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from incr import lockfile
+from incr.locking import project_lock
+from incr.project import Project
+from incr.remote import Remote
+from incr.remoteconf import pull_by_default
+from incr.remotegc import collect_remote, grace_seconds
+from incr.remotesync import RemoteRuns, pull, push, remote_state, select
+
+Echo = Callable[[str], None]
+
+
+def push_command(
+    project: Project,
+    targets: tuple[str, ...],
+    all_runs: bool,
+    repair: bool,
+    echo: Echo,
+    tell: Echo,
+) -> int:
+    remote = Remote.open(project)
+    locks = lockfile.read(project.lockfile)
+    keys = select(locks, targets)
+    report = push(remote, locks, keys, all_runs=all_runs, repair=repair)
+    for line in report.problems:
+        tell(f"error: {line}")
+    for digest in report.repaired:
+        echo(f"repaired remote object {digest} (its bytes did not match its digest)")
+    echo(
+        f"pushed {report.uploaded} objects and {report.records} run records to {remote.url}"
+        + ("" if report.uploaded or report.records else " (the remote had everything)")
+    )
+    return 1 if report.problems else 0
+
+
+def pull_command(project: Project, targets: tuple[str, ...], echo: Echo, tell: Echo) -> int:
+    remote = Remote.open(project)
+    with project_lock(project.cache, "incr pull", on_wait=tell):
+        locks = lockfile.read(project.lockfile)
+        report = pull(remote, project.root, locks, select(locks, targets))
+    for line in report.problems:
+        tell(f"error: {line}")
+    for name in report.restored:
+        echo(f"restored {name}")
+    echo(f"pulled {report.fetched} objects from {remote.url}")
+    return 1 if report.problems else 0
+
+
+def status_remote_lines(project: Project, targets: tuple[str, ...]) -> list[str]:
+    """One line per locked step: whether its result is on the remote."""
+    remote = Remote.open(project)
+    locks = lockfile.read(project.lockfile)
+    state = remote_state(remote, locks, select(locks, targets))
+    width = max((len(k) for k in state), default=0)
+    lines = [f"remote {remote.url}:"]
+    for key, lacking in state.items():
+        mark = "on remote" if not lacking else f"not on remote ({lacking} objects missing)"
+        lines.append(f"  {key.ljust(width)}  {mark}")
+    return lines
+
+
+def gc_remote_command(project: Project, grace: str, dry_run: bool, echo: Echo) -> int:
+    seconds = grace_seconds(grace)
+    remote = Remote.open(project)
+    report = collect_remote(remote, project.lockfile, seconds, dry_run)
+    if dry_run:
+        for path in (*report.records, *report.objects, *report.temps):
+            echo(f"  {path}")
+    verb = "would remove" if dry_run else "removed"
+    echo(
+        f"{verb} {len(report.objects)} objects ({report.freed} bytes), "
+        f"{len(report.records)} run records and {len(report.temps)} temp files from "
+        f"{remote.url}; kept {report.kept} objects that {report.lockfiles} lockfiles "
+        f"(branches, tags, working tree) need or that are younger than --grace {grace}"
+    )
+    return 0
+
+
+def remote_runs(project: Project, pull_flag: bool, tell: Echo) -> RemoteRuns | None:
+    """For ``incr repro``: the remote to fetch results from, with ``--pull`` or
+    ``[tool.incr.remote] pull = true``; None otherwise."""
+    if not pull_flag and not pull_by_default(project):
+        return None
+    locks = lockfile.read(project.lockfile) if project.lockfile.is_file() else {}
+    return RemoteRuns(Remote.open(project), locks, lambda text: tell(f"warning: {text}"))

@@ -1,0 +1,216 @@
+"""``incr push``, ``incr pull``, ``incr status --remote`` and ``incr repro --pull``: what
+``pipeline.lock`` refers to, moved between ``.pipecache/`` and the remote (``remote``).
+
+All of it works from the lockfile and the local cache alone: no pipeline module is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from incr.errors import GraphError
+from incr.model import Artifact, LockEntry
+from incr.remote import Fetched, Remote, SharedRun, fetch_outputs, objects_of
+from incr.runcache import RunRecord
+from incr.store import ObjectCorrupt, ObjectMissing, UnsafePath
+
+
+def select(locks: dict[str, LockEntry], targets: Iterable[str]) -> list[str]:
+    """The lock keys ``targets`` name (all without targets): ``PIPELINE``, ``PIPELINE.STEP``
+    or a step name that is unique. Raises GraphError for a target that names none."""
+    keys = sorted(locks)
+    targets = list(targets)
+    if not targets:
+        return keys
+    chosen: set[str] = set()
+    for target in targets:
+        found = [k for k in keys if k == target or k.startswith(target + ".")]
+        found = found or [k for k in keys if k.partition(".")[2] == target]
+        if not found or (len({k.partition(".")[0] for k in found}) > 1 and "." not in target):
+            raise GraphError(
+                f"{target}: no step of pipeline.lock has that name (or it is not unique)",
+                hint="name it PIPELINE or PIPELINE.STEP, as `incr status` lists them",
+            )
+        chosen.update(found)
+    return sorted(chosen)
+
+
+def _owner_lines(locks: dict[str, LockEntry], keys: list[str], remote: Remote) -> dict[str, str]:
+    """Object digest -> ``STEP (output NAME)``, for messages."""
+    owners: dict[str, str] = {}
+    for key in keys:
+        for name, artifact in locks[key].outputs.items():
+            for digest in objects_of(remote.store, [artifact]):
+                owners.setdefault(digest, f"{key} (output {name})")
+    return owners
+
+
+@dataclass
+class PushReport:
+    uploaded: int = 0
+    records: int = 0
+    repaired: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def push(
+    remote: Remote,
+    locks: dict[str, LockEntry],
+    keys: list[str],
+    all_runs: bool = False,
+    repair: bool = False,
+) -> PushReport:
+    """Upload the objects and run records of the steps ``keys`` (their results in
+    ``pipeline.lock``; with ``all_runs`` every record of the run cache too), objects first.
+    With ``repair``, objects the remote holds are downloaded and hashed, and damaged ones are
+    replaced from the local copy."""
+    report = PushReport()
+    store = remote.store
+    runs = [_locked_run(remote, key, locks[key]) for key in keys]
+    if all_runs:
+        for path, step, _, records in store.run_records():
+            fp = path.parent.name + path.name
+            runs += [SharedRun(fp, step, r.outputs, r.reads, r.created) for r in records]
+    owners = _owner_lines(locks, keys, remote)
+    ready: list[SharedRun] = []
+    needed: set[str] = set()
+    for run in runs:
+        objects = objects_of(store, run.outputs.values())
+        lacking = sorted(d for d in objects if not store.has(d))
+        if lacking:
+            if run.step in keys and locks[run.step].fingerprint == run.fingerprint:
+                where = owners.get(lacking[0], run.step)
+                report.problems.append(
+                    f"cannot push {where}: cache object {lacking[0]} is missing here; "
+                    "run `incr repro` (or `incr pull`) first"
+                )
+            continue
+        ready.append(run)
+        needed |= objects
+    there = remote.present(needed)
+    if repair and there:
+        report.repaired = remote.damaged(there)
+        remote.upload(report.repaired)
+    todo = sorted(needed - there)
+    remote.upload(todo)
+    report.uploaded = len(todo)
+    report.records = len(remote.push_records(ready))
+    return report
+
+
+def _locked_run(remote: Remote, key: str, entry: LockEntry) -> SharedRun:
+    """The run record of a lock entry, dated by the local run cache when it has it."""
+    created = time.time()
+    for record in remote.store.lookup_runs(entry.fingerprint):
+        if record.outputs == entry.outputs and record.reads == entry.reads:
+            created = record.created
+            break
+    return SharedRun(entry.fingerprint, key, dict(entry.outputs), dict(entry.reads), created)
+
+
+@dataclass
+class PullReport:
+    fetched: int = 0
+    restored: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def pull(remote: Remote, root: Path, locks: dict[str, LockEntry], keys: list[str]) -> PullReport:
+    """Download the objects ``pipeline.lock`` refers to for ``keys`` (verified), then put back
+    ``outs`` files and folders that are missing from the working tree (a file that exists is
+    left as it is: ``incr status`` says whether it differs)."""
+    report = PullReport()
+    owners = _owner_lines(locks, keys, remote)
+    outputs = [a for key in keys for a in locks[key].outputs.values()]
+    got = fetch_outputs(remote, outputs)
+    owners.update(_owner_lines(locks, keys, remote))  # the files of manifests just fetched
+    report.fetched = len(got.stored)
+    report.problems += _fetch_problems(got, owners)
+    for key in keys:
+        for name, artifact in sorted(locks[key].outputs.items()):
+            if artifact.kind in ("file", "dir") and not os.path.lexists(root / name):
+                try:
+                    _restore(remote, root, name, artifact)
+                except (ObjectMissing, ObjectCorrupt, UnsafePath):
+                    continue  # said above (missing or refused)
+                report.restored.append(name)
+    return report
+
+
+def _restore(remote: Remote, root: Path, name: str, artifact: Artifact) -> None:
+    if artifact.kind == "dir":
+        remote.store.restore_tree(artifact.digest, root / name, root)
+    else:
+        remote.store.restore_file(artifact.digest, root / name, root, artifact.mode)
+
+
+def _fetch_problems(got: Fetched, owners: dict[str, str]) -> list[str]:
+    lines = [
+        f"remote object {d} of {owners.get(d, 'an output')} does not match its digest: "
+        "refused, nothing kept (`incr push --repair` from a good copy fixes the remote)"
+        for d in got.refused
+    ]
+    lines += [
+        f"{owners.get(d, 'an output')}: object {d} is not on the remote "
+        "(run `incr push` where it was computed)"
+        for d in got.missing
+    ]
+    return lines
+
+
+def remote_state(remote: Remote, locks: dict[str, LockEntry], keys: list[str]) -> dict[str, int]:
+    """Step key -> how many of the objects of its locked result the remote lacks (0: it is
+    all there). A folder whose manifest is not stored locally counts its manifest only."""
+    per_step = {key: objects_of(remote.store, locks[key].outputs.values()) for key in keys}
+    there = remote.present(set().union(*per_step.values()) if per_step else set())
+    return {key: len(objects - there) for key, objects in per_step.items()}
+
+
+class RemoteRuns:
+    """For ``incr repro --pull``: before a step executes, its result is looked for on the
+    remote (a run record of its fingerprint, or its lock entry when the fingerprint is the
+    locked one), fetched and verified into the local cache, where the runner finds it."""
+
+    def __init__(
+        self, remote: Remote, locks: dict[str, LockEntry], warn: Callable[[str], None]
+    ) -> None:
+        self.remote = remote
+        self.locks = locks
+        self.warn = warn
+        self.taken: set[str] = set()
+
+    def took(self, key: str) -> bool:
+        """True when the result of step ``key`` came from the remote in this run."""
+        return key in self.taken
+
+    def fill(self, key: str, fingerprint: str, usable: Callable[[RunRecord], bool]) -> bool:
+        """Make the local run cache hold a ``usable`` record of ``fingerprint`` fetched from
+        the remote; True when it does now (False: the local cache had one, or the remote has
+        none whose objects all verify)."""
+        store = self.remote.store
+        if any(usable(r) for r in store.lookup_runs(fingerprint)):
+            return False
+        candidates = self.remote.runs_of(fingerprint)
+        locked = self.locks.get(key)
+        if locked is not None and locked.fingerprint == fingerprint:
+            # Undated: a step whose results expire will not take it (created 0 is old).
+            candidates.append(SharedRun(fingerprint, key, locked.outputs, locked.reads, 0.0))
+        for run in candidates:
+            if not usable(RunRecord(run.outputs, run.reads, run.created)):
+                continue
+            got = fetch_outputs(self.remote, run.outputs.values())
+            if got.refused:
+                owners = {d: f"{key}" for d in got.refused}
+                for line in _fetch_problems(Fetched(refused=got.refused), owners):
+                    self.warn(f"{line}; {key} runs instead")
+                continue
+            if got.missing:
+                continue
+            store.record_run(fingerprint, run.outputs, run.reads, run.created, key)
+            self.taken.add(key)
+            return True
+        return False

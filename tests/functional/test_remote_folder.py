@@ -1,0 +1,189 @@
+"""The shared remote cache on a local folder: push, pull, `repro --pull`, verification,
+`status --remote`, concurrent pushes and `gc --remote` (see tests/functional/remotes.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import MakeProject
+from .remotes import (
+    STEPS,
+    bad_objects,
+    clone,
+    commit,
+    files_of,
+    flip_byte,
+    git,
+    origin,
+)
+from .scratch import outputs
+
+URL = "../remote"
+
+
+def test_fresh_clone_pulls_and_computes_nothing(make_project: MakeProject, tmp_path: Path) -> None:
+    project = origin(make_project, URL)
+    pushed = project.incr("push")
+    assert pushed.returncode == 0, pushed.output
+    assert "to " + str(tmp_path / "remote") in pushed.stdout
+    fresh = clone(project, "fresh")
+    assert fresh.incr("status", "--check").returncode == 0  # nothing but local results missing
+    pulled = fresh.incr("pull")
+    assert pulled.returncode == 0, pulled.output
+    assert "restored out/report.txt" in pulled.stdout
+    fresh.repro()
+    assert fresh.take_ran() == []
+    assert files_of(fresh) == files_of(project)
+    assert outputs(fresh) == outputs(project)
+    assert fresh.lock_bytes() == project.lock_bytes()
+    check = fresh.incr("status", "--check")
+    assert check.returncode == 0, check.output
+    again = project.incr("push")  # nothing new: listed, nothing sent
+    assert "pushed 0 objects and 0 run records" in again.stdout, again.output
+    nothing = fresh.incr("pull")  # nothing missing here: the remote is not contacted
+    assert "pulled 0 objects" in nothing.stdout, nothing.output
+
+
+def test_repro_pull_fetches_clean_and_dirty_steps(make_project: MakeProject) -> None:
+    project = origin(make_project, URL)
+    project.incr("push")
+    fresh = clone(project, "fresh")
+    # Changed code whose result was pushed: dirty here, fetched instead of executed.
+    project.edit("pipelines/flow.py", 'f"total {sum(values)}\\n"', 'f"sum {sum(values)}\\n"')
+    project.repro()
+    assert project.take_ran() == ["report"]
+    assert project.incr("push").returncode == 0
+    fresh.edit("pipelines/flow.py", 'f"total {sum(values)}\\n"', 'f"sum {sum(values)}\\n"')
+    result = fresh.repro("--pull")
+    assert fresh.take_ran() == []
+    assert "Using remote cached version of report." in result.stdout
+    assert "Using remote cached version of load." in result.stdout
+    assert files_of(fresh) == files_of(project)
+    assert outputs(fresh) == outputs(project)
+    fresh.repro()
+    assert fresh.take_ran() == []
+
+
+def test_status_remote_marks_each_step(make_project: MakeProject) -> None:
+    project = origin(make_project, URL)
+    before = project.incr("status", "--remote")
+    assert before.returncode == 0, before.output
+    assert "flow.load    not on remote (1 objects missing)" in before.stdout
+    assert project.incr("push", "flow.load").returncode == 0
+    after = project.incr("status", "--remote").stdout
+    assert "flow.load    on remote" in after
+    assert "flow.report  not on remote" in after
+
+
+def test_flipped_byte_is_refused_then_recomputed_and_repaired(make_project: MakeProject) -> None:
+    project = origin(make_project, URL)
+    project.incr("push")
+    remote = project.root.parent / "remote"
+    lock = project.lock()["flow.report"]
+    digest = lock.outputs["out/report.txt"].digest
+    flip_byte(remote / "objects" / digest[:2] / digest[2:])
+    fresh = clone(project, "fresh")
+    pulled = fresh.incr("pull")
+    assert pulled.returncode == 1
+    assert "Traceback" not in pulled.output
+    refused = [line for line in pulled.stderr.splitlines() if "does not match" in line]
+    assert len(refused) == 1 and "flow.report (output out/report.txt)" in refused[0]
+    assert not (fresh.root / "out/report.txt").exists()  # nothing kept
+    assert bad_objects(fresh.root / ".pipecache") == []
+    fresh.repro()
+    assert fresh.take_ran() == ["report"]  # recomputed, the rest was pulled
+    assert files_of(fresh) == files_of(project)
+    repaired = project.incr("push", "--repair")
+    assert repaired.returncode == 0, repaired.output
+    assert "repaired remote object" in repaired.stdout
+    assert bad_objects(remote) == []
+    again = clone(project, "again")
+    assert again.incr("pull").returncode == 0
+    again.repro()
+    assert again.take_ran() == []
+
+
+def test_concurrent_pushes_keep_both_records(make_project: MakeProject) -> None:
+    project = origin(make_project, URL)
+    other = clone(project, "other")
+    (other.root / "data/notes.txt").write_text("second\n", encoding="utf-8")
+    other.repro()
+    assert other.take_ran() == STEPS  # no cache here: the same fingerprints, other reads
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "incr.cli", "push"], cwd=p.root, stdout=subprocess.PIPE
+        )
+        for p in (project, other)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    fp = project.lock()["flow.noted"].fingerprint
+    assert fp == other.lock()["flow.noted"].fingerprint
+    records = list((project.root.parent / "remote/runs" / fp[:2] / fp[2:]).glob("*.json"))
+    reads = sorted(json.loads(p.read_text())["reads"]["data/notes.txt"] for p in records)
+    assert len(records) == 2 and reads[0] != reads[1]
+    for name, notes in (("a", "first\n"), ("b", "second\n")):  # each clone gets its own
+        fresh = clone(project, name)
+        (fresh.root / "data/notes.txt").write_text(notes, encoding="utf-8")
+        fresh.repro("--pull")
+        assert fresh.take_ran() == []
+
+
+def test_gc_remote_keeps_what_any_branch_needs(make_project: MakeProject) -> None:
+    project = origin(make_project, URL)
+    project.incr("push")
+    main_outputs = outputs(project)
+    git(project.root, "checkout", "-q", "-b", "other")
+    (project.root / "data/raw.csv").write_text("4\n5\n", encoding="utf-8")
+    project.repro()
+    commit(project, "other data")
+    project.incr("push")
+    other_outputs = outputs(project)
+    git(project.root, "checkout", "-q", "main")
+    (project.root / "data/raw.csv").write_text("7\n", encoding="utf-8")
+    project.repro()
+    project.incr("push")  # a result no lockfile will refer to
+    git(project.root, "checkout", "--", "data/raw.csv", "pipeline.lock")
+    remote = project.root.parent / "remote"
+    count = len(list((remote / "objects").glob("*/*")))
+    assert "would remove 0 objects" in project.incr("gc", "--remote", "--dry-run").stdout
+    dry = project.incr("gc", "--remote", "--grace", "0s", "--dry-run")
+    assert dry.returncode == 0, dry.output
+    assert len(list((remote / "objects").glob("*/*"))) == count
+    done = project.incr("gc", "--remote", "--grace", "0s")
+    assert done.returncode == 0, done.output
+    removed = int(done.stdout.split("removed ")[1].split()[0])
+    assert removed > 0 and len(list((remote / "objects").glob("*/*"))) == count - removed
+    for branch, expected in (("main", main_outputs), ("other", other_outputs)):
+        git(project.root, "checkout", "-q", branch)
+        fresh = clone(project, f"fresh-{branch}")
+        assert fresh.incr("pull").returncode == 0
+        fresh.repro()
+        assert fresh.take_ran() == [] and outputs(fresh) == expected
+
+
+def test_remote_errors_are_one_line(make_project: MakeProject, tmp_path: Path) -> None:
+    project = origin(make_project, URL)
+    (project.root / "pyproject.toml").write_text('[project]\nname = "demo"\n', encoding="utf-8")
+    assert "no remote" in project.incr("push").user_error()
+    blocker = tmp_path / "blocked"  # a backend package that cannot be imported
+    blocker.mkdir()
+    (blocker / "s3fs.py").write_text("raise ImportError('no s3fs here')\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "incr.cli", "push"],
+        cwd=project.root,
+        env={**os.environ, "INCR_REMOTE": "s3://bucket/x", "PYTHONPATH": _pythonpath(blocker)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert "incr[s3]" in result.stderr and len(result.stderr.strip().splitlines()) == 2
+
+
+def _pythonpath(first: Path) -> str:
+    rest = os.environ.get("PYTHONPATH", "")
+    return f"{first}{os.pathsep}{rest}" if rest else str(first)
