@@ -23,12 +23,17 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from incr.daskwork import WorkOrder, run_order
 from incr.errors import IncrError
 from incr.executors import StepJob, StepOutcome
+from incr.hashing import file_digest
+from incr.model import Artifact, Facts
 from incr.project import Project
+from incr.remote import Remote, fetch_outputs
+from incr.store import Store
 
 #: What ``[tool.incr] executor`` and ``--executor`` accept.
 EXECUTORS = ("local", "dask")
@@ -147,10 +152,10 @@ def resource_error(key: str, needed: dict[str, float], offered: list[dict[str, f
 class DaskExecutor:
     """The ``executors.Executor`` that submits each job to a Dask cluster.
 
-    ``code_of(step)`` gives the client's code parts and config values of a step (the worker
-    refuses to run other code); ``resources`` the Dask resources each step asks for. The
-    cluster is started (or connected to) when the first job starts: a run with nothing to
-    execute never starts one.
+    ``facts_of(step)`` gives the client's facts of a step: the worker refuses to run it when
+    its code parts, config values or deps differ there. ``resources`` are the Dask resources
+    each step asks for. The cluster is started (or connected to) when the first job starts:
+    a run with nothing to execute never starts one.
     """
 
     executes = True
@@ -158,14 +163,16 @@ class DaskExecutor:
     def __init__(
         self,
         settings: DaskSettings,
-        code_of: Callable[[str], tuple[dict[str, str], dict[str, Any]]],
+        facts_of: Callable[[str], Facts],
         resources: Mapping[str, dict[str, float]],
+        store: Store,
         cache_dir: str,
-        remote: str | None = None,
+        remote: Remote | None = None,
     ) -> None:
         self.settings = settings
-        self.code_of = code_of
+        self.facts_of = facts_of
         self.resources = resources
+        self.store = store  # the client's: what it records must be here
         self.cache_dir = cache_dir
         self.remote = remote
         self.cluster: Cluster | None = None
@@ -193,9 +200,12 @@ class DaskExecutor:
             failure = resource_error(job.key, needed, self.offered)
             self._ready.append((job, StepOutcome(failure=failure)))
             return
-        code, config = self.code_of(job.step)
+        facts = self.facts_of(job.step)
+        remote = self.remote.config if self.remote is not None else None
         bare = replace(job, config=None)
-        order = WorkOrder(bare, self.cache_dir, code, config, self.remote)
+        order = WorkOrder(bare, self.cache_dir, facts.code, facts.config, facts.deps, remote)
+        if self.remote is not None:  # the worker fetches them there
+            self.remote.push_objects(digest for digest, _ in job.inputs.values())
         self._submit(cluster, job, order, 0)
 
     def _submit(self, cluster: Cluster, job: StepJob, order: WorkOrder, tries: int) -> None:
@@ -221,7 +231,7 @@ class DaskExecutor:
             job, order, tries = self._futures.pop(future)
             outcome = self._outcome(future)
             if outcome is not None:
-                return job, outcome
+                return job, self._verified(job, outcome)
             if tries >= 1:
                 return job, StepOutcome(failure=_died(job.key))
             assert self.cluster is not None
@@ -242,6 +252,28 @@ class DaskExecutor:
         assert isinstance(outcome, StepOutcome)
         return outcome
 
+    def _verified(self, job: StepJob, outcome: StepOutcome) -> StepOutcome:
+        """The outcome once its outputs are in the local store (fetched from the remote and
+        hashed, when there is one) and its ``outs`` files are in the project as recorded;
+        else a failure saying what is missing."""
+        if outcome.failure is not None:
+            return outcome
+        artifacts = list(outcome.artifacts.values())
+        if self.remote is not None:
+            got = fetch_outputs(self.remote, artifacts)
+            lacking = got.missing + got.refused
+        else:
+            lacking = [a.digest for a in artifacts if not self.store.has(a.digest)]
+        if lacking:
+            where = self.remote.url if self.remote is not None else str(self.store.objects.parent)
+            text = f"error: the outputs of step {job.key} are missing or damaged in {where}: "
+            return StepOutcome(failure=text + ", ".join(lacking))
+        root = Path(job.root)
+        for name, artifact in outcome.artifacts.items():
+            if artifact.kind in ("file", "dir") and not _same_on_disk(root / name, artifact):
+                _put_back(self.store, root, name, artifact)
+        return outcome
+
     def release(self, digests: Iterable[str]) -> None:
         """Workers keep no values: nothing to let go."""
 
@@ -256,6 +288,24 @@ class DaskExecutor:
             self._futures.clear()
         finally:
             cluster.close()
+
+
+def _same_on_disk(path: Path, artifact: Artifact) -> bool:
+    """True when the file the worker wrote is here already (a worker on this machine, or one
+    that sees the project's folder)."""
+    if artifact.kind == "dir":
+        return False  # put back: the tree restore leaves files that match alone
+    try:
+        return path.is_file() and file_digest(path) == artifact.digest
+    except OSError:
+        return False
+
+
+def _put_back(store: Store, root: Path, name: str, artifact: Artifact) -> None:
+    if artifact.kind == "dir":
+        store.restore_tree(artifact.digest, root / name, root)
+    else:
+        store.restore_file(artifact.digest, root / name, root, artifact.mode)
 
 
 def _died(key: str) -> str:

@@ -11,7 +11,9 @@ from incr.daskexec import DaskExecutor, DaskSettings
 from incr.events import StepFinished
 from incr.executors import Outcome, StepJob, StepOutcome
 from incr.learned import own_paths
-from incr.model import StepNode
+from incr.model import Facts, StepNode
+from incr.remote import Remote
+from incr.remoteconf import RemoteError, remote_config
 
 #: ``runner.Runner`` and ``runner.RunState`` (not imported: the runner imports this module).
 Runner = Any
@@ -21,12 +23,21 @@ RunState = Any
 def executor_for(runner: Runner, run: RunState, settings: DaskSettings) -> DaskExecutor:
     traced, ws = run.traced, runner.ws
 
-    def code_of(step: str) -> tuple[dict[str, str], dict[str, Any]]:
-        node = traced.graph.step(step)
-        return ws.code_facts(traced, node), node.config
+    def facts_of(step: str) -> Facts:
+        return run.facts[step][0]
 
     resources = {name: dict(getattr(s, "resources", {}) or {}) for name, s in traced.steps.items()}
-    return DaskExecutor(settings, code_of, resources, ws.project.cache_dir)
+    remote = _remote(ws)
+    return DaskExecutor(settings, facts_of, resources, ws.store, ws.project.cache_dir, remote)
+
+
+def _remote(ws: Any) -> Remote | None:
+    """The project's remote cache, when one is configured: workers then move data there."""
+    try:
+        config = remote_config(ws.project)
+    except RemoteError:
+        return None
+    return Remote(config, ws.store)
 
 
 def run_dask(

@@ -39,6 +39,8 @@ from incr.jobrun import run_job
 from incr.model import StepNode, TracedPipeline
 from incr.packages import PackageVersions
 from incr.project import Project
+from incr.remote import Remote, objects_of
+from incr.remoteconf import RemoteConfig, RemoteError
 from incr.sources import CodeSources
 from incr.store import Store
 
@@ -51,7 +53,10 @@ class WorkOrder:
     cache_dir: str  # the project's cache folder (``[tool.incr] cache``), from the root
     code: dict[str, str]  # the client's code parts of the step (``Facts.code``)
     config: dict[str, Any]  # the client's config values of the step
-    remote: str | None = None  # where objects go when the worker does not see the cache
+    deps: dict[str, str]  # the client's digests of the files it declares (``Facts.deps``)
+    #: The project's remote cache: inputs are fetched from it and outputs pushed to it,
+    #: through a cache of the worker's own (``INCR_WORKER_CACHE``, else a temp folder).
+    remote: RemoteConfig | None = None
 
 
 class WorkerRefused(IncrError):
@@ -65,12 +70,12 @@ def run_order(order: WorkOrder) -> StepOutcome:
         loaded = _project_for(order)
         traced, node = loaded.step(order)
         loaded.check_code(traced, node, order)
-        store = loaded.store(order)
-    except IncrError as exc:
+        loaded.check_deps(node, order)
+        root = str(loaded.project.root)
+        job = replace(order.job, config=traced.configs[node.name], root=root)
+        return loaded.execute(job, traced, order)
+    except IncrError as exc:  # refused, or the remote could not be reached
         return StepOutcome(failure=exc.format())
-    root = str(loaded.project.root)
-    job = replace(order.job, config=traced.configs[node.name], root=root)
-    return loaded.execute(job, traced, store)
 
 
 # --------------------------------------------------------------------------- the project
@@ -89,7 +94,6 @@ class _Loaded:
         self.files = _loaded_files(project.root)
         #: Per step, the client's code parts found to match this worker's.
         self.checked: dict[str, dict[str, str]] = {}
-        self._stores: dict[str | None, Store] = {}
 
     def fresh(self) -> bool:
         """False when a project module this process imported changed on disk."""
@@ -120,21 +124,39 @@ class _Loaded:
             )
         self.checked[node.key] = order.code
 
-    def store(self, order: WorkOrder) -> Store:
-        """The store the step's inputs come from and its outputs go to."""
-        store = self._stores.get(order.remote)
-        if store is None:
-            store = self._stores[order.remote] = _open_store(self.project, order.remote)
-        return store
+    def check_deps(self, node: StepNode, order: WorkOrder) -> None:
+        """Refuse a step whose declared files differ here from the client's."""
+        stats = StatCache(self.project.root, None)
+        differ = [p for p, digest in sorted(order.deps.items()) if stats.digest(p) != digest]
+        if differ:
+            raise WorkerRefused(
+                f"worker (pid {os.getpid()}) refused step {node.key}: its deps differ from "
+                f"the client's: {', '.join(differ)}",
+                hint="give every worker the same data at the same path as the client",
+            )
 
-    def execute(self, job: StepJob, traced: TracedPipeline, store: Store) -> StepOutcome:
-        """Load the inputs, run the step (``jobrun.run_job``), store what it returns."""
+    def store(self, order: WorkOrder) -> Store:
+        """The store the step's inputs come from and its outputs go to: the project's cache,
+        or this worker's own one in front of the remote."""
+        if order.remote is None:
+            return _project_store(self.project)
+        return Store(_worker_cache())
+
+    def execute(self, job: StepJob, traced: TracedPipeline, order: WorkOrder) -> StepOutcome:
+        """Load the inputs, run the step (``jobrun.run_job``), store what it returns (and
+        push it to the remote, when there is one)."""
+        store = self.store(order)
+        remote = Remote(order.remote, store) if order.remote is not None else None
+        if remote is not None:
+            _fetch_inputs(remote, job)
         tools = _Tools(store, StatCache(self.project.root, None), self.sources.object_refs)
         values, damaged = load_inputs(store, job, {})
         if damaged is not None:
             return damaged
         with _in_folder(self.project.root):
             outcome, _ = run_job(job, traced.steps[job.step], values, tools)
+        if remote is not None and outcome.failure is None:
+            remote.push_objects(objects_of(store, outcome.artifacts.values()))
         return outcome
 
 
@@ -173,18 +195,39 @@ def _project_for(order: WorkOrder) -> _Loaded:
     return loaded
 
 
-def _open_store(project: Project, remote: str | None) -> Store:
-    """The project's own cache when this worker sees it; a worker without it fails in one
-    line (a remote is needed then)."""
-    if remote is None:
-        if not project.cache.is_dir():
-            raise WorkerRefused(
-                f"worker (pid {os.getpid()}) cannot reach the cache: {project.cache} is not "
-                "here and no remote is configured",
-                hint="configure a remote cache, or run workers that see the project's folder",
-            )
-        return Store(project.cache)
-    raise WorkerRefused(f"worker (pid {os.getpid()}) cannot reach the remote {remote}")
+def _project_store(project: Project) -> Store:
+    """The project's own cache, when this worker sees it."""
+    if not project.cache.is_dir():
+        raise WorkerRefused(
+            f"worker (pid {os.getpid()}) cannot reach the cache: {project.cache} is not "
+            "here and no remote is configured",
+            hint="configure a remote cache ([tool.incr.remote]), or run workers that see the "
+            "project's folder",
+        )
+    return Store(project.cache)
+
+
+def _worker_cache() -> Path:
+    """The cache a worker keeps in front of the remote."""
+    folder = os.environ.get("INCR_WORKER_CACHE")
+    if folder:
+        return Path(folder).absolute()
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"incr-worker-{os.getuid()}"
+
+
+def _fetch_inputs(remote: Remote, job: StepJob) -> None:
+    """Put the job's inputs in the worker's cache; RemoteError when the remote lacks one."""
+    digests = [digest for digest, _ in job.inputs.values()]
+    got = remote.fetch(digests)
+    if not got.complete:
+        bad = ", ".join(got.missing + got.refused)
+        raise RemoteError(
+            f"worker (pid {os.getpid()}) cannot load the inputs of step {job.key} from the "
+            f"remote {remote.url}: missing or damaged there: {bad}",
+            hint="run `incr push` from the client, or check the remote",
+        )
 
 
 def code_differences(client: dict[str, str], worker: dict[str, str]) -> list[str]:

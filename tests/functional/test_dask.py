@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -305,3 +306,101 @@ def _gone(pid: int, timeout: float = 10) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"worker {pid} still runs")
+
+
+def test_scheduler_and_workers_in_their_own_folders_through_a_folder_remote(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``dask scheduler`` and two ``dask worker`` processes, each worker with its own copy of
+    the project (``INCR_WORKER_ROOT``) and its own cache (``INCR_WORKER_CACHE``): no access
+    to the project's ``.pipecache``. Data moves through a folder remote only."""
+    remote = tmp_path / "remote"
+    table = f'[tool.incr.remote]\nurl = "{remote}"\n'
+    files = {**FLOW_FILES, "pyproject.toml": table}
+    client = make_project(files, where="client")
+    serial = make_project(files, where="serial")
+    copies = [make_project(files, where=f"worker{i}") for i in (1, 2)]
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        address = _start_scheduler(tmp_path / "scheduler.json", processes)
+        for copy in copies:
+            _start_worker(address, copy.root, processes)
+        _wait_for_workers(address, 2)
+
+        done = on_cluster(client, address)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert client.take_ran() == []  # nothing ran in the client's folder
+        ran_on = [copy.take_ran() for copy in copies]
+        assert sorted(ran_on[0] + ran_on[1]) == sorted(FLOW_ORDER)  # each once, on a worker
+        serial.repro()
+        assert client.lock_bytes() == serial.lock_bytes()
+        for copy in copies:
+            assert not (copy.root / ".pipecache").exists()
+        outputs = [a.digest for e in client.lock().values() for a in e.outputs.values()]
+        assert all((remote / "objects" / d[:2] / d[2:]).is_file() for d in outputs)
+        assert client.dirty() == {}
+
+        # A worker whose copy of a helper differs refuses the step, naming the helper.
+        for copy in copies:
+            copy.edit("pipelines/helpers.py", "return value * factor", "return factor * value")
+        done = on_cluster(client, address, "--force", "flow.scaled")
+        output = done.stdout + done.stderr
+        assert done.returncode == 1, output
+        assert "refused step flow.scaled: its code differs from the client's: " in output
+        assert "scale in pipelines/helpers.py" in output
+        assert [copy.take_ran() for copy in copies] == [[], []]
+    finally:
+        for proc in reversed(processes):
+            _stop(proc)
+
+
+def _start_scheduler(file: Path, processes: list[subprocess.Popen[bytes]]) -> str:
+    command = ["dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
+    processes.append(_spawn([*command, "--scheduler-file", str(file)], file.parent))
+    deadline = time.monotonic() + 60
+    while not file.exists():
+        assert processes[-1].poll() is None, "dask scheduler exited"
+        assert time.monotonic() < deadline, "dask scheduler did not start"
+        time.sleep(0.1)
+    import json
+
+    for _ in range(50):
+        try:
+            return str(json.loads(file.read_text(encoding="utf-8"))["address"])
+        except ValueError:  # being written
+            time.sleep(0.1)
+    raise AssertionError("no scheduler address")
+
+
+def _start_worker(address: str, root: Path, processes: list[subprocess.Popen[bytes]]) -> None:
+    folder = root.parent / f"{root.name}-folder"
+    folder.mkdir()
+    command = ["dask", "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
+    command += ["--host", "127.0.0.1", "--local-directory", str(folder / "scratch")]
+    env = {"INCR_WORKER_ROOT": str(root), "INCR_WORKER_CACHE": str(folder / "cache")}
+    processes.append(_spawn(command, folder, env))
+
+
+def _spawn(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> Any:
+    environ = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+    bindir = Path(sys.executable).parent  # the dask command of this Python
+    command = [str(bindir / command[0]), *command[1:]]
+    return subprocess.Popen(
+        command, cwd=cwd, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def _wait_for_workers(address: str, count: int) -> None:
+    with distributed.Client(address, timeout=30) as client:
+        client.wait_for_workers(count, timeout=60)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop one process we started, by its id: SIGTERM, then SIGKILL."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
