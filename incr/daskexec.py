@@ -30,9 +30,11 @@ from incr.daskwork import WorkOrder, run_order
 from incr.errors import IncrError
 from incr.executors import StepJob, StepOutcome
 from incr.hashing import file_digest
-from incr.model import Artifact, Facts
+from incr.model import Artifact, Facts, TracedPipeline
 from incr.project import Project
 from incr.remote import Remote, fetch_outputs
+from incr.remoteconf import RemoteError, remote_config
+from incr.session import Workspace
 from incr.store import Store
 
 #: What ``[tool.incr] executor`` and ``--executor`` accept.
@@ -181,6 +183,21 @@ class DaskExecutor:
         self._done: Any = None
         self._ready: list[tuple[StepJob, StepOutcome]] = []  # never submitted
 
+    @classmethod
+    def for_run(cls, settings: DaskSettings, ws: Workspace, traced: TracedPipeline) -> DaskExecutor:
+        """The executor for one run of ``traced`` in the project of ``ws``: the client's
+        facts of a step are those the workspace computes (memoised: the ones the run decided
+        with); the remote cache, when one is configured, carries the data."""
+
+        def facts_of(step: str) -> Facts:
+            return ws.static_facts(traced, traced.graph.step(step), {})
+
+        resources = {
+            name: dict(getattr(f, "resources", {}) or {}) for name, f in traced.steps.items()
+        }
+        cache = ws.project.cache_dir
+        return cls(settings, facts_of, resources, ws.store, cache, project_remote(ws))
+
     def connect(self) -> Cluster:
         """The cluster, started (or connected to) on the first job."""
         if self.cluster is None:
@@ -288,6 +305,15 @@ class DaskExecutor:
             self._futures.clear()
         finally:
             cluster.close()
+
+
+def project_remote(ws: Workspace) -> Remote | None:
+    """The project's remote cache, when one is configured: workers then move data there."""
+    try:
+        config = remote_config(ws.project)
+    except RemoteError:
+        return None
+    return Remote(config, ws.store)
 
 
 def _same_on_disk(path: Path, artifact: Artifact) -> bool:

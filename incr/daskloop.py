@@ -11,33 +11,11 @@ from incr.daskexec import DaskExecutor, DaskSettings
 from incr.events import StepFinished
 from incr.executors import Outcome, StepJob, StepOutcome
 from incr.learned import own_paths
-from incr.model import Facts, StepNode
-from incr.remote import Remote
-from incr.remoteconf import RemoteError, remote_config
+from incr.model import StepNode
 
 #: ``runner.Runner`` and ``runner.RunState`` (not imported: the runner imports this module).
 Runner = Any
 RunState = Any
-
-
-def executor_for(runner: Runner, run: RunState, settings: DaskSettings) -> DaskExecutor:
-    traced, ws = run.traced, runner.ws
-
-    def facts_of(step: str) -> Facts:
-        return run.facts[step][0]
-
-    resources = {name: dict(getattr(s, "resources", {}) or {}) for name, s in traced.steps.items()}
-    remote = _remote(ws)
-    return DaskExecutor(settings, facts_of, resources, ws.store, ws.project.cache_dir, remote)
-
-
-def _remote(ws: Any) -> Remote | None:
-    """The project's remote cache, when one is configured: workers then move data there."""
-    try:
-        config = remote_config(ws.project)
-    except RemoteError:
-        return None
-    return Remote(config, ws.store)
 
 
 def run_dask(
@@ -55,7 +33,7 @@ def run_dask(
     blocked: set[str] = set()
     running: dict[str, StepNode] = {}
     stopping = False
-    executor = executor_for(runner, run, settings)
+    executor = DaskExecutor.for_run(settings, runner.ws, run.traced)
     try:
         while pending or running:
             for node in [n for n in pending if ups[n.name] <= done or n.name in blocked]:

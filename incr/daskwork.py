@@ -126,8 +126,8 @@ class _Loaded:
 
     def check_deps(self, node: StepNode, order: WorkOrder) -> None:
         """Refuse a step whose declared files differ here from the client's."""
-        stats = StatCache(self.project.root, None)
-        differ = [p for p, digest in sorted(order.deps.items()) if stats.digest(p) != digest]
+        digest_of = self.stats.digest  # a file unchanged since the last step is not read again
+        differ = [p for p, digest in sorted(order.deps.items()) if digest_of(p) != digest]
         if differ:
             raise WorkerRefused(
                 f"worker (pid {os.getpid()}) refused step {node.key}: its deps differ from "
@@ -149,7 +149,7 @@ class _Loaded:
         remote = Remote(order.remote, store) if order.remote is not None else None
         if remote is not None:
             _fetch_inputs(remote, job)
-        tools = _Tools(store, StatCache(self.project.root, None), self.sources.object_refs)
+        tools = _Tools(store, self.stats, self.sources.object_refs)
         values, damaged = load_inputs(store, job, {})
         if damaged is not None:
             return damaged
