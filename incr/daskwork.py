@@ -238,10 +238,13 @@ def code_differences(client: dict[str, str], worker: dict[str, str]) -> list[str
         if theirs == mine:
             continue
         if key == "python":
-            found.append(f"Python {mine} here, {theirs} on the client")
+            found.append(f"Python {mine} on the worker, {theirs} on the client")
         elif key.startswith("pkg:"):
             name = key.removeprefix("pkg:")
-            found.append(f"package {name} {mine or 'missing'} here, {theirs or 'not used'} there")
+            found.append(
+                f"package {name}: {mine or 'not used'} on the worker, "
+                f"{theirs or 'not used'} on the client"
+            )
         elif ":" in key and key.partition(":")[0].endswith(".py"):
             file, _, name = key.rpartition(":")
             found.append(f"{name} in {file}")
