@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from incr.clihelp import (
+    DASHBOARD_HELP,
     EXECUTOR_HELP,
     SCHEDULER_HELP,
     commit_steps,
@@ -88,6 +89,7 @@ def _project(ctx: click.Context) -> Project:
 )
 @click.option("--executor", type=click.Choice(["local", "dask"]), help=EXECUTOR_HELP)
 @click.option("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)
+@click.option("--dashboard", is_flag=True, help=DASHBOARD_HELP)
 @click.option("--pull", "pull_", is_flag=True, help="Fetch results from the remote cache first.")
 @click.pass_context
 @_user_errors
@@ -101,6 +103,7 @@ def repro(
     jobs: int,
     executor: str | None,
     scheduler: str | None,
+    dashboard: bool,
     pull_: bool,
 ) -> None:
     """Bring pipelines up to date: run dirty steps, reuse cached results for the rest.
@@ -132,7 +135,7 @@ def repro(
     from incr.session import open_for_repro, open_pipelines
 
     project = _project(ctx)
-    dask = wanted(executor, scheduler, project)
+    dask = wanted(executor, scheduler, project, dashboard)
     if dry_run:
         workspace, pipelines = open_pipelines(project, executable=False)
         verdicts = workspace.status(pipelines, targets, force=force)

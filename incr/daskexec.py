@@ -52,16 +52,18 @@ class DaskSettings:
 
     scheduler: str | None = None
     workers: int | None = None
+    #: The ``LocalCluster``'s dashboard on http://127.0.0.1:8787/status (off by default).
     dashboard: bool = False
-    #: Resources each worker of the ``LocalCluster`` offers (``{"GPU": 1}``).
-    resources: tuple[tuple[str, float], ...] = ()
 
 
-def wanted(executor: str | None, scheduler: str | None, project: Project) -> DaskSettings | None:
+def wanted(
+    executor: str | None, scheduler: str | None, project: Project, dashboard: bool = False
+) -> DaskSettings | None:
     """The Dask settings when this run uses Dask, else None (the local executors).
 
     ``--scheduler`` implies ``--executor dask``; without either option, ``[tool.incr]
-    executor`` and ``scheduler`` decide the same way. Raises IncrError on an unknown executor.
+    executor`` and ``scheduler`` decide the same way. ``dashboard`` asks a LocalCluster for
+    its dashboard. Raises IncrError on an unknown executor.
     """
     if executor is None and scheduler is None:
         executor, scheduler = project.executor or None, project.scheduler or None
@@ -72,7 +74,9 @@ def wanted(executor: str | None, scheduler: str | None, project: Project) -> Das
             f"unknown executor {executor!r}",
             hint=f"use one of: {', '.join(EXECUTORS)} (--executor or [tool.incr] executor)",
         )
-    return DaskSettings(scheduler=scheduler) if executor == "dask" else None
+    if executor != "dask":
+        return None
+    return DaskSettings(scheduler=scheduler, dashboard=dashboard)
 
 
 def distributed_module() -> Any:
@@ -104,10 +108,9 @@ class Cluster:
                     threads_per_worker=1,
                     processes=True,
                     host="127.0.0.1",
-                    dashboard_address="127.0.0.1:0" if settings.dashboard else None,
+                    dashboard_address="127.0.0.1:8787" if settings.dashboard else None,
                     worker_dashboard_address=None,
                     silence_logs=logging.CRITICAL,
-                    resources=dict(settings.resources) or None,
                 )
                 self.client = distributed.Client(self.local)
             else:
