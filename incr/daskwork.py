@@ -155,6 +155,8 @@ class _Loaded:
             return damaged
         with _in_folder(self.project.root):
             outcome, _ = run_job(job, traced.steps[job.step], values, tools)
+        for path, stat in _loaded_files(self.project.root).items():  # imported by the step
+            self.files.setdefault(path, stat)
         if remote is not None and outcome.failure is None:
             remote.push_objects(objects_of(store, outcome.artifacts.values()))
         return outcome

@@ -103,8 +103,15 @@ def test_same_lockfile_as_serial_each_step_once_in_a_worker(
     serial.repro()
     assert remote.lock_bytes() == serial.lock_bytes()
 
-    done = on_cluster(remote, address)  # nothing dirty: nothing submitted
-    assert done.returncode == 0 and ran(remote) == []
+    # The workers imported the old module: they import it again, and run the new code.
+    for project in (remote, serial):
+        project.edit("pipelines/flow.py", "SHIFT = 10", "SHIFT = 11")
+    done = on_cluster(remote, address)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [name for name, _ in ran(remote)] == ["shift", "total"]
+    serial.repro()
+    assert remote.lock_bytes() == serial.lock_bytes()
+    assert remote.dirty() == {}
 
 
 FAILING = """\
