@@ -92,6 +92,7 @@ class _Loaded:
         self.facts = StepFacts(project, self.stats, self.sources, packages)
         self.pipelines = {t.graph.name: t for t in discovery.discover(project)}
         self.files = _loaded_files(project.root)
+        self.modules = len(sys.modules)  # when this changes, ``files`` is completed
         #: Per step, the client's code parts found to match this worker's.
         self.checked: dict[str, dict[str, str]] = {}
 
@@ -155,8 +156,10 @@ class _Loaded:
             return damaged
         with _in_folder(self.project.root):
             outcome, _ = run_job(job, traced.steps[job.step], values, tools)
-        for path, stat in _loaded_files(self.project.root).items():  # imported by the step
-            self.files.setdefault(path, stat)
+        if len(sys.modules) != self.modules:  # the step imported something
+            for path, stat in _loaded_files(self.project.root).items():
+                self.files.setdefault(path, stat)
+            self.modules = len(sys.modules)
         if remote is not None and outcome.failure is None:
             remote.push_objects(objects_of(store, outcome.artifacts.values()))
         return outcome
