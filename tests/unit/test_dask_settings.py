@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from incr.daskexec import DaskSettings, resource_error, unmet, wanted
-from incr.daskwork import code_differences
+from incr.daskwork import WorkOrder, code_differences, run_order
 from incr.errors import IncrError
+from incr.executors import StepJob
 from incr.project import Project
 
 
@@ -52,3 +53,15 @@ def test_resources_no_worker_offers() -> None:
     text = resource_error("flow.train", {"GPU": 2}, offered)
     assert text.startswith("error: step flow.train needs resources GPU=2, which no worker")
     assert "(they offer: GPU=1, MEMORY=16000000000)" in text
+
+
+def test_a_worker_that_cannot_see_the_project_says_so_in_one_line(tmp_path: Path) -> None:
+    job = StepJob(
+        "flow", "load", "flow.load", "pipelines.flow", "load", None, {}, ("output",), (), (),
+        str(tmp_path / "elsewhere"), str(tmp_path / "elsewhere" / ".pipecache"), True,
+    )  # fmt: skip
+    outcome = run_order(WorkOrder(job, ".pipecache", {}, {}, {}))
+    assert outcome.failure is not None and outcome.artifacts == {}
+    first, hint = outcome.failure.splitlines()
+    assert first.startswith("error: worker (pid ") and "cannot see the project at " in first
+    assert hint.startswith("  hint: put the same checkout at the same path on every worker")
