@@ -35,6 +35,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ from incr.remoteconf import (
 from incr.storage import FILE_MODE
 from incr.store import ObjectCorrupt, ObjectMissing, Store
 
+#: Part size of multipart uploads to S3: a larger object is sent part by part, never whole.
+UPLOAD_PART = 16 << 20
 #: From this many distinct prefixes on, one listing of all ``objects/`` is cheaper.
 LIST_WHOLE = 24
 _HEX = frozenset("0123456789abcdef")
@@ -170,7 +173,7 @@ class Remote:
         if len(prefixes) > LIST_WHOLE:
             names = self._find(self.path("objects"))
         else:
-            names = [n for p in prefixes for n in self._find(self.path("objects", p))]
+            names = self._find_many([self.path("objects", p) for p in prefixes])
         return wanted & {_digest_of(n) for n in names}
 
     def listing(self, *parts: str) -> dict[str, dict[str, Any]]:
@@ -182,6 +185,13 @@ class Remote:
             except FileNotFoundError:
                 return {}
         return dict(found)
+
+    def _find_many(self, paths: list[str]) -> list[str]:
+        """``_find`` of each path, the listings sent at the same time."""
+        if len(paths) <= 1:
+            return [n for p in paths for n in self._find(p)]
+        with ThreadPoolExecutor(min(len(paths), LIST_WHOLE)) as pool:
+            return [n for names in pool.map(self._find, paths) for n in names]
 
     def _find(self, path: str) -> list[str]:
         with talking(self.config, "list"):
@@ -213,6 +223,9 @@ class Remote:
 
     def _put(self, local: list[str], final: list[str]) -> None:
         with talking(self.config, "upload"):
+            if self.config.protocol in ("s3", "s3a"):  # parts of 16 MiB: bounded memory
+                self.fs.put(local, final, chunksize=UPLOAD_PART)
+                return
             if self.config.protocol in ATOMIC_PUT:
                 self.fs.put(local, final)
                 return
@@ -273,7 +286,7 @@ class Remote:
         if len(fps) > LIST_WHOLE:
             paths = self._find(self.path("runs"))
         else:
-            paths = [p for fp in fps for p in self._find(self.path("runs", fp[:2], fp[2:]))]
+            paths = self._find_many([self.path("runs", fp[:2], fp[2:]) for fp in fps])
         found = {_record_of(p) for p in paths}
         return {r for r in found if r is not None and r[0] in fps}
 

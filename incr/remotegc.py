@@ -22,7 +22,7 @@ from typing import Any
 from incr import lockfile
 from incr.errors import IncrError, LockfileError
 from incr.model import LockEntry
-from incr.remote import Remote, SharedRun, fetch_outputs, objects_of
+from incr.remote import Remote, SharedRun, objects_of
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -80,7 +80,8 @@ def collect_remote(
     now = time.time() if now is None else now
     report = RemoteGcReport()
     entries = _all_entries(lockfile_path, report)
-    got = fetch_outputs(remote, (a for e in entries for a in e.outputs.values()))
+    # Folders' manifests only (to learn their files), never the objects themselves.
+    got = remote.fetch(a.digest for e in entries for a in e.outputs.values() if a.kind == "dir")
     if got.refused:  # a damaged manifest: its files cannot be known, so nothing is removed
         raise IncrError(
             f"remote object {got.refused[0]} does not match its digest; nothing was removed",

@@ -15,6 +15,7 @@ from pathlib import Path
 from incr.errors import GraphError
 from incr.model import Artifact, LockEntry
 from incr.remote import Fetched, Remote, SharedRun, fetch_outputs, objects_of
+from incr.remoteconf import RemoteError
 from incr.runcache import RunRecord
 from incr.store import ObjectCorrupt, ObjectMissing, UnsafePath
 
@@ -182,6 +183,7 @@ class RemoteRuns:
         self.locks = locks
         self.warn = warn
         self.taken: set[str] = set()
+        self.broken = False  # the remote failed once: not asked again in this run
 
     def took(self, key: str) -> bool:
         """True when the result of step ``key`` came from the remote in this run."""
@@ -192,8 +194,17 @@ class RemoteRuns:
         the remote; True when it does now (False: the local cache had one, or the remote has
         none whose objects all verify)."""
         store = self.remote.store
-        if any(usable(r) for r in store.lookup_runs(fingerprint)):
+        if self.broken or any(usable(r) for r in store.lookup_runs(fingerprint)):
             return False
+        try:
+            return self._fill(key, fingerprint, usable)
+        except RemoteError as exc:  # offline: the steps run here, as without a remote
+            self.warn(f"{exc.message}; steps run here instead of being fetched")
+            self.broken = True
+            return False
+
+    def _fill(self, key: str, fingerprint: str, usable: Callable[[RunRecord], bool]) -> bool:
+        store = self.remote.store
         candidates = self.remote.runs_of(fingerprint)
         locked = self.locks.get(key)
         if locked is not None and locked.fingerprint == fingerprint:

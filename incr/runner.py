@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from incr import (
     dag,
@@ -54,10 +54,12 @@ from incr.notebook import project_for
 from incr.overlaps import RunOverlaps
 from incr.plan import cache_enabled, decide, stale_locks
 from incr.reads import ReadRecorder, recording
-from incr.remotesync import RemoteRuns
 from incr.report import Console
 from incr.session import Workspace, script_imports
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
+
+if TYPE_CHECKING:
+    from incr.remotesync import RemoteRuns
 
 
 @dataclass

@@ -119,3 +119,106 @@ def _moto(tmp: Path, env: dict[str, str] | None = None) -> Iterator[S3Server]:
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """A moto S3 server for the test module, with dummy credentials in the environment."""
     yield from _moto(tmp_path_factory.mktemp("moto"))
+
+
+@pytest.fixture(scope="module")
+def gcs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A gcp-storage-emulator on 127.0.0.1 with bucket ``incr-test``; its endpoint."""
+    pytest.importorskip("gcsfs", reason="gcsfs is not installed (pip install 'incr[gcs]')")
+    exe = shutil.which("gcp-storage-emulator")
+    if exe is None:
+        pytest.skip("gcp-storage-emulator is not installed (pip install gcp-storage-emulator)")
+    port = free_port()
+    args = [exe, "start", "--host=127.0.0.1", f"--port={port}", "--in-memory"]
+    log = tmp_path_factory.mktemp("gcs") / "gcs.log"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+        with server([*args, "--default-bucket=incr-test"], port, log):
+            yield f"http://127.0.0.1:{port}"
+
+
+#: Azurite's documented development account (public, the same in every installation).
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+@pytest.fixture(scope="module")
+def azurite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Azurite's blob service on 127.0.0.1 with container ``incr-test``; the connection
+    string, also set as AZURE_STORAGE_CONNECTION_STRING (where adlfs finds credentials)."""
+    adlfs = pytest.importorskip(
+        "adlfs", reason="adlfs is not installed (pip install 'incr[azure]')"
+    )
+    exe = shutil.which("azurite-blob")
+    if exe is None:
+        pytest.skip("azurite is not installed (npm install -g azurite)")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("azurite")
+    args = [exe, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence"]
+    args += ["--disableTelemetry", "--skipApiVersionCheck", "--loose"]
+    connection = (
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AZURE_STORAGE_CONNECTION_STRING", connection)
+        with server(args, port, folder / "azurite.log"):
+            adlfs.AzureBlobFileSystem(connection_string=connection).mkdir("incr-test")
+            yield connection
+
+
+class SftpServer:
+    """An asyncssh SFTP server running in this process (on a thread), serving ``root``
+    without authentication; ``known_hosts`` is a file naming its host key."""
+
+    def __init__(self, root: Path, known_hosts: Path, port: int) -> None:
+        self.root, self.known_hosts, self.port = root, known_hosts, port
+
+
+@pytest.fixture(scope="module")
+def sftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SftpServer]:
+    asyncssh = pytest.importorskip("asyncssh", reason="asyncssh is not installed")
+    pytest.importorskip("sshfs", reason="sshfs is not installed (pip install 'incr[ssh]')")
+    import asyncio
+    import threading
+
+    folder = tmp_path_factory.mktemp("sftp")
+    root = folder / "root"
+    root.mkdir()
+    port = free_port()
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    known = folder / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{port} {key.export_public_key().decode()}")
+
+    class NoAuth(asyncssh.SSHServer):  # type: ignore[misc]
+        def begin_auth(self, username: str) -> bool:
+            return False
+
+    loop = asyncio.new_event_loop()
+    started: list[Any] = []
+
+    async def listen() -> None:
+        started.append(
+            await asyncssh.listen(
+                "127.0.0.1",
+                port,
+                server_host_keys=[key],
+                server_factory=NoAuth,
+                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=os.fspath(root)),
+            )
+        )
+
+    thread = threading.Thread(target=loop.run_forever, name="sftp-server", daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(listen(), loop).result(timeout=20)
+    except Exception as exc:
+        loop.call_soon_threadsafe(loop.stop)
+        pytest.skip(f"the asyncssh SFTP server did not start: {exc}")
+    try:
+        yield SftpServer(root, known, port)
+    finally:
+        started[0].close()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)

@@ -171,6 +171,13 @@ def test_remote_problems_are_one_line(
         assert "Traceback" not in result.stderr, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and words in lines[0], (command, result.stderr)
+    # repro --pull with the server gone: one warning, then the steps run here
+    offline = cases["cannot reach the server"]
+    result = _incr(fresh.root, ["repro", "--pull"], offline)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "cannot reach the server" in warnings[0], result.stderr
+    assert fresh.take_ran() == STEPS
 
 
 def _incr(root: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
