@@ -223,7 +223,7 @@ class DaskExecutor:
         facts = self.facts_of(job.step)
         remote = self.remote.config if self.remote is not None else None
         bare = replace(job, config=None)
-        order = WorkOrder(bare, self.cache_dir, facts.code, facts.config, facts.deps, remote)
+        order = WorkOrder(bare, self.cache_dir, facts.code, facts.config, facts.deps, remote=remote)
         if self.remote is not None:  # the worker fetches them there
             self.remote.push_objects(digest for digest, _ in job.inputs.values())
         self._submit(cluster, job, order, 0)

@@ -43,6 +43,7 @@ from incr.remote import Remote, objects_of
 from incr.remoteconf import RemoteConfig, RemoteError
 from incr.sources import CodeSources
 from incr.store import Store
+from incr.version import __version__
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class WorkOrder:
     code: dict[str, str]  # the client's code parts of the step (``Facts.code``)
     config: dict[str, Any]  # the client's config values of the step
     deps: dict[str, str]  # the client's digests of the files it declares (``Facts.deps``)
+    incr: str = __version__  # the client's incr: a worker with another one refuses
     #: The project's remote cache: inputs are fetched from it and outputs pushed to it,
     #: through a cache of the worker's own (``INCR_WORKER_CACHE``, else a temp folder).
     remote: RemoteConfig | None = None
@@ -67,6 +69,11 @@ def run_order(order: WorkOrder) -> StepOutcome:
     """Execute one step on this worker (the function Dask runs). Never raises for the step's
     own errors: they come back as ``failure`` text."""
     try:
+        if order.incr != __version__:
+            raise WorkerRefused(
+                f"worker (pid {os.getpid()}) runs incr {__version__}, the client {order.incr}",
+                hint="install the same incr on the workers as on the client",
+            )
         loaded = _project_for(order)
         traced, node = loaded.step(order)
         loaded.check_code(traced, node, order)
