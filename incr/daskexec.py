@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -101,7 +102,11 @@ class Cluster:
         logging.getLogger("distributed").setLevel(logging.ERROR)
         self.local: Any = None
         # A dead worker fails its task at once: the client decides the one retry itself.
-        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with (
+            dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+            warnings.catch_warnings(),  # "port 8787 is already in use" for its HTTP server
+        ):
+            warnings.simplefilter("ignore")
             if settings.scheduler is None:
                 self.local = distributed.LocalCluster(
                     n_workers=settings.workers or _cores(),

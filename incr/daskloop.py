@@ -21,21 +21,25 @@ RunState = Any
 def run_dask(
     runner: Runner, run: RunState, steps: list[StepNode], keep_going: bool, settings: DaskSettings
 ) -> set[str]:
-    """Run ``steps`` (in dependency order) on a Dask cluster; the blocked steps."""
-    graph = run.traced.graph
-    names = {n.name for n in steps}
-    ups: dict[str, set[str]] = {name: set() for name in names}
-    for a, b in graph.edges():
-        if a in names and b in names:
-            ups[b].add(a)
+    """Run ``steps`` (in dependency order) on a Dask cluster; the blocked steps. A step found
+    to have read a file before a step of the run finished writing it is put back in the queue
+    behind that writer, as ``--jobs`` does."""
+    ups = _ups(run.traced.graph, steps)
     pending = list(steps)
     done: set[str] = set()
     blocked: set[str] = set()
     running: dict[str, StepNode] = {}
+    again: set[str] = set()  # running now, to be prepared again once they finish
     stopping = False
     executor = DaskExecutor.for_run(settings, runner.ws, run.traced)
     try:
-        while pending or running:
+        while pending or running or run.requeue:
+            if run.requeue:
+                redo = {n.name for n in runner.again(run, done | set(running))}
+                again |= redo & set(running)
+                done -= redo
+                pending = _queued(steps, pending, redo - set(running))
+                ups = _ups(run.traced.graph, steps)
             for node in [n for n in pending if ups[n.name] <= done or n.name in blocked]:
                 pending.remove(node)
                 if node.name in blocked or stopping:
@@ -51,22 +55,43 @@ def run_dask(
                     done.add(node.name)
                 else:
                     stopping = stopping or not keep_going
-                    blocked |= dag.descendants(graph, node.name)
+                    blocked |= dag.descendants(run.traced.graph, node.name)
+            if run.requeue:
+                continue
             if not running:
                 if pending and not any(ups[n.name] <= done for n in pending):
-                    blocked |= {n.name for n in pending}
+                    blocked |= {n.name for n in pending}  # waiting on failed steps only
                     pending.clear()
                 continue
             job, outcome = executor.wait()
             node = running.pop(job.step)
-            if _finish(runner, run, node, outcome):
-                done.add(node.name)
-            else:
+            if not _finish(runner, run, node, outcome):
                 stopping = stopping or not keep_going
-                blocked |= dag.descendants(graph, node.name)
+                blocked |= dag.descendants(run.traced.graph, node.name)
+            elif node.name in again:
+                again.discard(node.name)
+                pending = _queued(steps, pending, {node.name})
+            else:
+                done.add(node.name)
     finally:
         executor.close()
     return blocked
+
+
+def _ups(graph: Any, steps: list[StepNode]) -> dict[str, set[str]]:
+    """The steps (of ``steps``) each step waits on."""
+    names = {n.name for n in steps}
+    ups: dict[str, set[str]] = {name: set() for name in names}
+    for a, b in graph.edges():
+        if a in names and b in names:
+            ups[b].add(a)
+    return ups
+
+
+def _queued(steps: list[StepNode], pending: list[StepNode], more: set[str]) -> list[StepNode]:
+    """``pending`` and the steps named in ``more``, in the order of ``steps``."""
+    names = more | {n.name for n in pending}
+    return [n for n in steps if n.name in names]
 
 
 def _job(runner: Runner, run: RunState, node: StepNode) -> StepJob:

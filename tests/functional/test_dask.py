@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from .conftest import FLOW_FILES, FLOW_ORDER, MakeProject, Project
+from .test_jobs_serial import notes_project, serial_lock
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.xdist_group("dask")
@@ -112,6 +113,21 @@ def test_same_lockfile_as_serial_each_step_once_in_a_worker(
     serial.repro()
     assert remote.lock_bytes() == serial.lock_bytes()
     assert remote.dirty() == {}
+
+
+def test_a_reader_that_read_a_file_before_its_writer_finished_runs_again(
+    cluster: tuple[str, set[int]], make_project: MakeProject
+) -> None:
+    address, _ = cluster
+    project = notes_project(make_project, "dask")
+
+    done = on_cluster(project, address)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    ran = project.take_ran()
+    assert ran[-1] == "use_notes:new" and ran.count("write_notes") == 1
+    assert "read too early (data/notes.txt, written by write_notes)" in output
+    assert project.lock_bytes() == serial_lock(project, "serial")
 
 
 FAILING = """\
