@@ -131,15 +131,14 @@ def repro(
     from incr.locking import project_lock
     from incr.remotecli import remote_runs
     from incr.report import Console, status_lines
+    from incr.runner import repro as repro_call
     from incr.runner import repro_all
-    from incr.session import open_for_repro, open_pipelines
+    from incr.session import open_for_repro
 
     project = _project(ctx)
     dask = wanted(executor, scheduler, project, dashboard)
     if dry_run:
-        workspace, pipelines = open_pipelines(project, executable=False)
-        verdicts = workspace.status(pipelines, targets, force=force)
-        for line in status_lines(verdicts):
+        for line in status_lines(repro_call(project, targets, force=force, dry_run=True).verdicts):
             click.echo(line)
         click.echo("(dry run: nothing was executed)")
         return

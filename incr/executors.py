@@ -186,19 +186,3 @@ def user_traceback(exc: BaseException, code: Any) -> str:
     while tb is not None and tb.tb_frame.f_code is not code:
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
-
-
-@dataclass
-class Outcome:
-    """What executing a step left in today's two loops (to be replaced by ``StepOutcome``)."""
-
-    artifacts: dict[str, Artifact] = field(default_factory=dict)
-    reads: dict[str, str] = field(default_factory=dict)
-    failure: str | None = None
-    #: Declared deps the step wrote into, with their digests as it left them.
-    deps: dict[str, str] = field(default_factory=dict)
-    writes: list[str] = field(default_factory=list)  # files it wrote, besides its outs
-
-
-class StepFailure(Exception):
-    """Raised inside the runner when a step (or a producer it needed) failed."""

@@ -17,73 +17,45 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from incr import (
-    dag,
-    daskloop,
-    discovery,
-    envreads,
-    materializers,
-    ondisk,
-    overlaps,
-    parallel,
-    trees,
-)
+from incr import dag, discovery, overlaps, pool
 from incr.api import PipelineInstance, TracedPipeline
 from incr.consumers import Consumers
-from incr.daskexec import DaskSettings
-from incr.errors import IncrError
+from incr.daskexec import DaskExecutor, DaskSettings
+from incr.dryrun import DryRunExecutor
 from incr.events import (
     Grouped,
     PipelineFinished,
     PipelineStarted,
+    Recorder,
     Reporter,
     RunResult,
-    StepCached,
-    StepFailed,
-    StepFinished,
     StepsSkipped,
-    StepStarted,
-    Warning_,
 )
-from incr.executors import Outcome, StepFailure, load_artifact, split_outputs, user_traceback
-from incr.fingerprint import fingerprint
-from incr.learned import own_paths
+from incr.executors import Executor, load_artifact
+from incr.inprocess import InProcessExecutor
 from incr.locking import project_lock
-from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, paths_overlap
+from incr.model import Reason
 from incr.notebook import project_for
-from incr.overlaps import RunOverlaps
-from incr.plan import cache_enabled, decide, stale_locks
-from incr.reads import ReadRecorder, recording
+from incr.plan import Verdict, stale_locks
+from incr.prepare import Preparer
+from incr.project import Project
+from incr.record import ResultRecorder
 from incr.report import Console
-from incr.session import Workspace, script_imports
-from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
+from incr.runstate import Clock, RunState
+from incr.scheduler import Loop
+from incr.session import Workspace, open_for_repro, open_pipelines, script_imports
 
 if TYPE_CHECKING:
     from incr.remotesync import RemoteRuns
 
 
-@dataclass
-class RunState:
-    traced: TracedPipeline
-    run_override: bool | None
-    force: set[str]
-    result: RunResult
-    outputs: dict[str, dict[str, Artifact]] = field(default_factory=dict)
-    values: dict[tuple[str, str], Any] = field(default_factory=dict)
-    facts: dict[str, tuple[Facts, str]] = field(default_factory=dict)
-    started: dict[str, float] = field(default_factory=dict)
-    #: Which values of ``values`` a step of the run still has to start with.
-    consumers: Consumers = field(default_factory=Consumers)
-    overlaps: RunOverlaps = field(default_factory=RunOverlaps)
-    #: Steps found to have read a file too early, with why, until they are prepared again.
-    reruns: dict[str, list[Reason]] = field(default_factory=dict)
-    #: Those of them the scheduling loop has not put back in its queue yet.
-    requeue: list[str] = field(default_factory=list)
-
-
 class Runner:
+    """Runs pipelines of one workspace through the scheduling loop (``incr.scheduler``)."""
+
     #: ``incr repro --pull``: results looked for on the remote before a step executes.
     remote: RemoteRuns | None = None
+    #: ``--executor dask`` / ``--scheduler``: dirty steps run on a Dask cluster.
+    dask: DaskSettings | None = None
 
     def __init__(
         self,
@@ -95,9 +67,9 @@ class Runner:
     ) -> None:
         self.ws = workspace
         self.reporter = reporter
-        self.clock = clock  # for durations
-        self.now = now  # for run names
-        self.wall = wall  # for cache expiry
+        self.clock = Clock(clock, now, wall)
+        #: The decisions of the dry runs made so far, step by step (as ``incr status``).
+        self.verdicts: list[Verdict] = []
 
     def run(
         self,
@@ -108,18 +80,21 @@ class Runner:
         force: bool | set[str] = False,
         keep_going: bool = False,
         jobs: int = 1,
-        dask: DaskSettings | None = None,
+        dry_run: bool = False,
+        executor: Executor | None = None,
     ) -> RunResult:
         """Bring ``traced`` (or the steps ``only`` names and what they need) up to date.
 
         ``force`` reruns every step (True) or the named ones. A failing step's dependents are
         skipped; without ``keep_going`` the run stops at the first failure, like Make. With
-        ``jobs`` > 1, independent steps execute at the same time in worker processes.
+        ``jobs`` > 1, independent steps execute at the same time in worker processes. A
+        ``dry_run`` executes nothing and writes nothing but the stat cache: its decisions are
+        in ``verdicts``. ``executor`` replaces the one these options choose.
         """
-        traced = self._learned(traced)
-        graph = traced.graph
-        started = self.clock()
-        run_name = f"{graph.name}-{self.now():%d_%b_%y-%H_%M_%S_%f}"
+        graph, found = overlaps.learned_graph(traced.graph, self.ws.locks, self.ws.writes.steps)
+        traced = traced if graph is traced.graph else replace(traced, graph=graph)
+        started = self.clock.perf()
+        run_name = f"{graph.name}-{self.clock.now():%d_%b_%y-%H_%M_%S_%f}"
         self.reporter.emit(PipelineStarted(graph.name, graph.enable_cache, run_override))
         steps = dag.order(graph)
         if only is not None:
@@ -129,32 +104,44 @@ class Runner:
         run = RunState(
             traced, run_override, forced, RunResult(graph.name), consumers=Consumers(steps)
         )
+        if dry_run:
+            run.producers = {out: n.name for n in graph.steps for out in n.outs}
+            run.order_found = found
+        executor = executor or self.executor(traced, jobs, dry_run)
+        reporter = Grouped(self.reporter) if executor.capacity() > 1 else self.reporter
+        recorder = ResultRecorder(self.ws, self.clock)
+        preparer = Preparer(self.ws, reporter, self.clock, recorder, executor.executes)
+        preparer.remote = self.remote
+        loop = Loop(run, steps, executor, preparer, recorder, reporter, self.clock, keep_going)
         with _working_directory(self.ws.project.root), self._flushing_lock():
-            if dask is not None and traced.executable:
-                reporter, self.reporter = self.reporter, Grouped(self.reporter)
-                try:
-                    blocked = daskloop.run_dask(self, run, steps, keep_going, dask)
-                finally:
-                    self.reporter = reporter
-            elif jobs > 1 and traced.executable and parallel.available():
-                reporter, self.reporter = self.reporter, Grouped(self.reporter)
-                try:
-                    blocked = parallel.run_parallel(self, run, steps, jobs, keep_going)
-                finally:
-                    self.reporter = reporter
-            else:
-                blocked = self._run_serial(run, steps, keep_going)
-        run.result.skipped = [n.name for n in steps if n.name in blocked - set(run.result.failed)]
-        if run.result.skipped:
+            try:
+                skipped = loop.go()
+            finally:
+                executor.close()
+        self.verdicts += run.verdicts
+        run.result.skipped = skipped
+        if skipped:
             because = f"{', '.join(run.result.failed)} failed"
-            self.reporter.emit(StepsSkipped(graph.name, tuple(run.result.skipped), because))
-        if only is None and not run.result.failed:
+            self.reporter.emit(StepsSkipped(graph.name, tuple(skipped), because))
+        if only is None and not run.result.failed and executor.executes:
             self._prune(graph.name, {n.name for n in graph.steps})
         self.ws.save_stats()
-        self.ws.writes.save(self.ws.locks)
-        seconds = self.clock() - started
+        if executor.executes:
+            self.ws.writes.save(self.ws.locks)
+        seconds = self.clock.perf() - started
         self.reporter.emit(PipelineFinished(graph.name, run_name, seconds, bool(run.result.failed)))
         return run.result
+
+    def executor(self, traced: TracedPipeline, jobs: int, dry_run: bool) -> Executor:
+        """The executor the options ask for: forked workers only when the pipeline was
+        imported (not read from the graph cache) and ``fork`` exists."""
+        if dry_run:
+            return DryRunExecutor()
+        if self.dask is not None and traced.executable:
+            return DaskExecutor.for_run(self.dask, self.ws, traced)
+        if jobs > 1 and traced.executable and pool.available():
+            return pool.PoolExecutor(traced.steps, traced.configs, self.ws.project, jobs)
+        return InProcessExecutor(traced.steps, self.ws, self.clock.perf)
 
     @contextlib.contextmanager
     def _flushing_lock(self) -> Iterator[None]:
@@ -165,420 +152,6 @@ class Runner:
         finally:
             self.ws.flush_lock()
 
-    def _learned(self, traced: TracedPipeline) -> TracedPipeline:
-        """``traced`` with the edges learned from earlier runs (a step that reads a file
-        another writes runs after it; see ``incr/overlaps.py``)."""
-        learned, _ = overlaps.learned_graph(traced.graph, self.ws.locks, self.ws.writes.steps)
-        return traced if learned is traced.graph else replace(traced, graph=learned)
-
-    def _run_serial(self, run: RunState, steps: list[StepNode], keep_going: bool) -> set[str]:
-        """Run ``steps`` one after the other; the steps blocked by a failure. A step found to
-        have read a file too early runs again right away, with what it had fed."""
-        blocked: set[str] = set()
-        queue = list(steps)
-        index = 0
-        while index < len(queue):
-            node = queue[index]
-            index += 1
-            if node.name in blocked:
-                self.let_go(run, node)
-                continue
-            if not self._step(run, node):
-                rest = queue[index:]
-                down = _descendants(run.traced.graph, node.name, rest) if keep_going else rest
-                blocked |= {n.name for n in down}
-            if run.requeue:
-                queue[index:index] = self.again(run, {n.name for n in queue[:index]})
-        return blocked
-
-    def again(self, run: RunState, seen: set[str]) -> list[StepNode]:
-        """The steps to prepare again, in order, once some step read a file too early: each
-        such reader and, among ``seen``, the steps below it."""
-        if not run.requeue:
-            return []
-        graph = run.traced.graph
-        names = set(run.requeue)
-        run.requeue.clear()
-        for name in list(names):
-            names |= dag.descendants(graph, name) & seen
-        return [n for n in dag.order(graph) if n.name in names]
-
-    # ------------------------------------------------------------------ one step
-
-    def _step(self, run: RunState, node: StepNode) -> bool:
-        """Bring one step up to date in this process; False when it (or a producer it
-        needed) failed."""
-        done = self.prepare(run, node)
-        if done is not None:
-            return done
-        started = run.started[node.name]
-        try:
-            self.execute(run, node)
-        except StepFailure:
-            if node.name not in run.result.failed:  # a producer it needed failed first
-                self.fail(run, node, self.clock() - started, "an upstream step it needed failed")
-            return False
-        graph = run.traced.graph
-        self.reporter.emit(StepFinished(graph.name, node.name, self.clock() - started, True))
-        return True
-
-    def prepare(self, run: RunState, node: StepNode) -> bool | None:
-        """Decide a step: True when its result is reused (cached, or restored from the cache),
-        False when it cannot even be fingerprinted, None when it must execute."""
-        graph = run.traced.graph
-        identity = self.ws.input_identity
-        inputs = {p: identity(run.outputs[r.step][r.output]) for p, r in node.inputs.items()}
-        try:
-            facts = self.ws.static_facts(run.traced, node, inputs)
-        except IncrError as exc:
-            return self.fail(run, node, 0.0, exc.format())
-        fp = fingerprint(facts)
-        run.facts[node.name] = (facts, fp)
-        locked = self.ws.locks.get(node.key)
-        missing, modified = self.ws.output_problems(locked)
-        enabled = cache_enabled(node, graph.enable_cache, run.run_override)
-        enabled = enabled and not self.ws.uncached(run.traced, node)
-        expected = self.ws.expected_reads(node, facts.code)
-        reasons = decide(
-            node,
-            locked,
-            facts,
-            enabled=enabled,
-            forced=node.name in run.force,
-            missing=missing,
-            modified=modified,
-            reads=self.ws.read_changes(locked.reads, expected) if locked else [],
-            expired=self.ws.expired(node, locked, self.wall()),
-        )
-        early = run.reruns.pop(node.name, [])  # it read a file before a step wrote it
-        reasons += early
-        self.reporter.emit(StepStarted(graph.name, node.name, tuple(reasons)))
-        started = run.started[node.name] = self.clock()
-        if not reasons and locked is not None:
-            return self._cached(run, node, locked.outputs, started, restored=False)
-        if enabled and node.name not in run.force and not early:
-            # Only files to put back: the result itself is the one the lockfile records.
-            only_files = {r.kind for r in reasons} <= {Reason.OUT_MISSING, Reason.MODIFIED}
-            if locked is not None and only_files and self._restore(node, locked.outputs):
-                return self._cached(run, node, locked.outputs, started, restored=True)
-            hit = self._run_cache_hit(node, fp, expected)
-            if hit is not None and self._restore(node, hit.outputs):
-                self._record(node, fp, facts, hit.outputs, hit.reads)
-                return self._cached(run, node, hit.outputs, started, restored=True)
-        return None
-
-    def _run_cache_hit(self, node: StepNode, fp: str, expected: dict[str, str]) -> RunRecord | None:
-        """The newest run-cache record of ``fp`` that has not expired and whose reads still
-        match the files as they are now (and hold the ``expected`` ones)."""
-        if self.remote is not None:  # fetched into the local run cache when the remote has it
-            self.remote.fill(node.key, fp, lambda r: not self.ws.read_changes(r.reads, expected))
-        for hit in self.ws.store.lookup_runs(fp):
-            if self.ws.read_changes(hit.reads, expected):
-                continue
-            if node.cache_expires is not None and self.wall() - hit.created > node.cache_expires:
-                continue
-            return hit
-        return None
-
-    def _restore(self, node: StepNode, outputs: dict[str, Artifact]) -> bool:
-        """Put every file and folder output back as recorded; False when one cannot be (its
-        objects are gone or damaged, or the record may predate modes and links) or when a
-        value output is missing from the cache. Files found in a folder output that the
-        record does not hold are moved aside, each with a warning."""
-        root = self.ws.project.root
-        for name, artifact in outputs.items():
-            if artifact.kind not in ("file", "dir"):
-                if not self.ws.store.has(artifact.digest):
-                    return False
-                continue
-            if ondisk.state(self.ws.stats, name, artifact) == "same":
-                continue
-            if ondisk.may_lack_metadata(self.ws.stats, self.ws.store, name, artifact):
-                return False  # the step runs: what it makes is what counts
-            try:
-                if artifact.kind == "dir":
-                    kept = self.ws.project.cache / "kept" / f"{self.now():%Y%m%d-%H%M%S}"
-                    moved = self.ws.store.restore_tree(artifact.digest, root / name, root, kept)
-                    self._warn_moved(node, moved)
-                else:
-                    self.ws.store.restore_file(artifact.digest, root / name, root, artifact.mode)
-            except ObjectMissing:
-                return False  # not in this cache (a fresh clone): the step runs, no alarm
-            except (ObjectCorrupt, UnsafePath) as exc:
-                self.reporter.emit(Warning_(f"cannot restore {name}: {exc}"))
-                return False
-        return True
-
-    def _warn_moved(self, node: StepNode, moved: list[tuple[Path, Path]]) -> None:
-        root = self.ws.project.root
-        for source, target in moved:
-            text = f"{_shown(source, root)} is not an output of {node.key}"
-            self.reporter.emit(Warning_(f"{text}: moved it to {_shown(target, root)}"))
-
-    def _cached(
-        self,
-        run: RunState,
-        node: StepNode,
-        outputs: dict[str, Artifact],
-        started: float,
-        restored: bool,
-    ) -> bool:
-        self.let_go(run, node)
-        run.outputs[node.name] = outputs
-        run.result.cached.append(node.name)
-        if restored and node.outs:  # files put back are written as this run goes
-            self._stale_readers(run, run.overlaps.finish(node.name, (), node.outs))
-        pipeline = run.traced.graph.name
-        pulled = self.remote is not None and self.remote.took(node.key)
-        self.reporter.emit(StepCached(pipeline, node.name, restored, pulled))
-        self.reporter.emit(StepFinished(pipeline, node.name, self.clock() - started, False))
-        return True
-
-    def execute(self, run: RunState, node: StepNode) -> None:
-        """Run the step's function and store what it returns. Raises StepFailure."""
-        started = self.clock()
-        run.overlaps.begin(node.name)
-        values = {p: self._value(run, r.step, r.output) for p, r in node.inputs.items()}
-        self.let_go(run, node)
-        facts, fp = run.facts[node.name]
-        identity = self.ws.input_identity
-        inputs = {p: identity(run.outputs[r.step][r.output]) for p, r in node.inputs.items()}
-        if inputs != facts.inputs:  # a producer was recomputed on the way
-            facts = replace(facts, inputs=inputs)
-            fp = fingerprint(facts)
-        if not run.traced.executable:
-            raise IncrError(
-                f"step {node.key} became dirty while incr was checking it",
-                hint="run `incr repro` again",
-            )
-        step = run.traced.steps[node.name]
-        try:
-            with self.watching_reads(node) as seen, self.watching_env(node) as env:
-                result = step.run_function(run.traced.configs[node.name], values)
-        except (Exception, SystemExit) as exc:  # sys.exit() in a step is its failure
-            text = user_traceback(exc, step.func.__code__)
-            self.fail(run, node, self.clock() - started, text)
-            raise StepFailure from None
-        values.clear()  # its inputs: no longer held here while its outputs are stored
-        outcome = self.store_result(node, result, seen, env)
-        if outcome.failure is not None:
-            self.fail(run, node, self.clock() - started, outcome.failure)
-            raise StepFailure from None
-        for name, value in split_outputs(node, result).items():
-            if run.consumers.needed((node.name, name)):
-                run.values[(node.name, name)] = value
-        run.facts[node.name] = (facts, fp)
-        self.accept(run, node, outcome)
-
-    def store_result(
-        self,
-        node: StepNode,
-        result: Any,
-        seen: ReadRecorder | None,
-        env: envreads.EnvRecorder | None = None,
-    ) -> Outcome:
-        """Store what a step returned and wrote; the outcome names what failed, if anything."""
-        try:
-            artifacts = self.store_outputs(node, result)
-            reads, writes = self.reads_of(node, seen, env), self.writes_of(node, seen)
-            return Outcome(artifacts, reads, deps=self.deps_written(node, seen), writes=writes)
-        except IncrError as exc:
-            return Outcome(failure=exc.format())
-        except OSError as exc:  # the disk, not the step: say what could not be written
-            text = f"error: step {node.key} ran, but its results could not be stored: {exc}"
-            text += "\n  hint: free some space or fix permissions and run again; "
-            text += "pipeline.lock keeps its last good state"
-            return Outcome(failure=text)
-
-    def accept(self, run: RunState, node: StepNode, outcome: Outcome) -> None:
-        """Record an executed step's stored outputs: run cache, kept sources, lockfile."""
-        facts, fp = run.facts[node.name]
-        if outcome.deps:  # rewritten by the step itself: its result stands for them as they are
-            facts = replace(facts, deps={**facts.deps, **outcome.deps})
-            fp = fingerprint(facts)
-            run.facts[node.name] = (facts, fp)
-        reads = self.ws.reads_to_record(node, facts.code, outcome.reads)
-        self.ws.store.record_run(fp, outcome.artifacts, reads, self.wall(), node.key)
-        self.ws.keep_sources(facts.code)
-        self._record(node, fp, facts, outcome.artifacts, reads)
-        run.outputs[node.name] = outcome.artifacts
-        if node.name not in run.result.executed:
-            run.result.executed.append(node.name)
-        if node.track_reads:
-            self.ws.writes.put(node.key, outcome.writes)
-        read = overlaps.file_reads(outcome.reads)
-        wrote = (*outcome.writes, *node.outs)
-        self._stale_readers(run, run.overlaps.finish(node.name, read, wrote, node.deps))
-
-    def _stale_readers(self, run: RunState, found: list[overlaps.Overlap]) -> None:
-        """Learn from the overlaps a finished step shows. A reader that saw what a writer wrote
-        keeps running after it (an edge of this run's graph). A reader that began before a
-        writer of a file it read had finished runs after that writer from now on, its result
-        is forgotten (its run record dropped, its lock entry marked so that it stays dirty if
-        it does not run again) and it is put back in the queue, unless the writer runs after
-        it anyway (it depends on it, or on a file it writes): then it keeps what it saw, as in
-        a serial run."""
-        graph = run.traced.graph
-        for o in overlaps.forward_first(graph, found):
-            if o.writer in dag.descendants(graph, o.reader):
-                continue
-            if o.reader not in dag.descendants(graph, o.writer):
-                graph = replace(graph, learned=(*graph.learned, (o.writer, o.reader)))
-            if not o.early:
-                continue
-            why = Reason(Reason.READ_EARLY, f"{o.path}, written by {o.writer}")
-            reasons = run.reruns.setdefault(o.reader, [])
-            if why not in reasons:
-                reasons.append(why)
-            self._forget(graph.step(o.reader), o.path)
-            if o.reader not in run.requeue:
-                run.requeue.append(o.reader)
-        if graph is not run.traced.graph:
-            run.traced = replace(run.traced, graph=graph)
-
-    def _forget(self, node: StepNode, path: str) -> None:
-        entry = self.ws.locks.get(node.key)
-        if entry is None:
-            return
-        self.ws.store.forget_run(entry.fingerprint, entry.reads)
-        if path in entry.reads:
-            reads = {**entry.reads, path: overlaps.WRITTEN_AFTER_READ}
-            self.ws.locks[node.key] = replace(entry, reads=reads)
-            self.ws.write_lock(soon=True)
-
-    def store_outputs(self, node: StepNode, result: Any) -> dict[str, Artifact]:
-        artifacts: dict[str, Artifact] = {}
-        for name, value in split_outputs(node, result).items():
-            kind, parts = materializers.dump_parts(value, f"step {node.key}, output {name}")
-            refs = self.ws.object_refs(kind, parts)
-            artifacts[name] = Artifact(kind, self.ws.store.put_parts(parts), refs)
-        root = self.ws.project.root
-        for out in node.outs:
-            path = root / out
-            if path.is_dir():
-                artifacts[out] = Artifact("dir", self._put_tree(node, out))
-            elif path.is_file():
-                mode = trees.mode_field(path.stat().st_mode, False)
-                artifacts[out] = Artifact("file", self.ws.store.put_file(path), mode=mode)
-            else:
-                raise IncrError(
-                    f"step {node.key} did not write {out}, which it lists in outs",
-                    hint="write the file in the step, or remove it from outs=[...]",
-                )
-        return artifacts
-
-    def _put_tree(self, node: StepNode, out: str) -> str:
-        root = self.ws.project.root
-        try:
-            return self.ws.store.put_tree(root / out, root)
-        except UnsafePath as exc:
-            raise IncrError(
-                f"step {node.key} cannot store {out}: {exc}",
-                hint="make the link point inside the project, or copy the file it leads to",
-            ) from None
-
-    @contextlib.contextmanager
-    def watching_reads(self, node: StepNode) -> Iterator[ReadRecorder | None]:
-        """Run the block as a step: in the project root (whatever folder an earlier step
-        moved to), recording what it reads, lists and tests unless ``track_reads`` is off."""
-        root = self.ws.project.root
-        os.chdir(root)
-        try:
-            if not node.track_reads:
-                yield None
-                return
-            with recording(root, own_paths(self.ws.project)) as recorder:
-                yield recorder
-        finally:
-            os.chdir(root)
-
-    @contextlib.contextmanager
-    def watching_env(self, node: StepNode) -> Iterator[envreads.EnvRecorder | None]:
-        """Record the environment variables the project's code reads while the step runs."""
-        if not node.track_reads:
-            yield None
-            return
-        with envreads.recording(self.ws.project.root) as recorder:
-            yield recorder
-
-    def reads_of(
-        self, node: StepNode, seen: ReadRecorder | None, env: envreads.EnvRecorder | None = None
-    ) -> dict[str, str]:
-        """What the step was seen to depend on beyond what it declares: digests of the files
-        it read (as it left them, when it rewrote them in place: see ``incr.reads``), its
-        listings and existence tests (``ls:``/``exists:`` keys) and the environment variables
-        its code read (``$NAME``)."""
-        reads: dict[str, str] = {}
-        if env is not None:
-            reads = {f"${n}": envreads.env_value(n, self.ws.environ) for n in env.names}
-        if seen is None:
-            return reads
-        declared = (*node.deps, *node.outs)
-        paths = [p for p in seen.paths() if not any(paths_overlap(p, d) for d in declared)]
-        reads.update({p: self.ws.stats.digest(p) for p in paths})
-        for key, value in seen.learned().items():
-            path = key.partition(":")[2]
-            if not any(_within(path, d) for d in declared):
-                reads[key] = value
-        return reads
-
-    def deps_written(self, node: StepNode, seen: ReadRecorder | None) -> dict[str, str]:
-        """Declared deps the step wrote into, digested as it left them."""
-        if seen is None or not node.deps:
-            return {}
-        written = [seen.relative(p) for p in seen.changed]
-        deps = [d for d in node.deps if any(_within(w, d) for w in written)]
-        return {d: self.ws.stats.digest(d) for d in deps}
-
-    def writes_of(self, node: StepNode, seen: ReadRecorder | None) -> list[str]:
-        """The files the step opened for writing, besides its outs."""
-        if seen is None:
-            return []
-        return [p for p in seen.written_paths() if not any(paths_overlap(p, o) for o in node.outs)]
-
-    def let_go(self, run: RunState, node: StepNode) -> None:
-        """``node`` has started (or will not: cached, failed, skipped): drop the values no
-        step of the run still has to start with."""
-        for key in run.consumers.started(node.name):
-            run.values.pop(key, None)
-
-    def _value(self, run: RunState, step: str, output: str) -> Any:
-        """An upstream output's value: from this run, else from the verified cache.
-
-        A missing or damaged object is reported and its producer recomputed.
-        """
-        if (step, output) in run.values:
-            return run.values[(step, output)]
-        artifact = run.outputs[step][output]
-        try:
-            value = load_artifact(self.ws.store, artifact)
-        except (ObjectMissing, ObjectCorrupt) as exc:
-            self.reporter.emit(Warning_(f"{exc}; recomputing {step}"))
-            self.execute(run, run.traced.graph.step(step))
-            if (step, output) in run.values:
-                return run.values[(step, output)]
-            value = load_artifact(self.ws.store, run.outputs[step][output])
-        if run.consumers.needed((step, output)):
-            run.values[(step, output)] = value
-        return value
-
-    def _record(
-        self,
-        node: StepNode,
-        fp: str,
-        facts: Facts,
-        outputs: dict[str, Artifact],
-        reads: dict[str, str],
-    ) -> None:
-        self.ws.locks[node.key] = LockEntry(node.key, fp, facts, dict(outputs), dict(reads))
-        self.ws.write_lock(soon=True)
-
-    def fail(self, run: RunState, node: StepNode, seconds: float, text: str) -> bool:
-        self.let_go(run, node)
-        run.result.failed.append(node.name)
-        self.reporter.emit(StepFailed(run.traced.graph.name, node.name, seconds, text))
-        return False
-
     def _prune(self, pipeline: str, names: set[str]) -> None:
         own = [k for k in self.ws.locks if k.startswith(pipeline + ".")]
         stale = stale_locks(own, {pipeline: names})
@@ -586,6 +159,47 @@ class Runner:
             del self.ws.locks[key]
         if stale:
             self.ws.write_lock()
+
+
+@dataclass
+class Repro:
+    """What ``repro`` did: ``ok`` unless a step failed; each pipeline run; and for a dry run,
+    each step's verdict (what ``incr status`` would say), in order."""
+
+    ok: bool
+    runs: list[RunResult] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+
+
+def repro(
+    project: Project,
+    targets: Iterable[str] = (),
+    *,
+    force: bool = False,
+    keep_going: bool = False,
+    jobs: int = 1,
+    dry_run: bool = False,
+    reporter: Reporter | None = None,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
+) -> Repro:
+    """``incr repro``: bring the targeted pipelines (all without targets) up to date.
+
+    A dry run decides every step through the same loop, executes none and writes nothing but
+    the stat cache; it takes no project lock (like ``status``) and imports no pipeline module
+    when the graph cache is up to date. ``reporter`` (default: none) receives the run's
+    events. Raises IncrError for a user error (a broken pipeline, a lock held with
+    ``wait=False``).
+    """
+    reporter = reporter or Recorder()
+    if dry_run:
+        workspace, pipelines = open_pipelines(project, executable=False)
+        return _repro(workspace, pipelines, targets, reporter, force=force, dry_run=True)
+    with project_lock(project.cache, "incr repro", wait=wait, on_wait=on_wait):
+        workspace, pipelines = open_for_repro(project, targets, force)
+        return _repro(
+            workspace, pipelines, targets, reporter, force=force, keep_going=keep_going, jobs=jobs
+        )
 
 
 def repro_all(
@@ -597,30 +211,57 @@ def repro_all(
     force: bool = False,
     keep_going: bool = False,
     jobs: int = 1,
-    dask: DaskSettings | None = None,
     pull: RemoteRuns | None = None,
+    dask: DaskSettings | None = None,
 ) -> bool:
-    """``incr repro``: run the targeted pipelines (all without targets); False on a failure.
+    """``incr repro`` on an open workspace: run the targeted pipelines (all without targets);
+    False on a failure. A full run that succeeds also drops lock entries of pipelines that
+    no longer exist. With ``pull``, a step's result is fetched from the remote rather than
+    computed when the remote has it; with ``dask``, dirty steps run on a Dask cluster."""
+    done = _repro(
+        workspace,
+        pipelines,
+        targets,
+        reporter,
+        force=force,
+        keep_going=keep_going,
+        jobs=jobs,
+        pull=pull,
+        dask=dask,
+    )
+    return done.ok
 
-    A full run that succeeds also drops lock entries of pipelines that no longer exist.
-    With ``pull``, a step's result is fetched from the remote rather than computed when the
-    remote has it.
-    """
+
+def _repro(
+    workspace: Workspace,
+    pipelines: list[TracedPipeline],
+    targets: Iterable[str],
+    reporter: Reporter,
+    *,
+    force: bool = False,
+    keep_going: bool = False,
+    jobs: int = 1,
+    dry_run: bool = False,
+    pull: RemoteRuns | None = None,
+    dask: DaskSettings | None = None,
+) -> Repro:
     targets = list(targets)
-    failed = False
+    runner = Runner(workspace, reporter)
+    runner.remote, runner.dask = pull, dask
+    done = Repro(ok=True)
     for traced, only in dag.select(pipelines, targets):
         forced: bool | set[str] = (only or True) if force else False
-        runner = Runner(workspace, reporter)
-        runner.remote = pull
         result = runner.run(
-            traced, only=only, force=forced, keep_going=keep_going, jobs=jobs, dask=dask
+            traced, only=only, force=forced, keep_going=keep_going, jobs=jobs, dry_run=dry_run
         )
-        failed = failed or bool(result.failed)
+        done.runs.append(result)
+        done.ok = done.ok and not result.failed
         if result.failed and not keep_going:
             break
-    if not failed and not targets:
+    if done.ok and not targets and not dry_run:
         workspace.prune(t.graph.name for t in pipelines)
-    return not failed
+    done.verdicts = runner.verdicts
+    return done
 
 
 def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
@@ -639,25 +280,6 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     return result
 
 
-def _descendants(graph: Any, name: str, steps: list[StepNode]) -> list[StepNode]:
-    below = dag.descendants(graph, name)
-    return [n for n in steps if n.name in below]
-
-
-def _shown(path: Path, root: Path) -> str:
-    """``path`` from the project root when it is inside, else as it is."""
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _within(path: str, other: str) -> bool:
-    """True when ``path`` is ``other`` or inside it (root-relative POSIX paths)."""
-    a, b = path.rstrip("/"), other.rstrip("/")
-    return a == b or a.startswith(b + "/") or b == "."
-
-
 @contextlib.contextmanager
 def _working_directory(path: Path) -> Iterator[None]:
     previous = os.getcwd()
@@ -668,4 +290,4 @@ def _working_directory(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-__all__ = ["Reason", "RunResult", "Runner"]
+__all__ = ["Reason", "RunResult", "Runner", "load_artifact"]

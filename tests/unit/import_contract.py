@@ -103,10 +103,10 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
     # 5 executors: how a step's function runs; one seam
     (
         "executors",
-        ["executors", "jobrun", "inprocess", "pool", "dryrun", "parallel", "daskwork", "daskexec"],
+        ["executors", "jobrun", "inprocess", "pool", "dryrun", "daskwork", "daskexec"],
     ),
     # 6 runner: the one scheduling loop and the hub (open, repro, status, show, commit, dag)
-    ("runner", ["prepare", "record", "scheduler", "daskloop", "runner", "rerun"]),
+    ("runner", ["runstate", "record", "prepare", "scheduler", "runner", "rerun"]),
     # 7 watch
     ("watch", ["watchset", "watch"]),
     # 8 top: the CLI (the only module importing click) and the package facade

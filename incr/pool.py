@@ -1,0 +1,130 @@
+"""``incr repro --jobs N``: independent steps at the same time, in forked worker processes.
+
+The loop in the parent decides every step (fingerprint, cache, restore) exactly as a serial
+run does and records every result in the lockfile; workers only run ``StepJob``s. Workers are
+forked from the parent after discovery, so they inherit the imported pipeline modules (and the
+steps' configs, which therefore need not pickle); a step's inputs travel as cache digests, and
+each worker loads them through the verified store and stores what the step returns, so no value
+is pickled between processes.
+
+Where ``fork`` is not available, or the pipelines were not imported, steps run in process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+from typing import Any
+
+from incr.executors import StepJob, StepOutcome, load_inputs
+from incr.jobrun import run_job
+from incr.model import StepFunction
+from incr.project import Project
+from incr.session import Workspace
+
+#: Jobs the pool takes at once: its queue has no bound.
+QUEUED = 1 << 30
+
+#: Set in the parent just before workers are forked; the workers inherit it.
+_state: tuple[Mapping[str, StepFunction], Mapping[str, Any], Project] | None = None
+_tools: Workspace | None = None  # a worker's own, made on its first job
+
+
+def available() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _init_worker() -> None:
+    """In a new worker: let go of the project lock the parent holds (a worker outliving a
+    killed parent must not keep it), and ask Linux to end the worker when the parent dies."""
+    from incr.hashing import use_single_thread
+    from incr.locking import close_inherited
+
+    close_inherited()
+    use_single_thread()
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: a worker ends when it next finds the pool gone
+
+
+def run_in_worker(job: StepJob) -> StepOutcome:
+    """Executed in a worker: load the inputs, run the step, store its outputs."""
+    global _tools
+    assert _state is not None
+    functions, configs, project = _state
+    if _tools is None:
+        _tools = Workspace(project)
+    values, damaged = load_inputs(_tools.store, job, {})
+    if damaged is not None:
+        return damaged
+    job = replace(job, config=configs[job.step])
+    outcome, _ = run_job(job, functions[job.step], values, _tools)
+    return outcome
+
+
+class PoolExecutor:
+    """Up to ``jobs`` steps at once, each in a worker forked from this process.
+
+    The pool queues what its workers cannot take yet, so every step that is ready is started
+    (decided and queued) at once, as soon as the results it waits on are all handed back: two
+    ready steps with the same fingerprint both run rather than one reusing the other's result.
+    """
+
+    executes = True
+
+    def __init__(
+        self,
+        functions: Mapping[str, StepFunction],
+        configs: Mapping[str, Any],
+        project: Project,
+        jobs: int,
+    ) -> None:
+        global _state
+        _state = (functions, configs, project)  # before the first submit forks a worker
+        self.jobs = jobs
+        self.running: dict[Future[StepOutcome], StepJob] = {}
+        #: Finished, not handed back yet: all of them are, before another job starts.
+        self.finished: list[tuple[StepJob, StepOutcome]] = []
+        context = multiprocessing.get_context("fork")
+        self.pool = ProcessPoolExecutor(
+            max_workers=jobs, mp_context=context, initializer=_init_worker
+        )
+
+    def capacity(self) -> int:
+        return 0 if self.finished else QUEUED
+
+    def start(self, job: StepJob) -> None:
+        # The config comes from the forked state: it need not pickle.
+        self.running[self.pool.submit(run_in_worker, replace(job, config=None))] = job
+
+    def wait(self) -> tuple[StepJob, StepOutcome]:
+        if not self.finished:
+            done, _ = wait(self.running, return_when=FIRST_COMPLETED)
+            for future in [f for f in self.running if f in done]:  # in the order started
+                self.finished.append((self.running.pop(future), _result(future)))
+        return self.finished.pop(0)
+
+    def release(self, digests: Iterable[str]) -> None:
+        pass  # workers keep no values between steps
+
+    def close(self) -> None:
+        global _state
+        self.pool.shutdown(wait=True)
+        self.running.clear()
+        _state = None
+
+
+def _result(future: Future[StepOutcome]) -> StepOutcome:
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return StepOutcome(failure="error: the worker process running this step died")

@@ -1,0 +1,275 @@
+"""Deciding one step of a run, for a real run and a dry run alike: its facts, fingerprint and
+reasons (the ``plan.decide`` ladder), then reuse (clean, files restored, a run-cache hit) or a
+``StepJob`` for the executor.
+
+A dry run (``executes`` False) restores nothing and asks no run cache; a step whose upstream
+would run waits on it, as in ``incr status``, and each decision is kept as a ``Verdict``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from incr import ondisk
+from incr.errors import IncrError
+from incr.events import Reporter, StepCached, StepFinished, StepStarted, Warning_
+from incr.executors import StepJob
+from incr.learned import own_paths
+from incr.model import Artifact, Facts, LockEntry, Reason, StepNode
+from incr.overlaps import learned_upstreams
+from incr.overlaps import notes as overlap_notes
+from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
+from incr.record import ResultRecorder
+from incr.runstate import Clock, RunState
+from incr.session import Workspace
+from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
+
+if TYPE_CHECKING:
+    from incr.remotesync import RemoteRuns
+
+
+class Preparer:
+    def __init__(
+        self,
+        ws: Workspace,
+        reporter: Reporter,
+        clock: Clock,
+        recorder: ResultRecorder,
+        executes: bool = True,
+    ) -> None:
+        self.ws = ws
+        self.reporter = reporter
+        self.clock = clock
+        self.recorder = recorder
+        self.executes = executes
+        #: ``incr repro --pull``: results looked for on the remote before a step executes.
+        self.remote: RemoteRuns | None = None
+
+    def prepare(self, run: RunState, node: StepNode) -> StepJob | str | None:
+        """Decide a step: None when its result is reused (it is then finished), the text of
+        its failure when it cannot even be fingerprinted, else the job that runs it. A dry
+        run raises that IncrError instead, as ``incr status`` does."""
+        graph = run.traced.graph
+        inputs, waiting = self.inputs(run, node)
+        native = self.ws.native_reads(run.traced, node)
+        try:
+            facts = self.ws.static_facts(run.traced, node, inputs, native)
+        except IncrError as exc:
+            if not self.executes:
+                raise
+            return exc.format()
+        locked = self.ws.locks.get(node.key)
+        fp = None if waiting else self.ws.lockbook.fingerprint_of(facts, locked)
+        missing, modified = self.ws.output_problems(locked)
+        undigestable = tuple(self.ws.uncached(run.traced, node))
+        enabled = cache_enabled(node, graph.enable_cache, run.run_override) and not undigestable
+        expected = self.ws.expected_reads(node, facts.code)
+        reasons = decide(
+            node,
+            locked,
+            facts,
+            enabled=enabled,
+            forced=node.name in run.force,
+            missing=missing,
+            modified=modified,
+            reads=self.ws.read_changes(locked.reads, expected) if locked else [],
+            expired=self.ws.expired(node, locked, self.clock.wall()),
+            waiting_on=waiting,
+            current=fp,
+        )
+        if not self.executes:
+            return self.verdict(run, node, reasons, fp, facts, undigestable, native[1])
+        assert fp is not None
+        run.facts[node.name] = (facts, fp)
+        early = run.reruns.pop(node.name, [])  # it read a file before a step wrote it
+        reasons += early
+        self.reporter.emit(StepStarted(graph.name, node.name, tuple(reasons)))
+        run.started[node.name] = self.clock.perf()
+        reused = self.reused(run, node, locked, reasons, early, enabled, expected)
+        if reused is not None:
+            self.reuse(run, node, reused, restored=bool(reasons))
+            return None
+        return self.job(run, node)
+
+    def reused(
+        self,
+        run: RunState,
+        node: StepNode,
+        locked: LockEntry | None,
+        reasons: list[Reason],
+        early: list[Reason],
+        enabled: bool,
+        expected: dict[str, str],
+    ) -> dict[str, Artifact] | None:
+        """The outputs a step reuses: its own when clean, or put back (its files restored, or
+        a run-cache hit, recorded here); None when it has to run."""
+        if not reasons and locked is not None:
+            return locked.outputs
+        if not enabled or node.name in run.force or early:
+            return None
+        # Only files to put back: the result itself is the one the lockfile records.
+        only_files = {r.kind for r in reasons} <= {Reason.OUT_MISSING, Reason.MODIFIED}
+        if locked is not None and only_files and self.restore(node, locked.outputs):
+            return locked.outputs
+        facts, fp = run.facts[node.name]
+        hit = self.run_cache_hit(node, fp, expected)
+        if hit is not None and self.restore(node, hit.outputs):
+            self.recorder.record(node, fp, facts, hit.outputs, hit.reads)
+            return hit.outputs
+        return None
+
+    def inputs(self, run: RunState, node: StepNode) -> tuple[dict[str, str], list[str]]:
+        """What the step's facts hold for its inputs, and the upstream steps it waits on (a
+        dry run only: those whose outputs are not known)."""
+        identity = self.ws.input_identity
+        if self.executes:
+            refs = node.inputs.items()
+            return {p: identity(run.outputs[r.step][r.output]) for p, r in refs}, []
+        inputs, waiting = upstream_inputs(node, self.ws.locks, run.unknown, identity)
+        graph = run.traced.graph
+        more = file_upstreams(node, run.producers, run.unknown) if node.deps else []
+        if graph.learned:
+            more += learned_upstreams(graph, node.name, run.unknown)
+        if more:
+            waiting = sorted({*waiting, *more})
+        return inputs, waiting
+
+    def verdict(
+        self,
+        run: RunState,
+        node: StepNode,
+        reasons: list[Reason],
+        fp: str | None,
+        facts: Facts,
+        undigestable: tuple[tuple[str, str], ...],
+        file_notes: list[str],
+    ) -> StepJob | None:
+        """A dry run's decision: kept as a verdict; a dirty step leaves its outputs unknown."""
+        graph, found = run.traced.graph, run.order_found
+        run.verdicts.append(
+            Verdict(
+                node,
+                tuple(reasons),
+                fp,
+                facts,
+                tuple(self.ws.dynamic_notes(run.traced, node)),
+                uncached=undigestable,
+                file_notes=tuple(file_notes),
+                order_notes=tuple(overlap_notes(graph, found, node.name)) if found else (),
+            )
+        )
+        if not reasons:
+            locked = self.ws.locks.get(node.key)
+            run.outputs[node.name] = locked.outputs if locked is not None else {}
+            return None
+        run.unknown.add(node.key)
+        return self.job(run, node)
+
+    def job(self, run: RunState, node: StepNode) -> StepJob:
+        """The job that runs ``node`` with the outputs its upstream steps have now (a producer
+        recomputed on the way may have changed them: its facts follow)."""
+        if self.executes and not run.traced.executable:
+            raise IncrError(
+                f"step {node.key} became dirty while incr was checking it",
+                hint="run `incr repro` again",
+            )
+        artifacts = {p: run.outputs.get(r.step, {}).get(r.output) for p, r in node.inputs.items()}
+        inputs = {p: (a.digest, a.kind) for p, a in artifacts.items() if a is not None}
+        if node.name in run.facts:
+            facts, _ = run.facts[node.name]
+            identity = {p: self.ws.input_identity(a) for p, a in artifacts.items() if a}
+            if identity != facts.inputs:
+                facts = replace(facts, inputs=identity)
+                run.facts[node.name] = (facts, self.ws.lockbook.fingerprint_of(facts, None))
+        function = run.traced.steps.get(node.name)
+        func = getattr(function, "func", None)
+        project = self.ws.project
+        return StepJob(
+            pipeline=node.pipeline,
+            step=node.name,
+            key=node.key,
+            module=getattr(func, "__module__", "") or "",
+            qualname=getattr(func, "__qualname__", node.func_name),
+            config=run.traced.configs.get(node.name),
+            inputs=inputs,
+            outputs=node.outputs,
+            deps=node.deps,
+            outs=node.outs,
+            root=str(project.root),
+            cache=str(project.cache),
+            track_reads=node.track_reads,
+            exclude=own_paths(project),
+            keep=tuple(o for o in node.outputs if run.consumers.needed((node.name, o))),
+        )
+
+    def run_cache_hit(self, node: StepNode, fp: str, expected: dict[str, str]) -> RunRecord | None:
+        """The newest run-cache record of ``fp`` that has not expired and whose reads still
+        match the files as they are now (and hold the ``expected`` ones)."""
+        if self.remote is not None:  # fetched into the local run cache when the remote has it
+            self.remote.fill(node.key, fp, lambda r: not self.ws.read_changes(r.reads, expected))
+        for hit in self.ws.store.lookup_runs(fp):
+            if self.ws.read_changes(hit.reads, expected):
+                continue
+            expires = node.cache_expires
+            if expires is not None and self.clock.wall() - hit.created > expires:
+                continue
+            return hit
+        return None
+
+    def restore(self, node: StepNode, outputs: dict[str, Artifact]) -> bool:
+        """Put every file and folder output back as recorded; False when one cannot be (its
+        objects are gone or damaged, or the record may predate modes and links) or when a
+        value output is missing from the cache. Files found in a folder output that the
+        record does not hold are moved aside, each with a warning."""
+        ws, root = self.ws, self.ws.project.root
+        for name, artifact in outputs.items():
+            if artifact.kind not in ("file", "dir"):
+                if not ws.store.has(artifact.digest):
+                    return False
+                continue
+            if ondisk.state(ws.stats, name, artifact) == "same":
+                continue
+            if ondisk.may_lack_metadata(ws.stats, ws.store, name, artifact):
+                return False  # the step runs: what it makes is what counts
+            try:
+                if artifact.kind == "dir":
+                    kept = ws.project.cache / "kept" / f"{self.clock.now():%Y%m%d-%H%M%S}"
+                    moved = ws.store.restore_tree(artifact.digest, root / name, root, kept)
+                    self.warn_moved(node, moved)
+                else:
+                    ws.store.restore_file(artifact.digest, root / name, root, artifact.mode)
+            except ObjectMissing:
+                return False  # not in this cache (a fresh clone): the step runs, no alarm
+            except (ObjectCorrupt, UnsafePath) as exc:
+                self.reporter.emit(Warning_(f"cannot restore {name}: {exc}"))
+                return False
+        return True
+
+    def warn_moved(self, node: StepNode, moved: list[tuple[Path, Path]]) -> None:
+        root = self.ws.project.root
+        for source, target in moved:
+            text = f"{shown(source, root)} is not an output of {node.key}"
+            self.reporter.emit(Warning_(f"{text}: moved it to {shown(target, root)}"))
+
+    def reuse(
+        self, run: RunState, node: StepNode, outputs: dict[str, Artifact], restored: bool
+    ) -> None:
+        run.outputs[node.name] = outputs
+        run.result.cached.append(node.name)
+        if restored and node.outs:  # files put back are written as this run goes
+            self.recorder.stale_readers(run, run.overlaps.finish(node.name, (), node.outs))
+        pipeline = run.traced.graph.name
+        pulled = self.remote is not None and self.remote.took(node.key)
+        self.reporter.emit(StepCached(pipeline, node.name, restored, pulled))
+        seconds = self.clock.perf() - run.started[node.name]
+        self.reporter.emit(StepFinished(pipeline, node.name, seconds, False))
+
+
+def shown(path: Path, root: Path) -> str:
+    """``path`` from the project root when it is inside, else as it is."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,89 @@
+"""Recording what a run learned: an executed step's stored outputs (run cache, kept sources,
+lockfile), the files it was seen to write, and the order those writes impose on the steps
+that read them (a reader that read too early runs again; see ``incr/overlaps.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from incr import dag, overlaps
+from incr.executors import StepOutcome
+from incr.fingerprint import fingerprint
+from incr.model import ENV_PREFIX, Artifact, Facts, LockEntry, Reason, StepNode
+from incr.runstate import Clock, RunState
+from incr.session import Workspace
+
+
+class ResultRecorder:
+    def __init__(self, ws: Workspace, clock: Clock) -> None:
+        self.ws = ws
+        self.clock = clock
+
+    def accept(self, run: RunState, node: StepNode, outcome: StepOutcome) -> None:
+        """Record an executed step's stored outputs: run cache, kept sources, lockfile."""
+        facts, fp = run.facts[node.name]
+        if outcome.deps:  # rewritten by the step itself: its result stands for them as they are
+            facts = replace(facts, deps={**facts.deps, **outcome.deps})
+            fp = fingerprint(facts)
+            run.facts[node.name] = (facts, fp)
+        seen = {f"{ENV_PREFIX}{name}": "" for name in outcome.env}  # valued here
+        seen.update(outcome.reads)
+        reads = self.ws.reads_to_record(node, facts.code, seen)
+        self.ws.store.record_run(fp, outcome.artifacts, reads, self.clock.wall(), node.key)
+        self.ws.keep_sources(facts.code)
+        self.record(node, fp, facts, outcome.artifacts, reads)
+        run.outputs[node.name] = outcome.artifacts
+        if node.name not in run.result.executed:
+            run.result.executed.append(node.name)
+        if node.track_reads:
+            self.ws.writes.put(node.key, list(outcome.writes))
+        read = overlaps.file_reads(outcome.reads)
+        wrote = (*outcome.writes, *node.outs)
+        self.stale_readers(run, run.overlaps.finish(node.name, read, wrote, node.deps))
+
+    def record(
+        self,
+        node: StepNode,
+        fp: str,
+        facts: Facts,
+        outputs: dict[str, Artifact],
+        reads: dict[str, str],
+    ) -> None:
+        self.ws.locks[node.key] = LockEntry(node.key, fp, facts, dict(outputs), dict(reads))
+        self.ws.write_lock(soon=True)
+
+    def stale_readers(self, run: RunState, found: list[overlaps.Overlap]) -> None:
+        """Learn from the overlaps a finished step shows. A reader that saw what a writer wrote
+        keeps running after it (an edge of this run's graph). A reader that began before a
+        writer of a file it read had finished runs after that writer from now on, its result
+        is forgotten (its run record dropped, its lock entry marked so that it stays dirty if
+        it does not run again) and it is put back in the queue, unless the writer runs after
+        it anyway (it depends on it, or on a file it writes): then it keeps what it saw, as in
+        a serial run."""
+        graph = run.traced.graph
+        for o in overlaps.forward_first(graph, found):
+            if o.writer in dag.descendants(graph, o.reader):
+                continue
+            if o.reader not in dag.descendants(graph, o.writer):
+                graph = replace(graph, learned=(*graph.learned, (o.writer, o.reader)))
+            if not o.early:
+                continue
+            why = Reason(Reason.READ_EARLY, f"{o.path}, written by {o.writer}")
+            reasons = run.reruns.setdefault(o.reader, [])
+            if why not in reasons:
+                reasons.append(why)
+            self.forget(graph.step(o.reader), o.path)
+            if o.reader not in run.requeue:
+                run.requeue.append(o.reader)
+        if graph is not run.traced.graph:
+            run.traced = replace(run.traced, graph=graph)
+
+    def forget(self, node: StepNode, path: str) -> None:
+        entry = self.ws.locks.get(node.key)
+        if entry is None:
+            return
+        self.ws.store.forget_run(entry.fingerprint, entry.reads)
+        if path in entry.reads:
+            reads = {**entry.reads, path: overlaps.WRITTEN_AFTER_READ}
+            self.ws.locks[node.key] = replace(entry, reads=reads)
+            self.ws.write_lock(soon=True)

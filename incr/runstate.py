@@ -1,0 +1,49 @@
+"""What one pipeline run knows while the scheduling loop runs it, and the clocks it reads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from incr.consumers import Consumers
+from incr.events import RunResult
+from incr.model import Artifact, Facts, Reason, TracedPipeline
+from incr.overlaps import Overlap, RunOverlaps
+from incr.plan import Verdict
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The run's clocks, injected so that tests control them."""
+
+    perf: Callable[[], float] = time.perf_counter  # durations
+    now: Callable[[], datetime] = datetime.now  # run names, folders of files moved aside
+    wall: Callable[[], float] = time.time  # cache expiry, run records
+
+
+@dataclass
+class RunState:
+    traced: TracedPipeline
+    run_override: bool | None
+    force: set[str]
+    result: RunResult
+    outputs: dict[str, dict[str, Artifact]] = field(default_factory=dict)
+    facts: dict[str, tuple[Facts, str]] = field(default_factory=dict)
+    started: dict[str, float] = field(default_factory=dict)
+    #: Which outputs a step of the run still has to start with.
+    consumers: Consumers = field(default_factory=Consumers)
+    overlaps: RunOverlaps = field(default_factory=RunOverlaps)
+    #: Steps found to have read a file too early, with why, until they are prepared again.
+    reruns: dict[str, list[Reason]] = field(default_factory=dict)
+    #: Those of them the scheduling loop has not put back in its queue yet.
+    requeue: list[str] = field(default_factory=list)
+    #: A dry run: the keys of the steps whose outputs are not known (they would run, or wait
+    #: on one that would), and the verdict of every step decided.
+    unknown: set[str] = field(default_factory=set)
+    verdicts: list[Verdict] = field(default_factory=list)
+    #: The step writing each ``outs`` path, and the overlaps learned from earlier runs that
+    #: the graph does not order (a dry run's waits and notes, as in ``incr status``).
+    producers: dict[str, str] = field(default_factory=dict)
+    order_found: list[Overlap] = field(default_factory=list)

@@ -1,0 +1,227 @@
+"""The one scheduling loop, as ninja's builder has: start as many ready steps as the executor
+allows, wait for one to finish, record it, repeat.
+
+Whatever the executor (in process, worker pool, dry run), the loop decides every step
+(``prepare``), records every result (``record``) and handles failures once: a failed step never
+finishes, so the steps below it never become ready and end up skipped; without ``keep_going``
+nothing new starts after a failure and what runs drains. A step whose input object turns out
+missing or damaged waits while its producer is recomputed (silently), then starts again.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from incr import dag
+from incr.events import Reporter, StepFailed, StepFinished, Warning_
+from incr.executors import Executor, StepJob, StepOutcome
+from incr.model import StepNode
+from incr.prepare import Preparer
+from incr.record import ResultRecorder
+from incr.runstate import Clock, RunState
+
+
+class Loop:
+    """Runs the steps ``steps`` (in dependency order) of ``run`` through ``executor``."""
+
+    def __init__(
+        self,
+        run: RunState,
+        steps: list[StepNode],
+        executor: Executor,
+        preparer: Preparer,
+        recorder: ResultRecorder,
+        reporter: Reporter,
+        clock: Clock,
+        keep_going: bool = False,
+    ) -> None:
+        self.run, self.executor, self.reporter, self.clock = run, executor, reporter, clock
+        self.preparer, self.recorder, self.keep_going = preparer, recorder, keep_going
+        self.nodes = {n.name: n for n in steps}
+        self.index = {n.name: i for i, n in enumerate(run.traced.graph.steps)}
+        self.pending = set(self.nodes)  # still to be prepared
+        self.settled: set[str] = set()  # finished: reused, executed, or decided (dry run)
+        self.running: dict[str, StepJob] = {}
+        self.again: set[str] = set()  # running now, to be prepared again once done
+        self.first: set[str] = set()  # put back in the queue: before the steps not run yet
+        self.parked: dict[str, list[str]] = {}  # producer recomputed -> steps waiting on it
+        self.recomputing: set[str] = set()  # producers run again silently
+        self.began: dict[str, float] = {}  # when each of them started again
+        self.stopping = False
+        self.ups: dict[str, set[str]] = {}
+        self.downs: dict[str, list[str]] = {}
+        self.waiting: dict[str, int] = {}
+        self.ready: list[tuple[bool, int, str]] = []
+
+    def go(self) -> list[str]:
+        """Run the loop to its end; the steps skipped (never decided), in order."""
+        self.wire()
+        while True:
+            self.requeue()
+            self.fill()
+            if self.run.requeue:
+                continue
+            if not self.running:
+                break
+            job, outcome = self.executor.wait()
+            self.done(job, outcome)
+        decided = self.settled | set(self.run.result.failed)
+        return [name for name in self.nodes if name not in decided]
+
+    # ------------------------------------------------------------------ the ready queue
+
+    def wire(self) -> None:
+        """Count, for each step still to prepare, the steps of the run it waits on."""
+        self.ups = {name: set() for name in self.nodes}
+        self.downs = {name: [] for name in self.nodes}
+        for up, down in self.run.traced.graph.edges():
+            if up in self.nodes and down in self.nodes:
+                self.ups[down].add(up)
+                self.downs[up].append(down)
+        self.waiting = {n: len(self.ups[n] - self.settled) for n in self.pending}
+        self.ready = []
+        for name in self.pending:
+            if not self.waiting[name]:
+                self.push(name)
+
+    def push(self, name: str) -> None:
+        heapq.heappush(self.ready, (name not in self.first, self.index[name], name))
+
+    def finish(self, name: str) -> None:
+        self.settled.add(name)
+        self.let_go(name)
+        for down in self.downs[name]:
+            if down in self.pending:
+                self.waiting[down] -= 1
+                if not self.waiting[down]:
+                    self.push(down)
+
+    def requeue(self) -> None:
+        """Put back the steps found to have read a file too early, with the steps below them
+        that already ran (or run now: they go back once done)."""
+        run = self.run
+        if not run.requeue:
+            return
+        graph = run.traced.graph
+        redo = set(run.requeue)
+        run.requeue.clear()
+        seen = self.settled | set(self.running)
+        for name in list(redo):
+            redo |= dag.descendants(graph, name) & seen
+        active = redo & set(self.running)
+        self.again |= active
+        self.settled -= redo
+        self.pending |= redo - active
+        self.first |= redo - active
+        self.wire()
+
+    # ------------------------------------------------------------------ starting steps
+
+    def fill(self) -> None:
+        """Decide ready steps, in order, while the executor takes more."""
+        while self.ready and not self.stopping and not self.run.requeue:
+            if self.executor.capacity() <= 0:
+                return
+            _, _, name = heapq.heappop(self.ready)
+            if name not in self.pending or self.waiting.get(name):
+                continue  # an entry from before the queue was rebuilt
+            self.pending.discard(name)
+            self.first.discard(name)
+            node = self.nodes[name]
+            prepared = self.preparer.prepare(self.run, node)
+            if prepared is None:
+                self.finish(name)
+            elif isinstance(prepared, str):
+                self.fail(node, 0.0, prepared)
+            else:
+                self.start(prepared)
+
+    def start(self, job: StepJob) -> None:
+        self.executor.start(job)
+        self.running[job.step] = job
+        if self.executor.executes:
+            self.run.overlaps.begin(job.step)
+        self.let_go(job.step)
+
+    def let_go(self, name: str) -> None:
+        """``name`` has started (or will not: reused, failed, skipped): the executor may drop
+        the values no step of the run still has to start with."""
+        gone = self.run.consumers.started(name)
+        outputs = self.run.outputs
+        digests = [outputs[s][o].digest for s, o in gone if o in outputs.get(s, {})]
+        if digests:
+            self.executor.release(digests)
+
+    # ------------------------------------------------------------------ a step is done
+
+    def done(self, job: StepJob, outcome: StepOutcome) -> None:
+        name = job.step
+        del self.running[name]
+        began = self.began.pop(name, None)
+        node = self.run.traced.graph.step(name) if name not in self.nodes else self.nodes[name]
+        if outcome.damaged is not None:
+            self.recompute(node, outcome)
+        elif outcome.failure is not None:
+            began = self.run.started.get(name, 0.0) if began is None else began
+            self.fail(node, self.clock.perf() - began, outcome.failure)
+        elif not outcome.ran:  # a dry run: what it would make is not known
+            self.finish(name)
+        else:
+            self.recorder.accept(self.run, node, outcome)
+            if name in self.recomputing:
+                self.recomputed(name)
+                return
+            seconds = self.clock.perf() - self.run.started[name]
+            self.reporter.emit(StepFinished(self.run.traced.graph.name, name, seconds, True))
+            if name in self.again:  # it read a file too early: prepared again
+                self.again.discard(name)
+                self.pending.add(name)
+                self.first.add(name)
+                self.waiting[name] = len(self.ups[name] - self.settled)
+                if not self.waiting[name]:
+                    self.push(name)
+            else:
+                self.finish(name)
+
+    def recompute(self, node: StepNode, outcome: StepOutcome) -> None:
+        """An input object of ``node`` is missing or damaged: run its producer again."""
+        assert outcome.damaged is not None
+        producer = node.inputs[outcome.damaged].step
+        self.reporter.emit(Warning_(f"{outcome.failure}; recomputing {producer}"))
+        self.parked.setdefault(producer, []).append(node.name)
+        if producer not in self.running:
+            self.recomputing.add(producer)
+            upstream = self.run.traced.graph.step(producer)
+            self.start_again(upstream)
+
+    def start_again(self, node: StepNode) -> None:
+        """Start ``node`` once more with what its upstream steps have now (facts follow)."""
+        try:
+            job = self.preparer.job(self.run, node)
+        except Exception:
+            self.parked.pop(node.name, None)
+            raise
+        self.executor.start(job)
+        self.running[node.name] = job
+        self.began[node.name] = self.clock.perf()
+        self.run.overlaps.begin(node.name)
+
+    def recomputed(self, producer: str) -> None:
+        self.recomputing.discard(producer)
+        for name in self.parked.pop(producer, []):
+            self.start_again(self.run.traced.graph.step(name))
+
+    def fail(self, node: StepNode, seconds: float, text: str) -> None:
+        """Report a failed step (and the steps waiting on it, when it was recomputed for
+        them); the steps below it will never be ready."""
+        name = node.name
+        self.recomputing.discard(name)
+        self.let_go(name)
+        self.run.result.failed.append(name)
+        self.reporter.emit(StepFailed(self.run.traced.graph.name, name, seconds, text))
+        if not self.keep_going:
+            self.stopping = True
+        for waiting in self.parked.pop(name, []):
+            started = self.began.get(waiting, self.run.started.get(waiting, 0.0))
+            waiter = self.run.traced.graph.step(waiting)
+            self.fail(waiter, self.clock.perf() - started, "an upstream step it needed failed")
