@@ -6,18 +6,20 @@ Usage: python bench/bench_remote.py [--small 1000] [--small-kib 4] [--big-mib 10
 Payload: ``--small`` objects of ``--small-kib`` KiB plus one of ``--big-mib`` MiB (random
 bytes). Each tool gets its own new bucket on the same server, in the same run:
 
-- incr: a project whose ``pipeline.lock`` names the objects (11 steps: ten of 100 outputs,
-  one with the large object), the objects in ``.pipecache``; ``incr push`` to an empty
-  remote, ``incr pull`` into an empty cache, then a no-op ``incr push`` and ``incr pull``.
+- incr: a project whose ``pipeline.lock`` names the files as ``outs`` of 11 steps (ten of
+  100 files, one with the large one), stored in ``.pipecache``; ``incr push`` to an empty
+  remote, ``incr pull`` into an empty cache (``.pipecache`` and ``data`` removed: the files
+  are restored, as DVC checks them out), then a no-op ``incr push`` and ``incr pull``.
 - DVC (when ``dvc[s3]`` is installed): the same files tracked with ``dvc add data``; ``dvc
   push``, ``dvc pull`` into an empty cache (``.dvc/cache`` and ``data`` removed), no-op
   ``dvc push`` and ``dvc pull``.
 - raw s3fs, the floor: one batch ``put`` of the files, one batch ``get`` into an empty folder,
   and for the no-ops one listing of the prefix (what a no-op push must at least do).
 
-incr and DVC run as commands in fresh processes (wall time and peak RSS of each); s3fs runs
-in this process (wall time only). Medians of ``--runs`` for the no-ops; the transfers once
-each per run, each on a new bucket, median of ``--runs``.
+Every row runs as a command in a fresh process (wall time and peak RSS of each), the s3fs
+floor too (``python bench_remote.py --raw ...``: import, session, one batch call), since a
+command-line tool pays for its imports and session on every run. Each run uses new buckets;
+the table gives medians over ``--runs`` runs.
 """
 
 from __future__ import annotations
@@ -100,11 +102,11 @@ def incr_project(root: Path, files: list[Path], url: str, endpoint: str) -> None
         encoding="utf-8",
     )
     store = Store(root / ".pipecache")
-    digests = [store.put_file(f) for f in files]
+    stored = [(f"data/{f.name}", store.put_file(f)) for f in files]
     entries = []
-    groups = [digests[i : i + 100] for i in range(0, len(digests) - 1, 100)] + [digests[-1:]]
+    groups = [stored[i : i + 100] for i in range(0, len(stored) - 1, 100)] + [stored[-1:]]
     for index, group in enumerate(groups):
-        outputs = {f"o{n}": Artifact("pickle", d) for n, d in enumerate(group)}
+        outputs = {name: Artifact("file", digest) for name, digest in group}
         facts = Facts({"pipelines/p.py:step": f"{index}"}, {}, {}, {})
         entries.append(LockEntry(f"bench.step{index}", f"{index:032x}", facts, outputs, {}))
     lockfile.write(root / "pipeline.lock", entries)
@@ -142,6 +144,7 @@ def one_run(args: argparse.Namespace, endpoint: str, files: list[Path], work: Pa
         sample = timed_cli([*incr, cmd], root, f"incr {cmd}")
         got[f"incr {name}"] = (sample.seconds, sample.max_rss_mib)
     shutil.rmtree(root / ".pipecache")
+    shutil.rmtree(root / "data", ignore_errors=True)
     for name in ("pull", "noop pull"):
         sample = timed_cli([*incr, "pull"], root, "incr pull")
         got[f"incr {name}"] = (sample.seconds, sample.max_rss_mib)
@@ -159,27 +162,38 @@ def one_run(args: argparse.Namespace, endpoint: str, files: list[Path], work: Pa
         for name in ("pull", "noop pull"):
             sample = timed_cli(["dvc", "pull", "-q"], root, f"dvc {name}")
             got[f"dvc {name}"] = (sample.seconds, sample.max_rss_mib)
-    # raw s3fs batch calls
+    # raw s3fs batch calls, each in a fresh process like the commands above
     bucket = f"raw-{tag}"
     fs.mkdir(bucket)
-    remote = [f"{bucket}/raw/{f.name}" for f in files]
-    start = time.perf_counter()
-    fs.put([os.fspath(f) for f in files], remote)
-    got["s3fs push"] = (time.perf_counter() - start, None)
-    start = time.perf_counter()
-    fs.invalidate_cache()
-    fs.find(f"{bucket}/raw")
-    got["s3fs noop push"] = (time.perf_counter() - start, None)
+    listing = work / f"raw-{tag}.txt"
+    listing.write_text("\n".join(os.fspath(f) for f in files), encoding="utf-8")
     dest = work / f"raw-{tag}"
     dest.mkdir()
-    start = time.perf_counter()
-    fs.get(remote, [os.fspath(dest / f.name) for f in files])
-    got["s3fs pull"] = (time.perf_counter() - start, None)
+    raw = [sys.executable, __file__, "--raw", endpoint, bucket, str(listing), str(dest)]
+    for name, mode in (("push", "put"), ("noop push", "list"), ("pull", "get")):
+        sample = timed_cli([*raw, mode], work, f"s3fs {mode}")
+        got[f"s3fs {name}"] = (sample.seconds, sample.max_rss_mib)
     got["s3fs noop pull"] = got["s3fs noop push"]
     return got
 
 
+def raw_calls(endpoint: str, bucket: str, listing: str, dest: str, mode: str) -> None:
+    """The floor: one s3fs batch call (``put``, ``get``) or one listing (``list``)."""
+    files = Path(listing).read_text(encoding="utf-8").split("\n")
+    remote = [f"{bucket}/raw/{Path(f).name}" for f in files]
+    fs = s3(endpoint)
+    if mode == "put":
+        fs.put(files, remote)
+    elif mode == "get":
+        fs.get(remote, [os.fspath(Path(dest) / Path(f).name) for f in files])
+    else:
+        fs.find(f"{bucket}/raw")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--raw"]:
+        raw_calls(*sys.argv[2:7])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--small-kib", type=int, default=4)

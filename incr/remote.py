@@ -146,7 +146,7 @@ class Remote:
     def fs(self) -> Any:
         if self._fs is None:
             fs, root = open_filesystem(self.config)
-            if self.config.protocol in BUCKETS:
+            if self.config.protocol in BUCKETS - {"s3", "s3a"}:  # (S3: its listings say so)
                 with talking(self.config, "list"):
                     fs.info(root.split("/", 1)[0])  # a missing bucket or bad key: one line now
             self._fs, self._root = fs, root
@@ -199,6 +199,8 @@ class Remote:
             try:
                 return list(self.fs.find(path, detail=False))
             except FileNotFoundError:
+                if self.config.protocol in ("s3", "s3a"):
+                    raise  # S3 lists an absent prefix as empty: this is a missing bucket
                 return []
 
     # ------------------------------------------------------------------ objects
@@ -290,11 +292,15 @@ class Remote:
         found = {_record_of(p) for p in paths}
         return {r for r in found if r is not None and r[0] in fps}
 
-    def push_records(self, runs: Iterable[SharedRun]) -> list[SharedRun]:
+    def push_records(
+        self, runs: Iterable[SharedRun], there: set[tuple[str, str]] | None = None
+    ) -> list[SharedRun]:
         """Write the records the remote lacks (their objects must be there already); the ones
-        written. Records are write-once: one that exists is never rewritten."""
+        written. Records are write-once: one that exists is never rewritten. ``there`` is
+        ``record_names`` of their fingerprints when the caller listed them already."""
         by_key = {(r.fingerprint, r.name): r for r in runs}
-        there = self.record_names(fp for fp, _ in by_key)
+        if there is None:
+            there = self.record_names(fp for fp, _ in by_key)
         todo = [run for key, run in sorted(by_key.items()) if key not in there]
         if not todo:
             return []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,14 +93,17 @@ def push(
             continue
         ready.append(run)
         needed |= objects
-    there = remote.present(needed)
+    with ThreadPoolExecutor(2) as pool:  # both listings at once
+        names = pool.submit(remote.record_names, {r.fingerprint for r in ready})
+        there = remote.present(needed)
+        listed = names.result()
     if repair and there:
         report.repaired = remote.damaged(there)
         remote.upload(report.repaired)
     todo = sorted(needed - there)
     remote.upload(todo)
     report.uploaded = len(todo)
-    report.records = len(remote.push_records(ready))
+    report.records = len(remote.push_records(ready, listed))
     return report
 
 
