@@ -158,7 +158,7 @@ class Loop:
         name = job.step
         del self.running[name]
         began = self.began.pop(name, None)
-        node = self.run.traced.graph.step(name) if name not in self.nodes else self.nodes[name]
+        node = self.nodes[name]  # a producer recomputed is an upstream step: one of them
         if outcome.damaged is not None:
             self.recompute(node, outcome)
         elif outcome.failure is not None:
@@ -191,16 +191,12 @@ class Loop:
         self.parked.setdefault(producer, []).append(node.name)
         if producer not in self.running:
             self.recomputing.add(producer)
-            upstream = self.run.traced.graph.step(producer)
+            upstream = self.nodes[producer]
             self.start_again(upstream)
 
     def start_again(self, node: StepNode) -> None:
         """Start ``node`` once more with what its upstream steps have now (facts follow)."""
-        try:
-            job = self.preparer.job(self.run, node)
-        except Exception:
-            self.parked.pop(node.name, None)
-            raise
+        job = self.preparer.job(self.run, node)
         self.executor.start(job)
         self.running[node.name] = job
         self.began[node.name] = self.clock.perf()
@@ -209,7 +205,7 @@ class Loop:
     def recomputed(self, producer: str) -> None:
         self.recomputing.discard(producer)
         for name in self.parked.pop(producer, []):
-            self.start_again(self.run.traced.graph.step(name))
+            self.start_again(self.nodes[name])
 
     def fail(self, node: StepNode, seconds: float, text: str) -> None:
         """Report a failed step (and the steps waiting on it, when it was recomputed for
@@ -223,5 +219,5 @@ class Loop:
             self.stopping = True
         for waiting in self.parked.pop(name, []):
             started = self.began.get(waiting, self.run.started.get(waiting, 0.0))
-            waiter = self.run.traced.graph.step(waiting)
+            waiter = self.nodes[waiting]
             self.fail(waiter, self.clock.perf() - started, "an upstream step it needed failed")

@@ -5,7 +5,7 @@ and a dry run deciding as ``status`` does. No subprocess, no pipeline module imp
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -308,3 +308,31 @@ def test_the_jobs_are_plain_data(bench: Bench) -> None:
     assert pickle.loads(pickle.dumps(job)) == job
     assert (job.key, job.inputs, job.outputs) == ("flow.b", {"a": (a.digest, a.kind)}, ("out",))
     assert (job.root, job.track_reads) == (str(bench.root), True)
+
+
+class ScriptStep(FakeStep):
+    def __init__(self, name: str, script: Callable[..., Any]) -> None:
+        super().__init__(name)
+        self.script = script
+
+    def run_function(self, config: Any, inputs: dict[str, Any]) -> Any:
+        return self.script(**inputs)
+
+
+def test_in_process_a_value_reaches_the_next_step_in_memory(bench: Bench) -> None:
+    made: list[list[int]] = []
+
+    def a() -> list[int]:
+        made.append([1, 2])
+        return made[-1]
+
+    def b(a: list[int]) -> bool:
+        return a is made[0]  # the very object a returned, not a copy loaded from the cache
+
+    quiet = (replace(node("a"), track_reads=False), replace(node("b", "a"), track_reads=False))
+    traced = traced_of(*quiet)
+    traced.steps.update(a=ScriptStep("a", a), b=ScriptStep("b", b))
+    ws = bench.workspace()
+    result = Runner(ws, Recorder(), clock=bench.clock).run(traced)
+    assert result.executed == ["a", "b"]
+    assert ws.store.get_view(ws.locks["flow.b"].outputs["out"].digest).tobytes() == b"true"
