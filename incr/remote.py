@@ -54,10 +54,11 @@ from incr.remoteconf import (
     talking,
 )
 from incr.storage import FILE_MODE
-from incr.store import ObjectCorrupt, ObjectMissing, Store
+from incr.store import ObjectMissing, Store
 
-#: Part size of multipart uploads to S3: a larger object is sent part by part, never whole.
-UPLOAD_PART = 16 << 20
+#: Objects from this size on are streamed one by one through a buffer of ``STREAM_BLOCK``.
+STREAM_FROM = 32 << 20
+STREAM_BLOCK = 8 << 20
 #: From this many distinct prefixes on, one listing of all ``objects/`` is cheaper.
 LIST_WHOLE = 24
 _HEX = frozenset("0123456789abcdef")
@@ -131,6 +132,8 @@ class Remote:
         self.store = store
         self._fs = fs
         self._root = root
+        #: Remote path -> size, from the listings made so far.
+        self.sizes: dict[str, int] = {}
 
     @classmethod
     def open(cls, project: Project, store: Store | None = None) -> Remote:
@@ -183,6 +186,8 @@ class Remote:
             try:
                 found = self.fs.find(self.path(*parts), detail=True)
             except FileNotFoundError:
+                if self.config.protocol in ("s3", "s3a"):
+                    raise  # a missing bucket (see ``_find``)
                 return {}
         return dict(found)
 
@@ -197,7 +202,9 @@ class Remote:
         with talking(self.config, "list"):
             self.fs.invalidate_cache(path)
             try:
-                return list(self.fs.find(path, detail=False))
+                found = self.fs.find(path, detail=True)
+                self.sizes.update({p: int(i.get("size") or 0) for p, i in found.items()})
+                return list(found)
             except FileNotFoundError:
                 if self.config.protocol in ("s3", "s3a"):
                     raise  # S3 lists an absent prefix as empty: this is a missing bucket
@@ -224,19 +231,53 @@ class Remote:
         self._put(local, [self.object_path(d) for d in digests])
 
     def _put(self, local: list[str], final: list[str]) -> None:
+        """Upload ``local`` files to ``final`` paths: small ones in one batch call, large ones
+        streamed one at a time (see ``_stream_up``); through ``tmp/`` and a rename where an
+        upload is not atomic."""
         with talking(self.config, "upload"):
-            if self.config.protocol in ("s3", "s3a"):  # parts of 16 MiB: bounded memory
-                self.fs.put(local, final, chunksize=UPLOAD_PART)
-                return
-            if self.config.protocol in ATOMIC_PUT:
-                self.fs.put(local, final)
-                return
-            temps = [self.path("tmp", f"{uuid.uuid4().hex}.tmp") for _ in final]
-            for folder in sorted({p.rsplit("/", 1)[0] for p in [*final, *temps]}):
-                self.fs.makedirs(folder, exist_ok=True)
-            self.fs.put(local, temps)
-            for temp, dest in zip(temps, final, strict=True):
-                self.fs.mv(temp, dest)
+            atomic = self.config.protocol in ATOMIC_PUT
+            targets = (
+                final if atomic else [self.path("tmp", f"{uuid.uuid4().hex}.tmp") for _ in final]
+            )
+            if not atomic:
+                for folder in sorted({p.rsplit("/", 1)[0] for p in [*final, *targets]}):
+                    self.fs.makedirs(folder, exist_ok=True)
+            pairs = list(zip(local, targets, strict=True))
+            small = [(src, dest) for src, dest in pairs if not self._streamed(os.path.getsize(src))]
+            if small:
+                self.fs.put([src for src, _ in small], [dest for _, dest in small])
+            for src, dest in pairs:
+                if self._streamed(os.path.getsize(src)):
+                    self._stream_up(src, dest)
+            if not atomic:
+                for temp, dest in zip(targets, final, strict=True):
+                    self.fs.mv(temp, dest)
+
+    def _streamed(self, size: int) -> bool:
+        """Large objects go through a bounded buffer: the backends' batch calls hold a large
+        object (or its parts) in memory, and keep the memory once they are done with it."""
+        return size >= STREAM_FROM and self.config.protocol not in ("file", "local")
+
+    def _stream_up(self, src: str, dest: str) -> None:
+        """Upload one file in ``STREAM_BLOCK`` pieces. It is published only once whole: an
+        object store commits a multipart upload on ``close``, which an error skips
+        (``discard`` aborts it), as does a killed process."""
+        out = self.fs.open(dest, "wb", block_size=STREAM_BLOCK)
+        try:
+            with open(src, "rb") as fh:
+                while block := fh.read(STREAM_BLOCK):
+                    out.write(block)
+        except BaseException:
+            out.discard()
+            raise
+        out.close()
+
+    def _stream_down(self, src: str, dest: str) -> None:
+        """Download one file in ``STREAM_BLOCK`` pieces, without a read-ahead cache."""
+        reading = self.fs.open(src, "rb", block_size=STREAM_BLOCK, cache_type="none")
+        with reading as fh, open(dest, "wb") as out:
+            while block := fh.read(STREAM_BLOCK):
+                out.write(block)
 
     def fetch(self, digests: Iterable[str]) -> Fetched:
         """Download those of ``digests`` this cache lacks, each hashed before it is stored.
@@ -267,8 +308,16 @@ class Remote:
         good: list[str] = []
         bad: list[str] = []
         try:
+            pairs = [
+                (self.object_path(d), os.fspath(t)) for d, t in zip(digests, temps, strict=True)
+            ]
+            big = [(src, dest) for src, dest in pairs if self._streamed(self.sizes.get(src, 0))]
+            small = [pair for pair in pairs if pair not in big]
             with talking(self.config, "download"):
-                self.fs.get([self.object_path(d) for d in digests], [os.fspath(t) for t in temps])
+                if small:
+                    self.fs.get([src for src, _ in small], [dest for _, dest in small])
+                for src, dest in big:
+                    self._stream_down(src, dest)
             for digest, temp in zip(digests, temps, strict=True):
                 if file_digest(temp) != digest:
                     bad.append(digest)
@@ -341,33 +390,6 @@ class Remote:
                 self.fs.rm(paths)
 
 
-def objects_of(store: Store, outputs: Iterable[Artifact]) -> set[str]:
-    """The objects behind ``outputs``: each artifact's own, and a folder's files (from its
-    manifest, when it is stored locally)."""
-    found: set[str] = set()
-    for artifact in outputs:
-        found.add(artifact.digest)
-        if artifact.kind == "dir":
-            try:
-                found.update(store.manifest(artifact.digest).values())
-            except (ObjectMissing, ObjectCorrupt):
-                continue
-    return found
-
-
-def fetch_outputs(remote: Remote, outputs: Iterable[Artifact]) -> Fetched:
-    """Fetch the objects behind ``outputs``: first the artifacts (a folder's manifest among
-    them), then the files the manifests name."""
-    outputs = list(outputs)
-    first = remote.fetch(a.digest for a in outputs)
-    second = remote.fetch(objects_of(remote.store, outputs))
-    return Fetched(
-        first.stored + second.stored,
-        sorted(set(first.missing + second.missing)),
-        sorted(set(first.refused + second.refused)),
-    )
-
-
 def _publish(temp: Path, dest: Path) -> None:
     os.chmod(temp, FILE_MODE)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -390,4 +412,4 @@ def _record_of(path: str) -> tuple[str, str] | None:
     return parts[-3] + parts[-2], parts[-1].removesuffix(".json")
 
 
-__all__ = ["Fetched", "Remote", "RemoteError", "SharedRun", "fetch_outputs", "objects_of"]
+__all__ = ["Fetched", "Remote", "RemoteError", "SharedRun"]

@@ -22,7 +22,8 @@ from typing import Any
 from incr import lockfile
 from incr.errors import IncrError, LockfileError
 from incr.model import LockEntry
-from incr.remote import Remote, SharedRun, objects_of
+from incr.remote import Remote, SharedRun
+from incr.remotesync import objects_of
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 

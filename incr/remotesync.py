@@ -15,10 +15,37 @@ from pathlib import Path
 
 from incr.errors import GraphError
 from incr.model import Artifact, LockEntry
-from incr.remote import Fetched, Remote, SharedRun, fetch_outputs, objects_of
+from incr.remote import Fetched, Remote, SharedRun
 from incr.remoteconf import RemoteError
 from incr.runcache import RunRecord
-from incr.store import ObjectCorrupt, ObjectMissing, UnsafePath
+from incr.store import ObjectCorrupt, ObjectMissing, Store, UnsafePath
+
+
+def objects_of(store: Store, outputs: Iterable[Artifact]) -> set[str]:
+    """The objects behind ``outputs``: each artifact's own, and a folder's files (from its
+    manifest, when it is stored locally)."""
+    found: set[str] = set()
+    for artifact in outputs:
+        found.add(artifact.digest)
+        if artifact.kind == "dir":
+            try:
+                found.update(store.manifest(artifact.digest).values())
+            except (ObjectMissing, ObjectCorrupt):
+                continue
+    return found
+
+
+def fetch_outputs(remote: Remote, outputs: Iterable[Artifact]) -> Fetched:
+    """Fetch the objects behind ``outputs``: first the artifacts (a folder's manifest among
+    them), then the files the manifests name."""
+    outputs = list(outputs)
+    first = remote.fetch(a.digest for a in outputs)
+    second = remote.fetch(objects_of(remote.store, outputs))
+    return Fetched(
+        first.stored + second.stored,
+        sorted(set(first.missing + second.missing)),
+        sorted(set(first.refused + second.refused)),
+    )
 
 
 def select(locks: dict[str, LockEntry], targets: Iterable[str]) -> list[str]:
@@ -99,12 +126,29 @@ def push(
         listed = names.result()
     if repair and there:
         report.repaired = remote.damaged(there)
-        remote.upload(report.repaired)
     todo = sorted(needed - there)
-    remote.upload(todo)
+    # What goes up is hashed first: a damaged local copy is removed here, never sent.
+    damaged = {d for d in [*todo, *report.repaired] if not _intact(store, d)}
+    for digest in sorted(damaged):
+        report.problems.append(
+            f"cannot push {owners.get(digest, 'an output')}: cache object {digest} was damaged "
+            "here (removed); run `incr repro` to recompute it"
+        )
+    report.repaired = [d for d in report.repaired if d not in damaged]
+    todo = [d for d in todo if d not in damaged]
+    remote.upload(sorted({*report.repaired, *todo}))
     report.uploaded = len(todo)
+    ready = [r for r in ready if not objects_of(store, r.outputs.values()) & damaged]
     report.records = len(remote.push_records(ready, listed))
     return report
+
+
+def _intact(store: Store, digest: str) -> bool:
+    try:
+        store.check(digest)
+    except (ObjectMissing, ObjectCorrupt):
+        return False
+    return True
 
 
 def _locked_run(remote: Remote, key: str, entry: LockEntry) -> SharedRun:
@@ -150,7 +194,8 @@ def _restore(remote: Remote, root: Path, name: str, artifact: Artifact) -> None:
     if artifact.kind == "dir":
         remote.store.restore_tree(artifact.digest, root / name, root)
     else:
-        remote.store.restore_file(artifact.digest, root / name, root, artifact.mode)
+        # No fsync: a file lost to a power cut shows as a modified output, never as a result.
+        remote.store.restore_file(artifact.digest, root / name, root, artifact.mode, False)
 
 
 def _fetch_problems(got: Fetched, owners: dict[str, str]) -> list[str]:

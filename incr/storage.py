@@ -47,14 +47,17 @@ def atomic_write_parts(
             fh.write(part)
 
 
-def atomic_copy(src: Path, dest: Path, check: Callable[[str], object] | None = None) -> None:
-    """Replace ``dest`` with a copy of file ``src``, atomically as ``atomic_write`` does.
+def atomic_copy(
+    src: Path, dest: Path, check: Callable[[str], object] | None = None, durable: bool = True
+) -> None:
+    """Replace ``dest`` with a copy of file ``src``, atomically as ``atomic_write`` does
+    (``durable=False`` skips the fsync, as there).
 
     The kernel copies the bytes (``sendfile``): however large the file, none of it passes
     through this process's memory. ``check(temp path)`` runs on the finished copy before it is
     moved into place; when it raises, ``dest`` is left as it was.
     """
-    with open(src, "rb") as source, _replacing(dest) as (fh, tmp):
+    with open(src, "rb") as source, _replacing(dest, durable) as (fh, tmp):
         _copy_bytes(source, fh)
         fh.flush()  # the fallback copy writes through the buffer: all of it on disk for check
         if check is not None:

@@ -219,9 +219,12 @@ class Store(RunCache):
                 raise UnsafePath(f"{shown} is a symlink to {entry.target}, outside {where}")
         return self.put(trees.encode(entries))
 
-    def restore_file(self, digest: str, dest: Path, root: Path, mode: str = "") -> None:
+    def restore_file(
+        self, digest: str, dest: Path, root: Path, mode: str = "", durable: bool = True
+    ) -> None:
         """Write the object ``digest`` to ``dest`` atomically, with ``mode`` (a ``trees`` mode:
-        empty for the usual one). Raises ObjectMissing/Corrupt, UnsafePath when ``dest``
+        empty for the usual one; ``durable=False``: without the fsync, for files whose loss
+        shows as a modified output). Raises ObjectMissing/Corrupt, UnsafePath when ``dest``
         would land outside ``root``."""
         _check_inside(dest, root)
         source = self.object_path(digest)
@@ -234,7 +237,7 @@ class Store(RunCache):
             if mode:
                 os.chmod(copy, trees.mode_bits(mode, False))
 
-        atomic_copy(source, dest, check=verified)
+        atomic_copy(source, dest, check=verified, durable=durable)
 
     def restore_tree(
         self, digest: str, dest: Path, root: Path, kept: Path | None = None

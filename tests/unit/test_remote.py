@@ -12,10 +12,10 @@ from blake3 import blake3
 from incr.errors import GraphError, IncrError
 from incr.model import Artifact, Facts, LockEntry
 from incr.project import Project
-from incr.remote import Remote, SharedRun, fetch_outputs
+from incr.remote import Remote, SharedRun
 from incr.remoteconf import RemoteError, remote_config
 from incr.remotegc import grace_seconds
-from incr.remotesync import RemoteRuns, push, select
+from incr.remotesync import RemoteRuns, fetch_outputs, push, select
 from incr.store import ObjectMissing, Store
 
 pytest.importorskip("fsspec")
@@ -152,3 +152,17 @@ def test_push_all_runs_sends_every_record(pair: tuple[Remote, Remote]) -> None:
     report = push(here, locks, ["p.s"], all_runs=True)
     assert (report.uploaded, report.records) == (1, 1)
     assert [r.step for r in there.runs_of("b" * 32)] == ["p.s"]
+
+
+def test_a_damaged_local_object_is_not_pushed(pair: tuple[Remote, Remote]) -> None:
+    here, there = pair
+    good = {"o": Artifact("json", here.store.put(b"[5]"))}
+    bad = {"o": Artifact("json", here.store.put(b"[6]"))}
+    path = here.store.object_path(bad["o"].digest)
+    os.chmod(path, 0o644)
+    path.write_bytes(b"[7]")
+    locks = {"p.a": _entry("p.a", "a" * 32, good), "p.b": _entry("p.b", "b" * 32, bad)}
+    report = push(here, locks, ["p.a", "p.b"])
+    assert (report.uploaded, report.records) == (1, 1)
+    assert len(report.problems) == 1 and "p.b (output o)" in report.problems[0]
+    assert not here.store.has(bad["o"].digest) and there.runs_of("b" * 32) == []
