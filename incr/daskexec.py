@@ -33,8 +33,9 @@ from incr.executors import StepJob, StepOutcome
 from incr.hashing import file_digest
 from incr.model import Artifact, Facts, TracedPipeline
 from incr.project import Project
-from incr.remote import Remote, fetch_outputs
+from incr.remote import Remote
 from incr.remoteconf import RemoteError, remote_config
+from incr.remotesync import fetch_outputs
 from incr.session import Workspace
 from incr.store import Store
 

@@ -39,8 +39,9 @@ from incr.jobrun import run_job
 from incr.model import StepNode, TracedPipeline
 from incr.packages import PackageVersions
 from incr.project import Project
-from incr.remote import Remote, objects_of
+from incr.remote import Remote
 from incr.remoteconf import RemoteConfig, RemoteError
+from incr.remotesync import objects_of
 from incr.sources import CodeSources
 from incr.store import Store
 from incr.version import __version__
