@@ -1,5 +1,9 @@
 """Executes a pipeline in dependency order: cached steps are skipped, dirty ones run.
 
+The hub: ``Runner.run`` picks an executor (in process, ``--jobs`` workers, or the dry run) and
+drives it with the one scheduling loop (``incr.scheduler``); ``repro`` is the library call
+behind ``incr repro`` (``dry_run=True`` included), ``run_instance`` behind ``.run()``.
+
 After each finished step the lockfile is rewritten atomically, so an interrupted run keeps every
 step that finished. Early cutoff falls out of the fingerprint: a step whose upstream reran but
 produced the same bytes receives the same input digests, so it stays clean.
