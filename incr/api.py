@@ -20,6 +20,7 @@ from incr.errors import DefinitionError
 from incr.fingerprint import canonical_json
 from incr.model import PipelineGraph, StepCode, TracedPipeline
 from incr.stepsig import Output as Output  # re-exported: `from incr.api import Output`
+from incr.stepsig import resource_amounts
 from incr.tracing import (
     OutputHandle,
     env_names,
@@ -84,6 +85,7 @@ class Step:
         cache_expires: str | timedelta | float | None = None,
         env: list[str] | tuple[str, ...] = (),
         metrics: list[str] | tuple[str, ...] = (),
+        resources: dict[str, float] | None = None,
     ) -> None:
         self.func, self.call, origin = stepsig.parts(func)
         self.name: str = name or getattr(origin, "__name__", None) or self.func.__name__
@@ -95,6 +97,7 @@ class Step:
         self.version = None if version is None else str(version)
         self.cache_expires = parse_duration(cache_expires, self.name)
         self.env = env_names(env, self.name)
+        self.resources = resource_amounts(resources, self.name)
         self.signature = stepsig.signature(origin)
         self.config_param, self.config_class = stepsig.find_config(
             self.name, self.signature, StepConfig
@@ -257,6 +260,7 @@ def step(
     cache_expires: str | timedelta | float | None = None,
     env: list[str] | tuple[str, ...] = (),
     metrics: list[str] | tuple[str, ...] = (),
+    resources: dict[str, float] | None = None,
 ) -> Callable[[F], Step]: ...
 def step(
     func: Callable[..., Any] | None = None,
@@ -271,6 +275,7 @@ def step(
     cache_expires: str | timedelta | float | None = None,
     env: list[str] | tuple[str, ...] = (),
     metrics: list[str] | tuple[str, ...] = (),
+    resources: dict[str, float] | None = None,
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Make a function a pipeline step.
 
@@ -288,6 +293,8 @@ def step(
       process; the ones its own code reads are found while it runs.
     - ``metrics`` names JSON files of ``outs`` (or ``"output"``, a returned dict) that hold
       metrics: ``incr metrics show`` and ``incr metrics diff`` print them.
+    - ``resources`` (``{"GPU": 1, "MEMORY": 8e9}``) are what a Dask worker must offer to run
+      it (``--executor dask``); not part of its fingerprint, ignored by the other executors.
     """
 
     def wrap(f: Callable[..., Any]) -> Step:
@@ -303,6 +310,7 @@ def step(
             cache_expires=cache_expires,
             env=env,
             metrics=metrics,
+            resources=resources,
         )
 
     return wrap(func) if func is not None else wrap

@@ -10,6 +10,9 @@ import click
 
 from incr import clitexts
 from incr.clihelp import (
+    DASHBOARD_HELP,
+    EXECUTOR_HELP,
+    SCHEDULER_HELP,
     few_collections,
     gc_lines,
     leftover_notes,
@@ -88,6 +91,9 @@ def _project(ctx: click.Context) -> Project:
     help="Steps to run at the same time, in worker processes (independent steps only).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Also list each step reused from the cache.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), help=EXECUTOR_HELP)
+@click.option("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)
+@click.option("--dashboard", is_flag=True, help=DASHBOARD_HELP)
 @click.option("--pull", "pull_", is_flag=True, help="Fetch results from the remote cache first.")
 @click.pass_context
 @_user_errors
@@ -100,8 +106,12 @@ def repro(
     no_wait: bool,
     jobs: int,
     verbose: bool,
+    executor: str | None,
+    scheduler: str | None,
+    dashboard: bool,
     pull_: bool,
 ) -> None:
+    from incr.daskexec import wanted
     from incr.locking import project_lock
     from incr.remotecli import remote_runs
     from incr.report import status_lines
@@ -110,6 +120,7 @@ def repro(
     from incr.session import open_for_repro
 
     project = _project(ctx)
+    dask = wanted(executor, scheduler, project, dashboard)
     if dry_run:
         for line in status_lines(repro_call(project, targets, force=force, dry_run=True).verdicts):
             click.echo(line)
@@ -127,6 +138,7 @@ def repro(
                 force=force,
                 keep_going=keep_going,
                 jobs=jobs,
+                dask=dask,
                 pull=remote_runs(project, pull_, _tell),
             )
     if not ok:

@@ -19,6 +19,16 @@ from incr.project import Project
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+EXECUTOR_HELP = (
+    "Where dirty steps run: local (this machine; see --jobs) or dask (a Dask cluster: a "
+    "LocalCluster of this machine's cores, or --scheduler's). Default: [tool.incr] executor."
+)
+DASHBOARD_HELP = "With --executor dask: serve the LocalCluster's dashboard on 127.0.0.1:8787."
+SCHEDULER_HELP = (
+    "Run dirty steps on the Dask cluster at ADDRESS (tcp://host:8786); implies --executor "
+    "dask. Default: [tool.incr] scheduler."
+)
+
 
 def user_errors(echo: Callable[[str], object]) -> Callable[[F], F]:
     """A decorator that shows an IncrError as its one-line message (and hint) through ``echo``

@@ -116,6 +116,7 @@ REPRO_HELP = """Bring pipelines up to date: run dirty steps, reuse cached result
       incr repro digits.svc_trainer  one step and what it needs
       incr repro --force train       rerun train even if it is clean
       incr repro -j 2                two independent steps at a time
+      incr repro --executor dask     on a Dask LocalCluster (pip install 'incr[dask]')
     """
 
 

@@ -24,6 +24,9 @@ class Project:
     pipelines_dir: str = "pipelines"
     cache_dir: str = ".pipecache"
     lockfile_name: str = "pipeline.lock"
+    #: How dirty steps execute: ``[tool.incr] executor`` and ``scheduler`` (``incr.daskexec``).
+    executor: str = ""
+    scheduler: str = ""
 
     @property
     def pipelines(self) -> Path:
@@ -74,8 +77,14 @@ class Project:
             pipelines_dir=settings.get("pipelines", "pipelines"),
             cache_dir=settings.get("cache", ".pipecache"),
             lockfile_name=settings.get("lockfile", "pipeline.lock"),
+            executor=settings.get("executor", ""),
+            scheduler=settings.get("scheduler", ""),
         )
         return project
+
+
+#: ``[tool.incr]`` keys that are not paths: how steps are executed (see ``incr.daskexec``).
+NOT_PATHS = ("executor", "scheduler")
 
 
 def _read_settings(pyproject: Path) -> dict[str, str]:
@@ -88,7 +97,7 @@ def _read_settings(pyproject: Path) -> dict[str, str]:
     table = data.get("tool", {}).get("incr", {})
     if not isinstance(table, dict):
         raise ProjectError(f"{pyproject.name}: [tool.incr] must be a table")
-    known = {"pipelines", "cache", "lockfile"}
+    known = {"pipelines", "cache", "lockfile", *NOT_PATHS}
     for key, value in table.items():
         if key == "remote":  # the shared cache's table: read by ``remoteconf``
             continue
@@ -97,6 +106,10 @@ def _read_settings(pyproject: Path) -> dict[str, str]:
                 f"{pyproject.name}: unknown key {key!r} in [tool.incr]",
                 hint=f"known keys: {', '.join(sorted(known | {'remote'}))}",
             )
+        if key in NOT_PATHS:
+            if not isinstance(value, str):
+                raise ProjectError(f"{pyproject.name}: [tool.incr] {key} must be a string")
+            continue
         if not isinstance(value, str) or Path(value).is_absolute() or ".." in Path(value).parts:
             raise ProjectError(
                 f"{pyproject.name}: [tool.incr] {key} must be a path inside the project"

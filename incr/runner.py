@@ -25,6 +25,7 @@ from incr import dag, discovery, pool
 from incr import graph as graphs
 from incr.api import PipelineInstance, TracedPipeline
 from incr.consumers import Consumers
+from incr.daskexec import DaskExecutor, DaskSettings
 from incr.dryrun import DryRunExecutor
 from incr.events import (
     Grouped,
@@ -57,10 +58,12 @@ if TYPE_CHECKING:
 
 
 class Runner:
+    """Runs pipelines of one workspace through the scheduling loop (``incr.scheduler``)."""
+
     #: ``incr repro --pull``: results looked for on the remote before a step executes.
     remote: RemoteRuns | None = None
-
-    """Runs pipelines of one workspace through the scheduling loop (``incr.scheduler``)."""
+    #: ``--executor dask`` / ``--scheduler``: dirty steps run on a Dask cluster.
+    dask: DaskSettings | None = None
 
     def __init__(
         self,
@@ -142,6 +145,8 @@ class Runner:
         imported (not read from the graph cache) and ``fork`` exists."""
         if dry_run:
             return DryRunExecutor()
+        if self.dask is not None and traced.executable:
+            return DaskExecutor.for_run(self.dask, self.ws, traced)
         if jobs > 1 and traced.executable and pool.available():
             return pool.PoolExecutor(traced.steps, traced.configs, self.ws.project, jobs)
         return InProcessExecutor(traced.steps, self.ws, self.clock.perf)
@@ -216,11 +221,12 @@ def repro_all(
     keep_going: bool = False,
     jobs: int = 1,
     pull: RemoteRuns | None = None,
+    dask: DaskSettings | None = None,
 ) -> bool:
     """``incr repro`` on an open workspace: run the targeted pipelines (all without targets);
     False on a failure. A full run that succeeds also drops lock entries of pipelines that
     no longer exist. With ``pull``, a step's result is fetched from the remote rather than
-    computed when the remote has it."""
+    computed when the remote has it; with ``dask``, dirty steps run on a Dask cluster."""
     done = _repro(
         workspace,
         pipelines,
@@ -230,6 +236,7 @@ def repro_all(
         keep_going=keep_going,
         jobs=jobs,
         pull=pull,
+        dask=dask,
     )
     return done.ok
 
@@ -245,10 +252,11 @@ def _repro(
     jobs: int = 1,
     dry_run: bool = False,
     pull: RemoteRuns | None = None,
+    dask: DaskSettings | None = None,
 ) -> Repro:
     targets = list(targets)
     runner = Runner(workspace, reporter)
-    runner.remote = pull
+    runner.remote, runner.dask = pull, dask
     done = Repro(ok=True)
     for traced, only in dag.select(pipelines, targets):
         forced: bool | set[str] = (only or True) if force else False

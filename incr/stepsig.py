@@ -198,3 +198,18 @@ def step_outputs(sig: inspect.Signature) -> tuple[tuple[str, ...], bool]:
     if ann is None or ann == "None":
         return (), False
     return ("output",), False
+
+
+def resource_amounts(resources: dict[str, float] | None, step: str) -> dict[str, float]:
+    """``@step(resources=...)`` checked: names mapped to positive amounts."""
+    found: dict[str, float] = {}
+    for name, amount in (resources or {}).items():
+        ok = isinstance(amount, int | float) and not isinstance(amount, bool) and amount > 0
+        if not isinstance(name, str) or not name or not ok:
+            raise DefinitionError(
+                f"step {step}: resources must map names to positive numbers, got "
+                f"{name!r}: {amount!r}",
+                hint='write resources={"GPU": 1, "MEMORY": 8e9}',
+            )
+        found[name] = float(amount)
+    return found

@@ -38,6 +38,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from incr.api import TracedPipeline
+from incr.daskexec import wanted
 from incr.errors import DiscoveryError, IncrError
 from incr.events import Event, Reporter, StepStarted
 from incr.locking import project_lock
@@ -247,8 +248,9 @@ class Watcher:
         """Run the targets with ``repro_all``, as ``incr repro`` does (same lines, same
         stop at the first failure); ``RunCancelled`` can end it only here."""
         reporter = _CancellingReporter(self.console, self._cancel_requested)
+        dask = wanted(None, None, self.project)  # [tool.incr] executor / scheduler
         with self._armed():
-            repro_all(workspace, pipelines, self.targets, reporter)
+            repro_all(workspace, pipelines, self.targets, reporter, dask=dask)
 
     def _idle(self) -> None:
         self.busy = False  # before the line: a Ctrl-C right after it is a stop while idle

@@ -109,7 +109,10 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
         ],
     ),
     # 5 executors: how a step's function runs; one seam
-    ("executors", ["executors", "jobrun", "inprocess", "pool", "dryrun"]),
+    (
+        "executors",
+        ["executors", "jobrun", "inprocess", "pool", "dryrun", "daskwork", "daskexec"],
+    ),
     # 6 runner: the one scheduling loop and the hub (open, repro, status, show, commit, dag)
     (
         "runner",
@@ -126,7 +129,13 @@ for _index, (_name, _modules) in enumerate(_LAYER_LIST):
 LAYER_NAMES = [name for name, _ in _LAYER_LIST]
 
 #: Third-party packages only one module may import (in any form, at any depth).
-OWNERS = {"click": {"cli"}, "watchdog": {"watch"}, "networkx": {"graph"}}
+OWNERS = {
+    "click": {"cli"},
+    "watchdog": {"watch"},
+    "networkx": {"graph"},
+    "distributed": {"daskexec"},
+    "dask": {"daskexec"},
+}
 #: No module of the package grows past this many lines.
 MAX_LINES = 450
 #: Standard modules the pure core never imports: no disk, no clock, no processes.
