@@ -122,6 +122,8 @@ class Step:
     def __call__(self, *args: Any, config: StepConfig | None = None, **kwargs: Any) -> Any:
         if self.config_param and self.config_param in kwargs and config is None:
             config = kwargs.pop(self.config_param)
+        if config is None and args and isinstance(args[0], StepConfig):  # trainer(Config(...))
+            config, args = args[0], args[1:]
         tracer = tracing.active()
         if tracer is not None:
             return tracer.add(self, config, args, kwargs)
@@ -320,10 +322,14 @@ class Pipeline:
         return f"<pipeline {self.name}>"
 
     def __call__(self, *args: Any, **steps: Any) -> PipelineInstance:
-        if args:
+        if len(args) > len(self.params):
             raise DefinitionError(
-                f"pipeline {self.name}: bind steps by name, e.g. {self.name}(step_1=load())"
+                f"pipeline {self.name} takes {len(self.params)} steps, {len(args)} were given"
             )
+        for param, value in zip(self.params, args, strict=False):  # first_pipeline(load(), ...)
+            if param in steps:
+                raise DefinitionError(f"pipeline {self.name}: step {param} was given twice")
+            steps[param] = value
         missing = [p for p in self.params if p not in steps]
         extra = [k for k in steps if k not in self.params]
         if missing or extra:

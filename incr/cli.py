@@ -177,7 +177,7 @@ def status(
     """
     from incr.gate import stale_steps
     from incr.report import check_line, status_json, status_lines
-    from incr.session import open_pipelines
+    from incr.session import kept_lines, open_pipelines
 
     if why is not None:
         ctx.invoke(show, target=why, as_json=as_json)
@@ -188,7 +188,7 @@ def status(
     if as_json:
         click.echo(status_json(verdicts))
     else:
-        lines = status_lines(verdicts)
+        lines = status_lines(verdicts) + kept_lines(workspace, pipelines)
         if lines:  # one write: a large pipeline has a line per step
             click.echo("\n".join(lines))
     if check:

@@ -11,6 +11,7 @@ from incr.api import Pipeline, PipelineInstance
 from incr.dag import check, check_shared_outs
 from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.imports import use_project_imports
+from incr.mainblock import run_main_block
 from incr.model import TracedPipeline
 from incr.project import Project, module_name, pipeline_modules
 from incr.tracing import recording_runs
@@ -75,14 +76,18 @@ def _line_in(exc: BaseException, path: Path) -> int:
 def discover(project: Project) -> list[TracedPipeline]:
     """Every pipeline of the project, traced, in module order. Raises DiscoveryError/GraphError."""
     found: list[tuple[PipelineInstance, Path]] = []
+    defined: dict[int, tuple[Pipeline, Path]] = {}
     for path in pipeline_modules(project):
         with recording_runs() as runs:
             module = import_module(project, path)
-        seen = {id(i) for i, _ in found}
+            rel = path.relative_to(project.root).as_posix()
+            run_main_block(module, path, rel, runs)
+        defined.update((id(p), (p, path)) for p in _definitions(module))
         for instance in [*_collect(module), *runs]:
-            if id(instance) not in seen:
-                seen.add(id(instance))
+            if not any(_same_instance(instance, other) for other, _ in found):
                 found.append((instance, path))
+    if not found and defined:
+        raise _no_instance(project, [d for d, _ in defined.values()], defined)
     traced: list[TracedPipeline] = []
     names: dict[str, Path] = {}
     for instance, path in found:
@@ -109,6 +114,43 @@ def _collect(module: object) -> Iterable[PipelineInstance]:
             and getattr(value.func, "__module__", None) == getattr(module, "__name__", None)
         ):
             yield value()
+
+
+def _definitions(module: object) -> list[Pipeline]:
+    """The pipelines a module defines (not those it imports)."""
+    name = getattr(module, "__name__", None)
+    return [
+        v
+        for v in list(vars(module).values())
+        if isinstance(v, Pipeline) and getattr(v.func, "__module__", None) == name
+    ]
+
+
+def _same_instance(a: PipelineInstance, b: PipelineInstance) -> bool:
+    """True for one instance found twice: the same object, or the same pipeline with the same
+    steps and configs bound (a module-level instance and one made again in the main block)."""
+    if a is b:
+        return True
+    if a.definition is not b.definition or a.bound.keys() != b.bound.keys():
+        return False
+    return all(
+        a.bound[k].step is b.bound[k].step
+        and a.bound[k].step.config_values(a.bound[k].config)
+        == b.bound[k].step.config_values(b.bound[k].config)
+        for k in a.bound
+    )
+
+
+def _no_instance(
+    project: Project, pipelines: list[Pipeline], where: dict[int, tuple[Pipeline, Path]]
+) -> DiscoveryError:
+    first = pipelines[0]
+    rel = where[id(first)][1].relative_to(project.root).as_posix()
+    return DiscoveryError(
+        f"{rel} defines pipeline {first.name} but incr found no instance of it (nothing to run)",
+        hint=f"make one at module level, or call {first.name}(...).run() under "
+        f'`if __name__ == "__main__":` in a module under {project.pipelines_dir}/',
+    )
 
 
 def trace(instance: PipelineInstance, root: Path, path: Path | None = None) -> TracedPipeline:

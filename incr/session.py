@@ -26,6 +26,7 @@ from incr.fingerprint import (
     ModuleSource,
 )
 from incr.hashing import StatCache
+from incr.keptlocks import kept_pipelines
 from incr.keptsources import KeptSources
 from incr.learned import LearnedFacts, own_paths
 from incr.learned import exists_value as exists_value  # imported from here by tests
@@ -307,8 +308,11 @@ class Workspace:
             pass
 
     def prune(self, pipelines: Iterable[str]) -> None:
-        """Drop lock entries of pipelines that no longer exist (after a full, successful run)."""
-        self.lockbook.prune(pipelines)
+        """Drop lock entries of pipelines that no longer exist (after a full, successful run).
+        Entries of a pipeline that a module under the pipelines folder still defines stay
+        (run from a script; see ``incr.keptlocks``)."""
+        live = list(pipelines)
+        self.lockbook.prune([*live, *kept_pipelines(self.project, self.locks, live)])
 
     def write_lock(self, soon: bool = False) -> None:
         """Write the lockfile (see ``LockBook.write``)."""
@@ -382,3 +386,12 @@ def script_imports(project: Project, workspace: Workspace) -> importreads.Import
     live = recorder.facts(workspace.stats.digest, workspace.environ, exclude) if recorder else {}
     cached = graphcache.load_with_imports(project, workspace.stats)
     return importreads.merged(cached[1], live) if cached is not None else live
+
+
+def kept_lines(workspace: Workspace, pipelines: list[TracedPipeline]) -> list[str]:
+    """``note:`` lines for the lock entries kept for pipelines discovery does not find."""
+    from incr.report import kept_line
+
+    live = [t.graph.name for t in pipelines]
+    kept = kept_pipelines(workspace.project, workspace.locks, live)
+    return [kept_line(name, module, count) for name, (module, count) in sorted(kept.items())]

@@ -63,6 +63,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "materializers",
             "project",
             "projectmodules",
+            "keptlocks",
             "modulefiles",
             "locking",
             "reads",
@@ -81,7 +82,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
     # 2 api: decorators and tracing; .run() goes through a hook
     ("api", ["coderef", "captures", "tracing", "api"]),
     # 3 discovery: import user modules, trace, networkx graphs
-    ("discovery", ["graphs", "discovery", "graph"]),
+    ("discovery", ["mainblock", "graphs", "discovery", "graph"]),
     # 4 workspace: one project's files opened together, one small class per job
     (
         "workspace",
