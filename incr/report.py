@@ -101,6 +101,15 @@ def status_lines(verdicts: list[Verdict]) -> list[str]:
     return lines
 
 
+def nested_run_line(pipeline: str) -> str:
+    """Why a ``.run()`` made while this process already runs a pipeline did nothing."""
+    return (
+        f"warning: {pipeline}.run() skipped: this process is already running a pipeline of "
+        f"the project (a pipeline module imported again while it runs?); guard the call "
+        f'with `if __name__ == "__main__":`'
+    )
+
+
 def kept_line(pipeline: str, module: str, count: int) -> str:
     """Why ``pipeline.lock`` keeps entries of a pipeline ``incr`` does not discover."""
     entries = "entry" if count == 1 else "entries"

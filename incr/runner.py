@@ -37,13 +37,14 @@ from incr.events import (
 from incr.executors import Outcome, StepFailure, load_artifact, split_outputs, user_traceback
 from incr.fingerprint import fingerprint
 from incr.learned import own_paths
-from incr.locking import project_lock
+from incr.locking import held_here, project_lock
 from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, paths_overlap
 from incr.notebook import project_for
 from incr.overlaps import RunOverlaps
 from incr.plan import cache_enabled, decide, stale_locks
 from incr.reads import ReadRecorder, recording
-from incr.report import Console
+from incr.report import Console, nested_run_line
+from incr.scriptmain import adopt_main
 from incr.session import Workspace, script_imports
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
 
@@ -596,6 +597,10 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     func = instance.definition.func
     project = project_for(inspect.getsourcefile(func) or func.__code__.co_filename)
     reporter = Console()
+    if held_here(project.cache):  # a pipeline module imported again while this process runs
+        reporter.line(nested_run_line(instance.name), err=True)
+        return None
+    adopt_main(project.root)
     with project_lock(project.cache, f"{instance.name}.run()", on_wait=reporter.line):
         workspace = Workspace(project)
         workspace.imports = script_imports(project, workspace)

@@ -64,6 +64,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "project",
             "projectmodules",
             "keptlocks",
+            "scriptmain",
             "modulefiles",
             "locking",
             "reads",
