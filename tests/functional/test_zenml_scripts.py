@@ -242,3 +242,38 @@ def test_lock_entries_of_a_script_run_stay_while_a_module_defines_it(
     project.repro()
     assert set(project.lock()) == {"found.one", "found.plus"}
     assert "note:" not in project.incr("status").stdout
+
+
+@pytest.mark.timeout(240)
+def test_a_config_default_changed_is_a_config_change_alone(make_project: MakeProject) -> None:
+    # The seed's own shape: svc_trainer() uses SVCTrainerStepConfig's default gamma.
+    project = make_project(
+        {"pipelines/quickstart.py": QUICKSTART.replace("SVCTrainerStepConfig(gamma=0.001)", "")}
+    )
+    script = project.python("pipelines/quickstart.py")
+    assert script.returncode == 0, script.output
+    project.take_ran()
+
+    project.edit("pipelines/quickstart.py", "gamma: float = 0.001", "gamma: float = 0.002")
+    status = project.incr("status")
+    assert "svc_trainer  dirty: config changed (gamma: 0.001 -> 0.002)\n" in status.stdout
+    project.repro()
+    assert project.take_ran() == ["svc_trainer", "evaluator"]
+
+    # A method added to the config class is code, named as such.
+    project.edit(
+        "pipelines/quickstart.py",
+        '    """Trainer params"""\n',
+        '    """Trainer params"""\n\n    def doubled(self):\n        return 2 * self.gamma\n',
+    )
+    assert project.dirty()["svc_trainer"] == [
+        ("code changed", "SVCTrainerStepConfig in pipelines/quickstart.py")
+    ]
+
+    # Reverted: restored from the cache.
+    project.edit("pipelines/quickstart.py", "gamma: float = 0.002", "gamma: float = 0.001")
+    project.edit(
+        "pipelines/quickstart.py", "\n    def doubled(self):\n        return 2 * self.gamma\n", ""
+    )
+    project.repro()
+    assert project.take_ran() == []
