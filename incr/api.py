@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from incr import tracing
+from incr import integrations, tracing
 from incr.captures import with_captures
 from incr.coderef import code_ref
 from incr.errors import DefinitionError
@@ -126,13 +126,19 @@ class Step:
             config, args = args[0], args[1:]
         tracer = tracing.active()
         if tracer is not None:
-            return tracer.add(self, config, args, kwargs)
+            handles = tracer.add(self, config, args, kwargs)
+            tracer.called(self)
+            return handles
         if args or kwargs:
             raise DefinitionError(
                 f"step {self.name} was called with data outside a pipeline",
                 hint=f"call {self.name}.entrypoint(...) to run the plain function",
             )
         return StepInstance(self, config)
+
+    def after(self, *steps: Any) -> None:
+        """In a pipeline body: run this step after ``steps``, which share no data with it."""
+        _after(self, steps)
 
     def config_values(self, config: StepConfig | None) -> dict[str, Any]:
         if self.config_class is None:
@@ -215,7 +221,20 @@ class StepInstance:
             raise DefinitionError(
                 f"step instance {self.step.name} can only be called in a pipeline"
             )
-        return tracer.add(self.step, self.config, args, kwargs)
+        handles = tracer.add(self.step, self.config, args, kwargs)
+        tracer.called(self)
+        return handles
+
+    def after(self, *steps: Any) -> None:
+        """In a pipeline body: run this step after ``steps``, which share no data with it."""
+        _after(self, steps)
+
+
+def _after(later: Any, steps: tuple[Any, ...]) -> None:
+    tracer = tracing.active()
+    if tracer is None:
+        raise DefinitionError(f"{later!r}.after(...) orders steps inside a pipeline body only")
+    tracer.afters.extend((later, earlier) for earlier in steps)
 
 
 def _signature(func: Callable[..., Any]) -> inspect.Signature:
@@ -379,7 +398,7 @@ class PipelineInstance:
         graph = PipelineGraph(
             name=self.name,
             source_file=relative_source(self.definition.func, root),
-            steps=tuple(tracer.nodes),
+            steps=tuple(tracer.ordered()),
             enable_cache=self.enable_cache,
         )
         configs = {n.name: tracer.steps[n.name].make_config(n.config) for n in tracer.nodes}
@@ -402,14 +421,20 @@ class PipelineInstance:
 def pipeline(func: Callable[..., Any]) -> Pipeline: ...
 @overload
 def pipeline(
-    *, name: str | None = None, enable_cache: bool = True
+    *, name: str | None = None, enable_cache: bool = True, **options: Any
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 def pipeline(
-    func: Callable[..., Any] | None = None, *, name: str | None = None, enable_cache: bool = True
+    func: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    enable_cache: bool = True,
+    **options: Any,
 ) -> Pipeline | Callable[[Callable[..., Any]], Pipeline]:
-    """Make a function a pipeline. ``enable_cache=False`` turns caching off for all its steps."""
+    """Make a function a pipeline. ``enable_cache=False`` turns caching off for all its steps.
+    ZenML's options are checked or accepted unused (``incr.integrations``)."""
 
     def wrap(f: Callable[..., Any]) -> Pipeline:
+        integrations.check_options(name or f.__name__, options)
         return Pipeline(f, name=name, enable_cache=enable_cache)
 
     return wrap(func) if func is not None else wrap

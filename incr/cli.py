@@ -52,6 +52,10 @@ def cli(ctx: click.Context, project_dir: Path | None) -> None:
       incr status            which steps are dirty, and why
       incr repro             run the dirty steps, reuse the rest
       incr status --check    in CI: exit 1 when pipeline.lock is out of date
+
+    One local stack: @pipeline(required_integrations=[...]) checks that those packages are
+    installed; requirements_file=, requirements= and dockerignore_file= are accepted and not
+    used (they configured the images of remote orchestrators).
     """
     ctx.obj = project_dir
 

@@ -337,6 +337,7 @@ def _decode(item: dict[str, Any]) -> TracedPipeline:
                 "deps": tuple(node["deps"]),
                 "outs": tuple(node["outs"]),
                 "env": tuple(node.get("env", ())),
+                "after": tuple(node.get("after", ())),
             }
         )
         for node in graph["steps"]

@@ -42,6 +42,7 @@ class StepNode:
     track_reads: bool = True
     cache_expires: float | None = None  # seconds a cached result stays valid
     env: tuple[str, ...] = ()  # environment variables it declares (``@step(env=[...])``)
+    after: tuple[str, ...] = ()  # steps it runs after without data between them (``.after()``)
 
     @property
     def key(self) -> str:
@@ -67,12 +68,13 @@ class PipelineGraph:
         raise KeyError(name)
 
     def edges(self) -> list[tuple[str, str]]:
-        """(upstream, downstream) pairs, from data inputs, from file wiring (outs -> deps) and
-        from the learned pairs."""
+        """(upstream, downstream) pairs, from data inputs, from ``.after()``, from file wiring
+        (outs -> deps) and from the learned pairs."""
         pairs: set[tuple[str, str]] = set(self.learned)
         for node in self.steps:
             for ref in node.inputs.values():
                 pairs.add((ref.step, node.name))
+            pairs.update((up, node.name) for up in node.after)
         producers = {out: node.name for node in self.steps for out in node.outs}
         for node in self.steps:
             for dep in node.deps:

@@ -351,7 +351,7 @@ def dag_lines(graph: PipelineGraph, order: list[StepNode], fmt: str) -> list[str
     width = max((len(n.name) for n in order), default=0)
     for node in order:
         sources = sorted({f"{r.step}.{r.output}" for r in node.inputs.values()})
-        after = ", ".join([*sources, *sorted(node.deps)])
+        after = ", ".join([*sources, *sorted(node.deps), *(f"after {a}" for a in node.after)])
         lines.append(f"  {node.name:<{width}}  <- {after}" if after else f"  {node.name}")
     return lines
 

@@ -59,6 +59,9 @@ class Tracer(Generic[S]):
         self.nodes: list[StepNode] = []
         self.steps: dict[str, S] = {}
         self._named: dict[str, S] = {}  # step name -> the first step of that name
+        #: Node names made by each step object called (by id), and ``.after()`` pairs.
+        self.made: dict[int, list[str]] = {}
+        self.afters: list[tuple[Any, Any]] = []
         self._next: dict[str, int] = {}  # step name -> where to look for the next free suffix
 
     def unique_name(self, step: S) -> str:
@@ -106,6 +109,35 @@ class Tracer(Generic[S]):
         if not handles:
             return None
         return handles[0] if len(handles) == 1 and not step.multi_output else handles
+
+    def called(self, caller: Any) -> None:
+        """The step object ``caller`` made the node added last."""
+        self.made.setdefault(id(caller), []).append(self.nodes[-1].name)
+
+    def ordered(self) -> list[StepNode]:
+        """The nodes, each with the steps ``.after()`` put before it."""
+        extra: dict[str, list[str]] = {}
+        for later, earlier in self.afters:
+            before = self.made.get(id(earlier), [])
+            if not before or id(later) not in self.made:
+                missing = earlier if not before else later
+                raise DefinitionError(
+                    f"{_label(later)}.after({_label(earlier)}): {_label(missing)} is not "
+                    "called in this pipeline",
+                    hint="call both steps in the pipeline body",
+                )
+            for name in self.made[id(later)]:
+                extra.setdefault(name, []).extend(b for b in before if b != name)
+        return [
+            dataclasses.replace(n, after=tuple(dict.fromkeys(extra[n.name])))
+            if n.name in extra
+            else n
+            for n in self.nodes
+        ]
+
+
+def _label(obj: Any) -> str:
+    return str(getattr(getattr(obj, "step", obj), "name", obj))
 
 
 _active: Tracer[Any] | None = None
