@@ -18,6 +18,7 @@ from incr.captures import with_captures
 from incr.coderef import code_ref
 from incr.errors import DefinitionError
 from incr.fingerprint import canonical_json
+from incr.instances import instance_name
 from incr.model import PipelineGraph, StepCode, TracedPipeline
 from incr.tracing import OutputHandle, env_names, parse_duration, relative_source
 
@@ -379,10 +380,11 @@ class PipelineInstance:
     def __init__(self, definition: Pipeline, bound: dict[str, StepInstance]) -> None:
         self.definition = definition
         self.bound = bound
+        self._name = instance_name(definition, definition.name, bound)  # see incr.instances
 
     @property
     def name(self) -> str:
-        return self.definition.name
+        return self._name
 
     @property
     def enable_cache(self) -> bool:

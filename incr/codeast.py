@@ -258,6 +258,8 @@ def references(node: ast.AST) -> list[Ref]:
     refs: list[Ref] = []
     chained: set[int] = set()
     for sub in ast.walk(node):
+        if isinstance(sub, ast.AnnAssign) and sub.simple:
+            chained.add(id(sub.target))  # ``gamma: float = 0.1`` binds, never reads, gamma
         if isinstance(sub, ast.Attribute) and id(sub) not in chained:
             chain: list[str] = []
             cur: ast.expr = sub

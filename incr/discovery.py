@@ -14,7 +14,7 @@ from incr.imports import use_project_imports
 from incr.mainblock import run_main_block
 from incr.model import TracedPipeline
 from incr.project import Project, module_name, pipeline_modules
-from incr.tracing import recording_runs
+from incr.tracing import recording_runs, where
 
 
 def import_module(project: Project, path: Path) -> object:
@@ -89,16 +89,18 @@ def discover(project: Project) -> list[TracedPipeline]:
     if not found and defined:
         raise _no_instance(project, [d for d, _ in defined.values()], defined)
     traced: list[TracedPipeline] = []
-    names: dict[str, Path] = {}
+    names: dict[str, PipelineInstance] = {}
     for instance, path in found:
         if instance.name in names:
-            first = names[instance.name].relative_to(project.root).as_posix()
+            first = names[instance.name].definition.func
             raise GraphError(
                 f"two pipelines are named {instance.name!r} "
-                f"({first} and {path.relative_to(project.root).as_posix()})",
-                hint="give one of them another name with @pipeline(name=...)",
+                f"({where(first, project.root)} and "
+                f"{where(instance.definition.func, project.root)})",
+                hint="give one of them another name with @pipeline(name=...); instances of "
+                "one pipeline (made in a loop) are named by the configs they differ in",
             )
-        names[instance.name] = path
+        names[instance.name] = instance
         traced.append(trace(instance, project.root, path))
     check_shared_outs(t.graph for t in traced)
     return traced

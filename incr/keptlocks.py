@@ -92,7 +92,7 @@ def kept_pipelines(
 
 
 def _owner(key: str, defined: Mapping[str, str]) -> str | None:
-    for name in defined:
-        if key.startswith(name + "."):
+    for name in defined:  # an instance named after its values is ``name@...``
+        if key.startswith((name + ".", name + "@")):
             return name
     return None

@@ -277,3 +277,66 @@ def test_a_config_default_changed_is_a_config_change_alone(make_project: MakePro
     )
     project.repro()
     assert project.take_ran() == []
+
+
+SWEEP = QUICKSTART.replace(
+    """        instance = first_pipeline(
+            importer(), svc_trainer(SVCTrainerStepConfig(gamma=0.001)), evaluator()
+        )
+        instance.run()""",
+    """        for gamma in GAMMAS:
+            first_pipeline(
+                importer(), svc_trainer(SVCTrainerStepConfig(gamma=gamma)), evaluator()
+            ).run()""",
+).replace(
+    "    @step\n    def importer",
+    "    GAMMAS = [0.001, 0.01]\n\n\n    @step\n    def importer",
+)
+
+
+@pytest.mark.timeout(240)
+def test_instances_made_in_a_loop_keep_their_own_entries(make_project: MakeProject) -> None:
+    project = make_project({"pipelines/sweep.py": SWEEP})
+    second = "first_pipeline@svc_trainer.gamma=0.01"
+
+    script = project.python("pipelines/sweep.py")
+    assert script.returncode == 0, script.output
+    assert f"Creating run for pipeline: {second}" in script.stdout
+    # importer ran once: the second instance's importer is the same step, from the cache
+    ran = project.take_ran()
+    assert ran == ["importer", "svc_trainer", "evaluator", "svc_trainer", "evaluator"]
+    assert {k.rpartition(".")[0] for k in project.lock()} == {"first_pipeline", second}
+    status = project.status()
+    assert {s["pipeline"] for s in status["steps"]} == {"first_pipeline", second}
+    assert status["dirty"] == 0
+    project.repro()
+    assert project.take_ran() == []
+
+    # A third value: one more instance, the others untouched.
+    project.edit("pipelines/sweep.py", "GAMMAS = [0.001, 0.01]", "GAMMAS = [0.001, 0.01, 0.1]")
+    dirty = {(s["pipeline"], s["step"]) for s in project.status()["steps"] if s["dirty"]}
+    third = "first_pipeline@svc_trainer.gamma=0.1"
+    assert dirty == {(third, "importer"), (third, "svc_trainer"), (third, "evaluator")}
+    project.repro()
+    assert project.take_ran() == ["svc_trainer", "evaluator"]
+    assert len(project.lock()) == 9
+
+    # Reverted: the third instance's entries go, the others stay clean.
+    project.edit("pipelines/sweep.py", "GAMMAS = [0.001, 0.01, 0.1]", "GAMMAS = [0.001, 0.01]")
+    project.repro()
+    assert project.take_ran() == []
+    assert len(project.lock()) == 6
+
+
+@pytest.mark.timeout(240)
+def test_two_pipelines_of_one_name_are_named_with_their_places(
+    make_project: MakeProject,
+) -> None:
+    other = QUICKSTART.replace(
+        "    @pipeline\n    def first_pipeline",
+        '    @pipeline(name="first_pipeline")\n    def other_pipeline',
+    ).replace("instance = first_pipeline(", "instance = other_pipeline(")
+    project = make_project({"pipelines/quickstart.py": QUICKSTART, "pipelines/other.py": other})
+    line = project.incr("status").user_error()
+    assert "two pipelines are named 'first_pipeline' (pipelines/other.py:" in line
+    assert "and pipelines/quickstart.py:" in line

@@ -81,7 +81,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
         ],
     ),
     # 2 api: decorators and tracing; .run() goes through a hook
-    ("api", ["coderef", "captures", "integrations", "tracing", "api"]),
+    ("api", ["coderef", "captures", "integrations", "instances", "tracing", "api"]),
     # 3 discovery: import user modules, trace, networkx graphs
     ("discovery", ["mainblock", "graphs", "discovery", "graph"]),
     # 4 workspace: one project's files opened together, one small class per job
