@@ -16,6 +16,7 @@ from incr.api import (
     step,
 )
 from incr.imports import install_for_script
+from incr.stepcontext import StepContext
 from incr.version import __version__
 
 
@@ -27,7 +28,40 @@ def _run(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     return run_instance(instance, enable_cache)
 
 
+def _get_runs(instance: PipelineInstance) -> Any:
+    """``pipeline_instance.get_runs()``: its past runs, oldest first (``incr.postexec``)."""
+    from incr.postexec import runs_of
+
+    return runs_of(instance)
+
+
+def __getattr__(name: str) -> Any:
+    """ZenML's names of the 0.x era, loaded when first used: ``Repository`` (the
+    post-execution API), ``BaseStep`` and ``BasePipeline`` (the class-based API)."""
+    if name == "Repository":
+        from incr.postexec import Repository
+
+        return Repository
+    if name in ("BaseStep", "BasePipeline"):
+        from incr import zenmlcompat
+
+        return getattr(zenmlcompat, name)
+    raise AttributeError(f"module 'incr' has no attribute {name!r}")
+
+
 set_engine(_run)
+setattr(PipelineInstance, "get_runs", _get_runs)  # noqa: B010 (api cannot import postexec)
 install_for_script()
 
-__all__ = ["BaseStepConfig", "Output", "StepConfig", "__version__", "pipeline", "step"]
+__all__ = [
+    "BasePipeline",
+    "BaseStep",
+    "BaseStepConfig",
+    "Output",
+    "Repository",
+    "StepConfig",
+    "StepContext",
+    "__version__",
+    "pipeline",
+    "step",
+]

@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from incr import integrations, tracing
+from incr import integrations, stepcontext, tracing
 from incr.captures import with_captures
 from incr.coderef import code_ref
 from incr.errors import DefinitionError
@@ -102,6 +102,9 @@ class Step:
         self.env = env_names(env, self.name)
         self.signature = _signature(func)
         self.config_param, self.config_class = _find_config(self.signature)
+        self.context_param = stepcontext.context_param(self.signature)
+        if self.context_param and enable_cache is None:  # it can read history: see StepContext
+            self.enable_cache = False
         self.output_names, self.multi_output = _output_names(self.signature)
         self.__doc__ = func.__doc__
         self.__wrapped__ = func
@@ -139,7 +142,7 @@ class Step:
 
     def after(self, *steps: Any) -> None:
         """In a pipeline body: run this step after ``steps``, which share no data with it."""
-        _after(self, steps)
+        tracing.order_after(self, steps)
 
     def config_values(self, config: StepConfig | None) -> dict[str, Any]:
         if self.config_class is None:
@@ -176,7 +179,8 @@ class Step:
         return None if self.config_class is None else self.config_class(**values)
 
     def bind_inputs(self, args: tuple, kwargs: dict) -> dict[str, OutputHandle]:
-        params = [p for p in self.signature.parameters.values() if p.name != self.config_param]
+        skip = (self.config_param, self.context_param)
+        params = [p for p in self.signature.parameters.values() if p.name not in skip]
         if len(args) > len(params):
             raise DefinitionError(
                 f"step {self.name} takes {len(params)} inputs, {len(args)} were given"
@@ -202,6 +206,8 @@ class Step:
         kwargs = dict(inputs)
         if self.config_param:
             kwargs[self.config_param] = config
+        if self.context_param:
+            kwargs[self.context_param] = stepcontext.StepContext()
         return self.func(**kwargs)
 
 
@@ -228,14 +234,7 @@ class StepInstance:
 
     def after(self, *steps: Any) -> None:
         """In a pipeline body: run this step after ``steps``, which share no data with it."""
-        _after(self, steps)
-
-
-def _after(later: Any, steps: tuple[Any, ...]) -> None:
-    tracer = tracing.active()
-    if tracer is None:
-        raise DefinitionError(f"{later!r}.after(...) orders steps inside a pipeline body only")
-    tracer.afters.extend((later, earlier) for earlier in steps)
+        tracing.order_after(self, steps)
 
 
 def _signature(func: Callable[..., Any]) -> inspect.Signature:

@@ -8,6 +8,7 @@ produced the same bytes receives the same input digests, so it stays clean.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import os
 import time
@@ -36,16 +37,19 @@ from incr.events import (
 )
 from incr.executors import Outcome, StepFailure, load_artifact, split_outputs, user_traceback
 from incr.fingerprint import fingerprint
+from incr.history import save_run
 from incr.learned import own_paths
 from incr.locking import held_here, project_lock
 from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, paths_overlap
 from incr.notebook import project_for
 from incr.overlaps import RunOverlaps
 from incr.plan import cache_enabled, decide, stale_locks
+from incr.postexec import Repository
 from incr.reads import ReadRecorder, recording
 from incr.report import Console, nested_run_line
 from incr.scriptmain import adopt_main
 from incr.session import Workspace, script_imports
+from incr.stepcontext import running as step_running
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
 
 
@@ -129,6 +133,8 @@ class Runner:
             self._prune(graph.name, {n.name for n in graph.steps})
         self.ws.save_stats()
         self.ws.writes.save(self.ws.locks)
+        # The run's record, read back by the post-execution API (incr.postexec).
+        save_run(self.ws.project.cache, run_name, graph, run.outputs, run.result, self.wall())
         seconds = self.clock() - started
         self.reporter.emit(PipelineFinished(graph.name, run_name, seconds, bool(run.result.failed)))
         return run.result
@@ -457,12 +463,15 @@ class Runner:
         moved to), recording what it reads, lists and tests unless ``track_reads`` is off."""
         root = self.ws.project.root
         os.chdir(root)
+        history = functools.partial(Repository, root, lock_runs=False)  # for a StepContext
         try:
-            if not node.track_reads:
-                yield None
-                return
-            with recording(root, own_paths(self.ws.project)) as recorder:
-                yield recorder
+            folder = self.ws.project.cache / "artifacts"
+            with step_running(node.key, node.name, node.outputs, folder, history):
+                if not node.track_reads:
+                    yield None
+                    return
+                with recording(root, own_paths(self.ws.project)) as recorder:
+                    yield recorder
         finally:
             os.chdir(root)
 

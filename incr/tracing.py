@@ -136,6 +136,13 @@ class Tracer(Generic[S]):
         ]
 
 
+def order_after(later: Any, steps: tuple[Any, ...]) -> None:
+    """``later.after(*steps)`` in the pipeline body being traced."""
+    if _active is None:
+        raise DefinitionError(f"{later!r}.after(...) orders steps inside a pipeline body only")
+    _active.afters.extend((later, earlier) for earlier in steps)
+
+
 def _label(obj: Any) -> str:
     return str(getattr(getattr(obj, "step", obj), "name", obj))
 

@@ -64,6 +64,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "project",
             "projectmodules",
             "keptlocks",
+            "history",
             "scriptmain",
             "modulefiles",
             "locking",
@@ -81,7 +82,19 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
         ],
     ),
     # 2 api: decorators and tracing; .run() goes through a hook
-    ("api", ["coderef", "captures", "integrations", "instances", "tracing", "api"]),
+    (
+        "api",
+        [
+            "coderef",
+            "captures",
+            "integrations",
+            "instances",
+            "stepcontext",
+            "tracing",
+            "api",
+            "zenmlcompat",
+        ],
+    ),
     # 3 discovery: import user modules, trace, networkx graphs
     ("discovery", ["mainblock", "graphs", "discovery", "graph"]),
     # 4 workspace: one project's files opened together, one small class per job
@@ -101,7 +114,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
     # 5 executors: how a step's function runs; one seam
     ("executors", ["executors", "pool", "dryrun", "parallel"]),
     # 6 runner: the one scheduling loop and the hub (open, repro, status, show, commit, dag)
-    ("runner", ["prepare", "record", "scheduler", "runner", "rerun"]),
+    ("runner", ["prepare", "record", "scheduler", "postexec", "runner", "rerun"]),
     # 7 watch
     ("watch", ["watchset", "watch"]),
     # 8 top: the CLI (the only module importing click) and the package facade
