@@ -16,6 +16,7 @@ from incr.api import (
     step,
 )
 from incr.imports import install_for_script
+from incr.materializers import Materializer, register_materializer
 from incr.version import __version__
 
 
@@ -30,4 +31,13 @@ def _run(instance: PipelineInstance, enable_cache: bool | None) -> Any:
 set_engine(_run)
 install_for_script()
 
-__all__ = ["BaseStepConfig", "Output", "StepConfig", "__version__", "pipeline", "step"]
+__all__ = [
+    "BaseStepConfig",
+    "Materializer",
+    "Output",
+    "StepConfig",
+    "__version__",
+    "pipeline",
+    "register_materializer",
+    "step",
+]

@@ -18,6 +18,7 @@ from incr.captures import with_captures
 from incr.coderef import code_ref
 from incr.errors import DefinitionError
 from incr.fingerprint import canonical_json
+from incr.materializers import check_overrides, producer_classes
 from incr.model import PipelineGraph, StepCode, TracedPipeline
 from incr.tracing import OutputHandle, env_names, parse_duration, relative_source
 
@@ -88,6 +89,7 @@ class Step:
         version: str | None = None,
         cache_expires: str | timedelta | float | None = None,
         env: list[str] | tuple[str, ...] = (),
+        materializers: dict[str, Any] | None = None,
     ) -> None:
         self.func = func
         self.name = name or func.__name__
@@ -102,6 +104,9 @@ class Step:
         self.signature = _signature(func)
         self.config_param, self.config_class = _find_config(self.signature)
         self.output_names, self.multi_output = _output_names(self.signature)
+        self.output_types = _output_types(self.signature, self.output_names)
+        self.materializers = dict(materializers or {})
+        check_overrides(self.name, self.output_names, self.materializers)
         self.__doc__ = func.__doc__
         self.__wrapped__ = func
 
@@ -111,9 +116,14 @@ class Step:
     def code(self, root: Path) -> StepCode:
         """Where this step's code (and its ``code_deps``) lives, for fingerprinting."""
         deps = tuple(code_ref(obj, root) for obj in self.code_deps)
-        return with_captures(
+        code = with_captures(
             StepCode(code_ref(self.func, root), deps, self.version), self.func, root
         )
+        formats = producer_classes(self.output_types, self.materializers)
+        if not formats:
+            return code
+        refs = tuple(code_ref(cls, root) for cls in formats)
+        return dataclasses.replace(code, captured=(*code.captured, *refs))
 
     def entrypoint(self, *args: Any, **kwargs: Any) -> Any:
         """Call the plain function, outside any pipeline and cache."""
@@ -231,6 +241,16 @@ def _find_config(sig: inspect.Signature) -> tuple[str | None, type[StepConfig] |
     return None, None
 
 
+def _output_types(sig: inspect.Signature, names: tuple[str, ...]) -> dict[str, Any]:
+    """The annotation of each output that has one (it chooses the output's materializer)."""
+    ann = sig.return_annotation
+    if isinstance(ann, Output):
+        return dict(ann.outputs)
+    if not names or ann is inspect.Signature.empty or isinstance(ann, str):
+        return {}
+    return {names[0]: ann}
+
+
 def _output_names(sig: inspect.Signature) -> tuple[tuple[str, ...], bool]:
     ann = sig.return_annotation
     if isinstance(ann, Output):
@@ -254,6 +274,7 @@ def step(
     version: str | None = None,
     cache_expires: str | timedelta | float | None = None,
     env: list[str] | tuple[str, ...] = (),
+    materializers: dict[str, Any] | None = None,
 ) -> Callable[[F], Step]: ...
 def step(
     func: Callable[..., Any] | None = None,
@@ -267,6 +288,7 @@ def step(
     version: str | None = None,
     cache_expires: str | timedelta | float | None = None,
     env: list[str] | tuple[str, ...] = (),
+    materializers: dict[str, Any] | None = None,
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Make a function a pipeline step.
 
@@ -282,6 +304,8 @@ def step(
     - ``env`` lists environment variables it depends on (a digest of each value is recorded,
       never the value): needed only for those read by a third-party package or a child
       process; the ones its own code reads are found while it runs.
+    - ``materializers`` maps an output name (``output`` for a single one) to the
+      ``incr.Materializer`` class that stores it, instead of the one its type chooses.
     """
 
     def wrap(f: Callable[..., Any]) -> Step:
@@ -296,6 +320,7 @@ def step(
             version=version,
             cache_expires=cache_expires,
             env=env,
+            materializers=materializers,
         )
 
     return wrap(func) if func is not None else wrap
