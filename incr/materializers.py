@@ -100,7 +100,19 @@ class _Registry:
                 for handled in mat.types:
                     index.setdefault(handled, []).append(mat)
             self._index = index
+        self._resolve_names(self._index)
         return [*self._index.get(cls, ()), *self._index.get(_dotted_name(cls), ())]
+
+    def _resolve_names(self, index: dict[type | str, list[type[Materializer]]]) -> None:
+        """Index the classes that dotted names in ``types`` name, once their modules are
+        imported (``pandas.core.frame.DataFrame`` is ``pandas.DataFrame``, whose
+        ``__module__`` says ``pandas``)."""
+        for name in [k for k in index if isinstance(k, str) and k.partition(".")[0] in sys.modules]:
+            found = _resolve(name)
+            if found is not None:
+                mats = index.pop(name)
+                index.setdefault(found, [])
+                index[found] += [m for m in mats if m not in index[found]]
 
     def by_kind(self, kind: str) -> type[Materializer] | None:
         for mat in self.everything():
