@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from typing import Any, ClassVar
 
 from incr.matbase import Declined, FileMaterializer, Parts
@@ -94,7 +95,9 @@ def _write_pandas(frame: Any, meta: dict[str, Any]) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(frame, preserve_index=True).combine_chunks()
+    with warnings.catch_warnings():  # mixed label types: the check after writing says it
+        warnings.simplefilter("ignore", UserWarning)
+        table = pa.Table.from_pandas(frame, preserve_index=True).combine_chunks()
     schema_meta = {**(table.schema.metadata or {}), META_KEY: json.dumps(meta).encode()}
     table = table.replace_schema_metadata(schema_meta)
     buf = io.BytesIO()
