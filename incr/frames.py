@@ -30,10 +30,14 @@ _PLAIN_KINDS = frozenset("biufMm")  # numpy dtype kinds that round-trip as they 
 
 
 def _need(module: str, extra: str) -> None:
-    import importlib.util
+    """Declined, naming the extra to install, unless ``module`` imports."""
+    import importlib
 
-    if importlib.util.find_spec(module) is None:
-        raise Declined(f"{module} is not installed: pip install 'incr[{extra}]'")
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        package = module.partition(".")[0]
+        raise Declined(f"{package} is not installed: pip install 'incr[{extra}]'") from None
 
 
 class PandasMaterializer(FileMaterializer):
@@ -51,7 +55,7 @@ class PandasMaterializer(FileMaterializer):
 
         if type(obj) not in (pd.DataFrame, pd.Series):
             raise Declined()
-        _need("pyarrow", "pandas")
+        _need("pyarrow.parquet", "pandas")
         frame, meta = _as_frame(obj)
         try:
             data = _write_pandas(frame, meta)

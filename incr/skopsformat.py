@@ -57,11 +57,10 @@ class SkopsMaterializer(FileMaterializer):
         self.refers_to: list[tuple[str, str]] = []
 
     def save_bytes(self, obj: Any) -> Parts:
-        import importlib.util
-
-        if importlib.util.find_spec("skops") is None:
-            raise Declined("skops is not installed: pip install 'incr[sklearn]'")
-        import skops.io as sio
+        try:
+            import skops.io as sio
+        except ImportError:
+            raise Declined("skops is not installed: pip install 'incr[sklearn]'") from None
 
         try:
             data = canonical(sio.dumps(obj))

@@ -227,3 +227,24 @@ def test_builtin_materializers_save_and_load_folders_too(tmp_path: Path):
     npy.save(np.arange(3), tmp_path)
     assert (tmp_path / "array.npy").is_file()
     assert npy.load(tmp_path).tolist() == [0, 1, 2]
+
+
+def test_a_missing_optional_package_falls_back_to_pickle_with_a_note(monkeypatch):
+    """pyarrow or skops not installed (an import of them fails): pickle, and the extra to
+    install, never a failure."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.linear_model import LinearRegression
+
+    for name in ("pyarrow.parquet", "skops", "skops.io"):  # pandas itself may use pyarrow
+        monkeypatch.setitem(sys.modules, name, None)
+    frame = pd.DataFrame({"a": [1, 2]})
+    stored = materializers.encode(frame, "s.frame")
+    assert stored.kind == "pickle"
+    assert stored.notes == [
+        "s.frame: not stored as parquet (pyarrow is not installed: pip install "
+        "'incr[pandas]'); stored as pickle"
+    ]
+    model = LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])
+    stored = materializers.encode(model, "s.model")
+    assert stored.kind == "pickle"
+    assert "skops is not installed: pip install 'incr[sklearn]'" in stored.notes[0]
