@@ -4,9 +4,10 @@ polars ``DataFrame`` (kind ``polars-parquet``).
 Parquet holds the values, not the Python objects: a frame built in this process and the same
 frame loaded from the cache give the same bytes (pickle does not: it memoises strings by
 identity), and any Arrow tool can read them. The writer options are fixed (zstd, one chunk per
-column, the default row group and page sizes), and nothing that varies between equal frames is
-written: pandas' own metadata (dtypes, index, column names) and incr's (a Series' name, an
-index's ``freq``) are functions of the frame.
+column, dictionary pages for text columns only, no statistics, the default row group and page
+sizes), and nothing that varies between equal frames is written: pandas' own metadata (dtypes,
+index, column names) and incr's (a Series' name, an index's ``freq``) are functions of the
+frame.
 
 A frame Parquet cannot hold exactly (mixed-type object columns, Python objects, labels that
 are not strings) is ``Declined`` with the reason, and pickled with a note. When a frame has
@@ -66,9 +67,10 @@ class PandasMaterializer(FileMaterializer):
         return (data,)
 
     def load_bytes(self, data: bytes | memoryview) -> Any:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pq.read_table(io.BytesIO(memoryview(data)))
+        table = pq.read_table(pa.BufferReader(pa.py_buffer(data)))  # no copy of ``data``
         meta = json.loads((table.schema.metadata or {}).get(META_KEY, b"{}"))
         frame = table.to_pandas()
         freq = meta.get("freq")
@@ -104,9 +106,22 @@ def _write_pandas(frame: Any, meta: dict[str, Any]) -> bytes:
         table = pa.Table.from_pandas(frame, preserve_index=True).combine_chunks()
     schema_meta = {**(table.schema.metadata or {}), META_KEY: json.dumps(meta).encode()}
     table = table.replace_schema_metadata(schema_meta)
+    # Dictionary pages only for text (random floats gain nothing from them, and cost twice).
+    texts = [f.name for f in table.schema if pa.types.is_string(f.type) or _is_text(f.type)]
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", write_statistics=True)
+    pq.write_table(table, buf, compression="zstd", use_dictionary=texts, write_statistics=False)
     return buf.getvalue()
+
+
+def _is_text(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_large_string(kind)
+        or pa.types.is_string_view(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+    )
 
 
 def _needs_check(frame: Any) -> bool:
@@ -161,7 +176,7 @@ class PolarsMaterializer(FileMaterializer):
     def save_bytes(self, obj: Any) -> Parts:
         buf = io.BytesIO()
         try:
-            obj.rechunk().write_parquet(buf, compression="zstd", statistics=True)
+            obj.rechunk().write_parquet(buf, compression="zstd", statistics=False)
         except Exception as exc:
             raise Declined(f"Parquet cannot hold it: {type(exc).__name__}: {exc}") from None
         data = buf.getvalue()
