@@ -119,7 +119,8 @@ class Step:
         code = with_captures(
             StepCode(code_ref(self.func, root), deps, self.version), self.func, root
         )
-        formats = producer_classes(self.output_types, self.materializers)
+        annotations = {name: self.output_types.get(name) for name in self.output_names}
+        formats = producer_classes(annotations, self.materializers)
         if not formats:
             return code
         refs = tuple(code_ref(cls, root) for cls in formats)

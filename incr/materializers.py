@@ -313,13 +313,17 @@ def output_formats(step: Any) -> dict[str, tuple[Any, type[Materializer] | None]
 def producer_classes(
     annotations: dict[str, Any], overrides: dict[str, type[Materializer]]
 ) -> list[type[Materializer]]:
-    """The project and package materializers that may store a step's outputs: its overrides,
-    and those registered for a class its annotation names, a base of it or a subclass (all of
-    them for an output without a class annotation). Their code counts in the step's
-    fingerprint; the built-in ones count by incr's version."""
+    """The project and package materializers that may store a step's outputs (``annotations``:
+    each output's annotation, None when it has none): its overrides, and those registered for
+    a class an annotation names, a base of it or a subclass (all of them for an output without
+    a class annotation). Their code counts in the step's fingerprint; the built-in ones count
+    by incr's version."""
     found: dict[type[Materializer], None] = dict.fromkeys(overrides.values())
     added = [m for m in _registry.everything() if m not in BUILTINS]
-    for ann in (_annotation_class(a) for a in annotations.values() or [None]):
+    for name, annotation in annotations.items():
+        if name in overrides:
+            continue
+        ann = _annotation_class(annotation)
         found.update(dict.fromkeys(m for m in added if ann is None or _may_handle(m, ann)))
     return list(found)
 
