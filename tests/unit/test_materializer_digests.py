@@ -22,6 +22,14 @@ from .materializer_values import build, digests
 from .support import json_values
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _has_pandas() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pandas") is not None
+
+
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -116,7 +124,9 @@ def test_property_pandas_frames(data):
         )
     )
     back = check_equal_digests(frame, "parquet")
-    pd.testing.assert_frame_equal(back, frame, check_exact=True, check_freq=True)
+    pd.testing.assert_frame_equal(
+        back, frame, check_exact=True, check_freq=True, check_index_type=True
+    )
     # the same values made again from new string objects: the same bytes
     rebuilt = frame.copy(deep=True)
     words = ["".join(list(w)) for w in frame["word"]]
@@ -130,8 +140,60 @@ def test_pandas_series_and_datetime_index_round_trip_exactly():
     index = pd.date_range("2024-01-01", periods=4, freq="15min", tz="Europe/Paris", name="t")
     series = pd.Series(pd.array([1, None, 3, 4], dtype="Int64"), index=index, name="level")
     back = check_equal_digests(series, "parquet")
-    pd.testing.assert_series_equal(back, series, check_exact=True, check_freq=True)
+    pd.testing.assert_series_equal(
+        back, series, check_exact=True, check_freq=True, check_index_type=True
+    )
     assert back.index.freq == index.freq
+
+
+def _frames():
+    pd = pytest.importorskip("pandas")
+    ts = pd.date_range("2020", periods=2, tz="UTC")
+    return {
+        "range index": pd.DataFrame({"a": [1, 2]}, index=pd.RangeIndex(5, 9, 2)),
+        "int index name": pd.DataFrame({"a": [1, 2]}).rename_axis(5),
+        "int columns name": pd.DataFrame({"a": [1, 2]}).rename_axis(7, axis=1),
+        "tuple index name": pd.DataFrame({"a": [1]}, index=pd.Index([1.5], name=("x", "y"))),
+        "dtypes": pd.DataFrame(
+            {
+                "u8": np.array([1, 2], dtype="uint8"),
+                "f16": np.array([1, 2], dtype="float16"),
+                "td": pd.to_timedelta([1, 2], unit="s"),
+                "ns": np.array(["2020-01-01", "2021-01-01"], dtype="datetime64[ns]"),
+                "tz": ts,
+                "bytes": [b"x", b"y"],
+            }
+        ),
+        "period index": pd.DataFrame({"a": [1, 2]}, index=pd.period_range("2020-01", periods=2)),
+        "multi index": pd.DataFrame(
+            {"a": [1, 2]}, index=pd.MultiIndex.from_tuples([("x", 1), ("y", 2)], names=["k", "n"])
+        ),
+        "timedelta freq": pd.DataFrame({"a": [1, 2]}, index=pd.timedelta_range("1s", periods=2)),
+        "attrs": pd.DataFrame({"a": [1, 2]}).pipe(lambda f: f.attrs.update(source="x") or f),
+        "lists": pd.DataFrame({"a": [[1, 2], [3]]}),
+        "ordered categories": pd.DataFrame(
+            {"a": pd.Categorical(["x", "y"], categories=["y", "x"], ordered=True)}
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", list(_frames()) if _has_pandas() else [])
+def test_a_frame_comes_back_exactly_or_is_pickled(name):
+    pytest.importorskip("pyarrow")
+    import pandas as pd
+
+    frame = _frames()[name]
+    kind, _, data = stored(frame)
+    back = materializers.decode(kind, data)
+    pd.testing.assert_frame_equal(
+        back,
+        frame,
+        check_exact=True,
+        check_freq=True,
+        check_index_type=True,
+        check_column_type=True,
+    )
+    assert back.attrs == frame.attrs
 
 
 def test_frames_parquet_cannot_hold_are_pickled_with_the_reason():
