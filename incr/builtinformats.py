@@ -23,7 +23,6 @@ import io
 import json
 import math
 import pickle
-import zipfile
 from typing import Any, ClassVar
 
 from incr.matbase import Declined, FileMaterializer, Parts
@@ -152,6 +151,8 @@ class SparseMaterializer(FileMaterializer):
     filename: ClassVar[str] = "sparse.npz"
 
     def save_bytes(self, obj: Any) -> Parts:
+        import zipfile
+
         import numpy as np
 
         fields = _sparse_fields(obj)
@@ -172,6 +173,8 @@ class SparseMaterializer(FileMaterializer):
         return (buf.getvalue(),)
 
     def load_bytes(self, data: bytes | memoryview) -> Any:
+        import zipfile
+
         import numpy as np
         import scipy.sparse
 

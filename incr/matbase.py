@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -58,6 +57,8 @@ class Materializer:
     def save_bytes(self, obj: Any) -> Parts:
         """The bytes stored for ``obj``, as parts to concatenate. By default ``save`` into a
         temporary folder, packed (``pack_folder``)."""
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="incr-save-") as tmp:
             self.save(obj, Path(tmp))
             return (pack_folder(Path(tmp)),)
@@ -65,6 +66,8 @@ class Materializer:
     def load_bytes(self, data: bytes | memoryview) -> Any:
         """The value stored as ``data``. By default unpacked into a temporary folder and
         ``load``-ed from it."""
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="incr-load-") as tmp:
             unpack_folder(data, Path(tmp))
             return self.load(Path(tmp))

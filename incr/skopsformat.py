@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -111,6 +110,8 @@ def _split(name: str) -> tuple[str, str]:
 
 def canonical(data: bytes) -> bytes:
     """skops bytes with ids renumbered, files renamed, zip times fixed (see the docstring)."""
+    import zipfile
+
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         files = {name: zf.read(name) for name in zf.namelist()}
     schema = json.loads(files.pop(SCHEMA))

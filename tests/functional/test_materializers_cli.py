@@ -189,6 +189,18 @@ def test_a_per_output_override_chooses_the_format(make_project: MakeProject):
 
 
 SKOPS = {
+    "pipelines/estimators.py": """\
+        from sklearn.base import BaseEstimator, TransformerMixin
+
+
+        class Shift(BaseEstimator, TransformerMixin):
+            def fit(self, X, y=None):
+                self.mean_ = float(X.mean())
+                return self
+
+            def transform(self, X):
+                return X - self.mean_
+        """,
     "pipelines/model.py": """\
         import fractions
 
@@ -197,7 +209,20 @@ SKOPS = {
         from sklearn.linear_model import LogisticRegression
 
         from incr import pipeline, step
+        from pipelines.estimators import Shift
         from pipelines.mark import mark
+
+
+        @step
+        def shift() -> Shift:
+            mark("shift")
+            return Shift().fit(np.arange(4.0))
+
+
+        @step
+        def shifted(model) -> list:  # does not name Shift: its code comes with the input
+            mark("shifted")
+            return [float(v) for v in model.transform(np.arange(2.0))]
 
 
         @step
@@ -223,8 +248,9 @@ SKOPS = {
 
 
         @pipeline
-        def model():
+        def models():
             predict(fit(), odd())
+            shifted(shift())
         """,
 }
 
@@ -234,19 +260,31 @@ def test_models_go_to_skops_and_untrusted_types_are_refused(make_project: MakePr
     project = make_project(SKOPS)
     result = project.repro()
     lock = project.lock()
-    assert lock["model.fit"].outputs["output"].kind == "skops"
-    assert lock["model.odd"].outputs["output"].kind == "pickle"
+    assert lock["models.fit"].outputs["output"].kind == "skops"
+    assert lock["models.odd"].outputs["output"].kind == "pickle"
+    shift = lock["models.shift"].outputs["output"]  # the project's own class is trusted
+    assert (shift.kind, shift.refs) == ("skops", ("pipelines.estimators:Shift",))
     assert "untrusted types fractions.Fraction" in result.stderr
     assert "[tool.incr] trusted_types" in result.stderr
     project.take_ran()
 
     _trust(project, ["fractions.Fraction"])
     project.repro("--force", "odd")
-    assert project.lock()["model.odd"].outputs["output"].kind == "skops"
+    assert project.lock()["models.odd"].outputs["output"].kind == "skops"
     assert project.take_ran() == ["odd"]
 
     project.repro("--force", "predict")  # loads both models from the cache
     assert project.take_ran() == ["predict"]
+
+    # the project class a skops output holds: its code is the producer's and the consumer's
+    project.edit("pipelines/estimators.py", "return X - self.mean_", "return X + self.mean_")
+    dirty = project.dirty()
+    assert dirty == {
+        "shift": [("code changed", "Shift in pipelines/estimators.py")],
+        "shifted": [("after", "shift")],
+    }
+    project.repro()
+    assert project.take_ran() == ["shift", "shifted"]
 
 
 def _trust(project: Project, names: list[str]) -> None:
