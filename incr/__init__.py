@@ -16,6 +16,7 @@ from incr.api import (
     step,
 )
 from incr.imports import install_for_script
+from incr.materializers import Materializer, register_materializer
 from incr.stepcontext import StepContext
 from incr.version import __version__
 
@@ -57,11 +58,13 @@ __all__ = [
     "BasePipeline",
     "BaseStep",
     "BaseStepConfig",
+    "Materializer",
     "Output",
     "Repository",
     "StepConfig",
     "StepContext",
     "__version__",
     "pipeline",
+    "register_materializer",
     "step",
 ]

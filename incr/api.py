@@ -19,7 +19,12 @@ from incr.coderef import code_ref
 from incr.errors import DefinitionError
 from incr.fingerprint import canonical_json
 from incr.instances import instance_name
+from incr.materializers import check_overrides, producer_classes
 from incr.model import PipelineGraph, StepCode, TracedPipeline
+from incr.outputspec import Engine as Engine
+from incr.outputspec import Output as Output
+from incr.outputspec import run_with_engine
+from incr.outputspec import set_engine as set_engine
 from incr.tracing import OutputHandle, env_names, parse_duration, relative_source
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,34 +47,6 @@ class StepConfig:
 BaseStepConfig = StepConfig
 
 
-class Output:
-    """Names and types of a multi-output step: ``-> Output(X=np.ndarray, y=np.ndarray)``."""
-
-    def __init__(self, **outputs: Any) -> None:
-        if not outputs:
-            raise DefinitionError("Output() needs at least one name=type pair")
-        self.outputs = dict(outputs)
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in self.outputs.items())
-        return f"Output({inner})"
-
-
-# --------------------------------------------------------------------------- running
-
-
-#: Runs a pipeline instance for ``.run()`` (``incr/__init__.py`` installs the runner's).
-Engine = Callable[["PipelineInstance", "bool | None"], Any]
-_engine: Engine | None = None
-
-
-def set_engine(engine: Engine | None) -> Engine | None:
-    """Make ``engine`` run every ``PipelineInstance.run()``; returns the previous one."""
-    global _engine
-    previous, _engine = _engine, engine
-    return previous
-
-
 # --------------------------------------------------------------------------- steps
 
 
@@ -89,6 +66,7 @@ class Step:
         version: str | None = None,
         cache_expires: str | timedelta | float | None = None,
         env: list[str] | tuple[str, ...] = (),
+        materializers: dict[str, Any] | None = None,
     ) -> None:
         self.func = func
         self.name = name or func.__name__
@@ -106,6 +84,9 @@ class Step:
         if self.context_param and enable_cache is None:  # it can read history: see StepContext
             self.enable_cache = False
         self.output_names, self.multi_output = _output_names(self.signature)
+        self.output_types = _output_types(self.signature, self.output_names)
+        self.materializers = dict(materializers or {})
+        check_overrides(self.name, self.output_names, self.materializers)
         self.__doc__ = func.__doc__
         self.__wrapped__ = func
 
@@ -115,9 +96,15 @@ class Step:
     def code(self, root: Path) -> StepCode:
         """Where this step's code (and its ``code_deps``) lives, for fingerprinting."""
         deps = tuple(code_ref(obj, root) for obj in self.code_deps)
-        return with_captures(
+        code = with_captures(
             StepCode(code_ref(self.func, root), deps, self.version), self.func, root
         )
+        annotations = {name: self.output_types.get(name) for name in self.output_names}
+        formats = producer_classes(annotations, self.materializers)
+        if not formats:
+            return code
+        refs = tuple(code_ref(cls, root) for cls in formats)
+        return dataclasses.replace(code, captured=(*code.captured, *refs))
 
     def entrypoint(self, *args: Any, **kwargs: Any) -> Any:
         """Call the plain function, outside any pipeline and cache."""
@@ -252,6 +239,16 @@ def _find_config(sig: inspect.Signature) -> tuple[str | None, type[StepConfig] |
     return None, None
 
 
+def _output_types(sig: inspect.Signature, names: tuple[str, ...]) -> dict[str, Any]:
+    """The annotation of each output that has one (it chooses the output's materializer)."""
+    ann = sig.return_annotation
+    if isinstance(ann, Output):
+        return dict(ann.outputs)
+    if not names or ann is inspect.Signature.empty or isinstance(ann, str):
+        return {}
+    return {names[0]: ann}
+
+
 def _output_names(sig: inspect.Signature) -> tuple[tuple[str, ...], bool]:
     ann = sig.return_annotation
     if isinstance(ann, Output):
@@ -275,6 +272,7 @@ def step(
     version: str | None = None,
     cache_expires: str | timedelta | float | None = None,
     env: list[str] | tuple[str, ...] = (),
+    materializers: dict[str, Any] | None = None,
 ) -> Callable[[F], Step]: ...
 def step(
     func: Callable[..., Any] | None = None,
@@ -288,6 +286,7 @@ def step(
     version: str | None = None,
     cache_expires: str | timedelta | float | None = None,
     env: list[str] | tuple[str, ...] = (),
+    materializers: dict[str, Any] | None = None,
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Make a function a pipeline step.
 
@@ -303,6 +302,8 @@ def step(
     - ``env`` lists environment variables it depends on (a digest of each value is recorded,
       never the value): needed only for those read by a third-party package or a child
       process; the ones its own code reads are found while it runs.
+    - ``materializers`` maps an output name (``output`` for a single one) to the
+      ``incr.Materializer`` class that stores it, instead of the one its type chooses.
     """
 
     def wrap(f: Callable[..., Any]) -> Step:
@@ -317,6 +318,7 @@ def step(
             version=version,
             cache_expires=cache_expires,
             env=env,
+            materializers=materializers,
         )
 
     return wrap(func) if func is not None else wrap
@@ -413,9 +415,7 @@ class PipelineInstance:
         """
         if tracing.record_run(self):
             return None
-        if _engine is None:
-            raise DefinitionError(f"pipeline {self.name}: no engine to run it (import incr)")
-        return _engine(self, enable_cache)
+        return run_with_engine(self, enable_cache)
 
 
 @overload

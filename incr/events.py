@@ -62,6 +62,13 @@ class Warning_:
 
 
 @dataclass(frozen=True)
+class Note:
+    """Something a user should know that is not a problem (an output stored as pickle)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class PipelineFinished:
     pipeline: str
     run_name: str
@@ -77,6 +84,7 @@ Event = (
     | StepFailed
     | StepsSkipped
     | Warning_
+    | Note
     | PipelineFinished
 )
 
@@ -149,7 +157,7 @@ class Grouped:
 
     def emit(self, event: Event) -> None:
         step = getattr(event, "step", None)
-        if step is None or isinstance(event, Warning_):
+        if step is None or isinstance(event, Warning_ | Note):
             self.reporter.emit(event)
             return
         self.held.setdefault(step, []).append(event)

@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from incr import materializers
-from incr.errors import IncrError
+from incr.errors import IncrError, MaterializeError
 from incr.model import Artifact, StepNode
 from incr.store import ObjectCorrupt, Store
 
@@ -27,6 +27,7 @@ class Outcome:
     #: Declared deps the step wrote into, with their digests as it left them.
     deps: dict[str, str] = field(default_factory=dict)
     writes: list[str] = field(default_factory=list)  # files it wrote, besides its outs
+    notes: list[str] = field(default_factory=list)  # how its outputs were stored, when not as asked
 
 
 class StepFailure(Exception):
@@ -35,10 +36,13 @@ class StepFailure(Exception):
 
 def load_artifact(store: Store, artifact: Artifact) -> Any:
     """An output's value from the verified store. Bytes that do not decode as their recorded
-    kind (a hand-edited lockfile) are treated like a damaged object: ObjectCorrupt."""
+    kind (a hand-edited lockfile) are treated like a damaged object: ObjectCorrupt. A
+    materializer's refusal (skops naming untrusted types) is a MaterializeError."""
     data = store.get_view(artifact.digest)
     try:
         return materializers.load(artifact.kind, data)
+    except MaterializeError:
+        raise
     except Exception as exc:
         raise ObjectCorrupt(
             f"cache object {artifact.digest} does not decode as {artifact.kind!r} ({exc})"

@@ -95,7 +95,11 @@ def paths_overlap(a: str, b: str) -> bool:
 
 
 #: How outputs are stored: values by materializer, ``outs`` as files or folder manifests.
-ARTIFACT_KINDS = frozenset({"npy", "json", "pickle", "file", "dir"})
+#: The built-in kinds; a registered materializer adds its own (see ``materializers``).
+ARTIFACT_KINDS = frozenset(
+    {"npy", "npscalar", "npz", "json", "parquet", "polars-parquet", "skops", "pickle"}
+    | {"file", "dir"}
+)
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ class Artifact:
     for an executable, else octal; see ``trees``), written ``file:DIGEST:x``.
     """
 
-    kind: str  # materializer name: "npy", "json", "pickle", "file", "dir"
+    kind: str  # materializer kind ("npy", "json", "parquet", "pickle"...), "file" or "dir"
     digest: str
     refs: tuple[str, ...] = ()
     mode: str = ""

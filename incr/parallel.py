@@ -74,7 +74,7 @@ def run_step_in_worker(name: str, inputs: dict[str, tuple[str, str]]) -> Outcome
             result = step.run_function(traced.configs[name], values)
     except (Exception, SystemExit) as exc:
         return Outcome(failure=user_traceback(exc, step.func.__code__))
-    return runner.store_result(node, result, seen, env)
+    return runner.store_result(node, result, seen, env, step)
 
 
 def run_parallel(

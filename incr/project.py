@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from incr.errors import DiscoveryError, ProjectError
 
@@ -24,6 +25,8 @@ class Project:
     pipelines_dir: str = "pipelines"
     cache_dir: str = ".pipecache"
     lockfile_name: str = "pipeline.lock"
+    #: Dotted type names skops may load besides scikit-learn's and the project's own.
+    trusted_types: tuple[str, ...] = ()
 
     @property
     def pipelines(self) -> Path:
@@ -74,11 +77,23 @@ class Project:
             pipelines_dir=settings.get("pipelines", "pipelines"),
             cache_dir=settings.get("cache", ".pipecache"),
             lockfile_name=settings.get("lockfile", "pipeline.lock"),
+            trusted_types=_trusted_types(root, settings),
         )
         return project
 
 
-def _read_settings(pyproject: Path) -> dict[str, str]:
+def _trusted_types(root: Path, settings: dict[str, Any]) -> tuple[str, ...]:
+    """``[tool.incr] trusted_types``: a list of dotted type names (``"xgboost.XGBClassifier"``)."""
+    value = settings.get("trusted_types", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ProjectError(
+            "pyproject.toml: [tool.incr] trusted_types must be a list of dotted type names",
+            hint='e.g. trusted_types = ["xgboost.sklearn.XGBClassifier"]',
+        )
+    return tuple(value)
+
+
+def _read_settings(pyproject: Path) -> dict[str, Any]:
     if not pyproject.is_file():
         return {}
     try:
@@ -88,13 +103,15 @@ def _read_settings(pyproject: Path) -> dict[str, str]:
     table = data.get("tool", {}).get("incr", {})
     if not isinstance(table, dict):
         raise ProjectError(f"{pyproject.name}: [tool.incr] must be a table")
-    known = {"pipelines", "cache", "lockfile"}
+    known = {"pipelines", "cache", "lockfile", "trusted_types"}
     for key, value in table.items():
         if key not in known:
             raise ProjectError(
                 f"{pyproject.name}: unknown key {key!r} in [tool.incr]",
                 hint=f"known keys: {', '.join(sorted(known))}",
             )
+        if key == "trusted_types":
+            continue
         if not isinstance(value, str) or Path(value).is_absolute() or ".." in Path(value).parts:
             raise ProjectError(
                 f"{pyproject.name}: [tool.incr] {key} must be a path inside the project"

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from incr import events, gate
 from incr.events import (
     Event,
+    Note,
     PipelineFinished,
     PipelineStarted,
     Rerun,
@@ -69,6 +70,8 @@ class Console:
             self.line(f"Skipped {names}: {event.because}.", err=True)
         elif isinstance(event, Warning_):
             self.line(f"warning: {event.text}", err=True)
+        elif isinstance(event, Note):
+            self.line(f"note: {event.text}", err=True)
         elif isinstance(event, PipelineFinished):
             verb = "has failed after" if event.failed else "has finished in"
             self.line(f"Pipeline run {event.run_name} {verb} {event.seconds:.3f}s.")

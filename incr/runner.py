@@ -24,6 +24,7 @@ from incr.consumers import Consumers
 from incr.errors import IncrError
 from incr.events import (
     Grouped,
+    Note,
     PipelineFinished,
     PipelineStarted,
     Reporter,
@@ -340,7 +341,7 @@ class Runner:
             self.fail(run, node, self.clock() - started, text)
             raise StepFailure from None
         values.clear()  # its inputs: no longer held here while its outputs are stored
-        outcome = self.store_result(node, result, seen, env)
+        outcome = self.store_result(node, result, seen, env, step)
         if outcome.failure is not None:
             self.fail(run, node, self.clock() - started, outcome.failure)
             raise StepFailure from None
@@ -356,12 +357,16 @@ class Runner:
         result: Any,
         seen: ReadRecorder | None,
         env: envreads.EnvRecorder | None = None,
+        step: Any = None,
     ) -> Outcome:
-        """Store what a step returned and wrote; the outcome names what failed, if anything."""
+        """Store what a step returned and wrote; the outcome names what failed, if anything.
+        ``step`` (the ``@step`` object) chooses its outputs' materializers."""
         try:
-            artifacts = self.store_outputs(node, result)
+            notes: list[str] = []
+            artifacts = self.store_outputs(node, result, step, notes)
             reads, writes = self.reads_of(node, seen, env), self.writes_of(node, seen)
-            return Outcome(artifacts, reads, deps=self.deps_written(node, seen), writes=writes)
+            deps = self.deps_written(node, seen)
+            return Outcome(artifacts, reads, deps=deps, writes=writes, notes=notes)
         except IncrError as exc:
             return Outcome(failure=exc.format())
         except OSError as exc:  # the disk, not the step: say what could not be written
@@ -377,6 +382,8 @@ class Runner:
             facts = replace(facts, deps={**facts.deps, **outcome.deps})
             fp = fingerprint(facts)
             run.facts[node.name] = (facts, fp)
+        for note in outcome.notes:
+            self.reporter.emit(Note(note))
         reads = self.ws.reads_to_record(node, facts.code, outcome.reads)
         self.ws.store.record_run(fp, outcome.artifacts, reads, self.wall(), node.key)
         self.ws.keep_sources(facts.code)
@@ -426,12 +433,18 @@ class Runner:
             self.ws.locks[node.key] = replace(entry, reads=reads)
             self.ws.write_lock(soon=True)
 
-    def store_outputs(self, node: StepNode, result: Any) -> dict[str, Artifact]:
+    def store_outputs(
+        self, node: StepNode, result: Any, step: Any = None, notes: list[str] | None = None
+    ) -> dict[str, Artifact]:
         artifacts: dict[str, Artifact] = {}
+        formats = materializers.output_formats(step)
         for name, value in split_outputs(node, result).items():
-            kind, parts = materializers.dump_parts(value, f"step {node.key}, output {name}")
-            refs = self.ws.object_refs(kind, parts)
-            artifacts[name] = Artifact(kind, self.ws.store.put_parts(parts), refs)
+            where = f"step {node.key}, output {name}"
+            stored = materializers.encode(value, where, *formats.get(name, (None, None)))
+            refs = self.ws.object_refs(stored.kind, stored.parts, stored.names)
+            artifacts[name] = Artifact(stored.kind, self.ws.store.put_parts(stored.parts), refs)
+            if notes is not None:
+                notes += stored.notes
         root = self.ws.project.root
         for out in node.outs:
             path = root / out

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from incr import dag, discovery, gate, importreads
+from incr import dag, discovery, gate, importreads, materializers
 from incr.api import TracedPipeline
 from incr.envreads import env_value
 from incr.errors import IncrError
@@ -77,6 +77,7 @@ class Workspace:
         self.discovered: list[str] = []
         #: The files each step was seen to write (they order the steps that read them).
         self.writes = SeenWrites(project.cache / "writes.json")
+        materializers.use_project(project.trusted_types, self.sources.is_project_module)
 
     @property
     def imports(self) -> importreads.ImportFacts:
@@ -99,9 +100,12 @@ class Workspace:
         """The code closure of a module-level definition (see ``CodeSources.closure``)."""
         return self.sources.closure(module, qualname)
 
-    def object_refs(self, kind: str, parts: Sequence[bytes | memoryview]) -> tuple[str, ...]:
-        """The project definitions a value stored as ``parts`` refers to."""
-        return self.sources.object_refs(kind, parts)
+    def object_refs(
+        self, kind: str, parts: Sequence[bytes | memoryview], names: Iterable[tuple[str, str]] = ()
+    ) -> tuple[str, ...]:
+        """The project definitions a value stored as ``parts`` refers to (and, of ``names``,
+        the ones that are project definitions: its materializer, the classes it names)."""
+        return self.sources.object_refs(kind, parts, names)
 
     def input_identity(self, artifact: Artifact) -> str:
         """What a consumer's facts hold for an upstream output (see ``StepFacts``)."""
