@@ -38,12 +38,12 @@ def _get_runs(instance: PipelineInstance) -> Any:
 
 def __getattr__(name: str) -> Any:
     """ZenML's names of the 0.x era, loaded when first used: ``Repository`` (the
-    post-execution API), ``BaseStep`` and ``BasePipeline`` (the class-based API)."""
+    post-execution API), ``BaseStep``, ``BasePipeline`` and ``BaseMaterializer``."""
     if name == "Repository":
         from incr.postexec import Repository
 
         return Repository
-    if name in ("BaseStep", "BasePipeline"):
+    if name in ("BaseStep", "BasePipeline", "BaseMaterializer"):
         from incr import zenmlcompat
 
         return getattr(zenmlcompat, name)
@@ -55,6 +55,7 @@ setattr(PipelineInstance, "get_runs", _get_runs)  # noqa: B010 (api cannot impor
 install_for_script()
 
 __all__ = [
+    "BaseMaterializer",
     "BasePipeline",
     "BaseStep",
     "BaseStepConfig",

@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from incr import integrations, stepcontext, tracing
+from incr import artifacts, integrations, stepcontext, tracing
 from incr.captures import with_captures
 from incr.coderef import code_ref
 from incr.errors import DefinitionError
@@ -23,8 +23,9 @@ from incr.materializers import check_overrides, producer_classes
 from incr.model import PipelineGraph, StepCode, TracedPipeline
 from incr.outputspec import Engine as Engine
 from incr.outputspec import Output as Output
-from incr.outputspec import run_with_engine
+from incr.outputspec import StepExtras, run_with_engine
 from incr.outputspec import set_engine as set_engine
+from incr.stepcontext import current_folder
 from incr.tracing import OutputHandle, env_names, parse_duration, relative_source
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,7 +51,7 @@ BaseStepConfig = StepConfig
 # --------------------------------------------------------------------------- steps
 
 
-class Step:
+class Step(StepExtras):
     """A function decorated with ``@step``."""
 
     def __init__(
@@ -81,6 +82,7 @@ class Step:
         self.signature = _signature(func)
         self.config_param, self.config_class = _find_config(self.signature)
         self.context_param = stepcontext.context_param(self.signature)
+        self.artifact_params = artifacts.artifact_params(self.signature)  # DataArtifact inputs
         if self.context_param and enable_cache is None:  # it can read history: see StepContext
             self.enable_cache = False
         self.output_names, self.multi_output = _output_names(self.signature)
@@ -126,10 +128,6 @@ class Step:
                 hint=f"call {self.name}.entrypoint(...) to run the plain function",
             )
         return StepInstance(self, config)
-
-    def after(self, *steps: Any) -> None:
-        """In a pipeline body: run this step after ``steps``, which share no data with it."""
-        tracing.order_after(self, steps)
 
     def config_values(self, config: StepConfig | None) -> dict[str, Any]:
         if self.config_class is None:
@@ -195,10 +193,12 @@ class Step:
             kwargs[self.config_param] = config
         if self.context_param:
             kwargs[self.context_param] = stepcontext.StepContext()
+        if self.artifact_params:
+            kwargs = artifacts.as_artifacts(kwargs, self.artifact_params, current_folder())
         return self.func(**kwargs)
 
 
-class StepInstance:
+class StepInstance(StepExtras):
     """A step with its config bound, made by calling a step outside a pipeline."""
 
     def __init__(self, step: Step, config: StepConfig | None) -> None:
@@ -218,10 +218,6 @@ class StepInstance:
         handles = tracer.add(self.step, self.config, args, kwargs)
         tracer.called(self)
         return handles
-
-    def after(self, *steps: Any) -> None:
-        """In a pipeline body: run this step after ``steps``, which share no data with it."""
-        tracing.order_after(self, steps)
 
 
 def _signature(func: Callable[..., Any]) -> inspect.Signature:
@@ -273,6 +269,7 @@ def step(
     cache_expires: str | timedelta | float | None = None,
     env: list[str] | tuple[str, ...] = (),
     materializers: dict[str, Any] | None = None,
+    output_materializers: dict[str, Any] | None = None,  # ZenML's name of it
 ) -> Callable[[F], Step]: ...
 def step(
     func: Callable[..., Any] | None = None,
@@ -287,6 +284,7 @@ def step(
     cache_expires: str | timedelta | float | None = None,
     env: list[str] | tuple[str, ...] = (),
     materializers: dict[str, Any] | None = None,
+    output_materializers: dict[str, Any] | None = None,  # ZenML's name of it
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Make a function a pipeline step.
 
@@ -318,7 +316,7 @@ def step(
             version=version,
             cache_expires=cache_expires,
             env=env,
-            materializers=materializers,
+            materializers=materializers or output_materializers,
         )
 
     return wrap(func) if func is not None else wrap

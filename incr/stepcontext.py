@@ -46,6 +46,11 @@ def running(
         _current = previous
 
 
+def current_folder() -> Path | None:
+    """The folder of the step running now (``.pipecache/artifacts/PIPELINE.STEP``), if any."""
+    return None if _current is None else _current.folder / _current.key
+
+
 class _ArtifactRef:
     """What a materializer of that era was made with: an artifact with a ``uri``."""
 

@@ -13,9 +13,13 @@ for the step or the pipeline, as the decorators' argument does.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+import re
+from pathlib import Path
+from typing import Any, ClassVar
 
 from incr.api import Pipeline, PipelineInstance, Step, StepConfig, StepInstance
+from incr.artifacts import BaseArtifact
+from incr.materializers import Materializer, register_materializer
 
 
 def _unbound_signature(func: Any) -> inspect.Signature:
@@ -89,3 +93,57 @@ class BasePipeline(PipelineInstance):
 
     def connect(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- materializers
+
+
+class OnlyWhenChosen:
+    """The type a materializer without ``ASSOCIATED_TYPES`` lists: no value is one."""
+
+
+class BaseMaterializer(Materializer):
+    """A materializer written the 0.x way, on incr's registry: ``ASSOCIATED_TYPES``,
+    ``handle_return(data)`` writing files under ``self.artifact.uri`` (with ``incr.fileio``)
+    and ``handle_input(data_type)`` reading them back. A subclass with ``ASSOCIATED_TYPES``
+    is registered for those types when it is defined, as ZenML did; its code counts in the
+    fingerprint of the steps whose outputs it may store."""
+
+    ASSOCIATED_TYPES: ClassVar[tuple[Any, ...]] = ()
+    ASSOCIATED_ARTIFACT_TYPES: ClassVar[tuple[Any, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Without ASSOCIATED_TYPES it stores only the outputs it is chosen for.
+        cls.types = tuple(cls.ASSOCIATED_TYPES) or (f"{__name__}.OnlyWhenChosen",)
+        if "kind" not in cls.__dict__:
+            cls.kind = "zenml-" + re.sub(r"[^a-z0-9]+", "-", cls.__name__.lower()).strip("-")
+        if cls.ASSOCIATED_TYPES:
+            register_materializer(cls)
+
+    def __init__(self, artifact: Any = None) -> None:
+        self.artifact = artifact if artifact is not None else BaseArtifact()
+
+    def handle_input(self, data_type: type) -> Any:
+        """Read the value stored under ``self.artifact.uri`` (subclasses implement it)."""
+        self._check(data_type)
+        return None
+
+    def handle_return(self, data: Any) -> None:
+        """Write ``data`` under ``self.artifact.uri`` (subclasses implement it)."""
+        self._check(type(data))
+
+    def _check(self, data_type: type) -> None:
+        if self.ASSOCIATED_TYPES and not any(
+            isinstance(t, type) and issubclass(data_type, t) for t in self.ASSOCIATED_TYPES
+        ):
+            raise TypeError(f"{type(self).__name__} cannot handle {data_type.__name__}")
+
+    def save(self, obj: Any, folder: Path) -> None:
+        self.artifact = BaseArtifact(str(folder))
+        self.handle_return(obj)
+
+    def load(self, folder: Path) -> Any:
+        self.artifact = BaseArtifact(str(folder))
+        types = [t for t in self.ASSOCIATED_TYPES if isinstance(t, type)]
+        return self.handle_input(types[0] if types else object)
