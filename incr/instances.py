@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-#: The instances made so far of each pipeline definition (by id), with their names.
-_made: dict[int, list[tuple[tuple[Any, ...], dict[str, dict[str, Any]], str]]] = {}
+#: The instances made so far of each pipeline definition (by id, the definition kept so that
+#: its id is never reused), with their names.
+_made: dict[int, tuple[Any, list[tuple[tuple[Any, ...], dict[str, dict[str, Any]], str]]]] = {}
 
 
 def _show(value: Any) -> str:
@@ -28,7 +29,7 @@ def _binding(bound: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, dict[str
     """(identity of the steps and configs bound, step name -> config values)."""
     configs = {b.step.name: b.step.config_values(b.config) for b in bound.values()}
     key = tuple(
-        (param, id(b.step), json.dumps(configs[b.step.name], sort_keys=True, default=repr))
+        (param, b.step, json.dumps(configs[b.step.name], sort_keys=True, default=repr))
         for param, b in sorted(bound.items())
     )
     return key, configs
@@ -36,7 +37,7 @@ def _binding(bound: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, dict[str
 
 def instance_name(definition: Any, base: str, bound: dict[str, Any]) -> str:
     """The name of an instance of ``definition`` (named ``base``) bound to ``bound``."""
-    made = _made.setdefault(id(definition), [])
+    made = _made.setdefault(id(definition), (definition, []))[1]
     key, configs = _binding(bound)
     for other_key, _, name in made:
         if other_key == key:
