@@ -41,8 +41,9 @@ HEADER = "# Written by incr. Commit this file; do not edit it by hand.\n"
 _SECTIONS = ("code", "config", "inputs", "deps", "reads", "outputs")
 _STEP_KEYS = ("fingerprint", *_SECTIONS)
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
-#: A materializer's kind as recorded: ``parquet``, ``mine@2`` (see ``materializers``).
-_KIND = re.compile(r"[a-z][a-z0-9_-]*(@[1-9][0-9]*)?")
+#: The kind of an output stored by a materializer other than the built-in ones
+#: (``temperature@1``, see ``materializers.tag``).
+_KIND = re.compile(r"[a-z][a-z0-9_-]*@[1-9][0-9]*")
 _REF = re.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)*:[^\W\d]\w*")
 _CONFLICT = re.compile(r"^(<{7}|={7}|>{7}|\|{7})( |$)")
 
@@ -228,9 +229,7 @@ def _artifact(text: str) -> Artifact:
     artifact = Artifact.decode(text)
     if artifact.kind not in ARTIFACT_KINDS and not _KIND.fullmatch(artifact.kind):
         kinds = ", ".join(sorted(ARTIFACT_KINDS))
-        raise ValueError(
-            f"unknown kind {artifact.kind!r}, expected one of {kinds} or a materializer's"
-        )
+        raise ValueError(f"unknown kind {artifact.kind!r}, expected one of {kinds} or KIND@VERSION")
     if not re.fullmatch(r"[0-9a-f]{64}", artifact.digest):
         raise ValueError("the digest is not 64 hex digits")
     for ref in artifact.refs:

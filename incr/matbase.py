@@ -88,12 +88,6 @@ class FileMaterializer(Materializer):
         return self.load_bytes((folder / self.filename).read_bytes())
 
 
-def tag(cls: type[Materializer]) -> str:
-    """What ``pipeline.lock`` records as the kind of an output: ``kind``, and ``@version``
-    when the version is not 1."""
-    return cls.kind if cls.version == 1 else f"{cls.kind}@{cls.version}"
-
-
 def pack_folder(folder: Path) -> bytes:
     """The files under ``folder`` as one byte string: magic, a JSON list of [path, size] sorted
     by path, a newline, then the contents in that order. Raises ValueError for a symlink or a

@@ -10,9 +10,10 @@ A value is stored by the first of these that accepts it (``Declined`` passes it 
 
 For one class, materializers registered by the project or a package (entry point group
 ``incr.materializers``) come before the built-in ones, the latest registered first. The kind
-(and ``@version`` when not 1) is recorded in ``pipeline.lock``; loading finds the
-materializer by it, and refuses bytes stored by another version. See ``matbase`` for what a
-materializer is, ``builtinformats``, ``frames`` and ``skopsformat`` for the built-in ones.
+is recorded in ``pipeline.lock`` (``KIND@VERSION`` for all but the built-in ones, see ``tag``);
+loading finds the materializer by it, and refuses bytes stored by another version. See
+``matbase`` for what a materializer is; ``builtinformats``, ``frames`` and ``skopsformat`` hold
+the built-in ones.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from incr.builtinformats import (
 from incr.errors import MaterializeError
 from incr.matbase import Declined as Declined
 from incr.matbase import Materializer as Materializer
-from incr.matbase import Parts, dotted, tag
+from incr.matbase import Parts, dotted
 
 #: The entry point group through which installed packages register materializers.
 ENTRY_POINT_GROUP = "incr.materializers"
@@ -160,6 +161,11 @@ def _check_class(cls: Any) -> None:
         raise MaterializerError(
             f"{name} is not a Materializer subclass", hint="subclass incr.Materializer"
         )
+    if cls not in BUILTINS and cls.kind in {b.kind for b in BUILTINS}:
+        raise MaterializerError(
+            f"materializer {name} has the kind {cls.kind!r} of a built-in one",
+            hint="give it a kind of its own",
+        )
     if not _KIND.fullmatch(cls.kind) or cls.kind in RESERVED:
         raise MaterializerError(
             f"materializer {name} has kind {cls.kind!r}",
@@ -241,6 +247,13 @@ def encode(
     raise AssertionError("pickle accepts everything")  # pragma: no cover
 
 
+def tag(cls: type[Materializer]) -> str:
+    """What ``pipeline.lock`` records as an output's kind: a built-in kind as it is
+    (``parquet``), any other as ``KIND@VERSION`` (``temperature@1``), so that a kind the
+    lockfile does not know is told from a misspelt one without importing anything."""
+    return cls.kind if cls in BUILTINS else f"{cls.kind}@{cls.version}"
+
+
 def _failed(cls: type[Materializer], value: Any, where: str, exc: Exception) -> MaterializeError:
     if cls is PickleMaterializer:
         return MaterializeError(
@@ -268,12 +281,12 @@ def decode(kind: str, data: bytes | memoryview) -> Any:
     """The value stored as ``data`` by the materializer of ``kind`` (``KIND`` or
     ``KIND@VERSION``). Raises ValueError for a kind no materializer has (now), or one stored
     by another version; whatever the materializer raises for bad bytes."""
-    name, _, version = kind.partition("@")
+    name = kind.partition("@")[0]
     cls = _registry.by_kind(name)
     if cls is None:
         raise ValueError(f"no materializer of kind {name!r} is registered (now)")
-    if version != ("" if cls.version == 1 else str(cls.version)):
-        raise ValueError(f"stored by {name} version {version or 1}, now {cls.version}")
+    if tag(cls) != kind:
+        raise ValueError(f"stored as {kind!r}, but {dotted(cls)} now stores {tag(cls)!r}")
     return cls().load_bytes(data)
 
 

@@ -128,7 +128,7 @@ def test_a_project_materializer_stores_and_its_code_counts(make_project: MakePro
     project.repro()
     assert project.take_ran() == ["measure", "report", "unrelated"]
     out = project.lock()["weather.measure"].outputs["output"]
-    assert out.kind == "temperature"
+    assert out.kind == "temperature@1"
     assert out.refs == ("pipelines.temperature:TemperatureMaterializer",)
     assert project.lock()["weather.report"].outputs["output"].kind == "json"
 

@@ -63,31 +63,31 @@ def kind_of(value, annotation=None, override=None):
 def test_a_registered_class_stores_its_type_and_loads_it_back():
     register_materializer(TextMaterializer)
     stored = materializers.encode(Dog("rex"), "s.out")
-    assert stored.kind == "animal"
+    assert stored.kind == "animal@1"
     assert stored.owner is TextMaterializer
     assert stored.names == [(__name__, "TextMaterializer")]
-    back = materializers.decode("animal", b"".join(stored.parts))
+    back = materializers.decode("animal@1", b"".join(stored.parts))
     assert type(back) is Dog and back.name == "rex"
 
 
 def test_the_most_specific_class_of_the_value_wins():
     register_materializer(DogMaterializer)
     register_materializer(TextMaterializer)  # registered later, but for the base class
-    assert kind_of(Dog("rex")) == "dog"
-    assert kind_of(Animal("cat")) == "animal"
+    assert kind_of(Dog("rex")) == "dog@1"
+    assert kind_of(Animal("cat")) == "animal@1"
 
 
 def test_the_annotation_comes_before_the_value_type():
     register_materializer(TextMaterializer)
     register_materializer(DogMaterializer)
-    assert kind_of(Dog("rex"), annotation=Animal) == "animal"
-    assert kind_of(Dog("rex"), annotation=Dog) == "dog"
+    assert kind_of(Dog("rex"), annotation=Animal) == "animal@1"
+    assert kind_of(Dog("rex"), annotation=Dog) == "dog@1"
     assert kind_of([1, 2], annotation=Animal) == "json"  # not an instance: by its type
 
 
 def test_an_override_comes_first_and_a_declined_one_falls_back_with_a_note():
     register_materializer(TextMaterializer)
-    assert kind_of(Dog("rex"), override=DogMaterializer) == "dog"
+    assert kind_of(Dog("rex"), override=DogMaterializer) == "dog@1"
     stored = materializers.encode([1, {2}], "step s, output out", override=Picky)
     assert stored.kind == "pickle"
     assert stored.notes == [
@@ -104,7 +104,7 @@ def test_later_registrations_of_one_class_come_first_and_builtins_last():
             return (repr(sorted(obj.items())).encode(),)
 
     register_materializer(Mine)
-    assert kind_of({"a": 1}) == "mine"
+    assert kind_of({"a": 1}) == "mine@1"
     assert kind_of([1]) == "json"
 
 
@@ -119,7 +119,11 @@ def test_registering_checks_the_class():
     class NoTypes(Materializer):
         kind = "none"
 
-    for bad in (NoKind, Reserved, NoTypes, int):
+    class Taken(Materializer):
+        types = (int,)
+        kind = "parquet"
+
+    for bad in (NoKind, Reserved, NoTypes, Taken, int):
         with pytest.raises(MaterializeError):
             register_materializer(bad)
 
@@ -135,9 +139,11 @@ def test_a_taken_kind_is_an_error_but_the_same_class_again_replaces_it():
 def test_decoding_an_unknown_kind_or_another_version_refuses():
     register_materializer(TextMaterializer)
     with pytest.raises(ValueError, match="no materializer of kind 'nope'"):
-        materializers.decode("nope", b"")
-    with pytest.raises(ValueError, match="version 2, now 1"):
+        materializers.decode("nope@1", b"")
+    with pytest.raises(ValueError, match=r"stored as 'animal@2', but .* now stores 'animal@1'"):
         materializers.decode("animal@2", b"")
+    with pytest.raises(ValueError, match="now stores 'animal@1'"):
+        materializers.decode("animal", b"")  # not as it records it
 
 
 def test_a_failing_materializer_is_a_user_error_naming_the_output():
@@ -200,8 +206,8 @@ def test_an_entry_point_registers_a_package_materializer(tmp_path, monkeypatch):
     from fractions import Fraction
 
     stored = materializers.encode(Fraction(1, 3), "s.out")
-    assert stored.kind == "fraction"
-    assert materializers.decode("fraction", b"".join(stored.parts)) == Fraction(1, 3)
+    assert stored.kind == "fraction@1"
+    assert materializers.decode("fraction@1", b"".join(stored.parts)) == Fraction(1, 3)
     monkeypatch.delitem(sys.modules, "incr_demo_formats")
 
 
