@@ -113,7 +113,7 @@ def test_a_materializer_of_that_era_stores_its_type(make_project: MakeProject) -
     assert project.take_ran() == ["sampler", "binner", "peak", "files"]
     lock = project.lock()
     kind = lock["histogram_pipeline.binner"].outputs["output"].kind
-    assert kind == "zenml-histogrammaterializer"
+    assert kind == "zenml-histogrammaterializer@1"
     project.repro()
     assert project.take_ran() == []
 
@@ -150,7 +150,7 @@ def test_with_return_materializers_chooses_the_format(
     assert script.returncode == 0, script.output
     # A DataArtifact input holds the files of the materializer registered for its type.
     assert "peak: 1" in script.stdout and "files: ['histogram.json']" in script.stdout
-    assert project.lock()["histogram_pipeline.binner"].outputs["output"].kind == "counts-only"
+    assert project.lock()["histogram_pipeline.binner"].outputs["output"].kind == "counts-only@1"
     project.repro()
     assert project.take_ran() == ["sampler", "binner", "peak", "files"]  # the script's run
     assert project.dirty() == {}
@@ -165,7 +165,7 @@ def test_output_materializers_on_the_decorator(make_project: MakeProject) -> Non
     )
     project = make_project({"pipelines/histogram.py": text})
     project.repro()
-    assert project.lock()["histogram_pipeline.binner"].outputs["output"].kind == "counts-only"
+    assert project.lock()["histogram_pipeline.binner"].outputs["output"].kind == "counts-only@1"
     project.edit("pipelines/histogram.py", '" ".join(str(c)', '"  ".join(str(c)')
     assert project.dirty()["binner"] == [
         ("code changed", "CountsOnlyMaterializer in pipelines/histogram.py")
