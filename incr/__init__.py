@@ -16,6 +16,8 @@ from incr.api import (
     step,
 )
 from incr.imports import install_for_script
+from incr.materializers import Materializer, register_materializer
+from incr.stepcontext import StepContext
 from incr.version import __version__
 
 
@@ -27,27 +29,52 @@ def _run(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     return run_instance(instance, enable_cache)
 
 
+def _get_runs(instance: PipelineInstance) -> Any:
+    """``pipeline_instance.get_runs()``: its past runs, oldest first (``incr.postexec``)."""
+    from incr.postexec import runs_of
+
+    return runs_of(instance)
+
+
 set_engine(_run)
+setattr(PipelineInstance, "get_runs", _get_runs)  # noqa: B010 (api cannot import postexec)
 install_for_script()
 
 
 def __getattr__(name: str) -> Any:
-    """What the CLI does, as library calls, loaded on first use: ``incr.status``,
-    ``incr.show``, ``incr.commit`` and ``incr.to_networkx`` (see ``incr.commands``)."""
+    """Loaded on first use: what the CLI does, as library calls (``incr.status``,
+    ``incr.show``, ``incr.commit``, ``incr.to_networkx``; see ``incr.commands``), and ZenML's
+    names of the 0.x era (``Repository``, ``BaseStep``, ``BasePipeline``,
+    ``BaseMaterializer``)."""
     if name in ("status", "show", "commit", "to_networkx"):
         from incr import commands
 
         return getattr(commands, name)
+    if name == "Repository":  # ZenML's post-execution API of the 0.x era
+        from incr.postexec import Repository
+
+        return Repository
+    if name in ("BaseStep", "BasePipeline", "BaseMaterializer"):
+        from incr import zenmlcompat
+
+        return getattr(zenmlcompat, name)
     raise AttributeError(f"module 'incr' has no attribute {name!r}")
 
 
 __all__ = [
+    "BaseMaterializer",
+    "BasePipeline",
+    "BaseStep",
     "BaseStepConfig",
+    "Materializer",
     "Output",
+    "Repository",
     "StepConfig",
+    "StepContext",
     "__version__",
     "commit",
     "pipeline",
+    "register_materializer",
     "show",
     "status",
     "step",

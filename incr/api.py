@@ -13,13 +13,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from incr import fanin, pipeparams, stepsig, tracing
+from incr import artifacts, fanin, integrations, pipeparams, stepcontext, stepsig, tracing
 from incr.captures import with_bound, with_captures
 from incr.coderef import code_ref
 from incr.errors import DefinitionError
-from incr.fingerprint import canonical_json
+from incr.instances import instance_name
+from incr.materializers import check_overrides, producer_classes
 from incr.model import PipelineGraph, StepCode, TracedPipeline
-from incr.stepsig import Output as Output  # re-exported: `from incr.api import Output`
+from incr.outputspec import Engine as Engine
+from incr.outputspec import Output as Output
+from incr.outputspec import StepExtras, run_with_engine
+from incr.outputspec import set_engine as set_engine
+from incr.stepcontext import current_folder
 from incr.stepsig import resource_amounts
 from incr.tracing import (
     OutputHandle,
@@ -50,25 +55,10 @@ class StepConfig:
 BaseStepConfig = StepConfig
 
 
-# --------------------------------------------------------------------------- running
-
-
-#: Runs a pipeline instance for ``.run()`` (``incr/__init__.py`` installs the runner's).
-Engine = Callable[["PipelineInstance", "bool | None"], Any]
-_engine: Engine | None = None
-
-
-def set_engine(engine: Engine | None) -> Engine | None:
-    """Make ``engine`` run every ``PipelineInstance.run()``; returns the previous one."""
-    global _engine
-    previous, _engine = _engine, engine
-    return previous
-
-
 # --------------------------------------------------------------------------- steps
 
 
-class Step:
+class Step(StepExtras):
     """A function decorated with ``@step``."""
 
     def __init__(
@@ -86,6 +76,7 @@ class Step:
         env: list[str] | tuple[str, ...] = (),
         metrics: list[str] | tuple[str, ...] = (),
         resources: dict[str, float] | None = None,
+        materializers: dict[str, Any] | None = None,
     ) -> None:
         self.func, self.call, origin = stepsig.parts(func)
         self.name: str = name or getattr(origin, "__name__", None) or self.func.__name__
@@ -102,7 +93,14 @@ class Step:
         self.config_param, self.config_class = stepsig.find_config(
             self.name, self.signature, StepConfig
         )
+        self.context_param = stepcontext.context_param(self.signature)
+        self.artifact_params = artifacts.artifact_params(self.signature)  # DataArtifact inputs
+        if self.context_param and enable_cache is None:  # it can read history: see StepContext
+            self.enable_cache = False
         self.output_names, self.multi_output = stepsig.step_outputs(self.signature)
+        self.output_types = stepsig.output_types(self.signature, self.output_names)
+        self.materializers = dict(materializers or {})
+        check_overrides(self.name, self.output_names, self.materializers)
         self.metrics = metric_names(metrics, self.name, (*self.outs, *self.output_names))
         self.__doc__ = origin.__doc__
         self.__wrapped__ = func
@@ -116,7 +114,14 @@ class Step:
         code = with_captures(
             StepCode(code_ref(self.func, root), deps, self.version), self.func, root
         )
-        return with_bound(code, self.call, root) if self.call is not self.func else code
+        if self.call is not self.func:
+            code = with_bound(code, self.call, root)
+        annotations = {name: self.output_types.get(name) for name in self.output_names}
+        formats = producer_classes(annotations, self.materializers)
+        if not formats:
+            return code
+        refs = tuple(code_ref(cls, root) for cls in formats)
+        return dataclasses.replace(code, captured=(*code.captured, *refs))
 
     def entrypoint(self, *args: Any, **kwargs: Any) -> Any:
         """Call the plain function, outside any pipeline and cache."""
@@ -134,9 +139,13 @@ class Step:
         self.late_config(config or next((v for v in kwargs.values() if _is_config(v)), None))
         if self.config_param and self.config_param in kwargs and config is None:
             config = kwargs.pop(self.config_param)
+        if config is None and args and isinstance(args[0], StepConfig):  # trainer(Config(...))
+            config, args = args[0], args[1:]
         tracer = tracing.active()
         if tracer is not None:
-            return tracer.add(self, config, args, kwargs, self.call_name(kwargs))
+            handles = tracer.add(self, config, args, kwargs, self.call_name(kwargs))
+            tracer.called(self)
+            return handles
         if args or kwargs:
             raise DefinitionError(
                 f"step {self.name} was called with data outside a pipeline",
@@ -166,35 +175,7 @@ class Step:
 
     def config_values(self, config: StepConfig | None) -> dict[str, Any]:
         self.late_config(config)
-        if self.config_class is None:
-            if config is not None:
-                raise DefinitionError(f"step {self.name} takes no config, but one was given")
-            return {}
-        if config is None:
-            try:
-                config = self.config_class()
-            except TypeError as exc:
-                raise DefinitionError(
-                    f"step {self.name}: {self.config_class.__name__} has fields without a "
-                    f"default ({exc})",
-                    hint=f"pass config={self.config_class.__name__}(...) where the step is used",
-                ) from None
-        if not isinstance(config, self.config_class):
-            raise DefinitionError(
-                f"step {self.name}: config must be a {self.config_class.__name__}, "
-                f"got {type(config).__name__}"
-            )
-        values = config.to_dict()
-        for key, value in values.items():
-            try:
-                canonical_json(value)  # the encoding the fingerprint will use
-            except (TypeError, ValueError):
-                raise DefinitionError(
-                    f"step {self.name}: config field {key!r} holds a "
-                    f"{type(value).__name__}, which is not JSON-serialisable",
-                    hint="use str, int, float, bool, None, lists and str-keyed dicts of them",
-                ) from None
-        return values
+        return stepsig.config_values(self.name, self.config_class, config)
 
     def make_config(self, values: dict[str, Any]) -> StepConfig | None:
         return None if self.config_class is None else self.config_class(**values)
@@ -202,13 +183,18 @@ class Step:
     def bind_inputs(self, args: tuple, kwargs: dict) -> dict[str, OutputHandle]:
         """The call's inputs by slot (see ``incr.fanin``): a parameter's name, or one slot per
         step output of a list, dict or ``*parts`` (``parts[0]``, ``parts[1]``...)."""
-        params = [p for p in self.signature.parameters.values() if p.name != self.config_param]
+        skip = (self.config_param, self.context_param)
+        params = [p for p in self.signature.parameters.values() if p.name not in skip]
         return fanin.bind(self.name, params, args, kwargs, _is_output)
 
     def run_function(self, config: StepConfig | None, inputs: dict[str, Any]) -> Any:
         kwargs = dict(inputs)
         if self.config_param:
             kwargs[self.config_param] = config
+        if self.context_param:
+            kwargs[self.context_param] = stepcontext.StepContext()
+        if self.artifact_params:
+            kwargs = artifacts.as_artifacts(kwargs, self.artifact_params, current_folder())
         params = list(self.signature.parameters.values())
         if fanin.is_plain(kwargs, params):
             return self.call(**kwargs)
@@ -216,7 +202,7 @@ class Step:
         return self.call(*args, **kwargs)
 
 
-class StepInstance:
+class StepInstance(StepExtras):
     """A step with its config bound, made by calling a step outside a pipeline."""
 
     def __init__(self, step: Step, config: StepConfig | None) -> None:
@@ -234,7 +220,9 @@ class StepInstance:
                 f"step instance {self.step.name} can only be called in a pipeline"
             )
         name = self.step.call_name(kwargs)
-        return tracer.add(self.step, self.config, args, kwargs, name)
+        handles = tracer.add(self.step, self.config, args, kwargs, name)
+        tracer.called(self)
+        return handles
 
 
 def _is_output(value: Any) -> bool:
@@ -261,6 +249,8 @@ def step(
     env: list[str] | tuple[str, ...] = (),
     metrics: list[str] | tuple[str, ...] = (),
     resources: dict[str, float] | None = None,
+    materializers: dict[str, Any] | None = None,
+    output_materializers: dict[str, Any] | None = None,  # ZenML's name of it
 ) -> Callable[[F], Step]: ...
 def step(
     func: Callable[..., Any] | None = None,
@@ -276,6 +266,8 @@ def step(
     env: list[str] | tuple[str, ...] = (),
     metrics: list[str] | tuple[str, ...] = (),
     resources: dict[str, float] | None = None,
+    materializers: dict[str, Any] | None = None,
+    output_materializers: dict[str, Any] | None = None,  # ZenML's name of it
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Make a function a pipeline step.
 
@@ -295,6 +287,8 @@ def step(
       metrics: ``incr metrics show`` and ``incr metrics diff`` print them.
     - ``resources`` (``{"GPU": 1, "MEMORY": 8e9}``) are what a Dask worker must offer to run
       it (``--executor dask``); not part of its fingerprint, ignored by the other executors.
+    - ``materializers`` maps an output name (``output`` for a single one) to the
+      ``incr.Materializer`` class that stores it, instead of the one its type chooses.
     """
 
     def wrap(f: Callable[..., Any]) -> Step:
@@ -311,6 +305,7 @@ def step(
             env=env,
             metrics=metrics,
             resources=resources,
+            materializers=materializers or output_materializers,
         )
 
     return wrap(func) if func is not None else wrap
@@ -337,10 +332,14 @@ class Pipeline:
         return f"<pipeline {self.name}>"
 
     def __call__(self, *args: Any, **steps: Any) -> Any:
-        if args:
+        if len(args) > len(self.params):
             raise DefinitionError(
-                f"pipeline {self.name}: bind steps by name, e.g. {self.name}(step_1=load())"
+                f"pipeline {self.name} takes {len(self.params)} steps, {len(args)} were given"
             )
+        for param, value in zip(self.params, args, strict=False):  # first_pipeline(load(), ...)
+            if param in steps:
+                raise DefinitionError(f"pipeline {self.name}: step {param} was given twice")
+            steps[param] = value
         steps, values = pipeparams.split(self.name, self.signature, steps, _is_step)
         bound: dict[str, StepInstance] = {}
         for key, value in steps.items():
@@ -383,7 +382,8 @@ class PipelineInstance:
         self.bound = bound
         self.values = dict(values or {})
         self.implicit = False  # made by discovery with the defaults, not by the user
-        self._name = pipeparams.instance_name(definition.name, definition.signature, self.values)
+        named = pipeparams.instance_name(definition.name, definition.signature, self.values)
+        self._name = instance_name(definition, named, bound)  # see incr.instances
 
     @property
     def name(self) -> str:
@@ -410,7 +410,7 @@ class PipelineInstance:
         graph = PipelineGraph(
             name=self.name,
             source_file=relative_source(self.definition.func, root),
-            steps=tuple(tracer.nodes),
+            steps=tuple(tracer.ordered()),
             enable_cache=self.enable_cache,
         )
         configs = {n.name: tracer.steps[n.name].make_config(n.config) for n in tracer.nodes}
@@ -424,23 +424,27 @@ class PipelineInstance:
         """
         if tracing.record_run(self):
             return None
-        if _engine is None:
-            raise DefinitionError(f"pipeline {self.name}: no engine to run it (import incr)")
-        return _engine(self, enable_cache)
+        return run_with_engine(self, enable_cache)
 
 
 @overload
 def pipeline(func: Callable[..., Any]) -> Pipeline: ...
 @overload
 def pipeline(
-    *, name: str | None = None, enable_cache: bool = True
+    *, name: str | None = None, enable_cache: bool = True, **options: Any
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 def pipeline(
-    func: Callable[..., Any] | None = None, *, name: str | None = None, enable_cache: bool = True
+    func: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    enable_cache: bool = True,
+    **options: Any,
 ) -> Pipeline | Callable[[Callable[..., Any]], Pipeline]:
-    """Make a function a pipeline. ``enable_cache=False`` turns caching off for all its steps."""
+    """Make a function a pipeline. ``enable_cache=False`` turns caching off for all its steps.
+    ZenML's options are checked or accepted unused (``incr.integrations``)."""
 
     def wrap(f: Callable[..., Any]) -> Pipeline:
+        integrations.check_options(name or f.__name__, options)
         return Pipeline(f, name=name, enable_cache=enable_cache)
 
     return wrap(func) if func is not None else wrap

@@ -59,6 +59,10 @@ def cli(ctx: click.Context, project_dir: Path | None) -> None:
       incr status            which steps are dirty, and why
       incr repro             run the dirty steps, reuse the rest
       incr status --check    in CI: exit 1 when pipeline.lock is out of date
+
+    One local stack: @pipeline(required_integrations=[...]) checks that those packages are
+    installed; requirements_file=, requirements= and dockerignore_file= are accepted and not
+    used (they configured the images of remote orchestrators).
     """
     ctx.obj = project_dir
 
@@ -168,17 +172,20 @@ def status(
 ) -> None:
     from incr import commands
     from incr.gate import stale_steps
-    from incr.report import check_line, status_json, status_lines
+    from incr.report import check_line, kept_line, status_json, status_lines
 
     if why is not None:
         ctx.invoke(show, target=why, as_json=as_json)
         return
     with few_collections():
-        verdicts = commands.status(targets, root=(project := _project(ctx)), check=check)
+        kept: dict[str, tuple[str, int]] = {}
+        project = _project(ctx)
+        verdicts = commands.status(targets, root=project, check=check, kept=kept)
     if as_json:
         click.echo(status_json(verdicts))
     else:
-        lines = status_lines(verdicts) + leftover_notes(project, verdicts, targets)
+        kept_notes = [kept_line(n, m, c) for n, (m, c) in sorted(kept.items())]
+        lines = status_lines(verdicts) + leftover_notes(project, verdicts, targets) + kept_notes
         if lines:  # one write: a large pipeline has a line per step
             click.echo("\n".join(lines))
     if remote:

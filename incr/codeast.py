@@ -258,6 +258,8 @@ def references(node: ast.AST) -> list[Ref]:
     refs: list[Ref] = []
     chained: set[int] = set()
     for sub in ast.walk(node):
+        if isinstance(sub, ast.AnnAssign) and sub.simple:
+            chained.add(id(sub.target))  # ``gamma: float = 0.1`` binds, never reads, gamma
         if isinstance(sub, ast.Attribute) and id(sub) not in chained:
             chain: list[str] = []
             cur: ast.expr = sub
@@ -294,6 +296,36 @@ def _docstrings_removed(node: ast.AST) -> Iterator[ast.AST]:
     finally:
         for sub, body in reversed(saved):
             sub.body = body
+
+
+#: Base classes whose subclasses are step configs: their fields' defaults are config values,
+#: fingerprinted as such (a ``defaults`` code part of their own tells other uses apart).
+CONFIG_BASES = frozenset({"StepConfig", "BaseStepConfig", "BaseParameters"})
+
+
+def _is_config_class(node: ast.AST) -> bool:
+    if not isinstance(node, ast.ClassDef):
+        return False
+    names = {b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", "") for b in node.bases}
+    return bool(names & CONFIG_BASES)
+
+
+@contextlib.contextmanager
+def config_defaults_apart(nodes: Iterable[ast.AST]) -> Iterator[list[ast.expr]]:
+    """The default values of the fields of config classes among ``nodes``, taken out of them
+    for the block (and put back afterwards)."""
+    saved: list[tuple[ast.AnnAssign, ast.expr]] = []
+    for node in nodes:
+        if _is_config_class(node):
+            for stmt in node.body:  # type: ignore[attr-defined]
+                if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                    saved.append((stmt, stmt.value))
+                    stmt.value = None
+    try:
+        yield [value for _, value in saved]
+    finally:
+        for stmt, value in saved:
+            stmt.value = value
 
 
 def unparse(node: ast.AST) -> str:

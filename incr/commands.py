@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from incr import dag as dags
 from incr.api import PipelineInstance
 from incr.errors import IncrError
+from incr.keptlocks import kept_pipelines
 from incr.model import LockEntry, PipelineGraph, Reason, TracedPipeline
 from incr.plan import Verdict
 from incr.project import Project
@@ -65,6 +66,7 @@ def status(
     root: Where = None,
     check: bool = False,
     force: bool = False,
+    kept: dict[str, tuple[str, int]] | None = None,
 ) -> list[Verdict]:
     """Each step of the targeted pipelines (all without targets), in run order, with the
     reasons it is dirty (none: clean): what ``incr repro`` would run, running nothing.
@@ -73,10 +75,15 @@ def status(
     target brings the steps it needs along. ``check`` judges every step against
     ``pipeline.lock`` as ``incr status --check`` does (``incr.gate.stale_steps`` of the result
     lists the steps whose lock entry is out of date); ``force`` marks the targeted steps forced,
-    as ``incr repro --force --dry-run`` does. Raises IncrError (DiscoveryError, GraphError,
-    LockfileError...) with a one-line message.
+    as ``incr repro --force --dry-run`` does. ``kept``, when given, receives the pipelines
+    whose lock entries stay although discovery does not find them (name -> (module,
+    entries)). Raises IncrError (DiscoveryError, GraphError, LockfileError...) with a
+    one-line message.
     """
     workspace, pipelines = open_pipelines(find_project(root), executable=False)
+    if kept is not None:  # lock entries kept for pipelines a script runs (``incr.keptlocks``)
+        live = [t.graph.name for t in pipelines]
+        kept.update(kept_pipelines(workspace.project, workspace.locks, live))
     return workspace.status(pipelines, targets, force=force, lock_view=check)
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -179,7 +179,7 @@ class _Tools:
 
     store: Store
     stats: StatCache
-    object_refs: Callable[[str, Sequence[bytes | memoryview]], tuple[str, ...]]
+    object_refs: Callable[..., tuple[str, ...]]  # CodeSources.object_refs
 
 
 #: The project this worker process has imported (one at a time: two projects may both have

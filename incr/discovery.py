@@ -13,9 +13,10 @@ from incr.dag import check_shared_outs
 from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.graph import check
 from incr.imports import use_project_imports
+from incr.mainblock import run_main_block
 from incr.model import TracedPipeline
 from incr.project import Project, module_name, pipeline_modules
-from incr.tracing import recording_runs
+from incr.tracing import recording_runs, where
 
 
 def import_module(project: Project, path: Path) -> object:
@@ -77,25 +78,35 @@ def _line_in(exc: BaseException, path: Path) -> int:
 def discover(project: Project) -> list[TracedPipeline]:
     """Every pipeline of the project, traced, in module order. Raises DiscoveryError/GraphError."""
     found: list[tuple[PipelineInstance, Path]] = []
+    defined: dict[int, tuple[Pipeline, Path]] = {}
     for path in pipeline_modules(project):
         with recording_runs() as runs:
             module = import_module(project, path)
+            rel = path.relative_to(project.root).as_posix()
+            run_main_block(module, path, rel, runs)
+        defined.update((id(p), (p, path)) for p in _definitions(module))
         seen = {id(i) for i, _ in found}
         for instance in [*_collect(module), *runs]:
-            if id(instance) not in seen and not _made_before(instance, found):
-                seen.add(id(instance))
+            if id(instance) in seen or _made_before(instance, found):
+                continue
+            seen.add(id(instance))
+            if not any(_same_instance(instance, other) for other, _ in found):
                 found.append((instance, path))
+    if not found and defined:
+        raise _no_instance(project, [d for d, _ in defined.values()], defined)
     traced: list[TracedPipeline] = []
-    names: dict[str, Path] = {}
+    names: dict[str, PipelineInstance] = {}
     for instance, path in found:
         if instance.name in names:
-            first = names[instance.name].relative_to(project.root).as_posix()
+            first = names[instance.name].definition.func
             raise GraphError(
                 f"two pipelines are named {instance.name!r} "
-                f"({first} and {path.relative_to(project.root).as_posix()})",
-                hint="give one of them another name with @pipeline(name=...)",
+                f"({where(first, project.root)} and "
+                f"{where(instance.definition.func, project.root)})",
+                hint="give one of them another name with @pipeline(name=...); instances of "
+                "one pipeline (made in a loop) are named by the configs they differ in",
             )
-        names[instance.name] = path
+        names[instance.name] = instance
         traced.append(trace(instance, project.root, path))
     traced = [t for t, (i, _) in zip(traced, found, strict=True) if not _only_nested(i)]
     check_shared_outs(t.graph for t in traced)
@@ -140,6 +151,45 @@ def implicit_instance(definition: Pipeline) -> PipelineInstance:
     instance = definition()
     instance.implicit = True
     return instance
+
+
+def _definitions(module: object) -> list[Pipeline]:
+    """The pipelines a module defines (not those it imports)."""
+    name = getattr(module, "__name__", None)
+    return [
+        v
+        for v in list(vars(module).values())
+        if isinstance(v, Pipeline) and getattr(v.func, "__module__", None) == name
+    ]
+
+
+def _same_instance(a: PipelineInstance, b: PipelineInstance) -> bool:
+    """True for one instance found twice: the same object, or the same pipeline with the same
+    steps and configs bound (a module-level instance and one made again in the main block)."""
+    if a is b:
+        return True
+    if a.definition is not b.definition or a.bound.keys() != b.bound.keys():
+        return False
+    if a.values != b.values:  # cv(n_folds=3) and cv(n_folds=5) bind no steps: two instances
+        return False
+    return all(
+        a.bound[k].step is b.bound[k].step
+        and a.bound[k].step.config_values(a.bound[k].config)
+        == b.bound[k].step.config_values(b.bound[k].config)
+        for k in a.bound
+    )
+
+
+def _no_instance(
+    project: Project, pipelines: list[Pipeline], where: dict[int, tuple[Pipeline, Path]]
+) -> DiscoveryError:
+    first = pipelines[0]
+    rel = where[id(first)][1].relative_to(project.root).as_posix()
+    return DiscoveryError(
+        f"{rel} defines pipeline {first.name} but incr found no instance of it (nothing to run)",
+        hint=f"make one at module level, or call {first.name}(...).run() under "
+        f'`if __name__ == "__main__":` in a module under {project.pipelines_dir}/',
+    )
 
 
 def trace(instance: PipelineInstance, root: Path, path: Path | None = None) -> TracedPipeline:

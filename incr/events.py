@@ -63,6 +63,13 @@ class Warning_:
 
 
 @dataclass(frozen=True)
+class Note:
+    """Something a user should know that is not a problem (an output stored as pickle)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class PipelineFinished:
     pipeline: str
     run_name: str
@@ -78,6 +85,7 @@ Event = (
     | StepFailed
     | StepsSkipped
     | Warning_
+    | Note
     | PipelineFinished
 )
 
@@ -150,7 +158,7 @@ class Grouped:
 
     def emit(self, event: Event) -> None:
         step = getattr(event, "step", None)
-        if step is None or isinstance(event, Warning_):
+        if step is None or isinstance(event, Warning_ | Note):
             self.reporter.emit(event)
             return
         self.held.setdefault(step, []).append(event)

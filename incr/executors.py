@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from incr import materializers
-from incr.errors import IncrError
+from incr.errors import IncrError, MaterializeError
 from incr.hashing import StatCache
 from incr.model import Artifact
 from incr.store import ObjectCorrupt, ObjectMissing, Store
@@ -82,6 +82,7 @@ class StepOutcome:
     writes: tuple[str, ...] = ()  # files it opened for writing, besides its outs
     ran: bool = True
     warnings: tuple[str, ...] = ()  # said once the result is recorded
+    notes: tuple[str, ...] = ()  # how its outputs were stored, when not as asked
 
 
 class Executor(Protocol):
@@ -122,7 +123,12 @@ class StepTools(Protocol):
     store: Store
     stats: StatCache
 
-    def object_refs(self, kind: str, parts: Sequence[bytes | memoryview]) -> tuple[str, ...]: ...
+    def object_refs(
+        self,
+        kind: str,
+        parts: Sequence[bytes | memoryview],
+        names: Iterable[tuple[str, str]] = (),
+    ) -> tuple[str, ...]: ...
 
 
 class Named(Protocol):
@@ -137,10 +143,13 @@ class Named(Protocol):
 
 def load_artifact(store: Store, artifact: Artifact) -> Any:
     """An output's value from the verified store. Bytes that do not decode as their recorded
-    kind (a hand-edited lockfile) are treated like a damaged object: ObjectCorrupt."""
+    kind (a hand-edited lockfile) are treated like a damaged object: ObjectCorrupt. A
+    materializer's refusal (skops naming untrusted types) is a MaterializeError."""
     data = store.get_view(artifact.digest)
     try:
         return materializers.load(artifact.kind, data)
+    except MaterializeError:
+        raise
     except Exception as exc:
         raise ObjectCorrupt(
             f"cache object {artifact.digest} does not decode as {artifact.kind!r} ({exc})"

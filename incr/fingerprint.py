@@ -22,6 +22,7 @@ from incr.codeast import (
     ModuleSource,
     Ref,
     analyse,
+    config_defaults_apart,
     definition_nodes,
     digest_nodes,
     dynamic_calls,
@@ -164,7 +165,10 @@ class CodeIndex:
             if definition_nodes(info, sym) is None:
                 continue
             digest, refs, imports, calls, opens = self._definition(info, sym)
+            digest, _, defaults = digest.partition("+")
             parts[f"{info.source.path}:{sym}"] = digest
+            if defaults:
+                parts[f"{info.source.path}:{sym}{DEFAULTS}"] = defaults
             own = (mod, sym) == (module, name)
             readers += creaders.resolve_calls(self, info, sym, opens, own=own)
             dynamic += [f"{call} in {info.source.path}:{sym}" for call in calls]
@@ -232,7 +236,10 @@ class CodeIndex:
                 imports = [b for node in nodes for b in inner_imports(node, package)]
                 dynamic = [call for node in nodes for call in dynamic_calls(node)]
                 opens = [call for node in nodes for call in creaders.reader_calls(node)]
-                digest = digest_nodes(nodes)
+                with config_defaults_apart(nodes) as defaults:
+                    digest = digest_nodes(nodes)
+                if defaults:  # kept apart: see ``DEFAULTS``
+                    digest += "+" + digest_nodes(defaults)
                 cached = self.memo[raw] = _memo_entry(digest, refs, imports, dynamic, opens)
             self.memo_used.add(raw)
             self._digests[key] = _from_memo(cached)
@@ -316,6 +323,12 @@ class CodeIndex:
 # --------------------------------------------------------------------------- analysis
 
 
+#: The code part holding a config class's field defaults (``file:Config.<defaults>``): they
+#: are config values too, so a change shows as ``config changed`` alone where the instance
+#: uses the default (see ``plan.decide``).
+DEFAULTS = ".<defaults>"
+
+
 def _raw_key(info: ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
     """A digest of the raw source lines of ``nodes`` (decorators included) and the package
     that relative imports are resolved against: same key, same normalised result."""
@@ -334,7 +347,7 @@ def _raw_key(info: ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
 
 
 #: Bumped when what the memo holds, or how a definition is normalised, changes.
-MEMO_FORMAT = 3
+MEMO_FORMAT = 4
 
 #: What is learned from one definition: digest, references, inner imports, run-time lookups,
 #: calls that may open files in native code (see ``creaders.reader_calls``).

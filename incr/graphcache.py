@@ -339,6 +339,7 @@ def _decode(item: dict[str, Any]) -> TracedPipeline:
                 "outs": tuple(node["outs"]),
                 "env": tuple(node.get("env", ())),
                 "metrics": tuple(node.get("metrics", ())),
+                "after": tuple(node.get("after", ())),
             }
         )
         for node in graph["steps"]

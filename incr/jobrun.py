@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from incr import envreads, materializers, trees
+from incr import envreads, materializers, stepcontext, trees
 from incr.errors import IncrError
 from incr.executors import (
     StepJob,
@@ -48,7 +48,8 @@ def run_job(
     values.clear()  # its inputs: no longer held here while its outputs are stored
     try:
         outputs = split_outputs(job, result)
-        artifacts = store_outputs(job, outputs, tools)
+        notes: list[str] = []
+        artifacts = store_outputs(job, outputs, tools, function, notes)
         outcome = StepOutcome(
             artifacts,
             seconds,
@@ -57,6 +58,7 @@ def run_job(
             deps=deps_written(job, seen, tools),
             writes=tuple(writes_of(job, seen)),
             warnings=dropped_value(job, result),
+            notes=tuple(notes),
         )
         return outcome, outputs
     except IncrError as exc:
@@ -68,13 +70,25 @@ def run_job(
         return StepOutcome(seconds=seconds, failure=text), {}
 
 
-def store_outputs(job: StepJob, outputs: dict[str, Any], tools: StepTools) -> dict[str, Artifact]:
-    """Put the returned values and the ``outs`` files in the store."""
+def store_outputs(
+    job: StepJob,
+    outputs: dict[str, Any],
+    tools: StepTools,
+    step: Any = None,
+    notes: list[str] | None = None,
+) -> dict[str, Artifact]:
+    """Put the returned values and the ``outs`` files in the store; ``step`` (the ``@step``
+    object) chooses its outputs' materializers, and ``notes`` gets how an output was stored
+    when not as asked (a pickle fallback)."""
     artifacts: dict[str, Artifact] = {}
+    formats = materializers.output_formats(step)
     for name, value in outputs.items():
-        kind, parts = materializers.dump_parts(value, f"step {job.key}, output {name}")
-        refs = tools.object_refs(kind, parts)
-        artifacts[name] = Artifact(kind, tools.store.put_parts(parts), refs)
+        where = f"step {job.key}, output {name}"
+        stored = materializers.encode(value, where, *formats.get(name, (None, None)))
+        refs = tools.object_refs(stored.kind, stored.parts, stored.names)
+        artifacts[name] = Artifact(stored.kind, tools.store.put_parts(stored.parts), refs)
+        if notes is not None:
+            notes += stored.notes
     root = Path(job.root)
     for out in job.outs:
         path = root / out
@@ -107,12 +121,14 @@ def watching_reads(job: StepJob, root: Path) -> Iterator[ReadRecorder | None]:
     """Run the block as a step: in the project root (whatever folder an earlier step moved
     to), recording what it reads, lists and tests unless ``track_reads`` is off."""
     os.chdir(root)
+    folder = Path(job.cache) / "artifacts"  # a StepContext's output folders
     try:
-        if not job.track_reads:
-            yield None
-            return
-        with recording(root, job.exclude) as recorder:
-            yield recorder
+        with stepcontext.running(job.key, job.step, job.outputs, folder, stepcontext.history(root)):
+            if not job.track_reads:
+                yield None
+                return
+            with recording(root, job.exclude) as recorder:
+                yield recorder
     finally:
         os.chdir(root)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from incr.fingerprint import DEFAULTS
 from incr.model import LockEntry
 from incr.plan import Verdict
 from incr.project import Project
@@ -58,7 +59,7 @@ class KeptSources:
         for part in sorted(set(old) | set(new)):
             if old.get(part) == new.get(part) or part.startswith(("pkg:", "captured:")):
                 continue
-            if ":" not in part:
+            if ":" not in part or part.endswith(DEFAULTS):  # values: shown as config
                 continue
             then = self.kept(old[part]) if part in old else None
             now = self.sources.part_source(part) if part in new else None

@@ -41,6 +41,9 @@ HEADER = "# Written by incr. Commit this file; do not edit it by hand.\n"
 _SECTIONS = ("code", "config", "inputs", "deps", "reads", "outputs")
 _STEP_KEYS = ("fingerprint", *_SECTIONS)
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
+#: The kind of an output stored by a materializer other than the built-in ones
+#: (``temperature@1``, see ``materializers.tag``).
+_KIND = re.compile(r"[a-z][a-z0-9_-]*@[1-9][0-9]*")
 _REF = re.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)*:[^\W\d]\w*")
 _CONFLICT = re.compile(r"^(<{7}|={7}|>{7}|\|{7})( |$)")
 
@@ -224,9 +227,9 @@ def _entry(key: str, block: Any, text: str, name: str) -> LockEntry:
 
 def _artifact(text: str) -> Artifact:
     artifact = Artifact.decode(text)
-    if artifact.kind not in ARTIFACT_KINDS:
+    if artifact.kind not in ARTIFACT_KINDS and not _KIND.fullmatch(artifact.kind):
         kinds = ", ".join(sorted(ARTIFACT_KINDS))
-        raise ValueError(f"unknown kind {artifact.kind!r}, expected one of {kinds}")
+        raise ValueError(f"unknown kind {artifact.kind!r}, expected one of {kinds} or KIND@VERSION")
     if not re.fullmatch(r"[0-9a-f]{64}", artifact.digest):
         raise ValueError("the digest is not 64 hex digits")
     for ref in artifact.refs:

@@ -21,6 +21,13 @@ from incr.storage import ensure_cache_dir
 
 #: Descriptors of the locks this process holds (a forked child closes its copies).
 _held: set[int] = set()
+#: The lock files this process holds (a nested ``.run()`` must not wait on its own process).
+_held_paths: set[Path] = set()
+
+
+def held_here(cache_dir: Path) -> bool:
+    """True when this process holds the lock of the project whose cache is ``cache_dir``."""
+    return (cache_dir / "lock").resolve() in _held_paths
 
 
 def close_inherited() -> None:
@@ -29,7 +36,7 @@ def close_inherited() -> None:
     for fd in list(_held):
         with contextlib.suppress(OSError):
             os.close(fd)
-    _held.clear()
+    _held.clear()  # _held_paths stays: the child works for the holder, never waits on it
 
 
 class LockBusy(IncrError):
@@ -83,7 +90,9 @@ def project_lock(
         info = {"pid": os.getpid(), "command": command, "started": time.time()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
+        _held_paths.add(path.resolve())
         yield
     finally:
+        _held_paths.discard(path.resolve())
         _held.discard(fd)
         os.close(fd)  # closing the last descriptor of the lock file releases the flock

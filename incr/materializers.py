@@ -1,58 +1,300 @@
-"""Values to bytes and back, by type: numpy arrays as .npy, plain data as JSON, else pickle.
+"""The materializer registry: which format stores a step's output, and the stored bytes back.
 
-Loading never runs code for ``npy`` (``allow_pickle=False``) or ``json``; pickle is read only
-from bytes whose digest the store has verified.
+A value is stored by the first of these that accepts it (``Declined`` passes it on):
 
-JSON keeps the order of dict keys (a consumer iterating a restored dict sees the order the
-producer made), so two equal dicts in different orders are different values (early cutoff tells
-them apart), and a dict always gives the same bytes. A dict whose keys (at every level) are in
-sorted order gives the bytes incr wrote before it kept the order (sorted keys), so those older
-objects and their digests stay valid; older objects of unsorted dicts load sorted.
+1. the output's override (``@step(materializers={"model": MyMaterializer})``);
+2. a materializer for the output's annotation (``-> pd.DataFrame``, ``Output(X=np.ndarray)``),
+   when the value is an instance of it, most specific class of the annotation first;
+3. a materializer for the value's type, most specific class of its MRO first;
+4. pickle.
 
-Large arrays are not copied on the way in or out: ``dump_parts`` gives the ``.npy`` header and a
-view of the array's own memory (``Store.put_parts`` hashes and writes them in place), and ``load``
-builds the array on a writable buffer it is given (``Store.get_view`` maps large objects
-copy-on-write) instead of reading it into new memory.
+For one class, materializers registered by the project or a package (entry point group
+``incr.materializers``) come before the built-in ones, the latest registered first. The kind
+is recorded in ``pipeline.lock`` (``KIND@VERSION`` for all but the built-in ones, see ``tag``);
+loading finds the materializer by it, and refuses bytes stored by another version. See
+``matbase`` for what a materializer is; ``builtinformats``, ``frames`` and ``skopsformat`` hold
+the built-in ones.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import math
-import pickle
+import re
+import sys
+import typing
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
+from incr import frames, skopsformat
+from incr.builtinformats import (
+    LARGE_ARRAY as LARGE_ARRAY,
+)
+from incr.builtinformats import (
+    PICKLE_PROTOCOL as PICKLE_PROTOCOL,
+)
+from incr.builtinformats import (
+    JsonMaterializer,
+    NpyMaterializer,
+    NumpyScalarMaterializer,
+    PickleMaterializer,
+    SparseMaterializer,
+)
 from incr.errors import MaterializeError
+from incr.matbase import Declined as Declined
+from incr.matbase import Materializer as Materializer
+from incr.matbase import Parts, dotted
 
-PICKLE_PROTOCOL = 5
-#: Arrays from this many bytes on are dumped without copying their data.
-LARGE_ARRAY = 1 << 20
+#: The entry point group through which installed packages register materializers.
+ENTRY_POINT_GROUP = "incr.materializers"
+
+BUILTINS: tuple[type[Materializer], ...] = (
+    NpyMaterializer,
+    NumpyScalarMaterializer,
+    SparseMaterializer,
+    JsonMaterializer,
+    frames.PandasMaterializer,
+    frames.PolarsMaterializer,
+    skopsformat.SkopsMaterializer,
+    PickleMaterializer,
+)
+#: Kinds that name outputs which are not values (``outs`` files and folders).
+RESERVED = frozenset({"file", "dir"})
+_KIND = re.compile(r"[a-z][a-z0-9_-]*")
 
 
-def _is_plain(value: Any) -> bool:
-    """True for str, int, float, bool, None and lists and str-keyed dicts of them."""
-    if value is None or type(value) in (str, int, bool):
-        return True
-    if type(value) is float:
-        return math.isfinite(value)
-    if type(value) is list:
-        return all(_is_plain(v) for v in value)
-    if type(value) is dict:
-        return all(type(k) is str and _is_plain(v) for k, v in value.items())
-    return False
+class MaterializerError(MaterializeError):
+    """A materializer class that cannot be registered, or that failed on a value."""
 
 
-def _is_plain_array(value: Any) -> bool:
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover
-        return False
-    return type(value) is np.ndarray and not value.dtype.hasobject
+class _Registry:
+    """Registered materializers, indexed by the classes (and dotted names) they handle."""
+
+    def __init__(self) -> None:
+        self.added: list[type[Materializer]] = []  # project and package ones, in order
+        self.entry_points_loaded = False
+        self._index: dict[type | str, list[type[Materializer]]] | None = None
+
+    def add(self, cls: type[Materializer]) -> None:
+        _check_class(cls)
+        for i, known in enumerate(self.added):
+            if known.kind == cls.kind:
+                if dotted(known) != dotted(cls):  # the same class imported again replaces it
+                    raise MaterializerError(
+                        f"materializer kind {cls.kind!r} of {dotted(cls)} is taken by "
+                        f"{dotted(known)}",
+                        hint="give one of them another kind",
+                    )
+                del self.added[i]
+                break
+        self.added.append(cls)
+        self._index = None
+
+    def everything(self) -> list[type[Materializer]]:
+        """Project and package materializers (latest first), then the built-in ones."""
+        self.load_entry_points()
+        return [*reversed(self.added), *BUILTINS]
+
+    def for_class(self, cls: type) -> list[type[Materializer]]:
+        if self._index is None:
+            index: dict[type | str, list[type[Materializer]]] = {}
+            for mat in self.everything():
+                for handled in mat.types:
+                    index.setdefault(handled, []).append(mat)
+            self._index = index
+        self._resolve_names(self._index)
+        return [*self._index.get(cls, ()), *self._index.get(_dotted_name(cls), ())]
+
+    def _resolve_names(self, index: dict[type | str, list[type[Materializer]]]) -> None:
+        """Index the classes that dotted names in ``types`` name, once their modules are
+        imported (``pandas.core.frame.DataFrame`` is ``pandas.DataFrame``, whose
+        ``__module__`` says ``pandas``)."""
+        for name in [k for k in index if isinstance(k, str) and k.partition(".")[0] in sys.modules]:
+            found = _resolve(name)
+            if found is not None:
+                mats = index.pop(name)
+                index.setdefault(found, [])
+                index[found] += [m for m in mats if m not in index[found]]
+
+    def by_kind(self, kind: str) -> type[Materializer] | None:
+        for mat in self.everything():
+            if mat.kind == kind:
+                return mat
+        return None
+
+    def load_entry_points(self) -> None:
+        if self.entry_points_loaded:
+            return
+        self.entry_points_loaded = True
+        from importlib.metadata import entry_points
+
+        for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
+            try:
+                self.add(point.load())
+            except Exception as exc:
+                raise MaterializerError(
+                    f"entry point {point.name} = {point.value} in group {ENTRY_POINT_GROUP}: {exc}",
+                    hint="fix or uninstall the package that declares it",
+                ) from None
+
+
+_registry = _Registry()
+
+
+def register_materializer(cls: type[Materializer]) -> type[Materializer]:
+    """Make ``cls`` a candidate for the types it lists (usable as a class decorator).
+
+    Registering a class of the same module and name again replaces it (a module imported
+    again); another class with a taken kind raises MaterializerError.
+    """
+    _registry.add(cls)
+    return cls
+
+
+def registered() -> list[type[Materializer]]:
+    """Every materializer, in the order candidates are tried for one class."""
+    return _registry.everything()
+
+
+def _check_class(cls: Any) -> None:
+    name = getattr(cls, "__qualname__", repr(cls))
+    if not (isinstance(cls, type) and issubclass(cls, Materializer)):
+        raise MaterializerError(
+            f"{name} is not a Materializer subclass", hint="subclass incr.Materializer"
+        )
+    if cls not in BUILTINS and cls.kind in {b.kind for b in BUILTINS}:
+        raise MaterializerError(
+            f"materializer {name} has the kind {cls.kind!r} of a built-in one",
+            hint="give it a kind of its own",
+        )
+    if not _KIND.fullmatch(cls.kind) or cls.kind in RESERVED:
+        raise MaterializerError(
+            f"materializer {name} has kind {cls.kind!r}",
+            hint="set kind to a short lowercase name (letters, digits, - and _), not file/dir",
+        )
+    if not isinstance(cls.version, int) or cls.version < 1:
+        raise MaterializerError(
+            f"materializer {name} has version {cls.version!r}", hint="set version to an int >= 1"
+        )
+    if not cls.types or not all(isinstance(t, type | str) for t in cls.types):
+        raise MaterializerError(
+            f"materializer {name} lists no types",
+            hint='set types = (MyClass,) or ("package.module.MyClass",)',
+        )
+
+
+def _dotted_name(cls: type) -> str:
+    return dotted(cls) if cls.__module__ != "builtins" else cls.__qualname__
+
+
+# --------------------------------------------------------------------------- saving
+
+
+@dataclass
+class Stored:
+    """How an output was stored: the kind recorded (``tag``), the bytes as parts, the project
+    or package materializer that wrote them (None for a built-in one), the definitions the
+    bytes refer to (``(module, qualname)``, e.g. the classes a skops file names), and notes
+    on formats that declined it."""
+
+    kind: str
+    parts: Parts
+    owner: type[Materializer] | None = None
+    names: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def candidates(
+    value: Any, annotation: Any = None, override: type[Materializer] | None = None
+) -> Iterator[type[Materializer]]:
+    """The materializers to try for ``value``, in order (see the module docstring)."""
+    if override is not None:
+        yield override
+    ann = _annotation_class(annotation)
+    if ann is not None and isinstance(value, ann):
+        for cls in ann.__mro__[:-1]:  # ``object`` is the value type's last resort
+            yield from _registry.for_class(cls)
+    for cls in type(value).__mro__:
+        yield from _registry.for_class(cls)
+    yield PickleMaterializer
+
+
+def encode(
+    value: Any, where: str, annotation: Any = None, override: type[Materializer] | None = None
+) -> Stored:
+    """Store ``value`` with the first candidate that accepts it. ``where`` names the step
+    output in errors and notes. Raises MaterializeError when nothing can store it (pickle
+    fails) or a materializer raised."""
+    notes: list[str] = []
+    tried: set[type[Materializer]] = set()
+    for cls in candidates(value, annotation, override):
+        if cls in tried:
+            continue
+        tried.add(cls)
+        mat = cls()
+        try:
+            parts = mat.save_bytes(value)
+        except Declined as why:
+            if str(why):
+                notes.append(f"{where}: not stored as {cls.kind} ({why}); stored as pickle")
+            continue
+        except Exception as exc:
+            raise _failed(cls, value, where, exc) from None
+        owner = None if cls in BUILTINS else cls
+        names = [(cls.__module__, cls.__qualname__)] if owner is not None else []
+        names += getattr(mat, "refers_to", [])
+        kept = [n for n in notes if cls is PickleMaterializer]
+        return Stored(tag(cls), parts, owner, names, kept)
+    raise AssertionError("pickle accepts everything")  # pragma: no cover
+
+
+def tag(cls: type[Materializer]) -> str:
+    """What ``pipeline.lock`` records as an output's kind: a built-in kind as it is
+    (``parquet``), any other as ``KIND@VERSION`` (``temperature@1``), so that a kind the
+    lockfile does not know is told from a misspelt one without importing anything."""
+    return cls.kind if cls in BUILTINS else f"{cls.kind}@{cls.version}"
+
+
+def _failed(cls: type[Materializer], value: Any, where: str, exc: Exception) -> MaterializeError:
+    if cls is PickleMaterializer:
+        return MaterializeError(
+            f"{where}: cannot store a value of type {type(value).__qualname__} ({exc})",
+            hint="return plain data, a numpy array or a picklable object",
+        )
+    return MaterializerError(
+        f"{where}: materializer {cls.__qualname__} ({cls.kind}) failed on a "
+        f"{type(value).__qualname__}: {type(exc).__name__}: {exc}",
+        hint="fix the materializer, or choose another one with @step(materializers=...)",
+    )
+
+
+def _annotation_class(annotation: Any) -> type | None:
+    if isinstance(annotation, type):
+        return annotation
+    origin = typing.get_origin(annotation)
+    return origin if isinstance(origin, type) else None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def decode(kind: str, data: bytes | memoryview) -> Any:
+    """The value stored as ``data`` by the materializer of ``kind`` (``KIND`` or
+    ``KIND@VERSION``). Raises ValueError for a kind no materializer has (now), or one stored
+    by another version; whatever the materializer raises for bad bytes."""
+    name = kind.partition("@")[0]
+    cls = _registry.by_kind(name)
+    if cls is None:
+        raise ValueError(f"no materializer of kind {name!r} is registered (now)")
+    if tag(cls) != kind:
+        raise ValueError(f"stored as {kind!r}, but {dotted(cls)} now stores {tag(cls)!r}")
+    return cls().load_bytes(data)
+
+
+# --------------------------------------------------------------------------- compatibility
 
 
 def dump(value: Any, where: str) -> tuple[str, bytes]:
-    """(kind, bytes) for ``value``. ``where`` names the step output for errors."""
+    """(kind, bytes) for ``value`` chosen by its type. ``where`` names the step output."""
     kind, parts = dump_parts(value, where)
     if len(parts) == 1 and type(parts[0]) is bytes:
         return kind, parts[0]
@@ -60,125 +302,79 @@ def dump(value: Any, where: str) -> tuple[str, bytes]:
 
 
 def dump_parts(value: Any, where: str) -> tuple[str, tuple[bytes | memoryview, ...]]:
-    """(kind, parts) whose concatenation is the bytes ``dump`` gives for ``value``.
-
-    For a numpy array of ``LARGE_ARRAY`` bytes or more, the parts are the ``.npy`` header and a
-    read-only view of the array's memory (of a C-ordered copy when the array is not contiguous):
-    valid as long as the caller does not change the array.
-    """
-    if _is_plain_array(value):
-        if value.nbytes >= LARGE_ARRAY:
-            parts = _npy_parts(value)
-            if parts is not None:
-                return "npy", parts
-        return "npy", (_npy_bytes(value),)
-    if _is_plain(value):
-        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
-        return "json", (text.encode(),)
-    try:
-        return "pickle", (pickle.dumps(value, protocol=PICKLE_PROTOCOL),)
-    except Exception as exc:
-        raise MaterializeError(
-            f"{where}: cannot store a value of type {type(value).__qualname__} ({exc})",
-            hint="return plain data, a numpy array or a picklable object",
-        ) from None
+    """(kind, parts) whose concatenation is the bytes ``dump`` gives for ``value``. A large
+    numpy array's data part is a read-only view of its memory (valid while it is unchanged)."""
+    stored = encode(value, where)
+    return stored.kind, tuple(stored.parts)
 
 
 def load(kind: str, data: bytes | memoryview) -> Any:
-    """The value stored as ``data``. A large ``npy`` array shares memory with ``data`` when
-    ``data`` is writable (a private mapping from ``Store.get_view``); otherwise it is a copy,
-    writable either way."""
-    if kind == "npy":
-        view = memoryview(data)
-        if view.nbytes >= LARGE_ARRAY:
-            array = _npy_view(view)
-            if array is not None:
-                return array if array.flags.writeable else array.copy(order="K")
-        import numpy as np
-
-        return np.load(io.BytesIO(view), allow_pickle=False)
-    if kind == "json":
-        return json.loads(data if isinstance(data, bytes) else bytes(data))
-    if kind == "pickle":
-        return pickle.loads(data)
-    raise ValueError(f"unknown artifact kind {kind!r}")
+    """The value stored as ``data`` (see ``decode``)."""
+    return decode(kind, data)
 
 
-# --------------------------------------------------------------------------- npy
+# --------------------------------------------------------------------------- steps
 
 
-def _npy_bytes(value: Any) -> bytes:
-    import numpy as np
-
-    buf = io.BytesIO()
-    np.save(buf, value, allow_pickle=False)
-    return buf.getvalue()
-
-
-def _npy_parts(value: Any) -> tuple[bytes, memoryview] | None:
-    """The bytes ``np.save`` writes, as (header, view of the data); None when ``np.save``
-    needs its own handling (a header too big or not latin-1 for format 1.0, a user dtype)."""
-    from numpy.lib import format as npy_format
-
-    if not getattr(type(value.dtype), "_legacy", True):
-        return None
-    buf = io.BytesIO()
-    try:
-        npy_format.write_array_header_1_0(buf, npy_format.header_data_from_array_1_0(value))
-    except (ValueError, UnicodeEncodeError):
-        return None
-    return buf.getvalue(), memoryview(_raw_bytes(value)).toreadonly()
+def output_formats(step: Any) -> dict[str, tuple[Any, type[Materializer] | None]]:
+    """(annotation, override) of each output of a ``@step`` object (``api.Step``)."""
+    types: dict[str, Any] = getattr(step, "output_types", None) or {}
+    overrides: dict[str, type[Materializer]] = getattr(step, "materializers", None) or {}
+    return {name: (types.get(name), overrides.get(name)) for name in {*types, *overrides}}
 
 
-def _raw_bytes(value: Any) -> Any:
-    """The array's elements in the order the .npy header states, as a flat uint8 array."""
-    import numpy as np
-
-    if value.flags.c_contiguous:
-        flat = value.reshape(-1)
-    elif value.flags.f_contiguous:
-        flat = value.T.reshape(-1)
-    else:
-        flat = np.ascontiguousarray(value).reshape(-1)
-    return flat.view(np.uint8)
-
-
-class _ViewReader:
-    """The ``read`` that numpy's header parsers need, over a memoryview, without copying it."""
-
-    def __init__(self, view: memoryview) -> None:
-        self.view = view
-        self.pos = 0
-
-    def read(self, size: int = -1, /) -> bytes:
-        end = self.view.nbytes if size < 0 else self.pos + size
-        chunk = bytes(self.view[self.pos : end])
-        self.pos += len(chunk)
-        return chunk
+def producer_classes(
+    annotations: dict[str, Any], overrides: dict[str, type[Materializer]]
+) -> list[type[Materializer]]:
+    """The project and package materializers that may store a step's outputs (``annotations``:
+    each output's annotation, None when it has none): its overrides, and those registered for
+    a class an annotation names, a base of it or a subclass (all of them for an output without
+    a class annotation). Their code counts in the step's fingerprint; the built-in ones count
+    by incr's version."""
+    found: dict[type[Materializer], None] = dict.fromkeys(overrides.values())
+    added = [m for m in _registry.everything() if m not in BUILTINS]
+    for name, annotation in annotations.items():
+        if name in overrides:
+            continue
+        ann = _annotation_class(annotation)
+        found.update(dict.fromkeys(m for m in added if ann is None or _may_handle(m, ann)))
+    return list(found)
 
 
-def _npy_view(view: memoryview) -> Any:
-    """An array on the .npy data in ``view`` (no copy), or None for the header versions that
-    are left to ``np.load``. Raises ValueError like ``np.load`` does for bad data."""
-    import numpy as np
-    from numpy.lib import format as npy_format
+def _may_handle(mat: type[Materializer], ann: type) -> bool:
+    for handled in mat.types:
+        cls = _resolve(handled) if isinstance(handled, str) else handled
+        if cls is None or issubclass(cls, ann) or issubclass(ann, cls):
+            return True
+    return False
 
-    reader = _ViewReader(view)
-    version = npy_format.read_magic(reader)
-    if version == (1, 0):
-        shape, fortran_order, dtype = npy_format.read_array_header_1_0(reader)
-    elif version == (2, 0):
-        shape, fortran_order, dtype = npy_format.read_array_header_2_0(reader)
-    else:
-        return None
-    if dtype.hasobject:
-        raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
-    if dtype.itemsize == 0:
-        return None
-    count = math.prod(shape)
-    if view.nbytes - reader.pos < count * dtype.itemsize:
-        raise ValueError(f"npy data is shorter than its header says ({shape}, {dtype})")
-    array = np.frombuffer(view, dtype=dtype, count=count, offset=reader.pos)
-    if fortran_order:
-        return array.reshape(shape[::-1]).transpose()
-    return array.reshape(shape)
+
+def _resolve(name: str) -> type | None:
+    """The class a dotted name names, when its module is imported (else None: it may be)."""
+    module, _, qualname = name.rpartition(".")
+    found: Any = sys.modules.get(module)
+    for part in qualname.split(".") if found is not None else []:
+        found = getattr(found, part, None)
+    return found if isinstance(found, type) else None
+
+
+def check_overrides(step: str, outputs: Iterable[str], overrides: dict[str, Any]) -> None:
+    """Register the materializers of ``@step(materializers=...)`` (loading finds them by
+    kind); raise MaterializerError for one naming no output or not a Materializer."""
+    outputs = tuple(outputs)
+    for name, cls in overrides.items():
+        if name not in outputs:
+            raise MaterializerError(
+                f"step {step}: materializers= names {name!r}, which is not one of its outputs "
+                f"({', '.join(outputs) or 'none'})",
+                hint="use the output names of the step's return annotation (output for one)",
+            )
+        if cls not in BUILTINS:
+            _registry.add(cls)
+
+
+def use_project(trusted: Iterable[str], is_project: Callable[[str], bool]) -> None:
+    """What loading needs from the project: the extra types its ``[tool.incr]
+    trusted_types`` lets skops load, and which modules are its own (their types are
+    trusted)."""
+    skopsformat.configure(tuple(trusted), is_project)

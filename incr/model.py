@@ -43,6 +43,7 @@ class StepNode:
     cache_expires: float | None = None  # seconds a cached result stays valid
     env: tuple[str, ...] = ()  # environment variables it declares (``@step(env=[...])``)
     metrics: tuple[str, ...] = ()  # outs files or output names holding metrics
+    after: tuple[str, ...] = ()  # steps it runs after without data between them (``.after()``)
 
     @property
     def key(self) -> str:
@@ -71,12 +72,13 @@ class PipelineGraph:
         raise KeyError(name)
 
     def edges(self) -> list[tuple[str, str]]:
-        """(upstream, downstream) pairs, from data inputs, from file wiring (outs -> deps) and
-        from the learned pairs."""
+        """(upstream, downstream) pairs, from data inputs, from ``.after()``, from file wiring
+        (outs -> deps) and from the learned pairs."""
         pairs: set[tuple[str, str]] = set(self.learned)
         for node in self.steps:
             for ref in node.inputs.values():
                 pairs.add((ref.step, node.name))
+            pairs.update((up, node.name) for up in node.after)
         producers = {out: node.name for node in self.steps for out in node.outs}
         for node in self.steps:
             for dep in node.deps:
@@ -97,7 +99,11 @@ def paths_overlap(a: str, b: str) -> bool:
 
 
 #: How outputs are stored: values by materializer, ``outs`` as files or folder manifests.
-ARTIFACT_KINDS = frozenset({"npy", "json", "pickle", "file", "dir"})
+#: The built-in kinds; a registered materializer adds its own (see ``materializers``).
+ARTIFACT_KINDS = frozenset(
+    {"npy", "npscalar", "npz", "json", "parquet", "polars-parquet", "skops", "pickle"}
+    | {"file", "dir"}
+)
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ class Artifact:
     for an executable, else octal; see ``trees``), written ``file:DIGEST:x``.
     """
 
-    kind: str  # materializer name: "npy", "json", "pickle", "file", "dir"
+    kind: str  # materializer kind ("npy", "json", "parquet", "pickle"...), "file" or "dir"
     digest: str
     refs: tuple[str, ...] = ()
     mode: str = ""

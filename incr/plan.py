@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from incr.fingerprint import canonical_json, fingerprint, json_key
+from incr.fingerprint import DEFAULTS, canonical_json, fingerprint, json_key
 from incr.model import Artifact, Facts, LockEntry, Reason, StepNode
 
 
@@ -82,11 +82,13 @@ def decide(
     if locked is None:
         return [*reasons, Reason(Reason.NEW)]
     old = locked.facts
-    # Dirty if its code or the code it uses changed.
-    if facts.code != old.code:
+    configured = (facts.config or old.config) and _canonical(facts.config) != _canonical(old.config)
+    # Dirty if its code or the code it uses changed; a config class's new defaults only when
+    # no config value says so.
+    if facts.code != old.code and not (configured and _only_defaults(old.code, facts.code)):
         reasons.append(Reason(Reason.CODE, describe_code_change(old.code, facts.code)))
     # Dirty if a config value changed (as JSON: 2 and 2.0 and True are different values).
-    if (facts.config or old.config) and _canonical(facts.config) != _canonical(old.config):
+    if configured:
         reasons.append(Reason(Reason.CONFIG, describe_mapping_change(old.config, facts.config)))
     # Dirty if a declared file or folder changed.
     changed_deps = _changed_keys(old.deps, facts.deps)
@@ -135,6 +137,11 @@ def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     return sorted(k for k in set(old) | set(new) if before.get(k) != after.get(k))
 
 
+def _only_defaults(old: Mapping[str, str], new: Mapping[str, str]) -> bool:
+    """True when the only code parts that differ are config classes' field defaults."""
+    return all(part.endswith(DEFAULTS) for part in _changed_keys(old, new))
+
+
 def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
     """``double in pipelines/flow.py``, ``scikit-learn 1.8.0 -> 1.9.1``, ``+helper in ...``,
     ``stopped using scikit-learn``, ``started using numpy 2.1.0``."""
@@ -154,6 +161,8 @@ def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
             continue
         path, _, name = part.rpartition(":")
         label = "module" if name == "*" else name
+        if label.endswith(DEFAULTS):
+            label = f"{label[: -len(DEFAULTS)]} defaults"
         prefix = "" if part in old and part in new else ("+" if part in new else "-")
         words.append(f"{prefix}{label} in {path}")
     return ", ".join(words)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from incr.errors import DiscoveryError, ProjectError
 
@@ -27,6 +28,8 @@ class Project:
     #: How dirty steps execute: ``[tool.incr] executor`` and ``scheduler`` (``incr.daskexec``).
     executor: str = ""
     scheduler: str = ""
+    #: Dotted type names skops may load besides scikit-learn's and the project's own.
+    trusted_types: tuple[str, ...] = ()
 
     @property
     def pipelines(self) -> Path:
@@ -79,6 +82,7 @@ class Project:
             lockfile_name=settings.get("lockfile", "pipeline.lock"),
             executor=settings.get("executor", ""),
             scheduler=settings.get("scheduler", ""),
+            trusted_types=_trusted_types(root, settings),
         )
         return project
 
@@ -87,7 +91,18 @@ class Project:
 NOT_PATHS = ("executor", "scheduler")
 
 
-def _read_settings(pyproject: Path) -> dict[str, str]:
+def _trusted_types(root: Path, settings: dict[str, Any]) -> tuple[str, ...]:
+    """``[tool.incr] trusted_types``: a list of dotted type names (``"xgboost.XGBClassifier"``)."""
+    value = settings.get("trusted_types", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ProjectError(
+            "pyproject.toml: [tool.incr] trusted_types must be a list of dotted type names",
+            hint='e.g. trusted_types = ["xgboost.sklearn.XGBClassifier"]',
+        )
+    return tuple(value)
+
+
+def _read_settings(pyproject: Path) -> dict[str, Any]:
     if not pyproject.is_file():
         return {}
     try:
@@ -97,7 +112,7 @@ def _read_settings(pyproject: Path) -> dict[str, str]:
     table = data.get("tool", {}).get("incr", {})
     if not isinstance(table, dict):
         raise ProjectError(f"{pyproject.name}: [tool.incr] must be a table")
-    known = {"pipelines", "cache", "lockfile", *NOT_PATHS}
+    known = {"pipelines", "cache", "lockfile", "trusted_types", *NOT_PATHS}
     for key, value in table.items():
         if key == "remote":  # the shared cache's table: read by ``remoteconf``
             continue
@@ -109,6 +124,8 @@ def _read_settings(pyproject: Path) -> dict[str, str]:
         if key in NOT_PATHS:
             if not isinstance(value, str):
                 raise ProjectError(f"{pyproject.name}: [tool.incr] {key} must be a string")
+            continue
+        if key == "trusted_types":
             continue
         if not isinstance(value, str) or Path(value).is_absolute() or ".." in Path(value).parts:
             raise ProjectError(

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from incr import events, gate
 from incr.events import (
     Event,
+    Note,
     PipelineFinished,
     PipelineStarted,
     Rerun,
@@ -71,6 +72,8 @@ class Console:
             self.line(f"Skipped {names}: {event.because}.", err=True)
         elif isinstance(event, Warning_):
             self.line(f"warning: {event.text}", err=True)
+        elif isinstance(event, Note):
+            self.line(f"note: {event.text}", err=True)
         elif isinstance(event, PipelineFinished):
             verb = "has failed after" if event.failed else "has finished in"
             self.line(f"Pipeline run {event.run_name} {verb} {event.seconds:.3f}s.")
@@ -104,6 +107,25 @@ def status_lines(verdicts: list[Verdict]) -> list[str]:
         else (f"all {total} steps clean" if total != 1 else "1 step clean")
     )
     return lines
+
+
+def nested_run_line(pipeline: str) -> str:
+    """Why a ``.run()`` made while this process already runs a pipeline did nothing."""
+    return (
+        f"warning: {pipeline}.run() skipped: this process is already running a pipeline of "
+        f"the project (a pipeline module imported again while it runs?); guard the call "
+        f'with `if __name__ == "__main__":`'
+    )
+
+
+def kept_line(pipeline: str, module: str, count: int) -> str:
+    """Why ``pipeline.lock`` keeps entries of a pipeline ``incr`` does not discover."""
+    entries = "entry" if count == 1 else "entries"
+    return (
+        f"note: pipeline.lock keeps {count} {entries} of pipeline {pipeline}: {module} defines "
+        f"it, but no instance of it is found under the pipelines folder (run from a script?); "
+        f"kept until no module there defines {pipeline}"
+    )
 
 
 def status_json(verdicts: list[Verdict]) -> str:
@@ -342,7 +364,7 @@ def dag_lines(graph: PipelineGraph, order: list[StepNode], fmt: str) -> list[str
     width = max((len(n.name) for n in order), default=0)
     for node in order:
         sources = sorted({f"{r.step}.{r.output}" for r in node.inputs.values()})
-        after = ", ".join([*sources, *sorted(node.deps)])
+        after = ", ".join([*sources, *sorted(node.deps), *(f"after {a}" for a in node.after)])
         lines.append(f"  {node.name:<{width}}  <- {after}" if after else f"  {node.name}")
     return lines
 

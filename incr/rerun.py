@@ -16,7 +16,7 @@ copy of the project (without ``.pipecache``, ``.git`` and virtualenvs; ``outs`` 
 they are) and whose pipeline modules are imported from that copy; objects are read from the
 cache without the store's repairs (which remove damaged objects); the lockfile, the cache and
 the real ``outs`` are left as they are. Outputs are encoded with the materializers the runner
-uses (``materializers.dump_parts``) and compared by digest.
+uses (``materializers.encode``) and compared by digest.
 """
 
 from __future__ import annotations
@@ -303,9 +303,11 @@ class _Scratch:
         except (Exception, SystemExit) as exc:
             raise _StepError(user_traceback(exc, step.func.__code__).rstrip()) from None
         digests = {}
+        formats = materializers.output_formats(step)
         for name, value in split_outputs(node, result).items():
-            _, parts = materializers.dump_parts(value, f"step {node.key}, output {name}")
-            digests[name] = buffers_digest(parts)
+            where = f"step {node.key}, output {name}"
+            stored = materializers.encode(value, where, *formats.get(name, (None, None)))
+            digests[name] = buffers_digest(stored.parts)
         stats = StatCache(self.root, None)
         for out in node.outs:
             digests[out] = stats.digest(out).removeprefix("dir:")

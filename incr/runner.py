@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from incr import dag, discovery, pool
+from incr import dag, discovery, pool, stepcontext
 from incr import graph as graphs
 from incr.api import PipelineInstance, TracedPipeline
 from incr.consumers import Consumers
@@ -39,22 +39,29 @@ from incr.events import (
 from incr.executors import Executor, load_artifact
 from incr.inprocess import InProcessExecutor
 from incr.leftovers import remember as remember_outs
-from incr.locking import project_lock
+from incr.locking import held_here, project_lock
 from incr.model import Reason
 from incr.notebook import project_for
 from incr.plan import Verdict, stale_locks
+from incr.postexec import Repository
 from incr.prepare import Preparer
 from incr.project import Project
 from incr.record import ResultRecorder
-from incr.report import Console
+from incr.report import Console, nested_run_line
+from incr.runhistory import save_run
 from incr.runlog import FILE as RUNS
 from incr.runlog import RunLog
 from incr.runstate import Clock, RunState
 from incr.scheduler import Loop
+from incr.scriptmain import adopt_main
 from incr.session import Workspace, open_for_repro, open_pipelines, script_imports
 
 if TYPE_CHECKING:
     from incr.remotesync import RemoteRuns
+
+
+#: What a StepContext's ``metadata_store`` opens (``incr.stepcontext`` cannot import it).
+stepcontext.set_history(lambda root: Repository(root, lock_runs=False))
 
 
 class Runner:
@@ -136,6 +143,9 @@ class Runner:
         self.ws.save_stats()
         if executor.executes:
             self.ws.writes.save(self.ws.locks)
+            # The run's record, read back by the post-execution API (incr.postexec).
+            wall = self.clock.wall()
+            save_run(self.ws.project.cache, run_name, graph, run.outputs, run.result, wall)
         seconds = self.clock.perf() - started
         self.reporter.emit(PipelineFinished(graph.name, run_name, seconds, bool(run.result.failed)))
         return run.result
@@ -279,6 +289,10 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     func = instance.definition.func
     project = project_for(inspect.getsourcefile(func) or func.__code__.co_filename)
     console = Console()
+    if held_here(project.cache):  # a pipeline module imported again while this process runs
+        console.line(nested_run_line(instance.name), err=True)
+        return None
+    adopt_main(project.root)
     reporter = RunLog(console, project.cache / RUNS)
     with project_lock(project.cache, f"{instance.name}.run()", on_wait=console.line):
         workspace = Workspace(project)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 
 from incr import dag
-from incr.events import Reporter, StepFailed, StepFinished, Warning_
+from incr.events import Note, Reporter, StepFailed, StepFinished, Warning_
 from incr.executors import Executor, StepJob, StepOutcome
 from incr.model import StepNode
 from incr.prepare import Preparer
@@ -168,6 +168,8 @@ class Loop:
             self.finish(name)
         else:
             self.recorder.accept(self.run, node, outcome)
+            for text in outcome.notes:
+                self.reporter.emit(Note(text))
             for text in outcome.warnings:
                 self.reporter.emit(Warning_(text))
             if name in self.recomputing:

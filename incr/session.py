@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from incr import dag, discovery, gate, importreads, statuswalk
+from incr import dag, discovery, gate, importreads, materializers, statuswalk
 from incr.api import TracedPipeline
 from incr.envreads import env_value
 from incr.errors import IncrError
@@ -27,6 +27,7 @@ from incr.fingerprint import (
 )
 from incr.graph import with_learned
 from incr.hashing import StatCache
+from incr.keptlocks import kept_pipelines
 from incr.keptsources import KeptSources
 from incr.learned import LearnedFacts, own_paths
 from incr.learned import exists_value as exists_value  # imported from here by tests
@@ -73,6 +74,7 @@ class Workspace:
         self.discovered: list[str] = []
         #: The files each step was seen to write (they order the steps that read them).
         self.writes = SeenWrites(project.cache / "writes.json")
+        materializers.use_project(project.trusted_types, self.sources.is_project_module)
 
     @property
     def imports(self) -> importreads.ImportFacts:
@@ -95,9 +97,12 @@ class Workspace:
         """The code closure of a module-level definition (see ``CodeSources.closure``)."""
         return self.sources.closure(module, qualname)
 
-    def object_refs(self, kind: str, parts: Sequence[bytes | memoryview]) -> tuple[str, ...]:
-        """The project definitions a value stored as ``parts`` refers to."""
-        return self.sources.object_refs(kind, parts)
+    def object_refs(
+        self, kind: str, parts: Sequence[bytes | memoryview], names: Iterable[tuple[str, str]] = ()
+    ) -> tuple[str, ...]:
+        """The project definitions a value stored as ``parts`` refers to (and, of ``names``,
+        the ones that are project definitions: its materializer, the classes it names)."""
+        return self.sources.object_refs(kind, parts, names)
 
     def input_identity(self, artifact: Artifact) -> str:
         """What a consumer's facts hold for an upstream output (see ``StepFacts``)."""
@@ -287,8 +292,11 @@ class Workspace:
             pass
 
     def prune(self, pipelines: Iterable[str]) -> None:
-        """Drop lock entries of pipelines that no longer exist (after a full, successful run)."""
-        self.lockbook.prune(pipelines)
+        """Drop lock entries of pipelines that no longer exist (after a full, successful run).
+        Entries of a pipeline that a module under the pipelines folder still defines stay
+        (run from a script; see ``incr.keptlocks``)."""
+        live = list(pipelines)
+        self.lockbook.prune([*live, *kept_pipelines(self.project, self.locks, live)])
 
     def write_lock(self, soon: bool = False) -> None:
         """Write the lockfile (see ``LockBook.write``)."""
@@ -362,3 +370,12 @@ def script_imports(project: Project, workspace: Workspace) -> importreads.Import
     live = recorder.facts(workspace.stats.digest, workspace.environ, exclude) if recorder else {}
     cached = graphcache.load_with_imports(project, workspace.stats)
     return importreads.merged(cached[1], live) if cached is not None else live
+
+
+def kept_lines(workspace: Workspace, pipelines: list[TracedPipeline]) -> list[str]:
+    """``note:`` lines for the lock entries kept for pipelines discovery does not find."""
+    from incr.report import kept_line
+
+    live = [t.graph.name for t in pipelines]
+    kept = kept_pipelines(workspace.project, workspace.locks, live)
+    return [kept_line(name, module, count) for name, (module, count) in sorted(kept.items())]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,19 +113,26 @@ class CodeSources:
         self._closures[key] = closure
         return closure
 
-    def object_refs(self, kind: str, parts: Sequence[bytes | memoryview]) -> tuple[str, ...]:
+    def object_refs(
+        self, kind: str, parts: Sequence[bytes | memoryview], names: Iterable[tuple[str, str]] = ()
+    ) -> tuple[str, ...]:
         """The project definitions (``module:name``) a value stored as ``parts`` refers to:
-        the globals of its pickle stream that live in project modules. Only pickles can
-        refer to code here; the stream is scanned only when it names a project module."""
+        the globals of its pickle stream that live in project modules, and those among
+        ``names`` (its materializer and the classes it names, ``(module, qualname)``).
+        The stream is scanned only when it names a project module."""
         if kind != "pickle":
-            return ()
+            return project_refs(names, self.is_project_module) if names else ()
         data = b"".join(parts)
         if self._module_tops is None:
             self._module_tops = _module_tops(self.project.root)
         if not any(top in data for top in self._module_tops):
             return ()
-        names = pickle_globals(data)
-        return project_refs(names, lambda module: self.find_module(module) is not None)
+        found = [*pickle_globals(data), *names]
+        return project_refs(found, self.is_project_module)
+
+    def is_project_module(self, module: str) -> bool:
+        """True for a module of the project (its source is under the project root)."""
+        return self.find_module(module) is not None
 
     def part_source(self, part: str) -> str | None:
         """The normalised source of a code part (``pipelines/flow.py:double``) as it is now."""

@@ -21,7 +21,9 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from incr.digests import canonical_json
 from incr.errors import DefinitionError
+from incr.outputspec import Output
 
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
@@ -174,19 +176,6 @@ def _copier(value: Any) -> Callable[[], Any]:
     return lambda: copy.deepcopy(value)
 
 
-class Output:
-    """Names and types of a multi-output step: ``-> Output(X=np.ndarray, y=np.ndarray)``."""
-
-    def __init__(self, **outputs: Any) -> None:
-        if not outputs:
-            raise DefinitionError("Output() needs at least one name=type pair")
-        self.outputs = dict(outputs)
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in self.outputs.items())
-        return f"Output({inner})"
-
-
 def step_outputs(sig: inspect.Signature) -> tuple[tuple[str, ...], bool]:
     """A step's output names from its return annotation, and whether it returns several."""
     ann = sig.return_annotation
@@ -213,3 +202,45 @@ def resource_amounts(resources: dict[str, float] | None, step: str) -> dict[str,
             )
         found[name] = float(amount)
     return found
+
+
+def config_values(step: str, config_class: Any, config: Any) -> dict[str, Any]:
+    """The values of a step's config (its defaults when ``config`` is None), checked: the
+    right class, every field JSON-serialisable (the encoding the fingerprint uses)."""
+    if config_class is None:
+        if config is not None:
+            raise DefinitionError(f"step {step} takes no config, but one was given")
+        return {}
+    if config is None:
+        try:
+            config = config_class()
+        except TypeError as exc:
+            raise DefinitionError(
+                f"step {step}: {config_class.__name__} has fields without a default ({exc})",
+                hint=f"pass config={config_class.__name__}(...) where the step is used",
+            ) from None
+    if not isinstance(config, config_class):
+        raise DefinitionError(
+            f"step {step}: config must be a {config_class.__name__}, got {type(config).__name__}"
+        )
+    values: dict[str, Any] = config.to_dict()
+    for key, value in values.items():
+        try:
+            canonical_json(value)  # the encoding the fingerprint will use
+        except (TypeError, ValueError):
+            raise DefinitionError(
+                f"step {step}: config field {key!r} holds a "
+                f"{type(value).__name__}, which is not JSON-serialisable",
+                hint="use str, int, float, bool, None, lists and str-keyed dicts of them",
+            ) from None
+    return values
+
+
+def output_types(sig: inspect.Signature, names: tuple[str, ...]) -> dict[str, Any]:
+    """The annotation of each output that has one (it chooses the output's materializer)."""
+    ann = sig.return_annotation
+    if isinstance(ann, Output):
+        return dict(ann.outputs)
+    if not names or ann is inspect.Signature.empty or isinstance(ann, str):
+        return {}
+    return {names[0]: ann}

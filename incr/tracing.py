@@ -60,6 +60,9 @@ class Tracer(Generic[S]):
         self.nodes: list[StepNode] = []
         self.steps: dict[str, S] = {}
         self._named: dict[str, S] = {}  # step name -> the first step of that name
+        #: Node names made by each step object called (by id), and ``.after()`` pairs.
+        self.made: dict[int, list[str]] = {}
+        self.afters: list[tuple[Any, Any]] = []
         self._next: dict[str, int] = {}  # step name -> where to look for the next free suffix
         self.prefix = ""  # ``inner.`` while a pipeline called inside this one adds its steps
         self.cache_off = False  # inside a nested ``@pipeline(enable_cache=False)``
@@ -139,6 +142,31 @@ class Tracer(Generic[S]):
         finally:
             self.prefix, self.cache_off = outer
 
+    def called(self, caller: Any) -> None:
+        """The step object ``caller`` made the node added last."""
+        self.made.setdefault(id(caller), []).append(self.nodes[-1].name)
+
+    def ordered(self) -> list[StepNode]:
+        """The nodes, each with the steps ``.after()`` put before it."""
+        extra: dict[str, list[str]] = {}
+        for later, earlier in self.afters:
+            before = self.made.get(id(earlier), [])
+            if not before or id(later) not in self.made:
+                missing = earlier if not before else later
+                raise DefinitionError(
+                    f"{_label(later)}.after({_label(earlier)}): {_label(missing)} is not "
+                    "called in this pipeline",
+                    hint="call both steps in the pipeline body",
+                )
+            for name in self.made[id(later)]:
+                extra.setdefault(name, []).extend(b for b in before if b != name)
+        return [
+            dataclasses.replace(n, after=tuple(dict.fromkeys(extra[n.name])))
+            if n.name in extra
+            else n
+            for n in self.nodes
+        ]
+
 
 def check_name(name: Any, step: str) -> str:
     """A step name given by ``name=``: a non-empty string without white space or quotes
@@ -149,6 +177,17 @@ def check_name(name: Any, step: str) -> str:
             hint="use letters, digits, '_', '-' and '.' (no spaces or quotes)",
         )
     return name
+
+
+def order_after(later: Any, steps: tuple[Any, ...]) -> None:
+    """``later.after(*steps)`` in the pipeline body being traced."""
+    if _active is None:
+        raise DefinitionError(f"{later!r}.after(...) orders steps inside a pipeline body only")
+    _active.afters.extend((later, earlier) for earlier in steps)
+
+
+def _label(obj: Any) -> str:
+    return str(getattr(getattr(obj, "step", obj), "name", obj))
 
 
 _active: Tracer[Any] | None = None

@@ -112,8 +112,8 @@ def scaler_project(make_project: MakeProject, **files: str) -> Project:
 
 
 def values(project: Project) -> dict[str, object]:
-    """Each step's output value, loaded from the project's cache (a pickle: its digest, as
-    the project's classes cannot be imported here)."""
+    """Each step's output value, loaded from the project's cache (a pickle, or a value that
+    names project classes: its digest, as the project's classes cannot be imported here)."""
     from incr.runner import load_artifact
     from incr.store import Store
 
@@ -121,8 +121,8 @@ def values(project: Project) -> dict[str, object]:
     found = {}
     for key, entry in project.lock().items():
         for artifact in entry.outputs.values():
-            pickled = artifact.kind == "pickle"
-            found[key] = artifact.digest if pickled else load_artifact(store, artifact)
+            opaque = artifact.kind == "pickle" or bool(artifact.refs)
+            found[key] = artifact.digest if opaque else load_artifact(store, artifact)
     return found
 
 

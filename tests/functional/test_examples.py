@@ -114,6 +114,7 @@ def test_repro_then_status_on_the_examples(examples: Project) -> None:
     assert not any(s["dirty"] for s in flow.values()), flow
     digits = {s["step"]: s["dirty"] for s in steps if s["pipeline"] == "first_pipeline"}
     assert digits == {"load_digits": False, "svc_trainer": True}
+    assert examples.lock()["first_pipeline.svc_trainer"].outputs["output"].kind == "skops"
     text = examples.incr("status", "flow")
     assert text.returncode == 0, text.output
     assert text.stdout.splitlines()[-1] == "all 4 steps clean"

@@ -365,8 +365,12 @@ def test_a_config_value_must_be_json(tmp_path, value):
 
 
 def test_positional_args_to_a_pipeline():
-    with pytest.raises(DefinitionError, match="bind steps by name"):
-        classic(load(), train())
+    instance = classic(load(), train())
+    assert list(instance.bound) == ["step_1", "step_2"]
+    with pytest.raises(DefinitionError, match="takes 2 steps, 3 were given"):
+        classic(load(), train(), load())
+    with pytest.raises(DefinitionError, match="step_1 was given twice"):
+        classic(load(), step_1=load(), step_2=train())
 
 
 def test_missing_or_unexpected_pipeline_bindings():

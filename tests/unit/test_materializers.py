@@ -83,8 +83,9 @@ def test_loading_pickled_bytes_as_npy_refuses():
         load("npy", data)
 
 
-def test_numpy_scalars_and_subclasses_go_to_pickle():
-    assert dump(np.float64(1.5), "x")[0] == "pickle"
+def test_numpy_scalars_keep_their_dtype_and_subclasses_go_to_pickle():
+    kind, back = round_trip(np.float32(1.5))
+    assert kind == "npscalar" and type(back) is np.float32 and back == 1.5
     assert dump(np.ma.masked_array([1, 2], mask=[0, 1]), "x")[0] == "pickle"
 
 

@@ -1,0 +1,98 @@
+"""Lock entries of pipelines that discovery does not find, but that a module still defines.
+
+A pipeline run only from a script (``python run.py`` making the instance outside
+``pipelines/``) has lock entries that ``incr repro`` does not see a pipeline for. They are
+kept as long as a module under the pipelines folder defines a pipeline of that name: the
+definitions are found by reading the modules' syntax trees (no import), and only when some
+lock entry belongs to no discovered pipeline.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+
+from incr.project import Project, pipeline_modules
+
+#: Base classes that make a class a pipeline (the class-based API).
+PIPELINE_BASES = {"BasePipeline"}
+
+
+def _decorator_name(node: ast.expr) -> tuple[str, ast.Call | None]:
+    call = node if isinstance(node, ast.Call) else None
+    target = node.func if isinstance(node, ast.Call) else node
+    if isinstance(target, ast.Attribute):
+        return target.attr, call
+    if isinstance(target, ast.Name):
+        return target.id, call
+    return "", call
+
+
+def _named(call: ast.Call | None, default: str) -> str:
+    for keyword in call.keywords if call is not None else ():
+        if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
+            return str(keyword.value.value)
+    return default
+
+
+def defined_names(source: bytes, filename: str) -> list[str]:
+    """The names of the pipelines a module's source defines at module level: functions
+    decorated with ``@pipeline`` (``name=`` when given) and ``BasePipeline`` subclasses."""
+    try:
+        tree = ast.parse(source, filename)
+    except (SyntaxError, ValueError):
+        return []
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            for decorator in node.decorator_list:
+                name, call = _decorator_name(decorator)
+                if name == "pipeline":
+                    names.append(_named(call, node.name))
+        elif isinstance(node, ast.ClassDef):
+            bases = {_decorator_name(b)[0] for b in node.bases}
+            if bases & PIPELINE_BASES:
+                names.append(node.name)
+    return names
+
+
+def defined_pipelines(project: Project) -> dict[str, str]:
+    """Pipeline name -> the module (relative path) under the pipelines folder defining it."""
+    found: dict[str, str] = {}
+    for path in pipeline_modules(project):
+        rel = path.relative_to(project.root).as_posix()
+        try:
+            source = path.read_bytes()
+        except OSError:
+            continue
+        if b"pipeline" not in source.lower():
+            continue
+        for name in defined_names(source, str(path)):
+            found.setdefault(name, rel)
+    return found
+
+
+def kept_pipelines(
+    project: Project, keys: Iterable[str], live: Iterable[str]
+) -> dict[str, tuple[str, int]]:
+    """Pipelines not in ``live`` whose lock entries (among ``keys``) are kept because a
+    module still defines them: name -> (defining module, number of entries)."""
+    live = list(live)
+    orphans = [k for k in keys if not any(k.startswith(p + ".") for p in live)]
+    if not orphans:
+        return {}
+    kept: dict[str, tuple[str, int]] = {}
+    defined = defined_pipelines(project)
+    for key in orphans:
+        owner = _owner(key, defined)
+        if owner is not None:
+            module, count = kept.get(owner, (defined[owner], 0))
+            kept[owner] = (module, count + 1)
+    return kept
+
+
+def _owner(key: str, defined: Mapping[str, str]) -> str | None:
+    for name in defined:  # an instance named after its values is ``name@...``
+        if key.startswith((name + ".", name + "@")):
+            return name
+    return None

@@ -1,0 +1,100 @@
+"""The ``if __name__ == "__main__":`` block of a pipeline module, run for discovery.
+
+Scripts of ZenML's era build their pipeline instance and call ``.run()`` inside that guard.
+Discovery imports the module as usual, then runs the guarded block's statements in the
+module's own namespace while ``.run()`` calls are recorded (see ``tracing.recording_runs``):
+the instances it runs are found, and its steps stay the module's own objects (no second copy
+of the module under ``__main__``). What the block prints is dropped (``incr status --json``
+prints JSON only), ``sys.argv`` holds the script's path alone (a click or argparse ``main()``
+sees no options), and ``sys.exit(0)`` ends the block normally.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import sys
+from pathlib import Path
+from types import CodeType
+from typing import Any
+
+from incr.errors import DiscoveryError
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    """``__name__ == "__main__"`` written either way round."""
+    if not isinstance(test, ast.Compare) or len(test.ops) != 1:
+        return False
+    if not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    texts = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return len(names) == 1 and len(texts) == 1
+
+
+def main_block(source: bytes, filename: str) -> CodeType | None:
+    """The module-level ``if __name__ == "__main__":`` bodies of ``source``, compiled as one
+    block with their own line numbers; None when there is none (or the file does not parse:
+    the import reports that)."""
+    if b"__main__" not in source:
+        return None
+    try:
+        tree = ast.parse(source, filename)
+    except (SyntaxError, ValueError):
+        return None
+    body: list[ast.stmt] = []
+    for node in tree.body:
+        if isinstance(node, ast.If) and _is_main_test(node.test):
+            body.extend(node.body)
+    if not body:
+        return None
+    return compile(ast.Module(body=body, type_ignores=[]), filename, "exec")
+
+
+def run_main_block(module: Any, path: Path, rel: str, runs: list[Any]) -> None:
+    """Run the guarded block of ``module`` (file ``path``, shown as ``rel``) in its namespace.
+
+    A failure after the block ran a pipeline (reading the run's results back, say) is ignored:
+    what discovery needs is the instances run. A failure before any is a DiscoveryError.
+    """
+    try:
+        code = main_block(path.read_bytes(), str(path))
+    except OSError:
+        return
+    if code is None:
+        return
+    before = len(runs)
+    argv = sys.argv
+    sys.argv = [str(path)]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(code, vars(module))
+    except SystemExit as exc:
+        if exc.code not in (None, 0) and len(runs) == before:
+            raise DiscoveryError(
+                f'{rel}: its `if __name__ == "__main__":` block exited with {exc.code!r} '
+                "before running a pipeline",
+                hint="make the block run the pipeline without command-line options",
+            ) from None
+    except Exception as exc:
+        if len(runs) == before:
+            line = _line_in(exc, path)
+            raise DiscoveryError(
+                f'{rel}:{line}: its `if __name__ == "__main__":` block failed before '
+                f"running a pipeline: {type(exc).__name__}: {exc}",
+                hint=f"run `python {rel}` to see the full traceback",
+            ) from None
+    finally:
+        sys.argv = argv
+
+
+def _line_in(exc: BaseException, path: Path) -> int:
+    import traceback
+
+    line = 1
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename).resolve() == path.resolve() and frame.lineno:
+            line = frame.lineno
+    return line

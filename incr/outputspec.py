@@ -1,0 +1,68 @@
+"""``Output`` (the names and types of a step's outputs) and the engine hook behind
+``PipelineInstance.run()``: small pieces of the API kept out of ``api`` itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from incr import tracing
+from incr.errors import DefinitionError
+from incr.materializers import check_overrides
+
+
+class Output:
+    """Names and types of a multi-output step: ``-> Output(X=np.ndarray, y=np.ndarray)``."""
+
+    def __init__(self, **outputs: Any) -> None:
+        if not outputs:
+            raise DefinitionError("Output() needs at least one name=type pair")
+        self.outputs = dict(outputs)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in self.outputs.items())
+        return f"Output({inner})"
+
+
+#: Runs a pipeline instance for ``.run()`` (``incr/__init__.py`` installs the runner's).
+Engine = Callable[[Any, "bool | None"], Any]
+_engine: Engine | None = None
+
+
+def set_engine(engine: Engine | None) -> Engine | None:
+    """Make ``engine`` run every ``PipelineInstance.run()``; returns the previous one."""
+    global _engine
+    previous, _engine = _engine, engine
+    return previous
+
+
+def run_with_engine(instance: Any, enable_cache: bool | None) -> Any:
+    """Run ``instance`` with the installed engine."""
+    if _engine is None:
+        raise DefinitionError(f"pipeline {instance.name}: no engine to run it (import incr)")
+    return _engine(instance, enable_cache)
+
+
+class StepExtras:
+    """Methods of ZenML's era shared by steps and configured step instances."""
+
+    def after(self, *steps: Any) -> None:
+        """In a pipeline body: run this step after ``steps``, which share no data with it."""
+        tracing.order_after(self, steps)
+
+    def with_return_materializers(self, materializers: Any) -> Any:
+        """A copy that stores its outputs with ``materializers``: one class for every output,
+        or a dict by output name (``@step(materializers=...)`` does the same)."""
+        import copy
+
+        step: Any = getattr(self, "step", self)
+        if not isinstance(materializers, dict):
+            materializers = dict.fromkeys(step.output_names, materializers)
+        made = copy.copy(step)
+        made.materializers = {**step.materializers, **materializers}
+        check_overrides(made.name, made.output_names, made.materializers)
+        if made is step or step is self:
+            return made
+        instance = copy.copy(self)
+        instance.step = made  # type: ignore[attr-defined]
+        return instance

@@ -1,0 +1,96 @@
+"""Run records: one small JSON file per pipeline run (``.run()`` or ``incr repro``), named
+as the console line names the run (``first_pipeline-29_Nov_26-22_18_16_046574``).
+
+They hold, for each step the run reached, whether it ran, came from the cache or failed, its
+config values and the kind and digest of each output (the objects are in the store). The
+post-execution API (``incr.postexec``) reads them back. Writing one is best effort: a failed
+write costs the history of that run, never the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from incr.model import Artifact, PipelineGraph
+from incr.storage import atomic_write
+
+FORMAT = 1
+FOLDER = "history"
+
+
+def folder(cache: Path, pipeline: str) -> Path:
+    """Where the records of ``pipeline`` live (its name made safe as one path component)."""
+    safe = "".join(c if c.isalnum() or c in "-_.@=," else "_" for c in pipeline)
+    return cache / FOLDER / safe
+
+
+def save_run(
+    cache: Path,
+    run_name: str,
+    graph: PipelineGraph,
+    outputs: Mapping[str, Mapping[str, Artifact]],
+    result: Any,
+    started: float,
+) -> None:
+    """Write the record of one finished run of ``graph`` (``result``: its ``RunResult``)."""
+    executed: Sequence[str] = result.executed
+    failed: Sequence[str] = result.failed
+    steps: list[dict[str, Any]] = []  # in the order the pipeline body called them
+    for node in graph.steps:
+        if node.name in failed:
+            state = "failed"
+        elif node.name not in outputs:
+            continue
+        else:
+            state = "completed" if node.name in executed else "cached"
+        arts = outputs.get(node.name, {})
+        steps.append(
+            {
+                "name": node.name,
+                "key": node.key,
+                "status": state,
+                "entrypoint": node.func_name,
+                "config": node.config,
+                "outputs": {k: {"kind": a.kind, "digest": a.digest} for k, a in arts.items()},
+            }
+        )
+    record = {
+        "format": FORMAT,
+        "pipeline": graph.name,
+        "name": run_name,
+        "status": "failed" if failed else "completed",
+        "started": started,
+        "steps": steps,
+    }
+    text = json.dumps(record, sort_keys=True, default=repr)
+    with contextlib.suppress(OSError):
+        where = folder(cache, graph.name)
+        where.mkdir(parents=True, exist_ok=True)
+        atomic_write(where / f"{run_name}.json", text.encode(), durable=False)
+
+
+def load(cache: Path, pipeline: str) -> list[dict[str, Any]]:
+    """The records of ``pipeline``, oldest first (unreadable ones left out)."""
+    records = []
+    for path in sorted(folder(cache, pipeline).glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("format") == FORMAT:
+            records.append(data)
+    return sorted(records, key=lambda r: (float(r.get("started", 0)), str(r.get("name"))))
+
+
+def pipelines(cache: Path) -> list[str]:
+    """The names of the pipelines with at least one record, by their first run."""
+    firsts = []
+    for path in (cache / FOLDER).glob("*"):
+        records = load(cache, path.name) if path.is_dir() else []
+        if records:
+            firsts.append((float(records[0].get("started", 0)), str(records[0]["pipeline"])))
+    return [name for _, name in sorted(firsts)]

@@ -1,0 +1,293 @@
+"""Materializers seen from the command line: outputs stored by the format their type chooses
+(Parquet for a pandas frame, skops for a scikit-learn model, a project's own materializer),
+early cutoff through them, and a project materializer's code in the fingerprints of the steps
+that store and load with it."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import MakeProject, Project
+
+pytest.importorskip("pandas")
+pytest.importorskip("pyarrow")
+
+FRAMES = {
+    "pipelines/frames.py": """\
+        import pandas as pd
+
+        from incr import pipeline, step
+        from pipelines.mark import mark
+
+
+        @step
+        def make() -> pd.DataFrame:
+            mark("make")
+            names = ["ann", "bob", "cy"]
+            return pd.DataFrame(
+                {"name": names, "score": [1.5, 2.5, 3.0]},
+                index=pd.date_range("2024-01-01", periods=3, freq="D", name="day"),
+            )
+
+
+        @step
+        def summarise(frame: pd.DataFrame) -> dict:
+            mark("summarise")
+            return {"rows": len(frame), "first": frame["name"].iloc[0], "freq": frame.index.freqstr}
+
+
+        @pipeline
+        def frames():
+            summarise(make())
+        """,
+}
+
+
+def test_a_refactored_frame_producer_keeps_its_consumer_cached(make_project: MakeProject):
+    project = make_project(FRAMES)
+    project.repro()
+    assert project.take_ran() == ["make", "summarise"]
+    entry = project.lock()["frames.make"]
+    assert entry.outputs["output"].kind == "parquet"
+    # the same frame, built another way: strings made at run time, not constants
+    project.edit("pipelines/frames.py", '["ann", "bob", "cy"]', '"ann,bob,cy".split(",")')
+    assert project.dirty()["make"][0][0] == "code changed"
+    project.repro()
+    assert project.take_ran() == ["make"]  # early cutoff: summarise stays cached
+    assert project.lock()["frames.make"].outputs == entry.outputs
+    assert project.dirty() == {}
+
+
+def test_a_frame_parquet_cannot_hold_is_pickled_with_a_note(make_project: MakeProject):
+    project = make_project(FRAMES)
+    project.edit("pipelines/frames.py", "[1.5, 2.5, 3.0]", '[1.5, "two", 3]')
+    result = project.repro()
+    assert project.lock()["frames.make"].outputs["output"].kind == "pickle"
+    assert "note: step frames.make, output output: not stored as parquet" in result.stderr
+
+
+PROJECT_FORMAT = {
+    "pipelines/temperature.py": '''\
+        """A project's own value type and its materializer."""
+
+        from incr import Materializer, register_materializer
+
+
+        class Temperature:
+            def __init__(self, celsius):
+                self.celsius = celsius
+
+
+        class TemperatureMaterializer(Materializer):
+            types = (Temperature,)
+            kind = "temperature"
+
+            def save(self, obj, folder):
+                (folder / "celsius.txt").write_text(repr(obj.celsius))
+
+            def load(self, folder):
+                return Temperature(float((folder / "celsius.txt").read_text()))
+
+
+        register_materializer(TemperatureMaterializer)
+        ''',
+    "pipelines/weather.py": """\
+        from incr import pipeline, step
+        from pipelines.mark import mark
+        from pipelines.temperature import Temperature
+
+
+        @step
+        def measure() -> Temperature:
+            mark("measure")
+            return Temperature(21.5)
+
+
+        @step
+        def report(temperature: Temperature) -> str:
+            mark("report")
+            return f"{temperature.celsius} C"
+
+
+        @step
+        def unrelated() -> int:
+            mark("unrelated")
+            return 3
+
+
+        @pipeline
+        def weather():
+            report(measure())
+            unrelated()
+        """,
+}
+
+
+def test_a_project_materializer_stores_and_its_code_counts(make_project: MakeProject):
+    project = make_project(PROJECT_FORMAT)
+    project.repro()
+    assert project.take_ran() == ["measure", "report", "unrelated"]
+    out = project.lock()["weather.measure"].outputs["output"]
+    assert out.kind == "temperature@1"
+    assert out.refs == ("pipelines.temperature:TemperatureMaterializer",)
+    assert project.lock()["weather.report"].outputs["output"].kind == "json"
+
+    project.edit(
+        "pipelines/temperature.py",
+        "        return Temperature(float(",
+        "        # read\n        return Temperature(float(",
+    )
+    assert project.dirty() == {}  # a comment
+
+    project.edit("pipelines/temperature.py", "repr(obj.celsius)", "str(obj.celsius)")
+    dirty = project.dirty()
+    assert set(dirty) == {"measure", "report"}, dirty  # the annotated int step does not
+    assert dirty["measure"][0][0] == "code changed"
+    project.repro()
+    assert sorted(project.take_ran()) == ["measure", "report"]
+
+
+def test_a_per_output_override_chooses_the_format(make_project: MakeProject):
+    project = make_project(PROJECT_FORMAT)
+    project.edit(
+        "pipelines/weather.py",
+        "@step\ndef unrelated() -> int:",
+        "@step(materializers={'output': Lines})\ndef unrelated() -> list:",
+    )
+    project.edit("pipelines/weather.py", "return 3", "return [1, 2, 3]")
+    project.edit(
+        "pipelines/weather.py",
+        "from pipelines.temperature import Temperature",
+        "from pipelines.temperature import Temperature\nfrom pipelines.lines import Lines",
+    )
+    project.write(
+        {
+            "pipelines/lines.py": """\
+                from incr import Materializer
+
+
+                class Lines(Materializer):
+                    types = (list,)
+                    kind = "lines"
+                    version = 2
+
+                    def save(self, obj, folder):
+                        (folder / "lines.txt").write_text("\\n".join(map(str, obj)))
+
+                    def load(self, folder):
+                        return [int(x) for x in (folder / "lines.txt").read_text().split()]
+                """
+        }
+    )
+    project.repro()
+    assert project.lock()["weather.unrelated"].outputs["output"].kind == "lines@2"
+    project.take_ran()
+    project.edit("pipelines/lines.py", 'kind = "lines"', 'kind = "lines"  # one per line')
+    assert project.dirty() == {}
+    project.edit("pipelines/lines.py", "version = 2", "version = 3")
+    assert set(project.dirty()) == {"unrelated"}
+
+
+SKOPS = {
+    "pipelines/estimators.py": """\
+        from sklearn.base import BaseEstimator, TransformerMixin
+
+
+        class Shift(BaseEstimator, TransformerMixin):
+            def fit(self, X, y=None):
+                self.mean_ = float(X.mean())
+                return self
+
+            def transform(self, X):
+                return X - self.mean_
+        """,
+    "pipelines/model.py": """\
+        import fractions
+
+        import numpy as np
+        from sklearn.dummy import DummyClassifier
+        from sklearn.linear_model import LogisticRegression
+
+        from incr import pipeline, step
+        from pipelines.estimators import Shift
+        from pipelines.mark import mark
+
+
+        @step
+        def shift() -> Shift:
+            mark("shift")
+            return Shift().fit(np.arange(4.0))
+
+
+        @step
+        def shifted(model) -> list:  # does not name Shift: its code comes with the input
+            mark("shifted")
+            return [float(v) for v in model.transform(np.arange(2.0))]
+
+
+        @step
+        def fit() -> LogisticRegression:
+            mark("fit")
+            X = np.arange(20.0).reshape(10, 2)
+            return LogisticRegression().fit(X, np.arange(10) % 2)
+
+
+        @step
+        def odd() -> DummyClassifier:
+            mark("odd")
+            model = DummyClassifier().fit([[0], [1]], [0, 1])
+            model.ratio = fractions.Fraction(1, 3)
+            return model
+
+
+        @step
+        def predict(model: LogisticRegression, other: DummyClassifier) -> list:
+            mark("predict")
+            found = [int(v) for v in model.predict(np.arange(4.0).reshape(2, 2))]
+            return found + [str(other.ratio)]
+
+
+        @pipeline
+        def models():
+            predict(fit(), odd())
+            shifted(shift())
+        """,
+}
+
+
+def test_models_go_to_skops_and_untrusted_types_are_refused(make_project: MakeProject):
+    pytest.importorskip("skops")
+    project = make_project(SKOPS)
+    result = project.repro()
+    lock = project.lock()
+    assert lock["models.fit"].outputs["output"].kind == "skops"
+    assert lock["models.odd"].outputs["output"].kind == "pickle"
+    shift = lock["models.shift"].outputs["output"]  # the project's own class is trusted
+    assert (shift.kind, shift.refs) == ("skops", ("pipelines.estimators:Shift",))
+    assert "untrusted types fractions.Fraction" in result.stderr
+    assert "[tool.incr] trusted_types" in result.stderr
+    project.take_ran()
+
+    _trust(project, ["fractions.Fraction"])
+    project.repro("--force", "odd")
+    assert project.lock()["models.odd"].outputs["output"].kind == "skops"
+    assert project.take_ran() == ["odd"]
+
+    project.repro("--force", "predict")  # loads both models from the cache
+    assert project.take_ran() == ["predict"]
+
+    # the project class a skops output holds: its code is the producer's and the consumer's
+    project.edit("pipelines/estimators.py", "return X - self.mean_", "return X + self.mean_")
+    dirty = project.dirty()
+    assert dirty == {
+        "shift": [("code changed", "Shift in pipelines/estimators.py")],
+        "shifted": [("after", "shift")],
+    }
+    project.repro()
+    assert project.take_ran() == ["shift", "shifted"]
+
+
+def _trust(project: Project, names: list[str]) -> None:
+    listed = ", ".join(f'"{n}"' for n in names)
+    text = project.read("pyproject.toml") + f"\n[tool.incr]\ntrusted_types = [{listed}]\n"
+    project.write({"pyproject.toml": text})

@@ -1,0 +1,203 @@
+"""``StepContext``, the post-execution API (``Repository``, ``get_runs``) and the class-based
+API (``BaseStep``, ``BasePipeline``) written the way ZenML's 0.x docs wrote them, run as
+scripts and by ``incr repro``, edited and reverted."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import MakeProject
+
+MONITOR = '''\
+    """A drift check that reads the trainer's past scores through its StepContext."""
+
+    from pathlib import Path
+
+    import pandas as pd
+
+    from incr import Repository, StepContext, pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def data_loader() -> pd.DataFrame:
+        mark("data_loader")
+        return pd.DataFrame({"x": [1.0, 2.0, 3.0, 10.0], "y": [1.0, 2.0, 3.0, 4.0]})
+
+
+    @step
+    def trainer(df: pd.DataFrame) -> float:
+        mark("trainer")
+        return float(df["y"].mean())
+
+
+    @step
+    def drift_check(context: StepContext, score: float) -> dict:
+        mark("drift_check")
+        folder = Path(context.get_output_artifact_uri())
+        (folder / "note.txt").write_text(str(score))
+        view = context.metadata_store.get_pipeline("monitor_pipeline")
+        scores = [r.get_step("trainer").output.read() for r in view.runs] if view else []
+        return {"step": context.step_name, "past": scores, "score": score}
+
+
+    @pipeline
+    def monitor_pipeline(loader, trainer, checker):
+        checker(score=trainer(loader()))
+
+
+    if __name__ == "__main__":
+        instance = monitor_pipeline(data_loader(), trainer(), drift_check())
+        instance.run()
+        last = instance.get_runs()[-1]
+        print("trainer output:", last.get_step("trainer").output.read())
+        runs = Repository().get_pipeline(pipeline_name="monitor_pipeline").runs
+        print("runs:", len(runs), last.status, [s.name for s in last.steps])
+        print("check:", last.get_step(name="drift_check").outputs["output"].read()["past"])
+'''
+
+# Reading past runs at module level, in a module discovery imports: it must not break it.
+INSPECT = """\
+    from incr import Repository
+
+    view = Repository().get_pipeline("monitor_pipeline")
+    LAST_SCORE = view.runs[-1].get_step("trainer").output.read() if view else None
+"""
+
+
+@pytest.mark.timeout(240)
+def test_a_step_context_reads_past_runs(make_project: MakeProject) -> None:
+    project = make_project({"pipelines/monitor.py": MONITOR, "pipelines/inspect_runs.py": INSPECT})
+
+    first = project.python("pipelines/monitor.py")
+    assert first.returncode == 0, first.output
+    assert project.take_ran() == ["data_loader", "trainer", "drift_check"]
+    assert "trainer output: 2.5" in first.stdout
+    assert "runs: 1 completed ['data_loader', 'trainer', 'drift_check']" in first.stdout
+    assert "check: []" in first.stdout
+    assert (project.root / ".pipecache/artifacts/monitor_pipeline.drift_check/output").is_dir()
+
+    # The step with a context is not cached; the others are.
+    second = project.python("pipelines/monitor.py")
+    assert project.take_ran() == ["drift_check"]
+    assert "runs: 2 completed" in second.stdout and "check: [2.5]" in second.stdout
+    assert project.dirty() == {"drift_check": [("cache disabled", "")]}
+
+    # incr repro records its run too, and the module reading history at import is fine.
+    project.repro()
+    assert project.take_ran() == ["drift_check"]
+    project.edit("pipelines/monitor.py", 'df["y"].mean()', 'df["y"].median()')
+    project.repro()
+    assert project.take_ran() == ["trainer", "drift_check"]
+    third = project.python("pipelines/monitor.py")
+    assert "runs: 5 completed" in third.stdout
+    assert "check: [2.5, 2.5, 2.5, 2.5]" in third.stdout
+    project.take_ran()
+
+    # Reverted: the old score comes back from the cache.
+    project.edit("pipelines/monitor.py", 'df["y"].median()', 'df["y"].mean()')
+    fourth = project.python("pipelines/monitor.py")
+    assert project.take_ran() == ["drift_check"]
+    assert "trainer output: 2.5" in fourth.stdout
+
+
+@pytest.mark.timeout(240)
+def test_a_context_step_that_asks_for_the_cache_is_cached(make_project: MakeProject) -> None:
+    project = make_project(
+        {
+            "pipelines/monitor.py": MONITOR.replace(
+                "    @step\n    def drift", "    @step(enable_cache=True)\n    def drift"
+            )
+        }
+    )
+    project.repro()
+    project.take_ran()
+    project.repro()
+    assert project.take_ran() == []
+
+
+CLASSY = '''\
+    """The class-based API: steps and a pipeline as classes."""
+
+    import numpy as np
+
+    from incr import BasePipeline, BaseStep, BaseStepConfig, Output, step
+    from pipelines.mark import mark
+
+
+    class ImporterStep(BaseStep):
+        def entrypoint(self) -> Output(X=np.ndarray, y=np.ndarray):
+            mark("ImporterStep")
+            X = np.arange(12.0).reshape(6, 2)
+            return X, X.sum(axis=1)
+
+
+    class ScalerConfig(BaseStepConfig):
+        factor: float = 2.0
+
+
+    class ScalerStep(BaseStep):
+        def entrypoint(self, config: ScalerConfig, X: np.ndarray) -> np.ndarray:
+            mark("ScalerStep")
+            return X * config.factor + self.offset()
+
+        def offset(self) -> float:
+            return 0.0
+
+
+    @step
+    def summer(X: np.ndarray) -> float:
+        mark("summer")
+        return float(X.sum())
+
+
+    class SumPipeline(BasePipeline):
+        def connect(self, importer, scaler, summer):
+            X, y = importer()
+            summer(scaler(X=X))
+
+
+    instance = SumPipeline(
+        importer=ImporterStep(), scaler=ScalerStep(ScalerConfig(factor=3.0)), summer=summer()
+    )
+
+    if __name__ == "__main__":
+        instance.run()
+        print("sum:", instance.get_runs()[-1].get_step("summer").output.read())
+'''
+
+
+@pytest.mark.timeout(240)
+def test_class_based_steps_and_pipelines(make_project: MakeProject) -> None:
+    project = make_project({"pipelines/classy.py": CLASSY})
+
+    script = project.python("pipelines/classy.py")
+    assert script.returncode == 0, script.output
+    assert "sum: 198.0" in script.stdout
+    assert project.take_ran() == ["ImporterStep", "ScalerStep", "summer"]
+    assert set(project.lock()) == {
+        "SumPipeline.ImporterStep",
+        "SumPipeline.ScalerStep",
+        "SumPipeline.summer",
+    }
+    project.repro()
+    assert project.take_ran() == []
+
+    # A helper method of the step class is its code.
+    project.edit("pipelines/classy.py", "return 0.0", "return 1.0")
+    assert project.dirty() == {
+        "ScalerStep": [("code changed", "ScalerStep in pipelines/classy.py")],
+        "summer": [("after", "ScalerStep")],
+    }
+    project.repro()
+    assert project.take_ran() == ["ScalerStep", "summer"]
+
+    project.edit("pipelines/classy.py", "ScalerConfig(factor=3.0)", "ScalerConfig(factor=4.0)")
+    assert project.dirty()["ScalerStep"] == [("config changed", "factor: 3.0 -> 4.0")]
+
+    # Reverted: restored without running.
+    project.edit("pipelines/classy.py", "ScalerConfig(factor=4.0)", "ScalerConfig(factor=3.0)")
+    project.edit("pipelines/classy.py", "return 1.0", "return 0.0")
+    script = project.python("pipelines/classy.py")
+    assert "sum: 198.0" in script.stdout
+    assert project.take_ran() == []

@@ -1,0 +1,120 @@
+"""Pipeline options and step ordering as ZenML's 0.x docs wrote them: ``step_2.after(step_1)``
+in a pipeline body, ``@pipeline(required_integrations=[SKLEARN], requirements_file=...,
+dockerignore_file=..., enable_cache=...)`` on incr's one local stack."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import MakeProject
+
+# The era's "control the step order" page: a cleanup step that shares no data with the steps
+# that run after it.
+ORDERED = """\
+    import time
+    from pathlib import Path
+
+    import pandas as pd
+
+    from incr import pipeline, step
+    from incr.integrations import PANDAS, SKLEARN
+    from pipelines.mark import mark
+
+
+    @step
+    def clear_reports() -> None:
+        time.sleep(0.4)
+        for old in Path("reports").glob("*.csv"):
+            old.unlink()
+        mark("clear_reports")
+
+
+    @step
+    def make_table() -> pd.DataFrame:
+        mark("make_table")
+        return pd.DataFrame({"city": ["Oslo", "Lima"], "temp": [6.1, 19.2]})
+
+
+    @step
+    def describe(table: pd.DataFrame) -> dict:
+        mark("describe")
+        return {"mean": float(table["temp"].mean())}
+
+
+    @pipeline(
+        enable_cache=True,
+        required_integrations=[SKLEARN, PANDAS],
+        requirements_file="requirements.txt",
+        dockerignore_file=".dockerignore",
+    )
+    def report_pipeline(cleaner, maker, describer):
+        maker.after(cleaner)
+        cleaner()
+        describer(maker())
+
+
+    if __name__ == "__main__":
+        report_pipeline(clear_reports(), make_table(), describe()).run()
+"""
+
+
+@pytest.mark.timeout(240)
+def test_after_orders_steps_without_data(make_project: MakeProject) -> None:
+    project = make_project({"pipelines/report.py": ORDERED})
+
+    dag = project.incr("dag")
+    assert dag.returncode == 0, dag.output
+    assert "make_table     <- after clear_reports" in dag.stdout
+    mermaid = project.incr("dag", "--format", "mermaid")
+    assert "s0 --> s1" in mermaid.stdout
+
+    project.repro("--jobs", "2")  # the slow cleaner still finishes before make_table starts
+    assert project.take_ran() == ["clear_reports", "make_table", "describe"]
+    script = project.python("pipelines/report.py")
+    assert script.returncode == 0, script.output
+    assert project.take_ran() == []
+    assert project.dirty() == {}
+
+    # The order turned around: nothing reruns (order is not data), and the graph says so.
+    project.edit("pipelines/report.py", "maker.after(cleaner)", "cleaner.after(maker)")
+    assert project.dirty() == {}
+    assert "clear_reports  <- after make_table" in project.incr("dag").stdout
+    project.edit("pipelines/report.py", "cleaner.after(maker)", "maker.after(cleaner)")
+    project.repro("--force", "--jobs", "2")
+    assert project.take_ran() == ["clear_reports", "make_table", "describe"]
+
+
+@pytest.mark.timeout(240)
+def test_after_names_a_step_the_body_never_calls(make_project: MakeProject) -> None:
+    project = make_project(
+        {"pipelines/report.py": ORDERED.replace("        cleaner()\n", "        pass\n")}
+    )
+    line = project.incr("status").user_error()
+    assert "clear_reports is not called in this pipeline" in line
+
+
+@pytest.mark.timeout(240)
+def test_a_missing_integration_is_named(make_project: MakeProject) -> None:
+    project = make_project(
+        {
+            "pipelines/report.py": ORDERED.replace(
+                "from incr.integrations import PANDAS, SKLEARN",
+                "from incr.integrations import EVIDENTLY, SKLEARN",
+            ).replace("[SKLEARN, PANDAS]", "[SKLEARN, EVIDENTLY]")
+        }
+    )
+    line = project.incr("repro").user_error()
+    assert "report_pipeline requires the evidently integration" in line
+    assert "'evidently' is not installed" in line
+    script = project.python("pipelines/report.py")
+    assert script.returncode != 0 and "'evidently' is not installed" in script.stderr
+
+    unknown = ORDERED.replace("dockerignore_file=", "docker_ignore=")
+    project.write({"pipelines/report.py": unknown})
+    assert "unknown option 'docker_ignore'" in project.incr("status").user_error()
+
+
+def test_help_says_the_file_options_are_not_used(make_project: MakeProject) -> None:
+    project = make_project({})
+    text = " ".join(project.incr("--help").stdout.split())
+    assert "dockerignore_file= are accepted and not used" in text
