@@ -163,7 +163,7 @@ class Step(StepExtras):
     def with_options(self, **options: Any) -> Step:
         """A copy of this step with other ``@step`` options (``name``, ``enable_cache``,
         ``deps``, ``outs``...); ``train.with_options(name=f"train_{fold}")`` in a loop."""
-        keywords = [k for k in inspect.signature(step).parameters if k != "func"]
+        keywords = [k for k in inspect.signature(step).parameters if k not in stepsig.ALIASES]
         stepsig.check_options(self.name, options, keywords)
         if "name" in options:
             tracing.check_name(options["name"], self.name)

@@ -18,7 +18,8 @@ from typing import Any
 
 #: The instances made so far of each pipeline definition (by id, the definition kept so that
 #: its id is never reused), with their names.
-_made: dict[int, tuple[Any, list[tuple[tuple[Any, ...], dict[str, dict[str, Any]], str]]]] = {}
+_Made = list[tuple[tuple[Any, ...], dict[str, dict[str, Any]], str]]
+_made: dict[tuple[int, str], tuple[Any, _Made]] = {}
 
 
 def _show(value: Any) -> str:
@@ -37,7 +38,9 @@ def _binding(bound: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, dict[str
 
 def instance_name(definition: Any, base: str, bound: dict[str, Any]) -> str:
     """The name of an instance of ``definition`` (named ``base``) bound to ``bound``."""
-    made = _made.setdefault(id(definition), (definition, []))[1]
+    # Per definition and per ``base``: instances with other pipeline parameter values have
+    # their own base name (``cv@n_folds=3``, see ``incr.pipeparams``) and are numbered apart.
+    made = _made.setdefault((id(definition), base), (definition, []))[1]
     key, configs = _binding(bound)
     for other_key, _, name in made:
         if other_key == key:

@@ -28,6 +28,10 @@ from incr.outputspec import Output
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 
+#: ``@step`` keywords that are no attribute of a ``Step`` (``with_options`` copies the rest).
+ALIASES = ("func", "output_materializers")
+
+
 def parts(func: Any) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
     """(code, call, origin): the function whose code is fingerprinted, the callable that runs,
     and the function whose name and signature the step takes."""
