@@ -44,7 +44,8 @@ class _ClassStep(Step):
         this.step, this.config = self, config
         bound = Step.__new__(Step)  # Step.run_function with ``this`` passed first
         bound.__dict__.update(self.__dict__)
-        bound.func = lambda **kwargs: self.func(this, **kwargs)
+        call = self.call  # the function, or what a user's decorator wrapped around it
+        bound.func = bound.call = lambda *args, **kwargs: call(this, *args, **kwargs)
         return Step.run_function(bound, config, inputs)
 
 
