@@ -215,6 +215,23 @@ class DaskExecutor:
             self._done = self.cluster.distributed.as_completed()
         return self.cluster
 
+    def preflight(self, steps: list[tuple[str, str]]) -> list[str]:
+        """Before the run, for each (name, key) of ``steps``: the steps that ask for resources
+        no worker offers (they fail if they have to run). Connects to the cluster only when
+        some step asks for resources."""
+        asking = [(name, key) for name, key in steps if self.resources.get(name)]
+        if not asking:
+            return []
+        self.connect()
+        return [
+            resource_error(key, self.resources[name], self.offered)
+            .partition("\n")[0]
+            .removeprefix("error: ")
+            + "; it fails if it has to run"
+            for name, key in asking
+            if unmet(self.resources[name], self.offered)
+        ]
+
     def capacity(self) -> int:
         # The scheduler queues: every step is submitted as soon as its inputs are known.
         return 1 << 20

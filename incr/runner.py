@@ -35,6 +35,7 @@ from incr.events import (
     Reporter,
     RunResult,
     StepsSkipped,
+    Warning_,
 )
 from incr.executors import Executor, load_artifact
 from incr.inprocess import InProcessExecutor
@@ -130,6 +131,11 @@ class Runner:
         loop = Loop(run, steps, executor, preparer, recorder, reporter, self.clock, keep_going)
         with _working_directory(self.ws.project.root), self._flushing_lock():
             try:
+                # Steps an executor can tell now that it cannot run (Dask resources no worker
+                # offers), said before any step starts rather than when their turn comes.
+                check = getattr(executor, "preflight", None)
+                for text in check([(n.name, n.key) for n in steps]) if check else ():
+                    self.reporter.emit(Warning_(text))
                 skipped = loop.go()
             finally:
                 executor.close()

@@ -61,12 +61,16 @@ def cluster() -> Iterator[tuple[str, set[int]]]:
         local.close()
 
 
-def on_cluster(project: Project, address: str, *args: str) -> subprocess.CompletedProcess[str]:
+def on_cluster(
+    project: Project, address: str, *args: str, merged: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``incr repro`` on the cluster; ``merged`` puts stderr into stdout, in order."""
     return subprocess.run(
         [sys.executable, "-m", "incr.cli", "repro", "--scheduler", address, *args],
         cwd=project.root,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merged else subprocess.PIPE,
         text=True,
         timeout=120,
         check=False,
@@ -179,14 +183,17 @@ def test_failures_resources_and_skips(
     address, _ = cluster
     project = make_project({"pipelines/failing.py": FAILING, "pipelines/mark.py": PID_MARK})
 
-    done = on_cluster(project, address, "--keep-going")
-    output = done.stdout + done.stderr
+    done = on_cluster(project, address, "--keep-going", merged=True)
+    output = done.stdout
     assert done.returncode == 1, output
     # The worker's traceback, from the step's own frame, as a local run shows it.
     assert 'failing.py", line 14, in broken' in output, output
     assert "ValueError: cannot use 1" in output
     assert "Skipped after: " in output  # below the failed step, as in a local run
     assert "step failing.wants_gpu needs resources GPU=1, which no worker" in output
+    # Said before any step starts, not only when the step's turn comes.
+    warned = output.index("warning: step failing.wants_gpu needs resources GPU=1")
+    assert warned < output.index(" has started."), output
     assert "SLOT=1" in output  # what the workers do offer
     assert sorted(name for name, _ in ran(project)) == ["broken", "fine", "wants_slot"]
     assert set(project.lock()) == {"failing.fine", "failing.wants_slot"}
