@@ -128,12 +128,13 @@ def leftover_notes(project: Project, verdicts: list[Any], targets: tuple[str, ..
 def gc_summary(report: Any, verb: str) -> str:
     """The last line of ``incr gc``."""
     from incr.console import plural
+    from incr.report import byte_size
 
     return (
         f"{verb} {plural(len(report.objects), 'object')}, "
         f"{plural(len(report.runs), 'run-cache entry')} and "
-        f"{plural(len(report.temps), 'leftover temp file')} ({_size(report.freed)}); "
-        f"kept {plural(report.kept_objects, 'object')} ({_size(report.kept_bytes)})"
+        f"{plural(len(report.temps), 'leftover temp file')} ({byte_size(report.freed)}); "
+        f"kept {plural(report.kept_objects, 'object')} ({byte_size(report.kept_bytes)})"
     )
 
 
@@ -161,15 +162,6 @@ def gc_lines(
         lines += [f"  {path.relative_to(project.root).as_posix()}" for path in paths]
     lines += [f"{verb} {item.path} (outs of removed step {item.step})" for item in found]
     return [*lines, gc_summary(report, verb)]
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def verify_cache(

@@ -22,10 +22,9 @@ once its values are the client's.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from incr.errors import IncrError
 from incr.executors import StepJob, StepOutcome, load_inputs
 from incr.facts import StepFacts
 from incr.hashing import StatCache
-from incr.jobrun import run_job
+from incr.jobrun import run_job, working_directory
 from incr.model import StepNode, TracedPipeline
 from incr.packages import PackageVersions
 from incr.project import Project
@@ -162,7 +161,7 @@ class _Loaded:
         values, damaged = load_inputs(store, job, {})
         if damaged is not None:
             return damaged
-        with _in_folder(self.project.root):
+        with working_directory(self.project.root):
             outcome, _ = run_job(job, traced.steps[job.step], values, tools)
         if len(sys.modules) != self.modules:  # the step imported something
             for path, stat in _loaded_files(self.project.root).items():
@@ -298,13 +297,3 @@ def _stat(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_mtime_ns, st.st_size
-
-
-@contextlib.contextmanager
-def _in_folder(path: Path) -> Iterator[None]:
-    previous = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)

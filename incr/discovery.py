@@ -13,7 +13,7 @@ from incr.dag import check_shared_outs
 from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.graph import check
 from incr.imports import use_project_imports
-from incr.mainblock import run_main_block
+from incr.mainblock import line_in, run_main_block
 from incr.model import TracedPipeline
 from incr.project import Project, module_name, pipeline_modules
 from incr.tracing import recording_runs, where
@@ -33,10 +33,10 @@ def import_module(project: Project, path: Path) -> object:
             hint="fix the line and run again",
         ) from None
     except DefinitionError as exc:
-        line = _line_in(exc, path)
+        line = line_in(exc, path)
         raise DiscoveryError(f"{rel}:{line}: {exc.message}", hint=exc.hint) from None
     except Exception as exc:
-        line = _line_in(exc, path)
+        line = line_in(exc, path)
         raise DiscoveryError(
             f"{rel}:{line}: import failed: {type(exc).__name__}: {exc}",
             hint=_import_hint(project, name, exc),
@@ -62,17 +62,6 @@ def _relative(root: Path, filename: str) -> str:
         return Path(filename).resolve().relative_to(root).as_posix()
     except ValueError:
         return filename
-
-
-def _line_in(exc: BaseException, path: Path) -> int:
-    """The last line of ``path`` on the exception's traceback (where the module failed)."""
-    import traceback  # here only: imports on the quick path are kept few
-
-    line = 1
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if Path(frame.filename).resolve() == path.resolve() and frame.lineno:
-            line = frame.lineno
-    return line
 
 
 def discover(project: Project) -> list[TracedPipeline]:
@@ -201,7 +190,7 @@ def trace(instance: PipelineInstance, root: Path, path: Path | None = None) -> T
             f"{where}: pipeline {instance.name}: {exc.message}", hint=exc.hint
         ) from None
     except Exception as exc:
-        line = f":{_line_in(exc, path)}" if path else ""
+        line = f":{line_in(exc, path)}" if path else ""
         raise GraphError(
             f"{where}{line}: pipeline {instance.name} failed while wiring its steps: "
             f"{type(exc).__name__}: {exc}",

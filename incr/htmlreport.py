@@ -14,6 +14,7 @@ from typing import Any
 from incr import metrics, render, trees
 from incr.history import flatten
 from incr.model import Artifact, LockEntry
+from incr.report import byte_size
 from incr.store import ObjectCorrupt, ObjectMissing, Store
 
 
@@ -65,14 +66,7 @@ def output_size(store: Store, artifact: Artifact) -> int | None:
 
 
 def size_text(size: int | None) -> str:
-    if size is None:
-        return "not cached"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
+    return "not cached" if size is None else byte_size(size)
 
 
 def inline_svg(svg: str) -> str:

@@ -179,3 +179,14 @@ def within(path: str, other: str) -> bool:
     """True when ``path`` is ``other`` or inside it (root-relative POSIX paths)."""
     a, b = path.rstrip("/"), other.rstrip("/")
     return a == b or a.startswith(b + "/") or b == "."
+
+
+@contextlib.contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    """Run the block in ``path``, then go back to the folder it started in."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)

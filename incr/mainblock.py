@@ -80,7 +80,7 @@ def run_main_block(module: Any, path: Path, rel: str, runs: list[Any]) -> None:
             ) from None
     except Exception as exc:
         if len(runs) == before:
-            line = _line_in(exc, path)
+            line = line_in(exc, path)
             raise DiscoveryError(
                 f'{rel}:{line}: its `if __name__ == "__main__":` block failed before '
                 f"running a pipeline: {type(exc).__name__}: {exc}",
@@ -90,8 +90,9 @@ def run_main_block(module: Any, path: Path, rel: str, runs: list[Any]) -> None:
         sys.argv = argv
 
 
-def _line_in(exc: BaseException, path: Path) -> int:
-    import traceback
+def line_in(exc: BaseException, path: Path) -> int:
+    """The last line of ``path`` on the exception's traceback (where the module failed)."""
+    import traceback  # here only: imports on the quick path are kept few
 
     line = 1
     for frame in traceback.extract_tb(exc.__traceback__):

@@ -407,3 +407,13 @@ def rerun_summary(results: list[Rerun]) -> str:
         for r in bad
     )
     return f"{_steps(len(ran))} run again: {len(bad)} not as recorded: {named}{tail}"
+
+
+def byte_size(n: int) -> str:
+    """``512 B``, ``1.5 KiB``, ``3.2 MiB``, ``1.1 GiB``."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"

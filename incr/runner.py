@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from incr import dag, discovery, pool, stepcontext
@@ -39,6 +37,7 @@ from incr.events import (
 )
 from incr.executors import Executor, load_artifact
 from incr.inprocess import InProcessExecutor
+from incr.jobrun import working_directory
 from incr.leftovers import remember as remember_outs
 from incr.locking import held_here, project_lock
 from incr.model import Reason
@@ -129,7 +128,7 @@ class Runner:
         preparer = Preparer(self.ws, reporter, self.clock, recorder, executor.executes)
         preparer.remote = self.remote
         loop = Loop(run, steps, executor, preparer, recorder, reporter, self.clock, keep_going)
-        with _working_directory(self.ws.project.root), self._flushing_lock():
+        with working_directory(self.ws.project.root), self._flushing_lock():
             try:
                 # Steps an executor can tell now that it cannot run (Dask resources no worker
                 # offers), said before any step starts rather than when their turn comes.
@@ -308,16 +307,6 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     if result.failed:
         raise RuntimeError(f"pipeline {instance.name}: step {', '.join(result.failed)} failed")
     return result
-
-
-@contextlib.contextmanager
-def _working_directory(path: Path) -> Iterator[None]:
-    previous = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
 
 
 __all__ = ["Reason", "RunResult", "Runner", "load_artifact"]
