@@ -23,15 +23,15 @@ from incr.fingerprint import (
 )
 from incr.model import CodeRef
 from incr.model import StepCode as StepCode  # re-exported: it lived here
-from incr.project import module_name
+from incr.project import module_name, real_path
 
 
 def code_ref(obj: Any, root: Path) -> CodeRef:
     """The CodeRef of a function, class or module object."""
     if isinstance(obj, ModuleType):
         file = getattr(obj, "__file__", None)
-        if file and _inside(Path(file), root):
-            path = Path(file).resolve()
+        if file and _inside(real_path(file), root):
+            path = real_path(file)
             return CodeRef(module_name(root, path), "*", path.relative_to(root).as_posix())
         return CodeRef(package=obj.__name__.split(".")[0])
     obj = inspect.unwrap(obj)  # a functools.wraps decorator: fingerprint the wrapped function
@@ -43,7 +43,7 @@ def code_ref(obj: Any, root: Path) -> CodeRef:
         return CodeRef(package=str(getattr(obj, "__module__", "") or "builtins").split(".")[0])
     if getattr(obj, "__module__", None) == "__main__" and notebook.is_interactive(file):
         return notebook_ref(obj, file)
-    path = Path(file).resolve()
+    path = real_path(file)
     if not _inside(path, root):
         return CodeRef(package=str(getattr(obj, "__module__", "") or "").split(".")[0] or None)
     rel = path.relative_to(root).as_posix()
@@ -128,8 +128,5 @@ def _in_class_body(path: Path, qualname: str) -> bool:
 
 
 def _inside(path: Path, root: Path) -> bool:
-    try:
-        Path(path).resolve().relative_to(root)
-    except ValueError:
-        return False
-    return True
+    """True when ``path`` (resolved) is under ``root``."""
+    return path.is_relative_to(root)

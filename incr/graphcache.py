@@ -210,6 +210,11 @@ _BODY_ACCESS = frozenset({"entrypoint", "func", "__wrapped__", "run_function", "
 _DYNAMIC_ACCESS = frozenset({"unwrap", "vars", "eval", "exec", "__import__"})
 
 
+#: wiring_of's answers by the digest of the source: a ``repro`` checks the changed modules'
+#: wiring when it loads the graphs and again when it saves them after tracing.
+_wirings: dict[str, tuple[str, str, bool] | None] = {}
+
+
 def wiring_of(source: bytes, filename: str) -> tuple[str, str, bool] | None:
     """(digest of ``source``, its wiring digest, whether it reaches a step's body), or None
     when it does not parse.
@@ -217,15 +222,23 @@ def wiring_of(source: bytes, filename: str) -> tuple[str, str, bool] | None:
     The wiring digest covers the module's AST, without positions, with the body of each
     module-level function decorated with incr's ``step`` replaced by ``pass``.
     """
+    digest = digest_bytes(source)
+    key = f"{digest}:{filename}"
+    if key not in _wirings:
+        if len(_wirings) > 256:
+            _wirings.clear()
+        _wirings[key] = _wiring(source, filename, digest)
+    return _wirings[key]
+
+
+def _wiring(source: bytes, filename: str, digest: str) -> tuple[str, str, bool] | None:
     import ast
 
-    digest = digest_bytes(source)
     try:
         tree = ast.parse(source, filename=filename)
     except (SyntaxError, ValueError):
         return None
-    names, modules = _step_names(tree)
-    runs_bodies = any(_reaches_bodies(node) for node in ast.walk(tree))
+    names, modules, runs_bodies = _scan(tree)
     for stmt in tree.body:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and any(
             _is_step(d, names, modules) for d in stmt.decorator_list
@@ -250,9 +263,10 @@ def _reaches_bodies(node: Any) -> bool:
     return False
 
 
-def _step_names(tree: Any) -> tuple[set[str], set[str]]:
-    """Names bound to ``incr.step`` and to the ``incr`` module by the module's top-level
-    imports, and bound nowhere else in it (rebound, a name may decorate with anything)."""
+def _scan(tree: Any) -> tuple[set[str], set[str], bool]:
+    """In one walk of the module: the names bound to ``incr.step`` and to the ``incr`` module
+    by its top-level imports and bound nowhere else in it (rebound, a name may decorate with
+    anything; a star import may bind any name), and whether it may reach a step's body."""
     import ast
 
     names: set[str] = set()
@@ -262,17 +276,20 @@ def _step_names(tree: Any) -> tuple[set[str], set[str]]:
             names |= {a.asname or a.name for a in stmt.names if a.name == "step"}
         elif isinstance(stmt, ast.Import):
             modules |= {a.asname or a.name for a in stmt.names if a.name == "incr"}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
-            return set(), set()  # a star import may bind any name, ``step`` too
     bound: Counter[str] = Counter()  # every binding of every name, at any depth
+    star = runs_bodies = False
     for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        if isinstance(node, ast.Name):
+            if not isinstance(node.ctx, ast.Load):
+                bound[node.id] += 1
+            runs_bodies = runs_bodies or node.id in _DYNAMIC_ACCESS
+        elif isinstance(node, ast.Attribute | ast.Call):
+            runs_bodies = runs_bodies or _reaches_bodies(node)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             bound[node.name] += 1
-        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            bound[node.id] += 1
         elif isinstance(node, ast.alias):
             bound[(node.asname or node.name).split(".")[0]] += 1
+            star = star or node.name == "*"
         elif isinstance(node, ast.arg):
             bound[node.arg] += 1
         elif isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name:
@@ -281,7 +298,9 @@ def _step_names(tree: Any) -> tuple[set[str], set[str]]:
             bound[node.rest] += 1
         elif isinstance(node, ast.Global | ast.Nonlocal):
             bound.update(node.names)
-    return {n for n in names if bound[n] == 1}, {m for m in modules if bound[m] == 1}
+    if star:
+        return set(), set(), runs_bodies
+    return {n for n in names if bound[n] == 1}, {m for m in modules if bound[m] == 1}, runs_bodies
 
 
 def _is_step(decorator: Any, names: set[str], modules: set[str]) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from incr import leftovers, lockfile
 from incr.fingerprint import fingerprint
@@ -32,6 +32,8 @@ class LockBook:
         self.entries: dict[str, LockEntry] = self._read()
         self._last_write = float("-inf")
         self._unsaved = False
+        #: Called before each write: what the entries name must be durable first.
+        self.before_write: Callable[[], None] = _nothing
 
     def _read(self) -> dict[str, LockEntry]:
         """The lockfile's entries, from a parsed copy in the cache when the lockfile's digest
@@ -100,6 +102,7 @@ class LockBook:
         if soon and now - self._last_write < LOCK_WRITE_INTERVAL:
             self._unsaved = True
             return
+        self.before_write()
         lockfile.write(self.project.lockfile, self.entries.values())
         self._last_write = now
         self._unsaved = False
@@ -108,3 +111,7 @@ class LockBook:
         """Write the lockfile if an entry is waiting for it."""
         if self._unsaved:
             self.write()
+
+
+def _nothing() -> None:
+    pass

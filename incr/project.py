@@ -149,6 +149,23 @@ def pipeline_modules(project: Project) -> list[Path]:
     )
 
 
+#: Real paths of source files as the trace under way found them (``forget_real_paths`` starts
+#: each trace afresh): the steps of one module ask for the same file thousands of times.
+_real_paths: dict[str, Path] = {}
+
+
+def real_path(file: str) -> Path:
+    """``Path(file).resolve()``, resolved once per trace."""
+    found = _real_paths.get(file)
+    if found is None:
+        found = _real_paths[file] = Path(file).resolve()
+    return found
+
+
+def forget_real_paths() -> None:
+    _real_paths.clear()
+
+
 def module_name(root: Path, path: Path) -> str:
     """The dotted name of a module file under ``root``: ``pipelines/flow.py`` is
     ``pipelines.flow``."""

@@ -168,12 +168,17 @@ class Runner:
 
     @contextlib.contextmanager
     def _flushing_lock(self) -> Iterator[None]:
-        """Write what the lockfile still lacks when the run ends, however it ends (Ctrl-C
-        included)."""
+        """Store objects without an fsync each, synced together before each lockfile write
+        (``Store.defer_sync``); write what the lockfile still lacks when the run ends, however
+        it ends (Ctrl-C included)."""
+        store = self.ws.store
+        store.defer_sync = True
         try:
             yield
         finally:
+            store.defer_sync = False
             self.ws.flush_lock()
+            store.sync()  # objects only run records name
 
     def _prune(self, pipeline: str, names: set[str]) -> None:
         own = [k for k in self.ws.locks if k.startswith(pipeline + ".")]

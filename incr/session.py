@@ -60,6 +60,7 @@ class Workspace:
         self.store = Store(project.cache)
         self.stats = StatCache(project.root, project.cache / "stat.json")
         self.lockbook = LockBook(project, self.stats)
+        self.lockbook.before_write = self.store.sync  # objects a run stored unsynced
         self.locks: dict[str, LockEntry] = self.lockbook.entries
         self.packages = PackageVersions(project.cache / "packages.json", project.root)
         self.sources = CodeSources(project, self.stats)

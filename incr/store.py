@@ -26,7 +26,9 @@ from incr.storage import (
     atomic_copy,
     atomic_write_parts,
     ensure_cache_dir,
+    has_size,
     staged,
+    sync_written,
 )
 from incr.storage import atomic_write as atomic_write  # a test patches it here
 
@@ -51,6 +53,22 @@ class Store(RunCache):
         self.objects = cache_dir / "objects"
         self._objects = os.fspath(self.objects)
         self.runs = cache_dir / "runs"
+        #: While True, objects are written without their own fsync and listed in ``written``
+        #: until ``sync``: set by a run, which syncs before each lockfile write.
+        self.defer_sync = False
+        self.written: list[str] = []
+
+    def sync(self) -> None:
+        """Make the objects written since the last sync durable (see ``defer_sync``)."""
+        written, self.written = self.written, []
+        sync_written(written)
+
+    def _durable(self, path: Path) -> bool:
+        """Whether to fsync the object about to be written at ``path``: not while syncs are
+        deferred (it is listed for the next ``sync`` instead)."""
+        if self.defer_sync:
+            self.written.append(os.fspath(path))
+        return not self.defer_sync
 
     def ensure(self) -> None:
         """Create the cache folder with its own .gitignore."""
@@ -76,9 +94,9 @@ class Store(RunCache):
             return self._put_racing(parts)
         digest = buffers_digest(parts)
         path = self.object_path(digest)
-        if not path.is_file():
+        if not has_size(path, sum(memoryview(part).nbytes for part in parts)):
             self.ensure()
-            atomic_write_parts(path, parts)
+            atomic_write_parts(path, parts, self._durable(path))
         return digest
 
     def _put_racing(self, parts: Sequence[bytes | memoryview]) -> str:
@@ -102,7 +120,7 @@ class Store(RunCache):
         self.ensure()
         hasher.start()
         try:
-            with staged(self.objects, "object") as out:
+            with staged(self.objects, "object", durable=not self.defer_sync) as out:
                 stored: bool | None = None
                 for view in (memoryview(part).cast("B") for part in parts):
                     for start in range(0, view.nbytes, _WRITE_CHUNK):
@@ -117,10 +135,12 @@ class Store(RunCache):
                 digest = found[0]
                 if not stored and not self.has(digest):  # written whole, and still new
                     out.dest = self.object_path(digest)
+                    self._durable(out.dest)
         finally:
             hasher.join()
         if stored and not self.has(digest):  # removed since it was seen: store it whole
-            atomic_write_parts(self.object_path(digest), parts)
+            path = self.object_path(digest)
+            atomic_write_parts(path, parts, self._durable(path))
         return digest
 
     def get(self, digest: str) -> bytes:
@@ -183,8 +203,9 @@ class Store(RunCache):
         """
         digest = file_digest(path)
         target = self.object_path(digest)
-        if target.is_file():
-            return digest
+        with contextlib.suppress(OSError):
+            if has_size(target, path.stat().st_size):
+                return digest
         self.ensure()
 
         def same_bytes(copy: str) -> None:
@@ -192,7 +213,7 @@ class Store(RunCache):
                 raise _Changed
 
         try:
-            atomic_copy(path, target, check=same_bytes)
+            atomic_copy(path, target, check=same_bytes, durable=self._durable(target))
         except _Changed:  # rewritten while being stored: store what it holds now, in memory
             return self.put(path.read_bytes())
         return digest

@@ -19,6 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from incr.errors import DefinitionError
 from incr.model import InputRef, StepNode
 from incr.notebook import NOTEBOOK, is_interactive
+from incr.project import forget_real_paths, real_path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +206,7 @@ def tracing(pipeline: str, root: Path) -> Iterator[Tracer[Any]]:
     if _active is not None:
         raise DefinitionError(f"pipeline {pipeline} was run inside another pipeline")
     tracer = _active = Tracer[Any](pipeline, root)
+    forget_real_paths()  # links may have changed since the last trace
     try:
         yield tracer
     finally:
@@ -238,7 +240,7 @@ def relative_source(func: Callable[..., Any], root: Path) -> str:
     file = inspect.getsourcefile(func) or func.__code__.co_filename
     if func.__module__ == "__main__" and is_interactive(file):
         return NOTEBOOK
-    path = Path(file).resolve()
+    path = real_path(file)
     try:
         return path.relative_to(root).as_posix()
     except ValueError:

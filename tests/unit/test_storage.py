@@ -149,3 +149,30 @@ def test_a_write_that_only_saves_work_is_not_fsynced(tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match="fsync called"):
         atomic_write(tmp_path / "pipeline.lock", b"x")
     assert sorted(os.listdir(tmp_path)) == ["cache.json"]
+
+
+def test_unsynced_writes_are_synced_together(tmp_path, monkeypatch):
+    paths = [tmp_path / "objects" / f"o{i}" for i in range(3)]
+    for path in paths:
+        atomic_write(path, b"data", durable=False)
+    storage.sync_written([str(p) for p in paths])  # syncfs on Linux: no error, files kept
+    assert [p.read_bytes() for p in paths] == [b"data"] * 3
+    synced: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(storage, "_syncfs", lambda path: False)  # elsewhere: file by file
+    monkeypatch.setattr(storage.os, "fsync", lambda fd: (synced.append("x"), real_fsync(fd)))
+    storage.sync_written([str(p) for p in paths] + [str(tmp_path / "removed since")])
+    assert len(synced) == 3
+
+
+def test_temp_files_of_one_process_never_collide(tmp_path):
+    """A temp file left by a process that had this pid is stepped over, never reused."""
+    folder = tmp_path / "new" / "folder"
+    fd, first = storage._new_temp(folder, "x")
+    os.close(fd)
+    number = int(first.rsplit("-", 1)[1].split(".")[0])
+    taken = folder / f".x.{os.getpid()}-{number + 1}.tmp"
+    taken.write_bytes(b"left")
+    fd, second = storage._new_temp(folder, "x")
+    os.close(fd)
+    assert second not in (first, str(taken)) and taken.read_bytes() == b"left"

@@ -225,8 +225,8 @@ def _written(monkeypatch, gate: threading.Event | None = None) -> list[int]:
     real = store_module.staged
 
     @contextlib.contextmanager
-    def counting(folder, name):
-        with real(folder, name) as out:
+    def counting(folder, name, durable=True):
+        with real(folder, name, durable) as out:
             write = out.file.write
 
             def counted(data):
@@ -332,3 +332,41 @@ def test_restore_file_without_sendfile_keeps_the_object(store, tmp_path, monkeyp
     store.restore_file(digest, tmp_path / "out.txt", tmp_path)
     assert (tmp_path / "out.txt").read_bytes() == b"a small out\n"
     assert store.has(digest)
+
+
+def test_an_object_of_the_wrong_size_is_written_again(store):
+    """An unsynced write cut by a power loss can leave an empty object: put stores it again."""
+    digest = store.put(b"ten bytes!")
+    store.object_path(digest).write_bytes(b"")
+    assert store.put(b"ten bytes!") == digest
+    assert store.get(digest) == b"ten bytes!"
+
+
+def test_deferred_objects_are_listed_until_synced(store, monkeypatch):
+    synced: list[list[str]] = []
+    monkeypatch.setattr(store_module, "sync_written", lambda paths: synced.append(list(paths)))
+    store.put(b"synced at once")
+    assert store.written == []
+    store.defer_sync = True
+    first, second = store.put(b"one"), store.put(b"two")
+    store.put(b"one")  # stored already: not listed again
+    assert store.written == [str(store.object_path(first)), str(store.object_path(second))]
+    store.sync()
+    assert synced == [[str(store.object_path(first)), str(store.object_path(second))]]
+    assert store.written == []
+
+
+def test_a_run_syncs_its_objects_before_the_lockfile_names_them(tmp_path, monkeypatch):
+    from incr import lockbook
+    from incr.project import Project
+    from incr.session import Workspace
+
+    (tmp_path / "pyproject.toml").write_text("")
+    events: list[str] = []
+    monkeypatch.setattr(store_module, "sync_written", lambda paths: events.append("sync"))
+    monkeypatch.setattr(lockbook.lockfile, "write", lambda *args: events.append("lock"))
+    workspace = Workspace(Project(tmp_path))
+    workspace.store.defer_sync = True
+    workspace.store.put(b"a result")
+    workspace.write_lock()
+    assert events == ["sync", "lock"]
