@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 
 from incr import leftovers, lockfile
 from incr.fingerprint import fingerprint
-from incr.hashing import MISSING, StatCache
+from incr.hashing import MISSING, StatCache, buffers_digest
 from incr.model import FINGERPRINT_SCHEMA, Facts, LockEntry
 from incr.plan import same_facts, stale_locks
 from incr.project import Project
@@ -32,6 +32,8 @@ class LockBook:
         self.entries: dict[str, LockEntry] = self._read()
         self._last_write = float("-inf")
         self._unsaved = False
+        #: The entries last written, until ``flush`` saves their parsed copy.
+        self._written: tuple[str, dict[str, LockEntry]] | None = None
         #: Called before each write: what the entries name must be durable first.
         self.before_write: Callable[[], None] = _nothing
 
@@ -54,17 +56,27 @@ class LockBook:
         locks = lockfile.read(self.project.lockfile)
         self._consistent = {k: e for k, e in locks.items() if fingerprint(e.facts) == e.fingerprint}
         if locks and self.project.cache.is_dir():
-            entries = {k: lockfile.entry_to_json(e) for k, e in locks.items()}
-            with contextlib.suppress(OSError):
-                data = {
-                    "digest": digest,
-                    "key": key,
-                    "entries": entries,
-                    "consistent": sorted(self._consistent),
-                }
-                text = json.dumps(data, separators=(",", ":"))
-                atomic_write(copy, text.encode(), durable=False)
+            self._keep_copy(digest, locks)
         return locks
+
+    def _keep_copy(self, digest: str, locks: dict[str, LockEntry]) -> None:
+        """Save ``locks``, the entries of the lockfile whose digest is ``digest``, as the
+        parsed copy ``_read`` takes; with the keys of those whose fingerprint is that of
+        their facts (checked here unless known from the read)."""
+        consistent = [
+            k
+            for k, e in locks.items()
+            if self._consistent.get(k) is e or fingerprint(e.facts) == e.fingerprint
+        ]
+        data = {
+            "digest": digest,
+            "key": [__version__, FINGERPRINT_SCHEMA, lockfile.SCHEMA],
+            "entries": {k: lockfile.entry_to_json(e) for k, e in locks.items()},
+            "consistent": sorted(consistent),
+        }
+        with contextlib.suppress(OSError):
+            text = json.dumps(data, separators=(",", ":"))
+            atomic_write(self.project.cache / "lockfile.json", text.encode(), durable=False)
 
     def checked(self, locked: LockEntry | None) -> bool:
         """True when ``locked`` is the entry as read and its fingerprint is that of its facts
@@ -103,14 +115,21 @@ class LockBook:
             self._unsaved = True
             return
         self.before_write()
-        lockfile.write(self.project.lockfile, self.entries.values())
+        entries = dict(self.entries)
+        written = lockfile.write(self.project.lockfile, entries.values())
+        if written is not None:
+            self._written = (buffers_digest((written,)), entries)
         self._last_write = now
         self._unsaved = False
 
     def flush(self) -> None:
-        """Write the lockfile if an entry is waiting for it."""
+        """Write the lockfile if an entry is waiting for it; then save the parsed copy of
+        what was last written, so that the next command does not parse it again."""
         if self._unsaved:
             self.write()
+        if self._written is not None and self.project.cache.is_dir():
+            self._keep_copy(*self._written)
+            self._written = None
 
 
 def _nothing() -> None:

@@ -113,16 +113,17 @@ def _config_text(value: Any) -> str:
     return canonical_json(value)
 
 
-def write(path: Path, entries: Iterable[LockEntry]) -> bool:
-    """Write the lockfile atomically when its text changes; True when it was written."""
+def write(path: Path, entries: Iterable[LockEntry]) -> bytes | None:
+    """Write the lockfile atomically when its text changes: the bytes written, or None."""
     text = dumps(entries)
     try:
         if path.read_text(encoding="utf-8") == text:
-            return False
+            return None
     except (FileNotFoundError, UnicodeDecodeError):
         pass
-    atomic_write(path, text.encode("utf-8"))
-    return True
+    data = text.encode("utf-8")
+    atomic_write(path, data)
+    return data
 
 
 # --------------------------------------------------------------------------- reading

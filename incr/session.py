@@ -309,9 +309,10 @@ class Workspace:
 
 
 def open_pipelines(
-    project: Project, *, executable: bool = True
+    project: Project, *, executable: bool = True, workspace: Workspace | None = None
 ) -> tuple[Workspace, list[TracedPipeline]]:
-    """Open the project's workspace (lockfile errors first) and its pipelines.
+    """Open the project's workspace (lockfile errors first; or take ``workspace``, opened
+    by this command already) and its pipelines.
 
     With ``executable=False`` the graphs may come from the graph cache without importing any
     pipeline module: good for deciding, not for running. Otherwise the modules are imported
@@ -319,7 +320,7 @@ def open_pipelines(
     """
     from incr import graphcache
 
-    workspace = Workspace(project)
+    workspace = workspace or Workspace(project)
     if not executable:
         cached = graphcache.load_with_imports(project, workspace.stats)
         if cached is not None:
@@ -357,7 +358,7 @@ def open_for_repro(
         return workspace, pipelines
     if not force and not any(v.dirty for v in workspace.status(pipelines, targets)):
         return workspace, pipelines  # every step is clean: nothing will execute
-    return open_pipelines(project)
+    return open_pipelines(project, workspace=workspace)
 
 
 def script_imports(project: Project, workspace: Workspace) -> importreads.ImportFacts:

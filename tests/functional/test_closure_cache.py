@@ -183,3 +183,22 @@ def test_a_new_fingerprint_schema_is_not_hidden_by_the_parsed_lockfile(
         ("first", ["fingerprint changed"]),
         ("second", ["after"]),
     ]
+
+
+def test_a_run_leaves_the_parsed_copy_of_the_lockfile_it_wrote(make_project: MakeProject) -> None:
+    # The next command reads the lockfile through that copy instead of parsing its TOML: the
+    # copy must hold exactly what the lockfile says, under the lockfile's digest.
+    from incr import lockfile
+    from incr.hashing import file_digest
+
+    project = make(make_project)
+    for edit in (None, ("x * 10", "x * 12")):
+        if edit is not None:
+            project.edit("pipelines/base.py", *edit)
+            project.repro()
+            assert project.take_ran() == ["first", "second"]
+        copy = json.loads((project.root / ".pipecache" / "lockfile.json").read_text())
+        assert copy["digest"] == file_digest(project.lockfile)
+        parsed = {k: lockfile.entry_from_json(k, v) for k, v in copy["entries"].items()}
+        assert parsed == lockfile.read(project.lockfile)
+        assert sorted(copy["consistent"]) == ["chain.first", "chain.second"]

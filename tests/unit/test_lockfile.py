@@ -207,18 +207,18 @@ def test_empty_lockfile():
 def test_write_then_read(tmp_path):
     path = tmp_path / "pipeline.lock"
     assert read(path) == {}  # no file yet
-    assert write(path, SAMPLE) is True
+    assert write(path, SAMPLE) == path.read_bytes()
     assert path.read_text(encoding="utf-8") == dumps(SAMPLE)
     assert read(path) == {e.key: e for e in SAMPLE}
 
 
 def test_write_of_the_same_text_is_a_no_op(tmp_path):
     path = tmp_path / "pipeline.lock"
-    assert write(path, SAMPLE) is True
+    assert write(path, SAMPLE) == path.read_bytes()
     old = time.time_ns() - 10_000_000_000
     os.utime(path, ns=(old, old))
     inode = path.stat().st_ino
-    assert write(path, list(reversed(SAMPLE))) is False
+    assert write(path, list(reversed(SAMPLE))) is None
     assert path.stat().st_mtime_ns == old
     assert path.stat().st_ino == inode
     assert sorted(os.listdir(tmp_path)) == ["pipeline.lock"]  # no temp file left
@@ -227,14 +227,14 @@ def test_write_of_the_same_text_is_a_no_op(tmp_path):
 def test_write_of_new_text_replaces_the_file(tmp_path):
     path = tmp_path / "pipeline.lock"
     write(path, SAMPLE)
-    assert write(path, SAMPLE[:1]) is True
+    assert write(path, SAMPLE[:1]) == path.read_bytes()
     assert read(path) == {SAMPLE[0].key: SAMPLE[0]}
 
 
 def test_write_replaces_a_file_that_is_not_text(tmp_path):
     path = tmp_path / "pipeline.lock"
     path.write_bytes(b"\xff\xfe\x00garbage")
-    assert write(path, SAMPLE) is True
+    assert write(path, SAMPLE) == path.read_bytes()
     assert read(path) == {e.key: e for e in SAMPLE}
 
 
