@@ -213,14 +213,7 @@ class CodeIndex:
         """The source of a definition (``*``: the whole module) as incr compares it: parsed and
         unparsed, without comments or docstrings, in a standard layout."""
         info = self.module(module)
-        if info is None:
-            return None
-        if name == "*":
-            return unparse(info.tree) if info.tree else ""
-        nodes = definition_nodes(info, name)
-        if nodes is None:
-            return None
-        return "\n".join(unparse(s) for s in nodes)
+        return None if info is None else part_source(info, name)
 
     def _definition(self, info: ModuleInfo, sym: str) -> _Definition:
         """A definition's digest, the names it reads, the imports made inside it, the
@@ -236,10 +229,7 @@ class CodeIndex:
                 imports = [b for node in nodes for b in inner_imports(node, package)]
                 dynamic = [call for node in nodes for call in dynamic_calls(node)]
                 opens = [call for node in nodes for call in creaders.reader_calls(node)]
-                with config_defaults_apart(nodes) as defaults:
-                    digest = digest_nodes(nodes)
-                if defaults:  # kept apart: see ``DEFAULTS``
-                    digest += "+" + digest_nodes(defaults)
+                digest = definition_digest(nodes)
                 cached = self.memo[raw] = _memo_entry(digest, refs, imports, dynamic, opens)
             self.memo_used.add(raw)
             self._digests[key] = _from_memo(cached)
@@ -321,6 +311,32 @@ class CodeIndex:
 
 
 # --------------------------------------------------------------------------- analysis
+
+
+def definition_digest(nodes: list[ast.stmt]) -> str:
+    """The digest of a module-level definition's statements, with ``+`` and the digest of
+    its config defaults when they are kept apart (see ``DEFAULTS``)."""
+    with config_defaults_apart(nodes) as defaults:
+        digest = digest_nodes(nodes)
+    return digest + "+" + digest_nodes(defaults) if defaults else digest
+
+
+def part_digest(info: ModuleInfo, name: str) -> str | None:
+    """The digest a closure records for code part ``name`` of module ``info`` (``*``: the
+    whole module); None when the module does not define it."""
+    if name == "*":
+        return digest_nodes([info.tree] if info.tree else [])
+    nodes = definition_nodes(info, name)
+    return None if nodes is None else definition_digest(nodes).partition("+")[0]
+
+
+def part_source(info: ModuleInfo, name: str) -> str | None:
+    """The normalised source of code part ``name`` of module ``info`` (``*``: the whole
+    module); None when the module does not define it."""
+    if name == "*":
+        return unparse(info.tree) if info.tree else ""
+    nodes = definition_nodes(info, name)
+    return None if nodes is None else "\n".join(unparse(s) for s in nodes)
 
 
 #: The code part holding a config class's field defaults (``file:Config.<defaults>``): they

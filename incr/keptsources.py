@@ -1,18 +1,33 @@
-"""The normalised sources of code parts, kept by digest in ``.pipecache/sources`` so that
-``incr show`` can print what changed in a step's code."""
+"""The sources of code parts as runs used them, kept in ``.pipecache/sources`` so that ``incr
+show`` can print what changed in a step's code.
+
+A run keeps the text of each project module it used once per version
+(``sources/modules/DIGEST``, by the digest of its bytes) and notes, in ``sources/parts.json``,
+which module text holds each code part digest (``digest -> [file, module digest, name]``). A
+diff reads the part back from that text, and only when the part found there has that digest.
+One file per module version, not one per part: the first run of ten thousand steps writes one
+module, not ten thousand sources. (Sources kept one file per part digest, ``sources/DIGEST``,
+by earlier versions are still read.)
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from pathlib import Path
 
-from incr.fingerprint import DEFAULTS
+from incr.codeast import ModuleSource, analyse
+from incr.fingerprint import DEFAULTS, part_digest, part_source
+from incr.hashing import buffers_digest
 from incr.model import LockEntry
 from incr.plan import Verdict
-from incr.project import Project
+from incr.project import Project, module_name
 from incr.sources import CodeSources
 from incr.storage import atomic_write
 from incr.store import Store
+
+_FORMAT = 1
 
 
 class KeptSources:
@@ -22,29 +37,90 @@ class KeptSources:
         self.project = project
         self.store = store
         self.sources = sources
+        self.folder = project.cache / "sources"
+        self._parts: dict[str, list[str]] | None = None  # parts.json, read on first use
+        self._changed = False
+        #: Module texts kept by this command (by the stat cache's digest of the file).
+        self._modules: set[str] = set()
 
     def keep(self, code: dict[str, str]) -> None:
-        """Store the normalised source of each code part, by its digest, for ``incr show``
-        (without fsync: a source lost to a power cut costs a diff, and an empty file left by
-        one is written again)."""
-        folder = self.project.cache / "sources"
+        """Keep the module text each code part of ``code`` comes from (without fsync: a text
+        lost to a power cut costs a diff, and an empty file left by one is written again);
+        ``save`` writes which text holds which part."""
+        parts = self._index()
         for part, digest in code.items():
-            path = folder / digest
-            if part.startswith("pkg:") or ":" not in part or _non_empty(path):
+            if part.startswith("pkg:") or ":" not in part or part.endswith(DEFAULTS):
                 continue
-            text = self.sources.part_source(part)
-            if text is not None:
-                self.store.ensure()
-                atomic_write(path, text.encode("utf-8"), durable=False)
+            file, _, name = part.rpartition(":")
+            if digest in parts or not file.endswith(".py"):
+                continue
+            kept = self._keep_module(file)
+            if kept is not None:
+                parts[digest] = [file, kept, name]
+                self._changed = True
+
+    def _keep_module(self, file: str) -> str | None:
+        """Keep the text of module ``file``; the digest it is kept under, None when it
+        cannot be read."""
+        if self.sources.stats.digest(file) in self._modules:
+            return self.sources.stats.digest(file)
+        try:
+            data = (self.project.root / file).read_bytes()
+        except OSError:
+            return None
+        digest = buffers_digest((data,))
+        path = self.folder / "modules" / digest
+        if not _non_empty(path):
+            self.store.ensure()
+            with contextlib.suppress(OSError):
+                atomic_write(path, data, durable=False)
+        self._modules.add(digest)
+        return digest
+
+    def save(self) -> None:
+        """Write ``parts.json`` when parts were kept since it was read. Raises OSError."""
+        if self._changed and self._parts is not None:
+            self.store.ensure()
+            data = {"format": _FORMAT, "parts": self._parts}
+            text = json.dumps(data, separators=(",", ":"))
+            atomic_write(self.folder / "parts.json", text.encode(), durable=False)
+            self._changed = False
+
+    def _index(self) -> dict[str, list[str]]:
+        if self._parts is None:
+            self._parts = {}
+            with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+                data = json.loads((self.folder / "parts.json").read_text(encoding="utf-8"))
+                if data.get("format") == _FORMAT:
+                    self._parts = {str(k): [str(x) for x in v] for k, v in data["parts"].items()}
+        return self._parts
 
     def kept(self, digest: str) -> str | None:
         """The kept source of a code part, or None when it is not kept (an empty file is what a
         power cut may leave of one: these are written without fsync)."""
-        try:
-            text = (self.project.cache / "sources" / digest).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            text = (self.folder / digest).read_text(encoding="utf-8")  # one file per part
+            if text:
+                return text
+        found = self._index().get(digest)
+        if found is None or len(found) != 3 or not found[1].isalnum():
             return None
-        return text or None
+        file, module_digest, name = found
+        try:
+            text = (self.folder / "modules" / module_digest).read_text(encoding="utf-8")
+            module = module_name(self.project.root, self.project.root / file)
+            info = analyse(ModuleSource(module, file, text, file.endswith("__init__.py")))
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+            info = None
+        if info is None or part_digest(info, name) != digest:
+            # damaged (a power cut), or the file changed while it was kept: the next run
+            # that uses this part keeps it again
+            del self._index()[digest]
+            self._changed = True
+            with contextlib.suppress(OSError):
+                self.save()
+            return None
+        return part_source(info, name)
 
     def diffs(
         self, locked: LockEntry | None, verdict: Verdict

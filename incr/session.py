@@ -276,6 +276,7 @@ class Workspace:
         self.store.record_run(entry.fingerprint, entry.outputs, entry.reads, time.time(), node.key)
         self.keep_sources(entry.facts.code)
         self.write_lock()
+        self.save_stats()
         return entry
 
     def save_stats(self) -> None:
@@ -289,6 +290,7 @@ class Workspace:
                 self.store.ensure()
                 self.packages.save()
             self.sources.save(self.store.ensure)
+            self.kept.save()
         except OSError:
             pass
 

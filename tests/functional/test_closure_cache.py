@@ -151,7 +151,10 @@ def test_an_empty_kept_source_is_no_source(make_project: MakeProject) -> None:
     # must read as "not kept", not as an empty old version, and be written again.
     project = make(make_project)
     digest = project.lock()["chain.first"].facts.code["pipelines/base.py:helper"]
-    kept = project.root / ".pipecache" / "sources" / digest
+    sources = project.root / ".pipecache" / "sources"
+    file, module, name = json.loads((sources / "parts.json").read_text())["parts"][digest]
+    assert (file, name) == ("pipelines/base.py", "helper")
+    kept = sources / "modules" / module
     assert "x * 10" in kept.read_text()
     kept.write_text("")
 
@@ -202,3 +205,20 @@ def test_a_run_leaves_the_parsed_copy_of_the_lockfile_it_wrote(make_project: Mak
         parsed = {k: lockfile.entry_from_json(k, v) for k, v in copy["entries"].items()}
         assert parsed == lockfile.read(project.lockfile)
         assert sorted(copy["consistent"]) == ["chain.first", "chain.second"]
+
+
+def test_a_run_keeps_each_module_text_once_not_each_part(make_project: MakeProject) -> None:
+    project = make(make_project)
+    sources = project.root / ".pipecache" / "sources"
+    parts = json.loads((sources / "parts.json").read_text())["parts"]
+    code = {**project.lock()["chain.first"].facts.code, **project.lock()["chain.second"].facts.code}
+    kept = {p: d for p, d in code.items() if p.startswith("pipelines/")}
+    assert sorted(parts) == sorted(set(kept.values()))
+    files = {file for file, _, _ in parts.values()}
+    assert files == {"pipelines/chain.py", "pipelines/base.py", "pipelines/mark.py"}
+    assert len(list((sources / "modules").iterdir())) == len(files)
+    assert sorted(p.name for p in sources.iterdir()) == ["modules", "parts.json"]
+
+    project.edit("pipelines/base.py", "x * 10", "x * 11")
+    shown = project.incr("show", "first").output
+    assert "-    return x * 10" in shown and "+    return x * 11" in shown
