@@ -57,6 +57,7 @@ class Store(RunCache):
         #: until ``sync``: set by a run, which syncs before each lockfile write.
         self.defer_sync = False
         self.written: list[str] = []
+        self._ensured = False
 
     def sync(self) -> None:
         """Make the objects written since the last sync durable (see ``defer_sync``)."""
@@ -71,8 +72,10 @@ class Store(RunCache):
         return not self.defer_sync
 
     def ensure(self) -> None:
-        """Create the cache folder with its own .gitignore."""
-        ensure_cache_dir(self.dir)
+        """Create the cache folder with its own .gitignore (once, unless it was removed)."""
+        if not self._ensured or not os.path.isdir(self.dir):
+            ensure_cache_dir(self.dir)
+            self._ensured = True
 
     def object_path(self, digest: str) -> Path:
         return self.objects / digest[:2] / digest[2:]
