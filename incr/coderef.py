@@ -23,16 +23,16 @@ from incr.fingerprint import (
 )
 from incr.model import CodeRef
 from incr.model import StepCode as StepCode  # re-exported: it lived here
-from incr.project import module_name, real_path
+from incr.project import module_file
 
 
 def code_ref(obj: Any, root: Path) -> CodeRef:
     """The CodeRef of a function, class or module object."""
     if isinstance(obj, ModuleType):
         file = getattr(obj, "__file__", None)
-        if file and _inside(real_path(file), root):
-            path = real_path(file)
-            return CodeRef(module_name(root, path), "*", path.relative_to(root).as_posix())
+        where = module_file(file, root) if file else None
+        if where is not None:
+            return CodeRef(where[1], "*", where[0])
         return CodeRef(package=obj.__name__.split(".")[0])
     obj = inspect.unwrap(obj)  # a functools.wraps decorator: fingerprint the wrapped function
     try:
@@ -43,15 +43,15 @@ def code_ref(obj: Any, root: Path) -> CodeRef:
         return CodeRef(package=str(getattr(obj, "__module__", "") or "builtins").split(".")[0])
     if getattr(obj, "__module__", None) == "__main__" and notebook.is_interactive(file):
         return notebook_ref(obj, file)
-    path = real_path(file)
-    if not _inside(path, root):
+    where = module_file(file, root)
+    if where is None:
         return CodeRef(package=str(getattr(obj, "__module__", "") or "").split(".")[0] or None)
-    rel = path.relative_to(root).as_posix()
+    rel, module = where
     qualname = getattr(obj, "__qualname__", "")
-    ref = CodeRef(module_name(root, path), qualname, rel)
+    ref = CodeRef(module, qualname, rel)
     if "<locals>" in qualname or "<lambda>" in qualname:
         return _enclosing_ref(obj, ref, file)
-    if qualname != getattr(obj, "__name__", None) and not _in_class_body(path, qualname):
+    if qualname != getattr(obj, "__name__", None) and not _in_class_body(root / rel, qualname):
         # defined inside a function
         return CodeRef(ref.module, qualname, rel, function_closure(inspect.getsource(obj), rel))
     return ref
@@ -125,8 +125,3 @@ def _in_class_body(path: Path, qualname: str) -> bool:
         return defined_in_class(path.read_bytes(), str(path), qualname)
     except (OSError, SyntaxError, ValueError):
         return False
-
-
-def _inside(path: Path, root: Path) -> bool:
-    """True when ``path`` (resolved) is under ``root``."""
-    return path.is_relative_to(root)

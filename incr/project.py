@@ -162,8 +162,25 @@ def real_path(file: str) -> Path:
     return found
 
 
+#: Per (source file, root): its path from the root and module name; None outside the root.
+_module_files: dict[tuple[str, Path], tuple[str, str] | None] = {}
+
+
+def module_file(file: str, root: Path) -> tuple[str, str] | None:
+    """(path from ``root``, module name) of source file ``file`` (resolved), or None when it
+    is not under ``root``; found once per trace."""
+    key = (file, root)
+    if key not in _module_files:
+        path = real_path(file)
+        inside = path.is_relative_to(root)
+        where = (path.relative_to(root).as_posix(), module_name(root, path)) if inside else None
+        _module_files[key] = where
+    return _module_files[key]
+
+
 def forget_real_paths() -> None:
     _real_paths.clear()
+    _module_files.clear()
 
 
 def module_name(root: Path, path: Path) -> str:

@@ -34,7 +34,8 @@ class ResultRecorder:
         self.ws.keep_sources(facts.code)
         self.record(node, fp, facts, outcome.artifacts, reads)
         run.outputs[node.name] = outcome.artifacts
-        if node.name not in run.result.executed:
+        if node.name not in run.executed:  # once, even when it ran again (stale_readers)
+            run.executed.add(node.name)
             run.result.executed.append(node.name)
         if node.track_reads:
             self.ws.writes.put(node.key, list(outcome.writes))

@@ -39,6 +39,8 @@ class RunState:
     reruns: dict[str, list[Reason]] = field(default_factory=dict)
     #: Those of them the scheduling loop has not put back in its queue yet.
     requeue: list[str] = field(default_factory=list)
+    #: The names in ``result.executed``, to ask in constant time.
+    executed: set[str] = field(default_factory=set)
     #: A dry run: the keys of the steps whose outputs are not known (they would run, or wait
     #: on one that would), and the verdict of every step decided.
     unknown: set[str] = field(default_factory=set)
