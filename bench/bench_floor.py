@@ -6,7 +6,8 @@ Each figure is measured in this one run, beside `python -c pass` measured in the
 the ratios hold on any machine of one kind. Rows:
 
 - `import incr` (timed inside a fresh interpreter, median of --runs);
-- no-op `incr status` and `incr repro` on a 1,000-step chain, and `incr status` on --big steps;
+- no-op `incr status` on a 100-step chain, no-op `incr status` and `incr repro` on a 1,000-step
+  chain, and `incr status` on --big steps;
 - on --big steps: the first `incr repro`, whose engine overhead per step is (first repro less a
   no-op status) / N, and `incr repro` after one step's code edit (one step executes);
 - a layered DAG of --dag steps (layers of 10, each step taking two inputs from the layer
@@ -16,16 +17,21 @@ the ratios hold on any machine of one kind. Rows:
   step.
 
 Where DVC is installed beside this Python, the 100- and 1,000-step chains (no-op status) and the
-DAG (at most --dvc-max stages) get DVC's figures from the same run as a ratio.
+DAG (at most --dvc-max stages) get DVC's figures from the same run as a ratio. With --before
+CHECKOUT (a worktree of an earlier commit), every incr row is measured for that incr too, in the
+same run, each side through `python -m incr.cli` with its checkout first on PYTHONPATH.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import gen
@@ -91,39 +97,64 @@ print("SECONDS", time.perf_counter() - start)
 """
 
 
+@dataclass(frozen=True)
+class Engine:
+    """One incr to measure: its name in the tables, how to start its CLI, and the environment
+    (``PYTHONPATH`` naming its checkout, or the installed one)."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str] | None = None
+
+
+def engine(name: str, checkout: Path | None) -> Engine:
+    if checkout is None:
+        return Engine(name, incr_command())
+    env = {**os.environ, "PYTHONPATH": str(checkout.resolve())}
+    return Engine(name, [sys.executable, "-m", "incr.cli"], env)
+
+
 def floor(runs: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         return median_run([sys.executable, "-c", "pass"], Path(tmp), runs)[0]
 
 
-def import_seconds(runs: int) -> float:
+def import_seconds(runs: int, env: dict[str, str] | None) -> float:
     code = "import time; t = time.perf_counter(); import incr; print(time.perf_counter() - t)"
     values = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
         values.append(float(out.stdout.strip()))
     return statistics.median(values)
 
 
-def chain_figures(n: int, runs: int, with_repro: bool) -> dict[str, float]:
-    incr = incr_command()
+def chain_figures(eng: Engine, n: int, runs: int, with_repro: bool) -> dict[str, float]:
+    incr, env = eng.command, eng.env
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         gen.make_incr_project(root, n)
-        figures["first"] = checked(run([*incr, "repro"], root), "first repro").seconds
-        figures["status"], _, _ = median_run([*incr, "status"], root, runs)
+        figures["first"] = checked(run([*incr, "repro"], root, env), "first repro").seconds
+        figures["status"], _, _ = median_run([*incr, "status"], root, runs, env)
         if with_repro:
-            figures["repro"], _, _ = median_run([*incr, "repro"], root, runs)
+            figures["repro"], _, _ = median_run([*incr, "repro"], root, runs, env)
         gen.edit_incr_step(root, n // 2)
-        edited = checked(run([*incr, "repro"], root), "repro after the edit")
+        edited = checked(run([*incr, "repro"], root, env), "repro after the edit")
         figures["edited repro"] = edited.seconds
         figures["edited executed"] = executed(edited.output)
     return figures
 
 
-def dag_figures(n: int, runs: int) -> dict[str, float]:
-    incr = incr_command()
+def status_seconds(eng: Engine, n: int, runs: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        gen.make_incr_project(root, n)
+        checked(run([*eng.command, "repro"], root, eng.env), "first repro")
+        return median_run([*eng.command, "status"], root, runs, eng.env)[0]
+
+
+def dag_figures(eng: Engine, n: int, runs: int) -> dict[str, float]:
+    incr, env = eng.command, eng.env
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -131,10 +162,10 @@ def dag_figures(n: int, runs: int) -> dict[str, float]:
         (root / "pipelines" / "chain.py").unlink()
         module = root / "pipelines" / "layered.py"
         module.write_text(dag_module(n))
-        checked(run([*incr, "repro"], root), "first repro of the DAG")
-        figures["status"], _, _ = median_run([*incr, "status"], root, runs)
+        checked(run([*incr, "repro"], root, env), "first repro of the DAG")
+        figures["status"], _, _ = median_run([*incr, "status"], root, runs, env)
         module.write_text(dag_module(n, bump=n // 2))
-        edited = checked(run([*incr, "repro"], root), "repro of the DAG after the edit")
+        edited = checked(run([*incr, "repro"], root, env), "repro of the DAG after the edit")
         figures["edited repro"] = edited.seconds
         figures["executed"] = executed(edited.output)
     return figures
@@ -161,20 +192,50 @@ def dvc_figures(chain_sizes: list[int], dag: int, runs: int) -> dict[str, float]
         edited = checked(run([dvc, "repro"], root, env), "dvc repro of the DAG after the edit")
         stages = edited.output.count("Running stage ")
         figures["dag per executed"] = edited.seconds / max(stages, 1)
+        figures["dag stages"] = dag
     return figures
 
 
-def inprocess_per_step(runs: int) -> float:
+def inprocess_per_step(runs: int, env: dict[str, str] | None) -> float:
     values = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         gen.make_incr_project(root, 101)
         script = INPROCESS.format(root=str(root))
         for _ in range(runs):
-            out = checked(run([sys.executable, "-c", script], root), "script .run()")
+            out = checked(run([sys.executable, "-c", script], root, env), "script .run()")
             line = next(x for x in out.output.splitlines() if x.startswith("SECONDS"))
             values.append(float(line.split()[1]) / 101)
     return statistics.median(values)
+
+
+def measure(eng: Engine, args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, float]:
+    """Every incr row of the table for one engine."""
+    say(f"{eng.name}: import incr")
+    imp = import_seconds(args.runs, eng.env)
+    say(f"{eng.name}: 100-step chain")
+    tiny = status_seconds(eng, 100, args.runs)
+    say(f"{eng.name}: 1,000-step chain")
+    small = chain_figures(eng, 1000, args.runs, with_repro=True)
+    say(f"{eng.name}: {args.big}-step chain")
+    big = chain_figures(eng, args.big, max(1, args.runs // 2), with_repro=False)
+    say(f"{eng.name}: {args.dag}-step layered DAG")
+    dag = dag_figures(eng, args.dag, args.runs)
+    say(f"{eng.name}: .run() in a script")
+    inproc = inprocess_per_step(args.runs, eng.env)
+    return {
+        "import": imp,
+        "status 100": tiny,
+        "status 1000": small["status"],
+        "status big": big["status"],
+        "repro 1000": small["repro"],
+        "edited big": big["edited repro"],
+        "edited big executed": big["edited executed"],
+        "first per step": (big["first"] - big["status"]) / args.big,
+        "dag per step": (dag["edited repro"] - dag["status"]) / max(dag["executed"], 1),
+        "dag executed": dag["executed"],
+        "run per step": inproc,
+    }
 
 
 def main() -> None:
@@ -184,6 +245,11 @@ def main() -> None:
     parser.add_argument("--dag", type=int, default=500, help="steps of the layered DAG")
     parser.add_argument("--dvc-max", type=int, default=100, help="DVC stages of the DAG")
     parser.add_argument("--no-dvc", action="store_true")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a checkout of an earlier incr, measured in the same run (before / after ratios)",
+    )
     args = parser.parse_args()
 
     def say(what: str) -> None:
@@ -191,23 +257,13 @@ def main() -> None:
 
     say("python -c pass")
     py = floor(args.runs)
-    say("import incr")
-    imp = import_seconds(args.runs)
-    say("1,000-step chain")
-    small = chain_figures(1000, args.runs, with_repro=True)
-    say(f"{args.big}-step chain")
-    big = chain_figures(args.big, max(1, args.runs // 2), with_repro=False)
-    say(f"{args.dag}-step layered DAG")
-    dag = dag_figures(args.dag, args.runs)
-    say(".run() in a script")
-    inproc = inprocess_per_step(args.runs)
+    here = Path(__file__).resolve().parents[1] if args.before else None
+    after = measure(engine("incr", here), args, say)
+    before = measure(engine("before", args.before), args, say) if args.before else None
     theirs: dict[str, float] = {}
     if not args.no_dvc:
         say("DVC")
         theirs = dvc_figures([100, 1000], min(args.dag, args.dvc_max), args.runs)
-
-    first_per_step = (big["first"] - big["status"]) / args.big
-    dag_per_step = (dag["edited repro"] - dag["status"]) / max(dag["executed"], 1)
 
     def x(value: float) -> str:
         return f"{value / py:.1f} x"
@@ -218,25 +274,35 @@ def main() -> None:
     def vs(key: str, mine: float) -> str:
         return f"{mine / theirs[key]:.2f}" if key in theirs else "n/a"
 
-    rows = [
-        ["`python -c pass`", seconds(py), "1.0 x", "", ""],
-        ["`import incr`", ms(imp), x(imp), "at most 15 ms", ""],
-        ["no-op status, 1,000-step chain", seconds(small["status"]), x(small["status"]),
-         "at most 4 x", vs("chain 1000 status", small["status"])],
-        [f"no-op status, {args.big:,} steps", seconds(big["status"]), x(big["status"]),
-         "at most 10 x", ""],
-        ["no-op repro, 1,000-step chain", seconds(small["repro"]), x(small["repro"]),
-         "at most 5 x", ""],
-        [f"repro after one edit, {args.big:,} steps ({big['edited executed']:.0f} executed)",
-         seconds(big["edited repro"]), x(big["edited repro"]), "at most 1 s", ""],
-        [f"first repro, {args.big:,} steps: overhead per step", ms(first_per_step), "",
-         "at most 0.3 ms", ""],
-        [f"{args.dag}-step DAG, middle edit ({dag['executed']:.0f} executed): per step",
-         ms(dag_per_step), "", "at most 1 ms", vs("dag per executed", dag_per_step)],
-        ["`.run()` again in-process, 101-step chain: per step", ms(inproc), "",
-         "at most 0.2 ms", ""],
+    big = f"{args.big:,}"
+    rows: list[tuple[str, str, Callable[[float], str], str, str]] = [
+        ("`import incr`", "import", ms, "at most 15 ms", ""),
+        ("no-op status, 100-step chain", "status 100", seconds, "", "chain 100 status"),
+        ("no-op status, 1,000-step chain", "status 1000", seconds, "at most 4 x",
+         "chain 1000 status"),
+        (f"no-op status, {big} steps", "status big", seconds, "at most 10 x", ""),
+        ("no-op repro, 1,000-step chain", "repro 1000", seconds, "at most 5 x", ""),
+        (f"repro after one edit, {big} steps ({after['edited big executed']:.0f} executed)",
+         "edited big", seconds, "at most 1 s", ""),
+        (f"first repro, {big} steps: overhead per step", "first per step", ms,
+         "at most 0.3 ms", ""),
+        (f"{args.dag}-step DAG, middle edit ({after['dag executed']:.0f} executed): per step",
+         "dag per step", ms, "at most 1 ms", "dag per executed"),
+        ("`.run()` again in-process, 101-step chain: per step", "run per step", ms,
+         "at most 0.2 ms", ""),
     ]  # fmt: skip
-    print(table(["what", "incr", "x python start", "target", "incr / DVC"], rows))
+    header = ["what", "incr", "x python start", "target", "incr / DVC"]
+    if before is not None:
+        header[2:2] = ["before", "after / before"]
+    table_rows = [["`python -c pass`", seconds(py), *([""] * (len(header) - 2))]]
+    for label, key, shown, target, peer in rows:
+        mine = after[key]
+        row = [label, shown(mine), x(mine) if shown is seconds else "", target]
+        row.append(vs(peer, mine) if peer else "")
+        if before is not None:
+            row[2:2] = [shown(before[key]), f"{mine / before[key]:.2f}"]
+        table_rows.append(row)
+    print(table(header, table_rows))
     if theirs:
         print()
         print(
