@@ -47,8 +47,12 @@ class RunLog:
         if not self.steps:
             return
         merged = load(self.path)
+        before = {key: merged.get(key) for key in self.steps}
         for key, note in self.steps.items():
             merged[key] = {**merged.get(key, {}), **note}
+        if all(merged[key] == before[key] for key in self.steps):  # a no-op run: as it was
+            self.steps.clear()
+            return
         text = json.dumps({"schema": 1, "steps": merged}, indent=1, sort_keys=True)
         with contextlib.suppress(OSError):
             atomic_write(self.path, text.encode(), durable=False)
