@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blake3 import blake3
+
 from incr.digests import canonical_json, digest_bytes
 from incr.hashing import file_digest
 from incr.model import Artifact
@@ -272,12 +274,16 @@ class Remote:
             raise
         out.close()
 
-    def _stream_down(self, src: str, dest: str) -> None:
-        """Download one file in ``STREAM_BLOCK`` pieces, without a read-ahead cache."""
+    def _stream_down(self, src: str, dest: str) -> str:
+        """Download one file in ``STREAM_BLOCK`` pieces, without a read-ahead cache; the
+        digest of its bytes, hashed as they arrive."""
+        hasher = blake3()
         reading = self.fs.open(src, "rb", block_size=STREAM_BLOCK, cache_type="none")
         with reading as fh, open(dest, "wb") as out:
             while block := fh.read(STREAM_BLOCK):
                 out.write(block)
+                hasher.update(block)
+        return hasher.hexdigest()
 
     def fetch(self, digests: Iterable[str]) -> Fetched:
         """Download those of ``digests`` this cache lacks, each hashed before it is stored.
@@ -313,13 +319,19 @@ class Remote:
             ]
             big = [(src, dest) for src, dest in pairs if self._streamed(self.sizes.get(src, 0))]
             small = [pair for pair in pairs if pair not in big]
-            with talking(self.config, "download"):
+            streamed: dict[str, str] = {}  # temp path -> digest hashed while streaming
+            with talking(self.config, "download"), ThreadPoolExecutor(1) as streams:
+                # The large objects stream beside the batch of small ones, as one batch
+                # call would send them all at once.
+                pending = [
+                    (dest, streams.submit(self._stream_down, src, dest)) for src, dest in big
+                ]
                 if small:
                     self.fs.get([src for src, _ in small], [dest for _, dest in small])
-                for src, dest in big:
-                    self._stream_down(src, dest)
+                streamed = {dest: future.result() for dest, future in pending}
             for digest, temp in zip(digests, temps, strict=True):
-                if file_digest(temp) != digest:
+                found = streamed.get(os.fspath(temp)) or file_digest(temp)
+                if found != digest:
                     bad.append(digest)
                 elif keep:
                     _publish(temp, self.store.object_path(digest))
