@@ -22,7 +22,7 @@ from incr.materializers import check_overrides, producer_classes
 from incr.model import PipelineGraph, StepCode, TracedPipeline
 from incr.outputspec import Engine as Engine
 from incr.outputspec import Output as Output
-from incr.outputspec import StepExtras, run_with_engine
+from incr.outputspec import PastRuns, StepExtras, run_with_engine
 from incr.outputspec import set_engine as set_engine
 from incr.stepcontext import current_folder
 from incr.stepsig import resource_amounts
@@ -365,7 +365,7 @@ def _is_step(value: Any) -> bool:
     return isinstance(value, Step | StepInstance)
 
 
-class PipelineInstance:
+class PipelineInstance(PastRuns):
     """A pipeline with its steps bound; ``run()`` brings it up to date.
 
     ``values`` are its parameter values (see ``incr.pipeparams``): an instance made with other
