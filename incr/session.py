@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from incr import dag, discovery, gate, importreads, materializers, statuswalk
-from incr.api import TracedPipeline
 from incr.envreads import env_value
 from incr.errors import IncrError
 from incr.facts import StepFacts
@@ -39,6 +38,7 @@ from incr.model import (
     LockEntry,
     Reason,
     StepNode,
+    TracedPipeline,
 )
 from incr.outputs import OutputCheck
 from incr.packages import PackageVersions

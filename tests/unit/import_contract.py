@@ -66,6 +66,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "builtinformats",
             "frames",
             "skopsformat",
+            "daskconf",
             "materializers",
             "project",
             "projectmodules",
