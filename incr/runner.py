@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from incr import dag, discovery, stepcontext
+from incr import dag, stepcontext
 from incr import graph as graphs
 from incr.consumers import Consumers
 from incr.daskconf import DaskSettings
@@ -312,6 +312,8 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     with project_lock(project.cache, f"{instance.name}.run()", on_wait=console.line):
         workspace = Workspace(project)
         workspace.imports = script_imports(project, workspace)
+        from incr import discovery
+
         traced = discovery.trace(instance, project.root)
         result = Runner(workspace, reporter).run(traced, run_override=enable_cache)
     if result.failed:
