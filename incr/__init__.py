@@ -7,7 +7,7 @@ Steps and pipelines are written ZenML style; runs are incremental like Make and 
 from typing import TYPE_CHECKING, Any
 
 from incr import hooks
-from incr.imports import install_for_script
+from incr.imports import install_for_script, script_root
 from incr.version import __version__
 
 if TYPE_CHECKING:
@@ -42,6 +42,10 @@ def _get_runs(instance: "PipelineInstance") -> Any:
 # every way of loading ``incr.api`` finds them.
 hooks.engine = _run
 hooks.past_runs = _get_runs
+if script_root() is not None:
+    # A script in a project uses the API: load it before the project's folders lead
+    # ``sys.path``, so that no project module shadows a standard module it needs.
+    from incr import api  # noqa: F401
 install_for_script()
 
 #: Names loaded on first use, by the module that defines them: ``import incr`` (and so every

@@ -26,6 +26,16 @@ def test_import_incr_loads_no_api_yet_every_name_is_there(flow: Project) -> None
     assert "incr.api" in loaded(flow, code)
 
 
+def test_a_script_in_a_project_loads_the_api_before_the_project_leads_sys_path(
+    flow: Project,
+) -> None:
+    flow.write({"scripts/probe.py": "import sys\nimport incr\nprint('incr.api' in sys.modules)\n"})
+    result = flow.python("scripts/probe.py")
+
+    assert result.returncode == 0, result.output
+    assert result.stdout.split() == ["True"]
+
+
 def test_the_decorators_load_no_format_notebook_or_clock(flow: Project) -> None:
     modules = loaded(flow, "from incr import step, pipeline")
 
