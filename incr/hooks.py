@@ -2,7 +2,8 @@
 engine behind ``PipelineInstance.run()`` and the reader of its past runs (``get_runs()``).
 
 ``incr/__init__.py`` fills both when ``incr`` is imported, which Python does before any
-``incr.*`` module, however the API gets loaded. No imports: it costs nothing to load.
+``incr.*`` module, however the API gets loaded. It imports nothing of incr (a leaf of the core
+layer), so loading it costs nothing.
 """
 
 from __future__ import annotations
