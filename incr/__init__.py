@@ -4,24 +4,26 @@ Steps and pipelines are written ZenML style; runs are incremental like Make and 
 ``pipeline.lock`` records each step's fingerprint, and only dirty steps rerun.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from incr.api import (
-    BaseStepConfig,
-    Output,
-    PipelineInstance,
-    StepConfig,
-    pipeline,
-    set_engine,
-    step,
-)
-from incr.imports import install_for_script
-from incr.materializers import Materializer, register_materializer
-from incr.stepcontext import StepContext
+from incr import hooks
+from incr.imports import install_for_script, script_root
 from incr.version import __version__
 
+if TYPE_CHECKING:
+    from incr.api import (
+        BaseStepConfig,
+        Output,
+        PipelineInstance,
+        StepConfig,
+        pipeline,
+        step,
+    )
+    from incr.materializers import Materializer, register_materializer
+    from incr.stepcontext import StepContext
 
-def _run(instance: PipelineInstance, enable_cache: bool | None) -> Any:
+
+def _run(instance: "PipelineInstance", enable_cache: bool | None) -> Any:
     """The engine behind ``PipelineInstance.run()``: loaded on the first call, so ``import
     incr`` stays as cheap as the decorators."""
     from incr.runner import run_instance
@@ -29,36 +31,57 @@ def _run(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     return run_instance(instance, enable_cache)
 
 
-def _get_runs(instance: PipelineInstance) -> Any:
+def _get_runs(instance: "PipelineInstance") -> Any:
     """``pipeline_instance.get_runs()``: its past runs, oldest first (``incr.postexec``)."""
     from incr.postexec import runs_of
 
     return runs_of(instance)
 
 
-set_engine(_run)
-setattr(PipelineInstance, "get_runs", _get_runs)  # noqa: B010 (api cannot import postexec)
+# Installed before any other incr module loads (Python imports this package first), so
+# every way of loading ``incr.api`` finds them.
+hooks.engine = _run
+hooks.past_runs = _get_runs
+if script_root() is not None:
+    # A script in a project uses the API: load it before the project's folders lead
+    # ``sys.path``, so that no project module shadows a standard module it needs.
+    from incr import api  # noqa: F401
 install_for_script()
+
+#: Names loaded on first use, by the module that defines them: ``import incr`` (and so every
+#: ``incr`` command) loads none of the API; ``from incr import step, pipeline`` loads it.
+_LAZY = {
+    "step": "api",
+    "pipeline": "api",
+    "Output": "api",
+    "StepConfig": "api",
+    "BaseStepConfig": "api",
+    "PipelineInstance": "api",
+    "set_engine": "api",
+    "Materializer": "materializers",
+    "register_materializer": "materializers",
+    "StepContext": "stepcontext",
+    "status": "commands",  # what the CLI does, as library calls (see ``incr.commands``)
+    "show": "commands",
+    "commit": "commands",
+    "to_networkx": "commands",
+    "Repository": "postexec",  # ZenML's post-execution API of the 0.x era
+    "BaseStep": "zenmlcompat",  # ZenML's names of the 0.x era
+    "BasePipeline": "zenmlcompat",
+    "BaseMaterializer": "zenmlcompat",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """Loaded on first use: what the CLI does, as library calls (``incr.status``,
-    ``incr.show``, ``incr.commit``, ``incr.to_networkx``; see ``incr.commands``), and ZenML's
-    names of the 0.x era (``Repository``, ``BaseStep``, ``BasePipeline``,
-    ``BaseMaterializer``)."""
-    if name in ("status", "show", "commit", "to_networkx"):
-        from incr import commands
+    """Load a name of ``_LAZY`` from its module on first use (then it is a plain global)."""
+    owner = _LAZY.get(name)
+    if owner is None:
+        raise AttributeError(f"module 'incr' has no attribute {name!r}")
+    from importlib import import_module
 
-        return getattr(commands, name)
-    if name == "Repository":  # ZenML's post-execution API of the 0.x era
-        from incr.postexec import Repository
-
-        return Repository
-    if name in ("BaseStep", "BasePipeline", "BaseMaterializer"):
-        from incr import zenmlcompat
-
-        return getattr(zenmlcompat, name)
-    raise AttributeError(f"module 'incr' has no attribute {name!r}")
+    value = getattr(import_module(f"incr.{owner}"), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [
@@ -68,6 +91,7 @@ __all__ = [
     "BaseStepConfig",
     "Materializer",
     "Output",
+    "PipelineInstance",
     "Repository",
     "StepConfig",
     "StepContext",

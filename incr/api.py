@@ -9,30 +9,24 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from incr import artifacts, fanin, integrations, pipeparams, stepcontext, stepsig, tracing
-from incr.captures import with_bound, with_captures
-from incr.coderef import code_ref
 from incr.errors import DefinitionError
 from incr.instances import instance_name
 from incr.materializers import check_overrides, producer_classes
 from incr.model import PipelineGraph, StepCode, TracedPipeline
 from incr.outputspec import Engine as Engine
 from incr.outputspec import Output as Output
-from incr.outputspec import StepExtras, run_with_engine
+from incr.outputspec import PastRuns, StepExtras, run_with_engine
 from incr.outputspec import set_engine as set_engine
 from incr.stepcontext import current_folder
 from incr.stepsig import resource_amounts
-from incr.tracing import (
-    OutputHandle,
-    env_names,
-    metric_names,
-    parse_duration,
-    relative_source,
-)
+from incr.tracing import OutputHandle, env_names, metric_names, parse_duration, relative_source
+
+if TYPE_CHECKING:
+    from datetime import timedelta
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -110,6 +104,9 @@ class Step(StepExtras):
 
     def code(self, root: Path) -> StepCode:
         """Where this step's code (and its ``code_deps``) lives, for fingerprinting."""
+        from incr.captures import with_bound, with_captures  # here: decorators load no AST
+        from incr.coderef import code_ref
+
         deps = tuple(code_ref(obj, root) for obj in self.code_deps)
         code = with_captures(
             StepCode(code_ref(self.func, root), deps, self.version), self.func, root
@@ -365,7 +362,7 @@ def _is_step(value: Any) -> bool:
     return isinstance(value, Step | StepInstance)
 
 
-class PipelineInstance:
+class PipelineInstance(PastRuns):
     """A pipeline with its steps bound; ``run()`` brings it up to date.
 
     ``values`` are its parameter values (see ``incr.pipeparams``): an instance made with other

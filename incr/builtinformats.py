@@ -20,9 +20,7 @@ them in place), and ``load_bytes`` builds the array on a writable buffer it is g
 from __future__ import annotations
 
 import io
-import json
 import math
-import pickle
 from typing import Any, ClassVar
 
 from incr.matbase import Declined, FileMaterializer, Parts
@@ -105,11 +103,15 @@ class JsonMaterializer(FileMaterializer):
     filename: ClassVar[str] = "data.json"
 
     def save_bytes(self, obj: Any) -> Parts:
+        import json  # here, as pickle below: ``from incr import step`` loads neither
+
         if not is_plain(obj):
             raise Declined()
         return (json.dumps(obj, separators=(",", ":"), allow_nan=False).encode(),)
 
     def load_bytes(self, data: bytes | memoryview) -> Any:
+        import json
+
         return json.loads(data if isinstance(data, bytes) else bytes(data))
 
 
@@ -121,9 +123,13 @@ class PickleMaterializer(FileMaterializer):
     filename: ClassVar[str] = "data.pickle"
 
     def save_bytes(self, obj: Any) -> Parts:
+        import pickle
+
         return (pickle.dumps(obj, protocol=PICKLE_PROTOCOL),)
 
     def load_bytes(self, data: bytes | memoryview) -> Any:
+        import pickle
+
         return pickle.loads(data)
 
 

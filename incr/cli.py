@@ -115,7 +115,7 @@ def repro(
     dashboard: bool,
     pull_: bool,
 ) -> None:
-    from incr.daskexec import wanted
+    from incr.daskconf import wanted
     from incr.locking import project_lock
     from incr.remotecli import remote_runs
     from incr.report import status_lines

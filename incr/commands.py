@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from incr import dag as dags
-from incr.api import PipelineInstance
 from incr.errors import IncrError
 from incr.keptlocks import kept_pipelines
 from incr.model import LockEntry, PipelineGraph, Reason, TracedPipeline
@@ -23,6 +22,7 @@ from incr.project import Project
 from incr.session import Workspace, open_pipelines
 
 if TYPE_CHECKING:
+    from incr.api import PipelineInstance
     from incr.graph import DiGraph
 
 #: A project, or a folder inside one (None: the current folder).
@@ -150,6 +150,7 @@ def to_networkx(pipeline: PipelineInstance | TracedPipeline | PipelineGraph) -> 
     import inspect
 
     from incr import discovery, graph
+    from incr.api import PipelineInstance
     from incr.notebook import project_for
 
     if isinstance(pipeline, PipelineInstance):

@@ -23,62 +23,27 @@ import os
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from incr.daskconf import EXECUTORS as EXECUTORS
+from incr.daskconf import DaskSettings
+from incr.daskconf import wanted as wanted
 from incr.daskwork import WorkOrder, run_order
 from incr.errors import IncrError
 from incr.executors import StepJob, StepOutcome
 from incr.hashing import file_digest
 from incr.model import Artifact, Facts, TracedPipeline
-from incr.project import Project
 from incr.remote import Remote
 from incr.remoteconf import RemoteError, remote_config
 from incr.remotesync import fetch_outputs
 from incr.session import Workspace
 from incr.store import Store
 
-#: What ``[tool.incr] executor`` and ``--executor`` accept.
-EXECUTORS = ("local", "dask")
-
 
 class DaskMissing(IncrError):
     """``distributed`` is not installed."""
-
-
-@dataclass(frozen=True)
-class DaskSettings:
-    """Which cluster to use: a running scheduler's address, or a ``LocalCluster`` of
-    ``workers`` processes (default: one per core)."""
-
-    scheduler: str | None = None
-    workers: int | None = None
-    #: The ``LocalCluster``'s dashboard on http://127.0.0.1:8787/status (off by default).
-    dashboard: bool = False
-
-
-def wanted(
-    executor: str | None, scheduler: str | None, project: Project, dashboard: bool = False
-) -> DaskSettings | None:
-    """The Dask settings when this run uses Dask, else None (the local executors).
-
-    ``--scheduler`` implies ``--executor dask``; without either option, ``[tool.incr]
-    executor`` and ``scheduler`` decide the same way. ``dashboard`` asks a LocalCluster for
-    its dashboard. Raises IncrError on an unknown executor.
-    """
-    if executor is None and scheduler is None:
-        executor, scheduler = project.executor or None, project.scheduler or None
-    if scheduler is not None:
-        executor = "dask"
-    if executor not in (None, *EXECUTORS):
-        raise IncrError(
-            f"unknown executor {executor!r}",
-            hint=f"use one of: {', '.join(EXECUTORS)} (--executor or [tool.incr] executor)",
-        )
-    if executor != "dask":
-        return None
-    return DaskSettings(scheduler=scheduler, dashboard=dashboard)
 
 
 def distributed_module() -> Any:

@@ -7,8 +7,8 @@ import importlib
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from incr.api import Pipeline, PipelineInstance
 from incr.dag import check_shared_outs
 from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.graph import check
@@ -17,6 +17,9 @@ from incr.mainblock import line_in, run_main_block
 from incr.model import TracedPipeline
 from incr.project import Project, module_name, pipeline_modules
 from incr.tracing import recording_runs, where
+
+if TYPE_CHECKING:
+    from incr.api import Pipeline, PipelineInstance
 
 
 def import_module(project: Project, path: Path) -> object:
@@ -121,6 +124,8 @@ def _only_nested(instance: PipelineInstance) -> bool:
 
 
 def _collect(module: object) -> Iterable[PipelineInstance]:
+    from incr.api import Pipeline, PipelineInstance  # here: a no-op status loads no API
+
     values = list(vars(module).values())
     made = {id(v.definition) for v in values if isinstance(v, PipelineInstance)}
     for value in values:
@@ -144,6 +149,8 @@ def implicit_instance(definition: Pipeline) -> PipelineInstance:
 
 def _definitions(module: object) -> list[Pipeline]:
     """The pipelines a module defines (not those it imports)."""
+    from incr.api import Pipeline
+
     name = getattr(module, "__name__", None)
     return [
         v

@@ -19,7 +19,6 @@ memory for the steps after it), ``pool.PoolExecutor`` (forked workers: ``--jobs`
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -203,6 +202,8 @@ def dropped_value(node: Named, result: Any) -> tuple[str, ...]:
 
 def user_traceback(exc: BaseException, code: Any) -> str:
     """The traceback from the step function's frame down: the engine's frames are noise."""
+    import traceback  # here: only a failed step needs it
+
     tb: TracebackType | None = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code is not code:
         tb = tb.tb_next

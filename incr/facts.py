@@ -7,13 +7,12 @@ from __future__ import annotations
 import errno
 import sys
 
-from incr.api import TracedPipeline
 from incr.captures import uncached
 from incr.creaders import step_files
 from incr.errors import DefinitionError
 from incr.fingerprint import global_random_fix
 from incr.hashing import MISSING, StatCache
-from incr.model import Artifact, Facts, StepNode, paths_overlap
+from incr.model import Artifact, Facts, StepNode, TracedPipeline, paths_overlap
 from incr.objectcode import input_identity, object_code
 from incr.packages import PackageVersions
 from incr.project import Project

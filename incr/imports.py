@@ -81,24 +81,31 @@ def install_for_script() -> None:
     Called on ``import incr``, so that ``python pipelines/digits.py`` imports its helpers fresh
     and with the root on ``sys.path``. Does nothing outside a project.
     """
+    root = script_root()
+    if root is not None:
+        use_project_imports(root)
+        from incr.importreads import start_for_script
+
+        start_for_script(root)  # what its modules read while imported counts
+
+
+def script_root() -> Path | None:
+    """The project holding the ``__main__`` file, when that is a script inside a project."""
     main_file = getattr(sys.modules.get("__main__"), "__file__", None)
     if not main_file:
-        return
+        return None
     from incr.project import MARKERS
 
     if _is_incr_command(main_file):
         # The ``incr`` command itself (a console script beside the running Python, in a
         # virtualenv that may well sit inside the project, or ``python -m incr.cli``): the CLI
         # sets up the imports of the project it was asked about.
-        return
+        return None
     folder = Path(main_file).resolve().parent
     for candidate in (folder, *folder.parents):
         if any((candidate / marker).exists() for marker in MARKERS):
-            use_project_imports(candidate)
-            from incr.importreads import start_for_script
-
-            start_for_script(candidate)  # what its modules read while imported counts
-            return
+            return candidate
+    return None
 
 
 _INCR_PACKAGE = Path(__file__).resolve().parent

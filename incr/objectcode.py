@@ -12,7 +12,6 @@ Pure: sources and package versions come in through callables.
 
 from __future__ import annotations
 
-import pickletools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
@@ -52,6 +51,8 @@ def pickle_globals(data: bytes) -> list[tuple[str, str]]:
 def _globals(data: bytes) -> Iterator[tuple[str, str]]:
     memo: dict[int, object] = {}
     last: list[object] = [None, None]  # the two values pushed most recently (None: not a str)
+    import pickletools  # here: only pickled inputs need it (it loads pickle)
+
     for opcode, found, _ in pickletools.genops(data):
         name, arg = opcode.name, cast(Any, found)
         if name in ("PROTO", "FRAME", "MARK", "STOP"):

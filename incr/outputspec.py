@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from incr import tracing
+from incr import hooks, tracing
 from incr.errors import DefinitionError
 from incr.materializers import check_overrides
 
@@ -24,23 +24,32 @@ class Output:
         return f"Output({inner})"
 
 
-#: Runs a pipeline instance for ``.run()`` (``incr/__init__.py`` installs the runner's).
+#: Runs a pipeline instance for ``.run()`` (``incr/__init__.py`` installs the runner's in
+#: ``incr.hooks``).
 Engine = Callable[[Any, "bool | None"], Any]
-_engine: Engine | None = None
 
 
 def set_engine(engine: Engine | None) -> Engine | None:
     """Make ``engine`` run every ``PipelineInstance.run()``; returns the previous one."""
-    global _engine
-    previous, _engine = _engine, engine
+    previous, hooks.engine = hooks.engine, engine
     return previous
 
 
 def run_with_engine(instance: Any, enable_cache: bool | None) -> Any:
     """Run ``instance`` with the installed engine."""
-    if _engine is None:
+    if hooks.engine is None:
         raise DefinitionError(f"pipeline {instance.name}: no engine to run it (import incr)")
-    return _engine(instance, enable_cache)
+    return hooks.engine(instance, enable_cache)
+
+
+class PastRuns:
+    """ZenML's ``pipeline_instance.get_runs()``, read by the reader ``incr`` installs."""
+
+    def get_runs(self) -> Any:
+        """The past runs of this pipeline instance, oldest first (see ``incr.postexec``)."""
+        if hooks.past_runs is None:
+            raise DefinitionError(f"{self!r}: no reader of past runs (import incr)")
+        return hooks.past_runs(self)
 
 
 class StepExtras:

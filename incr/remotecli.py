@@ -1,18 +1,21 @@
 """What ``incr push``, ``incr pull``, ``incr status --remote`` and ``incr gc --remote`` do
 beyond parsing their options (no click here: text goes out through the ``echo`` and ``tell``
-each caller passes; ``tell`` is standard error). Each returns the command's exit code."""
+each caller passes; ``tell`` is standard error). Each returns the command's exit code.
+
+The remote's modules are loaded inside each function: ``incr repro`` without a remote to pull
+from loads none of them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from incr import lockfile
-from incr.locking import project_lock
 from incr.project import Project
-from incr.remote import Remote
 from incr.remoteconf import pull_by_default
-from incr.remotegc import collect_remote, grace_seconds
-from incr.remotesync import RemoteRuns, pull, push, remote_state, select
+
+if TYPE_CHECKING:
+    from incr.remotesync import RemoteRuns
 
 Echo = Callable[[str], None]
 
@@ -25,6 +28,9 @@ def push_command(
     echo: Echo,
     tell: Echo,
 ) -> int:
+    from incr.remote import Remote
+    from incr.remotesync import push, select
+
     remote = Remote.open(project)
     locks = lockfile.read(project.lockfile)
     keys = select(locks, targets)
@@ -41,6 +47,10 @@ def push_command(
 
 
 def pull_command(project: Project, targets: tuple[str, ...], echo: Echo, tell: Echo) -> int:
+    from incr.locking import project_lock
+    from incr.remote import Remote
+    from incr.remotesync import pull, select
+
     remote = Remote.open(project)
     with project_lock(project.cache, "incr pull", on_wait=tell):
         locks = lockfile.read(project.lockfile)
@@ -55,6 +65,9 @@ def pull_command(project: Project, targets: tuple[str, ...], echo: Echo, tell: E
 
 def status_remote_lines(project: Project, targets: tuple[str, ...]) -> list[str]:
     """One line per locked step: whether its result is on the remote."""
+    from incr.remote import Remote
+    from incr.remotesync import remote_state, select
+
     remote = Remote.open(project)
     locks = lockfile.read(project.lockfile)
     state = remote_state(remote, locks, select(locks, targets))
@@ -67,6 +80,9 @@ def status_remote_lines(project: Project, targets: tuple[str, ...]) -> list[str]
 
 
 def gc_remote_command(project: Project, grace: str, dry_run: bool, echo: Echo) -> int:
+    from incr.remote import Remote
+    from incr.remotegc import collect_remote, grace_seconds
+
     seconds = grace_seconds(grace)
     remote = Remote.open(project)
     report = collect_remote(remote, project.lockfile, seconds, dry_run)
@@ -88,5 +104,8 @@ def remote_runs(project: Project, pull_flag: bool, tell: Echo) -> RemoteRuns | N
     ``[tool.incr.remote] pull = true``; None otherwise."""
     if not pull_flag and not pull_by_default(project):
         return None
+    from incr.remote import Remote
+    from incr.remotesync import RemoteRuns
+
     locks = lockfile.read(project.lockfile) if project.lockfile.is_file() else {}
     return RemoteRuns(Remote.open(project), locks, lambda text: tell(f"warning: {text}"))

@@ -9,25 +9,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from incr import events, gate
-from incr.events import (
-    Event,
-    Note,
-    PipelineFinished,
-    PipelineStarted,
-    Rerun,
-    StepCached,
-    StepFailed,
-    StepFinished,
-    StepsSkipped,
-    StepStarted,
-    Warning_,
-)
+from incr import gate
 from incr.fingerprint import global_random_fix
 from incr.model import SOURCE, Facts, LockEntry, PipelineGraph, Reason, StepNode
 from incr.plan import Verdict
+
+if TYPE_CHECKING:
+    from incr.events import Event, Rerun
 
 
 class Console:
@@ -44,6 +34,18 @@ class Console:
         stream.flush()
 
     def emit(self, event: Event) -> None:
+        from incr.events import (  # here: ``incr status`` loads no event class
+            Note,
+            PipelineFinished,
+            PipelineStarted,
+            StepCached,
+            StepFailed,
+            StepFinished,
+            StepsSkipped,
+            StepStarted,
+            Warning_,
+        )
+
         if isinstance(event, PipelineStarted):
             self.line(f"Creating run for pipeline: {event.pipeline}")
             state = "enabled" if event.enable_cache else "disabled"
@@ -374,6 +376,8 @@ def dag_lines(graph: PipelineGraph, order: list[StepNode], fmt: str) -> list[str
 
 def rerun_lines(result: Rerun) -> list[str]:
     """What ``incr verify --rerun`` says about one step."""
+    from incr import events
+
     key = result.key
     if result.state == events.SKIPPED:
         return [f"{key}  skipped: dirty ({result.cause}); run `incr repro`, then verify it"]
@@ -394,6 +398,8 @@ def rerun_lines(result: Rerun) -> list[str]:
 
 def rerun_summary(results: list[Rerun]) -> str:
     """The last line of ``incr verify --rerun``."""
+    from incr import events
+
     ran = [r for r in results if r.state != events.SKIPPED]
     skipped = len(results) - len(ran)
     bad = [r for r in ran if r.state != events.SAME]

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from incr import dag, discovery, pool, stepcontext
+from incr import dag, stepcontext
 from incr import graph as graphs
-from incr.api import PipelineInstance, TracedPipeline
 from incr.consumers import Consumers
-from incr.daskexec import DaskExecutor, DaskSettings
+from incr.daskconf import DaskSettings
 from incr.dryrun import DryRunExecutor
 from incr.events import (
     Grouped,
@@ -40,7 +39,7 @@ from incr.inprocess import InProcessExecutor
 from incr.jobrun import working_directory
 from incr.leftovers import remember as remember_outs
 from incr.locking import held_here, project_lock
-from incr.model import Reason
+from incr.model import Reason, TracedPipeline
 from incr.notebook import project_for
 from incr.plan import Verdict, stale_locks
 from incr.postexec import Repository
@@ -57,6 +56,7 @@ from incr.scriptmain import adopt_main
 from incr.session import Workspace, open_for_repro, open_pipelines, script_imports
 
 if TYPE_CHECKING:
+    from incr.api import PipelineInstance
     from incr.remotesync import RemoteRuns
 
 
@@ -161,9 +161,14 @@ class Runner:
         if dry_run:
             return DryRunExecutor()
         if self.dask is not None and traced.executable:
+            from incr.daskexec import DaskExecutor  # here: a local run loads no Dask
+
             return DaskExecutor.for_run(self.dask, self.ws, traced)
-        if jobs > 1 and traced.executable and pool.available():
-            return pool.PoolExecutor(traced.steps, traced.configs, self.ws.project, jobs)
+        if jobs > 1 and traced.executable:
+            from incr import pool  # here: a serial run loads no multiprocessing
+
+            if pool.available():
+                return pool.PoolExecutor(traced.steps, traced.configs, self.ws.project, jobs)
         return InProcessExecutor(traced.steps, self.ws, self.clock.perf)
 
     @contextlib.contextmanager
@@ -307,6 +312,8 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     with project_lock(project.cache, f"{instance.name}.run()", on_wait=console.line):
         workspace = Workspace(project)
         workspace.imports = script_imports(project, workspace)
+        from incr import discovery
+
         traced = discovery.trace(instance, project.root)
         result = Runner(workspace, reporter).run(traced, run_override=enable_cache)
     if result.failed:

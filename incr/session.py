@@ -15,8 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from incr import dag, discovery, gate, importreads, materializers, statuswalk
-from incr.api import TracedPipeline
+from incr import dag, gate, importreads, materializers, statuswalk
 from incr.envreads import env_value
 from incr.errors import IncrError
 from incr.facts import StepFacts
@@ -39,6 +38,7 @@ from incr.model import (
     LockEntry,
     Reason,
     StepNode,
+    TracedPipeline,
 )
 from incr.outputs import OutputCheck
 from incr.packages import PackageVersions
@@ -329,6 +329,7 @@ def open_pipelines(
             dag.check_shared_outs(t.graph for t in cached[0])  # cached by an older incr
             workspace.imports = cached[1]
             return workspace, cached[0]
+    from incr import discovery  # here: the graph cache spares a no-op this import
     from incr.reads import recording
 
     # Files the pipeline modules read while imported (a params.yaml feeding a config) decide

@@ -12,14 +12,14 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from incr.errors import DefinitionError
 from incr.model import InputRef, StepNode
-from incr.notebook import NOTEBOOK, is_interactive
-from incr.project import forget_real_paths, real_path
+
+if TYPE_CHECKING:
+    from datetime import timedelta
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +205,8 @@ def tracing(pipeline: str, root: Path) -> Iterator[Tracer[Any]]:
     global _active
     if _active is not None:
         raise DefinitionError(f"pipeline {pipeline} was run inside another pipeline")
+    from incr.project import forget_real_paths  # here, as below: decorators load no project
+
     tracer = _active = Tracer[Any](pipeline, root)
     forget_real_paths()  # links may have changed since the last trace
     try:
@@ -237,6 +239,9 @@ def record_run(instance: Any) -> bool:
 
 
 def relative_source(func: Callable[..., Any], root: Path) -> str:
+    from incr.notebook import NOTEBOOK, is_interactive  # here: decorators load no notebook
+    from incr.project import real_path
+
     file = inspect.getsourcefile(func) or func.__code__.co_filename
     if func.__module__ == "__main__" and is_interactive(file):
         return NOTEBOOK
@@ -302,6 +307,8 @@ def parse_duration(value: str | timedelta | float | None, step: str) -> float | 
     """Seconds from ``"90s"``, ``"30m"``, ``"1h30m"``, ``"2d"``, a timedelta or a number."""
     if value is None:
         return None
+    from datetime import timedelta  # here: most steps never expire
+
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, int | float) and not isinstance(value, bool):

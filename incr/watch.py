@@ -38,7 +38,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from incr.api import TracedPipeline
-from incr.daskexec import wanted
+from incr.daskconf import wanted
 from incr.errors import DiscoveryError, IncrError
 from incr.events import Event, Reporter, StepStarted
 from incr.locking import project_lock

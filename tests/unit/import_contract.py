@@ -29,6 +29,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
         "core",
         [
             "version",
+            "hooks",
             "errors",
             "model",
             "events",
@@ -65,6 +66,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "builtinformats",
             "frames",
             "skopsformat",
+            "daskconf",
             "materializers",
             "project",
             "projectmodules",

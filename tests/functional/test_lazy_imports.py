@@ -1,0 +1,77 @@
+"""Start-up loads only what the command uses: ``import incr`` no API module, ``from incr import
+step, pipeline`` no output format's library, a no-op ``incr status`` or ``incr repro`` (the
+graph cache is up to date) no API, discovery, Dask, multiprocessing or remote-cache module. Each
+is asked of a fresh Python, which lists what it loaded."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import Project
+
+LOADED = "import sys; print(' '.join(sorted(sys.modules)))"
+
+
+def loaded(project: Project, code: str) -> set[str]:
+    result = project.python("-c", f"{code}\n{LOADED}")
+    assert result.returncode == 0, result.output
+    return set(result.stdout.splitlines()[-1].split())
+
+
+def test_import_incr_loads_no_api_yet_every_name_is_there(flow: Project) -> None:
+    assert not loaded(flow, "import incr") & {"incr.api", "incr.materializers", "incr.tracing"}
+
+    names = "step, pipeline, Output, StepConfig, BaseStepConfig, PipelineInstance, StepContext"
+    code = f"from incr import {names}, Materializer, register_materializer, BaseStep, status"
+    assert "incr.api" in loaded(flow, code)
+
+
+def test_a_script_in_a_project_loads_the_api_before_the_project_leads_sys_path(
+    flow: Project,
+) -> None:
+    flow.write({"scripts/probe.py": "import sys\nimport incr\nprint('incr.api' in sys.modules)\n"})
+    result = flow.python("scripts/probe.py")
+
+    assert result.returncode == 0, result.output
+    assert result.stdout.split() == ["True"]
+
+
+def test_the_decorators_load_no_format_notebook_or_clock(flow: Project) -> None:
+    modules = loaded(flow, "from incr import step, pipeline")
+
+    assert "incr.api" in modules
+    assert not modules & {"pickle", "datetime", "incr.notebook", "incr.coderef", "incr.runner"}
+
+
+def test_the_run_engine_and_past_runs_hold_however_the_api_is_loaded(flow: Project) -> None:
+    script = (
+        "from incr.api import PipelineInstance\n"
+        "from incr import hooks\n"
+        "from pipelines.flow import flow\n"
+        "instance = flow()\n"
+        "print(hooks.engine is not None, len(instance.get_runs()))\n"
+    )
+    result = flow.python("-c", script)
+
+    assert result.returncode == 0, result.output
+    assert result.stdout.split() == ["True", "1"]
+
+
+@pytest.mark.parametrize(
+    ("command", "absent"),
+    [
+        (["status"], {"incr.api", "incr.discovery", "incr.events", "incr.tracing", "pickle"}),
+        (
+            ["repro"],
+            {"incr.api", "incr.discovery", "incr.daskexec", "incr.pool", "incr.remote"}
+            | {"multiprocessing", "logging", "subprocess"},
+        ),
+    ],
+)
+def test_a_no_op_command_loads_what_it_uses_only(
+    flow: Project, command: list[str], absent: set[str]
+) -> None:
+    code = f"from incr.cli import cli\ncli({command!r}, standalone_mode=False)"
+
+    assert not loaded(flow, code) & absent
+    assert flow.take_ran() == []
