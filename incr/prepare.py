@@ -52,6 +52,8 @@ class Preparer:
         its failure when it cannot even be fingerprinted, else the job that runs it. A dry
         run raises that IncrError instead, as ``incr status`` does."""
         graph = run.traced.graph
+        if self.known_clean(run, node):
+            return None
         inputs, waiting = self.inputs(run, node)
         native = self.ws.native_reads(run.traced, node)
         try:
@@ -92,6 +94,32 @@ class Preparer:
             self.reuse(run, node, reused, restored=bool(reasons))
             return None
         return self.job(run, node)
+
+    def known_clean(self, run: RunState, node: StepNode) -> bool:
+        """Reuse a step that the status pass of this ``repro`` found clean, as that pass
+        decided it (True), when it found every step clean: nothing executes in such a run,
+        so nothing a step depends on can change between that pass and its turn. A forced
+        step, a run-level cache setting or a step to run again is decided as usual."""
+        known = self.ws.clean.get(id(node))
+        locked = self.ws.locks.get(node.key)
+        if (
+            known is None
+            or known.node is not node
+            or not self.executes
+            or known.fingerprint is None
+            or known.facts is None
+            or locked is None
+            or known.fingerprint != locked.fingerprint
+            or run.run_override is not None
+            or node.name in run.force
+            or node.name in run.reruns
+        ):
+            return False
+        run.facts[node.name] = (known.facts, known.fingerprint)
+        self.reporter.emit(StepStarted(run.traced.graph.name, node.name, ()))
+        run.started[node.name] = self.clock.perf()
+        self.reuse(run, node, locked.outputs, restored=False)
+        return True
 
     def reused(
         self,

@@ -73,6 +73,9 @@ class Workspace:
         self.kept = KeptSources(project, self.store, self.sources)
         #: What discovery was seen to depend on (``LockEntry.reads`` keys), once it ran.
         self.discovered: list[str] = []
+        #: The verdicts of a ``repro`` whose status pass found every step clean, by the
+        #: identity of their node: its run reuses them rather than deciding each step again.
+        self.clean: dict[int, Verdict] = {}
         #: The files each step was seen to write (they order the steps that read them).
         self.writes = SeenWrites(project.cache / "writes.json")
         materializers.use_project(project.trusted_types, self.sources.is_project_module)
@@ -359,7 +362,9 @@ def open_for_repro(
     workspace, pipelines = open_pipelines(project, executable=False)
     if all(t.executable for t in pipelines):
         return workspace, pipelines
-    if not force and not any(v.dirty for v in workspace.status(pipelines, targets)):
+    verdicts = [] if force else workspace.status(pipelines, targets)
+    if not force and not any(v.dirty for v in verdicts):
+        workspace.clean = {id(v.node): v for v in verdicts}
         return workspace, pipelines  # every step is clean: nothing will execute
     return open_pipelines(project, workspace=workspace)
 

@@ -337,3 +337,44 @@ def test_in_process_a_value_reaches_the_next_step_in_memory(bench: Bench) -> Non
     result = Runner(ws, Recorder(), clock=bench.clock).run(traced)
     assert result.executed == ["a", "b"]
     assert ws.store.get_view(ws.locks["flow.b"].outputs["out"].digest).tobytes() == b"true"
+
+
+def _clean_run(
+    bench: Bench, traced: TracedPipeline, monkeypatch: pytest.MonkeyPatch, **options: Any
+) -> tuple[Any, list[str], Recorder]:
+    """A run after a status pass that found every step clean, as ``open_for_repro`` hands it
+    over; the steps whose facts the run computed again."""
+    ws = bench.workspace()
+    verdicts = ws.status([traced])
+    assert not any(v.dirty for v in verdicts)
+    ws.clean = {id(v.node): v for v in verdicts}
+    decided: list[str] = []
+    real = ws.static_facts
+    monkeypatch.setattr(
+        ws, "static_facts", lambda t, n, *a: (decided.append(n.name), real(t, n, *a))[1]
+    )
+    reporter = Recorder()
+    executor = FakeExecutor(ws, bench.clock, {}, 1, {})
+    runner = Runner(ws, reporter, clock=bench.clock, wall=lambda: 1e9)
+    return runner.run(traced, executor=executor, **options), decided, reporter
+
+
+def test_a_run_after_an_all_clean_status_pass_reuses_its_verdicts(
+    bench: Bench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    traced = traced_of(*CHAIN)
+    bench.run(traced, dict(a=one, b=plus, c=plus, d=one))
+    _, _, usual = bench.run(traced, {})
+    result, decided, reporter = _clean_run(bench, traced, monkeypatch)
+    assert decided == [] and result.executed == []
+    assert result.cached == ["a", "b", "c", "d"]
+    assert [type(e).__name__ for e in reporter.events] == [type(e).__name__ for e in usual.events]
+
+
+def test_a_forced_step_is_decided_again_after_a_clean_status_pass(
+    bench: Bench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    traced = traced_of(*CHAIN)
+    bench.run(traced, dict(a=one, b=plus, c=plus, d=one))
+    _, decided, _ = _clean_run(bench, traced, monkeypatch, force={"d"})
+    assert decided == ["d"]
