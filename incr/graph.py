@@ -10,7 +10,6 @@ no-op ``status``/``repro`` path reads the stored order through ``incr.dag`` inst
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -61,35 +60,20 @@ def ordered(graph: PipelineGraph) -> PipelineGraph:
 
 def order(graph: PipelineGraph) -> list[StepNode]:
     """Steps in dependency order, ties kept in the order the pipeline body called them (the
-    earliest-called ready step first). Raises GraphError naming the steps of a cycle.
+    earliest-called ready step first). Raises GraphError naming the steps of a cycle."""
+    import networkx as nx
 
-    The order is networkx's ``lexicographical_topological_sort`` keyed by that place, computed
-    here (Kahn's algorithm over a heap) so that a run never pays networkx's import; networkx
-    finds the cycle to report."""
+    g = to_networkx(graph)
     index = {node.name: i for i, node in enumerate(graph.steps)}
-    after: list[list[int]] = [[] for _ in graph.steps]
-    waiting = [0] * len(graph.steps)
-    for up, down in graph.edges():
-        after[index[up]].append(index[down])
-        waiting[index[down]] += 1
-    ready = [i for i, count in enumerate(waiting) if count == 0]
-    found: list[StepNode] = []
-    while ready:
-        i = heapq.heappop(ready)
-        found.append(graph.steps[i])
-        for j in after[i]:
-            waiting[j] -= 1
-            if waiting[j] == 0:
-                heapq.heappush(ready, j)
-    if len(found) < len(graph.steps):
-        import networkx as nx
-
-        cycle = [a for a, _ in nx.find_cycle(to_networkx(graph))]
+    try:
+        names = list(nx.lexicographical_topological_sort(g, key=index.__getitem__))
+    except nx.NetworkXUnfeasible:
+        cycle = [a for a, _ in nx.find_cycle(g)]
         raise GraphError(
             f"pipeline {graph.name} has a cycle: {' -> '.join([*cycle, cycle[0]])}",
             hint="a step cannot depend, through files or data, on its own output",
-        )
-    return found
+        ) from None
+    return [graph.steps[index[name]] for name in names]
 
 
 def ancestors(graph: PipelineGraph, names: Iterable[str]) -> set[str]:

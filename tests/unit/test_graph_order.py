@@ -83,20 +83,3 @@ def test_the_order_module_imports_no_networkx() -> None:
     code = "import sys, incr.dag, incr.graph; print('networkx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-
-
-@SETTINGS
-@given(pipelines())
-def test_the_run_order_is_networkx_lexicographical_order(graph: PipelineGraph) -> None:
-    """``incr.graph.order`` computes networkx's order keyed by call position without it."""
-    import networkx as nx
-
-    g = graphs.to_networkx(graph)
-    index = {n.name: i for i, n in enumerate(graph.steps)}
-    try:
-        wanted = list(nx.lexicographical_topological_sort(g, key=index.__getitem__))
-    except nx.NetworkXUnfeasible:
-        with pytest.raises(GraphError, match="has a cycle"):
-            graphs.order(graph)
-        return
-    assert [n.name for n in graphs.order(graph)] == wanted
