@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import sys
 import typing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -371,10 +371,3 @@ def check_overrides(step: str, outputs: Iterable[str], overrides: dict[str, Any]
             )
         if cls not in BUILTINS:
             _registry.add(cls)
-
-
-def use_project(trusted: Iterable[str], is_project: Callable[[str], bool]) -> None:
-    """What loading needs from the project: the extra types its ``[tool.incr]
-    trusted_types`` lets skops load, and which modules are its own (their types are
-    trusted)."""
-    skopsformat.configure(tuple(trusted), is_project)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from incr import dag, gate, importreads, materializers, statuswalk
+from incr import dag, gate, importreads, skopsformat, statuswalk
 from incr.envreads import env_value
 from incr.errors import IncrError
 from incr.facts import StepFacts
@@ -78,7 +78,9 @@ class Workspace:
         self.clean: dict[int, Verdict] = {}
         #: The files each step was seen to write (they order the steps that read them).
         self.writes = SeenWrites(project.cache / "writes.json")
-        materializers.use_project(project.trusted_types, self.sources.is_project_module)
+        # what loading needs: the extra types [tool.incr] trusted_types lets skops load,
+        # and which modules are the project's own (their types are trusted)
+        skopsformat.configure(tuple(project.trusted_types), self.sources.is_project_module)
 
     @property
     def imports(self) -> importreads.ImportFacts:
