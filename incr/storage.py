@@ -140,24 +140,44 @@ def _new_temp(folder: Path, name: str) -> tuple[int, str]:
 
 
 def sync_written(paths: Sequence[str]) -> None:
-    """Make files written without fsync durable (``atomic_write(..., durable=False)``): on
-    Linux one ``syncfs`` of the file system of the first (the objects of one store share
-    theirs), which also makes their names durable; elsewhere an fsync of each file.
+    """Make files written without fsync durable (``atomic_write(..., durable=False)``): an
+    fsync of each, then of each folder that names one, many at a time.
 
-    A run writes its objects unsynced and calls this once before the lockfile that names them
-    is written: one call costs about what a single fsync does, where an fsync per object cost
-    more than the rest of storing it."""
+    A run writes its objects unsynced and calls this before the lockfile that names them is
+    written. The file system commits fsyncs that arrive together in one go: about 0.1 ms a
+    file here, against 0.3 ms one after another. (``syncfs`` would be faster still, but it
+    waits for every other write on the file system too: a large copy elsewhere would stall
+    each lockfile write.)"""
     if not paths:
         return
-    if _syncfs(paths[0]):
-        return
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):  # removed since (a damaged object)
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+    from concurrent.futures import ThreadPoolExecutor
+
+    folders = sorted({os.path.dirname(path) for path in paths})
+    with ThreadPoolExecutor(min(_SYNC_THREADS, len(paths))) as pool:
+        list(pool.map(_fsync_file, paths))
+        list(pool.map(_fsync_folder, folders))  # their names, once their bytes are down
+
+
+#: fsyncs in flight at once (they wait on the disk, not on a core).
+_SYNC_THREADS = 16
+
+
+def _fsync_file(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):  # removed since (a damaged object)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fsync_folder(path: str) -> None:
+    with contextlib.suppress(OSError):  # not every system opens or syncs a folder
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def has_size(path: Path, size: int) -> bool:
@@ -167,25 +187,6 @@ def has_size(path: Path, size: int) -> bool:
         return os.stat(path).st_size == size
     except (FileNotFoundError, NotADirectoryError):
         return False
-
-
-def _syncfs(path: str) -> bool:
-    """``syncfs(2)`` of the file system holding ``path``; False where it is not available."""
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
-    except (OSError, AttributeError):
-        return False
-    try:
-        return bool(libc.syncfs(fd) == 0)
-    except AttributeError:  # a C library without syncfs
-        return False
-    finally:
-        os.close(fd)
 
 
 def _copy_bytes(source: BinaryIO, target: BinaryIO) -> None:

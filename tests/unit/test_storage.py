@@ -155,14 +155,21 @@ def test_unsynced_writes_are_synced_together(tmp_path, monkeypatch):
     paths = [tmp_path / "objects" / f"o{i}" for i in range(3)]
     for path in paths:
         atomic_write(path, b"data", durable=False)
-    storage.sync_written([str(p) for p in paths])  # syncfs on Linux: no error, files kept
-    assert [p.read_bytes() for p in paths] == [b"data"] * 3
     synced: list[str] = []
-    real_fsync = os.fsync
-    monkeypatch.setattr(storage, "_syncfs", lambda path: False)  # elsewhere: file by file
-    monkeypatch.setattr(storage.os, "fsync", lambda fd: (synced.append("x"), real_fsync(fd)))
-    storage.sync_written([str(p) for p in paths] + [str(tmp_path / "removed since")])
-    assert len(synced) == 3
+    real_open, real_fsync = os.open, os.fsync
+    opened: dict[int, str] = {}
+
+    def tracked_open(path, flags, *args):
+        fd = real_open(path, flags, *args)
+        opened[fd] = os.fspath(path)
+        return fd
+
+    monkeypatch.setattr(storage.os, "open", tracked_open)
+    monkeypatch.setattr(storage.os, "fsync", lambda fd: (synced.append(opened[fd]), real_fsync(fd)))
+    storage.sync_written([str(p) for p in paths] + [str(tmp_path / "objects" / "removed since")])
+    assert sorted(synced[:3]) == sorted(str(p) for p in paths)  # the files, then their folder
+    assert synced[3:] == [str(tmp_path / "objects")]
+    assert [p.read_bytes() for p in paths] == [b"data"] * 3
 
 
 def test_temp_files_of_one_process_never_collide(tmp_path):
