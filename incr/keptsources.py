@@ -62,8 +62,9 @@ class KeptSources:
     def _keep_module(self, file: str) -> str | None:
         """Keep the text of module ``file``; the digest it is kept under, None when it
         cannot be read."""
-        if self.sources.stats.digest(file) in self._modules:
-            return self.sources.stats.digest(file)
+        known = self.sources.stats.digest(file)
+        if known in self._modules:
+            return known
         try:
             data = (self.project.root / file).read_bytes()
         except OSError:

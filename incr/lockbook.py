@@ -43,8 +43,7 @@ class LockBook:
         from; TOML parsing is the slow part of a no-op status on a large pipeline."""
         digest = self.stats.digest(self.project.lockfile_name)
         copy = self.project.cache / "lockfile.json"
-        # Which entries are consistent depends on how this incr computes fingerprints.
-        key = [__version__, FINGERPRINT_SCHEMA, lockfile.SCHEMA]
+        key = _copy_key()
         try:
             data = json.loads(copy.read_text(encoding="utf-8"))
             if data["digest"] == digest and digest != MISSING and data["key"] == key:
@@ -70,7 +69,7 @@ class LockBook:
         ]
         data = {
             "digest": digest,
-            "key": [__version__, FINGERPRINT_SCHEMA, lockfile.SCHEMA],
+            "key": _copy_key(),
             "entries": {k: lockfile.entry_to_json(e) for k, e in locks.items()},
             "consistent": sorted(consistent),
         }
@@ -130,6 +129,12 @@ class LockBook:
         if self._written is not None and self.project.cache.is_dir():
             self._keep_copy(*self._written)
             self._written = None
+
+
+def _copy_key() -> list[str | int]:
+    """What the parsed copy was made by: which entries are consistent depends on how this
+    incr computes fingerprints."""
+    return [__version__, FINGERPRINT_SCHEMA, lockfile.SCHEMA]
 
 
 def _nothing() -> None:

@@ -164,20 +164,20 @@ _SYNC_THREADS = 16
 
 def _fsync_file(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):  # removed since (a damaged object)
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(path)
 
 
 def _fsync_folder(path: str) -> None:
     with contextlib.suppress(OSError):  # not every system opens or syncs a folder
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(path)
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def has_size(path: Path, size: int) -> bool:

@@ -93,11 +93,12 @@ class Store(RunCache):
         Large parts are hashed in place on all cores and written straight from the caller's
         memory (``materializers.dump_parts`` gives a numpy array's own buffer).
         """
-        if sum(memoryview(part).nbytes for part in parts) >= RACE_THRESHOLD:
+        size = sum(memoryview(part).nbytes for part in parts)
+        if size >= RACE_THRESHOLD:
             return self._put_racing(parts)
         digest = buffers_digest(parts)
         path = self.object_path(digest)
-        if not has_size(path, sum(memoryview(part).nbytes for part in parts)):
+        if not has_size(path, size):
             self.ensure()
             atomic_write_parts(path, parts, self._durable(path))
         return digest
