@@ -65,8 +65,22 @@ class ModuleLookup(Protocol):
     def resolve(self, info: ModuleInfo, ref: Ref) -> Iterable[tuple[str, str] | str]: ...
 
 
+#: Trees parsed by another reader of a module (the graph cache's wiring check), by the text
+#: they were parsed from, each waiting for the one ``analyse`` of that text that takes it: a
+#: changed module is parsed once per command, and no tree is ever shared by two readers.
+_handed: dict[str, ast.Module] = {}
+
+
+def hand_over(text: str, tree: ast.Module) -> None:
+    """Give ``tree``, parsed from ``text`` and not to be used or changed by the caller again,
+    to the next ``analyse`` of ``text``."""
+    if len(_handed) >= 16:
+        _handed.clear()
+    _handed[text] = tree
+
+
 def analyse(source: ModuleSource) -> ModuleInfo:
-    tree = ast.parse(source.text, filename=source.path)
+    tree = _handed.pop(source.text, None) or ast.parse(source.text, filename=source.path)
     info = ModuleInfo(source=source, tree=tree)
     package = package_of(source)
     for stmt in top_level(tree.body):

@@ -233,18 +233,30 @@ def wiring_of(source: bytes, filename: str) -> tuple[str, str, bool] | None:
 
 def _wiring(source: bytes, filename: str, digest: str) -> tuple[str, str, bool] | None:
     import ast
+    import copy
 
+    from incr.codeast import hand_over
+
+    text: str | None = None
+    if not source.startswith(b"\xef\xbb\xbf"):  # a byte-order mark: parsed from the bytes
+        with contextlib.suppress(UnicodeDecodeError):
+            text = source.decode("utf-8")  # as the code index reads it
     try:
-        tree = ast.parse(source, filename=filename)
+        tree = ast.parse(source if text is None else text, filename=filename)
     except (SyntaxError, ValueError):
         return None
     names, modules, runs_bodies = _scan(tree)
-    for stmt in tree.body:
+    body = list(tree.body)
+    for i, stmt in enumerate(body):  # the tree itself is left as parsed
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and any(
             _is_step(d, names, modules) for d in stmt.decorator_list
         ):
-            stmt.body = [ast.Pass()]
-    wiring = digest_bytes(ast.dump(tree, include_attributes=False).encode(), 32)
+            body[i] = copy.copy(stmt)
+            body[i].body = [ast.Pass()]  # type: ignore[attr-defined]
+    wired = ast.Module(body=body, type_ignores=tree.type_ignores)
+    wiring = digest_bytes(ast.dump(wired, include_attributes=False).encode(), 32)
+    if text is not None:
+        hand_over(text, tree)  # the code index parses the changed module once, not twice
     return digest, wiring, runs_bodies
 
 

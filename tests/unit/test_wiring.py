@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import textwrap
 
 import pytest
@@ -117,3 +118,17 @@ def test_getattr_of_a_plain_attribute_is_not_reaching_a_body() -> None:
 def test_a_star_import_may_rebind_step() -> None:
     text = "from incr import step\nfrom helpers import *\n\n@step\ndef f():\n    return 1\n"
     assert wiring(text) != wiring(text.replace("return 1", "return 2"))
+
+
+def test_the_tree_handed_to_the_code_index_keeps_every_step_body() -> None:
+    """The wiring check hands its parse to the code index: a step body it left out of the
+    wiring must still be in the tree the step's fingerprint is computed from."""
+    from incr.codeast import ModuleSource, analyse, definitions
+
+    text = "from incr import step\n\n\n@step\ndef f(x: int) -> int:\n    return x + 41\n"
+    assert wiring_of(text.encode(), "pipelines/handed.py") is not None
+    info = analyse(ModuleSource("pipelines.handed", "pipelines/handed.py", text))
+    assert "41" in ast.unparse(info.defs["f"][0])
+    assert definitions(ModuleSource("pipelines.handed", "pipelines/handed.py", text), "f") == [
+        definitions(ModuleSource("x", "x.py", text + "\n"), "f")[0]
+    ]
