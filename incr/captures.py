@@ -27,12 +27,11 @@ from typing import Any
 from incr.coderef import code_ref
 from incr.fingerprint import IGNORED, canonical_json, digest_bytes
 from incr.model import SOURCE, CodeRef, StepCode
+from incr.model import UNDIGESTABLE as UNDIGESTABLE
 from incr.notebook import NO_SOURCE
 
 #: Bumped when the encoding of captured values changes.
 FORMAT = 1
-#: What a captured value that cannot be digested records, followed by its type's name.
-UNDIGESTABLE = "undigestable:"
 #: Values nested deeper than this are not digested (the step reruns).
 MAX_DEPTH = 100
 #: The captured name that stands for a step function's own code when its source is nowhere.
@@ -306,13 +305,6 @@ def with_captures(code: StepCode, func: Any, root: Path) -> StepCode:
         values.append((SOURCE, UNDIGESTABLE + "function defined at a prompt"))
     refs = tuple(ref for ref in walker.refs if ref != code.func)
     return dataclasses.replace(code, captured=refs, values=tuple(values))
-
-
-def uncached(code: StepCode) -> list[tuple[str, str]]:
-    """(captured name, type) of each captured value that cannot be digested."""
-    if not code.values:
-        return []
-    return [(n, v[len(UNDIGESTABLE) :]) for n, v in code.values if v.startswith(UNDIGESTABLE)]
 
 
 def with_bound(code: StepCode, call: Any, root: Path) -> StepCode:

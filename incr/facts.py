@@ -7,13 +7,10 @@ from __future__ import annotations
 import errno
 import sys
 
-from incr.captures import uncached
-from incr.creaders import step_files
 from incr.errors import DefinitionError
 from incr.fingerprint import global_random_fix
 from incr.hashing import MISSING, StatCache
 from incr.model import Artifact, Facts, StepNode, TracedPipeline, paths_overlap
-from incr.objectcode import input_identity, object_code
 from incr.packages import PackageVersions
 from incr.project import Project
 from incr.sources import CodeSources
@@ -44,6 +41,8 @@ class StepFacts:
         of the project code it refers to, as that code is now (see ``objectcode``)."""
         if not artifact.refs:
             return artifact.digest
+        from incr.objectcode import input_identity, object_code  # outputs that refer to code
+
         code = self._object_codes.get(artifact.refs)
         if code is None:
             code = object_code(artifact.refs, self.sources.closure, self.packages.lookup)
@@ -100,7 +99,7 @@ class StepFacts:
     def uncached(self, traced: TracedPipeline, node: StepNode) -> list[tuple[str, str]]:
         """(name, type) of each value the step's function captures that incr cannot digest:
         such a step always reruns."""
-        return uncached(traced.code[node.name])
+        return traced.code[node.name].uncached()
 
     def notes(self, traced: TracedPipeline, node: StepNode) -> list[str]:
         """Places in the step's code that look things up by name at run time (none once the
@@ -135,6 +134,8 @@ class StepFacts:
                 readers += [r for r in found if i == 0 or r[2] != "config"]
         if not readers:
             return [], []  # most steps: no reader written in C
+        from incr.creaders import step_files
+
         root = str(self.project.root)
         return step_files(readers, node.config, node.deps, node.outs, root)
 

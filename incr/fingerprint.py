@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from incr import creaders
 from incr.codeast import (
     IGNORED,
     Binding,
@@ -144,6 +143,8 @@ class CodeIndex:
 
     def closure(self, module: str, name: str) -> CodeClosure:
         """The closure of ``name`` defined at the top level of local module ``module``."""
+        from incr import creaders  # here: a command whose closures are saved reads no code
+
         self._consulted = set()
         parts: dict[str, str] = {}
         packages: set[str] = set()
@@ -225,6 +226,8 @@ class CodeIndex:
             raw = _raw_key(info, nodes, package)
             cached = self.memo.get(raw)
             if cached is None:
+                from incr import creaders
+
                 refs = [ref for node in nodes for ref in references(node)]
                 imports = [b for node in nodes for b in inner_imports(node, package)]
                 dynamic = [call for node in nodes for call in dynamic_calls(node)]

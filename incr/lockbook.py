@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 
-from incr import leftovers, lockfile
+from incr import lockfile
 from incr.fingerprint import fingerprint
 from incr.hashing import MISSING, StatCache, buffers_digest
 from incr.model import FINGERPRINT_SCHEMA, Facts, LockEntry
@@ -97,6 +97,8 @@ class LockBook:
     def prune(self, pipelines: Iterable[str]) -> None:
         """Drop lock entries of pipelines that no longer exist (after a full, successful run)."""
         stale = stale_locks(self.entries, dict.fromkeys(pipelines))
+        from incr import leftovers  # here: only a prune that removes entries needs it
+
         leftovers.remember(self.project.cache, [self.entries[key] for key in stale])
         for key in stale:
             del self.entries[key]

@@ -309,6 +309,12 @@ class StepCode:
     captured: tuple[CodeRef, ...] = ()
     values: tuple[tuple[str, str], ...] = ()
 
+    def uncached(self) -> list[tuple[str, str]]:
+        """(captured name, type) of each captured value that cannot be digested."""
+        if not self.values:
+            return []
+        return [(n, v[len(UNDIGESTABLE) :]) for n, v in self.values if v.startswith(UNDIGESTABLE)]
+
 
 class StepFunction(Protocol):
     """What running a traced step needs from its ``@step`` object (``api.Step``)."""
@@ -335,3 +341,5 @@ class TracedPipeline:
 
 #: The captured name under which a step whose own source is unreadable is reported.
 SOURCE = "(its source)"
+#: What a captured value that cannot be digested records, followed by its type's name.
+UNDIGESTABLE = "undigestable:"

@@ -22,8 +22,6 @@ from incr.fingerprint import (
 )
 from incr.hashing import StatCache
 from incr.modulefiles import listing_digest, module_files
-from incr.notebook import main_source
-from incr.objectcode import pickle_globals, project_refs
 from incr.project import Project, module_name
 from incr.storage import atomic_write
 
@@ -64,7 +62,7 @@ class CodeSources:
         return None
 
     def load_source(self, name: str) -> ModuleSource | None:
-        if name == "__main__" and (session := main_source()) is not None:  # a notebook's code
+        if name == "__main__" and (session := _main_source()) is not None:  # a notebook's code
             self._found[name] = (session.path, digest_bytes(session.text.encode()))
             return session
         found = self.find_module(name)
@@ -86,7 +84,7 @@ class CodeSources:
 
     def _locate(self, name: str) -> Found:
         """Where module ``name`` is now, with its digest (through the stat cache)."""
-        if name == "__main__" and (session := main_source()) is not None:
+        if name == "__main__" and (session := _main_source()) is not None:
             return session.path, digest_bytes(session.text.encode())
         if name == PROJECT_MODULES:
             return "", listing_digest(module_files(self.project.root, self.project.cache_dir))
@@ -120,6 +118,8 @@ class CodeSources:
         the globals of its pickle stream that live in project modules, and those among
         ``names`` (its materializer and the classes it names, ``(module, qualname)``).
         The stream is scanned only when it names a project module."""
+        from incr.objectcode import pickle_globals, project_refs  # here: only a run stores
+
         if kind != "pickle":
             return project_refs(names, self.is_project_module) if names else ()
         data = b"".join(parts)
@@ -155,6 +155,14 @@ class CodeSources:
         if self.closures.changed:
             ensure()
             self.closures.save()
+
+
+def _main_source() -> ModuleSource | None:
+    """The code of a notebook or prompt session (``incr.notebook``), asked only for a closure
+    that names ``__main__``."""
+    from incr.notebook import main_source
+
+    return main_source()
 
 
 def _module_tops(root: Path) -> tuple[bytes, ...]:

@@ -60,7 +60,11 @@ def test_the_run_engine_and_past_runs_hold_however_the_api_is_loaded(flow: Proje
 @pytest.mark.parametrize(
     ("command", "absent"),
     [
-        (["status"], {"incr.api", "incr.discovery", "incr.events", "incr.tracing", "pickle"}),
+        (
+            ["status"],
+            {"incr.api", "incr.discovery", "incr.events", "incr.tracing", "pickle"}
+            | {"incr.captures", "incr.creaders", "incr.notebook", "incr.objectcode"},
+        ),
         (
             ["repro"],
             {"incr.api", "incr.discovery", "incr.daskexec", "incr.pool", "incr.remote"}

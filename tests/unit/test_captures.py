@@ -21,7 +21,6 @@ from incr.captures import (
     Undigestable,
     captured,
     digest_value,
-    uncached,
     with_captures,
 )
 from incr.coderef import CodeRef, StepCode
@@ -243,7 +242,7 @@ def test_a_captured_project_function_is_a_code_reference() -> None:
     assert CodeRef("tests.unit.test_captures", "helper", "tests/unit/test_captures.py") in (
         code.captured
     )
-    assert uncached(code) == []
+    assert code.uncached() == []
 
 
 def test_a_function_that_calls_itself_is_digested_once() -> None:
@@ -267,7 +266,7 @@ def test_an_undigestable_capture_is_named_with_its_type() -> None:
 
     code = with_captures(StepCode(CodeRef()), score, ROOT)
     assert dict(code.values)["model"] == UNDIGESTABLE + "Booster"
-    assert uncached(code) == [("model", "Booster")]
+    assert code.uncached() == [("model", "Booster")]
 
 
 HELPER_OF_3 = functools.partial(helper, 3)
@@ -278,5 +277,5 @@ def test_partials_and_packages() -> None:
         return fn() + mean([1])
 
     code = with_captures(StepCode(CodeRef()), run, ROOT)
-    assert uncached(code) == []
+    assert code.uncached() == []
     assert CodeRef(package="numpy") in code.captured
