@@ -10,8 +10,10 @@ checked (``incr.graph.check``), then kept in the graph cache, so a no-op ``statu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
+from incr.digests import digest_bytes
 from incr.errors import GraphError
 from incr.model import PipelineGraph, StepNode, TracedPipeline, paths_overlap
 
@@ -59,6 +61,13 @@ def _shared_out(first: tuple[str, str], second: tuple[str, str]) -> None:
         hint="give each file or folder one producing step (a step used in two pipelines "
         "writes its outs twice: keep it in one of them)",
     )
+
+
+def shape(graph: PipelineGraph) -> str:
+    """The digest of what a graph's run order is computed from: its step names in body order
+    and its edges. Two graphs of one shape have one order (``incr.graph.order``)."""
+    names = [node.name for node in graph.steps]
+    return digest_bytes(json.dumps([names, graph.edges()]).encode(), 32)
 
 
 def has_order(graph: PipelineGraph) -> bool:

@@ -4,7 +4,7 @@ make into graphs (``TracedPipeline``). This is where user code runs."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,8 +67,11 @@ def _relative(root: Path, filename: str) -> str:
         return filename
 
 
-def discover(project: Project) -> list[TracedPipeline]:
-    """Every pipeline of the project, traced, in module order. Raises DiscoveryError/GraphError."""
+def discover(
+    project: Project, orders: Mapping[str, Sequence[str]] | None = None
+) -> list[TracedPipeline]:
+    """Every pipeline of the project, traced, in module order (``orders``: see
+    ``incr.graph.check``). Raises DiscoveryError/GraphError."""
     found: list[tuple[PipelineInstance, Path]] = []
     defined: dict[int, tuple[Pipeline, Path]] = {}
     for path in pipeline_modules(project):
@@ -99,7 +102,7 @@ def discover(project: Project) -> list[TracedPipeline]:
                 "one pipeline (made in a loop) are named by the configs they differ in",
             )
         names[instance.name] = instance
-        traced.append(trace(instance, project.root, path))
+        traced.append(trace(instance, project.root, path, orders))
     traced = [t for t, (i, _) in zip(traced, found, strict=True) if not _only_nested(i)]
     check_shared_outs(t.graph for t in traced)
     return traced
@@ -188,7 +191,12 @@ def _no_instance(
     )
 
 
-def trace(instance: PipelineInstance, root: Path, path: Path | None = None) -> TracedPipeline:
+def trace(
+    instance: PipelineInstance,
+    root: Path,
+    path: Path | None = None,
+    orders: Mapping[str, Sequence[str]] | None = None,
+) -> TracedPipeline:
     where = path.relative_to(root).as_posix() if path else instance.name
     try:
         traced = instance.trace(root)
@@ -203,4 +211,4 @@ def trace(instance: PipelineInstance, root: Path, path: Path | None = None) -> T
             f"{type(exc).__name__}: {exc}",
             hint="a pipeline body only calls steps and passes their outputs on",
         ) from None
-    return replace(traced, graph=check(traced.graph))
+    return replace(traced, graph=check(traced.graph, orders))

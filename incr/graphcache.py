@@ -41,6 +41,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from incr.dag import shape
 from incr.envreads import env_value
 from incr.fingerprint import digest_bytes
 from incr.hashing import MISSING, StatCache
@@ -134,14 +135,46 @@ def save(
             "wiring": wiring,
             "imports": dict(imports or {}),
             "pipelines": [_encode(t) for t in pipelines],
+            "shapes": [shape(t.graph) for t in pipelines],
         },
     )
+
+
+#: The run orders of the graphs in graph.json by their ``dag.shape``, as this process last
+#: read or wrote them: (path of graph.json, orders).
+_known: tuple[str, dict[str, tuple[str, ...]]] | None = None
+
+
+def known_orders(project: Project) -> dict[str, tuple[str, ...]]:
+    """The run orders networkx gave the graphs saved in the graph cache, by ``dag.shape``,
+    whether or not the cache is still valid: an order depends on the graph's shape alone.
+    Empty when there is none, or when another version of incr saved them."""
+    path = str(_path(project))
+    if _known is not None and _known[0] == path:
+        return _known[1]
+    try:
+        return _keep_orders(path, json.loads(_path(project).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return {}
+
+
+def _keep_orders(path: str, data: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    global _known
+    key = data["key"]
+    orders: dict[str, tuple[str, ...]] = {}
+    if key.get("format") == FORMAT and key.get("incr") == __version__:
+        for found, item in zip(data.get("shapes", []), data["pipelines"], strict=False):
+            orders[str(found)] = tuple(str(name) for name in item["graph"]["order"])
+    _known = (path, orders)
+    return orders
 
 
 def _write(project: Project, data: dict[str, Any]) -> None:
     with contextlib.suppress(OSError):  # the graph cache only saves imports
         text = json.dumps(data, separators=(",", ":"))
         atomic_write(_path(project), text.encode(), durable=False)
+    with contextlib.suppress(KeyError, TypeError, IndexError):
+        _keep_orders(str(_path(project)), data)
 
 
 def load(project: Project, stats: StatCache) -> list[TracedPipeline] | None:
@@ -163,6 +196,7 @@ def load_with_imports(
         return None
     try:
         data = json.loads(_path(project).read_text(encoding="utf-8"))
+        _keep_orders(str(_path(project)), data)  # valid even if the rest is not
         key = data["key"]
         if key.get("format") != FORMAT or MISSING in key["modules"].values():
             return None

@@ -346,7 +346,7 @@ def open_pipelines(
         recording(project.root, exclude) as seen,
         importreads.recording(project.root, exclude) as imported,
     ):
-        pipelines = discovery.discover(project)
+        pipelines = discovery.discover(project, graphcache.known_orders(project))
     workspace.imports = imported.facts(workspace.stats.digest, workspace.environ, exclude)
     env = {name: env_value(name, workspace.environ) for name in imported.env_names}
     learned = seen.learned()

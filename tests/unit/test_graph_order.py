@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -83,3 +84,32 @@ def test_the_order_module_imports_no_networkx() -> None:
     code = "import sys, incr.dag, incr.graph; print('networkx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@SETTINGS
+@given(pipelines())
+def test_an_order_known_by_shape_is_the_one_networkx_gives(graph: PipelineGraph) -> None:
+    """A graph takes a known order only when it has that order's shape: then the order is the
+    one networkx gives it. The same steps wired otherwise (here: not at all, so in body
+    order) have another shape, and their order is not taken."""
+    bare = PipelineGraph(
+        graph.name,
+        graph.source_file,
+        tuple(replace(n, inputs={}, deps=(), outs=(), after=()) for n in graph.steps),
+    )
+    known = {dag.shape(bare): graphs.check(bare).order}
+    checked = _checked(graph)
+    if checked is None:  # a cycle or clashing outs: refused whatever is known
+        with pytest.raises(GraphError):
+            graphs.check(graph, known)
+        return
+    assert graphs.check(graph, known).order == checked.order
+    assert graphs.check(graph, {dag.shape(graph): checked.order}).order == checked.order
+
+
+def test_the_shape_is_the_step_names_in_body_order_and_the_edges() -> None:
+    ab = PipelineGraph("p", "pipelines/p.py", (node("a"), node("b", "a")))
+    assert dag.shape(ab) == dag.shape(PipelineGraph("q", "pipelines/q.py", ab.steps))
+    assert dag.shape(ab) != dag.shape(PipelineGraph("p", "pipelines/p.py", (node("a"), node("b"))))
+    ba = PipelineGraph("p", "pipelines/p.py", (node("b", "a"), node("a")))
+    assert dag.shape(ab) != dag.shape(ba)
