@@ -40,8 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blake3 import blake3
-
 from incr.digests import canonical_json, digest_bytes
 from incr.hashing import file_digest
 from incr.model import Artifact
@@ -57,10 +55,8 @@ from incr.remoteconf import (
 )
 from incr.storage import FILE_MODE
 from incr.store import ObjectMissing, Store
+from incr.streams import STREAM_FROM, download_all, upload
 
-#: Objects from this size on are streamed one by one through a buffer of ``STREAM_BLOCK``.
-STREAM_FROM = 32 << 20
-STREAM_BLOCK = 8 << 20
 #: From this many distinct prefixes on, one listing of all ``objects/`` is cheaper.
 LIST_WHOLE = 24
 _HEX = frozenset("0123456789abcdef")
@@ -250,7 +246,7 @@ class Remote:
                 self.fs.put([src for src, _ in small], [dest for _, dest in small])
             for src, dest in pairs:
                 if self._streamed(os.path.getsize(src)):
-                    self._stream_up(src, dest)
+                    upload(self.fs, src, dest)
             if not atomic:
                 for temp, dest in zip(targets, final, strict=True):
                     self.fs.mv(temp, dest)
@@ -259,31 +255,6 @@ class Remote:
         """Large objects go through a bounded buffer: the backends' batch calls hold a large
         object (or its parts) in memory, and keep the memory once they are done with it."""
         return size >= STREAM_FROM and self.config.protocol not in ("file", "local")
-
-    def _stream_up(self, src: str, dest: str) -> None:
-        """Upload one file in ``STREAM_BLOCK`` pieces. It is published only once whole: an
-        object store commits a multipart upload on ``close``, which an error skips
-        (``discard`` aborts it), as does a killed process."""
-        out = self.fs.open(dest, "wb", block_size=STREAM_BLOCK)
-        try:
-            with open(src, "rb") as fh:
-                while block := fh.read(STREAM_BLOCK):
-                    out.write(block)
-        except BaseException:
-            out.discard()
-            raise
-        out.close()
-
-    def _stream_down(self, src: str, dest: str) -> str:
-        """Download one file in ``STREAM_BLOCK`` pieces, without a read-ahead cache; the
-        digest of its bytes, hashed as they arrive."""
-        hasher = blake3()
-        reading = self.fs.open(src, "rb", block_size=STREAM_BLOCK, cache_type="none")
-        with reading as fh, open(dest, "wb") as out:
-            while block := fh.read(STREAM_BLOCK):
-                out.write(block)
-                hasher.update(block)
-        return hasher.hexdigest()
 
     def fetch(self, digests: Iterable[str]) -> Fetched:
         """Download those of ``digests`` this cache lacks, each hashed before it is stored.
@@ -317,18 +288,11 @@ class Remote:
             pairs = [
                 (self.object_path(d), os.fspath(t)) for d, t in zip(digests, temps, strict=True)
             ]
-            big = [(src, dest) for src, dest in pairs if self._streamed(self.sizes.get(src, 0))]
-            small = [pair for pair in pairs if pair not in big]
-            streamed: dict[str, str] = {}  # temp path -> digest hashed while streaming
-            with talking(self.config, "download"), ThreadPoolExecutor(1) as streams:
-                # The large objects stream beside the batch of small ones, as one batch
-                # call would send them all at once.
-                pending = [
-                    (dest, streams.submit(self._stream_down, src, dest)) for src, dest in big
-                ]
-                if small:
-                    self.fs.get([src for src, _ in small], [dest for _, dest in small])
-                streamed = {dest: future.result() for dest, future in pending}
+            sizes = {src: self.sizes.get(src, 0) for src, _ in pairs}
+            big = [(src, dest, sizes[src]) for src, dest in pairs if self._streamed(sizes[src])]
+            small = [(src, dest) for src, dest in pairs if not self._streamed(sizes[src])]
+            with talking(self.config, "download"):  # the large objects beside the batch
+                streamed = download_all(self.fs, small, big)  # temp path -> digest
             for digest, temp in zip(digests, temps, strict=True):
                 found = streamed.get(os.fspath(temp)) or file_digest(temp)
                 if found != digest:

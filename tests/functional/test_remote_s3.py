@@ -126,7 +126,21 @@ def test_push_killed_midway_leaves_the_remote_usable(
         assert all(blake3(v).hexdigest() == k for k, v in objects.items())
     done = project.incr("push")
     assert done.returncode == 0, done.output
+    # A large object is fetched by byte ranges, and verified whole: one flipped byte in its
+    # last range is refused, then repaired from the good copy.
+    digest = project.lock()["big.blob"].outputs["out/big.bin"].digest
+    fs = s3_server.fs()
+    path = f"{bucket}/team/cache/objects/{digest[:2]}/{digest[2:]}"
+    data = bytearray(fs.cat(path))
+    data[-1] ^= 0x01
+    fs.pipe(path, bytes(data))
     fresh = clone(project, "fresh")
+    refused = fresh.incr("pull")
+    assert (
+        refused.returncode == 1 and digest in refused.stderr and "Traceback" not in refused.output
+    )
+    assert not (fresh.root / "out/big.bin").exists()
+    assert project.incr("push", "--repair").returncode == 0
     assert fresh.incr("pull").returncode == 0
     fresh.repro()
     assert fresh.take_ran() == []
