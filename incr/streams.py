@@ -2,9 +2,9 @@
 
 The backends' batch calls hold a large object (or its parts) in memory and keep the memory
 once they are done with it, so objects of ``STREAM_FROM`` bytes and more go through buffers of
-``STREAM_BLOCK`` bytes. Downloads from a backend with an async API (S3, GCS, Azure) fetch
-``RANGES`` byte ranges at once, on the event loop that also fetches the batch of small objects:
-one large object then waits neither for the batch nor for one range after another.
+``STREAM_BLOCK`` bytes. Downloads from S3, GCS and Azure fetch ``RANGES`` byte ranges at once,
+on the event loop that also fetches the batch of small objects: one large object then waits
+neither for the batch nor for one range after another.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ STREAM_FROM = 32 << 20
 STREAM_BLOCK = 8 << 20
 #: Byte ranges of one large object downloaded at once (at most this many blocks in memory).
 RANGES = 4
+#: Protocols whose filesystems fetch a byte range with ``_cat_file(path, start, end)``
+#: (s3fs, gcsfs, adlfs). sshfs reads the whole file whatever the range: SFTP streams.
+BY_RANGES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
 
 
 def upload(fs: Any, src: str, dest: str) -> None:
@@ -57,7 +60,8 @@ def download_all(
     """Download ``small`` (source, destination) pairs in one batch call and ``large`` ones
     (source, destination, size) by ranges or streams; the digests of the large ones hashed
     while streaming, by destination (an object fetched by ranges is hashed afterwards)."""
-    if getattr(fs, "async_impl", False) and large:
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    if large and protocols & BY_RANGES and getattr(fs, "async_impl", False):
         from fsspec.asyn import sync
 
         sync(fs.loop, _download_async, fs, small, large)
