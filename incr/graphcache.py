@@ -153,18 +153,22 @@ def known_orders(project: Project) -> dict[str, tuple[str, ...]]:
     if _known is not None and _known[0] == path:
         return _known[1]
     try:
-        return _keep_orders(path, json.loads(_path(project).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+        data = json.loads(_path(project).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return {}
+    return _keep_orders(path, data if isinstance(data, dict) else {})
 
 
 def _keep_orders(path: str, data: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Remember the orders of graph.json's ``data`` (none when it is damaged or another
+    version of incr wrote it)."""
     global _known
-    key = data["key"]
     orders: dict[str, tuple[str, ...]] = {}
-    if key.get("format") == FORMAT and key.get("incr") == __version__:
-        for found, item in zip(data.get("shapes", []), data["pipelines"], strict=False):
-            orders[str(found)] = tuple(str(name) for name in item["graph"]["order"])
+    with contextlib.suppress(KeyError, TypeError, AttributeError):
+        key = data["key"]
+        if key.get("format") == FORMAT and key.get("incr") == __version__:
+            for found, item in zip(data.get("shapes", []), data["pipelines"], strict=False):
+                orders[str(found)] = tuple(str(name) for name in item["graph"]["order"])
     _known = (path, orders)
     return orders
 
@@ -173,8 +177,7 @@ def _write(project: Project, data: dict[str, Any]) -> None:
     with contextlib.suppress(OSError):  # the graph cache only saves imports
         text = json.dumps(data, separators=(",", ":"))
         atomic_write(_path(project), text.encode(), durable=False)
-    with contextlib.suppress(KeyError, TypeError, IndexError):
-        _keep_orders(str(_path(project)), data)
+    _keep_orders(str(_path(project)), data)
 
 
 def load(project: Project, stats: StatCache) -> list[TracedPipeline] | None:

@@ -97,7 +97,7 @@ class LockBook:
     def prune(self, pipelines: Iterable[str]) -> None:
         """Drop lock entries of pipelines that no longer exist (after a full, successful run)."""
         stale = stale_locks(self.entries, dict.fromkeys(pipelines))
-        from incr import leftovers  # here: only a prune that removes entries needs it
+        from incr import leftovers  # here: a status never prunes
 
         leftovers.remember(self.project.cache, [self.entries[key] for key in stale])
         for key in stale:

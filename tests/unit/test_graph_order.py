@@ -5,9 +5,11 @@ every shape; learned edges that contradict it make ``incr.graph`` order the grap
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -113,3 +115,28 @@ def test_the_shape_is_the_step_names_in_body_order_and_the_edges() -> None:
     assert dag.shape(ab) != dag.shape(PipelineGraph("p", "pipelines/p.py", (node("a"), node("b"))))
     ba = PipelineGraph("p", "pipelines/p.py", (node("b", "a"), node("a")))
     assert dag.shape(ab) != dag.shape(ba)
+
+
+def test_known_orders_come_only_from_a_graph_cache_this_incr_wrote(tmp_path: Path) -> None:
+    from incr import graphcache
+    from incr.project import Project
+    from incr.version import __version__
+
+    graph = graphs.check(PipelineGraph("p", "pipelines/p.py", (node("a"), node("b", "a"))))
+    saved = {
+        "key": {"format": graphcache.FORMAT, "incr": __version__},
+        "pipelines": [{"graph": {"order": list(graph.order)}}],
+        "shapes": [dag.shape(graph)],
+    }
+    cases = [
+        (json.dumps(saved), {dag.shape(graph): ("a", "b")}),
+        (json.dumps({**saved, "key": {"format": graphcache.FORMAT, "incr": "0.0.1"}}), {}),
+        (json.dumps({**saved, "pipelines": [{}]}), {}),
+        ("[1, 2]", {}),
+        ("{not json", {}),
+    ]
+    for i, (text, wanted) in enumerate(cases):
+        project = Project(tmp_path / str(i))  # each its own graph.json, read afresh
+        project.cache.mkdir(parents=True)
+        (project.cache / "graph.json").write_text(text, encoding="utf-8")
+        assert graphcache.known_orders(project) == wanted
