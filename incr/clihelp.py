@@ -115,10 +115,10 @@ def repro_reporter(
 def leftover_notes(project: Project, verdicts: list[Any], targets: tuple[str, ...]) -> list[str]:
     """``incr status``'s notes on the outs that steps dropped from pipeline.lock (removed from
     their pipelines) left on disk; nothing to read unless a run noted some."""
-    from incr import leftovers
-
-    if targets or not (project.cache / leftovers.FILE).exists():
+    if targets or not project.leftovers.exists():
         return []
+    from incr import leftovers  # here: only when a run noted some
+
     steps = [v.node for v in verdicts]
     outs = {out for node in steps for out in node.outs}
     found = leftovers.find(project.root, project.cache, {}, (n.key for n in steps), outs)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from incr.model import LockEntry, TracedPipeline
-from incr.project import Project
+from incr.project import LEFTOVERS, Project
 from incr.storage import atomic_write
 
-FILE = "removed-outs.json"
+FILE = LEFTOVERS
 OUT_KINDS = ("file", "dir")
 
 

@@ -17,6 +17,10 @@ else:  # pragma: no cover
 MARKERS = ("pyproject.toml", "pipeline.lock", ".pipecache")
 
 
+#: The note of the outs of removed steps left on disk, in the cache folder (``incr.leftovers``).
+LEFTOVERS = "removed-outs.json"
+
+
 @dataclass(frozen=True)
 class Project:
     """A project root and its layout. Paths are absolute."""
@@ -42,6 +46,11 @@ class Project:
     @property
     def lockfile(self) -> Path:
         return self.root / self.lockfile_name
+
+    @property
+    def leftovers(self) -> Path:
+        """Where the outs of steps dropped from the lockfile are noted (``incr.leftovers``)."""
+        return self.cache / LEFTOVERS
 
     @classmethod
     def find(cls, start: Path | str | None = None) -> Project:

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from incr import dag, gate, importreads, skopsformat, statuswalk
 from incr.envreads import env_value
@@ -27,7 +28,6 @@ from incr.fingerprint import (
 from incr.graph import with_learned
 from incr.hashing import StatCache
 from incr.keptlocks import kept_pipelines
-from incr.keptsources import KeptSources
 from incr.learned import LearnedFacts, own_paths
 from incr.learned import exists_value as exists_value  # imported from here by tests
 from incr.learned import listing_value as listing_value
@@ -51,6 +51,9 @@ from incr.seenwrites import SeenWrites
 from incr.sources import CodeSources
 from incr.store import Store
 
+if TYPE_CHECKING:
+    from incr.keptsources import KeptSources
+
 
 class Workspace:
     """Everything incr knows about one project on disk, loaded once per command."""
@@ -70,7 +73,7 @@ class Workspace:
         #: The environment as the command found it (see ``LearnedFacts.environ``).
         self.environ = self.learned.environ
         self.outputs = OutputCheck(self.stats, self.store)
-        self.kept = KeptSources(project, self.store, self.sources)
+        self._kept: KeptSources | None = None
         #: What discovery was seen to depend on (``LockEntry.reads`` keys), once it ran.
         self.discovered: list[str] = []
         #: The verdicts of a ``repro`` whose status pass found every step clean, by the
@@ -90,6 +93,16 @@ class Workspace:
     @imports.setter
     def imports(self, facts: importreads.ImportFacts) -> None:
         self.learned.imports = facts
+
+    @property
+    def kept(self) -> KeptSources:
+        """Module texts kept for diffs (see ``KeptSources``), opened when first asked: a
+        ``status`` that explains nothing reads none of them."""
+        if self._kept is None:
+            from incr.keptsources import KeptSources
+
+            self._kept = KeptSources(self.project, self.store, self.sources)
+        return self._kept
 
     @property
     def code(self) -> CodeIndex:
@@ -204,32 +217,38 @@ class Workspace:
         disk that ``incr status --check`` takes as recorded (see ``gate.as_recorded``)."""
         graph, overlaps = with_learned(traced.graph, self.locks, self.writes.steps)
         judged = statuswalk.judged_steps(graph, wanted)
-        observed = {node.name: self.observe(traced, node, absent) for node in judged}
+        now = time.time()
+        observed = {node.name: self.observe(traced, node, absent, now) for node in judged}
         return statuswalk.PipelineFacts(graph, judged, wanted, observed, overlaps)
 
     def observe(
-        self, traced: TracedPipeline, node: StepNode, absent: dict[str, str]
+        self, traced: TracedPipeline, node: StepNode, absent: dict[str, str], now: float
     ) -> statuswalk.Observed:
-        """What is known of one step before the status walk (see ``statuswalk.Observed``)."""
-        inputs, _ = upstream_inputs(node, self.locks, set(), self.input_identity)
-        native = self.native_reads(traced, node)
-        facts = self.static_facts(traced, node, inputs, native)
+        """What is known of one step before the status walk (see ``statuswalk.Observed``).
+        Asked of every step a status judges: it calls the parts, not this class's methods."""
+        facts_of, learned_of = self.facts, self.learned
+        inputs, _ = upstream_inputs(node, self.locks, set(), facts_of.input_identity)
+        native = facts_of.native_reads(traced, node)
+        facts = facts_of.static_facts(traced, node, inputs, native)
         locked = self.locks.get(node.key)
         learned = locked.reads if locked else {}
         if absent:
             facts, learned = gate.as_recorded(facts, locked, absent)
-        missing, modified = self.output_problems(locked)
-        expected = self.expected_reads(node, facts.code)
+        missing, modified = self.outputs.problems(locked)
+        reads: tuple[Reason, ...] = ()
+        if locked:
+            expected = learned_of.expected_reads(node, facts.code)
+            reads = tuple(learned_of.read_changes(learned, expected))
         return statuswalk.Observed(
             facts,
             locked,
             checked=self.lockbook.checked(locked),
             missing=tuple(missing),
             modified=tuple(modified),
-            reads=tuple(self.read_changes(learned, expected)) if locked else (),
-            expired=self.expired(node, locked, time.time()),
-            uncached=tuple(self.uncached(traced, node)),
-            notes=tuple(self.dynamic_notes(traced, node)),
+            reads=reads,
+            expired=self.outputs.expired(node, locked, now),
+            uncached=tuple(traced.code[node.name].uncached()),
+            notes=tuple(facts_of.notes(traced, node)),
             file_notes=tuple(native[1]),
         )
 
@@ -295,7 +314,8 @@ class Workspace:
                 self.store.ensure()
                 self.packages.save()
             self.sources.save(self.store.ensure)
-            self.kept.save()
+            if self._kept is not None:
+                self._kept.save()
         except OSError:
             pass
 
