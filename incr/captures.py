@@ -24,8 +24,9 @@ from collections.abc import Callable
 from pathlib import Path, PurePath
 from typing import Any
 
+from incr.codeast import IGNORED
 from incr.coderef import code_ref
-from incr.fingerprint import IGNORED, canonical_json, digest_bytes
+from incr.digests import canonical_json, digest_bytes
 from incr.model import SOURCE, CodeRef, StepCode
 from incr.model import UNDIGESTABLE as UNDIGESTABLE
 from incr.notebook import NO_SOURCE

@@ -1,7 +1,7 @@
 """What incr reads in a module's AST: definitions, imports, names referred to, run-time
 lookups, draws from global random generators; normalised source and its digest.
 
-Pure: sources come in as ``ModuleSource`` values; ``fingerprint.CodeIndex`` resolves names
+Pure: sources come in as ``ModuleSource`` values; ``codeindex.CodeIndex`` resolves names
 across modules (``ModuleLookup`` is the part of it that ``creaders`` and ``registries`` use).
 """
 

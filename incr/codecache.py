@@ -10,8 +10,8 @@ parses no source at all.
 The digests are those of the very bytes the closure was computed from, so a module saved
 between reading and recording can only make the entry miss next time, never go stale. The file
 is keyed by incr's version, the memo format, the Python minor version and the size and
-modification time of incr's fingerprint code, so a change to how closures are computed throws
-it away.
+modification time of incr's modules that compute closures (``CLOSURE_CODE``), so a change to
+how closures are computed throws it away.
 """
 
 from __future__ import annotations
@@ -37,15 +37,27 @@ LIMIT = 50_000
 Found = tuple[str, str] | None
 
 
-def _key() -> list[Any]:
-    from incr import codeast, fingerprint
+#: incr's modules that compute closures: their sizes and times key the file (read from their
+#: files, not imported: a command whose closures are all saved loads none of them).
+CLOSURE_CODE = (
+    "fingerprint",
+    "codeast",
+    "codeindex",
+    "creaders",
+    "readertable",
+    "registries",
+    "randomdraws",
+)
 
+
+def _key() -> list[Any]:
+    folder = os.path.dirname(os.path.abspath(__file__))
     try:
         code = []
-        for module in (fingerprint, codeast):
-            st = os.stat(module.__file__ or "")
+        for name in CLOSURE_CODE:
+            st = os.stat(os.path.join(folder, f"{name}.py"))
             code += [st.st_size, st.st_mtime_ns]
-    except (OSError, TypeError):
+    except OSError:
         code = None
     return [FORMAT, __version__, MEMO_FORMAT, list(sys.version_info[:2]), code]
 

@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from incr import notebook
-from incr.fingerprint import (
+from incr.codeast import (
     ModuleSource,
     defined_in_class,
     definitions,

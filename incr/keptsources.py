@@ -18,7 +18,8 @@ import os
 from pathlib import Path
 
 from incr.codeast import ModuleSource, analyse
-from incr.fingerprint import DEFAULTS, part_digest, part_source
+from incr.codeindex import part_digest, part_source
+from incr.fingerprint import DEFAULTS
 from incr.hashing import buffers_digest
 from incr.model import LockEntry
 from incr.plan import Verdict

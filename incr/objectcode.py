@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
-from incr.fingerprint import IGNORED, CodeClosure, canonical_json, digest_bytes
+from incr.codeast import IGNORED
+from incr.digests import canonical_json, digest_bytes
+from incr.fingerprint import CodeClosure
 
 #: Opcodes whose argument is ``"module qualname"`` (protocols 0 to 3).
 _NAMED = frozenset({"GLOBAL", "INST"})

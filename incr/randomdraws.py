@@ -3,7 +3,10 @@ makes one is not reproducible, and ``incr status`` says how to seed it instead."
 
 from __future__ import annotations
 
-from incr.codeast import ModuleInfo, Ref
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from incr.codeast import ModuleInfo, Ref
 
 _NUMPY_DRAWS = (
     "beta binomial bytes chisquare choice dirichlet exponential f gamma geometric gumbel "

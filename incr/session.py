@@ -20,11 +20,7 @@ from incr import dag, gate, importreads, skopsformat, statuswalk
 from incr.envreads import env_value
 from incr.errors import IncrError
 from incr.facts import StepFacts
-from incr.fingerprint import (
-    CodeClosure,
-    CodeIndex,
-    ModuleSource,
-)
+from incr.fingerprint import CodeClosure
 from incr.graph import with_learned
 from incr.hashing import StatCache
 from incr.keptlocks import kept_pipelines
@@ -52,6 +48,8 @@ from incr.sources import CodeSources
 from incr.store import Store
 
 if TYPE_CHECKING:
+    from incr.codeast import ModuleSource
+    from incr.codeindex import CodeIndex
     from incr.keptsources import KeptSources
 
 

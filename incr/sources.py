@@ -9,21 +9,19 @@ import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from incr.codecache import ClosureCache, Found
-from incr.fingerprint import (
-    MEMO_FORMAT,
-    PROJECT_MODULES,
-    CodeClosure,
-    CodeIndex,
-    ModuleSource,
-    digest_bytes,
-)
+from incr.digests import digest_bytes
+from incr.fingerprint import MEMO_FORMAT, PROJECT_MODULES, CodeClosure
 from incr.hashing import StatCache
 from incr.modulefiles import listing_digest, module_files
 from incr.project import Project, module_name
 from incr.storage import atomic_write
+
+if TYPE_CHECKING:
+    from incr.codeast import ModuleSource
+    from incr.codeindex import CodeIndex
 
 
 class CodeSources:
@@ -44,6 +42,8 @@ class CodeSources:
     def code(self) -> CodeIndex:
         """The code index, made (and its memo read) the first time a closure is not saved."""
         if self._code is None:
+            from incr.codeindex import CodeIndex  # here: saved closures need no source read
+
             memo = _read_memo(self._memo_file)
             self._code = CodeIndex(self.load_source, memo, self._project_modules)
             self._memo_size = len(self._code.memo)
@@ -74,6 +74,8 @@ class CodeSources:
         rel = path.relative_to(self.project.root).as_posix()
         self._found[name] = (rel, digest_bytes(data))  # what the closures are computed from
         text = data.decode("utf-8")
+        from incr.codeast import ModuleSource
+
         return ModuleSource(name=name, path=rel, text=text, is_package=is_package)
 
     def _project_modules(self) -> list[str]:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from incr import lockbook, sources
+from incr import codeindex, lockbook
 from incr.project import Project as IncrProject
 from incr.session import open_pipelines
 
@@ -76,7 +76,7 @@ def test_a_no_op_status_parses_no_source(make_project: MakeProject, monkeypatch)
         def __init__(self, *args: object) -> None:
             raise AssertionError("a saved closure should have been used")
 
-    monkeypatch.setattr(sources, "CodeIndex", NoParsing)
+    monkeypatch.setattr(codeindex, "CodeIndex", NoParsing)
     workspace, pipelines = open_pipelines(IncrProject.find(project.root), executable=False)
     verdicts = workspace.status(pipelines)
 

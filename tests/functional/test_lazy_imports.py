@@ -63,7 +63,8 @@ def test_the_run_engine_and_past_runs_hold_however_the_api_is_loaded(flow: Proje
         (
             ["status"],
             {"incr.api", "incr.discovery", "incr.events", "incr.tracing", "pickle"}
-            | {"incr.captures", "incr.creaders", "incr.notebook", "incr.objectcode"},
+            | {"incr.captures", "incr.creaders", "incr.notebook", "incr.objectcode"}
+            | {"incr.codeast", "incr.codeindex", "incr.keptsources"},
         ),
         (
             ["repro"],

@@ -6,7 +6,8 @@ import textwrap
 
 from hypothesis import strategies as st
 
-from incr.fingerprint import CodeIndex, ModuleSource
+from incr.codeast import ModuleSource
+from incr.codeindex import CodeIndex
 
 
 def make_index(modules: dict[str, str], packages: tuple[str, ...] = ("pipelines",)) -> CodeIndex:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from incr.codeast import defined_in_class
 from incr.coderef import code_ref
-from incr.fingerprint import defined_in_class
 
 from .support import make_index
 

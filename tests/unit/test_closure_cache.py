@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from incr.fingerprint import CodeIndex
+from incr.codeindex import CodeIndex
 from incr.project import Project
 from incr.session import Workspace
 

@@ -9,14 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from incr import fingerprint as fpmod
-from incr.fingerprint import (
-    CodeIndex,
-    ModuleSource,
-    canonical_json,
-    fingerprint,
-    function_closure,
-    normalise,
-)
+from incr.codeast import PART_DIGEST_LEN, ModuleSource, function_closure, normalise
+from incr.codeindex import CodeIndex
+from incr.fingerprint import canonical_json, fingerprint
 from incr.model import Facts
 
 from .support import json_values, make_index
@@ -75,7 +70,7 @@ def test_closure_holds_the_step_and_everything_it_refers_to():
         "pipelines/helpers.py:scale",
         "pipelines/helpers.py:ROUND_TO",
     }
-    assert all(len(d) == fpmod.PART_DIGEST_LEN for d in parts.values())
+    assert all(len(d) == PART_DIGEST_LEN for d in parts.values())
 
 
 # --------------------------------------------------------------------------- cosmetic edits

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from incr.fingerprint import CodeIndex, ModuleSource, definitions
+from incr.codeast import ModuleSource, definitions
+from incr.codeindex import CodeIndex
 from incr.notebook import NOTEBOOK, is_interactive, latest_definitions
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import textwrap
 
-from incr.fingerprint import PROJECT_MODULES, CodeClosure, CodeIndex, ModuleSource
+from incr.codeast import ModuleSource
+from incr.codeindex import CodeIndex
+from incr.fingerprint import PROJECT_MODULES, CodeClosure
 
 REGISTRY = """
     MODELS = {}

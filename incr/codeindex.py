@@ -1,0 +1,335 @@
+"""Code closures from source text (``CodeIndex``): what a step's code fingerprint is made of.
+
+Pure: module sources come in through a loader callable (the caller reads files), and the result
+is values (``fingerprint.CodeClosure``). Names that resolve to third-party modules are reported
+as packages, so the caller can add their installed versions.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from incr import creaders
+from incr.codeast import (
+    IGNORED,
+    Binding,
+    ModuleInfo,
+    ModuleSource,
+    Ref,
+    analyse,
+    config_defaults_apart,
+    definition_nodes,
+    digest_nodes,
+    dynamic_calls,
+    inner_imports,
+    package_of,
+    references,
+    unparse,
+)
+from incr.digests import digest_bytes
+from incr.fingerprint import DEFAULTS, MEMO_FORMAT, PROJECT_MODULES, CodeClosure
+from incr.randomdraws import global_random_draws
+
+Loader = Callable[[str], "ModuleSource | None"]
+
+
+class CodeIndex:
+    """Resolves and digests code closures over the project's modules, memoising per module."""
+
+    def __init__(
+        self,
+        load: Loader,
+        memo: dict[str, Any] | None = None,
+        project: Callable[[], list[str]] | None = None,
+    ) -> None:
+        """``memo`` maps a digest of a definition's raw source to what was learned from it
+        (digest, references, inner imports, run-time lookups); the caller may keep it across
+        processes, so unchanged definitions are not normalised again. ``project`` lists the
+        names of the project's modules, scanned for what fills a table a closure reaches."""
+        self._load = load
+        self._project = project
+        self._project_names: list[str] | None = None
+        self._sources: dict[str, ModuleSource | None] = {}
+        self._tables: dict[tuple[str, str], tuple[list[tuple[str, str]], list[str], set[str]]] = {}
+        self._modules: dict[str, ModuleInfo | None] = {}
+        self._digests: dict[tuple[str, str], _Definition] = {}
+        self.memo: dict[str, Any] = memo if memo is not None else {}
+        self.memo_used: set[str] = set()
+        self._consulted: set[str] = set()
+
+    def module(self, name: str) -> ModuleInfo | None:
+        if name.split(".")[0] in IGNORED:
+            return None
+        if name not in self._modules:
+            source = self.source(name)
+            self._modules[name] = None if source is None else analyse(source)
+        self._consulted.add(name)
+        return self._modules[name]
+
+    def source(self, name: str) -> ModuleSource | None:
+        """The text of project module ``name`` (None when it is not one), not parsed."""
+        if name.split(".")[0] in IGNORED:
+            return None
+        self._consulted.add(name)
+        if name not in self._sources:
+            self._sources[name] = self._load(name)
+        return self._sources[name]
+
+    def project_modules(self) -> list[str]:
+        """The names of the project's modules (a closure that asks depends on the list)."""
+        self._consulted.add(PROJECT_MODULES)
+        if self._project_names is None:
+            self._project_names = sorted(self._project()) if self._project else []
+        return self._project_names
+
+    def is_local(self, name: str) -> bool:
+        if name.split(".")[0] in IGNORED:
+            return False
+        return self.module(name) is not None
+
+    def closure(self, module: str, name: str) -> CodeClosure:
+        """The closure of ``name`` defined at the top level of local module ``module``."""
+        self._consulted = set()
+        parts: dict[str, str] = {}
+        packages: set[str] = set()
+        dynamic: list[str] = []
+        readers: list[tuple[str, str, str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        todo: list[tuple[str, str]] = [(module, name)]
+        while todo:
+            mod, sym = todo.pop()
+            if (mod, sym) in seen:
+                continue
+            seen.add((mod, sym))
+            info = self.module(mod)
+            if info is None:
+                continue
+            if sym == "*":
+                parts[f"{info.source.path}:*"] = digest_nodes([info.tree] if info.tree else [])
+                continue
+            if definition_nodes(info, sym) is None:
+                continue
+            digest, refs, imports, calls, opens = self._definition(info, sym)
+            digest, _, defaults = digest.partition("+")
+            parts[f"{info.source.path}:{sym}"] = digest
+            if defaults:
+                parts[f"{info.source.path}:{sym}{DEFAULTS}"] = defaults
+            own = (mod, sym) == (module, name)
+            readers += creaders.resolve_calls(self, info, sym, opens, own=own)
+            dynamic += [f"{call} in {info.source.path}:{sym}" for call in calls]
+            draws = global_random_draws(info, refs)
+            dynamic += [f"{call} in {info.source.path}:{sym}" for call in draws]
+            targets = [t for ref in refs for t in self.resolve(info, ref)]
+            targets += [t for b in imports for t in self._resolve_binding(b, ())]
+            if "." not in sym and self._may_be_table(info, sym):
+                found, notes = self._table_fillers(info.source.name, sym)
+                targets += found
+                dynamic += notes
+            for target in targets:
+                if isinstance(target, str):
+                    packages.add(target)
+                else:
+                    todo.append(target)
+        dynamic_notes = tuple(sorted(set(dynamic)))
+        consulted = frozenset(self._consulted)
+        opened = tuple(sorted(set(readers)))
+        return CodeClosure(parts, frozenset(packages), dynamic_notes, consulted, opened)
+
+    def _may_be_table(self, info: ModuleInfo, sym: str) -> bool:
+        from incr import registries
+
+        return registries.is_table(self, info, info.defs[sym])
+
+    def _table_fillers(self, module: str, sym: str) -> tuple[list[tuple[str, str]], list[str]]:
+        """What fills table ``sym`` of ``module`` (see ``incr.registries``), scanned once."""
+        from incr import registries
+
+        key = (module, sym)
+        if key not in self._tables:
+            before, self._consulted = self._consulted, set()
+            found, notes = registries.scan(self, key)
+            self._tables[key] = (found, notes, self._consulted)
+            self._consulted = before | self._consulted
+        found, notes, consulted = self._tables[key]
+        self._consulted |= consulted
+        return found, notes
+
+    def normalised_source(self, module: str, name: str) -> str | None:
+        """The source of a definition (``*``: the whole module) as incr compares it: parsed and
+        unparsed, without comments or docstrings, in a standard layout."""
+        info = self.module(module)
+        return None if info is None else part_source(info, name)
+
+    def _definition(self, info: ModuleInfo, sym: str) -> _Definition:
+        """A definition's digest, the names it reads, the imports made inside it, the
+        run-time lookups it makes and its calls that may open files in native code."""
+        key = (info.source.name, sym)
+        if key not in self._digests:
+            nodes = definition_nodes(info, sym) or []
+            package = package_of(info.source)
+            raw = _raw_key(info, nodes, package)
+            cached = self.memo.get(raw)
+            if cached is None:
+                refs = [ref for node in nodes for ref in references(node)]
+                imports = [b for node in nodes for b in inner_imports(node, package)]
+                dynamic = [call for node in nodes for call in dynamic_calls(node)]
+                opens = [call for node in nodes for call in creaders.reader_calls(node)]
+                digest = definition_digest(nodes)
+                cached = self.memo[raw] = _memo_entry(digest, refs, imports, dynamic, opens)
+            self.memo_used.add(raw)
+            self._digests[key] = _from_memo(cached)
+        return self._digests[key]
+
+    def resolve(self, info: ModuleInfo, ref: Ref) -> Iterable[tuple[str, str] | str]:
+        """Where a name used in ``info`` points: a local (module, symbol), or a package name.
+
+        A name both defined and imported (``try: from x import f`` / ``except: def f``) points
+        at both: either may be the one that runs.
+        """
+        head, chain = ref
+        if head in info.defs:
+            yield (info.source.name, head)
+        binding = info.imports.get(head)
+        if binding is not None:
+            yield from self._resolve_binding(binding, chain)
+        elif head not in info.defs:
+            yield from self._resolve_star(info, ref)
+
+    def _resolve_star(
+        self, info: ModuleInfo, ref: Ref, seen: frozenset[str] = frozenset()
+    ) -> Iterable[tuple[str, str] | str]:
+        # The last star import that provides the name wins, as in Python; a star-imported module
+        # may itself re-export the name through its own star imports.
+        seen = seen | {info.source.name}
+        for star in reversed(info.stars):
+            star_info = self.module(star)
+            if star_info is None or star in seen:
+                continue
+            if ref[0] in star_info.defs or ref[0] in star_info.imports:
+                yield from self.resolve(star_info, ref)
+                return
+            found = list(self._resolve_star(star_info, ref, seen))
+            if found:
+                yield from found
+                return
+        for star in info.stars:
+            if not self.is_local(star):
+                yield from self._external(star)
+
+    def _resolve_binding(
+        self, binding: Binding, chain: tuple[str, ...]
+    ) -> Iterable[tuple[str, str] | str]:
+        if binding.attr_of is None:
+            assert binding.module is not None
+            yield from self._resolve_module_chain(binding.module, chain)
+            return
+        submodule = f"{binding.attr_of}.{binding.attr}"
+        if self.is_local(submodule):  # ``from pipelines import helpers``
+            yield from self._resolve_module_chain(submodule, chain)
+            return
+        target = self.module(binding.attr_of)
+        if target is None:
+            yield from self._external(binding.attr_of)
+        else:
+            yield from self.resolve(target, (binding.attr, chain))
+
+    def _resolve_module_chain(
+        self, module: str, chain: tuple[str, ...]
+    ) -> Iterable[tuple[str, str] | str]:
+        # ``import a.b`` then ``a.b.c.f``: find the longest local module along the chain.
+        current = module
+        rest = list(chain)
+        while rest and self.is_local(f"{current}.{rest[0]}"):
+            current = f"{current}.{rest.pop(0)}"
+        info = self.module(current)
+        if info is None:
+            yield from self._external(current)
+        elif not rest:
+            yield (current, "*")  # the module itself is used as a value
+        else:
+            yield from self.resolve(info, (rest[0], tuple(rest[1:])))
+
+    def _external(self, module: str) -> Iterable[str]:
+        top = module.split(".")[0]
+        if top and top not in IGNORED:
+            yield top
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def definition_digest(nodes: list[ast.stmt]) -> str:
+    """The digest of a module-level definition's statements, with ``+`` and the digest of
+    its config defaults when they are kept apart (see ``DEFAULTS``)."""
+    with config_defaults_apart(nodes) as defaults:
+        digest = digest_nodes(nodes)
+    return digest + "+" + digest_nodes(defaults) if defaults else digest
+
+
+def part_digest(info: ModuleInfo, name: str) -> str | None:
+    """The digest a closure records for code part ``name`` of module ``info`` (``*``: the
+    whole module); None when the module does not define it."""
+    if name == "*":
+        return digest_nodes([info.tree] if info.tree else [])
+    nodes = definition_nodes(info, name)
+    return None if nodes is None else definition_digest(nodes).partition("+")[0]
+
+
+def part_source(info: ModuleInfo, name: str) -> str | None:
+    """The normalised source of code part ``name`` of module ``info`` (``*``: the whole
+    module); None when the module does not define it."""
+    if name == "*":
+        return unparse(info.tree) if info.tree else ""
+    nodes = definition_nodes(info, name)
+    return None if nodes is None else "\n".join(unparse(s) for s in nodes)
+
+
+def _raw_key(info: ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
+    """A digest of the raw source lines of ``nodes`` (decorators included) and the package
+    that relative imports are resolved against: same key, same normalised result."""
+    if info.lines is None:
+        # Only the line ends the tokenizer knows: splitlines() also splits at form feeds
+        # and other separators, which would shift every line number after them.
+        text = info.source.text.replace("\r\n", "\n").replace("\r", "\n")
+        info.lines = text.split("\n")
+    chunks = [package, str(MEMO_FORMAT)]
+    for node in nodes:
+        decorators = getattr(node, "decorator_list", [])
+        start = min([node.lineno, *(d.lineno for d in decorators)])
+        end = node.end_lineno or node.lineno
+        chunks.append("\n".join(info.lines[start - 1 : end]))
+    return digest_bytes("\0".join(chunks).encode(), 32)
+
+
+#: What is learned from one definition: digest, references, inner imports, run-time lookups,
+#: calls that may open files in native code (see ``creaders.reader_calls``).
+_Definition = tuple[str, list["Ref"], list[Binding], list[str], list[list[Any]]]
+
+
+def _memo_entry(
+    digest: str,
+    refs: list[Ref],
+    imports: list[Binding],
+    dynamic: list[str],
+    opens: list[list[Any]],
+) -> list[Any]:
+    return [
+        digest,
+        [[name, list(chain)] for name, chain in refs],
+        [[b.module, b.attr_of, b.attr] for b in imports],
+        dynamic,
+        opens,
+    ]
+
+
+def _from_memo(entry: list[Any]) -> _Definition:
+    digest, refs, imports, dynamic, opens = entry
+    return (
+        str(digest),
+        [(str(name), tuple(chain)) for name, chain in refs],
+        [Binding(module=m, attr_of=a, attr=t) for m, a, t in imports],
+        [str(d) for d in dynamic],
+        opens,
+    )
