@@ -104,7 +104,7 @@ class StepFacts:
     def notes(self, traced: TracedPipeline, node: StepNode) -> list[str]:
         """Places in the step's code that look things up by name at run time (none once the
         step lists ``code_deps`` or sets a ``version``: the user has taken charge), and that
-        draw from a global random generator (see ``fingerprint.global_random_draws``)."""
+        draw from a global random generator (see ``randomdraws.global_random_draws``)."""
         code = traced.code[node.name]
         ref = code.func
         if ref.own_digest or ref.package:
