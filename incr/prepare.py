@@ -87,6 +87,8 @@ class Preparer:
         run.facts[node.name] = (facts, fp)
         early = run.reruns.pop(node.name, [])  # it read a file before a step wrote it
         reasons += early
+        if reasons:
+            self.ws.changed = True  # it executes or has its outputs put back
         self.reporter.emit(StepStarted(graph.name, node.name, tuple(reasons)))
         run.started[node.name] = self.clock.perf()
         reused = self.reused(run, node, locked, reasons, early, enabled, expected)
@@ -97,14 +99,20 @@ class Preparer:
 
     def known_clean(self, run: RunState, node: StepNode) -> bool:
         """Reuse a step that the status pass of this ``repro`` found clean, as that pass
-        decided it (True), when it found every step clean: nothing executes in such a run,
-        so nothing a step depends on can change between that pass and its turn. A forced
-        step, a run-level cache setting or a step to run again is decided as usual."""
+        decided it (True), when nothing that step depends on can have changed since: the
+        pass found every step clean (nothing executes in such a run), or no step of this
+        command has changed anything on disk yet (executed, or had its outputs put back)
+        and the step was traced with the node and code that pass judged. A forced step, a
+        run-level cache setting or a step to run again is decided as usual."""
         known = self.ws.clean.get(id(node))
+        if known is None and not self.ws.changed:
+            before = self.ws.clean_before.get(node.key)
+            if before and before[0].node == node and before[1] == run.traced.code.get(node.name):
+                known = before[0]
         locked = self.ws.locks.get(node.key)
         if (
             known is None
-            or known.node is not node
+            or known.node != node
             or not self.executes
             or known.fingerprint is None
             or known.facts is None

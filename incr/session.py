@@ -33,6 +33,7 @@ from incr.model import (
     Facts,
     LockEntry,
     Reason,
+    StepCode,
     StepNode,
     TracedPipeline,
 )
@@ -77,6 +78,11 @@ class Workspace:
         #: The verdicts of a ``repro`` whose status pass found every step clean, by the
         #: identity of their node: its run reuses them rather than deciding each step again.
         self.clean: dict[int, Verdict] = {}
+        #: The steps that status pass found clean when some were not, by key, with the code
+        #: the pass judged them by: a run reuses them until it changes anything on disk (see
+        #: ``Preparer.known_clean``). ``changed`` is set by the first step that does.
+        self.clean_before: dict[str, tuple[Verdict, StepCode]] = {}
+        self.changed = False
         #: The files each step was seen to write (they order the steps that read them).
         self.writes = SeenWrites(project.cache / "writes.json")
         # what loading needs: the extra types [tool.incr] trusted_types lets skops load,
@@ -386,6 +392,10 @@ def open_for_repro(
     if not force and not any(v.dirty for v in verdicts):
         workspace.clean = {id(v.node): v for v in verdicts}
         return workspace, pipelines  # every step is clean: nothing will execute
+    code = {t.graph.name: t.code for t in pipelines}
+    workspace.clean_before = {
+        v.node.key: (v, code[v.node.pipeline][v.node.name]) for v in verdicts if not v.dirty
+    }
     return open_pipelines(project, workspace=workspace)
 
 

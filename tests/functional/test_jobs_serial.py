@@ -233,3 +233,51 @@ def test_two_steps_reading_what_the_other_writes_run_in_body_order(
     assert result.returncode == 0, result.output
     assert project.take_ran() == ["first:y-from-second"]  # x unchanged: second stays clean
     assert project.dirty() == {}
+
+
+#: ``later`` reads data/shared.txt, which nothing wrote so far; ``first`` is called before it.
+LATER_READER = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def first() -> int:
+        mark("first")
+        return 1
+
+
+    @step
+    def later() -> str:
+        with open("data/shared.txt", encoding="utf-8") as fh:
+            text = fh.read()
+        mark("later:" + text)
+        return text
+
+
+    @pipeline
+    def shared():
+        first()
+        later()
+    """
+
+
+def test_a_step_clean_before_the_run_is_decided_again_once_a_step_changed_the_disk(
+    make_project: MakeProject,
+) -> None:
+    """A repro reuses what its status pass found clean only until a step executes: here the
+    edited step starts to write the file a later step reads, and that step runs again."""
+    project = make_project({"pipelines/shared.py": LATER_READER, "data/shared.txt": "old"})
+    project.repro()
+    assert project.take_ran() == ["first", "later:old"]
+
+    project.edit(
+        "pipelines/shared.py",
+        '    mark("first")\n',
+        '    mark("first")\n    with open("data/shared.txt", "w", encoding="utf-8") as fh:\n'
+        '        fh.write("new")\n',
+    )
+    assert set(project.dirty()) == {"first"}
+    project.repro()
+    assert project.take_ran() == ["first", "later:new"]
+    assert project.dirty() == {}
