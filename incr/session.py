@@ -392,9 +392,11 @@ def open_for_repro(
     if not force and not any(v.dirty for v in verdicts):
         workspace.clean = {id(v.node): v for v in verdicts}
         return workspace, pipelines  # every step is clean: nothing will execute
-    code = {t.graph.name: t.code for t in pipelines}
+    code = {n.key: t.code.get(n.name) for t in pipelines for n in t.graph.steps}
     workspace.clean_before = {
-        v.node.key: (v, code[v.node.pipeline][v.node.name]) for v in verdicts if not v.dirty
+        v.node.key: (v, found)
+        for v in verdicts
+        if not v.dirty and (found := code.get(v.node.key)) is not None
     }
     return open_pipelines(project, workspace=workspace)
 
