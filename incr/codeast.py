@@ -71,11 +71,16 @@ class ModuleLookup(Protocol):
 _handed: dict[str, ast.Module] = {}
 
 
+#: Trees waiting at most: one the code index never asks for (its closures were saved) is
+#: dropped after a few others, so a long ``incr watch`` holds no more than these.
+HANDED_MAX = 4
+
+
 def hand_over(text: str, tree: ast.Module) -> None:
     """Give ``tree``, parsed from ``text`` and not to be used or changed by the caller again,
     to the next ``analyse`` of ``text``."""
-    if len(_handed) >= 16:
-        _handed.clear()
+    if len(_handed) >= HANDED_MAX:
+        _handed.pop(next(iter(_handed)))  # the oldest
     _handed[text] = tree
 
 
