@@ -59,6 +59,16 @@ def user_errors(echo: Callable[[str], object]) -> Callable[[F], F]:
             except KeyboardInterrupt:
                 echo("interrupted: every step that finished is kept in the lockfile")
                 sys.exit(130)
+            except Exception as exc:  # a bug in incr, unless a file hid a standard module
+                from incr.imports import shadow_message, shadowing
+
+                found = shadowing(exc)
+                if found is None:
+                    raise
+                message, hint = shadow_message(*found)
+                echo(f"error: {message}")
+                echo(f"  hint: {hint}")
+                sys.exit(2)
 
         return wrapper  # type: ignore[return-value]
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from incr.dag import check_shared_outs
 from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.graph import check
-from incr.imports import use_project_imports
+from incr.imports import shadow_message, shadowing, use_project_imports
 from incr.mainblock import line_in, run_main_block
 from incr.model import TracedPipeline
 from incr.project import Project, module_name, pipeline_modules
@@ -39,6 +39,9 @@ def import_module(project: Project, path: Path) -> object:
         line = line_in(exc, path)
         raise DiscoveryError(f"{rel}:{line}: {exc.message}", hint=exc.hint) from None
     except Exception as exc:
+        if (found := shadowing(exc)) is not None:
+            message, hint = shadow_message(*found)
+            raise DiscoveryError(message, hint=hint) from None
         line = line_in(exc, path)
         raise DiscoveryError(
             f"{rel}:{line}: import failed: {type(exc).__name__}: {exc}",
@@ -205,6 +208,9 @@ def trace(
             f"{where}: pipeline {instance.name}: {exc.message}", hint=exc.hint
         ) from None
     except Exception as exc:
+        if (found := shadowing(exc)) is not None:
+            message, hint = shadow_message(*found)
+            raise GraphError(message, hint=hint) from None
         line = f":{line_in(exc, path)}" if path else ""
         raise GraphError(
             f"{where}{line}: pipeline {instance.name} failed while wiring its steps: "

@@ -122,3 +122,44 @@ def _is_incr_command(main_file: str) -> bool:
     scripts = os.path.dirname(os.path.abspath(sys.executable))
     name = os.path.basename(path).lower().removesuffix(".exe").removesuffix("-script.py")
     return os.path.dirname(path) == scripts and name == "incr"
+
+
+def shadowing(exc: BaseException) -> tuple[str, str] | None:
+    """(file, name) of a module outside the standard library that took the name of a
+    standard one (a project's ``logging.py``, first on ``sys.path``), when one is loaded or
+    ``exc`` came through one; None otherwise. Whatever imports that name then gets the file
+    instead: incr, and the packages it loads, fail in ways that name neither. (Imports
+    nothing: the module hidden may be one it would need.)"""
+    standard = os.path.join(os.path.dirname(os.path.realpath(os.__file__)), "")
+
+    def hides(file: str | None) -> str | None:
+        if not file or not file.endswith(".py"):
+            return None
+        stem = os.path.splitext(os.path.basename(file))[0]
+        name = os.path.basename(os.path.dirname(file)) if stem == "__init__" else stem
+        if name not in sys.stdlib_module_names or name == "__main__":
+            return None
+        return None if os.path.realpath(file).startswith(standard) else name
+
+    tb = exc.__traceback__
+    while tb is not None:
+        file = tb.tb_frame.f_code.co_filename
+        if (name := hides(file)) is not None:
+            return file, name
+        tb = tb.tb_next
+    for name in sys.stdlib_module_names:
+        loaded = getattr(sys.modules.get(name), "__file__", None)
+        if hides(loaded) == name:
+            return str(loaded), name
+    return None
+
+
+def shadow_message(file: str, name: str) -> tuple[str, str]:
+    """The error line and hint for ``file`` hiding standard module ``name``."""
+    where = os.path.relpath(file)
+    where = file if where.startswith("..") else where
+    return (
+        f"{where} hides Python's standard module {name}",
+        f"incr and the packages it loads import {name}; rename {where} (a module of the "
+        "project cannot take a standard module's name)",
+    )

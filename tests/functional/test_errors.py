@@ -476,3 +476,24 @@ def test_missing_pipelines_folder(make_project: MakeProject) -> None:
     line = project.incr("status").user_error()
 
     assert "pipelines" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("logging", "# the project's own logging helpers\n"),  # networkx finds no getLogger
+        ("traceback", "raise RuntimeError('not the standard traceback')\n"),  # fails on import
+        ("csv", "raise RuntimeError('not the standard csv')\n"),  # imported while tracing
+    ],
+)
+def test_a_project_module_named_like_a_standard_one_is_named_in_one_line(
+    make_project: MakeProject, name: str, text: str
+) -> None:
+    project = make_project({**FLOW_FILES, f"{name}.py": text})
+    if name == "csv":
+        project.edit("pipelines/flow.py", '"""The pipeline under test."""\n', "import csv\n")
+
+    line = project.incr("repro").user_error()
+
+    assert line == f"error: {name}.py hides Python's standard module {name}"
+    assert not (project.root / "pipeline.lock").exists()
