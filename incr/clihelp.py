@@ -60,14 +60,13 @@ def user_errors(echo: Callable[[str], object]) -> Callable[[F], F]:
                 echo("interrupted: every step that finished is kept in the lockfile")
                 sys.exit(130)
             except Exception as exc:  # a bug in incr, unless a file hid a standard module
-                from incr.imports import shadow_message, shadowing
+                from incr.imports import shadowed
 
-                found = shadowing(exc)
-                if found is None:
+                hidden = shadowed(exc)
+                if hidden is None:
                     raise
-                message, hint = shadow_message(*found)
-                echo(f"error: {message}")
-                echo(f"  hint: {hint}")
+                echo(f"error: {hidden[0]}")
+                echo(f"  hint: {hidden[1]}")
                 sys.exit(2)
 
         return wrapper  # type: ignore[return-value]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from incr.dag import check_shared_outs
 from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.graph import check
-from incr.imports import shadow_message, shadowing, use_project_imports
+from incr.imports import shadowed, use_project_imports
 from incr.mainblock import line_in, run_main_block
 from incr.model import TracedPipeline
 from incr.project import Project, module_name, pipeline_modules
@@ -39,9 +39,8 @@ def import_module(project: Project, path: Path) -> object:
         line = line_in(exc, path)
         raise DiscoveryError(f"{rel}:{line}: {exc.message}", hint=exc.hint) from None
     except Exception as exc:
-        if (found := shadowing(exc)) is not None:
-            message, hint = shadow_message(*found)
-            raise DiscoveryError(message, hint=hint) from None
+        if (hidden := shadowed(exc)) is not None:
+            raise DiscoveryError(hidden[0], hint=hidden[1]) from None
         line = line_in(exc, path)
         raise DiscoveryError(
             f"{rel}:{line}: import failed: {type(exc).__name__}: {exc}",
@@ -208,9 +207,8 @@ def trace(
             f"{where}: pipeline {instance.name}: {exc.message}", hint=exc.hint
         ) from None
     except Exception as exc:
-        if (found := shadowing(exc)) is not None:
-            message, hint = shadow_message(*found)
-            raise GraphError(message, hint=hint) from None
+        if (hidden := shadowed(exc)) is not None:
+            raise GraphError(hidden[0], hint=hidden[1]) from None
         line = f":{line_in(exc, path)}" if path else ""
         raise GraphError(
             f"{where}{line}: pipeline {instance.name} failed while wiring its steps: "

@@ -124,12 +124,27 @@ def _is_incr_command(main_file: str) -> bool:
     return os.path.dirname(path) == scripts and name == "incr"
 
 
-def shadowing(exc: BaseException) -> tuple[str, str] | None:
-    """(file, name) of a module outside the standard library that took the name of a
-    standard one (a project's ``logging.py``, first on ``sys.path``), when one is loaded or
-    ``exc`` came through one; None otherwise. Whatever imports that name then gets the file
-    instead: incr, and the packages it loads, fail in ways that name neither. (Imports
-    nothing: the module hidden may be one it would need.)"""
+def shadowed(exc: BaseException) -> tuple[str, str] | None:
+    """The error line and hint when a module outside the standard library took the name of a
+    standard one (a project's ``logging.py``, first on ``sys.path``) and is loaded, or ``exc``
+    came through it; None otherwise. Whatever imports that name gets the file instead: incr,
+    and the packages it loads, fail in ways that name neither."""
+    found = _hiding(exc)
+    if found is None:
+        return None
+    file, name = found
+    where = os.path.relpath(file)
+    where = file if where.startswith("..") else where
+    return (
+        f"{where} hides Python's standard module {name}",
+        f"incr and the packages it loads import {name}; rename {where} (a module of the "
+        "project cannot take a standard module's name)",
+    )
+
+
+def _hiding(exc: BaseException) -> tuple[str, str] | None:
+    """(file, standard module name) of the module that hides one (see ``shadowed``). Imports
+    nothing: the module hidden may be one it would need."""
     standard = os.path.join(os.path.dirname(os.path.realpath(os.__file__)), "")
 
     def hides(file: str | None) -> str | None:
@@ -152,14 +167,3 @@ def shadowing(exc: BaseException) -> tuple[str, str] | None:
         if hides(loaded) == name:
             return str(loaded), name
     return None
-
-
-def shadow_message(file: str, name: str) -> tuple[str, str]:
-    """The error line and hint for ``file`` hiding standard module ``name``."""
-    where = os.path.relpath(file)
-    where = file if where.startswith("..") else where
-    return (
-        f"{where} hides Python's standard module {name}",
-        f"incr and the packages it loads import {name}; rename {where} (a module of the "
-        "project cannot take a standard module's name)",
-    )
