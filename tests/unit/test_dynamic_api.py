@@ -14,6 +14,7 @@ from incr.errors import DefinitionError
 from incr.fanin import call_args
 from incr.model import InputRef
 from incr.pipeparams import instance_name
+from incr.stepsig import takes_only_args_and_kwargs
 
 
 class Cfg(StepConfig):
@@ -155,6 +156,27 @@ def test_a_factory_step_taking_parts_is_no_wrapper() -> None:
     made = make(sum)
     assert made.name == "merged" and list(made.signature.parameters) == ["parts"]
     assert made.run_function(None, {"parts[0]": 1, "parts[1]": 2}) == 3
+
+
+def _signatures() -> list:
+    def a(*args, **kwargs): ...
+    def b(x, *args, **kwargs): ...
+    def c(*args): ...
+    def d(**kwargs): ...
+    def e(*args, k=1, **kwargs): ...
+    def f(x, /, *args, **kwargs): ...
+    def g(): ...
+    def h(*args, **kwargs): ...
+
+    h.__signature__ = inspect.signature(b)  # type: ignore[attr-defined]
+    return [a, b, c, d, e, f, g, h]
+
+
+@pytest.mark.parametrize("func", _signatures(), ids=lambda f: f.__name__)
+def test_a_wrapper_is_told_from_its_code_as_inspect_tells_it(func) -> None:
+    kinds = [p.kind for p in inspect.signature(func).parameters.values()]
+    expected = kinds == [inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD]
+    assert takes_only_args_and_kwargs(func) == expected
 
 
 def test_a_nested_pipeline_without_cache_keeps_its_steps_uncached(tmp_path: Path) -> None:
