@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import linecache
 from pathlib import Path
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any
 
 from incr import notebook
@@ -23,7 +23,7 @@ from incr.codeast import (
 )
 from incr.model import CodeRef
 from incr.model import StepCode as StepCode  # re-exported: it lived here
-from incr.project import module_file
+from incr.project import module_file, source_file
 
 
 def code_ref(obj: Any, root: Path) -> CodeRef:
@@ -36,7 +36,10 @@ def code_ref(obj: Any, root: Path) -> CodeRef:
         return CodeRef(package=obj.__name__.split(".")[0])
     obj = inspect.unwrap(obj)  # a functools.wraps decorator: fingerprint the wrapped function
     try:
-        file = inspect.getsourcefile(obj) or inspect.getfile(obj)
+        if isinstance(obj, FunctionType):
+            file = source_file(obj) or obj.__code__.co_filename
+        else:
+            file = inspect.getsourcefile(obj) or inspect.getfile(obj)
     except (TypeError, OSError):  # built in, or a notebook's class (``__main__`` has no file)
         if isinstance(obj, type) and obj.__module__ == "__main__":
             return notebook_ref(obj, "")

@@ -187,9 +187,26 @@ def module_file(file: str, root: Path) -> tuple[str, str] | None:
     return _module_files[key]
 
 
+#: Per (code file, module name): the source file ``inspect.getsourcefile`` gives a function
+#: of that file and module (it tests that the file exists), found once per trace.
+_source_files: dict[tuple[str, str], str | None] = {}
+
+
+def source_file(func: Any) -> str | None:
+    """``inspect.getsourcefile(func)`` for a function, asked once per trace for each of its
+    code file and module: ten thousand steps of one module test one file."""
+    key = (func.__code__.co_filename, str(getattr(func, "__module__", None)))
+    if key not in _source_files:
+        import inspect
+
+        _source_files[key] = inspect.getsourcefile(func)
+    return _source_files[key]
+
+
 def forget_real_paths() -> None:
     _real_paths.clear()
     _module_files.clear()
+    _source_files.clear()
 
 
 def module_name(root: Path, path: Path) -> str:

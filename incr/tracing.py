@@ -7,7 +7,6 @@ discovery imports pipeline modules, ``.run()`` calls are recorded here instead o
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -240,9 +239,9 @@ def record_run(instance: Any) -> bool:
 
 def relative_source(func: Callable[..., Any], root: Path) -> str:
     from incr.notebook import NOTEBOOK, is_interactive  # here: decorators load no notebook
-    from incr.project import real_path
+    from incr.project import real_path, source_file
 
-    file = inspect.getsourcefile(func) or func.__code__.co_filename
+    file = source_file(func) or func.__code__.co_filename
     if func.__module__ == "__main__" and is_interactive(file):
         return NOTEBOOK
     path = real_path(file)
