@@ -21,7 +21,8 @@ be rediscovered each time: set ``INCR_NO_GRAPH_CACHE=1``.
 An edit inside a step's body does not change the wiring either: a step's body never runs while
 the pipelines are imported and traced. So each module is also keyed by its *wiring digest*, the
 digest of its AST with the bodies of its module-level ``@step`` functions left out (comments and
-layout never count). When only modules' texts changed and every wiring digest is the same, the
+layout never count; see ``incr.wiring``). When only modules' texts changed and every wiring digest
+is the same, the
 saved graphs are still right and are kept, re-keyed by the new texts. This holds only while no
 project module may reach a step's function outside a run (``entrypoint``, ``func``,
 ``inspect.unwrap``, ``getattr`` of a computed name, ``vars``, ``eval``...): a module that may
@@ -35,7 +36,6 @@ import contextlib
 import json
 import os
 import sys
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -43,15 +43,16 @@ from typing import Any
 
 from incr.dag import shape
 from incr.envreads import env_value
-from incr.fingerprint import digest_bytes
 from incr.hashing import MISSING, StatCache
 from incr.learned import exists_value, listing_value, own_paths
 from incr.model import CodeRef, InputRef, PipelineGraph, StepCode, StepNode, TracedPipeline
 from incr.project import Project, pipeline_modules
 from incr.storage import atomic_write
 from incr.version import __version__
+from incr.wiring import wiring_of
 
-FORMAT = 5  # 4: what step functions capture, and steps in class bodies; 5: run order
+FORMAT = 6  # 4: what step functions capture, and steps in class bodies; 5: run order;
+# 6: wiring digests of the text around step bodies
 DISABLE_ENV = "INCR_NO_GRAPH_CACHE"
 
 
@@ -126,8 +127,8 @@ def save(
         if rel.endswith(".py") and digest != MISSING:
             with contextlib.suppress(OSError, UnicodeDecodeError):
                 found = wiring_of((project.root / rel).read_bytes(), rel)
-                if found is not None and found[0] == digest:  # not rewritten meanwhile
-                    wiring[rel] = [found[1], found[2]]
+                if found is not None and found.digest == digest:  # not rewritten meanwhile
+                    wiring[rel] = found.entry()
     _write(
         project,
         {
@@ -234,137 +235,11 @@ def _same_wiring(project: Project, data: dict[str, Any], now: dict[str, Any]) ->
         if rel not in wiring or digest == MISSING:
             return False  # not a module, or gone: the wiring may depend on it
         found = wiring_of((project.root / rel).read_bytes(), rel)
-        if found is None or found[2] or found[1] != wiring[rel][0]:
+        if found is None or found.runs_bodies or not found.same_as(wiring[rel][0]):
             return False
-        now["modules"][rel] = found[0]  # the bytes checked, even if rewritten since
-        wiring[rel] = [found[1], found[2]]
+        now["modules"][rel] = found.digest  # the bytes checked, even if rewritten since
+        wiring[rel] = found.entry()
     return True
-
-
-#: Attributes that reach a step's function outside a run (``my_step.entrypoint(...)``).
-_BODY_ACCESS = frozenset({"entrypoint", "func", "__wrapped__", "run_function", "__dict__"})
-#: Names that can reach it by other ways (``inspect.unwrap(my_step)()``, ``vars(my_step)``).
-_DYNAMIC_ACCESS = frozenset({"unwrap", "vars", "eval", "exec", "__import__"})
-
-
-#: wiring_of's answers by the digest of the source: a ``repro`` checks the changed modules'
-#: wiring when it loads the graphs and again when it saves them after tracing.
-_wirings: dict[str, tuple[str, str, bool] | None] = {}
-
-
-def wiring_of(source: bytes, filename: str) -> tuple[str, str, bool] | None:
-    """(digest of ``source``, its wiring digest, whether it reaches a step's body), or None
-    when it does not parse.
-
-    The wiring digest covers the module's AST, without positions, with the body of each
-    module-level function decorated with incr's ``step`` replaced by ``pass``.
-    """
-    digest = digest_bytes(source)
-    key = f"{digest}:{filename}"
-    if key not in _wirings:
-        if len(_wirings) > 256:
-            _wirings.clear()
-        _wirings[key] = _wiring(source, filename, digest)
-    return _wirings[key]
-
-
-def _wiring(source: bytes, filename: str, digest: str) -> tuple[str, str, bool] | None:
-    import ast
-    import copy
-
-    from incr.codeast import hand_over
-
-    text: str | None = None
-    if not source.startswith(b"\xef\xbb\xbf"):  # a byte-order mark: parsed from the bytes
-        with contextlib.suppress(UnicodeDecodeError):
-            text = source.decode("utf-8")  # as the code index reads it
-    try:
-        tree = ast.parse(source if text is None else text, filename=filename)
-    except (SyntaxError, ValueError):
-        return None
-    names, modules, runs_bodies = _scan(tree)
-    body = list(tree.body)
-    for i, stmt in enumerate(body):  # the tree itself is left as parsed
-        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and any(
-            _is_step(d, names, modules) for d in stmt.decorator_list
-        ):
-            body[i] = copy.copy(stmt)
-            body[i].body = [ast.Pass()]  # type: ignore[attr-defined]
-    wired = ast.Module(body=body, type_ignores=tree.type_ignores)
-    wiring = digest_bytes(ast.dump(wired, include_attributes=False).encode(), 32)
-    if text is not None:
-        hand_over(text, tree)  # the code index parses the changed module once, not twice
-    return digest, wiring, runs_bodies
-
-
-def _reaches_bodies(node: Any) -> bool:
-    """True for an expression that may reach a step's function: the attributes above, the
-    names above, and ``getattr`` of one of those attributes or of a computed name."""
-    import ast
-
-    if isinstance(node, ast.Attribute):
-        return node.attr in _BODY_ACCESS or node.attr in _DYNAMIC_ACCESS
-    if isinstance(node, ast.Name):
-        return node.id in _DYNAMIC_ACCESS
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
-        name = node.args[1] if len(node.args) > 1 else None
-        return not (isinstance(name, ast.Constant) and name.value not in _BODY_ACCESS)
-    return False
-
-
-def _scan(tree: Any) -> tuple[set[str], set[str], bool]:
-    """In one walk of the module: the names bound to ``incr.step`` and to the ``incr`` module
-    by its top-level imports and bound nowhere else in it (rebound, a name may decorate with
-    anything; a star import may bind any name), and whether it may reach a step's body."""
-    import ast
-
-    names: set[str] = set()
-    modules: set[str] = set()
-    for stmt in tree.body:
-        if isinstance(stmt, ast.ImportFrom) and stmt.module == "incr" and stmt.level == 0:
-            names |= {a.asname or a.name for a in stmt.names if a.name == "step"}
-        elif isinstance(stmt, ast.Import):
-            modules |= {a.asname or a.name for a in stmt.names if a.name == "incr"}
-    bound: Counter[str] = Counter()  # every binding of every name, at any depth
-    star = runs_bodies = False
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            if not isinstance(node.ctx, ast.Load):
-                bound[node.id] += 1
-            runs_bodies = runs_bodies or node.id in _DYNAMIC_ACCESS
-        elif isinstance(node, ast.Attribute | ast.Call):
-            runs_bodies = runs_bodies or _reaches_bodies(node)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            bound[node.name] += 1
-        elif isinstance(node, ast.alias):
-            bound[(node.asname or node.name).split(".")[0]] += 1
-            star = star or node.name == "*"
-        elif isinstance(node, ast.arg):
-            bound[node.arg] += 1
-        elif isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name:
-            bound[node.name] += 1
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            bound[node.rest] += 1
-        elif isinstance(node, ast.Global | ast.Nonlocal):
-            bound.update(node.names)
-    if star:
-        return set(), set(), runs_bodies
-    return {n for n in names if bound[n] == 1}, {m for m in modules if bound[m] == 1}, runs_bodies
-
-
-def _is_step(decorator: Any, names: set[str], modules: set[str]) -> bool:
-    import ast
-
-    if isinstance(decorator, ast.Call):
-        decorator = decorator.func
-    if isinstance(decorator, ast.Name):
-        return decorator.id in names
-    return (
-        isinstance(decorator, ast.Attribute)
-        and decorator.attr == "step"
-        and isinstance(decorator.value, ast.Name)
-        and decorator.value.id in modules
-    )
 
 
 def _encode(traced: TracedPipeline) -> dict[str, Any]:

@@ -84,6 +84,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "learned",
             "codecache",
             "packages",
+            "wiring",
             "graphcache",
             "maintenance",
             "notebook",
@@ -254,6 +255,9 @@ def edges_of(name: str, path: Path, known: set[str], package: str = "incr") -> l
 #: fsspec names the coroutines of an async filesystem with a leading underscore (see the
 #: "Async" page of its docs): ``fs._get`` and ``fs._cat_file`` are its public async API.
 FSSPEC_ASYNC = frozenset({"_get", "_cat_file"})
+#: An ast node's ``_fields`` (the names of its children) is the ast module's documented API
+#: ("Node classes" in Python's ast docs).
+AST_PUBLIC = frozenset({"_fields"})
 
 
 def private_reaches(name: str, path: Path, known: set[str], package: str = "incr") -> list[str]:
@@ -284,6 +288,8 @@ def private_reaches(name: str, path: Path, known: set[str], package: str = "incr
         owner = node.value.id
         if owner == "fs" and node.attr in FSSPEC_ASYNC:
             continue  # an fsspec filesystem's coroutines: its public async API
+        if node.attr in AST_PUBLIC:
+            continue
         if owner in aliases:
             hits.append(f"{name}.py:{node.lineno}: {aliases[owner]}.{node.attr}")
         elif owner not in ("self", "cls") and owner not in foreign:

@@ -1,19 +1,36 @@
-"""graphcache.wiring_of: which edits can change how the pipelines are wired."""
+"""incr/wiring.py: which edits can change how the pipelines are wired."""
 
 from __future__ import annotations
 
 import ast
+import itertools
 import textwrap
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from incr.graphcache import wiring_of
+from incr.wiring import Wiring, wiring_of
+
+#: Each text is read under a name of its own: ``wiring_of`` keeps its answers per text and name.
+_names = (f"m{n}.py" for n in itertools.count())
+
+
+def wired(text: str) -> Wiring:
+    found = wiring_of(textwrap.dedent(text).encode(), next(_names))
+    assert found is not None
+    return found
 
 
 def wiring(text: str) -> tuple[str, bool]:
-    found = wiring_of(textwrap.dedent(text).encode(), "m.py")
-    assert found is not None
-    return found[1], found[2]
+    found = wired(text)
+    return found.tree(), found.runs_bodies
+
+
+def kept(before: str, after: str) -> bool:
+    """Whether ``after``, checked against what graph.json saved for ``before``, keeps the
+    saved graphs (as ``graphcache`` asks it)."""
+    return wired(after).same_as(wired(before).entry()[0])
 
 
 @pytest.mark.parametrize(
@@ -118,6 +135,120 @@ def test_getattr_of_a_plain_attribute_is_not_reaching_a_body() -> None:
 def test_a_star_import_may_rebind_step() -> None:
     text = "from incr import step\nfrom helpers import *\n\n@step\ndef f():\n    return 1\n"
     assert wiring(text) != wiring(text.replace("return 1", "return 2"))
+
+
+STEP = "from incr import pipeline, step\n\n\n@step\n"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("def f(x):\n    return x\n", "def f(x):\n    y = x  # more lines\n    return y\n"),
+        ('def f(x):\n    """Doc."""\n    return x\n', "def f(x):\n    return x + 1\n"),
+        ("async def f(x):\n    return x\n", "async def f(x):\n    return await g(x)\n"),
+    ],
+)
+def test_an_edit_inside_a_step_body_keeps_the_text_around_it(old: str, new: str) -> None:
+    assert wired(STEP + old).around == wired(STEP + new).around
+    assert kept(STEP + old, STEP + new)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # a signature on the body's line: that line is not cut
+        ("def f(x): return x\n", "def f(x, y=1): return x\n"),
+        ("def f(x\n):  return x\n", "def f(x, y=2\n):  return x\n"),
+        # a statement moved from the module into the body, and back out
+        ("def f(x):\n    return x\nN = 1\n", "def f(x):\n    return x\n    N = 1\n"),
+        ("def f(x):\n    return x\n    N = 1\n", "def f(x):\n    return x\nN = 1\n"),
+        # a string opened in the body that swallows what follows it
+        (
+            'def f(x):\n    return x\nN = 1\nM = """\n"""\n',
+            'def f(x):\n    return """\nN = 1\nM = """\n',
+        ),
+        # a decorator or the signature
+        ("def f(x):\n    return x\n", "def f(x, y):\n    return x\n"),
+    ],
+)
+def test_wiring_edits_change_the_text_around_the_bodies_and_the_tree(old: str, new: str) -> None:
+    assert wired(STEP + old).around != wired(STEP + new).around
+    assert not kept(STEP + old, STEP + new)
+
+
+def test_a_comment_around_the_bodies_is_found_the_same_through_the_tree() -> None:
+    old = STEP + "def f(x):\n    return x\n\n\n@pipeline\ndef p():\n    f(1)\n"
+    new = old.replace("    f(1)", "    # the only step\n    f(  1  )")
+    assert wired(old).around != wired(new).around
+    assert kept(old, new)
+
+
+_BODY = [
+    "    return x",
+    "    y = x",
+    '    """doc"""',
+    "    # note",
+    "    x = g(1)",
+    "    if x:",
+    "        x = 2",
+]
+_TOP = [
+    "N = 1",
+    "M = f0(N)",
+    "# top",
+    "",
+    "class C:\n    k = 1",
+    "@pipeline\ndef p():\n    f0(g(1))",
+]
+#: Lines an edit puts in: indented like a body, or not, or opening a string.
+_EDIT = [*_BODY, *_TOP, "@step", "def h(x):", '    s = """', '"""', "    return (", "    )"]
+
+
+@st.composite
+def modules(draw) -> list[str]:
+    """The lines of a module of step functions (some one-liners) and other statements."""
+    lines: list[str] = []
+    for n in range(draw(st.integers(1, 4))):
+        if draw(st.booleans()):
+            lines += ["@step", f"def f{n}(x):"]
+            lines += [*draw(st.lists(st.sampled_from(_BODY[:5]), max_size=2)), "    return x"]
+        else:
+            lines += ["@step", f"def f{n}(x): return x"]
+        lines += draw(st.lists(st.sampled_from(_TOP), max_size=2))
+    return lines
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    modules(),
+    st.lists(
+        st.tuples(
+            st.integers(0, 30), st.sampled_from(["put", "insert", "drop"]), st.sampled_from(_EDIT)
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_property_the_same_text_around_the_bodies_is_the_same_wiring(lines, edits) -> None:
+    """A module and the same module edited a little (a line replaced, added or removed):
+    when their texts around the step bodies are equal, so are their wirings."""
+    edited = list(lines)
+    for at, how, line in edits:
+        at %= len(edited) + 1
+        if how == "insert" or at == len(edited):
+            edited.insert(at, line)
+        elif how == "put":
+            edited[at] = line
+        elif len(edited) > 1:
+            del edited[at]
+    header = "from incr import pipeline, step\n\n"
+    first = wiring_of((header + "\n".join(lines) + "\n").encode(), next(_names))
+    second = wiring_of((header + "\n".join(edited) + "\n").encode(), next(_names))
+    assert first is not None
+    if second is None:
+        return  # the edit does not parse
+    if first.around == second.around:
+        assert first.tree() == second.tree()
 
 
 def test_the_tree_handed_to_the_code_index_keeps_every_step_body() -> None:
