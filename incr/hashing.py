@@ -59,8 +59,8 @@ def _threads() -> int:
 def _valid_entry(value: object) -> bool:
     return (
         isinstance(value, list)
-        and len(value) == 4
-        and all(type(v) is int for v in value[:3])
+        and len(value) == 5
+        and all(type(v) is int for v in (*value[:3], value[4]))
         and isinstance(value[3], str)
     )
 
@@ -111,8 +111,18 @@ def buffers_digest(parts: Iterable[Any], one_thread: bool = False) -> str:
     return hasher.hexdigest()
 
 
+#: The stat cache's file format (2: each entry keeps the file's change time too).
+_VERSION = 2
+
+
 class StatCache:
-    """Content digests of project files, keyed by their path relative to the root."""
+    """Content digests of project files, keyed by their path relative to the root.
+
+    A file's digest is reused while its size, modification time, inode and change time stay
+    the same. The change time is the one a program cannot set: a file rewritten in place at
+    its old size, its modification time put back (``cp -p``, ``touch -r``, ``os.utime``),
+    is read again.
+    """
 
     def __init__(self, root: Path, cache_file: Path | None) -> None:
         self.root = root
@@ -125,7 +135,7 @@ class StatCache:
                 data = json.loads(cache_file.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 data = None  # a damaged stat cache only costs a re-read
-            if isinstance(data, dict) and data.get("version") == 1:
+            if isinstance(data, dict) and data.get("version") == _VERSION:
                 entries = data.get("entries")
                 if isinstance(entries, dict):
                     self.entries = {k: v for k, v in entries.items() if _valid_entry(v)}
@@ -148,12 +158,13 @@ class StatCache:
             and entry[0] == st.st_size
             and entry[1] == st.st_mtime_ns
             and entry[2] == st.st_ino
+            and entry[4] == st.st_ctime_ns  # a write whose old time was put back moves it
         ):
             return str(entry[3])
         digest = file_digest(path, st.st_size)
         self.files_read += 1
         if time.time_ns() - st.st_mtime_ns > _RACY_NS:
-            self.entries[rel] = [st.st_size, st.st_mtime_ns, st.st_ino, digest]
+            self.entries[rel] = [st.st_size, st.st_mtime_ns, st.st_ino, digest, st.st_ctime_ns]
             self.dirty = True
         elif rel in self.entries:
             del self.entries[rel]
@@ -183,6 +194,6 @@ class StatCache:
     def save(self) -> None:
         if self.cache_file is None or not self.dirty:
             return
-        text = json.dumps({"version": 1, "entries": self.entries}, separators=(",", ":"))
+        text = json.dumps({"version": _VERSION, "entries": self.entries}, separators=(",", ":"))
         atomic_write(self.cache_file, text.encode(), durable=False)
         self.dirty = False

@@ -173,10 +173,25 @@ def test_save_and_load(root):
     cache = StatCache(root, cache_file)
     digest = cache.digest("data/raw.csv")
     cache.save()
-    assert json.loads(cache_file.read_text())["version"] == 1
+    assert json.loads(cache_file.read_text())["version"] == 2
     again = StatCache(root, cache_file)
     assert again.digest("data/raw.csv") == digest
     assert again.files_read == 0
+
+
+def test_a_file_rewritten_at_its_size_and_time_is_read_again(root):
+    """``cp -p`` or ``touch -r`` onto a file: same size, same modification time, same inode.
+    Its change time moves, which no program can set back."""
+    path = write(root, "data/raw.csv", b"1,2\n")
+    cache = StatCache(root, None)
+    before = cache.digest("data/raw.csv")
+    st = os.stat(path)
+    time.sleep(0.01)
+    path.write_bytes(b"1,3\n")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(path).st_mtime_ns == st.st_mtime_ns and os.stat(path).st_ino == st.st_ino
+    assert cache.digest("data/raw.csv") != before
+    assert cache.files_read == 2
 
 
 def test_save_only_when_something_changed(root, monkeypatch):
