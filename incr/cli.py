@@ -170,24 +170,37 @@ def status(
     why: str | None,
     remote: bool,
 ) -> None:
-    from incr import commands
-    from incr.gate import stale_steps
-    from incr.report import check_line, kept_line, status_json, status_lines
+    from incr import statusmemo
 
     if why is not None:
         ctx.invoke(show, target=why, as_json=as_json)
         return
+    project = _project(ctx)
+    memo = None
+    if not (targets or check or remote) and statusmemo.enabled():
+        memo = statusmemo.StatusMemo(project, "json" if as_json else "text")
+        kept_output = memo.answer()  # nothing moved since the last all-clean status
+        if kept_output is not None:
+            if kept_output:
+                click.echo(kept_output)
+            return
+    from incr import commands
+    from incr.gate import stale_steps
+    from incr.report import check_line, kept_line, status_json, status_lines
+
     with few_collections():
         kept: dict[str, tuple[str, int]] = {}
-        project = _project(ctx)
         verdicts = commands.status(targets, root=project, check=check, kept=kept)
     if as_json:
-        click.echo(status_json(verdicts))
+        output = status_json(verdicts)
     else:
         kept_notes = [kept_line(n, m, c) for n, (m, c) in sorted(kept.items())]
         lines = status_lines(verdicts) + leftover_notes(project, verdicts, targets) + kept_notes
-        if lines:  # one write: a large pipeline has a line per step
-            click.echo("\n".join(lines))
+        output = "\n".join(lines)  # one write: a large pipeline has a line per step
+    if memo is not None and statusmemo.keepable(verdicts):
+        memo.keep(output)
+    if output:
+        click.echo(output)
     if remote:
         from incr.remotecli import status_remote_lines
 

@@ -86,6 +86,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "packages",
             "wiring",
             "graphcache",
+            "statusmemo",
             "maintenance",
             "notebook",
             "report",

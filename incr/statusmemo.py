@@ -1,0 +1,238 @@
+"""A no-op ``incr status`` answered from the last one, while nothing it could depend on moved.
+
+Deciding a large pipeline's status costs tens of microseconds a step (its graph, its lock
+entries, every step's facts); ``incr status`` is asked again and again with nothing changed.
+So an all-clean ``incr status`` (or ``--json``) keeps its output in ``.pipecache/status.memo``
+after a first line holding its *signature*, everything that output can depend on; the next
+status prints it again when its signature is the same:
+
+- the command (``--json`` or not), the working and project folders, incr's version and the
+  sizes and times of its own modules, the Python that runs it, every environment variable,
+  the folders on ``sys.path`` (installing or removing a package changes its folder) and the
+  metadata files of the packages ``packages.json`` remembers;
+- every file of the project (size, modification and change times, inode) and every folder
+  by what it holds, except the cache folder, ``.git`` and ``__pycache__`` folders: sources,
+  ``pyproject.toml``, ``pipeline.lock``, data, outs;
+- the cache folder's own notes (files other than the caches ``DERIVED`` lists, which only
+  save work) and the folders of its stored objects and run records (one is added or removed:
+  a folder's times change).
+
+The signature is conservative: a touched file, a new shell variable or a comment edit makes
+the next status decide everything again, which costs time, never a stale answer. An output is
+kept only when the signature taken before deciding equals the one taken after (nothing moved
+meanwhile), when no file changed in the last ``RACY_SECONDS`` (a second write within one tick
+of a coarse clock would look the same), when every step is clean and none has a
+``cache_expires`` (its answer changes with the clock alone). ``incr status --check``, targets,
+``--why`` and ``--remote`` always decide afresh, as does every command with
+``INCR_NO_STATUS_MEMO`` or ``INCR_NO_GRAPH_CACHE`` set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from incr.project import Project
+from incr.storage import atomic_write
+from incr.version import __version__
+
+FILE = "status.memo"
+FORMAT = 1
+DISABLE_ENV = "INCR_NO_STATUS_MEMO"
+#: Caches that only save work: the answer never depends on their contents.
+DERIVED = frozenset(
+    {FILE, "stat.json", "lockfile.json", "graph.json", "closures.json", "code.json", "lock"}
+)
+#: Folders of the cache whose sub-folders hold one file per digest.
+FANNED = ("objects", "runs")
+#: Project folders never walked.
+SKIPPED = frozenset({".git", "__pycache__"})
+#: Files changed less than this long ago keep any output from being kept.
+RACY_SECONDS = 2.0
+#: A project with more files than this keeps no output (walking it would cost too much).
+MOST_ENTRIES = 5_000
+
+
+class TooLarge(Exception):
+    pass
+
+
+class StatusMemo:
+    """The kept output of ``incr status`` in one mode (``text`` or ``json``) of one project."""
+
+    def __init__(self, project: Project, mode: str) -> None:
+        self.project = project
+        self.mode = mode
+        self.path = project.cache / FILE
+        self._before: list[Any] | None = None
+
+    def answer(self) -> str | None:
+        """The kept output, when the signature is the one it was kept with; else None (and
+        the signature taken now is remembered for ``keep``)."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            text = ""
+        head, _, output = text.partition("\n")
+        try:
+            too_large = _TOO_LARGE + json.dumps(_times(os.fspath(self.project.root)))
+            if head == too_large:
+                return None  # walked in vain last time; no entry of the root came or went
+            self._before = self.signature()
+        except TooLarge:
+            self._write(too_large, "")
+            return None
+        except (OSError, ValueError, AttributeError):  # a folder gone, stdout closed...
+            return None
+        return output if head == _digest(self._before) else None
+
+    def keep(self, output: str) -> None:
+        """Keep ``output`` for the next status, when nothing moved since ``answer`` took the
+        signature and no file is too recent to trust its times."""
+        if self._before is None:
+            return
+        try:
+            after = self.signature()
+        except (TooLarge, OSError, ValueError, AttributeError):
+            return
+        if after != self._before or _newest(after) > time.time() - RACY_SECONDS:
+            return
+        self._write(_digest(after), output)
+
+    def _write(self, head: str, output: str) -> None:
+        with contextlib.suppress(OSError):
+            atomic_write(self.path, f"{head}\n{output}".encode(), durable=False)
+
+    def signature(self) -> list[Any]:
+        root, cache = self.project.root, self.project.cache
+        return [
+            FORMAT,
+            __version__,
+            self.mode,
+            os.getcwd(),
+            str(root),
+            sys.executable,
+            sys.version,
+            sys.stdout.isatty(),
+            _own_code(),
+            sorted(os.environ.items()),
+            [[p, _times(p)] for p in sys.path],
+            _packages(cache),
+            _tree(root, {os.path.abspath(cache)}),
+            _cache(cache),
+        ]
+
+
+def enabled() -> bool:
+    return not (os.environ.get(DISABLE_ENV) or os.environ.get("INCR_NO_GRAPH_CACHE"))
+
+
+def keepable(verdicts: list[Any]) -> bool:
+    """True when every step is clean and none expires with the clock."""
+    return all(not v.dirty and v.node.cache_expires is None for v in verdicts)
+
+
+#: The first line of the file of a project too large to walk, followed by its root's times.
+_TOO_LARGE = "too large: "
+
+
+def _digest(signature: list[Any]) -> str:
+    """The signature as one line of JSON (compared as it is: hashing it would cost an import
+    longer than the comparison)."""
+    return json.dumps(signature, separators=(",", ":"))
+
+
+def _times(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path or ".")
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _packages(cache: Path) -> list[Any]:
+    """The metadata files of the distributions ``packages.json`` remembers (an editable
+    install's version lives outside ``sys.path``'s folders), with their times."""
+    try:
+        known = json.loads((cache / "packages.json").read_text(encoding="utf-8"))["known"]
+        files = sorted({str(entry[2]) for entry in known.values() if entry[2]})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return []
+    return [[f, _times(f)] for f in files]
+
+
+def _own_code() -> list[Any]:
+    folder = os.path.dirname(os.path.abspath(__file__))
+    with os.scandir(folder) as entries:
+        return sorted(_entry(e.name, e) for e in entries if e.name.endswith(".py"))
+
+
+def _entry(name: str, entry: os.DirEntry[str]) -> list[Any]:
+    try:
+        st = entry.stat()  # through a link: what the link points at
+    except OSError:
+        return [name, "broken"]
+    kind = "dir" if stat.S_ISDIR(st.st_mode) else "file"
+    return [name, kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+def _tree(root: Path, skipped: set[str]) -> list[Any]:
+    """Every entry under ``root`` (links followed, each folder once), sorted; raises
+    TooLarge past ``MOST_ENTRIES``. A folder counts by what it holds, not by its times:
+    a ``__pycache__`` made inside it by an import changes nothing."""
+    found: list[Any] = []
+    seen: set[tuple[int, int]] = set()
+    todo = [("", os.fspath(root))]
+    while todo:
+        rel, folder = todo.pop()
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            for e in entries:
+                if e.name in SKIPPED or os.path.abspath(e.path) in skipped:
+                    continue
+                name = f"{rel}{e.name}"
+                item = _entry(name, e)
+                if len(found) >= MOST_ENTRIES:
+                    raise TooLarge(root)
+                if item[1] == "dir":
+                    found.append(item[:2])
+                    if (item[6], item[5]) not in seen:
+                        seen.add((item[6], item[5]))
+                        todo.append((f"{name}/", e.path))
+                else:
+                    found.append(item)
+    return sorted(found)
+
+
+def _cache(cache: Path) -> list[Any]:
+    """The cache folder's own notes and the folders of its objects and run records."""
+    found: list[Any] = []
+    with contextlib.suppress(OSError), os.scandir(cache) as entries:
+        for e in entries:
+            if e.name in DERIVED or e.name.startswith("."):
+                continue
+            found.append(_entry(e.name, e))
+            if e.name in FANNED:
+                with contextlib.suppress(OSError), os.scandir(e.path) as subs:
+                    found += [_entry(f"{e.name}/{s.name}", s) for s in subs]
+    return sorted(found)
+
+
+def _newest(signature: list[Any]) -> float:
+    """The latest modification or change time of a file or folder in ``signature`` (the
+    project's, the cache's, ``sys.path``'s and the package metadata's), in seconds."""
+    newest = 0
+    for items in (signature[-2], signature[-1]):
+        for item in items:
+            if len(item) > 4:
+                newest = max(newest, item[3], item[4])
+    for items in (signature[-4], signature[-3]):
+        for _, times in items:
+            if times is not None:
+                newest = max(newest, times[1], times[2])
+    return newest / 1e9

@@ -1,0 +1,158 @@
+"""An unchanged ``incr status`` answered from the last all-clean one (incr/statusmemo.py): the
+answer is the same as deciding afresh, and anything that could change it is seen.
+
+A kept answer is only made once every file is older than ``RACY_SECONDS``: each test waits
+that long before the status that keeps it. The status that keeps an answer and the ones that
+reuse it run in the test itself: pytest sets ``PYTEST_CURRENT_TEST`` to another value during a
+fixture, and every environment variable is part of what a kept answer depends on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+
+from incr.statusmemo import DISABLE_ENV, RACY_SECONDS
+
+from .conftest import FLOW_FILES, MakeProject, Project, Result
+
+ENV_FILES = {
+    **FLOW_FILES,
+    "pipelines/moded.py": """\
+        import os
+
+        from incr import pipeline, step
+        from pipelines.mark import mark
+
+
+        @step(env=["MODE"])
+        def moded() -> str:
+            mark("moded")
+            return os.environ.get("MODE", "plain")
+
+
+        @pipeline
+        def modes():
+            moded()
+        """,
+}
+
+
+def settle() -> None:
+    time.sleep(RACY_SECONDS + 0.2)
+
+
+def status(project: Project, *args: str) -> Result:
+    """``incr status ARGS`` with the module imports shown (``-X importtime``)."""
+    result = project.python("-X", "importtime", "-m", "incr.cli", "status", *args)
+    assert result.returncode == 0, result.output
+    return result
+
+
+def decided(result: Result) -> bool:
+    """True when the status decided afresh (it loaded the workspace), False when it printed
+    the kept answer."""
+    return "incr.session" in result.stderr
+
+
+def fresh(project: Project, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
+    with monkeypatch.context() as m:
+        m.setenv(DISABLE_ENV, "1")
+        result = status(project, *args)
+    assert decided(result)
+    return result.stdout
+
+
+@pytest.fixture
+def kept(make_project: MakeProject, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """A project brought up to date, its files old enough for an answer to be kept."""
+    monkeypatch.delenv("MODE", raising=False)
+    project = make_project(ENV_FILES)
+    project.repro()
+    project.take_ran()
+    settle()
+    return project
+
+
+def keep(project: Project, *args: str) -> None:
+    """A status that decides and keeps its answer, and one that prints it."""
+    assert decided(status(project, *args))
+    assert not decided(status(project, *args))
+
+
+@pytest.mark.parametrize("mode", [(), ("--json",)])
+def test_an_unchanged_status_prints_the_kept_answer(kept, monkeypatch, mode) -> None:
+    keep(kept, *mode)
+    answer = status(kept, *mode)
+    assert not decided(answer)
+    assert answer.stdout == fresh(kept, monkeypatch, *mode)
+    assert "all 6 steps clean" in answer.stdout or '"dirty": 0' in answer.stdout
+
+
+def test_a_dep_rewritten_with_its_old_size_and_time_is_seen(kept, monkeypatch) -> None:
+    keep(kept)
+    path = kept.root / "data" / "raw.csv"
+    before = path.stat()
+    path.write_text("1\n2\n4\n", encoding="utf-8")  # same size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # same time: the change time moves
+    answer = status(kept)
+    assert decided(answer)
+    assert "load    dirty: dep changed (data/raw.csv)" in answer.stdout
+    assert answer.stdout == fresh(kept, monkeypatch)
+
+
+def test_an_environment_variable_a_step_reads_is_seen(kept, monkeypatch) -> None:
+    keep(kept)
+    monkeypatch.setenv("MODE", "fast")
+    answer = status(kept)
+    assert decided(answer)
+    assert "dirty: env changed (MODE)" in answer.stdout
+    kept.repro()
+    assert kept.take_ran() == ["moded"]
+
+
+def test_a_stored_output_removed_is_seen(kept, monkeypatch) -> None:
+    keep(kept)
+    digest = kept.lock()["flow.total"].outputs["output"].digest
+    (kept.root / ".pipecache" / "objects" / digest[:2] / digest[2:]).unlink()
+    answer = status(kept)
+    assert decided(answer)
+    assert "total   dirty" in answer.stdout
+    kept.repro()
+    assert kept.take_ran() == ["total"]
+
+
+def test_a_lockfile_put_back_is_seen(kept, monkeypatch) -> None:
+    keep(kept)
+    saved = kept.root.parent / "saved.lock"
+    shutil.copy2(kept.lockfile, saved)
+    kept.edit("pipelines/helpers.py", "return value * factor", "return value * factor * 1")
+    kept.repro()
+    assert kept.take_ran() == ["scaled"]
+    settle()
+    keep(kept)
+    shutil.copy2(saved, kept.lockfile)  # the lockfile of before the edit, with its old time
+    answer = status(kept)
+    assert decided(answer)
+    assert "scaled  dirty: code changed" in answer.stdout
+
+
+def test_no_answer_is_kept_while_a_step_can_expire(make_project, monkeypatch) -> None:
+    files = {**FLOW_FILES}
+    files["pipelines/flow.py"] = files["pipelines/flow.py"].replace(
+        "@step\n        def total", '@step(cache_expires="1h")\n        def total'
+    )
+    assert files["pipelines/flow.py"] != FLOW_FILES["pipelines/flow.py"]
+    project = make_project(files)
+    project.repro()
+    settle()
+    assert decided(status(project))
+    assert decided(status(project))  # nothing was kept: the clock alone may change it
+
+
+def test_check_and_targets_always_decide(kept) -> None:
+    keep(kept)
+    assert decided(status(kept, "--check"))
+    assert decided(status(kept, "flow"))

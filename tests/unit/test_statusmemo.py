@@ -1,0 +1,91 @@
+"""incr/statusmemo.py: when a kept ``incr status`` answer is made, reused and refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from incr import statusmemo
+from incr.project import Project
+from incr.statusmemo import StatusMemo
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    (tmp_path / "pyproject.toml").write_text("[tool.incr]\n")
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "flow.py").write_text("X = 1\n")
+    (tmp_path / ".pipecache" / "objects" / "ab").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    return Project.find(tmp_path)
+
+
+def kept_now(project: Project, output: str = "all clean") -> None:
+    memo = StatusMemo(project, "text")
+    assert memo.answer() is None
+    memo.keep(output)
+
+
+def test_files_younger_than_the_racy_window_keep_nothing(project: Project) -> None:
+    kept_now(project)  # the files were written just now
+    assert not (project.cache / statusmemo.FILE).exists()
+
+
+def test_a_kept_answer_holds_until_anything_moves(project, monkeypatch) -> None:
+    monkeypatch.setattr(statusmemo, "RACY_SECONDS", -1e9)
+    kept_now(project)
+    assert StatusMemo(project, "text").answer() == "all clean"
+    assert StatusMemo(project, "json").answer() is None  # another mode
+
+    monkeypatch.setenv("SOME_VARIABLE", "1")
+    assert StatusMemo(project, "text").answer() is None
+    monkeypatch.delenv("SOME_VARIABLE")
+    assert StatusMemo(project, "text").answer() == "all clean"
+
+    (project.cache / "objects" / "ab" / "cdef").write_bytes(b"x")  # an object came
+    assert StatusMemo(project, "text").answer() is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda root: (root / "pipelines" / "flow.py").write_text("X = 2\n"),
+        lambda root: (root / "data.csv").write_text("1\n"),
+        lambda root: (root / "pipelines" / "flow.py").chmod(0o600),
+        lambda root: (root / ".pipecache" / "leftovers.json").write_text("{}"),
+    ],
+)
+def test_a_change_while_deciding_keeps_nothing(project, monkeypatch, change) -> None:
+    monkeypatch.setattr(statusmemo, "RACY_SECONDS", -1e9)
+    memo = StatusMemo(project, "text")
+    assert memo.answer() is None
+    change(project.root)  # between the signature before deciding and the one after
+    memo.keep("all clean")
+    assert not (project.cache / statusmemo.FILE).exists()
+
+
+def test_caches_that_only_save_work_are_not_part_of_it(project, monkeypatch) -> None:
+    monkeypatch.setattr(statusmemo, "RACY_SECONDS", -1e9)
+    memo = StatusMemo(project, "text")
+    assert memo.answer() is None
+    for name in ("stat.json", "graph.json", "lockfile.json", "closures.json", "code.json"):
+        (project.cache / name).write_text("{}")  # what a status itself rewrites
+    (project.root / "pipelines" / "__pycache__").mkdir()
+    memo.keep("all clean")
+    assert StatusMemo(project, "text").answer() == "all clean"
+
+
+def test_a_project_too_large_to_walk_is_not_walked_again(project, monkeypatch) -> None:
+    monkeypatch.setattr(statusmemo, "MOST_ENTRIES", 2)
+    assert StatusMemo(project, "text").answer() is None
+    assert (project.cache / statusmemo.FILE).read_text().startswith("too large: ")
+
+    def walked(*args: object) -> list:
+        raise AssertionError("walked again")
+
+    monkeypatch.setattr(statusmemo, "_tree", walked)
+    assert StatusMemo(project, "text").answer() is None
+    (project.root / "more.txt").write_text("x")  # the root changed: walking may pay again
+    with pytest.raises(AssertionError, match="walked again"):
+        StatusMemo(project, "text").answer()
