@@ -3,8 +3,8 @@
 Deciding a large pipeline's status costs tens of microseconds a step (its graph, its lock
 entries, every step's facts); ``incr status`` is asked again and again with nothing changed.
 So an all-clean ``incr status`` (or ``--json``) keeps its output in ``.pipecache/status.memo``
-after a first line holding its *signature*, everything that output can depend on; the next
-status prints it again when its signature is the same:
+after a first line holding the digest of its *signature*, everything that output can depend
+on; the next status prints it again when its signature is the same:
 
 - the command (``--json`` or not), the working and project folders, incr's version and the
   sizes and times of its own modules, the Python that runs it, every environment variable,
@@ -143,9 +143,12 @@ _TOO_LARGE = "too large: "
 
 
 def _digest(signature: list[Any]) -> str:
-    """The signature as one line of JSON (compared as it is: hashing it would cost an import
-    longer than the comparison)."""
-    return json.dumps(signature, separators=(",", ":"))
+    """The blake3 digest of the signature: the file never holds the environment's values
+    (tokens, passwords), only what they hash to."""
+    from blake3 import blake3
+
+    text = json.dumps(signature, separators=(",", ":"))
+    return f"{FORMAT}:" + blake3(text.encode()).hexdigest()
 
 
 def _times(path: str) -> list[int] | None:

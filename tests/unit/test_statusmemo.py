@@ -76,6 +76,16 @@ def test_caches_that_only_save_work_are_not_part_of_it(project, monkeypatch) -> 
     assert StatusMemo(project, "text").answer() == "all clean"
 
 
+def test_the_file_holds_no_value_of_the_environment(project, monkeypatch) -> None:
+    monkeypatch.setattr(statusmemo, "RACY_SECONDS", -1e9)
+    monkeypatch.setenv("SECRET_TOKEN", "hunter2-do-not-store")
+    kept_now(project)
+    text = (project.cache / statusmemo.FILE).read_text()
+    assert text.endswith("all clean")
+    assert "hunter2" not in text and "SECRET_TOKEN" not in text
+    assert StatusMemo(project, "text").answer() == "all clean"
+
+
 def test_a_project_too_large_to_walk_is_not_walked_again(project, monkeypatch) -> None:
     monkeypatch.setattr(statusmemo, "MOST_ENTRIES", 2)
     assert StatusMemo(project, "text").answer() is None
