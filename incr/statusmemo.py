@@ -106,6 +106,8 @@ class StatusMemo:
         self._write(_digest(after), output)
 
     def _write(self, head: str, output: str) -> None:
+        if not self.project.cache.is_dir():
+            return  # a status makes no cache folder
         with contextlib.suppress(OSError):
             atomic_write(self.path, f"{head}\n{output}".encode(), durable=False)
 

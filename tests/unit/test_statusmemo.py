@@ -86,6 +86,18 @@ def test_the_file_holds_no_value_of_the_environment(project, monkeypatch) -> Non
     assert StatusMemo(project, "text").answer() == "all clean"
 
 
+def test_a_status_makes_no_cache_folder(project, monkeypatch) -> None:
+    monkeypatch.setattr(statusmemo, "RACY_SECONDS", -1e9)
+    monkeypatch.setattr(statusmemo, "MOST_ENTRIES", 2)
+    (project.cache / "objects" / "ab").rmdir()
+    (project.cache / "objects").rmdir()
+    project.cache.rmdir()  # a project never run
+    assert StatusMemo(project, "text").answer() is None  # too large: noted nowhere
+    monkeypatch.setattr(statusmemo, "MOST_ENTRIES", 100)
+    kept_now(project)
+    assert not project.cache.exists()
+
+
 def test_a_project_too_large_to_walk_is_not_walked_again(project, monkeypatch) -> None:
     monkeypatch.setattr(statusmemo, "MOST_ENTRIES", 2)
     assert StatusMemo(project, "text").answer() is None
