@@ -11,11 +11,13 @@ import functools
 import gc as collector
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from incr.errors import IncrError
-from incr.model import PipelineGraph
 from incr.project import Project
+
+if TYPE_CHECKING:  # the model's classes cost 6 ms: a kept status answer never needs them
+    from incr.model import PipelineGraph
 
 F = TypeVar("F", bound=Callable[..., Any])
 
