@@ -51,9 +51,10 @@ class Wiring:
             import copy
 
             parsed, steps = self._parsed
+            cut = {id(stmt) for stmt in steps}
             body = list(parsed.body)  # the parsed tree itself is left as it is
             for i, stmt in enumerate(body):
-                if any(stmt is s for s in steps):
+                if id(stmt) in cut:
                     body[i] = copy.copy(stmt)
                     body[i].body = [ast.Pass()]
             wired = ast.Module(body=body, type_ignores=parsed.type_ignores)
