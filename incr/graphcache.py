@@ -21,13 +21,13 @@ be rediscovered each time: set ``INCR_NO_GRAPH_CACHE=1``.
 An edit inside a step's body does not change the wiring either: a step's body never runs while
 the pipelines are imported and traced. So each module is also keyed by its *wiring digest*, the
 digest of its AST with the bodies of its module-level ``@step`` functions left out (comments and
-layout never count; see ``incr.wiring``). When only modules' texts changed and every wiring digest
-is the same, the
-saved graphs are still right and are kept, re-keyed by the new texts. This holds only while no
-project module may reach a step's function outside a run (``entrypoint``, ``func``,
-``inspect.unwrap``, ``getattr`` of a computed name, ``vars``, ``eval``...): a module that may
-marks the whole project, and then any edit re-traces. A module with a star import keeps its
-step bodies in its wiring digest (the star may have rebound ``step``).
+layout never count; see ``incr.wiring``). When only modules' texts changed and every wiring
+digest is the same, the saved graphs are still right and are kept, re-keyed by the new texts.
+This holds only while no project module may reach a step's function outside a run
+(``entrypoint``, ``func``, ``inspect.unwrap``, ``getattr`` of a computed name, ``vars``,
+``eval``...): a module that may marks the whole project, and then any edit re-traces. A module
+with a star import keeps its step bodies in its wiring digest (the star may have rebound
+``step``).
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ from incr.storage import atomic_write
 from incr.version import __version__
 from incr.wiring import wiring_of
 
-FORMAT = 6  # 4: what step functions capture, and steps in class bodies; 5: run order;
-# 6: wiring digests of the text around step bodies
+#: 4: what step functions capture, and steps in class bodies; 5: run order; 6: wiring digests
+#: of the text around step bodies.
+FORMAT = 6
 DISABLE_ENV = "INCR_NO_GRAPH_CACHE"
 
 
