@@ -265,7 +265,7 @@ def code_differences(client: dict[str, str], worker: dict[str, str]) -> list[str
     return found
 
 
-def _loaded_files(root: Path) -> dict[str, tuple[int, int] | None]:
+def _loaded_files(root: Path) -> dict[str, tuple[int, int, int, int] | None]:
     """The files of the project modules imported in this process, with their stat."""
     prefix = os.path.join(str(root), "")
     files = {}
@@ -291,9 +291,11 @@ def _forget_modules(root: Path) -> None:
     importlib.invalidate_caches()
 
 
-def _stat(path: str) -> tuple[int, int] | None:
+def _stat(path: str) -> tuple[int, int, int, int] | None:
+    """A file's times, size and inode: the change time moves even when a rewrite puts the
+    old modification time back."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_mtime_ns, st.st_size
+    return st.st_mtime_ns, st.st_size, st.st_ctime_ns, st.st_ino

@@ -19,8 +19,8 @@ class PackageVersions:
     Asking ``importlib.metadata`` scans every installed distribution, which costs more than
     the rest of a no-op status. An answer is reused while the folders on ``sys.path`` (outside
     the project) keep their modification times, which change when a package is installed,
-    upgraded or removed, and while the distribution's own metadata file keeps its size and
-    modification time.
+    upgraded or removed, and while the distribution's own metadata file keeps its size,
+    modification time and change time.
     """
 
     def __init__(self, path: Path, project_root: Path) -> None:
@@ -75,7 +75,7 @@ def _stat_of(path: str) -> list[int] | None:
         st = os.stat(path)
     except OSError:
         return None
-    return [st.st_size, st.st_mtime_ns]
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns]  # ctime: no rewrite puts it back
 
 
 def _same_stat(path: Any, recorded: Any) -> bool:
