@@ -42,6 +42,7 @@ from incr.remote import Remote
 from incr.remoteconf import RemoteConfig, RemoteError
 from incr.remotesync import objects_of
 from incr.sources import CodeSources
+from incr.storage import file_stamp
 from incr.store import Store
 from incr.version import __version__
 
@@ -105,7 +106,7 @@ class _Loaded:
 
     def fresh(self) -> bool:
         """False when a project module this process imported changed on disk."""
-        return all(_stat(path) == known for path, known in self.files.items())
+        return all(file_stamp(path) == known for path, known in self.files.items())
 
     def step(self, order: WorkOrder) -> tuple[TracedPipeline, StepNode]:
         traced = self.pipelines.get(order.job.pipeline)
@@ -265,14 +266,14 @@ def code_differences(client: dict[str, str], worker: dict[str, str]) -> list[str
     return found
 
 
-def _loaded_files(root: Path) -> dict[str, tuple[int, int, int, int] | None]:
+def _loaded_files(root: Path) -> dict[str, list[int] | None]:
     """The files of the project modules imported in this process, with their stat."""
     prefix = os.path.join(str(root), "")
     files = {}
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
         if isinstance(path, str) and path.startswith(prefix):
-            files[path] = _stat(path)
+            files[path] = file_stamp(path)
     return files
 
 
@@ -289,13 +290,3 @@ def _forget_modules(root: Path) -> None:
             del sys.modules[name]
     sys.path[:] = [p for p in sys.path if p not in (str(root), os.path.join(str(root), "src"))]
     importlib.invalidate_caches()
-
-
-def _stat(path: str) -> tuple[int, int, int, int] | None:
-    """A file's times, size and inode: the change time moves even when a rewrite puts the
-    old modification time back."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size, st.st_ctime_ns, st.st_ino

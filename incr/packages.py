@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from incr.storage import atomic_write
+from incr.storage import atomic_write, file_stamp
 
 
 class PackageVersions:
@@ -67,19 +67,11 @@ def _ask_metadata(package: str) -> list[Any]:
         return [dist, "unknown", "", None]
     meta = str(getattr(found, "_path", ""))  # the .dist-info folder (a private attribute)
     meta = os.path.join(meta, "METADATA") if meta else ""
-    return [dist, found.version, meta, _stat_of(meta)]
-
-
-def _stat_of(path: str) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns]  # ctime: no rewrite puts it back
+    return [dist, found.version, meta, file_stamp(meta) if meta else None]
 
 
 def _same_stat(path: Any, recorded: Any) -> bool:
-    return not path or (isinstance(path, str) and _stat_of(path) == recorded)
+    return not path or (isinstance(path, str) and file_stamp(path) == recorded)
 
 
 @functools.cache

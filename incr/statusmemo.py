@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from incr.project import Project
-from incr.storage import atomic_write
+from incr.storage import atomic_write, file_stamp
 from incr.version import __version__
 
 FILE = "status.memo"
@@ -70,7 +70,7 @@ class StatusMemo:
         self.project = project
         self.mode = mode
         self.path = project.cache / FILE
-        self._before: list[Any] | None = None
+        self._before: dict[str, Any] | None = None
 
     def answer(self) -> str | None:
         """The kept output, when the signature is the one it was kept with; else None (and
@@ -81,7 +81,7 @@ class StatusMemo:
             text = ""
         head, _, output = text.partition("\n")
         try:
-            too_large = _TOO_LARGE + json.dumps(_times(os.fspath(self.project.root)))
+            too_large = _TOO_LARGE + json.dumps(file_stamp(os.fspath(self.project.root)))
             if head == too_large:
                 return None  # walked in vain last time; no entry of the root came or went
             self._before = self.signature()
@@ -111,24 +111,20 @@ class StatusMemo:
         with contextlib.suppress(OSError):
             atomic_write(self.path, f"{head}\n{output}".encode(), durable=False)
 
-    def signature(self) -> list[Any]:
+    def signature(self) -> dict[str, Any]:
         root, cache = self.project.root, self.project.cache
-        return [
-            FORMAT,
-            __version__,
-            self.mode,
-            os.getcwd(),
-            str(root),
-            sys.executable,
-            sys.version,
-            sys.stdout.isatty(),
-            _own_code(),
-            sorted(os.environ.items()),
-            [[p, _times(p)] for p in sys.path],
-            _packages(cache),
-            _tree(root, {os.path.abspath(cache)}),
-            _cache(cache),
-        ]
+        command = [self.mode, os.getcwd(), str(root), sys.stdout.isatty()]
+        return {
+            "format": FORMAT,
+            "incr": [__version__, _own_code()],
+            "python": [sys.executable, sys.version],
+            "command": command,
+            "environment": sorted(os.environ.items()),
+            "sys.path": [[p, file_stamp(p)] for p in sys.path],
+            "packages": _packages(cache),
+            "tree": _tree(root, {os.path.abspath(cache)}),
+            "cache": _cache(cache),
+        }
 
 
 def enabled() -> bool:
@@ -144,21 +140,13 @@ def keepable(verdicts: list[Any]) -> bool:
 _TOO_LARGE = "too large: "
 
 
-def _digest(signature: list[Any]) -> str:
+def _digest(signature: dict[str, Any]) -> str:
     """The blake3 digest of the signature: the file never holds the environment's values
     (tokens, passwords), only what they hash to."""
     from blake3 import blake3
 
     text = json.dumps(signature, separators=(",", ":"))
     return f"{FORMAT}:" + blake3(text.encode()).hexdigest()
-
-
-def _times(path: str) -> list[int] | None:
-    try:
-        st = os.stat(path or ".")
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
 def _packages(cache: Path) -> list[Any]:
@@ -169,7 +157,7 @@ def _packages(cache: Path) -> list[Any]:
         files = sorted({str(entry[2]) for entry in known.values() if entry[2]})
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
         return []
-    return [[f, _times(f)] for f in files]
+    return [[f, file_stamp(f)] for f in files]
 
 
 def _own_code() -> list[Any]:
@@ -228,16 +216,14 @@ def _cache(cache: Path) -> list[Any]:
     return sorted(found)
 
 
-def _newest(signature: list[Any]) -> float:
+def _newest(signature: dict[str, Any]) -> float:
     """The latest modification or change time of a file or folder in ``signature`` (the
     project's, the cache's, ``sys.path``'s and the package metadata's), in seconds."""
     newest = 0
-    for items in (signature[-2], signature[-1]):
-        for item in items:
-            if len(item) > 4:
-                newest = max(newest, item[3], item[4])
-    for items in (signature[-4], signature[-3]):
-        for _, times in items:
-            if times is not None:
-                newest = max(newest, times[1], times[2])
+    for item in (*signature["tree"], *signature["cache"]):
+        if len(item) > 4:  # [name, kind, size, mtime, ctime, ...]: not a folder listed
+            newest = max(newest, item[3], item[4])
+    for _, stamp in (*signature["sys.path"], *signature["packages"]):
+        if stamp is not None:  # [size, mtime, ctime, inode]
+            newest = max(newest, stamp[1], stamp[2])
     return newest / 1e9
