@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from incr import frames, skopsformat
+from incr import entrypoints, frames, skopsformat
 from incr.builtinformats import (
     LARGE_ARRAY as LARGE_ARRAY,
 )
@@ -125,14 +125,12 @@ class _Registry:
         if self.entry_points_loaded:
             return
         self.entry_points_loaded = True
-        from importlib.metadata import entry_points
-
-        for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
+        for name, value in entrypoints.declared(ENTRY_POINT_GROUP):
             try:
-                self.add(point.load())
+                self.add(entrypoints.load(value))
             except Exception as exc:
                 raise MaterializerError(
-                    f"entry point {point.name} = {point.value} in group {ENTRY_POINT_GROUP}: {exc}",
+                    f"entry point {name} = {value} in group {ENTRY_POINT_GROUP}: {exc}",
                     hint="fix or uninstall the package that declares it",
                 ) from None
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from incr import dag, gate, importreads, skopsformat, statuswalk
+from incr import dag, entrypoints, gate, importreads, skopsformat, statuswalk
 from incr.envreads import env_value
 from incr.errors import IncrError
 from incr.facts import StepFacts
@@ -65,6 +65,7 @@ class Workspace:
         self.lockbook.before_write = self.store.sync  # objects a run stored unsynced
         self.locks: dict[str, LockEntry] = self.lockbook.entries
         self.packages = PackageVersions(project.cache / "packages.json", project.root)
+        entrypoints.remember_in(project.cache / "entrypoints.json", project.root)
         self.sources = CodeSources(project, self.stats)
         self.closures = self.sources.closures
         self.facts = StepFacts(project, self.stats, self.sources, self.packages)

@@ -47,7 +47,16 @@ FORMAT = 1
 DISABLE_ENV = "INCR_NO_STATUS_MEMO"
 #: Caches that only save work: the answer never depends on their contents.
 DERIVED = frozenset(
-    {FILE, "stat.json", "lockfile.json", "graph.json", "closures.json", "code.json", "lock"}
+    {
+        FILE,
+        "stat.json",
+        "lockfile.json",
+        "graph.json",
+        "closures.json",
+        "code.json",
+        "entrypoints.json",
+        "lock",
+    }
 )
 #: Folders of the cache whose sub-folders hold one file per digest.
 FANNED = ("objects", "runs")

@@ -67,6 +67,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "frames",
             "skopsformat",
             "daskconf",
+            "entrypoints",
             "materializers",
             "project",
             "projectmodules",

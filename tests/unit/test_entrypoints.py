@@ -1,0 +1,94 @@
+"""Entry points remembered in the cache: reused while sys.path's folders stay as they were,
+asked again when a distribution appears in one of them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from incr import entrypoints
+
+GROUP = "incr.test-points"
+
+
+def _dist(site: Path, name: str, points: str) -> Path:
+    dist = site / f"{name}-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[{GROUP}]\n{points}\n")
+    return dist
+
+
+@pytest.fixture
+def remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    project = tmp_path / "project"
+    (project / ".pipecache").mkdir(parents=True)
+    path = project / ".pipecache" / "entrypoints.json"
+    entrypoints.remember_in(path, project)
+    yield path
+    entrypoints.remember_in(None)
+
+
+def test_an_answer_is_remembered_and_reused_while_the_folders_stay(
+    tmp_path: Path, remembered: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    _dist(site, "demo_one", "one = demo_one:Thing")
+    monkeypatch.syspath_prepend(str(site))
+
+    assert entrypoints.declared(GROUP) == [("one", "demo_one:Thing")]
+    saved = json.loads(remembered.read_text())
+    assert saved["groups"][GROUP] == [["one", "demo_one:Thing"]]
+
+    # Reused: what the file says is the answer while the key holds.
+    saved["groups"][GROUP] = [["kept", "demo_kept:Thing"]]
+    remembered.write_text(json.dumps(saved))
+    assert entrypoints.declared(GROUP) == [("kept", "demo_kept:Thing")]
+
+    # A distribution installed beside it changes the folder's time: asked again.
+    before = os.stat(site).st_mtime_ns
+    _dist(site, "demo_two", "two = demo_two:Other")
+    os.utime(site, ns=(before + 10**9, before + 10**9))
+    assert entrypoints.declared(GROUP) == [("one", "demo_one:Thing"), ("two", "demo_two:Other")]
+
+
+def test_a_folder_of_the_project_is_keyed_by_its_metadata_files(
+    remembered: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = remembered.parent.parent / "src"
+    dist = _dist(src, "demo_src", "one = demo_src:Thing")
+    monkeypatch.syspath_prepend(str(src))
+    assert entrypoints.declared(GROUP) == [("one", "demo_src:Thing")]
+
+    # A lockfile written beside it moves the folder's time, not the key.
+    saved = remembered.read_text()
+    (src / "scratch.txt").write_text("x")
+    assert entrypoints.declared(GROUP) == [("one", "demo_src:Thing")]
+    assert remembered.read_text() == saved
+
+    # Its entry points rewritten in place (same folder listing): asked again.
+    (dist / "entry_points.txt").write_text(f"[{GROUP}]\none = demo_src:Changed\n")
+    assert entrypoints.declared(GROUP) == [("one", "demo_src:Changed")]
+
+
+def test_without_a_place_nothing_is_written(tmp_path: Path) -> None:
+    entrypoints.remember_in(None)
+    assert isinstance(entrypoints.declared(GROUP), list)
+    gone = tmp_path / "no-cache" / "entrypoints.json"
+    entrypoints.remember_in(gone, tmp_path)
+    try:
+        entrypoints.declared(GROUP)  # the cache folder does not exist: asked, not written
+    finally:
+        entrypoints.remember_in(None)
+    assert not gone.parent.exists()
+
+
+def test_load_follows_module_and_attributes_and_ignores_extras() -> None:
+    assert entrypoints.load("os.path:join") is os.path.join
+    assert entrypoints.load("os:path.join [extra]") is os.path.join
+    assert entrypoints.load("sys") is sys
