@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import compileall
-import os
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,3 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     if not hasattr(config, "workerinput"):  # the controller (or a run without workers)
         compileall.compile_dir(Path(incr.__file__).parent, quiet=1)
-
-
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: two workers per core. A functional test spends much of its time waiting
-    (for a subprocess to start, a server to answer, a two-second window to pass), so one
-    worker per core left a quarter of the CPU idle; two per core keep it busy (on 2 cores:
-    3 min 57 s against 4 min 42 s for the whole suite)."""
-    return 2 * (os.cpu_count() or 1)
