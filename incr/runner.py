@@ -17,13 +17,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from incr import dag, stepcontext
 from incr import graph as graphs
 from incr.consumers import Consumers
-from incr.daskconf import DaskSettings
-from incr.dryrun import DryRunExecutor
 from incr.events import (
     Grouped,
     PipelineFinished,
@@ -40,9 +39,7 @@ from incr.jobrun import working_directory
 from incr.leftovers import remember as remember_outs
 from incr.locking import held_here, project_lock
 from incr.model import Reason, TracedPipeline
-from incr.notebook import project_for
 from incr.plan import Verdict, stale_locks
-from incr.postexec import Repository
 from incr.prepare import Preparer
 from incr.project import Project
 from incr.record import ResultRecorder
@@ -57,11 +54,18 @@ from incr.session import Workspace, open_for_repro, open_pipelines, script_impor
 
 if TYPE_CHECKING:
     from incr.api import PipelineInstance
+    from incr.daskconf import DaskSettings
     from incr.remotesync import RemoteRuns
 
 
+def _history(root: Path) -> Any:
+    from incr.postexec import Repository  # here: only a step that asks for past runs loads it
+
+    return Repository(root, lock_runs=False)
+
+
 #: What a StepContext's ``metadata_store`` opens (``incr.stepcontext`` cannot import it).
-stepcontext.set_history(lambda root: Repository(root, lock_runs=False))
+stepcontext.set_history(_history)
 
 
 class Runner:
@@ -159,6 +163,8 @@ class Runner:
         """The executor the options ask for: forked workers only when the pipeline was
         imported (not read from the graph cache) and ``fork`` exists."""
         if dry_run:
+            from incr.dryrun import DryRunExecutor
+
             return DryRunExecutor()
         if self.dask is not None and traced.executable:
             from incr.daskexec import DaskExecutor  # here: a local run loads no Dask
@@ -301,6 +307,8 @@ def _repro(
 def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     """``PipelineInstance.run()``: find the project of the file defining the pipeline, trace
     the instance, then run it with the seed's console lines."""
+    from incr.notebook import project_for  # here: `incr repro` loads no notebook support
+
     func = instance.definition.func
     project = project_for(inspect.getsourcefile(func) or func.__code__.co_filename)
     console = Console()
