@@ -27,6 +27,7 @@ same run, each side through `python -m incr.cli` with its checkout first on PYTH
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import shutil
@@ -114,8 +115,16 @@ class Engine:
 
 
 def engine(name: str, checkout: Path | None) -> Engine:
+    """The installed incr, or the one in ``checkout``. Either is compiled first: with
+    ``PYTHONDONTWRITEBYTECODE`` set, a fresh checkout would otherwise compile every module it
+    imports in every command (a 1,000-step no-op status measured 0.74 of such a checkout's
+    time, and 1.03 once both were compiled)."""
     if checkout is None:
+        import incr
+
+        compileall.compile_dir(Path(incr.__file__).parent, quiet=1)
         return Engine(name, incr_command())
+    compileall.compile_dir(checkout / "incr", quiet=1)
     env = {**os.environ, "PYTHONPATH": str(checkout.resolve())}
     return Engine(name, [sys.executable, "-m", "incr.cli"], env)
 
