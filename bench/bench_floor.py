@@ -21,13 +21,15 @@ the ratios hold on any machine of one kind. Rows:
 Where DVC is installed beside this Python, the 100- and 1,000-step chains (no-op status) and the
 DAG (at most --dvc-max stages) get DVC's figures from the same run as a ratio. With --before
 CHECKOUT (a worktree of an earlier commit), every incr row is measured for that incr too, in the
-same run, each side through `python -m incr.cli` with its checkout first on PYTHONPATH.
+same run, each side through `python -m incr.cli` with its checkout first on PYTHONPATH, the
+runs of each figure alternating between the two (A B A B ...).
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import json
 import os
 import shutil
@@ -134,31 +136,73 @@ def floor(runs: int) -> float:
         return median_run([sys.executable, "-c", "pass"], Path(tmp), runs)[0]
 
 
-def import_seconds(runs: int, env: dict[str, str] | None) -> float:
-    code = "import time; t = time.perf_counter(); import incr; print(time.perf_counter() - t)"
-    values = []
+def turns(engines: list[Engine], runs: int, sample: Callable[[int, Engine], float]) -> list[float]:
+    """The median of ``runs`` samples for each engine, taken in turns (A B A B ...): a machine
+    whose speed drifts during the run weighs on every engine alike. ``sample(i, engine)``
+    takes one sample of the ``i``-th engine."""
+    values: list[list[float]] = [[] for _ in engines]
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-        values.append(float(out.stdout.strip()))
-    return statistics.median(values)
+        for i, eng in enumerate(engines):
+            values[i].append(sample(i, eng))
+    return [statistics.median(v) for v in values]
 
 
-def chain_figures(eng: Engine, n: int, runs: int, with_repro: bool) -> dict[str, float]:
-    incr, env = eng.command, eng.env
-    figures: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+def import_seconds(engines: list[Engine], runs: int) -> list[float]:
+    code = "import time; t = time.perf_counter(); import incr; print(time.perf_counter() - t)"
+
+    def sample(_: int, eng: Engine) -> float:
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=eng.env
+        )
+        return float(out.stdout.strip())
+
+    return turns(engines, runs, sample)
+
+
+def projects(engines: list[Engine], n: int, stack: contextlib.ExitStack) -> list[Path]:
+    """An ``n``-step chain for each engine, each in its own temporary folder."""
+    roots = []
+    for _ in engines:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         gen.make_incr_project(root, n)
-        figures["first"] = checked(run([*incr, "repro"], root, env), "first repro").seconds
-        figures["status"], _, _ = median_run([*incr, "status"], root, runs, deciding(env))
-        figures["status kept"] = kept_status(incr, root, runs, env)
+        roots.append(root)
+    return roots
+
+
+def timed(
+    engines: list[Engine], roots: list[Path], runs: int, *args: str, decide: bool = False
+) -> list[float]:
+    """The median seconds of ``incr ARGS`` in each engine's project, taken in turns."""
+
+    def sample(i: int, eng: Engine) -> float:
+        env = deciding(eng.env) if decide else eng.env
+        return checked(run([*eng.command, *args], roots[i], env), " ".join(args)).seconds
+
+    return turns(engines, runs, sample)
+
+
+def chain_figures(
+    engines: list[Engine], n: int, runs: int, with_repro: bool
+) -> list[dict[str, float]]:
+    with contextlib.ExitStack() as stack:
+        roots = projects(engines, n, stack)
+        figures: list[dict[str, float]] = [{} for _ in engines]
+        for i, eng in enumerate(engines):
+            first = checked(run([*eng.command, "repro"], roots[i], eng.env), "first repro")
+            figures[i]["first"] = first.seconds
+        for i, value in enumerate(timed(engines, roots, runs, "status", decide=True)):
+            figures[i]["status"] = value
+        for i, value in enumerate(kept_status(engines, roots, runs)):
+            figures[i]["status kept"] = value
         if with_repro:
-            figures["repro"], _, _ = median_run([*incr, "repro"], root, runs, env)
-        gen.edit_incr_step(root, n // 2)
-        edited = checked(run([*incr, "repro"], root, env), "repro after the edit")
-        figures["edited repro"] = edited.seconds
-        figures["edited executed"] = executed(edited.output)
-    return figures
+            for i, value in enumerate(timed(engines, roots, runs, "repro")):
+                figures[i]["repro"] = value
+        for i, eng in enumerate(engines):
+            gen.edit_incr_step(roots[i], n // 2)
+            edited = checked(run([*eng.command, "repro"], roots[i], eng.env), "repro after edit")
+            figures[i]["edited repro"] = edited.seconds
+            figures[i]["edited executed"] = executed(edited.output)
+        return figures
 
 
 def deciding(env: dict[str, str] | None) -> dict[str, str]:
@@ -166,41 +210,42 @@ def deciding(env: dict[str, str] | None) -> dict[str, str]:
     return {**(os.environ if env is None else env), "INCR_NO_STATUS_MEMO": "1"}
 
 
-def kept_status(incr: list[str], root: Path, runs: int, env: dict[str, str] | None) -> float:
+def kept_status(engines: list[Engine], roots: list[Path], runs: int) -> list[float]:
     """A no-op ``incr status`` once an earlier one kept its answer: the files are left to age
     past the racy window (two seconds), one status keeps, then ``runs`` are timed. (An incr
     without the kept answer decides each time.)"""
     time.sleep(RACY_SECONDS)
-    checked(run([*incr, "status"], root, env), "status that keeps its answer")
-    return median_run([*incr, "status"], root, runs, env)[0]
+    for i, eng in enumerate(engines):
+        checked(run([*eng.command, "status"], roots[i], eng.env), "status that keeps its answer")
+    return timed(engines, roots, runs, "status")
 
 
-def status_seconds(eng: Engine, n: int, runs: int) -> tuple[float, float]:
+def status_seconds(engines: list[Engine], n: int, runs: int) -> list[tuple[float, float]]:
     """A no-op status of an ``n``-step chain: deciding, and with an answer kept."""
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        gen.make_incr_project(root, n)
-        checked(run([*eng.command, "repro"], root, eng.env), "first repro")
-        decided = median_run([*eng.command, "status"], root, runs, deciding(eng.env))[0]
-        return decided, kept_status(eng.command, root, runs, eng.env)
+    with contextlib.ExitStack() as stack:
+        roots = projects(engines, n, stack)
+        for i, eng in enumerate(engines):
+            checked(run([*eng.command, "repro"], roots[i], eng.env), "first repro")
+        decided = timed(engines, roots, runs, "status", decide=True)
+        return list(zip(decided, kept_status(engines, roots, runs), strict=True))
 
 
-def dag_figures(eng: Engine, n: int, runs: int) -> dict[str, float]:
-    incr, env = eng.command, eng.env
-    figures: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        gen.make_incr_project(root, 1)
-        (root / "pipelines" / "chain.py").unlink()
-        module = root / "pipelines" / "layered.py"
-        module.write_text(dag_module(n))
-        checked(run([*incr, "repro"], root, env), "first repro of the DAG")
-        figures["status"], _, _ = median_run([*incr, "status"], root, runs, deciding(env))
-        module.write_text(dag_module(n, bump=n // 2))
-        edited = checked(run([*incr, "repro"], root, env), "repro of the DAG after the edit")
-        figures["edited repro"] = edited.seconds
-        figures["executed"] = executed(edited.output)
-    return figures
+def dag_figures(engines: list[Engine], n: int, runs: int) -> list[dict[str, float]]:
+    with contextlib.ExitStack() as stack:
+        roots = projects(engines, 1, stack)
+        figures: list[dict[str, float]] = [{} for _ in engines]
+        for i, eng in enumerate(engines):
+            (roots[i] / "pipelines" / "chain.py").unlink()
+            (roots[i] / "pipelines" / "layered.py").write_text(dag_module(n))
+            checked(run([*eng.command, "repro"], roots[i], eng.env), "first repro of the DAG")
+        for i, value in enumerate(timed(engines, roots, runs, "status", decide=True)):
+            figures[i]["status"] = value
+        for i, eng in enumerate(engines):
+            (roots[i] / "pipelines" / "layered.py").write_text(dag_module(n, bump=n // 2))
+            edited = checked(run([*eng.command, "repro"], roots[i], eng.env), "DAG after the edit")
+            figures[i]["edited repro"] = edited.seconds
+            figures[i]["executed"] = executed(edited.output)
+        return figures
 
 
 def dvc_chain(
@@ -255,49 +300,55 @@ def dvc_figures(chain_sizes: list[int], dag: int, runs: int, keep: Path | None) 
     return figures
 
 
-def inprocess_per_step(runs: int, env: dict[str, str] | None) -> float:
-    values = []
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        gen.make_incr_project(root, 101)
-        script = INPROCESS.format(root=str(root))
-        for _ in range(runs):
-            out = checked(run([sys.executable, "-c", script], root, env), "script .run()")
+def inprocess_per_step(engines: list[Engine], runs: int) -> list[float]:
+    with contextlib.ExitStack() as stack:
+        roots = projects(engines, 101, stack)
+
+        def sample(i: int, eng: Engine) -> float:
+            script = INPROCESS.format(root=str(roots[i]))
+            out = checked(run([sys.executable, "-c", script], roots[i], eng.env), "script .run()")
             line = next(x for x in out.output.splitlines() if x.startswith("SECONDS"))
-            values.append(float(line.split()[1]) / 101)
-    return statistics.median(values)
+            return float(line.split()[1]) / 101
+
+        return turns(engines, runs, sample)
 
 
-def measure(eng: Engine, args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, float]:
-    """Every incr row of the table for one engine."""
-    say(f"{eng.name}: import incr")
-    imp = import_seconds(args.runs, eng.env)
-    say(f"{eng.name}: 100-step chain")
-    tiny = status_seconds(eng, 100, args.runs)
-    say(f"{eng.name}: 1,000-step chain")
-    small = chain_figures(eng, 1000, args.runs, with_repro=True)
-    say(f"{eng.name}: {args.big}-step chain")
-    big = chain_figures(eng, args.big, max(1, args.runs // 2), with_repro=False)
-    say(f"{eng.name}: {args.dag}-step layered DAG")
-    dag = dag_figures(eng, args.dag, args.runs)
-    say(f"{eng.name}: .run() in a script")
-    inproc = inprocess_per_step(args.runs, eng.env)
-    return {
-        "import": imp,
-        "status 100": tiny[0],
-        "status 100 kept": tiny[1],
-        "status 1000": small["status"],
-        "status 1000 kept": small["status kept"],
-        "status big": big["status"],
-        "status big kept": big["status kept"],
-        "repro 1000": small["repro"],
-        "edited big": big["edited repro"],
-        "edited big executed": big["edited executed"],
-        "first per step": (big["first"] - big["status"]) / args.big,
-        "dag per step": (dag["edited repro"] - dag["status"]) / max(dag["executed"], 1),
-        "dag executed": dag["executed"],
-        "run per step": inproc,
-    }
+def measure(
+    engines: list[Engine], args: argparse.Namespace, say: Callable[[str], None]
+) -> list[dict[str, float]]:
+    """Every incr row of the table for each engine, the engines measured in turns."""
+    say("import incr")
+    imp = import_seconds(engines, args.runs)
+    say("100-step chain")
+    tiny = status_seconds(engines, 100, args.runs)
+    say("1,000-step chain")
+    small = chain_figures(engines, 1000, args.runs, with_repro=True)
+    say(f"{args.big}-step chain")
+    big = chain_figures(engines, args.big, max(1, args.runs // 2), with_repro=False)
+    say(f"{args.dag}-step layered DAG")
+    dag = dag_figures(engines, args.dag, args.runs)
+    say(".run() in a script")
+    inproc = inprocess_per_step(engines, args.runs)
+    return [
+        {
+            "import": imp[i],
+            "status 100": tiny[i][0],
+            "status 100 kept": tiny[i][1],
+            "status 1000": small[i]["status"],
+            "status 1000 kept": small[i]["status kept"],
+            "status big": big[i]["status"],
+            "status big kept": big[i]["status kept"],
+            "repro 1000": small[i]["repro"],
+            "edited big": big[i]["edited repro"],
+            "edited big executed": big[i]["edited executed"],
+            "first per step": (big[i]["first"] - big[i]["status"]) / args.big,
+            "dag per step": (dag[i]["edited repro"] - dag[i]["status"])
+            / max(dag[i]["executed"], 1),
+            "dag executed": dag[i]["executed"],
+            "run per step": inproc[i],
+        }
+        for i in range(len(engines))
+    ]
 
 
 def main() -> None:
@@ -318,7 +369,8 @@ def main() -> None:
     parser.add_argument(
         "--before",
         type=Path,
-        help="a checkout of an earlier incr, measured in the same run (before / after ratios)",
+        help="a checkout of an earlier incr, measured in the same run (before / after ratios;"
+        " each figure's runs alternate between the two)",
     )
     args = parser.parse_args()
 
@@ -336,9 +388,13 @@ def main() -> None:
 
     say("python -c pass")
     py = floor(args.runs)
-    here = Path(__file__).resolve().parents[1] if args.before else None
-    after = measure(engine("incr", here), args, say)
-    before = measure(engine("before", args.before), args, say) if args.before else None
+    before: dict[str, float] | None = None
+    if args.before is None:
+        (after,) = measure([engine("incr", None)], args, say)
+    else:
+        here = Path(__file__).resolve().parents[1]
+        after, before = measure([engine("incr", here), engine("before", args.before)], args, say)
+        py = (py + floor(args.runs)) / 2  # the floor again, once the machine has run a while
     print(json.dumps({"python": py, "incr": after, "before": before}), file=sys.stderr, flush=True)
     theirs: dict[str, float] = {}
     if not args.no_dvc:
