@@ -167,14 +167,13 @@ def every_node(root: Any) -> list[Any]:
 
 
 def _reaches_bodies(node: Any) -> bool:
-    """True for an expression that may reach a step's function: the attributes above, the
-    names above, and ``getattr`` of one of those attributes or of a computed name."""
+    """True for an attribute or a call that may reach a step's function: the attributes
+    above, and ``getattr`` of one of those attributes or of a computed name. (``_scan``
+    checks the names.)"""
     import ast
 
     if isinstance(node, ast.Attribute):
         return node.attr in _BODY_ACCESS or node.attr in _DYNAMIC_ACCESS
-    if isinstance(node, ast.Name):
-        return node.id in _DYNAMIC_ACCESS
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
         name = node.args[1] if len(node.args) > 1 else None
         return not (isinstance(name, ast.Constant) and name.value not in _BODY_ACCESS)
