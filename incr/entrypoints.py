@@ -21,6 +21,7 @@ import contextlib
 import importlib
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,7 @@ def _key(project_root: Path) -> list[Any]:
         except OSError:
             key.append([entry, None])
             continue
-        if not os.path.isdir(place):
+        if not stat.S_ISDIR(st.st_mode):
             key.append([entry, file_stamp(place)])
         elif os.path.join(place, "").startswith(root):
             key.append([entry, _metadata_in(place)])
