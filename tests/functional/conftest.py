@@ -21,6 +21,8 @@ import pytest
 from incr import lockfile
 from incr.model import LockEntry
 
+from . import forkserver
+
 PYPROJECT = """\
 [project]
 name = "demo"
@@ -151,11 +153,17 @@ def run_command(args: list[str], cwd: Path, timeout: float = 120, bytecode: bool
     Python trusts a ``.pyc`` whose source has the same size and mtime second, and tests edit
     within a second of the previous run, so by default no ``.pyc`` is written (see
     test_discovery.py for what happens when one is).
+
+    ``python -m incr.cli ...`` is started as a fork of a Python that has imported the CLI's
+    modules, when nothing that Python reads at start differs (see ``forkserver.py``).
     """
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if not bytecode:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+    servers = forkserver.servers()
+    if servers.serves(args, env, bytecode):
+        return Result(*servers.run(args, cwd, env, timeout))
     proc = subprocess.run(
         args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )

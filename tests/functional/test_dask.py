@@ -43,6 +43,7 @@ def cluster() -> Iterator[tuple[str, set[int]]]:
     """A LocalCluster of two single-threaded worker processes: (address, worker pids)."""
     import dask
 
+    environment = dict(os.environ)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         local = distributed.LocalCluster(
             n_workers=2,
@@ -59,6 +60,12 @@ def cluster() -> Iterator[tuple[str, set[int]]]:
     finally:
         client.close()
         local.close()
+        # Each worker process a nanny starts sets its variables (PYTHONHASHSEED, OMP_NUM_THREADS
+        # and others) in this process's own environment, where every later command of this test
+        # process would inherit them (and with them one hash seed for all).
+        for name in set(os.environ) - set(environment):
+            del os.environ[name]
+        os.environ.update(environment)
 
 
 def on_cluster(

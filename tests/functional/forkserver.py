@@ -1,0 +1,179 @@
+"""Start ``python -m incr.cli`` commands as forks of a Python that has imported the CLI's modules.
+
+Every functional test runs the command line in a process of its own. Started with ``exec``,
+each such process first pays for Python's start (``site`` and the ``.pth`` files of the
+environment) and for importing click and incr's CLI: about 60 ms of CPU on the test
+machines, some two thousand times a run. A *fork server* pays that once: it is a Python
+started like a command, with the same interpreter and environment, that imports what
+``incr/cli.py`` imports and then forks one child per command. The child sets up what
+``python -m incr.cli ARGS`` would have had from the start, then runs ``incr/cli.py`` as
+``__main__``, and exits through the interpreter's normal shutdown (``atexit`` included). It is
+a real process with its own pid, files and exit status, running the real command line.
+
+What a fork would share, and how each is kept apart:
+
+- **The hash seed** (``str`` and ``bytes`` hashes, and so the order of sets). Each worker has two
+  servers, each started with its own random seed, and commands alternate between them, so that
+  two commands in a row never share a seed, as two fresh processes would not.
+- **The ``random`` module's state**: a child seeds it again from the OS.
+- **What Python reads only at start** (``PYTHON*`` variables such as ``PYTHONPATH``, ``HOME`` for
+  the user site, the locale, ``TMPDIR``): a command whose environment differs from the
+  server's in any of these is started with ``exec`` as before, and so is any other command
+  line, a command that writes bytecode, and every command when ``INCR_TESTS_EXEC=1`` is set.
+- **Modules**: the child's ``sys.modules`` holds what ``incr/cli.py`` imports and ``incr.cli``
+  itself is dropped, so ``python -m`` runs the file as ``__main__`` alone, as it does with exec.
+"""
+
+from __future__ import annotations
+
+import atexit
+import marshal
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+#: Environment variables that Python (or the environment's ``.pth`` files) reads at start, or
+#: that decide what a module computed at import: a command with other values than its server's
+#: is started with exec.
+_READ_AT_START = ("HOME", "LANG", "TMPDIR", "TEMP", "TMP", "TZ")
+_READ_AT_START_PREFIXES = ("PYTHON", "LC_")
+#: Set to 1 to start every command with exec, as a user's shell does.
+ALWAYS_EXEC = "INCR_TESTS_EXEC"
+
+
+#: The server's program, given with ``-c`` as a command's own start has no ``__main__`` file:
+#: ``import incr`` treats a ``__main__`` file inside a project as a user's script.
+_PROGRAM = Path(__file__).with_name("forkmain.py").read_text(encoding="utf-8")
+
+
+#: The environment the servers start with: the worker's, as commands get it by default.
+_BASE_ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _startup_view(env: dict[str, str]) -> dict[str, str]:
+    return {
+        key: value
+        for key, value in env.items()
+        if key in _READ_AT_START or key.startswith(_READ_AT_START_PREFIXES)
+    }
+
+
+class _Server:
+    """One fork server: its process, the pipe it reads requests from and the one it answers on."""
+
+    def __init__(self, env: dict[str, str], folder: Path) -> None:
+        self.folder = folder
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _PROGRAM],
+            env=env,
+            cwd=folder,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            bufsize=0,
+        )
+        self.replies = b""
+        #: The CPU time (user and system) of the last command, for profiling the suite.
+        self.cpu_seconds = 0.0
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Reply:
+        out, err = self.folder / "stdout", self.folder / "stderr"
+        request = {"args": args, "cwd": str(cwd), "env": env, "out": str(out), "err": str(err)}
+        data = marshal.dumps(request)
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"%d\n" % len(data) + data)
+        (pid,) = map(int, self.reply(None) or ())
+        ended = self.reply(timeout)
+        if ended is None:
+            # Not answered, so not reaped by the server either: the pid is still the command's.
+            os.kill(pid, signal.SIGKILL)
+            self.reply(None)
+            raise subprocess.TimeoutExpired(["python", "-m", "incr.cli", *args], timeout)
+        returncode, self.cpu_seconds = int(ended[0]), ended[1]
+        return Reply(returncode, out.read_text(), err.read_text())
+
+    def reply(self, timeout: float | None) -> list[float] | None:
+        """The numbers on the server's next line; None if none came within ``timeout`` seconds."""
+        assert self.proc.stdout is not None
+        while b"\n" not in self.replies:
+            ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+            if not ready:
+                return None
+            chunk = os.read(self.proc.stdout.fileno(), 4096)
+            if not chunk:
+                raise RuntimeError(f"the fork server {self.proc.pid} stopped")
+            self.replies += chunk
+        line, self.replies = self.replies.split(b"\n", 1)
+        return [float(word) for word in line.split()]
+
+    def stop(self) -> None:
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+class Reply(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class _Servers:
+    """A worker's two servers, used in turn: started on first use, stopped when it exits."""
+
+    def __init__(self) -> None:
+        self.servers: list[_Server] = []
+        self.turn = 0
+        self.cpu_seconds = 0.0  # the last command's, as ``Server.cpu_seconds``
+        self.folder = Path(tempfile.mkdtemp(prefix="incr-forkserver-"))
+        atexit.register(self.stop)
+
+    def serves(self, args: list[str], env: dict[str, str], bytecode: bool) -> bool:
+        """Whether a server can start this command as exec would."""
+        return (
+            not bytecode
+            and os.environ.get(ALWAYS_EXEC) != "1"
+            and args[:3] == [sys.executable, "-m", "incr.cli"]
+            and _startup_view(env) == _startup_view(_BASE_ENV)
+        )
+
+    def run(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Reply:
+        """Run ``python -m incr.cli ARGS`` (``args`` as given to ``subprocess``) in ``cwd``."""
+        if not self.servers:
+            for number in range(2):  # two hash seeds, taken in turn
+                folder = self.folder / str(number)
+                folder.mkdir()
+                self.servers.append(_Server(_BASE_ENV, folder))
+        self.turn = (self.turn + 1) % len(self.servers)
+        server = self.servers[self.turn]
+        if not server.alive():
+            server.stop()
+            server = self.servers[self.turn] = _Server(_BASE_ENV, server.folder)
+        reply = server.run(args[3:], cwd, env, timeout)
+        self.cpu_seconds = server.cpu_seconds
+        return reply
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_servers: _Servers | None = None
+
+
+def servers() -> _Servers:
+    """This worker's fork servers."""
+    global _servers
+    if _servers is None:
+        _servers = _Servers()
+    return _servers

@@ -1,0 +1,137 @@
+"""The fork server that starts most ``incr`` commands of this suite gives them what a command
+started with exec has: the same output and exit status, a hash seed of their own, a ``__main__``
+that is ``incr/cli.py``, the environment of the call, and nothing loaded that a command started
+with exec would not load first. Commands that Python would start differently are started with
+exec (see ``forkserver.py``)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from . import forkserver
+from .conftest import FLOW_FILES, FLOW_ORDER, MakeProject, Project
+
+#: A step that writes what its process looks like, one fact per line.
+PROBE = {
+    "pipelines/probe.py": """\
+        import json
+        import os
+        import sys
+
+        from incr import pipeline, step
+
+
+        @step
+        def look() -> int:
+            main = sys.modules["__main__"]
+            facts = {
+                "hash": hash("incr"),
+                "pid": os.getpid(),
+                "main": getattr(main, "__file__", None),
+                "argv": sys.argv,
+                "path0": sys.path[0],
+                "cwd": os.getcwd(),
+                "probe_variable": os.environ.get("PROBE_VARIABLE"),
+                "cli_module": "incr.cli" in sys.modules,
+                "sys_path": sys.path,
+                "loaded": sorted(sys.modules),
+            }
+            with open("facts.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(facts) + "\\n")
+            return 1
+
+
+        @pipeline
+        def probe():
+            look()
+        """,
+}
+
+
+def facts(project: Project) -> list[dict]:
+    lines = (project.root / "facts.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.fixture
+def probe(make_project: MakeProject) -> Project:
+    return make_project(PROBE)
+
+
+def test_a_forked_command_looks_like_one_started_with_exec(
+    probe: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probe.repro()  # the first run traces the pipeline; the two below are alike
+    (probe.root / "facts.jsonl").unlink()
+    monkeypatch.setenv("PROBE_VARIABLE", "forked")
+    probe.repro("--force")
+    monkeypatch.setenv(forkserver.ALWAYS_EXEC, "1")
+    monkeypatch.setenv("PROBE_VARIABLE", "exec")
+    probe.repro("--force")
+
+    forked, started = facts(probe)
+    cli = cli_file()
+    for seen, variable in ((forked, "forked"), (started, "exec")):
+        assert seen["main"] == cli
+        assert seen["argv"] == [cli, "repro", "--force"]
+        assert seen["path0"] == seen["cwd"] == str(probe.root)
+        assert seen["probe_variable"] == variable
+        assert seen["pid"] != os.getpid()
+    assert forked["cli_module"] is started["cli_module"] is False
+    # A fork has loaded no more of incr, click or networkx than a command started with exec.
+    assert ours(forked["loaded"]) == ours(started["loaded"])
+
+
+@pytest.mark.skipif("PYTHONHASHSEED" in os.environ, reason="PYTHONHASHSEED is set")
+def test_commands_in_a_row_have_hash_seeds_of_their_own(probe: Project) -> None:
+    for _ in range(4):
+        probe.repro("--force")
+
+    seen = facts(probe)
+    assert len({fact["pid"] for fact in seen}) == 4
+    # Each server has its own seed and commands alternate: no two in a row share one.
+    assert all(a["hash"] != b["hash"] for a, b in itertools.pairwise(seen))
+
+
+def test_output_exit_status_and_lockfile_match_exec(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands = [["repro"], ["status", "--json"], ["status", "nope"], ["repro", "--bogus"]]
+    forked_project = make_project(FLOW_FILES, where="forked")
+    forked = [forked_project.incr(*command) for command in commands]
+    monkeypatch.setenv(forkserver.ALWAYS_EXEC, "1")
+    exec_project = make_project(FLOW_FILES, where="exec")
+    started = [exec_project.incr(*command) for command in commands]
+
+    assert [r.returncode for r in forked] == [r.returncode for r in started] == [0, 0, 2, 2]
+    assert forked_project.take_ran() == exec_project.take_ran() == FLOW_ORDER
+    assert forked_project.lock_bytes() == exec_project.lock_bytes()
+    for a, b in zip(forked[1:], started[1:], strict=True):
+        assert (a.stdout, a.stderr) == (b.stdout, b.stderr)
+
+
+def test_what_python_reads_at_start_sends_a_command_to_exec(
+    probe: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+
+    assert not forkserver.servers().serves([sys.executable, "-m", "incr.cli"], env, False)
+    probe.repro("--force")
+    assert str(tmp_path) in facts(probe)[0]["sys_path"]  # a fresh Python read PYTHONPATH
+
+
+def ours(modules: list[str]) -> set[str]:
+    return {name for name in modules if name.partition(".")[0] in {"incr", "click", "networkx"}}
+
+
+def cli_file() -> str:
+    import incr
+
+    return str(Path(incr.__file__).with_name("cli.py"))
