@@ -22,10 +22,6 @@ What a fork would share, and how each is kept apart:
   line, a command that writes bytecode, and every command when ``INCR_TESTS_EXEC=1`` is set.
 - **Modules**: the child's ``sys.modules`` holds what ``incr/cli.py`` imports and ``incr.cli``
   itself is dropped, so ``python -m`` runs the file as ``__main__`` alone, as it does with exec.
-  One exception: networkx is loaded too. A command loads it whenever it builds a graph (the
-  first ``repro`` of every test project does), and its import is half of such a command's CPU
-  time (some 140 ms; it reads every installed distribution's entry points for backends).
-  Whether a command loads it at all is asked of fresh Pythons, in ``test_lazy_imports.py``.
 """
 
 from __future__ import annotations
