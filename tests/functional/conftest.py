@@ -162,8 +162,9 @@ def run_command(args: list[str], cwd: Path, timeout: float = 120, bytecode: bool
     if not bytecode:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
     servers = forkserver.servers()
-    if servers.serves(args, env, bytecode):
-        return Result(*servers.run(args, cwd, env, timeout))
+    reply = servers.run(args, cwd, env, timeout) if servers.serves(args, env, bytecode) else None
+    if reply is not None:
+        return Result(*reply)
     proc = subprocess.run(
         args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )

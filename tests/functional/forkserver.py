@@ -22,6 +22,9 @@ What a fork would share, and how each is kept apart:
   line, a command that writes bytecode, and every command when ``INCR_TESTS_EXEC=1`` is set.
 - **Modules**: the child's ``sys.modules`` holds what ``incr/cli.py`` imports and ``incr.cli``
   itself is dropped, so ``python -m`` runs the file as ``__main__`` alone, as it does with exec.
+
+A server runs one command at a time: when a test's threads keep both busy, a further command is
+started with exec.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from threading import Lock
 from typing import NamedTuple
 
 #: Environment variables that Python (or the environment's ``.pth`` files) reads at start, or
@@ -67,8 +71,9 @@ def _startup_view(env: dict[str, str]) -> dict[str, str]:
 class _Server:
     """One fork server: its process, the pipe it reads requests from and the one it answers on."""
 
-    def __init__(self, env: dict[str, str], folder: Path) -> None:
+    def __init__(self, env: dict[str, str], folder: Path, busy: Lock | None = None) -> None:
         self.folder = folder
+        self.busy = busy or Lock()  # held while a command of one thread runs
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _PROGRAM],
             env=env,
@@ -133,6 +138,7 @@ class _Servers:
     def __init__(self) -> None:
         self.servers: list[_Server] = []
         self.turn = 0
+        self.choosing = Lock()  # threads of one test may run commands at the same time
         self.cpu_seconds = 0.0  # the last command's, as ``Server.cpu_seconds``
         self.folder = Path(tempfile.mkdtemp(prefix="incr-forkserver-"))
         atexit.register(self.stop)
@@ -146,21 +152,30 @@ class _Servers:
             and _startup_view(env) == _startup_view(_BASE_ENV)
         )
 
-    def run(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Reply:
-        """Run ``python -m incr.cli ARGS`` (``args`` as given to ``subprocess``) in ``cwd``."""
-        if not self.servers:
-            for number in range(2):  # two hash seeds, taken in turn
-                folder = self.folder / str(number)
-                folder.mkdir()
-                self.servers.append(_Server(_BASE_ENV, folder))
-        self.turn = (self.turn + 1) % len(self.servers)
-        server = self.servers[self.turn]
-        if not server.alive():
-            server.stop()
-            server = self.servers[self.turn] = _Server(_BASE_ENV, server.folder)
-        reply = server.run(args[3:], cwd, env, timeout)
-        self.cpu_seconds = server.cpu_seconds
-        return reply
+    def run(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Reply | None:
+        """Run ``python -m incr.cli ARGS`` (``args`` as given to ``subprocess``) in ``cwd``;
+        None when both servers are busy with other threads' commands (start it with exec)."""
+        with self.choosing:
+            if not self.servers:
+                for number in range(2):  # two hash seeds, taken in turn
+                    folder = self.folder / str(number)
+                    folder.mkdir()
+                    self.servers.append(_Server(_BASE_ENV, folder))
+            self.turn = (self.turn + 1) % len(self.servers)
+            turns = [self.turn, *(i for i in range(len(self.servers)) if i != self.turn)]
+            index = next((i for i in turns if self.servers[i].busy.acquire(blocking=False)), None)
+        if index is None:
+            return None
+        server = self.servers[index]
+        try:
+            if not server.alive():
+                server.stop()
+                server = self.servers[index] = _Server(_BASE_ENV, server.folder, server.busy)
+            reply = server.run(args[3:], cwd, env, timeout)
+            self.cpu_seconds = server.cpu_seconds
+            return reply
+        finally:
+            server.busy.release()
 
     def stop(self) -> None:
         for server in self.servers:
