@@ -147,6 +147,7 @@ class _Servers:
         """Whether a server can start this command as exec would."""
         return (
             not bytecode
+            and hasattr(os, "fork")
             and os.environ.get(ALWAYS_EXEC) != "1"
             and args[:3] == [sys.executable, "-m", "incr.cli"]
             and _startup_view(env) == _startup_view(_BASE_ENV)
