@@ -13,6 +13,13 @@ when asked:
   with the size, mtime, change time and inode of their ``entry_points.txt`` (the folder's own
   time moves with every lockfile written beside it);
 - a file (a zip or an egg): its stamp.
+
+One reading of every distribution gives every group: the memory holds them all, so that the
+groups asked later in the same key (materializers, networkx's backends) cost no reading more.
+The same memory answers the lookups networkx makes while it loads (its backends, two groups):
+``answering`` stands in for ``importlib.metadata.entry_points`` meanwhile, and a workspace that
+remembers entry points sets it as ``hooks.entry_points_memory`` for ``incr.graph``: a third or
+more of the time networkx takes to load, with a few hundred distributions installed.
 """
 
 from __future__ import annotations
@@ -23,14 +30,18 @@ import json
 import os
 import stat
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from incr import hooks
 from incr.storage import atomic_write, file_stamp
 
 #: (the file entry points are remembered in, the project's root); ``None``: always ask
 #: ``importlib.metadata``.
 _remembered: list[tuple[Path, Path] | None] = [None]
+#: The last reading of every group, with the key it was read under.
+_scanned: list[tuple[list[Any], dict[str, list[tuple[str, str]]]] | None] = [None]
 _METADATA = (".dist-info", ".egg-info")
 
 
@@ -38,31 +49,26 @@ def remember_in(path: Path | None, project_root: Path | None = None) -> None:
     """Remember entry points in ``path`` from now on, for the project at ``project_root``
     (``path=None``: do not remember them)."""
     _remembered[0] = None if path is None else (path, (project_root or path.parent).resolve())
+    hooks.entry_points_memory = None if path is None else answering
 
 
-def declared(group: str) -> list[tuple[str, str]]:
-    """(name, value) of each entry point of ``group``, sorted by name."""
+def declared(group: str, ask: Callable[..., Any] | None = None) -> list[tuple[str, str]]:
+    """(name, value) of each entry point of ``group``, sorted by name. ``ask`` is the
+    ``importlib.metadata.entry_points`` to ask when the memory cannot answer."""
     if _remembered[0] is None:
-        return _ask(group)
+        return _ask(group, ask)
     path, root = _remembered[0]
     key = _key(root)
-    data: dict[str, Any] = {}
-    try:
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
         data = json.loads(path.read_text(encoding="utf-8"))
-        known = data["groups"][group] if data["key"] == key else None
-        if isinstance(known, list):
-            return [(str(name), str(value)) for name, value in known]
-    except (OSError, ValueError, KeyError, TypeError):
-        data = {}
-    points = _ask(group)
-    groups = data.get("groups") if data.get("key") == key else None
-    groups = dict(groups) if isinstance(groups, dict) else {}
-    groups[group] = [list(p) for p in points]
+        if data["key"] == key and data["every group"] is True:
+            return [(str(name), str(value)) for name, value in data["groups"].get(group, [])]
+    groups = _every_group(key, ask)
     if path.parent.is_dir():  # never the one to make the cache folder
-        text = json.dumps({"key": key, "groups": groups}, sort_keys=True)
+        text = json.dumps({"key": key, "every group": True, "groups": groups}, sort_keys=True)
         with contextlib.suppress(OSError):  # a read-only cache: asked again next time
             atomic_write(path, text.encode(), durable=False)
-    return points
+    return groups.get(group, [])
 
 
 def load(value: str) -> Any:
@@ -74,10 +80,51 @@ def load(value: str) -> Any:
     return found
 
 
-def _ask(group: str) -> list[tuple[str, str]]:
-    from importlib.metadata import entry_points
+@contextlib.contextmanager
+def answering() -> Iterator[None]:
+    """Meanwhile, ``importlib.metadata.entry_points(group=G)`` is answered from ``declared(G)``
+    (with entry points that carry no distribution); any other call goes to the function."""
+    import importlib.metadata as metadata
 
-    return sorted({(p.name, p.value) for p in entry_points(group=group)})
+    ask = metadata.entry_points
+
+    def entry_points(**params: Any) -> Any:
+        group = params.get("group")
+        if set(params) != {"group"} or not isinstance(group, str):
+            return ask(**params)
+        points = declared(group, ask)
+        return metadata.EntryPoints(metadata.EntryPoint(n, v, group) for n, v in points)
+
+    metadata.entry_points = entry_points
+    try:
+        yield
+    finally:
+        metadata.entry_points = ask
+
+
+def _every_group(
+    key: list[Any], ask: Callable[..., Any] | None
+) -> dict[str, list[tuple[str, str]]]:
+    """Every group's entry points, from one reading of every distribution's (the same reading
+    serves every group asked while the key holds, in this process)."""
+    if _scanned[0] is not None and _scanned[0][0] == key:
+        return _scanned[0][1]
+    if ask is None:
+        from importlib.metadata import entry_points
+
+        ask = entry_points
+    found = ask()  # by group on Python 3.10 and 3.11, flat since: both select and list groups
+    groups = {g: sorted({(p.name, p.value) for p in found.select(group=g)}) for g in found.groups}
+    _scanned[0] = (key, groups)
+    return groups
+
+
+def _ask(group: str, ask: Callable[..., Any] | None = None) -> list[tuple[str, str]]:
+    if ask is None:
+        from importlib.metadata import entry_points
+
+        ask = entry_points
+    return sorted({(p.name, p.value) for p in ask(group=group)})
 
 
 def _key(project_root: Path) -> list[Any]:

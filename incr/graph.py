@@ -10,10 +10,12 @@ no-op ``status``/``repro`` path reads the stored order through ``incr.dag`` inst
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from incr import hooks
 from incr.dag import check_outs, has_order, shape
 from incr.dag import check_shared_outs as check_shared_outs
 from incr.dag import resolve_targets as resolve_targets
@@ -29,11 +31,24 @@ if TYPE_CHECKING:
     DiGraph = nx.DiGraph
 
 
+def _networkx() -> Any:
+    """networkx. As it loads, networkx reads the entry points of every installed distribution
+    (looking for backends): its first import runs under ``hooks.entry_points_memory`` when a
+    workspace has set one, which answers those lookups from remembered entry points."""
+    memory = hooks.entry_points_memory
+    if memory is not None and "networkx" not in sys.modules:
+        with memory():
+            import networkx
+    import networkx
+
+    return networkx
+
+
 def to_networkx(pipeline: PipelineGraph | TracedPipeline) -> nx.DiGraph:
     """The pipeline as a ``networkx.DiGraph``: a node per step (its name) carrying its
     ``StepNode`` as ``step`` and its place in the pipeline body as ``index``, an edge per
     dependency (data, files, learned)."""
-    import networkx as nx
+    nx = _networkx()
 
     graph = pipeline.graph if isinstance(pipeline, TracedPipeline) else pipeline
     g = nx.DiGraph(name=graph.name)
@@ -68,7 +83,7 @@ def ordered(graph: PipelineGraph) -> PipelineGraph:
 def order(graph: PipelineGraph) -> list[StepNode]:
     """Steps in dependency order, ties kept in the order the pipeline body called them (the
     earliest-called ready step first). Raises GraphError naming the steps of a cycle."""
-    import networkx as nx
+    nx = _networkx()
 
     g = to_networkx(graph)
     index = {node.name: i for i, node in enumerate(graph.steps)}
@@ -85,7 +100,7 @@ def order(graph: PipelineGraph) -> list[StepNode]:
 
 def ancestors(graph: PipelineGraph, names: Iterable[str]) -> set[str]:
     """The named steps and every step they depend on."""
-    import networkx as nx
+    nx = _networkx()
 
     g = to_networkx(graph)
     found = set(names)
@@ -96,7 +111,7 @@ def ancestors(graph: PipelineGraph, names: Iterable[str]) -> set[str]:
 
 def descendants(graph: PipelineGraph, name: str) -> set[str]:
     """Every step that depends, directly or not, on ``name``."""
-    import networkx as nx
+    nx = _networkx()
 
     return set(nx.descendants(to_networkx(graph), name))
 

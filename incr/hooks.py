@@ -1,9 +1,11 @@
-"""What ``incr/__init__.py`` installs for the API layer, which cannot import the runner: the
-engine behind ``PipelineInstance.run()`` and the reader of its past runs (``get_runs()``).
+"""What upper layers install for lower ones that cannot import them.
 
-``incr/__init__.py`` fills both when ``incr`` is imported, which Python does before any
-``incr.*`` module, however the API gets loaded. It imports nothing of incr (a leaf of the core
-layer), so loading it costs nothing.
+``incr/__init__.py`` installs, for the API layer (which cannot import the runner), the engine
+behind ``PipelineInstance.run()`` and the reader of its past runs (``get_runs()``). It fills
+both when ``incr`` is imported, which Python does before any ``incr.*`` module, however the API
+gets loaded. A workspace installs its memory of entry points for ``incr.graph``, which loads
+networkx. This module imports nothing of incr (a leaf of the core layer), so loading it costs
+nothing.
 """
 
 from __future__ import annotations
@@ -12,9 +14,13 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from contextlib import AbstractContextManager
     from typing import Any
 
 #: Runs a pipeline instance for ``.run()``: ``engine(instance, enable_cache)``.
 engine: Callable[[Any, bool | None], Any] | None = None
 #: The past runs of a pipeline instance, oldest first: ``past_runs(instance)``.
 past_runs: Callable[[Any], Any] | None = None
+#: While its context is active, ``importlib.metadata.entry_points(group=...)`` is answered from
+#: the entry points a workspace remembers (``incr.entrypoints.answering``); None: not set.
+entry_points_memory: Callable[[], AbstractContextManager[None]] | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .conftest import MakeProject, Project
@@ -247,3 +249,32 @@ def test_a_step_body_run_at_import_through_unwrap_imports_again(make_project: Ma
 
     project.edit("pipelines/sharded.py", "return 2", "return 3")
     assert project.dirty() == {"shard_3": [("new step", "")]}
+
+
+def test_networkx_asks_the_projects_memory_for_its_backends(make_project: MakeProject) -> None:
+    """networkx reads entry points for its backends as it loads; a command that orders a graph
+    of a new shape answers those lookups from .pipecache/entrypoints.json (seen here through a
+    backend-info entry point that networkx loads and calls, only listed there)."""
+    project = make_project(
+        {
+            "pipelines/chain.py": PIPELINE,
+            "pipelines/helpers.py": HELPERS,
+            "fakeinfo.py": """\
+                def info():
+                    with open("backend-info-called.txt", "w", encoding="utf-8") as fh:
+                        fh.write("yes")
+                    return {"backend_name": "incrfake", "project": "incrfake"}
+                """,
+        }
+    )
+    project.repro()
+    memory = project.root / ".pipecache" / "entrypoints.json"
+    saved = json.loads(memory.read_text(encoding="utf-8"))
+    assert saved["every group"] is True
+    saved["groups"]["networkx.backend_info"] = [["incrfake", "fakeinfo:info"]]
+    memory.write_text(json.dumps(saved), encoding="utf-8")
+
+    project.edit("pipelines/chain.py", "second(first())", "first()\n    second(first())")
+    project.repro()
+
+    assert project.read("backend-info-called.txt") == "yes"

@@ -92,3 +92,51 @@ def test_load_follows_module_and_attributes_and_ignores_extras() -> None:
     assert entrypoints.load("os.path:join") is os.path.join
     assert entrypoints.load("os:path.join [extra]") is os.path.join
     assert entrypoints.load("sys") is sys
+
+
+def test_one_reading_answers_every_group(
+    tmp_path: Path, remembered: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.metadata as metadata
+
+    site = tmp_path / "site"
+    dist = _dist(site, "demo_one", "one = demo_one:Thing")
+    (dist / "entry_points.txt").write_text(
+        f"[{GROUP}]\none = demo_one:Thing\n\n[{GROUP}.other]\nx = demo_one:X\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    readings: list[dict[str, str]] = []
+
+    def counted(**params: str) -> object:
+        readings.append(params)
+        return metadata.entry_points(**params)
+
+    assert entrypoints.declared(GROUP, counted) == [("one", "demo_one:Thing")]
+    assert entrypoints.declared(f"{GROUP}.other", counted) == [("x", "demo_one:X")]
+    assert entrypoints.declared("incr.test-no-such-group", counted) == []
+    assert readings == [{}]  # one reading of every distribution, for every group
+    saved = json.loads(remembered.read_text())
+    assert saved["groups"][f"{GROUP}.other"] == [["x", "demo_one:X"]]
+
+
+def test_answering_stands_in_for_entry_points_only_meanwhile(
+    tmp_path: Path, remembered: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.metadata as metadata
+
+    site = tmp_path / "site"
+    _dist(site, "demo_one", "one = demo_one:Thing")
+    monkeypatch.syspath_prepend(str(site))
+    entrypoints.declared(GROUP)
+    saved = json.loads(remembered.read_text())
+    saved["groups"][GROUP] = [["kept", "demo_kept:Thing"]]
+    remembered.write_text(json.dumps(saved))
+    asked = metadata.entry_points
+
+    with entrypoints.answering():
+        found = metadata.entry_points(group=GROUP)
+        every = metadata.entry_points()  # any other call goes to importlib.metadata
+
+    assert [(p.name, p.value, p.group) for p in found] == [("kept", "demo_kept:Thing", GROUP)]
+    assert GROUP in every.groups
+    assert metadata.entry_points is asked
