@@ -18,8 +18,8 @@ One reading of every distribution gives every group: the memory holds them all, 
 groups asked later in the same key (materializers, networkx's backends) cost no reading more.
 The same memory answers the lookups networkx makes while it loads (its backends, two groups):
 ``answering`` stands in for ``importlib.metadata.entry_points`` meanwhile, and a workspace that
-remembers entry points sets it as ``hooks.entry_points_memory`` for ``incr.graph``: a third or
-more of the time networkx takes to load, with a few hundred distributions installed.
+remembers entry points sets it as ``hooks.entry_points_memory`` for ``incr.graph``, which spares
+networkx two readings of every distribution's entry points each time a command loads it.
 """
 
 from __future__ import annotations
