@@ -101,8 +101,8 @@ REPRO_HELP = """Bring pipelines up to date: run dirty steps, reuse cached result
 
     With no TARGET, every pipeline under pipelines/ is brought up to date. A step target
     also brings the steps it needs up to date. Stops at the first failing step, like Make
-    (see --keep-going); exit code 1 when a step failed. pipeline.lock is rewritten after
-    every finished step, so an interrupted run keeps what finished.
+    (see --keep-going); exit code 1 when a step failed. pipeline.lock is rewritten as
+    steps finish, and an interrupted run keeps what finished (the next run restores it).
 
     Only one incr writes to a project at a time: a second repro waits for the first (and
     says for whom it waits). incr status never waits.

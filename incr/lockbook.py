@@ -19,6 +19,9 @@ from incr.version import __version__
 
 #: Least time between two lockfile writes during a run (see ``LockBook.write``).
 LOCK_WRITE_INTERVAL = 0.25
+#: ... and at least this many times as long as the last write took: a lockfile that grows
+#: with a long run of quick steps takes at most about a tenth of the run to rewrite.
+LOCK_WRITE_SHARE = 10
 
 
 class LockBook:
@@ -31,6 +34,7 @@ class LockBook:
         self._consistent: dict[str, LockEntry] = {}
         self.entries: dict[str, LockEntry] = self._read()
         self._last_write = float("-inf")
+        self._write_seconds = 0.0  # what the last lockfile write took
         self._unsaved = False
         #: The entries last written, until ``flush`` saves their parsed copy.
         self._written: tuple[str, dict[str, LockEntry]] | None = None
@@ -107,20 +111,24 @@ class LockBook:
 
     def write(self, soon: bool = False) -> None:
         """Write the lockfile atomically. With ``soon``, a write is skipped when the last one
-        was less than ``LOCK_WRITE_INTERVAL`` ago (``flush`` writes what is left): a run
-        of many quick steps does not rewrite a large lockfile after every one of them. An
-        entry not yet written is never lost for good: its run-cache record, written first,
-        lets the next run restore it without executing."""
+        was less than ``LOCK_WRITE_INTERVAL`` ago, or less than ``LOCK_WRITE_SHARE`` times
+        as long as it took (``flush`` writes what is left): a run of many quick steps does not
+        rewrite a large lockfile after every one of them. An entry not yet written is never
+        lost for good: its run-cache record, written first, lets the next run restore it
+        without executing."""
         now = time.monotonic()
-        if soon and now - self._last_write < LOCK_WRITE_INTERVAL:
+        wait = max(LOCK_WRITE_INTERVAL, LOCK_WRITE_SHARE * self._write_seconds)
+        if soon and now - self._last_write < wait:
             self._unsaved = True
             return
         self.before_write()
         entries = dict(self.entries)
+        began = time.monotonic()
         written = lockfile.write(self.project.lockfile, entries.values())
         if written is not None:
             self._written = (buffers_digest((written,)), entries)
         self._last_write = now
+        self._write_seconds = time.monotonic() - began
         self._unsaved = False
 
     def flush(self) -> None:

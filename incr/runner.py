@@ -4,8 +4,9 @@ The hub: ``Runner.run`` picks an executor (in process, ``--jobs`` workers, or th
 drives it with the one scheduling loop (``incr.scheduler``); ``repro`` is the library call
 behind ``incr repro`` (``dry_run=True`` included), ``run_instance`` behind ``.run()``.
 
-After each finished step the lockfile is rewritten atomically, so an interrupted run keeps every
-step that finished. Early cutoff falls out of the fingerprint: a step whose upstream reran but
+As steps finish the lockfile is rewritten atomically (``LockBook.write``: at most so often), and
+an interrupted run keeps every step that finished: its run record lets the next run restore it
+without executing. Early cutoff falls out of the fingerprint: a step whose upstream reran but
 produced the same bytes receives the same input digests, so it stays clean.
 """
 

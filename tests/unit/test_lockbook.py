@@ -1,0 +1,68 @@
+"""incr/lockbook.py: how often a run rewrites the lockfile."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from incr import lockbook, lockfile
+from incr.hashing import StatCache
+from incr.lockbook import LockBook
+from incr.project import Project
+
+
+@dataclass
+class Writes:
+    """A clock the LockBook reads, and the lockfile writes it made (each takes ``took``)."""
+
+    now: float = 1000.0
+    took: float = 0.0
+    at: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Writes:
+    seen = Writes()
+    real = lockfile.write
+
+    def write(path: Path, entries: Any) -> Any:
+        seen.at.append(seen.now)
+        seen.now += seen.took
+        return real(path, entries)
+
+    monkeypatch.setattr(lockbook.time, "monotonic", seen.clock)
+    monkeypatch.setattr(lockfile, "write", write)
+    return seen
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> LockBook:
+    (tmp_path / "pyproject.toml").write_text("[tool.incr]\n")
+    return LockBook(Project.find(tmp_path), StatCache(tmp_path, None))
+
+
+def test_quick_writes_come_at_most_every_interval(book: LockBook, writes: Writes) -> None:
+    for _ in range(11):  # a step finishes every tenth of a second
+        book.write(soon=True)
+        writes.now += 0.1
+    assert len(writes.at) == 4  # at 0, 0.3, 0.6 and 0.9 s; the one at 1.0 s waits
+    book.flush()
+    assert len(writes.at) == 5  # what was left, at the end
+
+
+def test_a_slow_write_spaces_the_next_ones_out(book: LockBook, writes: Writes) -> None:
+    writes.took = 0.1  # a large lockfile: each rewrite takes a tenth of a second
+    for _ in range(60):
+        book.write(soon=True)
+        writes.now += 0.1
+    gaps = [b - a for a, b in itertools.pairwise(writes.at)]
+    assert gaps and min(gaps) >= lockbook.LOCK_WRITE_SHARE * writes.took
+    spent = writes.took * len(writes.at)
+    assert spent <= 0.15 * (writes.now - writes.at[0])  # about a tenth of the run, no more
