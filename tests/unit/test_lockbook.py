@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -37,7 +38,7 @@ def writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Writes:
         seen.now += seen.took
         return real(path, entries)
 
-    monkeypatch.setattr(lockbook.time, "monotonic", seen.clock)
+    monkeypatch.setattr(lockbook, "time", SimpleNamespace(monotonic=seen.clock))
     monkeypatch.setattr(lockfile, "write", write)
     return seen
 
