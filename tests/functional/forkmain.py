@@ -2,8 +2,8 @@
 ``incr/cli.py`` imports, then fork a child per request; a child becomes ``python -m incr.cli ARGS``.
 
 It loads nothing of its own beyond what such a command loads (``gc`` aside, built in):
-requests come as ``marshal`` data (built in and always loaded), replies as lines of numbers:
-the child's pid when it starts, then its exit status and CPU seconds when it ends.
+requests come as ``marshal`` data (built in and always loaded), replies as lines of digits:
+the child's pid when it starts, then its exit status when it ends.
 Before forking it freezes what it has loaded out of the garbage collector's reach: a child
 that collects would otherwise touch, and so copy, every page it shares with the server.
 """
@@ -33,9 +33,8 @@ def serve() -> dict:
         if pid == 0:
             return request
         os.write(1, b"%d\n" % pid)
-        _, status, usage = os.wait4(pid, 0)
-        cpu = usage.ru_utime + usage.ru_stime
-        os.write(1, b"%d %.6f\n" % (os.waitstatus_to_exitcode(status), cpu))
+        _, status = os.waitpid(pid, 0)
+        os.write(1, b"%d\n" % os.waitstatus_to_exitcode(status))
 
 
 def become(request: dict) -> None:

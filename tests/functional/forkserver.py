@@ -40,7 +40,6 @@ import sys
 import tempfile
 from pathlib import Path
 from threading import Lock
-from typing import NamedTuple
 
 #: Environment variables that Python (or the environment's ``.pth`` files) reads at start, or
 #: that decide what a module computed at import: a command with other values than its server's
@@ -84,30 +83,31 @@ class _Server:
             bufsize=0,
         )
         self.replies = b""
-        #: The CPU time (user and system) of the last command, for profiling the suite.
-        self.cpu_seconds = 0.0
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def run(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Reply:
+    def run(
+        self, args: list[str], cwd: Path, env: dict[str, str], timeout: float
+    ) -> tuple[int, str, str]:
+        """(exit status, stdout, stderr) of ``python -m incr.cli ARGS`` run in ``cwd``."""
         out, err = self.folder / "stdout", self.folder / "stderr"
         request = {"args": args, "cwd": str(cwd), "env": env, "out": str(out), "err": str(err)}
         data = marshal.dumps(request)
         assert self.proc.stdin is not None
         self.proc.stdin.write(b"%d\n" % len(data) + data)
-        (pid,) = map(int, self.reply(None) or ())
-        ended = self.reply(timeout)
-        if ended is None:
+        pid = self.reply(None)  # without a timeout: always a number
+        assert pid is not None
+        returncode = self.reply(timeout)
+        if returncode is None:
             # Not answered, so not reaped by the server either: the pid is still the command's.
             os.kill(pid, signal.SIGKILL)
             self.reply(None)
             raise subprocess.TimeoutExpired(["python", "-m", "incr.cli", *args], timeout)
-        returncode, self.cpu_seconds = int(ended[0]), ended[1]
-        return Reply(returncode, out.read_text(), err.read_text())
+        return returncode, out.read_text(), err.read_text()
 
-    def reply(self, timeout: float | None) -> list[float] | None:
-        """The numbers on the server's next line; None if none came within ``timeout`` seconds."""
+    def reply(self, timeout: float | None) -> int | None:
+        """The number on the server's next line; None if none came within ``timeout`` seconds."""
         assert self.proc.stdout is not None
         while b"\n" not in self.replies:
             ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
@@ -118,18 +118,12 @@ class _Server:
                 raise RuntimeError(f"the fork server {self.proc.pid} stopped")
             self.replies += chunk
         line, self.replies = self.replies.split(b"\n", 1)
-        return [float(word) for word in line.split()]
+        return int(line)
 
     def stop(self) -> None:
         if self.alive():
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
-
-
-class Reply(NamedTuple):
-    returncode: int
-    stdout: str
-    stderr: str
 
 
 class _Servers:
@@ -139,7 +133,6 @@ class _Servers:
         self.servers: list[_Server] = []
         self.turn = 0
         self.choosing = Lock()  # threads of one test may run commands at the same time
-        self.cpu_seconds = 0.0  # the last command's, as ``Server.cpu_seconds``
         self.folder = Path(tempfile.mkdtemp(prefix="incr-forkserver-"))
         atexit.register(self.stop)
 
@@ -153,7 +146,9 @@ class _Servers:
             and _startup_view(env) == _startup_view(_BASE_ENV)
         )
 
-    def run(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Reply | None:
+    def run(
+        self, args: list[str], cwd: Path, env: dict[str, str], timeout: float
+    ) -> tuple[int, str, str] | None:
         """Run ``python -m incr.cli ARGS`` (``args`` as given to ``subprocess``) in ``cwd``;
         None when both servers are busy with other threads' commands (start it with exec)."""
         with self.choosing:
@@ -172,9 +167,7 @@ class _Servers:
             if not server.alive():
                 server.stop()
                 server = self.servers[index] = _Server(_BASE_ENV, server.folder, server.busy)
-            reply = server.run(args[3:], cwd, env, timeout)
-            self.cpu_seconds = server.cpu_seconds
-            return reply
+            return server.run(args[3:], cwd, env, timeout)
         finally:
             server.busy.release()
 
