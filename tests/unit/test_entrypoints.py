@@ -34,13 +34,19 @@ def remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     entrypoints.remember_in(None)
 
 
-def test_an_answer_is_remembered_and_reused_while_the_folders_stay(
-    tmp_path: Path, remembered: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    site = tmp_path / "site"
-    _dist(site, "demo_one", "one = demo_one:Thing")
-    monkeypatch.syspath_prepend(str(site))
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder on ``sys.path`` holding one distribution, ``demo_one``, with one entry point of
+    GROUP: ``one = demo_one:Thing``."""
+    folder = tmp_path / "site"
+    _dist(folder, "demo_one", "one = demo_one:Thing")
+    monkeypatch.syspath_prepend(str(folder))
+    return folder
 
+
+def test_an_answer_is_remembered_and_reused_while_the_folders_stay(
+    remembered: Path, site: Path
+) -> None:
     assert entrypoints.declared(GROUP) == [("one", "demo_one:Thing")]
     saved = json.loads(remembered.read_text())
     assert saved["groups"][GROUP] == [["one", "demo_one:Thing"]]
@@ -94,17 +100,12 @@ def test_load_follows_module_and_attributes_and_ignores_extras() -> None:
     assert entrypoints.load("sys") is sys
 
 
-def test_one_reading_answers_every_group(
-    tmp_path: Path, remembered: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_one_reading_answers_every_group(remembered: Path, site: Path) -> None:
     import importlib.metadata as metadata
 
-    site = tmp_path / "site"
-    dist = _dist(site, "demo_one", "one = demo_one:Thing")
-    (dist / "entry_points.txt").write_text(
+    (site / "demo_one-0.1.dist-info" / "entry_points.txt").write_text(
         f"[{GROUP}]\none = demo_one:Thing\n\n[{GROUP}.other]\nx = demo_one:X\n"
     )
-    monkeypatch.syspath_prepend(str(site))
     readings: list[dict[str, str]] = []
 
     def counted(**params: str) -> object:
@@ -119,14 +120,9 @@ def test_one_reading_answers_every_group(
     assert saved["groups"][f"{GROUP}.other"] == [["x", "demo_one:X"]]
 
 
-def test_answering_stands_in_for_entry_points_only_meanwhile(
-    tmp_path: Path, remembered: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_answering_stands_in_for_entry_points_only_meanwhile(remembered: Path, site: Path) -> None:
     import importlib.metadata as metadata
 
-    site = tmp_path / "site"
-    _dist(site, "demo_one", "one = demo_one:Thing")
-    monkeypatch.syspath_prepend(str(site))
     entrypoints.declared(GROUP)
     saved = json.loads(remembered.read_text())
     saved["groups"][GROUP] = [["kept", "demo_kept:Thing"]]
