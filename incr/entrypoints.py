@@ -56,7 +56,7 @@ def declared(group: str, ask: Callable[..., Any] | None = None) -> list[tuple[st
     """(name, value) of each entry point of ``group``, sorted by name. ``ask`` is the
     ``importlib.metadata.entry_points`` to ask when the memory cannot answer."""
     if _remembered[0] is None:
-        return _ask(group, ask)
+        return _every_group(None, ask).get(group, [])
     path, root = _remembered[0]
     key = _key(root)
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -103,11 +103,11 @@ def answering() -> Iterator[None]:
 
 
 def _every_group(
-    key: list[Any], ask: Callable[..., Any] | None
+    key: list[Any] | None, ask: Callable[..., Any] | None
 ) -> dict[str, list[tuple[str, str]]]:
     """Every group's entry points, from one reading of every distribution's (the same reading
-    serves every group asked while the key holds, in this process)."""
-    if _scanned[0] is not None and _scanned[0][0] == key:
+    serves every group asked while ``key`` holds, in this process; no key: read again)."""
+    if key is not None and _scanned[0] is not None and _scanned[0][0] == key:
         return _scanned[0][1]
     if ask is None:
         from importlib.metadata import entry_points
@@ -115,16 +115,9 @@ def _every_group(
         ask = entry_points
     found = ask()  # by group on Python 3.10 and 3.11, flat since: both select and list groups
     groups = {g: sorted({(p.name, p.value) for p in found.select(group=g)}) for g in found.groups}
-    _scanned[0] = (key, groups)
+    if key is not None:
+        _scanned[0] = (key, groups)
     return groups
-
-
-def _ask(group: str, ask: Callable[..., Any] | None = None) -> list[tuple[str, str]]:
-    if ask is None:
-        from importlib.metadata import entry_points
-
-        ask = entry_points
-    return sorted({(p.name, p.value) for p in ask(group=group)})
 
 
 def _key(project_root: Path) -> list[Any]:
