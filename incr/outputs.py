@@ -3,10 +3,15 @@ result has expired."""
 
 from __future__ import annotations
 
+import os
+
 from incr import ondisk
 from incr.hashing import StatCache
 from incr.model import LockEntry, StepNode
 from incr.store import Store
+
+#: Presence questions answered one file at a time before shard folders are listed instead.
+LIST_AFTER = 64
 
 
 class OutputCheck:
@@ -15,6 +20,26 @@ class OutputCheck:
     def __init__(self, stats: StatCache, store: Store) -> None:
         self.stats = stats
         self.store = store
+        self._asked = 0
+        self._shards: dict[str, frozenset[str]] = {}
+
+    def stored(self, digest: str) -> bool:
+        """Whether the object ``digest`` is in the store. The first ``LIST_AFTER`` questions
+        each look at the object's file; after that, each shard folder (``objects/ab/``) is
+        listed once and answers for every object in it: at 10,000 outputs, some 256 listings
+        instead of 10,000 file lookups. An object the listing lacks is looked up again, so a
+        listing made before an object was stored never calls it missing."""
+        self._asked += 1
+        if self._asked <= LIST_AFTER:
+            return self.store.has(digest)
+        shard = self._shards.get(digest[:2])
+        if shard is None:
+            try:
+                shard = frozenset(os.listdir(os.path.join(self.store.objects, digest[:2])))
+            except OSError:
+                shard = frozenset()
+            self._shards[digest[:2]] = shard
+        return digest[2:] in shard or self.store.has(digest)
 
     def problems(self, entry: LockEntry | None) -> tuple[list[str], list[str]]:
         """Recorded outputs that are (missing, modified): objects gone from the cache, and
@@ -24,7 +49,7 @@ class OutputCheck:
         modified: list[str] = []
         for name, artifact in (entry.outputs if entry else {}).items():
             if artifact.kind not in ("file", "dir"):
-                if not self.store.has(artifact.digest):
+                if not self.stored(artifact.digest):
                     missing.append(name)
                 continue
             now = ondisk.state(self.stats, name, artifact)

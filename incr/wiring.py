@@ -19,6 +19,7 @@ computed name, ``vars``, ``eval``...) is reported: then no edit keeps its graphs
 from __future__ import annotations
 
 import contextlib
+import re
 from collections import Counter
 from typing import Any
 
@@ -28,6 +29,13 @@ from incr.fingerprint import digest_bytes
 _BODY_ACCESS = frozenset({"entrypoint", "func", "__wrapped__", "run_function", "__dict__"})
 #: Names that can reach it by other ways (``inspect.unwrap(my_step)()``, ``vars(my_step)``).
 _DYNAMIC_ACCESS = frozenset({"unwrap", "vars", "eval", "exec", "__import__"})
+#: Any of those words, or ``getattr``, anywhere in a module's text (comments and strings too).
+_ACCESS_WORDS = re.compile(
+    rb"\b(?:%s)\b" % b"|".join(w.encode() for w in sorted({*_BODY_ACCESS, *_DYNAMIC_ACCESS}))
+    + rb"|\bgetattr\b"
+)
+#: ``import *``: the only form a star import takes (no parentheses, no comment before ``*``).
+_STAR_IMPORT = re.compile(rb"\bimport[\s\\]*\*")
 
 
 class Wiring:
@@ -106,7 +114,7 @@ def _wiring(source: bytes, filename: str, digest: str) -> Wiring | None:
         tree = ast.parse(source if text is None else text, filename=filename)
     except (SyntaxError, ValueError):
         return None
-    names, modules, runs_bodies = _scan(tree)
+    names, modules, runs_bodies = _quick_scan(source, tree) or _scan(tree)
     steps = [
         stmt
         for stmt in tree.body
@@ -218,6 +226,52 @@ def _scan(tree: Any) -> tuple[set[str], set[str], bool]:
     if star:
         return set(), set(), runs_bodies
     return {n for n in names if bound[n] == 1}, {m for m in modules if bound[m] == 1}, runs_bodies
+
+
+def _quick_scan(source: bytes, tree: Any) -> tuple[set[str], set[str], bool] | None:
+    """``_scan``'s answer read off the text, without walking the tree; None when the text
+    cannot tell. It tells for an ASCII text (no other spelling of a name: Python folds
+    ``\uff53tep`` into ``step``) that has no star import and none of the words that may
+    reach a body, and in which every occurrence of each name bound to ``step`` or ``incr`` is
+    one of its top-level imports or one of the top-level decorators. A binding anywhere else
+    (``step = ...``, ``def step``, ``global step``, an argument, a nested import) would be
+    another occurrence of the word; so would a comment or a string naming it, which only
+    sends the module to the walk."""
+    import ast
+
+    if not source.isascii() or _ACCESS_WORDS.search(source) or _STAR_IMPORT.search(source):
+        return None
+    imported: Counter[str] = Counter()  # the names the top-level imports bind
+    names: set[str] = set()
+    modules: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Import | ast.ImportFrom):
+            bind = [a.asname or a.name for a in stmt.names]
+            if isinstance(stmt, ast.Import):
+                bind = [b.split(".")[0] for b in bind]
+                modules |= {a.asname or a.name for a in stmt.names if a.name == "incr"}
+            elif stmt.module == "incr" and stmt.level == 0:
+                names |= {a.asname or a.name for a in stmt.names if a.name == "step"}
+            imported.update(bind)
+    if not names and not modules:
+        return set(), set(), False
+    used: Counter[str] = Counter()  # the names the top-level decorators start with
+    for stmt in tree.body:
+        for decorator in getattr(stmt, "decorator_list", ()):
+            head = decorator.func if isinstance(decorator, ast.Call) else decorator
+            if isinstance(head, ast.Attribute):
+                head = head.value
+            if isinstance(head, ast.Name):
+                used[head.id] += 1
+    for name in names | modules:
+        found = len(re.findall(rb"\b%s\b" % name.encode(), source))
+        if found != imported[name] + used[name]:
+            return None
+    return (
+        {n for n in names if imported[n] == 1},
+        {m for m in modules if imported[m] == 1},
+        False,
+    )
 
 
 def _is_step(decorator: Any, names: set[str], modules: set[str]) -> bool:

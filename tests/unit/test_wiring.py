@@ -263,3 +263,77 @@ def test_the_tree_handed_to_the_code_index_keeps_every_step_body() -> None:
     assert definitions(ModuleSource("pipelines.handed", "pipelines/handed.py", text), "f") == [
         definitions(ModuleSource("x", "x.py", text + "\n"), "f")[0]
     ]
+
+
+QUICK = [
+    "from incr import pipeline, step\n\n@step\ndef f(x):\n    return x\n\n@pipeline\ndef p():\n"
+    "    f(1)\n",
+    "import incr\n\n@incr.step\ndef f():\n    return 1\n\n@incr.pipeline\ndef p():\n    f()\n",
+    "from incr import step as s\n\n@s(enable_cache=False)\ndef f():\n    return 1\n",
+    "import os\nimport incr.api\n\n@incr.step\ndef f():\n    return os.sep\n",
+]
+WALKED = [
+    # a name bound to step again, or spelled otherwise, or mentioned where the text cannot tell
+    "from incr import step\n\nstep = lambda f: f\n\n@step\ndef f():\n    return 1\n",
+    "from incr import step\n\ndef g(step):\n    return step\n\n@step\ndef f():\n    return 1\n",
+    "from incr import step\n\ndef g():\n    global step\n    step = 1\n\n@step\ndef f():\n"
+    "    return 1\n",
+    "from incr import step\nif X:\n    from other import step\n\n@step\ndef f():\n    return 1\n",
+    "from incr import step\n\n@step\ndef f():\n    return 1  # a step\n",
+    "from incr import step\n\n\uff53tep = 1\n\n@step\ndef f():\n    return 1\n",
+    "from incr import step\nfrom helpers import \\\n    *\n\n@step\ndef f():\n    return 1\n",
+    "from incr import step\n\nclass C:\n    @step\n    def f(self):\n        return 1\n",
+    "from incr import step\n\n@step(name=step)\ndef f():\n    return 1\n",
+    # a word that may reach a body, even in a string
+    "from incr import step\n\n@step\ndef f():\n    return 1\n\nN = 'func'\n",
+    "import incr\nfrom incr import step\n\n@incr.step\ndef f():\n    return 1\n",
+]
+
+
+@pytest.mark.parametrize("text", QUICK + WALKED)
+def test_the_quick_scan_answers_as_the_walk_or_not_at_all(text: str) -> None:
+    from incr.wiring import _quick_scan, _scan
+
+    tree = ast.parse(text)
+    quick = _quick_scan(text.encode(), tree)
+    assert (quick is not None) == (text in QUICK)
+    assert quick is None or quick == _scan(tree)
+
+
+_WORDS = ["step", "incr", "s", "x", "func", "eval", "#", "'", "*", "import", "(", ")", "\\\n"]
+_LINES = [
+    "from incr import step",
+    "from incr import step as s",
+    "import incr",
+    "import incr as s",
+    "from other import step",
+    "@step",
+    "@s",
+    "@incr.step",
+    "@step()",
+    "def f{n}(x):\n    return x",
+    "@step\ndef f{n}(x):\n    return x",
+    "@s\ndef f{n}(x):\n    return {w}",
+    "@incr.step\n@step\ndef f{n}(x):\n    return x",
+    "class C{n}:\n    pass",
+    "x = {w}",
+    "def g{n}({w}):\n    return 1",
+    "{w} = 1",
+    "for {w} in []:\n    pass",
+    "try:\n    pass\nexcept E as {w}:\n    pass",
+    "if x:\n    from m import {w}",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_LINES), st.sampled_from(_WORDS)), max_size=8))
+def test_property_the_quick_scan_never_disagrees_with_the_walk(lines) -> None:
+    from incr.wiring import _quick_scan, _scan
+
+    text = "".join(line.format(n=i, w=w) + "\n" for i, (line, w) in enumerate(lines))
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return
+    quick = _quick_scan(text.encode(), tree)
+    assert quick is None or quick == _scan(tree)
