@@ -32,10 +32,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class StepConfig:
-    """Base class of step configs: typed fields with defaults, made a keyword-only dataclass.
-
-    The values (not the class's source) are part of the step's fingerprint.
-    """
+    """Base class of step configs: typed fields with defaults, made a keyword-only dataclass;
+    their values (not the class's source) are part of the step's fingerprint."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -391,7 +389,11 @@ class PipelineInstance(PastRuns):
         under this one's name (``prep.load``), and give back what its body returns."""
         self.definition.nested = True
         with tracer.nested(self.name, self.enable_cache):
-            return self.definition.func(**self.bound, **self.values)
+            return self.body()
+
+    def body(self) -> Any:
+        """Call the pipeline's function with its steps and parameter values."""
+        return self.definition.func(**self.bound, **self.values)
 
     @property
     def enable_cache(self) -> bool:
@@ -403,7 +405,7 @@ class PipelineInstance(PastRuns):
     def trace(self, root: Path) -> TracedPipeline:
         """Call the pipeline body with tracing on and return the graph it built."""
         with tracing.tracing(self.name, root) as tracer:
-            self.definition.func(**self.bound, **self.values)
+            self.body()
         graph = PipelineGraph(
             name=self.name,
             source_file=relative_source(self.definition.func, root),

@@ -4,7 +4,7 @@ make into graphs (``TracedPipeline``). This is where user code runs."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +16,7 @@ from incr.imports import shadowed, use_project_imports
 from incr.mainblock import line_in, run_main_block
 from incr.model import TracedPipeline
 from incr.project import Project, module_name, pipeline_modules
-from incr.tracing import recording_runs, where
+from incr.tracing import recording_runs, tracing, where
 
 if TYPE_CHECKING:
     from incr.api import Pipeline, PipelineInstance
@@ -70,10 +70,15 @@ def _relative(root: Path, filename: str) -> str:
 
 
 def discover(
-    project: Project, orders: Mapping[str, Sequence[str]] | None = None
+    project: Project,
+    orders: Mapping[str, Sequence[str]] | None = None,
+    known: Callable[[], Mapping[str, TracedPipeline]] | None = None,
 ) -> list[TracedPipeline]:
     """Every pipeline of the project, traced, in module order (``orders``: see
-    ``incr.graph.check``). Raises DiscoveryError/GraphError."""
+    ``incr.graph.check``). Raises DiscoveryError/GraphError.
+
+    ``known``, asked once every pipeline module is imported, gives graphs saved by pipeline
+    name that still hold for the modules as imported (see ``rebound``)."""
     found: list[tuple[PipelineInstance, Path]] = []
     defined: dict[int, tuple[Pipeline, Path]] = {}
     for path in pipeline_modules(project):
@@ -91,6 +96,7 @@ def discover(
                 found.append((instance, path))
     if not found and defined:
         raise _no_instance(project, [d for d, _ in defined.values()], defined)
+    saved = known() if known is not None else {}
     traced: list[TracedPipeline] = []
     names: dict[str, PipelineInstance] = {}
     for instance, path in found:
@@ -104,7 +110,9 @@ def discover(
                 "one pipeline (made in a loop) are named by the configs they differ in",
             )
         names[instance.name] = instance
-        traced.append(trace(instance, project.root, path, orders))
+        graph = saved.get(instance.name)
+        made = rebound(instance, project.root, graph) if graph is not None else None
+        traced.append(made or trace(instance, project.root, path, orders))
     traced = [t for t, (i, _) in zip(traced, found, strict=True) if not _only_nested(i)]
     check_shared_outs(t.graph for t in traced)
     return traced
@@ -191,6 +199,27 @@ def _no_instance(
         hint=f"make one at module level, or call {first.name}(...).run() under "
         f'`if __name__ == "__main__":` in a module under {project.pipelines_dir}/',
     )
+
+
+def rebound(instance: PipelineInstance, root: Path, known: TracedPipeline) -> TracedPipeline | None:
+    """``known``, the graph saved for ``instance``, made executable: the pipeline body runs
+    under a light tracer that only names the calls and keeps their step objects (no nodes,
+    no code references, no checks: most of a trace's cost). The graph, its code and configs
+    stay the saved ones, which the caller has found valid for the modules as imported. None
+    when the calls are not the saved graph's steps, by name and function, or the body fails:
+    then the instance is traced as usual."""
+    try:
+        with tracing(instance.name, root, light=True) as tracer:
+            instance.body()
+        steps = known.graph.steps
+        if tracer.names != [n.name for n in steps] or any(
+            tracer.steps[n.name].func.__name__ != n.func_name for n in steps
+        ):
+            return None
+        configs = {n.name: tracer.steps[n.name].make_config(n.config) for n in steps}
+    except Exception:
+        return None  # the trace reports it
+    return TracedPipeline(known.graph, dict(tracer.steps), configs, known.code)
 
 
 def trace(

@@ -39,7 +39,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from incr.dag import shape
 from incr.envreads import env_value
@@ -113,16 +113,27 @@ def save(
     imports: Mapping[str, Mapping[str, str]] | None = None,
     env: Mapping[str, str] | None = None,
     learned: Mapping[str, str] | None = None,
+    saved: Saved | None = None,
 ) -> None:
     """Remember ``pipelines``, keyed by the project modules imported to trace them, the
     project files ``read`` while they were imported, the environment variables read
     meanwhile (``env``: name -> ``env_value``) and the ``learned`` listings and existence
     tests (``ls:DIR``/``exists:PATH`` keys) made meanwhile, with their values; with what each
-    module read while imported (``imports``, see ``incr.importreads``)."""
+    module read while imported (``imports``, see ``incr.importreads``). Nothing is written
+    when the file holds all that already: the same key and reads as ``saved``, loaded by this
+    command, and its very graphs (``discovery.rebound``)."""
     if os.environ.get(DISABLE_ENV):
         return
     key = _key(project, stats, [*project_modules(project), *read], env or {})
     key["learned"] = dict(sorted((learned or {}).items()))  # as seen while importing
+    if (
+        saved is not None
+        and key == saved.key
+        and dict(imports or {}) == saved.imports
+        and len(pipelines) == len(saved.pipelines)
+        and all(a.graph is b.graph for a, b in zip(pipelines, saved.pipelines, strict=True))
+    ):
+        return
     wiring = {}
     for rel, digest in key["modules"].items():
         if rel.endswith(".py") and digest != MISSING:
@@ -192,11 +203,18 @@ def load(project: Project, stats: StatCache) -> list[TracedPipeline] | None:
     return None if found is None else found[0]
 
 
-def load_with_imports(
-    project: Project, stats: StatCache
-) -> tuple[list[TracedPipeline], dict[str, dict[str, str]]] | None:
-    """Like ``load``, with what each project module read while imported (module file ->
-    lock keys with their values, see ``incr.importreads``)."""
+class Saved(NamedTuple):
+    """What ``load_with_imports`` found valid: the graphs, what each project module read while
+    imported (module file -> lock keys with their values, see ``incr.importreads``), and the
+    key they were accepted by (see ``unchanged``)."""
+
+    pipelines: list[TracedPipeline]
+    imports: dict[str, dict[str, str]]
+    key: dict[str, Any]
+
+
+def load_with_imports(project: Project, stats: StatCache) -> Saved | None:
+    """Like ``load``, with what each project module read while imported and the key."""
     if os.environ.get(DISABLE_ENV):
         return None
     try:
@@ -215,9 +233,17 @@ def load_with_imports(
         imports = {
             str(m): {str(k): str(v) for k, v in r.items()} for m, r in data["imports"].items()
         }
-        return [_decode(item) for item in data["pipelines"]], imports
+        return Saved([_decode(item) for item in data["pipelines"]], imports, data["key"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
         return None
+
+
+def unchanged(project: Project, stats: StatCache, key: dict[str, Any]) -> bool:
+    """True while everything ``key`` (a ``Saved.key``) was computed from is as it was then:
+    the project modules and files read while importing, the environment variables, the
+    listings and existence tests, ``pyproject.toml``."""
+    env = {name: env_value(name) for name in key["env"]}
+    return _key(project, stats, list(key["modules"]), env, list(key["learned"])) == key
 
 
 def _same_wiring(project: Project, data: dict[str, Any], now: dict[str, Any]) -> bool:

@@ -78,7 +78,9 @@ MISSING = "missing"
 _lock = threading.Lock()
 _active: ReadRecorder | None = None
 _installed = False
-_inside = threading.local()  # set while the recorder itself lists a folder
+#: ``busy`` while the recorder itself lists a folder; ``own`` while incr reads on this thread
+#: for itself (see ``unrecorded``).
+_inside = threading.local()
 
 
 class ReadRecorder:
@@ -298,7 +300,7 @@ def _reads_existing(mode: Any, flags: Any) -> bool:
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
     recorder = _active
-    if recorder is None:
+    if recorder is None or _own():
         return
     if event == "open":
         if len(args) >= 3:
@@ -312,7 +314,7 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
 
 def _stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
     recorder = _active
-    if recorder is None or args or kwargs.get("dir_fd") is not None:
+    if recorder is None or args or kwargs.get("dir_fd") is not None or _own():
         return _REAL_STAT(path, *args, **kwargs)
     try:
         result = _REAL_STAT(path, **kwargs)
@@ -325,7 +327,7 @@ def _stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
 
 def _lstat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
     recorder = _active
-    if recorder is None or args or kwargs.get("dir_fd") is not None:
+    if recorder is None or args or kwargs.get("dir_fd") is not None or _own():
         return _REAL_LSTAT(path, *args, **kwargs)
     try:
         result = _REAL_LSTAT(path)
@@ -334,6 +336,22 @@ def _lstat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
         raise
     recorder.tested(path, result, sys._getframe(1))
     return result
+
+
+def _own() -> bool:
+    return getattr(_inside, "own", False)
+
+
+@contextmanager
+def unrecorded() -> Iterator[None]:
+    """What this thread opens, lists and tests inside the block is incr's own business: no
+    recorder notes it (other threads are recorded as usual)."""
+    was = _own()
+    _inside.own = True
+    try:
+        yield
+    finally:
+        _inside.own = was
 
 
 def _swap(stat: Callable[..., os.stat_result], lstat: Callable[..., os.stat_result]) -> None:

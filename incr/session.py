@@ -51,6 +51,7 @@ from incr.store import Store
 if TYPE_CHECKING:
     from incr.codeast import ModuleSource
     from incr.codeindex import CodeIndex
+    from incr.graphcache import Saved
     from incr.keptsources import KeptSources
 
 
@@ -341,26 +342,36 @@ class Workspace:
 
 
 def open_pipelines(
-    project: Project, *, executable: bool = True, workspace: Workspace | None = None
+    project: Project,
+    *,
+    executable: bool = True,
+    workspace: Workspace | None = None,
+    saved: Saved | None = None,
 ) -> tuple[Workspace, list[TracedPipeline]]:
     """Open the project's workspace (lockfile errors first; or take ``workspace``, opened
     by this command already) and its pipelines.
 
     With ``executable=False`` the graphs may come from the graph cache without importing any
     pipeline module: good for deciding, not for running. Otherwise the modules are imported
-    and traced, and the graph cache is refreshed.
+    and traced, and the graph cache is refreshed. ``saved``, graphs this command loaded from
+    the graph cache, stand for the trace of their pipelines while what they were accepted by
+    is unchanged once the modules are imported (``discovery.rebound``).
     """
     from incr import graphcache
 
     workspace = workspace or Workspace(project)
     if not executable:
-        cached = graphcache.load_with_imports(project, workspace.stats)
-        if cached is not None:
-            dag.check_shared_outs(t.graph for t in cached[0])  # cached by an older incr
-            workspace.imports = cached[1]
-            return workspace, cached[0]
+        saved = load_graphs(project, workspace)
+        if saved is not None:
+            return workspace, saved.pipelines
     from incr import discovery  # here: the graph cache spares a no-op this import
-    from incr.reads import recording
+    from incr.reads import recording, unrecorded
+
+    def known() -> dict[str, TracedPipeline]:
+        with unrecorded():  # incr's own reads, not the modules'
+            if saved is None or not graphcache.unchanged(project, workspace.stats, saved.key):
+                return {}  # a module or a file read while importing changed since: trace
+        return {t.graph.name: t for t in saved.pipelines}
 
     # Files the pipeline modules read while imported (a params.yaml feeding a config) decide
     # the wiring too: the graph cache is keyed by them as well, by the environment variables
@@ -371,24 +382,38 @@ def open_pipelines(
         recording(project.root, exclude) as seen,
         importreads.recording(project.root, exclude) as imported,
     ):
-        pipelines = discovery.discover(project, graphcache.known_orders(project))
+        pipelines = discovery.discover(project, graphcache.known_orders(project), known)
     workspace.imports = imported.facts(workspace.stats.digest, workspace.environ, exclude)
     env = {name: env_value(name, workspace.environ) for name in imported.env_names}
     learned = seen.learned()
     graphcache.save(
-        project, workspace.stats, pipelines, seen.paths(), workspace.imports, env, learned
+        project, workspace.stats, pipelines, seen.paths(), workspace.imports, env, learned, saved
     )
     workspace.discovered = [*seen.paths(), *learned]
     return workspace, pipelines
+
+
+def load_graphs(project: Project, workspace: Workspace) -> Saved | None:
+    """The graphs of the graph cache when it is valid (see ``graphcache``), with what the
+    modules read while imported noted on ``workspace``."""
+    from incr import graphcache
+
+    saved = graphcache.load_with_imports(project, workspace.stats)
+    if saved is not None:
+        dag.check_shared_outs(t.graph for t in saved.pipelines)  # cached by an older incr
+        workspace.imports = saved.imports
+    return saved
 
 
 def open_for_repro(
     project: Project, targets: Iterable[str] = (), force: bool = False
 ) -> tuple[Workspace, list[TracedPipeline]]:
     """Like ``open_pipelines``, importing the pipelines only when a step may have to run."""
-    workspace, pipelines = open_pipelines(project, executable=False)
-    if all(t.executable for t in pipelines):
-        return workspace, pipelines
+    workspace = Workspace(project)
+    saved = load_graphs(project, workspace)
+    if saved is None:
+        return open_pipelines(project, workspace=workspace)
+    pipelines = saved.pipelines
     verdicts = [] if force else workspace.status(pipelines, targets)
     if not force and not any(v.dirty for v in verdicts):
         workspace.clean = {id(v.node): v for v in verdicts}
@@ -399,7 +424,7 @@ def open_for_repro(
         for v in verdicts
         if not v.dirty and (found := code.get(v.node.key)) is not None
     }
-    return open_pipelines(project, workspace=workspace)
+    return open_pipelines(project, workspace=workspace, saved=saved)
 
 
 def script_imports(project: Project, workspace: Workspace) -> importreads.ImportFacts:

@@ -54,10 +54,14 @@ S = TypeVar("S", bound=Traceable)
 class Tracer(Generic[S]):
     """Builds one pipeline's graph while its body runs: each step call adds a node."""
 
-    def __init__(self, pipeline: str, root: Path) -> None:
+    def __init__(self, pipeline: str, root: Path, light: bool = False) -> None:
         self.pipeline = pipeline
         self.root = root
+        #: Only names and step objects, no nodes: the graph is known (see ``names``).
+        self.light = light
         self.nodes: list[StepNode] = []
+        #: The node names, in the order the calls were made.
+        self.names: list[str] = []
         self.steps: dict[str, S] = {}
         self._named: dict[str, S] = {}  # step name -> the first step of that name
         #: Node names made by each step object called (by id), and ``.after()`` pairs.
@@ -91,6 +95,10 @@ class Tracer(Generic[S]):
     def add(self, step: S, config: Any, args: tuple, kwargs: dict, name: str | None = None) -> Any:
         """Add a node for one call of ``step``; ``name`` is the call's own (``name=``)."""
         name = self.unique_name(step) if name is None else self.call_name(step, name)
+        self.names.append(name)
+        if self.light:
+            self.steps[name] = step
+            return self._handles(step, name)
         inputs = step.bind_inputs(args, kwargs)
         node = StepNode(
             pipeline=self.pipeline,
@@ -110,6 +118,9 @@ class Tracer(Generic[S]):
         )
         self.nodes.append(node)
         self.steps[name] = step
+        return self._handles(step, name)
+
+    def _handles(self, step: S, name: str) -> Any:
         handles = tuple(OutputHandle(name, out) for out in step.output_names)
         if not handles:
             return None
@@ -144,7 +155,7 @@ class Tracer(Generic[S]):
 
     def called(self, caller: Any) -> None:
         """The step object ``caller`` made the node added last."""
-        self.made.setdefault(id(caller), []).append(self.nodes[-1].name)
+        self.made.setdefault(id(caller), []).append(self.names[-1])
 
     def ordered(self) -> list[StepNode]:
         """The nodes, each with the steps ``.after()`` put before it."""
@@ -199,14 +210,15 @@ def active() -> Tracer[Any] | None:
 
 
 @contextmanager
-def tracing(pipeline: str, root: Path) -> Iterator[Tracer[Any]]:
-    """Trace the body run inside the block; a pipeline run inside another is an error."""
+def tracing(pipeline: str, root: Path, light: bool = False) -> Iterator[Tracer[Any]]:
+    """Trace the body run inside the block (``light``: see ``Tracer.light``); a pipeline run
+    inside another is an error."""
     global _active
     if _active is not None:
         raise DefinitionError(f"pipeline {pipeline} was run inside another pipeline")
     from incr.project import forget_real_paths  # here, as below: decorators load no project
 
-    tracer = _active = Tracer[Any](pipeline, root)
+    tracer = _active = Tracer[Any](pipeline, root, light)
     forget_real_paths()  # links may have changed since the last trace
     try:
         yield tracer

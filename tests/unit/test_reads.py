@@ -202,3 +202,26 @@ def test_making_folders_is_no_existence_test(
         step["run"](lambda: Path("data/parts").mkdir(exist_ok=True))
         step["run"](lambda: os.makedirs("out/deeper", exist_ok=True))
     assert not any(k.startswith("exists:") for k in seen.learned())
+
+
+def test_what_incr_reads_for_itself_on_one_thread_is_not_recorded(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    monkeypatch.chdir(root)
+    for name in ("own.txt", "other.txt", "after.txt"):
+        Path("data", name).write_text(name, encoding="utf-8")
+
+    def other_thread() -> None:
+        Path("data/other.txt").read_text(encoding="utf-8")
+
+    with recording(root, (".pipecache",)) as seen:
+        with reads.unrecorded():
+            Path("data/own.txt").read_text(encoding="utf-8")
+            os.stat("data/own.txt")
+            worker = threading.Thread(target=other_thread)
+            worker.start()
+            worker.join()
+        Path("data/after.txt").read_text(encoding="utf-8")
+    assert seen.paths() == ["data/after.txt", "data/other.txt"]

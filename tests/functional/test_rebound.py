@@ -1,0 +1,152 @@
+"""A repro after an edit inside a step body runs the saved graphs with the step objects of the
+imported modules (``discovery.rebound``), and traces again whenever the saved graphs may not
+hold for what was imported."""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import MakeProject, Project
+
+PIPELINE = """\
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class Scale(StepConfig):
+        factor: int = 1
+
+
+    @step
+    def first() -> int:
+        mark("first")
+        return 1
+
+
+    @step
+    def second(config: Scale, x: int) -> int:
+        mark("second")
+        return x * config.factor
+
+
+    @step
+    def third(x: int) -> int:
+        mark("third")
+        return x + 100
+
+
+    @pipeline
+    def chain(a, b, c):
+        c(b(a()))
+
+
+    instance = chain(a=first(), b=second(Scale(factor=7)), c=third())
+    """
+
+# Opens the project as ``incr repro`` does after a status found a dirty step, with the
+# graphs it loaded from the graph cache; ``edit`` changes a module in between.
+SCRIPT = """\
+    import dataclasses, json, pathlib, sys
+
+    from incr.commands import find_project
+    from incr.session import Workspace, load_graphs, open_pipelines
+
+    project = find_project(pathlib.Path.cwd())
+    workspace = Workspace(project)
+    saved = load_graphs(project, workspace)
+    assert saved is not None, "the graph cache should be valid"
+    how = sys.argv[1]
+    module = pathlib.Path("pipelines/chain.py")
+    if how == "wiring":
+        text = module.read_text().replace("@step\\ndef third", '@step(deps=["d.txt"])\\ndef third')
+        module.write_text(text)
+    elif how == "fewer":  # a saved graph without the last step
+        graph = saved.pipelines[0].graph
+        fewer = dataclasses.replace(graph, steps=graph.steps[:-1], order=graph.order[:-1])
+        saved.pipelines[0] = dataclasses.replace(saved.pipelines[0], graph=fewer)
+    _, pipelines = open_pipelines(project, workspace=workspace, saved=saved)
+    traced = pipelines[0]
+    print(json.dumps({
+        "kept": traced.graph is saved.pipelines[0].graph,
+        "names": [n.name for n in traced.graph.steps],
+        "deps": {n.name: list(n.deps) for n in traced.graph.steps},
+        "steps": {name: step.func.__name__ for name, step in traced.steps.items()},
+        "factor": traced.configs["second"].factor,
+        "run": traced.steps["second"].run_function(traced.configs["second"], {"x": 2}),
+    }))
+    """
+
+
+def make(make_project: MakeProject) -> Project:
+    project = make_project({"pipelines/chain.py": PIPELINE, "opened.py": SCRIPT})
+    (project.root / "d.txt").write_text("d")
+    project.repro()
+    assert project.take_ran() == ["first", "second", "third"]
+    return project
+
+
+def opened(project: Project, how: str) -> dict:
+    result = project.python("opened.py", how)
+    assert result.returncode == 0, result.output
+    project.take_ran()
+    return json.loads(result.stdout)
+
+
+def value(project: Project, key: str) -> object:
+    """The stored output of step ``key`` (a JSON value)."""
+    digest = project.lock()[key].outputs["output"].digest
+    return json.loads((project.root / ".pipecache/objects" / digest[:2] / digest[2:]).read_text())
+
+
+def test_an_edit_inside_a_body_runs_the_edited_step_with_its_config(
+    make_project: MakeProject,
+) -> None:
+    project = make(make_project)
+    project.edit("pipelines/chain.py", "return x * config.factor", "return x * config.factor + 1")
+    project.repro()
+    assert project.take_ran() == ["second", "third"]
+    assert value(project, "chain.third") == 108  # (1 * 7 + 1) + 100
+    code = project.lock()["chain.second"].facts.code
+    project.edit("pipelines/chain.py", "* config.factor + 1", "* config.factor + 2")
+    project.repro()
+    assert project.take_ran() == ["second", "third"]
+    assert project.lock()["chain.second"].facts.code != code
+    assert value(project, "chain.third") == 109
+
+
+def test_what_incr_reads_to_check_the_saved_graphs_is_not_a_read_of_the_modules(
+    make_project: MakeProject,
+) -> None:
+    """The check runs while the reads of the modules being imported are recorded: its own
+    reads (``pyproject.toml``, the module files, the pipelines folder) are not theirs."""
+    project = make(make_project)
+    before = json.loads(project.read(".pipecache/graph.json"))["key"]
+    project.edit("pipelines/chain.py", "return x + 100", "return x + 101")
+    project.repro()
+    assert project.take_ran() == ["third"]
+    after = json.loads(project.read(".pipecache/graph.json"))["key"]
+    assert sorted(after["modules"]) == sorted(before["modules"])
+    assert after["learned"] == before["learned"] == {}
+    assert all(not r.startswith("import:") for e in project.lock().values() for r in e.reads)
+
+
+def test_the_saved_graphs_stand_for_the_trace_while_nothing_changed(
+    make_project: MakeProject,
+) -> None:
+    found = opened(make(make_project), "nothing")
+    assert found["kept"]
+    assert found["steps"] == {"first": "first", "second": "second", "third": "third"}
+    assert found["factor"] == 7 and found["run"] == 14
+
+
+def test_a_wiring_edit_after_the_graphs_were_loaded_is_traced(make_project: MakeProject) -> None:
+    found = opened(make(make_project), "wiring")
+    assert not found["kept"]
+    assert found["deps"]["third"] == ["d.txt"]
+    assert found["factor"] == 7
+
+
+def test_calls_that_are_not_the_saved_steps_are_traced(make_project: MakeProject) -> None:
+    found = opened(make(make_project), "fewer")
+    assert not found["kept"]
+    assert found["names"] == ["first", "second", "third"]
