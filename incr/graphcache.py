@@ -37,6 +37,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import MISSING as MISSING_FIELD
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -52,8 +53,8 @@ from incr.version import __version__
 from incr.wiring import wiring_of
 
 #: 4: what step functions capture, and steps in class bodies; 5: run order; 6: wiring digests
-#: of the text around step bodies.
-FORMAT = 6
+#: of the text around step bodies; 7: fields that hold their default left out.
+FORMAT = 7
 DISABLE_ENV = "INCR_NO_GRAPH_CACHE"
 
 
@@ -271,24 +272,51 @@ def _same_wiring(project: Project, data: dict[str, Any], now: dict[str, Any]) ->
 
 def _encode(traced: TracedPipeline) -> dict[str, Any]:
     return {
-        "graph": {**_fields(traced.graph), "steps": [_encode_node(n) for n in traced.graph.steps]},
-        "code": {
-            name: {
-                "func": _fields(c.func),
-                "deps": [_fields(d) for d in c.deps],
-                "version": c.version,
-                "captured": [_fields(d) for d in c.captured],
-                "values": [list(pair) for pair in c.values],
-            }
-            for name, c in traced.code.items()
+        "graph": {
+            **{f.name: getattr(traced.graph, f.name) for f in fields(traced.graph)},
+            "steps": [_encode_node(n) for n in traced.graph.steps],
         },
+        "code": {name: _encode_code(c) for name, c in traced.code.items()},
     }
 
 
+def _encode_code(code: StepCode) -> dict[str, Any]:
+    encoded = _fields(code)
+    encoded["func"] = _fields(code.func)
+    for name in ("deps", "captured"):
+        if name in encoded:
+            encoded[name] = [_fields(d) for d in encoded[name]]
+    if "values" in encoded:
+        encoded["values"] = [list(pair) for pair in code.values]
+    return encoded
+
+
+#: Per dataclass: (field name, its default or MISSING) for each field.
+_DEFAULTS: dict[type, list[tuple[str, Any]]] = {}
+
+
 def _fields(value: Any) -> dict[str, Any]:
-    """A dataclass's fields, one level deep (``asdict`` copies every value, recursively: a
-    tenth of a 10,000-step trace)."""
-    return {f.name: getattr(value, f.name) for f in fields(value)}
+    """A dataclass's fields, one level deep, leaving out those that hold their default: a
+    10,000-step graph.json is read by every command, and most fields of most steps hold their
+    defaults. (``asdict`` copies every value, recursively: a tenth of a 10,000-step trace.)"""
+    kind = type(value)
+    known = _DEFAULTS.get(kind)
+    if known is None:
+        known = _DEFAULTS[kind] = [(f.name, _default(f)) for f in fields(value)]
+    found = {}
+    for name, default in known:
+        field_value = getattr(value, name)
+        if default is MISSING_FIELD or field_value != default:
+            found[name] = field_value
+    return found
+
+
+def _default(field: Any) -> Any:
+    if field.default is not MISSING_FIELD:
+        return field.default
+    if field.default_factory is not MISSING_FIELD:
+        return field.default_factory()
+    return MISSING_FIELD
 
 
 def _encode_node(node: StepNode) -> dict[str, Any]:
@@ -305,8 +333,8 @@ def _decode(item: dict[str, Any]) -> TracedPipeline:
                 **node,
                 "inputs": {p: InputRef(**ref) for p, ref in node["inputs"].items()},
                 "outputs": tuple(node["outputs"]),
-                "deps": tuple(node["deps"]),
-                "outs": tuple(node["outs"]),
+                "deps": tuple(node.get("deps", ())),
+                "outs": tuple(node.get("outs", ())),
                 "env": tuple(node.get("env", ())),
                 "metrics": tuple(node.get("metrics", ())),
                 "after": tuple(node.get("after", ())),
@@ -317,10 +345,10 @@ def _decode(item: dict[str, Any]) -> TracedPipeline:
     code = {
         name: StepCode(
             func=CodeRef(**c["func"]),
-            deps=tuple(CodeRef(**d) for d in c["deps"]),
-            version=c["version"],
-            captured=tuple(CodeRef(**d) for d in c["captured"]),
-            values=tuple((str(name), str(digest)) for name, digest in c["values"]),
+            deps=tuple(CodeRef(**d) for d in c.get("deps", ())),
+            version=c.get("version"),
+            captured=tuple(CodeRef(**d) for d in c.get("captured", ())),
+            values=tuple((str(name), str(digest)) for name, digest in c.get("values", ())),
         )
         for name, c in item["code"].items()
     }
