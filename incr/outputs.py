@@ -41,15 +41,20 @@ class OutputCheck:
             self._shards[digest[:2]] = shard
         return digest[2:] in shard or self.store.has(digest)
 
-    def problems(self, entry: LockEntry | None) -> tuple[list[str], list[str]]:
+    def problems(
+        self, entry: LockEntry | None, listed: bool = False
+    ) -> tuple[list[str], list[str]]:
         """Recorded outputs that are (missing, modified): objects gone from the cache, and
         ``outs`` that are gone or differ from the record (bytes, modes, links, folders); a
-        modified one is named with what differs (``models: b.bin changed``)."""
+        modified one is named with what differs (``models: b.bin changed``). ``listed``: the
+        objects may be found in listings made earlier (``stored``; the status walk, before
+        anything runs), not only by looking now (a run may have removed a damaged one)."""
+        has = self.stored if listed else self.store.has
         missing: list[str] = []
         modified: list[str] = []
         for name, artifact in (entry.outputs if entry else {}).items():
             if artifact.kind not in ("file", "dir"):
-                if not self.stored(artifact.digest):
+                if not has(artifact.digest):
                     missing.append(name)
                 continue
             now = ondisk.state(self.stats, name, artifact)

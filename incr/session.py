@@ -240,7 +240,7 @@ class Workspace:
         learned = locked.reads if locked else {}
         if absent:
             facts, learned = gate.as_recorded(facts, locked, absent)
-        missing, modified = self.outputs.problems(locked)
+        missing, modified = self.outputs.problems(locked, listed=True)
         reads: tuple[Reason, ...] = ()
         if locked:
             expected = learned_of.expected_reads(node, facts.code)

@@ -42,8 +42,8 @@ def test_listed_shards_answer_like_the_files(check, monkeypatch):
     for digest in gone:
         check.store.object_path(digest).unlink()
     listed = listings(monkeypatch)
-    assert check.problems(entry(*stored)) == ([], [])
-    missing, _ = check.problems(entry(*gone, "ab" + "0" * 62))
+    assert check.problems(entry(*stored), listed=True) == ([], [])
+    missing, _ = check.problems(entry(*gone, "ab" + "0" * 62), listed=True)
     assert missing == [f"out{i}" for i in range(11)]
     shards = {d[:2] for d in stored[2:] + gone} | {"ab"}
     assert sorted(listed) == sorted(shards)  # each shard listed once, past the first two
@@ -62,3 +62,12 @@ def test_an_object_stored_after_its_shard_was_listed_is_found(check, monkeypatch
     assert listed == [first[:2]]
     later = check.store.put(same_shard)  # after the listing
     assert check.stored(later)
+
+
+def test_outside_the_status_walk_every_object_is_looked_at_now(check, monkeypatch) -> None:
+    stored = [check.store.put(f"value {i}".encode()) for i in range(10)]
+    listed = listings(monkeypatch)
+    assert check.problems(entry(*stored), listed=True) == ([], [])
+    check.store.object_path(stored[-1]).unlink()  # a damaged object removed by a run
+    assert check.problems(entry(*stored)) == (["out9"], [])
+    assert listed  # the walk listed the shards: the run did not take their word
