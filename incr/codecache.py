@@ -28,7 +28,7 @@ from incr.fingerprint import MEMO_FORMAT, CodeClosure
 from incr.storage import atomic_write
 from incr.version import __version__
 
-FORMAT = 2
+FORMAT = 3
 #: Closures kept in the file (the ones used most recently).
 LIMIT = 50_000
 
@@ -62,16 +62,28 @@ def _key() -> list[Any]:
     return [FORMAT, __version__, MEMO_FORMAT, list(sys.version_info[:2]), code]
 
 
+#: ``recheck(module, skeleton, raws)``: where ``module`` is now (as the code index read it)
+#: when its skeleton and the definitions a closure took whole (by raw key) are as they were;
+#: None when not (see ``CodeClosure.reads``).
+Recheck = Callable[[str, str, dict[str, str]], Found]
+
+
 class ClosureCache:
     """Saved closures by ``module:qualname``, each with the modules it was computed from.
 
     ``locate(name)`` says where a module is now (through the stat cache); it is asked once per
-    module name, however many closures consulted it.
+    module name, however many closures consulted it. A closure whose modules changed is still
+    the closure when ``recheck`` finds that each changed module kept what the closure read of
+    it (``CodeClosure.reads``): an edit inside one step's body leaves the closures of the other
+    steps of its module as they were.
     """
 
-    def __init__(self, path: Path, locate: Callable[[str], Found]) -> None:
+    def __init__(
+        self, path: Path, locate: Callable[[str], Found], recheck: Recheck | None = None
+    ) -> None:
         self.path = path
         self._locate = locate
+        self._recheck = recheck
         self._where: dict[str, Found] = {}
         self._saved: dict[str, tuple[list[tuple[str, Found]], CodeClosure]] = {}
         self._fresh: dict[str, tuple[list[tuple[str, Found]], CodeClosure]] = {}
@@ -83,15 +95,25 @@ class ClosureCache:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if data["key"] != _key():
                 return
-            modules = [(str(n), _found(r, d)) for n, r, d in data["modules"]]
-            for name, (indices, parts, packages, dynamic, readers) in data["closures"].items():
+            modules = [(str(n), _found(r, d)) for n, r, d, _ in data["modules"]]
+            skeletons = [s for *_, s in data["modules"]]
+            for name, (indices, parts, packages, dynamic, readers, raws) in data[
+                "closures"
+            ].items():
+                sources = [modules[i] for i in indices]
+                reads = {
+                    mod: (str(skeletons[i]), {str(k): str(v) for k, v in raws[mod].items()})
+                    for i, (mod, _) in zip(indices, sources, strict=True)
+                    if raws is not None and mod in raws and skeletons[i] is not None
+                }
                 closure = CodeClosure(
                     {str(k): str(v) for k, v in parts.items()},
                     frozenset(str(p) for p in packages),
                     tuple(str(d) for d in dynamic),
                     readers=tuple((str(a), str(b), str(c), str(d)) for a, b, c, d in readers),
+                    reads=reads if raws is not None and len(reads) == len(raws) else {},
                 )
-                self._saved[str(name)] = ([modules[i] for i in indices], closure)
+                self._saved[str(name)] = (sources, closure)
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
             self._saved = {}
 
@@ -109,9 +131,33 @@ class ClosureCache:
             return None
         sources, closure = entry
         if any(self.where(mod) != found for mod, found in sources):
-            return None
+            entry = self._rechecked(sources, closure)
+            if entry is None:
+                return None
+            self.changed = True
         self._fresh[name] = entry
         return closure
+
+    def _rechecked(
+        self, sources: list[tuple[str, Found]], closure: CodeClosure
+    ) -> tuple[list[tuple[str, Found]], CodeClosure] | None:
+        """The entry of ``closure`` with its modules as they are now, when every module that
+        changed kept what the closure read of it; None otherwise."""
+        if self._recheck is None or not closure.reads:
+            return None
+        now = []
+        for mod, found in sources:
+            where = self.where(mod)
+            if where != found:
+                if found is None or where is None or where[0] != found[0]:
+                    return None  # a module appeared, went, or moved
+                if mod not in closure.reads:
+                    return None
+                skeleton, raws = closure.reads[mod]
+                if self._recheck(mod, skeleton, raws) != where:
+                    return None  # not the same, or read from other bytes than located
+            now.append((mod, where))
+        return now, closure
 
     def put(
         self, module: str, qualname: str, closure: CodeClosure, sources: Mapping[str, Found]
@@ -129,18 +175,26 @@ class ClosureCache:
         merged = {**self._saved, **self._fresh}
         names = [n for n in merged if n not in self._fresh] + list(self._fresh)
         table: dict[tuple[str, Found], int] = {}
+        skeletons: dict[tuple[str, Found], str] = {}
         closures: dict[str, list[Any]] = {}
         for name in names[-LIMIT:]:
             sources, closure = merged[name]
             indices = [table.setdefault(source, len(table)) for source in sources]
+            for source in sources:
+                if source[0] in closure.reads:
+                    skeletons[source] = closure.reads[source[0]][0]
             closures[name] = [
                 indices,
                 closure.parts,
                 sorted(closure.packages),
                 list(closure.dynamic),
                 [list(r) for r in closure.readers],
+                {m: raws for m, (_, raws) in closure.reads.items()} if closure.reads else None,
             ]
-        modules = [[n, *(found if found else (None, None))] for n, found in table]
+        modules = [
+            [n, *(found if found else (None, None)), skeletons.get((n, found))]
+            for n, found in table
+        ]
         data = {"key": _key(), "modules": modules, "closures": closures}
         with contextlib.suppress(OSError):
             atomic_write(self.path, json.dumps(data, separators=(",", ":")).encode(), durable=False)

@@ -55,6 +55,8 @@ class CodeIndex:
         self._tables: dict[tuple[str, str], tuple[list[tuple[str, str]], list[str], set[str]]] = {}
         self._modules: dict[str, ModuleInfo | None] = {}
         self._digests: dict[tuple[str, str], _Definition] = {}
+        self._raws: dict[tuple[str, str], str] = {}  # (module, name) -> raw key
+        self._skeletons: dict[str, str] = {}
         self.memo: dict[str, Any] = memo if memo is not None else {}
         self.memo_used: set[str] = set()
         self._consulted: set[str] = set()
@@ -135,7 +137,55 @@ class CodeIndex:
         dynamic_notes = tuple(sorted(set(dynamic)))
         consulted = frozenset(self._consulted)
         opened = tuple(sorted(set(readers)))
-        return CodeClosure(parts, frozenset(packages), dynamic_notes, consulted, opened)
+        reads = self._reads(seen, consulted) if not opened else {}
+        return CodeClosure(parts, frozenset(packages), dynamic_notes, consulted, opened, reads)
+
+    def _reads(
+        self, seen: set[tuple[str, str]], consulted: frozenset[str]
+    ) -> dict[str, tuple[str, dict[str, str]]]:
+        """What a closure just computed read of each module it consulted: the skeleton and
+        the definitions it took whole (``seen``), by raw key. Empty when it read more than
+        that: a table scan reads every definition of every project module; a module used as a
+        value (``*``) is read whole, and so are the ones ``seen`` could not tell apart."""
+        if PROJECT_MODULES in consulted:
+            return {}
+        reads: dict[str, tuple[str, dict[str, str]]] = {}
+        for name in consulted:
+            info = self._modules.get(name)
+            if info is not None and name != "__main__":
+                reads[name] = (self.skeleton(info), {})
+        for mod, sym in seen:
+            if mod not in reads:
+                continue
+            if sym == "*" or ((mod, sym) not in self._raws and self._has(mod, sym)):
+                return {}
+            if (mod, sym) in self._raws:
+                reads[mod][1][sym] = self._raws[(mod, sym)]
+        return reads
+
+    def _has(self, module: str, sym: str) -> bool:
+        info = self._modules.get(module)
+        return info is not None and definition_nodes(info, sym) is not None
+
+    def skeleton(self, info: ModuleInfo) -> str:
+        """``skeleton_digest`` of a module, once per module."""
+        name = info.source.name
+        if name not in self._skeletons:
+            self._skeletons[name] = skeleton_digest(info)
+        return self._skeletons[name]
+
+    def unchanged_reads(self, module: str, skeleton: str, raws: dict[str, str]) -> bool:
+        """True when module ``module`` as it is now has the skeleton and the definitions (by
+        raw key) a closure read of it (``CodeClosure.reads``): the closure is then the same."""
+        info = self.module(module)
+        if info is None or self.skeleton(info) != skeleton:
+            return False
+        package = package_of(info.source)
+        for sym, raw in raws.items():
+            nodes = definition_nodes(info, sym)
+            if nodes is None or _raw_key(info, nodes, package) != raw:
+                return False
+        return True
 
     def _may_be_table(self, info: ModuleInfo, sym: str) -> bool:
         from incr import registries
@@ -169,7 +219,7 @@ class CodeIndex:
         if key not in self._digests:
             nodes = definition_nodes(info, sym) or []
             package = package_of(info.source)
-            raw = _raw_key(info, nodes, package)
+            raw = self._raws[key] = _raw_key(info, nodes, package)
             cached = self.memo.get(raw)
             if cached is None:
                 refs = [ref for node in nodes for ref in references(node)]
@@ -286,14 +336,44 @@ def part_source(info: ModuleInfo, name: str) -> str | None:
     return None if nodes is None else "\n".join(unparse(s) for s in nodes)
 
 
-def _raw_key(info: ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
-    """A digest of the raw source lines of ``nodes`` (decorators included) and the package
-    that relative imports are resolved against: same key, same normalised result."""
+def skeleton_digest(info: ModuleInfo) -> str:
+    """The digest of a module's text with the bodies of its module-level functions cut out
+    (each cut marked), with its name, path and kind. Besides the definitions it takes whole,
+    this is all a closure reads of a module (names defined, imports, classes, module-level
+    statements): an edit inside the body of a function it does not take leaves it as it is.
+
+    A body is cut from its first statement, when only indentation comes before it on its line,
+    to the end of the function (as ``wiring`` cuts step bodies)."""
+    lines = _lines(info)
+    cuts: list[tuple[int, int]] = []
+    for stmt in info.tree.body if info.tree else []:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.end_lineno:
+            first = stmt.body[0]
+            if not lines[first.lineno - 1].encode()[: first.col_offset].strip():
+                cuts.append((first.lineno - 1, stmt.end_lineno))
+    kept = [info.source.name, info.source.path, str(info.source.is_package), str(MEMO_FORMAT)]
+    at = 0
+    for start, end in cuts:
+        kept += [*lines[at:start], "\0"]
+        at = end
+    kept += lines[at:]
+    return digest_bytes("\n".join(kept).encode(), 32)
+
+
+def _lines(info: ModuleInfo) -> list[str]:
     if info.lines is None:
         # Only the line ends the tokenizer knows: splitlines() also splits at form feeds
         # and other separators, which would shift every line number after them.
         text = info.source.text.replace("\r\n", "\n").replace("\r", "\n")
         info.lines = text.split("\n")
+    return info.lines
+
+
+def _raw_key(info: ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
+    """A digest of the raw source lines of ``nodes`` (decorators included) and the package
+    that relative imports are resolved against: same key, same normalised result."""
+    _lines(info)
+    assert info.lines is not None
     chunks = [package, str(MEMO_FORMAT)]
     for node in nodes:
         decorators = getattr(node, "decorator_list", [])

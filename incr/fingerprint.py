@@ -9,7 +9,7 @@ reads source: a command whose closures are all saved never loads that code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from incr.digests import canonical_json, digest_bytes
 from incr.digests import json_key as json_key
@@ -59,3 +59,8 @@ class CodeClosure:
     #: Calls to readers that open files in native code: (place, mode, kind, value), see
     #: ``creaders.resolve_calls``.
     readers: tuple[tuple[str, str, str, str], ...] = ()
+    #: What the closure read of each project module it consulted, when that is only the
+    #: module's skeleton and some definitions whole: module -> (``codeindex.skeleton_digest``,
+    #: {name: raw key of the definition}). A module changed elsewhere leaves it as it is
+    #: (see ``codecache.ClosureCache``). Empty when the closure read more (a table scan).
+    reads: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)

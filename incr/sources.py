@@ -34,7 +34,7 @@ class CodeSources:
         self._code: CodeIndex | None = None
         self._memo_size = 0
         self._found: dict[str, Found] = {}
-        self.closures = ClosureCache(project.cache / "closures.json", self._locate)
+        self.closures = ClosureCache(project.cache / "closures.json", self._locate, self._recheck)
         self._module_tops: tuple[bytes, ...] | None = None
         self._closures: dict[tuple[str, str], CodeClosure] = {}
 
@@ -95,6 +95,13 @@ class CodeSources:
             return None
         rel = found[0].relative_to(self.project.root).as_posix()
         return rel, self.stats.digest(rel)
+
+    def _recheck(self, module: str, skeleton: str, raws: dict[str, str]) -> Found:
+        """Where ``module`` is, as the code index read it, when it kept the skeleton and the
+        definitions given (see ``ClosureCache``); None otherwise."""
+        if not self.code.unchanged_reads(module, skeleton, raws):
+            return None
+        return self._found.get(module)
 
     def closure(self, module: str, qualname: str) -> CodeClosure:
         """The code closure of a module-level definition; empty when ``module`` is not a

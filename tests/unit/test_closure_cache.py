@@ -79,3 +79,86 @@ def test_cached_closures_match_fresh_ones(changes: list[tuple[str, int]]) -> Non
                 workspace.save_stats()
                 got = (closure.parts, closure.packages, closure.dynamic)
                 assert got == fresh_closure(root), f"after {changes[: step + 1]}"
+
+
+#: Module versions that differ inside function bodies, used or not by the closures asked:
+#: a closure read again from the cache after such an edit must be the one computed afresh.
+_A_HEAD = "from pipelines.b import *\n\nTABLE = {}\n\n"
+BODIES: dict[str, list[str | None]] = {
+    "pipelines/a.py": [
+        _A_HEAD + "def f():\n    return h()\n\ndef h():\n    return 1\n\ndef k():\n    return 2\n",
+        _A_HEAD + "def f():\n    return h()\n\ndef h():\n    return 1\n\ndef k():\n    return 3\n",
+        _A_HEAD + "def f():\n    return h()\n\ndef h():\n    return 5\n\ndef k():\n    return 3\n",
+        _A_HEAD + "def f():\n    return k()\n\ndef h():\n    return 5\n\ndef k():\n    return 3\n",
+        _A_HEAD + "def f():\n    return g()\n\ndef h():\n    return 5\n\ndef k():\n    return 3\n",
+        _A_HEAD + "def f():\n    return g()\n\ndef h():\n    return 6\n\ndef k(): return 3\n",
+        _A_HEAD + "def f():\n    return TABLE['x']()\n\ndef h():\n    return 6\n\ndef k():\n"
+        "    TABLE['x'] = h\n",
+        _A_HEAD + "def f():\n    return TABLE['x']()\n\ndef h():\n    return 7\n\ndef k():\n"
+        "    TABLE['x'] = h\n",
+        _A_HEAD + "def f():\n    return TABLE['x']()\n\ndef h():\n    return 7\n\ndef k():\n"
+        "    TABLE['x'] = g\n",
+        _A_HEAD + "def f():\n    return h()\n\ndef h():\n    return 7\n\ndef h():\n    return 8\n"
+        "\ndef k():\n    return 3\n",
+        _A_HEAD + "def f():\n    return h()\n\ndef h():\n    return 7\n\ndef g():\n    return 8\n"
+        "\ndef k():\n    return 3\n",
+        _A_HEAD + "def f():\n    return h()\n\ndef h():\n    return 7\n\ndef k():\n    return 3\n"
+        "\nclass C:\n    def m(self):\n        return h()\n",
+        # the table filled by no function yet: a body that starts filling it changes f
+        _A_HEAD + "def f():\n    return TABLE['x']()\n\ndef h():\n    return 6\n\ndef k():\n"
+        "    return 3\n",
+    ],
+    "pipelines/b.py": [
+        "def g():\n    return 1\n\ndef unused():\n    return 1\n",
+        "def g():\n    return 1\n\ndef unused():\n    return 2\n",
+        "def g():\n    return 2\n\ndef unused():\n    return 2\n",
+        "def g():\n    return helper()\n\ndef helper():\n    return 2\n",
+        "def g():\n    return helper()\n\ndef helper():\n    return 3\n",
+        "def unused():\n    return 2\n",
+    ],
+}
+TARGETS = [("pipelines.a", "f"), ("pipelines.a", "k"), ("pipelines.a", "C.m"), ("pipelines.b", "g")]
+
+
+def fresh(root: Path, module: str, name: str) -> tuple:
+    def load(found: str):
+        return Workspace(Project(root))._load_source(found)
+
+    closure = CodeIndex(load).closure(module, name)
+    return closure.parts, closure.packages, closure.dynamic, closure.readers
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(sorted(BODIES)), st.integers(min_value=0, max_value=12)),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_closures_kept_across_edits_of_other_bodies_match_fresh_ones(
+    changes: list[tuple[str, int]],
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "pipelines").mkdir()
+        (root / "pipelines" / "__init__.py").write_text("")
+        clock = time.time() - 86_400
+        for rel, texts in BODIES.items():
+            (root / rel).write_text(texts[0] or "")
+            os.utime(root / rel, (clock, clock))
+        workspace = Workspace(Project(root))
+        for module, name in TARGETS:
+            workspace.closure(module, name)
+        workspace.save_stats()
+        for step, (rel, index) in enumerate(changes, start=1):
+            texts = BODIES[rel]
+            path = root / rel
+            path.write_text(texts[index % len(texts)] or "")
+            os.utime(path, (clock + step, clock + step))
+            workspace = Workspace(Project(root))
+            for module, name in TARGETS:
+                closure = workspace.closure(module, name)
+                got = (closure.parts, closure.packages, closure.dynamic, closure.readers)
+                assert got == fresh(root, module, name), f"{module}:{name} after {changes[:step]}"
+            workspace.save_stats()
