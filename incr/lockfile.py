@@ -45,6 +45,8 @@ _BARE = re.compile(r"[A-Za-z0-9_-]+")
 #: (``temperature@1``, see ``materializers.tag``).
 _KIND = re.compile(r"[a-z][a-z0-9_-]*@[1-9][0-9]*")
 _REF = re.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)*:[^\W\d]\w*")
+#: Printable ASCII without quotes and backslashes: written as it is between quotes.
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")
 _CONFLICT = re.compile(r"^(<{7}|={7}|>{7}|\|{7})( |$)")
 
 
@@ -58,6 +60,8 @@ def _key(text: str) -> str:
 def _string(text: str) -> str:
     """A TOML basic string in ASCII: quotes, backslashes, control characters and everything
     beyond ASCII escaped (``\\uXXXX``, or ``\\UXXXXXXXX`` outside the first plane)."""
+    if _PLAIN.fullmatch(text):  # digests, paths, names: nothing to escape (most strings)
+        return f'"{text}"'
     if text.isascii():
         return json.dumps(text).replace("\x7f", "\\u007f")
     return '"' + "".join(map(_escape, text)) + '"'

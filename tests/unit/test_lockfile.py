@@ -1,5 +1,6 @@
 """incr/lockfile.py: round trips, determinism, errors that name the line, git merges."""
 
+import json
 import os
 import re
 import shutil
@@ -660,3 +661,14 @@ def test_property_branches_that_rerun_different_steps_merge_cleanly(tmp_path, en
     expected = list(ordered)
     expected[a], expected[b] = ours[a], theirs[b]
     assert loads(result.stdout) == {e.key: e for e in expected}
+
+
+@given(st.text())
+def test_property_plain_strings_are_written_as_json_writes_them(text: str) -> None:
+    """The quick path for strings with nothing to escape gives what the escaping path does."""
+    from incr.lockfile import _string
+
+    assert _string(text).isascii()
+    if text.isascii():
+        assert _string(text) == json.dumps(text).replace("\x7f", "\\u007f")
+        assert json.loads(_string(text)) == text
