@@ -150,3 +150,72 @@ def test_calls_that_are_not_the_saved_steps_are_traced(make_project: MakeProject
     found = opened(make(make_project), "fewer")
     assert not found["kept"]
     assert found["names"] == ["first", "second", "third"]
+
+
+# Runs discovery twice in one process, with the saved graphs and without, and compares.
+SAME = """\
+    import pathlib
+
+    from incr import discovery, graphcache
+    from incr.commands import find_project
+    from incr.session import Workspace, load_graphs
+
+    project = find_project(pathlib.Path.cwd())
+    saved = load_graphs(project, Workspace(project))
+    assert saved is not None, "the graph cache should be valid"
+    known = {t.graph.name: t for t in saved.pipelines}
+    orders = graphcache.known_orders(project)
+    light = discovery.discover(project, orders, lambda: known)
+    full = discovery.discover(project, orders)
+    assert [t.graph.name for t in light] == [t.graph.name for t in full]
+    for a, b in zip(light, full):
+        assert a.graph is known[a.graph.name].graph, "the saved graph is used"
+        assert a.graph == b.graph, a.graph.name
+        assert a.code == b.code, a.graph.name
+        assert a.steps.keys() == b.steps.keys()
+        # the same step objects, or equal ones (``with_options`` makes new ones per call)
+        for k in a.steps:
+            assert type(a.steps[k]) is type(b.steps[k]), k
+            assert vars(a.steps[k]) == vars(b.steps[k]), k
+        assert a.configs == b.configs, a.graph.name
+    print("same", sum(len(t.steps) for t in light))
+    """
+
+
+def _same_as_traced(make_project: MakeProject, files: dict[str, str], steps: int) -> None:
+    project = make_project({**files, "same.py": SAME})
+    project.repro()
+    result = project.python("same.py")
+    assert result.returncode == 0, result.output
+    assert result.stdout.split() == ["same", str(steps)]
+
+
+def test_rebound_pipelines_equal_traced_ones_nested_and_named(make_project: MakeProject) -> None:
+    from .test_named_calls import GRID
+    from .test_nested_pipelines import NESTED
+
+    files = {
+        "pipelines/nested.py": NESTED,
+        "pipelines/grid.py": GRID,
+        "pipelines/chain.py": PIPELINE,
+        "data/a.csv": "1\n-2\n3\n",
+        "data/b.csv": "10\n20\n",
+        "d.txt": "d",
+    }
+    _same_as_traced(make_project, files, 7 + 6 + 3)
+
+
+def test_rebound_pipelines_equal_traced_ones_ordered_by_after(make_project: MakeProject) -> None:
+    from .conftest import FLOW_FILES
+    from .test_zenml_options import ORDERED
+
+    _same_as_traced(make_project, {**FLOW_FILES, "pipelines/report.py": ORDERED}, 5 + 3)
+
+
+def test_rebound_pipelines_equal_traced_ones_from_factories_and_parameters(
+    make_project: MakeProject,
+) -> None:
+    from .test_factories import FACTORY
+    from .test_pipeline_params import CV
+
+    _same_as_traced(make_project, {"pipelines/factory.py": FACTORY, "pipelines/cv.py": CV}, 9)
