@@ -162,7 +162,8 @@ def run_command(args: list[str], cwd: Path, timeout: float = 120, bytecode: bool
     if not bytecode:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
     servers = forkserver.servers()
-    reply = servers.run(args, cwd, env, timeout) if servers.serves(args, env, bytecode) else None
+    served = servers.serves(args, env, bytecode, cwd)
+    reply = servers.run(args, cwd, env, timeout) if served else None
     if reply is not None:
         return Result(*reply)
     proc = subprocess.run(

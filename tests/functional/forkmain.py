@@ -1,7 +1,8 @@
 """The fork server's program (see ``forkserver.py``), run with ``python -c``: import what
 ``incr/cli.py`` imports, then fork a child per request; a child becomes ``python -m incr.cli ARGS``.
 
-It loads nothing of its own beyond what such a command loads (``gc`` aside, built in):
+It loads nothing of its own beyond what such a command loads (``gc`` aside, built in), but
+networkx, on purpose (see ``forkserver.py``):
 requests come as ``marshal`` data (built in and always loaded), replies as lines of digits:
 the child's pid when it starts, then its exit status when it ends.
 Before forking it freezes what it has loaded out of the garbage collector's reach: a child
@@ -22,6 +23,8 @@ def serve() -> dict:
 
     del sys.modules["incr.cli"]  # ``python -m`` runs the file as ``__main__`` alone
     del incr.cli
+    import networkx  # noqa: F401  loaded on purpose (see forkserver.py)
+
     gc.freeze()
     requests = sys.stdin.buffer
     while True:

@@ -22,6 +22,12 @@ What a fork would share, and how each is kept apart:
   line, a command that writes bytecode, and every command when ``INCR_TESTS_EXEC=1`` is set.
 - **Modules**: the child's ``sys.modules`` holds what ``incr/cli.py`` imports and ``incr.cli``
   itself is dropped, so ``python -m`` runs the file as ``__main__`` alone, as it does with exec.
+  One module more is loaded on purpose: networkx, which a command imports whenever it orders a
+  graph of a new shape (the first ``repro`` of every test project: about 0.12 s of CPU each,
+  hundreds of times a run). What that could hide is kept apart: a command in a folder where a
+  project module takes a standard module's name (``logging.py``, which breaks networkx's own
+  imports once the project leads ``sys.path``) is started with exec, and so are the tests of
+  how networkx loads (they set ``INCR_TESTS_EXEC=1``).
 
 A server runs one command at a time: when a test's threads keep both busy, a further command is
 started with exec.
@@ -57,6 +63,24 @@ _PROGRAM = Path(__file__).with_name("forkmain.py").read_text(encoding="utf-8")
 
 #: The environment the servers start with: the worker's, as commands get it by default.
 _BASE_ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _shadows_standard_modules(cwd: Path) -> bool:
+    """True when a module or package in ``cwd`` or a parent of it up to the project root (or
+    in their ``src`` folders) takes the name of a standard module."""
+    from incr.project import MARKERS
+
+    for folder in (cwd, *cwd.parents):
+        for place in (folder, folder / "src"):
+            try:
+                names = os.listdir(place)
+            except OSError:
+                continue
+            if any(n.removesuffix(".py") in sys.stdlib_module_names for n in names):
+                return True
+        if any((folder / marker).exists() for marker in MARKERS):
+            return False  # the project root: incr puts no folder above it on sys.path
+    return False
 
 
 def _startup_view(env: dict[str, str]) -> dict[str, str]:
@@ -136,7 +160,7 @@ class _Servers:
         self.folder = Path(tempfile.mkdtemp(prefix="incr-forkserver-"))
         atexit.register(self.stop)
 
-    def serves(self, args: list[str], env: dict[str, str], bytecode: bool) -> bool:
+    def serves(self, args: list[str], env: dict[str, str], bytecode: bool, cwd: Path) -> bool:
         """Whether a server can start this command as exec would."""
         return (
             not bytecode
@@ -144,6 +168,7 @@ class _Servers:
             and os.environ.get(ALWAYS_EXEC) != "1"
             and args[:3] == [sys.executable, "-m", "incr.cli"]
             and _startup_view(env) == _startup_view(_BASE_ENV)
+            and not _shadows_standard_modules(cwd)
         )
 
     def run(

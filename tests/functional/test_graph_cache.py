@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from . import forkserver
 from .conftest import MakeProject, Project
 
 # The module records each import of itself in imported.txt: a real side effect to count.
@@ -251,10 +252,14 @@ def test_a_step_body_run_at_import_through_unwrap_imports_again(make_project: Ma
     assert project.dirty() == {"shard_3": [("new step", "")]}
 
 
-def test_networkx_asks_the_projects_memory_for_its_backends(make_project: MakeProject) -> None:
+def test_networkx_asks_the_projects_memory_for_its_backends(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """networkx reads entry points for its backends as it loads; a command that orders a graph
     of a new shape answers those lookups from .pipecache/entrypoints.json (seen here through a
-    backend-info entry point that networkx loads and calls, only listed there)."""
+    backend-info entry point that networkx loads and calls, only listed there). Commands are
+    started with exec: the fork servers have networkx loaded already."""
+    monkeypatch.setenv(forkserver.ALWAYS_EXEC, "1")
     project = make_project(
         {
             "pipelines/chain.py": PIPELINE,
