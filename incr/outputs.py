@@ -10,8 +10,9 @@ from incr.hashing import StatCache
 from incr.model import LockEntry, StepNode
 from incr.store import Store
 
-#: Presence questions answered one file at a time before shard folders are listed instead.
-LIST_AFTER = 64
+#: Presence questions answered one file at a time before shard folders are listed instead
+#: (with 256 shards, a listing pays off once most shards hold several of the objects asked).
+LIST_AFTER = 1024
 
 
 class OutputCheck:
@@ -27,7 +28,7 @@ class OutputCheck:
         """Whether the object ``digest`` is in the store. The first ``LIST_AFTER`` questions
         each look at the object's file; after that, each shard folder (``objects/ab/``) is
         listed once and answers for every object in it: at 10,000 outputs, some 256 listings
-        instead of 10,000 file lookups. An object the listing lacks is looked up again, so a
+        instead of 9,000 file lookups. An object the listing lacks is looked up again, so a
         listing made before an object was stored never calls it missing."""
         self._asked += 1
         if self._asked <= LIST_AFTER:
