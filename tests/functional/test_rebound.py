@@ -114,6 +114,16 @@ def test_an_edit_inside_a_body_runs_the_edited_step_with_its_config(
     assert value(project, "chain.third") == 109
 
 
+def test_an_edit_inside_a_body_runs_in_a_worker_process(make_project: MakeProject) -> None:
+    """``--jobs``: the step objects of the rebound graph are what the workers run."""
+    project = make(make_project)
+    project.edit("pipelines/chain.py", "return x + 100", "return x + 200")
+    project.repro("--jobs", "2")
+    assert project.take_ran() == ["third"]
+    assert value(project, "chain.third") == 207
+    assert project.dirty() == {}
+
+
 def test_what_incr_reads_to_check_the_saved_graphs_is_not_a_read_of_the_modules(
     make_project: MakeProject,
 ) -> None:
