@@ -21,6 +21,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,9 @@ class ClosureCache:
         self._where: dict[str, Found] = {}
         self._saved: dict[str, tuple[list[tuple[str, Found]], CodeClosure]] = {}
         self._fresh: dict[str, tuple[list[tuple[str, Found]], CodeClosure]] = {}
+        #: What saved closures read of their modules, as the file has it (``reads`` below).
+        self._raws: dict[str, dict[str, Any] | None] = {}
+        self._skeletons: dict[tuple[str, Found], str] = {}
         self.changed = False
         self._read()
 
@@ -96,26 +100,42 @@ class ClosureCache:
             if data["key"] != _key():
                 return
             modules = [(str(n), _found(r, d)) for n, r, d, _ in data["modules"]]
-            skeletons = [s for *_, s in data["modules"]]
+            self._skeletons = {
+                modules[i]: str(entry[3])
+                for i, entry in enumerate(data["modules"])
+                if entry[3] is not None
+            }
             for name, (indices, parts, packages, dynamic, readers, raws) in data[
                 "closures"
             ].items():
-                sources = [modules[i] for i in indices]
-                reads = {
-                    mod: (str(skeletons[i]), {str(k): str(v) for k, v in raws[mod].items()})
-                    for i, (mod, _) in zip(indices, sources, strict=True)
-                    if raws is not None and mod in raws and skeletons[i] is not None
-                }
                 closure = CodeClosure(
                     {str(k): str(v) for k, v in parts.items()},
                     frozenset(str(p) for p in packages),
                     tuple(str(d) for d in dynamic),
                     readers=tuple((str(a), str(b), str(c), str(d)) for a, b, c, d in readers),
-                    reads=reads if raws is not None and len(reads) == len(raws) else {},
                 )
-                self._saved[str(name)] = (sources, closure)
+                self._saved[str(name)] = ([modules[i] for i in indices], closure)
+                self._raws[str(name)] = raws if isinstance(raws, dict) else None
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
-            self._saved = {}
+            self._saved, self._raws, self._skeletons = {}, {}, {}
+
+    def _reads(
+        self, name: str, sources: list[tuple[str, Found]], closure: CodeClosure
+    ) -> dict[str, tuple[str, dict[str, str]]]:
+        """``closure.reads``, or for a closure read from the file, what the file says it read
+        (taken apart only when asked: most saved closures are used as they are)."""
+        if closure.reads or name not in self._raws:  # computed by this command, or read
+            return closure.reads
+        raws = self._raws.get(name)
+        if not raws:
+            return {}
+        reads = {}
+        for source in sources:
+            mod = source[0]
+            if mod in raws and source in self._skeletons and isinstance(raws[mod], dict):
+                found = {str(k): str(v) for k, v in raws[mod].items()}
+                reads[mod] = (self._skeletons[source], found)
+        return reads if len(reads) == len(raws) else {}
 
     def where(self, name: str) -> Found:
         if name not in self._where:
@@ -131,19 +151,20 @@ class ClosureCache:
             return None
         sources, closure = entry
         if any(self.where(mod) != found for mod, found in sources):
-            entry = self._rechecked(sources, closure)
+            entry = self._rechecked(name, sources, closure)
             if entry is None:
                 return None
             self.changed = True
         self._fresh[name] = entry
-        return closure
+        return entry[1]
 
     def _rechecked(
-        self, sources: list[tuple[str, Found]], closure: CodeClosure
+        self, name: str, sources: list[tuple[str, Found]], closure: CodeClosure
     ) -> tuple[list[tuple[str, Found]], CodeClosure] | None:
         """The entry of ``closure`` with its modules as they are now, when every module that
         changed kept what the closure read of it; None otherwise."""
-        if self._recheck is None or not closure.reads:
+        reads = self._reads(name, sources, closure)
+        if self._recheck is None or not reads:
             return None
         now = []
         for mod, found in sources:
@@ -151,13 +172,13 @@ class ClosureCache:
             if where != found:
                 if found is None or where is None or where[0] != found[0]:
                     return None  # a module appeared, went, or moved
-                if mod not in closure.reads:
+                if mod not in reads:
                     return None
-                skeleton, raws = closure.reads[mod]
+                skeleton, raws = reads[mod]
                 if self._recheck(mod, skeleton, raws) != where:
                     return None  # not the same, or read from other bytes than located
             now.append((mod, where))
-        return now, closure
+        return now, replace(closure, reads=reads)
 
     def put(
         self, module: str, qualname: str, closure: CodeClosure, sources: Mapping[str, Found]
@@ -165,6 +186,7 @@ class ClosureCache:
         """Remember a closure just computed from ``sources`` (each module name it consulted,
         with where it was found and the digest of the text that was used)."""
         self._fresh[f"{module}:{qualname}"] = (sorted(sources.items()), closure)
+        self._raws.pop(f"{module}:{qualname}", None)  # its reads are the closure's own now
         self.changed = True
 
     def save(self) -> None:
@@ -179,17 +201,18 @@ class ClosureCache:
         closures: dict[str, list[Any]] = {}
         for name in names[-LIMIT:]:
             sources, closure = merged[name]
+            reads = self._reads(name, sources, closure)
             indices = [table.setdefault(source, len(table)) for source in sources]
             for source in sources:
-                if source[0] in closure.reads:
-                    skeletons[source] = closure.reads[source[0]][0]
+                if source[0] in reads:
+                    skeletons[source] = reads[source[0]][0]
             closures[name] = [
                 indices,
                 closure.parts,
                 sorted(closure.packages),
                 list(closure.dynamic),
                 [list(r) for r in closure.readers],
-                {m: raws for m, (_, raws) in closure.reads.items()} if closure.reads else None,
+                {m: raws for m, (_, raws) in reads.items()} if reads else None,
             ]
         modules = [
             [n, *(found if found else (None, None)), skeletons.get((n, found))]

@@ -162,3 +162,33 @@ def test_closures_kept_across_edits_of_other_bodies_match_fresh_ones(
                 got = (closure.parts, closure.packages, closure.dynamic, closure.readers)
                 assert got == fresh(root, module, name), f"{module}:{name} after {changes[:step]}"
             workspace.save_stats()
+
+
+def test_a_closure_kept_as_saved_still_knows_what_it_read(tmp_path: Path, monkeypatch) -> None:
+    """Computed, then used as saved by a later command, a closure is still kept after an edit
+    of a body it does not take: the later command saved what it read along with it."""
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "__init__.py").write_text("")
+    clock = time.time() - 86_400
+    for step, (rel, index) in enumerate([("pipelines/a.py", 0), ("pipelines/b.py", 0)]):
+        (tmp_path / rel).write_text(BODIES[rel][index] or "")
+        os.utime(tmp_path / rel, (clock + step, clock + step))
+    for other in ("k", "h"):  # computed, then used as saved beside one computed (saved again)
+        workspace = Workspace(Project(tmp_path))
+        workspace.closure("pipelines.a", "f")
+        workspace.closure("pipelines.a", other)
+        workspace.save_stats()
+    (tmp_path / "pipelines/a.py").write_text(BODIES["pipelines/a.py"][1] or "")  # k's body
+    os.utime(tmp_path / "pipelines/a.py", (clock + 5, clock + 5))
+    computed: list[tuple[str, str]] = []
+    real = CodeIndex.closure
+
+    def counting(self: CodeIndex, module: str, name: str):
+        computed.append((module, name))
+        return real(self, module, name)
+
+    monkeypatch.setattr(CodeIndex, "closure", counting)
+    workspace = Workspace(Project(tmp_path))
+    got = workspace.closure("pipelines.a", "f")
+    assert computed == []
+    assert (got.parts, got.packages) == fresh(tmp_path, "pipelines.a", "f")[:2]
