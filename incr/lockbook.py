@@ -22,6 +22,10 @@ LOCK_WRITE_INTERVAL = 0.25
 #: ... and at least this many times as long as the last write took: a lockfile that grows
 #: with a long run of quick steps takes at most about a tenth of the run to rewrite.
 LOCK_WRITE_SHARE = 10
+#: ... and at least one second per this many bytes of the last lockfile written: each rewrite
+#: is also an fsync of that many bytes, which holds up the run's other writes (a 3.7 MB
+#: lockfile rewritten 78 times in a 10,000-step first repro made creating its objects slower).
+LOCK_BYTES_PER_SECOND = 1 << 20
 
 
 class LockBook:
@@ -35,6 +39,7 @@ class LockBook:
         self.entries: dict[str, LockEntry] = self._read()
         self._last_write = float("-inf")
         self._write_seconds = 0.0  # what the last lockfile write took
+        self._write_bytes = 0  # and its size
         self._unsaved = False
         #: The entries last written, until ``flush`` saves their parsed copy.
         self._written: tuple[str, dict[str, LockEntry]] | None = None
@@ -111,13 +116,18 @@ class LockBook:
 
     def write(self, soon: bool = False) -> None:
         """Write the lockfile atomically. With ``soon``, a write is skipped when the last one
-        was less than ``LOCK_WRITE_INTERVAL`` ago, or less than ``LOCK_WRITE_SHARE`` times
-        as long as it took (``flush`` writes what is left): a run of many quick steps does not
+        was less than ``LOCK_WRITE_INTERVAL`` ago, less than ``LOCK_WRITE_SHARE`` times as
+        long as it took, or less than a second per ``LOCK_BYTES_PER_SECOND`` of its size
+        (``flush`` writes what is left): a run of many quick steps does not
         rewrite a large lockfile after every one of them. An entry not yet written is never
         lost for good: its run-cache record, written first, lets the next run restore it
         without executing."""
         now = time.monotonic()
-        wait = max(LOCK_WRITE_INTERVAL, LOCK_WRITE_SHARE * self._write_seconds)
+        wait = max(
+            LOCK_WRITE_INTERVAL,
+            LOCK_WRITE_SHARE * self._write_seconds,
+            self._write_bytes / LOCK_BYTES_PER_SECOND,
+        )
         if soon and now - self._last_write < wait:
             self._unsaved = True
             return
@@ -126,6 +136,7 @@ class LockBook:
         began = time.monotonic()
         written = lockfile.write(self.project.lockfile, entries.values())
         if written is not None:
+            self._write_bytes = len(written)
             self._written = (buffers_digest((written,)), entries)
         self._last_write = now
         self._write_seconds = time.monotonic() - began

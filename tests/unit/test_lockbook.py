@@ -67,3 +67,17 @@ def test_a_slow_write_spaces_the_next_ones_out(book: LockBook, writes: Writes) -
     assert gaps and min(gaps) >= lockbook.LOCK_WRITE_SHARE * writes.took
     spent = writes.took * len(writes.at)
     assert spent <= 0.15 * (writes.now - writes.at[0])  # about a tenth of the run, no more
+
+
+def test_a_large_lockfile_waits_a_second_per_its_bytes_rate(
+    book: LockBook, writes: Writes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each rewrite is an fsync of the whole file: a large one waits longer, however quickly
+    it was formatted."""
+    monkeypatch.setattr(lockbook, "LOCK_BYTES_PER_SECOND", 50)  # the file: about 90 bytes
+    for _ in range(60):
+        book.write(soon=True)
+        writes.now += 0.1
+    size = len(book.project.lockfile.read_bytes())
+    gaps = [b - a for a, b in itertools.pairwise(writes.at)]
+    assert gaps and min(gaps) >= size / 50 > lockbook.LOCK_WRITE_INTERVAL
