@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,10 +189,16 @@ def timed(
 ROUNDS = 2
 
 
-def in_turn(engines: list[Engine], round_: int) -> list[tuple[int, Engine]]:
-    """The engines with their indices, in turn for even rounds and the other way for odd."""
+def in_turn(engines: list[Engine], round_: int) -> Iterator[tuple[int, Engine]]:
+    """The engines with their indices, in turn for even rounds and the other way for odd.
+    Before each, the disk is given the writes and deletions pending (``os.sync``): a first
+    repro that ran just after the previous chain's projects were deleted spent twice as long
+    creating its files (``open`` of new files: 3.1 s against 1.1 s at 10,000 steps, the same
+    20,000 files)."""
     turn = list(enumerate(engines))
-    return turn if round_ % 2 == 0 else turn[::-1]
+    for item in turn if round_ % 2 == 0 else turn[::-1]:
+        os.sync()
+        yield item
 
 
 def chain_figures(
