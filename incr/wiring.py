@@ -194,13 +194,7 @@ def _scan(tree: Any) -> tuple[set[str], set[str], bool]:
     anything; a star import may bind any name), and whether it may reach a step's body."""
     import ast
 
-    names: set[str] = set()
-    modules: set[str] = set()
-    for stmt in tree.body:
-        if isinstance(stmt, ast.ImportFrom) and stmt.module == "incr" and stmt.level == 0:
-            names |= {a.asname or a.name for a in stmt.names if a.name == "step"}
-        elif isinstance(stmt, ast.Import):
-            modules |= {a.asname or a.name for a in stmt.names if a.name == "incr"}
+    names, modules = _incr_names(tree)
     bound: Counter[str] = Counter()  # every binding of every name, at any depth
     star = runs_bodies = False
     for node in every_node(tree):
@@ -228,6 +222,21 @@ def _scan(tree: Any) -> tuple[set[str], set[str], bool]:
     return {n for n in names if bound[n] == 1}, {m for m in modules if bound[m] == 1}, runs_bodies
 
 
+def _incr_names(tree: Any) -> tuple[set[str], set[str]]:
+    """The names the module's top-level imports bind to ``incr.step`` (``from incr import
+    step as s``) and to the ``incr`` module (``import incr``)."""
+    import ast
+
+    names: set[str] = set()
+    modules: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "incr" and stmt.level == 0:
+            names |= {a.asname or a.name for a in stmt.names if a.name == "step"}
+        elif isinstance(stmt, ast.Import):
+            modules |= {a.asname or a.name for a in stmt.names if a.name == "incr"}
+    return names, modules
+
+
 def _quick_scan(source: bytes, tree: Any) -> tuple[set[str], set[str], bool] | None:
     """``_scan``'s answer read off the text, without walking the tree; None when the text
     cannot tell. It tells for an ASCII text (no other spelling of a name: Python folds
@@ -241,20 +250,15 @@ def _quick_scan(source: bytes, tree: Any) -> tuple[set[str], set[str], bool] | N
 
     if not source.isascii() or _ACCESS_WORDS.search(source) or _STAR_IMPORT.search(source):
         return None
-    imported: Counter[str] = Counter()  # the names the top-level imports bind
-    names: set[str] = set()
-    modules: set[str] = set()
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Import | ast.ImportFrom):
-            bind = [a.asname or a.name for a in stmt.names]
-            if isinstance(stmt, ast.Import):
-                bind = [b.split(".")[0] for b in bind]
-                modules |= {a.asname or a.name for a in stmt.names if a.name == "incr"}
-            elif stmt.module == "incr" and stmt.level == 0:
-                names |= {a.asname or a.name for a in stmt.names if a.name == "step"}
-            imported.update(bind)
+    names, modules = _incr_names(tree)
     if not names and not modules:
         return set(), set(), False
+    imported: Counter[str] = Counter()  # the names the top-level imports bind
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Import):
+            imported.update((a.asname or a.name).split(".")[0] for a in stmt.names)
+        elif isinstance(stmt, ast.ImportFrom):
+            imported.update(a.asname or a.name for a in stmt.names)
     used: Counter[str] = Counter()  # the names the top-level decorators start with
     for stmt in tree.body:
         for decorator in getattr(stmt, "decorator_list", ()):
