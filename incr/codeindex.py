@@ -145,8 +145,9 @@ class CodeIndex:
     ) -> dict[str, tuple[str, dict[str, str]]]:
         """What a closure just computed read of each module it consulted: the skeleton and
         the definitions it took whole (``seen``), by raw key. Empty when it read more than
-        that: a table scan reads every definition of every project module; a module used as a
-        value (``*``) is read whole, and so are the ones ``seen`` could not tell apart."""
+        that: a table scan reads every definition of every project module, and a module used
+        as a value (``*``) is read whole. (A name ``seen`` without a raw key has no definition
+        in its module: its absence is part of the skeleton.)"""
         if PROJECT_MODULES in consulted:
             return {}
         reads: dict[str, tuple[str, dict[str, str]]] = {}
@@ -157,15 +158,11 @@ class CodeIndex:
         for mod, sym in seen:
             if mod not in reads:
                 continue
-            if sym == "*" or ((mod, sym) not in self._raws and self._has(mod, sym)):
+            if sym == "*":
                 return {}
             if (mod, sym) in self._raws:
                 reads[mod][1][sym] = self._raws[(mod, sym)]
         return reads
-
-    def _has(self, module: str, sym: str) -> bool:
-        info = self._modules.get(module)
-        return info is not None and definition_nodes(info, sym) is not None
 
     def skeleton(self, info: ModuleInfo) -> str:
         """``skeleton_digest`` of a module, once per module."""
@@ -338,26 +335,43 @@ def part_source(info: ModuleInfo, name: str) -> str | None:
 
 def skeleton_digest(info: ModuleInfo) -> str:
     """The digest of a module's text with the bodies of its module-level functions cut out
-    (each cut marked), with its name, path and kind. Besides the definitions it takes whole,
+    (``around_bodies``), with its name, path and kind. Besides the definitions it takes whole,
     this is all a closure reads of a module (names defined, imports, classes, module-level
-    statements): an edit inside the body of a function it does not take leaves it as it is.
+    statements): an edit inside the body of a function it does not take leaves it as it is."""
+    body = info.tree.body if info.tree else []
+    functions = [s for s in body if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef)]
+    head = [info.source.name, info.source.path, str(info.source.is_package), str(MEMO_FORMAT)]
+    text = around_bodies(info.source.text.encode(), functions)
+    return digest_bytes("\n".join(head).encode() + b"\n" + text, 32)
 
-    A body is cut from its first statement, when only indentation comes before it on its line,
-    to the end of the function (as ``wiring`` cuts step bodies)."""
-    lines = _lines(info)
+
+def around_bodies(
+    source: bytes, functions: Iterable[ast.FunctionDef | ast.AsyncFunctionDef]
+) -> bytes:
+    """``source`` without the lines of the bodies of ``functions`` (parsed from it, in order),
+    each cut marked by a NUL line: the wiring check cuts step bodies, the skeleton of a module
+    the bodies of its module-level functions.
+
+    Lines are cut from a body's first statement, when nothing but indentation comes before it
+    on its line (``def f(x): return x`` and ``):  return x`` keep their line: the signature
+    may end there), to the last line of its last statement. Each text is cut by its own parse,
+    so two texts equal around their cuts differ only inside the bodies cut. Line ends are the
+    tokenizer's (``\\n``, ``\\r\\n``, ``\\r``), as the line numbers are."""
+    lines = source.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
     cuts: list[tuple[int, int]] = []
-    for stmt in info.tree.body if info.tree else []:
-        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.end_lineno:
-            first = stmt.body[0]
-            if not lines[first.lineno - 1].encode()[: first.col_offset].strip():
-                cuts.append((first.lineno - 1, stmt.end_lineno))
-    kept = [info.source.name, info.source.path, str(info.source.is_package), str(MEMO_FORMAT)]
+    for stmt in functions:
+        body = stmt.body[0]
+        first, last, indent = body.lineno, stmt.end_lineno, body.col_offset  # bytes, as lines
+        if last is None or lines[first - 1][:indent].strip():
+            continue
+        cuts.append((first - 1, last))
+    kept: list[bytes] = []
     at = 0
-    for start, end in cuts:
-        kept += [*lines[at:start], "\0"]
+    for start, end in sorted(cuts):
+        kept += [*lines[at:start], b"\0"]
         at = end
     kept += lines[at:]
-    return digest_bytes("\n".join(kept).encode(), 32)
+    return b"\n".join(kept)
 
 
 def _lines(info: ModuleInfo) -> list[str]:

@@ -6,7 +6,7 @@ body of a module-level ``@step`` function leaves the traced graphs as they were.
 for it:
 
 - ``around``: the digest of the module's text with the lines of those bodies cut out
-  (``_around_bodies``). Cheap: no AST is dumped. Equal texts around the cuts mean equal
+  (``codeindex.around_bodies``). Cheap: no AST is dumped. Equal texts around the cuts mean equal
   wiring. An edit inside a body, the usual edit, keeps it.
 - ``tree``: the digest of the AST itself, bodies replaced by ``pass``, without positions.
   Computed only when ``around`` differs (a comment or the layout changed around the bodies,
@@ -105,6 +105,7 @@ def _wiring(source: bytes, filename: str, digest: str) -> Wiring | None:
     import ast
 
     from incr.codeast import hand_over
+    from incr.codeindex import around_bodies
 
     text: str | None = None
     if not source.startswith(b"\xef\xbb\xbf"):  # a byte-order mark: parsed from the bytes
@@ -121,35 +122,10 @@ def _wiring(source: bytes, filename: str, digest: str) -> Wiring | None:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef)
         and any(_is_step(d, names, modules) for d in stmt.decorator_list)
     ]
-    around = digest_bytes(_around_bodies(source, steps), 32)
+    around = digest_bytes(around_bodies(source, steps), 32)
     if text is not None:
         hand_over(text, tree)  # the code index parses the changed module once, not twice
     return Wiring(digest, around, runs_bodies, tree, steps)
-
-
-def _around_bodies(source: bytes, steps: list[Any]) -> bytes:
-    """``source`` without the lines of each of ``steps``' bodies, each cut marked by a NUL line.
-
-    Lines are cut from a body's first statement, when nothing but indentation comes before it
-    on its line (``def f(x): return x`` and ``):  return x`` keep their line: the signature
-    may end there), to the last line of its last statement. Each text is cut by its own parse,
-    so two texts equal around their cuts differ only inside step bodies. Line ends are the
-    tokenizer's (``\\n``, ``\\r\\n``, ``\\r``), as the line numbers are."""
-    lines = source.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-    cuts: list[tuple[int, int]] = []
-    for stmt in steps:
-        first, last = stmt.body[0].lineno, stmt.end_lineno
-        indent = stmt.body[0].col_offset  # in bytes, as the lines are
-        if last is None or lines[first - 1][:indent].strip():
-            continue
-        cuts.append((first - 1, last))
-    kept: list[bytes] = []
-    at = 0
-    for start, end in sorted(cuts):
-        kept += [*lines[at:start], b"\0"]
-        at = end
-    kept += lines[at:]
-    return b"\n".join(kept)
 
 
 def every_node(root: Any) -> list[Any]:
