@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import itertools
 import os
 import shutil
@@ -145,10 +146,12 @@ def sync_written(paths: Sequence[str]) -> None:
 
     A run writes its objects unsynced and calls this before the lockfile that names them is
     written. The file system commits fsyncs that arrive together in one go: about 0.1 ms a
-    file here, against 0.3 ms one after another. (``syncfs`` would be faster still, but it
-    waits for every other write on the file system too: a large copy elsewhere would stall
-    each lockfile write.)"""
+    file here, against 0.3 ms one after another. Many files at once are made durable by one
+    ``syncfs`` of their file system instead (``_sync_file_systems``): 0.1 s for 10,000 small
+    objects against 1.1 s of fsyncs."""
     if not paths:
+        return
+    if len(paths) >= SYNCFS_FROM and _sync_file_systems(paths):
         return
     from concurrent.futures import ThreadPoolExecutor
 
@@ -160,6 +163,74 @@ def sync_written(paths: Sequence[str]) -> None:
 
 #: fsyncs in flight at once (they wait on the disk, not on a core).
 _SYNC_THREADS = 16
+#: From this many files on, ``sync_written`` tries one ``syncfs`` in place of their fsyncs...
+SYNCFS_FROM = 64
+#: ...when the whole machine has at most this many bytes waiting to be written, and this
+#: many more per file: ``syncfs`` waits for every pending write on the file system, and
+#: another program's large copy must not stall each lockfile write (a disk writes 64 KiB in
+#: about the time of one fsync; the files' own pages and their run records count too).
+SYNCFS_PENDING = 32 << 20
+SYNCFS_PENDING_PER_FILE = 64 << 10
+
+
+def _sync_file_systems(paths: Sequence[str]) -> bool:
+    """One ``syncfs`` of each file system holding ``paths`` (their bytes and their names
+    alike), in place of an fsync of each file and folder. False, having done nothing that
+    counts, where ``syncfs`` is missing (not Linux), when the pending writes of the machine
+    are too many for the files at hand, or when it reports an error: the fsyncs then name
+    the file that fails."""
+    pending = _pending_bytes()
+    if pending is None or pending > SYNCFS_PENDING + len(paths) * SYNCFS_PENDING_PER_FILE:
+        return False
+    syncfs = _syncfs()
+    if syncfs is None:
+        return False
+    one_per_device: dict[int, str] = {}
+    for folder in {os.path.dirname(path) for path in paths}:
+        with contextlib.suppress(OSError):
+            one_per_device.setdefault(os.stat(folder).st_dev, folder)
+    for folder in one_per_device.values():
+        try:
+            fd = os.open(folder, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            if syncfs(fd) != 0:
+                return False
+        finally:
+            os.close(fd)
+    return True
+
+
+def _pending_bytes() -> int | None:
+    """Bytes the machine has yet to write to disk (``Dirty`` and ``Writeback`` of
+    ``/proc/meminfo``); None where that cannot be read."""
+    try:
+        with open("/proc/meminfo", "rb") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    fields = dict(line.split(b":", 1) for line in lines if b":" in line)
+    try:
+        return sum(int(fields[name].split()[0]) << 10 for name in (b"Dirty", b"Writeback"))
+    except (KeyError, ValueError, IndexError):
+        return None
+
+
+@functools.cache
+def _syncfs() -> Callable[[int], int] | None:
+    """libc's ``syncfs(fd)`` (Linux), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes  # here: only runs that write many objects at once need it
+
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    syncfs.argtypes = [ctypes.c_int]
+    syncfs.restype = ctypes.c_int
+    return syncfs
 
 
 def _fsync_file(path: str) -> None:

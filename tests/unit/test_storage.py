@@ -2,6 +2,7 @@
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,62 @@ def test_unsynced_writes_are_synced_together(tmp_path, monkeypatch):
     assert sorted(synced[:3]) == sorted(str(p) for p in paths)  # the files, then their folder
     assert synced[3:] == [str(tmp_path / "objects")]
     assert [p.read_bytes() for p in paths] == [b"data"] * 3
+
+
+def _many_unsynced(tmp_path, count=storage.SYNCFS_FROM):
+    paths = [tmp_path / "objects" / f"{i % 4:02x}" / f"o{i}" for i in range(count)]
+    for path in paths:
+        atomic_write(path, b"data", durable=False)
+    return [str(p) for p in paths]
+
+
+def _counting_fsyncs(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(storage.os, "fsync", lambda fd: (calls.append(fd), real_fsync(fd)))
+    return calls
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux's")
+def test_many_files_are_made_durable_by_one_syncfs(tmp_path, monkeypatch):
+    paths = _many_unsynced(tmp_path)
+    monkeypatch.setattr(storage, "_pending_bytes", lambda: 0)  # a quiet machine
+    fsyncs = _counting_fsyncs(monkeypatch)
+    synced: list[int] = []
+    real = storage._syncfs()
+    assert real is not None
+    monkeypatch.setattr(storage, "_syncfs", lambda: lambda fd: (synced.append(fd), real(fd))[1])
+    storage.sync_written(paths)
+    assert fsyncs == [] and len(synced) == 1  # one file system: one call
+    assert all(Path(p).read_bytes() == b"data" for p in paths)
+
+
+def test_few_files_or_a_busy_disk_or_a_failing_syncfs_get_their_fsyncs(tmp_path, monkeypatch):
+    """syncfs waits for every pending write of the file system: it is not used for a handful
+    of files, nor while the machine has much to write, and an error it reports is left to
+    the fsyncs to name."""
+    monkeypatch.setattr(storage, "_syncfs", lambda: lambda fd: 0)
+    fsyncs = _counting_fsyncs(monkeypatch)
+    monkeypatch.setattr(storage, "_pending_bytes", lambda: 0)
+    storage.sync_written(_many_unsynced(tmp_path / "few", storage.SYNCFS_FROM - 1))
+    assert len(fsyncs) >= storage.SYNCFS_FROM - 1
+    fsyncs.clear()
+    monkeypatch.setattr(storage, "_pending_bytes", lambda: 1 << 40)
+    storage.sync_written(_many_unsynced(tmp_path / "busy"))
+    assert len(fsyncs) >= storage.SYNCFS_FROM
+    fsyncs.clear()
+    monkeypatch.setattr(storage, "_pending_bytes", lambda: 0)
+    monkeypatch.setattr(storage, "_syncfs", lambda: lambda fd: -1)
+    storage.sync_written(_many_unsynced(tmp_path / "failing"))
+    assert len(fsyncs) >= storage.SYNCFS_FROM
+
+
+def test_pending_bytes_are_read_where_the_system_tells_them():
+    pending = storage._pending_bytes()
+    if sys.platform.startswith("linux"):
+        assert isinstance(pending, int) and pending >= 0
+    else:
+        assert pending is None
 
 
 def test_temp_files_of_one_process_never_collide(tmp_path):
