@@ -27,6 +27,7 @@ from incr.codeast import (
     package_of,
     references,
     unparse,
+    walked,
 )
 from incr.digests import digest_bytes
 from incr.fingerprint import DEFAULTS, MEMO_FORMAT, PROJECT_MODULES, CodeClosure
@@ -219,11 +220,12 @@ class CodeIndex:
             raw = self._raws[key] = _raw_key(info, nodes, package)
             cached = self.memo.get(raw)
             if cached is None:
-                refs = [ref for node in nodes for ref in references(node)]
-                imports = [b for node in nodes for b in inner_imports(node, package)]
-                dynamic = [call for node in nodes for call in dynamic_calls(node)]
-                opens = [call for node in nodes for call in creaders.reader_calls(node)]
-                digest = definition_digest(nodes)
+                pairs = [(node, walked(node)) for node in nodes]  # each walked once for all
+                refs = [ref for node, w in pairs for ref in references(node, w)]
+                imports = [b for node, w in pairs for b in inner_imports(node, package, w)]
+                dynamic = [call for node, w in pairs for call in dynamic_calls(node, w)]
+                opens = [call for node, w in pairs for call in creaders.reader_calls(node, w)]
+                digest = definition_digest(nodes, [w for _, w in pairs])
                 cached = self.memo[raw] = _memo_entry(digest, refs, imports, dynamic, opens)
             self.memo_used.add(raw)
             self._digests[key] = _from_memo(cached)
@@ -307,11 +309,12 @@ class CodeIndex:
 # --------------------------------------------------------------------------- analysis
 
 
-def definition_digest(nodes: list[ast.stmt]) -> str:
+def definition_digest(nodes: list[ast.stmt], walks: list[list[ast.AST]] | None = None) -> str:
     """The digest of a module-level definition's statements, with ``+`` and the digest of
-    its config defaults when they are kept apart (see ``DEFAULTS``)."""
+    its config defaults when they are kept apart (see ``DEFAULTS``); ``walks``: the
+    ``walked`` nodes of each statement, when known."""
     with config_defaults_apart(nodes) as defaults:
-        digest = digest_nodes(nodes)
+        digest = digest_nodes(nodes, walks)
     return digest + "+" + digest_nodes(defaults) if defaults else digest
 
 

@@ -38,13 +38,14 @@ _SQL_WRITE = re.compile(
 # --------------------------------------------------------------------------- one definition
 
 
-def reader_calls(node: ast.AST) -> list[list[Any]]:
+def reader_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[list[Any]]:
     """The calls in a definition that may be native readers, before resolving names:
     ``[func text, dotted name if imported inside the definition, head name, attribute chain,
-    path expression source (or None), params of the definition, literal arguments]``."""
+    path expression source (or None), params of the definition, literal arguments]``
+    (``nodes``: ``codeast.walked(node)``, when already known)."""
     calls = [
         (sub, names)
-        for sub in ast.walk(node)
+        for sub in (ast.walk(node) if nodes is None else nodes)
         if isinstance(sub, ast.Call)
         and (names := _dotted(sub.func)) is not None
         and names[-1] in LAST_NAMES
