@@ -153,16 +153,43 @@ def sync_written(paths: Sequence[str]) -> None:
         return
     if len(paths) >= SYNCFS_FROM and _sync_file_systems(paths):
         return
-    from concurrent.futures import ThreadPoolExecutor
-
     folders = sorted({os.path.dirname(path) for path in paths})
-    with ThreadPoolExecutor(min(_SYNC_THREADS, len(paths))) as pool:
-        list(pool.map(_fsync_file, paths))
-        list(pool.map(_fsync_folder, folders))  # their names, once their bytes are down
+    _each_at_once(_fsync_file, paths)
+    _each_at_once(_fsync_folder, folders)  # their names, once their bytes are down
 
 
 #: fsyncs in flight at once (they wait on the disk, not on a core).
 _SYNC_THREADS = 16
+
+
+def _each_at_once(call: Callable[[str], None], paths: Sequence[str]) -> None:
+    """``call`` on each path, up to ``_SYNC_THREADS`` at a time; the first error raised.
+    Plain threads: ``concurrent.futures`` costs a run with few objects more to import
+    (with ``logging``) than its fsyncs take, and one path needs no thread at all."""
+    if len(paths) == 1:
+        call(paths[0])
+        return
+    import threading
+
+    failed: list[BaseException] = []
+
+    def work(share: Sequence[str]) -> None:
+        try:
+            for path in share:
+                call(path)
+        except BaseException as exc:  # handed to the calling thread
+            failed.append(exc)
+
+    count = min(_SYNC_THREADS, len(paths))
+    threads = [threading.Thread(target=work, args=(paths[i::count],)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failed:
+        raise failed[0]
+
+
 #: From this many files on, ``sync_written`` tries one ``syncfs`` in place of their fsyncs...
 SYNCFS_FROM = 64
 #: ...when the whole machine has at most this many bytes waiting to be written, and this

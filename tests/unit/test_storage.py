@@ -221,6 +221,37 @@ def test_few_files_or_a_busy_disk_or_a_failing_syncfs_get_their_fsyncs(tmp_path,
     assert len(fsyncs) >= storage.SYNCFS_FROM
 
 
+@pytest.mark.parametrize("count", [1, 5])
+def test_a_failing_fsync_is_raised_to_the_caller(tmp_path, monkeypatch, count):
+    import errno
+
+    paths = _many_unsynced(tmp_path, count)
+
+    def failing(path):
+        if path == paths[-1]:
+            raise OSError(errno.EIO, "input/output error", path)
+
+    monkeypatch.setattr(storage, "_fsync", failing)
+    with pytest.raises(OSError) as caught:
+        storage.sync_written(paths)
+    assert caught.value.errno == errno.EIO and caught.value.filename == paths[-1]
+
+
+def test_a_few_files_are_synced_without_importing_a_thread_pool(tmp_path):
+    """``concurrent.futures`` (and ``logging`` with it) costs more to import than a few
+    fsyncs take: a run that stores a handful of objects does without."""
+    import subprocess
+
+    paths = _many_unsynced(tmp_path, 5)
+    code = (
+        "import sys; from incr import storage; "
+        f"storage.sync_written({paths!r}); "
+        "print(sorted(m for m in ('concurrent.futures', 'logging') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_pending_bytes_are_read_where_the_system_tells_them():
     pending = storage._pending_bytes()
     if sys.platform.startswith("linux"):
