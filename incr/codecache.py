@@ -42,6 +42,7 @@ Found = tuple[str, str] | None
 #: files, not imported: a command whose closures are all saved loads none of them).
 CLOSURE_CODE = (
     "fingerprint",
+    "astnorm",
     "codeast",
     "codeindex",
     "creaders",

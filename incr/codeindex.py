@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from incr import creaders
+from incr.astnorm import config_defaults_apart, digest_nodes, unparse, walked
 from incr.codeast import (
     IGNORED,
     Binding,
@@ -19,15 +20,11 @@ from incr.codeast import (
     ModuleSource,
     Ref,
     analyse,
-    config_defaults_apart,
     definition_nodes,
-    digest_nodes,
     dynamic_calls,
     inner_imports,
     package_of,
     references,
-    unparse,
-    walked,
 )
 from incr.digests import digest_bytes
 from incr.fingerprint import DEFAULTS, MEMO_FORMAT, PROJECT_MODULES, CodeClosure

@@ -42,7 +42,7 @@ def reader_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[list
     """The calls in a definition that may be native readers, before resolving names:
     ``[func text, dotted name if imported inside the definition, head name, attribute chain,
     path expression source (or None), params of the definition, literal arguments]``
-    (``nodes``: ``codeast.walked(node)``, when already known)."""
+    (``nodes``: ``astnorm.walked(node)``, when already known)."""
     calls = [
         (sub, names)
         for sub in (ast.walk(node) if nodes is None else nodes)

@@ -148,7 +148,7 @@ def _scan(tree: Any) -> tuple[set[str], set[str], bool]:
     anything; a star import may bind any name), and whether it may reach a step's body."""
     import ast
 
-    from incr.codeast import walked
+    from incr.astnorm import walked
 
     names, modules = _incr_names(tree)
     bound: Counter[str] = Counter()  # every binding of every name, at any depth

@@ -35,6 +35,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "events",
             "fingerprint",
             "digests",
+            "astnorm",
             "codeast",
             "randomdraws",
             "registries",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from incr import codeast, creaders
+from incr import astnorm, codeast, creaders
 from incr.codeindex import definition_digest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ def test_the_corpus_is_large_enough():
 
 def test_walked_is_ast_walk_in_order():
     for path, tree in _trees():
-        assert codeast.walked(tree) == list(ast.walk(tree)), path
+        assert astnorm.walked(tree) == list(ast.walk(tree)), path
 
 
 def _definitions(tree: ast.Module) -> list[ast.stmt]:
@@ -50,7 +50,7 @@ def test_a_shared_walk_reads_what_separate_walks_read(chunk):
     for path, tree in list(_trees())[chunk::2]:
         for node in _definitions(tree):
             before = ast.dump(node)
-            nodes = codeast.walked(node)
+            nodes = astnorm.walked(node)
             assert codeast.references(node, nodes) == codeast.references(node), path
             shared = list(codeast.inner_imports(node, "pkg.sub", nodes))
             assert shared == list(codeast.inner_imports(node, "pkg.sub")), path
