@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from incr import dag, importreads, stepcontext
+from incr import dag, stepcontext
 from incr import graph as graphs
 from incr.consumers import Consumers
 from incr.events import (
@@ -51,7 +51,7 @@ from incr.runlog import RunLog
 from incr.runstate import Clock, RunState
 from incr.scheduler import Loop
 from incr.scriptmain import adopt_main
-from incr.session import Workspace, open_for_repro, open_pipelines
+from incr.session import Workspace, open_for_repro, open_pipelines, script_imports
 
 if TYPE_CHECKING:
     from incr.api import PipelineInstance
@@ -331,16 +331,3 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
 
 
 __all__ = ["Reason", "RunResult", "Runner", "load_artifact"]
-
-
-def script_imports(project: Project, workspace: Workspace) -> importreads.ImportFacts:
-    """What the project modules read while imported, for a ``.run()`` made by a script: as
-    recorded in this process since ``import incr``, completed by the graph cache when it is
-    up to date (a module imported before incr was is known there)."""
-    from incr import graphcache
-
-    recorder = importreads.script_recorder(project.root)
-    exclude = (project.cache_dir, ".git")
-    live = recorder.facts(workspace.stats.digest, workspace.environ, exclude) if recorder else {}
-    cached = graphcache.load_with_imports(project, workspace.stats)
-    return importreads.merged(cached[1], live) if cached is not None else live

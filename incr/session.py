@@ -194,13 +194,10 @@ class Workspace:
         run_override: bool | None = None,
         force: bool = False,
         lock_view: bool = False,
-        until_dirty: bool = False,
     ) -> list[Verdict]:
         """What a ``repro`` of ``targets`` would do, step by step, without running anything.
 
         ``force`` marks the targeted steps (every step, without targets) as forced.
-        ``until_dirty``: only up to the first dirty step, observing none after it (a ``repro``
-        asks whether anything must run, and decides each step again once one does).
         ``lock_view`` judges every step against ``pipeline.lock`` (``incr status --check``): a
         step dirty only because this machine lacks its results (``gate.MACHINE_KINDS``) hands
         on the outputs its lock entry records, so the steps after it are judged on their own
@@ -208,37 +205,26 @@ class Workspace:
         """
         nodes = [n for t in pipelines for n in t.graph.steps] if lock_view else []
         absent = gate.absent_outs(self.locks, nodes, self.stats.digest)  # outs not on disk
-        gathered = (
-            self.pipeline_facts(traced, wanted, absent, lazily=until_dirty)
+        gathered = [
+            self.pipeline_facts(traced, wanted, absent)
             for traced, wanted in dag.select(pipelines, targets)
-        )
+        ]
         verdicts = statuswalk.walk(
-            gathered,
-            force=force,
-            lock_view=lock_view,
-            run_override=run_override,
-            until_dirty=until_dirty,
+            gathered, force=force, lock_view=lock_view, run_override=run_override
         )
         self.save_stats()
         return verdicts
 
     def pipeline_facts(
-        self,
-        traced: TracedPipeline,
-        wanted: set[str] | None,
-        absent: dict[str, str],
-        lazily: bool = False,
+        self, traced: TracedPipeline, wanted: set[str] | None, absent: dict[str, str]
     ) -> statuswalk.PipelineFacts:
         """What the status walk needs of one pipeline (``wanted``: the targeted steps, None
         for all), gathered from the disk in run order; ``absent`` holds the outs missing from
-        disk that ``incr status --check`` takes as recorded (see ``gate.as_recorded``).
-        ``lazily``: each step is observed when the walk reaches it."""
+        disk that ``incr status --check`` takes as recorded (see ``gate.as_recorded``)."""
         graph, overlaps = with_learned(traced.graph, self.locks, self.writes.steps)
         judged = statuswalk.judged_steps(graph, wanted)
         now = time.time()
-        observed = statuswalk.observations(
-            judged, lambda node: self.observe(traced, node, absent, now), lazily
-        )
+        observed = {node.name: self.observe(traced, node, absent, now) for node in judged}
         return statuswalk.PipelineFacts(graph, judged, wanted, observed, overlaps)
 
     def observe(
@@ -428,7 +414,7 @@ def open_for_repro(
     if saved is None:
         return open_pipelines(project, workspace=workspace)
     pipelines = saved.pipelines
-    verdicts = [] if force else workspace.status(pipelines, targets, until_dirty=True)
+    verdicts = [] if force else workspace.status(pipelines, targets)
     if not force and not any(v.dirty for v in verdicts):
         workspace.clean = {id(v.node): v for v in verdicts}
         return workspace, pipelines  # every step is clean: nothing will execute
@@ -439,3 +425,25 @@ def open_for_repro(
         if not v.dirty and (found := code.get(v.node.key)) is not None
     }
     return open_pipelines(project, workspace=workspace, saved=saved)
+
+
+def script_imports(project: Project, workspace: Workspace) -> importreads.ImportFacts:
+    """What the project modules read while imported, for a ``.run()`` made by a script: as
+    recorded in this process since ``import incr``, completed by the graph cache when it is
+    up to date (a module imported before incr was is known there)."""
+    from incr import graphcache
+
+    recorder = importreads.script_recorder(project.root)
+    exclude = (project.cache_dir, ".git")
+    live = recorder.facts(workspace.stats.digest, workspace.environ, exclude) if recorder else {}
+    cached = graphcache.load_with_imports(project, workspace.stats)
+    return importreads.merged(cached[1], live) if cached is not None else live
+
+
+def kept_lines(workspace: Workspace, pipelines: list[TracedPipeline]) -> list[str]:
+    """``note:`` lines for the lock entries kept for pipelines discovery does not find."""
+    from incr.report import kept_line
+
+    live = [t.graph.name for t in pipelines]
+    kept = kept_pipelines(workspace.project, workspace.locks, live)
+    return [kept_line(name, module, count) for name, (module, count) in sorted(kept.items())]

@@ -8,7 +8,7 @@ after a dirty one waits on it instead (early cutoff may still save it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from incr import dag, gate
@@ -55,30 +55,6 @@ class PipelineFacts:
     overlaps: Sequence[Overlap] = ()
 
 
-class Observing(dict[str, Observed]):
-    """Each step observed when the walk first asks for it (``walk(..., until_dirty=True)``
-    asks for none after the first dirty step)."""
-
-    def __init__(self, steps: Iterable[StepNode], observe: Callable[[StepNode], Observed]):
-        super().__init__()
-        self._steps = {node.name: node for node in steps}
-        self._observe = observe
-
-    def __missing__(self, name: str) -> Observed:
-        value = self[name] = self._observe(self._steps[name])
-        return value
-
-
-def observations(
-    steps: Sequence[StepNode], observe: Callable[[StepNode], Observed], lazily: bool = False
-) -> Mapping[str, Observed]:
-    """What ``observe`` says of each step, by name: all of them now, in order, or ``lazily``
-    (``Observing``)."""
-    if lazily:
-        return Observing(steps, observe)
-    return {node.name: observe(node) for node in steps}
-
-
 def judged_steps(graph: PipelineGraph, wanted: set[str] | None) -> list[StepNode]:
     """The steps a status of ``wanted`` (None: the whole pipeline) judges, in run order."""
     steps = dag.order(graph)
@@ -94,10 +70,8 @@ def walk(
     force: bool = False,
     lock_view: bool = False,
     run_override: bool | None = None,
-    until_dirty: bool = False,
 ) -> list[Verdict]:
-    """Each judged step's verdict, pipeline after pipeline, in run order; with
-    ``until_dirty``, only up to the first dirty one (the steps after it are not observed).
+    """Each judged step's verdict, pipeline after pipeline, in run order.
 
     ``force`` marks the targeted steps (every step, without targets) as forced. ``lock_view``
     judges every step against ``pipeline.lock`` (``incr status --check``): a step dirty only
@@ -108,18 +82,12 @@ def walk(
     """
     verdicts: list[Verdict] = []
     for pipeline in pipelines:
-        verdicts += _walk_one(pipeline, force, lock_view, run_override, until_dirty)
-        if until_dirty and verdicts and verdicts[-1].dirty:
-            break
+        verdicts += _walk_one(pipeline, force, lock_view, run_override)
     return verdicts
 
 
 def _walk_one(
-    pipeline: PipelineFacts,
-    force: bool,
-    lock_view: bool,
-    run_override: bool | None,
-    until_dirty: bool = False,
+    pipeline: PipelineFacts, force: bool, lock_view: bool, run_override: bool | None
 ) -> list[Verdict]:
     graph, wanted = pipeline.graph, pipeline.wanted
     producers = {out: n.name for n in graph.steps for out in n.outs}
@@ -169,8 +137,6 @@ def _walk_one(
                 order_notes=order,
             )
         )
-        if until_dirty and reasons:
-            break
     return verdicts
 
 

@@ -121,37 +121,3 @@ def test_what_the_workspace_saw_reaches_the_verdict() -> None:
     assert [r.kind for r in verdict.reasons] == [Reason.CACHE_DISABLED, Reason.READ, Reason.EXPIRED]
     assert verdict.notes == ("looks a name up at run time",)
     assert verdict.uncached == (("lock", "threading.Lock"),)
-
-
-def test_until_dirty_stops_at_the_first_dirty_step_and_observes_none_after_it() -> None:
-    """``incr repro`` asks only whether anything must run: the walk ends at the first dirty
-    step, across pipelines, and the steps after it are never observed (nor their files)."""
-    judged = statuswalk.judged_steps(GRAPH, None)
-    edited = {**observed(), "b": Observed(facts(GRAPH.steps[1], code="v2"), entry(GRAPH.steps[1]))}
-    asked: list[str] = []
-
-    def observe(step: StepNode) -> Observed:
-        asked.append(step.name)
-        return edited[step.name]
-
-    def pipelines(lazily: bool):
-        for _ in range(2):  # the second pipeline is never reached
-            seen = statuswalk.observations(judged, observe, lazily)
-            yield PipelineFacts(GRAPH, judged, None, seen)
-
-    verdicts = statuswalk.walk(pipelines(lazily=True), until_dirty=True)
-    assert [(v.node.name, v.dirty) for v in verdicts] == [("a", False), ("b", True)]
-    assert asked == ["a", "b"]
-
-    asked.clear()
-    full = statuswalk.walk(pipelines(lazily=False))
-    assert [v.node.name for v in full] == ["a", "b", "c", "d"] * 2
-    assert asked == ["a", "b", "c", "d"] * 2
-    assert [v.reasons for v in full[:2]] == [v.reasons for v in verdicts]
-
-
-def test_until_dirty_walks_everything_when_nothing_is_dirty() -> None:
-    judged = statuswalk.judged_steps(GRAPH, None)
-    seen = statuswalk.observations(judged, lambda step: observed()[step.name], lazily=True)
-    verdicts = statuswalk.walk([PipelineFacts(GRAPH, judged, None, seen)], until_dirty=True)
-    assert [(v.node.name, v.dirty) for v in verdicts] == [(n, False) for n in "abcd"]
