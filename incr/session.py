@@ -438,12 +438,3 @@ def script_imports(project: Project, workspace: Workspace) -> importreads.Import
     live = recorder.facts(workspace.stats.digest, workspace.environ, exclude) if recorder else {}
     cached = graphcache.load_with_imports(project, workspace.stats)
     return importreads.merged(cached[1], live) if cached is not None else live
-
-
-def kept_lines(workspace: Workspace, pipelines: list[TracedPipeline]) -> list[str]:
-    """``note:`` lines for the lock entries kept for pipelines discovery does not find."""
-    from incr.report import kept_line
-
-    live = [t.graph.name for t in pipelines]
-    kept = kept_pipelines(workspace.project, workspace.locks, live)
-    return [kept_line(name, module, count) for name, (module, count) in sorted(kept.items())]
