@@ -62,8 +62,11 @@ DERIVED = frozenset(
 FANNED = ("objects", "runs")
 #: Project folders never walked.
 SKIPPED = frozenset({".git", "__pycache__"})
-#: Files changed less than this long ago keep any output from being kept.
+#: Files changed less than this long ago keep any output from being kept...
 RACY_SECONDS = 2.0
+#: ...or less than this many seconds, when set: more where the file system's clock is not
+#: this machine's (a network share), less where its times are exact.
+RACY_ENV = "INCR_RACY_SECONDS"
 #: A project with more files than this keeps no output (walking it would cost too much).
 MOST_ENTRIES = 5_000
 
@@ -110,7 +113,7 @@ class StatusMemo:
             after = self.signature()
         except (TooLarge, OSError, ValueError, AttributeError):
             return
-        if after != self._before or _newest(after) > time.time() - RACY_SECONDS:
+        if after != self._before or _newest(after) > time.time() - racy_seconds():
             return
         self._write(_digest(after), output)
 
@@ -236,3 +239,12 @@ def _newest(signature: dict[str, Any]) -> float:
         if stamp is not None:  # [size, mtime, ctime, inode]
             newest = max(newest, stamp[1], stamp[2])
     return newest / 1e9
+
+
+def racy_seconds() -> float:
+    """How old every file must be before an answer is kept: ``INCR_RACY_SECONDS`` when it
+    holds a number of seconds (at least 0), else ``RACY_SECONDS``."""
+    try:
+        return max(0.0, float(os.environ[RACY_ENV]))
+    except (KeyError, ValueError):
+        return RACY_SECONDS

@@ -1,10 +1,12 @@
 """An unchanged ``incr status`` answered from the last all-clean one (incr/statusmemo.py): the
 answer is the same as deciding afresh, and anything that could change it is seen.
 
-A kept answer is only made once every file is older than ``RACY_SECONDS``: each test waits
-that long before the status that keeps it. The status that keeps an answer and the ones that
-reuse it run in the test itself: pytest sets ``PYTEST_CURRENT_TEST`` to another value during a
-fixture, and every environment variable is part of what a kept answer depends on."""
+A kept answer is only made once every file is older than the racy window: each test waits
+that long before the status that keeps it (``INCR_RACY_SECONDS`` shortens the window here; a
+test checks that a file younger than it keeps the answer from being kept). The status that
+keeps an answer and the ones that reuse it run in the test itself: pytest sets
+``PYTEST_CURRENT_TEST`` to another value during a fixture, and every environment variable is
+part of what a kept answer depends on."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import time
 
 import pytest
 
-from incr.statusmemo import DISABLE_ENV, RACY_SECONDS
+from incr.statusmemo import DISABLE_ENV, RACY_ENV
 
 from .conftest import FLOW_FILES, MakeProject, Project, Result
 
@@ -40,8 +42,17 @@ ENV_FILES = {
 }
 
 
+#: The racy window of these tests (two seconds by default).
+RACY = 0.5
+
+
+@pytest.fixture(autouse=True)
+def short_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(RACY_ENV, str(RACY))
+
+
 def settle() -> None:
-    time.sleep(RACY_SECONDS + 0.2)
+    time.sleep(RACY + 0.2)
 
 
 def status(project: Project, *args: str) -> Result:
@@ -156,3 +167,11 @@ def test_check_and_targets_always_decide(kept) -> None:
     keep(kept)
     assert decided(status(kept, "--check"))
     assert decided(status(kept, "flow"))
+
+
+def test_no_answer_is_kept_while_a_file_is_younger_than_the_window(kept, monkeypatch) -> None:
+    monkeypatch.setenv(RACY_ENV, "30")  # every file of the project is younger than that
+    assert decided(status(kept))
+    assert decided(status(kept))  # nothing was kept
+    monkeypatch.setenv(RACY_ENV, str(RACY))
+    keep(kept)

@@ -111,3 +111,11 @@ def test_a_project_too_large_to_walk_is_not_walked_again(project, monkeypatch) -
     (project.root / "more.txt").write_text("x")  # the root changed: walking may pay again
     with pytest.raises(AssertionError, match="walked again"):
         StatusMemo(project, "text").answer()
+
+
+def test_the_racy_window_is_two_seconds_unless_set(monkeypatch):
+    monkeypatch.delenv(statusmemo.RACY_ENV, raising=False)
+    assert statusmemo.racy_seconds() == statusmemo.RACY_SECONDS == 2.0
+    for value, seconds in (("0.25", 0.25), ("10", 10.0), ("-3", 0.0), ("soon", 2.0), ("", 2.0)):
+        monkeypatch.setenv(statusmemo.RACY_ENV, value)
+        assert statusmemo.racy_seconds() == seconds, value
