@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,8 @@ def save_run(
     started: float,
 ) -> None:
     """Write the record of one finished run of ``graph`` (``result``: its ``RunResult``)."""
-    executed: Sequence[str] = result.executed
-    failed: Sequence[str] = result.failed
+    executed = set(result.executed)  # sets: a list asked once per step is quadratic
+    failed = set(result.failed)
     steps: list[dict[str, Any]] = []  # in the order the pipeline body called them
     for node in graph.steps:
         if node.name in failed:
