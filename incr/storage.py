@@ -246,8 +246,9 @@ def _pending_bytes() -> int | None:
 
 @functools.cache
 def _syncfs() -> Callable[[int], int] | None:
-    """libc's ``syncfs(fd)`` (Linux), or None."""
-    if not sys.platform.startswith("linux"):
+    """libc's ``syncfs(fd)`` on Linux 5.8 or later, or None. Before 5.8 it did not report a
+    failed write-back, which an fsync does (as ``EIO``)."""
+    if not sys.platform.startswith("linux") or _kernel(os.uname().release) < (5, 8):
         return None
     import ctypes  # here: only runs that write many objects at once need it
 
@@ -258,6 +259,15 @@ def _syncfs() -> Callable[[int], int] | None:
     syncfs.argtypes = [ctypes.c_int]
     syncfs.restype = ctypes.c_int
     return syncfs
+
+
+def _kernel(release: str) -> tuple[int, int]:
+    """(major, minor) of a Linux release string (``6.1.0-18-amd64``); (0, 0) if unreadable."""
+    parts = release.split(".")
+    try:
+        return int(parts[0]), int("".join(c for c in parts[1][:3] if c.isdigit()) or "x")
+    except (IndexError, ValueError):
+        return (0, 0)
 
 
 def _fsync_file(path: str) -> None:

@@ -271,3 +271,14 @@ def test_temp_files_of_one_process_never_collide(tmp_path):
     fd, second = storage._new_temp(folder, "x")
     os.close(fd)
     assert second not in (first, str(taken)) and taken.read_bytes() == b"left"
+
+
+def test_kernel_releases_are_read_for_syncfs():
+    """syncfs reports a failed write-back only from Linux 5.8 on: older kernels get fsyncs."""
+    assert storage._kernel("6.18.44-fc-v769") == (6, 18)
+    assert storage._kernel("5.8.0") == (5, 8)
+    assert storage._kernel("5.4.0-150-generic") == (5, 4)
+    assert storage._kernel("4.19.0+") == (4, 19)
+    assert storage._kernel("5.10rc1") == (5, 10)
+    assert storage._kernel("weird") == storage._kernel("") == (0, 0)
+    assert storage._kernel("5.4.0") < (5, 8) <= storage._kernel("5.15.1")
