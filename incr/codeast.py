@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -84,8 +85,34 @@ def hand_over(text: str, tree: ast.Module) -> None:
     _handed[text] = tree
 
 
+#: The trees the last few ``analyse`` calls used, by text, for ``parsed_tree``.
+_analysed: dict[str, ast.Module] = {}
+
+
+def parsed_tree(source: bytes) -> ast.Module | None:
+    """A tree already parsed from ``source`` (UTF-8) by this process, for the import of a
+    project module to compile from instead of parsing the text again; None when there is
+    none. The trees of this module are put back as they were after each use."""
+    head = source.split(b"\n", 2)[:2]
+    if any(_COOKIE.match(line) and not _UTF8.search(line) for line in head):
+        return None  # Python would decode it another way
+    try:
+        text = source.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return _handed.get(text) or _analysed.get(text)
+
+
+#: A coding declaration (PEP 263), and one that names UTF-8.
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
+_UTF8 = re.compile(rb"coding[:=][ \t]*(?:utf[-_]?8)(?![-\w.])", re.IGNORECASE)
+
+
 def analyse(source: ModuleSource) -> ModuleInfo:
     tree = _handed.pop(source.text, None) or ast.parse(source.text, filename=source.path)
+    if len(_analysed) >= HANDED_MAX:
+        _analysed.pop(next(iter(_analysed)))  # the oldest
+    _analysed[source.text] = tree
     info = ModuleInfo(source=source, tree=tree)
     package = package_of(source)
     for stmt in top_level(tree.body):

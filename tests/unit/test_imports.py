@@ -77,3 +77,46 @@ def test_a_script_of_a_project_that_is_also_a_virtualenv_sets_up_its_imports(
     imports.install_for_script()
 
     assert finders() == [str(tmp_path) + "/", *before]
+
+
+@pytest.mark.parametrize(
+    ("head", "from_tree"),
+    [
+        ("", True),
+        ("# coding: utf-8\n", True),
+        ("# -*- coding: latin-1 -*-\n", False),  # Python decodes it another way
+        ("#!/usr/bin/env python\n# vim: set fileencoding=cp1252 :\n", False),
+    ],
+)
+def test_a_project_module_is_compiled_from_the_tree_incr_parsed_from_its_bytes(
+    tmp_path, clean_imports, monkeypatch, head, from_tree
+):
+    """The wiring check or the code index parsed the module's text already: its import
+    compiles that tree instead of parsing the bytes again. A stand-in tree that differs from
+    the text shows which was compiled."""
+    import ast
+    import importlib
+
+    from incr import codeast
+
+    text = f"{head}value = 'from the text'\n"
+    (tmp_path / "treemod.py").write_text(text, encoding="utf-8")
+    monkeypatch.delitem(sys.modules, "treemod", raising=False)
+    monkeypatch.setattr(codeast, "_handed", {text: ast.parse("value = 'from the tree'\n")})
+    imports.use_project_imports(tmp_path)
+    module = importlib.import_module("treemod")
+    expected = "from the tree" if from_tree else "from the text"
+    assert module.value == expected
+
+
+def test_compiling_a_tree_gives_the_code_compiling_its_text_gives():
+    """What the shortcut above rests on, over incr's own modules."""
+    import ast
+
+    root = Path(imports.__file__).parent
+    for path in sorted(root.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text, filename=str(path))
+        assert compile(tree, str(path), "exec", dont_inherit=True) == compile(
+            text, str(path), "exec", dont_inherit=True
+        ), path
