@@ -213,9 +213,11 @@ def _sync_file_systems(paths: Sequence[str]) -> bool:
     if syncfs is None:
         return False
     one_per_device: dict[int, str] = {}
-    for folder in {os.path.dirname(path) for path in paths}:
-        with contextlib.suppress(OSError):
+    try:
+        for folder in {os.path.dirname(path) for path in paths}:
             one_per_device.setdefault(os.stat(folder).st_dev, folder)
+    except OSError:  # a folder gone or unreadable: the fsyncs sort it out
+        return False
     for folder in one_per_device.values():
         try:
             fd = os.open(folder, os.O_RDONLY)
