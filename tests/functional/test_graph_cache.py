@@ -283,3 +283,48 @@ def test_networkx_asks_the_projects_memory_for_its_backends(
     project.repro()
 
     assert project.read("backend-info-called.txt") == "yes"
+
+
+DEPS_PIPELINE = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def first() -> int:
+        mark("first")
+        return 1
+
+
+    @step(deps=["data/x.txt"])
+    def second(x: int) -> int:
+        mark("second")
+        return x + 1
+
+
+    @pipeline
+    def chain():
+        second(first())
+    """
+
+
+@pytest.mark.parametrize("graph_cache", [True, False])
+def test_a_step_that_cannot_be_judged_fails_alone_with_or_without_saved_graphs(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, graph_cache: bool
+) -> None:
+    """A deps file gone: the `repro` runs what it can and fails that step, whether the saved
+    graphs stand in for a trace or the modules are imported first; before, the saved graphs
+    made it stop before running anything (exit 2)."""
+    project = make_project({"pipelines/chain.py": DEPS_PIPELINE, "data/x.txt": "1\n"})
+    project.repro()
+    assert project.take_ran() == ["first", "second"]
+    before = project.lock()["chain.first"].fingerprint
+    if not graph_cache:
+        monkeypatch.setenv("INCR_NO_GRAPH_CACHE", "1")
+    (project.root / "data" / "x.txt").unlink()
+    project.edit("pipelines/chain.py", "return 1\n", "return 0 + 1\n")
+    result = project.incr("repro")
+    assert result.returncode == 1, result.output
+    assert "deps path 'data/x.txt' does not exist" in result.output
+    assert project.take_ran() == ["first"]
+    assert project.lock()["chain.first"].fingerprint != before  # recorded as it runs now
