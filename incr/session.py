@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from incr import dag, entrypoints, gate, importreads, skopsformat, statuswalk
 from incr.envreads import env_value
-from incr.errors import DefinitionError, IncrError
+from incr.errors import IncrError
 from incr.facts import StepFacts
 from incr.fingerprint import CodeClosure
 from incr.graph import with_learned
@@ -414,10 +414,7 @@ def open_for_repro(
     if saved is None:
         return open_pipelines(project, workspace=workspace)
     pipelines = saved.pipelines
-    try:
-        verdicts = [] if force else workspace.status(pipelines, targets)
-    except DefinitionError:  # a step cannot be judged (its deps file is gone): the run says
-        return open_pipelines(project, workspace=workspace, saved=saved)  # so for that step
+    verdicts = [] if force else workspace.status(pipelines, targets)
     if not force and not any(v.dirty for v in verdicts):
         workspace.clean = {id(v.node): v for v in verdicts}
         return workspace, pipelines  # every step is clean: nothing will execute
