@@ -151,6 +151,22 @@ class StepFacts:
         deps = {path: self._digest(node, path) for path in node.deps}
         native = native or self.native_reads(traced, node)
         opened = {path: self._digest(node, path) for path in native[0]}
+        self._check_deps(traced, node, deps)
+        return Facts(
+            code=self.code_facts(traced, node),
+            config=node.config,
+            inputs=inputs,
+            deps={**deps, **opened},
+        )
+
+    def check_deps(self, traced: TracedPipeline, nodes: list[StepNode]) -> None:
+        """Raise DefinitionError for the first of ``nodes`` with a deps path that does not
+        exist and that no other step of the pipeline writes: a ``repro`` checks them all
+        before any step runs, as its status pass does when the graphs are saved."""
+        for node in nodes:
+            self._check_deps(traced, node, {p: self._digest(node, p) for p in node.deps})
+
+    def _check_deps(self, traced: TracedPipeline, node: StepNode, deps: dict[str, str]) -> None:
         for path, digest in deps.items():
             if digest == MISSING and not _written_by_another(traced, node, path):
                 raise DefinitionError(
@@ -158,12 +174,6 @@ class StepFacts:
                     hint="create it, fix the path in deps=[...], or have a step of this "
                     "pipeline write it with outs=[...]",
                 )
-        return Facts(
-            code=self.code_facts(traced, node),
-            config=node.config,
-            inputs=inputs,
-            deps={**deps, **opened},
-        )
 
     def _digest(self, node: StepNode, path: str) -> str:
         try:

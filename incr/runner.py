@@ -52,6 +52,7 @@ from incr.runstate import Clock, RunState
 from incr.scheduler import Loop
 from incr.scriptmain import adopt_main
 from incr.session import Workspace, open_for_repro, open_pipelines, script_imports
+from incr.statuswalk import judged_steps
 
 if TYPE_CHECKING:
     from incr.api import PipelineInstance
@@ -287,6 +288,9 @@ def _repro(
     dask: DaskSettings | None = None,
 ) -> Repro:
     targets = list(targets)
+    if not dry_run:  # a deps path gone is the user's to fix before anything runs
+        for traced, only in dag.select(pipelines, targets):
+            workspace.facts.check_deps(traced, judged_steps(traced.graph, only))
     runner = Runner(workspace, reporter)
     runner.remote, runner.dask = pull, dask
     done = Repro(ok=True)

@@ -101,7 +101,14 @@ def test_an_output_no_materializer_can_store(make_project: MakeProject) -> None:
     assert project.lock() == {}
 
 
-def test_a_deps_path_that_does_not_exist(make_project: MakeProject) -> None:
+@pytest.mark.parametrize("graph_cache", [True, False])
+def test_a_deps_path_that_does_not_exist(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, graph_cache: bool
+) -> None:
+    """A one-line error before anything runs, whether saved graphs stand in for a trace (the
+    status pass finds it) or the modules are imported and traced first (a first run)."""
+    if not graph_cache:
+        monkeypatch.setenv("INCR_NO_GRAPH_CACHE", "1")
     project = make_project(
         _pipeline("""\
             @step(deps=["data/missing.csv"])
