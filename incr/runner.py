@@ -290,7 +290,8 @@ def _repro(
     targets = list(targets)
     if not dry_run:  # a deps path gone is the user's to fix before anything runs
         for traced, only in dag.select(pipelines, targets):
-            workspace.facts.check_deps(traced, judged_steps(traced.graph, only))
+            graph, _ = graphs.with_learned(traced.graph, workspace.locks, workspace.writes.steps)
+            workspace.facts.check_deps(traced, judged_steps(graph, only))
     runner = Runner(workspace, reporter)
     runner.remote, runner.dask = pull, dask
     done = Repro(ok=True)

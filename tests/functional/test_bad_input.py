@@ -131,6 +131,47 @@ def test_a_deps_path_that_does_not_exist(
     assert project.take_ran() == []
 
 
+def test_a_deps_path_gone_from_a_writer_found_by_its_reads_is_named_first(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``incr repro use`` also runs the step seen writing a file ``use`` reads (a learned
+    edge), so that writer's missing deps path is the one-line error, before anything runs."""
+    monkeypatch.setenv("INCR_NO_GRAPH_CACHE", "1")
+    project = make_project(
+        {
+            **_pipeline("""\
+                @step(deps=["data/raw.csv"])
+                def make() -> int:
+                    mark("make")
+                    text = Path("data/raw.csv").read_text()
+                    Path("data/notes.txt").write_text(text)
+                    return 1
+
+
+                @step
+                def use() -> str:
+                    mark("use")
+                    return Path("data/notes.txt").read_text()
+
+
+                @pipeline
+                def bad():
+                    make()
+                    use()
+                """),
+            "data/raw.csv": "1\n",
+            "data/notes.txt": "old\n",
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["make", "use"]
+    (project.root / "data" / "raw.csv").unlink()
+    result = project.incr("repro", "use")
+    line = result.user_error()
+    assert "bad.make" in line and "'data/raw.csv'" in line, line
+    assert project.take_ran() == []
+
+
 @pytest.mark.parametrize(
     ("what", "path"),
     [
