@@ -85,14 +85,16 @@ def hand_over(text: str, tree: ast.Module) -> None:
     _handed[text] = tree
 
 
-#: The trees the last few ``analyse`` calls used, by text, for ``parsed_tree``.
+#: The trees the last few ``analyse`` calls used, by text, until ``parsed_tree`` takes one:
+#: a long ``incr watch`` keeps no more of them alive than these.
 _analysed: dict[str, ast.Module] = {}
 
 
 def parsed_tree(source: bytes) -> ast.Module | None:
     """A tree already parsed from ``source`` (UTF-8) by this process, for the import of a
     project module to compile from instead of parsing the text again; None when there is
-    none. The trees of this module are put back as they were after each use."""
+    none. The trees of this module are put back as they were after each use; a tree the code
+    index used is given once (its index keeps it as long as it needs it)."""
     head = source.split(b"\n", 2)[:2]
     if any(_COOKIE.match(line) and not _UTF8.search(line) for line in head):
         return None  # Python would decode it another way
@@ -100,7 +102,7 @@ def parsed_tree(source: bytes) -> ast.Module | None:
         text = source.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    return _handed.get(text) or _analysed.get(text)
+    return _handed.get(text) or _analysed.pop(text, None)
 
 
 #: A coding declaration (PEP 263), and one that names UTF-8.
