@@ -161,9 +161,7 @@ def run_command(args: list[str], cwd: Path, timeout: float = 120, bytecode: bool
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if not bytecode:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-    servers = forkserver.servers()
-    served = servers.serves(args, env, bytecode, cwd)
-    reply = servers.run(args, cwd, env, timeout) if served else None
+    reply = forkserver.servers().run(args, cwd, env, bytecode, timeout)
     if reply is not None:
         return Result(*reply)
     proc = subprocess.run(

@@ -1,9 +1,10 @@
 """The fork server's program (see ``forkserver.py``), run with ``python -c``: import what
 ``incr/cli.py`` imports, then fork a child per request; a child becomes ``python -m incr.cli ARGS``.
 
-It loads nothing of its own beyond what such a command loads (``gc`` aside, built in), but
-networkx, on purpose (see ``forkserver.py``):
-requests come as ``marshal`` data (built in and always loaded), replies as lines of digits:
+Besides, it loads networkx and the modules named as its arguments, on purpose (see
+``forkserver.py``), and then tells on its first line of output the top-level names of every
+module it has loaded.
+Requests come as ``marshal`` data (built in and always loaded), replies as lines of digits:
 the child's pid when it starts, then its exit status when it ends.
 Before forking it freezes what it has loaded out of the garbage collector's reach: a child
 that collects would otherwise touch, and so copy, every page it shares with the server.
@@ -25,6 +26,10 @@ def serve() -> dict:
     del incr.cli
     import networkx  # noqa: F401  loaded on purpose (see forkserver.py)
 
+    for name in sys.argv[1:]:  # loaded on purpose too
+        __import__(name)
+    tops = sorted({name.partition(".")[0] for name in sys.modules})
+    os.write(1, " ".join(tops).encode() + b"\n")
     gc.freeze()
     requests = sys.stdin.buffer
     while True:

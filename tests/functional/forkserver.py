@@ -22,12 +22,23 @@ What a fork would share, and how each is kept apart:
   line, a command that writes bytecode, and every command when ``INCR_TESTS_EXEC=1`` is set.
 - **Modules**: the child's ``sys.modules`` holds what ``incr/cli.py`` imports and ``incr.cli``
   itself is dropped, so ``python -m`` runs the file as ``__main__`` alone, as it does with exec.
-  One module more is loaded on purpose: networkx, which a command imports whenever it orders a
-  graph of a new shape (the first ``repro`` of every test project: about 0.12 s of CPU each,
-  hundreds of times a run). What that could hide is kept apart: a command in a folder where a
-  project module takes a standard module's name (``logging.py``, which breaks networkx's own
-  imports once the project leads ``sys.path``) is started with exec, and so are the tests of
-  how networkx loads (they set ``INCR_TESTS_EXEC=1``).
+  More is loaded on purpose, each module once per server rather than once per command:
+
+  - networkx, which a command imports whenever it orders a graph of a new shape (the first
+    ``repro`` of every test project);
+  - ``ENGINE``, the modules of incr that a ``status`` or ``repro`` imports once its arguments
+    are parsed. No module of incr reads the environment, the clock, the working folder or the
+    terminal as it is imported (``incr.storage`` reads the umask, which the server has from the
+    worker as a command would), so a module loaded in the server is the one the command would
+    have loaded;
+  - in a project whose Python files import one of ``LIBRARIES`` (numpy, pandas, scikit-learn...),
+    that library, from a server of its own: scikit-learn alone takes 1.5 s of CPU to import.
+
+  What that could hide is kept apart. A command in a folder where a project module takes the
+  name of a module its server loaded (``logging.py``, which breaks networkx's own imports once
+  the project leads ``sys.path``; ``pandas.py``) is started with exec; the tests of what a
+  command loads and of how networkx loads start theirs with exec (``python -c``, or
+  ``INCR_TESTS_EXEC=1``).
 
 A server runs one command at a time: when a test's threads keep both busy, a further command is
 started with exec.
@@ -38,6 +49,7 @@ from __future__ import annotations
 import atexit
 import marshal
 import os
+import re
 import select
 import shutil
 import signal
@@ -65,9 +77,60 @@ _PROGRAM = Path(__file__).with_name("forkmain.py").read_text(encoding="utf-8")
 _BASE_ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def _shadows_standard_modules(cwd: Path) -> bool:
-    """True when a module or package in ``cwd`` or a parent of it up to the project root (or
-    in their ``src`` folders) takes the name of a standard module."""
+#: incr's modules that a ``status`` or ``repro`` imports once its arguments are parsed (each
+#: brings what it imports): every server loads them.
+ENGINE = (
+    "incr.runner",
+    "incr.commands",
+    "incr.statusmemo",
+    "incr.discovery",
+    "incr.codeindex",
+    "incr.api",
+    "incr.remotecli",
+    "incr.report",
+)
+#: Libraries slow to import, by the top-level name a project imports, and what a server for such
+#: projects loads for them: pandas loads pyarrow itself; skops.io, which incr loads to store a
+#: scikit-learn model, loads most of scikit-learn.
+LIBRARIES = {
+    "numpy": ("numpy",),
+    "pandas": ("pandas",),
+    "pyarrow": ("pyarrow",),
+    "polars": ("polars",),
+    "sklearn": ("sklearn", "skops.io"),
+}
+_IMPORT = re.compile(rb"^[ \t]*(?:import|from)[ \t]+([A-Za-z_]\w*)", re.MULTILINE)
+
+
+def _project_root(cwd: Path) -> Path:
+    """The folder of ``cwd`` or above that marks the project; ``cwd`` when none does."""
+    from incr.project import MARKERS
+
+    for folder in (cwd, *cwd.parents):
+        if any((folder / marker).exists() for marker in MARKERS):
+            return folder
+    return cwd
+
+
+def _libraries(cwd: Path) -> tuple[str, ...]:
+    """What a server loads for the ``LIBRARIES`` that the project's Python files import."""
+    wanted: set[str] = set()
+    for folder, subfolders, files in os.walk(_project_root(cwd)):
+        subfolders[:] = [name for name in subfolders if not name.startswith((".", "__"))]
+        for name in files:
+            if name.endswith(".py"):
+                try:
+                    text = Path(folder, name).read_bytes()
+                except OSError:
+                    continue
+                for top in _IMPORT.findall(text):
+                    wanted.update(LIBRARIES.get(top.decode(), ()))
+    return tuple(sorted(wanted))
+
+
+def _shadows(cwd: Path, loaded: frozenset[str]) -> bool:
+    """True when a module or package in ``cwd`` or a folder above it up to the project root (or
+    in their ``src`` folders) takes one of the ``loaded`` top-level names."""
     from incr.project import MARKERS
 
     for folder in (cwd, *cwd.parents):
@@ -76,7 +139,7 @@ def _shadows_standard_modules(cwd: Path) -> bool:
                 names = os.listdir(place)
             except OSError:
                 continue
-            if any(n.removesuffix(".py") in sys.stdlib_module_names for n in names):
+            if any(n.removesuffix(".py") in loaded for n in names):
                 return True
         if any((folder / marker).exists() for marker in MARKERS):
             return False  # the project root: incr puts no folder above it on sys.path
@@ -94,11 +157,14 @@ def _startup_view(env: dict[str, str]) -> dict[str, str]:
 class _Server:
     """One fork server: its process, the pipe it reads requests from and the one it answers on."""
 
-    def __init__(self, env: dict[str, str], folder: Path, busy: Lock | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], folder: Path, preload: tuple[str, ...], busy: Lock | None = None
+    ) -> None:
         self.folder = folder
+        self.preload = preload
         self.busy = busy or Lock()  # held while a command of one thread runs
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _PROGRAM],
+            [sys.executable, "-c", _PROGRAM, *preload],
             env=env,
             cwd=folder,
             stdin=subprocess.PIPE,
@@ -107,6 +173,13 @@ class _Server:
             bufsize=0,
         )
         self.replies = b""
+        self.tops: frozenset[str] | None = None
+
+    def loaded(self) -> frozenset[str]:
+        """The top-level names of the modules the server has loaded (waits until it is ready)."""
+        if self.tops is None:
+            self.tops = frozenset(self.line(None).decode().split())
+        return self.tops
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -115,6 +188,7 @@ class _Server:
         self, args: list[str], cwd: Path, env: dict[str, str], timeout: float
     ) -> tuple[int, str, str]:
         """(exit status, stdout, stderr) of ``python -m incr.cli ARGS`` run in ``cwd``."""
+        self.loaded()
         out, err = self.folder / "stdout", self.folder / "stderr"
         request = {"args": args, "cwd": str(cwd), "env": env, "out": str(out), "err": str(err)}
         data = marshal.dumps(request)
@@ -132,6 +206,11 @@ class _Server:
 
     def reply(self, timeout: float | None) -> int | None:
         """The number on the server's next line; None if none came within ``timeout`` seconds."""
+        line = self.line(timeout)
+        return None if line is None else int(line)
+
+    def line(self, timeout: float | None) -> bytes | None:
+        """The server's next line; None if none came within ``timeout`` seconds."""
         assert self.proc.stdout is not None
         while b"\n" not in self.replies:
             ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
@@ -142,7 +221,7 @@ class _Server:
                 raise RuntimeError(f"the fork server {self.proc.pid} stopped")
             self.replies += chunk
         line, self.replies = self.replies.split(b"\n", 1)
-        return int(line)
+        return line
 
     def stop(self) -> None:
         if self.alive():
@@ -150,55 +229,89 @@ class _Server:
         self.proc.wait()
 
 
+class _Pair:
+    """Two servers that load the same modules, each with its own hash seed, used in turn."""
+
+    def __init__(self, folder: Path, preload: tuple[str, ...]) -> None:
+        self.servers = []
+        for number in range(2):
+            (folder / str(number)).mkdir(parents=True)
+            self.servers.append(_Server(_BASE_ENV, folder / str(number), preload))
+        self.turn = 0
+
+    def take(self) -> _Server | None:
+        """The next server not busy with another thread's command, marked busy; None if both
+        are (the caller holds the choosing lock)."""
+        self.turn = (self.turn + 1) % len(self.servers)
+        turns = [self.turn, *(i for i in range(len(self.servers)) if i != self.turn)]
+        index = next((i for i in turns if self.servers[i].busy.acquire(blocking=False)), None)
+        if index is None:
+            return None
+        server = self.servers[index]
+        if not server.alive():
+            server.stop()
+            server = _Server(_BASE_ENV, server.folder, server.preload, server.busy)
+            self.servers[index] = server
+        return server
+
+
 class _Servers:
-    """A worker's two servers, used in turn: started on first use, stopped when it exits."""
+    """A worker's servers, a pair for each set of libraries the projects import: started on first
+    use, stopped when the worker exits."""
 
     def __init__(self) -> None:
-        self.servers: list[_Server] = []
-        self.turn = 0
+        self.pairs: dict[tuple[str, ...], _Pair] = {}
         self.choosing = Lock()  # threads of one test may run commands at the same time
         self.folder = Path(tempfile.mkdtemp(prefix="incr-forkserver-"))
         atexit.register(self.stop)
 
     def serves(self, args: list[str], env: dict[str, str], bytecode: bool, cwd: Path) -> bool:
         """Whether a server can start this command as exec would."""
-        return (
-            not bytecode
-            and hasattr(os, "fork")
-            and os.environ.get(ALWAYS_EXEC) != "1"
-            and args[:3] == [sys.executable, "-m", "incr.cli"]
-            and _startup_view(env) == _startup_view(_BASE_ENV)
-            and not _shadows_standard_modules(cwd)
-        )
+        return self.pair(args, env, bytecode, cwd) is not None
+
+    def pair(self, args: list[str], env: dict[str, str], bytecode: bool, cwd: Path) -> _Pair | None:
+        """The pair of servers for a command in ``cwd``; None when none can start it as exec
+        would."""
+        if (
+            bytecode
+            or not hasattr(os, "fork")
+            or os.environ.get(ALWAYS_EXEC) == "1"
+            or args[:3] != [sys.executable, "-m", "incr.cli"]
+            or _startup_view(env) != _startup_view(_BASE_ENV)
+        ):
+            return None
+        libraries = _libraries(cwd)
+        with self.choosing:
+            if libraries not in self.pairs:
+                folder = self.folder / (".".join(libraries) or "incr")
+                self.pairs[libraries] = _Pair(folder, (*ENGINE, *libraries))
+            pair = self.pairs[libraries]
+        if any(_shadows(cwd, server.loaded()) for server in pair.servers):
+            return None
+        return pair
 
     def run(
-        self, args: list[str], cwd: Path, env: dict[str, str], timeout: float
+        self, args: list[str], cwd: Path, env: dict[str, str], bytecode: bool, timeout: float
     ) -> tuple[int, str, str] | None:
         """Run ``python -m incr.cli ARGS`` (``args`` as given to ``subprocess``) in ``cwd``;
-        None when both servers are busy with other threads' commands (start it with exec)."""
-        with self.choosing:
-            if not self.servers:
-                for number in range(2):  # two hash seeds, taken in turn
-                    folder = self.folder / str(number)
-                    folder.mkdir()
-                    self.servers.append(_Server(_BASE_ENV, folder))
-            self.turn = (self.turn + 1) % len(self.servers)
-            turns = [self.turn, *(i for i in range(len(self.servers)) if i != self.turn)]
-            index = next((i for i in turns if self.servers[i].busy.acquire(blocking=False)), None)
-        if index is None:
+        None when no server can start it as exec would, or when both are busy with other
+        threads' commands (start it with exec)."""
+        pair = self.pair(args, env, bytecode, cwd)
+        if pair is None:
             return None
-        server = self.servers[index]
+        with self.choosing:
+            server = pair.take()
+        if server is None:
+            return None
         try:
-            if not server.alive():
-                server.stop()
-                server = self.servers[index] = _Server(_BASE_ENV, server.folder, server.busy)
             return server.run(args[3:], cwd, env, timeout)
         finally:
             server.busy.release()
 
     def stop(self) -> None:
-        for server in self.servers:
-            server.stop()
+        for pair in self.pairs.values():
+            for server in pair.servers:
+                server.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
