@@ -1,9 +1,11 @@
-"""The fork server's program (see ``forkserver.py``), run with ``python -c``: import what
-``incr/cli.py`` imports, then fork a child per request; a child becomes ``python -m incr.cli ARGS``.
+"""The fork server's program (see ``forkserver.py``), run with ``python -c MODE MODULE...``:
+load what a command of that mode loads first, then fork a child per request. In mode ``-m`` a
+child becomes ``python -m incr.cli ARGS``; in mode ``script``, ``python FILE ARGS``.
 
-Besides, it loads networkx and the modules named as its arguments, on purpose (see
-``forkserver.py``), and then tells on its first line of output the top-level names of every
-module it has loaded.
+In mode ``-m`` the server imports what ``incr/cli.py`` imports, and networkx. In both modes it
+loads the modules named as its arguments, on purpose (see ``forkserver.py``), and then tells on
+its first line of output the top-level names of every module it has loaded. A script's server
+loads nothing of incr: ``import incr`` looks at the script that imports it.
 Requests come as ``marshal`` data (built in and always loaded), replies as lines of digits:
 the child's pid when it starts, then its exit status when it ends.
 Before forking it freezes what it has loaded out of the garbage collector's reach: a child
@@ -13,20 +15,22 @@ that collects would otherwise touch, and so copy, every page it shares with the 
 import gc
 import marshal  # built into the interpreter: always loaded
 import os
-import runpy  # ``python -m`` loads it too
 import sys
 
 
 def serve() -> dict:
     """Wait for requests; return one in a child, never in the server."""
-    import incr
-    import incr.cli  # what every command imports first, done once here
+    if sys.argv[1] == "-m":
+        import runpy  # noqa: F401  ``python -m`` loads it first
 
-    del sys.modules["incr.cli"]  # ``python -m`` runs the file as ``__main__`` alone
-    del incr.cli
-    import networkx  # noqa: F401  loaded on purpose (see forkserver.py)
+        import incr
+        import incr.cli  # what every command imports first, done once here
 
-    for name in sys.argv[1:]:  # loaded on purpose too
+        del sys.modules["incr.cli"]  # ``python -m`` runs the file as ``__main__`` alone
+        del incr.cli
+        import networkx  # noqa: F401  loaded on purpose (see forkserver.py)
+
+    for name in sys.argv[2:]:  # loaded on purpose too
         __import__(name)
     tops = sorted({name.partition(".")[0] for name in sys.modules})
     os.write(1, " ".join(tops).encode() + b"\n")
@@ -58,14 +62,68 @@ def become(request: dict) -> None:
         opened = os.open(path, flags, 0o644)
         os.dup2(opened, fd)
         os.close(opened)
-    sys.path[0] = os.getcwd()  # what ``python -m`` puts first
-    sys.argv = ["-m", *request["args"]]  # runpy puts the module's file first
-    sys.orig_argv = [sys.executable, "-m", "incr.cli", *request["args"]]
+    if sys.argv[1] == "-m":
+        sys.path[0] = os.getcwd()  # what ``python -m`` puts first
+        sys.argv = ["-m", *request["args"]]  # runpy puts the module's file first
+        sys.orig_argv = [sys.executable, "-m", "incr.cli", *request["args"]]
+    else:
+        script = request["args"][0]
+        sys.path[0] = os.path.dirname(os.path.realpath(script))
+        sys.argv = list(request["args"])
+        sys.orig_argv = [sys.executable, *request["args"]]
     if "random" in sys.modules:
         sys.modules["random"].seed()  # a fresh process seeds it from the OS
 
 
+def run_script(path: str) -> None:
+    """Run the file as Python runs ``python FILE``: in a new ``__main__`` module, the file's
+    frames alone in the traceback of an error that ends it, exit status 1 then."""
+    import atexit
+    import builtins
+    from _frozen_importlib_external import SourceFileLoader  # what Python gives a script
+
+    path = os.path.abspath(path)
+    main = type(sys)("__main__")
+    main.__file__ = path
+    main.__cached__ = None
+    main.__loader__ = SourceFileLoader("__main__", path)
+    main.__builtins__ = builtins
+    main.__annotations__ = {}
+    sys.modules["__main__"] = main
+    with open(path, "rb") as fh:
+        code = compile(fh.read(), path, "exec", dont_inherit=True)
+    interrupted = []
+    atexit.register(_end_as_interrupted, interrupted)  # the last handler to run
+    try:
+        exec(code, main.__dict__)
+    except SystemExit:
+        raise
+    except BaseException as error:  # what Python does with an error no code caught
+        assert error.__traceback__ is not None
+        error = error.with_traceback(error.__traceback__.tb_next)  # from the file's frame on
+        sys.excepthook(type(error), error, error.__traceback__)
+        interrupted.append(isinstance(error, KeyboardInterrupt))
+        raise SystemExit(1) from None
+
+
+def _end_as_interrupted(interrupted: list[bool]) -> None:
+    """After an uncaught ``KeyboardInterrupt``, Python ends by SIGINT once it has shut down."""
+    if any(interrupted):
+        import signal
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+
+
 if __name__ == "__main__":
+    MODE = sys.argv[1]
     become(serve())
     del serve, become
-    runpy.run_module("incr.cli", run_name="__main__", alter_sys=True)
+    if MODE == "-m":
+        import runpy
+
+        runpy.run_module("incr.cli", run_name="__main__", alter_sys=True)
+    else:
+        run_script(sys.argv[0])

@@ -1,4 +1,5 @@
-"""Start ``python -m incr.cli`` commands as forks of a Python that has imported the CLI's modules.
+"""Start ``python -m incr.cli`` commands, and ``python FILE.py`` scripts, as forks of a Python
+that has loaded what they load first.
 
 Every functional test runs the command line in a process of its own. Started with ``exec``,
 each such process first pays for Python's start (``site`` and the ``.pth`` files of the
@@ -9,6 +10,11 @@ started like a command, with the same interpreter and environment, that imports 
 ``python -m incr.cli ARGS`` would have had from the start, then runs ``incr/cli.py`` as
 ``__main__``, and exits through the interpreter's normal shutdown (``atexit`` included). It is
 a real process with its own pid, files and exit status, running the real command line.
+
+A script (``python FILE.py ARGS``, as the scripts of ZenML's era are run) has servers of its
+own, which load nothing of incr: the child runs the file as Python does, in a new ``__main__``
+module with the file's path, its folder first on ``sys.path``, and an error no code caught
+printed with the file's frames alone, ending the process with status 1.
 
 What a fork would share, and how each is kept apart:
 
@@ -102,6 +108,12 @@ LIBRARIES = {
 _IMPORT = re.compile(rb"^[ \t]*(?:import|from)[ \t]+([A-Za-z_]\w*)", re.MULTILINE)
 
 
+def _is_script(arg: str, cwd: Path) -> bool:
+    """Whether ``python ARG ...`` in ``cwd`` runs a Python file (not an option, nor a folder
+    or zip file with a ``__main__``)."""
+    return arg.endswith(".py") and not arg.startswith("-") and (cwd / arg).is_file()
+
+
 def _project_root(cwd: Path) -> Path:
     """The folder of ``cwd`` or above that marks the project; ``cwd`` when none does."""
     from incr.project import MARKERS
@@ -157,14 +169,12 @@ def _startup_view(env: dict[str, str]) -> dict[str, str]:
 class _Server:
     """One fork server: its process, the pipe it reads requests from and the one it answers on."""
 
-    def __init__(
-        self, env: dict[str, str], folder: Path, preload: tuple[str, ...], busy: Lock | None = None
-    ) -> None:
+    def __init__(self, env: dict[str, str], folder: Path, mode: tuple[str, ...]) -> None:
         self.folder = folder
-        self.preload = preload
-        self.busy = busy or Lock()  # held while a command of one thread runs
+        self.mode = mode  # ("-m" or "script", the modules loaded on purpose...)
+        self.busy = Lock()  # held while a command of one thread runs
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _PROGRAM, *preload],
+            [sys.executable, "-c", _PROGRAM, *mode],
             env=env,
             cwd=folder,
             stdin=subprocess.PIPE,
@@ -187,7 +197,8 @@ class _Server:
     def run(
         self, args: list[str], cwd: Path, env: dict[str, str], timeout: float
     ) -> tuple[int, str, str]:
-        """(exit status, stdout, stderr) of ``python -m incr.cli ARGS`` run in ``cwd``."""
+        """(exit status, stdout, stderr) of ``python -m incr.cli ARGS`` (mode ``-m``) or of
+        ``python ARGS`` (mode ``script``) run in ``cwd``."""
         self.loaded()
         out, err = self.folder / "stdout", self.folder / "stderr"
         request = {"args": args, "cwd": str(cwd), "env": env, "out": str(out), "err": str(err)}
@@ -201,7 +212,7 @@ class _Server:
             # Not answered, so not reaped by the server either: the pid is still the command's.
             os.kill(pid, signal.SIGKILL)
             self.reply(None)
-            raise subprocess.TimeoutExpired(["python", "-m", "incr.cli", *args], timeout)
+            raise subprocess.TimeoutExpired(["python", *args], timeout)
         return returncode, out.read_text(), err.read_text()
 
     def reply(self, timeout: float | None) -> int | None:
@@ -230,13 +241,14 @@ class _Server:
 
 
 class _Pair:
-    """Two servers that load the same modules, each with its own hash seed, used in turn."""
+    """Two servers of one mode that load the same modules, each with its own hash seed, used in
+    turn."""
 
-    def __init__(self, folder: Path, preload: tuple[str, ...]) -> None:
+    def __init__(self, folder: Path, mode: tuple[str, ...]) -> None:
         self.servers = []
         for number in range(2):
             (folder / str(number)).mkdir(parents=True)
-            self.servers.append(_Server(_BASE_ENV, folder / str(number), preload))
+            self.servers.append(_Server(_BASE_ENV, folder / str(number), mode))
         self.turn = 0
 
     def take(self) -> _Server | None:
@@ -250,7 +262,8 @@ class _Pair:
         server = self.servers[index]
         if not server.alive():
             server.stop()
-            server = _Server(_BASE_ENV, server.folder, server.preload, server.busy)
+            busy, server = server.busy, _Server(_BASE_ENV, server.folder, server.mode)
+            server.busy = busy  # held: taken above
             self.servers[index] = server
         return server
 
@@ -272,20 +285,25 @@ class _Servers:
     def pair(self, args: list[str], env: dict[str, str], bytecode: bool, cwd: Path) -> _Pair | None:
         """The pair of servers for a command in ``cwd``; None when none can start it as exec
         would."""
+        if args[:3] == [sys.executable, "-m", "incr.cli"]:
+            mode: tuple[str, ...] = ("-m", *ENGINE)
+        elif args[:1] == [sys.executable] and len(args) > 1 and _is_script(args[1], cwd):
+            mode = ("script",)
+        else:
+            return None
         if (
             bytecode
             or not hasattr(os, "fork")
             or os.environ.get(ALWAYS_EXEC) == "1"
-            or args[:3] != [sys.executable, "-m", "incr.cli"]
             or _startup_view(env) != _startup_view(_BASE_ENV)
         ):
             return None
-        libraries = _libraries(cwd)
+        mode += _libraries(cwd)
         with self.choosing:
-            if libraries not in self.pairs:
-                folder = self.folder / (".".join(libraries) or "incr")
-                self.pairs[libraries] = _Pair(folder, (*ENGINE, *libraries))
-            pair = self.pairs[libraries]
+            if mode not in self.pairs:
+                folder = self.folder / str(len(self.pairs))
+                self.pairs[mode] = _Pair(folder, mode)
+            pair = self.pairs[mode]
         if any(_shadows(cwd, server.loaded()) for server in pair.servers):
             return None
         return pair
@@ -293,9 +311,9 @@ class _Servers:
     def run(
         self, args: list[str], cwd: Path, env: dict[str, str], bytecode: bool, timeout: float
     ) -> tuple[int, str, str] | None:
-        """Run ``python -m incr.cli ARGS`` (``args`` as given to ``subprocess``) in ``cwd``;
-        None when no server can start it as exec would, or when both are busy with other
-        threads' commands (start it with exec)."""
+        """Run ``args`` (as given to ``subprocess``) in ``cwd`` when it is ``python -m incr.cli
+        ...`` or ``python FILE.py ...``; None when no server can start it as exec would, or
+        when both are busy with other threads' commands (start it with exec)."""
         pair = self.pair(args, env, bytecode, cwd)
         if pair is None:
             return None
@@ -304,7 +322,7 @@ class _Servers:
         if server is None:
             return None
         try:
-            return server.run(args[3:], cwd, env, timeout)
+            return server.run(args[3:] if server.mode[0] == "-m" else args[1:], cwd, env, timeout)
         finally:
             server.busy.release()
 

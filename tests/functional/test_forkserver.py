@@ -189,3 +189,65 @@ def test_a_project_importing_a_slow_library_is_served_with_it_loaded(
 def test_projects_without_slow_libraries_get_servers_without_them(probe: Project) -> None:
     probe.repro()
     assert not {"numpy", "pandas", "sklearn"} & set(facts(probe)[-1]["loaded"])
+
+
+SCRIPT = """\
+import json
+import sys
+
+import __main__
+
+facts = {
+    "path0": sys.path[0],
+    "argv": sys.argv,
+    "orig_argv": sys.orig_argv[1:],
+    "file": __main__.__file__,
+    "spec": __main__.__spec__,
+    "cached": __main__.__cached__,
+    "package": __main__.__package__,
+    "loader": type(__main__.__loader__).__name__,
+    "names": sorted(vars(__main__)),
+    "incr": "incr" in sys.modules,
+    "code": sys._getframe().f_code.co_filename,
+}
+print(json.dumps(facts))
+how = sys.argv[1] if len(sys.argv) > 1 else ""
+if how == "error":
+    raise ValueError("the script failed")
+if how == "exit":
+    sys.exit("leaving with a message")
+if how == "interrupt":
+    import atexit
+
+    atexit.register(print, "atexit ran")
+    raise KeyboardInterrupt
+"""
+
+
+def test_a_forked_script_runs_as_python_runs_it(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python FILE.py ARGS`` forked or started with exec: the same ``__main__``, ``sys.path``
+    and ``sys.argv``, the same output, traceback and exit status on an error, a ``sys.exit``
+    or an interrupt."""
+    project = make_project({"scripts/facts.py": SCRIPT})
+    cli = [sys.executable, "scripts/facts.py"]
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    assert forkserver.servers().serves(cli, env, False, project.root)
+    hows = ["", "error", "exit", "interrupt"]
+    forked = [project.python("scripts/facts.py", how) for how in hows]
+    monkeypatch.setenv(forkserver.ALWAYS_EXEC, "1")
+    started = [project.python("scripts/facts.py", how) for how in hows]
+
+    assert [r.returncode for r in forked] == [r.returncode for r in started] == [0, 1, 1, -2]
+    for a, b in zip(forked, started, strict=True):
+        assert (a.stdout, a.stderr) == (b.stdout, b.stderr)
+    facts = json.loads(forked[0].stdout)
+    assert facts["path0"] == str((project.root / "scripts").resolve())
+    assert facts["file"] == facts["code"] == str(project.root / "scripts" / "facts.py")
+    assert facts["incr"] is False
+    assert (
+        'facts.py", line' in forked[1].stderr
+        and "ValueError: the script failed" in forked[1].stderr
+    )
+    assert forked[3].stdout.endswith("atexit ran\n")
