@@ -46,6 +46,10 @@ What a fork would share, and how each is kept apart:
   command loads and of how networkx loads start theirs with exec (``python -c``, or
   ``INCR_TESTS_EXEC=1``).
 
+A command can also be started in the background (``start``, for the tests that read its output
+as it comes and kill it at some point): its streams are then named pipes that the test reads,
+and the object returned stands for a ``subprocess.Popen``.
+
 A server runs one command at a time: when a test's threads keep both busy, a further command is
 started with exec.
 """
@@ -62,8 +66,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from threading import Lock
+from typing import IO
 
 #: Environment variables that Python (or the environment's ``.pth`` files) reads at start, or
 #: that decide what a module computed at import: a command with other values than its server's
@@ -199,14 +205,8 @@ class _Server:
     ) -> tuple[int, str, str]:
         """(exit status, stdout, stderr) of ``python -m incr.cli ARGS`` (mode ``-m``) or of
         ``python ARGS`` (mode ``script``) run in ``cwd``."""
-        self.loaded()
         out, err = self.folder / "stdout", self.folder / "stderr"
-        request = {"args": args, "cwd": str(cwd), "env": env, "out": str(out), "err": str(err)}
-        data = marshal.dumps(request)
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(b"%d\n" % len(data) + data)
-        pid = self.reply(None)  # without a timeout: always a number
-        assert pid is not None
+        pid = self.send(args, cwd, env, out, err)
         returncode = self.reply(timeout)
         if returncode is None:
             # Not answered, so not reaped by the server either: the pid is still the command's.
@@ -214,6 +214,29 @@ class _Server:
             self.reply(None)
             raise subprocess.TimeoutExpired(["python", *args], timeout)
         return returncode, out.read_text(), err.read_text()
+
+    def start(self, args: list[str], cwd: Path, env: dict[str, str]) -> Forked:
+        """``python -m incr.cli ARGS`` or ``python ARGS`` started in ``cwd``, its output read
+        through named pipes as it comes."""
+        fifos = [self.folder / "stdout.fifo", self.folder / "stderr.fifo"]
+        for fifo in fifos:
+            fifo.unlink(missing_ok=True)
+            os.mkfifo(fifo)
+        pid = self.send(args, cwd, env, *fifos)
+        # The child opens its stdout, then its stderr, each waiting for this reader.
+        stdout, stderr = (open(fifo, encoding=None) for fifo in fifos)  # noqa: SIM115
+        return Forked(self, pid, ["python", *args], stdout, stderr)
+
+    def send(self, args: list[str], cwd: Path, env: dict[str, str], out: Path, err: Path) -> int:
+        """Ask for a command whose streams go to ``out`` and ``err``; the child's pid."""
+        self.loaded()
+        request = {"args": args, "cwd": str(cwd), "env": env, "out": str(out), "err": str(err)}
+        data = marshal.dumps(request)
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"%d\n" % len(data) + data)
+        pid = self.reply(None)  # without a timeout: always a number
+        assert pid is not None
+        return pid
 
     def reply(self, timeout: float | None) -> int | None:
         """The number on the server's next line; None if none came within ``timeout`` seconds."""
@@ -238,6 +261,57 @@ class _Server:
         if self.alive():
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+
+
+class Forked:
+    """A command started in the background by a server, used as a ``subprocess.Popen`` with
+    text streams is: ``pid``, ``stdout``, ``stderr``, ``poll``, ``wait``, ``send_signal``,
+    ``communicate``, ``returncode``. The server is busy until the command's end is seen."""
+
+    def __init__(
+        self, server: _Server, pid: int, args: list[str], stdout: IO[str], stderr: IO[str]
+    ) -> None:
+        self.server, self.pid, self.args = server, pid, args
+        self.stdout, self.stderr = stdout, stderr
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self._ended(self.server.reply(0))
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self._ended(self.server.reply(timeout))
+            if self.returncode is None:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return self.returncode
+
+    def _ended(self, code: int | None) -> None:
+        if code is not None:
+            self.returncode = code
+            self.server.busy.release()
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:  # not reaped yet, so the pid is still the command's
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        """Both streams read to their end, then the exit status waited for."""
+        texts: dict[int, str] = {}
+        readers = [
+            threading.Thread(target=lambda i=i, s=s: texts.__setitem__(i, s.read()))
+            for i, s in enumerate((self.stdout, self.stderr))
+        ]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(timeout)
+        self.wait(timeout)
+        return texts.get(0, ""), texts.get(1, "")
 
 
 class _Pair:
@@ -325,6 +399,21 @@ class _Servers:
             return server.run(args[3:] if server.mode[0] == "-m" else args[1:], cwd, env, timeout)
         finally:
             server.busy.release()
+
+    def start(self, args: list[str], cwd: Path, env: dict[str, str]) -> Forked | None:
+        """Start ``args`` in the background as ``run`` would run it; None when it cannot be."""
+        pair = self.pair(args, env, False, cwd)
+        if pair is None:
+            return None
+        with self.choosing:
+            server = pair.take()
+        if server is None:
+            return None
+        try:
+            return server.start(args[3:] if server.mode[0] == "-m" else args[1:], cwd, env)
+        except BaseException:
+            server.busy.release()
+            raise
 
     def stop(self) -> None:
         for pair in self.pairs.values():

@@ -16,6 +16,7 @@ from typing import IO
 import pytest
 from blake3 import blake3
 
+from . import forkserver
 from .conftest import MakeProject, Project
 
 INCR = [sys.executable, "-m", "incr.cli"]
@@ -27,12 +28,19 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _start(project: Project, *args: str, extra: dict[str, str] | None = None) -> subprocess.Popen:
-    """``incr ARGS`` in the background, its output captured as text."""
+def _start(
+    project: Project, *args: str, extra: dict[str, str] | None = None
+) -> subprocess.Popen[str] | forkserver.Forked:
+    """``incr ARGS`` in the background, its output captured as text: forked by a server when
+    one can start it as exec would (see ``forkserver.py``)."""
+    env = _env(extra)
+    forked = forkserver.servers().start([*INCR, *args], project.root, env)
+    if forked is not None:
+        return forked
     return subprocess.Popen(
         [*INCR, *args],
         cwd=project.root,
-        env=_env(extra),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -8,17 +8,20 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 from .conftest import MakeProject, Project
 from .reliability import INCR, _env, _Running
 
 QUEUE = """\
+    import os
     import time
 
     from incr import pipeline, step
     from pipelines.mark import mark
 
-    PAUSE = 3.0
+    GATE = "{gate}"  # outside the project: a file the step waits for, untracked
+    PAUSE = 30.0  # at most
 
 
     @step
@@ -30,7 +33,9 @@ QUEUE = """\
     @step
     def slow(value: int) -> int:
         mark("slow")
-        time.sleep(PAUSE)
+        deadline = time.monotonic() + PAUSE
+        while time.monotonic() < deadline and not os.path.exists(GATE):
+            time.sleep(0.01)
         return value + 1
 
 
@@ -40,14 +45,26 @@ QUEUE = """\
     """
 
 
+def _queue(make_project: MakeProject, pause: float = 30.0) -> tuple[Project, Path]:
+    """A project whose step ``slow`` runs until the returned file exists (at most ``pause``
+    seconds)."""
+    project = make_project({})
+    gate = project.root.parent / "gate"
+    gate.unlink(missing_ok=True)
+    text = QUEUE.format(gate=gate).replace("PAUSE = 30.0", f"PAUSE = {pause}")
+    project.write({"pipelines/queue.py": text})
+    return project, gate
+
+
 def test_a_second_repro_waits_for_the_first_and_says_for_whom(make_project: MakeProject) -> None:
-    project = make_project({"pipelines/queue.py": QUEUE})
+    project, gate = _queue(make_project)
     holder = _Running(project, "repro")
     holder.out.when("Step slow has started.")
 
     waiter = _Running(project, "repro")
     said = waiter.err.when("waiting for another incr")
     assert holder.proc.poll() is None, "the waiter must say so while the holder runs"
+    gate.touch()
     assert holder.finish() == 0
     assert waiter.finish() == 0
 
@@ -62,13 +79,14 @@ def test_a_second_repro_waits_for_the_first_and_says_for_whom(make_project: Make
 
 
 def test_no_wait_fails_at_once_and_status_does_not_wait(make_project: MakeProject) -> None:
-    project = make_project({"pipelines/queue.py": QUEUE})
+    project, gate = _queue(make_project)
     holder = _Running(project, "repro")
     holder.out.when("Step slow has started.")
 
     busy = project.incr("repro", "--no-wait")
     status = project.incr("status")
     still_running = holder.proc.poll() is None
+    gate.touch()
     assert holder.finish() == 0
 
     assert still_running, "--no-wait and status must not wait for the holder"
@@ -92,13 +110,14 @@ def _wait_for_mark(project: Project, name: str, timeout: float = 30.0) -> None:
 
 
 def test_a_killed_holder_leaves_no_stale_lock(make_project: MakeProject) -> None:
-    project = make_project({"pipelines/queue.py": QUEUE})
+    project, gate = _queue(make_project)
     holder = _Running(project, "repro")
     holder.out.when("Step slow has started.")
     _wait_for_mark(project, "slow")  # the line comes before the step's own first line
     holder.proc.send_signal(signal.SIGKILL)
     holder.finish()
     assert project.take_ran() == ["first", "slow"]
+    gate.touch()  # the next run's slow step goes through
 
     result = project.incr("repro", "--no-wait")  # would fail at once if the lock were held
 
@@ -108,16 +127,18 @@ def test_a_killed_holder_leaves_no_stale_lock(make_project: MakeProject) -> None
 
 
 def test_commit_during_a_run_is_not_lost(make_project: MakeProject) -> None:
-    project = make_project({"pipelines/queue.py": QUEUE.replace("PAUSE = 3.0", "PAUSE = 0.0")})
+    project, gate = _queue(make_project, pause=0.0)
     project.repro()
     assert project.take_ran() == ["first", "slow"]
-    project.edit("pipelines/queue.py", "PAUSE = 0.0", "PAUSE = 3.0")
+    project.edit("pipelines/queue.py", "PAUSE = 0.0", "PAUSE = 30.0")
     holder = _Running(project, "repro")
     holder.out.when("Step slow has started.")
 
     project.edit("pipelines/queue.py", "    return 1\n", "    one = 1\n    return one\n")
-    committed = project.incr("commit", "first")
-    assert committed.returncode == 0, committed.output
+    committer = _Running(project, "commit", "first")
+    committer.err.when("waiting for another incr")  # the run holds the project
+    gate.touch()
+    assert committer.finish() == 0, committer.err.text()
     assert holder.finish() == 0
 
     assert project.take_ran() == ["slow"]
