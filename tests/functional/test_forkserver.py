@@ -18,6 +18,11 @@ import pytest
 from . import forkserver
 from .conftest import FLOW_FILES, FLOW_ORDER, MakeProject, Project
 
+pytestmark = pytest.mark.skipif(
+    os.environ.get(forkserver.ALWAYS_EXEC) == "1",
+    reason=f"{forkserver.ALWAYS_EXEC}=1 starts every command with exec: no fork server to test",
+)
+
 #: A step that writes what its process looks like, one fact per line.
 PROBE = {
     "pipelines/probe.py": """\
