@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from incr.digests import canonical_json, digest_bytes
 from incr.digests import json_key as json_key
-from incr.model import FINGERPRINT_SCHEMA, Facts
+from incr.model import FINGERPRINT_SCHEMA, Facts, fast_init
 from incr.randomdraws import global_random_fix as global_random_fix
 
 
@@ -42,6 +42,7 @@ DEFAULTS = ".<defaults>"
 MEMO_FORMAT = 4
 
 
+@fast_init
 @dataclass(frozen=True)
 class CodeClosure:
     """What a step's code fingerprint is made of.

@@ -5,14 +5,52 @@ Nothing here touches the disk, the clock or the console.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 #: Bumped whenever the meaning of a fingerprint changes; part of every digest.
 FINGERPRINT_SCHEMA = 1
 
+_Frozen = TypeVar("_Frozen")
 
+
+def fast_init(cls: type[_Frozen]) -> type[_Frozen]:
+    """Give a frozen dataclass an ``__init__`` that stores the fields straight into the new
+    instance's ``__dict__``, with the same parameters, defaults and factories.
+
+    The generated one calls ``object.__setattr__`` once per field: 3.4 µs for a ``StepNode``
+    against 0.4 µs, and a command on a large project builds several such values per step.
+    Instances stay frozen: assigning to a field afterwards raises as before.
+    """
+    params, body = [], ["d = self.__dict__"]
+    absent = dataclasses.MISSING
+    names: dict[str, Any] = {"ABSENT": absent}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if not f.init or f.kw_only:
+            raise TypeError(f"fast_init: {cls.__name__}.{f.name} is not a plain init field")
+        if f.default is not absent:
+            names[f"_d_{f.name}"] = f.default
+            params.append(f"{f.name}=_d_{f.name}")
+        elif f.default_factory is not absent:
+            names[f"_f_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=ABSENT")
+            body.append(f"if {f.name} is ABSENT: {f.name} = _f_{f.name}()")
+        else:
+            params.append(f.name)
+        body.append(f"d[{f.name!r}] = {f.name}")
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"fast_init: {cls.__name__} has a __post_init__")
+    text = f"def __init__(self, {', '.join(params)}):\n    " + "\n    ".join(body)
+    exec(text, names)  # as ``dataclasses`` itself makes ``__init__``
+    init = names["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
+
+
+@fast_init
 @dataclass(frozen=True)
 class InputRef:
     """A data input of a step: output ``output`` of the upstream step ``step``."""
@@ -21,6 +59,7 @@ class InputRef:
     output: str
 
 
+@fast_init
 @dataclass(frozen=True)
 class StepNode:
     """One step as traced in one pipeline.
@@ -106,6 +145,7 @@ ARTIFACT_KINDS = frozenset(
 )
 
 
+@fast_init
 @dataclass(frozen=True)
 class Artifact:
     """A stored output: how it was encoded and the blake3 digest of its bytes.
@@ -136,6 +176,7 @@ class Artifact:
         return cls(kind, digest, tuple(refs), mode)
 
 
+@fast_init
 @dataclass(frozen=True)
 class Facts:
     """Everything a step's fingerprint is made of.
@@ -152,6 +193,7 @@ class Facts:
     deps: dict[str, str]
 
 
+@fast_init
 @dataclass(frozen=True)
 class LockEntry:
     """One step's block in ``pipeline.lock``.
@@ -175,6 +217,7 @@ class LockEntry:
     reads: dict[str, str] = field(default_factory=dict)
 
 
+@fast_init
 @dataclass(frozen=True)
 class Reason:
     """Why a step is dirty. ``kind`` is stable (for JSON); ``detail`` names what changed."""
@@ -277,6 +320,7 @@ def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
 MISSING = "missing"
 
 
+@fast_init
 @dataclass(frozen=True)
 class CodeRef:
     """A function, class or module.

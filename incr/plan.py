@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from incr.fingerprint import DEFAULTS, canonical_json, fingerprint, json_key
-from incr.model import Artifact, Facts, LockEntry, Reason, StepNode
+from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, fast_init
 
 
 def cache_enabled(node: StepNode, pipeline_enabled: bool, run_override: bool | None) -> bool:
@@ -24,6 +24,7 @@ def cache_enabled(node: StepNode, pipeline_enabled: bool, run_override: bool | N
     return True if node.enable_cache is None else node.enable_cache
 
 
+@fast_init
 @dataclass(frozen=True)
 class Verdict:
     """A step's state: clean when ``reasons`` is empty."""
