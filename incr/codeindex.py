@@ -176,9 +176,15 @@ class CodeIndex:
         if info is None or self.skeleton(info) != skeleton:
             return False
         package = package_of(info.source)
+        name = info.source.name
         for sym, raw in raws.items():
-            nodes = definition_nodes(info, sym)
-            if nodes is None or _raw_key(info, nodes, package) != raw:
+            now = self._raws.get((name, sym))  # a helper many steps read: keyed once
+            if now is None:
+                nodes = definition_nodes(info, sym)
+                if nodes is None:
+                    return False
+                now = self._raws[(name, sym)] = _raw_key(info, nodes, package)
+            if now != raw:
                 return False
         return True
 

@@ -190,11 +190,15 @@ class _Server:
         )
         self.replies = b""
         self.tops: frozenset[str] | None = None
+        self.ready = Lock()  # held while one thread reads the first line
 
     def loaded(self) -> frozenset[str]:
         """The top-level names of the modules the server has loaded (waits until it is ready)."""
-        if self.tops is None:
-            self.tops = frozenset(self.line(None).decode().split())
+        with self.ready:
+            if self.tops is None:
+                line = self.line(None)
+                assert line is not None
+                self.tops = frozenset(line.decode().split())
         return self.tops
 
     def alive(self) -> bool:
