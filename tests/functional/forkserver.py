@@ -102,14 +102,16 @@ ENGINE = (
     "incr.report",
 )
 #: Libraries slow to import, by the top-level name a project imports, and what a server for such
-#: projects loads for them: pandas loads pyarrow itself; skops.io, which incr loads to store a
-#: scikit-learn model, loads most of scikit-learn.
+#: projects loads for them. Each names the slow libraries that importing it loads anyway (pandas
+#: loads numpy and pyarrow; scikit-learn loads pandas), so that a project importing numpy and
+#: scikit-learn shares the servers of one importing scikit-learn alone; skops.io, which incr
+#: loads to store a scikit-learn model, loads most of scikit-learn.
 LIBRARIES = {
     "numpy": ("numpy",),
-    "pandas": ("pandas",),
-    "pyarrow": ("pyarrow",),
+    "pandas": ("numpy", "pandas", "pyarrow"),
+    "pyarrow": ("numpy", "pyarrow"),
     "polars": ("polars",),
-    "sklearn": ("sklearn", "skops.io"),
+    "sklearn": ("numpy", "pandas", "pyarrow", "sklearn", "skops.io"),
 }
 _IMPORT = re.compile(rb"^[ \t]*(?:import|from)[ \t]+([A-Za-z_]\w*)", re.MULTILINE)
 
