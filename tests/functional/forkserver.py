@@ -394,6 +394,34 @@ class _Servers:
         """Run ``args`` (as given to ``subprocess``) in ``cwd`` when it is ``python -m incr.cli
         ...`` or ``python FILE.py ...``; None when no server can start it as exec would, or
         when both are busy with other threads' commands (start it with exec)."""
+        taken = self.take(args, env, bytecode, cwd)
+        if taken is None:
+            return None
+        server, words = taken
+        try:
+            return server.run(words, cwd, env, timeout)
+        finally:
+            server.busy.release()
+
+    def start(self, args: list[str], cwd: Path, env: dict[str, str]) -> Forked | None:
+        """Start ``args`` in the background as ``run`` would run it; None when it cannot be.
+        The server stays busy until the ``Forked`` sees the command end."""
+        taken = self.take(args, env, False, cwd)
+        if taken is None:
+            return None
+        server, words = taken
+        try:
+            return server.start(words, cwd, env)
+        except BaseException:
+            server.busy.release()
+            raise
+
+    def take(
+        self, args: list[str], env: dict[str, str], bytecode: bool, cwd: Path
+    ) -> tuple[_Server, list[str]] | None:
+        """A server for the command, marked busy, and the words it is given (what follows
+        ``python -m incr.cli`` or ``python``); None when no server can start it as exec would
+        or both are busy."""
         pair = self.pair(args, env, bytecode, cwd)
         if pair is None:
             return None
@@ -401,25 +429,7 @@ class _Servers:
             server = pair.take()
         if server is None:
             return None
-        try:
-            return server.run(args[3:] if server.mode[0] == "-m" else args[1:], cwd, env, timeout)
-        finally:
-            server.busy.release()
-
-    def start(self, args: list[str], cwd: Path, env: dict[str, str]) -> Forked | None:
-        """Start ``args`` in the background as ``run`` would run it; None when it cannot be."""
-        pair = self.pair(args, env, False, cwd)
-        if pair is None:
-            return None
-        with self.choosing:
-            server = pair.take()
-        if server is None:
-            return None
-        try:
-            return server.start(args[3:] if server.mode[0] == "-m" else args[1:], cwd, env)
-        except BaseException:
-            server.busy.release()
-            raise
+        return server, args[3:] if server.mode[0] == "-m" else args[1:]
 
     def stop(self) -> None:
         for pair in self.pairs.values():
