@@ -113,8 +113,14 @@ def _every_group(
         from importlib.metadata import entry_points
 
         ask = entry_points
-    found = ask()  # by group on Python 3.10 and 3.11, flat since: both select and list groups
-    groups = {g: sorted({(p.name, p.value) for p in found.select(group=g)}) for g in found.groups}
+    found = ask()
+    # By group on Python 3.10 and 3.11 (a dict whose own ``values`` warns), flat since; one pass
+    # either way (a ``select`` per group reads every entry point again: a third of the time).
+    flat = (p for eps in dict.values(found) for p in eps) if isinstance(found, dict) else found
+    sets: dict[str, set[tuple[str, str]]] = {}
+    for point in flat:
+        sets.setdefault(point.group, set()).add((point.name, point.value))
+    groups = {group: sorted(names) for group, names in sets.items()}
     if key is not None:
         _scanned[0] = (key, groups)
     return groups

@@ -120,6 +120,25 @@ def test_one_reading_answers_every_group(remembered: Path, site: Path) -> None:
     assert saved["groups"][f"{GROUP}.other"] == [["x", "demo_one:X"]]
 
 
+def test_every_group_holds_what_a_select_of_that_group_gives(site: Path) -> None:
+    """One pass over the entry points groups them as ``select(group=...)`` does, duplicates
+    between distributions once, and without the deprecation warning of Python 3.11's dict."""
+    import importlib.metadata as metadata
+    import warnings
+
+    _dist(site, "demo_two", "one = demo_one:Thing\nsecond = demo_two:Other")
+    found = metadata.entry_points()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for group in found.groups:
+            wanted = sorted({(p.name, p.value) for p in found.select(group=group)})
+            assert entrypoints.declared(group) == wanted
+        assert entrypoints.declared(GROUP) == [
+            ("one", "demo_one:Thing"),
+            ("second", "demo_two:Other"),
+        ]
+
+
 def test_answering_stands_in_for_entry_points_only_meanwhile(remembered: Path, site: Path) -> None:
     import importlib.metadata as metadata
 
