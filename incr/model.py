@@ -20,16 +20,18 @@ def fast_init(cls: type[_Frozen]) -> type[_Frozen]:
     """Give a frozen dataclass an ``__init__`` that stores the fields straight into the new
     instance's ``__dict__``, with the same parameters, defaults and factories.
 
-    The generated one calls ``object.__setattr__`` once per field: 3.4 µs for a ``StepNode``
-    against 0.4 µs, and a command on a large project builds several such values per step.
+    The generated one calls ``object.__setattr__`` once per field: 1.7 µs for a ``StepNode``
+    against 0.5 µs, and a command on a large project builds several such values per step.
     Instances stay frozen: assigning to a field afterwards raises as before.
     """
-    params, body = [], ["d = self.__dict__"]
+    params, body = [], ["fields_ = self.__dict__"]
     absent = dataclasses.MISSING
     names: dict[str, Any] = {"ABSENT": absent}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if not f.init or f.kw_only:
             raise TypeError(f"fast_init: {cls.__name__}.{f.name} is not a plain init field")
+        if f.name in ("self", "fields_", "ABSENT") or f.name.startswith(("_d_", "_f_")):
+            raise TypeError(f"fast_init: {cls.__name__}.{f.name} takes a name it uses itself")
         if f.default is not absent:
             names[f"_d_{f.name}"] = f.default
             params.append(f"{f.name}=_d_{f.name}")
@@ -39,7 +41,7 @@ def fast_init(cls: type[_Frozen]) -> type[_Frozen]:
             body.append(f"if {f.name} is ABSENT: {f.name} = _f_{f.name}()")
         else:
             params.append(f.name)
-        body.append(f"d[{f.name!r}] = {f.name}")
+        body.append(f"fields_[{f.name!r}] = {f.name}")
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"fast_init: {cls.__name__} has a __post_init__")
     text = f"def __init__(self, {', '.join(params)}):\n    " + "\n    ".join(body)

@@ -71,6 +71,13 @@ def test_classes_it_cannot_reproduce_are_refused() -> None:
             def __post_init__(self) -> None:
                 pass
 
+    with pytest.raises(TypeError, match="takes a name it uses itself"):
+
+        @fast_init
+        @dataclass(frozen=True)
+        class Clash:
+            fields_: int
+
     with pytest.raises(TypeError, match="plain init field"):
 
         @fast_init
