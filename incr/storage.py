@@ -151,9 +151,9 @@ def sync_written(paths: Sequence[str]) -> None:
     objects against 1.1 s of fsyncs."""
     if not paths:
         return
-    if len(paths) >= SYNCFS_FROM and _sync_file_systems(paths):
-        return
     folders = sorted({os.path.dirname(path) for path in paths})
+    if len(paths) >= SYNCFS_FROM and _sync_file_systems(len(paths), folders):
+        return
     _each_at_once(_fsync_file, paths)
     _each_at_once(_fsync_folder, folders)  # their names, once their bytes are down
 
@@ -200,21 +200,21 @@ SYNCFS_PENDING = 32 << 20
 SYNCFS_PENDING_PER_FILE = 64 << 10
 
 
-def _sync_file_systems(paths: Sequence[str]) -> bool:
-    """One ``syncfs`` of each file system holding ``paths`` (their bytes and their names
-    alike), in place of an fsync of each file and folder. False, having done nothing that
-    counts, where ``syncfs`` is missing (not Linux), when the pending writes of the machine
-    are too many for the files at hand, or when it reports an error: the fsyncs then name
-    the file that fails."""
+def _sync_file_systems(files: int, folders: Sequence[str]) -> bool:
+    """One ``syncfs`` of each file system holding ``folders`` (the bytes and names of the
+    ``files`` written in them alike), in place of an fsync of each file and folder. False,
+    having done nothing that counts, where ``syncfs`` is missing (not Linux), when the pending
+    writes of the machine are too many for the files at hand, or when it reports an error: the
+    fsyncs then name the file that fails."""
     pending = _pending_bytes()
-    if pending is None or pending > SYNCFS_PENDING + len(paths) * SYNCFS_PENDING_PER_FILE:
+    if pending is None or pending > SYNCFS_PENDING + files * SYNCFS_PENDING_PER_FILE:
         return False
     syncfs = _syncfs()
     if syncfs is None:
         return False
     one_per_device: dict[int, str] = {}
     try:
-        for folder in {os.path.dirname(path) for path in paths}:
+        for folder in folders:
             one_per_device.setdefault(os.stat(folder).st_dev, folder)
     except OSError:  # a folder gone or unreadable: the fsyncs sort it out
         return False
