@@ -122,20 +122,24 @@ def _is_script(arg: str, cwd: Path) -> bool:
     return arg.endswith(".py") and not arg.startswith("-") and (cwd / arg).is_file()
 
 
-def _project_root(cwd: Path) -> Path:
-    """The folder of ``cwd`` or above that marks the project; ``cwd`` when none does."""
+def _up_to_root(cwd: Path) -> tuple[list[Path], Path]:
+    """``cwd`` and the folders above it up to the project root (the first that holds a marker:
+    incr puts no folder above it on ``sys.path``), every one when none does; and the project
+    root, ``cwd`` when none."""
     from incr.project import MARKERS
 
+    folders = []
     for folder in (cwd, *cwd.parents):
+        folders.append(folder)
         if any((folder / marker).exists() for marker in MARKERS):
-            return folder
-    return cwd
+            return folders, folder
+    return folders, cwd
 
 
-def _libraries(cwd: Path) -> tuple[str, ...]:
-    """What a server loads for the ``LIBRARIES`` that the project's Python files import."""
+def _libraries(root: Path) -> tuple[str, ...]:
+    """What a server loads for the ``LIBRARIES`` that the Python files under ``root`` import."""
     wanted: set[str] = set()
-    for folder, subfolders, files in os.walk(_project_root(cwd)):
+    for folder, subfolders, files in os.walk(root):
         subfolders[:] = [name for name in subfolders if not name.startswith((".", "__"))]
         for name in files:
             if name.endswith(".py"):
@@ -148,12 +152,10 @@ def _libraries(cwd: Path) -> tuple[str, ...]:
     return tuple(sorted(wanted))
 
 
-def _shadows(cwd: Path, loaded: frozenset[str]) -> bool:
-    """True when a module or package in ``cwd`` or a folder above it up to the project root (or
-    in their ``src`` folders) takes one of the ``loaded`` top-level names."""
-    from incr.project import MARKERS
-
-    for folder in (cwd, *cwd.parents):
+def _shadows(folders: list[Path], loaded: frozenset[str]) -> bool:
+    """True when a module or package in one of ``folders`` (or in their ``src`` folders) takes
+    one of the ``loaded`` top-level names."""
+    for folder in folders:
         for place in (folder, folder / "src"):
             try:
                 names = os.listdir(place)
@@ -161,8 +163,6 @@ def _shadows(cwd: Path, loaded: frozenset[str]) -> bool:
                 continue
             if any(n.removesuffix(".py") in loaded for n in names):
                 return True
-        if any((folder / marker).exists() for marker in MARKERS):
-            return False  # the project root: incr puts no folder above it on sys.path
     return False
 
 
@@ -378,15 +378,15 @@ class _Servers:
             or _startup_view(env) != _startup_view(_BASE_ENV)
         ):
             return None
-        mode += _libraries(cwd)
+        folders, root = _up_to_root(cwd)
+        mode += _libraries(root)
         with self.choosing:
             if mode not in self.pairs:
                 folder = self.folder / str(len(self.pairs))
                 self.pairs[mode] = _Pair(folder, mode)
             pair = self.pairs[mode]
-        if any(_shadows(cwd, server.loaded()) for server in pair.servers):
-            return None
-        return pair
+        loaded = frozenset().union(*(server.loaded() for server in pair.servers))
+        return None if _shadows(folders, loaded) else pair
 
     def run(
         self, args: list[str], cwd: Path, env: dict[str, str], bytecode: bool, timeout: float
