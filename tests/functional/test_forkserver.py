@@ -226,6 +226,19 @@ if how == "interrupt":
 
     atexit.register(print, "atexit ran")
     raise KeyboardInterrupt
+if how == "ending":
+    import atexit
+    import threading
+    import time
+
+    atexit.register(print, "atexit ran")
+
+    def late():
+        time.sleep(0.2)
+        print("thread ended")
+
+    threading.Thread(target=late).start()
+    sys.exit(3)
 """
 
 
@@ -234,17 +247,17 @@ def test_a_forked_script_runs_as_python_runs_it(
 ) -> None:
     """``python FILE.py ARGS`` forked or started with exec: the same ``__main__``, ``sys.path``
     and ``sys.argv``, the same output, traceback and exit status on an error, a ``sys.exit``
-    or an interrupt."""
+    or an interrupt, and the same end: threads waited for, then ``atexit`` handlers."""
     project = make_project({"scripts/facts.py": SCRIPT})
     cli = [sys.executable, "scripts/facts.py"]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     assert forkserver.servers().serves(cli, env, False, project.root)
-    hows = ["", "error", "exit", "interrupt"]
+    hows = ["", "error", "exit", "interrupt", "ending"]
     forked = [project.python("scripts/facts.py", how) for how in hows]
     monkeypatch.setenv(forkserver.ALWAYS_EXEC, "1")
     started = [project.python("scripts/facts.py", how) for how in hows]
 
-    assert [r.returncode for r in forked] == [r.returncode for r in started] == [0, 1, 1, -2]
+    assert [r.returncode for r in forked] == [r.returncode for r in started] == [0, 1, 1, -2, 3]
     for a, b in zip(forked, started, strict=True):
         assert (a.stdout, a.stderr) == (b.stdout, b.stderr)
     facts = json.loads(forked[0].stdout)
@@ -256,3 +269,4 @@ def test_a_forked_script_runs_as_python_runs_it(
         and "ValueError: the script failed" in forked[1].stderr
     )
     assert forked[3].stdout.endswith("atexit ran\n")
+    assert forked[4].stdout.endswith("thread ended\natexit ran\n")
