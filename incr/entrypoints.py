@@ -2,9 +2,11 @@
 
 ``importlib.metadata.entry_points`` imports the ``email`` package and reads the
 ``entry_points.txt`` of every installed distribution: about 30 ms with a few hundred installed,
-paid by every command that traces a pipeline (materializers come from entry points too). A
-remembered answer is reused while its key holds, the key being taken over ``sys.path`` as it is
-when asked:
+paid by every command that traces a pipeline (materializers come from entry points too). When
+nothing is remembered, the metadata folders on ``sys.path`` are read directly, as
+``importlib.metadata`` reads them (``_read_folders``, a quarter of its time), falling back on it
+for what only it reads (zips, eggs, other finders). A remembered answer is reused while its key
+holds, the key being taken over ``sys.path`` as it is when asked:
 
 - a folder outside the project: its modification time, which changes when a distribution is
   installed, upgraded or removed there (a distribution's ``.dist-info`` folder is replaced;
@@ -28,6 +30,7 @@ import contextlib
 import importlib
 import json
 import os
+import re
 import stat
 import sys
 from collections.abc import Callable, Iterator
@@ -43,6 +46,7 @@ _remembered: list[tuple[Path, Path] | None] = [None]
 #: The last reading of every group, with the key it was read under.
 _scanned: list[tuple[list[Any], dict[str, list[tuple[str, str]]]] | None] = [None]
 _METADATA = (".dist-info", ".egg-info")
+_SEPARATORS = re.compile(r"[-_.]+")
 
 
 def remember_in(path: Path | None, project_root: Path | None = None) -> None:
@@ -54,7 +58,8 @@ def remember_in(path: Path | None, project_root: Path | None = None) -> None:
 
 def declared(group: str, ask: Callable[..., Any] | None = None) -> list[tuple[str, str]]:
     """(name, value) of each entry point of ``group``, sorted by name. ``ask`` is the
-    ``importlib.metadata.entry_points`` to ask when the memory cannot answer."""
+    ``importlib.metadata.entry_points`` to ask when neither the memory nor the metadata
+    folders read directly can answer."""
     if _remembered[0] is None:
         return _every_group(None, ask).get(group, [])
     path, root = _remembered[0]
@@ -109,17 +114,19 @@ def _every_group(
     serves every group asked while ``key`` holds, in this process; no key: read again)."""
     if key is not None and _scanned[0] is not None and _scanned[0][0] == key:
         return _scanned[0][1]
-    if ask is None:
-        from importlib.metadata import entry_points
+    sets = _read_folders()
+    if sets is None:
+        if ask is None:
+            from importlib.metadata import entry_points
 
-        ask = entry_points
-    found = ask()
-    # By group on Python 3.10 and 3.11 (a dict whose own ``values`` warns), flat since; one pass
-    # either way (a ``select`` per group reads every entry point again: a third of the time).
-    flat = (p for eps in dict.values(found) for p in eps) if isinstance(found, dict) else found
-    sets: dict[str, set[tuple[str, str]]] = {}
-    for point in flat:
-        sets.setdefault(point.group, set()).add((point.name, point.value))
+            ask = entry_points
+        found = ask()
+        # By group on Python 3.10 and 3.11 (a dict whose own ``values`` warns), flat since; one
+        # pass either way (a ``select`` per group reads every entry point again).
+        flat = (p for eps in dict.values(found) for p in eps) if isinstance(found, dict) else found
+        sets = {}
+        for point in flat:
+            sets.setdefault(point.group, set()).add((point.name, point.value))
     groups = {group: sorted(names) for group, names in sets.items()}
     if key is not None:
         _scanned[0] = (key, groups)
@@ -152,3 +159,84 @@ def _metadata_in(folder: str) -> list[Any]:
     except OSError:
         return []
     return [[n, file_stamp(os.path.join(folder, n, "entry_points.txt"))] for n in names]
+
+
+#: What reading a distribution's ``entry_points.txt`` may meet that ``importlib.metadata``
+#: takes for "no entry points".
+_UNREADABLE = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+class _Unusual(Exception):
+    """Something only ``importlib.metadata`` knows how to read."""
+
+
+def _read_folders() -> dict[str, set[tuple[str, str]]] | None:
+    """Every group's (name, value) pairs read straight from the ``.dist-info`` and ``.egg-info``
+    folders on ``sys.path``, as ``importlib.metadata.entry_points()`` finds them; None when
+    only it can tell (another finder that finds distributions, a zip or an egg on
+    ``sys.path``, an odd name or file).
+
+    It gives the same answer: the first distribution of each normalised name along
+    ``sys.path`` (and a folder's listing) counts, the others are shadowed; the file is read
+    in sections, blank and ``#`` lines skipped, ``name = value`` split at the first ``=``.
+    It skips what costs ``importlib.metadata`` about 15 ms with 200 distributions installed
+    (a path object, a cached lookup and a parsed entry point for each): 2 ms.
+    """
+    from importlib.machinery import PathFinder
+
+    if any(
+        finder is not PathFinder and hasattr(finder, "find_distributions")
+        for finder in sys.meta_path
+    ):
+        return None
+    seen: set[str] = set()
+    sets: dict[str, set[tuple[str, str]]] = {}
+    try:
+        for entry in sys.path:
+            folder = entry or "."
+            if folder.lower().endswith(".egg"):
+                raise _Unusual(folder)
+            try:
+                names = os.listdir(folder)
+            except NotADirectoryError:
+                raise _Unusual(folder) from None
+            except OSError:
+                continue
+            for name in names:
+                stem, _, ext = name.rpartition(".")
+                if "." + ext.lower() not in _METADATA:
+                    continue
+                if "." + ext not in _METADATA:
+                    raise _Unusual(name)
+                key = _normalised(stem.partition("-")[0])
+                if key in seen:
+                    continue
+                seen.add(key)
+                _read_points(os.path.join(folder, name, "entry_points.txt"), sets)
+    except (_Unusual, OSError, UnicodeDecodeError, ValueError):
+        return None
+    return sets
+
+
+def _normalised(name: str) -> str:
+    """A distribution's name as ``importlib.metadata`` tells distributions apart."""
+    return _SEPARATORS.sub("_", name).lower()
+
+
+def _read_points(path: str, sets: dict[str, set[tuple[str, str]]]) -> None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except _UNREADABLE:
+        return
+    group = None
+    for line in map(str.strip, text.splitlines()):
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            group = line.strip("[]")
+        elif group is not None:
+            name, equals, value = line.partition("=")
+            if not equals:
+                raise ValueError(line)  # importlib.metadata fails on it: let it say so
+            sets.setdefault(group, set()).add((name.strip(), value.strip()))

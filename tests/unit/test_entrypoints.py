@@ -24,6 +24,17 @@ def _dist(site: Path, name: str, points: str) -> Path:
     return dist
 
 
+def _zipped(where: Path) -> Path:
+    """A zip file holding a module (no distribution): a ``sys.path`` entry that only
+    ``importlib.metadata`` reads."""
+    import zipfile
+
+    path = where / "zipped.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("zipped_module.py", "")
+    return path
+
+
 @pytest.fixture
 def remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     project = tmp_path / "project"
@@ -100,12 +111,15 @@ def test_load_follows_module_and_attributes_and_ignores_extras() -> None:
     assert entrypoints.load("sys") is sys
 
 
-def test_one_reading_answers_every_group(remembered: Path, site: Path) -> None:
+def test_one_reading_answers_every_group(
+    remembered: Path, site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import importlib.metadata as metadata
 
     (site / "demo_one-0.1.dist-info" / "entry_points.txt").write_text(
         f"[{GROUP}]\none = demo_one:Thing\n\n[{GROUP}.other]\nx = demo_one:X\n"
     )
+    monkeypatch.syspath_prepend(str(_zipped(site.parent)))  # only importlib.metadata reads it
     readings: list[dict[str, str]] = []
 
     def counted(**params: str) -> object:
@@ -155,3 +169,55 @@ def test_answering_stands_in_for_entry_points_only_meanwhile(remembered: Path, s
     assert [(p.name, p.value, p.group) for p in found] == [("kept", "demo_kept:Thing", GROUP)]
     assert GROUP in every.groups
     assert metadata.entry_points is asked
+
+
+def test_the_metadata_folders_read_directly_give_what_importlib_metadata_gives(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read without ``importlib.metadata`` where it can be, the answer is still its own: one
+    distribution of each normalised name (the first along ``sys.path``), sections, comments,
+    blank lines, spaces around ``=``, an ``.egg-info`` file with no entry points. A zip on
+    ``sys.path``, a finder of distributions of its own, or a line it cannot read: asked."""
+    import importlib.metadata as metadata
+
+    _dist(site, "Demo.Two", "two = demo_two:Other")
+    shadow = tmp_path / "later"
+    _dist(shadow, "demo_two", "shadowed = demo_two:Shadow")  # the same name, later on sys.path
+    (shadow / "demo_three-1.0.dist-info").mkdir()
+    (shadow / "demo_three-1.0.dist-info" / "entry_points.txt").write_text(
+        f"# a comment\n\n  [{GROUP}]  \n three=demo_three:T \nodd name = demo_three:Odd\n"
+    )
+    (shadow / "old_style-1.0.egg-info").write_text("Metadata-Version: 1.0\n")  # a file
+    monkeypatch.setattr(sys, "path", [*sys.path, str(shadow)])
+    asked: list[object] = []
+
+    def counted(**params: str) -> object:
+        asked.append(params)
+        return metadata.entry_points(**params)
+
+    def every_group() -> dict[str, list[tuple[str, str]]]:
+        found = metadata.entry_points()
+        return {g: sorted({(p.name, p.value) for p in found.select(group=g)}) for g in found.groups}
+
+    wanted = every_group()
+    assert wanted[GROUP] == [
+        ("odd name", "demo_three:Odd"),
+        ("one", "demo_one:Thing"),
+        ("three", "demo_three:T"),
+        ("two", "demo_two:Other"),
+    ]
+    assert {g: entrypoints.declared(g) for g in wanted} == wanted
+    assert entrypoints.declared(GROUP, counted) == wanted[GROUP]
+    assert asked == []  # read directly
+
+    monkeypatch.setattr(sys, "path", [*sys.path, str(_zipped(tmp_path))])
+    assert entrypoints.declared(GROUP, counted) == wanted[GROUP]
+    assert asked == [{}]  # a zip on sys.path: importlib.metadata is asked
+
+    # A line importlib.metadata cannot read: it is asked, and says so itself.
+    (shadow / "demo_three-1.0.dist-info" / "entry_points.txt").write_text(f"[{GROUP}]\nno pair\n")
+    with pytest.raises(Exception) as theirs:
+        metadata.entry_points()
+    with pytest.raises(Exception) as ours:
+        entrypoints.declared(GROUP)
+    assert type(ours.value) is type(theirs.value)
