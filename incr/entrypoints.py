@@ -185,7 +185,7 @@ def _read_folders() -> dict[str, set[tuple[str, str]]] | None:
     from importlib.machinery import PathFinder
 
     if any(
-        finder is not PathFinder and hasattr(finder, "find_distributions")
+        hasattr(finder, "find_distributions") and not _same_finder(finder, PathFinder)
         for finder in sys.meta_path
     ):
         return None
@@ -216,6 +216,16 @@ def _read_folders() -> dict[str, set[tuple[str, str]]] | None:
     except (_Unusual, OSError, UnicodeDecodeError, ValueError):
         return None
     return sets
+
+
+def _same_finder(finder: object, path_finder: type) -> bool:
+    """Whether ``finder`` finds the distributions the standard one finds: it is, or it is the
+    ``importlib_metadata`` backport's, which some packages import (it adds itself to
+    ``sys.meta_path`` and reads the same folders the same way; the first of each name wins)."""
+    kind = finder if isinstance(finder, type) else type(finder)
+    return finder is path_finder or (
+        kind.__module__ == "importlib_metadata" and kind.__name__ == "MetadataPathFinder"
+    )
 
 
 def _normalised(name: str) -> str:

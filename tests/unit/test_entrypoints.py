@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,9 +211,18 @@ def test_the_metadata_folders_read_directly_give_what_importlib_metadata_gives(
     assert entrypoints.declared(GROUP, counted) == wanted[GROUP]
     assert asked == []  # read directly
 
+    class Finder:
+        def find_distributions(self, context: object = None) -> Iterator[object]:
+            return iter(())
+
+    monkeypatch.setattr(sys, "meta_path", [Finder(), *sys.meta_path])
+    assert entrypoints.declared(GROUP, counted) == wanted[GROUP]
+    assert asked == [{}]  # a finder of distributions of its own: importlib.metadata is asked
+
+    monkeypatch.setattr(sys, "meta_path", sys.meta_path[1:])
     monkeypatch.setattr(sys, "path", [*sys.path, str(_zipped(tmp_path))])
     assert entrypoints.declared(GROUP, counted) == wanted[GROUP]
-    assert asked == [{}]  # a zip on sys.path: importlib.metadata is asked
+    assert asked == [{}, {}]  # a zip on sys.path: importlib.metadata is asked
 
     # A line importlib.metadata cannot read: it is asked, and says so itself.
     (shadow / "demo_three-1.0.dist-info" / "entry_points.txt").write_text(f"[{GROUP}]\nno pair\n")
@@ -221,3 +231,26 @@ def test_the_metadata_folders_read_directly_give_what_importlib_metadata_gives(
     with pytest.raises(Exception) as ours:
         entrypoints.declared(GROUP)
     assert type(ours.value) is type(theirs.value)
+
+
+def test_the_importlib_metadata_backport_is_read_alike() -> None:
+    """Importing the backport ``importlib_metadata`` (some packages do) puts its own finder in
+    place of the standard library's: the folders are still read directly, to the same answer.
+    In a process of its own: the backport changes the standard library for good."""
+    pytest.importorskip("importlib_metadata")
+    code = """if True:
+        import importlib.metadata as metadata
+        import importlib_metadata
+        from incr import entrypoints
+
+        asked = []
+        found = metadata.entry_points()
+        for group in found.groups:
+            wanted = sorted({(p.name, p.value) for p in found.select(group=group)})
+            assert entrypoints.declared(group, lambda **p: asked.append(p)) == wanted, group
+        assert asked == [], asked
+        print(len(found.groups))
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) > 5
