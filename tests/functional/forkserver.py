@@ -100,6 +100,13 @@ ENGINE = (
     "incr.api",
     "incr.remotecli",
     "incr.report",
+    "incr.captures",
+    "incr.console",
+    "incr.daskconf",
+    "incr.graphcache",
+    "incr.keptsources",
+    "incr.objectcode",
+    "incr.registries",
 )
 #: Libraries slow to import, by the top-level name a project imports, and what a server for such
 #: projects loads for them. Each names the slow libraries that importing it loads anyway (pandas
