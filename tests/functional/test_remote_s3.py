@@ -5,11 +5,13 @@ for a missing bucket, an unreachable server and missing or refused credentials."
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -176,22 +178,37 @@ def test_remote_problems_are_one_line(
         },
     }
     commands = [(project, ["push"]), (fresh, ["pull"]), (project, ["status", "--remote"])]
+    runs = []
     for index, (words, env) in enumerate(cases.items()):
         where, command = commands[index % len(commands)]
-        started = time.monotonic()
-        result = _incr(where.root, command, env)
-        assert time.monotonic() - started < 15, (command, env)
+        if where is project and index:  # a copy of its own, so that the commands run side by side
+            where = Project(shutil.copytree(project.root, project.root.parent / f"copy{index}"))
+        runs.append((words, where.root, command, env))
+    # repro --pull with the server gone: one warning, then the steps run here
+    offline, offline_clone = cases["cannot reach the server"], clone(project, "offline")
+    with ThreadPoolExecutor(len(runs) + 1) as pool:
+        results = [pool.submit(_timed_incr, root, command, env) for _, root, command, env in runs]
+        pulled = pool.submit(_incr, offline_clone.root, ["repro", "--pull"], offline)
+    for (words, _, command, env), future in zip(runs, results, strict=True):
+        result, seconds = future.result()
+        assert seconds < 15, (command, env)
         assert result.returncode == 1, result.stderr
         assert "Traceback" not in result.stderr, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and words in lines[0], (command, result.stderr)
-    # repro --pull with the server gone: one warning, then the steps run here
-    offline = cases["cannot reach the server"]
-    result = _incr(fresh.root, ["repro", "--pull"], offline)
+    result = pulled.result()
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "cannot reach the server" in warnings[0], result.stderr
-    assert fresh.take_ran() == STEPS
+    assert offline_clone.take_ran() == STEPS
+    assert fresh.take_ran() == []
+
+
+def _timed_incr(
+    root: Path, args: list[str], env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    return _incr(root, args, env), time.monotonic() - started
 
 
 def _incr(root: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
