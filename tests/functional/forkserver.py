@@ -8,8 +8,10 @@ machines, some two thousand times a run. A *fork server* pays that once: it is a
 started like a command, with the same interpreter and environment, that imports what
 ``incr/cli.py`` imports and then forks one child per command. The child sets up what
 ``python -m incr.cli ARGS`` would have had from the start, then runs ``incr/cli.py`` as
-``__main__``, and exits through the interpreter's normal shutdown (``atexit`` included). It is
-a real process with its own pid, files and exit status, running the real command line.
+``__main__``, and ends as the interpreter ends (threads waited for, ``atexit`` handlers run,
+streams flushed) without tearing its modules down, which would copy every page it shares with
+the server (``forkmain.end``). It is a real process with its own pid, files and exit status,
+running the real command line.
 
 A script (``python FILE.py ARGS``, as the scripts of ZenML's era are run) has servers of its
 own, which load nothing of incr: the child runs the file as Python does, in a new ``__main__``
@@ -19,8 +21,11 @@ printed with the file's frames alone, ending the process with status 1.
 What a fork would share, and how each is kept apart:
 
 - **The hash seed** (``str`` and ``bytes`` hashes, and so the order of sets). Each worker has two
-  servers, each started with its own random seed, and commands alternate between them, so that
-  two commands in a row never share a seed, as two fresh processes would not.
+  servers for projects that import no slow library (most of them), each started with its own
+  random seed, and commands alternate between them, so that two commands in a row never share
+  a seed, as two fresh processes would not. The servers with slow libraries loaded cost seconds
+  each to start and serve a few dozen commands: one is started, and a second only when two
+  commands run at once, so commands in a row there share a seed.
 - **The ``random`` module's state**: a child seeds it again from the OS.
 - **What Python reads only at start** (``PYTHON*`` variables such as ``PYTHONPATH``, ``HOME`` for
   the user site, the locale, ``TMPDIR``): a command whose environment differs from the
@@ -328,15 +333,22 @@ class Forked:
 
 
 class _Pair:
-    """Two servers of one mode that load the same modules, each with its own hash seed, used in
-    turn."""
+    """Up to two servers of one mode that load the same modules, each with its own hash seed:
+    both started and used in turn (``alternate``), or the second started only when the first
+    is busy."""
 
-    def __init__(self, folder: Path, mode: tuple[str, ...]) -> None:
-        self.servers = []
-        for number in range(2):
-            (folder / str(number)).mkdir(parents=True)
-            self.servers.append(_Server(_BASE_ENV, folder / str(number), mode))
+    def __init__(self, folder: Path, mode: tuple[str, ...], alternate: bool) -> None:
+        self.folder, self.mode = folder, mode
+        self.servers: list[_Server] = []
+        for _ in range(2 if alternate else 1):
+            self._add()
         self.turn = 0
+
+    def _add(self) -> _Server:
+        folder = self.folder / str(len(self.servers))
+        folder.mkdir(parents=True)
+        self.servers.append(_Server(_BASE_ENV, folder, self.mode))
+        return self.servers[-1]
 
     def take(self) -> _Server | None:
         """The next server not busy with another thread's command, marked busy; None if both
@@ -344,6 +356,9 @@ class _Pair:
         self.turn = (self.turn + 1) % len(self.servers)
         turns = [self.turn, *(i for i in range(len(self.servers)) if i != self.turn)]
         index = next((i for i in turns if self.servers[i].busy.acquire(blocking=False)), None)
+        if index is None and len(self.servers) < 2:
+            index = self.servers.index(self._add())
+            self.servers[index].busy.acquire()
         if index is None:
             return None
         server = self.servers[index]
@@ -386,11 +401,12 @@ class _Servers:
         ):
             return None
         folders, root = _up_to_root(cwd)
-        mode += _libraries(root)
+        libraries = _libraries(root)
+        mode += libraries
         with self.choosing:
             if mode not in self.pairs:
                 folder = self.folder / str(len(self.pairs))
-                self.pairs[mode] = _Pair(folder, mode)
+                self.pairs[mode] = _Pair(folder, mode, alternate=not libraries)
             pair = self.pairs[mode]
         loaded = frozenset().union(*(server.loaded() for server in pair.servers))
         return None if _shadows(folders, loaded) else pair
