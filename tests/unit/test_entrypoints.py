@@ -181,6 +181,7 @@ def test_the_metadata_folders_read_directly_give_what_importlib_metadata_gives(
     ``sys.path``, a finder of distributions of its own, or a line it cannot read: asked."""
     import importlib.metadata as metadata
 
+    entrypoints.remember_in(None)  # nothing remembered by an earlier test answers for them
     _dist(site, "Demo.Two", "two = demo_two:Other")
     shadow = tmp_path / "later"
     _dist(shadow, "demo_two", "shadowed = demo_two:Shadow")  # the same name, later on sys.path
