@@ -58,19 +58,31 @@ class LockBook:
             if data["digest"] == digest and digest != MISSING and data["key"] == key:
                 locks = {k: lockfile.entry_from_json(k, v) for k, v in data["entries"].items()}
                 self._consistent = {k: locks[k] for k in data["consistent"] if k in locks}
+                if data.get("written") is True:  # the lockfile is what incr wrote for them
+                    lockfile.blocks_in(lambda: self._text_if(digest), locks.values())
                 return locks
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
         locks = lockfile.read(self.project.lockfile)
         self._consistent = {k: e for k, e in locks.items() if fingerprint(e.facts) == e.fingerprint}
         if locks and self.project.cache.is_dir():
-            self._keep_copy(digest, locks)
+            self._keep_copy(digest, locks, written=False)
         return locks
 
-    def _keep_copy(self, digest: str, locks: dict[str, LockEntry]) -> None:
+    def _text_if(self, digest: str) -> str | None:
+        """The lockfile's text while its digest is still ``digest``, else None."""
+        try:
+            data = self.project.lockfile.read_bytes()
+            return data.decode("ascii") if buffers_digest((data,)) == digest else None
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def _keep_copy(self, digest: str, locks: dict[str, LockEntry], written: bool) -> None:
         """Save ``locks``, the entries of the lockfile whose digest is ``digest``, as the
         parsed copy ``_read`` takes; with the keys of those whose fingerprint is that of
-        their facts (checked here unless known from the read)."""
+        their facts (checked here unless known from the read), and whether incr wrote that
+        lockfile for them (then its text is what ``lockfile.dumps`` gives: a later write
+        reuses the blocks of the entries still the same)."""
         consistent = [
             k
             for k, e in locks.items()
@@ -81,6 +93,7 @@ class LockBook:
             "key": _copy_key(),
             "entries": {k: lockfile.entry_to_json(e) for k, e in locks.items()},
             "consistent": sorted(consistent),
+            "written": written,
         }
         with contextlib.suppress(OSError):
             text = json.dumps(data, separators=(",", ":"))
@@ -148,7 +161,7 @@ class LockBook:
         if self._unsaved:
             self.write()
         if self._written is not None and self.project.cache.is_dir():
-            self._keep_copy(*self._written)
+            self._keep_copy(*self._written, written=True)
             self._written = None
 
 

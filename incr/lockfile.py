@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +80,50 @@ def _escape(ch: str) -> str:
 _blocks: dict[int, tuple[LockEntry, str]] = {}
 
 
+#: Where the blocks of entries read back (not formatted in this process) can be found: a
+#: function giving the lockfile text that ``dumps`` wrote for them (None when it no longer
+#: can), and those entries.
+_written_text: list[tuple[Callable[[], str | None], list[LockEntry]]] = []
+
+
+def blocks_in(text_of: Callable[[], str | None], entries: Iterable[LockEntry]) -> None:
+    """Tell ``dumps`` that ``text_of()`` gives a lockfile text that ``dumps`` wrote for
+    ``entries`` (or None when it cannot tell any more): the next ``dumps`` takes their blocks
+    from that text, only asked then, rather than formatting them again."""
+    _written_text[:] = [(text_of, list(entries))]
+
+
+def _take_written_blocks() -> None:
+    """Blocks of the entries ``blocks_in`` named, cut out of the text it gave, into ``_blocks``:
+    one block per entry, in key order, each starting with its table's header line (a value
+    never holds a line break: ``_string`` escapes it)."""
+    text_of, entries = _written_text.pop()
+    if not entries:
+        return
+    text = text_of()
+    prefix = f"{HEADER}schema = {SCHEMA}\n"
+    if text is None or not text.startswith(prefix):
+        return
+    if text.count("]\nfingerprint = ") != len(entries):
+        return  # not the text of these entries
+    ordered = sorted(entries, key=lambda e: e.key)
+    starts: list[int] = []
+    at = len(prefix)
+    for entry in ordered:
+        start = text.find(f"\n[steps.{_key(entry.key)}]\nfingerprint = ", at)
+        if start == -1 or (not starts and start != at):
+            return
+        starts.append(start)
+        at = start + 1
+    for entry, start, end in zip(ordered, starts, [*starts[1:], len(text)], strict=True):
+        _blocks[id(entry)] = (entry, text[start:end])
+
+
 def dumps(entries: Iterable[LockEntry]) -> str:
     """The lockfile text for ``entries``: deterministic, sorted, one block per step."""
     global _blocks
+    if _written_text:
+        _take_written_blocks()
     lines = [HEADER, f"schema = {SCHEMA}\n"]
     blocks: dict[int, tuple[LockEntry, str]] = {}
     for entry in sorted(entries, key=lambda e: e.key):

@@ -13,6 +13,7 @@ import pytest
 from incr import lockbook, lockfile
 from incr.hashing import StatCache
 from incr.lockbook import LockBook
+from incr.model import Facts, LockEntry
 from incr.project import Project
 
 
@@ -81,3 +82,50 @@ def test_a_large_lockfile_waits_a_second_per_its_bytes_rate(
     size = len(book.project.lockfile.read_bytes())
     gaps = [b - a for a, b in itertools.pairwise(writes.at)]
     assert gaps and min(gaps) >= size / 50 > lockbook.LOCK_WRITE_INTERVAL
+
+
+def _entry(key: str, fingerprint: str) -> LockEntry:
+    facts = Facts(code={key: "c" * 32}, config={}, inputs={}, deps={})
+    return LockEntry(key=key, fingerprint=fingerprint, facts=facts, outputs={})
+
+
+def test_a_lockfile_incr_wrote_lends_its_blocks_while_it_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries read from the parsed copy of a lockfile that incr wrote name its text for the
+    next write to take their blocks from; a hand edit since, or a copy made by parsing a
+    lockfile, names nothing that write could take."""
+    named: list[Any] = []
+    real = lockfile.blocks_in
+
+    def spy(text_of: Any, entries: Any) -> None:
+        named.append(text_of)
+        real(text_of, entries)
+
+    monkeypatch.setattr(lockfile, "blocks_in", spy)
+    (tmp_path / "pyproject.toml").write_text("[tool.incr]\n")
+    (tmp_path / ".pipecache").mkdir()
+
+    def book() -> LockBook:
+        return LockBook(Project.find(tmp_path), StatCache(tmp_path, None))
+
+    first = book()
+    first.entries = {k: _entry(k, f"{i:032x}") for i, k in enumerate(["p.a", "p.b", "p.c"])}
+    first.write()
+    first.flush()
+    path = first.project.lockfile
+    written = path.read_text()
+
+    again = book()
+    assert len(named) == 1 and named[0]() == written
+    path.write_text(written.replace('\n\n[steps."p.b".code]', '\n# a note\n[steps."p.b".code]'))
+    assert named[0]() is None  # edited since: nothing to take
+    again.entries["p.c"] = _entry("p.c", "f" * 32)
+    again.write()
+    assert path.read_text() == lockfile.dumps(
+        _entry(k, e.fingerprint) for k, e in again.entries.items()
+    )
+    assert "# a note" not in path.read_text()
+
+    book()  # the copy is older than the lockfile: parsed, and the copy made from it names nothing
+    assert len(named) == 1

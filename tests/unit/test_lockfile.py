@@ -1,5 +1,6 @@
 """incr/lockfile.py: round trips, determinism, errors that name the line, git merges."""
 
+import dataclasses
 import json
 import os
 import re
@@ -672,3 +673,50 @@ def test_property_plain_strings_are_written_as_json_writes_them(text: str) -> No
     if text.isascii():
         assert _string(text) == json.dumps(text).replace("\x7f", "\\u007f")
         assert json.loads(_string(text)) == text
+
+
+# ======================================== blocks taken from the text written
+
+
+def _read_back(entries: list[LockEntry]) -> list[LockEntry]:
+    """The same entries as new objects, as a command reads them from the parsed copy."""
+    return [lockfile.entry_from_json(e.key, lockfile.entry_to_json(e)) for e in entries]
+
+
+@SETTINGS
+@given(ENTRY_LISTS, st.data())
+def test_property_blocks_taken_from_the_written_text_give_that_text(entries, data):
+    """Entries read back, their text named by ``blocks_in``: ``dumps`` gives that text again,
+    and with one entry changed, the text formatted afresh."""
+    text = dumps(entries)
+    again = _read_back(entries)
+    lockfile.blocks_in(lambda: text, again)
+    assert dumps(again) == text
+    if again:
+        index = data.draw(st.integers(0, len(again) - 1))
+        changed = dataclasses.replace(again[index], fingerprint="f" * 32)
+        lockfile.blocks_in(lambda: text, again)
+        mixed = [*again[:index], changed, *again[index + 1 :]]
+        assert dumps(mixed) == dumps(_read_back(mixed))
+
+
+def test_blocks_are_taken_from_the_text_only_when_it_holds_those_entries() -> None:
+    entries = [
+        LockEntry(
+            key=f"p.s{i}",
+            fingerprint=f"{i:032x}",
+            facts=Facts(code={"p.s": "c" * 32}, config={}, inputs={}, deps={}),
+            outputs={"output": Artifact("json", f"{i:064x}")},
+        )
+        for i in range(3)
+    ]
+    text = dumps(entries)
+    marked = text.replace(f"{1:032x}", "e" * 32)  # stands out if taken from the text
+    again = _read_back(entries)
+    lockfile.blocks_in(lambda: marked, again)
+    assert dumps(again) == marked  # taken, not formatted: why only incr's own text is named
+
+    for wrong in (None, "", marked.replace('[steps."p.s2"]', '[steps."p.other"]'), marked + marked):
+        again = _read_back(entries)
+        lockfile.blocks_in(lambda wrong=wrong: wrong, again)
+        assert dumps(again) == text, wrong  # formatted
