@@ -221,9 +221,13 @@ def test_the_metadata_folders_read_directly_give_what_importlib_metadata_gives(
     assert asked == [{}]  # a finder of distributions of its own: importlib.metadata is asked
 
     monkeypatch.setattr(sys, "meta_path", sys.meta_path[1:])
-    monkeypatch.setattr(sys, "path", [*sys.path, str(_zipped(tmp_path))])
+    monkeypatch.setattr(sys, "path", [*sys.path, tmp_path / "no-such-folder"])
     assert entrypoints.declared(GROUP, counted) == wanted[GROUP]
-    assert asked == [{}, {}]  # a zip on sys.path: importlib.metadata is asked
+    assert asked == [{}, {}]  # a path object on sys.path: importlib.metadata is asked
+
+    monkeypatch.setattr(sys, "path", [*sys.path[:-1], str(_zipped(tmp_path))])
+    assert entrypoints.declared(GROUP, counted) == wanted[GROUP]
+    assert asked == [{}, {}, {}]  # a zip on sys.path: importlib.metadata is asked
 
     # A line importlib.metadata cannot read: it is asked, and says so itself.
     (shadow / "demo_three-1.0.dist-info" / "entry_points.txt").write_text(f"[{GROUP}]\nno pair\n")
