@@ -53,6 +53,21 @@ _CONFLICT = re.compile(r"^(<{7}|={7}|>{7}|\|{7})( |$)")
 # --------------------------------------------------------------------------- writing
 
 
+#: What comes before the first step's block.
+_FIRST_LINES = f"{HEADER}schema = {SCHEMA}\n"
+
+
+def _head(key: str) -> str:
+    """The name of step ``key``'s table."""
+    return f"steps.{_key(key)}"
+
+
+def _opening(head: str) -> str:
+    """How the block of the step table ``head`` begins: its header line, then its first field's
+    name (``dumps`` writes it so; ``_take_written_blocks`` finds each block by it)."""
+    return f"\n[{head}]\nfingerprint = "
+
+
 def _key(text: str) -> str:
     return text if _BARE.fullmatch(text) else _string(text)
 
@@ -101,16 +116,15 @@ def _take_written_blocks() -> None:
     if not entries:
         return
     text = text_of()
-    prefix = f"{HEADER}schema = {SCHEMA}\n"
-    if text is None or not text.startswith(prefix):
+    if text is None or not text.startswith(_FIRST_LINES):
         return
     if text.count("]\nfingerprint = ") != len(entries):
         return  # not the text of these entries
     ordered = sorted(entries, key=lambda e: e.key)
     starts: list[int] = []
-    at = len(prefix)
+    at = len(_FIRST_LINES)
     for entry in ordered:
-        start = text.find(f"\n[steps.{_key(entry.key)}]\nfingerprint = ", at)
+        start = text.find(_opening(_head(entry.key)), at)
         if start == -1 or (not starts and start != at):
             return
         starts.append(start)
@@ -124,7 +138,7 @@ def dumps(entries: Iterable[LockEntry]) -> str:
     global _blocks
     if _written_text:
         _take_written_blocks()
-    lines = [HEADER, f"schema = {SCHEMA}\n"]
+    lines = [_FIRST_LINES]
     blocks: dict[int, tuple[LockEntry, str]] = {}
     for entry in sorted(entries, key=lambda e: e.key):
         known = _blocks.get(id(entry))
@@ -136,8 +150,8 @@ def dumps(entries: Iterable[LockEntry]) -> str:
 
 
 def _block(entry: LockEntry) -> str:
-    head = f"steps.{_key(entry.key)}"
-    lines = [f"\n[{head}]\nfingerprint = {_string(entry.fingerprint)}\n"]
+    head = _head(entry.key)
+    lines = [f"{_opening(head)}{_string(entry.fingerprint)}\n"]
     tables: dict[str, Mapping[str, str]] = {
         "code": entry.facts.code,
         "config": {k: _config_text(v) for k, v in entry.facts.config.items()},
@@ -299,7 +313,7 @@ def _locate(text: str, key: str, section: str | None, field: str | None) -> int:
     """The line of ``field`` in step ``key``'s block (or sub-table ``section``); the block's
     header when the field is not on a line of its own; any line naming the step otherwise."""
     lines = text.splitlines()
-    header = f"[steps.{_key(key)}" + (f".{section}]" if section else "]")
+    header = f"[{_head(key)}" + (f".{section}]" if section else "]")
     start = next((i for i, line in enumerate(lines) if line.strip() == header), None)
     if start is None:
         quoted = _key(key)
