@@ -1,20 +1,24 @@
 """incr/fanin.py, incr/pipeparams.py, incr/stepsig.py and their use in api: fan-in slots and
-the calls they make, named calls, pipeline parameters and nesting, partials and wrappers."""
+the calls they make, named calls, pipeline parameters and nesting, partials and wrappers, and
+the signatures steps are read with."""
 
 from __future__ import annotations
 
 import functools
 import inspect
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from incr import StepConfig, pipeline, step
 from incr.errors import DefinitionError
 from incr.fanin import call_args
 from incr.model import InputRef
 from incr.pipeparams import instance_name
-from incr.stepsig import takes_only_args_and_kwargs
+from incr.stepsig import signature, takes_only_args_and_kwargs
 
 
 class Cfg(StepConfig):
@@ -204,3 +208,80 @@ def test_the_none_of_a_step_without_outputs_gets_a_hint(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError, match="got NoneType") as info:
         graph(lambda: many(nothing()), tmp_path)
     assert "annotated -> None" in info.value.hint
+
+
+def _function(spec: tuple[int, int, int, bool, int, int, bool, tuple[bool, ...]]) -> Any:
+    """A function made from ``spec``: (positional-only, positional, of which with defaults,
+    ``*args``, keyword-only, of which with defaults, ``**kwargs``, which are annotated)."""
+    posonly, positional, defaulted, varargs, kwonly, kwdefaulted, varkw, annotated = spec
+    names = iter(f"p{i}" for i in range(99))
+    marks = iter(annotated * 4)
+    types_ = iter(["int", "list[str]", "float", "'kept as text'.__class__", "None"] * 20)
+
+    def param(prefix: str = "", default: str = "") -> str:
+        text = prefix + next(names)
+        if next(marks, False):
+            text += f": {next(types_)}"
+        return text + (f" = {default}" if default else "")
+
+    parts = []
+    total = posonly + positional
+    for i in range(total):
+        parts.append(param(default=f"[{i}]" if i >= total - defaulted else ""))
+        if i == posonly - 1:
+            parts.append("/")
+    parts.append(param("*") if varargs else "*" if kwonly else "")
+    parts += [param(default="3.5" if i < kwdefaulted else "") for i in range(kwonly)]
+    if varkw:
+        parts.append(param("**"))
+    header = ", ".join(p for p in parts if p)
+    returns = " -> dict" if next(marks, False) else ""
+    scope: dict[str, Any] = {}
+    source = f"def f({header}){returns}:\n    return None\n"
+    exec(compile(source, "<spec>", "exec", dont_inherit=True), scope)  # no postponed annotations
+    return scope["f"]
+
+
+@given(
+    st.tuples(
+        st.integers(0, 2),
+        st.integers(0, 3),
+        st.integers(0, 5),
+        st.booleans(),
+        st.integers(0, 2),
+        st.integers(0, 2),
+        st.booleans(),
+        st.lists(st.booleans(), min_size=12, max_size=12).map(tuple),
+    ).filter(lambda s: s[2] <= s[0] + s[1] and s[5] <= s[4])
+)
+def test_a_plain_function_gets_the_signature_inspect_gives(spec: Any) -> None:
+    func = _function(spec)
+    mine, theirs = signature(func), inspect.signature(func, eval_str=True)
+    assert mine == theirs and str(mine) == str(theirs)
+    assert [p.kind for p in mine.parameters.values()] == [
+        p.kind for p in theirs.parameters.values()
+    ]
+    assert [p.default for p in mine.parameters.values()] == [
+        p.default for p in theirs.parameters.values()
+    ]
+
+
+def test_a_signature_inspect_must_read_is_left_to_it() -> None:
+    scope: dict[str, Any] = {}
+    source = "def f(x: 'int', y: 'Missing' = 1) -> 'int':\n    return x\n"
+    exec(compile(source, "<text>", "exec", dont_inherit=True), scope)
+    text = scope["f"]
+    assert signature(text).parameters["x"].annotation is int  # evaluated
+    assert signature(text).parameters["y"].annotation == "Missing"  # kept as text
+
+    def inner(a: int, b: int = 2) -> int:
+        return a + b
+
+    @functools.wraps(inner)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return inner(*args, **kwargs)
+
+    assert list(signature(wrapper).parameters) == ["a", "b"]  # followed as inspect does
+    inner.__signature__ = inspect.Signature()  # type: ignore[attr-defined]
+    assert list(signature(inner).parameters) == []
+    assert list(signature(functools.partial(scope["f"], 1)).parameters) == ["y"]
