@@ -283,7 +283,7 @@ def _encode(traced: TracedPipeline) -> dict[str, Any]:
 def _encode_code(code: StepCode) -> dict[str, Any]:
     encoded = _fields(code)
     encoded["func"] = _fields(code.func)
-    for name in ("deps", "captured"):
+    for name in _CODE_REFS:
         if name in encoded:
             encoded[name] = [_fields(d) for d in encoded[name]]
     if "values" in encoded:
@@ -325,33 +325,16 @@ def _encode_node(node: StepNode) -> dict[str, Any]:
     return encoded
 
 
+#: ``StepNode`` fields the cache holds as lists, written only when not empty (``_fields``).
+_NODE_TUPLES = ("deps", "outs", "env", "metrics", "after")
+#: ``StepCode`` fields that hold code refs, written only when not empty.
+_CODE_REFS = ("deps", "captured")
+
+
 def _decode(item: dict[str, Any]) -> TracedPipeline:
     graph = item["graph"]
-    steps = tuple(
-        StepNode(
-            **{
-                **node,
-                "inputs": {p: InputRef(**ref) for p, ref in node["inputs"].items()},
-                "outputs": tuple(node["outputs"]),
-                "deps": tuple(node.get("deps", ())),
-                "outs": tuple(node.get("outs", ())),
-                "env": tuple(node.get("env", ())),
-                "metrics": tuple(node.get("metrics", ())),
-                "after": tuple(node.get("after", ())),
-            }
-        )
-        for node in graph["steps"]
-    )
-    code = {
-        name: StepCode(
-            func=CodeRef(**c["func"]),
-            deps=tuple(CodeRef(**d) for d in c.get("deps", ())),
-            version=c.get("version"),
-            captured=tuple(CodeRef(**d) for d in c.get("captured", ())),
-            values=tuple((str(name), str(digest)) for name, digest in c.get("values", ())),
-        )
-        for name, c in item["code"].items()
-    }
+    steps = tuple(_decode_node(node) for node in graph["steps"])
+    code = {name: _decode_code(c) for name, c in item["code"].items()}
     pipeline = PipelineGraph(
         name=graph["name"],
         source_file=graph["source_file"],
@@ -360,3 +343,27 @@ def _decode(item: dict[str, Any]) -> TracedPipeline:
         order=tuple(graph["order"]),
     )
     return TracedPipeline(pipeline, {}, {}, code)
+
+
+def _decode_node(node: dict[str, Any]) -> StepNode:
+    """A step as ``_encode_node`` wrote it; fields it left out take their defaults."""
+    fields = {**node}
+    fields["inputs"] = {p: InputRef(**ref) for p, ref in node["inputs"].items()}
+    fields["outputs"] = tuple(node["outputs"])
+    for name in _NODE_TUPLES:
+        if name in node:
+            fields[name] = tuple(node[name])
+    return StepNode(**fields)
+
+
+def _decode_code(c: dict[str, Any]) -> StepCode:
+    """A step's code refs as ``_encode_code`` wrote them (most steps have only ``func``)."""
+    fields: dict[str, Any] = {"func": CodeRef(**c["func"])}
+    for name in _CODE_REFS:
+        if name in c:
+            fields[name] = tuple(CodeRef(**d) for d in c[name])
+    if "version" in c:
+        fields["version"] = c["version"]
+    if "values" in c:
+        fields["values"] = tuple((str(name), str(digest)) for name, digest in c["values"])
+    return StepCode(**fields)

@@ -100,7 +100,8 @@ def status_lines(verdicts: list[Verdict]) -> list[str]:
         else:
             state = "dirty: " + "; ".join(str(r) for r in v.reasons)
         lines.append(f"  {v.node.name:<{width}}  {state}")
-        lines.extend(f"  {'':<{width}}  note: {note}" for note in _notes(v))
+        if v.notes or v.uncached or v.file_notes or v.order_notes:  # most steps have none
+            lines.extend(f"  {'':<{width}}  note: {note}" for note in _notes(v))
     dirty = sum(v.dirty for v in verdicts)
     total = len(verdicts)
     lines.append(
