@@ -37,6 +37,8 @@ LIMIT = 50_000
 #: bytes, or None when it is not a project module.
 Found = tuple[str, str] | None
 
+_NONE: frozenset[str] = frozenset()
+
 
 #: incr's modules that compute closures: their sizes and times key the file (read from their
 #: files, not imported: a command whose closures are all saved loads none of them).
@@ -109,11 +111,13 @@ class ClosureCache:
             for name, (indices, parts, packages, dynamic, readers, raws) in data[
                 "closures"
             ].items():
-                closure = CodeClosure(
+                closure = CodeClosure(  # most closures have no packages, lookups, readers
                     {str(k): str(v) for k, v in parts.items()},
-                    frozenset(str(p) for p in packages),
-                    tuple(str(d) for d in dynamic),
-                    readers=tuple((str(a), str(b), str(c), str(d)) for a, b, c, d in readers),
+                    frozenset(map(str, packages)) if packages else _NONE,
+                    tuple(map(str, dynamic)) if dynamic else (),
+                    readers=tuple((str(a), str(b), str(c), str(d)) for a, b, c, d in readers)
+                    if readers
+                    else (),
                 )
                 self._saved[str(name)] = ([modules[i] for i in indices], closure)
                 self._raws[str(name)] = raws if isinstance(raws, dict) else None
