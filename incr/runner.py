@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from incr import dag, stepcontext
+from incr import dag, stepcontext, temppool
 from incr import graph as graphs
 from incr.consumers import Consumers
 from incr.events import (
@@ -187,7 +188,8 @@ class Runner:
         store = self.ws.store
         store.defer_sync = True
         try:
-            yield
+            with temppool.pooled(os.fspath(store.dir)):  # files made ahead for its writes
+                yield
         finally:
             store.defer_sync = False
             self.ws.flush_lock()

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from incr import temppool
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -129,6 +131,9 @@ def _new_temp(folder: Path, name: str) -> tuple[int, str]:
     """A file made by this call (``O_EXCL``) in ``folder``, created when missing: its
     descriptor and path. It gets the usual mode (0666 less the umask), not mkstemp's 0600,
     and costs no random name or folder test on the way of the many small writes of a run."""
+    ready = temppool.take(os.fspath(folder))  # made ahead while a run goes on
+    if ready is not None:
+        return ready
     for _ in range(10000):
         tmp = os.path.join(folder, f".{name}.{os.getpid()}-{next(_temp_numbers)}.tmp")
         try:

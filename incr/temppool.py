@@ -1,0 +1,164 @@
+"""Empty temp files made ahead, on a thread, for the atomic writes of a run.
+
+An atomic write creates a temp file, writes it and renames it into place (``storage``). On
+some file systems creating the file is by far its dearest part: ext4 on the virtual disks
+incr is measured on takes 0.1 to 0.5 ms of system time to create an empty file, against
+0.02 ms to write 60 bytes into it, close it and rename it into another folder. A run that
+executes many quick steps creates two files per step (the result object and its run record).
+
+While a run goes on (``pooled``), a thread keeps a few empty files ready in ``tmp/`` of the
+cache folder, on the other core, and ``take`` hands one to a write bound for a folder of the
+same file system. A write that finds none ready, or that goes elsewhere, creates its own as
+before, so the pool never makes a write wait. The files are made as ``storage`` makes its
+own (``O_EXCL``, mode 0666 less the umask, named ``.pool.PID-N.tmp`` so that ``incr gc``
+removes those a killed run left behind); those left unused are removed when the run ends.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import os
+import threading
+from collections.abc import Iterator
+
+#: Files kept ready at most; the pool grows to it as writes take files (few for a short run).
+KEEP_MAX = 16
+#: Files made ahead of the writes so far: a run that writes two files makes about four.
+LEAD = 2
+
+_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+_FLAGS |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+class TempPool:
+    """Empty files made ahead in ``folder`` by a thread, started at the first ``take``."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.pid = os.getpid()  # a forked child must not write the parent's files
+        #: The files made and not taken yet: (descriptor, path).
+        self.ready: collections.deque[tuple[int, str]] = collections.deque()
+        self._wanted = threading.Condition()
+        self._taken = 0
+        #: Set when the run ends, or when the thread could not make a file.
+        self.stopped = False
+        self._thread: threading.Thread | None = None
+        self._numbers = itertools.count()
+        self._devices: dict[str, bool] = {}
+        self._device: int | None = None
+
+    def take(self, folder: str) -> tuple[int, str] | None:
+        """A ready file (descriptor, path) for a write whose destination is in ``folder``;
+        None when none is ready, or when ``folder`` is on another file system."""
+        if self.stopped or os.getpid() != self.pid or not self._same_device(folder):
+            return None
+        with self._wanted:
+            self._taken += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._fill, name="incr-temps", daemon=True)
+                self._thread.start()
+            self._wanted.notify()
+        try:
+            return self.ready.popleft()
+        except IndexError:
+            return None
+
+    def close(self) -> None:
+        """Stop the thread and remove the files nobody took."""
+        with self._wanted:
+            self.stopped = True
+            self._wanted.notify()
+        if self._thread is not None:
+            self._thread.join()
+        while self.ready:
+            fd, path = self.ready.popleft()
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    def _fill(self) -> None:
+        while True:
+            with self._wanted:
+                while not self.stopped and len(self.ready) >= self._target():
+                    self._wanted.wait()
+                if self.stopped:
+                    return
+            path = os.path.join(self.folder, f".pool.{self.pid}-{next(self._numbers)}.tmp")
+            try:
+                self.ready.append((os.open(path, _FLAGS, 0o666), path))
+            except FileExistsError:  # left by a process that had this pid: the next number
+                continue
+            except OSError:  # a full disk, no permission: the writes make their own and say
+                with self._wanted:
+                    self.stopped = True
+                return
+
+    def _target(self) -> int:
+        return min(KEEP_MAX, self._taken + LEAD)
+
+    def _same_device(self, folder: str) -> bool:
+        """Whether ``folder`` (or, while it does not exist, its nearest existing parent) is
+        on the pool's file system: a rename between file systems fails."""
+        known = self._devices.get(folder)
+        if known is None:
+            known = self._devices[folder] = _device(folder) == self._pool_device()
+        return known
+
+    def _pool_device(self) -> int | None:
+        if self._device is None:
+            self._device = _device(self.folder)
+        return self._device
+
+
+def _device(folder: str) -> int | None:
+    while True:
+        try:
+            return os.stat(folder).st_dev
+        except FileNotFoundError:
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                return None
+            folder = parent
+        except OSError:
+            return None
+
+
+#: The pool of the run under way in this process, if any.
+_current: TempPool | None = None
+
+
+def current() -> TempPool | None:
+    """The pool of the run under way in this process, if any."""
+    return _current
+
+
+def take(folder: str) -> tuple[int, str] | None:
+    """A ready empty file for a write into ``folder`` while a run is ``pooled``, else None."""
+    pool = _current
+    return None if pool is None else pool.take(folder)
+
+
+@contextlib.contextmanager
+def pooled(cache: str) -> Iterator[None]:
+    """Keep empty files ready in ``CACHE/tmp`` for the writes made inside the block; the
+    files left unused are removed when it ends, however it ends. Nested, the outer pool
+    stays."""
+    global _current
+    if _current is not None:
+        yield
+        return
+    folder = os.path.join(cache, "tmp")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:  # no pool: each write makes its own file, and says what went wrong
+        yield
+        return
+    _current = pool = TempPool(folder)
+    try:
+        yield
+    finally:
+        _current = None
+        pool.close()

@@ -1,0 +1,114 @@
+"""incr/temppool.py: empty files made ahead on a thread for the atomic writes of a run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from incr import temppool
+from incr.storage import atomic_write
+
+
+def _wait_ready(pool: temppool.TempPool, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(pool.ready) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_writes_in_a_pooled_block_take_files_made_ahead(tmp_path: Path) -> None:
+    cache, out = tmp_path / ".pipecache", tmp_path / ".pipecache" / "objects" / "ab"
+    outside = tmp_path / "plain.bin"
+    atomic_write(outside, b"plain")
+    with temppool.pooled(str(cache)):
+        pool = temppool.current()
+        assert pool is not None
+        atomic_write(out / "first", b"1", durable=False)  # starts the thread
+        _wait_ready(pool, temppool.LEAD)
+        ready = [path for _, path in pool.ready]
+        assert ready and all(Path(p).parent == cache / "tmp" for p in ready)
+        for i in range(40):
+            atomic_write(out / f"object{i}", f"value {i}".encode(), durable=i % 2 == 0)
+        assert not Path(ready[0]).exists()  # renamed into place by a write
+    assert [p.read_bytes() for p in sorted(out.glob("object*"), key=lambda p: int(p.name[6:]))] == [
+        f"value {i}".encode() for i in range(40)
+    ]
+    assert (out / "first").read_bytes() == b"1"
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert modes == {stat.S_IMODE(outside.stat().st_mode)}  # as a file made by the write
+    assert list((cache / "tmp").iterdir()) == []  # the files nobody took are gone
+    assert temppool.current() is None
+
+
+def test_the_files_left_are_removed_when_the_block_fails(tmp_path: Path) -> None:
+    cache = tmp_path / ".pipecache"
+    with pytest.raises(KeyError), temppool.pooled(str(cache)):
+        pool = temppool.current()
+        assert pool is not None
+        atomic_write(cache / "x", b"x")
+        _wait_ready(pool, 1)
+        raise KeyError("the run failed")
+    assert list((cache / "tmp").iterdir()) == []
+
+
+def test_pool_files_are_named_as_incr_gc_removes_leftovers(tmp_path: Path) -> None:
+    cache = tmp_path / ".pipecache"
+    with temppool.pooled(str(cache)):
+        pool = temppool.current()
+        assert pool is not None
+        assert pool.take(str(cache)) is None  # none ready yet: the writer makes its own
+        _wait_ready(pool, 1)
+        fd, path = pool.take(str(cache)) or (-1, "")
+        os.close(fd)
+        name = Path(path).name
+        assert name.startswith(".pool.") and name.endswith(".tmp")  # maintenance._stale_temps
+        os.unlink(path)
+
+
+def test_no_file_for_another_file_system_or_another_process(tmp_path: Path) -> None:
+    cache = tmp_path / ".pipecache"
+    with temppool.pooled(str(cache)):
+        pool = temppool.current()
+        assert pool is not None
+        pool.take(str(cache))
+        _wait_ready(pool, 2)
+        shm = Path("/dev/shm")
+        if shm.is_dir() and os.stat(shm).st_dev != os.stat(cache).st_dev:
+            assert pool.take(str(shm / "not" / "made" / "yet")) is None
+        pool.pid = os.getpid() + 1  # as a child forked from this process sees it
+        assert pool.take(str(cache)) is None
+        pool.pid = os.getpid()
+        assert pool.take(str(cache / "a" / "new" / "folder")) is not None
+
+
+def test_writes_go_on_when_the_pool_cannot_make_files(tmp_path: Path) -> None:
+    cache = tmp_path / ".pipecache"
+    with temppool.pooled(str(cache)):
+        pool = temppool.current()
+        assert pool is not None
+        shutil.rmtree(cache / "tmp")  # the thread's next file fails: it stops
+        for i in range(10):
+            atomic_write(cache / "objects" / f"o{i}", b"v")
+        deadline = time.monotonic() + 10
+        while not pool.stopped and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pool.stopped
+        atomic_write(cache / "objects" / "after", b"w")
+    assert sorted(p.name for p in (cache / "objects").iterdir()) == [
+        "after",
+        *sorted(f"o{i}" for i in range(10)),
+    ]
+    assert not list(cache.rglob("*.tmp"))
+
+
+def test_a_nested_block_keeps_the_outer_pool(tmp_path: Path) -> None:
+    with temppool.pooled(str(tmp_path / "a")):
+        outer = temppool.current()
+        with temppool.pooled(str(tmp_path / "b")):
+            assert temppool.current() is outer
+        assert temppool.current() is outer
+    assert temppool.current() is None
