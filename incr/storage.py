@@ -10,6 +10,7 @@ import itertools
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,7 +142,10 @@ def _new_temp(folder: Path, name: str) -> tuple[int, str]:
     for _ in range(10000):
         tmp = os.path.join(folder, f".{name}.{os.getpid()}-{next(_temp_numbers)}.tmp")
         try:
-            return os.open(tmp, _TEMP_FLAGS, 0o666), tmp
+            start = time.perf_counter()
+            fd = os.open(tmp, _TEMP_FLAGS, 0o666)
+            temppool.made(time.perf_counter() - start)  # slow, and files are made ahead
+            return fd, tmp
         except FileExistsError:  # left by a process that had this pid: take the next number
             continue
         except FileNotFoundError:

@@ -27,10 +27,11 @@ def test_writes_in_a_pooled_block_take_files_made_ahead(tmp_path: Path) -> None:
     with temppool.pooled(str(cache)):
         pool = temppool.current()
         assert pool is not None
+        pool.made(1e-3)  # as on a disk where making a file is slow
         atomic_write(out / "first", b"1", durable=False)  # starts the thread
         _wait_ready(pool, temppool.LEAD)
-        ready = [path for _, path in pool.ready]
-        assert ready and all(Path(p).parent == cache / "tmp" for p in ready)
+        ready = [path for _, path, _ in pool.ready]
+        assert ready and all(Path(p).parent.parent == cache / "tmp" for p in ready)
         for i in range(40):
             atomic_write(out / f"object{i}", f"value {i}".encode(), durable=i % 2 == 0)
         assert not Path(ready[0]).exists()  # renamed into place by a write
@@ -40,7 +41,7 @@ def test_writes_in_a_pooled_block_take_files_made_ahead(tmp_path: Path) -> None:
     assert (out / "first").read_bytes() == b"1"
     modes = {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
     assert modes == {stat.S_IMODE(outside.stat().st_mode)}  # as a file made by the write
-    assert list((cache / "tmp").iterdir()) == []  # the files nobody took are gone
+    assert not list((cache / "tmp").rglob("*.tmp"))  # the files nobody took are gone
     assert temppool.current() is None
 
 
@@ -49,10 +50,11 @@ def test_the_files_left_are_removed_when_the_block_fails(tmp_path: Path) -> None
     with pytest.raises(KeyError), temppool.pooled(str(cache)):
         pool = temppool.current()
         assert pool is not None
+        pool.made(1e-3)  # as on a disk where making a file is slow
         atomic_write(cache / "x", b"x")
         _wait_ready(pool, 1)
         raise KeyError("the run failed")
-    assert list((cache / "tmp").iterdir()) == []
+    assert not list((cache / "tmp").rglob("*.tmp"))
 
 
 def test_pool_files_are_named_as_incr_gc_removes_leftovers(tmp_path: Path) -> None:
@@ -60,6 +62,7 @@ def test_pool_files_are_named_as_incr_gc_removes_leftovers(tmp_path: Path) -> No
     with temppool.pooled(str(cache)):
         pool = temppool.current()
         assert pool is not None
+        pool.made(1e-3)  # as on a disk where making a file is slow
         assert pool.take(str(cache)) is None  # none ready yet: the writer makes its own
         _wait_ready(pool, 1)
         fd, path = pool.take(str(cache)) or (-1, "")
@@ -74,6 +77,7 @@ def test_no_file_for_another_file_system_or_another_process(tmp_path: Path) -> N
     with temppool.pooled(str(cache)):
         pool = temppool.current()
         assert pool is not None
+        pool.made(1e-3)  # as on a disk where making a file is slow
         pool.take(str(cache))
         _wait_ready(pool, 2)
         shm = Path("/dev/shm")
@@ -90,6 +94,7 @@ def test_writes_go_on_when_the_pool_cannot_make_files(tmp_path: Path) -> None:
     with temppool.pooled(str(cache)):
         pool = temppool.current()
         assert pool is not None
+        pool.made(1e-3)  # as on a disk where making a file is slow
         shutil.rmtree(cache / "tmp")  # the thread's next file fails: it stops
         for i in range(10):
             atomic_write(cache / "objects" / f"o{i}", b"v")
@@ -112,3 +117,53 @@ def test_a_nested_block_keeps_the_outer_pool(tmp_path: Path) -> None:
             assert temppool.current() is outer
         assert temppool.current() is outer
     assert temppool.current() is None
+
+
+def test_a_write_never_takes_a_file_from_the_folder_a_file_is_being_made_in(
+    tmp_path: Path,
+) -> None:
+    with temppool.pooled(str(tmp_path / ".pipecache")):
+        pool = temppool.current()
+        assert pool is not None
+        pool.made(1e-3)  # as on a disk where making a file is slow
+        pool.take(str(tmp_path))
+        _wait_ready(pool, 1 + temppool.LEAD)  # all it makes for one take: the thread waits
+        sides = {side for _, _, side in pool.ready}
+        assert sides == set(range(temppool.SIDES))  # made in turn
+        pool._making = 0  # as while the thread makes a file there
+        fd, path = pool.take(str(tmp_path)) or (-1, "")
+        assert Path(path).parent.name == "1"
+        os.close(fd)
+        os.unlink(path)
+        pool._making = None
+
+
+def test_files_are_made_ahead_only_while_making_one_is_slow(tmp_path: Path) -> None:
+    cache = tmp_path / ".pipecache"
+    taken = []
+    with temppool.pooled(str(cache)):
+        pool = temppool.current()
+        assert pool is not None
+        assert not pool.active and pool.take(str(cache)) is None  # nothing known yet
+        for _ in range(3):
+            pool.made(temppool.FAST / 4)  # quick files, made by the writes themselves
+        assert not pool.active and pool.take(str(cache)) is None
+        pool.made(temppool.SLOW * 4)  # one slow file among quick ones: a moving average
+        assert not pool.active
+        for _ in range(8):
+            pool.made(temppool.SLOW * 4)
+        assert pool.active
+        taken.append(pool.take(str(cache)))
+        _wait_ready(pool, 1 + temppool.LEAD)
+        taken.append(pool.take(str(cache)))
+        assert taken[-1] is not None
+        for _ in range(40):
+            pool.made(temppool.FAST / 4)  # quick again: the thread stops making files
+        assert not pool.active
+        kept = len(pool.ready)
+        taken += [pool.take(str(cache)) for _ in range(3)]  # those made are still taken
+        assert len(pool.ready) == max(0, kept - 3)
+    for fd, path in filter(None, taken):
+        os.close(fd)
+        os.unlink(path)
+    assert not list(cache.rglob("*.tmp"))
