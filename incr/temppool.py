@@ -1,17 +1,19 @@
 """Empty temp files made ahead, on a thread, for the atomic writes of a run.
 
 An atomic write creates a temp file, writes it and renames it into place (``storage``). On
-some file systems creating the file is by far its dearest part: ext4 on the virtual disks
-incr is measured on takes 0.1 to 0.5 ms of system time to create an empty file, against
-0.02 ms to write 60 bytes into it, close it and rename it into another folder. A run that
-executes many quick steps creates two files per step (the result object and its run record).
+some file systems creating the file is by far its dearest part: on the ext4 virtual disks
+incr is measured on, creating an empty file takes from 0.01 ms to 0.5 ms of system time
+depending on the moment, against 0.02 ms to write 60 bytes into it, close it and rename it
+into another folder. A run that executes many quick steps creates two files per step (the
+result object and its run record).
 
-While a run goes on (``pooled``), a thread keeps a few empty files ready in ``tmp/`` of the
-cache folder, on the other core, and ``take`` hands one to a write bound for a folder of the
-same file system. A write that finds none ready, or that goes elsewhere, creates its own as
-before, so the pool never makes a write wait. The files are made as ``storage`` makes its
-own (``O_EXCL``, mode 0666 less the umask, named ``.pool.PID-N.tmp`` so that ``incr gc``
-removes those a killed run left behind); those left unused are removed when the run ends.
+While a run goes on (``pooled``) and making a file is slow (``SLOW``), a thread keeps a few
+empty files ready in ``tmp/0`` and ``tmp/1`` of the cache folder, on the other core, and
+``take`` hands one to a write bound for a folder of the same file system. A write that finds
+none ready, or that goes elsewhere, creates its own as before, so the pool never makes a
+write wait. The files are made as ``storage`` makes its own (``O_EXCL``, mode 0666 less the
+umask, named ``.pool.PID-N.tmp`` so that ``incr gc`` removes those a killed run left
+behind); those left unused are removed when the run ends.
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ LEAD = 2
 SIDES = 2
 #: The thread makes files only while making one is slow: from this many seconds on (a moving
 #: average), until it is under ``FAST``. Where it is quick, handing files from a thread to
-#: the writes costs more than it saves (the thread takes Python's lock for each file): a
-#: 10,000-step first ``repro`` with files made at 0.01 to 0.06 ms took 1.05 to 1.12 times as
-#: long with the thread as without.
+#: the writes costs more than it saves (the thread takes Python's lock for each file): with
+#: the thread always on, a 10,000-step first ``repro`` took 1.05 and 1.12 times as long (two
+#: runs of three pairs) while a file took 0.01 to 0.06 ms to make.
 SLOW = 150e-6
 FAST = 75e-6
 
