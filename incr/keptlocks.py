@@ -77,8 +77,8 @@ def kept_pipelines(
 ) -> dict[str, tuple[str, int]]:
     """Pipelines not in ``live`` whose lock entries (among ``keys``) are kept because a
     module still defines them: name -> (defining module, number of entries)."""
-    live = list(live)
-    orphans = [k for k in keys if not any(k.startswith(p + ".") for p in live)]
+    prefixes = tuple(f"{p}." for p in live)
+    orphans = [k for k in keys if not k.startswith(prefixes)]
     if not orphans:
         return {}
     kept: dict[str, tuple[str, int]] = {}
