@@ -73,6 +73,8 @@ class TempPool:
 
     def made(self, seconds: float) -> None:
         """Count one file made (by the thread, or by a write that found none ready)."""
+        if os.getpid() != self.pid:  # a child forked while the thread held the lock
+            return
         with self._wanted:
             self.cost = seconds if self.cost is None else self.cost + (seconds - self.cost) / 8
             if self.active != (self.cost > (FAST if self.active else SLOW)):

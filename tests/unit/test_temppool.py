@@ -85,6 +85,9 @@ def test_no_file_for_another_file_system_or_another_process(tmp_path: Path) -> N
             assert pool.take(str(shm / "not" / "made" / "yet")) is None
         pool.pid = os.getpid() + 1  # as a child forked from this process sees it
         assert pool.take(str(cache)) is None
+        cost = pool.cost
+        pool.made(1.0)  # ignored: the lock may have been held by the thread at the fork
+        assert pool.cost == cost
         pool.pid = os.getpid()
         assert pool.take(str(cache / "a" / "new" / "folder")) is not None
 
