@@ -144,7 +144,7 @@ def _new_temp(folder: Path, name: str) -> tuple[int, str]:
         try:
             start = time.perf_counter()
             fd = os.open(tmp, _TEMP_FLAGS, 0o666)
-            temppool.made(time.perf_counter() - start)  # slow, and files are made ahead
+            temppool.made(time.perf_counter() - start)  # files are made ahead while slow
             return fd, tmp
         except FileExistsError:  # left by a process that had this pid: take the next number
             continue

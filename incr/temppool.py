@@ -24,7 +24,7 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 #: Files kept ready at most; the pool grows to it as writes take files (few for a short run).
 KEEP_MAX = 16
@@ -42,6 +42,10 @@ SIDES = 2
 #: runs of three pairs) while a file took 0.01 to 0.06 ms to make.
 SLOW = 150e-6
 FAST = 75e-6
+#: Seconds a ready file is handed out for. ``incr gc`` removes temp files older than an hour
+#: from the cache (those a killed run left), and a run whose steps take hours may hold its
+#: files that long: older ones are removed rather than taken.
+FRESH_FOR = 600.0
 
 _FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
 _FLAGS |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
@@ -55,8 +59,8 @@ class TempPool:
         #: Where the files are made, in turn (see ``SIDES``).
         self.sides = [os.path.join(folder, str(side)) for side in range(SIDES)]
         self.pid = os.getpid()  # a forked child must not write the parent's files
-        #: The files made and not taken yet: (descriptor, path, side).
-        self.ready: collections.deque[tuple[int, str, int]] = collections.deque()
+        #: The files made and not taken yet: (descriptor, path, side, when made).
+        self.ready: collections.deque[tuple[int, str, int, float]] = collections.deque()
         self._making: int | None = None  # the side the thread is making a file in
         self._wanted = threading.Condition()
         self._taken = 0
@@ -96,11 +100,15 @@ class TempPool:
                     self._thread.start()
                 if len(self.ready) <= self._target() // 2:  # woken for a few at a time
                     self._wanted.notify()
-            for i, (fd, path, side) in enumerate(self.ready):
-                if side != self._making:
-                    del self.ready[i]
-                    return fd, path
-        return None
+            now = time.monotonic()
+            stale = [entry for entry in self.ready if now - entry[3] > FRESH_FOR]
+            for entry in stale:
+                self.ready.remove(entry)
+            chosen = next((entry for entry in self.ready if entry[2] != self._making), None)
+            if chosen is not None:
+                self.ready.remove(chosen)
+        _drop(stale)
+        return None if chosen is None else (chosen[0], chosen[1])
 
     def close(self) -> None:
         """Stop the thread and remove the files nobody took."""
@@ -109,12 +117,8 @@ class TempPool:
             self._wanted.notify()
         if self._thread is not None:
             self._thread.join()
-        while self.ready:
-            fd, path, _ = self.ready.popleft()
-            with contextlib.suppress(OSError):
-                os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        _drop(self.ready)
+        self.ready.clear()
 
     def _fill(self) -> None:
         for number in self._numbers:
@@ -140,7 +144,7 @@ class TempPool:
                     self._making = None
             self.made(time.perf_counter() - start)
             with self._wanted:
-                self.ready.append((fd, path, side))
+                self.ready.append((fd, path, side, time.monotonic()))
 
     def _target(self) -> int:
         return min(KEEP_MAX, self._taken + LEAD)
@@ -157,6 +161,14 @@ class TempPool:
         if self._device is None:
             self._device = _device(self.folder)
         return self._device
+
+
+def _drop(entries: Iterable[tuple[int, str, int, float]]) -> None:
+    for fd, path, _, _ in entries:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _device(folder: str) -> int | None:

@@ -30,7 +30,7 @@ def test_writes_in_a_pooled_block_take_files_made_ahead(tmp_path: Path) -> None:
         pool.made(1e-3)  # as on a disk where making a file is slow
         atomic_write(out / "first", b"1", durable=False)  # starts the thread
         _wait_ready(pool, temppool.LEAD)
-        ready = [path for _, path, _ in pool.ready]
+        ready = [path for _, path, _, _ in pool.ready]
         assert ready and all(Path(p).parent.parent == cache / "tmp" for p in ready)
         for i in range(40):
             atomic_write(out / f"object{i}", f"value {i}".encode(), durable=i % 2 == 0)
@@ -131,7 +131,7 @@ def test_a_write_never_takes_a_file_from_the_folder_a_file_is_being_made_in(
         pool.made(1e-3)  # as on a disk where making a file is slow
         pool.take(str(tmp_path))
         _wait_ready(pool, 1 + temppool.LEAD)  # all it makes for one take: the thread waits
-        sides = {side for _, _, side in pool.ready}
+        sides = {entry[2] for entry in pool.ready}
         assert sides == set(range(temppool.SIDES))  # made in turn
         pool._making = 0  # as while the thread makes a file there
         fd, path = pool.take(str(tmp_path)) or (-1, "")
@@ -170,3 +170,19 @@ def test_files_are_made_ahead_only_while_making_one_is_slow(tmp_path: Path) -> N
         os.close(fd)
         os.unlink(path)
     assert not list(cache.rglob("*.tmp"))
+
+
+def test_a_file_kept_ready_too_long_is_removed_rather_than_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / ".pipecache"
+    with temppool.pooled(str(cache)):
+        pool = temppool.current()
+        assert pool is not None
+        pool.made(1e-3)
+        pool.take(str(cache))
+        _wait_ready(pool, 1 + temppool.LEAD)
+        old = [path for _, path, _, _ in pool.ready]
+        monkeypatch.setattr(temppool, "FRESH_FOR", -1.0)  # all of them made too long ago
+        assert pool.take(str(cache)) is None
+        assert not any(Path(path).exists() for path in old)
