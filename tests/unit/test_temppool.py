@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +22,30 @@ def _wait_ready(pool: temppool.TempPool, count: int) -> None:
         time.sleep(0.01)
 
 
+@contextlib.contextmanager
+def _slow_pool(cache: Path) -> Iterator[temppool.TempPool]:
+    """The pool of a ``pooled`` block, told that making a file is slow (so its thread makes
+    them); no temp file is left once the block ends."""
+    with temppool.pooled(str(cache)):
+        pool = temppool.current()
+        assert pool is not None
+        pool.made(1e-3)
+        yield pool
+    assert not list(cache.rglob("*.tmp"))
+
+
+def _release(taken: tuple[int, str] | None) -> None:
+    """Give back a file taken without a write: close and remove it."""
+    if taken is not None:
+        os.close(taken[0])
+        os.unlink(taken[1])
+
+
 def test_writes_in_a_pooled_block_take_files_made_ahead(tmp_path: Path) -> None:
     cache, out = tmp_path / ".pipecache", tmp_path / ".pipecache" / "objects" / "ab"
     outside = tmp_path / "plain.bin"
     atomic_write(outside, b"plain")
-    with temppool.pooled(str(cache)):
-        pool = temppool.current()
-        assert pool is not None
-        pool.made(1e-3)  # as on a disk where making a file is slow
+    with _slow_pool(cache) as pool:
         atomic_write(out / "first", b"1", durable=False)  # starts the thread
         _wait_ready(pool, temppool.LEAD)
         ready = [path for _, path, _, _ in pool.ready]
@@ -59,26 +77,20 @@ def test_the_files_left_are_removed_when_the_block_fails(tmp_path: Path) -> None
 
 def test_pool_files_are_named_as_incr_gc_removes_leftovers(tmp_path: Path) -> None:
     cache = tmp_path / ".pipecache"
-    with temppool.pooled(str(cache)):
-        pool = temppool.current()
-        assert pool is not None
-        pool.made(1e-3)  # as on a disk where making a file is slow
+    with _slow_pool(cache) as pool:
         assert pool.take(str(cache)) is None  # none ready yet: the writer makes its own
         _wait_ready(pool, 1)
-        fd, path = pool.take(str(cache)) or (-1, "")
-        os.close(fd)
-        name = Path(path).name
+        taken = pool.take(str(cache))
+        assert taken is not None
+        name = Path(taken[1]).name
         assert name.startswith(".pool.") and name.endswith(".tmp")  # maintenance._stale_temps
-        os.unlink(path)
+        _release(taken)
 
 
 def test_no_file_for_another_file_system_or_another_process(tmp_path: Path) -> None:
     cache = tmp_path / ".pipecache"
-    with temppool.pooled(str(cache)):
-        pool = temppool.current()
-        assert pool is not None
-        pool.made(1e-3)  # as on a disk where making a file is slow
-        pool.take(str(cache))
+    with _slow_pool(cache) as pool:
+        _release(pool.take(str(cache)))
         _wait_ready(pool, 2)
         shm = Path("/dev/shm")
         if shm.is_dir() and os.stat(shm).st_dev != os.stat(cache).st_dev:
@@ -89,15 +101,14 @@ def test_no_file_for_another_file_system_or_another_process(tmp_path: Path) -> N
         pool.made(1.0)  # ignored: the lock may have been held by the thread at the fork
         assert pool.cost == cost
         pool.pid = os.getpid()
-        assert pool.take(str(cache / "a" / "new" / "folder")) is not None
+        taken = pool.take(str(cache / "a" / "new" / "folder"))
+        assert taken is not None
+        _release(taken)
 
 
 def test_writes_go_on_when_the_pool_cannot_make_files(tmp_path: Path) -> None:
     cache = tmp_path / ".pipecache"
-    with temppool.pooled(str(cache)):
-        pool = temppool.current()
-        assert pool is not None
-        pool.made(1e-3)  # as on a disk where making a file is slow
+    with _slow_pool(cache) as pool:
         shutil.rmtree(cache / "tmp")  # the thread's next file fails: it stops
         for i in range(10):
             atomic_write(cache / "objects" / f"o{i}", b"v")
@@ -125,19 +136,15 @@ def test_a_nested_block_keeps_the_outer_pool(tmp_path: Path) -> None:
 def test_a_write_never_takes_a_file_from_the_folder_a_file_is_being_made_in(
     tmp_path: Path,
 ) -> None:
-    with temppool.pooled(str(tmp_path / ".pipecache")):
-        pool = temppool.current()
-        assert pool is not None
-        pool.made(1e-3)  # as on a disk where making a file is slow
-        pool.take(str(tmp_path))
+    with _slow_pool(tmp_path / ".pipecache") as pool:
+        _release(pool.take(str(tmp_path)))
         _wait_ready(pool, 1 + temppool.LEAD)  # all it makes for one take: the thread waits
         sides = {entry[2] for entry in pool.ready}
         assert sides == set(range(temppool.SIDES))  # made in turn
         pool._making = 0  # as while the thread makes a file there
-        fd, path = pool.take(str(tmp_path)) or (-1, "")
-        assert Path(path).parent.name == "1"
-        os.close(fd)
-        os.unlink(path)
+        taken = pool.take(str(tmp_path))
+        assert taken is not None and Path(taken[1]).parent.name == "1"
+        _release(taken)
         pool._making = None
 
 
@@ -166,9 +173,8 @@ def test_files_are_made_ahead_only_while_making_one_is_slow(tmp_path: Path) -> N
         kept = len(pool.ready)
         taken += [pool.take(str(cache)) for _ in range(3)]  # those made are still taken
         assert len(pool.ready) == max(0, kept - 3)
-    for fd, path in filter(None, taken):
-        os.close(fd)
-        os.unlink(path)
+    for each in taken:
+        _release(each)
     assert not list(cache.rglob("*.tmp"))
 
 
@@ -176,11 +182,8 @@ def test_a_file_kept_ready_too_long_is_removed_rather_than_taken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = tmp_path / ".pipecache"
-    with temppool.pooled(str(cache)):
-        pool = temppool.current()
-        assert pool is not None
-        pool.made(1e-3)
-        pool.take(str(cache))
+    with _slow_pool(cache) as pool:
+        _release(pool.take(str(cache)))
         _wait_ready(pool, 1 + temppool.LEAD)
         old = [path for _, path, _, _ in pool.ready]
         monkeypatch.setattr(temppool, "FRESH_FOR", -1.0)  # all of them made too long ago
