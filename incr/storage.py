@@ -108,11 +108,7 @@ def staged(folder: Path, name: str, durable: bool = True) -> Iterator[Staged]:
         if out.dest is None:
             os.unlink(tmp)
         else:
-            try:
-                os.replace(tmp, out.dest)
-            except FileNotFoundError:  # the destination's folder is new
-                out.dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, out.dest)
+            _put_in_place(tmp, out.dest, durable)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -120,6 +116,26 @@ def staged(folder: Path, name: str, durable: bool = True) -> Iterator[Staged]:
             # ENOSPC from write or fsync names no file: say which
             exc.filename = str(out.dest if out and out.dest else folder / name)
         raise
+
+
+def _put_in_place(tmp: str, dest: Path, durable: bool) -> None:
+    """Rename temp file ``tmp`` onto ``dest``, making ``dest``'s folder when it is new. A temp
+    file made ahead (``temppool``) in a folder that turns out to be on another mount than
+    ``dest`` (a bind mount keeps the device number) is copied beside ``dest`` instead, and
+    that folder gets no more of them."""
+    try:
+        try:
+            os.replace(tmp, dest)
+        except FileNotFoundError:  # the destination's folder is new
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV or os.path.dirname(tmp) == os.fspath(dest.parent):
+            raise
+        temppool.refuse(os.fspath(dest.parent))
+        with open(tmp, "rb") as source, _replacing(dest, durable) as (fh, _):
+            _copy_bytes(source, fh)
+        os.unlink(tmp)
 
 
 #: The write buffer of a temp file. Given, ``open`` skips asking whether the file is a

@@ -110,6 +110,11 @@ class TempPool:
         _drop(stale)
         return None if chosen is None else (chosen[0], chosen[1])
 
+    def refuse(self, folder: str) -> None:
+        """Hand no more files to writes into ``folder``: a rename from the pool into it
+        failed (a bind mount shares the device number of the file system it shows)."""
+        self._devices[folder] = False
+
     def close(self) -> None:
         """Stop the thread and remove the files nobody took."""
         with self._wanted:
@@ -154,7 +159,8 @@ class TempPool:
         on the pool's file system: a rename between file systems fails."""
         known = self._devices.get(folder)
         if known is None:
-            known = self._devices[folder] = _device(folder) == self._pool_device()
+            device = _device(folder)
+            known = self._devices[folder] = device is not None and device == self._pool_device()
         return known
 
     def _pool_device(self) -> int | None:
@@ -197,6 +203,14 @@ def take(folder: str) -> tuple[int, str] | None:
     """A ready empty file for a write into ``folder`` while a run is ``pooled``, else None."""
     pool = _current
     return None if pool is None else pool.take(folder)
+
+
+def refuse(folder: str) -> None:
+    """Tell the pool of the run under way (if any) that renaming its files into ``folder``
+    fails."""
+    pool = _current
+    if pool is not None:
+        pool.refuse(folder)
 
 
 def made(seconds: float) -> None:

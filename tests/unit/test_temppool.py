@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -189,3 +190,28 @@ def test_a_file_kept_ready_too_long_is_removed_rather_than_taken(
         monkeypatch.setattr(temppool, "FRESH_FOR", -1.0)  # all of them made too long ago
         assert pool.take(str(cache)) is None
         assert not any(Path(path).exists() for path in old)
+
+
+def test_a_file_that_cannot_be_renamed_into_place_is_copied_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder on another mount of the same file system (a bind mount keeps the device
+    number): renaming a pool file into it fails with EXDEV."""
+    cache, other = tmp_path / ".pipecache", tmp_path / "mounted"
+    rename = os.replace
+
+    def across(src: str, dst: str) -> None:
+        if os.path.dirname(os.fspath(dst)) == str(other) and str(cache / "tmp") in str(src):
+            raise OSError(errno.EXDEV, "Invalid cross-device link", src)
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "replace", across)
+    with _slow_pool(cache) as pool:
+        _release(pool.take(str(cache)))
+        _wait_ready(pool, 1 + temppool.LEAD)
+        atomic_write(other / "first.bin", b"first")  # from the pool, then copied
+        assert pool.take(str(other)) is None  # that folder takes no more of them
+        atomic_write(other / "second.bin", b"second", durable=False)
+    assert (other / "first.bin").read_bytes() == b"first"
+    assert (other / "second.bin").read_bytes() == b"second"
+    assert not list(tmp_path.rglob("*.tmp"))
