@@ -198,14 +198,13 @@ class Workspace:
     ) -> list[Verdict]:
         """What a ``repro`` of ``targets`` would do, step by step, without running anything.
 
-        ``force`` marks the targeted steps (every step, without targets) as forced. ``save``
-        False leaves the caches this pass filled for the caller to save (a ``repro`` saves
-        them once its run is done: at 10,000 steps, an edit rewrites 3 MB of closures and
-        code memo).
+        ``force`` marks the targeted steps (every step, without targets) as forced.
         ``lock_view`` judges every step against ``pipeline.lock`` (``incr status --check``): a
         step dirty only because this machine lacks its results (``gate.MACHINE_KINDS``) hands
         on the outputs its lock entry records, so the steps after it are judged on their own
-        facts, still shown as waiting on it.
+        facts, still shown as waiting on it. ``save=False`` leaves the caches this pass filled
+        for the caller to save (a ``repro`` saves them once its run is done: at 10,000 steps,
+        an edit rewrites 3 MB of closures and code memo).
         """
         nodes = [n for t in pipelines for n in t.graph.steps] if lock_view else []
         absent = gate.absent_outs(self.locks, nodes, self.stats.digest)  # outs not on disk

@@ -1,5 +1,6 @@
-"""Atomic file writes: a temp file in the same folder, flushed, fsynced, renamed into place;
-or written unsynced and made durable later, many at once (``sync_written``)."""
+"""Atomic file writes: a temp file in the same folder (or, while a run goes on, one made ahead
+on the same file system: ``temppool``), flushed, fsynced, renamed into place; or written
+unsynced and made durable later, many at once (``sync_written``)."""
 
 from __future__ import annotations
 
@@ -91,11 +92,11 @@ class Staged:
 
 @contextlib.contextmanager
 def staged(folder: Path, name: str, durable: bool = True) -> Iterator[Staged]:
-    """A new temp file in ``folder`` (``.NAME.PID-N.tmp``) for a destination decided while it
-    is written. When the block ends with ``dest`` set, the file is flushed, fsynced (when
-    ``durable``) and renamed onto it (same file system: ``folder`` and ``dest`` must be on
-    one); with ``dest`` None it is removed unsynced. On any error it is removed and ``dest``
-    stays as it was."""
+    """A new temp file in ``folder`` (``.NAME.PID-N.tmp``, or one ``temppool`` made ahead on
+    its file system) for a destination decided while it is written. When the block ends with
+    ``dest`` set, the file is flushed, fsynced (when ``durable``) and renamed onto it (same
+    file system: ``folder`` and ``dest`` must be on one); with ``dest`` None it is removed
+    unsynced. On any error it is removed and ``dest`` stays as it was."""
     fd, tmp = _new_temp(folder, name)
     out: Staged | None = None
     try:
@@ -149,9 +150,10 @@ _TEMP_FLAGS |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 def _new_temp(folder: Path, name: str) -> tuple[int, str]:
-    """A file made by this call (``O_EXCL``) in ``folder``, created when missing: its
-    descriptor and path. It gets the usual mode (0666 less the umask), not mkstemp's 0600,
-    and costs no random name or folder test on the way of the many small writes of a run."""
+    """A new file (``O_EXCL``) for a write into ``folder``: its descriptor and path. One
+    ``temppool`` made ahead while a run goes on, else one made now in ``folder`` (created
+    when missing). It gets the usual mode (0666 less the umask), not mkstemp's 0600, and
+    costs no random name or folder test on the way of the many small writes of a run."""
     ready = temppool.take(os.fspath(folder))  # made ahead while a run goes on
     if ready is not None:
         return ready
