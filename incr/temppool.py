@@ -230,7 +230,7 @@ def pooled(cache: str) -> Iterator[None]:
     if _current is not None:
         yield
         return
-    pool = TempPool(os.path.join(cache, "tmp"))
+    pool = TempPool(os.path.join(os.path.abspath(cache), "tmp"))  # steps may change folder
     try:
         for side in pool.sides:
             os.makedirs(side, exist_ok=True)

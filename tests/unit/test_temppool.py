@@ -215,3 +215,17 @@ def test_a_file_that_cannot_be_renamed_into_place_is_copied_there(
     assert (other / "first.bin").read_bytes() == b"first"
     assert (other / "second.bin").read_bytes() == b"second"
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_files_are_made_where_the_cache_is_whatever_folder_a_step_moves_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    with _slow_pool(Path(".pipecache")) as pool:
+        _release(pool.take(".pipecache"))
+        os.chdir(tmp_path / "elsewhere")  # as a step may, while the thread makes files
+        _wait_ready(pool, 1 + temppool.LEAD)
+        assert all(os.path.isabs(path) for _, path, _, _ in pool.ready)
+        os.chdir(tmp_path)
+    assert not list((tmp_path / "elsewhere").iterdir())
