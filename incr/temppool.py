@@ -52,7 +52,8 @@ _FLAGS |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 class TempPool:
-    """Empty files made ahead in ``folder`` by a thread, started at the first ``take``."""
+    """Empty files made ahead in ``folder`` by a thread, started by the first ``take`` made
+    while making a file is slow (``made``)."""
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
