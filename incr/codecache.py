@@ -37,8 +37,6 @@ LIMIT = 50_000
 #: bytes, or None when it is not a project module.
 Found = tuple[str, str] | None
 
-_NONE: frozenset[str] = frozenset()
-
 
 #: incr's modules that compute closures: their sizes and times key the file (read from their
 #: files, not imported: a command whose closures are all saved loads none of them).
@@ -113,7 +111,7 @@ class ClosureCache:
             ].items():
                 closure = CodeClosure(  # most closures have no packages, lookups, readers
                     {str(k): str(v) for k, v in parts.items()},
-                    frozenset(map(str, packages)) if packages else _NONE,
+                    frozenset(map(str, packages)) if packages else frozenset(),
                     tuple(map(str, dynamic)) if dynamic else (),
                     readers=tuple((str(a), str(b), str(c), str(d)) for a, b, c, d in readers)
                     if readers

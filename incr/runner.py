@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -188,7 +187,7 @@ class Runner:
         store = self.ws.store
         store.defer_sync = True
         try:
-            with temppool.pooled(os.fspath(store.dir)):  # files made ahead for its writes
+            with temppool.pooled(store.dir):  # files made ahead for its writes
                 yield
         finally:
             store.defer_sync = False

@@ -145,8 +145,6 @@ _BUFFER = 1 << 16
 
 #: Numbers the temp files of this process (with its pid, they never collide with another's).
 _temp_numbers = itertools.count()
-_TEMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-_TEMP_FLAGS |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 def _new_temp(folder: Path, name: str) -> tuple[int, str]:
@@ -161,7 +159,7 @@ def _new_temp(folder: Path, name: str) -> tuple[int, str]:
         tmp = os.path.join(folder, f".{name}.{os.getpid()}-{next(_temp_numbers)}.tmp")
         try:
             start = time.perf_counter()
-            fd = os.open(tmp, _TEMP_FLAGS, 0o666)
+            fd = os.open(tmp, temppool.TEMP_FLAGS, 0o666)
             temppool.made(time.perf_counter() - start)  # files are made ahead while slow
             return fd, tmp
         except FileExistsError:  # left by a process that had this pid: take the next number

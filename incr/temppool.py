@@ -47,8 +47,10 @@ FAST = 75e-6
 #: files that long: older ones are removed rather than taken.
 FRESH_FOR = 600.0
 
-_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-_FLAGS |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+#: How a temp file is made, here and by ``storage``: new (``O_EXCL``), no link followed, not
+#: inherited by child processes.
+TEMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+TEMP_FLAGS |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 class TempPool:
@@ -138,7 +140,7 @@ class TempPool:
             path = os.path.join(self.sides[side], f".pool.{self.pid}-{number}.tmp")
             start = time.perf_counter()
             try:
-                fd = os.open(path, _FLAGS, 0o666)
+                fd = os.open(path, TEMP_FLAGS, 0o666)
             except FileExistsError:  # left by a process that had this pid: the next number
                 continue
             except OSError:  # a full disk, no permission: the writes make their own and say
@@ -223,7 +225,7 @@ def made(seconds: float) -> None:
 
 
 @contextlib.contextmanager
-def pooled(cache: str) -> Iterator[None]:
+def pooled(cache: str | os.PathLike[str]) -> Iterator[None]:
     """Keep empty files ready in ``CACHE/tmp`` for the writes made inside the block; the
     files left unused are removed when it ends, however it ends. Nested, the outer pool
     stays."""
