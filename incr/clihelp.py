@@ -175,8 +175,9 @@ def gc_lines(
     verb = "would remove" if dry_run else "removed"
     lines = []
     if dry_run:
-        paths = (*report.objects, *report.runs, *report.temps)
-        lines += [f"  {path.relative_to(project.root).as_posix()}" for path in paths]
+        lines += [f"  {path.relative_to(project.root).as_posix()}" for path in report.objects]
+        lines += [f"  run-cache entry {fp}" for fp in report.runs]
+        lines += [f"  {path.relative_to(project.root).as_posix()}" for path in report.temps]
     lines += [f"{verb} {item.path} (outs of removed step {item.step})" for item in found]
     return [*lines, gc_summary(report, verb)]
 

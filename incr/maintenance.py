@@ -24,7 +24,7 @@ class GcReport:
     """What ``gc`` removed (or would remove, on a dry run) and what it kept."""
 
     objects: list[Path] = field(default_factory=list)
-    runs: list[Path] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)  # fingerprints
     temps: list[Path] = field(default_factory=list)
     freed: int = 0
     kept_objects: int = 0
@@ -58,17 +58,16 @@ def collect(
     needed: set[str] = set()
     _needed(store, (a for e in locks.values() for a in e.outputs.values()), needed)
     locked_fps = {e.fingerprint for e in locks.values()}
-    by_step: dict[str, list[tuple[float, Path, list[RunRecord]]]] = defaultdict(list)
-    for path, step, created, records in store.run_records():
-        by_step[step].append((created, path, records))
+    by_step: dict[str, list[tuple[float, str, list[RunRecord]]]] = defaultdict(list)
+    for fp, step, created, records in store.run_records():
+        by_step[step].append((created, fp, records))
     for entries in by_step.values():
         entries.sort(key=lambda r: r[0], reverse=True)
-        for index, (_, path, records) in enumerate(entries):
-            fp = path.parent.name + path.name
+        for index, (_, fp, records) in enumerate(entries):
             if index < keep or fp in locked_fps:
                 _needed(store, (a for r in records for a in r.outputs.values()), needed)
             else:
-                report.runs.append(path)
+                report.runs.append(fp)
     for path in _stale_temps(store, lockfile, now):
         report.temps.append(path)
         report.freed += path.stat().st_size
@@ -84,7 +83,8 @@ def collect(
             report.objects.append(path)
             report.freed += size
     if not dry_run:
-        for path in (*report.objects, *report.runs, *report.temps):
+        store.drop_runs(report.runs)
+        for path in (*report.objects, *report.temps):
             path.unlink(missing_ok=True)
     return report
 

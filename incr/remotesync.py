@@ -101,8 +101,7 @@ def push(
     store = remote.store
     runs = [_locked_run(remote, key, locks[key]) for key in keys]
     if all_runs:
-        for path, step, _, records in store.run_records():
-            fp = path.parent.name + path.name
+        for fp, step, _, records in store.run_records():
             runs += [SharedRun(fp, step, r.outputs, r.reads, r.created) for r in records]
     owners = _owner_lines(locks, keys, remote)
     ready: list[SharedRun] = []

@@ -1,11 +1,27 @@
-"""The run cache, under ``.pipecache/runs/``: ``runs/FP`` maps a fingerprint ever computed to
-the artifacts it produced (with what it read and when), so reverting an edit restores old
-outputs without executing the step. ``Store`` is a ``RunCache``: its objects hold the bytes."""
+"""The run cache, under ``.pipecache/runs/``: what each fingerprint ever computed produced (with
+what it read and when), so reverting an edit restores old outputs without executing the step.
+``Store`` is a ``RunCache``: its objects hold the bytes.
+
+On disk::
+
+    runs/ab.json    the records of every fingerprint that starts with ``ab`` (a shard)
+    runs/journal    changes not folded into the shards yet, one JSON line each
+
+A run appends each record to the journal as its step finishes (one ``write``: a killed run keeps
+every record it made) and folds the journal into the shards when it ends (``batched``): 10,000
+executed steps write at most 256 shard files, not 10,000 record files. Every writer holds the
+project lock (``incr.locking``), so one process at a time appends; a journal a killed run left
+is folded by the next writer. A reader takes shards and journal together.
+
+Before shards, each fingerprint had a file of its own (``runs/ab/cdef...``). Those are still
+read, and the first writer folds them into the shards and removes them.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,18 +30,26 @@ from typing import Any
 from incr.model import Artifact
 from incr.storage import atomic_write
 
+#: Records kept per fingerprint (one per distinct set of read digests).
+RUN_VARIANTS = 8
+
+Variants = list[dict[str, Any]]
+
 
 class RunCache:
     """The run-cache records of a cache folder (a part of ``Store``, which sets ``runs`` and
     provides ``has`` and ``ensure``)."""
 
     runs: Path
+    _runs_state: _State | None = None
 
     def has(self, digest: str) -> bool:
         raise NotImplementedError
 
     def ensure(self) -> None:
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ writing
 
     def record_run(
         self,
@@ -48,33 +72,92 @@ class RunCache:
             "created": created,
             "step": step,
         }
-        path = self._run_path(fingerprint)
-        others = [v for v in self._variants(path) if v.get("reads") != record["reads"]]
-        self.ensure()
-        data = {"variants": [record, *others][:RUN_VARIANTS]}
-        atomic_write(path, json.dumps(data, sort_keys=True).encode(), durable=False)
+        self._change({"fp": fingerprint, "record": record})
 
     def forget_run(self, fingerprint: str, reads: dict[str, str]) -> None:
         """Drop the record of ``fingerprint`` made with these reads: a result found stale
         (a file it read was written while it ran). Nothing when there is no such record."""
-        path = self._run_path(fingerprint)
-        variants = self._variants(path)
-        rest = [v for v in variants if v.get("reads") != reads]
-        if len(rest) == len(variants):
+        if any(v.get("reads") == reads for v in self._variants(fingerprint)):
+            self._change({"fp": fingerprint, "forget": reads})
+
+    def drop_runs(self, fingerprints: list[str]) -> None:
+        """Drop every record of these fingerprints (``incr gc``)."""
+        with self.batched():
+            for fingerprint in fingerprints:
+                self._change({"fp": fingerprint, "drop": True})
+
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """Inside the block, changes go to the journal only; they are folded into the shards
+        when it ends, however it ends. For a holder of the project lock."""
+        state = self._state()
+        if state.batches == 0:
+            state.reset()  # what another writer did before this one took the lock
+            self._migrate(state)
+        state.batches += 1
+        try:
+            yield
+        finally:
+            state.batches -= 1
+            if state.batches == 0:
+                self._fold(state)
+
+    def _change(self, line: dict[str, Any]) -> None:
+        state = self._state()
+        fingerprint = str(line["fp"])
+        shard = self._shard(state, fingerprint[:2])
+        shard[fingerprint] = _applied(shard.get(fingerprint, []), line)
+        state.dirty.add(fingerprint[:2])
+        self.ensure()
+        state.append(self.runs / JOURNAL, line)
+        if state.batches == 0:
+            self._fold(state)
+
+    def _fold(self, state: _State) -> None:
+        """Write the shards the journal changed (a journal a killed run left included), then
+        drop the journal."""
+        state.close()
+        journal = self.runs / JOURNAL
+        for prefix in state.journal_prefixes(journal):
+            self._shard(state, prefix)  # applies its lines
+        for prefix in sorted(state.dirty):
+            kept = {fp: v for fp, v in sorted(state.shards[prefix].items()) if v}
+            path = self.runs / f"{prefix}.json"
+            if kept:
+                data = json.dumps({"format": FORMAT, "runs": kept}, sort_keys=True)
+                atomic_write(path, data.encode(), durable=False)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        state.dirty.clear()
+        with contextlib.suppress(FileNotFoundError):
+            journal.unlink()
+
+    def _migrate(self, state: _State) -> None:
+        """Fold the files of the layout before shards (``runs/ab/cdef...``) into the shards,
+        then remove them. Before any change is made, so a crash halfway leaves nothing to undo:
+        the next writer merges the same files again."""
+        old = _old_files(self.runs)
+        if not old:
             return
-        if rest:
-            atomic_write(
-                path, json.dumps({"variants": rest}, sort_keys=True).encode(), durable=False
-            )
-        else:
+        for prefix in sorted({fingerprint[:2] for fingerprint, _ in old}):
+            self._shard(state, prefix)  # reads them
+            state.dirty.add(prefix)
+        self._fold(state)
+        for _, path in old:
             with contextlib.suppress(OSError):
                 path.unlink()
+        for folder in {path.parent for _, path in old}:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # left when it holds a temp file: ``incr gc`` removes those
+
+    # ------------------------------------------------------------------ reading
 
     def lookup_runs(self, fingerprint: str) -> list[RunRecord]:
         """What ``fingerprint`` produced, newest first, keeping only records whose objects are
         all still stored."""
         records = []
-        for variant in self._variants(self._run_path(fingerprint)):
+        for variant in self._variants(fingerprint):
             record = _run_record(variant)
             if record is not None and all(self.has(a.digest) for a in record.outputs.values()):
                 records.append(record)
@@ -85,32 +168,191 @@ class RunCache:
         records = self.lookup_runs(fingerprint)
         return records[0] if records else None
 
-    def run_records(self) -> Iterator[tuple[Path, str, float, list[RunRecord]]]:
-        """Every run-cache file: (its path, step key, newest created, its readable records)."""
-        if not self.runs.is_dir():
+    def run_records(self) -> Iterator[tuple[str, str, float, list[RunRecord]]]:
+        """Every fingerprint of the run cache: (it, its step key, newest created, its readable
+        records), in the order of the fingerprints."""
+        state = self._state()
+        prefixes = set(state.journal_prefixes(self.runs / JOURNAL))
+        prefixes |= {fp[:2] for fp, _ in _old_files(self.runs)}
+        with contextlib.suppress(OSError):
+            prefixes |= {n[:-5] for n in os.listdir(self.runs) if _is_shard(n)}
+        for prefix in sorted(prefixes):
+            for fingerprint, variants in sorted(self._shard(state, prefix).items()):
+                records = [r for r in map(_run_record, variants) if r is not None]
+                if records:
+                    step = str(variants[0].get("step", ""))
+                    yield fingerprint, step, max(r.created for r in records), records
+
+    def _variants(self, fingerprint: str) -> Variants:
+        state = self._state()
+        return self._shard(state, fingerprint[:2]).get(fingerprint, [])
+
+    def _shard(self, state: _State, prefix: str) -> dict[str, Variants]:
+        """The records of the fingerprints starting with ``prefix``: its shard file, the
+        files of the old layout, then the journal's changes."""
+        shard = state.shards.get(prefix)
+        if shard is not None:
+            return shard
+        shard = _read_shard(self.runs / f"{prefix}.json")
+        old = self.runs / prefix
+        if old.is_dir():
+            for path in old.iterdir():
+                if _is_old(path.name):
+                    variants = shard.setdefault(prefix + path.name, [])
+                    for variant in _read_variants(path):
+                        if all(v.get("reads") != variant.get("reads") for v in variants):
+                            variants.append(variant)
+                    del variants[RUN_VARIANTS:]
+        state.shards[prefix] = shard
+        lines = state.pending_of(self.runs / JOURNAL, prefix)
+        for line in lines:
+            fingerprint = str(line["fp"])
+            shard[fingerprint] = _applied(shard.get(fingerprint, []), line)
+        if lines:
+            state.dirty.add(prefix)
+        return shard
+
+    def _state(self) -> _State:
+        """What this process holds of the run cache: one for all the ``Store`` values of a
+        cache folder (the remote's and the workspace's see each other's records)."""
+        state = self._runs_state
+        if state is None or state.pid != os.getpid():  # a forked child starts afresh
+            key = os.path.abspath(self.runs)
+            state = _STATES.get(key)
+            if state is None or state.pid != os.getpid():
+                state = _STATES[key] = _State()
+            self._runs_state = state
+        return state
+
+
+#: The shards' format, and the journal's name.
+FORMAT = 2
+JOURNAL = "journal"
+#: The state of each run cache this process has used, by its absolute folder.
+_STATES: dict[str, _State] = {}
+
+
+class _State:
+    """What this process holds of one run cache: the shards read (with the journal's changes
+    applied), the ones changed since the last fold, and the journal lines not applied yet.
+
+    A holder of the project lock reads afresh when its batch starts (``RunCache.batched``);
+    a reader without it sees the run cache as it was when first read, and never restores a
+    result from it (restores happen in runs, under the lock)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.batches = 0
+        self.fd: int | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.shards: dict[str, dict[str, Variants]] = {}
+        self.dirty: set[str] = set()
+        self.pending: dict[str, list[dict[str, Any]]] = {}
+        self.loaded_journal = False
+
+    def _load(self, journal: Path) -> None:
+        """The journal's lines by shard, once (a line cut short by a kill is skipped)."""
+        if self.loaded_journal:
             return
-        for path in sorted(self.runs.glob("*/*")):
-            variants = self._variants(path)
-            records = [r for r in map(_run_record, variants) if r is not None]
-            if records:
-                step = str(variants[0].get("step", ""))
-                yield path, step, max(r.created for r in records), records
-
-    def _run_path(self, fingerprint: str) -> Path:
-        return self.runs / fingerprint[:2] / fingerprint[2:]
-
-    @staticmethod
-    def _variants(path: Path) -> list[dict[str, Any]]:
+        self.loaded_journal = True
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            variants = data["variants"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return []
-        return [v for v in variants if isinstance(v, dict)] if isinstance(variants, list) else []
+            text = journal.read_bytes()
+        except OSError:
+            return
+        for raw in text.splitlines():
+            with contextlib.suppress(ValueError):
+                line = json.loads(raw)
+                if isinstance(line, dict) and isinstance(line.get("fp"), str):
+                    self.pending.setdefault(line["fp"][:2], []).append(line)
+
+    def pending_of(self, journal: Path, prefix: str) -> list[dict[str, Any]]:
+        self._load(journal)
+        return self.pending.pop(prefix, [])
+
+    def journal_prefixes(self, journal: Path) -> list[str]:
+        self._load(journal)
+        return list(self.pending)
+
+    def append(self, journal: Path, line: dict[str, Any]) -> None:
+        """Append ``line`` to the journal (its older lines were loaded first), opened at the
+        first change."""
+        if self.fd is None:
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT
+            try:
+                self.fd = os.open(journal, flags, 0o666)
+            except FileNotFoundError:
+                journal.parent.mkdir(parents=True, exist_ok=True)
+                self.fd = os.open(journal, flags, 0o666)
+            size = os.fstat(self.fd).st_size
+            if size and os.pread(self.fd, 1, size - 1) != b"\n":
+                os.write(self.fd, b"\n")  # after a line a kill cut short
+        os.write(self.fd, json.dumps(line, sort_keys=True).encode() + b"\n")
+
+    def close(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
 
 
-#: Records kept per fingerprint (one per distinct set of read digests).
-RUN_VARIANTS = 8
+def _applied(variants: Variants, line: dict[str, Any]) -> Variants:
+    """``variants`` after one journal line: a record comes first and replaces the one with the
+    same reads; a forget drops the one with its reads; a drop drops all. Applying a line twice
+    gives what applying it once gave, so a journal folded again after a crash changes nothing."""
+    if "record" in line:
+        record = line["record"]
+        others = [v for v in variants if v.get("reads") != record.get("reads")]
+        return [record, *others][:RUN_VARIANTS]
+    if "forget" in line:
+        return [v for v in variants if v.get("reads") != line["forget"]]
+    return []
+
+
+def _read_shard(path: Path) -> dict[str, Variants]:
+    try:
+        data = json.loads(path.read_bytes())
+        runs = data["runs"] if data["format"] == FORMAT else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    if not isinstance(runs, dict):
+        return {}
+    return {
+        str(fp): [v for v in variants if isinstance(v, dict)]
+        for fp, variants in runs.items()
+        if isinstance(variants, list)
+    }
+
+
+def _is_shard(name: str) -> bool:
+    return len(name) == 7 and name.endswith(".json") and not name.startswith(".")
+
+
+def _is_old(name: str) -> bool:
+    return not name.startswith(".")  # temp files start with a dot
+
+
+def _old_files(runs: Path) -> list[tuple[str, Path]]:
+    """The files of the layout before shards: (fingerprint, path)."""
+    try:
+        names = os.listdir(runs)
+    except OSError:
+        return []
+    found = []
+    for name in sorted(names):
+        folder = runs / name
+        if len(name) == 2 and folder.is_dir():
+            found += [(name + p.name, p) for p in sorted(folder.iterdir()) if _is_old(p.name)]
+    return found
+
+
+def _read_variants(path: Path) -> Variants:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        variants = data["variants"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [v for v in variants if isinstance(v, dict)] if isinstance(variants, list) else []
 
 
 def _run_record(variant: dict[str, Any]) -> RunRecord | None:

@@ -182,12 +182,13 @@ class Runner:
     @contextlib.contextmanager
     def _flushing_lock(self) -> Iterator[None]:
         """Store objects without an fsync each, synced together before each lockfile write
-        (``Store.defer_sync``); write what the lockfile still lacks when the run ends, however
-        it ends (Ctrl-C included)."""
+        (``Store.defer_sync``), and run records in the run cache's journal, folded into its
+        shards at the end (``Store.batched``); write what the lockfile still lacks when the run
+        ends, however it ends (Ctrl-C included)."""
         store = self.ws.store
         store.defer_sync = True
         try:
-            with temppool.pooled(store.dir):  # files made ahead for its writes
+            with temppool.pooled(store.dir), store.batched():  # files made ahead for its writes
                 yield
         finally:
             store.defer_sync = False

@@ -1,7 +1,7 @@
 """The content-addressed object store and the run cache (see ``runcache``), under ``.pipecache/``.
 
 ``objects/ab/cdef...`` holds bytes named by their blake3 digest; writing a digest that exists
-does nothing; reading verifies the digest and treats a mismatch as a miss. ``runs/FP`` maps a
+does nothing; reading verifies the digest and treats a mismatch as a miss. ``runs/`` maps each
 fingerprint ever computed to the artifacts it produced, so reverting an edit restores old outputs
 without executing the step.
 """

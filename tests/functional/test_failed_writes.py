@@ -31,7 +31,6 @@ def _temp_files(root: Path) -> list[Path]:
     ("pattern", "then_ran"),
     [
         (".pipecache/objects", ["write", "count"]),  # nothing was stored: run again
-        (".pipecache/runs", ["write", "count"]),
         ("pipeline.lock", ["count"]),  # write is in the run cache: restored for free
     ],
 )
@@ -59,6 +58,31 @@ def test_a_full_disk_leaves_lockfile_and_cache_as_they_were(
     assert writer.take_ran() == then_ran
     assert writer.read("reports/out.txt") == "value 2\n"
     assert writer.dirty() == {}
+
+
+def test_a_full_disk_when_run_records_are_folded_loses_no_result(writer: Project) -> None:
+    """Run records go to the run cache's journal as steps finish and are folded into its
+    shards when the run ends: that fold failing is reported, and the results stand."""
+    writer.edit("pipelines/bad.py", "VALUE = 1", "VALUE = 2")
+
+    result = _full_disk(writer, ".pipecache/runs", "repro")
+
+    assert result.returncode != 0, result.output
+    assert "Traceback" not in result.output, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "No space left" in errors[0], result.stderr
+    assert writer.take_ran() == ["write", "count"]
+    assert (writer.root / ".pipecache" / "runs" / "journal").is_file(), "the records are kept"
+    assert _temp_files(writer.root) == []
+    assert writer.dirty() == {}, "the lockfile holds the results"
+
+    writer.repro()
+    assert writer.take_ran() == []
+    assert not (writer.root / ".pipecache" / "runs" / "journal").exists(), "folded now"
+    writer.edit("pipelines/bad.py", "VALUE = 2", "VALUE = 1")
+    writer.repro()
+    assert writer.take_ran() == [], "restored from the run cache"
+    assert writer.read("reports/out.txt") == "value 1\n"
 
 
 def test_a_write_refused_for_permissions_leaves_everything_as_it_was(writer: Project) -> None:

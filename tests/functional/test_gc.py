@@ -3,6 +3,7 @@ reverts stay free."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -61,16 +62,15 @@ def grown(make_project: MakeProject) -> tuple[Project, dict[int, dict]]:
     return project, versions
 
 
-def _garbage(versions: dict[int, dict], gone: tuple[int, ...]) -> set[str]:
-    """The cache paths that only the run-cache entries of versions ``gone`` need."""
-    paths = set()
+def _garbage(versions: dict[int, dict], gone: tuple[int, ...]) -> tuple[set[str], set[str]]:
+    """The cache objects that only the run-cache entries of versions ``gone`` need, and the
+    fingerprints of those entries."""
+    paths, fps = set(), set()
     for version in gone:
-        for entry in versions[version].values():
-            fp = entry.fingerprint
-            paths.add(f".pipecache/runs/{fp[:2]}/{fp[2:]}")
+        fps |= {entry.fingerprint for entry in versions[version].values()}
         for artifact in versions[version]["grow.make"].outputs.values():
             paths.add(f".pipecache/objects/{artifact.digest[:2]}/{artifact.digest[2:]}")
-    return paths
+    return paths, fps
 
 
 def _cache_files(project: Project) -> set[str]:
@@ -78,25 +78,33 @@ def _cache_files(project: Project) -> set[str]:
     return {p.relative_to(project.root).as_posix() for p in cache.rglob("*") if p.is_file()}
 
 
+def _run_cache(project: Project) -> set[str]:
+    """The fingerprints the run cache's shards hold."""
+    shards = (project.root / ".pipecache" / "runs").glob("*.json")
+    return {fp for shard in shards for fp in json.loads(shard.read_bytes())["runs"]}
+
+
 def test_gc_dry_run_lists_and_gc_removes_only_what_nothing_needs(grown) -> None:
     project, versions = grown
-    before = _cache_files(project)
-    garbage = _garbage(versions, gone=(2, 3, 4))
-    assert garbage <= before
+    before, runs = _cache_files(project), _run_cache(project)
+    garbage, gone = _garbage(versions, gone=(2, 3, 4))
+    assert garbage <= before and gone <= runs
 
     dry = project.incr("gc", "--keep", "1", "--dry-run")
 
     assert dry.returncode == 0, dry.output
     listed = {line.strip() for line in dry.stdout.splitlines() if line.startswith("  ")}
-    assert listed == garbage
+    assert listed == garbage | {f"run-cache entry {fp}" for fp in gone}
     assert "would remove 6 objects, 6 run-cache entries and 0 leftover temp files" in dry.stdout
-    assert _cache_files(project) == before
+    assert _cache_files(project) == before and _run_cache(project) == runs
 
     result = project.incr("gc", "--keep", "1")
 
     assert result.returncode == 0, result.output
     assert "removed 6 objects, 6 run-cache entries and 0 leftover temp files" in result.stdout
-    assert _cache_files(project) == before - garbage
+    shards = {f for f in before if f.startswith(".pipecache/runs/")}
+    assert _cache_files(project) - shards == before - garbage - shards
+    assert _run_cache(project) == runs - gone
     verify = project.incr("verify")
     assert verify.returncode == 0, verify.output
     assert project.dirty() == {}

@@ -35,9 +35,10 @@ def _run(store: Store, step: str, n: int, created: float, data: bytes) -> Artifa
     return artifact
 
 
-def _run_path(store: Store, n: int) -> Path:
-    fp = _fp(n)
-    return store.runs / fp[:2] / fp[2:]
+def _fps(store: Store) -> list[str]:
+    """The fingerprints the run cache holds, as the next command reads it."""
+    with store.batched():
+        return [fp for fp, _, _, _ in store.run_records()]
 
 
 def _tree(store: Store, files: dict[str, bytes]) -> Artifact:
@@ -57,12 +58,12 @@ def test_keeps_the_newest_runs_of_each_step_by_creation_time(store: Store) -> No
 
     report = collect(store, {}, keep=2, dry_run=False, now=NOW)
 
-    assert report.runs == [_run_path(store, 1)]
+    assert report.runs == [_fp(1)]
     assert report.objects == [store.object_path(old.digest)]
     for kept in (new, mid, other):
         assert store.has(kept.digest)
     assert not store.has(old.digest)
-    assert not _run_path(store, 1).exists()
+    assert _fps(store) == [_fp(2), _fp(3), _fp(4)]
     assert store.lookup_run(_fp(2)) is not None
 
 
@@ -81,7 +82,7 @@ def test_never_removes_what_the_lockfile_needs(store: Store) -> None:
     assert store.has(locked.digest) and store.has(unrecorded.digest)
     assert store.lookup_run(_fp(1)) is not None, "the locked fingerprint's entry stays"
     assert not store.has(dropped.digest)
-    assert sorted(report.runs) == sorted([_run_path(store, 2), _run_path(store, 3)])
+    assert sorted(report.runs) == [_fp(2), _fp(3)]
 
 
 def test_an_object_shared_with_a_kept_run_stays(store: Store) -> None:
@@ -90,7 +91,7 @@ def test_an_object_shared_with_a_kept_run_stays(store: Store) -> None:
 
     report = collect(store, {}, keep=1, dry_run=False, now=NOW)
 
-    assert report.runs == [_run_path(store, 1)]
+    assert report.runs == [_fp(1)]
     assert report.objects == []
     assert store.has(shared.digest)
 
@@ -163,14 +164,15 @@ def test_stale_temp_files_go_and_fresh_ones_stay(store: Store) -> None:
     assert store.has(digest)
 
 
-def test_an_unreadable_run_record_is_left_alone(store: Store) -> None:
+def test_an_unreadable_run_cache_shard_is_left_alone(store: Store) -> None:
     _run(store, "p.a", 1, created=100, data=b"[1]")
-    _run_path(store, 2).parent.mkdir(parents=True, exist_ok=True)
-    _run_path(store, 2).write_text("{not json", encoding="utf-8")
+    damaged = store.runs / "ff.json"
+    damaged.write_text("{not json", encoding="utf-8")
 
     report = collect(store, {}, keep=3, dry_run=False, now=NOW)
 
     assert report.runs == [] and report.objects == []
+    assert damaged.read_text(encoding="utf-8") == "{not json"
 
 
 def test_an_empty_or_missing_cache(store: Store) -> None:

@@ -135,18 +135,21 @@ def test_lookup_of_a_run_with_no_outputs(store):
         "",
         "{",
         "[1, 2]",
-        '{"outputs": {"a": "no-kind"}, "reads": {}, "created": 1}',
-        '{"outputs": {"a": 3}, "reads": {}, "created": 1}',
-        '{"outputs": {}, "reads": [], "created": "soon"}',
-        '{"outputs": {}}',
+        '{"format": 2, "runs": []}',
+        '{"format": 2, "runs": {"BB": 3}}',
+        '{"format": 2, "runs": {"BB": [{"outputs": {"a": "no-kind"}, "reads": {}, "created": 1}]}}',
+        '{"format": 2, "runs": {"BB": [{"outputs": {"a": 3}, "reads": {}, "created": 1}]}}',
+        '{"format": 2, "runs": {"BB": [{"outputs": {}, "reads": [], "created": "soon"}]}}',
+        '{"format": 2, "runs": {"BB": [{"outputs": {}}]}}',
+        '{"format": 3, "runs": {"BB": [{"outputs": {}, "reads": {}, "created": 1}]}}',
         "\xff",
     ],
 )
 def test_lookup_of_a_damaged_run_record_is_a_miss(store, text):
     store.record_run("b" * 32, {}, {}, 1.0)
-    path = store.runs / ("b" * 32)[:2] / ("b" * 32)[2:]
-    path.write_text(text, encoding="latin-1")
-    assert store.lookup_run("b" * 32) is None
+    (store.runs / "bb.json").write_text(text.replace("BB", "b" * 32), encoding="latin-1")
+    with store.batched():  # read afresh, as by the next writer
+        assert store.lookup_run("b" * 32) is None
 
 
 # ---------------------------------------------------------------------- files, by the kernel
