@@ -102,7 +102,15 @@ def normalise(node: ast.AST, nodes: list[ast.AST] | None = None) -> str:
     """The AST as text without docstrings and positions: comments and layout never matter
     (``nodes``: ``walked(node)``, when already known)."""
     with _docstrings_removed(node, nodes):
-        return ast.dump(node, annotate_fields=True, include_attributes=False)
+        return dumped(node)
+
+
+def dumped(node: ast.AST) -> str:
+    """``ast.dump(node)``, the very same text (fingerprints are digests of it), in about half
+    the time: one list of pieces, each class's fields looked up once."""
+    out: list[str] = []
+    _dump_into(node, out)
+    return "".join(out)
 
 
 def digest_nodes(
@@ -112,3 +120,54 @@ def digest_nodes(
     pairs = zip(nodes, walks, strict=True) if walks is not None else ((n, None) for n in nodes)
     text = "\n".join(normalise(n, w) for n, w in pairs)
     return digest_bytes(text.encode(), PART_DIGEST_LEN)
+
+
+#: A missing field (``ast.dump`` leaves it out).
+_MISSING = object()
+#: By AST class: its name with ``(``, and each field as (name, ``NAME=``, ``, NAME=``, whether
+#: its class default is None: a field that is None and defaults to None is left out, as
+#: ``ast.dump`` does).
+_SHAPES: dict[type, tuple[str, tuple[tuple[str, str, str, bool], ...]]] = {}
+
+
+def _shape(cls: type) -> tuple[str, tuple[tuple[str, str, str, bool], ...]]:
+    fields = tuple(
+        (f, f"{f}=", f", {f}=", getattr(cls, f, _MISSING) is None)
+        for f in cls._fields  # type: ignore[attr-defined]
+    )
+    shape = _SHAPES[cls] = (f"{cls.__name__}(", fields)
+    return shape
+
+
+def _dump_into(node: ast.AST, out: list[str]) -> None:
+    append = out.append
+    head, fields = _SHAPES.get(type(node)) or _shape(type(node))
+    append(head)
+    first = True
+    for name, alone, after, optional in fields:
+        value = getattr(node, name, _MISSING)
+        if value is _MISSING or (value is None and optional):
+            continue
+        append(alone if first else after)
+        first = False
+        if isinstance(value, ast.AST):
+            _dump_into(value, out)
+        elif isinstance(value, list):
+            _list_into(value, out)
+        else:
+            append(repr(value))
+    append(")")
+
+
+def _list_into(items: list[Any], out: list[str]) -> None:
+    out.append("[")
+    for i, item in enumerate(items):
+        if i:
+            out.append(", ")
+        if isinstance(item, ast.AST):
+            _dump_into(item, out)
+        elif isinstance(item, list):
+            _list_into(item, out)
+        else:
+            out.append(repr(item))
+    out.append("]")

@@ -58,6 +58,8 @@ class Wiring:
             import ast
             import copy
 
+            from incr.astnorm import dumped
+
             parsed, steps = self._parsed
             cut = {id(stmt) for stmt in steps}
             body = list(parsed.body)  # the parsed tree itself is left as it is
@@ -66,7 +68,7 @@ class Wiring:
                     body[i] = copy.copy(stmt)
                     body[i].body = [ast.Pass()]
             wired = ast.Module(body=body, type_ignores=parsed.type_ignores)
-            self._tree = digest_bytes(ast.dump(wired, include_attributes=False).encode(), 32)
+            self._tree = digest_bytes(dumped(wired).encode(), 32)
             self._parsed = None
         return self._tree
 
