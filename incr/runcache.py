@@ -108,8 +108,9 @@ class RunCache:
         shard = self._shard(state, fingerprint[:2])
         shard[fingerprint] = _applied(shard.get(fingerprint, []), line)
         state.dirty.add(fingerprint[:2])
-        self.ensure()
-        state.append(self.runs / JOURNAL, line)
+        if state.fd is None:
+            self.ensure()
+        state.append(line)
         if state.batches == 0:
             self._fold(state)
 
@@ -117,8 +118,7 @@ class RunCache:
         """Write the shards the journal changed (a journal a killed run left included), then
         drop the journal."""
         state.close()
-        journal = self.runs / JOURNAL
-        for prefix in state.journal_prefixes(journal):
+        for prefix in state.journal_prefixes():
             self._shard(state, prefix)  # applies its lines
         for prefix in sorted(state.dirty):
             kept = {fp: v for fp, v in sorted(state.shards[prefix].items()) if v}
@@ -131,7 +131,7 @@ class RunCache:
                     path.unlink()
         state.dirty.clear()
         with contextlib.suppress(FileNotFoundError):
-            journal.unlink()
+            state.journal.unlink()
 
     def _migrate(self, state: _State) -> None:
         """Fold the files of the layout before shards (``runs/ab/cdef...``) into the shards,
@@ -172,7 +172,7 @@ class RunCache:
         """Every fingerprint of the run cache: (it, its step key, newest created, its readable
         records), in the order of the fingerprints."""
         state = self._state()
-        prefixes = set(state.journal_prefixes(self.runs / JOURNAL))
+        prefixes = set(state.journal_prefixes())
         prefixes |= {fp[:2] for fp, _ in _old_files(self.runs)}
         with contextlib.suppress(OSError):
             prefixes |= {n[:-5] for n in os.listdir(self.runs) if _is_shard(n)}
@@ -204,7 +204,7 @@ class RunCache:
                             variants.append(variant)
                     del variants[RUN_VARIANTS:]
         state.shards[prefix] = shard
-        lines = state.pending_of(self.runs / JOURNAL, prefix)
+        lines = state.pending_of(prefix)
         for line in lines:
             fingerprint = str(line["fp"])
             shard[fingerprint] = _applied(shard.get(fingerprint, []), line)
@@ -220,7 +220,7 @@ class RunCache:
             key = os.path.abspath(self.runs)
             state = _STATES.get(key)
             if state is None or state.pid != os.getpid():
-                state = _STATES[key] = _State()
+                state = _STATES[key] = _State(Path(key) / JOURNAL)
             self._runs_state = state
         return state
 
@@ -240,7 +240,8 @@ class _State:
     a reader without it sees the run cache as it was when first read, and never restores a
     result from it (restores happen in runs, under the lock)."""
 
-    def __init__(self) -> None:
+    def __init__(self, journal: Path) -> None:
+        self.journal = journal
         self.pid = os.getpid()
         self.batches = 0
         self.fd: int | None = None
@@ -252,13 +253,13 @@ class _State:
         self.pending: dict[str, list[dict[str, Any]]] = {}
         self.loaded_journal = False
 
-    def _load(self, journal: Path) -> None:
+    def _load(self) -> None:
         """The journal's lines by shard, once (a line cut short by a kill is skipped)."""
         if self.loaded_journal:
             return
         self.loaded_journal = True
         try:
-            text = journal.read_bytes()
+            text = self.journal.read_bytes()
         except OSError:
             return
         for raw in text.splitlines():
@@ -267,28 +268,28 @@ class _State:
                 if isinstance(line, dict) and isinstance(line.get("fp"), str):
                     self.pending.setdefault(line["fp"][:2], []).append(line)
 
-    def pending_of(self, journal: Path, prefix: str) -> list[dict[str, Any]]:
-        self._load(journal)
+    def pending_of(self, prefix: str) -> list[dict[str, Any]]:
+        self._load()
         return self.pending.pop(prefix, [])
 
-    def journal_prefixes(self, journal: Path) -> list[str]:
-        self._load(journal)
+    def journal_prefixes(self) -> list[str]:
+        self._load()
         return list(self.pending)
 
-    def append(self, journal: Path, line: dict[str, Any]) -> None:
+    def append(self, line: dict[str, Any]) -> None:
         """Append ``line`` to the journal (its older lines were loaded first), opened at the
         first change."""
         if self.fd is None:
             flags = os.O_RDWR | os.O_APPEND | os.O_CREAT
             try:
-                self.fd = os.open(journal, flags, 0o666)
+                self.fd = os.open(self.journal, flags, 0o666)
             except FileNotFoundError:
-                journal.parent.mkdir(parents=True, exist_ok=True)
-                self.fd = os.open(journal, flags, 0o666)
+                self.journal.parent.mkdir(parents=True, exist_ok=True)
+                self.fd = os.open(self.journal, flags, 0o666)
             size = os.fstat(self.fd).st_size
             if size and os.pread(self.fd, 1, size - 1) != b"\n":
                 os.write(self.fd, b"\n")  # after a line a kill cut short
-        os.write(self.fd, json.dumps(line, sort_keys=True).encode() + b"\n")
+        os.write(self.fd, json.dumps(line).encode() + b"\n")
 
     def close(self) -> None:
         if self.fd is not None:
