@@ -104,6 +104,10 @@ class RunCache:
 
     def _change(self, line: dict[str, Any]) -> None:
         state = self._state()
+        if state.batches == 0:  # outside a run (``incr commit``): from the files, folded at once
+            with self.batched():
+                self._change(line)
+            return
         fingerprint = str(line["fp"])
         shard = self._shard(state, fingerprint[:2])
         shard[fingerprint] = _applied(shard.get(fingerprint, []), line)
@@ -111,8 +115,6 @@ class RunCache:
         if state.fd is None:
             self.ensure()
         state.append(line)
-        if state.batches == 0:
-            self._fold(state)
 
     def _fold(self, state: _State) -> None:
         """Write the shards the journal changed (a journal a killed run left included), then

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -153,8 +154,8 @@ def test_the_run_cache_holds_what_a_plain_model_says(ops: list, fold_twice: bool
         out = {"o": Artifact("json", store.put(b"[1]"))}
         model: dict[str, list[RunRecord]] = {}
         clock = 0.0
-        batch = store.batched()
-        batch.__enter__()
+        batch: Any = store.batched()  # "batch" ends it, or starts one: changes without a
+        batch.__enter__()  # batch (``incr commit``'s) are folded at once
         for op, n, r in ops:
             fp = ("ab" if n % 2 else "cd") + _fp(n)[2:]  # three to a shard
             reads = {"f": str(r) * 64}  # ten sets of reads: more than RUN_VARIANTS
@@ -169,14 +170,17 @@ def test_the_run_cache_holds_what_a_plain_model_says(ops: list, fold_twice: bool
             elif op == "drop":
                 store.drop_runs([fp])
                 model[fp] = []
-            else:
-                batch.__exit__(None, None, None)
+            elif batch is None:
                 batch = store.batched()
                 batch.__enter__()
+            else:
+                batch.__exit__(None, None, None)
+                batch = None
             assert store.lookup_runs(fp) == model.get(fp, [])
         journal = store.runs / "journal"
         last = journal.read_bytes() if journal.exists() else b""
-        batch.__exit__(None, None, None)
+        if batch is not None:
+            batch.__exit__(None, None, None)
         assert not journal.exists()
         if fold_twice and last:
             journal.write_bytes(last)
