@@ -166,7 +166,7 @@ def test_stale_temp_files_go_and_fresh_ones_stay(store: Store) -> None:
 
 def test_an_unreadable_run_cache_shard_is_left_alone(store: Store) -> None:
     _run(store, "p.a", 1, created=100, data=b"[1]")
-    damaged = store.runs / "ff.json"
+    damaged = store.runs / "f.json"
     damaged.write_text("{not json", encoding="utf-8")
 
     report = collect(store, {}, keep=3, dry_run=False, now=NOW)

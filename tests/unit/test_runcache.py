@@ -55,9 +55,9 @@ def test_a_run_writes_its_records_into_shards_at_its_end(tmp_path: Path) -> None
         assert store.lookup_run(fps[7]) == RunRecord(out, {"data.csv": "d" * 64}, 7.0)
 
     files = _files(store.runs)
-    shards = sorted({f"{fp[:2]}.json" for fp in fps})
+    shards = sorted({f"{fp[:1]}.json" for fp in fps})
     assert files == shards, "one file per shard, no journal, no file per fingerprint"
-    assert len(files) <= 256
+    assert len(files) == 16
     assert _records_in_a_new_process(store.dir, fps[:3]) == [[0.0], [1.0], [2.0]]
 
 
@@ -114,9 +114,8 @@ def test_records_of_the_layout_before_shards_are_read_then_folded_in(tmp_path: P
     with store.batched():
         store.record_run(old, out, {"a": "1" * 64}, 9.0, "p.s")
     assert _records_in_a_new_process(store.dir, [old, also]) == [[9.0, 3.0], [4.0]]
-    assert _files(store.runs) == sorted(
-        [f"{old[:2]}/.x.tmp", f"{old[:2]}.json", f"{also[:2]}.json"]
-    )
+    shards = {f"{old[:1]}.json", f"{also[:1]}.json"}
+    assert _files(store.runs) == sorted([f"{old[:2]}/.x.tmp", *shards])
 
 
 def test_every_store_of_a_cache_in_a_process_sees_the_same_records(tmp_path: Path) -> None:

@@ -147,7 +147,7 @@ def test_lookup_of_a_run_with_no_outputs(store):
 )
 def test_lookup_of_a_damaged_run_record_is_a_miss(store, text):
     store.record_run("b" * 32, {}, {}, 1.0)
-    (store.runs / "bb.json").write_text(text.replace("BB", "b" * 32), encoding="latin-1")
+    (store.runs / "b.json").write_text(text.replace("BB", "b" * 32), encoding="latin-1")
     with store.batched():  # read afresh, as by the next writer
         assert store.lookup_run("b" * 32) is None
 
