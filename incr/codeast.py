@@ -105,6 +105,13 @@ def parsed_tree(source: bytes) -> ast.Module | None:
     return _handed.get(text) or _analysed.pop(text, None)
 
 
+def analysed_tree(text: str) -> ast.Module | None:
+    """The tree the code index parsed from ``text`` in this process, left where it is: for a
+    reader that only reads it (the wiring check, after a command that parsed the module for
+    its closures); None when there is none."""
+    return _analysed.get(text)
+
+
 #: A coding declaration (PEP 263), and one that names UTF-8.
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
 _UTF8 = re.compile(rb"coding[:=][ \t]*(?:utf[-_]?8)(?![-\w.])", re.IGNORECASE)

@@ -106,15 +106,16 @@ def wiring_of(source: bytes, filename: str) -> Wiring | None:
 def _wiring(source: bytes, filename: str, digest: str) -> Wiring | None:
     import ast
 
-    from incr.codeast import hand_over
+    from incr.codeast import analysed_tree, hand_over
     from incr.codeindex import around_bodies
 
     text: str | None = None
     if not source.startswith(b"\xef\xbb\xbf"):  # a byte-order mark: parsed from the bytes
         with contextlib.suppress(UnicodeDecodeError):
             text = source.decode("utf-8")  # as the code index reads it
+    known = analysed_tree(text) if text is not None else None  # read here, never changed
     try:
-        tree = ast.parse(source if text is None else text, filename=filename)
+        tree = known or ast.parse(source if text is None else text, filename=filename)
     except (SyntaxError, ValueError):
         return None
     names, modules, runs_bodies = _quick_scan(source, tree) or _scan(tree)
@@ -125,7 +126,7 @@ def _wiring(source: bytes, filename: str, digest: str) -> Wiring | None:
         and any(_is_step(d, names, modules) for d in stmt.decorator_list)
     ]
     around = digest_bytes(around_bodies(source, steps), 32)
-    if text is not None:
+    if text is not None and known is None:
         hand_over(text, tree)  # the code index parses the changed module once, not twice
     return Wiring(digest, around, runs_bodies, tree, steps)
 

@@ -265,6 +265,50 @@ def test_the_tree_handed_to_the_code_index_keeps_every_step_body() -> None:
     ]
 
 
+def test_the_wiring_check_reads_the_tree_the_code_index_parsed(monkeypatch) -> None:
+    """After the code index parsed a module for its closures (a first ``repro``), the graph
+    save's wiring check reads that tree instead of parsing the text again, and finds the
+    wiring a parse of its own finds."""
+    from incr.codeast import ModuleSource, analyse
+
+    text = textwrap.dedent(
+        """\
+        from incr import pipeline, step
+
+        RATE = 2  # around the bodies
+
+
+        @step
+        def f(x: int) -> int:
+            \"\"\"Doubled.\"\"\"
+            return x * RATE
+
+
+        @pipeline
+        def p():
+            f(1)
+        """
+    )
+    parsed = wiring_of(text.encode(), "pipelines/own.py")
+    assert parsed is not None
+    expected = parsed.entry()
+    info = analyse(ModuleSource("pipelines.reread", "pipelines/reread.py", text))
+
+    parses = []
+    real_parse = ast.parse
+
+    def parse(*args: object, **kwargs: object) -> ast.AST:
+        parses.append(args[0])
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(ast, "parse", parse)
+    found = wiring_of(text.encode(), "pipelines/reread.py")
+    monkeypatch.undo()
+    assert parses == [], "parsed again"
+    assert found is not None and found.entry() == expected
+    assert "Doubled" in ast.unparse(info.defs["f"][0]), "the tree the index keeps is unchanged"
+
+
 QUICK = [
     "from incr import pipeline, step\n\n@step\ndef f(x):\n    return x\n\n@pipeline\ndef p():\n"
     "    f(1)\n",
