@@ -77,8 +77,7 @@ class RunCache:
     def forget_run(self, fingerprint: str, reads: dict[str, str]) -> None:
         """Drop the record of ``fingerprint`` made with these reads: a result found stale
         (a file it read was written while it ran). Nothing when there is no such record."""
-        if any(v.get("reads") == reads for v in self._variants(fingerprint)):
-            self._change({"fp": fingerprint, "forget": reads})
+        self._change({"fp": fingerprint, "forget": reads})
 
     def drop_runs(self, fingerprints: list[str]) -> None:
         """Drop every record of these fingerprints (``incr gc``)."""
@@ -110,7 +109,11 @@ class RunCache:
             return
         fingerprint = str(line["fp"])
         shard = self._shard(state, fingerprint[:SHARD])
-        shard[fingerprint] = _applied(shard.get(fingerprint, []), line)
+        before = shard.get(fingerprint, [])
+        after = _applied(before, line)
+        if after == before:
+            return  # a forget or a drop of no record: nothing to write
+        shard[fingerprint] = after
         state.dirty.add(fingerprint[:SHARD])
         if state.fd is None:
             self.ensure()
@@ -295,7 +298,9 @@ class _State:
             size = os.fstat(self.fd).st_size
             if size and os.pread(self.fd, 1, size - 1) != b"\n":
                 os.write(self.fd, b"\n")  # after a line a kill cut short
-        os.write(self.fd, json.dumps(line).encode() + b"\n")
+        data = memoryview(json.dumps(line).encode() + b"\n")
+        while data:  # the whole line, however many writes it takes
+            data = data[os.write(self.fd, data) :]
 
     def close(self) -> None:
         if self.fd is not None:
