@@ -251,16 +251,13 @@ def record_run(instance: Any) -> bool:
 
 def relative_source(func: Callable[..., Any], root: Path) -> str:
     from incr.notebook import NOTEBOOK, is_interactive  # here: decorators load no notebook
-    from incr.project import real_path, source_file
+    from incr.project import module_file, real_path, source_file
 
     file = source_file(func) or func.__code__.co_filename
     if func.__module__ == "__main__" and is_interactive(file):
         return NOTEBOOK
-    path = real_path(file)
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
+    inside = module_file(file, root)  # found once per file and trace
+    return inside[0] if inside is not None else real_path(file).as_posix()
 
 
 def where(func: Callable[..., Any], root: Path) -> str:
