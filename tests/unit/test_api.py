@@ -116,6 +116,13 @@ def test_direct_style(tmp_path):
     assert graph.step("train").key == "direct.train"
 
 
+def test_a_step_defined_outside_the_root_keeps_its_whole_source_path(tmp_path):
+    graph = graph_of(direct(), tmp_path)
+    whole = Path(__file__).resolve().as_posix()
+    assert graph.source_file == whole
+    assert {node.source_file for node in graph.steps} == {whole}
+
+
 def test_classic_style(tmp_path):
     instance = classic(step_1=load(), step_2=train(config=TrainConfig(gamma=0.01)))
     graph = graph_of(instance, REPO)
