@@ -36,6 +36,8 @@ class LockBook:
         self.stats = stats
         #: Lock entries as read whose fingerprint is that of their facts (by key).
         self._consistent: dict[str, LockEntry] = {}
+        #: The fingerprints ``fingerprint_of`` computed, by the id of the facts they are of.
+        self._computed: dict[int, tuple[Facts, str]] = {}
         self.entries: dict[str, LockEntry] = self._read()
         self._last_write = float("-inf")
         self._write_seconds = 0.0  # what the last lockfile write took
@@ -86,7 +88,7 @@ class LockBook:
         consistent = [
             k
             for k, e in locks.items()
-            if self._consistent.get(k) is e or fingerprint(e.facts) == e.fingerprint
+            if self._known_consistent(k, e) or fingerprint(e.facts) == e.fingerprint
         ]
         data = {
             "digest": digest,
@@ -98,6 +100,14 @@ class LockBook:
         with contextlib.suppress(OSError):
             text = json.dumps(data, separators=(",", ":"))
             atomic_write(self.project.cache / "lockfile.json", text.encode(), durable=False)
+
+    def _known_consistent(self, key: str, entry: LockEntry) -> bool:
+        """Whether ``entry``'s fingerprint is known to be that of its facts: it was read so, or
+        ``fingerprint_of`` computed it from these very facts (the entries a run records)."""
+        if self._consistent.get(key) is entry:
+            return True
+        made = self._computed.get(id(entry.facts))
+        return made is not None and made[0] is entry.facts and made[1] == entry.fingerprint
 
     def checked(self, locked: LockEntry | None) -> bool:
         """True when ``locked`` is the entry as read and its fingerprint is that of its facts
@@ -114,7 +124,8 @@ class LockBook:
             and same_facts(facts, locked.facts)
         ):
             return locked.fingerprint
-        return fingerprint(facts)
+        found = self._computed[id(facts)] = (facts, fingerprint(facts))  # for ``_keep_copy``
+        return found[1]
 
     def prune(self, pipelines: Iterable[str]) -> None:
         """Drop lock entries of pipelines that no longer exist (after a full, successful run)."""

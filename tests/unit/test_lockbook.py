@@ -129,3 +129,35 @@ def test_a_lockfile_incr_wrote_lends_its_blocks_while_it_is_unchanged(
 
     book()  # the copy is older than the lockfile: parsed, and the copy made from it names nothing
     assert len(named) == 1
+
+
+def test_entries_a_run_fingerprinted_are_kept_consistent_without_a_digest_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parsed copy lists the entries whose fingerprint is that of their facts. For an
+    entry whose fingerprint ``fingerprint_of`` computed from its very facts (each step a run
+    records), that is known: no digest is taken again. An entry whose fingerprint is not that
+    of its facts is never listed, whatever was computed for facts like them."""
+    from incr.fingerprint import fingerprint
+
+    (tmp_path / "pyproject.toml").write_text("[tool.incr]\n")
+    (tmp_path / ".pipecache").mkdir()
+    book = LockBook(Project.find(tmp_path), StatCache(tmp_path, None))
+    made = _entry("p.made", "")
+    made = LockEntry("p.made", book.fingerprint_of(made.facts, None), made.facts, {})
+    twin = _entry("p.made", "")  # equal facts, another value: its fingerprint is not known
+    wrong = LockEntry("p.wrong", "0" * 32, twin.facts, {})
+    book.entries = {"p.made": made, "p.wrong": wrong}
+    digests: list[Facts] = []
+
+    def counted(facts: Facts) -> str:
+        digests.append(facts)
+        return fingerprint(facts)
+
+    monkeypatch.setattr(lockbook, "fingerprint", counted)
+    book.write()
+    book.flush()
+
+    assert digests == [wrong.facts], "only the entry whose fingerprint was not computed here"
+    again = LockBook(Project.find(tmp_path), StatCache(tmp_path, None))
+    assert again.checked(again.entries["p.made"]) and not again.checked(again.entries["p.wrong"])
