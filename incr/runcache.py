@@ -274,7 +274,7 @@ class _State:
         for raw in text.splitlines():
             with contextlib.suppress(ValueError):
                 line = json.loads(raw)
-                if isinstance(line, dict) and isinstance(line.get("fp"), str):
+                if _is_line(line):
                     self.pending.setdefault(line["fp"][:SHARD], []).append(line)
 
     def pending_of(self, prefix: str) -> list[dict[str, Any]]:
@@ -306,6 +306,15 @@ class _State:
         if self.fd is not None:
             fd, self.fd = self.fd, None
             os.close(fd)
+
+
+def _is_line(line: Any) -> bool:
+    """Whether ``line`` is a journal line ``_applied`` takes (any other is skipped)."""
+    if not isinstance(line, dict) or not isinstance(line.get("fp"), str):
+        return False
+    if "record" in line:
+        return isinstance(line["record"], dict)
+    return isinstance(line.get("forget"), dict) or line.get("drop") is True
 
 
 def _applied(variants: Variants, line: dict[str, Any]) -> Variants:

@@ -83,6 +83,7 @@ def test_a_killed_run_keeps_every_record_it_made(tmp_path: Path) -> None:
     journal = cache / "runs" / "journal"
     assert _files(cache / "runs") == ["journal"]
     with journal.open("ab") as fh:
+        fh.write(b'{"fp": "' + fps[1].encode() + b'", "record": "damaged"}\n[1, 2]\n')
         fh.write(b'{"fp": "' + fps[0].encode() + b'", "dro')  # a line a kill cut short
 
     assert _records_in_a_new_process(cache, fps[:2]) == [[5.0], [5.0]], "read from the journal"
