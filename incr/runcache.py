@@ -143,12 +143,14 @@ class RunCache:
         then remove them. Before any change is made, so a crash halfway leaves nothing to undo:
         the next writer merges the same files again."""
         old = _old_files(self.runs)
+        state.old_layout = bool(old)  # the listing ``_shard`` would otherwise take again
         if not old:
             return
         for prefix in sorted({fingerprint[:SHARD] for fingerprint, _ in old}):
             self._shard(state, prefix)  # reads them
             state.dirty.add(prefix)
         self._fold(state)
+        state.old_layout = False  # in the shards now, whatever is left to remove
         for _, path in old:
             with contextlib.suppress(OSError):
                 path.unlink()
