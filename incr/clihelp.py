@@ -148,7 +148,7 @@ def gc_summary(report: Any, verb: str) -> str:
     from incr.report import byte_size
 
     return (
-        f"{verb} {plural(len(report.objects), 'object')}, "
+        f"{verb} {plural(len(report.objects) + len(report.packed), 'object')}, "
         f"{plural(len(report.runs), 'run-cache entry')} and "
         f"{plural(len(report.temps), 'leftover temp file')} ({byte_size(report.freed)}); "
         f"kept {plural(report.kept_objects, 'object')} ({byte_size(report.kept_bytes)})"
@@ -176,6 +176,7 @@ def gc_lines(
     lines = []
     if dry_run:
         lines += [f"  {path.relative_to(project.root).as_posix()}" for path in report.objects]
+        lines += [f"  packed object {digest}" for digest in report.packed]
         lines += [f"  run-cache entry {fp}" for fp in report.runs]
         lines += [f"  {path.relative_to(project.root).as_posix()}" for path in report.temps]
     lines += [f"{verb} {item.path} (outs of removed step {item.step})" for item in found]

@@ -58,9 +58,10 @@ def output_size(store: Store, artifact: Artifact) -> int | None:
     """The bytes an output holds (a folder: its files together); None when not cached."""
     try:
         if artifact.kind != "dir":
-            return store.object_path(artifact.digest).stat().st_size
+            return store.size_of(artifact.digest)
         entries = trees.decode(bytes(store.get_view(artifact.digest)))
-        return sum(store.object_path(e.digest).stat().st_size for e in entries if e.digest)
+        sizes = [store.size_of(e.digest) for e in entries if e.digest]
+        return None if None in sizes else sum(s for s in sizes if s is not None)
     except (OSError, ObjectMissing, ObjectCorrupt, ValueError):
         return None
 

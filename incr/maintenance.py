@@ -24,6 +24,7 @@ class GcReport:
     """What ``gc`` removed (or would remove, on a dry run) and what it kept."""
 
     objects: list[Path] = field(default_factory=list)
+    packed: list[str] = field(default_factory=list)  # digests of packed objects
     runs: list[str] = field(default_factory=list)  # fingerprints
     temps: list[Path] = field(default_factory=list)
     freed: int = 0
@@ -71,21 +72,31 @@ def collect(
     for path in _stale_temps(store, lockfile, now):
         report.temps.append(path)
         report.freed += path.stat().st_size
+    loose: set[str] = set()
     for path in _files(store.objects):
         digest = path.parent.name + path.name
         size = path.stat().st_size
         if path.name.startswith("."):
             continue  # a temp file: stale ones are counted above
+        loose.add(digest)
         if digest in needed:
             report.kept_objects += 1
             report.kept_bytes += size
         else:
             report.objects.append(path)
             report.freed += size
+    for digest, (_, _, size) in sorted(store.packed_objects().items()):
+        if digest not in needed:
+            report.packed.append(digest)
+            report.freed += size
+        elif digest not in loose:  # a packed copy of a loose object is one object
+            report.kept_objects += 1
+            report.kept_bytes += size
     if not dry_run:
         store.drop_runs(report.runs)
         for path in (*report.objects, *report.temps):
             path.unlink(missing_ok=True)
+        store.repack(needed)
     return report
 
 

@@ -38,7 +38,7 @@ class ArtifactView:
     @property
     def uri(self) -> str:
         """Where the stored object lives in the cache."""
-        return str(self._store.object_path(self.digest))
+        return str(self._store.loose_path(self.digest))
 
     def read(self, output_data_type: Any = None, materializer_class: Any = None) -> Any:
         """The value, loaded from the cache (the arguments of that era are accepted)."""

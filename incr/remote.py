@@ -225,7 +225,7 @@ class Remote:
         """Copy local objects to the remote, replacing what it holds under their names."""
         if not digests:
             return
-        local = [os.fspath(self.store.object_path(d)) for d in digests]
+        local = [os.fspath(self.store.loose_path(d)) for d in digests]
         self._put(local, [self.object_path(d) for d in digests])
 
     def _put(self, local: list[str], final: list[str]) -> None:

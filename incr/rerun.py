@@ -280,10 +280,11 @@ class _Scratch:
         from incr.hashing import buffers_digest
         from incr.store import Store
 
+        store = Store(self.cache)
         try:
-            data = Store(self.cache).object_path(artifact.digest).read_bytes()
+            data = store.object_path(artifact.digest).read_bytes()
         except OSError:
-            data = b""
+            data = store.packed_bytes(artifact.digest) or b""
         if buffers_digest((data,)) != artifact.digest:
             raise IncrError(
                 f"input object {artifact.digest} is missing or damaged in the cache "

@@ -182,18 +182,22 @@ class Runner:
     @contextlib.contextmanager
     def _flushing_lock(self) -> Iterator[None]:
         """Store objects without an fsync each, synced together before each lockfile write
-        (``Store.defer_sync``), and run records in the run cache's journal, folded into its
-        shards at the end (``Store.batched``); write what the lockfile still lacks when the run
-        ends, however it ends (Ctrl-C included)."""
+        (``Store.defer_sync``), the small ones appended to a pack (``Store.packing``; not for
+        Dask, whose workers may share only the cache's files and read them as they come), and
+        run records in the run cache's journal, folded into its shards at the end
+        (``Store.batched``); write what the lockfile still lacks when the run ends, however it
+        ends (Ctrl-C included)."""
         store = self.ws.store
         store.defer_sync = True
+        packing = store.packing() if self.dask is None else contextlib.nullcontext()
         try:
-            with temppool.pooled(store.dir), store.batched():  # files made ahead for its writes
+            with temppool.pooled(store.dir), store.batched(), packing:
                 yield
         finally:
             store.defer_sync = False
             self.ws.flush_lock()
             store.sync()  # objects only run records name
+            store.end_packing()
 
     def _prune(self, pipeline: str, names: set[str]) -> None:
         own = [k for k in self.ws.locks if k.startswith(pipeline + ".")]

@@ -58,8 +58,9 @@ DERIVED = frozenset(
         "lock",
     }
 )
-#: Folders of the cache whose sub-folders hold one file per digest.
-FANNED = ("objects", "runs")
+#: Folders of the cache whose entries are listed too: sub-folders of one file per digest, and
+#: the packs' index and pack files (``incr.packs``).
+FANNED = ("objects", "runs", "packs")
 #: Project folders never walked.
 SKIPPED = frozenset({".git", "__pycache__"})
 #: Files changed less than this long ago keep any output from being kept...

@@ -1,9 +1,9 @@
 """The content-addressed object store and the run cache (see ``runcache``), under ``.pipecache/``.
 
-``objects/ab/cdef...`` holds bytes named by their blake3 digest; writing a digest that exists
-does nothing; reading verifies the digest and treats a mismatch as a miss. ``runs/`` maps each
-fingerprint ever computed to the artifacts it produced, so reverting an edit restores old outputs
-without executing the step.
+``objects/ab/cdef...`` holds bytes named by their blake3 digest, and ``packs/`` the small objects
+a run made (see ``packs``); writing a digest that exists does nothing; reading verifies the
+digest and treats a mismatch as a miss. ``runs/`` maps each fingerprint ever computed to the
+artifacts it produced, so reverting an edit restores old outputs without executing the step.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-import shutil
 import threading
 import time
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 from incr import trees
 from incr.fingerprint import canonical_json
 from incr.hashing import MMAP_THRESHOLD, buffers_digest, file_digest
+from incr.packs import PACKED_MAX, PackedObjects
 from incr.runcache import RunCache
 from incr.runcache import RunRecord as RunRecord
 from incr.storage import (
@@ -31,6 +31,8 @@ from incr.storage import (
     sync_written,
 )
 from incr.storage import atomic_write as atomic_write  # a test patches it here
+from incr.treerestore import TreeRestore, check_entries, check_inside
+from incr.treerestore import UnsafePath as UnsafePath
 
 
 class ObjectMissing(LookupError):
@@ -47,22 +49,26 @@ RACE_THRESHOLD = 64 << 20
 _WRITE_CHUNK = 16 << 20
 
 
-class Store(RunCache):
+class Store(RunCache, PackedObjects):
     def __init__(self, cache_dir: Path) -> None:
         self.dir = cache_dir
         self.objects = cache_dir / "objects"
         self._objects = os.fspath(self.objects)
         self.runs = cache_dir / "runs"
+        self.packs = cache_dir / "packs"
         #: While True, objects are written without their own fsync and listed in ``written``
         #: until ``sync``: set by a run, which syncs before each lockfile write.
         self.defer_sync = False
+        #: While True, small objects are appended to a pack (``packs``): set by a run whose
+        #: steps run on this machine.
+        self.pack_small = False
         self.written: list[str] = []
         self._ensured = False
 
     def sync(self) -> None:
         """Make the objects written since the last sync durable (see ``defer_sync``)."""
         written, self.written = self.written, []
-        sync_written(written)
+        sync_written([*written, *self.unsynced_packs()])
 
     def _durable(self, path: Path) -> bool:
         """Whether to fsync the object about to be written at ``path``: not while syncs are
@@ -82,7 +88,33 @@ class Store(RunCache):
 
     def has(self, digest: str) -> bool:
         # String paths: a no-op status asks this once per recorded output.
-        return os.path.isfile(os.path.join(self._objects, digest[:2], digest[2:]))
+        if self.known_packed(digest):
+            return True
+        loose = os.path.isfile(os.path.join(self._objects, digest[:2], digest[2:]))
+        return loose or self.packed(digest) is not None
+
+    def loose_path(self, digest: str) -> Path:
+        """The object's own file, written from its pack when it is only packed (for what
+        needs a file: a restored output, an upload). Raises ObjectMissing, ObjectCorrupt."""
+        path = self.object_path(digest)
+        if not path.is_file():
+            data = self.get(digest)
+            if not path.is_file():
+                self.ensure()
+                atomic_write_parts(path, (data,))
+        return path
+
+    def size_of(self, digest: str) -> int | None:
+        """The object's size in bytes, None when it is not stored."""
+        with contextlib.suppress(OSError):
+            return self.object_path(digest).stat().st_size
+        place = self.packed(digest)
+        return None if place is None else place[2]
+
+    def discard(self, digest: str) -> None:
+        """Remove the object, wherever it is: the next ``put`` of its bytes stores it again."""
+        self.object_path(digest).unlink(missing_ok=True)
+        self.discard_packed(digest)
 
     def put(self, data: bytes) -> str:
         return self.put_parts((data,))
@@ -98,7 +130,11 @@ class Store(RunCache):
             return self._put_racing(parts)
         digest = buffers_digest(parts)
         path = self.object_path(digest)
-        if not has_size(path, size):
+        if self.pack_small and size < PACKED_MAX:
+            if self.packed(digest) is None and not has_size(path, size):
+                self.ensure()
+                self.append_packed(digest, parts, size)
+        elif not has_size(path, size) and (size >= PACKED_MAX or self.packed(digest) is None):
             self.ensure()
             atomic_write_parts(path, parts, self._durable(path))
         return digest
@@ -157,9 +193,19 @@ class Store(RunCache):
         try:
             data = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
-            raise ObjectMissing(f"cache object {digest} is missing") from None
+            return self._from_pack(digest)
         if buffers_digest((data,)) != digest:
             raise _corrupt(path)
+        return data
+
+    def _from_pack(self, digest: str) -> bytes:
+        """The verified bytes of a packed object (see ``get``)."""
+        data = self.packed_bytes(digest)
+        if data is None:
+            raise ObjectMissing(f"cache object {digest} is missing")
+        if buffers_digest((data,)) != digest:
+            self.discard_packed(digest)
+            raise ObjectCorrupt(f"cache object {digest} in {self.packs} does not match its digest")
         return data
 
     def check(self, digest: str) -> None:
@@ -169,7 +215,8 @@ class Store(RunCache):
         try:
             actual = file_digest(path)
         except (FileNotFoundError, NotADirectoryError):
-            raise ObjectMissing(f"cache object {digest} is missing") from None
+            self._from_pack(digest)
+            return
         if actual != digest:
             raise _corrupt(path)
 
@@ -191,7 +238,7 @@ class Store(RunCache):
                 else:
                     view = memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY))
         except (FileNotFoundError, NotADirectoryError):
-            raise ObjectMissing(f"cache object {digest} is missing") from None
+            return memoryview(self._from_pack(digest))
         if buffers_digest((view,)) != digest:
             view.release()
             raise _corrupt(path)
@@ -251,10 +298,8 @@ class Store(RunCache):
         empty for the usual one; ``durable=False``: without the fsync, for files whose loss
         shows as a modified output). Raises ObjectMissing/Corrupt, UnsafePath when ``dest``
         would land outside ``root``."""
-        _check_inside(dest, root)
-        source = self.object_path(digest)
-        if not source.is_file():
-            raise ObjectMissing(f"cache object {digest} is missing")
+        check_inside(dest, root)
+        source = self.loose_path(digest)
 
         def verified(copy: str) -> None:
             if file_digest(copy) != digest:
@@ -278,15 +323,15 @@ class Store(RunCache):
         outside ``root`` or the manifest names a path outside ``dest`` or a link leading out
         of ``root`` (before changing anything).
         """
-        _check_inside(dest, root)
+        check_inside(dest, root)
         entries = self.tree(digest)
-        _check_entries(digest, entries, dest, root)
+        check_entries(digest, entries, dest, root)
         for entry in entries:
             if entry.kind == trees.FILE and not self.has(entry.digest):
                 raise ObjectMissing(f"cache object {entry.digest} is missing")
         if kept is None:
             kept = self.dir / "kept" / time.strftime("%Y%m%d-%H%M%S")
-        restore = _TreeRestore(self, dest, root, kept, entries)
+        restore = TreeRestore(self.restore_file, dest, root, kept, entries)
         restore.run()
         return restore.moved
 
@@ -303,17 +348,6 @@ class Store(RunCache):
         return {e.path: e.digest for e in self.tree(digest) if e.kind == trees.FILE}
 
 
-class UnsafePath(ValueError):
-    """A restore would write outside the project root."""
-
-
-def _check_inside(dest: Path, root: Path) -> None:
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(dest)
-    if real != real_root and not real.startswith(os.path.join(real_root, "")):
-        raise UnsafePath(f"refusing to write {dest}: it resolves outside {root}")
-
-
 class _Changed(Exception):
     """A file changed while it was being stored."""
 
@@ -327,124 +361,3 @@ def _corrupt(path: Path) -> ObjectCorrupt:
 
 def canonical_listing(listing: list[list[str]]) -> bytes:
     return canonical_json(listing).encode()
-
-
-def _check_entries(digest: str, entries: list[trees.Entry], dest: Path, root: Path) -> None:
-    """Raise UnsafePath when a manifest names a path outside its folder or a link that leads
-    out of ``root``."""
-    for entry in entries:
-        rel = Path(entry.path)
-        if rel.is_absolute() or ".." in rel.parts or (entry.path == "." and entry.kind != "dir"):
-            raise UnsafePath(f"cache manifest {digest} names {entry.path!r}, outside its folder")
-        if entry.kind == trees.LINK and not trees.leads_inside(
-            os.fspath(dest / rel), entry.target, os.fspath(root)
-        ):
-            raise UnsafePath(
-                f"cache manifest {digest} links {entry.path!r} to {entry.target!r}, "
-                "outside the project"
-            )
-
-
-class _TreeRestore:
-    """One ``Store.restore_tree``: move aside what the manifest does not record, then write
-    what it records, then give the folders their modes (last: a read-only folder is filled
-    first)."""
-
-    def __init__(
-        self, store: Store, dest: Path, root: Path, kept: Path, entries: list[trees.Entry]
-    ) -> None:
-        self.store, self.dest, self.root, self.kept = store, dest, root, kept
-        self.entries = [e for e in entries if e.path != trees.SELF]
-        self.wanted = {e.path: e for e in self.entries}
-        self.modes = {trees.SELF: next((e.mode for e in entries if e.path == trees.SELF), "")}
-        for entry in self.entries:
-            parts = entry.path.split("/")
-            for depth in range(1, len(parts)):
-                self.modes.setdefault("/".join(parts[:depth]), "")
-            if entry.kind == trees.DIR:
-                self.modes[entry.path] = entry.mode
-        self.moved: list[tuple[Path, Path]] = []
-
-    def run(self) -> None:
-        if os.path.lexists(self.dest) and not self.dest.is_dir():
-            self._move_aside(self.dest)
-        self.dest.mkdir(parents=True, exist_ok=True)
-        self._clear(os.fspath(self.dest), "")
-        for entry in self.entries:
-            path = self.dest / entry.path
-            if entry.kind == trees.DIR:
-                _check_inside(path, self.root)
-                path.mkdir(parents=True, exist_ok=True)
-            elif entry.kind == trees.FILE:
-                self._file(entry, path)
-            else:
-                self._link(entry, path)
-        for rel in sorted(self.modes, key=lambda p: p.count("/") + (p != trees.SELF), reverse=True):
-            path = self.dest if rel == trees.SELF else self.dest / rel
-            _chmod(path, trees.mode_bits(self.modes[rel], True))
-
-    def _clear(self, folder: str, inner: str) -> None:
-        """Move aside every file and link below ``folder`` that is not recorded as it is;
-        remove the folders not recorded once emptied."""
-        _chmod(folder, os.stat(folder).st_mode | 0o700)  # to be emptied and filled
-        with os.scandir(folder) as found:
-            items = list(found)
-        for item in items:
-            path = inner + item.name
-            if item.is_dir(follow_symlinks=False):
-                self._clear(item.path, path + "/")
-                if path not in self.modes:
-                    os.rmdir(item.path)
-            elif not self._kept_in_place(item, self.wanted.get(path)):
-                self._move_aside(Path(item.path))
-
-    @staticmethod
-    def _kept_in_place(item: os.DirEntry[str], entry: trees.Entry | None) -> bool:
-        """True for a file where the manifest records a file (its bytes and mode are put right
-        next), and for a link where it records a link (rewritten when it leads elsewhere)."""
-        if entry is None or entry.kind == trees.DIR:
-            return False
-        if entry.kind == trees.LINK:
-            return item.is_symlink()
-        return not item.is_symlink() and item.is_file(follow_symlinks=False)
-
-    def _move_aside(self, path: Path) -> None:
-        rel = os.path.relpath(path, self.root)
-        target, count = self.kept / rel, 0
-        while os.path.lexists(target):
-            count += 1
-            target = self.kept / f"{rel}.{count}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(path, target)
-        except OSError:  # another file system: copied, then removed
-            shutil.move(path, target)
-        self.moved.append((path, target))
-
-    def _file(self, entry: trees.Entry, path: Path) -> None:
-        if path.is_file() and not path.is_symlink() and file_digest(path) == entry.digest:
-            _chmod(path, trees.mode_bits(entry.mode, False))
-        else:
-            self.store.restore_file(entry.digest, path, self.root, entry.mode)
-
-    def _link(self, entry: trees.Entry, path: Path) -> None:
-        _check_inside(path.parent, self.root)
-        if path.is_symlink() and os.readlink(path) == entry.target:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp"
-        os.symlink(entry.target, temp)
-        try:
-            os.replace(temp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-
-
-def _chmod(path: str | os.PathLike[str], bits: int) -> None:
-    """Give ``path`` the permission bits ``bits`` (keeping setuid, setgid and sticky bits),
-    unless it has them."""
-    mode = os.lstat(path).st_mode
-    if mode & 0o777 != bits & 0o777:
-        os.chmod(path, (mode & 0o7000) | (bits & 0o777))

@@ -20,6 +20,7 @@ import pytest
 
 from incr import lockfile
 from incr.model import LockEntry
+from incr.store import Store
 
 from . import forkserver
 
@@ -249,6 +250,43 @@ class Project:
 
     def lock_bytes(self) -> bytes:
         return self.lockfile.read_bytes()
+
+    # ------------------------------------------------------------------ cache objects
+
+    def object_bytes(self, digest: str) -> bytes:
+        """The bytes of cache object ``digest``, loose (``objects/``) or packed (``packs/``),
+        as they are on disk (unchecked)."""
+        path = self.object_file(digest)
+        if path.is_file():
+            return path.read_bytes()
+        data = Store(self.root / ".pipecache").packed_bytes(digest)
+        assert data is not None, f"cache object {digest} is not stored"
+        return data
+
+    def object_file(self, digest: str) -> Path:
+        """Where cache object ``digest`` has a file of its own (when it is not packed)."""
+        return self.root / ".pipecache" / "objects" / digest[:2] / digest[2:]
+
+    def damage_object(self, digest: str, data: bytes = b"damaged") -> None:
+        """Overwrite cache object ``digest`` where it is stored: its file with ``data``, or its
+        bytes in its pack with each bit flipped."""
+        path = self.object_file(digest)
+        if path.is_file():
+            path.write_bytes(data)
+            return
+        place = Store(self.root / ".pipecache").packed(digest)
+        assert place is not None, f"cache object {digest} is not stored"
+        name, offset, size = place
+        assert size > 0, "an empty object cannot be damaged in place"
+        with open(self.root / ".pipecache" / "packs" / name, "r+b") as fh:
+            fh.seek(offset)
+            flipped = bytes(b ^ 0xFF for b in fh.read(size))
+            fh.seek(offset)
+            fh.write(flipped)
+
+    def remove_object(self, digest: str) -> None:
+        """Remove cache object ``digest``, wherever it is stored."""
+        Store(self.root / ".pipecache").discard(digest)
 
 
 MakeProject = Callable[..., Project]

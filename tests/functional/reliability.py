@@ -16,6 +16,8 @@ from typing import IO
 import pytest
 from blake3 import blake3
 
+from incr.store import Store
+
 from . import forkserver
 from .conftest import MakeProject, Project
 
@@ -48,12 +50,15 @@ def _start(
 
 
 def _objects(root: Path) -> dict[str, Path]:
-    """Every published cache object (temp files start with '.') by the digest its path names."""
+    """Every published cache object by its digest: its file (the digest its path names; temp
+    files start with '.'), or for a packed one the pack that holds it."""
     folder = root / ".pipecache" / "objects"
     found = {}
     for path in folder.glob("*/*") if folder.is_dir() else ():
         if not path.name.startswith("."):
             found[path.parent.name + path.name] = path
+    for digest, (pack, _, _) in Store(root / ".pipecache").packed_objects().items():
+        found.setdefault(digest, root / ".pipecache" / "packs" / pack)
     return found
 
 
@@ -61,9 +66,21 @@ def _digest(path: Path) -> str:
     return blake3(path.read_bytes()).hexdigest()
 
 
+def _damaged(root: Path) -> list[str]:
+    """The digests of the stored objects (``_objects``) whose bytes do not match them."""
+    store = Store(root / ".pipecache")
+    bad = []
+    for digest, path in _objects(root).items():
+        data = store.packed_bytes(digest) if path.suffix == ".pack" else path.read_bytes()
+        if data is None or blake3(data).hexdigest() != digest:
+            bad.append(digest)
+    return bad
+
+
 #: Loaded from PYTHONPATH by an ``incr`` subprocess (see ``_injected``): with
 #: $INCR_TEST_ENOSPC, ``os.replace`` onto a path containing it fails as on a full disk (root
-#: ignores permission bits, so no read-only tricks); with $INCR_TEST_KILL_AT_RENAME=N, the
+#: ignores permission bits, so no read-only tricks), and so does ``os.writev`` (the appends
+#: to a pack) to a file opened at such a path; with $INCR_TEST_KILL_AT_RENAME=N, the
 #: process SIGKILLs itself just before its N-th ``os.replace``: a kill exactly between a
 #: finished temp file and its rename.
 SITECUSTOMIZE = """\
@@ -87,6 +104,24 @@ if _full or _kill_at:
         return _replace(src, dst, *args, **kwargs)
 
     os.replace = _injected_replace
+    _open, _close, _writev, _full_fds = os.open, os.close, os.writev, set()
+
+    def _injected_open(path, flags, *args, **kwargs):
+        fd = _open(path, flags, *args, **kwargs)
+        if _full and _full in os.fspath(path):
+            _full_fds.add(fd)
+        return fd
+
+    def _injected_close(fd):
+        _full_fds.discard(fd)
+        return _close(fd)
+
+    def _injected_writev(fd, buffers):
+        if fd in _full_fds:
+            raise OSError(_errno, os.strerror(_errno))
+        return _writev(fd, buffers)
+
+    os.open, os.close, os.writev = _injected_open, _injected_close, _injected_writev
 """
 
 

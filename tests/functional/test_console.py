@@ -124,7 +124,7 @@ def test_one_step_and_one_problem_are_singular(make_project: MakeProject) -> Non
     status = project.incr("status").stdout.splitlines()
     good = project.incr("verify")
     digest = project.lock()["queue.first"].outputs["output"].digest
-    (project.root / ".pipecache" / "objects" / digest[:2] / digest[2:]).write_bytes(b"damaged")
+    project.damage_object(digest)
     bad = project.incr("verify")
 
     assert status[-1] == "1 step clean"

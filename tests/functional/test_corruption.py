@@ -11,6 +11,7 @@ from .conftest import MakeProject, Project
 from .reliability import _object_of, _objects
 from .reliability import writer as writer  # a fixture: pytest finds it by this name
 
+#: Arrays of 80 KB: each gets a file of its own (a run packs smaller objects; see PACKED).
 ARRAYS = """\
     import numpy as np
 
@@ -21,13 +22,13 @@ ARRAYS = """\
     @step
     def base() -> np.ndarray:
         mark("base")
-        return np.arange(1000, dtype=np.int64)
+        return np.arange(10_000, dtype=np.int64)
 
 
     @step
     def other() -> np.ndarray:
         mark("other")
-        return np.linspace(0.0, 1.0, 500)
+        return np.linspace(0.0, 1.0, 10_000)
 
 
     @step
@@ -100,6 +101,73 @@ def test_repro_detects_damaged_objects_it_reads_and_recomputes_them(arrays: Proj
     for key in ("arrays.base", "arrays.other"):
         assert after[key].outputs == before[key].outputs
     assert arrays.incr("verify").returncode == 0
+
+
+#: Small values: a run appends them to a pack (``incr.packs``).
+PACKED = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def first() -> list:
+        mark("first")
+        return [1, 2, 3]
+
+
+    @step
+    def second(values: list) -> int:
+        mark("second")
+        return sum(values)
+
+
+    @pipeline
+    def packed():
+        second(first())
+    """
+
+
+def test_a_damaged_packed_object_is_named_by_verify_and_recomputed(
+    make_project: MakeProject,
+) -> None:
+    project = make_project({"pipelines/packed.py": PACKED})
+    project.repro()
+    assert project.take_ran() == ["first", "second"]
+    digest = project.lock()["packed.first"].outputs["output"].digest
+    assert not project.object_file(digest).exists(), "a small value is packed"
+    before = project.lock_bytes()
+    project.damage_object(digest)
+
+    result = project.incr("verify")
+
+    assert result.returncode == 1, result.output
+    assert any("packed.first" in line and digest in line for line in result.stderr.splitlines())
+    assert project.dirty() == {
+        "first": [("output missing from cache", "output")],
+        "second": [("after", "first")],
+    }
+    project.repro()
+    assert project.take_ran() == ["first"], "second gets the same value: cut off"
+    assert project.lock_bytes() == before
+    assert project.incr("verify").returncode == 0
+    assert project.object_bytes(digest) != b""
+
+
+def test_a_damaged_packed_input_is_recomputed_before_its_reader_runs(
+    make_project: MakeProject,
+) -> None:
+    project = make_project({"pipelines/packed.py": PACKED})
+    project.repro()
+    project.take_ran()
+    project.damage_object(project.lock()["packed.first"].outputs["output"].digest)
+    project.edit("pipelines/packed.py", "return sum(values)", "return sum(values) + 0")
+
+    result = project.repro()
+
+    assert project.take_ran() == ["first", "second"]
+    assert "warning: " in result.stderr and "first" in result.stderr
+    assert project.incr("verify").returncode == 0
+    assert project.dirty() == {}
 
 
 def _conflicted(text: str) -> tuple[str, int]:

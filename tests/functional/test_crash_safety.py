@@ -11,7 +11,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from blake3 import blake3
+
 from incr import lockfile
+from incr.store import Store
 
 from .conftest import MakeProject, Project
 from .reliability import _digest, _injected, _objects, _Running, _start
@@ -103,8 +106,13 @@ def _reset(project: Project) -> None:
 
 def _check_objects(project: Project, outcome: _Outcome) -> None:
     """Every published object's bytes match the digest its path names (each file is hashed
-    once: objects are write-once)."""
+    once: objects are write-once), and so do the bytes of every packed object."""
+    store = Store(project.root / ".pipecache")
     for digest, path in _objects(project.root).items():
+        if path.suffix == ".pack":
+            data = store.packed_bytes(digest)
+            assert data is not None and blake3(data).hexdigest() == digest, f"{digest} in {path}"
+            continue
         st = path.stat()
         key = (st.st_size, st.st_mtime_ns, st.st_ino)
         if outcome.hashed.get(path) != key:

@@ -23,8 +23,8 @@ def values(project: Project) -> dict[str, Any]:
     found = {}
     for key, entry in project.lock().items():
         artifact = entry.outputs["output"]
-        path = project.root / ".pipecache" / "objects" / artifact.digest[:2] / artifact.digest[2:]
-        found[key.split(".", 1)[1]] = materializers.load(artifact.kind, path.read_bytes())
+        data = project.object_bytes(artifact.digest)
+        found[key.split(".", 1)[1]] = materializers.load(artifact.kind, data)
     return found
 
 

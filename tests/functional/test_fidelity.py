@@ -44,7 +44,7 @@ def squeezed(text: str) -> list[str]:
 
 
 def object_bytes(project: Project, digest: str) -> bytes:
-    return (project.root / ".pipecache" / "objects" / digest[:2] / digest[2:]).read_bytes()
+    return project.object_bytes(digest)
 
 
 # ======================================== 1. tracked reads

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from incr.store import Store
+
 from .conftest import MakeProject, Project
 from .reliability import _pipeline
 from .reliability import writer as writer  # a fixture: pytest finds it by this name
@@ -62,20 +64,31 @@ def grown(make_project: MakeProject) -> tuple[Project, dict[int, dict]]:
     return project, versions
 
 
-def _garbage(versions: dict[int, dict], gone: tuple[int, ...]) -> tuple[set[str], set[str]]:
-    """The cache objects that only the run-cache entries of versions ``gone`` need, and the
-    fingerprints of those entries."""
-    paths, fps = set(), set()
+def _garbage(
+    project: Project, versions: dict[int, dict], gone: tuple[int, ...]
+) -> tuple[set[str], set[str], set[str]]:
+    """What only the run-cache entries of versions ``gone`` need: the files of cache objects,
+    the packed objects (the small values), and the fingerprints of those entries."""
+    paths, packed, fps = set(), set(), set()
     for version in gone:
         fps |= {entry.fingerprint for entry in versions[version].values()}
         for artifact in versions[version]["grow.make"].outputs.values():
-            paths.add(f".pipecache/objects/{artifact.digest[:2]}/{artifact.digest[2:]}")
-    return paths, fps
+            if project.object_file(artifact.digest).exists():
+                paths.add(project.object_file(artifact.digest).relative_to(project.root).as_posix())
+            else:
+                packed.add(artifact.digest)
+    return paths, packed, fps
 
 
 def _cache_files(project: Project) -> set[str]:
+    """The files of the cache, but for the packs (see ``_packed``)."""
     cache = project.root / ".pipecache"
-    return {p.relative_to(project.root).as_posix() for p in cache.rglob("*") if p.is_file()}
+    files = {p.relative_to(project.root).as_posix() for p in cache.rglob("*") if p.is_file()}
+    return {f for f in files if not f.startswith(".pipecache/packs/")}
+
+
+def _packed(project: Project) -> set[str]:
+    return set(Store(project.root / ".pipecache").packed_objects())
 
 
 def _run_cache(project: Project) -> set[str]:
@@ -86,17 +99,23 @@ def _run_cache(project: Project) -> set[str]:
 
 def test_gc_dry_run_lists_and_gc_removes_only_what_nothing_needs(grown) -> None:
     project, versions = grown
-    before, runs = _cache_files(project), _run_cache(project)
-    garbage, gone = _garbage(versions, gone=(2, 3, 4))
-    assert garbage <= before and gone <= runs
+    before, runs, packed = _cache_files(project), _run_cache(project), _packed(project)
+    garbage, garbage_packed, gone = _garbage(project, versions, gone=(2, 3, 4))
+    assert garbage <= before and gone <= runs and garbage_packed <= packed
+    assert len(garbage) == 3 and len(garbage_packed) == 3  # the files; the values
 
     dry = project.incr("gc", "--keep", "1", "--dry-run")
 
     assert dry.returncode == 0, dry.output
     listed = {line.strip() for line in dry.stdout.splitlines() if line.startswith("  ")}
-    assert listed == garbage | {f"run-cache entry {fp}" for fp in gone}
+    assert listed == (
+        garbage
+        | {f"packed object {digest}" for digest in garbage_packed}
+        | {f"run-cache entry {fp}" for fp in gone}
+    )
     assert "would remove 6 objects, 6 run-cache entries and 0 leftover temp files" in dry.stdout
     assert _cache_files(project) == before and _run_cache(project) == runs
+    assert _packed(project) == packed
 
     result = project.incr("gc", "--keep", "1")
 
@@ -104,6 +123,8 @@ def test_gc_dry_run_lists_and_gc_removes_only_what_nothing_needs(grown) -> None:
     assert "removed 6 objects, 6 run-cache entries and 0 leftover temp files" in result.stdout
     shards = {f for f in before if f.startswith(".pipecache/runs/")}
     assert _cache_files(project) - shards == before - garbage - shards
+    assert _packed(project) == packed - garbage_packed
+    assert len(list((project.root / ".pipecache/packs").glob("*.pack"))) == 1, "rewritten as one"
     assert _run_cache(project) == runs - gone
     verify = project.incr("verify")
     assert verify.returncode == 0, verify.output

@@ -172,7 +172,7 @@ def test_a_value_missing_from_the_cache_is_shown_as_not_available(
     copy = Project(tmp_path / "copy")
     shutil.copytree(repo.root, copy.root)
     digest = old_metric_digest(copy)
-    (copy.root / ".pipecache" / "objects" / digest[:2] / digest[2:]).unlink()
+    copy.remove_object(digest)
 
     data = json.loads(copy.incr("metrics", "diff", "HEAD~2", "HEAD", "--json").stdout)
     text = copy.incr("metrics", "diff", "HEAD~2", "HEAD").stdout

@@ -82,8 +82,7 @@ def values(project: Project) -> dict[str, object]:
     found = {}
     for key, entry in project.lock().items():
         digest = entry.outputs["output"].digest
-        path = project.root / ".pipecache/objects" / digest[:2] / digest[2:]
-        found[key.partition(".")[2]] = json.loads(path.read_text(encoding="utf-8"))
+        found[key.partition(".")[2]] = json.loads(project.object_bytes(digest))
     return found
 
 

@@ -20,8 +20,8 @@ def values_of(project: Project) -> dict[str, Any]:
     found = {}
     for key, entry in project.lock().items():
         for artifact in entry.outputs.values():
-            path = project.root / ".pipecache/objects" / artifact.digest[:2] / artifact.digest[2:]
-            found[key.split(".", 1)[1]] = materializers.load(artifact.kind, path.read_bytes())
+            data = project.object_bytes(artifact.digest)
+            found[key.split(".", 1)[1]] = materializers.load(artifact.kind, data)
     return found
 
 

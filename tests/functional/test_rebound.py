@@ -95,7 +95,7 @@ def opened(project: Project, how: str) -> dict:
 def value(project: Project, key: str) -> object:
     """The stored output of step ``key`` (a JSON value)."""
     digest = project.lock()[key].outputs["output"].digest
-    return json.loads((project.root / ".pipecache/objects" / digest[:2] / digest[2:]).read_text())
+    return json.loads(project.object_bytes(digest))
 
 
 def test_an_edit_inside_a_body_runs_the_edited_step_with_its_config(

@@ -54,7 +54,8 @@ def test_a_pickle_that_does_not_match_its_digest_is_never_unpickled(
     artifact = project.lock()["safe.make"].outputs["output"]
     assert artifact.kind == "pickle"
     marker = project.root.parent / "unpickled.marker"
-    stored = _object_of(project, "safe.make")
+    stored = _object_of(project, "safe.make")  # small: packed; a file beside it is read first
+    stored.parent.mkdir(parents=True, exist_ok=True)
     stored.write_bytes(pickle.dumps(_Evil(marker)))
     project.edit("pipelines/bad.py", "return len(values)", "return len(values) + 0")
 

@@ -53,8 +53,7 @@ def outputs(project: Project) -> dict[str, int]:
     for name in ("make", "later"):
         shown = json.loads(project.incr("show", "--json", name).stdout)
         digest = shown["locked"]["outputs"]["output"].partition(":")[2]
-        path = project.root / ".pipecache/objects" / digest[:2] / digest[2:]
-        values[name] = json.loads(path.read_text(encoding="utf-8"))
+        values[name] = json.loads(project.object_bytes(digest))
     return values
 
 

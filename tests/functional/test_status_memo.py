@@ -127,7 +127,7 @@ def test_an_environment_variable_a_step_reads_is_seen(kept, monkeypatch) -> None
 def test_a_stored_output_removed_is_seen(kept, monkeypatch) -> None:
     keep(kept)
     digest = kept.lock()["flow.total"].outputs["output"].digest
-    (kept.root / ".pipecache" / "objects" / digest[:2] / digest[2:]).unlink()
+    kept.remove_object(digest)
     answer = status(kept)
     assert decided(answer)
     assert "total   dirty" in answer.stdout

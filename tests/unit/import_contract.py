@@ -61,6 +61,8 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "hashing",
             "trees",
             "runcache",
+            "packs",
+            "treerestore",
             "store",
             "ondisk",
             "lockfile",
