@@ -48,13 +48,15 @@ class PackedObjects:
 
     @contextlib.contextmanager
     def packing(self) -> Iterator[None]:
-        """Pack small objects inside the block (a run on this machine): from the index as it
-        is now, into a pack of their own, closed when the block ends (after the caller's last
-        ``sync``)."""
+        """Pack small objects inside the block (a run on this machine, holding the project
+        lock: no other process packs meanwhile), into a pack of their own, with the index read
+        once as it is now (``known_packed`` then answers for the whole block); ``end_packing``
+        closes the pack once the caller's last ``sync`` is done."""
         state = self._pack_state()
         state.close()
         state.close_readers()
         state.forget()
+        state.refresh()
         self.pack_small = True
         try:
             yield

@@ -130,8 +130,8 @@ class Store(RunCache, PackedObjects):
             return self._put_racing(parts)
         digest = buffers_digest(parts)
         path = self.object_path(digest)
-        if self.pack_small and size < PACKED_MAX:
-            if self.packed(digest) is None and not has_size(path, size):
+        if self.pack_small and size < PACKED_MAX:  # the index read when the run began
+            if not self.known_packed(digest) and not has_size(path, size):
                 self.ensure()
                 self.append_packed(digest, parts, size)
         elif not has_size(path, size) and (size >= PACKED_MAX or self.packed(digest) is None):
