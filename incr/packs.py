@@ -35,6 +35,8 @@ from incr.storage import atomic_write, sync_written
 PACKED_MAX = 64 * 1024
 INDEX = "index"
 SUFFIX = ".pack"
+#: The bytes at the start of the index a reader compares before reading more of it.
+HEAD = 128
 #: The pack and place of an object: (pack file name, offset, size).
 Place = tuple[str, int, int]
 
@@ -55,7 +57,6 @@ class PackedObjects:
         state = self._pack_state()
         state.close()
         state.close_readers()
-        state.forget()
         state.refresh()
         self.pack_small = True
         try:
@@ -202,6 +203,7 @@ class _State:
         self.index: dict[str, Place] = {}
         self.read_to = 0  # bytes of the index read, up to the end of its last whole line
         self.inode = 0
+        self.head = b""  # its first bytes: an index made anew differs there (a new pack name)
         self.superseded = False  # a digest had several lines (a repack drops the older)
 
     def refresh(self) -> bool:
@@ -219,9 +221,14 @@ class _State:
         if st.st_size == self.read_to:
             return False
         with open(path, "rb") as fh:
+            if self.read_to and fh.read(len(self.head)) != self.head:  # made anew, same inode
+                self.forget()
+                self.inode = st.st_ino
             fh.seek(self.read_to)
             data = fh.read(st.st_size - self.read_to)
         end = data.rfind(b"\n") + 1  # a last line without its newline is still being written
+        if not self.read_to:
+            self.head = data[: min(end, HEAD)]
         self.read_to += end
         for line in data[:end].split(b"\n"):
             self._apply(line)

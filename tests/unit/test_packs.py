@@ -226,3 +226,24 @@ def test_packed_objects_follow_a_model(tmp_path_factory: pytest.TempPathFactory,
     reader = fresh(cache)
     assert {k for k in range(8) if reader.has(digests[k])} == model
     assert all(reader.get(digests[k]) == values[k] for k in model)
+
+
+def test_an_index_made_anew_in_place_is_read_from_its_start(tmp_path: Path) -> None:
+    """A cache removed and made again can give the new index the old one's inode: a reader
+    that read the old one reads the new one from its start, not from where it had got to."""
+    _, (a,) = packed_store(tmp_path, [b"aaa"])
+    reader = fresh(tmp_path)
+    assert reader.has(a)
+    index = tmp_path / "packs" / packs.INDEX
+    old = index.read_bytes()
+    b = packed_store(tmp_path / "other", [b"bbb", b"ccc", b"ddd"])[1][0]
+    for name in os.listdir(tmp_path / "other" / "packs"):
+        if name.endswith(packs.SUFFIX):
+            (tmp_path / "packs" / name).write_bytes((tmp_path / "other/packs" / name).read_bytes())
+    new = (tmp_path / "other" / "packs" / packs.INDEX).read_bytes()
+    assert len(new) > len(old)
+    with open(index, "r+b") as fh:  # the same file, other lines
+        fh.write(new)
+
+    assert reader.get(b) == b"bbb"
+    assert not reader.has(a)
