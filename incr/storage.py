@@ -330,7 +330,7 @@ def file_stamp(path: str) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
-def has_size(path: Path, size: int) -> bool:
+def has_size(path: str | os.PathLike[str], size: int) -> bool:
     """True when the file at ``path`` exists with ``size`` bytes. (A stored object of another
     size, which a power cut after an unsynced write can leave empty, is written again.)"""
     try:

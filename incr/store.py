@@ -129,13 +129,14 @@ class Store(RunCache, PackedObjects):
         if size >= RACE_THRESHOLD:
             return self._put_racing(parts)
         digest = buffers_digest(parts)
-        path = self.object_path(digest)
+        loose = os.path.join(self._objects, digest[:2], digest[2:])  # no Path: one per step
         if self.pack_small and size < PACKED_MAX:  # the index read when the run began
-            if not self.known_packed(digest) and not has_size(path, size):
+            if not self.known_packed(digest) and not has_size(loose, size):
                 self.ensure()
                 self.append_packed(digest, parts, size)
-        elif not has_size(path, size) and (size >= PACKED_MAX or self.packed(digest) is None):
+        elif not has_size(loose, size) and (size >= PACKED_MAX or self.packed(digest) is None):
             self.ensure()
+            path = self.object_path(digest)
             atomic_write_parts(path, parts, self._durable(path))
         return digest
 
