@@ -82,15 +82,20 @@ class PackedObjects:
         return place
 
     def packed_bytes(self, digest: str) -> bytes | None:
-        """The bytes packed for ``digest`` as they are on disk (unchecked), or None."""
+        """The bytes packed for ``digest`` as they are on disk (unchecked), or None. A pack
+        gone since the index was read (``incr gc`` rewrote the packs) sends the reader to the
+        index as it is now; a pack gone from that one too gives no bytes (b"")."""
+        state = self._pack_state()
         place = self.packed(digest)
-        if place is None:
-            return None
-        name, offset, size = place
-        try:
-            return self._pack_state().read(name, offset, size)
-        except OSError:
-            return b""  # a pack gone or cut short: not these bytes
+        for _ in range(2):
+            if place is None:
+                return None
+            with contextlib.suppress(OSError):
+                return state.read(*place)
+            if not state.refresh():
+                break
+            place = state.index.get(digest)
+        return b""
 
     def append_packed(self, digest: str, parts: Sequence[bytes | memoryview], size: int) -> None:
         """Pack the concatenation of ``parts`` (``size`` bytes, digest ``digest``); durable once

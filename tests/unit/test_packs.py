@@ -247,3 +247,17 @@ def test_an_index_made_anew_in_place_is_read_from_its_start(tmp_path: Path) -> N
 
     assert reader.get(b) == b"bbb"
     assert not reader.has(a)
+
+
+def test_a_reader_whose_packs_were_rewritten_reads_the_new_ones(tmp_path: Path) -> None:
+    """``incr gc`` rewrote the packs after a reader read the index: the reader finds its
+    object in the new pack, and takes nothing for damaged."""
+    _, (a, b) = packed_store(tmp_path, [b"kept", b"dropped"])
+    reader = fresh(tmp_path)
+    assert reader.has(a)
+
+    fresh(tmp_path).repack({a})  # another process
+
+    assert reader.get(a) == b"kept"
+    assert fresh(tmp_path).get(a) == b"kept", "not discarded"
+    assert not reader.has(b)
