@@ -17,8 +17,8 @@ the ratios hold on any machine of one kind. Rows:
   before): an edit in the middle layer that changes every downstream result, and the engine
   overhead per executed step, (repro after the edit less a no-op status) / executed steps
   (the edit timed in two rounds, as above); and that figure's two parts, from the same kind
-  of edit made to the last step (one step executes) in other copies: what such an edit costs
-  over the no-op status, and what each further executed step adds;
+  of edit made next to the last step (one step executes): what such an edit costs over the
+  no-op status, and what each further executed step adds;
 - `.run()` of a 101-step chain in a script, run again in the same process: cost per cached
   step.
 
@@ -55,12 +55,13 @@ WIDTH = 10  # steps per layer of the layered DAG
 RACY_SECONDS = 2.5
 
 
-def dag_module(n: int, bump: int | None = None) -> str:
+def dag_module(n: int, bump: int | None = None, also: int | None = None) -> str:
     """``n`` steps in layers of WIDTH; step ``d{i}`` of layer L > 0 takes two outputs of layer
-    L - 1. ``bump`` adds 1 to step ``d{bump}``'s result, which changes every result after it."""
+    L - 1. ``bump`` adds 1 to step ``d{bump}``'s result, which changes every result after it;
+    so does ``also``, to a second step."""
     lines = ["from incr import pipeline, step", ""]
     for i in range(n):
-        extra = " + 1" if i == bump else ""
+        extra = " + 1" if i in (bump, also) else ""
         if i < WIDTH:
             lines += ["", "@step", f"def d{i}() -> int:", f"    return {i}{extra}", ""]
         else:
@@ -260,24 +261,25 @@ def status_seconds(engines: list[Engine], n: int, runs: int) -> list[tuple[float
 
 def dag_figures(engines: list[Engine], n: int, runs: int) -> list[dict[str, float]]:
     """The DAG's deciding status, and its repro after an edit of the middle step ("edited
-    repro", "executed") and, in other copies, of the last step ("last edited")."""
+    repro", "executed"), then after one more edit, of the last step ("last")."""
     with contextlib.ExitStack() as stack:
         rounds = [projects(engines, 1, stack) for _ in range(ROUNDS)]
-        lasts = [projects(engines, 1, stack) for _ in range(ROUNDS)]
         figures: list[dict[str, float]] = [{} for _ in engines]
-        for roots in (*rounds, *lasts):
+        for roots in rounds:
             for i, eng in enumerate(engines):
                 (roots[i] / "pipelines" / "chain.py").unlink()
                 (roots[i] / "pipelines" / "layered.py").write_text(dag_module(n))
                 checked(run([*eng.command, "repro"], roots[i], eng.env), "first repro of the DAG")
         for i, value in enumerate(timed(engines, rounds[0], runs, "status", decide=True)):
             figures[i]["status"] = value
-        for r, (roots, last) in enumerate(zip(rounds, lasts, strict=True)):
+        for r, roots in enumerate(rounds):
             for i, eng in in_turn(engines, r):
-                for where, bump, key in ((roots, n // 2, "edited repro"), (last, n - 1, "last")):
-                    (where[i] / "pipelines" / "layered.py").write_text(dag_module(n, bump=bump))
+                for also, key in ((None, "edited repro"), (n - 1, "last")):
+                    module = dag_module(n, bump=n // 2, also=also)
+                    (roots[i] / "pipelines" / "layered.py").write_text(module)
+                    os.sync()
                     edited = checked(
-                        run([*eng.command, "repro"], where[i], eng.env), "DAG after the edit"
+                        run([*eng.command, "repro"], roots[i], eng.env), "DAG after the edit"
                     )
                     figures[i][key] = figures[i].get(key, 0.0) + edited.seconds / ROUNDS
                     if key == "edited repro":
