@@ -144,24 +144,39 @@ def test_a_run_killed_while_packing_leaves_only_whole_objects(tmp_path: Path) ->
         assert buffers_digest((reader.get(digest),)) == digest
 
 
-def test_a_forked_child_packs_into_a_pack_of_its_own(tmp_path: Path) -> None:
+def test_a_forked_child_appending_beside_its_parent_leaves_each_object_where_indexed(
+    tmp_path: Path,
+) -> None:
     store = Store(tmp_path)
     with store.packing():
         parent = store.put(b"parent")
         pid = os.fork()
-        if pid == 0:  # the child: its own pack, then gone without cleanup
+        if pid == 0:  # the child: appends to the same pack, then gone without cleanup
             child = Store(tmp_path)
             with child.packing():
-                child.put(b"child")
+                child.put(b"child value, longer")
             os._exit(0)
         os.waitpid(pid, 0)
-        store.put(b"parent again")
+        again = store.put(b"parent again")
     store.sync()
 
-    found = fresh(tmp_path).packed_objects()
-    assert len({name for name, _, _ in found.values()}) == 2
     reader = fresh(tmp_path)
-    assert reader.get(parent) == b"parent" and reader.get(buffers_digest((b"child",))) == b"child"
+    assert reader.get(parent) == b"parent" and reader.get(again) == b"parent again"
+    assert reader.get(buffers_digest((b"child value, longer",))) == b"child value, longer"
+
+
+def test_runs_add_to_the_last_pack_until_it_is_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digests = [packed_store(tmp_path, [b"run %d" % i])[1][0] for i in range(3)]
+    assert len(list((tmp_path / "packs").glob("*.pack"))) == 1, "one pack for three runs"
+
+    monkeypatch.setattr(packs, "PACK_LIMIT", 1)
+    digests += packed_store(tmp_path, [b"run 3"])[1]
+
+    assert len(list((tmp_path / "packs").glob("*.pack"))) == 2, "full: a new pack"
+    reader = fresh(tmp_path)
+    assert [reader.get(d) for d in digests] == [b"run %d" % i for i in range(4)]
 
 
 def test_repack_keeps_what_is_asked_in_one_pack_and_drops_leftover_packs(
