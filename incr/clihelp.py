@@ -147,8 +147,9 @@ def gc_summary(report: Any, verb: str) -> str:
     from incr.console import plural
     from incr.report import byte_size
 
+    removed = {path.parent.name + path.name for path in report.objects} | set(report.packed)
     return (
-        f"{verb} {plural(len(report.objects) + len(report.packed), 'object')}, "
+        f"{verb} {plural(len(removed), 'object')}, "  # a packed object's file copy counts once
         f"{plural(len(report.runs), 'run-cache entry')} and "
         f"{plural(len(report.temps), 'leftover temp file')} ({byte_size(report.freed)}); "
         f"kept {plural(report.kept_objects, 'object')} ({byte_size(report.kept_bytes)})"

@@ -173,3 +173,26 @@ def test_gc_removes_stale_temp_files_only(writer: Project, folder: str) -> None:
     assert not stale.exists()
     assert fresh.exists()
     assert writer.incr("verify").returncode == 0
+
+
+def test_a_packed_object_with_a_file_of_its_own_counts_once(grown) -> None:
+    """An upload leaves a file made from the pack beside the packed object (``loose_path``):
+    gc removes both copies and counts one object."""
+    project, versions = grown
+    _, garbage_packed, _ = _garbage(project, versions, gone=(2, 3, 4))
+    store = Store(project.root / ".pipecache")
+    for digest in garbage_packed:
+        store.loose_path(digest)
+
+    dry = project.incr("gc", "--keep", "1", "--dry-run")
+
+    listed = {line.strip() for line in dry.stdout.splitlines() if line.startswith("  ")}
+    assert {f"packed object {d}" for d in garbage_packed} <= listed
+    assert {
+        project.object_file(d).relative_to(project.root).as_posix() for d in garbage_packed
+    } <= listed
+    assert "would remove 6 objects" in dry.stdout
+    result = project.incr("gc", "--keep", "1")
+    assert "removed 6 objects" in result.stdout
+    assert not any(project.object_file(d).exists() for d in garbage_packed)
+    assert not _packed(project) & garbage_packed
