@@ -276,3 +276,22 @@ def test_a_reader_whose_packs_were_rewritten_reads_the_new_ones(tmp_path: Path) 
     assert reader.get(a) == b"kept"
     assert fresh(tmp_path).get(a) == b"kept", "not discarded"
     assert not reader.has(b)
+
+
+def test_a_line_being_written_is_read_once_it_is_whole(tmp_path: Path) -> None:
+    """A reader that meets the index while a writer's line is half written takes it later."""
+    _, (first,) = packed_store(tmp_path, [b"first"])
+    reader = fresh(tmp_path)
+    assert reader.has(first)
+    _, (second,) = packed_store(tmp_path / "other", [b"second"])
+    line = (tmp_path / "other/packs" / packs.INDEX).read_bytes()
+    name = line.split(b" ")[1].decode()
+    (tmp_path / "packs" / name).write_bytes((tmp_path / "other/packs" / name).read_bytes())
+    index = tmp_path / "packs" / packs.INDEX
+    with open(index, "ab") as fh:
+        fh.write(line[:40])  # the writer is in the middle of its line
+    assert not reader.has(second)
+    with open(index, "ab") as fh:
+        fh.write(line[40:])
+
+    assert reader.get(second) == b"second"
