@@ -342,8 +342,9 @@ def gc(ctx: click.Context, keep: int, dry_run: bool, outs: bool, remote: bool, g
     Kept: every object pipeline.lock refers to, and the objects of the KEEP newest
     run-cache entries of each step (so reverting the last few edits still restores results
     without running). Removed: older run-cache entries, the objects only they used, and
-    leftovers of interrupted writes. With --outs, the files a removed step listed in
-    its outs, which incr status notes, are removed too.
+    leftovers of interrupted writes. The small objects runs append to packs
+    (.pipecache/packs/) are rewritten into one pack of those still needed. With --outs,
+    the files a removed step listed in its outs, which incr status notes, are removed too.
     """
     if remote:
         from incr.remotecli import gc_remote_command
