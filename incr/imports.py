@@ -39,12 +39,11 @@ class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
 
 
 def _parsed_tree(data: bytes) -> Any:
-    """``codeast.parsed_tree`` when incr has read code in this process (never loaded for it)."""
-    if "incr.codeast" not in sys.modules:
-        return None
-    from incr.codeast import parsed_tree
-
-    return parsed_tree(data)
+    """``codeast.parsed_tree`` when incr has read code in this process (never loaded for it).
+    Not while ``incr.codeast`` is itself being imported: a project that holds incr's own
+    package (a checkout of incr run with ``python -m incr.cli``) loads it through this loader."""
+    parsed_tree = getattr(sys.modules.get("incr.codeast"), "parsed_tree", None)
+    return None if parsed_tree is None else parsed_tree(data)
 
 
 class _ProjectFinder:

@@ -130,3 +130,25 @@ def test_the_hint_for_a_failing_import_reproduces_the_error(make_project: MakePr
     assert shown.returncode != 0
     assert "RuntimeError: helpers are broken" in shown.stderr
     assert "ModuleNotFoundError" not in shown.stderr
+
+
+def test_a_checkout_of_incr_runs_its_own_pipelines_with_python_m(make_project: MakeProject) -> None:
+    """incr's own repository is a project whose root holds the ``incr`` package: there
+    ``python -m incr.cli`` loads incr's modules as project modules, compiled from source,
+    ``incr.codeast`` included (which compiles the others from its own parse once loaded)."""
+    import incr
+
+    project = make_project(FILES)
+    os.symlink(os.path.dirname(incr.__file__), project.root / "incr")
+    env = {**os.environ, "PYTHONPATH": str(project.root)}
+    run = subprocess.run(
+        [sys.executable, "-m", "incr.cli", "repro"],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert project.take_ran() == ["make", "later"]
