@@ -58,19 +58,27 @@ class PackedObjects:
         lock: no other process packs meanwhile), with the index read once as it is now
         (``known_packed`` then answers for the whole block); ``end_packing`` closes the pack
         once the caller's last ``sync`` is done."""
-        state = self._pack_state()
-        state.close()
-        state.close_readers()
-        state.refresh()
-        self.pack_small = True
+        self.start_packing()
         try:
             yield
         finally:
             self.pack_small = False
 
+    def start_packing(self) -> None:
+        """Pack small objects from now on (a worker process of a run, for its life: the run
+        syncs what its workers pack, ``unsynced_packs``), with the index read as it is now."""
+        state = self._pack_state()
+        state.close()
+        state.close_readers()
+        state.refresh()
+        state.named = set()  # from here on (the packs of earlier runs are synced already)
+        self.pack_small = True
+
     def end_packing(self) -> None:
         """Close the pack and the index this process appended to (once they are synced)."""
-        self._pack_state().close()
+        state = self._pack_state()
+        state.close()
+        state.named = None
 
     def known_packed(self, digest: str) -> bool:
         """Whether the index as this process last read it packs ``digest`` (no disk access)."""
@@ -116,13 +124,20 @@ class PackedObjects:
         return True
 
     def unsynced_packs(self) -> list[str]:
-        """The pack and the index, when this process appended to them since the last call:
-        for the caller to fsync with its other files."""
+        """The packs appended to since the last call, by this process or by the workers of
+        its run (the index lines they wrote name them), and the index: for the caller to
+        fsync with its other files before a lockfile write names their objects."""
         state = self._pack_state()
-        if not state.unsynced:
+        names: set[str] = set()
+        if state.named is not None:  # packing: the packs its workers appended to as well
+            state.refresh()
+            names, state.named = state.named, set()
+        if state.unsynced and state.pack_fd is not None:
+            names.add(state.pack_name)
+        if not names and not state.unsynced:
             return []
         state.unsynced = False
-        return [p for p in (state.pack_path(), str(state.folder / INDEX)) if p is not None]
+        return [*(str(state.folder / name) for name in sorted(names)), str(state.folder / INDEX)]
 
     def packed_objects(self) -> dict[str, Place]:
         """Every packed object, as the index says now."""
@@ -203,6 +218,9 @@ class _State:
         self.index_fd: int | None = None
         self.unsynced = False
         self.readers: dict[str, int] = {}
+        #: While packing, the packs named by the index lines read since the last
+        #: ``unsynced_packs`` (None otherwise).
+        self.named: set[str] | None = None
         self.forget()
 
     def forget(self) -> None:
@@ -259,6 +277,8 @@ class _State:
         elif name.endswith(SUFFIX) and "/" not in name and offset >= 0 and size >= 0:
             self.index[digest] = (name, offset, size)
             self.last_pack = name
+            if self.named is not None:
+                self.named.add(name)
 
     def read(self, name: str, offset: int, size: int) -> bytes:
         fd = self.readers.get(name)

@@ -63,6 +63,7 @@ def run_in_worker(job: StepJob) -> StepOutcome:
     functions, configs, project = _state
     if _tools is None:
         _tools = Workspace(project)
+        _tools.store.start_packing()  # synced by the run, before its lockfile names them
     values, damaged = load_inputs(_tools.store, job, {})
     if damaged is not None:
         return damaged

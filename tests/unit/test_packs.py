@@ -295,3 +295,28 @@ def test_a_line_being_written_is_read_once_it_is_whole(tmp_path: Path) -> None:
         fh.write(line[40:])
 
     assert reader.get(second) == b"second"
+
+
+def test_a_run_syncs_what_its_worker_processes_packed(tmp_path: Path) -> None:
+    """A worker of ``--jobs`` packs without syncing; the run's next sync names its pack."""
+    store = Store(tmp_path)
+    with store.packing():
+        mine = store.put(b"the run's own")
+        pid = os.fork()
+        if pid == 0:  # a worker: packs for its life, never syncs (into a pack of its own)
+            packs.PACK_LIMIT = 1
+            worker = Store(tmp_path)
+            worker.start_packing()
+            worker.put(b"a worker's")
+            os._exit(0)
+        os.waitpid(pid, 0)
+        to_sync = store.unsynced_packs()
+    store.end_packing()
+
+    theirs = buffers_digest((b"a worker's",))
+    packs_named = {os.path.basename(p) for p in to_sync}
+    reader = fresh(tmp_path)
+    both = {reader.packed(mine)[0], reader.packed(theirs)[0]}  # type: ignore[index]
+    assert len(both) == 2 and both <= packs_named
+    assert str(tmp_path / "packs" / packs.INDEX) in to_sync
+    assert store.unsynced_packs() == [], "nothing new since"
