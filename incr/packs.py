@@ -15,10 +15,12 @@ An object's bytes are appended before its index line, and both are fsynced with 
 objects before each lockfile write (``Store.sync``). A line cut short by a kill is skipped
 (the next writer starts on a new line); the bytes of a packed object are checked against its
 digest on every read, like a loose object's. A line ``DIGEST - 0 0`` removes an object (a
-damaged one: the next run that makes it appends it again). Only a run appends objects, and a
-run holds the project lock; a process forked from it opens the pack for itself: each append
-lands whole at the pack's end (``O_APPEND``), and its offset is read back from where the write
-ended. ``incr gc`` rewrites the packs into one holding only what is still needed (``repack``).
+damaged one: the next run that makes it appends it again). Only a run appends objects (a run
+holds the project lock), it and the workers of ``--jobs N`` it forks: each process opens the
+pack for itself, each append lands whole at the pack's end (``O_APPEND``), and its offset is
+read back from where the write ended. The workers do not sync: before each lockfile write the
+run syncs every pack the index lines it has read since name. ``incr gc`` rewrites the packs
+into one holding only what is still needed (``repack``).
 """
 
 from __future__ import annotations
