@@ -33,6 +33,7 @@ with a star import keeps its step bodies in its wiring digest (the star may have
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -50,7 +51,7 @@ from incr.model import CodeRef, InputRef, PipelineGraph, StepCode, StepNode, Tra
 from incr.project import Project, pipeline_modules
 from incr.storage import atomic_write
 from incr.version import __version__
-from incr.wiring import wiring_of
+from incr.wiring import Wiring, wiring_of
 
 #: 4: what step functions capture, and steps in class bodies; 5: run order; 6: wiring digests
 #: of the text around step bodies; 7: fields that hold their default left out.
@@ -139,9 +140,11 @@ def save(
     for rel, digest in key["modules"].items():
         if rel.endswith(".py") and digest != MISSING:
             with contextlib.suppress(OSError, UnicodeDecodeError):
-                found = wiring_of((project.root / rel).read_bytes(), rel)
+                text = (project.root / rel).read_bytes()
+                found = wiring_of(text, rel)
                 if found is not None and found.digest == digest:  # not rewritten meanwhile
                     wiring[rel] = found.entry()
+                    _keep_text(project, digest, text)
     _write(
         project,
         {
@@ -263,11 +266,32 @@ def _same_wiring(project: Project, data: dict[str, Any], now: dict[str, Any]) ->
         if rel not in wiring or digest == MISSING:
             return False  # not a module, or gone: the wiring may depend on it
         found = wiring_of((project.root / rel).read_bytes(), rel)
-        if found is None or found.runs_bodies or not found.same_as(wiring[rel][0]):
+        earlier = functools.partial(_kept_wiring, project, key["modules"][rel], rel)
+        if found is None or found.runs_bodies or not found.same_as(wiring[rel][0], earlier):
             return False
         now["modules"][rel] = found.digest  # the bytes checked, even if rewritten since
         wiring[rel] = found.entry()
     return True
+
+
+def _keep_text(project: Project, digest: str, text: bytes) -> None:
+    """Keep a module's text by its digest, for the wiring check of its next version (written
+    without fsync: only a cache; a text lost or damaged makes that check trace again)."""
+    path = project.kept_module(digest)
+    if not path.is_file():
+        with contextlib.suppress(OSError):
+            atomic_write(path, text, durable=False)
+
+
+def _kept_wiring(project: Project, digest: str, rel: str) -> Wiring | None:
+    """The wiring of the kept text of module ``rel`` whose bytes had ``digest``; None when no
+    such text is kept (or the one kept is not those bytes)."""
+    try:
+        text = project.kept_module(digest).read_bytes()
+    except OSError:
+        return None
+    found = wiring_of(text, rel)
+    return found if found is not None and found.digest == digest else None
 
 
 def _encode(traced: TracedPipeline) -> dict[str, Any]:

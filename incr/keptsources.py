@@ -71,7 +71,7 @@ class KeptSources:
         except OSError:
             return None
         digest = buffers_digest((data,))
-        path = self.folder / "modules" / digest
+        path = self.project.kept_module(digest)
         if not _non_empty(path):
             self.store.ensure()
             with contextlib.suppress(OSError):
@@ -109,7 +109,7 @@ class KeptSources:
             return None
         file, module_digest, name = found
         try:
-            text = (self.folder / "modules" / module_digest).read_text(encoding="utf-8")
+            text = self.project.kept_module(module_digest).read_text(encoding="utf-8")
             module = module_name(self.project.root, self.project.root / file)
             info = analyse(ModuleSource(module, file, text, file.endswith("__init__.py")))
         except (OSError, UnicodeDecodeError, SyntaxError, ValueError):

@@ -47,6 +47,11 @@ class Project:
     def lockfile(self) -> Path:
         return self.root / self.lockfile_name
 
+    def kept_module(self, digest: str) -> Path:
+        """Where the text of a project module is kept by the digest of its bytes
+        (``incr.keptsources``; the wiring check compares a changed module with it)."""
+        return self.cache / "sources" / "modules" / digest
+
     @property
     def leftovers(self) -> Path:
         """Where the outs of steps dropped from the lockfile are noted (``incr.leftovers``)."""

@@ -10,7 +10,9 @@ for it:
   wiring. An edit inside a body, the usual edit, keeps it.
 - ``tree``: the digest of the AST itself, bodies replaced by ``pass``, without positions.
   Computed only when ``around`` differs (a comment or the layout changed around the bodies,
-  or the wiring did) or when no ``tree`` digest of the module is known yet.
+  or the wiring did): for the text now and, unless it was saved, for the text the graphs
+  were traced from (kept by the digest of its bytes, ``Project.kept_module``). Dumping the
+  AST of a 10,000-step module takes 0.46 s: a first ``repro`` saves no ``tree``.
 
 A module that may reach a step's body outside a run (``entrypoint``, ``func``, ``getattr`` of a
 computed name, ``vars``, ``eval``...) is reported: then no edit keeps its graphs.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from incr.fingerprint import digest_bytes
@@ -72,19 +75,27 @@ class Wiring:
             self._parsed = None
         return self._tree
 
-    def same_as(self, saved: Any) -> bool:
+    def same_as(self, saved: Any, earlier: Callable[[], Wiring | None] = lambda: None) -> bool:
         """True when ``saved`` (an ``entry()[0]`` of an earlier text) is this wiring. The same
-        text around the step bodies is the same tree: its digest is taken over, not computed."""
+        text around the step bodies is the same tree: its digest is taken over, not computed.
+        Another text around them compares the trees: the saved one, or when none was saved
+        that of ``earlier()``, the wiring of the earlier text (None: not known, not the same)."""
         around, tree = saved
         if around == self.around:
-            if self._tree is None:
+            if self._tree is None and tree is not None:
                 self._tree, self._parsed = tree, None
-            return self._tree == tree
+            return tree is None or self._tree is None or self._tree == tree
+        if tree is None:
+            then = earlier()
+            if then is None:
+                return False
+            tree = then.tree()
         return self.tree() == tree
 
     def entry(self) -> list[Any]:
-        """What graph.json keeps: ``[[around, tree], runs_bodies]``."""
-        return [[self.around, self.tree()], self.runs_bodies]
+        """What graph.json keeps: ``[[around, tree], runs_bodies]``, ``tree`` None unless it
+        was computed (see the module's notes)."""
+        return [[self.around, self._tree], self.runs_bodies]
 
 
 #: wiring_of's answers by the digest of the source: a ``repro`` checks the changed modules'

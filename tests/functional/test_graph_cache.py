@@ -160,6 +160,64 @@ def test_a_comment_or_layout_change_in_the_pipeline_imports_nothing(
     assert imports(project) == 0
 
 
+#: A pipeline module without steps of its own: no run keeps its text for a diff.
+WIRES = """\
+    with open("imported.txt", "a", encoding="utf-8") as _fh:
+        _fh.write("wires\\n")
+
+    from incr import pipeline
+    from pipelines.steps import first, second
+
+
+    @pipeline
+    def wired():
+        second(first())
+    """
+
+STEPS = """\
+    from incr import step
+    from pipelines.mark import mark
+
+
+    @step
+    def first() -> int:
+        mark("first")
+        return 1
+
+
+    @step
+    def second(x: int) -> int:
+        mark("second")
+        return x + 1
+    """
+
+
+def test_a_comment_in_a_module_without_steps_imports_nothing(make_project: MakeProject) -> None:
+    """The wiring check compares the tree of the text now with that of the text the graphs
+    were traced from, kept when they were saved (no tree is dumped before that)."""
+    project = make_project({"pipelines/wires.py": WIRES, "pipelines/steps.py": STEPS})
+    project.repro()
+    assert project.take_ran() == ["first", "second"] and imports(project) == 1
+    graphs = json.loads((project.root / ".pipecache/graph.json").read_text(encoding="utf-8"))
+    assert graphs["wiring"]["pipelines/wires.py"][0][1] is None, "no tree dumped on a save"
+
+    project.edit("pipelines/wires.py", "second(first())", "second(  # wired here\n        first())")
+    assert project.dirty() == {}
+    assert imports(project) == 0
+
+
+def test_without_the_earlier_text_a_comment_traces_again(make_project: MakeProject) -> None:
+    project = make(make_project)
+    shutil.rmtree(project.root / ".pipecache/sources")  # the kept texts are gone
+
+    project.edit("pipelines/chain.py", "second(first())", "second(  # wired here\n        first())")
+    assert project.dirty() == {}
+    assert imports(project) == 1
+    project.edit("pipelines/chain.py", "# wired here", "# wired here, again")
+    assert project.dirty() == {}
+    assert imports(project) == 0, "the text traced last was kept"
+
+
 @pytest.mark.parametrize(
     ("old", "new", "dirty"),
     [

@@ -29,8 +29,9 @@ def wiring(text: str) -> tuple[str, bool]:
 
 def kept(before: str, after: str) -> bool:
     """Whether ``after``, checked against what graph.json saved for ``before``, keeps the
-    saved graphs (as ``graphcache`` asks it)."""
-    return wired(after).same_as(wired(before).entry()[0])
+    saved graphs (as ``graphcache`` asks it, with the text of ``before`` kept)."""
+    then = wired(before)
+    return wired(after).same_as(then.entry()[0], lambda: then)
 
 
 @pytest.mark.parametrize(
@@ -381,3 +382,16 @@ def test_property_the_quick_scan_never_disagrees_with_the_walk(lines) -> None:
         return
     quick = _quick_scan(text.encode(), tree)
     assert quick is None or quick == _scan(tree)
+
+
+def test_a_first_save_dumps_no_tree_and_without_the_earlier_text_nothing_is_kept() -> None:
+    """The tree's digest is computed only to compare two texts that differ around the step
+    bodies; without the earlier text (not kept, or damaged) the graphs are traced again."""
+    old = STEP + "def f(x):\n    return x\n\n\n@pipeline\ndef p():\n    f(1)\n"
+    new = old.replace("    f(1)", "    # the only step\n    f(  1  )")
+    saved = wired(old).entry()
+    assert saved[0][1] is None
+    assert not wired(new).same_as(saved[0], lambda: None)
+    assert wired(new).same_as(saved[0], lambda: wired(old))
+    inside = old.replace("return x", "return x  # a body edit")
+    assert wired(inside).same_as(saved[0], lambda: None), "the same text around: no tree needed"
