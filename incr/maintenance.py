@@ -5,6 +5,7 @@ Both work from the lockfile and the run cache alone; neither imports the pipelin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import defaultdict
@@ -96,6 +97,9 @@ def collect(
         store.drop_runs(report.runs)
         for path in (*report.objects, *report.temps):
             path.unlink(missing_ok=True)
+        for folder in sorted({path.parent for path in report.objects}):
+            with contextlib.suppress(OSError):  # not empty: it holds objects still needed
+                folder.rmdir()
         store.repack(needed)
     return report
 

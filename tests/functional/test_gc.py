@@ -195,4 +195,6 @@ def test_a_packed_object_with_a_file_of_its_own_counts_once(grown) -> None:
     result = project.incr("gc", "--keep", "1")
     assert "removed 6 objects" in result.stdout
     assert not any(project.object_file(d).exists() for d in garbage_packed)
+    objects = project.root / ".pipecache/objects"
+    assert all(any(folder.iterdir()) for folder in objects.iterdir()), "no empty folder left"
     assert not _packed(project) & garbage_packed
