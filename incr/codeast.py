@@ -45,6 +45,8 @@ class Binding:
 
 @dataclass
 class ModuleInfo:
+    """What is read of one module's text: its definitions, imports and tree."""
+
     source: ModuleSource
     defs: dict[str, list[ast.stmt]] = field(default_factory=dict)
     imports: dict[str, Binding] = field(default_factory=dict)

@@ -14,6 +14,8 @@ from incr.model import Reason
 
 @dataclass(frozen=True)
 class PipelineStarted:
+    """A pipeline run begins (with its cache setting and the run-level override)."""
+
     pipeline: str
     enable_cache: bool
     run_override: bool | None
@@ -21,6 +23,8 @@ class PipelineStarted:
 
 @dataclass(frozen=True)
 class StepStarted:
+    """A step is decided: ``reasons`` says why it runs (empty: it may be reused)."""
+
     pipeline: str
     step: str
     reasons: tuple[Reason, ...]
@@ -28,6 +32,8 @@ class StepStarted:
 
 @dataclass(frozen=True)
 class StepCached:
+    """A step's result is reused."""
+
     pipeline: str
     step: str
     restored: bool  # True: from the run cache (an earlier fingerprint), not the lockfile's
@@ -36,6 +42,8 @@ class StepCached:
 
 @dataclass(frozen=True)
 class StepFinished:
+    """A step is done, executed or reused, after ``seconds``."""
+
     pipeline: str
     step: str
     seconds: float
@@ -44,6 +52,8 @@ class StepFinished:
 
 @dataclass(frozen=True)
 class StepFailed:
+    """A step raised: its traceback."""
+
     pipeline: str
     step: str
     seconds: float
@@ -52,6 +62,8 @@ class StepFailed:
 
 @dataclass(frozen=True)
 class StepsSkipped:
+    """Steps not run, and why (a step they wait on failed)."""
+
     pipeline: str
     steps: tuple[str, ...]
     because: str
@@ -59,6 +71,8 @@ class StepsSkipped:
 
 @dataclass(frozen=True)
 class Warning_:
+    """Something a user should look at."""
+
     text: str
 
 
@@ -71,6 +85,8 @@ class Note:
 
 @dataclass(frozen=True)
 class PipelineFinished:
+    """A pipeline run ends: its name, how long it took, whether a step failed."""
+
     pipeline: str
     run_name: str
     seconds: float

@@ -26,6 +26,8 @@ OUT_KINDS = ("file", "dir")
 
 @dataclass(frozen=True)
 class Leftover:
+    """A file in the outs of a step removed from the lockfile."""
+
     path: str  # project-relative, POSIX
     step: str  # the key of the removed step that wrote it
 

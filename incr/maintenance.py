@@ -126,6 +126,8 @@ def _files(folder: Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class Problem:
+    """A recorded output whose object is missing or damaged."""
+
     step: str
     output: str
     text: str

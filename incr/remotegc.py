@@ -65,6 +65,8 @@ def _git(folder: Path, *args: str) -> str:
 
 @dataclass
 class RemoteGcReport:
+    """What ``incr gc --remote`` removed (or would remove)."""
+
     records: list[str] = field(default_factory=list)
     objects: list[str] = field(default_factory=list)
     temps: list[str] = field(default_factory=list)

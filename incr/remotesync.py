@@ -80,6 +80,8 @@ def _owner_lines(locks: dict[str, LockEntry], keys: list[str], remote: Remote) -
 
 @dataclass
 class PushReport:
+    """What ``incr push`` did."""
+
     uploaded: int = 0
     records: int = 0
     repaired: list[str] = field(default_factory=list)
@@ -162,6 +164,8 @@ def _locked_run(remote: Remote, key: str, entry: LockEntry) -> SharedRun:
 
 @dataclass
 class PullReport:
+    """What ``incr pull`` did."""
+
     fetched: int = 0
     restored: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)

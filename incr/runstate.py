@@ -25,6 +25,9 @@ class Clock:
 
 @dataclass
 class RunState:
+    """What one pipeline run knows as it goes: the traced pipeline and the run's options,
+    each finished step's outputs and facts, and the steps that must run again."""
+
     traced: TracedPipeline
     run_override: bool | None
     force: set[str]

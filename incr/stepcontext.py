@@ -23,6 +23,8 @@ from incr.errors import IncrError
 
 @dataclass(frozen=True)
 class _Running:
+    """The step running now in this process."""
+
     key: str
     name: str
     outputs: tuple[str, ...]
