@@ -83,17 +83,21 @@ class PackedObjects:
         state.named = None
 
     def known_packed(self, digest: str) -> bool:
-        """Whether the index as this process last read it packs ``digest`` (no disk access)."""
-        return digest in self._pack_state().index
+        """Whether the index as this process last read it packs ``digest``, in a pack that is
+        there (asked of the disk once per pack)."""
+        state = self._pack_state()
+        place = state.index.get(digest)
+        return place is not None and state.has_pack(place[0])
 
     def packed(self, digest: str) -> Place | None:
-        """Where object ``digest`` is packed, or None. The index is read again (its new lines)
+        """Where object ``digest`` is packed, or None (also when its pack is gone: removed by
+        hand, the object is missing, not damaged). The index is read again (its new lines)
         when the digest is not known yet: another process may have packed it since."""
         state = self._pack_state()
         place = state.index.get(digest)
-        if place is None and state.refresh():
+        if (place is None or not state.has_pack(place[0])) and state.refresh():
             place = state.index.get(digest)
-        return place
+        return place if place is not None and state.has_pack(place[0]) else None
 
     def packed_bytes(self, digest: str) -> bytes | None:
         """The bytes packed for ``digest`` as they are on disk (unchecked), or None. A pack
@@ -233,6 +237,13 @@ class _State:
         self.head = b""  # its first bytes: an index made anew differs there (a new pack name)
         self.last_pack = ""  # the pack its last line names: the next run appends to it
         self.superseded = False  # a digest had several lines (a repack drops the older)
+        self.present: dict[str, bool] = {}  # whether each pack named is there, once asked
+
+    def has_pack(self, name: str) -> bool:
+        found = self.present.get(name)
+        if found is None:
+            found = self.present[name] = os.path.exists(self.folder / name)
+        return found
 
     def refresh(self) -> bool:
         """Read the index lines written since the last read; True when there were any."""
@@ -331,7 +342,9 @@ class _State:
                 os.close(fd)
         name = self.new_pack_name()
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
-        return name, os.open(self.folder / name, flags, 0o666)
+        fd = os.open(self.folder / name, flags, 0o666)
+        self.present[name] = True
+        return name, fd
 
     def pack_path(self) -> str | None:
         return str(self.folder / self.pack_name) if self.pack_fd is not None else None

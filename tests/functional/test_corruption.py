@@ -170,6 +170,26 @@ def test_a_damaged_packed_input_is_recomputed_before_its_reader_runs(
     assert project.dirty() == {}
 
 
+def test_a_pack_removed_by_hand_makes_its_objects_missing(make_project: MakeProject) -> None:
+    project = make_project({"pipelines/packed.py": PACKED})
+    project.repro()
+    project.take_ran()
+    before = project.lock_bytes()
+    for pack in (project.root / ".pipecache/packs").glob("*.pack"):
+        pack.unlink()
+
+    assert project.dirty() == {
+        "first": [("output missing from cache", "output")],
+        "second": [("after", "first"), ("output missing from cache", "output")],
+    }
+    result = project.incr("verify")
+    assert result.returncode == 1 and "missing" in result.stderr, result.output
+    project.repro()
+    assert project.take_ran() == ["first", "second"]
+    assert project.lock_bytes() == before
+    assert project.dirty() == {}
+
+
 def _conflicted(text: str) -> tuple[str, int]:
     lines = text.splitlines(keepends=True)
     at = next(i for i, line in enumerate(lines) if line.startswith("fingerprint = "))
