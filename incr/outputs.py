@@ -25,14 +25,17 @@ class OutputCheck:
         self._shards: dict[str, frozenset[str]] = {}
 
     def stored(self, digest: str) -> bool:
-        """Whether the object ``digest`` is in the store. The first ``LIST_AFTER`` questions
-        each look at the object's file; after that, each shard folder (``objects/ab/``) is
-        listed once and answers for every object in it: at 10,000 outputs, some 256 listings
-        instead of 9,000 file lookups. An object the listing lacks is looked up again, so a
-        listing made before an object was stored never calls it missing. A packed object is
-        found in the packs' index first (read once, at the first object it lacks)."""
+        """Whether the object ``digest`` is in the store. A packed object is found in the
+        packs' index (read once, at the first object it lacks). Of the others, the first
+        ``LIST_AFTER`` each look at the object's file; after that, each shard folder
+        (``objects/ab/``) is listed once and answers for every object in it: at 10,000
+        outputs, some 256 listings instead of 9,000 file lookups. An object the listing lacks
+        is looked up again, so a listing made before an object was stored never calls it
+        missing."""
+        if self.store.known_packed(digest):
+            return True
         self._asked += 1
-        if self._asked <= LIST_AFTER or self.store.known_packed(digest):
+        if self._asked <= LIST_AFTER:
             return self.store.has(digest)
         shard = self._shards.get(digest[:2])
         if shard is None:

@@ -90,8 +90,11 @@ class Store(RunCache, PackedObjects):
         # String paths: a no-op status asks this once per recorded output.
         if self.known_packed(digest):
             return True
-        loose = os.path.isfile(os.path.join(self._objects, digest[:2], digest[2:]))
-        return loose or self.packed(digest) is not None
+        return os.path.isfile(self._loose(digest)) or self.packed(digest) is not None
+
+    def _loose(self, digest: str) -> str:
+        """``object_path`` as a string, made without ``pathlib`` (asked once per step)."""
+        return os.path.join(self._objects, digest[:2], digest[2:])
 
     def loose_path(self, digest: str) -> Path:
         """The object's own file, written from its pack when it is only packed (for what
@@ -129,7 +132,7 @@ class Store(RunCache, PackedObjects):
         if size >= RACE_THRESHOLD:
             return self._put_racing(parts)
         digest = buffers_digest(parts)
-        loose = os.path.join(self._objects, digest[:2], digest[2:])  # no Path: one per step
+        loose = self._loose(digest)
         if self.pack_small and size < PACKED_MAX:  # the index read when the run began
             if not self.known_packed(digest) and not has_size(loose, size):
                 self.ensure()
