@@ -21,7 +21,6 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -135,9 +134,10 @@ class ClosureCache:
         reads = {}
         for source in sources:
             mod = source[0]
+            # Taken as the file has them: a key or value that is not a string never equals
+            # a raw key, so the closure is computed again.
             if mod in raws and source in self._skeletons and isinstance(raws[mod], dict):
-                found = {str(k): str(v) for k, v in raws[mod].items()}
-                reads[mod] = (self._skeletons[source], found)
+                reads[mod] = (self._skeletons[source], raws[mod])
         return reads if len(reads) == len(raws) else {}
 
     def where(self, name: str) -> Found:
@@ -153,11 +153,13 @@ class ClosureCache:
         if entry is None:
             return None
         sources, closure = entry
-        if any(self.where(mod) != found for mod, found in sources):
-            entry = self._rechecked(name, sources, closure)
-            if entry is None:
-                return None
-            self.changed = True
+        for mod, found in sources:
+            if self.where(mod) != found:
+                entry = self._rechecked(name, sources, closure)
+                if entry is None:
+                    return None
+                self.changed = True
+                break
         self._fresh[name] = entry
         return entry[1]
 
@@ -165,7 +167,9 @@ class ClosureCache:
         self, name: str, sources: list[tuple[str, Found]], closure: CodeClosure
     ) -> tuple[list[tuple[str, Found]], CodeClosure] | None:
         """The entry of ``closure`` with its modules as they are now, when every module that
-        changed kept what the closure read of it; None otherwise."""
+        changed kept what the closure read of it; None otherwise. The closure itself is kept:
+        what it read is its own (``closure.reads``) or, for one read from the file, found
+        again by ``_reads`` under the skeleton noted here for each module as it is now."""
         reads = self._reads(name, sources, closure)
         if self._recheck is None or not reads:
             return None
@@ -180,8 +184,9 @@ class ClosureCache:
                 skeleton, raws = reads[mod]
                 if self._recheck(mod, skeleton, raws) != where:
                     return None  # not the same, or read from other bytes than located
+                self._skeletons[(mod, where)] = skeleton
             now.append((mod, where))
-        return now, replace(closure, reads=reads)
+        return now, closure
 
     def put(
         self, module: str, qualname: str, closure: CodeClosure, sources: Mapping[str, Found]

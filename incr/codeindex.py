@@ -175,15 +175,15 @@ class CodeIndex:
         info = self.module(module)
         if info is None or self.skeleton(info) != skeleton:
             return False
-        package = package_of(info.source)
         name = info.source.name
+        known = self._raws
         for sym, raw in raws.items():
-            now = self._raws.get((name, sym))  # a helper many steps read: keyed once
+            now = known.get((name, sym))  # a helper many steps read: keyed once
             if now is None:
                 nodes = definition_nodes(info, sym)
                 if nodes is None:
                     return False
-                now = self._raws[(name, sym)] = _raw_key(info, nodes, package)
+                now = known[(name, sym)] = _raw_key(info, nodes, package_of(info.source))
             if now != raw:
                 return False
         return True

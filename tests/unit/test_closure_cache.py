@@ -192,3 +192,34 @@ def test_a_closure_kept_as_saved_still_knows_what_it_read(tmp_path: Path, monkey
     got = workspace.closure("pipelines.a", "f")
     assert computed == []
     assert (got.parts, got.packages) == fresh(tmp_path, "pipelines.a", "f")[:2]
+
+
+def test_a_closure_kept_across_one_edit_is_kept_across_the_next(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A saved closure found the same after an edit of a body it does not take is saved with
+    what it read, so the next such edit keeps it too, without computing it."""
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "__init__.py").write_text("")
+    clock = time.time() - 86_400
+    a, b = tmp_path / "pipelines/a.py", tmp_path / "pipelines/b.py"
+    b.write_text(BODIES["pipelines/b.py"][0] or "")
+    os.utime(b, (clock, clock))
+    computed: list[tuple[str, str]] = []
+    real = CodeIndex.closure
+
+    def counting(self: CodeIndex, module: str, name: str):
+        computed.append((module, name))
+        return real(self, module, name)
+
+    monkeypatch.setattr(CodeIndex, "closure", counting)
+    # f takes h, not k: the versions 0 to 1 change k's body, 1 to 2 h's, 0 to 1 again k's
+    for step, index in enumerate([0, 1, 0, 1]):
+        a.write_text(BODIES["pipelines/a.py"][index] or "")
+        os.utime(a, (clock + step + 1, clock + step + 1))
+        computed.clear()
+        workspace = Workspace(Project(tmp_path))
+        got = workspace.closure("pipelines.a", "f")
+        workspace.save_stats()
+        assert computed == ([("pipelines.a", "f")] if step == 0 else []), f"edit {step}"
+        assert (got.parts, got.packages) == fresh(tmp_path, "pipelines.a", "f")[:2]
