@@ -43,6 +43,8 @@ class KeptSources:
         self._changed = False
         #: Module texts kept by this command (by the stat cache's digest of the file).
         self._modules: set[str] = set()
+        #: The digest each module file was kept under by this command, by path.
+        self._files: dict[str, str] = {}
 
     def keep(self, code: dict[str, str]) -> None:
         """Keep the module text each code part of ``code`` comes from (without fsync: a text
@@ -62,7 +64,11 @@ class KeptSources:
 
     def _keep_module(self, file: str) -> str | None:
         """Keep the text of module ``file``; the digest it is kept under, None when it
-        cannot be read."""
+        cannot be read. Once per file and command: the command read each module once for
+        the code parts of its steps, so one text serves them all (else each step of a first
+        ``repro`` of 10,000 steps would stat the file again)."""
+        if file in self._files:
+            return self._files[file]
         known = self.sources.stats.digest(file)
         if known in self._modules:
             return known
@@ -77,6 +83,7 @@ class KeptSources:
             with contextlib.suppress(OSError):
                 atomic_write(path, data, durable=False)
         self._modules.add(digest)
+        self._files[file] = digest
         return digest
 
     def save(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +36,15 @@ class Project:
     #: Dotted type names skops may load besides scikit-learn's and the project's own.
     trusted_types: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def pipelines(self) -> Path:
         return self.root / self.pipelines_dir
 
-    @property
+    @cached_property
     def cache(self) -> Path:
         return self.root / self.cache_dir
 
-    @property
+    @cached_property
     def lockfile(self) -> Path:
         return self.root / self.lockfile_name
 
