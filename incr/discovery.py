@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from incr import graphcache
 from incr.dag import check_shared_outs
 from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.graph import check
@@ -20,6 +21,8 @@ from incr.tracing import recording_runs, tracing, where
 
 if TYPE_CHECKING:
     from incr.api import Pipeline, PipelineInstance
+    from incr.graphcache import Saved
+    from incr.hashing import StatCache
 
 
 def import_module(project: Project, path: Path) -> object:
@@ -220,6 +223,70 @@ def rebound(instance: PipelineInstance, root: Path, known: TracedPipeline) -> Tr
     except Exception:
         return None  # the trace reports it
     return TracedPipeline(known.graph, dict(tracer.steps), configs, known.code)
+
+
+def bind_some(
+    project: Project, saved: Saved, wanted: set[str], stats: StatCache
+) -> tuple[list[TracedPipeline], Callable[[TracedPipeline], TracedPipeline | None]] | None:
+    """The graphs ``saved`` (valid for the modules as they are now), with the pipelines named
+    in ``wanted`` made executable, importing of the pipeline modules only those that define
+    them and those that define no pipeline (helpers, materializers: what importing them
+    does, the steps may need). A module whose pipelines are all clean is not imported (an
+    edit in one of ten pipeline modules imports one of them); its pipelines stay as saved,
+    enough to reuse their results.
+
+    With them, what makes one of those executable later in the run, when one of its steps
+    turns out to need executing after all (a step of another pipeline wrote a file it
+    reads): its module is imported then (its ``__main__`` block does not run), or None.
+
+    None when this cannot tell (a pipeline defined outside the pipeline modules, an instance
+    not found, no module left out, or what the saved graphs were accepted by changed while
+    importing): the caller then discovers every module, as before."""
+    graphs = {t.graph.name: t for t in saved.pipelines}
+    if not wanted or not wanted <= graphs.keys():
+        return None
+    files = {graphs[name].graph.source_file for name in wanted}
+    defining = {t.graph.source_file for t in saved.pipelines}
+    every = {p.relative_to(project.root).as_posix(): p for p in pipeline_modules(project)}
+    plain = [p for rel, p in every.items() if rel not in defining]
+    paths = [p for rel, p in every.items() if rel in files or rel not in defining]
+    if not files <= every.keys() or len(paths) == len(every):
+        return None
+    made = _rebind(project, paths, {name: graphs[name] for name in wanted}, main_blocks=True)
+    if made is None or not graphcache.unchanged(project, stats, saved.key):
+        return None
+
+    def bind(traced: TracedPipeline) -> TracedPipeline | None:
+        path = every.get(traced.graph.source_file)
+        if path is None:
+            return None
+        late = _rebind(project, [path, *plain], {traced.graph.name: traced}, main_blocks=False)
+        return None if late is None else late[traced.graph.name]
+
+    return [made.get(t.graph.name, t) for t in saved.pipelines], bind
+
+
+def _rebind(
+    project: Project, paths: list[Path], known: Mapping[str, TracedPipeline], main_blocks: bool
+) -> dict[str, TracedPipeline] | None:
+    """Import the modules at ``paths`` (running their ``__main__`` blocks as discovery does,
+    with ``main_blocks``) and rebind each graph of ``known`` to an instance of the same name
+    found there (``rebound``); None unless every one was."""
+    found: list[PipelineInstance] = []
+    for path in paths:
+        with recording_runs() as runs:
+            module = import_module(project, path)
+            if main_blocks:
+                run_main_block(module, path, path.relative_to(project.root).as_posix(), runs)
+        found += [*_collect(module), *runs]
+    made: dict[str, TracedPipeline] = {}
+    for instance in found:
+        graph = known.get(instance.name)
+        if graph is not None and instance.name not in made:
+            bound = rebound(instance, project.root, graph)
+            if bound is not None:
+                made[instance.name] = bound
+    return made if made.keys() == known.keys() else None
 
 
 def trace(

@@ -207,10 +207,14 @@ class Preparer:
         """The job that runs ``node`` with the outputs its upstream steps have now (a producer
         recomputed on the way may have changed them: its facts follow)."""
         if self.executes and not run.traced.executable:
-            raise IncrError(
-                f"step {node.key} became dirty while incr was checking it",
-                hint="run `incr repro` again",
-            )
+            bound = self.ws.bind(run.traced) if self.ws.bind is not None else None
+            if bound is None:
+                raise IncrError(
+                    f"step {node.key} became dirty while incr was checking it",
+                    hint="run `incr repro` again",
+                )
+            run.traced.steps.update(bound.steps)  # in place: the run's executor holds them
+            run.traced.configs.update(bound.configs)
         artifacts = {p: run.outputs.get(r.step, {}).get(r.output) for p, r in node.inputs.items()}
         inputs = {p: (a.digest, a.kind) for p, a in artifacts.items() if a is not None}
         if node.name in run.facts:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -77,6 +77,7 @@ class Workspace:
         self._kept: KeptSources | None = None
         #: What discovery was seen to depend on (``LockEntry.reads`` keys), once it ran.
         self.discovered: list[str] = []
+        self.bind: Callable[[TracedPipeline], TracedPipeline | None] | None = None  # binder
         #: The verdicts of a ``repro`` whose status pass found every step clean, by the
         #: identity of their node: its run reuses them rather than deciding each step again.
         self.clean: dict[int, Verdict] = {}
@@ -87,8 +88,7 @@ class Workspace:
         self.changed = False
         #: The files each step was seen to write (they order the steps that read them).
         self.writes = SeenWrites(project.cache / "writes.json")
-        # what loading needs: the extra types [tool.incr] trusted_types lets skops load,
-        # and which modules are the project's own (their types are trusted)
+        # skops loads the types [tool.incr] trusted_types names and the project's own
         skopsformat.configure(tuple(project.trusted_types), self.sources.is_project_module)
 
     @property
@@ -428,6 +428,12 @@ def open_for_repro(
         for v in verdicts
         if not v.dirty and (found := code.get(v.node.key)) is not None
     }
+    from incr import discovery  # here: a status never imports a pipeline module
+
+    wanted = {v.node.pipeline for v in verdicts if v.dirty}
+    if not force and (bound := discovery.bind_some(project, saved, wanted, workspace.stats)):
+        workspace.bind = bound[1]  # a pipeline left as saved may have a step to run after all
+        return workspace, bound[0]
     return open_pipelines(project, workspace=workspace, saved=saved)
 
 
