@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,11 @@ class RunLog:
     reporter: Reporter
     path: Path
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The file's notes as this log last read or wrote them, with the file's signature then
+    #: (size, mtime, inode): a command that runs ten pipelines reads the file once.
+    _known: tuple[tuple[int, int, int], dict[str, dict[str, Any]]] | None = field(
+        default=None, init=False, repr=False
+    )
 
     def emit(self, event: Event) -> None:
         self.reporter.emit(event)
@@ -46,20 +52,34 @@ class RunLog:
     def save(self) -> None:
         if not self.steps:
             return
-        merged = load(self.path)
+        known = self._known
+        merged = known[1] if known is not None and known[0] == _signature(self.path) else None
+        if merged is None:
+            merged = load(self.path)
         before = {key: merged.get(key) for key in self.steps}
         for key, note in self.steps.items():
             merged[key] = {**merged.get(key, {}), **note}
-        if all(merged[key] == before[key] for key in self.steps):  # a no-op run: as it was
-            self.steps.clear()
+        self.steps.clear()
+        if all(merged[key] == before[key] for key in before):  # a no-op run: as it was
+            self._known = (_signature(self.path), merged)
             return
         # Compact: an indented dump takes json's pure-Python encoder, 10 x slower on a
         # large pipeline's notes.
         data = {"schema": 1, "steps": merged}
         text = json.dumps(data, separators=(",", ":"), sort_keys=True)
+        self._known = None
         with contextlib.suppress(OSError):
             atomic_write(self.path, text.encode(), durable=False)
-        self.steps.clear()
+            self._known = (_signature(self.path), merged)
+
+
+def _signature(path: Path) -> tuple[int, int, int]:
+    """What tells a rewritten file (by anyone) from the one last seen: (-1, -1, -1) for none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1, -1)
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def load(path: Path) -> dict[str, dict[str, Any]]:
