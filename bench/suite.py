@@ -108,9 +108,10 @@ def zenml_section(zenml_python: Path | None, runs: int, steps: int) -> tuple[str
 
 
 def others_section() -> str:
-    """The other benchmarks in bench/ (parallel jobs, watch), each with its own output."""
+    """The other benchmarks in bench/ (parallel jobs, watch, memory, modules), each with its
+    own output."""
     parts = []
-    for name in ("bench_jobs.py", "bench_watch.py", "bench_memory.py"):
+    for name in ("bench_jobs.py", "bench_watch.py", "bench_memory.py", "bench_modules.py"):
         script = BENCH / name
         if not script.exists():
             continue
