@@ -52,16 +52,14 @@ class RunLog:
     def save(self) -> None:
         if not self.steps:
             return
-        known = self._known
-        merged = known[1] if known is not None and known[0] == _signature(self.path) else None
-        if merged is None:
-            merged = load(self.path)
+        known, seen = self._known, _signature(self.path)  # taken before the file is read
+        merged = known[1] if known is not None and known[0] == seen else load(self.path)
         before = {key: merged.get(key) for key in self.steps}
         for key, note in self.steps.items():
             merged[key] = {**merged.get(key, {}), **note}
         self.steps.clear()
         if all(merged[key] == before[key] for key in before):  # a no-op run: as it was
-            self._known = (_signature(self.path), merged)
+            self._known = (seen, merged)
             return
         # Compact: an indented dump takes json's pure-Python encoder, 10 x slower on a
         # large pipeline's notes.

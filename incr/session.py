@@ -77,7 +77,7 @@ class Workspace:
         self._kept: KeptSources | None = None
         #: What discovery was seen to depend on (``LockEntry.reads`` keys), once it ran.
         self.discovered: list[str] = []
-        self.bind: Callable[[TracedPipeline], TracedPipeline | None] | None = None  # binder
+        self.bind: Callable[[TracedPipeline], TracedPipeline | None] | None = None  # bind_some
         #: The verdicts of a ``repro`` whose status pass found every step clean, by the
         #: identity of their node: its run reuses them rather than deciding each step again.
         self.clean: dict[int, Verdict] = {}
