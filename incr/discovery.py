@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from incr import graphcache
 from incr.dag import check_shared_outs
@@ -15,7 +15,7 @@ from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.graph import check
 from incr.imports import shadowed, use_project_imports
 from incr.mainblock import line_in, run_main_block
-from incr.model import TracedPipeline
+from incr.model import StepCode, TracedPipeline
 from incr.project import Project, module_name, pipeline_modules
 from incr.tracing import recording_runs, tracing, where
 
@@ -209,20 +209,32 @@ def rebound(instance: PipelineInstance, root: Path, known: TracedPipeline) -> Tr
     under a light tracer that only names the calls and keeps their step objects (no nodes,
     no code references, no checks: most of a trace's cost). The graph, its code and configs
     stay the saved ones, which the caller has found valid for the modules as imported. None
-    when the calls are not the saved graph's steps, by name and function, or the body fails:
-    then the instance is traced as usual."""
+    when the calls are not the saved graph's steps, by name and by the name and module of
+    their function (a table of steps may hold another module's function of that name, one
+    that a module left out of the import would have put there), or the body fails: then the
+    instance is traced as usual."""
     try:
         with tracing(instance.name, root, light=True) as tracer:
             instance.body()
         steps = known.graph.steps
         if tracer.names != [n.name for n in steps] or any(
-            tracer.steps[n.name].func.__name__ != n.func_name for n in steps
+            _other_function(tracer.steps[n.name].func, n.func_name, known.code.get(n.name))
+            for n in steps
         ):
             return None
         configs = {n.name: tracer.steps[n.name].make_config(n.config) for n in steps}
     except Exception:
         return None  # the trace reports it
     return TracedPipeline(known.graph, dict(tracer.steps), configs, known.code)
+
+
+def _other_function(func: Any, name: str, code: StepCode | None) -> bool:
+    """Whether a step's function is not the one its saved graph was traced with: another
+    name, or another project module than its code reference's."""
+    if func.__name__ != name:
+        return True
+    ref = code.func if code is not None else None
+    return bool(ref and ref.module and ref.package is None and func.__module__ != ref.module)
 
 
 def bind_some(

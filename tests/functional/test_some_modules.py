@@ -134,3 +134,75 @@ def test_an_instance_made_in_a_module_without_pipelines_is_found(
     assert project.take_ran() == ["alpha_last"]
     assert "pipelines.other" not in project.read("seen_alpha.txt").split()
     assert project.dirty() == {}
+
+
+def test_a_step_a_module_left_out_would_have_put_in_place_is_not_taken_for_it(
+    make_project: MakeProject,
+) -> None:
+    """``alpha`` puts its ``train`` in a table that ``beta``'s pipeline takes its ``train`` from
+    (``beta`` has one of its own, put there only when the table has none). With alpha left
+    out, its step would not be there: beta's pipeline must not run beta's ``train`` instead."""
+    project = make_project(
+        {
+            "data.txt": "5",
+            "pipelines/table.py": "STEPS = {}\n",
+            "pipelines/alpha.py": """\
+                from incr import pipeline, step
+                from pipelines.mark import mark
+                from pipelines.table import STEPS
+
+
+                @step
+                def seed() -> int:
+                    return 1
+
+
+                @step
+                def train(x: int) -> int:
+                    mark("alpha.train")
+                    return x + 1
+
+
+                STEPS["train"] = train
+
+
+                @pipeline
+                def alpha():
+                    train(seed())
+                """,
+            "pipelines/beta.py": """\
+                from incr import pipeline, step
+                from pipelines.mark import mark
+                from pipelines.table import STEPS
+
+
+                @step(deps=["data.txt"])
+                def load() -> int:
+                    mark("load")
+                    with open("data.txt") as fh:
+                        return int(fh.read())
+
+
+                @step
+                def train(x: int) -> int:
+                    mark("beta.train")
+                    return x * 100
+
+
+                STEPS.setdefault("train", train)
+
+
+                @pipeline
+                def beta():
+                    STEPS["train"](load())
+                """,
+        }
+    )
+    project.repro()
+    assert sorted(project.take_ran()) == ["alpha.train", "alpha.train", "load"]
+    (project.root / "data.txt").write_text("7")
+    dirty = [f"{s['pipeline']}.{s['step']}" for s in project.status()["steps"] if s["reasons"]]
+    assert dirty == ["beta.load", "beta.train"]  # train waits on load
+    project.repro()
+    assert project.take_ran() == ["load", "alpha.train"]
+    assert not any(s["reasons"] for s in project.status()["steps"])
