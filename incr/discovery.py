@@ -242,8 +242,9 @@ def bind_some(
 ) -> tuple[list[TracedPipeline], Callable[[TracedPipeline], TracedPipeline | None]] | None:
     """The graphs ``saved`` (valid for the modules as they are now), with the pipelines named
     in ``wanted`` made executable, importing of the pipeline modules only those that define
-    them and those that define no pipeline (helpers, materializers: what importing them
-    does, the steps may need). A module whose pipelines are all clean is not imported (an
+    them, those that hold the code their steps were traced with, and those that define no
+    pipeline (helpers, materializers: what importing them does, the steps may need). A
+    module whose pipelines are all clean and whose code they do not use is not imported (an
     edit in one of ten pipeline modules imports one of them); its pipelines stay as saved,
     enough to reuse their results.
 
@@ -257,12 +258,16 @@ def bind_some(
     graphs = {t.graph.name: t for t in saved.pipelines}
     if not wanted or not wanted <= graphs.keys():
         return None
-    files = {graphs[name].graph.source_file for name in wanted}
+    own = {graphs[name].graph.source_file for name in wanted}
+    files = set(own)
+    for name in wanted:  # and the modules of the code its steps were traced with (a step's
+        for code in graphs[name].code.values():  # function, code_deps, materializer classes)
+            files.update(r.source_file for r in (code.func, *code.deps, *code.captured))
     defining = {t.graph.source_file for t in saved.pipelines}
     every = {p.relative_to(project.root).as_posix(): p for p in pipeline_modules(project)}
     plain = [p for rel, p in every.items() if rel not in defining]
     paths = [p for rel, p in every.items() if rel in files or rel not in defining]
-    if not files <= every.keys() or len(paths) == len(every):
+    if not own <= every.keys() or len(paths) == len(every):
         return None
     made = _rebind(project, paths, {name: graphs[name] for name in wanted}, main_blocks=True)
     if made is None or not graphcache.unchanged(project, stats, saved.key):

@@ -139,9 +139,10 @@ def test_an_instance_made_in_a_module_without_pipelines_is_found(
 def test_a_step_a_module_left_out_would_have_put_in_place_is_not_taken_for_it(
     make_project: MakeProject,
 ) -> None:
-    """``alpha`` puts its ``train`` in a table that ``beta``'s pipeline takes its ``train`` from
-    (``beta`` has one of its own, put there only when the table has none). With alpha left
-    out, its step would not be there: beta's pipeline must not run beta's ``train`` instead."""
+    """``gamma`` puts ``alpha``'s ``train`` in a table that ``beta``'s pipeline takes its
+    ``train`` from (``beta`` has one of its own, put there only when the table has none).
+    With gamma left out (its pipeline is clean), alpha's step would not be there: beta's
+    pipeline must not run beta's ``train`` in its place."""
     project = make_project(
         {
             "data.txt": "5",
@@ -163,12 +164,26 @@ def test_a_step_a_module_left_out_would_have_put_in_place_is_not_taken_for_it(
                     return x + 1
 
 
-                STEPS["train"] = train
-
-
                 @pipeline
                 def alpha():
                     train(seed())
+                """,
+            "pipelines/gamma.py": """\
+                from incr import pipeline, step
+                from pipelines.alpha import train
+                from pipelines.table import STEPS
+
+                STEPS["train"] = train
+
+
+                @step
+                def other() -> int:
+                    return 0
+
+
+                @pipeline
+                def gamma():
+                    other()
                 """,
             "pipelines/beta.py": """\
                 from incr import pipeline, step
