@@ -234,7 +234,8 @@ def _other_function(func: Any, name: str, code: StepCode | None) -> bool:
     if func.__name__ != name:
         return True
     ref = code.func if code is not None else None
-    return bool(ref and ref.module and ref.package is None and func.__module__ != ref.module)
+    module = getattr(func, "__module__", None)
+    return bool(ref and ref.module and ref.package is None and module != ref.module)
 
 
 def bind_some(
@@ -259,13 +260,9 @@ def bind_some(
     if not wanted or not wanted <= graphs.keys():
         return None
     own = {graphs[name].graph.source_file for name in wanted}
-    files = set(own)
-    for name in wanted:  # and the modules of the code its steps were traced with (a step's
-        for code in graphs[name].code.values():  # function, code_deps, materializer classes)
-            files.update(r.source_file for r in (code.func, *code.deps, *code.captured))
+    files = {f for name in wanted for f in _code_files(graphs[name])}
     defining = {t.graph.source_file for t in saved.pipelines}
     every = {p.relative_to(project.root).as_posix(): p for p in pipeline_modules(project)}
-    plain = [p for rel, p in every.items() if rel not in defining]
     paths = [p for rel, p in every.items() if rel in files or rel not in defining]
     if not own <= every.keys() or len(paths) == len(every):
         return None
@@ -274,13 +271,23 @@ def bind_some(
         return None
 
     def bind(traced: TracedPipeline) -> TracedPipeline | None:
-        path = every.get(traced.graph.source_file)
-        if path is None:
+        if traced.graph.source_file not in every:
             return None
-        late = _rebind(project, [path, *plain], {traced.graph.name: traced}, main_blocks=False)
-        return None if late is None else late[traced.graph.name]
+        needed = _code_files(traced)
+        late = [p for rel, p in every.items() if rel in needed or rel not in defining]
+        made = _rebind(project, late, {traced.graph.name: traced}, main_blocks=False)
+        return None if made is None else made[traced.graph.name]
 
     return [made.get(t.graph.name, t) for t in saved.pipelines], bind
+
+
+def _code_files(traced: TracedPipeline) -> set[str]:
+    """The files of a pipeline's definition and of the code its steps were traced with (each
+    step's function, ``code_deps`` and the classes it captured, materializers among them)."""
+    files = {traced.graph.source_file}
+    for code in traced.code.values():
+        files.update(ref.source_file for ref in (code.func, *code.deps, *code.captured))
+    return files
 
 
 def _rebind(
