@@ -260,11 +260,13 @@ def bind_some(
     if not wanted or not wanted <= graphs.keys():
         return None
     own = {graphs[name].graph.source_file for name in wanted}
-    files = {f for name in wanted for f in _code_files(graphs[name])}
     defining = {t.graph.source_file for t in saved.pipelines}
     every = {p.relative_to(project.root).as_posix(): p for p in pipeline_modules(project)}
+    if not own <= every.keys() or defining & every.keys() <= own:
+        return None  # nothing can be left out (one pipeline module, say): no code to read
+    files = {f for name in wanted for f in _code_files(graphs[name])}
     paths = [p for rel, p in every.items() if rel in files or rel not in defining]
-    if not own <= every.keys() or len(paths) == len(every):
+    if len(paths) == len(every):
         return None
     made = _rebind(project, paths, {name: graphs[name] for name in wanted}, main_blocks=True)
     if made is None or not graphcache.unchanged(project, stats, saved.key):
