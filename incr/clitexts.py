@@ -104,6 +104,10 @@ REPRO_HELP = """Bring pipelines up to date: run dirty steps, reuse cached result
     (see --keep-going); exit code 1 when a step failed. pipeline.lock is rewritten as
     steps finish, and an interrupted run keeps what finished (the next run restores it).
 
+    Pipeline modules are imported only when a step has to run, and then only those whose
+    pipelines have one (with the modules their code uses and those that define no
+    pipeline): a step should not rely on what importing another pipeline module does.
+
     Only one incr writes to a project at a time: a second repro waits for the first (and
     says for whom it waits). incr status never waits.
 
