@@ -1,6 +1,6 @@
-"""A repro imports only the pipeline modules whose pipelines have a step to run (and those
-that define no pipeline); a pipeline left as saved is imported later in the run when one of
-its steps has to execute after all."""
+"""A repro imports only the pipeline modules whose pipelines have a step to run (with those
+holding their code and those that define no pipeline); a pipeline left as saved is imported
+later in the run when one of its steps has to execute after all."""
 
 from __future__ import annotations
 
