@@ -27,24 +27,6 @@ from bench_floor import deciding, engine, executed, floor
 from measure import checked, run, seconds, table
 
 
-def make(root: Path, modules: int, steps: int) -> None:
-    (root / "pipelines").mkdir(parents=True)
-    (root / "pyproject.toml").write_text("[tool.incr]\n")
-    (root / "pipelines" / "__init__.py").write_text("")
-    for k in range(modules):
-        text = gen.incr_chain_module(steps).replace("def chain():", f"def chain{k}():")
-        (root / "pipelines" / f"chain{k}.py").write_text(text)
-
-
-def edit(root: Path, steps: int) -> None:
-    """Step ``s{steps // 2}`` of the first module, its result unchanged."""
-    module = root / "pipelines" / "chain0.py"
-    i = steps // 2
-    text = module.read_text()
-    assert text.count(f"    return x + {i}\n") == 1
-    module.write_text(text.replace(f"    return x + {i}\n", f"    return x + {i} + 0\n"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modules", type=int, default=10)
@@ -52,6 +34,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--before", type=Path, help="a checkout of an earlier incr")
     args = parser.parse_args()
+    names = tuple(f"chain{k}" for k in range(args.modules))
     engines = [engine("incr", None)]
     if args.before is not None:
         engines.append(engine("before", args.before))
@@ -61,7 +44,7 @@ def main() -> None:
         sources = []
         for eng in engines:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "project"
-            make(root, args.modules, args.steps)
+            gen.make_incr_project(root, args.steps, names)
             checked(run([*eng.command, "repro"], root, eng.env), "first repro")
             sources.append(root)
         for r in range(args.runs):
@@ -71,7 +54,7 @@ def main() -> None:
                     root = Path(tmp) / "project"
                     shutil.copytree(sources[i], root)
                     noop = checked(run([*eng.command, "repro"], root, eng.env), "no-op repro")
-                    edit(root, args.steps)
+                    gen.edit_incr_step(root, args.steps // 2, names[0])
                     status = run([*eng.command, "status"], root, deciding(eng.env))
                     edited = checked(run([*eng.command, "repro"], root, eng.env), "edited repro")
                     assert executed(edited.output) == 1, edited.output

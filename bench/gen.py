@@ -45,17 +45,21 @@ def incr_chain_module(n: int) -> str:
     return _chain_module(n, "incr")
 
 
-def make_incr_project(root: Path, n: int) -> None:
-    """A project whose one pipeline, ``chain``, has ``n`` steps."""
+def make_incr_project(root: Path, n: int, names: tuple[str, ...] = ("chain",)) -> None:
+    """A project of one pipeline module per name of ``names`` (``pipelines/NAME.py``), each
+    holding an ``n``-step chain, the pipeline ``NAME``."""
     (root / "pipelines").mkdir(parents=True)
     (root / "pyproject.toml").write_text("[tool.incr]\n")
     (root / "pipelines" / "__init__.py").write_text("")
-    (root / "pipelines" / "chain.py").write_text(incr_chain_module(n))
+    for name in names:
+        text = incr_chain_module(n).replace("def chain():", f"def {name}():")
+        (root / "pipelines" / f"{name}.py").write_text(text)
 
 
-def edit_incr_step(root: Path, i: int) -> None:
-    """Change step ``s{i}``'s code but not its result (``x + i`` becomes ``x + i + 0``)."""
-    module = root / "pipelines" / "chain.py"
+def edit_incr_step(root: Path, i: int, name: str = "chain") -> None:
+    """Change step ``s{i}``'s code in ``pipelines/NAME.py`` but not its result (``x + i``
+    becomes ``x + i + 0``)."""
+    module = root / "pipelines" / f"{name}.py"
     text = module.read_text()
     old = f"    return x + {i}\n" if i else "    return 0\n"
     assert old in text, f"step s{i} not found"
