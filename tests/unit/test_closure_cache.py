@@ -164,6 +164,19 @@ def test_closures_kept_across_edits_of_other_bodies_match_fresh_ones(
             workspace.save_stats()
 
 
+def counting_closures(monkeypatch) -> list[tuple[str, str]]:
+    """The (module, name) of each closure the code index computes from now on."""
+    computed: list[tuple[str, str]] = []
+    real = CodeIndex.closure
+
+    def counting(self: CodeIndex, module: str, name: str):
+        computed.append((module, name))
+        return real(self, module, name)
+
+    monkeypatch.setattr(CodeIndex, "closure", counting)
+    return computed
+
+
 def test_a_closure_kept_as_saved_still_knows_what_it_read(tmp_path: Path, monkeypatch) -> None:
     """Computed, then used as saved by a later command, a closure is still kept after an edit
     of a body it does not take: the later command saved what it read along with it."""
@@ -180,14 +193,7 @@ def test_a_closure_kept_as_saved_still_knows_what_it_read(tmp_path: Path, monkey
         workspace.save_stats()
     (tmp_path / "pipelines/a.py").write_text(BODIES["pipelines/a.py"][1] or "")  # k's body
     os.utime(tmp_path / "pipelines/a.py", (clock + 5, clock + 5))
-    computed: list[tuple[str, str]] = []
-    real = CodeIndex.closure
-
-    def counting(self: CodeIndex, module: str, name: str):
-        computed.append((module, name))
-        return real(self, module, name)
-
-    monkeypatch.setattr(CodeIndex, "closure", counting)
+    computed = counting_closures(monkeypatch)
     workspace = Workspace(Project(tmp_path))
     got = workspace.closure("pipelines.a", "f")
     assert computed == []
@@ -205,15 +211,8 @@ def test_a_closure_kept_across_one_edit_is_kept_across_the_next(
     a, b = tmp_path / "pipelines/a.py", tmp_path / "pipelines/b.py"
     b.write_text(BODIES["pipelines/b.py"][0] or "")
     os.utime(b, (clock, clock))
-    computed: list[tuple[str, str]] = []
-    real = CodeIndex.closure
-
-    def counting(self: CodeIndex, module: str, name: str):
-        computed.append((module, name))
-        return real(self, module, name)
-
-    monkeypatch.setattr(CodeIndex, "closure", counting)
-    # f takes h, not k: the versions 0 to 1 change k's body, 1 to 2 h's, 0 to 1 again k's
+    computed = counting_closures(monkeypatch)
+    # f takes h, not k: versions 0 and 1 differ in k's body only, edited back and forth
     for step, index in enumerate([0, 1, 0, 1]):
         a.write_text(BODIES["pipelines/a.py"][index] or "")
         os.utime(a, (clock + step + 1, clock + step + 1))
