@@ -190,7 +190,8 @@ def status(
 
     with few_collections():
         kept: dict[str, tuple[str, int]] = {}
-        verdicts = commands.status(targets, root=project, check=check, kept=kept)
+        outside: set[str] = set()
+        verdicts = commands.status(targets, root=project, check=check, kept=kept, outside=outside)
     if as_json:
         output = status_json(verdicts)
     else:
@@ -198,7 +199,7 @@ def status(
         lines = status_lines(verdicts) + leftover_notes(project, verdicts, targets) + kept_notes
         output = "\n".join(lines)  # one write: a large pipeline has a line per step
     if memo is not None and statusmemo.keepable(verdicts):
-        memo.keep(output)
+        memo.keep(output, outside)
     if output:
         click.echo(output)
     if remote:

@@ -67,6 +67,7 @@ def status(
     check: bool = False,
     force: bool = False,
     kept: dict[str, tuple[str, int]] | None = None,
+    outside: set[str] | None = None,
 ) -> list[Verdict]:
     """Each step of the targeted pipelines (all without targets), in run order, with the
     reasons it is dirty (none: clean): what ``incr repro`` would run, running nothing.
@@ -77,13 +78,22 @@ def status(
     lists the steps whose lock entry is out of date); ``force`` marks the targeted steps forced,
     as ``incr repro --force --dry-run`` does. ``kept``, when given, receives the pipelines
     whose lock entries stay although discovery does not find them (name -> (module,
-    entries)). Raises IncrError (DiscoveryError, GraphError, LockfileError...) with a
-    one-line message.
+    entries)). ``outside``, when given, receives the keys of the files and folders outside the
+    project that the answer depends on (``incr.outside``). Raises IncrError (DiscoveryError,
+    GraphError, LockfileError...) with a one-line message.
     """
     workspace, pipelines = open_pipelines(find_project(root), executable=False)
     if kept is not None:  # lock entries kept for pipelines a script runs (``incr.keptlocks``)
         live = [t.graph.name for t in pipelines]
         kept.update(kept_pipelines(workspace.project, workspace.locks, live))
+    if outside is not None:
+        from incr.learned import outside_keys
+
+        outside.update(outside_keys(workspace.discovered))
+        for module_reads in workspace.imports.values():
+            outside.update(outside_keys(module_reads))
+        for entry in workspace.locks.values():
+            outside.update(outside_keys(entry.reads))
     return workspace.status(pipelines, targets, force=force, lock_view=check)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from blake3 import blake3
 
-from incr import trees
+from incr import outside, trees
 from incr.fingerprint import digest_bytes
 from incr.model import MISSING
 from incr.storage import atomic_write
@@ -141,8 +141,9 @@ class StatCache:
                     self.entries = {k: v for k, v in entries.items() if _valid_entry(v)}
 
     def digest(self, rel: str) -> str:
-        """The digest of a file or folder under the root, or ``missing``."""
-        path = self.root / rel
+        """The digest of a file or folder under the root, or outside it by its lock key
+        (``incr.outside``), or ``missing``."""
+        path = outside.resolve(self.root, rel)
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -177,12 +178,12 @@ class StatCache:
         path = self.root / rel
         return self._entries(path) if os.path.isdir(path) else []
 
-    def _folder_digest(self, path: Path) -> str:
+    def _folder_digest(self, path: str | os.PathLike[str]) -> str:
         """``dir:`` and the digest of the folder's manifest (``trees``; ``Store.put_tree``
         writes the same bytes, so the two digests agree)."""
         return "dir:" + digest_bytes(trees.encode(self._entries(path)))
 
-    def _entries(self, path: Path) -> list[Entry]:
+    def _entries(self, path: str | os.PathLike[str]) -> list[Entry]:
         base = os.path.relpath(path, self.root).replace(os.sep, "/")
         prefix = "" if base == "." else base + "/"
 

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from incr import importreads
+from incr import importreads, outside
 from incr.envreads import env_value
 from incr.hashing import StatCache
 from incr.model import (
@@ -28,7 +28,7 @@ def listing_value(root: Path, rel: str, ignore: Iterable[str] = ()) -> str:
     """A digest of the sorted names in folder ``rel`` (``missing`` when it is not a folder),
     leaving out the paths ``ignore`` (relative to the root: incr's cache and lockfile)."""
     skip = {os.path.normpath(root / p) for p in ignore}
-    return listing_digest(os.fspath(root / rel), skip)
+    return listing_digest(outside.resolve(root, rel), skip)
 
 
 def own_paths(project: Project) -> tuple[str, ...]:
@@ -38,8 +38,9 @@ def own_paths(project: Project) -> tuple[str, ...]:
 
 
 def exists_value(root: Path, rel: str) -> str:
-    """``file``, ``dir`` or ``missing``: the answer of an existence test on ``rel``."""
-    path = root / rel
+    """``file``, ``dir`` or ``missing``: the answer of an existence test on ``rel`` (a
+    project path, or a key of ``incr.outside``)."""
+    path = Path(outside.resolve(root, rel))
     if path.is_dir():
         return "dir"
     return "file" if path.exists() else "missing"
@@ -107,3 +108,19 @@ class LearnedFacts:
                 self.project.root, key[len(LISTING_PREFIX) :], own_paths(self.project)
             )
         return exists_value(self.project.root, key[len(EXISTS_PREFIX) :])
+
+
+def outside_keys(reads: Iterable[str]) -> set[str]:
+    """The outside keys behind ``LockEntry.reads`` keys: files read (while a step ran, or
+    while a module was imported), folders listed, paths tested."""
+    found = set()
+    for key in reads:
+        kind = learned_kind(key)
+        if kind == "env":
+            continue
+        path = split_import_key(key)[1] if kind == "import" else key
+        if kind in ("listing", "exists"):
+            path = key.partition(":")[2]
+        if outside.is_outside(path):
+            found.add(path)
+    return found

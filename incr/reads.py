@@ -14,12 +14,14 @@ and ``os.walk`` go through them). Existence tests raise no event: while a record
 code that asked for it, past the standard library's path modules, is a project file: the
 listings made inside pandas or by Python's import system are not the step's.
 
-Only paths under the project root count. Left out: the cache folder and the lockfile,
-version-control folders (``.git``, ``.hg``, ``.svn``), virtual environments (``.venv``,
-``.tox``, ``.nox``, any folder holding a ``pyvenv.cfg``), ``__pycache__``, ``site-packages``,
-``node_modules``, package metadata (``*.egg-info``, ``*.dist-info``), and Python sources and
-bytecode (code is fingerprinted from the AST). Other files whose names start with a dot
-(``data/.thresholds.json``) are files like any other.
+Under the project root, left out: the cache folder and the lockfile, version-control folders
+(``.git``, ``.hg``, ``.svn``), virtual environments (``.venv``, ``.tox``, ``.nox``, any folder
+holding a ``pyvenv.cfg``), ``__pycache__``, ``site-packages``, ``node_modules``, package
+metadata (``*.egg-info``, ``*.dist-info``), and Python sources and bytecode (code is
+fingerprinted from the AST). Other files whose names start with a dot
+(``data/.thresholds.json``) are files like any other. Outside the root, what ``incr.outside``
+counts (data on ``/mnt``, in ``~/datasets``; not the system's, Python's or tools' files), by
+the keys it gives them (absolute, or ``~/...``).
 
 Values: a file read is digested after the step (by the runner). A listing records the sorted
 names the step saw, and an existence test its answer (``file``, ``dir``, ``missing``), as they
@@ -43,13 +45,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from incr import outside
 from incr.envreads import project_files
 from incr.fingerprint import digest_bytes
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-_CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyi")
-_TOOLING = frozenset({"__pycache__", "site-packages", "node_modules", ".git", ".hg", ".svn"})
 _VENVS = frozenset({".venv", ".tox", ".nox"})
+_METADATA = (".egg-info", ".dist-info")
 #: Standard-library modules between a listing or an existence test and the code that made it.
 _PASS_THROUGH = frozenset(
     {"os", "genericpath", "posixpath", "ntpath", "pathlib", "pathlib._local", "pathlib._abc"}
@@ -157,7 +159,8 @@ class ReadRecorder:
             self.tests[full] = "dir" if stat_module.S_ISDIR(result.st_mode) else "file"
 
     def _full(self, path: Any) -> str | None:
-        """The absolute path of ``path`` when it is under the root (None for descriptors)."""
+        """The absolute path of ``path`` when it counts: under the root and not incr's own,
+        or outside it and counted by ``incr.outside`` (None for descriptors)."""
         if isinstance(path, int) or path is None:
             return None
         try:
@@ -166,7 +169,9 @@ class ReadRecorder:
             return None
         if full + os.sep == self.root:
             return full
-        if not full.startswith(self.root) or (full + os.sep).startswith(self.exclude):
+        if not full.startswith(self.root):
+            return full if outside.counts(full) else None
+        if (full + os.sep).startswith(self.exclude):
             return None
         return full
 
@@ -189,7 +194,7 @@ class ReadRecorder:
         sorted."""
         rel = []
         for full in self.read:
-            if full.endswith(_CODE_SUFFIXES) or self._tooling(full) or os.path.isdir(full):
+            if full.endswith(outside.CODE_SUFFIXES) or self._tooling(full) or os.path.isdir(full):
                 continue
             rel.append(self.relative(full))
         return sorted(rel)
@@ -199,8 +204,10 @@ class ReadRecorder:
         they order it before the steps that read them (see ``incr/overlaps.py``)."""
         rel = []
         for full in self.written:
-            if full.endswith(_CODE_SUFFIXES) or self._tooling(full) or os.path.isdir(full):
+            if full.endswith(outside.CODE_SUFFIXES) or self._tooling(full) or os.path.isdir(full):
                 continue
+            if not full.startswith(self.root) and not os.path.exists(full):
+                continue  # a temporary file of the step's, outside the project
             rel.append(self.relative(full))
         return sorted(rel)
 
@@ -221,15 +228,21 @@ class ReadRecorder:
         return facts
 
     def relative(self, full: str) -> str:
-        return Path(full[len(self.root) :]).as_posix() if full + os.sep != self.root else "."
+        """The lock key of ``full``: relative to the root, or ``outside.key_of`` outside it."""
+        if full + os.sep == self.root:
+            return "."
+        if not full.startswith(self.root):
+            return outside.key_of(full, self.root)
+        return Path(full[len(self.root) :]).as_posix()
 
     def _tooling(self, full: str) -> bool:
         """Inside version control, a virtualenv, installed packages or package metadata:
-        read by Python's machinery (importlib.metadata, entry points), not by the step."""
+        read by Python's machinery (importlib.metadata, entry points), not by the step.
+        (Outside the root, ``outside.counts`` left those out already.)"""
         parts = Path(full[len(self.root) :]).parts if full.startswith(self.root) else ()
         folder = self.root
         for part in parts:
-            if part in _TOOLING or part in _VENVS or part.endswith((".egg-info", ".dist-info")):
+            if part in outside.TOOLING or part in _VENVS or part.endswith(_METADATA):
                 return True
             folder = os.path.join(folder, part)
             if self._is_venv(folder):
@@ -292,9 +305,11 @@ def _is_write(mode: Any, flags: Any) -> bool:
 
 def _reads_existing(mode: Any, flags: Any) -> bool:
     """True when the open can read bytes already in the file (``r``, ``r+``, ``a+``; not
-    ``w``, ``w+``, ``x`` or ``a``)."""
+    ``w``, ``w+``, ``x`` or ``a``, nor ``O_CREAT | O_EXCL``: a new file, as ``tempfile``
+    makes them)."""
     if isinstance(flags, int):
-        return (flags & os.O_ACCMODE) != os.O_WRONLY and not flags & os.O_TRUNC
+        new = flags & (os.O_CREAT | os.O_EXCL) == os.O_CREAT | os.O_EXCL
+        return (flags & os.O_ACCMODE) != os.O_WRONLY and not flags & os.O_TRUNC and not new
     return isinstance(mode, str) and ("r" in mode or ("+" in mode and "w" not in mode))
 
 

@@ -39,10 +39,7 @@ from incr.model import (
 )
 from incr.outputs import OutputCheck
 from incr.packages import PackageVersions
-from incr.plan import (
-    Verdict,
-    upstream_inputs,
-)
+from incr.plan import Verdict, upstream_inputs
 from incr.project import Project
 from incr.seenwrites import SeenWrites
 from incr.sources import CodeSources
@@ -75,7 +72,8 @@ class Workspace:
         self.environ = self.learned.environ
         self.outputs = OutputCheck(self.stats, self.store)
         self._kept: KeptSources | None = None
-        #: What discovery was seen to depend on (``LockEntry.reads`` keys), once it ran.
+        #: What discovery was seen to depend on (``LockEntry.reads`` keys): as it ran, or
+        #: as the graph cache says it did.
         self.discovered: list[str] = []
         self.bind: Callable[[TracedPipeline], TracedPipeline | None] | None = None  # bind_some
         #: The verdicts of a ``repro`` whose status pass found every step clean, by the
@@ -406,6 +404,7 @@ def load_graphs(project: Project, workspace: Workspace) -> Saved | None:
     if saved is not None:
         dag.check_shared_outs(t.graph for t in saved.pipelines)  # cached by an older incr
         workspace.imports = saved.imports
+        workspace.discovered = [*saved.key["modules"], *saved.key["learned"]]
     return saved
 
 

@@ -15,7 +15,10 @@ on; the next status prints it again when its signature is the same:
   ``pyproject.toml``, ``pipeline.lock``, data, outs;
 - the cache folder's own notes (files other than the caches ``DERIVED`` lists, which only
   save work) and the folders of its stored objects and run records (one is added or removed:
-  a folder's times change).
+  a folder's times change);
+- the files and folders outside the project that steps or pipeline modules were seen to read,
+  list or test (``incr.outside``): their sizes, times and inodes. Their keys are kept in the
+  file, after the signature's digest.
 
 The signature is conservative: a touched file, a new shell variable or a comment edit makes
 the next status decide everything again, which costs time, never a stale answer. An output is
@@ -35,6 +38,7 @@ import os
 import stat
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +47,7 @@ from incr.storage import atomic_write, file_stamp
 from incr.version import __version__
 
 FILE = "status.memo"
-FORMAT = 1
+FORMAT = 2
 DISABLE_ENV = "INCR_NO_STATUS_MEMO"
 #: Caches that only save work: the answer never depends on their contents.
 DERIVED = frozenset(
@@ -92,12 +96,14 @@ class StatusMemo:
             text = self.path.read_text(encoding="utf-8")
         except (OSError, ValueError):
             text = ""
-        head, _, output = text.partition("\n")
+        head, _, rest = text.partition("\n")
+        line, _, output = rest.partition("\n")
+        keys = _keys(line)
         try:
             too_large = _TOO_LARGE + json.dumps(file_stamp(os.fspath(self.project.root)))
             if head == too_large:
                 return None  # walked in vain last time; no entry of the root came or went
-            self._before = self.signature()
+            self._before = self.signature(keys)
         except TooLarge:
             self._write(too_large, "")
             return None
@@ -105,26 +111,32 @@ class StatusMemo:
             return None
         return output if head == _digest(self._before) else None
 
-    def keep(self, output: str) -> None:
+    def keep(self, output: str, outside: Iterable[str] = ()) -> None:
         """Keep ``output`` for the next status, when nothing moved since ``answer`` took the
-        signature and no file is too recent to trust its times."""
+        signature and no file is too recent to trust its times. ``outside``: the keys of the
+        files and folders outside the project the answer depends on (``learned.outside_keys``),
+        which the deciding status read as they are now (none changed in the last
+        ``racy_seconds``)."""
         if self._before is None:
             return
         try:
-            after = self.signature()
+            after = self.signature(sorted(outside))
         except (TooLarge, OSError, ValueError, AttributeError):
             return
-        if after != self._before or _newest(after) > time.time() - racy_seconds():
+        if {**after, "outside": None} != {**self._before, "outside": None}:
             return
-        self._write(_digest(after), output)
+        if _newest(after) > time.time() - racy_seconds():
+            return
+        self._write(_digest(after), output, after["outside"])
 
-    def _write(self, head: str, output: str) -> None:
+    def _write(self, head: str, output: str, outside: Iterable[list[Any]] = ()) -> None:
         if not self.project.cache.is_dir():
             return  # a status makes no cache folder
+        keys = json.dumps([key for key, _ in outside])
         with contextlib.suppress(OSError):
-            atomic_write(self.path, f"{head}\n{output}".encode(), durable=False)
+            atomic_write(self.path, f"{head}\n{keys}\n{output}".encode(), durable=False)
 
-    def signature(self) -> dict[str, Any]:
+    def signature(self, outside: list[str]) -> dict[str, Any]:
         root, cache = self.project.root, self.project.cache
         command = [self.mode, os.getcwd(), str(root), sys.stdout.isatty()]
         return {
@@ -137,7 +149,28 @@ class StatusMemo:
             "packages": _packages(cache),
             "tree": _tree(root, {os.path.abspath(cache)}),
             "cache": _cache(cache),
+            "outside": _outside(root, outside),
         }
+
+
+def _outside(root: Path, keys: list[str]) -> list[Any]:
+    """The keys of files and folders outside the project, each with its times (``None``: not
+    there). (``incr.outside`` is imported only when there are some.)"""
+    if not keys:
+        return []
+    from incr.outside import is_outside, resolve
+
+    return [[k, file_stamp(resolve(root, k))] for k in keys if is_outside(k)]
+
+
+def _keys(line: str) -> list[str]:
+    """The outside keys a kept answer depends on (none when the file holds no list of them:
+    an answer kept by an earlier incr, or no answer)."""
+    try:
+        keys = json.loads(line)
+    except ValueError:
+        return []
+    return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
 
 
 def enabled() -> bool:
@@ -236,7 +269,7 @@ def _newest(signature: dict[str, Any]) -> float:
     for item in (*signature["tree"], *signature["cache"]):
         if len(item) > 4:  # [name, kind, size, mtime, ctime, ...]: not a folder listed
             newest = max(newest, item[3], item[4])
-    for _, stamp in (*signature["sys.path"], *signature["packages"]):
+    for _, stamp in (*signature["sys.path"], *signature["packages"], *signature["outside"]):
         if stamp is not None:  # [size, mtime, ctime, inode]
             newest = max(newest, stamp[1], stamp[2])
     return newest / 1e9

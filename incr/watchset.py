@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from incr import dag
+from incr import dag, outside
 from incr.api import TracedPipeline
 from incr.model import (
     EXISTS_PREFIX,
@@ -198,11 +198,16 @@ def watch_set(
     return WatchSet(
         root=root,
         sources=frozenset({project.pipelines}),
-        paths=frozenset({root / d for d in deps | files} | modules),
+        paths=frozenset({_path(root, d) for d in deps | files} | modules),
         ignored=frozenset({project.cache, project.lockfile, root / ".git"} | outs),
-        listed=frozenset(root / d for d in listed),
-        tested=frozenset(root / p for p in tested),
+        listed=frozenset(_path(root, d) for d in listed),
+        tested=frozenset(_path(root, p) for p in tested),
     )
+
+
+def _path(root: Path, key: str) -> Path:
+    """The path a project path or an outside key (``incr.outside``) names."""
+    return Path(outside.resolve(root, key))
 
 
 def _read_paths(reads: dict[str, str]) -> set[str]:

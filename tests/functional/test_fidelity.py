@@ -187,9 +187,11 @@ NOT_READS = """\
     """
 
 
-def test_writes_cache_files_outside_files_and_imports_are_not_reads(
+def test_writes_cache_files_and_imports_are_not_reads(
     make_project: MakeProject, tmp_path: Path
 ) -> None:
+    """Files the step wrote first, incr's cache and lazily imported code are not inputs; a
+    file outside the project is (see test_outside_reads.py)."""
     outside = tmp_path / "elsewhere" / "ext.txt"
     outside.parent.mkdir()
     outside.write_text("outside", encoding="utf-8")
@@ -205,12 +207,14 @@ def test_writes_cache_files_outside_files_and_imports_are_not_reads(
     project.repro()
     assert project.take_ran() == ["busy"]
 
-    # data/notes.txt is the one real read (it proves the hook was on for this step).
-    assert list(project.lock()["quiet.busy"].reads) == ["data/notes.txt"]
+    # data/notes.txt and the outside file are the real reads.
+    assert list(project.lock()["quiet.busy"].reads) == [str(outside), "data/notes.txt"]
 
-    outside.write_text("changed outside", encoding="utf-8")
     (project.root / ".pipecache/private.txt").write_text("changed", encoding="utf-8")
+    (project.root / "mylib/lazy.py").write_text('WORD = "lazy"  # edited\n', encoding="utf-8")
     assert project.dirty() == {}
+    outside.write_text("changed outside", encoding="utf-8")
+    assert project.dirty() == {"busy": [("read changed", str(outside))]}
 
 
 TRACK_OPTIONS = """\

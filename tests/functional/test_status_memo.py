@@ -175,3 +175,52 @@ def test_no_answer_is_kept_while_a_file_is_younger_than_the_window(kept, monkeyp
     assert decided(status(kept))  # nothing was kept
     monkeypatch.setenv(RACY_ENV, str(RACY))
     keep(kept)
+
+
+OUTSIDE = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    ROWS = {rows!r}
+    PARTS = {parts!r}
+
+
+    @step
+    def rows() -> str:
+        mark("rows")
+        with open(ROWS, encoding="utf-8") as fh:
+            return fh.read()
+
+
+    @pipeline
+    def outside():
+        rows()
+
+
+    import os
+
+    KINDS = sorted(os.listdir(PARTS))  # read while the module is imported
+    """
+
+
+@pytest.mark.parametrize("change", ["read by a step", "listed while importing"])
+def test_files_outside_the_project_are_seen(make_project, tmp_path, change) -> None:
+    data = tmp_path / "data"
+    (data / "parts").mkdir(parents=True)
+    (data / "rows.csv").write_text("1\n", encoding="utf-8")
+    module = OUTSIDE.format(rows=str(data / "rows.csv"), parts=str(data / "parts"))
+    project = make_project({"pipelines/outside.py": module})
+    project.repro()
+    assert project.take_ran() == ["rows"]
+    settle()
+    keep(project)
+    if change == "read by a step":
+        (data / "rows.csv").write_text("2\n", encoding="utf-8")
+    else:
+        (data / "parts" / "new.txt").write_text("", encoding="utf-8")
+    answer = status(project)
+    assert decided(answer)
+    if change == "read by a step":
+        assert f"rows  dirty: read changed ({data / 'rows.csv'})" in answer.stdout
+        project.repro()
+        assert project.take_ran() == ["rows"]

@@ -84,8 +84,14 @@ def test_a_non_deterministic_step_is_named(make_project: MakeProject) -> None:
 HIDDEN = """\
     import json
     import os
+    import subprocess
 
     from incr import StepConfig, pipeline, step
+
+
+    def hidden_read(path):
+        # read by a child process: incr does not see it
+        return subprocess.run(["cat", path], capture_output=True, text=True, check=True).stdout
 
 
     class Where(StepConfig):
@@ -94,8 +100,7 @@ HIDDEN = """\
 
     @step
     def load(config: Where) -> int:
-        with open(config.path, encoding="utf-8") as fh:  # outside the project: not tracked
-            return int(fh.read())
+        return int(hidden_read(config.path))
 
 
     @step(outs=["reports/value.json"])
@@ -108,8 +113,8 @@ HIDDEN = """\
     @step(outs=["reports/seen.txt"])
     def copy_outside(config: Where) -> None:
         os.makedirs("reports", exist_ok=True)
-        with open(config.path, encoding="utf-8") as src, open("reports/seen.txt", "w") as dst:
-            dst.write(src.read())
+        with open("reports/seen.txt", "w", encoding="utf-8") as dst:
+            dst.write(hidden_read(config.path))
 
 
     @pipeline

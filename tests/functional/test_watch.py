@@ -336,6 +336,17 @@ def test_a_file_a_step_was_seen_reading_is_watched(project, start):
     assert watch.settle(3, 2) == ["transform", "report"]
 
 
+def test_a_file_read_outside_the_project_is_watched(project, start, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "words.txt"  # not under the project root
+    outside.write_text("some\n", encoding="utf-8")
+    reads = READS_EXTRA.replace('"extra/words.txt"', repr(str(outside)))
+    text = replaced(project, "pipelines/flow.py", "return text.upper()", reads)
+    (project / "pipelines/flow.py").write_text(text, encoding="utf-8")
+    watch = start()
+    outside.write_text("other\n", encoding="utf-8")
+    assert watch.settle(3, 2) == ["transform", "report"]
+
+
 # --------------------------------------------------------------------------- runs in progress
 
 

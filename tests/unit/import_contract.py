@@ -82,6 +82,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "scriptmain",
             "modulefiles",
             "locking",
+            "outside",
             "reads",
             "envreads",
             "importreads",

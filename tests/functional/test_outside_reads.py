@@ -1,0 +1,246 @@
+"""Files and folders outside the project that a step reads, lists or tests are its inputs
+(incr/outside.py): data on another disk, in ``~/datasets``, in a temporary folder.
+
+The lockfile names them by their absolute path, or from the home folder (``~/...``); the
+system's, Python's and tools' own files are left out, and so are files the step writes itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from .conftest import MakeProject, Project
+
+READER = """\
+    from pathlib import Path
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    DATA = Path({data!r})
+
+
+    @step
+    def load() -> list:
+        mark("load")
+        return (DATA / "raw.csv").read_text(encoding="utf-8").split()
+
+
+    @step
+    def count(rows: list) -> int:
+        mark("count")
+        return len(rows)
+
+
+    @pipeline
+    def reading():
+        count(load())
+    """
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    folder = tmp_path / "data"  # beside the project's folder, not in it
+    folder.mkdir()
+    (folder / "raw.csv").write_text("1\n2\n3\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def reading(make_project: MakeProject, data: Path) -> Project:
+    project = make_project({"pipelines/reading.py": READER.format(data=str(data))})
+    project.repro()
+    assert project.take_ran() == ["load", "count"]
+    return project
+
+
+def test_a_file_read_outside_the_project_is_recorded_by_its_path(reading, data) -> None:
+    key = str(data / "raw.csv")
+    reads = reading.lock()["reading.load"].reads
+    assert list(reads) == [key]
+    assert reading.dirty() == {}
+    reading.repro()
+    assert reading.take_ran() == []
+
+
+def test_a_change_of_that_file_reruns_the_step(reading, data) -> None:
+    (data / "raw.csv").write_text("1\n2\n3\n4\n", encoding="utf-8")
+    key = str(data / "raw.csv")
+    assert reading.dirty() == {
+        "load": [("read changed", key)],
+        "count": [("after", "load")],
+    }
+    reading.repro()
+    assert reading.take_ran() == ["load", "count"]
+    assert reading.dirty() == {}
+
+
+def test_a_file_removed_makes_the_step_dirty(reading, data) -> None:
+    (data / "raw.csv").unlink()
+    assert reading.dirty()["load"] == [("read changed", str(data / "raw.csv"))]
+
+
+def test_a_file_under_the_home_folder_is_keyed_from_home(make_project, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / "datasets").mkdir(parents=True)
+    (home / "datasets" / "raw.csv").write_text("5 6\n", encoding="utf-8")
+    monkeypatch.setenv("HOME", str(home))
+    module = READER.format(data="~").replace("Path('~')", "Path.home() / 'datasets'")
+    project = make_project({"pipelines/reading.py": module})
+    project.repro()
+    assert project.take_ran() == ["load", "count"]
+    assert list(project.lock()["reading.load"].reads) == ["~/datasets/raw.csv"]
+
+    # Another home with the same file: the same key, the same bytes, nothing to run.
+    other = tmp_path / "other-home"
+    shutil.copytree(home, other)
+    monkeypatch.setenv("HOME", str(other))
+    assert project.dirty() == {}
+    (other / "datasets" / "raw.csv").write_text("5 6 7\n", encoding="utf-8")
+    assert project.dirty()["load"] == [("read changed", "~/datasets/raw.csv")]
+    project.repro()
+    assert project.take_ran() == ["load", "count"]
+
+
+def test_a_file_of_the_same_checkout_is_keyed_from_the_project(make_project, tmp_path):
+    """A project in a sub-folder of a monorepo, reading the repository's data folder: the key
+    is relative, so another clone of the repository elsewhere has the same one."""
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    data = tmp_path / "repo" / "data"
+    data.mkdir()
+    (data / "raw.csv").write_text("1 2\n", encoding="utf-8")
+    module = READER.format(data="../data")  # steps run in the project's root folder
+    project = make_project({"pipelines/reading.py": module}, "repo/proj")
+    project.repro()
+    assert project.take_ran() == ["load", "count"]
+    assert list(project.lock()["reading.load"].reads) == ["../data/raw.csv"]
+
+    clone = tmp_path / "elsewhere" / "repo"
+    shutil.copytree(tmp_path / "repo", clone)
+    (data / "raw.csv").write_text("changed in the first clone\n", encoding="utf-8")
+    moved = Project(clone / "proj")
+    assert moved.dirty() == {}  # the same key, the same bytes: nothing to run
+    (clone / "data" / "raw.csv").write_text("3\n", encoding="utf-8")
+    assert moved.dirty()["load"] == [("read changed", "../data/raw.csv")]
+
+
+def test_a_folder_listed_outside_the_project_is_an_input(make_project, data) -> None:
+    (data / "parts").mkdir()
+    (data / "parts" / "a.txt").write_text("1", encoding="utf-8")
+    module = f"""\
+        import os
+
+        from incr import pipeline, step
+        from pipelines.mark import mark
+
+        PARTS = {str(data / "parts")!r}
+
+
+        @step
+        def names() -> list:
+            mark("names")
+            return sorted(os.listdir(PARTS))
+
+
+        @pipeline
+        def listing():
+            names()
+        """
+    project = make_project({"pipelines/listing.py": module})
+    project.repro()
+    assert project.take_ran() == ["names"]
+    (data / "parts" / "b.txt").write_text("2", encoding="utf-8")
+    assert project.dirty() == {"names": [("listing changed", str(data / "parts"))]}
+    project.repro()
+    assert project.take_ran() == ["names"]
+
+
+def test_files_of_the_system_python_and_tools_are_left_out(make_project, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".cache" / "tool").mkdir(parents=True)
+    (home / ".cache" / "tool" / "settings.json").write_text("{}", encoding="utf-8")
+    monkeypatch.setenv("HOME", str(home))
+    python_file = Path(sysconfig.get_paths()["stdlib"]) / "LICENSE.txt"
+    system_files = [p for p in ("/etc/hostname", "/etc/os-release", "/proc/self/status")]
+    read = [str(python_file), *system_files, "~/.cache/tool/settings.json"]
+    module = f"""\
+        import os
+        import tempfile
+
+        from incr import pipeline, step
+        from pipelines.mark import mark
+
+
+        @step
+        def look() -> int:
+            mark("look")
+            total = 0
+            for path in {read!r}:
+                path = os.path.expanduser(path)
+                if os.path.exists(path):
+                    with open(path, "rb") as fh:
+                        total += len(fh.read(100))
+            with tempfile.NamedTemporaryFile("w+", suffix=".csv") as tmp:
+                tmp.write("1,2")  # the step's own file: written, then read
+                tmp.flush()
+                with open(tmp.name, encoding="utf-8") as fh:
+                    total += len(fh.read())
+            return total
+
+
+        @pipeline
+        def looking():
+            look()
+        """
+    project = make_project({"pipelines/looking.py": module})
+    project.repro()
+    assert project.take_ran() == ["look"]
+    assert python_file.is_file() or sys.platform != "linux"
+    assert project.lock()["looking.look"].reads == {}
+    assert project.dirty() == {}
+
+
+WIRED = """\
+    import os
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    PARTS = {parts!r}
+
+
+    def part_step(name):
+        @step(name=f"part_{{name[:-4]}}")
+        def read_part() -> str:
+            mark(name)
+            with open(os.path.join(PARTS, name), encoding="utf-8") as fh:
+                return fh.read()
+
+        return read_part
+
+
+    @pipeline
+    def parts():
+        for name in sorted(os.listdir(PARTS)):  # one step per file, listed while tracing
+            part_step(name)()
+    """
+
+
+def test_a_folder_listed_outside_while_tracing_rewires_the_pipeline(make_project, data):
+    (data / "parts").mkdir()
+    (data / "parts" / "a.txt").write_text("a", encoding="utf-8")
+    project = make_project({"pipelines/parts.py": WIRED.format(parts=str(data / "parts"))})
+    project.repro()
+    assert project.take_ran() == ["a.txt"]
+    assert project.dirty() == {}
+    (data / "parts" / "b.txt").write_text("b", encoding="utf-8")
+    assert project.dirty() == {"part_b": [("new step", "")]}
+    project.repro()
+    assert project.take_ran() == ["b.txt"]
+    assert os.listdir(data / "parts")
