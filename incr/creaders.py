@@ -314,11 +314,13 @@ def step_files(
     declared: tuple[str, ...],
     outs: tuple[str, ...],
     root: str,
+    outside: Callable[[str], str | None] = lambda path: None,
 ) -> tuple[list[str], list[str]]:
     """What a step's reader calls mean for it: (files to track as if declared in ``deps``,
     notes for the calls incr cannot track). ``readers`` come from its code closure (see
     ``resolve_calls``); a file a ``deps`` or ``outs`` entry covers is left to it, and a
-    call whose path is not known is taken as covered once the step declares ``deps``."""
+    call whose path is not known is taken as covered once the step declares ``deps``. A path
+    outside the project is tracked by the key ``outside`` gives it (None: not tracked)."""
     paths: list[str] = []
     notes: list[str] = []
     for place, mode, kind, value in readers:
@@ -332,6 +334,7 @@ def step_files(
         rel = project_path(path, root)
         if rel == "":
             continue  # an in-memory database
+        elsewhere = rel is None and (rel := _outside(path, outside)) is not None
         if rel is None:
             notes.append(
                 f"{place} opens {path}, which incr cannot track; "
@@ -342,11 +345,22 @@ def step_files(
         elif mode == "r":
             paths.append(rel)
         else:
+            outs_hint = "" if elsewhere else ", or in outs=[...] if it writes it"
             notes.append(
                 f"{place} opens {rel} and may write it, so incr does not track it; list it in "
-                "deps=[...] if the step only reads it, or in outs=[...] if it writes it"
+                f"deps=[...] if the step only reads it{outs_hint}"
             )
     return sorted(set(paths)), sorted(set(notes))
+
+
+def _outside(path: str, key: Callable[[str], str | None]) -> str | None:
+    """The key of a local file outside the project (``key``), None for a remote one or a
+    glob."""
+    if path.startswith("file:"):  # an SQLite URI
+        path = path[len("file:") :].partition("?")[0]
+    if "://" in path or any(c in path for c in "*?["):
+        return None
+    return key(path)
 
 
 def project_path(path: str, root: str) -> str | None:

@@ -5,8 +5,11 @@ follow in its code."""
 from __future__ import annotations
 
 import errno
+import os
 import sys
+from collections.abc import Callable
 
+from incr import outside
 from incr.errors import DefinitionError
 from incr.fingerprint import global_random_fix
 from incr.hashing import MISSING, StatCache
@@ -137,7 +140,7 @@ class StepFacts:
         from incr.creaders import step_files
 
         root = str(self.project.root)
-        return step_files(readers, node.config, node.deps, node.outs, root)
+        return step_files(readers, node.config, node.deps, node.outs, root, _outside_key(root))
 
     def static_facts(
         self,
@@ -180,6 +183,18 @@ class StepFacts:
             return self.stats.digest(path)
         except OSError as exc:
             raise symlink_loop(node, path, exc) or exc from None
+
+
+def _outside_key(root: str) -> Callable[[str], str | None]:
+    """The lock key of a file outside the project at ``root`` that a reader written in C
+    opens (``~`` expanded, relative paths from the root, where steps run), when it counts
+    (see ``incr.outside``)."""
+
+    def key(path: str) -> str | None:
+        full = os.path.normpath(os.path.join(root, os.path.expanduser(path)))
+        return outside.key_of(full, root) if outside.counts(full) else None
+
+    return key
 
 
 def symlink_loop(node: StepNode, path: str, exc: OSError) -> DefinitionError | None:

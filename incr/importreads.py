@@ -31,7 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from incr import envreads
+from incr import envreads, outside
 from incr.model import ENV_PREFIX, IMPORT_PREFIX
 from incr.reads import ReadRecorder
 
@@ -72,8 +72,11 @@ class ImportRecorder:
         return None
 
     def open_event(self, path: Any, mode: Any, flags: Any, frame: FrameType | None) -> None:
-        if isinstance(path, int) or not os.path.abspath(os.fsdecode(path)).startswith(self.under):
-            return  # a descriptor, or a file outside the project: no need to walk the stack
+        if isinstance(path, int):
+            return  # a descriptor
+        full = os.path.abspath(os.fsdecode(path))
+        if not full.startswith(self.under) and not outside.counts(full):
+            return  # not a read that counts (see ``incr.outside``): no need to walk the stack
         module = self.module_of(frame)
         if module is not None:
             recorder = self.opened.get(module)

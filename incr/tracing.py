@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import posixpath
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -265,11 +266,20 @@ def where(func: Callable[..., Any], root: Path) -> str:
 
 
 def clean_path(path: str | os.PathLike[str], step: str, what: str) -> str:
+    """A ``deps`` or ``outs`` path as the lockfile keys it: relative to the project root,
+    POSIX style. A dep may be outside the project (``/mnt/data``, ``~/datasets/x.csv``,
+    ``../shared/x.csv``: kept as written, normalised; see ``incr.outside``); an out may not,
+    since incr restores outs."""
     text = Path(path).as_posix()
-    if Path(text).is_absolute() or ".." in Path(text).parts:
+    escapes = Path(text).is_absolute() or ".." in Path(text).parts or text.startswith("~/")
+    if escapes and what == "deps":
+        home, rest = ("~/", text[2:]) if text.startswith("~/") else ("", text)
+        return home + posixpath.normpath(rest)
+    if escapes:
         raise DefinitionError(
             f"step {step}: {what} path {text!r} is outside the project root",
-            hint=f"list {what} relative to the project root, without '..'",
+            hint=f"list {what} relative to the project root, without '..': incr stores and "
+            "restores them (a step may write elsewhere too, untracked)",
         )
     return text.rstrip("/") if text not in ("", ".") else "."
 

@@ -244,3 +244,143 @@ def test_a_folder_listed_outside_while_tracing_rewires_the_pipeline(make_project
     project.repro()
     assert project.take_ran() == ["b.txt"]
     assert os.listdir(data / "parts")
+
+
+PARAMS = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    with open({params!r}, encoding="utf-8") as fh:  # read while the module is imported
+        FACTOR = int(fh.read())
+
+
+    @step
+    def scaled() -> int:
+        mark("scaled")
+        return 10 * FACTOR
+
+
+    @pipeline
+    def scaling():
+        scaled()
+    """
+
+
+def test_a_file_outside_read_while_importing_is_a_fact_of_the_steps(make_project, data):
+    params = data / "factor.txt"
+    params.write_text("2", encoding="utf-8")
+    project = make_project({"pipelines/scaling.py": PARAMS.format(params=str(params))})
+    project.repro()
+    assert project.take_ran() == ["scaled"]
+    key = f"import:pipelines/scaling.py:{params}"
+    assert list(project.lock()["scaling.scaled"].reads) == [key]
+    params.write_text("3", encoding="utf-8")
+    assert project.dirty() == {
+        "scaled": [("read changed", f"{params}, read when pipelines/scaling.py is imported")]
+    }
+    project.repro()
+    assert project.take_ran() == ["scaled"]
+
+
+DECLARED = """\
+    import subprocess
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step(deps=[{dep!r}])
+    def hidden() -> str:
+        mark("hidden")  # read by a child process: only deps=[...] can tell incr
+        return subprocess.run(["cat", {path!r}], capture_output=True, text=True).stdout
+
+
+    @pipeline
+    def declared():
+        hidden()
+    """
+
+
+@pytest.mark.parametrize("spelling", ["absolute", "home", "parent"])
+def test_deps_may_be_outside_the_project(make_project, tmp_path, monkeypatch, spelling):
+    (tmp_path / "home" / "shared").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path = tmp_path / "home" / "shared" / "rows.txt"
+    path.write_text("1\n", encoding="utf-8")
+    dep = {
+        "absolute": str(path),
+        "home": "~/shared/rows.txt",
+        "parent": "../home/shared/./rows.txt",  # the project is tmp_path/project
+    }[spelling]
+    project = make_project({"pipelines/declared.py": DECLARED.format(dep=dep, path=str(path))})
+    project.repro()
+    assert project.take_ran() == ["hidden"]
+    key = dep.replace("/./", "/")
+    assert list(project.lock()["declared.hidden"].facts.deps) == [key]
+    assert project.dirty() == {}
+    path.write_text("2\n", encoding="utf-8")
+    assert project.dirty() == {"hidden": [("dep changed", key)]}
+    project.repro()
+    assert project.take_ran() == ["hidden"]
+    path.unlink()
+    assert "does not exist" in project.incr("status").user_error()
+
+
+NATIVE = """\
+    import sqlite3
+
+    import pandas as pd
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    TABLE = {table!r}
+    DB = {db!r}
+
+
+    @step
+    def frame() -> int:
+        mark("frame")
+        return int(pd.read_parquet(TABLE)["x"].sum())  # opened by Arrow's C++ code
+
+
+    @step
+    def query() -> int:
+        mark("query")
+        con = sqlite3.connect(DB)  # opened by SQLite's C code
+        try:
+            return con.execute("SELECT SUM(x) FROM t").fetchone()[0]
+        finally:
+            con.close()
+
+
+    @pipeline
+    def native():
+        frame()
+        query()
+    """
+
+
+def test_files_outside_opened_by_readers_in_c_are_tracked(make_project, data) -> None:
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    import sqlite3
+
+    table, db = data / "rows.parquet", data / "app.db"
+    pd.DataFrame({"x": [1, 2]}).to_parquet(table)
+    con = sqlite3.connect(db)
+    con.executescript("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (5);")
+    con.commit()
+    con.close()
+    project = make_project({"pipelines/native.py": NATIVE.format(table=str(table), db=str(db))})
+    project.repro()
+    assert sorted(project.take_ran()) == ["frame", "query"]
+    lock = project.lock()
+    assert list(lock["native.frame"].facts.deps) == [str(table)]
+    assert list(lock["native.query"].facts.deps) == [str(db)]
+    assert project.dirty() == {}
+
+    pd.DataFrame({"x": [1, 2, 3]}).to_parquet(table)
+    assert project.dirty() == {"frame": [("dep changed", str(table))]}
+    project.repro()
+    assert project.take_ran() == ["frame"]
+    assert "cannot track" not in project.incr("status").stdout

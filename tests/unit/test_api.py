@@ -424,8 +424,29 @@ def test_a_failed_trace_leaves_no_tracer_behind(tmp_path):
     assert [n.name for n in graph_of(direct(), tmp_path).steps] == ["load", "train"]
 
 
-@pytest.mark.parametrize("path", ["/etc/passwd", "../outside.csv", "data/../../x"])
-def test_paths_outside_the_root(tmp_path, path):
+@pytest.mark.parametrize("path", ["/etc/passwd", "../outside.csv", "data/../../x", "~/x"])
+def test_outs_outside_the_root(tmp_path, path):
+    @step(outs=[path])
+    def writes() -> None:
+        pass
+
+    def body():
+        writes()
+
+    assert "outside the project root" in traced_error(body, tmp_path).message
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("/mnt/data/x.csv", "/mnt/data/x.csv"),
+        ("/mnt/data/../x.csv", "/mnt/x.csv"),
+        ("../shared/x.csv", "../shared/x.csv"),
+        ("data/../../x", "../x"),
+        ("~/datasets/./x.csv", "~/datasets/x.csv"),
+    ],
+)
+def test_deps_outside_the_root_are_kept_normalised(tmp_path, path, key):
     @step(deps=[path])
     def reads() -> None:
         pass
@@ -433,7 +454,7 @@ def test_paths_outside_the_root(tmp_path, path):
     def body():
         reads()
 
-    assert "outside the project root" in traced_error(body, tmp_path).message
+    assert graph_of(pipeline(body)(), tmp_path).steps[0].deps == (key,)
 
 
 def test_output_needs_a_name():
