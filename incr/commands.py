@@ -94,6 +94,9 @@ def status(
             outside.update(outside_keys(module_reads))
         for entry in workspace.locks.values():
             outside.update(outside_keys(entry.reads))
+        verdicts = workspace.status(pipelines, targets, force=force, lock_view=check)
+        outside.update(workspace.facts.local.paths)  # the local packages' code, as read
+        return verdicts
     return workspace.status(pipelines, targets, force=force, lock_view=check)
 
 

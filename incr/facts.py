@@ -13,6 +13,7 @@ from incr import outside
 from incr.errors import DefinitionError
 from incr.fingerprint import global_random_fix
 from incr.hashing import MISSING, StatCache
+from incr.localpackages import LocalPackages
 from incr.model import Artifact, Facts, StepNode, TracedPipeline, paths_overlap
 from incr.packages import PackageVersions
 from incr.project import Project
@@ -32,6 +33,8 @@ class StepFacts:
         self.stats = stats
         self.sources = sources
         self.packages = packages
+        #: Packages imported from local code, counted by their files (``incr.localpackages``).
+        self.local = LocalPackages(stats)
         self._object_codes: dict[tuple[str, ...], str] = {}
         self._step_parts: dict[int, tuple[TracedPipeline, set[str]]] = {}
         #: Per step (by the identity of its node, kept alive here): its code parts and the
@@ -48,7 +51,7 @@ class StepFacts:
 
         code = self._object_codes.get(artifact.refs)
         if code is None:
-            code = object_code(artifact.refs, self.sources.closure, self.packages.lookup)
+            code = object_code(artifact.refs, self.sources.closure, self.package)
             self._object_codes[artifact.refs] = code
         return input_identity(artifact.digest, code)
 
@@ -78,12 +81,18 @@ class StepFacts:
         if self._shares_code(traced, node, parts):
             parts["entry"] = f"{node.source_file}:{node.func_name}"
         for package in packages:
-            dist, version = self.packages.lookup(package)
+            dist, version = self.package(package)
             parts[f"pkg:{dist}"] = version
         if code.version is not None:
             parts["version"] = code.version
         parts.update({f"captured:{name}": digest for name, digest in code.values})
         return parts
+
+    def package(self, name: str) -> tuple[str, str]:
+        """(distribution, version) of a third-party top-level package; ``files:DIGEST`` for
+        the version of one imported from local code (see ``incr.localpackages``)."""
+        dist, version = self.packages.lookup(name)
+        return dist, self.local.version(name) or version
 
     def _shares_code(self, traced: TracedPipeline, node: StepNode, parts: dict[str, str]) -> bool:
         """True when another step could have the same code parts: functions made by one

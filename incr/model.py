@@ -320,6 +320,8 @@ def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
 
 #: The digest of a path that does not exist.
 MISSING = "missing"
+#: How the version of a package imported from local code begins (see ``incr.localpackages``).
+LOCAL_CODE = "files:"
 
 
 @fast_init

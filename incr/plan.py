@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from incr.fingerprint import DEFAULTS, canonical_json, fingerprint, json_key
-from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, fast_init
+from incr.model import LOCAL_CODE, Artifact, Facts, LockEntry, Reason, StepNode, fast_init
 
 
 def cache_enabled(node: StepNode, pipeline_enabled: bool, run_override: bool | None) -> bool:
@@ -156,9 +156,13 @@ def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
             verb = "stopped using" if part not in new else "started using"
             words.append(f"{verb} {rest}" + (f" {new[part]}" if part in new else ""))
             continue
+        if kind == "pkg" and old[part].startswith(LOCAL_CODE) and new[part].startswith(LOCAL_CODE):
+            words.append(f"{rest}'s local code")  # files of a package not installed
+            continue
         if kind == "pkg" or not colon:  # a package version, the Python version, the version
             label = rest if colon else part
-            words.append(f"{label} {old.get(part, 'none')} -> {new.get(part, 'none')}")
+            then, now = (_version(v.get(part, "none")) for v in (old, new))
+            words.append(f"{label} {then} -> {now}")
             continue
         path, _, name = part.rpartition(":")
         label = "module" if name == "*" else name
@@ -167,6 +171,10 @@ def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
         prefix = "" if part in old and part in new else ("+" if part in new else "-")
         words.append(f"{prefix}{label} in {path}")
     return ", ".join(words)
+
+
+def _version(value: str) -> str:
+    return "local code" if value.startswith(LOCAL_CODE) else value
 
 
 def describe_mapping_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:

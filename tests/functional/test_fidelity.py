@@ -673,7 +673,7 @@ def metadata(version: str) -> str:
 def test_third_party_package_counts_by_its_version(
     make_project: MakeProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = tmp_path / "site"
+    site = tmp_path / "lib" / "site-packages"  # installed, as pip does (not local code)
     (site / "fakepkg").mkdir(parents=True)
     (site / "fakepkg" / "__init__.py").write_text("VALUE = 1\n", encoding="utf-8")
     info = site / "fakepkg-1.0.dist-info"

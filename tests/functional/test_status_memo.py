@@ -224,3 +224,32 @@ def test_files_outside_the_project_are_seen(make_project, tmp_path, change) -> N
         assert f"rows  dirty: read changed ({data / 'rows.csv'})" in answer.stdout
         project.repro()
         assert project.take_ran() == ["rows"]
+
+
+def test_an_edit_of_a_local_package_is_seen(make_project, tmp_path, monkeypatch) -> None:
+    library = tmp_path / "libs" / "shared"
+    library.mkdir(parents=True)
+    (library / "__init__.py").write_text("def scale(x):\n    return 2 * x\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "libs"))
+    module = """\
+        from incr import pipeline, step
+        from shared import scale
+
+
+        @step
+        def scaled() -> int:
+            return scale(21)
+
+
+        @pipeline
+        def local():
+            scaled()
+        """
+    project = make_project({"pipelines/local.py": module})
+    project.repro()
+    settle()
+    keep(project)
+    (library / "__init__.py").write_text("def scale(x):\n    return 3 * x\n", encoding="utf-8")
+    answer = status(project)
+    assert decided(answer)
+    assert "scaled  dirty: code changed (shared's local code)" in answer.stdout

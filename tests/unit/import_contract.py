@@ -90,6 +90,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "learned",
             "codecache",
             "packages",
+            "localpackages",
             "wiring",
             "graphcache",
             "statusmemo",

@@ -1,0 +1,87 @@
+"""Packages that are code on this machine rather than an installed release: they count by
+their files.
+
+A step's code that uses a third-party package counts by the package's installed version
+(``pkg:scikit-learn = 1.9.1``). A package imported from a folder outside Python's installation
+has no version that moves with its code: a shared library put on ``PYTHONPATH``
+(``../common``), one installed in editable mode (``pip install -e ../common``, whose version
+stays what its ``pyproject.toml`` says), a package folder beside the project. An edit of such
+a package's code would leave every step that uses it clean. So such a package counts by a
+digest of its code files instead (``files:DIGEST``: their paths inside the package and their
+bytes, read through the stat cache): any edit of its code, a comment included, makes the
+steps that use it dirty.
+
+Local means: the folder the package is imported from is one ``incr.outside`` counts (not under
+``site-packages``, ``dist-packages``, Python's own folders, the system's, or a dot-folder of
+the home folder). Its code files are its ``.py`` files and compiled extensions (``.so``,
+``.pyd``), in every sub-folder but ``__pycache__`` and hidden ones.
+"""
+
+from __future__ import annotations
+
+import os
+
+from incr import outside
+from incr.fingerprint import digest_bytes
+from incr.hashing import StatCache
+from incr.model import LOCAL_CODE
+
+CODE_FILES = (".py", ".so", ".pyd")
+
+
+class LocalPackages:
+    """The ``files:DIGEST`` of the local packages steps use, computed once per command."""
+
+    def __init__(self, stats: StatCache) -> None:
+        self.stats = stats
+        self._known: dict[str, str | None] = {}
+        #: The files and folders those digests were made from (absolute paths): what an
+        #: answer kept by ``incr status`` depends on (see ``incr.statusmemo``).
+        self.paths: set[str] = set()
+
+    def version(self, package: str) -> str | None:
+        """``files:DIGEST`` for a local package (a top-level import name), None for an
+        installed one (or one not found): its version counts."""
+        if package not in self._known:
+            places = _local_places(package)
+            self._known[package] = None if places is None else self._digest(places)
+        return self._known[package]
+
+    def _digest(self, places: list[str]) -> str:
+        entries = []
+        for place in places:
+            self.paths.add(place)
+            if not os.path.isdir(place):
+                entries.append(f"{os.path.basename(place)}\0{self.stats.digest(place)}")
+                continue
+            for folder, dirs, files in os.walk(place):
+                dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
+                self.paths.add(folder)
+                for name in files:
+                    if name.endswith(CODE_FILES):
+                        path = os.path.join(folder, name)
+                        self.paths.add(path)
+                        rel = os.path.relpath(path, place).replace(os.sep, "/")
+                        entries.append(f"{rel}\0{self.stats.digest(path)}")
+        return LOCAL_CODE + digest_bytes("\n".join(sorted(entries)).encode(), 32)
+
+
+def _local_places(package: str) -> list[str] | None:
+    """The folders of a top-level package (or the file of a module) when it is imported from
+    local code; None when it is installed, built in, or not found. Nothing is imported."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError, AttributeError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        places = [os.path.abspath(p) for p in spec.submodule_search_locations]
+    elif spec.origin and spec.has_location:
+        places = [os.path.abspath(spec.origin)]
+    else:
+        return None
+    local = [p for p in places if outside.counts(p if os.path.isdir(p) else os.path.dirname(p))]
+    return sorted(local) if local else None

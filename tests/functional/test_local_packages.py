@@ -1,0 +1,83 @@
+"""A package imported from local code, not installed (a shared library on ``PYTHONPATH``, an
+editable install, a package folder beside the project), counts by its code files, not by a
+version that does not move with them (incr/localpackages.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .conftest import MakeProject, Project
+
+STEPS = """\
+    import numpy as np
+    from incr import pipeline, step
+    from pipelines.mark import mark
+    from shared import scale
+
+
+    @step
+    def scaled() -> int:
+        mark("scaled")
+        return scale(21)
+
+
+    @step
+    def plain() -> float:
+        mark("plain")
+        return float(np.float64(1.5))
+
+
+    @pipeline
+    def using():
+        scaled()
+        plain()
+    """
+
+
+@pytest.fixture
+def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``shared``, a package in a folder on PYTHONPATH beside the project."""
+    folder = tmp_path / "libs" / "shared"
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").write_text("from shared.ops import scale\n", encoding="utf-8")
+    (folder / "ops.py").write_text("def scale(x):\n    return x * 2\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "libs"))
+    return folder
+
+
+@pytest.fixture
+def using(make_project: MakeProject, library: Path) -> Project:
+    project = make_project({"pipelines/using.py": STEPS})
+    project.repro()
+    assert project.take_ran() == ["scaled", "plain"]
+    return project
+
+
+def test_a_local_package_counts_by_its_files(using: Project) -> None:
+    code = using.lock()["using.scaled"].facts.code
+    assert code["pkg:shared"].startswith("files:")
+    assert using.lock()["using.plain"].facts.code["pkg:numpy"] == np.__version__  # installed
+    assert using.dirty() == {}
+
+
+def test_an_edit_of_its_code_reruns_the_steps_that_use_it(using: Project, library) -> None:
+    (library / "ops.py").write_text("def scale(x):\n    return x * 3\n", encoding="utf-8")
+    assert using.dirty() == {"scaled": [("code changed", "shared's local code")]}
+    using.repro()
+    assert using.take_ran() == ["scaled"]
+    assert using.dirty() == {}
+
+
+def test_a_new_module_in_it_counts_too(using: Project, library) -> None:
+    (library / "extra.py").write_text("X = 1\n", encoding="utf-8")
+    assert list(using.dirty()) == ["scaled"]
+    (library / "__pycache__").mkdir(exist_ok=True)
+    (library / "__pycache__" / "extra.cpython-311.pyc").write_bytes(b"\0")
+    (library / "notes.txt").write_text("not code", encoding="utf-8")
+    using.repro()
+    assert using.take_ran() == ["scaled"]
+    (library / "notes.txt").write_text("still not code", encoding="utf-8")
+    assert using.dirty() == {}
