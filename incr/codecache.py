@@ -1,4 +1,4 @@
-"""Code closures as last computed, kept in ``.pipecache/closures.json``.
+"""Code closures as last computed, kept in ``.pipecache/closures.bin`` (``incr.cachefile``).
 
 A step's code parts depend only on the text of the project modules its closure consulted, and
 on whether each module name it looked up is a project module at all. Each saved closure lists
@@ -17,13 +17,13 @@ how closures are computed throws it away.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from incr import cachefile
 from incr.fingerprint import MEMO_FORMAT, CodeClosure
 from incr.storage import atomic_write
 from incr.version import __version__
@@ -96,7 +96,7 @@ class ClosureCache:
 
     def _read(self) -> None:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = cachefile.read(self.path)
             if data["key"] != _key():
                 return
             modules = [(str(n), _found(r, d)) for n, r, d, _ in data["modules"]]
@@ -228,7 +228,8 @@ class ClosureCache:
         ]
         data = {"key": _key(), "modules": modules, "closures": closures}
         with contextlib.suppress(OSError):
-            atomic_write(self.path, json.dumps(data, separators=(",", ":")).encode(), durable=False)
+            atomic_write(self.path, cachefile.dumps(data), durable=False)
+            self.path.with_suffix(".json").unlink(missing_ok=True)  # an older incr's
         self.changed = False
 
 

@@ -86,6 +86,7 @@ def status(
     if kept is not None:  # lock entries kept for pipelines a script runs (``incr.keptlocks``)
         live = [t.graph.name for t in pipelines]
         kept.update(kept_pipelines(workspace.project, workspace.locks, live))
+    verdicts = workspace.status(pipelines, targets, force=force, lock_view=check)
     if outside is not None:
         from incr.learned import outside_keys
 
@@ -94,10 +95,8 @@ def status(
             outside.update(outside_keys(module_reads))
         for entry in workspace.locks.values():
             outside.update(outside_keys(entry.reads))
-        verdicts = workspace.status(pipelines, targets, force=force, lock_view=check)
         outside.update(workspace.facts.local.paths)  # the local packages' code, as read
-        return verdicts
-    return workspace.status(pipelines, targets, force=force, lock_view=check)
+    return verdicts
 
 
 def show(target: str, *, root: Where = None) -> StepReport:

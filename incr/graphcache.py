@@ -1,4 +1,4 @@
-"""The traced graphs, kept in ``.pipecache/graph.json``: a no-op ``status`` runs no user code.
+"""The traced graphs, kept in ``.pipecache/graph.bin``: a no-op ``status`` runs no user code.
 
 Discovery imports every pipeline module (and, through them, scikit-learn and friends), which
 costs far more than deciding what is dirty. The graphs it traces depend only on the project's own
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -43,6 +42,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from incr import cachefile
 from incr.dag import shape
 from incr.envreads import env_value
 from incr.hashing import MISSING, StatCache
@@ -60,7 +60,7 @@ DISABLE_ENV = "INCR_NO_GRAPH_CACHE"
 
 
 def _path(project: Project) -> Path:
-    return project.cache / "graph.json"
+    return project.cache / "graph.bin"  # see ``incr.cachefile``
 
 
 def _key(
@@ -157,8 +157,8 @@ def save(
     )
 
 
-#: The run orders of the graphs in graph.json by their ``dag.shape``, as this process last
-#: read or wrote them: (path of graph.json, orders).
+#: The run orders of the graphs in graph.bin by their ``dag.shape``, as this process last
+#: read or wrote them: (path of graph.bin, orders).
 _known: tuple[str, dict[str, tuple[str, ...]]] | None = None
 
 
@@ -170,14 +170,14 @@ def known_orders(project: Project) -> dict[str, tuple[str, ...]]:
     if _known is not None and _known[0] == path:
         return _known[1]
     try:
-        data = json.loads(_path(project).read_text(encoding="utf-8"))
+        data = cachefile.read(_path(project))
     except (OSError, ValueError):
         return {}
     return _keep_orders(path, data if isinstance(data, dict) else {})
 
 
 def _keep_orders(path: str, data: dict[str, Any]) -> dict[str, tuple[str, ...]]:
-    """Remember the orders of graph.json's ``data`` (none when it is damaged or another
+    """Remember the orders of graph.bin's ``data`` (none when it is damaged or another
     version of incr wrote it)."""
     global _known
     orders: dict[str, tuple[str, ...]] = {}
@@ -192,8 +192,8 @@ def _keep_orders(path: str, data: dict[str, Any]) -> dict[str, tuple[str, ...]]:
 
 def _write(project: Project, data: dict[str, Any]) -> None:
     with contextlib.suppress(OSError):  # the graph cache only saves imports
-        text = json.dumps(data, separators=(",", ":"))
-        atomic_write(_path(project), text.encode(), durable=False)
+        atomic_write(_path(project), cachefile.dumps(data), durable=False)
+        (project.cache / "graph.json").unlink(missing_ok=True)  # an older incr's
     _keep_orders(str(_path(project)), data)
 
 
@@ -222,7 +222,7 @@ def load_with_imports(project: Project, stats: StatCache) -> Saved | None:
     if os.environ.get(DISABLE_ENV):
         return None
     try:
-        data = json.loads(_path(project).read_text(encoding="utf-8"))
+        data = cachefile.read(_path(project))
         _keep_orders(str(_path(project)), data)  # valid even if the rest is not
         key = data["key"]
         if key.get("format") != FORMAT or MISSING in key["modules"].values():
@@ -321,7 +321,7 @@ _DEFAULTS: dict[type, list[tuple[str, Any]]] = {}
 
 def _fields(value: Any) -> dict[str, Any]:
     """A dataclass's fields, one level deep, leaving out those that hold their default: a
-    10,000-step graph.json is read by every command, and most fields of most steps hold their
+    10,000-step graph.bin is read by every command, and most fields of most steps hold their
     defaults. (``asdict`` copies every value, recursively: a tenth of a 10,000-step trace.)"""
     kind = type(value)
     known = _DEFAULTS.get(kind)

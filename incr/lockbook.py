@@ -4,11 +4,10 @@ in the cache, and written back (atomically, at most so often during a run)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterable
 
-from incr import lockfile
+from incr import cachefile, lockfile
 from incr.fingerprint import fingerprint
 from incr.hashing import MISSING, StatCache, buffers_digest
 from incr.model import FINGERPRINT_SCHEMA, Facts, LockEntry
@@ -53,10 +52,10 @@ class LockBook:
         (through the stat cache: usually without reading it) is the one that copy was made
         from; TOML parsing is the slow part of a no-op status on a large pipeline."""
         digest = self.stats.digest(self.project.lockfile_name)
-        copy = self.project.cache / "lockfile.json"
+        copy = self.project.cache / "lockfile.bin"  # see ``incr.cachefile``
         key = _copy_key()
         try:
-            data = json.loads(copy.read_text(encoding="utf-8"))
+            data = cachefile.read(copy)
             if data["digest"] == digest and digest != MISSING and data["key"] == key:
                 locks = {k: lockfile.entry_from_json(k, v) for k, v in data["entries"].items()}
                 self._consistent = {k: locks[k] for k in data["consistent"] if k in locks}
@@ -98,8 +97,8 @@ class LockBook:
             "written": written,
         }
         with contextlib.suppress(OSError):
-            text = json.dumps(data, separators=(",", ":"))
-            atomic_write(self.project.cache / "lockfile.json", text.encode(), durable=False)
+            atomic_write(self.project.cache / "lockfile.bin", cachefile.dumps(data), durable=False)
+            (self.project.cache / "lockfile.json").unlink(missing_ok=True)  # an older incr's
 
     def _known_consistent(self, key: str, entry: LockEntry) -> bool:
         """Whether ``entry``'s fingerprint is known to be that of its facts: it was read so, or

@@ -34,7 +34,7 @@ class CodeSources:
         self._code: CodeIndex | None = None
         self._memo_size = 0
         self._found: dict[str, Found] = {}
-        self.closures = ClosureCache(project.cache / "closures.json", self._locate, self._recheck)
+        self.closures = ClosureCache(project.cache / "closures.bin", self._locate, self._recheck)
         self._module_tops: tuple[bytes, ...] | None = None
         self._closures: dict[tuple[str, str], CodeClosure] = {}
 

@@ -54,9 +54,9 @@ DERIVED = frozenset(
     {
         FILE,
         "stat.json",
-        "lockfile.json",
-        "graph.json",
-        "closures.json",
+        "lockfile.bin",
+        "graph.bin",
+        "closures.bin",
         "code.json",
         "entrypoints.json",
         "lock",

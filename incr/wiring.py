@@ -93,7 +93,7 @@ class Wiring:
         return self.tree() == tree
 
     def entry(self) -> list[Any]:
-        """What graph.json keeps: ``[[around, tree], runs_bodies]``, ``tree`` None unless it
+        """What graph.bin keeps: ``[[around, tree], runs_bodies]``, ``tree`` None unless it
         was computed (see the module's notes)."""
         return [[self.around, self._tree], self.runs_bodies]
 

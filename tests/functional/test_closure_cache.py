@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from incr import codeindex, lockbook
+from incr import cachefile, codeindex, lockbook
 from incr.project import Project as IncrProject
 from incr.session import open_pipelines
 
@@ -65,7 +65,7 @@ def make(make_project: MakeProject) -> Project:
 
 
 def closures_file(project: Project) -> dict:
-    return json.loads((project.root / ".pipecache" / "closures.json").read_text())
+    return cachefile.read(project.root / ".pipecache" / "closures.bin")
 
 
 def test_a_no_op_status_parses_no_source(make_project: MakeProject, monkeypatch) -> None:
@@ -114,10 +114,22 @@ def test_a_module_that_appears_is_seen(make_project: MakeProject) -> None:
     assert "stopped using fastmath" in why["code changed"]
 
 
-@pytest.mark.parametrize("damage", ["{", '{"key": 1}', "[]", ""])
-def test_a_damaged_file_is_only_a_miss(make_project: MakeProject, damage: str) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"{",  # an older incr's JSON
+        b"",
+        cachefile.MAGIC,
+        cachefile.MAGIC + b"\xff\x00\x13",
+        cachefile.dumps({"key": 1}),
+        cachefile.dumps([]),
+        "cut",
+    ],
+)
+def test_a_damaged_file_is_only_a_miss(make_project: MakeProject, damage: bytes | str) -> None:
     project = make(make_project)
-    (project.root / ".pipecache" / "closures.json").write_text(damage)
+    path = project.root / ".pipecache" / "closures.bin"
+    path.write_bytes(path.read_bytes()[:-7] if damage == "cut" else damage)
 
     assert project.dirty() == {}
     assert "pipelines.chain:first" in closures_file(project)["closures"]
@@ -174,7 +186,7 @@ def test_a_new_fingerprint_schema_is_not_hidden_by_the_parsed_lockfile(
     # The parsed copy of the lockfile says which entries' fingerprints match their facts; an
     # incr that computes fingerprints differently must not trust it.
     project = make(make_project)
-    assert (project.root / ".pipecache" / "lockfile.json").is_file()
+    assert (project.root / ".pipecache" / "lockfile.bin").is_file()
     from incr import fingerprint as fingerprint_module
 
     monkeypatch.setattr(lockbook, "FINGERPRINT_SCHEMA", 99)
@@ -200,7 +212,7 @@ def test_a_run_leaves_the_parsed_copy_of_the_lockfile_it_wrote(make_project: Mak
             project.edit("pipelines/base.py", *edit)
             project.repro()
             assert project.take_ran() == ["first", "second"]
-        copy = json.loads((project.root / ".pipecache" / "lockfile.json").read_text())
+        copy = cachefile.read(project.root / ".pipecache" / "lockfile.bin")
         assert copy["digest"] == file_digest(project.lockfile)
         parsed = {k: lockfile.entry_from_json(k, v) for k, v in copy["entries"].items()}
         assert parsed == lockfile.read(project.lockfile)
@@ -218,7 +230,7 @@ def test_a_run_keeps_each_module_text_once_not_each_part(make_project: MakeProje
     assert files == {"pipelines/chain.py", "pipelines/base.py", "pipelines/mark.py"}
     # one text per module version: those the graphs were traced from, parts or not (the
     # wiring check compares a changed module with its text)
-    traced = json.loads((project.root / ".pipecache/graph.json").read_text())["key"]["modules"]
+    traced = cachefile.read(project.root / ".pipecache/graph.bin")["key"]["modules"]
     assert {p.name for p in (sources / "modules").iterdir()} == {
         digest for rel, digest in traced.items() if rel.endswith(".py")
     }

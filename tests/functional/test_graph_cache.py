@@ -7,6 +7,8 @@ import shutil
 
 import pytest
 
+from incr import cachefile
+
 from . import forkserver
 from .conftest import MakeProject, Project
 
@@ -198,7 +200,7 @@ def test_a_comment_in_a_module_without_steps_imports_nothing(make_project: MakeP
     project = make_project({"pipelines/wires.py": WIRES, "pipelines/steps.py": STEPS})
     project.repro()
     assert project.take_ran() == ["first", "second"] and imports(project) == 1
-    graphs = json.loads((project.root / ".pipecache/graph.json").read_text(encoding="utf-8"))
+    graphs = cachefile.read(project.root / ".pipecache/graph.bin")
     assert graphs["wiring"]["pipelines/wires.py"][0][1] is None, "no tree dumped on a save"
 
     project.edit("pipelines/wires.py", "second(first())", "second(  # wired here\n        first())")

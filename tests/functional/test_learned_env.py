@@ -10,13 +10,14 @@ outputs equal those of a from-scratch run of the same project.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
+
+from incr import cachefile
 
 from .conftest import MakeProject, Project
 
@@ -547,7 +548,7 @@ def test_wiring_that_reads_a_variable_at_import_is_traced_again_when_it_changes(
     project = make_project({"pipelines/wired.py": WIRED_FLOW})
     project.repro()
     assert project.take_ran() == ["copy"]
-    graph = json.loads((project.root / ".pipecache/graph.json").read_text(encoding="utf-8"))
+    graph = cachefile.read(project.root / ".pipecache/graph.bin")
     assert list(graph["key"]["env"]) == ["COPIES"]
     assert "1" not in graph["key"]["env"].values()
     monkeypatch.setenv("COPIES", "2")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+from incr import cachefile
+
 from .conftest import MakeProject, Project
 
 PIPELINE = """\
@@ -130,11 +132,11 @@ def test_what_incr_reads_to_check_the_saved_graphs_is_not_a_read_of_the_modules(
     """The check runs while the reads of the modules being imported are recorded: its own
     reads (``pyproject.toml``, the module files, the pipelines folder) are not theirs."""
     project = make(make_project)
-    before = json.loads(project.read(".pipecache/graph.json"))["key"]
+    before = cachefile.read(project.root / ".pipecache/graph.bin")["key"]
     project.edit("pipelines/chain.py", "return x + 100", "return x + 101")
     project.repro()
     assert project.take_ran() == ["third"]
-    after = json.loads(project.read(".pipecache/graph.json"))["key"]
+    after = cachefile.read(project.root / ".pipecache/graph.bin")["key"]
     assert sorted(after["modules"]) == sorted(before["modules"])
     assert after["learned"] == before["learned"] == {}
     assert all(not r.startswith("import:") for e in project.lock().values() for r in e.reads)

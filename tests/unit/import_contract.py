@@ -57,6 +57,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
         "edges",
         [
             "storage",
+            "cachefile",
             "temppool",
             "hashing",
             "trees",

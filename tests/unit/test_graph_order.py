@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from incr import dag
+from incr import cachefile, dag
 from incr import graph as graphs
 from incr.errors import GraphError
 from incr.model import Facts, InputRef, LockEntry, PipelineGraph, StepNode
@@ -129,14 +129,15 @@ def test_known_orders_come_only_from_a_graph_cache_this_incr_wrote(tmp_path: Pat
         "shapes": [dag.shape(graph)],
     }
     cases = [
-        (json.dumps(saved), {dag.shape(graph): ("a", "b")}),
-        (json.dumps({**saved, "key": {"format": graphcache.FORMAT, "incr": "0.0.1"}}), {}),
-        (json.dumps({**saved, "pipelines": [{}]}), {}),
-        ("[1, 2]", {}),
-        ("{not json", {}),
+        (cachefile.dumps(saved), {dag.shape(graph): ("a", "b")}),
+        (cachefile.dumps({**saved, "key": {"format": graphcache.FORMAT, "incr": "0.0.1"}}), {}),
+        (cachefile.dumps({**saved, "pipelines": [{}]}), {}),
+        (cachefile.dumps([1, 2]), {}),
+        (json.dumps(saved).encode(), {}),  # an older incr's JSON
+        (cachefile.MAGIC + b"{not marshal", {}),
     ]
-    for i, (text, wanted) in enumerate(cases):
-        project = Project(tmp_path / str(i))  # each its own graph.json, read afresh
+    for i, (data, wanted) in enumerate(cases):
+        project = Project(tmp_path / str(i))  # each its own graph.bin, read afresh
         project.cache.mkdir(parents=True)
-        (project.cache / "graph.json").write_text(text, encoding="utf-8")
+        (project.cache / "graph.bin").write_bytes(data)
         assert graphcache.known_orders(project) == wanted

@@ -28,7 +28,7 @@ def wiring(text: str) -> tuple[str, bool]:
 
 
 def kept(before: str, after: str) -> bool:
-    """Whether ``after``, checked against what graph.json saved for ``before``, keeps the
+    """Whether ``after``, checked against what graph.bin saved for ``before``, keeps the
     saved graphs (as ``graphcache`` asks it, with the text of ``before`` kept)."""
     then = wired(before)
     return wired(after).same_as(then.entry()[0], lambda: then)
