@@ -852,6 +852,49 @@ def test_getattr_with_a_literal_name_and_plain_code_are_not_reported():
     assert dynamic("plain") == ()
 
 
+NAMED_IMPORT = {
+    "pipelines.plugins.lin": """
+        def fit(v):
+            return v * 2
+
+
+        def unused(v):
+            return v
+        """,
+    "pipelines.plugins": "",
+    FLOW: """
+        import importlib
+        from importlib import import_module
+
+
+        def step(v):
+            return importlib.import_module("pipelines.plugins.lin").fit(v)
+
+
+        def relative(v):
+            return import_module(".lin", package="pipelines.plugins").fit(v)
+
+
+        def computed(v, name="lin"):
+            return import_module("pipelines.plugins." + name).fit(v)
+        """,
+}
+
+
+@pytest.mark.parametrize("step", ["step", "relative"])
+def test_import_module_of_a_constant_name_is_an_import_of_that_module(step: str) -> None:
+    closure = make_index(NAMED_IMPORT).closure(FLOW, step)
+    assert closure.dynamic == ()
+    assert "pipelines/plugins/lin.py:*" in closure.parts  # the whole module, as `import` does
+    edited_modules = edited(NAMED_IMPORT, "pipelines.plugins.lin", "v * 2", "v * 3")
+    assert make_index(edited_modules).closure(FLOW, step).parts != closure.parts
+
+
+def test_import_module_of_a_computed_name_is_reported() -> None:
+    closure = make_index(NAMED_IMPORT).closure(FLOW, "computed")
+    assert closure.dynamic == ("import_module() in pipelines/flow.py:computed",)
+
+
 # ---------------------------------------- third-party packages
 
 
