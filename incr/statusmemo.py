@@ -125,6 +125,9 @@ class StatusMemo:
             return
         if {**after, "outside": None} != {**self._before, "outside": None}:
             return
+        then = dict(map(tuple, self._before["outside"]))  # the keys known before deciding
+        if any(key in then and then[key] != stamp for key, stamp in after["outside"]):
+            return  # moved while the status decided
         if _newest(after) > time.time() - racy_seconds():
             return
         self._write(_digest(after), output, after["outside"])

@@ -119,3 +119,25 @@ def test_the_racy_window_is_two_seconds_unless_set(monkeypatch):
     for value, seconds in (("0.25", 0.25), ("10", 10.0), ("-3", 0.0), ("soon", 2.0), ("", 2.0)):
         monkeypatch.setenv(statusmemo.RACY_ENV, value)
         assert statusmemo.racy_seconds() == seconds, value
+
+
+def test_files_outside_the_project_are_part_of_it(project, monkeypatch, tmp_path_factory):
+    monkeypatch.setattr(statusmemo, "RACY_SECONDS", -1e9)
+    data = tmp_path_factory.mktemp("outside") / "rows.csv"  # not under the project root
+    data.write_text("1\n")
+    memo = StatusMemo(project, "text")
+    assert memo.answer() is None
+    memo.keep("all clean", [str(data)])
+    assert StatusMemo(project, "text").answer() == "all clean"
+    data.write_text("1\n2\n")
+    assert StatusMemo(project, "text").answer() is None
+
+    # Moved while a status decided: the stamp taken before differs from the one after.
+    memo = StatusMemo(project, "text")
+    assert memo.answer() is None
+    memo.keep("all clean", [str(data)])  # kept with the new stamp
+    memo = StatusMemo(project, "text")
+    assert memo.answer() == "all clean"
+    data.write_text("3\n")
+    memo.keep("all clean", [str(data)])
+    assert StatusMemo(project, "text").answer() is None
