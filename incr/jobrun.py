@@ -127,7 +127,7 @@ def watching_reads(job: StepJob, root: Path) -> Iterator[ReadRecorder | None]:
             if not job.track_reads:
                 yield None
                 return
-            with recording(root, job.exclude) as recorder:
+            with recording(root, job.exclude, children=True) as recorder:
                 yield recorder
     finally:
         os.chdir(root)

@@ -39,11 +39,15 @@ def available() -> bool:
 
 def _init_worker() -> None:
     """In a new worker: let go of the project lock the parent holds (a worker outliving a
-    killed parent must not keep it), and ask Linux to end the worker when the parent dies."""
+    killed parent must not keep it), of a step recorder it may have inherited (forked while an
+    in-process step ran: its steps are not that step's children), and ask Linux to end the
+    worker when the parent dies."""
     from incr.hashing import use_single_thread
     from incr.locking import close_inherited
+    from incr.reads import forget_inherited
 
     close_inherited()
+    forget_inherited()
     use_single_thread()
     try:
         import ctypes

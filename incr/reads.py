@@ -48,6 +48,7 @@ from typing import Any
 from incr import outside
 from incr.envreads import project_files
 from incr.fingerprint import digest_bytes
+from incr.readrelay import Relay
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _VENVS = frozenset({".venv", ".tox", ".nox"})
@@ -106,6 +107,8 @@ class ReadRecorder:
         #: Which code files are the project's (the same answer as for environment variables).
         self._code = project_files(root)
         self._venvs: dict[str, bool] = {}
+        #: Where the processes forked while it records report (``incr.readrelay``), if any.
+        self.relay: Relay | None = None
 
     # ------------------------------------------------------------------ events
 
@@ -114,6 +117,12 @@ class ReadRecorder:
         full = self._full(path)
         if full is None:
             return
+        if self.relay is not None and self.relay.fd is not None:
+            self.relay.send("open", full, mode, flags)  # in a forked child
+            return
+        self.opened(full, mode, flags)
+
+    def opened(self, full: str, mode: Any, flags: Any) -> None:
         if _reads_existing(mode, flags) and full not in self.written:
             self.read.add(full)  # its bytes as they were before the step wrote it, if it does
         if _is_write(mode, flags):
@@ -128,7 +137,9 @@ class ReadRecorder:
         for index in positions:
             if index < len(args):
                 full = self._full(args[index])
-                if full is not None:
+                if full is not None and self.relay is not None and self.relay.fd is not None:
+                    self.relay.send("change", full)
+                elif full is not None:
                     self.changed.add(full)
 
     def listing(self, path: Any, frame: Any) -> None:
@@ -143,6 +154,7 @@ class ReadRecorder:
             self.listings[full] = listing_digest(full, self.own)
         finally:
             _inside.busy = False
+        self._tell_parent("ls", full, self.listings[full])
 
     def tested(self, path: Any, result: os.stat_result | None, frame: Any) -> None:
         """An ``os.stat``/``os.lstat`` call with its result (None: no such file)."""
@@ -157,6 +169,22 @@ class ReadRecorder:
             self.tests[full] = MISSING
         else:
             self.tests[full] = "dir" if stat_module.S_ISDIR(result.st_mode) else "file"
+        self._tell_parent("test", full, self.tests[full])
+
+    def _tell_parent(self, kind: str, full: str, value: str) -> None:
+        """In a forked child: report a listing or a test (``incr.readrelay``)."""
+        if self.relay is not None and self.relay.fd is not None:
+            self.relay.send(kind, full, value)
+
+    def take_relayed(self, relay: Relay) -> None:
+        """Take in what the processes forked while recording reported (see ``_forked``)."""
+        for kind, full, *rest in relay.events():
+            if kind == "open" and len(rest) == 2:
+                self.opened(full, *rest)
+            elif kind == "change":
+                self.changed.add(full)
+            elif kind in ("ls", "test") and len(rest) == 1:
+                (self.listings if kind == "ls" else self.tests).setdefault(full, rest[0])
 
     def _full(self, path: Any) -> str | None:
         """The absolute path of ``path`` when it counts: under the root and not incr's own,
@@ -374,15 +402,37 @@ def _swap(stat: Callable[..., os.stat_result], lstat: Callable[..., os.stat_resu
     os.lstat = lstat
 
 
+def _forked() -> None:
+    """In a child forked while a step's reads are recorded: report them (``incr.readrelay``)."""
+    recorder = _active
+    if recorder is not None and recorder.relay is not None:
+        with unrecorded():  # opening its report file is not a read
+            recorder.relay.start_child()
+
+
+def forget_inherited() -> None:
+    """In a process forked for work of its own (a worker of ``--jobs``): record nothing for
+    the step its parent was running."""
+    global _active
+    _active = None
+    _swap(_REAL_STAT, _REAL_LSTAT)
+
+
 @contextmanager
-def recording(root: Path, exclude: tuple[str, ...] = ()) -> Iterator[ReadRecorder]:
+def recording(
+    root: Path, exclude: tuple[str, ...] = (), children: bool = False
+) -> Iterator[ReadRecorder]:
     """Record what is opened, listed and tested under ``root`` inside the block (one
-    recorder at a time). ``exclude`` names incr's own paths (cache folder, lockfile)."""
+    recorder at a time). ``exclude`` names incr's own paths (cache folder, lockfile).
+    ``children``: with what the processes forked meanwhile report (``incr.readrelay``)."""
     global _active, _installed
     recorder = ReadRecorder(root, exclude)
+    with unrecorded():
+        relay = recorder.relay = Relay() if children else None
     with _lock:
         if not _installed:
             sys.addaudithook(_hook)  # audit hooks cannot be removed; it idles when inactive
+            os.register_at_fork(after_in_child=_forked)
             _installed = True
         previous, _active = _active, recorder
         _swap(_stat, _lstat)
@@ -393,3 +443,7 @@ def recording(root: Path, exclude: tuple[str, ...] = ()) -> Iterator[ReadRecorde
             _active = previous
             if previous is None:
                 _swap(_REAL_STAT, _REAL_LSTAT)
+        if relay is not None:
+            with unrecorded():  # the reports are incr's own files
+                recorder.take_relayed(relay)
+                relay.close()

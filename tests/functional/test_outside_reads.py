@@ -384,3 +384,67 @@ def test_files_outside_opened_by_readers_in_c_are_tracked(make_project, data) ->
     project.repro()
     assert project.take_ran() == ["frame"]
     assert "cannot track" not in project.incr("status").stdout
+
+
+FORKED = """\
+    import multiprocessing
+    import os
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    PARTS = {parts!r}
+
+
+    def read_part(name):
+        with open(os.path.join(PARTS, name), encoding="utf-8") as fh:
+            return int(fh.read())
+
+
+    def names():
+        return sorted(os.listdir(PARTS))  # listed in the worker too
+
+
+    def local():
+        with open("data/local.txt", encoding="utf-8") as fh:  # a project file, in a worker
+            return int(fh.read())
+
+
+    @step
+    def total() -> int:
+        mark("total")
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            found = pool.apply(names)
+            return sum(pool.map(read_part, found)) + pool.apply(local)  # read by workers only
+
+
+    @pipeline
+    def forked():
+        total()
+    """
+
+
+def test_files_read_by_forked_workers_are_reads_of_the_step(make_project, data) -> None:
+    parts = data / "parts"
+    parts.mkdir()
+    for i in range(3):
+        (parts / f"{i}.txt").write_text(str(i), encoding="utf-8")
+    project = make_project(
+        {
+            "pipelines/forked.py": FORKED.format(parts=str(parts)),
+            "data/local.txt": "5",
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["total"]
+    reads = project.lock()["forked.total"].reads
+    outside = [*(str(parts / f"{i}.txt") for i in range(3)), f"ls:{parts}"]
+    assert sorted(reads) == sorted([*outside, "data/local.txt"])
+    assert project.dirty() == {}
+
+    (parts / "1.txt").write_text("10", encoding="utf-8")
+    assert project.dirty() == {"total": [("read changed", str(parts / "1.txt"))]}
+    project.repro()
+    assert project.take_ran() == ["total"]
+    (parts / "3.txt").write_text("3", encoding="utf-8")
+    assert project.dirty() == {"total": [("listing changed", str(parts))]}

@@ -84,6 +84,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "modulefiles",
             "locking",
             "outside",
+            "readrelay",
             "reads",
             "envreads",
             "importreads",

@@ -1,0 +1,76 @@
+"""What processes forked by a step read: relayed to the step's recorder (``incr.reads``).
+
+A step that reads its files in forked workers (``multiprocessing`` with the ``fork`` start
+method, Linux's default up to Python 3.13; a PyTorch ``DataLoader`` with ``num_workers``; a
+``Pool.map`` over files) depends on those files as much as on the ones it opens itself. A
+forked child inherits the audit hook and the recorder, but what it records stays in its own
+memory and is gone when it exits (``os._exit``, without ``atexit``).
+
+So while a step's reads are recorded, a child forked from it writes each file it opens, each
+folder it lists, each path it tests and each entry it changes as a line of JSON to a file of
+its own, in a folder the step's process made (``Relay``); the step's process takes them in
+when the step ends. A child of a child does the same. Processes started afresh (the ``spawn``
+and ``forkserver`` start methods, ``subprocess``) run no recorder: declare what they read in
+``deps=[...]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+
+class Relay:
+    """The folder where forked children of one step report what they read: made by the first
+    child, so that a step that forks nothing costs no folder."""
+
+    def __init__(self) -> None:
+        name = f"incr-reads-{os.getpid()}-{secrets.token_hex(8)}"
+        self.folder = os.path.join(tempfile.gettempdir(), name)
+        #: In a forked child: the file it reports to (a descriptor), else None.
+        self.fd: int | None = None
+
+    def start_child(self) -> None:
+        """In a child just forked: open its own report file. (The caller keeps this open from
+        being recorded.)"""
+        path = os.path.join(self.folder, str(os.getpid()))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        try:
+            os.makedirs(self.folder, mode=0o700, exist_ok=True)
+            self.fd = os.open(path, flags, 0o600)
+        except OSError:
+            self.fd = None  # nothing can be relayed
+
+    def send(self, *event: Any) -> None:
+        """Report one event: ``("open", path, mode, flags)``, ``("ls", folder, value)``,
+        ``("test", path, value)`` or ``("change", path)``."""
+        if self.fd is not None:
+            os.write(self.fd, (json.dumps(event) + "\n").encode("utf-8", "surrogatepass"))
+
+    def events(self) -> Iterator[list[Any]]:
+        """Every event the children reported (a line cut short by a killed child left out)."""
+        try:
+            names = sorted(os.listdir(self.folder))
+        except OSError:
+            return
+        for name in names:
+            try:
+                with open(os.path.join(self.folder, name), "rb") as fh:
+                    lines = fh.read().decode("utf-8", "surrogatepass").splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue
+            for line in lines:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(event, list) and event and isinstance(event[0], str):
+                    yield event
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
