@@ -34,6 +34,8 @@ class Relay:
         self.folder = os.path.join(tempfile.gettempdir(), name)
         #: In a forked child: the file it reports to (a descriptor), else None.
         self.fd: int | None = None
+        #: Whether ``events`` found the folder (a child made it).
+        self.made = False
 
     def start_child(self) -> None:
         """In a child just forked: open its own report file. (The caller keeps this open from
@@ -57,7 +59,8 @@ class Relay:
         try:
             names = sorted(os.listdir(self.folder))
         except OSError:
-            return
+            return  # no child was forked
+        self.made = True
         for name in names:
             try:
                 with open(os.path.join(self.folder, name), "rb") as fh:
@@ -73,4 +76,5 @@ class Relay:
                     yield event
 
     def close(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.made:
+            shutil.rmtree(self.folder, ignore_errors=True)

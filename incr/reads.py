@@ -427,8 +427,7 @@ def recording(
     ``children``: with what the processes forked meanwhile report (``incr.readrelay``)."""
     global _active, _installed
     recorder = ReadRecorder(root, exclude)
-    with unrecorded():
-        relay = recorder.relay = Relay() if children else None
+    relay = recorder.relay = Relay() if children else None  # no folder yet: nothing opened
     with _lock:
         if not _installed:
             sys.addaudithook(_hook)  # audit hooks cannot be removed; it idles when inactive

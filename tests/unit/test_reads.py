@@ -225,3 +225,22 @@ def test_what_incr_reads_for_itself_on_one_thread_is_not_recorded(
             worker.join()
         Path("data/after.txt").read_text(encoding="utf-8")
     assert seen.paths() == ["data/after.txt", "data/other.txt"]
+
+
+def test_a_relay_takes_whole_lines_and_costs_no_folder_until_a_child_reports() -> None:
+    import os
+
+    from incr.readrelay import Relay
+
+    relay = Relay()
+    assert list(relay.events()) == [] and not os.path.exists(relay.folder)
+    relay.close()
+    relay.start_child()  # as a forked child does
+    relay.send("open", "/mnt/data/a.csv", "r", 0)
+    relay.send("ls", "/mnt/data", "abc")
+    assert relay.fd is not None
+    os.write(relay.fd, b'["open", "/mnt/data/cut')  # a child killed mid-line
+    os.close(relay.fd)
+    assert list(relay.events()) == [["open", "/mnt/data/a.csv", "r", 0], ["ls", "/mnt/data", "abc"]]
+    relay.close()
+    assert not os.path.exists(relay.folder)
