@@ -29,7 +29,10 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from incr.readrelay import Relay
 
 from incr.fingerprint import digest_bytes
 from incr.model import UNSET
@@ -168,9 +171,15 @@ class EnvRecorder:
     def __init__(self, root: Path) -> None:
         self.files = project_files(root)
         self.names: set[str] = set()
+        #: Where a process forked from the step reports (``incr.readrelay``), if any.
+        self.relay: Relay | None = None
 
     def __call__(self, name: str, frame: FrameType) -> None:
-        if self.files.rel(frame.f_code.co_filename) is not None:
+        if self.files.rel(frame.f_code.co_filename) is None:
+            return
+        if self.relay is not None and self.relay.fd is not None:
+            self.relay.send("env", name)  # in a forked child
+        else:
             self.names.add(name)
 
 

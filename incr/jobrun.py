@@ -40,6 +40,8 @@ def run_job(
     started = clock()
     try:
         with watching_reads(job, root) as seen, watching_env(job, root) as env:
+            if env is not None and seen is not None:
+                env.relay = seen.relay  # forked children report variables there too
             result = function.run_function(job.config, values)
     except (Exception, SystemExit) as exc:  # sys.exit() in a step is its failure
         text = user_traceback(exc, function.func.__code__)
@@ -54,7 +56,9 @@ def run_job(
             artifacts,
             seconds,
             reads=reads_of(job, seen, tools),
-            env=tuple(sorted(env.names)) if env is not None else (),
+            env=tuple(sorted(env.names | (seen.relayed_env if seen else set())))
+            if env is not None
+            else (),
             deps=deps_written(job, seen, tools),
             writes=tuple(writes_of(job, seen)),
             warnings=dropped_value(job, result),

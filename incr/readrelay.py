@@ -7,10 +7,11 @@ forked child inherits the audit hook and the recorder, but what it records stays
 memory and is gone when it exits (``os._exit``, without ``atexit``).
 
 So while a step's reads are recorded, a child forked from it writes each file it opens, each
-folder it lists, each path it tests and each entry it changes as a line of JSON to a file of
-its own, in a folder the step's process made (``Relay``); the step's process takes them in
-when the step ends. A child of a child does the same. Processes started afresh (the ``spawn``
-and ``forkserver`` start methods, ``subprocess``) run no recorder: declare what they read in
+folder it lists, each path it tests, each entry it changes and each environment variable its
+project code reads as a line of JSON to a file of its own, in a folder named by the step's
+process (``Relay``; the first child makes it); the step's process takes them in when the step
+ends. A child of a child does the same. Processes started afresh (the ``spawn`` and
+``forkserver`` start methods, ``subprocess``) run no recorder: declare what they read in
 ``deps=[...]``.
 """
 
@@ -50,7 +51,7 @@ class Relay:
 
     def send(self, *event: Any) -> None:
         """Report one event: ``("open", path, mode, flags)``, ``("ls", folder, value)``,
-        ``("test", path, value)`` or ``("change", path)``."""
+        ``("test", path, value)``, ``("change", path)`` or ``("env", name)``."""
         if self.fd is not None:
             os.write(self.fd, (json.dumps(event) + "\n").encode("utf-8", "surrogatepass"))
 

@@ -107,8 +107,9 @@ class ReadRecorder:
         #: Which code files are the project's (the same answer as for environment variables).
         self._code = project_files(root)
         self._venvs: dict[str, bool] = {}
-        #: Where the processes forked while it records report (``incr.readrelay``), if any.
+        #: Where forked children report (``incr.readrelay``), and the variables they read.
         self.relay: Relay | None = None
+        self.relayed_env: set[str] = set()
 
     # ------------------------------------------------------------------ events
 
@@ -117,10 +118,8 @@ class ReadRecorder:
         full = self._full(path)
         if full is None:
             return
-        if self.relay is not None and self.relay.fd is not None:
-            self.relay.send("open", full, mode, flags)  # in a forked child
-            return
-        self.opened(full, mode, flags)
+        if not self._tell_parent("open", full, mode, flags):
+            self.opened(full, mode, flags)
 
     def opened(self, full: str, mode: Any, flags: Any) -> None:
         if _reads_existing(mode, flags) and full not in self.written:
@@ -137,9 +136,7 @@ class ReadRecorder:
         for index in positions:
             if index < len(args):
                 full = self._full(args[index])
-                if full is not None and self.relay is not None and self.relay.fd is not None:
-                    self.relay.send("change", full)
-                elif full is not None:
+                if full is not None and not self._tell_parent("change", full):
                     self.changed.add(full)
 
     def listing(self, path: Any, frame: Any) -> None:
@@ -171,10 +168,12 @@ class ReadRecorder:
             self.tests[full] = "dir" if stat_module.S_ISDIR(result.st_mode) else "file"
         self._tell_parent("test", full, self.tests[full])
 
-    def _tell_parent(self, kind: str, full: str, value: str) -> None:
-        """In a forked child: report a listing or a test (``incr.readrelay``)."""
-        if self.relay is not None and self.relay.fd is not None:
-            self.relay.send(kind, full, value)
+    def _tell_parent(self, *event: Any) -> bool:
+        """In a forked child: report ``event`` (``incr.readrelay``); False elsewhere."""
+        if self.relay is None or self.relay.fd is None:
+            return False
+        self.relay.send(*event)
+        return True
 
     def take_relayed(self, relay: Relay) -> None:
         """Take in what the processes forked while recording reported (see ``_forked``)."""
@@ -183,6 +182,8 @@ class ReadRecorder:
                 self.opened(full, *rest)
             elif kind == "change":
                 self.changed.add(full)
+            elif kind == "env":
+                self.relayed_env.add(full)  # a variable's name
             elif kind in ("ls", "test") and len(rest) == 1:
                 (self.listings if kind == "ls" else self.tests).setdefault(full, rest[0])
 

@@ -407,7 +407,7 @@ FORKED = """\
 
     def local():
         with open("data/local.txt", encoding="utf-8") as fh:  # a project file, in a worker
-            return int(fh.read())
+            return int(fh.read()) + int(os.environ.get("PART_OFFSET", "0"))  # and a variable
 
 
     @step
@@ -424,7 +424,8 @@ FORKED = """\
     """
 
 
-def test_files_read_by_forked_workers_are_reads_of_the_step(make_project, data) -> None:
+def test_what_forked_workers_read_is_read_by_the_step(make_project, data, monkeypatch) -> None:
+    monkeypatch.delenv("PART_OFFSET", raising=False)
     parts = data / "parts"
     parts.mkdir()
     for i in range(3):
@@ -439,7 +440,7 @@ def test_files_read_by_forked_workers_are_reads_of_the_step(make_project, data) 
     assert project.take_ran() == ["total"]
     reads = project.lock()["forked.total"].reads
     outside = [*(str(parts / f"{i}.txt") for i in range(3)), f"ls:{parts}"]
-    assert sorted(reads) == sorted([*outside, "data/local.txt"])
+    assert sorted(reads) == sorted([*outside, "data/local.txt", "$PART_OFFSET"])
     assert project.dirty() == {}
 
     (parts / "1.txt").write_text("10", encoding="utf-8")
@@ -448,3 +449,6 @@ def test_files_read_by_forked_workers_are_reads_of_the_step(make_project, data) 
     assert project.take_ran() == ["total"]
     (parts / "3.txt").write_text("3", encoding="utf-8")
     assert project.dirty() == {"total": [("listing changed", str(parts))]}
+    project.repro()
+    monkeypatch.setenv("PART_OFFSET", "7")
+    assert project.dirty() == {"total": [("env changed", "PART_OFFSET")]}
