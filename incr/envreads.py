@@ -31,11 +31,11 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from incr.readrelay import Relay
-
 from incr.fingerprint import digest_bytes
 from incr.model import UNSET
+
+if TYPE_CHECKING:
+    from incr.readrelay import Relay
 
 #: A sink is told each variable name read and the frame of the project code that read it.
 Sink = Callable[[str, FrameType], None]
