@@ -133,6 +133,7 @@ def save(
         and key == saved.key
         and dict(imports or {}) == saved.imports
         and len(pipelines) == len(saved.pipelines)
+        and path_additions() == saved.paths
         and all(a.graph is b.graph for a, b in zip(pipelines, saved.pipelines, strict=True))
     ):
         return
@@ -153,6 +154,7 @@ def save(
             "imports": dict(imports or {}),
             "pipelines": [_encode(t) for t in pipelines],
             "shapes": [shape(t.graph) for t in pipelines],
+            "sys_path": list(path_additions()),
         },
     )
 
@@ -209,12 +211,32 @@ def load(project: Project, stats: StatCache) -> list[TracedPipeline] | None:
 
 class Saved(NamedTuple):
     """What ``load_with_imports`` found valid: the graphs, what each project module read while
-    imported (module file -> lock keys with their values, see ``incr.importreads``), and the
-    key they were accepted by (see ``unchanged``)."""
+    imported (module file -> lock keys with their values, see ``incr.importreads``), the key
+    they were accepted by (see ``unchanged``), and the folders the modules put on ``sys.path``
+    (see ``path_additions``)."""
 
     pipelines: list[TracedPipeline]
     imports: dict[str, dict[str, str]]
     key: dict[str, Any]
+    paths: tuple[list[str], list[str]] = ([], [])
+
+
+#: ``sys.path`` as this process had it before any pipeline module was imported (this module is
+#: imported first).
+_STARTUP_PATH = tuple(sys.path)
+
+
+def path_additions() -> tuple[list[str], list[str]]:
+    """The folders project code put on ``sys.path`` (``sys.path.insert(0, "../src")`` in a
+    pipeline module): those before the folders it had at start, and those after. A status
+    that imports nothing looks packages up with them as the import did
+    (``incr.localpackages``)."""
+    startup = set(_STARTUP_PATH)
+    kept = [p for p in sys.path if p in startup]
+    first = sys.path.index(kept[0]) if kept else len(sys.path)
+    front = [p for p in sys.path[:first] if p not in startup]
+    back = [p for p in sys.path[first:] if p not in startup]
+    return front, back
 
 
 def load_with_imports(project: Project, stats: StatCache) -> Saved | None:
@@ -237,7 +259,9 @@ def load_with_imports(project: Project, stats: StatCache) -> Saved | None:
         imports = {
             str(m): {str(k): str(v) for k, v in r.items()} for m, r in data["imports"].items()
         }
-        return Saved([_decode(item) for item in data["pipelines"]], imports, data["key"])
+        front, back = data.get("sys_path", ([], []))
+        paths = ([str(f) for f in front], [str(b) for b in back])
+        return Saved([_decode(item) for item in data["pipelines"]], imports, data["key"], paths)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
         return None
 

@@ -20,6 +20,7 @@ the home folder). Its code files are its ``.py`` files and compiled extensions (
 from __future__ import annotations
 
 import os
+import sys
 
 from incr import outside
 from incr.fingerprint import digest_bytes
@@ -38,12 +39,15 @@ class LocalPackages:
         #: The files and folders those digests were made from (absolute paths): what an
         #: answer kept by ``incr status`` depends on (see ``incr.statusmemo``).
         self.paths: set[str] = set()
+        #: The folders the pipeline modules put before and after ``sys.path``'s own when
+        #: imported (``graphcache.path_additions``): a package is looked up as they found it.
+        self.added: tuple[list[str], list[str]] = ([], [])
 
     def version(self, package: str) -> str | None:
         """``files:DIGEST`` for a local package (a top-level import name), None for an
         installed one (or one not found): its version counts."""
         if package not in self._known:
-            places = _local_places(package)
+            places = _local_places(package, self.added)
             self._known[package] = None if places is None else self._digest(places)
         return self._known[package]
 
@@ -66,15 +70,24 @@ class LocalPackages:
         return LOCAL_CODE + digest_bytes("\n".join(sorted(entries)).encode(), 32)
 
 
-def _local_places(package: str) -> list[str] | None:
+def _local_places(package: str, added: tuple[list[str], list[str]]) -> list[str] | None:
     """The folders of a top-level package (or the file of a module) when it is imported from
-    local code; None when it is installed, built in, or not found. Nothing is imported."""
+    local code; None when it is installed, built in, or not found. Nothing is imported: a
+    package this process has not imported is looked up with ``added`` put on ``sys.path``
+    (the folders pipeline modules add when imported)."""
     import importlib.util
 
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError, AttributeError):
-        return None
+    module = sys.modules.get(package)
+    spec = getattr(module, "__spec__", None)
+    if spec is None:
+        kept = sys.path[:]
+        sys.path[:] = [*added[0], *kept, *(p for p in added[1] if p not in kept)]
+        try:
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError, AttributeError):
+            return None
+        finally:
+            sys.path[:] = kept
     if spec is None:
         return None
     if spec.submodule_search_locations:

@@ -405,6 +405,7 @@ def load_graphs(project: Project, workspace: Workspace) -> Saved | None:
         dag.check_shared_outs(t.graph for t in saved.pipelines)  # cached by an older incr
         workspace.imports = saved.imports
         workspace.discovered = [*saved.key["modules"], *saved.key["learned"]]
+        workspace.facts.local.added = saved.paths  # sys.path as the modules left it
     return saved
 
 

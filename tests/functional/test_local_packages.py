@@ -81,3 +81,42 @@ def test_a_new_module_in_it_counts_too(using: Project, library) -> None:
     assert using.take_ran() == ["scaled"]
     (library / "notes.txt").write_text("still not code", encoding="utf-8")
     assert using.dirty() == {}
+
+
+INSERTED = """\
+    import sys
+
+    sys.path.insert(0, {libs!r})  # as many projects reach a shared folder of code
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+    from shared import scale
+
+
+    @step
+    def scaled() -> int:
+        mark("scaled")
+        return scale(21)
+
+
+    @pipeline
+    def inserting():
+        scaled()
+    """
+
+
+def test_a_package_a_pipeline_module_puts_on_sys_path_counts_by_its_files(
+    make_project: MakeProject, library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTHONPATH")  # only the module's own sys.path.insert finds it
+    project = make_project({"pipelines/inserting.py": INSERTED.format(libs=str(library.parent))})
+    project.repro()
+    assert project.take_ran() == ["scaled"]
+    assert project.lock()["inserting.scaled"].facts.code["pkg:shared"].startswith("files:")
+    assert project.dirty() == {}  # a status imports nothing, and looks it up as the import did
+    project.repro()
+    assert project.take_ran() == []
+    (library / "ops.py").write_text("def scale(x):\n    return x * 3\n", encoding="utf-8")
+    assert project.dirty() == {"scaled": [("code changed", "shared's local code")]}
+    project.repro()
+    assert project.take_ran() == ["scaled"]
