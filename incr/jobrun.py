@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from incr import envreads, materializers, stepcontext, trees
+from incr import envreads, materializers, processes, stepcontext, trees
 from incr.errors import IncrError
 from incr.executors import (
     StepJob,
@@ -52,6 +52,8 @@ def run_job(
         outputs = split_outputs(job, result)
         notes: list[str] = []
         artifacts = store_outputs(job, outputs, tools, function, notes)
+        if seen is not None and seen.programs and not job.deps:  # deps: the user took charge
+            notes.append(processes.note(seen.programs))
         outcome = StepOutcome(
             artifacts,
             seconds,

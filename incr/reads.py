@@ -1,18 +1,19 @@
-"""What a step was seen to depend on while it ran: files opened for reading, folder listings
-and existence tests, seen through a Python audit hook (PEP 578) and a wrapper of ``os.stat``.
+"""What a step was seen to depend on while it ran: files opened for reading, folder listings and
+existence tests, seen through a Python audit hook (PEP 578) and a wrapper of ``os.stat``.
 
 CPython raises the ``open`` audit event for ``open()``, ``io.open``, ``os.open`` and everything
 built on them (``pathlib``, ``csv``, ``json.load``, ``numpy.load``, pandas' Python readers).
-Readers that open files in C without going through Python's ``open`` (for example HDF5
-through h5py, some image and database drivers, memory maps made by native code) and child
-processes are not seen: declare those files with ``deps=[...]``.
+Readers that open files in C without going through Python's ``open`` (HDF5 through h5py, some
+image and database drivers, memory maps made by native code) are not seen: declare those files
+with ``deps=[...]``. Processes the step forks report to it (``incr.readrelay``); the programs it
+starts otherwise are only named in a note (``incr.processes``).
 
-Listings raise ``os.listdir`` and ``os.scandir`` (``glob``, ``Path.iterdir``, ``Path.glob``
-and ``os.walk`` go through them). Existence tests raise no event: while a recorder is active,
+Listings raise ``os.listdir`` and ``os.scandir`` (``glob``, ``Path.iterdir``, ``Path.glob`` and
+``os.walk`` go through them). Existence tests raise no event: while a recorder is active,
 ``os.stat`` and ``os.lstat`` are wrapped (``os.path.exists``/``isfile``/``isdir`` and
-``Path.exists``/``is_file``/``is_dir`` call them). A listing or a test counts only when the
-code that asked for it, past the standard library's path modules, is a project file: the
-listings made inside pandas or by Python's import system are not the step's.
+``Path.exists``/``is_file``/``is_dir`` call them). A listing or a test counts only when the code
+that asked for it, past the standard library's path modules, is a project file: the listings
+made inside pandas or by Python's import system are not the step's.
 
 Under the project root, left out: the cache folder and the lockfile, version-control folders
 (``.git``, ``.hg``, ``.svn``), virtual environments (``.venv``, ``.tox``, ``.nox``, any folder
@@ -20,22 +21,23 @@ holding a ``pyvenv.cfg``), ``__pycache__``, ``site-packages``, ``node_modules``,
 metadata (``*.egg-info``, ``*.dist-info``), and Python sources and bytecode (code is
 fingerprinted from the AST). Other files whose names start with a dot
 (``data/.thresholds.json``) are files like any other. Outside the root, what ``incr.outside``
-counts (data on ``/mnt``, in ``~/datasets``; not the system's, Python's or tools' files), by
-the keys it gives them (absolute, or ``~/...``).
+counts (data on ``/mnt``, in ``~/datasets``; not the system's, Python's or tools' files), by the
+keys it gives them (absolute, or ``~/...``).
 
 Values: a file read is digested after the step (by the runner). A listing records the sorted
 names the step saw, and an existence test its answer (``file``, ``dir``, ``missing``), as they
-were when the step looked, unless the step itself then changed them (wrote, created, removed
-or renamed an entry of that folder, or that path): then as it left them, so that a step that
-lists the folder it writes into is clean after its own run. A file the step read and then
-rewrote in place counts as read: the step's input is the file's bytes before it ran, and
-after its run the file holds the step's output, which is what the runner digests (a no-op
-repro runs nothing; a later edit makes the step dirty). A file written before it is read is
-the step's own product, not an input.
+were when the step looked, unless the step itself then changed them (wrote, created, removed or
+renamed an entry of that folder, or that path): then as it left them, so that a step that lists
+the folder it writes into is clean after its own run. A file the step read and then rewrote in
+place counts as read: the step's input is the file's bytes before it ran, and after its run the
+file holds the step's output, which is what the runner digests (a no-op repro runs nothing; a
+later edit makes the step dirty). A file written before it is read is the step's own product,
+not an input.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import stat as stat_module
 import sys
@@ -45,7 +47,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from incr import outside
+from incr import outside, processes
 from incr.envreads import project_files
 from incr.fingerprint import digest_bytes
 from incr.readrelay import Relay
@@ -107,7 +109,8 @@ class ReadRecorder:
         #: Which code files are the project's (the same answer as for environment variables).
         self._code = project_files(root)
         self._venvs: dict[str, bool] = {}
-        #: Where forked children report (``incr.readrelay``), and the variables they read.
+        #: Programs started (``started``); where forked children report, what variables they read.
+        self.programs: list[str] = []
         self.relay: Relay | None = None
         self.relayed_env: set[str] = set()
 
@@ -168,6 +171,14 @@ class ReadRecorder:
             self.tests[full] = "dir" if stat_module.S_ISDIR(result.st_mode) else "file"
         self._tell_parent("test", full, self.tests[full])
 
+    def started(self, event: str, args: tuple[Any, ...], frame: Any) -> None:
+        """A process started (``incr.processes``): its program, when the project's code ran it."""
+        while frame is not None and frame.f_globals.get("__name__") in ("subprocess", "os"):
+            frame = frame.f_back
+        name = processes.program(event, args)
+        if frame is not None and self._code.rel(frame.f_code.co_filename) is not None and name:
+            self.programs += [] if name in self.programs else [name]  # not a library's own
+
     def _tell_parent(self, *event: Any) -> bool:
         """In a forked child: report ``event`` (``incr.readrelay``); False elsewhere."""
         if self.relay is None or self.relay.fd is None:
@@ -180,10 +191,8 @@ class ReadRecorder:
         for kind, full, *rest in relay.events():
             if kind == "open" and len(rest) == 2:
                 self.opened(full, *rest)
-            elif kind == "change":
-                self.changed.add(full)
-            elif kind == "env":
-                self.relayed_env.add(full)  # a variable's name
+            elif kind in ("change", "env"):  # a path changed; a variable's name
+                (self.changed if kind == "change" else self.relayed_env).add(full)
             elif kind in ("ls", "test") and len(rest) == 1:
                 (self.listings if kind == "ls" else self.tests).setdefault(full, rest[0])
 
@@ -258,16 +267,13 @@ class ReadRecorder:
 
     def relative(self, full: str) -> str:
         """The lock key of ``full``: relative to the root, or ``outside.key_of`` outside it."""
-        if full + os.sep == self.root:
-            return "."
-        if not full.startswith(self.root):
-            return outside.key_of(full, self.root)
+        if not full.startswith(self.root) or full + os.sep == self.root:
+            return "." if full + os.sep == self.root else outside.key_of(full, self.root)
         return Path(full[len(self.root) :]).as_posix()
 
     def _tooling(self, full: str) -> bool:
         """Inside version control, a virtualenv, installed packages or package metadata:
-        read by Python's machinery (importlib.metadata, entry points), not by the step.
-        (Outside the root, ``outside.counts`` left those out already.)"""
+        read by Python's machinery (importlib.metadata, entry points), not by the step."""
         parts = Path(full[len(self.root) :]).parts if full.startswith(self.root) else ()
         folder = self.root
         for part in parts:
@@ -354,14 +360,17 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
             recorder.listing(args[0], sys._getframe(1))
     elif event in _CHANGES:
         recorder.change(event, args)
+    elif event in processes.STARTS and args:
+        recorder.started(event, args, sys._getframe(1))
 
 
-def _stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+def _checked(real: Callable[..., os.stat_result], path: Any, *args: Any, **kw: Any) -> Any:
+    """``os.stat`` or ``os.lstat`` (``real``), telling the active recorder what it found."""
     recorder = _active
-    if recorder is None or args or kwargs.get("dir_fd") is not None or _own():
-        return _REAL_STAT(path, *args, **kwargs)
+    if recorder is None or args or kw.get("dir_fd") is not None or _own():
+        return real(path, *args, **kw)
     try:
-        result = _REAL_STAT(path, **kwargs)
+        result = real(path, **kw)
     except (FileNotFoundError, NotADirectoryError):
         recorder.tested(path, None, sys._getframe(1))
         raise
@@ -369,17 +378,8 @@ def _stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
     return result
 
 
-def _lstat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
-    recorder = _active
-    if recorder is None or args or kwargs.get("dir_fd") is not None or _own():
-        return _REAL_LSTAT(path, *args, **kwargs)
-    try:
-        result = _REAL_LSTAT(path)
-    except (FileNotFoundError, NotADirectoryError):
-        recorder.tested(path, None, sys._getframe(1))
-        raise
-    recorder.tested(path, result, sys._getframe(1))
-    return result
+_stat = functools.partial(_checked, _REAL_STAT)
+_lstat = functools.partial(_checked, _REAL_LSTAT)
 
 
 def _own() -> bool:
@@ -412,8 +412,7 @@ def _forked() -> None:
 
 
 def forget_inherited() -> None:
-    """In a process forked for work of its own (a worker of ``--jobs``): record nothing for
-    the step its parent was running."""
+    """In a worker of ``--jobs``: record nothing for the step its parent was running."""
     global _active
     _active = None
     _swap(_REAL_STAT, _REAL_LSTAT)
@@ -423,9 +422,9 @@ def forget_inherited() -> None:
 def recording(
     root: Path, exclude: tuple[str, ...] = (), children: bool = False
 ) -> Iterator[ReadRecorder]:
-    """Record what is opened, listed and tested under ``root`` inside the block (one
-    recorder at a time). ``exclude`` names incr's own paths (cache folder, lockfile).
-    ``children``: with what the processes forked meanwhile report (``incr.readrelay``)."""
+    """Record what is opened, listed and tested inside the block (one recorder at a time),
+    under ``root`` but not ``exclude`` (incr's own paths), with what the processes forked
+    meanwhile report when ``children`` (``incr.readrelay``)."""
     global _active, _installed
     recorder = ReadRecorder(root, exclude)
     relay = recorder.relay = Relay() if children else None  # no folder yet: nothing opened

@@ -492,3 +492,50 @@ def test_a_step_reading_an_outside_file_another_writes_runs_after_it(make_projec
     assert project.dirty() == {}
     project.repro()
     assert project.take_ran() == []
+
+
+STARTS = """\
+    import ctypes.util
+    import subprocess
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    DATA = {data!r}
+
+
+    @step
+    def by_cat() -> str:
+        mark("by_cat")
+        return subprocess.run(["cat", DATA], capture_output=True, text=True).stdout
+
+
+    @step(deps=[DATA])
+    def declared() -> str:
+        mark("declared")
+        return subprocess.run("cat " + DATA, shell=True, capture_output=True, text=True).stdout
+
+
+    @step
+    def library() -> str:
+        mark("library")
+        return str(ctypes.util.find_library("c"))  # ctypes may run ldconfig: not the step's
+
+
+    @pipeline
+    def starting():
+        by_cat()
+        declared()
+        library()
+    """
+
+
+def test_a_program_the_step_starts_is_named_in_a_note(make_project, data) -> None:
+    raw = data / "raw.csv"
+    project = make_project({"pipelines/starting.py": STARTS.format(data=str(raw))})
+    result = project.repro()
+    assert sorted(project.take_ran()) == ["by_cat", "declared", "library"]
+    note = "runs `cat` in a process incr does not follow: what it reads is an input only when"
+    assert result.output.count(note) == 1, result.output  # by_cat's; declared lists its deps
+    assert "ldconfig" not in result.output and "`sh`" not in result.output
+    assert project.lock()["starting.by_cat"].reads == {}  # cat's read is not seen

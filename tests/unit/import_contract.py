@@ -85,6 +85,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "locking",
             "outside",
             "readrelay",
+            "processes",
             "reads",
             "envreads",
             "importreads",
