@@ -17,9 +17,8 @@ from incr.model import (
     LockEntry,
     Reason,
     StepNode,
-    learned_kind,
+    learned_path,
     paths_overlap,
-    split_import_key,
 )
 from incr.plan import Verdict, file_upstreams
 
@@ -88,25 +87,12 @@ def as_recorded(
             deps[dep] = locked_deps[dep]
     reads = {}
     for key, then in (locked.reads if locked else {}).items():
-        path = _learned_path(key)
+        path = learned_path(key)
         if path is None or not any(paths_overlap(path, out) for out in absent):
             reads[key] = then
         elif key in absent and then != absent[key]:
             reads[key] = then  # it read other bytes than the lockfile says its producer wrote
     return Facts(facts.code, facts.config, facts.inputs, deps), reads
-
-
-def _learned_path(key: str) -> str | None:
-    """The project path a ``LockEntry.reads`` key is about (None for an environment
-    variable)."""
-    kind = learned_kind(key)
-    if kind == "env":
-        return None
-    if kind == "import":
-        return split_import_key(key)[1]
-    if kind == "file":
-        return key
-    return key.partition(":")[2]
 
 
 def lock_backstop(reasons: list[Reason], fingerprint: str | None, locked: LockEntry | None) -> None:

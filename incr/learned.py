@@ -17,6 +17,7 @@ from incr.model import (
     Reason,
     StepNode,
     learned_kind,
+    learned_path,
     learned_reasons,
     split_import_key,
 )
@@ -113,14 +114,5 @@ class LearnedFacts:
 def outside_keys(reads: Iterable[str]) -> set[str]:
     """The outside keys behind ``LockEntry.reads`` keys: files read (while a step ran, or
     while a module was imported), folders listed, paths tested."""
-    found = set()
-    for key in reads:
-        kind = learned_kind(key)
-        if kind == "env":
-            continue
-        path = split_import_key(key)[1] if kind == "import" else key
-        if kind in ("listing", "exists"):
-            path = key.partition(":")[2]
-        if outside.is_outside(path):
-            found.add(path)
-    return found
+    paths = (learned_path(key) for key in reads)
+    return {path for path in paths if path is not None and outside.is_outside(path)}

@@ -283,6 +283,20 @@ def split_import_key(key: str) -> tuple[str, str]:
     return (module + ".py", path) if sep else ("", rest)
 
 
+def learned_path(key: str) -> str | None:
+    """The path a ``LockEntry.reads`` key is about: the file read (by the step, or while a
+    module was imported), the folder listed, the path tested; None for an environment
+    variable."""
+    kind = learned_kind(key)
+    if kind == "env":
+        return None
+    if kind == "import":
+        return split_import_key(key)[1]
+    if kind == "file":
+        return key
+    return key.partition(":")[2]
+
+
 def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
     """Reasons for the learned facts that changed: key -> (value then, value now)."""
     files: list[str] = []

@@ -19,13 +19,11 @@ from pathlib import Path
 from incr import dag, outside
 from incr.api import TracedPipeline
 from incr.model import (
-    EXISTS_PREFIX,
-    LISTING_PREFIX,
     LockEntry,
     Reason,
     StepNode,
     learned_kind,
-    split_import_key,
+    learned_path,
 )
 from incr.plan import Verdict
 from incr.project import Project
@@ -224,15 +222,15 @@ def _learned_paths(keys: Iterable[str]) -> tuple[set[str], set[str], set[str]]:
     listed: set[str] = set()
     tested: set[str] = set()
     for key in keys:
-        kind = learned_kind(key)
-        if kind == "file":
-            files.add(key)
-        elif kind == "import":
-            files.add(split_import_key(key)[1])
-        elif kind == "listing":
-            listed.add(key[len(LISTING_PREFIX) :])
+        path, kind = learned_path(key), learned_kind(key)
+        if path is None:
+            continue
+        if kind == "listing":
+            listed.add(path)
         elif kind == "exists":
-            tested.add(key[len(EXISTS_PREFIX) :])
+            tested.add(path)
+        else:
+            files.add(path)
     return files, listed, tested
 
 
