@@ -356,22 +356,27 @@ def step_files(
 def _outside(path: str, key: Callable[[str], str | None]) -> str | None:
     """The key of a local file outside the project (``key``), None for a remote one or a
     glob."""
+    local = _local(path)
+    return None if local is None else key(local)
+
+
+def _local(path: str) -> str | None:
+    """The local path ``path`` names (an SQLite ``file:`` URI's path), None for a remote one
+    or a glob."""
     if path.startswith("file:"):  # an SQLite URI
         path = path[len("file:") :].partition("?")[0]
-    if "://" in path or any(c in path for c in "*?["):
-        return None
-    return key(path)
+    return None if "://" in path or any(c in path for c in "*?[") else path
 
 
 def project_path(path: str, root: str) -> str | None:
     """``path`` relative to the project root (steps run there), POSIX style; "" for an
     in-memory database, None for what is not a project file (remote, a glob, outside)."""
-    if path.startswith("file:"):  # an SQLite URI
-        path = path[len("file:") :].partition("?")[0]
+    local = _local(path)
+    if local is None or local.startswith("~"):
+        return None
+    path = local
     if path in ("", ":memory:") or path.startswith(":memory:"):
         return ""
-    if "://" in path or any(c in path for c in "*?[") or path.startswith("~"):
-        return None
     # posixpath, not os.path: string work only (incr assumes a POSIX file system)
     if posixpath.isabs(path):
         path = posixpath.relpath(posixpath.normpath(path), root)
