@@ -19,6 +19,8 @@ import marshal
 from pathlib import Path
 from typing import Any
 
+from incr.storage import atomic_write
+
 MAGIC = b"incr-cache marshal-4\n"
 
 
@@ -43,3 +45,10 @@ def loads(raw: bytes) -> Any:
 def read(path: Path) -> Any:
     """The data of the cache file at ``path`` (OSError, ValueError)."""
     return loads(path.read_bytes())
+
+
+def write(path: Path, data: Any) -> None:
+    """Write ``data`` to the cache file at ``path`` (atomically, unsynced: only a cache), and
+    remove the JSON file an older incr kept in its place (OSError)."""
+    atomic_write(path, dumps(data), durable=False)
+    path.with_suffix(".json").unlink(missing_ok=True)

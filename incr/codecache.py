@@ -25,7 +25,6 @@ from typing import Any
 
 from incr import cachefile
 from incr.fingerprint import MEMO_FORMAT, CodeClosure
-from incr.storage import atomic_write
 from incr.version import __version__
 
 FORMAT = 3
@@ -228,8 +227,7 @@ class ClosureCache:
         ]
         data = {"key": _key(), "modules": modules, "closures": closures}
         with contextlib.suppress(OSError):
-            atomic_write(self.path, cachefile.dumps(data), durable=False)
-            self.path.with_suffix(".json").unlink(missing_ok=True)  # an older incr's
+            cachefile.write(self.path, data)
         self.changed = False
 
 

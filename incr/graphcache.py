@@ -194,8 +194,7 @@ def _keep_orders(path: str, data: dict[str, Any]) -> dict[str, tuple[str, ...]]:
 
 def _write(project: Project, data: dict[str, Any]) -> None:
     with contextlib.suppress(OSError):  # the graph cache only saves imports
-        atomic_write(_path(project), cachefile.dumps(data), durable=False)
-        (project.cache / "graph.json").unlink(missing_ok=True)  # an older incr's
+        cachefile.write(_path(project), data)
     _keep_orders(str(_path(project)), data)
 
 

@@ -13,7 +13,6 @@ from incr.hashing import MISSING, StatCache, buffers_digest
 from incr.model import FINGERPRINT_SCHEMA, Facts, LockEntry
 from incr.plan import same_facts, stale_locks
 from incr.project import Project
-from incr.storage import atomic_write
 from incr.version import __version__
 
 #: Least time between two lockfile writes during a run (see ``LockBook.write``).
@@ -97,8 +96,7 @@ class LockBook:
             "written": written,
         }
         with contextlib.suppress(OSError):
-            atomic_write(self.project.cache / "lockfile.bin", cachefile.dumps(data), durable=False)
-            (self.project.cache / "lockfile.json").unlink(missing_ok=True)  # an older incr's
+            cachefile.write(self.project.cache / "lockfile.bin", data)
 
     def _known_consistent(self, key: str, entry: LockEntry) -> bool:
         """Whether ``entry``'s fingerprint is known to be that of its facts: it was read so, or
