@@ -72,22 +72,24 @@ class LocalPackages:
 
 def _local_places(package: str, added: tuple[list[str], list[str]]) -> list[str] | None:
     """The folders of a top-level package (or the file of a module) when it is imported from
-    local code; None when it is installed, built in, or not found. Nothing is imported: a
-    package this process has not imported is looked up with ``added`` put on ``sys.path``
-    (the folders pipeline modules add when imported)."""
+    local code; None when it is installed, built in, or not found. Nothing is imported, and
+    ``sys.path`` is left as it is: a package this process has not imported is looked up in
+    the folders ``added`` (those pipeline modules put before and after ``sys.path``'s own when
+    imported) as the import did."""
+    import importlib.machinery
     import importlib.util
 
-    module = sys.modules.get(package)
-    spec = getattr(module, "__spec__", None)
-    if spec is None:
-        kept = sys.path[:]
-        sys.path[:] = [*added[0], *kept, *(p for p in added[1] if p not in kept)]
-        try:
+    front, back = added
+    spec = getattr(sys.modules.get(package), "__spec__", None)
+    try:  # the folders put first, then sys.path (with its import hooks), then those put last
+        if spec is None and front:
+            spec = importlib.machinery.PathFinder.find_spec(package, front)
+        if spec is None:
             spec = importlib.util.find_spec(package)
-        except (ImportError, ValueError, AttributeError):
-            return None
-        finally:
-            sys.path[:] = kept
+        if spec is None and back:
+            spec = importlib.machinery.PathFinder.find_spec(package, back)
+    except (ImportError, ValueError, AttributeError):
+        return None
     if spec is None:
         return None
     if spec.submodule_search_locations:
