@@ -5,9 +5,8 @@ follow in its code."""
 from __future__ import annotations
 
 import errno
-import os
+import functools
 import sys
-from collections.abc import Callable
 
 from incr import outside
 from incr.errors import DefinitionError
@@ -149,7 +148,8 @@ class StepFacts:
         from incr.creaders import step_files
 
         root = str(self.project.root)
-        return step_files(readers, node.config, node.deps, node.outs, root, _outside_key(root))
+        key = functools.partial(outside.key_for, root=root)
+        return step_files(readers, node.config, node.deps, node.outs, root, key)
 
     def static_facts(
         self,
@@ -192,18 +192,6 @@ class StepFacts:
             return self.stats.digest(path)
         except OSError as exc:
             raise symlink_loop(node, path, exc) or exc from None
-
-
-def _outside_key(root: str) -> Callable[[str], str | None]:
-    """The lock key of a file outside the project at ``root`` that a reader written in C
-    opens (``~`` expanded, relative paths from the root, where steps run), when it counts
-    (see ``incr.outside``)."""
-
-    def key(path: str) -> str | None:
-        full = os.path.normpath(os.path.join(root, os.path.expanduser(path)))
-        return outside.key_of(full, root) if outside.counts(full) else None
-
-    return key
 
 
 def symlink_loop(node: StepNode, path: str, exc: OSError) -> DefinitionError | None:

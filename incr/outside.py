@@ -121,6 +121,15 @@ def _checkout(root: str) -> str:
     return ""
 
 
+def key_for(path: str, root: str) -> str | None:
+    """The lock key of the file ``path`` names (``~`` expanded; a relative path from the
+    project at ``root``, where steps run) when it is outside the project and counts; None
+    otherwise."""
+    full = os.path.normpath(os.path.join(root, os.path.expanduser(path)))
+    inside = full.startswith(os.path.join(os.path.normpath(root), ""))
+    return key_of(full, root) if not inside and counts(full) else None
+
+
 def is_outside(key: str) -> bool:
     """True for the lock key of a path outside the project (see ``key_of``)."""
     return key.startswith(("/", "~/", "../"))

@@ -70,6 +70,15 @@ def test_keys(tmp_path: Path) -> None:
     assert not outside.is_outside("data/a.csv")
 
 
+def test_key_for_a_path_a_step_opens(tmp_path: Path) -> None:
+    root = str(tmp_path / "project")
+    assert outside.key_for("~/datasets/a.csv", root) == "~/datasets/a.csv"
+    assert outside.key_for("/mnt/data/a.csv", root) == "/mnt/data/a.csv"
+    assert outside.key_for("../shared/a.csv", root) == str(tmp_path / "shared" / "a.csv")
+    assert outside.key_for("data/a.csv", root) is None  # inside the project
+    assert outside.key_for("/etc/os-release", root) is None  # the system's
+
+
 def test_a_file_of_the_checkout_above_the_project_is_keyed_from_the_root(tmp_path: Path):
     (tmp_path / "repo" / ".git").mkdir(parents=True)
     root = str(tmp_path / "repo" / "proj")
