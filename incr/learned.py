@@ -21,8 +21,8 @@ from incr.model import (
     learned_reasons,
     split_import_key,
 )
+from incr.pathfacts import listing_digest
 from incr.project import Project
-from incr.reads import listing_digest
 
 
 def listing_value(root: Path, rel: str, ignore: Iterable[str] = ()) -> str:

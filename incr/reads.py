@@ -1,5 +1,5 @@
 """What a step was seen to depend on while it ran: files opened for reading, folder listings and
-existence tests, seen through a Python audit hook (PEP 578) and a wrapper of ``os.stat``.
+existence tests, seen through a Python audit hook (PEP 578) and wrappers of ``os.stat``.
 
 CPython raises the ``open`` audit event for ``open()``, ``io.open``, ``os.open`` and everything
 built on them (``pathlib``, ``csv``, ``json.load``, ``numpy.load``, pandas' Python readers).
@@ -11,7 +11,8 @@ starts otherwise are only named in a note (``incr.processes``).
 Listings raise ``os.listdir`` and ``os.scandir`` (``glob``, ``Path.iterdir``, ``Path.glob`` and
 ``os.walk`` go through them). Existence tests raise no event: while a recorder is active,
 ``os.stat`` and ``os.lstat`` are wrapped (``os.path.exists``/``isfile``/``isdir`` and
-``Path.exists``/``is_file``/``is_dir`` call them). A listing or a test counts only when the code
+``Path.exists``/``is_file``/``is_dir`` call them), and ``os.access`` (whether the path
+exists; not its permissions). A listing or a test counts only when the code
 that asked for it, past the standard library's path modules, is a project file: the listings
 made inside pandas or by Python's import system are not the step's.
 
@@ -37,19 +38,20 @@ not an input.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import stat as stat_module
 import sys
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from incr import outside, processes
 from incr.envreads import project_files
-from incr.fingerprint import digest_bytes
+from incr.pathfacts import MISSING, existence, listing_digest
 from incr.readrelay import Relay
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
@@ -77,8 +79,7 @@ _CHANGES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 }
 _REAL_STAT = os.stat
 _REAL_LSTAT = os.lstat
-_REAL_LISTDIR = os.listdir
-MISSING = "missing"
+_REAL_ACCESS = os.access
 
 _lock = threading.Lock()
 _active: ReadRecorder | None = None
@@ -296,29 +297,6 @@ class ReadRecorder:
         return known
 
 
-def listing_digest(folder: str, skip: Collection[str] = ()) -> str:
-    """What a listing of ``folder`` records: a digest of its sorted names (leaving out the
-    absolute paths in ``skip``: incr's own cache and lockfile), or ``missing`` when it is not
-    a folder."""
-    try:
-        names = _REAL_LISTDIR(folder)
-    except OSError:
-        return MISSING
-    base = os.path.normpath(folder)
-    kept = sorted(n for n in names if os.path.join(base, n) not in skip)
-    return digest_bytes("\0".join(kept).encode("utf-8", "surrogateescape"), 32)
-
-
-def existence(path: str) -> str:
-    """``file``, ``dir`` or ``missing``: what an existence test of ``path`` answers (links
-    followed)."""
-    try:
-        st = _REAL_STAT(path)
-    except (OSError, ValueError):
-        return MISSING
-    return "dir" if stat_module.S_ISDIR(st.st_mode) else "file"
-
-
 def _entry_of(path: str, folder: str) -> bool:
     """True when changing ``path`` may change the names listed in ``folder``."""
     return os.path.dirname(path) == folder or _within(folder, path)
@@ -369,17 +347,32 @@ def _checked(real: Callable[..., os.stat_result], path: Any, *args: Any, **kw: A
     recorder = _active
     if recorder is None or args or kw.get("dir_fd") is not None or _own():
         return real(path, *args, **kw)
+    return _tested(recorder, real, path, kw, sys._getframe(1))
+
+
+def _tested(recorder: ReadRecorder, real: Callable[..., Any], path: Any, kw: Any, at: Any) -> Any:
     try:
         result = real(path, **kw)
     except (FileNotFoundError, NotADirectoryError):
-        recorder.tested(path, None, sys._getframe(1))
+        recorder.tested(path, None, at)
         raise
-    recorder.tested(path, result, sys._getframe(1))
+    recorder.tested(path, result, at)
     return result
 
 
-_stat = functools.partial(_checked, _REAL_STAT)
-_lstat = functools.partial(_checked, _REAL_LSTAT)
+def _access(path: Any, mode: int, *args: Any, **kw: Any) -> bool:
+    """``os.access``: an existence test too (what it says of permissions is not recorded)."""
+    recorder = _active
+    if recorder is not None and not args and kw.get("dir_fd") is None and not _own():
+        with contextlib.suppress(OSError):
+            _tested(recorder, _REAL_STAT, path, {}, sys._getframe(1))
+    return _REAL_ACCESS(path, mode, *args, **kw)
+
+
+_WRAPPED: dict[str, Callable[..., Any]] = {"access": _access}
+_WRAPPED["stat"] = functools.partial(_checked, _REAL_STAT)
+_WRAPPED["lstat"] = functools.partial(_checked, _REAL_LSTAT)
+_REAL = {name: getattr(os, name) for name in _WRAPPED}
 
 
 def _own() -> bool:
@@ -398,9 +391,9 @@ def unrecorded() -> Iterator[None]:
         _inside.own = was
 
 
-def _swap(stat: Callable[..., os.stat_result], lstat: Callable[..., os.stat_result]) -> None:
-    os.stat = stat
-    os.lstat = lstat
+def _swap(functions: dict[str, Callable[..., Any]]) -> None:
+    for name, function in functions.items():
+        setattr(os, name, function)
 
 
 def _forked() -> None:
@@ -415,7 +408,7 @@ def forget_inherited() -> None:
     """In a worker of ``--jobs``: record nothing for the step its parent was running."""
     global _active
     _active = None
-    _swap(_REAL_STAT, _REAL_LSTAT)
+    _swap(_REAL)
 
 
 @contextmanager
@@ -434,14 +427,14 @@ def recording(
             os.register_at_fork(after_in_child=_forked)
             _installed = True
         previous, _active = _active, recorder
-        _swap(_stat, _lstat)
+        _swap(_WRAPPED)
     try:
         yield recorder
     finally:
         with _lock:
             _active = previous
             if previous is None:
-                _swap(_REAL_STAT, _REAL_LSTAT)
+                _swap(_REAL)
         if relay is not None:
             with unrecorded():  # the reports are incr's own files
                 recorder.take_relayed(relay)

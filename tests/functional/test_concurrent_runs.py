@@ -14,13 +14,12 @@ from .conftest import MakeProject, Project
 from .reliability import INCR, _env, _Running
 
 QUEUE = """\
-    import os
-    import time
+    import subprocess
 
     from incr import pipeline, step
     from pipelines.mark import mark
 
-    GATE = "{gate}"  # a file the step waits for; os.access is no existence test incr records
+    GATE = "{gate}"  # a file the step waits for, in a process incr does not follow
     PAUSE = 30.0  # at most
 
 
@@ -33,9 +32,11 @@ QUEUE = """\
     @step
     def slow(value: int) -> int:
         mark("slow")
-        deadline = time.monotonic() + PAUSE
-        while time.monotonic() < deadline and not os.access(GATE, os.F_OK):
-            time.sleep(0.01)
+        wait = f"while [ ! -e '{{GATE}}' ]; do sleep 0.01; done"
+        try:
+            subprocess.run(["sh", "-c", wait], timeout=PAUSE)
+        except subprocess.TimeoutExpired:
+            pass
         return value + 1
 
 

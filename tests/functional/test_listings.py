@@ -187,6 +187,12 @@ EXISTS = """\
 
 
     @step
+    def by_access() -> str:
+        mark("by_access")
+        return value(os.access(OVERRIDE, os.R_OK))
+
+
+    @step
     def by_isdir() -> str:
         mark("by_isdir")
         return "extra" if os.path.isdir("data/extra") else "plain"
@@ -204,10 +210,11 @@ EXISTS = """\
         by_isfile()
         by_path_exists()
         by_is_file()
+        by_access()
         by_isdir()
         by_is_dir()
     """
-FILE_TESTERS = ["by_os_exists", "by_isfile", "by_path_exists", "by_is_file"]
+FILE_TESTERS = ["by_os_exists", "by_isfile", "by_path_exists", "by_is_file", "by_access"]
 DIR_TESTERS = ["by_isdir", "by_is_dir"]
 
 

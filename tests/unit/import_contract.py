@@ -86,6 +86,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "outside",
             "readrelay",
             "processes",
+            "pathfacts",
             "reads",
             "envreads",
             "importreads",

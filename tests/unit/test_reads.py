@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from incr import reads
-from incr.reads import listing_digest, recording
+from incr.pathfacts import listing_digest
+from incr.reads import recording
 from incr.session import exists_value, listing_value
 
 STEP_CODE = """\

@@ -1,0 +1,41 @@
+"""What a listing or an existence test of a path answers now: the values a step's ``ls:DIR``
+and ``exists:PATH`` reads are recorded and compared by (``incr.reads``, ``incr.learned``).
+
+Both read the file system through the functions ``os`` had when incr was imported, never
+through the wrappers ``incr.reads`` installs while a step runs: incr's own looks are no step's.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_module
+from collections.abc import Collection
+
+from incr.fingerprint import digest_bytes
+
+_REAL_STAT = os.stat
+_REAL_LISTDIR = os.listdir
+MISSING = "missing"
+
+
+def listing_digest(folder: str, skip: Collection[str] = ()) -> str:
+    """What a listing of ``folder`` records: a digest of its sorted names (leaving out the
+    absolute paths in ``skip``: incr's own cache and lockfile), or ``missing`` when it is not
+    a folder."""
+    try:
+        names = _REAL_LISTDIR(folder)
+    except OSError:
+        return MISSING
+    base = os.path.normpath(folder)
+    kept = sorted(n for n in names if os.path.join(base, n) not in skip)
+    return digest_bytes("\0".join(kept).encode("utf-8", "surrogateescape"), 32)
+
+
+def existence(path: str) -> str:
+    """``file``, ``dir`` or ``missing``: what an existence test of ``path`` answers (links
+    followed)."""
+    try:
+        st = _REAL_STAT(path)
+    except (OSError, ValueError):
+        return MISSING
+    return "dir" if stat_module.S_ISDIR(st.st_mode) else "file"
