@@ -12,15 +12,17 @@ its lock entry records (loaded from the verified cache), and compares what it re
   a web service, an environment variable read before the step ran).
 
 Nothing real is written: the steps run in a child process whose working folder is a temporary
-copy of the project (without ``.pipecache``, ``.git`` and virtualenvs; ``outs`` files copied as
-they are) and whose pipeline modules are imported from that copy; objects are read from the
-cache without the store's repairs (which remove damaged objects); the lockfile, the cache and
-the real ``outs`` are left as they are. Outputs are encoded with the materializers the runner
-uses (``materializers.encode``) and compared by digest.
+copy of the project (beside it when a step reads a path above the root; without
+``.pipecache``, ``.git`` and virtualenvs; ``outs`` files copied as they are) and whose
+pipeline modules are imported from that copy; objects are read from the cache without the
+store's repairs (which remove damaged objects); the lockfile, the cache and the real ``outs``
+are left as they are. Outputs are encoded with the materializers the runner uses
+(``materializers.encode``) and compared by digest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -42,7 +44,7 @@ from incr.events import (
     SKIPPED,
     Rerun,
 )
-from incr.model import Artifact, LockEntry, StepNode
+from incr.model import Artifact, LockEntry, StepNode, learned_path
 from incr.project import Project
 
 #: Folders never copied into the scratch project (besides the cache folder and virtualenvs).
@@ -110,7 +112,8 @@ def verify(
             on_result(results[-1])
         else:
             clean[v.node.key] = notes
-    for result in _rerun_in_scratch(project, list(clean)) if clean else ():
+    above = any(_reads_above(workspace.locks.get(key)) for key in clean)
+    for result in _rerun_in_scratch(project, list(clean), above) if clean else ():
         notes = clean[result.key]
         cause = NON_DETERMINISTIC if result.state == DIFFERS and notes else result.cause
         results.append(
@@ -120,12 +123,31 @@ def verify(
     return results
 
 
-def _rerun_in_scratch(project: Project, keys: list[str]) -> Iterator[Rerun]:
-    """Copy the project, run ``keys`` again in a child process there, yield each result."""
-    with tempfile.TemporaryDirectory(prefix="incr-verify-") as tmp:
-        scratch = Path(tmp) / "project"
+def _reads_above(entry: LockEntry | None) -> bool:
+    """True when ``entry`` reads, lists, tests or declares a path above the project root
+    (``../data/x.csv``, as the lockfile names a file of the checkout outside the project)."""
+    if entry is None:
+        return False
+    paths = [*entry.facts.deps, *(learned_path(key) for key in entry.reads)]
+    return any(p is not None and (p == ".." or p.startswith("../")) for p in paths)
+
+
+def _rerun_in_scratch(project: Project, keys: list[str], above: bool) -> Iterator[Rerun]:
+    """Copy the project, run ``keys`` again in a child process there, yield each result.
+
+    The copy is made in the temporary folder, or beside the project when a step reads a path
+    above the root (``above``): ``../data/x.csv`` read from the copy then reads the same file
+    (the copy sits as deep, in a hidden folder removed afterwards)."""
+    with contextlib.ExitStack() as stack:
+        logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="incr-verify-")))
+        scratch = logs / "project"
+        if above:
+            with contextlib.suppress(OSError):  # a folder incr may not write in: as usual
+                where = project.root.parent
+                made = tempfile.TemporaryDirectory(prefix=".incr-verify-", dir=where)
+                scratch = Path(stack.enter_context(made))
         copy_project(project, scratch)
-        yield from _child_results(project, scratch, keys, Path(tmp) / "steps.log")
+        yield from _child_results(project, scratch, keys, logs / "steps.log")
 
 
 def copy_project(project: Project, scratch: Path) -> None:
@@ -144,7 +166,7 @@ def copy_project(project: Project, scratch: Path) -> None:
             or _is_virtualenv(Path(folder, name))
         }
 
-    shutil.copytree(root, scratch, symlinks=True, ignore=ignore)
+    shutil.copytree(root, scratch, symlinks=True, ignore=ignore, dirs_exist_ok=True)
 
 
 def _is_virtualenv(path: Path) -> bool:

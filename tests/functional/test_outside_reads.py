@@ -129,6 +129,25 @@ def test_a_file_of_the_same_checkout_is_keyed_from_the_project(make_project, tmp
     assert moved.dirty()["load"] == [("read changed", "../data/raw.csv")]
 
 
+def test_verify_rerun_reads_the_checkouts_files_from_its_copy(make_project, tmp_path):
+    """``incr verify --rerun`` runs steps again in a copy of the project: a copy as deep as
+    the project, beside it, so that ``../data/raw.csv`` is the same file from there."""
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    (tmp_path / "repo" / "data").mkdir()
+    (tmp_path / "repo" / "data" / "raw.csv").write_text("1 2\n", encoding="utf-8")
+    module = READER.format(data="../data")
+    project = make_project({"pipelines/reading.py": module}, "repo/proj")
+    project.repro()
+    assert project.take_ran() == ["load", "count"]
+
+    result = project.incr("verify", "--rerun")
+
+    assert result.returncode == 0, result.output
+    assert result.stdout.splitlines()[-1] == "2 steps run again: every output as recorded"
+    assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == [".git", "data", "proj"]
+    assert project.take_ran() == []
+
+
 def test_a_folder_listed_outside_the_project_is_an_input(make_project, data) -> None:
     (data / "parts").mkdir()
     (data / "parts" / "a.txt").write_text("1", encoding="utf-8")
