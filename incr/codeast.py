@@ -12,12 +12,24 @@ import ast
 import functools
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from incr.astnorm import PART_DIGEST_LEN as PART_DIGEST_LEN
 from incr.astnorm import digest_nodes, normalise
+from incr.moduletop import (
+    TOP_LEVEL,
+    TopLevel,
+    absolute,
+    call_keys,
+    guarded,
+    imported_modules,
+    loop_names,
+    mutated_names,
+    target_names,
+    top_level,
+)
 
 _STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
 #: Modules never fingerprinted: the standard library (the Python version covers it) and incr.
@@ -50,6 +62,12 @@ class ModuleInfo:
     source: ModuleSource
     defs: dict[str, list[ast.stmt]] = field(default_factory=dict)
     imports: dict[str, Binding] = field(default_factory=dict)
+    #: Names bound by more than one import (``try``/``except ImportError``, ``if``/``else``):
+    #: the bindings before the last one, in ``imports``. Any of them may be the one that runs.
+    other_imports: dict[str, list[Binding]] = field(default_factory=dict)
+    #: The modules its top-level imports may import (outside a ``__main__`` block), with the
+    #: project's and the others alike: importing this module imports those.
+    imported: list[str] = field(default_factory=list)
     stars: list[str] = field(default_factory=list)
     tree: ast.Module | None = None
     lines: list[str] | None = None
@@ -126,39 +144,68 @@ def analyse(source: ModuleSource) -> ModuleInfo:
     _analysed[source.text] = tree
     info = ModuleInfo(source=source, tree=tree)
     package = package_of(source)
-    for stmt in top_level(tree.body):
+
+    def define(name: str, stmt: ast.stmt, guards: tuple[ast.stmt, ...]) -> None:
+        nodes = info.defs.setdefault(name, [])
+        nodes += [g for g in guards if not any(n is g for n in nodes)]
+        nodes.append(stmt)
+
+    statements = list(guarded(tree.body))
+    for stmt, guards, main in statements:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            info.defs.setdefault(stmt.name, []).append(stmt)
+            define(stmt.name, stmt, guards)
         elif isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
             targets: list[ast.expr] = (
                 list(stmt.targets) if isinstance(stmt, ast.Assign) else [stmt.target]
             )
             for name in target_names(targets):
-                info.defs.setdefault(name, []).append(stmt)
-            for name in _mutated_names(targets):  # TABLE["inc"] = inc, obj.attr = value
-                info.defs.setdefault(name, []).append(stmt)
+                define(name, stmt, guards)
+            for name in mutated_names(targets):  # TABLE["inc"] = inc, obj.attr = value
+                define(name, stmt, guards)
         elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-            for name in _call_keys(stmt.value):  # TABLE.update(...), REG.add(f), register(f)
-                info.defs.setdefault(name, []).append(stmt)
+            for name in call_keys(stmt.value):  # TABLE.update(...), REG.add(f), register(f)
+                define(name, stmt, guards)
         elif isinstance(stmt, ast.For | ast.While):  # for k in ...: TABLE[k] = ...
-            for name in _loop_names(stmt):  # the whole loop defines what it assigns
-                info.defs.setdefault(name, []).append(stmt)
-        elif isinstance(stmt, ast.Import):
-            for alias in stmt.names:
-                if alias.asname:
-                    info.imports[alias.asname] = Binding(module=alias.name)
-                else:
-                    top = alias.name.split(".")[0]
-                    info.imports[top] = Binding(module=top)
-        elif isinstance(stmt, ast.ImportFrom):
-            base = _absolute(stmt.module, stmt.level, package)
-            for alias in stmt.names:
-                if alias.name == "*":
-                    info.stars.append(base)
-                    continue
-                bound = alias.asname or alias.name
-                info.imports[bound] = Binding(attr_of=base, attr=alias.name)
+            for name in loop_names(stmt):  # the whole loop defines what it assigns
+                define(name, stmt, guards)
+        elif isinstance(stmt, ast.Import | ast.ImportFrom):
+            for bound, binding in _bindings(stmt, package, info):
+                if bound in info.imports:  # try: from fast import op / except: from slow...
+                    info.other_imports.setdefault(bound, []).append(info.imports[bound])
+                info.imports[bound] = binding
+                for test in guards:  # if BACKEND == "fast": from fast import op
+                    info.defs.setdefault(bound, []).append(test)
+            if not main:
+                info.imported += imported_modules(stmt, package)
+    sources = {name: b.attr_of or b.module or "" for name, b in info.imports.items()}
+    top = TopLevel(info.defs, sources, source.name.split(".")[0])
+    for stmt, guards, main in statements:
+        if not main and top.runs_on_import(stmt):  # see incr.moduletop
+            define(TOP_LEVEL, stmt, guards)
+        for name in top.registered_in(stmt):  # @featurize.register(int): featurize's
+            define(name, stmt, guards)
     return info
+
+
+def _bindings(
+    stmt: ast.Import | ast.ImportFrom, package: str, info: ModuleInfo
+) -> Iterator[tuple[str, Binding]]:
+    """The names a module-level import binds, with what each is bound to (a star import is
+    noted in ``info.stars``)."""
+    if isinstance(stmt, ast.Import):
+        for alias in stmt.names:
+            if alias.asname:
+                yield alias.asname, Binding(module=alias.name)
+            else:
+                top = alias.name.split(".")[0]
+                yield top, Binding(module=top)
+        return
+    base = absolute(stmt.module, stmt.level, package)
+    for alias in stmt.names:
+        if alias.name == "*":
+            info.stars.append(base)
+        else:
+            yield alias.asname or alias.name, Binding(attr_of=base, attr=alias.name)
 
 
 def definition_nodes(info: ModuleInfo, sym: str) -> list[ast.stmt] | None:
@@ -233,7 +280,7 @@ def named_import(call: ast.Call) -> str | None:
     if not isinstance(package, str) or not package:
         return None  # relative, with no package to resolve it from: an error at run time
     level = len(name) - len(name.lstrip("."))
-    return _absolute(name[level:] or None, level, package) or None
+    return absolute(name[level:] or None, level, package) or None
 
 
 #: Functions of numpy's legacy global generator (``np.random.rand``) and of the ``random``
@@ -251,7 +298,7 @@ def inner_imports(
             for alias in sub.names:
                 yield Binding(module=alias.name)
         elif isinstance(sub, ast.ImportFrom):
-            base = _absolute(sub.module, sub.level, package)
+            base = absolute(sub.module, sub.level, package)
             for alias in sub.names:
                 if alias.name == "*":
                     yield Binding(module=base)
@@ -259,82 +306,6 @@ def inner_imports(
                     yield Binding(attr_of=base, attr=alias.name)
         elif isinstance(sub, ast.Call) and (named := named_import(sub)) is not None:
             yield Binding(module=named)  # the whole module, as ``import plugins.lin`` would
-
-
-def top_level(body: list[ast.stmt]) -> Iterable[ast.stmt]:
-    """Module-level statements, looking inside if/try/with blocks (guards, optional imports)."""
-    for stmt in body:
-        if isinstance(stmt, ast.If):
-            yield from top_level(stmt.body)
-            yield from top_level(stmt.orelse)
-        elif isinstance(stmt, ast.Try):
-            for block in (stmt.body, stmt.orelse, stmt.finalbody):
-                yield from top_level(block)
-            for handler in stmt.handlers:
-                yield from top_level(handler.body)
-        elif isinstance(stmt, ast.With):
-            yield from top_level(stmt.body)
-        else:
-            yield stmt
-
-
-def target_names(targets: list[ast.expr]) -> Iterable[str]:
-    for target in targets:
-        if isinstance(target, ast.Name):
-            yield target.id
-        elif isinstance(target, ast.Tuple | ast.List):
-            yield from target_names(list(target.elts))
-        elif isinstance(target, ast.Starred):
-            yield from target_names([target.value])
-
-
-def _loop_names(loop: ast.For | ast.While) -> set[str]:
-    """Names a module-level loop binds or changes in place: its target, and the functions,
-    classes, targets and mutated containers of the statements in it."""
-    names = set(target_names([loop.target])) if isinstance(loop, ast.For) else set()
-    for sub in ast.walk(loop):
-        if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(sub.name)  # a step function defined in a loop, once per value
-        elif isinstance(sub, ast.Assign | ast.AnnAssign | ast.AugAssign):
-            targets: list[ast.expr] = (
-                list(sub.targets) if isinstance(sub, ast.Assign) else [sub.target]
-            )
-            names |= {*target_names(targets), *_mutated_names(targets)}
-        elif isinstance(sub, ast.Expr) and isinstance(sub.value, ast.Call):
-            names |= set(_call_keys(sub.value))
-    return names
-
-
-def _call_keys(call: ast.Call) -> Iterable[str]:
-    """The names a module-level call statement is kept under: the container it changes
-    (``TABLE`` in ``TABLE.update(...)`` and in ``TABLE.register("x")(f)``), or ``NAME()`` for a
-    call of a plain name (``register("x")(f)``: found when ``register`` fills a table)."""
-    func = call.func
-    while isinstance(func, ast.Call):
-        func = func.func
-    if isinstance(func, ast.Name):
-        yield f"{func.id}()"
-    else:
-        yield from _mutated_names([func])
-
-
-def _mutated_names(targets: list[ast.expr]) -> Iterable[str]:
-    """The module-level names a statement changes in place: the root of a subscript or
-    attribute target (``TABLE`` in ``TABLE["a"] = f`` and in ``TABLE.update(...)``)."""
-    for target in targets:
-        node = target
-        while isinstance(node, ast.Subscript | ast.Attribute):
-            node = node.value
-        if node is not target and isinstance(node, ast.Name):
-            yield node.id
-
-
-def _absolute(module: str | None, level: int, package: str) -> str:
-    if level == 0:
-        return module or ""
-    parts = package.split(".") if package else []
-    base = parts[: len(parts) - (level - 1)] if level > 1 else parts
-    return ".".join([*base, module] if module else base)
 
 
 def references(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[Ref]:
@@ -410,33 +381,3 @@ def definitions(source: ModuleSource, name: str) -> list[str]:
         return [normalise(node) for node in _analyse_cached(source).defs.get(name, [])]
     except (SyntaxError, ValueError):
         return []
-
-
-def statement_names(stmt: ast.stmt) -> tuple[set[str], set[str]]:
-    """(names a module-level statement binds anew, names it changes in place or binds only
-    in a loop or from their old value): a later binding replaces a statement, a later change
-    adds to it."""
-    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        return {stmt.name}, set()
-    if isinstance(stmt, ast.Import | ast.ImportFrom):
-        return {(a.asname or a.name).split(".")[0] for a in stmt.names if a.name != "*"}, set()
-    if isinstance(stmt, ast.Assign | ast.AnnAssign):
-        targets: list[ast.expr] = (
-            list(stmt.targets) if isinstance(stmt, ast.Assign) else [stmt.target]
-        )
-        return set(target_names(targets)), set(_mutated_names(targets))
-    if isinstance(stmt, ast.AugAssign):
-        return set(), {*target_names([stmt.target]), *_mutated_names([stmt.target])}
-    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-        return set(), set(_mutated_names([stmt.value.func]))
-    if isinstance(stmt, ast.For | ast.While):
-        return set(), _loop_names(stmt)
-    if isinstance(stmt, ast.If | ast.Try | ast.With):
-        bound: set[str] = set()
-        changed: set[str] = set()
-        for inner in top_level([stmt]):
-            names = statement_names(inner) if inner is not stmt else (set(), set())
-            bound |= names[0]
-            changed |= names[1]
-        return set(), bound | changed  # maybe bound: what was there before may remain
-    return set(), set()

@@ -28,6 +28,8 @@ from incr.codeast import (
 )
 from incr.digests import digest_bytes
 from incr.fingerprint import DEFAULTS, MEMO_FORMAT, PROJECT_MODULES, CodeClosure
+from incr.model import TOP_LEVEL
+from incr.moduletop import around_bodies
 from incr.randomdraws import global_random_draws
 
 Loader = Callable[[str], "ModuleSource | None"]
@@ -55,6 +57,7 @@ class CodeIndex:
         self._digests: dict[tuple[str, str], _Definition] = {}
         self._raws: dict[tuple[str, str], str] = {}  # (module, name) -> raw key
         self._skeletons: dict[str, str] = {}
+        self._imports: dict[str, list[str]] = {}  # module -> the project modules it imports
         self.memo: dict[str, Any] = memo if memo is not None else {}
         self.memo_used: set[str] = set()
         self._consulted: set[str] = set()
@@ -106,6 +109,11 @@ class CodeIndex:
             info = self.module(mod)
             if info is None:
                 continue
+            todo.append((mod, TOP_LEVEL))  # importing the module runs its top level
+            if sym == TOP_LEVEL:
+                todo += [(m, TOP_LEVEL) for m in self._imported(info)]
+                if TOP_LEVEL not in info.defs:
+                    continue
             if sym == "*":
                 parts[f"{info.source.path}:*"] = digest_nodes([info.tree] if info.tree else [])
                 continue
@@ -123,7 +131,7 @@ class CodeIndex:
             dynamic += [f"{call} in {info.source.path}:{sym}" for call in draws]
             targets = [t for ref in refs for t in self.resolve(info, ref)]
             targets += [t for b in imports for t in self._resolve_binding(b, ())]
-            if "." not in sym and self._may_be_table(info, sym):
+            if "." not in sym and sym != TOP_LEVEL and self._may_be_table(info, sym):
                 found, notes = self._table_fillers(info.source.name, sym)
                 targets += found
                 dynamic += notes
@@ -188,6 +196,19 @@ class CodeIndex:
                 return False
         return True
 
+    def _imported(self, info: ModuleInfo) -> list[str]:
+        """The project modules importing ``info`` imports first: its parent packages and
+        what its top-level imports name (with their parents)."""
+        name = info.source.name
+        if name not in self._imports:
+            found: list[str] = []
+            for module in [name, *info.imported]:
+                parts = module.split(".")
+                found += [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+            local = [m for m in dict.fromkeys(found) if m != name and self.is_local(m)]
+            self._imports[name] = local
+        return self._imports[name]
+
     def _may_be_table(self, info: ModuleInfo, sym: str) -> bool:
         from incr import registries
 
@@ -237,8 +258,9 @@ class CodeIndex:
     def resolve(self, info: ModuleInfo, ref: Ref) -> Iterable[tuple[str, str] | str]:
         """Where a name used in ``info`` points: a local (module, symbol), or a package name.
 
-        A name both defined and imported (``try: from x import f`` / ``except: def f``) points
-        at both: either may be the one that runs.
+        A name both defined and imported (``try: from x import f`` / ``except: def f``), or
+        imported twice (``try: from fast import f`` / ``except ImportError: from slow import
+        f``), points at each: any may be the one that runs.
         """
         head, chain = ref
         if head in info.defs:
@@ -246,6 +268,8 @@ class CodeIndex:
         binding = info.imports.get(head)
         if binding is not None:
             yield from self._resolve_binding(binding, chain)
+            for other in info.other_imports.get(head, ()):
+                yield from self._resolve_binding(other, chain)
         elif head not in info.defs:
             yield from self._resolve_star(info, ref)
 
@@ -349,35 +373,6 @@ def skeleton_digest(info: ModuleInfo) -> str:
     head = [info.source.name, info.source.path, str(info.source.is_package), str(MEMO_FORMAT)]
     text = around_bodies(info.source.text.encode(), functions)
     return digest_bytes("\n".join(head).encode() + b"\n" + text, 32)
-
-
-def around_bodies(
-    source: bytes, functions: Iterable[ast.FunctionDef | ast.AsyncFunctionDef]
-) -> bytes:
-    """``source`` without the lines of the bodies of ``functions`` (parsed from it, in order),
-    each cut marked by a NUL line: the wiring check cuts step bodies, the skeleton of a module
-    the bodies of its module-level functions.
-
-    Lines are cut from a body's first statement, when nothing but indentation comes before it
-    on its line (``def f(x): return x`` and ``):  return x`` keep their line: the signature
-    may end there), to the last line of its last statement. Each text is cut by its own parse,
-    so two texts equal around their cuts differ only inside the bodies cut. Line ends are the
-    tokenizer's (``\\n``, ``\\r\\n``, ``\\r``), as the line numbers are."""
-    lines = source.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-    cuts: list[tuple[int, int]] = []
-    for stmt in functions:
-        body = stmt.body[0]
-        first, last, indent = body.lineno, stmt.end_lineno, body.col_offset  # bytes, as lines
-        if last is None or lines[first - 1][:indent].strip():
-            continue
-        cuts.append((first - 1, last))
-    kept: list[bytes] = []
-    at = 0
-    for start, end in sorted(cuts):
-        kept += [*lines[at:start], b"\0"]
-        at = end
-    kept += lines[at:]
-    return b"\n".join(kept)
 
 
 def _lines(info: ModuleInfo) -> list[str]:

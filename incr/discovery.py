@@ -207,8 +207,10 @@ def _no_instance(
 def rebound(instance: PipelineInstance, root: Path, known: TracedPipeline) -> TracedPipeline | None:
     """``known``, the graph saved for ``instance``, made executable: the pipeline body runs
     under a light tracer that only names the calls and keeps their step objects (no nodes,
-    no code references, no checks: most of a trace's cost). The graph, its code and configs
-    stay the saved ones, which the caller has found valid for the modules as imported. None
+    no code references, no checks: most of a trace's cost). The graph and its code stay the
+    saved ones, which the caller has found valid for the modules as imported; the configs are
+    the ones the calls pass, which must equal the saved values (a ``str`` Enum member is kept
+    as one, where the saved graph holds its string). None
     when the calls are not the saved graph's steps, by name and by the name and module of
     their function (a table of steps may hold another module's function of that name, one
     that a module left out of the import would have put there), or the body fails: then the
@@ -222,7 +224,13 @@ def rebound(instance: PipelineInstance, root: Path, known: TracedPipeline) -> Tr
             for n in steps
         ):
             return None
-        configs = {n.name: tracer.steps[n.name].make_config(n.config) for n in steps}
+        configs = {}
+        for n in steps:  # the configs as made now: the saved values lost their types
+            step = tracer.steps[n.name]
+            values = step.config_values(tracer.configs[n.name])  # an Enum member, a tuple...
+            if values != n.config:
+                return None  # a config made of something else than the saved graph's
+            configs[n.name] = step.make_config(values)
     except Exception:
         return None  # the trace reports it
     return TracedPipeline(known.graph, dict(tracer.steps), configs, known.code)

@@ -39,7 +39,7 @@ PROJECT_MODULES = "*project-modules*"
 DEFAULTS = ".<defaults>"
 
 #: Bumped when what the memo holds, or how a definition is normalised, changes.
-MEMO_FORMAT = 5  # 5: import_module("name") is an import of that module
+MEMO_FORMAT = 6  # 6: if/with tests, imports twice, a module's top-level code
 
 
 @fast_init

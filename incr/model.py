@@ -15,6 +15,11 @@ FINGERPRINT_SCHEMA = 1
 
 _Frozen = TypeVar("_Frozen")
 
+#: The code part holding what a module runs when imported besides defining its names
+#: (``file:<top level>``; see ``incr.moduletop``): it counts for every step whose code uses
+#: the module or a module importing it.
+TOP_LEVEL = "<top level>"
+
 
 def fast_init(cls: type[_Frozen]) -> type[_Frozen]:
     """Give a frozen dataclass an ``__init__`` that stores the fields straight into the new

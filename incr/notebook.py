@@ -19,8 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from incr.codeast import ModuleSource, statement_names
+from incr.codeast import ModuleSource
 from incr.errors import ProjectError
+from incr.moduletop import statement_names
 from incr.project import Project
 
 #: The path shown for code defined in a notebook or at a prompt.

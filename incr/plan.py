@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from incr.fingerprint import DEFAULTS, canonical_json, fingerprint, json_key
-from incr.model import LOCAL_CODE, Artifact, Facts, LockEntry, Reason, StepNode, fast_init
+from incr.model import (
+    LOCAL_CODE,
+    TOP_LEVEL,
+    Artifact,
+    Facts,
+    LockEntry,
+    Reason,
+    StepNode,
+    fast_init,
+)
 
 
 def cache_enabled(node: StepNode, pipeline_enabled: bool, run_override: bool | None) -> bool:
@@ -165,7 +174,7 @@ def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
             words.append(f"{label} {then} -> {now}")
             continue
         path, _, name = part.rpartition(":")
-        label = "module" if name == "*" else name
+        label = {"*": "module", TOP_LEVEL: "top-level code"}.get(name, name)
         if label.endswith(DEFAULTS):
             label = f"{label[: -len(DEFAULTS)]} defaults"
         prefix = "" if part in old and part in new else ("+" if part in new else "-")

@@ -4,7 +4,8 @@
 and ``@register("lin") def lin(...)`` in any project module: a step that calls
 ``MODELS[config.name](...)`` runs ``lin`` without naming it. When a code closure reaches a
 module-level name that may be such a table (a container, an instance, a class holding a
-container), the project's modules are scanned for what fills it:
+container, a ``functools.singledispatch`` function), the project's modules are scanned for
+what fills it:
 
 - *fillers*: module-level functions and classes that store into it (``TABLE[k] = v``,
   ``TABLE.append(v)``, ``.add``, ``.update``, ``.register(...)``...), and, transitively,
@@ -25,7 +26,8 @@ import ast
 import re
 from collections.abc import Iterator
 
-from incr.codeast import ModuleInfo, ModuleLookup, ModuleSource, Ref, target_names, top_level
+from incr.codeast import ModuleInfo, ModuleLookup, ModuleSource, Ref
+from incr.moduletop import target_names, top_level
 
 Target = tuple[str, str]  # (module, name)
 
@@ -85,6 +87,8 @@ PASSING = frozenset(
         "copy",
     }
 )
+#: Decorators that make a function a table of implementations (``@featurize.register(int)``).
+DISPATCHERS = frozenset({"singledispatch", "singledispatchmethod"})
 #: Rounds of "a function that calls a filler is a filler" (a bound, not a limit in practice).
 ROUNDS = 8
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -98,6 +102,10 @@ def is_table(index: ModuleLookup, info: ModuleInfo, nodes: list[ast.stmt]) -> bo
         if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
             if _container(index, info, node.value):
                 return True
+        elif isinstance(node, ast.FunctionDef) and any(
+            _last_name(d) in DISPATCHERS for d in node.decorator_list
+        ):
+            return True  # @featurize.register(int) in any module adds to what it runs
         elif isinstance(node, ast.ClassDef):
             for stmt in top_level(node.body):
                 value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None

@@ -64,6 +64,8 @@ class Tracer(Generic[S]):
         #: The node names, in the order the calls were made.
         self.names: list[str] = []
         self.steps: dict[str, S] = {}
+        #: The config each call passed (``light`` only: a full trace keeps it in its node).
+        self.configs: dict[str, Any] = {}
         self._named: dict[str, S] = {}  # step name -> the first step of that name
         #: Node names made by each step object called (by id), and ``.after()`` pairs.
         self.made: dict[int, list[str]] = {}
@@ -99,6 +101,7 @@ class Tracer(Generic[S]):
         self.names.append(name)
         if self.light:
             self.steps[name] = step
+            self.configs[name] = config
             return self._handles(step, name)
         inputs = step.bind_inputs(args, kwargs)
         node = StepNode(

@@ -6,7 +6,7 @@ body of a module-level ``@step`` function leaves the traced graphs as they were.
 for it:
 
 - ``around``: the digest of the module's text with the lines of those bodies cut out
-  (``codeindex.around_bodies``). Cheap: no AST is dumped. Equal texts around the cuts mean equal
+  (``moduletop.around_bodies``). Cheap: no AST is dumped. Equal texts around the cuts mean equal
   wiring. An edit inside a body, the usual edit, keeps it.
 - ``tree``: the digest of the AST itself, bodies replaced by ``pass``, without positions.
   Computed only when ``around`` differs (a comment or the layout changed around the bodies,
@@ -118,7 +118,7 @@ def _wiring(source: bytes, filename: str, digest: str) -> Wiring | None:
     import ast
 
     from incr.codeast import analysed_tree, hand_over
-    from incr.codeindex import around_bodies
+    from incr.moduletop import around_bodies
 
     text: str | None = None
     if not source.startswith(b"\xef\xbb\xbf"):  # a byte-order mark: parsed from the bytes

@@ -62,6 +62,7 @@ started with exec.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import marshal
 import os
 import re
@@ -312,7 +313,8 @@ class Forked:
 
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:  # not reaped yet, so the pid is still the command's
-            os.kill(self.pid, sig)
+            with contextlib.suppress(ProcessLookupError):  # it ended since: reaped, no reply yet
+                os.kill(self.pid, sig)
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)

@@ -345,3 +345,48 @@ def test_networkx_asks_the_projects_memory_for_its_backends(
     project.repro()
 
     assert project.read("backend-info-called.txt") == "yes"
+
+
+ENUM_CONFIG = """\
+    import enum
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class Pooling(str, enum.Enum):
+        MEAN = "mean"
+        MAX = "max"
+
+
+    class PoolConfig(StepConfig):
+        pooling: Pooling = Pooling.MEAN
+        size: tuple = (3, 3)
+
+
+    @step(outs=["pooled.txt"])
+    def pool(config: PoolConfig) -> None:
+        mark("pool")
+        kind = type(config.pooling).__name__, type(config.size).__name__
+        with open("pooled.txt", "w", encoding="utf-8") as fh:
+            fh.write(f"{config.pooling.value} {kind} v1")
+
+
+    @pipeline
+    def pools():
+        pool(config=PoolConfig(pooling=Pooling.MAX))
+    """
+
+
+def test_a_step_run_from_the_saved_graphs_gets_its_config_as_made(make_project) -> None:
+    """The saved graph holds a ``str`` Enum member as its string: the step must still get the
+    member (and a tuple as a tuple), as on a run that traces."""
+    project = make_project({"pipelines/pools.py": ENUM_CONFIG})
+    project.repro()
+    assert project.take_ran() == ["pool"]
+    project.edit("pipelines/pools.py", "v1", "v2")  # a body edit: the saved graphs are run
+
+    project.repro()
+
+    assert project.take_ran() == ["pool"]
+    assert project.read("pooled.txt") == "max ('Pooling', 'tuple') v2"

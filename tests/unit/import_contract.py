@@ -36,6 +36,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "fingerprint",
             "digests",
             "astnorm",
+            "moduletop",
             "codeast",
             "randomdraws",
             "registries",

@@ -936,3 +936,171 @@ def test_a_function_stored_into_a_module_level_table_counts():
             """
     }
     assert_dirties(modules, FLOW, "x + 1", "x + 2", "pipelines/flow.py:inc")
+
+
+# ---------------------------------------- definitions under if / with, imports twice
+
+CONDITIONAL = {
+    HELPERS: """
+        import contextlib
+
+        DEBUG = True
+        USE_FAST = False
+        if DEBUG:
+            N_SAMPLES = 10
+        else:
+            N_SAMPLES = 1000
+
+        if USE_FAST:
+            def norm(v):
+                return v / 2
+        else:
+            def norm(v):
+                return v * 0.5
+
+        with contextlib.suppress(KeyError):
+            LIMIT = 3
+        """,
+    "pipelines.fast_ops": "def op(x):\n    return x * 2\n",
+    "pipelines.slow_ops": "def op(x):\n    return x + x\n",
+    "pipelines.ops": """
+        BACKEND = "fast"
+        try:
+            from pipelines.fast_ops import op
+        except ImportError:
+            from pipelines.slow_ops import op
+
+        if BACKEND == "fast":
+            from pipelines.fast_ops import op as chosen
+        else:
+            from pipelines.slow_ops import op as chosen
+        """,
+    FLOW: """
+        from pipelines.helpers import LIMIT, N_SAMPLES, norm
+        from pipelines.ops import chosen, op
+
+
+        def step(x):
+            return norm(x) + N_SAMPLES + LIMIT
+
+
+        def ops(x):
+            return op(x)
+
+
+        def picked(x):
+            return chosen(x)
+        """,
+}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "part"),
+    [
+        ("DEBUG = True", "DEBUG = False", "pipelines/helpers.py:DEBUG"),
+        ("USE_FAST = False", "USE_FAST = True", "pipelines/helpers.py:USE_FAST"),
+        ("if DEBUG:", "if not DEBUG:", "pipelines/helpers.py:N_SAMPLES"),
+        ("suppress(KeyError)", "suppress(ValueError)", "pipelines/helpers.py:LIMIT"),
+    ],
+    ids=["flag", "flag-of-a-def", "test", "with"],
+)
+def test_a_definition_counts_with_the_if_and_with_around_it(old: str, new: str, part: str):
+    assert_dirties(CONDITIONAL, HELPERS, old, new, part)
+
+
+@pytest.mark.parametrize("module", ["pipelines.fast_ops", "pipelines.slow_ops"])
+def test_a_name_imported_twice_counts_both_ways(module: str) -> None:
+    closure = make_index(CONDITIONAL).closure(FLOW, "ops")
+    assert {"pipelines/fast_ops.py:op", "pipelines/slow_ops.py:op"} <= set(closure.parts)
+    edited_modules = edited(CONDITIONAL, module, "return x", "return 1 + x")
+    assert make_index(edited_modules).closure(FLOW, "ops").parts != closure.parts
+
+
+def test_an_import_counts_with_the_if_around_it() -> None:
+    closure = make_index(CONDITIONAL).closure(FLOW, "picked")
+    assert {"pipelines/fast_ops.py:op", "pipelines/slow_ops.py:op"} <= set(closure.parts)
+    flipped = edited(CONDITIONAL, "pipelines.ops", 'BACKEND = "fast"', 'BACKEND = "slow"')
+    after = make_index(flipped).closure(FLOW, "picked").parts
+    assert after["pipelines/ops.py:BACKEND"] != closure.parts["pipelines/ops.py:BACKEND"]
+
+
+# ---------------------------------------- what importing a module runs
+
+TOP = {
+    "pipelines": """
+        import sklearn
+        from pipelines import patches
+
+        sklearn.set_config(transform_output="pandas")
+        """,
+    "pipelines.patches": """
+        from pipelines.base import Model
+
+
+        def _fast(self, v):
+            return v * 5
+
+
+        Model.transform = _fast
+        """,
+    "pipelines.base": "class Model:\n    def transform(self, v):\n        return v\n",
+    "pipelines.accessors": """
+        import pandas as pd
+
+
+        @pd.api.extensions.register_dataframe_accessor("feat")
+        class Feat:
+            def __init__(self, df):
+                self.df = df
+
+            def ratio(self):
+                return self.df.a / self.df.b
+        """,
+    "pipelines.unrelated": "import os\n\nos.environ['MODE'] = 'fast'\n",
+    FLOW: """
+        import decimal
+
+        import pipelines.accessors  # noqa: F401
+        from incr import pipeline, step
+        from pipelines.base import Model
+
+        decimal.getcontext().prec = 4
+
+
+        @step
+        def step(x):
+            return Model().transform(x)
+
+
+        @pipeline
+        def flow():
+            step(1)
+
+
+        flow().run()
+
+        if __name__ == "__main__":
+            print("ran")
+        """,
+}
+
+
+@pytest.mark.parametrize(
+    ("module", "old", "new", "part"),
+    [
+        ("pipelines", '"pandas"', '"default"', "pipelines/__init__.py:<top level>"),
+        ("pipelines.patches", "v * 5", "v * 7", "pipelines/patches.py:_fast"),
+        ("pipelines.accessors", "a / self", "a * self", "pipelines/accessors.py:<top level>"),
+        (FLOW, "prec = 4", "prec = 8", "pipelines/flow.py:<top level>"),
+    ],
+    ids=["package-call", "monkeypatch", "accessor", "own-module-store"],
+)
+def test_what_importing_a_module_runs_counts_where_it_is_imported(module, old, new, part):
+    assert_dirties(TOP, module, old, new, part)
+
+
+def test_a_module_not_imported_and_running_a_pipeline_leave_the_closure_as_it_is():
+    closure = parts(TOP)
+    assert not any(p.startswith("pipelines/unrelated.py") for p in closure)
+    assert_keeps(TOP, FLOW, "flow().run()", "flow().run(enable_cache=False)")
+    assert_keeps(TOP, FLOW, 'print("ran")', 'print("done")')  # a __main__ block: not on import

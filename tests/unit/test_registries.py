@@ -419,3 +419,38 @@ def test_a_module_that_does_not_parse_registers_nothing() -> None:
     result = closure(modules)
     assert "pipelines/models.py:lin" in result.parts
     assert "pipelines.broken" in result.modules  # fixing it recomputes the closure
+
+
+SINGLEDISPATCH = {
+    "pipelines.core": """
+        import functools
+
+
+        @functools.singledispatch
+        def featurize(x):
+            return x
+        """,
+    "pipelines.ext": """
+        from pipelines.core import featurize
+
+
+        @featurize.register(list)
+        def _(x):
+            return [v * 10 for v in x]
+        """,
+    "pipelines.flow": """
+        from pipelines.core import featurize
+
+
+        def step(x):
+            return featurize(x)
+        """,
+}
+
+
+def test_an_implementation_registered_in_a_singledispatch_function_counts():
+    before = parts(SINGLEDISPATCH)
+    assert "pipelines/ext.py:_" in before
+    text = textwrap.dedent(SINGLEDISPATCH["pipelines.ext"]).replace("v * 10", "v * 100")
+    after = parts({**SINGLEDISPATCH, "pipelines.ext": text})
+    assert after["pipelines/ext.py:_"] != before["pipelines/ext.py:_"]

@@ -1,0 +1,353 @@
+"""A module's top level as the code fingerprint reads it (``incr.codeast``): the tests that
+decide whether each statement runs, the modules its imports import, and the statements that
+do more than define the module's own names.
+
+- **Tests.** ``if DEBUG: N = 10`` / ``else: N = 1000`` defines ``N`` by ``DEBUG`` too, and
+  ``with suppress(KeyError): LIMIT = table["x"]`` by ``suppress(KeyError)``: ``guarded`` gives
+  each statement with those tests, as statements (``guard``) that join each definition made
+  under them. Statements in an ``if __name__ == "__main__":`` block are told apart: no import
+  runs them.
+- **What importing a module runs.** A call (``load_dotenv()``, ``sklearn.set_config(...)``,
+  ``Settings().set("scale", 3)``), a store into or a deletion from an object that is not the
+  module's own (``defaults.SCALE = 5``, ``Model.predict = fast``, ``os.environ["X"] = "1"``,
+  ``decimal.getcontext().prec = 4``), and a definition another library's decorator registers
+  (``@pd.api.extensions.register_dataframe_accessor("feat")``) may change what any code does
+  afterwards. ``runs_on_import`` finds them; the code index counts them, as the module's
+  ``<top level>`` part, for every step whose code uses the module or a module importing it.
+  A call that runs one of the module's own pipelines (``my_pipeline(...).run()`` as a
+  script's last line) is left out: it wires, it does not change what a step computes; so is
+  a call of incr's own API (``register_materializer``: incr counts a materializer's code for
+  the outputs it stores), and a call of the project's own package given one of the module's
+  functions or classes (``register("cube")(cube)``: ``incr.registries`` follows the table it
+  fills to the steps that read it).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Iterator, Mapping
+
+from incr.model import TOP_LEVEL as TOP_LEVEL
+
+#: The attribute that marks a statement ``guard`` made.
+GUARD = "incr_guard"
+
+#: Words of a decorator by which a definition registers itself somewhere when its module is
+#: imported (``register_dataframe_accessor``, ``featurize.register``).
+_REGISTERS = re.compile(r"register", re.IGNORECASE)
+
+
+def guarded(
+    body: list[ast.stmt], guards: tuple[ast.stmt, ...] = (), main: bool = False
+) -> Iterator[tuple[ast.stmt, tuple[ast.stmt, ...], bool]]:
+    """The statements of a module's top level, looking inside ``if``/``try``/``with`` blocks,
+    each with the tests around it (``guard`` statements) and whether it is in a ``__main__``
+    block."""
+    for stmt in body:
+        if isinstance(stmt, ast.If):
+            inner = (*guards, guard(stmt.test))
+            yield from guarded(stmt.body, inner, main or _is_main_test(stmt.test))
+            yield from guarded(stmt.orelse, inner, main)
+        elif isinstance(stmt, ast.Try):
+            for block in (stmt.body, stmt.orelse, stmt.finalbody):
+                yield from guarded(block, guards, main)
+            for handler in stmt.handlers:
+                yield from guarded(handler.body, guards, main)
+        elif isinstance(stmt, ast.With):
+            inner = (*guards, *(guard(item.context_expr) for item in stmt.items))
+            yield from guarded(stmt.body, inner, main)
+        else:
+            yield stmt, guards, main
+
+
+def guard(test: ast.expr) -> ast.stmt:
+    """A statement standing for the expression ``test`` of an ``if`` or a ``with`` (placed where
+    it is written, marked ``GUARD``)."""
+    stmt = ast.Expr(value=test)
+    ast.copy_location(stmt, test)
+    setattr(stmt, GUARD, True)
+    return stmt
+
+
+def is_guard(stmt: ast.stmt) -> bool:
+    return getattr(stmt, GUARD, False)
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    """``__name__ == "__main__"``, either way round."""
+    if not isinstance(test, ast.Compare) or len(test.ops) != 1:
+        return False
+    if not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, test.comparators[0]]
+    named = any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
+    return named and any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides)
+
+
+def absolute(module: str | None, level: int, package: str) -> str:
+    """The absolute name of the module an import names (``from ..x import y``: level 2)."""
+    if level == 0:
+        return module or ""
+    parts = package.split(".") if package else []
+    base = parts[: len(parts) - (level - 1)] if level > 1 else parts
+    return ".".join([*base, module] if module else base)
+
+
+def imported_modules(stmt: ast.Import | ast.ImportFrom, package: str) -> list[str]:
+    """The modules an import statement may import: each one it names, and each name it takes
+    from a module, which may be a submodule (``from pipelines import helpers``)."""
+    if isinstance(stmt, ast.Import):
+        return [alias.name for alias in stmt.names]
+    base = absolute(stmt.module, stmt.level, package)
+    return [base, *(f"{base}.{a.name}" for a in stmt.names if a.name != "*")]
+
+
+class TopLevel:
+    """Reads the top-level statements of one module, given the names it defines (``defs``),
+    the names its imports bind with the module each comes from (``imports``), and its own
+    top-level package (``package``)."""
+
+    def __init__(
+        self, defs: Mapping[str, list[ast.stmt]], imports: Mapping[str, str], package: str
+    ) -> None:
+        self.defs = defs
+        self.imports = imports
+        self.package = package
+
+    def runs_on_import(self, stmt: ast.stmt) -> bool:
+        """True for a statement that does more than bind this module's names (see above)."""
+        if isinstance(stmt, ast.Expr):
+            call = stmt.value
+            if not isinstance(call, ast.Call) or self._runs_pipeline(call):
+                return False
+            root = _root(call)
+            if self._from(root, self.package) and self._passes_definition(call):
+                return False  # register("cube")(cube): a table incr.registries follows
+            return not self._from(root, "incr")  # register_materializer: incr's own
+        if isinstance(stmt, ast.AnnAssign):
+            return stmt.value is not None and self._foreign_store(stmt.target)
+        if isinstance(stmt, ast.Assign | ast.Delete):
+            return any(self._foreign_store(t) for t in stmt.targets)
+        if isinstance(stmt, ast.AugAssign):
+            return self._foreign_store(stmt.target)
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            return any(self._registers(d, own=False) for d in stmt.decorator_list)
+        return False
+
+    def registered_in(self, stmt: ast.stmt) -> list[str]:
+        """The module's own names a definition registers itself in by a decorator
+        (``@featurize.register(int)`` of a ``functools.singledispatch`` function): part of
+        what calling them does."""
+        if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            return []
+        found = []
+        for decorator in stmt.decorator_list:
+            root = _root(decorator)
+            if self._registers(decorator, own=True) and isinstance(root, ast.Name):
+                found.append(root.id)
+        return found
+
+    def own(self, name: str) -> bool:
+        """True for a name the module binds to a value of its own (not an import of another
+        module's object): a store into it changes the module's own definition of it."""
+        return name in self.defs and name not in self.imports
+
+    def _registers(self, decorator: ast.expr, own: bool) -> bool:
+        """``@X.register(...)``-like decorators: of one of the module's own names (``own``),
+        or of anything else."""
+        func = decorator.func if isinstance(decorator, ast.Call) else decorator
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if not _REGISTERS.search(name):
+            return False
+        root = _root(func)
+        mine = isinstance(root, ast.Name) and self.own(root.id)
+        if own:
+            return mine and isinstance(func, ast.Attribute)
+        # A registration decorator of the project's own package fills a table: incr.registries
+        # follows it to the steps that read the table.
+        return not mine and not self._from(root, self.package)
+
+    def _passes_definition(self, call: ast.Call) -> bool:
+        """True when the call is given one of the module's functions or classes."""
+        for node in ast.walk(call):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                defs = self.defs.get(node.id, [])
+                if any(
+                    isinstance(d, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+                    for d in defs
+                ):
+                    return True
+        return False
+
+    def _from(self, root: ast.expr, package: str) -> bool:
+        """True when ``root`` is a name imported from ``package`` (or one of its modules)."""
+        source = self.imports.get(root.id) if isinstance(root, ast.Name) else None
+        return source is not None and source.split(".")[0] == package
+
+    def _foreign_store(self, target: ast.expr) -> bool:
+        if isinstance(target, ast.Tuple | ast.List):
+            return any(self._foreign_store(t) for t in target.elts)
+        if isinstance(target, ast.Starred):
+            return self._foreign_store(target.value)
+        if not isinstance(target, ast.Attribute | ast.Subscript):
+            return False
+        root = _root(target)
+        return not (isinstance(root, ast.Name) and self.own(root.id))
+
+    def _runs_pipeline(self, call: ast.Call) -> bool:
+        """``my_pipeline(...).run()``, ``instance.run()`` for ``instance = my_pipeline(...)``."""
+        root = _root(call)
+        if not isinstance(root, ast.Name):
+            return False
+        for node in self.defs.get(root.id, []):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                if any(_last_name(d) == "pipeline" for d in node.decorator_list):
+                    return True
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                inner = _root(node.value)
+                other = isinstance(inner, ast.Name) and inner.id != root.id
+                if other and self._runs_pipeline(node.value):
+                    return True
+        return False
+
+
+def _root(node: ast.expr) -> ast.expr:
+    """The expression an attribute, subscript or call chain starts from."""
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node
+
+
+def _last_name(decorator: ast.expr) -> str:
+    func = decorator.func if isinstance(decorator, ast.Call) else decorator
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else ""
+
+
+def top_level(body: list[ast.stmt]) -> Iterable[ast.stmt]:
+    """Module-level statements, looking inside if/try/with blocks (guards, optional imports)."""
+    for stmt in body:
+        if isinstance(stmt, ast.If):
+            yield from top_level(stmt.body)
+            yield from top_level(stmt.orelse)
+        elif isinstance(stmt, ast.Try):
+            for block in (stmt.body, stmt.orelse, stmt.finalbody):
+                yield from top_level(block)
+            for handler in stmt.handlers:
+                yield from top_level(handler.body)
+        elif isinstance(stmt, ast.With):
+            yield from top_level(stmt.body)
+        else:
+            yield stmt
+
+
+def target_names(targets: list[ast.expr]) -> Iterable[str]:
+    for target in targets:
+        if isinstance(target, ast.Name):
+            yield target.id
+        elif isinstance(target, ast.Tuple | ast.List):
+            yield from target_names(list(target.elts))
+        elif isinstance(target, ast.Starred):
+            yield from target_names([target.value])
+
+
+def loop_names(loop: ast.For | ast.While) -> set[str]:
+    """Names a module-level loop binds or changes in place: its target, and the functions,
+    classes, targets and mutated containers of the statements in it."""
+    names = set(target_names([loop.target])) if isinstance(loop, ast.For) else set()
+    for sub in ast.walk(loop):
+        if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(sub.name)  # a step function defined in a loop, once per value
+        elif isinstance(sub, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets: list[ast.expr] = (
+                list(sub.targets) if isinstance(sub, ast.Assign) else [sub.target]
+            )
+            names |= {*target_names(targets), *mutated_names(targets)}
+        elif isinstance(sub, ast.Expr) and isinstance(sub.value, ast.Call):
+            names |= set(call_keys(sub.value))
+    return names
+
+
+def call_keys(call: ast.Call) -> Iterable[str]:
+    """The names a module-level call statement is kept under: the container it changes
+    (``TABLE`` in ``TABLE.update(...)`` and in ``TABLE.register("x")(f)``), or ``NAME()`` for a
+    call of a plain name (``register("x")(f)``: found when ``register`` fills a table)."""
+    func = call.func
+    while isinstance(func, ast.Call):
+        func = func.func
+    if isinstance(func, ast.Name):
+        yield f"{func.id}()"
+    else:
+        yield from mutated_names([func])
+
+
+def mutated_names(targets: list[ast.expr]) -> Iterable[str]:
+    """The module-level names a statement changes in place: the root of a subscript or
+    attribute target (``TABLE`` in ``TABLE["a"] = f`` and in ``TABLE.update(...)``)."""
+    for target in targets:
+        node = target
+        while isinstance(node, ast.Subscript | ast.Attribute):
+            node = node.value
+        if node is not target and isinstance(node, ast.Name):
+            yield node.id
+
+
+def statement_names(stmt: ast.stmt) -> tuple[set[str], set[str]]:
+    """(names a module-level statement binds anew, names it changes in place or binds only
+    in a loop or from their old value): a later binding replaces a statement, a later change
+    adds to it."""
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {stmt.name}, set()
+    if isinstance(stmt, ast.Import | ast.ImportFrom):
+        return {(a.asname or a.name).split(".")[0] for a in stmt.names if a.name != "*"}, set()
+    if isinstance(stmt, ast.Assign | ast.AnnAssign):
+        targets: list[ast.expr] = (
+            list(stmt.targets) if isinstance(stmt, ast.Assign) else [stmt.target]
+        )
+        return set(target_names(targets)), set(mutated_names(targets))
+    if isinstance(stmt, ast.AugAssign):
+        return set(), {*target_names([stmt.target]), *mutated_names([stmt.target])}
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        return set(), set(mutated_names([stmt.value.func]))
+    if isinstance(stmt, ast.For | ast.While):
+        return set(), loop_names(stmt)
+    if isinstance(stmt, ast.If | ast.Try | ast.With):
+        bound: set[str] = set()
+        changed: set[str] = set()
+        for inner in top_level([stmt]):
+            names = statement_names(inner) if inner is not stmt else (set(), set())
+            bound |= names[0]
+            changed |= names[1]
+        return set(), bound | changed  # maybe bound: what was there before may remain
+    return set(), set()
+
+
+def around_bodies(
+    source: bytes, functions: Iterable[ast.FunctionDef | ast.AsyncFunctionDef]
+) -> bytes:
+    """``source`` without the lines of the bodies of ``functions`` (parsed from it, in order),
+    each cut marked by a NUL line: the wiring check cuts step bodies, the skeleton of a module
+    the bodies of its module-level functions.
+
+    Lines are cut from a body's first statement, when nothing but indentation comes before it
+    on its line (``def f(x): return x`` and ``):  return x`` keep their line: the signature
+    may end there), to the last line of its last statement. Each text is cut by its own parse,
+    so two texts equal around their cuts differ only inside the bodies cut. Line ends are the
+    tokenizer's (``\\n``, ``\\r\\n``, ``\\r``), as the line numbers are."""
+    lines = source.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    cuts: list[tuple[int, int]] = []
+    for stmt in functions:
+        body = stmt.body[0]
+        first, last, indent = body.lineno, stmt.end_lineno, body.col_offset  # bytes, as lines
+        if last is None or lines[first - 1][:indent].strip():
+            continue
+        cuts.append((first - 1, last))
+    kept: list[bytes] = []
+    at = 0
+    for start, end in sorted(cuts):
+        kept += [*lines[at:start], b"\0"]
+        at = end
+    kept += lines[at:]
+    return b"\n".join(kept)

@@ -1,0 +1,148 @@
+"""What a module does at its top level besides defining names counts for the steps it can
+change (incr/moduletop.py): settings loaded by a package's ``__init__`` (``.env``), a
+monkeypatch in a module the package imports, a flag choosing between two definitions, an
+import with a fallback. Each edit reruns the step it changes, whose result then equals a run
+from scratch. (What the package's ``__init__`` does counts for every step of the package:
+they all import it.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import MakeProject, Project
+from .scratch import assert_same_as_scratch, fresh_copy
+
+INIT = """\
+from pipelines.envfile import load_env
+from pipelines import patches  # noqa: F401  (for its side effect)
+
+load_env(".env")
+"""
+
+ENVFILE = """\
+import os
+
+
+def load_env(path):
+    for line in open(path, encoding="utf-8"):
+        name, _, value = line.strip().partition("=")
+        os.environ.setdefault(name, value)
+"""
+
+BASE = """\
+class Scaler:
+    def scale(self, v):
+        return v
+"""
+
+PATCHES = """\
+from pipelines.base import Scaler
+
+
+def _scale(self, v):
+    return v * 5
+
+
+Scaler.scale = _scale
+"""
+
+OPS = """\
+DEBUG = True
+if DEBUG:
+    SAMPLES = 10
+else:
+    SAMPLES = 1000
+
+try:
+    from pipelines.fast_ops import op
+except ImportError:
+    from pipelines.slow_ops import op
+"""
+
+STEPS = """\
+import os
+
+from incr import pipeline, step
+from pipelines.base import Scaler
+from pipelines.mark import mark
+from pipelines.ops import SAMPLES, op
+
+
+@step
+def rate() -> float:
+    mark("rate")
+    return float(os.environ["LR"]) * 10
+
+
+@step
+def scaled() -> int:
+    mark("scaled")
+    return Scaler().scale(10)
+
+
+@step
+def sampled() -> int:
+    mark("sampled")
+    return sum(range(SAMPLES)) + op(1)
+
+
+@pipeline
+def top():
+    rate()
+    scaled()
+    sampled()
+"""
+
+
+@pytest.fixture
+def top(make_project: MakeProject) -> Project:
+    project = make_project(
+        {
+            "pipelines/__init__.py": INIT,
+            "pipelines/envfile.py": ENVFILE,
+            "pipelines/base.py": BASE,
+            "pipelines/patches.py": PATCHES,
+            "pipelines/ops.py": OPS,
+            "pipelines/fast_ops.py": "def op(x):\n    return x * 2\n",
+            "pipelines/slow_ops.py": "def op(x):\n    return x + x\n",
+            "pipelines/top.py": STEPS,
+            ".env": "LR=0.1\n",
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["rate", "scaled", "sampled"]
+    assert project.dirty() == {}
+    return project
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "step"),
+    [
+        (".env", "LR=0.1", "LR=0.5", "rate"),
+        ("pipelines/patches.py", "v * 5", "v * 7", "scaled"),
+        ("pipelines/ops.py", "DEBUG = True", "DEBUG = False", "sampled"),
+        ("pipelines/fast_ops.py", "x * 2", "x * 3", "sampled"),
+    ],
+    ids=["env-file-loaded-by-the-package", "monkeypatch", "flag", "import-with-a-fallback"],
+)
+def test_an_edit_of_top_level_code_reruns_the_step_it_changes(
+    top: Project, tmp_path: Path, path: str, old: str, new: str, step: str
+) -> None:
+    before = top.lock()[f"top.{step}"].outputs
+    top.edit(path, old, new)
+    assert step in top.dirty()
+    fresh = fresh_copy(top, tmp_path / "fresh")
+    top.repro()
+    assert step in top.take_ran()
+    assert top.lock()[f"top.{step}"].outputs != before
+    assert_same_as_scratch(top, fresh)
+    assert top.dirty() == {}
+
+
+def test_the_reason_names_the_top_level_code(top: Project) -> None:
+    top.edit("pipelines/__init__.py", 'load_env(".env")', 'load_env(".env")\nload_env(".env")')
+    reasons = top.dirty()
+    assert set(reasons) == {"rate", "scaled", "sampled"}  # every step imports the package
+    assert ("code changed", "top-level code in pipelines/__init__.py") in reasons["rate"]
