@@ -58,6 +58,9 @@ class StepJob:
     exclude: tuple[str, ...] = ()  # incr's own paths: never a read
     #: Outputs a later step of the run takes: an executor that keeps values may keep these.
     keep: tuple[str, ...] = ()
+    #: The project definitions its code uses (``path:name`` code parts): the ones holding a
+    #: ``functools`` cache start the step empty (``jobrun.clear_caches``).
+    code: tuple[str, ...] = ()
 
 
 @dataclass

@@ -6,7 +6,9 @@ what it learned (``StepOutcome``). Nothing here knows the runner or the lockfile
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,6 +39,7 @@ def run_job(
     """Run the step with its input ``values`` (emptied once it returned); the outcome and the
     values it returned, by output name (none when it failed)."""
     root = Path(job.root)
+    clear_caches(job.code)
     started = clock()
     try:
         with watching_reads(job, root) as seen, watching_env(job, root) as env:
@@ -196,3 +199,29 @@ def working_directory(path: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(previous)
+
+
+def clear_caches(parts: tuple[str, ...]) -> None:
+    """Empty the ``functools.lru_cache``/``functools.cache`` of each project function (or
+    method) among ``parts`` (``path:name`` code parts) imported in this process: what a cached
+    helper reads (``load_vocab()`` opening ``data/vocab.txt``) is then read, and recorded, by
+    each step that uses it, not only by the first one of the process to call it."""
+    for part in parts:
+        path, _, name = part.rpartition(":")
+        found: Any = sys.modules.get(_module_name(path))
+        for attr in name.split("."):
+            found = getattr(found, attr, None)
+        clear = getattr(found, "cache_clear", None)
+        if callable(clear) and hasattr(found, "cache_info"):
+            clear()
+
+
+@functools.lru_cache(maxsize=1024)
+def _module_name(path: str) -> str:
+    """The dotted name of the project module at ``path`` (``project.module_name``, on text)."""
+    parts = path.removesuffix(".py").split("/")
+    if parts[-1] == "__init__":
+        parts.pop()
+    if len(parts) > 1 and parts[0] == "src":
+        parts.pop(0)
+    return ".".join(parts)

@@ -29,6 +29,9 @@ from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
 if TYPE_CHECKING:
     from incr.remotesync import RemoteRuns
 
+#: Code keys that name no project definition: a package's version, a captured value.
+_NOT_PARTS = ("pkg:", "captured:")
+
 
 class Preparer:
     def __init__(
@@ -217,8 +220,10 @@ class Preparer:
             run.traced.configs.update(bound.configs)
         artifacts = {p: run.outputs.get(r.step, {}).get(r.output) for p, r in node.inputs.items()}
         inputs = {p: (a.digest, a.kind) for p, a in artifacts.items() if a is not None}
+        code: tuple[str, ...] = ()
         if node.name in run.facts:
             facts, _ = run.facts[node.name]
+            code = tuple(k for k in facts.code if ":" in k and not k.startswith(_NOT_PARTS))
             identity = {p: self.ws.input_identity(a) for p, a in artifacts.items() if a}
             if identity != facts.inputs:
                 facts = replace(facts, inputs=identity)
@@ -242,6 +247,7 @@ class Preparer:
             track_reads=node.track_reads,
             exclude=own_paths(project),
             keep=tuple(o for o in node.outputs if run.consumers.needed((node.name, o))),
+            code=code,
         )
 
     def run_cache_hit(self, node: StepNode, fp: str, expected: dict[str, str]) -> RunRecord | None:

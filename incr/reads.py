@@ -51,10 +51,10 @@ from typing import Any
 
 from incr import outside, processes
 from incr.envreads import project_files
+from incr.opens import is_write, read_as_code, reads_existing
 from incr.pathfacts import MISSING, existence, listing_digest
 from incr.readrelay import Relay
 
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _VENVS = frozenset({".venv", ".tox", ".nox"})
 _METADATA = (".egg-info", ".dist-info")
 #: Standard-library modules between a listing or an existence test and the code that made it.
@@ -114,21 +114,32 @@ class ReadRecorder:
         self.programs: list[str] = []
         self.relay: Relay | None = None
         self.relayed_env: set[str] = set()
+        #: Python sources read as data (see ``event``).
+        self.sources: set[str] = set()
 
     # ------------------------------------------------------------------ events
 
     def event(self, path: Any, mode: Any, flags: Any) -> None:
-        """An ``open`` audit event."""
+        """An ``open`` audit event. A Python source counts when read as data (``runpy``, a
+        config file run by ``exec(open(...).read())``), not by the import system, tracebacks
+        or ``inspect``."""
         full = self._full(path)
         if full is None:
             return
-        if not self._tell_parent("open", full, mode, flags):
-            self.opened(full, mode, flags)
+        kind = "open"
+        if full.endswith(".py"):
+            if read_as_code(sys._getframe(1)):
+                return
+            kind = "source"
+        if not self._tell_parent(kind, full, mode, flags):
+            self.opened(full, mode, flags, kind == "source")
 
-    def opened(self, full: str, mode: Any, flags: Any) -> None:
-        if _reads_existing(mode, flags) and full not in self.written:
+    def opened(self, full: str, mode: Any, flags: Any, source: bool = False) -> None:
+        if reads_existing(mode, flags) and full not in self.written:
             self.read.add(full)  # its bytes as they were before the step wrote it, if it does
-        if _is_write(mode, flags):
+            if source:
+                self.sources.add(full)
+        if is_write(mode, flags):
             self.written.add(full)
             self.changed.add(full)
 
@@ -190,8 +201,9 @@ class ReadRecorder:
     def take_relayed(self, relay: Relay) -> None:
         """Take in what the processes forked while recording reported (see ``_forked``)."""
         for kind, full, *rest in relay.events():
-            if kind == "open" and len(rest) == 2:
-                self.opened(full, *rest)
+            if kind in ("open", "source") and len(rest) == 2:
+                mode, flags = rest
+                self.opened(full, mode, flags, kind == "source")
             elif kind in ("change", "env"):  # a path changed; a variable's name
                 (self.changed if kind == "change" else self.relayed_env).add(full)
             elif kind in ("ls", "test") and len(rest) == 1:
@@ -233,7 +245,8 @@ class ReadRecorder:
         sorted."""
         rel = []
         for full in self.read:
-            if full.endswith(outside.CODE_SUFFIXES) or self._tooling(full) or os.path.isdir(full):
+            code = full.endswith(outside.CODE_SUFFIXES) and full not in self.sources
+            if code or self._tooling(full) or os.path.isdir(full):
                 continue
             rel.append(self.relative(full))
         return sorted(rel)
@@ -308,22 +321,6 @@ def _within(path: str, other: str) -> bool:
 
 def _dir_fd(value: Any) -> bool:
     return isinstance(value, int) and value >= 0
-
-
-def _is_write(mode: Any, flags: Any) -> bool:
-    if isinstance(mode, str):
-        return any(c in mode for c in "wax+")
-    return isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
-
-
-def _reads_existing(mode: Any, flags: Any) -> bool:
-    """True when the open can read bytes already in the file (``r``, ``r+``, ``a+``; not
-    ``w``, ``w+``, ``x`` or ``a``, nor ``O_CREAT | O_EXCL``: a new file, as ``tempfile``
-    makes them)."""
-    if isinstance(flags, int):
-        new = flags & (os.O_CREAT | os.O_EXCL) == os.O_CREAT | os.O_EXCL
-        return (flags & os.O_ACCMODE) != os.O_WRONLY and not flags & os.O_TRUNC and not new
-    return isinstance(mode, str) and ("r" in mode or ("+" in mode and "w" not in mode))
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from .conftest import MakeProject, Project
+from .scratch import assert_same_as_scratch, fresh_copy
 
 FLOW = "pipelines/flow.py"
 HELPERS = "pipelines/helpers.py"
@@ -215,6 +216,59 @@ def test_writes_cache_files_and_imports_are_not_reads(
     assert project.dirty() == {}
     outside.write_text("changed outside", encoding="utf-8")
     assert project.dirty() == {"busy": [("read changed", str(outside))]}
+
+
+SOURCES_AS_DATA = """\
+    import inspect
+    import runpy
+    import warnings
+
+    from incr import pipeline, step
+    from pipelines.helpers import half
+    from pipelines.mark import mark
+
+
+    @step
+    def configured() -> float:
+        mark("configured")
+        run = runpy.run_path("configs/exp.py")
+        space = {}
+        exec(open("configs/extra.py", encoding="utf-8").read(), space)
+        warnings.warn("shown with its source line")  # linecache reads this module
+        assert "def half" in inspect.getsource(half)  # inspect reads helpers.py
+        return half(run["ALPHA"] * space["EPOCHS"])
+
+
+    @pipeline
+    def sources():
+        configured()
+    """
+
+
+def test_a_python_source_read_as_data_is_a_read(make_project: MakeProject, tmp_path: Path):
+    """``runpy.run_path`` and ``exec(open(...).read())`` read a config written in Python: an
+    input. Imports, tracebacks, warnings and ``inspect`` read sources as code: not reads."""
+    project = make_project(
+        {
+            "pipelines/sources.py": SOURCES_AS_DATA,
+            "pipelines/helpers.py": "def half(x):\n    return x / 2\n",
+            "configs/exp.py": "ALPHA = 0.5\n",
+            "configs/extra.py": "EPOCHS = 3\n",
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["configured"]
+    assert list(project.lock()["sources.configured"].reads) == [
+        "configs/exp.py",
+        "configs/extra.py",
+    ]
+
+    project.edit("configs/exp.py", "0.5", "0.25")
+    assert project.dirty() == {"configured": [("read changed", "configs/exp.py")]}
+    fresh = fresh_copy(project, tmp_path / "fresh")
+    project.repro()
+    assert project.take_ran() == ["configured"]
+    assert_same_as_scratch(project, fresh)
 
 
 TRACK_OPTIONS = """\

@@ -88,6 +88,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "readrelay",
             "processes",
             "pathfacts",
+            "opens",
             "reads",
             "envreads",
             "importreads",

@@ -172,7 +172,8 @@ def test_dotfiles_count_and_tooling_does_not(root: Path, monkeypatch: pytest.Mon
         (root / rel).write_text("x", encoding="utf-8")
     monkeypatch.chdir(root)
     read = opened(root, *[lambda rel=rel: Path(rel).read_bytes() for rel in files])
-    assert read == [".settings.yaml", "data/.thresholds.json", "env/x.txt"]
+    # data/code.py is read as data here (read_bytes), not imported: a read like any file.
+    assert read == [".settings.yaml", "data/.thresholds.json", "data/code.py", "env/x.txt"]
 
 
 def test_the_stat_wrapper_is_in_place_only_while_recording(root: Path) -> None:
