@@ -32,6 +32,11 @@ class Consumers:
         """True while a step of the run that takes ``output`` has not started."""
         return self.waiting.get(output, 0) > 0
 
+    def shared(self, output: OutputKey) -> bool:
+        """True while more than one step of the run that takes ``output`` has not started:
+        asked for a step about to start, another one still takes it after this one."""
+        return self.waiting.get(output, 0) > 1
+
     def started(self, step: str) -> list[OutputKey]:
         """Count ``step`` as started (or as never going to: cached, failed, skipped); the
         outputs that no step of the run waits for any more. Only the first call counts."""

@@ -19,6 +19,8 @@ memory for the steps after it), ``pool.PoolExecutor`` (forked workers: ``--jobs`
 
 from __future__ import annotations
 
+import contextlib
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -61,6 +63,10 @@ class StepJob:
     #: The project definitions its code uses (``path:name`` code parts): the ones holding a
     #: ``functools`` cache start the step empty (``jobrun.clear_caches``).
     code: tuple[str, ...] = ()
+    #: Inputs that another step of the run still takes after this one: a value kept in
+    #: memory is given to this step as a copy (``load_inputs``), so that a step changing its
+    #: input in place (``df.fillna(0, inplace=True)``) changes nothing the others get.
+    shared: tuple[str, ...] = ()
 
 
 @dataclass
@@ -166,13 +172,28 @@ def load_inputs(
     loaded: dict[str, Any] = {}
     for param, (digest, kind) in job.inputs.items():
         if digest in values:
-            loaded[param] = values[digest]
-            continue
+            value = values[digest]
+            if param not in job.shared or _immutable(value):
+                loaded[param] = value
+                continue
+            with contextlib.suppress(Exception):  # a lock, an open file: loaded again below
+                loaded[param] = copy.deepcopy(value)
+                continue
         try:
             loaded[param] = load_artifact(store, Artifact(kind, digest))
         except (ObjectMissing, ObjectCorrupt) as exc:
             return {}, StepOutcome(failure=str(exc), damaged=param)
     return loaded, None
+
+
+_IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), range, frozenset)
+
+
+def _immutable(value: Any) -> bool:
+    """True for a value no step can change in place (numbers, strings, tuples of them)."""
+    if isinstance(value, tuple):
+        return all(_immutable(v) for v in value)
+    return isinstance(value, _IMMUTABLE)
 
 
 def split_outputs(node: Named, result: Any) -> dict[str, Any]:

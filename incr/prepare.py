@@ -220,6 +220,7 @@ class Preparer:
             run.traced.configs.update(bound.configs)
         artifacts = {p: run.outputs.get(r.step, {}).get(r.output) for p, r in node.inputs.items()}
         inputs = {p: (a.digest, a.kind) for p, a in artifacts.items() if a is not None}
+        shared = [p for p, r in node.inputs.items() if run.consumers.shared((r.step, r.output))]
         code: tuple[str, ...] = ()
         if node.name in run.facts:
             facts, _ = run.facts[node.name]
@@ -248,6 +249,7 @@ class Preparer:
             exclude=own_paths(project),
             keep=tuple(o for o in node.outputs if run.consumers.needed((node.name, o))),
             code=code,
+            shared=tuple(shared),
         )
 
     def run_cache_hit(self, node: StepNode, fp: str, expected: dict[str, str]) -> RunRecord | None:
