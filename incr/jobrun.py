@@ -152,6 +152,10 @@ def watching_env(job: StepJob, root: Path) -> Iterator[envreads.EnvRecorder | No
         yield recorder
 
 
+#: The ``reads`` value of a file that changed while the step that read it ran.
+CHANGED_WHILE_READ = "changed while read"
+
+
 def reads_of(job: StepJob, seen: ReadRecorder | None, tools: StepTools) -> dict[str, str]:
     """What the step was seen to depend on beyond what it declares: digests of the files it
     read (as it left them, when it rewrote them in place: see ``incr.reads``), its listings
@@ -161,6 +165,9 @@ def reads_of(job: StepJob, seen: ReadRecorder | None, tools: StepTools) -> dict[
     declared = (*job.deps, *job.outs)
     paths = [p for p in seen.paths() if not any(paths_overlap(p, d) for d in declared)]
     reads = {p: tools.stats.digest(p) for p in paths}
+    for p in seen.changed_while_read():  # edited while the step ran: no digest says what
+        if p in reads:  # it read, and the next status must find it changed
+            reads[p] = CHANGED_WHILE_READ
     for key, value in seen.learned().items():
         path = key.partition(":")[2]
         if not any(within(path, d) for d in declared):

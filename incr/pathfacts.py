@@ -39,3 +39,21 @@ def existence(path: str) -> str:
     except (OSError, ValueError):
         return MISSING
     return "dir" if stat_module.S_ISDIR(st.st_mode) else "file"
+
+
+def entry_of(path: str, folder: str) -> bool:
+    """True when changing ``path`` may change the names listed in ``folder``."""
+    return os.path.dirname(path) == folder or within(folder, path)
+
+
+def within(path: str, other: str) -> bool:
+    return path == other or path.startswith(os.path.join(other, ""))
+
+
+def stamp(path: str) -> tuple[int, ...] | None:
+    """What tells a file's bytes changed without reading them: size, times, inode."""
+    try:
+        st = _REAL_STAT(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)

@@ -52,7 +52,7 @@ from typing import Any
 from incr import outside, processes
 from incr.envreads import project_files
 from incr.opens import is_write, read_as_code, reads_existing
-from incr.pathfacts import MISSING, existence, listing_digest
+from incr.pathfacts import MISSING, entry_of, existence, listing_digest, stamp, within
 from incr.readrelay import Relay
 
 _VENVS = frozenset({".venv", ".tox", ".nox"})
@@ -116,6 +116,8 @@ class ReadRecorder:
         self.relayed_env: set[str] = set()
         #: Python sources read as data (see ``event``).
         self.sources: set[str] = set()
+        #: The stat of each file read, when first opened (see ``changed_while_read``).
+        self.stamps: dict[str, tuple[int, ...] | None] = {}
 
     # ------------------------------------------------------------------ events
 
@@ -133,6 +135,8 @@ class ReadRecorder:
             kind = "source"
         if not self._tell_parent(kind, full, mode, flags):
             self.opened(full, mode, flags, kind == "source")
+            if full in self.read and full not in self.stamps:
+                self.stamps[full] = stamp(full)
 
     def opened(self, full: str, mode: Any, flags: Any, source: bool = False) -> None:
         if reads_existing(mode, flags) and full not in self.written:
@@ -251,6 +255,15 @@ class ReadRecorder:
             rel.append(self.relative(full))
         return sorted(rel)
 
+    def changed_while_read(self) -> list[str]:
+        """Files the step read (relative, as ``paths`` gives them) that something else changed
+        after the step first opened them: their bytes now are not the ones it read."""
+        return [
+            self.relative(full)
+            for full, then in self.stamps.items()
+            if full not in self.written and stamp(full) != then
+        ]
+
     def written_paths(self) -> list[str]:
         """Files the step opened for writing (or appending), relative to the root, sorted:
         they order it before the steps that read them (see ``incr/overlaps.py``)."""
@@ -269,12 +282,12 @@ class ReadRecorder:
         facts: dict[str, str] = {}
         for full, value in self.listings.items():
             if not self._tooling(full):
-                if any(_entry_of(c, full) for c in self.changed):
+                if any(entry_of(c, full) for c in self.changed):
                     value = listing_digest(full, self.own)
                 facts["ls:" + self.relative(full)] = value
         for full, value in self.tests.items():
             if not self._tooling(full):
-                if any(_within(full, c) for c in self.changed):
+                if any(within(full, c) for c in self.changed):
                     value = existence(full)
                 facts["exists:" + self.relative(full)] = value
         return facts
@@ -308,15 +321,6 @@ class ReadRecorder:
                 known = False
             self._venvs[folder] = known
         return known
-
-
-def _entry_of(path: str, folder: str) -> bool:
-    """True when changing ``path`` may change the names listed in ``folder``."""
-    return os.path.dirname(path) == folder or _within(folder, path)
-
-
-def _within(path: str, other: str) -> bool:
-    return path == other or path.startswith(os.path.join(other, ""))
 
 
 def _dir_fd(value: Any) -> bool:

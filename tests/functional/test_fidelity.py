@@ -271,6 +271,39 @@ def test_a_python_source_read_as_data_is_a_read(make_project: MakeProject, tmp_p
     assert_same_as_scratch(project, fresh)
 
 
+CHANGED_WHILE_RUNNING = """\
+    import subprocess
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def trained() -> str:
+        mark("trained")
+        data = open("data/x.txt", encoding="utf-8").read().strip()
+        # Another process (a git pull, an editor) changes the file while the step runs.
+        subprocess.run(["sh", "-c", "echo v2 > data/x.txt"], check=True)
+        return "trained on " + data
+
+
+    @pipeline
+    def racing():
+        trained()
+    """
+
+
+def test_a_file_changed_while_the_step_that_read_it_runs_leaves_it_dirty(
+    make_project: MakeProject,
+) -> None:
+    """The lockfile must not pair the file's new bytes with a result made from the old
+    ones: the step is dirty until it runs on the file as it is."""
+    project = make_project({"pipelines/racing.py": CHANGED_WHILE_RUNNING, "data/x.txt": "v1\n"})
+    project.repro()
+    assert project.take_ran() == ["trained"]
+    assert project.dirty() == {"trained": [("read changed", "data/x.txt")]}
+
+
 TRACK_OPTIONS = """\
     from incr import pipeline, step
     from pipelines.mark import mark
