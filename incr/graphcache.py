@@ -138,6 +138,7 @@ def save(
     ):
         return
     wiring = {}
+    volatile: list[str] = []
     for rel, digest in key["modules"].items():
         if rel.endswith(".py") and digest != MISSING:
             with contextlib.suppress(OSError, UnicodeDecodeError):
@@ -145,7 +146,15 @@ def save(
                 found = wiring_of(text, rel)
                 if found is not None and found.digest == digest:  # not rewritten meanwhile
                     wiring[rel] = found.entry()
+                    volatile += [f"{rel}: {call}" for call in found.volatile]
                     _keep_text(project, digest, text)
+    if volatile:  # wired anew on each run: no saved graphs (see incr.volatile)
+        with contextlib.suppress(OSError):
+            _path(project).unlink(missing_ok=True)
+            atomic_write(volatile_path(project), "\n".join(volatile).encode(), durable=False)
+        return
+    with contextlib.suppress(OSError):
+        volatile_path(project).unlink(missing_ok=True)
     _write(
         project,
         {
@@ -236,6 +245,12 @@ def path_additions() -> tuple[list[str], list[str]]:
     front = [p for p in sys.path[:first] if p not in startup]
     back = [p for p in sys.path[first:] if p not in startup]
     return front, back
+
+
+def volatile_path(project: Project) -> Path:
+    """The file naming the calls that wire the project's pipelines anew on each run, when
+    some do (see ``incr.volatile``): then no graphs are saved, and no status answer kept."""
+    return project.cache / "graph.volatile"
 
 
 def load_with_imports(project: Project, stats: StatCache) -> Saved | None:

@@ -25,7 +25,8 @@ the next status decide everything again, which costs time, never a stale answer.
 kept only when the signature taken before deciding equals the one taken after (nothing moved
 meanwhile), when no file changed in the last ``RACY_SECONDS`` (a second write within one tick
 of a coarse clock would look the same), when every step is clean and none has a
-``cache_expires`` (its answer changes with the clock alone). ``incr status --check``, targets,
+``cache_expires`` (its answer changes with the clock alone), and when no pipeline is wired
+anew on each run (``incr.volatile``). ``incr status --check``, targets,
 ``--why`` and ``--remote`` always decide afresh, as does every command with
 ``INCR_NO_STATUS_MEMO`` or ``INCR_NO_GRAPH_CACHE`` set.
 """
@@ -47,6 +48,8 @@ from incr.storage import atomic_write, file_stamp
 from incr.version import __version__
 
 FILE = "status.memo"
+#: ``graphcache.volatile_path``'s file: the pipelines are wired anew on each run.
+VOLATILE = "graph.volatile"
 FORMAT = 2
 DISABLE_ENV = "INCR_NO_STATUS_MEMO"
 #: Caches that only save work: the answer never depends on their contents.
@@ -117,8 +120,8 @@ class StatusMemo:
         files and folders outside the project the answer depends on (``learned.outside_keys``),
         which the deciding status read as they are now (none changed in the last
         ``racy_seconds``)."""
-        if self._before is None:
-            return
+        if self._before is None or (self.project.cache / VOLATILE).exists():
+            return  # wired anew on each run (``incr.volatile``): decided every time
         try:
             after = self.signature(sorted(outside))
         except (TooLarge, OSError, ValueError, AttributeError):

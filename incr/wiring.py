@@ -45,13 +45,21 @@ class Wiring:
     """What the wiring check learned of one module text."""
 
     def __init__(
-        self, digest: str, around: str, runs_bodies: bool, parsed: Any, steps: list[Any]
+        self,
+        digest: str,
+        around: str,
+        runs_bodies: bool,
+        parsed: Any,
+        steps: list[Any],
+        volatile: list[str] | None = None,
     ) -> None:
         #: The digest of the text's bytes.
         self.digest = digest
         self.around = around
         #: Whether the module may reach a step's body outside a run.
         self.runs_bodies = runs_bodies
+        #: Calls that wire the module's pipelines anew on each run (``incr.volatile``).
+        self.volatile = volatile or []
         self._parsed: Any = (parsed, steps)  # until ``tree`` is known
         self._tree: str | None = None
 
@@ -119,6 +127,7 @@ def _wiring(source: bytes, filename: str, digest: str) -> Wiring | None:
 
     from incr.codeast import analysed_tree, hand_over
     from incr.moduletop import around_bodies
+    from incr.volatile import volatile_calls
 
     text: str | None = None
     if not source.startswith(b"\xef\xbb\xbf"):  # a byte-order mark: parsed from the bytes
@@ -139,7 +148,7 @@ def _wiring(source: bytes, filename: str, digest: str) -> Wiring | None:
     around = digest_bytes(around_bodies(source, steps), 32)
     if text is not None and known is None:
         hand_over(text, tree)  # the code index parses the changed module once, not twice
-    return Wiring(digest, around, runs_bodies, tree, steps)
+    return Wiring(digest, around, runs_bodies, tree, steps, volatile_calls(source, tree))
 
 
 def _reaches_bodies(node: Any) -> bool:

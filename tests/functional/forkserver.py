@@ -113,6 +113,7 @@ ENGINE = (
     "incr.keptsources",
     "incr.objectcode",
     "incr.registries",
+    "incr.volatile",
 )
 #: Libraries slow to import, by the top-level name a project imports, and what a server for such
 #: projects loads for them. Each names the slow libraries that importing it loads anyway (pandas

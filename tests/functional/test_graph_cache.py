@@ -390,3 +390,47 @@ def test_a_step_run_from_the_saved_graphs_gets_its_config_as_made(make_project) 
 
     assert project.take_ran() == ["pool"]
     assert project.read("pooled.txt") == "max ('Pooling', 'tuple') v2"
+
+
+CLOCKED = """\
+    import time
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class Partition(StepConfig):
+        stamp: int = 0
+
+
+    @step
+    def ingest(config: Partition) -> int:
+        mark("ingest")
+        return config.stamp
+
+
+    @pipeline
+    def daily():
+        ingest(config=Partition(stamp=time.time_ns()))  # say, str(date.today())
+    """
+
+
+def test_a_pipeline_wired_from_the_clock_is_traced_on_every_command(make_project) -> None:
+    """Saved graphs, or a kept status answer, would freeze the first value: none is kept."""
+    project = make_project({"pipelines/daily.py": CLOCKED})
+    project.repro()
+    assert project.take_ran() == ["ingest"]
+    cache = project.root / ".pipecache"
+    assert not (cache / "graph.bin").exists()
+    assert "pipelines/daily.py: time.time_ns() (line 19)" in (cache / "graph.volatile").read_text()
+
+    for _ in range(2):  # the second status would be the kept answer
+        assert [r[0] for r in project.dirty()["ingest"]] == ["config changed"]
+    project.repro()
+    assert project.take_ran() == ["ingest"]
+
+    project.edit("pipelines/daily.py", "stamp=time.time_ns()", "stamp=1")  # wired the same
+    project.repro()
+    assert project.take_ran() == ["ingest"]
+    assert (cache / "graph.bin").exists() and not (cache / "graph.volatile").exists()
+    assert project.dirty() == {}

@@ -1,0 +1,105 @@
+"""Pipeline wiring that is different on each run: a module whose ``@pipeline`` bodies or
+top-level code read the clock, draw random numbers or make ids (``config=C(day=str(
+date.today()))``, ``run_id=uuid.uuid4().hex``) wires its steps anew each time it is traced.
+Graphs saved by an earlier command would freeze the first value: the graph cache keeps none
+for such a project, and every command traces its pipelines (``incr.graphcache``).
+
+Pure: reads a module's tree. The calls looked for are those of the standard clock, random
+and id functions and their NumPy and pandas spellings, in ``@pipeline`` function bodies and in
+statements outside any function or class (``__main__`` blocks included: discovery runs them).
+A helper function that reads the clock and is called from a body is not followed.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+#: Words without which a text holds none of the calls below (checked before any walk).
+_WORDS = re.compile(
+    rb"\b(?:now|today|utcnow|time|time_ns|perf_counter|monotonic|localtime|gmtime|ctime|"
+    rb"strftime|random|rand|randn|randint|randrange|choice|choices|shuffle|sample|uniform|"
+    rb"default_rng|uuid1|uuid4|getpid|token_hex|token_bytes|token_urlsafe)\b"
+)
+#: Last names of calls that read the clock whatever they are called on (``datetime.now()``,
+#: ``date.today()``, ``pd.Timestamp.now()``).
+_CLOCK_METHODS = frozenset({"now", "today", "utcnow"})
+#: Functions of modules that give another value on each call.
+_MODULE_CALLS = {
+    "time": frozenset(
+        {"time", "time_ns", "perf_counter", "monotonic", "localtime", "gmtime", "ctime"}
+        | {"strftime", "asctime"}
+    ),
+    "random": None,  # any function of the module's hidden generator but ``seed``
+    "numpy.random": None,
+    "uuid": frozenset({"uuid1", "uuid4"}),
+    "os": frozenset({"getpid"}),
+    "secrets": None,
+}
+_DETERMINISTIC = frozenset({"seed", "Random", "RandomState", "Generator", "SeedSequence"})
+
+
+def volatile_calls(source: bytes, tree: ast.Module) -> list[str]:
+    """The calls of the module's wiring that give another value on each run, as
+    ``datetime.now() (line 12)``; empty for almost every module (a text without the words is
+    not walked)."""
+    if not _WORDS.search(source):
+        return []
+    modules = _module_names(tree)
+    found: list[str] = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            if not any(_last(d) == "pipeline" for d in stmt.decorator_list):
+                continue
+        elif isinstance(stmt, ast.ClassDef):
+            continue
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Call) and _volatile(node, modules):
+                found.append(f"{ast.unparse(node.func)}() (line {node.lineno})")
+    return found
+
+
+def _module_names(tree: ast.Module) -> dict[str, str]:
+    """Names bound by the module's imports to the modules above, or to their functions
+    (``from time import time``: ``time`` -> ``time.time``)."""
+    names: dict[str, str] = {}
+    for stmt in ast.walk(tree):
+        if isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.asname:
+                    names[alias.asname] = alias.name
+                else:
+                    names[alias.name.split(".")[0]] = alias.name.split(".")[0]
+        elif isinstance(stmt, ast.ImportFrom) and stmt.module and not stmt.level:
+            for alias in stmt.names:
+                names[alias.asname or alias.name] = f"{stmt.module}.{alias.name}"
+    return names
+
+
+def _volatile(call: ast.Call, modules: dict[str, str]) -> bool:
+    chain: list[str] = []
+    func: ast.expr = call.func
+    while isinstance(func, ast.Attribute):
+        chain.append(func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name):
+        return False
+    if chain and chain[0] in _CLOCK_METHODS:
+        return True  # datetime.now(), datetime.now(timezone.utc), date.today()
+    dotted = ".".join([modules.get(func.id, func.id), *reversed(chain)])
+    module, _, name = dotted.rpartition(".")
+    if module == "numpy" and name == "random":
+        return False
+    allowed = _MODULE_CALLS.get(module, frozenset())
+    if module in _MODULE_CALLS and (allowed is None or name in allowed):
+        if name == "default_rng" or name in _DETERMINISTIC:
+            return name == "default_rng" and not (call.args or call.keywords)
+        return True
+    return False
+
+
+def _last(decorator: ast.expr) -> str:
+    func = decorator.func if isinstance(decorator, ast.Call) else decorator
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else ""
