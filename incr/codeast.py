@@ -242,6 +242,9 @@ def _defined_names(stmt: ast.stmt) -> set[str]:
 
 
 _DYNAMIC = {"getattr", "globals", "vars", "eval", "exec", "__import__", "import_module"}
+#: ``pydoc.locate(name)`` and Hydra's ``instantiate(cfg)`` (a ``_target_`` class name in a
+#: config file): code looked up by a name read at run time too.
+_DYNAMIC |= {"locate", "instantiate"}
 
 
 def dynamic_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[str]:

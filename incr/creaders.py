@@ -43,11 +43,22 @@ def reader_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[list
     ``[func text, dotted name if imported inside the definition, head name, attribute chain,
     path expression source (or None), params of the definition, literal arguments]``
     (``nodes``: ``astnorm.walked(node)``, when already known)."""
-    calls = [
+    walk = list(ast.walk(node) if nodes is None else nodes)
+    calls: list[tuple[ast.Call | ast.expr, list[str]]] = [
         (sub, names)
-        for sub in (ast.walk(node) if nodes is None else nodes)
+        for sub in walk
         if isinstance(sub, ast.Call)
         and (names := _dotted(sub.func)) is not None
+        and names[-1] in LAST_NAMES
+    ]
+    called = {id(sub.func) for sub, _ in calls if isinstance(sub, ast.Call)}
+    calls += [  # a reader passed as a value: map(pd.read_parquet, files), {".pq": pd.read_parquet}
+        (sub, names)
+        for sub in walk
+        if isinstance(sub, ast.Attribute)
+        and id(sub) not in called
+        and isinstance(getattr(sub, "ctx", None), ast.Load)
+        and (names := _dotted(sub)) is not None
         and names[-1] in LAST_NAMES
     ]
     if not calls:
@@ -60,6 +71,9 @@ def reader_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[list
     for sub, head_chain in calls:
         head, chain = head_chain[0], head_chain[1:]
         dotted = ".".join([local_imports[head], *chain]) if head in local_imports else ""
+        if not isinstance(sub, ast.Call):  # its files are known only when it is called
+            found.append([ast.unparse(sub), dotted, head, list(chain), None, params, {}])
+            continue
         path = _path_arg(sub)
         if path is not None:
             path = _substitute(path, bound, set(params))

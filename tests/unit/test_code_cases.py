@@ -1104,3 +1104,13 @@ def test_a_module_not_imported_and_running_a_pipeline_leave_the_closure_as_it_is
     assert not any(p.startswith("pipelines/unrelated.py") for p in closure)
     assert_keeps(TOP, FLOW, "flow().run()", "flow().run(enable_cache=False)")
     assert_keeps(TOP, FLOW, 'print("ran")', 'print("done")')  # a __main__ block: not on import
+
+
+@pytest.mark.parametrize("call", ["pydoc.locate(name)", "hydra.utils.instantiate(cfg)"])
+def test_a_class_looked_up_by_a_name_from_a_config_file_is_reported(call: str) -> None:
+    head = call.split(".")[0]
+    flow = f"import {head}\nimport hydra.utils\n\n\ndef step(name, cfg):\n    return {call}\n"
+    closure = make_index({FLOW: flow}).closure(FLOW, "step")
+    assert closure.dynamic == (
+        f"{call.split('(')[0].rpartition('.')[2]}() in pipelines/flow.py:step",
+    )

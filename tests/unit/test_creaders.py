@@ -128,6 +128,36 @@ def test_a_path_not_known_before_the_run_is_unknown(flow: str, place: str) -> No
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        "return pd.concat(map(pd.read_parquet, files))",
+        'return {".parquet": pd.read_parquet}[".parquet"](files[0])',
+    ],
+    ids=["map", "table"],
+)
+def test_a_reader_passed_as_a_value_opens_unknown_files(body: str) -> None:
+    flow = f"import pandas as pd\n\n\ndef load(files):\n    {body}\n"
+    assert readers(flow) == [("pd.read_parquet() in pipelines/flow.py:load", "r", "unknown", "")]
+
+
+@pytest.mark.parametrize(
+    ("imports", "call", "text"),
+    [
+        ("import polars as pl", 'pl.read_json("data/x.parquet")', "pl.read_json"),
+        ("import polars as pl", 'pl.read_ipc_stream("data/x.parquet")', "pl.read_ipc_stream"),
+        (
+            "import pyarrow.ipc",
+            'pyarrow.ipc.RecordBatchStreamReader("data/x.parquet")',
+            "pyarrow.ipc.RecordBatchStreamReader",
+        ),
+    ],
+)
+def test_more_native_readers(imports: str, call: str, text: str) -> None:
+    flow = f"{imports}\n\n\ndef load():\n    return {call}\n"
+    assert readers(flow) == [(f"{text}() in pipelines/flow.py:load", "r", "path", "data/x.parquet")]
+
+
+@pytest.mark.parametrize(
     ("call", "mode"),
     [
         ('h5py.File("data/x.h5", "a")', "rw"),
