@@ -11,7 +11,7 @@ import ast
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from incr import creaders
+from incr import creaders, subclasses
 from incr.astnorm import config_defaults_apart, digest_nodes, unparse, walked
 from incr.codeast import (
     IGNORED,
@@ -58,6 +58,7 @@ class CodeIndex:
         self._raws: dict[tuple[str, str], str] = {}  # (module, name) -> raw key
         self._skeletons: dict[str, str] = {}
         self._imports: dict[str, list[str]] = {}  # module -> the project modules it imports
+        self._subclasses = subclasses.Subclasses(self)
         self.memo: dict[str, Any] = memo if memo is not None else {}
         self.memo_used: set[str] = set()
         self._consulted: set[str] = set()
@@ -100,6 +101,7 @@ class CodeIndex:
         dynamic: list[str] = []
         readers: list[tuple[str, str, str, str]] = []
         seen: set[tuple[str, str]] = set()
+        quiet: set[tuple[str, str]] = set()  # reached only through a module used whole
         todo: list[tuple[str, str]] = [(module, name)]
         while todo:
             mod, sym = todo.pop()
@@ -114,8 +116,20 @@ class CodeIndex:
                 todo += [(m, TOP_LEVEL) for m in self._imported(info)]
                 if TOP_LEVEL not in info.defs:
                     continue
-            if sym == "*":
+            if sym == "*":  # the module as a value: all of it, and what all of it uses
                 parts[f"{info.source.path}:*"] = digest_nodes([info.tree] if info.tree else [])
+                found = [(mod, name) for name in info.defs]
+                for binding in [
+                    *info.imports.values(),
+                    *(b for bs in info.other_imports.values() for b in bs),
+                ]:
+                    for target in self._resolve_binding(binding, ()):
+                        if isinstance(target, str):
+                            packages.add(target)
+                        else:
+                            found.append(target)
+                todo += found
+                quiet.update(t for t in found if t not in seen)  # may not run: no notes
                 continue
             if definition_nodes(info, sym) is None:
                 continue
@@ -126,11 +140,13 @@ class CodeIndex:
                 parts[f"{info.source.path}:{sym}{DEFAULTS}"] = defaults
             own = (mod, sym) == (module, name)
             readers += creaders.resolve_calls(self, info, sym, opens, own=own)
-            dynamic += [f"{call} in {info.source.path}:{sym}" for call in calls]
-            draws = global_random_draws(info, refs)
-            dynamic += [f"{call} in {info.source.path}:{sym}" for call in draws]
+            if (mod, sym) not in quiet:
+                draws = global_random_draws(info, refs)
+                dynamic += [f"{call} in {info.source.path}:{sym}" for call in [*calls, *draws]]
             targets = [t for ref in refs for t in self.resolve(info, ref)]
             targets += [t for b in imports for t in self._resolve_binding(b, ())]
+            for root in subclasses.roots(info, sym, refs):  # class Linear(Model, name="lin")
+                targets += self._subclasses.of(root)
             if "." not in sym and sym != TOP_LEVEL and self._may_be_table(info, sym):
                 found, notes = self._table_fillers(info.source.name, sym)
                 targets += found
@@ -138,8 +154,10 @@ class CodeIndex:
             for target in targets:
                 if isinstance(target, str):
                     packages.add(target)
-                else:
-                    todo.append(target)
+                    continue
+                if (mod, sym) in quiet and target not in seen:
+                    quiet.add(target)
+                todo.append(target)
         dynamic_notes = tuple(sorted(set(dynamic)))
         consulted = frozenset(self._consulted)
         opened = tuple(sorted(set(readers)))

@@ -41,6 +41,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "codeast",
             "randomdraws",
             "registries",
+            "subclasses",
             "readertable",
             "creaders",
             "codeindex",

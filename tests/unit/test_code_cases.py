@@ -1114,3 +1114,41 @@ def test_a_class_looked_up_by_a_name_from_a_config_file_is_reported(call: str) -
     assert closure.dynamic == (
         f"{call.split('(')[0].rpartition('.')[2]}() in pipelines/flow.py:step",
     )
+
+
+WHOLE_MODULE = {
+    "pipelines.base": "def double(x):\n    return 2 * x\n",
+    "pipelines.features": """
+        from pipelines.base import double
+
+
+        def feat(x):
+            return double(x)
+        """,
+    FLOW: """
+        import importlib
+
+        import pipelines.features as F
+
+
+        def apply_all(mod, x):
+            return mod.feat(x)
+
+
+        def step(x):
+            return apply_all(F, x)
+
+
+        def named(x):
+            return importlib.import_module("pipelines.features").feat(x)
+        """,
+}
+
+
+@pytest.mark.parametrize("step", ["step", "named"])
+def test_a_module_used_whole_counts_with_what_it_uses(step: str) -> None:
+    before = make_index(WHOLE_MODULE).closure(FLOW, step).parts
+    assert "pipelines/features.py:*" in before
+    edited_modules = edited(WHOLE_MODULE, "pipelines.base", "2 * x", "3 * x")
+    after = make_index(edited_modules).closure(FLOW, step).parts
+    assert after["pipelines/base.py:double"] != before["pipelines/base.py:double"]

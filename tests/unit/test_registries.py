@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
 from incr.codeast import ModuleSource
 from incr.codeindex import CodeIndex
 from incr.fingerprint import PROJECT_MODULES, CodeClosure
@@ -454,3 +456,80 @@ def test_an_implementation_registered_in_a_singledispatch_function_counts():
     text = textwrap.dedent(SINGLEDISPATCH["pipelines.ext"]).replace("v * 10", "v * 100")
     after = parts({**SINGLEDISPATCH, "pipelines.ext": text})
     assert after["pipelines/ext.py:_"] != before["pipelines/ext.py:_"]
+
+
+SUBCLASSED = {
+    "pipelines.base": """
+        class Model:
+            registry = {}
+
+            def __init_subclass__(cls, name=None, **kw):
+                super().__init_subclass__(**kw)
+                Model.registry[name] = cls
+
+
+        class Loss:
+            @classmethod
+            def create(cls, name):
+                return {c.__name__: c for c in cls.__subclasses__()}[name]()
+
+
+        class RegMeta(type):
+            def __new__(mcs, name, bases, ns):
+                made = super().__new__(mcs, name, bases, ns)
+                BLOCKS[name] = made
+                return made
+
+
+        BLOCKS = {}
+        """,
+    "pipelines.models": """
+        from pipelines.base import Loss, Model, RegMeta
+
+
+        class Linear(Model, name="lin"):
+            def predict(self, x):
+                return 2 * x
+
+
+        class MSE(Loss):
+            def __call__(self, x):
+                return x * x
+
+
+        class Scale(metaclass=RegMeta):
+            k = 2
+        """,
+    "pipelines.flow": """
+        from pipelines.base import BLOCKS, Loss, Model
+
+
+        def registered(x):
+            return Model.registry["lin"]().predict(x)
+
+
+        def listed(x):
+            return Loss.create("MSE")(x)
+
+
+        def made(x):
+            return BLOCKS["Scale"].k * x
+        """,
+}
+
+
+@pytest.mark.parametrize(
+    ("step", "old", "new", "part"),
+    [
+        ("registered", "2 * x", "3 * x", "pipelines/models.py:Linear"),
+        ("listed", "x * x", "x + x", "pipelines/models.py:MSE"),
+        ("made", "k = 2", "k = 3", "pipelines/models.py:Scale"),
+    ],
+    ids=["init-subclass", "subclasses", "metaclass"],
+)
+def test_a_class_registered_by_being_defined_counts(step, old, new, part) -> None:
+    before = parts(SUBCLASSED, step)
+    assert part in before
+    text = textwrap.dedent(SUBCLASSED["pipelines.models"]).replace(old, new)
+    after = parts({**SUBCLASSED, "pipelines.models": text}, step)
+    assert after[part] != before[part]
