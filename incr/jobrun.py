@@ -98,6 +98,12 @@ def store_outputs(
         artifacts[name] = Artifact(stored.kind, tools.store.put_parts(stored.parts), refs)
         if notes is not None:
             notes += stored.notes
+            if (lazy := _lazy_kind(value)) is not None:
+                notes.append(
+                    f"{where}: a {lazy} reads its files only when collected: the steps "
+                    "that take it rerun when it changes, not when those files do; collect it "
+                    "here, or list the files in deps=[...] of those steps"
+                )
     root = Path(job.root)
     for out in job.outs:
         path = root / out
@@ -232,3 +238,17 @@ def _module_name(path: str) -> str:
     if len(parts) > 1 and parts[0] == "src":
         parts.pop(0)
     return ".".join(parts)
+
+
+#: Handles over files that read them only when collected, by (module prefix, class name).
+_LAZY = {
+    ("polars", "LazyFrame"): "polars LazyFrame",
+    ("pyarrow", "FileSystemDataset"): "pyarrow Dataset",
+    ("pyarrow", "UnionDataset"): "pyarrow Dataset",
+    ("duckdb", "DuckDBPyRelation"): "DuckDB relation",
+}
+
+
+def _lazy_kind(value: Any) -> str | None:
+    kind = type(value)
+    return _LAZY.get((kind.__module__.partition(".")[0], kind.__name__))

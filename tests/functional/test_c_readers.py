@@ -213,3 +213,34 @@ def test_a_step_that_writes_the_database_is_not_tracked(make_project: MakeProjec
     assert note.startswith("sqlite3.connect() in pipelines/flow.py:save opens data/log.db and may")
     project.repro()
     assert project.take_ran() == []  # its own write does not make it dirty
+
+
+LAZY = """\
+    import polars as pl
+    from incr import pipeline, step
+
+
+    @step(deps=["data/t.parquet"])
+    def scan() -> pl.LazyFrame:
+        return pl.scan_parquet("data/t.parquet")
+
+
+    @step
+    def total(frame: pl.LazyFrame) -> int:
+        return int(frame.select(pl.col("a").sum()).collect().item())
+
+
+    @pipeline
+    def lazy():
+        total(scan())
+    """
+
+
+def test_a_lazy_frame_returned_by_a_step_gets_a_note(make_project) -> None:
+    import polars as pl
+
+    project = make_project({"pipelines/lazy.py": LAZY})
+    (project.root / "data").mkdir()
+    pl.DataFrame({"a": [1, 2]}).write_parquet(project.root / "data/t.parquet")
+    result = project.repro()
+    assert "step lazy.scan, output output: a polars LazyFrame reads its files only" in result.stderr
