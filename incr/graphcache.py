@@ -139,6 +139,7 @@ def save(
         return
     wiring = {}
     volatile: list[str] = []
+    native: list[str] = []
     for rel, digest in key["modules"].items():
         if rel.endswith(".py") and digest != MISSING:
             with contextlib.suppress(OSError, UnicodeDecodeError):
@@ -147,7 +148,18 @@ def save(
                 if found is not None and found.digest == digest:  # not rewritten meanwhile
                     wiring[rel] = found.entry()
                     volatile += [f"{rel}: {call}" for call in found.volatile]
+                    native += found.native
                     _keep_text(project, digest, text)
+    for path in native:  # opened by a reader in C while wiring: a file read, as any other
+        from incr.creaders import project_path
+
+        rel = project_path(path, str(project.root))
+        if rel == "":
+            continue  # an in-memory database
+        if rel is None or not (project.root / rel).is_file():
+            volatile.append(f"a reader in C opens {path} while wiring")
+        else:
+            key["modules"][rel] = stats.digest(rel)
     if volatile:  # wired anew on each run: no saved graphs (see incr.volatile)
         with contextlib.suppress(OSError):
             _path(project).unlink(missing_ok=True)

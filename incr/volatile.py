@@ -47,15 +47,45 @@ def volatile_calls(source: bytes, tree: ast.Module) -> list[str]:
         return []
     modules = _module_names(tree)
     found: list[str] = []
+    for stmt in _wiring_statements(tree):
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Call) and _volatile(node, modules):
+                found.append(f"{ast.unparse(node.func)}() (line {node.lineno})")
+    return found
+
+
+def native_reads(tree: ast.Module) -> tuple[list[str], list[str]]:
+    """The files readers written in C open while the module's pipelines are wired (a
+    manifest read with ``pd.read_parquet`` in a ``@pipeline`` body, or at the top level),
+    which no audit event shows: (paths known now, calls whose path is not)."""
+    from incr.creaders import path_value, reader_calls
+    from incr.readertable import READERS
+
+    modules = _module_names(tree)
+    known: list[str] = []
+    unknown: list[str] = []
+    for stmt in _wiring_statements(tree):
+        for text, _, head, chain, source, params, _ in reader_calls(stmt):
+            if ".".join([modules.get(head, head), *chain]) not in READERS:
+                continue
+            kind, value = path_value(source, params, lambda _: None, own=False)
+            if kind == "path":
+                known.append(value)
+            else:
+                unknown.append(f"{text}()")
+    return known, unknown
+
+
+def _wiring_statements(tree: ast.Module) -> list[ast.stmt]:
+    """``@pipeline`` functions and statements outside any function or class."""
+    found = []
     for stmt in tree.body:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
             if not any(_last(d) == "pipeline" for d in stmt.decorator_list):
                 continue
         elif isinstance(stmt, ast.ClassDef):
             continue
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Call) and _volatile(node, modules):
-                found.append(f"{ast.unparse(node.func)}() (line {node.lineno})")
+        found.append(stmt)
     return found
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from incr.fingerprint import digest_bytes
+from incr.readertable import LAST_NAMES
 
 #: Attributes that reach a step's function outside a run (``my_step.entrypoint(...)``).
 _BODY_ACCESS = frozenset({"entrypoint", "func", "__wrapped__", "run_function", "__dict__"})
@@ -37,6 +38,8 @@ _ACCESS_WORDS = re.compile(
     rb"\b(?:%s)\b" % b"|".join(w.encode() for w in sorted({*_BODY_ACCESS, *_DYNAMIC_ACCESS}))
     + rb"|\bgetattr\b"
 )
+#: The last names of the readers written in C: a text without one calls none of them.
+_NATIVE_WORDS = re.compile(rb"\b(?:%s)\b" % b"|".join(sorted(n.encode() for n in LAST_NAMES)))
 #: ``import *``: the only form a star import takes (no parentheses, no comment before ``*``).
 _STAR_IMPORT = re.compile(rb"\bimport[\s\\]*\*")
 
@@ -60,6 +63,8 @@ class Wiring:
         self.runs_bodies = runs_bodies
         #: Calls that wire the module's pipelines anew on each run (``incr.volatile``).
         self.volatile = volatile or []
+        #: Files a reader written in C opens while the pipelines are wired.
+        self.native: list[str] = []
         self._parsed: Any = (parsed, steps)  # until ``tree`` is known
         self._tree: str | None = None
 
@@ -127,7 +132,7 @@ def _wiring(source: bytes, filename: str, digest: str) -> Wiring | None:
 
     from incr.codeast import analysed_tree, hand_over
     from incr.moduletop import around_bodies
-    from incr.volatile import volatile_calls
+    from incr.volatile import native_reads, volatile_calls
 
     text: str | None = None
     if not source.startswith(b"\xef\xbb\xbf"):  # a byte-order mark: parsed from the bytes
@@ -148,7 +153,14 @@ def _wiring(source: bytes, filename: str, digest: str) -> Wiring | None:
     around = digest_bytes(around_bodies(source, steps), 32)
     if text is not None and known is None:
         hand_over(text, tree)  # the code index parses the changed module once, not twice
-    return Wiring(digest, around, runs_bodies, tree, steps, volatile_calls(source, tree))
+    volatile = volatile_calls(source, tree)
+    natives: list[str] = []
+    if _NATIVE_WORDS.search(source):  # a reader in C may open a file while wiring
+        natives, unknown = native_reads(tree)
+        volatile += [f"{call} of a path not known before it runs" for call in unknown]
+    found = Wiring(digest, around, runs_bodies, tree, steps, volatile)
+    found.native = natives
+    return found
 
 
 def _reaches_bodies(node: Any) -> bool:

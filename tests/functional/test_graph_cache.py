@@ -434,3 +434,49 @@ def test_a_pipeline_wired_from_the_clock_is_traced_on_every_command(make_project
     assert project.take_ran() == ["ingest"]
     assert (cache / "graph.bin").exists() and not (cache / "graph.volatile").exists()
     assert project.dirty() == {}
+
+
+MANIFEST = """\
+    import pandas as pd
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class Part(StepConfig):
+        name: str = ""
+
+
+    @step
+    def proc(config: Part) -> str:
+        mark("proc")
+        return config.name.upper()
+
+
+    @step
+    def combine(parts: list) -> list:
+        mark("combine")
+        return sorted(parts)
+
+
+    @pipeline
+    def parts():
+        names = pd.read_parquet("data/manifest.parquet")["name"].tolist()
+        combine([proc(config=Part(name=n), name=f"proc_{n}") for n in names])
+    """
+
+
+def test_a_file_a_reader_in_c_opens_while_wiring_keys_the_saved_graphs(make_project) -> None:
+    import pandas as pd
+
+    project = make_project({"pipelines/parts.py": MANIFEST})
+    (project.root / "data").mkdir()
+    pd.DataFrame({"name": ["a", "b"]}).to_parquet(project.root / "data/manifest.parquet")
+    project.repro()
+    assert project.take_ran() == ["proc", "proc", "combine"]
+    assert project.dirty() == {}
+
+    pd.DataFrame({"name": ["a", "b", "c"]}).to_parquet(project.root / "data/manifest.parquet")
+    assert project.dirty()["proc_c"] == [("new step", "")]
+    project.repro()
+    assert project.take_ran() == ["proc", "combine"]
