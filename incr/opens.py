@@ -41,3 +41,11 @@ def reads_existing(mode: Any, flags: Any) -> bool:
         new = flags & (os.O_CREAT | os.O_EXCL) == os.O_CREAT | os.O_EXCL
         return (flags & os.O_ACCMODE) != os.O_WRONLY and not flags & os.O_TRUNC and not new
     return isinstance(mode, str) and ("r" in mode or ("+" in mode and "w" not in mode))
+
+
+def keeps_bytes(mode: Any, flags: Any) -> bool:
+    """True for a write that keeps the file's bytes (``a``: appends): a later read of the
+    file reads them too."""
+    if isinstance(flags, int):
+        return bool(flags & os.O_APPEND) and not flags & os.O_TRUNC
+    return isinstance(mode, str) and "a" in mode

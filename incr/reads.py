@@ -51,7 +51,7 @@ from typing import Any
 
 from incr import outside, processes
 from incr.envreads import project_files
-from incr.opens import is_write, read_as_code, reads_existing
+from incr.opens import is_write, keeps_bytes, read_as_code, reads_existing
 from incr.pathfacts import MISSING, entry_of, existence, listing_digest, stamp, within
 from incr.readrelay import Relay
 
@@ -116,6 +116,8 @@ class ReadRecorder:
         self.relayed_env: set[str] = set()
         #: Python sources read as data (see ``event``).
         self.sources: set[str] = set()
+        #: Files the step first opened to append to (the bytes before are kept: ``opened``).
+        self.appended: set[str] = set()
         #: The stat of each file read, when first opened (see ``changed_while_read``).
         self.stamps: dict[str, tuple[int, ...] | None] = {}
 
@@ -139,11 +141,13 @@ class ReadRecorder:
                 self.stamps[full] = stamp(full)
 
     def opened(self, full: str, mode: Any, flags: Any, source: bool = False) -> None:
-        if reads_existing(mode, flags) and full not in self.written:
+        if reads_existing(mode, flags) and (full not in self.written or full in self.appended):
             self.read.add(full)  # its bytes as they were before the step wrote it, if it does
             if source:
                 self.sources.add(full)
         if is_write(mode, flags):
+            if full not in self.written and keeps_bytes(mode, flags):
+                self.appended.add(full)  # appended to first: what was there is still read
             self.written.add(full)
             self.changed.add(full)
 

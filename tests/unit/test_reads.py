@@ -150,6 +150,20 @@ def test_read_then_rewritten_is_a_read_written_then_read_is_not(
     ) == ["data/clean.txt"]
 
 
+def test_appended_to_then_read_is_a_read(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An append keeps the bytes before it: reading the file afterwards reads them too."""
+    monkeypatch.chdir(root)
+    labels = Path("data/labels.csv")
+    labels.write_text("a,1\n", encoding="utf-8")
+
+    def append_then_read() -> None:
+        with open(labels, "a", encoding="utf-8") as fh:
+            fh.write("")
+        labels.read_text(encoding="utf-8")
+
+    assert opened(root, append_then_read) == ["data/labels.csv"]
+
+
 def test_dotfiles_count_and_tooling_does_not(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     files = [
         "data/.thresholds.json",
