@@ -30,7 +30,7 @@ from incr.digests import digest_bytes
 from incr.fingerprint import DEFAULTS, MEMO_FORMAT, PROJECT_MODULES, CodeClosure
 from incr.model import TOP_LEVEL
 from incr.moduletop import around_bodies
-from incr.randomdraws import global_random_draws
+from incr.randomdraws import global_random_draws, global_settings
 
 Loader = Callable[[str], "ModuleSource | None"]
 
@@ -142,6 +142,7 @@ class CodeIndex:
             readers += creaders.resolve_calls(self, info, sym, opens, own=own)
             if (mod, sym) not in quiet:
                 draws = global_random_draws(info, refs)
+                draws += global_settings(info, sym, refs)
                 dynamic += [f"{call} in {info.source.path}:{sym}" for call in [*calls, *draws]]
             targets = [t for ref in refs for t in self.resolve(info, ref)]
             targets += [t for b in imports for t in self._resolve_binding(b, ())]

@@ -176,9 +176,10 @@ def load_inputs(
             if param not in job.shared or _immutable(value):
                 loaded[param] = value
                 continue
-            with contextlib.suppress(Exception):  # a lock, an open file: loaded again below
-                loaded[param] = copy.deepcopy(value)
-                continue
+            if type(value).__name__ != "ndarray":  # an array loads as a private memory map
+                with contextlib.suppress(Exception):  # a lock, an open file: loaded below
+                    loaded[param] = copy.deepcopy(value)
+                    continue
         try:
             loaded[param] = load_artifact(store, Artifact(kind, digest))
         except (ObjectMissing, ObjectCorrupt) as exc:

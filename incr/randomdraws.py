@@ -23,6 +23,7 @@ _STDLIB_DRAWS = (
 )
 NUMPY_GLOBAL_DRAWS = frozenset(_NUMPY_DRAWS.split())
 STDLIB_GLOBAL_DRAWS = frozenset(_STDLIB_DRAWS.split())
+_SETTING_MODULES = frozenset({"sklearn", "pandas", "torch", "numpy", "tensorflow", "decimal"})
 _GLOBAL_RANDOM_FIX = {"numpy": "np.random.default_rng(...)", "random": "random.Random(...)"}
 
 
@@ -43,7 +44,45 @@ def global_random_draws(info: ModuleInfo, refs: list[Ref]) -> list[str]:
     return found
 
 
-def _dotted(info: ModuleInfo, name: str, chain: tuple[str, ...]) -> str:
+#: Calls that change process-wide settings of a library: made in a step, they reach the steps
+#: that run after it in the same process, and only those.
+GLOBAL_SETTINGS = frozenset(
+    {
+        "sklearn.set_config",
+        "pandas.set_option",
+        "pandas.options",
+        "torch.set_default_dtype",
+        "torch.set_default_device",
+        "torch.use_deterministic_algorithms",
+        "numpy.seterr",
+        "tensorflow.config.run_functions_eagerly",
+        "decimal.getcontext",
+    }
+)
+
+
+def global_settings(info: ModuleInfo, sym: str, refs: list[Ref]) -> list[str]:
+    """Calls among the names definition ``sym`` reads that change a library's process-wide
+    settings (``sklearn.set_config(...)``), as ``sklearn.set_config()``: in a function or a
+    class only (a module's top-level code counts as code, see ``incr.moduletop``)."""
+    import ast
+
+    from incr.codeast import definition_nodes
+
+    nodes = definition_nodes(info, sym) or []
+    if not any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) for n in nodes):
+        return []
+    dotted = {_dotted(info, name, chain, wide=True) for name, chain in refs}
+    found = {s for d in dotted for s in GLOBAL_SETTINGS if d == s or d.startswith(s + ".")}
+    return [f"{call}()" for call in sorted(found)]
+
+
+def is_global_setting(note: str) -> bool:
+    """True for a note made by ``global_settings`` (``sklearn.set_config() in PATH:NAME``)."""
+    return note.partition(" in ")[0].removesuffix("()") in GLOBAL_SETTINGS
+
+
+def _dotted(info: ModuleInfo, name: str, chain: tuple[str, ...], wide: bool = False) -> str:
     """The dotted path a name read in ``info`` stands for (``np.random.rand`` ->
     ``numpy.random.rand``), from the module's imports; ``np``, ``numpy`` and ``random`` bound
     by an import inside a function count as those modules. Empty for a local name."""
@@ -54,6 +93,7 @@ def _dotted(info: ModuleInfo, name: str, chain: tuple[str, ...]) -> str:
         return ""
     else:
         base = {"np": "numpy", "numpy": "numpy", "random": "random"}.get(name, "")
+        base = base or (name if wide and name in _SETTING_MODULES else "")
     return ".".join([base, *chain]) if base else ""
 
 

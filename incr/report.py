@@ -15,6 +15,7 @@ from incr import gate
 from incr.fingerprint import global_random_fix
 from incr.model import SOURCE, Facts, LockEntry, PipelineGraph, Reason, StepNode
 from incr.plan import Verdict
+from incr.randomdraws import is_global_setting
 
 if TYPE_CHECKING:
     from incr.events import Event, Rerun
@@ -163,6 +164,8 @@ def _notes(v: Verdict) -> list[str]:
         [
             _random_note(place, fix)
             if (fix := global_random_fix(place))
+            else _setting_note(place)
+            if is_global_setting(place)
             else f"{place}: incr cannot see which code this reaches; list it with "
             "@step(code_deps=[...]) or change @step(version=...) when it changes"
             for place in v.notes
@@ -183,6 +186,14 @@ def _uncached_note(step: str, name: str, what: str) -> str:
     return (
         f"{step} captures {name} ({article} {what}), which incr cannot digest: the step "
         "always reruns; pass it as a step input or a config"
+    )
+
+
+def _setting_note(place: str) -> str:
+    return (
+        f"{place} changes a library's process-wide setting: the steps run after it in the "
+        "same process see it, so rerunning only some of them gives other results; make the "
+        "setting at a module's top level (it then counts for the steps that import it)"
     )
 
 

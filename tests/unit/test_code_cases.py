@@ -1152,3 +1152,26 @@ def test_a_module_used_whole_counts_with_what_it_uses(step: str) -> None:
     edited_modules = edited(WHOLE_MODULE, "pipelines.base", "2 * x", "3 * x")
     after = make_index(edited_modules).closure(FLOW, step).parts
     assert after["pipelines/base.py:double"] != before["pipelines/base.py:double"]
+
+
+def test_a_process_wide_setting_changed_in_a_step_is_reported_at_top_level_it_counts() -> None:
+    modules = {
+        FLOW: """
+            import pandas as pd
+            import sklearn
+
+            pd.set_option("display.precision", 3)
+
+
+            def step(x):
+                sklearn.set_config(transform_output="pandas")
+                pd.options.mode.copy_on_write = True
+                return x
+            """
+    }
+    closure = make_index(modules).closure(FLOW, "step")
+    assert closure.dynamic == (
+        "pandas.options() in pipelines/flow.py:step",
+        "sklearn.set_config() in pipelines/flow.py:step",
+    )
+    assert "pipelines/flow.py:<top level>" in closure.parts  # not a note: counted
