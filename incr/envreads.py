@@ -22,6 +22,7 @@ be a secret.
 from __future__ import annotations
 
 import _collections_abc
+import contextlib
 import os
 import sys
 import threading
@@ -165,12 +166,27 @@ def watching(sink: Sink) -> Iterator[None]:
         stop(sink)
 
 
+#: The environment as the run's steps started with it (``mark_run_start``): the pipeline
+#: modules imported, no step run yet.
+_at_run_start: dict[Any, Any] | None = None
+
+
+def mark_run_start() -> None:
+    """Note the environment as it is now, before a run's first step (see ``EnvRecorder``)."""
+    global _at_run_start
+    _at_run_start = dict(os.environ._data)  # type: ignore[attr-defined]
+
+
 class EnvRecorder:
-    """The names of the variables project code read while it was active."""
+    """The names of the variables project code read while it was active, and of those among
+    them that an earlier step of the run set (``set_before``): that value is the process's,
+    not the environment's, and depends on which steps ran."""
 
     def __init__(self, root: Path) -> None:
         self.files = project_files(root)
         self.names: set[str] = set()
+        self.set_before: set[str] = set()
+        self._start = dict(os.environ._data)  # type: ignore[attr-defined]
         #: Where a process forked from the step reports (``incr.readrelay``), if any.
         self.relay: Relay | None = None
 
@@ -179,8 +195,14 @@ class EnvRecorder:
             return
         if self.relay is not None and self.relay.fd is not None:
             self.relay.send("env", name)  # in a forked child
-        else:
-            self.names.add(name)
+            return
+        self.names.add(name)
+        if _at_run_start is not None:
+            with contextlib.suppress(Exception):  # a name os.environ cannot encode
+                key = os.environ.encodekey(name)
+                now = os.environ._data.get(key)  # type: ignore[attr-defined]
+                if now != _at_run_start.get(key) and self._start.get(key) == now:
+                    self.set_before.add(name)
 
 
 @contextmanager

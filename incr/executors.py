@@ -86,6 +86,8 @@ class StepOutcome:
     #: Files read (root-relative) and learned keys (``ls:``, ``exists:``) -> their digest.
     reads: dict[str, str] = field(default_factory=dict)
     env: tuple[str, ...] = ()  # environment variables the project's code read (names)
+    #: Those of them an earlier step of the run set (``envreads.EnvRecorder.set_before``).
+    env_set_before: tuple[str, ...] = ()
     deps: dict[str, str] = field(default_factory=dict)  # declared deps it wrote -> digest
     writes: tuple[str, ...] = ()  # files it opened for writing, besides its outs
     ran: bool = True

@@ -57,6 +57,9 @@ def run_job(
         artifacts = store_outputs(job, outputs, tools, function, notes)
         if seen is not None and seen.programs and not job.deps:  # deps: the user took charge
             notes.append(processes.note(seen.programs))
+        before = tuple(sorted(env.set_before)) if env is not None else ()
+        if before:
+            notes.append(_set_before_note(job, before))
         outcome = StepOutcome(
             artifacts,
             seconds,
@@ -64,6 +67,7 @@ def run_job(
             env=tuple(sorted(env.names | (seen.relayed_env if seen else set())))
             if env is not None
             else (),
+            env_set_before=before,
             deps=deps_written(job, seen, tools),
             writes=tuple(writes_of(job, seen)),
             warnings=dropped_value(job, result),
@@ -252,3 +256,12 @@ _LAZY = {
 def _lazy_kind(value: Any) -> str | None:
     kind = type(value)
     return _LAZY.get((kind.__module__.partition(".")[0], kind.__name__))
+
+
+def _set_before_note(job: StepJob, names: tuple[str, ...]) -> str:
+    listed = ", ".join(f"${n}" for n in names)
+    return (
+        f"step {job.key} reads {listed}, which a step run before it in this process set: its "
+        "result depends on which steps ran, so it reruns every time; set the variable at a "
+        "module's top level, or pass the value as a config or an input"
+    )

@@ -14,6 +14,10 @@ from incr.model import ENV_PREFIX, Artifact, Facts, LockEntry, Reason, StepNode
 from incr.runstate import Clock, RunState
 from incr.session import Workspace
 
+#: The ``reads`` value of a variable an earlier step of the run set: no environment has it,
+#: so the step is found changed by the next status.
+SET_BEFORE = "set by a step run before"
+
 
 class ResultRecorder:
     def __init__(self, ws: Workspace, clock: Clock) -> None:
@@ -30,6 +34,8 @@ class ResultRecorder:
         seen = {f"{ENV_PREFIX}{name}": "" for name in outcome.env}  # valued here
         seen.update(outcome.reads)
         reads = self.ws.reads_to_record(node, facts.code, seen)
+        for name in outcome.env_set_before:  # the process's value, not the environment's
+            reads[f"{ENV_PREFIX}{name}"] = SET_BEFORE
         self.ws.store.record_run(fp, outcome.artifacts, reads, self.clock.wall(), node.key)
         self.ws.keep_sources(facts.code)
         self.record(node, fp, facts, outcome.artifacts, reads)

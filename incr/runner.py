@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from incr import dag, stepcontext, temppool
+from incr import dag, envreads, stepcontext, temppool
 from incr import graph as graphs
 from incr.consumers import Consumers
 from incr.events import (
@@ -128,6 +128,7 @@ class Runner:
         if dry_run:
             run.producers = {out: n.name for n in graph.steps for out in n.outs}
             run.order_found = found
+        envreads.mark_run_start()  # before --jobs workers fork: they share it
         executor = executor or self.executor(traced, jobs, dry_run)
         reporter = Grouped(self.reporter) if executor.capacity() > 1 else self.reporter
         recorder = ResultRecorder(self.ws, self.clock)

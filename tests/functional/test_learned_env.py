@@ -677,3 +677,53 @@ def test_a_script_run_records_what_the_command_line_checks(
     again = project.python("pipelines/scripted.py")
     assert again.returncode == 0, again.output
     assert project.take_ran() == []
+
+
+SET_BY_A_STEP = """\
+    import os
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class Precision(StepConfig):
+        bits: str = "32"
+
+
+    @step
+    def setup(config: Precision) -> str:
+        mark("setup")
+        os.environ["PRECISION"] = config.bits
+        return config.bits
+
+
+    @step
+    def train() -> str:
+        mark("train")
+        return "trained@" + os.environ.get("PRECISION", "64")
+
+
+    @pipeline
+    def env_step():
+        setup(config=Precision())
+        train()
+    """
+
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "1"]], ids=["in-process", "jobs"])
+def test_a_variable_an_earlier_step_set_is_not_taken_for_the_environment(
+    make_project: MakeProject, tmp_path: Path, jobs: list[str]
+) -> None:
+    """Its value is the process's, and depends on which steps ran: the reader is never
+    clean, and says why."""
+    project = make_project({"pipelines/env_step.py": SET_BY_A_STEP})
+    result = project.repro(*jobs)
+    assert project.take_ran() == ["setup", "train"]
+    assert "reads $PRECISION, which a step run before it in this process set" in result.stderr
+    assert project.lock()["env_step.train"].reads["$PRECISION"] == "set by a step run before"
+
+    project.edit("pipelines/env_step.py", 'bits: str = "32"', 'bits: str = "16"')
+    assert project.dirty()["train"] == [("env changed", "PRECISION")]
+    project.repro(*jobs)
+    assert project.take_ran() == ["setup", "train"]
+    assert outputs(project) == from_scratch(project, tmp_path, *jobs)
