@@ -20,18 +20,7 @@ from types import CodeType
 from typing import Any
 
 from incr.errors import DiscoveryError
-
-
-def _is_main_test(test: ast.expr) -> bool:
-    """``__name__ == "__main__"`` written either way round."""
-    if not isinstance(test, ast.Compare) or len(test.ops) != 1:
-        return False
-    if not isinstance(test.ops[0], ast.Eq):
-        return False
-    sides = [test.left, test.comparators[0]]
-    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
-    texts = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
-    return len(names) == 1 and len(texts) == 1
+from incr.moduletop import is_main_test
 
 
 def main_block(source: bytes, filename: str) -> CodeType | None:
@@ -46,7 +35,7 @@ def main_block(source: bytes, filename: str) -> CodeType | None:
         return None
     body: list[ast.stmt] = []
     for node in tree.body:
-        if isinstance(node, ast.If) and _is_main_test(node.test):
+        if isinstance(node, ast.If) and is_main_test(node.test):
             body.extend(node.body)
     if not body:
         return None

@@ -47,7 +47,7 @@ def guarded(
     for stmt in body:
         if isinstance(stmt, ast.If):
             inner = (*guards, guard(stmt.test))
-            yield from guarded(stmt.body, inner, main or _is_main_test(stmt.test))
+            yield from guarded(stmt.body, inner, main or is_main_test(stmt.test))
             yield from guarded(stmt.orelse, inner, main)
         elif isinstance(stmt, ast.Try):
             for block in (stmt.body, stmt.orelse, stmt.finalbody):
@@ -74,7 +74,7 @@ def is_guard(stmt: ast.stmt) -> bool:
     return getattr(stmt, GUARD, False)
 
 
-def _is_main_test(test: ast.expr) -> bool:
+def is_main_test(test: ast.expr) -> bool:
     """``__name__ == "__main__"``, either way round."""
     if not isinstance(test, ast.Compare) or len(test.ops) != 1:
         return False
@@ -202,7 +202,7 @@ class TopLevel:
             return False
         for node in self.defs.get(root.id, []):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                if any(_last_name(d) == "pipeline" for d in node.decorator_list):
+                if any(last_name(d) == "pipeline" for d in node.decorator_list):
                     return True
             elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                 inner = _root(node.value)
@@ -219,7 +219,8 @@ def _root(node: ast.expr) -> ast.expr:
     return node
 
 
-def _last_name(decorator: ast.expr) -> str:
+def last_name(decorator: ast.expr) -> str:
+    """The last name of a decorator (``pipeline`` in ``@incr.pipeline(...)``)."""
     func = decorator.func if isinstance(decorator, ast.Call) else decorator
     if isinstance(func, ast.Attribute):
         return func.attr

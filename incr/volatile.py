@@ -15,6 +15,8 @@ from __future__ import annotations
 import ast
 import re
 
+from incr.moduletop import last_name
+
 #: Words without which a text holds none of the calls below (checked before any walk).
 _WORDS = re.compile(
     rb"\b(?:now|today|utcnow|time|time_ns|perf_counter|monotonic|localtime|gmtime|ctime|"
@@ -81,7 +83,7 @@ def _wiring_statements(tree: ast.Module) -> list[ast.stmt]:
     found = []
     for stmt in tree.body:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-            if not any(_last(d) == "pipeline" for d in stmt.decorator_list):
+            if not any(last_name(d) == "pipeline" for d in stmt.decorator_list):
                 continue
         elif isinstance(stmt, ast.ClassDef):
             continue
@@ -126,10 +128,3 @@ def _volatile(call: ast.Call, modules: dict[str, str]) -> bool:
             return name == "default_rng" and not (call.args or call.keywords)
         return True
     return False
-
-
-def _last(decorator: ast.expr) -> str:
-    func = decorator.func if isinstance(decorator, ast.Call) else decorator
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    return func.id if isinstance(func, ast.Name) else ""
