@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from incr.model import paths_overlap
+from incr.moduletop import is_guard
 from incr.readertable import LAST_NAMES, PATH_KEYWORDS, READERS
 
 if TYPE_CHECKING:
@@ -218,8 +219,8 @@ def _imported_name(index: ModuleLookup, info: ModuleInfo, head: str, chain: list
     """The full name of a third-party or standard library object (``pd.read_parquet``:
     ``pandas.read_parquet``), or "" when the name is not imported from outside."""
     binding = info.imports.get(head)
-    if binding is None or head in info.defs:
-        return ""
+    if binding is None or not all(is_guard(n) for n in info.defs.get(head, ())):
+        return ""  # not imported, or also bound to a value of the module's own
     base = binding.module or f"{binding.attr_of}.{binding.attr}"
     if index.is_local(base.split(".")[0]):
         return ""

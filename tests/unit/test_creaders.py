@@ -258,3 +258,13 @@ def test_a_path_outside_the_project_gets_a_note() -> None:
 )
 def test_project_path(path: str, expected: str | None) -> None:
     assert project_path(path, "/p") == expected
+
+
+def test_a_reader_imported_under_an_if_is_still_a_reader() -> None:
+    flow = (
+        "import os\n\nif os.name == 'posix':\n    import pandas as pd\n\n\n"
+        "def load():\n    return pd.read_parquet('data/x.parquet')\n"
+    )
+    assert readers(flow) == [
+        ("pd.read_parquet() in pipelines/flow.py:load", "r", "path", "data/x.parquet")
+    ]
