@@ -110,8 +110,11 @@ def decide(
     # Dirty if an input it receives now differs from the one it ran with.
     changed = [p for p, d in facts.inputs.items() if old.inputs.get(p) != d]
     sources = sorted({node.inputs[p].step for p in changed if p in node.inputs})
-    if sources:
-        reasons.append(Reason(Reason.INPUT, ", ".join(f"from {s}" for s in sources)))
+    # ... or that it no longer receives at all (a fan-in list that shrank).
+    dropped = sorted(p for p in old.inputs.keys() - facts.inputs.keys() if p not in node.inputs)
+    if sources or dropped:
+        words = [f"from {s}" for s in sources] + [f"{p} no longer given" for p in dropped]
+        reasons.append(Reason(Reason.INPUT, ", ".join(words)))
     # Dirty, perhaps, once a dirty upstream step has rerun (early cutoff may still save it).
     if waiting_on:
         reasons.append(Reason(Reason.UPSTREAM, ", ".join(waiting_on)))

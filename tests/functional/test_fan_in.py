@@ -157,6 +157,12 @@ def test_a_new_part_and_a_new_order_rerun_the_combining_step(make_project: MakeP
     assert values(project)["combine"] == [sum(range(12)[f::4]) for f in (3, 2, 1)]
     assert_same_as_scratch(project, fresh_copy(project, project.root.parent / "scratch"))
 
+    project.edit("pipelines/cv.py", "FOLDS = [3, 2, 1]", "FOLDS = [3, 2]")  # one part fewer
+    assert project.dirty("cv") == {"combine": [("input changed", "models[2] no longer given")]}
+    project.repro()
+    assert project.take_ran() == ["combine"]
+    assert values(project)["combine"] == [sum(range(12)[f::4]) for f in (3, 2)]
+
 
 def test_fan_in_under_jobs_matches_a_serial_run(make_project: MakeProject) -> None:
     project = make_project(
