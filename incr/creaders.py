@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from incr.model import paths_overlap
-from incr.moduletop import is_guard
+from incr.moduletop import dotted_names, imported_names, is_guard
 from incr.readertable import LAST_NAMES, PATH_KEYWORDS, READERS
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def reader_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[list
         (sub, names)
         for sub in walk
         if isinstance(sub, ast.Call)
-        and (names := _dotted(sub.func)) is not None
+        and (names := dotted_names(sub.func)) is not None
         and names[-1] in LAST_NAMES
     ]
     called = {id(sub.func) for sub, _ in calls if isinstance(sub, ast.Call)}
@@ -59,12 +59,12 @@ def reader_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[list
         if isinstance(sub, ast.Attribute)
         and id(sub) not in called
         and isinstance(getattr(sub, "ctx", None), ast.Load)
-        and (names := _dotted(sub)) is not None
+        and (names := dotted_names(sub)) is not None
         and names[-1] in LAST_NAMES
     ]
     if not calls:
         return []  # most definitions: nothing more to look at
-    local_imports = _local_imports(node)
+    local_imports = imported_names(node)
     params = sorted(_params(node))
     bound = _single_assignments(node)
     writes = _writes_sql(node)
@@ -88,34 +88,6 @@ def reader_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[list
         source = None if path is None else ast.unparse(path)
         found.append([text, dotted, head, list(chain), source, params, literals])
     return found
-
-
-def _dotted(expr: ast.expr) -> list[str] | None:
-    names: list[str] = []
-    while isinstance(expr, ast.Attribute):
-        names.append(expr.attr)
-        expr = expr.value
-    if not isinstance(expr, ast.Name):
-        return None
-    names.append(expr.id)
-    return list(reversed(names))
-
-
-def _local_imports(node: ast.AST) -> dict[str, str]:
-    """Absolute imports made inside the definition: bound name -> dotted module or object."""
-    bound: dict[str, str] = {}
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Import):
-            for alias in sub.names:
-                if alias.asname:
-                    bound[alias.asname] = alias.name
-                else:
-                    top = alias.name.split(".")[0]
-                    bound[top] = top
-        elif isinstance(sub, ast.ImportFrom) and sub.level == 0 and sub.module:
-            for alias in sub.names:
-                bound[alias.asname or alias.name] = f"{sub.module}.{alias.name}"
-    return bound
 
 
 def _params(node: ast.AST) -> set[str]:

@@ -25,6 +25,7 @@ from incr.executors import (
     user_traceback,
 )
 from incr.model import Artifact, StepFunction, paths_overlap
+from incr.project import module_name
 from incr.reads import ReadRecorder, recording
 from incr.store import UnsafePath
 
@@ -235,13 +236,8 @@ def clear_caches(parts: tuple[str, ...]) -> None:
 
 @functools.lru_cache(maxsize=1024)
 def _module_name(path: str) -> str:
-    """The dotted name of the project module at ``path`` (``project.module_name``, on text)."""
-    parts = path.removesuffix(".py").split("/")
-    if parts[-1] == "__init__":
-        parts.pop()
-    if len(parts) > 1 and parts[0] == "src":
-        parts.pop(0)
-    return ".".join(parts)
+    """The dotted name of the project module at ``path``, relative to the root."""
+    return module_name(Path(), Path(path))
 
 
 #: Handles over files that read them only when collected, by (module prefix, class name).

@@ -352,3 +352,34 @@ def around_bodies(
         at = end
     kept += lines[at:]
     return b"\n".join(kept)
+
+
+def dotted_names(expr: ast.expr) -> list[str] | None:
+    """``["np", "random", "rand"]`` for ``np.random.rand``; None when the chain does not
+    start from a name."""
+    names: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        names.append(expr.attr)
+        expr = expr.value
+    if not isinstance(expr, ast.Name):
+        return None
+    names.append(expr.id)
+    return list(reversed(names))
+
+
+def imported_names(node: ast.AST) -> dict[str, str]:
+    """The names absolute imports anywhere in ``node`` bind, with the dotted module or object
+    each stands for (``from time import time``: ``time`` -> ``time.time``)."""
+    bound: dict[str, str] = {}
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Import):
+            for alias in sub.names:
+                if alias.asname:
+                    bound[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    bound[top] = top
+        elif isinstance(sub, ast.ImportFrom) and sub.level == 0 and sub.module:
+            for alias in sub.names:
+                bound[alias.asname or alias.name] = f"{sub.module}.{alias.name}"
+    return bound

@@ -15,6 +15,7 @@ import ast
 from collections.abc import Iterable
 
 from incr.codeast import ModuleInfo, ModuleLookup, Ref, definition_nodes
+from incr.moduletop import dotted_names
 
 Target = tuple[str, str]  # (module, name)
 
@@ -96,11 +97,8 @@ class Subclasses:
         return self._below
 
     def _bases(self, info: ModuleInfo, base: ast.expr) -> list[Target]:
-        chain: list[str] = []
-        while isinstance(base, ast.Attribute):
-            chain.append(base.attr)
-            base = base.value
-        if not isinstance(base, ast.Name):
+        names = dotted_names(base)
+        if names is None:
             return []
-        ref = (base.id, tuple(reversed(chain)))
+        ref = (names[0], tuple(names[1:]))
         return [t for t in self.index.resolve(info, ref) if not isinstance(t, str)]

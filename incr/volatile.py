@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import re
 
-from incr.moduletop import last_name
+from incr.moduletop import dotted_names, imported_names, last_name
 
 #: Words without which a text holds none of the calls below (checked before any walk).
 _WORDS = re.compile(
@@ -47,7 +47,7 @@ def volatile_calls(source: bytes, tree: ast.Module) -> list[str]:
     not walked)."""
     if not _WORDS.search(source):
         return []
-    modules = _module_names(tree)
+    modules = imported_names(tree)
     found: list[str] = []
     for stmt in _wiring_statements(tree):
         for node in ast.walk(stmt):
@@ -63,7 +63,7 @@ def native_reads(tree: ast.Module) -> tuple[list[str], list[str]]:
     from incr.creaders import path_value, reader_calls
     from incr.readertable import READERS
 
-    modules = _module_names(tree)
+    modules = imported_names(tree)
     known: list[str] = []
     unknown: list[str] = []
     for stmt in _wiring_statements(tree):
@@ -91,34 +91,14 @@ def _wiring_statements(tree: ast.Module) -> list[ast.stmt]:
     return found
 
 
-def _module_names(tree: ast.Module) -> dict[str, str]:
-    """Names bound by the module's imports to the modules above, or to their functions
-    (``from time import time``: ``time`` -> ``time.time``)."""
-    names: dict[str, str] = {}
-    for stmt in ast.walk(tree):
-        if isinstance(stmt, ast.Import):
-            for alias in stmt.names:
-                if alias.asname:
-                    names[alias.asname] = alias.name
-                else:
-                    names[alias.name.split(".")[0]] = alias.name.split(".")[0]
-        elif isinstance(stmt, ast.ImportFrom) and stmt.module and not stmt.level:
-            for alias in stmt.names:
-                names[alias.asname or alias.name] = f"{stmt.module}.{alias.name}"
-    return names
-
-
 def _volatile(call: ast.Call, modules: dict[str, str]) -> bool:
-    chain: list[str] = []
-    func: ast.expr = call.func
-    while isinstance(func, ast.Attribute):
-        chain.append(func.attr)
-        func = func.value
-    if not isinstance(func, ast.Name):
+    names = dotted_names(call.func)
+    if names is None:
         return False
-    if chain and chain[0] in _CLOCK_METHODS:
+    head, chain = names[0], names[1:]
+    if chain and chain[-1] in _CLOCK_METHODS:
         return True  # datetime.now(), datetime.now(timezone.utc), date.today()
-    dotted = ".".join([modules.get(func.id, func.id), *reversed(chain)])
+    dotted = ".".join([modules.get(head, head), *chain])
     module, _, name = dotted.rpartition(".")
     if module == "numpy" and name == "random":
         return False
