@@ -111,7 +111,8 @@ class CodeIndex:
             info = self.module(mod)
             if info is None:
                 continue
-            todo.append((mod, TOP_LEVEL))  # importing the module runs its top level
+            if (mod, TOP_LEVEL) not in seen:
+                todo.append((mod, TOP_LEVEL))  # importing the module runs its top level
             if sym == TOP_LEVEL:
                 todo += [(m, TOP_LEVEL) for m in self._imported(info)]
                 if TOP_LEVEL not in info.defs:

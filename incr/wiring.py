@@ -55,6 +55,7 @@ class Wiring:
         parsed: Any,
         steps: list[Any],
         volatile: list[str] | None = None,
+        native: list[str] | None = None,
     ) -> None:
         #: The digest of the text's bytes.
         self.digest = digest
@@ -64,7 +65,7 @@ class Wiring:
         #: Calls that wire the module's pipelines anew on each run (``incr.volatile``).
         self.volatile = volatile or []
         #: Files a reader written in C opens while the pipelines are wired.
-        self.native: list[str] = []
+        self.native = native or []
         self._parsed: Any = (parsed, steps)  # until ``tree`` is known
         self._tree: str | None = None
 
@@ -158,9 +159,7 @@ def _wiring(source: bytes, filename: str, digest: str) -> Wiring | None:
     if _NATIVE_WORDS.search(source):  # a reader in C may open a file while wiring
         natives, unknown = native_reads(tree)
         volatile += [f"{call} of a path not known before it runs" for call in unknown]
-    found = Wiring(digest, around, runs_bodies, tree, steps, volatile)
-    found.native = natives
-    return found
+    return Wiring(digest, around, runs_bodies, tree, steps, volatile, natives)
 
 
 def _reaches_bodies(node: Any) -> bool:
