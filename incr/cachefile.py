@@ -1,5 +1,5 @@
 """The encoding of incr's own cache files that only save work: the parsed copy of the
-lockfile, the traced graphs, the code closures.
+lockfile, the traced graphs, the code closures and the code memo.
 
 They hold plain data (dicts, lists, strings, numbers) and are read by nearly every command, so
 they are written with ``marshal``. For a 10,000-step chain, Python reads the graphs in half the

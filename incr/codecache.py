@@ -90,6 +90,9 @@ class ClosureCache:
         #: What saved closures read of their modules, as the file has it (``reads`` below).
         self._raws: dict[str, dict[str, Any] | None] = {}
         self._skeletons: dict[tuple[str, Found], str] = {}
+        #: Each closure read from the file, with its parts, packages, lookups and readers as
+        #: the file has them: saved again as they are (most of a save's closures).
+        self._entries: dict[str, tuple[CodeClosure, list[Any]]] = {}
         self.changed = False
         self._read()
 
@@ -117,8 +120,9 @@ class ClosureCache:
                 )
                 self._saved[str(name)] = ([modules[i] for i in indices], closure)
                 self._raws[str(name)] = raws if isinstance(raws, dict) else None
+                self._entries[str(name)] = (closure, [parts, packages, dynamic, readers])
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
-            self._saved, self._raws, self._skeletons = {}, {}, {}
+            self._saved, self._raws, self._skeletons, self._entries = {}, {}, {}, {}
 
     def _reads(
         self, name: str, sources: list[tuple[str, Found]], closure: CodeClosure
@@ -167,10 +171,10 @@ class ClosureCache:
     ) -> tuple[list[tuple[str, Found]], CodeClosure] | None:
         """The entry of ``closure`` with its modules as they are now, when every module that
         changed kept what the closure read of it; None otherwise. The closure itself is kept:
-        what it read is its own (``closure.reads``) or, for one read from the file, found
-        again by ``_reads`` under the skeleton noted here for each module as it is now."""
-        reads = self._reads(name, sources, closure)
-        if self._recheck is None or not reads:
+        what it read is its own (``closure.reads``) or, for one read from the file, what the
+        file says, under the skeleton noted here for each module as it is now."""
+        own, saved = closure.reads, self._raws.get(name) or {}
+        if self._recheck is None or not (own or saved):
             return None
         now = []
         for mod, found in sources:
@@ -178,9 +182,12 @@ class ClosureCache:
             if where != found:
                 if found is None or where is None or where[0] != found[0]:
                     return None  # a module appeared, went, or moved
-                if mod not in reads:
+                if own:  # computed by this command
+                    skeleton, raws = own.get(mod, ("", None))
+                else:  # read from the file: what it says the closure read of ``mod``
+                    skeleton, raws = self._skeletons.get((mod, found), ""), saved.get(mod)
+                if not skeleton or not isinstance(raws, dict):
                     return None
-                skeleton, raws = reads[mod]
                 if self._recheck(mod, skeleton, raws) != where:
                     return None  # not the same, or read from other bytes than located
                 self._skeletons[(mod, where)] = skeleton
@@ -213,12 +220,19 @@ class ClosureCache:
             for source in sources:
                 if source[0] in reads:
                     skeletons[source] = reads[source[0]][0]
+            read = self._entries.get(name)
+            if read is not None and read[0] is closure:
+                encoded = read[1]
+            else:
+                encoded = [
+                    closure.parts,
+                    sorted(closure.packages),
+                    list(closure.dynamic),
+                    [list(r) for r in closure.readers],
+                ]
             closures[name] = [
                 indices,
-                closure.parts,
-                sorted(closure.packages),
-                list(closure.dynamic),
-                [list(r) for r in closure.readers],
+                *encoded,
                 {m: raws for m, (_, raws) in reads.items()} if reads else None,
             ]
         modules = [

@@ -5,19 +5,18 @@ refers to."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from incr import cachefile
 from incr.codecache import ClosureCache, Found
 from incr.digests import digest_bytes
 from incr.fingerprint import MEMO_FORMAT, PROJECT_MODULES, CodeClosure
 from incr.hashing import StatCache
 from incr.modulefiles import listing_digest, module_files
 from incr.project import Project, module_name
-from incr.storage import atomic_write
 
 if TYPE_CHECKING:
     from incr.codeast import ModuleSource
@@ -30,7 +29,7 @@ class CodeSources:
     def __init__(self, project: Project, stats: StatCache) -> None:
         self.project = project
         self.stats = stats
-        self._memo_file = project.cache / "code.json"
+        self._memo_file = project.cache / "code.bin"
         self._code: CodeIndex | None = None
         self._memo_size = 0
         self._found: dict[str, Found] = {}
@@ -157,9 +156,7 @@ class CodeSources:
         if self._code is not None and len(self._code.memo) != self._memo_size:
             ensure()
             entries = list(self._code.memo.items())[-MEMO_LIMIT:]
-            data = {"format": MEMO_FORMAT, "entries": dict(entries)}
-            text = json.dumps(data, separators=(",", ":"))
-            atomic_write(self._memo_file, text.encode(), durable=False)
+            cachefile.write(self._memo_file, {"format": MEMO_FORMAT, "entries": dict(entries)})
             self._memo_size = len(self._code.memo)
         if self.closures.changed:
             ensure()
@@ -195,7 +192,7 @@ def _module_file(folder: Path, name: str) -> tuple[Path, bool] | None:
     return None
 
 
-#: Definitions remembered in .pipecache/code.json (the newest are kept).
+#: Definitions remembered in .pipecache/code.bin (the newest are kept).
 MEMO_LIMIT = 50_000
 
 
@@ -203,7 +200,7 @@ def _read_memo(path: Path) -> dict[str, Any]:
     """The code memo saved by an earlier run; empty when missing, damaged or of another
     format (it is only a cache)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = cachefile.read(path)
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict) or data.get("format") != MEMO_FORMAT:

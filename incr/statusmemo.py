@@ -60,6 +60,7 @@ DERIVED = frozenset(
         "lockfile.bin",
         "graph.bin",
         "closures.bin",
+        "code.bin",
         "code.json",
         "entrypoints.json",
         "lock",

@@ -222,3 +222,22 @@ def test_a_closure_kept_across_one_edit_is_kept_across_the_next(
         workspace.save_stats()
         assert computed == ([("pipelines.a", "f")] if step == 0 else []), f"edit {step}"
         assert (got.parts, got.packages) == fresh(tmp_path, "pipelines.a", "f")[:2]
+
+
+def test_the_code_memo_is_kept_for_the_next_command(tmp_path: Path) -> None:
+    """A closure computed again (its saved one dropped) takes its definitions from the memo
+    the command before saved in ``code.bin``, and finds the same closure."""
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "__init__.py").write_text("")
+    (tmp_path / "pipelines" / "a.py").write_text(BODIES["pipelines/a.py"][0] or "")
+    (tmp_path / "pipelines" / "b.py").write_text(BODIES["pipelines/b.py"][0] or "")
+    workspace = Workspace(Project(tmp_path))
+    first = workspace.closure("pipelines.a", "f")
+    workspace.save_stats()
+    cache = Project(tmp_path).cache
+    assert (cache / "code.bin").is_file() and not (cache / "code.json").exists()
+    (cache / "closures.bin").unlink()
+    again = Workspace(Project(tmp_path))
+    closure = again.closure("pipelines.a", "f")
+    assert again.sources.code.memo_used  # read from the memo, not digested again
+    assert (closure.parts, closure.packages) == (first.parts, first.packages)

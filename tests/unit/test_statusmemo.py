@@ -69,7 +69,7 @@ def test_caches_that_only_save_work_are_not_part_of_it(project, monkeypatch) -> 
     monkeypatch.setattr(statusmemo, "RACY_SECONDS", -1e9)
     memo = StatusMemo(project, "text")
     assert memo.answer() is None
-    for name in ("stat.json", "graph.bin", "lockfile.bin", "closures.bin", "code.json"):
+    for name in ("stat.json", "graph.bin", "lockfile.bin", "closures.bin", "code.bin"):
         (project.cache / name).write_text("{}")  # what a status itself rewrites
     (project.root / "pipelines" / "__pycache__").mkdir()
     memo.keep("all clean")
