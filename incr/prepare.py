@@ -103,34 +103,61 @@ class Preparer:
     def known_clean(self, run: RunState, node: StepNode) -> bool:
         """Reuse a step that the status pass of this ``repro`` found clean, as that pass
         decided it (True), when nothing that step depends on can have changed since: the
-        pass found every step clean (nothing executes in such a run), or no step of this
-        command has changed anything on disk yet (executed, or had its outputs put back)
-        and the step was traced with the node and code that pass judged. A forced step, a
-        run-level cache setting or a step to run again is decided as usual."""
+        pass found every step clean (nothing executes in such a run); or the step was traced
+        with the node and code that pass judged, and either no step of this command has
+        changed anything on disk yet (executed, or had its outputs put back), or the step
+        depends on nothing on disk and the inputs it receives now give the fingerprint its
+        lock entry has (``untouched``: a step after one that executed and made the same
+        result). A forced step, a run-level cache setting or a step to run again is decided
+        as usual."""
         known = self.ws.clean.get(id(node))
-        if known is None and not self.ws.changed:
+        facts, fingerprint = (None, None) if known is None else (known.facts, known.fingerprint)
+        if known is None:
             before = self.ws.clean_before.get(node.key)
             if before and before[0].node == node and before[1] == run.traced.code.get(node.name):
                 known = before[0]
+                facts, fingerprint = known.facts, known.fingerprint
+                if self.ws.changed or fingerprint is None:
+                    facts, fingerprint = self.untouched(run, node, known)
         locked = self.ws.locks.get(node.key)
         if (
             known is None
             or known.node != node
             or not self.executes
-            or known.fingerprint is None
-            or known.facts is None
+            or fingerprint is None
+            or facts is None
             or locked is None
-            or known.fingerprint != locked.fingerprint
+            or fingerprint != locked.fingerprint
             or run.run_override is not None
             or node.name in run.force
             or node.name in run.reruns
         ):
             return False
-        run.facts[node.name] = (known.facts, known.fingerprint)
+        run.facts[node.name] = (facts, fingerprint)
         self.reporter.emit(StepStarted(run.traced.graph.name, node.name, ()))
         run.started[node.name] = self.clock.perf()
         self.reuse(run, node, locked.outputs, restored=False)
         return True
+
+    def untouched(
+        self, run: RunState, node: StepNode, known: Verdict
+    ) -> tuple[Facts | None, str | None]:
+        """The facts and fingerprint of ``node`` with the inputs it receives now, for
+        ``known``, a verdict of the status pass with no reason but waiting on upstream steps,
+        when what steps of this run changed on disk cannot change it: the step declares no
+        deps or outs, opens no file known before it runs, and was seen to read nothing (no
+        file, listing, environment variable...) last time. Its code and config are those the
+        pass judged. (None, None) otherwise."""
+        locked, facts = self.ws.locks.get(node.key), known.facts
+        if node.outs or facts is None or facts.deps:  # deps: declared and opened
+            return None, None
+        if locked is None or locked.reads or known.own_reasons or not self.executes:
+            return None, None
+        inputs = self.inputs(run, node)[0]
+        if inputs == facts.inputs and known.fingerprint is not None:
+            return facts, known.fingerprint
+        facts = Facts(code=facts.code, config=facts.config, inputs=inputs, deps=facts.deps)
+        return facts, self.ws.lockbook.fingerprint_of(facts, locked)
 
     def reused(
         self,

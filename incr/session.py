@@ -79,9 +79,9 @@ class Workspace:
         #: The verdicts of a ``repro`` whose status pass found every step clean, by the
         #: identity of their node: its run reuses them rather than deciding each step again.
         self.clean: dict[int, Verdict] = {}
-        #: The steps that status pass found clean when some were not, by key, with the code
-        #: the pass judged them by: a run reuses them until it changes anything on disk (see
-        #: ``Preparer.known_clean``). ``changed`` is set by the first step that does.
+        #: The steps that pass found clean (or only waiting on a dirty one) when some were
+        #: not, by key, with the code it judged them by: see ``Preparer.known_clean``.
+        #: ``changed`` is set by the first step of the run that changes the disk.
         self.clean_before: dict[str, tuple[Verdict, StepCode]] = {}
         self.changed = False
         #: The files each step was seen to write (they order the steps that read them).
@@ -426,7 +426,7 @@ def open_for_repro(
     workspace.clean_before = {
         v.node.key: (v, found)
         for v in verdicts
-        if not v.dirty and (found := code.get(v.node.key)) is not None
+        if not v.own_reasons and (found := code.get(v.node.key)) is not None
     }
     from incr import discovery  # here: a status never imports a pipeline module
 

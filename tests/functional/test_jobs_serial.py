@@ -255,10 +255,16 @@ LATER_READER = """\
         return text
 
 
+    @step
+    def after(text: str) -> str:
+        mark("after:" + text)
+        return text * 2
+
+
     @pipeline
     def shared():
         first()
-        later()
+        after(later())
     """
 
 
@@ -266,10 +272,11 @@ def test_a_step_clean_before_the_run_is_decided_again_once_a_step_changed_the_di
     make_project: MakeProject,
 ) -> None:
     """A repro reuses what its status pass found clean only until a step executes: here the
-    edited step starts to write the file a later step reads, and that step runs again."""
+    edited step starts to write the file a later step reads, and that step runs again, and
+    so does the step after it, clean in the status pass and taking nothing from the disk."""
     project = make_project({"pipelines/shared.py": LATER_READER, "data/shared.txt": "old"})
     project.repro()
-    assert project.take_ran() == ["first", "later:old"]
+    assert project.take_ran() == ["first", "later:old", "after:old"]
 
     project.edit(
         "pipelines/shared.py",
@@ -279,5 +286,90 @@ def test_a_step_clean_before_the_run_is_decided_again_once_a_step_changed_the_di
     )
     assert set(project.dirty()) == {"first"}
     project.repro()
-    assert project.take_ran() == ["first", "later:new"]
+    assert project.take_ran() == ["first", "later:new", "after:new"]
+    assert project.dirty() == {}
+
+
+#: ``first`` is edited to change three files that later steps take without a read record:
+#: a declared dep, a database opened in C (a file found in the code), a step's own out.
+UNSEEN_TAKERS = """\
+    import sqlite3
+    from pathlib import Path
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def first() -> int:
+        mark("first")
+        return 1
+
+
+    @step(deps=["data/dep.txt"])
+    def with_dep() -> int:
+        mark("with_dep")
+        return 2
+
+
+    @step
+    def with_db() -> int:
+        con = sqlite3.connect("data/rows.db")
+        try:
+            rows = con.execute("select count(*) from t").fetchone()[0]
+        finally:
+            con.close()
+        mark(f"with_db:{rows}")
+        return rows
+
+
+    @step(outs=["out/own.txt"])
+    def with_out() -> int:
+        mark("with_out")
+        Path("out").mkdir(exist_ok=True)
+        Path("out/own.txt").write_text("own")
+        return 3
+
+
+    @pipeline
+    def takers():
+        first()
+        with_dep()
+        with_db()
+        with_out()
+    """
+
+FIRST_CHANGES_THEM = """\
+    mark("first")
+    Path("data/dep.txt").write_text("changed")
+    con = sqlite3.connect("data/rows.db")
+    con.execute("insert into t values (2)")
+    con.commit()
+    con.close()
+    Path("out/own.txt").write_text("changed by first")
+"""
+
+
+def test_steps_taking_files_without_a_read_record_are_decided_again_after_a_change(
+    make_project: MakeProject,
+) -> None:
+    """A step clean in the status pass is reused unexamined after a step changed the disk only
+    when it takes nothing from the disk: a declared dep and a file it opens in C changed by
+    an earlier step of the run make it run again; its own out changed is put back."""
+    import sqlite3
+
+    project = make_project({"pipelines/takers.py": UNSEEN_TAKERS, "data/dep.txt": "dep"})
+    con = sqlite3.connect(project.root / "data" / "rows.db")
+    con.execute("create table t (x int)")
+    con.execute("insert into t values (1)")
+    con.commit()
+    con.close()
+    project.repro()
+    assert project.take_ran() == ["first", "with_dep", "with_db:1", "with_out"]
+
+    project.edit("pipelines/takers.py", '    mark("first")\n', FIRST_CHANGES_THEM)
+    assert set(project.dirty()) == {"first"}
+    project.repro()
+    assert project.take_ran() == ["first", "with_dep", "with_db:2"]
+    assert (project.root / "out" / "own.txt").read_text() == "own"
     assert project.dirty() == {}
