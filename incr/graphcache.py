@@ -11,8 +11,9 @@ networkx when it was traced), so the quick path orders nothing and never imports
 
 Project files the modules read while imported (a ``params.yaml`` feeding a config) are part of
 the key too, and so are the values of the environment variables project code read meanwhile
-(see ``incr.envreads``) and the folders it listed and the paths it tested for existence, with
-the values seen then (a pipeline that makes one step per file of ``data/parts/``). What each
+(see ``incr.envreads``), the folders it listed and the paths it tested for existence, with
+the values seen then (a pipeline that makes one step per file of ``data/parts/``), and whether
+each module the wiring imports only if it can (``try: import fancylib``) is found. What each
 module read while imported is kept beside the graphs (see ``incr.importreads``): those reads
 are facts of the steps that use the module. A pipeline whose wiring depends on something else
 (files outside the project, data read by C code, variables read by third-party packages) should
@@ -46,7 +47,7 @@ from incr import cachefile
 from incr.dag import shape
 from incr.envreads import env_value
 from incr.hashing import MISSING, StatCache
-from incr.learned import exists_value, listing_value, own_paths
+from incr.learned import exists_value, listing_value, module_value, own_paths
 from incr.model import CodeRef, InputRef, PipelineGraph, StepCode, StepNode, TracedPipeline
 from incr.project import Project, pipeline_modules
 from incr.storage import atomic_write
@@ -54,8 +55,9 @@ from incr.version import __version__
 from incr.wiring import Wiring, wiring_of
 
 #: 4: what step functions capture, and steps in class bodies; 5: run order; 6: wiring digests
-#: of the text around step bodies; 7: fields that hold their default left out.
-FORMAT = 7
+#: of the text around step bodies; 7: fields that hold their default left out; 8: modules
+#: imported only if found.
+FORMAT = 8
 DISABLE_ENV = "INCR_NO_GRAPH_CACHE"
 
 
@@ -69,6 +71,7 @@ def _key(
     modules: list[str],
     env: Mapping[str, str],
     learned: Sequence[str] = (),
+    optional: Sequence[str] = (),
 ) -> dict[str, Any]:
     listing = sorted(p.relative_to(project.root).as_posix() for p in pipeline_modules(project))
     own = own_paths(project)
@@ -88,6 +91,7 @@ def _key(
         "modules": {rel: stats.digest(rel) for rel in sorted(set(modules) | set(listing))},
         "env": dict(sorted(env.items())),
         "learned": facts,
+        "optional": {name: module_value(project.root, name) for name in sorted(optional)},
     }
 
 
@@ -130,7 +134,7 @@ def save(
     key["learned"] = dict(sorted((learned or {}).items()))  # as seen while importing
     if (
         saved is not None
-        and key == saved.key
+        and key == {**saved.key, "optional": {}}  # the same modules: the same optional ones
         and dict(imports or {}) == saved.imports
         and len(pipelines) == len(saved.pipelines)
         and path_additions() == saved.paths
@@ -140,6 +144,7 @@ def save(
     wiring = {}
     volatile: list[str] = []
     native: list[str] = []
+    optional: list[str] = []
     for rel, digest in key["modules"].items():
         if rel.endswith(".py") and digest != MISSING:
             with contextlib.suppress(OSError, UnicodeDecodeError):
@@ -149,6 +154,7 @@ def save(
                     wiring[rel] = found.entry()
                     volatile += [f"{rel}: {call}" for call in found.volatile]
                     native += found.native
+                    optional += found.optional
                     _keep_text(project, digest, text)
     for path in native:  # opened by a reader in C while wiring: a file read, as any other
         from incr.creaders import project_path
@@ -160,6 +166,7 @@ def save(
             volatile.append(f"a reader in C opens {path} while wiring")
         else:
             key["modules"][rel] = stats.digest(rel)
+    key["optional"] = {name: module_value(project.root, name) for name in sorted(set(optional))}
     if volatile:  # wired anew on each run: no saved graphs (see incr.volatile)
         with contextlib.suppress(OSError):
             _path(project).unlink(missing_ok=True)
@@ -276,7 +283,7 @@ def load_with_imports(project: Project, stats: StatCache) -> Saved | None:
         if key.get("format") != FORMAT or MISSING in key["modules"].values():
             return None
         env = {name: env_value(name) for name in key["env"]}
-        now = _key(project, stats, list(key["modules"]), env, list(key["learned"]))
+        now = _key(project, stats, list(key["modules"]), env, key["learned"], key["optional"])
         if now != key:
             if not _same_wiring(project, data, now):
                 return None
@@ -297,7 +304,7 @@ def unchanged(project: Project, stats: StatCache, key: dict[str, Any]) -> bool:
     the project modules and files read while importing, the environment variables, the
     listings and existence tests, ``pyproject.toml``."""
     env = {name: env_value(name) for name in key["env"]}
-    return _key(project, stats, list(key["modules"]), env, list(key["learned"])) == key
+    return _key(project, stats, list(key["modules"]), env, key["learned"], key["optional"]) == key
 
 
 def _same_wiring(project: Project, data: dict[str, Any], now: dict[str, Any]) -> bool:

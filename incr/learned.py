@@ -47,6 +47,25 @@ def exists_value(root: Path, rel: str) -> str:
     return "file" if path.exists() else "missing"
 
 
+def module_value(root: Path, name: str) -> str:
+    """``found`` or ``missing``: whether module ``name`` can be imported now, as the graph
+    cache records the modules a pipeline module imports only if it can
+    (``volatile.optional_imports``). A module of the project (its first name a folder or
+    file of the root or of ``src/``) by its file; another by its top-level package, found
+    as an import would find it (nothing is imported)."""
+    parts = name.split(".")
+    for folder in (root, root / "src"):
+        if (folder / parts[0]).is_dir() or (folder / f"{parts[0]}.py").is_file():
+            base = folder.joinpath(*parts)
+            return "found" if base.is_dir() or base.with_suffix(".py").is_file() else "missing"
+    import importlib.util  # here: only a project with optional imports asks
+
+    try:
+        return "found" if importlib.util.find_spec(parts[0]) is not None else "missing"
+    except (ImportError, ValueError):
+        return "missing"
+
+
 class LearnedFacts:
     """What steps were seen to depend on while they ran (``LockEntry.reads``), valued now."""
 

@@ -6,8 +6,9 @@ for such a project, and every command traces its pipelines (``incr.graphcache``)
 
 Pure: reads a module's tree. The calls looked for are those of the standard clock, random
 and id functions and their NumPy and pandas spellings, in ``@pipeline`` function bodies and in
-statements outside any function or class (``__main__`` blocks included: discovery runs them).
-A helper function that reads the clock and is called from a body is not followed.
+statements outside any function or class (``__main__`` blocks included: discovery runs them),
+and in the module's functions those call. A helper imported from another module is not
+followed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import ast
 import re
 
-from incr.moduletop import dotted_names, imported_names, last_name
+from incr.moduletop import absolute, dotted_names, imported_names, last_name
 
 #: Words without which a text holds none of the calls below (checked before any walk).
 _WORDS = re.compile(
@@ -56,6 +57,43 @@ def volatile_calls(source: bytes, tree: ast.Module) -> list[str]:
     return found
 
 
+#: Handlers that catch a failed import, and the words without which a text has none.
+_IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
+_OPTIONAL_WORDS = re.compile(
+    rb"\b(?:ImportError|ModuleNotFoundError|Exception|find_spec)\b|except\s*:"
+)
+
+
+def optional_imports(source: bytes, tree: ast.Module, package: str) -> list[str]:
+    """The modules the wiring imports only if they can be found: imported inside a ``try``
+    whose handler catches the failure (``try: import fancylib`` / ``except ImportError``), or
+    looked for with ``find_spec("fancylib")``. Installing or removing one may wire the
+    pipelines another way. ``package``: the module's package, for relative imports."""
+    if not _OPTIONAL_WORDS.search(source):
+        return []
+    found: list[str] = []
+    for stmt in _wiring_statements(tree):
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Try) and any(_catches_import(h) for h in node.handlers):
+                for inner in (n for s in node.body for n in ast.walk(s)):
+                    if isinstance(inner, ast.Import):
+                        found += [alias.name for alias in inner.names]
+                    elif isinstance(inner, ast.ImportFrom):
+                        found.append(absolute(inner.module, inner.level, package))
+            elif isinstance(node, ast.Call) and last_name(node.func) == "find_spec":
+                name = node.args[0] if node.args else None
+                if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                    found.append(name.value)
+    return sorted({name for name in found if name and not name.startswith(".")})
+
+
+def _catches_import(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(last_name(kind) in _IMPORT_ERRORS for kind in kinds)
+
+
 def native_reads(tree: ast.Module) -> tuple[list[str], list[str]]:
     """The files readers written in C open while the module's pipelines are wired (a
     manifest read with ``pd.read_parquet`` in a ``@pipeline`` body, or at the top level),
@@ -79,15 +117,28 @@ def native_reads(tree: ast.Module) -> tuple[list[str], list[str]]:
 
 
 def _wiring_statements(tree: ast.Module) -> list[ast.stmt]:
-    """``@pipeline`` functions and statements outside any function or class."""
-    found = []
+    """``@pipeline`` functions and statements outside any function or class, and the
+    module's own functions (not steps) that those call, at any depth: what runs while the
+    pipelines are wired."""
+    found: list[ast.stmt] = []
+    helpers: dict[str, ast.stmt] = {}
     for stmt in tree.body:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-            if not any(last_name(d) == "pipeline" for d in stmt.decorator_list):
-                continue
-        elif isinstance(stmt, ast.ClassDef):
-            continue
-        found.append(stmt)
+            decorators = {last_name(d) for d in stmt.decorator_list}
+            if "pipeline" in decorators:
+                found.append(stmt)
+            elif "step" not in decorators:
+                helpers[stmt.name] = stmt
+        elif not isinstance(stmt, ast.ClassDef):
+            found.append(stmt)
+    todo = list(found)
+    while todo and helpers:
+        for node in ast.walk(todo.pop()):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                helper = helpers.pop(node.func.id, None)
+                if helper is not None:
+                    found.append(helper)
+                    todo.append(helper)
     return found
 
 

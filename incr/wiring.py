@@ -56,6 +56,7 @@ class Wiring:
         steps: list[Any],
         volatile: list[str] | None = None,
         native: list[str] | None = None,
+        optional: list[str] | None = None,
     ) -> None:
         #: The digest of the text's bytes.
         self.digest = digest
@@ -66,6 +67,8 @@ class Wiring:
         self.volatile = volatile or []
         #: Files a reader written in C opens while the pipelines are wired.
         self.native = native or []
+        #: Modules it imports only if they can be found (``volatile.optional_imports``).
+        self.optional = optional or []
         self._parsed: Any = (parsed, steps)  # until ``tree`` is known
         self._tree: str | None = None
 
@@ -133,7 +136,7 @@ def _wiring(source: bytes, filename: str, digest: str) -> Wiring | None:
 
     from incr.codeast import analysed_tree, hand_over
     from incr.moduletop import around_bodies
-    from incr.volatile import native_reads, volatile_calls
+    from incr.volatile import native_reads, optional_imports, volatile_calls
 
     text: str | None = None
     if not source.startswith(b"\xef\xbb\xbf"):  # a byte-order mark: parsed from the bytes
@@ -159,7 +162,9 @@ def _wiring(source: bytes, filename: str, digest: str) -> Wiring | None:
     if _NATIVE_WORDS.search(source):  # a reader in C may open a file while wiring
         natives, unknown = native_reads(tree)
         volatile += [f"{call} of a path not known before it runs" for call in unknown]
-    return Wiring(digest, around, runs_bodies, tree, steps, volatile, natives)
+    parts = filename.removeprefix("src/").removesuffix(".py").split("/")
+    optional = optional_imports(source, tree, ".".join(parts[:-1]))
+    return Wiring(digest, around, runs_bodies, tree, steps, volatile, natives, optional)
 
 
 def _reaches_bodies(node: Any) -> bool:

@@ -415,21 +415,35 @@ CLOCKED = """\
     """
 
 
-def test_a_pipeline_wired_from_the_clock_is_traced_on_every_command(make_project) -> None:
+#: The same, the clock read in a function of the module that the body calls.
+CLOCKED_HELPER = CLOCKED.replace(
+    "    @pipeline\n", "    def partition():\n        return time.time_ns()\n\n\n    @pipeline\n"
+).replace("stamp=time.time_ns()", "stamp=partition()")
+
+
+@pytest.mark.parametrize(
+    ("text", "call"),
+    [(CLOCKED, "time.time_ns() (line 19)"), (CLOCKED_HELPER, "time.time_ns() (line 18)")],
+    ids=["body", "helper"],
+)
+def test_a_pipeline_wired_from_the_clock_is_traced_on_every_command(
+    make_project, text: str, call: str
+) -> None:
     """Saved graphs, or a kept status answer, would freeze the first value: none is kept."""
-    project = make_project({"pipelines/daily.py": CLOCKED})
+    project = make_project({"pipelines/daily.py": text})
     project.repro()
     assert project.take_ran() == ["ingest"]
     cache = project.root / ".pipecache"
     assert not (cache / "graph.bin").exists()
-    assert "pipelines/daily.py: time.time_ns() (line 19)" in (cache / "graph.volatile").read_text()
+    assert f"pipelines/daily.py: {call}" in (cache / "graph.volatile").read_text()
 
     for _ in range(2):  # the second status would be the kept answer
         assert [r[0] for r in project.dirty()["ingest"]] == ["config changed"]
     project.repro()
     assert project.take_ran() == ["ingest"]
 
-    project.edit("pipelines/daily.py", "stamp=time.time_ns()", "stamp=1")  # wired the same
+    wired = project.read("pipelines/daily.py").replace("time.time_ns()", "1")  # the same
+    (project.root / "pipelines" / "daily.py").write_text(wired)
     project.repro()
     assert project.take_ran() == ["ingest"]
     assert (cache / "graph.bin").exists() and not (cache / "graph.volatile").exists()
@@ -480,3 +494,54 @@ def test_a_file_a_reader_in_c_opens_while_wiring_keys_the_saved_graphs(make_proj
     assert project.dirty()["proc_c"] == [("new step", "")]
     project.repro()
     assert project.take_ran() == ["proc", "combine"]
+
+
+#: The pipeline wires a step of its own when an optional module can be imported.
+OPTIONAL = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    try:
+        import fancylib
+    except ImportError:
+        fancylib = None
+
+
+    @step
+    def plain() -> int:
+        mark("plain")
+        return 1
+
+
+    @step
+    def fancy(x: int) -> int:
+        mark("fancy")
+        return x + 1
+
+
+    @pipeline
+    def flow():
+        x = plain()
+        if fancylib is not None:
+            fancy(x)
+    """
+
+
+def test_a_module_imported_only_if_found_keys_the_saved_graphs(make_project) -> None:
+    """Installing the optional module, or removing it, wires the pipeline again."""
+    project = make_project({"pipelines/flow.py": OPTIONAL})
+    project.repro()
+    assert project.take_ran() == ["plain"]
+    assert project.dirty() == {}
+
+    (project.root / "fancylib.py").write_text("")  # found from now on
+    assert set(project.dirty()) == {"fancy"}
+    project.repro()
+    assert project.take_ran() == ["fancy"]
+
+    (project.root / "fancylib.py").unlink()
+    assert project.dirty() == {}
+    project.repro()  # the graph without fancy: its entry goes
+    assert project.take_ran() == []
+    lock = project.read("pipeline.lock")
+    assert "flow.fancy" not in lock and "flow.plain" in lock
