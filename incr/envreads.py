@@ -9,9 +9,11 @@ recording ends.
 Only reads made by project code count: the first frame outside ``os`` and
 ``collections.abc`` must run a file under the project root that is not in a hidden folder,
 an installed package (``site-packages``, ``dist-packages``, a virtualenv inside the project)
-or incr itself. Reads made by the standard library (``tempfile`` asking for ``TMPDIR``) or by
-third-party packages (numpy asking for ``OMP_NUM_THREADS``) are not recorded: a step that
-depends on one declares it with ``@step(env=[...])``. Copying the whole environment
+or incr itself, or the code of a local package outside the project (a shared library on
+``PYTHONPATH``, which counts by its files too: see ``incr.localpackages``). Reads made by the
+standard library (``tempfile`` asking for ``TMPDIR``) or by installed packages (numpy asking
+for ``OMP_NUM_THREADS``) are not recorded: a step that depends on one declares it with
+``@step(env=[...])``. Copying the whole environment
 (``os.environ.copy()``, ``.items()``, ``.values()``) is not a read of any one variable, and a
 child process's reads are not seen either: declare those too.
 
@@ -32,6 +34,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from incr import outside
 from incr.fingerprint import digest_bytes
 from incr.model import UNSET
 
@@ -90,6 +93,22 @@ class ProjectFiles:
             if os.path.join(os.path.realpath(p), "").startswith(self.root)
         )
         self._known: dict[str, str | None] = {}
+        self._local: dict[str, bool] = {}
+
+    def reads_count(self, filename: str) -> bool:
+        """True when the environment variables code in ``filename`` reads count: a project
+        file, or the code of a local package outside the project (a shared library on
+        ``PYTHONPATH``: see ``incr.localpackages``); not Python's, an installed package's or
+        incr's."""
+        known = self._local.get(filename)
+        if known is None:
+            known = self.rel(filename) is not None
+            if not known and not filename.startswith("<") and not is_incr_file(filename):
+                full = os.path.realpath(filename)
+                if not full.startswith(self.root):
+                    known = outside.counts(os.path.dirname(full))
+            self._local[filename] = known
+        return known
 
     def rel(self, filename: str) -> str | None:
         """The POSIX path of ``filename`` relative to the root when it is a project file."""
@@ -191,7 +210,7 @@ class EnvRecorder:
         self.relay: Relay | None = None
 
     def __call__(self, name: str, frame: FrameType) -> None:
-        if self.files.rel(frame.f_code.co_filename) is None:
+        if not self.files.reads_count(frame.f_code.co_filename):
             return
         if self.relay is not None and self.relay.fd is not None:
             self.relay.send("env", name)  # in a forked child

@@ -86,7 +86,7 @@ class ImportRecorder:
 
     def __call__(self, name: str, frame: FrameType) -> None:
         """An environment variable read (see ``envreads.Sink``)."""
-        if self.files.rel(frame.f_code.co_filename) is None:
+        if not self.files.reads_count(frame.f_code.co_filename):
             return  # read by the standard library or an installed package
         self.env_names.add(name)
         module = self.module_of(frame)

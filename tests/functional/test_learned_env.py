@@ -500,21 +500,43 @@ THIRD_PARTY_FLOW = """\
     """
 
 
-def test_a_third_party_package_reading_a_variable_is_not_recorded(
-    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    installed = tmp_path / "installed"
-    (installed / "fakepkg").mkdir(parents=True)
-    (installed / "fakepkg/__init__.py").write_text(FAKE_PACKAGE, encoding="utf-8")
+def fakepkg_project(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, folder: Path
+) -> Project:
+    """A project whose step calls ``fakepkg``, put in ``folder`` on ``PYTHONPATH``."""
+    (folder / "fakepkg").mkdir(parents=True)
+    (folder / "fakepkg/__init__.py").write_text(FAKE_PACKAGE, encoding="utf-8")
     inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(installed), *inherited]))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), *inherited]))
     monkeypatch.setenv("FAKEPKG_SETTING", "one")
     project = make_project({"pipelines/third.py": THIRD_PARTY_FLOW})
     project.repro()
     assert project.take_ran() == ["configured"]
+    return project
+
+
+def test_an_installed_package_reading_a_variable_is_not_recorded(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    project = fakepkg_project(make_project, monkeypatch, tmp_path / "lib" / "site-packages")
     assert project.lock()["third.configured"].reads == {}
     monkeypatch.setenv("FAKEPKG_SETTING", "two")
     assert project.dirty() == {}  # the documented limit: declare it with env=[...]
+
+
+def test_a_local_package_reading_a_variable_is_recorded(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A shared library on ``PYTHONPATH``, not installed, is code of the user's like the
+    project's: what it reads of the environment for a step counts for that step."""
+    project = fakepkg_project(make_project, monkeypatch, tmp_path / "libs")
+    assert list(project.lock()["third.configured"].reads) == ["$FAKEPKG_SETTING"]
+    assert project.dirty() == {}
+    monkeypatch.setenv("FAKEPKG_SETTING", "two")
+    assert list(project.dirty()) == ["configured"]
+    project.repro()
+    assert project.take_ran() == ["configured"]
+    assert project.dirty() == {}
 
 
 # ======================================== wiring, parallel runs, scripts
