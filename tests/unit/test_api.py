@@ -1,5 +1,6 @@
 """incr/api.py: tracing both pipeline styles into PipelineGraphs, and definition errors."""
 
+import enum
 from pathlib import Path
 
 import numpy as np
@@ -352,10 +353,32 @@ def test_a_config_without_defaults_must_be_given(tmp_path):
     assert graph_of(given(), tmp_path).step("needs").config == {"rate": 0.5}
 
 
+class Mode(enum.Enum):
+    FAST = "fast"
+
+
+class Inner(StepConfig):
+    lr: float = 0.1
+
+
 @pytest.mark.parametrize(
-    "value", [float("nan"), {1, 2}, np.array([1.0]), object()], ids=["nan", "set", "array", "obj"]
+    ("value", "where", "said", "hint"),
+    [
+        (float("nan"), "'value'", "nan", "None for a missing value"),
+        ([1.0, float("inf")], "'value'[1]", "inf", "None for a missing value"),
+        ({1, 2}, "'value'", "a set", "a sorted list"),
+        (np.array([1.0]), "'value'", "a value of type ndarray", "lists and str-keyed dicts"),
+        (object(), "'value'", "a value of type object", "lists and str-keyed dicts"),
+        (Mode.FAST, "'value'", "Mode.FAST, a plain Enum", "give its value ('fast')"),
+        (Inner(), "'value'", "an object of type Inner (a config or dataclass inside", "into Loose"),
+        ({"a": {"p": Path("x.csv")}}, "'value'['a']['p']", "a path ('x.csv')", "as a str"),
+        (b"x", "'value'", "bytes", "use a str"),
+    ],
+    ids=["nan", "inf", "set", "array", "obj", "enum", "nested", "path", "bytes"],
 )
-def test_a_config_value_must_be_json(tmp_path, value):
+def test_a_config_value_must_be_json(tmp_path, value, where, said, hint):
+    """The error names the field (and where in it), the value, and what to use instead."""
+
     class Loose(StepConfig):
         value: object = None
 
@@ -367,8 +390,9 @@ def test_a_config_value_must_be_json(tmp_path, value):
         uses(config=Loose(value=value))
 
     exc = traced_error(body, tmp_path)
-    assert "config field 'value'" in exc.message
-    assert "not JSON-serialisable" in exc.message
+    assert f"config field {where} holds {said}" in exc.message
+    assert "which a config cannot hold" in exc.message
+    assert hint in (exc.hint or "")
 
 
 def test_positional_args_to_a_pipeline():
