@@ -181,6 +181,15 @@ class StepFacts:
     def _check_deps(self, traced: TracedPipeline, node: StepNode, deps: dict[str, str]) -> None:
         for path, digest in deps.items():
             if digest == MISSING and not _written_by_another(traced, node, path):
+                if any(c in path for c in "*?["):
+                    folder = path[: min(path.find(c) for c in "*?[" if c in path)]
+                    folder = folder.rpartition("/")[0] or "."
+                    raise DefinitionError(
+                        f"step {node.key}: deps path {path!r} is a pattern, and deps takes "
+                        "the paths of files and folders",
+                        hint=f"list the folder (deps=[{folder!r}]: every file in it counts) "
+                        "or each file",
+                    )
                 raise DefinitionError(
                     f"step {node.key}: deps path {path!r} does not exist",
                     hint="create it, fix the path in deps=[...], or have a step of this "

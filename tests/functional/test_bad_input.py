@@ -131,6 +131,32 @@ def test_a_deps_path_that_does_not_exist(
     assert project.take_ran() == []
 
 
+def test_a_deps_pattern_is_told_apart_from_a_missing_path(make_project: MakeProject) -> None:
+    """``deps=["data/*.csv"]`` names no file: the error says deps takes no patterns and
+    gives the folder to list instead."""
+    project = make_project(
+        {
+            "data/parts/a.csv": "1\n",
+            **_pipeline("""\
+                @step(deps=["data/parts/*.csv"])
+                def load() -> int:
+                    mark("load")
+                    return 1
+
+
+                @pipeline
+                def bad():
+                    load()
+                """),
+        }
+    )
+    result = project.incr("repro")
+    line = result.user_error()
+    assert "bad.load" in line and "'data/parts/*.csv' is a pattern" in line, line
+    assert "deps=['data/parts']" in result.stderr
+    assert project.take_ran() == []
+
+
 def test_a_deps_path_gone_from_a_writer_found_by_its_reads_is_named_first(
     make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
