@@ -41,8 +41,15 @@ class ArtifactView:
         return str(self._store.loose_path(self.digest))
 
     def read(self, output_data_type: Any = None, materializer_class: Any = None) -> Any:
-        """The value, loaded from the cache (the arguments of that era are accepted)."""
+        """The value, loaded from the cache (the arguments of that era are accepted); for a
+        file the step wrote (``outs``), its bytes; for a folder, the bytes of each file in it
+        by path inside it."""
         try:
+            if self.kind == "file":
+                return self._store.get(self.digest)
+            if self.kind == "dir":
+                files = self._store.manifest(self.digest)
+                return {path: self._store.get(digest) for path, digest in sorted(files.items())}
             return load_artifact(self._store, Artifact(self.kind, self.digest))
         except (ObjectMissing, ObjectCorrupt) as exc:
             raise PostExecutionError(

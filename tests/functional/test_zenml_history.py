@@ -201,3 +201,44 @@ def test_class_based_steps_and_pipelines(make_project: MakeProject) -> None:
     script = project.python("pipelines/classy.py")
     assert "sum: 198.0" in script.stdout
     assert project.take_ran() == []
+
+
+#: A step that writes a file and a folder (``outs``), read back through ``Repository``.
+WRITES = """\
+    from pathlib import Path
+
+    from incr import Repository, pipeline, step
+
+
+    @step(outs=["out/summary.txt", "out/parts"])
+    def write() -> int:
+        Path("out/parts/sub").mkdir(parents=True, exist_ok=True)
+        Path("out/summary.txt").write_text("total 3")
+        Path("out/parts/a.txt").write_text("1")
+        Path("out/parts/sub/b.txt").write_text("2")
+        return 3
+
+
+    @pipeline
+    def writes():
+        write()
+
+
+    if __name__ == "__main__":
+        writes().run()
+        step = Repository().get_pipeline("writes").runs[-1].get_step("write")
+        print("summary:", step.outputs["out/summary.txt"].read())
+        print("parts:", step.outputs["out/parts"].read())
+        print("value:", step.outputs["output"].read())
+"""
+
+
+def test_files_and_folders_a_step_wrote_read_back_from_past_runs(
+    make_project: MakeProject,
+) -> None:
+    project = make_project({"pipelines/writes.py": WRITES})
+    result = project.python("pipelines/writes.py")
+    assert result.returncode == 0, result.output
+    assert "summary: b'total 3'" in result.stdout
+    assert "parts: {'a.txt': b'1', 'sub/b.txt': b'2'}" in result.stdout
+    assert "value: 3" in result.stdout
