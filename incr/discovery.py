@@ -91,7 +91,7 @@ def discover(
             run_main_block(module, path, rel, runs)
         defined.update((id(p), (p, path)) for p in _definitions(module))
         seen = {id(i) for i, _ in found}
-        for instance in [*_collect(module), *runs]:
+        for instance in [*_collect(module, runs), *runs]:
             if id(instance) in seen or _made_before(instance, found):
                 continue
             seen.add(id(instance))
@@ -139,11 +139,14 @@ def _only_nested(instance: PipelineInstance) -> bool:
     return instance.implicit and instance.definition.nested
 
 
-def _collect(module: object) -> Iterable[PipelineInstance]:
+def _collect(module: object, runs: Iterable[PipelineInstance] = ()) -> Iterable[PipelineInstance]:
+    """The pipeline instances ``module`` holds, and an implicit instance of each pipeline it
+    defines that takes no steps and of which it makes no instance itself (held, or run by
+    its ``__main__`` block: ``runs``)."""
     from incr.api import Pipeline, PipelineInstance  # here: a no-op status loads no API
 
     values = list(vars(module).values())
-    made = {id(v.definition) for v in values if isinstance(v, PipelineInstance)}
+    made = {id(v.definition) for v in [*values, *runs] if isinstance(v, PipelineInstance)}
     for value in values:
         if isinstance(value, PipelineInstance):
             yield value

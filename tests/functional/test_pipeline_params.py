@@ -123,3 +123,14 @@ def test_parameter_mistakes_are_one_line(make_project: MakeProject) -> None:
     )
     line = project.incr("status").user_error()
     assert "pipeline cv takes ['n_folds']; missing [], unexpected ['folds']" in line
+
+
+def test_an_instance_run_by_the_main_block_is_the_only_one(make_project: MakeProject) -> None:
+    """A module that runs its pipeline with other values in its ``__main__`` block makes its
+    own instance: discovery makes no instance with the defaults beside it."""
+    main = CV + '\n\n    if __name__ == "__main__":\n        cv(n_folds=2).run()\n'
+    project = make_project({"pipelines/cv.py": main})
+    project.repro()
+    assert sorted(project.take_ran()) == ["load", "mean", "score_0_of_2", "score_1_of_2"]
+    assert {key.split(".")[0] for key in project.lock()} == {"cv@n_folds=2"}
+    assert project.dirty() == {}
