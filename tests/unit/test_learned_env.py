@@ -93,17 +93,29 @@ def test_project_code_reads_are_recorded_by_name(
     assert os._Environ.__getitem__ is before  # put back
 
 
-def test_copies_standard_library_and_outside_reads_are_not_recorded(
-    root: Path, tmp_path: Path
-) -> None:
+def test_copies_and_standard_library_reads_are_not_recorded(root: Path, tmp_path: Path) -> None:
     write(root, {"lereader.py": READER})
     reader = importlib.import_module("lereader")
     with envreads.recording(root) as seen:
         reader.copies()
         tempfile._candidate_tempdir_list()  # reads TMPDIR, TEMP, TMP
         os.path.expanduser("~")
-        os.environ.get("LE_FROM_A_TEST")  # this file is not under the project root
-    assert seen.names == set()
+        os.environ.get("LE_FROM_A_TEST")  # this file: local code outside the project
+    assert seen.names == {"LE_FROM_A_TEST"}
+
+
+def test_reads_count_from_project_files_and_local_code_outside(root: Path, tmp_path: Path) -> None:
+    """Local code outside the project (a shared library on PYTHONPATH) counts; Python's,
+    an installed package's, a tool's in a hidden folder of the home and incr's do not."""
+    files = envreads.ProjectFiles(root)
+    assert files.reads_count(str(root / "pipelines/flow.py"))
+    assert files.reads_count(str(tmp_path / "libs" / "common" / "ops.py"))
+    assert not files.reads_count(str(root / ".venv/lib/x.py"))
+    assert not files.reads_count(str(tmp_path / "lib" / "site-packages" / "pkg" / "x.py"))
+    assert not files.reads_count(tempfile.__file__)
+    assert not files.reads_count(envreads.__file__)
+    assert not files.reads_count("<frozen os>")
+    assert not files.reads_count(os.path.expanduser("~/.local/lib/tool/x.py"))
 
 
 def test_env_value_is_a_digest_or_unset() -> None:
