@@ -365,3 +365,57 @@ def test_an_old_record_of_plain_files_still_restores(make_project: MakeProject) 
 
     assert project.take_ran() == []
     assert (project.root / "out/sub/b.txt").read_text(encoding="utf-8") == "sub/b.txt"
+
+
+#: ``write_feat`` writes work/feat.txt without listing it in outs; ``report`` reads it.
+SIDE_FILE = """\
+    import os
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class C(StepConfig):
+        k: int = 1
+
+
+    @step
+    def write_feat(config: C) -> int:
+        mark("write_feat")
+        os.makedirs("work", exist_ok=True)
+        with open("work/feat.txt", "w", encoding="utf-8") as fh:
+            fh.write(str(config.k * 100))
+        return config.k
+
+
+    @step(outs=["result.txt"])
+    def report(k: int) -> None:
+        mark("report")
+        with open("work/feat.txt", encoding="utf-8") as fh:
+            text = f"k={k} feat={fh.read()}"
+        with open("result.txt", "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+
+    @pipeline
+    def p():
+        report(write_feat(config=C(k=1)))
+    """
+
+
+def test_a_step_writing_a_file_it_does_not_declare_executes_rather_than_restore(
+    make_project: MakeProject,
+) -> None:
+    """Reverted, a step that wrote a file outside its outs runs again: putting back its
+    value would leave the file the other config's run wrote, for the next step to read."""
+    project = make_project({"pipelines/p.py": SIDE_FILE})
+    project.repro()
+    project.edit("pipelines/p.py", "C(k=1)", "C(k=2)")
+    project.repro()
+    assert project.read("result.txt") == "k=2 feat=200"
+    project.take_ran()
+    project.edit("pipelines/p.py", "C(k=2)", "C(k=1)")
+    project.repro()
+    assert project.take_ran() == ["write_feat", "report"]
+    assert project.read("result.txt") == "k=1 feat=100"
+    assert project.dirty() == {}
