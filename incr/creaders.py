@@ -184,7 +184,14 @@ def resolve_calls(
         mode = mode_of(dotted, literals, value if kind == "path" else None)
         if mode != "w":
             found.append((f"{text}() in {info.source.path}:{sym}", mode, kind, value))
+            if dotted in _LOGGED and mode == "r" and kind != "unknown":
+                found.append((found[-1][0], mode, f"{kind}+{_LOGGED[dotted]}", value))
     return found
+
+
+#: Databases that keep committed changes in a log beside the file until a checkpoint (SQLite
+#: in WAL mode, DuckDB): that file is read too, by its name with this suffix.
+_LOGGED = {"sqlite3.connect": "-wal", "duckdb.connect": ".wal"}
 
 
 def _imported_name(index: ModuleLookup, info: ModuleInfo, head: str, chain: list[str]) -> str:
@@ -310,18 +317,26 @@ def step_files(
     outside the project is tracked by the key ``outside`` gives it (None: not tracked)."""
     paths: list[str] = []
     notes: list[str] = []
-    for place, mode, kind, value in readers:
+    for place, mode, given, value in readers:
+        kind, _, suffix = given.partition("+")  # path+-wal: the log beside the database
         path: Any = value if kind == "path" else None
         if kind == "config":
             path = config.get(value)
         if not isinstance(path, str):
-            if not declared:
+            if not declared and not suffix:
                 notes.append(f"{place} opens files incr cannot see; list them in deps=[...]")
             continue
         rel = project_path(path, root)
         if rel == "":
             continue  # an in-memory database
+        if suffix:
+            if path.startswith("file:"):
+                continue  # a URI: no log is named after it
+            path += suffix
+            rel = project_path(path, root)
         elsewhere = rel is None and (rel := _outside(path, outside)) is not None
+        if rel is None and suffix:
+            continue  # the note on the database itself says it
         if rel is None:
             notes.append(
                 f"{place} opens {path}, which incr cannot track; "

@@ -244,3 +244,26 @@ def test_a_lazy_frame_returned_by_a_step_gets_a_note(make_project) -> None:
     pl.DataFrame({"a": [1, 2]}).write_parquet(project.root / "data/t.parquet")
     result = project.repro()
     assert "step lazy.scan, output output: a polars LazyFrame reads its files only" in result.stderr
+
+
+def test_rows_in_the_write_ahead_log_of_a_database_count(project: Project) -> None:
+    """In WAL mode a writer that stays connected leaves its committed rows in app.db-wal,
+    not in app.db: the steps reading the database rerun on them."""
+    con = sqlite3.connect(project.root / DB)
+    con.execute("PRAGMA journal_mode=WAL")  # kept in the file's header
+    con.close()
+    project.repro()
+    assert project.take_ran() == ["by_constant", "by_config"]
+    con = sqlite3.connect(project.root / DB)
+    try:
+        con.execute("PRAGMA wal_autocheckpoint=0")  # rows stay in the log while connected
+        con.execute("INSERT INTO t VALUES (100)")
+        con.commit()
+        reason = [("dep changed", f"{DB}-wal")]
+        assert project.dirty() == {"by_constant": reason, "by_config": reason}
+        project.repro()
+        assert project.take_ran() == ["by_constant", "by_config"]
+        output = project.lock()["flow.by_constant"].outputs["output"]
+        assert project.object_bytes(output.digest) == b"106"
+    finally:
+        con.close()

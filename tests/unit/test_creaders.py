@@ -45,13 +45,19 @@ def readers(flow: str, helpers: str | None = None, name: str = "load") -> list[R
 )
 def test_native_readers_with_a_literal_path_are_found(imports: str, call: str, text: str) -> None:
     flow = f"{imports}\n\n\ndef load():\n    return {call}\n"
-    assert readers(flow) == [(f"{text}() in pipelines/flow.py:load", "r", "path", "data/x.parquet")]
+    place = f"{text}() in pipelines/flow.py:load"
+    found = [(place, "r", "path", "data/x.parquet")]
+    if text == "sqlite3.connect":  # and its write-ahead log
+        found.append((place, "r", "path+-wal", "data/x.parquet"))
+    assert readers(flow) == found
 
 
 def test_an_import_inside_the_function_is_followed() -> None:
     flow = 'def load():\n    import sqlite3\n\n    return sqlite3.connect("data/app.db")\n'
+    place = "sqlite3.connect() in pipelines/flow.py:load"
     assert readers(flow) == [
-        ("sqlite3.connect() in pipelines/flow.py:load", "r", "path", "data/app.db")
+        (place, "r", "path", "data/app.db"),
+        (place, "r", "path+-wal", "data/app.db"),
     ]
 
 
@@ -216,6 +222,24 @@ def test_known_paths_are_tracked_and_unknown_ones_get_a_note() -> None:
         "pq.read_table() in pipelines/io.py:read opens files incr cannot see; "
         "list them in deps=[...]"
     ]
+
+
+def test_a_database_log_beside_the_file_is_tracked_with_it() -> None:
+    """SQLite in WAL mode keeps committed rows in ``NAME-wal`` until a checkpoint."""
+    sql = "sqlite3.connect() in pipelines/flow.py:load"
+    found = [
+        (sql, "r", "path", "data/app.db"),
+        (sql, "r", "path+-wal", "data/app.db"),
+        (sql, "r", "config", "db"),
+        (sql, "r", "config+-wal", "db"),
+        (sql, "r", "path", ":memory:"),
+        (sql, "r", "path+-wal", ":memory:"),
+        (sql, "r", "path+-wal", "file:data/app.db?mode=ro"),
+        (sql, "r", "config+-wal", "missing_field"),
+    ]
+    paths, notes = step_files(found, {"db": "data/b.db"}, (), (), "/p")
+    assert paths == ["data/app.db", "data/app.db-wal", "data/b.db", "data/b.db-wal"]
+    assert notes == []
 
 
 def test_declared_deps_and_outs_cover_their_files() -> None:
