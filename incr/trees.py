@@ -8,7 +8,8 @@ name, then each subfolder with what it holds):
 - ``[path, digest]``: a file with the usual mode; ``[path, digest, mode]`` otherwise, where
   ``mode`` is ``x`` for an executable with the usual mode, else the permission bits in octal;
 - ``[path, "link", target]``: a symlink, as written (an absolute target inside the project is
-  written relative to the link's folder), then the digest of the file it leads to, if any;
+  written relative to the link's folder), then the digest of the file it leads to, if any, or
+  of the manifest of the folder it leads to (outside the folder walked);
 - ``[path, "dir"]``: an empty folder; ``[path, "dir", mode]``: a folder with an unusual mode
   (``.`` is the folder itself), before what it holds.
 
@@ -30,6 +31,7 @@ import stat
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+from incr.digests import digest_bytes
 from incr.storage import DIR_MODE, FILE_MODE
 
 FILE = "file"
@@ -144,7 +146,9 @@ def mode_bits(mode: str, is_dir: bool) -> int:
 
 def walk(folder: str, content: Content, root: str | None = None) -> list[Entry]:
     """The entries of ``folder``, in manifest order. A link to a folder is listed, not walked
-    into; an unreadable folder lists as empty; sockets, pipes and devices are left out.
+    into, with the digest of what that folder holds unless it leads into the folder walked
+    (or round in circles); an unreadable folder lists as empty; sockets, pipes and devices
+    are left out.
     ``root`` (the project root) turns an absolute link target inside it into a relative one.
     """
     entries: list[Entry] = []
@@ -154,11 +158,18 @@ def walk(folder: str, content: Content, root: str | None = None) -> list[Entry]:
         return entries
     if mode:
         entries.append(Entry(SELF, DIR, mode=mode))
-    _walk(folder, "", entries, content, root)
+    _walk(folder, "", entries, content, root, frozenset({os.path.realpath(folder)}))
     return entries
 
 
-def _walk(folder: str, inner: str, out: list[Entry], content: Content, root: str | None) -> None:
+def _walk(
+    folder: str,
+    inner: str,
+    out: list[Entry],
+    content: Content,
+    root: str | None,
+    seen: frozenset[str] = frozenset(),
+) -> None:
     others: list[os.DirEntry[str]] = []
     folders: list[os.DirEntry[str]] = []
     try:
@@ -176,7 +187,7 @@ def _walk(folder: str, inner: str, out: list[Entry], content: Content, root: str
         path = inner + entry.name
         try:
             if entry.is_symlink():
-                out.append(_link(entry, path, content, root))
+                out.append(_link(entry, path, content, root, seen))
                 continue
             st = entry.stat() if _ENTRY_STAT_HAS_INODE else os.stat(entry.path)
             if not stat.S_ISREG(st.st_mode):
@@ -196,12 +207,14 @@ def _walk(folder: str, inner: str, out: list[Entry], content: Content, root: str
         start = len(out)
         if mode:
             out.append(Entry(path, DIR, mode=mode))
-        _walk(entry.path, path + "/", out, content, root)
+        _walk(entry.path, path + "/", out, content, root, seen)
         if len(out) == start:
             out.append(Entry(path, DIR))
 
 
-def _link(entry: os.DirEntry[str], path: str, content: Content, root: str | None) -> Entry:
+def _link(
+    entry: os.DirEntry[str], path: str, content: Content, root: str | None, seen: frozenset[str]
+) -> Entry:
     target = os.readlink(entry.path)
     if root is not None:
         target = relative_target(entry.path, target, root)
@@ -209,8 +222,23 @@ def _link(entry: os.DirEntry[str], path: str, content: Content, root: str | None
         st = os.stat(entry.path)
     except OSError:  # leads nowhere (or round in circles)
         return Entry(path, LINK, target=target)
-    digest = content(path, entry.path, st, False) if stat.S_ISREG(st.st_mode) else ""
-    return Entry(path, LINK, digest, target)
+    if stat.S_ISREG(st.st_mode):
+        return Entry(path, LINK, content(path, entry.path, st, False), target)
+    if not stat.S_ISDIR(st.st_mode):
+        return Entry(path, LINK, target=target)
+    # A link to a folder counts by what that folder holds (a partition of a dataset linked
+    # in), walked as a folder would be, unless it leads to a folder this walk is inside.
+    real = os.path.realpath(entry.path)
+    if real in seen or any(within(real, other) for other in seen):
+        return Entry(path, LINK, target=target)
+    held: list[Entry] = []
+    _walk(entry.path, path + "/", held, _digest_only(content), root, seen | {real})
+    return Entry(path, LINK, digest_bytes(encode(held)), target)
+
+
+def _digest_only(content: Content) -> Content:
+    """``content`` asked only for digests: what a link to a folder leads to is not stored."""
+    return lambda path, full, st, stored: content(path, full, st, False)
 
 
 def _name(entry: os.DirEntry[str]) -> str:

@@ -406,3 +406,57 @@ def test_helpers_through_module_alias_relative_import_and_two_hops(
     assert project.dirty() == {"by_relative": [("code changed", "spare in pipelines/deep.py")]}
     project.repro()
     assert project.take_ran() == ["by_relative"]
+
+
+#: ``total`` declares the folder data/parts; one partition is a link to a folder outside it.
+LINKED_PARTITION = """\
+    import os
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step(deps=["data/parts"], track_reads=False)
+    def total() -> int:
+        mark("total")
+        found = 0
+        for folder, dirs, files in os.walk("data/parts", followlinks=True):
+            dirs[:] = [d for d in dirs if d not in ("up", "same")]  # links made to test loops
+            for name in files:
+                with open(os.path.join(folder, name), encoding="utf-8") as fh:
+                    found += int(fh.read())
+        return found
+
+
+    @pipeline
+    def linked():
+        total()
+    """
+
+
+def test_a_folder_linked_into_a_deps_folder_counts_by_what_it_holds(
+    make_project: MakeProject,
+) -> None:
+    """A partition kept elsewhere and linked in (data/parts/p2 -> ../../archive/p2) is part of
+    the folder's digest through what it holds, not only through where the link leads; a link
+    back into the folder itself, or round in circles, does not make the walk loop."""
+    project = make_project(
+        {
+            "pipelines/linked.py": LINKED_PARTITION,
+            "data/parts/p1/a.txt": "1",
+            "archive/p2/b.txt": "10",
+        }
+    )
+    os.symlink("../../archive/p2", project.root / "data/parts/p2")
+    os.symlink("..", project.root / "archive/p2/up")  # round in circles, through the link
+    os.symlink("p1", project.root / "data/parts/same")  # into the folder walked
+    project.repro()
+    assert project.take_ran() == ["total"]
+    assert project.dirty() == {}
+
+    (project.root / "archive/p2/b.txt").write_text("1000")
+    assert project.dirty() == {"total": [("dep changed", "data/parts")]}
+    (project.root / "archive/p2/c.txt").write_text("5")
+    project.repro()
+    assert project.take_ran() == ["total"]
+    assert project.dirty() == {}
