@@ -282,9 +282,16 @@ class Preparer:
     def run_cache_hit(self, node: StepNode, fp: str, expected: dict[str, str]) -> RunRecord | None:
         """The newest run-cache record of ``fp`` that has not expired and whose reads still
         match the files as they are now (and hold the ``expected`` ones). None for a step
-        seen writing files it does not list in ``outs`` (``SeenWrites``): putting its
-        outputs back would not write those files again, so it executes."""
-        if self.ws.writes.steps.get(node.key):
+        seen writing a file it does not list in ``outs`` (``SeenWrites``) that another step
+        was seen reading: putting its outputs back would not write that file again, so it
+        executes (a log file no step reads does not count)."""
+        written = self.ws.writes.steps.get(node.key)
+        if written and any(
+            path in entry.reads
+            for entry in self.ws.locks.values()
+            if entry.key != node.key
+            for path in written
+        ):
             return None
         if self.remote is not None:  # fetched into the local run cache when the remote has it
             self.remote.fill(node.key, fp, lambda r: not self.ws.read_changes(r.reads, expected))
