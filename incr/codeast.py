@@ -331,6 +331,46 @@ def references(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[Ref]:
                 refs.append((cur.id, tuple(reversed(chain))))
         elif isinstance(sub, ast.Name) and id(sub) not in chained:
             refs.append((sub.id, ()))
+        elif isinstance(sub, ast.Call):
+            refs += _query_refs(sub)
+        if isinstance(sub, ast.arg | ast.AnnAssign) and sub.annotation is not None:
+            refs += _quoted_refs(sub.annotation)
+        elif isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef) and sub.returns:
+            refs += _quoted_refs(sub.returns)
+    return refs
+
+
+#: ``@NAME`` (``@obj.attr``) in a pandas ``query``/``eval`` string: a variable of the caller.
+_AT_NAME = re.compile(r"@([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*)*)")
+
+
+def _query_refs(call: ast.Call) -> list[Ref]:
+    """The names a pandas ``df.query("age > @MIN_AGE")`` or ``pd.eval(...)`` string reads
+    from the code that calls it."""
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and func.attr in ("query", "eval")):
+        return []
+    texts = [call.args[0]] if call.args else []
+    texts += [k.value for k in call.keywords if k.arg in ("expr", "expression")]
+    refs: list[Ref] = []
+    for text in texts:
+        if isinstance(text, ast.Constant) and isinstance(text.value, str):
+            for name, rest in _AT_NAME.findall(text.value):
+                refs.append((name, tuple(part for part in rest.split(".") if part)))
+    return refs
+
+
+def _quoted_refs(annotation: ast.expr) -> list[Ref]:
+    """The names in the quoted parts of an annotation (``opt: "OptSpec"``,
+    ``list["OptSpec"]``): a model that builds its fields from them reads those classes."""
+    refs: list[Ref] = []
+    for sub in ast.walk(annotation):
+        if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            try:
+                quoted = ast.parse(sub.value.strip(), mode="eval")
+            except (SyntaxError, ValueError):
+                continue
+            refs += references(quoted)
     return refs
 
 

@@ -39,7 +39,9 @@ PROJECT_MODULES = "*project-modules*"
 DEFAULTS = ".<defaults>"
 
 #: Bumped when what the memo holds, or how a definition is normalised, changes.
-MEMO_FORMAT = 6  # 6: if/with tests, imports twice, a module's top-level code
+# 6: if/with tests, imports twice, a module's top-level code; 7: the names in quoted
+# annotations and in pandas query strings
+MEMO_FORMAT = 7
 
 
 @fast_init

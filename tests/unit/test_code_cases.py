@@ -1175,3 +1175,52 @@ def test_a_process_wide_setting_changed_in_a_step_is_reported_at_top_level_it_co
         "sklearn.set_config() in pipelines/flow.py:step",
     )
     assert "pipelines/flow.py:<top level>" in closure.parts  # not a note: counted
+
+
+# ---------------------------------------- names read from strings
+
+NAMED_IN_STRINGS = {
+    "pipelines.consts": """
+        MIN_AGE = 30
+        SCALE = 2
+        """,
+    "pipelines.models": """
+        from dataclasses import dataclass, field
+
+
+        @dataclass
+        class OptSpec:
+            lr: float = 0.1
+
+
+        @dataclass
+        class TrainSpec:
+            opt: "OptSpec | None" = None  # a model (pydantic) builds it from the name
+            more: list["OptSpec"] = field(default_factory=list)
+        """,
+    FLOW: """
+        from pipelines.consts import MIN_AGE, SCALE
+        from pipelines.models import TrainSpec
+
+
+        def step(df):
+            spec = TrainSpec()
+            kept = df.query("age > @MIN_AGE")
+            return kept.eval(expr="y = x * @SCALE"), spec
+        """,
+}
+
+
+@pytest.mark.parametrize(
+    ("module", "old", "new", "part"),
+    [
+        ("pipelines.consts", "MIN_AGE = 30", "MIN_AGE = 40", "pipelines/consts.py:MIN_AGE"),
+        ("pipelines.consts", "SCALE = 2", "SCALE = 3", "pipelines/consts.py:SCALE"),
+        ("pipelines.models", "lr: float = 0.1", "lr: float = 0.2", "pipelines/models.py:OptSpec"),
+    ],
+    ids=["query", "eval", "quoted-annotation"],
+)
+def test_names_read_from_strings_count(module: str, old: str, new: str, part: str) -> None:
+    """A pandas query or eval string reads ``@NAME`` from its caller; a quoted annotation
+    (a forward reference) names the class a model builds a field from."""
+    assert_dirties(NAMED_IN_STRINGS, module, old, new, part)
