@@ -20,6 +20,7 @@ the home folder). Its code files are its ``.py`` files and compiled extensions (
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from incr import outside
@@ -45,18 +46,36 @@ class LocalPackages:
 
     def version(self, package: str) -> str | None:
         """``files:DIGEST`` for a local package (a top-level import name), None for an
-        installed one (or one not found): its version counts."""
+        installed one (or one not found): its version counts. The digest covers the local
+        packages its code imports in turn (``mlhelpers`` importing ``mlconsts``), at any
+        depth."""
         if package not in self._known:
             places = _local_places(package, self.added)
-            self._known[package] = None if places is None else self._digest(places)
+            if places is None:
+                self._known[package] = None
+            else:
+                self._known[package] = ""  # being digested: an import cycle ends here
+                digest, sources = self._digest(places)
+                linked = [
+                    f"{name}\0{found}"
+                    for name in sorted(_imported_tops(sources) - {package})
+                    if (found := self.version(name))
+                ]
+                if linked:
+                    text = "\n".join([digest, *linked]).encode()
+                    digest = LOCAL_CODE + digest_bytes(text, 32)
+                self._known[package] = digest
         return self._known[package]
 
-    def _digest(self, places: list[str]) -> str:
+    def _digest(self, places: list[str]) -> tuple[str, list[str]]:
+        """The digest of the code files in ``places``, and the Python sources among them."""
         entries = []
+        sources = []
         for place in places:
             self.paths.add(place)
             if not os.path.isdir(place):
                 entries.append(f"{os.path.basename(place)}\0{self.stats.digest(place)}")
+                sources += [place] if place.endswith(".py") else []
                 continue
             for folder, dirs, files in os.walk(place):
                 dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
@@ -67,7 +86,35 @@ class LocalPackages:
                         self.paths.add(path)
                         rel = os.path.relpath(path, place).replace(os.sep, "/")
                         entries.append(f"{rel}\0{self.stats.digest(path)}")
-        return LOCAL_CODE + digest_bytes("\n".join(sorted(entries)).encode(), 32)
+                        sources += [path] if name.endswith(".py") else []
+        return LOCAL_CODE + digest_bytes("\n".join(sorted(entries)).encode(), 32), sources
+
+
+#: The first name of each absolute import in a Python source, at any depth.
+_IMPORTS = re.compile(
+    r"^[ \t]*(?:from[ \t]+([A-Za-z_]\w*)[\w.]*[ \t]+import\b|import[ \t]+([^\n#;]+))",
+    re.MULTILINE,
+)
+
+
+def _imported_tops(sources: list[str]) -> set[str]:
+    """The top-level names the absolute imports of ``sources`` name (read from the text: a
+    name only a comment or a string imports is looked up too, which only costs a lookup)."""
+    found: set[str] = set()
+    for path in sources:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        for head, names in _IMPORTS.findall(text):
+            if head:
+                found.add(head)
+            for part in names.split(","):
+                name = part.strip().split(" ")[0].split(".")[0].strip("()\\")
+                if name.isidentifier():
+                    found.add(name)
+    return found
 
 
 def _local_places(package: str, added: tuple[list[str], list[str]]) -> list[str] | None:

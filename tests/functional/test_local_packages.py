@@ -120,3 +120,22 @@ def test_a_package_a_pipeline_module_puts_on_sys_path_counts_by_its_files(
     assert project.dirty() == {"scaled": [("code changed", "shared's local code")]}
     project.repro()
     assert project.take_ran() == ["scaled"]
+
+
+def test_a_local_package_counts_with_the_local_code_it_imports(
+    using: Project, library: Path
+) -> None:
+    """``shared`` starts taking its factor from ``factors``, a module beside it on
+    ``PYTHONPATH`` that no project code imports: an edit of ``factors`` reruns the step."""
+    (library.parent / "factors.py").write_text("K = 2\n", encoding="utf-8")
+    (library / "ops.py").write_text(
+        "from factors import K\n\n\ndef scale(x):\n    return x * K\n", encoding="utf-8"
+    )
+    using.repro()
+    assert using.take_ran() == ["scaled"]
+    assert using.dirty() == {}
+    (library.parent / "factors.py").write_text("K = 3\n", encoding="utf-8")
+    assert using.dirty() == {"scaled": [("code changed", "shared's local code")]}
+    using.repro()
+    assert using.take_ran() == ["scaled"]
+    assert using.dirty() == {}
