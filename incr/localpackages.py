@@ -9,7 +9,8 @@ stays what its ``pyproject.toml`` says), a package folder beside the project. An
 a package's code would leave every step that uses it clean. So such a package counts by a
 digest of its code files instead (``files:DIGEST``: their paths inside the package and their
 bytes, read through the stat cache): any edit of its code, a comment included, makes the
-steps that use it dirty.
+steps that use it dirty. The local packages its code imports in turn (read from the import
+lines of its sources) count with it, at any depth.
 
 Local means: the folder the package is imported from is one ``incr.outside`` counts (not under
 ``site-packages``, ``dist-packages``, Python's own folders, the system's, or a dot-folder of
