@@ -51,10 +51,13 @@ def reference_folder_digest(folder, root=None):
     """The folder digest's definition (incr/trees.py), written the slow and obvious way: in
     each folder its files and links by name, then each subfolder; modes when unusual; links
     as their target (absolute ones inside ``root`` made relative) and the digest of the file
-    they lead to; empty folders."""
-    listing = []
+    they lead to, or of the listing of the folder they lead to when it is outside the folders
+    walked; empty folders."""
 
-    def visit(path, rel):
+    def dumped(listing):
+        return json.dumps(listing, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    def visit(path, rel, listing, seen):
         names = sorted(os.listdir(path))
         subdirs = [n for n in names if os.path.isdir(os.path.join(path, n))]
         subdirs = [n for n in subdirs if not os.path.islink(os.path.join(path, n))]
@@ -67,8 +70,15 @@ def reference_folder_digest(folder, root=None):
                 if root is not None and target.startswith(str(root) + os.sep):
                     target = os.path.relpath(target, path)
                 item = [rel + name, "link", target]
+                real = os.path.realpath(full)
                 if os.path.isfile(full):
                     item.append(_bytes_digest(full))
+                elif os.path.isdir(full) and not any(
+                    real == s or real.startswith(s + os.sep) for s in seen
+                ):
+                    held = []
+                    visit(full, rel + name + "/", held, seen | {real})
+                    item.append(blake3(dumped(held).encode()).hexdigest())
             elif os.path.isfile(full):
                 item = [rel + name, _bytes_digest(full)]
                 if _mode(full, False):
@@ -80,15 +90,15 @@ def reference_folder_digest(folder, root=None):
             full, start = os.path.join(path, name), len(listing)
             if _mode(full, True):
                 listing.append([rel + name, "dir", _mode(full, True)])
-            visit(full, rel + name + "/")
+            visit(full, rel + name + "/", listing, seen)
             if len(listing) == start:
                 listing.append([rel + name, "dir"])
 
+    listing = []
     if _mode(folder, True):
         listing.append([".", "dir", _mode(folder, True)])
-    visit(folder, "")
-    text = json.dumps(listing, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return "dir:" + blake3(text.encode()).hexdigest()
+    visit(folder, "", listing, frozenset({os.path.realpath(folder)}))
+    return "dir:" + blake3(dumped(listing).encode()).hexdigest()
 
 
 @pytest.mark.parametrize("size", [0, 1, MMAP_THRESHOLD - 1, MMAP_THRESHOLD, 3 * MMAP_THRESHOLD + 7])
@@ -147,13 +157,12 @@ def test_folder_digest_matches_its_definition(tmp_path):
 def test_folder_digest_records_links_as_links(tmp_path):
     folder = make_tree(tmp_path)
     write(tmp_path, "outside/o.txt", b"o")
-    os.symlink(tmp_path / "outside", folder / "linked_dir")  # its target, not walked into
+    os.symlink(tmp_path / "outside", folder / "linked_dir")  # its target and what it holds
     os.symlink(tmp_path / "outside/o.txt", folder / "linked_file")  # and its target's bytes
     os.symlink(tmp_path / "nowhere", folder / "broken")  # its target
     cache = StatCache(tmp_path, None)
     first = cache.digest("data/set")
     assert first == reference_folder_digest(folder, tmp_path)
-    assert "data/set/linked_dir/o.txt" not in cache.entries
     assert "data/set/linked_file" in cache.entries
     links = {e.path: e for e in cache.listing("data/set") if e.kind == "link"}
     assert links["linked_file"].target == "../../outside/o.txt"  # relative: no absolute path
