@@ -248,9 +248,17 @@ _DYNAMIC |= {"locate", "instantiate"}
 
 
 def dynamic_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[str]:
-    """Calls that look code up by a name computed at run time (``getattr(h, name)``)."""
+    """Calls that look code up by a name computed at run time (``getattr(h, name)``), and
+    lookups in an object's ``__dict__`` by such a name (``feats.__dict__[config.fn]``)."""
     found = []
     for sub in ast.walk(node) if nodes is None else nodes:
+        if (
+            isinstance(sub, ast.Subscript)
+            and not isinstance(sub.slice, ast.Constant)
+            and isinstance(sub.value, ast.Attribute)
+            and sub.value.attr == "__dict__"
+        ):
+            found.append("__dict__[...]")
         if not isinstance(sub, ast.Call):
             continue
         func = sub.func

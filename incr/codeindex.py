@@ -160,11 +160,10 @@ class CodeIndex:
                 if (mod, sym) in quiet and target not in seen:
                     quiet.add(target)
                 todo.append(target)
-        dynamic_notes = tuple(sorted(set(dynamic)))
-        consulted = frozenset(self._consulted)
+        lookups, consulted = tuple(sorted(set(dynamic))), frozenset(self._consulted)
         opened = tuple(sorted(set(readers)))
         reads = self._reads(seen, consulted) if not opened else {}
-        return CodeClosure(parts, frozenset(packages), dynamic_notes, consulted, opened, reads)
+        return CodeClosure(parts, frozenset(packages), lookups, consulted, opened, reads)
 
     def _reads(
         self, seen: set[tuple[str, str]], consulted: frozenset[str]
@@ -192,8 +191,7 @@ class CodeIndex:
 
     def skeleton(self, info: ModuleInfo) -> str:
         """``skeleton_digest`` of a module, once per module."""
-        name = info.source.name
-        if name not in self._skeletons:
+        if (name := info.source.name) not in self._skeletons:
             self._skeletons[name] = skeleton_digest(info)
         return self._skeletons[name]
 
@@ -230,7 +228,7 @@ class CodeIndex:
         return self._imports[name]
 
     def _may_be_table(self, info: ModuleInfo, sym: str) -> bool:
-        from incr import registries
+        from incr import registries  # here: most closures fill no table
 
         return registries.is_table(self, info, info.defs[sym])
 
@@ -238,8 +236,7 @@ class CodeIndex:
         """What fills table ``sym`` of ``module`` (see ``incr.registries``), scanned once."""
         from incr import registries
 
-        key = (module, sym)
-        if key not in self._tables:
+        if (key := (module, sym)) not in self._tables:
             before, self._consulted = self._consulted, set()
             found, notes = registries.scan(self, key)
             self._tables[key] = (found, notes, self._consulted)
@@ -277,11 +274,9 @@ class CodeIndex:
 
     def resolve(self, info: ModuleInfo, ref: Ref) -> Iterable[tuple[str, str] | str]:
         """Where a name used in ``info`` points: a local (module, symbol), or a package name.
-
         A name both defined and imported (``try: from x import f`` / ``except: def f``), or
-        imported twice (``try: from fast import f`` / ``except ImportError: from slow import
-        f``), points at each: any may be the one that runs.
-        """
+        imported twice (``try: from fast import f`` / ``except ImportError: from slow ...``),
+        points at each: any may be the one that runs."""
         head, chain = ref
         if head in info.defs:
             yield (info.source.name, head)
@@ -329,7 +324,7 @@ class CodeIndex:
         if target is None:
             yield from self._external(binding.attr_of)
         else:
-            yield from self.resolve(target, (binding.attr, chain))
+            yield from self._attribute(target, (binding.attr, chain))
 
     def _resolve_module_chain(
         self, module: str, chain: tuple[str, ...]
@@ -345,7 +340,12 @@ class CodeIndex:
         elif not rest:
             yield (current, "*")  # the module itself is used as a value
         else:
-            yield from self.resolve(info, (rest[0], tuple(rest[1:])))
+            yield from self._attribute(info, (rest[0], tuple(rest[1:])))
+
+    def _attribute(self, info: ModuleInfo, ref: Ref) -> Iterable[tuple[str, str] | str]:
+        """Module ``info``'s attribute: what it is, or what its ``__getattr__`` returns."""
+        getattr_ = [(info.source.name, "__getattr__")] if "__getattr__" in info.defs else []
+        yield from list(self.resolve(info, ref)) or getattr_  # PEP 562
 
     def _external(self, module: str) -> Iterable[str]:
         top = module.split(".")[0]

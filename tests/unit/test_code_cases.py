@@ -852,6 +852,26 @@ def test_getattr_with_a_literal_name_and_plain_code_are_not_reported():
     assert dynamic("plain") == ()
 
 
+def test_a_dict_lookup_by_a_computed_name_is_reported() -> None:
+    modules = {
+        FLOW: """
+            from pipelines import feats
+
+
+            def step(v, name):
+                return feats.__dict__[name](v)
+
+
+            def fixed(v):
+                return feats.__dict__["double"](v)
+            """,
+        "pipelines.feats": "def double(v):\n    return v * 2\n",
+    }
+    index = make_index(modules)
+    assert index.closure(FLOW, "step").dynamic == ("__dict__[...] in pipelines/flow.py:step",)
+    assert index.closure(FLOW, "fixed").dynamic == ()
+
+
 NAMED_IMPORT = {
     "pipelines.plugins.lin": """
         def fit(v):
@@ -1224,3 +1244,44 @@ def test_names_read_from_strings_count(module: str, old: str, new: str, part: st
     """A pandas query or eval string reads ``@NAME`` from its caller; a quoted annotation
     (a forward reference) names the class a model builds a field from."""
     assert_dirties(NAMED_IN_STRINGS, module, old, new, part)
+
+
+MODULE_GETATTR = {
+    "pipelines.newmod": """
+        def new_scale(x):
+            return x * 2
+        """,
+    "pipelines.compat": """
+        import warnings
+
+
+        def __getattr__(name):
+            if name == "old_scale":
+                warnings.warn("old_scale is new_scale now", DeprecationWarning)
+                from pipelines.newmod import new_scale
+
+                return new_scale
+            raise AttributeError(name)
+        """,
+    FLOW: """
+        from pipelines.compat import old_scale
+
+
+        def step(x):
+            return old_scale(x)
+        """,
+}
+
+
+def test_a_name_a_module_getattr_answers_counts_by_it() -> None:
+    """PEP 562: a name the module does not define is what its ``__getattr__`` returns."""
+    assert_dirties(
+        MODULE_GETATTR, "pipelines.newmod", "x * 2", "x * 3", "pipelines/newmod.py:new_scale"
+    )
+    assert_dirties(
+        MODULE_GETATTR,
+        "pipelines.compat",
+        '"old_scale"',
+        '"older_scale"',
+        "pipelines/compat.py:__getattr__",
+    )
