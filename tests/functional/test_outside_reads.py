@@ -394,7 +394,7 @@ def test_files_outside_opened_by_readers_in_c_are_tracked(make_project, data) ->
     assert sorted(project.take_ran()) == ["frame", "query"]
     lock = project.lock()
     assert list(lock["native.frame"].facts.deps) == [str(table)]
-    assert list(lock["native.query"].facts.deps) == [str(db)]
+    assert list(lock["native.query"].facts.deps) == [str(db), f"{db}-wal"]  # and its log
     assert project.dirty() == {}
 
     pd.DataFrame({"x": [1, 2, 3]}).to_parquet(table)
