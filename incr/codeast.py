@@ -18,6 +18,7 @@ from typing import Protocol
 
 from incr.astnorm import PART_DIGEST_LEN as PART_DIGEST_LEN
 from incr.astnorm import digest_nodes, normalise
+from incr.model import SOURCE_TEXT
 from incr.moduletop import (
     TOP_LEVEL,
     TopLevel,
@@ -248,8 +249,9 @@ _DYNAMIC |= {"locate", "instantiate"}
 
 
 def dynamic_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[str]:
-    """Calls that look code up by a name computed at run time (``getattr(h, name)``), and
-    lookups in an object's ``__dict__`` by such a name (``feats.__dict__[config.fn]``)."""
+    """Calls that look code up by a name computed at run time (``getattr(h, name)``),
+    lookups in an object's ``__dict__`` by such a name (``feats.__dict__[config.fn]``), and
+    reads of code as text (``fn.__doc__``, ``inspect.getsource``)."""
     found = []
     for sub in ast.walk(node) if nodes is None else nodes:
         if (
@@ -259,10 +261,14 @@ def dynamic_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[str
             and sub.value.attr == "__dict__"
         ):
             found.append("__dict__[...]")
+        if isinstance(sub, ast.Attribute) and sub.attr == "__doc__":
+            found.append("__doc__")
         if not isinstance(sub, ast.Call):
             continue
         func = sub.func
         name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        if name in SOURCE_TEXT:
+            found.append(f"{name}()")
         if name not in _DYNAMIC:
             continue
         if name == "getattr" and len(sub.args) >= 2 and isinstance(sub.args[1], ast.Constant):

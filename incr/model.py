@@ -410,3 +410,13 @@ class TracedPipeline:
 SOURCE = "(its source)"
 #: What a captured value that cannot be digested records, followed by its type's name.
 UNDIGESTABLE = "undigestable:"
+
+
+#: What reads code as text at run time (``inspect``'s functions, and ``fn.__doc__``): the
+#: comments and docstrings a code digest leaves out.
+SOURCE_TEXT = frozenset({"getsource", "getsourcelines", "getdoc", "getcomments"})
+
+
+def reads_source_text(place: str) -> bool:
+    """True for a note of code read as text (``__doc__ in pipelines/flow.py:step``)."""
+    return place.startswith(("__doc__ ", *(f"{name}() " for name in SOURCE_TEXT)))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from incr import gate
 from incr.fingerprint import global_random_fix
-from incr.model import SOURCE, Facts, LockEntry, PipelineGraph, Reason, StepNode
+from incr.model import SOURCE, Facts, LockEntry, PipelineGraph, Reason, StepNode, reads_source_text
 from incr.plan import Verdict
 from incr.randomdraws import is_global_setting
 
@@ -166,6 +166,9 @@ def _notes(v: Verdict) -> list[str]:
             if (fix := global_random_fix(place))
             else _setting_note(place)
             if is_global_setting(place)
+            else f"{place} reads code as text, with the docstrings and comments incr does not "
+            "compare: set @step(version=...) and change it when they change"
+            if reads_source_text(place)
             else f"{place}: incr cannot see which code this reaches; list it with "
             "@step(code_deps=[...]) or change @step(version=...) when it changes"
             for place in v.notes

@@ -262,3 +262,35 @@ def test_sys_exit_in_a_step_is_a_step_failure(make_project: MakeProject) -> None
     assert result.returncode == 1
     assert "Step bad has failed" in result.stderr
     assert "bad input" in result.stderr
+
+
+def test_a_docstring_used_as_text_gets_a_note(make_project: MakeProject) -> None:
+    """A docstring used as a template changes the result, but the code digest leaves
+    docstrings out: the status says so, and what to do."""
+    project = make_project(
+        {
+            "pipelines/doc.py": '''\
+                from incr import pipeline, step
+
+
+                def template():
+                    """Total: {total}"""
+
+
+                @step
+                def render() -> str:
+                    return template.__doc__.format(total=3)
+
+
+                @pipeline
+                def doc():
+                    render()
+                ''',
+        }
+    )
+    project.repro()
+    notes = [line.strip() for line in project.incr("status").stdout.splitlines() if "note:" in line]
+    assert notes == [
+        "note: __doc__ in pipelines/doc.py:render reads code as text, with the docstrings and "
+        "comments incr does not compare: set @step(version=...) and change it when they change"
+    ]

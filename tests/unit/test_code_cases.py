@@ -1285,3 +1285,28 @@ def test_a_name_a_module_getattr_answers_counts_by_it() -> None:
         '"older_scale"',
         "pipelines/compat.py:__getattr__",
     )
+
+
+def test_code_read_as_text_is_reported() -> None:
+    """A docstring used as a template, or a function's source written into a report: the
+    comments and docstrings the code digest leaves out change the result."""
+    modules = {
+        FLOW: """
+            import inspect
+
+
+            def template():
+                \"\"\"Total: {total}\"\"\"
+
+
+            def step(total):
+                return template.__doc__.format(total=total)
+
+
+            def report(fn):
+                return inspect.getsource(fn)
+            """,
+    }
+    index = make_index(modules)
+    assert index.closure(FLOW, "step").dynamic == ("__doc__ in pipelines/flow.py:step",)
+    assert index.closure(FLOW, "report").dynamic == ("getsource() in pipelines/flow.py:report",)
