@@ -7,7 +7,9 @@ in ``pipeline.lock`` is, so that another clone or machine with the same layout h
 keys:
 
 - ``../data/train.csv``, relative to the project root, for a file of the version-control
-  checkout that holds the project (a project in a sub-folder of a monorepo);
+  checkout that holds the project (a project in a sub-folder of a monorepo), and for one the
+  step named that way (``open("../data/train.csv")``: a copy of the project beside other
+  data reads that data);
 - ``~/...`` for a path in the home folder (a teammate's or a CI machine's own home);
 - the absolute path otherwise (a shared mount).
 

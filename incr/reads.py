@@ -102,9 +102,7 @@ class ReadRecorder:
         self.root = os.path.join(str(root), "")
         self.exclude = tuple(os.path.join(str(root), e, "") for e in exclude)
         self.own = frozenset(os.path.normpath(os.path.join(str(root), e)) for e in exclude)
-        self.read: set[str] = set()
-        self.written: set[str] = set()
-        self.changed: set[str] = set()
+        self.read, self.written, self.changed = set[str](), set[str](), set[str]()
         self.listings: dict[str, str] = {}
         self.tests: dict[str, str] = {}
         #: Which code files are the project's (the same answer as for environment variables).
@@ -120,6 +118,7 @@ class ReadRecorder:
         self.appended: set[str] = set()
         #: The stat of each file read, when first opened (see ``changed_while_read``).
         self.stamps: dict[str, tuple[int, ...] | None] = {}
+        self.climbed: set[str] = set()  # outside the project, named from it (``relative``)
 
     # ------------------------------------------------------------------ events
 
@@ -223,13 +222,15 @@ class ReadRecorder:
         if isinstance(path, int) or path is None:
             return None
         try:
-            full = os.path.abspath(os.fsdecode(path))
+            full = os.path.abspath(text := os.fsdecode(path))
         except (TypeError, ValueError):
             return None
         if full + os.sep == self.root:
             return full
         if not full.startswith(self.root):
-            return full if outside.counts(full) else None
+            counts = outside.counts(full)  # named ``../shared/x``: kept relative to the root
+            self.climbed |= {full} if counts and not os.path.isabs(text) else set()
+            return full if counts else None
         if (full + os.sep).startswith(self.exclude):
             return None
         return full
@@ -297,7 +298,9 @@ class ReadRecorder:
         return facts
 
     def relative(self, full: str) -> str:
-        """The lock key of ``full``: relative to the root, or ``outside.key_of`` outside it."""
+        """The lock key of ``full``: relative to the root (``../x`` as named), or ``key_of``."""
+        if full in self.climbed:
+            return os.path.relpath(full, self.root).replace(os.sep, "/")
         if not full.startswith(self.root) or full + os.sep == self.root:
             return "." if full + os.sep == self.root else outside.key_of(full, self.root)
         return Path(full[len(self.root) :]).as_posix()

@@ -129,6 +129,27 @@ def test_a_file_of_the_same_checkout_is_keyed_from_the_project(make_project, tmp
     assert moved.dirty()["load"] == [("read changed", "../data/raw.csv")]
 
 
+def test_a_file_named_from_the_project_is_keyed_as_named(make_project, tmp_path):
+    """``../data/raw.csv`` opened from the project (no checkout around it) is keyed so, not
+    by where it was: a copy of the project beside other data checks that data."""
+    data = tmp_path / "work" / "data"
+    data.mkdir(parents=True)
+    (data / "raw.csv").write_text("1 2\n", encoding="utf-8")
+    module = READER.format(data="../data")
+    project = make_project({"pipelines/reading.py": module}, "work/proj")
+    project.repro()
+    assert project.take_ran() == ["load", "count"]
+    assert list(project.lock()["reading.load"].reads) == ["../data/raw.csv"]
+
+    copy = tmp_path / "trial"
+    shutil.copytree(tmp_path / "work", copy)
+    moved = Project(copy / "proj")
+    assert moved.dirty() == {}
+    (copy / "data" / "raw.csv").write_text("3\n", encoding="utf-8")  # the copy's own data
+    assert moved.dirty()["load"] == [("read changed", "../data/raw.csv")]
+    assert project.dirty() == {}  # the first project's data did not change
+
+
 def test_verify_rerun_reads_the_checkouts_files_from_its_copy(make_project, tmp_path):
     """``incr verify --rerun`` runs steps again in a copy of the project: a copy as deep as
     the project, beside it, so that ``../data/raw.csv`` is the same file from there."""
