@@ -63,8 +63,9 @@ GLOBAL_SETTINGS = frozenset(
 
 def global_settings(info: ModuleInfo, sym: str, refs: list[Ref]) -> list[str]:
     """Calls among the names definition ``sym`` reads that change a library's process-wide
-    settings (``sklearn.set_config(...)``), as ``sklearn.set_config()``: in a function or a
-    class only (a module's top-level code counts as code, see ``incr.moduletop``)."""
+    settings (``sklearn.set_config(...)``), as ``sklearn.set_config()``, and the module
+    globals it rebinds (``global K``): in a function or a class only (a module's top-level
+    code counts as code, see ``incr.moduletop``)."""
     import ast
 
     from incr.codeast import definition_nodes
@@ -74,12 +75,17 @@ def global_settings(info: ModuleInfo, sym: str, refs: list[Ref]) -> list[str]:
         return []
     dotted = {_dotted(info, name, chain, wide=True) for name, chain in refs}
     found = {s for d in dotted for s in GLOBAL_SETTINGS if d == s or d.startswith(s + ".")}
-    return [f"{call}()" for call in sorted(found)]
+    rebound = {
+        n for node in nodes for s in ast.walk(node) if isinstance(s, ast.Global) for n in s.names
+    }
+    return [f"{call}()" for call in sorted(found)] + [f"global {n}" for n in sorted(rebound)]
 
 
 def is_global_setting(note: str) -> bool:
-    """True for a note made by ``global_settings`` (``sklearn.set_config() in PATH:NAME``)."""
-    return note.partition(" in ")[0].removesuffix("()") in GLOBAL_SETTINGS
+    """True for a note made by ``global_settings`` (``sklearn.set_config() in PATH:NAME``,
+    ``global K in PATH:NAME``: a function that rebinds a module global)."""
+    head = note.partition(" in ")[0]
+    return head.removesuffix("()") in GLOBAL_SETTINGS or head.startswith("global ")
 
 
 def _dotted(info: ModuleInfo, name: str, chain: tuple[str, ...], wide: bool = False) -> str:

@@ -193,6 +193,12 @@ def _uncached_note(step: str, name: str, what: str) -> str:
 
 
 def _setting_note(place: str) -> str:
+    if place.startswith("global "):
+        return (
+            f"{place} rebinds a module global: the steps run after it in the same process see "
+            "the value it set, so rerunning only some of them gives other results; pass the "
+            "value as a step input or a config"
+        )
     return (
         f"{place} changes a library's process-wide setting: the steps run after it in the "
         "same process see it, so rerunning only some of them gives other results; make the "

@@ -294,3 +294,48 @@ def test_a_docstring_used_as_text_gets_a_note(make_project: MakeProject) -> None
         "note: __doc__ in pipelines/doc.py:render reads code as text, with the docstrings and "
         "comments incr does not compare: set @step(version=...) and change it when they change"
     ]
+
+
+def test_a_step_rebinding_a_module_global_gets_a_note(make_project: MakeProject) -> None:
+    """``configure`` sets the module's ``K`` for the steps run after it in the process: the
+    status says so under the step that calls it, not under the one that reads ``K``."""
+    project = make_project(
+        {
+            "pipelines/state.py": """\
+                K = 1
+
+
+                def configure(k):
+                    global K
+                    K = k
+                """,
+            "pipelines/flow.py": """\
+                from incr import pipeline, step
+                from pipelines import state
+
+
+                @step
+                def setup() -> int:
+                    state.configure(5)
+                    return 0
+
+
+                @step
+                def use(x: int) -> int:
+                    return state.K + x
+
+
+                @pipeline
+                def flow():
+                    use(setup())
+                """,
+        }
+    )
+    project.repro()
+    status = {s["step"]: s["notes"] for s in project.status()["steps"]}
+    assert status["use"] == []
+    assert status["setup"] == [
+        "global K in pipelines/state.py:configure rebinds a module global: the steps run "
+        "after it in the same process see the value it set, so rerunning only some of them "
+        "gives other results; pass the value as a step input or a config"
+    ]
