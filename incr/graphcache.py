@@ -1,13 +1,14 @@
 """The traced graphs, kept in ``.pipecache/graph.bin``: a no-op ``status`` runs no user code.
 
 Discovery imports every pipeline module (and, through them, scikit-learn and friends), which
-costs far more than deciding what is dirty. The graphs it traces depend only on the project's own
-Python sources, so they are saved with the digests of every project module that was imported
-(read through the stat cache: unchanged files are not even read). When none of those files
-changed, no pipeline module was added or removed, and ``pyproject.toml`` is the same, the saved
-graphs are used and nothing is imported. Code fingerprints never need the import: they come
-from the files' ASTs. Each graph keeps its run order (``PipelineGraph.order``, computed with
-networkx when it was traced), so the quick path orders nothing and never imports networkx.
+costs far more than deciding what is dirty. The graphs it traces depend only on the project's
+own Python sources (and local code outside it), so they are saved with the digests of every
+such module that was imported (read through the stat cache: unchanged files are not even read).
+When none of those files changed, no pipeline module was added or removed, and
+``pyproject.toml`` is the same, the saved graphs are used and nothing is imported. Code
+fingerprints never need the import: they come from the files' ASTs. Each graph keeps its run
+order (``PipelineGraph.order``, computed with networkx when it was traced), so the quick path
+orders nothing and never imports networkx.
 
 Project files the modules read while imported (a ``params.yaml`` feeding a config) are part of
 the key too, and so are the values of the environment variables project code read meanwhile
@@ -43,9 +44,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from incr import cachefile
+from incr import cachefile, outside
 from incr.dag import shape
-from incr.envreads import env_value
+from incr.envreads import env_value, is_incr_file
 from incr.hashing import MISSING, StatCache
 from incr.learned import exists_value, listing_value, module_value, own_paths
 from incr.model import CodeRef, InputRef, PipelineGraph, StepCode, StepNode, TracedPipeline
@@ -96,12 +97,17 @@ def _key(
 
 
 def project_modules(project: Project) -> list[str]:
-    """Project files of the modules imported so far (not incr's, not hidden or installed)."""
+    """Project files of the modules imported so far (not incr's, not hidden or installed), and
+    by their lock keys those of local code outside the project (a library on PYTHONPATH)."""
     root = os.path.join(str(project.root), "")
     found = []
     for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
-        if not file or not file.startswith(root) or not file.endswith(".py"):
+        if not file or not file.endswith(".py"):
+            continue
+        if not file.startswith(root):
+            local = outside.counts(os.path.dirname(file)) and not is_incr_file(file)
+            found += [outside.key_of(os.path.abspath(file), root)] if local else []
             continue
         rel = Path(file[len(root) :])
         top = rel.parts[0]
@@ -228,12 +234,9 @@ def _write(project: Project, data: dict[str, Any]) -> None:
 
 def load(project: Project, stats: StatCache) -> list[TracedPipeline] | None:
     """The saved graphs when every source they were traced from is unchanged, or changed only
-    inside step bodies; else None.
-
-    The pipelines returned can be fingerprinted and checked, not executed (no step objects).
-    """
-    found = load_with_imports(project, stats)
-    return None if found is None else found[0]
+    inside step bodies; else None. They can be fingerprinted and checked, not executed (no
+    step objects)."""
+    return None if (found := load_with_imports(project, stats)) is None else found[0]
 
 
 class Saved(NamedTuple):
@@ -428,12 +431,9 @@ def _decode(item: dict[str, Any]) -> TracedPipeline:
 
 def _decode_node(node: dict[str, Any]) -> StepNode:
     """A step as ``_encode_node`` wrote it; fields it left out take their defaults."""
-    fields = {**node}
+    fields = {**node, "outputs": tuple(node["outputs"])}
     fields["inputs"] = {p: InputRef(**ref) for p, ref in node["inputs"].items()}
-    fields["outputs"] = tuple(node["outputs"])
-    for name in _NODE_TUPLES:
-        if name in node:
-            fields[name] = tuple(node[name])
+    fields.update((name, tuple(node[name])) for name in _NODE_TUPLES if name in node)
     return StepNode(**fields)
 
 

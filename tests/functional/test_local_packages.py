@@ -139,3 +139,43 @@ def test_a_local_package_counts_with_the_local_code_it_imports(
     using.repro()
     assert using.take_ran() == ["scaled"]
     assert using.dirty() == {}
+
+
+WIRED = """\
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+    from shared.grid import GRID
+
+
+    class K(StepConfig):
+        k: int = 0
+
+
+    @step
+    def train(config: K) -> int:
+        mark(f"train_{config.k}")
+        return config.k * 10
+
+
+    @pipeline
+    def grid():
+        for k in GRID:
+            train(config=K(k=k), name=f"train_{k}")
+    """
+
+
+def test_wiring_from_a_local_package_is_traced_again_when_it_changes(
+    make_project: MakeProject, library: Path
+) -> None:
+    """A pipeline wired from a constant of a shared library (one step per value of GRID): the
+    saved graphs are keyed by the library's files the import ran, as by the project's."""
+    (library / "grid.py").write_text("GRID = [1, 2]\n", encoding="utf-8")
+    project = make_project({"pipelines/grid.py": WIRED})
+    project.repro()
+    assert sorted(project.take_ran()) == ["train_1", "train_2"]
+    assert project.dirty() == {}
+    (library / "grid.py").write_text("GRID = [1, 3]\n", encoding="utf-8")
+    assert set(project.dirty()) == {"train_3"}
+    project.repro()
+    assert project.take_ran() == ["train_3"]
+    assert project.dirty() == {}
