@@ -47,6 +47,8 @@ CLOSURE_CODE = (
     "readertable",
     "registries",
     "randomdraws",
+    "moduletop",
+    "subclasses",
 )
 
 

@@ -133,6 +133,8 @@ class TopLevel:
             return self._foreign_store(stmt.target)
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             return any(self._registers(d, own=False) for d in stmt.decorator_list)
+        if isinstance(stmt, ast.For | ast.AsyncFor | ast.While):  # for k in K: globals()[...] =
+            return any(self.runs_on_import(inner) for inner in [*stmt.body, *stmt.orelse])
         return False
 
     def registered_in(self, stmt: ast.stmt) -> list[str]:

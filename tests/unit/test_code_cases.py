@@ -1310,3 +1310,29 @@ def test_code_read_as_text_is_reported() -> None:
     index = make_index(modules)
     assert index.closure(FLOW, "step").dynamic == ("__doc__ in pipelines/flow.py:step",)
     assert index.closure(FLOW, "report").dynamic == ("getsource() in pipelines/flow.py:report",)
+
+
+def test_names_made_through_globals_in_a_loop_count_by_that_loop() -> None:
+    """``globals()[f"scale_{k}"] = make(k)`` in a module-level loop makes names no statement
+    binds: the loop is the module's top-level code, which every step using the module takes."""
+    modules = {
+        "pipelines.scalers": """
+            def make(k):
+                return lambda x: x * k
+
+
+            for k in (2, 3):
+                globals()[f"scale_{k}"] = make(k)
+            """,
+        FLOW: """
+            from pipelines import scalers
+
+
+            def step(x):
+                return scalers.scale_2(x)
+            """,
+    }
+    assert_dirties(
+        modules, "pipelines.scalers", "(2, 3)", "(4, 3)", "pipelines/scalers.py:<top level>"
+    )
+    assert_dirties(modules, "pipelines.scalers", "x * k", "x * k + 1", "pipelines/scalers.py:make")
