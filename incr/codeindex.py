@@ -29,7 +29,7 @@ from incr.codeast import (
 from incr.digests import digest_bytes
 from incr.fingerprint import DEFAULTS, MEMO_FORMAT, PROJECT_MODULES, CodeClosure
 from incr.model import TOP_LEVEL
-from incr.moduletop import around_bodies
+from incr.moduletop import around_bodies, exported
 from incr.randomdraws import global_random_draws, global_settings
 
 Loader = Callable[[str], "ModuleSource | None"]
@@ -168,11 +168,10 @@ class CodeIndex:
     def _reads(
         self, seen: set[tuple[str, str]], consulted: frozenset[str]
     ) -> dict[str, tuple[str, dict[str, str]]]:
-        """What a closure just computed read of each module it consulted: the skeleton and
-        the definitions it took whole (``seen``), by raw key. Empty when it read more than
-        that: a table scan reads every definition of every project module, and a module used
-        as a value (``*``) is read whole. (A name ``seen`` without a raw key has no definition
-        in its module: its absence is part of the skeleton.)"""
+        """What a closure just computed read of each module it consulted: the skeleton and the
+        definitions it took whole (``seen``), by raw key. Empty when it read more: a table scan
+        reads every definition of every project module, a module used as a value (``*``) all
+        of it. (A name ``seen`` without a raw key is absent: that is part of the skeleton.)"""
         if PROJECT_MODULES in consulted:
             return {}
         reads: dict[str, tuple[str, dict[str, str]]] = {}
@@ -296,7 +295,7 @@ class CodeIndex:
         seen = seen | {info.source.name}
         for star in reversed(info.stars):
             star_info = self.module(star)
-            if star_info is None or star in seen:
+            if star_info is None or star in seen or not exported(star_info.defs, ref[0]):
                 continue
             if ref[0] in star_info.defs or ref[0] in star_info.imports:
                 yield from self.resolve(star_info, ref)

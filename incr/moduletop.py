@@ -385,3 +385,18 @@ def imported_names(node: ast.AST) -> dict[str, str]:
             for alias in sub.names:
                 bound[alias.asname or alias.name] = f"{sub.module}.{alias.name}"
     return bound
+
+
+def exported(defs: dict[str, list[ast.stmt]], name: str) -> bool:
+    """Whether ``from MODULE import *`` may bind ``name``, for a module whose definitions are
+    ``defs``: listed in its ``__all__`` when that is one literal list or tuple of strings, not
+    starting with ``_`` when it has none, and any name when its ``__all__`` is made otherwise."""
+    nodes = defs.get("__all__")
+    if not nodes:
+        return not name.startswith("_")
+    value = nodes[0].value if len(nodes) == 1 and isinstance(nodes[0], ast.Assign) else None
+    if isinstance(value, ast.List | ast.Tuple):
+        names = [e.value for e in value.elts if isinstance(e, ast.Constant)]
+        if len(names) == len(value.elts) and all(isinstance(n, str) for n in names):
+            return name in names
+    return True

@@ -1336,3 +1336,41 @@ def test_names_made_through_globals_in_a_loop_count_by_that_loop() -> None:
         modules, "pipelines.scalers", "(2, 3)", "(4, 3)", "pipelines/scalers.py:<top level>"
     )
     assert_dirties(modules, "pipelines.scalers", "x * k", "x * k + 1", "pipelines/scalers.py:make")
+
+
+STARS = {
+    "pipelines.fast": """
+        __all__ = ["other"]
+
+
+        def scale(x):  # not exported: a star import does not bind it
+            return x * 3
+
+
+        def other(x):
+            return x
+        """,
+    "pipelines.slow": """
+        def scale(x):
+            return x * 2
+
+
+        def _private(x):
+            return x
+        """,
+    FLOW: """
+        from pipelines.slow import *
+        from pipelines.fast import *
+
+
+        def step(x):
+            return scale(x)
+        """,
+}
+
+
+def test_a_star_import_binds_only_what_the_module_exports() -> None:
+    """The last star import binds ``scale`` only if that module exports it (its ``__all__``,
+    or every name without a leading underscore): here it is ``slow``'s."""
+    assert_dirties(STARS, "pipelines.slow", "x * 2", "x * 4", "pipelines/slow.py:scale")
+    assert_keeps(STARS, "pipelines.fast", "x * 3", "x * 5")
