@@ -391,7 +391,7 @@ def open_pipelines(
     graphcache.save(
         project, workspace.stats, pipelines, seen.paths(), workspace.imports, env, learned, saved
     )
-    workspace.discovered = [*seen.paths(), *learned]
+    workspace.discovered = [*seen.paths(), *learned, *graphcache.project_modules(project)]
     return workspace, pipelines
 
 

@@ -11,7 +11,6 @@ part of what a kept answer depends on."""
 from __future__ import annotations
 
 import os
-import shutil
 import time
 
 import pytest
@@ -253,3 +252,38 @@ def test_an_edit_of_a_local_package_is_seen(make_project, tmp_path, monkeypatch)
     answer = status(project)
     assert decided(answer)
     assert "scaled  dirty: code changed (shared's local code)" in answer.stdout
+
+
+def test_a_library_the_wiring_reads_is_watched_after_a_status_that_traced(
+    make_project, tmp_path, monkeypatch
+) -> None:
+    """A pipeline wired from a shared library's constant: the answer a status kept right after
+    tracing (no saved graphs yet) is not printed once that library changes."""
+    library = tmp_path / "libs" / "shared"
+    library.mkdir(parents=True)
+    (library / "__init__.py").write_text("COUNT = 1\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "libs"))
+    module = """\
+        from incr import pipeline, step
+        from shared import COUNT
+
+
+        @step
+        def one() -> int:
+            return 1
+
+
+        @pipeline
+        def wired():
+            for i in range(COUNT):
+                one(name=f"one_{i}")
+        """
+    project = make_project({"pipelines/wired.py": module})
+    project.repro()
+    (project.root / ".pipecache" / "graph.bin").unlink()  # the next status traces
+    settle()
+    keep(project)
+    (library / "__init__.py").write_text("COUNT = 2\n", encoding="utf-8")
+    answer = status(project)
+    assert decided(answer)
+    assert "one_1  dirty: new step" in answer.stdout
