@@ -11,6 +11,7 @@ part of what a kept answer depends on."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 
 import pytest
