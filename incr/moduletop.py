@@ -134,8 +134,17 @@ class TopLevel:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             return any(self._registers(d, own=False) for d in stmt.decorator_list)
         if isinstance(stmt, ast.For | ast.AsyncFor | ast.While):  # for k in K: globals()[...] =
-            return any(self.runs_on_import(inner) for inner in [*stmt.body, *stmt.orelse])
+            return any(self._loop_effect(inner) for inner in [*stmt.body, *stmt.orelse])
         return False
+
+    def _loop_effect(self, stmt: ast.stmt) -> bool:
+        """True for a statement in a module-level loop that runs on import, other than a
+        call on one of the module's own names (``STEPS.append(fn)``: it defines ``STEPS``)."""
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            root = _root(stmt.value)
+            if isinstance(root, ast.Name) and self.own(root.id):
+                return False
+        return self.runs_on_import(stmt)
 
     def registered_in(self, stmt: ast.stmt) -> list[str]:
         """The module's own names a definition registers itself in by a decorator
