@@ -3,6 +3,8 @@ makes one is not reproducible, and ``incr status`` says how to seed it instead."
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -76,9 +78,20 @@ def global_settings(info: ModuleInfo, sym: str, refs: list[Ref]) -> list[str]:
     dotted = {_dotted(info, name, chain, wide=True) for name, chain in refs}
     found = {s for d in dotted for s in GLOBAL_SETTINGS if d == s or d.startswith(s + ".")}
     rebound = {
-        n for node in nodes for s in ast.walk(node) if isinstance(s, ast.Global) for n in s.names
+        n
+        for node in (nodes if _says_global(info.source.text) else [])  # most modules: no walk
+        for s in ast.walk(node)
+        if isinstance(s, ast.Global)
+        for n in s.names
     }
     return [f"{call}()" for call in sorted(found)] + [f"global {n}" for n in sorted(rebound)]
+
+
+@functools.lru_cache(maxsize=64)
+def _says_global(text: str) -> bool:
+    """Whether a module's text has the word ``global`` (a ``str`` keeps its hash: asked of
+    one module's text again, this is a lookup)."""
+    return re.search(r"\bglobal\b", text) is not None
 
 
 def is_global_setting(note: str) -> bool:
