@@ -378,6 +378,8 @@ def _quoted_refs(annotation: ast.expr) -> list[Ref]:
     """The names in the quoted parts of an annotation (``opt: "OptSpec"``,
     ``list["OptSpec"]``): a model that builds its fields from them reads those classes."""
     refs: list[Ref] = []
+    if isinstance(annotation, ast.Name | ast.Attribute):
+        return refs  # ``int``, ``pd.DataFrame``: no quotes (most annotations)
     for sub in ast.walk(annotation):
         if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
             try:
