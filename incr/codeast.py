@@ -254,17 +254,18 @@ def dynamic_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[str
     reads of code as text (``fn.__doc__``, ``inspect.getsource``)."""
     found = []
     for sub in ast.walk(node) if nodes is None else nodes:
-        if (
-            isinstance(sub, ast.Subscript)
-            and not isinstance(sub.slice, ast.Constant)
-            and isinstance(sub.value, ast.Attribute)
-            and sub.value.attr == "__dict__"
-        ):
-            found.append("__dict__[...]")
-        if isinstance(sub, ast.Attribute) and sub.attr == "__doc__":
-            found.append("__doc__")
-        if not isinstance(sub, ast.Call):
+        kind = type(sub)  # one test per node for most of them: a walk visits thousands
+        if kind is ast.Attribute:
+            found += ["__doc__"] if sub.attr == "__doc__" else []  # type: ignore[attr-defined]
             continue
+        if kind is ast.Subscript:
+            value, key = sub.value, sub.slice  # type: ignore[attr-defined]
+            if type(value) is ast.Attribute and value.attr == "__dict__":
+                found += [] if type(key) is ast.Constant else ["__dict__[...]"]
+            continue
+        if kind is not ast.Call:
+            continue
+        assert isinstance(sub, ast.Call)
         func = sub.func
         name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
         if name in SOURCE_TEXT:
@@ -345,12 +346,14 @@ def references(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[Ref]:
                 refs.append((cur.id, tuple(reversed(chain))))
         elif isinstance(sub, ast.Name) and id(sub) not in chained:
             refs.append((sub.id, ()))
-        elif isinstance(sub, ast.Call):
-            refs += _query_refs(sub)
-        if isinstance(sub, ast.arg | ast.AnnAssign) and sub.annotation is not None:
-            refs += _quoted_refs(sub.annotation)
-        elif isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef) and sub.returns:
-            refs += _quoted_refs(sub.returns)
+        else:  # names in strings: pandas query strings, quoted annotations
+            kind = type(sub)
+            if kind is ast.Call:
+                refs += _query_refs(sub)  # type: ignore[arg-type]
+            elif kind is ast.arg or kind is ast.AnnAssign:
+                refs += _quoted_refs(sub.annotation)  # type: ignore[attr-defined]
+            elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+                refs += _quoted_refs(sub.returns)  # type: ignore[attr-defined]
     return refs
 
 
@@ -374,11 +377,11 @@ def _query_refs(call: ast.Call) -> list[Ref]:
     return refs
 
 
-def _quoted_refs(annotation: ast.expr) -> list[Ref]:
+def _quoted_refs(annotation: ast.expr | None) -> list[Ref]:
     """The names in the quoted parts of an annotation (``opt: "OptSpec"``,
     ``list["OptSpec"]``): a model that builds its fields from them reads those classes."""
     refs: list[Ref] = []
-    if isinstance(annotation, ast.Name | ast.Attribute):
+    if annotation is None or isinstance(annotation, ast.Name | ast.Attribute):
         return refs  # ``int``, ``pd.DataFrame``: no quotes (most annotations)
     for sub in ast.walk(annotation):
         if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
