@@ -11,8 +11,11 @@ frame.
 
 A frame Parquet cannot hold exactly (mixed-type object columns, Python objects, labels that
 are not strings) is ``Declined`` with the reason, and pickled with a note. When a frame has
-anything beyond plain numeric, boolean, datetime and string columns under string labels, the
-bytes are read back and compared before they are kept.
+anything beyond plain numeric, boolean, datetime and string columns under string labels and a
+one-level index, the bytes are read back and compared before they are kept (with a
+MultiIndex's levels, which a filter may have left unused: Parquet keeps only the used ones).
+Plain excludes what Parquet gives back otherwise: ``datetime64[s]`` (as ``[ms]``), a string
+dtype other than pandas' default, labels of dtype ``object``, a frame without columns.
 """
 
 from __future__ import annotations
@@ -142,8 +145,10 @@ def _needs_check(frame: Any) -> bool:
     names = [*frame.index.names, *frame.columns.names]
     if not all(name is None or type(name) is str for name in names):
         return True
-    if frame.attrs or isinstance(frame.columns, pd.MultiIndex):
-        return True
+    if frame.attrs or type(frame.columns) is not pd.Index or isinstance(frame.index, pd.MultiIndex):
+        return True  # no columns (a RangeIndex), levels a filter left unused, one level...
+    if frame.columns.dtype != pd.Index(["label"]).dtype:
+        return True  # labels of dtype object or string come back as pandas' default
     index = frame.index
     if isinstance(index, pd.RangeIndex):
         return not all(_plain_dtype(d) for d in frame.dtypes)
@@ -153,10 +158,13 @@ def _needs_check(frame: Any) -> bool:
 
 
 def _plain_dtype(dtype: Any) -> bool:
+    import numpy as np
     import pandas as pd
 
-    if isinstance(dtype, pd.StringDtype):
-        return True
+    if isinstance(dtype, pd.StringDtype):  # only as Parquet gives it back: the default one
+        return dtype in (pd.StringDtype(), pd.Index(["text"]).dtype)
+    if isinstance(dtype, np.dtype) and dtype.kind == "M" and np.datetime_data(dtype)[0] == "s":
+        return False  # datetime64[s] comes back as datetime64[ms]
     return getattr(dtype, "kind", "O") in _PLAIN_KINDS and getattr(dtype, "tz", None) is None
 
 
@@ -183,6 +191,11 @@ def _check_same(obj: Any, back: Any) -> None:
         raise Declined(f"Parquet would not give it back as it is: {first}") from None
     if obj.attrs != back.attrs:
         raise Declined("Parquet would not give back its attrs as they are")
+    levels = [getattr(frame.index, "levels", None) for frame in (obj, back)]
+    if levels[0] is not None and (
+        levels[1] is None or not all(a.equals(b) for a, b in zip(*levels, strict=True))
+    ):
+        raise Declined("Parquet would not give back its index levels as they are")
 
 
 class PolarsMaterializer(FileMaterializer):

@@ -174,6 +174,18 @@ def _frames():
         "ordered categories": pd.DataFrame(
             {"a": pd.Categorical(["x", "y"], categories=["y", "x"], ordered=True)}
         ),
+        # Frames the plain-types shortcut once let through unchecked (they came back changed)
+        "datetime64[s]": pd.DataFrame({"ts": np.array(["2024-01-01"], dtype="datetime64[s]")}),
+        "python strings": pd.DataFrame({"a": pd.array(["x"], dtype="string[python]")}),
+        "python string index": pd.DataFrame(
+            {"a": [1]}, index=pd.Index(["x"], dtype="string[python]")
+        ),
+        "object labels": pd.DataFrame({"a": [1]}).set_axis(pd.Index(["a"], dtype=object), axis=1),
+        "no columns": pd.DataFrame(index=range(3)),
+        "one-level multi index": pd.DataFrame({"a": [1]}, index=pd.MultiIndex.from_arrays([["x"]])),
+        "unused levels": pd.DataFrame(
+            {"a": [1, 2]}, index=pd.MultiIndex.from_arrays([["AAPL", "MSFT"], [1, 2]])
+        ).iloc[:1],
     }
 
 
@@ -194,6 +206,11 @@ def test_a_frame_comes_back_exactly_or_is_pickled(name):
         check_column_type=True,
     )
     assert back.attrs == frame.attrs
+    assert list(back.dtypes) == list(frame.dtypes)
+    assert (back.index.dtype, back.columns.dtype) == (frame.index.dtype, frame.columns.dtype)
+    assert (type(back.index), type(back.columns)) == (type(frame.index), type(frame.columns))
+    if isinstance(frame.index, pd.MultiIndex):
+        assert all(a.equals(b) for a, b in zip(back.index.levels, frame.index.levels, strict=True))
 
 
 def test_frames_parquet_cannot_hold_are_pickled_with_the_reason():
