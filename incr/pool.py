@@ -42,8 +42,6 @@ def _init_worker() -> None:
     killed parent must not keep it), of a step recorder it may have inherited (forked while an
     in-process step ran: its steps are not that step's children), and ask Linux to end the
     worker when the parent dies."""
-    import signal
-
     from incr.hashing import use_single_thread
     from incr.locking import close_inherited
     from incr.reads import forget_inherited
@@ -51,9 +49,9 @@ def _init_worker() -> None:
     close_inherited()
     forget_inherited()
     use_single_thread()
-    signal.signal(signal.SIGINT, _interrupted)
     try:
         import ctypes
+        import signal
 
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
@@ -62,37 +60,20 @@ def _init_worker() -> None:
         pass  # not Linux: a worker ends when it next finds the pool gone
 
 
-#: Whether this worker is running a step (see ``_interrupted``).
-_busy = False
-
-
-def _interrupted(signum: int, frame: object) -> None:
-    """Ctrl-C in a worker: a running step stops as it would in the parent; an idle worker,
-    waiting for a job, ends quietly (the parent says what the run kept), not with the
-    traceback of the queue it was reading."""
-    if _busy:
-        raise KeyboardInterrupt
-    raise SystemExit(1)
-
-
 def run_in_worker(job: StepJob) -> StepOutcome:
     """Executed in a worker: load the inputs, run the step, store its outputs."""
-    global _tools, _busy
+    global _tools
     assert _state is not None
     functions, configs, project = _state
     if _tools is None:
         _tools = Workspace(project)
         _tools.store.start_packing()  # synced by the run, before its lockfile names them
-    _busy = True
-    try:
-        values, damaged = load_inputs(_tools.store, job, {})
-        if damaged is not None:
-            return damaged
-        job = replace(job, config=configs[job.step])
-        outcome, _ = run_job(job, functions[job.step], values, _tools)
-        return outcome
-    finally:
-        _busy = False
+    values, damaged = load_inputs(_tools.store, job, {})
+    if damaged is not None:
+        return damaged
+    job = replace(job, config=configs[job.step])
+    outcome, _ = run_job(job, functions[job.step], values, _tools)
+    return outcome
 
 
 class PoolExecutor:
