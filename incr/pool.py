@@ -13,6 +13,7 @@ Where ``fork`` is not available, or the pipelines were not imported, steps run i
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -42,6 +43,8 @@ def _init_worker() -> None:
     killed parent must not keep it), of a step recorder it may have inherited (forked while an
     in-process step ran: its steps are not that step's children), and ask Linux to end the
     worker when the parent dies."""
+    import signal
+
     from incr.hashing import use_single_thread
     from incr.locking import close_inherited
     from incr.reads import forget_inherited
@@ -49,9 +52,9 @@ def _init_worker() -> None:
     close_inherited()
     forget_inherited()
     use_single_thread()
+    signal.signal(signal.SIGINT, _interrupted)
     try:
         import ctypes
-        import signal
 
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
@@ -60,20 +63,41 @@ def _init_worker() -> None:
         pass  # not Linux: a worker ends when it next finds the pool gone
 
 
+#: Whether this worker is running a step (see ``_interrupted``).
+_busy = False
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """Ctrl-C in a worker: a running step stops as it would in the parent, and an idle worker,
+    waiting for a job, ends. Either way the worker says nothing more: the parent says what
+    the run kept, and a worker's traceback of the queue the parent is closing (reading it,
+    or back at it after its step stopped) would only hide that line."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)  # what the process writes to stderr from now on, Python or not
+    os.close(devnull)
+    if _busy:
+        raise KeyboardInterrupt
+    raise SystemExit(1)
+
+
 def run_in_worker(job: StepJob) -> StepOutcome:
     """Executed in a worker: load the inputs, run the step, store its outputs."""
-    global _tools
+    global _tools, _busy
     assert _state is not None
     functions, configs, project = _state
     if _tools is None:
         _tools = Workspace(project)
         _tools.store.start_packing()  # synced by the run, before its lockfile names them
-    values, damaged = load_inputs(_tools.store, job, {})
-    if damaged is not None:
-        return damaged
-    job = replace(job, config=configs[job.step])
-    outcome, _ = run_job(job, functions[job.step], values, _tools)
-    return outcome
+    _busy = True
+    try:
+        values, damaged = load_inputs(_tools.store, job, {})
+        if damaged is not None:
+            return damaged
+        job = replace(job, config=configs[job.step])
+        outcome, _ = run_job(job, functions[job.step], values, _tools)
+        return outcome
+    finally:
+        _busy = False
 
 
 class PoolExecutor:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -214,3 +215,65 @@ def _alive(group: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+SLOW_AND_QUICK = """\
+    import time
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def quick() -> int:
+        mark("quick")
+        return 1
+
+
+    @step
+    def slow() -> int:
+        mark("slow")
+        time.sleep(60)
+        return 2
+
+
+    @pipeline
+    def both():
+        quick()
+        slow()
+    """
+
+
+def test_ctrl_c_in_a_parallel_run_says_one_line_and_keeps_what_finished(
+    make_project: MakeProject,
+) -> None:
+    """Ctrl-C reaches the whole process group, workers too: the one waiting for a job ends
+    without a traceback, and the run keeps the step that finished."""
+    project = make_project({"pipelines/both.py": SLOW_AND_QUICK})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "incr.cli", "repro", "--jobs", "2"],
+        cwd=project.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's job is
+    )
+    try:
+        deadline = time.monotonic() + 60
+        ran = project.root / "ran.txt"
+        while "slow" not in (ran.read_text() if ran.exists() else "") or not (
+            project.lockfile.exists() and "both.quick" in project.lockfile.read_text()
+        ):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, out + err
+    assert "interrupted: every step that finished is kept in the lockfile" in err
+    assert "Traceback" not in err, err
+    assert set(project.lock()) == {"both.quick"}
