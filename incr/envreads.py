@@ -80,6 +80,13 @@ def is_incr_file(filename: str) -> bool:
     return filename.startswith(_INCR_DIRS)
 
 
+def is_local_code(path: str) -> bool:
+    """True for a code file (outside the project) of local code, such as a shared library on
+    ``PYTHONPATH``: not Python's, an installed package's, a tool's (see ``incr.outside``) or
+    incr's."""
+    return not is_incr_file(path) and outside.counts(os.path.dirname(path))
+
+
 class ProjectFiles:
     """Answers, with a memo, whether a code file is one of the project's own."""
 
@@ -103,10 +110,9 @@ class ProjectFiles:
         known = self._local.get(filename)
         if known is None:
             known = self.rel(filename) is not None
-            if not known and not filename.startswith("<") and not is_incr_file(filename):
+            if not known and not filename.startswith("<"):
                 full = os.path.realpath(filename)
-                if not full.startswith(self.root):
-                    known = outside.counts(os.path.dirname(full))
+                known = not full.startswith(self.root) and is_local_code(full)
             self._local[filename] = known
         return known
 

@@ -46,7 +46,7 @@ from typing import Any, NamedTuple
 
 from incr import cachefile, outside
 from incr.dag import shape
-from incr.envreads import env_value, is_incr_file
+from incr.envreads import env_value, is_local_code
 from incr.hashing import MISSING, StatCache
 from incr.learned import exists_value, listing_value, module_value, own_paths
 from incr.model import CodeRef, InputRef, PipelineGraph, StepCode, StepNode, TracedPipeline
@@ -106,8 +106,7 @@ def project_modules(project: Project) -> list[str]:
         if not file or not file.endswith(".py"):
             continue
         if not file.startswith(root):
-            local = outside.counts(os.path.dirname(file)) and not is_incr_file(file)
-            found += [outside.key_of(os.path.abspath(file), root)] if local else []
+            found += [outside.key_of(os.path.abspath(file), root)] if is_local_code(file) else []
             continue
         rel = Path(file[len(root) :])
         top = rel.parts[0]
