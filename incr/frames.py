@@ -20,6 +20,7 @@ dtype other than pandas' default, labels of dtype ``object``, a frame without co
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import warnings
@@ -147,7 +148,7 @@ def _needs_check(frame: Any) -> bool:
         return True
     if frame.attrs or type(frame.columns) is not pd.Index or isinstance(frame.index, pd.MultiIndex):
         return True  # no columns (a RangeIndex), levels a filter left unused, one level...
-    if frame.columns.dtype != pd.Index(["label"]).dtype:
+    if frame.columns.dtype != _default_strings()[1]:
         return True  # labels of dtype object or string come back as pandas' default
     index = frame.index
     if isinstance(index, pd.RangeIndex):
@@ -157,12 +158,21 @@ def _needs_check(frame: Any) -> bool:
     return not all(_plain_dtype(d) for d in dtypes)
 
 
+@functools.cache
+def _default_strings() -> tuple[Any, Any]:
+    """pandas' default string dtype and the dtype of an index of strings: how Parquet gives
+    back string columns and labels (asked of every frame stored, made once)."""
+    import pandas as pd
+
+    return pd.StringDtype(), pd.Index(["text"]).dtype
+
+
 def _plain_dtype(dtype: Any) -> bool:
     import numpy as np
     import pandas as pd
 
     if isinstance(dtype, pd.StringDtype):  # only as Parquet gives it back: the default one
-        return dtype in (pd.StringDtype(), pd.Index(["text"]).dtype)
+        return dtype in _default_strings()
     if isinstance(dtype, np.dtype) and dtype.kind == "M" and np.datetime_data(dtype)[0] == "s":
         return False  # datetime64[s] comes back as datetime64[ms]
     return getattr(dtype, "kind", "O") in _PLAIN_KINDS and getattr(dtype, "tz", None) is None
