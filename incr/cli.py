@@ -117,11 +117,11 @@ def repro(
 ) -> None:
     from incr.daskconf import wanted
     from incr.locking import project_lock
+    from incr.opening import open_for_repro
     from incr.remotecli import remote_runs
     from incr.report import status_lines
     from incr.runner import repro as repro_call
     from incr.runner import repro_all
-    from incr.session import open_for_repro
 
     project = _project(ctx)
     dask = wanted(executor, scheduler, project, dashboard)

@@ -7,12 +7,11 @@ as packages, so the caller can add their installed versions.
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from incr import creaders, subclasses
-from incr.astnorm import config_defaults_apart, digest_nodes, unparse, walked
+from incr.astnorm import digest_nodes, walked
 from incr.codeast import (
     IGNORED,
     Binding,
@@ -26,10 +25,18 @@ from incr.codeast import (
     package_of,
     references,
 )
-from incr.digests import digest_bytes
-from incr.fingerprint import DEFAULTS, MEMO_FORMAT, PROJECT_MODULES, CodeClosure
+from incr.codeparts import (
+    Definition,
+    definition_digest,
+    from_memo,
+    memo_entry,
+    part_source,
+    raw_key,
+    skeleton_digest,
+)
+from incr.fingerprint import DEFAULTS, PROJECT_MODULES, CodeClosure
 from incr.model import TOP_LEVEL
-from incr.moduletop import around_bodies, exported
+from incr.moduletop import exported
 from incr.randomdraws import global_random_draws, global_settings
 
 Loader = Callable[[str], "ModuleSource | None"]
@@ -54,7 +61,7 @@ class CodeIndex:
         self._sources: dict[str, ModuleSource | None] = {}
         self._tables: dict[tuple[str, str], tuple[list[tuple[str, str]], list[str], set[str]]] = {}
         self._modules: dict[str, ModuleInfo | None] = {}
-        self._digests: dict[tuple[str, str], _Definition] = {}
+        self._digests: dict[tuple[str, str], Definition] = {}
         self._raws: dict[tuple[str, str], str] = {}  # (module, name) -> raw key
         self._skeletons: dict[str, str] = {}
         self._imports: dict[str, list[str]] = {}  # module -> the project modules it imports
@@ -208,7 +215,7 @@ class CodeIndex:
                 nodes = definition_nodes(info, sym)
                 if nodes is None:
                     return False
-                now = known[(name, sym)] = _raw_key(info, nodes, package_of(info.source))
+                now = known[(name, sym)] = raw_key(info, nodes, package_of(info.source))
             if now != raw:
                 return False
         return True
@@ -250,14 +257,14 @@ class CodeIndex:
         info = self.module(module)
         return None if info is None else part_source(info, name)
 
-    def _definition(self, info: ModuleInfo, sym: str) -> _Definition:
+    def _definition(self, info: ModuleInfo, sym: str) -> Definition:
         """A definition's digest, the names it reads, the imports made inside it, the
         run-time lookups it makes and its calls that may open files in native code."""
         key = (info.source.name, sym)
         if key not in self._digests:
             nodes = definition_nodes(info, sym) or []
             package = package_of(info.source)
-            raw = self._raws[key] = _raw_key(info, nodes, package)
+            raw = self._raws[key] = raw_key(info, nodes, package)
             cached = self.memo.get(raw)
             if cached is None:
                 pairs = [(node, walked(node)) for node in nodes]  # each walked once for all
@@ -266,9 +273,9 @@ class CodeIndex:
                 dynamic = [call for node, w in pairs for call in dynamic_calls(node, w)]
                 opens = [call for node, w in pairs for call in creaders.reader_calls(node, w)]
                 digest = definition_digest(nodes, [w for _, w in pairs])
-                cached = self.memo[raw] = _memo_entry(digest, refs, imports, dynamic, opens)
+                cached = self.memo[raw] = memo_entry(digest, refs, imports, dynamic, opens)
             self.memo_used.add(raw)
-            self._digests[key] = _from_memo(cached)
+            self._digests[key] = from_memo(cached)
         return self._digests[key]
 
     def resolve(self, info: ModuleInfo, ref: Ref) -> Iterable[tuple[str, str] | str]:
@@ -353,97 +360,3 @@ class CodeIndex:
 
 
 # --------------------------------------------------------------------------- analysis
-
-
-def definition_digest(nodes: list[ast.stmt], walks: list[list[ast.AST]] | None = None) -> str:
-    """The digest of a module-level definition's statements, with ``+`` and the digest of
-    its config defaults when they are kept apart (see ``DEFAULTS``); ``walks``: the
-    ``walked`` nodes of each statement, when known."""
-    with config_defaults_apart(nodes) as defaults:
-        digest = digest_nodes(nodes, walks)
-    return digest + "+" + digest_nodes(defaults) if defaults else digest
-
-
-def part_digest(info: ModuleInfo, name: str) -> str | None:
-    """The digest a closure records for code part ``name`` of module ``info`` (``*``: the
-    whole module); None when the module does not define it."""
-    if name == "*":
-        return digest_nodes([info.tree] if info.tree else [])
-    nodes = definition_nodes(info, name)
-    return None if nodes is None else definition_digest(nodes).partition("+")[0]
-
-
-def part_source(info: ModuleInfo, name: str) -> str | None:
-    """The normalised source of code part ``name`` of module ``info`` (``*``: the whole
-    module); None when the module does not define it."""
-    if name == "*":
-        return unparse(info.tree) if info.tree else ""
-    nodes = definition_nodes(info, name)
-    return None if nodes is None else "\n".join(unparse(s) for s in nodes)
-
-
-def skeleton_digest(info: ModuleInfo) -> str:
-    """The digest of a module's text with the bodies of its module-level functions cut out
-    (``around_bodies``), with its name, path and kind. Besides the definitions it takes whole,
-    this is all a closure reads of a module (names defined, imports, classes, module-level
-    statements): an edit inside the body of a function it does not take leaves it as it is."""
-    body = info.tree.body if info.tree else []
-    functions = [s for s in body if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef)]
-    head = [info.source.name, info.source.path, str(info.source.is_package), str(MEMO_FORMAT)]
-    text = around_bodies(info.source.text.encode(), functions)
-    return digest_bytes("\n".join(head).encode() + b"\n" + text, 32)
-
-
-def _lines(info: ModuleInfo) -> list[str]:
-    if info.lines is None:
-        # Only the line ends the tokenizer knows: splitlines() also splits at form feeds
-        # and other separators, which would shift every line number after them.
-        text = info.source.text.replace("\r\n", "\n").replace("\r", "\n")
-        info.lines = text.split("\n")
-    return info.lines
-
-
-def _raw_key(info: ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
-    """A digest of the raw source lines of ``nodes`` (decorators included) and the package
-    that relative imports are resolved against: same key, same normalised result."""
-    _lines(info)
-    assert info.lines is not None
-    chunks = [package, str(MEMO_FORMAT)]
-    for node in nodes:
-        decorators = getattr(node, "decorator_list", [])
-        start = min([node.lineno, *(d.lineno for d in decorators)])
-        end = node.end_lineno or node.lineno
-        chunks.append("\n".join(info.lines[start - 1 : end]))
-    return digest_bytes("\0".join(chunks).encode(), 32)
-
-
-#: What is learned from one definition: digest, references, inner imports, run-time lookups,
-#: calls that may open files in native code (see ``creaders.reader_calls``).
-_Definition = tuple[str, list["Ref"], list[Binding], list[str], list[list[Any]]]
-
-
-def _memo_entry(
-    digest: str,
-    refs: list[Ref],
-    imports: list[Binding],
-    dynamic: list[str],
-    opens: list[list[Any]],
-) -> list[Any]:
-    return [
-        digest,
-        [[name, list(chain)] for name, chain in refs],
-        [[b.module, b.attr_of, b.attr] for b in imports],
-        dynamic,
-        opens,
-    ]
-
-
-def _from_memo(entry: list[Any]) -> _Definition:
-    digest, refs, imports, dynamic, opens = entry
-    return (
-        str(digest),
-        [(str(name), tuple(chain)) for name, chain in refs],
-        [Binding(module=m, attr_of=a, attr=t) for m, a, t in imports],
-        [str(d) for d in dynamic],
-        opens,
-    )

@@ -17,9 +17,10 @@ from incr import dag as dags
 from incr.errors import IncrError
 from incr.keptlocks import kept_pipelines
 from incr.model import LockEntry, PipelineGraph, Reason, TracedPipeline
+from incr.opening import open_pipelines
 from incr.plan import Verdict
 from incr.project import Project
-from incr.session import Workspace, open_pipelines
+from incr.session import Workspace
 
 if TYPE_CHECKING:
     from incr.api import PipelineInstance

@@ -39,17 +39,16 @@ import functools
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING as MISSING_FIELD
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from incr import cachefile, outside
 from incr.dag import shape
 from incr.envreads import env_value, is_local_code
+from incr.graphcodec import decode, encode
 from incr.hashing import MISSING, StatCache
 from incr.learned import exists_value, listing_value, module_value, own_paths
-from incr.model import CodeRef, InputRef, PipelineGraph, StepCode, StepNode, TracedPipeline
+from incr.model import TracedPipeline
 from incr.project import Project, pipeline_modules
 from incr.storage import atomic_write
 from incr.version import __version__
@@ -185,7 +184,7 @@ def save(
             "key": key,
             "wiring": wiring,
             "imports": dict(imports or {}),
-            "pipelines": [_encode(t) for t in pipelines],
+            "pipelines": [encode(t) for t in pipelines],
             "shapes": [shape(t.graph) for t in pipelines],
             "sys_path": list(path_additions()),
         },
@@ -296,7 +295,7 @@ def load_with_imports(project: Project, stats: StatCache) -> Saved | None:
         }
         front, back = data.get("sys_path", ([], []))
         paths = ([str(f) for f in front], [str(b) for b in back])
-        return Saved([_decode(item) for item in data["pipelines"]], imports, data["key"], paths)
+        return Saved([decode(item) for item in data["pipelines"]], imports, data["key"], paths)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
         return None
 
@@ -351,99 +350,3 @@ def _kept_wiring(project: Project, digest: str, rel: str) -> Wiring | None:
         return None
     found = wiring_of(text, rel)
     return found if found is not None and found.digest == digest else None
-
-
-def _encode(traced: TracedPipeline) -> dict[str, Any]:
-    return {
-        "graph": {
-            **{f.name: getattr(traced.graph, f.name) for f in fields(traced.graph)},
-            "steps": [_encode_node(n) for n in traced.graph.steps],
-        },
-        "code": {name: _encode_code(c) for name, c in traced.code.items()},
-    }
-
-
-def _encode_code(code: StepCode) -> dict[str, Any]:
-    encoded = _fields(code)
-    encoded["func"] = _fields(code.func)
-    for name in _CODE_REFS:
-        if name in encoded:
-            encoded[name] = [_fields(d) for d in encoded[name]]
-    if "values" in encoded:
-        encoded["values"] = [list(pair) for pair in code.values]
-    return encoded
-
-
-#: Per dataclass: (field name, its default or MISSING) for each field.
-_DEFAULTS: dict[type, list[tuple[str, Any]]] = {}
-
-
-def _fields(value: Any) -> dict[str, Any]:
-    """A dataclass's fields, one level deep, leaving out those that hold their default: a
-    10,000-step graph.bin is read by every command, and most fields of most steps hold their
-    defaults. (``asdict`` copies every value, recursively: a tenth of a 10,000-step trace.)"""
-    kind = type(value)
-    known = _DEFAULTS.get(kind)
-    if known is None:
-        known = _DEFAULTS[kind] = [(f.name, _default(f)) for f in fields(value)]
-    found = {}
-    for name, default in known:
-        field_value = getattr(value, name)
-        if default is MISSING_FIELD or field_value != default:
-            found[name] = field_value
-    return found
-
-
-def _default(field: Any) -> Any:
-    if field.default is not MISSING_FIELD:
-        return field.default
-    if field.default_factory is not MISSING_FIELD:
-        return field.default_factory()
-    return MISSING_FIELD
-
-
-def _encode_node(node: StepNode) -> dict[str, Any]:
-    encoded = _fields(node)
-    encoded["inputs"] = {p: _fields(ref) for p, ref in node.inputs.items()}
-    return encoded
-
-
-#: ``StepNode`` fields the cache holds as lists, written only when not empty (``_fields``).
-_NODE_TUPLES = ("deps", "outs", "env", "metrics", "after")
-#: ``StepCode`` fields that hold code refs, written only when not empty.
-_CODE_REFS = ("deps", "captured")
-
-
-def _decode(item: dict[str, Any]) -> TracedPipeline:
-    graph = item["graph"]
-    steps = tuple(_decode_node(node) for node in graph["steps"])
-    code = {name: _decode_code(c) for name, c in item["code"].items()}
-    pipeline = PipelineGraph(
-        name=graph["name"],
-        source_file=graph["source_file"],
-        steps=steps,
-        enable_cache=graph["enable_cache"],
-        order=tuple(graph["order"]),
-    )
-    return TracedPipeline(pipeline, {}, {}, code)
-
-
-def _decode_node(node: dict[str, Any]) -> StepNode:
-    """A step as ``_encode_node`` wrote it; fields it left out take their defaults."""
-    fields = {**node, "outputs": tuple(node["outputs"])}
-    fields["inputs"] = {p: InputRef(**ref) for p, ref in node["inputs"].items()}
-    fields.update((name, tuple(node[name])) for name in _NODE_TUPLES if name in node)
-    return StepNode(**fields)
-
-
-def _decode_code(c: dict[str, Any]) -> StepCode:
-    """A step's code refs as ``_encode_code`` wrote them (most steps have only ``func``)."""
-    fields: dict[str, Any] = {"func": CodeRef(**c["func"])}
-    for name in _CODE_REFS:
-        if name in c:
-            fields[name] = tuple(CodeRef(**d) for d in c[name])
-    if "version" in c:
-        fields["version"] = c["version"]
-    if "values" in c:
-        fields["values"] = tuple((str(name), str(digest)) for name, digest in c["values"])
-    return StepCode(**fields)

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from incr.codeast import ModuleSource, analyse
-from incr.codeindex import part_digest, part_source
+from incr.codeparts import part_digest, part_source
 from incr.fingerprint import DEFAULTS
 from incr.hashing import buffers_digest
 from incr.model import LockEntry

@@ -91,7 +91,7 @@ def verify(
     """
     from incr import dag
     from incr.fingerprint import global_random_fix
-    from incr.session import open_pipelines
+    from incr.opening import open_pipelines
 
     targets = list(targets)
     workspace, pipelines = open_pipelines(project, executable=False)

@@ -40,6 +40,7 @@ from incr.jobrun import working_directory
 from incr.leftovers import remember as remember_outs
 from incr.locking import held_here, project_lock
 from incr.model import Reason, TracedPipeline
+from incr.opening import open_for_repro, open_pipelines, script_imports
 from incr.plan import Verdict, stale_locks
 from incr.prepare import Preparer
 from incr.project import Project
@@ -51,7 +52,7 @@ from incr.runlog import RunLog
 from incr.runstate import Clock, RunState
 from incr.scheduler import Loop
 from incr.scriptmain import adopt_main
-from incr.session import Workspace, open_for_repro, open_pipelines, script_imports
+from incr.session import Workspace
 from incr.statuswalk import judged_steps
 
 if TYPE_CHECKING:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from incr import dag, history, leftovers, metrics, render, runlog
 from incr.errors import IncrError
 from incr.model import LockEntry, PipelineGraph, StepNode, TracedPipeline
+from incr.opening import open_pipelines
 from incr.plan import Verdict
 from incr.project import Project
-from incr.session import Workspace, open_pipelines
+from incr.session import Workspace
 
 
 @dataclass

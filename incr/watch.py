@@ -42,10 +42,11 @@ from incr.daskconf import wanted
 from incr.errors import DiscoveryError, IncrError
 from incr.events import Event, Reporter, StepStarted
 from incr.locking import project_lock
+from incr.opening import open_pipelines
 from incr.project import Project
 from incr.report import Console
 from incr.runner import repro_all
-from incr.session import Workspace, open_pipelines
+from incr.session import Workspace
 from incr.watchset import (
     Change,
     WatchSet,

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from incr import cachefile, codeindex, lockbook
+from incr.opening import open_pipelines
 from incr.project import Project as IncrProject
-from incr.session import open_pipelines
 
 from .conftest import MakeProject, Project
 

@@ -51,7 +51,8 @@ SCRIPT = """\
     import dataclasses, json, pathlib, sys
 
     from incr.commands import find_project
-    from incr.session import Workspace, load_graphs, open_pipelines
+    from incr.opening import load_graphs, open_pipelines
+    from incr.session import Workspace
 
     project = find_project(pathlib.Path.cwd())
     workspace = Workspace(project)
@@ -170,7 +171,8 @@ SAME = """\
 
     from incr import discovery, graphcache
     from incr.commands import find_project
-    from incr.session import Workspace, load_graphs
+    from incr.opening import load_graphs
+    from incr.session import Workspace
 
     project = find_project(pathlib.Path.cwd())
     saved = load_graphs(project, Workspace(project))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from incr import astnorm, codeast, creaders
-from incr.codeindex import definition_digest
+from incr.codeparts import definition_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Real code: incr itself, its example pipelines and the test projects (docstrings, config classes,

@@ -8,7 +8,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from incr.graphcache import _decode, _encode
+from incr.graphcodec import decode, encode
 from incr.model import CodeRef, InputRef, PipelineGraph, StepCode, StepNode, TracedPipeline
 
 names = st.text("abc_.", min_size=1, max_size=4)
@@ -61,7 +61,7 @@ def test_property_a_saved_graph_reads_back_the_same(steps, enable_cache) -> None
         order=tuple(node.name for node, _ in steps),
     )
     traced = TracedPipeline(graph, {}, {}, {node.name: code for node, code in steps})
-    back = _decode(json.loads(json.dumps(_encode(traced))))
+    back = decode(json.loads(json.dumps(encode(traced))))
     assert back.graph == graph
     assert back.code == traced.code
 
@@ -70,7 +70,7 @@ def test_fields_that_hold_their_defaults_are_left_out() -> None:
     node = StepNode("p", "s", "s", "pipelines/p.py", {}, {}, ("output",))
     graph = PipelineGraph("p", "pipelines/p.py", (node,))
     traced = TracedPipeline(graph, {}, {}, {"s": StepCode(CodeRef("pipelines.p", "s"))})
-    saved = _encode(traced)
+    saved = encode(traced)
     assert set(saved["graph"]["steps"][0]) == {
         "pipeline", "name", "func_name", "source_file", "config", "inputs", "outputs"
     }  # fmt: skip

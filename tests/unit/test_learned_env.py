@@ -16,7 +16,7 @@ import pytest
 from incr import envreads, importreads
 from incr.api import Step, step
 from incr.errors import DefinitionError
-from incr.graphcache import _decode, _encode
+from incr.graphcodec import decode, encode
 from incr.model import UNSET, Facts, LockEntry, PipelineGraph, StepNode
 from incr.watchset import _read_paths
 
@@ -239,7 +239,7 @@ def test_graph_cache_keeps_a_step_s_env() -> None:
     node = StepNode("p", "s", "s", "pipelines/p.py", {}, {}, ("output",), env=("BINS",))
     graph = PipelineGraph("p", "pipelines/p.py", (node,))
     traced = TracedPipeline(graph, {}, {}, {"s": StepCode(CodeRef("pipelines.p", "s"))})
-    assert _decode(_encode(traced)).graph.steps[0] == node
+    assert decode(encode(traced)).graph.steps[0] == node
 
 
 def test_watch_follows_the_files_behind_learned_facts() -> None:

@@ -1,0 +1,110 @@
+"""The parts of a module a code closure records, read off its analysed tree: the digest and
+normalised source of one definition (``part_digest``, ``part_source``), the module's skeleton
+(``skeleton_digest``), and the code memo's key and entries for one definition (``raw_key``,
+``memo_entry``, ``from_memo``). Pure: values in, values out.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from incr.astnorm import config_defaults_apart, digest_nodes, unparse
+from incr.codeast import Binding, ModuleInfo, Ref, definition_nodes
+from incr.digests import digest_bytes
+from incr.fingerprint import MEMO_FORMAT
+from incr.moduletop import around_bodies
+
+
+def definition_digest(nodes: list[ast.stmt], walks: list[list[ast.AST]] | None = None) -> str:
+    """The digest of a module-level definition's statements, with ``+`` and the digest of
+    its config defaults when they are kept apart (see ``DEFAULTS``); ``walks``: the
+    ``walked`` nodes of each statement, when known."""
+    with config_defaults_apart(nodes) as defaults:
+        digest = digest_nodes(nodes, walks)
+    return digest + "+" + digest_nodes(defaults) if defaults else digest
+
+
+def part_digest(info: ModuleInfo, name: str) -> str | None:
+    """The digest a closure records for code part ``name`` of module ``info`` (``*``: the
+    whole module); None when the module does not define it."""
+    if name == "*":
+        return digest_nodes([info.tree] if info.tree else [])
+    nodes = definition_nodes(info, name)
+    return None if nodes is None else definition_digest(nodes).partition("+")[0]
+
+
+def part_source(info: ModuleInfo, name: str) -> str | None:
+    """The normalised source of code part ``name`` of module ``info`` (``*``: the whole
+    module); None when the module does not define it."""
+    if name == "*":
+        return unparse(info.tree) if info.tree else ""
+    nodes = definition_nodes(info, name)
+    return None if nodes is None else "\n".join(unparse(s) for s in nodes)
+
+
+def skeleton_digest(info: ModuleInfo) -> str:
+    """The digest of a module's text with the bodies of its module-level functions cut out
+    (``around_bodies``), with its name, path and kind. Besides the definitions it takes whole,
+    this is all a closure reads of a module (names defined, imports, classes, module-level
+    statements): an edit inside the body of a function it does not take leaves it as it is."""
+    body = info.tree.body if info.tree else []
+    functions = [s for s in body if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef)]
+    head = [info.source.name, info.source.path, str(info.source.is_package), str(MEMO_FORMAT)]
+    text = around_bodies(info.source.text.encode(), functions)
+    return digest_bytes("\n".join(head).encode() + b"\n" + text, 32)
+
+
+def _lines(info: ModuleInfo) -> list[str]:
+    if info.lines is None:
+        # Only the line ends the tokenizer knows: splitlines() also splits at form feeds
+        # and other separators, which would shift every line number after them.
+        text = info.source.text.replace("\r\n", "\n").replace("\r", "\n")
+        info.lines = text.split("\n")
+    return info.lines
+
+
+def raw_key(info: ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
+    """A digest of the raw source lines of ``nodes`` (decorators included) and the package
+    that relative imports are resolved against: same key, same normalised result."""
+    _lines(info)
+    assert info.lines is not None
+    chunks = [package, str(MEMO_FORMAT)]
+    for node in nodes:
+        decorators = getattr(node, "decorator_list", [])
+        start = min([node.lineno, *(d.lineno for d in decorators)])
+        end = node.end_lineno or node.lineno
+        chunks.append("\n".join(info.lines[start - 1 : end]))
+    return digest_bytes("\0".join(chunks).encode(), 32)
+
+
+#: What is learned from one definition: digest, references, inner imports, run-time lookups,
+#: calls that may open files in native code (see ``creaders.reader_calls``).
+Definition = tuple[str, list["Ref"], list[Binding], list[str], list[list[Any]]]
+
+
+def memo_entry(
+    digest: str,
+    refs: list[Ref],
+    imports: list[Binding],
+    dynamic: list[str],
+    opens: list[list[Any]],
+) -> list[Any]:
+    return [
+        digest,
+        [[name, list(chain)] for name, chain in refs],
+        [[b.module, b.attr_of, b.attr] for b in imports],
+        dynamic,
+        opens,
+    ]
+
+
+def from_memo(entry: list[Any]) -> Definition:
+    digest, refs, imports, dynamic, opens = entry
+    return (
+        str(digest),
+        [(str(name), tuple(chain)) for name, chain in refs],
+        [Binding(module=m, attr_of=a, attr=t) for m, a, t in imports],
+        [str(d) for d in dynamic],
+        opens,
+    )

@@ -1,0 +1,129 @@
+"""Opening a project's pipelines: from the graph cache when it holds them (``load_graphs``), else
+by importing and tracing the pipeline modules (``open_pipelines``), and for ``incr repro``
+only as far as a step may have to run (``open_for_repro``).
+
+A no-op ``status`` imports no pipeline module: ``discovery`` is imported here only when a
+trace is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from incr import dag, importreads
+from incr.envreads import env_value
+from incr.learned import own_paths
+from incr.model import TracedPipeline
+from incr.project import Project
+from incr.session import Workspace
+
+if TYPE_CHECKING:
+    from incr.graphcache import Saved
+
+
+def open_pipelines(
+    project: Project,
+    *,
+    executable: bool = True,
+    workspace: Workspace | None = None,
+    saved: Saved | None = None,
+) -> tuple[Workspace, list[TracedPipeline]]:
+    """Open the project's workspace (lockfile errors first; or take ``workspace``, opened
+    by this command already) and its pipelines.
+
+    With ``executable=False`` the graphs may come from the graph cache without importing any
+    pipeline module: good for deciding, not for running. Otherwise the modules are imported
+    and traced, and the graph cache is refreshed. ``saved``, graphs this command loaded from
+    the graph cache, stand for the trace of their pipelines while what they were accepted by
+    is unchanged once the modules are imported (``discovery.rebound``).
+    """
+    from incr import graphcache
+
+    workspace = workspace or Workspace(project)
+    if not executable:
+        saved = load_graphs(project, workspace)
+        if saved is not None:
+            return workspace, saved.pipelines
+    from incr import discovery  # here: the graph cache spares a no-op this import
+    from incr.reads import recording, unrecorded
+
+    def known() -> dict[str, TracedPipeline]:
+        with unrecorded():  # incr's own reads, not the modules'
+            if saved is None or not graphcache.unchanged(project, workspace.stats, saved.key):
+                return {}  # a module or a file read while importing changed since: trace
+        return {t.graph.name: t for t in saved.pipelines}
+
+    # Files the pipeline modules read while imported (a params.yaml feeding a config) decide
+    # the wiring too: the graph cache is keyed by them as well, by the environment variables
+    # project code read meanwhile, and by the folders it listed and the paths it tested (one
+    # step per file of data/parts/).
+    exclude = own_paths(project)
+    with (
+        recording(project.root, exclude) as seen,
+        importreads.recording(project.root, exclude) as imported,
+    ):
+        pipelines = discovery.discover(project, graphcache.known_orders(project), known)
+    workspace.imports = imported.facts(workspace.stats.digest, workspace.environ, exclude)
+    env = {name: env_value(name, workspace.environ) for name in imported.env_names}
+    learned = seen.learned()
+    graphcache.save(
+        project, workspace.stats, pipelines, seen.paths(), workspace.imports, env, learned, saved
+    )
+    workspace.discovered = [*seen.paths(), *learned, *graphcache.project_modules(project)]
+    return workspace, pipelines
+
+
+def load_graphs(project: Project, workspace: Workspace) -> Saved | None:
+    """The graphs of the graph cache when it is valid (see ``graphcache``), with what the
+    modules read while imported noted on ``workspace``."""
+    from incr import graphcache
+
+    saved = graphcache.load_with_imports(project, workspace.stats)
+    if saved is not None:
+        dag.check_shared_outs(t.graph for t in saved.pipelines)  # cached by an older incr
+        workspace.imports = saved.imports
+        workspace.discovered = [*saved.key["modules"], *saved.key["learned"]]
+        workspace.facts.local.added = saved.paths  # sys.path as the modules left it
+    return saved
+
+
+def open_for_repro(
+    project: Project, targets: Iterable[str] = (), force: bool = False
+) -> tuple[Workspace, list[TracedPipeline]]:
+    """Like ``open_pipelines``, importing the pipelines only when a step may have to run."""
+    workspace = Workspace(project)
+    saved = load_graphs(project, workspace)
+    if saved is None:
+        return open_pipelines(project, workspace=workspace)
+    pipelines = saved.pipelines
+    verdicts = [] if force else workspace.status(pipelines, targets, save=False)
+    if not force and not any(v.dirty for v in verdicts):
+        workspace.clean = {id(v.node): v for v in verdicts}
+        return workspace, pipelines  # every step is clean: nothing will execute
+    code = {n.key: t.code.get(n.name) for t in pipelines for n in t.graph.steps}
+    workspace.clean_before = {
+        v.node.key: (v, found)
+        for v in verdicts
+        if not v.own_reasons and (found := code.get(v.node.key)) is not None
+    }
+    from incr import discovery  # here: a status never imports a pipeline module
+
+    wanted = {v.node.pipeline for v in verdicts if v.dirty}
+    if not force and (bound := discovery.bind_some(project, saved, wanted, workspace.stats)):
+        workspace.bind = bound[1]  # a pipeline left as saved may have a step to run after all
+        return workspace, bound[0]
+    return open_pipelines(project, workspace=workspace, saved=saved)
+
+
+def script_imports(project: Project, workspace: Workspace) -> importreads.ImportFacts:
+    """What the project modules read while imported, for a ``.run()`` made by a script: as
+    recorded in this process since ``import incr``, completed by the graph cache when it is
+    up to date (a module imported before incr was is known there)."""
+    from incr import graphcache
+
+    recorder = importreads.script_recorder(project.root)
+    exclude = (project.cache_dir, ".git")
+    live = recorder.facts(workspace.stats.digest, workspace.environ, exclude) if recorder else {}
+    cached = graphcache.load_with_imports(project, workspace.stats)
+    return importreads.merged(cached[1], live) if cached is not None else live
