@@ -65,8 +65,9 @@ def _lines(info: ModuleInfo) -> list[str]:
 
 
 def raw_key(info: ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
-    """A digest of the raw source lines of ``nodes`` (decorators included) and the package
-    that relative imports are resolved against: same key, same normalised result."""
+    """A digest of the raw source lines of ``nodes`` (decorators included), where on those
+    lines each starts and ends, and the package that relative imports are resolved against:
+    same key, same normalised result. (``LO = 1; HI = 10`` is one line for two definitions.)"""
     _lines(info)
     assert info.lines is not None
     chunks = [package, str(MEMO_FORMAT)]
@@ -74,6 +75,7 @@ def raw_key(info: ModuleInfo, nodes: list[ast.stmt], package: str) -> str:
         decorators = getattr(node, "decorator_list", [])
         start = min([node.lineno, *(d.lineno for d in decorators)])
         end = node.end_lineno or node.lineno
+        chunks.append(f"{node.col_offset}:{node.end_col_offset}")
         chunks.append("\n".join(info.lines[start - 1 : end]))
     return digest_bytes("\0".join(chunks).encode(), 32)
 

@@ -25,6 +25,41 @@ def test_a_form_feed_does_not_shift_the_code_memo(make_project: MakeProject) -> 
     assert project.dirty() == {"make": [("code changed", "make in pipelines/x.py")]}
 
 
+def test_two_definitions_on_one_line_each_count_alone(make_project: MakeProject) -> None:
+    consts = """\
+        def make_bins(n):
+            return list(range(n))
+
+
+        LO = 1; HI = 10
+        N = 3; BINS = make_bins(N)
+        """
+    module = """\
+        from incr import pipeline, step
+        from pipelines.consts import BINS, HI, LO
+
+
+        @step
+        def make() -> list:
+            return [LO, HI, BINS]
+
+
+        @pipeline
+        def p():
+            make()
+        """
+    project = one_step(make_project, module, **{"pipelines/consts.py": consts})
+
+    project.edit("pipelines/consts.py", "LO = 1;", "LO = 5;")
+    assert project.dirty() == {"make": [("code changed", "LO in pipelines/consts.py")]}
+    project.repro()
+    project.edit("pipelines/consts.py", "list(range(n))", "list(range(1, n))")
+    assert project.dirty() == {"make": [("code changed", "make_bins in pipelines/consts.py")]}
+    project.repro()
+    project.edit("pipelines/consts.py", "LO = 5; HI = 10", "LO = 5\nHI = 10")
+    assert project.dirty() == {}
+
+
 def test_a_step_under_a_wraps_decorator_is_fingerprinted(make_project: MakeProject) -> None:
     utils = """\
         import functools
