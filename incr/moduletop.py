@@ -27,11 +27,15 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from incr.model import TOP_LEVEL as TOP_LEVEL
 
 #: The attribute that marks a statement ``guard`` made.
 GUARD = "incr_guard"
+
+#: ``try`` statements, with ``except*`` where the grammar has it (Python 3.11).
+_TRIES: tuple[type[Any], ...] = (ast.Try, *([ast.TryStar] if hasattr(ast, "TryStar") else []))
 
 #: Words of a decorator by which a definition registers itself somewhere when its module is
 #: imported (``register_dataframe_accessor``, ``featurize.register``).
@@ -41,15 +45,18 @@ _REGISTERS = re.compile(r"register", re.IGNORECASE)
 def guarded(
     body: list[ast.stmt], guards: tuple[ast.stmt, ...] = (), main: bool = False
 ) -> Iterator[tuple[ast.stmt, tuple[ast.stmt, ...], bool]]:
-    """The statements of a module's top level, looking inside ``if``/``try``/``with`` blocks,
-    each with the tests around it (``guard`` statements) and whether it is in a ``__main__``
-    block."""
+    """The statements of a module's top level, looking inside ``if``/``try``/``with``/``match``
+    blocks, each with the tests around it (``guard`` statements) and whether it is in a
+    ``__main__`` block."""
     for stmt in body:
         if isinstance(stmt, ast.If):
             inner = (*guards, guard(stmt.test))
             yield from guarded(stmt.body, inner, main or is_main_test(stmt.test))
             yield from guarded(stmt.orelse, inner, main)
-        elif isinstance(stmt, ast.Try):
+        elif isinstance(stmt, ast.Match):
+            for case in stmt.cases:  # each case tested by the cases before it too
+                yield from guarded(case.body, (*guards, case_guard(stmt, case)), main)
+        elif isinstance(stmt, _TRIES):
             for block in (stmt.body, stmt.orelse, stmt.finalbody):
                 yield from guarded(block, guards, main)
             for handler in stmt.handlers:
@@ -68,6 +75,21 @@ def guard(test: ast.expr) -> ast.stmt:
     ast.copy_location(stmt, test)
     setattr(stmt, GUARD, True)
     return stmt
+
+
+def case_guard(match: ast.Match, case: ast.match_case) -> ast.stmt:
+    """A statement standing for the test of ``case``: the ``match`` with the cases up to this
+    one, their bodies left out (``match ENV: case "prod": N = ...``), marked ``GUARD``."""
+    cases = match.cases[: match.cases.index(case) + 1]
+    test = ast.Match(
+        subject=match.subject,
+        cases=[ast.match_case(pattern=c.pattern, guard=c.guard, body=[ast.Pass()]) for c in cases],
+    )
+    end = case.guard or case.pattern
+    test.lineno, test.col_offset = match.lineno, match.col_offset
+    test.end_lineno, test.end_col_offset = end.end_lineno, end.end_col_offset
+    setattr(test, GUARD, True)
+    return test
 
 
 def is_guard(stmt: ast.stmt) -> bool:
@@ -239,12 +261,16 @@ def last_name(decorator: ast.expr) -> str:
 
 
 def top_level(body: list[ast.stmt]) -> Iterable[ast.stmt]:
-    """Module-level statements, looking inside if/try/with blocks (guards, optional imports)."""
+    """Module-level statements, looking inside if/try/with/match blocks (guards, optional
+    imports)."""
     for stmt in body:
         if isinstance(stmt, ast.If):
             yield from top_level(stmt.body)
             yield from top_level(stmt.orelse)
-        elif isinstance(stmt, ast.Try):
+        elif isinstance(stmt, ast.Match):
+            for case in stmt.cases:
+                yield from top_level(case.body)
+        elif isinstance(stmt, _TRIES):
             for block in (stmt.body, stmt.orelse, stmt.finalbody):
                 yield from top_level(block)
             for handler in stmt.handlers:
@@ -325,7 +351,7 @@ def statement_names(stmt: ast.stmt) -> tuple[set[str], set[str]]:
         return set(), set(mutated_names([stmt.value.func]))
     if isinstance(stmt, ast.For | ast.While):
         return set(), loop_names(stmt)
-    if isinstance(stmt, ast.If | ast.Try | ast.With):
+    if isinstance(stmt, (ast.If, ast.With, ast.Match, *_TRIES)):
         bound: set[str] = set()
         changed: set[str] = set()
         for inner in top_level([stmt]):

@@ -1028,6 +1028,67 @@ def test_a_definition_counts_with_the_if_and_with_around_it(old: str, new: str, 
     assert_dirties(CONDITIONAL, HELPERS, old, new, part)
 
 
+MATCHED = {
+    HELPERS: """
+        ENV = "dev"
+        FALLBACK = 100
+
+        match ENV:
+            case "prod":
+                N_ROWS = 1_000_000
+            case "test" if FALLBACK > 10:
+                N_ROWS = 10
+            case _:
+                N_ROWS = FALLBACK
+                DEPTH = 3
+
+        try:
+            import numpy
+        except* ImportError:
+            WIDTH = 8
+        """,
+    FLOW: """
+        from pipelines.helpers import DEPTH, N_ROWS, WIDTH
+
+
+        def step(x):
+            return x + N_ROWS + DEPTH + WIDTH
+        """,
+}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "part"),
+    [
+        ("N_ROWS = FALLBACK", "N_ROWS = FALLBACK * 2", "pipelines/helpers.py:N_ROWS"),
+        ("N_ROWS = 10", "N_ROWS = 20", "pipelines/helpers.py:N_ROWS"),
+        ('case "prod":', 'case "dev":', "pipelines/helpers.py:DEPTH"),
+        ("if FALLBACK > 10", "if FALLBACK > 1000", "pipelines/helpers.py:DEPTH"),
+        ('ENV = "dev"', 'ENV = "prod"', "pipelines/helpers.py:ENV"),
+        ("FALLBACK = 100", "FALLBACK = 5", "pipelines/helpers.py:FALLBACK"),
+        ("WIDTH = 8", "WIDTH = 16", "pipelines/helpers.py:WIDTH"),
+    ],
+    ids=["case-body", "other-case", "earlier-pattern", "case-guard", "subject", "used", "except*"],
+)
+def test_a_definition_counts_with_the_match_cases_before_it(old: str, new: str, part: str):
+    assert_dirties(MATCHED, HELPERS, old, new, part)
+
+
+def test_a_later_case_is_not_part_of_an_earlier_one() -> None:
+    modules = {
+        HELPERS: """
+            match 1:
+                case 1:
+                    A = 1
+                case _:
+                    B = 2
+            """,
+        FLOW: "from pipelines.helpers import A\n\n\ndef step(x):\n    return A\n",
+    }
+    assert_keeps(modules, HELPERS, "B = 2", "B = 3")
+    assert_dirties(modules, HELPERS, "A = 1", "A = 5", "pipelines/helpers.py:A")
+
+
 @pytest.mark.parametrize("module", ["pipelines.fast_ops", "pipelines.slow_ops"])
 def test_a_name_imported_twice_counts_both_ways(module: str) -> None:
     closure = make_index(CONDITIONAL).closure(FLOW, "ops")
