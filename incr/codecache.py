@@ -43,6 +43,7 @@ CLOSURE_CODE = (
     "astnorm",
     "codeast",
     "codeindex",
+    "codeparts",
     "creaders",
     "readertable",
     "registries",

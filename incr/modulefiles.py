@@ -23,9 +23,9 @@ SKIPPED_TOP = frozenset({"build", "dist"})
 
 def module_files(root: Path, cache_dir: str) -> dict[str, str]:
     """Project module name -> its file relative to ``root`` (the first one found for a name,
-    the root before ``src/``, as imports find them)."""
+    as imports find them: the root before ``src/``, a package before a module file)."""
     found: dict[str, str] = {}
-    for rel in sorted(_walk(root, root, cache_dir), key=_src_last):
+    for rel in sorted(_walk(root, root, cache_dir), key=_import_order):
         name = module_name(root, root / rel)
         if name and all(part.isidentifier() for part in name.split(".")):
             found.setdefault(name, rel)
@@ -38,8 +38,8 @@ def listing_digest(files: dict[str, str]) -> str:
     return digest_bytes(text.encode("utf-8", "surrogateescape"), 32)
 
 
-def _src_last(rel: str) -> tuple[bool, str]:
-    return rel.startswith("src/"), rel
+def _import_order(rel: str) -> tuple[bool, bool, str]:
+    return rel.startswith("src/"), not rel.endswith("/__init__.py"), rel
 
 
 def _walk(root: Path, folder: Path, cache_dir: str) -> list[str]:

@@ -185,8 +185,10 @@ def _module_tops(root: Path) -> tuple[bytes, ...]:
 
 
 def _module_file(folder: Path, name: str) -> tuple[Path, bool] | None:
+    """The file of module ``name`` under ``folder``: a package before a module file of the
+    same name, as Python's import finds them (``helpers/__init__.py``, then ``helpers.py``)."""
     base = folder.joinpath(*name.split("."))
-    for path, is_package in ((base.with_suffix(".py"), False), (base / "__init__.py", True)):
+    for path, is_package in ((base / "__init__.py", True), (base.with_suffix(".py"), False)):
         if path.is_file():
             return path, is_package
     return None

@@ -60,6 +60,42 @@ def test_two_definitions_on_one_line_each_count_alone(make_project: MakeProject)
     assert project.dirty() == {}
 
 
+def test_a_package_beside_a_module_of_its_name_is_the_one_counted(
+    make_project: MakeProject,
+) -> None:
+    module = """\
+        from incr import pipeline, step
+        from pipelines.helpers import scale
+
+
+        @step(outs=["result.txt"])
+        def make() -> None:
+            with open("result.txt", "w") as fh:
+                fh.write(str(scale(3)))
+
+
+        @pipeline
+        def p():
+            make()
+        """
+    helpers = "def scale(x):\n    return x * 2\n"
+    project = one_step(make_project, module, **{"pipelines/helpers.py": helpers})
+    project.write(  # the module becomes a package; the old file is left behind
+        {
+            "pipelines/helpers/__init__.py": "from .ops import scale\n",
+            "pipelines/helpers/ops.py": "def scale(x):\n    return x * 10\n",
+        }
+    )
+    project.repro()
+    assert project.read("result.txt") == "30"
+    assert "pipelines/helpers/ops.py:scale" in project.lock()["p.make"].facts.code
+
+    project.edit("pipelines/helpers/ops.py", "x * 10", "x * 20")
+    assert project.dirty() == {"make": [("code changed", "scale in pipelines/helpers/ops.py")]}
+    project.repro()
+    assert project.read("result.txt") == "60"
+
+
 def test_a_step_under_a_wraps_decorator_is_fingerprinted(make_project: MakeProject) -> None:
     utils = """\
         import functools

@@ -73,3 +73,10 @@ def test_the_listing_digest_changes_when_a_module_is_added_or_moved(tmp_path: Pa
     assert second != first
     (tmp_path / "pipelines/extra.py").rename(tmp_path / "pipelines/other.py")
     assert listing_digest(module_files(tmp_path, ".pipecache")) not in (first, second)
+
+
+def test_a_package_beside_a_module_of_its_name_is_the_one_imported(tmp_path: Path) -> None:
+    touch(tmp_path, "pipelines/helpers.py", "pipelines/helpers/__init__.py")
+    assert module_files(tmp_path, ".pipecache")["pipelines.helpers"] == (
+        "pipelines/helpers/__init__.py"
+    )
