@@ -282,7 +282,9 @@ class CodeIndex:
         """Where a name used in ``info`` points: a local (module, symbol), or a package name.
         A name both defined and imported (``try: from x import f`` / ``except: def f``), or
         imported twice (``try: from fast import f`` / ``except ImportError: from slow ...``),
-        points at each: any may be the one that runs."""
+        points at each: any may be the one that runs. So does a name defined or imported and
+        exported by a project module the module star-imports (``K = 1`` then ``from
+        pipelines.overrides import *``)."""
         head, chain = ref
         if head in info.defs:
             yield (info.source.name, head)
@@ -291,14 +293,22 @@ class CodeIndex:
             yield from self._resolve_binding(binding, chain)
             for other in info.other_imports.get(head, ()):
                 yield from self._resolve_binding(other, chain)
-        elif head not in info.defs:
+        if binding is None and head not in info.defs:
             yield from self._resolve_star(info, ref)
+        elif info.stars:
+            yield from self._resolve_star(info, ref, packages=False)
 
     def _resolve_star(
-        self, info: ModuleInfo, ref: Ref, seen: frozenset[str] = frozenset()
+        self,
+        info: ModuleInfo,
+        ref: Ref,
+        seen: frozenset[str] = frozenset(),
+        packages: bool = True,
     ) -> Iterable[tuple[str, str] | str]:
-        # The last star import that provides the name wins, as in Python; a star-imported module
-        # may itself re-export the name through its own star imports.
+        """Where the star imports of ``info`` take name ``ref`` from: the last star import that
+        provides it wins, as in Python; a star-imported module may itself re-export it through
+        its own star imports. When no project module provides it, with ``packages``: each
+        package star-imported."""
         seen = seen | {info.source.name}
         for star in reversed(info.stars):
             star_info = self.module(star)
@@ -311,7 +321,7 @@ class CodeIndex:
             if found:
                 yield from found
                 return
-        for star in info.stars:
+        for star in info.stars if packages else ():
             if not self.is_local(star):
                 yield from self._external(star)
 

@@ -1435,3 +1435,29 @@ def test_a_star_import_binds_only_what_the_module_exports() -> None:
     or every name without a leading underscore): here it is ``slow``'s."""
     assert_dirties(STARS, "pipelines.slow", "x * 2", "x * 4", "pipelines/slow.py:scale")
     assert_keeps(STARS, "pipelines.fast", "x * 3", "x * 5")
+
+
+def test_a_star_import_after_a_definition_may_rebind_it() -> None:
+    """``K = 1`` then ``from pipelines.overrides import *``: the star import rebinds ``K``
+    when that module defines or imports it; either may be the one a step reads."""
+    modules = {
+        HELPERS: """
+            K = 1
+            from pipelines.local_overrides import *
+            from pipelines.quiet import *
+            """,
+        "pipelines.local_overrides": "from pipelines.base import K as K\n",
+        "pipelines.base": "K = 2\n",
+        "pipelines.quiet": "_K = 3\n",
+        FLOW: """
+            from pipelines import helpers
+
+
+            def step(x):
+                return x + helpers.K
+            """,
+    }
+    assert "pipelines/helpers.py:K" in parts(modules)
+    assert_dirties(modules, "pipelines.base", "K = 2", "K = 3", "pipelines/base.py:K")
+    assert_dirties(modules, HELPERS, "K = 1", "K = 5", "pipelines/helpers.py:K")
+    assert_keeps(modules, "pipelines.quiet", "_K = 3", "_K = 4")
