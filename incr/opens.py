@@ -1,7 +1,8 @@
 """What an ``open`` audit event says of the file (``incr.reads``): whether the open can read
 bytes already there, whether it writes, and whether a Python source is opened as code (by
-the import system, for a traceback, by ``inspect``) or read as data (``runpy.run_path``, a
-config file run with ``exec(open(path).read())``).
+an import by name, for a traceback, by ``inspect``) or read as data (``runpy.run_path``, a
+config file run with ``exec(open(path).read())`` or loaded by its path with
+``importlib.util.spec_from_file_location``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,31 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _CODE_READERS = frozenset({"linecache", "tokenize", "traceback", "inspect", "zipimport"})
 
 
+#: incr's audit hooks, which see the open first.
+_AUDIT_HOOKS = frozenset({"incr.reads", "incr.importreads"})
+
+
 def read_as_code(frame: Any) -> bool:
-    """True when the code running in ``frame`` or a caller of it opens sources as code."""
+    """True when the code running in ``frame`` opens a source as code: a module that reads
+    code, or the import system importing a module by name (``_find_and_load``: an ``import``
+    statement, ``importlib.import_module``), which the code index follows by that name.
+
+    The frames are read from ``frame`` outwards, through the import system's own, up to the
+    first frame of other code: that code opened the file. A config module loaded by its path
+    (``spec_from_file_location`` then ``exec_module``, ``SourceFileLoader(...).load_module()``)
+    is not imported by name, so it is read as data; so is a file ``runpy`` runs while a
+    module is being imported."""
+    while frame is not None and frame.f_globals.get("__name__") in _AUDIT_HOOKS:
+        frame = frame.f_back
     while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
+        code = frame.f_code
+        if code.co_filename.startswith("<frozen importlib"):
+            if code.co_name == "_find_and_load":
+                return True
+        elif frame.f_globals.get("__name__") in _CODE_READERS:
             return True
-        if frame.f_globals.get("__name__") in _CODE_READERS:
-            return True
+        elif not str(frame.f_globals.get("__name__")).startswith("importlib."):
+            return False
         frame = frame.f_back
     return False
 

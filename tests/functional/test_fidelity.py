@@ -271,6 +271,74 @@ def test_a_python_source_read_as_data_is_a_read(make_project: MakeProject, tmp_p
     assert_same_as_scratch(project, fresh)
 
 
+LOADED_BY_PATH = """\
+    import importlib.util
+    import runpy
+    from importlib.machinery import SourceFileLoader
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    BASE = SourceFileLoader("base_config", "configs/base.py").load_module().LR
+    SEED = runpy.run_path("configs/seed.py")["SEED"]
+
+
+    def load_config(path):
+        spec = importlib.util.spec_from_file_location("exp_config", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+    @step
+    def configured() -> list:
+        mark("configured")
+        import pipelines.helpers  # an import by name: code, not a read
+
+        return [BASE, SEED, load_config("configs/exp.py").EPOCHS, pipelines.helpers.K]
+
+
+    @pipeline
+    def loaded():
+        configured()
+    """
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new"),
+    [
+        ("configs/exp.py", "EPOCHS = 3", "EPOCHS = 30"),
+        ("configs/base.py", "LR = 0.1", "LR = 0.2"),
+        ("configs/seed.py", "SEED = 1", "SEED = 2"),
+    ],
+    ids=["exec_module", "load_module", "run_path-on-import"],
+)
+def test_a_python_config_loaded_by_its_path_is_a_read(
+    make_project: MakeProject, tmp_path: Path, path: str, old: str, new: str
+) -> None:
+    """A config module loaded by its path, in a step or while its pipeline module is
+    imported, is not a module the code index follows by name: its bytes are an input."""
+    project = make_project(
+        {
+            "pipelines/loaded.py": LOADED_BY_PATH,
+            "pipelines/helpers.py": "K = 7\n",
+            "configs/exp.py": "EPOCHS = 3\n",
+            "configs/base.py": "LR = 0.1\n",
+            "configs/seed.py": "SEED = 1\n",
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["configured"]
+    assert "pipelines/helpers.py" not in project.lock()["loaded.configured"].reads
+
+    project.edit(path, old, new)
+    assert "configured" in project.dirty()
+    fresh = fresh_copy(project, tmp_path / "fresh")
+    project.repro()
+    assert project.take_ran() == ["configured"]
+    assert_same_as_scratch(project, fresh)
+
+
 CHANGED_WHILE_RUNNING = """\
     import subprocess
 
