@@ -18,10 +18,10 @@ from typing import Protocol
 
 from incr.astnorm import PART_DIGEST_LEN as PART_DIGEST_LEN
 from incr.astnorm import digest_nodes, normalise
+from incr.importeffects import TopLevel
 from incr.model import SOURCE_TEXT
 from incr.moduletop import (
     TOP_LEVEL,
-    TopLevel,
     absolute,
     call_keys,
     guarded,
@@ -181,7 +181,7 @@ def analyse(source: ModuleSource) -> ModuleInfo:
     sources = {name: b.attr_of or b.module or "" for name, b in info.imports.items()}
     top = TopLevel(info.defs, sources, source.name.split(".")[0])
     for stmt, guards, main in statements:
-        if not main and top.runs_on_import(stmt):  # see incr.moduletop
+        if top.runs_in_main_block(stmt) if main else top.runs_on_import(stmt):  # incr.importeffects
             define(TOP_LEVEL, stmt, guards)
         for name in top.registered_in(stmt):  # @featurize.register(int): featurize's
             define(name, stmt, guards)

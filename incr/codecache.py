@@ -49,6 +49,7 @@ CLOSURE_CODE = (
     "registries",
     "randomdraws",
     "moduletop",
+    "importeffects",
     "subclasses",
 )
 

@@ -7,26 +7,13 @@ do more than define the module's own names.
   each statement with those tests, as statements (``guard``) that join each definition made
   under them. Statements in an ``if __name__ == "__main__":`` block are told apart: no import
   runs them.
-- **What importing a module runs.** A call (``load_dotenv()``, ``sklearn.set_config(...)``,
-  ``Settings().set("scale", 3)``), a store into or a deletion from an object that is not the
-  module's own (``defaults.SCALE = 5``, ``Model.predict = fast``, ``os.environ["X"] = "1"``,
-  ``decimal.getcontext().prec = 4``), and a definition another library's decorator registers
-  (``@pd.api.extensions.register_dataframe_accessor("feat")``) may change what any code does
-  afterwards. ``runs_on_import`` finds them; the code index counts them, as the module's
-  ``<top level>`` part, for every step whose code uses the module or a module importing it.
-  A call that runs one of the module's own pipelines (``my_pipeline(...).run()`` as a
-  script's last line) is left out: it wires, it does not change what a step computes; so is
-  a call of incr's own API (``register_materializer``: incr counts a materializer's code for
-  the outputs it stores), and a call of the project's own package given one of the module's
-  functions or classes (``register("cube")(cube)``: ``incr.registries`` follows the table it
-  fills to the steps that read it).
+- **What importing a module runs**: see ``incr.importeffects``.
 """
 
 from __future__ import annotations
 
 import ast
-import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from incr.model import TOP_LEVEL as TOP_LEVEL
@@ -36,10 +23,6 @@ GUARD = "incr_guard"
 
 #: ``try`` statements, with ``except*`` where the grammar has it (Python 3.11).
 _TRIES: tuple[type[Any], ...] = (ast.Try, *([ast.TryStar] if hasattr(ast, "TryStar") else []))
-
-#: Words of a decorator by which a definition registers itself somewhere when its module is
-#: imported (``register_dataframe_accessor``, ``featurize.register``).
-_REGISTERS = re.compile(r"register", re.IGNORECASE)
 
 
 def guarded(
@@ -123,133 +106,6 @@ def imported_modules(stmt: ast.Import | ast.ImportFrom, package: str) -> list[st
         return [alias.name for alias in stmt.names]
     base = absolute(stmt.module, stmt.level, package)
     return [base, *(f"{base}.{a.name}" for a in stmt.names if a.name != "*")]
-
-
-class TopLevel:
-    """Reads the top-level statements of one module, given the names it defines (``defs``),
-    the names its imports bind with the module each comes from (``imports``), and its own
-    top-level package (``package``)."""
-
-    def __init__(
-        self, defs: Mapping[str, list[ast.stmt]], imports: Mapping[str, str], package: str
-    ) -> None:
-        self.defs = defs
-        self.imports = imports
-        self.package = package
-
-    def runs_on_import(self, stmt: ast.stmt) -> bool:
-        """True for a statement that does more than bind this module's names (see above)."""
-        if isinstance(stmt, ast.Expr):
-            call = stmt.value
-            if not isinstance(call, ast.Call) or self._runs_pipeline(call):
-                return False
-            root = _root(call)
-            if self._from(root, self.package) and self._passes_definition(call):
-                return False  # register("cube")(cube): a table incr.registries follows
-            return not self._from(root, "incr")  # register_materializer: incr's own
-        if isinstance(stmt, ast.AnnAssign):
-            return stmt.value is not None and self._foreign_store(stmt.target)
-        if isinstance(stmt, ast.Assign | ast.Delete):
-            return any(self._foreign_store(t) for t in stmt.targets)
-        if isinstance(stmt, ast.AugAssign):
-            return self._foreign_store(stmt.target)
-        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            return any(self._registers(d, own=False) for d in stmt.decorator_list)
-        if isinstance(stmt, ast.For | ast.AsyncFor | ast.While):  # for k in K: globals()[...] =
-            return any(self._loop_effect(inner) for inner in [*stmt.body, *stmt.orelse])
-        return False
-
-    def _loop_effect(self, stmt: ast.stmt) -> bool:
-        """True for a statement in a module-level loop that runs on import, other than a
-        call on one of the module's own names (``STEPS.append(fn)``: it defines ``STEPS``)."""
-        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-            root = _root(stmt.value)
-            if isinstance(root, ast.Name) and self.own(root.id):
-                return False
-        return self.runs_on_import(stmt)
-
-    def registered_in(self, stmt: ast.stmt) -> list[str]:
-        """The module's own names a definition registers itself in by a decorator
-        (``@featurize.register(int)`` of a ``functools.singledispatch`` function): part of
-        what calling them does."""
-        if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            return []
-        found = []
-        for decorator in stmt.decorator_list:
-            root = _root(decorator)
-            if self._registers(decorator, own=True) and isinstance(root, ast.Name):
-                found.append(root.id)
-        return found
-
-    def own(self, name: str) -> bool:
-        """True for a name the module binds to a value of its own (not an import of another
-        module's object): a store into it changes the module's own definition of it."""
-        return name in self.defs and name not in self.imports
-
-    def _registers(self, decorator: ast.expr, own: bool) -> bool:
-        """``@X.register(...)``-like decorators: of one of the module's own names (``own``),
-        or of anything else."""
-        func = decorator.func if isinstance(decorator, ast.Call) else decorator
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        if not _REGISTERS.search(name):
-            return False
-        root = _root(func)
-        mine = isinstance(root, ast.Name) and self.own(root.id)
-        if own:
-            return mine and isinstance(func, ast.Attribute)
-        # A registration decorator of the project's own package fills a table: incr.registries
-        # follows it to the steps that read the table.
-        return not mine and not self._from(root, self.package)
-
-    def _passes_definition(self, call: ast.Call) -> bool:
-        """True when the call is given one of the module's functions or classes."""
-        for node in ast.walk(call):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                defs = self.defs.get(node.id, [])
-                if any(
-                    isinstance(d, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-                    for d in defs
-                ):
-                    return True
-        return False
-
-    def _from(self, root: ast.expr, package: str) -> bool:
-        """True when ``root`` is a name imported from ``package`` (or one of its modules)."""
-        source = self.imports.get(root.id) if isinstance(root, ast.Name) else None
-        return source is not None and source.split(".")[0] == package
-
-    def _foreign_store(self, target: ast.expr) -> bool:
-        if isinstance(target, ast.Tuple | ast.List):
-            return any(self._foreign_store(t) for t in target.elts)
-        if isinstance(target, ast.Starred):
-            return self._foreign_store(target.value)
-        if not isinstance(target, ast.Attribute | ast.Subscript):
-            return False
-        root = _root(target)
-        return not (isinstance(root, ast.Name) and self.own(root.id))
-
-    def _runs_pipeline(self, call: ast.Call) -> bool:
-        """``my_pipeline(...).run()``, ``instance.run()`` for ``instance = my_pipeline(...)``."""
-        root = _root(call)
-        if not isinstance(root, ast.Name):
-            return False
-        for node in self.defs.get(root.id, []):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                if any(last_name(d) == "pipeline" for d in node.decorator_list):
-                    return True
-            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-                inner = _root(node.value)
-                other = isinstance(inner, ast.Name) and inner.id != root.id
-                if other and self._runs_pipeline(node.value):
-                    return True
-        return False
-
-
-def _root(node: ast.expr) -> ast.expr:
-    """The expression an attribute, subscript or call chain starts from."""
-    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node
 
 
 def last_name(decorator: ast.expr) -> str:

@@ -146,3 +146,69 @@ def test_the_reason_names_the_top_level_code(top: Project) -> None:
     reasons = top.dirty()
     assert set(reasons) == {"rate", "scaled", "sampled"}  # every step imports the package
     assert ("code changed", "top-level code in pipelines/__init__.py") in reasons["rate"]
+
+
+MAIN_BLOCK = """\
+from decimal import Decimal
+
+from incr import pipeline, step
+from pipelines.mark import mark
+from pipelines.precision import set_precision
+
+
+@step
+def third() -> str:
+    mark("third")
+    return str(Decimal(1) / Decimal(3))
+
+
+@pipeline
+def script():
+    third()
+
+
+def main():
+    print("running")
+    script().run()
+
+
+if __name__ == "__main__":
+    set_precision(4)
+    main()
+"""
+
+PRECISION = """\
+import decimal
+
+
+def set_precision(digits):
+    decimal.getcontext().prec = digits
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "part"),
+    [
+        ("pipelines/script.py", "set_precision(4)", "set_precision(6)", "top-level code in"),
+        ("pipelines/precision.py", "= digits", "= digits + 1", "set_precision in"),
+    ],
+    ids=["argument", "helper"],
+)
+def test_a_call_of_project_code_in_the_main_block_counts(
+    make_project: MakeProject, tmp_path: Path, path: str, old: str, new: str, part: str
+) -> None:
+    """Discovery runs a module's ``__main__`` block, so what a project function it calls
+    does (here: set the decimal precision) reaches the steps, as top-level code does. A
+    ``main()`` that runs the pipeline wires: an edit of it reruns nothing."""
+    project = make_project({"pipelines/script.py": MAIN_BLOCK, "pipelines/precision.py": PRECISION})
+    project.repro()
+    assert project.take_ran() == ["third"]
+    project.edit("pipelines/script.py", 'print("running")', 'print("running now")')
+    assert project.dirty() == {}
+
+    project.edit(path, old, new)
+    assert project.dirty() == {"third": [("code changed", f"{part} {path}")]}
+    fresh = fresh_copy(project, tmp_path / "fresh")
+    project.repro()
+    assert project.take_ran() == ["third"]
+    assert_same_as_scratch(project, fresh)

@@ -37,6 +37,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "digests",
             "astnorm",
             "moduletop",
+            "importeffects",
             "volatile",
             "codeast",
             "randomdraws",
