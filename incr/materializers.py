@@ -254,9 +254,13 @@ def tag(cls: type[Materializer]) -> str:
 
 def _failed(cls: type[Materializer], value: Any, where: str, exc: Exception) -> MaterializeError:
     if cls is PickleMaterializer:
+        local = "<lambda>" in str(exc) or "<locals>" in str(exc) or "local object" in str(exc)
         return MaterializeError(
             f"{where}: cannot store a value of type {type(value).__qualname__} ({exc})",
-            hint="return plain data, a numpy array or a picklable object",
+            hint="define the function it holds with def at the top level of a module (a "
+            "lambda, or a function defined inside another, cannot be stored)"
+            if local
+            else "return plain data, a numpy array or a picklable object",
         )
     return MaterializerError(
         f"{where}: materializer {cls.__qualname__} ({cls.kind}) failed on a "

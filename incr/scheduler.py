@@ -46,6 +46,10 @@ class Loop:
         self.first: set[str] = set()  # put back in the queue: before the steps not run yet
         self.parked: dict[str, list[str]] = {}  # producer recomputed -> steps waiting on it
         self.recomputing: set[str] = set()  # producers run again silently
+        #: (step, input) pairs whose producer was run again: a second failure to load that
+        #: input fails the step (an object its materializer cannot load back is stored again
+        #: the same way: recomputing once more would never end).
+        self.reloaded: set[tuple[str, str]] = set()
         self.began: dict[str, float] = {}  # when each of them started again
         self.stopping = False
         self.ups: dict[str, set[str]] = {}
@@ -159,7 +163,13 @@ class Loop:
         del self.running[name]
         began = self.began.pop(name, None)
         node = self.nodes[name]  # a producer recomputed is an upstream step: one of them
-        if outcome.damaged is not None:
+        if outcome.damaged is not None and (name, outcome.damaged) in self.reloaded:
+            began = self.run.started.get(name, 0.0) if began is None else began
+            self.fail(
+                node, self.clock.perf() - began, f"{outcome.failure} (again, once its producer ran)"
+            )
+        elif outcome.damaged is not None:
+            self.reloaded.add((name, outcome.damaged))
             self.recompute(node, outcome)
         elif outcome.failure is not None:
             began = self.run.started.get(name, 0.0) if began is None else began

@@ -66,6 +66,11 @@ class SkopsMaterializer(FileMaterializer):
         except Exception as exc:  # a type skops has no node for
             raise Declined(f"skops cannot store it: {type(exc).__name__}: {exc}") from None
         untrusted = _untrusted(data)
+        unnamed = [t for t in untrusted if not _by_name(t)]
+        if unnamed:  # a lambda, a function defined in a function: skops cannot load it back
+            raise Declined(
+                f"skops cannot load {', '.join(unnamed)} back: it has no importable name"
+            )
         refused = [t for t in untrusted if not _trusted(t)]
         if refused:
             raise Declined(f"untrusted types {', '.join(refused)}; {_ALLOW}")
@@ -100,6 +105,12 @@ def _trusted(name: str) -> bool:
     if module.split(".")[0] in TRUSTED_PACKAGES or name in _extra_trusted:
         return True
     return _is_project(module)
+
+
+def _by_name(name: str) -> bool:
+    """True for a type or function skops can find again by its dotted name (not
+    ``pipelines.p.<lambda>`` nor ``pipelines.p.make.<locals>.scale``)."""
+    return all(part.isidentifier() for part in name.split("."))
 
 
 def _split(name: str) -> tuple[str, str]:

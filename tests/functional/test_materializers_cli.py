@@ -291,3 +291,110 @@ def _trust(project: Project, names: list[str]) -> None:
     listed = ", ".join(f'"{n}"' for n in names)
     text = project.read("pyproject.toml") + f"\n[tool.incr]\ntrusted_types = [{listed}]\n"
     project.write({"pyproject.toml": text})
+
+
+def test_a_model_holding_a_lambda_fails_with_the_way_out(make_project: MakeProject):
+    """skops stores a lambda by a name it cannot load back, and pickle cannot store one: the
+    producer fails at once, saying what to do, rather than its consumer failing later."""
+    pytest.importorskip("skops")
+    project = make_project(
+        {
+            "pipelines/models.py": """\
+                import numpy as np
+                from sklearn.linear_model import LinearRegression
+                from sklearn.pipeline import make_pipeline
+                from sklearn.preprocessing import FunctionTransformer
+
+                from incr import pipeline, step
+
+
+                @step
+                def fit():
+                    square = FunctionTransformer(lambda z: z * z)
+                    X = np.array([[1.0], [2.0]])
+                    return make_pipeline(square, LinearRegression()).fit(X, [1, 4])
+
+
+                @step
+                def predict(model) -> list:
+                    return model.predict(np.array([[3.0]])).tolist()
+
+
+                @pipeline
+                def models():
+                    predict(fit())
+                """
+        }
+    )
+    for args in ((), ("--jobs", "2")):
+        result = project.incr("repro", *args)
+        assert result.returncode == 1, result.output
+        assert "step models.fit, output output: cannot store" in result.stderr
+        assert "define the function it holds with def" in result.stderr
+        assert "models.fit" not in project.lock()
+
+
+UNLOADABLE = {
+    "pipelines/flaky.py": '''\
+        """A project format whose files do not load back."""
+
+        from incr import Materializer, register_materializer
+
+
+        class Reading:
+            def __init__(self, value):
+                self.value = value
+
+
+        class ReadingMaterializer(Materializer):
+            types = (Reading,)
+            kind = "reading"
+
+            def save(self, obj, folder):
+                (folder / "value.txt").write_text(repr(obj.value))
+
+            def load(self, folder):
+                raise ValueError("this format cannot be read back")
+
+
+        register_materializer(ReadingMaterializer)
+        ''',
+    "pipelines/sensor.py": """\
+        from incr import pipeline, step
+        from pipelines.flaky import Reading
+        from pipelines.mark import mark
+
+
+        @step
+        def measure() -> Reading:
+            mark("measure")
+            return Reading(3)
+
+
+        @step
+        def report(reading: Reading) -> int:
+            mark("report")
+            return reading.value
+
+
+        @pipeline
+        def sensor():
+            report(measure())
+        """,
+}
+
+
+def test_an_input_that_never_loads_fails_its_step_after_one_recompute(
+    make_project: MakeProject,
+) -> None:
+    project = make_project(UNLOADABLE)
+    project.repro()  # the value goes from step to step in memory
+    assert project.take_ran() == ["measure", "report"]
+
+    project.edit("pipelines/sensor.py", "return reading.value", "return reading.value + 1")
+    result = project.incr("repro")  # report loads measure's output from the cache
+    assert result.returncode == 1, result.output
+    assert project.take_ran() == ["measure"]  # recomputed once, not forever
+    assert result.stderr.count("recomputing measure") == 1
+    assert "this format cannot be read back" in result.stderr
+    assert "Step report has failed" in result.stderr
