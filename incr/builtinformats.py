@@ -30,17 +30,22 @@ PICKLE_PROTOCOL = 5
 LARGE_ARRAY = 1 << 20
 
 
-def is_plain(value: Any) -> bool:
-    """True for str, int, float, bool, None and lists and str-keyed dicts of them."""
+def is_plain(value: Any, seen: set[int] | None = None) -> bool:
+    """True for str, int, float, bool, None and lists and str-keyed dicts of them, each list
+    and dict held once (JSON cannot say that ``[row, row]`` holds one list twice)."""
     if value is None or type(value) in (str, int, bool):
         return True
     if type(value) is float:
         return math.isfinite(value)
-    if type(value) is list:
-        return all(is_plain(v) for v in value)
-    if type(value) is dict:
-        return all(type(k) is str and is_plain(v) for k, v in value.items())
-    return False
+    if type(value) is not list and type(value) is not dict:
+        return False
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return False
+    seen.add(id(value))
+    if isinstance(value, dict):
+        return all(type(k) is str and is_plain(v, seen) for k, v in value.items())
+    return all(is_plain(v, seen) for v in value)
 
 
 class NpyMaterializer(FileMaterializer):

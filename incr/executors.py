@@ -175,7 +175,7 @@ def load_inputs(
     for param, (digest, kind) in job.inputs.items():
         if digest in values:
             value = values[digest]
-            if param not in job.shared or _immutable(value):
+            if (param not in job.shared and not _unlike_stored(value)) or _immutable(value):
                 loaded[param] = value
                 continue
             if type(value).__name__ != "ndarray":  # an array loads as a private memory map
@@ -187,6 +187,16 @@ def load_inputs(
         except (ObjectMissing, ObjectCorrupt) as exc:
             return {}, StepOutcome(failure=str(exc), damaged=param)
     return loaded, None
+
+
+def _unlike_stored(value: Any) -> bool:
+    """True for an array that loads from the store otherwise than it is: read-only, or a
+    view with gaps (``a[::2]``), while the ``.npy`` it is stored as loads writable and
+    contiguous. Its step gets it as stored, as on a run that loads it."""
+    if type(value).__name__ != "ndarray":
+        return False
+    flags = value.flags
+    return not flags.writeable or not (flags.c_contiguous or flags.f_contiguous)
 
 
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), range, frozenset)

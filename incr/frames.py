@@ -20,6 +20,7 @@ dtype other than pandas' default, labels of dtype ``object``, a frame without co
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -66,7 +67,7 @@ class PandasMaterializer(FileMaterializer):
             data = _write_pandas(frame, meta)
         except Exception as exc:  # pyarrow's errors for what it cannot convert
             raise Declined(f"Parquet cannot hold it: {type(exc).__name__}: {exc}") from None
-        if _needs_check(frame):
+        if _needs_check(frame) or not obj.flags.allows_duplicate_labels:
             try:
                 back = self.load_bytes(data)
             except Exception as exc:
@@ -79,6 +80,7 @@ class PandasMaterializer(FileMaterializer):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        _arrow_types()
         table = pq.read_table(pa.BufferReader(pa.py_buffer(data)))  # no copy of ``data``
         meta = json.loads((table.schema.metadata or {}).get(META_KEY, b"{}"))
         # one block per column, each built once: no consolidating copy (twice as fast)
@@ -90,6 +92,14 @@ class PandasMaterializer(FileMaterializer):
         if meta.get("series"):
             return frame[_SERIES_COLUMN].rename(meta.get("name"))
         return frame
+
+
+@functools.cache
+def _arrow_types() -> None:
+    """Register pandas' Arrow types (a ``PeriodIndex``, an ``IntervalIndex``), as writing a
+    frame does: a process that only reads would give such an index back as its storage."""
+    with contextlib.suppress(ImportError):
+        import pandas.core.arrays.arrow.extension_types  # noqa: F401
 
 
 def _as_frame(obj: Any) -> tuple[Any, dict[str, Any]]:
@@ -201,11 +211,37 @@ def _check_same(obj: Any, back: Any) -> None:
         raise Declined(f"Parquet would not give it back as it is: {first}") from None
     if obj.attrs != back.attrs:
         raise Declined("Parquet would not give back its attrs as they are")
+    if not _same_objects(obj, back):
+        raise Declined("Parquet would not give back its Python objects as they are")
     levels = [getattr(frame.index, "levels", None) for frame in (obj, back)]
     if levels[0] is not None and (
         levels[1] is None or not all(a.equals(b) for a, b in zip(*levels, strict=True))
     ):
         raise Declined("Parquet would not give back its index levels as they are")
+
+
+def _same_objects(obj: Any, back: Any) -> bool:
+    """True when the Python objects in the columns and index levels of dtype object are
+    the same type and ``repr`` once back: ``==`` takes ``Decimal("2")`` for
+    ``Decimal("2.00")`` and ``{"b": 1, "a": 2}`` for ``{"a": 2, "b": 1}``, which Arrow gives
+    back rescaled and reordered. Strings are compared by ``assert_frame_equal`` already."""
+    import pandas as pd
+
+    pairs = [(obj.index, back.index)]
+    if isinstance(obj, pd.Series):
+        pairs.append((obj, back))
+    else:
+        pairs += [(obj.iloc[:, i], back.iloc[:, i]) for i in range(obj.shape[1])]
+    for ours, theirs in pairs:
+        for level in range(ours.nlevels if isinstance(ours, pd.Index) else 1):
+            a = ours.get_level_values(level) if isinstance(ours, pd.Index) else ours
+            b = theirs.get_level_values(level) if isinstance(theirs, pd.Index) else theirs
+            if a.dtype != object:
+                continue
+            for x, y in zip(a, b, strict=True):
+                if type(x) is not type(y) or (type(x) is not str and repr(x) != repr(y)):
+                    return False
+    return True
 
 
 class PolarsMaterializer(FileMaterializer):
@@ -225,6 +261,8 @@ class PolarsMaterializer(FileMaterializer):
         back = self.load_bytes(data)
         if back.schema != obj.schema or not back.equals(obj, null_equal=True):
             raise Declined("Parquet would not give it back as it is")
+        if [c.flags for c in obj.get_columns()] != [c.flags for c in back.get_columns()]:
+            raise Declined("Parquet would not give back its columns' sorted flags")
         return (data,)
 
     def load_bytes(self, data: bytes | memoryview) -> Any:

@@ -103,3 +103,56 @@ def test_a_step_changing_its_input_in_place_changes_nothing_another_gets(
     mutating.repro(*jobs)
     assert sorted(mutating.take_ran()) == ["counts", "grown", "listed", "scaled"]
     assert_same_as_scratch(mutating, fresh)
+
+
+ARRAY_VIEWS = """\
+import numpy as np
+from incr import pipeline, step
+from pipelines.mark import mark
+
+
+@step
+def frozen() -> np.ndarray:
+    a = np.arange(3)
+    a.flags.writeable = False
+    return a
+
+
+@step
+def strided() -> np.ndarray:
+    return np.arange(10, dtype=np.int64)[::2]
+
+
+@step
+def inspected(a: np.ndarray, b: np.ndarray) -> list:
+    mark("inspected")
+    a += 1  # in place: fails on a read-only array
+    return [a.tolist(), b.flags.c_contiguous, b.strides[0], LABEL]
+
+
+@pipeline
+def views():
+    inspected(frozen(), strided())
+"""
+
+
+def test_a_single_consumer_gets_an_array_as_stored_not_the_producer_s_view(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """A read-only array, or a view with gaps, loads from the store writable and contiguous:
+    the one step taking it gets it that way in the run that made it too."""
+    project = make_project({"pipelines/views.py": ARRAY_VIEWS.replace("LABEL", "1")})
+    project.repro()
+    assert project.take_ran() == ["inspected"]
+    first = project.lock()["views.inspected"].outputs
+
+    project.edit("pipelines/views.py", "b.strides[0], 1]", "b.strides[0], 2]")
+    fresh = fresh_copy(project, tmp_path / "fresh")
+    project.repro()  # the arrays come from the cache now
+    assert project.take_ran() == ["inspected"]
+    assert project.lock()["views.inspected"].outputs != first
+    assert_same_as_scratch(project, fresh)
+    for args in ((), ("--jobs", "2")):
+        other = fresh_copy(project, tmp_path / f"again{len(args)}")
+        other.repro(*args)
+        assert other.lock()["views.inspected"].outputs == project.lock()["views.inspected"].outputs

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -186,6 +187,11 @@ def _frames():
         "unused levels": pd.DataFrame(
             {"a": [1, 2]}, index=pd.MultiIndex.from_arrays([["AAPL", "MSFT"], [1, 2]])
         ).iloc[:1],
+        # Python objects that == takes for what Arrow gives back (rescaled, reordered)
+        "decimals": pd.DataFrame({"price": [Decimal("1.50"), Decimal("2")]}),
+        "decimal index": pd.DataFrame({"a": [1, 2]}, index=[Decimal("1"), Decimal("2.5")]),
+        "dict key order": pd.DataFrame({"rec": [{"b": 1, "a": 2}, {"a": 3, "b": 4}]}),
+        "no duplicate labels": pd.DataFrame({"a": [1]}).set_flags(allows_duplicate_labels=False),
     }
 
 
@@ -211,6 +217,60 @@ def test_a_frame_comes_back_exactly_or_is_pickled(name):
     assert (type(back.index), type(back.columns)) == (type(frame.index), type(frame.columns))
     if isinstance(frame.index, pd.MultiIndex):
         assert all(a.equals(b) for a, b in zip(back.index.levels, frame.index.levels, strict=True))
+    assert back.flags.allows_duplicate_labels == frame.flags.allows_duplicate_labels
+    for ours, theirs in [(frame.index, back.index), *((frame[c], back[c]) for c in frame)]:
+        if ours.dtype == object:
+            assert list(map(repr, theirs)) == list(map(repr, ours))
+
+
+def test_a_series_without_duplicate_labels_keeps_its_flag():
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    series = pd.Series([1, 2], name="x").set_flags(allows_duplicate_labels=False)
+    kind, _, data = stored(series)
+    assert not materializers.decode(kind, data).flags.allows_duplicate_labels
+
+
+def test_period_and_interval_indexes_load_as_such_in_a_process_that_only_reads(tmp_path):
+    """Writing a frame registers pandas' Arrow types; a process that only reads (a consumer
+    on a later run, a worker of ``--jobs``) must get the same index back."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    for name, index in [
+        ("period", pd.period_range("2024Q1", periods=2, freq="Q")),
+        ("interval", pd.interval_range(0, 2)),
+    ]:
+        kind, _, data = stored(pd.DataFrame({"v": [1, 2]}, index=index))
+        (tmp_path / name).write_bytes(data)
+        code = (
+            "import sys; from pathlib import Path; from incr import materializers; "
+            f"f = materializers.decode({kind!r}, Path(sys.argv[1]).read_bytes()); "
+            "print(f.index.dtype)"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / name)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert proc.stdout.strip() == str(index.dtype)
+
+
+def test_a_polars_frame_keeps_its_sorted_flags():
+    pl = pytest.importorskip("polars")
+    frame = pl.DataFrame({"a": [1, 2, 3]}).with_columns(pl.col("a").set_sorted())
+    kind, _, data = stored(frame)
+    assert materializers.decode(kind, data)["a"].flags == frame["a"].flags
+
+
+def test_a_list_held_twice_keeps_being_one_list():
+    row = [0]
+    kind, _, data = stored([row, row])
+    assert kind == "pickle"
+    back = materializers.decode(kind, data)
+    assert back[0] is back[1]
+    assert stored([[0], [0]])[0] == "json"
 
 
 def test_frames_parquet_cannot_hold_are_pickled_with_the_reason():
