@@ -70,6 +70,8 @@ class ModuleInfo:
     #: project's and the others alike: importing this module imports those.
     imported: list[str] = field(default_factory=list)
     stars: list[str] = field(default_factory=list)
+    #: The line of each star import in ``stars``.
+    star_lines: list[int] = field(default_factory=list)
     tree: ast.Module | None = None
     lines: list[str] | None = None
 
@@ -205,6 +207,7 @@ def _bindings(
     for alias in stmt.names:
         if alias.name == "*":
             info.stars.append(base)
+            info.star_lines.append(stmt.lineno)
         else:
             yield alias.asname or alias.name, Binding(attr_of=base, attr=alias.name)
 

@@ -36,7 +36,7 @@ from incr.codeparts import (
 )
 from incr.fingerprint import DEFAULTS, PROJECT_MODULES, CodeClosure
 from incr.model import TOP_LEVEL
-from incr.moduletop import exported
+from incr.moduletop import exported, statement_names
 from incr.randomdraws import global_random_draws, global_settings
 
 Loader = Callable[[str], "ModuleSource | None"]
@@ -296,7 +296,7 @@ class CodeIndex:
         if binding is None and head not in info.defs:
             yield from self._resolve_star(info, ref)
         elif info.stars:
-            yield from self._resolve_star(info, ref, packages=False)
+            yield from self._resolve_star(info, ref, packages=False, later=binding is None)
 
     def _resolve_star(
         self,
@@ -304,13 +304,19 @@ class CodeIndex:
         ref: Ref,
         seen: frozenset[str] = frozenset(),
         packages: bool = True,
+        later: bool = False,
     ) -> Iterable[tuple[str, str] | str]:
         """Where the star imports of ``info`` take name ``ref`` from: the last star import that
         provides it wins, as in Python; a star-imported module may itself re-export it through
         its own star imports. When no project module provides it, with ``packages``: each
-        package star-imported."""
+        package star-imported. With ``later``, for a name the module defines: only the star
+        imports no plain top-level definition of it follows (that one binds it for good)."""
         seen = seen | {info.source.name}
-        for star in reversed(info.stars):
+        stars = info.stars
+        if later:
+            last = _last_plain_definition(info, ref[0])
+            stars = [s for s, line in zip(info.stars, info.star_lines, strict=True) if line > last]
+        for star in reversed(stars):
             star_info = self.module(star)
             if star_info is None or star in seen or not exported(star_info.defs, ref[0]):
                 continue
@@ -321,7 +327,7 @@ class CodeIndex:
             if found:
                 yield from found
                 return
-        for star in info.stars if packages else ():
+        for star in stars if packages else ():
             if not self.is_local(star):
                 yield from self._external(star)
 
@@ -370,3 +376,17 @@ class CodeIndex:
 
 
 # --------------------------------------------------------------------------- analysis
+
+
+def _last_plain_definition(info: ModuleInfo, name: str) -> int:
+    """The line of the last statement that binds ``name`` anew directly in the module's body
+    (a ``def``, a ``class``, ``name = ...``; not under an ``if``, ``try`` or ``with``: those
+    may not run; not ``name += 1`` nor ``name[k] = v``: those keep what was there); 0 when
+    there is none."""
+    body = {id(stmt) for stmt in info.tree.body} if info.tree else set()
+    lines = [
+        node.lineno
+        for node in info.defs.get(name, ())
+        if id(node) in body and name in statement_names(node)[0]
+    ]
+    return max(lines, default=0)

@@ -1461,3 +1461,22 @@ def test_a_star_import_after_a_definition_may_rebind_it() -> None:
     assert_dirties(modules, "pipelines.base", "K = 2", "K = 3", "pipelines/base.py:K")
     assert_dirties(modules, HELPERS, "K = 1", "K = 5", "pipelines/helpers.py:K")
     assert_keeps(modules, "pipelines.quiet", "_K = 3", "_K = 4")
+
+
+@pytest.mark.parametrize(
+    ("text", "counts"),
+    [
+        ("from pipelines.base import *\n\nK = 1\n", False),  # the definition binds it for good
+        ("from pipelines.base import *\n\nK += 1\n", True),  # it keeps what the star bound
+        ("from pipelines.base import *\n\nif FLAG:\n    K = 1\n", True),  # may not run
+        ("K = 1\nfrom pipelines.base import *\n", True),
+    ],
+    ids=["def-after", "augmented", "guarded", "star-after"],
+)
+def test_a_star_import_counts_unless_a_definition_follows_it(text: str, counts: bool) -> None:
+    modules = {
+        HELPERS: text,
+        "pipelines.base": "K = 2\nFLAG = True\n",
+        FLOW: "from pipelines.helpers import K\n\n\ndef step(x):\n    return x + K\n",
+    }
+    assert ("pipelines/base.py:K" in parts(modules)) is counts
