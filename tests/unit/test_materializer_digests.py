@@ -245,8 +245,8 @@ def test_period_and_interval_indexes_load_as_such_in_a_process_that_only_reads(t
         code = (
             "import sys; from pathlib import Path; from incr import materializers; "
             f"f = materializers.decode({kind!r}, Path(sys.argv[1]).read_bytes()); "
-            "print(f.index.dtype)"
-        )
+            "print(f.index.dtype, flush=True); import os; os._exit(0)"
+        )  # os._exit: pyarrow's thread pool may abort the interpreter's own exit (arrow#34314)
         proc = subprocess.run(
             [sys.executable, "-c", code, str(tmp_path / name)],
             cwd=ROOT,
