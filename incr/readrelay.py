@@ -27,20 +27,30 @@ from typing import Any
 
 
 class Relay:
-    """The folder where forked children of one step report what they read: made by the first
-    child, so that a step that forks nothing costs no folder."""
+    """The folder where forked children of one step report what they read: named when the
+    step's process first forks (``forking``), made by the first child, so that a step that
+    forks nothing costs no folder, and no look for one."""
 
     def __init__(self) -> None:
-        name = f"incr-reads-{os.getpid()}-{secrets.token_hex(8)}"
-        self.folder = os.path.join(tempfile.gettempdir(), name)
+        #: The folder, once the step's process is about to fork; None while it has not.
+        self.folder: str | None = None
         #: In a forked child: the file it reports to (a descriptor), else None.
         self.fd: int | None = None
         #: Whether ``events`` found the folder (a child made it).
         self.made = False
 
+    def forking(self) -> None:
+        """In the step's process, about to fork (``os.register_at_fork(before=...)``, which
+        runs wherever a child can run Python: ``os.fork``, ``multiprocessing``)."""
+        if self.folder is None:
+            name = f"incr-reads-{os.getpid()}-{secrets.token_hex(8)}"
+            self.folder = os.path.join(tempfile.gettempdir(), name)
+
     def start_child(self) -> None:
         """In a child just forked: open its own report file. (The caller keeps this open from
         being recorded.)"""
+        if self.folder is None:
+            return  # forked without the hook before it: nothing can be relayed
         path = os.path.join(self.folder, str(os.getpid()))
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
         try:
@@ -57,6 +67,8 @@ class Relay:
 
     def events(self) -> Iterator[list[Any]]:
         """Every event the children reported (a line cut short by a killed child left out)."""
+        if self.folder is None:
+            return  # the step forked no child
         try:
             names = sorted(os.listdir(self.folder))
         except OSError:
@@ -77,5 +89,5 @@ class Relay:
                     yield event
 
     def close(self) -> None:
-        if self.made:
+        if self.made and self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)

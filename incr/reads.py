@@ -5,22 +5,22 @@ CPython raises the ``open`` audit event for ``open()``, ``io.open``, ``os.open``
 built on them (``pathlib``, ``csv``, ``json.load``, ``numpy.load``, pandas' Python readers).
 Readers that open files in C without going through Python's ``open`` (HDF5 through h5py, some
 image and database drivers, memory maps made by native code) are not seen: declare those files
-with ``deps=[...]``. Processes the step forks report to it (``incr.readrelay``); the programs it
-starts otherwise are only named in a note (``incr.processes``).
+with ``deps=[...]``. Processes the step forks report to it (``incr.readrelay``); the programs
+it starts otherwise are named in a note (``incr.processes``).
 
 Listings raise ``os.listdir`` and ``os.scandir`` (``glob``, ``Path.iterdir``, ``Path.glob`` and
 ``os.walk`` go through them). Existence tests raise no event: while a recorder is active,
 ``os.stat`` and ``os.lstat`` are wrapped (``os.path.exists``/``isfile``/``isdir`` and
 ``Path.exists``/``is_file``/``is_dir`` call them), and ``os.access`` (whether the path
-exists; not its permissions). A listing or a test counts only when the code
-that asked for it, past the standard library's path modules, is a project file: the listings
-made inside pandas or by Python's import system are not the step's.
+exists; not its permissions). A listing or a test counts only when the code that asked for it,
+past the standard library's path modules, is a project file: the listings made inside pandas
+or by Python's import system are not the step's.
 
 Under the project root, left out: the cache folder and the lockfile, version-control folders
 (``.git``, ``.hg``, ``.svn``), virtual environments (``.venv``, ``.tox``, ``.nox``, any folder
 holding a ``pyvenv.cfg``), ``__pycache__``, ``site-packages``, ``node_modules``, package
-metadata (``*.egg-info``, ``*.dist-info``), and Python sources and bytecode (code is
-fingerprinted from the AST). Other files whose names start with a dot
+metadata (``*.egg-info``, ``*.dist-info``), bytecode, and Python sources opened as code
+(``incr.opens``: code is fingerprinted from the AST). Other files whose names start with a dot
 (``data/.thresholds.json``) are files like any other. Outside the root, what ``incr.outside``
 counts (data on ``/mnt``, in ``~/datasets``; not the system's, Python's or tools' files), by the
 keys it gives them (absolute, or ``~/...``).
@@ -55,12 +55,11 @@ from incr.opens import is_write, keeps_bytes, read_as_code, reads_existing
 from incr.pathfacts import MISSING, entry_of, existence, listing_digest, stamp, within
 from incr.readrelay import Relay
 
-_VENVS = frozenset({".venv", ".tox", ".nox"})
-_METADATA = (".egg-info", ".dist-info")
+_VENVS, _METADATA = frozenset({".venv", ".tox", ".nox"}), (".egg-info", ".dist-info")
 #: Standard-library modules between a listing or an existence test and the code that made it.
+_PATHLIB = ("pathlib", "pathlib._local", "pathlib._abc")
 _PASS_THROUGH = frozenset(
-    {"os", "genericpath", "posixpath", "ntpath", "pathlib", "pathlib._local", "pathlib._abc"}
-    | {"glob", "fnmatch"}
+    {"os", "genericpath", "posixpath", "ntpath", "glob", "fnmatch", *_PATHLIB}
 )
 #: Functions of those modules whose own stat calls are no test the step's result depends on
 #: (``makedirs(exist_ok=True)`` checks whether the folder is there only when it was).
@@ -77,9 +76,7 @@ _CHANGES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "os.truncate": ((0,), ()),
     "shutil.rmtree": ((0,), (1,)),
 }
-_REAL_STAT = os.stat
-_REAL_LSTAT = os.lstat
-_REAL_ACCESS = os.access
+_REAL_STAT, _REAL_LSTAT, _REAL_ACCESS = os.stat, os.lstat, os.access
 
 _lock = threading.Lock()
 _active: ReadRecorder | None = None
@@ -389,8 +386,7 @@ def _own() -> bool:
 
 @contextmanager
 def unrecorded() -> Iterator[None]:
-    """What this thread opens, lists and tests inside the block is incr's own business: no
-    recorder notes it (other threads are recorded as usual)."""
+    """What this thread opens, lists and tests inside the block is incr's own: not recorded."""
     was = _own()
     _inside.own = True
     try:
@@ -404,12 +400,17 @@ def _swap(functions: dict[str, Callable[..., Any]]) -> None:
         setattr(os, name, function)
 
 
+def _forking() -> None:
+    """About to fork while a step's reads are recorded: name the relay's folder."""
+    if _active is not None and _active.relay is not None:
+        _active.relay.forking()
+
+
 def _forked() -> None:
     """In a child forked while a step's reads are recorded: report them (``incr.readrelay``)."""
-    recorder = _active
-    if recorder is not None and recorder.relay is not None:
+    if _active is not None and _active.relay is not None:
         with unrecorded():  # opening its report file is not a read
-            recorder.relay.start_child()
+            _active.relay.start_child()
 
 
 def forget_inherited() -> None:
@@ -432,7 +433,7 @@ def recording(
     with _lock:
         if not _installed:
             sys.addaudithook(_hook)  # audit hooks cannot be removed; it idles when inactive
-            os.register_at_fork(after_in_child=_forked)
+            os.register_at_fork(before=_forking, after_in_child=_forked)
             _installed = True
         previous, _active = _active, recorder
         _swap(_WRAPPED)

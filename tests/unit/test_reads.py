@@ -249,6 +249,9 @@ def test_a_relay_takes_whole_lines_and_costs_no_folder_until_a_child_reports() -
     from incr.readrelay import Relay
 
     relay = Relay()
+    assert list(relay.events()) == [] and relay.folder is None  # nothing forked: no look
+    relay.forking()  # the step's process, about to fork
+    assert relay.folder is not None
     assert list(relay.events()) == [] and not os.path.exists(relay.folder)
     relay.close()
     relay.start_child()  # as a forked child does
@@ -260,3 +263,25 @@ def test_a_relay_takes_whole_lines_and_costs_no_folder_until_a_child_reports() -
     assert list(relay.events()) == [["open", "/mnt/data/a.csv", "r", 0], ["ls", "/mnt/data", "abc"]]
     relay.close()
     assert not os.path.exists(relay.folder)
+
+
+def test_a_child_forked_while_reads_are_recorded_names_the_relay_first(tmp_path) -> None:
+    """The folder is named in the step's process before the fork (the child inherits the
+    name), so the step looks for the child's reports only when it forked."""
+    import os
+
+    from incr.reads import recording
+
+    (tmp_path / "data.txt").write_text("x", encoding="utf-8")
+    with recording(tmp_path, children=True) as recorder:
+        assert recorder.relay is not None and recorder.relay.folder is None
+        pid = os.fork()
+        if pid == 0:  # the child reads a file of the project, then leaves at once
+            try:
+                with open(tmp_path / "data.txt", encoding="utf-8") as fh:
+                    fh.read()
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        assert recorder.relay.folder is not None
+    assert str(tmp_path / "data.txt") in recorder.read
