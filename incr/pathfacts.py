@@ -1,5 +1,6 @@
 """What a listing or an existence test of a path answers now: the values a step's ``ls:DIR``
-and ``exists:PATH`` reads are recorded and compared by (``incr.reads``, ``incr.learned``).
+and ``exists:PATH`` reads are recorded and compared by (``incr.reads``, ``incr.learned``), and
+the prefixes a recorder tells the project's paths and incr's own by (``prefixes``).
 
 Both read the file system through the functions ``os`` had when incr was imported, never
 through the wrappers ``incr.reads`` installs while a step runs: incr's own looks are no step's.
@@ -7,6 +8,7 @@ through the wrappers ``incr.reads`` installs while a step runs: incr's own looks
 
 from __future__ import annotations
 
+import functools
 import os
 import stat as stat_module
 from collections.abc import Collection
@@ -57,3 +59,11 @@ def stamp(path: str) -> tuple[int, ...] | None:
     except OSError:
         return None
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+@functools.cache
+def prefixes(root: str, exclude: tuple[str, ...]) -> tuple[str, tuple[str, ...], frozenset[str]]:
+    """``root/``, each ``root/EXCLUDED/``, and the excluded paths themselves (a recorder is
+    made for each step: computed once per root)."""
+    own = frozenset(os.path.normpath(os.path.join(root, e)) for e in exclude)
+    return os.path.join(root, ""), tuple(os.path.join(root, e, "") for e in exclude), own

@@ -52,7 +52,7 @@ from typing import Any
 from incr import outside, processes
 from incr.envreads import project_files
 from incr.opens import is_write, keeps_bytes, read_as_code, reads_existing
-from incr.pathfacts import MISSING, entry_of, existence, listing_digest, stamp, within
+from incr.pathfacts import MISSING, entry_of, existence, listing_digest, prefixes, stamp, within
 from incr.readrelay import Relay
 
 _VENVS, _METADATA = frozenset({".venv", ".tox", ".nox"}), (".egg-info", ".dist-info")
@@ -96,9 +96,7 @@ class ReadRecorder:
     """
 
     def __init__(self, root: Path, exclude: tuple[str, ...]) -> None:
-        self.root = os.path.join(str(root), "")
-        self.exclude = tuple(os.path.join(str(root), e, "") for e in exclude)
-        self.own = frozenset(os.path.normpath(os.path.join(str(root), e)) for e in exclude)
+        self.root, self.exclude, self.own = prefixes(str(root), tuple(exclude))
         self.read, self.written, self.changed = set[str](), set[str](), set[str]()
         self.listings: dict[str, str] = {}
         self.tests: dict[str, str] = {}
