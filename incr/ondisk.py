@@ -18,16 +18,31 @@ from incr.model import Artifact
 from incr.store import ObjectCorrupt, ObjectMissing, Store
 
 
-def state(stats: StatCache, name: str, artifact: Artifact) -> str:
-    """``same``, ``missing`` or ``modified``: the ``outs`` path ``name`` against ``artifact``."""
+def state(stats: StatCache, name: str, artifact: Artifact, store: Store) -> str:
+    """``same``, ``missing`` or ``modified``: the ``outs`` path ``name`` against ``artifact``.
+    Modes count by the permission bits they stand for here: an out stored on a machine with
+    another umask, and put back here as it was, is the same (see ``trees.same_here``)."""
     digest = stats.digest(name)
     if digest == MISSING:
         return "missing"
-    if digest.removeprefix("dir:") != artifact.digest:
+    if artifact.kind == "file":
+        if digest != artifact.digest:
+            return "modified"
+        now = _file_mode(stats.root / name)
+        if now != artifact.mode and (now is None or _bits(now) != _bits(artifact.mode)):
+            return "modified"
+        return "same"
+    if digest.removeprefix("dir:") == artifact.digest:
+        return "same"
+    try:
+        recorded = store.tree(artifact.digest)
+    except (ObjectMissing, ObjectCorrupt):
         return "modified"
-    if artifact.kind == "file" and _file_mode(stats.root / name) != artifact.mode:
-        return "modified"
-    return "same"
+    return "same" if trees.same_here(recorded, stats.listing(name)) else "modified"
+
+
+def _bits(mode: str) -> int:
+    return trees.mode_bits(mode, False)
 
 
 def detail(stats: StatCache, store: Store, name: str, artifact: Artifact) -> str:

@@ -62,7 +62,7 @@ class OutputCheck:
                 if not has(artifact.digest):
                     missing.append(name)
                 continue
-            now = ondisk.state(self.stats, name, artifact)
+            now = ondisk.state(self.stats, name, artifact, self.store)
             if now == "missing":
                 missing.append(name)
             elif now == "modified":

@@ -315,7 +315,7 @@ class Preparer:
                 if not ws.store.has(artifact.digest):
                     return False
                 continue
-            if ondisk.state(ws.stats, name, artifact) == "same":
+            if ondisk.state(ws.stats, name, artifact, ws.store) == "same":
                 continue
             if ondisk.may_lack_metadata(ws.stats, ws.store, name, artifact):
                 return False  # the step runs: what it makes is what counts

@@ -14,8 +14,11 @@ name, then each subfolder with what it holds):
   (``.`` is the folder itself), before what it holds.
 
 "The usual mode" is what this process creates: 0666 (files) or 0777 (executables and folders)
-less the umask, so ordinary files digest alike under any umask. Only permission bits count
-(setuid, setgid and sticky bits are not kept).
+less the umask, when it lets group and others read (umask 022 or 002), so ordinary files digest
+alike under those; a private usual mode (umask 077) is written out, so that it stays private
+on a machine with another umask. A manifest from another umask is compared by the bits its
+modes stand for here (``same_here``). Only permission bits count (setuid, setgid and sticky
+bits are not kept).
 
 A folder of plain files has the manifest incr wrote before modes, links and empty folders were
 recorded (a list of ``[path, digest]`` pairs): its digest did not change, and such manifests
@@ -122,14 +125,22 @@ def _valid_mode(mode: str) -> bool:
 def mode_field(st_mode: int, is_dir: bool) -> str:
     """The ``mode`` of an entry for permission bits ``st_mode``: empty when usual."""
     bits = st_mode & 0o777
-    if bits == (DIR_MODE if is_dir else FILE_MODE):
+    if bits == (DIR_MODE if is_dir else FILE_MODE) and _shared(bits, is_dir):
         return ""
     return format(bits, "03o") if is_dir else _unusual(bits)
 
 
 def _unusual(bits: int) -> str:
     """The ``mode`` of a file whose permission bits are not the usual ones."""
-    return EXEC if bits == DIR_MODE else format(bits, "03o")
+    return EXEC if bits == DIR_MODE and _shared(bits, True) else format(bits, "03o")
+
+
+def _shared(bits: int, is_dir: bool) -> bool:
+    """True when group and others may read (and enter) it: a usual mode that is not is
+    written out, so that what a step made private stays private where another umask would
+    make it readable (under umask 077 every file is 0600: each is written ``600``)."""
+    wanted = 0o055 if is_dir else 0o044
+    return bits & wanted == wanted
 
 
 def mode_bits(mode: str, is_dir: bool) -> int:
@@ -196,7 +207,8 @@ def _walk(
         except (FileNotFoundError, NotADirectoryError):
             continue  # gone since it was listed
         bits = st.st_mode & 0o777
-        out.append(Entry(path, FILE, digest, "", "" if bits == FILE_MODE else _unusual(bits)))
+        usual = bits == FILE_MODE and _shared(bits, False)
+        out.append(Entry(path, FILE, digest, "", "" if usual else _unusual(bits)))
     folders.sort(key=_name)
     for entry in folders:
         path = inner + entry.name
@@ -286,10 +298,13 @@ def changes(recorded: list[Entry], current: list[Entry], limit: int = 3) -> str:
     ``limit`` items and a count of the rest."""
     before = {e.path: e for e in recorded}
     after = {e.path: e for e in current}
+    here = _by_bits(recorded), _by_bits(current)  # modes as the bits they stand for here
     items = []
     for path in sorted(before.keys() | after.keys()):
         old, new = before.get(path), after.get(path)
-        if old != new and not _implied(old, after) and not _implied(new, before):
+        if old == new or here[0].get(path) == here[1].get(path):
+            continue
+        if not _implied(old, after) and not _implied(new, before):
             items.append(_change(old, new))
     if len(items) > limit:
         items[limit:] = [f"{len(items) - limit} more"]
@@ -312,6 +327,32 @@ def _implied(entry: Entry | None, other: dict[str, Entry]) -> bool:
     if entry is None or entry.kind != DIR or entry.mode:
         return False
     return entry.path not in other and any(p.startswith(entry.path + "/") for p in other)
+
+
+def same_here(recorded: list[Entry], current: list[Entry]) -> bool:
+    """True when ``recorded`` holds what ``current`` holds once each mode is read as the
+    permission bits it stands for in this process: a manifest written under another umask
+    writes out a mode that is usual here (``644`` from a machine where files are made 0600),
+    and leaves out one that is not."""
+    return _by_bits(recorded) == _by_bits(current)
+
+
+def _by_bits(entries: list[Entry]) -> dict[str, tuple[str, ...] | tuple[str, str, int]]:
+    """Each entry as it is on disk here; a folder that holds something and has the usual
+    mode here is left out (a manifest lists it only for an unusual mode)."""
+    parents = {SELF}
+    for entry in entries:
+        parts = entry.path.split("/")
+        parents.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    found: dict[str, tuple[str, ...] | tuple[str, str, int]] = {}
+    for e in entries:
+        if e.kind == LINK:
+            found[e.path] = (LINK, e.digest, e.target)
+        elif e.kind == FILE:
+            found[e.path] = (FILE, e.digest, mode_bits(e.mode, False))
+        elif not (e.path in parents and mode_bits(e.mode, True) == DIR_MODE):
+            found[e.path] = (DIR, "", mode_bits(e.mode, True))
+    return found
 
 
 def may_lack_metadata(recorded: list[Entry], current: list[Entry]) -> bool:

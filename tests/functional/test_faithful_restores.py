@@ -421,3 +421,62 @@ def test_a_step_writing_a_file_it_does_not_declare_executes_rather_than_restore(
     assert project.take_ran() == ["write_feat"]  # report's record of feat=100 then holds
     assert project.read("result.txt") == "k=1 feat=100"
     assert project.dirty() == {}
+
+
+PRIVATE = """\
+    import os
+
+    from incr import pipeline, step
+
+
+    @step(outs=["out/d", "out/pub.txt"])
+    def build() -> None:
+        os.makedirs("out/d/sub", exist_ok=True)
+        for name in ("key", "plain", "sub/a"):
+            with open(f"out/d/{name}", "w") as fh:
+                fh.write(name)
+        os.chmod("out/d/key", 0o600)
+        os.chmod("out/d/sub/a", 0o644)  # written out there, usual here
+        with open("out/pub.txt", "w") as fh:
+            fh.write("pub")
+        os.chmod("out/pub.txt", 0o644)
+
+
+    @pipeline
+    def private():
+        build()
+    """
+
+
+def test_outs_stored_under_another_umask_are_clean_and_stay_private(
+    make_project: MakeProject,
+) -> None:
+    """A run under umask 077 makes every file 0600: usual there. Seen under umask 022 (this
+    test's), its outs are clean as they are; put back, each has the bits the step made, and
+    the private key is not made readable."""
+    import subprocess
+    import sys
+
+    project = make_project({"pipelines/private.py": PRIVATE})
+    command = 'umask 077 && exec "$0" -m incr.cli repro'
+    made = subprocess.run(
+        ["sh", "-c", command, sys.executable], cwd=project.root, capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr
+    modes = {
+        p: stat.S_IMODE(os.stat(project.root / p).st_mode)
+        for p in ("out/d/key", "out/d/plain", "out/d/sub/a", "out/pub.txt")
+    }
+    assert modes == {
+        "out/d/key": 0o600,
+        "out/d/plain": 0o600,
+        "out/d/sub/a": 0o644,
+        "out/pub.txt": 0o644,
+    }
+    assert os.umask(os.umask(0o022)) & 0o044 == 0  # this process lets others read
+
+    assert project.dirty() == {}
+    shutil.rmtree(project.root / "out")
+    project.repro()
+    assert {p: stat.S_IMODE(os.stat(project.root / p).st_mode) for p in modes} == modes
+    assert project.dirty() == {}

@@ -216,3 +216,45 @@ def test_a_record_without_modes_or_links_may_be_an_older_one():
     assert trees.may_lack_metadata(plain, [Entry("run.sh", LINK, D1, "a")])
     assert not trees.may_lack_metadata(plain, [*plain, Entry("new", FILE, D1, mode="x")])
     assert not trees.may_lack_metadata([*plain, Entry("e", DIR)], executable)
+
+
+def test_a_manifest_from_another_umask_is_the_same_here() -> None:
+    """A manifest written where files are made 0600 writes out ``644`` and ``755``, which are
+    usual here (the tests run under umask 022 or 002: the modes below are read as bits)."""
+    e = trees.Entry
+    usual_file = format(FILE_MODE, "03o")
+    usual_dir = format(DIR_MODE, "03o")
+    recorded = [
+        e("d", trees.DIR, mode=usual_dir),  # written out there: it holds something
+        e("d/a", trees.FILE, "a" * 64, mode=usual_file),
+        e("d/key", trees.FILE, "b" * 64, mode="600"),
+        e("empty", trees.DIR, mode=usual_dir),
+    ]
+    current = [
+        e("d/a", trees.FILE, "a" * 64),
+        e("d/key", trees.FILE, "b" * 64, mode="600"),
+        e("empty", trees.DIR),
+    ]
+    assert trees.same_here(recorded, current)
+    assert trees.changes(recorded, current) == ""
+    assert not trees.same_here(recorded, [*current[:1], e("d/key", trees.FILE, "b" * 64)])
+
+
+def test_a_private_usual_mode_is_written_out() -> None:
+    """Under umask 077 a file is made 0600 and a folder 0700: usual there, yet written out,
+    so that they stay private on a machine whose umask is 022 (a 0700 script is not ``x``)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from incr import trees; "
+        "print(trees.mode_field(0o600, False), trees.mode_field(0o700, True), "
+        "trees.mode_field(0o700, False), trees.mode_field(0o644, False) or '-')"
+    )
+    shown = subprocess.run(
+        ["sh", "-c", 'umask 077 && exec "$0" -c "$1"', sys.executable, code],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert shown == ["600", "700", "700", "644"]
