@@ -132,6 +132,8 @@ class Remote:
         self._root = root
         #: Remote path -> size, from the listings made so far.
         self.sizes: dict[str, int] = {}
+        #: Whether a missing folder remote is made (a push), not an error.
+        self.creating = False
 
     @classmethod
     def open(cls, project: Project, store: Store | None = None) -> Remote:
@@ -146,7 +148,7 @@ class Remote:
     @property
     def fs(self) -> Any:
         if self._fs is None:
-            fs, root = open_filesystem(self.config)
+            fs, root = open_filesystem(self.config, create=self.creating)
             if self.config.protocol in BUCKETS - {"s3", "s3a"}:  # (S3: its listings say so)
                 with talking(self.config, "list"):
                     fs.info(root.split("/", 1)[0])  # a missing bucket or bad key: one line now
@@ -213,6 +215,7 @@ class Remote:
     def push_objects(self, digests: Iterable[str]) -> list[str]:
         """Upload those of ``digests`` the remote lacks (from the local store); the uploaded
         ones. Raises ObjectMissing when one is not stored locally."""
+        self.creating = True  # a folder remote not made yet is made
         wanted = set(digests)
         for digest in sorted(wanted):
             if not self.store.has(digest):
@@ -323,6 +326,7 @@ class Remote:
         """Write the records the remote lacks (their objects must be there already); the ones
         written. Records are write-once: one that exists is never rewritten. ``there`` is
         ``record_names`` of their fingerprints when the caller listed them already."""
+        self.creating = True
         by_key = {(r.fingerprint, r.name): r for r in runs}
         if there is None:
             there = self.record_names(fp for fp, _ in by_key)

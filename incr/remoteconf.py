@@ -135,10 +135,11 @@ def _absolute(url: str, root: Path) -> str:
     return os.fspath((root / url).resolve())
 
 
-def open_filesystem(config: RemoteConfig) -> tuple[Any, str]:
-    """The fsspec filesystem for ``config`` and the remote's root path in it (a missing
-    local folder is created). Raises RemoteError naming the extra to install when the
-    backend's package is missing, or saying why the remote cannot be reached."""
+def open_filesystem(config: RemoteConfig, create: bool = False) -> tuple[Any, str]:
+    """The fsspec filesystem for ``config`` and the remote's root path in it. A missing local
+    folder is made with ``create`` (a push), else it is a RemoteError: an unmounted drive is
+    no empty remote. Raises RemoteError naming the extra to install when the backend's
+    package is missing, or saying why the remote cannot be reached."""
     extra = EXTRAS.get(config.protocol, "remote")
     try:
         from fsspec.core import url_to_fs
@@ -153,7 +154,13 @@ def open_filesystem(config: RemoteConfig) -> tuple[Any, str]:
     root = root.rstrip("/")
     if config.protocol in ("file", "local"):
         with talking(config):
-            fs.makedirs(root, exist_ok=True)
+            if create:
+                fs.makedirs(root, exist_ok=True)
+            elif not fs.isdir(root):  # an unmounted drive, a misspelt path: not an empty remote
+                raise RemoteError(
+                    f"remote {config.url}: the folder does not exist",
+                    hint="check the path (a drive that is not mounted?); incr push creates it",
+                )
     return fs, root
 
 

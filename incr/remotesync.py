@@ -100,6 +100,7 @@ def push(
     With ``repair``, objects the remote holds are downloaded and hashed, and damaged ones are
     replaced from the local copy."""
     report = PushReport()
+    remote.creating = True  # a folder remote not made yet is made, before it is listed
     store = remote.store
     runs = [_locked_run(remote, key, locks[key]) for key in keys]
     if all_runs:

@@ -70,6 +70,7 @@ def test_repro_pull_fetches_clean_and_dirty_steps(make_project: MakeProject) -> 
 
 def test_status_remote_marks_each_step(make_project: MakeProject) -> None:
     project = origin(make_project, URL)
+    (project.root / URL).resolve().mkdir()  # an empty remote (a missing one is an error)
     before = project.incr("status", "--remote")
     assert before.returncode == 0, before.output
     assert "flow.load    not on remote (1 objects missing)" in before.stdout
@@ -182,6 +183,28 @@ def test_remote_errors_are_one_line(make_project: MakeProject, tmp_path: Path) -
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
     assert "incr[s3]" in result.stderr and len(result.stderr.strip().splitlines()) == 2
+
+
+def test_a_missing_remote_folder_is_an_error_until_a_push_makes_it(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """An unmounted drive or a misspelt path is no empty remote: reading commands say the
+    folder is missing and make nothing there; ``push`` makes it."""
+    project = origin(make_project, URL)
+    fresh = clone(project, "fresh")  # its results are all on the remote, it says
+    remote = tmp_path / "remote"
+    assert not remote.exists()
+    for where, command in ((project, ("status", "--remote")), (fresh, ("pull",))):
+        result = where.incr(*command)
+        assert result.returncode == 1, result.output
+        assert f"remote {remote}: the folder does not exist" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert not remote.exists()
+    repro = fresh.incr("repro", "--pull")  # computes here, saying why it could not fetch
+    assert repro.returncode == 0, repro.output
+    assert "the folder does not exist" in repro.stderr and not remote.exists()
+    assert project.incr("push").returncode == 0
+    assert (remote / "objects").is_dir()
 
 
 def _pythonpath(first: Path) -> str:
