@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -331,21 +332,34 @@ class Remote:
         if there is None:
             there = self.record_names(fp for fp, _ in by_key)
         todo = [run for key, run in sorted(by_key.items()) if key not in there]
-        if not todo:
-            return []
+        self._put_bytes([(self.record_path(r.fingerprint, r.name), r.to_bytes()) for r in todo])
+        return todo
+
+    def note_push(self, digests: Iterable[str]) -> None:
+        """Note, under ``pushes/``, the objects a push needed, those the remote held already
+        too: ``gc --remote`` keeps them while the note is younger than its grace period (a
+        branch pushed and not merged yet may reuse objects only older lockfiles name)."""
+        name = f"{time.time_ns()}-{uuid.uuid4().hex}.json"
+        data = json.dumps({"objects": sorted(set(digests))}).encode()
+        self._put_bytes([(self.path("pushes", name), data)])
+
+    def _put_bytes(self, files: list[tuple[str, bytes]]) -> None:
+        """Write small files (remote path, bytes) through a local staging folder."""
+        if not files:
+            return
+        self.creating = True
         staging = self.store.dir / "tmp-records"
         staging.mkdir(parents=True, exist_ok=True)
-        files = []
+        local = []
         try:
-            for run in todo:
-                path = staging / f"{run.name}.{uuid.uuid4().hex}.json"
-                path.write_bytes(run.to_bytes())
-                files.append(os.fspath(path))
-            self._put(files, [self.record_path(r.fingerprint, r.name) for r in todo])
+            for _, data in files:
+                path = staging / f"{uuid.uuid4().hex}.json"
+                path.write_bytes(data)
+                local.append(os.fspath(path))
+            self._put(local, [dest for dest, _ in files])
         finally:
-            for name in files:
+            for name in local:
                 Path(name).unlink(missing_ok=True)
-        return todo
 
     def runs_of(self, fingerprint: str) -> list[SharedRun]:
         """The remote's records of ``fingerprint``, newest first (malformed ones skipped)."""

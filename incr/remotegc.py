@@ -4,13 +4,16 @@ refers to, once it is older than a grace period.
 Kept: every object that the lockfile in the working tree, or the lockfile of any branch,
 remote-tracking branch or tag of the git repository (read with ``git show``), refers to (a
 folder's files too), every run record whose objects are all kept, and everything younger
-than the grace period (a push under way, a branch not pushed yet). Removed, records first so
+than the grace period (a push under way, a branch not pushed yet), with every object a push
+within that period needed (``pushes/``: a branch pushed and not merged yet may reuse objects
+only older lockfiles name, which its push does not upload again). Removed, records first so
 that a record never points at a missing object: older records naming a removed object,
 older objects nothing keeps, and upload leftovers in ``tmp/``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -91,6 +94,10 @@ def collect_remote(
             hint="run `incr push --repair` from a clone that has a good copy",
         )
     needed = objects_of(remote.store, (a for e in entries for a in e.outputs.values()))
+    pushes = remote.listing("pushes")
+    noted = sorted(p for p, info in pushes.items() if now - _modified(info, now) <= grace)
+    for data in remote.read_many(noted).values():
+        needed |= _noted_objects(data)
     objects = remote.listing("objects")
     old = {p for p, info in objects.items() if now - _modified(info, now) > grace}
     digest_of = {p: p.rsplit("/", 2)[-2] + p.rsplit("/", 1)[-1] for p in objects}
@@ -109,11 +116,21 @@ def collect_remote(
     report.freed = sum(int(objects[p].get("size") or 0) for p in report.objects)
     temps = remote.listing("tmp")
     report.temps = sorted(p for p, i in temps.items() if now - _modified(i, now) > grace)
+    report.temps += sorted(set(pushes) - set(noted))
     if not dry_run:
         remote.delete(report.records)
         remote.delete(report.objects)
         remote.delete(report.temps)
     return report
+
+
+def _noted_objects(data: bytes) -> set[str]:
+    """The objects a push note names (``Remote.note_push``); none when it is damaged."""
+    try:
+        found = json.loads(data)["objects"]
+    except (ValueError, KeyError, TypeError):
+        return set()
+    return {d for d in found if isinstance(d, str)} if isinstance(found, list) else set()
 
 
 def _all_entries(lockfile_path: Path, report: RemoteGcReport) -> list[LockEntry]:

@@ -142,6 +142,7 @@ def push(
     report.uploaded = len(todo)
     ready = [r for r in ready if not objects_of(store, r.outputs.values()) & damaged]
     report.records = len(remote.push_records(ready, listed))
+    remote.note_push(needed - damaged)  # kept by gc --remote for a while, though old
     return report
 
 

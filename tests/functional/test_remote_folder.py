@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from .conftest import MakeProject
@@ -164,6 +165,37 @@ def test_gc_remote_keeps_what_any_branch_needs(make_project: MakeProject) -> Non
         assert fresh.incr("pull").returncode == 0
         fresh.repro()
         assert fresh.take_ran() == [] and outputs(fresh) == expected
+
+
+def test_gc_remote_keeps_an_old_object_a_recent_push_reused(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """A branch on another clone reuses ``load``'s old result, pushes only what is new, and
+    is not merged yet; main moves on. Its push noted what it needed, so a gc within the grace
+    period keeps that old object."""
+    project = origin(make_project, URL)
+    assert project.incr("push").returncode == 0
+    load_out = project.lock()["flow.load"].outputs["output"].digest
+    feature = clone(project, "feature")
+    assert feature.incr("pull").returncode == 0
+    feature.edit("data/notes.txt", feature.read("data/notes.txt"), "other notes\n")
+    feature.repro()
+    assert feature.take_ran() == ["noted"]
+    assert feature.incr("push").returncode == 0  # load's object was there: not sent again
+
+    (project.root / "data/raw.csv").write_text("7\n", encoding="utf-8")
+    project.repro()
+    commit(project, "new data")  # no lockfile of this repository names load's old result
+    assert project.incr("push").returncode == 0
+    day_ago = time.time() - 86400
+    remote = tmp_path / "remote"
+    for path in [*(remote / "objects").rglob("*"), *(remote / "runs").rglob("*")]:
+        os.utime(path, (day_ago, day_ago))
+    done = project.incr("gc", "--remote", "--grace", "1h")
+    assert done.returncode == 0, done.output
+    assert (remote / "objects" / load_out[:2] / load_out[2:]).is_file()
+    other = clone(feature, "other")  # a clone of the branch fetches it all
+    assert other.incr("pull").returncode == 0
 
 
 def test_remote_errors_are_one_line(make_project: MakeProject, tmp_path: Path) -> None:
