@@ -264,7 +264,11 @@ class RemoteRuns:
         if locked is not None and locked.fingerprint == fingerprint:
             # Undated: a step whose results expire will not take it (created 0 is old).
             candidates.append(SharedRun(fingerprint, key, locked.outputs, locked.reads, 0.0))
+        tried: list[tuple[dict[str, Artifact], dict[str, str]]] = []
         for run in candidates:
+            if (run.outputs, run.reads) in tried:  # the lock entry of a record: fetched once
+                continue
+            tried.append((run.outputs, run.reads))
             if not usable(RunRecord(run.outputs, run.reads, run.created)):
                 continue
             got = fetch_outputs(self.remote, run.outputs.values())

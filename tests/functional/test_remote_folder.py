@@ -96,6 +96,10 @@ def test_flipped_byte_is_refused_then_recomputed_and_repaired(make_project: Make
     assert len(refused) == 1 and "flow.report (output out/report.txt)" in refused[0]
     assert not (fresh.root / "out/report.txt").exists()  # nothing kept
     assert bad_objects(fresh.root / ".pipecache") == []
+    other = clone(project, "other")
+    fetched = other.repro("--pull")  # the record and the lock entry name one result
+    assert fetched.stderr.count("does not match") == 1, fetched.stderr
+    assert other.take_ran() == ["report"]
     fresh.repro()
     assert fresh.take_ran() == ["report"]  # recomputed, the rest was pulled
     assert files_of(fresh) == files_of(project)
