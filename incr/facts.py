@@ -79,9 +79,12 @@ class StepFacts:
                 packages |= closure.packages
         if self._shares_code(traced, node, parts):
             parts["entry"] = f"{node.source_file}:{node.func_name}"
-        for package in packages:
+        for package in sorted(packages):
             dist, version = self.package(package)
             parts[f"pkg:{dist}"] = version
+            if not version.startswith("files:"):  # an installed one: what it requires too
+                for required, at in self.packages.requirements(dist):
+                    parts.setdefault(f"pkg:{required}", at)
         if code.version is not None:
             parts["version"] = code.version
         parts.update({f"captured:{name}": digest for name, digest in code.values})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,32 @@ class PackageVersions:
             self.changed = True
         return str(entry[0]), str(entry[1])
 
+    def requirements(self, dist: str) -> list[tuple[str, str]]:
+        """(distribution, version) of each installed distribution that ``dist`` requires, at
+        any depth (not those of its extras): pandas' numpy and python-dateutil count for a step
+        that imports pandas alone, as a result can change with them."""
+        found: dict[str, str] = {}
+        top = self._installed(dist)
+        todo = list(top[2]) if top is not None else []
+        while todo:
+            entry = self._installed(todo.pop())
+            if entry is not None and entry[0] not in found and entry[0] != dist:
+                found[entry[0]] = entry[1]
+                todo += entry[2]
+        return sorted(found.items())
+
+    def _installed(self, dist: str) -> tuple[str, str, list[str]] | None:
+        """(name, version, names of the distributions it requires) of an installed
+        distribution; None when none is installed by that name."""
+        key = "dist:" + _normalized(dist)
+        entry = self.known.get(key)
+        if not (isinstance(entry, list) and len(entry) == 5 and _same_stat(entry[2], entry[3])):
+            entry = self.known[key] = _ask_distribution(dist)
+            self.changed = True
+        if entry[1] is None:
+            return None
+        return str(entry[0]), str(entry[1]), [str(r) for r in entry[4]]
+
     def save(self) -> None:
         if self.changed:
             data = {"key": self.key, "known": self.known}
@@ -68,6 +95,34 @@ def _ask_metadata(package: str) -> list[Any]:
     meta = str(getattr(found, "_path", ""))  # the .dist-info folder (a private attribute)
     meta = os.path.join(meta, "METADATA") if meta else ""
     return [dist, found.version, meta, file_stamp(meta) if meta else None]
+
+
+def _ask_distribution(dist: str) -> list[Any]:
+    """[name, version or None, metadata file, its stat, the distributions it requires (not
+    for an extra)] of the installed distribution ``dist``."""
+    import importlib.metadata
+
+    try:
+        found = importlib.metadata.distribution(dist)
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return [dist, None, "", None, []]
+    meta = str(getattr(found, "_path", ""))
+    meta = os.path.join(meta, "METADATA") if meta else ""
+    requires = []
+    for line in found.requires or []:
+        name, _, marker = line.partition(";")
+        if "extra" not in marker and (match := _NAME.match(name.strip())):
+            requires.append(match.group(0))
+    name = found.metadata["Name"] or dist
+    return [name, found.version, meta, file_stamp(meta) if meta else None, requires]
+
+
+#: The distribution name at the start of a requirement (``numpy>=1.26``).
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _normalized(dist: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist).lower()
 
 
 def _same_stat(path: Any, recorded: Any) -> bool:

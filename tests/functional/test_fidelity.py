@@ -855,6 +855,48 @@ def test_third_party_package_counts_by_its_version(
     assert project.lock()["fake.uses_fake"].facts.code["pkg:fakepkg"] == "1.1"
 
 
+def test_what_an_installed_package_requires_counts_by_its_version(
+    make_project: MakeProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``fakepkg`` requires ``fakedep`` (which requires ``fakeroot``; not its extra's
+    ``fakeextra``): a step importing fakepkg alone reruns when either is upgraded, as a result
+    can change with them (numpy under pandas)."""
+    site = tmp_path / "lib" / "site-packages"
+    (site / "fakepkg").mkdir(parents=True)
+    (site / "fakepkg" / "__init__.py").write_text("VALUE = 1\n", encoding="utf-8")
+    infos = {}
+    for name, requires in (
+        ("fakepkg", ["fakedep>=1", 'fakeextra; extra == "fast"']),
+        ("fakedep", ["fakeroot"]),
+        ("fakeroot", []),
+        ("fakeextra", []),
+    ):
+        infos[name] = site / f"{name}-1.0.dist-info"
+        infos[name].mkdir()
+        lines = [f"Requires-Dist: {r}" for r in requires]
+        text = "\n".join(["Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0", *lines])
+        (infos[name] / "METADATA").write_text(text + "\n", encoding="utf-8")
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), *([path] if path else [])]))
+
+    project = make_project({"pipelines/fake.py": FAKE_STEPS})
+    project.repro()
+    code = project.lock()["fake.uses_fake"].facts.code
+    assert {k: v for k, v in code.items() if k.startswith("pkg:")} == {
+        "pkg:fakepkg": "1.0",
+        "pkg:fakedep": "1.0",
+        "pkg:fakeroot": "1.0",
+    }
+    assert not any(k.startswith("pkg:") for k in project.lock()["fake.plain"].facts.code)
+    project.take_ran()
+
+    meta = infos["fakeroot"] / "METADATA"
+    meta.write_text(meta.read_text(encoding="utf-8").replace("1.0", "2.0"), encoding="utf-8")
+    assert project.dirty() == {"uses_fake": [("code changed", "fakeroot 1.0 -> 2.0")]}
+    project.repro()
+    assert project.take_ran() == ["uses_fake"]
+
+
 # ======================================== 6. incr commit
 
 
