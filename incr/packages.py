@@ -34,6 +34,9 @@ class PackageVersions:
         ]
         self.known: dict[str, list[Any]] = {}
         self.changed = False
+        #: Answers given in this command, by package and by distribution (each checked once).
+        self._answers: dict[str, tuple[str, str]] = {}
+        self._required: dict[str, list[tuple[str, str]]] = {}
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if data["key"] == self.key and isinstance(data["known"], dict):
@@ -44,16 +47,21 @@ class PackageVersions:
     def lookup(self, package: str) -> tuple[str, str]:
         """(distribution, version); the package name itself and ``unknown`` when no installed
         distribution provides it."""
+        if package in self._answers:
+            return self._answers[package]
         entry = self.known.get(package)
         if not (isinstance(entry, list) and len(entry) == 4 and _same_stat(entry[2], entry[3])):
             entry = self.known[package] = _ask_metadata(package)
             self.changed = True
-        return str(entry[0]), str(entry[1])
+        found = self._answers[package] = (str(entry[0]), str(entry[1]))
+        return found
 
     def requirements(self, dist: str) -> list[tuple[str, str]]:
         """(distribution, version) of each installed distribution that ``dist`` requires, at
         any depth (not those of its extras): pandas' numpy and python-dateutil count for a step
         that imports pandas alone, as a result can change with them."""
+        if dist in self._required:
+            return self._required[dist]
         found: dict[str, str] = {}
         top = self._installed(dist)
         todo = list(top[2]) if top is not None else []
@@ -62,7 +70,8 @@ class PackageVersions:
             if entry is not None and entry[0] not in found and entry[0] != dist:
                 found[entry[0]] = entry[1]
                 todo += entry[2]
-        return sorted(found.items())
+        result = self._required[dist] = sorted(found.items())
+        return result
 
     def _installed(self, dist: str) -> tuple[str, str, list[str]] | None:
         """(name, version, names of the distributions it requires) of an installed
