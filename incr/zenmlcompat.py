@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from incr.api import Pipeline, PipelineInstance, Step, StepConfig, StepInstance
 from incr.artifacts import BaseArtifact
+from incr.errors import DefinitionError
 from incr.materializers import Materializer, register_materializer
 
 
@@ -34,8 +35,9 @@ class _ClassStep(Step):
     """The step of a ``BaseStep`` subclass: ``entrypoint`` called on a fresh instance."""
 
     def __init__(self, owner: Any, **options: Any) -> None:
-        func = owner.__dict__["entrypoint"]
-        func.__signature__ = _unbound_signature(func)  # ``self`` is neither input nor config
+        func = owner.entrypoint  # its own, or the one it inherits (its signature made once)
+        if "__signature__" not in vars(func):
+            func.__signature__ = _unbound_signature(func)  # ``self``: no input nor config
         super().__init__(func, **options)
         self.owner = owner
 
@@ -54,7 +56,7 @@ class BaseStep(StepInstance):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "entrypoint" in cls.__dict__:
+        if cls.entrypoint is not BaseStep.entrypoint:  # its own, or a base class's
             cache = cls.__dict__.get("enable_cache")
             step = _ClassStep(cls, name=cls.__name__, enable_cache=cache, code_deps=[cls])
             cls._incr_step = step  # type: ignore[attr-defined]
@@ -68,6 +70,17 @@ class BaseStep(StepInstance):
         if step is None:
             raise TypeError(f"{type(self).__name__} must define entrypoint(self, ...)")
         StepInstance.__init__(self, step, config)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        own = sorted(set(vars(self)) - {"step", "config"})
+        if own:  # ``entrypoint`` runs on a fresh instance, in any process: they would be lost
+            raise DefinitionError(
+                f"step {type(self).__name__} sets {', '.join(own)} on its instance, which "
+                "its entrypoint would not see",
+                hint="pass such values in a BaseStepConfig (a config counts in the step's "
+                "fingerprint), or as class attributes",
+            )
+        return StepInstance.__call__(self, *args, **kwargs)
 
     def entrypoint(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError

@@ -242,3 +242,74 @@ def test_files_and_folders_a_step_wrote_read_back_from_past_runs(
     assert "summary: b'total 3'" in result.stdout
     assert "parts: {'a.txt': b'1', 'sub/b.txt': b'2'}" in result.stdout
     assert "value: 3" in result.stdout
+
+
+INHERITED = """\
+    from incr import BasePipeline, BaseStep
+    from pipelines.mark import mark
+
+
+    class Source(BaseStep):
+        def entrypoint(self) -> int:
+            return 10
+
+
+    class Shift(BaseStep):
+        OFFSET = 1
+
+        def entrypoint(self, x: int) -> int:
+            mark(type(self).__name__)
+            return x + self.OFFSET
+
+
+    class BigShift(Shift):
+        OFFSET = 100
+
+
+    class Both(BaseStep):
+        def entrypoint(self, a: int, b: int) -> None:
+            with open("both.txt", "w") as fh:
+                fh.write(f"{a} {b}")
+
+
+    class P(BasePipeline):
+        def connect(self, source, small, big, both):
+            x = source()
+            both(small(x), big(x))
+
+
+    instance = P(source=Source(), small=Shift(), big=BigShift(), both=Both())
+"""
+
+
+def test_a_step_class_that_inherits_its_entrypoint_is_its_own_step(
+    make_project: MakeProject,
+) -> None:
+    """``BigShift(Shift)`` runs ``Shift.entrypoint`` on a ``BigShift``, as ZenML did, and
+    counts by its own class: an edit of it reruns it alone."""
+    project = make_project({"pipelines/inherited.py": INHERITED})
+    project.repro()
+    assert sorted(project.take_ran()) == ["BigShift", "Shift"]
+    assert project.read("both.txt") == "11 110"
+
+    project.edit("pipelines/inherited.py", "OFFSET = 100", "OFFSET = 200")
+    dirty = project.dirty()
+    assert dirty["BigShift"] == [("code changed", "BigShift in pipelines/inherited.py")]
+    assert "Shift" not in dirty
+    project.repro()
+    assert project.take_ran() == ["BigShift"]
+
+
+def test_a_step_instance_with_its_own_attributes_is_refused(make_project: MakeProject) -> None:
+    """``entrypoint`` runs on a fresh instance (in a worker too): what ``__init__`` sets on
+    the instance would be lost, so it is refused, naming the way out."""
+    module = INHERITED.replace(
+        "    class BigShift(Shift):\n        OFFSET = 100\n",
+        "    class BigShift(Shift):\n        def __init__(self, offset=100, **kwargs):\n"
+        "            super().__init__(**kwargs)\n            self.offset = offset\n",
+    )
+    project = make_project({"pipelines/inherited.py": module})
+    result = project.incr("repro")
+    assert result.returncode != 0
+    assert "step BigShift sets offset on its instance" in result.stderr
+    assert "BaseStepConfig" in result.stderr and "Traceback" not in result.stderr
