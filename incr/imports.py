@@ -9,10 +9,31 @@ from __future__ import annotations
 import importlib.machinery
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+#: The digest of the bytes each project module was compiled from in this process, by file.
+COMPILED: dict[str, str] = {}
+
+
+def edited_since_imported(root: Path, digest: Callable[[str], str]) -> list[str]:
+    """The project files (relative to ``root``) of modules this process compiled and still
+    holds whose bytes are no longer those it compiled (``digest``: of a relative path): a
+    notebook's or a script's second ``.run()`` after an edit would run the old code. A module
+    imported otherwise (by a notebook, before incr) is taken as it is when a run first sees it.
+    """
+    held = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
+    prefix = os.path.join(str(root), "")
+    for path in held:
+        if isinstance(path, str) and path.startswith(prefix) and path not in COMPILED:
+            COMPILED[path] = digest(path[len(prefix) :])
+    return sorted(
+        path[len(prefix) :]
+        for path, was in COMPILED.items()
+        if path.startswith(prefix) and path in held and digest(path[len(prefix) :]) != was
+    )
 
 
 class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
@@ -32,6 +53,10 @@ class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
         """The module's code, compiled from the tree incr parsed from these very bytes for its
         own checks when there is one (at 10,000 steps a module takes 0.3 s to parse), else
         from the bytes as Python does."""
+        if isinstance(data, bytes):
+            from incr.digests import digest_bytes
+
+            COMPILED[os.fspath(path)] = digest_bytes(data)
         tree = _parsed_tree(data) if isinstance(data, bytes) else None
         if tree is None:
             return super().source_to_code(data, path, _optimize=_optimize)

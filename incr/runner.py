@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from incr import dag, envreads, stepcontext, temppool
 from incr import graph as graphs
 from incr.consumers import Consumers
+from incr.errors import IncrError
 from incr.events import (
     Grouped,
     PipelineFinished,
@@ -35,6 +36,7 @@ from incr.events import (
     Warning_,
 )
 from incr.executors import Executor, load_artifact
+from incr.imports import edited_since_imported
 from incr.inprocess import InProcessExecutor
 from incr.jobrun import working_directory
 from incr.leftovers import remember as remember_outs
@@ -333,6 +335,13 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     reporter = RunLog(console, project.cache / RUNS)
     with project_lock(project.cache, f"{instance.name}.run()", on_wait=console.line):
         workspace = Workspace(project)
+        edited = edited_since_imported(project.root, workspace.stats.digest)
+        if edited:
+            raise IncrError(
+                f"{edited[0]} changed after this process imported it: {instance.name}.run() "
+                "would run the code it imported, not the code on disk",
+                hint="restart the Python process (a notebook: restart its kernel)",
+            )
         workspace.imports = script_imports(project, workspace)
         from incr import discovery
 

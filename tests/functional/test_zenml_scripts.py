@@ -340,3 +340,48 @@ def test_two_pipelines_of_one_name_are_named_with_their_places(
     line = project.incr("status").user_error()
     assert "two pipelines are named 'first_pipeline' (pipelines/other.py:" in line
     assert "and pipelines/quickstart.py:" in line
+
+
+def test_a_second_run_after_an_edit_in_the_same_process_is_refused(
+    make_project: MakeProject,
+) -> None:
+    """A notebook's loop: ``.run()``, edit a helper module on disk, ``.run()`` again. The
+    process still holds the code it imported: running it would record the old result under
+    the new code's fingerprint, so the run is refused, and the step stays dirty."""
+    project = make_project(
+        {
+            "pipelines/helpers.py": "def scale(x):\n    return x * 2\n",
+            "pipelines/p.py": """\
+                from incr import pipeline, step
+                from pipelines.helpers import scale
+
+
+                @step
+                def make() -> int:
+                    return scale(10)
+
+
+                @pipeline
+                def p():
+                    make()
+                """,
+            "loop.py": """\
+                from incr.errors import IncrError
+                from pipelines.p import p
+
+                p().run()
+                with open("pipelines/helpers.py", "w") as fh:
+                    fh.write("def scale(x):\\n    return x * 3\\n")
+                try:
+                    p().run()
+                except IncrError as exc:
+                    print("refused:", exc.message)
+                """,
+        }
+    )
+    result = project.python("loop.py")
+    assert result.returncode == 0, result.output
+    assert "refused: pipelines/helpers.py changed after this process imported it" in result.stdout
+    assert project.dirty() == {"make": [("code changed", "scale in pipelines/helpers.py")]}
+    project.repro()
+    assert project.dirty() == {}
