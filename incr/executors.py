@@ -170,10 +170,12 @@ def load_inputs(
     store: Store, job: StepJob, values: dict[str, Any]
 ) -> tuple[dict[str, Any], StepOutcome | None]:
     """The job's input values: from ``values`` (by digest) or the store; or the outcome
-    naming a damaged input."""
+    naming a damaged input. A value stored in a project's own format (``kind@version``) is
+    always loaded: that format may not give back what it was given, and a run that loads it
+    (``--jobs``, a later run) would get something else."""
     loaded: dict[str, Any] = {}
     for param, (digest, kind) in job.inputs.items():
-        if digest in values:
+        if digest in values and "@" not in kind:
             value = values[digest]
             if (param not in job.shared and not _unlike_stored(value)) or _immutable(value):
                 loaded[param] = value

@@ -398,3 +398,25 @@ def test_an_input_that_never_loads_fails_its_step_after_one_recompute(
     assert result.stderr.count("recomputing measure") == 1
     assert "this format cannot be read back" in result.stderr
     assert "Step report has failed" in result.stderr
+
+
+def test_a_project_format_is_what_the_next_step_gets_in_the_run_that_made_it(
+    make_project: MakeProject,
+) -> None:
+    """A project's format may keep less than the value (here: one decimal): the step taking
+    it gets it as stored in the run that made it too, as with --jobs and on later runs."""
+    lossy = {
+        "pipelines/temperature.py": PROJECT_FORMAT["pipelines/temperature.py"].replace(
+            "repr(obj.celsius)", "repr(round(obj.celsius, 1))"
+        ),
+        "pipelines/weather.py": PROJECT_FORMAT["pipelines/weather.py"].replace(
+            "Temperature(21.5)", "Temperature(21.456)"
+        ),
+    }
+    project = make_project(lossy)
+    project.repro()
+    serial = project.lock()["weather.report"].outputs["output"].digest
+    project.take_ran()
+    other = make_project(lossy, where="jobs")
+    other.repro("--jobs", "2")
+    assert other.lock()["weather.report"].outputs["output"].digest == serial
