@@ -41,6 +41,7 @@ def run_job(
     values it returned, by output name (none when it failed)."""
     root = Path(job.root)
     clear_caches(job.code)
+    environ = dict(os.environ)
     started = clock()
     try:
         with watching_reads(job, root) as seen, watching_env(job, root) as env:
@@ -49,7 +50,9 @@ def run_job(
             result = function.run_function(job.config, values)
     except (Exception, SystemExit) as exc:  # sys.exit() in a step is its failure
         text = user_traceback(exc, function.func.__code__)
+        _restore_environ(environ)
         return StepOutcome(seconds=clock() - started, failure=text), {}
+    set_here = _restore_environ(environ)
     seconds = clock() - started
     values.clear()  # its inputs: no longer held here while its outputs are stored
     try:
@@ -61,6 +64,8 @@ def run_job(
         before = tuple(sorted(env.set_before)) if env is not None else ()
         if before:
             notes.append(_set_before_note(job, before))
+        if set_here:
+            notes.append(_sets_environ_note(job, set_here))
         outcome = StepOutcome(
             artifacts,
             seconds,
@@ -252,6 +257,28 @@ _LAZY = {
 def _lazy_kind(value: Any) -> str | None:
     kind = type(value)
     return _LAZY.get((kind.__module__.partition(".")[0], kind.__name__))
+
+
+def _restore_environ(environ: dict[str, str]) -> list[str]:
+    """Put ``os.environ`` back as it was before the step; the names the step set or unset.
+    Each step starts with the environment the run started with, in any process and whichever
+    steps ran before it (a cached step sets nothing)."""
+    changed = sorted(k for k in {*environ, *os.environ} if os.environ.get(k) != environ.get(k))
+    for name in changed:
+        if name in environ:
+            os.environ[name] = environ[name]
+        else:
+            del os.environ[name]
+    return changed
+
+
+def _sets_environ_note(job: StepJob, names: list[str]) -> str:
+    listed = ", ".join(f"${n}" for n in names)
+    return (
+        f"step {job.key} sets {listed} in the environment, which the steps after it do not "
+        "see: each step starts with the environment the run started with; set the variable "
+        "at a module's top level, or pass the value as a config or an input"
+    )
 
 
 def _set_before_note(job: StepJob, names: tuple[str, ...]) -> str:
