@@ -62,8 +62,13 @@ def stamp(path: str) -> tuple[int, ...] | None:
 
 
 @functools.cache
-def prefixes(root: str, exclude: tuple[str, ...]) -> tuple[str, tuple[str, ...], frozenset[str]]:
-    """``root/``, each ``root/EXCLUDED/``, and the excluded paths themselves (a recorder is
-    made for each step: computed once per root)."""
+def prefixes(
+    root: str, exclude: tuple[str, ...]
+) -> tuple[str, tuple[str, ...], frozenset[str], tuple[str, ...]]:
+    """``root/``, each ``root/EXCLUDED/``, the excluded paths themselves, and each
+    ``root/EXCLUDED/artifacts/`` (the folders ``StepContext.get_output_artifact_uri`` gives
+    steps: what a step reads there counts). Computed once per root: a recorder is made for
+    each step."""
     own = frozenset(os.path.normpath(os.path.join(root, e)) for e in exclude)
-    return os.path.join(root, ""), tuple(os.path.join(root, e, "") for e in exclude), own
+    folders = tuple(os.path.join(root, e, "") for e in exclude)
+    return os.path.join(root, ""), folders, own, tuple(f + "artifacts" + os.sep for f in folders)

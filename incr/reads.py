@@ -96,7 +96,7 @@ class ReadRecorder:
     """
 
     def __init__(self, root: Path, exclude: tuple[str, ...]) -> None:
-        self.root, self.exclude, self.own = prefixes(str(root), tuple(exclude))
+        self.root, self.exclude, self.own, self.artifacts = prefixes(str(root), tuple(exclude))
         self.read, self.written, self.changed = set[str](), set[str](), set[str]()
         self.listings: dict[str, str] = {}
         self.tests: dict[str, str] = {}
@@ -226,7 +226,7 @@ class ReadRecorder:
             counts = outside.counts(full)  # named ``../shared/x``: kept relative to the root
             self.climbed |= {full} if counts and not os.path.isabs(text) else set()
             return full if counts else None
-        if (full + os.sep).startswith(self.exclude):
+        if (full + os.sep).startswith(self.exclude) and not full.startswith(self.artifacts):
             return None
         return full
 

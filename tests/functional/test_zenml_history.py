@@ -313,3 +313,50 @@ def test_a_step_instance_with_its_own_attributes_is_refused(make_project: MakePr
     assert result.returncode != 0
     assert "step BigShift sets offset on its instance" in result.stderr
     assert "BaseStepConfig" in result.stderr and "Traceback" not in result.stderr
+
+
+ARTIFACT_FOLDER = """\
+    import os
+
+    from incr import StepContext, pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def train(context: StepContext) -> str:
+        uri = context.get_output_artifact_uri()
+        with open(os.path.join(uri, "model.txt"), "w") as fh:
+            fh.write("weights-v1")
+        return os.path.relpath(uri)
+
+
+    @step
+    def evaluate(model_uri: str) -> str:
+        mark("evaluate")
+        with open(os.path.join(model_uri, "model.txt")) as fh:
+            return fh.read()
+
+
+    @pipeline
+    def p():
+        evaluate(train())
+    """
+
+
+def test_a_file_read_in_another_step_s_artifact_folder_is_a_read(
+    make_project: MakeProject,
+) -> None:
+    """A step writes its model into ``get_output_artifact_uri()`` and returns the folder: the
+    path stays the same when the model changes, so the file the next step reads there counts
+    (it is under incr's cache folder, whose other files are incr's own)."""
+    project = make_project({"pipelines/p.py": ARTIFACT_FOLDER})
+    project.repro()
+    assert project.take_ran() == ["evaluate"]
+    reads = project.lock()["p.evaluate"].reads
+    assert list(reads) == [".pipecache/artifacts/p.train/output/model.txt"]
+
+    project.repro()  # train runs each time (a step with a context is not cached)
+    assert project.take_ran() == []  # the same model: evaluate is cut off
+    project.edit("pipelines/p.py", "weights-v1", "weights-v2")
+    project.repro()
+    assert project.take_ran() == ["evaluate"]
