@@ -98,7 +98,12 @@ class _Loaded:
         self.sources = CodeSources(project, self.stats)
         packages = PackageVersions(Path(os.devnull), project.root)
         self.facts = StepFacts(project, self.stats, self.sources, packages)
-        self.pipelines = {t.graph.name: t for t in discovery.discover(project)}
+        here = os.getcwd()
+        os.chdir(project.root)  # as incr imports them: a module may open files by a relative path
+        try:
+            self.pipelines = {t.graph.name: t for t in discovery.discover(project)}
+        finally:
+            os.chdir(here)
         self.files = _loaded_files(project.root)
         self.modules = len(sys.modules)  # when this changes, ``files`` is completed
         #: Per step, the client's code parts found to match this worker's.
@@ -203,8 +208,13 @@ def _project_for(order: WorkOrder) -> _Loaded:
     for other in list(_projects):
         _forget_modules(Path(other))
         del _projects[other]
+    _forget_modules(root)  # what an import that failed here left of it
     project = Project(root=root, cache_dir=order.cache_dir)
-    loaded = _projects[str(root)] = _Loaded(project)
+    try:
+        loaded = _projects[str(root)] = _Loaded(project)
+    except BaseException:
+        _forget_modules(root)  # the modules it did import: the next order imports them anew
+        raise
     return loaded
 
 

@@ -471,3 +471,64 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+WORKER_IMPORTS = {
+    "params.json": '{"k": 2}',
+    "pipelines/p.py": """\
+        import json
+
+        from incr import pipeline, step
+
+        PARAMS = json.load(open("params.json"))  # relative to the project root
+
+
+        @step
+        def compute() -> str:
+            return f"v1 {10 * PARAMS['k']}"
+
+
+        @pipeline
+        def p():
+            compute()
+        """,
+    "pipelines/q.py": """\
+        import os
+
+        if not os.environ.get("ON_CLIENT") and os.path.exists("fail-on-workers"):
+            raise ImportError("this module fails on the workers")
+        """,
+}
+
+
+def test_workers_import_the_project_from_its_root_and_anew_after_a_failure(
+    cluster: tuple[str, set[int]], make_project: MakeProject
+) -> None:
+    """A module that opens a file by a relative path imports on a worker as it does for
+    ``incr`` (from the project root, whatever the worker's folder); an import that failed on
+    a worker leaves nothing behind, so a later order runs the code as it is then."""
+    address, _ = cluster
+    project = make_project(WORKER_IMPORTS, where="imports")
+    (project.root / "fail-on-workers").write_text("", encoding="utf-8")
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "incr.cli", "repro", "--scheduler", address],
+            cwd=project.root,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "ON_CLIENT": "1"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    failed = run()
+    assert failed.returncode != 0 and "fails on the workers" in failed.stderr, failed.stderr
+    (project.root / "fail-on-workers").unlink()
+    project.edit("pipelines/p.py", 'f"v1 ', 'f"v2 ')
+    done = run()
+    assert done.returncode == 0, done.stdout + done.stderr
+    serial = make_project(WORKER_IMPORTS, where="imports-serial")
+    serial.edit("pipelines/p.py", 'f"v1 ', 'f"v2 ')
+    serial.repro()
+    assert project.lock()["p.compute"].outputs == serial.lock()["p.compute"].outputs
