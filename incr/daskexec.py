@@ -31,6 +31,7 @@ from incr.daskconf import EXECUTORS as EXECUTORS
 from incr.daskconf import DaskSettings
 from incr.daskconf import wanted as wanted
 from incr.daskwork import WorkOrder, run_order
+from incr.envreads import env_value
 from incr.errors import IncrError
 from incr.executors import StepJob, StepOutcome
 from incr.hashing import file_digest
@@ -156,6 +157,8 @@ class DaskExecutor:
         self._futures: dict[Any, tuple[StepJob, WorkOrder, int]] = {}
         self._done: Any = None
         self._ready: list[tuple[StepJob, StepOutcome]] = []  # never submitted
+        #: The client's environment as the lockfile records it (``envreads.env_value``).
+        self.environ: dict[str, str] = {}
 
     @classmethod
     def for_run(cls, settings: DaskSettings, ws: Workspace, traced: TracedPipeline) -> DaskExecutor:
@@ -170,7 +173,9 @@ class DaskExecutor:
             name: dict(getattr(f, "resources", {}) or {}) for name, f in traced.steps.items()
         }
         cache = ws.project.cache_dir
-        return cls(settings, facts_of, resources, ws.store, cache, project_remote(ws))
+        executor = cls(settings, facts_of, resources, ws.store, cache, project_remote(ws))
+        executor.environ = {name: env_value(name, ws.environ) for name in ws.environ}
+        return executor
 
     def connect(self) -> Cluster:
         """The cluster, started (or connected to) on the first job."""
@@ -211,7 +216,15 @@ class DaskExecutor:
         facts = self.facts_of(job.step)
         remote = self.remote.config if self.remote is not None else None
         bare = replace(job, config=None)
-        order = WorkOrder(bare, self.cache_dir, facts.code, facts.config, facts.deps, remote=remote)
+        order = WorkOrder(
+            bare,
+            self.cache_dir,
+            facts.code,
+            facts.config,
+            facts.deps,
+            remote=remote,
+            environ=self.environ,
+        )
         if self.remote is not None:  # the worker fetches them there
             self.remote.push_objects(digest for digest, _ in job.inputs.values())
         self._submit(cluster, job, order, 0)

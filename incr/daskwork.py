@@ -25,17 +25,18 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from incr import discovery
+from incr.envreads import env_value
 from incr.errors import IncrError
 from incr.executors import StepJob, StepOutcome, load_inputs
 from incr.facts import StepFacts
 from incr.hashing import StatCache
 from incr.jobrun import run_job, working_directory
-from incr.model import StepNode, TracedPipeline
+from incr.model import UNSET, StepNode, TracedPipeline
 from incr.packages import PackageVersions
 from incr.project import Project
 from incr.remote import Remote
@@ -60,6 +61,9 @@ class WorkOrder:
     #: The project's remote cache: inputs are fetched from it and outputs pushed to it,
     #: through a cache of the worker's own (``INCR_WORKER_CACHE``, else a temp folder).
     remote: RemoteConfig | None = None
+    #: The client's environment, as digests of the values (``envreads.env_value``): a variable
+    #: the step reads must have here the value the client records.
+    environ: dict[str, str] = field(default_factory=dict)
 
 
 class WorkerRefused(IncrError):
@@ -169,6 +173,15 @@ class _Loaded:
             return damaged
         with working_directory(self.project.root):
             outcome, _ = run_job(job, traced.steps[job.step], values, tools)
+        unlike = [n for n in outcome.env if env_value(n) != order.environ.get(n, UNSET)]
+        if unlike and outcome.failure is None:
+            listed = ", ".join(f"${n}" for n in unlike)
+            return StepOutcome(
+                failure=f"error: step {job.key} read {listed} on worker (pid {os.getpid()}), "
+                "where it has another value than on the client, which the lockfile records"
+                f"\n  hint: start the workers with the client's {listed}, or pass the value "
+                "as a config",
+            )
         if len(sys.modules) != self.modules:  # the step imported something
             for path, stat in _loaded_files(self.project.root).items():
                 self.files.setdefault(path, stat)

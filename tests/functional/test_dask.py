@@ -532,3 +532,45 @@ def test_workers_import_the_project_from_its_root_and_anew_after_a_failure(
     serial.edit("pipelines/p.py", 'f"v1 ', 'f"v2 ')
     serial.repro()
     assert project.lock()["p.compute"].outputs == serial.lock()["p.compute"].outputs
+
+
+def test_a_variable_the_worker_has_otherwise_than_the_client_fails_the_step(
+    cluster: tuple[str, set[int]], make_project: MakeProject
+) -> None:
+    """The lockfile records the client's value of a variable a step reads: a worker that has
+    another one refuses the result, naming the variable, rather than record it as clean."""
+    address, _ = cluster
+    project = make_project(
+        {
+            "pipelines/p.py": """\
+                import os
+
+                from incr import pipeline, step
+
+
+                @step
+                def seen() -> str:
+                    return os.environ.get("INCR_TEST_MODE", "unset")
+
+
+                @pipeline
+                def p():
+                    seen()
+                """
+        },
+        where="environ",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "incr.cli", "repro", "--scheduler", address],
+        cwd=project.root,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "INCR_TEST_MODE": "prod"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "step p.seen read $INCR_TEST_MODE on worker" in result.stderr
+    assert "p.seen" not in project.lock()
+    same = on_cluster(project, address)  # no value here or there: the same
+    assert same.returncode == 0, same.stdout + same.stderr
