@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 Sink = Callable[[str, FrameType], None]
 
 _ORIGINAL = os._Environ.__getitem__
+_ORIGINAL_SET = os._Environ.__setitem__
+_ORIGINAL_DEL = os._Environ.__delitem__
 #: Files of the machinery between a caller and ``__getitem__`` (``get``, ``getenv``, ``in``).
 _MACHINERY = frozenset(
     {
@@ -165,12 +167,37 @@ def _getitem(self: Any, key: Any) -> Any:
     return _ORIGINAL(self, key)
 
 
+def _setitem(self: Any, key: Any, value: Any) -> None:
+    _wrote(key)
+    _ORIGINAL_SET(self, key, value)
+
+
+def _delitem(self: Any, key: Any) -> None:
+    _wrote(key)
+    _ORIGINAL_DEL(self, key)
+
+
+def _wrote(key: Any) -> None:
+    """Tell the sinks that take writes (``wrote``) about a variable set or removed, with the
+    frame that did it (``os.environ["X"] = ...``, ``setdefault``, ``pop``)."""
+    frame = caller(sys._getframe(2))
+    if frame is not None:
+        name = os.fsdecode(key) if isinstance(key, bytes) else str(key)
+        for sink in _sinks:
+            wrote = getattr(sink, "wrote", None)
+            if wrote is not None:
+                wrote(name, frame)
+
+
 def start(sink: Sink) -> None:
-    """Tell ``sink`` about every variable read from now on (until ``stop``)."""
+    """Tell ``sink`` about every variable read (and set, when it has ``wrote``) from now on
+    (until ``stop``)."""
     global _sinks
     with _lock:
         _sinks = (*_sinks, sink)
         os._Environ.__getitem__ = _getitem  # type: ignore[method-assign]
+        os._Environ.__setitem__ = _setitem  # type: ignore[method-assign]
+        os._Environ.__delitem__ = _delitem  # type: ignore[method-assign]
 
 
 def stop(sink: Sink) -> None:
@@ -179,6 +206,8 @@ def stop(sink: Sink) -> None:
         _sinks = tuple(s for s in _sinks if s is not sink)
         if not _sinks:
             os._Environ.__getitem__ = _ORIGINAL  # type: ignore[method-assign]
+            os._Environ.__setitem__ = _ORIGINAL_SET  # type: ignore[method-assign]
+            os._Environ.__delitem__ = _ORIGINAL_DEL  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -211,6 +240,8 @@ class EnvRecorder:
         self.files = project_files(root)
         self.names: set[str] = set()
         self.set_before: set[str] = set()
+        #: The variables project code set or removed (``jobrun`` puts them back after the step).
+        self.set_here: set[str] = set()
         self._start = dict(os.environ._data)  # type: ignore[attr-defined]
         #: Where a process forked from the step reports (``incr.readrelay``), if any.
         self.relay: Relay | None = None
@@ -228,6 +259,10 @@ class EnvRecorder:
                 now = os.environ._data.get(key)  # type: ignore[attr-defined]
                 if now != _at_run_start.get(key) and self._start.get(key) == now:
                     self.set_before.add(name)
+
+    def wrote(self, name: str, frame: FrameType) -> None:
+        if self.files.reads_count(frame.f_code.co_filename):
+            self.set_here.add(name)
 
 
 @contextmanager

@@ -752,3 +752,47 @@ def test_a_variable_an_earlier_step_set_is_not_seen_by_the_steps_after_it(
     assert project.take_ran() == ["setup"]
     assert outputs(project)["env_step.train"] == serial["env_step.train"]
     assert outputs(project) == from_scratch(project, tmp_path, *jobs)
+
+
+def test_a_variable_a_library_sets_when_imported_stays_without_a_note(
+    make_project: MakeProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only what the project's own code sets is put back after a step: a library imported in
+    a step may set a variable for itself (scikit-learn's ``KMP_INIT_AT_FORK``)."""
+    site = tmp_path / "lib" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "setslib.py").write_text(
+        'import os\nos.environ["INCR_TEST_LIBVAR"] = "1"\n', encoding="utf-8"
+    )
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), *([path] if path else [])]))
+    project = make_project(
+        {
+            "pipelines/lib_env.py": """\
+                import os
+
+                from incr import pipeline, step
+
+
+                @step
+                def first() -> str:
+                    import setslib  # noqa: F401
+
+                    return os.environ.get("INCR_TEST_LIBVAR", "unset")
+
+
+                @step(outs=["v.txt"])
+                def second(x: str) -> None:
+                    with open("v.txt", "w") as fh:
+                        fh.write(x + os.environ.get("INCR_TEST_LIBVAR", "unset"))
+
+
+                @pipeline
+                def lib_env():
+                    second(first())
+                """
+        }
+    )
+    result = project.repro()
+    assert "in the environment" not in result.stderr
+    assert project.read("v.txt") == "11"
