@@ -160,9 +160,12 @@ def resolve_targets(
 
 
 def _step_matches(by_name: dict[str, PipelineGraph], target: str) -> list[tuple[str, str]]:
-    pipe, dot, name = target.partition(".")
-    if dot and pipe in by_name and any(n.name == name for n in by_name[pipe].steps):
-        return [(pipe, name)]
+    """``PIPELINE.STEP`` (a pipeline's name may hold dots: ``tp@train.gamma=0.5``), else a
+    step's own name."""
+    for at in (i for i, char in enumerate(target) if char == "."):
+        pipe, name = target[:at], target[at + 1 :]
+        if pipe in by_name and any(n.name == name for n in by_name[pipe].steps):
+            return [(pipe, name)]
     return [(g.name, n.name) for g in by_name.values() for n in g.steps if n.name == target]
 
 

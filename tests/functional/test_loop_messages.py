@@ -107,3 +107,45 @@ def test_jobs_times_are_run_times_not_waits(make_project: MakeProject) -> None:
     assert len(times) == 4, result.stdout
     # The last two waited 2 s for a worker: counted, they would show 4 s and more.
     assert all(1.9 < t < 3.9 for t in times), times
+
+
+def test_a_step_of_an_instance_named_with_a_dot_is_a_target(make_project: MakeProject) -> None:
+    """An instance named by a float config value (``tp@train.gamma=0.5``) holds a dot: its
+    steps are still ``PIPELINE.STEP`` targets."""
+    project = make_project(
+        {
+            "pipelines/train.py": """\
+                from incr import BaseStepConfig, pipeline, step
+                from pipelines.mark import mark
+
+
+                class C(BaseStepConfig):
+                    gamma: float = 0.1
+
+
+                @step
+                def load() -> int:
+                    return 4
+
+
+                @step
+                def train(config: C, a: int) -> float:
+                    mark("train")
+                    return a * config.gamma
+
+
+                @pipeline
+                def tp(step_1, step_2):
+                    step_2(step_1())
+
+
+                if __name__ == "__main__":
+                    for g in (0.1, 0.5):
+                        tp(step_1=load(), step_2=train(config=C(gamma=g))).run()
+                """
+        }
+    )
+    project.repro()
+    project.take_ran()
+    project.repro("--force", "tp@train.gamma=0.5.train")
+    assert project.take_ran() == ["train"]
