@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from incr.api import Pipeline, PipelineInstance, Step, StepConfig, StepInstance
 from incr.artifacts import BaseArtifact
 from incr.errors import DefinitionError
-from incr.materializers import Materializer, register_materializer
+from incr.materializers import Materializer, register_materializer, registered
 
 
 def _unbound_signature(func: Any) -> inspect.Signature:
@@ -112,6 +112,11 @@ class BasePipeline(PipelineInstance):
 # --------------------------------------------------------------------------- materializers
 
 
+def _kind_of(name: str) -> str:
+    """The kind a ZenML materializer gets from its name (ZenML named none)."""
+    return "zenml-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
 class OnlyWhenChosen:
     """The type a materializer without ``ASSOCIATED_TYPES`` lists: no value is one."""
 
@@ -125,13 +130,22 @@ class BaseMaterializer(Materializer):
 
     ASSOCIATED_TYPES: ClassVar[tuple[Any, ...]] = ()
     ASSOCIATED_ARTIFACT_TYPES: ClassVar[tuple[Any, ...]] = ()
+    #: Set on a subclass whose ``kind`` incr made from its name (it wrote none).
+    _named_by_incr: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # Without ASSOCIATED_TYPES it stores only the outputs it is chosen for.
         cls.types = tuple(cls.ASSOCIATED_TYPES) or (f"{__name__}.OnlyWhenChosen",)
-        if "kind" not in cls.__dict__:
-            cls.kind = "zenml-" + re.sub(r"[^a-z0-9]+", "-", cls.__name__.lower()).strip("-")
+        if "kind" not in cls.__dict__ or cls.__dict__.get("_named_by_incr"):
+            cls.kind, cls._named_by_incr = _kind_of(cls.__name__), True
+            here = (cls.__module__, cls.__qualname__)
+            for other in registered():  # a name two share: each takes its module's name too
+                if other.kind == cls.kind and (other.__module__, other.__qualname__) != here:
+                    cls.kind = _kind_of(f"{cls.__module__}-{cls.__qualname__}")
+                    if other.__dict__.get("_named_by_incr"):
+                        other.kind = _kind_of(f"{other.__module__}-{other.__qualname__}")
+                        register_materializer(other)
         if cls.ASSOCIATED_TYPES:
             register_materializer(cls)
 

@@ -170,3 +170,66 @@ def test_output_materializers_on_the_decorator(make_project: MakeProject) -> Non
     assert project.dirty()["binner"] == [
         ("code changed", "CountsOnlyMaterializer in pipelines/histogram.py")
     ]
+
+
+def _named_materializer(value_type: str) -> str:
+    return f"""\
+        import os
+
+        from incr import BaseMaterializer, fileio
+
+
+        class {value_type}:
+            def __init__(self, v):
+                self.v = v
+
+
+        class Materializer(BaseMaterializer):
+            ASSOCIATED_TYPES = ({value_type},)
+
+            def handle_input(self, data_type):
+                with fileio.open(os.path.join(self.artifact.uri, "v.txt"), "r") as f:
+                    return {value_type}(f.read())
+
+            def handle_return(self, data):
+                with fileio.open(os.path.join(self.artifact.uri, "v.txt"), "w") as f:
+                    f.write(data.v)
+        """
+
+
+def test_two_materializers_of_one_class_name_in_two_modules_both_work(
+    make_project: MakeProject,
+) -> None:
+    """ZenML named no kind: two classes of one name each take one with their module's name,
+    whichever was imported first."""
+    project = make_project(
+        {
+            "pipelines/ma.py": _named_materializer("Ta"),
+            "pipelines/mb.py": _named_materializer("Tb"),
+            "pipelines/p.py": """\
+                from incr import pipeline, step
+                from pipelines.ma import Ta
+                from pipelines.mb import Tb
+
+
+                @step
+                def a() -> Ta:
+                    return Ta("a")
+
+
+                @step
+                def b() -> Tb:
+                    return Tb("b")
+
+
+                @pipeline
+                def p():
+                    a()
+                    b()
+                """,
+        }
+    )
+    project.repro()
+    lock = project.lock()
+    kinds = {lock["p.a"].outputs["output"].kind, lock["p.b"].outputs["output"].kind}
+    assert kinds == {"zenml-pipelines-ma-materializer@1", "zenml-pipelines-mb-materializer@1"}
