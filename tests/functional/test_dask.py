@@ -69,13 +69,18 @@ def cluster() -> Iterator[tuple[str, set[int]]]:
 
 
 def on_cluster(
-    project: Project, address: str, *args: str, merged: bool = False
+    project: Project,
+    address: str,
+    *args: str,
+    merged: bool = False,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``incr repro`` on the cluster; ``merged`` puts stderr into stdout, in order."""
+    """``incr repro`` on the cluster; ``merged`` puts stderr into stdout, in order; ``env``:
+    variables the client has (the workers do not)."""
     return subprocess.run(
         [sys.executable, "-m", "incr.cli", "repro", "--scheduler", address, *args],
         cwd=project.root,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if merged else subprocess.PIPE,
         text=True,
@@ -511,22 +516,11 @@ def test_workers_import_the_project_from_its_root_and_anew_after_a_failure(
     project = make_project(WORKER_IMPORTS, where="imports")
     (project.root / "fail-on-workers").write_text("", encoding="utf-8")
 
-    def run() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "incr.cli", "repro", "--scheduler", address],
-            cwd=project.root,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "ON_CLIENT": "1"},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-
-    failed = run()
+    failed = on_cluster(project, address, env={"ON_CLIENT": "1"})
     assert failed.returncode != 0 and "fails on the workers" in failed.stderr, failed.stderr
     (project.root / "fail-on-workers").unlink()
     project.edit("pipelines/p.py", 'f"v1 ', 'f"v2 ')
-    done = run()
+    done = on_cluster(project, address, env={"ON_CLIENT": "1"})
     assert done.returncode == 0, done.stdout + done.stderr
     serial = make_project(WORKER_IMPORTS, where="imports-serial")
     serial.edit("pipelines/p.py", 'f"v1 ', 'f"v2 ')
@@ -560,15 +554,7 @@ def test_a_variable_the_worker_has_otherwise_than_the_client_fails_the_step(
         },
         where="environ",
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "incr.cli", "repro", "--scheduler", address],
-        cwd=project.root,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "INCR_TEST_MODE": "prod"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = on_cluster(project, address, env={"INCR_TEST_MODE": "prod"})
     assert result.returncode == 1, result.stdout + result.stderr
     assert "step p.seen read $INCR_TEST_MODE on worker" in result.stderr
     assert "p.seen" not in project.lock()
