@@ -26,14 +26,13 @@ def edited_since_imported(root: Path, digest: Callable[[str], str]) -> list[str]
     """
     held = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
     prefix = os.path.join(str(root), "")
+    edited = []
     for path in held:
-        if isinstance(path, str) and path.startswith(prefix) and path not in COMPILED:
-            COMPILED[path] = digest(path[len(prefix) :])
-    return sorted(
-        path[len(prefix) :]
-        for path, was in COMPILED.items()
-        if path.startswith(prefix) and path in held and digest(path[len(prefix) :]) != was
-    )
+        if isinstance(path, str) and path.startswith(prefix):
+            now = digest(path[len(prefix) :])
+            if COMPILED.setdefault(path, now) != now:
+                edited.append(path[len(prefix) :])
+    return sorted(edited)
 
 
 class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):

@@ -339,6 +339,7 @@ class Remote:
         """Note, under ``pushes/``, the objects a push needed, those the remote held already
         too: ``gc --remote`` keeps them while the note is younger than its grace period (a
         branch pushed and not merged yet may reuse objects only older lockfiles name)."""
+        self.creating = True
         name = f"{time.time_ns()}-{uuid.uuid4().hex}.json"
         data = json.dumps({"objects": sorted(set(digests))}).encode()
         self._put_bytes([(self.path("pushes", name), data)])
@@ -347,7 +348,6 @@ class Remote:
         """Write small files (remote path, bytes) through a local staging folder."""
         if not files:
             return
-        self.creating = True
         staging = self.store.dir / "tmp-records"
         staging.mkdir(parents=True, exist_ok=True)
         local = []

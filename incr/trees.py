@@ -122,25 +122,24 @@ def _valid_mode(mode: str) -> bool:
 # --------------------------------------------------------------------------- modes
 
 
+#: The usual modes of this process when they let group and others read (and enter), else
+#: -1: a private usual mode is written out, so that what a step made private stays private
+#: where another umask would make it readable (under umask 077 each file is written ``600``).
+_USUAL_FILE = FILE_MODE if FILE_MODE & 0o044 == 0o044 else -1
+_USUAL_DIR = DIR_MODE if DIR_MODE & 0o055 == 0o055 else -1
+
+
 def mode_field(st_mode: int, is_dir: bool) -> str:
     """The ``mode`` of an entry for permission bits ``st_mode``: empty when usual."""
     bits = st_mode & 0o777
-    if bits == (DIR_MODE if is_dir else FILE_MODE) and _shared(bits, is_dir):
+    if bits == (_USUAL_DIR if is_dir else _USUAL_FILE):
         return ""
     return format(bits, "03o") if is_dir else _unusual(bits)
 
 
 def _unusual(bits: int) -> str:
     """The ``mode`` of a file whose permission bits are not the usual ones."""
-    return EXEC if bits == DIR_MODE and _shared(bits, True) else format(bits, "03o")
-
-
-def _shared(bits: int, is_dir: bool) -> bool:
-    """True when group and others may read (and enter) it: a usual mode that is not is
-    written out, so that what a step made private stays private where another umask would
-    make it readable (under umask 077 every file is 0600: each is written ``600``)."""
-    wanted = 0o055 if is_dir else 0o044
-    return bits & wanted == wanted
+    return EXEC if bits == _USUAL_DIR else format(bits, "03o")
 
 
 def mode_bits(mode: str, is_dir: bool) -> int:
@@ -207,8 +206,7 @@ def _walk(
         except (FileNotFoundError, NotADirectoryError):
             continue  # gone since it was listed
         bits = st.st_mode & 0o777
-        usual = bits == FILE_MODE and _shared(bits, False)
-        out.append(Entry(path, FILE, digest, "", "" if usual else _unusual(bits)))
+        out.append(Entry(path, FILE, digest, "", "" if bits == _USUAL_FILE else _unusual(bits)))
     folders.sort(key=_name)
     for entry in folders:
         path = inner + entry.name

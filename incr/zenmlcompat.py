@@ -137,7 +137,7 @@ class BaseMaterializer(Materializer):
         super().__init_subclass__(**kwargs)
         # Without ASSOCIATED_TYPES it stores only the outputs it is chosen for.
         cls.types = tuple(cls.ASSOCIATED_TYPES) or (f"{__name__}.OnlyWhenChosen",)
-        if "kind" not in cls.__dict__ or cls.__dict__.get("_named_by_incr"):
+        if "kind" not in cls.__dict__:
             cls.kind, cls._named_by_incr = _kind_of(cls.__name__), True
             here = (cls.__module__, cls.__qualname__)
             for other in registered():  # a name two share: each takes its module's name too
