@@ -242,7 +242,8 @@ class EnvRecorder:
         self.set_before: set[str] = set()
         #: The variables project code set or removed (``jobrun`` puts them back after the step).
         self.set_here: set[str] = set()
-        self._start = dict(os.environ._data)  # type: ignore[attr-defined]
+        #: The environment when the recorder started, as ``os.environ`` holds it (encoded).
+        self.at_start: dict[Any, Any] = dict(os.environ._data)  # type: ignore[attr-defined]
         #: Where a process forked from the step reports (``incr.readrelay``), if any.
         self.relay: Relay | None = None
 
@@ -257,12 +258,32 @@ class EnvRecorder:
             with contextlib.suppress(Exception):  # a name os.environ cannot encode
                 key = os.environ.encodekey(name)
                 now = os.environ._data.get(key)  # type: ignore[attr-defined]
-                if now != _at_run_start.get(key) and self._start.get(key) == now:
+                if now != _at_run_start.get(key) and self.at_start.get(key) == now:
                     self.set_before.add(name)
 
     def wrote(self, name: str, frame: FrameType) -> None:
         if self.files.reads_count(frame.f_code.co_filename):
             self.set_here.add(name)
+
+    def restore(self) -> list[str]:
+        """Put back as they were when the recorder started the variables project code set or
+        removed (``set_here``); the names of those that changed, sorted."""
+        data = os.environ._data  # type: ignore[attr-defined]
+        changed = []
+        for name in sorted(self.set_here):
+            with contextlib.suppress(Exception):  # a name os.environ cannot encode
+                key = os.environ.encodekey(name)
+                before = self.at_start.get(key)
+                if data.get(key) == before:
+                    continue
+                changed.append(name)
+                if before is None:
+                    os.unsetenv(key)
+                    del data[key]
+                else:
+                    os.putenv(key, before)
+                    data[key] = before
+        return changed
 
 
 @contextmanager

@@ -41,7 +41,6 @@ def run_job(
     values it returned, by output name (none when it failed)."""
     root = Path(job.root)
     clear_caches(job.code)
-    environ = dict(os.environ)
     env: envreads.EnvRecorder | None = None
     started = clock()
     try:
@@ -51,9 +50,9 @@ def run_job(
             result = function.run_function(job.config, values)
     except (Exception, SystemExit) as exc:  # sys.exit() in a step is its failure
         text = user_traceback(exc, function.func.__code__)
-        _restore_environ(environ, env.set_here if env is not None else set())
+        _restore_environ(env)
         return StepOutcome(seconds=clock() - started, failure=text), {}
-    set_here = _restore_environ(environ, env.set_here if env is not None else set())
+    set_here = _restore_environ(env)
     seconds = clock() - started
     values.clear()  # its inputs: no longer held here while its outputs are stored
     try:
@@ -260,18 +259,12 @@ def _lazy_kind(value: Any) -> str | None:
     return _LAZY.get((kind.__module__.partition(".")[0], kind.__name__))
 
 
-def _restore_environ(environ: dict[str, str], names: set[str]) -> list[str]:
-    """Put back as they were before the step the variables ``names`` the step's own code set
-    or removed; those that changed. The steps after it start with the environment the run
+def _restore_environ(env: envreads.EnvRecorder | None) -> list[str]:
+    """Put back as they were before the step the variables the step's own code set or
+    removed; those that changed. The steps after it start with the environment the run
     started with, in any process and whichever steps ran (a cached step sets nothing). What a
     library sets when imported (``KMP_INIT_AT_FORK`` by scikit-learn) stays."""
-    changed = sorted(k for k in names if os.environ.get(k) != environ.get(k))
-    for name in changed:
-        if name in environ:
-            os.environ[name] = environ[name]
-        else:
-            del os.environ[name]
-    return changed
+    return env.restore() if env is not None and env.set_here else []
 
 
 def _sets_environ_note(job: StepJob, names: list[str]) -> str:

@@ -10,6 +10,7 @@ outputs equal those of a from-scratch run of the same project.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -752,6 +753,19 @@ def test_a_variable_an_earlier_step_set_is_not_seen_by_the_steps_after_it(
     assert project.take_ran() == ["setup"]
     assert outputs(project)["env_step.train"] == serial["env_step.train"]
     assert outputs(project) == from_scratch(project, tmp_path, *jobs)
+
+
+def test_a_variable_set_before_the_run_gets_its_value_back_after_the_step(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step that overwrites a variable the run started with leaves the old value to the
+    steps after it, not only a removal."""
+    monkeypatch.setenv("PRECISION", "8")
+    project = make_project({"pipelines/env_step.py": SET_BY_A_STEP})
+    project.repro()
+    assert sorted(project.take_ran()) == ["setup", "train"]
+    digest = project.lock()["env_step.train"].outputs["output"].digest
+    assert json.loads(project.object_bytes(digest)) == "trained@8"
 
 
 def test_a_variable_a_library_sets_when_imported_stays_without_a_note(
