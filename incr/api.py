@@ -21,6 +21,8 @@ from incr.outputspec import Engine as Engine
 from incr.outputspec import Output as Output
 from incr.outputspec import PastRuns, StepExtras, run_with_engine
 from incr.outputspec import set_engine as set_engine
+from incr.stepconfig import BaseStepConfig as BaseStepConfig
+from incr.stepconfig import StepConfig as StepConfig
 from incr.stepcontext import current_folder
 from incr.stepsig import resource_amounts
 from incr.tracing import OutputHandle, env_names, metric_names, parse_duration, relative_source
@@ -29,22 +31,6 @@ if TYPE_CHECKING:
     from datetime import timedelta
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class StepConfig:
-    """Base class of step configs: typed fields with defaults, made a keyword-only dataclass;
-    their values (not the class's source) are part of the step's fingerprint."""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        stepsig.copy_mutable_defaults(cls)  # ZenML's configs take ``x: dict = {}``
-        dataclasses.dataclass(kw_only=True)(cls)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
-
-
-BaseStepConfig = StepConfig
 
 
 # --------------------------------------------------------------------------- steps

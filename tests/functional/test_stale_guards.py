@@ -138,7 +138,7 @@ def test_a_config_value_of_another_type_is_a_change(make_project: MakeProject) -
 
 
         class C(StepConfig):
-            factor: float = 1
+            factor: int | float = 1
 
 
         @step
@@ -154,6 +154,33 @@ def test_a_config_value_of_another_type_is_a_change(make_project: MakeProject) -
 
     project.edit("pipelines/x.py", "C(factor=2)", "C(factor=2.0)")
     assert project.dirty() == {"make": [("config changed", "factor: 2 -> 2.0")]}
+
+
+def test_a_value_converted_to_its_field_type_is_no_change(make_project: MakeProject) -> None:
+    """A ``float`` field takes ``2`` as ``2.0`` (as ZenML's pydantic configs did): the step
+    gets a float either way, and writing it one way or the other reruns nothing."""
+    module = """\
+        from incr import StepConfig, pipeline, step
+
+
+        class C(StepConfig):
+            factor: float = 1
+
+
+        @step
+        def make(config: C) -> list:
+            return [3 * config.factor, type(config.factor).__name__]
+
+
+        @pipeline
+        def p():
+            make(config=C(factor=2))
+        """
+    project = one_step(make_project, module)
+    assert project.lock()["p.make"].facts.config == {"factor": 2.0}
+
+    project.edit("pipelines/x.py", "C(factor=2)", "C(factor=2.0)")
+    assert project.dirty() == {}
 
 
 def test_helpers_in_a_src_layout_are_project_code(make_project: MakeProject, monkeypatch) -> None:

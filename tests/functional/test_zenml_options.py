@@ -118,3 +118,46 @@ def test_help_says_the_file_options_are_not_used(make_project: MakeProject) -> N
     project = make_project({})
     text = " ".join(project.incr("--help").stdout.split())
     assert "dockerignore_file= are accepted and not used" in text
+
+
+# A config value read from the environment, as the era's examples did with pydantic configs.
+FROM_ENVIRONMENT = """\
+    import os
+
+    from incr import BaseStepConfig, pipeline, step
+
+
+    class MulConfig(BaseStepConfig):
+        factor: int = 2
+
+
+    @step(outs=["result.txt"])
+    def mul(config: MulConfig) -> None:
+        with open("result.txt", "w") as fh:
+            fh.write(repr(10 * config.factor))
+
+
+    @pipeline
+    def p(s):
+        s()
+
+
+    inst = p(s=mul(config=MulConfig(factor=os.environ.get("FACTOR", "3"))))
+"""
+
+
+def test_a_config_value_given_as_text_is_converted_or_refused_at_its_line(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``factor: int`` given ``"3"`` is ``3`` (``10 * factor`` is 30, not ``'3333333333'``);
+    ``"abc"`` is refused, naming the line, the field and the value."""
+    project = make_project({"pipelines/p.py": FROM_ENVIRONMENT})
+    project.repro()
+    assert project.read("result.txt") == "30"
+    assert project.lock()["p.mul"].facts.config == {"factor": 3}
+
+    monkeypatch.setenv("FACTOR", "abc")
+    result = project.incr("repro")
+    assert result.returncode == 2
+    assert "error: pipelines/p.py:21: MulConfig.factor = 'abc': not an int" in result.stderr
+    assert project.read("result.txt") == "30"

@@ -134,6 +134,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "stepcontext",
             "fanin",
             "stepsig",
+            "stepconfig",
             "pipeparams",
             "tracing",
             "api",

@@ -1,0 +1,169 @@
+"""``StepConfig``: typed fields with defaults. A value given for a field annotated ``int``,
+``float``, ``bool`` or ``str`` (or ``Optional`` of one, or with a default of None) is
+converted as ZenML's pydantic configs did (``"3"`` for an ``int`` is ``3``, ``1`` for a
+``float`` is ``1.0``, ``"yes"`` for a ``bool`` is True), and one that cannot be is refused,
+naming the config, the field and the value; a float with a fraction is no ``int``. Other
+annotations take the value as given."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import sys
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from incr import stepsig
+from incr.errors import DefinitionError
+
+_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
+_FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
+
+
+class StepConfig:
+    """Base class of step configs: typed fields with defaults, made a keyword-only dataclass;
+    their values (not the class's source) are part of the step's fingerprint."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        stepsig.copy_mutable_defaults(cls)  # ZenML's configs take ``x: dict = {}``
+        dataclasses.dataclass(kw_only=True)(cls)
+        made = cls.__init__
+
+        @functools.wraps(made)
+        def __init__(self: StepConfig, *args: Any, **kwargs: Any) -> None:
+            made(self, *args, **kwargs)
+            if type(self) is cls:  # a subclass's own __init__ converts its fields itself
+                convert_fields(self)
+
+        cls.__init__ = __init__  # type: ignore[method-assign,assignment]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+BaseStepConfig = StepConfig
+
+#: Per config class: each converted field's name and converter (see ``_converters``).
+_CONVERTERS: dict[type, list[tuple[str, Callable[[Any], Any]]]] = {}
+
+
+def convert_fields(config: StepConfig) -> None:
+    """Convert each scalar field of ``config`` to its annotated type, in place."""
+    cls = type(config)
+    converters = _CONVERTERS.get(cls)
+    if converters is None:
+        converters = _CONVERTERS[cls] = _converters(cls)
+    for name, convert in converters:
+        value = getattr(config, name)
+        try:
+            converted = convert(value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise DefinitionError(
+                f"{cls.__name__}.{name} = {value!r}: {exc}",
+                hint=f"give {name} a value of its annotated type, or change the annotation",
+            ) from None
+        if converted is not value:
+            object.__setattr__(config, name, converted)
+
+
+def _converters(cls: type) -> list[tuple[str, Callable[[Any], Any]]]:
+    found = []
+    for field in dataclasses.fields(cls):
+        convert = _converter(_annotation(cls, field.name))
+        if convert is not None and field.default is None:  # ``path: str = None``: Optional
+            convert = _or_none(convert)
+        if convert is not None:
+            found.append((field.name, convert))
+    return found
+
+
+def _annotation(cls: type, name: str) -> Any:
+    """The annotation of field ``name``, evaluated where its class was written; None when it
+    names what its module does not define (imported only under ``TYPE_CHECKING``)."""
+    for klass in cls.__mro__:
+        written = inspect.get_annotations(klass)
+        if name in written:
+            annotation = written[name]
+            if not isinstance(annotation, str):
+                return annotation
+            module = sys.modules.get(klass.__module__)
+            try:
+                return eval(annotation, vars(module) if module else {}, dict(vars(klass)))
+            except Exception:
+                return None
+    return None
+
+
+def _or_none(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else convert(value)
+
+
+def _converter(annotation: Any) -> Callable[[Any], Any] | None:
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1 or len(args) != 2:
+            return None
+        convert = _converter(inner[0])
+        return None if convert is None else _or_none(convert)
+    return _SCALARS.get(annotation)
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, int):
+        return int(value) if isinstance(value, bool) else value
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("not a whole number, for an int field")
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            raise ValueError("not an int") from None
+    raise TypeError(f"a {type(value).__name__}, for an int field")
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            raise ValueError("not a float") from None
+    raise TypeError(f"a {type(value).__name__}, for a float field")
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+    raise ValueError("not a bool (true/false, yes/no, on/off, 1/0)")
+
+
+def _to_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # as pydantic 1 did
+    raise TypeError(f"a {type(value).__name__}, for a str field")
+
+
+_SCALARS: dict[Any, Callable[[Any], Any]] = {
+    int: _to_int,
+    float: _to_float,
+    bool: _to_bool,
+    str: _to_str,
+}

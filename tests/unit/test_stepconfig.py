@@ -1,0 +1,86 @@
+"""``StepConfig`` fields annotated ``int``, ``float``, ``bool`` or ``str`` convert the values
+given as ZenML's pydantic configs did, and refuse those they cannot convert."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from incr import BaseStepConfig, StepConfig
+from incr.errors import DefinitionError
+
+
+class Train(BaseStepConfig):
+    epochs: int = 3
+    lr: float = 1
+    shuffle: bool = False
+    name: str = "run"
+    path: str = None  # type: ignore[assignment]  # pydantic 1 took this for Optional
+    seed: Optional[int] = None  # noqa: UP045  # the ZenML era's spelling
+    layers: list = [64, 32]  # noqa: RUF012  # another annotation: taken as given
+
+
+def test_defaults_take_their_field_types() -> None:
+    config = Train()
+    assert config.lr == 1.0 and isinstance(config.lr, float)
+    assert config.layers == [64, 32] and config.path is None and config.seed is None
+
+
+def test_strings_from_the_environment_become_the_annotated_types() -> None:
+    config = Train(epochs="10", lr=" 0.5 ", shuffle="yes", seed="7", path="data.csv")
+    assert (config.epochs, config.lr, config.shuffle, config.seed) == (10, 0.5, True, 7)
+    assert type(config.epochs) is int and type(config.seed) is int
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("epochs", "ten", "not an int"),
+        ("epochs", 2.5, "not a whole number"),
+        ("shuffle", "maybe", "not a bool"),
+        ("lr", "fast", "not a float"),
+        ("name", ["a"], "a list, for a str field"),
+        ("seed", "x", "not an int"),
+    ],
+)
+def test_a_value_that_does_not_convert_is_refused_naming_the_field(
+    field: str, value: object, said: str
+) -> None:
+    with pytest.raises(DefinitionError) as caught:
+        Train(**{field: value})
+    assert f"Train.{field} = {value!r}: {said}" in caught.value.message
+
+
+@given(st.integers(-(10**12), 10**12))
+def test_an_int_and_its_text_give_one_config(number: int) -> None:
+    assert Train(epochs=number) == Train(epochs=str(number)) == Train(epochs=float(number))
+
+
+@given(st.booleans())
+def test_a_bool_and_its_words_give_one_config(flag: bool) -> None:
+    words = ["true", "on", "1", "Yes"] if flag else ["false", "off", "0", "No"]
+    assert all(Train(shuffle=word) == Train(shuffle=flag) for word in words)
+    assert Train(shuffle=int(flag)).shuffle is flag
+
+
+def test_a_subclass_converts_its_own_fields_and_its_parents() -> None:
+    class Deeper(Train):
+        depth: int = "4"  # type: ignore[assignment]
+
+    config = Deeper(epochs="5")
+    assert (config.depth, config.epochs, config.lr) == (4, 5, 1.0)
+
+
+def test_numbers_for_a_str_field_become_text_as_pydantic_one_did() -> None:
+    assert Train(name=5).name == "5"
+
+
+def test_an_annotation_no_module_defines_takes_the_value_as_given() -> None:
+    class Later(StepConfig):
+        model: NotDefinedAnywhere = "x"  # type: ignore[name-defined]  # noqa: F821
+        size: int = "3"  # type: ignore[assignment]
+
+    assert Later().model == "x" and Later().size == 3
