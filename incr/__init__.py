@@ -38,10 +38,19 @@ def _get_runs(instance: "PipelineInstance") -> Any:
     return runs_of(instance)
 
 
+def _history(root: Any) -> Any:
+    """A ``StepContext``'s ``metadata_store``: the run history of the project at ``root``, in
+    whichever process the step runs (``incr.postexec``)."""
+    from incr.postexec import Repository
+
+    return Repository(root, lock_runs=False)
+
+
 # Installed before any other incr module loads (Python imports this package first), so
 # every way of loading ``incr.api`` finds them.
 hooks.engine = _run
 hooks.past_runs = _get_runs
+hooks.history = _history
 if script_root() is not None:
     # A script in a project uses the API: load it before the project's folders lead
     # ``sys.path``, so that no project module shadows a standard module it needs.

@@ -1,9 +1,10 @@
 """What upper layers install for lower ones that cannot import them.
 
 ``incr/__init__.py`` installs, for the API layer (which cannot import the runner), the engine
-behind ``PipelineInstance.run()`` and the reader of its past runs (``get_runs()``). It fills
-both when ``incr`` is imported, which Python does before any ``incr.*`` module, however the API
-gets loaded. A workspace installs its memory of entry points for ``incr.graph``, which loads
+behind ``PipelineInstance.run()``, the reader of its past runs (``get_runs()``) and what a
+``StepContext``'s ``metadata_store`` opens. It fills them when ``incr`` is imported, which
+Python does before any ``incr.*`` module, however the API gets loaded, in every process a step
+runs in. A workspace installs its memory of entry points for ``incr.graph``, which loads
 networkx. This module imports nothing of incr (a leaf of the core layer), so loading it costs
 nothing.
 """
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 engine: Callable[[Any, bool | None], Any] | None = None
 #: The past runs of a pipeline instance, oldest first: ``past_runs(instance)``.
 past_runs: Callable[[Any], Any] | None = None
+#: The project's run history, given its root: what ``StepContext.metadata_store`` opens.
+history: Callable[[Any], Any] | None = None
 #: While its context is active, ``importlib.metadata.entry_points(group=...)`` is answered from
 #: the entry points a workspace remembers (``incr.entrypoints.answering``); None: not set.
 entry_points_memory: Callable[[], AbstractContextManager[None]] | None = None

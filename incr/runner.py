@@ -18,10 +18,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from incr import dag, envreads, stepcontext, temppool
+from incr import dag, envreads, temppool
 from incr import graph as graphs
 from incr.consumers import Consumers
 from incr.errors import IncrError
@@ -61,16 +60,6 @@ if TYPE_CHECKING:
     from incr.api import PipelineInstance
     from incr.daskconf import DaskSettings
     from incr.remotesync import RemoteRuns
-
-
-def _history(root: Path) -> Any:
-    from incr.postexec import Repository  # here: only a step that asks for past runs loads it
-
-    return Repository(root, lock_runs=False)
-
-
-#: What a StepContext's ``metadata_store`` opens (``incr.stepcontext`` cannot import it).
-stepcontext.set_history(_history)
 
 
 class Runner:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from incr import hooks
 from incr.errors import IncrError
 
 
@@ -33,24 +34,15 @@ class _Running:
 
 
 _current: _Running | None = None
-#: Opens the project's run history for ``metadata_store`` (the runner installs
-#: ``postexec.Repository``: this layer cannot import it).
-_history: Callable[[Path], Any] | None = None
-
-
-def set_history(opener: Callable[[Path], Any]) -> None:
-    """Install what ``StepContext.metadata_store`` opens, given the project root."""
-    global _history
-    _history = opener
 
 
 def history(root: Path) -> Callable[[], Any]:
     """A ``repository`` for ``running``: the project's run history, opened when asked."""
 
     def open_history() -> Any:
-        if _history is None:
+        if hooks.history is None:
             raise IncrError("the run history (metadata_store) is not available in this process")
-        return _history(root)
+        return hooks.history(root)
 
     return open_history
 

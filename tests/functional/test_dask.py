@@ -560,3 +560,35 @@ def test_a_variable_the_worker_has_otherwise_than_the_client_fails_the_step(
     assert "p.seen" not in project.lock()
     same = on_cluster(project, address)  # no value here or there: the same
     assert same.returncode == 0, same.stdout + same.stderr
+
+
+def test_a_step_reads_the_run_history_in_a_worker(
+    cluster: tuple[str, set[int]], make_project: MakeProject
+) -> None:
+    """``StepContext.metadata_store`` opens the project's run history in a worker too."""
+    history = """\
+        from incr import StepContext, pipeline, step
+
+
+        @step
+        def a() -> int:
+            return 3
+
+
+        @step(outs=["result.txt"])
+        def b(x: int, context: StepContext) -> None:
+            found = context.metadata_store.get_pipeline("p")
+            with open("result.txt", "w") as fh:
+                fh.write(f"{x} runs={len(found.runs) if found else 0}")
+
+
+        @pipeline
+        def p():
+            b(a())
+        """
+    remote = make_project({"pipelines/p.py": history}, where="dask")
+    serial = make_project({"pipelines/p.py": history}, where="serial")
+    done = on_cluster(remote, cluster[0])
+    assert done.returncode == 0, done.stdout + done.stderr
+    serial.repro()
+    assert remote.read("result.txt") == serial.read("result.txt") == "3 runs=0"
