@@ -4,6 +4,7 @@ make into graphs (``TracedPipeline``). This is where user code runs."""
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -324,6 +325,19 @@ def _rebind(
             if bound is not None:
                 made[instance.name] = bound
     return made if made.keys() == known.keys() else None
+
+
+def import_the_rest(project: Project) -> None:
+    """Import each pipeline module a script has not imported, as ``incr repro`` imports them
+    all: what they register when imported (materializers for a type the script's steps
+    return) is then the same for ``.run()``. Called while the run holds the project: a
+    ``.run()`` at a module's top level is skipped with a line that says so (as when loading a
+    value imports its module); ``__main__`` blocks are not run."""
+    if not project.pipelines.is_dir():
+        return
+    for path in pipeline_modules(project):
+        if module_name(project.root, path) not in sys.modules:
+            import_module(project, path)
 
 
 def trace(

@@ -331,9 +331,10 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
                 "would run the code it imported, not the code on disk",
                 hint="restart the Python process (a notebook: restart its kernel)",
             )
-        workspace.imports = script_imports(project, workspace)
         from incr import discovery
 
+        discovery.import_the_rest(project)
+        workspace.imports = script_imports(project, workspace)
         traced = discovery.trace(instance, project.root)
         result = Runner(workspace, reporter).run(traced, run_override=enable_cache)
     if result.failed:

@@ -385,3 +385,76 @@ def test_a_second_run_after_an_edit_in_the_same_process_is_refused(
     assert project.dirty() == {"make": [("code changed", "scale in pipelines/helpers.py")]}
     project.repro()
     assert project.dirty() == {}
+
+
+def test_a_script_registers_the_materializers_of_modules_it_does_not_import(
+    make_project: MakeProject,
+) -> None:
+    """``incr repro`` imports every pipeline module, and with them a materializer defined in
+    its own module; ``python pipelines/p.py`` does too before its ``.run()``, so the two store
+    alike and neither reruns the other's steps."""
+    project = make_project(
+        {
+            "pipelines/kinds.py": """\
+                class Temp:
+                    def __init__(self, c):
+                        self.c = c
+                """,
+            "pipelines/m2.py": """\
+                import os
+
+                from incr import BaseMaterializer, fileio
+                from pipelines.kinds import Temp
+
+
+                class M2(BaseMaterializer):
+                    ASSOCIATED_TYPES = (Temp,)
+
+                    def handle_input(self, data_type):
+                        with fileio.open(os.path.join(self.artifact.uri, "c.txt"), "r") as f:
+                            return Temp(f.read())
+
+                    def handle_return(self, data):
+                        with fileio.open(os.path.join(self.artifact.uri, "c.txt"), "w") as f:
+                            f.write("m2:" + str(data.c))
+                """,
+            "pipelines/p.py": """\
+                from incr import pipeline, step
+                from pipelines.kinds import Temp
+                from pipelines.mark import mark
+
+
+                @step
+                def make() -> Temp:
+                    mark("make")
+                    return Temp("x")
+
+
+                @step(outs=["result.txt"])
+                def write(t: Temp) -> None:
+                    mark("write")
+                    open("result.txt", "w").write(t.c)
+
+
+                @pipeline
+                def p():
+                    write(make())
+
+
+                inst = p()
+
+                if __name__ == "__main__":
+                    inst.run()
+                """,
+        }
+    )
+    project.repro("--jobs", "2")
+    assert sorted(project.take_ran()) == ["make", "write"]
+    assert project.read("result.txt") == "m2:x"
+    stored = project.lock_bytes()
+
+    script = project.python("pipelines/p.py")
+    assert script.returncode == 0, script.output
+    assert project.take_ran() == []
+    assert project.lock_bytes() == stored
+    assert project.dirty() == {}
