@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import linecache
 import os
 import sys
 import time
@@ -228,7 +229,9 @@ def clear_caches(parts: tuple[str, ...]) -> None:
     """Empty the ``functools.lru_cache``/``functools.cache`` of each project function (or
     method) among ``parts`` (``path:name`` code parts) imported in this process: what a cached
     helper reads (``load_vocab()`` opening ``data/vocab.txt``) is then read, and recorded, by
-    each step that uses it, not only by the first one of the process to call it."""
+    each step that uses it, not only by the first one of the process to call it. So with
+    ``linecache``, which keeps every file ``getline`` read: line-by-line datasets use it."""
+    linecache.clearcache()
     for part in parts:
         path, _, name = part.rpartition(":")
         found: Any = sys.modules.get(_module_name(path))

@@ -53,11 +53,15 @@ def within(path: str, other: str) -> bool:
 
 
 def stamp(path: str) -> tuple[int, ...] | None:
-    """What tells a file's bytes changed without reading them: size, times, inode."""
+    """What tells a file's bytes changed without reading them: size, times, inode; None when
+    there is no such file, and ``()`` for a folder (opened to list or remove what it holds:
+    ``shutil.rmtree``), which has no bytes a step reads."""
     try:
         st = _REAL_STAT(path)
     except OSError:
         return None
+    if stat_module.S_ISDIR(st.st_mode):
+        return ()
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 

@@ -250,7 +250,7 @@ class ReadRecorder:
         rel = []
         for full in self.read:
             code = full.endswith(outside.CODE_SUFFIXES) and full not in self.sources
-            if code or self._tooling(full) or os.path.isdir(full):
+            if code or self._tooling(full) or self.stamps.get(full) == () or os.path.isdir(full):
                 continue
             rel.append(self.relative(full))
         return sorted(rel)
@@ -261,7 +261,7 @@ class ReadRecorder:
         return [
             self.relative(full)
             for full, then in self.stamps.items()
-            if full not in self.written and stamp(full) != then
+            if full not in self.written and then != () and stamp(full) != then
         ]
 
     def written_paths(self) -> list[str]:

@@ -86,3 +86,46 @@ def test_every_step_using_a_cached_reader_reads_the_file(
     text.repro(*jobs)
     assert_same_as_scratch(text, fresh)
     assert text.dirty() == {}
+
+
+LINES = """\
+import linecache
+
+from incr import pipeline, step
+from pipelines.mark import mark
+
+
+@step
+def label_a() -> str:
+    mark("label_a")
+    return linecache.getline("data/labels.txt", 1).strip()
+
+
+@step
+def label_b() -> str:
+    mark("label_b")
+    return linecache.getline("data/labels.txt", 2).strip()
+
+
+@pipeline
+def labels():
+    label_a()
+    label_b()
+"""
+
+
+def test_every_step_reading_lines_through_linecache_reads_the_file(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``linecache`` keeps every file ``getline`` read, for the whole process: each step starts
+    with it empty, so the second step's read is its own too."""
+    project = make_project({"pipelines/labels.py": LINES, "data/labels.txt": "cat\ndog\n"})
+    project.repro()
+    for step in ("label_a", "label_b"):
+        assert "data/labels.txt" in project.lock()[f"labels.{step}"].reads, step
+
+    (project.root / "data/labels.txt").write_text("CAT\nDOG\n", encoding="utf-8")
+    assert sorted(project.dirty()) == ["label_a", "label_b"]
+    fresh = fresh_copy(project, tmp_path / "fresh")
+    project.repro()
+    assert_same_as_scratch(project, fresh)

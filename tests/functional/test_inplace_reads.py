@@ -154,3 +154,52 @@ def test_a_file_written_before_it_is_read_is_not_an_input(make_project: MakeProj
     project = make_project({"pipelines/writes.py": WRITE_THEN_READ, "data/keep.txt": ""})
     project.repro()
     assert project.lock()["writes.scratch"].reads == {}
+
+
+SCRATCH_FOLDERS = """\
+    import os
+    import shutil
+    import tempfile
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def with_tempdir() -> str:
+        mark("with_tempdir")
+        with tempfile.TemporaryDirectory(dir=".") as tmp:
+            with open(os.path.join(tmp, "x.txt"), "w") as fh:
+                fh.write("1")
+        return "ok"
+
+
+    @step
+    def scratch_folder() -> str:
+        mark("scratch_folder")
+        os.makedirs("work/scratch", exist_ok=True)
+        with open("work/scratch/x.txt", "w") as fh:
+            fh.write("1")
+        shutil.rmtree("work/scratch")
+        return "ok"
+
+
+    @pipeline
+    def scratch():
+        with_tempdir()
+        scratch_folder()
+    """
+
+
+def test_a_folder_the_step_made_and_removed_is_not_an_input(make_project: MakeProject) -> None:
+    """``shutil.rmtree`` (and ``TemporaryDirectory``'s cleanup) opens the folder to remove
+    what it holds: that is no read, and the step is clean after its run."""
+    project = make_project({"pipelines/scratch.py": SCRATCH_FOLDERS})
+    project.repro()
+    assert sorted(project.take_ran()) == ["scratch_folder", "with_tempdir"]
+    assert all(
+        project.lock()[k].reads == {} for k in ("scratch.with_tempdir", "scratch.scratch_folder")
+    )
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
