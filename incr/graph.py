@@ -11,7 +11,7 @@ no-op ``status``/``repro`` path reads the stored order through ``incr.dag`` inst
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -120,8 +120,9 @@ def with_learned(
     graph: PipelineGraph,
     locks: Mapping[str, LockEntry],
     writes: Mapping[str, Sequence[str]],
+    native: Callable[[StepNode], Sequence[str]] | None = None,
 ) -> tuple[PipelineGraph, list[Overlap]]:
     """``overlaps.learned_graph`` with a valid run order: networkx orders the graph again only
     when a learned edge puts a step before one it ran after so far."""
-    learned, found = learned_graph(graph, locks, writes)
+    learned, found = learned_graph(graph, locks, writes, native)
     return (learned if learned is graph else ordered(learned)), found

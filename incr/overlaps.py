@@ -25,10 +25,10 @@ Everything here is pure; the file is read and written by ``incr.seenwrites``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from incr.model import LockEntry, PipelineGraph, learned_kind
+from incr.model import LockEntry, PipelineGraph, StepNode, learned_kind
 
 #: The value a stale reader's lock entry gets for a file written after it was read: never a
 #: digest, so the step stays dirty (``read changed``) until it runs again.
@@ -96,9 +96,13 @@ def learned_graph(
     graph: PipelineGraph,
     locks: Mapping[str, LockEntry],
     writes: Mapping[str, Sequence[str]],
+    native: Callable[[StepNode], Sequence[str]] | None = None,
 ) -> tuple[PipelineGraph, list[Overlap]]:
     """``graph`` with the edges learned from its lock entries' reads and the files its steps
     were seen to write (``writes`` by step key), and the overlaps its own edges do not order.
+    ``native`` gives the files a step's code opens through readers written in C
+    (``pl.read_parquet("work/feat.parquet")``, see ``incr.creaders``), known before it runs:
+    they order it after the step whose outs hold them, on its first run too.
 
     An overlap whose edge would close a cycle is left out of the graph (but not of the list).
     """
@@ -108,8 +112,10 @@ def learned_graph(
     reads = {}
     for node in graph.steps:
         entry = locks.get(node.key)
-        if entry is not None and entry.reads:
-            reads[node.name] = file_reads(entry.reads)
+        paths = file_reads(entry.reads) if entry is not None and entry.reads else []
+        paths += native(node) if native is not None else ()
+        if paths:
+            reads[node.name] = paths
     found = find(graph, reads, seen)
     if not found:
         return graph, []

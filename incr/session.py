@@ -221,7 +221,8 @@ class Workspace:
         """What the status walk needs of one pipeline (``wanted``: the targeted steps, None
         for all), gathered from the disk in run order; ``absent`` holds the outs missing from
         disk that ``incr status --check`` takes as recorded (see ``gate.as_recorded``)."""
-        graph, overlaps = with_learned(traced.graph, self.locks, self.writes.steps)
+        native = self.facts.native_paths(traced)
+        graph, overlaps = with_learned(traced.graph, self.locks, self.writes.steps, native)
         judged = statuswalk.judged_steps(graph, wanted)
         now = time.time()
         observed = {node.name: self.observe(traced, node, absent, now) for node in judged}

@@ -267,3 +267,65 @@ def test_rows_in_the_write_ahead_log_of_a_database_count(project: Project) -> No
         assert project.object_bytes(output.digest) == b"106"
     finally:
         con.close()
+
+
+WRITER_AND_NATIVE_READER = """\
+    import os
+    import sqlite3
+    import time
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class C(StepConfig):
+        k: int = 1
+
+
+    @step(outs=["work/app.db"])
+    def make_db(config: C) -> None:
+        mark("make_db")
+        time.sleep(0.5)
+        os.makedirs("work", exist_ok=True)
+        if os.path.exists("work/app.db"):
+            os.remove("work/app.db")
+        con = sqlite3.connect("work/app.db")
+        con.execute("CREATE TABLE t (x INTEGER)")
+        con.executemany("INSERT INTO t VALUES (?)", [(config.k,), (2 * config.k,)])
+        con.commit()
+        con.close()
+
+
+    @step
+    def total() -> int:
+        mark("total")
+        con = sqlite3.connect("work/app.db")
+        try:
+            return con.execute("SELECT SUM(x) FROM t").fetchone()[0]
+        finally:
+            con.close()
+
+
+    @pipeline
+    def flow():
+        make_db(config=C(k=1))
+        total()
+    """
+
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "2"]], ids=["in-process", "jobs"])
+def test_a_file_opened_in_c_orders_its_reader_after_the_step_writing_it(
+    make_project: MakeProject, tmp_path: Path, jobs: list[str]
+) -> None:
+    """No data edge joins the two steps: the reader's known path, in the writer's outs, puts
+    it after the writer, on the first run and after an edit of the writer, in one repro."""
+    project = make_project({FLOW: WRITER_AND_NATIVE_READER})
+    project.repro(*jobs)
+    assert project.take_ran() == ["make_db", "total"]
+    assert project.dirty() == {}
+
+    project.edit(FLOW, "C(k=1)", "C(k=5)")
+    project.repro(*jobs)
+    assert project.take_ran() == ["make_db", "total"]
+    assert project.dirty() == {}
+    assert_same_as_fresh(project, tmp_path / "fresh")
