@@ -6,17 +6,20 @@ method, Linux's default up to Python 3.13; a PyTorch ``DataLoader`` with ``num_w
 forked child inherits the audit hook and the recorder, but what it records stays in its own
 memory and is gone when it exits (``os._exit``, without ``atexit``).
 
-So while a step's reads are recorded, a child forked from it writes each file it opens, each
-folder it lists, each path it tests, each entry it changes and each environment variable its
-project code reads as a line of JSON to a file of its own, in a folder named by the step's
-process (``Relay``; the first child makes it); the step's process takes them in when the step
-ends. A child of a child does the same. Processes started afresh (the ``spawn`` and
-``forkserver`` start methods, ``subprocess``) run no recorder: declare what they read in
-``deps=[...]``.
+So a child forked while a step's reads are recorded writes each file it opens, each folder it
+lists, each path it tests, each entry it changes and each environment variable its project
+code reads as a line of JSON to a file of its own, in one folder per incr process
+(``Relay``; the first child makes it). When a step ends, its process takes in the lines
+written since the last step ended: a pool a helper keeps in a module global, forked during
+one step and used again by the next, reports what it reads for the next step to that step. A
+child of a child does the same. Processes started afresh (the ``spawn`` and ``forkserver``
+start methods, ``subprocess``, joblib's loky workers) run no recorder: declare what they read
+in ``deps=[...]`` (``incr.processes`` says so in a note).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
@@ -27,24 +30,29 @@ from typing import Any
 
 
 class Relay:
-    """The folder where forked children of one step report what they read: named when the
-    step's process first forks (``forking``), made by the first child, so that a step that
-    forks nothing costs no folder, and no look for one."""
+    """The folder where forked children of an incr process report what they read: named
+    when the process first forks while recording (``forking``), made by the first child, so
+    that steps that fork nothing cost no folder and no look for one. Kept while the process
+    lives (``for_this_process``): a child forked by one step may read for the next."""
 
     def __init__(self) -> None:
-        #: The folder, once the step's process is about to fork; None while it has not.
+        #: The folder, once the process is about to fork; None while it has not.
         self.folder: str | None = None
         #: In a forked child: the file it reports to (a descriptor), else None.
         self.fd: int | None = None
         #: Whether ``events`` found the folder (a child made it).
         self.made = False
+        #: How far each child's file was taken in (``events``), by file name.
+        self.taken: dict[str, int] = {}
+        self.pid = os.getpid()
 
     def forking(self) -> None:
-        """In the step's process, about to fork (``os.register_at_fork(before=...)``, which
-        runs wherever a child can run Python: ``os.fork``, ``multiprocessing``)."""
+        """In the recording process, about to fork (``os.register_at_fork(before=...)``,
+        which runs wherever a child can run Python: ``os.fork``, ``multiprocessing``)."""
         if self.folder is None:
             name = f"incr-reads-{os.getpid()}-{secrets.token_hex(8)}"
             self.folder = os.path.join(tempfile.gettempdir(), name)
+            atexit.register(self.close)
 
     def start_child(self) -> None:
         """In a child just forked: open its own report file. (The caller keeps this open from
@@ -66,9 +74,10 @@ class Relay:
             os.write(self.fd, (json.dumps(event) + "\n").encode("utf-8", "surrogatepass"))
 
     def events(self) -> Iterator[list[Any]]:
-        """Every event the children reported (a line cut short by a killed child left out)."""
+        """Every event the children reported since the last call (a line cut short by a
+        killed child left out)."""
         if self.folder is None:
-            return  # the step forked no child
+            return  # the process forked no child
         try:
             names = sorted(os.listdir(self.folder))
         except OSError:
@@ -77,10 +86,13 @@ class Relay:
         for name in names:
             try:
                 with open(os.path.join(self.folder, name), "rb") as fh:
-                    lines = fh.read().decode("utf-8", "surrogatepass").splitlines()
-            except (OSError, UnicodeDecodeError):
+                    fh.seek(self.taken.get(name, 0))
+                    data = fh.read()
+            except OSError:
                 continue
-            for line in lines:
+            whole = data.rfind(b"\n") + 1  # a line still being written is taken next time
+            self.taken[name] = self.taken.get(name, 0) + whole
+            for line in data[:whole].decode("utf-8", "surrogatepass").splitlines():
                 try:
                     event = json.loads(line)
                 except ValueError:
@@ -89,5 +101,18 @@ class Relay:
                     yield event
 
     def close(self) -> None:
-        if self.made and self.folder is not None:
+        """Remove the folder (in the process that named it: a forked child leaves it)."""
+        if self.folder is not None and os.getpid() == self.pid:
             shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder, self.taken = None, {}
+
+
+_relay: Relay | None = None
+
+
+def for_this_process() -> Relay:
+    """The relay of this process (a worker forked by ``--jobs`` gets its own)."""
+    global _relay
+    if _relay is None or _relay.pid != os.getpid():
+        _relay = Relay()
+    return _relay

@@ -53,7 +53,7 @@ from incr import outside, processes
 from incr.envreads import project_files
 from incr.opens import is_write, keeps_bytes, read_as_code, reads_existing
 from incr.pathfacts import MISSING, entry_of, existence, listing_digest, prefixes, stamp, within
-from incr.readrelay import Relay
+from incr.readrelay import Relay, for_this_process
 
 _VENVS, _METADATA = frozenset({".venv", ".tox", ".nox"}), (".egg-info", ".dist-info")
 #: Standard-library modules between a listing or an existence test and the code that made it.
@@ -187,9 +187,7 @@ class ReadRecorder:
 
     def started(self, event: str, args: tuple[Any, ...], frame: Any) -> None:
         """A process started (``incr.processes``): its program, when the project's code ran it."""
-        while frame is not None and frame.f_globals.get("__name__") in ("subprocess", "os"):
-            frame = frame.f_back
-        name = processes.program(event, args)
+        frame, name = processes.launched_by(frame), processes.program(event, args)
         if frame is not None and self._code.rel(frame.f_code.co_filename) is not None and name:
             self.programs += [] if name in self.programs else [name]  # not a library's own
 
@@ -427,10 +425,11 @@ def recording(
     meanwhile report when ``children`` (``incr.readrelay``)."""
     global _active, _installed
     recorder = ReadRecorder(root, exclude)
-    relay = recorder.relay = Relay() if children else None  # no folder yet: nothing opened
+    relay = recorder.relay = for_this_process() if children else None
     with _lock:
         if not _installed:
             sys.addaudithook(_hook)  # audit hooks cannot be removed; it idles when inactive
+            processes.follow_launches()
             os.register_at_fork(before=_forking, after_in_child=_forked)
             _installed = True
         previous, _active = _active, recorder
@@ -445,4 +444,3 @@ def recording(
         if relay is not None:
             with unrecorded():  # the reports are incr's own files
                 recorder.take_relayed(relay)
-                relay.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import MakeProject, Project
+from .scratch import assert_same_as_scratch, fresh_copy
 
 READER = """\
     from pathlib import Path
@@ -493,6 +494,65 @@ def test_what_forked_workers_read_is_read_by_the_step(make_project, data, monkey
     assert project.dirty() == {"total": [("env changed", "PART_OFFSET")]}
 
 
+KEPT_POOL = """\
+    import multiprocessing
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    _POOL = None
+
+
+    def pool():
+        global _POOL
+        if _POOL is None:
+            _POOL = multiprocessing.get_context("fork").Pool(2)
+        return _POOL
+
+
+    def read_num(path):
+        with open(path, encoding="utf-8") as fh:
+            return int(fh.read())
+
+
+    @step
+    def first() -> int:
+        mark("first")
+        return sum(pool().map(read_num, ["data/a.txt", "data/b.txt"]))
+
+
+    @step
+    def second() -> int:
+        mark("second")
+        return sum(pool().map(read_num, ["data/c.txt", "data/d.txt"]))
+
+
+    @pipeline
+    def kept():
+        first()
+        second()
+    """
+
+
+def test_what_a_pool_forked_by_an_earlier_step_reads_is_read_by_the_step_using_it(
+    make_project, tmp_path
+) -> None:
+    """A pool a helper keeps in a module global is forked during the first step and used
+    again by the second: its workers' reads are the second step's."""
+    files = {f"data/{name}.txt": "1" for name in "abcd"}
+    project = make_project({"pipelines/kept.py": KEPT_POOL, **files})
+    project.repro()
+    assert sorted(project.take_ran()) == ["first", "second"]
+    assert sorted(project.lock()["kept.second"].reads) == ["data/c.txt", "data/d.txt"]
+
+    (project.root / "data/c.txt").write_text("5", encoding="utf-8")
+    assert project.dirty() == {"second": [("read changed", "data/c.txt")]}
+    fresh = fresh_copy(project, tmp_path / "fresh")
+    project.repro()
+    assert project.take_ran() == ["second"]
+    assert_same_as_scratch(project, fresh)
+
+
 NOTES = """\
     from incr import pipeline, step
     from pipelines.mark import mark
@@ -579,3 +639,66 @@ def test_a_program_the_step_starts_is_named_in_a_note(make_project, data) -> Non
     assert result.output.count(note) == 1, result.output  # by_cat's; declared lists its deps
     assert "ldconfig" not in result.output and "`sh`" not in result.output
     assert project.lock()["starting.by_cat"].reads == {}  # cat's read is not seen
+
+
+WORKERS = """\
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from joblib import Parallel, delayed
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+    from pipelines.work import read_num
+
+
+    @step
+    def by_spawn() -> int:
+        mark("by_spawn")
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(2, mp_context=context) as ex:
+            return sum(ex.map(read_num, ["data/a.txt", "data/b.txt"]))
+
+
+    @step
+    def by_joblib() -> int:
+        mark("by_joblib")
+        files = ["data/a.txt", "data/b.txt"]
+        return sum(Parallel(n_jobs=2)(delayed(read_num)(f) for f in files))
+
+
+    @step
+    def by_fork() -> int:
+        mark("by_fork")
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            return sum(pool.map(read_num, ["data/a.txt", "data/b.txt"]))
+
+
+    @pipeline
+    def workers():
+        by_spawn()
+        by_joblib()
+        by_fork()
+    """
+
+
+def test_python_workers_started_afresh_are_named_in_a_note(make_project) -> None:
+    """Workers of the spawn start method and joblib's loky workers run no recorder: the step
+    says so (a forked pool is followed, and says nothing)."""
+    project = make_project(
+        {
+            "pipelines/work.py": """\
+                def read_num(path):
+                    with open(path, encoding="utf-8") as fh:
+                        return int(fh.read())
+                """,
+            "pipelines/workers.py": WORKERS,
+            "data/a.txt": "1",
+            "data/b.txt": "2",
+        }
+    )
+    result = project.repro()
+    assert sorted(project.take_ran()) == ["by_fork", "by_joblib", "by_spawn"]
+    note = "in a process incr does not follow (Python workers started afresh"
+    assert result.output.count(note) == 2, result.output
+    assert sorted(project.lock()["workers.by_fork"].reads) == ["data/a.txt", "data/b.txt"]

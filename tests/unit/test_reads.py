@@ -253,16 +253,23 @@ def test_a_relay_takes_whole_lines_and_costs_no_folder_until_a_child_reports() -
     relay.forking()  # the step's process, about to fork
     assert relay.folder is not None
     assert list(relay.events()) == [] and not os.path.exists(relay.folder)
-    relay.close()
+    folder = relay.folder
     relay.start_child()  # as a forked child does
     relay.send("open", "/mnt/data/a.csv", "r", 0)
     relay.send("ls", "/mnt/data", "abc")
     assert relay.fd is not None
     os.write(relay.fd, b'["open", "/mnt/data/cut')  # a child killed mid-line
-    os.close(relay.fd)
     assert list(relay.events()) == [["open", "/mnt/data/a.csv", "r", 0], ["ls", "/mnt/data", "abc"]]
+    assert list(relay.events()) == []  # each event is taken once
+    os.write(relay.fd, b'"]\n')  # the line finished: a child still at work, in the next step
+    relay.send("test", "/mnt/data/b.csv", "file")
+    os.close(relay.fd)
+    assert list(relay.events()) == [
+        ["open", "/mnt/data/cut"],
+        ["test", "/mnt/data/b.csv", "file"],
+    ]
     relay.close()
-    assert not os.path.exists(relay.folder)
+    assert not os.path.exists(folder)
 
 
 def test_a_child_forked_while_reads_are_recorded_names_the_relay_first(tmp_path) -> None:
