@@ -94,8 +94,8 @@ def status(
         outside.update(outside_keys(workspace.discovered))
         for module_reads in workspace.imports.values():
             outside.update(outside_keys(module_reads))
-        for entry in workspace.locks.values():
-            outside.update(outside_keys(entry.reads))
+        for entry in workspace.locks.values():  # what steps read, and their deps outside
+            outside.update(outside_keys(entry.reads), outside_keys(entry.facts.deps))
         outside.update(workspace.facts.local.paths)  # the local packages' code, as read
     return verdicts
 

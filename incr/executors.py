@@ -67,6 +67,9 @@ class StepJob:
     #: memory is given to this step as a copy (``load_inputs``), so that a step changing its
     #: input in place (``df.fillna(0, inplace=True)``) changes nothing the others get.
     shared: tuple[str, ...] = ()
+    #: Files tracked as deps that it does not declare (opened by a reader written in C at a
+    #: path known before it ran: ``creaders``): not recorded again as reads.
+    tracked: tuple[str, ...] = ()
 
 
 @dataclass

@@ -179,7 +179,7 @@ def reads_of(job: StepJob, seen: ReadRecorder | None, tools: StepTools) -> dict[
     and existence tests (``ls:``/``exists:`` keys). Environment variables: ``env``."""
     if seen is None:
         return {}
-    declared = (*job.deps, *job.outs)
+    declared = (*job.deps, *job.tracked, *job.outs)
     paths = [p for p in seen.paths() if not any(paths_overlap(p, d) for d in declared)]
     reads = {p: tools.stats.digest(p) for p in paths}
     for p in seen.changed_while_read():  # edited while the step ran: no digest says what

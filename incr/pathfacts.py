@@ -12,8 +12,10 @@ import functools
 import os
 import stat as stat_module
 from collections.abc import Collection
+from pathlib import Path
 
 from incr.fingerprint import digest_bytes
+from incr.outside import TOOLING
 
 _REAL_STAT = os.stat
 _REAL_LISTDIR = os.listdir
@@ -76,3 +78,29 @@ def prefixes(
     own = frozenset(os.path.normpath(os.path.join(root, e)) for e in exclude)
     folders = tuple(os.path.join(root, e, "") for e in exclude)
     return os.path.join(root, ""), folders, own, tuple(f + "artifacts" + os.sep for f in folders)
+
+
+_VENVS, _METADATA = frozenset({".venv", ".tox", ".nox"}), (".egg-info", ".dist-info")
+
+
+def is_tooling(root: str, full: str, venvs: dict[str, bool]) -> bool:
+    """True for a path under ``root/`` inside version control, a virtualenv (named so, or
+    holding a ``pyvenv.cfg``: ``venvs`` remembers the folders asked), installed packages or
+    package metadata: read by Python's machinery (importlib.metadata, entry points)."""
+    parts = Path(full[len(root) :]).parts if full.startswith(root) else ()
+    folder = root
+    for part in parts:
+        if part in TOOLING or part in _VENVS or part.endswith(_METADATA):
+            return True
+        folder = os.path.join(folder, part)
+        known = venvs.get(folder)
+        if known is None:
+            try:
+                _REAL_STAT(os.path.join(folder, "pyvenv.cfg"))
+                known = True
+            except OSError:
+                known = False
+            venvs[folder] = known
+        if known:
+            return True
+    return False

@@ -249,9 +249,11 @@ class Preparer:
         inputs = {p: (a.digest, a.kind) for p, a in artifacts.items() if a is not None}
         shared = [p for p, r in node.inputs.items() if run.consumers.shared((r.step, r.output))]
         code: tuple[str, ...] = ()
+        tracked: tuple[str, ...] = ()
         if node.name in run.facts:
             facts, _ = run.facts[node.name]
             code = tuple(k for k in facts.code if ":" in k and not k.startswith(_NOT_PARTS))
+            tracked = tuple(d for d in facts.deps if d not in node.deps)
             identity = {p: self.ws.input_identity(a) for p, a in artifacts.items() if a}
             if identity != facts.inputs:
                 facts = replace(facts, inputs=identity)
@@ -277,6 +279,7 @@ class Preparer:
             keep=tuple(o for o in node.outputs if run.consumers.needed((node.name, o))),
             code=code,
             shared=tuple(shared),
+            tracked=tracked,
         )
 
     def run_cache_hit(self, node: StepNode, fp: str, expected: dict[str, str]) -> RunRecord | None:

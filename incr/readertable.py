@@ -55,7 +55,15 @@ READERS: dict[str, Reader] = {
             "polars.read_json",
             "polars.read_ipc_stream",
             "polars.read_parquet_schema",
+            "polars.read_parquet_metadata",
             "polars.read_ipc_schema",
+            "polars.read_lines",
+            "polars.scan_lines",
+            "polars.read_excel",
+            "pandas.read_json",  # engine="pyarrow" reads in C
+            "pyarrow.json.open_json",
+            "pyarrow.input_stream",
+            "scipy.io.mmread",
             "pyarrow.ipc.RecordBatchStreamReader",
             "pyarrow.ipc.RecordBatchFileReader",
             "xarray.open_dataset",
@@ -94,6 +102,14 @@ READERS: dict[str, Reader] = {
     "sqlite3.connect": Reader(),  # read-write: see creaders.mode_of
     "duckdb.connect": Reader(),  # read-write unless read_only=True
 }
+#: The readers that are plain functions reading the file they are given, wrapped while a step
+#: runs to see the path they get (``incr.nativereads``): classes and readers that may write
+#: (a mode, a database connection) are left to ``creaders``.
+RUNTIME = tuple(
+    name
+    for name, reader in READERS.items()
+    if reader.mode is None and not name.endswith(".connect")
+)
 #: The last name of every reader: a cheap filter before resolving a call.
 LAST_NAMES = frozenset(name.rpartition(".")[2] for name in READERS)
 #: Keywords that name the file, when it is not the first positional argument.

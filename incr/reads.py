@@ -49,13 +49,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from incr import outside, processes
+from incr import nativereads, outside, processes
 from incr.envreads import project_files
 from incr.opens import is_write, keeps_bytes, read_as_code, reads_existing
-from incr.pathfacts import MISSING, entry_of, existence, listing_digest, prefixes, stamp, within
+from incr.pathfacts import (
+    MISSING,
+    entry_of,
+    existence,
+    is_tooling,
+    listing_digest,
+    prefixes,
+    stamp,
+    within,
+)
 from incr.readrelay import Relay, for_this_process
 
-_VENVS, _METADATA = frozenset({".venv", ".tox", ".nox"}), (".egg-info", ".dist-info")
 #: Standard-library modules between a listing or an existence test and the code that made it.
 _PATHLIB = ("pathlib", "pathlib._local", "pathlib._abc")
 _PASS_THROUGH = frozenset(
@@ -158,8 +166,11 @@ class ReadRecorder:
 
     def listing(self, path: Any, frame: Any) -> None:
         """An ``os.listdir``/``os.scandir`` audit event, from the code in ``frame`` on."""
-        if not self._by_project(frame):
-            return
+        if self._by_project(frame):
+            self.listed(path)
+
+    def listed(self, path: Any) -> None:
+        """A folder listed (``.`` for None): its names, as they are now."""
         full = self._full("." if path is None else path)
         if full is None or full in self.listings:
             return
@@ -301,26 +312,7 @@ class ReadRecorder:
     def _tooling(self, full: str) -> bool:
         """Inside version control, a virtualenv, installed packages or package metadata:
         read by Python's machinery (importlib.metadata, entry points), not by the step."""
-        parts = Path(full[len(self.root) :]).parts if full.startswith(self.root) else ()
-        folder = self.root
-        for part in parts:
-            if part in outside.TOOLING or part in _VENVS or part.endswith(_METADATA):
-                return True
-            folder = os.path.join(folder, part)
-            if self._is_venv(folder):
-                return True
-        return False
-
-    def _is_venv(self, folder: str) -> bool:
-        known = self._venvs.get(folder)
-        if known is None:
-            try:
-                _REAL_STAT(os.path.join(folder, "pyvenv.cfg"))
-                known = True
-            except OSError:
-                known = False
-            self._venvs[folder] = known
-        return known
+        return is_tooling(self.root, full, self._venvs)
 
 
 def _dir_fd(value: Any) -> bool:
@@ -396,6 +388,14 @@ def _swap(functions: dict[str, Callable[..., Any]]) -> None:
         setattr(os, name, function)
 
 
+def _native_sink() -> nativereads.Sink | None:
+    """Where a reader written in C reports the files it opens (``incr.nativereads``)."""
+    recorder = _active
+    if recorder is None or _own():
+        return None
+    return (lambda path: recorder.event(path, "r", os.O_RDONLY)), recorder.listed
+
+
 def _forking() -> None:
     """About to fork while a step's reads are recorded: name the relay's folder."""
     if _active is not None and _active.relay is not None:
@@ -430,10 +430,12 @@ def recording(
         if not _installed:
             sys.addaudithook(_hook)  # audit hooks cannot be removed; it idles when inactive
             processes.follow_launches()
+            nativereads.install(_native_sink)
             os.register_at_fork(before=_forking, after_in_child=_forked)
             _installed = True
         previous, _active = _active, recorder
         _swap(_WRAPPED)
+        nativereads.wrap_imported()
     try:
         yield recorder
     finally:

@@ -17,8 +17,9 @@ on; the next status prints it again when its signature is the same:
   save work) and the folders of its stored objects and run records (one is added or removed:
   a folder's times change);
 - the files and folders outside the project that steps or pipeline modules were seen to read,
-  list or test (``incr.outside``): their sizes, times and inodes. Their keys are kept in the
-  file, after the signature's digest.
+  list or test (``incr.outside``), and the steps' ``deps`` there: their sizes, times and
+  inodes (a folder's, of everything under it). Their keys are kept in the file, after the
+  signature's digest.
 
 The signature is conservative: a touched file, a new shell variable or a comment edit makes
 the next status decide everything again, which costs time, never a stale answer. An output is
@@ -34,6 +35,7 @@ anew on each run (``incr.volatile``). ``incr status --check``, targets,
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import stat
@@ -167,7 +169,26 @@ def _outside(root: Path, keys: list[str]) -> list[Any]:
         return []
     from incr.outside import is_outside, resolve
 
-    return [[k, file_stamp(resolve(root, k))] for k in keys if is_outside(k)]
+    return [[k, _stamp(resolve(root, k))] for k in keys if is_outside(k)]
+
+
+def _stamp(path: str) -> list[int] | None:
+    """A file's times (``file_stamp``); for a folder (a ``deps`` folder, a dataset a reader
+    in C opened), those of everything under it, in the same shape (a hash of them all, the
+    newest modification and change times, how many): an edit inside leaves the folder's own
+    times as they were."""
+    if not os.path.isdir(path):
+        return file_stamp(path)
+    found = []
+    for folder, folders, files in os.walk(path):
+        folders.sort()
+        found.append((folder, file_stamp(folder)))
+        found += [(name, file_stamp(os.path.join(folder, name))) for name in sorted(files)]
+    times = [s for _, s in found if s is not None]
+    newest = max((s[1] for s in times), default=0), max((s[2] for s in times), default=0)
+    text = json.dumps(found).encode("utf-8", "surrogatepass")
+    digest = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
+    return [digest, *newest, len(found)]
 
 
 def _keys(line: str) -> list[str]:

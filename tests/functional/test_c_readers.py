@@ -329,3 +329,103 @@ def test_a_file_opened_in_c_orders_its_reader_after_the_step_writing_it(
     assert project.take_ran() == ["make_db", "total"]
     assert project.dirty() == {}
     assert_same_as_fresh(project, tmp_path / "fresh")
+
+
+SEEN_WHEN_CALLED = """\
+    import os
+
+    import pandas as pd
+    import polars as pl
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+    from pipelines.tables import load_named
+
+
+    @step
+    def after_chdir() -> int:
+        mark("after_chdir")
+        os.chdir("data")
+        try:
+            return int(pd.read_parquet("x.parquet")["a"].sum())
+        finally:
+            os.chdir("..")
+
+
+    @step
+    def named_in_a_file() -> int:
+        mark("named_in_a_file")
+        with open("split.txt", encoding="utf-8") as fh:
+            split = fh.read().strip()
+        return int(pd.read_parquet(f"data/{split}.parquet")["a"].sum())
+
+
+    @step
+    def through_a_helper() -> int:
+        mark("through_a_helper")
+        return load_named("x")
+
+
+    @step
+    def a_folder() -> int:
+        mark("a_folder")
+        return int(pd.read_parquet("data/parts")["a"].sum())
+
+
+    @step
+    def a_glob() -> int:
+        mark("a_glob")
+        return int(pl.read_parquet("data/parts/*.parquet")["a"].sum())
+
+
+    @pipeline
+    def seen():
+        after_chdir()
+        named_in_a_file()
+        through_a_helper()
+        a_folder()
+        a_glob()
+    """
+
+
+def test_a_reader_in_c_is_seen_with_the_path_it_gets_when_called(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """Paths incr cannot know before the step runs (after ``os.chdir``, read from a file,
+    given to a helper, a folder, a glob) are seen when the reader is called."""
+    import pandas as pd
+
+    project = make_project(
+        {
+            FLOW: SEEN_WHEN_CALLED,
+            "pipelines/tables.py": """\
+                import pandas as pd
+
+
+                def load_named(name):
+                    return int(pd.read_parquet("data/" + name + ".parquet")["a"].sum())
+                """,
+            "split.txt": "x",
+        }
+    )
+    (project.root / "data" / "parts").mkdir(parents=True)
+    table = project.root / "data" / "x.parquet"
+    pd.DataFrame({"a": [1, 2]}).to_parquet(table)
+    pd.DataFrame({"a": [3]}).to_parquet(project.root / "data" / "parts" / "0.parquet")
+    project.repro()
+    assert len(project.take_ran()) == 5
+    assert project.lock()["seen.after_chdir"].reads["data/x.parquet"]
+    assert project.dirty() == {}
+
+    pd.DataFrame({"a": [10, 20]}).to_parquet(table)
+    pd.DataFrame({"a": [4]}).to_parquet(project.root / "data" / "parts" / "1.parquet")
+    assert sorted(project.dirty()) == [
+        "a_folder",
+        "a_glob",
+        "after_chdir",
+        "named_in_a_file",
+        "through_a_helper",
+    ]
+    project.repro()
+    assert_same_as_fresh(project, tmp_path / "fresh")
+    assert project.dirty() == {}

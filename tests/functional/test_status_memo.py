@@ -226,6 +226,60 @@ def test_files_outside_the_project_are_seen(make_project, tmp_path, change) -> N
         assert project.take_ran() == ["rows"]
 
 
+OUTSIDE_DEPS = """\
+    import os
+
+    import pandas as pd
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    TABLE = {table!r}
+    PARTS = {parts!r}
+
+
+    @step(deps=[PARTS])
+    def parts() -> int:
+        mark("parts")
+        return sum(len(open(os.path.join(PARTS, n)).read()) for n in sorted(os.listdir(PARTS)))
+
+
+    @step
+    def table() -> int:
+        mark("table")
+        return int(pd.read_parquet(TABLE)["a"].sum())  # opened in C: a dep
+
+
+    @pipeline
+    def outside_deps():
+        parts()
+        table()
+    """
+
+
+@pytest.mark.parametrize("change", ["a file in a deps folder", "a file a reader in C opens"])
+def test_deps_outside_the_project_are_seen(make_project, tmp_path, change) -> None:
+    import pandas as pd
+
+    data = tmp_path / "data"
+    (data / "parts").mkdir(parents=True)
+    (data / "parts" / "a.txt").write_text("1", encoding="utf-8")
+    pd.DataFrame({"a": [1, 2]}).to_parquet(data / "t.parquet")
+    module = OUTSIDE_DEPS.format(table=str(data / "t.parquet"), parts=str(data / "parts"))
+    project = make_project({"pipelines/outside_deps.py": module})
+    project.repro()
+    assert sorted(project.take_ran()) == ["parts", "table"]
+    settle()
+    keep(project)
+    if change == "a file in a deps folder":
+        (data / "parts" / "a.txt").write_text("22", encoding="utf-8")
+    else:
+        pd.DataFrame({"a": [5, 6]}).to_parquet(data / "t.parquet")
+    answer = status(project)
+    assert decided(answer)
+    assert "1 of 2 steps dirty" in answer.stdout, answer.stdout
+
+
 def test_an_edit_of_a_local_package_is_seen(make_project, tmp_path, monkeypatch) -> None:
     library = tmp_path / "libs" / "shared"
     library.mkdir(parents=True)

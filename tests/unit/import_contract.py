@@ -94,6 +94,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "processes",
             "pathfacts",
             "opens",
+            "nativereads",
             "reads",
             "envreads",
             "importreads",
