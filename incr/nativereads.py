@@ -14,6 +14,9 @@ matches and the listing of the folder it starts from.
 Readers that are classes (``h5py.File``, ``pq.ParquetFile``) are left as they are (a
 subclass check must keep working), and so are names bound before the wrapper was made
 (``from pandas import read_parquet`` at import): ``creaders`` still finds their calls.
+
+Writers written in C (``WRITERS``: polars' ``write_parquet``, ``pq.write_table``) are wrapped
+the same way, and tell the recorder the file they wrote, as an ``open`` for writing would.
 """
 
 from __future__ import annotations
@@ -23,14 +26,22 @@ import glob
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from incr.readertable import PATH_KEYWORDS, RUNTIME
+from incr.readertable import PATH_KEYWORDS, RUNTIME, WRITERS
 
-#: The recorder's two ways in: ``opened(path)`` (a file read) and ``listed(folder)``.
-Sink = tuple[Callable[[str], None], Callable[[str], None]]
 
-#: Gives the active recorder's ways in, or None while no step's reads are recorded.
+class Sink(Protocol):
+    """What a recorder (``incr.reads.ReadRecorder``) takes: an ``open`` audit event, and a
+    folder listed."""
+
+    def event(self, path: Any, mode: Any, flags: Any) -> None: ...
+
+    def listed(self, path: Any) -> None: ...
+
+
+_WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+#: Gives the active recorder, or None while no step's reads are recorded (or incr reads).
 _sink: Callable[[], Sink | None] = lambda: None  # noqa: E731
 #: Readers wrapped so far, by full dotted name; what was found under each.
 _done: dict[str, object] = {}
@@ -45,22 +56,37 @@ def install(sink: Callable[[], Sink | None]) -> None:
 
 
 def wrap_imported() -> None:
-    """Wrap the readers of the modules imported since the last call (cheap when none was)."""
+    """Wrap the readers and writers of the modules imported since the last call (cheap when
+    none was)."""
     global _modules_seen
     if len(sys.modules) == _modules_seen:
         return
     _modules_seen = len(sys.modules)
-    for name in RUNTIME:
+    for name in (*RUNTIME, *WRITERS):
         if name in _done:
             continue
-        module_name, _, attr = name.rpartition(".")
-        module = sys.modules.get(module_name)
-        if module is None:
+        owner, attr, found = _find(name)
+        if owner is None:
             continue
-        found = getattr(module, attr, None)
         _done[name] = found
-        if callable(found) and not isinstance(found, type):
-            _replace(module, attr, found)
+        if not callable(found) or isinstance(found, type):
+            continue
+        if name in WRITERS:
+            setattr(owner, attr, _writer(found, WRITERS[name]))
+        else:
+            _replace(owner, attr, found)
+
+
+def _find(name: str) -> tuple[Any, str, Any]:
+    """(the module or class holding ``name``, its last name, what it holds); None first when
+    its module is not imported."""
+    for cut in (1, 2):  # ``module.function``, then ``module.Class.method``
+        parts = name.rsplit(".", cut)
+        module = sys.modules.get(parts[0])
+        if module is not None:
+            owner = module if cut == 1 else getattr(module, parts[1], None)
+            return owner, parts[-1], getattr(owner, parts[-1], None)
+    return None, "", None
 
 
 def _replace(module: Any, attr: str, real: Callable[..., Any]) -> None:
@@ -87,6 +113,21 @@ def _wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
     return reader
 
 
+def _writer(real: Callable[..., Any], position: int) -> Callable[..., Any]:
+    @functools.wraps(real)
+    def writer(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        sink = _sink()
+        if sink is not None:
+            named = (kwargs[k] for k in (*PATH_KEYWORDS, "where", "dest") if k in kwargs)
+            path = args[position] if len(args) > position else next(named, None)
+            if isinstance(path, str | os.PathLike):
+                sink.event(os.fsdecode(path), "w", _WRITE)
+        return result
+
+    return writer
+
+
 def _report(sink: Sink, path: Any) -> None:
     """Tell ``sink`` the files ``path`` names: a file, a folder's files, a glob's matches."""
     if not isinstance(path, str | os.PathLike):
@@ -98,18 +139,17 @@ def _report(sink: Sink, path: Any) -> None:
     if "://" in text and not text.startswith("file://"):
         return  # s3://, gs://: not a local file
     text = text.removeprefix("file://")
-    opened, listed = sink
     if os.path.isdir(text):
         for folder, _, files in os.walk(text):
-            listed(folder)
+            sink.listed(folder)
             for name in files:
-                opened(os.path.join(folder, name))
+                sink.event(os.path.join(folder, name), "r", os.O_RDONLY)
     elif _GLOB.isdisjoint(text) or os.path.exists(text):
-        opened(text)
+        sink.event(text, "r", os.O_RDONLY)
     else:
         start = text[: min(text.index(c) for c in _GLOB if c in text)]
         folder = os.path.dirname(start) or "."
         for top, _, _ in os.walk(folder) if "**" in text else [(folder, [], [])]:
-            listed(top)
+            sink.listed(top)
         for match in glob.glob(text, recursive=True):
-            opened(match)
+            sink.event(match, "r", os.O_RDONLY)

@@ -110,6 +110,32 @@ RUNTIME = tuple(
     for name, reader in READERS.items()
     if reader.mode is None and not name.endswith(".connect")
 )
+#: Writers written in C (Rust, Arrow's C++), by full dotted name (``Class.method`` for a
+#: method): the position of the path they write among their arguments (after ``self``, for
+#: a method, or after the table written). Wrapped while a step runs (``incr.nativereads``):
+#: a file one writes orders the step before the steps that read it, as a write seen by
+#: Python's ``open`` does.
+WRITERS: dict[str, int] = {
+    **dict.fromkeys(
+        [
+            "polars.DataFrame.write_parquet",
+            "polars.DataFrame.write_csv",
+            "polars.DataFrame.write_ipc",
+            "polars.DataFrame.write_ipc_stream",
+            "polars.DataFrame.write_ndjson",
+            "polars.DataFrame.write_avro",
+            "polars.LazyFrame.sink_parquet",
+            "polars.LazyFrame.sink_csv",
+            "polars.LazyFrame.sink_ipc",
+            "polars.LazyFrame.sink_ndjson",
+            "pyarrow.parquet.write_table",
+            "pyarrow.feather.write_feather",
+            "pyarrow.csv.write_csv",
+            "pyarrow.orc.write_table",
+        ],
+        1,
+    ),
+}
 #: The last name of every reader: a cheap filter before resolving a call.
 LAST_NAMES = frozenset(name.rpartition(".")[2] for name in READERS)
 #: Keywords that name the file, when it is not the first positional argument.

@@ -388,14 +388,6 @@ def _swap(functions: dict[str, Callable[..., Any]]) -> None:
         setattr(os, name, function)
 
 
-def _native_sink() -> nativereads.Sink | None:
-    """Where a reader written in C reports the files it opens (``incr.nativereads``)."""
-    recorder = _active
-    if recorder is None or _own():
-        return None
-    return (lambda path: recorder.event(path, "r", os.O_RDONLY)), recorder.listed
-
-
 def _forking() -> None:
     """About to fork while a step's reads are recorded: name the relay's folder."""
     if _active is not None and _active.relay is not None:
@@ -430,7 +422,7 @@ def recording(
         if not _installed:
             sys.addaudithook(_hook)  # audit hooks cannot be removed; it idles when inactive
             processes.follow_launches()
-            nativereads.install(_native_sink)
+            nativereads.install(lambda: None if _own() else _active)
             os.register_at_fork(before=_forking, after_in_child=_forked)
             _installed = True
         previous, _active = _active, recorder

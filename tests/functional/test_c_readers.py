@@ -429,3 +429,55 @@ def test_a_reader_in_c_is_seen_with_the_path_it_gets_when_called(
     project.repro()
     assert_same_as_fresh(project, tmp_path / "fresh")
     assert project.dirty() == {}
+
+
+WRITTEN_IN_C = """\
+    import os
+    import time
+
+    import polars as pl
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class C(StepConfig):
+        k: int = 1
+
+
+    @step
+    def make_feat(config: C) -> None:
+        mark("make_feat")
+        time.sleep(0.5)
+        os.makedirs("work", exist_ok=True)
+        pl.DataFrame({"a": [1, 2, 3]}).with_columns(pl.col("a") * config.k).write_parquet(
+            "work/feat.parquet"
+        )
+
+
+    @step
+    def report() -> int:
+        mark("report")
+        return int(pl.read_parquet("work/feat.parquet")["a"].sum())
+
+
+    @pipeline
+    def flow():
+        make_feat(config=C(k=1))
+        report()
+    """
+
+
+def test_a_file_written_in_c_orders_the_steps_that_read_it(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """polars writes in Rust, where no ``open`` is seen: the writer is seen when called, so
+    with ``--jobs`` an edit of the writer reruns the reader in the same repro."""
+    project = make_project({FLOW: WRITTEN_IN_C})
+    project.repro()
+    assert project.take_ran() == ["make_feat", "report"]
+    project.edit(FLOW, "C(k=1)", "C(k=5)")
+    project.repro("--jobs", "2")
+    assert project.take_ran() == ["make_feat", "report"]
+    assert project.dirty() == {}
+    assert_same_as_fresh(project, tmp_path / "fresh")
