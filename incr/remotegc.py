@@ -118,6 +118,13 @@ def collect_remote(
     report.temps = sorted(p for p, i in temps.items() if now - _modified(i, now) > grace)
     report.temps += sorted(set(pushes) - set(noted))
     if not dry_run:
+        # A push that began meanwhile noted what it relies on first: read the notes again.
+        later = sorted(set(remote.listing("pushes")) - set(pushes))
+        for data in remote.read_many(later).values():
+            needed |= _noted_objects(data)
+        report.objects = [p for p in report.objects if digest_of[p] not in needed]
+        report.kept = len(objects) - len(report.objects)
+        report.freed = sum(int(objects[p].get("size") or 0) for p in report.objects)
         remote.delete(report.records)
         remote.delete(report.objects)
         remote.delete(report.temps)

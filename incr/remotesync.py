@@ -122,6 +122,9 @@ def push(
             continue
         ready.append(run)
         needed |= objects
+    # Noted before the remote is listed: a ``gc --remote`` from here on keeps what this push
+    # finds there and does not send again, though old.
+    remote.note_push(needed)
     with ThreadPoolExecutor(2) as pool:  # both listings at once
         names = pool.submit(remote.record_names, {r.fingerprint for r in ready})
         there = remote.present(needed)
@@ -142,7 +145,6 @@ def push(
     report.uploaded = len(todo)
     ready = [r for r in ready if not objects_of(store, r.outputs.values()) & damaged]
     report.records = len(remote.push_records(ready, listed))
-    remote.note_push(needed - damaged)  # kept by gc --remote for a while, though old
     return report
 
 
@@ -262,8 +264,10 @@ class RemoteRuns:
         candidates = self.remote.runs_of(fingerprint)
         locked = self.locks.get(key)
         if locked is not None and locked.fingerprint == fingerprint:
-            # Undated: a step whose results expire will not take it (created 0 is old).
-            candidates.append(SharedRun(fingerprint, key, locked.outputs, locked.reads, 0.0))
+            # The committed result first (as ``incr pull`` takes it), before any other run of
+            # the same fingerprint pushed since. Undated: a step whose results expire will not
+            # take it (created 0 is old).
+            candidates.insert(0, SharedRun(fingerprint, key, locked.outputs, locked.reads, 0.0))
         tried: list[tuple[dict[str, Artifact], dict[str, str]]] = []
         for run in candidates:
             if (run.outputs, run.reads) in tried:  # the lock entry of a record: fetched once

@@ -20,6 +20,7 @@ from .remotes import (
     flip_byte,
     git,
     origin,
+    pyproject,
 )
 from .scratch import outputs
 
@@ -246,3 +247,52 @@ def test_a_missing_remote_folder_is_an_error_until_a_push_makes_it(
 def _pythonpath(first: Path) -> str:
     rest = os.environ.get("PYTHONPATH", "")
     return f"{first}{os.pathsep}{rest}" if rest else str(first)
+
+
+RANDOM = """\
+    import os
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def draw() -> str:
+        mark("draw")
+        return os.urandom(8).hex()
+
+
+    @pipeline
+    def lottery():
+        draw()
+    """
+
+
+def test_repro_pull_takes_the_committed_result_before_newer_runs(
+    make_project: MakeProject,
+) -> None:
+    """Two clones ran a step whose result varies and pushed; a clone of the commit holding
+    the first one's lockfile gets that result from ``repro --pull``, as from ``pull``, not the
+    newer run pushed since."""
+    project = make_project(
+        {
+            "pyproject.toml": pyproject(URL),
+            "pipelines/lottery.py": RANDOM,
+            ".gitignore": "ran.txt\n",
+        }
+    )
+    project.repro()
+    git(project.root, "init", "-q", "-b", "main")
+    commit(project, "first")
+    other = clone(project, "other")
+    other.repro()
+    assert other.take_ran() == ["draw"]
+    assert project.incr("push").returncode == 0
+    time.sleep(0.05)
+    assert other.incr("push").returncode == 0  # the newer run of the same fingerprint
+
+    fresh = clone(project, "fresh")
+    fresh.repro("--pull")
+    assert fresh.take_ran() == []
+    assert fresh.lock_bytes() == project.lock_bytes()
+    assert outputs(fresh) == outputs(project) != outputs(other)

@@ -166,3 +166,32 @@ def test_a_damaged_local_object_is_not_pushed(pair: tuple[Remote, Remote]) -> No
     assert (report.uploaded, report.records) == (1, 1)
     assert len(report.problems) == 1 and "p.b (output o)" in report.problems[0]
     assert not here.store.has(bad["o"].digest) and there.runs_of("b" * 32) == []
+
+
+class _PushingMeanwhile(Remote):
+    """A folder remote where another clone's push notes ``digest`` while gc lists the run
+    records (between gc's first look at the push notes and its removals)."""
+
+    digest = ""
+
+    def listing(self, prefix: str) -> dict:
+        if prefix == "runs" and self.digest:
+            self.note_push([self.digest])
+            self.digest = ""
+        return super().listing(prefix)
+
+
+def test_gc_remote_keeps_an_old_object_a_push_noted_while_gc_ran(tmp_path: Path) -> None:
+    from incr.remotegc import collect_remote
+
+    table = '\n[tool.incr.remote]\nurl = "../shared"\n'
+    project = project_at(tmp_path / "here", table)
+    remote = Remote.open(project)
+    kept, gone = remote.store.put(b"reused by a branch"), remote.store.put(b"needed by none")
+    remote.push_objects([kept, gone])
+    meanwhile = _PushingMeanwhile.open(project)
+    meanwhile.digest = kept
+    later = 10_000_000_000.0  # every object is old
+    report = collect_remote(meanwhile, project.lockfile, grace=60.0, dry_run=False, now=later)
+    assert [p.rsplit("/", 1)[-1] for p in report.objects] == [gone[2:]]
+    assert remote.present([kept, gone]) == {kept}
