@@ -1,18 +1,20 @@
 """``incr gc --remote``: remove from the remote what no ``pipeline.lock`` of any branch or tag
 refers to, once it is older than a grace period.
 
-Kept: every object that the lockfile in the working tree, or the lockfile of any branch,
-remote-tracking branch or tag of the git repository (read with ``git show``), refers to (a
-folder's files too), every run record whose objects are all kept, and everything younger
-than the grace period (a push under way, a branch not pushed yet), with every object a push
-within that period needed (``pushes/``: a branch pushed and not merged yet may reuse objects
-only older lockfiles name, which its push does not upload again). Removed, records first so
-that a record never points at a missing object: older records naming a removed object,
-older objects nothing keeps, and upload leftovers in ``tmp/``.
+Kept: every object that the lockfile in the working tree, or any lockfile of that name of
+any branch, remote-tracking branch or tag of the git repository (read with ``git show``; the
+other projects of a checkout may share the remote), refers to (a folder's files too), every
+run record whose objects are all kept, and everything younger than the grace period (a push
+under way, a branch not pushed yet), with every object a push within that period needed
+(``pushes/``: a branch pushed and not merged yet may reuse objects only older lockfiles name,
+which its push does not upload again). Removed, records first so that a record never points
+at a missing object: older records naming a removed object, older objects nothing keeps, and
+upload leftovers in ``tmp/``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -40,23 +42,25 @@ def grace_seconds(text: str) -> float:
 
 
 def git_lockfiles(lockfile_path: Path) -> dict[str, str]:
-    """Ref (``refs/heads/main``...) -> the text of the lockfile at that ref, for every
-    branch, remote-tracking branch and tag whose tree has it. Empty outside a git repository.
-    """
+    """``ref:path`` (``refs/heads/main:pipeline.lock``) -> the text of a lockfile of that
+    name at that ref, for every branch, remote-tracking branch and tag, and every project of
+    the checkout (several projects may share one remote). Empty outside a git repository."""
     folder = lockfile_path.parent
     try:
-        top = _git(folder, "rev-parse", "--show-toplevel").strip()
         refs = _git(folder, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/tags")
         refs += _git(folder, "for-each-ref", "--format=%(refname)", "refs/remotes")
     except (OSError, subprocess.CalledProcessError):
         return {}
-    rel = lockfile_path.resolve().relative_to(Path(top).resolve()).as_posix()
     found = {}
     for ref in refs.split():
         try:
-            found[ref] = _git(folder, "show", f"{ref}:{rel}")
+            names = _git(folder, "ls-tree", "-r", "--name-only", "--full-tree", ref).splitlines()
         except subprocess.CalledProcessError:
-            continue  # no lockfile on that branch
+            continue
+        for rel in names:
+            if rel.rpartition("/")[2] == lockfile_path.name:
+                with contextlib.suppress(subprocess.CalledProcessError):
+                    found[f"{ref}:{rel}"] = _git(folder, "show", f"{ref}:{rel}")
     return found
 
 
@@ -147,7 +151,9 @@ def _all_entries(lockfile_path: Path, report: RemoteGcReport) -> list[LockEntry]
     entries: list[LockEntry] = []
     for ref, text in sorted(texts.items()):
         try:
-            entries += lockfile.loads(text, f"{ref}:{lockfile_path.name}").values()
+            entries += lockfile.loads(
+                text, ref if ":" in ref else f"{ref}:{lockfile_path.name}"
+            ).values()
         except LockfileError as exc:
             raise LockfileError(
                 f"{exc.message} (nothing was removed from the remote)", exc.hint

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .conftest import MakeProject
+from .conftest import MakeProject, Project
 from .remotes import (
     STEPS,
     bad_objects,
@@ -296,3 +296,33 @@ def test_repro_pull_takes_the_committed_result_before_newer_runs(
     assert fresh.take_ran() == []
     assert fresh.lock_bytes() == project.lock_bytes()
     assert outputs(fresh) == outputs(project) != outputs(other)
+
+
+def test_gc_remote_keeps_what_another_project_of_the_checkout_needs(
+    make_project: MakeProject,
+) -> None:
+    """Two projects of one git checkout share a remote: ``gc --remote`` in one keeps what the
+    other's lockfile names."""
+    shared = "../../remote"
+    first = make_project(
+        {"pyproject.toml": pyproject(shared), "pipelines/lottery.py": RANDOM}, where="mono/a"
+    )
+    second = make_project(
+        {"pyproject.toml": pyproject(shared), "pipelines/lottery.py": RANDOM}, where="mono/b"
+    )
+    for project in (first, second):
+        project.repro()
+        assert project.incr("push").returncode == 0
+    top = first.root.parent
+    (top / ".gitignore").write_text("ran.txt\n.pipecache/\n", encoding="utf-8")
+    git(top, "init", "-q", "-b", "main")
+    git(top, "add", "-A")
+    git(top, "commit", "-q", "-m", "two projects")
+    done = first.incr("gc", "--remote", "--grace", "0s")
+    assert done.returncode == 0, done.output
+    assert "removed 0 objects" in done.stdout, done.output
+    git(top.parent, "clone", "-q", "mono", "copy")
+    copy = Project(top.parent / "copy" / "b")
+    assert copy.incr("pull").returncode == 0
+    copy.repro()
+    assert copy.take_ran() == [] and outputs(copy) == outputs(second)
