@@ -230,8 +230,12 @@ def clear_caches(parts: tuple[str, ...]) -> None:
     method) among ``parts`` (``path:name`` code parts) imported in this process: what a cached
     helper reads (``load_vocab()`` opening ``data/vocab.txt``) is then read, and recorded, by
     each step that uses it, not only by the first one of the process to call it. So with
-    ``linecache``, which keeps every file ``getline`` read: line-by-line datasets use it."""
-    linecache.clearcache()
+    ``linecache``, which keeps every file ``getline`` read (line-by-line datasets use it): the
+    files it read from disk are dropped, the sources kept in memory (a notebook's cells,
+    which IPython registers there) stay."""
+    for name, entry in list(linecache.cache.items()):
+        if len(entry) == 4 and entry[1] is not None:  # (size, mtime, lines, path): a file
+            linecache.cache.pop(name, None)
     for part in parts:
         path, _, name = part.rpartition(":")
         found: Any = sys.modules.get(_module_name(path))
