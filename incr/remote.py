@@ -180,6 +180,16 @@ class Remote:
             names = self._find_many([self.path("objects", p) for p in prefixes])
         return wanted & {_digest_of(n) for n in names}
 
+    def cut_short(self, digests: Iterable[str]) -> set[str]:
+        """Those of ``digests`` the listings made so far show with another size than the
+        local copy's: damaged on the remote (a truncated upload, an edit by hand)."""
+        found = set()
+        for digest in digests:
+            there, here = self.sizes.get(self.object_path(digest)), self.store.size_of(digest)
+            if there is not None and here is not None and there != here:
+                found.add(digest)
+        return found
+
     def listing(self, *parts: str) -> dict[str, dict[str, Any]]:
         """Every file under ``parts`` (path -> fsspec info), for ``remotegc``."""
         with talking(self.config, "list"):
@@ -204,7 +214,8 @@ class Remote:
             self.fs.invalidate_cache(path)
             try:
                 found = self.fs.find(path, detail=True)
-                self.sizes.update({p: int(i.get("size") or 0) for p, i in found.items()})
+                sizes = {p: i.get("size") for p, i in found.items()}
+                self.sizes.update({p: int(n) for p, n in sizes.items() if n is not None})
                 return list(found)
             except FileNotFoundError:
                 if self.config.protocol in ("s3", "s3a"):

@@ -122,13 +122,14 @@ def push(
             continue
         ready.append(run)
         needed |= objects
-    # Noted before the remote is listed: a ``gc --remote`` from here on keeps what this push
-    # finds there and does not send again, though old.
-    remote.note_push(needed)
     with ThreadPoolExecutor(2) as pool:  # both listings at once
         names = pool.submit(remote.record_names, {r.fingerprint for r in ready})
         there = remote.present(needed)
         listed = names.result()
+    # Noted as soon as the remote is listed, before the uploads: a ``gc --remote`` from here on
+    # keeps what this push found there and does not send again, though old.
+    remote.note_push(needed)
+    there -= remote.cut_short(there)  # sent again, whole
     if repair and there:
         report.repaired = remote.damaged(there)
     todo = sorted(needed - there)
@@ -221,9 +222,13 @@ def _fetch_problems(got: Fetched, owners: dict[str, str]) -> list[str]:
 
 def remote_state(remote: Remote, locks: dict[str, LockEntry], keys: list[str]) -> dict[str, int]:
     """Step key -> how many of the objects of its locked result the remote lacks (0: it is
-    all there). A folder whose manifest is not stored locally counts its manifest only."""
+    all there, with the right sizes). A folder's manifest not stored locally is fetched first
+    (it is small), to count its files: a manifest alone is no folder."""
+    folders = {a.digest for k in keys for a in locks[k].outputs.values() if a.kind == "dir"}
+    remote.fetch(d for d in folders if not remote.store.has(d))
     per_step = {key: objects_of(remote.store, locks[key].outputs.values()) for key in keys}
     there = remote.present(set().union(*per_step.values()) if per_step else set())
+    there -= remote.cut_short(there)
     return {key: len(objects - there) for key, objects in per_step.items()}
 
 

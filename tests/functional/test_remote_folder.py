@@ -326,3 +326,35 @@ def test_gc_remote_keeps_what_another_project_of_the_checkout_needs(
     assert copy.incr("pull").returncode == 0
     copy.repro()
     assert copy.take_ran() == [] and outputs(copy) == outputs(second)
+
+
+def test_an_object_cut_short_on_the_remote_is_sent_again_and_not_counted(
+    make_project: MakeProject,
+) -> None:
+    """A remote object whose listed size is not its local copy's is damaged: ``status
+    --remote`` does not count it, and ``push`` sends it again whole. A folder's manifest alone
+    is no folder: in a fresh clone, ``status --remote`` counts the folder's files too."""
+    project = origin(make_project, URL)
+    assert project.incr("push").returncode == 0
+    remote = project.root.parent / "remote"
+    digest = project.lock()["flow.report"].outputs["out/report.txt"].digest
+    path = remote / "objects" / digest[:2] / digest[2:]
+    os.chmod(path, 0o644)
+    path.write_bytes(path.read_bytes()[:3])
+    assert (
+        "flow.report  not on remote (1 objects missing)"
+        in project.incr("status", "--remote").stdout
+    )
+    again = project.incr("push")
+    assert "pushed 1 objects" in again.stdout, again.output
+    assert bad_objects(remote) == []
+
+    parts = project.lock()["flow.report"].outputs["out/parts"].digest
+    manifest = remote / "objects" / parts[:2] / parts[2:]
+    one = json.loads(manifest.read_bytes())
+    fresh = clone(project, "fresh")
+    files = [o for o in (remote / "objects").glob("*/*") if o.name != manifest.name]
+    gone = next(f for f in files if f.parent.name + f.name in json.dumps(one))
+    gone.unlink()
+    state = fresh.incr("status", "--remote")
+    assert "flow.report  not on remote (1 objects missing)" in state.stdout, state.output
