@@ -378,8 +378,13 @@ class Remote:
         paths = [p for p in paths if p.endswith(".json")]
         if not paths:
             return []
-        runs = [SharedRun.from_bytes(data) for data in self.read_many(paths).values()]
-        found = [r for r in runs if r is not None and r.fingerprint == fingerprint]
+        read = self.read_many(paths)
+        runs = [(p, SharedRun.from_bytes(data)) for p, data in read.items()]
+        found = [  # named by what it holds: one edited since it was pushed is no record
+            r
+            for p, r in runs
+            if r is not None and r.fingerprint == fingerprint and p.endswith(f"/{r.name}.json")
+        ]
         return sorted(found, key=lambda r: r.created, reverse=True)
 
     def read_many(self, paths: list[str]) -> dict[str, bytes]:

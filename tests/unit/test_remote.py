@@ -195,3 +195,16 @@ def test_gc_remote_keeps_an_old_object_a_push_noted_while_gc_ran(tmp_path: Path)
     report = collect_remote(meanwhile, project.lockfile, grace=60.0, dry_run=False, now=later)
     assert [p.rsplit("/", 1)[-1] for p in report.objects] == [gone[2:]]
     assert remote.present([kept, gone]) == {kept}
+
+
+def test_a_run_record_edited_since_it_was_pushed_is_no_record(pair: tuple[Remote, Remote]) -> None:
+    """A record is named by what it holds: bytes that no longer give its name are skipped."""
+    here, there = pair
+    good, other = here.store.put(b"the result"), here.store.put(b"another result")
+    run = SharedRun("f" * 32, "flow.a", {"output": Artifact("json", good)}, {}, 10.0)
+    here.push_records([run])
+    assert [r.outputs for r in there.runs_of("f" * 32)] == [run.outputs]
+    path = Path(here.record_path(run.fingerprint, run.name))
+    os.chmod(path, 0o644)
+    path.write_bytes(path.read_bytes().replace(good.encode(), other.encode()))
+    assert there.runs_of("f" * 32) == []
