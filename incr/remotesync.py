@@ -133,13 +133,22 @@ def push(
     if repair and there:
         report.repaired = remote.damaged(there)
     todo = sorted(needed - there)
-    # What goes up is hashed first: a damaged local copy is removed here, never sent.
-    damaged = {d for d in [*todo, *report.repaired] if not _intact(store, d)}
+    # What goes up is hashed first: a damaged local copy is removed here, never sent. One
+    # gone meanwhile (``incr gc`` here removed an old run's objects) is not sent either.
+    checked = {d: _intact(store, d) for d in [*todo, *report.repaired]}
+    damaged = {d for d, ok in checked.items() if ok is False}
+    gone = {d for d, ok in checked.items() if ok is None}
     for digest in sorted(damaged):
         report.problems.append(
             f"cannot push {owners.get(digest, 'an output')}: cache object {digest} was damaged "
             "here (removed); run `incr repro` to recompute it"
         )
+    for digest in sorted(d for d in gone if d in owners):  # a locked result's: say so
+        report.problems.append(
+            f"cannot push {owners[digest]}: cache object {digest} is missing here; "
+            "run `incr repro` (or `incr pull`) first"
+        )
+    damaged |= gone
     report.repaired = [d for d in report.repaired if d not in damaged]
     todo = [d for d in todo if d not in damaged]
     remote.upload(sorted({*report.repaired, *todo}))
@@ -149,10 +158,14 @@ def push(
     return report
 
 
-def _intact(store: Store, digest: str) -> bool:
+def _intact(store: Store, digest: str) -> bool | None:
+    """True when the object is stored with the right bytes, False when it was damaged (and
+    is removed), None when it is not stored (any more)."""
     try:
         store.check(digest)
-    except (ObjectMissing, ObjectCorrupt):
+    except ObjectMissing:
+        return None
+    except ObjectCorrupt:
         return False
     return True
 

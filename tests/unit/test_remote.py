@@ -208,3 +208,32 @@ def test_a_run_record_edited_since_it_was_pushed_is_no_record(pair: tuple[Remote
     os.chmod(path, 0o644)
     path.write_bytes(path.read_bytes().replace(good.encode(), other.encode()))
     assert there.runs_of("f" * 32) == []
+
+
+class _CollectingMeanwhile(Remote):
+    """A folder remote listed while ``incr gc`` here removes an old run's object."""
+
+    doomed = ""
+
+    def present(self, digests):  # type: ignore[no-untyped-def]
+        found = super().present(digests)
+        if self.doomed:
+            self.store.discard(self.doomed)
+            self.doomed = ""
+        return found
+
+
+def test_an_old_runs_object_gc_removes_during_push_all_runs_is_no_damage(tmp_path: Path) -> None:
+    """``push --all-runs`` while ``incr gc`` removes an old run's objects: that run is not
+    pushed, and nothing is called damaged."""
+    project = project_at(tmp_path / "here", '\n[tool.incr.remote]\nurl = "../shared"\n')
+    remote = _CollectingMeanwhile.open(project)
+    kept, old = remote.store.put(b"the locked result"), remote.store.put(b"an old run's")
+    entry = LockEntry(
+        "flow.a", "f" * 32, Facts({}, {}, {}, {}), {"output": Artifact("json", kept)}, {}
+    )
+    remote.store.record_run("e" * 32, {"output": Artifact("json", old)}, {}, 1.0, "flow.a")
+    remote.doomed = old
+    report = push(remote, {"flow.a": entry}, ["flow.a"], all_runs=True)
+    assert report.problems == []
+    assert report.uploaded == 1 and remote.present([kept, old]) == {kept}
