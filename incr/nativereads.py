@@ -12,8 +12,10 @@ every file under it and its listings; a glob (``data/parts/*.parquet``) with the
 matches and the listing of the folder it starts from.
 
 Readers that are classes (``h5py.File``, ``pq.ParquetFile``) are left as they are (a
-subclass check must keep working), and so are names bound before the wrapper was made
-(``from pandas import read_parquet`` at import): ``creaders`` still finds their calls.
+subclass check must keep working). A name a project module bound to a reader before the
+wrapper was made (``from pyarrow.parquet import read_table as load``, at import) is bound to
+the wrapper; one in a module outside the project is not (``creaders`` still finds a call in
+the project's code).
 
 Writers written in C (``WRITERS``: polars' ``write_parquet``, ``pq.write_table``) are wrapped
 the same way, and tell the recorder the file they wrote, as an ``open`` for writing would.
@@ -21,6 +23,7 @@ the same way, and tell the recorder the file they wrote, as an ``open`` for writ
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import os
@@ -55,13 +58,25 @@ def install(sink: Callable[[], Sink | None]) -> None:
     _sink = sink
 
 
-def wrap_imported() -> None:
+def wrap_imported(root: str) -> None:
     """Wrap the readers and writers of the modules imported since the last call (cheap when
-    none was)."""
+    none was), and put the wrappers in place of the readers the project's modules under
+    ``root`` imported by name before (``from pandas import read_parquet as load``)."""
     global _modules_seen
     if len(sys.modules) == _modules_seen:
         return
     _modules_seen = len(sys.modules)
+    _wrap_new()
+    wrappers = {id(real): getattr(real, "_incr_wrapper", None) for real in _done.values()}
+    for module in list(sys.modules.values()):
+        if str(getattr(module, "__file__", None)).startswith(root):
+            names = vars(module)
+            for name, value in list(names.items()):
+                if wrappers.get(id(value)) is not None:
+                    names[name] = wrappers[id(value)]
+
+
+def _wrap_new() -> None:
     for name in (*RUNTIME, *WRITERS):
         if name in _done:
             continue
@@ -75,6 +90,8 @@ def wrap_imported() -> None:
             setattr(owner, attr, _writer(found, WRITERS[name]))
         else:
             _replace(owner, attr, found)
+        with contextlib.suppress(AttributeError, TypeError):  # a builtin takes no attribute
+            found._incr_wrapper = getattr(owner, attr)
 
 
 def _find(name: str) -> tuple[Any, str, Any]:

@@ -427,7 +427,7 @@ def recording(
             _installed = True
         previous, _active = _active, recorder
         _swap(_WRAPPED)
-        nativereads.wrap_imported()
+        nativereads.wrap_imported(recorder.root)
     try:
         yield recorder
     finally:

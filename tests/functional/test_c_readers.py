@@ -339,7 +339,7 @@ SEEN_WHEN_CALLED = """\
 
     from incr import pipeline, step
     from pipelines.mark import mark
-    from pipelines.tables import load_named
+    from pipelines.tables import load_aliased, load_named
 
 
     @step
@@ -367,6 +367,12 @@ SEEN_WHEN_CALLED = """\
 
 
     @step
+    def by_an_alias() -> int:
+        mark("by_an_alias")
+        return load_aliased("x")
+
+
+    @step
     def a_folder() -> int:
         mark("a_folder")
         return int(pd.read_parquet("data/parts")["a"].sum())
@@ -383,6 +389,7 @@ SEEN_WHEN_CALLED = """\
         after_chdir()
         named_in_a_file()
         through_a_helper()
+        by_an_alias()
         a_folder()
         a_glob()
     """
@@ -392,7 +399,8 @@ def test_a_reader_in_c_is_seen_with_the_path_it_gets_when_called(
     make_project: MakeProject, tmp_path: Path
 ) -> None:
     """Paths incr cannot know before the step runs (after ``os.chdir``, read from a file,
-    given to a helper, a folder, a glob) are seen when the reader is called."""
+    given to a helper, a folder, a glob; a reader imported by name) are seen when the reader
+    is called."""
     import pandas as pd
 
     project = make_project(
@@ -400,10 +408,15 @@ def test_a_reader_in_c_is_seen_with_the_path_it_gets_when_called(
             FLOW: SEEN_WHEN_CALLED,
             "pipelines/tables.py": """\
                 import pandas as pd
+                from pyarrow.parquet import read_table as load_pq
 
 
                 def load_named(name):
                     return int(pd.read_parquet("data/" + name + ".parquet")["a"].sum())
+
+
+                def load_aliased(name):
+                    return sum(load_pq("data/" + name + ".parquet").column("a").to_pylist())
                 """,
             "split.txt": "x",
         }
@@ -413,7 +426,7 @@ def test_a_reader_in_c_is_seen_with_the_path_it_gets_when_called(
     pd.DataFrame({"a": [1, 2]}).to_parquet(table)
     pd.DataFrame({"a": [3]}).to_parquet(project.root / "data" / "parts" / "0.parquet")
     project.repro()
-    assert len(project.take_ran()) == 5
+    assert len(project.take_ran()) == 6
     assert project.lock()["seen.after_chdir"].reads["data/x.parquet"]
     assert project.dirty() == {}
 
@@ -423,6 +436,7 @@ def test_a_reader_in_c_is_seen_with_the_path_it_gets_when_called(
         "a_folder",
         "a_glob",
         "after_chdir",
+        "by_an_alias",
         "named_in_a_file",
         "through_a_helper",
     ]
