@@ -32,6 +32,15 @@ SCHEDULER_HELP = (
 )
 
 
+#: What Ctrl-C leaves, by command (the others: nothing to say).
+INTERRUPTED = {
+    "repro": ": every step that finished is kept in the lockfile",
+    "verify": ": every step that finished is kept in the lockfile",
+    "push": ": the objects sent are on the remote; `incr push` again sends the rest",
+    "pull": ": the objects fetched are kept; `incr pull` again fetches the rest",
+}
+
+
 def user_errors(echo: Callable[[str], object]) -> Callable[[F], F]:
     """A decorator that shows an IncrError as its one-line message (and hint) through ``echo``
     (standard error), with its exit code; Ctrl-C is 130."""
@@ -59,7 +68,7 @@ def user_errors(echo: Callable[[str], object]) -> Callable[[F], F]:
                 )
                 sys.exit(2)
             except KeyboardInterrupt:
-                echo("interrupted: every step that finished is kept in the lockfile")
+                echo(f"interrupted{INTERRUPTED.get(func.__name__, '')}")
                 sys.exit(130)
             except Exception as exc:  # a bug in incr, unless a file hid a standard module
                 from incr.imports import shadowed
