@@ -22,12 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from incr.model import paths_overlap
 from incr.moduletop import dotted_names, imported_names, is_guard
-from incr.readertable import LAST_NAMES, PATH_KEYWORDS, READERS
+from incr.readertable import LAST_NAMES, PATH_KEYWORDS, READERS, RUNTIME
 
 if TYPE_CHECKING:
     from incr.codeast import ModuleInfo, ModuleLookup
 
 
+#: Readers that tell the read recorder the path they get when called (``incr.nativereads``).
+_SEEN = frozenset(RUNTIME)
+_GLOB = frozenset("*?[")
 READ_MODES = frozenset({"r", "rb", "rt", "c"})
 WRITE_ONLY_MODES = frozenset({"w", "wb", "w-", "x", "wt"})
 _READ_ONLY_URI = re.compile(r"[?&](mode=ro|immutable=1)")
@@ -182,6 +185,8 @@ def resolve_calls(
             continue
         kind, value = path_value(source, params, _constants(index, info), own=own)
         mode = mode_of(dotted, literals, value if kind == "path" else None)
+        if dotted in _SEEN and (kind == "unknown" or _GLOB.intersection(str(value))):
+            kind = "seen"  # a path known only when called, or a glob: seen then (nativereads)
         if mode != "w":
             found.append((f"{text}() in {info.source.path}:{sym}", mode, kind, value))
             if dotted in _LOGGED and mode == "r" and kind != "unknown":
@@ -322,6 +327,8 @@ def step_files(
         path: Any = value if kind == "path" else None
         if kind == "config":
             path = config.get(value)
+        if kind == "seen":
+            continue  # the reader tells the recorder the path it gets (``incr.nativereads``)
         if not isinstance(path, str):
             if not declared and not suffix:
                 notes.append(f"{place} opens files incr cannot see; list them in deps=[...]")

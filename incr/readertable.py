@@ -108,7 +108,9 @@ READERS: dict[str, Reader] = {
 RUNTIME = tuple(
     name
     for name, reader in READERS.items()
-    if reader.mode is None and not name.endswith(".connect")
+    if reader.mode is None
+    and not name.endswith(".connect")
+    and not name.rpartition(".")[2][:1].isupper()  # a class: ``pq.ParquetFile``
 )
 #: Writers written in C (Rust, Arrow's C++), by full dotted name (``Class.method`` for a
 #: method): the position of the path they write among their arguments (after ``self``, for

@@ -128,9 +128,18 @@ def test_a_config_field_in_the_step_itself_is_a_config_path() -> None:
         ),
     ],
 )
-def test_a_path_not_known_before_the_run_is_unknown(flow: str, place: str) -> None:
+def test_a_path_not_known_before_the_run_is_seen_when_the_reader_is_called(
+    flow: str, place: str
+) -> None:
     helpers = "import pyarrow.parquet as pq\n\n\ndef read(path):\n    return pq.read_table(path)\n"
-    assert readers(flow, helpers) == [(place, "r", "unknown", "")]
+    assert readers(flow, helpers) == [(place, "r", "seen", "")]
+
+
+def test_a_reader_class_given_a_path_not_known_before_the_run_is_unknown() -> None:
+    """A class is not wrapped (``incr.nativereads``): its file is unknown, and gets a note."""
+    flow = "import pyarrow.parquet as pq\n\n\ndef load(path):\n    return pq.ParquetFile(path)\n"
+    place = "pq.ParquetFile() in pipelines/flow.py:load"
+    assert readers(flow) == [(place, "r", "unknown", "")]
 
 
 @pytest.mark.parametrize(
@@ -141,9 +150,9 @@ def test_a_path_not_known_before_the_run_is_unknown(flow: str, place: str) -> No
     ],
     ids=["map", "table"],
 )
-def test_a_reader_passed_as_a_value_opens_unknown_files(body: str) -> None:
+def test_a_reader_passed_as_a_value_is_seen_when_called(body: str) -> None:
     flow = f"import pandas as pd\n\n\ndef load(files):\n    {body}\n"
-    assert readers(flow) == [("pd.read_parquet() in pipelines/flow.py:load", "r", "unknown", "")]
+    assert readers(flow) == [("pd.read_parquet() in pipelines/flow.py:load", "r", "seen", "")]
 
 
 @pytest.mark.parametrize(
