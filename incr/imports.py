@@ -19,20 +19,41 @@ COMPILED: dict[str, str] = {}
 
 
 def edited_since_imported(root: Path, digest: Callable[[str], str]) -> list[str]:
-    """The project files (relative to ``root``) of modules this process compiled and still
-    holds whose bytes are no longer those it compiled (``digest``: of a relative path): a
-    notebook's or a script's second ``.run()`` after an edit would run the old code. A module
-    imported otherwise (by a notebook, before incr) is taken as it is when a run first sees it.
-    """
-    held = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
+    """The files of modules this process holds whose bytes are no longer those it ran:
+    project modules (relative to ``root``) and modules of local packages outside it (by their
+    path: see ``incr.localpackages``). A notebook's or a script's second ``.run()`` after an
+    edit would run the old code. A project module is checked against the bytes incr compiled;
+    one imported otherwise (by a notebook, before incr), and a local package's, is taken as it
+    is when a run first sees it (``digest``: of a relative path or an outside one)."""
     prefix = os.path.join(str(root), "")
     edited = []
-    for path in held:
-        if isinstance(path, str) and path.startswith(prefix):
-            now = digest(path[len(prefix) :])
-            if COMPILED.setdefault(path, now) != now:
-                edited.append(path[len(prefix) :])
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not isinstance(path, str) or not _held_code(path, prefix):
+            continue
+        rel = path[len(prefix) :] if path.startswith(prefix) else path
+        now = digest(rel)
+        if COMPILED.setdefault(path, now) != now:
+            edited.append(rel)
     return sorted(edited)
+
+
+#: Whether a module file is code a run checks (``_held_code``), by file.
+_CHECKED: dict[str, bool] = {}
+
+
+def _held_code(path: str, prefix: str) -> bool:
+    """A project module's file, or a local package's outside the project (not incr's own)."""
+    if path.startswith(prefix):
+        return True
+    known = _CHECKED.get(path)
+    if known is None:
+        from incr import outside
+
+        own = os.path.dirname(os.path.abspath(__file__))
+        known = not path.startswith(own) and outside.is_local_code(path)
+        _CHECKED[path] = known
+    return known
 
 
 class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):

@@ -157,12 +157,25 @@ def local_modules(project: Project) -> dict[str, Path]:
 
 
 def forget_local_modules(project: Project) -> None:
-    """Remove project-local modules from ``sys.modules`` so the next import reads their source
-    (project modules are always compiled from source: see ``incr.imports``). Third-party
-    modules stay loaded."""
-    for name in local_modules(project):
+    """Remove project-local modules, and those of local packages outside the project (code on
+    this machine, not installed: ``incr.localpackages``), from ``sys.modules`` so the next
+    import reads their source (project modules are always compiled from source: see
+    ``incr.imports``). Installed modules, and incr's own, stay loaded."""
+    for name in [*local_modules(project), *local_package_modules()]:
         sys.modules.pop(name, None)
     importlib.invalidate_caches()
+
+
+def local_package_modules() -> dict[str, Path]:
+    """Module name -> file of each module in ``sys.modules`` of a local package outside the
+    project (``incr.outside.is_local_code``), incr's own left out."""
+    own = os.path.dirname(os.path.abspath(__file__))
+    found: dict[str, Path] = {}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str) and not file.startswith(own) and outside.is_local_code(file):
+            found[name] = Path(os.path.abspath(file))
+    return found
 
 
 def targeted_steps(pipelines: list[TracedPipeline], targets: Iterable[str]) -> list[StepNode]:
@@ -180,7 +193,8 @@ def watch_set(
     locks: dict[str, LockEntry],
     discovered: Iterable[str] = (),
 ) -> WatchSet:
-    """The pipelines folder, project-local modules in ``sys.modules``, the declared deps of
+    """The pipelines folder, project-local modules in ``sys.modules`` and those of local
+    packages outside the project, the declared deps of
     ``nodes`` and the deps and learned facts their lock entries record, and what discovery
     was seen to depend on (``discovered``: ``LockEntry.reads`` keys); ignoring the cache, the
     lockfile, ``.git`` and ``nodes``' outs."""
@@ -191,7 +205,7 @@ def watch_set(
         deps |= set(entry.facts.deps)
         learned |= set(entry.reads)
     files, listed, tested = _learned_paths(learned)
-    modules = set(local_modules(project).values())
+    modules = {*local_modules(project).values(), *local_package_modules().values()}
     outs = {root / out for n in nodes for out in n.outs}
     return WatchSet(
         root=root,

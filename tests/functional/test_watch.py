@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from blake3 import blake3
 
 from incr import lockfile
 from incr.model import LockEntry
@@ -345,6 +346,30 @@ def test_a_file_read_outside_the_project_is_watched(project, start, tmp_path_fac
     watch = start()
     outside.write_text("other\n", encoding="utf-8")
     assert watch.settle(3, 2) == ["transform", "report"]
+
+
+def test_a_local_package_outside_the_project_is_watched_and_imported_again(
+    project, start, tmp_path_factory, monkeypatch
+):
+    """A shared library on ``PYTHONPATH`` (code on this machine, not installed): saving it
+    reruns the step that uses it, with its new code."""
+    library = tmp_path_factory.mktemp("lib") / "common"
+    library.mkdir()
+    write(library, "__init__.py", "")
+    write(library, "ops.py", "def shout(text):\n    return text.upper()\n")
+    monkeypatch.setenv("PYTHONPATH", str(library.parent))
+    text = replaced(project, "pipelines/flow.py", "return text.upper()", "return shout(text)")
+    text = text.replace(
+        "from pipelines.mark import mark",
+        "from common.ops import shout\nfrom pipelines.mark import mark",
+    )
+    (project / "pipelines/flow.py").write_text(text, encoding="utf-8")
+    watch = start()
+    write(library, "ops.py", "def shout(text):\n    return text.upper() + '!'\n")
+    assert watch.settle(3, 2) == ["transform", "report"]
+    entry = lockfile.read(project / "pipeline.lock")["flow.report"]
+    assert entry.outputs["output"].digest == blake3(b"7").hexdigest()  # "HELLO\n!": new code
+    assert watch.stop(signal.SIGINT) == 0
 
 
 # --------------------------------------------------------------------------- runs in progress

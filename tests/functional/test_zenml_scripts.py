@@ -6,6 +6,8 @@ while a module defines their pipeline."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from .conftest import MakeProject
@@ -385,6 +387,52 @@ def test_a_second_run_after_an_edit_in_the_same_process_is_refused(
     assert project.dirty() == {"make": [("code changed", "scale in pipelines/helpers.py")]}
     project.repro()
     assert project.dirty() == {}
+
+
+def test_a_second_run_after_an_edit_of_a_local_package_is_refused(
+    make_project: MakeProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same loop with a shared library outside the project (on ``PYTHONPATH``, not
+    installed): its code counts as the step's, so its edit is refused the same way."""
+    library = tmp_path / "lib" / "common"
+    library.mkdir(parents=True)
+    (library / "__init__.py").write_text("", encoding="utf-8")
+    (library / "ops.py").write_text("def scale(x):\n    return x * 2\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(library.parent))
+    project = make_project(
+        {
+            "pipelines/p.py": """\
+                from common.ops import scale
+                from incr import pipeline, step
+
+
+                @step
+                def make() -> int:
+                    return scale(10)
+
+
+                @pipeline
+                def p():
+                    make()
+                """,
+            "loop.py": f"""\
+                from incr.errors import IncrError
+                from pipelines.p import p
+
+                p().run()
+                with open({str(library / "ops.py")!r}, "w") as fh:
+                    fh.write("def scale(x):\\n    return x * 3\\n")
+                try:
+                    p().run()
+                except IncrError as exc:
+                    print("refused:", exc.message)
+                """,
+        }
+    )
+    result = project.python("loop.py")
+    assert result.returncode == 0, result.output
+    assert f"refused: {library / 'ops.py'} changed after this process imported it" in result.stdout
+    assert list(project.dirty()) == ["make"]
 
 
 def test_a_script_registers_the_materializers_of_modules_it_does_not_import(
