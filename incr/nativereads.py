@@ -23,7 +23,6 @@ the same way, and tell the recorder the file they wrote, as an ``open`` for writ
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import glob
 import os
@@ -49,6 +48,10 @@ _sink: Callable[[], Sink | None] = lambda: None  # noqa: E731
 #: Readers wrapped so far, by full dotted name; what was found under each.
 _done: dict[str, object] = {}
 _modules_seen = -1
+#: The wrapper of each reader or writer wrapped, by the id of the original.
+_wrappers: dict[int, Callable[..., Any]] = {}
+#: The full dotted name of each original wrapped, by its id.
+_names: dict[int, str] = {}
 _GLOB = frozenset("*?[")
 
 
@@ -67,13 +70,16 @@ def wrap_imported(root: str) -> None:
         return
     _modules_seen = len(sys.modules)
     _wrap_new()
-    wrappers = {id(real): getattr(real, "_incr_wrapper", None) for real in _done.values()}
     for module in list(sys.modules.values()):
         if str(getattr(module, "__file__", None)).startswith(root):
             names = vars(module)
             for name, value in list(names.items()):
-                if wrappers.get(id(value)) is not None:
-                    names[name] = wrappers[id(value)]
+                if id(value) in _wrappers and _done.get(_name_of(value)) is value:
+                    names[name] = _wrappers[id(value)]
+
+
+def _name_of(value: object) -> str:
+    return _names.get(id(value), "")
 
 
 def _wrap_new() -> None:
@@ -90,8 +96,8 @@ def _wrap_new() -> None:
             setattr(owner, attr, _writer(found, WRITERS[name]))
         else:
             _replace(owner, attr, found)
-        with contextlib.suppress(AttributeError, TypeError):  # a builtin takes no attribute
-            found._incr_wrapper = getattr(owner, attr)
+        _wrappers[id(found)] = getattr(owner, attr)  # ``found`` is kept alive in ``_done``
+        _names[id(found)] = name
 
 
 def _find(name: str) -> tuple[Any, str, Any]:
