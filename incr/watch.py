@@ -4,17 +4,23 @@ Three parts, from pure to impure:
 
 - ``incr.watchset`` decides which paths count (``WatchSet.affected``: no disk, no clock) and
   which folders to watch.
-- ``Debouncer`` collects changed paths from watchdog's thread and hands the main thread one batch
-  once files have been quiet for the debounce delay.
-- ``Watcher`` is the loop. For each batch it forgets the project's own modules, rediscovers the
-  pipelines, asks ``Workspace.status`` whether anything that matters changed, runs the targets
-  like ``incr repro``, and reschedules watchdog's folder watches from what it just loaded.
+- ``Debouncer`` (``incr.watchparts``) collects changed paths from watchdog's thread and hands
+  the main thread one batch once files have been quiet for the debounce delay.
+- ``Watcher`` is the loop. For each batch it forks a child process (where ``fork`` is), which
+  imports the project afresh, rediscovers the pipelines, asks ``Workspace.status`` whether
+  anything that matters changed, runs the targets like ``incr repro``, and sends back what
+  to watch; the watcher reschedules watchdog's folder watches from it. The watcher itself
+  never imports the project: what the project's modules set in libraries when imported
+  (``np.set_printoptions``, ``os.environ[...] = ...``) is gone when the line is. It imports
+  the installed modules a cycle used, so that the next child starts with them loaded.
 
-Steps run in the main thread, as with ``incr repro``. Changes that arrive during a run wait in
-the debouncer and make one follow-up run. With ``restart``, a relevant change during a run
-cancels it: the watchdog thread sends SIGUSR1 to the main thread, whose handler raises
+Steps run in the child's main thread, as with ``incr repro``. Changes that arrive during a run
+wait in the debouncer and make one follow-up run. With ``restart``, a relevant change during a
+run cancels it: the watchdog thread sends SIGUSR1 to the child, whose handler raises
 ``RunCancelled`` (a BaseException: the runner does not take it for a step failure) while a run
 is armed; the reporter also checks before each step (for platforms without ``pthread_kill``).
+Ctrl-C and SIGTERM reach the child too (passed on by the watcher), which keeps every finished
+step, as ``incr repro`` does.
 So a step in progress is interrupted as Ctrl-C interrupts it, and the lockfile, written
 atomically after each finished step, stays valid and keeps those steps. Each cycle holds the
 project lock, as ``incr repro`` does; an idle watcher holds nothing.
@@ -23,10 +29,12 @@ project lock, as ``incr repro`` does; an idle watcher holds nothing.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
+import pickle
 import signal
+import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -47,6 +55,8 @@ from incr.project import Project
 from incr.report import Console
 from incr.runner import repro_all
 from incr.session import Workspace
+from incr.watchparts import DEFAULT_DEBOUNCE, Outcome, installed_modules, stop_child
+from incr.watchparts import Debouncer as Debouncer
 from incr.watchset import (
     Change,
     WatchSet,
@@ -59,8 +69,6 @@ from incr.watchset import (
     watch_set,
 )
 
-DEFAULT_DEBOUNCE = 0.2
-
 
 class RunCancelled(BaseException):
     """Raised in the main thread to cancel a run whose inputs changed (``--restart``)."""
@@ -68,61 +76,6 @@ class RunCancelled(BaseException):
 
 class Terminated(BaseException):
     """Raised in the main thread by SIGTERM."""
-
-
-# --------------------------------------------------------------------------- debouncing
-
-
-class Debouncer:
-    """Collects changed paths (from any thread); hands them out once they have settled.
-
-    A batch is ready when no path was added for ``delay`` seconds, or when the first path of
-    the batch waited ``max_delay`` seconds (so a file that never stops changing still runs).
-    """
-
-    def __init__(
-        self,
-        delay: float = DEFAULT_DEBOUNCE,
-        clock: Callable[[], float] = time.monotonic,
-        max_delay: float | None = None,
-    ) -> None:
-        self.delay = delay
-        self.max_delay = max(1.0, 10 * delay) if max_delay is None else max_delay
-        self.clock = clock
-        self._paths: dict[str, None] = {}  # an ordered set
-        self._first = self._last = 0.0
-        self._cond = threading.Condition()
-
-    def add(self, paths: Iterable[str]) -> None:
-        with self._cond:
-            now = self.clock()
-            if not self._paths:
-                self._first = now
-            self._paths.update(dict.fromkeys(paths))
-            self._last = now
-            self._cond.notify_all()
-
-    def pending(self) -> bool:
-        with self._cond:
-            return bool(self._paths)
-
-    def due_in(self, now: float) -> float | None:
-        """Seconds until the batch is ready (0: ready now); None when nothing is pending."""
-        if not self._paths:
-            return None
-        quiet = self._last + self.delay - now
-        capped = self._first + self.max_delay - now
-        return max(0.0, min(quiet, capped))
-
-    def wait(self, poll: float = 0.5) -> list[str]:
-        """Block until a batch is ready, then return it and start a new one."""
-        with self._cond:
-            while True:
-                left = self.due_in(self.clock())
-                if left == 0.0:
-                    paths, self._paths = list(self._paths), {}
-                    return paths
-                self._cond.wait(poll if left is None else min(left, poll))
 
 
 # --------------------------------------------------------------------------- the loop
@@ -176,6 +129,9 @@ class Watcher:
         self.busy = False  # a cycle (load, status, run) is in progress
         self.armed = False  # RunCancelled may be raised in the main thread
         self.announced = False
+        self.child = 0  # the process running the cycle, while one does
+        self.out: Any = None  # in that child: where it tells the watcher what it learned
+        self.cancelled = False  # in that child: the watcher asked to cancel its run
 
     def serve(self) -> int:
         """Run once, then on every settled change until SIGINT or SIGTERM.
@@ -210,11 +166,105 @@ class Watcher:
     # ------------------------------------------------------------------ one cycle
 
     def _cycle(self, changed: list[str] | None) -> None:
-        """Load, decide, run. ``changed`` is None for the first run, which always runs.
+        """Load, decide, run, in a child process forked for the cycle (where ``fork`` is): the
+        project's modules, and the state they set in libraries at their top level
+        (``np.set_printoptions``, ``sklearn.set_config``, a variable in ``os.environ``), start
+        afresh each time, as with ``incr repro``; a line removed from a module is gone. This
+        process only watches. ``changed`` is None for the first run, which always runs.
 
         ``busy`` stays True when SIGINT or SIGTERM ends the cycle, for the exit code.
         """
         self.busy = True
+        if not hasattr(os, "fork"):
+            self._cycle_here(changed)
+            return
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            self._child_cycle(changed, write)
+        os.close(write)
+        self.child = pid
+        outcome = Outcome()
+        try:
+            with os.fdopen(read, "rb") as messages:
+                self._receive(messages, outcome)
+        except KeyboardInterrupt:
+            stop_child(pid, signal.SIGINT, grace=0.5)  # the terminal may have sent it one
+            raise
+        except Terminated:
+            stop_child(pid, signal.SIGTERM, grace=0.0)
+            raise
+        finally:
+            self.child = 0
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        self._preload(outcome.modules)
+        if outcome.error is not None:
+            message, hint, code = outcome.error
+            error = IncrError(message, hint)
+            error.exit_code = code
+            raise error
+        if outcome.idle:
+            self._idle()
+        self.busy = False
+
+    def _child_cycle(self, changed: list[str] | None, write: int) -> None:
+        """The cycle, in the forked child: what it learns goes to the watcher through
+        ``write``; it never returns."""
+        code = 0
+        self.out = os.fdopen(write, "wb")
+        try:
+            self._cycle_here(changed)
+        except KeyboardInterrupt:
+            code = 130
+        except Terminated:
+            code = 143
+        except IncrError as exc:
+            self._send(("error", exc.message, exc.hint, exc.exit_code))
+            code = exc.exit_code
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        finally:
+            with contextlib.suppress(BaseException):
+                self._send(("modules", installed_modules(self.project)))
+                self.out.close()
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        assert self.out is not None
+        pickle.dump(message, self.out)
+        self.out.flush()
+
+    def _receive(self, messages: Any, outcome: Outcome) -> None:
+        """Take in what the child learns while its cycle runs, until it exits."""
+        while True:
+            try:
+                message = pickle.load(messages)
+            except EOFError:
+                return
+            if message[0] == "watch":
+                self._set_watched(message[1])
+            elif message[0] == "idle":
+                outcome.idle = True
+            elif message[0] == "error":
+                outcome.error = message[1:]
+            elif message[0] == "modules":
+                outcome.modules = message[1]
+
+    def _preload(self, modules: list[str]) -> None:
+        """Import here the installed modules the cycle used, so that the next child starts
+        with them loaded (untouched: the project's code runs only in the children)."""
+        for name in modules:
+            if name not in sys.modules:
+                with contextlib.suppress(Exception):
+                    importlib.import_module(name)
+
+    def _cycle_here(self, changed: list[str] | None) -> None:
+        """Load, decide, run, in this process."""
         try:
             with project_lock(self.project.cache, "incr watch", on_wait=self.console.line):
                 self._load_decide_run(changed)
@@ -255,6 +305,9 @@ class Watcher:
 
     def _idle(self) -> None:
         self.busy = False  # before the line: a Ctrl-C right after it is a stop while idle
+        if self.out is not None:  # a cycle's child: the watcher says it once the child is done
+            self._send(("idle",))
+            return
         self.console.line(f"waiting for changes (watching {summary(self.watched)})")
 
     # ------------------------------------------------------------------ watches
@@ -273,6 +326,9 @@ class Watcher:
     def _set_watched(self, watched: WatchSet) -> None:
         """Watch ``watched`` from now on; the first time, print the banner."""
         self.watched = watched
+        if self.out is not None:  # a cycle's child: the watcher watches
+            self._send(("watch", watched))
+            return
         self._schedule(folders_to_watch(watched))
         if not self.announced:
             self.announced = True
@@ -300,6 +356,10 @@ class Watcher:
         if not paths:
             return
         self.debouncer.add(self.watched.relative(p) for p in paths)
+        if self.restart and self.child:  # a cycle runs in a child: it cancels its run
+            with contextlib.suppress(OSError):
+                os.kill(self.child, signal.SIGUSR1)
+            return
         main = threading.main_thread().ident
         if self.restart and self.armed and main and hasattr(signal, "pthread_kill"):
             with contextlib.suppress(OSError):
@@ -308,7 +368,7 @@ class Watcher:
     # ------------------------------------------------------------------ cancelling, signals
 
     def _cancel_requested(self) -> bool:
-        return self.restart and self.debouncer.pending()
+        return self.restart and (self.cancelled or self.debouncer.pending())
 
     @contextlib.contextmanager
     def _armed(self) -> Iterator[None]:
@@ -321,6 +381,7 @@ class Watcher:
             self.armed = False
 
     def _on_usr1(self, signum: int, frame: FrameType | None) -> None:
+        self.cancelled = self.out is not None  # a cycle's child: the watcher saw a change
         if self.armed and self._cancel_requested():  # runs in the main thread: no race
             raise RunCancelled
 

@@ -8,6 +8,7 @@ loaded machine. The helpers live here (not in conftest.py) on purpose.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -370,6 +371,28 @@ def test_a_local_package_outside_the_project_is_watched_and_imported_again(
     entry = lockfile.read(project / "pipeline.lock")["flow.report"]
     assert entry.outputs["output"].digest == blake3(b"7").hexdigest()  # "HELLO\n!": new code
     assert watch.stop(signal.SIGINT) == 0
+
+
+def test_state_a_removed_line_set_in_a_library_is_gone_on_the_next_run(project, start):
+    """Each run imports the project afresh in a process of its own: what a module set in a
+    library when imported (``np.set_printoptions``, ``os.environ``) goes with the line."""
+    text = replaced(project, "pipelines/flow.py", "return text.upper()", SHOWS_STATE)
+    text = text.replace("import time\n", "import os\nimport time\n\nimport numpy as np\n", 1)
+    text = text.replace("@step(deps", STATE_LINES + "\n\n@step(deps", 1)
+    (project / "pipelines/flow.py").write_text(text, encoding="utf-8")
+    watch = start()
+    (project / "pipelines/flow.py").write_text(text.replace(STATE_LINES, ""), encoding="utf-8")
+    assert watch.settle(3, 3) == ["load", "transform", "report"]  # the module's lines changed
+    entry = lockfile.read(project / "pipeline.lock")["flow.transform"]
+    shown = "hello\n[0.33333333]unset"
+    assert entry.outputs["output"].digest == blake3(json.dumps(shown).encode()).hexdigest()
+    assert watch.stop(signal.SIGINT) == 0
+
+
+STATE_LINES = 'np.set_printoptions(precision=2)\nos.environ["INCR_TEST_WATCH_MODE"] = "fast"'
+SHOWS_STATE = (
+    'return text + str(np.array([1 / 3])) + os.environ.get("INCR_TEST_WATCH_MODE", "unset")'
+)
 
 
 # --------------------------------------------------------------------------- runs in progress

@@ -180,7 +180,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
         ],
     ),
     # 7 watch
-    ("watch", ["watchset", "watch"]),
+    ("watch", ["watchset", "watchparts", "watch"]),
     # 8 top: the CLI (the only module importing click) and the package facade
     ("top", ["clitexts", "clihelp", "remotehelp", "remotecli", "cli", "__init__"]),
 ]
