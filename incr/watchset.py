@@ -90,8 +90,10 @@ class WatchSet:
             path.parent in self.listed or path in self.listed or path in self.tested
         ):
             return True
-        # A folder holding watched paths appeared, vanished or moved (dir modified is noise).
-        if is_directory and kind != "modified" and any(path in p.parents for p in self.paths):
+        # A folder holding watched paths appeared, vanished or moved (dir modified is noise):
+        # a file, or a listed folder or tested path inside a folder that did not exist yet.
+        holds = (*self.paths, *self.listed, *self.tested)
+        if is_directory and kind != "modified" and any(path in p.parents for p in holds):
             return True
         # A module (or a package folder) in the pipelines folder, hidden files aside.
         return any(self._source(path, s, kind, is_directory) for s in self.sources)

@@ -395,6 +395,20 @@ SHOWS_STATE = (
 )
 
 
+def test_a_tested_path_in_a_folder_made_later_is_seen_when_it_appears(project, start):
+    text = replaced(
+        project,
+        "pipelines/flow.py",
+        "return text.upper()",
+        'return text.upper() + str(os.path.exists("conf/flags/extra"))',
+    )
+    text = text.replace("import time\n", "import os\nimport time\n", 1)
+    (project / "pipelines/flow.py").write_text(text, encoding="utf-8")
+    watch = start()
+    write(project, "conf/flags/extra", "on\n")  # conf/ did not exist: made with the file
+    assert watch.settle(3, 2) == ["transform", "report"]
+
+
 # --------------------------------------------------------------------------- runs in progress
 
 
@@ -479,6 +493,30 @@ def test_watch_set_counts_saves_and_ignores_noise(tmp_path: Path):
     assert not counts("modified", "pipelines/.flow.py.swp")
     assert not counts("moved", ".pipeline.lock.x.tmp", "pipeline.lock")
     assert not counts("modified", ".pipecache/objects/ab/cd")
+
+
+def test_a_folder_made_above_a_tested_or_listed_path_counts(tmp_path: Path):
+    """``os.path.exists("conf/flags/extra")`` or a glob of ``extra/batch1/*.txt`` before
+    those folders exist: making ``conf`` or ``extra`` counts (the watcher saw no deeper)."""
+    root = tmp_path
+    watched = WatchSet(
+        root,
+        sources=frozenset({root / "pipelines"}),
+        paths=frozenset(),
+        ignored=frozenset({root / ".pipecache"}),
+        listed=frozenset({root / "extra/batch1"}),
+        tested=frozenset({root / "conf/flags/extra"}),
+    )
+
+    def counts(kind: str, path: str, is_dir: bool = True) -> bool:
+        return bool(watched.affected(Change(kind, str(root / path), "", is_dir)))
+
+    assert counts("created", "conf")
+    assert counts("created", "conf/flags")
+    assert counts("created", "extra")
+    assert counts("deleted", "extra/batch1")
+    assert not counts("modified", "conf")
+    assert not counts("created", "other")
 
 
 def test_debouncer_waits_for_quiet_and_caps_the_wait():
