@@ -95,7 +95,10 @@ def status(
         for module_reads in workspace.imports.values():
             outside.update(outside_keys(module_reads))
         for entry in workspace.locks.values():  # what steps read, and their deps outside
-            outside.update(outside_keys(entry.reads), outside_keys(entry.facts.deps))
+            if entry.reads:
+                outside.update(outside_keys(entry.reads))
+            if entry.facts.deps:
+                outside.update(outside_keys(entry.facts.deps))
         outside.update(workspace.facts.local.paths)  # the local packages' code, as read
     return verdicts
 

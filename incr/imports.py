@@ -50,10 +50,14 @@ def _held_code(path: str, prefix: str) -> bool:
     if known is None:
         from incr import outside
 
-        own = os.path.dirname(os.path.abspath(__file__))
-        known = not path.startswith(own) and outside.is_local_code(path)
+        installed = path.startswith(_PYTHON) or path.startswith(_OWN)  # most: a quick no
+        known = not installed and outside.is_local_code(path)
         _CHECKED[path] = known
     return known
+
+
+_OWN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
+_PYTHON = tuple({os.path.join(p, "") for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
 
 
 class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):

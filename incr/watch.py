@@ -45,6 +45,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
+from incr import readrelay
 from incr.api import TracedPipeline
 from incr.daskconf import wanted
 from incr.errors import DiscoveryError, IncrError
@@ -230,6 +231,7 @@ class Watcher:
             with contextlib.suppress(BaseException):
                 self._send(("modules", installed_modules(self.project)))
                 self.out.close()
+                readrelay.for_this_process().close()  # its atexit would not run
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(code)
