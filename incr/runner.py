@@ -142,9 +142,16 @@ class Runner:
                 executor.close()
         self.verdicts += run.verdicts
         run.result.skipped = skipped
-        if skipped:
-            because = f"{', '.join(run.result.failed)} failed"
-            self.reporter.emit(StepsSkipped(graph.name, tuple(skipped), because))
+        if skipped:  # those below a failed step, then those the first failure stopped
+            failed = run.result.failed
+            below = set().union(*(graphs.descendants(graph, name) for name in failed))
+            after = tuple(name for name in skipped if name in below)
+            others = tuple(name for name in skipped if name not in below)
+            if after:
+                self.reporter.emit(StepsSkipped(graph.name, after, f"{', '.join(failed)} failed"))
+            if others:
+                because = "the run stops at the first failure (--keep-going runs them)"
+                self.reporter.emit(StepsSkipped(graph.name, others, because))
         if only is None and not run.result.failed and executor.executes:
             self._prune(graph.name, {n.name for n in graph.steps})
         self.ws.save_stats()

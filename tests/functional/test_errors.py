@@ -108,6 +108,46 @@ def test_skipped_line_does_not_name_finished_steps(fragile: Project) -> None:
     assert skipped == ["Skipped after, last: explode failed."], result.output
 
 
+def test_a_step_the_first_failure_stopped_is_not_said_to_depend_on_it(
+    make_project: MakeProject,
+) -> None:
+    """Without ``--keep-going`` the run stops at the first failure: a step that does not
+    depend on the failed one is named apart, with the way to run it."""
+    project = make_project(
+        {
+            "pipelines/stops.py": """\
+                from incr import pipeline, step
+                from pipelines.mark import mark
+
+
+                @step
+                def fails() -> int:
+                    raise ValueError("no")
+
+
+                @step
+                def apart() -> int:
+                    mark("apart")
+                    return 1
+
+
+                @pipeline
+                def stops():
+                    fails()
+                    apart()
+                """
+        }
+    )
+    result = project.incr("repro")
+    assert result.returncode != 0
+    skipped = [line for line in result.output.splitlines() if line.startswith("Skipped ")]
+    expected = "Skipped apart: the run stops at the first failure (--keep-going runs them)."
+    assert skipped == [expected], result.output
+    assert project.take_ran() == []
+    assert project.incr("repro", "--keep-going").returncode != 0
+    assert project.take_ran() == ["apart"]
+
+
 def test_fixing_the_failed_step_runs_it_and_its_dependents_only(fragile: Project) -> None:
     assert fragile.incr("repro").returncode != 0
     assert fragile.take_ran() == ["side", "load", "explode"]
