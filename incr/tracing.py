@@ -82,10 +82,16 @@ class Tracer(Generic[S]):
         base = self.prefix + step.name
         other = self._named.setdefault(base, step)
         if other is not step and other.func is not step.func:
+            first, second = where(other.func, self.root), where(step.func, self.root)
+            if first == second:  # one factory, called twice
+                raise DefinitionError(
+                    f"two different steps are named {base!r}, both made at {first}",
+                    hint="give each its own name: @step(name=...) in the factory (from its "
+                    "arguments), or name=... where the pipeline calls it",
+                )
             raise DefinitionError(
-                f"two different steps are named {base!r} "
-                f"({where(other.func, self.root)} and {where(step.func, self.root)})",
-                hint="rename one function, or give it @step(name=...)",
+                f"two different steps are named {base!r} ({first} and {second})",
+                hint="rename one function, or give it @step(name=...), or name=... in the call",
             )
         if base not in self.steps:
             return base

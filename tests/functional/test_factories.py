@@ -403,3 +403,33 @@ def test_a_no_op_status_knows_the_captures_without_importing(make_project: MakeP
     assert steps["score"]["dirty"] and steps["score"]["notes"]
     project.edit(FLOW, 'make_scaler("b", 3)', 'make_scaler("b", 4)')
     assert project.dirty()["scale_b"] == [("code changed", "captured k")]
+
+
+def test_a_factory_making_two_steps_of_one_name_says_how_to_name_them(
+    make_project: MakeProject,
+) -> None:
+    project = make_project(
+        {
+            "pipelines/made.py": """\
+                from incr import pipeline, step
+
+
+                def make_scaler(k):
+                    @step
+                    def scale() -> int:
+                        return k
+
+                    return scale
+
+
+                @pipeline
+                def made():
+                    make_scaler(2)()
+                    make_scaler(3)()
+                """
+        }
+    )
+    result = project.incr("repro")
+    assert result.returncode == 2
+    assert "two different steps are named 'scale', both made at pipelines/made.py:" in result.stderr
+    assert "@step(name=...) in the factory" in result.stderr
