@@ -92,7 +92,11 @@ class Relay:
                 continue
             whole = data.rfind(b"\n") + 1  # a line still being written is taken next time
             self.taken[name] = self.taken.get(name, 0) + whole
-            for line in data[:whole].decode("utf-8", "surrogatepass").splitlines():
+            try:
+                lines = data[:whole].decode("utf-8", "surrogatepass").splitlines()
+            except UnicodeDecodeError:
+                continue
+            for line in lines:
                 try:
                     event = json.loads(line)
                 except ValueError:
