@@ -3,6 +3,7 @@ make into graphs (``TracedPipeline``). This is where user code runs."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -332,12 +333,14 @@ def import_the_rest(project: Project) -> None:
     all: what they register when imported (materializers for a type the script's steps
     return) is then the same for ``.run()``. Called while the run holds the project: a
     ``.run()`` at a module's top level is skipped with a line that says so (as when loading a
-    value imports its module); ``__main__`` blocks are not run."""
+    value imports its module); ``__main__`` blocks are not run. A module that fails to import
+    is left out: it is another pipeline's, and ``incr repro`` names it."""
     if not project.pipelines.is_dir():
         return
     for path in pipeline_modules(project):
         if module_name(project.root, path) not in sys.modules:
-            import_module(project, path)
+            with contextlib.suppress(DiscoveryError):  # another pipeline's: the script's runs
+                import_module(project, path)
 
 
 def trace(

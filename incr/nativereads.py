@@ -92,10 +92,8 @@ def _wrap_new() -> None:
         _done[name] = found
         if not callable(found) or isinstance(found, type):
             continue
-        if name in WRITERS:
-            setattr(owner, attr, _writer(found, WRITERS[name]))
-        else:
-            _replace(owner, attr, found)
+        wrapper = _writer(found, WRITERS[name]) if name in WRITERS else _wrapper(found)
+        _replace(owner, attr, found, wrapper)
         _wrappers[id(found)] = getattr(owner, attr)  # ``found`` is kept alive in ``_done``
         _names[id(found)] = name
 
@@ -112,13 +110,21 @@ def _find(name: str) -> tuple[Any, str, Any]:
     return None, "", None
 
 
-def _replace(module: Any, attr: str, real: Callable[..., Any]) -> None:
-    wrapper = _wrapper(real)
-    setattr(module, attr, wrapper)
-    home = sys.modules.get(getattr(real, "__module__", None) or "")
-    qualname = getattr(real, "__qualname__", "")
-    if home is not None and "." not in qualname and getattr(home, qualname, None) is real:
-        setattr(home, qualname, wrapper)  # pickled by reference: found where it is defined
+def _replace(owner: Any, attr: str, real: Callable[..., Any], wrapper: Any) -> None:
+    """Put ``wrapper`` where ``real`` is: in ``owner``, and in the modules that name it under
+    its own name (where it is defined, and where its ``__module__`` says it is: pickling by
+    reference finds it there), so that one object answers for both."""
+    setattr(owner, attr, wrapper)
+    name = getattr(real, "__name__", attr)
+    homes = {getattr(real, "__module__", None), getattr(real, "__globals__", {}).get("__name__")}
+    for home in filter(None, homes):
+        module = sys.modules.get(home)
+        if (
+            module is not None
+            and not isinstance(owner, type)
+            and getattr(module, name, None) is real
+        ):
+            setattr(module, name, wrapper)
 
 
 def _wrapper(real: Callable[..., Any]) -> Callable[..., Any]:

@@ -506,3 +506,37 @@ def test_a_script_registers_the_materializers_of_modules_it_does_not_import(
     assert project.take_ran() == []
     assert project.lock_bytes() == stored
     assert project.dirty() == {}
+
+
+def test_a_script_runs_though_another_pipeline_module_fails_to_import(
+    make_project: MakeProject,
+) -> None:
+    """The other pipeline modules a script's ``.run()`` imports first are another pipeline's:
+    one that fails to import is left out (``incr repro`` names it)."""
+    project = make_project(
+        {
+            "pipelines/broken.py": "import not_a_module_anywhere\n",
+            "pipelines/p.py": """\
+                from incr import pipeline, step
+                from pipelines.mark import mark
+
+
+                @step
+                def make() -> int:
+                    mark("make")
+                    return 1
+
+
+                @pipeline
+                def p():
+                    make()
+
+
+                if __name__ == "__main__":
+                    p().run()
+                """,
+        }
+    )
+    script = project.python("pipelines/p.py")
+    assert script.returncode == 0, script.output
+    assert project.take_ran() == ["make"]
