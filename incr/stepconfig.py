@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import numbers
 import sys
 import types
 import typing
@@ -116,35 +117,41 @@ def _converter(annotation: Any) -> Callable[[Any], Any] | None:
 def _to_int(value: Any) -> int:
     if isinstance(value, int):
         return int(value) if isinstance(value, bool) else value
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError("not a whole number, for an int field")
+    if isinstance(value, numbers.Integral):  # numpy's integers
         return int(value)
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if not number.is_integer():
+            raise ValueError("not a whole number, for an int field")
+        return int(number)
     if isinstance(value, str):
         try:
             return int(value.strip())
         except ValueError:
             raise ValueError("not an int") from None
-    raise TypeError(f"a {type(value).__name__}, for an int field")
+    raise TypeError(f"{_a(value)}, for an int field")
 
 
 def _to_float(value: Any) -> float:
     if isinstance(value, float):
         return value
-    if isinstance(value, int):
+    if isinstance(value, numbers.Real):  # int, numpy's numbers
         return float(value)
     if isinstance(value, str):
         try:
             return float(value.strip())
         except ValueError:
             raise ValueError("not a float") from None
-    raise TypeError(f"a {type(value).__name__}, for a float field")
+    raise TypeError(f"{_a(value)}, for a float field")
 
 
 def _to_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, int) and value in (0, 1):
+    kind = type(value)
+    if (kind.__module__, kind.__name__) in _NUMPY_BOOLS or (
+        isinstance(value, numbers.Integral) and value in (0, 1)
+    ):
         return bool(value)
     if isinstance(value, str):
         word = value.strip().lower()
@@ -158,7 +165,15 @@ def _to_str(value: Any) -> str:
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)  # as pydantic 1 did
-    raise TypeError(f"a {type(value).__name__}, for a str field")
+    raise TypeError(f"{_a(value)}, for a str field")
+
+
+_NUMPY_BOOLS = frozenset({("numpy", "bool"), ("numpy", "bool_")})
+
+
+def _a(value: Any) -> str:
+    name = type(value).__name__
+    return f"{'an' if name[:1] in 'aeiou' else 'a'} {name}"
 
 
 _SCALARS: dict[Any, Callable[[Any], Any]] = {

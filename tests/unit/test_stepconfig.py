@@ -84,3 +84,14 @@ def test_an_annotation_no_module_defines_takes_the_value_as_given() -> None:
         size: int = "3"  # type: ignore[assignment]
 
     assert Later().model == "x" and Later().size == 3
+
+
+def test_numpy_numbers_convert_as_pydantic_took_them() -> None:
+    np = pytest.importorskip("numpy")
+    config = Train(epochs=np.int64(4), lr=np.float32(0.5), shuffle=np.bool_(True))
+    assert (config.epochs, config.lr, config.shuffle) == (4, 0.5, True)
+    assert type(config.epochs) is int and type(config.lr) is float and config.shuffle is True
+    with pytest.raises(DefinitionError, match="not a whole number"):
+        Train(epochs=np.float64(2.5))
+    with pytest.raises(DefinitionError, match="an object, for an int field"):
+        Train(epochs=object())
