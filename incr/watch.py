@@ -215,6 +215,7 @@ class Watcher:
         ``write``; it never returns."""
         code = 0
         self.out = os.fdopen(write, "wb")
+        os.register_at_fork(after_in_child=_plain_signals)  # a step's pool: not the watcher's
         try:
             self._cycle_here(changed)
         except KeyboardInterrupt:
@@ -402,6 +403,14 @@ class Watcher:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def _plain_signals() -> None:
+    """In a process a cycle's step forks (a ``multiprocessing`` pool): SIGTERM and SIGUSR1 as
+    Python has them, so that ``pool.terminate()`` ends a worker quietly."""
+    for sig in (signal.SIGTERM, getattr(signal, "SIGUSR1", None)):
+        if sig is not None:
+            signal.signal(sig, signal.SIG_DFL)
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:

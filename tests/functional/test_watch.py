@@ -409,6 +409,25 @@ def test_a_tested_path_in_a_folder_made_later_is_seen_when_it_appears(project, s
     assert watch.settle(3, 2) == ["transform", "report"]
 
 
+def test_a_pool_a_step_terminates_ends_quietly(project, start):
+    """A step's fork pool, ended with ``pool.terminate()``: its workers take SIGTERM as Python
+    does, not as the watcher does (no traceback)."""
+    text = replaced(project, "pipelines/flow.py", "return text.upper()", TERMINATES)
+    text = text.replace("import time\n", "import multiprocessing\nimport time\n", 1)
+    (project / "pipelines/flow.py").write_text(text, encoding="utf-8")
+    watch = start()
+    assert "Terminated" not in watch.output and "Traceback" not in watch.output, watch.output
+    assert watch.stop(signal.SIGINT) == 0
+
+
+TERMINATES = """pool = multiprocessing.get_context("fork").Pool(2)
+    pool.map_async(time.sleep, [5, 5])
+    time.sleep(0.5)
+    pool.terminate()
+    pool.join()
+    return text.upper()"""
+
+
 # --------------------------------------------------------------------------- runs in progress
 
 
