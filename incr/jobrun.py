@@ -193,11 +193,12 @@ def reads_of(job: StepJob, seen: ReadRecorder | None, tools: StepTools) -> dict[
 
 
 def deps_written(job: StepJob, seen: ReadRecorder | None, tools: StepTools) -> dict[str, str]:
-    """Declared deps the step wrote into, digested as it left them."""
-    if seen is None or not job.deps:
+    """Deps the step wrote into, digested as it left them: declared ones, and those tracked
+    because a reader written in C opens them (``pq.write_table`` then ``pq.read_table``)."""
+    if seen is None or not (job.deps or job.tracked):
         return {}
     written = [seen.relative(p) for p in seen.changed]
-    deps = [d for d in job.deps if any(within(w, d) for w in written)]
+    deps = [d for d in (*job.deps, *job.tracked) if any(within(w, d) for w in written)]
     return {d: tools.stats.digest(d) for d in deps}
 
 
