@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import functools
 import glob
+import importlib.abc
+import importlib.machinery
 import os
 import sys
 from collections.abc import Callable
@@ -56,9 +58,41 @@ _GLOB = frozenset("*?[")
 
 
 def install(sink: Callable[[], Sink | None]) -> None:
-    """Tell the wrappers where to report (once per process)."""
+    """Tell the wrappers where to report (once per process), and wrap the readers of a module
+    imported later as soon as it is (a step that imports pandas in its own body)."""
     global _sink
     _sink = sink
+    sys.meta_path.insert(0, _AfterImport())
+
+
+#: The modules that hold readers or writers (``pandas``, ``pyarrow.parquet``...).
+_HOLDERS = frozenset(
+    {n.rpartition(".")[0] for n in RUNTIME}
+    | {
+        n.rsplit(".", 2)[0] if n.split(".")[-2][:1].isupper() else n.rpartition(".")[0]
+        for n in WRITERS
+    }
+)
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Has a module of ``_HOLDERS``, once imported, wrap the readers it holds."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name not in _HOLDERS:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return None
+        real = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            real(module)
+            _wrap_new()
+
+        loader.exec_module = exec_module
+        return spec
 
 
 def wrap_imported(root: str) -> None:

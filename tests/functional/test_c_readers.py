@@ -534,3 +534,41 @@ def test_a_file_the_step_writes_then_reads_in_c_is_its_own_product(
     project.repro()
     assert project.take_ran() == ["own"]
     assert project.dirty() == {}
+
+
+IMPORTS_IN_ITS_BODY = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def load() -> int:
+        import pyarrow.parquet as pq  # imported here only: after the step's reads began
+
+        mark("load")
+        with open("which.txt", encoding="utf-8") as fh:
+            name = fh.read().strip()
+        return sum(pq.read_table(f"data/{name}.parquet")["a"].to_pylist())
+
+
+    @pipeline
+    def flow():
+        load()
+    """
+
+
+def test_a_reader_of_a_module_the_step_imports_itself_is_seen(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    project = make_project({FLOW: IMPORTS_IN_ITS_BODY, "which.txt": "x"})
+    (project.root / "data").mkdir()
+    pd.DataFrame({"a": [1, 2]}).to_parquet(project.root / "data" / "x.parquet")
+    project.repro()
+    assert project.take_ran() == ["load"]
+    assert "data/x.parquet" in project.lock()["flow.load"].reads
+    pd.DataFrame({"a": [10, 20]}).to_parquet(project.root / "data" / "x.parquet")
+    assert project.dirty() == {"load": [("read changed", "data/x.parquet")]}
+    project.repro()
+    assert_same_as_fresh(project, tmp_path / "fresh")
