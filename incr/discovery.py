@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -343,6 +344,23 @@ def import_the_rest(project: Project) -> None:
                 import_module(project, path)
 
 
+def _project_line(exc: BaseException, root: Path) -> str | None:
+    """``path:line`` of the last frame of the project's code on the exception's traceback
+    (where a pipeline body or its helper made the call refused), None when there is none."""
+    import traceback  # here only: imports on the quick path are kept few
+
+    found = None
+    top = os.path.join(str(root.resolve()), "")
+    for frame in traceback.extract_tb(exc.__traceback__):
+        full = os.path.abspath(frame.filename)
+        if full.startswith(top) and frame.lineno and not full.startswith(_OWN):
+            found = f"{Path(full[len(top) :]).as_posix()}:{frame.lineno}"
+    return found
+
+
+_OWN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
+
+
 def trace(
     instance: PipelineInstance,
     root: Path,
@@ -353,8 +371,9 @@ def trace(
     try:
         traced = instance.trace(root)
     except DefinitionError as exc:
+        place = _project_line(exc, root) or where  # the body's line, or a helper's
         raise GraphError(
-            f"{where}: pipeline {instance.name}: {exc.message}", hint=exc.hint
+            f"{place}: pipeline {instance.name}: {exc.message}", hint=exc.hint
         ) from None
     except Exception as exc:
         if (hidden := shadowed(exc)) is not None:

@@ -161,3 +161,32 @@ def test_a_config_value_given_as_text_is_converted_or_refused_at_its_line(
     assert result.returncode == 2
     assert "error: pipelines/p.py:21: MulConfig.factor = 'abc': not an int" in result.stderr
     assert project.read("result.txt") == "30"
+
+
+def test_a_config_value_refused_in_a_pipeline_body_names_its_line(
+    make_project: MakeProject,
+) -> None:
+    project = make_project(
+        {
+            "pipelines/p.py": """\
+                from incr import StepConfig, pipeline, step
+
+
+                class C(StepConfig):
+                    epochs: int = 1
+
+
+                @step
+                def train(config: C) -> int:
+                    return config.epochs
+
+
+                @pipeline
+                def p():
+                    train(config=C(epochs="ten"))
+                """
+        }
+    )
+    result = project.incr("repro")
+    assert result.returncode == 2
+    assert "error: pipelines/p.py:15: pipeline p: C.epochs = 'ten': not an int" in result.stderr
