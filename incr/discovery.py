@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from incr import graphcache
 from incr.dag import check_shared_outs
+from incr.envreads import is_incr_file
 from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.graph import check
 from incr.imports import shadowed, use_project_imports
@@ -353,12 +354,9 @@ def _project_line(exc: BaseException, root: Path) -> str | None:
     top = os.path.join(str(root.resolve()), "")
     for frame in traceback.extract_tb(exc.__traceback__):
         full = os.path.abspath(frame.filename)
-        if full.startswith(top) and frame.lineno and not full.startswith(_OWN):
+        if full.startswith(top) and frame.lineno and not is_incr_file(full):
             found = f"{Path(full[len(top) :]).as_posix()}:{frame.lineno}"
     return found
-
-
-_OWN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
 
 
 def trace(

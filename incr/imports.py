@@ -48,15 +48,13 @@ def _held_code(path: str, prefix: str) -> bool:
         return True
     known = _CHECKED.get(path)
     if known is None:
-        from incr import outside
+        from incr.envreads import is_local_code
 
-        installed = path.startswith(_PYTHON) or path.startswith(_OWN)  # most: a quick no
-        known = not installed and outside.is_local_code(path)
+        known = not path.startswith(_PYTHON) and is_local_code(path)  # most: a quick no
         _CHECKED[path] = known
     return known
 
 
-_OWN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
 _PYTHON = tuple({os.path.join(p, "") for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
 
 

@@ -93,12 +93,6 @@ def counts(full: str) -> bool:
     return not (home and full.startswith(home + os.sep + "."))
 
 
-def is_local_code(file: str) -> bool:
-    """True for a module file of a local package (imported from a folder ``counts`` takes:
-    not installed, not Python's own), whose edits are edits of code (``incr.localpackages``)."""
-    return file.endswith(CODE_SUFFIXES) and counts(os.path.dirname(os.path.abspath(file)))
-
-
 def key_of(full: str, root: str) -> str:
     """The lock key of ``full``, outside the project at ``root`` (see above)."""
     checkout = _checkout(root)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from incr import dag, outside
 from incr.api import TracedPipeline
+from incr.envreads import is_local_code
 from incr.model import (
     LockEntry,
     Reason,
@@ -170,12 +171,11 @@ def forget_local_modules(project: Project) -> None:
 
 def local_package_modules() -> dict[str, Path]:
     """Module name -> file of each module in ``sys.modules`` of a local package outside the
-    project (``incr.outside.is_local_code``), incr's own left out."""
-    own = os.path.dirname(os.path.abspath(__file__))
+    project (``incr.envreads.is_local_code``: incr's own left out)."""
     found: dict[str, Path] = {}
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
-        if isinstance(file, str) and not file.startswith(own) and outside.is_local_code(file):
+        if isinstance(file, str) and is_local_code(file):
             found[name] = Path(os.path.abspath(file))
     return found
 
