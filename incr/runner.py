@@ -104,10 +104,7 @@ class Runner:
         ``dry_run`` executes nothing and writes nothing but the stat cache: its decisions are
         in ``verdicts``. ``executor`` replaces the one these options choose.
         """
-        native = self.ws.facts.native_paths(traced)
-        graph, found = graphs.with_learned(
-            traced.graph, self.ws.locks, self.ws.writes.steps, native
-        )
+        graph, found = self.ws.learned_graph(traced)
         traced = traced if graph is traced.graph else replace(traced, graph=graph)
         started = self.clock.perf()
         run_name = f"{graph.name}-{self.clock.now():%d_%b_%y-%H_%M_%S_%f}"
@@ -299,9 +296,7 @@ def _repro(
     targets = list(targets)
     if not dry_run:  # a deps path gone is the user's to fix before anything runs
         for traced, only in dag.select(pipelines, targets):
-            native = workspace.facts.native_paths(traced)
-            locks, writes = workspace.locks, workspace.writes.steps
-            graph, _ = graphs.with_learned(traced.graph, locks, writes, native)
+            graph, _ = workspace.learned_graph(traced)
             workspace.facts.check_deps(traced, judged_steps(graph, only))
     runner = Runner(workspace, reporter)
     runner.remote, runner.dask = pull, dask

@@ -31,12 +31,14 @@ from incr.model import (
     Artifact,
     Facts,
     LockEntry,
+    PipelineGraph,
     Reason,
     StepCode,
     StepNode,
     TracedPipeline,
 )
 from incr.outputs import OutputCheck
+from incr.overlaps import Overlap
 from incr.packages import PackageVersions
 from incr.plan import Verdict, upstream_inputs
 from incr.project import Project
@@ -215,14 +217,20 @@ class Workspace:
             self.save_stats()
         return verdicts
 
+    def learned_graph(self, traced: TracedPipeline) -> tuple[PipelineGraph, list[Overlap]]:
+        """``traced``'s graph with the edges its steps' reads and writes order (what the lock
+        entries record, what the steps were seen to write, what their readers written in C
+        open at known paths): see ``graph.with_learned``."""
+        native = self.facts.native_paths(traced)
+        return with_learned(traced.graph, self.locks, self.writes.steps, native)
+
     def pipeline_facts(
         self, traced: TracedPipeline, wanted: set[str] | None, absent: dict[str, str]
     ) -> statuswalk.PipelineFacts:
         """What the status walk needs of one pipeline (``wanted``: the targeted steps, None
         for all), gathered from the disk in run order; ``absent`` holds the outs missing from
         disk that ``incr status --check`` takes as recorded (see ``gate.as_recorded``)."""
-        native = self.facts.native_paths(traced)
-        graph, overlaps = with_learned(traced.graph, self.locks, self.writes.steps, native)
+        graph, overlaps = self.learned_graph(traced)
         judged = statuswalk.judged_steps(graph, wanted)
         now = time.time()
         observed = {node.name: self.observe(traced, node, absent, now) for node in judged}
