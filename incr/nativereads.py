@@ -50,10 +50,8 @@ _sink: Callable[[], Sink | None] = lambda: None  # noqa: E731
 #: Readers wrapped so far, by full dotted name; what was found under each.
 _done: dict[str, object] = {}
 _modules_seen = -1
-#: The wrapper of each reader or writer wrapped, by the id of the original.
-_wrappers: dict[int, Callable[..., Any]] = {}
-#: The full dotted name of each original wrapped, by its id.
-_names: dict[int, str] = {}
+#: Each original wrapped and its wrapper, by the id of the original (kept alive here).
+_wrappers: dict[int, tuple[object, Callable[..., Any]]] = {}
 _GLOB = frozenset("*?[")
 
 
@@ -67,11 +65,8 @@ def install(sink: Callable[[], Sink | None]) -> None:
 
 #: The modules that hold readers or writers (``pandas``, ``pyarrow.parquet``...).
 _HOLDERS = frozenset(
-    {n.rpartition(".")[0] for n in RUNTIME}
-    | {
-        n.rsplit(".", 2)[0] if n.split(".")[-2][:1].isupper() else n.rpartition(".")[0]
-        for n in WRITERS
-    }
+    name.rsplit(".", 2 if name.split(".")[-2][:1].isupper() else 1)[0]  # a class's module
+    for name in (*RUNTIME, *WRITERS)
 )
 
 
@@ -108,12 +103,9 @@ def wrap_imported(root: str) -> None:
         if str(getattr(module, "__file__", None)).startswith(root):
             names = vars(module)
             for name, value in list(names.items()):
-                if id(value) in _wrappers and _done.get(_name_of(value)) is value:
-                    names[name] = _wrappers[id(value)]
-
-
-def _name_of(value: object) -> str:
-    return _names.get(id(value), "")
+                held = _wrappers.get(id(value))
+                if held is not None and held[0] is value:
+                    names[name] = held[1]
 
 
 def _wrap_new() -> None:
@@ -128,8 +120,7 @@ def _wrap_new() -> None:
             continue
         wrapper = _writer(found, WRITERS[name]) if name in WRITERS else _wrapper(found)
         _replace(owner, attr, found, wrapper)
-        _wrappers[id(found)] = getattr(owner, attr)  # ``found`` is kept alive in ``_done``
-        _names[id(found)] = name
+        _wrappers[id(found)] = (found, wrapper)
 
 
 def _find(name: str) -> tuple[Any, str, Any]:
