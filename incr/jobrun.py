@@ -60,8 +60,9 @@ def run_job(
         outputs = split_outputs(job, result)
         notes: list[str] = []
         artifacts = store_outputs(job, outputs, tools, function, notes)
-        if seen is not None and seen.programs and not job.deps:  # deps: the user took charge
-            notes.append(processes.note(seen.programs))
+        unfollowed = seen.unfollowed() if seen is not None else []
+        if unfollowed and not job.deps:  # deps: the user took charge
+            notes.append(processes.note(unfollowed))
         before = tuple(sorted(env.set_before)) if env is not None else ()
         if before:
             notes.append(_set_before_note(job, before))

@@ -4,9 +4,13 @@ afresh (``multiprocessing``'s ``spawn`` and ``forkserver`` start methods, joblib
 workers), which raise no audit event of their own: ``follow_launches`` has every process
 ``_posixsubprocess.fork_exec`` starts raise ``incr.launch``.
 
-What such a program reads is not seen (``incr.reads`` follows the step's own process and the
-processes it forks), so its inputs are inputs of the step only when the step lists them in
-``deps=[...]``. When the project's code starts one (directly, or through ``multiprocessing``,
+A Python process started afresh while a step's reads are recorded (a worker of
+``multiprocessing``, ``concurrent.futures`` or joblib, or ``python script.py``) is followed when
+it runs the same Python as the step: ``fork_exec`` hands it what it needs to record its reads
+and report them to the step (``incr.childreads``), and it says so once it does. What another
+program reads is not seen (``incr.reads`` follows the step's own process and the processes it
+forks), so its inputs are inputs of the step only when the step lists them in ``deps=[...]``.
+When the project's code starts such a program (directly, or through ``multiprocessing``,
 ``concurrent.futures`` or joblib) and the step lists no ``deps``, the run says so in a note,
 once per run of the step.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 #: Audit events that start a process running another program.
@@ -40,10 +45,12 @@ def launched_by(frame: Any) -> Any:
 _INSIDE = tuple(f"{name}." for name in LAUNCHERS)
 
 
-def follow_launches() -> None:
+def follow_launches(relay_env: Callable[[], dict[str, str] | None]) -> None:
     """Have each process ``_posixsubprocess.fork_exec`` starts raise the ``incr.launch``
-    audit event first, with its program: ``multiprocessing`` and joblib start Python workers
-    through it without an event of their own. Once per process."""
+    audit event first, with its program (``multiprocessing`` and joblib start Python workers
+    through it without an event of their own), and ``incr.launched`` once started, with its
+    process id. ``relay_env`` gives the variables that let a Python process report what it
+    reads (``incr.childreads``), or None while no step records. Once per process."""
     try:
         import _posixsubprocess
     except ImportError:  # not a POSIX system
@@ -55,10 +62,50 @@ def follow_launches() -> None:
     def fork_exec(args: Any, *rest: Any, **kw: Any) -> Any:
         with contextlib.suppress(TypeError, IndexError):
             sys.audit("incr.launch", args[0])
-        return real(args, *rest, **kw)
+        variables = relay_env() if len(rest) > 4 and not kw else None
+        if variables is not None:
+            env = with_variables(rest[4], variables)
+            rest = rest if env is None else (*rest[:4], env, *rest[5:])
+        pid = real(args, *rest, **kw)
+        with contextlib.suppress(TypeError, IndexError):
+            sys.audit("incr.launched", args[0], pid)
+        return pid
 
     fork_exec.__wrapped__ = real  # type: ignore[attr-defined]
     _posixsubprocess.fork_exec = fork_exec
+
+
+#: The variable under which a process started afresh finds the ``PYTHONPATH`` it was given,
+#: while incr's start folder is put first (see ``incr.childreads``).
+GIVEN_PATH = "INCR_READS_PYTHONPATH"
+
+
+def with_variables(env: list[bytes] | None, variables: dict[str, str]) -> list[bytes] | None:
+    """The environment ``fork_exec`` gives a process (``env``: a list of ``NAME=value``
+    bytes; None for this process's own), with ``variables`` set. ``PYTHONPATH`` among them
+    names a folder put first on the path the process was given (kept as ``GIVEN_PATH``).
+    None when ``env`` is not such a list."""
+    if env is None:
+        env = [name + b"=" + value for name, value in os.environb.items()]
+    if not all(isinstance(item, bytes) for item in env):
+        return None
+    first = os.fsencode(variables.get("PYTHONPATH", ""))
+    keys = {os.fsencode(name) for name in variables} | {os.fsencode(GIVEN_PATH)}
+    kept, given = [], None
+    for item in env:
+        name, _, value = item.partition(b"=")
+        if name == b"PYTHONPATH":
+            given = value
+        if name not in keys:
+            kept.append(item)
+    for key, text in variables.items():
+        encoded = os.fsencode(text)
+        if key == "PYTHONPATH" and given:
+            encoded = first + os.pathsep.encode() + given
+        kept.append(os.fsencode(key) + b"=" + encoded)
+    if "PYTHONPATH" in variables and given is not None:
+        kept.append(os.fsencode(GIVEN_PATH) + b"=" + given)
+    return kept
 
 
 def program(event: str, args: tuple[Any, ...]) -> str:
@@ -79,9 +126,10 @@ def note(programs: list[str]) -> str:
     names = ", ".join(f"`{p}`" for p in programs)
     if any(p.startswith("python") for p in programs):
         return (
-            f"runs {names} in a process incr does not follow (Python workers started afresh: "
-            "multiprocessing's spawn or forkserver, joblib): what it reads is an input only "
-            "when listed in deps=[...]; workers forked (the fork start method) are followed"
+            f"runs {names} in a process incr does not follow (a Python process that did not "
+            "report what it read before the step ended: another Python than the step's, one "
+            "started with -I, -E or -S, or one still starting): what it reads is an input only "
+            "when listed in deps=[...]"
         )
     return (
         f"runs {names} in a process incr does not follow: what it reads is an input only when "

@@ -12,9 +12,10 @@ code reads as a line of JSON to a file of its own, in one folder per incr proces
 (``Relay``; the first child makes it). When a step ends, its process takes in the lines
 written since the last step ended: a pool a helper keeps in a module global, forked during
 one step and used again by the next, reports what it reads for the next step to that step. A
-child of a child does the same. Processes started afresh (the ``spawn`` and ``forkserver``
-start methods, ``subprocess``, joblib's loky workers) run no recorder: declare what they read
-in ``deps=[...]`` (``incr.processes`` says so in a note).
+child of a child does the same. A Python process started afresh (the ``spawn`` and
+``forkserver`` start methods, joblib's loky workers, ``python script.py``) reports to the same
+folder once ``incr.childreads`` has started its recorder (``child_env``); other programs run no
+recorder: declare what they read in ``deps=[...]`` (``incr.processes`` says so in a note).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -53,6 +55,20 @@ class Relay:
             name = f"incr-reads-{os.getpid()}-{secrets.token_hex(8)}"
             self.folder = os.path.join(tempfile.gettempdir(), name)
             atexit.register(self.close)
+
+    def child_env(self, root: str, exclude: tuple[str, ...]) -> dict[str, str]:
+        """The variables that make a Python process started afresh record what it reads under
+        ``root`` (but not ``exclude``) and report it here: a folder holding a
+        ``sitecustomize`` module, put first on its ``PYTHONPATH`` (see ``incr.childreads``)."""
+        self.forking()
+        assert self.folder is not None
+        start = self.folder + ".start"
+        if not os.path.isfile(os.path.join(start, "sitecustomize.py")):
+            os.makedirs(start, mode=0o700, exist_ok=True)
+            with open(os.path.join(start, "sitecustomize.py"), "w", encoding="utf-8") as fh:
+                fh.write(_SITECUSTOMIZE)
+        spec = {"folder": self.folder, "root": root, "exclude": exclude, "prefix": sys.prefix}
+        return {"PYTHONPATH": start, CHILD_ENV: json.dumps(spec)}
 
     def start_child(self) -> None:
         """In a child just forked: open its own report file. (The caller keeps this open from
@@ -108,8 +124,58 @@ class Relay:
         """Remove the folder (in the process that named it: a forked child leaves it)."""
         if self.folder is not None and os.getpid() == self.pid:
             shutil.rmtree(self.folder, ignore_errors=True)
+            shutil.rmtree(self.folder + ".start", ignore_errors=True)
             self.folder, self.taken = None, {}
 
+
+#: What a Python process started afresh by a step needs to record its reads (JSON): the
+#: relay folder, the project root and its left-out folders, and ``sys.prefix`` (another
+#: Python does not start incr's recorder).
+CHILD_ENV = "INCR_READS_RELAY"
+
+#: The ``sitecustomize`` module of the folder ``child_env`` puts first on ``PYTHONPATH``: it
+#: puts the path back as it was given, runs the ``sitecustomize`` module it hid, if any, and
+#: starts the recorder (``incr.childreads``) in the Python that started the step.
+_SITECUSTOMIZE = """\
+# Written by incr: this Python process was started by a step whose reads incr records.
+import os
+import sys
+
+
+def _incr_start():
+    import importlib.machinery
+    import importlib.util
+    import json
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    given = os.environ.pop("INCR_READS_PYTHONPATH", None)
+    if given is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = given
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    hidden = importlib.machinery.PathFinder.find_spec("sitecustomize", sys.path)
+    if hidden is not None and hidden.loader is not None:  # run it, as Python would have
+        module = importlib.util.module_from_spec(hidden)
+        sys.modules["sitecustomize"] = module
+        hidden.loader.exec_module(module)
+    try:
+        spec = json.loads(os.environ.pop("INCR_READS_RELAY", "") or "{}")
+    except ValueError:
+        return
+    if not isinstance(spec, dict) or spec.get("prefix") != sys.prefix:
+        return  # another Python than the step's: its incr, if any, is not this one
+    try:
+        from incr.childreads import start
+
+        start(spec)
+    except Exception:
+        pass  # nothing is reported: the step notes the process as not followed
+
+
+_incr_start()
+del _incr_start
+"""
 
 _relay: Relay | None = None
 

@@ -38,18 +38,16 @@ not an input.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import stat as stat_module
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from incr import nativereads, outside, processes
+from incr import nativereads, outside, processes, statreads
 from incr.envreads import project_files
 from incr.opens import is_write, keeps_bytes, read_as_code, reads_existing
 from incr.pathfacts import (
@@ -84,7 +82,6 @@ _CHANGES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "os.truncate": ((0,), ()),
     "shutil.rmtree": ((0,), (1,)),
 }
-_REAL_STAT, _REAL_LSTAT, _REAL_ACCESS = os.stat, os.lstat, os.access
 
 _lock = threading.Lock()
 _active: ReadRecorder | None = None
@@ -104,6 +101,7 @@ class ReadRecorder:
     """
 
     def __init__(self, root: Path, exclude: tuple[str, ...]) -> None:
+        self.given = (str(root), tuple(exclude))  # for processes started afresh
         self.root, self.exclude, self.own, self.artifacts = prefixes(str(root), tuple(exclude))
         self.read, self.written, self.changed = set[str](), set[str](), set[str]()
         self.listings: dict[str, str] = {}
@@ -111,8 +109,11 @@ class ReadRecorder:
         #: Which code files are the project's (the same answer as for environment variables).
         self._code = project_files(root)
         self._venvs: dict[str, bool] = {}
-        #: Programs started (``started``); where forked children report, what variables they read.
+        #: Programs started (``started``), their process ids, those that said they report (by
+        #: id); where forked children report, what variables they read.
         self.programs: list[str] = []
+        self.pids: dict[str, set[int]] = {}
+        self.followed: set[int] = set()
         self.relay: Relay | None = None
         self.relayed_env: set[str] = set()
         #: Python sources read as data (see ``event``).
@@ -202,6 +203,11 @@ class ReadRecorder:
         if frame is not None and self._code.rel(frame.f_code.co_filename) is not None and name:
             self.programs += [] if name in self.programs else [name]  # not a library's own
 
+    def unfollowed(self) -> list[str]:
+        """The programs started (``programs``) of which a process did not report that it
+        records its reads (``incr.childreads``)."""
+        return [p for p in self.programs if not self.pids.get(p, {-1}) <= self.followed]
+
     def _tell_parent(self, *event: Any) -> bool:
         """In a forked child: report ``event`` (``incr.readrelay``); False elsewhere."""
         if self.relay is None or self.relay.fd is None:
@@ -219,6 +225,8 @@ class ReadRecorder:
                 (self.changed if kind == "change" else self.relayed_env).add(full)
             elif kind in ("ls", "test") and len(rest) == 1:
                 (self.listings if kind == "ls" else self.tests).setdefault(full, rest[0])
+            elif kind == "hello":  # a process started afresh records (``incr.childreads``)
+                self.followed.add(full)
 
     def _full(self, path: Any) -> str | None:
         """The absolute path of ``path`` when it counts: under the root and not incr's own,
@@ -333,39 +341,8 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
         recorder.change(event, args)
     elif event in processes.STARTS and args:
         recorder.started(event, args, sys._getframe(1))
-
-
-def _checked(real: Callable[..., os.stat_result], path: Any, *args: Any, **kw: Any) -> Any:
-    """``os.stat`` or ``os.lstat`` (``real``), telling the active recorder what it found."""
-    recorder = _active
-    if recorder is None or args or kw.get("dir_fd") is not None or _own():
-        return real(path, *args, **kw)
-    return _tested(recorder, real, path, kw, sys._getframe(1))
-
-
-def _tested(recorder: ReadRecorder, real: Callable[..., Any], path: Any, kw: Any, at: Any) -> Any:
-    try:
-        result = real(path, **kw)
-    except (FileNotFoundError, NotADirectoryError):
-        recorder.tested(path, None, at)
-        raise
-    recorder.tested(path, result, at)
-    return result
-
-
-def _access(path: Any, mode: int, *args: Any, **kw: Any) -> bool:
-    """``os.access``: an existence test too (what it says of permissions is not recorded)."""
-    recorder = _active
-    if recorder is not None and not args and kw.get("dir_fd") is None and not _own():
-        with contextlib.suppress(OSError):
-            _tested(recorder, _REAL_STAT, path, {}, sys._getframe(1))
-    return _REAL_ACCESS(path, mode, *args, **kw)
-
-
-_WRAPPED: dict[str, Callable[..., Any]] = {"access": _access}
-_WRAPPED["stat"] = functools.partial(_checked, _REAL_STAT)
-_WRAPPED["lstat"] = functools.partial(_checked, _REAL_LSTAT)
-_REAL = {name: getattr(os, name) for name in _WRAPPED}
+    elif event == "incr.launched" and len(args) == 2:
+        recorder.pids.setdefault(processes.program(event, args), set()).add(args[1])
 
 
 def _own() -> bool:
@@ -383,11 +360,6 @@ def unrecorded() -> Iterator[None]:
         _inside.own = was
 
 
-def _swap(functions: dict[str, Callable[..., Any]]) -> None:
-    for name, function in functions.items():
-        setattr(os, name, function)
-
-
 def _forking() -> None:
     """About to fork while a step's reads are recorded: name the relay's folder."""
     if _active is not None and _active.relay is not None:
@@ -401,11 +373,41 @@ def _forked() -> None:
             _active.relay.start_child()
 
 
+def _relay_env() -> dict[str, str] | None:
+    """What a Python process started now needs to report its reads to the active recorder."""
+    recorder = _active
+    if recorder is None or recorder.relay is None or _own():
+        return None
+    with unrecorded():
+        return recorder.relay.child_env(*recorder.given)
+
+
+def _install() -> None:
+    global _installed
+    if not _installed:
+        sys.addaudithook(_hook)  # audit hooks cannot be removed; it idles when inactive
+        processes.follow_launches(_relay_env)
+        nativereads.install(lambda: None if _own() else _active)
+        statreads.install(lambda: None if _own() else _active)
+        os.register_at_fork(before=_forking, after_in_child=_forked)
+        _installed = True
+
+
+def record_for_life(recorder: ReadRecorder) -> None:
+    """Record with ``recorder`` from now on, in a process started afresh by a step
+    (``incr.childreads``)."""
+    global _active
+    with _lock:
+        _install()
+        _active = recorder
+        statreads.wrap()
+
+
 def forget_inherited() -> None:
     """In a worker of ``--jobs``: record nothing for the step its parent was running."""
     global _active
     _active = None
-    _swap(_REAL)
+    statreads.unwrap()
 
 
 @contextmanager
@@ -415,18 +417,13 @@ def recording(
     """Record what is opened, listed and tested inside the block (one recorder at a time),
     under ``root`` but not ``exclude`` (incr's own paths), with what the processes forked
     meanwhile report when ``children`` (``incr.readrelay``)."""
-    global _active, _installed
+    global _active
     recorder = ReadRecorder(root, exclude)
     relay = recorder.relay = for_this_process() if children else None
     with _lock:
-        if not _installed:
-            sys.addaudithook(_hook)  # audit hooks cannot be removed; it idles when inactive
-            processes.follow_launches()
-            nativereads.install(lambda: None if _own() else _active)
-            os.register_at_fork(before=_forking, after_in_child=_forked)
-            _installed = True
+        _install()
         previous, _active = _active, recorder
-        _swap(_WRAPPED)
+        statreads.wrap()
         nativereads.wrap_imported(recorder.root)
     try:
         yield recorder
@@ -434,7 +431,7 @@ def recording(
         with _lock:
             _active = previous
             if previous is None:
-                _swap(_REAL)
+                statreads.unwrap()
         if relay is not None:
             with unrecorded():  # the reports are incr's own files
                 recorder.take_relayed(relay)

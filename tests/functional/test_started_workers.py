@@ -1,0 +1,252 @@
+"""Python processes a step starts afresh (``multiprocessing``'s spawn and forkserver start
+methods, joblib's loky workers, ``python script.py``) report what they read to the step, as
+forked workers do (``incr.childreads``); a process that cannot is named in a note."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from .conftest import MakeProject
+
+WORK = """\
+    import os
+
+
+    def read_num(path):
+        with open(path, encoding="utf-8") as fh:
+            return int(fh.read()) * int(os.environ.get("FACTOR", "1"))
+    """
+
+WORKERS = """\
+    import multiprocessing
+    import subprocess
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    from joblib import Parallel, delayed
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+    from pipelines.work import read_num
+
+    FILES = ["data/a.txt", "data/b.txt"]
+
+
+    @step
+    def by_spawn() -> int:
+        mark("by_spawn")
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(2, mp_context=context) as ex:
+            return sum(ex.map(read_num, FILES))
+
+
+    @step
+    def by_forkserver() -> int:
+        mark("by_forkserver")
+        with multiprocessing.get_context("forkserver").Pool(2) as pool:
+            return sum(pool.map(read_num, FILES))
+
+
+    @step
+    def by_joblib() -> int:
+        mark("by_joblib")
+        return sum(Parallel(n_jobs=2)(delayed(read_num)(f) for f in FILES))
+
+
+    @step
+    def by_script() -> str:
+        mark("by_script")
+        code = "print(open('data/b.txt').read())"
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+
+
+    @pipeline
+    def workers():
+        by_spawn()
+        by_forkserver()
+        by_joblib()
+        by_script()
+    """
+
+EVERY = ["by_forkserver", "by_joblib", "by_script", "by_spawn"]
+
+
+def test_what_python_workers_started_afresh_read_is_read_by_the_step(
+    make_project: MakeProject, monkeypatch
+) -> None:
+    monkeypatch.delenv("FACTOR", raising=False)
+    project = make_project(
+        {
+            "pipelines/work.py": WORK,
+            "pipelines/workers.py": WORKERS,
+            "data/a.txt": "1",
+            "data/b.txt": "2",
+        }
+    )
+    result = project.repro()
+    assert sorted(project.take_ran()) == EVERY
+    assert "does not follow" not in result.output  # each worker reported: no note
+    locks = project.lock()
+    for name in ["by_spawn", "by_forkserver", "by_joblib"]:
+        assert sorted(locks[f"workers.{name}"].reads) == ["$FACTOR", "data/a.txt", "data/b.txt"]
+    assert sorted(locks["workers.by_script"].reads) == ["data/b.txt"]
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
+
+    (project.root / "data" / "b.txt").write_text("5", encoding="utf-8")
+    assert sorted(project.dirty()) == EVERY
+    project.repro()
+    assert sorted(project.take_ran()) == EVERY
+    monkeypatch.setenv("FACTOR", "3")  # read by the workers' code, in the workers
+    assert sorted(project.dirty()) == ["by_forkserver", "by_joblib", "by_spawn"]
+
+
+REUSED = """\
+    from joblib import Parallel, delayed
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+    from pipelines.work import read_num
+
+
+    @step
+    def first() -> int:
+        mark("first")
+        return sum(Parallel(n_jobs=2)(delayed(read_num)(f) for f in ["data/a.txt"] * 4))
+
+
+    @step
+    def second(x: int) -> int:
+        mark("second")
+        return x + sum(Parallel(n_jobs=2)(delayed(read_num)(f) for f in ["data/c.txt"] * 4))
+
+
+    @pipeline
+    def reused():
+        second(first())
+    """
+
+
+def test_a_worker_kept_from_an_earlier_step_reports_to_the_step_using_it(
+    make_project: MakeProject,
+) -> None:
+    """loky keeps its workers for the next ``Parallel``: what they read for the second step
+    is the second step's, although no process starts during it."""
+    project = make_project(
+        {
+            "pipelines/work.py": WORK,
+            "pipelines/reused.py": REUSED,
+            "data/a.txt": "1",
+            "data/c.txt": "3",
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["first", "second"]
+    locks = project.lock()
+    assert "data/c.txt" in locks["reused.second"].reads
+    assert "data/c.txt" not in locks["reused.first"].reads
+    (project.root / "data" / "c.txt").write_text("4", encoding="utf-8")
+    assert project.dirty() == {"second": [("read changed", "data/c.txt")]}
+
+
+STARTS = """\
+    import os
+    import subprocess
+    import sys
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    SHOW = "import os, sys; print(os.environ.get('PYTHONPATH'), sorted(os.environ), sys.path)"
+
+
+    @step
+    def isolated() -> str:
+        mark("isolated")
+        code = "print(open('data/a.txt').read())"
+        done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
+        return done.stdout
+
+
+    @step
+    def environment() -> str:
+        mark("environment")
+        shown = subprocess.run([sys.executable, "-c", SHOW], capture_output=True, text=True)
+        with open("shown.txt", "w", encoding="utf-8") as fh:
+            fh.write(shown.stdout + shown.stderr)
+        return shown.stdout
+
+
+    @pipeline
+    def starts():
+        isolated()
+        environment()
+    """
+
+
+def test_a_python_process_that_does_not_report_is_named_in_a_note(
+    make_project: MakeProject, monkeypatch, tmp_path
+) -> None:
+    """``python -I`` ignores ``PYTHONPATH``: it runs no recorder, and the step says so. A
+    process that does sees the environment the step gave it, not incr's."""
+    given = str(tmp_path / "elsewhere")
+    monkeypatch.setenv("PYTHONPATH", given)
+    project = make_project({"pipelines/starts.py": STARTS, "data/a.txt": "1"})
+    result = project.repro()
+    assert sorted(project.take_ran()) == ["environment", "isolated"]
+    assert result.output.count("in a process incr does not follow") == 1, result.output
+    assert project.lock()["starts.isolated"].reads == {}
+    shown = (project.root / "shown.txt").read_text(encoding="utf-8")
+    assert shown.startswith(given + " ") and "INCR_READS" not in shown, shown
+    assert "incr-reads" not in shown and "Error" not in shown, shown  # not on sys.path
+
+
+def test_a_sitecustomize_the_start_folder_hides_still_runs(make_project: MakeProject, tmp_path):
+    """A ``sitecustomize`` module on the path the step gives its Python processes runs in
+    them as before, although incr's comes first."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import sys\nsys.site_ran = 'yes'\n")
+    project = make_project(
+        {
+            "pipelines/site.py": """\
+                import subprocess
+                import sys
+
+                from incr import pipeline, step
+
+                CODE = (
+                    "import sys; print(getattr(sys, 'site_ran', None), open('data/a.txt').read())"
+                )
+
+
+                @step
+                def child() -> str:
+                    done = subprocess.run([sys.executable, "-c", CODE], capture_output=True)
+                    with open("child.txt", "w", encoding="utf-8") as fh:
+                        fh.write((done.stdout + done.stderr).decode())
+                    return done.stdout.decode()
+
+
+                @pipeline
+                def site():
+                    child()
+                """,
+            "data/a.txt": "1",
+        }
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    done = subprocess.run(
+        [sys.executable, "-m", "incr.cli", "repro"],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "does not follow" not in done.stdout + done.stderr
+    assert list(project.lock()["site.child"].reads) == ["data/a.txt"]
+    assert (project.root / "child.txt").read_text(encoding="utf-8").split() == ["yes", "1"]
