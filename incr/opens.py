@@ -1,6 +1,7 @@
 """What an ``open`` audit event says of the file (``incr.reads``): whether the open can read
 bytes already there, whether it writes, and whether a Python source is opened as code (by
-an import by name, for a traceback, by ``inspect``) or read as data (``runpy.run_path``, a
+an import by name, for a traceback, by ``inspect``, by a worker started afresh running the
+main module again) or read as data (``runpy.run_path``, a
 config file run with ``exec(open(path).read())`` or loaded by its path with
 ``importlib.util.spec_from_file_location``).
 """
@@ -15,6 +16,13 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 #: Modules that open Python sources as code: imports, tracebacks and warnings, ``inspect``.
 _CODE_READERS = frozenset({"linecache", "tokenize", "traceback", "inspect", "zipimport"})
+
+
+#: Modules that run the main module again in a Python worker started afresh (``spawn``,
+#: ``forkserver``, loky), through ``runpy``: the step's code is read as code there.
+_MAIN_AGAIN = frozenset(
+    {"multiprocessing.spawn", "joblib.externals.loky.backend.spawn", "loky.backend.spawn"}
+)
 
 
 #: incr's audit hooks, which see the open first.
@@ -40,6 +48,10 @@ def read_as_code(frame: Any) -> bool:
                 return True
         elif frame.f_globals.get("__name__") in _CODE_READERS:
             return True
+        elif frame.f_globals.get("__name__") == "runpy":
+            while frame is not None and frame.f_globals.get("__name__") == "runpy":
+                frame = frame.f_back
+            return frame is not None and frame.f_globals.get("__name__") in _MAIN_AGAIN
         elif not str(frame.f_globals.get("__name__")).startswith("importlib."):
             return False
         frame = frame.f_back

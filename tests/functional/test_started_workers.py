@@ -250,3 +250,48 @@ def test_a_sitecustomize_the_start_folder_hides_still_runs(make_project: MakePro
     assert "does not follow" not in done.stdout + done.stderr
     assert list(project.lock()["site.child"].reads) == ["data/a.txt"]
     assert (project.root / "child.txt").read_text(encoding="utf-8").split() == ["yes", "1"]
+
+
+SCRIPT = """\
+    import multiprocessing
+
+    from incr import pipeline, step
+    from pipelines.work import read_num
+
+
+    @step
+    def load() -> int:
+        with multiprocessing.get_context("spawn").Pool(2) as pool:
+            return sum(pool.map(read_num, ["data/a.txt"] * 2))
+
+
+    @step
+    def other() -> int:
+        return 1
+
+
+    @pipeline
+    def train():
+        load()
+        other()
+
+
+    if __name__ == "__main__":
+        train().run()
+    """
+
+
+def test_a_script_s_spawned_workers_read_it_as_code_not_as_data(make_project: MakeProject):
+    """A spawned worker runs the script again (as ``__mp_main__``): that is code, which the
+    step's fingerprint follows, not a file the step reads. An edit of another step of the
+    script leaves the step clean."""
+    project = make_project(
+        {"pipelines/work.py": WORK, "pipelines/train.py": SCRIPT, "data/a.txt": "1"}
+    )
+    subprocess.run(
+        [sys.executable, "pipelines/train.py"], cwd=project.root, check=True, capture_output=True
+    )
+    assert sorted(project.lock()["train.load"].reads) == ["$FACTOR", "data/a.txt"]
+    module = project.root / "pipelines" / "train.py"
+    module.write_text(module.read_text().replace("return 1", "return 2"), encoding="utf-8")
+    assert project.dirty() == {"other": [("code changed", "other in pipelines/train.py")]}
