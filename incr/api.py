@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from incr import artifacts, fanin, integrations, pipeparams, stepcontext, stepsig, tracing
+from incr import artifacts, fanin, hooks, integrations, pipeparams, stepcontext, stepsig, tracing
 from incr.errors import DefinitionError
 from incr.instances import instance_name
 from incr.materializers import check_overrides, producer_classes
@@ -407,6 +408,8 @@ class PipelineInstance(PastRuns):
 
         ``enable_cache=False`` reruns every step for this run only.
         """
+        if hooks.run_called is not None:  # what this module reads from now on is not read
+            hooks.run_called(sys._getframe(1))  # while it is imported (a run's results...)
         if tracing.record_run(self):
             return None
         return run_with_engine(self, enable_cache)

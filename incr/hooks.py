@@ -24,6 +24,10 @@ engine: Callable[[Any, bool | None], Any] | None = None
 past_runs: Callable[[Any], Any] | None = None
 #: The project's run history, given its root: what ``StepContext.metadata_store`` opens.
 history: Callable[[Any], Any] | None = None
+#: Told the frame a pipeline's ``.run()`` is called from, while what modules read as they are
+#: imported is recorded (``incr.importreads``): the module whose body made the call has been
+#: imported, what it reads afterwards is not an import fact. None while nothing records.
+run_called: Callable[[Any], None] | None = None
 #: While its context is active, ``importlib.metadata.entry_points(group=...)`` is answered from
 #: the entry points a workspace remembers (``incr.entrypoints.answering``); None: not set.
 entry_points_memory: Callable[[], AbstractContextManager[None]] | None = None

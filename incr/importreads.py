@@ -31,7 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from incr import envreads, outside
+from incr import envreads, hooks, outside
 from incr.model import ENV_PREFIX, IMPORT_PREFIX
 from incr.reads import ReadRecorder
 
@@ -56,10 +56,12 @@ class ImportRecorder:
         self.env: dict[str, set[str]] = {}
         #: Every variable project code read, in a module body or not (a traced pipeline body).
         self.env_names: set[str] = set()
+        #: Module files whose body called a pipeline's ``.run()``: imported by then (``ran``).
+        self.ran: set[str] = set()
 
     def module_of(self, frame: FrameType | None) -> str | None:
         """The project module whose body runs on the innermost such frame from ``frame`` up,
-        or None (none, or one of incr's frames comes first)."""
+        or None (none, one of incr's frames comes first, or the body has run a pipeline)."""
         while frame is not None:
             filename = frame.f_code.co_filename
             if envreads.is_incr_file(filename):
@@ -67,9 +69,17 @@ class ImportRecorder:
             if frame.f_code.co_name == "<module>":
                 rel = self.files.rel(filename)
                 if rel is not None:
-                    return rel
+                    return None if rel in self.ran else rel
             frame = frame.f_back
         return None
+
+    def ran_pipeline(self, frame: FrameType | None) -> None:
+        """The module whose body runs on ``frame`` called a pipeline's ``.run()``: what it
+        reads from now on (the run's results, read back by a script's main block) is not
+        read while it is imported. (Its reads before the call still are.)"""
+        module = self.module_of(frame)
+        if module is not None:
+            self.ran.add(module)
 
     def open_event(self, path: Any, mode: Any, flags: Any, frame: FrameType | None) -> None:
         if isinstance(path, int):
@@ -140,11 +150,17 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
             recorder.open_event(args[0], args[1], args[2], frame)
 
 
+def _run_called(frame: FrameType | None) -> None:
+    for recorder in _active:
+        recorder.ran_pipeline(frame)
+
+
 def _start(recorder: ImportRecorder) -> None:
     global _active, _installed
     with _lock:
         if not _installed:
             sys.addaudithook(_hook)  # audit hooks cannot be removed; it idles when inactive
+            hooks.run_called = _run_called
             _installed = True
         _active = (*_active, recorder)
     envreads.start(recorder)

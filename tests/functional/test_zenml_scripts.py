@@ -540,3 +540,50 @@ def test_a_script_runs_though_another_pipeline_module_fails_to_import(
     script = project.python("pipelines/p.py")
     assert script.returncode == 0, script.output
     assert project.take_ran() == ["make"]
+
+
+READS_BACK = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step(outs=["result.txt"])
+    def compute() -> None:
+        mark("compute")
+        with open("result.txt", "w", encoding="utf-8") as fh:
+            fh.write("42")
+
+
+    @pipeline
+    def readback():
+        compute()
+
+
+    if __name__ == "__main__":
+        print(open("banner.txt", encoding="utf-8").read())
+        readback().run()
+        print("result:", open("result.txt", encoding="utf-8").read())
+    """
+
+
+def test_what_a_main_block_reads_after_its_run_is_no_fact_of_the_steps(
+    make_project: MakeProject,
+) -> None:
+    """The main block reads the run's result back: by then the module has been imported, so
+    that read is not one made while importing it (which would make the step depend on its
+    own output, dirty after its first run). A read before the run still counts."""
+    project = make_project({"pipelines/readback.py": READS_BACK, "banner.txt": "hello"})
+    script = project.python("pipelines/readback.py")
+    assert script.returncode == 0, script.stderr
+    assert "result: 42" in script.stdout
+    assert project.take_ran() == ["compute"]
+    reads = project.lock()["readback.compute"].reads
+    assert list(reads) == ["import:pipelines/readback.py:banner.txt"]
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
+    assert project.python("pipelines/readback.py").returncode == 0
+    assert project.take_ran() == []
+    assert list(project.lock()["readback.compute"].reads) == list(reads)
+    (project.root / "banner.txt").write_text("hi", encoding="utf-8")
+    assert list(project.dirty()) == ["compute"]
