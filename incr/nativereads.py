@@ -161,7 +161,7 @@ def _wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
                 args[0] if args else next((kwargs[k] for k in PATH_KEYWORDS if k in kwargs), None)
             )
             for one in path if isinstance(path, list | tuple) else [path]:
-                _report(sink, one)
+                _report(sink, on_disk(kwargs.get("filesystem"), one))
         return real(*args, **kwargs)
 
     return reader
@@ -175,11 +175,32 @@ def _writer(real: Callable[..., Any], position: int) -> Callable[..., Any]:
         if sink is not None:
             named = (kwargs[k] for k in (*PATH_KEYWORDS, "where", "dest") if k in kwargs)
             path = args[position] if len(args) > position else next(named, None)
+            path = on_disk(kwargs.get("filesystem"), path)
             if isinstance(path, str | os.PathLike):
                 sink.event(os.fsdecode(path), "w", _WRITE)
         return result
 
     return writer
+
+
+def on_disk(filesystem: Any, path: Any) -> Any:
+    """The local path a reader or writer given ``filesystem=`` opens for ``path``: as it is
+    on the local file system (pyarrow's or fsspec's ``LocalFileSystem``), under the folder of
+    a pyarrow ``SubTreeFileSystem`` or an fsspec ``DirFileSystem``; None on another (S3,
+    memory...), whose files are not the disk's."""
+    while filesystem is not None and isinstance(path, str | os.PathLike):
+        kind = type(filesystem).__name__
+        if kind == "SubTreeFileSystem":  # pyarrow.fs
+            path = os.path.join(filesystem.base_path, os.fsdecode(path))
+            filesystem = filesystem.base_fs
+        elif kind == "DirFileSystem":  # fsspec.implementations.dirfs
+            path = os.path.join(filesystem.path, os.fsdecode(path))
+            filesystem = filesystem.fs
+        elif kind == "LocalFileSystem":  # both
+            return path
+        else:
+            return None
+    return path
 
 
 def _report(sink: Sink, path: Any) -> None:

@@ -34,3 +34,34 @@ def test_a_reader_tells_the_recorder_the_path_it_gets(tmp_path: Path) -> None:
         pq.write_table(pa.table({"a": [2]}), str(tmp_path / "data" / "y.parquet"))
     assert seen.paths() == ["data/x.parquet"]
     assert seen.written_paths() == ["data/y.parquet"]
+
+
+def test_a_path_on_a_file_system_given_is_the_file_it_opens(tmp_path: Path) -> None:
+    """``filesystem=``: a pyarrow ``SubTreeFileSystem`` or an fsspec ``DirFileSystem`` opens
+    its paths under its folder; a file system that is not the disk opens no local file."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from pyarrow import fs
+
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    pq.write_table(pa.table({"a": [1]}), tmp_path / "data" / "sub" / "x.parquet")
+    sub = fs.SubTreeFileSystem(str(tmp_path / "data"), fs.LocalFileSystem())
+    with recording(tmp_path) as seen:
+        pq.read_table("sub/x.parquet", filesystem=sub)
+        pq.write_table(pa.table({"a": [2]}), "sub/y.parquet", filesystem=sub)
+        pq.read_table("x.parquet", filesystem=fs.SubTreeFileSystem("sub", sub))  # nested
+    assert seen.paths() == ["data/sub/x.parquet"]
+    assert seen.written_paths() == ["data/sub/y.parquet"]
+
+
+def test_fsspec_file_systems_are_followed_to_the_disk_or_not(tmp_path: Path) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    from fsspec.implementations.dirfs import DirFileSystem
+
+    from incr.nativereads import on_disk
+
+    local = fsspec.filesystem("file")
+    assert on_disk(local, "data/x.csv") == "data/x.csv"
+    assert on_disk(DirFileSystem(str(tmp_path), fs=local), "x.csv") == str(tmp_path / "x.csv")
+    assert on_disk(fsspec.filesystem("memory"), "x.csv") is None
+    assert on_disk(None, "x.csv") == "x.csv"
