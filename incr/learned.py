@@ -1,8 +1,9 @@
-"""The current value of a learned listing or existence fact (``ls:DIR``, ``exists:PATH``),
-and the paths of incr's own that no listing or read counts."""
+"""The current value of a learned listing, existence or times fact (``ls:DIR``,
+``exists:PATH``, ``mtimes:DIR``), and the paths of incr's own that no listing or read counts."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -14,6 +15,7 @@ from incr.model import (
     ENV_PREFIX,
     EXISTS_PREFIX,
     LISTING_PREFIX,
+    TIMES_PREFIX,
     Reason,
     StepNode,
     learned_kind,
@@ -21,7 +23,7 @@ from incr.model import (
     learned_reasons,
     split_import_key,
 )
-from incr.pathfacts import listing_digest
+from incr.pathfacts import listing_digest, times_order
 from incr.project import Project
 
 
@@ -85,7 +87,7 @@ class LearnedFacts:
         too: the step ran before it depended on that."""
         changed = {}
         for key, then in reads.items():
-            now = self.value(key)
+            now = self.value(key, then)
             if now != then:
                 changed[key] = (then, now)
         for key in expected:
@@ -114,8 +116,9 @@ class LearnedFacts:
             reads[key] = env_value(key[len(ENV_PREFIX) :], self.environ) if env else value
         return reads
 
-    def value(self, key: str) -> str:
-        """The value a ``LockEntry.reads`` key has now."""
+    def value(self, key: str, then: str = "") -> str:
+        """The value a ``LockEntry.reads`` key has now (``then``: the value it had, which
+        names the files of an ``mtimes:`` key)."""
         kind = learned_kind(key)
         if kind == "file":
             return self.stats.digest(key)
@@ -127,7 +130,21 @@ class LearnedFacts:
             return listing_value(
                 self.project.root, key[len(LISTING_PREFIX) :], own_paths(self.project)
             )
+        if kind == "times":
+            return times_value(self.project.root, key[len(TIMES_PREFIX) :], then)
         return exists_value(self.project.root, key[len(EXISTS_PREFIX) :])
+
+
+def times_value(root: Path, rel: str, then: str) -> str:
+    """The order by modification time, now, of the files of folder ``rel`` that ``then`` (an
+    ``mtimes:`` value) names; ``then`` cannot be read: "" (not its value)."""
+    try:
+        names = json.loads(then)
+    except ValueError:
+        return ""
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return ""
+    return times_order(outside.resolve(root, rel), names)
 
 
 def outside_keys(reads: Iterable[str]) -> set[str]:

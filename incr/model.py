@@ -214,7 +214,9 @@ class LockEntry:
     - ``$NAME``: an environment variable (value: the digest of its value, or ``unset``);
     - ``import:pipelines/lookup.py:params.yaml``: a file read while that module was imported;
     - ``ls:data/parts``: a folder listing (value: the digest of the sorted names);
-    - ``exists:data/override.txt``: an existence test (value: ``file``, ``dir`` or ``missing``).
+    - ``exists:data/override.txt``: an existence test (value: ``file``, ``dir`` or ``missing``);
+    - ``mtimes:checkpoints``: the modification times of files of that folder (two or more)
+      the step asked for (value: their names, newest last, as a JSON list).
     """
 
     key: str
@@ -242,6 +244,7 @@ class Reason:
     READ = "read changed"
     ENV = "env changed"
     LISTING = "listing changed"
+    TIMES = "newest file changed"
     APPEARED = "file appeared"
     VANISHED = "file vanished"
     INPUT = "input changed"
@@ -264,12 +267,13 @@ ENV_PREFIX = "$"
 IMPORT_PREFIX = "import:"
 LISTING_PREFIX = "ls:"
 EXISTS_PREFIX = "exists:"
+TIMES_PREFIX = "mtimes:"
 UNSET = "unset"
 
 
 def learned_kind(key: str) -> str:
-    """What a ``LockEntry.reads`` key observed: ``env``, ``import``, ``listing``, ``exists``
-    or ``file``."""
+    """What a ``LockEntry.reads`` key observed: ``env``, ``import``, ``listing``, ``exists``,
+    ``times`` or ``file``."""
     if key.startswith(ENV_PREFIX):
         return "env"
     if key.startswith(IMPORT_PREFIX):
@@ -278,6 +282,8 @@ def learned_kind(key: str) -> str:
         return "listing"
     if key.startswith(EXISTS_PREFIX):
         return "exists"
+    if key.startswith(TIMES_PREFIX):
+        return "times"
     return "file"
 
 
@@ -307,6 +313,7 @@ def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
     files: list[str] = []
     env: list[str] = []
     listings: list[str] = []
+    times: list[str] = []
     appeared: list[str] = []
     vanished: list[str] = []
     for key in sorted(changed):
@@ -319,6 +326,8 @@ def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
             files.append(f"{path}, read when {module} is imported")
         elif kind == "listing":
             listings.append(key[len(LISTING_PREFIX) :])
+        elif kind == "times":
+            times.append(key[len(TIMES_PREFIX) :])
         elif kind == "exists":
             path = key[len(EXISTS_PREFIX) :]
             (vanished if now == "missing" else appeared).append(path)
@@ -329,6 +338,7 @@ def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
         (Reason.READ, files),
         (Reason.ENV, env),
         (Reason.LISTING, listings),
+        (Reason.TIMES, times),
         (Reason.APPEARED, appeared),
         (Reason.VANISHED, vanished),
     ):

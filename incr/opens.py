@@ -80,3 +80,22 @@ def keeps_bytes(mode: Any, flags: Any) -> bool:
     if isinstance(flags, int):
         return bool(flags & os.O_APPEND) and not flags & os.O_TRUNC
     return isinstance(mode, str) and "a" in mode
+
+
+#: Audit events by which a step changes a folder's entries: the argument positions of the
+#: paths changed, and of the folder descriptors they may be relative to.
+CHANGES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "os.remove": ((0,), (1,)),
+    "os.rmdir": ((0,), (1,)),
+    "os.mkdir": ((0,), (2,)),
+    "os.rename": ((0, 1), (2, 3)),
+    "os.link": ((1,), (2, 3)),
+    "os.symlink": ((1,), (2,)),
+    "os.truncate": ((0,), ()),
+    "shutil.rmtree": ((0,), (1,)),
+}
+
+
+def dir_fd(value: Any) -> bool:
+    """Whether an argument of a ``CHANGES`` event is a folder descriptor (not None or -1)."""
+    return isinstance(value, int) and value >= 0

@@ -1,6 +1,7 @@
-"""What a listing or an existence test of a path answers now: the values a step's ``ls:DIR``
-and ``exists:PATH`` reads are recorded and compared by (``incr.reads``, ``incr.learned``), and
-the prefixes a recorder tells the project's paths and incr's own by (``prefixes``).
+"""What a listing or an existence test of a path answers now, and which of a folder's files
+is the newest: the values a step's ``ls:DIR``, ``exists:PATH`` and ``mtimes:DIR`` reads are
+recorded and compared by (``incr.reads``, ``incr.learned``), and the prefixes a recorder tells
+the project's paths and incr's own by (``prefixes``).
 
 Both read the file system through the functions ``os`` had when incr was imported, never
 through the wrappers ``incr.reads`` installs while a step runs: incr's own looks are no step's.
@@ -9,10 +10,12 @@ through the wrappers ``incr.reads`` installs while a step runs: incr's own looks
 from __future__ import annotations
 
 import functools
+import json
 import os
 import stat as stat_module
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from incr.fingerprint import digest_bytes
 from incr.outside import TOOLING
@@ -43,6 +46,49 @@ def existence(path: str) -> str:
     except (OSError, ValueError):
         return MISSING
     return "dir" if stat_module.S_ISDIR(st.st_mode) else "file"
+
+
+#: Modules whose functions call ``os.stat`` for a caller (see ``asks_time``).
+_PATH_MODULES = frozenset({"genericpath", "posixpath", "ntpath"})
+_PATHLIB = frozenset({"pathlib", "pathlib._local", "pathlib._abc"})
+#: Standard-library modules between a listing or an existence test and the code that made it.
+PASS_THROUGH = frozenset({"os", "glob", "fnmatch", *_PATH_MODULES, *_PATHLIB})
+#: Functions of those modules whose own stat calls are no test the step's result depends on
+#: (``makedirs(exist_ok=True)`` checks whether the folder is there only when it was).
+CREATING = frozenset({"makedirs", "mkdir", "removedirs", "renames"})
+_TIMES = frozenset({"getmtime", "getctime", "getatime"})
+
+
+def asks_time(frame: Any) -> bool:
+    """Whether the ``os.stat`` that code in ``frame`` called may be asked for a file's times
+    (``max(files, key=os.path.getmtime)``, ``p.stat().st_mtime``): ``os.path.getmtime``,
+    ``getctime`` or ``getatime``, ``Path.stat()`` called from outside ``pathlib``, ``os.stat``
+    called directly. Not: an existence test (``os.path.exists``, ``Path.is_file()``...), a
+    listing's own looks (``glob``)."""
+    module = frame.f_globals.get("__name__")
+    if module in _PATH_MODULES:
+        return frame.f_code.co_name in _TIMES
+    if module in _PATHLIB:
+        caller = frame.f_back
+        outside = caller is None or caller.f_globals.get("__name__") not in _PATHLIB
+        return frame.f_code.co_name in ("stat", "lstat") and outside
+    return module not in ("os", "glob", "fnmatch", "shutil")
+
+
+def times_order(folder: str, names: Iterable[str], known: Mapping[str, int] | None = None) -> str:
+    """The value of an ``mtimes:DIR`` read: the names of files of ``folder`` a step asked the
+    times of, newest last (by modification time, then name), as a JSON list; by the times in
+    ``known`` (nanoseconds, by name), else as they are now (a file gone first)."""
+
+    def mtime(name: str) -> int:
+        if known is not None and name in known:
+            return known[name]
+        try:
+            return _REAL_STAT(os.path.join(folder, name)).st_mtime_ns
+        except OSError:
+            return -1
+
+    return json.dumps(sorted(names, key=lambda name: (mtime(name), name)))
 
 
 def entry_of(path: str, folder: str) -> bool:

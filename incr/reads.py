@@ -49,39 +49,23 @@ from typing import Any
 
 from incr import nativereads, outside, processes, statreads
 from incr.envreads import project_files
-from incr.opens import is_write, keeps_bytes, read_as_code, reads_existing
+from incr.model import TIMES_PREFIX
+from incr.opens import CHANGES, dir_fd, is_write, keeps_bytes, read_as_code, reads_existing
 from incr.pathfacts import (
+    CREATING,
     MISSING,
+    PASS_THROUGH,
+    asks_time,
     entry_of,
     existence,
     is_tooling,
     listing_digest,
     prefixes,
     stamp,
+    times_order,
     within,
 )
 from incr.readrelay import Relay, for_this_process
-
-#: Standard-library modules between a listing or an existence test and the code that made it.
-_PATHLIB = ("pathlib", "pathlib._local", "pathlib._abc")
-_PASS_THROUGH = frozenset(
-    {"os", "genericpath", "posixpath", "ntpath", "glob", "fnmatch", *_PATHLIB}
-)
-#: Functions of those modules whose own stat calls are no test the step's result depends on
-#: (``makedirs(exist_ok=True)`` checks whether the folder is there only when it was).
-_CREATING = frozenset({"makedirs", "mkdir", "removedirs", "renames"})
-#: Audit events by which a step changes a folder's entries: the argument positions of the
-#: paths changed, and of the folder descriptors they may be relative to.
-_CHANGES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
-    "os.remove": ((0,), (1,)),
-    "os.rmdir": ((0,), (1,)),
-    "os.mkdir": ((0,), (2,)),
-    "os.rename": ((0, 1), (2, 3)),
-    "os.link": ((1,), (2, 3)),
-    "os.symlink": ((1,), (2,)),
-    "os.truncate": ((0,), ()),
-    "shutil.rmtree": ((0,), (1,)),
-}
 
 _lock = threading.Lock()
 _active: ReadRecorder | None = None
@@ -106,6 +90,7 @@ class ReadRecorder:
         self.read, self.written, self.changed = set[str](), set[str](), set[str]()
         self.listings: dict[str, str] = {}
         self.tests: dict[str, str] = {}
+        self.times: dict[str, int] = {}  # files asked their times: modification time (ns)
         #: Which code files are the project's (the same answer as for environment variables).
         self._code = project_files(root)
         self._venvs: dict[str, bool] = {}
@@ -156,8 +141,8 @@ class ReadRecorder:
 
     def change(self, event: str, args: tuple[Any, ...]) -> None:
         """An audit event by which the step changes a folder's entries (remove, rename...)."""
-        positions, folders = _CHANGES[event]
-        if any(i < len(args) and _dir_fd(args[i]) for i in folders):
+        positions, folders = CHANGES[event]
+        if any(i < len(args) and dir_fd(args[i]) for i in folders):
             return  # relative to an open folder (shutil.rmtree's inner calls): not resolvable
         for index in positions:
             if index < len(args):
@@ -187,7 +172,14 @@ class ReadRecorder:
         if not self._by_project(frame):
             return
         full = self._full(path)
-        if full is None or full in self.tests:
+        if full is None:
+            return
+        mtime = result.st_mtime_ns if result and stat_module.S_ISREG(result.st_mode) else None
+        if mtime is not None and full not in self.times and asks_time(frame):
+            self.times[full] = mtime  # which file is newest may matter
+            if self._tell_parent("time", full, mtime):
+                del self.times[full]  # the step's process keeps it
+        if full in self.tests:
             return
         if result is not None and stat_module.S_ISLNK(result.st_mode):
             self.tests[full] = existence(full)  # what the link leads to
@@ -223,8 +215,11 @@ class ReadRecorder:
                 self.opened(full, mode, flags, kind == "source")
             elif kind in ("change", "env"):  # a path changed; a variable's name
                 (self.changed if kind == "change" else self.relayed_env).add(full)
-            elif kind in ("ls", "test") and len(rest) == 1:
-                (self.listings if kind == "ls" else self.tests).setdefault(full, rest[0])
+            elif kind in ("ls", "test", "time") and len(rest) == 1:
+                seen: dict[str, Any] = {"ls": self.listings, "test": self.tests}.get(
+                    kind, self.times
+                )
+                seen.setdefault(full, rest[0])
             elif kind == "hello":  # a process started afresh records (``incr.childreads``)
                 self.followed.add(full)
 
@@ -251,8 +246,8 @@ class ReadRecorder:
         """True when the first frame outside the standard library's path modules runs a
         project file (not incr's, not in a hidden folder, a virtualenv or site-packages), and
         the call is not made on the way to creating or removing folders."""
-        while frame is not None and frame.f_globals.get("__name__") in _PASS_THROUGH:
-            if frame.f_code.co_name in _CREATING:
+        while frame is not None and frame.f_globals.get("__name__") in PASS_THROUGH:
+            if frame.f_code.co_name in CREATING:
                 return False
             frame = frame.f_back
         if frame is None:
@@ -294,8 +289,9 @@ class ReadRecorder:
         return sorted(rel)
 
     def learned(self) -> dict[str, str]:
-        """``ls:DIR`` and ``exists:PATH`` keys (see ``LockEntry.reads``) with their values:
-        as observed, or as the step left them when it changed them itself."""
+        """``ls:DIR``, ``exists:PATH`` and ``mtimes:DIR`` keys (see ``LockEntry.reads``) with
+        their values: as observed, or as the step left them when it changed them itself. A
+        folder counts by its files' times when the step asked those of two files or more."""
         facts: dict[str, str] = {}
         for full, value in self.listings.items():
             if not self._tooling(full):
@@ -307,6 +303,14 @@ class ReadRecorder:
                 if any(within(full, c) for c in self.changed):
                     value = existence(full)
                 facts["exists:" + self.relative(full)] = value
+        folders: dict[str, dict[str, int]] = {}
+        for full, mtime in self.times.items():
+            folders.setdefault(os.path.dirname(full), {})[os.path.basename(full)] = mtime
+        for folder, times in folders.items():
+            if len(times) > 1 and not self._tooling(folder):
+                changed = any(os.path.join(folder, name) in self.changed for name in times)
+                value = times_order(folder, times, None if changed else times)
+                facts[TIMES_PREFIX + self.relative(folder)] = value
         return facts
 
     def relative(self, full: str) -> str:
@@ -323,10 +327,6 @@ class ReadRecorder:
         return is_tooling(self.root, full, self._venvs)
 
 
-def _dir_fd(value: Any) -> bool:
-    return isinstance(value, int) and value >= 0
-
-
 def _hook(event: str, args: tuple[Any, ...]) -> None:
     recorder = _active
     if recorder is None or _own():
@@ -337,7 +337,7 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
     elif event in ("os.listdir", "os.scandir"):
         if args and not getattr(_inside, "busy", False):
             recorder.listing(args[0], sys._getframe(1))
-    elif event in _CHANGES:
+    elif event in CHANGES:
         recorder.change(event, args)
     elif event in processes.STARTS and args:
         recorder.started(event, args, sys._getframe(1))
