@@ -55,6 +55,10 @@ class Relay:
             name = f"incr-reads-{os.getpid()}-{secrets.token_hex(8)}"
             self.folder = os.path.join(tempfile.gettempdir(), name)
             atexit.register(self.close)
+            from multiprocessing import util  # here: only a step that starts processes
+
+            # A worker of a multiprocessing pool (``--jobs``) ends by ``os._exit`` after these.
+            util.Finalize(None, self.close, exitpriority=0)
 
     def child_env(self, root: str, exclude: tuple[str, ...]) -> dict[str, str]:
         """The variables that make a Python process started afresh record what it reads under

@@ -295,3 +295,49 @@ def test_a_script_s_spawned_workers_read_it_as_code_not_as_data(make_project: Ma
     module = project.root / "pipelines" / "train.py"
     module.write_text(module.read_text().replace("return 1", "return 2"), encoding="utf-8")
     assert project.dirty() == {"other": [("code changed", "other in pipelines/train.py")]}
+
+
+RELAYS = """\
+    import subprocess
+    import sys
+
+    from incr import pipeline, step
+    from incr.readrelay import for_this_process
+
+
+    @step
+    def first() -> str:
+        subprocess.run([sys.executable, "-c", "open('data/a.txt').read()"], check=True)
+        with open("first.relay", "w", encoding="utf-8") as fh:
+            fh.write(for_this_process().folder)
+        return "done"
+
+
+    @step
+    def second() -> str:
+        subprocess.run([sys.executable, "-c", "open('data/a.txt').read()"], check=True)
+        with open("second.relay", "w", encoding="utf-8") as fh:
+            fh.write(for_this_process().folder)
+        return "done"
+
+
+    @pipeline
+    def relays():
+        first()
+        second()
+    """
+
+
+def test_the_report_folders_of_jobs_workers_are_removed(make_project: MakeProject) -> None:
+    """A worker of ``--jobs`` ends without running ``atexit``: the folder its steps' processes
+    reported to (and the one it started them with) is removed all the same."""
+    project = make_project({"pipelines/relays.py": RELAYS, "data/a.txt": "1"})
+    project.repro("--jobs", "2")
+    locks = project.lock()
+    assert list(locks["relays.first"].reads) == list(locks["relays.second"].reads) == ["data/a.txt"]
+    folders = [
+        (project.root / f"{n}.relay").read_text(encoding="utf-8") for n in ("first", "second")
+    ]
+    assert all("incr-reads-" in folder for folder in folders)
+    for folder in folders:
+        assert not os.path.exists(folder) and not os.path.exists(folder + ".start"), folder
