@@ -119,8 +119,10 @@ def learned_graph(
     found = find(graph, reads, seen)
     if not found:
         return graph, []
+    shared = _shared(found)
     down = _down(graph.edges())
     found = [o for o in found if not _reaches(down, o.writer, o.reader)]
+    found += [o for o in shared if o not in found]  # for their notes (see ``notes``)
     learned: list[tuple[str, str]] = []
     for o in forward_first(graph, found):
         pair = (o.writer, o.reader)
@@ -130,6 +132,14 @@ def learned_graph(
     if not learned:
         return graph, found
     return replace(graph, learned=(*graph.learned, *learned)), found
+
+
+def _shared(found: Sequence[Overlap]) -> list[Overlap]:
+    """The overlaps of a file a step reads that two steps or more write."""
+    writers: dict[tuple[str, str], set[str]] = {}
+    for o in found:
+        writers.setdefault((o.reader, o.path), set()).add(o.writer)
+    return [o for o in found if len(writers[(o.reader, o.path)]) > 1]
 
 
 def forward_first(graph: PipelineGraph, found: Iterable[Overlap]) -> list[Overlap]:
@@ -156,8 +166,21 @@ def learned_upstreams(graph: PipelineGraph, step: str, dirty: set[str]) -> list[
 def notes(graph: PipelineGraph, found: Sequence[Overlap], step: str) -> list[str]:
     """``status`` notes for the overlaps where ``step`` is the reader."""
     lines = []
-    for o in found:
-        if o.reader != step:
+    mine = [o for o in found if o.reader == step]
+    writers: dict[str, list[str]] = {}
+    for o in mine:
+        writers.setdefault(o.path, []).append(o.writer)
+    for read, names in writers.items():
+        if len(names) > 1:
+            both = ", ".join(names[:-1]) + f" and {names[-1]}"
+            verb = "both write" if len(names) == 2 else "all write"
+            lines.append(
+                f"reads {read}, which steps {both} {verb}: a rerun of one of them alone "
+                "leaves the file as that one wrote it, not as a run from scratch would: let "
+                f'one step write it (outs=["{read}"]), or give each its own file'
+            )
+    for o in mine:
+        if len(writers[o.path]) > 1:
             continue
         path = f'"{o.path}"'
         if (o.writer, o.reader) not in graph.learned:

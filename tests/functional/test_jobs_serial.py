@@ -373,3 +373,67 @@ def test_steps_taking_files_without_a_read_record_are_decided_again_after_a_chan
     assert project.take_ran() == ["first", "with_dep", "with_db:2"]
     assert (project.root / "out" / "own.txt").read_text() == "own"
     assert project.dirty() == {}
+
+
+SHARED = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def first() -> int:
+        mark("first")
+        with open("shared.txt", "w", encoding="utf-8") as fh:
+            fh.write("first")
+        return 1
+
+
+    @step
+    def second() -> int:
+        mark("second")
+        with open("shared.txt", "w", encoding="utf-8") as fh:
+            fh.write("second")
+        return 2
+
+
+    @step
+    def reader(a: int, b: int) -> str:
+        mark("reader")
+        with open("shared.txt", encoding="utf-8") as fh:
+            return fh.read()
+
+
+    @step
+    def logger() -> int:
+        with open("run.log", "a", encoding="utf-8") as fh:
+            fh.write("logger")
+        return 3
+
+
+    @step
+    def other_logger() -> int:
+        with open("run.log", "a", encoding="utf-8") as fh:
+            fh.write("other")
+        return 4
+
+
+    @pipeline
+    def shared():
+        reader(first(), second())
+        logger()
+        other_logger()
+    """
+
+
+def test_a_file_two_steps_write_and_a_step_reads_is_named_in_a_note(make_project: MakeProject):
+    """Rerunning one of two writers alone leaves the file as that one wrote it: the reader is
+    told so. A file two steps write and none reads (a log) gets no note."""
+    project = make_project({"pipelines/shared.py": SHARED})
+    project.repro()
+    steps = {s["step"]: s for s in project.status()["steps"]}
+    note = (
+        "reads shared.txt, which steps first and second both write: a rerun of one of them "
+        "alone leaves the file as that one wrote it"
+    )
+    assert [n for n in steps["reader"]["notes"] if n.startswith(note)], steps["reader"]["notes"]
+    assert all(not steps[name]["notes"] for name in ("first", "second", "logger", "other_logger"))
