@@ -254,6 +254,7 @@ class Reason:
     MODIFIED = "output modified"
     EXPIRED = "expired"
     READ_EARLY = "read too early"  # set by the runner, not by ``decide``
+    REWRITTEN = "shared file rewritten"  # set by the runner: an earlier writer executed
     FINGERPRINT = "fingerprint changed"
 
     def __str__(self) -> str:

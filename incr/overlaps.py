@@ -10,7 +10,10 @@ may run the reader first and keep what it read. incr learns such pairs from runs
 
 Each pair gives an edge writer -> reader in the scheduling graph of every later run, serial or
 parallel, and of ``status`` (the reader waits on a dirty writer), unless it would close a cycle
-(the writer depends on the reader). Within a run, ``RunOverlaps`` finds a reader that began
+(the writer depends on the reader). A file that a step reads and several steps write holds
+what the last writer wrote: the writers run in body order (an edge between each two), and when
+one executes, the writers after it in that order execute too (``rewriters``), so that the file
+ends as a run from scratch leaves it. Within a run, ``RunOverlaps`` finds a reader that began
 before a writer of a file it read had finished (side by side, or before it in the order): the
 runner forgets that reader's result and runs it again after the writer.
 
@@ -25,6 +28,7 @@ Everything here is pure; the file is read and written by ``incr.seenwrites``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -120,10 +124,18 @@ def learned_graph(
     if not found:
         return graph, []
     shared = _shared(found)
+    learned_shared: list[tuple[str, str]] = []
     down = _down(graph.edges())
     found = [o for o in found if not _reaches(down, o.writer, o.reader)]
     found += [o for o in shared if o not in found]  # for their notes (see ``notes``)
-    learned: list[tuple[str, str]] = []
+    index = {node.name: i for i, node in enumerate(graph.steps)}
+    for writers in _writers_of(shared).values():
+        in_order = sorted(writers, key=index.__getitem__)
+        for first, then in itertools.pairwise(in_order):
+            if then not in down.get(first, ()) and not _reaches(down, then, first):
+                down.setdefault(first, set()).add(then)
+                learned_shared.append((first, then))
+    learned: list[tuple[str, str]] = learned_shared
     for o in forward_first(graph, found):
         pair = (o.writer, o.reader)
         if pair not in learned and not _reaches(down, o.reader, o.writer):
@@ -140,6 +152,41 @@ def _shared(found: Sequence[Overlap]) -> list[Overlap]:
     for o in found:
         writers.setdefault((o.reader, o.path), set()).add(o.writer)
     return [o for o in found if len(writers[(o.reader, o.path)]) > 1]
+
+
+def _writers_of(found: Iterable[Overlap]) -> dict[str, set[str]]:
+    """The steps writing each path of ``found``."""
+    writers: dict[str, set[str]] = {}
+    for o in found:
+        writers.setdefault(o.path, set()).add(o.writer)
+    return writers
+
+
+def rewriters(
+    graph: PipelineGraph,
+    step: str,
+    wrote: Iterable[str],
+    writes: Mapping[str, Sequence[str]],
+    reads: Mapping[str, Iterable[str]],
+) -> dict[str, str]:
+    """The steps after ``step`` in ``graph``'s body that write a file it just wrote (``writes``
+    by step key, as seen), which a step reads (``reads`` by step name: lock entries' file
+    reads and ``deps``): the file a run from scratch leaves is theirs, so they execute again.
+    By step name, with the file."""
+    wrote = set(wrote)
+    if not wrote:
+        return {}
+    read = {path for paths in reads.values() for path in paths}
+    names = [node.name for node in graph.steps]
+    after = names[names.index(step) + 1 :] if step in names else []
+    found = {}
+    for node in graph.steps:
+        if node.name in after:
+            theirs = {*writes.get(node.key, ()), *(out.rstrip("/") for out in node.outs)}
+            both = wrote & theirs & read
+            if both:
+                found[node.name] = sorted(both)[0]
+    return found
 
 
 def forward_first(graph: PipelineGraph, found: Iterable[Overlap]) -> list[Overlap]:
@@ -175,9 +222,9 @@ def notes(graph: PipelineGraph, found: Sequence[Overlap], step: str) -> list[str
             both = ", ".join(names[:-1]) + f" and {names[-1]}"
             verb = "both write" if len(names) == 2 else "all write"
             lines.append(
-                f"reads {read}, which steps {both} {verb}: a rerun of one of them alone "
-                "leaves the file as that one wrote it, not as a run from scratch would: let "
-                f'one step write it (outs=["{read}"]), or give each its own file'
+                f"reads {read}, which steps {both} {verb}: they run in that order, and when "
+                "one executes, the ones after it execute too (the file holds what the last "
+                "one wrote); let one step write it, or give each its own file"
             )
     for o in mine:
         if len(writers[o.path]) > 1:

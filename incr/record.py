@@ -45,6 +45,7 @@ class ResultRecorder:
             run.result.executed.append(node.name)
         if node.track_reads:
             self.ws.writes.put(node.key, list(outcome.writes))
+        self.rewriters(run, node, (*outcome.writes, *node.outs))
         read = overlaps.file_reads(outcome.reads)
         wrote = (*outcome.writes, *node.outs)
         self.stale_readers(run, run.overlaps.finish(node.name, read, wrote, node.deps))
@@ -85,6 +86,24 @@ class ResultRecorder:
                 run.requeue.append(o.reader)
         if graph is not run.traced.graph:
             run.traced = replace(run.traced, graph=graphs.ordered(graph))
+
+    def rewriters(self, run: RunState, node: StepNode, wrote: tuple[str, ...]) -> None:
+        """The steps after ``node`` that write a file it wrote, which a step reads, execute
+        again (``overlaps.rewriters``), unless they already did in this run."""
+        graph = run.traced.graph
+        reads = {n.name: [*self.read_files(n), *n.deps] for n in graph.steps}
+        found = overlaps.rewriters(graph, node.name, wrote, self.ws.writes.steps, reads)
+        for name, path in found.items():
+            if name in run.executed:
+                continue
+            why = Reason(Reason.REWRITTEN, f"{path}, by {node.name}")
+            reasons = run.reruns.setdefault(name, [])
+            if why not in reasons:
+                reasons.append(why)
+
+    def read_files(self, node: StepNode) -> list[str]:
+        entry = self.ws.locks.get(node.key)
+        return overlaps.file_reads(entry.reads) if entry is not None and entry.reads else []
 
     def forget(self, node: StepNode, path: str) -> None:
         entry = self.ws.locks.get(node.key)

@@ -405,6 +405,7 @@ SHARED = """\
 
     @step
     def logger() -> int:
+        mark("logger")
         with open("run.log", "a", encoding="utf-8") as fh:
             fh.write("logger")
         return 3
@@ -412,6 +413,7 @@ SHARED = """\
 
     @step
     def other_logger() -> int:
+        mark("other_logger")
         with open("run.log", "a", encoding="utf-8") as fh:
             fh.write("other")
         return 4
@@ -425,15 +427,26 @@ SHARED = """\
     """
 
 
-def test_a_file_two_steps_write_and_a_step_reads_is_named_in_a_note(make_project: MakeProject):
-    """Rerunning one of two writers alone leaves the file as that one wrote it: the reader is
-    told so. A file two steps write and none reads (a log) gets no note."""
+def test_when_one_of_two_writers_of_a_file_a_step_reads_executes_the_later_one_does_too(
+    make_project: MakeProject,
+) -> None:
+    """The file holds what the last writer wrote, as after a run from scratch: an edit of the
+    first writer executes the second after it. The reader is told why in a note. A file two
+    steps write and none reads (a log) changes nothing."""
     project = make_project({"pipelines/shared.py": SHARED})
     project.repro()
+    project.take_ran()
     steps = {s["step"]: s for s in project.status()["steps"]}
-    note = (
-        "reads shared.txt, which steps first and second both write: a rerun of one of them "
-        "alone leaves the file as that one wrote it"
-    )
+    note = "reads shared.txt, which steps first and second both write: they run in that order"
     assert [n for n in steps["reader"]["notes"] if n.startswith(note)], steps["reader"]["notes"]
     assert all(not steps[name]["notes"] for name in ("first", "second", "logger", "other_logger"))
+
+    project.edit("pipelines/shared.py", 'fh.write("first")', 'fh.write("first" + "")')
+    project.repro()
+    assert project.take_ran() == ["first", "second"]  # the reader read the same bytes
+    assert (project.root / "shared.txt").read_text(encoding="utf-8") == "second"
+    reasons = {s["step"]: s["reasons"] for s in project.status()["steps"]}
+    assert all(not r for r in reasons.values()), reasons
+    project.edit("pipelines/shared.py", 'fh.write("logger")', 'fh.write("logger" + "")')
+    project.repro()
+    assert project.take_ran() == ["logger"]  # no step reads the log: the other stays

@@ -17,6 +17,7 @@ from incr.overlaps import (
     learned_graph,
     learned_upstreams,
     notes,
+    rewriters,
 )
 from incr.seenwrites import SeenWrites
 from incr.store import Store
@@ -44,6 +45,24 @@ def locks(**reads: dict[str, str]) -> dict[str, LockEntry]:
 
 
 # --------------------------------------------------------------------------- learned edges
+
+
+def test_writers_of_a_file_a_step_reads_run_in_body_order_and_again_after_each_other() -> None:
+    graph = pipeline(node("use"), node("b"), node("a"), node("log1"), node("log2"))
+    writes = {
+        "p.a": ("data/shared.txt",),
+        "p.b": ("data/shared.txt",),
+        "p.log1": ("run.log",),
+        "p.log2": ("run.log",),
+    }
+    learned, _ = learned_graph(graph, locks(use={"data/shared.txt": "d"}), writes)
+
+    assert ("b", "a") in learned.learned  # body order; the log is read by no step: no edge
+    assert not any("log1" in edge for edge in learned.learned)
+    reads = {"use": ["data/shared.txt"]}
+    assert rewriters(graph, "b", ["data/shared.txt"], writes, reads) == {"a": "data/shared.txt"}
+    assert rewriters(graph, "a", ["data/shared.txt"], writes, reads) == {}  # the last writer
+    assert rewriters(graph, "log1", ["run.log"], writes, reads) == {}
 
 
 def test_file_reads_keep_plain_files_only() -> None:
