@@ -10,29 +10,40 @@ what project code reads, lists, tests and changes, and the environment variables
 reports each to the relay folder of the step's process, as a forked child does. Its first
 report says that it is followed, so that the step names it in no note (``incr.processes``).
 
+A worker runs the step's own functions, which the step's fingerprint covers. Another process
+(a script, ``python -m tool``) runs code the step's fingerprint does not hold: the project
+modules it imports, and the script, count as files the step read (any edit reruns it).
+
 A worker outlives the step that started it (loky keeps its workers for the next ``Parallel``;
-a pool kept in a module global): what it reads for a later step is taken in by that step.
+a pool kept in a module global): what it reads for a later step is taken in by that step, and
+it reports every listing and test again, for each step it may serve.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from incr import envreads, reads
-from incr.readrelay import for_this_process
+from incr.readrelay import Relay
+
+#: What the command line of a worker holds: its code is the step's (pickled by reference).
+_WORKERS = ("multiprocessing", "loky")
 
 
 def start(spec: dict[str, Any]) -> None:
     """Record what this process reads from now on, reporting it as ``spec`` says (the relay
     folder, the project root and its left-out folders: ``Relay.child_env``)."""
-    relay = for_this_process()
+    relay = Relay()  # not this process's own: an incr run here records its steps apart
     relay.folder = str(spec["folder"])
     with reads.unrecorded():
         relay.start_child()
     if relay.fd is None:
-        return  # the folder cannot be written: nothing is reported, the step says so
+        return  # the step's process has ended: nothing is reported, nothing left behind
     root = Path(str(spec["root"]))
     recorder = reads.ReadRecorder(root, tuple(str(path) for path in spec["exclude"]))
     recorder.relay = relay
@@ -41,3 +52,38 @@ def start(spec: dict[str, Any]) -> None:
     envreads.start(variables)
     reads.record_for_life(recorder)
     relay.send("hello", os.getpid())
+    command = [str(arg) for arg in getattr(sys, "orig_argv", sys.argv)]
+    if not any(word in arg for arg in command for word in _WORKERS):
+        sys.meta_path.insert(0, _ProjectImports(recorder, root))
+        if sys.argv and os.path.isfile(sys.argv[0]):
+            recorder.source(sys.argv[0])  # the script
+
+
+class _ProjectImports(importlib.abc.MetaPathFinder):
+    """Tells the recorder each project module this process imports, by its file: a module
+    whose first name is found in a folder of ``sys.path`` inside the project (the root,
+    ``src/``, a folder a script puts on the path)."""
+
+    def __init__(self, recorder: reads.ReadRecorder, root: Path) -> None:
+        self.recorder = recorder
+        self.root = os.path.join(str(root), "")
+        self.tops: dict[str, bool] = {}
+        self.paths: list[str] = []
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if self._local(name.partition(".")[0]):
+            spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+            origin = getattr(spec, "origin", None)
+            if isinstance(origin, str) and origin.endswith(".py"):
+                self.recorder.source(origin)
+        return None  # found by the usual finders
+
+    def _local(self, top: str) -> bool:
+        paths = [os.path.abspath(p or ".") for p in sys.path]
+        paths = [p for p in paths if os.path.join(p, "").startswith(self.root)]
+        if paths != self.paths:
+            self.paths, self.tops = paths, {}
+        if top not in self.tops:
+            places = [(os.path.join(p, top), os.path.join(p, f"{top}.py")) for p in paths]
+            self.tops[top] = any(os.path.isdir(d) or os.path.isfile(f) for d, f in places)
+        return self.tops[top]

@@ -52,6 +52,9 @@ def _init_worker() -> None:
     close_inherited()
     forget_inherited()
     use_single_thread()
+    from multiprocessing import util
+
+    util.Finalize(None, _end_children, exitpriority=10)  # before the children are waited for
     signal.signal(signal.SIGINT, _interrupted)
     try:
         import ctypes
@@ -61,6 +64,17 @@ def _init_worker() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
     except (OSError, AttributeError):
         pass  # not Linux: a worker ends when it next finds the pool gone
+
+
+def _end_children() -> None:
+    """As the worker ends (with the run): end the processes its steps left running, which
+    it would otherwise wait for (loky keeps its idle workers for 300 s)."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.terminate()
+    for child in multiprocessing.active_children():
+        child.join(5)
 
 
 #: Whether this worker is running a step (see ``_interrupted``).

@@ -60,9 +60,11 @@ def follow_launches(relay_env: Callable[[], dict[str, str] | None]) -> None:
         return
 
     def fork_exec(args: Any, *rest: Any, **kw: Any) -> Any:
+        if any("resource_tracker" in str(arg) for arg in args):  # multiprocessing's own
+            return real(args, *rest, **kw)
         with contextlib.suppress(TypeError, IndexError):
             sys.audit("incr.launch", args[0])
-        variables = relay_env() if len(rest) > 4 and not kw else None
+        variables = relay_env() if len(rest) > 4 and not kw and not _no_site(args) else None
         if variables is not None:
             env = with_variables(rest[4], variables)
             rest = rest if env is None else (*rest[:4], env, *rest[5:])
@@ -73,6 +75,18 @@ def follow_launches(relay_env: Callable[[], dict[str, str] | None]) -> None:
 
     fork_exec.__wrapped__ = real  # type: ignore[attr-defined]
     _posixsubprocess.fork_exec = fork_exec
+
+
+def _no_site(args: Any) -> bool:
+    """Whether a Python command line runs no ``sitecustomize`` from ``PYTHONPATH`` (``-I``,
+    ``-E``, ``-S``, in its options before the script or ``-c``/``-m``)."""
+    for arg in list(args)[1:]:
+        text = os.fsdecode(arg) if isinstance(arg, bytes | str) else ""
+        if not text.startswith("-") or text.startswith("--") or text in ("-c", "-m"):
+            return False
+        if {"I", "E", "S"} & set(text[1:]):
+            return True
+    return False
 
 
 #: The variable under which a process started afresh finds the ``PYTHONPATH`` it was given,

@@ -33,17 +33,17 @@ from typing import Any
 
 class Relay:
     """The folder where forked children of an incr process report what they read: named
-    when the process first forks while recording (``forking``), made by the first child, so
-    that steps that fork nothing cost no folder and no look for one. Kept while the process
-    lives (``for_this_process``): a child forked by one step may read for the next."""
+    and made when the process first forks or starts a process while recording (``forking``),
+    so that steps that start none cost no folder and no look for one. Kept while the process
+    lives (``for_this_process``): a child forked by one step may read for the next. A child
+    never makes it: one that starts after the process that named it ended reports nothing,
+    and leaves no folder behind."""
 
     def __init__(self) -> None:
         #: The folder, once the process is about to fork; None while it has not.
         self.folder: str | None = None
         #: In a forked child: the file it reports to (a descriptor), else None.
         self.fd: int | None = None
-        #: Whether ``events`` found the folder (a child made it).
-        self.made = False
         #: How far each child's file was taken in (``events``), by file name.
         self.taken: dict[str, int] = {}
         self.pid = os.getpid()
@@ -53,24 +53,33 @@ class Relay:
         which runs wherever a child can run Python: ``os.fork``, ``multiprocessing``)."""
         if self.folder is None:
             name = f"incr-reads-{os.getpid()}-{secrets.token_hex(8)}"
-            self.folder = os.path.join(tempfile.gettempdir(), name)
+            folder = os.path.join(tempfile.gettempdir(), name)
+            try:
+                os.mkdir(folder, mode=0o700)
+            except OSError:
+                return  # nothing can be relayed
+            self.folder = folder
             atexit.register(self.close)
             from multiprocessing import util  # here: only a step that starts processes
 
             # A worker of a multiprocessing pool (``--jobs``) ends by ``os._exit`` after these.
             util.Finalize(None, self.close, exitpriority=0)
 
-    def child_env(self, root: str, exclude: tuple[str, ...]) -> dict[str, str]:
+    def child_env(self, root: str, exclude: tuple[str, ...]) -> dict[str, str] | None:
         """The variables that make a Python process started afresh record what it reads under
         ``root`` (but not ``exclude``) and report it here: a folder holding a
         ``sitecustomize`` module, put first on its ``PYTHONPATH`` (see ``incr.childreads``)."""
         self.forking()
-        assert self.folder is not None
+        if self.folder is None or not os.path.isdir(self.folder):
+            return None  # the process that named it has ended: nothing is taken in
         start = self.folder + ".start"
         if not os.path.isfile(os.path.join(start, "sitecustomize.py")):
-            os.makedirs(start, mode=0o700, exist_ok=True)
-            with open(os.path.join(start, "sitecustomize.py"), "w", encoding="utf-8") as fh:
-                fh.write(_SITECUSTOMIZE)
+            try:
+                os.makedirs(start, mode=0o700, exist_ok=True)
+                with open(os.path.join(start, "sitecustomize.py"), "w", encoding="utf-8") as fh:
+                    fh.write(_SITECUSTOMIZE)
+            except OSError:
+                return None
         spec = {"folder": self.folder, "root": root, "exclude": exclude, "prefix": sys.prefix}
         return {"PYTHONPATH": start, CHILD_ENV: json.dumps(spec)}
 
@@ -82,8 +91,7 @@ class Relay:
         path = os.path.join(self.folder, str(os.getpid()))
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
         try:
-            os.makedirs(self.folder, mode=0o700, exist_ok=True)
-            self.fd = os.open(path, flags, 0o600)
+            self.fd = os.open(path, flags, 0o600)  # the folder is there while its maker lives
         except OSError:
             self.fd = None  # nothing can be relayed
 
@@ -102,7 +110,6 @@ class Relay:
             names = sorted(os.listdir(self.folder))
         except OSError:
             return  # no child was forked
-        self.made = True
         for name in names:
             try:
                 with open(os.path.join(self.folder, name), "rb") as fh:

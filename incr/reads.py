@@ -128,6 +128,13 @@ class ReadRecorder:
             if full in self.read and full not in self.stamps:
                 self.stamps[full] = stamp(full)
 
+    def source(self, path: str) -> None:
+        """A project module a process started afresh runs (``incr.childreads``): code that
+        is not the step's, read as data."""
+        full = self._full(path)
+        if full is not None and not self._tell_parent("source", full, "r", os.O_RDONLY):
+            self.opened(full, "r", os.O_RDONLY, True)
+
     def opened(self, full: str, mode: Any, flags: Any, source: bool = False) -> None:
         if reads_existing(mode, flags) and (full not in self.written or full in self.appended):
             self.read.add(full)  # its bytes as they were before the step wrote it, if it does
@@ -158,8 +165,8 @@ class ReadRecorder:
     def listed(self, path: Any) -> None:
         """A folder listed (``.`` for None): its names, as they are now."""
         full = self._full("." if path is None else path)
-        if full is None or full in self.listings:
-            return
+        if full is None or (full in self.listings and not self._relaying()):
+            return  # (a worker that reports may serve many steps: it tells each)
         _inside.busy = True
         try:
             self.listings[full] = listing_digest(full, self.own)
@@ -175,11 +182,11 @@ class ReadRecorder:
         if full is None:
             return
         mtime = result.st_mtime_ns if result and stat_module.S_ISREG(result.st_mode) else None
-        if mtime is not None and full not in self.times and asks_time(frame):
+        if mtime is not None and (full not in self.times or self._relaying()) and asks_time(frame):
             self.times[full] = mtime  # which file is newest may matter
             if self._tell_parent("time", full, mtime):
                 del self.times[full]  # the step's process keeps it
-        if full in self.tests:
+        if full in self.tests and not self._relaying():
             return
         if result is not None and stat_module.S_ISLNK(result.st_mode):
             self.tests[full] = existence(full)  # what the link leads to
@@ -199,6 +206,9 @@ class ReadRecorder:
         """The programs started (``programs``) of which a process did not report that it
         records its reads (``incr.childreads``)."""
         return [p for p in self.programs if not self.pids.get(p, {-1}) <= self.followed]
+
+    def _relaying(self) -> bool:
+        return self.relay is not None and self.relay.fd is not None
 
     def _tell_parent(self, *event: Any) -> bool:
         """In a forked child: report ``event`` (``incr.readrelay``); False elsewhere."""

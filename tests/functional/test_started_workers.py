@@ -105,6 +105,10 @@ def test_what_python_workers_started_afresh_read_is_read_by_the_step(
 
 
 REUSED = """\
+    import glob
+    import os
+    import time
+
     from joblib import Parallel, delayed
 
     from incr import pipeline, step
@@ -112,16 +116,23 @@ REUSED = """\
     from pipelines.work import read_num
 
 
+    def shards(_):
+        time.sleep(0.01)  # spread over both workers
+        return len(glob.glob("data/shards/*.csv")) + os.path.exists("data/extra.csv")
+
+
     @step
     def first() -> int:
         mark("first")
-        return sum(Parallel(n_jobs=2)(delayed(read_num)(f) for f in ["data/a.txt"] * 4))
+        found = sum(Parallel(n_jobs=2, batch_size=1)(delayed(shards)(i) for i in range(20)))
+        return found + sum(Parallel(n_jobs=2)(delayed(read_num)(f) for f in ["data/a.txt"] * 4))
 
 
     @step
     def second(x: int) -> int:
         mark("second")
-        return x + sum(Parallel(n_jobs=2)(delayed(read_num)(f) for f in ["data/c.txt"] * 4))
+        found = sum(Parallel(n_jobs=2, batch_size=1)(delayed(shards)(i) for i in range(20)))
+        return found + sum(Parallel(n_jobs=2)(delayed(read_num)(f) for f in ["data/c.txt"] * 4))
 
 
     @pipeline
@@ -141,6 +152,7 @@ def test_a_worker_kept_from_an_earlier_step_reports_to_the_step_using_it(
             "pipelines/reused.py": REUSED,
             "data/a.txt": "1",
             "data/c.txt": "3",
+            "data/shards/1.csv": "",
         }
     )
     project.repro()
@@ -148,8 +160,13 @@ def test_a_worker_kept_from_an_earlier_step_reports_to_the_step_using_it(
     locks = project.lock()
     assert "data/c.txt" in locks["reused.second"].reads
     assert "data/c.txt" not in locks["reused.first"].reads
+    for name in ("first", "second"):  # each step hears of the listing and the test
+        reads = locks[f"reused.{name}"].reads
+        assert "ls:data/shards" in reads and "exists:data/extra.csv" in reads, name
     (project.root / "data" / "c.txt").write_text("4", encoding="utf-8")
     assert project.dirty() == {"second": [("read changed", "data/c.txt")]}
+    (project.root / "data" / "shards" / "2.csv").write_text("", encoding="utf-8")
+    assert sorted(project.dirty()) == ["first", "second"]
 
 
 STARTS = """\
@@ -166,8 +183,10 @@ STARTS = """\
     @step
     def isolated() -> str:
         mark("isolated")
-        code = "print(open('data/a.txt').read())"
+        code = "import os; print(open('data/a.txt').read(), sorted(os.environ))"
         done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
+        with open("isolated.txt", "w", encoding="utf-8") as fh:
+            fh.write(done.stdout)  # what it saw of the environment
         return done.stdout
 
 
@@ -199,6 +218,7 @@ def test_a_python_process_that_does_not_report_is_named_in_a_note(
     assert sorted(project.take_ran()) == ["environment", "isolated"]
     assert result.output.count("in a process incr does not follow") == 1, result.output
     assert project.lock()["starts.isolated"].reads == {}
+    assert "INCR_READS" not in (project.root / "isolated.txt").read_text(encoding="utf-8")
     shown = (project.root / "shown.txt").read_text(encoding="utf-8")
     assert shown.startswith(given + " ") and "INCR_READS" not in shown, shown
     assert "incr-reads" not in shown and "Error" not in shown, shown  # not on sys.path
@@ -341,3 +361,94 @@ def test_the_report_folders_of_jobs_workers_are_removed(make_project: MakeProjec
     assert all("incr-reads-" in folder for folder in folders)
     for folder in folders:
         assert not os.path.exists(folder) and not os.path.exists(folder + ".start"), folder
+
+
+HELPED = """\
+    import subprocess
+    import sys
+
+    from incr import pipeline, step
+
+
+    @step
+    def prep() -> str:
+        subprocess.run([sys.executable, "scripts/prep.py"], check=True)
+        with open("data/prepped.txt", encoding="utf-8") as fh:
+            return fh.read()
+
+
+    @pipeline
+    def helped():
+        prep()
+    """
+
+
+def test_the_project_code_a_script_runs_is_read_by_the_step(make_project: MakeProject) -> None:
+    """The step's fingerprint does not hold a script's code: the script and the project
+    modules it imports (from a folder it puts on the path too) count as files it read."""
+    project = make_project(
+        {
+            "pipelines/helped.py": HELPED,
+            "scripts/helpers.py": "def scale(x):\n    return x * 2\n",
+            "scripts/prep.py": (
+                "import sys\n"
+                "sys.path.insert(0, 'scripts')\n"
+                "from helpers import scale\n"
+                "values = [int(v) for v in open('data/raw.txt').read().split(',')]\n"
+                "open('data/prepped.txt', 'w').write(','.join(str(scale(v)) for v in values))\n"
+            ),
+            "data/raw.txt": "1,2,3",
+        }
+    )
+    result = project.repro()
+    assert "does not follow" not in result.output
+    reads = project.lock()["helped.prep"].reads
+    assert {"scripts/prep.py", "scripts/helpers.py", "data/raw.txt"} <= set(reads), reads
+    project.edit("scripts/helpers.py", "x * 2", "x * 3")
+    assert project.dirty() == {"prep": [("read changed", "scripts/helpers.py")]}
+    project.repro()
+    assert (project.root / "data" / "prepped.txt").read_text(encoding="utf-8") == "3,6,9"
+
+
+JOBLIB_JOBS = """\
+    from joblib import Parallel, delayed
+
+    from incr import pipeline, step
+    from pipelines.work import read_num
+
+
+    @step
+    def left() -> int:
+        return read_num("data/a.txt")
+
+
+    @step
+    def right() -> int:
+        return sum(Parallel(n_jobs=2)(delayed(read_num)(f) for f in ["data/b.txt"] * 3))
+
+
+    @pipeline
+    def jobs():
+        left()
+        right()
+    """
+
+
+def test_a_jobs_worker_ends_with_the_run_although_loky_keeps_its_workers(
+    make_project: MakeProject,
+) -> None:
+    """loky keeps idle workers for 300 s; the ``--jobs`` worker that started them ends them
+    as it ends, instead of waiting for them."""
+    project = make_project(
+        {"pipelines/work.py": WORK, "pipelines/jobs.py": JOBLIB_JOBS, "data/a.txt": "1"}
+        | {"data/b.txt": "2"}
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "incr.cli", "repro", "--jobs", "2"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(project.lock()["jobs.right"].reads) == ["$FACTOR", "data/b.txt"]

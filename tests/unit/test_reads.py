@@ -243,16 +243,16 @@ def test_what_incr_reads_for_itself_on_one_thread_is_not_recorded(
     assert seen.paths() == ["data/after.txt", "data/other.txt"]
 
 
-def test_a_relay_takes_whole_lines_and_costs_no_folder_until_a_child_reports() -> None:
+def test_a_relay_takes_whole_lines_and_costs_no_folder_until_a_child_is_started() -> None:
     import os
 
     from incr.readrelay import Relay
 
     relay = Relay()
     assert list(relay.events()) == [] and relay.folder is None  # nothing forked: no look
-    relay.forking()  # the step's process, about to fork
+    relay.forking()  # the step's process, about to fork: it makes the folder
     assert relay.folder is not None
-    assert list(relay.events()) == [] and not os.path.exists(relay.folder)
+    assert list(relay.events()) == [] and os.path.isdir(relay.folder)
     folder = relay.folder
     relay.start_child()  # as a forked child does
     relay.send("open", "/mnt/data/a.csv", "r", 0)
@@ -270,6 +270,9 @@ def test_a_relay_takes_whole_lines_and_costs_no_folder_until_a_child_reports() -
     ]
     relay.close()
     assert not os.path.exists(folder)
+    relay.folder = folder  # a child that starts after the process that named it ended
+    relay.start_child()
+    assert relay.fd is None and not os.path.exists(folder)  # reports nothing, leaves nothing
 
 
 def test_a_child_forked_while_reads_are_recorded_names_the_relay_first(tmp_path) -> None:
