@@ -75,6 +75,10 @@ def follow_launches(relay_env: Callable[[], dict[str, str] | None]) -> None:
 
     fork_exec.__wrapped__ = real  # type: ignore[attr-defined]
     _posixsubprocess.fork_exec = fork_exec
+    import subprocess
+
+    # ``close_fds=False`` would start the process by ``os.posix_spawn``, past the wrapper.
+    subprocess._USE_POSIX_SPAWN = False  # type: ignore[misc]
 
 
 def _no_site(args: Any) -> bool:

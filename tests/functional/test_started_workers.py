@@ -452,3 +452,32 @@ def test_a_jobs_worker_ends_with_the_run_although_loky_keeps_its_workers(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(project.lock()["jobs.right"].reads) == ["$FACTOR", "data/b.txt"]
+
+
+KEPT_FDS = """\
+    import subprocess
+    import sys
+
+    from incr import pipeline, step
+
+
+    @step
+    def kept_fds() -> str:
+        code = "print(open('data/a.txt').read())"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, close_fds=False)
+        return done.stdout.decode()
+
+
+    @pipeline
+    def fds():
+        kept_fds()
+    """
+
+
+def test_a_process_started_with_close_fds_off_is_followed(make_project: MakeProject) -> None:
+    """``close_fds=False`` would have ``subprocess`` start the process through
+    ``os.posix_spawn``, which passes no wrapper: it is started as the others are."""
+    project = make_project({"pipelines/fds.py": KEPT_FDS, "data/a.txt": "1"})
+    result = project.repro()
+    assert "does not follow" not in result.output
+    assert list(project.lock()["fds.kept_fds"].reads) == ["data/a.txt"]
