@@ -96,7 +96,8 @@ class Relay:
             self.fd = None  # nothing can be relayed
 
     def send(self, *event: Any) -> None:
-        """Report one event: ``("open", path, mode, flags)``, ``("ls", folder, value)``,
+        """Report one event: ``("open", path, mode, flags, when)`` (``when``: the monotonic
+        clock's nanoseconds, which Linux keeps for the whole system), ``("ls", folder, value)``,
         ``("test", path, value)``, ``("change", path)`` or ``("env", name)``."""
         if self.fd is not None:
             os.write(self.fd, (json.dumps(event) + "\n").encode("utf-8", "surrogatepass"))

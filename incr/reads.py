@@ -42,6 +42,7 @@ import os
 import stat as stat_module
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,23 +50,19 @@ from typing import Any
 
 from incr import nativereads, outside, processes, statreads
 from incr.envreads import project_files
-from incr.model import TIMES_PREFIX
 from incr.opens import CHANGES, dir_fd, is_write, keeps_bytes, read_as_code, reads_existing
 from incr.pathfacts import (
     CREATING,
     MISSING,
     PASS_THROUGH,
     asks_time,
-    entry_of,
     existence,
-    is_tooling,
     listing_digest,
     prefixes,
     stamp,
-    times_order,
-    within,
 )
 from incr.readrelay import Relay, for_this_process
+from incr.readresults import RecordedReads
 
 _lock = threading.Lock()
 _active: ReadRecorder | None = None
@@ -75,7 +72,7 @@ _installed = False
 _inside = threading.local()
 
 
-class ReadRecorder:
+class ReadRecorder(RecordedReads):
     """Collects what is opened, listed and tested under the project root while it is active.
 
     ``read``: files whose first open by the step read them (absolute paths); ``written``:
@@ -93,7 +90,7 @@ class ReadRecorder:
         self.times: dict[str, int] = {}  # files asked their times: modification time (ns)
         #: Which code files are the project's (the same answer as for environment variables).
         self._code = project_files(root)
-        self._venvs: dict[str, bool] = {}
+        self.venvs: dict[str, bool] = {}
         #: Programs started (``started``), their process ids, those that said they report (by
         #: id); where forked children report, what variables they read.
         self.programs: list[str] = []
@@ -105,6 +102,8 @@ class ReadRecorder:
         self.sources: set[str] = set()
         #: Files the step first opened to append to (the bytes before are kept: ``opened``).
         self.appended: set[str] = set()
+        #: When the step's own process first wrote each file (see ``take_relayed``).
+        self.first_written: dict[str, int] = {}
         #: The stat of each file read, when first opened (see ``changed_while_read``).
         self.stamps: dict[str, tuple[int, ...] | None] = {}
         self.climbed: set[str] = set()  # outside the project, named from it (``relative``)
@@ -123,7 +122,7 @@ class ReadRecorder:
             if read_as_code(sys._getframe(1)):
                 return
             kind = "source"
-        if not self._tell_parent(kind, full, mode, flags):
+        if not self._tell_parent(kind, full, mode, flags, time.monotonic_ns()):
             self.opened(full, mode, flags, kind == "source")
             if full in self.read and full not in self.stamps:
                 self.stamps[full] = stamp(full)
@@ -135,14 +134,22 @@ class ReadRecorder:
         if full is not None and not self._tell_parent("source", full, "r", os.O_RDONLY):
             self.opened(full, "r", os.O_RDONLY, True)
 
-    def opened(self, full: str, mode: Any, flags: Any, source: bool = False) -> None:
-        if reads_existing(mode, flags) and (full not in self.written or full in self.appended):
+    def opened(
+        self, full: str, mode: Any, flags: Any, source: bool = False, at: int | None = None
+    ) -> None:
+        """A file opened (``at``: when a child opened it, on the monotonic clock)."""
+        before = at is not None and self.first_written.get(full, at + 1) > at
+        if reads_existing(mode, flags) and (
+            full not in self.written or full in self.appended or before
+        ):
             self.read.add(full)  # its bytes as they were before the step wrote it, if it does
             if source:
                 self.sources.add(full)
         if is_write(mode, flags):
             if full not in self.written and keeps_bytes(mode, flags):
                 self.appended.add(full)  # appended to first: what was there is still read
+            if full not in self.written:
+                self.first_written[full] = time.monotonic_ns()  # a child may have read before
             self.written.add(full)
             self.changed.add(full)
 
@@ -220,9 +227,9 @@ class ReadRecorder:
     def take_relayed(self, relay: Relay) -> None:
         """Take in what the processes forked while recording reported (see ``_forked``)."""
         for kind, full, *rest in relay.events():
-            if kind in ("open", "source") and len(rest) == 2:
-                mode, flags = rest
-                self.opened(full, mode, flags, kind == "source")
+            if kind in ("open", "source") and len(rest) in (2, 3):
+                mode, flags, *at = rest  # a read before the step's process wrote the file counts
+                self.opened(full, mode, flags, kind == "source", at[0] if at else None)
             elif kind in ("change", "env"):  # a path changed; a variable's name
                 (self.changed if kind == "change" else self.relayed_env).add(full)
             elif kind in ("ls", "test", "time") and len(rest) == 1:
@@ -263,78 +270,6 @@ class ReadRecorder:
         if frame is None:
             return False
         return self._code.rel(frame.f_code.co_filename) is not None
-
-    # ------------------------------------------------------------------ results
-
-    def paths(self) -> list[str]:
-        """Files the step read (and maybe rewrote in place afterwards), relative to the root,
-        sorted."""
-        rel = []
-        for full in self.read:
-            code = full.endswith(outside.CODE_SUFFIXES) and full not in self.sources
-            if code or self._tooling(full) or self.stamps.get(full) == () or os.path.isdir(full):
-                continue
-            rel.append(self.relative(full))
-        return sorted(rel)
-
-    def changed_while_read(self) -> list[str]:
-        """Files the step read (relative, as ``paths`` gives them) that something else changed
-        after the step first opened them: their bytes now are not the ones it read."""
-        return [
-            self.relative(full)
-            for full, then in self.stamps.items()
-            if full not in self.written and then != () and stamp(full) != then
-        ]
-
-    def written_paths(self) -> list[str]:
-        """Files the step opened for writing (or appending), relative to the root, sorted:
-        they order it before the steps that read them (see ``incr/overlaps.py``)."""
-        rel = []
-        for full in self.written:
-            if full.endswith(outside.CODE_SUFFIXES) or self._tooling(full) or os.path.isdir(full):
-                continue
-            if not full.startswith(self.root) and not os.path.exists(full):
-                continue  # a temporary file of the step's, outside the project
-            rel.append(self.relative(full))
-        return sorted(rel)
-
-    def learned(self) -> dict[str, str]:
-        """``ls:DIR``, ``exists:PATH`` and ``mtimes:DIR`` keys (see ``LockEntry.reads``) with
-        their values: as observed, or as the step left them when it changed them itself. A
-        folder counts by its files' times when the step asked those of two files or more."""
-        facts: dict[str, str] = {}
-        for full, value in self.listings.items():
-            if not self._tooling(full):
-                if any(entry_of(c, full) for c in self.changed):
-                    value = listing_digest(full, self.own)
-                facts["ls:" + self.relative(full)] = value
-        for full, value in self.tests.items():
-            if not self._tooling(full):
-                if any(within(full, c) for c in self.changed):
-                    value = existence(full)
-                facts["exists:" + self.relative(full)] = value
-        folders: dict[str, dict[str, int]] = {}
-        for full, mtime in self.times.items():
-            folders.setdefault(os.path.dirname(full), {})[os.path.basename(full)] = mtime
-        for folder, times in folders.items():
-            if len(times) > 1 and not self._tooling(folder):
-                changed = any(os.path.join(folder, name) in self.changed for name in times)
-                value = times_order(folder, times, None if changed else times)
-                facts[TIMES_PREFIX + self.relative(folder)] = value
-        return facts
-
-    def relative(self, full: str) -> str:
-        """The lock key of ``full``: relative to the root (``../x`` as named), or ``key_of``."""
-        if full in self.climbed:
-            return os.path.relpath(full, self.root).replace(os.sep, "/")
-        if not full.startswith(self.root) or full + os.sep == self.root:
-            return "." if full + os.sep == self.root else outside.key_of(full, self.root)
-        return Path(full[len(self.root) :]).as_posix()
-
-    def _tooling(self, full: str) -> bool:
-        """Inside version control, a virtualenv, installed packages or package metadata:
-        read by Python's machinery (importlib.metadata, entry points), not by the step."""
-        return is_tooling(self.root, full, self._venvs)
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:

@@ -481,3 +481,39 @@ def test_a_process_started_with_close_fds_off_is_followed(make_project: MakeProj
     result = project.repro()
     assert "does not follow" not in result.output
     assert list(project.lock()["fds.kept_fds"].reads) == ["data/a.txt"]
+
+
+REWRITES = """\
+    import multiprocessing
+
+    from incr import pipeline, step
+    from pipelines.work import read_num
+
+
+    @step
+    def grow() -> int:
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(1) as pool:
+            total = pool.apply(read_num, ("data/count.txt",))
+        with open("data/count.txt", "w", encoding="utf-8") as fh:
+            fh.write(str(total + 1))  # rewritten in place, after the worker read it
+        return total
+
+
+    @pipeline
+    def rewrites():
+        grow()
+    """
+
+
+def test_a_file_a_worker_read_before_the_step_rewrote_it_is_read(make_project: MakeProject):
+    """The step's input is the file as the worker read it, before the step's own process
+    wrote it, as for a read in the step's own process."""
+    project = make_project(
+        {"pipelines/work.py": WORK, "pipelines/rewrites.py": REWRITES, "data/count.txt": "1"}
+    )
+    project.repro()
+    assert "data/count.txt" in project.lock()["rewrites.grow"].reads
+    assert project.dirty() == {}
+    (project.root / "data" / "count.txt").write_text("10", encoding="utf-8")
+    assert project.dirty() == {"grow": [("read changed", "data/count.txt")]}

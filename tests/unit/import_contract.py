@@ -96,6 +96,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "opens",
             "nativereads",
             "statreads",
+            "readresults",
             "reads",
             "envreads",
             "childreads",

@@ -1,0 +1,107 @@
+"""What a step's recorded reads come to (``incr.reads``): the files it read and wrote, as lock
+keys, and its learned listings, existence tests and times, valued as it saw them or as it left
+them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from incr import outside
+from incr.model import TIMES_PREFIX
+from incr.pathfacts import (
+    entry_of,
+    existence,
+    is_tooling,
+    listing_digest,
+    stamp,
+    times_order,
+    within,
+)
+
+
+class RecordedReads:
+    """The results half of ``reads.ReadRecorder``: what it collected, as a step's reads."""
+
+    root: str
+    own: frozenset[str]
+    read: set[str]
+    written: set[str]
+    changed: set[str]
+    sources: set[str]
+    stamps: dict[str, tuple[int, ...] | None]
+    listings: dict[str, str]
+    tests: dict[str, str]
+    times: dict[str, int]
+    climbed: set[str]
+    venvs: dict[str, bool]
+
+    def paths(self) -> list[str]:
+        """Files the step read (and maybe rewrote in place afterwards), relative to the root,
+        sorted."""
+        rel = []
+        for full in self.read:
+            code = full.endswith(outside.CODE_SUFFIXES) and full not in self.sources
+            if code or self._tooling(full) or self.stamps.get(full) == () or os.path.isdir(full):
+                continue
+            rel.append(self.relative(full))
+        return sorted(rel)
+
+    def changed_while_read(self) -> list[str]:
+        """Files the step read (relative, as ``paths`` gives them) that something else changed
+        after the step first opened them: their bytes now are not the ones it read."""
+        return [
+            self.relative(full)
+            for full, then in self.stamps.items()
+            if full not in self.written and then != () and stamp(full) != then
+        ]
+
+    def written_paths(self) -> list[str]:
+        """Files the step opened for writing (or appending), relative to the root, sorted:
+        they order it before the steps that read them (see ``incr/overlaps.py``)."""
+        rel = []
+        for full in self.written:
+            if full.endswith(outside.CODE_SUFFIXES) or self._tooling(full) or os.path.isdir(full):
+                continue
+            if not full.startswith(self.root) and not os.path.exists(full):
+                continue  # a temporary file of the step's, outside the project
+            rel.append(self.relative(full))
+        return sorted(rel)
+
+    def learned(self) -> dict[str, str]:
+        """``ls:DIR``, ``exists:PATH`` and ``mtimes:DIR`` keys (see ``LockEntry.reads``) with
+        their values: as observed, or as the step left them when it changed them itself. A
+        folder counts by its files' times when the step asked those of two files or more."""
+        facts: dict[str, str] = {}
+        for full, value in self.listings.items():
+            if not self._tooling(full):
+                if any(entry_of(c, full) for c in self.changed):
+                    value = listing_digest(full, self.own)
+                facts["ls:" + self.relative(full)] = value
+        for full, value in self.tests.items():
+            if not self._tooling(full):
+                if any(within(full, c) for c in self.changed):
+                    value = existence(full)
+                facts["exists:" + self.relative(full)] = value
+        folders: dict[str, dict[str, int]] = {}
+        for full, mtime in self.times.items():
+            folders.setdefault(os.path.dirname(full), {})[os.path.basename(full)] = mtime
+        for folder, times in folders.items():
+            if len(times) > 1 and not self._tooling(folder):
+                changed = any(os.path.join(folder, name) in self.changed for name in times)
+                value = times_order(folder, times, None if changed else times)
+                facts[TIMES_PREFIX + self.relative(folder)] = value
+        return facts
+
+    def relative(self, full: str) -> str:
+        """The lock key of ``full``: relative to the root (``../x`` as named), or ``key_of``."""
+        if full in self.climbed:
+            return os.path.relpath(full, self.root).replace(os.sep, "/")
+        if not full.startswith(self.root) or full + os.sep == self.root:
+            return "." if full + os.sep == self.root else outside.key_of(full, self.root)
+        return Path(full[len(self.root) :]).as_posix()
+
+    def _tooling(self, full: str) -> bool:
+        """Inside version control, a virtualenv, installed packages or package metadata:
+        read by Python's machinery (importlib.metadata, entry points), not by the step."""
+        return is_tooling(self.root, full, self.venvs)
