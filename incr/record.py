@@ -23,6 +23,7 @@ class ResultRecorder:
     def __init__(self, ws: Workspace, clock: Clock) -> None:
         self.ws = ws
         self.clock = clock
+        self._index: tuple[RunState, dict[str, set[str]]] | None = None
 
     def accept(self, run: RunState, node: StepNode, outcome: StepOutcome) -> None:
         """Record an executed step's stored outputs: run cache, kept sources, lockfile."""
@@ -89,7 +90,17 @@ class ResultRecorder:
 
     def rewriters(self, run: RunState, node: StepNode, wrote: tuple[str, ...]) -> None:
         """The steps after ``node`` that write a file it wrote, which a step reads, execute
-        again (``overlaps.rewriters``), unless they already did in this run."""
+        again (``overlaps.rewriters``), unless they already did in this run. Looked for only
+        when another step writes one of those files (most steps write none)."""
+        if not wrote:
+            return
+        writers = self._writers(run)
+        shared = False
+        for path in {w.rstrip("/") for w in wrote}:
+            shared = shared or bool(writers.get(path, set()) - {node.name})
+            writers.setdefault(path, set()).add(node.name)
+        if not shared:
+            return
         graph = run.traced.graph
         reads = {n.name: [*self.read_files(n), *n.deps] for n in graph.steps}
         found = overlaps.rewriters(graph, node.name, wrote, self.ws.writes.steps, reads)
@@ -100,6 +111,17 @@ class ResultRecorder:
             reasons = run.reruns.setdefault(name, [])
             if why not in reasons:
                 reasons.append(why)
+
+    def _writers(self, run: RunState) -> dict[str, set[str]]:
+        """The steps (by name) that write each file, as last seen or declared: made once a
+        run."""
+        if self._index is None or self._index[0] is not run:
+            index: dict[str, set[str]] = {}
+            for n in run.traced.graph.steps:
+                for path in (*self.ws.writes.steps.get(n.key, ()), *n.outs):
+                    index.setdefault(path.rstrip("/"), set()).add(n.name)
+            self._index = (run, index)
+        return self._index[1]
 
     def read_files(self, node: StepNode) -> list[str]:
         entry = self.ws.locks.get(node.key)
