@@ -31,8 +31,13 @@ from typing import Any
 from incr import envreads, reads
 from incr.readrelay import Relay
 
-#: What the command line of a worker holds: its code is the step's (pickled by reference).
-_WORKERS = ("multiprocessing", "loky")
+
+def _is_worker(command: list[str]) -> bool:
+    """Whether a command line starts a worker of multiprocessing (``spawn``, the fork server)
+    or of loky, whose code is the step's (pickled by reference)."""
+    return "--multiprocessing-fork" in command or any(
+        arg.startswith("from multiprocessing.") or "loky.backend" in arg for arg in command
+    )
 
 
 def start(spec: dict[str, Any]) -> None:
@@ -53,7 +58,7 @@ def start(spec: dict[str, Any]) -> None:
     reads.record_for_life(recorder)
     relay.send("hello", os.getpid())
     command = [str(arg) for arg in getattr(sys, "orig_argv", sys.argv)]
-    if not any(word in arg for arg in command for word in _WORKERS):
+    if not _is_worker(command):
         sys.meta_path.insert(0, _ProjectImports(recorder, root))
         if sys.argv and os.path.isfile(sys.argv[0]):
             recorder.source(sys.argv[0])  # the script

@@ -60,7 +60,7 @@ def run_job(
         outputs = split_outputs(job, result)
         notes: list[str] = []
         artifacts = store_outputs(job, outputs, tools, function, notes)
-        unfollowed = seen.unfollowed() if seen is not None else []
+        unfollowed = seen.unfollowed() if seen is not None and seen.programs else []
         if unfollowed and not job.deps:  # deps: the user took charge
             notes.append(processes.note(unfollowed))
         before = tuple(sorted(env.set_before)) if env is not None else ()

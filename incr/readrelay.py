@@ -9,13 +9,14 @@ memory and is gone when it exits (``os._exit``, without ``atexit``).
 So a child forked while a step's reads are recorded writes each file it opens, each folder it
 lists, each path it tests, each entry it changes and each environment variable its project
 code reads as a line of JSON to a file of its own, in one folder per incr process
-(``Relay``; the first child makes it). When a step ends, its process takes in the lines
-written since the last step ended: a pool a helper keeps in a module global, forked during
-one step and used again by the next, reports what it reads for the next step to that step. A
-child of a child does the same. A Python process started afresh (the ``spawn`` and
-``forkserver`` start methods, joblib's loky workers, ``python script.py``) reports to the same
-folder once ``incr.childreads`` has started its recorder (``child_env``); other programs run no
-recorder: declare what they read in ``deps=[...]`` (``incr.processes`` says so in a note).
+(``Relay``; the process makes it when it first starts one). When a step ends, its process
+takes in the lines written since the last step ended: a pool a helper keeps in a module
+global, forked during one step and used again by the next, reports what it reads for the next
+step to that step. A child of a child does the same. A Python process started afresh (the
+``spawn`` and ``forkserver`` start methods, joblib's loky workers, ``python script.py``)
+reports to the same folder once ``incr.childreads`` has started its recorder (``child_env``);
+other programs run no recorder: declare what they read in ``deps=[...]`` (``incr.processes``
+says so in a note).
 """
 
 from __future__ import annotations

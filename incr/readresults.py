@@ -83,6 +83,8 @@ class RecordedReads:
                 if any(within(full, c) for c in self.changed):
                     value = existence(full)
                 facts["exists:" + self.relative(full)] = value
+        if not self.times:
+            return facts
         folders: dict[str, dict[str, int]] = {}
         for full, mtime in self.times.items():
             folders.setdefault(os.path.dirname(full), {})[os.path.basename(full)] = mtime

@@ -82,7 +82,7 @@ class ReadRecorder(RecordedReads):
     """
 
     def __init__(self, root: Path, exclude: tuple[str, ...]) -> None:
-        self.given = (str(root), tuple(exclude))  # for processes started afresh
+        self.given = (root, exclude)  # for processes started afresh
         self.root, self.exclude, self.own, self.artifacts = prefixes(str(root), tuple(exclude))
         self.read, self.written, self.changed = set[str](), set[str](), set[str]()
         self.listings: dict[str, str] = {}
@@ -324,7 +324,7 @@ def _relay_env() -> dict[str, str] | None:
     if recorder is None or recorder.relay is None or _own():
         return None
     with unrecorded():
-        return recorder.relay.child_env(*recorder.given)
+        return recorder.relay.child_env(str(recorder.given[0]), tuple(recorder.given[1]))
 
 
 def _install() -> None:
@@ -366,7 +366,8 @@ def recording(
     recorder = ReadRecorder(root, exclude)
     relay = recorder.relay = for_this_process() if children else None
     with _lock:
-        _install()
+        if not _installed:
+            _install()
         previous, _active = _active, recorder
         statreads.wrap()
         nativereads.wrap_imported(recorder.root)

@@ -46,7 +46,8 @@ class ResultRecorder:
             run.result.executed.append(node.name)
         if node.track_reads:
             self.ws.writes.put(node.key, list(outcome.writes))
-        self.rewriters(run, node, (*outcome.writes, *node.outs))
+        if outcome.writes or node.outs:
+            self.rewriters(run, node, (*outcome.writes, *node.outs))
         read = overlaps.file_reads(outcome.reads)
         wrote = (*outcome.writes, *node.outs)
         self.stale_readers(run, run.overlaps.finish(node.name, read, wrote, node.deps))
