@@ -237,6 +237,8 @@ class ReadRecorder(RecordedReads):
                     kind, self.times
                 )
                 seen.setdefault(full, rest[0])
+            elif kind == "climbed":  # named from the project: ``../shared/x``
+                self.climbed.add(full)
             elif kind == "hello":  # a process started afresh records (``incr.childreads``)
                 self.followed.add(full)
 
@@ -253,7 +255,9 @@ class ReadRecorder(RecordedReads):
             return full
         if not full.startswith(self.root):
             counts = outside.counts(full)  # named ``../shared/x``: kept relative to the root
-            self.climbed |= {full} if counts and not os.path.isabs(text) else set()
+            if counts and not os.path.isabs(text):
+                self.climbed.add(full)
+                self._tell_parent("climbed", full)  # a worker's read keyed as in the step's
             return full if counts else None
         if (full + os.sep).startswith(self.exclude) and not full.startswith(self.artifacts):
             return None

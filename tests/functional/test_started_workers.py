@@ -517,3 +517,33 @@ def test_a_file_a_worker_read_before_the_step_rewrote_it_is_read(make_project: M
     assert project.dirty() == {}
     (project.root / "data" / "count.txt").write_text("10", encoding="utf-8")
     assert project.dirty() == {"grow": [("read changed", "data/count.txt")]}
+
+
+SIBLING = """\
+    import multiprocessing
+
+    from incr import pipeline, step
+    from pipelines.work import read_num
+
+
+    @step
+    def beside() -> int:
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            return pool.apply(read_num, ("../shared/lookup.txt",))
+
+
+    @pipeline
+    def sibling():
+        beside()
+    """
+
+
+def test_a_worker_s_read_named_from_the_project_is_keyed_as_named(make_project: MakeProject):
+    """``../shared/lookup.txt`` read by a worker is keyed as the step's own process keys it,
+    so that the lockfile holds the same key in another checkout."""
+    project = make_project({"pipelines/work.py": WORK, "pipelines/sibling.py": SIBLING})
+    shared = project.root.parent / "shared"
+    shared.mkdir()
+    (shared / "lookup.txt").write_text("3", encoding="utf-8")
+    project.repro()
+    assert sorted(project.lock()["sibling.beside"].reads) == ["$FACTOR", "../shared/lookup.txt"]
