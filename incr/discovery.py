@@ -18,9 +18,11 @@ from incr.envreads import is_incr_file
 from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.graph import check
 from incr.imports import shadowed, use_project_imports
+from incr.learned import own_paths
 from incr.mainblock import line_in, run_main_block
 from incr.model import StepCode, TracedPipeline
 from incr.project import Project, module_name, pipeline_modules
+from incr.reads import following
 from incr.tracing import recording_runs, tracing, where
 
 if TYPE_CHECKING:
@@ -35,7 +37,8 @@ def import_module(project: Project, path: Path) -> object:
     name = module_name(project.root, path)
     use_project_imports(project.root)
     try:
-        return importlib.import_module(name)
+        with following(project.root, own_paths(project)):  # a pool it makes as it is imported
+            return importlib.import_module(name)
     except SyntaxError as exc:
         where = _relative(project.root, exc.filename) if exc.filename else rel
         raise DiscoveryError(

@@ -193,6 +193,12 @@ del _incr_start
 _relay: Relay | None = None
 
 
+def inherited() -> Relay | None:
+    """The relay of this process, or of the process it was forked from; None when neither
+    has named one."""
+    return _relay if _relay is not None and _relay.folder is not None else None
+
+
 def for_this_process() -> Relay:
     """The relay of this process (a worker forked by ``--jobs`` gets its own)."""
     global _relay

@@ -48,8 +48,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from incr import nativereads, outside, processes, statreads
-from incr.envreads import project_files
+from incr import envreads, nativereads, outside, processes, statreads
+from incr.envreads import EnvRecorder, project_files
 from incr.opens import CHANGES, dir_fd, is_write, keeps_bytes, read_as_code, reads_existing
 from incr.pathfacts import (
     CREATING,
@@ -61,12 +61,15 @@ from incr.pathfacts import (
     prefixes,
     stamp,
 )
-from incr.readrelay import Relay, for_this_process
+from incr.readrelay import Relay, for_this_process, inherited
 from incr.readresults import RecordedReads
 
 _lock = threading.Lock()
 _active: ReadRecorder | None = None
 _installed = False
+#: While modules are imported (``following``): the root and left-out paths of the recorders
+#: of the processes started meanwhile.
+_importing: tuple[Path, tuple[str, ...]] | None = None
 #: ``busy`` while the recorder itself lists a folder; ``own`` while incr reads on this thread
 #: for itself (see ``unrecorded``).
 _inside = threading.local()
@@ -310,25 +313,70 @@ def unrecorded() -> Iterator[None]:
 
 
 def _forking() -> None:
-    """About to fork while a step's reads are recorded: name the relay's folder."""
+    """About to fork while a step's reads are recorded, or while modules are imported
+    (``following``): name the relay's folder."""
     if _active is not None and _active.relay is not None:
         _active.relay.forking()
+    elif _importing is not None:
+        for_this_process().forking()
 
 
 def _forked() -> None:
-    """In a child forked while a step's reads are recorded: report them (``incr.readrelay``)."""
+    """In a child forked while a step's reads are recorded: report them (``incr.readrelay``).
+    In one forked while modules are imported (a pool made at a module's top level): record
+    and report for the rest of its life, for the steps that will use it."""
+    global _active
     if _active is not None and _active.relay is not None:
         with unrecorded():  # opening its report file is not a read
             _active.relay.start_child()
+    elif _importing is not None and (parent := inherited()) is not None:
+        relay = Relay()
+        relay.folder = parent.folder
+        with unrecorded():
+            relay.start_child()
+        if relay.fd is not None:
+            _active = ReadRecorder(*_importing)
+            _active.relay = relay
+            statreads.wrap()
+            variables = EnvRecorder(_importing[0])
+            variables.relay = relay
+            envreads.start(variables)
 
 
 def _relay_env() -> dict[str, str] | None:
-    """What a Python process started now needs to report its reads to the active recorder."""
+    """What a Python process started now needs to report its reads to the active recorder,
+    or, while modules are imported, to the steps that will use it (``following``)."""
     recorder = _active
-    if recorder is None or recorder.relay is None or _own():
+    if _own():
         return None
     with unrecorded():
-        return recorder.relay.child_env(str(recorder.given[0]), tuple(recorder.given[1]))
+        if recorder is not None and recorder.relay is not None:
+            return recorder.relay.child_env(str(recorder.given[0]), tuple(recorder.given[1]))
+        if _importing is not None:  # (discovery's recorder, if any, relays nothing)
+            return for_this_process().child_env(str(_importing[0]), _importing[1])
+    return None
+
+
+@contextmanager
+def following(root: Path, exclude: tuple[str, ...]) -> Iterator[None]:
+    """Have the processes started inside the block, out of any step (a pool a module makes as
+    it is imported), record what they read from then on, for the steps that use them: each
+    step takes in what was reported while it ran. What they report before the block ends
+    (while modules are imported) is no step's."""
+    global _importing
+    with _lock:
+        if not _installed:
+            _install()
+    before, _importing = _importing, (root, exclude)
+    try:
+        yield
+    finally:
+        _importing = before
+        relay = inherited()
+        if relay is not None and relay.pid == os.getpid():
+            with unrecorded():
+                for _ in relay.events():
+                    pass  # taken: read while importing
 
 
 def _install() -> None:

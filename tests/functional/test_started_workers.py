@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import MakeProject
 
 WORK = """\
@@ -547,3 +549,52 @@ def test_a_worker_s_read_named_from_the_project_is_keyed_as_named(make_project: 
     (shared / "lookup.txt").write_text("3", encoding="utf-8")
     project.repro()
     assert sorted(project.lock()["sibling.beside"].reads) == ["$FACTOR", "../shared/lookup.txt"]
+
+
+AT_IMPORT = """\
+    import multiprocessing
+    import subprocess
+    import sys
+
+    from incr import pipeline, step
+    from pipelines.work import read_num
+
+    POOL = multiprocessing.get_context("{method}").Pool(2)  # made as the module is imported
+    subprocess.run([sys.executable, "-c", "open('data/setup.txt').read()"], check=True)
+
+
+    @step
+    def total() -> int:
+        return sum(POOL.map(read_num, ["data/a.txt", "data/b.txt"]))
+
+
+    @pipeline
+    def at_import():
+        total()
+    """
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_pool_a_module_makes_as_it_is_imported_reports_to_the_step_using_it(
+    make_project: MakeProject, method: str
+) -> None:
+    """Its workers start while discovery imports the module, before any step: they report
+    what they read from then on, and each step takes in what they read while it ran. What
+    processes read while the module was imported is no step's."""
+    project = make_project(
+        {
+            "pipelines/work.py": WORK,
+            "pipelines/at_import.py": AT_IMPORT.replace("{method}", method),
+            "data/a.txt": "1",
+            "data/b.txt": "2",
+            "data/setup.txt": "",
+        }
+    )
+    project.repro()
+    assert sorted(project.lock()["at_import.total"].reads) == [
+        "$FACTOR",
+        "data/a.txt",
+        "data/b.txt",
+    ]
+    (project.root / "data" / "b.txt").write_text("5", encoding="utf-8")
+    assert project.dirty() == {"total": [("read changed", "data/b.txt")]}
