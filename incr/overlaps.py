@@ -178,7 +178,7 @@ def rewriters(
         return {}
     read = {path for paths in reads.values() for path in paths}
     names = [node.name for node in graph.steps]
-    after = names[names.index(step) + 1 :] if step in names else []
+    after = set(names[names.index(step) + 1 :] if step in names else [])
     found = {}
     for node in graph.steps:
         if node.name in after:
@@ -216,7 +216,8 @@ def notes(graph: PipelineGraph, found: Sequence[Overlap], step: str) -> list[str
     mine = [o for o in found if o.reader == step]
     writers: dict[str, list[str]] = {}
     for o in mine:
-        writers.setdefault(o.path, []).append(o.writer)
+        if o.writer not in writers.setdefault(o.path, []):  # an out it was seen writing too
+            writers[o.path].append(o.writer)
     for read, names in writers.items():
         if len(names) > 1:
             both = ", ".join(names[:-1]) + f" and {names[-1]}"
