@@ -21,14 +21,17 @@ it reports every listing and test again, for each step it may serve.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.machinery
+import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from incr import envreads, reads
+from incr.processes import CHOSEN
 from incr.readrelay import Relay
 
 
@@ -54,6 +57,8 @@ def start(spec: dict[str, Any]) -> None:
     recorder.relay = relay
     variables = envreads.EnvRecorder(root)
     variables.relay = relay
+    with contextlib.suppress(ValueError, TypeError):
+        variables.given = frozenset(json.loads(os.environ.pop(CHOSEN, "[]")))
     envreads.start(variables)
     reads.record_for_life(recorder)
     relay.send("hello", os.getpid())

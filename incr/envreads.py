@@ -246,9 +246,12 @@ class EnvRecorder:
         self.at_start: dict[Any, Any] = dict(os.environ._data)  # type: ignore[attr-defined]
         #: Where a process forked from the step reports (``incr.readrelay``), if any.
         self.relay: Relay | None = None
+        #: In a process a step started: the variables the step gave it other values than its
+        #: own (``env={**os.environ, "SEED": "1"}``), which are the step's choice, not inputs.
+        self.given: frozenset[str] = frozenset()
 
     def __call__(self, name: str, frame: FrameType) -> None:
-        if not self.files.reads_count(frame.f_code.co_filename):
+        if name in self.given or not self.files.reads_count(frame.f_code.co_filename):
             return
         if self.relay is not None and self.relay.fd is not None:
             self.relay.send("env", name)  # in a forked child

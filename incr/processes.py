@@ -18,6 +18,7 @@ once per run of the step.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -93,6 +94,10 @@ def _no_site(args: Any) -> bool:
     return False
 
 
+#: The variable naming (JSON) the variables the step gave a process other values than its own,
+#: or removed: what the process reads of them is the step's choice (see ``incr.childreads``).
+CHOSEN = "INCR_READS_CHOSEN"
+
 #: The variable under which a process started afresh finds the ``PYTHONPATH`` it was given,
 #: while incr's start folder is put first (see ``incr.childreads``).
 GIVEN_PATH = "INCR_READS_PYTHONPATH"
@@ -108,7 +113,7 @@ def with_variables(env: list[bytes] | None, variables: dict[str, str]) -> list[b
     if not all(isinstance(item, bytes) for item in env):
         return None
     first = os.fsencode(variables.get("PYTHONPATH", ""))
-    keys = {os.fsencode(name) for name in variables} | {os.fsencode(GIVEN_PATH)}
+    keys = {os.fsencode(name) for name in (*variables, GIVEN_PATH, CHOSEN)}
     kept, given = [], None
     for item in env:
         name, _, value = item.partition(b"=")
@@ -123,6 +128,12 @@ def with_variables(env: list[bytes] | None, variables: dict[str, str]) -> list[b
         kept.append(os.fsencode(key) + b"=" + encoded)
     if "PYTHONPATH" in variables and given is not None:
         kept.append(os.fsencode(GIVEN_PATH) + b"=" + given)
+    mine = {name + b"=" + value for name, value in os.environb.items()}
+    chosen = {item.partition(b"=")[0] for item in env} ^ set(os.environb)
+    chosen |= {item.partition(b"=")[0] for item in env if item not in mine}
+    chosen -= keys | {b"PYTHONPATH"}
+    names = sorted(os.fsdecode(name) for name in chosen)
+    kept.append(os.fsencode(CHOSEN) + b"=" + os.fsencode(json.dumps(names)))
     return kept
 
 

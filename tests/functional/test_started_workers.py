@@ -598,3 +598,45 @@ def test_a_pool_a_module_makes_as_it_is_imported_reports_to_the_step_using_it(
     ]
     (project.root / "data" / "b.txt").write_text("5", encoding="utf-8")
     assert project.dirty() == {"total": [("read changed", "data/b.txt")]}
+
+
+SEEDED = """\
+    import os
+    import subprocess
+    import sys
+
+    from incr import pipeline, step
+
+
+    @step
+    def seeded() -> str:
+        env = os.environ.copy()  # (a whole copy reads no variable)
+        env["SEED"] = "1"  # the step's own choice for its script
+        done = subprocess.run([sys.executable, "scripts/seed.py"], env=env, capture_output=True)
+        return done.stdout.decode()
+
+
+    @pipeline
+    def seeds():
+        seeded()
+    """
+
+
+def test_a_variable_the_step_sets_for_its_process_is_no_input(make_project, monkeypatch):
+    """The script reads ``SEED``, which the step set for it: not the environment's value, so
+    a change of the shell's ``SEED`` changes nothing. ``FACTOR``, passed on as it is, counts."""
+    monkeypatch.setenv("SEED", "5")
+    monkeypatch.setenv("FACTOR", "2")
+    project = make_project(
+        {
+            "pipelines/seeds.py": SEEDED,
+            "scripts/seed.py": "import os\nprint(os.environ['SEED'], os.environ['FACTOR'])\n",
+        }
+    )
+    project.repro()
+    reads = project.lock()["seeds.seeded"].reads
+    assert "$FACTOR" in reads and "$SEED" not in reads, reads
+    monkeypatch.setenv("SEED", "6")
+    assert project.dirty() == {}
+    monkeypatch.setenv("FACTOR", "3")
+    assert project.dirty() == {"seeded": [("env changed", "FACTOR")]}

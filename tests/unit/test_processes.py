@@ -35,3 +35,16 @@ def test_no_environment_given_is_this_process_s(monkeypatch) -> None:
 
 def test_an_environment_of_another_kind_is_left_alone() -> None:
     assert with_variables(["HOME=/home/me"], {"PYTHONPATH": "/tmp/start"}) is None  # type: ignore[list-item]
+
+
+def test_the_variables_the_step_chose_for_the_process_are_named(monkeypatch) -> None:
+    import json
+
+    from incr.processes import CHOSEN
+
+    monkeypatch.setenv("SEED", "5")
+    monkeypatch.setenv("GONE", "x")
+    env = [k + b"=" + v for k, v in os.environb.items() if k != b"GONE"]
+    env = [item for item in env if not item.startswith(b"SEED=")] + [b"SEED=1", b"NEW=2"]
+    found = _as_dict(with_variables(env, {"PYTHONPATH": "/tmp/start"}))
+    assert json.loads(found[os.fsencode(CHOSEN)]) == ["GONE", "NEW", "SEED"]
