@@ -30,9 +30,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from incr import envreads, reads
+from incr import reads
 from incr.processes import CHOSEN
-from incr.readrelay import Relay
 
 
 def _is_worker(command: list[str]) -> bool:
@@ -46,22 +45,15 @@ def _is_worker(command: list[str]) -> bool:
 def start(spec: dict[str, Any]) -> None:
     """Record what this process reads from now on, reporting it as ``spec`` says (the relay
     folder, the project root and its left-out folders: ``Relay.child_env``)."""
-    relay = Relay()  # not this process's own: an incr run here records its steps apart
-    relay.folder = str(spec["folder"])
-    with reads.unrecorded():
-        relay.start_child()
-    if relay.fd is None:
-        return  # the step's process has ended: nothing is reported, nothing left behind
-    root = Path(str(spec["root"]))
-    recorder = reads.ReadRecorder(root, tuple(str(path) for path in spec["exclude"]))
-    recorder.relay = relay
-    variables = envreads.EnvRecorder(root)
-    variables.relay = relay
+    chosen: frozenset[str] = frozenset()
     with contextlib.suppress(ValueError, TypeError):
-        variables.given = frozenset(json.loads(os.environ.pop(CHOSEN, "[]")))
-    envreads.start(variables)
-    reads.record_for_life(recorder)
-    relay.send("hello", os.getpid())
+        chosen = frozenset(json.loads(os.environ.pop(CHOSEN, "[]")))
+    root = Path(str(spec["root"]))
+    exclude = tuple(str(path) for path in spec["exclude"])
+    recorder = reads.record_for_life(str(spec["folder"]), root, exclude, chosen)
+    if recorder is None or recorder.relay is None:
+        return  # the step's process has ended: nothing is reported, nothing left behind
+    recorder.relay.send("hello", os.getpid())
     command = [str(arg) for arg in getattr(sys, "orig_argv", sys.argv)]
     if not _is_worker(command):
         sys.meta_path.insert(0, _ProjectImports(recorder, root))

@@ -192,10 +192,13 @@ class ReadRecorder(RecordedReads):
         if full is None:
             return
         mtime = result.st_mtime_ns if result and stat_module.S_ISREG(result.st_mode) else None
-        if mtime is not None and (full not in self.times or self._relaying()) and asks_time(frame):
+        if (
+            mtime is not None
+            and (full not in self.times or self._relaying())
+            and asks_time(frame)
+            and not self._tell_parent("time", full, mtime)  # the step's process keeps it
+        ):
             self.times[full] = mtime  # which file is newest may matter
-            if self._tell_parent("time", full, mtime):
-                del self.times[full]  # the step's process keeps it
         if full in self.tests and not self._relaying():
             return
         if result is not None and stat_module.S_ISLNK(result.st_mode):
@@ -222,7 +225,7 @@ class ReadRecorder(RecordedReads):
 
     def _tell_parent(self, *event: Any) -> bool:
         """In a forked child: report ``event`` (``incr.readrelay``); False elsewhere."""
-        if self.relay is None or self.relay.fd is None:
+        if self.relay is None or self.relay.fd is None:  # (inline: asked on every open)
             return False
         self.relay.send(*event)
         return True
@@ -329,18 +332,8 @@ def _forked() -> None:
     if _active is not None and _active.relay is not None:
         with unrecorded():  # opening its report file is not a read
             _active.relay.start_child()
-    elif _importing is not None and (parent := inherited()) is not None:
-        relay = Relay()
-        relay.folder = parent.folder
-        with unrecorded():
-            relay.start_child()
-        if relay.fd is not None:
-            _active = ReadRecorder(*_importing)
-            _active.relay = relay
-            statreads.wrap()
-            variables = EnvRecorder(_importing[0])
-            variables.relay = relay
-            envreads.start(variables)
+    elif _importing is not None and (parent := inherited()) is not None and parent.folder:
+        _report_for_life(parent.folder, *_importing)  # (the hooks are in: no lock taken)
 
 
 def _relay_env() -> dict[str, str] | None:
@@ -360,9 +353,8 @@ def _relay_env() -> dict[str, str] | None:
 @contextmanager
 def following(root: Path, exclude: tuple[str, ...]) -> Iterator[None]:
     """Have the processes started inside the block, out of any step (a pool a module makes as
-    it is imported), record what they read from then on, for the steps that use them: each
-    step takes in what was reported while it ran. What they report before the block ends
-    (while modules are imported) is no step's."""
+    it is imported), record what they read from then on: each step takes in what they report
+    while it runs. What they report before the block ends is no step's."""
     global _importing
     with _lock:
         if not _installed:
@@ -390,14 +382,37 @@ def _install() -> None:
         _installed = True
 
 
-def record_for_life(recorder: ReadRecorder) -> None:
-    """Record with ``recorder`` from now on, in a process started afresh by a step
-    (``incr.childreads``)."""
-    global _active
+def record_for_life(
+    folder: str, root: Path, exclude: tuple[str, ...], chosen: frozenset[str] = frozenset()
+) -> ReadRecorder | None:
+    """``_report_for_life`` in a process a step started afresh (``incr.childreads``)."""
     with _lock:
-        _install()
-        _active = recorder
-        statreads.wrap()
+        if not _installed:
+            _install()
+        return _report_for_life(folder, root, exclude, chosen)
+
+
+def _report_for_life(
+    folder: str, root: Path, exclude: tuple[str, ...], chosen: frozenset[str] = frozenset()
+) -> ReadRecorder | None:
+    """Record for the rest of this process what it reads under ``root`` and the variables
+    project code reads but ``chosen`` (the step's choice for it), reporting each to the relay
+    ``folder``: the recorder, or None when that folder is gone (its maker has ended)."""
+    global _active
+    relay = Relay()  # not this process's own: an incr run here records its steps apart
+    relay.folder = folder
+    with unrecorded():  # opening its report file is not a read
+        relay.start_child()
+    if relay.fd is None:
+        return None
+    recorder = ReadRecorder(root, exclude)
+    recorder.relay = relay
+    variables = EnvRecorder(root)
+    variables.relay, variables.given = relay, chosen
+    envreads.start(variables)
+    _active = recorder
+    statreads.wrap()
+    return recorder
 
 
 def forget_inherited() -> None:
