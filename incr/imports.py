@@ -150,9 +150,14 @@ def install_for_script() -> None:
     root = script_root()
     if root is not None:
         use_project_imports(root)
+        from incr import reads, scriptmain
         from incr.importreads import start_for_script
+        from incr.learned import own_paths
+        from incr.project import Project
 
         start_for_script(root)  # what its modules read while imported counts
+        scriptmain.name_in_children(root)
+        reads.follow(root, own_paths(Project.load(root)))  # a pool made out of any step
 
 
 def script_root() -> Path | None:

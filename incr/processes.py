@@ -78,6 +78,8 @@ def follow_launches(relay_env: Callable[[], dict[str, str] | None]) -> None:
     _posixsubprocess.fork_exec = fork_exec
     import subprocess
 
+    if getattr(subprocess, "_fork_exec", None) is real:  # bound as subprocess was imported
+        subprocess._fork_exec = fork_exec  # type: ignore[attr-defined]
     # ``close_fds=False`` would start the process by ``os.posix_spawn``, past the wrapper.
     subprocess._USE_POSIX_SPAWN = False  # type: ignore[misc]
 

@@ -1,11 +1,12 @@
 """What a step's recorded reads come to (``incr.reads``): the files it read and wrote, as lock
 keys, and its learned listings, existence tests and times, valued as it saw them or as it left
-them."""
+them; with what the processes it started reported (``take_relayed``)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from incr import outside
 from incr.model import TIMES_PREFIX
@@ -18,6 +19,9 @@ from incr.pathfacts import (
     times_order,
     within,
 )
+
+if TYPE_CHECKING:
+    from incr.readrelay import Relay
 
 
 class RecordedReads:
@@ -35,6 +39,31 @@ class RecordedReads:
     times: dict[str, int]
     climbed: set[str]
     venvs: dict[str, bool]
+    relayed_env: set[str]
+    followed: set[int]
+
+    def opened(
+        self, full: str, mode: Any, flags: Any, source: bool = False, at: int | None = None
+    ) -> None:
+        raise NotImplementedError  # ``reads.ReadRecorder.opened``
+
+    def take_relayed(self, relay: Relay) -> None:
+        """Take in what the processes the step started reported (see ``incr.readrelay``)."""
+        for kind, full, *rest in relay.events():
+            if kind in ("open", "source") and len(rest) in (2, 3):
+                mode, flags, *at = rest  # a read before the step's process wrote the file counts
+                self.opened(full, mode, flags, kind == "source", at[0] if at else None)
+            elif kind in ("change", "env"):  # a path changed; a variable's name
+                (self.changed if kind == "change" else self.relayed_env).add(full)
+            elif kind in ("ls", "test", "time") and len(rest) == 1:
+                seen: dict[str, Any] = {"ls": self.listings, "test": self.tests}.get(
+                    kind, self.times
+                )
+                seen.setdefault(full, rest[0])
+            elif kind == "climbed":  # named from the project: ``../shared/x``
+                self.climbed.add(full)
+            elif kind == "hello":  # a process started afresh records (``incr.childreads``)
+                self.followed.add(full)
 
     def paths(self) -> list[str]:
         """Files the step read (and maybe rewrote in place afterwards), relative to the root,

@@ -3,10 +3,8 @@ existence tests, seen through a Python audit hook (PEP 578) and wrappers of ``os
 
 CPython raises the ``open`` audit event for ``open()``, ``io.open``, ``os.open`` and everything
 built on them (``pathlib``, ``csv``, ``json.load``, ``numpy.load``, pandas' Python readers).
-Readers that open files in C without going through Python's ``open`` (HDF5 through h5py, some
-image and database drivers, memory maps made by native code) are not seen: declare those files
-with ``deps=[...]``. Processes the step forks report to it (``incr.readrelay``); the programs
-it starts otherwise are named in a note (``incr.processes``).
+Readers written in C are wrapped while a step runs (``incr.nativereads``). The processes a step
+starts report to it (``incr.readrelay``, ``incr.childreads``); a note names the others.
 
 Listings raise ``os.listdir`` and ``os.scandir`` (``glob``, ``Path.iterdir``, ``Path.glob`` and
 ``os.walk`` go through them). Existence tests raise no event: while a recorder is active,
@@ -27,13 +25,10 @@ keys it gives them (absolute, or ``~/...``).
 
 Values: a file read is digested after the step (by the runner). A listing records the sorted
 names the step saw, and an existence test its answer (``file``, ``dir``, ``missing``), as they
-were when the step looked, unless the step itself then changed them (wrote, created, removed or
-renamed an entry of that folder, or that path): then as it left them, so that a step that lists
-the folder it writes into is clean after its own run. A file the step read and then rewrote in
-place counts as read: the step's input is the file's bytes before it ran, and after its run the
-file holds the step's output, which is what the runner digests (a no-op repro runs nothing; a
-later edit makes the step dirty). A file written before it is read is the step's own product,
-not an input.
+were when the step looked, or as the step left them when it changed them itself (a step that
+lists the folder it writes into is clean after its own run). A file the step read and then
+rewrote in place counts as read (its bytes before the run were the input; the runner digests
+its output); a file written before it is read is the step's own product, not an input.
 """
 
 from __future__ import annotations
@@ -230,24 +225,6 @@ class ReadRecorder(RecordedReads):
         self.relay.send(*event)
         return True
 
-    def take_relayed(self, relay: Relay) -> None:
-        """Take in what the processes forked while recording reported (see ``_forked``)."""
-        for kind, full, *rest in relay.events():
-            if kind in ("open", "source") and len(rest) in (2, 3):
-                mode, flags, *at = rest  # a read before the step's process wrote the file counts
-                self.opened(full, mode, flags, kind == "source", at[0] if at else None)
-            elif kind in ("change", "env"):  # a path changed; a variable's name
-                (self.changed if kind == "change" else self.relayed_env).add(full)
-            elif kind in ("ls", "test", "time") and len(rest) == 1:
-                seen: dict[str, Any] = {"ls": self.listings, "test": self.tests}.get(
-                    kind, self.times
-                )
-                seen.setdefault(full, rest[0])
-            elif kind == "climbed":  # named from the project: ``../shared/x``
-                self.climbed.add(full)
-            elif kind == "hello":  # a process started afresh records (``incr.childreads``)
-                self.followed.add(full)
-
     def _full(self, path: Any) -> str | None:
         """The absolute path of ``path`` when it counts: under the root and not incr's own,
         or outside it and counted by ``incr.outside`` (None for descriptors)."""
@@ -356,24 +333,37 @@ def following(root: Path, exclude: tuple[str, ...]) -> Iterator[None]:
     it is imported), record what they read from then on: each step takes in what they report
     while it runs. What they report before the block ends is no step's."""
     global _importing
-    with _lock:
-        if not _installed:
-            _install()
-    before, _importing = _importing, (root, exclude)
+    before = _importing
+    follow(root, exclude)
     try:
         yield
     finally:
         _importing = before
-        relay = inherited()
-        if relay is not None and relay.pid == os.getpid():
-            with unrecorded():
-                for _ in relay.events():
-                    pass  # taken: read while importing
+        _drop_reported()
+
+
+def follow(root: Path, exclude: tuple[str, ...]) -> None:
+    """``following`` from now on: for the whole life of a script (``incr.imports``)."""
+    global _importing
+    _install()
+    _importing = (root, exclude)
+
+
+def _drop_reported() -> None:
+    """Take in, and drop, what the processes followed out of any step reported so far."""
+    relay = inherited()
+    if relay is not None and relay.pid == os.getpid():
+        with unrecorded():
+            for _ in relay.events():
+                pass
 
 
 def _install() -> None:
+    """Put the hooks in, once (``_lock`` not held)."""
     global _installed
-    if not _installed:
+    with _lock:
+        if _installed:
+            return
         sys.addaudithook(_hook)  # audit hooks cannot be removed; it idles when inactive
         processes.follow_launches(_relay_env)
         nativereads.install(lambda: None if _own() else _active)
@@ -386,10 +376,8 @@ def record_for_life(
     folder: str, root: Path, exclude: tuple[str, ...], chosen: frozenset[str] = frozenset()
 ) -> ReadRecorder | None:
     """``_report_for_life`` in a process a step started afresh (``incr.childreads``)."""
-    with _lock:
-        if not _installed:
-            _install()
-        return _report_for_life(folder, root, exclude, chosen)
+    _install()
+    return _report_for_life(folder, root, exclude, chosen)
 
 
 def _report_for_life(
@@ -432,9 +420,10 @@ def recording(
     global _active
     recorder = ReadRecorder(root, exclude)
     relay = recorder.relay = for_this_process() if children else None
+    if relay is not None:
+        _drop_reported()  # reported between steps (a process a step left running): no step's
+    _install()
     with _lock:
-        if not _installed:
-            _install()
         previous, _active = _active, recorder
         statreads.wrap()
         nativereads.wrap_imported(recorder.root)
