@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from incr import graphcache
+from incr import globalvalues, graphcache
 from incr.dag import check_shared_outs
 from incr.envreads import is_incr_file
 from incr.errors import DefinitionError, DiscoveryError, GraphError
@@ -122,6 +122,8 @@ def discover(
         names[instance.name] = instance
         graph = saved.get(instance.name)
         made = rebound(instance, project.root, graph) if graph is not None else None
+        if made is not None:  # set as the modules were imported now
+            made = replace(made, values=globalvalues.changed(project.root))
         traced.append(made or trace(instance, project.root, path, orders))
     traced = [t for t, (i, _) in zip(traced, found, strict=True) if not _only_nested(i)]
     check_shared_outs(t.graph for t in traced)
@@ -275,8 +277,8 @@ def bind_some(
     not found, no module left out, or what the saved graphs were accepted by changed while
     importing): the caller then discovers every module, as before."""
     graphs = {t.graph.name: t for t in saved.pipelines}
-    if not wanted or not wanted <= graphs.keys():
-        return None
+    if not wanted or not wanted <= graphs.keys() or any(t.values for t in saved.pipelines):
+        return None  # (a value set at run time: by a module this would leave out, maybe)
     own = {graphs[name].graph.source_file for name in wanted}
     defining = {t.graph.source_file for t in saved.pipelines}
     every = {p.relative_to(project.root).as_posix(): p for p in pipeline_modules(project)}
@@ -385,4 +387,5 @@ def trace(
             f"{type(exc).__name__}: {exc}",
             hint="a pipeline body only calls steps and passes their outputs on",
         ) from None
-    return replace(traced, graph=check(traced.graph, orders))
+    values = globalvalues.changed(root)  # after the modules were imported and main blocks ran
+    return replace(traced, graph=check(traced.graph, orders), values=values)

@@ -89,6 +89,8 @@ class StepFacts:
         if code.version is not None:
             parts["version"] = code.version
         parts.update({f"captured:{name}": digest for name, digest in code.values})
+        if traced.values:  # set at run time (``incr.globalvalues``)
+            parts.update({f"value:{p}": traced.values[p] for p in traced.values.keys() & parts})
         return parts
 
     def package(self, name: str) -> tuple[str, str]:

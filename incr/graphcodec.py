@@ -19,6 +19,7 @@ def encode(traced: TracedPipeline) -> dict[str, Any]:
             "steps": [_encode_node(n) for n in traced.graph.steps],
         },
         "code": {name: _encode_code(c) for name, c in traced.code.items()},
+        **({"values": traced.values} if traced.values else {}),
     }
 
 
@@ -84,7 +85,8 @@ def decode(item: dict[str, Any]) -> TracedPipeline:
         enable_cache=graph["enable_cache"],
         order=tuple(graph["order"]),
     )
-    return TracedPipeline(pipeline, {}, {}, code)
+    values = {str(part): str(digest) for part, digest in item.get("values", {}).items()}
+    return TracedPipeline(pipeline, {}, {}, code, values)
 
 
 def _decode_node(node: dict[str, Any]) -> StepNode:

@@ -69,6 +69,12 @@ class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
     def path_stats(self, path: str) -> Mapping[str, Any]:
         raise OSError("project modules are compiled from source")
 
+    def exec_module(self, module: ModuleType) -> None:
+        super().exec_module(module)
+        from incr.globalvalues import imported
+
+        imported(module)  # its values as its import left them (a later change counts)
+
     def source_to_code(  # type: ignore[override]  # typeshed: a staticmethod; CPython: this
         self, data: Any, path: Any, *, _optimize: int = -1
     ) -> Any:

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import CodeType
 from typing import Any
 
+from incr import globalvalues
 from incr.errors import DiscoveryError
 from incr.moduletop import is_main_test
 
@@ -27,19 +28,20 @@ def main_block(source: bytes, filename: str) -> CodeType | None:
     """The module-level ``if __name__ == "__main__":`` bodies of ``source``, compiled as one
     block with their own line numbers; None when there is none (or the file does not parse:
     the import reports that)."""
+    body = main_statements(source, filename)
+    return compile(ast.Module(body=body, type_ignores=[]), filename, "exec") if body else None
+
+
+def main_statements(source: bytes, filename: str) -> list[ast.stmt]:
+    """The statements of the module-level ``if __name__ == "__main__":`` bodies of ``source``,
+    in order (none when it does not parse)."""
     if b"__main__" not in source:
-        return None
+        return []
     try:
         tree = ast.parse(source, filename)
     except (SyntaxError, ValueError):
-        return None
-    body: list[ast.stmt] = []
-    for node in tree.body:
-        if isinstance(node, ast.If) and is_main_test(node.test):
-            body.extend(node.body)
-    if not body:
-        return None
-    return compile(ast.Module(body=body, type_ignores=[]), filename, "exec")
+        return []
+    return [s for n in tree.body if isinstance(n, ast.If) and is_main_test(n.test) for s in n.body]
 
 
 def run_main_block(module: Any, path: Path, rel: str, runs: list[Any]) -> None:
@@ -49,14 +51,16 @@ def run_main_block(module: Any, path: Path, rel: str, runs: list[Any]) -> None:
     what discovery needs is the instances run. A failure before any is a DiscoveryError.
     """
     try:
-        code = main_block(path.read_bytes(), str(path))
+        body = main_statements(path.read_bytes(), str(path))
     except OSError:
         return
-    if code is None:
+    if not body:
         return
+    code = compile(ast.Module(body=body, type_ignores=[]), str(path), "exec")
     before = len(runs)
     argv = sys.argv
     sys.argv = [str(path)]
+    globalvalues.ran_main(module, body)  # the names it binds hold values set at run time
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             exec(code, vars(module))

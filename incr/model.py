@@ -411,6 +411,8 @@ class TracedPipeline:
     steps: dict[str, StepFunction]
     configs: dict[str, Any]
     code: dict[str, StepCode]
+    #: Module-level values set at run time, by code part (``incr.globalvalues``).
+    values: dict[str, str] = field(default_factory=dict)
 
     @property
     def executable(self) -> bool:

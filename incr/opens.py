@@ -27,6 +27,8 @@ _MAIN_AGAIN = frozenset(
 
 #: incr's audit hooks, which see the open first.
 _AUDIT_HOOKS = frozenset({"incr.reads", "incr.importreads"})
+#: The import system's modules, and the loader incr gives project modules (``incr.imports``).
+_IMPORT_SYSTEM = ("importlib.", "incr.imports")
 
 
 def read_as_code(frame: Any) -> bool:
@@ -52,7 +54,7 @@ def read_as_code(frame: Any) -> bool:
             while frame is not None and frame.f_globals.get("__name__") == "runpy":
                 frame = frame.f_back
             return frame is not None and frame.f_globals.get("__name__") in _MAIN_AGAIN
-        elif not str(frame.f_globals.get("__name__")).startswith("importlib."):
+        elif not str(frame.f_globals.get("__name__")).startswith(_IMPORT_SYSTEM):
             return False
         frame = frame.f_back
     return False

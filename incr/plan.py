@@ -164,6 +164,10 @@ def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
         if kind == "captured":  # a value the step's function captures
             words.append(f"captured {rest}")
             continue
+        if kind == "value":  # a module-level value set at run time (``incr.globalvalues``)
+            path, _, name = rest.rpartition(":")
+            words.append(f"value of {name} in {path}")
+            continue
         if kind == "pkg" and (part not in new or part not in old):  # a package used or not
             verb = "stopped using" if part not in new else "started using"
             words.append(f"{verb} {rest}" + (f" {new[part]}" if part in new else ""))

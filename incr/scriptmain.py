@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from incr import globalvalues
 from incr.project import module_name
 
 
@@ -26,6 +27,7 @@ def adopt_main(root: Path) -> str | None:
     if found is None:
         return None
     main, name = found
+    globalvalues.ran_main(main)  # running: the names it binds hold values set at run time
     if sys.modules.setdefault(name, main) is not main:
         return None  # imported under its name too: the script has two copies, leave them be
     for value in list(vars(main).values()):

@@ -86,6 +86,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "fileio",
             "history",
             "runhistory",
+            "globalvalues",
             "scriptmain",
             "modulefiles",
             "locking",

@@ -280,8 +280,10 @@ def test_a_child_forked_while_reads_are_recorded_names_the_relay_first(tmp_path)
     name), so the step looks for the child's reports only when it forked."""
     import os
 
+    from incr.readrelay import for_this_process
     from incr.reads import recording
 
+    for_this_process().close()  # as in a process that never forked (an earlier test may have)
     (tmp_path / "data.txt").write_text("x", encoding="utf-8")
     with recording(tmp_path, children=True) as recorder:
         assert recorder.relay is not None and recorder.relay.folder is None

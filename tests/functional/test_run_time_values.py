@@ -1,0 +1,162 @@
+"""Module-level values set at run time count by their value, not by the source that defines
+them (``incr.globalvalues``): a script's main block that sets a config module's value, or its
+own, from its options; a pipeline module that sets another module's value as it is imported."""
+
+from __future__ import annotations
+
+from .conftest import MakeProject, Project
+
+CONFIG = """\
+    EPOCHS = 1
+    SETTINGS = {"lr": 0.1}
+    """
+
+SCRIPT = """\
+    import argparse
+
+    from incr import pipeline, step
+    from pipelines import config
+    from pipelines.mark import mark
+
+    SEED = 0
+
+
+    @step
+    def train() -> float:
+        mark("train")
+        return config.EPOCHS * 10 + config.SETTINGS["lr"] + SEED
+
+
+    @step
+    def report(score: float) -> None:
+        mark("report")
+        print("SCORE", score)
+
+
+    @pipeline
+    def training():
+        report(train())
+
+
+    if __name__ == "__main__":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--epochs", type=int, default=1)
+        parser.add_argument("--lr", type=float, default=0.1)
+        parser.add_argument("--seed", type=int, default=0)
+        args = parser.parse_args()
+        config.EPOCHS = args.epochs  # another module's value
+        config.SETTINGS["lr"] = args.lr  # changed in place
+        SEED = args.seed  # the script's own
+        training().run()
+    """
+
+
+def _run(project: Project, *options: str) -> str:
+    result = project.python("pipelines/train.py", *options)
+    assert result.returncode == 0, result.output
+    return next(line for line in result.output.splitlines() if line.startswith("SCORE"))
+
+
+def test_values_a_script_sets_from_its_options_before_the_run_count(
+    make_project: MakeProject,
+) -> None:
+    """Each option reruns the step that reads its value; the same options again reuse it.
+    Before, the step's code digest held ``EPOCHS = 1`` alone, and ``--epochs 2`` reused the
+    result of one epoch."""
+    project = make_project({"pipelines/config.py": CONFIG, "pipelines/train.py": SCRIPT})
+    assert _run(project) == "SCORE 10.1"
+    assert project.take_ran() == ["train", "report"]
+    for options, score in [
+        (["--epochs", "2"], "SCORE 20.1"),
+        (["--epochs", "2", "--lr", "0.5"], "SCORE 20.5"),
+        (["--epochs", "2", "--lr", "0.5", "--seed", "3"], "SCORE 23.5"),
+    ]:
+        assert _run(project, *options) == score
+        assert project.take_ran() == ["train", "report"]
+        result = project.python("pipelines/train.py", *options)
+        assert result.returncode == 0, result.output
+        assert project.take_ran() == []
+    code = project.lock()["training.train"].facts.code
+    assert {"value:pipelines/config.py:EPOCHS", "value:pipelines/train.py:SEED"} <= code.keys()
+
+
+PATCHED = """\
+    from incr import pipeline, step
+    from pipelines import config
+    from pipelines.mark import mark
+
+    config.LR = 0.5  # as this module is imported
+
+
+    @step
+    def other() -> int:
+        return 1
+
+
+    @pipeline
+    def experiment():
+        other()
+    """
+
+BASE = """\
+    from incr import pipeline, step
+    from pipelines import config
+    from pipelines.mark import mark
+
+
+    @step
+    def fit() -> float:
+        mark("fit")
+        return config.LR * 2
+
+
+    @step
+    def show(value: float) -> None:
+        with open("shown.txt", "w", encoding="utf-8") as fh:
+            fh.write(str(value))
+
+
+    @pipeline
+    def base():
+        show(fit())
+    """
+
+
+def test_a_value_another_pipeline_module_sets_as_it_is_imported_counts(
+    make_project: MakeProject,
+) -> None:
+    """``config.LR = 0.5`` at the top level of one pipeline module changes what a step of
+    another reads: a new value there reruns that step, and says why."""
+    project = make_project(
+        {
+            "pipelines/config.py": "LR = 0.1\n",
+            "pipelines/base.py": BASE,
+            "pipelines/experiment.py": PATCHED,
+        }
+    )
+    project.repro()
+    assert project.read("shown.txt") == "1.0"
+    assert project.dirty() == {}  # the values as the saved graphs hold them
+    project.edit("pipelines/experiment.py", "config.LR = 0.5", "config.LR = 0.7")
+    assert project.dirty()["fit"] == [("code changed", "value of LR in pipelines/config.py")]
+    project.take_ran()
+    project.repro()
+    assert project.take_ran() == ["fit"]
+    assert project.read("shown.txt") == "1.4"
+
+
+def test_a_step_edited_runs_with_the_values_other_modules_set(make_project: MakeProject):
+    """An edit of one pipeline's step imports only the modules that pipeline needs, unless a
+    value was set at run time: the module that set it might be one left out, and the step
+    would run with the value its module defines instead."""
+    project = make_project(
+        {
+            "pipelines/config.py": "LR = 0.1\n",
+            "pipelines/base.py": BASE,
+            "pipelines/experiment.py": PATCHED,
+        }
+    )
+    project.repro()
+    project.edit("pipelines/base.py", "return config.LR * 2", "return config.LR * 3")
+    project.repro()
+    assert project.read("shown.txt") == "1.5"

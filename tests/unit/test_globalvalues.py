@@ -1,0 +1,94 @@
+"""Which module-level values count as set at run time (``incr.globalvalues``)."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from incr import globalvalues
+
+PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.frozensets(st.integers() | st.text(), max_size=4)
+        | st.dictionaries(st.text(max_size=3), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _typed(value: object) -> object:
+    """``value`` with the type of every part of it spelled out (1 and True differ)."""
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, [_typed(v) for v in value])
+    if isinstance(value, frozenset):
+        return ("frozenset", sorted(repr(_typed(v)) for v in value))
+    if isinstance(value, dict):
+        return ("dict", sorted((repr(_typed(k)), repr(_typed(v))) for k, v in value.items()))
+    return (type(value).__name__, repr(value))
+
+
+def _module(root: Path, name: str, **values: object) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__file__ = str(root / (name.replace(".", "/") + ".py"))
+    vars(module).update(values)
+    return module
+
+
+@given(value=PLAIN, other=PLAIN)
+def test_a_value_counts_when_it_is_no_longer_the_one_its_import_left(
+    tmp_path_factory, value, other
+) -> None:
+    root = tmp_path_factory.mktemp("project").resolve()
+    module = _module(root, "pipelines.config", VALUE=value)
+    globalvalues.imported(module)
+    module.VALUE = type(value)(value) if isinstance(value, list | dict) else value  # a copy
+    assert "pipelines/config.py:VALUE" not in globalvalues.changed(root)
+    module.VALUE = other
+    same = _typed(other) == _typed(value)
+    assert ("pipelines/config.py:VALUE" in globalvalues.changed(root)) is not same
+
+
+def test_equal_values_of_other_types_differ_and_sets_keep_no_order(tmp_path: Path) -> None:
+    root = tmp_path.resolve()
+    module = _module(root, "pipelines.kinds", FLAG=1, NAMES={"a", "b", "c"}, BIG=list(range(3)))
+    globalvalues.imported(module)
+    module.NAMES = {"c", "b", "a"}
+    assert globalvalues.changed(root) == {}
+    module.FLAG = True  # == 1, but another value
+    assert list(globalvalues.changed(root)) == ["pipelines/kinds.py:FLAG"]
+
+
+def test_objects_and_large_values_are_not_followed(tmp_path: Path) -> None:
+    root = tmp_path.resolve()
+    large = list(range(globalvalues.MAX_ITEMS + 1))
+    module = _module(root, "pipelines.objects", MODEL=object(), LARGE=large)
+    globalvalues.imported(module)
+    module.MODEL = object()
+    module.LARGE.append(1)
+    assert globalvalues.changed(root) == {}
+
+
+def test_the_names_a_main_block_binds_or_changes_count_by_their_value(tmp_path: Path) -> None:
+    root = tmp_path.resolve()
+    (root / "pipelines").mkdir()
+    (root / "pipelines" / "script.py").write_text(
+        "EPOCHS = 1\nSETTINGS = {}\nOTHER = 2\n"
+        'if __name__ == "__main__":\n'
+        "    EPOCHS, (A, *B) = 3, (1, 2)\n"
+        "    SETTINGS['lr'] = 0.5\n"
+        "    SETTINGS.update(x=1)\n"
+        "    args = object()\n",
+        encoding="utf-8",
+    )
+    module = _module(root, "pipelines.script", EPOCHS=3, SETTINGS={"lr": 0.5}, OTHER=2, A=1)
+    module.B, module.args = [2], object()
+    globalvalues.ran_main(module)
+    assert sorted(globalvalues.changed(root)) == [
+        f"pipelines/script.py:{name}" for name in ("A", "B", "EPOCHS", "SETTINGS")
+    ]
