@@ -5,8 +5,10 @@ digest of ``pipelines/config.py:EPOCHS`` is the source ``EPOCHS = 1``, not the v
 sees. Such a value counts by its digest instead (a ``value:pipelines/config.py:EPOCHS`` code
 part of the steps whose code reads it, see ``incr.facts``), taken when a pipeline is traced.
 
-A value counts so when it is plain (numbers, strings, bytes, None, and lists, tuples, sets and
-dicts of them, up to ``MAX_ITEMS`` items in all) and either differs from the value its module
+A value counts so when it is plain (numbers, strings, bytes, None, enum members, and lists,
+tuples, sets and dicts of them; dataclass instances, named tuples, pydantic models and
+``SimpleNamespace``/``argparse.Namespace`` objects by their class and fields; up to
+``MAX_ITEMS`` values in all) and either differs from the value its module
 left when its import ended (``imported``: project modules are loaded by ``incr.imports``),
 or is bound at the top level of a main block that ran (``ran_main``: the script's own, or one
 that discovery ran). Other values (objects, large arrays) are not followed: a step that reads
@@ -16,6 +18,9 @@ one set at run time should take it as a config value or an input.
 from __future__ import annotations
 
 import ast
+import dataclasses
+import enum
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +33,7 @@ from incr.moduletop import is_main_test
 MAX_ITEMS = 10_000
 _SCALARS = (int, float, complex, str, bytes, bool, type(None))
 _PLAIN = frozenset({*_SCALARS, list, tuple, set, frozenset, dict})
+_NAMESPACE = "argparse.Namespace"
 
 #: Per project module loaded by incr: the module and the plain values its import left.
 _imported: dict[str, tuple[ModuleType, dict[str, str]]] = {}
@@ -72,8 +78,11 @@ _GONE = object()
 
 
 def _plain_values(namespace: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    kinds = _KINDS
     for name, value in list(namespace.items()):
-        if type(value) in _PLAIN and not name.startswith("__"):  # (a module of steps: none)
+        kind = type(value)  # (a module of steps holds no such value: a look-up per step)
+        plain = kind in _PLAIN or (kinds[kind] if kind in kinds else _record_kind(kind))
+        if plain and not name.startswith("__"):
             token = _token(value)
             if token is not None:
                 yield name, token
@@ -106,7 +115,51 @@ def _text(value: Any, budget: list[int]) -> str:
     if kind is dict:
         items = sorted(f"{_text(k, budget)}={_text(v, budget)}" for k, v in value.items())
         return f"dict{{{','.join(items)}}}"
-    raise _NotPlain
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    if _record_kind(kind) == "enum":
+        return f"{name}.{value.name}"
+    fields = _fields(value)
+    if fields is None:
+        raise _NotPlain
+    return f"{name}({','.join(f'{k}={_text(v, budget)}' for k, v in fields)})"
+
+
+#: What kind of record each type met is ("" for other types).
+_KINDS: dict[type, str] = {}
+
+
+def _record_kind(kind: type) -> str | None:
+    found = _KINDS.get(kind)
+    if found is None:
+        if issubclass(kind, enum.Enum):
+            found = "enum"
+        elif dataclasses.is_dataclass(kind):
+            found = "dataclass"
+        elif issubclass(kind, tuple) and isinstance(getattr(kind, "_fields", None), tuple):
+            found = "namedtuple"
+        elif isinstance(getattr(kind, "model_fields", None), dict):  # pydantic 2
+            found = "pydantic"
+        elif kind is types.SimpleNamespace or f"{kind.__module__}.{kind.__name__}" == _NAMESPACE:
+            found = "namespace"
+        else:
+            found = ""
+        _KINDS[kind] = found
+    return found or None
+
+
+def _fields(value: Any) -> list[tuple[str, Any]] | None:
+    """The fields of a dataclass instance, a named tuple, a pydantic model or a namespace, in
+    a fixed order; None for any other value."""
+    kind = _record_kind(type(value))
+    if kind == "dataclass":
+        return [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+    if kind == "namedtuple":
+        return list(zip(type(value)._fields, value, strict=False))
+    if kind == "pydantic":
+        return [(f, getattr(value, f, None)) for f in type(value).model_fields]
+    if kind == "namespace":
+        return sorted(vars(value).items())
+    return None
 
 
 def _path(module: ModuleType, root: Path) -> str | None:

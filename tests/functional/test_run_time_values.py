@@ -160,3 +160,57 @@ def test_a_step_edited_runs_with_the_values_other_modules_set(make_project: Make
     project.edit("pipelines/base.py", "return config.LR * 2", "return config.LR * 3")
     project.repro()
     assert project.read("shown.txt") == "1.5"
+
+
+DATACLASS_CONFIG = """\
+    from dataclasses import dataclass
+
+
+    @dataclass
+    class TrainConfig:
+        lr: float = 0.1
+        epochs: int = 1
+
+
+    CFG = TrainConfig()
+    """
+
+DATACLASS_SCRIPT = """\
+    import sys
+
+    from incr import pipeline, step
+    from pipelines import settings
+    from pipelines.mark import mark
+
+
+    @step
+    def fit() -> float:
+        mark("fit")
+        return settings.CFG.lr * settings.CFG.epochs
+
+
+    @pipeline
+    def training():
+        fit()
+
+
+    if __name__ == "__main__":
+        if sys.argv[1:] == ["replace"]:
+            settings.CFG = settings.TrainConfig(lr=0.5)
+        elif sys.argv[1:] == ["in-place"]:
+            settings.CFG.epochs = 3
+        training().run()
+    """
+
+
+def test_a_dataclass_config_set_at_run_time_counts_by_its_fields(
+    make_project: MakeProject,
+) -> None:
+    """The usual config object: replaced, or changed in place, before the run."""
+    project = make_project(
+        {"pipelines/settings.py": DATACLASS_CONFIG, "pipelines/train.py": DATACLASS_SCRIPT}
+    )
+    for options, ran in [([], ["fit"]), (["replace"], ["fit"]), (["in-place"], ["fit"]), ([], [])]:
+        result = project.python("pipelines/train.py", *options)
+        assert result.returncode == 0, result.output
+        assert project.take_ran() == ran, options

@@ -92,3 +92,53 @@ def test_the_names_a_main_block_binds_or_changes_count_by_their_value(tmp_path: 
     assert sorted(globalvalues.changed(root)) == [
         f"pipelines/script.py:{name}" for name in ("A", "B", "EPOCHS", "SETTINGS")
     ]
+
+
+def test_records_count_by_their_class_and_fields(tmp_path: Path) -> None:
+    """A dataclass config, a named tuple, a namespace, a pydantic model and an enum member:
+    rebound or changed in place, each counts; an equal one made again does not."""
+    import argparse
+    import collections
+    import dataclasses
+    import enum
+
+    import pydantic
+
+    @dataclasses.dataclass
+    class Config:
+        lr: float = 0.1
+        layers: tuple[int, ...] = (64, 32)
+
+    class Point(collections.namedtuple("Point", "x y")):
+        pass
+
+    class Model(pydantic.BaseModel):
+        depth: int = 3
+
+    class Mode(enum.Enum):
+        FAST = 1
+        SLOW = 2
+
+    root = tmp_path.resolve()
+    records = {
+        "CFG": Config(),
+        "POINT": Point(1, 2),
+        "NS": types.SimpleNamespace(a=1),
+        "ARGS": argparse.Namespace(epochs=1),
+        "MODEL": Model(),
+        "MODE": Mode.FAST,
+    }
+    module = _module(root, "pipelines.records", **records)
+    globalvalues.imported(module)
+    module.CFG, module.POINT, module.MODEL = Config(), Point(1, 2), Model()
+    module.NS, module.ARGS = types.SimpleNamespace(a=1), argparse.Namespace(epochs=1)
+    assert globalvalues.changed(root) == {}
+    module.CFG.lr = 0.5  # in place
+    module.POINT = Point(1, 3)
+    module.NS.a = 2
+    module.ARGS = argparse.Namespace(epochs=2)
+    module.MODEL = Model(depth=4)
+    module.MODE = Mode.SLOW
+    assert sorted(globalvalues.changed(root)) == [
+        f"pipelines/records.py:{name}" for name in sorted(records)
+    ]
