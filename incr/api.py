@@ -58,6 +58,8 @@ class Step(StepExtras):
         materializers: dict[str, Any] | None = None,
     ) -> None:
         self.func, self.call, origin = stepsig.parts(func)
+        if hooks.step_made is not None:  # a script's module imported before incr
+            hooks.step_made(self.func)
         self.name: str = name or getattr(origin, "__name__", None) or self.func.__name__
         self.enable_cache = enable_cache
         self.deps = tuple(deps)

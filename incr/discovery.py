@@ -36,6 +36,7 @@ def import_module(project: Project, path: Path) -> object:
     rel = path.relative_to(project.root).as_posix()
     name = module_name(project.root, path)
     use_project_imports(project.root)
+    argv, sys.argv = sys.argv, [str(path)]  # as `python pipelines/x.py` without options
     try:
         with following(project.root, own_paths(project)):  # a pool it makes as it is imported
             return importlib.import_module(name)
@@ -48,6 +49,12 @@ def import_module(project: Project, path: Path) -> object:
     except DefinitionError as exc:
         line = line_in(exc, path)
         raise DiscoveryError(f"{rel}:{line}: {exc.message}", hint=exc.hint) from None
+    except SystemExit as exc:  # argparse at its top level, with an option it requires
+        raise DiscoveryError(
+            f"{rel}:{line_in(exc, path)}: exited with {exc.code!r} as it was imported",
+            hint="give its command-line options defaults, or read them in its "
+            '`if __name__ == "__main__":` block',
+        ) from None
     except Exception as exc:
         if (hidden := shadowed(exc)) is not None:
             raise DiscoveryError(hidden[0], hint=hidden[1]) from None
@@ -56,6 +63,8 @@ def import_module(project: Project, path: Path) -> object:
             f"{rel}:{line}: import failed: {type(exc).__name__}: {exc}",
             hint=_import_hint(project, name, exc),
         ) from None
+    finally:
+        sys.argv = argv
 
 
 def _import_hint(project: Project, name: str, exc: Exception) -> str:

@@ -8,22 +8,29 @@ part of the steps whose code reads it, see ``incr.facts``), taken when a pipelin
 A value counts so when it is plain (numbers, strings, bytes, None, enum members, and lists,
 tuples, sets and dicts of them; dataclass instances, named tuples, pydantic models and
 ``SimpleNamespace``/``argparse.Namespace`` objects by their class and fields; up to
-``MAX_ITEMS`` values in all) and either differs from the value its module
-left when its import ended (``imported``: project modules are loaded by ``incr.imports``),
-or is bound at the top level of a main block that ran (``ran_main``: the script's own, or one
-that discovery ran). Other values (objects, large arrays) are not followed: a step that reads
-one set at run time should take it as a config value or an input.
+``MAX_ITEMS`` values in all) and either differs from the value its module left when its
+import ended (``imported``: project modules are loaded by ``incr.imports``; in a script, a
+module imported before incr counts as it was when incr was imported and as each of its steps
+was made, ``imported_before``), or is bound at the top level of a main block that ran
+(``ran_main``: the script's own, or one that discovery ran), or is bound at the top level
+of a module whose top level reads the command line (``compiled``: ``sys.argv``,
+``parser.parse_args()``). Other values (objects, large arrays) are not followed: a step
+that reads one set at run time should take it as a config value or an input.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import enum
+import itertools
+import re
+import sys
 import types
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any
 
 from incr.digests import digest_bytes
@@ -37,20 +44,81 @@ _NAMESPACE = "argparse.Namespace"
 
 #: Per project module loaded by incr: the module and the plain values its import left.
 _imported: dict[str, tuple[ModuleType, dict[str, str]]] = {}
-#: Modules whose main block ran in this process, by name, with the names the block binds
-#: (None: read from the module's file when asked).
-_mains: dict[str, tuple[ModuleType, list[str] | None]] = {}
+#: Modules whose names count by their value whatever their import left, by name, with those
+#: names: the names a main block that ran binds, or those ``MAIN``/``TOP`` stands for (read
+#: from the module's file when asked: its main blocks', or its whole top level's).
+_mains: dict[str, tuple[ModuleType, list[str] | str]] = {}
+MAIN, TOP = "main", "top"
+#: What the top level of a module that reads the command line refers to (``sys.argv``,
+#: ``parser.parse_args()``): what it binds there may come from the command line.
+_ARGV_NAMES = frozenset({"argv", "parse_args", "parse_known_args"})
+#: Any of those names in a module's text, anywhere (a script's text is searched before it is
+#: compiled again: one of 10,000 steps takes a second to compile).
+_ARGV_WORDS = re.compile(rb"\b(?:argv|parse_args|parse_known_args)\b")
+#: The files of the modules whose top level reads the command line (``compiled``).
+_argv_files: set[str] = set()
+
+
+def compiled(path: str, code: CodeType) -> None:
+    """A project module was compiled: note whether its top level reads the command line."""
+    if _ARGV_NAMES.intersection(code.co_names):
+        _argv_files.add(path)
 
 
 def imported(module: ModuleType) -> None:
-    """Note the plain values ``module`` holds as its import ends."""
+    """Note the plain values ``module`` holds as its import ends. What the top level of a
+    module that reads the command line binds counts by its value whatever it is."""
     _imported[module.__name__] = (module, dict(_plain_values(vars(module))))
+    if getattr(module, "__file__", None) in _argv_files:
+        _mains[module.__name__] = (module, TOP)
+
+
+#: Project modules whose import had begun when ``incr`` was imported (the script itself, a
+#: module that imports incr), by name, with how many names they held when last noted: their
+#: values are noted as far as they are defined.
+_partial: dict[str, int] = {}
+
+
+def imported_before(root: Path) -> None:
+    """In a script, as ``incr`` is imported: note the values of the project modules imported
+    before it (they were not loaded by incr), those still being imported as far as they go.
+    The latter are noted again, for the names defined since, as each of their steps is made
+    (``step_made``)."""
+    python = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})  # (no resolving for these)
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not isinstance(file, str) or file.startswith(python):
+            continue
+        if isinstance(module, ModuleType) and _path(module, root) is not None:
+            if name == "__main__":  # not compiled by incr: compiled here when it may read them
+                with contextlib.suppress(OSError, SyntaxError, ValueError):
+                    if _ARGV_WORDS.search(source := Path(file).read_bytes()):
+                        compiled(file, compile(source, file, "exec"))
+            imported(module)
+            spec = getattr(module, "__spec__", None)
+            if name == "__main__" or getattr(spec, "_initializing", False):
+                _partial[module.__name__] = len(vars(module))
+
+
+def step_made(func: Any) -> None:
+    """A step function was just decorated: in a module still being imported when ``incr``
+    was, note the values of the names defined since."""
+    name = getattr(func, "__module__", None)
+    if name in _partial and (module := sys.modules.get(name)) is not None:
+        namespace = vars(module)
+        added = len(namespace) - _partial[name]  # a module's new names come last
+        if added > 0:
+            noted = _imported[name][1]
+            new = dict(itertools.islice(reversed(namespace.items()), added))
+            noted.update(_plain_values({k: v for k, v in new.items() if k not in noted}))
+        _partial[name] = len(namespace)
 
 
 def ran_main(module: ModuleType, block: list[ast.stmt] | None = None) -> None:
     """``module``'s main block ran (or is running, for a script's ``.run()``); ``block``: its
     statements, when parsed already."""
-    _mains[module.__name__] = (module, None if block is None else bound_names(block))
+    if _mains.get(module.__name__, (None, ""))[1] != TOP:  # (all its top level counts)
+        _mains[module.__name__] = (module, MAIN if block is None else bound_names(block))
 
 
 def changed(root: Path) -> dict[str, str]:
@@ -67,7 +135,7 @@ def changed(root: Path) -> dict[str, str]:
         path = _path(module, root)
         if path is None:
             continue
-        for name in _main_names(root / path) if names is None else names:
+        for name in _file_names(root / path, names) if isinstance(names, str) else names:
             now_token = _token(vars(module).get(name, _GONE))
             if now_token is not None:
                 found[f"{path}:{name}"] = digest_bytes(now_token.encode(), 32)
@@ -172,23 +240,39 @@ def _path(module: ModuleType, root: Path) -> str | None:
         return None
 
 
-#: The names each main block binds at its top level, by file.
-_main_bound: dict[Path, list[str]] = {}
+#: The names each file's main blocks, or its top level, bind (``_file_names``).
+_main_bound: dict[tuple[Path, str], list[str]] = {}
 
 
-def _main_names(file: Path) -> list[str]:
-    """The names the top level of ``file``'s main blocks bind (``EPOCHS = ...``)."""
-    if file not in _main_bound:
-        names: list[str] = []
+def _file_names(file: Path, which: str) -> list[str]:
+    """The names the top level of ``file``'s main blocks (``MAIN``), or its whole top level
+    (``TOP``), binds (``EPOCHS = ...``)."""
+    if (file, which) not in _main_bound:
         try:
             tree = ast.parse(file.read_bytes(), str(file))
         except (OSError, SyntaxError, ValueError):
             tree = ast.Module(body=[], type_ignores=[])
-        for node in tree.body:
-            if isinstance(node, ast.If) and is_main_test(node.test):
-                names += bound_names(node.body)
-        _main_bound[file] = sorted(set(names))
-    return _main_bound[file]
+        if which == TOP:
+            block = _top_statements(tree.body)
+        else:
+            mains = [n for n in tree.body if isinstance(n, ast.If) and is_main_test(n.test)]
+            block = [stmt for node in mains for stmt in node.body]
+        _main_bound[(file, which)] = bound_names(block)
+    return _main_bound[(file, which)]
+
+
+def _top_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements of a module's top level, within its ``if``, ``try``, ``with`` and loop
+    blocks too (not within functions and classes)."""
+    found: list[ast.stmt] = []
+    for stmt in body:
+        found.append(stmt)
+        if isinstance(stmt, ast.If | ast.For | ast.While | ast.With | ast.Try):
+            for field in ("body", "orelse", "finalbody"):
+                found += _top_statements(getattr(stmt, field, []))
+            for handler in getattr(stmt, "handlers", []):
+                found += _top_statements(handler.body)
+    return found
 
 
 def bound_names(block: list[ast.stmt]) -> list[str]:

@@ -28,6 +28,9 @@ history: Callable[[Any], Any] | None = None
 #: imported is recorded (``incr.importreads``): the module whose body made the call has been
 #: imported, what it reads afterwards is not an import fact. None while nothing records.
 run_called: Callable[[Any], None] | None = None
+#: Told each step function as ``@step`` is applied, in a script whose modules were imported
+#: before ``incr`` was (``incr.globalvalues.step_made``); None elsewhere.
+step_made: Callable[[Any], None] | None = None
 #: While its context is active, ``importlib.metadata.entry_points(group=...)`` is answered from
 #: the entry points a workspace remembers (``incr.entrypoints.answering``); None: not set.
 entry_points_memory: Callable[[], AbstractContextManager[None]] | None = None

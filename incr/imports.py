@@ -87,8 +87,13 @@ class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
             COMPILED[os.fspath(path)] = digest_bytes(data)
         tree = _parsed_tree(data) if isinstance(data, bytes) else None
         if tree is None:
-            return super().source_to_code(data, path, _optimize=_optimize)
-        return compile(tree, path, "exec", dont_inherit=True, optimize=_optimize)
+            code = super().source_to_code(data, path, _optimize=_optimize)
+        else:
+            code = compile(tree, path, "exec", dont_inherit=True, optimize=_optimize)
+        from incr.globalvalues import compiled
+
+        compiled(os.fspath(path), code)  # does its top level read the command line?
+        return code
 
 
 def _parsed_tree(data: bytes) -> Any:
@@ -156,12 +161,14 @@ def install_for_script() -> None:
     root = script_root()
     if root is not None:
         use_project_imports(root)
-        from incr import reads, scriptmain
+        from incr import globalvalues, hooks, reads, scriptmain
         from incr.importreads import start_for_script
         from incr.learned import own_paths
         from incr.project import Project
 
         start_for_script(root)  # what its modules read while imported counts
+        globalvalues.imported_before(root)  # the script's own, a config module imported first
+        hooks.step_made = globalvalues.step_made
         scriptmain.name_in_children(root)
         reads.follow(root, own_paths(Project.load(root)))  # a pool made out of any step
 

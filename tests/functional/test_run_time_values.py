@@ -214,3 +214,139 @@ def test_a_dataclass_config_set_at_run_time_counts_by_its_fields(
         result = project.python("pipelines/train.py", *options)
         assert result.returncode == 0, result.output
         assert project.take_ran() == ran, options
+
+
+TRAINING = """\
+    from incr import pipeline, step
+    from pipelines import config
+    from pipelines.mark import mark
+
+
+    @step
+    def train() -> int:
+        mark("train")
+        return config.EPOCHS * 10
+
+
+    @pipeline
+    def training():
+        train()
+    """
+
+RUN_AT_ROOT = """\
+    import sys
+
+    from pipelines import config  # imported before incr is
+    from pipelines.training import training
+
+    if __name__ == "__main__":
+        config.EPOCHS = int(sys.argv[1])
+        training().run()
+    """
+
+OWN_GLOBAL = """\
+    import sys
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    EPOCHS = 1
+
+
+    @step
+    def train() -> int:
+        mark("train")
+        return EPOCHS * 10
+
+
+    @pipeline
+    def training():
+        train()
+
+
+    def main(epochs: int) -> None:
+        global EPOCHS
+        EPOCHS = epochs  # set in a function, not in the main block itself
+        training().run()
+
+
+    if __name__ == "__main__":
+        main(int(sys.argv[1]))
+    """
+
+
+def test_values_of_modules_imported_before_incr_count(make_project: MakeProject) -> None:
+    """A script that imports the config module before any module imports incr (``run.py`` at
+    the root, its imports sorted), and a script whose ``main()`` sets its own global: their
+    values were noted as incr was imported, and as the steps were made."""
+    project = make_project(
+        {
+            "pipelines/config.py": "EPOCHS = 1\n",
+            "pipelines/training.py": TRAINING,
+            "run.py": RUN_AT_ROOT,
+            "pipelines/own.py": OWN_GLOBAL.replace("training", "own_training"),
+        }
+    )
+    for script in ("run.py", "pipelines/own.py"):
+        for epochs, ran in [("1", ["train"]), ("2", ["train"]), ("2", []), ("3", ["train"])]:
+            result = project.python(script, epochs)
+            assert result.returncode == 0, result.output
+            assert project.take_ran() == ran, (script, epochs)
+
+
+TOP_LEVEL_OPTIONS = """\
+    import argparse
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=1)
+    ARGS, _ = parser.parse_known_args()  # at the top level: no main block
+
+
+    @step
+    def train() -> int:
+        mark("train")
+        return ARGS.epochs * 10
+
+
+    @pipeline
+    def training():
+        train()
+
+
+    if __name__ == "__main__":
+        training().run()
+    """
+
+
+def test_values_a_module_takes_from_the_command_line_as_it_is_imported_count(
+    make_project: MakeProject,
+) -> None:
+    """``parser.parse_known_args()`` at a module's top level: what it binds there counts by
+    its value. Discovery imports the module with its path alone in ``sys.argv`` (the script
+    run without options), so ``incr status`` agrees with such a run and names the option's
+    value after another."""
+    project = make_project({"pipelines/train.py": TOP_LEVEL_OPTIONS})
+    for options, ran in [([], ["train"]), (["--epochs", "2"], ["train"]), ([], [])]:
+        result = project.python("pipelines/train.py", *options)
+        assert result.returncode == 0, result.output
+        assert project.take_ran() == ran, options
+    assert project.dirty() == {}
+    assert project.python("pipelines/train.py", "--epochs", "3").returncode == 0
+    assert project.dirty() == {"train": [("code changed", "value of ARGS in pipelines/train.py")]}
+
+
+def test_a_module_that_exits_as_it_is_imported_is_named(make_project: MakeProject) -> None:
+    project = make_project(
+        {
+            "pipelines/train.py": TOP_LEVEL_OPTIONS.replace(
+                "type=int, default=1", "type=int, required=True"
+            )
+        }
+    )
+    result = project.incr("status")
+    assert result.returncode != 0
+    assert "pipelines/train.py:8: exited with 2 as it was imported" in result.output
+    assert "Traceback" not in result.output
