@@ -249,9 +249,14 @@ def _file_names(file: Path, which: str) -> list[str]:
     (``TOP``), binds (``EPOCHS = ...``)."""
     if (file, which) not in _main_bound:
         try:
-            tree = ast.parse(file.read_bytes(), str(file))
-        except (OSError, SyntaxError, ValueError):
-            tree = ast.Module(body=[], type_ignores=[])
+            source = file.read_bytes()
+        except OSError:
+            source = b""
+        tree = (
+            _parsed(_main_text(source) if which == MAIN else b"")
+            or _parsed(source)
+            or ast.Module(body=[], type_ignores=[])
+        )
         if which == TOP:
             block = _top_statements(tree.body)
         else:
@@ -259,6 +264,33 @@ def _file_names(file: Path, which: str) -> list[str]:
             block = [stmt for node in mains for stmt in node.body]
         _main_bound[(file, which)] = bound_names(block)
     return _main_bound[(file, which)]
+
+
+#: The first line of a main block, and the first line of a top-level statement after it.
+_MAIN_LINE = re.compile(
+    rb"""^if\s+(?:__name__\s*==\s*['"]__main__['"]|['"]__main__['"]\s*==\s*__name__)\s*:""",
+    re.MULTILINE,
+)
+_TOP_LINE = re.compile(rb"^[^\s#]", re.MULTILINE)
+
+
+def _main_text(source: bytes) -> bytes:
+    """The text of a module's main blocks alone, each from its ``if`` line up to the next
+    top-level statement: a script's main block is read without parsing the rest of it (a
+    module of 10,000 steps takes a second to parse). Empty when there is none."""
+    chunks = []
+    for found in _MAIN_LINE.finditer(source):
+        end = _TOP_LINE.search(source, found.end())
+        chunks.append(source[found.start() : end.start() if end else len(source)])
+    return b"\n".join(chunks)
+
+
+def _parsed(source: bytes) -> ast.Module | None:
+    """``source`` parsed, when it is not empty and parses."""
+    try:
+        return ast.parse(source) if source else None
+    except (SyntaxError, ValueError):
+        return None
 
 
 def _top_statements(body: list[ast.stmt]) -> list[ast.stmt]:

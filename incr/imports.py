@@ -6,6 +6,7 @@ text, never from a stale ``.pyc``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import os
 import sys
@@ -71,9 +72,10 @@ class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
 
     def exec_module(self, module: ModuleType) -> None:
         super().exec_module(module)
-        from incr.globalvalues import imported
+        with contextlib.suppress(ImportError):  # (incr's own checkout, loading itself)
+            from incr.globalvalues import imported
 
-        imported(module)  # its values as its import left them (a later change counts)
+            imported(module)  # its values as its import left them (a later change counts)
 
     def source_to_code(  # type: ignore[override]  # typeshed: a staticmethod; CPython: this
         self, data: Any, path: Any, *, _optimize: int = -1
@@ -90,9 +92,10 @@ class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
             code = super().source_to_code(data, path, _optimize=_optimize)
         else:
             code = compile(tree, path, "exec", dont_inherit=True, optimize=_optimize)
-        from incr.globalvalues import compiled
+        with contextlib.suppress(ImportError):  # (incr's own checkout, loading itself)
+            from incr.globalvalues import compiled
 
-        compiled(os.fspath(path), code)  # does its top level read the command line?
+            compiled(os.fspath(path), code)  # does its top level read the command line?
         return code
 
 

@@ -142,3 +142,20 @@ def test_records_count_by_their_class_and_fields(tmp_path: Path) -> None:
     assert sorted(globalvalues.changed(root)) == [
         f"pipelines/records.py:{name}" for name in sorted(records)
     ]
+
+
+def test_a_main_block_read_alone_or_with_its_module(tmp_path: Path) -> None:
+    """The main block is read from its own lines; a string in it that goes back to the first
+    column cuts those short, and the whole module is read instead."""
+    root = tmp_path.resolve()
+    (root / "pipelines").mkdir()
+    (root / "pipelines" / "cut.py").write_text(
+        'if __name__ == "__main__":\n    NOTE = """\nfirst column\n"""\n    EPOCHS = 2\nX = 1\n',
+        encoding="utf-8",
+    )
+    module = _module(root, "pipelines.cut", NOTE="\nfirst column\n", EPOCHS=2, X=1)
+    globalvalues.ran_main(module)
+    assert sorted(globalvalues.changed(root)) == [
+        "pipelines/cut.py:EPOCHS",
+        "pipelines/cut.py:NOTE",
+    ]
