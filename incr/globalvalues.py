@@ -6,16 +6,17 @@ sees. Such a value counts by its digest instead (a ``value:pipelines/config.py:E
 part of the steps whose code reads it, see ``incr.facts``), taken when a pipeline is traced.
 
 A value counts so when it is plain (numbers, strings, bytes, None, enum members, and lists,
-tuples, sets and dicts of them; dataclass instances, named tuples, pydantic models and
-``SimpleNamespace``/``argparse.Namespace`` objects by their class and fields; up to
-``MAX_ITEMS`` values in all) and either differs from the value its module left when its
-import ended (``imported``: project modules are loaded by ``incr.imports``; in a script, a
-module imported before incr counts as it was when incr was imported and as each of its steps
-was made, ``imported_before``), or is bound at the top level of a main block that ran
-(``ran_main``: the script's own, or one that discovery ran), or is bound at the top level
-of a module whose top level reads the command line (``compiled``: ``sys.argv``,
-``parser.parse_args()``). Other values (objects, large arrays) are not followed: a step
-that reads one set at run time should take it as a config value or an input.
+tuples, sets and dicts of them; dataclass instances, named tuples, pydantic models, attrs
+instances, OmegaConf configs (Hydra's) and ``SimpleNamespace``/``argparse.Namespace``
+objects by their class and fields; up to ``MAX_ITEMS`` values in all) and either differs
+from the value its module left when its import ended (``imported``: project modules are
+loaded by ``incr.imports``; in a script, a module imported before incr counts as it was when
+incr was imported and as each of its steps was made, ``imported_before``), or is bound at
+the top level of a main block that ran (``ran_main``: the script's own, or one that
+discovery ran), or is bound at the top level of a module whose top level reads the command
+line (``compiled``: ``sys.argv``, ``parser.parse_args()``). Other values (objects, large
+arrays) are not followed: a step that reads one set at run time should take it as a config
+value or an input.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ MAX_ITEMS = 10_000
 _SCALARS = (int, float, complex, str, bytes, bool, type(None))
 _PLAIN = frozenset({*_SCALARS, list, tuple, set, frozenset, dict})
 _NAMESPACE = "argparse.Namespace"
+_OMEGACONF = frozenset({"omegaconf.dictconfig.DictConfig", "omegaconf.listconfig.ListConfig"})
 
 #: Per project module loaded by incr: the module and the plain values its import left.
 _imported: dict[str, tuple[ModuleType, dict[str, str]]] = {}
@@ -207,6 +209,10 @@ def _record_kind(kind: type) -> str | None:
             found = "namedtuple"
         elif isinstance(getattr(kind, "model_fields", None), dict):  # pydantic 2
             found = "pydantic"
+        elif isinstance(getattr(kind, "__attrs_attrs__", None), tuple):  # attrs
+            found = "attrs"
+        elif f"{kind.__module__}.{kind.__name__}" in _OMEGACONF:  # Hydra's configs
+            found = "omegaconf"
         elif kind is types.SimpleNamespace or f"{kind.__module__}.{kind.__name__}" == _NAMESPACE:
             found = "namespace"
         else:
@@ -225,6 +231,15 @@ def _fields(value: Any) -> list[tuple[str, Any]] | None:
         return list(zip(type(value)._fields, value, strict=False))
     if kind == "pydantic":
         return [(f, getattr(value, f, None)) for f in type(value).model_fields]
+    if kind == "attrs":
+        return [(a.name, getattr(value, a.name, None)) for a in type(value).__attrs_attrs__]
+    if kind == "omegaconf":
+        from omegaconf import OmegaConf  # here: it made the value
+
+        try:
+            return [("", OmegaConf.to_container(value, resolve=True))]
+        except Exception:  # a missing or broken interpolation: not a plain value
+            return None
     if kind == "namespace":
         return sorted(vars(value).items())
     return None

@@ -159,3 +159,30 @@ def test_a_main_block_read_alone_or_with_its_module(tmp_path: Path) -> None:
         "pipelines/cut.py:EPOCHS",
         "pipelines/cut.py:NOTE",
     ]
+
+
+def test_attrs_instances_and_omegaconf_configs_count_by_their_fields(tmp_path: Path) -> None:
+    """Hydra's configs (OmegaConf) and attrs classes, rebound or changed in place; a config
+    whose interpolation cannot be resolved is no plain value."""
+    import attrs
+    from omegaconf import OmegaConf
+
+    @attrs.define
+    class Settings:
+        lr: float = 0.1
+
+    root = tmp_path.resolve()
+    cfg = OmegaConf.create({"train": {"lr": 0.1, "layers": [64, 32]}, "ref": "${train.lr}"})
+    broken = OmegaConf.create({"ref": "${nowhere}"})
+    module = _module(root, "pipelines.hydra", CFG=cfg, SETTINGS=Settings(), BROKEN=broken)
+    globalvalues.imported(module)
+    module.CFG = OmegaConf.create({"train": {"lr": 0.1, "layers": [64, 32]}, "ref": 0.1})
+    module.SETTINGS = Settings()
+    module.BROKEN = OmegaConf.create({"ref": "${elsewhere}"})
+    assert globalvalues.changed(root) == {}  # the same values (the reference resolved)
+    module.CFG.train.layers.append(16)
+    module.SETTINGS.lr = 0.5
+    assert sorted(globalvalues.changed(root)) == [
+        "pipelines/hydra.py:CFG",
+        "pipelines/hydra.py:SETTINGS",
+    ]
