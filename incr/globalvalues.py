@@ -35,7 +35,8 @@ from types import CodeType, ModuleType
 from typing import Any
 
 from incr.digests import digest_bytes
-from incr.moduletop import is_main_test
+from incr.moduletop import main_bodies
+from incr.project import module_file
 
 #: At most this many values in one global's value (nested ones included) are digested.
 MAX_ITEMS = 10_000
@@ -246,13 +247,10 @@ def _fields(value: Any) -> list[tuple[str, Any]] | None:
 
 
 def _path(module: ModuleType, root: Path) -> str | None:
+    """The path of ``module``'s file from ``root``; None outside it (or without a file)."""
     file = getattr(module, "__file__", None)
-    if not file:
-        return None
-    try:
-        return Path(file).resolve().relative_to(root).as_posix()
-    except ValueError:
-        return None
+    found = module_file(file, root) if isinstance(file, str) else None
+    return found[0] if found else None
 
 
 #: The names each file's main blocks, or its top level, bind (``_file_names``).
@@ -272,11 +270,7 @@ def _file_names(file: Path, which: str) -> list[str]:
             or _parsed(source)
             or ast.Module(body=[], type_ignores=[])
         )
-        if which == TOP:
-            block = _top_statements(tree.body)
-        else:
-            mains = [n for n in tree.body if isinstance(n, ast.If) and is_main_test(n.test)]
-            block = [stmt for node in mains for stmt in node.body]
+        block = _top_statements(tree.body) if which == TOP else main_bodies(tree.body)
         _main_bound[(file, which)] = bound_names(block)
     return _main_bound[(file, which)]
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from incr import globalvalues
 from incr.errors import DiscoveryError
-from incr.moduletop import is_main_test
+from incr.moduletop import main_bodies
 
 
 def main_block(source: bytes, filename: str) -> CodeType | None:
@@ -41,7 +41,7 @@ def main_statements(source: bytes, filename: str) -> list[ast.stmt]:
         tree = ast.parse(source, filename)
     except (SyntaxError, ValueError):
         return []
-    return [s for n in tree.body if isinstance(n, ast.If) and is_main_test(n.test) for s in n.body]
+    return main_bodies(tree.body)
 
 
 def run_main_block(module: Any, path: Path, rel: str, runs: list[Any]) -> None:

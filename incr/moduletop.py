@@ -51,6 +51,12 @@ def guarded(
             yield stmt, guards, main
 
 
+def main_bodies(body: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements of the ``if __name__ == "__main__":`` blocks among ``body`` (a module's
+    top level), in order."""
+    return [s for n in body if isinstance(n, ast.If) and is_main_test(n.test) for s in n.body]
+
+
 def guard(test: ast.expr) -> ast.stmt:
     """A statement standing for the expression ``test`` of an ``if`` or a ``with`` (placed where
     it is written, marked ``GUARD``)."""
