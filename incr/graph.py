@@ -10,6 +10,7 @@ no-op ``status``/``repro`` path reads the stored order through ``incr.dag`` inst
 
 from __future__ import annotations
 
+import heapq
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -82,20 +83,35 @@ def ordered(graph: PipelineGraph) -> PipelineGraph:
 
 def order(graph: PipelineGraph) -> list[StepNode]:
     """Steps in dependency order, ties kept in the order the pipeline body called them (the
-    earliest-called ready step first). Raises GraphError naming the steps of a cycle."""
-    nx = _networkx()
-
-    g = to_networkx(graph)
-    index = {node.name: i for i, node in enumerate(graph.steps)}
-    try:
-        names = list(nx.lexicographical_topological_sort(g, key=index.__getitem__))
-    except nx.NetworkXUnfeasible:
-        cycle = [a for a, _ in nx.find_cycle(g)]
+    earliest-called ready step first: networkx's ``lexicographical_topological_sort`` keyed
+    by that order, computed here without building a networkx graph). Raises GraphError naming
+    the steps of a cycle."""
+    steps = graph.steps
+    index = {node.name: i for i, node in enumerate(steps)}
+    downs: list[list[int]] = [[] for _ in steps]
+    waiting = [0] * len(steps)
+    for up, down in graph.edges():
+        a, b = index.get(up), index.get(down)
+        if a is not None and b is not None:
+            downs[a].append(b)
+            waiting[b] += 1
+    ready = [i for i, n in enumerate(waiting) if n == 0]  # ascending: already a heap
+    found: list[StepNode] = []
+    while ready:
+        i = heapq.heappop(ready)
+        found.append(steps[i])
+        for j in downs[i]:
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                heapq.heappush(ready, j)
+    if len(found) < len(steps):
+        nx = _networkx()
+        cycle = [a for a, _ in nx.find_cycle(to_networkx(graph))]
         raise GraphError(
             f"pipeline {graph.name} has a cycle: {' -> '.join([*cycle, cycle[0]])}",
             hint="a step cannot depend, through files or data, on its own output",
-        ) from None
-    return [graph.steps[index[name]] for name in names]
+        )
+    return found
 
 
 def ancestors(graph: PipelineGraph, names: Iterable[str]) -> set[str]:

@@ -521,8 +521,6 @@ def test_missing_pipelines_folder(make_project: MakeProject) -> None:
 @pytest.mark.parametrize(
     ("name", "text"),
     [
-        ("logging", "# the project's own logging helpers\n"),  # networkx finds no getLogger
-        ("traceback", "raise RuntimeError('not the standard traceback')\n"),  # fails on import
         ("csv", "raise RuntimeError('not the standard csv')\n"),  # imported while tracing
     ],
 )

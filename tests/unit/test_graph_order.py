@@ -47,6 +47,21 @@ def test_the_kept_order_answers_like_networkx(graph: PipelineGraph, data: st.Dat
     assert dag.descendants(checked, one) == graphs.descendants(graph, one)
 
 
+@SETTINGS
+@given(pipelines())
+def test_the_run_order_is_networkx_lexicographic_sort_by_body_order(graph: PipelineGraph) -> None:
+    import networkx as nx
+
+    index = {n.name: i for i, n in enumerate(graph.steps)}
+    try:
+        expected = list(nx.lexicographical_topological_sort(graphs.to_networkx(graph), index.get))
+    except nx.NetworkXUnfeasible:
+        with pytest.raises(GraphError, match="has a cycle"):
+            graphs.order(graph)
+        return
+    assert [n.name for n in graphs.order(graph)] == expected
+
+
 def node(name: str, *inputs: str) -> StepNode:
     refs = {f"in_{s}": InputRef(s, "output") for s in inputs}
     return StepNode("p", name, name, "pipelines/p.py", {}, refs, ("output",), (), ())
