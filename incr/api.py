@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import sys
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -35,6 +36,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 # --------------------------------------------------------------------------- steps
+
+
+#: Each step's parameters as ``fanin.bind`` takes them (not an attribute: those define it).
+_PARAMS: weakref.WeakKeyDictionary[Step, tuple[tuple[str | None, str | None], fanin.Params]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class Step(StepExtras):
@@ -168,8 +175,11 @@ class Step(StepExtras):
         """The call's inputs by slot (see ``incr.fanin``): a parameter's name, or one slot per
         step output of a list, dict or ``*parts`` (``parts[0]``, ``parts[1]``...)."""
         skip = (self.config_param, self.context_param)
-        params = [p for p in self.signature.parameters.values() if p.name not in skip]
-        return fanin.bind(self.name, params, args, kwargs, _is_output)
+        known = _PARAMS.get(self)
+        if known is None or known[0] != skip:  # the config parameter may be found late
+            params = [p for p in self.signature.parameters.values() if p.name not in skip]
+            known = _PARAMS[self] = (skip, fanin.Params(params))
+        return fanin.bind(self.name, known[1], args, kwargs, _is_output)
 
     def run_function(self, config: StepConfig | None, inputs: dict[str, Any]) -> Any:
         kwargs = dict(inputs)

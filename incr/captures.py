@@ -258,9 +258,9 @@ class _Walker:
         self.visiting: set[int] = set()
         self.encoder = _Encoder(self.code)
 
-    def values(self, func: Any) -> list[tuple[str, str]]:
+    def values(self, captures: list[tuple[str, Any]]) -> list[tuple[str, str]]:
         found = []
-        for name, value in captured(func):
+        for name, value in captures:
             try:
                 digest = _digest(self.encoder.encode(value, 0))
             except Undigestable as exc:
@@ -300,8 +300,11 @@ class _Walker:
 def with_captures(code: StepCode, func: Any, root: Path) -> StepCode:
     """``code`` with what ``func`` captures: the code reached and each value's digest."""
     func = inspect.unwrap(func)
+    captures = captured(func)
+    if not (captures or code.captured or code.values) and code.func.own_digest != NO_SOURCE:
+        return code  # most steps: a module-level function that captures nothing
     walker = _Walker(root)
-    values = walker.values(func)
+    values = walker.values(captures)
     if code.func.own_digest == NO_SOURCE:
         values.append((SOURCE, UNDIGESTABLE + "function defined at a prompt"))
     refs = tuple(ref for ref in walker.refs if ref != code.func)

@@ -29,45 +29,61 @@ _CONSTANT_HINT = "pass constants through a StepConfig field"
 _NONE_HINT = "a step annotated -> None has no output to pass on: annotate its return type"
 
 
+class Params:
+    """What ``bind`` needs to know of a function's parameters (without its config), worked
+    out once per step rather than at each call."""
+
+    def __init__(self, params: list[inspect.Parameter]) -> None:
+        self.params = params
+        self.positional = [p.name for p in params if p.kind in _POSITIONAL]
+        self.var_pos = next((p.name for p in params if p.kind is _VAR_POSITIONAL), None)
+        self.var_kw = next((p.name for p in params if p.kind is _VAR_KEYWORD), None)
+        self.by_name = {p.name for p in params if p.kind not in (_VAR_POSITIONAL, _VAR_KEYWORD)}
+        #: The parameters a call must connect: neither variadic nor with a default.
+        self.required = [p.name for p in params if p.name in self.by_name and p.default is p.empty]
+        #: Per parameter name: True when it may take several outputs of one step.
+        self.many = {p.name: _takes_many(p) for p in params}
+
+
 def bind(
     step: str,
-    params: list[inspect.Parameter],
+    params: Params,
     args: tuple,
     kwargs: dict,
     is_output: Callable[[Any], bool],
 ) -> dict[str, Any]:
     """The slots of one step call: slot -> the step output wired into it.
 
-    ``params`` are the function's parameters without its config. Raises DefinitionError for a
-    missing, repeated or unexpected input and for a value that is not a step's output.
+    Raises DefinitionError for a missing, repeated or unexpected input and for a value that
+    is not a step's output.
     """
-    positional = [p for p in params if p.kind in _POSITIONAL]
-    var_pos = next((p for p in params if p.kind is _VAR_POSITIONAL), None)
-    var_kw = next((p for p in params if p.kind is _VAR_KEYWORD), None)
+    positional, var_pos = params.positional, params.var_pos
     if len(args) > len(positional) and var_pos is None:
         raise DefinitionError(
             f"step {step} takes {len(positional)} inputs, {len(args)} were given",
             hint="to feed it a variable number of steps, let it take *parts or a list",
         )
-    bound: dict[str, Any] = dict(zip((p.name for p in positional), args, strict=False))
+    bound: dict[str, Any] = dict(zip(positional, args, strict=False))
     if var_pos is not None and len(args) > len(positional):
-        bound[var_pos.name] = tuple(args[len(positional) :])
-    by_name = {p.name for p in params if p.kind not in (_VAR_POSITIONAL, _VAR_KEYWORD)}
+        bound[var_pos] = tuple(args[len(positional) :])
+    by_name = params.by_name
     extra: dict[str, Any] = {}
     for key, value in kwargs.items():
-        if key in bound or (key not in by_name and var_kw is None):
+        if key in bound or (key not in by_name and params.var_kw is None):
             raise DefinitionError(f"step {step}: unexpected or repeated input {key!r}")
         (bound if key in by_name else extra)[key] = value
-    for param in params:
-        variadic = param.kind in (_VAR_POSITIONAL, _VAR_KEYWORD)
-        if param.name not in bound and not variadic and param.default is param.empty:
-            raise DefinitionError(f"step {step}: input {param.name!r} is not connected")
-    by_param = {p.name: p for p in params}
+    for name in params.required:
+        if name not in bound:
+            raise DefinitionError(f"step {step}: input {name!r} is not connected")
+    many = params.many
     slots: dict[str, Any] = {}
     for key, value in bound.items():
-        if key in by_param and not _takes_many(by_param[key]):
+        if is_output(value):  # the common case: one output into one parameter
+            slots[key] = value
+            continue
+        if key in many and not many[key]:
             _not_every_output(step, key, value, is_output)
-        slots.update(_slots(step, key, value, is_output, key == getattr(var_pos, "name", None)))
+        slots.update(_slots(step, key, value, is_output, key == var_pos))
     for key, value in extra.items():
         slots.update(_slots(step, key, value, is_output, False))
     return slots

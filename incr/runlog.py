@@ -18,6 +18,9 @@ from typing import Any
 from incr.events import Event, PipelineFinished, Reporter, StepCached, StepFailed, StepFinished
 from incr.storage import atomic_write
 
+#: The events that say how a step ended (one tuple, not a union made at each event).
+_STEP_ENDS = (StepFinished, StepCached, StepFailed)
+
 FILE = "runs.json"
 RAN, REUSED, FAILED = "ran", "reused", "failed"
 
@@ -37,7 +40,7 @@ class RunLog:
 
     def emit(self, event: Event) -> None:
         self.reporter.emit(event)
-        if isinstance(event, StepFinished | StepCached | StepFailed):
+        if isinstance(event, _STEP_ENDS):
             key = f"{event.pipeline}.{event.step}"
             note = self.steps.setdefault(key, {})
             if isinstance(event, StepFailed):

@@ -73,6 +73,8 @@ class Tracer(Generic[S]):
         self._next: dict[str, int] = {}  # step name -> where to look for the next free suffix
         self.prefix = ""  # ``inner.`` while a pipeline called inside this one adds its steps
         self.cache_off = False  # inside a nested ``@pipeline(enable_cache=False)``
+        #: ``relative_source`` by (code file, module name): all it depends on in one trace.
+        self._sources: dict[tuple[str, str], str] = {}
 
     def unique_name(self, step: S) -> str:
         """The step's name, or ``name_2``, ``name_3`` for further uses of the same step.
@@ -114,7 +116,7 @@ class Tracer(Generic[S]):
             pipeline=self.pipeline,
             name=name,
             func_name=step.func.__name__,
-            source_file=relative_source(step.func, self.root),
+            source_file=self.source_of(step.func),
             config=step.config_values(config),
             inputs={p: InputRef(h.step, h.output) for p, h in inputs.items()},
             outputs=step.output_names,
@@ -129,6 +131,15 @@ class Tracer(Generic[S]):
         self.nodes.append(node)
         self.steps[name] = step
         return self._handles(step, name)
+
+    def source_of(self, func: Callable[..., Any]) -> str:
+        """``relative_source(func)``, found once per source file and trace: the steps of one
+        module ask it for each call."""
+        key = (func.__code__.co_filename, func.__module__)
+        found = self._sources.get(key)
+        if found is None:
+            found = self._sources[key] = relative_source(func, self.root)
+        return found
 
     def _handles(self, step: S, name: str) -> Any:
         handles = tuple(OutputHandle(name, out) for out in step.output_names)

@@ -297,6 +297,21 @@ def test_too_many_inputs(tmp_path):
     assert "takes 1 inputs, 2 were given" in traced_error(body, tmp_path).message
 
 
+def test_every_output_of_a_step_passed_as_one_input(tmp_path):
+    def whole():
+        transform(load())
+
+    def items_of_a_list():
+        transform([load()])
+
+    exc = traced_error(whole, tmp_path)
+    assert "input 'x' got every output of load: load returns 2 outputs" in exc.message
+    assert exc.hint.startswith("X, y = load(...)")
+    assert "item 0 of input 'x' must be the output of another step" in (
+        traced_error(items_of_a_list, tmp_path).message
+    )
+
+
 def test_unknown_or_repeated_input(tmp_path):
     def unknown():
         X, _ = load()
