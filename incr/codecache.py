@@ -35,6 +35,17 @@ LIMIT = 50_000
 #: bytes, or None when it is not a project module.
 Found = tuple[str, str] | None
 
+#: Per closures file, what this process last read of it, with the file's signature then
+#: (``_signature``): a script that calls ``.run()`` again, and so makes a new cache, reads the
+#: file again only when it was written since. Closures are frozen; the dicts are copied.
+_known: dict[Path, tuple[tuple[int, int, int, int], tuple[dict[Any, Any], ...]]] = {}
+
+
+def _signature(path: Path) -> tuple[int, int, int, int]:
+    """(size, mtime, ctime, inode) of ``path``: a write replaces the file (OSError)."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
 
 #: incr's modules that compute closures: their sizes and times key the file (read from their
 #: files, not imported: a command whose closures are all saved loads none of them).
@@ -102,6 +113,13 @@ class ClosureCache:
 
     def _read(self) -> None:
         try:
+            seen = _signature(self.path)
+            known = _known.get(self.path)
+            if known is not None and known[0] == seen:
+                self._saved, self._raws, self._skeletons, self._entries = (
+                    dict(part) for part in known[1]
+                )
+                return
             data = cachefile.read(self.path)
             if data["key"] != _key():
                 return
@@ -127,6 +145,9 @@ class ClosureCache:
                 self._entries[str(name)] = (closure, [parts, packages, dynamic, readers])
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
             self._saved, self._raws, self._skeletons, self._entries = {}, {}, {}, {}
+            return
+        parts = (self._saved, self._raws, self._skeletons, self._entries)
+        _known[self.path] = (seen, tuple(dict(part) for part in parts))
 
     def _reads(
         self, name: str, sources: list[tuple[str, Found]], closure: CodeClosure

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from incr import cachefile, lockfile
 from incr.fingerprint import fingerprint
@@ -24,6 +25,14 @@ LOCK_WRITE_SHARE = 10
 #: is also an fsync of that many bytes, which holds up the run's other writes (a 3.7 MB
 #: lockfile rewritten 78 times in a 10,000-step first repro made creating its objects slower).
 LOCK_BYTES_PER_SECOND = 1 << 20
+
+
+#: Per lockfile, the entries this process last read from its parsed copy or saved in it:
+#: (the lockfile's digest then, the entries, those whose fingerprint is that of their facts,
+#: whether incr wrote that lockfile). A script that calls ``.run()`` again, and so makes a
+#: new ``LockBook``, decodes the copy again only when the lockfile's digest changed. Lock
+#: entries are never changed in place (a run replaces them), so they are shared.
+_known: dict[Path, tuple[str, dict[str, LockEntry], dict[str, LockEntry], bool]] = {}
 
 
 class LockBook:
@@ -51,6 +60,12 @@ class LockBook:
         (through the stat cache: usually without reading it) is the one that copy was made
         from; TOML parsing is the slow part of a no-op status on a large pipeline."""
         digest = self.stats.digest(self.project.lockfile_name)
+        known = _known.get(self.project.lockfile)
+        if known is not None and known[0] == digest and digest != MISSING:
+            locks, self._consistent, written = dict(known[1]), dict(known[2]), known[3]
+            if written:
+                lockfile.blocks_in(lambda: self._text_if(digest), locks.values())
+            return locks
         copy = self.project.cache / "lockfile.bin"  # see ``incr.cachefile``
         key = _copy_key()
         try:
@@ -58,8 +73,10 @@ class LockBook:
             if data["digest"] == digest and digest != MISSING and data["key"] == key:
                 locks = {k: lockfile.entry_from_json(k, v) for k, v in data["entries"].items()}
                 self._consistent = {k: locks[k] for k in data["consistent"] if k in locks}
-                if data.get("written") is True:  # the lockfile is what incr wrote for them
+                written = data.get("written") is True  # the lockfile is what incr wrote
+                if written:
                     lockfile.blocks_in(lambda: self._text_if(digest), locks.values())
+                _known[self.project.lockfile] = (digest, dict(locks), self._consistent, written)
                 return locks
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
@@ -97,6 +114,8 @@ class LockBook:
         }
         with contextlib.suppress(OSError):
             cachefile.write(self.project.cache / "lockfile.bin", data)
+        kept = {k: locks[k] for k in consistent}
+        _known[self.project.lockfile] = (digest, dict(locks), kept, written)
 
     def _known_consistent(self, key: str, entry: LockEntry) -> bool:
         """Whether ``entry``'s fingerprint is known to be that of its facts: it was read so, or

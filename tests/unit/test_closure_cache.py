@@ -241,3 +241,32 @@ def test_the_code_memo_is_kept_for_the_next_command(tmp_path: Path) -> None:
     closure = again.closure("pipelines.a", "f")
     assert again.sources.code.memo_used  # read from the memo, not digested again
     assert (closure.parts, closure.packages) == (first.parts, first.packages)
+
+
+def test_a_closure_saved_since_is_seen_by_the_next_cache_of_the_process(tmp_path: Path) -> None:
+    """A cache made again in one process (a script's next ``.run()``) takes what the process
+    last read of the file while the file is unchanged, and what a write since put there."""
+    from incr.codecache import ClosureCache
+    from incr.fingerprint import CodeClosure
+
+    path = tmp_path / "closures.bin"
+    where = {"pipelines.a": ("pipelines/a.py", "1" * 32), "pipelines.b": ("pipelines/b.py", "2")}
+
+    def cache() -> ClosureCache:
+        return ClosureCache(path, where.__getitem__)
+
+    one = CodeClosure({"pipelines/a.py:f": "a" * 32}, frozenset())
+    two = CodeClosure({"pipelines/b.py:g": "b" * 32}, frozenset())
+    first = cache()
+    first.put("pipelines.a", "f", one, {"pipelines.a": where["pipelines.a"]})
+    first.save()
+    assert cache().get("pipelines.a", "f") == one
+    assert cache().get("pipelines.a", "f") == one  # taken as this process read it
+
+    writer = cache()
+    writer.put("pipelines.b", "g", two, {"pipelines.b": where["pipelines.b"]})
+    writer.save()
+    later = cache()
+    assert later.get("pipelines.b", "g") == two and later.get("pipelines.a", "f") == one
+    path.unlink()
+    assert cache().get("pipelines.a", "f") is None  # gone from disk: nothing is saved

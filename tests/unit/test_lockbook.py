@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -161,3 +161,36 @@ def test_entries_a_run_fingerprinted_are_kept_consistent_without_a_digest_more(
     assert digests == [wrong.facts], "only the entry whose fingerprint was not computed here"
     again = LockBook(Project.find(tmp_path), StatCache(tmp_path, None))
     assert again.checked(again.entries["p.made"]) and not again.checked(again.entries["p.wrong"])
+
+
+def test_a_new_book_shares_the_entries_read_until_another_process_changes_the_lockfile(
+    tmp_path: Path,
+) -> None:
+    """A script calling ``.run()`` again makes a new LockBook: while the lockfile's digest is
+    the one this process last read or wrote, it takes those entries without decoding the
+    parsed copy again; once another writer changed the lockfile, it reads what is there."""
+    (tmp_path / "pyproject.toml").write_text("[tool.incr]\n")
+    (tmp_path / ".pipecache").mkdir()
+
+    def book() -> LockBook:
+        return LockBook(Project.find(tmp_path), StatCache(tmp_path, None))
+
+    from incr.fingerprint import fingerprint
+
+    first = book()
+    first.entries = {k: _entry(k, "") for k in ["p.a", "p.b"]}
+    first.entries = {
+        k: replace(e, fingerprint=fingerprint(e.facts)) for k, e in first.entries.items()
+    }
+    first.write()
+    first.flush()
+    again = book()
+    assert again.entries == first.entries
+    assert again.entries["p.a"] is first.entries["p.a"], "taken, not decoded again"
+    assert again.entries is not first.entries  # each book adds and drops its own keys
+    assert again.checked(again.entries["p.a"])
+
+    lockfile.write(first.project.lockfile, [_entry("p.a", "e" * 32)])  # another process
+    later = book()
+    assert set(later.entries) == {"p.a"} and later.entries["p.a"].fingerprint == "e" * 32
+    assert not later.checked(later.entries["p.a"])  # its fingerprint is not that of its facts
