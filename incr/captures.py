@@ -236,13 +236,16 @@ def captured(func: Any) -> list[tuple[str, Any]]:
     code = getattr(func, "__code__", None)
     if code is None:
         return []
+    closure, defaults = getattr(func, "__closure__", None), getattr(func, "__defaults__", None)
+    if not (closure or defaults or getattr(func, "__kwdefaults__", None)):
+        return []  # most steps: a plain module-level function
     found: list[tuple[str, Any]] = []
-    for name, cell in zip(code.co_freevars, func.__closure__ or (), strict=False):
+    for name, cell in zip(code.co_freevars, closure or (), strict=False):
         try:
             found.append((name, cell.cell_contents))
         except ValueError:  # a name the enclosing function has not bound yet
             found.append((name, ...))
-    defaults = func.__defaults__ or ()
+    defaults = defaults or ()
     params = code.co_varnames[: code.co_argcount]
     found += zip(params[len(params) - len(defaults) :], defaults, strict=True)
     found += sorted((func.__kwdefaults__ or {}).items())

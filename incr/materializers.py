@@ -94,6 +94,11 @@ class _Registry:
         self.load_entry_points()
         return [*reversed(self.added), *BUILTINS]
 
+    def registered(self) -> list[type[Materializer]]:
+        """Project and package materializers (latest first), without the built-in ones."""
+        self.load_entry_points()
+        return [m for m in reversed(self.added) if m not in BUILTINS]
+
     def for_class(self, cls: type) -> list[type[Materializer]]:
         if self._index is None:
             index: dict[type | str, list[type[Materializer]]] = {}
@@ -334,7 +339,9 @@ def producer_classes(
     a class annotation). Their code counts in the step's fingerprint; the built-in ones count
     by incr's version."""
     found: dict[type[Materializer], None] = dict.fromkeys(overrides.values())
-    added = [m for m in _registry.everything() if m not in BUILTINS]
+    added = _registry.registered()
+    if not added and not overrides:
+        return []  # most steps: only the built-in materializers, which count by incr's version
     for name, annotation in annotations.items():
         if name in overrides:
             continue
