@@ -145,6 +145,15 @@ def changed(root: Path) -> dict[str, str]:
     return found
 
 
+def set_since(before: dict[str, str], root: Path) -> list[str]:
+    """The values (``PATH:NAME``, as ``changed`` names them) set since ``changed`` gave
+    ``before``: by a step's own code, when taken around its run."""
+    if not (_imported or _mains):
+        return []  # nothing followed: a module set at run time is a project module
+    now = changed(root)
+    return sorted(part for part, digest in now.items() if before.get(part) != digest)
+
+
 _GONE = object()
 
 

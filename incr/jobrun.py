@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from incr import envreads, materializers, processes, stepcontext, trees
+from incr import envreads, globalvalues, materializers, processes, stepcontext, trees
 from incr.errors import IncrError
 from incr.executors import (
     StepJob,
@@ -43,6 +43,7 @@ def run_job(
     root = Path(job.root)
     clear_caches(job.code)
     env: envreads.EnvRecorder | None = None
+    set_before = globalvalues.changed(root)
     started = clock()
     try:
         with watching_reads(job, root) as seen, watching_env(job, root) as env:
@@ -68,6 +69,8 @@ def run_job(
             notes.append(_set_before_note(job, before))
         if set_here:
             notes.append(_sets_environ_note(job, set_here))
+        if set_values := globalvalues.set_since(set_before, root):
+            notes.append(_sets_values_note(job, set_values))
         outcome = StepOutcome(
             artifacts,
             seconds,
@@ -282,6 +285,18 @@ def _sets_environ_note(job: StepJob, names: list[str]) -> str:
         f"step {job.key} sets {listed} in the environment, which the steps after it do not "
         "see: each step starts with the environment the run started with; set the variable "
         "at a module's top level, or pass the value as a config or an input"
+    )
+
+
+def _sets_values_note(job: StepJob, parts: list[str]) -> str:
+    by_path: dict[str, list[str]] = {}
+    for path, _, name in (part.rpartition(":") for part in parts):
+        by_path.setdefault(path, []).append(name)
+    listed = "; ".join(f"{', '.join(names)} in {path}" for path, names in by_path.items())
+    return (
+        f"step {job.key} sets {listed} as it runs: a step after it that reads the value sees "
+        "it only when this step executes, not when its result is reused; return the value "
+        "from this step and pass it on as an input"
     )
 
 

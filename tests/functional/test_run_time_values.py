@@ -350,3 +350,51 @@ def test_a_module_that_exits_as_it_is_imported_is_named(make_project: MakeProjec
     assert result.returncode != 0
     assert "pipelines/train.py:8: exited with 2 as it was imported" in result.output
     assert "Traceback" not in result.output
+
+
+SETS_IN_A_STEP = """\
+    from incr import pipeline, step
+    from pipelines import config
+    from pipelines.mark import mark
+
+
+    @step
+    def load() -> list:
+        mark("load")
+        config.N_CLASSES = 3
+        config.SETTINGS["lr"] = 0.5
+        return [0, 1, 2]
+
+
+    @step
+    def train(labels: list) -> int:
+        mark("train")
+        return len(labels)
+
+
+    @pipeline
+    def flow():
+        train(load())
+    """
+
+
+def test_a_step_that_sets_a_module_value_as_it_runs_is_told(make_project: MakeProject) -> None:
+    """A value one step sets for a later one (``config.N_CLASSES = 3`` in its body) is there
+    only when that step executes, not when its result is reused: each run it executes says
+    so, naming the step and the values."""
+    project = make_project(
+        {
+            "pipelines/config.py": 'N_CLASSES = 2\nSETTINGS = {"lr": 0.1}\n',
+            "pipelines/flow.py": SETS_IN_A_STEP,
+        }
+    )
+    first = project.repro()
+    assert project.take_ran() == ["load", "train"]
+    note = (
+        "note: step flow.load sets N_CLASSES, SETTINGS in pipelines/config.py as it runs: a "
+        "step after it that reads the value sees it only when this step executes"
+    )
+    assert note in " ".join(first.output.split())
+    assert "step flow.train sets" not in first.output
+    again = project.repro()
+    assert project.take_ran() == [] and "sets N_CLASSES" not in again.output
