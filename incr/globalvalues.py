@@ -129,6 +129,8 @@ def changed(root: Path) -> dict[str, str]:
     parts name definitions) to the digest of the value now."""
     found: dict[str, str] = {}
     for module, then in list(_imported.values()):
+        if not then:
+            continue  # a module without plain values (most pipeline modules)
         now = vars(module)
         for name, token in then.items():
             value = _token(now.get(name, _GONE))

@@ -1,11 +1,12 @@
-"""Pipeline graphs through networkx, the only module that imports it (inside its functions:
-importing this module costs nothing until a graph is built).
+"""Pipeline graphs, and the only module that imports networkx (inside its functions:
+importing this module costs nothing until networkx is needed).
 
 Used wherever incr builds, checks or queries a graph after importing user code: the checks of
-a traced pipeline and the run order they store in ``PipelineGraph.order`` (``check``), cycle
-reports, re-ordering a graph whose learned edges contradict its order (``ordered``,
-``with_learned``), ancestors and descendants, ``incr dag``, and ``to_networkx`` for users. The
-no-op ``status``/``repro`` path reads the stored order through ``incr.dag`` instead.
+a traced pipeline and the run order they store in ``PipelineGraph.order`` (``check``; the
+order itself is computed here without networkx), cycle reports, re-ordering a graph whose
+learned edges contradict its order (``ordered``, ``with_learned``), ancestors and descendants,
+``incr dag``, and ``to_networkx`` for users. The no-op ``status``/``repro`` path reads the
+stored order through ``incr.dag`` instead.
 """
 
 from __future__ import annotations

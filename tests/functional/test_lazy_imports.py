@@ -87,7 +87,7 @@ REPRO = "from incr.cli import cli\ncli(['repro'], standalone_mode=False)"
 
 def test_a_repro_after_a_body_edit_takes_the_run_order_it_knows(flow: Project) -> None:
     """The run order of a graph of a shape seen before comes from the graph cache; a new
-    shape is ordered again (without networkx, which no repro that succeeds loads)."""
+    shape is ordered again, without networkx."""
     flow.edit("pipelines/flow.py", "[v * config.factor for", "[config.factor * v for")
 
     assert "networkx" not in loaded(flow, REPRO)
