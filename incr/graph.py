@@ -2,11 +2,11 @@
 importing this module costs nothing until networkx is needed).
 
 Used wherever incr builds, checks or queries a graph after importing user code: the checks of
-a traced pipeline and the run order they store in ``PipelineGraph.order`` (``check``; the
-order itself is computed here without networkx), cycle reports, re-ordering a graph whose
-learned edges contradict its order (``ordered``, ``with_learned``), ancestors and descendants,
-``incr dag``, and ``to_networkx`` for users. The no-op ``status``/``repro`` path reads the
-stored order through ``incr.dag`` instead.
+a traced pipeline and the run order they store in ``PipelineGraph.order`` (``check``),
+re-ordering a graph whose learned edges contradict its order (``ordered``, ``with_learned``),
+ancestors and descendants: all without networkx, which serves a cycle's report, ``incr dag``
+and ``to_networkx`` for users. The no-op ``status``/``repro`` path reads the stored order
+through ``incr.dag`` instead.
 """
 
 from __future__ import annotations
@@ -116,21 +116,29 @@ def order(graph: PipelineGraph) -> list[StepNode]:
 
 
 def ancestors(graph: PipelineGraph, names: Iterable[str]) -> set[str]:
-    """The named steps and every step they depend on."""
-    nx = _networkx()
-
-    g = to_networkx(graph)
+    """The named steps and every step they depend on (any graph, cycles included)."""
     found = set(names)
-    for name in list(found):
-        found |= nx.ancestors(g, name)
-    return found
+    return found.union(*(_reached(graph, name, up=True) for name in found))
 
 
 def descendants(graph: PipelineGraph, name: str) -> set[str]:
-    """Every step that depends, directly or not, on ``name``."""
-    nx = _networkx()
+    """Every step that depends, directly or not, on ``name`` (any graph, cycles included)."""
+    return _reached(graph, name, up=False)
 
-    return set(nx.descendants(to_networkx(graph), name))
+
+def _reached(graph: PipelineGraph, name: str, up: bool) -> set[str]:
+    """The steps ``name`` reaches along the edges, up or down, without ``name`` itself (as
+    networkx's ``ancestors`` and ``descendants`` give them)."""
+    links: dict[str, list[str]] = {}
+    for a, b in graph.edges():
+        links.setdefault(b if up else a, []).append(a if up else b)
+    seen, todo = {name}, [name]
+    while todo:
+        for other in links.get(todo.pop(), ()):
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    return seen - {name}
 
 
 def with_learned(
@@ -139,7 +147,7 @@ def with_learned(
     writes: Mapping[str, Sequence[str]],
     native: Callable[[StepNode], Sequence[str]] | None = None,
 ) -> tuple[PipelineGraph, list[Overlap]]:
-    """``overlaps.learned_graph`` with a valid run order: networkx orders the graph again only
-    when a learned edge puts a step before one it ran after so far."""
+    """``overlaps.learned_graph`` with a valid run order: the graph is ordered again only when
+    a learned edge puts a step before one it ran after so far."""
     learned, found = learned_graph(graph, locks, writes, native)
     return (learned if learned is graph else ordered(learned)), found

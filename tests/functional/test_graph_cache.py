@@ -318,10 +318,9 @@ def test_networkx_asks_the_projects_memory_for_its_backends(
     make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """networkx reads entry points for its backends as it loads; a command that needs it (here:
-    to skip the steps below a failed one) answers those lookups from
-    .pipecache/entrypoints.json (seen here through a backend-info entry point that networkx
-    loads and calls, only listed there). Commands are started with exec: the fork servers have
-    networkx loaded already."""
+    to name the steps of a cycle) answers those lookups from .pipecache/entrypoints.json
+    (seen here through a backend-info entry point that networkx loads and calls, only listed
+    there). Commands are started with exec: the fork servers have networkx loaded already."""
     monkeypatch.setenv(forkserver.ALWAYS_EXEC, "1")
     project = make_project(
         {
@@ -342,10 +341,11 @@ def test_networkx_asks_the_projects_memory_for_its_backends(
     saved["groups"]["networkx.backend_info"] = [["incrfake", "fakeinfo:info"]]
     memory.write_text(json.dumps(saved), encoding="utf-8")
 
-    project.edit("pipelines/chain.py", "return 1", "raise ValueError(1)")
+    project.edit("pipelines/chain.py", "@step\ndef first", '@step(deps=["b.txt"])\ndef first')
+    project.edit("pipelines/chain.py", "@step\ndef second", '@step(outs=["b.txt"])\ndef second')
     failed = project.incr("repro")
 
-    assert failed.returncode == 1 and "Skipped second: first failed" in failed.output
+    assert failed.returncode != 0 and "has a cycle" in failed.output
     assert project.read("backend-info-called.txt") == "yes"
 
 
