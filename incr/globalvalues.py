@@ -151,7 +151,7 @@ def set_since(before: dict[str, str], root: Path) -> list[str]:
     """The values (``PATH:NAME``, as ``changed`` names them) set since ``changed`` gave
     ``before``: by a step's own code, when taken around its run."""
     if not (_imported or _mains):
-        return []  # nothing followed: a module set at run time is a project module
+        return []  # no project module's values are followed in this process
     now = changed(root)
     return sorted(part for part, digest in now.items() if before.get(part) != digest)
 

@@ -118,27 +118,28 @@ def order(graph: PipelineGraph) -> list[StepNode]:
 def ancestors(graph: PipelineGraph, names: Iterable[str]) -> set[str]:
     """The named steps and every step they depend on (any graph, cycles included)."""
     found = set(names)
-    return found.union(*(_reached(graph, name, up=True) for name in found))
+    return found | _reached(graph, found, up=True)
 
 
 def descendants(graph: PipelineGraph, name: str) -> set[str]:
     """Every step that depends, directly or not, on ``name`` (any graph, cycles included)."""
-    return _reached(graph, name, up=False)
+    return _reached(graph, {name}, up=False) - {name}
 
 
-def _reached(graph: PipelineGraph, name: str, up: bool) -> set[str]:
-    """The steps ``name`` reaches along the edges, up or down, without ``name`` itself (as
-    networkx's ``ancestors`` and ``descendants`` give them)."""
+def _reached(graph: PipelineGraph, starts: set[str], up: bool) -> set[str]:
+    """The steps reached from ``starts`` along the edges, up or down (a start among them only
+    when an edge leads back to it)."""
     links: dict[str, list[str]] = {}
     for a, b in graph.edges():
         links.setdefault(b if up else a, []).append(a if up else b)
-    seen, todo = {name}, [name]
+    seen, todo, found = set(starts), list(starts), set()
     while todo:
         for other in links.get(todo.pop(), ()):
+            found.add(other)
             if other not in seen:
                 seen.add(other)
                 todo.append(other)
-    return seen - {name}
+    return found
 
 
 def with_learned(
