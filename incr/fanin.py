@@ -34,7 +34,6 @@ class Params:
     out once per step rather than at each call."""
 
     def __init__(self, params: list[inspect.Parameter]) -> None:
-        self.params = params
         self.positional = [p.name for p in params if p.kind in _POSITIONAL]
         self.var_pos = next((p.name for p in params if p.kind is _VAR_POSITIONAL), None)
         self.var_kw = next((p.name for p in params if p.kind is _VAR_KEYWORD), None)
