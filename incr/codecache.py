@@ -25,6 +25,7 @@ from typing import Any
 
 from incr import cachefile
 from incr.fingerprint import MEMO_FORMAT, CodeClosure
+from incr.pathfacts import stamp
 from incr.version import __version__
 
 FORMAT = 3
@@ -35,16 +36,11 @@ LIMIT = 50_000
 #: bytes, or None when it is not a project module.
 Found = tuple[str, str] | None
 
-#: Per closures file, what this process last read of it, with the file's signature then
-#: (``_signature``): a script that calls ``.run()`` again, and so makes a new cache, reads the
-#: file again only when it was written since. Closures are frozen; the dicts are copied.
-_known: dict[Path, tuple[tuple[int, int, int, int], tuple[dict[Any, Any], ...]]] = {}
-
-
-def _signature(path: Path) -> tuple[int, int, int, int]:
-    """(size, mtime, ctime, inode) of ``path``: a write replaces the file (OSError)."""
-    st = os.stat(path)
-    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+#: Per closures file, what this process last read of it, with the file's stamp then
+#: (``pathfacts.stamp``): a script that calls ``.run()`` again, and so makes a new cache,
+#: reads the file again only when it was written since. Closures are frozen; the dicts are
+#: copied.
+_known: dict[Path, tuple[tuple[int, ...], tuple[dict[Any, Any], ...]]] = {}
 
 
 #: incr's modules that compute closures: their sizes and times key the file (read from their
@@ -113,9 +109,9 @@ class ClosureCache:
 
     def _read(self) -> None:
         try:
-            seen = _signature(self.path)
+            seen = stamp(str(self.path))
             known = _known.get(self.path)
-            if known is not None and known[0] == seen:
+            if seen is not None and known is not None and known[0] == seen:
                 self._saved, self._raws, self._skeletons, self._entries = (
                     dict(part) for part in known[1]
                 )
@@ -146,8 +142,9 @@ class ClosureCache:
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
             self._saved, self._raws, self._skeletons, self._entries = {}, {}, {}, {}
             return
-        parts = (self._saved, self._raws, self._skeletons, self._entries)
-        _known[self.path] = (seen, tuple(dict(part) for part in parts))
+        if seen is not None:
+            parts = (self._saved, self._raws, self._skeletons, self._entries)
+            _known[self.path] = (seen, tuple(dict(part) for part in parts))
 
     def _reads(
         self, name: str, sources: list[tuple[str, Found]], closure: CodeClosure

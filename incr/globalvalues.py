@@ -150,10 +150,7 @@ def changed(root: Path) -> dict[str, str]:
 def set_since(before: dict[str, str], root: Path) -> list[str]:
     """The values (``PATH:NAME``, as ``changed`` names them) set since ``changed`` gave
     ``before``: by a step's own code, when taken around its run."""
-    if not (_imported or _mains):
-        return []  # no project module's values are followed in this process
-    now = changed(root)
-    return sorted(part for part, digest in now.items() if before.get(part) != digest)
+    return sorted(part for part, digest in changed(root).items() if before.get(part) != digest)
 
 
 _GONE = object()

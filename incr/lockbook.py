@@ -58,33 +58,39 @@ class LockBook:
     def _read(self) -> dict[str, LockEntry]:
         """The lockfile's entries, from a parsed copy in the cache when the lockfile's digest
         (through the stat cache: usually without reading it) is the one that copy was made
-        from; TOML parsing is the slow part of a no-op status on a large pipeline."""
+        from; TOML parsing is the slow part of a no-op status on a large pipeline. The copy
+        is decoded once per process while the lockfile keeps that digest (``_known``)."""
         digest = self.stats.digest(self.project.lockfile_name)
         known = _known.get(self.project.lockfile)
-        if known is not None and known[0] == digest and digest != MISSING:
+        if known is None or known[0] != digest:
+            known = self._parsed_copy(digest)
+        if known is not None and digest != MISSING:
             locks, self._consistent, written = dict(known[1]), dict(known[2]), known[3]
-            if written:
+            if written:  # the lockfile is what incr wrote for them
                 lockfile.blocks_in(lambda: self._text_if(digest), locks.values())
             return locks
-        copy = self.project.cache / "lockfile.bin"  # see ``incr.cachefile``
-        key = _copy_key()
-        try:
-            data = cachefile.read(copy)
-            if data["digest"] == digest and digest != MISSING and data["key"] == key:
-                locks = {k: lockfile.entry_from_json(k, v) for k, v in data["entries"].items()}
-                self._consistent = {k: locks[k] for k in data["consistent"] if k in locks}
-                written = data.get("written") is True  # the lockfile is what incr wrote
-                if written:
-                    lockfile.blocks_in(lambda: self._text_if(digest), locks.values())
-                _known[self.project.lockfile] = (digest, dict(locks), self._consistent, written)
-                return locks
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass
         locks = lockfile.read(self.project.lockfile)
         self._consistent = {k: e for k, e in locks.items() if fingerprint(e.facts) == e.fingerprint}
         if locks and self.project.cache.is_dir():
             self._keep_copy(digest, locks, written=False)
         return locks
+
+    def _parsed_copy(
+        self, digest: str
+    ) -> tuple[str, dict[str, LockEntry], dict[str, LockEntry], bool] | None:
+        """The parsed copy's entries, as ``_known`` holds them (and noted there), when the
+        copy was made from the lockfile whose digest is ``digest``; None otherwise."""
+        try:
+            data = cachefile.read(self.project.cache / "lockfile.bin")  # see ``incr.cachefile``
+            if data["digest"] != digest or digest == MISSING or data["key"] != _copy_key():
+                return None
+            locks = {k: lockfile.entry_from_json(k, v) for k, v in data["entries"].items()}
+            consistent = {k: locks[k] for k in data["consistent"] if k in locks}
+            written = data.get("written") is True
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        known = _known[self.project.lockfile] = (digest, locks, consistent, written)
+        return known
 
     def _text_if(self, digest: str) -> str | None:
         """The lockfile's text while its digest is still ``digest``, else None."""
