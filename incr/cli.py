@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from incr.clihelp import (
     verify_rerun,
 )
 from incr.errors import IncrError
-from incr.project import Project
+from incr.project import MAIN_BLOCK_ENV, Project
 from incr.remotehelp import GC_REMOTE, ON_REMOTE, PULL_HELP, PUSH_HELP
 from incr.version import __version__
 
@@ -68,7 +69,12 @@ def cli(ctx: click.Context, project_dir: Path | None) -> None:
 
 
 def _project(ctx: click.Context) -> Project:
-    return Project.find(ctx.obj)
+    project = Project.find(ctx.obj)
+    if MAIN_BLOCK_ENV in os.environ:  # started by a main block that discovery runs
+        from incr.mainblock import refuse_nested
+
+        refuse_nested(project.root)
+    return project
 
 
 @cli.command(help=clitexts.REPRO_HELP)

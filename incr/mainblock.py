@@ -6,7 +6,10 @@ module's own namespace while ``.run()`` calls are recorded (see ``tracing.record
 the instances it runs are found, and its steps stay the module's own objects (no second copy
 of the module under ``__main__``). What the block prints is dropped (``incr status --json``
 prints JSON only), ``sys.argv`` holds the script's path alone (a click or argparse ``main()``
-sees no options), and ``sys.exit(0)`` ends the block normally.
+sees no options), and ``sys.exit(0)`` ends the block normally. While it runs, the environment
+variable ``MAIN_BLOCK_ENV`` names the module: an ``incr`` the block starts on the same
+project (``incr repro`` in a subprocess) would wait for the one running the block, or run the
+block again, and so on without end; it stops instead with an error naming the block.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import os
 import sys
 from pathlib import Path
 from types import CodeType
@@ -22,6 +26,7 @@ from typing import Any
 from incr import globalvalues
 from incr.errors import DiscoveryError
 from incr.moduletop import main_bodies
+from incr.project import MAIN_BLOCK_ENV
 
 
 def main_block(source: bytes, filename: str) -> CodeType | None:
@@ -56,11 +61,15 @@ def run_main_block(module: Any, path: Path, rel: str, runs: list[Any]) -> None:
         return
     if not body:
         return
+    marked, here = os.environ.get(MAIN_BLOCK_ENV), str(path.resolve())
+    if marked == here:
+        raise _nested(rel)
     code = compile(ast.Module(body=body, type_ignores=[]), str(path), "exec")
     before = len(runs)
     argv = sys.argv
     sys.argv = [str(path)]
     globalvalues.ran_main(module, body)  # the names it binds hold values set at run time
+    os.environ[MAIN_BLOCK_ENV] = here
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             exec(code, vars(module))
@@ -81,6 +90,29 @@ def run_main_block(module: Any, path: Path, rel: str, runs: list[Any]) -> None:
             ) from None
     finally:
         sys.argv = argv
+        if marked is None:
+            os.environ.pop(MAIN_BLOCK_ENV, None)
+        else:
+            os.environ[MAIN_BLOCK_ENV] = marked
+
+
+def refuse_nested(root: Path) -> None:
+    """Raise DiscoveryError in an ``incr`` started on the project at ``root`` by the main block
+    of one of its modules that discovery is running: it would wait for the ``incr`` running
+    the block to finish, or discover the project again and run the block again."""
+    marked = Path(os.environ.get(MAIN_BLOCK_ENV) or "/")
+    if marked.is_relative_to(root):
+        raise _nested(marked.relative_to(root).as_posix())
+
+
+def _nested(rel: str) -> DiscoveryError:
+    return DiscoveryError(
+        f'{rel}: its `if __name__ == "__main__":` block started incr on this project, and incr '
+        "runs that block to find the pipelines it runs: each incr would run the block again "
+        "and start another",
+        hint="let the block run the pipeline itself (`flow().run()`), or start incr from a "
+        "script outside the pipelines folder",
+    )
 
 
 def line_in(exc: BaseException, path: Path) -> int:

@@ -16,6 +16,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MARKERS = ("pyproject.toml", "pipeline.lock", ".pipecache")
+#: The environment variable naming the pipeline module whose ``__main__`` block discovery is
+#: running (``incr.mainblock``): an ``incr`` that block starts on the same project stops.
+MAIN_BLOCK_ENV = "INCR_MAIN_BLOCK"
 
 
 #: The note of the outs of removed steps left on disk, in the cache folder (``incr.leftovers``).

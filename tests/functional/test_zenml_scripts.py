@@ -587,3 +587,51 @@ def test_what_a_main_block_reads_after_its_run_is_no_fact_of_the_steps(
     assert list(project.lock()["readback.compute"].reads) == list(reads)
     (project.root / "banner.txt").write_text("hi", encoding="utf-8")
     assert list(project.dirty()) == ["compute"]
+
+
+STARTS_INCR = """\
+import subprocess
+import sys
+
+from incr import pipeline, step
+from pipelines.mark import mark
+
+
+@step
+def one() -> int:
+    mark("one")
+    return 1
+
+
+@pipeline
+def flow():
+    one()
+
+
+if __name__ == "__main__":
+    with open("started.txt", "a") as fh:
+        fh.write("block\\n")
+    subprocess.run([sys.executable, "-m", "incr.cli", "repro"], check=True)
+"""
+
+
+def test_a_main_block_that_starts_incr_on_its_project_stops_with_its_name(
+    make_project: MakeProject,
+) -> None:
+    """Discovery runs a module's main block; a block that starts ``incr repro`` would start
+    one more at each discovery, without end. The ``incr`` it starts stops instead, naming the
+    block, and so does the one that ran it."""
+    project = make_project({"pipelines/flow.py": STARTS_INCR})
+    result = project.incr("repro")
+    assert result.returncode != 0
+    assert project.read("started.txt") == "block\n"  # the nested incr did not run it again
+    assert project.take_ran() == []
+    said = " ".join(result.output.split())
+    assert (
+        'pipelines/flow.py: its `if __name__ == "__main__":` block started incr on this '
+        "project, and incr runs that block to find the pipelines it runs"
+    ) in said
+    assert "start incr from a script outside the pipelines folder" in said
+    script = project.python("pipelines/flow.py")  # by hand: the incr it starts runs it once
+    assert script.returncode != 0
+    assert project.read("started.txt") == "block\n" * 3
