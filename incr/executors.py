@@ -70,6 +70,9 @@ class StepJob:
     #: Files tracked as deps that it does not declare (opened by a reader written in C at a
     #: path known before it ran: ``creaders``): not recorded again as reads.
     tracked: tuple[str, ...] = ()
+    #: The module values (``path:name``) it set as it ran last time (its lock entry's
+    #: ``sets:`` keys): recorded again while they differ from their import (``set_since``).
+    sets: tuple[str, ...] = ()
 
 
 @dataclass

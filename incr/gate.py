@@ -31,6 +31,8 @@ MACHINE_KINDS = frozenset(
         Reason.CACHE_DISABLED,
         Reason.EXPIRED,
         Reason.FORCED,
+        Reason.SETS,  # sets module values as it runs: executes every time, as above
+        Reason.READS_SET,
     }
 )
 

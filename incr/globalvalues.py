@@ -29,7 +29,7 @@ import itertools
 import re
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
@@ -135,7 +135,7 @@ def changed(root: Path) -> dict[str, str]:
         for name, token in then.items():
             value = _token(now.get(name, _GONE))
             if value != token and (path := _path(module, root)) is not None:
-                found[f"{path}:{name}"] = digest_bytes((value or "undigestable").encode(), 32)
+                found[f"{path}:{name}"] = _digest(value)
     for module, names in list(_mains.values()):
         path = _path(module, root)
         if path is None:
@@ -147,10 +147,26 @@ def changed(root: Path) -> dict[str, str]:
     return found
 
 
-def set_since(before: dict[str, str], root: Path) -> list[str]:
+def set_since(before: dict[str, str], root: Path, also: Iterable[str] = ()) -> list[str]:
     """The values (``PATH:NAME``, as ``changed`` names them) set since ``changed`` gave
-    ``before``: by a step's own code, when taken around its run."""
-    return sorted(part for part, digest in changed(root).items() if before.get(part) != digest)
+    ``before``: by a step's own code, when taken around its run. Only plain values: another
+    object set as a step runs (a pool, a client, a model a helper keeps in a module global
+    after its first use) is not followed, as elsewhere. With those of ``also``
+    (the values the step set when it last ran) that still differ from what their module's
+    import left: a step run again in the same process may set a value to the one it holds
+    already, which no comparison sees."""
+    now = {part: digest for part, digest in changed(root).items() if digest != _UNDIGESTABLE}
+    return sorted(
+        {p for p, digest in now.items() if before.get(p) != digest} | (set(also) & set(now))
+    )
+
+
+def _digest(token: str | None) -> str:
+    return digest_bytes((token or "undigestable").encode(), 32)
+
+
+#: The digest ``changed`` gives a value that is not plain.
+_UNDIGESTABLE = _digest(None)
 
 
 _GONE = object()

@@ -25,7 +25,7 @@ from incr.executors import (
     split_outputs,
     user_traceback,
 )
-from incr.model import Artifact, StepFunction, paths_overlap
+from incr.model import SETS_PREFIX, Artifact, StepFunction, paths_overlap
 from incr.project import module_name
 from incr.reads import ReadRecorder, recording
 from incr.store import UnsafePath
@@ -69,12 +69,13 @@ def run_job(
             notes.append(_set_before_note(job, before))
         if set_here:
             notes.append(_sets_environ_note(job, set_here))
-        if set_values := globalvalues.set_since(set_before, root):
+        set_values = globalvalues.set_since(set_before, root, also=job.sets)
+        if set_values:
             notes.append(_sets_values_note(job, set_values))
         outcome = StepOutcome(
             artifacts,
             seconds,
-            reads=reads_of(job, seen, tools),
+            reads={**reads_of(job, seen, tools), **dict.fromkeys(_sets_keys(set_values), SET)},
             env=tuple(sorted(env.names | (seen.relayed_env if seen else set())))
             if env is not None
             else (),
@@ -288,15 +289,24 @@ def _sets_environ_note(job: StepJob, names: list[str]) -> str:
     )
 
 
+#: The ``reads`` value of a ``sets:`` key (``model.SETS_PREFIX``): never a value now.
+SET = "set as it ran"
+
+
+def _sets_keys(parts: list[str]) -> list[str]:
+    return [SETS_PREFIX + part for part in parts]
+
+
 def _sets_values_note(job: StepJob, parts: list[str]) -> str:
     by_path: dict[str, list[str]] = {}
     for path, _, name in (part.rpartition(":") for part in parts):
         by_path.setdefault(path, []).append(name)
     listed = "; ".join(f"{', '.join(names)} in {path}" for path, names in by_path.items())
     return (
-        f"step {job.key} sets {listed} as it runs: a step after it that reads the value sees "
-        "it only when this step executes, not when its result is reused; return the value "
-        "from this step and pass it on as an input"
+        f"step {job.key} sets {listed} as it runs: a step after it sees the value only when "
+        "this step executes, so it executes on every run, and so does each step after it "
+        "that reads the value; return the value from this step and pass it on as an input "
+        "to have them reused"
     )
 
 

@@ -132,6 +132,8 @@ class LearnedFacts:
             )
         if kind == "times":
             return times_value(self.project.root, key[len(TIMES_PREFIX) :], then)
+        if kind == "sets":
+            return ""  # never the value recorded: a step that sets values always executes
         return exists_value(self.project.root, key[len(EXISTS_PREFIX) :])
 
 

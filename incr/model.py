@@ -217,6 +217,8 @@ class LockEntry:
     - ``exists:data/override.txt``: an existence test (value: ``file``, ``dir`` or ``missing``);
     - ``mtimes:checkpoints``: the modification times of files of that folder (two or more)
       the step asked for (value: their names, newest last, as a JSON list).
+    - ``sets:pipelines/config.py:N_CLASSES``: a module value the step set as it ran (value:
+      ``set as it ran``, never its value now: the step executes on every run).
     """
 
     key: str
@@ -255,6 +257,8 @@ class Reason:
     EXPIRED = "expired"
     READ_EARLY = "read too early"  # set by the runner, not by ``decide``
     REWRITTEN = "shared file rewritten"  # set by the runner: an earlier writer executed
+    SETS = "sets values as it runs"  # module values other steps may read (``sets:`` keys)
+    READS_SET = "reads a value a step sets"  # set by the runner: one its setter set this run
     FINGERPRINT = "fingerprint changed"
 
     def __str__(self) -> str:
@@ -269,12 +273,15 @@ IMPORT_PREFIX = "import:"
 LISTING_PREFIX = "ls:"
 EXISTS_PREFIX = "exists:"
 TIMES_PREFIX = "mtimes:"
+#: A module value the step set as it ran (``sets:pipelines/config.py:N_CLASSES``): never
+#: equal to its value now, so that the step executes each time (``incr.globalvalues``).
+SETS_PREFIX = "sets:"
 UNSET = "unset"
 
 
 def learned_kind(key: str) -> str:
     """What a ``LockEntry.reads`` key observed: ``env``, ``import``, ``listing``, ``exists``,
-    ``times`` or ``file``."""
+    ``times``, ``sets`` or ``file``."""
     if key.startswith(ENV_PREFIX):
         return "env"
     if key.startswith(IMPORT_PREFIX):
@@ -285,6 +292,8 @@ def learned_kind(key: str) -> str:
         return "exists"
     if key.startswith(TIMES_PREFIX):
         return "times"
+    if key.startswith(SETS_PREFIX):
+        return "sets"
     return "file"
 
 
@@ -298,9 +307,9 @@ def split_import_key(key: str) -> tuple[str, str]:
 def learned_path(key: str) -> str | None:
     """The path a ``LockEntry.reads`` key is about: the file read (by the step, or while a
     module was imported), the folder listed, the path tested; None for an environment
-    variable."""
+    variable or a value set."""
     kind = learned_kind(key)
-    if kind == "env":
+    if kind in ("env", "sets"):
         return None
     if kind == "import":
         return split_import_key(key)[1]
@@ -309,43 +318,40 @@ def learned_path(key: str) -> str | None:
     return key.partition(":")[2]
 
 
+def value_name(part: str) -> str:
+    """``N_CLASSES in pipelines/config.py`` for the code part ``pipelines/config.py:N_CLASSES``."""
+    path, _, name = part.rpartition(":")
+    return f"{name} in {path}"
+
+
+def set_parts(reads: dict[str, str]) -> list[str]:
+    """The module values (``path:name``) a step set as it ran, by its lock entry's reads."""
+    return [key[len(SETS_PREFIX) :] for key in reads if key.startswith(SETS_PREFIX)]
+
+
 def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
     """Reasons for the learned facts that changed: key -> (value then, value now)."""
-    files: list[str] = []
-    env: list[str] = []
-    listings: list[str] = []
-    times: list[str] = []
-    appeared: list[str] = []
-    vanished: list[str] = []
+    kinds = (Reason.READ, Reason.ENV, Reason.LISTING, Reason.TIMES, Reason.APPEARED)
+    found: dict[str, list[str]] = {k: [] for k in (*kinds, Reason.VANISHED, Reason.SETS)}
     for key in sorted(changed):
-        now = changed[key][1]
         kind = learned_kind(key)
         if kind == "env":
-            env.append(key[len(ENV_PREFIX) :])
+            found[Reason.ENV].append(key[len(ENV_PREFIX) :])
         elif kind == "import":
             module, path = split_import_key(key)
-            files.append(f"{path}, read when {module} is imported")
+            found[Reason.READ].append(f"{path}, read when {module} is imported")
         elif kind == "listing":
-            listings.append(key[len(LISTING_PREFIX) :])
+            found[Reason.LISTING].append(key[len(LISTING_PREFIX) :])
         elif kind == "times":
-            times.append(key[len(TIMES_PREFIX) :])
+            found[Reason.TIMES].append(key[len(TIMES_PREFIX) :])
         elif kind == "exists":
-            path = key[len(EXISTS_PREFIX) :]
-            (vanished if now == "missing" else appeared).append(path)
+            gone = changed[key][1] == "missing"
+            found[Reason.VANISHED if gone else Reason.APPEARED].append(key[len(EXISTS_PREFIX) :])
+        elif kind == "sets":
+            found[Reason.SETS].append(value_name(key[len(SETS_PREFIX) :]))
         else:
-            files.append(key)
-    reasons = []
-    for kind, items in (
-        (Reason.READ, files),
-        (Reason.ENV, env),
-        (Reason.LISTING, listings),
-        (Reason.TIMES, times),
-        (Reason.APPEARED, appeared),
-        (Reason.VANISHED, vanished),
-    ):
-        if items:
-            reasons.append(Reason(kind, ", ".join(items)))
-    return reasons
+            found[Reason.READ].append(key)
+    return [Reason(kind, ", ".join(items)) for kind, items in found.items() if items]
 
 
 #: The digest of a path that does not exist.

@@ -21,6 +21,7 @@ from incr.model import (
     Reason,
     StepNode,
     fast_init,
+    value_name,
 )
 
 
@@ -268,3 +269,13 @@ def stale_locks(keys: Iterable[str], live: Mapping[str, set[str] | None]) -> lis
         if owner is None or (steps is not None and key[len(owner) + 1 :] not in steps):
             stale.append(key)
     return stale
+
+
+def reads_set(set_by: Mapping[str, str], name: str, code: Mapping[str, str]) -> list[Reason]:
+    """Why step ``name`` executes whatever its lock entry says: its ``code`` uses a module
+    value that a step before it in the run sets as it runs (``set_by``: each such value, as a
+    ``path:name`` code part, to the step setting it), which its lock entry cannot tell."""
+    if not set_by:
+        return []
+    found = [f"{value_name(p)}, by {set_by[p]}" for p in code if set_by.get(p, name) != name]
+    return [Reason(Reason.READS_SET, "; ".join(found))] if found else []

@@ -17,10 +17,10 @@ from incr.errors import IncrError
 from incr.events import Reporter, StepCached, StepFinished, StepStarted, Warning_
 from incr.executors import StepJob
 from incr.learned import own_paths
-from incr.model import Artifact, Facts, LockEntry, Reason, StepNode
+from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, set_parts
 from incr.overlaps import learned_upstreams
 from incr.overlaps import notes as overlap_notes
-from incr.plan import Verdict, cache_enabled, decide, file_upstreams, upstream_inputs
+from incr.plan import Verdict, cache_enabled, decide, file_upstreams, reads_set, upstream_inputs
 from incr.record import ResultRecorder
 from incr.runstate import Clock, RunState
 from incr.session import Workspace
@@ -79,11 +79,16 @@ class Preparer:
             forced=node.name in run.force,
             missing=missing,
             modified=modified,
-            reads=self.ws.read_changes(locked.reads, expected) if locked else [],
+            reads=[
+                *(self.ws.read_changes(locked.reads, expected) if locked else []),
+                *reads_set(run.set_by, node.name, facts.code),
+            ],
             expired=self.ws.expired(node, locked, self.clock.wall()),
             waiting_on=waiting,
             current=fp,
         )
+        if locked is not None and locked.reads and (parts := set_parts(locked.reads)):
+            run.set_by.update(dict.fromkeys(parts, node.name))  # for the steps after it
         if not self.executes:
             return self.verdict(run, node, reasons, fp, facts, undigestable, native[1])
         assert fp is not None
@@ -131,6 +136,7 @@ class Preparer:
             or run.run_override is not None
             or node.name in run.force
             or node.name in run.reruns
+            or reads_set(run.set_by, node.name, facts.code)
         ):
             return False
         run.facts[node.name] = (facts, fingerprint)
@@ -175,6 +181,8 @@ class Preparer:
             return locked.outputs
         if not enabled or node.name in run.force or early:
             return None
+        if any(r.kind == Reason.READS_SET for r in reasons):
+            return None  # its fingerprint cannot tell the value it will see
         # Only files to put back: the result itself is the one the lockfile records.
         only_files = {r.kind for r in reasons} <= {Reason.OUT_MISSING, Reason.MODIFIED}
         if locked is not None and only_files and self.restore(node, locked.outputs):
@@ -280,6 +288,7 @@ class Preparer:
             code=code,
             shared=tuple(shared),
             tracked=tracked,
+            sets=tuple(set_parts(locked.reads)) if (locked := self.ws.locks.get(node.key)) else (),
         )
 
     def run_cache_hit(self, node: StepNode, fp: str, expected: dict[str, str]) -> RunRecord | None:

@@ -10,7 +10,7 @@ from incr import graph as graphs
 from incr import overlaps
 from incr.executors import StepOutcome
 from incr.fingerprint import fingerprint
-from incr.model import ENV_PREFIX, Artifact, Facts, LockEntry, Reason, StepNode
+from incr.model import ENV_PREFIX, Artifact, Facts, LockEntry, Reason, StepNode, set_parts
 from incr.runstate import Clock, RunState
 from incr.session import Workspace
 
@@ -35,6 +35,7 @@ class ResultRecorder:
         seen = {f"{ENV_PREFIX}{name}": "" for name in outcome.env}  # valued here
         seen.update(outcome.reads)
         reads = self.ws.reads_to_record(node, facts.code, seen)
+        run.set_by.update(dict.fromkeys(set_parts(outcome.reads), node.name))  # seen now
         for name in outcome.env_set_before:  # the process's value, not the environment's
             reads[f"{ENV_PREFIX}{name}"] = SET_BEFORE
         self.ws.store.record_run(fp, outcome.artifacts, reads, self.clock.wall(), node.key)

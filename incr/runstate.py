@@ -52,3 +52,7 @@ class RunState:
     #: the graph does not order (a dry run's waits and notes, as in ``incr status``).
     producers: dict[str, str] = field(default_factory=dict)
     order_found: list[Overlap] = field(default_factory=list)
+    #: The module values (``path:name`` code parts) that steps decided so far set as they
+    #: run (recorded, or seen as it ran): each to the step that sets it. A step after it
+    #: whose code uses one executes too (``Reason.READS_SET``).
+    set_by: dict[str, str] = field(default_factory=dict)

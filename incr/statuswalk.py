@@ -13,10 +13,10 @@ from dataclasses import dataclass, replace
 
 from incr import dag, gate
 from incr.fingerprint import fingerprint
-from incr.model import Facts, LockEntry, PipelineGraph, Reason, StepNode
+from incr.model import Facts, LockEntry, PipelineGraph, Reason, StepNode, set_parts
 from incr.overlaps import Overlap, learned_upstreams
 from incr.overlaps import notes as overlap_notes
-from incr.plan import Verdict, cache_enabled, decide, file_upstreams, same_facts
+from incr.plan import Verdict, cache_enabled, decide, file_upstreams, reads_set, same_facts
 
 
 @dataclass
@@ -93,6 +93,7 @@ def _walk_one(
     producers = {out: n.name for n in graph.steps for out in n.outs}
     dirty: set[str] = set()
     lacking: set[str] = set()  # lock_view: dirty only for reasons of this machine
+    set_by: dict[str, str] = {}  # module values steps set as they run: see ``reads_set``
     verdicts = []
     for node in pipeline.judged:
         seen = pipeline.observed[node.name]
@@ -113,11 +114,15 @@ def _walk_one(
             forced=force and (wanted is None or node.name in wanted),
             missing=seen.missing,
             modified=seen.modified,
-            reads=seen.reads,
+            reads=[*seen.reads, *reads_set(set_by, node.name, facts.code)]
+            if set_by
+            else seen.reads,
             expired=seen.expired,
             waiting_on=sorted({*waiting, *behind}) if behind else waiting,
             current=fp,
         )
+        if locked is not None and locked.reads and (parts := set_parts(locked.reads)):
+            set_by.update(dict.fromkeys(parts, node.name))
         if lock_view:
             gate.lock_backstop(reasons, fp, locked)
         if reasons:

@@ -378,10 +378,12 @@ SETS_IN_A_STEP = """\
     """
 
 
-def test_a_step_that_sets_a_module_value_as_it_runs_is_told(make_project: MakeProject) -> None:
+def test_a_step_that_sets_a_module_value_as_it_runs_executes_each_time(
+    make_project: MakeProject,
+) -> None:
     """A value one step sets for a later one (``config.N_CLASSES = 3`` in its body) is there
-    only when that step executes, not when its result is reused: each run it executes says
-    so, naming the step and the values."""
+    only when that step executes, not when its result is reused: the step executes on every
+    run, says why, and its note says how to have it reused."""
     project = make_project(
         {
             "pipelines/config.py": 'N_CLASSES = 2\nSETTINGS = {"lr": 0.1}\n',
@@ -392,9 +394,132 @@ def test_a_step_that_sets_a_module_value_as_it_runs_is_told(make_project: MakePr
     assert project.take_ran() == ["load", "train"]
     note = (
         "note: step flow.load sets N_CLASSES, SETTINGS in pipelines/config.py as it runs: a "
-        "step after it that reads the value sees it only when this step executes"
+        "step after it sees the value only when this step executes, so it executes on every "
+        "run"
     )
     assert note in " ".join(first.output.split())
     assert "step flow.train sets" not in first.output
+    assert project.lock()["flow.load"].reads == {
+        "sets:pipelines/config.py:N_CLASSES": "set as it ran",
+        "sets:pipelines/config.py:SETTINGS": "set as it ran",
+    }
+    assert project.dirty() == {
+        "load": [
+            (
+                "sets values as it runs",
+                "N_CLASSES in pipelines/config.py, SETTINGS in pipelines/config.py",
+            )
+        ],
+        "train": [("after", "load")],
+    }
     again = project.repro()
-    assert project.take_ran() == [] and "sets N_CLASSES" not in again.output
+    assert project.take_ran() == ["load"]  # train: the same labels, early cutoff
+    assert note in " ".join(again.output.split())
+
+
+SETS_FOR_A_LATER_STEP = """\
+    from incr import pipeline, step
+    from pipelines import config
+    from pipelines.mark import mark
+
+
+    @step(deps=["labels.txt"])
+    def load() -> list:
+        mark("load")
+        labels = open("labels.txt").read().split()
+        config.N_CLASSES = len(set(labels))
+        return labels
+
+
+    @step
+    def train() -> int:
+        mark("train")
+        return config.N_CLASSES * 10
+
+
+    @step
+    def report(score: int) -> None:
+        mark("report")
+        print("SCORE", score)
+
+
+    @pipeline
+    def flow():
+        load()
+        report(train())
+    """
+
+
+def test_a_step_that_reads_a_value_a_step_sets_as_it_runs_executes_after_it(
+    make_project: MakeProject,
+) -> None:
+    """A step whose code uses a module value that a step before it sets as it runs executes
+    whenever that step does, which is every run: its fingerprint cannot tell the value."""
+    project = make_project(
+        {
+            "pipelines/config.py": "N_CLASSES = 0\n",
+            "pipelines/flow.py": SETS_FOR_A_LATER_STEP,
+            "labels.txt": "a b\n",
+        }
+    )
+    assert "SCORE 20" in project.repro().output
+    assert project.take_ran() == ["load", "train", "report"]
+    assert project.dirty() == {
+        "load": [("sets values as it runs", "N_CLASSES in pipelines/config.py")],
+        "train": [("reads a value a step sets", "N_CLASSES in pipelines/config.py, by load")],
+        "report": [("after", "train")],
+    }
+    check = project.incr("status", "--check")  # the lockfile is up to date
+    assert check.returncode == 0, check.output
+    again = project.repro()
+    assert project.take_ran() == ["load", "train"]  # report: the same score
+    assert "because: reads a value a step sets (N_CLASSES in pipelines/config.py, by load)" in (
+        again.output
+    )
+    (project.root / "labels.txt").write_text("a b c\n")
+    assert "SCORE 30" in project.repro().output  # never the score of two classes
+
+
+def test_a_value_a_step_starts_setting_reruns_the_steps_that_read_it(
+    make_project: MakeProject,
+) -> None:
+    """The run in which a step is first seen setting a value executes the steps after it that
+    use the value, though their lock entries are clean (their results came from the value
+    the module's import left)."""
+    project = make_project(
+        {
+            "pipelines/config.py": "N_CLASSES = 0\n",
+            "pipelines/flow.py": SETS_FOR_A_LATER_STEP.replace(
+                "config.N_CLASSES = len(set(labels))", "pass"
+            ),
+            "labels.txt": "a b\n",
+        }
+    )
+    assert "SCORE 0" in project.repro().output
+    project.take_ran()
+    project.edit("pipelines/flow.py", "    pass\n", "    config.N_CLASSES = len(set(labels))\n")
+    changed = "+N_CLASSES in pipelines/config.py, load in pipelines/flow.py"
+    assert project.dirty() == {"load": [("code changed", changed)]}  # train: not known yet
+    assert "SCORE 20" in project.repro().output
+    assert project.take_ran() == ["load", "train", "report"]
+
+
+def test_a_script_running_a_value_setting_step_twice_keeps_it_executing(
+    make_project: MakeProject,
+) -> None:
+    """A script's second ``.run()`` sets the value to the one the first left (no change to
+    see): the step is still recorded as setting it, and the next command still runs it."""
+    project = make_project(
+        {
+            "pipelines/config.py": "N_CLASSES = 0\n",
+            "pipelines/flow.py": SETS_FOR_A_LATER_STEP,
+            "labels.txt": "a b\n",
+            "script.py": "from pipelines.flow import flow\n\nflow().run()\nflow().run()\n",
+        }
+    )
+    result = project.python("script.py")
+    assert result.returncode == 0, result.output
+    assert project.take_ran() == ["load", "train", "report", "load", "train"]
+    assert "sets:pipelines/config.py:N_CLASSES" in project.lock()["flow.load"].reads
+    project.repro()
+    assert project.take_ran() == ["load", "train"]
