@@ -73,6 +73,9 @@ class StepJob:
     #: The module values (``path:name``) it set as it ran last time (its lock entry's
     #: ``sets:`` keys): recorded again while they differ from their import (``set_since``).
     sets: tuple[str, ...] = ()
+    #: The module values its code uses that steps before it set as they ran (``path:name``
+    #: to the value): set in this process before it runs, which may not be theirs.
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,6 +102,9 @@ class StepOutcome:
     ran: bool = True
     warnings: tuple[str, ...] = ()  # said once the result is recorded
     notes: tuple[str, ...] = ()  # how its outputs were stored, when not as asked
+    #: The plain module values it set as it ran (``path:name`` to the value), for the steps
+    #: after it that use them (``StepJob.values``).
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 class Executor(Protocol):

@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ def run_job(
     root = Path(job.root)
     clear_caches(job.code)
     env: envreads.EnvRecorder | None = None
+    put_values(job.values)
     set_before = globalvalues.changed(root)
     started = clock()
     try:
@@ -84,6 +86,7 @@ def run_job(
             writes=tuple(writes_of(job, seen)),
             warnings=dropped_value(job, result),
             notes=tuple(notes),
+            values=values_of(set_values),
         )
         return outcome, outputs
     except IncrError as exc:
@@ -250,6 +253,28 @@ def clear_caches(parts: tuple[str, ...]) -> None:
         clear = getattr(found, "cache_clear", None)
         if callable(clear) and hasattr(found, "cache_info"):
             clear()
+
+
+def put_values(values: dict[str, Any]) -> None:
+    """Set each module value of ``values`` (by ``path:name`` code part) in its module,
+    imported here if it is not yet: a step run in another process than the steps that set
+    them as they ran sees them as a serial run shows them."""
+    for part, value in values.items():
+        path, _, name = part.rpartition(":")
+        with contextlib.suppress(ImportError):  # (the step's own import then says why)
+            module = sys.modules.get(_module_name(path)) or import_module(_module_name(path))
+            setattr(module, name, value)
+
+
+def values_of(parts: list[str]) -> dict[str, Any]:
+    """The values now of the module values ``parts`` (``path:name`` code parts)."""
+    found = {}
+    for part in parts:
+        path, _, name = part.rpartition(":")
+        namespace = vars(sys.modules.get(_module_name(path)) or ())
+        if name in namespace:
+            found[part] = namespace[name]
+    return found
 
 
 @functools.lru_cache(maxsize=1024)

@@ -23,6 +23,9 @@ cache, which ``status`` would have to read once per step. When ``writes.json`` i
 clone, a deleted ``.pipecache``), the next run that executes both steps learns the pair again
 and reruns the reader if it read too early.
 
+A module value a step sets as it runs (``config.N_CLASSES = 3`` in its body: a ``sets:`` key
+of its lock entry) orders it the same way before each step whose code uses the value.
+
 Everything here is pure; the file is read and written by ``incr.seenwrites``.
 """
 
@@ -32,7 +35,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from incr.model import LockEntry, PipelineGraph, StepNode, learned_kind
+from incr.model import LockEntry, PipelineGraph, StepNode, learned_kind, set_parts
 
 #: The value a stale reader's lock entry gets for a file written after it was read: never a
 #: digest, so the step stays dirty (``read changed``) until it runs again.
@@ -106,10 +109,54 @@ def learned_graph(
     were seen to write (``writes`` by step key), and the overlaps its own edges do not order.
     ``native`` gives the files a step's code opens through readers written in C
     (``pl.read_parquet("work/feat.parquet")``, see ``incr.creaders``), known before it runs:
-    they order it after the step whose outs hold them, on its first run too.
+    they order it after the step whose outs hold them, on its first run too. A module value
+    a step set as it ran orders it before the steps whose code uses that value
+    (``value_edges``), as a file it writes would.
 
     An overlap whose edge would close a cycle is left out of the graph (but not of the list).
     """
+    learned, found = _file_edges(graph, locks, writes, native)
+    valued = value_edges(graph, locks)
+    if not valued:
+        return learned, found
+    down, added = _down(learned.edges()), []
+    for pair in valued:
+        if pair[1] not in down.get(pair[0], ()) and not _reaches(down, pair[1], pair[0]):
+            down.setdefault(pair[0], set()).add(pair[1])
+            added.append(pair)
+    return (replace(learned, learned=(*learned.learned, *added)) if added else learned), found
+
+
+def value_edges(graph: PipelineGraph, locks: Mapping[str, LockEntry]) -> list[tuple[str, str]]:
+    """A pair for each module value a step's lock entry says it set as it ran (``sets:``
+    keys) and each other step whose lock entry's code uses it, in body order: (setter, user)
+    when the setter comes first, else (user, setter), so that the user sees the value it sees
+    when the pipeline runs as Python runs it, in any run (``--jobs`` too)."""
+    setters: dict[str, list[str]] = {}
+    for node in graph.steps:
+        entry = locks.get(node.key)
+        for part in set_parts(entry.reads) if entry is not None and entry.reads else ():
+            setters.setdefault(part, []).append(node.name)
+    if not setters:
+        return []  # most pipelines, quickly
+    index = {node.name: i for i, node in enumerate(graph.steps)}
+    pairs = []
+    for node in graph.steps:
+        entry = locks.get(node.key)
+        for part in sorted(entry.facts.code.keys() & setters.keys()) if entry is not None else ():
+            for setter in setters[part]:
+                if setter != node.name:
+                    first = index[setter] < index[node.name]
+                    pairs.append((setter, node.name) if first else (node.name, setter))
+    return pairs
+
+
+def _file_edges(
+    graph: PipelineGraph,
+    locks: Mapping[str, LockEntry],
+    writes: Mapping[str, Sequence[str]],
+    native: Callable[[StepNode], Sequence[str]] | None,
+) -> tuple[PipelineGraph, list[Overlap]]:
     seen = {n.name: writes[n.key] for n in graph.steps if n.key in writes} if writes else {}
     if not seen and not any(node.outs for node in graph.steps):
         return graph, []  # nothing is written: nothing to order (most pipelines, quickly)

@@ -289,6 +289,7 @@ class Preparer:
             shared=tuple(shared),
             tracked=tracked,
             sets=tuple(set_parts(locked.reads)) if (locked := self.ws.locks.get(node.key)) else (),
+            values={p: run.values[p] for p in code if p in run.values} if run.values else {},
         )
 
     def run_cache_hit(self, node: StepNode, fp: str, expected: dict[str, str]) -> RunRecord | None:

@@ -10,7 +10,17 @@ from incr import graph as graphs
 from incr import overlaps
 from incr.executors import StepOutcome
 from incr.fingerprint import fingerprint
-from incr.model import ENV_PREFIX, Artifact, Facts, LockEntry, Reason, StepNode, set_parts
+from incr.model import (
+    ENV_PREFIX,
+    Artifact,
+    Facts,
+    LockEntry,
+    Reason,
+    StepNode,
+    set_parts,
+    value_name,
+)
+from incr.overlaps import Overlap
 from incr.runstate import Clock, RunState
 from incr.session import Workspace
 
@@ -35,7 +45,10 @@ class ResultRecorder:
         seen = {f"{ENV_PREFIX}{name}": "" for name in outcome.env}  # valued here
         seen.update(outcome.reads)
         reads = self.ws.reads_to_record(node, facts.code, seen)
-        run.set_by.update(dict.fromkeys(set_parts(outcome.reads), node.name))  # seen now
+        parts = set_parts(outcome.reads)
+        if parts:
+            run.set_by.update(dict.fromkeys(parts, node.name))  # for the steps decided after it
+            run.values.update(outcome.values)
         for name in outcome.env_set_before:  # the process's value, not the environment's
             reads[f"{ENV_PREFIX}{name}"] = SET_BEFORE
         self.ws.store.record_run(fp, outcome.artifacts, reads, self.clock.wall(), node.key)
@@ -51,7 +64,8 @@ class ResultRecorder:
             self.rewriters(run, node, (*outcome.writes, *node.outs))
         read = overlaps.file_reads(outcome.reads)
         wrote = (*outcome.writes, *node.outs)
-        self.stale_readers(run, run.overlaps.finish(node.name, read, wrote, node.deps))
+        found = run.overlaps.finish(node.name, read, wrote, node.deps)
+        self.stale_readers(run, [*found, *(self.early_users(run, node, parts) if parts else ())])
 
     def record(
         self,
@@ -89,6 +103,19 @@ class ResultRecorder:
                 run.requeue.append(o.reader)
         if graph is not run.traced.graph:
             run.traced = replace(run.traced, graph=graphs.ordered(graph))
+
+    def early_users(self, run: RunState, node: StepNode, parts: list[str]) -> list[Overlap]:
+        """The steps after ``node`` in the body, decided before it finished (side by side,
+        with ``--jobs``), whose code uses a module value it set as it ran (``parts``): each
+        as a reader that began too early (``stale_readers`` runs it again after ``node``)."""
+        names = [n.name for n in run.traced.graph.steps]
+        found = []
+        for name in names[names.index(node.name) + 1 :]:
+            code = run.facts[name][0].code if name in run.facts else {}
+            found += [
+                Overlap(node.name, name, value_name(p), early=True) for p in parts if p in code
+            ]
+        return found
 
     def rewriters(self, run: RunState, node: StepNode, wrote: tuple[str, ...]) -> None:
         """The steps after ``node`` that write a file it wrote, which a step reads, execute

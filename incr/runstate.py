@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from incr.consumers import Consumers
 from incr.events import RunResult
@@ -56,3 +57,6 @@ class RunState:
     #: run (recorded, or seen as it ran): each to the step that sets it. A step after it
     #: whose code uses one executes too (``Reason.READS_SET``).
     set_by: dict[str, str] = field(default_factory=dict)
+    #: Their values as the last step setting each left them, for a step run in another
+    #: process (``StepJob.values``).
+    values: dict[str, Any] = field(default_factory=dict)

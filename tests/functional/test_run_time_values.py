@@ -466,7 +466,10 @@ def test_a_step_that_reads_a_value_a_step_sets_as_it_runs_executes_after_it(
     assert project.take_ran() == ["load", "train", "report"]
     assert project.dirty() == {
         "load": [("sets values as it runs", "N_CLASSES in pipelines/config.py")],
-        "train": [("reads a value a step sets", "N_CLASSES in pipelines/config.py, by load")],
+        "train": [
+            ("reads a value a step sets", "N_CLASSES in pipelines/config.py, by load"),
+            ("after", "load"),  # learned: it runs after load, with --jobs too
+        ],
         "report": [("after", "train")],
     }
     check = project.incr("status", "--check")  # the lockfile is up to date
@@ -478,6 +481,54 @@ def test_a_step_that_reads_a_value_a_step_sets_as_it_runs_executes_after_it(
     )
     (project.root / "labels.txt").write_text("a b c\n")
     assert "SCORE 30" in project.repro().output  # never the score of two classes
+    project.take_ran()
+    assert "SCORE 30" not in project.repro("train").output  # a target: load runs first
+    assert project.take_ran() == ["load", "train"]
+
+
+def last_score(output: str) -> str:
+    return [line for line in output.splitlines() if line.startswith("SCORE")][-1]
+
+
+def test_steps_run_side_by_side_see_the_value_a_step_before_them_sets(
+    make_project: MakeProject,
+) -> None:
+    """With ``--jobs``, a step that uses a value another sets as it runs gets that value in
+    its own process, and runs after it: on the first run, where nothing orders them yet, it
+    runs again when it began too early."""
+    project = make_project(
+        {
+            "pipelines/config.py": "N_CLASSES = 0\n",
+            "pipelines/flow.py": SETS_FOR_A_LATER_STEP,
+            "labels.txt": "a b\n",
+        }
+    )
+    assert last_score(project.repro("--jobs", "2").output) == "SCORE 20"
+    project.take_ran()
+    (project.root / "labels.txt").write_text("a b c d\n")
+    assert last_score(project.repro("--jobs", "2").output) == "SCORE 40"
+    assert sorted(project.take_ran()) == ["load", "report", "train"]
+
+
+def test_a_step_before_the_one_setting_a_value_keeps_the_value_of_the_import(
+    make_project: MakeProject,
+) -> None:
+    """A step that comes before the setter in the pipeline's body sees the value the module's
+    import left, as Python runs the body, in every run and with ``--jobs``: it is reused."""
+    before = SETS_FOR_A_LATER_STEP.replace(
+        "load()\n        report(train())", "report(train())\n        load()"
+    )
+    project = make_project(
+        {"pipelines/config.py": "N_CLASSES = 2\n", "pipelines/flow.py": before, "labels.txt": "a\n"}
+    )
+    assert "SCORE 20" in project.repro().output
+    assert project.take_ran() == ["train", "report", "load"]
+    assert project.dirty() == {
+        "load": [("sets values as it runs", "N_CLASSES in pipelines/config.py")]
+    }
+    for args in ((), ("--jobs", "2")):
+        project.repro(*args)
+        assert project.take_ran() == ["load"]
 
 
 def test_a_value_a_step_starts_setting_reruns_the_steps_that_read_it(
