@@ -261,7 +261,7 @@ def put_values(values: dict[str, Any]) -> None:
     them as they ran sees them as a serial run shows them."""
     for part, value in values.items():
         path, _, name = part.rpartition(":")
-        with contextlib.suppress(ImportError):  # (the step's own import then says why)
+        with contextlib.suppress(Exception):  # (the step's own import then says why)
             module = sys.modules.get(_module_name(path)) or import_module(_module_name(path))
             setattr(module, name, value)
 
@@ -271,9 +271,9 @@ def values_of(parts: list[str]) -> dict[str, Any]:
     found = {}
     for part in parts:
         path, _, name = part.rpartition(":")
-        namespace = vars(sys.modules.get(_module_name(path)) or ())
-        if name in namespace:
-            found[part] = namespace[name]
+        module = sys.modules.get(_module_name(path))
+        if module is not None and name in vars(module):
+            found[part] = vars(module)[name]
     return found
 
 

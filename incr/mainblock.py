@@ -100,9 +100,9 @@ def refuse_nested(root: Path) -> None:
     """Raise DiscoveryError in an ``incr`` started on the project at ``root`` by the main block
     of one of its modules that discovery is running: it would wait for the ``incr`` running
     the block to finish, or discover the project again and run the block again."""
-    marked = Path(os.environ.get(MAIN_BLOCK_ENV) or "/")
-    if marked.is_relative_to(root):
-        raise _nested(marked.relative_to(root).as_posix())
+    marked = os.environ.get(MAIN_BLOCK_ENV)
+    if marked and Path(marked).is_relative_to(root):
+        raise _nested(Path(marked).relative_to(root).as_posix())
 
 
 def _nested(rel: str) -> DiscoveryError:

@@ -186,3 +186,42 @@ def test_attrs_instances_and_omegaconf_configs_count_by_their_fields(tmp_path: P
         "pipelines/hydra.py:CFG",
         "pipelines/hydra.py:SETTINGS",
     ]
+
+
+def test_a_step_sets_only_plain_values_and_keeps_those_it_set_before(tmp_path: Path) -> None:
+    """``set_since`` around a step: a plain value set counts, an object a helper keeps after
+    its first use (a pool, a client) does not; a value the step set when it last ran still
+    counts while it differs from its import, though it holds it already."""
+    root = tmp_path.resolve()
+    module = _module(root, "pipelines.shared", N_CLASSES=0, _POOL=None)
+    globalvalues.imported(module)
+    before = globalvalues.changed(root)
+    module.N_CLASSES = 3
+    module._POOL = object()
+    assert globalvalues.set_since(before, root) == ["pipelines/shared.py:N_CLASSES"]
+    again = globalvalues.changed(root)  # a second run in the same process: no change seen
+    assert globalvalues.set_since(again, root) == []
+    part = "pipelines/shared.py:N_CLASSES"
+    assert globalvalues.set_since(again, root, also=[part]) == [part]
+    module.N_CLASSES = 0  # as its import left it: no longer set
+    assert globalvalues.set_since(again, root, also=[part]) == []
+
+
+def test_values_a_step_set_are_put_in_the_module_of_another_process(tmp_path: Path) -> None:
+    """What a setter's outcome carries (``values_of``) is set in the module of the process
+    running a later step (``put_values``); a module not to be found gives nothing."""
+    import sys
+
+    from incr.jobrun import put_values, values_of
+
+    module = types.ModuleType("pipelines_values_probe")
+    module.N_CLASSES = 3  # type: ignore[attr-defined]
+    sys.modules["pipelines_values_probe"] = module
+    try:
+        carried = values_of(["pipelines_values_probe.py:N_CLASSES", "nowhere/else.py:X"])
+        assert carried == {"pipelines_values_probe.py:N_CLASSES": 3}
+        module.N_CLASSES = 0  # type: ignore[attr-defined]
+        put_values(carried)
+        assert module.N_CLASSES == 3  # type: ignore[attr-defined]
+    finally:
+        del sys.modules["pipelines_values_probe"]
