@@ -18,6 +18,7 @@ from typing import Protocol
 
 from incr.astnorm import PART_DIGEST_LEN as PART_DIGEST_LEN
 from incr.astnorm import digest_nodes, normalise
+from incr.dynimport import ANY, followed, named_import, prefixed_import
 from incr.importeffects import TopLevel
 from incr.model import SOURCE_TEXT
 from incr.moduletop import (
@@ -277,31 +278,10 @@ def dynamic_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[str
             continue
         if name == "getattr" and len(sub.args) >= 2 and isinstance(sub.args[1], ast.Constant):
             continue  # getattr(x, "name") names what it reads
-        if name == "import_module" and named_import(sub) is not None:
+        if name == "import_module" and followed(sub):
             continue  # import_module("plugins.lin") names the module (see ``inner_imports``)
         found.append(f"{name}()")
     return found
-
-
-def named_import(call: ast.Call) -> str | None:
-    """The module ``importlib.import_module`` is asked for when the call names it with
-    constants (``import_module("plugins.lin")``, ``import_module(".lin", "plugins")``); None
-    for another call, or a name computed at run time."""
-    func = call.func
-    if (func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")) != "import_module":
-        return None
-    given = dict(zip(("name", "package"), call.args, strict=False))
-    given.update({k.arg: k.value for k in call.keywords if k.arg in ("name", "package")})
-    texts = {k: v.value for k, v in given.items() if isinstance(v, ast.Constant)}
-    if len(texts) != len(given) or not all(isinstance(t, str) for t in texts.values()):
-        return None
-    name, package = texts.get("name"), texts.get("package")
-    if not isinstance(name, str) or not name.startswith("."):
-        return name if isinstance(name, str) and name else None
-    if not isinstance(package, str) or not package:
-        return None  # relative, with no package to resolve it from: an error at run time
-    level = len(name) - len(name.lstrip("."))
-    return absolute(name[level:] or None, level, package) or None
 
 
 #: Functions of numpy's legacy global generator (``np.random.rand``) and of the ``random``
@@ -327,6 +307,8 @@ def inner_imports(
                     yield Binding(attr_of=base, attr=alias.name)
         elif isinstance(sub, ast.Call) and (named := named_import(sub)) is not None:
             yield Binding(module=named)  # the whole module, as ``import plugins.lin`` would
+        elif isinstance(sub, ast.Call) and (start := prefixed_import(sub, package)):
+            yield Binding(module=start + ANY)  # every module named so (``incr.dynimport``)
 
 
 def references(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[Ref]:

@@ -34,6 +34,7 @@ from incr.codeparts import (
     raw_key,
     skeleton_digest,
 )
+from incr.dynimport import ANY
 from incr.fingerprint import DEFAULTS, PROJECT_MODULES, CodeClosure
 from incr.model import TOP_LEVEL
 from incr.moduletop import exported, statement_names
@@ -336,6 +337,9 @@ class CodeIndex:
     ) -> Iterable[tuple[str, str] | str]:
         if binding.attr_of is None:
             assert binding.module is not None
+            if binding.module.endswith(ANY):  # import_module(f"models.{name}"): each of them
+                yield from self._modules_named(binding.module.removesuffix(ANY))
+                return
             yield from self._resolve_module_chain(binding.module, chain)
             return
         submodule = f"{binding.attr_of}.{binding.attr}"
@@ -347,6 +351,16 @@ class CodeIndex:
             yield from self._external(binding.attr_of)
         else:
             yield from self._attribute(target, (binding.attr, chain))
+
+    def _modules_named(self, start: str) -> Iterable[tuple[str, str] | str]:
+        """Every project module whose name begins with ``start``, each used whole; the package
+        it names when none is a project module (``torchvision.models.``)."""
+        found = [name for name in self.project_modules() if name.startswith(start)]
+        for name in found:
+            yield (name, "*")
+        top = start.split(".")[0]
+        if not found and top and not self.is_local(top):  # none yet: the list is consulted
+            yield from self._external(top)
 
     def _resolve_module_chain(
         self, module: str, chain: tuple[str, ...]

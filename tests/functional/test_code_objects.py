@@ -96,7 +96,7 @@ REGISTRY_FIT = """\
             mark("fit")
             import importlib
 
-            module = importlib.import_module("pipelines." + "scalers")
+            module = importlib.import_module(".".join(["pipelines", "scalers"]))
             return getattr(module, "Mean" + "Scaler")().fit(xs)
 """
 

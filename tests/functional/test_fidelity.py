@@ -674,7 +674,7 @@ CODE_STEPS = """\
     from pipelines.helpers import MODEL, scale3
     from pipelines.mark import mark
 
-    _helpers = importlib.import_module("pipelines." + "helpers")
+    _helpers = importlib.import_module(".".join(["pipelines", "helpers"]))
 
 
     @step

@@ -274,3 +274,57 @@ def test_a_table_filled_from_entry_points_gives_a_note(make_project: MakeProject
         "this reaches; list it with @step(code_deps=[...]) or change @step(version=...) when "
         "it changes"
     ], text.stdout
+
+
+PICKED_BY_NAME = """\
+    import importlib
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def train(arch: str = "lin") -> int:
+        mark("train")
+        model = importlib.import_module(f"pipelines.models.{arch}")
+        return model.score()
+
+
+    @step
+    def report(score: int) -> None:
+        print("SCORE", score)
+
+
+    @pipeline
+    def flow():
+        report(train())
+    """
+
+
+def test_a_module_imported_by_a_name_computed_from_a_known_start_counts(
+    make_project: MakeProject,
+) -> None:
+    """``import_module(f"pipelines.models.{arch}")``: every project module whose name starts
+    so counts for the step, so an edit of the one it picks reruns it (its result was stale
+    before: only a note said incr could not follow the name), and so does a new one."""
+    project = make_project(
+        {
+            "pipelines/models/__init__.py": "",
+            "pipelines/models/lin.py": "def score():\n    return 1\n",
+            "pipelines/models/tree.py": "def score():\n    return 2\n",
+            "pipelines/flow.py": PICKED_BY_NAME,
+        }
+    )
+    assert "SCORE 1" in project.repro().output
+    assert project.take_ran() == ["train"]
+    assert project.status()["steps"][0]["notes"] == []
+    project.edit("pipelines/models/lin.py", "return 1", "return 10")
+    assert project.dirty() == {
+        "train": [
+            ("code changed", "module in pipelines/models/lin.py, score in pipelines/models/lin.py")
+        ],
+        "report": [("after", "train")],
+    }
+    assert "SCORE 10" in project.repro().output
+    (project.root / "pipelines/models/svm.py").write_text("def score():\n    return 3\n")
+    assert set(project.dirty()) == {"train", "report"}

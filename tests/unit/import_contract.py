@@ -39,6 +39,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "moduletop",
             "importeffects",
             "volatile",
+            "dynimport",
             "codeast",
             "randomdraws",
             "registries",

@@ -9,6 +9,8 @@ import textwrap
 
 import pytest
 
+from incr.codeindex import CodeIndex
+
 from .support import make_index
 
 STEP_MODULE = "pipelines.flow"
@@ -844,7 +846,7 @@ def test_getattr_with_a_computed_name_is_reported():
 
 def test_dynamic_lookups_in_helpers_are_reported_where_they_are():
     assert dynamic("by_globals") == ("globals() in pipelines/helpers.py:lookup",)
-    assert dynamic("by_plugin") == ("import_module() in pipelines/helpers.py:load_plugin",)
+    assert dynamic("by_plugin") == ()  # "pipelines." + name: followed (see below)
 
 
 def test_getattr_with_a_literal_name_and_plain_code_are_not_reported():
@@ -895,13 +897,17 @@ NAMED_IMPORT = {
             return import_module(".lin", package="pipelines.plugins").fit(v)
 
 
+        def folded(v):
+            return import_module("pipelines." + "plugins.lin").fit(v)
+
+
         def computed(v, name="lin"):
             return import_module("pipelines.plugins." + name).fit(v)
         """,
 }
 
 
-@pytest.mark.parametrize("step", ["step", "relative"])
+@pytest.mark.parametrize("step", ["step", "relative", "folded"])
 def test_import_module_of_a_constant_name_is_an_import_of_that_module(step: str) -> None:
     closure = make_index(NAMED_IMPORT).closure(FLOW, step)
     assert closure.dynamic == ()
@@ -910,8 +916,46 @@ def test_import_module_of_a_constant_name_is_an_import_of_that_module(step: str)
     assert make_index(edited_modules).closure(FLOW, step).parts != closure.parts
 
 
-def test_import_module_of_a_computed_name_is_reported() -> None:
-    closure = make_index(NAMED_IMPORT).closure(FLOW, "computed")
+def _listing(modules: dict[str, str]) -> CodeIndex:
+    """``make_index`` that lists the project's modules, as incr's own index does."""
+    index = make_index(modules)
+    names = sorted({"pipelines", *modules})
+    return CodeIndex(index.source, project=lambda: names)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        'import_module("pipelines.plugins." + name)',
+        'importlib.import_module(f"pipelines.plugins.{name}")',
+        'import_module(f".{name}", package="pipelines.plugins")',
+        'import_module(f".plugins.{name}", __package__)',
+    ],
+)
+def test_import_module_of_a_name_computed_from_a_known_start_uses_every_module_so_named(
+    call: str,
+) -> None:
+    """A plugin picked by a name read at run time: every project module whose name starts so
+    counts, so that an edit of any of them, or a new one, changes the closure."""
+    modules = {
+        **NAMED_IMPORT,
+        "pipelines.plugins.tree": "def fit(v):\n    return v\n",
+        FLOW: f"import importlib\nfrom importlib import import_module\n\n\n"
+        f"def computed(v, name='lin'):\n    return {call}.fit(v)\n",
+    }
+    closure = _listing(modules).closure(FLOW, "computed")
+    assert closure.dynamic == ()
+    assert {"pipelines/plugins/lin.py:*", "pipelines/plugins/tree.py:*"} <= closure.parts.keys()
+    assert "pipelines/flow.py:*" not in closure.parts
+    edited_modules = edited(modules, "pipelines.plugins.tree", "return v", "return v + 1")
+    assert _listing(edited_modules).closure(FLOW, "computed").parts != closure.parts
+    more = _listing({**modules, "pipelines.plugins.svm": "def fit(v):\n    return -v\n"})
+    assert "pipelines/plugins/svm.py:*" in more.closure(FLOW, "computed").parts
+
+
+def test_import_module_of_a_name_computed_whole_is_reported() -> None:
+    modules = {**NAMED_IMPORT, FLOW: NAMED_IMPORT[FLOW].replace('"pipelines.plugins." + ', "")}
+    closure = _listing(modules).closure(FLOW, "computed")
     assert closure.dynamic == ("import_module() in pipelines/flow.py:computed",)
 
 
