@@ -32,7 +32,6 @@ MACHINE_KINDS = frozenset(
         Reason.EXPIRED,
         Reason.FORCED,
         Reason.SETS,  # sets module values as it runs: executes every time, as above
-        Reason.READS_SET,
     }
 )
 

@@ -161,6 +161,13 @@ def set_since(before: dict[str, str], root: Path, also: Iterable[str] = ()) -> l
     )
 
 
+def set_values_now(values: dict[str, Any], parts: list[str]) -> dict[str, str]:
+    """The digests of the values ``parts`` (``path:name``) hold in ``values`` (what the steps
+    setting them left: ``StepOutcome.values``), as ``changed`` gives them; ``unset`` for one
+    that none left (its setter failed, or no longer sets it)."""
+    return {p: _digest(_token(values[p])) if p in values else "unset" for p in parts}
+
+
 def _digest(token: str | None) -> str:
     return digest_bytes((token or "undigestable").encode(), 32)
 

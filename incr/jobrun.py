@@ -329,9 +329,9 @@ def _sets_values_note(job: StepJob, parts: list[str]) -> str:
     listed = "; ".join(f"{', '.join(names)} in {path}" for path, names in by_path.items())
     return (
         f"step {job.key} sets {listed} as it runs: a step after it sees the value only when "
-        "this step executes, so it executes on every run, and so does each step after it "
-        "that reads the value; return the value from this step and pass it on as an input "
-        "to have them reused"
+        "this step executes, so it executes on every run (the steps after it that read the "
+        "value are decided on the value it leaves); return the value from this step and pass "
+        "it on as an input to have it reused"
     )
 
 

@@ -258,7 +258,6 @@ class Reason:
     READ_EARLY = "read too early"  # set by the runner, not by ``decide``
     REWRITTEN = "shared file rewritten"  # set by the runner: an earlier writer executed
     SETS = "sets values as it runs"  # module values other steps may read (``sets:`` keys)
-    READS_SET = "reads a value a step sets"  # one a step before it in the run sets
     FINGERPRINT = "fingerprint changed"
 
     def __str__(self) -> str:

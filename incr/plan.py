@@ -8,7 +8,7 @@ anything, which steps a ``repro`` would execute.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from incr.fingerprint import DEFAULTS, canonical_json, fingerprint, json_key
@@ -21,7 +21,6 @@ from incr.model import (
     Reason,
     StepNode,
     fast_init,
-    value_name,
 )
 
 
@@ -271,11 +270,23 @@ def stale_locks(keys: Iterable[str], live: Mapping[str, set[str] | None]) -> lis
     return stale
 
 
-def reads_set(set_by: Mapping[str, str], name: str, code: Mapping[str, str]) -> list[Reason]:
-    """Why step ``name`` executes whatever its lock entry says: its ``code`` uses a module
-    value that a step before it in the run sets as it runs (``set_by``: each such value, as a
-    ``path:name`` code part, to the step setting it), which its lock entry cannot tell."""
+def values_set(set_by: Mapping[str, str], name: str, code: Mapping[str, str]) -> list[str]:
+    """The module values (``path:name`` code parts) that step ``name``'s ``code`` uses and a
+    step before it in the run sets as it runs (``set_by``: each such value to the step setting
+    it): the step is decided on their values then, not on their definitions' text alone."""
     if not set_by:
         return []
-    found = [f"{value_name(p)}, by {set_by[p]}" for p in code if set_by.get(p, name) != name]
-    return [Reason(Reason.READS_SET, "; ".join(found))] if found else []
+    return sorted(p for p in code if set_by.get(p, name) != name)
+
+
+def with_values(facts: Facts, values: Mapping[str, str]) -> Facts:
+    """``facts`` with the digest of each value of ``values`` (``path:name`` to its digest) as
+    its ``value:`` code part, as a value set at run time counts (``incr.globalvalues``)."""
+    return replace(facts, code={**facts.code, **{f"value:{p}": d for p, d in values.items()}})
+
+
+def recorded_values(parts: Sequence[str], locked: LockEntry | None) -> dict[str, str]:
+    """The digests ``locked`` records for the ``value:`` code parts of ``parts``: what a status
+    takes for values that only running the steps setting them can tell ("" when none)."""
+    code = locked.facts.code if locked is not None else {}
+    return {p: code.get(f"value:{p}", "") for p in parts}

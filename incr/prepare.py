@@ -16,11 +16,21 @@ from incr import ondisk
 from incr.errors import IncrError
 from incr.events import Reporter, StepCached, StepFinished, StepStarted, Warning_
 from incr.executors import StepJob
+from incr.globalvalues import set_values_now
 from incr.learned import own_paths
 from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, set_parts
 from incr.overlaps import learned_upstreams
 from incr.overlaps import notes as overlap_notes
-from incr.plan import Verdict, cache_enabled, decide, file_upstreams, reads_set, upstream_inputs
+from incr.plan import (
+    Verdict,
+    cache_enabled,
+    decide,
+    file_upstreams,
+    recorded_values,
+    upstream_inputs,
+    values_set,
+    with_values,
+)
 from incr.record import ResultRecorder
 from incr.runstate import Clock, RunState
 from incr.session import Workspace
@@ -66,6 +76,9 @@ class Preparer:
                 raise
             return exc.format()
         locked = self.ws.locks.get(node.key)
+        if used := values_set(run.set_by, node.name, facts.code):  # set by a step before it
+            values = set_values_now(run.values, used) if self.executes else None
+            facts = with_values(facts, values or recorded_values(used, locked))
         fp = None if waiting else self.ws.lockbook.fingerprint_of(facts, locked)
         missing, modified = self.ws.output_problems(locked)
         undigestable = tuple(self.ws.uncached(run.traced, node))
@@ -79,10 +92,7 @@ class Preparer:
             forced=node.name in run.force,
             missing=missing,
             modified=modified,
-            reads=[
-                *(self.ws.read_changes(locked.reads, expected) if locked else []),
-                *reads_set(run.set_by, node.name, facts.code),
-            ],
+            reads=self.ws.read_changes(locked.reads, expected) if locked else [],
             expired=self.ws.expired(node, locked, self.clock.wall()),
             waiting_on=waiting,
             current=fp,
@@ -136,7 +146,7 @@ class Preparer:
             or run.run_override is not None
             or node.name in run.force
             or node.name in run.reruns
-            or reads_set(run.set_by, node.name, facts.code)
+            or values_set(run.set_by, node.name, facts.code)
         ):
             return False
         run.facts[node.name] = (facts, fingerprint)
@@ -181,8 +191,6 @@ class Preparer:
             return locked.outputs
         if not enabled or node.name in run.force or early:
             return None
-        if any(r.kind == Reason.READS_SET for r in reasons):
-            return None  # its fingerprint cannot tell the value it will see
         # Only files to put back: the result itself is the one the lockfile records.
         only_files = {r.kind for r in reasons} <= {Reason.OUT_MISSING, Reason.MODIFIED}
         if locked is not None and only_files and self.restore(node, locked.outputs):

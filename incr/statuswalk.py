@@ -16,7 +16,16 @@ from incr.fingerprint import fingerprint
 from incr.model import Facts, LockEntry, PipelineGraph, Reason, StepNode, set_parts
 from incr.overlaps import Overlap, learned_upstreams
 from incr.overlaps import notes as overlap_notes
-from incr.plan import Verdict, cache_enabled, decide, file_upstreams, reads_set, same_facts
+from incr.plan import (
+    Verdict,
+    cache_enabled,
+    decide,
+    file_upstreams,
+    recorded_values,
+    same_facts,
+    values_set,
+    with_values,
+)
 
 
 @dataclass
@@ -93,7 +102,7 @@ def _walk_one(
     producers = {out: n.name for n in graph.steps for out in n.outs}
     dirty: set[str] = set()
     lacking: set[str] = set()  # lock_view: dirty only for reasons of this machine
-    set_by: dict[str, str] = {}  # module values steps set as they run: see ``reads_set``
+    set_by: dict[str, str] = {}  # module values steps set as they run: see ``values_set``
     verdicts = []
     for node in pipeline.judged:
         seen = pipeline.observed[node.name]
@@ -104,6 +113,10 @@ def _walk_one(
         if more:
             waiting = sorted({*waiting, *more})
         locked = seen.locked
+        if used := values_set(set_by, node.name, facts.code):  # their values as recorded
+            facts = with_values(facts, recorded_values(used, locked))
+            setters = {set_by[p] for p in used}
+            waiting = sorted({*waiting, *(s for s in setters if f"{node.pipeline}.{s}" in dirty)})
         fp = None if waiting else _fingerprint(facts, locked, seen.checked)
         behind = gate.behind(node, producers, lacking) if lacking else []
         reasons = decide(
@@ -114,9 +127,7 @@ def _walk_one(
             forced=force and (wanted is None or node.name in wanted),
             missing=seen.missing,
             modified=seen.modified,
-            reads=[*seen.reads, *reads_set(set_by, node.name, facts.code)]
-            if set_by
-            else seen.reads,
+            reads=seen.reads,
             expired=seen.expired,
             waiting_on=sorted({*waiting, *behind}) if behind else waiting,
             current=fp,
