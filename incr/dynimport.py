@@ -33,7 +33,7 @@ def named_import(call: ast.Call) -> str | None:
         return name if isinstance(name, str) and name else None
     if not isinstance(package, str) or not package:
         return None  # relative, with no package to resolve it from: an error at run time
-    return _resolved(name, package)
+    return _resolved(name, package) or None
 
 
 def prefixed_import(call: ast.Call, package: str) -> str | None:
@@ -91,16 +91,18 @@ def _constant(node: ast.expr) -> str | None:
 
 def _constant_start(node: ast.expr) -> str:
     """The text an f-string or a ``+`` of strings starts with, as far as it is constant."""
-    if isinstance(node, ast.JoinedStr) and node.values:
-        first = node.values[0]
-        return (
-            first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else ""
-        )
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else ""
+    if isinstance(node, ast.JoinedStr):
+        start = ""
+        for value in node.values:
+            if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+                break
+            start += value.value
+        return start
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left = node.left
-        if isinstance(left, ast.Constant) and isinstance(left.value, str):
-            return left.value
-        return _constant_start(left)
+        left = _constant(node.left)
+        return _constant_start(node.left) if left is None else left + _constant_start(node.right)
     return ""
 
 
