@@ -77,7 +77,7 @@ def run_job(
         outcome = StepOutcome(
             artifacts,
             seconds,
-            reads={**reads_of(job, seen, tools), **dict.fromkeys(_sets_keys(set_values), SET)},
+            reads={**reads_of(job, seen, tools), **{SETS_PREFIX + p: SET for p in set_values}},
             env=tuple(sorted(env.names | (seen.relayed_env if seen else set())))
             if env is not None
             else (),
@@ -246,8 +246,7 @@ def clear_caches(parts: tuple[str, ...]) -> None:
         if len(entry) == 4 and entry[1] is not None:  # (size, mtime, lines, path): a file
             linecache.cache.pop(name, None)
     for part in parts:
-        path, _, name = part.rpartition(":")
-        found: Any = sys.modules.get(_module_name(path))
+        found, name = _held(part)
         for attr in name.split("."):
             found = getattr(found, attr, None)
         clear = getattr(found, "cache_clear", None)
@@ -260,9 +259,9 @@ def put_values(values: dict[str, Any]) -> None:
     imported here if it is not yet: a step run in another process than the steps that set
     them as they ran sees them as a serial run shows them."""
     for part, value in values.items():
-        path, _, name = part.rpartition(":")
+        module, name = _held(part)
         with contextlib.suppress(Exception):  # (the step's own import then says why)
-            module = sys.modules.get(_module_name(path)) or import_module(_module_name(path))
+            module = module or import_module(_module_name(part.rpartition(":")[0]))
             setattr(module, name, value)
 
 
@@ -270,11 +269,17 @@ def values_of(parts: list[str]) -> dict[str, Any]:
     """The values now of the module values ``parts`` (``path:name`` code parts)."""
     found = {}
     for part in parts:
-        path, _, name = part.rpartition(":")
-        module = sys.modules.get(_module_name(path))
+        module, name = _held(part)
         if module is not None and name in vars(module):
             found[part] = vars(module)[name]
     return found
+
+
+def _held(part: str) -> tuple[Any, str]:
+    """The module of code part ``part`` (``path:name``) as this process holds it (None when
+    it has not imported it), and the name."""
+    path, _, name = part.rpartition(":")
+    return sys.modules.get(_module_name(path)), name
 
 
 @functools.lru_cache(maxsize=1024)
@@ -316,10 +321,6 @@ def _sets_environ_note(job: StepJob, names: list[str]) -> str:
 
 #: The ``reads`` value of a ``sets:`` key (``model.SETS_PREFIX``): never a value now.
 SET = "set as it ran"
-
-
-def _sets_keys(parts: list[str]) -> list[str]:
-    return [SETS_PREFIX + part for part in parts]
 
 
 def _sets_values_note(job: StepJob, parts: list[str]) -> str:
