@@ -4,8 +4,9 @@ each calls. ``cli`` builds click commands from them; no click here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from incr.valueclass import valueclass
 
 _REVS = """
 \b
@@ -18,7 +19,7 @@ Option = tuple[tuple[str, ...], dict[str, Any]]
 JSON: Option = (("--json", "as_json"), {"is_flag": True, "help": "Print it as JSON."})
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Spec:
     """``incr [GROUP] NAME``: prints ``views.CALL(project, [revs,] **options)``."""
 

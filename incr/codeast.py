@@ -13,7 +13,7 @@ import functools
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol
 
 from incr.astnorm import PART_DIGEST_LEN as PART_DIGEST_LEN
@@ -32,13 +32,14 @@ from incr.moduletop import (
     target_names,
     top_level,
 )
+from incr.valueclass import valueclass
 
 _STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
 #: Modules never fingerprinted: the standard library (the Python version covers it) and incr.
 IGNORED = _STDLIB | {"incr"}
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class ModuleSource:
     """A project-local module: dotted name, path relative to the root, and its text."""
 
@@ -48,7 +49,7 @@ class ModuleSource:
     is_package: bool = False
 
 
-@dataclass
+@valueclass
 class Binding:
     """What a module-level name is bound to by an import."""
 
@@ -57,7 +58,7 @@ class Binding:
     attr: str = ""
 
 
-@dataclass
+@valueclass
 class ModuleInfo:
     """What is read of one module's text: its definitions, imports and tree."""
 

@@ -9,7 +9,6 @@ date, so no pipeline module is imported by a call on an unchanged project.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +20,7 @@ from incr.opening import open_pipelines
 from incr.plan import Verdict
 from incr.project import Project
 from incr.session import Workspace
+from incr.valueclass import valueclass
 
 if TYPE_CHECKING:
     from incr.api import PipelineInstance
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 Where = Project | Path | str | None
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class StepReport:
     """What ``incr show STEP`` shows: the step's verdict (state, reasons, fingerprint and
     facts now), its lock entry (None: it never ran), and, for each code part that changed
@@ -41,7 +41,7 @@ class StepReport:
     diffs: list[tuple[str, str | None, str | None]]
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Commit:
     """One target of ``incr commit``: the step's key and the reasons it was dirty (recorded
     as done without rerunning). No reasons: it was clean, nothing was written."""

@@ -4,16 +4,15 @@ the Dask executor (``incr.daskexec``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from incr.errors import IncrError
 from incr.project import Project
+from incr.valueclass import valueclass
 
 #: What ``[tool.incr] executor`` and ``--executor`` accept.
 EXECUTORS = ("local", "dask")
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class DaskSettings:
     """Which cluster to use: a running scheduler's address, or a ``LocalCluster`` of
     ``workers`` processes (default: one per core)."""

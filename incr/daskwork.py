@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,11 @@ from incr.remotesync import objects_of
 from incr.sources import CodeSources
 from incr.storage import file_stamp
 from incr.store import Store
+from incr.valueclass import valueclass
 from incr.version import __version__
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class WorkOrder:
     """One step to execute on a worker; pickled to it by Dask."""
 
@@ -191,7 +192,7 @@ class _Loaded:
         return outcome
 
 
-@dataclass
+@valueclass
 class _Tools:
     """What ``run_job`` stores into and digests with, on a worker."""
 

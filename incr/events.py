@@ -8,10 +8,11 @@ in a sixth of a frozen dataclass's time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, NamedTuple, Protocol
 
 from incr.model import Reason
+from incr.valueclass import valueclass
 
 
 class PipelineStarted(NamedTuple):
@@ -103,7 +104,7 @@ class Reporter(Protocol):
     def emit(self, event: Event) -> None: ...
 
 
-@dataclass
+@valueclass
 class Recorder:
     """Keeps events; ``executed`` lists the steps that really ran (for tests and the API)."""
 
@@ -128,7 +129,7 @@ NON_DETERMINISTIC = "non-deterministic"
 HIDDEN_INPUT = "changed when run again: reads something incr does not track"
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Rerun:
     """What running one step again showed.
 
@@ -146,7 +147,7 @@ class Rerun:
     seconds: float = 0.0
 
 
-@dataclass
+@valueclass
 class RunResult:
     """What happened to each step of one pipeline run, by step name."""
 
@@ -157,7 +158,7 @@ class RunResult:
     skipped: list[str] = field(default_factory=list)
 
 
-@dataclass
+@valueclass
 class Grouped:
     """Holds each step's console events until the step is done, then passes them on at once,
     so that steps running side by side do not interleave their lines."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -31,9 +31,10 @@ from incr.errors import IncrError, MaterializeError
 from incr.hashing import StatCache
 from incr.model import Artifact
 from incr.store import ObjectCorrupt, ObjectMissing, Store
+from incr.valueclass import valueclass
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class StepJob:
     """One run of one step, as plain data.
 
@@ -78,7 +79,7 @@ class StepJob:
     values: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@valueclass
 class StepOutcome:
     """What running a ``StepJob`` left: stored outputs and what the run showed, or a failure.
 

@@ -9,12 +9,13 @@ reads source: a command whose closures are all saved never loads that code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from incr.digests import canonical_json, digest_bytes
 from incr.digests import json_key as json_key
-from incr.model import FINGERPRINT_SCHEMA, Facts, fast_init
+from incr.model import FINGERPRINT_SCHEMA, Facts
 from incr.randomdraws import global_random_fix as global_random_fix
+from incr.valueclass import valueclass
 
 
 def fingerprint(facts: Facts) -> str:
@@ -44,8 +45,7 @@ DEFAULTS = ".<defaults>"
 MEMO_FORMAT = 8
 
 
-@fast_init
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class CodeClosure:
     """What a step's code fingerprint is made of.
 

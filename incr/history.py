@@ -11,7 +11,6 @@ import json
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from incr import lockfile
@@ -19,6 +18,7 @@ from incr.errors import IncrError
 from incr.model import LockEntry, Reason, StepNode, learned_reasons
 from incr.plan import describe_code_change, describe_mapping_change
 from incr.project import Project
+from incr.valueclass import valueclass
 
 #: Reason kinds only a comparison of two lockfiles gives.
 REMOVED = "removed step"
@@ -78,7 +78,7 @@ def _git_show(project: Project, rev: str, name: str) -> str | None:
     return show.stdout.decode("utf-8") if show.returncode == 0 else None
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class StepChange:
     """How one step's lock entry differs between two revisions."""
 
@@ -140,7 +140,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class ParamChange:
     """A config value that differs: ``None`` for ``old``/``new`` when the step or the key is
     absent on that side (``present`` says which sides have it)."""

@@ -8,7 +8,7 @@ import html
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from incr import metrics, render, trees
@@ -16,9 +16,10 @@ from incr.history import flatten
 from incr.model import Artifact, LockEntry
 from incr.report import byte_size
 from incr.store import ObjectCorrupt, ObjectMissing, Store
+from incr.valueclass import valueclass
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class StepRow:
     """What the report says about one step."""
 

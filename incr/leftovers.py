@@ -13,18 +13,18 @@ import contextlib
 import json
 import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from incr.model import LockEntry, TracedPipeline
 from incr.project import LEFTOVERS, Project
 from incr.storage import atomic_write
+from incr.valueclass import valueclass
 
 FILE = LEFTOVERS
 OUT_KINDS = ("file", "dir")
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Leftover:
     """A file in the outs of a step removed from the lockfile."""
 

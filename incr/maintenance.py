@@ -10,17 +10,18 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from incr.model import Artifact, LockEntry
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, Store
+from incr.valueclass import valueclass
 
 #: Temp files older than this are leftovers of a killed write, safe to remove.
 STALE_TEMP_SECONDS = 3600
 
 
-@dataclass
+@valueclass
 class GcReport:
     """What ``gc`` removed (or would remove, on a dry run) and what it kept."""
 
@@ -124,7 +125,7 @@ def _files(folder: Path) -> list[Path]:
     return sorted(Path(d) / f for d, _, files in os.walk(folder) for f in files)
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Problem:
     """A recorded output whose object is missing or damaged."""
 

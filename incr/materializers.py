@@ -22,7 +22,7 @@ import re
 import sys
 import typing
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from incr import entrypoints, frames, skopsformat
@@ -43,6 +43,7 @@ from incr.errors import MaterializeError
 from incr.matbase import Declined as Declined
 from incr.matbase import Materializer as Materializer
 from incr.matbase import Parts, dotted
+from incr.valueclass import valueclass
 
 #: The entry point group through which installed packages register materializers.
 ENTRY_POINT_GROUP = "incr.materializers"
@@ -192,7 +193,7 @@ def _dotted_name(cls: type) -> str:
 # --------------------------------------------------------------------------- saving
 
 
-@dataclass
+@valueclass
 class Stored:
     """How an output was stored: the kind recorded (``tag``), the bytes as parts, the project
     or package materializer that wrote them (None for a built-in one), the definitions the

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from incr import materializers
 from incr.history import flatten
 from incr.model import LockEntry
 from incr.store import ObjectCorrupt, ObjectMissing, Store
+from incr.valueclass import valueclass
 
 UNAVAILABLE = "(not available)"
 ABSENT = "(none)"
@@ -44,7 +44,7 @@ def read_metric(store: Store, entry: LockEntry | None, name: str) -> dict[str, A
     return flatten(value)
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class MetricRow:
     """One metric value at two revisions; ``change`` is ``new - old`` for numbers, else None."""
 

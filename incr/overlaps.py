@@ -33,16 +33,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
 from incr.model import LockEntry, PipelineGraph, StepNode, learned_kind, set_parts
+from incr.valueclass import valueclass
 
 #: The value a stale reader's lock entry gets for a file written after it was read: never a
 #: digest, so the step stays dirty (``read changed``) until it runs again.
 WRITTEN_AFTER_READ = "written after it was read"
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Overlap:
     """Step ``reader`` reads ``path``, which step ``writer`` writes (``declared``: as an out;
     ``early``: within a run, the reader began before the writer had finished)."""
@@ -317,7 +318,7 @@ def _reaches(down: Mapping[str, set[str]], start: str, goal: str) -> bool:
     return False
 
 
-@dataclass
+@valueclass
 class RunOverlaps:
     """One run's account of when each step began executing and finished (a counter, not a
     clock) and of the files it read and wrote.

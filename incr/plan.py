@@ -8,7 +8,7 @@ anything, which steps a ``repro`` would execute.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from incr.fingerprint import DEFAULTS, canonical_json, fingerprint, json_key
@@ -20,8 +20,8 @@ from incr.model import (
     LockEntry,
     Reason,
     StepNode,
-    fast_init,
 )
+from incr.valueclass import valueclass
 
 
 def cache_enabled(node: StepNode, pipeline_enabled: bool, run_override: bool | None) -> bool:
@@ -33,8 +33,7 @@ def cache_enabled(node: StepNode, pipeline_enabled: bool, run_override: bool | N
     return True if node.enable_cache is None else node.enable_cache
 
 
-@fast_init
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Verdict:
     """A step's state: clean when ``reasons`` is empty."""
 

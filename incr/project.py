@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from incr.errors import DiscoveryError, ProjectError
+from incr.valueclass import valueclass
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,7 +25,7 @@ MAIN_BLOCK_ENV = "INCR_MAIN_BLOCK"
 LEFTOVERS = "removed-outs.json"
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Project:
     """A project root and its layout. Paths are absolute."""
 

@@ -4,10 +4,10 @@ keywords that name the file they open. Pure data; ``creaders`` finds the calls."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from incr.valueclass import valueclass
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Reader:
     """How a reader is called: where its mode argument is (position, keyword, default)."""
 

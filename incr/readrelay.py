@@ -24,7 +24,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import secrets
 import shutil
 import sys
 import tempfile
@@ -53,7 +52,7 @@ class Relay:
         """In the recording process, about to fork (``os.register_at_fork(before=...)``,
         which runs wherever a child can run Python: ``os.fork``, ``multiprocessing``)."""
         if self.folder is None:
-            name = f"incr-reads-{os.getpid()}-{secrets.token_hex(8)}"
+            name = f"incr-reads-{os.getpid()}-{os.urandom(8).hex()}"
             folder = os.path.join(tempfile.gettempdir(), name)
             try:
                 os.mkdir(folder, mode=0o700)

@@ -37,7 +37,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +57,14 @@ from incr.remoteconf import (
 from incr.storage import FILE_MODE
 from incr.store import ObjectMissing, Store
 from incr.streams import STREAM_FROM, download_all, upload
+from incr.valueclass import valueclass
 
 #: From this many distinct prefixes on, one listing of all ``objects/`` is cheaper.
 LIST_WHOLE = 24
 _HEX = frozenset("0123456789abcdef")
 
 
-@dataclass
+@valueclass
 class Fetched:
     """What ``Remote.fetch`` did: objects now stored locally, objects the remote lacks, and
     objects refused because the remote's bytes do not match their digest."""
@@ -77,7 +78,7 @@ class Fetched:
         return not self.missing and not self.refused
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class SharedRun:
     """A run record as the remote holds it: what ``fingerprint`` produced (``outputs``),
     what it read, when, and for which step (``PIPELINE.STEP``)."""

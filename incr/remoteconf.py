@@ -19,12 +19,13 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from incr.errors import IncrError
 from incr.project import Project
+from incr.valueclass import valueclass
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,7 +62,7 @@ class RemoteError(IncrError):
     exit_code = 1
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class RemoteConfig:
     """A remote's URL (a folder is made absolute), the filesystem options, and whether
     ``incr repro`` pulls by default."""

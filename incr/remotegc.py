@@ -19,7 +19,7 @@ import json
 import re
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from incr.errors import IncrError, LockfileError
 from incr.model import LockEntry
 from incr.remote import Remote, SharedRun
 from incr.remotesync import objects_of
+from incr.valueclass import valueclass
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -70,7 +71,7 @@ def _git(folder: Path, *args: str) -> str:
     ).stdout
 
 
-@dataclass
+@valueclass
 class RemoteGcReport:
     """What ``incr gc --remote`` removed (or would remove)."""
 

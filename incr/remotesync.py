@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from incr.errors import GraphError
@@ -19,6 +19,7 @@ from incr.remote import Fetched, Remote, SharedRun
 from incr.remoteconf import RemoteError
 from incr.runcache import RunRecord
 from incr.store import ObjectCorrupt, ObjectMissing, Store, UnsafePath
+from incr.valueclass import valueclass
 
 
 def objects_of(store: Store, outputs: Iterable[Artifact]) -> set[str]:
@@ -78,7 +79,7 @@ def _owner_lines(locks: dict[str, LockEntry], keys: list[str], remote: Remote) -
     return owners
 
 
-@dataclass
+@valueclass
 class PushReport:
     """What ``incr push`` did."""
 
@@ -180,7 +181,7 @@ def _locked_run(remote: Remote, key: str, entry: LockEntry) -> SharedRun:
     return SharedRun(entry.fingerprint, key, dict(entry.outputs), dict(entry.reads), created)
 
 
-@dataclass
+@valueclass
 class PullReport:
     """What ``incr pull`` did."""
 

@@ -14,10 +14,10 @@ import json
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from incr.errors import IncrError
 from incr.model import PipelineGraph, Reason, StepNode
+from incr.valueclass import valueclass
 
 CLEAN, DIRTY, WAITING, FAILED, DISABLED = "clean", "dirty", "waiting", "failed", "disabled"
 STATES = (CLEAN, DIRTY, WAITING, FAILED, DISABLED)
@@ -43,7 +43,7 @@ INSTALL_DOT = (
 )
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class StepState:
     """How a step is drawn: its state and the reasons behind it, as text."""
 

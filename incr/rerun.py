@@ -31,7 +31,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ from incr.events import (
 )
 from incr.model import Artifact, LockEntry, StepNode, learned_path
 from incr.project import Project
+from incr.valueclass import valueclass
 
 #: Folders never copied into the scratch project (besides the cache folder and virtualenvs).
 SKIP_FOLDERS = frozenset(
@@ -256,7 +256,7 @@ class _StepError(Exception):
     """The step raised when run again (the text is its traceback)."""
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class _Scratch:
     """The scratch copy (``root``), the real project's root and cache, its lock entries."""
 

@@ -23,12 +23,12 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from incr.model import Artifact
 from incr.storage import atomic_write
+from incr.valueclass import valueclass
 
 #: Records kept per fingerprint (one per distinct set of read digests).
 RUN_VARIANTS = 8
@@ -388,7 +388,7 @@ def _run_record(variant: dict[str, Any]) -> RunRecord | None:
         return None
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class RunRecord:
     """One run-cache entry: the outputs a fingerprint produced, the files it read, and when."""
 

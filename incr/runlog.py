@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from incr.events import Event, PipelineFinished, Reporter, StepCached, StepFailed, StepFinished
 from incr.storage import atomic_write
+from incr.valueclass import valueclass
 
 #: The events that say how a step ended (one tuple, not a union made at each event).
 _STEP_ENDS = (StepFinished, StepCached, StepFailed)
@@ -25,7 +26,7 @@ FILE = "runs.json"
 RAN, REUSED, FAILED = "ran", "reused", "failed"
 
 
-@dataclass
+@valueclass
 class RunLog:
     """A reporter in front of ``reporter`` that records each step's outcome in ``path``."""
 

@@ -16,7 +16,7 @@ import contextlib
 import inspect
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,7 @@ from incr.scheduler import Loop
 from incr.scriptmain import adopt_main
 from incr.session import Workspace
 from incr.statuswalk import judged_steps
+from incr.valueclass import valueclass
 
 if TYPE_CHECKING:
     from incr.api import PipelineInstance
@@ -209,7 +210,7 @@ class Runner:
             self.ws.write_lock()
 
 
-@dataclass
+@valueclass
 class Repro:
     """What ``repro`` did: ``ok`` unless a step failed; each pipeline run; and for a dry run,
     each step's verdict (what ``incr status`` would say), in order."""

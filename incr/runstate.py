@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +13,10 @@ from incr.events import RunResult
 from incr.model import Artifact, Facts, Reason, TracedPipeline
 from incr.overlaps import Overlap, RunOverlaps
 from incr.plan import Verdict
+from incr.valueclass import valueclass
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Clock:
     """The run's clocks, injected so that tests control them."""
 
@@ -24,7 +25,7 @@ class Clock:
     wall: Callable[[], float] = time.time  # cache expiry, run records
 
 
-@dataclass
+@valueclass
 class RunState:
     """What one pipeline run knows as it goes: the traced pipeline and the run's options,
     each finished step's outputs and facts, and the steps that must run again."""

@@ -35,7 +35,6 @@ anew on each run (``incr.volatile``). ``incr status --check``, targets,
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import stat
@@ -44,6 +43,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from blake3 import blake3
 
 from incr.project import Project
 from incr.storage import atomic_write, file_stamp
@@ -187,7 +188,7 @@ def _stamp(path: str) -> list[int] | None:
     times = [s for _, s in found if s is not None]
     newest = max((s[1] for s in times), default=0), max((s[2] for s in times), default=0)
     text = json.dumps(found).encode("utf-8", "surrogatepass")
-    digest = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
+    digest = int.from_bytes(blake3(text).digest(8), "big")
     return [digest, *newest, len(found)]
 
 

@@ -9,7 +9,7 @@ after a dirty one waits on it instead (early cutoff may still save it).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from incr import dag, gate
 from incr.fingerprint import fingerprint
@@ -26,12 +26,13 @@ from incr.plan import (
     values_set,
     with_values,
 )
+from incr.valueclass import valueclass
 
 
-@dataclass
+@valueclass
 class Observed:
     """What the workspace knows of one step before the walk (not frozen: one is made per step
-    on the no-op path, and a frozen dataclass takes several times longer to make).
+    on the no-op path, and a frozen one takes 40% longer to make).
 
     ``facts`` holds its code, config and deps now, and for each data input the value a clean
     upstream step hands over (what its lock entry records, as the consumer's facts hold it);
@@ -51,7 +52,7 @@ class Observed:
     file_notes: tuple[str, ...] = ()  # files opened where incr cannot see them
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class PipelineFacts:
     """One pipeline to walk: its graph (with learned edges, ordered), the steps to judge in run
     order (``judged``), the step names targeted (None: all), what is known of each judged step

@@ -14,15 +14,15 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from incr import hooks
 from incr.errors import IncrError
+from incr.valueclass import valueclass
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class _Running:
     """The step running now in this process."""
 

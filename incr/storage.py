@@ -13,11 +13,11 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from incr import temppool
+from incr.valueclass import valueclass
 
 
 def _current_umask() -> int:
@@ -80,7 +80,7 @@ def _replacing(path: Path, durable: bool = True) -> Iterator[tuple[BinaryIO, str
         yield out.file, out.temp
 
 
-@dataclass
+@valueclass
 class Staged:
     """A temp file being written (``file``, at ``temp``), and where it goes: ``dest``, set by
     the writer before the block ends; left None, the file is dropped."""

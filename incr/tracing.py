@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from incr.errors import DefinitionError
 from incr.model import InputRef, StepNode
+from incr.valueclass import valueclass
 
 if TYPE_CHECKING:
     from datetime import timedelta
 
 
-@dataclasses.dataclass(frozen=True)
+@valueclass(frozen=True)
 class OutputHandle:
     """What a traced step call returns: a reference to one of its outputs."""
 

@@ -5,7 +5,6 @@ them to ``render``, ``htmlreport``, ``history`` and ``metrics`` for words and pi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from incr import dag, history, leftovers, metrics, render, runlog
 from incr.errors import IncrError
@@ -14,9 +13,10 @@ from incr.opening import open_pipelines
 from incr.plan import Verdict
 from incr.project import Project
 from incr.session import Workspace
+from incr.valueclass import valueclass
 
 
-@dataclass
+@valueclass
 class Picture:
     """The pipelines a ``dag`` command draws, in run order, with their states (when asked)."""
 

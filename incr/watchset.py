@@ -13,7 +13,6 @@ import importlib
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from incr import dag, outside
@@ -28,6 +27,7 @@ from incr.model import (
 )
 from incr.plan import Verdict
 from incr.project import Project
+from incr.valueclass import valueclass
 
 #: Event kinds that can change a file's bytes or existence (not opened, closed_no_write).
 CHANGE_KINDS = frozenset({"created", "modified", "deleted", "moved", "closed", "attrib"})
@@ -42,7 +42,7 @@ _PREFIXES = frozenset(Path(p).resolve() for p in (sys.prefix, sys.base_prefix, s
 # --------------------------------------------------------------------------- deciding
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Change:
     """One file-system event: ``kind`` is watchdog's event type; ``dest`` is set for moves."""
 
@@ -52,7 +52,7 @@ class Change:
     is_directory: bool = False
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class WatchSet:
     """What the watcher reacts to. Paths are absolute.
 

@@ -21,6 +21,7 @@ computed name, ``vars``, ``eval``...) is reported: then no edit keeps its graphs
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -33,15 +34,19 @@ from incr.readertable import LAST_NAMES
 _BODY_ACCESS = frozenset({"entrypoint", "func", "__wrapped__", "run_function", "__dict__"})
 #: Names that can reach it by other ways (``inspect.unwrap(my_step)()``, ``vars(my_step)``).
 _DYNAMIC_ACCESS = frozenset({"unwrap", "vars", "eval", "exec", "__import__"})
-#: Any of those words, or ``getattr``, anywhere in a module's text (comments and strings too).
-_ACCESS_WORDS = re.compile(
-    rb"\b(?:%s)\b" % b"|".join(w.encode() for w in sorted({*_BODY_ACCESS, *_DYNAMIC_ACCESS}))
-    + rb"|\bgetattr\b"
-)
-#: The last names of the readers written in C: a text without one calls none of them.
-_NATIVE_WORDS = re.compile(rb"\b(?:%s)\b" % b"|".join(sorted(n.encode() for n in LAST_NAMES)))
-#: ``import *``: the only form a star import takes (no parentheses, no comment before ``*``).
-_STAR_IMPORT = re.compile(rb"\bimport[\s\\]*\*")
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[bytes], re.Pattern[bytes], re.Pattern[bytes]]:
+    """Compiled when a module's wiring is first computed (a no-op command computes none):
+    any of the words that reach a body, or ``getattr``, anywhere in a module's text
+    (comments and strings too); the last names of the readers written in C (a text without
+    one calls none of them); ``import *``, the only form a star import takes (no
+    parentheses, no comment before ``*``)."""
+    words = sorted({*_BODY_ACCESS, *_DYNAMIC_ACCESS})
+    access = re.compile(rb"\b(?:%s)\b" % b"|".join(w.encode() for w in words) + rb"|\bgetattr\b")
+    native = re.compile(rb"\b(?:%s)\b" % b"|".join(sorted(n.encode() for n in LAST_NAMES)))
+    return access, native, re.compile(rb"\bimport[\s\\]*\*")
 
 
 class Wiring:
@@ -159,7 +164,7 @@ def _wiring(source: bytes, filename: str, digest: str) -> Wiring | None:
         hand_over(text, tree)  # the code index parses the changed module once, not twice
     volatile = volatile_calls(source, tree)
     natives: list[str] = []
-    if _NATIVE_WORDS.search(source):  # a reader in C may open a file while wiring
+    if _patterns()[1].search(source):  # a reader in C may open a file while wiring
         natives, unknown = native_reads(tree)
         volatile += [f"{call} of a path not known before it runs" for call in unknown]
     parts = filename.removeprefix("src/").removesuffix(".py").split("/")
@@ -243,7 +248,8 @@ def _quick_scan(source: bytes, tree: Any) -> tuple[set[str], set[str], bool] | N
     sends the module to the walk."""
     import ast
 
-    if not source.isascii() or _ACCESS_WORDS.search(source) or _STAR_IMPORT.search(source):
+    access, _, star = _patterns()
+    if not source.isascii() or access.search(source) or star.search(source):
         return None
     names, modules = _incr_names(tree)
     if not names and not modules:

@@ -31,6 +31,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "version",
             "hooks",
             "errors",
+            "valueclass",
             "model",
             "events",
             "fingerprint",
