@@ -87,9 +87,10 @@ def project_lock(
                     on_wait(f"waiting for another incr to finish ({holder})")
                     told = True
                 time.sleep(poll)
-        info = {"pid": os.getpid(), "command": command, "started": time.time()}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
+        info = json.dumps({"pid": os.getpid(), "command": command, "started": time.time()})
+        # padded over what an earlier holder wrote (JSON ends in spaces): truncating the file
+        # takes 2 ms on some disks, a tenth of a cached ``.run()`` of 100 steps
+        os.pwrite(fd, info.encode().ljust(os.fstat(fd).st_size), 0)
         _held_paths.add(path.resolve())
         yield
     finally:

@@ -8,8 +8,8 @@ anything: 28 ms of a no-op ``incr status`` on a 1,000-step chain, 47 ms of a ``r
 
 ``valueclass`` lets ``dataclasses`` collect the fields (so ``fields``, ``replace``, ``asdict`` and
 ``is_dataclass`` work as before) but add no method, then compiles only ``__init__``; the
-others are shared functions that read the class's field names, with the semantics the
-generated ones have: equality by the compared fields of instances of the same class, the
+others are closures over the class's field names, made without compiling, with the
+semantics of the generated ones: equality by the compared fields of instances of the same class, the
 hash of those fields for a frozen class (a mutable one is unhashable), assignment refused
 on a frozen instance, and the usual ``Name(field=value, ...)`` repr. A frozen class's
 ``__init__`` stores the fields straight into the instance's ``__dict__`` (0.5 us for a

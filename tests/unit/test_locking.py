@@ -58,6 +58,19 @@ def test_the_lock_creates_the_cache_folder_and_says_who_holds_it(cache: Path) ->
     assert (cache / ".gitignore").is_file()
 
 
+def test_a_shorter_command_after_a_longer_one_is_said_whole(cache: Path) -> None:
+    """The holder's line overwrites the last one without truncating the file: what is left
+    of a longer line is covered by spaces, which JSON reads past."""
+    with project_lock(cache, "incr repro " + "a_step_with_a_long_name " * 40):
+        pass
+    with project_lock(cache, "incr gc"):
+        info = json.loads((cache / "lock").read_text(encoding="utf-8"))
+        assert info["command"] == "incr gc" and info["pid"] == os.getpid()
+    with project_lock(cache, "incr repro " + "x" * 2000):  # longer than the file
+        info = json.loads((cache / "lock").read_text(encoding="utf-8"))
+        assert info["command"] == "incr repro " + "x" * 2000
+
+
 def test_a_second_open_in_the_same_process_conflicts(cache: Path) -> None:
     holders = []
     with (
