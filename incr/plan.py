@@ -269,13 +269,14 @@ def stale_locks(keys: Iterable[str], live: Mapping[str, set[str] | None]) -> lis
     return stale
 
 
-def values_set(set_by: Mapping[str, str], name: str, code: Mapping[str, str]) -> list[str]:
-    """The module values (``path:name`` code parts) that step ``name``'s ``code`` uses and a
-    step before it in the run sets as it runs (``set_by``: each such value to the step setting
-    it): the step is decided on their values then, not on their definitions' text alone."""
+def values_set(set_by: Mapping[str, str], key: str, code: Mapping[str, str]) -> list[str]:
+    """The module values (``path:name`` code parts) that the step ``key``'s ``code`` uses and
+    a step before it sets as it runs (``set_by``: each such value to the key of the step
+    setting it, of this pipeline or of one run before it by the same command): the step is
+    decided on their values then, not on their definitions' text alone."""
     if not set_by:
         return []
-    return sorted(p for p in code if set_by.get(p, name) != name)
+    return sorted(p for p in code if set_by.get(p, key) != key)
 
 
 def with_values(facts: Facts, values: Mapping[str, str]) -> Facts:

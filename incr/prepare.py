@@ -76,7 +76,7 @@ class Preparer:
                 raise
             return exc.format()
         locked = self.ws.locks.get(node.key)
-        if used := values_set(run.set_by, node.name, facts.code):  # set by a step before it
+        if used := values_set(run.set_by, node.key, facts.code):  # set by a step before it
             values = set_values_now(run.values, used) if self.executes else None
             facts = with_values(facts, values or recorded_values(used, locked))
         fp = None if waiting else self.ws.lockbook.fingerprint_of(facts, locked)
@@ -98,7 +98,7 @@ class Preparer:
             current=fp,
         )
         if locked is not None and locked.reads and (parts := set_parts(locked.reads)):
-            run.set_by.update(dict.fromkeys(parts, node.name))  # for the steps after it
+            run.set_by.update(dict.fromkeys(parts, node.key))  # for the steps after it
         if not self.executes:
             return self.verdict(run, node, reasons, fp, facts, undigestable, native[1])
         assert fp is not None
@@ -146,7 +146,7 @@ class Preparer:
             or run.run_override is not None
             or node.name in run.force
             or node.name in run.reruns
-            or values_set(run.set_by, node.name, facts.code)
+            or values_set(run.set_by, node.key, facts.code)
         ):
             return False
         run.facts[node.name] = (facts, fingerprint)

@@ -47,7 +47,7 @@ class ResultRecorder:
         reads = self.ws.reads_to_record(node, facts.code, seen)
         parts = set_parts(outcome.reads)
         if parts:
-            run.set_by.update(dict.fromkeys(parts, node.name))  # for the steps decided after it
+            run.set_by.update(dict.fromkeys(parts, node.key))  # for the steps decided after it
             run.values.update(outcome.values)
         for name in outcome.env_set_before:  # the process's value, not the environment's
             reads[f"{ENV_PREFIX}{name}"] = SET_BEFORE

@@ -84,6 +84,11 @@ class Runner:
         self.clock = Clock(clock, now, wall)
         #: The decisions of the dry runs made so far, step by step (as ``incr status``).
         self.verdicts: list[Verdict] = []
+        #: The module values the steps of the pipelines run so far set as they ran, each to
+        #: the setter's key, and what they left (``RunState.set_by``, ``RunState.values``):
+        #: a step of a pipeline run after them that uses one is decided on its value.
+        self.set_by: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
 
     def run(
         self,
@@ -116,7 +121,13 @@ class Runner:
             steps = [n for n in steps if n.name in keep]
         forced = {n.name for n in steps} if force is True else set(force or ())
         run = RunState(
-            traced, run_override, forced, RunResult(graph.name), consumers=Consumers(steps)
+            traced,
+            run_override,
+            forced,
+            RunResult(graph.name),
+            consumers=Consumers(steps),
+            set_by=dict(self.set_by),
+            values=dict(self.values),
         )
         if dry_run:
             run.producers = {out: n.name for n in graph.steps for out in n.outs}
@@ -139,6 +150,8 @@ class Runner:
             finally:
                 executor.close()
         self.verdicts += run.verdicts
+        self.set_by.update(run.set_by)  # for the pipelines this runner runs next
+        self.values.update(run.values)
         run.result.skipped = skipped
         if skipped:  # those below a failed step, then those the first failure stopped
             failed = run.result.failed

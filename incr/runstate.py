@@ -55,8 +55,9 @@ class RunState:
     producers: dict[str, str] = field(default_factory=dict)
     order_found: list[Overlap] = field(default_factory=list)
     #: The module values (``path:name`` code parts) that steps decided so far set as they
-    #: run (recorded, or seen as it ran): each to the step that sets it. A step after it
-    #: whose code uses one is decided on its value (``plan.values_set``).
+    #: run (recorded, or seen as it ran): each to the key of the step that sets it, of this
+    #: pipeline or of one the same command ran before. A step after it whose code uses one
+    #: is decided on its value (``plan.values_set``).
     set_by: dict[str, str] = field(default_factory=dict)
     #: Their values as the last step setting each left them, for a step run in another
     #: process (``StepJob.values``).

@@ -91,19 +91,26 @@ def walk(
     as recorded: ``gate.as_recorded``).
     """
     verdicts: list[Verdict] = []
+    # Shared by the pipelines, walked in the order a repro runs them: a value a step of one
+    # sets counts for the steps of those after it that use it (``values_set``).
+    dirty: set[str] = set()  # by key
+    set_by: dict[str, str] = {}  # each module value steps set as they run to the setter's key
     for pipeline in pipelines:
-        verdicts += _walk_one(pipeline, force, lock_view, run_override)
+        verdicts += _walk_one(pipeline, force, lock_view, run_override, dirty, set_by)
     return verdicts
 
 
 def _walk_one(
-    pipeline: PipelineFacts, force: bool, lock_view: bool, run_override: bool | None
+    pipeline: PipelineFacts,
+    force: bool,
+    lock_view: bool,
+    run_override: bool | None,
+    dirty: set[str],
+    set_by: dict[str, str],
 ) -> list[Verdict]:
     graph, wanted = pipeline.graph, pipeline.wanted
     producers = {out: n.name for n in graph.steps for out in n.outs}
-    dirty: set[str] = set()
     lacking: set[str] = set()  # lock_view: dirty only for reasons of this machine
-    set_by: dict[str, str] = {}  # module values steps set as they run: see ``values_set``
     verdicts = []
     for node in pipeline.judged:
         seen = pipeline.observed[node.name]
@@ -114,10 +121,11 @@ def _walk_one(
         if more:
             waiting = sorted({*waiting, *more})
         locked = seen.locked
-        if used := values_set(set_by, node.name, facts.code):  # their values as recorded
+        if used := values_set(set_by, node.key, facts.code):  # their values as recorded
             facts = with_values(facts, recorded_values(used, locked))
-            setters = {set_by[p] for p in used}
-            waiting = sorted({*waiting, *(s for s in setters if f"{node.pipeline}.{s}" in dirty)})
+            setters = {set_by[p] for p in used} & dirty  # by key; named here by their name
+            own = f"{node.pipeline}."
+            waiting = sorted({*waiting, *(s.removeprefix(own) for s in setters)})
         fp = None if waiting else _fingerprint(facts, locked, seen.checked)
         behind = gate.behind(node, producers, lacking) if lacking else []
         reasons = decide(
@@ -134,7 +142,7 @@ def _walk_one(
             current=fp,
         )
         if locked is not None and locked.reads and (parts := set_parts(locked.reads)):
-            set_by.update(dict.fromkeys(parts, node.name))
+            set_by.update(dict.fromkeys(parts, node.key))
         if lock_view:
             gate.lock_backstop(reasons, fp, locked)
         if reasons:

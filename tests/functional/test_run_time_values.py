@@ -512,6 +512,87 @@ def test_steps_run_side_by_side_see_the_value_a_step_before_them_sets(
     assert sorted(project.take_ran()) == ["load", "report", "train"]
 
 
+SETS_IN_ONE_PIPELINE = """\
+    from incr import pipeline, step
+    from pipelines import config
+    from pipelines.mark import mark
+
+
+    @step(deps=["labels.txt"])
+    def load() -> list:
+        mark("load")
+        labels = open("labels.txt").read().split()
+        config.N_CLASSES = len(set(labels))
+        return labels
+
+
+    @pipeline
+    def alpha():
+        load()
+    """
+
+USES_IN_ANOTHER = """\
+    from incr import pipeline, step
+    from pipelines import config
+    from pipelines.mark import mark
+
+
+    @step
+    def train() -> int:
+        mark("train")
+        return config.N_CLASSES * 10
+
+
+    @step
+    def report(score: int) -> None:
+        mark("report")
+        print("SCORE", score)
+
+
+    @pipeline
+    def beta():
+        report(train())
+    """
+
+
+def test_a_value_a_step_of_one_pipeline_sets_counts_in_the_pipelines_run_after_it(
+    make_project: MakeProject,
+) -> None:
+    """``incr repro`` runs the pipelines one after the other in one process: a step of a later
+    pipeline that uses a value a step of an earlier one sets as it runs is decided on that
+    value, serial and with ``--jobs``. Before, it was decided on the definition's text alone
+    and kept the score of two classes after the labels had three."""
+    project = make_project(
+        {
+            "pipelines/config.py": "N_CLASSES = 0\n",
+            "pipelines/alpha.py": SETS_IN_ONE_PIPELINE,
+            "pipelines/beta.py": USES_IN_ANOTHER,
+            "labels.txt": "a b\n",
+        }
+    )
+    assert last_score(project.repro().output) == "SCORE 20"
+    assert project.take_ran() == ["load", "train", "report"]
+    assert "value:pipelines/config.py:N_CLASSES" in project.lock()["beta.train"].facts.code
+    assert project.dirty() == {
+        "load": [("sets values as it runs", "N_CLASSES in pipelines/config.py")],
+        "train": [("after", "alpha.load")],  # the setter, by its key
+        "report": [("after", "train")],
+    }
+    project.repro()
+    assert project.take_ran() == ["load"]  # the same value: train reused
+    (project.root / "labels.txt").write_text("a b c\n")
+    again = project.repro()
+    assert last_score(again.output) == "SCORE 30"
+    assert "because: code changed (value of N_CLASSES in pipelines/config.py)" in again.output
+    assert project.take_ran() == ["load", "train", "report"]
+    (project.root / "labels.txt").write_text("a b c d\n")
+    assert last_score(project.repro("--jobs", "2").output) == "SCORE 40"  # in a worker
+    assert sorted(project.take_ran()) == ["load", "report", "train"]
+    # beta alone runs without alpha: train sees the value of the import, as Python runs it
+    assert last_score(project.repro("beta").output) == "SCORE 0"
+    assert project.take_ran() == ["train", "report"]
+
+
 def test_a_step_before_the_one_setting_a_value_keeps_the_value_of_the_import(
     make_project: MakeProject,
 ) -> None:
