@@ -58,6 +58,7 @@ CLOSURE_CODE = (
     "moduletop",
     "importeffects",
     "subclasses",
+    "memodicts",
 )
 
 

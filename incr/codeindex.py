@@ -242,10 +242,16 @@ class CodeIndex:
     def _table_fillers(self, module: str, sym: str) -> tuple[list[tuple[str, str]], list[str]]:
         """What fills table ``sym`` of ``module`` (see ``incr.registries``), scanned once."""
         from incr import registries
+        from incr.memodicts import memo_names
 
         if (key := (module, sym)) not in self._tables:
             before, self._consulted = self._consulted, set()
             found, notes = registries.scan(self, key)
+            info = self.module(module)
+            if notes and info is not None and info.tree and sym in memo_names(info.tree):
+                # its one filler, in the closure already, says what its entries run
+                own = f"{sym} filled in {info.source.path}:"
+                notes = [note for note in notes if not note.startswith(own)]
             self._tables[key] = (found, notes, self._consulted)
             self._consulted = before | self._consulted
         found, notes, consulted = self._tables[key]

@@ -134,7 +134,8 @@ def changed(root: Path) -> dict[str, str]:
         now = vars(module)
         for name, token in then.items():
             value = _token(now.get(name, _GONE))
-            if value != token and (path := _path(module, root)) is not None:
+            changed_here = value != token and name not in _memos(module)  # a memo passes
+            if changed_here and (path := _path(module, root)) is not None:  # nothing on
                 found[f"{path}:{name}"] = _digest(value)
     for module, names in list(_mains.values()):
         path = _path(module, root)
@@ -145,6 +146,23 @@ def changed(root: Path) -> dict[str, str]:
             if now_token is not None:
                 found[f"{path}:{name}"] = digest_bytes(now_token.encode(), 32)
     return found
+
+
+#: The dicts each project module uses as a memo only (``incr.memodicts``), by module name:
+#: read from its file the first time one of its values is found changed.
+_memo_names: dict[str, frozenset[str]] = {}
+
+
+def _memos(module: ModuleType) -> frozenset[str]:
+    names = _memo_names.get(module.__name__)
+    if names is None:
+        from incr.memodicts import memo_names
+
+        names = frozenset()
+        with contextlib.suppress(OSError, SyntaxError, ValueError, TypeError):
+            names = memo_names(ast.parse(Path(module.__file__ or "").read_bytes()))
+        _memo_names[module.__name__] = names
+    return names
 
 
 def set_since(before: dict[str, str], root: Path, also: Iterable[str] = ()) -> list[str]:

@@ -593,6 +593,75 @@ def test_a_value_a_step_of_one_pipeline_sets_counts_in_the_pipelines_run_after_i
     assert project.take_ran() == ["train", "report"]
 
 
+MEMO_HELPER = """\
+    _VOCAB = {}
+
+
+    def vocab(path):
+        if path not in _VOCAB:
+            _VOCAB[path] = sorted(set(open(path).read().split()))
+        return _VOCAB[path]
+    """
+
+USES_THE_MEMO = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+    from pipelines.util import vocab
+
+
+    @step(deps=["words.txt"])
+    def count() -> int:
+        mark("count")
+        return len(vocab("words.txt"))
+
+
+    @step(deps=["words.txt"])
+    def first() -> str:
+        mark("first")
+        return vocab("words.txt")[0]
+
+
+    @step
+    def report(n: int, word: str) -> None:
+        mark("report")
+        print("REPORT", n, word)
+
+
+    @pipeline
+    def flow():
+        report(count(), first())
+    """
+
+
+def test_a_helper_that_fills_a_memo_dict_passes_no_value_on(make_project: MakeProject) -> None:
+    """A private module-level dict that one helper fills and reads by key is a memo: the steps
+    calling the helper set no value as they run, and are reused while nothing they depend on
+    changes. Before, the first of them executed on every run, said to set ``_VOCAB``, and
+    the second was decided on the dict's content; a public dict still counts as set."""
+    project = make_project(
+        {
+            "pipelines/util.py": MEMO_HELPER,
+            "pipelines/flow.py": USES_THE_MEMO,
+            "words.txt": "b a c\n",
+        }
+    )
+    first = project.repro()
+    assert "REPORT 3 a" in first.output and "sets" not in first.output
+    assert project.take_ran() == ["count", "first", "report"]
+    assert not any(k.startswith("sets:") for k in project.lock()["flow.count"].reads)
+    assert project.dirty() == {}
+    assert "note" not in project.incr("status").output  # its one filler is followed already
+    project.repro()
+    assert project.take_ran() == []
+    (project.root / "words.txt").write_text("z b a c\n")
+    assert "REPORT 4 a" in project.repro().output
+    assert project.take_ran() == ["count", "first", "report"]
+    util = project.root / "pipelines" / "util.py"
+    util.write_text(util.read_text().replace("_VOCAB", "VOCAB"))  # public: maybe passed on
+    assert "sets VOCAB in pipelines/util.py as it runs" in " ".join(project.repro().output.split())
+    assert project.dirty()["count"] == [("sets values as it runs", "VOCAB in pipelines/util.py")]
+
+
 def test_a_step_before_the_one_setting_a_value_keeps_the_value_of_the_import(
     make_project: MakeProject,
 ) -> None:

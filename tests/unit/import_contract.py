@@ -41,6 +41,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "importeffects",
             "volatile",
             "dynimport",
+            "memodicts",
             "codeast",
             "randomdraws",
             "registries",

@@ -1,0 +1,175 @@
+"""Module-level dicts that a module uses as a memo only: filled by the one function that reads
+it, each entry computed without reading the dict, and seen nowhere else.
+
+::
+
+    _VOCAB = {}
+
+    def vocab(name):
+        if name not in _VOCAB:
+            _VOCAB[name] = load_vocab(name)
+        return _VOCAB[name]
+
+A step that calls ``vocab`` fills ``_VOCAB``: a plain value that differs from the one the
+module's import left, which ``incr.globalvalues`` would take for a value set at run time,
+passed on to the steps after it (the step would then execute on every run, and each step
+using ``vocab`` would be decided on the dict's content). A memo passes nothing on: whoever
+asks gets what computing the entry gives, whether the entry was there or not. Such dicts are
+left out of the values set at run time.
+
+A dict counts as a memo only when its name is private (``_VOCAB``), and in its module's text:
+
+- it is bound once at the top level, to an empty dict (``{}``, ``dict()``,
+  ``OrderedDict()``, ``defaultdict(...)``), and appears nowhere else at the top level;
+- one function names it, stores entries into it (``_VOCAB[key] = ...``, ``.setdefault``)
+  and uses it only by key: ``key in _VOCAB``, ``_VOCAB[key]``, ``.get``, ``.setdefault``,
+  ``.pop``, ``del _VOCAB[key]``; no iteration, no ``len``, no passing it on, no ``global``;
+- no entry stored is computed from the dict itself (``_SEEN[key] = len(_SEEN)`` counts what
+  was stored before: the order of the steps would show in their results).
+
+Another module that uses it (``helpers._VOCAB``) is not looked for: the name is private, and
+another module's private dict is rarely used. A public one (``CACHE = {}``) is never taken
+for a memo.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Iterator
+
+#: Calls that make an empty dict.
+_EMPTY_CALLS = frozenset({"dict", "OrderedDict", "defaultdict"})
+#: Methods of the dict a memo's functions may call.
+_KEYED_METHODS = frozenset({"get", "setdefault", "pop"})
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+def memo_names(tree: ast.Module) -> frozenset[str]:
+    """The names of the module-level dicts that ``tree`` uses as a memo only."""
+    candidates = _empty_dicts(tree)
+    if not candidates:
+        return frozenset()
+    bad: set[str] = set()
+    writes: dict[str, set[int]] = {}  # name -> the functions (by id) that store into it
+    users: dict[str, set[int]] = {}  # name -> the functions that name it
+    for node, parent, function in _walk(tree):
+        if not isinstance(node, ast.Name) or node.id not in candidates:
+            if isinstance(node, ast.Global | ast.Nonlocal):
+                bad.update(candidates.keys() & set(node.names))
+            continue
+        name = node.id
+        if function is None:
+            if not (isinstance(node.ctx, ast.Store) and parent is candidates[name]):
+                bad.add(name)  # another use at the top level (or a second binding)
+            continue
+        users.setdefault(name, set()).add(id(function))
+        use = _keyed_use(node, parent)
+        if use is None:
+            bad.add(name)
+        elif use == "store":
+            writes.setdefault(name, set()).add(id(function))
+    bad.update(_computed_from_itself(tree, candidates.keys()))
+    for name, functions in users.items():
+        if len(functions) > 1 or functions - writes.get(name, set()):
+            bad.add(name)  # read elsewhere (a value passed on), or filled in two places
+    return frozenset(users.keys() - bad)  # one no function here uses is filled elsewhere
+
+
+def _empty_dicts(tree: ast.Module) -> dict[str, ast.stmt]:
+    """Names bound at the top level to an empty dict, with their binding."""
+    found: dict[str, ast.stmt] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            target, value = stmt.target, stmt.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and _private(target.id) and _empty_dict(value):
+            found[target.id] = stmt
+    return found
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _empty_dict(node: ast.expr) -> bool:
+    if isinstance(node, ast.Dict):
+        return not node.keys
+    if isinstance(node, ast.Call):
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        if name == "defaultdict":
+            return len(node.args) <= 1 and not node.keywords
+        return name in _EMPTY_CALLS and not node.args and not node.keywords
+    return False
+
+
+def _walk(tree: ast.Module) -> Iterator[tuple[ast.AST, ast.AST, ast.AST | None]]:
+    """Each node with its parent and the outermost function it is in (None: the top level,
+    class bodies included)."""
+    todo: list[tuple[ast.AST, ast.AST, ast.AST | None]] = [(tree, tree, None)]
+    while todo:
+        node, parent, function = todo.pop()
+        yield node, parent, function
+        inner = function
+        if inner is None and isinstance(node, _FUNCTIONS):
+            inner = node
+        for child in ast.iter_child_nodes(node):
+            # a function's decorators and defaults run where it is defined
+            at = function if child in _outside(node) else inner
+            todo.append((child, node, at))
+
+
+def _outside(node: ast.AST) -> list[ast.AST]:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        args = node.args
+        return [*node.decorator_list, *args.defaults, *(d for d in args.kw_defaults if d)]
+    if isinstance(node, ast.Lambda):
+        return [*node.args.defaults, *(d for d in node.args.kw_defaults if d)]
+    return []
+
+
+def _keyed_use(node: ast.Name, parent: ast.AST) -> str | None:
+    """How a function uses the dict ``node`` names: "store" (an entry stored), "read" (by
+    key), or None for any other use."""
+    if isinstance(parent, ast.Subscript) and parent.value is node:
+        return "store" if isinstance(parent.ctx, ast.Store) else "read"  # Del: an eviction
+    if isinstance(parent, ast.Compare) and node in parent.comparators:
+        i = parent.comparators.index(node)
+        return "read" if isinstance(parent.ops[i], ast.In | ast.NotIn) else None
+    if isinstance(parent, ast.Attribute) and parent.attr in _KEYED_METHODS:
+        return "store" if parent.attr == "setdefault" else "read"
+    return None
+
+
+def _computed_from_itself(tree: ast.Module, names: Iterable[str]) -> set[str]:
+    """Those of ``names`` into which an entry computed from the dict itself is stored
+    (``_SEEN[key] = len(_SEEN)``, ``_SEEN.setdefault(key, len(_SEEN))``, ``_N[key] += 1``)."""
+    names = set(names)
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        stored: list[ast.expr] = []
+        values: list[ast.AST] = []
+        if isinstance(node, ast.Assign):
+            stored, values = node.targets, [node.value]
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign):
+            stored, values = [node.target], [node.value] if node.value is not None else []
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "setdefault"
+        ):
+            stored, values = [node.func], [*node.args, *node.keywords]
+        for target in stored:
+            holder = target.value if isinstance(target, ast.Subscript | ast.Attribute) else None
+            if not isinstance(holder, ast.Name) or holder.id not in names:
+                continue
+            if isinstance(node, ast.AugAssign) or any(
+                isinstance(n, ast.Name) and n.id == holder.id
+                for value in values
+                for n in ast.walk(value)
+            ):
+                found.add(holder.id)
+    return found

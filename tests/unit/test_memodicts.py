@@ -1,0 +1,163 @@
+"""``incr.memodicts``: which module-level dicts are a memo only, and so pass no value on."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+import pytest
+
+from incr.memodicts import memo_names
+
+MEMOS = {
+    "a membership test": """
+        _V = {}
+        def vocab(n):
+            if n not in _V:
+                _V[n] = load(n)
+            return _V[n]
+        """,
+    "get, then a chained store": """
+        _V = dict()
+        def vocab(n):
+            v = _V.get(n)
+            if v is None:
+                v = _V[n] = load(n)
+            return v
+        """,
+    "setdefault": """
+        from collections import OrderedDict
+        _V: dict = OrderedDict()
+        def vocab(n):
+            return _V.setdefault(n, load(n))
+        """,
+    "a defaultdict and a method": """
+        import collections
+        _C = collections.defaultdict(list)
+        class Loader:
+            def get(self, n):
+                if n not in _C:
+                    _C[n] = compute(n)
+                return _C[n]
+        """,
+    "an eviction": """
+        _C = {}
+        def f(n):
+            if n in _C:
+                del _C[n]
+            _C[n] = 2
+            return _C.pop(n)
+        """,
+}
+
+NOT_MEMOS = {
+    "public": """
+        CACHE = {}
+        def f(n):
+            if n not in CACHE:
+                CACHE[n] = 2
+            return CACHE[n]
+        """,
+    "an entry computed from the dict": """
+        _S = {}
+        def seen(n):
+            _S[n] = len(_S)
+            return _S[n]
+        """,
+    "an entry added to": """
+        _S = {}
+        def count(n):
+            _S[n] = 0
+            _S[n] += 1
+            return _S[n]
+        """,
+    "setdefault from the dict": """
+        _S = {}
+        def seen(n):
+            return _S.setdefault(n, len(_S))
+        """,
+    "read by another function": """
+        _R = {}
+        def register(n, v):
+            _R[n] = v
+        def get(n):
+            return _R[n]
+        """,
+    "filled by two functions": """
+        _C = {}
+        def f(n):
+            _C[n] = 2
+            return _C[n]
+        def g(n):
+            _C[n] = 3
+            return _C[n]
+        """,
+    "iterated": """
+        _R = {}
+        def add(n):
+            _R[n] = 1
+            return list(_R)
+        """,
+    "passed on": """
+        _C = {}
+        def f(n):
+            if n not in _C:
+                _C[n] = 2
+            use(_C)
+            return _C[n]
+        """,
+    "filled at the top level": """
+        _R = {}
+        _R["a"] = 1
+        def f(n):
+            if n not in _R:
+                _R[n] = 2
+            return _R[n]
+        """,
+    "rebound with global": """
+        _C = {}
+        def f(n):
+            global _C
+            if n not in _C:
+                _C[n] = 2
+            return _C[n]
+        """,
+    "not empty": """
+        _C = {"a": 1}
+        def f(n):
+            if n not in _C:
+                _C[n] = 2
+            return _C[n]
+        """,
+    "a default argument": """
+        _C = {}
+        def f(n, c=_C):
+            if n not in c:
+                c[n] = 2
+            return c[n]
+        """,
+    "filled by no function here": """
+        _C = {}
+        def f(n):
+            return n
+        """,
+    "a second binding": """
+        _C = {}
+        _C = {}
+        def f(n):
+            if n not in _C:
+                _C[n] = 2
+            return _C[n]
+        """,
+}
+
+
+@pytest.mark.parametrize("source", MEMOS.values(), ids=MEMOS.keys())
+def test_a_dict_one_function_fills_and_reads_by_key_is_a_memo(source: str) -> None:
+    tree = ast.parse(textwrap.dedent(source))
+    assert len(memo_names(tree)) == 1
+
+
+@pytest.mark.parametrize("source", NOT_MEMOS.values(), ids=NOT_MEMOS.keys())
+def test_a_dict_that_may_pass_a_value_on_is_not(source: str) -> None:
+    assert memo_names(ast.parse(textwrap.dedent(source))) == frozenset()
