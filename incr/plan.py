@@ -90,30 +90,16 @@ def decide(
     # Dirty if it never ran: nothing else to compare against.
     if locked is None:
         return [*reasons, Reason(Reason.NEW)]
-    old = locked.facts
-    configured = (facts.config or old.config) and _canonical(facts.config) != _canonical(old.config)
-    # Dirty if its code or the code it uses changed; a config class's new defaults only when
-    # no config value says so.
-    if facts.code != old.code and not (configured and _only_defaults(old.code, facts.code)):
-        reasons.append(Reason(Reason.CODE, describe_code_change(old.code, facts.code)))
-    # Dirty if a config value changed (as JSON: 2 and 2.0 and True are different values).
-    if configured:
-        reasons.append(Reason(Reason.CONFIG, describe_mapping_change(old.config, facts.config)))
-    # Dirty if a declared file or folder changed.
-    changed_deps = _changed_keys(old.deps, facts.deps)
-    if changed_deps:
-        reasons.append(Reason(Reason.DEP, ", ".join(changed_deps)))
+    # The facts its lock entry records (most steps of a no-op status): none of the rungs
+    # that compare facts would name a change.
+    same = same_facts(facts, locked.facts)
+    if not same:
+        reasons += _changed_facts(node, locked.facts, facts)
     # Dirty if something it was seen to depend on (a file read, an environment variable, a
     # listing, an existence test) changed.
     reasons.extend(reads)
-    # Dirty if an input it receives now differs from the one it ran with.
-    changed = [p for p, d in facts.inputs.items() if old.inputs.get(p) != d]
-    sources = sorted({node.inputs[p].step for p in changed if p in node.inputs})
-    # ... or that it no longer receives at all (a fan-in list that shrank).
-    dropped = sorted(p for p in old.inputs.keys() - facts.inputs.keys() if p not in node.inputs)
-    if sources or dropped:
-        words = [f"from {s}" for s in sources] + [f"{p} no longer given" for p in dropped]
-        reasons.append(Reason(Reason.INPUT, ", ".join(words)))
+    if not same:
+        reasons += _changed_inputs(node, locked.facts, facts)
     # Dirty, perhaps, once a dirty upstream step has rerun (early cutoff may still save it).
     if waiting_on:
         reasons.append(Reason(Reason.UPSTREAM, ", ".join(waiting_on)))
@@ -134,6 +120,35 @@ def decide(
     if not reasons and not waiting_on and (current or fingerprint(facts)) != locked.fingerprint:
         reasons.append(Reason(Reason.FINGERPRINT))
     return reasons
+
+
+def _changed_facts(node: StepNode, old: Facts, facts: Facts) -> list[Reason]:
+    reasons = []
+    configured = (facts.config or old.config) and _canonical(facts.config) != _canonical(old.config)
+    # Dirty if its code or the code it uses changed; a config class's new defaults only when
+    # no config value says so.
+    if facts.code != old.code and not (configured and _only_defaults(old.code, facts.code)):
+        reasons.append(Reason(Reason.CODE, describe_code_change(old.code, facts.code)))
+    # Dirty if a config value changed (as JSON: 2 and 2.0 and True are different values).
+    if configured:
+        reasons.append(Reason(Reason.CONFIG, describe_mapping_change(old.config, facts.config)))
+    # Dirty if a declared file or folder changed.
+    changed_deps = _changed_keys(old.deps, facts.deps)
+    if changed_deps:
+        reasons.append(Reason(Reason.DEP, ", ".join(changed_deps)))
+    return reasons
+
+
+def _changed_inputs(node: StepNode, old: Facts, facts: Facts) -> list[Reason]:
+    # Dirty if an input it receives now differs from the one it ran with.
+    changed = [p for p, d in facts.inputs.items() if old.inputs.get(p) != d]
+    sources = sorted({node.inputs[p].step for p in changed if p in node.inputs})
+    # ... or that it no longer receives at all (a fan-in list that shrank).
+    dropped = sorted(p for p in old.inputs.keys() - facts.inputs.keys() if p not in node.inputs)
+    if not sources and not dropped:
+        return []
+    words = [f"from {s}" for s in sources] + [f"{p} no longer given" for p in dropped]
+    return [Reason(Reason.INPUT, ", ".join(words))]
 
 
 def _canonical(values: Mapping[str, Any]) -> dict[str, str]:
