@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import enum
 import itertools
+import os
 import re
 import sys
 import types
@@ -148,20 +149,27 @@ def changed(root: Path) -> dict[str, str]:
     return found
 
 
-#: The dicts each project module uses as a memo only (``incr.memodicts``), by module name:
-#: read from its file the first time one of its values is found changed.
-_memo_names: dict[str, frozenset[str]] = {}
+#: The dicts each project module uses as a memo only (``incr.memodicts``), by module name,
+#: with the file's size and time they were read from: read when one of the module's values
+#: is found changed, and again once the file changed.
+_memo_names: dict[str, tuple[tuple[int, int], frozenset[str]]] = {}
 
 
 def _memos(module: ModuleType) -> frozenset[str]:
-    names = _memo_names.get(module.__name__)
-    if names is None:
-        from incr.memodicts import memo_names
+    try:
+        st = os.stat(module.__file__ or "")
+    except (OSError, TypeError, ValueError):
+        return frozenset()  # no file (a notebook's code): nothing is taken for a memo
+    stamp = (st.st_size, st.st_mtime_ns)
+    known = _memo_names.get(module.__name__)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    from incr.memodicts import memo_names
 
-        names = frozenset()
-        with contextlib.suppress(OSError, SyntaxError, ValueError, TypeError):
-            names = memo_names(ast.parse(Path(module.__file__ or "").read_bytes()))
-        _memo_names[module.__name__] = names
+    names: frozenset[str] = frozenset()
+    with contextlib.suppress(OSError, SyntaxError, ValueError):
+        names = memo_names(ast.parse(Path(module.__file__ or "").read_bytes()))
+    _memo_names[module.__name__] = (stamp, names)
     return names
 
 

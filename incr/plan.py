@@ -94,7 +94,7 @@ def decide(
     # that compare facts would name a change.
     same = same_facts(facts, locked.facts)
     if not same:
-        reasons += _changed_facts(node, locked.facts, facts)
+        reasons += _changed_facts(locked.facts, facts)
     # Dirty if something it was seen to depend on (a file read, an environment variable, a
     # listing, an existence test) changed.
     reasons.extend(reads)
@@ -122,7 +122,7 @@ def decide(
     return reasons
 
 
-def _changed_facts(node: StepNode, old: Facts, facts: Facts) -> list[Reason]:
+def _changed_facts(old: Facts, facts: Facts) -> list[Reason]:
     reasons = []
     configured = (facts.config or old.config) and _canonical(facts.config) != _canonical(old.config)
     # Dirty if its code or the code it uses changed; a config class's new defaults only when
