@@ -142,7 +142,12 @@ def changed(root: Path) -> dict[str, str]:
         path = _path(module, root)
         if path is None:
             continue
-        for name in _file_names(root / path, names) if isinstance(names, str) else names:
+        listed = _file_names(root / path, names) if isinstance(names, str) else names
+        # What its functions rebind (``global EPOCHS`` in a ``main()``) and no note of its
+        # import holds: a script's names defined after its last step are not noted.
+        noted = _imported.get(module.__name__, (module, {}))[1]
+        listed = [*listed, *(n for n in _global_names(root / path) if n not in noted)]
+        for name in listed:
             now_token = _token(vars(module).get(name, _GONE))
             if now_token is not None:
                 found[f"{path}:{name}"] = digest_bytes(now_token.encode(), 32)
@@ -330,6 +335,24 @@ def _file_names(file: Path, which: str) -> list[str]:
         block = _top_statements(tree.body) if which == TOP else main_bodies(tree.body)
         _main_bound[(file, which)] = bound_names(block)
     return _main_bound[(file, which)]
+
+
+#: A ``global`` statement inside a function, with the names it declares.
+_GLOBAL_LINE = re.compile(rb"^[ \t]+global[ \t]+(\w+(?:[ \t]*,[ \t]*\w+)*)", re.MULTILINE)
+_global_declared: dict[Path, list[str]] = {}
+
+
+def _global_names(file: Path) -> list[str]:
+    """The names the functions of ``file`` declare ``global`` (read from its text, without
+    parsing it: a line in a string may add a name, which then counts by its value)."""
+    if file not in _global_declared:
+        try:
+            source = file.read_bytes()
+        except OSError:
+            source = b""
+        found = (n.strip() for m in _GLOBAL_LINE.finditer(source) for n in m[1].split(b","))
+        _global_declared[file] = sorted({n.decode() for n in found})
+    return _global_declared[file]
 
 
 #: The first line of a main block, and the first line of a top-level statement after it.

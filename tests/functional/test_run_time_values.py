@@ -122,6 +122,60 @@ BASE = """\
     """
 
 
+LATE_GLOBAL = """\
+    import argparse
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def train() -> int:
+        mark("train")
+        return EPOCHS * 10
+
+
+    @pipeline
+    def training():
+        train()
+
+
+    EPOCHS = 1  # after the last step: no step's making notes it
+
+
+    def main():
+        global EPOCHS
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--epochs", type=int, default=1)
+        EPOCHS = parser.parse_args().epochs
+        training().run()
+
+
+    if __name__ == "__main__":
+        main()
+    """
+
+
+def test_a_global_a_script_defines_after_its_steps_and_its_main_sets_counts(
+    make_project: MakeProject,
+) -> None:
+    """A script's own global bound after its last step, that its ``main()`` sets with
+    ``global``: each ``--epochs`` reruns the step that reads it. Before, its value was never
+    noted (names are noted as each step is made) and ``--epochs 3`` reused the result of 2."""
+    project = make_project({"pipelines/train.py": LATE_GLOBAL})
+    for options, ran in [
+        (["--epochs", "2"], ["train"]),
+        (["--epochs", "3"], ["train"]),
+        (["--epochs", "3"], []),
+        ([], ["train"]),
+    ]:
+        result = project.python("pipelines/train.py", *options)
+        assert result.returncode == 0, result.output
+        assert project.take_ran() == ran, options
+    code = project.lock()["training.train"].facts.code
+    assert "value:pipelines/train.py:EPOCHS" in code
+
+
 def test_a_value_another_pipeline_module_sets_as_it_is_imported_counts(
     make_project: MakeProject,
 ) -> None:

@@ -225,3 +225,19 @@ def test_values_a_step_set_are_put_in_the_module_of_another_process(tmp_path: Pa
         assert module.N_CLASSES == 3  # type: ignore[attr-defined]
     finally:
         del sys.modules["pipelines_values_probe"]
+
+
+def test_the_names_functions_declare_global_are_read_from_the_text(tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(
+        "EPOCHS = 1\n"
+        "def main():\n"
+        "    global EPOCHS, LR\n"
+        "    EPOCHS = 2\n"
+        "class K:\n"
+        "    def m(self):\n"
+        "        global\tSEED\n"
+        "global TOP_LEVEL_IGNORED\n"
+    )
+    assert globalvalues._global_names(script) == ["EPOCHS", "LR", "SEED"]
+    assert globalvalues._global_names(tmp_path / "missing.py") == []
