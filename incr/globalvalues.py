@@ -35,6 +35,7 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
 
+from incr.boundnames import bound_names, global_names, main_text, parsed, top_statements
 from incr.digests import digest_bytes
 from incr.moduletop import main_bodies
 from incr.project import module_file
@@ -129,6 +130,8 @@ def changed(root: Path) -> dict[str, str]:
     """The values set at run time, as code parts: ``PATH:NAME`` (PATH from ``root``, as code
     parts name definitions) to the digest of the value now."""
     found: dict[str, str] = {}
+    for name in [n for n in _partial if n not in _late_noted and _mains.get(n, ("", ""))[1]]:
+        _note_late_literals(name)  # a script running: its names bound after its last step
     for module, then in list(_imported.values()):
         if not then:
             continue  # a module without plain values (most pipeline modules)
@@ -152,6 +155,42 @@ def changed(root: Path) -> dict[str, str]:
             if now_token is not None:
                 found[f"{path}:{name}"] = digest_bytes(now_token.encode(), 32)
     return found
+
+
+#: Scripts whose literal bindings after their last step were noted (``_note_late_literals``).
+_late_noted: set[str] = set()
+#: A script longer than this is not parsed for them (a script of 10,000 steps takes a second).
+LATE_LITERALS_MAX_BYTES = 256 * 1024
+
+
+def _note_late_literals(name: str) -> None:
+    """Note, as its import left them, the names a script (imported before incr, its main
+    running) binds at its top level to a literal (``SETTINGS = {"lr": 0.1}``) that no step's
+    making noted: those bound after its last step. A ``main()`` that changes one in place
+    (``SETTINGS["lr"] = args.lr``) then counts, as for the names bound before."""
+    _late_noted.add(name)
+    module, noted = _imported.get(name, (None, None))
+    file = getattr(module, "__file__", None)
+    if noted is None or not isinstance(file, str):
+        return
+    with contextlib.suppress(OSError):
+        if os.path.getsize(file) > LATE_LITERALS_MAX_BYTES:
+            return
+        tree = parsed(Path(file).read_bytes())
+        bound: dict[str, list[ast.expr]] = {}
+        for stmt in tree.body if tree is not None else []:
+            if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                for target in targets:
+                    if isinstance(target, ast.Name):
+                        bound.setdefault(target.id, []).append(stmt.value)
+        for late, values in bound.items():
+            if late in noted or len(values) != 1:
+                continue  # noted as a step was made, or bound twice: which one ran is unknown
+            with contextlib.suppress(ValueError, TypeError, SyntaxError, MemoryError):
+                token = _token(ast.literal_eval(values[0]))
+                if token is not None:
+                    noted[late] = token
 
 
 #: The dicts each project module uses as a memo only (``incr.memodicts``), by module name,
@@ -328,96 +367,24 @@ def _file_names(file: Path, which: str) -> list[str]:
         except OSError:
             source = b""
         tree = (
-            _parsed(_main_text(source) if which == MAIN else b"")
-            or _parsed(source)
+            parsed(main_text(source) if which == MAIN else b"")
+            or parsed(source)
             or ast.Module(body=[], type_ignores=[])
         )
-        block = _top_statements(tree.body) if which == TOP else main_bodies(tree.body)
+        block = top_statements(tree.body) if which == TOP else main_bodies(tree.body)
         _main_bound[(file, which)] = bound_names(block)
     return _main_bound[(file, which)]
 
 
-#: A ``global`` statement inside a function, with the names it declares.
-_GLOBAL_LINE = re.compile(rb"^[ \t]+global[ \t]+(\w+(?:[ \t]*,[ \t]*\w+)*)", re.MULTILINE)
 _global_declared: dict[Path, list[str]] = {}
 
 
 def _global_names(file: Path) -> list[str]:
-    """The names the functions of ``file`` declare ``global`` (read from its text, without
-    parsing it: a line in a string may add a name, which then counts by its value)."""
+    """The names the functions of ``file`` declare ``global`` (``boundnames.global_names``)."""
     if file not in _global_declared:
         try:
             source = file.read_bytes()
         except OSError:
             source = b""
-        found = (n.strip() for m in _GLOBAL_LINE.finditer(source) for n in m[1].split(b","))
-        _global_declared[file] = sorted({n.decode() for n in found})
+        _global_declared[file] = global_names(source)
     return _global_declared[file]
-
-
-#: The first line of a main block, and the first line of a top-level statement after it.
-_MAIN_LINE = re.compile(
-    rb"""^if\s+(?:__name__\s*==\s*['"]__main__['"]|['"]__main__['"]\s*==\s*__name__)\s*:""",
-    re.MULTILINE,
-)
-_TOP_LINE = re.compile(rb"^[^\s#]", re.MULTILINE)
-
-
-def _main_text(source: bytes) -> bytes:
-    """The text of a module's main blocks alone, each from its ``if`` line up to the next
-    top-level statement: a script's main block is read without parsing the rest of it (a
-    module of 10,000 steps takes a second to parse). Empty when there is none."""
-    chunks = []
-    for found in _MAIN_LINE.finditer(source):
-        end = _TOP_LINE.search(source, found.end())
-        chunks.append(source[found.start() : end.start() if end else len(source)])
-    return b"\n".join(chunks)
-
-
-def _parsed(source: bytes) -> ast.Module | None:
-    """``source`` parsed, when it is not empty and parses."""
-    try:
-        return ast.parse(source) if source else None
-    except (SyntaxError, ValueError):
-        return None
-
-
-def _top_statements(body: list[ast.stmt]) -> list[ast.stmt]:
-    """The statements of a module's top level, within its ``if``, ``try``, ``with`` and loop
-    blocks too (not within functions and classes)."""
-    found: list[ast.stmt] = []
-    for stmt in body:
-        found.append(stmt)
-        if isinstance(stmt, ast.If | ast.For | ast.While | ast.With | ast.Try):
-            for field in ("body", "orelse", "finalbody"):
-                found += _top_statements(getattr(stmt, field, []))
-            for handler in getattr(stmt, "handlers", []):
-                found += _top_statements(handler.body)
-    return found
-
-
-def bound_names(block: list[ast.stmt]) -> list[str]:
-    """The module names the top level of a main block binds or changes in place."""
-    return sorted({name for stmt in block for name in _bound(stmt)})
-
-
-def _bound(stmt: ast.stmt) -> list[str]:
-    """The module names a main block statement binds or changes in place: ``EPOCHS = ...``,
-    ``SETTINGS["lr"] = ...``, ``cfg.lr += ...``, ``SETTINGS.update(...)``."""
-    targets: list[ast.expr] = []
-    if isinstance(stmt, ast.Assign):
-        targets = list(stmt.targets)
-    elif isinstance(stmt, ast.AnnAssign | ast.AugAssign):
-        targets = [stmt.target]
-    elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-        targets = [stmt.value.func.value] if isinstance(stmt.value.func, ast.Attribute) else []
-    names = []
-    while targets:
-        target = targets.pop()
-        if isinstance(target, ast.Name):
-            names.append(target.id)
-        elif isinstance(target, ast.Tuple | ast.List):
-            targets += target.elts
-        elif isinstance(target, ast.Starred | ast.Subscript | ast.Attribute):
-            targets.append(target.value)
-    return names

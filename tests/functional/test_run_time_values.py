@@ -167,13 +167,43 @@ def test_a_global_a_script_defines_after_its_steps_and_its_main_sets_counts(
         (["--epochs", "2"], ["train"]),
         (["--epochs", "3"], ["train"]),
         (["--epochs", "3"], []),
-        ([], ["train"]),
+        ([], ["train"]),  # the value its import left: the definition's text counts alone
     ]:
         result = project.python("pipelines/train.py", *options)
         assert result.returncode == 0, result.output
         assert project.take_ran() == ran, options
-    code = project.lock()["training.train"].facts.code
-    assert "value:pipelines/train.py:EPOCHS" in code
+        code = project.lock()["training.train"].facts.code
+        assert ("value:pipelines/train.py:EPOCHS" in code) is bool(options), options
+
+
+def test_a_literal_a_script_binds_after_its_steps_and_changes_in_place_counts(
+    make_project: MakeProject,
+) -> None:
+    """A script's dict bound after its last step to a literal, that its ``main()`` changes in
+    place (no ``global`` needed): its import's value is read from the literal, and each
+    ``--lr`` reruns the step that reads it. Before, ``--lr 0.5`` reused the result of 0.2."""
+    script = LATE_GLOBAL.replace(
+        "EPOCHS = 1  # after the last step: no step's making notes it",
+        'SETTINGS = {"lr": 0.1}\n    EPOCHS = 1',
+    ).replace("return EPOCHS * 10", 'return int(SETTINGS["lr"] * 100)')
+    script = script.replace(
+        '    parser.add_argument("--epochs", type=int, default=1)\n'
+        "        EPOCHS = parser.parse_args().epochs",
+        '    parser.add_argument("--lr", type=float, default=0.1)\n'
+        '        SETTINGS["lr"] = parser.parse_args().lr',
+    )
+    assert 'SETTINGS["lr"] = parser' in script
+    project = make_project({"pipelines/train.py": script})
+    for options, ran in [
+        (["--lr", "0.2"], ["train"]),
+        (["--lr", "0.5"], ["train"]),
+        (["--lr", "0.5"], []),
+        ([], ["train"]),
+        ([], []),
+    ]:
+        result = project.python("pipelines/train.py", *options)
+        assert result.returncode == 0, result.output
+        assert project.take_ran() == ran, options
 
 
 def test_a_value_another_pipeline_module_sets_as_it_is_imported_counts(

@@ -42,6 +42,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "volatile",
             "dynimport",
             "memodicts",
+            "boundnames",
             "codeast",
             "randomdraws",
             "registries",

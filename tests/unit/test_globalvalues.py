@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from incr import globalvalues
+from incr.boundnames import global_names
 
 PLAIN = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -241,3 +242,4 @@ def test_the_names_functions_declare_global_are_read_from_the_text(tmp_path: Pat
     )
     assert globalvalues._global_names(script) == ["EPOCHS", "LR", "SEED"]
     assert globalvalues._global_names(tmp_path / "missing.py") == []
+    assert global_names(b"def f():\n    global A,B\n") == ["A", "B"]
