@@ -60,6 +60,20 @@ def top_statements(body: list[ast.stmt]) -> list[ast.stmt]:
     return found
 
 
+def bound_once(tree: ast.Module) -> dict[str, ast.expr]:
+    """The names the top level of ``tree`` binds in one statement only (``SETTINGS = {...}``,
+    ``LR: float = 0.1``), with the value bound: a name bound twice is left out (which of the
+    two ran is not known from the text)."""
+    bound: dict[str, list[ast.expr]] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    bound.setdefault(target.id, []).append(stmt.value)
+    return {name: values[0] for name, values in bound.items() if len(values) == 1}
+
+
 def bound_names(block: list[ast.stmt]) -> list[str]:
     """The module names the top level of a main block binds or changes in place."""
     return sorted({name for stmt in block for name in _bound(stmt)})

@@ -35,7 +35,14 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
 
-from incr.boundnames import bound_names, global_names, main_text, parsed, top_statements
+from incr.boundnames import (
+    bound_names,
+    bound_once,
+    global_names,
+    main_text,
+    parsed,
+    top_statements,
+)
 from incr.digests import digest_bytes
 from incr.moduletop import main_bodies
 from incr.project import module_file
@@ -177,18 +184,10 @@ def _note_late_literals(name: str) -> None:
         if os.path.getsize(file) > LATE_LITERALS_MAX_BYTES:
             return
         tree = parsed(Path(file).read_bytes())
-        bound: dict[str, list[ast.expr]] = {}
-        for stmt in tree.body if tree is not None else []:
-            if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
-                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-                for target in targets:
-                    if isinstance(target, ast.Name):
-                        bound.setdefault(target.id, []).append(stmt.value)
-        for late, values in bound.items():
-            if late in noted or len(values) != 1:
-                continue  # noted as a step was made, or bound twice: which one ran is unknown
+        bound = bound_once(tree) if tree is not None else {}
+        for late in [n for n in bound if n not in noted]:  # the others: as a step was made
             with contextlib.suppress(ValueError, TypeError, SyntaxError, MemoryError):
-                token = _token(ast.literal_eval(values[0]))
+                token = _token(ast.literal_eval(bound[late]))
                 if token is not None:
                     noted[late] = token
 

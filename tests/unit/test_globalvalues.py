@@ -243,3 +243,17 @@ def test_the_names_functions_declare_global_are_read_from_the_text(tmp_path: Pat
     assert globalvalues._global_names(script) == ["EPOCHS", "LR", "SEED"]
     assert globalvalues._global_names(tmp_path / "missing.py") == []
     assert global_names(b"def f():\n    global A,B\n") == ["A", "B"]
+
+
+def test_the_names_a_top_level_binds_once_are_those_a_literal_may_give() -> None:
+    import ast
+
+    from incr.boundnames import bound_once
+
+    tree = ast.parse('A = 1\nB: dict = {"x": 1}\nC = 2\nC = 3\nD = E = []\nif X:\n    F = 1\n')
+    assert {k: ast.literal_eval(v) for k, v in bound_once(tree).items()} == {
+        "A": 1,
+        "B": {"x": 1},
+        "D": [],
+        "E": [],
+    }
