@@ -70,6 +70,7 @@ def decide(
     expired: bool = False,
     waiting_on: Sequence[str] = (),
     current: str | None = None,
+    same: bool | None = None,
 ) -> list[Reason]:
     """Why ``node`` must run, given its lock entry and its current facts (empty: it is clean).
 
@@ -78,7 +79,8 @@ def decide(
     ``modified`` the ``outs`` files whose bytes differ from the recorded ones; ``reads`` the
     reasons for what it was seen to depend on last time and that changed since; ``expired``
     says its cached result is older than its ``cache_expires``; ``current`` is
-    ``fingerprint(facts)`` when the caller has it already.
+    ``fingerprint(facts)`` and ``same`` is ``same_facts(facts, locked.facts)`` when the
+    caller has them already.
     """
     reasons: list[Reason] = []
     # Dirty if asked to run whatever its state.
@@ -92,7 +94,8 @@ def decide(
         return [*reasons, Reason(Reason.NEW)]
     # The facts its lock entry records (most steps of a no-op status): none of the rungs
     # that compare facts would name a change.
-    same = same_facts(facts, locked.facts)
+    if same is None:
+        same = same_facts(facts, locked.facts)
     if not same:
         reasons += _changed_facts(locked.facts, facts)
     # Dirty if something it was seen to depend on (a file read, an environment variable, a

@@ -126,7 +126,8 @@ def _walk_one(
             setters = {set_by[p] for p in used} & dirty  # by key; named here by their name
             own = f"{node.pipeline}."
             waiting = sorted({*waiting, *(s.removeprefix(own) for s in setters)})
-        fp = None if waiting else _fingerprint(facts, locked, seen.checked)
+        same = locked is not None and same_facts(facts, locked.facts)
+        fp = None if waiting else _fingerprint(facts, locked, seen.checked and same)
         behind = gate.behind(node, producers, lacking) if lacking else []
         reasons = decide(
             node,
@@ -140,6 +141,7 @@ def _walk_one(
             expired=seen.expired,
             waiting_on=sorted({*waiting, *behind}) if behind else waiting,
             current=fp,
+            same=same,
         )
         if locked is not None and locked.reads and (parts := set_parts(locked.reads)):
             set_by.update(dict.fromkeys(parts, node.key))
@@ -184,9 +186,9 @@ def _inputs(node: StepNode, facts: Facts, dirty: set[str]) -> tuple[Facts, list[
     return replace(facts, inputs=inputs), sorted(waiting)
 
 
-def _fingerprint(facts: Facts, locked: LockEntry | None, checked: bool) -> str:
-    """``fingerprint(facts)``, taken from the lock entry when its facts are the same and its
-    fingerprint was checked against them: most steps of a no-op status."""
-    if locked is not None and checked and same_facts(facts, locked.facts):
+def _fingerprint(facts: Facts, locked: LockEntry | None, recorded: bool) -> str:
+    """``fingerprint(facts)``, taken from the lock entry when ``recorded``: its facts are
+    ``facts`` and its fingerprint was checked against them (most steps of a no-op status)."""
+    if locked is not None and recorded:
         return locked.fingerprint
     return fingerprint(facts)
