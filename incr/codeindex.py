@@ -246,12 +246,12 @@ class CodeIndex:
 
         if (key := (module, sym)) not in self._tables:
             before, self._consulted = self._consulted, set()
-            found, notes = registries.scan(self, key)
             info = self.module(module)
-            if notes and info is not None and info.tree and sym in memo_names(info.tree):
-                # its one filler, in the closure already, says what its entries run
-                own = f"{sym} filled in {info.source.path}:"
-                notes = [note for note in notes if not note.startswith(own)]
+            # A memo is no table: its one filler, in the closure already, says what its
+            # entries run, and each step starts with it empty (``stepcaches``): which other
+            # code fills it changes no result.
+            memo = info is not None and info.tree is not None and sym in memo_names(info.tree)
+            found, notes = registries.scan(self, key) if not memo else ([], [])
             self._tables[key] = (found, notes, self._consulted)
             self._consulted = before | self._consulted
         found, notes, consulted = self._tables[key]

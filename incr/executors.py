@@ -62,7 +62,7 @@ class StepJob:
     #: Outputs a later step of the run takes: an executor that keeps values may keep these.
     keep: tuple[str, ...] = ()
     #: The project definitions its code uses (``path:name`` code parts): the ones holding a
-    #: ``functools`` cache start the step empty (``jobrun.clear_caches``).
+    #: ``functools`` cache start the step empty (``stepcaches.clear_caches``).
     code: tuple[str, ...] = ()
     #: Inputs that another step of the run still takes after this one: a value kept in
     #: memory is given to this step as a copy (``load_inputs``), so that a step changing its

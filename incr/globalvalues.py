@@ -145,7 +145,7 @@ def changed(root: Path) -> dict[str, str]:
         now = vars(module)
         for name, token in then.items():
             value = _token(now.get(name, _GONE))
-            changed_here = value != token and name not in _memos(module)  # a memo passes
+            changed_here = value != token and name not in memo_dicts(module)  # a memo passes
             if changed_here and (path := _path(module, root)) is not None:  # nothing on
                 found[f"{path}:{name}"] = _digest(value)
     for module, names in list(_mains.values()):
@@ -198,7 +198,9 @@ def _note_late_literals(name: str) -> None:
 _memo_names: dict[str, tuple[tuple[int, int], frozenset[str]]] = {}
 
 
-def _memos(module: ModuleType) -> frozenset[str]:
+def memo_dicts(module: ModuleType) -> frozenset[str]:
+    """The names of the module-level dicts ``module`` uses as a memo only
+    (``incr.memodicts``), read from its file once per version of it."""
     try:
         st = os.stat(module.__file__ or "")
     except (OSError, TypeError, ValueError):

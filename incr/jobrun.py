@@ -6,17 +6,14 @@ what it learned (``StepOutcome``). Nothing here knows the runner or the lockfile
 from __future__ import annotations
 
 import contextlib
-import functools
-import linecache
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from incr import envreads, globalvalues, materializers, processes, stepcontext, trees
+from incr import envreads, globalvalues, materializers, processes, stepcaches, stepcontext, trees
 from incr.errors import IncrError
 from incr.executors import (
     StepJob,
@@ -29,6 +26,7 @@ from incr.executors import (
 from incr.model import SETS_PREFIX, Artifact, StepFunction, paths_overlap
 from incr.project import module_name
 from incr.reads import ReadRecorder, recording
+from incr.stepcaches import clear_caches, held
 from incr.store import UnsafePath
 
 
@@ -45,10 +43,13 @@ def run_job(
     clear_caches(job.code)
     env: envreads.EnvRecorder | None = None
     put_values(job.values)
+    states = stepcaches.states(job.code, job.root)  # the project objects it uses, as it finds them
     set_before = globalvalues.changed(root)
     started = clock()
     try:
         with watching_reads(job, root) as seen, watching_env(job, root) as env:
+            if states and seen is not None:
+                seen.follow_owners()  # which code reads what (``stepcaches.carried``)
             if env is not None and seen is not None:
                 env.relay = seen.relay  # forked children report variables there too
             result = function.run_function(job.config, values)
@@ -74,13 +75,16 @@ def run_job(
         set_values = globalvalues.set_since(set_before, root, also=job.sets)
         if set_values:
             notes.append(_sets_values_note(job, set_values))
+        relayed = seen.relayed_env if seen else set()
+        names = frozenset(env.names | relayed) if env is not None else frozenset()
+        reads = reads_of(job, seen, tools)
+        if seen is not None:  # with what the objects it uses carry
+            reads = stepcaches.carried(job.code, states, reads, seen.owned, job.root)
         outcome = StepOutcome(
             artifacts,
             seconds,
-            reads={**reads_of(job, seen, tools), **{SETS_PREFIX + p: SET for p in set_values}},
-            env=tuple(sorted(env.names | (seen.relayed_env if seen else set())))
-            if env is not None
-            else (),
+            reads={**reads, **{SETS_PREFIX + p: SET for p in set_values}},
+            env=tuple(sorted(names)),
             env_set_before=before,
             deps=deps_written(job, seen, tools),
             writes=tuple(writes_of(job, seen)),
@@ -234,34 +238,15 @@ def working_directory(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def clear_caches(parts: tuple[str, ...]) -> None:
-    """Empty the ``functools.lru_cache``/``functools.cache`` of each project function (or
-    method) among ``parts`` (``path:name`` code parts) imported in this process: what a cached
-    helper reads (``load_vocab()`` opening ``data/vocab.txt``) is then read, and recorded, by
-    each step that uses it, not only by the first one of the process to call it. So with
-    ``linecache``, which keeps every file ``getline`` read (line-by-line datasets use it): the
-    files it read from disk are dropped, the sources kept in memory (a notebook's cells,
-    which IPython registers there) stay."""
-    for name, entry in list(linecache.cache.items()):
-        if len(entry) == 4 and entry[1] is not None:  # (size, mtime, lines, path): a file
-            linecache.cache.pop(name, None)
-    for part in parts:
-        found, name = _held(part)
-        for attr in name.split("."):
-            found = getattr(found, attr, None)
-        clear = getattr(found, "cache_clear", None)
-        if callable(clear) and hasattr(found, "cache_info"):
-            clear()
-
-
 def put_values(values: dict[str, Any]) -> None:
     """Set each module value of ``values`` (by ``path:name`` code part) in its module,
     imported here if it is not yet: a step run in another process than the steps that set
     them as they ran sees them as a serial run shows them."""
     for part, value in values.items():
-        module, name = _held(part)
+        module, name = held(part)
+        path = part.rpartition(":")[0]
         with contextlib.suppress(Exception):  # (the step's own import then says why)
-            module = module or import_module(_module_name(part.rpartition(":")[0]))
+            module = module or import_module(module_name(Path(), Path(path)))
             setattr(module, name, value)
 
 
@@ -269,23 +254,10 @@ def values_of(parts: list[str]) -> dict[str, Any]:
     """The values now of the module values ``parts`` (``path:name`` code parts)."""
     found = {}
     for part in parts:
-        module, name = _held(part)
+        module, name = held(part)
         if module is not None and name in vars(module):
             found[part] = vars(module)[name]
     return found
-
-
-def _held(part: str) -> tuple[Any, str]:
-    """The module of code part ``part`` (``path:name``) as this process holds it (None when
-    it has not imported it), and the name."""
-    path, _, name = part.rpartition(":")
-    return sys.modules.get(_module_name(path)), name
-
-
-@functools.lru_cache(maxsize=1024)
-def _module_name(path: str) -> str:
-    """The dotted name of the project module at ``path``, relative to the root."""
-    return module_name(Path(), Path(path))
 
 
 #: Handles over files that read them only when collected, by (module prefix, class name).

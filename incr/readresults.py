@@ -41,6 +41,36 @@ class RecordedReads:
     venvs: dict[str, bool]
     relayed_env: set[str]
     followed: set[int]
+    _code: Any  # ``envreads.ProjectFiles``
+    #: While on (``follow_owners``): the project definitions (relative path, top-level name)
+    #: whose code was running when each path was opened, listed or tested, by absolute path.
+    owners: dict[str, set[tuple[str, str]]] | None = None
+
+    def follow_owners(self) -> None:
+        """Note from here on which project code reads each path (``owned``)."""
+        self.owners = {}
+
+    def note_owners(self, full: str, frame: Any) -> None:
+        """``full`` was read by the code of ``frame`` and the frames that called it."""
+        assert self.owners is not None
+        found = self.owners.setdefault(full, set())
+        while frame is not None:
+            code = frame.f_code
+            rel = self._code.rel(code.co_filename)
+            if rel is not None:
+                found.add((rel, code.co_qualname.partition(".")[0]))
+            frame = frame.f_back
+
+    def owned(self, definitions: set[tuple[str, str]]) -> set[str]:
+        """The keys of the reads (``paths``, ``learned``) that the code of one of
+        ``definitions`` (relative path, top-level name) made, directly or through what it
+        called; empty unless ``follow_owners`` was on."""
+        keys: set[str] = set()
+        for full, owners in (self.owners or {}).items():
+            if owners & definitions:
+                rel = self.relative(full)
+                keys |= {rel, f"ls:{rel}", f"exists:{rel}", f"{TIMES_PREFIX}{rel}"}
+        return keys
 
     def opened(
         self, full: str, mode: Any, flags: Any, source: bool = False, at: int | None = None

@@ -124,6 +124,8 @@ class ReadRecorder(RecordedReads):
             self.opened(full, mode, flags, kind == "source")
             if full in self.read and full not in self.stamps:
                 self.stamps[full] = stamp(full)
+            if self.owners is not None:
+                self.note_owners(full, sys._getframe(1))
 
     def source(self, path: str) -> None:
         """A project module a process started afresh runs (``incr.childreads``): code that
@@ -166,6 +168,8 @@ class ReadRecorder(RecordedReads):
         """An ``os.listdir``/``os.scandir`` audit event, from the code in ``frame`` on."""
         if self._by_project(frame):
             self.listed(path)
+            if self.owners is not None and (full := self._full(path or ".")) is not None:
+                self.note_owners(full, frame)
 
     def listed(self, path: Any) -> None:
         """A folder listed (``.`` for None): its names, as they are now."""
@@ -186,6 +190,8 @@ class ReadRecorder(RecordedReads):
         full = self._full(path)
         if full is None:
             return
+        if self.owners is not None:
+            self.note_owners(full, frame)
         mtime = result.st_mtime_ns if result and stat_module.S_ISREG(result.st_mode) else None
         if (
             mtime is not None

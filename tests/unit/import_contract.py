@@ -91,6 +91,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "history",
             "runhistory",
             "globalvalues",
+            "stepcaches",
             "scriptmain",
             "modulefiles",
             "locking",
