@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from incr import dag, importreads
 from incr.envreads import env_value
 from incr.learned import own_paths
-from incr.model import TracedPipeline
+from incr.model import PipelineGraph, TracedPipeline
 from incr.project import Project
 from incr.session import Workspace
 
@@ -116,14 +116,19 @@ def open_for_repro(
     return open_pipelines(project, workspace=workspace, saved=saved)
 
 
-def script_imports(project: Project, workspace: Workspace) -> importreads.ImportFacts:
+def script_imports(
+    project: Project, workspace: Workspace
+) -> tuple[importreads.ImportFacts, list[PipelineGraph]]:
     """What the project modules read while imported, for a ``.run()`` made by a script: as
     recorded in this process since ``import incr``, completed by the graph cache when it is
-    up to date (a module imported before incr was is known there)."""
+    up to date (a module imported before incr was is known there); with the graphs of the
+    project's pipelines that cache holds (none when it is not up to date)."""
     from incr import graphcache
 
     recorder = importreads.script_recorder(project.root)
     exclude = (project.cache_dir, ".git")
     live = recorder.facts(workspace.stats.digest, workspace.environ, exclude) if recorder else {}
     cached = graphcache.load_with_imports(project, workspace.stats)
-    return importreads.merged(cached[1], live) if cached is not None else live
+    if cached is None:
+        return live, []
+    return importreads.merged(cached[1], live), [t.graph for t in cached.pipelines]

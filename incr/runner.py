@@ -40,7 +40,7 @@ from incr.inprocess import InProcessExecutor
 from incr.jobrun import working_directory
 from incr.leftovers import remember as remember_outs
 from incr.locking import held_here, project_lock
-from incr.model import Reason, TracedPipeline
+from incr.model import PipelineGraph, Reason, TracedPipeline
 from incr.opening import open_for_repro, open_pipelines, script_imports
 from incr.plan import Verdict, stale_locks
 from incr.prepare import Preparer
@@ -355,12 +355,29 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
         from incr import discovery
 
         discovery.import_the_rest(project)
-        workspace.imports = script_imports(project, workspace)
+        workspace.imports, saved = script_imports(project, workspace)
         traced = discovery.trace(instance, project.root)
+        _check_outs(project, traced, saved)
         result = Runner(workspace, reporter).run(traced, run_override=enable_cache)
     if result.failed:
         raise RuntimeError(f"pipeline {instance.name}: step {', '.join(result.failed)} failed")
     return result
+
+
+#: The graphs ``.run()`` traced in this process, by project root and pipeline name.
+_RUN_HERE: dict[tuple[str, str], PipelineGraph] = {}
+
+
+def _check_outs(project: Project, traced: TracedPipeline, saved: list[PipelineGraph]) -> None:
+    """Raise GraphError, as ``incr status`` would, when a step of ``traced`` lists an
+    ``outs`` path that a step of another pipeline lists too: another instance that a
+    ``.run()`` of this process ran (a sweep over configs), or a pipeline of the graph cache
+    (``saved``: what ``incr status`` found last, when still up to date)."""
+    name, root = traced.graph.name, str(project.root)
+    others = {g.name: g for g in saved if g.name != name}
+    others.update({n: g for (r, n), g in _RUN_HERE.items() if r == root and n != name})
+    dag.check_shared_outs([*others.values(), traced.graph])
+    _RUN_HERE[(root, name)] = traced.graph
 
 
 __all__ = ["Reason", "RunResult", "Runner", "load_artifact"]

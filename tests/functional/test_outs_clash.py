@@ -121,3 +121,85 @@ def test_separate_outs_in_two_pipelines_settle(make_project: MakeProject) -> Non
     project.repro()
     assert project.take_ran() == []
     assert project.dirty() == {}
+
+
+SWEEP = """\
+    import os
+
+    from incr import BaseStepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class TrainConfig(BaseStepConfig):
+        lr: float = 0.1
+
+
+    @step
+    def train(config: TrainConfig) -> float:
+        mark("train")
+        return 10 * config.lr
+
+
+    @step(outs=["reports/metrics.txt"])
+    def evaluate(score: float) -> None:
+        mark("evaluate")
+        os.makedirs("reports", exist_ok=True)
+        with open("reports/metrics.txt", "w", encoding="utf-8") as fh:
+            fh.write(str(score))
+
+
+    @pipeline
+    def sweep(trainer, evaluator):
+        evaluator(trainer())
+
+
+    if __name__ == "__main__":
+        for lr in [0.1, 0.2]:
+            sweep(trainer=train(config=TrainConfig(lr=lr)), evaluator=evaluate()).run()
+    """
+
+
+def test_a_script_running_two_instances_that_write_one_path_stops_at_the_second(
+    make_project: MakeProject,
+) -> None:
+    """A sweep whose instances write one ``outs`` file: the script stops at the second
+    ``.run()`` with the error ``incr status`` gives, before that instance runs (the lockfile
+    keeps the first one only), instead of leaving a project that ``incr`` refuses."""
+    project = make_project({"pipelines/sweep.py": SWEEP})
+    result = project.python("pipelines/sweep.py")
+    assert result.returncode != 0
+    error = "steps sweep.evaluate and sweep@train.lr=0.2.evaluate both write reports/metrics.txt"
+    assert error in result.output
+    assert sorted(project.take_ran()) == ["evaluate", "train"]  # the first instance only
+    assert sorted(project.lock()) == ["sweep.evaluate", "sweep.train"]
+    assert project.read("reports/metrics.txt") == "1.0"
+    assert error in project.incr("status").user_error()
+
+
+def test_a_script_reusing_a_step_with_outs_of_another_pipeline_is_refused(
+    make_project: MakeProject,
+) -> None:
+    """A script whose pipeline uses a step with ``outs`` that another pipeline of the project
+    runs: refused when ``incr`` has seen the other pipeline (its graphs are cached)."""
+    project = make_project({"pipelines/alpha.py": writer("alpha", "write_a", "reports/a.txt")})
+    project.repro()
+    assert project.take_ran() == ["write_a"]
+    other = """\
+        from incr import pipeline
+        from pipelines.alpha import write_a
+
+
+        @pipeline
+        def other():
+            write_a()
+
+
+        if __name__ == "__main__":
+            other().run()
+        """
+    project.write({"scripts/other.py": other})
+    result = project.python("scripts/other.py")
+    assert result.returncode != 0
+    assert "steps alpha.write_a and other.write_a both write reports/a.txt" in result.output
+    assert project.take_ran() == []
+    assert sorted(project.lock()) == ["alpha.write_a"]
