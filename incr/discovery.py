@@ -61,24 +61,35 @@ def import_module(project: Project, path: Path) -> object:
         line = line_in(exc, path)
         raise DiscoveryError(
             f"{rel}:{line}: import failed: {type(exc).__name__}: {exc}",
-            hint=_import_hint(project, name, exc),
+            hint=_import_hint(project, name, exc, path),
         ) from None
     finally:
         sys.argv = argv
 
 
-def _import_hint(project: Project, name: str, exc: Exception) -> str:
-    """How to get further: for a missing module, where incr looked; otherwise a command that
-    imports the module the way incr does (project root, then ``src/``, on the path)."""
+def _import_hint(project: Project, name: str, exc: Exception, path: Path) -> str:
+    """How to get further: for a missing module, where incr looked (or, for a module beside
+    the one imported, how to import it as incr does); otherwise a command that imports the
+    module the way incr does (project root, then ``src/``, on the path)."""
     if isinstance(exc, ModuleNotFoundError) and exc.name:
         import sys  # here only: imports on the quick path are kept few
+
+        top, folder = exc.name.split(".")[0], path.parent
+        if folder != project.root and ((folder / f"{top}.py").is_file() or (folder / top).is_dir()):
+            package = ".".join(name.split(".")[:-1])
+            beside = (folder / top).relative_to(project.root).as_posix()
+            return (
+                f"{beside} is found beside the script when Python runs it, but incr imports "
+                f"{name} as part of the package {package}: import it as {package}.{top} "
+                f"(`from {package} import {top}` or `from {package}.{top} import ...`)"
+            )
 
         return (
             f"{exc.name!r} is neither project code (a module or package in the project root "
             f"or in src/) nor installed for {sys.executable}: install it, or fix the import"
         )
-    path = "PYTHONPATH=src " if (project.root / "src").is_dir() else ""
-    return f"run `{path}python -c 'import {name}'` in {project.root} to see the full traceback"
+    env = "PYTHONPATH=src " if (project.root / "src").is_dir() else ""
+    return f"run `{env}python -c 'import {name}'` in {project.root} to see the full traceback"
 
 
 def _relative(root: Path, filename: str) -> str:

@@ -152,3 +152,34 @@ def test_a_checkout_of_incr_runs_its_own_pipelines_with_python_m(make_project: M
 
     assert run.returncode == 0, run.stdout + run.stderr
     assert project.take_ran() == ["make", "later"]
+
+
+def test_a_module_imported_as_its_script_finds_it_is_named_with_the_package(
+    make_project: MakeProject,
+) -> None:
+    """``from utils import scale`` in ``pipelines/train.py`` works when Python runs the
+    script (its folder comes first on the path), not when incr imports ``pipelines.train``:
+    the hint names the module beside it and the import that works both ways."""
+    train = """\
+        from incr import pipeline, step
+        from utils import scale
+
+
+        @step
+        def go() -> int:
+            return scale(2)
+
+
+        @pipeline
+        def train():
+            go()
+        """
+    project = make_project({"pipelines/utils.py": "def scale(x):\n    return 10 * x\n"})
+    project.write({"pipelines/train.py": train})
+    result = project.incr("status")
+    assert result.user_error() == (
+        "error: pipelines/train.py:2: import failed: ModuleNotFoundError: No module named 'utils'"
+    )
+    hint = result.stderr.splitlines()[1]
+    assert "pipelines/utils is found beside the script" in hint
+    assert "`from pipelines import utils` or `from pipelines.utils import ...`" in hint
