@@ -27,6 +27,10 @@ from collections.abc import Mapping
 
 from incr.moduletop import last_name
 
+#: The methods by which ``logging`` and its loggers write a message.
+_LOG_LEVELS = frozenset(
+    {"debug", "info", "warning", "warn", "error", "critical", "exception", "log"}
+)
 #: Words of a decorator by which a definition registers itself somewhere when its module is
 #: imported (``register_dataframe_accessor``, ``featurize.register``).
 _REGISTERS = re.compile(r"register", re.IGNORECASE)
@@ -50,6 +54,8 @@ class TopLevel:
             call = stmt.value
             if not isinstance(call, ast.Call) or self._runs_pipeline(call):
                 return False
+            if self._only_says(call):
+                return False  # print("utils loaded"): output, no state any step sees
             root = _root(call)
             if self._from(root, self.package) and self._passes_definition(call):
                 return False  # register("cube")(cube): a table incr.registries follows
@@ -86,6 +92,41 @@ class TopLevel:
             if isinstance(d, ast.FunctionDef | ast.AsyncFunctionDef)
         ]
         return bool(functions) and not any(_calls_run(f) for f in functions)
+
+    def _only_says(self, call: ast.Call) -> bool:
+        """True for ``print(...)`` and a logging call (``logging.info(...)``,
+        ``logger.warning(...)`` with ``logger = logging.getLogger(...)``) of arguments that
+        call nothing: they write a message and change nothing a step computes."""
+        func = call.func
+        if isinstance(func, ast.Name):
+            said = func.id == "print" and "print" not in self.defs and "print" not in self.imports
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            said = func.attr in _LOG_LEVELS and self._logger(func.value.id)
+        else:
+            said = False
+        return said and not any(
+            isinstance(node, ast.Call)
+            for arg in [*call.args, *call.keywords]
+            for node in ast.walk(arg)
+        )
+
+    def _logger(self, name: str) -> bool:
+        """True for ``logging`` imported as such, or a name the module binds once, to
+        ``logging.getLogger(...)`` (its ``defs`` hold the calls made on it too)."""
+        bindings = [d for d in self.defs.get(name, []) if not isinstance(d, ast.Expr)]
+        if not bindings:
+            return self.imports.get(name) == "logging"
+        if len(bindings) != 1 or not isinstance(bindings[0], ast.Assign):
+            return False
+        value = bindings[0].value
+        return (
+            isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Attribute)
+            and value.func.attr == "getLogger"
+            and isinstance(value.func.value, ast.Name)
+            and self._logger(value.func.value.id)
+            and value.func.value.id != name
+        )
 
     def _loop_effect(self, stmt: ast.stmt) -> bool:
         """True for a statement in a module-level loop that runs on import, other than a

@@ -212,3 +212,60 @@ def test_a_call_of_project_code_in_the_main_block_counts(
     project.repro()
     assert project.take_ran() == ["third"]
     assert_same_as_scratch(project, fresh)
+
+
+def test_a_message_printed_or_logged_at_the_top_level_counts_for_no_step(
+    make_project: MakeProject,
+) -> None:
+    """``print("utils loaded")`` and ``logger.info(...)`` at a helper module's top level
+    write a message and change nothing a step computes: adding or editing them reruns no
+    step, while a call that may change state (``load_settings()``) still counts."""
+    utils = """\
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+def double(x):
+    return 2 * x
+"""
+    steps = """\
+from incr import pipeline, step
+from pipelines.mark import mark
+from pipelines.utils import double
+
+
+@step
+def uses() -> int:
+    mark("uses")
+    return double(2)
+
+
+@step
+def apart() -> int:
+    mark("apart")
+    return 1
+
+
+@pipeline
+def said():
+    uses()
+    apart()
+"""
+    project = make_project({"pipelines/utils.py": utils, "pipelines/said.py": steps})
+    project.repro()
+    assert project.take_ran() == ["uses", "apart"]
+    project.edit(
+        "pipelines/utils.py",
+        "logger = logging.getLogger(__name__)\n",
+        'logger = logging.getLogger(__name__)\nprint("utils loaded")\nlogger.info("ready %s", 1)\n'
+        'logging.warning("beta")\n',
+    )
+    status = project.incr("status").stdout  # (not --json: the module prints as imported)
+    assert "all 2 steps clean" in status, status
+    project.repro()
+    assert project.take_ran() == []
+    project.edit("pipelines/utils.py", 'print("utils loaded")', 'print("utils loaded", len("ab"))')
+    status = project.incr("status").stdout  # a call in its arguments may do anything
+    assert "uses   dirty: code changed (+top-level code" in status, status
+    assert "2 of 2 steps dirty" in status, status
