@@ -192,16 +192,17 @@ def status(
             return
     from incr import commands
     from incr.gate import stale_steps
-    from incr.report import check_line, kept_line, status_json, status_lines
+    from incr.keptlocks import kept_line
+    from incr.report import check_line, status_json, status_lines
 
     with few_collections():
-        kept: dict[str, tuple[str, int]] = {}
+        kept: dict[str, tuple[str, int, list[str], bool]] = {}
         outside: set[str] = set()
         verdicts = commands.status(targets, root=project, check=check, kept=kept, outside=outside)
     if as_json:
         output = status_json(verdicts)
     else:
-        kept_notes = [kept_line(n, m, c) for n, (m, c) in sorted(kept.items())]
+        kept_notes = [kept_line(name, *about) for name, about in sorted(kept.items())]
         lines = status_lines(verdicts) + leftover_notes(project, verdicts, targets) + kept_notes
         output = "\n".join(lines)  # one write: a large pipeline has a line per step
     if memo is not None and statusmemo.keepable(verdicts):

@@ -67,7 +67,7 @@ def status(
     root: Where = None,
     check: bool = False,
     force: bool = False,
-    kept: dict[str, tuple[str, int]] | None = None,
+    kept: dict[str, tuple[str, int, list[str], bool]] | None = None,
     outside: set[str] | None = None,
 ) -> list[Verdict]:
     """Each step of the targeted pipelines (all without targets), in run order, with the
@@ -78,10 +78,10 @@ def status(
     ``pipeline.lock`` as ``incr status --check`` does (``incr.gate.stale_steps`` of the result
     lists the steps whose lock entry is out of date); ``force`` marks the targeted steps forced,
     as ``incr repro --force --dry-run`` does. ``kept``, when given, receives the pipelines
-    whose lock entries stay although discovery does not find them (name -> (module,
-    entries)). ``outside``, when given, receives the keys of the files and folders outside the
-    project that the answer depends on (``incr.outside``). Raises IncrError (DiscoveryError,
-    GraphError, LockfileError...) with a one-line message.
+    whose lock entries stay although discovery does not find them (see
+    ``keptlocks.kept_pipelines``). ``outside``, when given, receives the keys of the files and
+    folders outside the project that the answer depends on (``incr.outside``). Raises
+    IncrError (DiscoveryError, GraphError, LockfileError...) with a one-line message.
     """
     workspace, pipelines = open_pipelines(find_project(root), executable=False)
     if kept is not None:  # lock entries kept for pipelines a script runs (``incr.keptlocks``)

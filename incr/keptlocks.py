@@ -74,20 +74,27 @@ def defined_pipelines(project: Project) -> dict[str, str]:
 
 def kept_pipelines(
     project: Project, keys: Iterable[str], live: Iterable[str]
-) -> dict[str, tuple[str, int]]:
-    """Pipelines not in ``live`` whose lock entries (among ``keys``) are kept because a
-    module still defines them: name -> (defining module, number of entries)."""
+) -> dict[str, tuple[str, int, list[str], bool]]:
+    """Pipelines whose lock entries (among ``keys``) are kept although discovery found no
+    instance they belong to (``live``: the names of the instances it found), because a
+    module still defines them: name -> (defining module, number of entries, the instances
+    they belong to, whether discovery found another instance of the pipeline)."""
+    live = list(live)
     prefixes = tuple(f"{p}." for p in live)
     orphans = [k for k in keys if not k.startswith(prefixes)]
     if not orphans:
         return {}
-    kept: dict[str, tuple[str, int]] = {}
+    kept: dict[str, tuple[str, int, list[str], bool]] = {}
     defined = defined_pipelines(project)
     for key in orphans:
         owner = _owner(key, defined)
         if owner is not None:
-            module, count = kept.get(owner, (defined[owner], 0))
-            kept[owner] = (module, count + 1)
+            module, count, instances, found = kept.get(owner, (defined[owner], 0, [], False))
+            instance = key.rpartition(".")[0]  # ``name@lr=0.5.train``: a step name has no dot
+            if instance not in instances:
+                instances.append(instance)
+            found = any(n == owner or n.startswith(owner + "@") for n in live)
+            kept[owner] = (module, count + 1, instances, found)
     return kept
 
 
@@ -96,3 +103,28 @@ def _owner(key: str, defined: Mapping[str, str]) -> str | None:
         if key.startswith((name + ".", name + "@")):
             return name
     return None
+
+
+def kept_line(pipeline: str, module: str, count: int, instances: list[str], found: bool) -> str:
+    """Why ``pipeline.lock`` keeps entries of pipeline instances ``incr`` does not discover:
+    ``instances``, of pipeline ``pipeline`` that ``module`` defines; ``found``: discovery
+    found other instances of it."""
+    entries = "entry" if count == 1 else "entries"
+    if not found:
+        return (
+            f"note: pipeline.lock keeps {count} {entries} of pipeline {pipeline}: {module} "
+            f"defines it, but no instance of it is found under the pipelines folder (run from "
+            f"a script?); kept until no module there defines {pipeline}"
+        )
+    named = ", ".join(sorted(instances))
+    these = "an instance" if len(instances) == 1 else "instances"
+    until = (
+        f"kept until no module there defines {pipeline}"
+        if pipeline in instances
+        else "the next full `incr repro` drops them"
+    )
+    return (
+        f"note: pipeline.lock keeps {count} {entries} of {named}: {these} of pipeline "
+        f"{pipeline} ({module}) that the pipelines folder does not make as it is now (a "
+        f"script run with other options or configs?); {until}"
+    )

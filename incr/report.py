@@ -113,16 +113,6 @@ def nested_run_line(pipeline: str) -> str:
     )
 
 
-def kept_line(pipeline: str, module: str, count: int) -> str:
-    """Why ``pipeline.lock`` keeps entries of a pipeline ``incr`` does not discover."""
-    entries = "entry" if count == 1 else "entries"
-    return (
-        f"note: pipeline.lock keeps {count} {entries} of pipeline {pipeline}: {module} defines "
-        f"it, but no instance of it is found under the pipelines folder (run from a script?); "
-        f"kept until no module there defines {pipeline}"
-    )
-
-
 def status_json(verdicts: list[Verdict]) -> str:
     """The documented ``incr status --json`` structure (see README)."""
     judged = gate.judge(verdicts)
