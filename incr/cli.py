@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -66,6 +67,12 @@ def cli(ctx: click.Context, project_dir: Path | None) -> None:
     used (they configured the images of remote orchestrators).
     """
     ctx.obj = project_dir
+
+
+def _stdout_kept_for(as_json: bool) -> contextlib.AbstractContextManager[Any]:
+    """While a command that prints JSON imports the pipelines: what their modules print
+    (``print("loaded")`` at the top level) goes to stderr, so that stdout holds the JSON."""
+    return contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
 
 
 def _project(ctx: click.Context) -> Project:
@@ -195,7 +202,7 @@ def status(
     from incr.keptlocks import kept_line
     from incr.report import check_line, status_json, status_lines
 
-    with few_collections():
+    with few_collections(), _stdout_kept_for(as_json):
         kept: dict[str, tuple[str, int, list[str], bool]] = {}
         outside: set[str] = set()
         verdicts = commands.status(targets, root=project, check=check, kept=kept, outside=outside)
@@ -295,7 +302,8 @@ def show(ctx: click.Context, target: str, as_json: bool) -> None:
     from incr import commands
     from incr.report import show_json, show_lines
 
-    shown = commands.show(target, root=_project(ctx))
+    with _stdout_kept_for(as_json):
+        shown = commands.show(target, root=_project(ctx))
     if as_json:
         click.echo(show_json(shown.verdict, shown.locked, shown.diffs))
     else:
