@@ -81,7 +81,8 @@ def metric_rows(
             names = sorted({*_names(before), *_names(after)}) or [""]
             for name in names:
                 row = MetricRow(key, source, name, _pick(before, name), _pick(after, name))
-                if not only_changed or _differs(row.old, row.new):
+                unknown = UNAVAILABLE in (row.old, row.new)  # a change there is not known
+                if not only_changed or unknown or _differs(row.old, row.new):
                     rows.append(row)
     return rows
 
@@ -107,14 +108,18 @@ def shown(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, float) else f"{value:.6g}"
 
 
-def rows_lines(rows: list[MetricRow], old: str | None, new: str | None, show: bool) -> list[str]:
+def rows_lines(
+    rows: list[MetricRow], old: str | None, new: str | None, show: bool, declared: bool = True
+) -> list[str]:
     """``incr metrics diff``: step, metric, old, new and change; with ``show`` (``incr metrics
-    show``): step, metric and value."""
+    show``): step, metric and value. ``declared``: some step declares metrics."""
     from incr.history import shown as rev
     from incr.history import table
 
-    if not rows:
+    if not declared:
         return ["no metrics (mark JSON outs with @step(metrics=[...]))"]
+    if not rows:
+        return [f"no metric differs between {rev(old)} and {rev(new)}"]
     if show:
         cells: list[tuple[str, ...]] = [("step", "metric", "value")]
         cells += [(r.key, _label(r), shown(r.new)) for r in rows]

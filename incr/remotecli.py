@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from incr import lockfile
+from incr.console import plural
 from incr.project import Project
 from incr.remoteconf import pull_by_default
 
@@ -39,10 +40,13 @@ def push_command(
         tell(f"error: {line}")
     for digest in report.repaired:
         echo(f"repaired remote object {digest} (its bytes did not match its digest)")
-    echo(
-        f"pushed {report.uploaded} objects and {report.records} run records to {remote.url}"
-        + ("" if report.uploaded or report.records else " (the remote had everything)")
-    )
+    sent = f"{plural(report.uploaded, 'object')} and {plural(report.records, 'run record')}"
+    if report.uploaded or report.records:
+        echo(f"pushed {sent} to {remote.url}")
+    elif report.problems:  # what was missing here was not sent: the remote may lack it too
+        echo(f"pushed nothing to {remote.url}: what is above is missing here")
+    else:
+        echo(f"pushed {sent} to {remote.url} (the remote had everything)")
     return 1 if report.problems else 0
 
 
@@ -59,7 +63,7 @@ def pull_command(project: Project, targets: tuple[str, ...], echo: Echo, tell: E
         tell(f"error: {line}")
     for name in report.restored:
         echo(f"restored {name}")
-    echo(f"pulled {report.fetched} objects from {remote.url}")
+    echo(f"pulled {plural(report.fetched, 'object')} from {remote.url}")
     return 1 if report.problems else 0
 
 
@@ -74,7 +78,8 @@ def status_remote_lines(project: Project, targets: tuple[str, ...]) -> list[str]
     width = max((len(k) for k in state), default=0)
     lines = [f"remote {remote.url}:"]
     for key, lacking in state.items():
-        mark = "on remote" if not lacking else f"not on remote ({lacking} objects missing)"
+        missing = f"not on remote ({plural(lacking, 'object')} missing)"
+        mark = missing if lacking else "on remote"
         lines.append(f"  {key.ljust(width)}  {mark}")
     return lines
 
@@ -91,9 +96,10 @@ def gc_remote_command(project: Project, grace: str, dry_run: bool, echo: Echo) -
             echo(f"  {path}")
     verb = "would remove" if dry_run else "removed"
     echo(
-        f"{verb} {len(report.objects)} objects ({report.freed} bytes), "
-        f"{len(report.records)} run records and {len(report.temps)} temp files from "
-        f"{remote.url}; kept {report.kept} objects that {report.lockfiles} lockfiles "
+        f"{verb} {plural(len(report.objects), 'object')} ({report.freed} bytes), "
+        f"{plural(len(report.records), 'run record')} and "
+        f"{plural(len(report.temps), 'temp file')} from "
+        f"{remote.url}; kept {plural(report.kept, 'object')} that {report.lockfiles} lockfiles "
         f"(branches, tags, working tree) need or that are younger than --grace {grace}"
     )
     return 0

@@ -134,7 +134,8 @@ def metrics_table(project: Project, revs: tuple[str, ...] | None, as_json: bool)
     rows = metrics.metric_rows(Store(project.cache), declared, before, after, revs is not None)
     if as_json:
         return metrics.rows_json(rows, old, new, show=revs is None)
-    return "\n".join(metrics.rows_lines(rows, old, new, show=revs is None))
+    lines = metrics.rows_lines(rows, old, new, show=revs is None, declared=bool(declared))
+    return "\n".join(lines)
 
 
 def report(project: Project, output: str) -> str:

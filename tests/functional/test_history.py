@@ -187,6 +187,25 @@ def test_a_value_missing_from_the_cache_is_shown_as_not_available(
     assert "(not available)" in text
 
 
+def test_metrics_the_cache_lacks_at_both_revisions_are_shown_not_hidden(
+    repo: Project, tmp_path: Path
+) -> None:
+    """A clone with no cache: no value can be read at either revision, so no row can be
+    said to be unchanged: each shows ``(not available)``; it does not say there are no
+    metrics. A diff of a revision with itself says that no metric differs."""
+    copy = Project(tmp_path / "copy")
+    shutil.copytree(repo.root, copy.root, ignore=shutil.ignore_patterns(".pipecache"))
+
+    data = json.loads(copy.incr("metrics", "diff", "HEAD~2", "HEAD", "--json").stdout)
+    rows = {(m["step"], m["metric"]): (m["old"], m["new"]) for m in data["metrics"]}
+    assert rows[("ml.train", "")] == ("(not available)", "(not available)")
+    text = copy.incr("metrics", "diff", "HEAD~2", "HEAD").stdout
+    assert "no metrics" not in text and "(not available)" in text
+    assert repo.incr("metrics", "diff", "HEAD", "HEAD").stdout.strip() == (
+        "no metric differs between HEAD and HEAD"
+    )
+
+
 def old_metric_digest(project: Project) -> str:
     from incr import lockfile
 

@@ -75,7 +75,7 @@ def test_status_remote_marks_each_step(make_project: MakeProject) -> None:
     (project.root / URL).resolve().mkdir()  # an empty remote (a missing one is an error)
     before = project.incr("status", "--remote")
     assert before.returncode == 0, before.output
-    assert "flow.load    not on remote (1 objects missing)" in before.stdout
+    assert "flow.load    not on remote (1 object missing)" in before.stdout
     assert project.incr("push", "flow.load").returncode == 0
     after = project.incr("status", "--remote").stdout
     assert "flow.load    on remote" in after
@@ -342,11 +342,10 @@ def test_an_object_cut_short_on_the_remote_is_sent_again_and_not_counted(
     os.chmod(path, 0o644)
     path.write_bytes(path.read_bytes()[:3])
     assert (
-        "flow.report  not on remote (1 objects missing)"
-        in project.incr("status", "--remote").stdout
+        "flow.report  not on remote (1 object missing)" in project.incr("status", "--remote").stdout
     )
     again = project.incr("push")
-    assert "pushed 1 objects" in again.stdout, again.output
+    assert "pushed 1 object " in again.stdout, again.output
     assert bad_objects(remote) == []
 
     parts = project.lock()["flow.report"].outputs["out/parts"].digest
@@ -357,4 +356,20 @@ def test_an_object_cut_short_on_the_remote_is_sent_again_and_not_counted(
     gone = next(f for f in files if f.parent.name + f.name in json.dumps(one))
     gone.unlink()
     state = fresh.incr("status", "--remote")
-    assert "flow.report  not on remote (1 objects missing)" in state.stdout, state.output
+    assert "flow.report  not on remote (1 object missing)" in state.stdout, state.output
+
+
+def test_a_push_from_a_clone_without_results_says_it_sent_nothing(
+    make_project: MakeProject,
+) -> None:
+    """Pushed from a clone that has the lockfile but no cache: each step says its object is
+    missing here, and the last line says nothing was sent; it does not claim the remote had
+    everything (it has nothing)."""
+    project = origin(make_project, URL)  # run, never pushed: the remote is empty
+    fresh = clone(project, "fresh")
+    pushed = fresh.incr("push")
+    assert pushed.returncode == 1
+    assert "cannot push flow." in pushed.stderr and "is missing here" in pushed.stderr
+    last = pushed.stdout.strip().splitlines()[-1]
+    assert last.startswith("pushed nothing to ") and last.endswith("what is above is missing here")
+    assert "the remote had everything" not in pushed.output
