@@ -243,12 +243,29 @@ def encode(
             continue
         except Exception as exc:
             raise _failed(cls, value, where, exc) from None
+        parts = _parts(parts, cls, where)
         owner = None if cls in BUILTINS else cls
         names = [(cls.__module__, cls.__qualname__)] if owner is not None else []
         names += getattr(mat, "refers_to", [])
         kept = [n for n in notes if cls is PickleMaterializer]
         return Stored(tag(cls), parts, owner, names, kept)
     raise AssertionError("pickle accepts everything")  # pragma: no cover
+
+
+def _parts(parts: Any, cls: type[Materializer], where: str) -> Any:
+    """What ``save_bytes`` returned, as the store takes it: a sequence of bytes-like parts
+    (plain ``bytes``: one part)."""
+    if isinstance(parts, bytes | bytearray | memoryview):
+        return (parts,)
+    if isinstance(parts, list | tuple) and all(
+        isinstance(p, bytes | bytearray | memoryview) for p in parts
+    ):
+        return parts
+    raise MaterializerError(
+        f"{where}: materializer {cls.__qualname__} ({cls.kind}): save_bytes returned a "
+        f"{type(parts).__qualname__}, not bytes or a list of bytes parts",
+        hint="return the bytes to store (or a list of bytes-like parts) from save_bytes",
+    )
 
 
 def tag(cls: type[Materializer]) -> str:

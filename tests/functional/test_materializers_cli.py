@@ -417,3 +417,90 @@ def test_a_project_format_is_what_the_next_step_gets_in_the_run_that_made_it(
     other = make_project(lossy, where="jobs")
     other.repro("--jobs", "2")
     assert other.lock()["weather.report"].outputs["output"].digest == serial
+
+
+NOTES = {
+    "pipelines/notes.py": """\
+        from incr import Materializer, pipeline, register_materializer, step
+        from pipelines.mark import mark
+
+
+        class Note:
+            def __init__(self, text):
+                self.text = text
+
+
+        class NoteMaterializer(Materializer):
+            types = (Note,)
+            kind = "note"
+
+            def save_bytes(self, obj):
+                return obj.text.encode()  # plain bytes: one part
+
+            def load_bytes(self, data):
+                return Note(bytes(data).decode())
+
+
+        class Broken:
+            pass
+
+
+        class BrokenMaterializer(Materializer):
+            types = (Broken,)
+            kind = "broken"
+
+            def save_bytes(self, obj):
+                return [1, 2, 3]
+
+            def load_bytes(self, data):
+                return Broken()
+
+
+        register_materializer(NoteMaterializer)
+        register_materializer(BrokenMaterializer)
+
+
+        @step
+        def write() -> Note:
+            mark("write")
+            return Note("hi")
+
+
+        @step
+        def read(note: Note) -> str:
+            mark("read")
+            return note.text + "!"
+
+
+        @step
+        def broken() -> Broken:
+            mark("broken")
+            return Broken()
+
+
+        @pipeline
+        def notes():
+            read(write())
+            broken()
+        """,
+}
+
+
+def test_save_bytes_may_return_plain_bytes_and_a_wrong_result_fails_its_step(
+    make_project: MakeProject,
+):
+    """A project materializer's ``save_bytes`` may return the bytes themselves; one that
+    returns something else fails its step with one line naming the materializer, and
+    ``--keep-going`` goes on with the other steps."""
+    project = make_project(NOTES)
+    result = project.incr("repro", "--keep-going")
+    assert result.returncode == 1
+    assert "Traceback" not in result.output, result.output
+    assert sorted(project.take_ran()) == ["broken", "read", "write"]
+    assert project.lock()["notes.write"].outputs["output"].kind == "note@1"
+    assert "notes.broken" not in project.lock()
+    assert (
+        "step notes.broken, output output: materializer BrokenMaterializer (broken): save_bytes "
+        "returned a list, not bytes or a list of bytes parts"
+    ) in result.output
+    assert project.incr("show", "notes.read").returncode == 0
