@@ -173,7 +173,9 @@ class Loop:
             self.recompute(node, outcome)
         elif outcome.failure is not None:
             began = self.run.started.get(name, 0.0) if began is None else began
-            self.fail(node, self.clock.perf() - began, outcome.failure)
+            # its own run time when it ran (not its wait for a worker, or a cluster's start)
+            seconds = outcome.seconds or self.clock.perf() - began
+            self.fail(node, seconds, outcome.failure)
         elif not outcome.ran:  # a dry run: what it would make is not known
             self.finish(name)
         else:

@@ -63,6 +63,8 @@ class FakeExecutor:
     most: int = 0  # jobs in flight at once, at most
     released: list[str] = field(default_factory=list)
     closed: bool = False
+    #: Time a job waits on the executor before it runs (a cluster starting), by step.
+    queued: dict[str, float] = field(default_factory=dict)
 
     def capacity(self) -> int:
         return self.slots - len(self.running)
@@ -79,7 +81,7 @@ class FakeExecutor:
         if damaged is not None:
             return job, damaged
         seconds = self.seconds.get(job.step, 1.0)
-        self.clock.t += seconds
+        self.clock.t += self.queued.get(job.step, 0.0) + seconds
         try:
             value = self.script[job.step](**values)
         except Exception as exc:
@@ -127,6 +129,7 @@ class Bench:
     ) -> tuple[Any, FakeExecutor, Recorder]:
         ws = self.workspace()
         executor = FakeExecutor(ws, self.clock, script, slots, options.pop("seconds", {}))
+        executor.queued = options.pop("queued", {})
         reporter = Recorder()
         runner = Runner(ws, reporter, clock=self.clock, wall=lambda: 1e9)
         result = runner.run(traced, executor=executor, **options)
@@ -237,6 +240,20 @@ def test_durations_come_from_the_clock(bench: Bench) -> None:
     )
     finished = {e.step: e.seconds for e in reporter.events if isinstance(e, StepFinished)}
     assert finished == seconds
+
+
+def test_durations_are_the_steps_own_run_times(bench: Bench) -> None:
+    """A step that waited on its executor (a Dask cluster starting) is shown with the time
+    it ran, finished or failed, not the time since it was started."""
+    seconds, queued = {"a": 0.5, "b": 0.25}, {"a": 3.0, "b": 4.0}
+    _, _, reporter = bench.run(
+        traced_of(node("a"), node("b", "a")),
+        dict(a=one, b=boom),
+        seconds=seconds,
+        queued=queued,
+    )
+    ended = {e.step: e.seconds for e in reporter.events if isinstance(e, StepFinished | StepFailed)}
+    assert ended == seconds
 
 
 def test_values_are_released_once_no_step_still_has_to_start_with_them(bench: Bench) -> None:
