@@ -72,11 +72,31 @@ class _Registry:
 
     def __init__(self) -> None:
         self.added: list[type[Materializer]] = []  # project and package ones, in order
+        #: Those only named by ``@step(materializers=...)``: found by kind to load what they
+        #: stored, never a candidate for another output of their types.
+        self.named: dict[str, type[Materializer]] = {}
         self.entry_points_loaded = False
         self._index: dict[type | str, list[type[Materializer]]] | None = None
 
+    def name(self, cls: type[Materializer]) -> None:
+        """Make ``cls`` found by its kind (``by_kind``) without registering it."""
+        _check_class(cls)
+        known = self.by_kind(cls.kind)
+        if known is not None and dotted(known) != dotted(cls):
+            raise MaterializerError(
+                f"materializer kind {cls.kind!r} of {dotted(cls)} is taken by {dotted(known)}",
+                hint="give one of them another kind",
+            )
+        self.named[cls.kind] = cls
+
     def add(self, cls: type[Materializer]) -> None:
         _check_class(cls)
+        named = self.named.get(cls.kind)
+        if named is not None and dotted(named) != dotted(cls):
+            raise MaterializerError(
+                f"materializer kind {cls.kind!r} of {dotted(cls)} is taken by {dotted(named)}",
+                hint="give one of them another kind",
+            )
         for i, known in enumerate(self.added):
             if known.kind == cls.kind:
                 if dotted(known) != dotted(cls):  # the same class imported again replaces it
@@ -125,7 +145,7 @@ class _Registry:
         for mat in self.everything():
             if mat.kind == kind:
                 return mat
-        return None
+        return self.named.get(kind)
 
     def load_entry_points(self) -> None:
         if self.entry_points_loaded:
@@ -386,8 +406,9 @@ def _resolve(name: str) -> type | None:
 
 
 def check_overrides(step: str, outputs: Iterable[str], overrides: dict[str, Any]) -> None:
-    """Register the materializers of ``@step(materializers=...)`` (loading finds them by
-    kind); raise MaterializerError for one naming no output or not a Materializer."""
+    """Make the materializers of ``@step(materializers=...)`` found by their kind (to load
+    what they stored), without registering them for other outputs of their types; raise
+    MaterializerError for one naming no output or not a Materializer."""
     outputs = tuple(outputs)
     for name, cls in overrides.items():
         if name not in outputs:
@@ -397,4 +418,4 @@ def check_overrides(step: str, outputs: Iterable[str], overrides: dict[str, Any]
                 hint="use the output names of the step's return annotation (output for one)",
             )
         if cls not in BUILTINS:
-            _registry.add(cls)
+            _registry.name(cls)

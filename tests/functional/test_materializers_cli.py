@@ -6,6 +6,7 @@ that store and load with it."""
 from __future__ import annotations
 
 import pytest
+from blake3 import blake3
 
 from .conftest import MakeProject, Project
 
@@ -504,3 +505,66 @@ def test_save_bytes_may_return_plain_bytes_and_a_wrong_result_fails_its_step(
         "returned a list, not bytes or a list of bytes parts"
     ) in result.output
     assert project.incr("show", "notes.read").returncode == 0
+
+
+OVERRIDE = {
+    "pipelines/lines.py": """\
+        from incr import Materializer
+
+
+        class Lines(Materializer):
+            types = (list,)
+            kind = "lines"
+
+            def save_bytes(self, obj):
+                return "\\n".join(str(round(x)) for x in obj).encode()
+
+            def load_bytes(self, data):
+                return [int(x) for x in bytes(data).decode().split()]
+        """,
+    "pipelines/flow.py": """\
+        from incr import pipeline, step
+        from pipelines.lines import Lines
+        from pipelines.mark import mark
+
+
+        @step(materializers={"output": Lines})
+        def counts() -> list:
+            mark("counts")
+            return [1, 2, 3]
+
+
+        @step
+        def ratios() -> list:
+            mark("ratios")
+            return [0.25, 0.5]
+
+
+        @step
+        def total(r: list) -> float:
+            mark("total")
+            return sum(r)
+
+
+        @pipeline
+        def flow():
+            counts()
+            total(ratios())
+        """,
+}
+
+
+def test_an_override_stores_its_own_output_only(make_project: MakeProject):
+    """``@step(materializers={"output": Lines})`` on one step stores that output with
+    ``Lines``; another step's list is stored as its type chooses (not rounded by ``Lines``),
+    and an edit of ``Lines`` reruns only the step naming it."""
+    project = make_project(OVERRIDE)
+    project.repro()
+    lock = project.lock()
+    assert lock["flow.counts"].outputs["output"].kind == "lines@1"
+    assert lock["flow.ratios"].outputs["output"].kind == "json"
+    total = lock["flow.total"].outputs["output"]  # 0.25 + 0.5: not rounded by Lines
+    assert (total.kind, total.digest) == ("json", blake3(b"0.75").hexdigest())
+    project.take_ran()
+    project.edit("pipelines/lines.py", "str(round(x))", "str(int(x))")
+    assert set(project.dirty()) == {"counts"}
