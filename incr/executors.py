@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import field
 from types import TracebackType
@@ -175,8 +176,22 @@ def load_artifact(store: Store, artifact: Artifact) -> Any:
         raise
     except Exception as exc:
         raise ObjectCorrupt(
-            f"cache object {artifact.digest} does not decode as {artifact.kind!r} ({exc})"
+            f"cache object {artifact.digest} does not decode as {artifact.kind!r} "
+            f"({type(exc).__name__}: {exc}{_raised_in(exc)})"
         ) from None
+
+
+def _raised_in(exc: Exception) -> str:
+    """Where the project's code (a project materializer's ``load``, under the working
+    directory, the project root) was when ``exc`` was raised: ``, raised in
+    pipelines/formats.py:18 (load)``; nothing when no project code was running."""
+    import traceback
+
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        where = os.path.relpath(frame.filename)
+        if not where.startswith("..") and "site-packages" not in where and ".venv" not in where:
+            return f", raised in {where}:{frame.lineno} ({frame.name})"
+    return ""
 
 
 def load_inputs(
