@@ -69,6 +69,17 @@ def _git_show(project: Project, rev: str, name: str) -> str | None:
                 f"{project.root} is not in a git repository",
                 hint="commit pipeline.lock with git to compare revisions",
             )
+        head = subprocess.run(
+            [git, "-C", str(project.root), "rev-parse", "--verify", "--quiet", "HEAD"],
+            capture_output=True,
+            check=False,
+        )
+        if head.returncode != 0:
+            raise IncrError(
+                f"the git repository of {project.root} has no commit yet, so no revision {rev!r}",
+                hint="commit pipeline.lock (git add pipeline.lock && git commit) to compare "
+                "with it later",
+            )
         raise IncrError(f"unknown git revision {rev!r}", hint="see `git log --oneline`")
     show = subprocess.run(
         [git, "-C", str(project.root), "show", f"{rev}:./{name}"],

@@ -220,3 +220,7 @@ def test_revisions_outside_git_are_one_line_errors(repo: Project, tmp_path: Path
 
     assert unknown == "error: unknown git revision 'no-such-rev'"
     assert "is not in a git repository" in plain.incr("diff").user_error()
+    git(plain.root, "init", "-q")
+    assert plain.incr("diff").user_error() == (
+        f"error: the git repository of {plain.root} has no commit yet, so no revision 'HEAD'"
+    )
