@@ -26,7 +26,6 @@ from incr.executors import (
 from incr.model import SETS_PREFIX, Artifact, StepFunction, paths_overlap
 from incr.project import module_name
 from incr.reads import ReadRecorder, recording
-from incr.stepcaches import clear_caches, held
 from incr.store import UnsafePath
 
 
@@ -40,7 +39,7 @@ def run_job(
     """Run the step with its input ``values`` (emptied once it returned); the outcome and the
     values it returned, by output name (none when it failed)."""
     root = Path(job.root)
-    clear_caches(job.code)
+    stepcaches.clear_caches(job.code)
     env: envreads.EnvRecorder | None = None
     put_values(job.values)
     states = stepcaches.states(job.code, job.root)  # the project objects it uses, as it finds them
@@ -243,7 +242,7 @@ def put_values(values: dict[str, Any]) -> None:
     imported here if it is not yet: a step run in another process than the steps that set
     them as they ran sees them as a serial run shows them."""
     for part, value in values.items():
-        module, name = held(part)
+        module, name = stepcaches.held(part)
         path = part.rpartition(":")[0]
         with contextlib.suppress(Exception):  # (the step's own import then says why)
             module = module or import_module(module_name(Path(), Path(path)))
@@ -254,7 +253,7 @@ def values_of(parts: list[str]) -> dict[str, Any]:
     """The values now of the module values ``parts`` (``path:name`` code parts)."""
     found = {}
     for part in parts:
-        module, name = held(part)
+        module, name = stepcaches.held(part)
         if module is not None and name in vars(module):
             found[part] = vars(module)[name]
     return found
