@@ -7,6 +7,7 @@ anything, which steps a ``repro`` would execute.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -143,15 +144,40 @@ def _changed_facts(old: Facts, facts: Facts) -> list[Reason]:
 
 
 def _changed_inputs(node: StepNode, old: Facts, facts: Facts) -> list[Reason]:
-    # Dirty if an input it receives now differs from the one it ran with.
+    # Dirty if an input it receives now differs from the one it ran with, or one it no longer
+    # receives (a fan-in list that shrank). A fan-in list that grew or shrank shifts the
+    # places of the inputs after the change: they are named by what came or went (an input
+    # whose value it had before, in another place, is not named), by place otherwise.
     changed = [p for p, d in facts.inputs.items() if old.inputs.get(p) != d]
-    sources = sorted({node.inputs[p].step for p in changed if p in node.inputs})
-    # ... or that it no longer receives at all (a fan-in list that shrank).
-    dropped = sorted(p for p in old.inputs.keys() - facts.inputs.keys() if p not in node.inputs)
-    if not sources and not dropped:
+    gone = [p for p in old.inputs.keys() - facts.inputs.keys() if p not in node.inputs]
+    if not changed and not gone:
         return []
+    waiting = any(p not in facts.inputs for p in node.inputs)  # its upstream step is dirty
+    came = Counter(facts.inputs.values()) - Counter(old.inputs.values())
+    went = Counter(old.inputs.values()) - Counter(facts.inputs.values())
+    new = []
+    for p in changed:
+        if p in node.inputs and _take(came, facts.inputs[p]):
+            new.append(p)
+            if p in old.inputs:
+                _take(went, old.inputs[p])  # replaced in its place
+    # (what went may be what an input not known yet will give: not named while one waits)
+    dropped = [] if waiting else [p for p in sorted(old.inputs) if _take(went, old.inputs[p])]
+    if not new and not dropped:
+        if waiting:  # the same values in other places, moved by the one it waits on
+            return []
+        new, dropped = [p for p in changed if p in node.inputs], sorted(gone)  # by place
+    sources = sorted({node.inputs[p].step for p in new})
     words = [f"from {s}" for s in sources] + [f"{p} no longer given" for p in dropped]
     return [Reason(Reason.INPUT, ", ".join(words))]
+
+
+def _take(counts: Counter[str], digest: str) -> bool:
+    """True (and one fewer left) when ``counts`` still holds ``digest``."""
+    if counts[digest] <= 0:
+        return False
+    counts[digest] -= 1
+    return True
 
 
 def _canonical(values: Mapping[str, Any]) -> dict[str, str]:

@@ -174,6 +174,46 @@ def test_input_change_from_two_steps_is_sorted_and_deduplicated():
     assert reasons == [Reason(Reason.INPUT, "from alpha, from zeta")]
 
 
+def _parts(*producers):
+    return {f"parts[{i}]": InputRef(p, "output") for i, p in enumerate(producers)}
+
+
+def _given(*digests):
+    return with_(inputs={f"parts[{i}]": d for i, d in enumerate(digests)})
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "producers", "said"),
+    [
+        # a part added first: the others moved, only the new one is named
+        (("1", "2", "3"), ("0", "1", "2", "3"), ("p0", "p1", "p2", "p3"), "from p0"),
+        # the first part removed: named by the place it had
+        (("1", "2", "3"), ("2", "3"), ("p2", "p3"), "parts[0] no longer given"),
+        # the last part removed
+        (("1", "2", "3"), ("1", "2"), ("p1", "p2"), "parts[2] no longer given"),
+        # one part changed in its place
+        (("1", "2", "3"), ("1", "9", "3"), ("p1", "p2", "p3"), "from p2"),
+        # the same parts in another order: named by place
+        (("1", "2", "3"), ("3", "2", "1"), ("p3", "p2", "p1"), "from p1, from p3"),
+    ],
+    ids=["added-first", "first-removed", "last-removed", "changed", "reordered"],
+)
+def test_a_fan_in_change_names_what_came_or_went(before, now, producers, said):
+    reasons = decide(
+        node(inputs=_parts(*producers)), locked(_given(*before)), _given(*now), enabled=True
+    )
+    assert reasons == [Reason(Reason.INPUT, said)]
+
+
+def test_parts_moved_by_one_not_known_yet_are_no_change():
+    """A part added first whose producer has not run: the others moved by one place, which
+    is the waiting, not a change of theirs."""
+    nodes = node(inputs=_parts("p0", "p1", "p2", "p3"))
+    now = with_(inputs={"parts[1]": "1", "parts[2]": "2", "parts[3]": "3"})  # parts[0]: waiting
+    reasons = decide(nodes, locked(_given("1", "2", "3")), now, enabled=True, waiting_on=["p0"])
+    assert reasons == [Reason(Reason.UPSTREAM, "p0")]
+
+
 def test_an_input_not_known_yet_is_not_a_change():
     # facts.inputs holds only known inputs; the unknown one shows as waiting instead
     reasons = decide(
