@@ -204,7 +204,7 @@ def read(path: Path) -> dict[str, LockEntry]:
 
 
 _HINT_RESET = (
-    "restore it from git (git checkout -- pipeline.lock), or delete it and run `incr repro`"
+    "restore it from git (git checkout HEAD -- pipeline.lock), or delete it and run `incr repro`"
 )
 
 
@@ -216,10 +216,20 @@ def loads(text: str, name: str = "pipeline.lock") -> dict[str, LockEntry]:
                 hint=f"keep one side (git checkout --ours {name}) and run `incr repro` "
                 "to recompute the steps the other side changed",
             )
+    if not text.strip():
+        raise LockfileError(f"{name}:1: the file is empty", hint=_HINT_RESET)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = _line_of_toml_error(exc, text)
+        if str(exc).startswith(("Cannot overwrite a value", "Cannot declare")):
+            raise LockfileError(
+                f"{name}:{line}: a step's entry or one of its values is written twice (both "
+                "sides of a git merge kept?)",
+                hint=f"keep one side (while merging: git checkout --ours {name}; after: "
+                f"git checkout HEAD -- {name}) and run `incr repro` to recompute what the "
+                "other side changed",
+            ) from None
         raise LockfileError(f"{name}:{line}: {_toml_message(exc)}", hint=_HINT_RESET) from None
     except RecursionError:
         raise LockfileError(
@@ -250,7 +260,9 @@ def _entry(key: str, block: Any, text: str, name: str) -> LockEntry:
         line = _locate(text, key, section, field)
         return LockfileError(
             f"{name}:{line}: {message} in step {key!r}",
-            hint=f"run `incr repro --force {key}` to rewrite it",
+            hint=f"restore the file from git (git checkout HEAD -- {name}), or delete the "
+            f'block [steps."{key}"] and run `incr repro` (the step is restored from the cache '
+            "or runs again)",
         )
 
     if not isinstance(block, dict):

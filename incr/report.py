@@ -194,24 +194,35 @@ def _random_note(place: str, fix: str) -> str:
     )
 
 
+def _first_three(named: list[str]) -> str:
+    shown = ", ".join(named[:3])
+    return shown + (f" and {_steps(len(named) - 3)} more" if len(named) > 3 else "")
+
+
 def check_line(verdicts: list[Verdict]) -> str:
     """The last line of ``incr status --check``: whether ``pipeline.lock`` is up to date, and
     why."""
     judged = gate.judge(verdicts)
-    changed = []  # the steps whose own facts differ from their lock entries, and how
+    changed: list[str] = []  # the steps whose own facts differ from their lock entries, and how
+    edited: list[str] = []  # those whose only such reason is an outs file changed on disk
     for v in verdicts:
         flags = zip(v.reasons, judged[v.node.key], strict=True)
-        own = [str(r) for r, stale in flags if stale and r.kind != Reason.UPSTREAM]
+        own = [r for r, stale in flags if stale and r.kind != Reason.UPSTREAM]
         if own:
-            changed.append(f"{v.node.key} ({'; '.join(own)})")
-    if changed:
-        waiting = sum(any(flags) for flags in judged.values()) - len(changed)
-        named = ", ".join(changed[:3])
-        named += f" and {_steps(len(changed) - 3)} more" if len(changed) > 3 else ""
+            said = f"{v.node.key} ({'; '.join(str(r) for r in own)})"
+            (edited if all(r.kind == Reason.MODIFIED for r in own) else changed).append(said)
+    if changed or edited:
+        waiting = sum(any(flags) for flags in judged.values()) - len(changed) - len(edited)
         after = f"; {_steps(waiting)} after them may change too" if waiting else ""
+        if not changed:  # the lockfile holds: the files on disk are not what it records
+            return (
+                f"check failed: files on disk differ from the outputs pipeline.lock records: "
+                f"{_first_three(edited)}{after}; run `incr repro` to put them back"
+            )
+        also = f"; outs changed on disk: {_first_three(edited)}" if edited else ""
         return (
-            f"check failed: pipeline.lock is out of date: {named}{after}; "
-            "run `incr repro` and commit pipeline.lock"
+            f"check failed: pipeline.lock is out of date: {_first_three(changed)}{after}"
+            f"{also}; run `incr repro` and commit pipeline.lock"
         )
     text = "check passed: pipeline.lock matches the code, configs, data and environment"
     lacking = sum(v.dirty for v in verdicts)

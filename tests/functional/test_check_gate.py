@@ -209,6 +209,8 @@ def test_an_edited_outs_file_fails_it_a_missing_one_does_not(make_project: MakeP
     code, last = check(project)
     assert code == 1
     assert "gated.report (output modified (reports/total.json))" in last
+    # told apart from the steps whose entries it makes out of date (they read that file)
+    assert "; outs changed on disk: gated.report (output modified (reports/total.json))" in last
 
 
 def test_a_step_waiting_on_a_step_with_caching_off_is_judged_on_its_own_facts(

@@ -122,3 +122,23 @@ def test_the_backstop_catches_a_fingerprint_no_rung_explains() -> None:
         before = list(reasons)
         gate.lock_backstop(reasons, fp, entry)
         assert reasons == before
+
+
+def test_the_check_line_tells_an_outs_file_changed_on_disk_from_an_old_lockfile() -> None:
+    """An outs file that differs on disk fails the check, but the lockfile holds: the line
+    says so and does not ask to commit it; with a step whose entry is out of date too, both
+    are named."""
+    from incr.report import check_line
+
+    modified = Reason(Reason.MODIFIED, "reports/total.json")
+    only = check_line([verdict(node("report"), modified), verdict(node("other"))])
+    assert only == (
+        "check failed: files on disk differ from the outputs pipeline.lock records: "
+        "p.report (output modified (reports/total.json)); run `incr repro` to put them back"
+    )
+    both = check_line([verdict(node("report"), modified), verdict(node("b"), CODE)])
+    assert both == (
+        "check failed: pipeline.lock is out of date: p.b (code changed (b in pipelines/p.py)); "
+        "outs changed on disk: p.report (output modified (reports/total.json)); run `incr "
+        "repro` and commit pipeline.lock"
+    )

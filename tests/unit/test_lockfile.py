@@ -455,7 +455,23 @@ def test_damage_in_a_step_block_names_the_step_and_a_line_of_its_block(case):
     assert header <= error_line(exc) <= damaged_line
     assert "in step 'flow.transform'" in exc.message
     assert message in exc.message
-    assert "incr repro --force flow.transform" in exc.hint
+    assert 'delete the block [steps."flow.transform"] and run `incr repro`' in exc.hint
+    assert "git checkout HEAD -- pipeline.lock" in exc.hint
+
+
+def test_an_empty_lockfile_says_so():
+    exc = _raises("")
+    assert exc.message == "pipeline.lock:1: the file is empty"
+    assert "git checkout HEAD -- pipeline.lock" in exc.hint
+
+
+def test_both_sides_of_a_merge_kept_name_the_merge():
+    """An editor's "accept both" on a conflict leaves a step's fields twice: TOML refuses
+    the file; the error says what happened and how to keep one side."""
+    twice = TEXT_SAMPLE + TEXT_SAMPLE.split("schema = 1\n", 1)[1]  # its blocks again
+    exc = _raises(twice)
+    assert "written twice (both sides of a git merge kept?)" in exc.message
+    assert "git checkout --ours pipeline.lock" in exc.hint
 
 
 @pytest.mark.parametrize(
