@@ -165,6 +165,21 @@ def gc_summary(report: Any, verb: str) -> str:
     )
 
 
+def _branch_entries(project: Project) -> list[Any]:
+    """The lock entries of the lockfiles that git's branches and tags hold (a branch checked
+    out again finds its results); one that does not parse is left out: nothing could be
+    restored from it."""
+    from incr import lockfile
+    from incr.errors import LockfileError
+    from incr.remotegc import git_lockfiles
+
+    entries: list[Any] = []
+    for ref, text in git_lockfiles(project.lockfile).items():
+        with contextlib.suppress(LockfileError):
+            entries += lockfile.loads(text, ref).values()
+    return entries
+
+
 def gc_lines(
     project: Project, keep: int, dry_run: bool, outs: bool, tell: Callable[[str], None]
 ) -> list[str]:
@@ -176,7 +191,8 @@ def gc_lines(
 
     with project_lock(project.cache, "incr gc", on_wait=tell):
         locks = lockfile.read(project.lockfile)
-        report = collect(Store(project.cache), locks, keep, dry_run, lockfile=project.lockfile)
+        store, others = Store(project.cache), _branch_entries(project)
+        report = collect(store, locks, keep, dry_run, lockfile=project.lockfile, also=others)
         found: list[Any] = []
         if outs:
             found = views.leftovers_of(project, locks)

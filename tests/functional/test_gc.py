@@ -198,3 +198,27 @@ def test_a_packed_object_with_a_file_of_its_own_counts_once(grown) -> None:
     objects = project.root / ".pipecache/objects"
     assert all(any(folder.iterdir()) for folder in objects.iterdir()), "no empty folder left"
     assert not _packed(project) & garbage_packed
+
+
+def test_gc_keeps_the_results_other_git_branches_name(make_project: MakeProject) -> None:
+    """A branch's committed lockfile names results that the working tree's does not: gc
+    keeps them, so checking the branch out again restores them instead of running."""
+    from .remotes import git
+
+    project = make_project(_pipeline(GROW))
+    project.repro()
+    assert project.take_ran() == ["make", "use"]
+    git(project.root, "init", "-q", "-b", "main")
+    git(project.root, "add", "-A")
+    git(project.root, "commit", "-q", "-m", "version 1")
+    git(project.root, "checkout", "-q", "-b", "other")
+    for version in range(2, 6):  # four more versions: version 1's runs fall out of --keep 3
+        _set_version(project, version - 1, version)
+        project.repro()
+    git(project.root, "commit", "-q", "-am", "version 5")
+    assert "removed" in project.incr("gc", "--keep", "1").stdout
+    git(project.root, "checkout", "-q", "main")
+    project.take_ran()
+    project.repro()
+    assert project.take_ran() == [], "gc dropped the results main's lockfile names"
+    assert project.read("reports/out.txt") == "version 1\n"
