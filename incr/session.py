@@ -300,6 +300,18 @@ class Workspace:
             )
         if verdict.fingerprint is None or verdict.facts is None:
             waits = ", ".join(r.detail for r in verdict.reasons if r.kind == Reason.UPSTREAM)
+            names = [n.strip() for n in waits.split(",") if n.strip()]
+            keys = [n if "." in n else f"{node.pipeline}.{n}" for n in names]
+            lacking = [
+                k for k in keys if k in self.locks and any(self.output_problems(self.locks[k]))
+            ]
+            if lacking:  # their results are not here: a fresh clone
+                raise IncrError(
+                    f"{node.key} waits on {waits}, whose results are not on this machine (a "
+                    f"fresh clone?): its inputs are not known",
+                    hint="run `incr pull` (a shared remote) or `incr repro` to have them, "
+                    "then commit",
+                )
             raise IncrError(
                 f"{node.key} waits on {waits}: its inputs are not known yet",
                 hint=f"bring {waits} up to date (or commit it) first",

@@ -924,6 +924,21 @@ def test_commit_records_a_refactor_without_running(flow: Project) -> None:
     assert flow.take_ran() == []
 
 
+def test_commit_in_a_fresh_clone_says_the_results_are_not_here(
+    flow: Project, tmp_path: Path
+) -> None:
+    """A fresh clone (no cache) of a project whose step was refactored: the step waits on
+    steps whose results this machine lacks; commit says so and how to get them, instead of
+    sending the user from one upstream step to the next."""
+    flow.edit(HELPERS, SCALE_OLD, "return factor * value")
+    shutil.copytree(flow.root, tmp_path / "clone", ignore=shutil.ignore_patterns(".pipecache"))
+    clone = Project(tmp_path / "clone")
+    message = clone.incr("commit", "total").user_error()
+    assert "whose results are not on this machine (a fresh clone?)" in message
+    hint = clone.incr("commit", "total").stderr
+    assert "incr pull" in hint and "incr repro" in hint
+
+
 NEVER_RAN = """\
     from incr import pipeline, step
     from pipelines.mark import mark
