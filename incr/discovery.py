@@ -42,6 +42,12 @@ def import_module(project: Project, path: Path) -> object:
             return importlib.import_module(name)
     except SyntaxError as exc:
         where = _relative(project.root, exc.filename) if exc.filename else rel
+        if exc.text is not None and exc.text.startswith(("<<<<<<< ", "=======", ">>>>>>> ")):
+            raise DiscoveryError(
+                f"{where}:{exc.lineno}: unresolved git merge conflict",
+                hint="keep one side of each conflict in the file (or git checkout --ours / "
+                "--theirs it), then run again",
+            ) from None
         raise DiscoveryError(
             f"{where}:{exc.lineno}: syntax error: {exc.msg}",
             hint="fix the line and run again",

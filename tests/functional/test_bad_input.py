@@ -237,3 +237,25 @@ def test_outs_outside_the_root_are_refused_before_anything_runs(
         assert "escape" in line and repr(path) in line and "outside the project root" in line
         assert "relative to the project root" in result.stderr
     assert project.take_ran() == []
+
+
+def test_a_module_left_with_merge_conflict_markers_is_named_so(make_project: MakeProject) -> None:
+    """A git merge left conflict markers in a pipeline module: the error says so (not
+    `invalid syntax`), with the line of the first marker."""
+    steps = """\
+        from incr import pipeline, step
+
+
+        @step
+        def load() -> int:
+        <<<<<<< HEAD
+            return 1
+        =======
+            return 2
+        >>>>>>> other
+        """
+    project = make_project({})
+    project.write({"pipelines/merged.py": steps})
+    assert project.incr("status").user_error() == (
+        "error: pipelines/merged.py:6: unresolved git merge conflict"
+    )
