@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from incr.model import (
-    MISSING,
     Facts,
     LockEntry,
     Reason,
@@ -55,16 +54,19 @@ def absent_outs(
     locks: Mapping[str, LockEntry], nodes: Sequence[StepNode], digest_now: Callable[[str], str]
 ) -> dict[str, str]:
     """Outs files and folders of ``nodes`` that are missing from disk (``digest_now`` says
-    ``missing``), with the digest their lock entry records, written as a dep's digest is
-    (``dir:`` and the manifest's digest for a folder)."""
+    ``missing``) or hold other bytes than their lock entry records (a checkout of an older
+    commit leaves newer ignored outs behind: the producer says ``output modified``; the steps
+    after it are judged on what the lockfile records), with the digest their lock entry
+    records, written as a dep's digest is (``dir:`` and the manifest's digest for a folder)."""
     recorded: dict[str, str] = {}
     for node in nodes:
         entry = locks.get(node.key)
         for out in node.outs:
             artifact = entry.outputs.get(out) if entry else None
-            if artifact is not None and digest_now(out) == MISSING:
-                prefix = "dir:" if artifact.kind == "dir" else ""
-                recorded[out] = prefix + artifact.digest
+            if artifact is not None:
+                then = ("dir:" if artifact.kind == "dir" else "") + artifact.digest
+                if digest_now(out) != then:
+                    recorded[out] = then
     return recorded
 
 
