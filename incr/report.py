@@ -380,7 +380,9 @@ def dag_lines(graph: PipelineGraph, order: list[StepNode], fmt: str) -> list[str
     for node in order:
         sources = sorted({f"{r.step}.{r.output}" for r in node.inputs.values()})
         after = ", ".join([*sources, *sorted(node.deps), *(f"after {a}" for a in node.after)])
-        lines.append(f"  {node.name:<{width}}  <- {after}" if after else f"  {node.name}")
+        line = f"  {node.name:<{width}}  <- {after}" if after else f"  {node.name:<{width}}"
+        writes = f"  -> {', '.join(node.outs)}" if node.outs else ""
+        lines.append((line + writes).rstrip())
     return lines
 
 

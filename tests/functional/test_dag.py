@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import Project
+from .conftest import MakeProject, Project
 
 
 def test_dag_text_lists_steps_in_run_order_with_their_sources(flow: Project) -> None:
@@ -33,3 +33,28 @@ def test_dag_dot_and_mermaid_hold_every_edge(flow: Project) -> None:
 def test_dag_of_an_unknown_pipeline_is_a_one_line_error(flow: Project) -> None:
     line = flow.incr("dag", "flwo").user_error()
     assert "flwo" in line
+
+
+def test_dag_text_names_the_files_a_step_writes(make_project: MakeProject) -> None:
+    steps = """\
+        from incr import pipeline, step
+
+
+        @step(outs=["reports/a.txt", "reports/b"])
+        def write() -> None:
+            pass
+
+
+        @step(deps=["reports/a.txt"])
+        def read() -> None:
+            pass
+
+
+        @pipeline
+        def files():
+            write()
+            read()
+        """
+    project = make_project({"pipelines/files.py": steps})
+    lines = project.incr("dag").stdout.splitlines()
+    assert lines == ["files:", "  write  -> reports/a.txt, reports/b", "  read   <- reports/a.txt"]
