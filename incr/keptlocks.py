@@ -89,11 +89,13 @@ def kept_pipelines(
     for key in orphans:
         owner = _owner(key, defined)
         if owner is not None:
-            module, count, instances, found = kept.get(owner, (defined[owner], 0, [], False))
+            if owner not in kept:  # does discovery find another instance of it?
+                found = any(n == owner or n.startswith(owner + "@") for n in live)
+                kept[owner] = (defined[owner], 0, [], found)
+            module, count, instances, found = kept[owner]
             instance = key.rpartition(".")[0]  # ``name@lr=0.5.train``: a step name has no dot
             if instance not in instances:
                 instances.append(instance)
-            found = any(n == owner or n.startswith(owner + "@") for n in live)
             kept[owner] = (module, count + 1, instances, found)
     return kept
 

@@ -81,30 +81,15 @@ class _Registry:
     def name(self, cls: type[Materializer]) -> None:
         """Make ``cls`` found by its kind (``by_kind``) without registering it."""
         _check_class(cls)
-        known = self.by_kind(cls.kind)
-        if known is not None and dotted(known) != dotted(cls):
-            raise MaterializerError(
-                f"materializer kind {cls.kind!r} of {dotted(cls)} is taken by {dotted(known)}",
-                hint="give one of them another kind",
-            )
+        _not_taken(cls, self.by_kind(cls.kind))
         self.named[cls.kind] = cls
 
     def add(self, cls: type[Materializer]) -> None:
         _check_class(cls)
-        named = self.named.get(cls.kind)
-        if named is not None and dotted(named) != dotted(cls):
-            raise MaterializerError(
-                f"materializer kind {cls.kind!r} of {dotted(cls)} is taken by {dotted(named)}",
-                hint="give one of them another kind",
-            )
+        _not_taken(cls, self.named.get(cls.kind))
         for i, known in enumerate(self.added):
             if known.kind == cls.kind:
-                if dotted(known) != dotted(cls):  # the same class imported again replaces it
-                    raise MaterializerError(
-                        f"materializer kind {cls.kind!r} of {dotted(cls)} is taken by "
-                        f"{dotted(known)}",
-                        hint="give one of them another kind",
-                    )
+                _not_taken(cls, known)  # the same class imported again replaces it
                 del self.added[i]
                 break
         self.added.append(cls)
@@ -159,6 +144,15 @@ class _Registry:
                     f"entry point {name} = {value} in group {ENTRY_POINT_GROUP}: {exc}",
                     hint="fix or uninstall the package that declares it",
                 ) from None
+
+
+def _not_taken(cls: type[Materializer], known: type[Materializer] | None) -> None:
+    """Raise MaterializerError when ``known``, holding ``cls``'s kind, is another class."""
+    if known is not None and dotted(known) != dotted(cls):
+        raise MaterializerError(
+            f"materializer kind {cls.kind!r} of {dotted(cls)} is taken by {dotted(known)}",
+            hint="give one of them another kind",
+        )
 
 
 _registry = _Registry()

@@ -54,14 +54,10 @@ def clear_caches(parts: Iterable[str]) -> None:
             linecache.cache.pop(name, None)
     modules: dict[str, ModuleType] = {}
     for part in parts:
-        module, name = held(part)
-        if module is None:
-            continue
-        modules[module.__name__] = module
-        found: Any = module
-        for attr in name.split("."):
-            found = getattr(found, attr, None)
-        _clear(found)
+        module, found = _resolved(part)
+        if module is not None:
+            modules[module.__name__] = module
+            _clear(found)
     for module in modules.values():
         for name in _filled_private_dicts(module):
             if name in memo_dicts(module):
@@ -189,11 +185,19 @@ def carried(
     return {**found, **reads} if found else reads
 
 
-def _object(part: str) -> Any:
+def _resolved(part: str) -> tuple[ModuleType | None, Any]:
+    """The module of code part ``part`` this process holds (None if none), and what the
+    part names in it (None when it names nothing there)."""
     module, name = held(part)
     found: Any = module
     for attr in name.split("."):
         found = getattr(found, attr, None)
+    return module, found
+
+
+def _object(part: str) -> Any:
+    """The project object or class code part ``part`` names (not a module or function)."""
+    found = _resolved(part)[1]
     if found is None or isinstance(found, ModuleType | FunctionType | type(len)):
         return None
     return found if isinstance(getattr(found, "__dict__", None), Mapping) else None
