@@ -104,9 +104,11 @@ class StepOutcome:
     ran: bool = True
     warnings: tuple[str, ...] = ()  # said once the result is recorded
     notes: tuple[str, ...] = ()  # how its outputs were stored, when not as asked
-    #: The plain module values it set as it ran (``path:name`` to the value), for the steps
-    #: after it that use them (``StepJob.values``).
+    #: The module values it set as it ran (``path:name`` to the value), for the steps after
+    #: it that use them (``StepJob.values``); one that cannot be digested is not passed on.
     values: dict[str, Any] = field(default_factory=dict)
+    #: The digests of those that are not plain (``objectstates.digest_of``), by part.
+    value_digests: dict[str, str] = field(default_factory=dict)
 
 
 class Executor(Protocol):

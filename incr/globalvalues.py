@@ -192,30 +192,43 @@ def _note_late_literals(name: str) -> None:
                     noted[late] = token
 
 
-#: The dicts each project module uses as a memo only (``incr.memodicts``), by module name,
+#: The dicts each project module uses as a memo only (``incr.memodicts``) and the names it
+#: uses for a value made once on first use (``memodicts.lazy_singletons``), by module name,
 #: with the file's size and time they were read from: read when one of the module's values
 #: is found changed, and again once the file changed.
-_memo_names: dict[str, tuple[tuple[int, int], frozenset[str]]] = {}
+_memo_names: dict[str, tuple[tuple[int, int], frozenset[str], frozenset[str]]] = {}
 
 
 def memo_dicts(module: ModuleType) -> frozenset[str]:
     """The names of the module-level dicts ``module`` uses as a memo only
     (``incr.memodicts``), read from its file once per version of it."""
+    return _memos(module)[0]
+
+
+def lazy_singletons(module: ModuleType) -> frozenset[str]:
+    """The module-level names ``module`` binds to a value made once on first use
+    (``memodicts.lazy_singletons``), read from its file once per version of it."""
+    return _memos(module)[1]
+
+
+def _memos(module: ModuleType) -> tuple[frozenset[str], frozenset[str]]:
     try:
         st = os.stat(module.__file__ or "")
     except (OSError, TypeError, ValueError):
-        return frozenset()  # no file (a notebook's code): nothing is taken for a memo
+        return frozenset(), frozenset()  # no file (a notebook's code): nothing is a memo
     stamp = (st.st_size, st.st_mtime_ns)
     known = _memo_names.get(module.__name__)
     if known is not None and known[0] == stamp:
-        return known[1]
-    from incr.memodicts import memo_names
+        return known[1], known[2]
+    from incr.memodicts import lazy_singletons, memo_names
 
     names: frozenset[str] = frozenset()
+    lazies: frozenset[str] = frozenset()
     with contextlib.suppress(OSError, SyntaxError, ValueError):
-        names = memo_names(ast.parse(Path(module.__file__ or "").read_bytes()))
-    _memo_names[module.__name__] = (stamp, names)
-    return names
+        tree = ast.parse(Path(module.__file__ or "").read_bytes())
+        names, lazies = memo_names(tree), lazy_singletons(tree)
+    _memo_names[module.__name__] = (stamp, names, lazies)
+    return names, lazies
 
 
 def set_since(before: dict[str, str], root: Path, also: Iterable[str] = ()) -> list[str]:
@@ -232,11 +245,23 @@ def set_since(before: dict[str, str], root: Path, also: Iterable[str] = ()) -> l
     )
 
 
-def set_values_now(values: dict[str, Any], parts: list[str]) -> dict[str, str]:
+def set_values_now(
+    values: dict[str, Any], parts: list[str], digests: dict[str, str] | None = None
+) -> dict[str, str]:
     """The digests of the values ``parts`` (``path:name``) hold in ``values`` (what the steps
-    setting them left: ``StepOutcome.values``), as ``changed`` gives them; ``unset`` for one
-    that none left (its setter failed, or no longer sets it)."""
-    return {p: _digest(_token(values[p])) if p in values else "unset" for p in parts}
+    setting them left: ``StepOutcome.values``), as ``changed`` gives them, or as ``digests``
+    has them (those of values that are not plain, ``StepOutcome.value_digests``); ``unset``
+    for one that none left (its setter failed, or no longer sets it)."""
+    digests = digests or {}
+    return {
+        p: digests[p] if p in digests else _digest(_token(values[p])) if p in values else "unset"
+        for p in parts
+    }
+
+
+def is_plain(value: Any) -> bool:
+    """True for a value that counts by its value (see the module's notes)."""
+    return _token(value) is not None
 
 
 def _digest(token: str | None) -> str:

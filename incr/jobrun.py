@@ -13,7 +13,16 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from incr import envreads, globalvalues, materializers, processes, stepcaches, stepcontext, trees
+from incr import (
+    envreads,
+    globalvalues,
+    materializers,
+    objectstates,
+    processes,
+    stepcaches,
+    stepcontext,
+    trees,
+)
 from incr.errors import IncrError
 from incr.executors import (
     StepJob,
@@ -23,7 +32,7 @@ from incr.executors import (
     split_outputs,
     user_traceback,
 )
-from incr.model import SETS_PREFIX, Artifact, StepFunction, paths_overlap
+from incr.model import SETS_PREFIX, UNDIGESTABLE, Artifact, StepFunction, paths_overlap
 from incr.project import module_name
 from incr.reads import ReadRecorder, recording
 from incr.store import UnsafePath
@@ -44,6 +53,7 @@ def run_job(
     put_values(job.values)
     states = stepcaches.states(job.code, job.root)  # the project objects it uses, as it finds them
     set_before = globalvalues.changed(root)
+    objects = objectstates.snapshot(job.code)  # the module-level objects it uses
     started = clock()
     try:
         with watching_reads(job, root) as seen, watching_env(job, root) as env:
@@ -71,14 +81,16 @@ def run_job(
             notes.append(_set_before_note(job, before))
         if set_here:
             notes.append(_sets_environ_note(job, set_here))
-        set_values = globalvalues.set_since(set_before, root, also=job.sets)
-        if set_values:
-            notes.append(_sets_values_note(job, set_values))
         relayed = seen.relayed_env if seen else set()
         names = frozenset(env.names | relayed) if env is not None else frozenset()
         reads = reads_of(job, seen, tools)
+        set_values = globalvalues.set_since(set_before, root, also=job.sets)
+        set_values = sorted({*set_values, *_objects_set(job, objects, seen, reads)})
+        if set_values:
+            notes.append(_sets_values_note(job, set_values))
         if seen is not None:  # with what the objects it uses carry
             reads = stepcaches.carried(job.code, states, reads, seen.owned, job.root)
+        values, digests = values_of(set_values)
         outcome = StepOutcome(
             artifacts,
             seconds,
@@ -89,7 +101,8 @@ def run_job(
             writes=tuple(writes_of(job, seen)),
             warnings=dropped_value(job, result),
             notes=tuple(notes),
-            values=values_of(set_values),
+            values=values,
+            value_digests=digests,
         )
         return outcome, outputs
     except IncrError as exc:
@@ -249,14 +262,38 @@ def put_values(values: dict[str, Any]) -> None:
             setattr(module, name, value)
 
 
-def values_of(parts: list[str]) -> dict[str, Any]:
-    """The values now of the module values ``parts`` (``path:name`` code parts)."""
-    found = {}
+def values_of(parts: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The values now of the module values ``parts`` (``path:name`` code parts), and the
+    digests of those that are not plain (``objectstates.digest_of``): one that cannot be
+    digested is not passed on (a step in another process imports its own)."""
+    found, digests = {}, {}
     for part in parts:
         module, name = stepcaches.held(part)
         if module is not None and name in vars(module):
-            found[part] = vars(module)[name]
-    return found
+            value = vars(module)[name]
+            if not globalvalues.is_plain(value):
+                where = f"{name} in {part.rpartition(':')[0]}"
+                digests[part] = objectstates.digest_of(value, where)
+                if digests[part].startswith(UNDIGESTABLE):
+                    continue
+            found[part] = value
+    return found, digests
+
+
+def _objects_set(
+    job: StepJob,
+    before: dict[str, tuple[int, Any]],
+    seen: ReadRecorder | None,
+    reads: dict[str, str],
+) -> list[str]:
+    """The module-level objects the step changed as it ran (``objectstates.changed``); a
+    project object its class's code filled from files is a lazy loader's, not counted."""
+    if not before:
+        return []
+    owned = seen.owned if seen is not None else (lambda _: set())
+    return objectstates.changed(
+        before, lambda value: stepcaches.lazily_loaded(value, owned, reads, job.root)
+    )
 
 
 #: Handles over files that read them only when collected, by (module prefix, class name).

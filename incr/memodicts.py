@@ -173,3 +173,102 @@ def _computed_from_itself(tree: ast.Module, names: Iterable[str]) -> set[str]:
             ):
                 found.add(holder.id)
     return found
+
+
+def lazy_singletons(tree: ast.Module) -> frozenset[str]:
+    """The module-level names ``tree`` uses for a value made once, on first use, from nothing
+    a caller gives (``incr.objectstates`` leaves them out of the objects a step changes)::
+
+        _POOL = None
+
+        def pool():
+            global _POOL
+            if _POOL is None:
+                _POOL = Pool(2)
+            return _POOL
+
+    The name is bound once at the top level, to None, and elsewhere only by functions that
+    declare it ``global``, each time in the body of an ``if NAME is None:`` (or ``if not
+    NAME:``), to a value computed from none of that function's parameters."""
+    bound: dict[str, int] = {}
+    for stmt in tree.body:
+        for target in _top_targets(stmt):
+            bound[target] = bound.get(target, 0) + 1
+    none = {
+        t.id
+        for s in tree.body
+        if isinstance(s, ast.Assign) and _is_none(s.value)
+        for t in s.targets
+        if isinstance(t, ast.Name) and bound.get(t.id) == 1
+    }
+    found = set(none)
+    for func in ast.walk(tree):
+        if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        declared = {n for s in ast.walk(func) if isinstance(s, ast.Global) for n in s.names}
+        params = {a.arg for a in ast.walk(func.args) if isinstance(a, ast.arg)}
+        for sub in ast.walk(func):
+            stored = _stored_names(sub)
+            for name in stored & found:
+                if name not in declared or not _guarded(func, sub, name, params):
+                    found.discard(name)
+    return frozenset(found)
+
+
+def _top_targets(stmt: ast.stmt) -> set[str]:
+    """The names a top-level statement binds (outside functions and classes)."""
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {stmt.name}
+    return {
+        n.id
+        for n in ast.walk(stmt)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store | ast.Del)
+    }
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _stored_names(node: ast.AST) -> set[str]:
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+        return {node.id}
+    return set()
+
+
+def _guarded(func: ast.AST, name_node: ast.AST, name: str, params: set[str]) -> bool:
+    """True when ``name_node`` (a store of ``name`` in ``func``) is the target of a plain
+    ``NAME = value`` directly in the body of an ``if NAME is None:``/``if not NAME:`` of
+    ``func``, and ``value`` reads none of ``params``."""
+    for test, body in _ifs(func):
+        if not _tests_unset(test, name):
+            continue
+        for stmt in body:
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and stmt.targets[0] is name_node
+            ):
+                used = {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
+                return not (used & (params | {name}))
+    return False
+
+
+def _ifs(func: ast.AST) -> Iterator[tuple[ast.expr, list[ast.stmt]]]:
+    for node in ast.walk(func):
+        if isinstance(node, ast.If):
+            yield node.test, node.body
+
+
+def _tests_unset(test: ast.expr, name: str) -> bool:
+    """``NAME is None`` or ``not NAME``."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return isinstance(test.operand, ast.Name) and test.operand.id == name
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == name
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Is)
+        and _is_none(test.comparators[0])
+    )

@@ -16,6 +16,7 @@ from incr.fingerprint import DEFAULTS, canonical_json, fingerprint, json_key
 from incr.model import (
     LOCAL_CODE,
     TOP_LEVEL,
+    UNDIGESTABLE,
     Artifact,
     Facts,
     LockEntry,
@@ -210,6 +211,8 @@ def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
         if kind == "value":  # a module-level value set at run time (``incr.globalvalues``)
             path, _, name = rest.rpartition(":")
             words.append(f"value of {name} in {path}")
+            if new.get(part, "").startswith(UNDIGESTABLE):  # (see ``incr.objectstates``)
+                words[-1] += ", which incr cannot digest: the steps using it rerun each time"
             continue
         if kind == "pkg" and (part not in new or part not in old):  # a package used or not
             verb = "stopped using" if part not in new else "started using"

@@ -77,7 +77,7 @@ class Preparer:
             return exc.format()
         locked = self.ws.locks.get(node.key)
         if used := values_set(run.set_by, node.key, facts.code):  # set by a step before it
-            values = set_values_now(run.values, used) if self.executes else None
+            values = set_values_now(run.values, used, run.value_digests) if self.executes else None
             facts = with_values(facts, values or recorded_values(used, locked))
         fp = None if waiting else self.ws.lockbook.fingerprint_of(facts, locked)
         missing, modified = self.ws.output_problems(locked)

@@ -49,6 +49,9 @@ class ResultRecorder:
         if parts:
             run.set_by.update(dict.fromkeys(parts, node.key))  # for the steps decided after it
             run.values.update(outcome.values)
+            for part in parts:  # a value that is not plain counts by the digest made of it
+                run.value_digests.pop(part, None)
+            run.value_digests.update(outcome.value_digests)
         for name in outcome.env_set_before:  # the process's value, not the environment's
             reads[f"{ENV_PREFIX}{name}"] = SET_BEFORE
         self.ws.store.record_run(fp, outcome.artifacts, reads, self.clock.wall(), node.key)

@@ -89,6 +89,7 @@ class Runner:
         #: a step of a pipeline run after them that uses one is decided on its value.
         self.set_by: dict[str, str] = {}
         self.values: dict[str, Any] = {}
+        self.value_digests: dict[str, str] = {}
 
     def run(
         self,
@@ -128,6 +129,7 @@ class Runner:
             consumers=Consumers(steps),
             set_by=dict(self.set_by),
             values=dict(self.values),
+            value_digests=dict(self.value_digests),
         )
         if dry_run:
             run.producers = {out: n.name for n in graph.steps for out in n.outs}
@@ -152,6 +154,7 @@ class Runner:
         self.verdicts += run.verdicts
         self.set_by.update(run.set_by)  # for the pipelines this runner runs next
         self.values.update(run.values)
+        self.value_digests = dict(run.value_digests)
         run.result.skipped = skipped
         if skipped:  # those below a failed step, then those the first failure stopped
             failed = run.result.failed

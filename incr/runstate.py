@@ -62,3 +62,5 @@ class RunState:
     #: Their values as the last step setting each left them, for a step run in another
     #: process (``StepJob.values``).
     values: dict[str, Any] = field(default_factory=dict)
+    #: The digests of those that are not plain values (``StepOutcome.value_digests``).
+    value_digests: dict[str, str] = field(default_factory=dict)

@@ -96,6 +96,24 @@ def _clear(found: Any) -> None:
                 held_values.pop(name, None)
 
 
+def cached_properties(kind: type) -> list[str]:
+    """The names of the ``functools.cached_property`` values of class ``kind`` (its bases'
+    too): what they hold is a cache, not state."""
+    return _class_caches(kind)[1]
+
+
+def lazily_loaded(
+    value: Any,
+    owned: Callable[[set[tuple[str, str]]], set[str]],
+    reads: Mapping[str, str],
+    root: str,
+) -> bool:
+    """True when ``value`` is a project object whose class's code made some of ``reads`` (a
+    lazy loader, whose reads go on with it: ``carried``)."""
+    kind = type(value)
+    return _is_project(kind, root) and bool(owned(_definitions(kind, root)) & reads.keys())
+
+
 def _is_cached_function(found: Any) -> bool:
     return callable(getattr(found, "cache_clear", None)) and hasattr(found, "cache_info")
 

@@ -158,6 +158,8 @@ def _key(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
 
 def _eq(key: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any, Any], Any]:
     def __eq__(self: Any, other: Any) -> Any:
+        if other is self:  # as the tuples compare: each field is itself
+            return True
         if other.__class__ is self.__class__:
             return key(self) == key(other)
         return NotImplemented

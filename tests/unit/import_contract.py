@@ -92,6 +92,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "runhistory",
             "globalvalues",
             "stepcaches",
+            "objectstates",
             "scriptmain",
             "modulefiles",
             "locking",

@@ -219,8 +219,9 @@ def test_values_a_step_set_are_put_in_the_module_of_another_process(tmp_path: Pa
     module.N_CLASSES = 3  # type: ignore[attr-defined]
     sys.modules["pipelines_values_probe"] = module
     try:
-        carried = values_of(["pipelines_values_probe.py:N_CLASSES", "nowhere/else.py:X"])
+        carried, digests = values_of(["pipelines_values_probe.py:N_CLASSES", "nowhere/else.py:X"])
         assert carried == {"pipelines_values_probe.py:N_CLASSES": 3}
+        assert digests == {}  # a plain value counts by its value
         module.N_CLASSES = 0  # type: ignore[attr-defined]
         put_values(carried)
         assert module.N_CLASSES == 3  # type: ignore[attr-defined]

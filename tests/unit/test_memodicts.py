@@ -161,3 +161,50 @@ def test_a_dict_one_function_fills_and_reads_by_key_is_a_memo(source: str) -> No
 @pytest.mark.parametrize("source", NOT_MEMOS.values(), ids=NOT_MEMOS.keys())
 def test_a_dict_that_may_pass_a_value_on_is_not(source: str) -> None:
     assert memo_names(ast.parse(textwrap.dedent(source))) == frozenset()
+
+
+def test_lazy_singletons_are_names_bound_once_on_first_use_from_nothing_a_caller_gives() -> None:
+    from incr.memodicts import lazy_singletons
+
+    source = """
+import multiprocessing
+_POOL = None
+MODEL = None
+ENC = None
+FIT = None
+TWICE = None
+TWICE = None
+
+
+def pool():
+    global _POOL
+    if _POOL is None:
+        _POOL = multiprocessing.get_context("fork").Pool(2)
+    return _POOL
+
+
+def model():
+    global MODEL
+    if not MODEL:
+        MODEL = load("m.pkl")
+    return MODEL
+
+
+def enc(train):
+    global ENC
+    if ENC is None:
+        ENC = LabelEncoder().fit(train)  # from what the first caller gives
+    return ENC
+
+
+def train():
+    global FIT
+    FIT = 3  # unguarded
+
+
+def twice():
+    global TWICE
+    if TWICE is None:
+        TWICE = 1
+"""
+    assert lazy_singletons(ast.parse(source)) == {"_POOL", "MODEL"}

@@ -1,0 +1,241 @@
+"""A module-level object that one step changes as it runs (an encoder it fits, a model it
+binds to a module global) and a later step uses: the later step's result depends on it
+though neither its code nor its inputs changed, so it counts by the object's digest and the
+step changing it executes on every run (incr/objectstates.py). Objects a step only uses (a
+DataFrame read at import, a lazy loader's attribute) change nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import MakeProject, Project
+from .scratch import assert_same_as_scratch, fresh_copy
+
+ENCODER = """\
+from incr import pipeline, step
+from sklearn.preprocessing import LabelEncoder
+
+from pipelines.mark import mark
+
+ENCODER = LabelEncoder()
+MODEL = None
+
+
+@step
+def load_train() -> list:
+    mark("load_train")
+    return open("data/train.txt", encoding="utf-8").read().split()
+
+
+@step
+def load_test() -> list:
+    mark("load_test")
+    return open("data/test.txt", encoding="utf-8").read().split()
+
+
+@step
+def fit(train: list) -> int:
+    global MODEL
+    mark("fit")
+    ENCODER.fit(train)
+    MODEL = {"classes": len(ENCODER.classes_), "first": str(ENCODER.classes_[0])}
+    return len(ENCODER.classes_)
+
+
+@step
+def encode(test: list, n: int) -> list:
+    mark("encode")
+    return [int(v) for v in ENCODER.transform(test)]
+
+
+@step
+def describe(n: int) -> str:
+    mark("describe")
+    return f"{MODEL['first']} of {n}"
+
+
+@pipeline
+def enc():
+    n = fit(load_train())
+    encode(load_test(), n)
+    describe(n)
+"""
+
+
+def _project(make_project: MakeProject) -> Project:
+    return make_project(
+        {
+            "pipelines/enc.py": ENCODER,
+            "data/train.txt": "a\nb\nc\n",
+            "data/test.txt": "b\nc\n",
+        }
+    )
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_later_step_using_an_object_a_step_changed_reruns_when_it_changes(
+    make_project: MakeProject, tmp_path: Path, jobs: str
+) -> None:
+    """Training data with as many classes as before gives the fitting step the same result,
+    but another encoder: the steps using the encoder and the module global it binds rerun and
+    give what a run from scratch gives. Before, they kept their results ([1, 2], "a of 3")."""
+    project = _project(make_project)
+    project.repro("--jobs", jobs)
+    assert set(project.take_ran()) == {"load_train", "fit", "load_test", "encode", "describe"}
+    (project.root / "data" / "train.txt").write_text("b\nc\nd\n")
+    project.repro("--jobs", jobs)
+    assert set(project.take_ran()) == {"load_train", "fit", "encode", "describe"}
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / f"fresh{jobs}"))
+    entry = project.lock()["enc.encode"]
+    assert "value:pipelines/enc.py:ENCODER" in entry.facts.code
+    assert "sets:pipelines/enc.py:ENCODER" in project.lock()["enc.fit"].reads
+    assert "sets:pipelines/enc.py:MODEL" in project.lock()["enc.fit"].reads
+
+
+def test_the_setter_executes_on_every_run_and_its_users_are_reused_when_it_leaves_the_same(
+    make_project: MakeProject,
+) -> None:
+    project = _project(make_project)
+    project.repro()
+    project.take_ran()
+    dirty = project.dirty()
+    assert [kind for kind, _ in dirty["fit"]] == ["sets values as it runs"]
+    result = project.repro()
+    assert project.take_ran() == ["fit"]  # the same encoder again: its users are reused
+    assert "sets ENCODER, MODEL in pipelines/enc.py as it runs" in result.output
+
+
+PLAIN_USE = """\
+import json
+
+import pandas as pd
+from incr import pipeline, step
+
+from pipelines.mark import mark
+
+FRAME = pd.read_csv("data/table.csv")
+
+
+class Meta:
+    def __init__(self):
+        self.data = None
+
+    def get(self):
+        if self.data is None:
+            with open("data/meta.json", encoding="utf-8") as fh:
+                self.data = json.load(fh)
+        return self.data
+
+
+META = Meta()
+
+
+class Calc:
+    def __init__(self):
+        self._memo = {}
+
+    def double(self, v):
+        if v not in self._memo:
+            self._memo[v] = v * 2
+        return self._memo[v]
+
+
+CALC = Calc()
+SHIFT = None
+
+
+def shift():
+    global SHIFT
+    if SHIFT is None:
+        SHIFT = Meta()  # made once, on first use: no step sets it
+    return SHIFT
+
+
+@step
+def first() -> int:
+    mark("first")
+    return CALC.double(int(FRAME["x"].sum())) + META.get()["k"]
+
+
+@step
+def second(v: int) -> int:
+    mark("second")
+    return CALC.double(v) + int(FRAME["x"].max()) + META.get()["k"] + shift().get()["k"]
+
+
+@pipeline
+def plain():
+    second(first())
+"""
+
+
+def test_objects_only_used_or_lazily_loaded_set_nothing(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """A DataFrame read at import, an object keeping a memo in a private attribute, a
+    project object that loads a file into a public attribute on first use, and a module
+    global bound on first use by a helper (``if SHIFT is None: SHIFT = ...``):
+    no step counts as setting them, a second repro executes nothing; an edit of the file the
+    loader read reruns both steps (its read goes on with the object)."""
+    project = make_project(
+        {
+            "pipelines/plain.py": PLAIN_USE,
+            "data/table.csv": "x\n1\n2\n",
+            "data/meta.json": '{"k": 10}',
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["first", "second"]
+    project.repro()
+    assert project.take_ran() == []
+    assert not any(k.startswith("sets:") for e in project.lock().values() for k in e.reads)
+    (project.root / "data" / "meta.json").write_text('{"k": 20}')
+    project.repro()
+    assert project.take_ran() == ["first", "second"]
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+UNDIGESTABLE = """\
+from incr import pipeline, step
+
+from pipelines.mark import mark
+
+
+class Holder:
+    def __init__(self):
+        self.fn = None
+
+
+HOLDER = Holder()
+
+
+@step
+def setup() -> int:
+    mark("setup")
+    HOLDER.fn = lambda x: x + 1
+    return 1
+
+
+@step
+def use(v: int) -> int:
+    mark("use")
+    return HOLDER.fn(v)
+
+
+@pipeline
+def undig():
+    use(setup())
+"""
+
+
+def test_an_object_that_cannot_be_digested_reruns_its_users_and_says_why(
+    make_project: MakeProject,
+) -> None:
+    project = make_project({"pipelines/undig.py": UNDIGESTABLE})
+    project.repro()
+    assert project.take_ran() == ["setup", "use"]
+    result = project.repro()
+    assert project.take_ran() == ["setup", "use"]
+    assert "value of HOLDER in pipelines/undig.py, which incr cannot digest" in result.output
