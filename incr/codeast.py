@@ -32,6 +32,7 @@ from incr.moduletop import (
     target_names,
     top_level,
 )
+from incr.scopes import local_name_ids
 from incr.valueclass import valueclass
 
 _STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
@@ -313,10 +314,12 @@ def inner_imports(
 
 
 def references(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[Ref]:
-    """Every name read in ``node``, with the attribute chain read from it (``h.scale``);
-    ``nodes``: ``astnorm.walked(node)``, when already known."""
+    """Every module-level name read in ``node``, with the attribute chain read from it
+    (``h.scale``); not a function's own names (``incr.scopes``); ``nodes``:
+    ``astnorm.walked(node)``, when already known."""
     refs: list[Ref] = []
-    chained: set[int] = set()
+    local = local_name_ids(node)  # a function's own names: never the module's
+    chained: set[int] = set(local)
     for sub in ast.walk(node) if nodes is None else nodes:
         if isinstance(sub, ast.AnnAssign) and sub.simple:
             chained.add(id(sub.target))  # ``gamma: float = 0.1`` binds, never reads, gamma
@@ -327,7 +330,7 @@ def references(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[Ref]:
                 chain.append(cur.attr)
                 chained.add(id(cur))
                 cur = cur.value
-            if isinstance(cur, ast.Name):
+            if isinstance(cur, ast.Name) and id(cur) not in local:
                 chained.add(id(cur))
                 refs.append((cur.id, tuple(reversed(chain))))
         elif isinstance(sub, ast.Name) and id(sub) not in chained:

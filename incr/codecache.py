@@ -49,6 +49,7 @@ CLOSURE_CODE = (
     "fingerprint",
     "astnorm",
     "codeast",
+    "scopes",
     "codeindex",
     "codeparts",
     "creaders",

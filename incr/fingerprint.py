@@ -41,8 +41,9 @@ DEFAULTS = ".<defaults>"
 
 #: Bumped when what the memo holds, or how a definition is normalised, changes.
 # 6: if/with tests, imports twice, a module's top-level code; 7: the names in quoted
-# annotations and in pandas query strings; 8: import_module of a name computed from a known start
-MEMO_FORMAT = 8
+# annotations and in pandas query strings; 8: import_module of a name computed from a known start;
+# 9: a function's own names are no references (``incr.scopes``)
+MEMO_FORMAT = 9
 
 
 @valueclass(frozen=True)

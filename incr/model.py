@@ -382,7 +382,9 @@ class TracedPipeline:
 
 #: The captured name under which a step whose own source is unreadable is reported.
 SOURCE = "(its source)"
-#: What a captured value that cannot be digested records, followed by its type's name.
+#: What a captured value that cannot be digested records, followed by its type's name (and
+#: the digest of a value a step set as it ran that cannot be digested, followed by a random
+#: part: ``incr.objectstates``).
 UNDIGESTABLE = "undigestable:"
 
 

@@ -43,6 +43,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "dynimport",
             "memodicts",
             "boundnames",
+            "scopes",
             "codeast",
             "randomdraws",
             "registries",
