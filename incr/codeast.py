@@ -42,12 +42,15 @@ IGNORED = _STDLIB | {"incr"}
 
 @valueclass(frozen=True)
 class ModuleSource:
-    """A project-local module: dotted name, path relative to the root, and its text."""
+    """A project-local module: dotted name, path relative to the root, and its text;
+    ``main_runs``: whether its ``if __name__ == "__main__":`` block ever runs (a pipeline
+    module's, which discovery runs, or the script's), else its statements count for nothing."""
 
     name: str
     path: str
     text: str
     is_package: bool = False
+    main_runs: bool = True
 
 
 @valueclass
@@ -156,7 +159,7 @@ def analyse(source: ModuleSource) -> ModuleInfo:
         nodes += [g for g in guards if not any(n is g for n in nodes)]
         nodes.append(stmt)
 
-    statements = list(guarded(tree.body))
+    statements = [s for s in guarded(tree.body) if source.main_runs or not s[2]]
     for stmt, guards, main in statements:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             define(stmt.name, stmt, guards)

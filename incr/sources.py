@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,7 +76,8 @@ class CodeSources:
         text = data.decode("utf-8")
         from incr.codeast import ModuleSource
 
-        return ModuleSource(name=name, path=rel, text=text, is_package=is_package)
+        main_runs = rel.startswith(f"{self.project.pipelines_dir}/") or _is_script(path)
+        return ModuleSource(name, rel, text, is_package, main_runs)
 
     def _project_modules(self) -> list[str]:
         """The names of the project's modules (for a registry scan), noting their list."""
@@ -161,6 +163,12 @@ class CodeSources:
         if self.closures.changed:
             ensure()
             self.closures.save()
+
+
+def _is_script(path: Path) -> bool:
+    """True for the file Python runs as ``__main__`` (``python run.py``): its main block runs."""
+    file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return isinstance(file, str) and os.path.realpath(file) == os.path.realpath(path)
 
 
 def _main_source() -> ModuleSource | None:
