@@ -105,7 +105,7 @@ class Step(StepExtras):
         code = with_captures(
             StepCode(code_ref(self.func, root), deps, self.version), self.func, root
         )
-        if self.call is not self.func:
+        if self.call is not self.func or inspect.ismethod(self.call):
             code = with_bound(code, self.call, root)
         annotations = {name: self.output_types.get(name) for name in self.output_names}
         formats = producer_classes(annotations, self.materializers)

@@ -316,19 +316,34 @@ def with_captures(code: StepCode, func: Any, root: Path) -> StepCode:
 
 def with_bound(code: StepCode, call: Any, root: Path) -> StepCode:
     """``code`` with the arguments a ``functools.partial`` step binds, counted like captured
-    values (``partial[0]``, ``partial[alpha]``), and the code they reach."""
-    if not isinstance(call, functools.partial):
-        return code
+    values (``partial[0]``, ``partial[alpha]``), and the code they reach; for a bound method
+    (``step(trainer.fit)``), the object it is bound to (``self``): its class's code and its
+    attributes as the step was made (``Trainer(lr=0.5)``: ``lr``)."""
     walker = _Walker(root)
-    bound = [(f"partial[{i}]", v) for i, v in enumerate(call.args)]
-    bound += [(f"partial[{k}]", v) for k, v in sorted(call.keywords.items())]
+    if isinstance(call, functools.partial):
+        bound = [(f"partial[{i}]", v) for i, v in enumerate(call.args)]
+        bound += [(f"partial[{k}]", v) for k, v in sorted(call.keywords.items())]
+    elif isinstance(call, types.MethodType):
+        bound = [("self", call.__self__)]
+    else:
+        return code
     values = []
     for name, value in bound:
         try:
-            digest = _digest(walker.encoder.encode(value, 0))
+            digest = _digest(_bound_value(walker, name, value))
         except Undigestable as exc:
             digest = UNDIGESTABLE + exc.what
         values.append((name, digest))
     refs = dict.fromkeys(code.captured)
     refs.update((ref, None) for ref in walker.refs if ref != code.func)
     return dataclasses.replace(code, captured=tuple(refs), values=(*code.values, *values))
+
+
+def _bound_value(walker: _Walker, name: str, value: Any) -> Any:
+    """The encoding of a value a step binds; the object of a bound method by its class's code
+    and its attributes (Undigestable when one of them is)."""
+    attributes = getattr(value, "__dict__", None)
+    if name != "self" or isinstance(value, type) or not isinstance(attributes, dict):
+        return walker.encoder.encode(value, 0)
+    fields = walker.encoder.encode(dict(attributes), 1)
+    return ["object", walker.encoder._code(type(value), 0), fields]
