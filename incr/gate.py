@@ -27,6 +27,7 @@ MACHINE_KINDS = frozenset(
     {
         Reason.MISSING,  # output missing from cache
         Reason.OUT_MISSING,  # an outs file missing from disk
+        Reason.WRITTEN_MISSING,  # as above, for a file it writes without listing it in outs
         Reason.CACHE_DISABLED,
         Reason.EXPIRED,
         Reason.FORCED,

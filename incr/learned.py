@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from incr import importreads, outside
 from incr.envreads import env_value
-from incr.hashing import StatCache
+from incr.hashing import MISSING, StatCache
 from incr.model import (
     ENV_PREFIX,
     EXISTS_PREFIX,
     LISTING_PREFIX,
     TIMES_PREFIX,
+    LockEntry,
     Reason,
     StepNode,
     learned_kind,
@@ -154,3 +155,34 @@ def outside_keys(reads: Iterable[str]) -> set[str]:
     while a module was imported), folders listed, paths tested."""
     paths = (learned_path(key) for key in reads)
     return {path for path in paths if path is not None and outside.is_outside(path)}
+
+
+def readers_of(
+    writes: Mapping[str, Iterable[str]], locks: Mapping[str, LockEntry]
+) -> dict[str, dict[str, str]]:
+    """For each file a step was seen writing (``writes``: by step key), what each lock entry
+    that read it records of it (by that entry's key)."""
+    paths = {path for written in writes.values() for path in written}
+    found: dict[str, dict[str, str]] = {}
+    for entry in locks.values() if paths else ():
+        for path in paths.intersection(entry.reads):
+            found.setdefault(path, {})[entry.key] = entry.reads[path]
+    return found
+
+
+def written_changes(
+    key: str,
+    written: Iterable[str],
+    readers: Mapping[str, Mapping[str, str]],
+    value: Callable[[str], str],
+) -> list[Reason]:
+    """Why the step ``key`` must run again to write anew the files it was seen writing
+    (``written``) that another step read (``readers``, see ``readers_of``): one is gone
+    (``value``: a file's digest now). A file edited since is not one: the step reading it may
+    have read it before this one wrote it (each reads what the other writes)."""
+    gone = [
+        path
+        for path in written
+        if any(reader != key for reader in readers.get(path, {})) and value(path) == MISSING
+    ]
+    return [Reason(Reason.WRITTEN_MISSING, ", ".join(gone))] if gone else []

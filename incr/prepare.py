@@ -92,7 +92,12 @@ class Preparer:
             forced=node.name in run.force,
             missing=missing,
             modified=modified,
-            reads=self.ws.read_changes(locked.reads, expected) if locked else [],
+            reads=[
+                *self.ws.read_changes(locked.reads, expected),
+                *self.ws.written_changes(node.key),
+            ]
+            if locked
+            else [],
             expired=self.ws.expired(node, locked, self.clock.wall()),
             waiting_on=waiting,
             current=fp,

@@ -23,7 +23,7 @@ from incr.fingerprint import CodeClosure
 from incr.graph import with_learned
 from incr.hashing import StatCache
 from incr.keptlocks import kept_pipelines
-from incr.learned import LearnedFacts
+from incr.learned import LearnedFacts, readers_of, written_changes
 from incr.learned import exists_value as exists_value  # imported from here by tests
 from incr.learned import listing_value as listing_value
 from incr.lockbook import LockBook
@@ -86,6 +86,7 @@ class Workspace:
         self.changed = False
         #: The files each step was seen to write (they order the steps that read them).
         self.writes = SeenWrites(project.cache / "writes.json")
+        self._readers: dict[str, dict[str, str]] | None = None  # see ``written_changes``
         # skops loads the types [tool.incr] trusted_types names and the project's own
         skopsformat.configure(tuple(project.trusted_types), self.sources.is_project_module)
 
@@ -164,6 +165,17 @@ class Workspace:
     def read_changes(self, reads: dict[str, str], expected: Iterable[str] = ()) -> list[Reason]:
         """Why what a step was seen to depend on differs now (see ``LearnedFacts``)."""
         return self.learned.read_changes(reads, expected)
+
+    def written_changes(self, key: str) -> list[Reason]:
+        """Why step ``key`` must write again a file it was seen writing that another step
+        read (see ``learned.written_changes``); the readers as the lock entries recorded
+        them when first asked."""
+        written = self.writes.steps.get(key)
+        if not written:
+            return []
+        if self._readers is None:
+            self._readers = readers_of(self.writes.steps, self.locks)
+        return written_changes(key, written, self._readers, self.stats.digest)
 
     def expected_reads(self, node: StepNode, code: dict[str, str]) -> dict[str, str]:
         """Learned facts a step has before it runs (see ``LearnedFacts.expected_reads``)."""
@@ -253,7 +265,7 @@ class Workspace:
         reads: tuple[Reason, ...] = ()
         if locked:
             expected = learned_of.expected_reads(node, facts.code)
-            reads = tuple(learned_of.read_changes(learned, expected))
+            reads = (*learned_of.read_changes(learned, expected), *self.written_changes(node.key))
         return statuswalk.Observed(
             facts,
             locked,

@@ -1,0 +1,59 @@
+"""A step that writes a file without listing it in ``outs``, read by a later step: when the
+file is gone (``rm -rf out/``), the writer runs again to write it, as a run from scratch
+would, rather than the reader failing on it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .conftest import MakeProject
+from .scratch import assert_same_as_scratch, fresh_copy
+
+FLOW = """\
+import os
+
+from incr import pipeline, step
+
+from pipelines.mark import mark
+
+
+@step
+def write() -> None:
+    mark("write")
+    os.makedirs("out", exist_ok=True)
+    with open("out/a.txt", "w", encoding="utf-8") as fh:
+        fh.write("hello\\n")
+    with open("out/log.txt", "w", encoding="utf-8") as fh:
+        fh.write("no step reads me\\n")
+
+
+@step
+def read() -> str:
+    mark("read")
+    with open("out/a.txt", encoding="utf-8") as fh:
+        return fh.read().upper()
+
+
+@pipeline
+def p():
+    write()
+    read()
+"""
+
+
+def test_the_writer_of_a_file_gone_runs_again(make_project: MakeProject, tmp_path: Path) -> None:
+    project = make_project({"pipelines/flow.py": FLOW})
+    project.repro()
+    assert project.take_ran() == ["write", "read"]
+    project.repro()
+    assert project.take_ran() == []
+    shutil.rmtree(project.root / "out")
+    dirty = project.dirty()
+    assert dirty["write"] == [("written file missing", "out/a.txt")]
+    project.repro()
+    assert project.take_ran() == ["write"]  # the same bytes again: the reader is reused
+    assert project.dirty() == {}
+    (project.root / "out" / "log.txt").unlink()  # read by no step: nothing to write again
+    assert project.dirty() == {}
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
