@@ -389,3 +389,40 @@ class RunOverlaps:
         it is a folder) of a path in it."""
         paths = {*_self_and_parents(path), *self.read_in.get(path, ())}
         return sorted((r, p) for p in paths for r in self.readers.get(p, ()))
+
+
+def pipeline_order(
+    pipelines: Sequence[str],
+    pipeline_of: Mapping[str, str],
+    writes: Mapping[str, Iterable[str]],
+    locks: Mapping[str, LockEntry],
+) -> list[str]:
+    """The pipelines (by name) in the order ``incr repro`` runs them: as given, but a
+    pipeline with a step that read (by its lock entry) a file a step of another pipeline was
+    seen writing (``writes``, by step key) runs after that other one. Pipelines caught in a
+    cycle of such edges keep the order given. ``pipeline_of``: each step key's pipeline."""
+    written = {
+        path: pipeline_of[key]
+        for key, paths in writes.items()
+        if key in pipeline_of
+        for path in paths
+    }
+    if not written:
+        return list(pipelines)
+    after: dict[str, set[str]] = {name: set() for name in pipelines}
+    for key, entry in locks.items():
+        reader = pipeline_of.get(key)
+        if reader is None:
+            continue
+        for path in written.keys() & entry.reads.keys():
+            if written[path] != reader and written[path] in after:
+                after[reader].add(written[path])
+    order: list[str] = []
+    pending = list(pipelines)
+    while pending:
+        ready = next((p for p in pending if after[p] <= set(order)), None)
+        if ready is None:  # a cycle: the rest as given
+            return order + pending
+        order.append(ready)
+        pending.remove(ready)
+    return order

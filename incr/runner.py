@@ -311,6 +311,7 @@ def _repro(
     dask: DaskSettings | None = None,
 ) -> Repro:
     targets = list(targets)
+    pipelines = workspace.run_order(pipelines)  # a pipeline reading what another writes after it
     if not dry_run:  # a deps path gone is the user's to fix before anything runs
         for traced, only in dag.select(pipelines, targets):
             graph, _ = workspace.learned_graph(traced)

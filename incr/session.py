@@ -38,7 +38,7 @@ from incr.model import (
     TracedPipeline,
 )
 from incr.outputs import OutputCheck
-from incr.overlaps import Overlap
+from incr.overlaps import Overlap, pipeline_order
 from incr.packages import PackageVersions
 from incr.plan import Verdict, upstream_inputs
 from incr.project import Project
@@ -220,14 +220,26 @@ class Workspace:
         absent = gate.absent_outs(self.locks, nodes, self.stats.digest)  # outs not on disk
         gathered = [
             self.pipeline_facts(traced, wanted, absent)
-            for traced, wanted in dag.select(pipelines, targets)
+            for traced, wanted in dag.select(self.run_order(pipelines), targets)
         ]
+        writers = {p: key for key, paths in self.writes.steps.items() for p in paths}
         verdicts = statuswalk.walk(
-            gathered, force=force, lock_view=lock_view, run_override=run_override
+            gathered, force=force, lock_view=lock_view, run_override=run_override, writers=writers
         )
         if save:
             self.save_stats()
         return verdicts
+
+    def run_order(self, pipelines: list[TracedPipeline]) -> list[TracedPipeline]:
+        """``pipelines`` in the order ``incr repro`` runs them: one reading a file another
+        writes after that one (``overlaps.pipeline_order``)."""
+        if len(pipelines) < 2 or not self.writes.steps:
+            return pipelines
+        pipeline_of = {n.key: t.graph.name for t in pipelines for n in t.graph.steps}
+        names = [t.graph.name for t in pipelines]
+        by_name = {t.graph.name: t for t in pipelines}
+        order = pipeline_order(names, pipeline_of, self.writes.steps, self.locks)
+        return [by_name[name] for name in order]
 
     def learned_graph(self, traced: TracedPipeline) -> tuple[PipelineGraph, list[Overlap]]:
         """``traced``'s graph with the edges its steps' reads and writes order (what the lock

@@ -80,8 +80,12 @@ def walk(
     force: bool = False,
     lock_view: bool = False,
     run_override: bool | None = None,
+    writers: Mapping[str, str] | None = None,
 ) -> list[Verdict]:
     """Each judged step's verdict, pipeline after pipeline, in run order.
+
+    ``writers``: the step (by key) each file was seen written by; a step that read such a
+    file, written by a dirty step of a pipeline before its own, waits on that step.
 
     ``force`` marks the targeted steps (every step, without targets) as forced. ``lock_view``
     judges every step against ``pipeline.lock`` (``incr status --check``): a step dirty only
@@ -96,7 +100,7 @@ def walk(
     dirty: set[str] = set()  # by key
     set_by: dict[str, str] = {}  # each module value steps set as they run to the setter's key
     for pipeline in pipelines:
-        verdicts += _walk_one(pipeline, force, lock_view, run_override, dirty, set_by)
+        verdicts += _walk_one(pipeline, force, lock_view, run_override, dirty, set_by, writers)
     return verdicts
 
 
@@ -107,6 +111,7 @@ def _walk_one(
     run_override: bool | None,
     dirty: set[str],
     set_by: dict[str, str],
+    writers: Mapping[str, str] | None = None,
 ) -> list[Verdict]:
     graph, wanted = pipeline.graph, pipeline.wanted
     producers = {out: n.name for n in graph.steps for out in n.outs}
@@ -121,6 +126,12 @@ def _walk_one(
         if more:
             waiting = sorted({*waiting, *more})
         locked = seen.locked
+        if (
+            writers
+            and locked is not None
+            and (other := _other_writers(node, locked, writers, dirty))
+        ):
+            waiting = sorted({*waiting, *other})  # rewrites a file it read: by its key
         if used := values_set(set_by, node.key, facts.code):  # their values as recorded
             facts = with_values(facts, recorded_values(used, locked))
             setters = {set_by[p] for p in used} & dirty  # by key; named here by their name
@@ -165,6 +176,16 @@ def _walk_one(
             )
         )
     return verdicts
+
+
+def _other_writers(
+    node: StepNode, locked: LockEntry, writers: Mapping[str, str], dirty: set[str]
+) -> set[str]:
+    """The dirty steps (by key) of other pipelines walked before this one that were seen
+    writing a file ``node`` read."""
+    own = f"{node.pipeline}."
+    found = {writers[path] for path in locked.reads if path in writers}
+    return {key for key in found if key in dirty and not key.startswith(own)}
 
 
 def _inputs(node: StepNode, facts: Facts, dirty: set[str]) -> tuple[Facts, list[str]]:
