@@ -1,7 +1,10 @@
 """What project modules read while they are imported: files, and environment variables.
 
 ``PARAMS = yaml.safe_load(open("params.yaml"))`` at the top of a module makes ``params.yaml``
-a fact of every step whose code uses that module (any of its definitions), and of no other.
+a fact of every step whose code uses ``PARAMS`` (directly, or through a definition that does:
+``LR = PARAMS["lr"]``), and of no other. A read made by a top-level statement that does more
+than bind names (a call, a loop, an import) is a fact of every step whose code uses the
+module (any of its definitions).
 While discovery imports the pipeline modules, each file opened (seen through an audit hook,
 with the filters of ``incr.reads``) and each environment variable read by project code (seen
 through ``incr.envreads``) is attributed to the project module being imported: the innermost
@@ -10,7 +13,8 @@ time thus counts for the module whose top-level code called it, and a module imp
 another keeps its own reads. Reads made below one of incr's own frames (a pipeline body being
 traced, a step running) belong to no module.
 
-The result, ``{module file: {lock key: value}}``, uses the keys of ``LockEntry.reads``:
+The result, ``{module file: {lock key: value}}`` (``module file:NAME`` for the reads of a
+statement binding ``NAME``), uses the keys of ``LockEntry.reads``:
 ``import:pipelines/lookup.py:params.yaml`` (value: the file's digest) and ``$NAME`` (value: a
 digest of the variable's value, or ``unset``). It is kept in the graph cache, so a no-op
 status knows it without importing anything.
@@ -22,6 +26,7 @@ that stays on for the life of the process.
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 import threading
@@ -33,6 +38,7 @@ from typing import Any
 
 from incr import envreads, hooks, outside
 from incr.model import ENV_PREFIX, IMPORT_PREFIX
+from incr.moduletop import bound_at
 from incr.reads import ReadRecorder
 
 #: Module file -> the lock keys (``import:...``, ``$NAME``) it read while imported, with values.
@@ -52,8 +58,9 @@ class ImportRecorder:
         self.under = os.path.join(str(root), "")
         self.exclude = exclude
         self.files = envreads.project_files(root)
-        self.opened: dict[str, ReadRecorder] = {}
-        self.env: dict[str, set[str]] = {}
+        #: By (module file, line of its body running then).
+        self.opened: dict[tuple[str, int], ReadRecorder] = {}
+        self.env: dict[tuple[str, int], set[str]] = {}
         #: Every variable project code read, in a module body or not (a traced pipeline body).
         self.env_names: set[str] = set()
         #: Module files whose body called a pipeline's ``.run()``: imported by then (``ran``).
@@ -62,6 +69,11 @@ class ImportRecorder:
     def module_of(self, frame: FrameType | None) -> str | None:
         """The project module whose body runs on the innermost such frame from ``frame`` up,
         or None (none, one of incr's frames comes first, or the body has run a pipeline)."""
+        found = self.running(frame)
+        return found[0] if found is not None else None
+
+    def running(self, frame: FrameType | None) -> tuple[str, int] | None:
+        """``module_of``, with the line its body runs."""
         while frame is not None:
             filename = frame.f_code.co_filename
             if envreads.is_incr_file(filename):
@@ -69,7 +81,7 @@ class ImportRecorder:
             if frame.f_code.co_name == "<module>":
                 rel = self.files.rel(filename)
                 if rel is not None:
-                    return None if rel in self.ran else rel
+                    return None if rel in self.ran else (rel, frame.f_lineno)
             frame = frame.f_back
         return None
 
@@ -87,11 +99,11 @@ class ImportRecorder:
         full = os.path.abspath(os.fsdecode(path))
         if not full.startswith(self.under) and not outside.counts(full):
             return  # not a read that counts (see ``incr.outside``): no need to walk the stack
-        module = self.module_of(frame)
-        if module is not None:
-            recorder = self.opened.get(module)
+        where = self.running(frame)
+        if where is not None:
+            recorder = self.opened.get(where)
             if recorder is None:
-                recorder = self.opened[module] = ReadRecorder(self.root, self.exclude)
+                recorder = self.opened[where] = ReadRecorder(self.root, self.exclude)
             recorder.event(path, mode, flags)
 
     def __call__(self, name: str, frame: FrameType) -> None:
@@ -99,9 +111,9 @@ class ImportRecorder:
         if not self.files.reads_count(frame.f_code.co_filename):
             return  # read by the standard library or an installed package
         self.env_names.add(name)
-        module = self.module_of(frame)
-        if module is not None:
-            self.env.setdefault(module, set()).add(name)
+        where = self.running(frame)
+        if where is not None:
+            self.env.setdefault(where, set()).add(name)
 
     def facts(
         self,
@@ -113,15 +125,33 @@ class ImportRecorder:
         ``digest``, variables from ``environ``), leaving out files under ``exclude``."""
         found: ImportFacts = {}
         skip = tuple(e.rstrip("/") + "/" for e in exclude)
-        for module, recorder in sorted(self.opened.items()):
+        bodies: dict[str, list[ast.stmt] | None] = {}
+        for (module, line), recorder in sorted(self.opened.items()):
             for path in recorder.paths():
                 if not path.startswith(skip):
-                    found.setdefault(module, {})[f"{IMPORT_PREFIX}{module}:{path}"] = digest(path)
-        for module, names in sorted(self.env.items()):
+                    key, value = f"{IMPORT_PREFIX}{module}:{path}", digest(path)
+                    for owner in self._owners(module, line, bodies):
+                        found.setdefault(owner, {})[key] = value
+        for (module, line), names in sorted(self.env.items()):
             for name in sorted(names):
-                key = f"{ENV_PREFIX}{name}"
-                found.setdefault(module, {})[key] = envreads.env_value(name, environ)
+                key, value = f"{ENV_PREFIX}{name}", envreads.env_value(name, environ)
+                for owner in self._owners(module, line, bodies):
+                    found.setdefault(owner, {})[key] = value
         return found
+
+    def _owners(
+        self, module: str, line: int, bodies: dict[str, list[ast.stmt] | None]
+    ) -> list[str]:
+        """What a read at ``line`` of ``module``'s body is a fact of: ``module:NAME`` for
+        each name its statement binds when it only binds names, else the module."""
+        if module not in bodies:
+            try:
+                bodies[module] = ast.parse((self.root / module).read_bytes()).body
+            except (OSError, SyntaxError, ValueError):
+                bodies[module] = None
+        body = bodies[module]
+        names = bound_at(body, line) if body is not None else None
+        return [f"{module}:{name}" for name in names] if names else [module]
 
 
 def code_modules(code: Mapping[str, str]) -> set[str]:
@@ -131,10 +161,16 @@ def code_modules(code: Mapping[str, str]) -> set[str]:
 
 
 def step_facts(imports: Mapping[str, Mapping[str, str]], code: Mapping[str, str]) -> dict[str, str]:
-    """What the modules a step's code uses read while imported, as lock keys with values."""
+    """What the modules a step's code uses read while imported, as lock keys with values:
+    those of statements doing more than binding names, and those of the statements binding
+    the names its code uses (``module:NAME`` keys of ``imports``: a code part, or of a module
+    it uses whole)."""
     found: dict[str, str] = {}
-    for module in sorted(m for m in code_modules(code) if m in imports):
-        found.update(imports[module])
+    modules = code_modules(code)
+    for owner in sorted(imports):
+        head, named, _ = owner.partition(".py:")  # ``pipelines/p.py:PARAMS``
+        if owner in modules or owner in code or (named and f"{head}.py:*" in code):
+            found.update(imports[owner])
     return found
 
 

@@ -297,3 +297,33 @@ def exported(defs: dict[str, list[ast.stmt]], name: str) -> bool:
         if len(names) == len(value.elts) and all(isinstance(n, str) for n in names):
             return name in names
     return True
+
+
+def bound_at(body: list[ast.stmt], line: int) -> list[str] | None:
+    """The names the top-level statement of ``body`` (a module's) running at ``line`` binds,
+    when it is one that only binds names: an assignment to names (``PARAMS = load(...)``,
+    ``A, B = ...``), a ``def`` or a ``class`` (its decorators, its class body); None for any
+    other statement (a call, a loop, an import, a store into an object): what it does may
+    matter to all of the module."""
+    for stmt, _, _ in guarded(body):
+        if not stmt.lineno <= line <= (stmt.end_lineno or stmt.lineno):
+            continue
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            return [stmt.name]
+        if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets: list[ast.expr] = (
+                list(stmt.targets) if isinstance(stmt, ast.Assign) else [stmt.target]
+            )
+            names = list(target_names(targets))
+            return names if names and all(_names_only(t) for t in targets) else None
+        return None
+    return None
+
+
+def _names_only(target: ast.expr) -> bool:
+    """``A``, ``A, B``, ``[A, *B]``: names, not a store into an object (``CONFIG["x"]``)."""
+    if isinstance(target, ast.Starred):
+        return _names_only(target.value)
+    if isinstance(target, ast.Tuple | ast.List):
+        return all(_names_only(e) for e in target.elts)
+    return isinstance(target, ast.Name)

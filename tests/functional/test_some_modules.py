@@ -101,7 +101,9 @@ def test_a_clean_pipeline_that_reads_what_a_run_wrote_is_imported_then(
     project.take_ran()
     assert project.read("copy.txt") == "one"
     project.edit("pipelines/alpha.py", 'fh.write("one")', 'fh.write("two")')
-    assert set(project.dirty()) == {"alpha_last"}
+    dirty = project.dirty()
+    assert set(dirty) == {"alpha_last", "gamma_last"}
+    assert dirty["gamma_last"] == [("after", "alpha.alpha_last")]  # it reads what alpha writes
     project.repro()
     assert project.take_ran() == ["alpha_last", "gamma_last"]
     assert project.read("copy.txt") == "two"

@@ -178,12 +178,12 @@ def test_reads_at_import_are_attributed_to_the_module_being_imported(root: Path)
         importlib.import_module("lepkg.outer")
     facts = seen.facts(lambda path: f"digest of {path}", {"LE_MODE": "on"})
     assert facts == {
-        # helpers called at import count for the module whose top-level code called them
-        "lepkg/outer.py": {
-            "import:lepkg/outer.py:params.yaml": "digest of params.yaml",
-            "$LE_FLAG": UNSET,
-            "$LE_MODE": envreads.env_value("LE_MODE", {"LE_MODE": "on"}),
-        },
+        # helpers called at import count for the module whose top-level code called them,
+        # for the name the statement reading binds
+        "lepkg/outer.py:PARAMS": {"import:lepkg/outer.py:params.yaml": "digest of params.yaml"},
+        "lepkg/outer.py:FLAG": {"$LE_FLAG": UNSET},
+        "lepkg/outer.py:MODE": {"$LE_MODE": envreads.env_value("LE_MODE", {"LE_MODE": "on"})},
+        # read by a ``with`` statement: for all of the module
         "lepkg/inner.py": {"import:lepkg/inner.py:inner.txt": "digest of inner.txt"},
     }
     assert seen.env_names == {"LE_FLAG", "LE_MODE"}
@@ -214,6 +214,18 @@ def test_step_facts_come_from_the_modules_of_the_code_parts() -> None:
     }
     assert importreads.code_modules(code) == {"pipelines/flow.py", "pipelines/lookup.py"}
     assert importreads.step_facts(imports, code) == imports["pipelines/lookup.py"]
+    named = {
+        "pipelines/lookup.py:PARAMS": {"import:pipelines/lookup.py:params.yaml": "d1"},
+        "pipelines/lookup.py:SCALE": {"$SCALE": "unset"},
+    }
+    assert importreads.step_facts(named, code) == {}  # factor uses neither
+    with_params = {**code, "pipelines/lookup.py:PARAMS": "c3"}
+    assert importreads.step_facts(named, with_params) == named["pipelines/lookup.py:PARAMS"]
+    whole = {**code, "pipelines/lookup.py:*": "c4"}  # the module used as a value: all of it
+    assert importreads.step_facts(named, whole) == {
+        **named["pipelines/lookup.py:PARAMS"],
+        **named["pipelines/lookup.py:SCALE"],
+    }
     assert importreads.merged({"a.py": {"k": "1", "j": "2"}}, {"a.py": {"k": "3"}}) == {
         "a.py": {"k": "3", "j": "2"}
     }
