@@ -34,8 +34,9 @@ from incr.codeparts import (
     raw_key,
     skeleton_digest,
 )
+from incr.digests import digest_bytes
 from incr.dynimport import ANY
-from incr.fingerprint import DEFAULTS, PROJECT_MODULES, CodeClosure
+from incr.fingerprint import DEFAULTS, FILL_ORDER, PROJECT_MODULES, CodeClosure
 from incr.model import TOP_LEVEL
 from incr.moduletop import exported, statement_names
 from incr.randomdraws import global_random_draws, global_settings
@@ -156,11 +157,14 @@ class CodeIndex:
             targets = [t for ref in refs for t in self.resolve(info, ref)]
             targets += [t for b in imports for t in self._resolve_binding(b, ())]
             for root in subclasses.roots(info, sym, refs):  # class Linear(Model, name="lin")
-                targets += self._subclasses.of(root)
+                below = self._subclasses.of(root)
+                targets += below
+                self._fill_order(parts, self._subclasses.resolved(root), below)
             if "." not in sym and sym != TOP_LEVEL and self._may_be_table(info, sym):
                 found, notes = self._table_fillers(info.source.name, sym)
                 targets += found
                 dynamic += notes
+                self._fill_order(parts, (mod, sym), found)
             for target in targets:
                 if isinstance(target, str):
                     packages.add(target)
@@ -172,6 +176,16 @@ class CodeIndex:
         opened = tuple(sorted(set(readers)))
         reads = self._reads(seen, consulted) if not opened else {}
         return CodeClosure(parts, frozenset(packages), lookups, consulted, opened, reads)
+
+    def _fill_order(
+        self, parts: dict[str, str], table: tuple[str, str], found: list[tuple[str, str]]
+    ) -> None:
+        """Note the order in which ``found`` fill ``table`` (or derive from it): moving one
+        of them within its module changes what a loop over the table runs first."""
+        info = self.module(table[0])
+        if len(found) > 1 and info is not None:
+            order = "\n".join(f"{module}:{name}" for module, name in found)
+            parts[f"{info.source.path}:{table[1]}{FILL_ORDER}"] = digest_bytes(order.encode(), 32)
 
     def _reads(
         self, seen: set[tuple[str, str]], consulted: frozenset[str]

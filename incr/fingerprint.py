@@ -38,6 +38,10 @@ PROJECT_MODULES = "*project-modules*"
 #: are config values too, so a change shows as ``config changed`` alone where the instance
 #: uses the default (see ``plan.decide``).
 DEFAULTS = ".<defaults>"
+#: Appended to a table's or a class's code part name for the order in which the project's
+#: definitions fill it (``@stage`` functions appending to ``STAGES``) or derive from it
+#: (what ``__subclasses__()`` lists): a loop over it runs them in that order.
+FILL_ORDER = ".<order>"
 
 #: Bumped when what the memo holds, or how a definition is normalised, changes.
 # 6: if/with tests, imports twice, a module's top-level code; 7: the names in quoted

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from incr.fingerprint import DEFAULTS, canonical_json, fingerprint, json_key
+from incr.fingerprint import DEFAULTS, FILL_ORDER, canonical_json, fingerprint, json_key
 from incr.model import (
     LOCAL_CODE,
     TOP_LEVEL,
@@ -203,6 +203,7 @@ def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
     """``double in pipelines/flow.py``, ``scikit-learn 1.8.0 -> 1.9.1``, ``+helper in ...``,
     ``stopped using scikit-learn``, ``started using numpy 2.1.0``."""
     words: list[str] = []
+    ordered: list[str] = []
     for part in _changed_keys(old, new):
         kind, colon, rest = part.partition(":")
         if kind == "captured":  # a value the step's function captures
@@ -230,9 +231,12 @@ def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
         label = {"*": "module", TOP_LEVEL: "top-level code"}.get(name, name)
         if label.endswith(DEFAULTS):
             label = f"{label[: -len(DEFAULTS)]} defaults"
+        elif label.endswith(FILL_ORDER):  # said alone: a new filler changes it too
+            ordered.append(f"order of what fills {label[: -len(FILL_ORDER)]} in {path}")
+            continue
         prefix = "" if part in old and part in new else ("+" if part in new else "-")
         words.append(f"{prefix}{label} in {path}")
-    return ", ".join(words)
+    return ", ".join(words or ordered)
 
 
 def _version(value: str) -> str:

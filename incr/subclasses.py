@@ -60,7 +60,7 @@ class Subclasses:
     def of(self, root: Target) -> list[Target]:
         """Every project class deriving from ``root``, at any depth."""
         below = self._map()
-        root = self._resolved(root)
+        root = self.resolved(root)
         found: list[Target] = []
         todo = [root]
         while todo:
@@ -70,7 +70,7 @@ class Subclasses:
                     todo.append(sub)
         return found
 
-    def _resolved(self, target: Target) -> Target:
+    def resolved(self, target: Target) -> Target:
         """``(module, name)`` for the definition a name of ``module`` stands for (an import
         of a class defined elsewhere), or ``target`` itself."""
         info = self.index.module(target[0])
