@@ -180,12 +180,20 @@ class CodeIndex:
     def _fill_order(
         self, parts: dict[str, str], table: tuple[str, str], found: list[tuple[str, str]]
     ) -> None:
-        """Note the order in which ``found`` fill ``table`` (or derive from it): moving one
-        of them within its module changes what a loop over the table runs first."""
+        """Note the order in which ``found`` fill ``table`` (or derive from it), as their
+        definitions come in their modules (modules by name): moving one of them within its
+        module changes what a loop over the table runs first."""
         info = self.module(table[0])
-        if len(found) > 1 and info is not None:
-            order = "\n".join(f"{module}:{name}" for module, name in found)
+        if len(set(found)) > 1 and info is not None:
+            ordered = sorted(set(found), key=lambda t: (t[0], self._first_line(t), t[1]))
+            order = "\n".join(f"{module}:{name}" for module, name in ordered)
             parts[f"{info.source.path}:{table[1]}{FILL_ORDER}"] = digest_bytes(order.encode(), 32)
+
+    def _first_line(self, target: tuple[str, str]) -> int:
+        """Where definition ``target`` starts in its module (0 when it has no definition)."""
+        info = self.module(target[0])
+        nodes = definition_nodes(info, target[1]) if info is not None else None
+        return min((n.lineno for n in nodes), default=0) if nodes else 0
 
     def _reads(
         self, seen: set[tuple[str, str]], consulted: frozenset[str]
