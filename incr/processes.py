@@ -2,7 +2,8 @@
 ``os.posix_spawn``, the ``os.exec`` and ``os.spawn`` functions, and Python workers started
 afresh (``multiprocessing``'s ``spawn`` and ``forkserver`` start methods, joblib's loky
 workers), which raise no audit event of their own: ``follow_launches`` has every process
-``_posixsubprocess.fork_exec`` starts raise ``incr.launch``.
+``_posixsubprocess.fork_exec`` starts raise ``incr.launch``, and runs ``os.system``'s command
+through ``subprocess`` while a step records (the C library's ``system`` would pass by).
 
 A Python process started afresh while a step's reads are recorded (a worker of
 ``multiprocessing``, ``concurrent.futures`` or joblib, or ``python script.py``) is followed when
@@ -76,6 +77,22 @@ def follow_launches(relay_env: Callable[[], dict[str, str] | None]) -> None:
 
     fork_exec.__wrapped__ = real  # type: ignore[attr-defined]
     _posixsubprocess.fork_exec = fork_exec
+    real_system = os.system
+
+    def system(command: Any) -> int:
+        """``os.system`` (the C library's ``system``, past ``fork_exec``): while a step
+        records, the same ``/bin/sh -c COMMAND`` started through ``subprocess``, so that a
+        Python process the command runs reports what it reads; its wait status as
+        ``os.system`` gives it."""
+        if relay_env() is None:
+            return real_system(command)
+        import subprocess
+
+        code = subprocess.call(os.fsdecode(command), shell=True)
+        return code << 8 if code >= 0 else -code
+
+    system.__wrapped__ = real_system  # type: ignore[attr-defined]
+    os.system = system
     import subprocess
 
     if getattr(subprocess, "_fork_exec", None) is real:  # bound as subprocess was imported
