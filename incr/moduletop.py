@@ -327,3 +327,11 @@ def _names_only(target: ast.expr) -> bool:
     if isinstance(target, ast.Tuple | ast.List):
         return all(_names_only(e) for e in target.elts)
     return isinstance(target, ast.Name)
+
+
+def dotted(expr: ast.expr) -> bool:
+    """True for a dotted name (``register``, ``plugins.add``), not for a method of what
+    indexing or calling one gave (``Plugin.registry["bar"]().go``)."""
+    while isinstance(expr, ast.Attribute):
+        expr = expr.value
+    return isinstance(expr, ast.Name)

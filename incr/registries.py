@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterator
 
 from incr.codeast import ModuleInfo, ModuleLookup, ModuleSource, Ref
-from incr.moduletop import target_names, top_level
+from incr.moduletop import dotted, target_names, top_level
 
 Target = tuple[str, str]  # (module, name)
 
@@ -223,7 +223,7 @@ class _Scan:
             if callee is None or callee[0] in scope.local:
                 continue
             passed = _call_values(call)
-            if passed and self._points_at(info, callee, self.fillers):
+            if passed and dotted(_callee(call)) and self._points_at(info, callee, self.fillers):
                 fills = True  # register("x")(fn), add_model(name, fn)
                 values += passed
             elif callee[1] and _mutator(callee[1][-1]) and self._points_at(info, callee, table):
