@@ -321,7 +321,7 @@ def references(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[Ref]:
     (``h.scale``); not a function's own names (``incr.scopes``); ``nodes``:
     ``astnorm.walked(node)``, when already known."""
     refs: list[Ref] = []
-    local = local_name_ids(node)  # a function's own names: never the module's
+    local = local_name_ids(node, nodes)  # a function's own names: never the module's
     chained: set[int] = set(local)
     for sub in ast.walk(node) if nodes is None else nodes:
         if isinstance(sub, ast.AnnAssign) and sub.simple:

@@ -20,15 +20,46 @@ _SCOPES = (*_FUNCTIONS, ast.ClassDef, *_COMPREHENSIONS)
 #: Kept as references though local: a method's ``self.``/``cls.`` chains tell which class's
 #: subclasses it lists (``incr.subclasses``).
 _KEPT = frozenset({"self", "cls"})
+#: What makes a function's body more than one scope, or declares names of another.
+_NESTED = (*_SCOPES, ast.Global, ast.Nonlocal)
+#: Nodes that bind a name given as text, not as an ``ast.Name``.
+_BINDS_BY_TEXT = frozenset({ast.ExceptHandler, ast.MatchAs, ast.MatchStar, ast.MatchMapping})
 
 
-def local_name_ids(node: ast.AST) -> set[int]:
+def local_name_ids(node: ast.AST, nodes: list[ast.AST] | None = None) -> set[int]:
     """The ids of the ``ast.Name`` nodes of ``node`` (a module-level statement) that resolve
-    to a local of a function within it."""
+    to a local of a function within it; ``nodes``: ``ast.walk(node)`` as a list, when known."""
     found: set[int] = set()
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        walked = nodes if nodes is not None else list(ast.walk(node))
+        if not any(isinstance(sub, _NESTED) for sub in walked if sub is not node):
+            return _one_scope(node, walked)  # most steps
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
         _outer(node, frozenset(), found)
     return found
+
+
+def _one_scope(node: ast.FunctionDef | ast.AsyncFunctionDef, walked: list[ast.AST]) -> set[int]:
+    """``local_name_ids`` of a function holding no other scope and no ``global``."""
+    outside = set()  # decorators, defaults, annotations: the module's names
+    for part in _evaluated_outside(node):
+        if type(part) is ast.Name:  # ``x: int``: most annotations
+            outside.add(id(part))
+        else:
+            outside.update(id(sub) for sub in ast.walk(part))
+    own = {a.arg for a in _all_args(node.args)}
+    names = []
+    for sub in walked:
+        kind = type(sub)
+        if kind is ast.Name:
+            if id(sub) not in outside:
+                names.append(sub)
+                if type(sub.ctx) is not ast.Load:  # type: ignore[attr-defined]
+                    own.add(sub.id)  # type: ignore[attr-defined]
+        elif kind in _BINDS_BY_TEXT:
+            own |= _bound(sub)
+    own -= _KEPT
+    return {id(sub) for sub in names if sub.id in own}  # type: ignore[attr-defined]
 
 
 def _outer(node: ast.AST, visible: frozenset[str], found: set[int]) -> None:
