@@ -65,6 +65,10 @@ class StepJob:
     #: The project definitions its code uses (``path:name`` code parts): the ones holding a
     #: ``functools`` cache start the step empty (``stepcaches.clear_caches``).
     code: tuple[str, ...] = ()
+    #: Those that the code of another step of its pipeline uses too: a module-level object
+    #: among them that it changes is a value it sets (``objectstates``); one only it uses is
+    #: its own business.
+    used_elsewhere: tuple[str, ...] = ()
     #: Inputs that another step of the run still takes after this one: a value kept in
     #: memory is given to this step as a copy (``load_inputs``), so that a step changing its
     #: input in place (``df.fillna(0, inplace=True)``) changes nothing the others get.

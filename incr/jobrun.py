@@ -53,7 +53,7 @@ def run_job(
     put_values(job.values)
     states = stepcaches.states(job.code, job.root)  # the project objects it uses, as it finds them
     set_before = globalvalues.changed(root)
-    objects = objectstates.snapshot(job.code)  # the module-level objects it uses
+    objects = objectstates.snapshot(job.used_elsewhere)  # module-level objects others use too
     started = clock()
     try:
         with watching_reads(job, root) as seen, watching_env(job, root) as env:
@@ -286,8 +286,9 @@ def _objects_set(
     seen: ReadRecorder | None,
     reads: dict[str, str],
 ) -> list[str]:
-    """The module-level objects the step changed as it ran (``objectstates.changed``); a
-    project object its class's code filled from files is a lazy loader's, not counted."""
+    """The module-level objects the step changed as it ran (``objectstates.changed``) that
+    another step's code uses too; a project object its class's code filled from files is a
+    lazy loader's, not counted."""
     if not before:
         return []
     owned = seen.owned if seen is not None else (lambda _: set())

@@ -11,17 +11,19 @@ uses it is decided on the object's digest, made as a step output's is (its mater
 bytes; an object that cannot be stored has a digest that never repeats, so its users rerun).
 
 What counts as a change, for the code parts a step uses that name a top-level value of a
-project module: the name bound to another object, or, for the same object, one of its public
-attributes bound anew (an estimator's ``fit`` binds ``classes_``, ``coef_``), or a dict, list
-or set held at the top level or in such an attribute holding other objects; and so on for
-the objects those hold, three levels deep (a ``Pipeline`` fits the estimators in its
-``steps``). Not counted: private attributes (``_item_cache``, a lazily loaded
-``_data``: internals and caches), ``functools.cached_property`` values, memo dicts
-(``incr.memodicts``), a name bound to a value made once on first use (``_POOL = None`` and
-``if _POOL is None: _POOL = Pool(2)`` in a helper: ``memodicts.lazy_singletons``), and a
-project object whose class's code read files as the step ran
-(a lazy loader: what it read goes on with it, see ``incr.stepcaches``). An object changed in
-place below its attributes (an array's bytes, a DataFrame given a column) is not seen.
+project module and that another step's code uses too (``StepJob.used_elsewhere``: a model
+only the step fitting it uses passes nothing on): the name bound to another object, or, for
+the same object, one of its public attributes bound anew (an estimator's ``fit`` binds
+``classes_``, ``coef_``), or a dict, list or set held at the top level or in such an
+attribute holding other objects; and so on for the objects those hold, three levels deep (a
+``Pipeline`` fits the estimators in its ``steps``). Not counted: private attributes
+(``_item_cache``, a lazily loaded ``_data``: internals and caches),
+``functools.cached_property`` values, memo dicts (``incr.memodicts``), a name bound to a
+value made once on first use (``_POOL = None`` and ``if _POOL is None: _POOL = Pool(2)`` in
+a helper: ``memodicts.lazy_singletons``), and a project object whose class's code read files
+as the step ran (a lazy loader: what it read goes on with it, see ``incr.stepcaches``). An
+object changed in place below its attributes (an array's bytes, a DataFrame given a column)
+is not seen.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ from incr import stepcaches
 from incr.globalvalues import lazy_singletons, memo_dicts
 from incr.model import UNDIGESTABLE
 
-#: A container held at the top level is compared item by item up to this many items (by
-#: their identity), by its size beyond.
+#: A container is compared item by item up to this many items (by their identity), by its
+#: size beyond.
 ITEMS_COMPARED = 1_000
 _NOT_VALUES = (ModuleType, FunctionType, MethodType, BuiltinFunctionType, type)
 

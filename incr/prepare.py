@@ -8,6 +8,8 @@ would run waits on it, as in ``incr status``, and each decision is kept as a ``V
 
 from __future__ import annotations
 
+import contextlib
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -254,6 +256,20 @@ class Preparer:
         run.unknown.add(node.key)
         return self.job(run, node)
 
+    def used_elsewhere(self, run: RunState, code: tuple[str, ...]) -> tuple[str, ...]:
+        """The parts of ``code`` (one step's) that the code of another step of the pipeline
+        uses too (the code facts the status pass found, counted once per run)."""
+        if not code:
+            return ()
+        if run.part_users is None:
+            traced, facts = run.traced, self.ws.facts
+            users: Counter[str] = Counter()
+            for other in traced.graph.steps:
+                with contextlib.suppress(IncrError):  # its own decision says why
+                    users.update(facts.code_facts(traced, other).keys())
+            run.part_users = dict(users)
+        return tuple(p for p in code if run.part_users.get(p, 0) > 1)
+
     def job(self, run: RunState, node: StepNode) -> StepJob:
         """The job that runs ``node`` with the outputs its upstream steps have now (a producer
         recomputed on the way may have changed them: its facts follow)."""
@@ -299,6 +315,7 @@ class Preparer:
             exclude=own_paths(project),
             keep=tuple(o for o in node.outputs if run.consumers.needed((node.name, o))),
             code=code,
+            used_elsewhere=self.used_elsewhere(run, code),
             shared=tuple(shared),
             tracked=tracked,
             sets=tuple(set_parts(locked.reads)) if (locked := self.ws.locks.get(node.key)) else (),

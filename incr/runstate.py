@@ -64,3 +64,6 @@ class RunState:
     values: dict[str, Any] = field(default_factory=dict)
     #: The digests of those that are not plain values (``StepOutcome.value_digests``).
     value_digests: dict[str, str] = field(default_factory=dict)
+    #: How many steps of the pipeline use each code part (``StepJob.used_elsewhere``), counted
+    #: when the first job is made.
+    part_users: dict[str, int] | None = None

@@ -239,3 +239,42 @@ def test_an_object_that_cannot_be_digested_reruns_its_users_and_says_why(
     result = project.repro()
     assert project.take_ran() == ["setup", "use"]
     assert "value of HOLDER in pipelines/undig.py, which incr cannot digest" in result.output
+
+
+OWN_MODEL = """\
+from incr import pipeline, step
+from sklearn.linear_model import LinearRegression
+
+from pipelines.mark import mark
+
+MODEL = LinearRegression()
+
+
+@step
+def train() -> float:
+    mark("train")
+    MODEL.fit([[0], [1], [2]], [1, 3, 5])
+    return round(float(MODEL.coef_[0]), 6)
+
+
+@step
+def report(slope: float) -> str:
+    mark("report")
+    return f"slope {slope}"
+
+
+@pipeline
+def own():
+    report(train())
+"""
+
+
+def test_an_object_only_the_step_changing_it_uses_sets_nothing(make_project: MakeProject) -> None:
+    """A model fitted in place by the one step that uses it passes nothing on: the step is
+    reused like any other (it would otherwise fit again on every run)."""
+    project = make_project({"pipelines/own.py": OWN_MODEL})
+    project.repro()
+    assert project.take_ran() == ["train", "report"]
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
