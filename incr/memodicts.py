@@ -194,24 +194,25 @@ def lazy_singletons(tree: ast.Module) -> frozenset[str]:
     for stmt in tree.body:
         for target in _top_targets(stmt):
             bound[target] = bound.get(target, 0) + 1
-    none = {
+    found = {
         t.id
         for s in tree.body
         if isinstance(s, ast.Assign) and _is_none(s.value)
         for t in s.targets
         if isinstance(t, ast.Name) and bound.get(t.id) == 1
     }
-    found = set(none)
     for func in ast.walk(tree):
         if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         declared = {n for s in ast.walk(func) if isinstance(s, ast.Global) for n in s.names}
         params = {a.arg for a in ast.walk(func.args) if isinstance(a, ast.arg)}
         for sub in ast.walk(func):
-            stored = _stored_names(sub)
-            for name in stored & found:
-                if name not in declared or not _guarded(func, sub, name, params):
-                    found.discard(name)
+            if not (isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store | ast.Del)):
+                continue
+            if sub.id in found and (
+                sub.id not in declared or not _guarded(func, sub, sub.id, params)
+            ):
+                found.discard(sub.id)
     return frozenset(found)
 
 
@@ -228,12 +229,6 @@ def _top_targets(stmt: ast.stmt) -> set[str]:
 
 def _is_none(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and node.value is None
-
-
-def _stored_names(node: ast.AST) -> set[str]:
-    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
-        return {node.id}
-    return set()
 
 
 def _guarded(func: ast.AST, name_node: ast.AST, name: str, params: set[str]) -> bool:

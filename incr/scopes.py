@@ -16,7 +16,8 @@ from collections.abc import Iterator
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-_SCOPES = (*_FUNCTIONS, ast.ClassDef, *_COMPREHENSIONS)
+_DEFINITIONS = (*_FUNCTIONS, ast.ClassDef)
+_SCOPES = (*_DEFINITIONS, *_COMPREHENSIONS)
 #: Kept as references though local: a method's ``self.``/``cls.`` chains tell which class's
 #: subclasses it lists (``incr.subclasses``).
 _KEPT = frozenset({"self", "cls"})
@@ -70,8 +71,10 @@ def _outer(node: ast.AST, visible: frozenset[str], found: set[int]) -> None:
     if isinstance(node, _FUNCTIONS):
         _function(node, visible, found)
     elif isinstance(node, ast.ClassDef):
-        for stmt in node.body:  # a class body's names are not seen by its methods
-            _class_statement(stmt, visible, found)
+        # A class body's names resolve in the class (a module-level class's: references);
+        # its methods do not see them, and are scopes of their own.
+        for stmt in node.body:
+            _resolve(stmt, visible, found)
     elif isinstance(node, _COMPREHENSIONS):
         _comprehension(node, visible, found)
 
@@ -139,12 +142,6 @@ def _comprehension(node: ast.AST, outside: frozenset[str], found: set[int]) -> N
             _resolve(sub, visible, found)
 
 
-def _class_statement(stmt: ast.AST, visible: frozenset[str], found: set[int]) -> None:
-    """A statement of a class body: its names resolve in the class (module-level names for
-    a module-level class, taken as references), its methods are scopes of their own."""
-    _resolve(stmt, visible, found)
-
-
 def _resolve(node: ast.AST, visible: frozenset[str], found: set[int]) -> None:
     """Note the names of ``node`` (in a scope where ``visible`` are locals) that are locals;
     nested scopes are entered with their own names."""
@@ -167,7 +164,7 @@ def _own_nodes(body: list[ast.AST]) -> Iterator[ast.AST]:
     while todo:
         node = todo.pop()
         yield node
-        if isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
+        if isinstance(node, _DEFINITIONS):
             todo.extend(_evaluated_outside(node))
             continue
         if isinstance(node, _COMPREHENSIONS):
