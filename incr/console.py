@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from incr import dag
 from incr.events import (
     Event,
+    Note,
     PipelineFinished,
     PipelineStarted,
     StepCached,
@@ -169,7 +170,7 @@ class CalmConsole(Console):
         if isinstance(event, StepFinished) and event.step in self.quiet:
             self.quiet.discard(event.step)
             return
-        if step in self.held:  # it did not reuse a result after all
+        if step in self.held and not isinstance(event, Note):  # it did not reuse a result
             self.held.discard(step)
             super().emit(StepStarted(event.pipeline, step, ()))  # type: ignore[union-attr]
         if isinstance(event, PipelineFinished) and self.reused:

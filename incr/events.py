@@ -73,9 +73,11 @@ class Warning_(NamedTuple):
 
 
 class Note(NamedTuple):
-    """Something a user should know that is not a problem (an output stored as pickle)."""
+    """Something a user should know that is not a problem (an output stored as pickle).
+    ``step``: the step it ends the lines of for now (one that waits to run again)."""
 
     text: str
+    step: str | None = None
 
 
 class PipelineFinished(NamedTuple):
@@ -156,6 +158,8 @@ class RunResult:
     cached: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: Failed steps that failed to find a project file, with that file (root-relative).
+    missing: dict[str, str] = field(default_factory=dict)
 
 
 @valueclass
@@ -168,6 +172,9 @@ class Grouped:
 
     def emit(self, event: Event) -> None:
         step = getattr(event, "step", None)
+        if isinstance(event, Note) and step is not None:  # a step that waits: its lines so far
+            for held in self.held.pop(step, []):
+                self.reporter.emit(held)
         if step is None or isinstance(event, Warning_ | Note):
             self.reporter.emit(event)
             return

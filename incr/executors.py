@@ -98,6 +98,9 @@ class StepOutcome:
     seconds: float = 0.0  # the step's own run time, queueing and loading excluded
     failure: str | None = None
     damaged: str | None = None
+    #: With ``failure``: the project file (root-relative) the step failed to find, when it
+    #: still does not exist (another step, not run yet, may write it).
+    missing: str = ""
     #: Files read (root-relative) and learned keys (``ls:``, ``exists:``) -> their digest.
     reads: dict[str, str] = field(default_factory=dict)
     env: tuple[str, ...] = ()  # environment variables the project's code read (names)

@@ -65,7 +65,8 @@ def run_job(
     except (Exception, SystemExit) as exc:  # sys.exit() in a step is its failure
         text = user_traceback(exc, function.func.__code__)
         _restore_environ(env)
-        return StepOutcome(seconds=clock() - started, failure=text), {}
+        missing = missing_file(exc, root)
+        return StepOutcome(seconds=clock() - started, failure=text, missing=missing), {}
     set_here = _restore_environ(env)
     seconds = clock() - started
     values.clear()  # its inputs: no longer held here while its outputs are stored
@@ -112,6 +113,25 @@ def run_job(
         text += "\n  hint: free some space or fix permissions and run again; "
         text += "pipeline.lock keeps its last good state"
         return StepOutcome(seconds=seconds, failure=text), {}
+
+
+def missing_file(exc: BaseException, root: Path) -> str:
+    """The project file (root-relative) whose absence made the step fail, when ``exc`` (or an
+    exception it was raised from or while handling) is a FileNotFoundError naming a path
+    inside ``root`` that still does not exist; "" otherwise."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        name = getattr(cause, "filename", None) if isinstance(cause, FileNotFoundError) else None
+        if isinstance(name, str | bytes | os.PathLike):
+            path = Path(os.path.abspath(root / os.fsdecode(name)))
+            with contextlib.suppress(ValueError, OSError):
+                rel = path.relative_to(root).as_posix()
+                if not os.path.lexists(path) and not rel.startswith(".pipecache/"):
+                    return rel
+        cause = cause.__cause__ or cause.__context__
+    return ""
 
 
 def store_outputs(

@@ -26,6 +26,7 @@ from incr.consumers import Consumers
 from incr.errors import IncrError
 from incr.events import (
     Grouped,
+    Note,
     PipelineFinished,
     PipelineStarted,
     Recorder,
@@ -102,6 +103,7 @@ class Runner:
         jobs: int = 1,
         dry_run: bool = False,
         executor: Executor | None = None,
+        later: bool = False,
     ) -> RunResult:
         """Bring ``traced`` (or the steps ``only`` names and what they need) up to date.
 
@@ -109,7 +111,9 @@ class Runner:
         skipped; without ``keep_going`` the run stops at the first failure, like Make. With
         ``jobs`` > 1, independent steps execute at the same time in worker processes. A
         ``dry_run`` executes nothing and writes nothing but the stat cache: its decisions are
-        in ``verdicts``. ``executor`` replaces the one these options choose.
+        in ``verdicts``. ``executor`` replaces the one these options choose. ``later``: other
+        pipelines run after this one (a step that finds no file one of them may write
+        fails quietly, to run again after them).
         """
         graph, found = self.ws.learned_graph(traced)
         traced = traced if graph is traced.graph else replace(traced, graph=graph)
@@ -141,6 +145,7 @@ class Runner:
         preparer = Preparer(self.ws, reporter, self.clock, recorder, executor.executes)
         preparer.remote = self.remote
         loop = Loop(run, steps, executor, preparer, recorder, reporter, self.clock, keep_going)
+        loop.later = later
         with working_directory(self.ws.project.root), self._flushing_lock():
             try:
                 # Steps an executor can tell now that it cannot run (Dask resources no worker
@@ -319,19 +324,50 @@ def _repro(
     runner = Runner(workspace, reporter)
     runner.remote, runner.dask = pull, dask
     done = Repro(ok=True)
-    for traced, only in dag.select(pipelines, targets):
+    queue = list(dag.select(pipelines, targets))
+    first = len(queue)  # then the pipelines that wait for a file another one may write
+    for i, (traced, only) in enumerate(queue):  # (the list grows while it is walked)
         forced: bool | set[str] = (only or True) if force else False
+        later = i < first - 1
         result = runner.run(
-            traced, only=only, force=forced, keep_going=keep_going, jobs=jobs, dry_run=dry_run
+            traced,
+            only=only,
+            force=forced,
+            keep_going=keep_going,
+            jobs=jobs,
+            dry_run=dry_run,
+            later=later,
         )
         done.runs.append(result)
+        if later and _waits_for_file(result):
+            queue.append((traced, only))  # a pipeline after it may write the file
+            reporter.emit(Note(_running_again(traced, result, queue[i + 1 : first])))
+            continue
         done.ok = done.ok and not result.failed
         if result.failed and not keep_going:
-            break
+            break  # (a pipeline that waited stays failed)
     if done.ok and not targets and not dry_run:
         workspace.prune(t.graph.name for t in pipelines)
     done.verdicts = runner.verdicts
     return done
+
+
+def _waits_for_file(result: RunResult) -> bool:
+    """True when each step that failed in ``result`` failed to find a project file (a first
+    run knows no file another pipeline writes: one run later may write it)."""
+    return bool(result.failed) and all(name in result.missing for name in result.failed)
+
+
+def _running_again(
+    traced: TracedPipeline, result: RunResult, after: list[tuple[TracedPipeline, set[str] | None]]
+) -> str:
+    step, missing = next(iter(result.missing.items()))
+    later = ", ".join(t.graph.name for t, _ in after)
+    which = "which" if len(after) == 1 else "one of them"
+    return (
+        f"step {step} found no {missing}: pipeline {traced.graph.name} runs again after "
+        f"{later} ({which} may write it)"
+    )
 
 
 def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:

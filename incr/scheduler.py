@@ -51,6 +51,11 @@ class Loop:
         #: the same way: recomputing once more would never end).
         self.reloaded: set[tuple[str, str]] = set()
         self.began: dict[str, float] = {}  # when each of them started again
+        #: Steps that failed to find a project file, waiting for the steps not run yet (one
+        #: may write it): their run time, failure and file, and how many steps had executed.
+        self.deferred: dict[str, tuple[float, str, str, int]] = {}
+        self.tried_again: set[str] = set()
+        self.later = False  # other pipelines run after this one (one may write such a file)
         self.stopping = False
         self.ups: dict[str, set[str]] = {}
         self.downs: dict[str, list[str]] = {}
@@ -66,6 +71,8 @@ class Loop:
             if self.run.requeue:
                 continue
             if not self.running:
+                if self.try_deferred():
+                    continue
                 break
             job, outcome = self.executor.wait()
             self.done(job, outcome)
@@ -175,7 +182,8 @@ class Loop:
             began = self.run.started.get(name, 0.0) if began is None else began
             # its own run time when it ran (not its wait for a worker, or a cluster's start)
             seconds = outcome.seconds or self.clock.perf() - began
-            self.fail(node, seconds, outcome.failure)
+            if not (outcome.missing and self.defer(node, seconds, outcome)):
+                self.fail(node, seconds, outcome.failure, outcome.missing)
         elif not outcome.ran:  # a dry run: what it would make is not known
             self.finish(name)
         else:
@@ -198,6 +206,59 @@ class Loop:
                     self.push(name)
             else:
                 self.finish(name)
+
+    # ------------------------------------------------------------------ a file not there yet
+
+    def defer(self, node: StepNode, seconds: float, outcome: StepOutcome) -> bool:
+        """A step failed to find a project file while steps it does not wait on have not
+        run yet: on a first run, nothing says which step writes which file, and one of them
+        may write it. The step waits for them, once, and then runs again (``try_deferred``).
+        False when no such step is left (or it already waited once): then it fails."""
+        name = node.name
+        if name in self.tried_again or name in self.recomputing:
+            return False
+        below = dag.descendants(self.run.traced.graph, name)
+        others = bool(self.pending - below) or bool(self.running)
+        if not others and not self.later:
+            return False
+        assert outcome.failure is not None
+        executed = len(self.run.result.executed)
+        self.deferred[name] = (seconds, outcome.failure, outcome.missing, executed)
+        self.tried_again.add(name)
+        if others:  # (else the runner says it runs again after the pipelines after it)
+            self.reporter.emit(
+                Note(
+                    f"step {name} found no {outcome.missing}: it runs again once the steps not "
+                    "run yet have run (one of them may write it)",
+                    name,
+                )
+            )
+        return True
+
+    def try_deferred(self) -> bool:
+        """Once nothing else runs: start again the steps that waited for a missing file,
+        when a step executed since. Otherwise (after a failure elsewhere, without
+        ``keep_going``, or when none did) each fails as it did, quietly when pipelines after
+        this one may write its file (it runs again after them). True when one started."""
+        again = False
+        for name, (seconds, text, missing, executed) in sorted(
+            self.deferred.items(), key=lambda item: self.index[item[0]]
+        ):
+            if self.later and not self.stopping and len(self.run.result.executed) == executed:
+                self.let_go(name)
+                self.run.result.failed.append(name)
+                self.run.result.missing[name] = missing
+                continue
+            if self.stopping or len(self.run.result.executed) == executed:
+                self.fail(self.nodes[name], seconds, text, missing)
+                continue
+            self.pending.add(name)
+            self.first.add(name)
+            self.waiting[name] = len(self.ups[name] - self.settled)
+            self.push(name)
+            again = True
+        self.deferred.clear()
+        return again
 
     def recompute(self, node: StepNode, outcome: StepOutcome) -> None:
         """An input object of ``node`` is missing or damaged: run its producer again."""
@@ -223,13 +284,16 @@ class Loop:
         for name in self.parked.pop(producer, []):
             self.start_again(self.nodes[name])
 
-    def fail(self, node: StepNode, seconds: float, text: str) -> None:
+    def fail(self, node: StepNode, seconds: float, text: str, missing: str = "") -> None:
         """Report a failed step (and the steps waiting on it, when it was recomputed for
-        them); the steps below it will never be ready."""
+        them); the steps below it will never be ready. ``missing``: the project file it
+        failed to find."""
         name = node.name
         self.recomputing.discard(name)
         self.let_go(name)
         self.run.result.failed.append(name)
+        if missing:
+            self.run.result.missing[name] = missing
         self.reporter.emit(StepFailed(self.run.traced.graph.name, name, seconds, text))
         if not self.keep_going:
             self.stopping = True
