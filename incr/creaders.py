@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from incr.model import paths_overlap
 from incr.moduletop import dotted_names, imported_names, is_guard
-from incr.readertable import LAST_NAMES, PATH_KEYWORDS, READERS, RUNTIME
+from incr.readertable import CONNECTS, LAST_NAMES, PATH_KEYWORDS, READERS, RUNTIME
 
 if TYPE_CHECKING:
     from incr.codeast import ModuleInfo, ModuleLookup
@@ -187,16 +187,13 @@ def resolve_calls(
         mode = mode_of(dotted, literals, value if kind == "path" else None)
         if dotted in _SEEN and (kind == "unknown" or _GLOB.intersection(str(value))):
             kind = "seen"  # a path known only when called, or a glob: seen then (nativereads)
+        elif dotted in CONNECTS and kind == "unknown":  # seen when opened (nativereads)
+            kind = "seen" if mode == "r" else "written"  # (and written, when it changes)
         if mode != "w":
             found.append((f"{text}() in {info.source.path}:{sym}", mode, kind, value))
-            if dotted in _LOGGED and mode == "r" and kind != "unknown":
-                found.append((found[-1][0], mode, f"{kind}+{_LOGGED[dotted]}", value))
+            if dotted in CONNECTS and mode == "r" and kind not in ("unknown", "seen"):
+                found.append((found[-1][0], mode, f"{kind}+{CONNECTS[dotted]}", value))
     return found
-
-
-#: Databases that keep committed changes in a log beside the file until a checkpoint (SQLite
-#: in WAL mode, DuckDB): that file is read too, by its name with this suffix.
-_LOGGED = {"sqlite3.connect": "-wal", "duckdb.connect": ".wal"}
 
 
 def _imported_name(index: ModuleLookup, info: ModuleInfo, head: str, chain: list[str]) -> str:
@@ -329,6 +326,13 @@ def step_files(
             path = config.get(value)
         if kind == "seen":
             continue  # the reader tells the recorder the path it gets (``incr.nativereads``)
+        if kind == "written" and not declared:
+            notes.append(
+                f"{place} opens a database the step may write: incr sees it written when the "
+                "step runs, not what the step reads in it; list the file in deps=[...] if the "
+                "step's result depends on that"
+            )
+            continue
         if not isinstance(path, str):
             if not declared and not suffix:
                 notes.append(f"{place} opens files incr cannot see; list them in deps=[...]")

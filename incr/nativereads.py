@@ -32,7 +32,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from incr.readertable import PATH_KEYWORDS, RUNTIME, WRITERS
+from incr.readertable import CONNECTS, PATH_KEYWORDS, RUNTIME, WRITERS
 
 
 class Sink(Protocol):
@@ -42,6 +42,8 @@ class Sink(Protocol):
     def event(self, path: Any, mode: Any, flags: Any) -> None: ...
 
     def listed(self, path: Any) -> None: ...
+
+    def connecting(self, path: str, log: str) -> None: ...
 
 
 _WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
@@ -66,7 +68,7 @@ def install(sink: Callable[[], Sink | None]) -> None:
 #: The modules that hold readers or writers (``pandas``, ``pyarrow.parquet``...).
 _HOLDERS = frozenset(
     name.rsplit(".", 2 if name.split(".")[-2][:1].isupper() else 1)[0]  # a class's module
-    for name in (*RUNTIME, *WRITERS)
+    for name in (*RUNTIME, *WRITERS, *CONNECTS)
 )
 
 
@@ -109,7 +111,7 @@ def wrap_imported(root: str) -> None:
 
 
 def _wrap_new() -> None:
-    for name in (*RUNTIME, *WRITERS):
+    for name in (*RUNTIME, *WRITERS, *CONNECTS):
         if name in _done:
             continue
         owner, attr, found = _find(name)
@@ -118,7 +120,12 @@ def _wrap_new() -> None:
         _done[name] = found
         if not callable(found) or isinstance(found, type):
             continue
-        wrapper = _writer(found, WRITERS[name]) if name in WRITERS else _wrapper(found)
+        if name in CONNECTS:
+            wrapper = _connector(found, CONNECTS[name])
+        elif name in WRITERS:
+            wrapper = _writer(found, WRITERS[name])
+        else:
+            wrapper = _wrapper(found)
         _replace(owner, attr, found, wrapper)
         _wrappers[id(found)] = (found, wrapper)
 
@@ -181,6 +188,40 @@ def _writer(real: Callable[..., Any], position: int) -> Callable[..., Any]:
         return result
 
     return writer
+
+
+def _connector(real: Callable[..., Any], log: str) -> Callable[..., Any]:
+    @functools.wraps(real)
+    def connect(*args: Any, **kwargs: Any) -> Any:
+        sink = _sink()
+        if sink is not None:
+            given = args[0] if args else kwargs.get("database")
+            path = database_file(given, bool(kwargs.get("uri")))
+            if path is not None:
+                sink.connecting(path, path + log)  # before: connecting may create the file
+        return real(*args, **kwargs)
+
+    return connect
+
+
+def database_file(given: Any, uri: bool = False) -> str | None:
+    """The file a database connection opens (``sqlite3.connect``, ``duckdb.connect``): None
+    for a database in memory, a remote one, or what is not a path."""
+    if not isinstance(given, str | os.PathLike):
+        return None
+    try:
+        text = os.fsdecode(given)
+    except (TypeError, ValueError):
+        return None
+    if uri and text.startswith("file:"):  # (without ``uri=True``, SQLite takes it as a name)
+        text, _, query = text.removeprefix("file:").partition("?")
+        if "mode=memory" in query:
+            return None
+        if text.startswith("//"):  # file:///abs/x.db, file://localhost/abs/x.db
+            text = "/" + text[2:].partition("/")[2]
+    if not text or text.startswith(":") or "://" in text or text.startswith(("md:", "motherduck:")):
+        return None  # ``:memory:``, ``:memory:name``, MotherDuck, s3://...
+    return text
 
 
 def on_disk(filesystem: Any, path: Any) -> Any:

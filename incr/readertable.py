@@ -112,6 +112,11 @@ RUNTIME = tuple(
     and not name.endswith(".connect")
     and not name.rpartition(".")[2][:1].isupper()  # a class: ``pq.ParquetFile``
 )
+#: Database connections opened in C code, with the log a database keeps committed changes in
+#: beside its file until a checkpoint (SQLite in WAL mode, DuckDB), by the suffix of its name:
+#: wrapped while a step runs (``incr.nativereads``) to see the database it opens, which counts
+#: as read, and as rewritten in place when it changes while the step runs.
+CONNECTS: dict[str, str] = {"sqlite3.connect": "-wal", "duckdb.connect": ".wal"}
 #: Writers written in C (Rust, Arrow's C++), by full dotted name (``Class.method`` for a
 #: method): the position of the path they write among their arguments (after ``self``, for
 #: a method, or after the table written). Wrapped while a step runs (``incr.nativereads``):

@@ -45,6 +45,46 @@ class RecordedReads:
     #: While on (``follow_owners``): the project definitions (relative path, top-level name)
     #: whose code was running when each path was opened, listed or tested, by absolute path.
     owners: dict[str, set[tuple[str, str]]] | None = None
+    #: Databases C code opened (``connecting``): the file's stat then (None: not there),
+    #: and its log's path and stat, by the file's absolute path.
+    databases: dict[str, tuple[tuple[int, ...] | None, str | None, tuple[int, ...] | None]]
+
+    def _full(self, path: Any) -> str | None: ...  # (``reads.ReadRecorder``)
+
+    def event(self, path: Any, mode: Any, flags: Any) -> None: ...
+
+    def connecting(self, path: str, log: str) -> None:
+        """A database C code is about to open (SQLite, DuckDB: ``incr.nativereads``), with
+        the log it keeps committed changes in beside its file: the file counts as read when
+        it is there, and so does the log, there or not (rows a writer leaves in it count),
+        unless the step changes the database (``settle``)."""
+        full = self._full(path)
+        if full is None or full in self.databases:
+            return
+        full_log = self._full(log)
+        before = stamp(full)
+        self.databases[full] = (before, full_log, None if full_log is None else stamp(full_log))
+        if before:  # a file, not a folder or nothing (then the step makes it)
+            self.event(path, "r", os.O_RDONLY)
+            self.event(log, "r", os.O_RDONLY)
+
+    def settle(self) -> None:
+        """Once the step has run: a database it changed or made is written, with its log,
+        and not read (what it read of it is not tracked, as for a database it names and
+        writes with SQL); one it only queried stays read."""
+        for full, (before, log, log_before) in self.databases.items():
+            if stamp(full) == before:
+                continue
+            for path, then in ((full, before), (log, log_before)):
+                if path is None:
+                    continue
+                now = stamp(path)
+                self.read.discard(path)
+                self.stamps.pop(path, None)
+                if now != then:
+                    self.changed.add(path)
+                if now is not None and now != then:
+                    self.written.add(path)
 
     def follow_owners(self) -> None:
         """Note from here on which project code reads each path (``owned``)."""

@@ -105,6 +105,7 @@ class ReadRecorder(RecordedReads):
         #: The stat of each file read, when first opened (see ``changed_while_read``).
         self.stamps: dict[str, tuple[int, ...] | None] = {}
         self.climbed: set[str] = set()  # outside the project, named from it (``relative``)
+        self.databases = {}
 
     # ------------------------------------------------------------------ events
 
@@ -436,6 +437,7 @@ def recording(
     try:
         yield recorder
     finally:
+        recorder.settle()
         with _lock:
             _active = previous
             if previous is None:

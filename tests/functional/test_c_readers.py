@@ -1,5 +1,6 @@
 """Files opened by C code (here SQLite, the one such reader in the standard library): tracked
-as deps when the path is known before the step runs, a note in ``incr status`` otherwise."""
+as deps when the path is known before the step runs, as reads when the step opens them
+otherwise (``incr.nativereads``)."""
 
 from __future__ import annotations
 
@@ -90,10 +91,6 @@ FILES = {
         """,
 }
 ORDER = ["by_constant", "by_config", "by_helper", "in_memory", "mapped"]
-HELPER_NOTE = (
-    "sqlite3.connect() in pipelines/io.py:query opens files incr cannot see; "
-    "list them in deps=[...]"
-)
 
 
 def insert(project: Project, *values: int) -> None:
@@ -127,20 +124,29 @@ def test_a_database_opened_with_a_known_path_is_tracked(project: Project, tmp_pa
 
     insert(project, 10)
     reason = [("dep changed", DB)]
-    assert project.dirty() == {"by_constant": reason, "by_config": reason}
+    assert project.dirty() == {
+        "by_constant": reason,
+        "by_config": reason,
+        "by_helper": [("read changed", DB)],
+    }
     project.repro()
-    assert project.take_ran() == ["by_constant", "by_config"]
+    assert project.take_ran() == ["by_constant", "by_config", "by_helper"]
     assert project.lock()["flow.by_constant"].outputs != lock["flow.by_constant"].outputs
-    assert_same_as_fresh(project, tmp_path / "fresh", unseen=("flow.by_helper",))
+    assert_same_as_fresh(project, tmp_path / "fresh")
 
 
-def test_a_path_incr_cannot_know_gets_a_note(project: Project) -> None:
-    assert notes(project) == {"by_helper": [HELPER_NOTE]}
-    text = project.incr("status").stdout
-    assert f"note: {HELPER_NOTE}" in text
-
-    project.edit(FLOW, "@step\ndef by_helper", '@step(deps=["data/app.db"])\ndef by_helper')
+def test_a_path_known_only_when_the_step_runs_is_seen_then(project: Project) -> None:
+    """``query(path)`` in a helper: no path before the step runs, SQLite's connect sees it."""
     assert notes(project) == {}
+    assert DB in project.lock()["flow.by_helper"].reads
+    assert project.lock()["flow.by_helper"].facts.deps == {}
+    insert(project, 10)
+    assert project.dirty()["by_helper"] == [("read changed", DB)]
+    project.repro()
+    assert "by_helper" in project.take_ran()
+    output = project.lock()["flow.by_helper"].outputs["output"]
+    assert project.object_bytes(output.digest) == b"16"
+    project.edit(FLOW, "@step\ndef by_helper", '@step(deps=["data/app.db"])\ndef by_helper')
     project.repro()
     project.take_ran()
     insert(project, 10)
@@ -162,10 +168,10 @@ def test_a_config_value_naming_another_file(project: Project, tmp_path: Path) ->
     assert project.take_ran() == ["by_config"]
     assert "data/other.db" in project.lock()["flow.by_config"].facts.deps
     insert(project, 10)  # the file by_config no longer reads
-    assert set(project.dirty()) == {"by_constant"}
+    assert set(project.dirty()) == {"by_constant", "by_helper"}
     project.repro()
-    assert project.take_ran() == ["by_constant"]
-    assert_same_as_fresh(project, tmp_path / "fresh", unseen=("flow.by_helper",))
+    assert project.take_ran() == ["by_constant", "by_helper"]
+    assert_same_as_fresh(project, tmp_path / "fresh")
 
 
 def test_a_memory_map_is_seen_when_the_step_runs(project: Project) -> None:
@@ -253,18 +259,20 @@ def test_rows_in_the_write_ahead_log_of_a_database_count(project: Project) -> No
     con.execute("PRAGMA journal_mode=WAL")  # kept in the file's header
     con.close()
     project.repro()
-    assert project.take_ran() == ["by_constant", "by_config"]
+    assert project.take_ran() == ["by_constant", "by_config", "by_helper"]
     con = sqlite3.connect(project.root / DB)
     try:
         con.execute("PRAGMA wal_autocheckpoint=0")  # rows stay in the log while connected
         con.execute("INSERT INTO t VALUES (100)")
         con.commit()
         reason = [("dep changed", f"{DB}-wal")]
-        assert project.dirty() == {"by_constant": reason, "by_config": reason}
+        seen = [("read changed", f"{DB}-wal")]  # the path it opens, seen when it ran
+        assert project.dirty() == {"by_constant": reason, "by_config": reason, "by_helper": seen}
         project.repro()
-        assert project.take_ran() == ["by_constant", "by_config"]
-        output = project.lock()["flow.by_constant"].outputs["output"]
-        assert project.object_bytes(output.digest) == b"106"
+        assert project.take_ran() == ["by_constant", "by_config", "by_helper"]
+        for step in ("by_constant", "by_helper"):
+            output = project.lock()[f"flow.{step}"].outputs["output"]
+            assert project.object_bytes(output.digest) == b"106"
     finally:
         con.close()
 
@@ -572,3 +580,79 @@ def test_a_reader_of_a_module_the_step_imports_itself_is_seen(
     assert project.dirty() == {"load": [("read changed", "data/x.parquet")]}
     project.repro()
     assert_same_as_fresh(project, tmp_path / "fresh")
+
+
+RUNTIME_DATABASE = """\
+    import sqlite3
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    def database() -> str:
+        return "data/" + "rows.db"  # known only when called
+
+
+    @step
+    def fill() -> None:
+        mark("fill")
+        con = sqlite3.connect(database())
+        con.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+        con.execute("DELETE FROM t")
+        con.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])
+        con.commit()
+        con.close()
+
+
+    @step
+    def count() -> int:
+        mark("count")
+        con = sqlite3.connect(database())
+        try:
+            return con.execute("SELECT COUNT(*) FROM t").fetchone()[0]
+        finally:
+            con.close()
+
+
+    @pipeline
+    def flow():
+        fill()
+        count()
+    """
+
+
+def test_a_database_opened_by_a_path_known_when_called_is_read_or_written(
+    make_project: MakeProject,
+) -> None:
+    """The step that changes the database writes it (its own write does not make it dirty);
+    the step that only queries it reads it, and reruns when the database changes."""
+    project = make_project({FLOW: RUNTIME_DATABASE})
+    (project.root / "data").mkdir()
+    project.repro()
+    assert project.take_ran() == ["fill", "count"]
+    lock = project.lock()
+    assert "data/rows.db" in lock["flow.count"].reads
+    assert "data/rows.db" not in lock["flow.fill"].reads
+    said = notes(project)
+    assert said["fill"] == [
+        "sqlite3.connect() in pipelines/flow.py:fill opens a database the step may write: incr "
+        "sees it written when the step runs, not what the step reads in it; list the file in "
+        "deps=[...] if the step's result depends on that"
+    ]
+    assert [n.split(",")[0] for n in said["count"]] == ["reads data/rows.db"]  # after fill
+    project.repro()
+    assert project.take_ran() == []  # fill's own write changes nothing
+    con = sqlite3.connect(project.root / "data/rows.db")
+    con.execute("INSERT INTO t VALUES (3)")
+    con.commit()
+    con.close()
+    assert project.dirty() == {"count": [("read changed", "data/rows.db")]}
+    project.repro()
+    assert project.take_ran() == ["count"]
+    output = project.lock()["flow.count"].outputs["output"]
+    assert project.object_bytes(output.digest) == b"3"
+    project.edit(FLOW, "[(1,), (2,)]", "[(1,), (2,), (4,), (5,)]")
+    project.repro()
+    assert project.take_ran() == ["fill", "count"]
+    output = project.lock()["flow.count"].outputs["output"]
+    assert project.object_bytes(output.digest) == b"4"
