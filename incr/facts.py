@@ -55,6 +55,23 @@ class StepFacts:
             self._object_codes[artifact.refs] = code
         return input_identity(artifact.digest, code)
 
+    def ref_code(self, ref: str) -> str:
+        """The digest of the code of project definition ``ref`` (``module:name``) as it is
+        now, with the versions of the packages it imports (see ``objectcode.object_code``)."""
+        from incr.objectcode import object_code
+
+        key = (ref,)
+        if key not in self._object_codes:
+            self._object_codes[key] = object_code(key, self.sources.closure, self.package)
+        return self._object_codes[key]
+
+    def ref_covered(self, ref: str, code: dict[str, str]) -> bool:
+        """True when code facts ``code`` hold the closure of ``ref`` (``module:name``): the
+        step's own code uses it (a function it hands to a pool's workers)."""
+        module, _, name = ref.partition(":")
+        parts = self.sources.closure(module, name).parts
+        return bool(parts) and all(code.get(k) == v for k, v in parts.items())
+
     def code_facts(self, traced: TracedPipeline, node: StepNode) -> dict[str, str]:
         """Code parts of a step: its closure's digests, the closures of its ``code_deps``,
         third-party package versions, the Python minor version and its ``version`` string."""

@@ -16,6 +16,7 @@ from incr.model import (
     EXISTS_PREFIX,
     LISTING_PREFIX,
     TIMES_PREFIX,
+    UNPICKLED_PREFIX,
     LockEntry,
     Reason,
     StepNode,
@@ -80,6 +81,11 @@ class LearnedFacts:
         self.environ = environ
         #: What the project modules read while imported (see ``incr.importreads``).
         self.imports: importreads.ImportFacts = {}
+        #: The digest of a project definition's code now, by ``module:name``: the value of
+        #: an ``unpickled:`` key (see ``StepFacts.ref_code``).
+        self.code_of: Callable[[str], str] = lambda ref: ""
+        #: Whether a step's code facts hold that code already (see ``StepFacts.ref_covered``).
+        self.covered: Callable[[str, dict[str, str]], bool] = lambda ref, code: False
 
     def read_changes(self, reads: dict[str, str], expected: Iterable[str] = ()) -> list[Reason]:
         """Why what a step was seen to depend on differs now (files read, environment
@@ -113,8 +119,12 @@ class LearnedFacts:
         process valued it in its own environment)."""
         reads = self.expected_reads(node, code)
         for key, value in seen.items():
-            env = learned_kind(key) == "env"
-            reads[key] = env_value(key[len(ENV_PREFIX) :], self.environ) if env else value
+            kind = learned_kind(key)
+            if kind == "unpickled" and self.covered(key[len(UNPICKLED_PREFIX) :], code):
+                continue  # its own code (a function it hands to workers)
+            if kind in ("env", "unpickled"):
+                value = self.value(key)
+            reads[key] = value
         return reads
 
     def value(self, key: str, then: str = "") -> str:
@@ -135,6 +145,8 @@ class LearnedFacts:
             return times_value(self.project.root, key[len(TIMES_PREFIX) :], then)
         if kind == "sets":
             return ""  # never the value recorded: a step that sets values always executes
+        if kind == "unpickled":
+            return self.code_of(key[len(UNPICKLED_PREFIX) :])
         return exists_value(self.project.root, key[len(EXISTS_PREFIX) :])
 
 

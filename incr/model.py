@@ -236,11 +236,14 @@ TIMES_PREFIX = "mtimes:"
 #: equal to its value now, so that the step executes each time (``incr.globalvalues``).
 SETS_PREFIX = "sets:"
 UNSET = "unset"
+#: A project class or function the step unpickled (``unpickled:mlkit.features:Scaler``), by
+#: the digest of its code: a pickle holds its name, not its code (``incr.objectcode``).
+UNPICKLED_PREFIX = "unpickled:"
 
 
 def learned_kind(key: str) -> str:
     """What a ``LockEntry.reads`` key observed: ``env``, ``import``, ``listing``, ``exists``,
-    ``times``, ``sets`` or ``file``."""
+    ``times``, ``sets``, ``unpickled`` or ``file``."""
     if key.startswith(ENV_PREFIX):
         return "env"
     if key.startswith(IMPORT_PREFIX):
@@ -253,6 +256,8 @@ def learned_kind(key: str) -> str:
         return "times"
     if key.startswith(SETS_PREFIX):
         return "sets"
+    if key.startswith(UNPICKLED_PREFIX):
+        return "unpickled"
     return "file"
 
 
@@ -266,9 +271,9 @@ def split_import_key(key: str) -> tuple[str, str]:
 def learned_path(key: str) -> str | None:
     """The path a ``LockEntry.reads`` key is about: the file read (by the step, or while a
     module was imported), the folder listed, the path tested; None for an environment
-    variable or a value set."""
+    variable, a value set or code unpickled."""
     kind = learned_kind(key)
-    if kind in ("env", "sets"):
+    if kind in ("env", "sets", "unpickled"):
         return None
     if kind == "import":
         return split_import_key(key)[1]
@@ -291,7 +296,8 @@ def set_parts(reads: dict[str, str]) -> list[str]:
 def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
     """Reasons for the learned facts that changed: key -> (value then, value now)."""
     kinds = (Reason.READ, Reason.ENV, Reason.LISTING, Reason.TIMES, Reason.APPEARED)
-    found: dict[str, list[str]] = {k: [] for k in (*kinds, Reason.VANISHED, Reason.SETS)}
+    others = (Reason.VANISHED, Reason.SETS, Reason.CODE)
+    found: dict[str, list[str]] = {k: [] for k in (*kinds, *others)}
     for key in sorted(changed):
         kind = learned_kind(key)
         if kind == "env":
@@ -308,6 +314,9 @@ def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
             found[Reason.VANISHED if gone else Reason.APPEARED].append(key[len(EXISTS_PREFIX) :])
         elif kind == "sets":
             found[Reason.SETS].append(value_name(key[len(SETS_PREFIX) :]))
+        elif kind == "unpickled":
+            module, _, name = key[len(UNPICKLED_PREFIX) :].partition(":")
+            found[Reason.CODE].append(f"{name} in {module}, unpickled")
         else:
             found[Reason.READ].append(key)
     return [Reason(kind, ", ".join(items)) for kind, items in found.items() if items]

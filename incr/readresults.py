@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from incr import outside
-from incr.model import TIMES_PREFIX
+from incr.model import TIMES_PREFIX, UNPICKLED_PREFIX
 from incr.pathfacts import (
     entry_of,
     existence,
@@ -48,6 +48,8 @@ class RecordedReads:
     #: Databases C code opened (``connecting``): the file's stat then (None: not there),
     #: and its log's path and stat, by the file's absolute path.
     databases: dict[str, tuple[tuple[int, ...] | None, str | None, tuple[int, ...] | None]]
+    #: (module, qualified name) of what the step unpickled (``unpickled``).
+    classes: set[tuple[str, str]]
 
     def _full(self, path: Any) -> str | None: ...  # (``reads.ReadRecorder``)
 
@@ -85,6 +87,16 @@ class RecordedReads:
                     self.changed.add(path)
                 if now is not None and now != then:
                     self.written.add(path)
+
+    def unpickled(self, module: Any, name: Any) -> None:
+        """A ``pickle.find_class`` audit event (``pickle``, ``joblib``, ``torch.load``...): a
+        project class or function the step loads from a pickle runs the code it has now."""
+        strings = isinstance(module, str) and isinstance(name, str)
+        if strings and not self._tell_parent("class", module, name):
+            self.classes.add((module, name))
+
+    def _tell_parent(self, *event: Any) -> bool:  # (``reads.ReadRecorder``: in a child)
+        return False
 
     def follow_owners(self) -> None:
         """Note from here on which project code reads each path (``owned``)."""
@@ -134,6 +146,8 @@ class RecordedReads:
                 self.climbed.add(full)
             elif kind == "hello":  # a process started afresh records (``incr.childreads``)
                 self.followed.add(full)
+            elif kind == "class" and len(rest) == 1:  # unpickled: (module, name)
+                self.classes.add((full, rest[0]))
 
     def paths(self) -> list[str]:
         """Files the step read (and maybe rewrote in place afterwards), relative to the root,
@@ -171,8 +185,8 @@ class RecordedReads:
         """``ls:DIR``, ``exists:PATH`` and ``mtimes:DIR`` keys (see ``LockEntry.reads``) with
         their values: as observed, or as the step left them when it changed them itself. A
         folder counts by its files' times when the step asked those of two files or more."""
-        facts: dict[str, str] = {}
-        for full, value in self.listings.items():
+        facts = {f"{UNPICKLED_PREFIX}{ref}": "" for ref in self._project_refs()}  # valued by
+        for full, value in self.listings.items():  # the caller, which sees the code as it is
             if not self._tooling(full):
                 if any(entry_of(c, full) for c in self.changed):
                     value = listing_digest(full, self.own)
@@ -193,6 +207,21 @@ class RecordedReads:
                 value = times_order(folder, times, None if changed else times)
                 facts[TIMES_PREFIX + self.relative(folder)] = value
         return facts
+
+    def _project_refs(self) -> list[str]:
+        """``module:name`` of the project definitions the step unpickled (a method by its
+        class), as ``objectcode.project_refs`` names them."""
+        if not self.classes:
+            return []
+        import sys
+
+        from incr.objectcode import project_refs
+
+        def is_project(module: str) -> bool:
+            path = getattr(sys.modules.get(module), "__file__", None)
+            return isinstance(path, str) and self._code.rel(path) is not None
+
+        return list(project_refs(self.classes, is_project))
 
     def relative(self, full: str) -> str:
         """The lock key of ``full``: relative to the root (``../x`` as named), or ``key_of``."""

@@ -105,7 +105,7 @@ class ReadRecorder(RecordedReads):
         #: The stat of each file read, when first opened (see ``changed_while_read``).
         self.stamps: dict[str, tuple[int, ...] | None] = {}
         self.climbed: set[str] = set()  # outside the project, named from it (``relative``)
-        self.databases = {}
+        self.databases, self.classes = {}, set()
 
     # ------------------------------------------------------------------ events
 
@@ -280,6 +280,8 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
         recorder.change(event, args)
     elif event in processes.STARTS and args:
         recorder.started(event, args, sys._getframe(1))
+    elif event == "pickle.find_class" and len(args) == 2:
+        recorder.unpickled(*args)
     elif event == "incr.launched" and len(args) == 2:
         recorder.pids.setdefault(processes.program(event, args), set()).add(args[1])
 

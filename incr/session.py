@@ -68,6 +68,8 @@ class Workspace:
         self.closures = self.sources.closures
         self.facts = StepFacts(project, self.stats, self.sources, self.packages)
         self.learned = LearnedFacts(project, self.stats, dict(os.environ))
+        self.learned.code_of = self.facts.ref_code  # what an unpickled class runs now
+        self.learned.covered = self.facts.ref_covered
         #: The environment as the command found it (see ``LearnedFacts.environ``).
         self.environ = self.learned.environ
         self.outputs = OutputCheck(self.stats, self.store)
