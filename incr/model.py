@@ -239,11 +239,14 @@ UNSET = "unset"
 #: A project class or function the step unpickled (``unpickled:mlkit.features:Scaler``), by
 #: the digest of its code: a pickle holds its name, not its code (``incr.objectcode``).
 UNPICKLED_PREFIX = "unpickled:"
+#: An internet address the step connected to as it ran (``net:93.184.216.34:443``): what it
+#: got from there is not seen, and the key never changes; ``incr status`` notes the step.
+NET_PREFIX = "net:"
 
 
 def learned_kind(key: str) -> str:
     """What a ``LockEntry.reads`` key observed: ``env``, ``import``, ``listing``, ``exists``,
-    ``times``, ``sets``, ``unpickled`` or ``file``."""
+    ``times``, ``sets``, ``unpickled``, ``net`` or ``file``."""
     if key.startswith(ENV_PREFIX):
         return "env"
     if key.startswith(IMPORT_PREFIX):
@@ -258,6 +261,8 @@ def learned_kind(key: str) -> str:
         return "sets"
     if key.startswith(UNPICKLED_PREFIX):
         return "unpickled"
+    if key.startswith(NET_PREFIX):
+        return "net"
     return "file"
 
 
@@ -271,15 +276,29 @@ def split_import_key(key: str) -> tuple[str, str]:
 def learned_path(key: str) -> str | None:
     """The path a ``LockEntry.reads`` key is about: the file read (by the step, or while a
     module was imported), the folder listed, the path tested; None for an environment
-    variable, a value set or code unpickled."""
+    variable, a value set, code unpickled or a network address."""
     kind = learned_kind(key)
-    if kind in ("env", "sets", "unpickled"):
+    if kind in ("env", "sets", "unpickled", "net"):
         return None
     if kind == "import":
         return split_import_key(key)[1]
     if kind == "file":
         return key
     return key.partition(":")[2]
+
+
+def network_note(reads: dict[str, str]) -> str | None:
+    """What ``incr status`` says of a step that connected to internet addresses as it ran (by
+    its lock entry's reads); None when it did not."""
+    hosts = [key[len(NET_PREFIX) :] for key in reads if key.startswith(NET_PREFIX)]
+    if not hosts:
+        return None
+    named = ", ".join(hosts[:3]) + (f" and {len(hosts) - 3} more" if len(hosts) > 3 else "")
+    return (
+        f"connected to {named} as it ran: incr cannot see what it got from there, so its "
+        'result is reused until its code, config or inputs change; set cache_expires="1d" '
+        "to run it again after a day, or enable_cache=False to run it each time"
+    )
 
 
 def value_name(part: str) -> str:

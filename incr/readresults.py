@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from incr import outside
-from incr.model import TIMES_PREFIX, UNPICKLED_PREFIX
+from incr.model import NET_PREFIX, TIMES_PREFIX, UNPICKLED_PREFIX
 from incr.pathfacts import (
     entry_of,
     existence,
@@ -22,6 +22,10 @@ from incr.pathfacts import (
 
 if TYPE_CHECKING:
     from incr.readrelay import Relay
+
+
+#: The internet addresses kept of one step (a crawler connects to thousands).
+_HOSTS = 20
 
 
 class RecordedReads:
@@ -50,6 +54,8 @@ class RecordedReads:
     databases: dict[str, tuple[tuple[int, ...] | None, str | None, tuple[int, ...] | None]]
     #: (module, qualified name) of what the step unpickled (``unpickled``).
     classes: set[tuple[str, str]]
+    #: ``host:port`` of the internet addresses it connected to (``connected``).
+    hosts: set[str]
 
     def _full(self, path: Any) -> str | None: ...  # (``reads.ReadRecorder``)
 
@@ -94,6 +100,14 @@ class RecordedReads:
         strings = isinstance(module, str) and isinstance(name, str)
         if strings and not self._tell_parent("class", module, name):
             self.classes.add((module, name))
+
+    def connected(self, address: Any) -> None:
+        """A ``socket.connect`` audit event: an internet address (host, port) counts, what
+        the step gets from there cannot be seen (``model.network_note``)."""
+        if isinstance(address, tuple) and len(address) >= 2 and isinstance(address[0], str):
+            where = f"{address[0]}:{address[1]}"
+            if not self._tell_parent("net", where):
+                self.hosts.add(where)
 
     def _tell_parent(self, *event: Any) -> bool:  # (``reads.ReadRecorder``: in a child)
         return False
@@ -148,6 +162,8 @@ class RecordedReads:
                 self.followed.add(full)
             elif kind == "class" and len(rest) == 1:  # unpickled: (module, name)
                 self.classes.add((full, rest[0]))
+            elif kind == "net":  # connected to ``host:port``
+                self.hosts.add(full)
 
     def paths(self) -> list[str]:
         """Files the step read (and maybe rewrote in place afterwards), relative to the root,
@@ -186,6 +202,7 @@ class RecordedReads:
         their values: as observed, or as the step left them when it changed them itself. A
         folder counts by its files' times when the step asked those of two files or more."""
         facts = {f"{UNPICKLED_PREFIX}{ref}": "" for ref in self._project_refs()}  # valued by
+        facts.update({f"{NET_PREFIX}{host}": "" for host in sorted(self.hosts)[:_HOSTS]})
         for full, value in self.listings.items():  # the caller, which sees the code as it is
             if not self._tooling(full):
                 if any(entry_of(c, full) for c in self.changed):

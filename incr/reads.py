@@ -24,11 +24,10 @@ counts (data on ``/mnt``, in ``~/datasets``; not the system's, Python's or tools
 keys it gives them (absolute, or ``~/...``).
 
 Values: a file read is digested after the step (by the runner). A listing records the sorted
-names the step saw, and an existence test its answer (``file``, ``dir``, ``missing``), as they
-were when the step looked, or as the step left them when it changed them itself (a step that
-lists the folder it writes into is clean after its own run). A file the step read and then
-rewrote in place counts as read (its bytes before the run were the input; the runner digests
-its output); a file written before it is read is the step's own product, not an input.
+names the step saw, an existence test its answer (``file``, ``dir``, ``missing``), as the step
+found them or left them when it changed them itself. A file read then rewritten in place
+counts as read; one written before it is read is the step's own product, not an input. Also
+heard: ``pickle.find_class`` (project code unpickled) and ``socket.connect`` (an address).
 """
 
 from __future__ import annotations
@@ -105,7 +104,7 @@ class ReadRecorder(RecordedReads):
         #: The stat of each file read, when first opened (see ``changed_while_read``).
         self.stamps: dict[str, tuple[int, ...] | None] = {}
         self.climbed: set[str] = set()  # outside the project, named from it (``relative``)
-        self.databases, self.classes = {}, set()
+        self.databases, self.classes, self.hosts = {}, set(), set()
 
     # ------------------------------------------------------------------ events
 
@@ -282,6 +281,8 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
         recorder.started(event, args, sys._getframe(1))
     elif event == "pickle.find_class" and len(args) == 2:
         recorder.unpickled(*args)
+    elif event == "socket.connect" and len(args) == 2:
+        recorder.connected(args[1])
     elif event == "incr.launched" and len(args) == 2:
         recorder.pids.setdefault(processes.program(event, args), set()).add(args[1])
 

@@ -36,6 +36,7 @@ from incr.model import (
     StepCode,
     StepNode,
     TracedPipeline,
+    network_note,
 )
 from incr.outputs import OutputCheck
 from incr.overlaps import Overlap, pipeline_order
@@ -290,7 +291,7 @@ class Workspace:
             expired=self.outputs.expired(node, locked, now),
             uncached=tuple(traced.code[node.name].uncached()),
             notes=tuple(facts_of.notes(traced, node)),
-            file_notes=tuple(native[1]),
+            file_notes=(*native[1], *_network(node, locked)),
         )
 
     # ------------------------------------------------------------------ sources kept for diffs
@@ -386,3 +387,12 @@ class Workspace:
     def flush_lock(self) -> None:
         """Write the lockfile if an entry is waiting for it."""
         self.lockbook.flush()
+
+
+def _network(node: StepNode, locked: LockEntry | None) -> tuple[str, ...]:
+    """The note on a step that connected to internet addresses as it last ran, unless it
+    expires or is not cached (the user took charge)."""
+    if locked is None or node.cache_expires is not None or node.enable_cache is False:
+        return ()
+    note = network_note(locked.reads)
+    return (note,) if note else ()
