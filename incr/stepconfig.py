@@ -2,8 +2,10 @@
 ``float``, ``bool`` or ``str`` (or ``Optional`` of one, or with a default of None) is
 converted as ZenML's pydantic configs did (``"3"`` for an ``int`` is ``3``, ``1`` for a
 ``float`` is ``1.0``, ``"yes"`` for a ``bool`` is True), and one that cannot be is refused,
-naming the config, the field and the value; a float with a fraction is no ``int``. Other
-annotations take the value as given."""
+naming the config, the field and the value; a float with a fraction is no ``int``. A field
+annotated with a dataclass (``optim: Optim``, a list of them, a config nested in a config)
+holds one: its values count as a dict (``to_dict``), and a dict given for it is made into
+one. Other annotations take the value as given."""
 
 from __future__ import annotations
 
@@ -43,7 +45,38 @@ class StepConfig:
         cls.__init__ = __init__  # type: ignore[method-assign,assignment]
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        """The values of the fields; one annotated with a dataclass (or a list of them) as
+        a dict of its fields (a list of them)."""
+        return _fields(self)
+
+
+#: Per dataclass: the fields annotated with a dataclass, or a list or Optional of one.
+_NESTED: dict[type, frozenset[str]] = {}
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    kind = type(value)
+    nested = _NESTED.get(kind)
+    if nested is None:
+        names = [f.name for f in dataclasses.fields(kind)]
+        nested = _NESTED[kind] = frozenset(n for n in names if _holds(_annotation(kind, n)))
+    found = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    return {name: _plain(v) if name in nested else v for name, v in found.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _fields(value)
+    return value
+
+
+def _holds(annotation: Any) -> bool:
+    """Whether a field so annotated holds a dataclass (as ``_converter`` makes one)."""
+    convert = _converter(annotation)
+    inner = getattr(convert, "__wrapped__", convert)  # through ``_or_none``
+    return isinstance(inner, functools.partial) and inner.func in (_to_dataclass, _to_dataclasses)
 
 
 BaseStepConfig = StepConfig
@@ -100,18 +133,55 @@ def _annotation(cls: type, name: str) -> Any:
 
 
 def _or_none(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda value: None if value is None else convert(value)
+    def converted(value: Any) -> Any:
+        return None if value is None else convert(value)
+
+    converted.__wrapped__ = convert  # type: ignore[attr-defined]
+    return converted
 
 
 def _converter(annotation: Any) -> Callable[[Any], Any] | None:
     args = typing.get_args(annotation)
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
         if len(inner) != 1 or len(args) != 2:
             return None
         convert = _converter(inner[0])
         return None if convert is None else _or_none(convert)
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        return functools.partial(_to_dataclass, annotation)
+    nested = args[0] if len(args) == 1 else None
+    if origin is list and isinstance(nested, type) and dataclasses.is_dataclass(nested):
+        return functools.partial(_to_dataclasses, nested)
     return _SCALARS.get(annotation)
+
+
+def _to_dataclass(kind: type, value: Any) -> Any:
+    """``value`` as a ``kind``: one already, or made from a dict of its fields (converted
+    as a config's are)."""
+    if isinstance(value, kind):
+        return value
+    if not isinstance(value, dict):
+        name = kind.__name__
+        article = "an" if name[:1].lower() in "aeiou" else "a"
+        raise TypeError(f"{_a(value)}, for {article} {name} field (give one, or a dict)")
+    if issubclass(kind, StepConfig):
+        return kind(**value)  # its own fields converted as it is made
+    fields = {f.name for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
+    if set(value) - fields:
+        raise ValueError(f"{kind.__name__} has no field {sorted(set(value) - fields)[0]!r}")
+    made = {}
+    for name, item in value.items():
+        convert = _converter(_annotation(kind, name))
+        made[name] = item if convert is None or item is None else convert(item)
+    return kind(**made)
+
+
+def _to_dataclasses(kind: type, value: Any) -> Any:
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"{_a(value)}, for a list of {kind.__name__}")
+    return [_to_dataclass(kind, item) for item in value]
 
 
 def _to_int(value: Any) -> int:

@@ -258,11 +258,13 @@ def check_options(step: str, options: dict[str, Any], keywords: list[str]) -> No
 
 
 def copy_mutable_defaults(cls: type) -> None:
-    """Make each list, dict or set default of a config class a ``default_factory`` (as the
-    dataclass requires): every config made gets its own copy."""
+    """Make each list, dict, set or dataclass default of a config class (``optim: Optim =
+    Optim()``) a ``default_factory`` (as the dataclass requires): every config made gets its
+    own copy."""
     annotations = inspect.get_annotations(cls)
     for name, value in list(vars(cls).items()):
-        if name in annotations and isinstance(value, list | dict | set):
+        nested = dataclasses.is_dataclass(value) and not isinstance(value, type)
+        if name in annotations and (nested or isinstance(value, list | dict | set)):
             setattr(cls, name, dataclasses.field(default_factory=_copier(value)))
 
 
@@ -368,10 +370,11 @@ def _config_advice(value: Any, config: str) -> tuple[str, str]:
             f"(class {type(value).__name__}(str, Enum)), which a config holds as its value",
         )
     if dataclasses.is_dataclass(value):
+        name = type(value).__name__
         return (
-            f"an object of type {type(value).__name__} (a config or dataclass inside a config)",
-            f"move its fields into {config}, or give them as a dict "
-            "(dataclasses.asdict(...)) and build it in the step",
+            f"an object of type {name} (a dataclass the field's annotation does not name)",
+            f"annotate the field of {config} with it ({name.lower()}: {name}, or "
+            f"list[{name}]), or give its fields as a dict (dataclasses.asdict(...))",
         )
     if isinstance(value, os.PathLike):
         return (

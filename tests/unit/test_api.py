@@ -385,7 +385,7 @@ class Inner(StepConfig):
         (np.array([1.0]), "'value'", "a value of type ndarray", "lists and str-keyed dicts"),
         (object(), "'value'", "a value of type object", "lists and str-keyed dicts"),
         (Mode.FAST, "'value'", "Mode.FAST, a plain Enum", "give its value ('fast')"),
-        (Inner(), "'value'", "an object of type Inner (a config or dataclass inside", "into Loose"),
+        (Inner(), "'value'", "an object of type Inner (a dataclass the field's", "of Loose"),
         ({"a": {"p": Path("x.csv")}}, "'value'['a']['p']", "a path ('x.csv')", "as a str"),
         (b"x", "'value'", "bytes", "use a str"),
     ],

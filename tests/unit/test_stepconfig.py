@@ -3,7 +3,8 @@ given as ZenML's pydantic configs did, and refuse those they cannot convert."""
 
 from __future__ import annotations
 
-from typing import Optional
+import dataclasses
+from typing import Any, Optional
 
 import pytest
 from hypothesis import given
@@ -95,3 +96,59 @@ def test_numpy_numbers_convert_as_pydantic_took_them() -> None:
         Train(epochs=np.float64(2.5))
     with pytest.raises(DefinitionError, match="an object, for an int field"):
         Train(epochs=object())
+
+
+@dataclasses.dataclass
+class Optim:
+    lr: float = 0.1
+    betas: list = dataclasses.field(default_factory=lambda: [0.9, 0.999])
+
+
+@dataclasses.dataclass
+class Layer:
+    width: int = 8
+    optim: Optim | None = None
+
+
+class Schedule(StepConfig):
+    warmup: int = 0
+
+
+class Nested(StepConfig):
+    optim: Optim = Optim()  # an instance default: each config gets its own copy
+    layers: list[Layer] = [Layer(), Layer(16)]  # noqa: RUF012
+    schedule: Schedule = Schedule()
+
+
+def test_a_dataclass_field_holds_one_and_counts_as_a_dict() -> None:
+    config = Nested()
+    assert config.optim == Optim() and config.optim is not Nested().optim
+    assert config.to_dict() == {
+        "optim": {"lr": 0.1, "betas": [0.9, 0.999]},
+        "layers": [{"width": 8, "optim": None}, {"width": 16, "optim": None}],
+        "schedule": {"warmup": 0},
+    }
+
+
+def test_a_dict_given_for_a_dataclass_field_is_made_one_with_its_fields_converted() -> None:
+    values = Nested(optim=Optim(lr=0.5), layers=[Layer(4, Optim(0.2))]).to_dict()
+    made = Nested(**values)  # as a config is made again from the values a lockfile keeps
+    assert made.optim == Optim(lr=0.5) and made.schedule == Schedule()
+    assert made.layers == [Layer(4, Optim(0.2))]
+    assert Nested(optim={"lr": "0.3"}).optim.lr == 0.3  # converted as a config's field is
+    assert Nested(schedule={"warmup": "2"}).schedule.warmup == 2
+    assert made.to_dict() == values
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ({"optim": {"rate": 1}}, "Nested.optim = {'rate': 1}: Optim has no field 'rate'"),
+        ({"optim": 3}, "Nested.optim = 3: an int, for an Optim field (give one, or a dict)"),
+        ({"layers": [{"width": "x"}]}, "Nested.layers = [{'width': 'x'}]: not an int"),
+    ],
+)
+def test_a_value_that_makes_no_dataclass_is_refused(given: dict[str, Any], said: str) -> None:
+    with pytest.raises(DefinitionError) as caught:
+        Nested(**given)
+    assert caught.value.message == said

@@ -1,0 +1,93 @@
+"""A config with a dataclass field (``optim: Optim = Optim()``, a list of them, a config in a
+config): the step gets the dataclass, its values count as a dict in the fingerprint and the
+lockfile, and a config made again from those values (the graph cache's, a worker's) holds
+the dataclass too (``incr.stepconfig``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import MakeProject
+
+FLOW = """\
+from dataclasses import dataclass
+
+from incr import StepConfig, pipeline, step
+
+from pipelines.mark import mark
+
+
+@dataclass
+class Optim:
+    lr: float = 0.5
+    momentum: float = 0.9
+
+
+@dataclass
+class Layer:
+    width: int = 8
+
+
+class Schedule(StepConfig):
+    warmup: int = 1
+
+
+class TrainConfig(StepConfig):
+    epochs: int = 2
+    optim: Optim = Optim()
+    layers: list[Layer] = [Layer(), Layer(16)]
+    schedule: Schedule = Schedule()
+
+
+@step
+def train(config: TrainConfig) -> float:
+    mark("train")
+    assert isinstance(config.optim, Optim) and isinstance(config.layers[1], Layer)
+    widths = sum(layer.width for layer in config.layers)
+    return config.epochs * config.optim.lr * widths + config.schedule.warmup
+
+
+@step
+def report(score: float) -> float:
+    mark("report")
+    return score
+
+
+@pipeline
+def flow():
+    report(train())
+"""
+
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "2"]], ids=["in-process", "jobs"])
+def test_a_dataclass_in_a_config_reaches_the_step_and_counts_by_its_values(
+    make_project: MakeProject, jobs: list[str]
+) -> None:
+    project = make_project({"pipelines/flow.py": FLOW})
+    project.repro(*jobs)
+    assert project.take_ran() == ["train", "report"]
+    entry = project.lock()["flow.train"]
+    assert entry.facts.config["optim"] == {"lr": 0.5, "momentum": 0.9}
+    assert entry.facts.config["layers"] == [{"width": 8}, {"width": 16}]
+    output = project.lock()["flow.report"].outputs["output"]
+    assert json.loads(project.object_bytes(output.digest)) == 25.0
+
+    project.edit("pipelines/flow.py", "    lr: float = 0.5", "    lr: float = 0.25")
+    reasons = dict(project.dirty()["train"])
+    assert reasons["config changed"] == (
+        "optim: {'lr': 0.5, 'momentum': 0.9} -> {'lr': 0.25, 'momentum': 0.9}"
+    )
+    project.repro(*jobs)
+    assert project.take_ran() == ["train", "report"]
+    output = project.lock()["flow.report"].outputs["output"]
+    assert json.loads(project.object_bytes(output.digest)) == 13.0
+
+    # An edit of the body alone: the graph cache holds the configs as values, made again.
+    project.edit("pipelines/flow.py", "+ config.schedule.warmup", "+ 2 * config.schedule.warmup")
+    project.repro(*jobs)
+    assert project.take_ran() == ["train", "report"]
+    output = project.lock()["flow.report"].outputs["output"]
+    assert json.loads(project.object_bytes(output.digest)) == 14.0
+    assert project.dirty() == {}
