@@ -160,6 +160,9 @@ class RunResult:
     skipped: list[str] = field(default_factory=list)
     #: Failed steps that failed to find a project file, with that file (root-relative).
     missing: dict[str, str] = field(default_factory=dict)
+    #: Those of them not reported yet (pipelines after this one may write the file): their
+    #: run time and failure, for the runner to report when the pipeline does not run again.
+    unreported: dict[str, tuple[float, str]] = field(default_factory=dict)
 
 
 @valueclass

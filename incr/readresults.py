@@ -200,10 +200,11 @@ class RecordedReads:
     def learned(self) -> dict[str, str]:
         """``ls:DIR``, ``exists:PATH`` and ``mtimes:DIR`` keys (see ``LockEntry.reads``) with
         their values: as observed, or as the step left them when it changed them itself. A
-        folder counts by its files' times when the step asked those of two files or more."""
-        facts = {f"{UNPICKLED_PREFIX}{ref}": "" for ref in self._project_refs()}  # valued by
+        folder counts by its files' times when the step asked those of two files or more.
+        ``unpickled:`` and ``net:`` keys come empty: the caller values the code as it is."""
+        facts = {f"{UNPICKLED_PREFIX}{ref}": "" for ref in self._project_refs()}
         facts.update({f"{NET_PREFIX}{host}": "" for host in sorted(self.hosts)[:_HOSTS]})
-        for full, value in self.listings.items():  # the caller, which sees the code as it is
+        for full, value in self.listings.items():
             if not self._tooling(full):
                 if any(entry_of(c, full) for c in self.changed):
                     value = listing_digest(full, self.own)

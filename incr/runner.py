@@ -32,6 +32,7 @@ from incr.events import (
     Recorder,
     Reporter,
     RunResult,
+    StepFailed,
     StepsSkipped,
     Warning_,
 )
@@ -343,6 +344,8 @@ def _repro(
             queue.append((traced, only))  # a pipeline after it may write the file
             reporter.emit(Note(_running_again(traced, result, queue[i + 1 : first])))
             continue
+        for step, (seconds, text) in result.unreported.items():  # it will not run again
+            reporter.emit(StepFailed(traced.graph.name, step, seconds, text))
         done.ok = done.ok and not result.failed
         if result.failed and not keep_going:
             break  # (a pipeline that waited stays failed)

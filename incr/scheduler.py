@@ -248,6 +248,7 @@ class Loop:
                 self.let_go(name)
                 self.run.result.failed.append(name)
                 self.run.result.missing[name] = missing
+                self.run.result.unreported[name] = (seconds, text)
                 continue
             if self.stopping or len(self.run.result.executed) == executed:
                 self.fail(self.nodes[name], seconds, text, missing)

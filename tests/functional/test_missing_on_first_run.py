@@ -149,3 +149,20 @@ def test_a_file_outside_the_project_is_not_waited_for(make_project: MakeProject)
     assert result.returncode == 1, result.output
     assert project.take_ran() == ["summarise"]  # the run stops at the first failure
     assert "runs again" not in result.output
+
+
+def test_a_step_that_waited_is_reported_when_its_pipeline_fails_otherwise_too(
+    make_project: MakeProject,
+) -> None:
+    broken = REPORT.replace(
+        "@pipeline\ndef report():\n    summarise()\n",
+        '@step\ndef broken() -> int:\n    mark("broken")\n    raise ValueError("boom")\n\n\n'
+        "@pipeline\ndef report():\n    summarise()\n    broken()\n",
+    )
+    project = make_project({"pipelines/a_report.py": broken, "pipelines/b_prepare.py": PREPARE})
+    result = project.incr("repro", "--keep-going")
+    assert result.returncode == 1, result.output
+    assert project.take_ran() == ["summarise", "broken", "clean"]
+    assert "ValueError: boom" in result.output
+    assert "FileNotFoundError" in result.output  # said, although it waited quietly
+    assert "pipeline report runs again" not in result.output  # another failure: no wait
