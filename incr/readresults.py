@@ -5,6 +5,7 @@ them; with what the processes it started reported (``take_relayed``)."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,22 @@ if TYPE_CHECKING:
 
 #: The internet addresses kept of one step (a crawler connects to thousands).
 _HOSTS = 20
+#: Audit events a recorder hears besides the files: each by the method that takes its args.
+HEARD = {
+    "pickle.find_class": "unpickled",
+    "socket.getaddrinfo": "resolving",
+    "socket.connect": "connected",
+}
+
+
+def _is_address(host: str) -> bool:
+    import ipaddress  # here: only a step that resolves a name needs it
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class RecordedReads:
@@ -56,6 +73,8 @@ class RecordedReads:
     classes: set[tuple[str, str]]
     #: ``host:port`` of the internet addresses it connected to (``connected``).
     hosts: set[str]
+    #: The last name resolved (``resolving``): (thread, host, port).
+    _resolved: tuple[int, str, str] | None = None
 
     def _full(self, path: Any) -> str | None: ...  # (``reads.ReadRecorder``)
 
@@ -94,20 +113,30 @@ class RecordedReads:
                 if now is not None and now != then:
                     self.written.add(path)
 
-    def unpickled(self, module: Any, name: Any) -> None:
+    def unpickled(self, module: Any = None, name: Any = None, *_: Any) -> None:
         """A ``pickle.find_class`` audit event (``pickle``, ``joblib``, ``torch.load``...): a
         project class or function the step loads from a pickle runs the code it has now."""
         strings = isinstance(module, str) and isinstance(name, str)
         if strings and not self._tell_parent("class", module, name):
             self.classes.add((module, name))
 
-    def connected(self, address: Any) -> None:
-        """A ``socket.connect`` audit event: an internet address (host, port) counts, what
-        the step gets from there cannot be seen (``model.network_note``)."""
+    def resolving(self, host: Any = None, port: Any = None, *_: Any) -> None:
+        """A ``socket.getaddrinfo`` audit event: the name a connection made next on this
+        thread to that port is named by (``connected``)."""
+        if isinstance(host, str) and host and not _is_address(host):
+            self._resolved = (threading.get_ident(), host, str(port))
+
+    def connected(self, sock: Any = None, address: Any = None, *_: Any) -> None:
+        """A ``socket.connect`` audit event: an internet address (host, port) counts, by the
+        name it was resolved from when there was one; what the step gets from there cannot be
+        seen (``model.network_note``)."""
         if isinstance(address, tuple) and len(address) >= 2 and isinstance(address[0], str):
-            where = f"{address[0]}:{address[1]}"
-            if not self._tell_parent("net", where):
-                self.hosts.add(where)
+            host, port = address[0], str(address[1])
+            named = self._resolved
+            if named is not None and named[0] == threading.get_ident() and named[2] == port:
+                host = named[1]
+            if not self._tell_parent("net", f"{host}:{port}"):
+                self.hosts.add(f"{host}:{port}")
 
     def _tell_parent(self, *event: Any) -> bool:  # (``reads.ReadRecorder``: in a child)
         return False

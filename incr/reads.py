@@ -56,7 +56,7 @@ from incr.pathfacts import (
     stamp,
 )
 from incr.readrelay import Relay, for_this_process, inherited
-from incr.readresults import RecordedReads
+from incr.readresults import HEARD, RecordedReads
 
 _lock = threading.Lock()
 _active: ReadRecorder | None = None
@@ -279,10 +279,8 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
         recorder.change(event, args)
     elif event in processes.STARTS and args:
         recorder.started(event, args, sys._getframe(1))
-    elif event == "pickle.find_class" and len(args) == 2:
-        recorder.unpickled(*args)
-    elif event == "socket.connect" and len(args) == 2:
-        recorder.connected(args[1])
+    elif event in HEARD:  # code unpickled, an address resolved or connected to
+        getattr(recorder, HEARD[event])(*args)
     elif event == "incr.launched" and len(args) == 2:
         recorder.pids.setdefault(processes.program(event, args), set()).add(args[1])
 

@@ -19,7 +19,7 @@ from incr import pipeline, step
 
 from pipelines.mark import mark
 
-URL = "http://127.0.0.1:{port}/data.txt"
+URL = "http://{host}:{port}/data.txt"
 
 
 @step{options}
@@ -74,7 +74,8 @@ def _notes(project: Project) -> dict[str, list[str]]:
 def test_a_step_that_connects_to_an_address_gets_a_note(
     make_project: MakeProject, port: int
 ) -> None:
-    project = make_project({"pipelines/flow.py": FLOW.format(port=port, options="")})
+    flow = FLOW.format(host="127.0.0.1", port=port, options="")
+    project = make_project({"pipelines/flow.py": flow})
     project.repro()
     assert project.take_ran() == ["fetch", "local"]
     assert f"net:127.0.0.1:{port}" in project.lock()["flow.fetch"].reads
@@ -93,8 +94,19 @@ def test_a_step_that_connects_to_an_address_gets_a_note(
 
 
 def test_a_step_that_expires_gets_no_note(make_project: MakeProject, port: int) -> None:
-    flow = FLOW.format(port=port, options='(cache_expires="1d")')
+    flow = FLOW.format(host="127.0.0.1", port=port, options='(cache_expires="1d")')
     project = make_project({"pipelines/flow.py": flow})
     project.repro()
     assert project.take_ran() == ["fetch", "local"]
     assert _notes(project) == {}
+
+
+def test_an_address_is_named_by_the_name_it_was_resolved_from(
+    make_project: MakeProject, port: int
+) -> None:
+    flow = FLOW.format(host="localhost", port=port, options="")
+    project = make_project({"pipelines/flow.py": flow})
+    project.repro()
+    assert f"net:localhost:{port}" in project.lock()["flow.fetch"].reads
+    [note] = _notes(project)["fetch"]
+    assert note.startswith(f"connected to localhost:{port} as it ran")
