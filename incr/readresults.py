@@ -35,6 +35,11 @@ HEARD = {
 }
 
 
+def _stamp_of(value: Any) -> tuple[int, ...] | None:
+    """A ``pathfacts.stamp`` a child reported (JSON made its tuple a list)."""
+    return tuple(value) if isinstance(value, list) else None
+
+
 def _is_address(host: str) -> bool:
     import ipaddress  # here: only a step that resolves a name needs it
 
@@ -89,8 +94,10 @@ class RecordedReads:
         if full is None or full in self.databases:
             return
         full_log = self._full(log)
-        before = stamp(full)
-        self.databases[full] = (before, full_log, None if full_log is None else stamp(full_log))
+        before, log_before = stamp(full), None if full_log is None else stamp(full_log)
+        if self._tell_parent("db", full, before, full_log, log_before):
+            return  # in a child: the step's process settles it once the step is done
+        self.databases[full] = (before, full_log, log_before)
         if before:  # a file, not a folder or nothing (then the step makes it)
             self.event(path, "r", os.O_RDONLY)
             self.event(log, "r", os.O_RDONLY)
@@ -193,6 +200,12 @@ class RecordedReads:
                 self.classes.add((full, rest[0]))
             elif kind == "net":  # connected to ``host:port``
                 self.hosts.add(full)
+            elif kind == "db" and len(rest) == 3 and full not in self.databases:
+                before, log, log_before = _stamp_of(rest[0]), rest[1], _stamp_of(rest[2])
+                self.databases[full] = (before, log, log_before)  # (see ``connecting``)
+                for read in (full, log) if before else ():
+                    if isinstance(read, str):
+                        self.opened(read, "r", os.O_RDONLY)
 
     def paths(self) -> list[str]:
         """Files the step read (and maybe rewrote in place afterwards), relative to the root,

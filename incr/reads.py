@@ -438,7 +438,6 @@ def recording(
     try:
         yield recorder
     finally:
-        recorder.settle()
         with _lock:
             _active = previous
             if previous is None:
@@ -446,3 +445,4 @@ def recording(
         if relay is not None:
             with unrecorded():  # the reports are incr's own files
                 recorder.take_relayed(relay)
+        recorder.settle()  # the databases the step and its children opened

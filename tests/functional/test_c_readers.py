@@ -656,3 +656,78 @@ def test_a_database_opened_by_a_path_known_when_called_is_read_or_written(
     assert project.take_ran() == ["fill", "count"]
     output = project.lock()["flow.count"].outputs["output"]
     assert project.object_bytes(output.digest) == b"4"
+
+
+CHILD_DATABASE = """\
+    import multiprocessing
+    import sqlite3
+    import subprocess
+    import sys
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    def _count(path: str) -> int:
+        con = sqlite3.connect(path)
+        try:
+            return con.execute("SELECT COUNT(*) FROM t").fetchone()[0]
+        finally:
+            con.close()
+
+
+    @step
+    def build() -> None:
+        mark("build")
+        subprocess.run([sys.executable, "scripts/build_db.py"], check=True)
+
+
+    @step
+    def count() -> int:
+        mark("count")
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            return pool.apply(_count, ("data/" + "rows.db",))
+
+
+    @pipeline
+    def flow():
+        build()
+        count()
+    """
+
+BUILD_DB = """\
+import sqlite3
+
+con = sqlite3.connect("data/rows.db")
+con.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+con.execute("DELETE FROM t")
+con.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])
+con.commit()
+con.close()
+"""
+
+
+def test_a_database_a_child_process_opens_counts_for_the_step(make_project: MakeProject) -> None:
+    """Written by a Python process the step starts (not read: its own write does not make it
+    dirty), read by a worker the step forks (a change makes the step dirty)."""
+    project = make_project({FLOW: CHILD_DATABASE, "scripts/build_db.py": BUILD_DB})
+    (project.root / "data").mkdir()
+    project.repro()
+    assert project.take_ran() == ["build", "count"]
+    lock = project.lock()
+    assert "data/rows.db" not in lock["flow.build"].reads
+    assert "data/rows.db" in lock["flow.count"].reads
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
+    con = sqlite3.connect(project.root / "data/rows.db")
+    con.execute("INSERT INTO t VALUES (3)")
+    con.commit()
+    con.close()
+    assert project.dirty() == {"count": [("read changed", "data/rows.db")]}
+    # The writer runs again with the database there: its child rewrites it, not reads it.
+    project.edit(FLOW, "check=True)", "check=True, timeout=60)")
+    project.repro()
+    assert project.take_ran() == ["build", "count"]
+    assert "data/rows.db" not in project.lock()["flow.build"].reads
+    assert project.dirty() == {}
