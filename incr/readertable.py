@@ -115,7 +115,7 @@ RUNTIME = tuple(
 #: Database connections opened in C code, with the log a database keeps committed changes in
 #: beside its file until a checkpoint (SQLite in WAL mode, DuckDB), by the suffix of its name:
 #: wrapped while a step runs (``incr.nativereads``) to see the database it opens, which counts
-#: as read, and as rewritten in place when it changes while the step runs.
+#: as read, or as written when it changes while the step runs (``RecordedReads.settle``).
 CONNECTS: dict[str, str] = {"sqlite3.connect": "-wal", "duckdb.connect": ".wal"}
 #: Writers written in C (Rust, Arrow's C++), by full dotted name (``Class.method`` for a
 #: method): the position of the path they write among their arguments (after ``self``, for

@@ -27,7 +27,7 @@ Values: a file read is digested after the step (by the runner). A listing record
 names the step saw, an existence test its answer (``file``, ``dir``, ``missing``), as the step
 found them or left them when it changed them itself. A file read then rewritten in place
 counts as read; one written before it is read is the step's own product, not an input. Also
-heard: ``pickle.find_class`` (project code unpickled) and ``socket.connect`` (an address).
+heard: ``pickle.find_class`` (code unpickled), ``socket.getaddrinfo`` and ``socket.connect``.
 """
 
 from __future__ import annotations
