@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from incr import nativereads
 from incr.reads import recording
 
 
@@ -65,3 +66,25 @@ def test_fsspec_file_systems_are_followed_to_the_disk_or_not(tmp_path: Path) -> 
     assert on_disk(DirFileSystem(str(tmp_path), fs=local), "x.csv") == str(tmp_path / "x.csv")
     assert on_disk(fsspec.filesystem("memory"), "x.csv") is None
     assert on_disk(None, "x.csv") == "x.csv"
+
+
+@pytest.mark.parametrize(
+    ("given", "uri", "file"),
+    [
+        ("data/app.db", False, "data/app.db"),
+        (Path("data/app.db"), False, "data/app.db"),
+        (":memory:", False, None),
+        ("", False, None),
+        (":memory:shared", False, None),  # DuckDB's named in-memory databases
+        ("file:data/app.db?mode=ro", True, "data/app.db"),
+        ("file:///srv/app.db", True, "/srv/app.db"),
+        ("file://localhost/srv/app.db", True, "/srv/app.db"),
+        ("file:cache?mode=memory&cache=shared", True, None),
+        ("file:data/app.db", False, "file:data/app.db"),  # without uri=True: a file's name
+        ("md:my_db", False, None),  # MotherDuck
+        ("s3://bucket/app.duckdb", False, None),
+        (3, False, None),
+    ],
+)
+def test_the_file_a_database_connection_opens(given: object, uri: bool, file: str | None) -> None:
+    assert nativereads.database_file(given, uri) == file

@@ -152,3 +152,23 @@ def test_a_value_that_makes_no_dataclass_is_refused(given: dict[str, Any], said:
     with pytest.raises(DefinitionError) as caught:
         Nested(**given)
     assert caught.value.message == said
+
+
+_optims = st.builds(
+    Optim,
+    lr=st.floats(0, 10, allow_nan=False),
+    betas=st.lists(st.floats(0, 1, allow_nan=False), max_size=3),
+)
+_layers = st.builds(Layer, width=st.integers(1, 4096), optim=st.none() | _optims)
+
+
+@given(_optims, st.lists(_layers, max_size=4), st.integers(0, 100))
+def test_a_nested_config_made_again_from_its_values_is_the_same(
+    optim: Optim, layers: list[Layer], warmup: int
+) -> None:
+    """What a lockfile keeps (``to_dict``) makes the same config again, as the graph cache and
+    the workers of ``--jobs`` make it."""
+    config = Nested(optim=optim, layers=layers, schedule=Schedule(warmup=warmup))
+    values = config.to_dict()
+    assert Nested(**values) == config
+    assert Nested(**values).to_dict() == values
