@@ -75,8 +75,9 @@ def run_job(
         notes: list[str] = []
         artifacts = store_outputs(job, outputs, tools, function, notes)
         unfollowed = seen.unfollowed() if seen is not None and seen.programs else []
+        named = seen.read_named(unfollowed) if seen is not None and unfollowed else []
         if unfollowed and not job.deps:  # deps: the user took charge
-            notes.append(processes.note(unfollowed))
+            notes.append(processes.note(unfollowed, named))
         before = tuple(sorted(env.set_before)) if env is not None else ()
         if before:
             notes.append(_set_before_note(job, before))

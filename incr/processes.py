@@ -169,17 +169,68 @@ def program(event: str, args: tuple[Any, ...]) -> str:
     return ""
 
 
-def note(programs: list[str]) -> str:
-    """The note of a step that started ``programs``."""
+def arguments(event: str, args: tuple[Any, ...]) -> tuple[list[str], str | None]:
+    """The words of the command line an audit event of ``STARTS`` starts (a shell command
+    split as the shell would, its redirections left out), and the folder it starts in (None:
+    the current one)."""
+    given: Any = ()
+    cwd = None
+    with contextlib.suppress(TypeError, ValueError, IndexError):
+        if event == "subprocess.Popen":
+            given, cwd = args[1], args[2]
+        elif event == "os.system":
+            given = args[0]
+        elif event in ("os.posix_spawn", "os.exec"):
+            given = args[1]
+        elif event == "os.spawn":
+            given = args[2]
+    words: list[str] = []
+    for item in [given] if isinstance(given, str | bytes | os.PathLike) else list(given or ()):
+        with contextlib.suppress(TypeError, ValueError):
+            text = os.fsdecode(item)
+            words += _shell_words(text) if any(c.isspace() for c in text) else [text]
+    where = os.fsdecode(cwd) if isinstance(cwd, str | bytes | os.PathLike) else None
+    return words, where
+
+
+def _shell_words(line: str) -> list[str]:
+    import shlex  # here: only a step that starts a command line needs it
+
+    try:
+        split = shlex.split(line)
+    except ValueError:
+        return []
+    words, skip = [], False
+    for word in split:
+        bare = word.lstrip("0123456789&")
+        if skip:  # the file an output is redirected to: written, not read
+            skip = False
+        elif bare.startswith(">"):
+            skip = bare in (">", ">>", ">|")
+        elif bare.startswith("<"):  # ``< data/in.txt``: the next word, or what follows
+            words += [bare.lstrip("<")] if bare.lstrip("<") else []
+        else:
+            words.append(word)
+    return words
+
+
+def note(programs: list[str], named: list[str] | None = None) -> str:
+    """The note of a step that started ``programs`` (``named``: the project files their
+    command lines name, which count as read)."""
     names = ", ".join(f"`{p}`" for p in programs)
+    counted = ""
+    if named:
+        files = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
+        counted = f"the files its command line names count as read ({files}); what else "
+    what = counted or "what "
     if any(p.startswith("python") for p in programs):
         return (
             f"runs {names} in a process incr does not follow (a Python process that did not "
             "report what it read before the step ended: another Python than the step's, one "
-            "started with -I, -E or -S, or one still starting): what it reads is an input only "
-            "when listed in deps=[...]"
+            f"started with -I, -E or -S, or one still starting): {what}it reads is an input "
+            "only when listed in deps=[...]"
         )
     return (
-        f"runs {names} in a process incr does not follow: what it reads is an input only when "
-        "listed in deps=[...]"
+        f"runs {names} in a process incr does not follow: {what}it reads is an input only "
+        "when listed in deps=[...]"
     )

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from incr import outside
+from incr import outside, processes
 from incr.model import NET_PREFIX, TIMES_PREFIX, UNPICKLED_PREFIX
 from incr.pathfacts import (
     entry_of,
@@ -80,6 +80,8 @@ class RecordedReads:
     hosts: set[str]
     #: The last name resolved (``resolving``): (thread, host, port).
     _resolved: tuple[int, str, str] | None = None
+    #: The project files the command lines of the processes it started name, by program.
+    named: dict[str, set[str]]
 
     def _full(self, path: Any) -> str | None: ...  # (``reads.ReadRecorder``)
 
@@ -144,6 +146,26 @@ class RecordedReads:
                 host = named[1]
             if not self._tell_parent("net", f"{host}:{port}"):
                 self.hosts.add(f"{host}:{port}")
+
+    def note_named(self, program: str, event: str, args: tuple[Any, ...]) -> None:
+        """The project files (under the root: not data outside, which ``deps`` names as the
+        user spells it) the command line of a process started names, as they are when it
+        starts (an output it makes is not there yet), by its program (``read_named``)."""
+        words, cwd = processes.arguments(event, args)
+        folder = cwd or os.getcwd()
+        for word in words:
+            for text in {word, word.partition("=")[2]} - {""}:  # ``--input=data/x.csv``
+                full = self._full(os.path.join(folder, text))
+                if full is not None and full.startswith(self.root) and os.path.isfile(full):
+                    self.named.setdefault(program, set()).add(full)
+
+    def read_named(self, programs: list[str]) -> list[str]:
+        """The files the command lines of ``programs`` (started, not followed) name: read by
+        the step (relative to the root, sorted)."""
+        found = {full for p in programs for full in self.named.get(p, ())}
+        for full in found:
+            self.opened(full, "r", os.O_RDONLY)
+        return sorted(self.relative(full) for full in found)
 
     def _tell_parent(self, *event: Any) -> bool:  # (``reads.ReadRecorder``: in a child)
         return False

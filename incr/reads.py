@@ -104,7 +104,7 @@ class ReadRecorder(RecordedReads):
         #: The stat of each file read, when first opened (see ``changed_while_read``).
         self.stamps: dict[str, tuple[int, ...] | None] = {}
         self.climbed: set[str] = set()  # outside the project, named from it (``relative``)
-        self.databases, self.classes, self.hosts = {}, set(), set()
+        self.databases, self.classes, self.hosts, self.named = {}, set(), set(), {}
 
     # ------------------------------------------------------------------ events
 
@@ -215,6 +215,7 @@ class ReadRecorder(RecordedReads):
         frame, name = processes.launched_by(frame), processes.program(event, args)
         if frame is not None and self._code.rel(frame.f_code.co_filename) is not None and name:
             self.programs += [] if name in self.programs else [name]  # not a library's own
+            self.note_named(name, event, args)
 
     def unfollowed(self) -> list[str]:
         """The programs started (``programs``) of which a process did not report that it
