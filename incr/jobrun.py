@@ -32,7 +32,14 @@ from incr.executors import (
     split_outputs,
     user_traceback,
 )
-from incr.model import SETS_PREFIX, UNDIGESTABLE, Artifact, StepFunction, paths_overlap
+from incr.model import (
+    RUNS_PREFIX,
+    SETS_PREFIX,
+    UNDIGESTABLE,
+    Artifact,
+    StepFunction,
+    paths_overlap,
+)
 from incr.project import module_name
 from incr.reads import ReadRecorder, recording
 from incr.store import UnsafePath
@@ -96,7 +103,11 @@ def run_job(
         outcome = StepOutcome(
             artifacts,
             seconds,
-            reads={**reads, **{SETS_PREFIX + p: SET for p in set_values}},
+            reads={
+                **reads,
+                **{SETS_PREFIX + p: SET for p in set_values},
+                **{RUNS_PREFIX + p: "" for p in unfollowed},  # for the note of incr status
+            },
             env=tuple(sorted(names)),
             env_set_before=before,
             deps=deps_written(job, seen, tools),

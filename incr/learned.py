@@ -147,8 +147,8 @@ class LearnedFacts:
             return ""  # never the value recorded: a step that sets values always executes
         if kind == "unpickled":
             return self.code_of(key[len(UNPICKLED_PREFIX) :])
-        if kind == "net":
-            return ""  # never seen: the key is there for the note (``model.network_note``)
+        if kind in ("net", "runs"):
+            return ""  # never seen: the key is there for a note (``session.learned_notes``)
         return exists_value(self.project.root, key[len(EXISTS_PREFIX) :])
 
 

@@ -242,11 +242,14 @@ UNPICKLED_PREFIX = "unpickled:"
 #: An internet address the step connected to as it ran (``net:93.184.216.34:443``): what it
 #: got from there is not seen, and the key never changes; ``incr status`` notes the step.
 NET_PREFIX = "net:"
+#: A program the step started that incr does not follow (``runs:Rscript``): what it reads
+#: beyond the files its command line names is not seen; ``incr status`` notes the step.
+RUNS_PREFIX = "runs:"
 
 
 def learned_kind(key: str) -> str:
     """What a ``LockEntry.reads`` key observed: ``env``, ``import``, ``listing``, ``exists``,
-    ``times``, ``sets``, ``unpickled``, ``net`` or ``file``."""
+    ``times``, ``sets``, ``unpickled``, ``net``, ``runs`` or ``file``."""
     if key.startswith(ENV_PREFIX):
         return "env"
     if key.startswith(IMPORT_PREFIX):
@@ -263,6 +266,8 @@ def learned_kind(key: str) -> str:
         return "unpickled"
     if key.startswith(NET_PREFIX):
         return "net"
+    if key.startswith(RUNS_PREFIX):
+        return "runs"
     return "file"
 
 
@@ -276,9 +281,9 @@ def split_import_key(key: str) -> tuple[str, str]:
 def learned_path(key: str) -> str | None:
     """The path a ``LockEntry.reads`` key is about: the file read (by the step, or while a
     module was imported), the folder listed, the path tested; None for an environment
-    variable, a value set, code unpickled or a network address."""
+    variable, a value set, code unpickled, a network address or a program."""
     kind = learned_kind(key)
-    if kind in ("env", "sets", "unpickled", "net"):
+    if kind in ("env", "sets", "unpickled", "net", "runs"):
         return None
     if kind == "import":
         return split_import_key(key)[1]

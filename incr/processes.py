@@ -214,6 +214,15 @@ def _shell_words(line: str) -> list[str]:
     return words
 
 
+def status_note(programs: list[str]) -> str:
+    """What ``incr status`` says of a step that started ``programs`` as it last ran."""
+    names = ", ".join(f"`{p}`" for p in programs)
+    return (
+        f"ran {names} in a process incr does not follow: what it reads beyond the files its "
+        "command line names is an input only when listed in deps=[...]"
+    )
+
+
 def note(programs: list[str], named: list[str] | None = None) -> str:
     """The note of a step that started ``programs`` (``named``: the project files their
     command lines name, which count as read)."""

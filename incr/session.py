@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from incr import dag, entrypoints, gate, importreads, skopsformat, statuswalk
+from incr import dag, entrypoints, gate, importreads, processes, skopsformat, statuswalk
 from incr.errors import IncrError
 from incr.facts import StepFacts
 from incr.fingerprint import CodeClosure
@@ -28,6 +28,7 @@ from incr.learned import exists_value as exists_value  # imported from here by t
 from incr.learned import listing_value as listing_value
 from incr.lockbook import LockBook
 from incr.model import (
+    RUNS_PREFIX,
     Artifact,
     Facts,
     LockEntry,
@@ -291,7 +292,7 @@ class Workspace:
             expired=self.outputs.expired(node, locked, now),
             uncached=tuple(traced.code[node.name].uncached()),
             notes=tuple(facts_of.notes(traced, node)),
-            file_notes=(*native[1], *_network(node, locked)),
+            file_notes=(*native[1], *_learned_notes(node, locked)),
         )
 
     # ------------------------------------------------------------------ sources kept for diffs
@@ -389,10 +390,16 @@ class Workspace:
         self.lockbook.flush()
 
 
-def _network(node: StepNode, locked: LockEntry | None) -> tuple[str, ...]:
-    """The note on a step that connected to internet addresses as it last ran, unless it
-    expires or is not cached (the user took charge)."""
-    if locked is None or node.cache_expires is not None or node.enable_cache is False:
+def _learned_notes(node: StepNode, locked: LockEntry | None) -> tuple[str, ...]:
+    """The notes on a step that, as it last ran, connected to internet addresses (unless it
+    expires or is not cached) or started programs incr does not follow (unless it lists
+    ``deps``): the user takes charge so."""
+    if locked is None:
         return ()
-    note = network_note(locked.reads)
-    return (note,) if note else ()
+    notes = []
+    if node.cache_expires is None and node.enable_cache is not False:
+        notes.append(network_note(locked.reads))
+    programs = [key[len(RUNS_PREFIX) :] for key in locked.reads if key.startswith(RUNS_PREFIX)]
+    if programs and not node.deps:
+        notes.append(processes.status_note(programs))
+    return tuple(note for note in notes if note)

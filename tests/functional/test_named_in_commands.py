@@ -66,10 +66,15 @@ def test_the_files_a_command_line_names_are_read(make_project: MakeProject) -> N
         "deps=[...]" in result.output
     )
     lock = project.lock()
-    assert set(lock["flow.copy"].reads) == {"data/a.txt"}  # not data/b.txt: it made it
-    assert set(lock["flow.script"].reads) == {"data/a.txt", "scripts/count.sh"}
-    assert set(lock["flow.shell"].reads) == {"data/c.txt"}  # not the file it writes
+    assert set(lock["flow.copy"].reads) == {"data/a.txt", "runs:cp"}  # not data/b.txt
+    assert set(lock["flow.script"].reads) == {"data/a.txt", "scripts/count.sh", "runs:bash"}
+    assert set(lock["flow.shell"].reads) == {"data/c.txt", "runs:sh"}  # not what it writes
     assert project.dirty() == {}
+    notes = {s["step"]: s["notes"] for s in project.status()["steps"]}
+    assert notes["copy"] == [
+        "ran `cp` in a process incr does not follow: what it reads beyond the files its "
+        "command line names is an input only when listed in deps=[...]"
+    ]
 
     project.edit("scripts/count.sh", "wc -l", "wc -w")
     assert project.dirty() == {"script": [("read changed", "scripts/count.sh")]}

@@ -638,4 +638,4 @@ def test_a_program_the_step_starts_is_named_in_a_note(make_project, data) -> Non
     note = "runs `cat` in a process incr does not follow: what it reads is an input only when"
     assert result.output.count(note) == 1, result.output  # by_cat's; declared lists its deps
     assert "ldconfig" not in result.output and "`sh`" not in result.output
-    assert project.lock()["starting.by_cat"].reads == {}  # cat's read is not seen
+    assert project.lock()["starting.by_cat"].reads == {"runs:cat": ""}  # its read is not seen
