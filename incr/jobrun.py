@@ -106,7 +106,7 @@ def run_job(
             reads={
                 **reads,
                 **{SETS_PREFIX + p: SET for p in set_values},
-                **{RUNS_PREFIX + p: "" for p in unfollowed},  # for the note of incr status
+                **{RUNS_PREFIX + p: "" for p in _programs(unfollowed)},  # for incr status
             },
             env=tuple(sorted(names)),
             env_set_before=before,
@@ -125,6 +125,13 @@ def run_job(
         text += "\n  hint: free some space or fix permissions and run again; "
         text += "pipeline.lock keeps its last good state"
         return StepOutcome(seconds=seconds, failure=text), {}
+
+
+def _programs(unfollowed: list[str]) -> list[str]:
+    """The programs not followed that ``incr status`` keeps noting: not Python, whose
+    processes are not followed for reasons of their start (one still starting when the step
+    ended: a lockfile must not depend on that)."""
+    return [p for p in unfollowed if not p.startswith("python")]
 
 
 def missing_file(exc: BaseException, root: Path) -> str:
