@@ -250,25 +250,26 @@ RUNS_PREFIX = "runs:"
 def learned_kind(key: str) -> str:
     """What a ``LockEntry.reads`` key observed: ``env``, ``import``, ``listing``, ``exists``,
     ``times``, ``sets``, ``unpickled``, ``net``, ``runs`` or ``file``."""
-    if key.startswith(ENV_PREFIX):
-        return "env"
-    if key.startswith(IMPORT_PREFIX):
-        return "import"
-    if key.startswith(LISTING_PREFIX):
-        return "listing"
-    if key.startswith(EXISTS_PREFIX):
-        return "exists"
-    if key.startswith(TIMES_PREFIX):
-        return "times"
-    if key.startswith(SETS_PREFIX):
-        return "sets"
-    if key.startswith(UNPICKLED_PREFIX):
-        return "unpickled"
-    if key.startswith(NET_PREFIX):
-        return "net"
-    if key.startswith(RUNS_PREFIX):
-        return "runs"
+    if ":" not in key and not key.startswith(ENV_PREFIX):
+        return "file"  # most keys: every other prefix ends with a colon
+    for prefix, kind in _KINDS:
+        if key.startswith(prefix):
+            return kind
     return "file"
+
+
+#: Each prefix of ``learned_kind``, with its kind.
+_KINDS = (
+    (ENV_PREFIX, "env"),
+    (IMPORT_PREFIX, "import"),
+    (LISTING_PREFIX, "listing"),
+    (EXISTS_PREFIX, "exists"),
+    (TIMES_PREFIX, "times"),
+    (SETS_PREFIX, "sets"),
+    (UNPICKLED_PREFIX, "unpickled"),
+    (NET_PREFIX, "net"),
+    (RUNS_PREFIX, "runs"),
+)
 
 
 def split_import_key(key: str) -> tuple[str, str]:

@@ -119,8 +119,8 @@ class RecordedReads:
                 self.stamps.pop(path, None)
                 if now != then:
                     self.changed.add(path)
-                if now is not None and now != then:
-                    self.written.add(path)
+                    if now is not None:  # (a log folded in and removed was not written)
+                        self.written.add(path)
 
     def unpickled(self, module: Any = None, name: Any = None, *_: Any) -> None:
         """A ``pickle.find_class`` audit event (``pickle``, ``joblib``, ``torch.load``...): a

@@ -244,13 +244,14 @@ class Loop:
         for name, (seconds, text, missing, executed) in sorted(
             self.deferred.items(), key=lambda item: self.index[item[0]]
         ):
-            if self.later and not self.stopping and len(self.run.result.executed) == executed:
+            nothing_ran = len(self.run.result.executed) == executed
+            if nothing_ran and self.later and not self.stopping:
                 self.let_go(name)
                 self.run.result.failed.append(name)
                 self.run.result.missing[name] = missing
                 self.run.result.unreported[name] = (seconds, text)
                 continue
-            if self.stopping or len(self.run.result.executed) == executed:
+            if nothing_ran or self.stopping:
                 self.fail(self.nodes[name], seconds, text, missing)
                 continue
             self.pending.add(name)
