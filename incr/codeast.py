@@ -95,23 +95,25 @@ class ModuleLookup(Protocol):
     def resolve(self, info: ModuleInfo, ref: Ref) -> Iterable[tuple[str, str] | str]: ...
 
 
-#: Trees parsed by another reader of a module (the graph cache's wiring check), by the text
-#: they were parsed from, each waiting for the one ``analyse`` of that text that takes it: a
-#: changed module is parsed once per command, and no tree is ever shared by two readers.
+#: Trees parsed by another reader of a module (the wiring check, the import of a changed
+#: module), by the text they were parsed from, each waiting for the one ``analyse`` of that
+#: text that takes it: a changed module is parsed once per command, and no tree is ever
+#: shared by two readers. One the code index never asks for (its closures were saved) is
+#: dropped after others: at most HANDED_MAX trees wait, or up to HANDED_MANY while their
+#: texts hold HANDED_TEXT characters at most (a tree takes some 90 times its text's size).
 _handed: dict[str, ast.Module] = {}
-
-
-#: Trees waiting at most: one the code index never asks for (its closures were saved) is
-#: dropped after a few others, so a long ``incr watch`` holds no more than these.
-HANDED_MAX = 4
+HANDED_MAX, HANDED_MANY, HANDED_TEXT = 4, 64, 1_000_000
 
 
 def hand_over(text: str, tree: ast.Module) -> None:
     """Give ``tree``, parsed from ``text`` and not to be used or changed by the caller again,
     to the next ``analyse`` of ``text``."""
-    if len(_handed) >= HANDED_MAX:
-        _handed.pop(next(iter(_handed)))  # the oldest
+    _handed.pop(text, None)
     _handed[text] = tree
+    while len(_handed) > HANDED_MAX and (
+        len(_handed) > HANDED_MANY or sum(map(len, _handed)) > HANDED_TEXT
+    ):
+        _handed.pop(next(iter(_handed)))  # the oldest
 
 
 #: The trees the last few ``analyse`` calls used, by text, until ``parsed_tree`` takes one:
@@ -124,21 +126,28 @@ def parsed_tree(source: bytes) -> ast.Module | None:
     project module to compile from instead of parsing the text again; None when there is
     none. The trees of this module are put back as they were after each use; a tree the code
     index used is given once (its index keeps it as long as it needs it)."""
-    head = source.split(b"\n", 2)[:2]
-    if any(_COOKIE.match(line) and not _UTF8.search(line) for line in head):
-        return None  # Python would decode it another way
-    try:
-        text = source.decode("utf-8")
-    except UnicodeDecodeError:
+    text = utf8_text(source)
+    if text is None:
         return None
     return _handed.get(text) or _analysed.pop(text, None)
 
 
+def utf8_text(source: bytes) -> str | None:
+    """The text of module bytes ``source`` when Python decodes them as UTF-8, else None."""
+    head = source.split(b"\n", 2)[:2]
+    if any(_COOKIE.match(line) and not _UTF8.search(line) for line in head):
+        return None  # Python would decode it another way
+    try:
+        return source.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def analysed_tree(text: str) -> ast.Module | None:
-    """The tree the code index parsed from ``text`` in this process, left where it is: for a
-    reader that only reads it (the wiring check, after a command that parsed the module for
-    its closures); None when there is none."""
-    return _analysed.get(text)
+    """The tree parsed from ``text`` in this process by the code index, or by the import of
+    the module and not yet taken by the code index, left where it is: for a reader that only
+    reads it (the wiring check); None when there is none."""
+    return _analysed.get(text) or _handed.get(text)
 
 
 #: A coding declaration (PEP 263), and one that names UTF-8.

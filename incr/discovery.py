@@ -35,7 +35,7 @@ def import_module(project: Project, path: Path) -> object:
     """Import one pipeline module; a failure is a DiscoveryError naming the file and line."""
     rel = path.relative_to(project.root).as_posix()
     name = module_name(project.root, path)
-    use_project_imports(project.root)
+    use_project_imports(project.root, project.cache)
     argv, sys.argv = sys.argv, [str(path)]  # as `python pipelines/x.py` without options
     try:
         with following(project.root, own_paths(project)):  # a pool it makes as it is imported

@@ -70,19 +70,68 @@ class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
     def path_stats(self, path: str) -> Mapping[str, Any]:
         raise OSError("project modules are compiled from source")
 
+    def __init__(self, fullname: str, path: str, kept: Path | None = None) -> None:
+        super().__init__(fullname, path)
+        #: The project's cache folder, where compiled code is kept (``incr.compiledcode``).
+        self.kept = kept
+
     def exec_module(self, module: ModuleType) -> None:
-        super().exec_module(module)
+        codes = self._kept_codes() if self.kept is not None else None
+        if codes is None:
+            super().exec_module(module)
+        else:
+            from importlib._bootstrap import (  # type: ignore[attr-defined]
+                _call_with_frames_removed,  # as SourceLoader does: frames left out of tracebacks
+            )
+
+            from incr.compiledcode import annotated
+
+            if annotated(codes):  # the whole module's code sets it up first
+                module.__dict__.setdefault("__annotations__", {})
+            for code in codes:
+                _call_with_frames_removed(exec, code, module.__dict__)
         with contextlib.suppress(ImportError):  # (incr's own checkout, loading itself)
             from incr.globalvalues import imported
 
             imported(module)  # its values as its import left them (a later change counts)
+
+    def _kept_codes(self) -> list[Any] | None:
+        """The module's code, chunk by chunk, from the code kept for its bytes or for its
+        statements (``incr.compiledcode``); None when it is not incr's to keep (incr's own
+        checkout loading itself, a text that is not UTF-8)."""
+        assert self.kept is not None
+        if self.name == "incr" or self.name.startswith("incr."):
+            return None  # incr's own checkout, loading itself: compiledcode may be loading
+        try:
+            from incr import compiledcode
+            from incr.digests import digest_bytes
+            from incr.globalvalues import compiled
+        except ImportError:
+            return None
+        data = self.get_data(self.path)
+        digest = COMPILED[self.path] = digest_bytes(data)
+        optimize = sys.flags.optimize
+        codes = compiledcode.kept_code(self.kept, self.path, digest, optimize)
+        if codes is None:
+            tree = _tree_for(data, self.path) if compiledcode.CHUNKS else None
+            if tree is not None:  # parsed from these bytes as UTF-8
+                codes = compiledcode.chunked_code(
+                    self.kept, self.path, digest, data, tree, optimize
+                )
+            else:
+                code = super().source_to_code(data, self.path)
+                compiledcode.keep_whole(self.kept, self.path, digest, code, optimize)
+                codes = [code]
+        for code in codes:
+            compiled(self.path, code)  # does its top level read the command line?
+        return codes
 
     def source_to_code(  # type: ignore[override]  # typeshed: a staticmethod; CPython: this
         self, data: Any, path: Any, *, _optimize: int = -1
     ) -> Any:
         """The module's code, compiled from the tree incr parsed from these very bytes for its
         own checks when there is one (at 10,000 steps a module takes 0.3 s to parse), else
-        from the bytes as Python does."""
+        from the bytes as Python does (``runpy``, and a loader with no cache folder)."""
         if isinstance(data, bytes):
             from incr.digests import digest_bytes
 
@@ -99,6 +148,35 @@ class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
         return code
 
 
+def _tree_for(data: bytes, path: str) -> Any:
+    """The tree of a project module's changed text, to compile it in chunks: the one incr
+    parsed for its own checks, else parsed here and handed to the code index, which reads
+    every module changed since its closures were computed (``codeast.hand_over``). None for
+    a text that does not parse (Python's own compile then says why) or that is not UTF-8."""
+    tree = _parsed_tree(data)
+    if tree is not None:
+        return tree
+    import ast
+    import gc
+
+    from incr import codeast
+
+    text = codeast.utf8_text(data)
+    if text is None:
+        return None
+    collecting = gc.isenabled()
+    gc.disable()  # a tree holds no cycles: the collector would walk its nodes for nothing
+    try:
+        tree = ast.parse(text, filename=path)
+    except (SyntaxError, ValueError):
+        return None
+    finally:
+        if collecting:
+            gc.enable()
+    codeast.hand_over(text, tree)
+    return tree
+
+
 def _parsed_tree(data: bytes) -> Any:
     """``codeast.parsed_tree`` when incr has read code in this process (never loaded for it).
     Not while ``incr.codeast`` is itself being imported: a project that holds incr's own
@@ -113,8 +191,10 @@ class _ProjectFinder:
     A meta path finder needs only ``find_spec`` (no ``importlib.abc`` base: importing that
     costs more than the rest of this module)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, kept: Path | None = None) -> None:
         self.root = os.path.join(str(root), "")
+        #: The project's cache folder (compiled code is kept there), if known.
+        self.kept = kept
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
@@ -136,23 +216,25 @@ class _ProjectFinder:
         origin = spec.origin or ""
         if not origin.startswith(self.root) or "site-packages" in origin[len(self.root) :]:
             return None
-        spec.loader = _SourceOnlyLoader(fullname, origin)
+        spec.loader = _SourceOnlyLoader(fullname, origin, self.kept)
         return spec
 
 
-def use_project_imports(root: Path) -> None:
+def use_project_imports(root: Path, kept: Path | None = None) -> None:
     """Put ``root`` first on ``sys.path``, then ``root/src`` when it exists (the src layout:
     ``src/mylib`` is imported as ``mylib``, as code fingerprints assume), and load their modules
-    from source (idempotent)."""
+    from source (idempotent), keeping their compiled code in the cache folder ``kept`` when
+    one is given."""
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     src = os.path.join(str(root), "src")
     if os.path.isdir(src) and src not in sys.path:
         sys.path.insert(sys.path.index(str(root)) + 1, src)
-    if not any(
-        isinstance(f, _ProjectFinder) and f.root.rstrip(os.sep) == str(root) for f in sys.meta_path
-    ):
-        sys.meta_path.insert(0, _ProjectFinder(root))
+    for finder in sys.meta_path:
+        if isinstance(finder, _ProjectFinder) and finder.root.rstrip(os.sep) == str(root):
+            finder.kept = finder.kept or kept
+            return
+    sys.meta_path.insert(0, _ProjectFinder(root, kept))
 
 
 def install_for_script() -> None:
@@ -163,17 +245,19 @@ def install_for_script() -> None:
     """
     root = script_root()
     if root is not None:
-        use_project_imports(root)
+        from incr.project import Project
+
+        project = Project.load(root)
+        use_project_imports(root, project.cache)
         from incr import globalvalues, hooks, reads, scriptmain
         from incr.importreads import start_for_script
         from incr.learned import own_paths
-        from incr.project import Project
 
         start_for_script(root)  # what its modules read while imported counts
         globalvalues.imported_before(root)  # the script's own, a config module imported first
         hooks.step_made = globalvalues.step_made
         scriptmain.name_in_children(root)
-        reads.follow(root, own_paths(Project.load(root)))  # a pool made out of any step
+        reads.follow(root, own_paths(project))  # a pool made out of any step
 
 
 def script_root() -> Path | None:

@@ -69,6 +69,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
         [
             "storage",
             "cachefile",
+            "compiledcode",
             "temppool",
             "hashing",
             "trees",
