@@ -4,7 +4,8 @@ what it read and when), so reverting an edit restores old outputs without execut
 
 On disk::
 
-    runs/a.json     the records of every fingerprint that starts with ``a`` (a shard)
+    runs/a.bin      the records of every fingerprint that starts with ``a`` (a shard, in
+                    ``incr.cachefile``'s encoding; an older incr wrote ``a.json``, read too)
     runs/journal    changes not folded into the shards yet, one JSON line each
 
 A run appends each record to the journal as its step finishes (one ``write``: a killed run keeps
@@ -26,8 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from incr import cachefile
 from incr.model import Artifact
-from incr.storage import atomic_write
 from incr.valueclass import valueclass
 
 #: Records kept per fingerprint (one per distinct set of read digests).
@@ -126,14 +127,14 @@ class RunCache:
         for prefix in state.journal_prefixes():
             self._shard(state, prefix)  # applies its lines
         for prefix in sorted(state.dirty):
-            kept = {fp: v for fp, v in sorted(state.shards[prefix].items()) if v}
-            path = self.runs / f"{prefix}.json"
-            if kept:
-                data = json.dumps({"format": FORMAT, "runs": kept}, sort_keys=True)
-                atomic_write(path, data.encode(), durable=False)
+            kept = {fp: v for fp, v in state.shards[prefix].items() if v}
+            path = self.runs / f"{prefix}.bin"
+            if kept:  # (``cachefile.write`` removes the shard an older incr wrote as JSON)
+                cachefile.write(path, {"format": FORMAT, "runs": kept})
             else:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+                for old in (path, path.with_suffix(".json")):
+                    with contextlib.suppress(FileNotFoundError):
+                        old.unlink()
         state.dirty.clear()
         with contextlib.suppress(FileNotFoundError):
             state.journal.unlink()
@@ -182,7 +183,7 @@ class RunCache:
         prefixes = set(state.journal_prefixes())
         prefixes |= {fp[:SHARD] for fp, _ in _old_files(self.runs)}
         with contextlib.suppress(OSError):
-            prefixes |= {n[:-5] for n in os.listdir(self.runs) if _is_shard(n)}
+            prefixes |= {n[:SHARD] for n in os.listdir(self.runs) if _is_shard(n)}
         for prefix in sorted(prefixes):
             for fingerprint, variants in sorted(self._shard(state, prefix).items()):
                 records = [r for r in map(_run_record, variants) if r is not None]
@@ -200,7 +201,9 @@ class RunCache:
         shard = state.shards.get(prefix)
         if shard is not None:
             return shard
-        shard = _read_shard(self.runs / f"{prefix}.json")
+        shard, older = _read_shard(self.runs / f"{prefix}.bin")
+        if older:
+            state.dirty.add(prefix)  # written again by the next fold, in the new encoding
         if state.old_layout is None:
             state.old_layout = bool(_old_files(self.runs))
         for fingerprint, path in _old_files(self.runs, prefix) if state.old_layout else ():
@@ -332,23 +335,36 @@ def _applied(variants: Variants, line: dict[str, Any]) -> Variants:
     return []
 
 
-def _read_shard(path: Path) -> dict[str, Variants]:
+def _read_shard(path: Path) -> tuple[dict[str, Variants], bool]:
+    """The records of shard file ``path`` (``runs/a.bin``), or of the JSON file an older incr
+    wrote in its place when there is none; whether they came from the latter. A file that
+    does not decode holds no records."""
     try:
-        data = json.loads(path.read_bytes())
+        data, older = cachefile.read(path), False
+    except FileNotFoundError:
+        try:
+            data, older = json.loads(path.with_suffix(".json").read_bytes()), True
+        except (OSError, ValueError):
+            return {}, False
+    except (OSError, ValueError):
+        return {}, False
+    try:
         runs = data["runs"] if data["format"] == FORMAT else {}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+    except (KeyError, TypeError):
+        return {}, older
     if not isinstance(runs, dict):
-        return {}
-    return {
+        return {}, older
+    shard = {
         str(fp): [v for v in variants if isinstance(v, dict)]
         for fp, variants in runs.items()
         if isinstance(variants, list)
     }
+    return shard, older
 
 
 def _is_shard(name: str) -> bool:
-    return len(name) == SHARD + 5 and name.endswith(".json") and not name.startswith(".")
+    """A shard's file name: its prefix, then ``.bin`` (or ``.json``, an older incr's)."""
+    return name[SHARD:] in (".bin", ".json") and not name.startswith(".")
 
 
 def _is_old(name: str) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from blake3 import blake3
 
+from incr import cachefile
 from incr.storage import FILE_MODE
 
 from .conftest import MakeProject, Project
@@ -316,9 +317,11 @@ def test_an_old_record_without_modes_reruns_rather_than_undo_the_step(
     old_digest = blake3(old_bytes).hexdigest()
     (objects / old_digest[:2]).mkdir(exist_ok=True)
     (objects / old_digest[:2] / old_digest[2:]).write_bytes(old_bytes)
-    for record in [faithful.lockfile, *(faithful.root / ".pipecache/runs").glob("*.json")]:
-        text = record.read_text(encoding="utf-8")
-        record.write_text(text.replace(digest, old_digest), encoding="utf-8")
+    text = faithful.lockfile.read_text(encoding="utf-8")
+    faithful.lockfile.write_text(text.replace(digest, old_digest), encoding="utf-8")
+    for shard in (faithful.root / ".pipecache/runs").glob("*.bin"):
+        text = json.dumps(cachefile.read(shard)).replace(digest, old_digest)
+        cachefile.write(shard, json.loads(text))
     for name in ("latest", "absolute", "input"):
         (faithful.root / "models" / name).unlink()
     shutil.rmtree(faithful.root / "models/empty")

@@ -3,7 +3,6 @@ reverts stay free."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from incr import cachefile
 from incr.store import Store
 
 from .conftest import MakeProject, Project
@@ -93,8 +93,8 @@ def _packed(project: Project) -> set[str]:
 
 def _run_cache(project: Project) -> set[str]:
     """The fingerprints the run cache's shards hold."""
-    shards = (project.root / ".pipecache" / "runs").glob("*.json")
-    return {fp for shard in shards for fp in json.loads(shard.read_bytes())["runs"]}
+    shards = (project.root / ".pipecache" / "runs").glob("*.bin")
+    return {fp for shard in shards for fp in cachefile.read(shard)["runs"]}
 
 
 def test_gc_dry_run_lists_and_gc_removes_only_what_nothing_needs(grown) -> None:

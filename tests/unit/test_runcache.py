@@ -55,7 +55,7 @@ def test_a_run_writes_its_records_into_shards_at_its_end(tmp_path: Path) -> None
         assert store.lookup_run(fps[7]) == RunRecord(out, {"data.csv": "d" * 64}, 7.0)
 
     files = _files(store.runs)
-    shards = sorted({f"{fp[:1]}.json" for fp in fps})
+    shards = sorted({f"{fp[:1]}.bin" for fp in fps})
     assert files == shards, "one file per shard, no journal, no file per fingerprint"
     assert len(files) == 16
     assert _records_in_a_new_process(store.dir, fps[:3]) == [[0.0], [1.0], [2.0]]
@@ -115,8 +115,25 @@ def test_records_of_the_layout_before_shards_are_read_then_folded_in(tmp_path: P
     with store.batched():
         store.record_run(old, out, {"a": "1" * 64}, 9.0, "p.s")
     assert _records_in_a_new_process(store.dir, [old, also]) == [[9.0, 3.0], [4.0]]
-    shards = {f"{old[:1]}.json", f"{also[:1]}.json"}
+    shards = {f"{old[:1]}.bin", f"{also[:1]}.bin"}
     assert _files(store.runs) == sorted([f"{old[:2]}/.x.tmp", *shards])
+
+
+def test_a_shard_an_older_incr_wrote_as_json_is_read_then_written_anew(tmp_path: Path) -> None:
+    store = Store(tmp_path / ".pipecache")
+    out = {"o": Artifact("json", store.put(b"[1]"))}
+    old = _fp(1)
+    also = old[:1] + _fp(2)[1:]  # the same shard
+    variant = {"outputs": {"o": out["o"].encode()}, "reads": {}, "created": 3.0}
+    store.runs.mkdir(parents=True)
+    shard = {"format": 2, "runs": {old: [variant]}}
+    (store.runs / f"{old[:1]}.json").write_text(json.dumps(shard), encoding="utf-8")
+
+    assert _records_in_a_new_process(store.dir, [old]) == [[3.0]]
+    with store.batched():
+        store.record_run(also, out, {}, 4.0, "p.s")
+    assert _files(store.runs) == [f"{old[:1]}.bin"]
+    assert _records_in_a_new_process(store.dir, [old, also]) == [[3.0], [4.0]]
 
 
 def test_every_store_of_a_cache_in_a_process_sees_the_same_records(tmp_path: Path) -> None:
@@ -192,4 +209,4 @@ def test_the_run_cache_holds_what_a_plain_model_says(ops: list, fold_twice: bool
             fp for fp, records in model.items() if records
         )
         names = os.listdir(store.runs) if store.runs.exists() else []
-        assert all(name.endswith(".json") for name in names)
+        assert all(name.endswith(".bin") for name in names)

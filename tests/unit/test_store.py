@@ -1,6 +1,7 @@
 """incr/store.py: the content-addressed object store and the run cache."""
 
 import contextlib
+import json
 import os
 import threading
 import types
@@ -8,6 +9,7 @@ import types
 import pytest
 from blake3 import blake3
 
+from incr import cachefile
 from incr import store as store_module
 from incr.model import Artifact
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, Store
@@ -145,9 +147,19 @@ def test_lookup_of_a_run_with_no_outputs(store):
         "\xff",
     ],
 )
-def test_lookup_of_a_damaged_run_record_is_a_miss(store, text):
+@pytest.mark.parametrize("older", [False, True])
+def test_lookup_of_a_damaged_run_record_is_a_miss(store, text, older):
     store.record_run("b" * 32, {}, {}, 1.0)
-    (store.runs / "b.json").write_text(text.replace("BB", "b" * 32), encoding="latin-1")
+    text = text.replace("BB", "b" * 32)
+    if older:  # a shard an older incr wrote, as JSON
+        (store.runs / "b.bin").unlink()
+        (store.runs / "b.json").write_text(text, encoding="latin-1")
+    else:
+        try:
+            data = cachefile.dumps(json.loads(text))
+        except ValueError:
+            data = text.encode("latin-1")
+        (store.runs / "b.bin").write_bytes(data)
     with store.batched():  # read afresh, as by the next writer
         assert store.lookup_run("b" * 32) is None
 
