@@ -7,12 +7,13 @@ text, 0.17 s from a tree already parsed), so the code is kept, one file per modu
 
 - a module whose text is the one compiled last time (the same digest of its bytes) is run from
   the kept code, compiled by nothing;
-- a module that changed, when incr has parsed its text for its own checks (``incr repro``
-  after an edit: the graph cache's wiring check), is compiled statement by statement: each
-  top-level statement (with its decorators, and the statements sharing its lines) is a
-  *chunk*, kept by the digest of its text. A chunk kept from the last version is taken as it
-  was, its line numbers moved by the lines added or removed above it; only the others are
-  compiled. An edit inside one function compiles that function alone.
+- a module that changed is parsed once (by the graph cache's wiring check, or by its import,
+  which hands the tree on: ``codeast.hand_over``) and compiled in *chunks* of some 32
+  top-level statements (each with its decorators), cut after a statement whose text's CRC-32
+  says so: an edit moves no cut but its own. Each chunk is kept by the digest of its text. A
+  chunk kept from the last version is taken as it was, its line numbers moved by the lines
+  added or removed above it; only the others are compiled. An edit inside one function
+  compiles its chunk alone.
 
 Running a module's chunks one after the other in its namespace is running the module: a
 statement at the top level compiles to the same code whatever surrounds it, given the
@@ -30,6 +31,7 @@ import ast
 import contextlib
 import importlib.util
 import itertools
+import opcode
 import re
 import sys
 import types
@@ -102,7 +104,7 @@ def annotated(codes: list[types.CodeType]) -> bool:
     return any(_SETUP_ANNOTATIONS in code.co_code[::2] for code in codes)
 
 
-_SETUP_ANNOTATIONS = bytes([__import__("dis").opmap["SETUP_ANNOTATIONS"]])
+_SETUP_ANNOTATIONS = bytes([opcode.opmap["SETUP_ANNOTATIONS"]])
 
 
 #: A chunk ends after a statement whose text's CRC-32 is a multiple of this: chunks of about
@@ -242,8 +244,10 @@ def _read(folder: Path, path: str, optimize: int) -> dict[str, Any] | None:
         if data.get("key") != _key(path, optimize):
             return None
         chunks = data["chunks"]
-        if not all(k in chunks and isinstance(chunks[k][1], types.CodeType) for k in data["order"]):
-            return None
+        for key in data["order"]:
+            first, code = chunks[key]
+            if not isinstance(first, int) or not isinstance(code, types.CodeType):
+                return None
         return dict(data)
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None

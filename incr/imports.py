@@ -114,11 +114,15 @@ class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
         codes = compiledcode.kept_code(self.kept, self.path, digest, optimize)
         if codes is None:
             tree = _tree_for(data, self.path) if compiledcode.CHUNKS else None
-            if tree is not None:  # parsed from these bytes as UTF-8
-                codes = compiledcode.chunked_code(
-                    self.kept, self.path, digest, data, tree, optimize
+            try:
+                codes = (
+                    compiledcode.chunked_code(self.kept, self.path, digest, data, tree, optimize)
+                    if tree is not None  # parsed from these bytes as UTF-8
+                    else None
                 )
-            else:
+            except SyntaxError:  # ``return`` outside a function...: said as Python says it
+                codes = None
+            if codes is None:
                 code = super().source_to_code(data, self.path)
                 compiledcode.keep_whole(self.kept, self.path, digest, code, optimize)
                 codes = [code]
