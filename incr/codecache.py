@@ -75,10 +75,10 @@ def _key() -> list[Any]:
     return [FORMAT, __version__, MEMO_FORMAT, list(sys.version_info[:2]), code]
 
 
-#: ``recheck(module, skeleton, raws)``: where ``module`` is now (as the code index read it)
-#: when its skeleton and the definitions a closure took whole (by raw key) are as they were;
-#: None when not (see ``CodeClosure.reads``).
-Recheck = Callable[[str, str, dict[str, str]], Found]
+#: ``recheck(module, skeleton, raws, was)``: where ``module`` is now (as the code index read
+#: it) when its skeleton and the definitions a closure took whole (by raw key) are as they were
+#: in its text whose digest was ``was``; None when not (see ``CodeClosure.reads``).
+Recheck = Callable[[str, str, dict[str, str], str], Found]
 
 
 class ClosureCache:
@@ -215,7 +215,7 @@ class ClosureCache:
                     skeleton, raws = self._skeletons.get((mod, found), ""), saved.get(mod)
                 if not skeleton or not isinstance(raws, dict):
                     return None
-                if self._recheck(mod, skeleton, raws) != where:
+                if self._recheck(mod, skeleton, raws, found[1]) != where:
                     return None  # not the same, or read from other bytes than located
                 self._skeletons[(mod, where)] = skeleton
             now.append((mod, where))

@@ -36,6 +36,7 @@ from incr.codeparts import (
 )
 from incr.digests import digest_bytes
 from incr.dynimport import ANY
+from incr.editspan import EditedNames
 from incr.fingerprint import DEFAULTS, FILL_ORDER, PROJECT_MODULES, CodeClosure
 from incr.model import TOP_LEVEL
 from incr.moduletop import exported, statement_names
@@ -52,12 +53,15 @@ class CodeIndex:
         load: Loader,
         memo: dict[str, Any] | None = None,
         project: Callable[[], list[str]] | None = None,
+        earlier: Callable[[str], str | None] | None = None,
     ) -> None:
         """``memo`` maps a digest of a definition's raw source to what was learned from it
         (digest, references, inner imports, run-time lookups); the caller may keep it across
         processes, so unchanged definitions are not normalised again. ``project`` lists the
-        names of the project's modules, scanned for what fills a table a closure reaches."""
+        names of the project's modules, scanned for what fills a table a closure reaches.
+        ``earlier`` gives a module's text kept by the digest of its bytes (see ``EditedNames``)."""
         self._load = load
+        self._edited = EditedNames(earlier)
         self._project = project
         self._project_names: list[str] | None = None
         self._sources: dict[str, ModuleSource | None] = {}
@@ -224,15 +228,22 @@ class CodeIndex:
             self._skeletons[name] = skeleton_digest(info)
         return self._skeletons[name]
 
-    def unchanged_reads(self, module: str, skeleton: str, raws: dict[str, str]) -> bool:
+    def unchanged_reads(
+        self, module: str, skeleton: str, raws: dict[str, str], was: str = ""
+    ) -> bool:
         """True when module ``module`` as it is now has the skeleton and the definitions (by
-        raw key) a closure read of it (``CodeClosure.reads``): the closure is then the same."""
+        raw key) a closure read of it (``CodeClosure.reads``): the closure is then the same.
+        ``was``: the digest of the text those were read from; a definition the edit since did
+        not touch has its raw key of then (``incr.editspan``), and is not looked at again."""
         info = self.module(module)
         if info is None or self.skeleton(info) != skeleton:
             return False
         name = info.source.name
         known = self._raws
+        edited = self._edited.since(info.source.text, info.tree, was)
         for sym, raw in raws.items():
+            if edited is not None and sym.partition(".")[0] not in edited:
+                continue
             now = known.get((name, sym))  # a helper many steps read: keyed once
             if now is None:
                 nodes = definition_nodes(info, sym)

@@ -45,7 +45,7 @@ class CodeSources:
             from incr.codeindex import CodeIndex  # here: saved closures need no source read
 
             memo = _read_memo(self._memo_file)
-            self._code = CodeIndex(self.load_source, memo, self._project_modules)
+            self._code = CodeIndex(self.load_source, memo, self._project_modules, self._kept)
             self._memo_size = len(self._code.memo)
         return self._code
 
@@ -79,6 +79,15 @@ class CodeSources:
         main_runs = rel.startswith(f"{self.project.pipelines_dir}/") or _is_script(path)
         return ModuleSource(name, rel, text, is_package, main_runs)
 
+    def _kept(self, digest: str) -> str | None:
+        """The text of a project module kept by the digest of its bytes (by the graph cache
+        and for diffs: ``Project.kept_module``), when it is kept and still has that digest."""
+        try:
+            data = self.project.kept_module(digest).read_bytes()
+            return data.decode("utf-8") if digest_bytes(data) == digest else None
+        except (OSError, UnicodeDecodeError):
+            return None
+
     def _project_modules(self) -> list[str]:
         """The names of the project's modules (for a registry scan), noting their list."""
         files = module_files(self.project.root, self.project.cache_dir)
@@ -97,10 +106,11 @@ class CodeSources:
         rel = found[0].relative_to(self.project.root).as_posix()
         return rel, self.stats.digest(rel)
 
-    def _recheck(self, module: str, skeleton: str, raws: dict[str, str]) -> Found:
+    def _recheck(self, module: str, skeleton: str, raws: dict[str, str], was: str) -> Found:
         """Where ``module`` is, as the code index read it, when it kept the skeleton and the
-        definitions given (see ``ClosureCache``); None otherwise."""
-        if not self.code.unchanged_reads(module, skeleton, raws):
+        definitions given of its text whose digest was ``was`` (see ``ClosureCache``); None
+        otherwise."""
+        if not self.code.unchanged_reads(module, skeleton, raws, was):
             return None
         return self._found.get(module)
 

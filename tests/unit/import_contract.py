@@ -51,6 +51,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "readertable",
             "creaders",
             "codeparts",
+            "editspan",
             "codeindex",
             "objectcode",
             "dag",

@@ -7,10 +7,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from incr import codeindex
 from incr.codeindex import CodeIndex
+from incr.digests import digest_bytes
 from incr.project import Project
 from incr.session import Workspace
 
@@ -128,6 +131,16 @@ def fresh(root: Path, module: str, name: str) -> tuple:
     return closure.parts, closure.packages, closure.dynamic, closure.readers
 
 
+def keep(root: Path, path: Path) -> None:
+    """Keep the module's text by its digest, as a run does (``Project.kept_module``): the
+    closures of a later text are then rechecked only for the names its edit touched."""
+    data = path.read_bytes()
+    kept = Project(root).kept_module(digest_bytes(data))
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_bytes(data)
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["no text kept", "texts kept"])
 @settings(max_examples=80, deadline=None)
 @given(
     st.lists(
@@ -137,7 +150,7 @@ def fresh(root: Path, module: str, name: str) -> tuple:
     )
 )
 def test_closures_kept_across_edits_of_other_bodies_match_fresh_ones(
-    changes: list[tuple[str, int]],
+    kept: bool, changes: list[tuple[str, int]]
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -147,6 +160,8 @@ def test_closures_kept_across_edits_of_other_bodies_match_fresh_ones(
         for rel, texts in BODIES.items():
             (root / rel).write_text(texts[0] or "")
             os.utime(root / rel, (clock, clock))
+            if kept:
+                keep(root, root / rel)
         workspace = Workspace(Project(root))
         for module, name in TARGETS:
             workspace.closure(module, name)
@@ -156,6 +171,8 @@ def test_closures_kept_across_edits_of_other_bodies_match_fresh_ones(
             path = root / rel
             path.write_text(texts[index % len(texts)] or "")
             os.utime(path, (clock + step, clock + step))
+            if kept:
+                keep(root, path)
             workspace = Workspace(Project(root))
             for module, name in TARGETS:
                 closure = workspace.closure(module, name)
@@ -222,6 +239,40 @@ def test_a_closure_kept_across_one_edit_is_kept_across_the_next(
         workspace.save_stats()
         assert computed == ([("pipelines.a", "f")] if step == 0 else []), f"edit {step}"
         assert (got.parts, got.packages) == fresh(tmp_path, "pipelines.a", "f")[:2]
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["no text kept", "text kept"])
+def test_a_kept_text_spares_the_raw_keys_of_definitions_the_edit_did_not_touch(
+    tmp_path: Path, monkeypatch, kept: bool
+) -> None:
+    """After an edit of k's body, f's saved closure (f and h, taken whole) is rechecked: with
+    the text before the edit kept, without reading f or h again; without it, by their keys."""
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "__init__.py").write_text("")
+    clock = time.time() - 86_400
+    a, b = tmp_path / "pipelines/a.py", tmp_path / "pipelines/b.py"
+    for step, (path, text) in enumerate(
+        [(b, BODIES["pipelines/b.py"][0]), (a, BODIES["pipelines/a.py"][0])]
+    ):
+        path.write_text(text or "")
+        os.utime(path, (clock + step, clock + step))
+        keep(tmp_path, path)
+    workspace = Workspace(Project(tmp_path))
+    workspace.closure("pipelines.a", "f")
+    workspace.save_stats()
+    a.write_text(BODIES["pipelines/a.py"][1] or "")  # k's body
+    os.utime(a, (clock + 5, clock + 5))
+    if not kept:
+        for path in (tmp_path / ".pipecache/sources/modules").iterdir():
+            path.unlink()
+    keyed: list[int] = []
+    real = codeindex.raw_key
+    monkeypatch.setattr(codeindex, "raw_key", lambda *args: keyed.append(1) or real(*args))
+    computed = counting_closures(monkeypatch)
+    got = Workspace(Project(tmp_path)).closure("pipelines.a", "f")
+    assert computed == []
+    assert len(keyed) == (0 if kept else 2)
+    assert (got.parts, got.packages) == fresh(tmp_path, "pipelines.a", "f")[:2]
 
 
 def test_the_code_memo_is_kept_for_the_next_command(tmp_path: Path) -> None:
