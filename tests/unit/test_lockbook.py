@@ -194,3 +194,41 @@ def test_a_new_book_shares_the_entries_read_until_another_process_changes_the_lo
     later = book()
     assert set(later.entries) == {"p.a"} and later.entries["p.a"].fingerprint == "e" * 32
     assert not later.checked(later.entries["p.a"])  # its fingerprint is not that of its facts
+
+
+def test_the_parsed_copy_saved_again_encodes_only_the_entries_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saved again after one entry changed, the parsed copy takes the other entries as it held
+    them (not encoded again), and a process that reads it finds every entry as written."""
+    (tmp_path / "pyproject.toml").write_text("[tool.incr]\n")
+    (tmp_path / ".pipecache").mkdir()
+
+    def book() -> LockBook:
+        return LockBook(Project.find(tmp_path), StatCache(tmp_path, None))
+
+    first = book()
+    first.entries = {k: _entry(k, f"{i:032x}") for i, k in enumerate(["p.a", "p.b", "p.c"])}
+    first.write()
+    first.flush()
+    monkeypatch.setattr(lockbook, "_known", {})  # as a new process: the copy is decoded
+    monkeypatch.setattr(lockbook, "_encoded", {})
+    again = book()
+    encoded: list[str] = []
+    real = lockfile.entry_to_json
+
+    def counted(entry: LockEntry) -> Any:
+        encoded.append(entry.key)
+        return real(entry)
+
+    monkeypatch.setattr(lockfile, "entry_to_json", counted)
+    again.entries["p.b"] = _entry("p.b", "f" * 32)
+    again.write()
+    again.flush()
+    assert encoded == ["p.b"]
+
+    monkeypatch.setattr(lockbook, "_known", {})
+    monkeypatch.setattr(lockbook, "_encoded", {})
+    read = book().entries
+    assert read == again.entries
+    assert read["p.b"].fingerprint == "f" * 32
