@@ -78,15 +78,12 @@ class Step(StepExtras):
         self.env = env_names(env, self.name)
         self.resources = resource_amounts(resources, self.name)
         self.signature = stepsig.signature(origin)
-        self.config_param, self.config_class = stepsig.find_config(
-            self.name, self.signature, StepConfig
-        )
-        self.context_param = stepcontext.context_param(self.signature)
-        self.artifact_params = artifacts.artifact_params(self.signature)  # DataArtifact inputs
+        shape = stepsig.shape(self.name, self.signature, StepConfig)  # once for its shape
+        (self.config_param, self.config_class), self.context_param, params = shape[:3]
+        self.output_names, self.multi_output, types = shape[3:]
+        self.artifact_params, self.output_types = dict(params), dict(types)  # its own
         if self.context_param and enable_cache is None:  # it can read history: see StepContext
             self.enable_cache = False
-        self.output_names, self.multi_output = stepsig.step_outputs(self.signature)
-        self.output_types = stepsig.output_types(self.signature, self.output_names)
         self.materializers = dict(materializers or {})
         check_overrides(self.name, self.output_names, self.materializers)
         self.metrics = metric_names(metrics, self.name, (*self.outs, *self.output_names))

@@ -21,6 +21,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from incr import artifacts, stepcontext
 from incr.digests import canonical_json
 from incr.errors import DefinitionError
 from incr.outputspec import Output
@@ -173,6 +174,40 @@ def _built_signature(
         params.append(make(name, _VAR_KEYWORD, annotation=annotations.get(name, empty)))
     returns = annotations.get("return", empty)
     return inspect.Signature(params, return_annotation=returns, __validate_parameters__=False)
+
+
+def shape(
+    step: str, sig: inspect.Signature, base: type
+) -> tuple[
+    tuple[str | None, Any], str | None, dict[str, Any], tuple[str, ...], bool, dict[str, Any]
+]:
+    """What a ``@step`` reads off its signature: its config parameter and class (a subclass of
+    ``base``), its context parameter, its artifact parameters, its output names, whether it
+    has several, and their types. Read once per signature of a plain function's shape (one
+    ``Signature`` per shape: ten thousand steps of one module share a few); each time for a
+    signature with an annotation left as a string (a config class may be found later). The
+    dicts are shared: copy them to change them."""
+    known = _READ.get(id(sig))
+    if known is not None and known[0] is sig and known[1] is base:
+        return known[2]
+    names, several = step_outputs(sig)
+    found = (
+        find_config(step, sig, base),
+        stepcontext.context_param(sig),
+        artifacts.artifact_params(sig),
+        names,
+        several,
+        output_types(sig, names),
+    )
+    if not pending(sig):
+        if len(_READ) >= 4096:
+            _READ.clear()
+        _READ[id(sig)] = (sig, base, found)
+    return found
+
+
+#: ``shape``'s answers by the identity of the signature (kept alive here, so never reused).
+_READ: dict[int, tuple[inspect.Signature, type, Any]] = {}
 
 
 def _evaluate(annotation: Any, scope: dict[str, Any]) -> Any:

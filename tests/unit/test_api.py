@@ -2,12 +2,13 @@
 
 import enum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from incr import BaseStepConfig, Output, StepConfig, pipeline, step
-from incr.api import OutputHandle, StepInstance
+from incr.api import OutputHandle, Step, StepInstance
 from incr.errors import DefinitionError
 from incr.model import InputRef, PipelineGraph, StepNode
 
@@ -519,3 +520,33 @@ def test_run_goes_through_the_engine_hook():
     finally:
         set_engine(previous)
     assert seen == [("empty", False)]
+
+
+def test_steps_of_one_shape_read_it_once_and_hold_their_own_dicts(monkeypatch) -> None:
+    """Ten thousand steps ``(x: int) -> int`` share one signature: what a step reads off it
+    is read once, and each step still holds dicts of its own."""
+    from incr import stepsig
+
+    asked: list[str] = []
+    real = stepsig.find_config
+
+    def counted(step: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(step)
+        return real(step, *args, **kwargs)
+
+    monkeypatch.setattr(stepsig, "find_config", counted)
+    monkeypatch.setattr(stepsig, "_READ", {})
+
+    def make(i: int) -> Step:
+        def body(x: int) -> int:
+            return x + i
+
+        body.__name__ = f"s{i}"
+        return step(body)
+
+    first, second, third = make(1), make(2), make(3)
+    assert asked == ["s1"]
+    assert first.signature is second.signature
+    first.output_types["extra"] = int
+    assert "extra" not in second.output_types
+    assert third.output_names == ("output",) and third.config_param is None
