@@ -62,6 +62,7 @@ class CodeIndex:
         ``earlier`` gives a module's text kept by the digest of its bytes (see ``EditedNames``)."""
         self._load = load
         self._edited = EditedNames(earlier)
+        self._rechecks: dict[tuple[str, str, str], tuple[ModuleInfo | None, Any]] = {}
         self._project = project
         self._project_names: list[str] | None = None
         self._sources: dict[str, ModuleSource | None] = {}
@@ -235,12 +236,16 @@ class CodeIndex:
         raw key) a closure read of it (``CodeClosure.reads``): the closure is then the same.
         ``was``: the digest of the text those were read from; a definition the edit since did
         not touch has its raw key of then (``incr.editspan``), and is not looked at again."""
-        info = self.module(module)
-        if info is None or self.skeleton(info) != skeleton:
+        found = self._rechecks.get((module, skeleton, was))  # asked for each closure
+        if found is None:
+            info = self.module(module)
+            if info is not None and self.skeleton(info) == skeleton:
+                found = (info, self._edited.since(info.source.text, info.tree, was))
+            found = self._rechecks[(module, skeleton, was)] = found or (None, None)
+        info, edited = found
+        if info is None:
             return False
-        name = info.source.name
-        known = self._raws
-        edited = self._edited.since(info.source.text, info.tree, was)
+        name, known = info.source.name, self._raws
         for sym, raw in raws.items():
             if edited is not None and sym.partition(".")[0] not in edited:
                 continue
