@@ -77,8 +77,7 @@ class Step(StepExtras):
         self.cache_expires = parse_duration(cache_expires, self.name)
         self.env = env_names(env, self.name)
         self.resources = resource_amounts(resources, self.name)
-        self.signature = stepsig.signature(origin)
-        shape = stepsig.shape(self.name, self.signature, StepConfig)  # once for its shape
+        self.signature, shape = stepsig.signed(origin, self.name, StepConfig)
         (self.config_param, self.config_class), self.context_param, params = shape[:3]
         self.output_names, self.multi_output, types = shape[3:]
         self.artifact_params, self.output_types = dict(params), dict(types)  # its own

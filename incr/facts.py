@@ -36,11 +36,12 @@ class StepFacts:
         #: Packages imported from local code, counted by their files (``incr.localpackages``).
         self.local = LocalPackages(stats)
         self._object_codes: dict[tuple[str, ...], str] = {}
-        self._step_parts: dict[int, tuple[TracedPipeline, set[str]]] = {}
-        #: Per step (by the identity of its node, kept alive here): its code parts and the
-        #: files its C readers open, asked by the status walk and again by the run.
-        self._code: dict[int, tuple[StepNode, dict[str, str]]] = {}
-        self._native: dict[int, tuple[StepNode, tuple[list[str], list[str]]]] = {}
+        self._step_parts: dict[str, tuple[TracedPipeline, set[str]]] = {}
+        #: Per step (by its key, with the node they are of): its code parts and the files its
+        #: C readers open, asked by the status walk and again by the run. (Not by ``id()``:
+        #: once a run records reads, each ``id()`` call is an audit event every hook hears.)
+        self._code: dict[str, tuple[StepNode, dict[str, str]]] = {}
+        self._native: dict[str, tuple[StepNode, tuple[list[str], list[str]]]] = {}
 
     def input_identity(self, artifact: Artifact) -> str:
         """What a consumer's facts hold for an upstream output: its digest, plus the digest
@@ -75,11 +76,11 @@ class StepFacts:
     def code_facts(self, traced: TracedPipeline, node: StepNode) -> dict[str, str]:
         """Code parts of a step: its closure's digests, the closures of its ``code_deps``,
         third-party package versions, the Python minor version and its ``version`` string."""
-        known = self._code.get(id(node))
+        known = self._code.get(node.key)
         if known is not None and known[0] is node:
             return known[1]
         parts = self._code_facts(traced, node)
-        self._code[id(node)] = (node, parts)
+        self._code[node.key] = (node, parts)
         return parts
 
     def _code_facts(self, traced: TracedPipeline, node: StepNode) -> dict[str, str]:
@@ -123,10 +124,10 @@ class StepFacts:
         func = traced.code[node.name].func
         if func.own_digest is None and func.qualname != node.func_name:
             return True
-        steps = self._step_parts.get(id(traced))
+        steps = self._step_parts.get(traced.graph.name)
         if steps is None or steps[0] is not traced:
             names = {f"{c.func.source_file}:{c.func.qualname}" for c in traced.code.values()}
-            steps = self._step_parts[id(traced)] = (traced, names)
+            steps = self._step_parts[traced.graph.name] = (traced, names)
         reached = steps[1].intersection(parts)
         return bool(reached) and reached != {f"{func.source_file}:{func.qualname}"}
 
@@ -152,11 +153,11 @@ class StepFacts:
         """Files the step's code opens through readers written in C (``pd.read_parquet``,
         ``h5py.File``, ``sqlite3.connect``...), which the read recorder cannot see: (the ones
         known before it runs, tracked as deps; notes for the others). See ``incr.creaders``."""
-        known = self._native.get(id(node))
+        known = self._native.get(node.key)
         if known is not None and known[0] is node:
             return known[1]
         found = self._native_reads(traced, node)
-        self._native[id(node)] = (node, found)
+        self._native[node.key] = (node, found)
         return found
 
     def native_paths(self, traced: TracedPipeline) -> Callable[[StepNode], list[str]]:

@@ -89,10 +89,10 @@ def _escape(ch: str) -> str:
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
-#: The text of each entry's block, from the last ``dumps``, by the entry's identity (entries
-#: are immutable): a run that rewrites the lockfile after every few steps formats each entry
-#: once, not once per write.
-_blocks: dict[int, tuple[LockEntry, str]] = {}
+#: The text of each entry's block, from the last ``dumps``, by its key, with the entry it is
+#: of (entries are immutable): a run that rewrites the lockfile after every few steps formats
+#: each entry once, not once per write.
+_blocks: dict[str, tuple[LockEntry, str]] = {}
 
 
 #: Where the blocks of entries read back (not formatted in this process) can be found: a
@@ -130,7 +130,7 @@ def _take_written_blocks() -> None:
         starts.append(start)
         at = start + 1
     for entry, start, end in zip(ordered, starts, [*starts[1:], len(text)], strict=True):
-        _blocks[id(entry)] = (entry, text[start:end])
+        _blocks[entry.key] = (entry, text[start:end])
 
 
 def dumps(entries: Iterable[LockEntry]) -> str:
@@ -139,11 +139,11 @@ def dumps(entries: Iterable[LockEntry]) -> str:
     if _written_text:
         _take_written_blocks()
     lines = [_FIRST_LINES]
-    blocks: dict[int, tuple[LockEntry, str]] = {}
+    blocks: dict[str, tuple[LockEntry, str]] = {}
     for entry in sorted(entries, key=lambda e: e.key):
-        known = _blocks.get(id(entry))
+        known = _blocks.get(entry.key)
         text = known[1] if known is not None and known[0] is entry else _block(entry)
-        blocks[id(entry)] = (entry, text)
+        blocks[entry.key] = (entry, text)
         lines.append(text)
     _blocks = blocks
     return "".join(lines)

@@ -99,7 +99,7 @@ def open_for_repro(
     pipelines = saved.pipelines
     verdicts = [] if force else workspace.status(pipelines, targets, save=False)
     if not force and not any(v.dirty for v in verdicts):
-        workspace.clean = {id(v.node): v for v in verdicts}
+        workspace.clean = {v.node.key: v for v in verdicts}
         return workspace, pipelines  # every step is clean: nothing will execute
     code = {n.key: t.code.get(n.name) for t in pipelines for n in t.graph.steps}
     workspace.clean_before = {

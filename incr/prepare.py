@@ -132,7 +132,7 @@ class Preparer:
         lock entry has (``untouched``: a step after one that executed and made the same
         result). A forced step, a run-level cache setting or a step to run again is decided
         as usual."""
-        known = self.ws.clean.get(id(node))
+        known = self.ws.clean.get(node.key)
         facts, fingerprint = (None, None) if known is None else (known.facts, known.fingerprint)
         if known is None:
             before = self.ws.clean_before.get(node.key)

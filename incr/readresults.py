@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from incr import outside, processes
 from incr.model import NET_PREFIX, TIMES_PREFIX, UNPICKLED_PREFIX
+from incr.opens import CHANGES
 from incr.pathfacts import (
     entry_of,
     existence,
@@ -33,6 +34,12 @@ HEARD = {
     "socket.getaddrinfo": "resolving",
     "socket.connect": "connected",
 }
+#: Every audit event the read recorder acts on. Once installed, its hook hears each event of
+#: the process (``id()`` calls and reads of a function's ``__code__`` by the thousand in a
+#: run): it turns the others away before anything else.
+HOOKED = frozenset(
+    {"open", "os.listdir", "os.scandir", "incr.launched", *CHANGES, *processes.STARTS, *HEARD}
+)
 
 
 def _stamp_of(value: Any) -> tuple[int, ...] | None:

@@ -56,7 +56,7 @@ from incr.pathfacts import (
     stamp,
 )
 from incr.readrelay import Relay, for_this_process, inherited
-from incr.readresults import HEARD, RecordedReads
+from incr.readresults import HEARD, HOOKED, RecordedReads
 
 _lock = threading.Lock()
 _active: ReadRecorder | None = None
@@ -267,8 +267,8 @@ class ReadRecorder(RecordedReads):
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
-    recorder = _active
-    if recorder is None or _own():
+    recorder = _active  # most events (``id()``, a function's ``__code__``...) are not HOOKED
+    if event not in HOOKED or recorder is None or _own():
         return
     if event == "open":
         if len(args) >= 3:

@@ -80,9 +80,9 @@ class Workspace:
         #: as the graph cache says it did.
         self.discovered: list[str] = []
         self.bind: Callable[[TracedPipeline], TracedPipeline | None] | None = None  # bind_some
-        #: The verdicts of a ``repro`` whose status pass found every step clean, by the
-        #: identity of their node: its run reuses them rather than deciding each step again.
-        self.clean: dict[int, Verdict] = {}
+        #: The verdicts of a ``repro`` whose status pass found every step clean, by the key
+        #: of their node: its run reuses them rather than deciding each step again.
+        self.clean: dict[str, Verdict] = {}
         #: The steps that pass found clean (or only waiting on a dirty one) when some were
         #: not, by key, with the code it judged them by: see ``Preparer.known_clean``.
         #: ``changed`` is set by the first step of the run that changes the disk.

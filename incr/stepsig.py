@@ -94,7 +94,7 @@ def signature(func: Any) -> inspect.Signature:
     under ``TYPE_CHECKING``) stays a string."""
     plain = _plain_signature(func)
     if plain is not None:
-        return plain
+        return plain[0]
     try:
         return inspect.signature(func, eval_str=True)
     except Exception:
@@ -105,12 +105,12 @@ def signature(func: Any) -> inspect.Signature:
     return sig.replace(parameters=params, return_annotation=_evaluate(sig.return_annotation, scope))
 
 
-def _plain_signature(func: Any) -> inspect.Signature | None:
+def _plain_signature(func: Any) -> _Shape | None:
     """``inspect.signature(func, eval_str=True)`` of a plain function whose annotations are
     no strings (nothing to evaluate), read from its code object, defaults and annotations
     the way ``inspect`` reads them, without its checks for other kinds of callables: 4 µs
     against 12 µs (1 µs for a shape seen before), and every ``@step`` of a module asks once
-    when the module is imported.
+    when the module is imported; with what steps read off it (``signed``).
     None for anything else (a wrapper, a ``__signature__``, a string annotation)."""
     if type(func) is not types.FunctionType or "__wrapped__" in func.__dict__:
         return None
@@ -124,7 +124,9 @@ def _plain_signature(func: Any) -> inspect.Signature | None:
     defaults, kwdefaults = func.__defaults__ or (), func.__kwdefaults__ or {}
     variadic = code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
     # Steps share a few shapes ((x: int) -> int): one Signature (immutable) per shape. The
-    # objects in a key stay alive in the Signature kept for it, so their ids name them.
+    # objects in a key stay alive in the Signature kept for it, so their ids name them; a
+    # class names itself (``id()`` is an audit event, which every hook hears once a run
+    # records reads).
     key = (
         names[: count + kwonly + bin(variadic).count("1")],
         count,
@@ -133,19 +135,25 @@ def _plain_signature(func: Any) -> inspect.Signature | None:
         variadic,
         tuple(map(id, defaults)),
         tuple((k, id(v)) for k, v in kwdefaults.items()),
-        tuple((k, id(v)) for k, v in annotations.items()),
+        tuple((k, v if type(v) is type else id(v)) for k, v in annotations.items()),
     )
     known = _SHAPES.get(key)
     if known is not None:
         return known
     if len(_SHAPES) >= 4096:
         _SHAPES.clear()
-    _SHAPES[key] = signature = _built_signature(func, code, count, kwonly, names)
-    return signature
+    _SHAPES[key] = known = (_built_signature(func, code, count, kwonly, names), {})
+    return known
 
 
+#: What ``shape`` reads off a signature (see there).
+Shape = tuple[
+    tuple[str | None, Any], str | None, dict[str, Any], tuple[str, ...], bool, dict[str, Any]
+]
+#: A shape's signature, with what steps read off it, by the base class of their configs.
+_Shape = tuple[inspect.Signature, dict[type, Shape]]
 #: Signatures by the shape of a plain function (see ``_plain_signature``).
-_SHAPES: dict[tuple[Any, ...], inspect.Signature] = {}
+_SHAPES: dict[tuple[Any, ...], _Shape] = {}
 
 
 def _built_signature(
@@ -176,22 +184,28 @@ def _built_signature(
     return inspect.Signature(params, return_annotation=returns, __validate_parameters__=False)
 
 
-def shape(
-    step: str, sig: inspect.Signature, base: type
-) -> tuple[
-    tuple[str | None, Any], str | None, dict[str, Any], tuple[str, ...], bool, dict[str, Any]
-]:
+def signed(func: Any, step: str, base: type) -> tuple[inspect.Signature, Shape]:
+    """``signature(func)`` and ``shape(step, it, base)``, the shape read once per shape of a
+    plain function (ten thousand steps of one module share a few); each time for a signature
+    with an annotation left as a string (a config class may be found later). The shape's
+    dicts are shared: copy them to change them."""
+    plain = _plain_signature(func)
+    if plain is None:
+        sig = signature(func)
+        return sig, shape(step, sig, base)
+    sig, shapes = plain
+    found = shapes.get(base)
+    if found is None:
+        found = shapes[base] = shape(step, sig, base)
+    return sig, found
+
+
+def shape(step: str, sig: inspect.Signature, base: type) -> Shape:
     """What a ``@step`` reads off its signature: its config parameter and class (a subclass of
     ``base``), its context parameter, its artifact parameters, its output names, whether it
-    has several, and their types. Read once per signature of a plain function's shape (one
-    ``Signature`` per shape: ten thousand steps of one module share a few); each time for a
-    signature with an annotation left as a string (a config class may be found later). The
-    dicts are shared: copy them to change them."""
-    known = _READ.get(id(sig))
-    if known is not None and known[0] is sig and known[1] is base:
-        return known[2]
+    has several, and their types."""
     names, several = step_outputs(sig)
-    found = (
+    return (
         find_config(step, sig, base),
         stepcontext.context_param(sig),
         artifacts.artifact_params(sig),
@@ -199,15 +213,6 @@ def shape(
         several,
         output_types(sig, names),
     )
-    if not pending(sig):
-        if len(_READ) >= 4096:
-            _READ.clear()
-        _READ[id(sig)] = (sig, base, found)
-    return found
-
-
-#: ``shape``'s answers by the identity of the signature (kept alive here, so never reused).
-_READ: dict[int, tuple[inspect.Signature, type, Any]] = {}
 
 
 def _evaluate(annotation: Any, scope: dict[str, Any]) -> Any:

@@ -68,8 +68,9 @@ class Tracer(Generic[S]):
         #: The config each call passed (``light`` only: a full trace keeps it in its node).
         self.configs: dict[str, Any] = {}
         self._named: dict[str, S] = {}  # step name -> the first step of that name
-        #: Node names made by each step object called (by id), and ``.after()`` pairs.
-        self.made: dict[int, list[str]] = {}
+        #: Node names made by each step object called (hashed by identity), and ``.after()``
+        #: pairs.
+        self.made: dict[Any, list[str]] = {}
         self.afters: list[tuple[Any, Any]] = []
         self._next: dict[str, int] = {}  # step name -> where to look for the next free suffix
         self.prefix = ""  # ``inner.`` while a pipeline called inside this one adds its steps
@@ -177,21 +178,21 @@ class Tracer(Generic[S]):
 
     def called(self, caller: Any) -> None:
         """The step object ``caller`` made the node added last."""
-        self.made.setdefault(id(caller), []).append(self.names[-1])
+        self.made.setdefault(caller, []).append(self.names[-1])
 
     def ordered(self) -> list[StepNode]:
         """The nodes, each with the steps ``.after()`` put before it."""
         extra: dict[str, list[str]] = {}
         for later, earlier in self.afters:
-            before = self.made.get(id(earlier), [])
-            if not before or id(later) not in self.made:
+            before = self.made.get(earlier, [])
+            if not before or later not in self.made:
                 missing = earlier if not before else later
                 raise DefinitionError(
                     f"{_label(later)}.after({_label(earlier)}): {_label(missing)} is not "
                     "called in this pipeline",
                     hint="call both steps in the pipeline body",
                 )
-            for name in self.made[id(later)]:
+            for name in self.made[later]:
                 extra.setdefault(name, []).extend(b for b in before if b != name)
         return [
             dataclasses.replace(n, after=tuple(dict.fromkeys(extra[n.name])))

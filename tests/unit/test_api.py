@@ -535,7 +535,7 @@ def test_steps_of_one_shape_read_it_once_and_hold_their_own_dicts(monkeypatch) -
         return real(step, *args, **kwargs)
 
     monkeypatch.setattr(stepsig, "find_config", counted)
-    monkeypatch.setattr(stepsig, "_READ", {})
+    monkeypatch.setattr(stepsig, "_SHAPES", {})
 
     def make(i: int) -> Step:
         def body(x: int) -> int:

@@ -371,7 +371,7 @@ def _clean_run(
     ws = bench.workspace()
     verdicts = ws.status([traced])
     assert not any(v.dirty for v in verdicts)
-    ws.clean = {id(v.node): v for v in verdicts}
+    ws.clean = {v.node.key: v for v in verdicts}
     decided: list[str] = []
     real = ws.static_facts
     monkeypatch.setattr(
