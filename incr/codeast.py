@@ -32,7 +32,7 @@ from incr.moduletop import (
     target_names,
     top_level,
 )
-from incr.scopes import local_name_ids
+from incr.scopes import local_names
 from incr.valueclass import valueclass
 
 _STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
@@ -330,22 +330,22 @@ def references(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[Ref]:
     (``h.scale``); not a function's own names (``incr.scopes``); ``nodes``:
     ``astnorm.walked(node)``, when already known."""
     refs: list[Ref] = []
-    local = local_name_ids(node, nodes)  # a function's own names: never the module's
-    chained: set[int] = set(local)
+    local = local_names(node, nodes)  # a function's own names: never the module's
+    chained: set[ast.AST] = set(local)
     for sub in ast.walk(node) if nodes is None else nodes:
         if isinstance(sub, ast.AnnAssign) and sub.simple:
-            chained.add(id(sub.target))  # ``gamma: float = 0.1`` binds, never reads, gamma
-        if isinstance(sub, ast.Attribute) and id(sub) not in chained:
+            chained.add(sub.target)  # ``gamma: float = 0.1`` binds, never reads, gamma
+        if isinstance(sub, ast.Attribute) and sub not in chained:
             chain: list[str] = []
             cur: ast.expr = sub
             while isinstance(cur, ast.Attribute):
                 chain.append(cur.attr)
-                chained.add(id(cur))
+                chained.add(cur)
                 cur = cur.value
-            if isinstance(cur, ast.Name) and id(cur) not in local:
-                chained.add(id(cur))
+            if isinstance(cur, ast.Name) and cur not in local:
+                chained.add(cur)
                 refs.append((cur.id, tuple(reversed(chain))))
-        elif isinstance(sub, ast.Name) and id(sub) not in chained:
+        elif isinstance(sub, ast.Name) and sub not in chained:
             refs.append((sub.id, ()))
         else:  # names in strings: pandas query strings, quoted annotations
             kind = type(sub)

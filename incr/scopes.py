@@ -27,10 +27,12 @@ _NESTED = (*_SCOPES, ast.Global, ast.Nonlocal)
 _BINDS_BY_TEXT = frozenset({ast.ExceptHandler, ast.MatchAs, ast.MatchStar, ast.MatchMapping})
 
 
-def local_name_ids(node: ast.AST, nodes: list[ast.AST] | None = None) -> set[int]:
-    """The ids of the ``ast.Name`` nodes of ``node`` (a module-level statement) that resolve
-    to a local of a function within it; ``nodes``: ``ast.walk(node)`` as a list, when known."""
-    found: set[int] = set()
+def local_names(node: ast.AST, nodes: list[ast.AST] | None = None) -> set[ast.AST]:
+    """The ``ast.Name`` nodes of ``node`` (a module-level statement) that resolve to a local of
+    a function within it; ``nodes``: ``ast.walk(node)`` as a list, when known. (A set of
+    nodes, not of their ids: ``id()`` is an audit event, which incr's own hooks hear once a
+    run records reads; a node hashes by its identity all the same.)"""
+    found: set[ast.AST] = set()
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
         walked = nodes if nodes is not None else list(ast.walk(node))
         if not any(isinstance(sub, _NESTED) for sub in walked if sub is not node):
@@ -40,30 +42,30 @@ def local_name_ids(node: ast.AST, nodes: list[ast.AST] | None = None) -> set[int
     return found
 
 
-def _one_scope(node: ast.FunctionDef | ast.AsyncFunctionDef, walked: list[ast.AST]) -> set[int]:
-    """``local_name_ids`` of a function holding no other scope and no ``global``."""
-    outside = set()  # decorators, defaults, annotations: the module's names
+def _one_scope(node: ast.FunctionDef | ast.AsyncFunctionDef, walked: list[ast.AST]) -> set[ast.AST]:
+    """``local_names`` of a function holding no other scope and no ``global``."""
+    outside: set[ast.AST] = set()  # decorators, defaults, annotations: the module's names
     for part in _evaluated_outside(node):
         if type(part) is ast.Name:  # ``x: int``: most annotations
-            outside.add(id(part))
+            outside.add(part)
         else:
-            outside.update(id(sub) for sub in ast.walk(part))
+            outside.update(ast.walk(part))
     own = {a.arg for a in _all_args(node.args)}
     names = []
     for sub in walked:
         kind = type(sub)
         if kind is ast.Name:
-            if id(sub) not in outside:
+            if sub not in outside:
                 names.append(sub)
                 if type(sub.ctx) is not ast.Load:  # type: ignore[attr-defined]
                     own.add(sub.id)  # type: ignore[attr-defined]
         elif kind in _BINDS_BY_TEXT:
             own |= _bound(sub)
     own -= _KEPT
-    return {id(sub) for sub in names if sub.id in own}  # type: ignore[attr-defined]
+    return {sub for sub in names if sub.id in own}  # type: ignore[attr-defined]
 
 
-def _outer(node: ast.AST, visible: frozenset[str], found: set[int]) -> None:
+def _outer(node: ast.AST, visible: frozenset[str], found: set[ast.AST]) -> None:
     """A definition met in a scope where ``visible`` names are function locals: what it
     evaluates there (decorators, defaults, bases) resolves there; its body is a scope."""
     for part in _evaluated_outside(node):
@@ -110,7 +112,7 @@ def _all_args(args: ast.arguments) -> list[ast.arg]:
     return [*args.posonlyargs, *args.args, *args.kwonlyargs, *extra]
 
 
-def _function(node: ast.AST, outside: frozenset[str], found: set[int]) -> None:
+def _function(node: ast.AST, outside: frozenset[str], found: set[ast.AST]) -> None:
     body: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)  # type: ignore[attr-defined]
     declared_global: set[str] = set()
     own = {a.arg for a in _all_args(node.args)}  # type: ignore[attr-defined]
@@ -126,7 +128,7 @@ def _function(node: ast.AST, outside: frozenset[str], found: set[int]) -> None:
         _resolve(stmt, visible, found)
 
 
-def _comprehension(node: ast.AST, outside: frozenset[str], found: set[int]) -> None:
+def _comprehension(node: ast.AST, outside: frozenset[str], found: set[ast.AST]) -> None:
     own: set[str] = set()
     for gen in node.generators:  # type: ignore[attr-defined]
         own.update(n.id for n in ast.walk(gen.target) if isinstance(n, ast.Name))
@@ -142,7 +144,7 @@ def _comprehension(node: ast.AST, outside: frozenset[str], found: set[int]) -> N
             _resolve(sub, visible, found)
 
 
-def _resolve(node: ast.AST, visible: frozenset[str], found: set[int]) -> None:
+def _resolve(node: ast.AST, visible: frozenset[str], found: set[ast.AST]) -> None:
     """Note the names of ``node`` (in a scope where ``visible`` are locals) that are locals;
     nested scopes are entered with their own names."""
     if isinstance(node, _SCOPES):
@@ -150,7 +152,7 @@ def _resolve(node: ast.AST, visible: frozenset[str], found: set[int]) -> None:
         return
     if isinstance(node, ast.Name):
         if node.id in visible and node.id not in _KEPT:
-            found.add(id(node))
+            found.add(node)
         return
     for child in ast.iter_child_nodes(node):
         _resolve(child, visible, found)

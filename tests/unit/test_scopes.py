@@ -7,7 +7,7 @@ import ast
 import pytest
 
 from incr.codeast import references
-from incr.scopes import local_name_ids
+from incr.scopes import local_names
 
 SOURCE = """
 def split(n=train):
@@ -118,4 +118,4 @@ def test_a_functions_own_names_are_not_references(name: str) -> None:
 
 def test_a_module_level_statement_has_no_local_names() -> None:
     tree = ast.parse("X = make(train)\nfor row in rows:\n    TABLE[row] = row\n")
-    assert all(local_name_ids(node) == set() for node in tree.body)
+    assert all(local_names(node) == set() for node in tree.body)
