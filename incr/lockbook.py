@@ -34,10 +34,10 @@ LOCK_BYTES_PER_SECOND = 1 << 20
 #: new ``LockBook``, decodes the copy again only when the lockfile's digest changed. Lock
 #: entries are never changed in place (a run replaces them), so they are shared.
 _known: dict[Path, tuple[str, dict[str, LockEntry], dict[str, LockEntry], bool]] = {}
-#: Per lockfile, each entry as the parsed copy last held it (``entry_to_json``), with the entry
-#: made of it: a copy saved again takes the entries still the same as they are (at 10,000
-#: entries, encoding each again took 20 ms of a repro after one step's edit).
-_encoded: dict[Path, dict[str, tuple[LockEntry, dict[str, Any]]]] = {}
+#: Per lockfile, the entries the parsed copy last held, and each as it held it
+#: (``entry_to_json``): a copy saved again takes the entries still the same as they are (at
+#: 10,000 entries, encoding each again took 20 ms of a repro after one step's edit).
+_encoded: dict[Path, tuple[dict[str, LockEntry], dict[str, dict[str, Any]]]] = {}
 
 
 class LockBook:
@@ -92,7 +92,7 @@ class LockBook:
             raw = data["entries"]
             locks = {k: lockfile.entry_from_json(k, v) for k, v in raw.items()}
             consistent = {k: locks[k] for k in data["consistent"] if k in locks}
-            _encoded[self.project.lockfile] = {k: (locks[k], raw[k]) for k in locks}
+            _encoded[self.project.lockfile] = (locks, raw)  # neither is changed
             written = data.get("written") is True
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -118,10 +118,9 @@ class LockBook:
             for k, e in locks.items()
             if self._known_consistent(k, e) or fingerprint(e.facts) == e.fingerprint
         ]
-        known = _encoded.get(self.project.lockfile, {})
+        made, held = _encoded.get(self.project.lockfile, ({}, {}))
         encoded = {
-            k: found[1] if (found := known.get(k)) and found[0] is e else lockfile.entry_to_json(e)
-            for k, e in locks.items()
+            k: held[k] if made.get(k) is e else lockfile.entry_to_json(e) for k, e in locks.items()
         }
         data = {
             "digest": digest,
@@ -132,7 +131,7 @@ class LockBook:
         }
         with contextlib.suppress(OSError):
             cachefile.write(self.project.cache / "lockfile.bin", data)
-        _encoded[self.project.lockfile] = {k: (locks[k], encoded[k]) for k in locks}
+        _encoded[self.project.lockfile] = (dict(locks), encoded)
         kept = {k: locks[k] for k in consistent}
         _known[self.project.lockfile] = (digest, dict(locks), kept, written)
 
