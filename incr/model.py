@@ -5,6 +5,7 @@ Nothing here touches the disk, the clock or the console.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import field
 from typing import Any, Protocol
@@ -52,8 +53,8 @@ class StepNode:
     metrics: tuple[str, ...] = ()  # outs files or output names holding metrics
     after: tuple[str, ...] = ()  # steps it runs after without data between them (``.after()``)
 
-    @property
-    def key(self) -> str:
+    @functools.cached_property
+    def key(self) -> str:  # kept in the node's ``__dict__``: asked for each step many times
         return f"{self.pipeline}.{self.name}"
 
 
