@@ -196,3 +196,15 @@ def test_statements_sharing_a_line_with_the_edit_are_touched_with_it() -> None:
     new = "A = (\n    1); B = [\n    2,\n    5]\nC = 3\n\n\nD = 4\n"
     touched = edited_names(old, new, ast.parse(new))
     assert touched is not None and {"A", "B", "C"} <= touched and "D" not in touched
+
+
+def test_edits_far_apart_in_a_large_module_are_not_told_from_lines() -> None:
+    """Edits at both ends of a large module touch little, but the stretch between them would
+    be parsed whole: the closures are checked one by one instead."""
+    body = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(400))
+    old = "import os\n\n" + body + "Z = 1\n"
+    new = "import sys\n\n" + body + "Z = 2\n"
+    assert edited_names(old, new, ast.parse(new)) is None
+    near = old.replace("    return x + 7\n", "    return x + 8\n")
+    touched = edited_names(old, near, ast.parse(near))
+    assert touched is not None and "f7" in touched and "f100" not in touched
