@@ -180,11 +180,18 @@ class Tracer(Generic[S]):
         """The step object ``caller`` made the node added last."""
         self.made.setdefault(caller, []).append(self.names[-1])
 
+    def _made(self, step: Any) -> list[str]:
+        """The node names ``step`` made; none for what is no step object (``.after([...])``)."""
+        try:
+            return self.made.get(step, [])
+        except TypeError:  # unhashable: not a step object
+            return []
+
     def ordered(self) -> list[StepNode]:
         """The nodes, each with the steps ``.after()`` put before it."""
         extra: dict[str, list[str]] = {}
         for later, earlier in self.afters:
-            before = self.made.get(earlier, [])
+            before = self._made(earlier)
             if not before or later not in self.made:
                 missing = earlier if not before else later
                 raise DefinitionError(

@@ -94,6 +94,15 @@ def test_after_names_a_step_the_body_never_calls(make_project: MakeProject) -> N
 
 
 @pytest.mark.timeout(240)
+def test_after_given_what_is_no_step_says_so(make_project: MakeProject) -> None:
+    project = make_project(
+        {"pipelines/report.py": ORDERED.replace("maker.after(cleaner)", "maker.after([cleaner])")}
+    )
+    line = project.incr("status").user_error()
+    assert "is not called in this pipeline" in line, line
+
+
+@pytest.mark.timeout(240)
 def test_a_missing_integration_is_named(make_project: MakeProject) -> None:
     project = make_project(
         {
