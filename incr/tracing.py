@@ -178,28 +178,25 @@ class Tracer(Generic[S]):
 
     def called(self, caller: Any) -> None:
         """The step object ``caller`` made the node added last."""
-        self.made.setdefault(caller, []).append(self.names[-1])
+        self.made.setdefault(_identity(caller), []).append(self.names[-1])
 
     def _made(self, step: Any) -> list[str]:
-        """The node names ``step`` made; none for what is no step object (``.after([...])``)."""
-        try:
-            return self.made.get(step, [])
-        except TypeError:  # unhashable: not a step object
-            return []
+        """The node names ``step`` made (none for what is no step object: ``.after([...])``)."""
+        return self.made.get(_identity(step), [])
 
     def ordered(self) -> list[StepNode]:
         """The nodes, each with the steps ``.after()`` put before it."""
         extra: dict[str, list[str]] = {}
         for later, earlier in self.afters:
             before = self._made(earlier)
-            if not before or later not in self.made:
+            if not before or _identity(later) not in self.made:
                 missing = earlier if not before else later
                 raise DefinitionError(
                     f"{_label(later)}.after({_label(earlier)}): {_label(missing)} is not "
                     "called in this pipeline",
                     hint="call both steps in the pipeline body",
                 )
-            for name in self.made[later]:
+            for name in self.made[_identity(later)]:
                 extra.setdefault(name, []).extend(b for b in before if b != name)
         return [
             dataclasses.replace(n, after=tuple(dict.fromkeys(extra[n.name])))
@@ -225,6 +222,17 @@ def order_after(later: Any, steps: tuple[Any, ...]) -> None:
     if _active is None:
         raise DefinitionError(f"{later!r}.after(...) orders steps inside a pipeline body only")
     _active.afters.extend((later, earlier) for earlier in steps)
+
+
+def _identity(obj: Any) -> Any:
+    """``obj`` as a key that tells objects apart by identity: the object itself when its class
+    hashes and compares by identity (a step, a step instance), else its id (a user's
+    ``BaseStep`` made a dataclass, a list). Not always the id: once a run records reads, each
+    ``id()`` call is an audit event incr's hooks hear."""
+    kind = type(obj)
+    if kind.__hash__ is object.__hash__ and kind.__eq__ is object.__eq__:
+        return obj
+    return ("id", id(obj))
 
 
 def _label(obj: Any) -> str:

@@ -550,3 +550,24 @@ def test_steps_of_one_shape_read_it_once_and_hold_their_own_dicts(monkeypatch) -
     first.output_types["extra"] = int
     assert "extra" not in second.output_types
     assert third.output_names == ("output",) and third.config_param is None
+
+
+def test_the_tracer_tells_step_objects_apart_by_identity(tmp_path: Path) -> None:
+    """Two step objects that compare equal (a user's step class made a dataclass) made
+    different nodes; what is no step object made none."""
+    import dataclasses
+
+    from incr.tracing import Tracer
+
+    @dataclasses.dataclass
+    class Twin:
+        name: str = "same"
+
+    tracer: Tracer[Any] = Tracer("p", tmp_path)
+    first, second = Twin(), Twin()
+    assert first == second
+    for obj, name in ((first, "a"), (second, "b")):
+        tracer.names.append(name)
+        tracer.called(obj)
+    assert tracer._made(first) == ["a"] and tracer._made(second) == ["b"]
+    assert tracer._made([first]) == []
