@@ -153,6 +153,27 @@ def _changed_inputs(node: StepNode, old: Facts, facts: Facts) -> list[Reason]:
     gone = [p for p in old.inputs.keys() - facts.inputs.keys() if p not in node.inputs]
     if not changed and not gone:
         return []
+    if not gone and _replaced_in_place(node, old, facts, changed):  # most changes: quicker
+        sources = sorted({node.inputs[p].step for p in changed})
+        return [Reason(Reason.INPUT, ", ".join(f"from {s}" for s in sources))]
+    return _moved_inputs(node, old, facts, changed, gone)
+
+
+def _replaced_in_place(node: StepNode, old: Facts, facts: Facts, changed: list[str]) -> bool:
+    """True when the step has its inputs in the places it had them, and each changed one is
+    a place of its parameters holding a value that was in no place before: nothing moved,
+    and ``_moved_inputs`` names each by its source (a value that went is in no place now, or
+    only where it was before)."""
+    if old.inputs.keys() != facts.inputs.keys() or any(p not in node.inputs for p in changed):
+        return False
+    before = set(old.inputs.values())
+    return all(facts.inputs[p] not in before for p in changed)
+
+
+def _moved_inputs(
+    node: StepNode, old: Facts, facts: Facts, changed: list[str], gone: list[str]
+) -> list[Reason]:
+    """``_changed_inputs`` when inputs may have moved, come or gone."""
     waiting = any(p not in facts.inputs for p in node.inputs)  # its upstream step is dirty
     came = Counter(facts.inputs.values()) - Counter(old.inputs.values())
     went = Counter(old.inputs.values()) - Counter(facts.inputs.values())

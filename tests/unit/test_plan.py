@@ -3,6 +3,8 @@
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from incr.fingerprint import fingerprint
 from incr.model import Artifact, Facts, InputRef, LockEntry, Reason, StepNode
@@ -376,3 +378,31 @@ def test_stale_locks_drops_gone_pipelines_and_steps():
     keys = ["a.x", "a.y", "b.z", "c.w"]
     assert stale_locks(keys, {"a": {"x"}, "b": None}) == ["a.y", "c.w"]
     assert stale_locks(keys, {}) == keys
+
+
+_PLACES = ["a", "b", "c", "parts[0]", "parts[1]"]
+_values = st.sampled_from(["1" * 64, "2" * 64, "3" * 64, "4" * 64])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.data())
+def test_inputs_replaced_in_place_are_named_as_the_general_rule_names_them(
+    data: st.DataObject,
+) -> None:
+    """The quick answer for inputs replaced in place is the one the rule for moved inputs
+    gives, whatever the places, values and repeats."""
+    from incr.plan import _changed_inputs, _moved_inputs
+
+    places = data.draw(st.lists(st.sampled_from(_PLACES), unique=True))
+    keys = data.draw(st.lists(st.sampled_from([*_PLACES, "gone"]), unique=True))
+    before = {k: data.draw(_values) for k in keys}
+    if data.draw(st.booleans()):  # the same places, other values: most edits
+        now = {k: data.draw(_values) for k in keys}
+    else:
+        now = data.draw(st.dictionaries(st.sampled_from(_PLACES), _values))
+    step = node("s", inputs={p: InputRef(f"up{i}", "output") for i, p in enumerate(places)})
+    old, new = Facts({}, {}, before, {}), Facts({}, {}, now, {})
+    changed = [p for p, d in now.items() if before.get(p) != d]
+    gone = [p for p in before.keys() - now.keys() if p not in step.inputs]
+    expected = _moved_inputs(step, old, new, changed, gone) if changed or gone else []
+    assert _changed_inputs(step, old, new) == expected
