@@ -50,9 +50,10 @@ class Console:
                     "caching strategy is retained for future pipeline runs."
                 )
         elif isinstance(event, ev.StepStarted):
-            self.line(f"Step {event.step} has started.")
-            if self.explain and event.reasons:
-                self.line("  because: " + "; ".join(str(r) for r in event.reasons))
+            text = f"Step {event.step} has started."
+            if self.explain and event.reasons:  # one write: each is flushed
+                text += "\n  because: " + "; ".join(str(r) for r in event.reasons)
+            self.line(text)
         elif isinstance(event, ev.StepCached):
             where = "remote cached" if event.remote else "cached"
             self.line(f"Using {where} version of {event.step}.")

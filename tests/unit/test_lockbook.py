@@ -232,3 +232,27 @@ def test_the_parsed_copy_saved_again_encodes_only_the_entries_that_changed(
     read = book().entries
     assert read == again.entries
     assert read["p.b"].fingerprint == "f" * 32
+
+
+def test_the_same_facts_asked_twice_in_a_row_are_fingerprinted_once(
+    book: LockBook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step after an executed one is fingerprinted when the run checks whether it is still
+    clean, then again when it is decided: the second time takes the first's answer, but only
+    for facts that give the same fingerprint (a config value 1.0 is not 1)."""
+    from incr.fingerprint import fingerprint
+
+    made: list[Facts] = []
+
+    def counted(facts: Facts) -> str:
+        made.append(facts)
+        return fingerprint(facts)
+
+    monkeypatch.setattr(lockbook, "fingerprint", counted)
+    first = Facts({"python": "3.11"}, {"lr": 1}, {"x": "a" * 64}, {})
+    again = Facts(dict(first.code), {"lr": 1}, dict(first.inputs), {})
+    assert book.fingerprint_of(first, None) == book.fingerprint_of(again, None)
+    assert len(made) == 1
+    other = Facts(dict(first.code), {"lr": 1.0}, dict(first.inputs), {})
+    assert book.fingerprint_of(other, None) == fingerprint(other) != fingerprint(first)
+    assert len(made) == 2
