@@ -55,12 +55,16 @@ def skeleton_digest(info: ModuleInfo) -> str:
     return digest_bytes("\n".join(head).encode() + b"\n" + text, 32)
 
 
+def text_lines(text: str) -> list[str]:
+    """The lines of ``text`` as the tokenizer numbers them: only the line ends it knows
+    (``\\r\\n`` and ``\\r`` end a line; splitlines() also splits at form feeds and other
+    separators, which would shift every line number after them)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
 def _lines(info: ModuleInfo) -> list[str]:
     if info.lines is None:
-        # Only the line ends the tokenizer knows: splitlines() also splits at form feeds
-        # and other separators, which would shift every line number after them.
-        text = info.source.text.replace("\r\n", "\n").replace("\r", "\n")
-        info.lines = text.split("\n")
+        info.lines = text_lines(info.source.text)
     return info.lines
 
 

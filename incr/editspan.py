@@ -26,6 +26,7 @@ import gc
 import re
 from collections.abc import Callable
 
+from incr.codeparts import text_lines  # as raw keys number the lines
 from incr.model import TOP_LEVEL
 
 #: A word of a text: a name, an attribute, a keyword, a word in a string.
@@ -36,12 +37,6 @@ _STAR = re.compile(r"\bimport[\s\\]*\*")
 #: of the module: a 60,000-line module parses in 0.3 s, its 10,000 closures are checked one by
 #: one in 0.1 s.
 LINES = 500
-
-
-def text_lines(text: str) -> list[str]:
-    """The lines of ``text`` as the tokenizer numbers them (``\\r\\n`` and ``\\r`` end a line,
-    a form feed does not)."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def edited_names(old: str, new: str, tree: ast.Module) -> frozenset[str] | None:

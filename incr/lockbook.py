@@ -133,9 +133,10 @@ class LockBook:
         }
         with contextlib.suppress(OSError):
             cachefile.write(self.project.cache / "lockfile.bin", data)
-        _encoded[self.project.lockfile] = (dict(locks), encoded)
+        saved = dict(locks)  # neither holder changes it (see ``_read``)
+        _encoded[self.project.lockfile] = (saved, encoded)
         kept = {k: locks[k] for k in consistent}
-        _known[self.project.lockfile] = (digest, dict(locks), kept, written)
+        _known[self.project.lockfile] = (digest, saved, kept, written)
 
     def _known_consistent(self, key: str, entry: LockEntry) -> bool:
         """Whether ``entry``'s fingerprint is known to be that of its facts: it was read so, or

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -84,6 +85,14 @@ def test_a_large_lockfile_waits_a_second_per_its_bytes_rate(
     assert gaps and min(gaps) >= size / 50 > lockbook.LOCK_WRITE_INTERVAL
 
 
+def _books(root: Path) -> Callable[[], LockBook]:
+    """A project at ``root`` with its cache folder, and a maker of its lock books (each as a
+    command opens it)."""
+    (root / "pyproject.toml").write_text("[tool.incr]\n")
+    (root / ".pipecache").mkdir()
+    return lambda: LockBook(Project.find(root), StatCache(root, None))
+
+
 def _entry(key: str, fingerprint: str) -> LockEntry:
     facts = Facts(code={key: "c" * 32}, config={}, inputs={}, deps={})
     return LockEntry(key=key, fingerprint=fingerprint, facts=facts, outputs={})
@@ -103,11 +112,7 @@ def test_a_lockfile_incr_wrote_lends_its_blocks_while_it_is_unchanged(
         real(text_of, entries)
 
     monkeypatch.setattr(lockfile, "blocks_in", spy)
-    (tmp_path / "pyproject.toml").write_text("[tool.incr]\n")
-    (tmp_path / ".pipecache").mkdir()
-
-    def book() -> LockBook:
-        return LockBook(Project.find(tmp_path), StatCache(tmp_path, None))
+    book = _books(tmp_path)
 
     first = book()
     first.entries = {k: _entry(k, f"{i:032x}") for i, k in enumerate(["p.a", "p.b", "p.c"])}
@@ -169,11 +174,7 @@ def test_a_new_book_shares_the_entries_read_until_another_process_changes_the_lo
     """A script calling ``.run()`` again makes a new LockBook: while the lockfile's digest is
     the one this process last read or wrote, it takes those entries without decoding the
     parsed copy again; once another writer changed the lockfile, it reads what is there."""
-    (tmp_path / "pyproject.toml").write_text("[tool.incr]\n")
-    (tmp_path / ".pipecache").mkdir()
-
-    def book() -> LockBook:
-        return LockBook(Project.find(tmp_path), StatCache(tmp_path, None))
+    book = _books(tmp_path)
 
     from incr.fingerprint import fingerprint
 
@@ -201,11 +202,7 @@ def test_the_parsed_copy_saved_again_encodes_only_the_entries_that_changed(
 ) -> None:
     """Saved again after one entry changed, the parsed copy takes the other entries as it held
     them (not encoded again), and a process that reads it finds every entry as written."""
-    (tmp_path / "pyproject.toml").write_text("[tool.incr]\n")
-    (tmp_path / ".pipecache").mkdir()
-
-    def book() -> LockBook:
-        return LockBook(Project.find(tmp_path), StatCache(tmp_path, None))
+    book = _books(tmp_path)
 
     first = book()
     first.entries = {k: _entry(k, f"{i:032x}") for i, k in enumerate(["p.a", "p.b", "p.c"])}
