@@ -19,6 +19,7 @@ them in place), and ``load_bytes`` builds the array on a writable buffer it is g
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from typing import Any, ClassVar
@@ -100,6 +101,15 @@ class NumpyScalarMaterializer(FileMaterializer):
         return np.load(io.BytesIO(memoryview(data)), allow_pickle=False)[()]
 
 
+@functools.cache
+def _json_encoder() -> Any:
+    """The encoder of ``JsonMaterializer``, made once (``json.dumps`` with options makes one per
+    call), when first asked: ``from incr import step`` does not load ``json``."""
+    import json
+
+    return json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 class JsonMaterializer(FileMaterializer):
     """str, int, finite float, bool, None, and lists and str-keyed dicts of them."""
 
@@ -108,11 +118,9 @@ class JsonMaterializer(FileMaterializer):
     filename: ClassVar[str] = "data.json"
 
     def save_bytes(self, obj: Any) -> Parts:
-        import json  # here, as pickle below: ``from incr import step`` loads neither
-
         if not is_plain(obj):
             raise Declined()
-        return (json.dumps(obj, separators=(",", ":"), allow_nan=False).encode(),)
+        return (_json_encoder().encode(obj).encode(),)
 
     def load_bytes(self, data: bytes | memoryview) -> Any:
         import json

@@ -178,8 +178,9 @@ def store_outputs(
                     "that take it rerun when it changes, not when those files do; collect it "
                     "here, or list the files in deps=[...] of those steps"
                 )
-    root = Path(job.root)
+    root = Path(job.root) if job.outs else None
     for out in job.outs:
+        assert root is not None
         path = root / out
         if path.is_dir():
             artifacts[out] = Artifact("dir", _put_tree(job, out, tools))
@@ -210,9 +211,10 @@ def watching_reads(job: StepJob, root: Path) -> Iterator[ReadRecorder | None]:
     """Run the block as a step: in the project root (whatever folder an earlier step moved
     to), recording what it reads, lists and tests unless ``track_reads`` is off."""
     os.chdir(root)
-    folder = Path(job.cache) / "artifacts"  # a StepContext's output folders
     try:
-        with stepcontext.running(job.key, job.step, job.outputs, folder, stepcontext.history(root)):
+        with stepcontext.Running(
+            job.key, job.step, job.outputs, job.cache, stepcontext.history(root)
+        ):
             if not job.track_reads:
                 yield None
                 return

@@ -11,9 +11,8 @@ The runner says which step runs (``running``); this module imports nothing above
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,13 @@ class _Running:
     key: str
     name: str
     outputs: tuple[str, ...]
-    folder: Path  # where the step's output folders go
+    cache: str  # the cache folder: the step's output folders go under ``folder``
     repository: Callable[[], Any]
+
+    @property
+    def folder(self) -> Path:
+        """Where the step's output folders go (made when asked: most steps never ask)."""
+        return Path(self.cache) / "artifacts"
 
 
 _current: _Running | None = None
@@ -47,17 +51,30 @@ def history(root: Path) -> Callable[[], Any]:
     return open_history
 
 
-@contextlib.contextmanager
-def running(
-    key: str, name: str, outputs: tuple[str, ...], folder: Path, repository: Callable[[], Any]
-) -> Iterator[None]:
-    """The step ``key`` runs inside the block (contexts made meanwhile are its)."""
-    global _current
-    previous, _current = _current, _Running(key, name, outputs, folder, repository)
-    try:
-        yield
-    finally:
-        _current = previous
+class Running:
+    """The step ``key`` runs inside the block (contexts made meanwhile are its); ``cache``: the
+    project's cache folder. A class, not a generator: it is entered once per executed step."""
+
+    __slots__ = ("previous", "step")
+
+    def __init__(
+        self,
+        key: str,
+        name: str,
+        outputs: tuple[str, ...],
+        cache: str,
+        repository: Callable[[], Any],
+    ) -> None:
+        self.step = _Running(key, name, outputs, cache, repository)
+        self.previous: _Running | None = None
+
+    def __enter__(self) -> None:
+        global _current
+        self.previous, _current = _current, self.step
+
+    def __exit__(self, *exc: object) -> None:
+        global _current
+        _current = self.previous
 
 
 def current_folder() -> Path | None:
