@@ -76,9 +76,10 @@ def _key() -> list[Any]:
 
 
 #: ``recheck(module, skeleton, raws, was)``: where ``module`` is now (as the code index read
-#: it) when its skeleton and the definitions a closure took whole (by raw key) are as they were
-#: in its text whose digest was ``was``; None when not (see ``CodeClosure.reads``).
-Recheck = Callable[[str, str, dict[str, str], str], Found]
+#: it) and its skeleton now, when what a closure read of it (its skeleton, or the same syntax
+#: tree, and the definitions it took whole, by raw key) is as it was in its text whose digest
+#: was ``was``; None when not (see ``CodeClosure.reads``).
+Recheck = Callable[[str, str, dict[str, str], str], tuple[Found, str] | None]
 
 
 class ClosureCache:
@@ -88,7 +89,7 @@ class ClosureCache:
     module name, however many closures consulted it. A closure whose modules changed is still
     the closure when ``recheck`` finds that each changed module kept what the closure read of
     it (``CodeClosure.reads``): an edit inside one step's body leaves the closures of the other
-    steps of its module as they were.
+    steps of its module as they were, and an edit of comments and layout every closure.
     """
 
     def __init__(
@@ -215,9 +216,10 @@ class ClosureCache:
                     skeleton, raws = self._skeletons.get((mod, found), ""), saved.get(mod)
                 if not skeleton or not isinstance(raws, dict):
                     return None
-                if self._recheck(mod, skeleton, raws, found[1]) != where:
+                checked = self._recheck(mod, skeleton, raws, found[1])
+                if checked is None or checked[0] != where:
                     return None  # not the same, or read from other bytes than located
-                self._skeletons[(mod, where)] = skeleton
+                self._skeletons[(mod, where)] = checked[1]
             now.append((mod, where))
         return now, closure
 

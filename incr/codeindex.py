@@ -229,22 +229,22 @@ class CodeIndex:
             self._skeletons[name] = skeleton_digest(info)
         return self._skeletons[name]
 
-    def unchanged_reads(
+    def kept_reads(
         self, module: str, skeleton: str, raws: dict[str, str], was: str = ""
-    ) -> bool:
-        """True when module ``module`` as it is now has the skeleton and the definitions (by
-        raw key) a closure read of it (``CodeClosure.reads``): the closure is then the same.
-        ``was``: the digest of the text those were read from; a definition the edit since did
-        not touch has its raw key of then (``incr.editspan``), and is not looked at again."""
+    ) -> str | None:
+        """The skeleton of ``module`` now, when it has what a closure read of it (its skeleton,
+        or the same tree: ``editspan.neutral``; and the definitions, by raw key, but those the
+        edit since ``was``, that text's digest, did not touch): the same closure. Else None."""
         found = self._rechecks.get((module, skeleton, was))  # asked for each closure
         if found is None:
             info = self.module(module)
-            if info is not None and self.skeleton(info) == skeleton:
-                found = (info, self._edited.since(info.source.text, info.tree, was))
+            text, tree = (info.source.text, info.tree) if info is not None else ("", None)
+            if info and (self.skeleton(info) == skeleton or self._edited.neutral(text, tree, was)):
+                found = (info, self._edited.since(text, tree, was))
             found = self._rechecks[(module, skeleton, was)] = found or (None, None)
         info, edited = found
         if info is None:
-            return False
+            return None
         name, known = info.source.name, self._raws
         for sym, raw in raws.items():
             if edited is not None and sym.partition(".")[0] not in edited:
@@ -253,11 +253,11 @@ class CodeIndex:
             if now is None:
                 nodes = definition_nodes(info, sym)
                 if nodes is None:
-                    return False
+                    return None
                 now = known[(name, sym)] = raw_key(info, nodes, package_of(info.source))
             if now != raw:
-                return False
-        return True
+                return None
+        return self.skeleton(info)
 
     def _imported(self, info: ModuleInfo) -> list[str]:
         """The project modules importing ``info`` imports first: its parent packages and

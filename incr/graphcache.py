@@ -25,6 +25,8 @@ the pipelines are imported and traced. So each module is also keyed by its *wiri
 digest of its AST with the bodies of its module-level ``@step`` functions left out (comments and
 layout never count; see ``incr.wiring``). When only modules' texts changed and every wiring
 digest is the same, the saved graphs are still right and are kept, re-keyed by the new texts.
+An edit of comments and layout alone, told from the text kept for the saved graphs by the few
+statements it touched (``editspan.neutral``), keeps them without the digest of either tree.
 This holds only while no project module may reach a step's function outside a run
 (``entrypoint``, ``func``, ``inspect.unwrap``, ``getattr`` of a computed name, ``vars``,
 ``eval``...): a module that may marks the whole project, and then any edit re-traces. A module
@@ -44,6 +46,7 @@ from typing import Any, NamedTuple
 
 from incr import cachefile, outside
 from incr.dag import shape
+from incr.digests import digest_bytes
 from incr.envreads import env_value, is_local_code
 from incr.graphcodec import decode, encode
 from incr.hashing import MISSING, StatCache
@@ -323,12 +326,17 @@ def _same_wiring(project: Project, data: dict[str, Any], now: dict[str, Any]) ->
             continue
         if rel not in wiring or digest == MISSING:
             return False  # not a module, or gone: the wiring may depend on it
-        found = wiring_of((project.root / rel).read_bytes(), rel)
+        text = (project.root / rel).read_bytes()
+        found = wiring_of(text, rel)
         earlier = functools.partial(_kept_wiring, project, key["modules"][rel], rel)
-        if found is None or found.runs_bodies or not found.same_as(wiring[rel][0], earlier):
+        neutral = functools.partial(_neutral_edit, project, key["modules"][rel], text)
+        if found is None or found.runs_bodies:
+            return False
+        if not found.same_as(wiring[rel][0], earlier, neutral):
             return False
         now["modules"][rel] = found.digest  # the bytes checked, even if rewritten since
         wiring[rel] = found.entry()
+        _keep_text(project, found.digest, text)  # for the check of its next edit
     return True
 
 
@@ -339,6 +347,24 @@ def _keep_text(project: Project, digest: str, text: bytes) -> None:
     if not path.is_file():
         with contextlib.suppress(OSError):
             atomic_write(path, text, durable=False)
+
+
+def _neutral_edit(project: Project, digest: str, text: bytes, tree: Any) -> bool:
+    """Whether module text ``text`` (parsed: ``tree``) differs from its kept text whose bytes
+    had ``digest`` in comments, blank lines and layout only (``editspan.neutral``); False when
+    that text is not kept, or either is not plain UTF-8."""
+    from incr.editspan import neutral
+
+    try:
+        old = project.kept_module(digest).read_bytes()
+    except OSError:
+        return False
+    if digest_bytes(old) != digest or old.startswith(b"\xef\xbb\xbf"):
+        return False
+    try:
+        return neutral(old.decode("utf-8"), text.decode("utf-8"), tree)
+    except UnicodeDecodeError:
+        return False
 
 
 def _kept_wiring(project: Project, digest: str, rel: str) -> Wiring | None:

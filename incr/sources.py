@@ -106,13 +106,14 @@ class CodeSources:
         rel = found[0].relative_to(self.project.root).as_posix()
         return rel, self.stats.digest(rel)
 
-    def _recheck(self, module: str, skeleton: str, raws: dict[str, str], was: str) -> Found:
-        """Where ``module`` is, as the code index read it, when it kept the skeleton and the
-        definitions given of its text whose digest was ``was`` (see ``ClosureCache``); None
+    def _recheck(
+        self, module: str, skeleton: str, raws: dict[str, str], was: str
+    ) -> tuple[Found, str] | None:
+        """Where ``module`` is, as the code index read it, and its skeleton now, when it kept
+        what a closure read of its text whose digest was ``was`` (see ``ClosureCache``); None
         otherwise."""
-        if not self.code.unchanged_reads(module, skeleton, raws, was):
-            return None
-        return self._found.get(module)
+        now = self.code.kept_reads(module, skeleton, raws, was)
+        return None if now is None else (self._found.get(module), now)
 
     def closure(self, module: str, qualname: str) -> CodeClosure:
         """The code closure of a module-level definition; empty when ``module`` is not a

@@ -97,16 +97,28 @@ class Wiring:
             self._parsed = None
         return self._tree
 
-    def same_as(self, saved: Any, earlier: Callable[[], Wiring | None] = lambda: None) -> bool:
+    def same_as(
+        self,
+        saved: Any,
+        earlier: Callable[[], Wiring | None] = lambda: None,
+        neutral: Callable[[Any], bool] = lambda tree: False,
+    ) -> bool:
         """True when ``saved`` (an ``entry()[0]`` of an earlier text) is this wiring. The same
         text around the step bodies is the same tree: its digest is taken over, not computed.
-        Another text around them compares the trees: the saved one, or when none was saved
-        that of ``earlier()``, the wiring of the earlier text (None: not known, not the same)."""
+        Another text around them is the same tree when ``neutral(tree)``, given the tree
+        parsed from this text, says the edit since the earlier text changed comments and
+        layout only (``editspan.neutral``); else the trees are compared: the saved one, or
+        when none was saved that of ``earlier()``, the wiring of the earlier text (None: not
+        known, not the same)."""
         around, tree = saved
         if around == self.around:
             if self._tree is None and tree is not None:
                 self._tree, self._parsed = tree, None
             return tree is None or self._tree is None or self._tree == tree
+        if self._parsed is not None and neutral(self._parsed[0]):
+            if self._tree is None and tree is not None:
+                self._tree, self._parsed = tree, None  # the same tree, so the same digest
+            return True
         if tree is None:
             then = earlier()
             if then is None:

@@ -73,6 +73,11 @@ EDITS = [
      "from pipelines.mark import mark\nfrom pipelines.extra import *\n", []),
     ("the helper defined below removed",
      "\ndef helper(v):\n    return v * 10\n\n\n@pipeline\n", "\n@pipeline\n", ["total", "flag"]),
+    ("comments and blank lines around the functions", "\n\ndef unused(v):",
+     "\n\n# used by no step\n\n\ndef unused(v):", []),
+    ("a comment above a step", "\n@step\ndef flag", "\n# is it large?\n@step\ndef flag", []),
+    ("then a step's body, the same result", "    return [1, 2, 3, 4]\n",
+     "    return [1, 2, 3] + [4]\n", ["load"]),
 ]  # fmt: skip
 
 

@@ -110,6 +110,13 @@ BODIES: dict[str, list[str | None]] = {
         # the table filled by no function yet: a body that starts filling it changes f
         _A_HEAD + "def f():\n    return TABLE['x']()\n\ndef h():\n    return 6\n\ndef k():\n"
         "    return 3\n",
+        # comments and blank lines around the functions only (the skeleton's text changes)
+        "# the first module\n"
+        + _A_HEAD.replace("TABLE = {}\n", "TABLE = {}  # by name\n")
+        + "def f():\n    return h()\n\n\n\ndef h():\n    return 1\n\n# k\ndef k():\n"
+        "    return 2\n",
+        _A_HEAD + "\n\ndef f():\n    return h()\n\ndef h():\n    return 1\n\ndef k():\n"
+        "    return 2\n# the end\n",
     ],
     "pipelines/b.py": [
         "def g():\n    return 1\n\ndef unused():\n    return 1\n",
@@ -144,7 +151,7 @@ def keep(root: Path, path: Path) -> None:
 @settings(max_examples=80, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.sampled_from(sorted(BODIES)), st.integers(min_value=0, max_value=12)),
+        st.tuples(st.sampled_from(sorted(BODIES)), st.integers(min_value=0, max_value=20)),
         min_size=1,
         max_size=10,
     )
@@ -273,6 +280,32 @@ def test_a_kept_text_spares_the_raw_keys_of_definitions_the_edit_did_not_touch(
     assert computed == []
     assert len(keyed) == (0 if kept else 2)
     assert (got.parts, got.packages) == fresh(tmp_path, "pipelines.a", "f")[:2]
+
+
+def test_comments_around_the_functions_keep_every_closure_and_the_next_edit_too(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Comments and blank lines edited around the functions change the module's skeleton
+    but not its tree: no closure is computed again, nor after a later edit of k's body
+    (rechecked by the names it touched, against the skeleton of the text now)."""
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "__init__.py").write_text("")
+    clock = time.time() - 86_400
+    a, b = tmp_path / "pipelines/a.py", tmp_path / "pipelines/b.py"
+    texts = BODIES["pipelines/a.py"]
+    edited_k = texts[14].replace("    return 2\n# the end", "    return 3\n# the end")
+    b.write_text(BODIES["pipelines/b.py"][0] or "")
+    os.utime(b, (clock, clock))
+    for step, text in enumerate([texts[0], texts[13], texts[14], edited_k], start=1):
+        a.write_text(text or "")
+        os.utime(a, (clock + step, clock + step))
+        keep(tmp_path, a)
+        computed = counting_closures(monkeypatch)
+        workspace = Workspace(Project(tmp_path))
+        got = workspace.closure("pipelines.a", "f")
+        workspace.save_stats()
+        assert computed == ([("pipelines.a", "f")] if step == 1 else []), f"text {step}"
+        assert (got.parts, got.packages) == fresh(tmp_path, "pipelines.a", "f")[:2]
 
 
 def test_the_code_memo_is_kept_for_the_next_command(tmp_path: Path) -> None:

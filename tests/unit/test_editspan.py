@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import ast
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from incr.codeast import ModuleSource, analyse, definition_nodes
 from incr.codeparts import raw_key
-from incr.editspan import EditedNames, edited_names
+from incr.editspan import EditedNames, edited_names, neutral
 from incr.model import TOP_LEVEL
 
 PIECES = [
@@ -208,3 +209,81 @@ def test_edits_far_apart_in_a_large_module_are_not_told_from_lines() -> None:
     near = old.replace("    return x + 7\n", "    return x + 8\n")
     touched = edited_names(old, near, ast.parse(near))
     assert touched is not None and "f7" in touched and "f100" not in touched
+
+
+# ======================================== edits of comments and layout only
+
+
+def same_tree(old: str, new: str) -> bool:
+    return ast.dump(ast.parse(old)) == ast.dump(ast.parse(new))
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits())
+def test_an_edit_found_neutral_leaves_the_module_the_same_tree(edit: tuple[str, str]) -> None:
+    old, new = edit
+    assume(parses(old) and parses(new))
+    if neutral(old, new, ast.parse(new)):
+        assert same_tree(old, new)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces, st.data())
+def test_comments_and_blank_lines_between_statements_are_neutral(layout, data) -> None:
+    """The same statements with other blank lines and comments between them (anywhere, in
+    several places at once): found neutral."""
+    gaps = [data.draw(st.integers(0, len(GAPS) - 1)) for _ in layout]
+    old, new = (
+        module(layout),
+        module([(kind, gap) for (kind, _), gap in zip(layout, gaps, strict=True)]),
+    )
+    assert neutral(old, new, ast.parse(new))
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("A = 1\nB = 2\n", "A = 1\n# why B\nB = 2\n"),
+        ("A = 1\n\n\nB = 2\n", "A = 1\nB = 2\n"),
+        ("A = f(1, 2)\n", "A = f(\n    1,  # one\n    2,\n)\n"),
+        ("class K:\n    a = 1\n\n    def m(self):\n        return 1\n",
+         "class K:\n    a = 1  # the first\n\n\n    def m(self):\n        return 1\n"),
+        ("def f():\n    return 1\n", "def f():\n    # why\n    return 1\n"),
+        ("X = 1\n", "X = 1\n# the end\n"),
+    ],
+)  # fmt: skip
+def test_layout_and_comments_are_neutral(old: str, new: str) -> None:
+    assert neutral(old, new, ast.parse(new))
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("A = 1\nB = 2\n", "A = 1\nB = 3\n"),
+        ("A = 1\n", "A = 1\nB = 2\n"),
+        ('class K:\n    """doc"""\n', 'class K:\n    """another doc"""\n'),
+        ('"""module doc"""\nA = 1\n', '"""the module"""\nA = 1\n'),
+        ("# -*- coding: utf-8 -*-\nA = 1\n", "# -*- coding: latin-1 -*-\nA = 1\n"),
+        ("A = 1\n", "# coding: latin-1\nA = 1\n"),
+        ("def f():\n    return 1\n", "def f():\n    return 2\n"),
+    ],
+)  # fmt: skip
+def test_other_edits_are_not(old: str, new: str) -> None:
+    assert not neutral(old, new, ast.parse(new))
+
+
+def test_neutral_asks_for_an_earlier_text_once_and_is_false_without_one() -> None:
+    asked: list[str] = []
+
+    def earlier(digest: str) -> str | None:
+        asked.append(digest)
+        return "A = 1\nB = 2\n" if digest == "kept" else None
+
+    names = EditedNames(earlier)
+    new = "A = 1\n\n# why\nB = 2\n"
+    tree = ast.parse(new)
+    assert not names.neutral(new, tree, "gone")
+    assert names.neutral(new, tree, "kept")
+    assert names.neutral(new, tree, "kept")
+    assert asked == ["gone", "kept"]
+    assert not names.neutral("A = 1\nB = 3\n", ast.parse("A = 1\nB = 3\n"), "kept")

@@ -184,6 +184,35 @@ def test_a_comment_around_the_bodies_is_found_the_same_through_the_tree() -> Non
     assert kept(old, new)
 
 
+@pytest.mark.parametrize(
+    ("edit", "same"),
+    [
+        (("N = 3\n", "N = 3  # the size\n\n"), True),
+        (("@pipeline\n", "# the pipeline\n@pipeline\n"), True),
+        (("N = 3\n", "N = 4\n"), False),
+        (("    f(N)\n", "    f(N + 1)\n"), False),
+    ],
+)
+def test_a_neutral_edit_keeps_the_wiring_without_its_tree(
+    edit: tuple[str, str], same: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Comments and layout edited around the step bodies: ``editspan.neutral`` says so, and no
+    tree is dumped; any other edit is found by the trees, as before."""
+    from incr import astnorm
+    from incr.editspan import neutral
+
+    old = STEP + "def f(x):\n    return x\n\n\nN = 3\n\n\n@pipeline\ndef p():\n    f(N)\n"
+    new = old.replace(*edit)
+    then, now = wired(old), wired(new)
+    assert then.around != now.around
+    dumped: list[int] = []
+    real = astnorm.dumped
+    monkeypatch.setattr(astnorm, "dumped", lambda *a: dumped.append(1) or real(*a))
+    found = now.same_as(then.entry()[0], lambda: then, lambda tree: neutral(old, new, tree))
+    assert found is same
+    assert dumped == ([] if same else [1, 1])
+
+
 _BODY = [
     "    return x",
     "    y = x",
