@@ -13,6 +13,8 @@ the ratios hold on any machine of one kind. Rows:
 - on --big steps: the first `incr repro`, whose engine overhead per step is (first repro less a
   no-op status) / N, and `incr repro` after one step's code edit (one step executes); each
   the mean of two fresh projects, the engines taken in turn and then in the opposite turn;
+- on the 1,000-step and --big chains, after that edit, `incr repro` after a comment put above
+  the steps (outside every step's body; nothing executes), measured the same way;
 - a layered DAG of --dag steps (layers of 10, each step taking two inputs from the layer
   before): an edit in the middle layer that changes every downstream result, and the engine
   overhead per executed step, (repro after the edit less a no-op status) / executed steps
@@ -231,6 +233,14 @@ def chain_figures(
                 share = edited.seconds / ROUNDS
                 figures[i]["edited repro"] = figures[i].get("edited repro", 0.0) + share
                 figures[i]["edited executed"] = executed(edited.output)
+        for r, roots in enumerate(rounds):  # then a comment above the steps: nothing runs
+            for i, eng in in_turn(engines, r):
+                gen.comment_incr_chain(roots[i], "the chain, commented")
+                commented = checked(
+                    run([*eng.command, "repro"], roots[i], eng.env), "repro after a comment"
+                )
+                share = commented.seconds / ROUNDS
+                figures[i]["commented repro"] = figures[i].get("commented repro", 0.0) + share
         return figures
 
 
@@ -379,6 +389,8 @@ def measure(
             "status big kept": big[i]["status kept"],
             "repro 1000": small[i]["repro"],
             "edited big": big[i]["edited repro"],
+            "commented 1000": small[i]["commented repro"],
+            "commented big": big[i]["commented repro"],
             "edited big executed": big[i]["edited executed"],
             "first per step": (big[i]["first"] - big[i]["status"]) / args.big,
             "dag per step": (dag[i]["edited repro"] - dag[i]["status"])
@@ -470,6 +482,10 @@ def main() -> None:
         ("no-op repro, 1,000-step chain", "repro 1000", seconds, "at most 5 x", ""),
         (f"repro after one edit, {big} steps ({after['edited big executed']:.0f} executed)",
          "edited big", seconds, "at most 1 s", ""),
+        ("then a comment above the steps, 1,000-step chain (nothing executes)",
+         "commented 1000", seconds, "", ""),
+        (f"then a comment above the steps, {big} steps (nothing executes)", "commented big",
+         seconds, "", ""),
         (f"first repro, {big} steps: overhead per step", "first per step", ms,
          "at most 0.3 ms", ""),
         (f"{args.dag}-step DAG, middle edit ({after['dag executed']:.0f} executed): per step",

@@ -66,6 +66,19 @@ def edit_incr_step(root: Path, i: int, name: str = "chain") -> None:
     module.write_text(text.replace(old, old[:-1] + " + 0\n", 1))
 
 
+def comment_incr_chain(root: Path, text: str, name: str = "chain") -> None:
+    """Put a comment line ``text`` above the first step of ``pipelines/NAME.py`` (or change
+    the one put there before): an edit outside every step's body that changes no code."""
+    module = root / "pipelines" / f"{name}.py"
+    lines = module.read_text().split("\n")
+    head = lines.index("from incr import pipeline, step")
+    if lines[head + 1].startswith("#"):
+        lines[head + 1] = f"# {text}"
+    else:
+        lines.insert(head + 1, f"# {text}")
+    module.write_text("\n".join(lines))
+
+
 def make_digits_project(root: Path, repo: Path) -> None:
     """A project holding the repository's digits example (the seed's ZenML caching example)."""
     (root / "pipelines").mkdir(parents=True)
