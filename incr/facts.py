@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from incr import outside
 from incr.errors import DefinitionError
@@ -36,6 +36,7 @@ class StepFacts:
         #: Packages imported from local code, counted by their files (``incr.localpackages``).
         self.local = LocalPackages(stats)
         self._object_codes: dict[tuple[str, ...], str] = {}
+        self._object_parts: dict[tuple[str, ...], dict[str, str]] = {}
         self._step_parts: dict[str, tuple[TracedPipeline, set[str]]] = {}
         #: Per step (by its key, with the node they are of): its code parts and the files its
         #: C readers open, asked by the status walk and again by the run. (Not by ``id()``:
@@ -43,17 +44,24 @@ class StepFacts:
         self._code: dict[str, tuple[StepNode, dict[str, str]]] = {}
         self._native: dict[str, tuple[StepNode, tuple[list[str], list[str]]]] = {}
 
-    def input_identity(self, artifact: Artifact) -> str:
+    def input_identity(self, artifact: Artifact, values: Mapping[str, str] | None = None) -> str:
         """What a consumer's facts hold for an upstream output: its digest, plus the digest
-        of the project code it refers to, as that code is now (see ``objectcode``)."""
+        of the project code it refers to, as that code is now (see ``objectcode``), with the
+        module values set at run time that this code reads (``values``: the traced
+        pipeline's, by code part; ``incr.globalvalues``)."""
         if not artifact.refs:
             return artifact.digest
-        from incr.objectcode import input_identity, object_code  # outputs that refer to code
+        from incr.objectcode import code_digest, input_identity, object_parts  # refer to code
 
+        parts = self._object_parts.get(artifact.refs)
+        if parts is None:
+            parts = object_parts(artifact.refs, self.sources.closure, self.package)
+            self._object_parts[artifact.refs] = parts
+        if values and not values.keys().isdisjoint(parts):
+            return input_identity(artifact.digest, code_digest(parts, values))
         code = self._object_codes.get(artifact.refs)
         if code is None:
-            code = object_code(artifact.refs, self.sources.closure, self.package)
-            self._object_codes[artifact.refs] = code
+            code = self._object_codes[artifact.refs] = code_digest(parts)
         return input_identity(artifact.digest, code)
 
     def ref_code(self, ref: str) -> str:

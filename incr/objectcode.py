@@ -12,7 +12,7 @@ Pure: sources and package versions come in through callables.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, cast
 
 from incr.codeast import IGNORED
@@ -105,8 +105,18 @@ def object_code(
     package: Callable[[str], tuple[str, str]],
 ) -> str:
     """The digest of the code closures of ``refs`` (``module:name``) and of the versions of
-    the packages they import. ``closure(module, name)`` gives a definition's closure (``*``:
-    the whole module); ``package(name)`` gives (distribution, version).
+    the packages they import (``code_digest`` of ``object_parts``)."""
+    return code_digest(object_parts(refs, closure, package))
+
+
+def object_parts(
+    refs: Iterable[str],
+    closure: Callable[[str, str], CodeClosure],
+    package: Callable[[str], tuple[str, str]],
+) -> dict[str, str]:
+    """The code parts of the closures of ``refs`` (``module:name``) and the versions of the
+    packages they import. ``closure(module, name)`` gives a definition's closure (``*``: the
+    whole module); ``package(name)`` gives (distribution, version).
 
     A name that is not a top-level definition incr can see (made at run time) counts by its
     whole module.
@@ -123,7 +133,16 @@ def object_code(
     for top in sorted(packages):
         dist, version = package(top)
         parts[f"pkg:{dist}"] = version
-    return digest_bytes(canonical_json(parts).encode(), 32)
+    return parts
+
+
+def code_digest(parts: Mapping[str, str], values: Mapping[str, str] | None = None) -> str:
+    """The digest of code parts ``parts``, with the values set at run time (``values``, by
+    code part: ``incr.globalvalues``) of the parts it holds, as a step's code facts hold them
+    (``value:PART``): an object whose methods read a module value another module set counts
+    by that value."""
+    used = {f"value:{p}": values[p] for p in values.keys() & parts} if values else {}
+    return digest_bytes(canonical_json({**parts, **used}).encode(), 32)
 
 
 def input_identity(digest: str, code: str) -> str:

@@ -9,6 +9,7 @@ would run waits on it, as in ``incr status``, and each decision is kept as a ``V
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -213,6 +214,8 @@ class Preparer:
         """What the step's facts hold for its inputs, and the upstream steps it waits on (a
         dry run only: those whose outputs are not known)."""
         identity = self.ws.input_identity
+        if run.traced.values:  # an input's code may read them
+            identity = functools.partial(identity, values=run.traced.values)
         if self.executes:
             refs = node.inputs.items()
             return {p: identity(run.outputs[r.step][r.output]) for p, r in refs}, []
@@ -291,7 +294,8 @@ class Preparer:
             facts, _ = run.facts[node.name]
             code = tuple(k for k in facts.code if ":" in k and not k.startswith(_NOT_PARTS))
             tracked = tuple(d for d in facts.deps if d not in node.deps)
-            identity = {p: self.ws.input_identity(a) for p, a in artifacts.items() if a}
+            values = run.traced.values
+            identity = {p: self.ws.input_identity(a, values) for p, a in artifacts.items() if a}
             if identity != facts.inputs:
                 facts = replace(facts, inputs=identity)
                 run.facts[node.name] = (facts, self.ws.lockbook.fingerprint_of(facts, None))

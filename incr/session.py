@@ -10,9 +10,10 @@ This is the seam between the pure core and the disk: it reads sources and files,
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -132,9 +133,10 @@ class Workspace:
         the ones that are project definitions: its materializer, the classes it names)."""
         return self.sources.object_refs(kind, parts, names)
 
-    def input_identity(self, artifact: Artifact) -> str:
-        """What a consumer's facts hold for an upstream output (see ``StepFacts``)."""
-        return self.facts.input_identity(artifact)
+    def input_identity(self, artifact: Artifact, values: Mapping[str, str] | None = None) -> str:
+        """What a consumer's facts hold for an upstream output, given the module values set
+        at run time (see ``StepFacts``)."""
+        return self.facts.input_identity(artifact, values)
 
     def code_facts(self, traced: TracedPipeline, node: StepNode) -> dict[str, str]:
         """Code parts of a step (see ``StepFacts.code_facts``)."""
@@ -270,7 +272,10 @@ class Workspace:
         """What is known of one step before the status walk (see ``statuswalk.Observed``).
         Asked of every step a status judges: it calls the parts, not this class's methods."""
         facts_of, learned_of = self.facts, self.learned
-        inputs, _ = upstream_inputs(node, self.locks, set(), facts_of.input_identity)
+        identity = facts_of.input_identity
+        if traced.values:  # an input's code may read them
+            identity = functools.partial(identity, values=traced.values)
+        inputs, _ = upstream_inputs(node, self.locks, set(), identity)
         native = facts_of.native_reads(traced, node)
         facts = facts_of.static_facts(traced, node, inputs, native)
         locked = self.locks.get(node.key)

@@ -810,3 +810,93 @@ def test_a_script_running_a_value_setting_step_twice_keeps_it_executing(
     assert "sets:pipelines/config.py:N_CLASSES" in project.lock()["flow.load"].reads
     project.repro()
     assert project.take_ran() == ["load"]
+
+
+SCALER = """\
+    from incr import pipeline, step
+    from mylib.shapes import MixScaler
+    from pipelines.mark import mark
+
+
+    @step
+    def make_scaler() -> object:
+        mark("make_scaler")
+        return MixScaler()
+
+
+    @step
+    def use_scaler(scaler: object) -> list:
+        mark("use_scaler")
+        return [scaler.apply(x) for x in [1, 2, 3]]
+
+
+    @step
+    def make_table() -> dict:
+        mark("make_table")
+        return {"mix": core.mix}
+
+
+    @step
+    def use_table(table: dict) -> int:
+        mark("use_table")
+        return table["mix"](10)
+
+
+    @pipeline
+    def scaled():
+        use_scaler(make_scaler())
+        use_table(make_table())
+
+
+    from mylib import core  # noqa: E402
+    """
+
+
+def test_a_value_another_module_sets_counts_for_the_code_of_an_object_passed_on(
+    make_project: MakeProject,
+) -> None:
+    """``core.SCALE = 9`` at the top level of another pipeline module, read by the methods of
+    an object (and by a function in a dict) one step returns and the next calls: the value
+    counts for the input as for the code it refers to, so the next step reruns when it
+    changes, comes or goes, though the object pickles to the same bytes (put back from the
+    run cache when the value goes: its result of the first run)."""
+    project = make_project(
+        {
+            "mylib/__init__.py": "",
+            "mylib/core.py": "SCALE = 3\n\n\ndef mix(x):\n    return x * SCALE\n",
+            "mylib/shapes.py": (
+                "from mylib.core import mix\n\n\nclass MixScaler:\n"
+                "    def apply(self, x):\n        return mix(x)\n"
+            ),
+            "pipelines/other.py": (
+                "from incr import pipeline, step\nfrom mylib import core\n\n\n"
+                "@step\ndef other() -> int:\n    return 1\n\n\n@pipeline\ndef elsewhere():\n"
+                "    other()\n"
+            ),
+            "pipelines/scaled.py": SCALER,
+        }
+    )
+    project.repro()
+    project.take_ran()
+    for old, new in [
+        ("from mylib import core\n", "from mylib import core\n\ncore.SCALE = 9\n"),
+        ("core.SCALE = 9\n", "core.SCALE = 5\n"),
+        ("core.SCALE = 5\n", ""),
+    ]:
+        project.edit("pipelines/other.py", old, new)
+        assert {"use_scaler", "use_table"} <= set(project.dirty()), new
+        project.repro()  # run, or put back from the run cache (the value removed)
+        text = {rel: project.read(rel) for rel in ("pipelines/other.py", "pipelines/scaled.py")}
+        fresh = make_project(
+            {
+                **text,
+                **{
+                    r: project.read(r)
+                    for r in ("mylib/__init__.py", "mylib/core.py", "mylib/shapes.py")
+                },
+            },
+            where=f"fresh{len(new)}",
+        )
+        fresh.repro()
+        kept = {k: e.outputs for k, e in project.lock().items()}
+        assert kept == {k: e.outputs for k, e in fresh.lock().items()}, new
