@@ -1,12 +1,14 @@
 """The parts of a module a code closure records, read off its analysed tree: the digest and
 normalised source of one definition (``part_digest``, ``part_source``), the module's skeleton
-(``skeleton_digest``), and the code memo's key and entries for one definition (``raw_key``,
-``memo_entry``, ``from_memo``). Pure: values in, values out.
+(``skeleton_digest``), the code memo's key and entries for one definition (``raw_key``,
+``memo_entry``, ``from_memo``), and a module's text as Python reads its bytes
+(``source_text``) and numbers its lines (``text_lines``). Pure: values in, values out.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any
 
 from incr.astnorm import config_defaults_apart, digest_nodes, unparse
@@ -14,6 +16,9 @@ from incr.codeast import Binding, ModuleInfo, Ref, definition_nodes
 from incr.digests import digest_bytes
 from incr.fingerprint import MEMO_FORMAT
 from incr.moduletop import around_bodies
+
+#: A coding declaration (PEP 263), in the first two lines of a module.
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
 
 
 def definition_digest(nodes: list[ast.stmt], walks: list[list[ast.AST]] | None = None) -> str:
@@ -53,6 +58,26 @@ def skeleton_digest(info: ModuleInfo) -> str:
     head = [info.source.name, info.source.path, str(info.source.is_package), str(MEMO_FORMAT)]
     text = around_bodies(info.source.text.encode(), functions)
     return digest_bytes("\n".join(head).encode() + b"\n" + text, 32)
+
+
+def source_text(source: bytes) -> str:
+    """The text Python reads from module bytes ``source``: UTF-8 without its byte-order mark,
+    or the encoding a coding declaration (PEP 263) names. Bytes that do not decode so (Python
+    would not import the module either, and says why) are read with replacement characters."""
+    if not source.startswith(b"\xef\xbb\xbf") and not any(
+        _COOKIE.match(line) for line in source.split(b"\n", 2)[:2]
+    ):
+        return source.decode("utf-8", "replace")
+    import tokenize
+
+    head = iter(source.splitlines(keepends=True)[:2])
+    try:
+        encoding = tokenize.detect_encoding(lambda: next(head, b""))[0]
+    except SyntaxError:  # an unknown encoding, or a mark and a declaration that disagree
+        encoding = "utf-8"
+    if encoding == "utf-8-sig" or source.startswith(b"\xef\xbb\xbf"):
+        source, encoding = source.removeprefix(b"\xef\xbb\xbf"), "utf-8"
+    return source.decode(encoding, "replace")
 
 
 def text_lines(text: str) -> list[str]:

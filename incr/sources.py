@@ -73,8 +73,10 @@ class CodeSources:
         data = path.read_bytes()
         rel = path.relative_to(self.project.root).as_posix()
         self._found[name] = (rel, digest_bytes(data))  # what the closures are computed from
-        text = data.decode("utf-8")
         from incr.codeast import ModuleSource
+        from incr.codeparts import source_text
+
+        text = source_text(data)  # a byte-order mark, a coding declaration: as Python reads it
 
         main_runs = rel.startswith(f"{self.project.pipelines_dir}/") or _is_script(path)
         return ModuleSource(name, rel, text, is_package, main_runs)
@@ -82,11 +84,13 @@ class CodeSources:
     def _kept(self, digest: str) -> str | None:
         """The text of a project module kept by the digest of its bytes (by the graph cache
         and for diffs: ``Project.kept_module``), when it is kept and still has that digest."""
+        from incr.codeparts import source_text
+
         try:
             data = self.project.kept_module(digest).read_bytes()
-            return data.decode("utf-8") if digest_bytes(data) == digest else None
-        except (OSError, UnicodeDecodeError):
+        except OSError:
             return None
+        return source_text(data) if digest_bytes(data) == digest else None
 
     def _project_modules(self) -> list[str]:
         """The names of the project's modules (for a registry scan), noting their list."""
