@@ -314,6 +314,12 @@ def value_name(part: str) -> str:
     return f"{name} in {path}"
 
 
+def refers_to_code(identity: str) -> bool:
+    """Whether an input's identity in a step's facts (``StepFacts.input_identity``) holds the
+    digest of the project code the input refers to (``DIGEST+CODE``)."""
+    return "+" in identity
+
+
 def set_parts(reads: dict[str, str]) -> list[str]:
     """The module values (``path:name``) a step set as it ran, by its lock entry's reads."""
     return [key[len(SETS_PREFIX) :] for key in reads if key.startswith(SETS_PREFIX)]

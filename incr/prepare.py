@@ -214,8 +214,8 @@ class Preparer:
         """What the step's facts hold for its inputs, and the upstream steps it waits on (a
         dry run only: those whose outputs are not known)."""
         identity = self.ws.input_identity
-        if run.traced.values:  # an input's code may read them
-            identity = functools.partial(identity, values=run.traced.values)
+        if values := self.input_values(run, node):  # an input's code may read them
+            identity = functools.partial(identity, values=values)
         if self.executes:
             refs = node.inputs.items()
             return {p: identity(run.outputs[r.step][r.output]) for p, r in refs}, []
@@ -227,6 +227,16 @@ class Preparer:
         if more:
             waiting = sorted({*waiting, *more})
         return inputs, waiting
+
+    def input_values(self, run: RunState, node: StepNode) -> dict[str, str]:
+        """The digests of the module values set at run time that an input's code may read
+        (``StepFacts.input_identity``): as importing the modules set them and, in a run, as
+        the steps before ``node`` that set values left them (an object whose method reads
+        ``core.SCALE`` pickles to the same bytes whatever a step set it to)."""
+        values = run.traced.values
+        if self.executes and (setters := values_set(run.set_by, node.key, run.set_by)):
+            values = {**values, **set_values_now(run.values, setters, run.value_digests)}
+        return values
 
     def verdict(
         self,
@@ -294,7 +304,7 @@ class Preparer:
             facts, _ = run.facts[node.name]
             code = tuple(k for k in facts.code if ":" in k and not k.startswith(_NOT_PARTS))
             tracked = tuple(d for d in facts.deps if d not in node.deps)
-            values = run.traced.values
+            values = self.input_values(run, node)
             identity = {p: self.ws.input_identity(a, values) for p, a in artifacts.items() if a}
             if identity != facts.inputs:
                 facts = replace(facts, inputs=identity)

@@ -13,7 +13,15 @@ from dataclasses import replace
 
 from incr import dag, gate
 from incr.fingerprint import fingerprint
-from incr.model import Facts, LockEntry, PipelineGraph, Reason, StepNode, set_parts
+from incr.model import (
+    Facts,
+    LockEntry,
+    PipelineGraph,
+    Reason,
+    StepNode,
+    refers_to_code,
+    set_parts,
+)
 from incr.overlaps import Overlap, learned_upstreams
 from incr.overlaps import notes as overlap_notes
 from incr.plan import (
@@ -132,10 +140,14 @@ def _walk_one(
             and (other := _other_writers(node, locked, writers, dirty))
         ):
             waiting = sorted({*waiting, *other})  # rewrites a file it read: by its key
+        own = f"{node.pipeline}."
         if used := values_set(set_by, node.key, facts.code):  # their values as recorded
             facts = with_values(facts, recorded_values(used, locked))
             setters = {set_by[p] for p in used} & dirty  # by key; named here by their name
-            own = f"{node.pipeline}."
+            waiting = sorted({*waiting, *(s.removeprefix(own) for s in setters)})
+        if set_by and any(map(refers_to_code, facts.inputs.values())):
+            # An object's code may read a value a step sets: known when that step has run.
+            setters = {k for k in set_by.values() if k != node.key} & dirty
             waiting = sorted({*waiting, *(s.removeprefix(own) for s in setters)})
         same = locked is not None and same_facts(facts, locked.facts)
         fp = None if waiting else _fingerprint(facts, locked, seen.checked and same)

@@ -900,3 +900,73 @@ def test_a_value_another_module_sets_counts_for_the_code_of_an_object_passed_on(
         fresh.repro()
         kept = {k: e.outputs for k, e in project.lock().items()}
         assert kept == {k: e.outputs for k, e in fresh.lock().items()}, new
+
+
+SET_BY_A_STEP = """\
+    from incr import pipeline, step
+    from mylib import core
+    from pipelines.mark import mark
+
+
+    @step
+    def configure() -> int:
+        mark("configure")
+        core.SCALE = 3
+        return 0
+
+
+    @step
+    def make(ready: int):
+        mark("make")
+        return core.Model()
+
+
+    @step
+    def use(model) -> int:
+        mark("use")
+        return model.predict(2)
+
+
+    @pipeline
+    def scaled():
+        use(make(configure()))
+    """
+
+
+def test_a_value_a_step_sets_counts_for_the_code_of_an_object_passed_on(
+    make_project: MakeProject,
+) -> None:
+    """``core.SCALE = 3`` in a step, read by a method of the object the next step returns:
+    the step after that reruns when the value changes, though the object pickles to the same
+    bytes, and is reused while it does not. Before, it kept the result of the old value."""
+    project = make_project(
+        {
+            "mylib/__init__.py": "",
+            "mylib/core.py": (
+                "SCALE = 1\n\n\nclass Model:\n    def predict(self, x):\n        return x * SCALE\n"
+            ),
+            "pipelines/scaled.py": SET_BY_A_STEP,
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["configure", "make", "use"]
+    assert project.dirty()["use"] == [("after", "make")]
+    project.repro()
+    assert project.take_ran() == ["configure"]  # the same value: make and use reused
+    everything = ["configure", "make", "use"]
+    for i, (old, new, ran) in enumerate(
+        [("= 3", "= 4", everything), ("= 4", "= 5", everything), ("= 5", "= 4", ["configure"])]
+    ):  # back to 4: make and use put back from the run cache
+        project.edit("pipelines/scaled.py", f"core.SCALE {old}", f"core.SCALE {new}")
+        project.repro()
+        assert project.take_ran() == ran, new
+        fresh = make_project(
+            {r: project.read(r) for r in ("mylib/__init__.py", "mylib/core.py")}
+            | {"pipelines/scaled.py": project.read("pipelines/scaled.py")},
+            where=f"fresh{i}",
+        )
+        fresh.repro()
+        outputs = {k: e.outputs for k, e in project.lock().items()}
+        assert outputs == {k: e.outputs for k, e in fresh.lock().items()}, new
+        project.repro()
+        assert project.take_ran() == ["configure"], new
