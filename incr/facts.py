@@ -37,6 +37,9 @@ class StepFacts:
         self.local = LocalPackages(stats)
         self._object_codes: dict[tuple[str, ...], str] = {}
         self._object_parts: dict[tuple[str, ...], dict[str, str]] = {}
+        #: Module values set as the project modules were imported (``incr.globalvalues``), by
+        #: code part: those of the pipelines this command judges (one import, the same values).
+        self.values: dict[str, str] = {}
         self._step_parts: dict[str, tuple[TracedPipeline, set[str]]] = {}
         #: Per step (by its key, with the node they are of): its code parts and the files its
         #: C readers open, asked by the status walk and again by the run. (Not by ``id()``:
@@ -66,12 +69,18 @@ class StepFacts:
 
     def ref_code(self, ref: str) -> str:
         """The digest of the code of project definition ``ref`` (``module:name``) as it is
-        now, with the versions of the packages it imports (see ``objectcode.object_code``)."""
-        from incr.objectcode import object_code
+        now, with the versions of the packages it imports and the values set at run time
+        that it reads (``values``; see ``objectcode.code_digest``)."""
+        from incr.objectcode import code_digest, object_parts
 
         key = (ref,)
+        parts = self._object_parts.get(key)
+        if parts is None:
+            parts = self._object_parts[key] = object_parts(key, self.sources.closure, self.package)
+        if self.values and not self.values.keys().isdisjoint(parts):
+            return code_digest(parts, self.values)
         if key not in self._object_codes:
-            self._object_codes[key] = object_code(key, self.sources.closure, self.package)
+            self._object_codes[key] = code_digest(parts)
         return self._object_codes[key]
 
     def ref_covered(self, ref: str, code: dict[str, str]) -> bool:

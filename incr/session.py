@@ -261,6 +261,7 @@ class Workspace:
         for all), gathered from the disk in run order; ``absent`` holds the outs missing from
         disk that ``incr status --check`` takes as recorded (see ``gate.as_recorded``)."""
         graph, overlaps = self.learned_graph(traced)
+        self.facts.values.update(traced.values)  # what unpickled code reads (``ref_code``)
         judged = statuswalk.judged_steps(graph, wanted)
         now = time.time()
         observed = {node.name: self.observe(traced, node, absent, now) for node in judged}

@@ -970,3 +970,71 @@ def test_a_value_a_step_sets_counts_for_the_code_of_an_object_passed_on(
         assert outputs == {k: e.outputs for k, e in fresh.lock().items()}, new
         project.repro()
         assert project.take_ran() == ["configure"], new
+
+
+UNPICKLES = """\
+    import pickle
+
+    from incr import pipeline, step
+    from mylib import core
+    from pipelines.mark import mark
+
+
+    @step(outs=["model.pkl"])
+    def save() -> None:
+        mark("save")
+        with open("model.pkl", "wb") as fh:
+            pickle.dump(core.Model(), fh)
+
+
+    @step(deps=["model.pkl"])
+    def use() -> int:
+        mark("use")
+        with open("model.pkl", "rb") as fh:
+            model = pickle.load(fh)
+        return model.predict(2)
+
+
+    @pipeline
+    def saved():
+        save()
+        use()
+    """
+
+
+def test_a_value_another_module_sets_counts_for_the_code_a_step_unpickles(
+    make_project: MakeProject,
+) -> None:
+    """A step that unpickles an object from a file depends on the code of its class; a value
+    that code reads, set by another pipeline module as it is imported, counts with it: the
+    step reruns when it changes, though the file keeps its bytes. Before, it kept its old
+    result."""
+    project = make_project(
+        {
+            "mylib/__init__.py": "",
+            "mylib/core.py": (
+                "SCALE = 1\n\n\nclass Model:\n    def predict(self, x):\n        return x * SCALE\n"
+            ),
+            "pipelines/other.py": (
+                "from incr import pipeline, step\nfrom mylib import core\n\ncore.SCALE = 9\n\n\n"
+                "@step\ndef other() -> int:\n    return 1\n\n\n@pipeline\ndef elsewhere():\n"
+                "    other()\n"
+            ),
+            "pipelines/saved.py": UNPICKLES,
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["save", "use"]
+    assert "unpickled:mylib.core:Model" in project.lock()["saved.use"].reads
+    project.edit("pipelines/other.py", "core.SCALE = 9", "core.SCALE = 10")
+    assert ("code changed", "Model in mylib.core, unpickled") in project.dirty()["use"]
+    project.repro()
+    assert project.take_ran() == ["save", "use"]
+    fresh = make_project(
+        {r: project.read(r) for r in ("mylib/__init__.py", "mylib/core.py")}
+        | {r: project.read(r) for r in ("pipelines/other.py", "pipelines/saved.py")},
+        where="fresh",
+    )
+    fresh.repro()
+    assert project.lock()["saved.use"].outputs == fresh.lock()["saved.use"].outputs
+    assert project.dirty() == {}
