@@ -71,17 +71,26 @@ class StepFacts:
         """The digest of the code of project definition ``ref`` (``module:name``) as it is
         now, with the versions of the packages it imports and the values set at run time
         that it reads (``values``; see ``objectcode.code_digest``)."""
-        from incr.objectcode import code_digest, object_parts
+        from incr.objectcode import code_digest
+
+        parts = self.ref_parts(ref)
+        if self.values and not self.values.keys().isdisjoint(parts):
+            return code_digest(parts, self.values)
+        key = (ref,)
+        if key not in self._object_codes:
+            self._object_codes[key] = code_digest(parts)
+        return self._object_codes[key]
+
+    def ref_parts(self, ref: str) -> dict[str, str]:
+        """The code parts (``path:name`` to digest, and package versions) of project
+        definition ``ref`` (``module:name``) as it is now (see ``objectcode.object_parts``)."""
+        from incr.objectcode import object_parts
 
         key = (ref,)
         parts = self._object_parts.get(key)
         if parts is None:
             parts = self._object_parts[key] = object_parts(key, self.sources.closure, self.package)
-        if self.values and not self.values.keys().isdisjoint(parts):
-            return code_digest(parts, self.values)
-        if key not in self._object_codes:
-            self._object_codes[key] = code_digest(parts)
-        return self._object_codes[key]
+        return parts
 
     def ref_covered(self, ref: str, code: dict[str, str]) -> bool:
         """True when code facts ``code`` hold the closure of ``ref`` (``module:name``): the

@@ -17,6 +17,8 @@ from incr.model import (
     LISTING_PREFIX,
     TIMES_PREFIX,
     UNPICKLED_PREFIX,
+    UNSET,
+    VALUE_PREFIX,
     LockEntry,
     Reason,
     StepNode,
@@ -86,17 +88,33 @@ class LearnedFacts:
         self.code_of: Callable[[str], str] = lambda ref: ""
         #: Whether a step's code facts hold that code already (see ``StepFacts.ref_covered``).
         self.covered: Callable[[str, dict[str, str]], bool] = lambda ref, code: False
+        #: The code parts of a project definition, by ``module:name`` (see
+        #: ``StepFacts.ref_parts``): the module values the code a step unpickled reads.
+        self.parts_of: Callable[[str], Mapping[str, str]] = lambda ref: {}
 
-    def read_changes(self, reads: dict[str, str], expected: Iterable[str] = ()) -> list[Reason]:
+    def read_changes(
+        self,
+        reads: dict[str, str],
+        expected: Iterable[str] = (),
+        values: Mapping[str, str] | None = None,
+    ) -> list[Reason]:
         """Why what a step was seen to depend on differs now (files read, environment
         variables, listings, existence tests; see ``LockEntry.reads``); empty when nothing
         did. A key of ``expected`` (see ``expected_reads``) that ``reads`` lacks is a change
-        too: the step ran before it depended on that."""
+        too: the step ran before it depended on that. ``values``: in a run, the digests of
+        the module values the steps before this one set as they ran, as they left them (a
+        ``value:`` key is compared with them); None in a status, which takes those as
+        recorded."""
         changed = {}
         for key, then in reads.items():
-            now = self.value(key, then)
+            now = self.value(key, then, values)
             if now != then:
                 changed[key] = (then, now)
+            elif values and key.startswith(UNPICKLED_PREFIX):  # a value set since it ran
+                for part in values.keys() & self.parts_of(key[len(UNPICKLED_PREFIX) :]).keys():
+                    seen = f"{VALUE_PREFIX}{part}"
+                    if seen not in reads and values[part] != UNSET:
+                        changed[seen] = (UNSET, values[part])
         for key in expected:
             if key not in reads:
                 changed[key] = ("", self.value(key))
@@ -112,24 +130,36 @@ class LearnedFacts:
         return found
 
     def reads_to_record(
-        self, node: StepNode, code: dict[str, str], seen: dict[str, str]
+        self,
+        node: StepNode,
+        code: dict[str, str],
+        seen: dict[str, str],
+        values: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
         """The ``LockEntry.reads`` of a step that ran and was ``seen`` reading these: with
         its ``expected_reads``, and each variable valued as this command found it (a worker
-        process valued it in its own environment)."""
+        process valued it in its own environment). The code it unpickled counts with the
+        module values that code reads which steps before it set as they ran (``values``: their
+        digests as those steps left them), each a ``value:`` key: a pickle file keeps its
+        bytes whatever they were."""
         reads = self.expected_reads(node, code)
         for key, value in seen.items():
             kind = learned_kind(key)
-            if kind == "unpickled" and self.covered(key[len(UNPICKLED_PREFIX) :], code):
-                continue  # its own code (a function it hands to workers)
+            if kind == "unpickled":
+                ref = key[len(UNPICKLED_PREFIX) :]
+                if self.covered(ref, code):
+                    continue  # its own code (a function it hands to workers)
+                if values:
+                    read = values.keys() & self.parts_of(ref).keys()
+                    reads.update({f"{VALUE_PREFIX}{p}": values[p] for p in read})
             if kind in ("env", "unpickled"):
                 value = self.value(key)
             reads[key] = value
         return reads
 
-    def value(self, key: str, then: str = "") -> str:
+    def value(self, key: str, then: str = "", values: Mapping[str, str] | None = None) -> str:
         """The value a ``LockEntry.reads`` key has now (``then``: the value it had, which
-        names the files of an ``mtimes:`` key)."""
+        names the files of an ``mtimes:`` key; ``values``: see ``read_changes``)."""
         kind = learned_kind(key)
         if kind == "file":
             return self.stats.digest(key)
@@ -147,6 +177,8 @@ class LearnedFacts:
             return ""  # never the value recorded: a step that sets values always executes
         if kind == "unpickled":
             return self.code_of(key[len(UNPICKLED_PREFIX) :])
+        if kind == "value":  # as none set it when no step before it sets it any more
+            return then if values is None else values.get(key[len(VALUE_PREFIX) :], UNSET)
         if kind in ("net", "runs"):
             return ""  # never seen: the key is there for a note (``session.learned_notes``)
         return exists_value(self.project.root, key[len(EXISTS_PREFIX) :])

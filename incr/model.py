@@ -240,6 +240,10 @@ UNSET = "unset"
 #: A project class or function the step unpickled (``unpickled:mlkit.features:Scaler``), by
 #: the digest of its code: a pickle holds its name, not its code (``incr.objectcode``).
 UNPICKLED_PREFIX = "unpickled:"
+#: A module value that code the step unpickled reads, set by a step before it as it ran
+#: (``value:mylib/core.py:SCALE``), by the digest of the value then: a status takes it as
+#: recorded once the steps setting it are clean, a run compares it with what they left.
+VALUE_PREFIX = "value:"
 #: An internet address the step connected to as it ran (``net:93.184.216.34:443``): what it
 #: got from there is not seen, and the key never changes; ``incr status`` notes the step.
 NET_PREFIX = "net:"
@@ -250,7 +254,7 @@ RUNS_PREFIX = "runs:"
 
 def learned_kind(key: str) -> str:
     """What a ``LockEntry.reads`` key observed: ``env``, ``import``, ``listing``, ``exists``,
-    ``times``, ``sets``, ``unpickled``, ``net``, ``runs`` or ``file``."""
+    ``times``, ``sets``, ``unpickled``, ``value``, ``net``, ``runs`` or ``file``."""
     if ":" not in key and not key.startswith(ENV_PREFIX):
         return "file"  # most keys: every other prefix ends with a colon
     for prefix, kind in _KINDS:
@@ -268,6 +272,7 @@ _KINDS = (
     (TIMES_PREFIX, "times"),
     (SETS_PREFIX, "sets"),
     (UNPICKLED_PREFIX, "unpickled"),
+    (VALUE_PREFIX, "value"),
     (NET_PREFIX, "net"),
     (RUNS_PREFIX, "runs"),
 )
@@ -283,9 +288,9 @@ def split_import_key(key: str) -> tuple[str, str]:
 def learned_path(key: str) -> str | None:
     """The path a ``LockEntry.reads`` key is about: the file read (by the step, or while a
     module was imported), the folder listed, the path tested; None for an environment
-    variable, a value set, code unpickled, a network address or a program."""
+    variable, a value set or read, code unpickled, a network address or a program."""
     kind = learned_kind(key)
-    if kind in ("env", "sets", "unpickled", "net", "runs"):
+    if kind in ("env", "sets", "unpickled", "value", "net", "runs"):
         return None
     if kind == "import":
         return split_import_key(key)[1]
@@ -349,6 +354,9 @@ def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
         elif kind == "unpickled":
             module, _, name = key[len(UNPICKLED_PREFIX) :].partition(":")
             found[Reason.CODE].append(f"{name} in {module}, unpickled")
+        elif kind == "value":
+            name = value_name(key[len(VALUE_PREFIX) :])
+            found[Reason.CODE].append(f"value of {name}, read by code unpickled")
         else:
             found[Reason.READ].append(key)
     return [Reason(kind, ", ".join(items)) for kind, items in found.items() if items]

@@ -35,7 +35,14 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import field, replace
 
-from incr.model import LockEntry, PipelineGraph, StepNode, learned_kind, set_parts
+from incr.model import (
+    VALUE_PREFIX,
+    LockEntry,
+    PipelineGraph,
+    StepNode,
+    learned_kind,
+    set_parts,
+)
 from incr.valueclass import valueclass
 
 #: The value a stale reader's lock entry gets for a file written after it was read: never a
@@ -130,7 +137,8 @@ def learned_graph(
 
 def value_edges(graph: PipelineGraph, locks: Mapping[str, LockEntry]) -> list[tuple[str, str]]:
     """A pair for each module value a step's lock entry says it set as it ran (``sets:``
-    keys) and each other step whose lock entry's code uses it, in body order: (setter, user)
+    keys) and each other step whose lock entry's code uses it (or code it unpickled read it:
+    ``value:`` keys among its reads), in body order: (setter, user)
     when the setter comes first, else (user, setter), so that the user sees the value it sees
     when the pipeline runs as Python runs it, in any run (``--jobs`` too)."""
     setters: dict[str, list[str]] = {}
@@ -144,7 +152,10 @@ def value_edges(graph: PipelineGraph, locks: Mapping[str, LockEntry]) -> list[tu
     pairs = []
     for node in graph.steps:
         entry = locks.get(node.key)
-        for part in sorted(entry.facts.code.keys() & setters.keys()) if entry is not None else ():
+        used = set(entry.facts.code) if entry is not None else set()
+        if entry is not None and entry.reads:  # read by code it unpickled (``value:`` keys)
+            used.update(k[len(VALUE_PREFIX) :] for k in entry.reads if k.startswith(VALUE_PREFIX))
+        for part in sorted(used & setters.keys()):
             for setter in setters[part]:
                 if setter != node.name:
                     first = index[setter] < index[node.name]

@@ -11,15 +11,15 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from incr import ondisk
 from incr.errors import IncrError
 from incr.events import Reporter, StepCached, StepFinished, StepStarted, Warning_
 from incr.executors import StepJob
-from incr.globalvalues import set_values_now
 from incr.learned import own_paths
 from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, set_parts
 from incr.overlaps import learned_upstreams
@@ -80,13 +80,16 @@ class Preparer:
             return exc.format()
         locked = self.ws.locks.get(node.key)
         if used := values_set(run.set_by, node.key, facts.code):  # set by a step before it
-            values = set_values_now(run.values, used, run.value_digests) if self.executes else None
-            facts = with_values(facts, values or recorded_values(used, locked))
+            # As those steps left them (one left unset counts by its module), or as recorded.
+            values = run.set_before(node.key) if self.executes else None
+            facts = with_values(facts, recorded_values(used, locked) if values is None else values)
         fp = None if waiting else self.ws.lockbook.fingerprint_of(facts, locked)
         missing, modified = self.ws.output_problems(locked)
         undigestable = tuple(self.ws.uncached(run.traced, node))
         enabled = cache_enabled(node, graph.enable_cache, run.run_override) and not undigestable
         expected = self.ws.expected_reads(node, facts.code)
+        # What steps before it set as they ran, for the code it unpickles (a status: recorded).
+        set_before = run.set_before(node.key) if self.executes else None
         reasons = decide(
             node,
             locked,
@@ -96,7 +99,7 @@ class Preparer:
             missing=missing,
             modified=modified,
             reads=[
-                *self.ws.read_changes(locked.reads, expected),
+                *self.ws.read_changes(locked.reads, expected, set_before),
                 *self.ws.written_changes(node.key),
             ]
             if locked
@@ -117,7 +120,7 @@ class Preparer:
             self.ws.changed = True  # it executes or has its outputs put back
         self.reporter.emit(StepStarted(graph.name, node.name, tuple(reasons)))
         run.started[node.name] = self.clock.perf()
-        reused = self.reused(run, node, locked, reasons, early, enabled, expected)
+        reused = self.reused(run, node, locked, reasons, early, enabled, expected, set_before)
         if reused is not None:
             self.reuse(run, node, reused, restored=bool(reasons))
             return None
@@ -192,6 +195,7 @@ class Preparer:
         early: list[Reason],
         enabled: bool,
         expected: dict[str, str],
+        set_before: dict[str, str] | None = None,
     ) -> dict[str, Artifact] | None:
         """The outputs a step reuses: its own when clean, or put back (its files restored, or
         a run-cache hit, recorded here); None when it has to run."""
@@ -204,7 +208,7 @@ class Preparer:
         if locked is not None and only_files and self.restore(node, locked.outputs):
             return locked.outputs
         facts, fp = run.facts[node.name]
-        hit = self.run_cache_hit(node, fp, expected)
+        hit = self.run_cache_hit(node, fp, expected, set_before)
         if hit is not None and self.restore(node, hit.outputs):
             self.recorder.record(node, fp, facts, hit.outputs, hit.reads)
             return hit.outputs
@@ -234,8 +238,8 @@ class Preparer:
         the steps before ``node`` that set values left them (an object whose method reads
         ``core.SCALE`` pickles to the same bytes whatever a step set it to)."""
         values = run.traced.values
-        if self.executes and (setters := values_set(run.set_by, node.key, run.set_by)):
-            values = {**values, **set_values_now(run.values, setters, run.value_digests)}
+        if self.executes and (before := run.set_before(node.key)):
+            values = {**values, **before}
         return values
 
     def verdict(
@@ -333,12 +337,29 @@ class Preparer:
             shared=tuple(shared),
             tracked=tracked,
             sets=tuple(set_parts(locked.reads)) if (locked := self.ws.locks.get(node.key)) else (),
-            values={p: run.values[p] for p in code if p in run.values} if run.values else {},
+            values=self.values_for(run, node, code),
         )
 
-    def run_cache_hit(self, node: StepNode, fp: str, expected: dict[str, str]) -> RunRecord | None:
+    @staticmethod
+    def values_for(run: RunState, node: StepNode, code: Collection[str]) -> dict[str, Any]:
+        """The module values that steps set as they ran, for a job run in another process:
+        those of the steps before ``node``, which this process would hold for its own code
+        (``code``: its parts), the methods of its inputs and the code it unpickles alike."""
+        if not run.values:
+            return {}
+        own = node.key
+        return {p: v for p, v in run.values.items() if p in code or run.set_by.get(p) != own}
+
+    def run_cache_hit(
+        self,
+        node: StepNode,
+        fp: str,
+        expected: dict[str, str],
+        set_before: dict[str, str] | None = None,
+    ) -> RunRecord | None:
         """The newest run-cache record of ``fp`` that has not expired and whose reads still
-        match the files as they are now (and hold the ``expected`` ones). None for a step
+        match the files as they are now (and hold the ``expected`` ones; ``set_before``: the
+        values steps before it set, see ``LearnedFacts.read_changes``). None for a step
         seen writing a file it does not list in ``outs`` (``SeenWrites``) that another step
         was seen reading: putting its outputs back would not write that file again, so it
         executes (a log file no step reads does not count)."""
@@ -351,9 +372,11 @@ class Preparer:
         ):
             return None
         if self.remote is not None:  # fetched into the local run cache when the remote has it
-            self.remote.fill(node.key, fp, lambda r: not self.ws.read_changes(r.reads, expected))
+            self.remote.fill(
+                node.key, fp, lambda r: not self.ws.read_changes(r.reads, expected, set_before)
+            )
         for hit in self.ws.store.lookup_runs(fp):
-            if self.ws.read_changes(hit.reads, expected):
+            if self.ws.read_changes(hit.reads, expected, set_before):
                 continue
             expires = node.cache_expires
             if expires is not None and self.clock.wall() - hit.created > expires:

@@ -44,7 +44,7 @@ class ResultRecorder:
             run.facts[node.name] = (facts, fp)
         seen = {f"{ENV_PREFIX}{name}": "" for name in outcome.env}  # valued here
         seen.update(outcome.reads)
-        reads = self.ws.reads_to_record(node, facts.code, seen)
+        reads = self.ws.reads_to_record(node, facts.code, seen, run.set_before(node.key))
         parts = set_parts(outcome.reads)
         if parts:
             run.set_by.update(dict.fromkeys(parts, node.key))  # for the steps decided after it

@@ -10,9 +10,10 @@ from typing import Any
 
 from incr.consumers import Consumers
 from incr.events import RunResult
-from incr.model import Artifact, Facts, Reason, TracedPipeline
+from incr.globalvalues import set_values_now
+from incr.model import UNSET, Artifact, Facts, Reason, TracedPipeline
 from incr.overlaps import Overlap, RunOverlaps
-from incr.plan import Verdict
+from incr.plan import Verdict, values_set
 from incr.valueclass import valueclass
 
 
@@ -67,3 +68,14 @@ class RunState:
     #: How many steps of the pipeline use each code part (``StepJob.used_elsewhere``), counted
     #: when the first job is made.
     part_users: dict[str, int] | None = None
+
+    def set_before(self, key: str) -> dict[str, str]:
+        """The digests of the module values that steps decided before step ``key`` set as
+        they ran, as those steps left them (``globalvalues.set_values_now``): what code the
+        step runs but its own code facts do not hold reads (an input's methods, a class it
+        unpickles). Not those they left unset: what their module holds counts for them."""
+        parts = values_set(self.set_by, key, self.set_by)
+        if not parts:
+            return {}
+        now = set_values_now(self.values, parts, self.value_digests)
+        return {part: digest for part, digest in now.items() if digest != UNSET}

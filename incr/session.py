@@ -73,6 +73,7 @@ class Workspace:
         self.learned = LearnedFacts(project, self.stats, dict(os.environ))
         self.learned.code_of = self.facts.ref_code  # what an unpickled class runs now
         self.learned.covered = self.facts.ref_covered
+        self.learned.parts_of = self.facts.ref_parts
         #: The environment as the command found it (see ``LearnedFacts.environ``).
         self.environ = self.learned.environ
         self.outputs = OutputCheck(self.stats, self.store)
@@ -168,9 +169,14 @@ class Workspace:
         """Recorded outputs that are (missing, modified) (see ``OutputCheck.problems``)."""
         return self.outputs.problems(entry)
 
-    def read_changes(self, reads: dict[str, str], expected: Iterable[str] = ()) -> list[Reason]:
+    def read_changes(
+        self,
+        reads: dict[str, str],
+        expected: Iterable[str] = (),
+        values: Mapping[str, str] | None = None,
+    ) -> list[Reason]:
         """Why what a step was seen to depend on differs now (see ``LearnedFacts``)."""
-        return self.learned.read_changes(reads, expected)
+        return self.learned.read_changes(reads, expected, values)
 
     def written_changes(self, key: str) -> list[Reason]:
         """Why step ``key`` must write again a file it was seen writing that another step
@@ -188,10 +194,14 @@ class Workspace:
         return self.learned.expected_reads(node, code)
 
     def reads_to_record(
-        self, node: StepNode, code: dict[str, str], seen: dict[str, str]
+        self,
+        node: StepNode,
+        code: dict[str, str],
+        seen: dict[str, str],
+        values: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
         """The ``LockEntry.reads`` of a step that ran (see ``LearnedFacts.reads_to_record``)."""
-        return self.learned.reads_to_record(node, code, seen)
+        return self.learned.reads_to_record(node, code, seen, values)
 
     def learned_value(self, key: str) -> str:
         """The value a ``LockEntry.reads`` key has now."""

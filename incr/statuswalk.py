@@ -14,11 +14,14 @@ from dataclasses import replace
 from incr import dag, gate
 from incr.fingerprint import fingerprint
 from incr.model import (
+    UNSET,
+    VALUE_PREFIX,
     Facts,
     LockEntry,
     PipelineGraph,
     Reason,
     StepNode,
+    learned_reasons,
     refers_to_code,
     set_parts,
 )
@@ -149,6 +152,11 @@ def _walk_one(
             # An object's code may read a value a step sets: known when that step has run.
             setters = {k for k in set_by.values() if k != node.key} & dirty
             waiting = sorted({*waiting, *(s.removeprefix(own) for s in setters)})
+        reads = seen.reads
+        if locked is not None and locked.reads:
+            setters, unset = _unpickled_values(node.key, locked.reads, set_by)
+            waiting = sorted({*waiting, *(s.removeprefix(own) for s in setters & dirty)})
+            reads = (*reads, *unset)
         same = locked is not None and same_facts(facts, locked.facts)
         fp = None if waiting else _fingerprint(facts, locked, seen.checked and same)
         behind = gate.behind(node, producers, lacking) if lacking else []
@@ -160,7 +168,7 @@ def _walk_one(
             forced=force and (wanted is None or node.name in wanted),
             missing=seen.missing,
             modified=seen.modified,
-            reads=seen.reads,
+            reads=reads,
             expired=seen.expired,
             waiting_on=sorted({*waiting, *behind}) if behind else waiting,
             current=fp,
@@ -188,6 +196,20 @@ def _walk_one(
             )
         )
     return verdicts
+
+
+def _unpickled_values(
+    key: str, reads: dict[str, str], set_by: Mapping[str, str]
+) -> tuple[set[str], list[Reason]]:
+    """For the step ``key`` whose lock entry records ``reads``: the steps (by key) setting the
+    module values that code it unpickled read (``value:`` keys), its value known once they
+    ran; and the reasons for such values no step before it sets now (what the module holds
+    counts, as for values none left set)."""
+    parts = [k[len(VALUE_PREFIX) :] for k in reads if k.startswith(VALUE_PREFIX)]
+    setters = {set_by.get(p, key) for p in parts} - {key}
+    gone = [p for p in parts if set_by.get(p, key) == key]
+    then = {f"{VALUE_PREFIX}{p}": reads[f"{VALUE_PREFIX}{p}"] for p in gone}
+    return setters, learned_reasons({k: (v, UNSET) for k, v in then.items() if v != UNSET})
 
 
 def _other_writers(

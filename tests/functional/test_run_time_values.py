@@ -4,6 +4,8 @@ own, from its options; a pipeline module that sets another module's value as it 
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import MakeProject, Project
 
 CONFIG = """\
@@ -1033,6 +1035,159 @@ def test_a_value_another_module_sets_counts_for_the_code_a_step_unpickles(
     fresh = make_project(
         {r: project.read(r) for r in ("mylib/__init__.py", "mylib/core.py")}
         | {r: project.read(r) for r in ("pipelines/other.py", "pipelines/saved.py")},
+        where="fresh",
+    )
+    fresh.repro()
+    assert project.lock()["saved.use"].outputs == fresh.lock()["saved.use"].outputs
+    assert project.dirty() == {}
+
+
+SET_THEN_UNPICKLED = """\
+    import pickle
+
+    from incr import pipeline, step
+    from mylib import core
+    from pipelines.mark import mark
+
+
+    @step
+    def configure() -> int:
+        mark("configure")
+        core.SCALE = 3
+        return 0
+
+
+    @step(outs=["model.pkl"])
+    def save(ready: int) -> None:
+        mark("save")
+        with open("model.pkl", "wb") as fh:
+            pickle.dump(core.Model(), fh)
+
+
+    @step(deps=["model.pkl"])
+    def use() -> int:
+        mark("use")
+        with open("model.pkl", "rb") as fh:
+            model = pickle.load(fh)
+        return model.predict(2)
+
+
+    @pipeline
+    def saved():
+        save(configure())
+        use()
+    """
+
+
+@pytest.mark.parametrize("jobs", [(), ("--jobs", "2")])
+def test_a_value_a_step_sets_counts_for_the_code_a_later_step_unpickles(
+    make_project: MakeProject, jobs: tuple[str, ...]
+) -> None:
+    """``core.SCALE = 3`` in a step, read by the class of an object a later step unpickles
+    from a file: that step reruns when the value changes, though the file keeps its bytes,
+    and is reused while the value stays; with ``--jobs``, its worker gets the value. Before,
+    it kept the result of the old value."""
+    project = make_project(
+        {
+            "mylib/__init__.py": "",
+            "mylib/core.py": (
+                "SCALE = 1\n\n\nclass Model:\n    def predict(self, x):\n        return x * SCALE\n"
+            ),
+            "pipelines/saved.py": SET_THEN_UNPICKLED,
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["configure", "save", "use"]
+    # The value it read is known once configure has run: status waits on it.
+    assert project.dirty()["use"] == [("after", "configure, save")]
+    assert project.lock()["saved.use"].reads["value:mylib/core.py:SCALE"]
+    project.repro()
+    assert project.take_ran() == ["configure"]  # the same value: save and use reused
+    everything = ["configure", "save", "use"]
+    for i, (old, new, ran) in enumerate(
+        [("= 3", "= 4", everything), ("= 4", "= 5", everything), ("= 5", "= 4", ["configure"])]
+    ):  # back to 4: save and use put back from the run cache
+        project.edit("pipelines/saved.py", f"core.SCALE {old}", f"core.SCALE {new}")
+        project.repro()
+        assert project.take_ran() == ran, new
+        fresh = make_project(
+            {r: project.read(r) for r in ("mylib/__init__.py", "mylib/core.py")}
+            | {"pipelines/saved.py": project.read("pipelines/saved.py")},
+            where=f"fresh{i}",
+        )
+        fresh.repro()
+        outputs = {k: e.outputs for k, e in project.lock().items()}
+        assert outputs == {k: e.outputs for k, e in fresh.lock().items()}, new
+        project.repro()
+        assert project.take_ran() == ["configure"], new
+
+
+def test_a_step_that_starts_or_stops_setting_a_value_unpickled_code_reads(
+    make_project: MakeProject,
+) -> None:
+    """A step that starts setting ``core.SCALE``, read by the class of an object a later step
+    unpickles (the file keeps its bytes): that step reruns. Then it stops setting it: the
+    first results are put back, and nothing runs after."""
+    project = make_project(
+        {
+            "mylib/__init__.py": "",
+            "mylib/core.py": (
+                "SCALE = 1\n\n\nclass Model:\n    def predict(self, x):\n        return x * SCALE\n"
+            ),
+            "pipelines/saved.py": SET_THEN_UNPICKLED.replace("core.SCALE = 3", "pass"),
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["configure", "save", "use"]
+    assert project.dirty() == {}
+    for i, (old, new, ran) in enumerate(
+        [
+            ("pass", "core.SCALE = 3", ["configure", "save", "use"]),
+            ("core.SCALE = 3", "pass", []),
+        ]
+    ):  # stopped: the three put back from the run cache
+        project.edit("pipelines/saved.py", old, new)
+        project.repro()
+        assert project.take_ran() == ran, new
+        fresh = make_project(
+            {r: project.read(r) for r in ("mylib/__init__.py", "mylib/core.py")}
+            | {"pipelines/saved.py": project.read("pipelines/saved.py")},
+            where=f"fresh{i}",
+        )
+        fresh.repro()
+        outputs = {k: e.outputs for k, e in project.lock().items()}
+        assert outputs == {k: e.outputs for k, e in fresh.lock().items()}, new
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
+
+
+def test_a_value_unpickled_code_read_counts_when_its_setter_goes(
+    make_project: MakeProject,
+) -> None:
+    """The step setting ``core.SCALE`` taken out of the pipeline: the step loading the model,
+    whose code read the value it set, is dirty and says why; it reruns with the module's
+    value."""
+    project = make_project(
+        {
+            "mylib/__init__.py": "",
+            "mylib/core.py": (
+                "SCALE = 1\n\n\nclass Model:\n    def predict(self, x):\n        return x * SCALE\n"
+            ),
+            "pipelines/saved.py": SET_THEN_UNPICKLED,
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["configure", "save", "use"]
+    gone = SET_THEN_UNPICKLED.replace("core.SCALE = 3", "pass").replace("configure", "begin")
+    project.write({"pipelines/saved.py": gone})  # a step that sets nothing in its place
+    why = ("code changed", "value of SCALE in mylib/core.py, read by code unpickled")
+    assert why in project.dirty()["use"]
+    project.repro()
+    assert project.take_ran() == ["begin", "save", "use"]
+    fresh = make_project(
+        {r: project.read(r) for r in ("mylib/__init__.py", "mylib/core.py")}
+        | {"pipelines/saved.py": project.read("pipelines/saved.py")},
         where="fresh",
     )
     fresh.repro()
