@@ -81,8 +81,11 @@ class Preparer:
         locked = self.ws.locks.get(node.key)
         if used := values_set(run.set_by, node.key, facts.code):  # set by a step before it
             # As those steps left them (one left unset counts by its module), or as recorded.
-            values = run.set_before(node.key) if self.executes else None
-            facts = with_values(facts, recorded_values(used, locked) if values is None else values)
+            if self.executes:
+                before = run.set_before(node.key)
+                facts = with_values(facts, {p: before[p] for p in used if p in before})
+            else:
+                facts = with_values(facts, recorded_values(used, locked))
         fp = None if waiting else self.ws.lockbook.fingerprint_of(facts, locked)
         missing, modified = self.ws.output_problems(locked)
         undigestable = tuple(self.ws.uncached(run.traced, node))

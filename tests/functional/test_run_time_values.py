@@ -1193,3 +1193,47 @@ def test_a_value_unpickled_code_read_counts_when_its_setter_goes(
     fresh.repro()
     assert project.lock()["saved.use"].outputs == fresh.lock()["saved.use"].outputs
     assert project.dirty() == {}
+
+
+def test_a_step_is_not_rerun_for_a_value_it_does_not_use(make_project: MakeProject) -> None:
+    """A step setting two module values, a step after it using one: a change of the other
+    leaves that step reused (its facts hold the values its code uses, no more)."""
+    project = make_project(
+        {
+            "mylib/__init__.py": "",
+            "mylib/core.py": "SCALE = 1\nOTHER = 1\n",
+            "pipelines/two.py": """\
+                from incr import pipeline, step
+                from mylib import core
+                from pipelines.mark import mark
+
+
+                @step
+                def configure() -> int:
+                    mark("configure")
+                    core.SCALE = 3
+                    core.OTHER = 5
+                    return 0
+
+
+                @step
+                def scaled(ready: int) -> int:
+                    mark("scaled")
+                    return core.SCALE * 2
+
+
+                @pipeline
+                def two():
+                    scaled(configure())
+                """,
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["configure", "scaled"]
+    assert "value:mylib/core.py:OTHER" not in project.lock()["two.scaled"].facts.code
+    project.edit("pipelines/two.py", "core.OTHER = 5", "core.OTHER = 6")
+    project.repro()
+    assert project.take_ran() == ["configure"]
+    project.edit("pipelines/two.py", "core.SCALE = 3", "core.SCALE = 4")
+    project.repro()
+    assert project.take_ran() == ["configure", "scaled"]
