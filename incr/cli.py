@@ -128,6 +128,7 @@ def repro(
     dashboard: bool,
     pull_: bool,
 ) -> None:
+    from incr.collector import paced
     from incr.daskconf import wanted
     from incr.locking import project_lock
     from incr.opening import open_for_repro
@@ -146,7 +147,7 @@ def repro(
     with project_lock(project.cache, "incr repro", wait=not no_wait, on_wait=_tell):
         with few_collections():  # deciding, before any step runs
             workspace, pipelines = open_for_repro(project, targets, force)
-        with repro_reporter(project, pipelines, targets, verbose) as reporter:
+        with repro_reporter(project, pipelines, targets, verbose) as reporter, paced():
             ok = repro_all(
                 workspace,
                 pipelines,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from incr import (
+    collector,
     envreads,
     globalvalues,
     materializers,
@@ -68,7 +69,8 @@ def run_job(
                 seen.follow_owners()  # which code reads what (``stepcaches.carried``)
             if env is not None and seen is not None:
                 env.relay = seen.relay  # forked children report variables there too
-            result = function.run_function(job.config, values)
+            with collector.in_step():
+                result = function.run_function(job.config, values)
     except (Exception, SystemExit) as exc:  # sys.exit() in a step is its failure
         text = user_traceback(exc, function.func.__code__)
         _restore_environ(env)

@@ -124,6 +124,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "report",
             "render",
             "runlog",
+            "collector",
             "metrics",
             "htmlreport",
             "leftovers",

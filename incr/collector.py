@@ -1,0 +1,54 @@
+"""How ``incr repro`` paces Python's cyclic garbage collector while steps run.
+
+A run keeps what it learns of each step (facts, lock entries, outputs) to its end, so the
+objects the collector tracks grow with the steps run, and each full collection walks all of
+them: with Python's thresholds (700, 10, 10), 8 full collections, 0.7 s of the first ``repro``
+of 10,000 trivial steps. Between a step's own code, full collections come ten times rarer
+(``FULL_EVERY``): one, 0.16 s there. While a step's own code runs, the collector runs at the
+pace it had before the run (``in_step``), so garbage a step leaves in cycles is let go as soon
+as it was before: a step that keeps 50 MB in a cycle while making many objects, then drops
+it, peaks at the same memory in a run of 20 such steps (0.22 GB), where rarer full collections
+throughout would reach 1 GB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+
+#: How many collections of the middle generation come before a full one, outside steps' code.
+FULL_EVERY = 100
+
+#: The thresholds before the run (``gc.get_threshold``) while ``paced`` is in force.
+_before: tuple[int, int, int] | None = None
+
+
+@contextlib.contextmanager
+def paced() -> Iterator[None]:
+    """Full collections ``FULL_EVERY`` times rarer inside the block, except inside ``in_step``
+    blocks; the thresholds are put back after."""
+    global _before
+    thresholds = gc.get_threshold()
+    outer, _before = _before, thresholds
+    gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], FULL_EVERY))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        _before = outer
+
+
+@contextlib.contextmanager
+def in_step() -> Iterator[None]:
+    """The collector at the pace it had before the run (``paced``), while a step's code runs."""
+    before = _before
+    if before is None:
+        yield
+        return
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*before)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
