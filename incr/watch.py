@@ -94,15 +94,16 @@ class _Handler(FileSystemEventHandler):
 
 
 class _CancellingReporter:
-    """Forwards events; before each step, cancels the run when ``cancelled()`` says so."""
+    """Forwards events; before each step, ``cancel_if_asked()`` (which raises RunCancelled
+    when the run is to be cancelled)."""
 
-    def __init__(self, inner: Reporter, cancelled: Callable[[], bool]) -> None:
+    def __init__(self, inner: Reporter, cancel_if_asked: Callable[[], None]) -> None:
         self.inner = inner
-        self.cancelled = cancelled
+        self.cancel_if_asked = cancel_if_asked
 
     def emit(self, event: Event) -> None:
-        if isinstance(event, StepStarted) and self.cancelled():
-            raise RunCancelled
+        if isinstance(event, StepStarted):
+            self.cancel_if_asked()
         self.inner.emit(event)
 
 
@@ -301,7 +302,7 @@ class Watcher:
     def _run(self, workspace: Workspace, pipelines: list[TracedPipeline]) -> None:
         """Run the targets with ``repro_all``, as ``incr repro`` does (same lines, same
         stop at the first failure); ``RunCancelled`` can end it only here."""
-        reporter = _CancellingReporter(self.console, self._cancel_requested)
+        reporter = _CancellingReporter(self.console, self._cancel_if_asked)
         dask = wanted(None, None, self.project)  # [tool.incr] executor / scheduler
         with self._armed():
             repro_all(workspace, pipelines, self.targets, reporter, dask=dask)
@@ -377,16 +378,22 @@ class Watcher:
     def _armed(self) -> Iterator[None]:
         self.armed = True
         try:
-            if self._cancel_requested():
-                raise RunCancelled
+            self._cancel_if_asked()
             yield
         finally:
             self.armed = False
 
+    def _cancel_if_asked(self) -> None:
+        """Raise RunCancelled when the run is to be cancelled, once: the run's cleanup (the
+        journal folded, the lockfile written) is not cut short by the next change's signal,
+        which a save of several events sends while it goes on."""
+        if self.armed and self._cancel_requested():
+            self.armed = False
+            raise RunCancelled
+
     def _on_usr1(self, signum: int, frame: FrameType | None) -> None:
         self.cancelled = self.out is not None  # a cycle's child: the watcher saw a change
-        if self.armed and self._cancel_requested():  # runs in the main thread: no race
-            raise RunCancelled
+        self._cancel_if_asked()  # runs in the main thread: no race
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:

@@ -25,7 +25,8 @@ from blake3 import blake3
 
 from incr import lockfile
 from incr.model import LockEntry
-from incr.watch import Debouncer
+from incr.project import Project
+from incr.watch import Debouncer, RunCancelled, Watcher
 from incr.watchset import Change, WatchSet
 
 TIMEOUT = 30.0
@@ -453,6 +454,26 @@ def test_restart_cancels_a_run_whose_inputs_changed(project, start):
     watch.expect("restarting")
     assert watch.settle(3, 6) == ["load", "transform", "report"] * 2
     assert time.monotonic() - began < 30
+
+
+def test_a_cancelled_runs_cleanup_is_not_cancelled_again(project: Path) -> None:
+    """A save sends several change signals: the first cancels the run, those that come while
+    the cancelled run folds its journal and writes its files must not cut that short (the
+    watch then stopped on a RuntimeError from a half-started thread)."""
+    watcher = Watcher(Project.find(project), restart=True)
+    watcher.out = object()  # as in a cycle's child, which the signals reach
+    interrupted = []
+    with pytest.raises(RunCancelled), watcher._armed():
+        try:
+            watcher._on_usr1(signal.SIGUSR1, None)
+        finally:  # the run's cleanup, when the next signal comes
+            try:
+                watcher._on_usr1(signal.SIGUSR1, None)
+            except RunCancelled:
+                interrupted.append("cleanup")
+    assert interrupted == []
+    with pytest.raises(RunCancelled), watcher._armed():  # the next run is cancelled as before
+        pass
 
 
 # --------------------------------------------------------------------------- stopping
