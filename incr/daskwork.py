@@ -32,10 +32,10 @@ from typing import Any
 from incr import discovery
 from incr.envreads import env_value
 from incr.errors import IncrError
-from incr.executors import StepJob, StepOutcome, load_inputs
+from incr.executors import StepJob, StepOutcome, load_inputs, working_directory
 from incr.facts import StepFacts
 from incr.hashing import StatCache
-from incr.jobrun import run_job, working_directory
+from incr.jobrun import run_job
 from incr.model import UNSET, StepNode, TracedPipeline
 from incr.packages import PackageVersions
 from incr.project import Project

@@ -22,12 +22,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from incr import materializers
 from incr.errors import IncrError, MaterializeError
 from incr.hashing import StatCache
 from incr.model import Artifact
@@ -178,6 +178,8 @@ def load_artifact(store: Store, artifact: Artifact) -> Any:
     """An output's value from the verified store. Bytes that do not decode as their recorded
     kind (a hand-edited lockfile) are treated like a damaged object: ObjectCorrupt. A
     materializer's refusal (skops naming untrusted types) is a MaterializeError."""
+    from incr import materializers  # here: a run whose steps are all clean loads no output
+
     data = store.get_view(artifact.digest)
     try:
         return materializers.load(artifact.kind, data)
@@ -284,3 +286,14 @@ def user_traceback(exc: BaseException, code: Any) -> str:
     while tb is not None and tb.tb_frame.f_code is not code:
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+
+
+@contextlib.contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    """Run the block in ``path``, then go back to the folder it started in."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)

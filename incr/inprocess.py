@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from incr.executors import StepJob, StepOutcome, StepTools, load_inputs
-from incr.jobrun import run_job
 from incr.model import StepFunction
 
 
@@ -39,6 +38,8 @@ class InProcessExecutor:
         job, values, damaged = self.queued.pop(0)
         if damaged is not None:
             return job, damaged
+        from incr.jobrun import run_job  # here: a run whose steps are all clean runs none
+
         outcome, outputs = run_job(job, self.functions[job.step], values, self.tools, self.clock)
         for name in job.keep:
             if name in outputs:

@@ -282,17 +282,6 @@ def within(path: str, other: str) -> bool:
     return a == b or a.startswith(b + "/") or b == "."
 
 
-@contextlib.contextmanager
-def working_directory(path: Path) -> Iterator[None]:
-    """Run the block in ``path``, then go back to the folder it started in."""
-    previous = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
-
-
 def put_values(values: dict[str, Any]) -> None:
     """Set each module value of ``values`` (by ``path:name`` code part) in its module,
     imported here if it is not yet: a step run in another process than the steps that set

@@ -7,8 +7,9 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from incr import importreads, outside
+from incr import outside
 from incr.envreads import env_value
 from incr.hashing import MISSING, StatCache
 from incr.model import (
@@ -29,6 +30,9 @@ from incr.model import (
 )
 from incr.pathfacts import listing_digest, times_order
 from incr.project import Project
+
+if TYPE_CHECKING:
+    from incr.importreads import ImportFacts
 
 
 def listing_value(root: Path, rel: str, ignore: Iterable[str] = ()) -> str:
@@ -82,7 +86,7 @@ class LearnedFacts:
         #: module, which may change it): variables are recorded and compared with these values.
         self.environ = environ
         #: What the project modules read while imported (see ``incr.importreads``).
-        self.imports: importreads.ImportFacts = {}
+        self.imports: ImportFacts = {}
         #: The digest of a project definition's code now, by ``module:name``: the value of
         #: an ``unpickled:`` key (see ``StepFacts.ref_code``).
         self.code_of: Callable[[str], str] = lambda ref: ""
@@ -124,7 +128,11 @@ class LearnedFacts:
         """Learned facts a step has before it runs: what the modules its code uses (by the
         ``path.py:name`` keys of ``code``) read while imported, and the environment variables
         it declares with ``env=[...]``; lock keys with their values."""
-        found = importreads.step_facts(self.imports, code) if self.imports else {}
+        found: dict[str, str] = {}
+        if self.imports:
+            from incr import importreads  # here: what records reads, a status does not load
+
+            found = importreads.step_facts(self.imports, code)
         if node.env:
             found.update({f"{ENV_PREFIX}{n}": env_value(n, self.environ) for n in node.env})
         return found

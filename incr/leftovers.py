@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -87,6 +86,8 @@ def remove(root: Path, cache: Path, items: list[Leftover]) -> None:
     for item in items:
         target = root / item.path
         if target.is_dir() and not target.is_symlink():
+            import shutil  # here: a run that leaves nothing behind deletes nothing
+
             shutil.rmtree(target)
         else:
             target.unlink(missing_ok=True)

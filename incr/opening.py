@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from incr import dag, importreads
+from incr import dag
 from incr.envreads import env_value
 from incr.learned import own_paths
 from incr.model import PipelineGraph, TracedPipeline
@@ -20,6 +20,7 @@ from incr.session import Workspace
 
 if TYPE_CHECKING:
     from incr.graphcache import Saved
+    from incr.importreads import ImportFacts
 
 
 def open_pipelines(
@@ -45,7 +46,7 @@ def open_pipelines(
         saved = load_graphs(project, workspace)
         if saved is not None:
             return workspace, saved.pipelines
-    from incr import discovery  # here: the graph cache spares a no-op this import
+    from incr import discovery, importreads  # here: the graph cache spares a no-op these
     from incr.reads import recording, unrecorded
 
     def known() -> dict[str, TracedPipeline]:
@@ -118,12 +119,12 @@ def open_for_repro(
 
 def script_imports(
     project: Project, workspace: Workspace
-) -> tuple[importreads.ImportFacts, list[PipelineGraph]]:
+) -> tuple[ImportFacts, list[PipelineGraph]]:
     """What the project modules read while imported, for a ``.run()`` made by a script: as
     recorded in this process since ``import incr``, completed by the graph cache when it is
     up to date (a module imported before incr was is known there); with the graphs of the
     project's pipelines that cache holds (none when it is not up to date)."""
-    from incr import graphcache
+    from incr import graphcache, importreads
 
     recorder = importreads.script_recorder(project.root)
     exclude = (project.cache_dir, ".git")

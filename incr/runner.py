@@ -36,10 +36,9 @@ from incr.events import (
     StepsSkipped,
     Warning_,
 )
-from incr.executors import Executor, load_artifact
+from incr.executors import Executor, load_artifact, working_directory
 from incr.imports import edited_since_imported
 from incr.inprocess import InProcessExecutor
-from incr.jobrun import working_directory
 from incr.leftovers import remember as remember_outs
 from incr.locking import held_here, project_lock
 from incr.model import PipelineGraph, Reason, TracedPipeline
@@ -54,7 +53,6 @@ from incr.runlog import FILE as RUNS
 from incr.runlog import RunLog
 from incr.runstate import Clock, RunState
 from incr.scheduler import Loop
-from incr.scriptmain import adopt_main
 from incr.session import Workspace
 from incr.statuswalk import judged_steps
 from incr.valueclass import valueclass
@@ -385,6 +383,8 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
     if held_here(project.cache):  # a pipeline module imported again while this process runs
         console.line(nested_run_line(instance.name), err=True)
         return None
+    from incr.scriptmain import adopt_main  # here: `incr repro` runs no script
+
     adopt_main(project.root)
     reporter = RunLog(console, project.cache / RUNS)
     with project_lock(project.cache, f"{instance.name}.run()", on_wait=console.line):

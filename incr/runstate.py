@@ -10,7 +10,6 @@ from typing import Any
 
 from incr.consumers import Consumers
 from incr.events import RunResult
-from incr.globalvalues import set_values_now
 from incr.model import UNSET, Artifact, Facts, Reason, TracedPipeline
 from incr.overlaps import Overlap, RunOverlaps
 from incr.plan import Verdict, values_set
@@ -77,5 +76,7 @@ class RunState:
         parts = values_set(self.set_by, key, self.set_by)
         if not parts:
             return {}
+        from incr.globalvalues import set_values_now  # here: most runs set no module value
+
         now = set_values_now(self.values, parts, self.value_digests)
         return {part: digest for part, digest in now.items() if digest != UNSET}

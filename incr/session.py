@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from incr import dag, entrypoints, gate, importreads, processes, skopsformat, statuswalk
+from incr import dag, entrypoints, gate, skopsformat, statuswalk
 from incr.errors import IncrError
 from incr.facts import StepFacts
 from incr.fingerprint import CodeClosure
@@ -52,6 +52,7 @@ from incr.store import Store
 if TYPE_CHECKING:
     from incr.codeast import ModuleSource
     from incr.codeindex import CodeIndex
+    from incr.importreads import ImportFacts
     from incr.keptsources import KeptSources
 
 
@@ -97,12 +98,12 @@ class Workspace:
         skopsformat.configure(tuple(project.trusted_types), self.sources.is_project_module)
 
     @property
-    def imports(self) -> importreads.ImportFacts:
+    def imports(self) -> ImportFacts:
         """What the project modules read while imported (see ``LearnedFacts.imports``)."""
         return self.learned.imports
 
     @imports.setter
-    def imports(self, facts: importreads.ImportFacts) -> None:
+    def imports(self, facts: ImportFacts) -> None:
         self.learned.imports = facts
 
     @property
@@ -417,5 +418,7 @@ def _learned_notes(node: StepNode, locked: LockEntry | None) -> tuple[str, ...]:
         notes.append(network_note(locked.reads))
     programs = [key[len(RUNS_PREFIX) :] for key in locked.reads if key.startswith(RUNS_PREFIX)]
     if programs and not node.deps:
+        from incr import processes  # here: only a step that started programs needs it
+
         notes.append(processes.status_note(programs))
     return tuple(note for note in notes if note)

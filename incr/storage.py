@@ -9,7 +9,6 @@ import errno
 import functools
 import itertools
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -342,9 +341,11 @@ def has_size(path: str | os.PathLike[str], size: int) -> bool:
 def _copy_bytes(source: BinaryIO, target: BinaryIO) -> None:
     """Copy the rest of ``source`` to ``target`` in the kernel where it can (Linux's
     ``sendfile`` takes any file; elsewhere it wants a socket), else through a small buffer."""
+    from shutil import copyfileobj  # here: a status copies nothing
+
     out, done = target.fileno(), 0
     if not _KERNEL_COPY:
-        shutil.copyfileobj(source, target, 1 << 20)
+        copyfileobj(source, target, 1 << 20)
         return
     try:
         while sent := os.sendfile(out, source.fileno(), None, 1 << 30):
@@ -352,7 +353,7 @@ def _copy_bytes(source: BinaryIO, target: BinaryIO) -> None:
     except OSError as exc:
         if done or exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
             raise
-        shutil.copyfileobj(source, target, 1 << 20)
+        copyfileobj(source, target, 1 << 20)
 
 
 _KERNEL_COPY = sys.platform.startswith("linux") and hasattr(os, "sendfile")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -119,6 +118,8 @@ class TreeRestore:
         try:
             os.replace(path, target)
         except OSError:  # another file system: copied, then removed
+            import shutil  # here: rarely needed, and a status restores nothing
+
             shutil.move(path, target)
         self.moved.append((path, target))
 
