@@ -31,11 +31,6 @@ from incr.fingerprint import canonical_json
 from incr.model import ARTIFACT_KINDS, Artifact, Facts, LockEntry
 from incr.storage import atomic_write
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 SCHEMA = 1
 HEADER = "# Written by incr. Commit this file; do not edit it by hand.\n"
 _SECTIONS = ("code", "config", "inputs", "deps", "reads", "outputs")
@@ -209,6 +204,11 @@ _HINT_RESET = (
 
 
 def loads(text: str, name: str = "pipeline.lock") -> dict[str, LockEntry]:
+    if sys.version_info >= (3, 11):  # here: the lockbook's parsed copy spares most commands
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
     for number, text_line in enumerate(text.splitlines(), 1):
         if _CONFLICT.match(text_line):
             raise LockfileError(

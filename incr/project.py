@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from functools import cached_property
 from pathlib import Path
@@ -10,12 +11,8 @@ from typing import Any
 from incr.errors import DiscoveryError, ProjectError
 from incr.valueclass import valueclass
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-MARKERS = ("pyproject.toml", "pipeline.lock", ".pipecache")
+DEFAULT_CACHE = ".pipecache"
+MARKERS = ("pyproject.toml", "pipeline.lock", DEFAULT_CACHE)
 #: The environment variable naming the pipeline module whose ``__main__`` block discovery is
 #: running (``incr.mainblock``): an ``incr`` that block starts on the same project stops.
 MAIN_BLOCK_ENV = "INCR_MAIN_BLOCK"
@@ -23,6 +20,9 @@ MAIN_BLOCK_ENV = "INCR_MAIN_BLOCK"
 
 #: The note of the outs of removed steps left on disk, in the cache folder (``incr.leftovers``).
 LEFTOVERS = "removed-outs.json"
+#: The ``[tool.incr]`` table, kept with the text of pyproject.toml it was read from, in the
+#: default cache folder (``tool_table``): a command parses no TOML while that text is the same.
+TABLE_MEMO = "pyproject-table.json"
 
 
 @valueclass(frozen=True)
@@ -31,7 +31,7 @@ class Project:
 
     root: Path
     pipelines_dir: str = "pipelines"
-    cache_dir: str = ".pipecache"
+    cache_dir: str = DEFAULT_CACHE
     lockfile_name: str = "pipeline.lock"
     #: How dirty steps execute: ``[tool.incr] executor`` and ``scheduler`` (``incr.daskexec``).
     executor: str = ""
@@ -92,11 +92,11 @@ class Project:
 
     @classmethod
     def load(cls, root: Path) -> Project:
-        settings = _read_settings(root / "pyproject.toml")
+        settings = _settings(tool_table(root))
         project = cls(
             root=root,
             pipelines_dir=settings.get("pipelines", "pipelines"),
-            cache_dir=settings.get("cache", ".pipecache"),
+            cache_dir=settings.get("cache", DEFAULT_CACHE),
             lockfile_name=settings.get("lockfile", "pipeline.lock"),
             executor=settings.get("executor", ""),
             scheduler=settings.get("scheduler", ""),
@@ -120,35 +120,88 @@ def _trusted_types(root: Path, settings: dict[str, Any]) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _read_settings(pyproject: Path) -> dict[str, Any]:
+def tool_table(root: Path) -> dict[str, Any]:
+    """The ``[tool.incr]`` table of ``root``'s pyproject.toml ({} without the file or the
+    table), as kept in the cache folder when the file's text is the one it was read from,
+    else parsed (and kept, when the default cache folder exists). Raises ProjectError when the
+    file is not valid TOML or the table is no table."""
+    pyproject = root / "pyproject.toml"
     if not pyproject.is_file():
         return {}
+    text = pyproject.read_text(encoding="utf-8")
+    memo = root / DEFAULT_CACHE / TABLE_MEMO
+    kept = _kept_table(memo, text)
+    if kept is not None:
+        return kept
+    if sys.version_info >= (3, 11):  # here: the kept table spares most commands the import
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProjectError(f"{pyproject.name}: {exc}") from None
-    table = data.get("tool", {}).get("incr", {})
+    tool = data.get("tool", {})
+    table = tool.get("incr", {}) if isinstance(tool, dict) else {}
     if not isinstance(table, dict):
         raise ProjectError(f"{pyproject.name}: [tool.incr] must be a table")
+    _keep_table(memo, text, table)
+    return table
+
+
+def _kept_table(memo: Path, text: str) -> dict[str, Any] | None:
+    """The table kept in ``memo`` if it was read from ``text``, else None."""
+    import json
+
+    try:
+        kept = json.loads(memo.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(kept, dict) or kept.get("text") != text:
+        return None
+    table = kept.get("table")
+    return table if isinstance(table, dict) else None
+
+
+def _keep_table(memo: Path, text: str, table: dict[str, Any]) -> None:
+    """Keep ``table`` with the ``text`` it was read from, when the cache folder exists and
+    the table holds only what JSON gives back as it was (a TOML date does not)."""
+    import json
+
+    from incr.storage import atomic_write
+
+    if not memo.parent.is_dir():
+        return
+    try:
+        data = json.dumps({"text": text, "table": table}, allow_nan=False)
+    except (TypeError, ValueError):
+        return
+    if json.loads(data)["table"] != table:
+        return
+    with contextlib.suppress(OSError):  # a read-only checkout: parsed each time
+        atomic_write(memo, data.encode(), durable=False)
+
+
+def _settings(table: dict[str, Any]) -> dict[str, Any]:
+    """The ``[tool.incr]`` settings of ``table``, checked."""
+    name = "pyproject.toml"
     known = {"pipelines", "cache", "lockfile", "trusted_types", *NOT_PATHS}
     for key, value in table.items():
         if key == "remote":  # the shared cache's table: read by ``remoteconf``
             continue
         if key not in known:
             raise ProjectError(
-                f"{pyproject.name}: unknown key {key!r} in [tool.incr]",
+                f"{name}: unknown key {key!r} in [tool.incr]",
                 hint=f"known keys: {', '.join(sorted(known | {'remote'}))}",
             )
         if key in NOT_PATHS:
             if not isinstance(value, str):
-                raise ProjectError(f"{pyproject.name}: [tool.incr] {key} must be a string")
+                raise ProjectError(f"{name}: [tool.incr] {key} must be a string")
             continue
         if key == "trusted_types":
             continue
         if not isinstance(value, str) or Path(value).is_absolute() or ".." in Path(value).parts:
-            raise ProjectError(
-                f"{pyproject.name}: [tool.incr] {key} must be a path inside the project"
-            )
+            raise ProjectError(f"{name}: [tool.incr] {key} must be a path inside the project")
     return {k: v for k, v in table.items() if k in known}
 
 

@@ -17,20 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from incr.errors import IncrError
-from incr.project import Project
+from incr.errors import IncrError, ProjectError
+from incr.project import Project, tool_table
 from incr.valueclass import valueclass
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 #: The extra that brings each protocol's fsspec backend.
 EXTRAS = {
@@ -118,13 +112,10 @@ def pull_by_default(project: Project) -> bool:
 
 
 def _table(pyproject: Path) -> dict[str, Any]:
-    if not pyproject.is_file():
-        return {}
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError:
+        table = tool_table(pyproject.parent).get("remote", {})
+    except ProjectError:
         return {}  # the project loader reports it
-    table = data.get("tool", {}).get("incr", {}).get("remote", {})
     if not isinstance(table, dict):
         raise RemoteError("pyproject.toml: [tool.incr.remote] must be a table")
     return table

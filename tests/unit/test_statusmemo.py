@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from incr import statusmemo
-from incr.project import Project
+from incr.project import TABLE_MEMO, Project
 from incr.statusmemo import StatusMemo
 
 
@@ -91,6 +91,7 @@ def test_a_status_makes_no_cache_folder(project, monkeypatch) -> None:
     monkeypatch.setattr(statusmemo, "MOST_ENTRIES", 2)
     (project.cache / "objects" / "ab").rmdir()
     (project.cache / "objects").rmdir()
+    (project.cache / TABLE_MEMO).unlink()  # kept by Project.find, the folder being there
     project.cache.rmdir()  # a project never run
     assert StatusMemo(project, "text").answer() is None  # too large: noted nowhere
     monkeypatch.setattr(statusmemo, "MOST_ENTRIES", 100)
