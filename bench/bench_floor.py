@@ -18,7 +18,8 @@ the ratios hold on any machine of one kind. Rows:
 - a layered DAG of --dag steps (layers of 10, each step taking two inputs from the layer
   before): an edit in the middle layer that changes every downstream result, and the engine
   overhead per executed step, (repro after the edit less a no-op status) / executed steps
-  (the edit timed in two rounds, as above); and that figure's two parts, from the same kind
+  (the edit timed in six fresh projects, the engines in turn, the median of each); and
+  that figure's two parts, from the same kind
   of edit made next to the last step (one step executes): what such an edit costs over the
   no-op status, and what each further executed step adds;
 - `.run()` of a 101-step chain in a script, run again in the same process: cost per cached
@@ -192,6 +193,9 @@ def timed(
 #: rounds, the engines in turn and then in the opposite turn, and averaged: the engine that
 #: goes first in such a pair was measured up to a third slower, whichever engine it was.
 ROUNDS = 2
+#: The DAG's repros after an edit take half a second, which the host's noise moved by a
+#: quarter or more, either way, between runs of two rounds: its figures are the median of more.
+DAG_ROUNDS = 6
 
 
 def in_turn(engines: list[Engine], round_: int) -> Iterator[tuple[int, Engine]]:
@@ -271,10 +275,12 @@ def status_seconds(engines: list[Engine], n: int, runs: int) -> list[tuple[float
 
 def dag_figures(engines: list[Engine], n: int, runs: int) -> list[dict[str, float]]:
     """The DAG's deciding status, and its repro after an edit of the middle step ("edited
-    repro", "executed"), then after one more edit, of the last step ("last")."""
+    repro", "executed"), then after one more edit, of the last step ("last"): each the median
+    of DAG_ROUNDS fresh projects, the engines in turn."""
     with contextlib.ExitStack() as stack:
-        rounds = [projects(engines, 1, stack) for _ in range(ROUNDS)]
+        rounds = [projects(engines, 1, stack) for _ in range(DAG_ROUNDS)]
         figures: list[dict[str, float]] = [{} for _ in engines]
+        samples: list[dict[str, list[float]]] = [{} for _ in engines]
         for roots in rounds:
             for i, eng in enumerate(engines):
                 (roots[i] / "pipelines" / "chain.py").unlink()
@@ -291,9 +297,11 @@ def dag_figures(engines: list[Engine], n: int, runs: int) -> list[dict[str, floa
                     edited = checked(
                         run([*eng.command, "repro"], roots[i], eng.env), "DAG after the edit"
                     )
-                    figures[i][key] = figures[i].get(key, 0.0) + edited.seconds / ROUNDS
+                    samples[i].setdefault(key, []).append(edited.seconds)
                     if key == "edited repro":
                         figures[i]["executed"] = executed(edited.output)
+        for i, taken in enumerate(samples):
+            figures[i].update({key: statistics.median(values) for key, values in taken.items()})
         return figures
 
 
