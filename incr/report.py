@@ -226,15 +226,34 @@ def check_line(verdicts: list[Verdict]) -> str:
             f"{also}; run `incr repro` and commit pipeline.lock"
         )
     text = "check passed: pipeline.lock matches the code, configs, data and environment"
-    lacking = sum(v.dirty for v in verdicts)
-    if not lacking:
+    lacking: list[set[str]] = []  # the own reasons of the steps whose results are not here
+    always: list[set[str]] = []  # of those that execute in every run (caching off, setters)
+    waiting = 0  # dirty only for the steps before them
+    for v in (v for v in verdicts if v.dirty):
+        kinds_of = {r.kind for r in v.reasons if r.kind != Reason.UPSTREAM}
+        if not kinds_of:
+            waiting += 1
+        else:
+            (always if kinds_of <= _EVERY_RUN else lacking).append(kinds_of)
+    parts = []
+    if lacking:
+        verb = "lacks" if len(lacking) == 1 else "lack"
+        kinds = ", ".join(sorted(set().union(*lacking)))
+        parts.append(f"{_steps(len(lacking))} only {verb} results on this machine ({kinds})")
+    if always:
+        verb = "executes" if len(always) == 1 else "execute"
+        kinds = ", ".join(sorted(set().union(*always)))
+        parts.append(f"{_steps(len(always))} {verb} in every `incr repro` ({kinds})")
+    if waiting:
+        them = "it" if len(lacking) + len(always) == 1 else "them"
+        parts.append(f"{_steps(waiting)} after {them} {'waits' if waiting == 1 else 'wait'}")
+    if not parts:
         return text
-    kinds = sorted({r.kind for v in verdicts for r in v.reasons if r.kind != Reason.UPSTREAM})
-    return (
-        f"{text}; {_steps(lacking)} only {'lacks' if lacking == 1 else 'lack'} results on "
-        f"this machine ({', '.join(kinds)}), "
-        "which `incr repro` computes"
-    )
+    return f"{text}; {', '.join(parts)}, which `incr repro` computes"
+
+
+#: Reasons of a step that executes in every run by its own settings: no result is missing.
+_EVERY_RUN = frozenset({Reason.CACHE_DISABLED, Reason.SETS, Reason.FORCED})
 
 
 def _steps(n: int) -> str:

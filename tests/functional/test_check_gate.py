@@ -285,6 +285,5 @@ def test_the_digits_example_passes_in_a_copy_without_its_cache(tmp_path: Path) -
     assert check(made) == (
         0,
         "check passed: pipeline.lock matches the code, configs, data and environment; "
-        "1 step only lacks results on this machine (cache disabled), which `incr repro` "
-        "computes",
+        "1 step executes in every `incr repro` (cache disabled), which `incr repro` computes",
     )

@@ -558,6 +558,11 @@ def test_a_step_that_reads_a_value_a_step_sets_as_it_runs_is_decided_on_that_val
     }
     check = project.incr("status", "--check")  # the lockfile is up to date
     assert check.returncode == 0, check.output
+    assert check.stdout.splitlines()[-1] == (  # no result is missing: load runs each time
+        "check passed: pipeline.lock matches the code, configs, data and environment; "
+        "1 step executes in every `incr repro` (sets values as it runs), which `incr repro` "
+        "computes"
+    )
     assert "value:pipelines/config.py:N_CLASSES" in project.lock()["flow.train"].facts.code
     project.repro()
     assert project.take_ran() == ["load"]  # train: the same value, reused
