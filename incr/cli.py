@@ -199,9 +199,9 @@ def status(
                 click.echo(kept_output)
             return
     from incr import commands
-    from incr.gate import stale_steps
+    from incr.gate import check_line, stale_steps
     from incr.keptlocks import kept_line
-    from incr.report import check_line, status_json, status_lines
+    from incr.report import status_json, status_lines
 
     with few_collections(), _stdout_kept_for(as_json):
         kept: dict[str, tuple[str, int, list[str], bool]] = {}

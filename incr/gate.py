@@ -3,8 +3,8 @@
 Some reasons that make a step dirty say that the lockfile is out of date (its code, a config
 value, a file it reads changed); others only say that this machine lacks the step's results (a
 fresh clone has no ``.pipecache/``, a step with caching off reruns every time). A CI gate must
-fail on the first kind only. Pure: values in, values out (the disk is
-asked only through the callable it is given).
+fail on the first kind only, and its last line (``check_line``) says which steps are which.
+Pure: values in, values out (the disk is asked only through the callable it is given).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ MACHINE_KINDS = frozenset(
         Reason.SETS,  # sets module values as it runs: executes every time, as above
     }
 )
+#: Those of a step that executes in every run by its own settings: no result is missing.
+EVERY_RUN_KINDS = frozenset({Reason.CACHE_DISABLED, Reason.SETS, Reason.FORCED})
 
 
 def machine_only(reasons: Sequence[Reason]) -> bool:
@@ -155,3 +157,67 @@ def _upstreams(node: StepNode, producers: dict[str, dict[str, str]], keys: set[s
     names = {r.step for r in node.inputs.values() if f"{node.pipeline}.{r.step}" in keys}
     names |= set(file_upstreams(node, producers.get(node.pipeline, {}), keys))
     return sorted(names)
+
+
+# --------------------------------------------------------------------------- the check line
+
+
+def _first_three(named: list[str]) -> str:
+    shown = ", ".join(named[:3])
+    return shown + (f" and {_steps(len(named) - 3)} more" if len(named) > 3 else "")
+
+
+def check_line(verdicts: list[Verdict]) -> str:
+    """The last line of ``incr status --check``: whether ``pipeline.lock`` is up to date, and
+    why."""
+    judged = judge(verdicts)
+    changed: list[str] = []  # the steps whose own facts differ from their lock entries, and how
+    edited: list[str] = []  # those whose only such reason is an outs file changed on disk
+    for v in verdicts:
+        flags = zip(v.reasons, judged[v.node.key], strict=True)
+        own = [r for r, stale in flags if stale and r.kind != Reason.UPSTREAM]
+        if own:
+            said = f"{v.node.key} ({'; '.join(str(r) for r in own)})"
+            (edited if all(r.kind == Reason.MODIFIED for r in own) else changed).append(said)
+    if changed or edited:
+        waiting = sum(any(flags) for flags in judged.values()) - len(changed) - len(edited)
+        after = f"; {_steps(waiting)} after them may change too" if waiting else ""
+        if not changed:  # the lockfile holds: the files on disk are not what it records
+            return (
+                f"check failed: files on disk differ from the outputs pipeline.lock records: "
+                f"{_first_three(edited)}{after}; run `incr repro` to put them back"
+            )
+        also = f"; outs changed on disk: {_first_three(edited)}" if edited else ""
+        return (
+            f"check failed: pipeline.lock is out of date: {_first_three(changed)}{after}"
+            f"{also}; run `incr repro` and commit pipeline.lock"
+        )
+    text = "check passed: pipeline.lock matches the code, configs, data and environment"
+    lacking: list[set[str]] = []  # the own reasons of the steps whose results are not here
+    always: list[set[str]] = []  # of those that execute in every run (caching off, setters)
+    waiting = 0  # dirty only for the steps before them
+    for v in (v for v in verdicts if v.dirty):
+        kinds_of = {r.kind for r in v.reasons if r.kind != Reason.UPSTREAM}
+        if not kinds_of:
+            waiting += 1
+        else:
+            (always if kinds_of <= EVERY_RUN_KINDS else lacking).append(kinds_of)
+    parts = []
+    if lacking:
+        verb = "lacks" if len(lacking) == 1 else "lack"
+        kinds = ", ".join(sorted(set().union(*lacking)))
+        parts.append(f"{_steps(len(lacking))} only {verb} results on this machine ({kinds})")
+    if always:
+        verb = "executes" if len(always) == 1 else "execute"
+        kinds = ", ".join(sorted(set().union(*always)))
+        parts.append(f"{_steps(len(always))} {verb} in every `incr repro` ({kinds})")
+    if waiting:
+        them = "it" if len(lacking) + len(always) == 1 else "them"
+        parts.append(f"{_steps(waiting)} after {them} {'waits' if waiting == 1 else 'wait'}")
+    if not parts:
+        return text
+    return f"{text}; {', '.join(parts)}, which `incr repro` computes"
+
+
+def _steps(n: int) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"

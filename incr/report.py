@@ -195,67 +195,6 @@ def _random_note(place: str, fix: str) -> str:
     )
 
 
-def _first_three(named: list[str]) -> str:
-    shown = ", ".join(named[:3])
-    return shown + (f" and {_steps(len(named) - 3)} more" if len(named) > 3 else "")
-
-
-def check_line(verdicts: list[Verdict]) -> str:
-    """The last line of ``incr status --check``: whether ``pipeline.lock`` is up to date, and
-    why."""
-    judged = gate.judge(verdicts)
-    changed: list[str] = []  # the steps whose own facts differ from their lock entries, and how
-    edited: list[str] = []  # those whose only such reason is an outs file changed on disk
-    for v in verdicts:
-        flags = zip(v.reasons, judged[v.node.key], strict=True)
-        own = [r for r, stale in flags if stale and r.kind != Reason.UPSTREAM]
-        if own:
-            said = f"{v.node.key} ({'; '.join(str(r) for r in own)})"
-            (edited if all(r.kind == Reason.MODIFIED for r in own) else changed).append(said)
-    if changed or edited:
-        waiting = sum(any(flags) for flags in judged.values()) - len(changed) - len(edited)
-        after = f"; {_steps(waiting)} after them may change too" if waiting else ""
-        if not changed:  # the lockfile holds: the files on disk are not what it records
-            return (
-                f"check failed: files on disk differ from the outputs pipeline.lock records: "
-                f"{_first_three(edited)}{after}; run `incr repro` to put them back"
-            )
-        also = f"; outs changed on disk: {_first_three(edited)}" if edited else ""
-        return (
-            f"check failed: pipeline.lock is out of date: {_first_three(changed)}{after}"
-            f"{also}; run `incr repro` and commit pipeline.lock"
-        )
-    text = "check passed: pipeline.lock matches the code, configs, data and environment"
-    lacking: list[set[str]] = []  # the own reasons of the steps whose results are not here
-    always: list[set[str]] = []  # of those that execute in every run (caching off, setters)
-    waiting = 0  # dirty only for the steps before them
-    for v in (v for v in verdicts if v.dirty):
-        kinds_of = {r.kind for r in v.reasons if r.kind != Reason.UPSTREAM}
-        if not kinds_of:
-            waiting += 1
-        else:
-            (always if kinds_of <= _EVERY_RUN else lacking).append(kinds_of)
-    parts = []
-    if lacking:
-        verb = "lacks" if len(lacking) == 1 else "lack"
-        kinds = ", ".join(sorted(set().union(*lacking)))
-        parts.append(f"{_steps(len(lacking))} only {verb} results on this machine ({kinds})")
-    if always:
-        verb = "executes" if len(always) == 1 else "execute"
-        kinds = ", ".join(sorted(set().union(*always)))
-        parts.append(f"{_steps(len(always))} {verb} in every `incr repro` ({kinds})")
-    if waiting:
-        them = "it" if len(lacking) + len(always) == 1 else "them"
-        parts.append(f"{_steps(waiting)} after {them} {'waits' if waiting == 1 else 'wait'}")
-    if not parts:
-        return text
-    return f"{text}; {', '.join(parts)}, which `incr repro` computes"
-
-
-#: Reasons of a step that executes in every run by its own settings: no result is missing.
-_EVERY_RUN = frozenset({Reason.CACHE_DISABLED, Reason.SETS, Reason.FORCED})
-
-
 def _steps(n: int) -> str:
     return f"{n} step" if n == 1 else f"{n} steps"
 

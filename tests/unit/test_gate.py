@@ -128,15 +128,13 @@ def test_the_check_line_tells_an_outs_file_changed_on_disk_from_an_old_lockfile(
     """An outs file that differs on disk fails the check, but the lockfile holds: the line
     says so and does not ask to commit it; with a step whose entry is out of date too, both
     are named."""
-    from incr.report import check_line
-
     modified = Reason(Reason.MODIFIED, "reports/total.json")
-    only = check_line([verdict(node("report"), modified), verdict(node("other"))])
+    only = gate.check_line([verdict(node("report"), modified), verdict(node("other"))])
     assert only == (
         "check failed: files on disk differ from the outputs pipeline.lock records: "
         "p.report (output modified (reports/total.json)); run `incr repro` to put them back"
     )
-    both = check_line([verdict(node("report"), modified), verdict(node("b"), CODE)])
+    both = gate.check_line([verdict(node("report"), modified), verdict(node("b"), CODE)])
     assert both == (
         "check failed: pipeline.lock is out of date: p.b (code changed (b in pipelines/p.py)); "
         "outs changed on disk: p.report (output modified (reports/total.json)); run `incr "
@@ -148,24 +146,22 @@ def test_the_check_line_tells_missing_results_from_steps_that_execute_in_every_r
     """A passing check names the steps whose results this machine lacks apart from those
     that execute in every run by their settings (a setter, caching off), and counts the steps
     after them that only wait."""
-    from incr.report import check_line
-
     sets = Reason(Reason.SETS, "SCALE in pipelines/config.py")
     a, b = node("a"), node("b", {"x": "a"})
     setter = [verdict(a, sets), verdict(b, Reason(Reason.UPSTREAM, "a"))]
-    assert check_line(setter) == (
+    assert gate.check_line(setter) == (
         "check passed: pipeline.lock matches the code, configs, data and environment; "
         "1 step executes in every `incr repro` (sets values as it runs), 1 step after it "
         "waits, which `incr repro` computes"
     )
     c = node("c", {"y": "b"})
     mixed = [verdict(a, DISABLED), verdict(node("m"), MISSING), verdict(c, MISSING, DISABLED)]
-    assert check_line(mixed) == (
+    assert gate.check_line(mixed) == (
         "check passed: pipeline.lock matches the code, configs, data and environment; "
         "2 steps only lack results on this machine (cache disabled, output missing from "
         "cache), 1 step executes in every `incr repro` (cache disabled), which `incr repro` "
         "computes"
     )
-    assert check_line([verdict(a), verdict(b)]) == (
+    assert gate.check_line([verdict(a), verdict(b)]) == (
         "check passed: pipeline.lock matches the code, configs, data and environment"
     )
