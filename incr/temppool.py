@@ -124,7 +124,8 @@ class TempPool:
             self.stopped = True
             self._wanted.notify()
         if self._thread is not None:
-            self._thread.join()
+            with contextlib.suppress(RuntimeError):  # an interrupt cut its start short: it
+                self._thread.join()  # stops on its own, seeing ``stopped``
         _drop(self.ready)
         self.ready.clear()
 

@@ -7,6 +7,7 @@ import errno
 import os
 import shutil
 import stat
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,3 +230,19 @@ def test_files_are_made_where_the_cache_is_whatever_folder_a_step_moves_to(
         assert all(os.path.isabs(path) for _, path, _, _ in pool.ready)
         os.chdir(tmp_path)
     assert not list((tmp_path / "elsewhere").iterdir())
+
+
+def test_an_interrupt_while_the_thread_starts_ends_the_block_with_that_interrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C inside ``Thread.start`` (while it waits for the new thread to run): the block
+    ends with the interrupt, not with a RuntimeError from joining a thread never started."""
+    cache = tmp_path / ".pipecache"
+
+    def interrupted(self: threading.Thread) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), _slow_pool(cache), monkeypatch.context() as patch:
+        patch.setattr(threading.Thread, "start", interrupted)
+        atomic_write(cache / "objects" / "ab" / "first", b"1", durable=False)
+    assert temppool.current() is None
