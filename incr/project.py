@@ -124,11 +124,20 @@ def tool_table(root: Path) -> dict[str, Any]:
     """The ``[tool.incr]`` table of ``root``'s pyproject.toml ({} without the file or the
     table), as kept in the cache folder when the file's text is the one it was read from,
     else parsed (and kept, when the default cache folder exists). Raises ProjectError when the
-    file is not valid TOML or the table is no table."""
+    file is not UTF-8, not valid TOML, or its table is no table."""
     pyproject = root / "pyproject.toml"
     if not pyproject.is_file():
         return {}
-    text = pyproject.read_text(encoding="utf-8")
+    data = pyproject.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # TOML is UTF-8: a file saved in another encoding
+        line = data[: exc.start].count(b"\n") + 1
+        raise ProjectError(
+            f"{pyproject.name}:{line}: not UTF-8 text (byte {data[exc.start]:#04x})",
+            hint="save pyproject.toml as UTF-8, as TOML requires",
+        ) from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # as read_text gave it
     memo = root / DEFAULT_CACHE / TABLE_MEMO
     kept = _kept_table(memo, text)
     if kept is not None:

@@ -50,3 +50,11 @@ def test_a_table_json_cannot_hold_is_parsed_each_time(flow: Project) -> None:
     assert not memo.exists()
     result = flow.python("-c", LOADED)
     assert result.stdout.split() == ["True"]
+
+
+def test_a_pyproject_in_another_encoding_is_an_error_naming_its_line(flow: Project) -> None:
+    (flow.root / "pyproject.toml").write_bytes(b'[project]\nname = "caf\xe9"\n')
+
+    line = flow.incr("status").user_error()
+
+    assert line == "error: pyproject.toml:2: not UTF-8 text (byte 0xe9)"
