@@ -128,13 +128,13 @@ def tool_table(root: Path) -> dict[str, Any]:
     pyproject = root / "pyproject.toml"
     if not pyproject.is_file():
         return {}
-    data = pyproject.read_bytes()
+    raw = pyproject.read_bytes()
     try:
-        text = data.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:  # TOML is UTF-8: a file saved in another encoding
-        line = data[: exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1
         raise ProjectError(
-            f"{pyproject.name}:{line}: not UTF-8 text (byte {data[exc.start]:#04x})",
+            f"{pyproject.name}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x})",
             hint="save pyproject.toml as UTF-8, as TOML requires",
         ) from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # as read_text gave it
