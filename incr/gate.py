@@ -219,5 +219,38 @@ def check_line(verdicts: list[Verdict]) -> str:
     return f"{text}; {', '.join(parts)}, which `incr repro` computes"
 
 
+#: The reasons of a step that executes in every run by its own code's settings, whatever
+#: changed: ``incr status`` says so rather than leave a project that has one looking dirty.
+SETTINGS_KINDS = frozenset({Reason.CACHE_DISABLED, Reason.SETS})
+
+
+def dirty_line(verdicts: Sequence[Verdict]) -> str:
+    """The last line of ``incr status``: how many steps are dirty; when each dirty step
+    executes in every run by its settings (``SETTINGS_KINDS``: caching off, setting module
+    values) or only waits after such steps, how many are which, so that a project whose
+    ``configure`` step sets values does not look as if something changed."""
+    dirty = [v for v in verdicts if v.dirty]
+    line = f"{len(dirty)} of {_steps(len(verdicts))} dirty"
+    always: set[str] = set()
+    count = waiting = 0
+    for v in dirty:
+        kinds = {r.kind for r in v.reasons if r.kind != Reason.UPSTREAM}
+        if not kinds:
+            waiting += 1
+        elif kinds <= SETTINGS_KINDS:
+            always |= kinds
+            count += 1
+        else:
+            return line
+    if not count:
+        return line
+    parts = [f"{count} {'executes' if count == 1 else 'execute'} in every run"]
+    parts[0] += f" ({', '.join(sorted(always))})"
+    if waiting:
+        them = "it" if count == 1 else "them"
+        parts.append(f"{waiting} {'waits' if waiting == 1 else 'wait'} after {them}")
+    return f"{line}: {', '.join(parts)}"
+
+
 def _steps(n: int) -> str:
     return f"{n} step" if n == 1 else f"{n} steps"

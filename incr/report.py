@@ -95,13 +95,11 @@ def status_lines(verdicts: list[Verdict]) -> list[str]:
         lines.append(f"  {v.node.name:<{width}}  {state}")
         if v.notes or v.uncached or v.file_notes or v.order_notes:  # most steps have none
             lines.extend(f"  {'':<{width}}  note: {note}" for note in _notes(v))
-    dirty = sum(v.dirty for v in verdicts)
     total = len(verdicts)
-    lines.append(
-        f"{dirty} of {_steps(total)} dirty"
-        if dirty
-        else (f"all {total} steps clean" if total != 1 else "1 step clean")
-    )
+    if any(v.dirty for v in verdicts):
+        lines.append(gate.dirty_line(verdicts))
+    else:
+        lines.append(f"all {total} steps clean" if total != 1 else "1 step clean")
     return lines
 
 

@@ -118,6 +118,8 @@ def test_repro_then_status_on_the_examples(examples: Project) -> None:
     text = examples.incr("status", "flow")
     assert text.returncode == 0, text.output
     assert text.stdout.splitlines()[-1] == "all 4 steps clean"
+    whole = examples.incr("status").stdout.splitlines()[-1]  # as the README shows it
+    assert whole == "1 of 6 steps dirty: 1 executes in every run (cache disabled)"
 
 
 @pytest.mark.timeout(240)

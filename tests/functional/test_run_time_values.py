@@ -498,6 +498,12 @@ def test_a_step_that_sets_a_module_value_as_it_runs_executes_each_time(
         ],
         "train": [("after", "load")],
     }
+    # Nothing changed: the last line says so rather than leave the project looking dirty.
+    status = project.incr("status").stdout.splitlines()[-1]
+    assert (
+        status == "2 of 2 steps dirty: 1 executes in every run (sets values as it runs), 1 "
+        "waits after it"
+    )
     again = project.repro()
     assert project.take_ran() == ["load"]  # train: the same labels, early cutoff
     assert note in " ".join(again.output.split())

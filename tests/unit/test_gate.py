@@ -165,3 +165,29 @@ def test_the_check_line_tells_missing_results_from_steps_that_execute_in_every_r
     assert gate.check_line([verdict(a), verdict(b)]) == (
         "check passed: pipeline.lock matches the code, configs, data and environment"
     )
+
+
+def test_the_status_line_counts_the_steps_that_execute_in_every_run_apart() -> None:
+    """``incr status``'s last line: when every dirty step executes in every run by its
+    settings or only waits after such steps, it says how many are which; any other reason
+    leaves the plain count."""
+    sets = Reason(Reason.SETS, "SCALE in pipelines/config.py")
+    a, b, c = node("a"), node("b", {"x": "a"}), node("c", {"y": "b"})
+    after_a, after_b = Reason(Reason.UPSTREAM, "a"), Reason(Reason.UPSTREAM, "b")
+    assert gate.dirty_line([verdict(a, sets), verdict(b, after_a), verdict(c, after_b)]) == (
+        "3 of 3 steps dirty: 1 executes in every run (sets values as it runs), 2 wait after it"
+    )
+    both = [verdict(a, sets), verdict(b, after_a, DISABLED), verdict(c)]
+    assert gate.dirty_line(both) == (
+        "2 of 3 steps dirty: 2 execute in every run (cache disabled, sets values as it runs)"
+    )
+    assert gate.dirty_line([verdict(a, DISABLED), verdict(b)]) == (
+        "1 of 2 steps dirty: 1 executes in every run (cache disabled)"
+    )
+    changed = [verdict(a, sets), verdict(b, after_a, CODE)]
+    assert gate.dirty_line(changed) == "2 of 2 steps dirty"
+    lacking = [verdict(a, DISABLED), verdict(b, MISSING)]
+    assert gate.dirty_line(lacking) == "2 of 2 steps dirty"
+    forced = [verdict(a, Reason(Reason.FORCED)), verdict(b, after_a)]
+    assert gate.dirty_line(forced) == "2 of 2 steps dirty"  # forced: this run only
+    assert gate.dirty_line([verdict(b, after_a)]) == "1 of 1 step dirty"
