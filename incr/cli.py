@@ -347,27 +347,44 @@ def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
     type=click.IntRange(min=0),
     help="Run-cache entries to keep per step, newest first (what makes a revert free).",
 )
+@click.option(
+    "--keep-history",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Run records to keep per pipeline, newest first (the runs the Python API lists).",
+)
 @click.option("-n", "--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 @click.option("--outs", is_flag=True, help="Also remove the outs files of removed steps.")
 @click.option("--remote", is_flag=True, help=GC_REMOTE)
 @click.option("--grace", default="7d", show_default=True, help="With --remote: spare younger.")
 @click.pass_context
 @_user_errors
-def gc(ctx: click.Context, keep: int, dry_run: bool, outs: bool, remote: bool, grace: str) -> None:
+def gc(
+    ctx: click.Context,
+    keep: int,
+    keep_history: int,
+    dry_run: bool,
+    outs: bool,
+    remote: bool,
+    grace: str,
+) -> None:
     """Remove cached objects that nothing needs any more.
 
     Kept: every object pipeline.lock refers to, and the objects of the KEEP newest
     run-cache entries of each step (so reverting the last few edits still restores results
     without running). Removed: older run-cache entries, the objects only they used, and
     leftovers of interrupted writes. The small objects runs append to packs
-    (.pipecache/packs/) are rewritten into one pack of those still needed. With --outs,
-    the files a removed step listed in its outs, which incr status notes, are removed too.
+    (.pipecache/packs/) are rewritten into one pack of those still needed. Each run leaves
+    a record in .pipecache/history/ (what get_pipeline(...).runs lists); all but the
+    KEEP_HISTORY newest of each pipeline are removed. With --outs, the files a removed step
+    listed in its outs, which incr status notes, are removed too.
     """
     if remote:
         from incr.remotecli import gc_remote_command
 
         sys.exit(gc_remote_command(_project(ctx), grace, dry_run, click.echo))
-    for line in gc_lines(_project(ctx), keep, dry_run, outs, _tell):
+    for line in gc_lines(_project(ctx), keep, dry_run, outs, _tell, keep_history):
         click.echo(line)
 
 

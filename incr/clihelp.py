@@ -159,7 +159,8 @@ def gc_summary(report: Any, verb: str) -> str:
     removed = {path.parent.name + path.name for path in report.objects} | set(report.packed)
     return (
         f"{verb} {plural(len(removed), 'object')}, "  # a packed object's file copy counts once
-        f"{plural(len(report.runs), 'run-cache entry')} and "
+        f"{plural(len(report.runs), 'run-cache entry')}, "
+        f"{plural(len(report.records), 'run record')} and "
         f"{plural(len(report.temps), 'leftover temp file')} ({byte_size(report.freed)}); "
         f"kept {plural(report.kept_objects, 'object')} ({byte_size(report.kept_bytes)})"
     )
@@ -181,10 +182,15 @@ def _branch_entries(project: Project) -> list[Any]:
 
 
 def gc_lines(
-    project: Project, keep: int, dry_run: bool, outs: bool, tell: Callable[[str], None]
+    project: Project,
+    keep: int,
+    dry_run: bool,
+    outs: bool,
+    tell: Callable[[str], None],
+    keep_history: int = 100,
 ) -> list[str]:
     """``incr gc``: what was (or would be) removed, and the summary line."""
-    from incr import leftovers, lockfile, views
+    from incr import leftovers, lockfile, runhistory, views
     from incr.locking import project_lock
     from incr.maintenance import collect
     from incr.store import Store
@@ -193,6 +199,11 @@ def gc_lines(
         locks = lockfile.read(project.lockfile)
         store, others = Store(project.cache), _branch_entries(project)
         report = collect(store, locks, keep, dry_run, lockfile=project.lockfile, also=others)
+        report.records = runhistory.beyond(project.cache, keep_history)
+        for path in report.records:
+            report.freed += path.stat().st_size
+            if not dry_run:
+                path.unlink(missing_ok=True)
         found: list[Any] = []
         if outs:
             found = views.leftovers_of(project, locks)
@@ -204,6 +215,7 @@ def gc_lines(
         lines += [f"  {path.relative_to(project.root).as_posix()}" for path in report.objects]
         lines += [f"  packed object {digest}" for digest in report.packed]
         lines += [f"  run-cache entry {fp}" for fp in report.runs]
+        lines += [f"  {path.relative_to(project.root).as_posix()}" for path in report.records]
         lines += [f"  {path.relative_to(project.root).as_posix()}" for path in report.temps]
     lines += [f"{verb} {item.path} (outs of removed step {item.step})" for item in found]
     return [*lines, gc_summary(report, verb)]

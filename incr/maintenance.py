@@ -28,6 +28,7 @@ class GcReport:
     objects: list[Path] = field(default_factory=list)
     packed: list[str] = field(default_factory=list)  # digests of packed objects
     runs: list[str] = field(default_factory=list)  # fingerprints
+    records: list[Path] = field(default_factory=list)  # run records (``incr.runhistory``)
     temps: list[Path] = field(default_factory=list)
     freed: int = 0
     kept_objects: int = 0

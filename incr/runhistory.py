@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from incr.storage import atomic_write
 
 FORMAT = 1
 FOLDER = "history"
+#: ``"started": SECONDS`` near the top of a record (its keys are sorted: ``format``, ``name``,
+#: ``pipeline``, ``started``, ``status``, then the steps).
+_STARTED = re.compile(rb'"started": (-?[0-9][0-9.eE+-]*)')
 
 
 def folder(cache: Path, pipeline: str) -> Path:
@@ -94,3 +98,36 @@ def pipelines(cache: Path) -> list[str]:
         if records:
             firsts.append((float(records[0].get("started", 0)), str(records[0]["pipeline"])))
     return [name for _, name in sorted(firsts)]
+
+
+def beyond(cache: Path, keep: int) -> list[Path]:
+    """The records of each pipeline but its ``keep`` newest (by start time): what ``incr gc``
+    removes. A file that does not read as a record of this format is left alone."""
+    old: list[Path] = []
+    for where in sorted((cache / FOLDER).glob("*")):
+        dated = [
+            (started, path.name, path)
+            for path in where.glob("*.json")
+            if (started := _started(path)) is not None
+        ]
+        dated.sort(reverse=True)
+        old += [path for *_, path in dated[keep:]]
+    return old
+
+
+def _started(path: Path) -> float | None:
+    """When the run a record file holds started; None when it does not read as a record
+    of this format. Read from its first bytes, the whole file only when they do not say."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+            found = _STARTED.search(head)
+            if found is not None and head.startswith(b'{"format": %d,' % FORMAT):
+                return float(found.group(1))
+            data = json.loads(head + f.read())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return None
+    started = data.get("started")
+    return float(started) if isinstance(started, int | float) else None

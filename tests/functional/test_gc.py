@@ -3,6 +3,7 @@ reverts stay free."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -113,14 +114,20 @@ def test_gc_dry_run_lists_and_gc_removes_only_what_nothing_needs(grown) -> None:
         | {f"packed object {digest}" for digest in garbage_packed}
         | {f"run-cache entry {fp}" for fp in gone}
     )
-    assert "would remove 6 objects, 6 run-cache entries and 0 leftover temp files" in dry.stdout
+    assert (
+        "would remove 6 objects, 6 run-cache entries, 0 run records and 0 leftover temp files"
+        in dry.stdout
+    )
     assert _cache_files(project) == before and _run_cache(project) == runs
     assert _packed(project) == packed
 
     result = project.incr("gc", "--keep", "1")
 
     assert result.returncode == 0, result.output
-    assert "removed 6 objects, 6 run-cache entries and 0 leftover temp files" in result.stdout
+    assert (
+        "removed 6 objects, 6 run-cache entries, 0 run records and 0 leftover temp files"
+        in result.stdout
+    )
     shards = {f for f in before if f.startswith(".pipecache/runs/")}
     assert _cache_files(project) - shards == before - garbage - shards
     assert _packed(project) == packed - garbage_packed
@@ -151,6 +158,46 @@ def test_gc_keep_decides_which_reverts_stay_free(grown, tmp_path: Path) -> None:
     _set_version(three, 4, 2)
     three.repro()
     assert three.take_ran() == ["make", "use"]
+
+
+def _records(project: Project) -> list[tuple[float, str]]:
+    """The run records of pipeline ``grow``: (start, run name), oldest first."""
+    folder = project.root / ".pipecache/history/grow"
+    records = [json.loads(path.read_text()) for path in folder.glob("*.json")]
+    return sorted((r["started"], r["name"]) for r in records)
+
+
+LIST_RUNS = """\
+from incr.postexec import Repository
+print(*[run.name for run in Repository().get_pipeline("grow").runs])
+"""
+
+
+def test_gc_keeps_the_newest_run_records_of_each_pipeline(grown) -> None:
+    """Every run leaves a record (what ``get_pipeline(...).runs`` lists); gc keeps the
+    ``--keep-history`` newest of each pipeline and removes the others, and lists them on a
+    dry run."""
+    project, _ = grown
+    records = _records(project)
+    assert len(records) == 6  # five versions and the revert
+    newest = [name for _, name in records[-2:]]
+    dry = project.incr("gc", "--keep-history", "2", "--dry-run")
+    assert dry.returncode == 0, dry.output
+    assert "2 run-cache entries, 4 run records and" in dry.stdout, dry.stdout
+    listed = {line.strip() for line in dry.stdout.splitlines() if "/history/" in line}
+    assert listed == {f".pipecache/history/grow/{name}.json" for _, name in records[:4]}
+    assert _records(project) == records
+
+    result = project.incr("gc", "--keep-history", "2")
+    assert "4 run records" in result.stdout, result.output
+    assert _records(project) == records[-2:]
+    (project.root / "runs.py").write_text(LIST_RUNS)
+    listing = project.python("runs.py")
+    assert listing.stdout.split() == newest, listing.output
+    assert "0 run records" in project.incr("gc").stdout  # 100 by default
+    project.repro()
+    assert project.take_ran() == []
+    assert len(_records(project)) == 3
 
 
 @pytest.mark.parametrize(
