@@ -339,7 +339,7 @@ def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
     )
 
 
-@cli.command()
+@cli.command(help=clitexts.GC_HELP)
 @click.option(
     "--keep",
     default=3,
@@ -349,6 +349,7 @@ def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
 )
 @click.option(
     "--keep-history",
+    "history",
     default=100,
     show_default=True,
     type=click.IntRange(min=0),
@@ -361,30 +362,13 @@ def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
 @click.pass_context
 @_user_errors
 def gc(
-    ctx: click.Context,
-    keep: int,
-    keep_history: int,
-    dry_run: bool,
-    outs: bool,
-    remote: bool,
-    grace: str,
+    ctx: click.Context, keep: int, history: int, dry_run: bool, outs: bool, remote: bool, grace: str
 ) -> None:
-    """Remove cached objects that nothing needs any more.
-
-    Kept: every object pipeline.lock refers to, and the objects of the KEEP newest
-    run-cache entries of each step (so reverting the last few edits still restores results
-    without running). Removed: older run-cache entries, the objects only they used, and
-    leftovers of interrupted writes. The small objects runs append to packs
-    (.pipecache/packs/) are rewritten into one pack of those still needed. Each run leaves
-    a record in .pipecache/history/ (what get_pipeline(...).runs lists); all but the
-    KEEP_HISTORY newest of each pipeline are removed. With --outs, the files a removed step
-    listed in its outs, which incr status notes, are removed too.
-    """
     if remote:
         from incr.remotecli import gc_remote_command
 
         sys.exit(gc_remote_command(_project(ctx), grace, dry_run, click.echo))
-    for line in gc_lines(_project(ctx), keep, dry_run, outs, _tell, keep_history):
+    for line in gc_lines(_project(ctx), keep, dry_run, outs, _tell, history):
         click.echo(line)
 
 

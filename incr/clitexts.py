@@ -198,3 +198,15 @@ STATUS_HELP = """List every step as clean, dirty or waiting, with the reasons th
     \b
     TARGET is PIPELINE, PIPELINE.STEP, or a step name that is unique.
     """
+
+GC_HELP = """Remove cached objects that nothing needs any more.
+
+Kept: every object pipeline.lock refers to, and the objects of the KEEP newest
+run-cache entries of each step (so reverting the last few edits still restores results
+without running). Removed: older run-cache entries, the objects only they used, and
+leftovers of interrupted writes. The small objects runs append to packs
+(.pipecache/packs/) are rewritten into one pack of those still needed. Each run leaves
+a record in .pipecache/history/ (what get_pipeline(...).runs lists): all but the
+--keep-history newest of each pipeline are removed. With --outs, the files a removed step
+listed in its outs, which incr status notes, are removed too.
+"""
