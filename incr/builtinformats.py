@@ -1,6 +1,7 @@
 """The built-in formats for Python and numpy values: ``npy`` (numpy arrays, without pickle),
 ``npscalar`` (numpy scalars, dtype kept), ``npz`` (scipy sparse matrices), ``json`` (plain
-data) and ``pickle`` (everything else).
+data) and ``pickle`` (everything else; a set's items in an order that is the same in every
+process: ``incr.stablepickle``).
 
 Loading never runs code for ``npy``, ``npscalar``, ``npz`` (``allow_pickle=False``) or
 ``json``; pickle is read only from bytes whose digest the store has verified.
@@ -136,9 +137,9 @@ class PickleMaterializer(FileMaterializer):
     filename: ClassVar[str] = "data.pickle"
 
     def save_bytes(self, obj: Any) -> Parts:
-        import pickle
+        from incr.stablepickle import dumps  # a set's items in the same order in any process
 
-        return (pickle.dumps(obj, protocol=PICKLE_PROTOCOL),)
+        return (dumps(obj, PICKLE_PROTOCOL),)
 
     def load_bytes(self, data: bytes | memoryview) -> Any:
         import pickle

@@ -81,6 +81,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "ondisk",
             "lockfile",
             "matbase",
+            "stablepickle",
             "builtinformats",
             "frames",
             "skopsformat",
