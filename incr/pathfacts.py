@@ -57,6 +57,50 @@ PASS_THROUGH = frozenset({"os", "glob", "fnmatch", *_PATH_MODULES, *_PATHLIB})
 #: (``makedirs(exist_ok=True)`` checks whether the folder is there only when it was).
 CREATING = frozenset({"makedirs", "mkdir", "removedirs", "renames"})
 _TIMES = frozenset({"getmtime", "getctime", "getatime"})
+#: Top-level packages whose listings find code, not data: the import system, package metadata,
+#: incr itself, test runners. Other code outside the project lists what a step reads (a
+#: dataset folder for ``sklearn.datasets.load_files``, the source of ``shutil.copytree``).
+MACHINERY = frozenset(
+    {
+        "importlib",
+        "importlib_metadata",
+        "importlib_resources",
+        "pkgutil",
+        "pkg_resources",
+        "zipimport",
+        "site",
+        "sysconfig",
+        "setuptools",
+        "distutils",
+        "_distutils_hack",
+        "incr",
+        "_pytest",
+        "pytest",
+        "coverage",
+    }
+)
+
+
+def caller(frame: Any) -> Any:
+    """The first frame from ``frame`` on outside the standard library's path modules: the
+    code that asked for a listing or a test; None on the way to creating or removing folders
+    (``makedirs(exist_ok=True)``) or when no such frame is left."""
+    while frame is not None and frame.f_globals.get("__name__") in PASS_THROUGH:
+        if frame.f_code.co_name in CREATING:
+            return None
+        frame = frame.f_back
+    return frame
+
+
+def by_project(frame: Any, code: Any) -> bool:
+    """Whether ``frame`` (a ``caller``) runs a project file (``code``: the project's files:
+    not incr's, nor in a hidden folder, a virtualenv or site-packages)."""
+    return frame is not None and code.rel(frame.f_code.co_filename) is not None
+
+
+def by_library(frame: Any) -> bool:
+    """Whether ``frame`` (a ``caller``, not the project's) runs code that lists data."""
+    return str(frame.f_globals.get("__name__")).partition(".")[0] not in MACHINERY
 
 
 def asks_time(frame: Any) -> bool:

@@ -68,6 +68,10 @@ class RecordedReads:
     sources: set[str]
     stamps: dict[str, tuple[int, ...] | None]
     listings: dict[str, str]
+    #: Whether the folders libraries list count (a step's recorder); those only a library
+    #: listed, which count unless the step changed something inside them (``learned``).
+    libraries: bool
+    by_library: set[str]
     tests: dict[str, str]
     times: dict[str, int]
     climbed: set[str]
@@ -216,11 +220,17 @@ class RecordedReads:
                 self.opened(full, mode, flags, kind == "source", at[0] if at else None)
             elif kind in ("change", "env"):  # a path changed; a variable's name
                 (self.changed if kind == "change" else self.relayed_env).add(full)
+            elif kind == "lslib" and len(rest) == 1:  # a folder a library listed
+                if self.libraries and full not in self.listings:
+                    self.listings[full] = rest[0]
+                    self.by_library.add(full)
             elif kind in ("ls", "test", "time") and len(rest) == 1:
                 seen: dict[str, Any] = {"ls": self.listings, "test": self.tests}.get(
                     kind, self.times
                 )
                 seen.setdefault(full, rest[0])
+                if kind == "ls":  # the project's code listed it too
+                    self.by_library.discard(full)
             elif kind == "climbed":  # named from the project: ``../shared/x``
                 self.climbed.add(full)
             elif kind == "hello":  # a process started afresh records (``incr.childreads``)
@@ -277,6 +287,8 @@ class RecordedReads:
         facts.update({f"{NET_PREFIX}{host}": "" for host in sorted(self.hosts)[:_HOSTS]})
         for full, value in self.listings.items():
             if not self._tooling(full):
+                if full in self.by_library and any(within(c, full) for c in self.changed):
+                    continue  # where the step writes (a library's log folder): its own
                 if any(entry_of(c, full) for c in self.changed):
                     value = listing_digest(full, self.own)
                 facts["ls:" + self.relative(full)] = value

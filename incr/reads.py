@@ -10,9 +10,9 @@ Listings raise ``os.listdir`` and ``os.scandir`` (``glob``, ``Path.iterdir``, ``
 ``os.walk`` go through them). Existence tests raise no event: while a recorder is active,
 ``os.stat`` and ``os.lstat`` are wrapped (``os.path.exists``/``isfile``/``isdir`` and
 ``Path.exists``/``is_file``/``is_dir`` call them), and ``os.access`` (whether the path
-exists; not its permissions). A listing or a test counts only when the code that asked for it,
-past the standard library's path modules, is a project file: the listings made inside pandas
-or by Python's import system are not the step's.
+exists; not its permissions). A test counts when the code that asked, past the standard
+library's path modules, is a project file; a listing too, or (a step's) a library's listing
+of a folder under the root that the step did not write in (``pathfacts.by_library``).
 
 Under the project root, left out: the cache folder and the lockfile, version-control folders
 (``.git``, ``.hg``, ``.svn``), virtual environments (``.venv``, ``.tox``, ``.nox``, any folder
@@ -46,10 +46,11 @@ from incr import envreads, nativereads, outside, processes, statreads
 from incr.envreads import EnvRecorder, project_files
 from incr.opens import CHANGES, dir_fd, is_write, keeps_bytes, read_as_code, reads_existing
 from incr.pathfacts import (
-    CREATING,
     MISSING,
-    PASS_THROUGH,
     asks_time,
+    by_library,
+    by_project,
+    caller,
     existence,
     listing_digest,
     prefixes,
@@ -78,8 +79,9 @@ class ReadRecorder(RecordedReads):
     ``changed`` holds the paths the step wrote, created, removed or renamed.
     """
 
-    def __init__(self, root: Path, exclude: tuple[str, ...]) -> None:
+    def __init__(self, root: Path, exclude: tuple[str, ...], libraries: bool = False) -> None:
         self.given = (root, exclude)  # for processes started afresh
+        self.libraries, self.by_library = libraries, set[str]()  # (see ``listing``)
         self.root, self.exclude, self.own, self.artifacts = prefixes(str(root), tuple(exclude))
         self.read, self.written, self.changed = set[str](), set[str](), set[str]()
         self.listings: dict[str, str] = {}
@@ -165,27 +167,37 @@ class ReadRecorder(RecordedReads):
                     self.changed.add(full)
 
     def listing(self, path: Any, frame: Any) -> None:
-        """An ``os.listdir``/``os.scandir`` audit event, from the code in ``frame`` on."""
-        if self._by_project(frame):
+        """An ``os.listdir``/``os.scandir`` audit event, from the code in ``frame`` on: made
+        by the project's code, or by a library's when the recorder takes those (a step's)."""
+        asking = caller(frame)
+        if by_project(asking, self._code):
             self.listed(path)
-            if self.owners is not None and (full := self._full(path or ".")) is not None:
-                self.note_owners(full, frame)
+            if (full := self._full(path or ".")) is not None:
+                self.by_library.discard(full)
+                if self.owners is not None:
+                    self.note_owners(full, frame)
+        elif asking is not None and self.libraries and by_library(asking):
+            self.listed(path, library=True)
 
-    def listed(self, path: Any) -> None:
-        """A folder listed (``.`` for None): its names, as they are now."""
+    def listed(self, path: Any, library: bool = False) -> None:
+        """A folder listed (``.`` for None): its names, as they are now (by a library: inside)."""
         full = self._full("." if path is None else path)
         if full is None or (full in self.listings and not self._relaying()):
             return  # (a worker that reports may serve many steps: it tells each)
+        if library and not (full + os.sep).startswith(self.root):
+            return
         _inside.busy = True
         try:
             self.listings[full] = listing_digest(full, self.own)
         finally:
             _inside.busy = False
-        self._tell_parent("ls", full, self.listings[full])
+        if library:
+            self.by_library.add(full)
+        self._tell_parent("lslib" if library else "ls", full, self.listings[full])
 
     def tested(self, path: Any, result: os.stat_result | None, frame: Any) -> None:
         """An ``os.stat``/``os.lstat`` call with its result (None: no such file)."""
-        if not self._by_project(frame):
+        if not by_project(caller(frame), self._code):
             return
         full = self._full(path)
         if full is None:
@@ -252,18 +264,6 @@ class ReadRecorder(RecordedReads):
         if (full + os.sep).startswith(self.exclude) and not full.startswith(self.artifacts):
             return None
         return full
-
-    def _by_project(self, frame: Any) -> bool:
-        """True when the first frame outside the standard library's path modules runs a
-        project file (not incr's, not in a hidden folder, a virtualenv or site-packages), and
-        the call is not made on the way to creating or removing folders."""
-        while frame is not None and frame.f_globals.get("__name__") in PASS_THROUGH:
-            if frame.f_code.co_name in CREATING:
-                return False
-            frame = frame.f_back
-        if frame is None:
-            return False
-        return self._code.rel(frame.f_code.co_filename) is not None
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
@@ -402,7 +402,7 @@ def _report_for_life(
         relay.start_child()
     if relay.fd is None:
         return None
-    recorder = ReadRecorder(root, exclude)
+    recorder = ReadRecorder(root, exclude, libraries=True)  # a step's process, or an import's
     recorder.relay = relay
     variables = EnvRecorder(root)
     variables.relay, variables.given = relay, chosen
@@ -425,9 +425,10 @@ def recording(
 ) -> Iterator[ReadRecorder]:
     """Record what is opened, listed and tested inside the block (one recorder at a time),
     under ``root`` but not ``exclude`` (incr's own paths), with what the processes forked
-    meanwhile report when ``children`` (``incr.readrelay``)."""
+    meanwhile report when ``children`` (``incr.readrelay``): a step's, which also takes the
+    folders libraries list."""
     global _active
-    recorder = ReadRecorder(root, exclude)
+    recorder = ReadRecorder(root, exclude, libraries=children)
     relay = recorder.relay = for_this_process() if children else None
     if relay is not None:
         _drop_reported()  # reported between steps (a process a step left running): no step's

@@ -365,12 +365,21 @@ LIBRARY = """\
 
     def names(folder):
         return sorted(os.listdir(folder))
+
+
+    def log_run(folder, text):
+        \"\"\"Like an experiment tracker: list its folder, add a file of its own there.\"\"\"
+        os.makedirs(folder, exist_ok=True)
+        number = len(os.listdir(folder))
+        with open(os.path.join(folder, f"{text}-{number}.txt"), "w") as fh:
+            fh.write(text)
     """
 
 USES_LIBRARY = """\
     import sys
 
     from incr import pipeline, step
+    from pipelines.mark import mark
 
     sys.path.insert(0, {lib!r})
 
@@ -379,24 +388,69 @@ USES_LIBRARY = """\
     def via_library() -> list:
         import lister
 
+        mark("via_library")
         return lister.names("data/parts")
+
+
+    @step
+    def train() -> int:
+        import lister
+
+        mark("train")
+        lister.log_run("logs", "train")
+        return 1
+
+
+    @step
+    def evaluate(model: int) -> int:
+        import lister
+
+        mark("evaluate")
+        lister.log_run("logs", "evaluate")
+        return model + 1
+
+
+    @step
+    def lazy() -> int:
+        mark("lazy")
+        from pipelines import late  # the import system lists the package's folder
+
+        return late.VALUE
 
 
     @pipeline
     def library():
         via_library()
+        evaluate(train())
+        lazy()
     """
 
 
-def test_listings_made_by_library_code_are_not_the_steps(
+def test_a_folder_a_library_lists_counts_but_where_the_step_writes(
     make_project: MakeProject, tmp_path: Path
 ) -> None:
+    """A folder a library lists for the step (a dataset loader, ``shutil.copytree``'s source)
+    is the step's, as its own listing is: a file added there reruns it. Not the folders the
+    step itself writes into (an experiment tracker's run folder, which each run adds to:
+    counted, two steps logging there would rerun each other forever), nor the listings by
+    which the import system finds a module."""
     lib = tmp_path / "lib"
     lib.mkdir()
     (lib / "lister.py").write_text(textwrap.dedent(LIBRARY), encoding="utf-8")
-    project = make_project({"pipelines/library.py": USES_LIBRARY.format(lib=str(lib)), **PARTS})
+    files = {"pipelines/library.py": USES_LIBRARY.format(lib=str(lib)), **PARTS}
+    project = make_project({**files, "pipelines/late.py": "VALUE = 3\n"})
     project.repro()
-    assert project.lock()["library.via_library"].reads == {}
+    assert project.take_ran() == ["via_library", "train", "evaluate", "lazy"]
+    locks = project.lock()
+    assert set(locks["library.via_library"].reads) == {"ls:data/parts"}
+    assert not any(key.startswith("ls:") for key in locks["library.train"].reads)
+    assert not any(key.startswith("ls:") for key in locks["library.lazy"].reads)
+    project.repro()
+    assert project.take_ran() == []  # train and evaluate each add to logs/: not an input
+    (project.root / "data/parts/c.txt").write_text("5", encoding="utf-8")
+    assert project.dirty() == {"via_library": [("listing changed", "data/parts")]}
+    project.repro()
+    assert project.take_ran() == ["via_library"]
 
 
 PER_FILE = """\
