@@ -31,6 +31,13 @@ from incr.moduletop import last_name
 _LOG_LEVELS = frozenset(
     {"debug", "info", "warning", "warn", "error", "critical", "exception", "log"}
 )
+#: Calls that set where messages go and which are written: of ``logging``, and of a logger.
+_LOG_SETUP = frozenset({"basicConfig", "captureWarnings", "disable"})
+_LOGGER_SETUP = frozenset({"setLevel", "addHandler", "removeHandler"})
+#: ``warnings`` calls that choose which warnings are shown (the action ``"error"`` turns them
+#: into exceptions, which a step can see: that one counts).
+_WARNING_FILTERS = frozenset({"filterwarnings", "simplefilter"})
+_SHOWN = frozenset({"ignore", "always", "all", "default", "module", "once"})
 #: Words of a decorator by which a definition registers itself somewhere when its module is
 #: imported (``register_dataframe_accessor``, ``featurize.register``).
 _REGISTERS = re.compile(r"register", re.IGNORECASE)
@@ -94,20 +101,50 @@ class TopLevel:
         return bool(functions) and not any(_calls_run(f) for f in functions)
 
     def _only_says(self, call: ast.Call) -> bool:
-        """True for ``print(...)`` and a logging call (``logging.info(...)``,
-        ``logger.warning(...)`` with ``logger = logging.getLogger(...)``) of arguments that
-        call nothing: they write a message and change nothing a step computes."""
+        """True for ``print(...)``, a logging call (``logging.info(...)``,
+        ``logger.warning(...)`` with ``logger = logging.getLogger(...)``), the set-up of where
+        and which messages go (``logging.basicConfig(...)``, ``logger.setLevel(...)``,
+        ``logging.getLogger("x").setLevel(...)``, ``warnings.filterwarnings("ignore")``) of
+        arguments that call nothing: they write messages and change nothing a step computes."""
         func = call.func
         if isinstance(func, ast.Name):
             said = func.id == "print" and "print" not in self.defs and "print" not in self.imports
+            said = said or (func.id in _WARNING_FILTERS and self._warns_only(func.id, call))
         elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-            said = func.attr in _LOG_LEVELS and self._logger(func.value.id)
+            owner = func.value.id
+            said = (func.attr in _LOG_LEVELS and self._logger(owner)) or (
+                func.attr in _LOG_SETUP and self.imports.get(owner) == "logging"
+            )
+            said = said or (func.attr in _LOGGER_SETUP and self._logger(owner))
+            said = said or (func.attr in _WARNING_FILTERS and self._warns_only(owner, call))
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call):
+            said = func.attr in _LOG_LEVELS | _LOGGER_SETUP and self._names_logger(func.value)
         else:
             said = False
         return said and not any(
             isinstance(node, ast.Call)
             for arg in [*call.args, *call.keywords]
             for node in ast.walk(arg)
+        )
+
+    def _warns_only(self, name: str, call: ast.Call) -> bool:
+        """True for a ``warnings`` filter (``name`` is the module or the function imported
+        from it) whose action is a string other than ``"error"``."""
+        bound = any(not isinstance(d, ast.Expr) for d in self.defs.get(name, []))
+        if self.imports.get(name) != "warnings" or bound:  # (calls made on it are in defs)
+            return False
+        given = [k.value for k in call.keywords if k.arg == "action"] or call.args[:1]
+        action = given[0] if given else None
+        return isinstance(action, ast.Constant) and action.value in _SHOWN
+
+    def _names_logger(self, call: ast.Call) -> bool:
+        """True for ``logging.getLogger(...)`` itself."""
+        func = call.func
+        return (
+            isinstance(func, ast.Attribute)
+            and func.attr == "getLogger"
+            and isinstance(func.value, ast.Name)
+            and self.imports.get(func.value.id) == "logging"
         )
 
     def _logger(self, name: str) -> bool:

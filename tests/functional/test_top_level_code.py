@@ -273,3 +273,63 @@ def said():
     status = project.incr("status").stdout  # a call in its arguments may do anything
     assert "uses   dirty: code changed (+top-level code" in status, status
     assert "2 of 2 steps dirty" in status, status
+
+
+SETUP = """\
+import logging
+import warnings
+from warnings import filterwarnings
+
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+logger = logging.getLogger(__name__)
+logger.setLevel(logging.DEBUG)
+logging.getLogger("urllib3").setLevel(logging.WARNING)
+logging.captureWarnings(True)
+warnings.filterwarnings("ignore", category=UserWarning)
+warnings.simplefilter(action="once")
+filterwarnings("ignore", message="x")
+
+
+def double(x):
+    return 2 * x
+"""
+
+
+def test_setting_up_logging_and_warnings_at_the_top_level_counts_for_no_step(
+    make_project: MakeProject,
+) -> None:
+    """Where messages go and which are shown (``logging.basicConfig``, a logger's level,
+    ``warnings.filterwarnings("ignore")``) changes nothing a step computes: adding or editing
+    those lines reruns no step. A filter that turns warnings into errors counts."""
+    steps = """\
+from incr import pipeline, step
+from pipelines.mark import mark
+from pipelines.utils import double
+
+
+@step
+def uses() -> int:
+    mark("uses")
+    return double(2)
+
+
+@pipeline
+def quiet():
+    uses()
+"""
+    plain = SETUP[SETUP.index("def double") :]
+    project = make_project({"pipelines/utils.py": plain, "pipelines/quiet.py": steps})
+    project.repro()
+    assert project.take_ran() == ["uses"]
+    project.write({"pipelines/utils.py": SETUP})
+    assert project.dirty() == {}
+    project.edit("pipelines/utils.py", "logging.INFO, format", "logging.WARNING, format")
+    project.edit("pipelines/utils.py", '"ignore", category', '"always", category')
+    project.repro()
+    assert project.take_ran() == []
+    project.edit("pipelines/utils.py", 'simplefilter(action="once")', 'simplefilter("error")')
+    ((kind, detail),) = project.reasons()["uses"]
+    assert (kind, detail.split(", ")[0]) == (
+        "code changed",
+        "+top-level code in pipelines/utils.py",
+    )
