@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from incr.moduletop import last_name
 
@@ -38,6 +39,11 @@ _LOGGER_SETUP = frozenset({"setLevel", "addHandler", "removeHandler"})
 #: into exceptions, which a step can see: that one counts).
 _WARNING_FILTERS = frozenset({"filterwarnings", "simplefilter"})
 _SHOWN = frozenset({"ignore", "always", "all", "default", "module", "once"})
+#: Methods by which the built-in containers change only themselves.
+_FILLS = frozenset(
+    {"append", "extend", "insert", "update", "setdefault", "add", "discard", "remove", "pop"}
+    | {"clear", "sort", "reverse", "popitem"}
+)
 #: Words of a decorator by which a definition registers itself somewhere when its module is
 #: imported (``register_dataframe_accessor``, ``featurize.register``).
 _REGISTERS = re.compile(r"register", re.IGNORECASE)
@@ -63,6 +69,8 @@ class TopLevel:
                 return False
             if self._only_says(call):
                 return False  # print("utils loaded"): output, no state any step sees
+            if self._fills_own(call):
+                return False  # OPTS.update(a=2): part of OPTS's definition
             root = _root(call)
             if self._from(root, self.package) and self._passes_definition(call):
                 return False  # register("cube")(cube): a table incr.registries follows
@@ -123,6 +131,28 @@ class TopLevel:
             said = False
         return said and not any(
             isinstance(node, ast.Call)
+            for arg in [*call.args, *call.keywords]
+            for node in ast.walk(arg)
+        )
+
+    def _fills_own(self, call: ast.Call) -> bool:
+        """True for a call that fills a container of the module's own, bound once to a
+        literal (``OPTS = {...}``, ``ITEMS = [...]``), by a method of the built-in containers
+        (``OPTS.update(a=2)``, ``ITEMS.append(3)``), of arguments that call nothing and name
+        nothing the module defines: it changes that container only, whose definition holds
+        the call (as it holds ``OPTS["a"] = 2``)."""
+        func = call.func
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+            return False
+        name = func.value.id
+        bindings = [d for d in self.defs.get(name, []) if not isinstance(d, ast.Expr)]
+        if func.attr not in _FILLS or not self.own(name) or len(bindings) != 1:
+            return False
+        value = getattr(bindings[0], "value", None)
+        if not isinstance(bindings[0], ast.Assign | ast.AnnAssign) or not _literal(value):
+            return False
+        return not any(
+            isinstance(node, ast.Call) or (isinstance(node, ast.Name) and node.id in self.defs)
             for arg in [*call.args, *call.keywords]
             for node in ast.walk(arg)
         )
@@ -259,6 +289,12 @@ def _calls_run(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         and node.func.attr == "run"
         for node in ast.walk(function)
     )
+
+
+def _literal(node: Any) -> bool:
+    """True for a list, dict or set display or comprehension: a new container of the module."""
+    containers = (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
+    return isinstance(node, containers)
 
 
 def _root(node: ast.expr) -> ast.expr:

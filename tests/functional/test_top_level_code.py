@@ -333,3 +333,73 @@ def quiet():
         "code changed",
         "+top-level code in pipelines/utils.py",
     )
+
+
+FILLED = """\
+import logging
+
+LIMIT = 5
+OPTS = {"a": 1}
+OPTS.update(a=2)
+ITEMS = [1]
+ITEMS.append(2)
+LEVELS = logging.getLevelNamesMapping()
+LEVELS.update(CUSTOM=5)
+"""
+
+USES_FILLED = """\
+from incr import pipeline, step
+from pipelines.consts import ITEMS, LIMIT, OPTS
+from pipelines.mark import mark
+
+
+@step
+def opts() -> int:
+    mark("opts")
+    return OPTS["a"]
+
+
+@step
+def items() -> int:
+    mark("items")
+    return sum(ITEMS)
+
+
+@step
+def limit() -> int:
+    mark("limit")
+    return LIMIT
+
+
+@pipeline
+def filled():
+    opts()
+    items()
+    limit()
+"""
+
+
+def test_a_container_filled_at_the_top_level_counts_for_the_steps_using_it(
+    make_project: MakeProject,
+) -> None:
+    """``OPTS.update(a=2)`` and ``ITEMS.append(2)`` on containers the module makes change
+    those containers alone, as ``OPTS["a"] = 2`` does: editing them reruns the steps using
+    them, not every step of the module. Filling an object the module did not make, or with
+    another of its definitions, still counts for every step."""
+    project = make_project({"pipelines/consts.py": FILLED, "pipelines/filled.py": USES_FILLED})
+    project.repro()
+    assert project.take_ran() == ["opts", "items", "limit"]
+    project.edit("pipelines/consts.py", "OPTS.update(a=2)", "OPTS.update(a=3)")
+    project.edit("pipelines/consts.py", "ITEMS.append(2)", "ITEMS.append(4)")
+    assert project.dirty() == {
+        "opts": [("code changed", "OPTS in pipelines/consts.py")],
+        "items": [("code changed", "ITEMS in pipelines/consts.py")],
+    }
+    project.repro()
+    assert project.take_ran() == ["opts", "items"]
+    project.edit("pipelines/consts.py", "LEVELS.update(CUSTOM=5)", "LEVELS.update(CUSTOM=6)")
+    assert set(project.dirty()) == {"opts", "items", "limit"}  # a library's own table
+    project.repro()
+    project.take_ran()
+    project.edit("pipelines/consts.py", "ITEMS.append(4)", "ITEMS.append(LIMIT)")
+    assert set(project.dirty()) == {"opts", "items", "limit"}  # names another definition
