@@ -32,7 +32,7 @@ from incr.moduletop import (
     target_names,
     top_level,
 )
-from incr.scopes import local_names
+from incr.scopes import local_names, named_attribute
 from incr.valueclass import valueclass
 
 _STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
@@ -351,6 +351,9 @@ def references(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[Ref]:
             kind = type(sub)
             if kind is ast.Call:
                 refs += _query_refs(sub)  # type: ignore[arg-type]
+                if (named := named_attribute(sub, local)) is not None:  # type: ignore[arg-type]
+                    refs.append(named[0])
+                    chained.update(named[1])
             elif kind is ast.arg or kind is ast.AnnAssign:
                 refs += _quoted_refs(sub.annotation)  # type: ignore[attr-defined]
             elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:

@@ -193,3 +193,25 @@ def _bound(node: ast.AST) -> set[str]:
     if isinstance(node, ast.MatchMapping) and node.rest:
         return {node.rest}
     return set()
+
+
+def named_attribute(
+    call: ast.Call, local: set[ast.AST]
+) -> tuple[tuple[str, tuple[str, ...]], list[ast.AST]] | None:
+    """``getattr(helpers, "scale")`` (``local``: the function's own names, see
+    ``local_names``), read as ``helpers.scale`` is: the module-level name with the attribute
+    chain, and the nodes of the first argument, read through it (a walk visits them after the
+    call); None for any other call."""
+    func, args = call.func, call.args
+    if not (isinstance(func, ast.Name) and func.id == "getattr") or func in local:
+        return None
+    if len(args) < 2 or not isinstance(args[1], ast.Constant) or not isinstance(args[1].value, str):
+        return None
+    chain, nodes, cur = [args[1].value], list[ast.AST](), args[0]
+    while isinstance(cur, ast.Attribute):
+        chain.append(cur.attr)
+        nodes.append(cur)
+        cur = cur.value
+    if not isinstance(cur, ast.Name) or cur in local:
+        return None
+    return (cur.id, tuple(reversed(chain))), [*nodes, cur]

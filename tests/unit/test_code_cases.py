@@ -854,6 +854,27 @@ def test_getattr_with_a_literal_name_and_plain_code_are_not_reported():
     assert dynamic("plain") == ()
 
 
+def literal_parts(modules: dict[str, str]) -> dict[str, str]:
+    return make_index(modules).closure(FLOW, "literal").parts
+
+
+def test_getattr_with_a_literal_name_reads_that_attribute_only() -> None:
+    """``getattr(h, "secret")`` reads ``h.secret``, as the attribute would: an edit of
+    ``secret`` counts, one of another function of the module does not."""
+    before = literal_parts(DYNAMIC)
+    assert "pipelines/helpers.py:secret" in before
+    assert "pipelines/helpers.py:lookup" not in before
+    other = edited(DYNAMIC, HELPERS, "return globals()[name]", "return globals()[name + '']")
+    assert literal_parts(other) == before
+    changed = edited(DYNAMIC, HELPERS, "return v - 1", "return v - 2")
+    assert literal_parts(changed) != before
+    local = {
+        **DYNAMIC,
+        FLOW: "def literal(v, h=None):\n    return getattr(h, 'secret')(v)\n",
+    }
+    assert "pipelines/helpers.py:secret" not in literal_parts(local)  # a parameter's h
+
+
 def test_a_dict_lookup_by_a_computed_name_is_reported() -> None:
     modules = {
         FLOW: """
