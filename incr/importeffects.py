@@ -77,6 +77,8 @@ class TopLevel:
             return not self._from(root, "incr")  # register_materializer: incr's own
         if isinstance(stmt, ast.AnnAssign):
             return stmt.value is not None and self._foreign_store(stmt.target)
+        if isinstance(stmt, ast.Assign) and self._fills_project_table(stmt):
+            return False  # registry.MODELS["c"] = fn_c: a table incr.registries follows
         if isinstance(stmt, ast.Assign | ast.Delete):
             return any(self._foreign_store(t) for t in stmt.targets)
         if isinstance(stmt, ast.AugAssign):
@@ -237,7 +239,20 @@ class TopLevel:
         # follows it to the steps that read the table.
         return not mine and not self._from(root, self.package)
 
-    def _passes_definition(self, call: ast.Call) -> bool:
+    def _fills_project_table(self, stmt: ast.Assign) -> bool:
+        """True for ``registry.MODELS["c"] = fn_c`` (or ``MODELS["c"] = fn_c``, ``MODELS``
+        imported): an item of an object of the project's own package set to one of this
+        module's functions or classes, as ``register("c")(fn_c)`` does. Only the steps that
+        read that table take it in (``incr.registries``), not every step using this module."""
+        value = stmt.value
+        if not isinstance(value, ast.Name) or not self._passes_definition(value):
+            return False
+        return all(
+            isinstance(t, ast.Subscript) and self._from(_root(t), self.package)
+            for t in stmt.targets
+        )
+
+    def _passes_definition(self, call: ast.AST) -> bool:
         """True when the call is given one of the module's functions or classes."""
         for node in ast.walk(call):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):

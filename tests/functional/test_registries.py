@@ -176,6 +176,30 @@ def test_a_registration_by_a_plain_call_counts(project: Project, tmp_path: Path)
     assert_same_as_fresh(project, tmp_path / "fresh")
 
 
+@pytest.mark.parametrize(
+    "line",
+    ['from pipelines import registry\nregistry.MODELS["cube"] = cube', 'MODELS["cube"] = cube'],
+)
+def test_an_item_set_in_a_table_of_another_module_counts_for_its_readers_only(
+    project: Project, tmp_path: Path, line: str
+) -> None:
+    """``registry.MODELS["cube"] = cube`` (or ``MODELS["cube"] = cube``, ``MODELS`` imported)
+    registers as ``register("cube")(cube)`` does: the steps that read ``MODELS`` take it in,
+    not every step of a module that imports the one registering it."""
+    project.edit(MODELS, 'register("cube")(cube)', line)
+    project.edit(MODELS, "import register\n", "import MODELS, register\n")
+    assert set(dirty(project)) <= {"fit", "fit_2"}, dirty(project)  # the form: its readers
+    project.repro()
+    assert set(project.take_ran()) <= {"fit"}
+    project.edit(MODELS, "return x**3", "return x**3 + 1")
+    assert set(dirty(project)) == {"fit", "fit_2"}, dirty(project)  # not kind, not plain
+    project.repro()
+    assert sorted(project.take_ran()) == ["fit", "fit"]
+    assert_same_as_fresh(project, tmp_path / "fresh")
+    project.edit(MODELS, 'MODELS["cube"] = cube', 'MODELS["cubed"] = cube')  # another key
+    assert set(dirty(project)) == {"fit", "fit_2"}, dirty(project)
+
+
 def test_a_decorated_class_counts(project: Project) -> None:
     project.edit(MODELS, "power = 2", "power = 3")
     assert dirty(project)["fit"] == [("code changed", "Square in pipelines/models.py")]
