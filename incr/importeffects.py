@@ -144,6 +144,8 @@ class TopLevel:
         nothing the module defines: it changes that container only, whose definition holds
         the call (as it holds ``OPTS["a"] = 2``)."""
         func = call.func
+        if isinstance(func, ast.Name) and func.id == "setattr" and call.args:
+            return self._sets_own_attribute(call)
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
             return False
         name = func.value.id
@@ -157,6 +159,20 @@ class TopLevel:
             isinstance(node, ast.Call) or (isinstance(node, ast.Name) and node.id in self.defs)
             for arg in [*call.args, *call.keywords]
             for node in ast.walk(arg)
+        )
+
+    def _sets_own_attribute(self, call: ast.Call) -> bool:
+        """True for ``setattr(Cfg, "LR", 0.7)`` on a class or function the module defines, of
+        arguments that call nothing: it changes ``Cfg`` only, as ``Cfg.LR = 0.7`` does (its
+        definition holds the call: ``moduletop.call_keys``)."""
+        target = call.args[0]
+        if "setattr" in self.defs or "setattr" in self.imports or not isinstance(target, ast.Name):
+            return False
+        kinds = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+        if not any(isinstance(d, kinds) for d in self.defs.get(target.id, [])):
+            return False
+        return not any(
+            isinstance(node, ast.Call) for arg in call.args[1:] for node in ast.walk(arg)
         )
 
     def _warns_only(self, name: str, call: ast.Call) -> bool:

@@ -173,14 +173,21 @@ def loop_names(loop: ast.For | ast.While) -> set[str]:
 def call_keys(call: ast.Call) -> Iterable[str]:
     """The names a module-level call statement is kept under: the container it changes
     (``TABLE`` in ``TABLE.update(...)`` and in ``TABLE.register("x")(f)``), or ``NAME()`` for a
-    call of a plain name (``register("x")(f)``: found when ``register`` fills a table)."""
+    call of a plain name (``register("x")(f)``: found when ``register`` fills a table), with
+    the object ``setattr``/``delattr`` changes."""
     func = call.func
     while isinstance(func, ast.Call):
         func = func.func
     if isinstance(func, ast.Name):
         yield f"{func.id}()"
+        if func.id in _SETS_ATTRIBUTE and call.args and isinstance(call.args[0], ast.Name):
+            yield call.args[0].id  # setattr(Cfg, "LR", 0.7) changes Cfg
     else:
         yield from mutated_names([func])
+
+
+#: Builtins that change an attribute of the object they are given first.
+_SETS_ATTRIBUTE = frozenset({"setattr", "delattr"})
 
 
 def mutated_names(targets: list[ast.expr]) -> Iterable[str]:

@@ -403,3 +403,60 @@ def test_a_container_filled_at_the_top_level_counts_for_the_steps_using_it(
     project.take_ran()
     project.edit("pipelines/consts.py", "ITEMS.append(4)", "ITEMS.append(LIMIT)")
     assert set(project.dirty()) == {"opts", "items", "limit"}  # names another definition
+
+
+SETS_ATTRIBUTE = """\
+class Cfg:
+    LR = 0.1
+
+
+class Other:
+    N = 3
+
+
+setattr(Cfg, "LR", 0.7)
+"""
+
+USES_CLASSES = """\
+from incr import pipeline, step
+from pipelines.consts import Cfg, Other
+from pipelines.mark import mark
+
+
+@step
+def lr() -> float:
+    mark("lr")
+    return Cfg.LR
+
+
+@step
+def n() -> int:
+    mark("n")
+    return Other.N
+
+
+@pipeline
+def classes():
+    lr()
+    n()
+"""
+
+
+def test_setattr_on_a_class_of_the_module_counts_for_the_steps_using_it(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``setattr(Cfg, "LR", 0.7)`` at the top level changes ``Cfg`` as ``Cfg.LR = 0.7`` does:
+    an edit of it reruns the steps using ``Cfg``; with a call in its arguments it counts for
+    every step."""
+    project = make_project(
+        {"pipelines/consts.py": SETS_ATTRIBUTE, "pipelines/classes.py": USES_CLASSES}
+    )
+    project.repro()
+    assert project.take_ran() == ["lr", "n"]
+    project.edit("pipelines/consts.py", '"LR", 0.7)', '"LR", 0.8)')
+    assert project.dirty() == {"lr": [("code changed", "Cfg in pipelines/consts.py")]}
+    project.repro()
+    assert project.take_ran() == ["lr"]
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+    project.edit("pipelines/consts.py", '"LR", 0.8)', '"LR", float("0.8"))')
+    assert set(project.dirty()) == {"lr", "n"}
