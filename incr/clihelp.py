@@ -160,7 +160,8 @@ def gc_summary(report: Any, verb: str) -> str:
     return (
         f"{verb} {plural(len(removed), 'object')}, "  # a packed object's file copy counts once
         f"{plural(len(report.runs), 'run-cache entry')}, "
-        f"{plural(len(report.records), 'run record')} and "
+        f"{plural(len(report.records), 'run record')}, "
+        f"{plural(len(report.sources), 'kept source')} and "
         f"{plural(len(report.temps), 'leftover temp file')} ({byte_size(report.freed)}); "
         f"kept {plural(report.kept_objects, 'object')} ({byte_size(report.kept_bytes)})"
     )
@@ -190,7 +191,7 @@ def gc_lines(
     keep_history: int = 100,
 ) -> list[str]:
     """``incr gc``: what was (or would be) removed, and the summary line."""
-    from incr import leftovers, lockfile, runhistory, views
+    from incr import keptsources, leftovers, lockfile, runhistory, views
     from incr.locking import project_lock
     from incr.maintenance import collect
     from incr.store import Store
@@ -200,10 +201,12 @@ def gc_lines(
         store, others = Store(project.cache), _branch_entries(project)
         report = collect(store, locks, keep, dry_run, lockfile=project.lockfile, also=others)
         report.records = runhistory.beyond(project.cache, keep_history)
-        for path in report.records:
-            report.freed += path.stat().st_size
-            if not dry_run:
+        report.sources, index = keptsources.unneeded(project, [*locks.values(), *others])
+        report.freed += sum(path.stat().st_size for path in [*report.records, *report.sources])
+        if not dry_run:
+            for path in report.records:
                 path.unlink(missing_ok=True)
+            keptsources.remove(project, report.sources, index)
         found: list[Any] = []
         if outs:
             found = views.leftovers_of(project, locks)
@@ -215,7 +218,10 @@ def gc_lines(
         lines += [f"  {path.relative_to(project.root).as_posix()}" for path in report.objects]
         lines += [f"  packed object {digest}" for digest in report.packed]
         lines += [f"  run-cache entry {fp}" for fp in report.runs]
-        lines += [f"  {path.relative_to(project.root).as_posix()}" for path in report.records]
+        lines += [
+            f"  {path.relative_to(project.root).as_posix()}"
+            for path in [*report.records, *report.sources]
+        ]
         lines += [f"  {path.relative_to(project.root).as_posix()}" for path in report.temps]
     lines += [f"{verb} {item.path} (outs of removed step {item.step})" for item in found]
     return [*lines, gc_summary(report, verb)]

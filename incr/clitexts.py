@@ -207,6 +207,7 @@ without running). Removed: older run-cache entries, the objects only they used, 
 leftovers of interrupted writes. The small objects runs append to packs
 (.pipecache/packs/) are rewritten into one pack of those still needed. Each run leaves
 a record in .pipecache/history/ (what get_pipeline(...).runs lists): all but the
---keep-history newest of each pipeline are removed. With --outs, the files a removed step
-listed in its outs, which incr status notes, are removed too.
+--keep-history newest of each pipeline are removed, and so are the module texts kept in
+.pipecache/sources/ that no lock entry, graph or module file names. With --outs, the files a
+removed step listed in its outs, which incr status notes, are removed too.
 """

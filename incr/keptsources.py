@@ -15,13 +15,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from incr.codeast import ModuleSource, analyse
 from incr.codeparts import part_digest, part_source
 from incr.fingerprint import DEFAULTS
 from incr.hashing import buffers_digest
 from incr.model import LockEntry
+from incr.modulefiles import module_files
 from incr.plan import Verdict
 from incr.project import Project, module_name
 from incr.sources import CodeSources
@@ -157,3 +160,55 @@ def _non_empty(path: Path) -> bool:
         return os.stat(path).st_size > 0
     except OSError:
         return False
+
+
+def unneeded(project: Project, locks: Iterable[LockEntry]) -> tuple[list[Path], dict[str, Any]]:
+    """What ``incr gc`` removes of the kept sources: the module texts (``sources/modules/``)
+    and the older one-file-per-part sources that neither a code part of ``locks`` names
+    (through ``parts.json``), nor the graph cache's key (the wiring check of the next edit),
+    nor a project module as it is now (the code index's check of the next edit); with
+    ``parts.json`` as it is to be written without the parts whose text goes (its ``parts``
+    is None when no entry goes). A text removed that was needed after all costs a diff that
+    cannot be shown or a module traced again, never a wrong answer."""
+    folder = project.cache / "sources"
+    wanted = {digest for entry in locks for digest in entry.facts.code.values()}
+    try:
+        data = json.loads((folder / "parts.json").read_text(encoding="utf-8"))
+        parts = data["parts"] if data.get("format") == _FORMAT else {}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        parts = {}
+    texts = {found[1] for part, found in parts.items() if part in wanted and len(found) == 3}
+    texts |= _graph_modules(project)
+    for rel in module_files(project.root, project.cache_dir).values():
+        with contextlib.suppress(OSError):
+            texts.add(buffers_digest(((project.root / rel).read_bytes(),)))
+    modules = folder / "modules"
+    gone = [p for p in sorted(modules.glob("*")) if p.is_file() and p.name not in texts]
+    gone += [
+        p
+        for p in sorted(folder.glob("*"))
+        if p.is_file() and p.name.isalnum() and p.name not in wanted  # (parts.json has a dot)
+    ]
+    names = {p.name for p in gone}
+    kept = {k: v for k, v in parts.items() if k in wanted and len(v) == 3 and v[1] not in names}
+    return gone, {"format": _FORMAT, "parts": kept if len(kept) != len(parts) else None}
+
+
+def _graph_modules(project: Project) -> set[str]:
+    """The digests of the module texts the graph cache's key names."""
+    from incr import cachefile
+
+    try:
+        modules = cachefile.read(project.cache / "graph.bin")["key"]["modules"]
+        return {str(digest) for digest in modules.values()}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def remove(project: Project, gone: list[Path], index: dict[str, Any]) -> None:
+    """Remove ``gone`` and write ``index`` (``unneeded``'s) when it changed. Raises OSError."""
+    if index["parts"] is not None:
+        text = json.dumps(index, separators=(",", ":"))
+        atomic_write(project.cache / "sources" / "parts.json", text.encode(), durable=False)
+    for path in gone:
+        path.unlink(missing_ok=True)

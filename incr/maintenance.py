@@ -29,6 +29,7 @@ class GcReport:
     packed: list[str] = field(default_factory=list)  # digests of packed objects
     runs: list[str] = field(default_factory=list)  # fingerprints
     records: list[Path] = field(default_factory=list)  # run records (``incr.runhistory``)
+    sources: list[Path] = field(default_factory=list)  # kept sources (``incr.keptsources``)
     temps: list[Path] = field(default_factory=list)
     freed: int = 0
     kept_objects: int = 0

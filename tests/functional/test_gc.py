@@ -109,25 +109,23 @@ def test_gc_dry_run_lists_and_gc_removes_only_what_nothing_needs(grown) -> None:
 
     assert dry.returncode == 0, dry.output
     listed = {line.strip() for line in dry.stdout.splitlines() if line.startswith("  ")}
+    texts = {line for line in listed if line.startswith(".pipecache/sources/")}
+    assert len(texts) == 4  # the module's texts of versions 2 to 5 (see the test below)
+    garbage |= texts
     assert listed == (
         garbage
         | {f"packed object {digest}" for digest in garbage_packed}
         | {f"run-cache entry {fp}" for fp in gone}
     )
-    assert (
-        "would remove 6 objects, 6 run-cache entries, 0 run records and 0 leftover temp files"
-        in dry.stdout
-    )
+    said = "6 objects, 6 run-cache entries, 0 run records, 4 kept sources and 0 leftover temp files"
+    assert f"would remove {said}" in dry.stdout
     assert _cache_files(project) == before and _run_cache(project) == runs
     assert _packed(project) == packed
 
     result = project.incr("gc", "--keep", "1")
 
     assert result.returncode == 0, result.output
-    assert (
-        "removed 6 objects, 6 run-cache entries, 0 run records and 0 leftover temp files"
-        in result.stdout
-    )
+    assert f"removed {said}" in result.stdout
     shards = {f for f in before if f.startswith(".pipecache/runs/")}
     assert _cache_files(project) - shards == before - garbage - shards
     assert _packed(project) == packed - garbage_packed
@@ -183,7 +181,7 @@ def test_gc_keeps_the_newest_run_records_of_each_pipeline(grown) -> None:
     newest = [name for _, name in records[-2:]]
     dry = project.incr("gc", "--keep-history", "2", "--dry-run")
     assert dry.returncode == 0, dry.output
-    assert "2 run-cache entries, 4 run records and" in dry.stdout, dry.stdout
+    assert "2 run-cache entries, 4 run records, 4 kept sources and" in dry.stdout, dry.stdout
     listed = {line.strip() for line in dry.stdout.splitlines() if "/history/" in line}
     assert listed == {f".pipecache/history/grow/{name}.json" for _, name in records[:4]}
     assert _records(project) == records
@@ -269,3 +267,22 @@ def test_gc_keeps_the_results_other_git_branches_name(make_project: MakeProject)
     project.repro()
     assert project.take_ran() == [], "gc dropped the results main's lockfile names"
     assert project.read("reports/out.txt") == "version 1\n"
+
+
+def test_gc_keeps_the_module_texts_the_lockfile_and_the_next_edit_need(grown) -> None:
+    """A run keeps the text of each module version its steps' code came from (for the diffs
+    `incr show` prints, and for telling what the next edit touched); gc removes the texts no
+    lock entry, graph or module file as it is now names: here those of versions 2 to 5."""
+    project, _ = grown
+    modules = project.root / ".pipecache/sources/modules"
+    before = set(modules.iterdir())  # one text per version of pipelines/bad.py, and the others
+    assert "4 kept sources" in project.incr("gc").stdout
+    after = set(modules.iterdir())
+    assert after < before and len(before - after) == 4  # version 1's stays: the lockfile's
+    _set_version(project, 1, 6)
+    show = project.incr("show", "make")
+    assert "-VERSION = 1" in show.stdout and "+VERSION = 6" in show.stdout, show.output
+    project.repro()
+    assert project.take_ran() == ["make", "use"]
+    assert project.read("reports/out.txt") == "version 6\n"
+    assert "0 kept sources" in project.incr("gc", "--dry-run").stdout
