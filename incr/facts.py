@@ -40,6 +40,9 @@ class StepFacts:
         #: Module values set as the project modules were imported (``incr.globalvalues``), by
         #: code part: those of the pipelines this command judges (one import, the same values).
         self.values: dict[str, str] = {}
+        #: The ``outs`` of every step of the pipelines this command judges: a deps path one of
+        #: them writes (another pipeline's step) is no error while it is missing.
+        self.declared_outs: set[str] = set()
         self._step_parts: dict[str, tuple[TracedPipeline, set[str]]] = {}
         #: Per step (by its key, with the node they are of): its code parts and the files its
         #: C readers open, asked by the status walk and again by the run. (Not by ``id()``:
@@ -228,14 +231,16 @@ class StepFacts:
 
     def check_deps(self, traced: TracedPipeline, nodes: list[StepNode]) -> None:
         """Raise DefinitionError for the first of ``nodes`` with a deps path that does not
-        exist and that no other step of the pipeline writes: a ``repro`` checks them all
+        exist and that no other step writes (``declared_outs``): a ``repro`` checks them all
         before any step runs, as its status pass does when the graphs are saved."""
         for node in nodes:
             self._check_deps(traced, node, {p: self._digest(node, p) for p in node.deps})
 
     def _check_deps(self, traced: TracedPipeline, node: StepNode, deps: dict[str, str]) -> None:
         for path, digest in deps.items():
-            if digest == MISSING and not _written_by_another(traced, node, path):
+            if digest == MISSING and not _written_by_another(
+                traced, node, path, self.declared_outs
+            ):
                 if any(c in path for c in "*?["):
                     folder = path[: min(path.find(c) for c in "*?[" if c in path)]
                     folder = folder.rpartition("/")[0] or "."
@@ -269,7 +274,13 @@ def symlink_loop(node: StepNode, path: str, exc: OSError) -> DefinitionError | N
     )
 
 
-def _written_by_another(traced: TracedPipeline, node: StepNode, path: str) -> bool:
+def _written_by_another(
+    traced: TracedPipeline, node: StepNode, path: str, declared: set[str]
+) -> bool:
+    """Whether another step writes ``path``: of this pipeline, or of another one (``declared``:
+    the ``outs`` of every step judged, ``node``'s own left out)."""
+    if any(paths_overlap(path, out) for out in declared if out not in node.outs):
+        return True
     return any(
         paths_overlap(path, out) for n in traced.graph.steps if n is not node for out in n.outs
     )

@@ -98,6 +98,11 @@ def open_for_repro(
     if saved is None:
         return open_pipelines(project, workspace=workspace)
     pipelines = saved.pipelines
+    if targets:  # with the steps of other pipelines that write what they read
+        from incr.crossreads import writers_of
+
+        writes, locks = workspace.step_writes(pipelines), workspace.locks
+        targets = writers_of(pipelines, list(targets), writes, locks)
     verdicts = [] if force else workspace.status(pipelines, targets, save=False)
     if not force and not any(v.dirty for v in verdicts):
         workspace.clean = {v.node.key: v for v in verdicts}

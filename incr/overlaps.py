@@ -41,6 +41,7 @@ from incr.model import (
     PipelineGraph,
     StepNode,
     learned_kind,
+    paths_overlap,
     set_parts,
 )
 from incr.valueclass import valueclass
@@ -407,11 +408,13 @@ def pipeline_order(
     pipeline_of: Mapping[str, str],
     writes: Mapping[str, Iterable[str]],
     locks: Mapping[str, LockEntry],
+    deps: Mapping[str, Iterable[str]] | None = None,
 ) -> list[str]:
     """The pipelines (by name) in the order ``incr repro`` runs them: as given, but a
-    pipeline with a step that read (by its lock entry) a file a step of another pipeline was
-    seen writing (``writes``, by step key) runs after that other one. Pipelines caught in a
-    cycle of such edges keep the order given. ``pipeline_of``: each step key's pipeline."""
+    pipeline with a step that read (by its lock entry, or its ``deps``, by step key) a file a
+    step of another pipeline was seen writing or declares in its ``outs`` (``writes``, by step
+    key) runs after that other one. Pipelines caught in a cycle of such edges keep the order
+    given. ``pipeline_of``: each step key's pipeline."""
     written = {
         path: pipeline_of[key]
         for key, paths in writes.items()
@@ -428,6 +431,11 @@ def pipeline_order(
         for path in written.keys() & entry.reads.keys():
             if written[path] != reader and written[path] in after:
                 after[reader].add(written[path])
+    for key, paths in (deps or {}).items():
+        reader = pipeline_of.get(key)
+        for path, writer in written.items():
+            if writer not in (reader, None) and reader in after and writer in after:
+                after[reader] |= {writer} if any(paths_overlap(path, d) for d in paths) else set()
     order: list[str] = []
     pending = list(pipelines)
     while pending:

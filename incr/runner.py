@@ -20,7 +20,7 @@ from dataclasses import field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from incr import dag, envreads, temppool
+from incr import crossreads, dag, envreads, temppool
 from incr import graph as graphs
 from incr.consumers import Consumers
 from incr.errors import IncrError
@@ -317,6 +317,10 @@ def _repro(
 ) -> Repro:
     targets = list(targets)
     pipelines = workspace.run_order(pipelines)  # a pipeline reading what another writes after it
+    workspace.facts.declared_outs = {o for t in pipelines for n in t.graph.steps for o in n.outs}
+    writes = workspace.step_writes(pipelines)
+    if targets:  # and the steps of other pipelines that write what they read
+        targets = crossreads.writers_of(pipelines, targets, writes, workspace.locks)
     if not dry_run:  # a deps path gone is the user's to fix before anything runs
         for traced, only in dag.select(pipelines, targets):
             graph, _ = workspace.learned_graph(traced)
@@ -326,6 +330,7 @@ def _repro(
     done = Repro(ok=True)
     queue = list(dag.select(pipelines, targets))
     first = len(queue)  # then the pipelines that wait for a file another one may write
+    again: set[str] = set()  # the pipelines run again for a file a later one wrote
     for i, (traced, only) in enumerate(queue):  # (the list grows while it is walked)
         forced: bool | set[str] = (only or True) if force else False
         later = i < first - 1
@@ -345,6 +350,12 @@ def _repro(
             continue
         for step, (seconds, text) in result.unreported.items():  # it will not run again
             reporter.emit(StepFailed(traced.graph.name, step, seconds, text))
+        if not dry_run and result.executed:  # a pipeline run before read what it wrote
+            made = workspace.step_writes([traced])
+            written = [p for s in result.executed for p in made.get(f"{traced.graph.name}.{s}", [])]
+            for entry, text in crossreads.again(queue, i, written, workspace.locks, again):
+                queue.append(entry)
+                reporter.emit(Note(text))
         done.ok = done.ok and not result.failed
         if result.failed and not keep_going:
             break  # (a pipeline that waited stays failed)

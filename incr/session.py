@@ -235,11 +235,12 @@ class Workspace:
         """
         nodes = [n for t in pipelines for n in t.graph.steps] if lock_view else []
         absent = gate.absent_outs(self.locks, nodes, self.stats.digest)  # outs not on disk
+        self.facts.declared_outs = {o for t in pipelines for n in t.graph.steps for o in n.outs}
         gathered = [
             self.pipeline_facts(traced, wanted, absent)
             for traced, wanted in dag.select(self.run_order(pipelines), targets)
         ]
-        writers = {p: key for key, paths in self.writes.steps.items() for p in paths}
+        writers = {p: key for key, paths in self.step_writes(pipelines).items() for p in paths}
         verdicts = statuswalk.walk(
             gathered, force=force, lock_view=lock_view, run_override=run_override, writers=writers
         )
@@ -250,13 +251,25 @@ class Workspace:
     def run_order(self, pipelines: list[TracedPipeline]) -> list[TracedPipeline]:
         """``pipelines`` in the order ``incr repro`` runs them: one reading a file another
         writes after that one (``overlaps.pipeline_order``)."""
-        if len(pipelines) < 2 or not self.writes.steps:
+        if len(pipelines) < 2:
+            return pipelines
+        writes = self.step_writes(pipelines)
+        if not writes:
             return pipelines
         pipeline_of = {n.key: t.graph.name for t in pipelines for n in t.graph.steps}
         names = [t.graph.name for t in pipelines]
         by_name = {t.graph.name: t for t in pipelines}
-        order = pipeline_order(names, pipeline_of, self.writes.steps, self.locks)
+        deps = {n.key: n.deps for t in pipelines for n in t.graph.steps if n.deps}
+        order = pipeline_order(names, pipeline_of, writes, self.locks, deps)
         return [by_name[name] for name in order]
+
+    def step_writes(self, pipelines: list[TracedPipeline]) -> dict[str, list[str]]:
+        """The files and folders each step (by key) writes: seen writing, or in its ``outs``."""
+        found = {key: list(paths) for key, paths in self.writes.steps.items()}
+        for node in (n for t in pipelines for n in t.graph.steps if n.outs):
+            known = found.setdefault(node.key, [])
+            known += [out for out in node.outs if out not in known]
+        return found
 
     def learned_graph(self, traced: TracedPipeline) -> tuple[PipelineGraph, list[Overlap]]:
         """``traced``'s graph with the edges its steps' reads and writes order (what the lock

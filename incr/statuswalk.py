@@ -22,6 +22,7 @@ from incr.model import (
     Reason,
     StepNode,
     learned_reasons,
+    paths_overlap,
     refers_to_code,
     set_parts,
 )
@@ -219,6 +220,8 @@ def _other_writers(
     writing a file ``node`` read."""
     own = f"{node.pipeline}."
     found = {writers[path] for path in locked.reads if path in writers}
+    if node.deps:  # declared: a file, or a folder holding what it writes
+        found |= {k for p, k in writers.items() if any(paths_overlap(p, d) for d in node.deps)}
     return {key for key in found if key in dirty and not key.startswith(own)}
 
 

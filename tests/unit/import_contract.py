@@ -62,6 +62,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "statuswalk",
             "consumers",
             "overlaps",
+            "crossreads",
         ],
     ),
     # 1 edges: disk, formats, hashing, audit hooks, caches, project layout, console words

@@ -1,0 +1,110 @@
+"""Files that pass from one pipeline to another in an ``incr repro``: a step of pipeline
+``report`` reads ``data/clean.csv``, which a step of pipeline ``prepare`` writes.
+
+The run order puts a writer's pipeline first when it knows the writer (seen writing the file
+on an earlier run, or declaring it in ``outs``: ``Workspace.run_order``). When it does not (the
+cache folder deleted, a writer new to that file), the reader may run first, on the old bytes:
+once a later pipeline's step has written a file that a step of a pipeline run before it read
+(``stale_readers``), that pipeline runs again, and its reader reruns on the new bytes
+(``read changed``), as within one pipeline a step that read a file too early does. And
+``incr repro TARGET`` brings along, from the other pipelines, the steps that write what the
+targeted steps read (``writers_of``), as it does within the targeted pipeline. Pure: the
+graphs, the lock entries and the writes are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from incr import dag
+from incr.model import LockEntry, StepNode, TracedPipeline, learned_path, paths_overlap
+
+
+def reads_of(node: StepNode, entry: LockEntry | None) -> list[str]:
+    """The files and folders ``node`` reads: its ``deps``, and what its lock entry saw it read
+    or list (a path tested counts too: it may appear)."""
+    found = list(node.deps)
+    if entry is not None:
+        found += [path for key in entry.reads if (path := learned_path(key)) is not None]
+    return found
+
+
+def stale_readers(
+    before: Sequence[tuple[TracedPipeline, set[str] | None]],
+    written: Iterable[str],
+    locks: Mapping[str, LockEntry],
+) -> list[int]:
+    """The indices of the pipelines of ``before`` (run earlier in this repro, with the steps
+    each ran for) with a step that read one of the files ``written`` (what a pipeline run
+    after them wrote)."""
+    paths = list(written)
+    if not paths:
+        return []
+    found = []
+    for i, (traced, only) in enumerate(before):
+        nodes = [n for n in traced.graph.steps if only is None or n.name in only]
+        if any(
+            paths_overlap(read, path)
+            for node in nodes
+            for read in reads_of(node, locks.get(node.key))
+            for path in paths
+        ):
+            found.append(i)
+    return found
+
+
+def writers_of(
+    pipelines: Sequence[TracedPipeline],
+    targets: list[str],
+    writes: Mapping[str, Iterable[str]],
+    locks: Mapping[str, LockEntry],
+) -> list[str]:
+    """``targets`` with, from the other pipelines, the steps (``pipeline.step``) that write a
+    file the targeted steps and the steps they need read (``writes``: by step key, seen or
+    declared), and so on for those."""
+    by_key = {n.key: (t, n) for t in pipelines for n in t.graph.steps}
+    wanted = list(targets)
+    while True:
+        reads: dict[str, str] = {}  # path -> the pipeline reading it
+        for traced, only in dag.select(list(pipelines), wanted):
+            keep = dag.ancestors(traced.graph, only) if only is not None else None
+            for node in traced.graph.steps:
+                if keep is None or node.name in keep:
+                    for path in reads_of(node, locks.get(node.key)):
+                        reads.setdefault(path, traced.graph.name)
+        more = [
+            key
+            for key, paths in writes.items()
+            if key in by_key and key not in wanted
+            for path in paths
+            if any(
+                paths_overlap(path, read) and by_key[key][0].graph.name != reader
+                for read, reader in reads.items()
+            )
+        ]
+        if not more:
+            return wanted
+        wanted += list(dict.fromkeys(more))
+
+
+def again(
+    queue: Sequence[tuple[TracedPipeline, set[str] | None]],
+    i: int,
+    written: Iterable[str],
+    locks: Mapping[str, LockEntry],
+    done: set[str],
+) -> list[tuple[tuple[TracedPipeline, set[str] | None], str]]:
+    """The pipelines of ``queue`` run before ``queue[i]`` to run again after it, each once
+    (``done``, which this fills): those with a step that read one of the files ``written``
+    (what ``queue[i]``'s executed steps wrote), unless they are queued after it already;
+    each with the note that says why."""
+    name = queue[i][0].graph.name
+    earlier = [entry for entry in queue[:i] if entry[0].graph.name != name]
+    later = {t.graph.name for t, _ in queue[i + 1 :]}
+    found = []
+    for j in stale_readers(earlier, written, locks):
+        reader = earlier[j][0].graph.name
+        if reader not in done and reader not in later:
+            done.add(reader)
+            found.append((earlier[j], f"pipeline {reader} runs again: {name} wrote what it read"))
+    return found

@@ -1,0 +1,186 @@
+"""A file one pipeline's step writes and another pipeline's step reads: ``incr repro TARGET``
+brings along the writer, a reader that ran first on the old bytes runs again once the writer
+has run, and ``deps`` on another pipeline's ``outs`` orders the pipelines and is no error
+while the file is still to be made. Each result equals a run from scratch."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .conftest import MakeProject, Project
+from .scratch import assert_same_as_scratch, fresh_copy
+
+#: ``report`` sorts before ``prepare``: only what incr learns orders them.
+REPORT = """\
+    import json
+    import os
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def total() -> int:
+        mark("total")
+        with open("data/clean.txt") as fh:
+            return sum(int(line) for line in fh)
+
+
+    @step(outs=["reports/total.json"])
+    def write(value: int) -> None:
+        mark("write")
+        os.makedirs("reports", exist_ok=True)
+        with open("reports/total.json", "w") as fh:
+            json.dump(value, fh)
+
+
+    @pipeline
+    def report():
+        write(total())
+    """
+
+PREPARE = """\
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class Keep(StepConfig):
+        least: int = 0
+
+
+    @step
+    def clean(config: Keep) -> int:
+        mark("clean")
+        with open("data/raw.txt") as fh:
+            kept = [line for line in fh if int(line) >= config.least]
+        with open("data/clean.txt", "w") as fh:
+            fh.writelines(kept)
+        return len(kept)
+
+
+    @pipeline
+    def prepare():
+        clean(config=Keep())
+    """
+
+RAW = {"data/raw.txt": "".join(f"{n}\n" for n in range(10))}
+
+
+def _project(make_project: MakeProject) -> Project:
+    project = make_project(
+        {"pipelines/a_report.py": REPORT, "pipelines/b_prepare.py": PREPARE, **RAW}
+    )
+    project.repro()
+    project.take_ran()
+    assert project.read("reports/total.json") == "45"
+    return project
+
+
+def test_a_target_brings_along_the_writer_of_a_file_it_reads(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    project = _project(make_project)
+    project.edit("pipelines/b_prepare.py", "least: int = 0", "least: int = 5")
+    assert project.dirty()["total"] == [("after", "prepare.clean")]
+    result = project.repro("report")
+    assert result.returncode == 0, result.output
+    assert project.take_ran() == ["clean", "total", "write"]
+    assert project.read("reports/total.json") == "35"
+    assert project.dirty() == {}
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+def test_a_reader_run_before_the_writer_runs_again_after_it(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """With the cache folder gone, incr no longer knows that ``prepare`` writes what
+    ``report`` reads: ``report`` runs first, on the old file, and again once ``prepare``
+    has written the new one, in the same ``incr repro``."""
+    project = _project(make_project)
+    shutil.rmtree(project.root / ".pipecache")
+    project.edit("pipelines/b_prepare.py", "least: int = 0", "least: int = 7")
+    result = project.repro()
+    assert result.returncode == 0, result.output
+    assert "pipeline report runs again: prepare wrote what it read" in result.output
+    assert project.read("reports/total.json") == "24"
+    assert project.take_ran() == ["total", "clean", "total", "write"]  # write: 45 as recorded
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+DECLARED_MODEL = """\
+    import json
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step(deps=["data/features.txt"])
+    def fit() -> int:
+        mark("fit")
+        with open("data/features.txt") as fh:
+            return max(int(line) for line in fh)
+
+
+    @step(outs=["reports/model.json"])
+    def save(best: int) -> None:
+        mark("save")
+        import os
+
+        os.makedirs("reports", exist_ok=True)
+        with open("reports/model.json", "w") as fh:
+            json.dump(best, fh)
+
+
+    @pipeline
+    def model():
+        save(fit())
+    """
+
+DECLARED_FEATURES = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step(deps=["data/raw.txt"], outs=["data/features.txt"])
+    def features() -> None:
+        mark("features")
+        with open("data/raw.txt") as fh:
+            values = [2 * int(line) for line in fh]
+        with open("data/features.txt", "w") as fh:
+            fh.writelines(f"{v}\\n" for v in values)
+
+
+    @pipeline
+    def featurize():
+        features()
+    """
+
+
+def test_deps_on_another_pipelines_outs_order_the_pipelines(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``deps`` naming a file another pipeline's step lists in ``outs``: a first run makes it
+    before the reader (no `deps path does not exist`), a status shows the reader waiting once
+    the writer is dirty, and a target brings the writer along."""
+    project = make_project(
+        {"pipelines/a_model.py": DECLARED_MODEL, "pipelines/b_feat.py": DECLARED_FEATURES, **RAW}
+    )
+    result = project.repro()
+    assert result.returncode == 0, result.output
+    assert project.take_ran() == ["features", "fit", "save"]
+    assert project.read("reports/model.json") == "18"
+    (project.root / "data/raw.txt").write_text("1\n30\n")
+    assert project.dirty()["fit"] == [("after", "featurize.features")]
+    result = project.repro("model")
+    assert result.returncode == 0, result.output
+    assert project.take_ran() == ["features", "fit", "save"]
+    assert project.read("reports/model.json") == "60"
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+    (project.root / "data/features.txt").unlink()
+    assert project.incr("status").returncode == 0
+    project.repro()
+    assert project.take_ran() == []  # put back from the cache: the same bytes
