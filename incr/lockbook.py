@@ -166,8 +166,9 @@ class LockBook:
         self._last = self._computed[id(facts)] = (facts, made)  # for ``_keep_copy``
         return made
 
-    def prune(self, pipelines: Iterable[str]) -> None:
-        """Drop lock entries of pipelines that no longer exist (after a full, successful run)."""
+    def prune(self, pipelines: Iterable[str]) -> list[str]:
+        """Drop lock entries of pipelines that no longer exist (after a full, successful run);
+        their keys."""
         stale = stale_locks(self.entries, dict.fromkeys(pipelines))
         from incr import leftovers  # here: a status never prunes
 
@@ -176,6 +177,7 @@ class LockBook:
             del self.entries[key]
         if stale:
             self.write()
+        return list(stale)
 
     def write(self, soon: bool = False) -> None:
         """Write the lockfile atomically. With ``soon``, a write is skipped when the last one

@@ -359,10 +359,22 @@ def _repro(
         done.ok = done.ok and not result.failed
         if result.failed and not keep_going:
             break  # (a pipeline that waited stays failed)
-    if done.ok and not targets and not dry_run:
-        workspace.prune(t.graph.name for t in pipelines)
+    full = done.ok and not targets and not dry_run
+    if full and (dropped := workspace.prune(t.graph.name for t in pipelines)):
+        reporter.emit(Note(_dropped_line(dropped, workspace.project.pipelines_dir)))
     done.verdicts = runner.verdicts
     return done
+
+
+def _dropped_line(keys: list[str], folder: str) -> str:
+    """The entries of pipelines no module of the pipelines folder defines, a full run dropped."""
+    names = sorted({key.rpartition(".")[0] for key in keys})
+    return (
+        f"dropped {len(keys)} lock {'entry' if len(keys) == 1 else 'entries'} of "
+        f"{', '.join(names)}: no module under {folder}/ defines "
+        f"{'it' if len(names) == 1 else 'them'} (a pipeline run from a script keeps its "
+        f"entries while its module is under {folder}/)"
+    )
 
 
 def _waits_for_file(result: RunResult) -> bool:

@@ -404,12 +404,12 @@ class Workspace:
         except OSError:
             pass
 
-    def prune(self, pipelines: Iterable[str]) -> None:
-        """Drop lock entries of pipelines that no longer exist (after a full, successful run).
-        Entries of a pipeline that a module under the pipelines folder still defines stay
-        (run from a script; see ``incr.keptlocks``)."""
+    def prune(self, pipelines: Iterable[str]) -> list[str]:
+        """Drop lock entries of pipelines that no longer exist (after a full, successful run);
+        their keys. Entries of a pipeline that a module under the pipelines folder still
+        defines stay (run from a script; see ``incr.keptlocks``)."""
         live = list(pipelines)
-        self.lockbook.prune([*live, *kept_pipelines(self.project, self.locks, live)])
+        return self.lockbook.prune([*live, *kept_pipelines(self.project, self.locks, live)])
 
     def write_lock(self, soon: bool = False) -> None:
         """Write the lockfile (see ``LockBook.write``)."""

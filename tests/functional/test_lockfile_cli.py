@@ -99,9 +99,12 @@ def test_deleted_pipeline_leaves_the_lockfile(make_project: MakeProject) -> None
     assert sorted(project.lock()) == ["alpha.a_one", "beta.b_one"]
 
     (project.root / "pipelines/beta.py").unlink()
-    project.repro()
+    result = project.repro()
 
     assert sorted(project.lock()) == ["alpha.a_one"]
+    said = " ".join(result.output.split())  # what goes is said, not dropped silently
+    assert "note: dropped 1 lock entry of beta: no module under pipelines/ defines it" in said
+    assert "note: dropped" not in project.repro().output
 
 
 def test_status_check_exit_codes(make_project: MakeProject) -> None:
