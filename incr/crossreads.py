@@ -65,21 +65,21 @@ def writers_of(
     by_key = {n.key: (t, n) for t in pipelines for n in t.graph.steps}
     wanted = list(targets)
     while True:
-        reads: dict[str, str] = {}  # path -> the pipeline reading it
+        reads: dict[str, set[str]] = {}  # path -> the pipelines reading it
         for traced, only in dag.select(list(pipelines), wanted):
             keep = dag.ancestors(traced.graph, only) if only is not None else None
             for node in traced.graph.steps:
                 if keep is None or node.name in keep:
                     for path in reads_of(node, locks.get(node.key)):
-                        reads.setdefault(path, traced.graph.name)
+                        reads.setdefault(path, set()).add(traced.graph.name)
         more = [
             key
             for key, paths in writes.items()
             if key in by_key and key not in wanted
             for path in paths
             if any(
-                paths_overlap(path, read) and by_key[key][0].graph.name != reader
-                for read, reader in reads.items()
+                paths_overlap(path, read) and readers - {by_key[key][0].graph.name}
+                for read, readers in reads.items()
             )
         ]
         if not more:
