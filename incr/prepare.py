@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from incr import ondisk
 from incr.errors import IncrError
-from incr.events import Reporter, StepCached, StepFinished, StepStarted, Warning_
+from incr.events import Note, Reporter, StepCached, StepFinished, StepStarted, Warning_
 from incr.executors import StepJob
 from incr.learned import own_paths
 from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, set_parts
@@ -36,6 +36,7 @@ from incr.plan import (
 )
 from incr.record import ResultRecorder
 from incr.runstate import Clock, RunState
+from incr.seenwrites import restored_note
 from incr.session import Workspace
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
 
@@ -429,6 +430,9 @@ class Preparer:
         run.result.cached.append(node.name)
         if restored and node.outs:  # files put back are written as this run goes
             self.recorder.stale_readers(run, run.overlaps.finish(node.name, (), node.outs))
+        written = self.ws.writes.steps.get(node.key, ()) if restored else ()
+        if note := restored_note(node.key, node.outs, written):
+            self.reporter.emit(Note(note))
         pipeline = run.traced.graph.name
         pulled = self.remote is not None and self.remote.took(node.key)
         self.reporter.emit(StepCached(pipeline, node.name, restored, pulled))

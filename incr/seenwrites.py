@@ -64,3 +64,22 @@ def _read_writes(path: Path, version: int) -> dict[str, tuple[str, ...]]:
         }
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
+
+
+def restored_note(key: str, outs: Iterable[str], written: Iterable[str]) -> str | None:
+    """What to say when step ``key`` has its results put back from the cache while it was
+    seen writing files (``written``) that its ``outs`` do not list: those hold what its last
+    run wrote, not the result put back (a report written beside the value it returns). None
+    when it writes none."""
+    listed = list(outs)
+    unlisted = [w for w in written if not any(w == o or w.startswith(f"{o}/") for o in listed)]
+    if not unlisted:
+        return None
+    named = ", ".join(unlisted[:3]) + (
+        f" and {len(unlisted) - 3} more" if len(unlisted) > 3 else ""
+    )
+    return (
+        f"step {key} was put back from the cache, but not {named}, which it writes without "
+        "listing in outs: what its last run wrote stays there; list it in outs=[...] to have "
+        "it put back too"
+    )
