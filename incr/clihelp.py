@@ -201,12 +201,12 @@ def gc_lines(
         store, others = Store(project.cache), _branch_entries(project)
         report = collect(store, locks, keep, dry_run, lockfile=project.lockfile, also=others)
         report.records = runhistory.beyond(project.cache, keep_history)
-        report.sources, index = keptsources.unneeded(project, [*locks.values(), *others])
+        report.sources, parts = keptsources.unneeded(project, [*locks.values(), *others])
         report.freed += sum(path.stat().st_size for path in [*report.records, *report.sources])
         if not dry_run:
             for path in report.records:
                 path.unlink(missing_ok=True)
-            keptsources.remove(project, report.sources, index)
+            keptsources.remove(project, report.sources, parts)
         found: list[Any] = []
         if outs:
             found = views.leftovers_of(project, locks)

@@ -193,15 +193,7 @@ def check_line(verdicts: list[Verdict]) -> str:
             f"{also}; run `incr repro` and commit pipeline.lock"
         )
     text = "check passed: pipeline.lock matches the code, configs, data and environment"
-    lacking: list[set[str]] = []  # the own reasons of the steps whose results are not here
-    always: list[set[str]] = []  # of those that execute in every run (caching off, setters)
-    waiting = 0  # dirty only for the steps before them
-    for v in (v for v in verdicts if v.dirty):
-        kinds_of = {r.kind for r in v.reasons if r.kind != Reason.UPSTREAM}
-        if not kinds_of:
-            waiting += 1
-        else:
-            (always if kinds_of <= EVERY_RUN_KINDS else lacking).append(kinds_of)
+    always, lacking, waiting = _sorted_dirt(verdicts, EVERY_RUN_KINDS)
     parts = []
     if lacking:
         verb = "lacks" if len(lacking) == 1 else "lack"
@@ -229,27 +221,35 @@ def dirty_line(verdicts: Sequence[Verdict]) -> str:
     executes in every run by its settings (``SETTINGS_KINDS``: caching off, setting module
     values) or only waits after such steps, how many are which, so that a project whose
     ``configure`` step sets values does not look as if something changed."""
-    dirty = [v for v in verdicts if v.dirty]
-    line = f"{len(dirty)} of {_steps(len(verdicts))} dirty"
-    always: set[str] = set()
-    count = waiting = 0
-    for v in dirty:
-        kinds = {r.kind for r in v.reasons if r.kind != Reason.UPSTREAM}
-        if not kinds:
-            waiting += 1
-        elif kinds <= SETTINGS_KINDS:
-            always |= kinds
-            count += 1
-        else:
-            return line
-    if not count:
+    line = f"{sum(v.dirty for v in verdicts)} of {_steps(len(verdicts))} dirty"
+    always, others, waiting = _sorted_dirt(verdicts, SETTINGS_KINDS)
+    if others or not always:
         return line
+    count = len(always)
     parts = [f"{count} {'executes' if count == 1 else 'execute'} in every run"]
-    parts[0] += f" ({', '.join(sorted(always))})"
+    parts[0] += f" ({', '.join(sorted(set().union(*always)))})"
     if waiting:
         them = "it" if count == 1 else "them"
         parts.append(f"{waiting} {'waits' if waiting == 1 else 'wait'} after {them}")
     return f"{line}: {', '.join(parts)}"
+
+
+def _sorted_dirt(
+    verdicts: Sequence[Verdict], every: frozenset[str]
+) -> tuple[list[set[str]], list[set[str]], int]:
+    """The own reasons of each dirty step that executes in every run by them (``every``),
+    those of the other dirty steps with reasons of their own, and how many dirty steps only
+    wait after others."""
+    always: list[set[str]] = []
+    others: list[set[str]] = []
+    waiting = 0
+    for v in (v for v in verdicts if v.dirty):
+        kinds = {r.kind for r in v.reasons if r.kind != Reason.UPSTREAM}
+        if not kinds:
+            waiting += 1
+        else:
+            (always if kinds <= every else others).append(kinds)
+    return always, others, waiting
 
 
 def _steps(n: int) -> str:

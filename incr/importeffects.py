@@ -131,11 +131,7 @@ class TopLevel:
             said = func.attr in _LOG_LEVELS | _LOGGER_SETUP and self._names_logger(func.value)
         else:
             said = False
-        return said and not any(
-            isinstance(node, ast.Call)
-            for arg in [*call.args, *call.keywords]
-            for node in ast.walk(arg)
-        )
+        return said and _calls_nothing([*call.args, *call.keywords])
 
     def _fills_own(self, call: ast.Call) -> bool:
         """True for a call that fills a container of the module's own, bound once to a
@@ -155,11 +151,13 @@ class TopLevel:
         value = getattr(bindings[0], "value", None)
         if not isinstance(bindings[0], ast.Assign | ast.AnnAssign) or not _literal(value):
             return False
-        return not any(
-            isinstance(node, ast.Call) or (isinstance(node, ast.Name) and node.id in self.defs)
-            for arg in [*call.args, *call.keywords]
+        arguments = [*call.args, *call.keywords]
+        named = any(
+            isinstance(node, ast.Name) and node.id in self.defs
+            for arg in arguments
             for node in ast.walk(arg)
         )
+        return not named and _calls_nothing(arguments)
 
     def _sets_own_attribute(self, call: ast.Call) -> bool:
         """True for ``setattr(Cfg, "LR", 0.7)`` on a class or function the module defines, of
@@ -171,9 +169,7 @@ class TopLevel:
         kinds = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
         if not any(isinstance(d, kinds) for d in self.defs.get(target.id, [])):
             return False
-        return not any(
-            isinstance(node, ast.Call) for arg in call.args[1:] for node in ast.walk(arg)
-        )
+        return _calls_nothing(call.args[1:])
 
     def _warns_only(self, name: str, call: ast.Call) -> bool:
         """True for a ``warnings`` filter (``name`` is the module or the function imported
@@ -320,6 +316,11 @@ def _calls_run(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         and node.func.attr == "run"
         for node in ast.walk(function)
     )
+
+
+def _calls_nothing(arguments: list[Any]) -> bool:
+    """True when no call is made in ``arguments`` (expressions and keywords of a call)."""
+    return not any(isinstance(node, ast.Call) for arg in arguments for node in ast.walk(arg))
 
 
 def _literal(node: Any) -> bool:

@@ -17,7 +17,6 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from incr.codeast import ModuleSource, analyse
 from incr.codeparts import part_digest, part_source
@@ -93,18 +92,12 @@ class KeptSources:
         """Write ``parts.json`` when parts were kept since it was read. Raises OSError."""
         if self._changed and self._parts is not None:
             self.store.ensure()
-            data = {"format": _FORMAT, "parts": self._parts}
-            text = json.dumps(data, separators=(",", ":"))
-            atomic_write(self.folder / "parts.json", text.encode(), durable=False)
+            _write_parts(self.folder, self._parts)
             self._changed = False
 
     def _index(self) -> dict[str, list[str]]:
         if self._parts is None:
-            self._parts = {}
-            with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
-                data = json.loads((self.folder / "parts.json").read_text(encoding="utf-8"))
-                if data.get("format") == _FORMAT:
-                    self._parts = {str(k): [str(x) for x in v] for k, v in data["parts"].items()}
+            self._parts = _read_parts(self.folder)
         return self._parts
 
     def kept(self, digest: str) -> str | None:
@@ -155,6 +148,22 @@ class KeptSources:
         return diffs
 
 
+def _read_parts(folder: Path) -> dict[str, list[str]]:
+    """``parts.json``: code part digest -> [file, module text digest, name]; {} when there is
+    none or it does not read."""
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError, KeyError):
+        data = json.loads((folder / "parts.json").read_text(encoding="utf-8"))
+        if data.get("format") == _FORMAT:
+            return {str(k): [str(x) for x in v] for k, v in data["parts"].items()}
+    return {}
+
+
+def _write_parts(folder: Path, parts: dict[str, list[str]]) -> None:
+    """Write ``parts.json`` (without fsync: only diffs depend on it). Raises OSError."""
+    text = json.dumps({"format": _FORMAT, "parts": parts}, separators=(",", ":"))
+    atomic_write(folder / "parts.json", text.encode(), durable=False)
+
+
 def _non_empty(path: Path) -> bool:
     try:
         return os.stat(path).st_size > 0
@@ -162,21 +171,19 @@ def _non_empty(path: Path) -> bool:
         return False
 
 
-def unneeded(project: Project, locks: Iterable[LockEntry]) -> tuple[list[Path], dict[str, Any]]:
+def unneeded(
+    project: Project, locks: Iterable[LockEntry]
+) -> tuple[list[Path], dict[str, list[str]] | None]:
     """What ``incr gc`` removes of the kept sources: the module texts (``sources/modules/``)
     and the older one-file-per-part sources that neither a code part of ``locks`` names
     (through ``parts.json``), nor the graph cache's key (the wiring check of the next edit),
-    nor a project module as it is now (the code index's check of the next edit); with
-    ``parts.json`` as it is to be written without the parts whose text goes (its ``parts``
-    is None when no entry goes). A text removed that was needed after all costs a diff that
+    nor a project module as it is now (the code index's check of the next edit); with the
+    parts of ``parts.json`` to be written without those whose text goes (None when no entry
+    goes). A text removed that was needed after all costs a diff that
     cannot be shown or a module traced again, never a wrong answer."""
     folder = project.cache / "sources"
     wanted = {digest for entry in locks for digest in entry.facts.code.values()}
-    try:
-        data = json.loads((folder / "parts.json").read_text(encoding="utf-8"))
-        parts = data["parts"] if data.get("format") == _FORMAT else {}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        parts = {}
+    parts = _read_parts(folder)
     texts = {found[1] for part, found in parts.items() if part in wanted and len(found) == 3}
     texts |= _graph_modules(project)
     for rel in module_files(project.root, project.cache_dir).values():
@@ -191,7 +198,7 @@ def unneeded(project: Project, locks: Iterable[LockEntry]) -> tuple[list[Path], 
     ]
     names = {p.name for p in gone}
     kept = {k: v for k, v in parts.items() if k in wanted and len(v) == 3 and v[1] not in names}
-    return gone, {"format": _FORMAT, "parts": kept if len(kept) != len(parts) else None}
+    return gone, (kept if len(kept) != len(parts) else None)
 
 
 def _graph_modules(project: Project) -> set[str]:
@@ -205,10 +212,9 @@ def _graph_modules(project: Project) -> set[str]:
         return set()
 
 
-def remove(project: Project, gone: list[Path], index: dict[str, Any]) -> None:
-    """Remove ``gone`` and write ``index`` (``unneeded``'s) when it changed. Raises OSError."""
-    if index["parts"] is not None:
-        text = json.dumps(index, separators=(",", ":"))
-        atomic_write(project.cache / "sources" / "parts.json", text.encode(), durable=False)
+def remove(project: Project, gone: list[Path], parts: dict[str, list[str]] | None) -> None:
+    """Remove ``gone`` and write ``parts`` (``unneeded``'s) unless None. Raises OSError."""
+    if parts is not None:
+        _write_parts(project.cache / "sources", parts)
     for path in gone:
         path.unlink(missing_ok=True)

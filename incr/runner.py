@@ -318,8 +318,8 @@ def _repro(
     targets = list(targets)
     pipelines = workspace.run_order(pipelines)  # a pipeline reading what another writes after it
     workspace.facts.declared_outs = {o for t in pipelines for n in t.graph.steps for o in n.outs}
-    writes = workspace.step_writes(pipelines)
     if targets:  # and the steps of other pipelines that write what they read
+        writes = workspace.step_writes(pipelines)
         targets = crossreads.writers_of(pipelines, targets, writes, workspace.locks)
     if not dry_run:  # a deps path gone is the user's to fix before anything runs
         for traced, only in dag.select(pipelines, targets):
