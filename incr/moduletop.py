@@ -311,19 +311,44 @@ def bound_at(body: list[ast.stmt], line: int) -> list[str] | None:
     when it is one that only binds names: an assignment to names (``PARAMS = load(...)``,
     ``A, B = ...``), a ``def`` or a ``class`` (its decorators, its class body); None for any
     other statement (a call, a loop, an import, a store into an object): what it does may
-    matter to all of the module."""
-    for stmt, _, _ in guarded(body):
-        if not stmt.lineno <= line <= (stmt.end_lineno or stmt.lineno):
-            continue
-        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            return [stmt.name]
-        if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
-            targets: list[ast.expr] = (
-                list(stmt.targets) if isinstance(stmt, ast.Assign) else [stmt.target]
-            )
-            names = list(target_names(targets))
-            return names if names and all(_names_only(t) for t in targets) else None
+    matter to all of the module. A line in the test of an ``if`` or the items of a ``with``
+    counts for the names the statements it guards bind, and the ``with``'s ``as`` names,
+    when they all only bind names (``with open("params.yaml") as f: PARAMS = load(f)``)."""
+    guarded_names: list[str] = []
+    for stmt, guards, _ in guarded(body):
+        if _spans(stmt, line):
+            return _binds(stmt)
+        if any(_spans(g, line) for g in guards):
+            names = _binds(stmt)
+            if names is None:
+                return None
+            guarded_names += names
+    if not guarded_names:
         return None
+    for node in body:
+        for inner in ast.walk(node):
+            for item in inner.items if isinstance(inner, ast.With) else ():
+                if item.optional_vars is not None and _spans(item.context_expr, line):
+                    if not _names_only(item.optional_vars):
+                        return None
+                    guarded_names += target_names([item.optional_vars])
+    return sorted(set(guarded_names))
+
+
+def _spans(node: ast.stmt | ast.expr, line: int) -> bool:
+    return node.lineno <= line <= (node.end_lineno or node.lineno)
+
+
+def _binds(stmt: ast.stmt) -> list[str] | None:
+    """``bound_at`` for one statement."""
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return [stmt.name]
+    if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
+        targets: list[ast.expr] = (
+            list(stmt.targets) if isinstance(stmt, ast.Assign) else [stmt.target]
+        )
+        names = list(target_names(targets))
+        return names if names and all(_names_only(t) for t in targets) else None
     return None
 
 

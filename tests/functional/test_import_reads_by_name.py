@@ -86,3 +86,74 @@ def test_a_read_at_import_counts_for_the_steps_using_what_it_binds(
     project.repro()
     project.take_ran()
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+GUARDED = """\
+import json
+
+from incr import pipeline, step
+
+from pipelines.mark import mark
+
+with open("params.json", encoding="utf-8") as f:
+    PARAMS = json.load(f)
+if open("mode.txt", encoding="utf-8").read().strip() == "big":
+    SIZE = 10
+else:
+    SIZE = 2
+with open("banner.txt", encoding="utf-8") as f:
+    print(f.read())  # a block doing more than binding names: counts for all
+
+
+@step
+def fit() -> float:
+    mark("fit")
+    return PARAMS["lr"]
+
+
+@step
+def size() -> int:
+    mark("size")
+    return SIZE
+
+
+@step
+def other() -> int:
+    mark("other")
+    return 1
+
+
+@pipeline
+def flow():
+    fit()
+    size()
+    other()
+"""
+
+
+def test_a_read_in_a_with_or_if_header_counts_for_the_names_the_block_binds(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    project = make_project(
+        {
+            "pipelines/flow.py": GUARDED,
+            "params.json": '{"lr": 0.5}',
+            "mode.txt": "small",
+            "banner.txt": "hello",
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["fit", "size", "other"]
+    (project.root / "params.json").write_text('{"lr": 0.25}')
+    assert set(project.dirty()) == {"fit"}
+    project.repro()
+    assert project.take_ran() == ["fit"]
+    (project.root / "mode.txt").write_text("big")
+    assert set(project.dirty()) == {"size"}
+    project.repro()
+    assert project.take_ran() == ["size"]
+    (project.root / "banner.txt").write_text("bye")
+    assert set(project.dirty()) == {"fit", "size", "other"}
+    project.repro()
+    project.take_ran()
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))

@@ -153,6 +153,8 @@ IMPORTS = {
     "lepkg/inner.py": """\
         with open("inner.txt", encoding="utf-8") as fh:
             INNER = fh.read()
+        with open("more.txt", encoding="utf-8") as fh:
+            print(fh.read())
         """,
     "lepkg/outer.py": """\
         import os
@@ -168,6 +170,7 @@ IMPORTS = {
         """,
     "params.yaml": "a: 1\n",
     "inner.txt": "inner\n",
+    "more.txt": "more\n",
 }
 
 
@@ -183,8 +186,11 @@ def test_reads_at_import_are_attributed_to_the_module_being_imported(root: Path)
         "lepkg/outer.py:PARAMS": {"import:lepkg/outer.py:params.yaml": "digest of params.yaml"},
         "lepkg/outer.py:FLAG": {"$LE_FLAG": UNSET},
         "lepkg/outer.py:MODE": {"$LE_MODE": envreads.env_value("LE_MODE", {"LE_MODE": "on"})},
-        # read by a ``with`` statement: for all of the module
-        "lepkg/inner.py": {"import:lepkg/inner.py:inner.txt": "digest of inner.txt"},
+        # read by a ``with`` statement binding names: for those names and its ``as`` name
+        "lepkg/inner.py:INNER": {"import:lepkg/inner.py:inner.txt": "digest of inner.txt"},
+        "lepkg/inner.py:fh": {"import:lepkg/inner.py:inner.txt": "digest of inner.txt"},
+        # read by a ``with`` statement doing more: for all of the module
+        "lepkg/inner.py": {"import:lepkg/inner.py:more.txt": "digest of more.txt"},
     }
     assert seen.env_names == {"LE_FLAG", "LE_MODE"}
     assert os._Environ.__getitem__ is before
