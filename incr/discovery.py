@@ -78,8 +78,6 @@ def _import_hint(project: Project, name: str, exc: Exception, path: Path) -> str
     the one imported, how to import it as incr does); otherwise a command that imports the
     module the way incr does (project root, then ``src/``, on the path)."""
     if isinstance(exc, ModuleNotFoundError) and exc.name:
-        import sys  # here only: imports on the quick path are kept few
-
         top, folder = exc.name.split(".")[0], path.parent
         if folder != project.root and ((folder / f"{top}.py").is_file() or (folder / top).is_dir()):
             package = ".".join(name.split(".")[:-1])
@@ -90,12 +88,34 @@ def _import_hint(project: Project, name: str, exc: Exception, path: Path) -> str
                 f"(`from {package} import {top}` or `from {package}.{top} import ...`)"
             )
 
+        taken = _taken(project, top)
+        if taken is not None:
+            return (
+                f"the name {top!r} is taken by {taken}, which is not this project's: the "
+                f"project's folder {top}/ has no __init__.py, and Python prefers a package "
+                f"that has one; add an empty {top}/__init__.py"
+            )
         return (
             f"{exc.name!r} is neither project code (a module or package in the project root "
             f"or in src/) nor installed for {sys.executable}: install it, or fix the import"
         )
     env = "PYTHONPATH=src " if (project.root / "src").is_dir() else ""
     return f"run `{env}python -c 'import {name}'` in {project.root} to see the full traceback"
+
+
+def _taken(project: Project, top: str) -> str | None:
+    """Where the package ``top`` was imported from, when the project has a folder of that name
+    without ``__init__.py`` and the package Python found is elsewhere (another project's
+    ``pipelines`` on ``sys.path``); None otherwise."""
+    folder = project.root / top
+    module = sys.modules.get(top)
+    if module is None or not folder.is_dir() or (folder / "__init__.py").is_file():
+        return None
+    places = [os.path.dirname(module.__file__)] if module.__file__ else []
+    places += list(getattr(module, "__path__", []))
+    if not places or any(Path(p).resolve() == folder.resolve() for p in places):
+        return None
+    return places[0]
 
 
 def _relative(root: Path, filename: str) -> str:

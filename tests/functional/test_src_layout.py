@@ -8,6 +8,9 @@ import os
 import shlex
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from .conftest import MakeProject, Project
 
@@ -183,3 +186,26 @@ def test_a_module_imported_as_its_script_finds_it_is_named_with_the_package(
     hint = result.stderr.splitlines()[1]
     assert "pipelines/utils is found beside the script" in hint
     assert "`from pipelines import utils` or `from pipelines.utils import ...`" in hint
+
+
+def test_a_pipelines_folder_hidden_by_another_package_gets_a_hint_that_says_by_what(
+    make_project: MakeProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The project's pipelines/ has no __init__.py; a package of that name with one, elsewhere on
+    # sys.path (another project installed in development mode), is the one Python imports.
+    other = tmp_path / "elsewhere"
+    (other / "pipelines").mkdir(parents=True)
+    (other / "pipelines" / "__init__.py").write_text("")
+    monkeypatch.setenv("PYTHONPATH", str(other))
+    project = make_project({**FILES, "pipelines/x.py": PIPELINE})
+    (project.root / "pipelines" / "__init__.py").unlink(missing_ok=True)
+
+    result = project.incr("repro")
+
+    assert result.returncode == 2, result.output
+    hint = result.stderr.splitlines()[1]
+    assert f"the name 'pipelines' is taken by {other / 'pipelines'}" in hint
+    assert "add an empty pipelines/__init__.py" in hint
+    (project.root / "pipelines" / "__init__.py").write_text("")
+    assert project.incr("repro").returncode == 0
+    assert project.take_ran() == ["make", "later"]
