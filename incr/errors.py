@@ -12,6 +12,8 @@ class IncrError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        if hint:  # shown under the message when one escapes a script's ``.run()`` (PEP 678)
+            self.__notes__ = [f"  hint: {hint}"]
 
     def format(self) -> str:
         text = f"error: {self.message}"

@@ -170,6 +170,7 @@ def test_a_script_running_two_instances_that_write_one_path_stops_at_the_second(
     assert result.returncode != 0
     error = "steps sweep.evaluate and sweep@train.lr=0.2.evaluate both write reports/metrics.txt"
     assert error in result.output
+    assert "  hint: give each file or folder one producing step" in result.output  # the fix too
     assert sorted(project.take_ran()) == ["evaluate", "train"]  # the first instance only
     assert sorted(project.lock()) == ["sweep.evaluate", "sweep.train"]
     assert project.read("reports/metrics.txt") == "1.0"
