@@ -17,11 +17,17 @@ from incr.dag import check_shared_outs
 from incr.envreads import is_incr_file
 from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.graph import check
-from incr.imports import shadowed, use_project_imports
+from incr.imports import shadowed, taken_elsewhere, use_project_imports
 from incr.learned import own_paths
 from incr.mainblock import line_in, run_main_block
 from incr.model import StepCode, TracedPipeline
-from incr.project import Project, module_name, pipeline_modules
+from incr.project import (
+    Project,
+    discovered_modules,
+    module_name,
+    pipeline_modules,
+    scripts_naming,
+)
 from incr.reads import following
 from incr.tracing import recording_runs, tracing, where
 
@@ -88,7 +94,7 @@ def _import_hint(project: Project, name: str, exc: Exception, path: Path) -> str
                 f"(`from {package} import {top}` or `from {package}.{top} import ...`)"
             )
 
-        taken = _taken(project, top)
+        taken = taken_elsewhere(project.root, top)
         if taken is not None:
             return (
                 f"the name {top!r} is taken by {taken}, which is not this project's: the "
@@ -101,21 +107,6 @@ def _import_hint(project: Project, name: str, exc: Exception, path: Path) -> str
         )
     env = "PYTHONPATH=src " if (project.root / "src").is_dir() else ""
     return f"run `{env}python -c 'import {name}'` in {project.root} to see the full traceback"
-
-
-def _taken(project: Project, top: str) -> str | None:
-    """Where the package ``top`` was imported from, when the project has a folder of that name
-    without ``__init__.py`` and the package Python found is elsewhere (another project's
-    ``pipelines`` on ``sys.path``); None otherwise."""
-    folder = project.root / top
-    module = sys.modules.get(top)
-    if module is None or not folder.is_dir() or (folder / "__init__.py").is_file():
-        return None
-    places = [os.path.dirname(module.__file__)] if module.__file__ else []
-    places += list(getattr(module, "__path__", []))
-    if not places or any(Path(p).resolve() == folder.resolve() for p in places):
-        return None
-    return places[0]
 
 
 def _relative(root: Path, filename: str) -> str:
@@ -137,7 +128,7 @@ def discover(
     name that still hold for the modules as imported (see ``rebound``)."""
     found: list[tuple[PipelineInstance, Path]] = []
     defined: dict[int, tuple[Pipeline, Path]] = {}
-    for path in pipeline_modules(project):
+    for path in discovered_modules(project):
         with recording_runs() as runs:
             module = import_module(project, path)
             rel = path.relative_to(project.root).as_posix()
@@ -255,10 +246,22 @@ def _no_instance(
 ) -> DiscoveryError:
     first = pipelines[0]
     rel = where[id(first)][1].relative_to(project.root).as_posix()
+    running = [s for s in scripts_naming(project, first.name) if s not in project.scripts]
+    if running:
+        listed = ", ".join(f'"{s}"' for s in [*project.scripts, running[0]])
+        hint = (
+            f"{running[0]} seems to run it: list it in pyproject.toml, [tool.incr] scripts = "
+            f"[{listed}], and incr runs its `__main__` block as it runs a pipeline module's"
+        )
+    else:
+        hint = (
+            f"make one at module level, or call {first.name}(...).run() under "
+            f'`if __name__ == "__main__":` in a module under {project.pipelines_dir}/ or in a '
+            "script listed in [tool.incr] scripts"
+        )
     return DiscoveryError(
         f"{rel} defines pipeline {first.name} but incr found no instance of it (nothing to run)",
-        hint=f"make one at module level, or call {first.name}(...).run() under "
-        f'`if __name__ == "__main__":` in a module under {project.pipelines_dir}/',
+        hint=hint,
     )
 
 
@@ -327,7 +330,7 @@ def bind_some(
         return None  # (a value set at run time: by a module this would leave out, maybe)
     own = {graphs[name].graph.source_file for name in wanted}
     defining = {t.graph.source_file for t in saved.pipelines}
-    every = {p.relative_to(project.root).as_posix(): p for p in pipeline_modules(project)}
+    every = {p.relative_to(project.root).as_posix(): p for p in discovered_modules(project)}
     if not own <= every.keys() or defining & every.keys() <= own:
         return None  # nothing can be left out (one pipeline module, say): no code to read
     files = {f for name in wanted for f in _code_files(graphs[name])}

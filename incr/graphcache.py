@@ -52,7 +52,7 @@ from incr.graphcodec import decode, encode
 from incr.hashing import MISSING, StatCache
 from incr.learned import exists_value, listing_value, module_value, own_paths
 from incr.model import TracedPipeline
-from incr.project import Project, pipeline_modules
+from incr.project import Project, discovered_modules
 from incr.storage import atomic_write
 from incr.version import __version__
 from incr.wiring import Wiring, wiring_of
@@ -76,7 +76,7 @@ def _key(
     learned: Sequence[str] = (),
     optional: Sequence[str] = (),
 ) -> dict[str, Any]:
-    listing = sorted(p.relative_to(project.root).as_posix() for p in pipeline_modules(project))
+    listing = sorted(p.relative_to(project.root).as_posix() for p in discovered_modules(project))
     own = own_paths(project)
     facts = {}
     for key in sorted(learned):  # listings and existence tests made while importing

@@ -299,6 +299,21 @@ def _is_incr_command(main_file: str) -> bool:
     return os.path.dirname(path) == scripts and name == "incr"
 
 
+def taken_elsewhere(root: Path, top: str) -> str | None:
+    """Where the package ``top`` was imported from, when the project has a folder of that name
+    without ``__init__.py`` and the package Python found is elsewhere (another project's
+    ``pipelines`` on ``sys.path``); None otherwise."""
+    folder = root / top
+    module = sys.modules.get(top)
+    if module is None or not folder.is_dir() or (folder / "__init__.py").is_file():
+        return None
+    places = [os.path.dirname(module.__file__)] if module.__file__ else []
+    places += list(getattr(module, "__path__", []))
+    if not places or any(Path(p).resolve() == folder.resolve() for p in places):
+        return None
+    return places[0]
+
+
 def shadowed(exc: BaseException) -> tuple[str, str] | None:
     """The error line and hint when a module outside the standard library took the name of a
     standard one (a project's ``logging.py``, first on ``sys.path``) and is loaded, or ``exc``

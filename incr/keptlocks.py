@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable, Mapping
 
-from incr.project import Project, pipeline_modules
+from incr.project import Project, discovered_modules
 
 #: Base classes that make a class a pipeline (the class-based API).
 PIPELINE_BASES = {"BasePipeline"}
@@ -59,7 +59,7 @@ def defined_names(source: bytes, filename: str) -> list[str]:
 def defined_pipelines(project: Project) -> dict[str, str]:
     """Pipeline name -> the module (relative path) under the pipelines folder defining it."""
     found: dict[str, str] = {}
-    for path in pipeline_modules(project):
+    for path in discovered_modules(project):
         rel = path.relative_to(project.root).as_posix()
         try:
             source = path.read_bytes()
@@ -116,7 +116,8 @@ def kept_line(pipeline: str, module: str, count: int, instances: list[str], foun
         return (
             f"note: pipeline.lock keeps {count} {entries} of pipeline {pipeline}: {module} "
             f"defines it, but no instance of it is found under the pipelines folder (run from "
-            f"a script?); kept until no module there defines {pipeline}"
+            f"a script? list it in [tool.incr] scripts for incr to see it); kept until no "
+            f"module there defines {pipeline}"
         )
     named = ", ".join(sorted(instances))
     these = "an instance" if len(instances) == 1 else "instances"

@@ -38,6 +38,9 @@ class Project:
     scheduler: str = ""
     #: Dotted type names skops may load besides scikit-learn's and the project's own.
     trusted_types: tuple[str, ...] = ()
+    #: Scripts outside the pipelines folder that discovery imports too, running their
+    #: ``__main__`` blocks (a ZenML-style ``run.py``), as paths from the root.
+    scripts: tuple[str, ...] = ()
 
     @cached_property
     def pipelines(self) -> Path:
@@ -101,6 +104,7 @@ class Project:
             executor=settings.get("executor", ""),
             scheduler=settings.get("scheduler", ""),
             trusted_types=_trusted_types(root, settings),
+            scripts=_scripts(settings),
         )
         return project
 
@@ -118,6 +122,23 @@ def _trusted_types(root: Path, settings: dict[str, Any]) -> tuple[str, ...]:
             hint='e.g. trusted_types = ["xgboost.sklearn.XGBClassifier"]',
         )
     return tuple(value)
+
+
+def _scripts(settings: dict[str, Any]) -> tuple[str, ...]:
+    """``[tool.incr] scripts``: a list of ``.py`` paths inside the project (``["run.py"]``)."""
+    value = settings.get("scripts", [])
+    if not isinstance(value, list) or not all(
+        isinstance(v, str)
+        and v.endswith(".py")
+        and not Path(v).is_absolute()
+        and ".." not in Path(v).parts
+        for v in value
+    ):
+        raise ProjectError(
+            "pyproject.toml: [tool.incr] scripts must be a list of .py paths inside the project",
+            hint='e.g. scripts = ["run.py"]',
+        )
+    return tuple(dict.fromkeys(Path(v).as_posix() for v in value))
 
 
 def tool_table(root: Path) -> dict[str, Any]:
@@ -194,7 +215,7 @@ def _keep_table(memo: Path, text: str, table: dict[str, Any]) -> None:
 def _settings(table: dict[str, Any]) -> dict[str, Any]:
     """The ``[tool.incr]`` settings of ``table``, checked."""
     name = "pyproject.toml"
-    known = {"pipelines", "cache", "lockfile", "trusted_types", *NOT_PATHS}
+    known = {"pipelines", "cache", "lockfile", "trusted_types", "scripts", *NOT_PATHS}
     for key, value in table.items():
         if key == "remote":  # the shared cache's table: read by ``remoteconf``
             continue
@@ -207,7 +228,7 @@ def _settings(table: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(value, str):
                 raise ProjectError(f"{name}: [tool.incr] {key} must be a string")
             continue
-        if key == "trusted_types":
+        if key in ("trusted_types", "scripts"):
             continue
         if not isinstance(value, str) or Path(value).is_absolute() or ".." in Path(value).parts:
             raise ProjectError(f"{name}: [tool.incr] {key} must be a path inside the project")
@@ -227,6 +248,39 @@ def pipeline_modules(project: Project) -> list[Path]:
         for p in folder.rglob("*.py")
         if not any(part.startswith((".", "__pycache__")) for part in p.relative_to(folder).parts)
     )
+
+
+def discovered_modules(project: Project) -> list[Path]:
+    """The pipeline modules, then the scripts ``[tool.incr] scripts`` lists: what discovery
+    imports, running their ``__main__`` blocks. Raises DiscoveryError for a script missing."""
+    found = pipeline_modules(project)
+    for rel in project.scripts:
+        path = project.root / rel
+        if not path.is_file():
+            raise DiscoveryError(
+                f"pyproject.toml: [tool.incr] scripts lists {rel}, which is not a file",
+                hint="fix the path, or take it out of the list",
+            )
+        if path not in found:
+            found.append(path)
+    return found
+
+
+def scripts_naming(project: Project, name: str) -> list[str]:
+    """The ``.py`` files at the project root or one folder down, outside the pipelines folder,
+    whose text names pipeline ``name`` and calls a ``.run()``: the scripts that may run it."""
+    found = []
+    for path in sorted([*project.root.glob("*.py"), *project.root.glob("*/*.py")]):
+        rel = path.relative_to(project.root).as_posix()
+        if rel.startswith((f"{project.pipelines_dir}/", ".", "_")):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if ".run(" in text and f"{name}(" in text:
+            found.append(rel)
+    return found
 
 
 #: Real paths of source files as the trace under way found them (``forget_real_paths`` starts

@@ -78,7 +78,11 @@ class CodeSources:
 
         text = source_text(data)  # a byte-order mark, a coding declaration: as Python reads it
 
-        main_runs = rel.startswith(f"{self.project.pipelines_dir}/") or _is_script(path)
+        main_runs = (
+            rel.startswith(f"{self.project.pipelines_dir}/")
+            or rel in self.project.scripts
+            or _is_script(path)
+        )
         return ModuleSource(name, rel, text, is_package, main_runs)
 
     def _kept(self, digest: str) -> str | None:
