@@ -98,6 +98,8 @@ _BASE_ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
 #: incr's modules that a ``status`` or ``repro`` imports once its arguments are parsed (each
 #: brings what it imports): every server loads them.
 ENGINE = (
+    "incr.clickcli",
+    "incr.clirun",
     "incr.runner",
     "incr.commands",
     "incr.statusmemo",

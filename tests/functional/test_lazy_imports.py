@@ -107,3 +107,25 @@ def test_a_repro_after_a_body_edit_takes_the_run_order_it_knows(flow: Project) -
     assert sorted(flow.lock()) == [
         f"flow.{n}" for n in ["double", "load", "shift", "shift_2", "total"]
     ]
+
+
+@pytest.mark.parametrize(("command", "option"), [("status", "--json"), ("repro", "-v")])
+def test_the_command_alone_loads_no_click(flow: Project, command: str, option: str) -> None:
+    """``incr status`` and ``incr repro`` given alone run without click; with an option they
+    go through click, and both say the same."""
+    code = (
+        f"import sys\nsys.argv = ['incr', {command!r}]\nfrom incr.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass"  # click's way to end
+    )
+    modules = loaded(flow, code)
+
+    assert not modules & {"click", "incr.clickcli", "incr.clitexts", "incr.remotehelp"}
+    assert "incr.clirun" in modules
+    assert "click" in loaded(flow, code.replace(f"{command!r}]", f"{command!r}, {option!r}]"))
+    alone = flow.incr(command)
+    through_click = flow.incr("-C", str(flow.root), command)
+    assert alone.returncode == through_click.returncode == 0
+    untimed = [line for line in alone.stdout.splitlines() if not line.startswith("Pipeline run")]
+    assert untimed == [
+        line for line in through_click.stdout.splitlines() if not line.startswith("Pipeline run")
+    ]
