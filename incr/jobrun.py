@@ -369,6 +369,13 @@ def _sets_values_note(job: StepJob, parts: list[str]) -> str:
     for path, _, name in (part.rpartition(":") for part in parts):
         by_path.setdefault(path, []).append(name)
     listed = "; ".join(f"{', '.join(names)} in {path}" for path, names in by_path.items())
+    if len(objectstates.generators(parts)) == len(parts):
+        return (
+            f"step {job.key} draws from {listed}, which other steps draw from too: each draw "
+            "moves it on, so the steps after it get other numbers unless it executes, and it "
+            "executes on every run; give each step its own generator (np.random.default_rng"
+            "(SEED) in its body, or a seed in its config) to have it reused"
+        )
     return (
         f"step {job.key} sets {listed} as it runs: a step after it sees the value only when "
         "this step executes, so it executes on every run (the steps after it that read the "

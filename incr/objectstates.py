@@ -28,7 +28,9 @@ is not seen.
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 from collections.abc import Callable, Iterable
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import Any
@@ -109,6 +111,9 @@ def _visit(value: Any, depth: int, budget: list[int]) -> Any:
         if len(value) > ITEMS_COMPARED:
             return id(value), len(value)
         return id(value), tuple(_visit(v, depth - 1, budget) for v in list(value))
+    hidden_state = _drawn(value)
+    if hidden_state is not None:
+        return id(value), hidden_state
     attributes = getattr(value, "__dict__", None)
     if not isinstance(attributes, dict) or isinstance(value, type):
         return id(value)
@@ -118,6 +123,36 @@ def _visit(value: Any, depth: int, budget: list[int]) -> Any:
         for name, item in list(attributes.items())
         if not name.startswith("_") and name not in hidden
     )
+
+
+def generators(parts: Iterable[str]) -> list[str]:
+    """The code parts among ``parts`` whose value is a random generator or a counter."""
+    found = []
+    for part in parts:
+        module, name = stepcaches.held(part)
+        value = vars(module).get(name) if module is not None else None
+        if value is not None and _drawn(value) is not None:
+            found.append(part)
+    return found
+
+
+def _drawn(value: Any) -> Any:
+    """The state of a random generator or counter, which it keeps out of ``__dict__``: a
+    ``numpy.random.Generator`` or ``RandomState``, a ``random.Random``, an
+    ``itertools.count`` (each draw moves it on, so the step after the one drawing from it gets
+    other numbers); None for any other value."""
+    kind = type(value)
+    module, name = kind.__module__, kind.__name__
+    if module.startswith("numpy.random"):
+        if name == "Generator":
+            return repr(value.bit_generator.state)
+        if name == "RandomState":
+            return repr(value.get_state(legacy=False))
+    elif isinstance(value, random.Random):
+        return value.getstate()
+    elif isinstance(value, itertools.count):
+        return repr(value)
+    return None
 
 
 _ABSENT = object()

@@ -278,3 +278,57 @@ def test_an_object_only_the_step_changing_it_uses_sets_nothing(make_project: Mak
     assert project.dirty() == {}
     project.repro()
     assert project.take_ran() == []
+
+
+SHARED_GENERATORS = """\
+import itertools
+import random
+
+import numpy as np
+from incr import pipeline, step
+
+from pipelines.mark import mark
+
+RNG = np.random.default_rng(42)
+RS = np.random.RandomState(0)
+PY = random.Random(7)
+IDS = itertools.count(1)
+
+
+@step
+def init() -> list:
+    mark("init")
+    return [float(RNG.normal()), float(RS.rand()), PY.random(), next(IDS)]
+
+
+@step
+def mask(w: list) -> list:
+    mark("mask")
+    return [float(RNG.random()) > 0.5, float(RS.rand()) > 0.5, PY.random() > 0.5, next(IDS)]
+
+
+@pipeline
+def gen():
+    mask(init())
+"""
+
+
+def test_a_random_generator_or_counter_two_steps_draw_from_counts_as_set(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """A seeded generator at a module's top level that two steps draw from: each draw moves
+    it on, so the second step's numbers depend on the first having executed (reused, it
+    drew nothing, and an edit of the second step alone took the first numbers)."""
+    project = make_project({"pipelines/gen.py": SHARED_GENERATORS})
+    result = project.repro()
+    assert project.take_ran() == ["init", "mask"]
+    assert "step gen.init draws from IDS, PY, RNG, RS in pipelines/gen.py" in result.output
+    assert all(
+        f"sets:pipelines/gen.py:{name}" in project.lock()["gen.init"].reads
+        for name in ("RNG", "RS", "PY", "IDS")
+    )
+
+    project.edit("pipelines/gen.py", "> 0.5, next(IDS)]", "> 0.25, next(IDS)]")
+    project.repro()
+    assert project.take_ran() == ["init", "mask"]  # init draws first, as in a fresh run
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
