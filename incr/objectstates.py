@@ -47,7 +47,8 @@ _NOT_VALUES = (ModuleType, FunctionType, MethodType, BuiltinFunctionType, type)
 
 def snapshot(parts: Iterable[str]) -> dict[str, tuple[int, Any]]:
     """For each code part among ``parts`` naming a top-level value of a module this process
-    holds (not a function, class or module): the value's identity and state, for
+    holds (not a module; a class of that module by its public class attributes, a function
+    by its defaults that are lists, dicts or sets): the value's identity and state, for
     ``changed``."""
     found = {}
     for part in parts:
@@ -57,10 +58,38 @@ def snapshot(parts: Iterable[str]) -> dict[str, tuple[int, Any]]:
         if module is None or "." in name:
             continue
         value = vars(module).get(name, _ABSENT)
-        if value is _ABSENT or isinstance(value, _NOT_VALUES) or _is_incrs(value):
+        if value is _ABSENT or _is_incrs(value):
             continue
-        found[part] = (id(value), _state(value))
+        if isinstance(value, type | FunctionType):
+            if _held_state(value, module.__name__) is not None:
+                found[part] = (id(value), _state(value))
+        elif not isinstance(value, _NOT_VALUES):
+            found[part] = (id(value), _state(value))
     return found
+
+
+def _held_state(value: type | FunctionType, module: str) -> Any:
+    """What a class of ``module`` holds in its public class attributes that are not methods
+    or classes (``counter = 0`` that a classmethod raises), or what a function holds in its
+    defaults that are lists, dicts or sets (``seen=[]`` that it appends to); None when it
+    holds none."""
+    if getattr(value, "__module__", None) != module:
+        return None
+    if isinstance(value, type):
+        held = [
+            (name, item)
+            for name, item in list(vars(value).items())
+            if not name.startswith("_") and not isinstance(item, _METHODS)
+        ]
+        budget = [VISITS]
+        return tuple((n, _visit(v, DEPTH, budget)) for n, v in held) if held else None
+    defaults = (*(value.__defaults__ or ()), *(value.__kwdefaults__ or {}).values())
+    mutable = [d for d in defaults if isinstance(d, list | dict | set)]
+    budget = [VISITS]
+    return tuple(_visit(d, DEPTH, budget) for d in mutable) if mutable else None
+
+
+_METHODS = (FunctionType, staticmethod, classmethod, property, type)
 
 
 def changed(
@@ -89,7 +118,9 @@ def _state(value: Any) -> Any:
     """What ``changed`` compares of one value: the identities of a container's items, or an
     object's public attributes by identity, and so on for what those hold, three levels deep
     (a scikit-learn ``Pipeline`` fits the estimators its ``steps`` list holds), at most
-    ``VISITS`` values in all."""
+    ``VISITS`` values in all; for a class or function, what it holds (``_held_state``)."""
+    if isinstance(value, type | FunctionType):
+        return _held_state(value, value.__module__)
     return _visit(value, DEPTH, [VISITS])
 
 
@@ -166,12 +197,15 @@ def _is_incrs(value: Any) -> bool:
 
 def digest_of(value: Any, where: str) -> str:
     """The digest of a value set at run time that is not plain: as a step output's (its
-    materializer's bytes); for one no materializer can store, a text that never repeats
-    (``UNDIGESTABLE`` then a random part), so the steps using it rerun."""
+    materializer's bytes); for one no materializer can store, or a class or function (a
+    pickle names it), a text that never repeats (``UNDIGESTABLE`` then a random part), so
+    the steps using it rerun."""
     from incr.errors import MaterializeError
     from incr.hashing import buffers_digest
     from incr.materializers import encode
 
+    if isinstance(value, type | FunctionType):  # its state is not in what pickling keeps
+        return f"{UNDIGESTABLE}{os.urandom(8).hex()}"
     try:
         stored = encode(value, where)
     except MaterializeError:

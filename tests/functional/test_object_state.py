@@ -332,3 +332,60 @@ def test_a_random_generator_or_counter_two_steps_draw_from_counts_as_set(
     project.repro()
     assert project.take_ran() == ["init", "mask"]  # init draws first, as in a fresh run
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+CLASS_AND_DEFAULT = """\
+from incr import pipeline, step
+
+from pipelines.mark import mark
+
+
+class Cfg:
+    LR = 0.5
+
+
+class IdGen:
+    counter = 0
+
+    @classmethod
+    def next(cls):
+        cls.counter += 1
+        return cls.counter
+
+
+def register(name, seen=[]):
+    seen.append(name)
+    return len(seen)
+
+
+@step
+def users() -> list:
+    mark("users")
+    return [IdGen.next(), register("u"), Cfg.LR]
+
+
+@step
+def items(u: list) -> list:
+    mark("items")
+    return [IdGen.next(), IdGen.next(), register("i"), Cfg.LR]
+"""
+
+
+def test_a_class_attribute_or_a_mutable_default_two_steps_change_counts_as_set(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``cls.counter += 1`` in a classmethod, ``seen.append`` on a default ``seen=[]``: state
+    a class or function holds, that the step after sees changed (an edit of ``items`` alone
+    reran it from 0). A class that only holds constants (``Cfg.LR``) sets nothing."""
+    module = CLASS_AND_DEFAULT + "\n\n@pipeline\ndef ids():\n    items(users())\n"
+    project = make_project({"pipelines/ids.py": module})
+    project.repro()
+    assert project.take_ran() == ["users", "items"]
+    reads = project.lock()["ids.users"].reads
+    assert {"sets:pipelines/ids.py:IdGen", "sets:pipelines/ids.py:register"} <= set(reads)
+    assert "sets:pipelines/ids.py:Cfg" not in reads
+
+    project.edit("pipelines/ids.py", 'register("i"), Cfg.LR]', 'register("i"), Cfg.LR, 1]')
+    project.repro()
+    assert project.take_ran() == ["users", "items"]
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
