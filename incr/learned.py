@@ -48,12 +48,15 @@ def own_paths(project: Project) -> tuple[str, ...]:
     return (project.cache_dir, project.lockfile_name)
 
 
-def exists_value(root: Path, rel: str) -> str:
+def exists_value(root: Path, rel: str, sized: bool = False) -> str:
     """``file``, ``dir`` or ``missing``: the answer of an existence test on ``rel`` (a
-    project path, or a key of ``incr.outside``)."""
+    project path, or a key of ``incr.outside``); with ``sized``, a file as ``file:SIZE``
+    (a test made by code that may read the size: ``pathfacts.tested_value``)."""
     path = Path(outside.resolve(root, rel))
     if path.is_dir():
         return "dir"
+    if sized and path.is_file():
+        return f"file:{path.stat().st_size}"
     return "file" if path.exists() else "missing"
 
 
@@ -189,7 +192,8 @@ class LearnedFacts:
             return then if values is None else values.get(key[len(VALUE_PREFIX) :], UNSET)
         if kind in ("net", "runs"):
             return ""  # never seen: the key is there for a note (``session.learned_notes``)
-        return exists_value(self.project.root, key[len(EXISTS_PREFIX) :])
+        sized = then.startswith("file:")
+        return exists_value(self.project.root, key[len(EXISTS_PREFIX) :], sized)
 
 
 def times_value(root: Path, rel: str, then: str) -> str:

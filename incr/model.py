@@ -1,7 +1,5 @@
-"""Plain values shared by every layer: traced steps, pipelines, lock entries, reasons.
-
-Nothing here touches the disk, the clock or the console.
-"""
+"""Plain values shared by every layer: traced steps, pipelines, lock entries, reasons. Nothing
+here touches the disk, the clock or the console."""
 
 from __future__ import annotations
 
@@ -346,9 +344,11 @@ def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
             found[Reason.LISTING].append(key[len(LISTING_PREFIX) :])
         elif kind == "times":
             found[Reason.TIMES].append(key[len(TIMES_PREFIX) :])
-        elif kind == "exists":
-            gone = changed[key][1] == "missing"
-            found[Reason.VANISHED if gone else Reason.APPEARED].append(key[len(EXISTS_PREFIX) :])
+        elif kind == "exists":  # what is there, or the size of a file the step asked it of
+            (then, now), path = changed[key], key[len(EXISTS_PREFIX) :]
+            sized = then[:4] == now[:4] == "file"
+            gone = Reason.VANISHED if now == "missing" else Reason.APPEARED
+            found[Reason.READ if sized else gone].append(f"size of {path}" if sized else path)
         elif kind == "sets":
             found[Reason.SETS].append(value_name(key[len(SETS_PREFIX) :]))
         elif kind == "unpickled":

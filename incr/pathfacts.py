@@ -38,14 +38,32 @@ def listing_digest(folder: str, skip: Collection[str] = ()) -> str:
     return digest_bytes("\0".join(kept).encode("utf-8", "surrogateescape"), 32)
 
 
-def existence(path: str) -> str:
+def existence(path: str, sized: bool = False) -> str:
     """``file``, ``dir`` or ``missing``: what an existence test of ``path`` answers (links
-    followed)."""
+    followed); with ``sized``, a file as ``file:SIZE`` (see ``tested_value``)."""
     try:
         st = _REAL_STAT(path)
     except (OSError, ValueError):
         return MISSING
-    return "dir" if stat_module.S_ISDIR(st.st_mode) else "file"
+    if stat_module.S_ISDIR(st.st_mode):
+        return "dir"
+    return f"file:{st.st_size}" if sized else "file"
+
+
+def tested_value(full: str, result: os.stat_result | None, frame: Any) -> str:
+    """What a step's ``os.stat`` of ``full`` found (``result``; None: nothing there):
+    ``missing``, ``dir``, ``file``, or ``file:SIZE`` when the code asking may read the size
+    (``os.path.getsize``, ``Path.stat()``, ``os.stat`` called directly: see ``asks_time``):
+    a step that lists the files that are not empty, or that reports a file's size, depends
+    on it. A link counts by what it leads to."""
+    if result is None:
+        return MISSING
+    sized = asks_time(frame, _SIZES)
+    if stat_module.S_ISLNK(result.st_mode):
+        return existence(full, sized)
+    if stat_module.S_ISDIR(result.st_mode):
+        return "dir"
+    return f"file:{result.st_size}" if sized else "file"
 
 
 #: Modules whose functions call ``os.stat`` for a caller (see ``asks_time``).
@@ -57,6 +75,7 @@ PASS_THROUGH = frozenset({"os", "glob", "fnmatch", *_PATH_MODULES, *_PATHLIB})
 #: (``makedirs(exist_ok=True)`` checks whether the folder is there only when it was).
 CREATING = frozenset({"makedirs", "mkdir", "removedirs", "renames"})
 _TIMES = frozenset({"getmtime", "getctime", "getatime"})
+_SIZES = frozenset({"getsize"})
 #: Top-level packages whose listings find code, not data: the import system, package metadata,
 #: incr itself, test runners. Other code outside the project lists what a step reads (a
 #: dataset folder for ``sklearn.datasets.load_files``, the source of ``shutil.copytree``).
@@ -103,15 +122,16 @@ def by_library(frame: Any) -> bool:
     return str(frame.f_globals.get("__name__")).partition(".")[0] not in MACHINERY
 
 
-def asks_time(frame: Any) -> bool:
+def asks_time(frame: Any, functions: frozenset[str] = _TIMES) -> bool:
     """Whether the ``os.stat`` that code in ``frame`` called may be asked for a file's times
     (``max(files, key=os.path.getmtime)``, ``p.stat().st_mtime``): ``os.path.getmtime``,
-    ``getctime`` or ``getatime``, ``Path.stat()`` called from outside ``pathlib``, ``os.stat``
-    called directly. Not: an existence test (``os.path.exists``, ``Path.is_file()``...), a
+    ``getctime`` or ``getatime`` (or the other ``functions`` of ``os.path`` given: those
+    asking the size), ``Path.stat()`` called from outside ``pathlib``, ``os.stat`` called
+    directly. Not: an existence test (``os.path.exists``, ``Path.is_file()``...), a
     listing's own looks (``glob``)."""
     module = frame.f_globals.get("__name__")
     if module in _PATH_MODULES:
-        return frame.f_code.co_name in _TIMES
+        return frame.f_code.co_name in functions
     if module in _PATHLIB:
         caller = frame.f_back
         outside = caller is None or caller.f_globals.get("__name__") not in _PATHLIB

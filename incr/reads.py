@@ -46,15 +46,14 @@ from incr import envreads, nativereads, outside, processes, statreads
 from incr.envreads import EnvRecorder, project_files
 from incr.opens import CHANGES, dir_fd, is_write, keeps_bytes, read_as_code, reads_existing
 from incr.pathfacts import (
-    MISSING,
     asks_time,
     by_library,
     by_project,
     caller,
-    existence,
     listing_digest,
     prefixes,
     stamp,
+    tested_value,
 )
 from incr.readrelay import Relay, for_this_process, inherited
 from incr.readresults import HEARD, HOOKED, RecordedReads
@@ -212,15 +211,11 @@ class ReadRecorder(RecordedReads):
             and not self._tell_parent("time", full, mtime)  # the step's process keeps it
         ):
             self.times[full] = mtime  # which file is newest may matter
-        if full in self.tests and not self._relaying():
-            return
-        if result is not None and stat_module.S_ISLNK(result.st_mode):
-            self.tests[full] = existence(full)  # what the link leads to
-        elif result is None:
-            self.tests[full] = MISSING
-        else:
-            self.tests[full] = "dir" if stat_module.S_ISDIR(result.st_mode) else "file"
-        self._tell_parent("test", full, self.tests[full])
+        value, known = tested_value(full, result, frame), self.tests.get(full)
+        if known is not None and not self._relaying() and (known, value[:5]) != ("file", "file:"):
+            return  # the first answer counts, but that a later test asks the size too
+        self.tests[full] = value
+        self._tell_parent("test", full, value)
 
     def started(self, event: str, args: tuple[Any, ...], frame: Any) -> None:
         """A process started (``incr.processes``): its program, when the project's code ran it."""

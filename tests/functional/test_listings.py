@@ -576,3 +576,68 @@ def test_watch_set_counts_entries_of_listed_folders_and_tested_paths(tmp_path: P
     folders = folders_to_watch(watched)
     assert folders[tmp_path / "data/parts"] is False  # listed folders: not recursively
     assert folders[tmp_path / "data"] is False
+
+
+SIZES = """\
+    import os
+    from pathlib import Path
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def by_getsize() -> int:
+        mark("by_getsize")
+        return os.path.getsize("data/blob.bin")
+
+
+    @step
+    def non_empty() -> list:
+        mark("non_empty")
+        return sorted(p.name for p in Path("data/shards").iterdir() if p.stat().st_size > 0)
+
+
+    @step
+    def by_exists() -> bool:
+        mark("by_exists")
+        return Path("data/blob.bin").exists()
+
+
+    @pipeline
+    def sizes():
+        by_getsize()
+        non_empty()
+        by_exists()
+    """
+
+
+def test_a_size_the_step_asked_for_counts_and_an_existence_test_does_not(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``os.path.getsize``, ``Path.stat().st_size``: the step's result depends on the size
+    (an emptied shard stayed listed); ``Path.exists()`` only on whether the file is there."""
+    project = make_project(
+        {
+            "pipelines/sizes.py": SIZES,
+            "data/blob.bin": "x" * 10,
+            "data/shards/a.txt": "a\n",
+            "data/shards/b.txt": "b\n",
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["by_getsize", "non_empty", "by_exists"]
+    lock = project.lock()
+    assert lock["sizes.by_getsize"].reads == {"exists:data/blob.bin": "file:10"}
+    assert lock["sizes.by_exists"].reads == {"exists:data/blob.bin": "file"}
+
+    project.write({"data/blob.bin": "y" * 20, "data/shards/b.txt": ""})
+    assert project.dirty() == {
+        "by_getsize": [("read changed", "size of data/blob.bin")],
+        "non_empty": [("read changed", "size of data/shards/b.txt")],
+    }
+    project.repro()
+    assert project.take_ran() == ["by_getsize", "non_empty"]
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+    project.write({"data/blob.bin": "z" * 20})  # other bytes, the same size
+    assert project.dirty() == {}
