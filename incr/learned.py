@@ -28,7 +28,7 @@ from incr.model import (
     learned_reasons,
     split_import_key,
 )
-from incr.pathfacts import listing_digest, times_order
+from incr.pathfacts import listing_digest, times_order, value_now
 from incr.project import Project
 
 if TYPE_CHECKING:
@@ -48,16 +48,17 @@ def own_paths(project: Project) -> tuple[str, ...]:
     return (project.cache_dir, project.lockfile_name)
 
 
-def exists_value(root: Path, rel: str, sized: bool = False) -> str:
+def exists_value(root: Path, rel: str, then: str = "") -> str:
     """``file``, ``dir`` or ``missing``: the answer of an existence test on ``rel`` (a
-    project path, or a key of ``incr.outside``); with ``sized``, a file as ``file:SIZE``
-    (a test made by code that may read the size: ``pathfacts.tested_value``)."""
-    path = Path(outside.resolve(root, rel))
-    if path.is_dir():
+    project path, or a key of ``incr.outside``); of the kind of ``then``, the value recorded:
+    ``file:SIZE`` for a file whose size the step may have read, ``link:TARGET`` for a link
+    it looked at itself (see ``pathfacts.tested_value``)."""
+    path = outside.resolve(root, rel)
+    if then.startswith(("file:", "link:")):
+        return value_now(path, then)
+    if os.path.isdir(path):
         return "dir"
-    if sized and path.is_file():
-        return f"file:{path.stat().st_size}"
-    return "file" if path.exists() else "missing"
+    return "file" if os.path.exists(path) else "missing"
 
 
 def module_value(root: Path, name: str) -> str:
@@ -192,8 +193,7 @@ class LearnedFacts:
             return then if values is None else values.get(key[len(VALUE_PREFIX) :], UNSET)
         if kind in ("net", "runs"):
             return ""  # never seen: the key is there for a note (``session.learned_notes``)
-        sized = then.startswith("file:")
-        return exists_value(self.project.root, key[len(EXISTS_PREFIX) :], sized)
+        return exists_value(self.project.root, key[len(EXISTS_PREFIX) :], then)
 
 
 def times_value(root: Path, rel: str, then: str) -> str:

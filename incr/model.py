@@ -346,9 +346,9 @@ def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
             found[Reason.TIMES].append(key[len(TIMES_PREFIX) :])
         elif kind == "exists":  # what is there, or the size of a file the step asked it of
             (then, now), path = changed[key], key[len(EXISTS_PREFIX) :]
-            sized = then[:4] == now[:4] == "file"
+            what = {"file": "size", "link": "target"}.get(then[:4]) if then[:4] == now[:4] else None
             gone = Reason.VANISHED if now == "missing" else Reason.APPEARED
-            found[Reason.READ if sized else gone].append(f"size of {path}" if sized else path)
+            found[Reason.READ if what else gone].append(f"{what} of {path}" if what else path)
         elif kind == "sets":
             found[Reason.SETS].append(value_name(key[len(SETS_PREFIX) :]))
         elif kind == "unpickled":

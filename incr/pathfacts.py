@@ -50,6 +50,23 @@ def existence(path: str, sized: bool = False) -> str:
     return f"file:{st.st_size}" if sized else "file"
 
 
+def link_value(full: str) -> str:
+    """``link:TARGET`` for a symbolic link (a ``data/current`` pointing at a dated folder,
+    whose name a step may take), else what an existence test finds."""
+    try:
+        return f"link:{os.readlink(full)}"
+    except (OSError, ValueError):
+        return existence(full)
+
+
+def value_now(full: str, then: str) -> str:
+    """What a test that found ``then`` finds now: of the same kind (a link's target, a
+    file's size, or what is there)."""
+    if then.startswith("link:"):
+        return link_value(full)
+    return existence(full, then.startswith("file:"))
+
+
 def tested_value(full: str, result: os.stat_result | None, frame: Any) -> str:
     """What a step's ``os.stat`` of ``full`` found (``result``; None: nothing there):
     ``missing``, ``dir``, ``file``, or ``file:SIZE`` when the code asking may read the size
@@ -59,8 +76,8 @@ def tested_value(full: str, result: os.stat_result | None, frame: Any) -> str:
     if result is None:
         return MISSING
     sized = asks_time(frame, _SIZES)
-    if stat_module.S_ISLNK(result.st_mode):
-        return existence(full, sized)
+    if stat_module.S_ISLNK(result.st_mode):  # an ``lstat``: ``Path.resolve()``, ``islink``
+        return link_value(full)
     if stat_module.S_ISDIR(result.st_mode):
         return "dir"
     return f"file:{result.st_size}" if sized else "file"

@@ -14,11 +14,11 @@ from incr.model import NET_PREFIX, TIMES_PREFIX, UNPICKLED_PREFIX
 from incr.opens import CHANGES
 from incr.pathfacts import (
     entry_of,
-    existence,
     is_tooling,
     listing_digest,
     stamp,
     times_order,
+    value_now,
     within,
 )
 
@@ -294,11 +294,10 @@ class RecordedReads:
                 facts["ls:" + self.relative(full)] = value
         for full, value in self.tests.items():
             if not self._tooling(full):
-                sized = value.startswith("file:")
-                if sized and full in self.read:  # its digest says more than its size
-                    value, sized = "file", False
+                if value.startswith("file:") and full in self.read:  # its digest says more
+                    value = "file"
                 if any(within(full, c) for c in self.changed):
-                    value = existence(full, sized)
+                    value = value_now(full, value)
                 facts["exists:" + self.relative(full)] = value
         if not self.times:
             return facts

@@ -16,7 +16,7 @@ IGNORED = (".pipecache", "pipeline.lock", "ran.txt", "__pycache__", "imported.tx
 
 
 def fresh_copy(project: Project, dest: Path) -> Project:
-    shutil.copytree(project.root, dest, ignore=shutil.ignore_patterns(*IGNORED))
+    shutil.copytree(project.root, dest, ignore=shutil.ignore_patterns(*IGNORED), symlinks=True)
     return Project(dest)
 
 

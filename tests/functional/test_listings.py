@@ -641,3 +641,41 @@ def test_a_size_the_step_asked_for_counts_and_an_existence_test_does_not(
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
     project.write({"data/blob.bin": "z" * 20})  # other bytes, the same size
     assert project.dirty() == {}
+
+
+def test_the_target_of_a_link_the_step_resolved_counts(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``Path("data/current").resolve().name``: the step takes the name of the folder the
+    link points at; pointing it at another folder with the same files reruns the step."""
+    card = """\
+        from pathlib import Path
+
+        from incr import pipeline, step
+        from pipelines.mark import mark
+
+
+        @step
+        def card() -> dict:
+            mark("card")
+            rows = Path("data/current/x.txt").read_text().split()
+            return {"snapshot": Path("data/current").resolve().name, "rows": len(rows)}
+
+
+        @pipeline
+        def cards():
+            card()
+        """
+    files = {"pipelines/cards.py": card, "data/v1/x.txt": "a b\n", "data/v2/x.txt": "a b\n"}
+    project = make_project(files)
+    (project.root / "data/current").symlink_to("v1")
+    project.repro()
+    assert project.take_ran() == ["card"]
+    assert project.lock()["cards.card"].reads["exists:data/current"] == "link:v1"
+
+    (project.root / "data/current").unlink()
+    (project.root / "data/current").symlink_to("v2")
+    assert project.dirty() == {"card": [("read changed", "target of data/current")]}
+    project.repro()
+    assert project.take_ran() == ["card"]
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
