@@ -213,6 +213,7 @@ class Reason:
     # A file it was seen writing (not one of its outs) that another step read is gone: only
     # rerunning it writes it again.
     WRITTEN_MISSING = "written file missing"
+    WRITTEN_CHANGED = "written file changed"
     EXPIRED = "expired"
     READ_EARLY = "read too early"  # set by the runner, not by ``decide``
     REWRITTEN = "shared file rewritten"  # set by the runner: an earlier writer executed

@@ -104,7 +104,7 @@ class Preparer:
             modified=modified,
             reads=[
                 *self.ws.read_changes(locked.reads, expected, set_before),
-                *self.ws.written_changes(node.key),
+                *self.ws.written_changes(graph, node),
             ]
             if locked
             else [],

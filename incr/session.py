@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -94,6 +95,7 @@ class Workspace:
         #: The files each step was seen to write (they order the steps that read them).
         self.writes = SeenWrites(project.cache / "writes.json")
         self._readers: dict[str, dict[str, str]] | None = None  # see ``written_changes``
+        self._writers: Counter[str] = Counter()
         # skops loads the types [tool.incr] trusted_types names and the project's own
         skopsformat.configure(tuple(project.trusted_types), self.sources.is_project_module)
 
@@ -179,16 +181,19 @@ class Workspace:
         """Why what a step was seen to depend on differs now (see ``LearnedFacts``)."""
         return self.learned.read_changes(reads, expected, values)
 
-    def written_changes(self, key: str) -> list[Reason]:
-        """Why step ``key`` must write again a file it was seen writing that another step
-        read (see ``learned.written_changes``); the readers as the lock entries recorded
-        them when first asked."""
-        written = self.writes.steps.get(key)
+    def written_changes(self, graph: PipelineGraph, node: StepNode) -> list[Reason]:
+        """Why a step must write again a file it was seen writing that another step read
+        (see ``learned.written_changes``); the readers as the lock entries recorded them
+        when first asked."""
+        written = self.writes.steps.get(node.key)
         if not written:
             return []
         if self._readers is None:
             self._readers = readers_of(self.writes.steps, self.locks)
-        return written_changes(key, written, self._readers, self.stats.digest)
+            self._writers = Counter(p for paths in self.writes.steps.values() for p in paths)
+        after = [f"{graph.name}.{name}" for name in dag.descendants(graph, node.name)]
+        digest = self.stats.digest
+        return written_changes(node.key, written, self._readers, digest, after, self._writers)
 
     def expected_reads(self, node: StepNode, code: dict[str, str]) -> dict[str, str]:
         """Learned facts a step has before it runs (see ``LearnedFacts.expected_reads``)."""
@@ -288,11 +293,16 @@ class Workspace:
         self.facts.values.update(traced.values)  # what unpickled code reads (``ref_code``)
         judged = statuswalk.judged_steps(graph, wanted)
         now = time.time()
-        observed = {node.name: self.observe(traced, node, absent, now) for node in judged}
+        observed = {node.name: self.observe(traced, node, absent, now, graph) for node in judged}
         return statuswalk.PipelineFacts(graph, judged, wanted, observed, overlaps)
 
     def observe(
-        self, traced: TracedPipeline, node: StepNode, absent: dict[str, str], now: float
+        self,
+        traced: TracedPipeline,
+        node: StepNode,
+        absent: dict[str, str],
+        now: float,
+        graph: PipelineGraph,
     ) -> statuswalk.Observed:
         """What is known of one step before the status walk (see ``statuswalk.Observed``).
         Asked of every step a status judges: it calls the parts, not this class's methods."""
@@ -311,7 +321,8 @@ class Workspace:
         reads: tuple[Reason, ...] = ()
         if locked:
             expected = learned_of.expected_reads(node, facts.code)
-            reads = (*learned_of.read_changes(learned, expected), *self.written_changes(node.key))
+            changes = learned_of.read_changes(learned, expected)
+            reads = (*changes, *self.written_changes(graph, node))  # with the learned pairs
         return statuswalk.Observed(
             facts,
             locked,

@@ -57,3 +57,67 @@ def test_the_writer_of_a_file_gone_runs_again(make_project: MakeProject, tmp_pat
     (project.root / "out" / "log.txt").unlink()  # read by no step: nothing to write again
     assert project.dirty() == {}
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+def test_the_writer_of_a_file_changed_since_it_ran_runs_again(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """The file no longer holds what the writer's run left, which the reader after it read
+    (a checkout of another branch whose run wrote it, a run killed as it wrote, an edit by
+    hand): the writer runs again, and the reader, reading what it read before, is reused.
+    Before, the writer was clean and the reader reran on the other file: a stale result."""
+    project = make_project({"pipelines/flow.py": FLOW})
+    project.repro()
+    assert project.take_ran() == ["write", "read"]
+    project.write({"out/a.txt": "half"})
+    assert project.dirty() == {
+        "write": [("written file changed", "out/a.txt")],
+        "read": [("read changed", "out/a.txt"), ("after", "write")],
+    }
+    project.repro()
+    assert project.take_ran() == ["write"]
+    assert project.read("out/a.txt") == "hello\n"
+    assert project.dirty() == {}
+    project.write({"out/log.txt": "edited"})  # read by no step: nothing to write again
+    assert project.dirty() == {}
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+APPEND = """\
+from incr import pipeline, step
+
+from pipelines.mark import mark
+
+
+@step
+def start() -> None:
+    mark("start")
+    with open("log.txt", "w", encoding="utf-8") as fh:
+        fh.write("start\\n")
+
+
+@step
+def append() -> int:
+    mark("append")
+    with open("log.txt", encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    with open("log.txt", "a", encoding="utf-8") as fh:
+        fh.write("more\\n")
+    return len(lines)
+
+
+@pipeline
+def log():
+    start()
+    append()
+"""
+
+
+def test_a_file_two_steps_write_is_not_taken_as_changed(make_project: MakeProject) -> None:
+    """The step after the writer appends to the file it read: the file is as the last writer
+    left it, not changed since; nothing runs again."""
+    project = make_project({"pipelines/log.py": APPEND})
+    project.repro()
+    assert project.take_ran() == ["start", "append"]
+    project.repro()
+    assert project.take_ran() == []
