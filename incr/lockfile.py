@@ -10,11 +10,15 @@ run leaves it untouched and two branches that reran different steps merge withou
 
     [steps."flow.double"]
     fingerprint = "9f1c..."
+    seal = "04be..."
 
     [steps."flow.double".code]
     "pipelines/flow.py:double" = "51ab..."
 
-Config values are stored as canonical JSON text, since TOML has no null.
+Config values are stored as canonical JSON text, since TOML has no null. ``seal`` is a digest
+of the fingerprint, the reads and the outputs: a git merge that keeps some lines of a step's
+entry from one branch and some from the other (one branch changed its code, the other its data)
+breaks it, and the entry is refused rather than taken as one step's result.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from incr.digests import digest_bytes
 from incr.errors import LockfileError
 from incr.fingerprint import canonical_json
 from incr.model import ARTIFACT_KINDS, Artifact, Facts, LockEntry
@@ -34,7 +39,7 @@ from incr.storage import atomic_write
 SCHEMA = 1
 HEADER = "# Written by incr. Commit this file; do not edit it by hand.\n"
 _SECTIONS = ("code", "config", "inputs", "deps", "reads", "outputs")
-_STEP_KEYS = ("fingerprint", *_SECTIONS)
+_STEP_KEYS = ("fingerprint", "seal", *_SECTIONS)
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 #: The kind of an output stored by a materializer other than the built-in ones
 #: (``temperature@1``, see ``materializers.tag``).
@@ -144,9 +149,16 @@ def dumps(entries: Iterable[LockEntry]) -> str:
     return "".join(lines)
 
 
+def seal(entry: LockEntry) -> str:
+    """The digest that binds an entry's fingerprint, reads and outputs together."""
+    parts = [entry.fingerprint, sorted(entry.reads.items())]
+    parts.append(sorted((k, a.encode()) for k, a in entry.outputs.items()))
+    return digest_bytes(json.dumps(parts).encode(), 32)
+
+
 def _block(entry: LockEntry) -> str:
     head = _head(entry.key)
-    lines = [f"{_opening(head)}{_string(entry.fingerprint)}\n"]
+    lines = [f"{_opening(head)}{_string(entry.fingerprint)}\nseal = {_string(seal(entry))}\n"]
     tables: dict[str, Mapping[str, str]] = {
         "code": entry.facts.code,
         "config": {k: _config_text(v) for k, v in entry.facts.config.items()},
@@ -226,9 +238,9 @@ def loads(text: str, name: str = "pipeline.lock") -> dict[str, LockEntry]:
             raise LockfileError(
                 f"{name}:{line}: a step's entry or one of its values is written twice (both "
                 "sides of a git merge kept?)",
-                hint=f"keep one side (while merging: git checkout --ours {name}; after: "
-                f"git checkout HEAD -- {name}) and run `incr repro` to recompute what the "
-                "other side changed",
+                hint=f"keep one side (while merging: git checkout --ours {name}; once the "
+                f"merge is committed: git checkout HEAD^1 -- {name}) and run `incr repro` to "
+                "recompute what the other side changed",
             ) from None
         raise LockfileError(f"{name}:{line}: {_toml_message(exc)}", hint=_HINT_RESET) from None
     except RecursionError:
@@ -294,7 +306,16 @@ def _entry(key: str, block: Any, text: str, name: str) -> LockEntry:
         except ValueError as exc:
             raise fail(f"malformed value of '{section}.{k}' ({exc})", section, k) from None
     facts = Facts(code=tables["code"], config=config, inputs=tables["inputs"], deps=tables["deps"])
-    return LockEntry(key=key, fingerprint=fp, facts=facts, outputs=outputs, reads=tables["reads"])
+    entry = LockEntry(key=key, fingerprint=fp, facts=facts, outputs=outputs, reads=tables["reads"])
+    if "seal" in block and block["seal"] != seal(entry):  # older entries have none
+        line = _locate(text, key, None, "seal")
+        raise LockfileError(
+            f"{name}:{line}: the entry of step {key!r} mixes lines of two versions of its "
+            "results (a git merge kept some of each branch's)",
+            hint=f'delete the block [steps."{key}"] and its tables, and run `incr repro`: '
+            "the step's result is restored from the cache or computed again",
+        )
+    return entry
 
 
 def _artifact(text: str) -> Artifact:

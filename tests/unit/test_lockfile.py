@@ -308,6 +308,37 @@ def test_a_real_git_conflict_is_reported(tmp_path):
     assert error_line(_raises(result.stdout)) == line_of(result.stdout, "<<<<<<<")
 
 
+def _entry(fingerprint: str, reads: dict[str, str], output: str) -> LockEntry:
+    facts = Facts(code={"pipelines/p.py:clean": fingerprint}, config={}, inputs={}, deps={})
+    out = {"output": Artifact("json", output * 64)}
+    return LockEntry("p.clean", fingerprint * 32, facts, out, reads)
+
+
+def test_a_merge_keeping_lines_of_two_versions_of_an_entry_conflicts_or_is_refused(tmp_path):
+    """One branch changed a step's code (fingerprint), the other its data (reads, outputs):
+    without the seal, git merged the two halves into one entry that no run made."""
+    base = dumps([_entry("1", {"data/raw.csv": "a" * 32}, "1")])
+    code = dumps([_entry("2", {"data/raw.csv": "a" * 32}, "1")])  # the same output
+    data = dumps([_entry("1", {"data/raw.csv": "b" * 32}, "2")])
+    git = shutil.which("git")
+    if git is not None:
+        paths = [tmp_path / n for n in ("code", "base", "data")]
+        for path, text in zip(paths, (code, base, data), strict=True):
+            path.write_text(text)
+        merged = subprocess.run(
+            [git, "merge-file", "-p", *map(str, paths)], capture_output=True, text=True
+        )
+        assert merged.returncode == 1  # the seal lines conflict
+        assert "<<<<<<<" in merged.stdout
+    mixed = code.replace('"' + "a" * 32 + '"', '"' + "b" * 32 + '"').replace("1" * 64, "2" * 64)
+    exc = _raises(mixed)
+    assert "the entry of step 'p.clean' mixes lines of two versions" in exc.message
+    assert error_line(exc) == line_of(mixed, "seal = ")
+    assert 'delete the block [steps."p.clean"]' in exc.hint
+    old = "".join(line for line in base.splitlines(keepends=True) if not line.startswith("seal"))
+    assert loads(old) == loads(base)  # an entry written before the seal is read as it was
+
+
 def test_truncated_at_a_block_header_names_the_block():
     end = TEXT_SAMPLE.index('[steps."flow.report"]\n') + len('[steps."flow.report"]\n')
     exc = _raises(TEXT_SAMPLE[:end])
@@ -387,7 +418,7 @@ BLOCK_DAMAGE = {
         'fingerprint = "2222',
         'hsh = "x"\nfingerprint = "2222',
         "hsh",
-        "unknown key 'hsh' (expected: fingerprint, code, config, inputs, deps, reads, outputs)",
+        "unknown key 'hsh' (expected: fingerprint, seal, code, config, inputs, deps, reads, outputs)",
     ),
     "malformed fingerprint": (
         'fingerprint = "2222',
