@@ -418,7 +418,8 @@ BLOCK_DAMAGE = {
         'fingerprint = "2222',
         'hsh = "x"\nfingerprint = "2222',
         "hsh",
-        "unknown key 'hsh' (expected: fingerprint, seal, code, config, inputs, deps, reads, outputs)",
+        "unknown key 'hsh' (expected: fingerprint, seal, code, config, inputs, deps, reads, "
+        "outputs)",
     ),
     "malformed fingerprint": (
         'fingerprint = "2222',
