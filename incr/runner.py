@@ -332,7 +332,7 @@ def _repro(
     first = len(queue)  # then the pipelines that wait for a file another one may write
     again: set[str] = set()  # the pipelines run again for a file a later one wrote
     for i, (traced, only) in enumerate(queue):  # (the list grows while it is walked)
-        forced: bool | set[str] = (only or True) if force else False
+        forced: bool | set[str] = (only or True) if force and i < first else False  # once
         later = i < first - 1
         result = runner.run(
             traced,

@@ -184,3 +184,55 @@ def test_deps_on_another_pipelines_outs_order_the_pipelines(
     assert project.incr("status").returncode == 0
     project.repro()
     assert project.take_ran() == []  # put back from the cache: the same bytes
+
+
+TWO_INSTANCES = """\
+from pathlib import Path
+
+from incr import StepConfig, pipeline, step
+
+from pipelines.mark import mark
+
+
+class C(StepConfig):
+    name: str = "a"
+
+
+@step
+def work(config: C) -> int:
+    mark("work")
+    Path("out").mkdir(exist_ok=True)
+    Path(f"out/{config.name}.txt").write_text(config.name)
+    return 1
+
+
+@step
+def index(config: C, n: int) -> list:
+    mark("index")
+    return sorted(p.name for p in Path("out").glob("*.txt"))
+
+
+@pipeline
+def two(name: str = "a"):
+    index(work(config=C(name=name)), config=C(name=name))
+
+
+b = two(name="b")
+a = two(name="a")
+"""
+
+
+def test_a_forced_repro_forces_a_pipeline_run_again_for_a_file_only_once(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``incr repro --force``: the pipeline run again because a later one wrote what it read
+    reruns what that changed, not every step again (each step executed twice)."""
+    project = make_project({"pipelines/two.py": TWO_INSTANCES})
+    project.repro()
+    project.take_ran()
+    project.repro("--force")
+    ran = project.take_ran()
+    assert ran.count("work") == 2  # once per instance
+    assert ran.count("index") <= 3  # b's index again, for the file a wrote
+    assert project.status()["dirty"] == 0
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
