@@ -6,6 +6,7 @@ Both work from the lockfile and the run cache alone; neither imports the pipelin
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import time
 from collections import defaultdict
@@ -76,7 +77,10 @@ def collect(
                 _needed(store, (a for r in records for a in r.outputs.values()), needed)
             else:
                 report.runs.append(fp)
-    for path in _stale_temps(store, lockfile, now):
+    outs = {
+        out for e in locks.values() for out, a in e.outputs.items() if a.kind in ("file", "dir")
+    }
+    for path in _stale_temps(store, lockfile, now, outs):
         report.temps.append(path)
         report.freed += path.stat().st_size
     loose: set[str] = set()
@@ -110,9 +114,12 @@ def collect(
     return report
 
 
-def _stale_temps(store: Store, lockfile: Path | None, now: float) -> list[Path]:
+def _stale_temps(
+    store: Store, lockfile: Path | None, now: float, outs: Iterable[str] = ()
+) -> list[Path]:
     """Leftovers of interrupted atomic writes (``.NAME.XXXX.tmp``) older than an hour, in
-    the cache and beside the lockfile."""
+    the cache, beside the lockfile and beside or inside the ``outs`` paths (a restore killed
+    as it wrote a large file)."""
     kept = store.dir / "kept"  # the user's files, moved aside by restores: theirs to remove
     candidates = [
         p
@@ -120,7 +127,15 @@ def _stale_temps(store: Store, lockfile: Path | None, now: float) -> list[Path]:
         if p.name.startswith(".") and p.suffix == ".tmp" and kept not in p.parents
     ]
     if lockfile is not None:
-        candidates += sorted(lockfile.parent.glob(f".{lockfile.name}.*.tmp"))
+        root = lockfile.parent
+        candidates += sorted(root.glob(f".{lockfile.name}.*.tmp"))
+        for out in sorted(set(outs)):
+            path = root / out
+            candidates += sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+            if path.is_dir():
+                candidates += [
+                    p for p in _files(path) if p.name.startswith(".") and p.suffix == ".tmp"
+                ]
     return [p for p in candidates if now - p.stat().st_mtime > STALE_TEMP_SECONDS]
 
 

@@ -286,3 +286,23 @@ def test_gc_keeps_the_module_texts_the_lockfile_and_the_next_edit_need(grown) ->
     assert project.take_ran() == ["make", "use"]
     assert project.read("reports/out.txt") == "version 6\n"
     assert "0 kept sources" in project.incr("gc", "--dry-run").stdout
+
+
+def test_gc_removes_a_stale_temp_file_a_killed_restore_left_beside_an_out(
+    writer: Project,
+) -> None:
+    """A restore of a large ``outs`` file killed as it wrote leaves ``.out.txt.PID-N.tmp``
+    beside it, which nothing else removes."""
+    stale = writer.root / "reports" / ".out.txt.4242-3.tmp"
+    fresh = writer.root / "reports" / ".out.txt.4243-1.tmp"
+    stale.write_bytes(b"partial")
+    fresh.write_bytes(b"being written")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+
+    result = writer.incr("gc")
+
+    assert "1 leftover temp file " in result.stdout, result.output
+    assert not stale.exists()
+    assert fresh.exists()
+    assert (writer.root / "reports" / "out.txt").read_text() == "value 1\n"
