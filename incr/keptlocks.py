@@ -131,3 +131,31 @@ def kept_line(pipeline: str, module: str, count: int, instances: list[str], foun
         f"{pipeline} ({module}) that the pipelines folder does not make as it is now (a "
         f"script run with other options or configs?); {until}"
     )
+
+
+def dropped_line(keys: list[str], project: Project) -> str:
+    """What a full run says of the lock entries it dropped (``keys``): those of pipelines no
+    module of the pipelines folder defines, and those of instances of a pipeline one defines
+    that no module there makes (a script run with other options)."""
+    defined = defined_pipelines(project)
+    instances = sorted({key.rpartition(".")[0] for key in keys})
+    made = [name for name in instances if name.partition("@")[0] in defined]
+    gone = [name for name in instances if name not in made]
+    entries = "entry" if len(keys) == 1 else "entries"
+    parts = []
+    folder = project.pipelines_dir
+    if gone:
+        these = "it" if len(gone) == 1 else "them"
+        parts.append(
+            f"{', '.join(gone)}: no module under {folder}/ defines {these} (a pipeline run "
+            f"from a script keeps its entries while its module is under {folder}/)"
+        )
+    if made:
+        pipelines = sorted({name.partition("@")[0] for name in made})
+        where = ", ".join(f"{p} ({defined[p]})" for p in pipelines)
+        parts.append(
+            f"{', '.join(made)}: {'an instance' if len(made) == 1 else 'instances'} of "
+            f"{where} that no module under {folder}/ makes (a script run with other options? "
+            "list the script in [tool.incr] scripts for incr to make them too)"
+        )
+    return f"dropped {len(keys)} lock {entries} of " + "; ".join(parts)

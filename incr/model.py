@@ -210,8 +210,7 @@ class Reason:
     MISSING = "output missing from cache"
     OUT_MISSING = "output missing"
     MODIFIED = "output modified"
-    # A file it was seen writing (not one of its outs) that another step read is gone: only
-    # rerunning it writes it again.
+    # A file it writes (not in outs) that a step read is gone or changed: rerunning writes it.
     WRITTEN_MISSING = "written file missing"
     WRITTEN_CHANGED = "written file changed"
     EXPIRED = "expired"

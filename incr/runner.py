@@ -20,7 +20,7 @@ from dataclasses import field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from incr import crossreads, dag, envreads, temppool
+from incr import crossreads, dag, envreads, keptlocks, temppool
 from incr import graph as graphs
 from incr.consumers import Consumers
 from incr.errors import IncrError
@@ -361,20 +361,9 @@ def _repro(
             break  # (a pipeline that waited stays failed)
     full = done.ok and not targets and not dry_run
     if full and (dropped := workspace.prune(t.graph.name for t in pipelines)):
-        reporter.emit(Note(_dropped_line(dropped, workspace.project.pipelines_dir)))
+        reporter.emit(Note(keptlocks.dropped_line(dropped, workspace.project)))
     done.verdicts = runner.verdicts
     return done
-
-
-def _dropped_line(keys: list[str], folder: str) -> str:
-    """The entries of pipelines no module of the pipelines folder defines, a full run dropped."""
-    names = sorted({key.rpartition(".")[0] for key in keys})
-    return (
-        f"dropped {len(keys)} lock {'entry' if len(keys) == 1 else 'entries'} of "
-        f"{', '.join(names)}: no module under {folder}/ defines "
-        f"{'it' if len(names) == 1 else 'them'} (a pipeline run from a script keeps its "
-        f"entries while its module is under {folder}/)"
-    )
 
 
 def _waits_for_file(result: RunResult) -> bool:
