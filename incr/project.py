@@ -236,12 +236,16 @@ def _settings(table: dict[str, Any]) -> dict[str, Any]:
 
 
 def pipeline_modules(project: Project) -> list[Path]:
-    """The ``.py`` files under the pipelines folder, sorted, without caches and hidden folders."""
+    """The ``.py`` files under the pipelines folder, sorted, without caches and hidden folders
+    (none when the folder is missing and ``[tool.incr] scripts`` lists scripts)."""
     folder = project.pipelines
     if not folder.is_dir():
+        if project.scripts:
+            return []
         raise DiscoveryError(
             f"{project.pipelines_dir}/: no such folder in {project.root}",
-            hint="put pipeline modules in pipelines/, or set [tool.incr] pipelines = ...",
+            hint="put pipeline modules in pipelines/, set [tool.incr] pipelines = ..., or list "
+            "the scripts that make and run the pipelines in [tool.incr] scripts",
         )
     return sorted(
         p

@@ -122,3 +122,49 @@ def test_a_listed_script_that_is_missing_or_a_bad_list_is_an_error(
     assert project.incr("status").user_error() == (
         "error: pyproject.toml: [tool.incr] scripts must be a list of .py paths inside the project"
     )
+
+
+ALL_IN_RUN = """\
+from incr import pipeline, step
+
+
+@step
+def make() -> int:
+    with open("ran.txt", "a", encoding="utf-8") as fh:
+        fh.write("make\\n")
+    return 1
+
+
+@step
+def double(x: int) -> int:
+    with open("ran.txt", "a", encoding="utf-8") as fh:
+        fh.write("double\\n")
+    return 2 * x
+
+
+@pipeline
+def p(first, second):
+    second(first())
+
+
+if __name__ == "__main__":
+    p(first=make(), second=double()).run()
+"""
+
+
+def test_a_listed_script_needs_no_pipelines_folder(tmp_path: Path) -> None:
+    """Everything in ``run.py``, the smallest ZenML layout: no ``pipelines/`` folder."""
+    from .conftest import Project
+
+    project = Project(tmp_path / "allinrun")
+    project.write({"pyproject.toml": LISTED, "run.py": ALL_IN_RUN})
+    assert project.python("run.py").returncode == 0
+    assert project.take_ran() == ["make", "double"]
+    assert project.dirty() == {}
+    project.edit("run.py", "2 * x", "3 * x")
+    assert project.dirty() == {"double": [("code changed", "double in run.py")]}
+    project.repro()
+    assert project.take_ran() == ["double"]
+    project.write({"pyproject.toml": PYPROJECT})  # not listed: the folder is missing
+    error = project.incr("status").user_error()
+    assert error.startswith("error: pipelines/: no such folder in ")
