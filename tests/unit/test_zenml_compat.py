@@ -7,6 +7,7 @@ import ast
 
 import pytest
 
+from incr import integrations
 from incr.api import StepConfig, pipeline, step
 from incr.codeast import references
 from incr.errors import DefinitionError
@@ -61,6 +62,15 @@ def test_integrations_are_checked() -> None:
     check_integrations("p", [SKLEARN])
     with pytest.raises(DefinitionError, match="requires the evidently integration"):
         check_integrations("p", ["evidently"])
+    with pytest.raises(DefinitionError, match=r"'google\.cloud\.aiplatform' is not installed"):
+        check_integrations("p", [integrations.VERTEX])  # a dotted module, parents missing
+    check_integrations("p", [integrations.KANIKO])  # a tool outside Python: nothing to check
+    names = [
+        n for n in dir(integrations) if n.isupper() and isinstance(getattr(integrations, n), str)
+    ]
+    assert len(names) >= 40 and all(
+        getattr(integrations, n) in integrations.PACKAGES for n in names
+    )
     check_options("p", {"requirements_file": "r.txt", "dockerignore_file": ".d"})
     with pytest.raises(DefinitionError, match="unknown option 'docker'"):
         check_options("p", {"docker": 1})
