@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from incr import dag
 from incr.model import LockEntry, StepNode, TracedPipeline, learned_path, paths_overlap
+from incr.statuswalk import output_makers
 
 
 def reads_of(node: StepNode, entry: LockEntry | None) -> list[str]:
@@ -33,22 +34,25 @@ def stale_readers(
     before: Sequence[tuple[TracedPipeline, set[str] | None]],
     written: Iterable[str],
     locks: Mapping[str, LockEntry],
+    executed: Iterable[str] = (),
 ) -> list[int]:
     """The indices of the pipelines of ``before`` (run earlier in this repro, with the steps
     each ran for) with a step that read one of the files ``written`` (what a pipeline run
-    after them wrote)."""
-    paths = list(written)
-    if not paths:
+    after them wrote), or an output of one of the steps ``executed`` (by key) through the
+    post-execution API."""
+    paths, made = list(written), set(executed)
+    if not paths and not made:
         return []
     found = []
     for i, (traced, only) in enumerate(before):
         nodes = [n for n in traced.graph.steps if only is None or n.name in only]
+        entries = [e for n in nodes if (e := locks.get(n.key)) is not None]
         if any(
             paths_overlap(read, path)
             for node in nodes
             for read in reads_of(node, locks.get(node.key))
             for path in paths
-        ):
+        ) or any(output_makers(e.reads) & made for e in entries):
             found.append(i)
     return found
 
@@ -93,16 +97,18 @@ def again(
     written: Iterable[str],
     locks: Mapping[str, LockEntry],
     done: set[str],
+    executed: Iterable[str] = (),
 ) -> list[tuple[tuple[TracedPipeline, set[str] | None], str]]:
     """The pipelines of ``queue`` run before ``queue[i]`` to run again after it, each once
     (``done``, which this fills): those with a step that read one of the files ``written``
-    (what ``queue[i]``'s executed steps wrote), unless they are queued after it already;
-    each with the note that says why."""
+    (what ``queue[i]``'s executed steps wrote) or an output of one of those steps (by key,
+    ``executed``), unless they are queued after it already; each with the note that says
+    why."""
     name = queue[i][0].graph.name
     earlier = [entry for entry in queue[:i] if entry[0].graph.name != name]
     later = {t.graph.name for t, _ in queue[i + 1 :]}
     found = []
-    for j in stale_readers(earlier, written, locks):
+    for j in stale_readers(earlier, written, locks, executed):
         reader = earlier[j][0].graph.name
         if reader not in done and reader not in later:
             done.add(reader)

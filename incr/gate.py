@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from incr.model import (
+    NET_PREFIX,
     Facts,
     LockEntry,
     Reason,
@@ -254,3 +255,17 @@ def _sorted_dirt(
 
 def _steps(n: int) -> str:
     return f"{n} step" if n == 1 else f"{n} steps"
+
+
+def network_note(reads: dict[str, str]) -> str | None:
+    """What ``incr status`` says of a step that connected to internet addresses as it ran (by
+    its lock entry's reads); None when it did not."""
+    hosts = [key[len(NET_PREFIX) :] for key in reads if key.startswith(NET_PREFIX)]
+    if not hosts:
+        return None
+    named = ", ".join(hosts[:3]) + (f" and {len(hosts) - 3} more" if len(hosts) > 3 else "")
+    return (
+        f"connected to {named} as it ran: incr cannot see what it got from there, so its "
+        'result is reused until its code, config or inputs change; set cache_expires="1d" '
+        "to run it again after a day, or enable_cache=False to run it each time"
+    )

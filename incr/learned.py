@@ -16,6 +16,7 @@ from incr.model import (
     ENV_PREFIX,
     EXISTS_PREFIX,
     LISTING_PREFIX,
+    OUTPUT_PREFIX,
     TIMES_PREFIX,
     UNPICKLED_PREFIX,
     UNSET,
@@ -99,6 +100,8 @@ class LearnedFacts:
         #: The code parts of a project definition, by ``module:name`` (see
         #: ``StepFacts.ref_parts``): the module values the code a step unpickled reads.
         self.parts_of: Callable[[str], Mapping[str, str]] = lambda ref: {}
+        #: The lock entries, for the value of an ``output:`` key (``output_value``).
+        self.locks: Mapping[str, LockEntry] = {}
 
     def read_changes(
         self,
@@ -191,6 +194,8 @@ class LearnedFacts:
             return self.code_of(key[len(UNPICKLED_PREFIX) :])
         if kind == "value":  # as none set it when no step before it sets it any more
             return then if values is None else values.get(key[len(VALUE_PREFIX) :], UNSET)
+        if kind == "output":
+            return output_value(self.locks, key[len(OUTPUT_PREFIX) :])
         if kind in ("net", "runs"):
             return ""  # never seen: the key is there for a note (``session.learned_notes``)
         return exists_value(self.project.root, key[len(EXISTS_PREFIX) :], then)
@@ -260,3 +265,12 @@ def written_changes(
             edited.append(path)
     found = [Reason(Reason.WRITTEN_MISSING, ", ".join(gone))] if gone else []
     return found + ([Reason(Reason.WRITTEN_CHANGED, ", ".join(edited))] if edited else [])
+
+
+def output_value(locks: Mapping[str, LockEntry], key: str) -> str:
+    """``KIND:DIGEST`` of output ``OUTPUT`` of step ``PIPELINE.STEP`` (``key``:
+    ``PIPELINE.STEP:OUTPUT``) as its lock entry records it now, or ``missing``."""
+    step, _, name = key.rpartition(":")
+    entry = locks.get(step)
+    artifact = entry.outputs.get(name) if entry is not None else None
+    return f"{artifact.kind}:{artifact.digest}" if artifact is not None else MISSING

@@ -248,11 +248,15 @@ NET_PREFIX = "net:"
 #: A program the step started that incr does not follow (``runs:Rscript``): what it reads
 #: beyond the files its command line names is not seen; ``incr status`` notes the step.
 RUNS_PREFIX = "runs:"
+#: An output of a past run the step read through the post-execution API (``Repository()``:
+#: ``output:training.trainer:output``), by its ``KIND:DIGEST``; the lock entry of the step
+#: that makes it gives its value now.
+OUTPUT_PREFIX = "output:"
 
 
 def learned_kind(key: str) -> str:
     """What a ``LockEntry.reads`` key observed: ``env``, ``import``, ``listing``, ``exists``,
-    ``times``, ``sets``, ``unpickled``, ``value``, ``net``, ``runs`` or ``file``."""
+    ``times``, ``sets``, ``unpickled``, ``value``, ``net``, ``runs``, ``output`` or ``file``."""
     if ":" not in key and not key.startswith(ENV_PREFIX):
         return "file"  # most keys: every other prefix ends with a colon
     for prefix, kind in _KINDS:
@@ -273,6 +277,7 @@ _KINDS = (
     (VALUE_PREFIX, "value"),
     (NET_PREFIX, "net"),
     (RUNS_PREFIX, "runs"),
+    (OUTPUT_PREFIX, "output"),
 )
 
 
@@ -288,27 +293,13 @@ def learned_path(key: str) -> str | None:
     module was imported), the folder listed, the path tested; None for an environment
     variable, a value set or read, code unpickled, a network address or a program."""
     kind = learned_kind(key)
-    if kind in ("env", "sets", "unpickled", "value", "net", "runs"):
+    if kind in ("env", "sets", "unpickled", "value", "net", "runs", "output"):
         return None
     if kind == "import":
         return split_import_key(key)[1]
     if kind == "file":
         return key
     return key.partition(":")[2]
-
-
-def network_note(reads: dict[str, str]) -> str | None:
-    """What ``incr status`` says of a step that connected to internet addresses as it ran (by
-    its lock entry's reads); None when it did not."""
-    hosts = [key[len(NET_PREFIX) :] for key in reads if key.startswith(NET_PREFIX)]
-    if not hosts:
-        return None
-    named = ", ".join(hosts[:3]) + (f" and {len(hosts) - 3} more" if len(hosts) > 3 else "")
-    return (
-        f"connected to {named} as it ran: incr cannot see what it got from there, so its "
-        'result is reused until its code, config or inputs change; set cache_expires="1d" '
-        "to run it again after a day, or enable_cache=False to run it each time"
-    )
 
 
 def value_name(part: str) -> str:
@@ -331,7 +322,7 @@ def set_parts(reads: dict[str, str]) -> list[str]:
 def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
     """Reasons for the learned facts that changed: key -> (value then, value now)."""
     kinds = (Reason.READ, Reason.ENV, Reason.LISTING, Reason.TIMES, Reason.APPEARED)
-    others = (Reason.VANISHED, Reason.SETS, Reason.CODE)
+    others = (Reason.VANISHED, Reason.SETS, Reason.CODE, Reason.INPUT)
     found: dict[str, list[str]] = {k: [] for k in (*kinds, *others)}
     for key in sorted(changed):
         kind = learned_kind(key)
@@ -357,6 +348,9 @@ def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
         elif kind == "value":
             name = value_name(key[len(VALUE_PREFIX) :])
             found[Reason.CODE].append(f"value of {name}, read by code unpickled")
+        elif kind == "output":  # ``output:training.trainer:output``
+            step, _, name = key[len(OUTPUT_PREFIX) :].rpartition(":")
+            found[Reason.INPUT].append(f"{name} of {step}, read through Repository()")
         else:
             found[Reason.READ].append(key)
     return [Reason(kind, ", ".join(items)) for kind, items in found.items() if items]

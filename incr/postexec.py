@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from incr import lockfile, runhistory
+from incr import lockfile, reads, runhistory
 from incr.errors import IncrError
 from incr.executors import load_artifact
 from incr.model import Artifact
@@ -29,11 +29,12 @@ class PostExecutionError(IncrError):
 class ArtifactView:
     """One output of a step in a past run."""
 
-    def __init__(self, store: Store, name: str, kind: str, digest: str) -> None:
+    def __init__(self, store: Store, name: str, kind: str, digest: str, step: str = "") -> None:
         self._store = store
         self.name = name
         self.kind = kind
         self.digest = digest
+        self._step = step  # ``PIPELINE.STEP``, told to the step reading it (``read``)
 
     @property
     def uri(self) -> str:
@@ -43,7 +44,10 @@ class ArtifactView:
     def read(self, output_data_type: Any = None, materializer_class: Any = None) -> Any:
         """The value, loaded from the cache (the arguments of that era are accepted); for a
         file the step wrote (``outs``), its bytes; for a folder, the bytes of each file in it
-        by path inside it."""
+        by path inside it. Read by a step as it runs, it counts for that step as an input:
+        the step runs again once the step making it has another result."""
+        if self._step:
+            reads.output_read(self._step, self.name, f"{self.kind}:{self.digest}")
         try:
             if self.kind == "file":
                 return self._store.get(self.digest)
@@ -70,7 +74,10 @@ class StepView:
         self.entrypoint_name = str(data.get("entrypoint", name))
         self.parameters: dict[str, Any] = dict(data.get("config") or {})
         outs = data.get("outputs") or {}
-        self.outputs = {k: ArtifactView(store, k, v["kind"], v["digest"]) for k, v in outs.items()}
+        key = str(data.get("key", ""))
+        self.outputs = {
+            k: ArtifactView(store, k, v["kind"], v["digest"], key) for k, v in outs.items()
+        }
 
     @property
     def is_cached(self) -> bool:

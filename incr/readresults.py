@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from incr import outside, processes
-from incr.model import NET_PREFIX, TIMES_PREFIX, UNPICKLED_PREFIX
+from incr.model import NET_PREFIX, OUTPUT_PREFIX, TIMES_PREFIX, UNPICKLED_PREFIX
 from incr.opens import CHANGES
 from incr.pathfacts import (
     entry_of,
@@ -87,6 +87,9 @@ class RecordedReads:
     databases: dict[str, tuple[tuple[int, ...] | None, str | None, tuple[int, ...] | None]]
     #: (module, qualified name) of what the step unpickled (``unpickled``).
     classes: set[tuple[str, str]]
+    #: ``STEP:OUTPUT`` -> ``KIND:DIGEST`` of the outputs of past runs it read through the
+    #: post-execution API (``output_read``).
+    outputs_read: dict[str, str]
     #: ``host:port`` of the internet addresses it connected to (``connected``).
     hosts: set[str]
     #: The last name resolved (``resolving``): (thread, host, port).
@@ -149,7 +152,7 @@ class RecordedReads:
     def connected(self, sock: Any = None, address: Any = None, *_: Any) -> None:
         """A ``socket.connect`` audit event: an internet address (host, port) counts, by the
         name it was resolved from when there was one; what the step gets from there cannot be
-        seen (``model.network_note``)."""
+        seen (``gate.network_note``)."""
         if isinstance(address, tuple) and len(address) >= 2 and isinstance(address[0], str):
             host, port = address[0], str(address[1])
             named = self._resolved
@@ -278,6 +281,12 @@ class RecordedReads:
             rel.append(self.relative(full))
         return sorted(rel)
 
+    def output_read(self, step: str, output: str, artifact: str) -> None:
+        """The step read output ``output`` of step ``step`` (``PIPELINE.STEP``) of a past run,
+        ``artifact`` (``KIND:DIGEST``), through the post-execution API: its result depends on
+        it as on an input (``Repository().get_pipeline(...).runs[-1]...read()``)."""
+        self.outputs_read.setdefault(f"{step}:{output}", artifact)
+
     def learned(self) -> dict[str, str]:
         """``ls:DIR``, ``exists:PATH`` and ``mtimes:DIR`` keys (see ``LockEntry.reads``) with
         their values: as observed, or as the step left them when it changed them itself. A
@@ -285,6 +294,7 @@ class RecordedReads:
         ``unpickled:`` and ``net:`` keys come empty: the caller values the code as it is."""
         facts = {f"{UNPICKLED_PREFIX}{ref}": "" for ref in self._project_refs()}
         facts.update({f"{NET_PREFIX}{host}": "" for host in sorted(self.hosts)[:_HOSTS]})
+        facts.update({f"{OUTPUT_PREFIX}{k}": v for k, v in self.outputs_read.items()})
         for full, value in self.listings.items():
             if not self._tooling(full):
                 if full in self.by_library and any(within(c, full) for c in self.changed):

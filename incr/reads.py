@@ -1,10 +1,9 @@
 """What a step was seen to depend on while it ran: files opened for reading, folder listings and
 existence tests, seen through a Python audit hook (PEP 578) and wrappers of ``os.stat``.
 
-CPython raises the ``open`` audit event for ``open()``, ``io.open``, ``os.open`` and everything
-built on them (``pathlib``, ``csv``, ``json.load``, ``numpy.load``, pandas' Python readers).
-Readers written in C are wrapped while a step runs (``incr.nativereads``). The processes a step
-starts report to it (``incr.readrelay``, ``incr.childreads``); a note names the others.
+CPython raises the ``open`` audit event for ``open()``, ``io.open``, ``os.open`` and all built
+on them (``pathlib``, ``csv``, ``json.load``, ``numpy.load``, pandas' Python readers). Readers in
+C are wrapped (``incr.nativereads``); processes a step starts report to it (``incr.readrelay``).
 
 Listings raise ``os.listdir`` and ``os.scandir`` (``glob``, ``Path.iterdir``, ``Path.glob`` and
 ``os.walk`` go through them). Existence tests raise no event: while a recorder is active,
@@ -23,11 +22,10 @@ metadata (``*.egg-info``, ``*.dist-info``), bytecode, and Python sources opened 
 counts (data on ``/mnt``, in ``~/datasets``; not the system's, Python's or tools' files), by the
 keys it gives them (absolute, or ``~/...``).
 
-Values: a file read is digested after the step (by the runner). A listing records the sorted
-names the step saw, an existence test its answer (``file``, ``dir``, ``missing``), as the step
-found them or left them when it changed them itself. A file read then rewritten in place
-counts as read; one written before it is read is the step's own product, not an input. Also
-heard: ``pickle.find_class`` (code unpickled), ``socket.getaddrinfo`` and ``socket.connect``.
+Values: a file read is digested after the step (by the runner); a listing records the names
+the step saw, a test its answer (``pathfacts.tested_value``), as found or as the step left
+them. A file read then rewritten in place counts as read; one written before it is read is the
+step's own product. Also heard: ``pickle.find_class``, ``socket.connect``, ``Repository()``.
 """
 
 from __future__ import annotations
@@ -106,6 +104,7 @@ class ReadRecorder(RecordedReads):
         self.stamps: dict[str, tuple[int, ...] | None] = {}
         self.climbed: set[str] = set()  # outside the project, named from it (``relative``)
         self.databases, self.classes, self.hosts, self.named = {}, set(), set(), {}
+        self.outputs_read: dict[str, str] = {}  # see ``output_read``
 
     # ------------------------------------------------------------------ events
 
@@ -443,3 +442,9 @@ def recording(
             with unrecorded():  # the reports are incr's own files
                 recorder.take_relayed(relay)
         recorder.settle()  # the databases the step and its children opened
+
+
+def output_read(step: str, output: str, artifact: str) -> None:
+    """``RecordedReads.output_read``, told the recorder of the step running here, if any."""
+    if _active is not None:
+        _active.output_read(step, output, artifact)

@@ -353,7 +353,8 @@ def _repro(
         if not dry_run and result.executed:  # a pipeline run before read what it wrote
             made = workspace.step_writes([traced])
             written = [p for s in result.executed for p in made.get(f"{traced.graph.name}.{s}", [])]
-            for entry, text in crossreads.again(queue, i, written, workspace.locks, again):
+            keys = [f"{traced.graph.name}.{s}" for s in result.executed]
+            for entry, text in crossreads.again(queue, i, written, workspace.locks, again, keys):
                 queue.append(entry)
                 reporter.emit(Note(text))
         done.ok = done.ok and not result.failed

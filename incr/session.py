@@ -39,7 +39,6 @@ from incr.model import (
     StepCode,
     StepNode,
     TracedPipeline,
-    network_note,
 )
 from incr.outputs import OutputCheck
 from incr.overlaps import Overlap, pipeline_order
@@ -76,6 +75,7 @@ class Workspace:
         self.learned.code_of = self.facts.ref_code  # what an unpickled class runs now
         self.learned.covered = self.facts.ref_covered
         self.learned.parts_of = self.facts.ref_parts
+        self.learned.locks = self.locks  # the outputs a step read through Repository()
         #: The environment as the command found it (see ``LearnedFacts.environ``).
         self.environ = self.learned.environ
         self.outputs = OutputCheck(self.stats, self.store)
@@ -439,7 +439,7 @@ def _learned_notes(node: StepNode, locked: LockEntry | None) -> tuple[str, ...]:
         return ()
     notes = []
     if node.cache_expires is None and node.enable_cache is not False:
-        notes.append(network_note(locked.reads))
+        notes.append(gate.network_note(locked.reads))
     programs = [key[len(RUNS_PREFIX) :] for key in locked.reads if key.startswith(RUNS_PREFIX)]
     if programs and not node.deps:
         from incr import processes  # here: only a step that started programs needs it

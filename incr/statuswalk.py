@@ -14,6 +14,7 @@ from dataclasses import replace
 from incr import dag, gate
 from incr.fingerprint import fingerprint
 from incr.model import (
+    OUTPUT_PREFIX,
     UNSET,
     VALUE_PREFIX,
     Facts,
@@ -156,6 +157,7 @@ def _walk_one(
         reads = seen.reads
         if locked is not None and locked.reads:
             setters, unset = _unpickled_values(node.key, locked.reads, set_by)
+            setters |= output_makers(locked.reads)  # outputs it read through Repository()
             waiting = sorted({*waiting, *(s.removeprefix(own) for s in setters & dirty)})
             reads = (*reads, *unset)
         same = locked is not None and same_facts(facts, locked.facts)
@@ -250,3 +252,10 @@ def _fingerprint(facts: Facts, locked: LockEntry | None, recorded: bool) -> str:
     if locked is not None and recorded:
         return locked.fingerprint
     return fingerprint(facts)
+
+
+def output_makers(reads: Mapping[str, str]) -> set[str]:
+    """The steps (by key) whose outputs of past runs a step read through the post-execution
+    API (``output:`` keys of its lock entry's ``reads``)."""
+    keys = (k[len(OUTPUT_PREFIX) :] for k in reads if k.startswith(OUTPUT_PREFIX))
+    return {k.rpartition(":")[0] for k in keys}
