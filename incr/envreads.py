@@ -77,6 +77,29 @@ def env_value(name: str, environ: Mapping[str, str] | None = None) -> str:
     return UNSET if value is None else digest_bytes(value.encode("utf-8", "surrogateescape"), 32)
 
 
+#: Variables set or removed (None) by what discovery ran, by name (``changes``).
+EnvChanges = tuple[tuple[str, "str | None"], ...]
+
+
+def changes(before: Mapping[str, str], after: Mapping[str, str]) -> EnvChanges:
+    """The variables ``after`` holds with other values than ``before`` (None: removed): what
+    the pipeline modules and main blocks set as discovery ran them (``os.environ["N"] =
+    args.n`` before a ``.run()``), which the steps then see."""
+    names = sorted({*before, *after})
+    return tuple((n, after.get(n)) for n in names if before.get(n) != after.get(n))
+
+
+def overlay(environ: dict[str, str], shell: Mapping[str, str], changed: EnvChanges) -> None:
+    """Make ``environ`` the ``shell`` environment with ``changed`` (see ``changes``)."""
+    environ.clear()
+    environ.update(shell)
+    for name, value in changed:
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value
+
+
 def is_incr_file(filename: str) -> bool:
     """True for a file of incr's own package."""
     return filename.startswith(_INCR_DIRS)

@@ -47,7 +47,7 @@ from typing import Any, NamedTuple
 from incr import cachefile, outside
 from incr.dag import shape
 from incr.digests import digest_bytes
-from incr.envreads import env_value, is_local_code
+from incr.envreads import EnvChanges, env_value, is_local_code
 from incr.graphcodec import decode, encode
 from incr.hashing import MISSING, StatCache
 from incr.learned import exists_value, listing_value, module_value, own_paths
@@ -59,8 +59,8 @@ from incr.wiring import Wiring, wiring_of
 
 #: 4: what step functions capture, and steps in class bodies; 5: run order; 6: wiring digests
 #: of the text around step bodies; 7: fields that hold their default left out; 8: modules
-#: imported only if found.
-FORMAT = 8
+#: imported only if found; 9: the environment variables discovery set.
+FORMAT = 9
 DISABLE_ENV = "INCR_NO_GRAPH_CACHE"
 
 
@@ -127,6 +127,7 @@ def save(
     env: Mapping[str, str] | None = None,
     learned: Mapping[str, str] | None = None,
     saved: Saved | None = None,
+    env_set: EnvChanges = (),
 ) -> None:
     """Remember ``pipelines``, keyed by the project modules imported to trace them, the
     project files ``read`` while they were imported, the environment variables read
@@ -145,6 +146,7 @@ def save(
         and dict(imports or {}) == saved.imports
         and len(pipelines) == len(saved.pipelines)
         and path_additions() == saved.paths
+        and env_set == saved.env_set
         and all(a.graph is b.graph for a, b in zip(pipelines, saved.pipelines, strict=True))
     ):
         return
@@ -190,6 +192,7 @@ def save(
             "pipelines": [encode(t) for t in pipelines],
             "shapes": [shape(t.graph) for t in pipelines],
             "sys_path": list(path_additions()),
+            "env_set": [list(pair) for pair in env_set],
         },
     )
 
@@ -250,6 +253,8 @@ class Saved(NamedTuple):
     imports: dict[str, dict[str, str]]
     key: dict[str, Any]
     paths: tuple[list[str], list[str]] = ([], [])
+    #: The environment variables the modules and main blocks set (``envreads.changes``).
+    env_set: EnvChanges = ()
 
 
 #: ``sys.path`` as this process had it before any pipeline module was imported (this module is
@@ -298,7 +303,9 @@ def load_with_imports(project: Project, stats: StatCache) -> Saved | None:
         }
         front, back = data.get("sys_path", ([], []))
         paths = ([str(f) for f in front], [str(b) for b in back])
-        return Saved([decode(item) for item in data["pipelines"]], imports, data["key"], paths)
+        env_set = tuple((str(n), None if v is None else str(v)) for n, v in data["env_set"])
+        pipelines = [decode(item) for item in data["pipelines"]]
+        return Saved(pipelines, imports, data["key"], paths, env_set)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
         return None
 

@@ -90,6 +90,8 @@ class LearnedFacts:
         #: The environment as the command found it (before discovery imports any project
         #: module, which may change it): variables are recorded and compared with these values.
         self.environ = environ
+        #: That environment before what discovery sets is applied (``envreads.overlay``).
+        self.shell = dict(environ)
         #: What the project modules read while imported (see ``incr.importreads``).
         self.imports: ImportFacts = {}
         #: The digest of a project definition's code now, by ``module:name``: the value of

@@ -8,10 +8,11 @@ trace is needed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from incr import dag
+from incr import dag, envreads
 from incr.envreads import env_value
 from incr.learned import own_paths
 from incr.model import PipelineGraph, TracedPipeline
@@ -65,12 +66,22 @@ def open_pipelines(
         importreads.recording(project.root, exclude) as imported,
     ):
         pipelines = discovery.discover(project, graphcache.known_orders(project), known)
-    workspace.imports = imported.facts(workspace.stats.digest, workspace.environ, exclude)
-    env = {name: env_value(name, workspace.environ) for name in imported.env_names}
+    workspace.imports = imported.facts(workspace.stats.digest, workspace.learned.shell, exclude)
+    env = {name: env_value(name, workspace.learned.shell) for name in imported.env_names}
     learned = seen.learned()
+    env_set = envreads.changes(workspace.learned.shell, os.environ)  # the steps see them
     graphcache.save(
-        project, workspace.stats, pipelines, seen.paths(), workspace.imports, env, learned, saved
+        project,
+        workspace.stats,
+        pipelines,
+        seen.paths(),
+        workspace.imports,
+        env,
+        learned,
+        saved,
+        env_set,
     )
+    envreads.overlay(workspace.environ, workspace.learned.shell, env_set)
     workspace.discovered = [*seen.paths(), *learned, *graphcache.project_modules(project)]
     return workspace, pipelines
 
@@ -84,6 +95,8 @@ def load_graphs(project: Project, workspace: Workspace) -> Saved | None:
     if saved is not None:
         dag.check_shared_outs(t.graph for t in saved.pipelines)  # cached by an older incr
         workspace.imports = saved.imports
+        # what discovery would set
+        envreads.overlay(workspace.environ, workspace.learned.shell, saved.env_set)
         workspace.discovered = [*saved.key["modules"], *saved.key["learned"]]
         workspace.facts.local.added = saved.paths  # sys.path as the modules left it
     return saved

@@ -21,6 +21,7 @@ import pytest
 from incr import cachefile
 
 from .conftest import MakeProject, Project
+from .scratch import assert_same_as_scratch, fresh_copy
 
 DIGEST = re.compile(r"[0-9a-f]{64}")
 SECRET = "s3cr3t-value-never-stored"
@@ -816,3 +817,53 @@ def test_a_variable_a_library_sets_when_imported_stays_without_a_note(
     result = project.repro()
     assert "in the environment" not in result.stderr
     assert project.read("v.txt") == "11"
+
+
+MAIN_SETS_ENV = """\
+import argparse
+import os
+
+from incr import pipeline, step
+
+from pipelines.mark import mark
+
+
+@step
+def gen() -> int:
+    mark("gen")
+    return int(os.environ.get("N_SAMPLES", "10"))
+
+
+@pipeline
+def envp():
+    gen()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", default="20")
+    os.environ["N_SAMPLES"] = parser.parse_args().n
+    envp().run()
+"""
+
+
+def test_a_variable_a_main_block_sets_before_run_counts_as_the_steps_see_it(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``os.environ["N_SAMPLES"] = args.n`` before ``.run()``: the step reads it as set (by
+    the script, or by discovery running the block), and it is recorded so; it was recorded
+    as the shell had it (unset), so that a new default left the step clean and stale, and a
+    ``python`` run of the script made ``incr status`` rerun it for nothing."""
+    project = make_project({"pipelines/envp.py": MAIN_SETS_ENV})
+    project.repro()
+    assert project.take_ran() == ["gen"]
+    assert project.dirty() == {}
+    assert project.python("pipelines/envp.py").returncode == 0
+    assert project.take_ran() == []
+    assert project.dirty() == {}
+    project.edit("pipelines/envp.py", 'default="20"', 'default="30"')
+    assert ("env changed", "N_SAMPLES") in project.dirty()["gen"]  # (and the block's code)
+    project.repro()
+    assert project.take_ran() == ["gen"]
+    assert project.dirty() == {}  # the graph cache knows what the block sets
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
