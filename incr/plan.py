@@ -315,6 +315,12 @@ def file_upstreams(node: StepNode, producers: Mapping[str, str], dirty: set[str]
     return sorted(n for n in names if f"{node.pipeline}.{n}" in dirty)
 
 
+def after_upstreams(node: StepNode, dirty: set[str]) -> list[str]:
+    """Dirty steps (by name) this step is ordered after (``step.after(other)``): the files it
+    reads may be what they write, known once they ran."""
+    return sorted(n for n in node.after if f"{node.pipeline}.{n}" in dirty)
+
+
 def same_facts(new: Facts, old: Facts) -> bool:
     """True when the two give the same fingerprint: the same strings, and the same config
     values as JSON (2 and 2.0 are equal in Python, not in a fingerprint)."""

@@ -26,6 +26,7 @@ from incr.overlaps import learned_upstreams
 from incr.overlaps import notes as overlap_notes
 from incr.plan import (
     Verdict,
+    after_upstreams,
     cache_enabled,
     decide,
     file_upstreams,
@@ -230,6 +231,7 @@ class Preparer:
         inputs, waiting = upstream_inputs(node, self.ws.locks, run.unknown, identity)
         graph = run.traced.graph
         more = file_upstreams(node, run.producers, run.unknown) if node.deps else []
+        more += after_upstreams(node, run.unknown) if node.after else []
         if graph.learned:
             more += learned_upstreams(graph, node.name, run.unknown)
         if more:

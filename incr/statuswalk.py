@@ -31,6 +31,7 @@ from incr.overlaps import Overlap, learned_upstreams
 from incr.overlaps import notes as overlap_notes
 from incr.plan import (
     Verdict,
+    after_upstreams,
     cache_enabled,
     decide,
     file_upstreams,
@@ -134,6 +135,7 @@ def _walk_one(
         seen = pipeline.observed[node.name]
         facts, waiting = _inputs(node, seen.facts, dirty)
         more = file_upstreams(node, producers, dirty) if node.deps else []
+        more += after_upstreams(node, dirty) if node.after else []
         if graph.learned:
             more += learned_upstreams(graph, node.name, dirty)
         if more:

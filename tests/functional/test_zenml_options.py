@@ -199,3 +199,52 @@ def test_a_config_value_refused_in_a_pipeline_body_names_its_line(
     result = project.incr("repro")
     assert result.returncode == 2
     assert "error: pipelines/p.py:15: pipeline p: C.epochs = 'ten': not an int" in result.stderr
+
+
+HANDOFF = """\
+    from pathlib import Path
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    SCALE = 2
+
+
+    @step
+    def export() -> None:
+        mark("export")
+        Path("out").mkdir(exist_ok=True)
+        Path("out/table.csv").write_text(f"{SCALE}\\n")
+
+
+    @step
+    def summarize() -> int:
+        mark("summarize")
+        return int(Path("out/table.csv").read_text())
+
+
+    @pipeline
+    def etl(exporter, summarizer):
+        summarizer.after(exporter)
+        exporter()
+        summarizer()
+
+
+    instance = etl(export(), summarize())
+    """
+
+
+def test_a_step_after_a_dirty_one_waits_on_it_in_status(make_project: MakeProject) -> None:
+    """``summarizer.after(exporter)`` for a file the exporter writes: with the exporter dirty,
+    ``incr status`` said the summarizer clean, and ``incr repro`` then reran it."""
+    project = make_project({"pipelines/etl.py": HANDOFF})
+    project.repro()
+    assert project.take_ran() == ["export", "summarize"]
+    project.edit("pipelines/etl.py", "SCALE = 2", "SCALE = 3")
+    assert project.dirty() == {
+        "export": [("code changed", "SCALE in pipelines/etl.py")],
+        "summarize": [("after", "export")],
+    }
+    project.repro()
+    assert project.take_ran() == ["export", "summarize"]
+    assert project.dirty() == {}
