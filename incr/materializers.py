@@ -168,6 +168,11 @@ def register_materializer(cls: type[Materializer]) -> type[Materializer]:
     return cls
 
 
+def knows(kind: str) -> bool:
+    """Whether a materializer of ``kind`` (``KIND`` or ``KIND@VERSION``) is registered now."""
+    return _registry.by_kind(kind.partition("@")[0]) is not None
+
+
 def registered() -> list[type[Materializer]]:
     """Every materializer, in the order candidates are tried for one class."""
     return _registry.everything()

@@ -10,6 +10,8 @@ with lock entries and no record yet has one run read from ``pipeline.lock``.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,12 +31,15 @@ class PostExecutionError(IncrError):
 class ArtifactView:
     """One output of a step in a past run."""
 
-    def __init__(self, store: Store, name: str, kind: str, digest: str, step: str = "") -> None:
+    def __init__(
+        self, store: Store, name: str, kind: str, digest: str, step: str = "", refs: Any = ()
+    ) -> None:
         self._store = store
         self.name = name
         self.kind = kind
         self.digest = digest
         self._step = step  # ``PIPELINE.STEP``, told to the step reading it (``read``)
+        self._refs = tuple(str(r) for r in refs)  # ``module:Class`` (``Artifact.refs``)
 
     @property
     def uri(self) -> str:
@@ -48,6 +53,11 @@ class ArtifactView:
         the step runs again once the step making it has another result."""
         if self._step:
             reads.output_read(self._step, self.name, f"{self.kind}:{self.digest}")
+        if self._refs and self.kind not in ("file", "dir"):
+            from incr import materializers  # here: as ``load_artifact`` loads it
+
+            if not materializers.knows(self.kind):
+                _import_refs(self._refs)  # a project materializer a script has not imported
         try:
             if self.kind == "file":
                 return self._store.get(self.digest)
@@ -65,6 +75,17 @@ class ArtifactView:
         return f"ArtifactView(name={self.name!r}, kind={self.kind!r})"
 
 
+def _import_refs(refs: tuple[str, ...]) -> None:
+    """Import the modules of the project definitions ``refs`` names (``module:Class``): the
+    materializer that stored an output registers itself when its module is imported. One
+    that fails to import is left: reading then says which kind is missing."""
+    for ref in refs:
+        module = ref.partition(":")[0]
+        if module and module not in sys.modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(module)
+
+
 class StepView:
     """One step of a past run."""
 
@@ -76,7 +97,8 @@ class StepView:
         outs = data.get("outputs") or {}
         key = str(data.get("key", ""))
         self.outputs = {
-            k: ArtifactView(store, k, v["kind"], v["digest"], key) for k, v in outs.items()
+            k: ArtifactView(store, k, v["kind"], v["digest"], key, v.get("refs", ()))
+            for k, v in outs.items()
         }
 
     @property

@@ -59,7 +59,7 @@ def save_run(
                 "status": state,
                 "entrypoint": node.func_name,
                 "config": node.config,
-                "outputs": {k: {"kind": a.kind, "digest": a.digest} for k, a in arts.items()},
+                "outputs": {k: _output(a) for k, a in arts.items()},
             }
         )
     record = {
@@ -131,3 +131,12 @@ def _started(path: Path) -> float | None:
         return None
     started = data.get("started")
     return float(started) if isinstance(started, int | float) else None
+
+
+def _output(artifact: Artifact) -> dict[str, Any]:
+    """An output in a run record; with the project definitions it refers to (a project
+    materializer that stored it), which a script reading it back imports to read it."""
+    found: dict[str, Any] = {"kind": artifact.kind, "digest": artifact.digest}
+    if artifact.refs:
+        found["refs"] = list(artifact.refs)
+    return found

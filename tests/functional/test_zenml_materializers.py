@@ -131,6 +131,18 @@ def test_a_materializer_of_that_era_stores_its_type(make_project: MakeProject) -
     assert project.take_ran() == []
     assert project.dirty() == {}
 
+    # Read back by a script of its own, which imports nothing of the project: the module of
+    # the materializer that stored it is imported from the run record's refs.
+    readback = (
+        "from incr import Repository\n"
+        'run = Repository().get_pipeline("histogram_pipeline").runs[-1]\n'
+        'print("counts:", run.get_step("binner").output.read().counts)\n'
+    )
+    project.write({"readback.py": readback})
+    result = project.python("readback.py")
+    assert result.returncode == 0, result.output
+    assert "counts: [3, 4]" in result.stdout
+
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(
