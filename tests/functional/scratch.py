@@ -31,3 +31,11 @@ def assert_same_as_scratch(project: Project, fresh: Project, files: tuple[str, .
     assert outputs(project) == outputs(fresh)
     for rel in files:
         assert project.read(rel) == fresh.read(rel), rel
+
+
+def unsealed(text: str) -> str:
+    """A lockfile's text without its entries' ``seal`` lines, as an incr that wrote none left
+    it: for tests that edit an entry by hand (an edit of a sealed entry is refused)."""
+    return "".join(
+        line for line in text.splitlines(keepends=True) if not line.startswith("seal = ")
+    )
