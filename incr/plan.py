@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
+from enum import Enum
 from typing import Any
 
 from incr.fingerprint import DEFAULTS, FILL_ORDER, canonical_json, fingerprint, json_key
@@ -275,6 +276,8 @@ def describe_mapping_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> s
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, Enum):  # as the lockfile keeps it: by its value
+        value = value.value
     return repr(value) if isinstance(value, str) else str(value)
 
 

@@ -5,11 +5,13 @@ converted as ZenML's pydantic configs did (``"3"`` for an ``int`` is ``3``, ``1`
 naming the config, the field and the value; a float with a fraction is no ``int``. A field
 annotated with a dataclass (``optim: Optim``, a list of them, a config nested in a config)
 holds one: its values count as a dict (``to_dict``), and a dict given for it is made into
-one. Other annotations take the value as given."""
+one. A field annotated with an ``Enum`` takes a member, or the value of one (``"fast"``).
+Other annotations take the value as given."""
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import inspect
 import numbers
@@ -151,6 +153,8 @@ def _converter(annotation: Any) -> Callable[[Any], Any] | None:
         return None if convert is None else _or_none(convert)
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return functools.partial(_to_dataclass, annotation)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return functools.partial(_to_member, annotation)
     nested = args[0] if len(args) == 1 else None
     if origin is list and isinstance(nested, type) and dataclasses.is_dataclass(nested):
         return functools.partial(_to_dataclasses, nested)
@@ -176,6 +180,18 @@ def _to_dataclass(kind: type, value: Any) -> Any:
         convert = _converter(_annotation(kind, name))
         made[name] = item if convert is None or item is None else convert(item)
     return kind(**made)
+
+
+def _to_member(kind: type[enum.Enum], value: Any) -> enum.Enum:
+    """``value`` as a member of ``kind``: one already, or the member of that value (``"fast"``
+    for ``Mode.FAST = "fast"``), as pydantic made it."""
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        values = ", ".join(repr(m.value) for m in kind)
+        raise ValueError(f"not a {kind.__name__} (one of {values})") from None
 
 
 def _to_dataclasses(kind: type, value: Any) -> Any:

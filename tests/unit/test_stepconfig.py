@@ -4,6 +4,7 @@ given as ZenML's pydantic configs did, and refuse those they cannot convert."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 from typing import Any, Optional
 
 import pytest
@@ -172,3 +173,29 @@ def test_a_nested_config_made_again_from_its_values_is_the_same(
     values = config.to_dict()
     assert Nested(**values) == config
     assert Nested(**values).to_dict() == values
+
+
+class Mode(str, enum.Enum):
+    FAST = "fast"
+    SLOW = "slow"
+
+
+class ModeConfig(StepConfig):
+    mode: Mode = Mode.SLOW
+    maybe: Optional[Mode] = None  # noqa: UP045 (as configs of that era wrote it)
+
+
+def test_the_value_of_an_enum_member_makes_the_member_as_pydantic_did() -> None:
+    config = ModeConfig(mode="fast", maybe="slow")
+    assert config.mode is Mode.FAST and config.maybe is Mode.SLOW
+    assert ModeConfig(mode=Mode.FAST, maybe=Mode.SLOW) == config
+    with pytest.raises(DefinitionError, match=r"not a Mode \(one of 'fast', 'slow'\)"):
+        ModeConfig(mode="medium")
+
+
+def test_a_changed_enum_config_shows_values_on_both_sides() -> None:
+    from incr.plan import describe_mapping_change
+
+    assert describe_mapping_change({"mode": "fast"}, {"mode": Mode.SLOW}) == (
+        "mode: 'fast' -> 'slow'"
+    )
