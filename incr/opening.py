@@ -66,10 +66,12 @@ def open_pipelines(
         importreads.recording(project.root, exclude) as imported,
     ):
         pipelines = discovery.discover(project, graphcache.known_orders(project), known)
-    workspace.imports = imported.facts(workspace.stats.digest, workspace.learned.shell, exclude)
-    env = {name: env_value(name, workspace.learned.shell) for name in imported.env_names}
+    shell = workspace.learned.shell  # the environment as the command found it
+    env_set = envreads.changes(shell, os.environ)  # and as the modules left it: the steps see it
+    envreads.overlay(workspace.environ, shell, env_set)
+    workspace.imports = imported.facts(workspace.stats.digest, workspace.environ, exclude)
+    env = {name: env_value(name, shell) for name in imported.env_names}  # what keys the cache
     learned = seen.learned()
-    env_set = envreads.changes(workspace.learned.shell, os.environ)  # the steps see them
     graphcache.save(
         project,
         workspace.stats,
@@ -81,7 +83,6 @@ def open_pipelines(
         saved,
         env_set,
     )
-    envreads.overlay(workspace.environ, workspace.learned.shell, env_set)
     workspace.discovered = [*seen.paths(), *learned, *graphcache.project_modules(project)]
     return workspace, pipelines
 
