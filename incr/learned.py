@@ -240,29 +240,27 @@ def written_changes(
     written: Iterable[str],
     readers: Mapping[str, Mapping[str, str]],
     value: Callable[[str], str],
-    after: Iterable[str] = (),
+    after: Mapping[str, Mapping[str, str]] | None = None,
     writers: Mapping[str, int] | None = None,
 ) -> list[Reason]:
     """Why the step ``key`` must run again to write anew the files it was seen writing
     (``written``) that another step read (``readers``, see ``readers_of``): one is gone
     (``value``: a file's digest now), or one that only this step writes no longer holds what
-    a step after it (``after``: their keys) read when it last ran, after this one: the file
-    is not what this step's run left (a checkout of another branch, whose runs wrote it, or
-    an edit by hand), and the step after it would read it as it is. A file a step not after
-    this one read may have been read before this one wrote it (each reads what the other
-    writes), and a file two steps write (``writers``: how many steps write each) is as the
-    last one left it: neither counts as edited."""
+    a step after it read when it last ran (``after``: the reads of their lock entries now, by
+    key): the file is not what this step's run left (a checkout of another branch, whose runs
+    wrote it, or an edit by hand), and the step after it would read it as it is. A file a
+    step not after this one read may have been read before this one wrote it (each reads what
+    the other writes), and a file two steps write (``writers``: how many steps write each) is
+    as the last one left it: neither counts as edited."""
     gone, edited = [], []
-    later = set(after)
     for path in written:
-        others = {reader: seen for reader, seen in readers.get(path, {}).items() if reader != key}
-        if not others:
+        if not any(reader != key for reader in readers.get(path, {})):
             continue
         now = value(path)
         if now == MISSING:
             gone.append(path)
         elif (writers or {}).get(path, 1) == 1 and any(
-            seen != now for reader, seen in others.items() if reader in later
+            reads[path] != now for reads in (after or {}).values() if path in reads
         ):
             edited.append(path)
     found = [Reason(Reason.WRITTEN_MISSING, ", ".join(gone))] if gone else []

@@ -72,7 +72,7 @@ def tested_value(full: str, result: os.stat_result | None, frame: Any) -> str:
     ``missing``, ``dir``, ``file``, or ``file:SIZE`` when the code asking may read the size
     (``os.path.getsize``, ``Path.stat()``, ``os.stat`` called directly: see ``asks_time``):
     a step that lists the files that are not empty, or that reports a file's size, depends
-    on it. A link counts by what it leads to."""
+    on it. A link the code looked at itself (an ``lstat``) counts by its target."""
     if result is None:
         return MISSING
     sized = asks_time(frame, _SIZES)

@@ -191,9 +191,10 @@ class Workspace:
         if self._readers is None:
             self._readers = readers_of(self.writes.steps, self.locks)
             self._writers = Counter(p for paths in self.writes.steps.values() for p in paths)
-        after = [f"{graph.name}.{name}" for name in dag.descendants(graph, node.name)]
+        after = (self.locks.get(f"{graph.name}.{n}") for n in dag.descendants(graph, node.name))
+        reads = {entry.key: entry.reads for entry in after if entry is not None}  # as now
         digest = self.stats.digest
-        return written_changes(node.key, written, self._readers, digest, after, self._writers)
+        return written_changes(node.key, written, self._readers, digest, reads, self._writers)
 
     def expected_reads(self, node: StepNode, code: dict[str, str]) -> dict[str, str]:
         """Learned facts a step has before it runs (see ``LearnedFacts.expected_reads``)."""
