@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -242,6 +242,7 @@ def written_changes(
     value: Callable[[str], str],
     after: Mapping[str, Mapping[str, str]] | None = None,
     writers: Mapping[str, int] | None = None,
+    as_left: Collection[str] = (),
 ) -> list[Reason]:
     """Why the step ``key`` must run again to write anew the files it was seen writing
     (``written``) that another step read (``readers``, see ``readers_of``): one is gone
@@ -250,8 +251,10 @@ def written_changes(
     key): the file is not what this step's run left (a checkout of another branch, whose runs
     wrote it, or an edit by hand), and the step after it would read it as it is. A file a
     step not after this one read may have been read before this one wrote it (each reads what
-    the other writes), and a file two steps write (``writers``: how many steps write each) is
-    as the last one left it: neither counts as edited."""
+    the other writes), a file two steps write (``writers``: how many steps write each) is as
+    the last one left it, and a file that holds what this step's run recorded in the lockfile
+    left (``as_left``: the step ran last, the steps after it did not yet): none counts as
+    edited."""
     gone, edited = [], []
     for path in written:
         if not any(reader != key for reader in readers.get(path, {})):
@@ -259,8 +262,10 @@ def written_changes(
         now = value(path)
         if now == MISSING:
             gone.append(path)
-        elif (writers or {}).get(path, 1) == 1 and any(
-            reads[path] != now for reads in (after or {}).values() if path in reads
+        elif (
+            path not in as_left
+            and (writers or {}).get(path, 1) == 1
+            and any(reads[path] != now for reads in (after or {}).values() if path in reads)
         ):
             edited.append(path)
     found = [Reason(Reason.WRITTEN_MISSING, ", ".join(gone))] if gone else []

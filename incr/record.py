@@ -62,7 +62,7 @@ class ResultRecorder:
             run.executed.add(node.name)
             run.result.executed.append(node.name)
         if node.track_reads:
-            self.ws.writes.put(node.key, list(outcome.writes))
+            self.ws.writes.put(node.key, list(outcome.writes), fp, self.ws.project.root)
         if outcome.writes or node.outs:
             self.rewriters(run, node, (*outcome.writes, *node.outs))
         read = overlaps.file_reads(outcome.reads)

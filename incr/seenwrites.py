@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,31 +14,50 @@ from incr.storage import atomic_write
 
 class SeenWrites:
     """The files each step was seen to write in its last run, by step key, kept in
-    ``.pipecache/writes.json``: read the first time they are asked for, written by ``save``.
+    ``.pipecache/writes.json``: read the first time they are asked for, written by ``save``;
+    with the fingerprint of that run and each file's size and time as it left them (``left``).
     Only a cache (see ``incr.overlaps``): a missing or damaged file reads as empty."""
 
-    FORMAT = 1
+    FORMAT = 2
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._steps: dict[str, tuple[str, ...]] | None = None
+        #: Step key -> (fingerprint of its last run, path -> [size, mtime_ns] it left).
+        self.left: dict[str, tuple[str, dict[str, list[int]]]] = {}
         self.changed = False
 
     @property
     def steps(self) -> dict[str, tuple[str, ...]]:
         if self._steps is None:
-            self._steps = _read_writes(self.path, self.FORMAT)
+            self._steps, self.left = _read_writes(self.path, self.FORMAT)
         return self._steps
 
-    def put(self, key: str, paths: Iterable[str]) -> None:
+    def put(self, key: str, paths: Iterable[str], fp: str = "", root: Path | None = None) -> None:
+        """The files step ``key``'s run of fingerprint ``fp`` wrote (their stats taken now,
+        under ``root``)."""
         value = tuple(sorted(set(paths)))
-        if self.steps.get(key, ()) == value:
+        if not value:
+            if key in self.steps:
+                del self.steps[key]
+                self.left.pop(key, None)
+                self.changed = True
             return
-        if value:
-            self.steps[key] = value
-        else:
-            del self.steps[key]
+        left = (fp, {p: _stat(root / p) for p in value}) if root is not None else None
+        if self.steps.get(key) == value and self.left.get(key) == left:
+            return
+        self.steps[key] = value
+        if left is not None:
+            self.left[key] = left
         self.changed = True
+
+    def as_left(self, key: str, fp: str, root: Path) -> set[str]:
+        """The files step ``key`` wrote that hold what its run of fingerprint ``fp`` left (the
+        size and time it left them with): that run is the one the lock entry records."""
+        ran, stats = self.left.get(key, ("", {})) if key in self.steps else ("", {})
+        if not fp or ran != fp:
+            return set()
+        return {p for p, then in stats.items() if _stat(root / p) == then}
 
     def save(self, keep: Iterable[str]) -> None:
         """Write the file, with the steps of ``keep`` (step keys) only, if anything changed.
@@ -46,24 +66,41 @@ class SeenWrites:
             return
         wanted = set(keep)
         steps = {k: list(v) for k, v in sorted(self.steps.items()) if k in wanted}
-        text = json.dumps({"format": self.FORMAT, "steps": steps}, separators=(",", ":"))
+        left = {k: list(v) for k, v in sorted(self.left.items()) if k in steps}
+        data = {"format": self.FORMAT, "steps": steps, "left": left}
+        text = json.dumps(data, separators=(",", ":"))
         with contextlib.suppress(OSError):
             atomic_write(self.path, text.encode(), durable=False)
             self.changed = False
 
 
-def _read_writes(path: Path, version: int) -> dict[str, tuple[str, ...]]:
+def _stat(path: Path) -> list[int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [-1, -1]
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _read_writes(
+    path: Path, version: int
+) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, dict[str, list[int]]]]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data["format"] != version:
-            return {}
-        return {
+        if data["format"] not in (1, version):  # 1: the files alone
+            return {}, {}
+        steps = {
             str(k): tuple(str(p) for p in v)
             for k, v in data["steps"].items()
             if isinstance(v, list)
         }
+        left = {
+            str(k): (str(fp), {str(p): [int(n) for n in st] for p, st in stats.items()})
+            for k, (fp, stats) in data.get("left", {}).items()
+        }
+        return steps, left
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
+        return {}, {}
 
 
 def restored_note(key: str, outs: Iterable[str], written: Iterable[str]) -> str | None:

@@ -183,8 +183,7 @@ class Workspace:
 
     def written_changes(self, graph: PipelineGraph, node: StepNode) -> list[Reason]:
         """Why a step must write again a file it was seen writing that another step read
-        (see ``learned.written_changes``); the readers as the lock entries recorded them
-        when first asked."""
+        (see ``learned.written_changes``), by the lock entries as they are now."""
         written = self.writes.steps.get(node.key)
         if not written:
             return []
@@ -192,9 +191,11 @@ class Workspace:
             self._readers = readers_of(self.writes.steps, self.locks)
             self._writers = Counter(p for paths in self.writes.steps.values() for p in paths)
         after = (self.locks.get(f"{graph.name}.{n}") for n in dag.descendants(graph, node.name))
-        reads = {entry.key: entry.reads for entry in after if entry is not None}  # as now
-        digest = self.stats.digest
-        return written_changes(node.key, written, self._readers, digest, reads, self._writers)
+        reads = {entry.key: entry.reads for entry in after if entry is not None}
+        fp = locked.fingerprint if (locked := self.locks.get(node.key)) else ""
+        left = self.writes.as_left(node.key, fp, self.project.root)
+        found = (self._readers, self.stats.digest, reads, self._writers, left)
+        return written_changes(node.key, written, *found)
 
     def expected_reads(self, node: StepNode, code: dict[str, str]) -> dict[str, str]:
         """Learned facts a step has before it runs (see ``LearnedFacts.expected_reads``)."""

@@ -121,3 +121,19 @@ def test_a_file_two_steps_write_is_not_taken_as_changed(make_project: MakeProjec
     assert project.take_ran() == ["start", "append"]
     project.repro()
     assert project.take_ran() == []
+
+
+def test_the_writer_run_alone_is_clean_and_its_reader_dirty(make_project: MakeProject) -> None:
+    """``incr repro write`` after an edit of the writer: the file holds what its run left,
+    which the lockfile records; the reader, not run yet, read the file before. The writer is
+    clean (it would run again for nothing), the reader dirty."""
+    project = make_project({"pipelines/flow.py": FLOW})
+    project.repro()
+    project.take_ran()
+    project.edit("pipelines/flow.py", 'fh.write("hello', 'fh.write("bye')
+    project.repro("write")
+    assert project.take_ran() == ["write"]
+    assert project.dirty() == {"read": [("read changed", "out/a.txt")]}
+    project.repro()
+    assert project.take_ran() == ["read"]
+    assert project.dirty() == {}

@@ -321,6 +321,22 @@ def test_seen_writes_are_written_only_when_they_change(tmp_path: Path) -> None:
     assert SeenWrites(path).steps == {}
 
 
+def test_seen_writes_know_the_files_as_the_run_left_them(tmp_path: Path) -> None:
+    """``as_left``: the files a step wrote that hold what its run of that fingerprint left
+    (by size and time), kept across commands; none for another fingerprint."""
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "b.txt").write_text("b")
+    writes = SeenWrites(tmp_path / "writes.json")
+    writes.put("p.w", ["a.txt", "b.txt"], "fp1", tmp_path)
+    writes.save(keep=["p.w"])
+    again = SeenWrites(tmp_path / "writes.json")
+    assert again.as_left("p.w", "fp1", tmp_path) == {"a.txt", "b.txt"}
+    assert again.as_left("p.w", "fp2", tmp_path) == set()  # another run's (a branch's)
+    (tmp_path / "b.txt").write_text("bb")  # changed since
+    assert again.as_left("p.w", "fp1", tmp_path) == {"a.txt"}
+    assert again.as_left("p.other", "fp1", tmp_path) == set()
+
+
 def test_damaged_seen_writes_read_as_empty(tmp_path: Path) -> None:
     path = tmp_path / "writes.json"
     for text in ["{", "[]", '{"format": 99, "steps": {}}', '{"format": 1, "steps": 3}']:
