@@ -401,12 +401,14 @@ class PipelineInstance(PastRuns):
         """Call the pipeline body with tracing on and return the graph it built."""
         with tracing.tracing(self.name, root) as tracer:
             self.body()
-        graph = PipelineGraph(
-            name=self.name,
-            source_file=relative_source(self.definition.func, root),
-            steps=tuple(tracer.ordered()),
-            enable_cache=self.enable_cache,
-        )
+        made = {p: names[0] for p, s in self.bound.items() if len(names := tracer.made_by(s)) == 1}
+        params = {name: p for p, name in made.items() if p != name}  # step_2=svc_trainer()
+        steps = [
+            dataclasses.replace(n, param=params[n.name]) if n.name in params else n
+            for n in tracer.ordered()
+        ]
+        source = relative_source(self.definition.func, root)
+        graph = PipelineGraph(self.name, source, tuple(steps), enable_cache=self.enable_cache)
         configs = {n.name: tracer.steps[n.name].make_config(n.config) for n in tracer.nodes}
         code = {name: step.code(root) for name, step in tracer.steps.items()}
         return TracedPipeline(graph, dict(tracer.steps), configs, code)

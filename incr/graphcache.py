@@ -59,7 +59,7 @@ from incr.wiring import Wiring, wiring_of
 
 #: 4: what step functions capture, and steps in class bodies; 5: run order; 6: wiring digests
 #: of the text around step bodies; 7: fields that hold their default left out; 8: modules
-#: imported only if found; 9: the environment variables discovery set.
+#: imported only if found; 9: the environment variables discovery set, steps' parameters.
 FORMAT = 9
 DISABLE_ENV = "INCR_NO_GRAPH_CACHE"
 

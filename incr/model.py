@@ -50,6 +50,7 @@ class StepNode:
     env: tuple[str, ...] = ()  # environment variables it declares (``@step(env=[...])``)
     metrics: tuple[str, ...] = ()  # outs files or output names holding metrics
     after: tuple[str, ...] = ()  # steps it runs after without data between them (``.after()``)
+    param: str = ""  # the pipeline parameter it was bound to, when not its name (ZenML's name)
 
     @functools.cached_property
     def key(self) -> str:  # kept in the node's ``__dict__``: asked for each step many times

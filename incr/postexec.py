@@ -129,14 +129,19 @@ class PipelineRunView:
         self.status = str(data.get("status", "completed"))
         raw = data.get("steps") or []
         self._steps = {d["name"]: StepView(store, d["name"], d) for d in raw}
+        self._params = {str(d["param"]): str(d["name"]) for d in raw if d.get("param")}
 
     @property
     def steps(self) -> list[StepView]:
         return list(self._steps.values())
 
     def get_step(self, name: str | None = None, step: str | None = None) -> StepView:
-        """The step of this run named ``name``."""
+        """The step of this run named ``name``, or bound to the pipeline parameter of that
+        name (``first_pipeline(step_2=svc_trainer())``: ``get_step("step_2")``, as ZenML named
+        the steps of a run)."""
         wanted = name or step
+        if wanted not in self._steps and wanted in self._params:
+            wanted = self._params[wanted]
         if wanted not in self._steps:
             raise PostExecutionError(
                 f"run {self.name} has no step {wanted!r}",

@@ -58,6 +58,7 @@ def save_run(
                 "key": node.key,
                 "status": state,
                 "entrypoint": node.func_name,
+                "param": node.param,
                 "config": node.config,
                 "outputs": {k: _output(a) for k, a in arts.items()},
             }

@@ -180,6 +180,10 @@ class Tracer(Generic[S]):
         """The step object ``caller`` made the node added last."""
         self.made.setdefault(_identity(caller), []).append(self.names[-1])
 
+    def made_by(self, step: Any) -> list[str]:
+        """The node names the step object ``step`` made."""
+        return self._made(step)
+
     def _made(self, step: Any) -> list[str]:
         """The node names ``step`` made (none for what is no step object: ``.after([...])``)."""
         return self.made.get(_identity(step), [])

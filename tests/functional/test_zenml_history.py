@@ -360,3 +360,49 @@ def test_a_file_read_in_another_step_s_artifact_folder_is_a_read(
     project.edit("pipelines/p.py", "weights-v1", "weights-v2")
     project.repro()
     assert project.take_ran() == ["evaluate"]
+
+
+BY_PARAMETER = """\
+from incr import pipeline, step
+
+from pipelines.mark import mark
+
+
+@step
+def load_digits() -> list:
+    mark("load_digits")
+    return [1, 2, 3]
+
+
+@step
+def svc_trainer(xs: list) -> int:
+    mark("svc_trainer")
+    return sum(xs)
+
+
+@pipeline
+def first_pipeline(step_1, step_2):
+    step_2(step_1())
+
+
+instance = first_pipeline(step_1=load_digits(), step_2=svc_trainer())
+"""
+
+READ_BACK = """\
+from incr import Repository
+
+run = Repository().get_pipeline("first_pipeline").runs[-1]
+print(run.get_step("step_2").output.read(), run.get_step(step="svc_trainer").output.read())
+"""
+
+
+def test_a_step_of_a_run_is_found_by_its_pipeline_parameter(make_project: MakeProject) -> None:
+    """ZenML 0.x named a run's steps by the pipeline's parameters (``get_step("step_2")``
+    for ``first_pipeline(step_2=svc_trainer())``): both names find it, after a run by
+    ``incr repro`` as after one from the graph cache."""
+    project = make_project({"pipelines/first.py": BY_PARAMETER, "read_back.py": READ_BACK})
+    for _ in range(2):  # traced, then from the graph cache
+        project.repro("--force")
+        result = project.python("read_back.py")
+        assert result.returncode == 0, result.output
+        assert result.stdout.split() == ["6", "6"]
