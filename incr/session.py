@@ -76,8 +76,7 @@ class Workspace:
         self.learned.covered = self.facts.ref_covered
         self.learned.parts_of = self.facts.ref_parts
         self.learned.locks = self.locks  # the outputs a step read through Repository()
-        #: The environment as the command found it (see ``LearnedFacts.environ``).
-        self.environ = self.learned.environ
+        self.environ = self.learned.environ  # as the steps see it (``LearnedFacts.environ``)
         self.outputs = OutputCheck(self.stats, self.store)
         self._kept: KeptSources | None = None
         #: What discovery was seen to depend on (``LockEntry.reads`` keys): as it ran, or
@@ -182,16 +181,17 @@ class Workspace:
         return self.learned.read_changes(reads, expected, values)
 
     def written_changes(self, graph: PipelineGraph, node: StepNode) -> list[Reason]:
-        """Why a step must write again a file it was seen writing that another step read
-        (see ``learned.written_changes``), by the lock entries as they are now."""
+        """``learned.written_changes`` of a step, by the lock entries as they are now."""
         written = self.writes.steps.get(node.key)
         if not written:
             return []
         if self._readers is None:
             self._readers = readers_of(self.writes.steps, self.locks)
             self._writers = Counter(p for paths in self.writes.steps.values() for p in paths)
-        after = (self.locks.get(f"{graph.name}.{n}") for n in dag.descendants(graph, node.name))
-        reads = {entry.key: entry.reads for entry in after if entry is not None}
+        own = f"{graph.name}."  # the steps after it, and the readers of other pipelines
+        later = {f"{own}{n}" for n in dag.descendants(graph, node.name)}
+        later |= {r for p in written for r in self._readers.get(p, {}) if not r.startswith(own)}
+        reads = {k: entry.reads for k in later if (entry := self.locks.get(k)) is not None}
         fp = locked.fingerprint if (locked := self.locks.get(node.key)) else ""
         left = self.writes.as_left(node.key, fp, self.project.root)
         found = (self._readers, self.stats.digest, reads, self._writers, left)

@@ -137,3 +137,61 @@ def test_the_writer_run_alone_is_clean_and_its_reader_dirty(make_project: MakePr
     project.repro()
     assert project.take_ran() == ["read"]
     assert project.dirty() == {}
+
+
+PREP = """\
+import os
+
+from incr import pipeline, step
+
+from pipelines.mark import mark
+
+
+@step
+def clean() -> None:
+    mark("clean")
+    os.makedirs("work", exist_ok=True)
+    with open("work/clean.csv", "w", encoding="utf-8") as fh:
+        fh.write("1,2,3")
+
+
+@pipeline
+def prep():
+    clean()
+"""
+
+REPORT = """\
+from incr import pipeline, step
+
+from pipelines.mark import mark
+
+
+@step
+def total() -> int:
+    mark("total")
+    with open("work/clean.csv", encoding="utf-8") as fh:
+        return sum(int(v) for v in fh.read().split(","))
+
+
+@pipeline
+def report():
+    total()
+"""
+
+
+def test_a_file_changed_since_its_writer_ran_is_written_again_for_another_pipeline(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """The reader is in another pipeline: the writer runs again there too (the reader reran
+    on the edited file, and --check passed)."""
+    project = make_project({"pipelines/a_prep.py": PREP, "pipelines/b_report.py": REPORT})
+    project.repro()
+    assert project.take_ran() == ["clean", "total"]
+    project.write({"work/clean.csv": "1,2,100"})
+    steps = {s["step"]: s for s in project.status()["steps"]}
+    assert steps["clean"]["reasons"][0]["text"] == "written file changed (work/clean.csv)"
+    project.repro()
+    assert project.take_ran() == ["clean"]  # the file as it was: the reader is reused
+    assert project.read("work/clean.csv") == "1,2,3"
+    assert project.status()["dirty"] == 0
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
