@@ -111,14 +111,16 @@ def repro(
     from incr.opening import open_for_repro
     from incr.remotecli import remote_runs
     from incr.report import status_lines
-    from incr.runner import repro as repro_call
     from incr.runner import repro_all
 
     project = project_at(project_dir)
     dask = wanted(executor, scheduler, project, dashboard)
-    if dry_run:
-        for line in status_lines(repro_call(project, targets, force=force, dry_run=True).verdicts):
-            echo(line)
+    if dry_run:  # what incr status says, with the targets forced when asked
+        from incr import commands
+
+        with few_collections():
+            verdicts = commands.status(targets, root=project, force=force)
+        echo("\n".join(status_lines(verdicts)))
         echo("(dry run: nothing was executed)")
         return
     with project_lock(project.cache, "incr repro", wait=not no_wait, on_wait=tell):

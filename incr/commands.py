@@ -87,6 +87,11 @@ def status(
     if kept is not None:  # lock entries kept for pipelines a script runs (``incr.keptlocks``)
         live = [t.graph.name for t in pipelines]
         kept.update(kept_pipelines(workspace.project, workspace.locks, live))
+    if targets:  # with the steps of other pipelines writing what they read, as repro does
+        from incr.crossreads import writers_of
+
+        writes = workspace.step_writes(pipelines)
+        targets = writers_of(pipelines, list(targets), writes, workspace.locks)
     verdicts = workspace.status(pipelines, targets, force=force, lock_view=check)
     if outside is not None:
         from incr.learned import outside_keys

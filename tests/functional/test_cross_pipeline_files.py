@@ -83,6 +83,12 @@ def test_a_target_brings_along_the_writer_of_a_file_it_reads(
     project = _project(make_project)
     project.edit("pipelines/b_prepare.py", "least: int = 0", "least: int = 5")
     assert project.dirty()["total"] == [("after", "prepare.clean")]
+    # the target's status, its check and a dry run say so too (they said total was clean)
+    assert project.dirty("report")["total"] == [("after", "prepare.clean")]
+    assert project.incr("status", "--check", "report").returncode == 1
+    dry = project.incr("repro", "--dry-run", "report")
+    assert "total  waiting: after prepare.clean" in dry.stdout, dry.output
+    assert project.take_ran() == []
     result = project.repro("report")
     assert result.returncode == 0, result.output
     assert project.take_ran() == ["clean", "total", "write"]
