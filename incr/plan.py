@@ -189,6 +189,12 @@ def _moved_inputs(
     if not new and not dropped:
         if waiting:  # the same values in other places, moved by the one it waits on
             return []
+        moved = [*changed, *gone]
+        if all("[" in p for p in moved) and Counter(facts.inputs.values()) == Counter(
+            old.inputs.values()
+        ):  # a fan-in list or dict reordered: the same values, in other places
+            lists = sorted({p.partition("[")[0] for p in moved})
+            return [Reason(Reason.INPUT, ", ".join(f"order of {name}" for name in lists))]
         new, dropped = [p for p in changed if p in node.inputs], sorted(gone)  # by place
     sources = sorted({node.inputs[p].step for p in new})
     words = [f"from {s}" for s in sources] + [f"{p} no longer given" for p in dropped]
