@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import field, replace
@@ -415,6 +416,8 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
         workspace.imports, saved = script_imports(project, workspace)
         traced = discovery.trace(instance, project.root)
         _check_outs(project, traced, saved)
+        # the environment as the steps will see it, with what the imports set (a .env)
+        envreads.overlay(workspace.environ, os.environ, ())
         result = Runner(workspace, reporter).run(traced, run_override=enable_cache)
     if result.failed:
         raise RuntimeError(f"pipeline {instance.name}: step {', '.join(result.failed)} failed")

@@ -867,3 +867,56 @@ def test_a_variable_a_main_block_sets_before_run_counts_as_the_steps_see_it(
     assert project.take_ran() == ["gen"]
     assert project.dirty() == {}  # the graph cache knows what the block sets
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+ENV_INIT = """\
+import os
+
+for line in open(".env", encoding="utf-8"):
+    name, _, value = line.strip().partition("=")
+    os.environ.setdefault(name, value)
+"""
+
+ENV_TRAIN = """\
+import os
+
+from incr import pipeline, step
+
+
+@step
+def fit() -> int:
+    with open("ran.txt", "a", encoding="utf-8") as fh:  # no import of the package here
+        fh.write("fit\\n")
+    return int(os.environ["EPOCHS"])
+
+
+@pipeline
+def train():
+    fit()
+
+
+instance = train()
+
+if __name__ == "__main__":
+    instance.run()
+"""
+
+
+def test_a_script_records_the_variables_its_package_loads_as_the_step_saw_them(
+    make_project: MakeProject,
+) -> None:
+    """``python pipelines/train.py``, whose package loads ``.env`` into ``os.environ`` when
+    ``.run()`` imports it: the step saw EPOCHS but it was recorded unset, so an edit of
+    ``.env`` reused the step, and the script and ``incr`` undid each other's entries."""
+    project = make_project(
+        {"pipelines/__init__.py": ENV_INIT, "pipelines/train.py": ENV_TRAIN, ".env": "EPOCHS=4\n"}
+    )
+    assert project.python("pipelines/train.py").returncode == 0
+    assert project.take_ran() == ["fit"]
+    assert project.dirty() == {}
+    project.write({".env": "EPOCHS=5\n"})
+    assert project.python("pipelines/train.py").returncode == 0
+    assert project.take_ran() == ["fit"]
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
