@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from incr import dag
 from incr.model import LockEntry, StepNode, TracedPipeline, learned_path, paths_overlap
-from incr.statuswalk import output_makers
+from incr.plan import output_makers
 
 
 def reads_of(node: StepNode, entry: LockEntry | None) -> list[str]:

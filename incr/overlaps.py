@@ -44,6 +44,7 @@ from incr.model import (
     paths_overlap,
     set_parts,
 )
+from incr.plan import output_makers
 from incr.valueclass import valueclass
 
 #: The value a stale reader's lock entry gets for a file written after it was read: never a
@@ -413,21 +414,23 @@ def pipeline_order(
     """The pipelines (by name) in the order ``incr repro`` runs them: as given, but a
     pipeline with a step that read (by its lock entry, or its ``deps``, by step key) a file a
     step of another pipeline was seen writing or declares in its ``outs`` (``writes``, by step
-    key) runs after that other one. Pipelines caught in a cycle of such edges keep the order
-    given. ``pipeline_of``: each step key's pipeline."""
+    key) runs after that other one, as does one with a step that read an output of another's
+    step through the post-execution API. Pipelines caught in a cycle of such edges keep the
+    order given. ``pipeline_of``: each step key's pipeline."""
     written = {
         path: pipeline_of[key]
         for key, paths in writes.items()
         if key in pipeline_of
         for path in paths
     }
-    if not written:
-        return list(pipelines)
     after: dict[str, set[str]] = {name: set() for name in pipelines}
     for key, entry in locks.items():
         reader = pipeline_of.get(key)
         if reader is None:
             continue
+        for maker in output_makers(entry.reads):  # an output it read through Repository()
+            if pipeline_of.get(maker, reader) != reader and pipeline_of[maker] in after:
+                after[reader].add(pipeline_of[maker])
         for path in written.keys() & entry.reads.keys():
             if written[path] != reader and written[path] in after:
                 after[reader].add(written[path])

@@ -16,6 +16,7 @@ from typing import Any
 from incr.fingerprint import DEFAULTS, FILL_ORDER, canonical_json, fingerprint, json_key
 from incr.model import (
     LOCAL_CODE,
+    OUTPUT_PREFIX,
     TOP_LEVEL,
     UNDIGESTABLE,
     Artifact,
@@ -377,3 +378,10 @@ def recorded_values(parts: Sequence[str], locked: LockEntry | None) -> dict[str,
     takes for values that only running the steps setting them can tell ("" when none)."""
     code = locked.facts.code if locked is not None else {}
     return {p: code.get(f"value:{p}", "") for p in parts}
+
+
+def output_makers(reads: Mapping[str, str]) -> set[str]:
+    """The steps (by key) whose outputs of past runs a step read through the post-execution
+    API (``output:`` keys of its lock entry's ``reads``)."""
+    keys = (k[len(OUTPUT_PREFIX) :] for k in reads if k.startswith(OUTPUT_PREFIX))
+    return {k.rpartition(":")[0] for k in keys}

@@ -261,8 +261,6 @@ class Workspace:
         if len(pipelines) < 2:
             return pipelines
         writes = self.step_writes(pipelines)
-        if not writes:
-            return pipelines
         pipeline_of = {n.key: t.graph.name for t in pipelines for n in t.graph.steps}
         names = [t.graph.name for t in pipelines]
         by_name = {t.graph.name: t for t in pipelines}

@@ -14,7 +14,6 @@ from dataclasses import replace
 from incr import dag, gate
 from incr.fingerprint import fingerprint
 from incr.model import (
-    OUTPUT_PREFIX,
     UNSET,
     VALUE_PREFIX,
     Facts,
@@ -35,6 +34,7 @@ from incr.plan import (
     cache_enabled,
     decide,
     file_upstreams,
+    output_makers,
     recorded_values,
     same_facts,
     values_set,
@@ -254,10 +254,3 @@ def _fingerprint(facts: Facts, locked: LockEntry | None, recorded: bool) -> str:
     if locked is not None and recorded:
         return locked.fingerprint
     return fingerprint(facts)
-
-
-def output_makers(reads: Mapping[str, str]) -> set[str]:
-    """The steps (by key) whose outputs of past runs a step read through the post-execution
-    API (``output:`` keys of its lock entry's ``reads``)."""
-    keys = (k[len(OUTPUT_PREFIX) :] for k in reads if k.startswith(OUTPUT_PREFIX))
-    return {k.rpartition(":")[0] for k in keys}

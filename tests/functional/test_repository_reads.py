@@ -76,15 +76,21 @@ def test_a_step_reading_a_past_output_runs_again_when_it_changes(
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
 
 
-def test_a_reader_run_before_the_trainer_runs_again_after_it(make_project: MakeProject) -> None:
-    # a_infer is imported first: its pipeline runs before the trainer's
+def test_the_trainers_pipeline_runs_first_once_the_read_is_known(
+    make_project: MakeProject,
+) -> None:
+    # a_infer is imported first; once its reader has read the trainer's output, the
+    # trainer's pipeline runs before it, and it waits on the trainer in incr status
     project = make_project({"pipelines/b_train.py": TRAIN, "pipelines/a_infer.py": INFER})
     project.repro("training")
     project.repro()
     assert project.take_ran() == ["trainer", "model_loader", "predictor"]
 
     project.edit("pipelines/b_train.py", "FACTOR = 2", "FACTOR = 5")
+    status = {(s["pipeline"], s["step"]): s for s in project.status()["steps"]}
+    assert status[("inference", "model_loader")]["waiting"]
+    assert [s["pipeline"] for s in project.status()["steps"]][0] == "training"
     result = project.repro()
     assert project.take_ran() == ["trainer", "model_loader", "predictor"]
-    assert "pipeline inference runs again" in result.output
+    assert "runs again" not in result.output
     assert project.status()["dirty"] == 0
