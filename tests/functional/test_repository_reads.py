@@ -89,7 +89,7 @@ def test_the_trainers_pipeline_runs_first_once_the_read_is_known(
     project.edit("pipelines/b_train.py", "FACTOR = 2", "FACTOR = 5")
     status = {(s["pipeline"], s["step"]): s for s in project.status()["steps"]}
     assert status[("inference", "model_loader")]["waiting"]
-    assert [s["pipeline"] for s in project.status()["steps"]][0] == "training"
+    assert project.status()["steps"][0]["pipeline"] == "training"
     result = project.repro()
     assert project.take_ran() == ["trainer", "model_loader", "predictor"]
     assert "runs again" not in result.output
