@@ -156,6 +156,10 @@ def dropped_line(keys: list[str], project: Project) -> str:
         parts.append(
             f"{', '.join(made)}: {'an instance' if len(made) == 1 else 'instances'} of "
             f"{where} that no module under {folder}/ makes (a script run with other options? "
-            "list the script in [tool.incr] scripts for incr to make them too)"
+            + (
+                "the listed scripts make them with their defaults)"
+                if project.scripts
+                else "list the script in [tool.incr] scripts for incr to make them too)"
+            )
         )
     return f"dropped {len(keys)} lock {entries} of " + "; ".join(parts)
