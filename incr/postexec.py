@@ -181,7 +181,8 @@ class Repository:
     """A project's past runs (``Repository()`` finds the project like ``incr`` does)."""
 
     def __init__(self, root: str | Path | None = None, lock_runs: bool = True) -> None:
-        self.project = _find(root)
+        with reads.unrecorded():  # incr's own reads (pyproject.toml): no step's
+            self.project = _find(root)
         self._store = Store(self.project.cache)
         #: Whether a pipeline without records has a run read from ``pipeline.lock`` (not
         #: inside a run, where the lockfile is being rewritten).

@@ -65,6 +65,7 @@ def test_a_step_reading_a_past_output_runs_again_when_it_changes(
     assert project.take_ran() == ["trainer", "model_loader", "predictor"]
     reads = project.lock()["inference.model_loader"].reads
     assert reads["output:training.trainer:output"].startswith("json:")
+    assert "pyproject.toml" not in reads  # what Repository() read to find the project
 
     project.edit("pipelines/a_train.py", "FACTOR = 2", "FACTOR = 3")
     status = {(s["pipeline"], s["step"]): s for s in project.status()["steps"]}
