@@ -36,6 +36,14 @@ def project_at(project_dir: Path | None) -> Project:
     return project
 
 
+def stopped_blocks() -> None:
+    """Say which main blocks discovery ran stopped after running a pipeline (nothing when
+    no block ran: the graph cache answered)."""
+    mainblock = sys.modules.get("incr.mainblock")
+    for line in getattr(mainblock, "STOPPED", ()):
+        tell(f"note: {line}")
+
+
 def stdout_kept_for(as_json: bool) -> contextlib.AbstractContextManager[Any]:
     """While a command that prints JSON imports the pipelines: what their modules print
     (``print("loaded")`` at the top level) goes to stderr, so that stdout holds the JSON."""
@@ -80,6 +88,7 @@ def status(
         memo.keep(output, outside)
     if output:
         echo(output)
+    stopped_blocks()
     if remote:
         from incr.remotecli import status_remote_lines
 
@@ -126,6 +135,7 @@ def repro(
     with project_lock(project.cache, "incr repro", wait=not no_wait, on_wait=tell):
         with few_collections():  # deciding, before any step runs
             workspace, pipelines = open_for_repro(project, targets, force)
+        stopped_blocks()
         with repro_reporter(project, pipelines, targets, verbose) as reporter, paced():
             ok = repro_all(
                 workspace,

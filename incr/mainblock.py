@@ -49,11 +49,17 @@ def main_statements(source: bytes, filename: str) -> list[ast.stmt]:
     return main_bodies(tree.body)
 
 
+#: What this process's discovery said of main blocks that failed after running a pipeline:
+#: the commands print it as notes (``clirun``).
+STOPPED: list[str] = []
+
+
 def run_main_block(module: Any, path: Path, rel: str, runs: list[Any]) -> None:
     """Run the guarded block of ``module`` (file ``path``, shown as ``rel``) in its namespace.
 
-    A failure after the block ran a pipeline (reading the run's results back, say) is ignored:
-    what discovery needs is the instances run. A failure before any is a DiscoveryError.
+    A failure after the block ran a pipeline (reading the run's results back, say) is noted in
+    ``STOPPED``: what discovery needs is the instances run. A failure before any is a
+    DiscoveryError.
     """
     try:
         body = main_statements(path.read_bytes(), str(path))
@@ -81,8 +87,14 @@ def run_main_block(module: Any, path: Path, rel: str, runs: list[Any]) -> None:
                 hint="make the block run the pipeline without command-line options",
             ) from None
     except Exception as exc:
-        if len(runs) == before:
-            line = line_in(exc, path)
+        line = line_in(exc, path)
+        if len(runs) > before:  # said: the pipelines it runs after that line are not seen
+            STOPPED.append(
+                f'{rel}:{line}: its `if __name__ == "__main__":` block stopped after running '
+                f"a pipeline ({type(exc).__name__}: {exc}); the pipelines it runs after that "
+                f"line are not seen (run `python {rel}` to see the full traceback)"
+            )
+        else:
             raise DiscoveryError(
                 f'{rel}:{line}: its `if __name__ == "__main__":` block failed before '
                 f"running a pipeline: {type(exc).__name__}: {exc}",

@@ -168,3 +168,47 @@ def test_a_listed_script_needs_no_pipelines_folder(tmp_path: Path) -> None:
     project.write({"pyproject.toml": PYPROJECT})  # not listed: the folder is missing
     error = project.incr("status").user_error()
     assert error.startswith("error: pipelines/: no such folder in ")
+
+
+STOPS = """\
+from incr import pipeline, step
+
+
+@step
+def a() -> int:
+    return 1
+
+
+@step
+def b() -> int:
+    return 2
+
+
+@pipeline
+def pa(s):
+    s()
+
+
+@pipeline
+def pb(s):
+    s()
+
+
+if __name__ == "__main__":
+    pa(s=a()).run()
+    raise RuntimeError("boom")
+    pb(s=b()).run()
+"""
+
+
+def test_a_main_block_that_stops_after_a_run_is_said(make_project: MakeProject) -> None:
+    """The block fails after its first ``.run()``: discovery keeps what it ran (a read-back of
+    the results may fail then) and says the pipelines after that line are not seen (they
+    vanished without a word)."""
+    project = make_project({"pipelines/two.py": STOPS})
+    result = project.incr("status")
+    assert result.returncode == 0, result.output
+    assert (
+        'note: pipelines/two.py:26: its `if __name__ == "__main__":` block stopped after running '
+        "a pipeline (RuntimeError: boom)"
+    ) in result.stderr
