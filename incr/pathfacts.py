@@ -21,6 +21,7 @@ from incr.fingerprint import digest_bytes
 from incr.outside import TOOLING
 
 _REAL_STAT = os.stat
+_REAL_READLINK = os.readlink  # not the wrapper a step's recording puts in (``statreads``)
 _REAL_LISTDIR = os.listdir
 MISSING = "missing"
 
@@ -54,7 +55,7 @@ def link_value(full: str) -> str:
     """``link:TARGET`` for a symbolic link (a ``data/current`` pointing at a dated folder,
     whose name a step may take), else what an existence test finds."""
     try:
-        return f"link:{os.readlink(full)}"
+        return f"link:{_REAL_READLINK(full)}"
     except (OSError, ValueError):
         return existence(full)
 

@@ -1,4 +1,5 @@
-"""Existence tests a step makes: ``os.stat``, ``os.lstat`` and ``os.access``, wrapped while a
+"""Existence tests a step makes: ``os.stat``, ``os.lstat``, ``os.access`` and ``os.readlink``
+(a link's target), wrapped while a
 read recorder is active (``incr.reads``), since they raise no audit event. Each tells the
 recorder the path and what it found (``tested``): ``os.path.exists``, ``isfile``, ``isdir`` and
 ``Path.exists``, ``is_file``, ``is_dir`` go through them. A call relative to a folder descriptor
@@ -62,7 +63,18 @@ def _access(path: Any, mode: int, *args: Any, **kw: Any) -> bool:
     return _REAL_ACCESS(path, mode, *args, **kw)
 
 
-_WRAPPED: dict[str, Callable[..., Any]] = {"access": _access}
+def _readlink(path: Any, *args: Any, **kw: Any) -> Any:
+    """``os.readlink`` (``Path.readlink()``): the link looked at, as an ``lstat`` finds it
+    (its target counts: ``pathfacts.tested_value``)."""
+    recorder = _active()
+    if recorder is not None and not args and kw.get("dir_fd") is None:
+        with contextlib.suppress(OSError):
+            _tested(recorder, _REAL_LSTAT, path, {}, sys._getframe(1))
+    return _REAL_READLINK(path, *args, **kw)
+
+
+_REAL_READLINK = os.readlink
+_WRAPPED: dict[str, Callable[..., Any]] = {"access": _access, "readlink": _readlink}
 _WRAPPED["stat"] = functools.partial(_checked, _REAL_STAT)
 _WRAPPED["lstat"] = functools.partial(_checked, _REAL_LSTAT)
 _REAL = {name: getattr(os, name) for name in _WRAPPED}

@@ -679,3 +679,40 @@ def test_the_target_of_a_link_the_step_resolved_counts(
     project.repro()
     assert project.take_ran() == ["card"]
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+def test_a_link_read_with_readlink_counts_by_its_target(make_project: MakeProject) -> None:
+    """``os.readlink`` and ``Path.readlink()`` make no stat call: they were not seen."""
+    module = """\
+        import os
+        from pathlib import Path
+
+        from incr import pipeline, step
+        from pipelines.mark import mark
+
+
+        @step
+        def by_os() -> str:
+            mark("by_os")
+            return os.readlink("data/current")
+
+
+        @step
+        def by_path() -> str:
+            mark("by_path")
+            return str(Path("data/current").readlink())
+
+
+        @pipeline
+        def links():
+            by_os()
+            by_path()
+        """
+    project = make_project({"pipelines/links.py": module, "data/v1/x": "", "data/v2/x": ""})
+    (project.root / "data/current").symlink_to("v1")
+    project.repro()
+    assert project.take_ran() == ["by_os", "by_path"]
+    (project.root / "data/current").unlink()
+    (project.root / "data/current").symlink_to("v2")
+    reason = [("read changed", "target of data/current")]
+    assert project.dirty() == {"by_os": reason, "by_path": reason}
