@@ -54,12 +54,7 @@ def exists_value(root: Path, rel: str, then: str = "") -> str:
     project path, or a key of ``incr.outside``); of the kind of ``then``, the value recorded:
     ``file:SIZE`` for a file whose size the step may have read, ``link:TARGET`` for a link
     it looked at itself (see ``pathfacts.tested_value``)."""
-    path = outside.resolve(root, rel)
-    if then.startswith(("file:", "link:")):
-        return value_now(path, then)
-    if os.path.isdir(path):
-        return "dir"
-    return "file" if os.path.exists(path) else "missing"
+    return value_now(outside.resolve(root, rel), then)
 
 
 def module_value(root: Path, name: str) -> str:

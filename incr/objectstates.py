@@ -61,8 +61,9 @@ def snapshot(parts: Iterable[str]) -> dict[str, tuple[int, Any]]:
         if value is _ABSENT or _is_incrs(value):
             continue
         if isinstance(value, type | FunctionType):
-            if _held_state(value, module.__name__) is not None:
-                found[part] = (id(value), _state(value))
+            held = _held_state(value, module.__name__)  # what ``_state`` gives for it
+            if held is not None:
+                found[part] = (id(value), held)
         elif not isinstance(value, _NOT_VALUES):
             found[part] = (id(value), _state(value))
     return found

@@ -46,6 +46,11 @@ def existence(path: str, sized: bool = False) -> str:
         st = _REAL_STAT(path)
     except (OSError, ValueError):
         return MISSING
+    return _found(st, sized)
+
+
+def _found(st: os.stat_result, sized: bool) -> str:
+    """``dir``, ``file`` or (``sized``) ``file:SIZE`` for what a stat found."""
     if stat_module.S_ISDIR(st.st_mode):
         return "dir"
     return f"file:{st.st_size}" if sized else "file"
@@ -79,9 +84,7 @@ def tested_value(full: str, result: os.stat_result | None, frame: Any) -> str:
     sized = asks_time(frame, _SIZES)
     if stat_module.S_ISLNK(result.st_mode):  # an ``lstat``: ``Path.resolve()``, ``islink``
         return link_value(full)
-    if stat_module.S_ISDIR(result.st_mode):
-        return "dir"
-    return f"file:{result.st_size}" if sized else "file"
+    return _found(result, sized)
 
 
 #: Modules whose functions call ``os.stat`` for a caller (see ``asks_time``).
