@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from incr.errors import IncrError, MaterializeError
 from incr.hashing import StatCache
@@ -211,10 +211,14 @@ def load_inputs(
     """The job's input values: from ``values`` (by digest) or the store; or the outcome
     naming a damaged input. A value stored in a project's own format (``kind@version``) is
     always loaded: that format may not give back what it was given, and a run that loads it
-    (``--jobs``, a later run) would get something else."""
+    (``--jobs``, a later run) would get something else. It is loaded by ``load_deferred``,
+    while the step's reads are recorded: the files its materializer reads are the step's."""
     loaded: dict[str, Any] = {}
     for param, (digest, kind) in job.inputs.items():
-        if digest in values and "@" not in kind:
+        if "@" in kind:
+            loaded[param] = Deferred(Artifact(kind, digest))
+            continue
+        if digest in values:
             value = values[digest]
             if (param not in job.shared and not _unlike_stored(value)) or _immutable(value):
                 loaded[param] = value
@@ -228,6 +232,23 @@ def load_inputs(
         except (ObjectMissing, ObjectCorrupt) as exc:
             return {}, StepOutcome(failure=str(exc), damaged=param)
     return loaded, None
+
+
+class Deferred(NamedTuple):
+    """An input ``load_inputs`` left for ``load_deferred``: stored in a project's format."""
+
+    artifact: Artifact
+
+
+def load_deferred(store: Store, values: dict[str, Any]) -> StepOutcome | None:
+    """Load the inputs ``load_inputs`` deferred, in place; the outcome naming a damaged one."""
+    for param, value in values.items():
+        if isinstance(value, Deferred):
+            try:
+                values[param] = load_artifact(store, value.artifact)
+            except (ObjectMissing, ObjectCorrupt) as exc:
+                return StepOutcome(failure=str(exc), damaged=param)
+    return None
 
 
 def _unlike_stored(value: Any) -> bool:

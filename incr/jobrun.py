@@ -30,6 +30,7 @@ from incr.executors import (
     StepOutcome,
     StepTools,
     dropped_value,
+    load_deferred,
     split_outputs,
     user_traceback,
 )
@@ -63,26 +64,43 @@ def run_job(
     set_before = globalvalues.changed(root)
     objects = objectstates.snapshot(job.used_elsewhere)  # module-level objects others use too
     started = clock()
-    try:
-        with watching_reads(job, root) as seen, watching_env(job, root) as env:
-            if states and seen is not None:
-                seen.follow_owners()  # which code reads what (``stepcaches.carried``)
-            if env is not None and seen is not None:
-                env.relay = seen.relay  # forked children report variables there too
+    failure: IncrError | None = None
+    with contextlib.ExitStack() as watched:
+        seen = watched.enter_context(watching_reads(job, root))
+        env = watched.enter_context(watching_env(job, root))
+        if states and seen is not None:
+            seen.follow_owners()  # which code reads what (``stepcaches.carried``)
+        if env is not None and seen is not None:
+            env.relay = seen.relay  # forked children report variables there too
+        # Inputs in a project's format load here, and outputs are encoded here: the files
+        # its materializer reads are the step's reads.
+        damaged = load_deferred(tools.store, values)
+        if damaged is not None:
+            watched.close()
+            _restore_environ(env)
+            return damaged, {}
+        try:
             with collector.in_step():
                 result = function.run_function(job.config, values)
-    except (Exception, SystemExit) as exc:  # sys.exit() in a step is its failure
-        text = user_traceback(exc, function.func.__code__)
-        _restore_environ(env)
-        missing = missing_file(exc, root)
-        return StepOutcome(seconds=clock() - started, failure=text, missing=missing), {}
-    set_here = _restore_environ(env)
-    seconds = clock() - started
-    values.clear()  # its inputs: no longer held here while its outputs are stored
-    try:
-        outputs = split_outputs(job, result)
+        except (Exception, SystemExit) as exc:  # sys.exit() in a step is its failure
+            watched.close()
+            text = user_traceback(exc, function.func.__code__)
+            _restore_environ(env)
+            missing = missing_file(exc, root)
+            return StepOutcome(seconds=clock() - started, failure=text, missing=missing), {}
+        seconds = clock() - started
+        values.clear()  # its inputs: no longer held here while its outputs are stored
         notes: list[str] = []
-        artifacts = store_outputs(job, outputs, tools, function, notes)
+        try:
+            outputs = split_outputs(job, result)
+            encoded = encode_outputs(job, outputs, function, notes)
+        except IncrError as exc:
+            failure = exc
+    set_here = _restore_environ(env)
+    if failure is not None:
+        return StepOutcome(seconds=seconds, failure=failure.format()), {}
+    try:
+        artifacts = store_outputs(job, encoded, tools)
         unfollowed = seen.unfollowed() if seen is not None and seen.programs else []
         named = seen.read_named(unfollowed) if seen is not None and unfollowed else []
         if unfollowed and not job.deps:  # deps: the user took charge
@@ -155,31 +173,36 @@ def missing_file(exc: BaseException, root: Path) -> str:
     return ""
 
 
-def store_outputs(
-    job: StepJob,
-    outputs: dict[str, Any],
-    tools: StepTools,
-    step: Any = None,
-    notes: list[str] | None = None,
-) -> dict[str, Artifact]:
-    """Put the returned values and the ``outs`` files in the store; ``step`` (the ``@step``
-    object) chooses its outputs' materializers, and ``notes`` gets how an output was stored
-    when not as asked (a pickle fallback)."""
-    artifacts: dict[str, Artifact] = {}
+def encode_outputs(
+    job: StepJob, outputs: dict[str, Any], step: Any = None, notes: list[str] | None = None
+) -> dict[str, materializers.Stored]:
+    """The returned values as their materializers store them; ``step`` (the ``@step`` object)
+    chooses its outputs' materializers, and ``notes`` gets how an output was stored when not
+    as asked (a pickle fallback)."""
+    encoded: dict[str, materializers.Stored] = {}
     formats = materializers.output_formats(step)
     for name, value in outputs.items():
         where = f"step {job.key}, output {name}"
-        stored = materializers.encode(value, where, *formats.get(name, (None, None)))
-        refs = tools.object_refs(stored.kind, stored.parts, stored.names)
-        artifacts[name] = Artifact(stored.kind, tools.store.put_parts(stored.parts), refs)
+        encoded[name] = materializers.encode(value, where, *formats.get(name, (None, None)))
         if notes is not None:
-            notes += stored.notes
+            notes += encoded[name].notes
             if (lazy := _lazy_kind(value)) is not None:
                 notes.append(
                     f"{where}: a {lazy} reads its files only when collected: the steps "
                     "that take it rerun when it changes, not when those files do; collect it "
                     "here, or list the files in deps=[...] of those steps"
                 )
+    return encoded
+
+
+def store_outputs(
+    job: StepJob, encoded: dict[str, materializers.Stored], tools: StepTools
+) -> dict[str, Artifact]:
+    """Put the encoded values (``encode_outputs``) and the ``outs`` files in the store."""
+    artifacts: dict[str, Artifact] = {}
+    for name, stored in encoded.items():
+        refs = tools.object_refs(stored.kind, stored.parts, stored.names)
+        artifacts[name] = Artifact(stored.kind, tools.store.put_parts(stored.parts), refs)
     root = Path(job.root) if job.outs else None
     for out in job.outs:
         assert root is not None

@@ -14,7 +14,7 @@ import pytest
 from incr import graph as graphs
 from incr.events import Recorder, StepFailed, StepFinished, StepsSkipped, Warning_
 from incr.executors import StepJob, StepOutcome, load_inputs
-from incr.jobrun import store_outputs
+from incr.jobrun import encode_outputs, store_outputs
 from incr.model import CodeRef, InputRef, PipelineGraph, StepCode, StepNode, TracedPipeline
 from incr.project import Project
 from incr.runner import Runner
@@ -86,7 +86,7 @@ class FakeExecutor:
             value = self.script[job.step](**values)
         except Exception as exc:
             return job, StepOutcome(seconds=seconds, failure=f"{type(exc).__name__}: {exc}")
-        artifacts = store_outputs(job, {"out": value}, self.ws)
+        artifacts = store_outputs(job, encode_outputs(job, {"out": value}), self.ws)
         return job, StepOutcome(artifacts, seconds)
 
     def release(self, digests: Iterable[str]) -> None:
