@@ -9,12 +9,20 @@ import functools
 import sys
 from collections.abc import Callable, Mapping
 
-from incr import outside
+from incr import gate, outside
 from incr.errors import DefinitionError
 from incr.fingerprint import global_random_fix
 from incr.hashing import MISSING, StatCache
 from incr.localpackages import LocalPackages
-from incr.model import Artifact, Facts, StepNode, TracedPipeline, paths_overlap
+from incr.model import (
+    RUNS_PREFIX,
+    Artifact,
+    Facts,
+    LockEntry,
+    StepNode,
+    TracedPipeline,
+    paths_overlap,
+)
 from incr.packages import PackageVersions
 from incr.project import Project
 from incr.sources import CodeSources
@@ -284,3 +292,20 @@ def _written_by_another(
     return any(
         paths_overlap(path, out) for n in traced.graph.steps if n is not node for out in n.outs
     )
+
+
+def learned_notes(node: StepNode, locked: LockEntry | None) -> tuple[str, ...]:
+    """The notes on a step that, as it last ran, connected to internet addresses (unless it
+    expires or is not cached) or started programs incr does not follow (unless it lists
+    ``deps``): the user takes charge so."""
+    if locked is None:
+        return ()
+    notes = []
+    if node.cache_expires is None and node.enable_cache is not False:
+        notes.append(gate.network_note(locked.reads))
+    programs = [key[len(RUNS_PREFIX) :] for key in locked.reads if key.startswith(RUNS_PREFIX)]
+    if programs and not node.deps:
+        from incr import processes  # here: only a step that started programs needs it
+
+        notes.append(processes.status_note(programs))
+    return tuple(note for note in notes if note)

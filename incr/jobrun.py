@@ -395,15 +395,16 @@ def _sets_values_note(job: StepJob, parts: list[str]) -> str:
     if len(objectstates.generators(parts)) == len(parts):
         return (
             f"step {job.key} draws from {listed}, which other steps draw from too: each draw "
-            "moves it on, so the steps after it get other numbers unless it executes, and it "
-            "executes on every run; give each step its own generator (np.random.default_rng"
-            "(SEED) in its body, or a seed in its config) to have it reused"
+            "moves it on, so the steps after it get other numbers unless it executes: it "
+            "executes on every run while a step after it draws from it; give each step its own "
+            "generator (np.random.default_rng(SEED) in its body, or a seed in its config) to "
+            "have it reused"
         )
     return (
         f"step {job.key} sets {listed} as it runs: a step after it sees the value only when "
-        "this step executes, so it executes on every run (the steps after it that read the "
-        "value are decided on the value it leaves); return the value from this step and pass "
-        "it on as an input to have it reused"
+        "this step executes, so it executes on every run while a step after it uses the "
+        "value (those steps are decided on the value it leaves); return the value from this "
+        "step and pass it on as an input to have it reused"
     )
 
 

@@ -176,7 +176,8 @@ class LockEntry:
     - ``mtimes:checkpoints``: the modification times of files of that folder (two or more)
       the step asked for (value: their names, newest last, as a JSON list).
     - ``sets:pipelines/config.py:N_CLASSES``: a module value the step set as it ran (value:
-      ``set as it ran``, never its value now: the step executes on every run).
+      ``set as it ran``, never its value now: the step executes on every run while a step
+      after it uses the value, see ``incr.setters``).
     """
 
     key: str

@@ -8,15 +8,13 @@ would run waits on it, as in ``incr status``, and each decision is kept as a ``V
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections import Counter
 from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from incr import ondisk
+from incr import ondisk, setters
 from incr.errors import IncrError
 from incr.events import Note, Reporter, StepCached, StepFinished, StepStarted, Warning_
 from incr.executors import StepJob
@@ -104,7 +102,11 @@ class Preparer:
             missing=missing,
             modified=modified,
             reads=[
-                *self.ws.read_changes(locked.reads, expected, set_before),
+                *self.ws.read_changes(
+                    self.ws.judged_reads(run.traced, graph, node, locked.reads),
+                    expected,
+                    set_before,
+                ),
                 *self.ws.written_changes(graph, node),
             ]
             if locked
@@ -279,20 +281,6 @@ class Preparer:
         run.unknown.add(node.key)
         return self.job(run, node)
 
-    def used_elsewhere(self, run: RunState, code: tuple[str, ...]) -> tuple[str, ...]:
-        """The parts of ``code`` (one step's) that the code of another step of the pipeline
-        uses too (the code facts the status pass found, counted once per run)."""
-        if not code:
-            return ()
-        if run.part_users is None:
-            traced, facts = run.traced, self.ws.facts
-            users: Counter[str] = Counter()
-            for other in traced.graph.steps:
-                with contextlib.suppress(IncrError):  # its own decision says why
-                    users.update(facts.code_facts(traced, other).keys())
-            run.part_users = dict(users)
-        return tuple(p for p in code if run.part_users.get(p, 0) > 1)
-
     def job(self, run: RunState, node: StepNode) -> StepJob:
         """The job that runs ``node`` with the outputs its upstream steps have now (a producer
         recomputed on the way may have changed them: its facts follow)."""
@@ -313,6 +301,8 @@ class Preparer:
         if node.name in run.facts:
             facts, _ = run.facts[node.name]
             code = tuple(k for k in facts.code if ":" in k and not k.startswith(_NOT_PARTS))
+            if code and run.part_users is None:  # counted once per run
+                run.part_users = setters.part_users(run.traced, self.ws.facts)
             tracked = tuple(d for d in facts.deps if d not in node.deps)
             values = self.input_values(run, node)
             identity = {p: self.ws.input_identity(a, values) for p, a in artifacts.items() if a}
@@ -339,7 +329,7 @@ class Preparer:
             exclude=own_paths(project),
             keep=tuple(o for o in node.outputs if run.consumers.needed((node.name, o))),
             code=code,
-            used_elsewhere=self.used_elsewhere(run, code),
+            used_elsewhere=tuple(p for p in code if (run.part_users or {}).get(p, 0) > 1),
             shared=tuple(shared),
             tracked=tracked,
             sets=tuple(set_parts(locked.reads)) if (locked := self.ws.locks.get(node.key)) else (),

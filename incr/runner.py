@@ -317,7 +317,7 @@ def _repro(
     dask: DaskSettings | None = None,
 ) -> Repro:
     targets = list(targets)
-    pipelines = workspace.run_order(pipelines)  # a pipeline reading what another writes after it
+    workspace.pipelines = pipelines = workspace.run_order(pipelines)  # readers after writers
     workspace.facts.declared_outs = {o for t in pipelines for n in t.graph.steps for o in n.outs}
     if targets:  # and the steps of other pipelines that write what they read
         writes = workspace.step_writes(pipelines)

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from incr import dag, entrypoints, gate, skopsformat, statuswalk
+from incr import dag, entrypoints, gate, setters, skopsformat, statuswalk
 from incr.errors import IncrError
-from incr.facts import StepFacts
+from incr.facts import StepFacts, learned_notes
 from incr.fingerprint import CodeClosure
 from incr.graph import with_learned
 from incr.hashing import StatCache
@@ -30,7 +30,6 @@ from incr.learned import exists_value as exists_value  # imported from here by t
 from incr.learned import listing_value as listing_value
 from incr.lockbook import LockBook
 from incr.model import (
-    RUNS_PREFIX,
     Artifact,
     Facts,
     LockEntry,
@@ -39,6 +38,7 @@ from incr.model import (
     StepCode,
     StepNode,
     TracedPipeline,
+    set_parts,
 )
 from incr.outputs import OutputCheck
 from incr.overlaps import Overlap, pipeline_order
@@ -95,6 +95,8 @@ class Workspace:
         self.writes = SeenWrites(project.cache / "writes.json")
         self._readers: dict[str, dict[str, str]] | None = None  # see ``written_changes``
         self._writers: Counter[str] = Counter()
+        self._later: dict[str, setters.LaterUsers] = {}  # see ``judged_reads``
+        self.pipelines: list[TracedPipeline] = []  # those the command judges or runs
         # skops loads the types [tool.incr] trusted_types names and the project's own
         skopsformat.configure(tuple(project.trusted_types), self.sources.is_project_module)
 
@@ -180,6 +182,20 @@ class Workspace:
         """Why what a step was seen to depend on differs now (see ``LearnedFacts``)."""
         return self.learned.read_changes(reads, expected, values)
 
+    def judged_reads(
+        self, traced: TracedPipeline, graph: PipelineGraph, node: StepNode, reads: dict[str, str]
+    ) -> dict[str, str]:
+        """``reads`` (a lock entry's) as ``node`` is judged by them: without the ``sets:``
+        keys of the values no step after it uses (``incr.setters``)."""
+        parts = set_parts(reads)
+        if not parts:
+            return reads
+        if (users := self._later.get(graph.name)) is None:
+            others = [t for t in self.pipelines if t.graph.name != graph.name]
+            users = setters.later_users(graph, traced, others, self.facts, self.locks)
+            self._later[graph.name] = users
+        return setters.without_idle(reads, users.idle(node.name, parts))
+
     def written_changes(self, graph: PipelineGraph, node: StepNode) -> list[Reason]:
         """``learned.written_changes`` of a step, by the lock entries as they are now."""
         written = self.writes.steps.get(node.key)
@@ -240,6 +256,7 @@ class Workspace:
         for the caller to save (a ``repro`` saves them once its run is done: at 10,000 steps,
         an edit rewrites 3 MB of closures and code memo).
         """
+        self.pipelines, self._later = list(pipelines), {}
         nodes = [n for t in pipelines for n in t.graph.steps] if lock_view else []
         absent = gate.absent_outs(self.locks, nodes, self.stats.digest)  # outs not on disk
         self.facts.declared_outs = {o for t in pipelines for n in t.graph.steps for o in n.outs}
@@ -321,7 +338,9 @@ class Workspace:
         reads: tuple[Reason, ...] = ()
         if locked:
             expected = learned_of.expected_reads(node, facts.code)
-            changes = learned_of.read_changes(learned, expected)
+            changes = learned_of.read_changes(
+                self.judged_reads(traced, graph, node, learned), expected
+            )
             reads = (*changes, *self.written_changes(graph, node))  # with the learned pairs
         return statuswalk.Observed(
             facts,
@@ -333,7 +352,7 @@ class Workspace:
             expired=self.outputs.expired(node, locked, now),
             uncached=tuple(traced.code[node.name].uncached()),
             notes=tuple(facts_of.notes(traced, node)),
-            file_notes=(*native[1], *_learned_notes(node, locked)),
+            file_notes=(*native[1], *learned_notes(node, locked)),
         )
 
     # ------------------------------------------------------------------ sources kept for diffs
@@ -429,20 +448,3 @@ class Workspace:
     def flush_lock(self) -> None:
         """Write the lockfile if an entry is waiting for it."""
         self.lockbook.flush()
-
-
-def _learned_notes(node: StepNode, locked: LockEntry | None) -> tuple[str, ...]:
-    """The notes on a step that, as it last ran, connected to internet addresses (unless it
-    expires or is not cached) or started programs incr does not follow (unless it lists
-    ``deps``): the user takes charge so."""
-    if locked is None:
-        return ()
-    notes = []
-    if node.cache_expires is None and node.enable_cache is not False:
-        notes.append(gate.network_note(locked.reads))
-    programs = [key[len(RUNS_PREFIX) :] for key in locked.reads if key.startswith(RUNS_PREFIX)]
-    if programs and not node.deps:
-        from incr import processes  # here: only a step that started programs needs it
-
-        notes.append(processes.status_note(programs))
-    return tuple(note for note in notes if note)

@@ -334,6 +334,53 @@ def test_a_random_generator_or_counter_two_steps_draw_from_counts_as_set(
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
 
 
+def test_the_last_step_drawing_from_a_shared_generator_is_reused(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """No step after ``mask`` draws: it gets the state ``init`` leaves, and is decided on
+    that state like any input (an expensive ``fit`` drawing last is not run every time)."""
+    project = make_project({"pipelines/gen.py": SHARED_GENERATORS})
+    project.repro()
+    assert project.take_ran() == ["init", "mask"]
+    mask = project.lock()["gen.mask"]
+    assert "sets:pipelines/gen.py:RNG" in mask.reads
+    ids = ("IDS", "PY", "RNG", "RS")
+    assert project.dirty() == {
+        "init": [("sets values as it runs", ", ".join(f"{n} in pipelines/gen.py" for n in ids))],
+        "mask": [("after", "init")],
+    }
+    for args in ((), ("--jobs", "2")):
+        project.repro(*args)
+        assert project.take_ran() == ["init"]
+    assert project.lock()["gen.mask"] == mask
+
+    # init draws otherwise: mask gets another state, and runs
+    project.edit("pipelines/gen.py", "float(RNG.normal())", "float(RNG.normal(size=2)[1])")
+    project.repro()
+    assert project.take_ran() == ["init", "mask"]
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+    # a step added after mask that draws: mask executes on every run again
+    project.edit(
+        "pipelines/gen.py",
+        "    mask(init())",
+        "    tail(mask(init()))",
+    )
+    project.edit(
+        "pipelines/gen.py",
+        "@pipeline",
+        "@step\ndef tail(m: list) -> float:\n    mark(\"tail\")\n"
+        "    return float(RNG.random())\n\n\n@pipeline",
+    )
+    assert "mask" in project.dirty()
+    project.repro()
+    assert project.take_ran() == ["init", "mask", "tail"]
+    assert [kind for kind, _ in project.dirty()["mask"]] == ["sets values as it runs", "after"]
+    project.repro()
+    assert project.take_ran() == ["init", "mask"]  # tail: the state mask leaves is the same
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh2"))
+
+
 CLASS_AND_DEFAULT = """\
 from incr import pipeline, step
 

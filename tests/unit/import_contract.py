@@ -167,6 +167,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "lockbook",
             "sources",
             "facts",
+            "setters",
             "outputs",
             "keptsources",
             "seenwrites",
