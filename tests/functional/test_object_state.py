@@ -369,7 +369,7 @@ def test_the_last_step_drawing_from_a_shared_generator_is_reused(
     project.edit(
         "pipelines/gen.py",
         "@pipeline",
-        "@step\ndef tail(m: list) -> float:\n    mark(\"tail\")\n"
+        '@step\ndef tail(m: list) -> float:\n    mark("tail")\n'
         "    return float(RNG.random())\n\n\n@pipeline",
     )
     assert "mask" in project.dirty()
