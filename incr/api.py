@@ -372,6 +372,7 @@ class PipelineInstance(PastRuns):
         self.bound = bound
         self.values = dict(values or {})
         self.implicit = False  # made by discovery with the defaults, not by the user
+        self.run_caches: list[bool | None] = []  # what the .run() calls discovery recorded pass
         named = pipeparams.instance_name(definition.name, definition.signature, self.values)
         self._name = instance_name(definition, named, bound)  # see incr.instances
 
@@ -420,7 +421,7 @@ class PipelineInstance(PastRuns):
         """
         if hooks.run_called is not None:  # what this module reads from now on is not read
             hooks.run_called(sys._getframe(1))  # while it is imported (a run's results...)
-        if tracing.record_run(self):
+        if tracing.record_run(self, enable_cache):
             return None
         return run_with_engine(self, enable_cache)
 

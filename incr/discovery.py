@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from incr import globalvalues, graphcache
+from incr import globalvalues, graphcache, runlevel
 from incr.dag import check_shared_outs
 from incr.envreads import is_incr_file
 from incr.errors import DefinitionError, DiscoveryError, GraphError
@@ -136,10 +136,13 @@ def discover(
         defined.update((id(p), (p, path)) for p in _definitions(module))
         seen = {id(i) for i, _ in found}
         for instance in [*_collect(module, runs), *runs]:
-            if id(instance) in seen or _made_before(instance, found):
+            if id(instance) in seen:
                 continue
             seen.add(id(instance))
-            if not any(_same_instance(instance, other) for other, _ in found):
+            same = [o for o, _ in found if _made_before(instance, o) or _same_instance(instance, o)]
+            if same:
+                runlevel.merge(same[0], instance)  # its .run(enable_cache=...) counts for it
+            else:
                 found.append((instance, path))
     if not found and defined:
         raise _no_instance(project, [d for d, _ in defined.values()], defined)
@@ -161,21 +164,23 @@ def discover(
         made = rebound(instance, project.root, graph) if graph is not None else None
         if made is not None:  # set as the modules were imported now
             made = replace(made, values=globalvalues.changed(project.root))
-        traced.append(made or trace(instance, project.root, path, orders))
+        traced.append(
+            runlevel.applied(made or trace(instance, project.root, path, orders), instance)
+        )
     traced = [t for t, (i, _) in zip(traced, found, strict=True) if not _only_nested(i)]
     check_shared_outs(t.graph for t in traced)
     return traced
 
 
-def _made_before(instance: PipelineInstance, found: list[tuple[PipelineInstance, Path]]) -> bool:
-    """True when an instance of the same pipeline with the same parameter values (and no
-    steps bound) was found already: ``cv(n_folds=2)`` where 2 is the default is ``cv``."""
-    return not instance.bound and any(
-        other.definition is instance.definition
+def _made_before(instance: PipelineInstance, other: PipelineInstance) -> bool:
+    """True when ``other``, found already, is an instance of the same pipeline with the same
+    parameter values (and no steps bound): ``cv(n_folds=2)`` where 2 is the default is ``cv``."""
+    return (
+        not instance.bound
+        and other.definition is instance.definition
         and not other.bound
         and other.name == instance.name
         and other.values == instance.values
-        for other, _ in found
     )
 
 

@@ -59,8 +59,9 @@ from incr.wiring import Wiring, wiring_of
 
 #: 4: what step functions capture, and steps in class bodies; 5: run order; 6: wiring digests
 #: of the text around step bodies; 7: fields that hold their default left out; 8: modules
-#: imported only if found; 9: the environment variables discovery set, steps' parameters.
-FORMAT = 9
+#: imported only if found; 9: the environment variables discovery set, steps' parameters;
+#: 10: the instances' run-level ``enable_cache`` (``PipelineGraph.run_cache``).
+FORMAT = 10
 DISABLE_ENV = "INCR_NO_GRAPH_CACHE"
 
 

@@ -83,6 +83,7 @@ def decode(item: dict[str, Any]) -> TracedPipeline:
         source_file=graph["source_file"],
         steps=steps,
         enable_cache=graph["enable_cache"],
+        run_cache=graph.get("run_cache"),
         order=tuple(graph["order"]),
     )
     values = {str(part): str(digest) for part, digest in item.get("values", {}).items()}

@@ -65,6 +65,8 @@ class PipelineGraph:
     source_file: str
     steps: tuple[StepNode, ...]
     enable_cache: bool = True
+    #: ``.run(enable_cache=...)`` as the main blocks discovery ran call it (``incr.runlevel``).
+    run_cache: bool | None = None
     #: (writer, reader) pairs learned from runs, never traced: the reader was seen to read a
     #: file the writer writes (see ``incr/overlaps.py``). Added by the runner and ``status``.
     learned: tuple[tuple[str, str], ...] = ()

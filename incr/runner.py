@@ -117,6 +117,7 @@ class Runner:
         """
         graph, found = self.ws.learned_graph(traced)
         traced = traced if graph is traced.graph else replace(traced, graph=graph)
+        run_override = graph.run_cache if run_override is None else run_override  # main block's
         self.ws.facts.values.update(traced.values)  # what unpickled code reads (``ref_code``)
         started = self.clock.perf()
         run_name = f"{graph.name}-{self.clock.now():%d_%b_%y-%H_%M_%S_%f}"

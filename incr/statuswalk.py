@@ -128,6 +128,7 @@ def _walk_one(
     writers: Mapping[str, str] | None = None,
 ) -> list[Verdict]:
     graph, wanted = pipeline.graph, pipeline.wanted
+    run_override = graph.run_cache if run_override is None else run_override  # its main block's
     producers = {out: n.name for n in graph.steps for out in n.outs}
     lacking: set[str] = set()  # lock_view: dirty only for reasons of this machine
     verdicts = []

@@ -283,11 +283,13 @@ def recording_runs() -> Iterator[list[Any]]:
         _recorded_runs = previous
 
 
-def record_run(instance: Any) -> bool:
-    """Record ``instance.run()`` when runs are being recorded (True), else do nothing."""
+def record_run(instance: Any, enable_cache: bool | None) -> bool:
+    """Record ``instance.run(enable_cache)`` when runs are being recorded (True), else do
+    nothing. The value is kept on the instance (``run_caches``, see ``incr.runlevel``)."""
     if _recorded_runs is None:
         return False
     _recorded_runs.append(instance)
+    instance.run_caches.append(enable_cache)
     return True
 
 

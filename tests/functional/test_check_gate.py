@@ -267,7 +267,8 @@ def test_status_json_says_which_reasons_outdate_the_lock(make_project: MakeProje
 
 @pytest.mark.timeout(240)
 def test_the_digits_example_passes_in_a_copy_without_its_cache(tmp_path: Path) -> None:
-    # The seed's own example has a step declared @step(enable_cache=False).
+    # The seed's own example has a step declared @step(enable_cache=False), and its main
+    # block's last run passes enable_cache=False: both steps execute in every run.
     if not (REPO / "pipelines" / "digits.py").is_file():
         pytest.skip("the repository's examples are not next to the tests")
     made = Project(tmp_path / "made")
@@ -285,5 +286,5 @@ def test_the_digits_example_passes_in_a_copy_without_its_cache(tmp_path: Path) -
     assert check(made) == (
         0,
         "check passed: pipeline.lock matches the code, configs, data and environment; "
-        "1 step executes in every `incr repro` (cache disabled), which `incr repro` computes",
+        "2 steps execute in every `incr repro` (cache disabled), which `incr repro` computes",
     )

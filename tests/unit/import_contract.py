@@ -58,6 +58,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "graphcodec",
             "targets",
             "plan",
+            "runlevel",
             "gate",
             "statuswalk",
             "consumers",
