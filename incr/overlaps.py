@@ -12,10 +12,11 @@ Each pair gives an edge writer -> reader in the scheduling graph of every later 
 parallel, and of ``status`` (the reader waits on a dirty writer), unless it would close a cycle
 (the writer depends on the reader). A file that a step reads and several steps write holds
 what the last writer wrote: the writers run in body order (an edge between each two), and when
-one executes, the writers after it in that order execute too (``rewriters``), so that the file
-ends as a run from scratch leaves it. Within a run, ``RunOverlaps`` finds a reader that began
-before a writer of a file it read had finished (side by side, or before it in the order): the
-runner forgets that reader's result and runs it again after the writer.
+one executes, the writers after it in that order execute too, so that the file ends as a run
+from scratch leaves it; so too for a file a step of another pipeline reads (see
+``incr.sharedwrites``). Within a run, ``RunOverlaps`` finds a reader that began before a
+writer of a file it read had finished (side by side, or before it in the order): the runner
+forgets that reader's result and runs it again after the writer.
 
 Written files are not kept in ``pipeline.lock``: they are no part of a fingerprint and make no
 step dirty, only order steps, and scratch files would churn a committed file. Nor in the run
@@ -45,6 +46,7 @@ from incr.model import (
     set_parts,
 )
 from incr.plan import output_makers
+from incr.sharedwrites import read_outside
 from incr.valueclass import valueclass
 
 #: The value a stale reader's lock entry gets for a file written after it was read: never a
@@ -182,7 +184,8 @@ def _file_edges(
         if paths:
             reads[node.name] = paths
     found = find(graph, reads, seen)
-    if not found:
+    outside = read_outside(graph, locks, writes)  # read by a step of another pipeline
+    if not found and not outside:
         return graph, []
     shared = _shared(found)
     learned_shared: list[tuple[str, str]] = []
@@ -190,7 +193,7 @@ def _file_edges(
     found = [o for o in found if not _reaches(down, o.writer, o.reader)]
     found += [o for o in shared if o not in found]  # for their notes (see ``notes``)
     index = {node.name: i for i, node in enumerate(graph.steps)}
-    for writers in _writers_of(shared).values():
+    for writers in [*_writers_of(shared).values(), *outside.values()]:
         in_order = sorted(writers, key=index.__getitem__)
         for first, then in itertools.pairwise(in_order):
             if then not in down.get(first, ()) and not _reaches(down, then, first):
@@ -221,33 +224,6 @@ def _writers_of(found: Iterable[Overlap]) -> dict[str, set[str]]:
     for o in found:
         writers.setdefault(o.path, set()).add(o.writer)
     return writers
-
-
-def rewriters(
-    graph: PipelineGraph,
-    step: str,
-    wrote: Iterable[str],
-    writes: Mapping[str, Sequence[str]],
-    reads: Mapping[str, Iterable[str]],
-) -> dict[str, str]:
-    """The steps after ``step`` in ``graph``'s body that write a file it just wrote (``writes``
-    by step key, as seen), which a step reads (``reads`` by step name: lock entries' file
-    reads and ``deps``): the file a run from scratch leaves is theirs, so they execute again.
-    By step name, with the file."""
-    wrote = set(wrote)
-    if not wrote:
-        return {}
-    read = {path for paths in reads.values() for path in paths}
-    names = [node.name for node in graph.steps]
-    after = set(names[names.index(step) + 1 :] if step in names else [])
-    found = {}
-    for node in graph.steps:
-        if node.name in after:
-            theirs = {*writes.get(node.key, ()), *(out.rstrip("/") for out in node.outs)}
-            both = wrote & theirs & read
-            if both:
-                found[node.name] = sorted(both)[0]
-    return found
 
 
 def forward_first(graph: PipelineGraph, found: Iterable[Overlap]) -> list[Overlap]:

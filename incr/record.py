@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from incr import graph as graphs
-from incr import overlaps
+from incr import overlaps, sharedwrites
 from incr.executors import StepOutcome
 from incr.fingerprint import fingerprint
 from incr.model import (
@@ -121,9 +121,10 @@ class ResultRecorder:
         return found
 
     def rewriters(self, run: RunState, node: StepNode, wrote: tuple[str, ...]) -> None:
-        """The steps after ``node`` that write a file it wrote, which a step reads, execute
-        again (``overlaps.rewriters``), unless they already did in this run. Looked for only
-        when another step writes one of those files (most steps write none)."""
+        """The steps after ``node`` that write a file it wrote, which a step of any pipeline
+        reads, execute again (``sharedwrites.rewriters``), unless they already did in this
+        run. Looked for only when another step writes one of those files (most steps write
+        none)."""
         if not wrote:
             return
         writers = self._writers(run)
@@ -133,9 +134,8 @@ class ResultRecorder:
             writers.setdefault(path, set()).add(node.name)
         if not shared:
             return
-        graph = run.traced.graph
-        reads = {n.name: [*self.read_files(n), *n.deps] for n in graph.steps}
-        found = overlaps.rewriters(graph, node.name, wrote, self.ws.writes.steps, reads)
+        graph, writes = run.traced.graph, self.ws.writes.steps
+        found = sharedwrites.rewriters(graph, node.name, wrote, writes, self.ws.locks)
         for name, path in found.items():
             if name in run.executed:
                 continue
@@ -154,10 +154,6 @@ class ResultRecorder:
                     index.setdefault(path.rstrip("/"), set()).add(n.name)
             self._index = (run, index)
         return self._index[1]
-
-    def read_files(self, node: StepNode) -> list[str]:
-        entry = self.ws.locks.get(node.key)
-        return overlaps.file_reads(entry.reads) if entry is not None and entry.reads else []
 
     def forget(self, node: StepNode, path: str) -> None:
         entry = self.ws.locks.get(node.key)

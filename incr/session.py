@@ -46,6 +46,7 @@ from incr.packages import PackageVersions
 from incr.plan import Verdict, upstream_inputs
 from incr.project import Project
 from incr.seenwrites import SeenWrites
+from incr.sharedwrites import earlier_writers
 from incr.sources import CodeSources
 from incr.store import Store
 
@@ -264,9 +265,9 @@ class Workspace:
             self.pipeline_facts(traced, wanted, absent)
             for traced, wanted in dag.select(self.run_order(pipelines), targets)
         ]
-        writers = {p: key for key, paths in self.step_writes(pipelines).items() for p in paths}
+        writes = self.step_writes(pipelines)  # by step key: the walk finds each file's writers
         verdicts = statuswalk.walk(
-            gathered, force=force, lock_view=lock_view, run_override=run_override, writers=writers
+            gathered, force=force, lock_view=lock_view, run_override=run_override, writes=writes
         )
         if save:
             self.save_stats()
@@ -311,7 +312,8 @@ class Workspace:
         judged = statuswalk.judged_steps(graph, wanted)
         now = time.time()
         observed = {node.name: self.observe(traced, node, absent, now, graph) for node in judged}
-        return statuswalk.PipelineFacts(graph, judged, wanted, observed, overlaps)
+        rewrites = earlier_writers(graph, self.locks, self.writes.steps)
+        return statuswalk.PipelineFacts(graph, judged, wanted, observed, overlaps, rewrites)
 
     def observe(
         self,

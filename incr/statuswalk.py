@@ -8,8 +8,8 @@ after a dirty one waits on it instead (early cutoff may still save it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import field, replace
 
 from incr import dag, gate
 from incr.fingerprint import fingerprint
@@ -70,13 +70,16 @@ class Observed:
 class PipelineFacts:
     """One pipeline to walk: its graph (with learned edges, ordered), the steps to judge in run
     order (``judged``), the step names targeted (None: all), what is known of each judged step
-    by name, and the overlaps of files its steps read and write (``incr.overlaps``)."""
+    by name, the overlaps of files its steps read and write (``incr.overlaps``), and for each
+    step writing a file that steps before it write too, which a step reads, those steps with
+    the file (``sharedwrites.earlier_writers``)."""
 
     graph: PipelineGraph
     judged: Sequence[StepNode]
     wanted: set[str] | None
     observed: Mapping[str, Observed]
     overlaps: Sequence[Overlap] = ()
+    rewrites: Mapping[str, Sequence[tuple[str, str]]] = field(default_factory=dict)
 
 
 def judged_steps(graph: PipelineGraph, wanted: set[str] | None) -> list[StepNode]:
@@ -94,12 +97,14 @@ def walk(
     force: bool = False,
     lock_view: bool = False,
     run_override: bool | None = None,
-    writers: Mapping[str, str] | None = None,
+    writes: Mapping[str, Iterable[str]] | None = None,
 ) -> list[Verdict]:
     """Each judged step's verdict, pipeline after pipeline, in run order.
 
-    ``writers``: the step (by key) each file was seen written by; a step that read such a
-    file, written by a dirty step of a pipeline before its own, waits on that step.
+    ``writes``: the files each step (by key) was seen writing or declares; a step that read such a
+    file, written by a dirty step of a pipeline before its own, waits on that step. A step
+    writing a file that a step before it writes too, which a step reads, is dirty when that
+    one executes (``shared file rewritten``), and waits on it while it waits.
 
     ``force`` marks the targeted steps (every step, without targets) as forced. ``lock_view``
     judges every step against ``pipeline.lock`` (``incr status --check``): a step dirty only
@@ -113,6 +118,10 @@ def walk(
     # sets counts for the steps of those after it that use it (``values_set``).
     dirty: set[str] = set()  # by key
     set_by: dict[str, str] = {}  # each module value steps set as they run to the setter's key
+    writers: dict[str, list[str]] = {}  # each file written to its writers' keys
+    for key, paths in (writes or {}).items():
+        for path in paths:
+            writers.setdefault(path, []).append(key)
     for pipeline in pipelines:
         verdicts += _walk_one(pipeline, force, lock_view, run_override, dirty, set_by, writers)
     return verdicts
@@ -125,10 +134,11 @@ def _walk_one(
     run_override: bool | None,
     dirty: set[str],
     set_by: dict[str, str],
-    writers: Mapping[str, str] | None = None,
+    writers: Mapping[str, Collection[str]] | None = None,
 ) -> list[Verdict]:
     graph, wanted = pipeline.graph, pipeline.wanted
     run_override = graph.run_cache if run_override is None else run_override  # its main block's
+    executes: set[str] = set()  # the steps (by name) with reasons of their own
     producers = {out: n.name for n in graph.steps for out in n.outs}
     lacking: set[str] = set()  # lock_view: dirty only for reasons of this machine
     verdicts = []
@@ -158,6 +168,9 @@ def _walk_one(
             setters = {k for k in set_by.values() if k != node.key} & dirty
             waiting = sorted({*waiting, *(s.removeprefix(own) for s in setters)})
         reads = seen.reads
+        if pairs := pipeline.rewrites.get(node.name):
+            rewritten, waiting = _rewritten(pairs, executes, waiting, dirty, own)
+            reads = (*reads, *rewritten)
         if locked is not None and locked.reads:
             setters, unset = _unpickled_values(node.key, locked.reads, set_by)
             setters |= output_makers(locked.reads)  # outputs it read through Repository()
@@ -184,6 +197,8 @@ def _walk_one(
             set_by.update(dict.fromkeys(parts, node.key))
         if lock_view:
             gate.lock_backstop(reasons, fp, locked)
+        if any(r.kind != Reason.UPSTREAM for r in reasons):
+            executes.add(node.name)
         if reasons:
             machine = lock_view and not waiting and gate.machine_only(reasons)
             (lacking if machine else dirty).add(node.key)
@@ -218,15 +233,44 @@ def _unpickled_values(
     return setters, learned_reasons({k: (v, UNSET) for k, v in then.items() if v != UNSET})
 
 
+def _rewritten(
+    pairs: Sequence[tuple[str, str]],
+    executes: set[str],
+    waiting: list[str],
+    dirty: set[str],
+    own: str,
+) -> tuple[list[Reason], list[str]]:
+    """For a step writing a file that the steps of ``pairs`` (earlier writer, file) write
+    before it: a reason for each of them that executes (it rewrites the file, and the step
+    writes it anew after it), and ``waiting`` with those only waiting (by name)."""
+    reasons, names = [], set(waiting)
+    for writer in dict.fromkeys(w for w, _ in pairs):
+        path = next(p for w, p in pairs if w == writer)
+        if writer in executes:
+            reasons.append(Reason(Reason.REWRITTEN, f"{path}, by {writer}"))
+            names.discard(writer)
+        elif f"{own}{writer}" in dirty:
+            names.add(writer)
+    return reasons, sorted(names)
+
+
 def _other_writers(
-    node: StepNode, locked: LockEntry, writers: Mapping[str, str], dirty: set[str]
+    node: StepNode,
+    locked: LockEntry,
+    writers: Mapping[str, Collection[str]],
+    dirty: set[str],
 ) -> set[str]:
     """The dirty steps (by key) of other pipelines walked before this one that were seen
     writing a file ``node`` read."""
     own = f"{node.pipeline}."
-    found = {writers[path] for path in locked.reads if path in writers}
+    found = {k for path in locked.reads if path in writers for k in writers[path]}
     if node.deps:  # declared: a file, or a folder holding what it writes
-        found |= {k for p, k in writers.items() if any(paths_overlap(p, d) for d in node.deps)}
+        found |= {
+            k
+            for p, ks in writers.items()
+            if any(paths_overlap(p, d) for d in node.deps)
+            for k in ks
+        }
     return {key for key in found if key in dirty and not key.startswith(own)}
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from .conftest import MakeProject, Project
 from .scratch import assert_same_as_scratch, fresh_copy
 
@@ -242,3 +244,72 @@ def test_a_forced_repro_forces_a_pipeline_run_again_for_a_file_only_once(
     assert ran.count("index") <= 3  # b's index again, for the file a wrote
     assert project.status()["dirty"] == 0
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+#: ``prep`` writes ``work/table.csv`` in two steps: ``write_a`` makes it, ``add_b`` appends to
+#: it or writes it anew (``MODE``); ``report``, another pipeline, reads it.
+TWO_WRITERS = """\
+    import os
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def write_a() -> None:
+        mark("write_a")
+        os.makedirs("work", exist_ok=True)
+        with open("work/table.csv", "w") as fh:
+            fh.write("1\\n2\\n")
+
+
+    @step
+    def add_b() -> None:
+        mark("add_b")
+        with open("work/table.csv", MODE) as fh:
+            fh.write("100\\n")
+
+
+    @pipeline
+    def prep():
+        write_a()
+        add_b()
+    """
+
+TABLE_REPORT = REPORT.replace("data/clean.txt", "work/table.csv")
+
+
+@pytest.mark.parametrize("mode", ["a", "w"])
+@pytest.mark.parametrize("target", [(), ("report",)])
+def test_the_later_writer_of_a_file_another_pipeline_reads_runs_again_after_the_first(
+    make_project: MakeProject, tmp_path: Path, mode: str, target: tuple[str, ...]
+) -> None:
+    """An edit of the first of two writers of a file that a step of another pipeline reads:
+    the second writer runs again after it, so that the reader sees the file as a run from
+    scratch leaves it. Before, the first writer ran alone (the second was spared as 'shared
+    file rewritten' only counted readers of its own pipeline) and the reader got its bytes:
+    12 where a run from scratch gives 112 (appended) or 100 (written anew)."""
+    prep = TWO_WRITERS.replace("MODE", repr(mode))
+    files = {"pipelines/a_report.py": TABLE_REPORT, "pipelines/b_prep.py": prep}
+    project = make_project(files)
+    project.repro()
+    assert project.take_ran() == ["total", "write_a", "add_b", "total", "write"]
+    expected = {"a": 103, "w": 100}[mode]
+    assert project.read("reports/total.json") == str(expected)
+    project.repro()
+    assert project.take_ran() == []  # nothing changed: nothing runs
+
+    project.edit("pipelines/b_prep.py", 'fh.write("1\\n2\\n")', 'fh.write("1\\n2\\n9\\n")')
+    dirty = project.dirty(*target)
+    assert dirty["add_b"] == [("shared file rewritten", "work/table.csv, by write_a")]
+    assert dirty["total"] == [("after", "prep.add_b, prep.write_a")]
+    assert project.incr("status", "--check", *target).returncode == 1
+    project.repro(*target)
+    # written anew, the file holds the bytes the reader read: it is reused
+    assert project.take_ran() == ["write_a", "add_b"] + (["total", "write"] if mode == "a" else [])
+    assert project.read("work/table.csv") == ("1\n2\n9\n100\n" if mode == "a" else "100\n")
+    assert project.read("reports/total.json") == str(expected + (9 if mode == "a" else 0))
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"), ("work/table.csv",))

@@ -62,6 +62,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "gate",
             "statuswalk",
             "consumers",
+            "sharedwrites",
             "overlaps",
             "crossreads",
         ],

@@ -17,9 +17,9 @@ from incr.overlaps import (
     learned_graph,
     learned_upstreams,
     notes,
-    rewriters,
 )
 from incr.seenwrites import SeenWrites
+from incr.sharedwrites import earlier_writers, rewriters
 from incr.store import Store
 
 FACTS = Facts({}, {}, {}, {})
@@ -59,10 +59,29 @@ def test_writers_of_a_file_a_step_reads_run_in_body_order_and_again_after_each_o
 
     assert ("b", "a") in learned.learned  # body order; the log is read by no step: no edge
     assert not any("log1" in edge for edge in learned.learned)
-    reads = {"use": ["data/shared.txt"]}
+    reads = locks(use={"data/shared.txt": "d"})
     assert rewriters(graph, "b", ["data/shared.txt"], writes, reads) == {"a": "data/shared.txt"}
     assert rewriters(graph, "a", ["data/shared.txt"], writes, reads) == {}  # the last writer
     assert rewriters(graph, "log1", ["run.log"], writes, reads) == {}
+    assert earlier_writers(graph, reads, writes) == {"a": [("b", "data/shared.txt")]}
+
+
+def test_writers_of_a_file_a_step_of_another_pipeline_reads_run_in_order_and_again() -> None:
+    """The reader is in another pipeline: the writers are ordered and rerun alike."""
+    graph = pipeline(node("b"), node("a"), node("c"))
+    writes = {"p.a": ("work/t.csv",), "p.b": ("work/t.csv",), "p.c": ("work/t.csv",)}
+    entry = LockEntry("q.total", "fp", FACTS, {}, {"work/t.csv": "d"})
+    reads = {"q.total": entry}
+
+    learned, _ = learned_graph(graph, reads, writes)
+    assert ("b", "a") in learned.learned and ("a", "c") in learned.learned
+    assert rewriters(graph, "b", ["work/t.csv"], writes, reads) == {
+        "a": "work/t.csv",
+        "c": "work/t.csv",
+    }
+    assert earlier_writers(graph, reads, writes)["c"] == [("b", "work/t.csv"), ("a", "work/t.csv")]
+    assert learned_graph(graph, {}, writes)[0] is graph  # read by no step: nothing ordered
+    assert rewriters(graph, "b", ["work/t.csv"], writes, {}) == {}
 
 
 def test_file_reads_keep_plain_files_only() -> None:
