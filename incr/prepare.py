@@ -122,7 +122,7 @@ class Preparer:
         assert fp is not None
         run.facts[node.name] = (facts, fp)
         early = run.reruns.pop(node.name, [])  # it read a file before a step wrote it
-        reasons += early
+        reasons += [r for r in early if r not in reasons]  # a rewritten file: seen on disk too
         if reasons:
             self.ws.changed = True  # it executes or has its outputs put back
         self.reporter.emit(StepStarted(graph.name, node.name, tuple(reasons)))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -25,7 +24,7 @@ from incr.fingerprint import CodeClosure
 from incr.graph import with_learned
 from incr.hashing import StatCache
 from incr.keptlocks import kept_pipelines
-from incr.learned import LearnedFacts, readers_of, written_changes
+from incr.learned import LearnedFacts
 from incr.learned import exists_value as exists_value  # imported from here by tests
 from incr.learned import listing_value as listing_value
 from incr.lockbook import LockBook
@@ -49,6 +48,7 @@ from incr.seenwrites import SeenWrites
 from incr.sharedwrites import earlier_writers
 from incr.sources import CodeSources
 from incr.store import Store
+from incr.writtenfiles import WrittenFiles
 
 if TYPE_CHECKING:
     from incr.codeast import ModuleSource
@@ -94,8 +94,7 @@ class Workspace:
         self.changed = False
         #: The files each step was seen to write (they order the steps that read them).
         self.writes = SeenWrites(project.cache / "writes.json")
-        self._readers: dict[str, dict[str, str]] | None = None  # see ``written_changes``
-        self._writers: Counter[str] = Counter()
+        self.written = WrittenFiles(self.writes, self.locks, self.stats.digest, project.root)
         self._later: dict[str, setters.LaterUsers] = {}  # see ``judged_reads``
         self.pipelines: list[TracedPipeline] = []  # those the command judges or runs
         # skops loads the types [tool.incr] trusted_types names and the project's own
@@ -198,21 +197,8 @@ class Workspace:
         return setters.without_idle(reads, users.idle(node.name, parts))
 
     def written_changes(self, graph: PipelineGraph, node: StepNode) -> list[Reason]:
-        """``learned.written_changes`` of a step, by the lock entries as they are now."""
-        written = self.writes.steps.get(node.key)
-        if not written:
-            return []
-        if self._readers is None:
-            self._readers = readers_of(self.writes.steps, self.locks)
-            self._writers = Counter(p for paths in self.writes.steps.values() for p in paths)
-        own = f"{graph.name}."  # the steps after it, and the readers of other pipelines
-        later = {f"{own}{n}" for n in dag.descendants(graph, node.name)}
-        later |= {r for p in written for r in self._readers.get(p, {}) if not r.startswith(own)}
-        reads = {k: entry.reads for k in later if (entry := self.locks.get(k)) is not None}
-        fp = locked.fingerprint if (locked := self.locks.get(node.key)) else ""
-        left = self.writes.as_left(node.key, fp, self.project.root)
-        found = (self._readers, self.stats.digest, reads, self._writers, left)
-        return written_changes(node.key, written, *found)
+        """Why a step must run again to write its files anew (see ``WrittenFiles``)."""
+        return self.written.changes(graph, node)
 
     def expected_reads(self, node: StepNode, code: dict[str, str]) -> dict[str, str]:
         """Learned facts a step has before it runs (see ``LearnedFacts.expected_reads``)."""

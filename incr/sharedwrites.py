@@ -10,9 +10,16 @@ writes are given.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
-from incr.model import LockEntry, PipelineGraph, learned_kind, paths_overlap
+from incr.model import (
+    MISSING,
+    LockEntry,
+    PipelineGraph,
+    Reason,
+    learned_kind,
+    paths_overlap,
+)
 
 
 def several_writers(
@@ -63,21 +70,57 @@ def read_outside(
     return {path: names for path, names in several.items() if is_read(path, read)}
 
 
-def earlier_writers(
+def shared_read(
     graph: PipelineGraph, locks: Mapping[str, LockEntry], writes: Mapping[str, Iterable[str]]
-) -> dict[str, list[tuple[str, str]]]:
-    """For each step (by name) writing a file that steps before it in body order write too,
-    which a step of any pipeline reads (``reads``, with the deps of ``graph``'s steps): those
-    earlier writers, each with the file. When one of them executes, the step does too."""
+) -> dict[str, list[str]]:
+    """The files two steps or more of ``graph`` write, which a step of any pipeline reads
+    (``reads``, with the deps of ``graph``'s steps), each with its writers in body order."""
     several = several_writers(graph, writes)
     if not several:
         return {}
     read = reads(locks, deps=(d for n in graph.steps for d in n.deps))
+    return {path: names for path, names in sorted(several.items()) if is_read(path, read)}
+
+
+def earlier_writers(
+    graph: PipelineGraph, locks: Mapping[str, LockEntry], writes: Mapping[str, Iterable[str]]
+) -> dict[str, list[tuple[str, str]]]:
+    """For each step (by name) writing a file that steps before it in body order write too,
+    which a step of any pipeline reads (``shared_read``): those earlier writers, each with the
+    file. When one of them executes, the step does too."""
     found: dict[str, list[tuple[str, str]]] = {}
-    for path, names in sorted(several.items()):
-        if is_read(path, read):
-            for i, name in enumerate(names[1:], 1):
-                found.setdefault(name, []).extend((first, path) for first in names[:i])
+    for path, names in shared_read(graph, locks, writes).items():
+        for i, name in enumerate(names[1:], 1):
+            found.setdefault(name, []).extend((first, path) for first in names[:i])
+    return found
+
+
+def left_since(
+    graph: PipelineGraph,
+    step: str,
+    locks: Mapping[str, LockEntry],
+    writes: Mapping[str, Iterable[str]],
+    left: Callable[[str], Collection[str]],
+    now: Callable[[str], str],
+) -> list[Reason]:
+    """Why ``step`` must run again for the files it writes that other steps of ``graph``
+    write too and a step reads (``shared_read``), as they are on disk (``left``: the files a
+    step, by key, holds as its last run left them; ``now``: a file's digest). A file holding
+    what a writer before it left, which ran after it (``incr repro`` of that one alone): it
+    writes the file anew after it (``shared file rewritten``). For the first writer, a file
+    that no writer left as it is, which a step read with other bytes (an edit by hand, a
+    checkout of another branch): it writes the file anew (``written file changed``), and the
+    writers after it do too."""
+    found = []
+    for path, names in shared_read(graph, locks, writes).items():
+        if step not in names:
+            continue
+        before = names[: names.index(step)]
+        held = [name for name in names if path in left(f"{graph.name}.{name}")]
+        if held and held[-1] in before:
+            found.append(Reason(Reason.REWRITTEN, f"{path}, by {held[-1]}"))
+        elif not held and not before and _read_otherwise(path, now(path), locks):
+            found.append(Reason(Reason.WRITTEN_CHANGED, path))
     return found
 
 
@@ -99,3 +142,11 @@ def rewriters(
         if paths:
             found[name] = paths[0]
     return found
+
+
+def _read_otherwise(path: str, digest: str, locks: Mapping[str, LockEntry]) -> bool:
+    """Whether a lock entry records a read of ``path`` with bytes other than ``digest`` (a
+    file gone is ``written file missing``, not this)."""
+    if digest == MISSING:
+        return False
+    return any(entry.reads.get(path, digest) != digest for entry in locks.values())

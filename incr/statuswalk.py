@@ -170,7 +170,7 @@ def _walk_one(
         reads = seen.reads
         if pairs := pipeline.rewrites.get(node.name):
             rewritten, waiting = _rewritten(pairs, executes, waiting, dirty, own)
-            reads = (*reads, *rewritten)
+            reads = (*reads, *(r for r in rewritten if r not in reads))  # seen on disk too
         if locked is not None and locked.reads:
             setters, unset = _unpickled_values(node.key, locked.reads, set_by)
             setters |= output_makers(locked.reads)  # outputs it read through Repository()

@@ -313,3 +313,41 @@ def test_the_later_writer_of_a_file_another_pipeline_reads_runs_again_after_the_
     project.repro()
     assert project.take_ran() == []
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"), ("work/table.csv",))
+
+
+def test_a_file_two_writers_write_is_written_anew_when_not_as_the_last_one_left_it(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``incr repro prep.write_a`` runs the first writer alone: the file holds its bytes, so
+    the second writer is dirty (shared file rewritten) until it has run after it, and the
+    reader waits on it. A file edited by hand, which neither writer left so: the first writer
+    runs again (written file changed), then the second, and the reader reading what it read
+    before is reused. Before, both writers were clean and the reader reran on those bytes."""
+    prep = TWO_WRITERS.replace("MODE", repr("a"))
+    files = {"pipelines/a_report.py": TABLE_REPORT, "pipelines/b_prep.py": prep}
+    project = make_project(files)
+    project.repro()
+    project.take_ran()
+    project.edit("pipelines/b_prep.py", 'fh.write("1\\n2\\n")', 'fh.write("1\\n2\\n9\\n")')
+    project.repro("prep.write_a")
+    assert project.take_ran() == ["write_a"]
+    dirty = project.dirty()
+    assert dirty["add_b"] == [("shared file rewritten", "work/table.csv, by write_a")]
+    assert ("after", "prep.add_b") in dirty["total"]
+    assert "write_a" not in dirty
+    project.repro()
+    assert project.take_ran() == ["add_b", "total", "write"]
+    assert project.read("reports/total.json") == "112"
+    assert project.dirty() == {}
+
+    (project.root / "work/table.csv").write_text("1\n")
+    dirty = project.dirty()
+    assert dirty["write_a"] == [("written file changed", "work/table.csv")]
+    assert dirty["add_b"] == [("shared file rewritten", "work/table.csv, by write_a")]
+    project.repro()
+    assert project.take_ran() == ["write_a", "add_b"]  # the reader read these bytes
+    assert project.read("work/table.csv") == "1\n2\n9\n100\n"
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"), ("work/table.csv",))

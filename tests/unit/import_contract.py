@@ -173,6 +173,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "outputs",
             "keptsources",
             "seenwrites",
+            "writtenfiles",
             "workspace",
             "session",
             "opening",

@@ -19,7 +19,7 @@ from incr.overlaps import (
     notes,
 )
 from incr.seenwrites import SeenWrites
-from incr.sharedwrites import earlier_writers, rewriters
+from incr.sharedwrites import earlier_writers, left_since, rewriters
 from incr.store import Store
 
 FACTS = Facts({}, {}, {}, {})
@@ -82,6 +82,24 @@ def test_writers_of_a_file_a_step_of_another_pipeline_reads_run_in_order_and_aga
     assert earlier_writers(graph, reads, writes)["c"] == [("b", "work/t.csv"), ("a", "work/t.csv")]
     assert learned_graph(graph, {}, writes)[0] is graph  # read by no step: nothing ordered
     assert rewriters(graph, "b", ["work/t.csv"], writes, {}) == {}
+
+
+def test_a_file_several_steps_write_is_judged_by_which_of_them_left_it() -> None:
+    graph = pipeline(node("b"), node("a"))
+    writes = {"p.a": ("work/t.csv",), "p.b": ("work/t.csv",)}
+    reads = {"q.total": LockEntry("q.total", "fp", FACTS, {}, {"work/t.csv": "d1"})}
+
+    def judge(step: str, holder: str, now: str) -> list[str]:
+        def left(key: str) -> set[str]:
+            return {"work/t.csv"} if key == f"p.{holder}" else set()
+
+        return [str(r) for r in left_since(graph, step, reads, writes, left, lambda p: now)]
+
+    assert judge("a", "a", "d1") == [] and judge("b", "a", "d1") == []  # as a run leaves it
+    assert judge("a", "b", "d2") == ["shared file rewritten (work/t.csv, by b)"]  # b alone
+    assert judge("b", "", "d2") == ["written file changed (work/t.csv)"]  # by hand
+    assert judge("b", "", "d1") == [] and judge("a", "", "d2") == []
+    assert judge("b", "", "missing") == []  # written file missing says so
 
 
 def test_file_reads_keep_plain_files_only() -> None:
