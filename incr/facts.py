@@ -294,14 +294,14 @@ def _written_by_another(
     )
 
 
-def learned_notes(node: StepNode, locked: LockEntry | None) -> tuple[str, ...]:
+def learned_notes(node: StepNode, locked: LockEntry | None, cached: bool) -> tuple[str, ...]:
     """The notes on a step that, as it last ran, connected to internet addresses (unless it
-    expires or is not cached) or started programs incr does not follow (unless it lists
-    ``deps``): the user takes charge so."""
+    expires or is not ``cached``: at the step's, pipeline's or run's level) or started
+    programs incr does not follow (unless it lists ``deps``): the user takes charge so."""
     if locked is None:
         return ()
     notes = []
-    if node.cache_expires is None and node.enable_cache is not False:
+    if node.cache_expires is None and cached:
         notes.append(gate.network_note(locked.reads))
     programs = [key[len(RUNS_PREFIX) :] for key in locked.reads if key.startswith(RUNS_PREFIX)]
     if programs and not node.deps:

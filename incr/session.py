@@ -42,7 +42,7 @@ from incr.model import (
 from incr.outputs import OutputCheck
 from incr.overlaps import Overlap, pipeline_order
 from incr.packages import PackageVersions
-from incr.plan import Verdict, upstream_inputs
+from incr.plan import Verdict, cache_enabled, upstream_inputs
 from incr.project import Project
 from incr.seenwrites import SeenWrites
 from incr.sharedwrites import earlier_writers
@@ -323,6 +323,7 @@ class Workspace:
         if absent:
             facts, learned = gate.as_recorded(facts, locked, absent)
         missing, modified = self.outputs.problems(locked, listed=True)
+        cached = cache_enabled(node, graph.enable_cache, graph.run_cache)
         reads: tuple[Reason, ...] = ()
         if locked:
             expected = learned_of.expected_reads(node, facts.code)
@@ -340,7 +341,7 @@ class Workspace:
             expired=self.outputs.expired(node, locked, now),
             uncached=tuple(traced.code[node.name].uncached()),
             notes=tuple(facts_of.notes(traced, node)),
-            file_notes=(*native[1], *learned_notes(node, locked)),
+            file_notes=(*native[1], *learned_notes(node, locked, cached)),
         )
 
     # ------------------------------------------------------------------ sources kept for diffs

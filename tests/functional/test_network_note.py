@@ -110,3 +110,21 @@ def test_an_address_is_named_by_the_name_it_was_resolved_from(
     assert f"net:localhost:{port}" in project.lock()["flow.fetch"].reads
     [note] = _notes(project)["fetch"]
     assert note.startswith(f"connected to localhost:{port} as it ran")
+
+
+def test_a_step_of_a_pipeline_whose_cache_is_off_gets_no_note(
+    make_project: MakeProject, port: int
+) -> None:
+    """Its cache is off at the pipeline's level, or at the run's (a main block's
+    ``.run(enable_cache=False)``): it runs each time, and the note would say otherwise."""
+    flow = FLOW.format(host="127.0.0.1", port=port, options="")
+    off = flow.replace("@pipeline\n", "@pipeline(enable_cache=False)\n")
+    project = make_project({"pipelines/flow.py": off})
+    project.repro()
+    assert project.take_ran() == ["fetch", "local"]
+    assert _notes(project) == {}
+    run_off = flow + '\n\nif __name__ == "__main__":\n    flow().run(enable_cache=False)\n'
+    project.write({"pipelines/flow.py": run_off})
+    project.repro()
+    assert project.take_ran() == ["fetch", "local"]
+    assert _notes(project) == {}
