@@ -26,3 +26,52 @@ def canonical_json(value: Any) -> str:
 def json_key(value: Any) -> str:
     """``canonical_json`` that lets NaN through: for comparing values, never for digests."""
     return _KEY.encode(value)
+
+
+#: The key that marks a dict JSON would spell otherwise than it is (see ``faithful``).
+ORDERED_DICT = "<dict in order>"
+
+
+def faithful(value: Any) -> Any:
+    """``value`` with each dict that canonical JSON would not spell faithfully (a key that is
+    not a string, ``{0: 2.0}`` spelt as ``{"0": 2.0}``; keys out of sorted order, which sorting
+    would hide from a step iterating them in order; a key that is the mark itself) as
+    ``{ORDERED_DICT: [[key, value], ...]}``.
+    Anything else is given back as it is (the same object when nothing inside changes)."""
+    if isinstance(value, dict):
+        items = [(k, faithful(v)) for k, v in value.items()]
+        keys = [k for k, _ in items]
+        plain = all(type(k) is str for k in keys) and keys == sorted(keys)
+        if plain and ORDERED_DICT not in value:
+            if all(v is value[k] for k, v in items):
+                return value
+            return dict(items)
+        return {ORDERED_DICT: [[k, v] for k, v in items]}
+    if isinstance(value, list | tuple):
+        items = [faithful(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
+
+
+def faithful_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A step's config values (by field name) as the fingerprint and lockfile hold them:
+    each ``faithful``."""
+    if not config or not any(isinstance(v, dict | list | tuple) for v in config.values()):
+        return config
+    found = {k: faithful(v) for k, v in config.items()}
+    return config if all(found[k] is v for k, v in config.items()) else found
+
+
+def as_given(value: Any) -> Any:
+    """``faithful``'s inverse, for showing a value: each marked dict as the dict it was."""
+    if isinstance(value, dict):
+        if len(value) == 1 and ORDERED_DICT in value and isinstance(value[ORDERED_DICT], list):
+            return {_key(k): as_given(v) for k, v in value[ORDERED_DICT]}
+        return {k: as_given(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_given(v) for v in value]
+    return value
+
+
+def _key(key: Any) -> Any:
+    return tuple(key) if isinstance(key, list) else key

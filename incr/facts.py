@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Mapping
 
 from incr import gate, outside
+from incr.digests import faithful_config
 from incr.errors import DefinitionError
 from incr.fingerprint import global_random_fix
 from incr.hashing import MISSING, StatCache
@@ -232,7 +233,7 @@ class StepFacts:
         self._check_deps(traced, node, deps)
         return Facts(
             code=self.code_facts(traced, node),
-            config=node.config,
+            config=faithful_config(node.config),
             inputs=inputs,
             deps={**deps, **opened},
         )

@@ -13,6 +13,7 @@ from dataclasses import replace
 from enum import Enum
 from typing import Any
 
+from incr.digests import as_given
 from incr.fingerprint import DEFAULTS, FILL_ORDER, canonical_json, fingerprint, json_key
 from incr.model import (
     LOCAL_CODE,
@@ -285,7 +286,7 @@ def describe_mapping_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> s
 def _show(value: Any) -> str:
     if isinstance(value, Enum):  # as the lockfile keeps it: by its value
         value = value.value
-    return repr(value) if isinstance(value, str) else str(value)
+    return repr(value) if isinstance(value, str) else str(as_given(value))
 
 
 def upstream_inputs(
