@@ -178,13 +178,13 @@ def analyse(source: ModuleSource) -> ModuleInfo:
             )
             for name in target_names(targets):
                 define(name, stmt, guards)
-            for name in mutated_names(targets):  # TABLE["inc"] = inc, obj.attr = value
+            for name in mutated_names(targets, main):  # TABLE["inc"] = inc, obj.attr = v
                 define(name, stmt, guards)
         elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-            for name in call_keys(stmt.value):  # TABLE.update(...), REG.add(f), register(f)
+            for name in call_keys(stmt.value, main):  # TABLE.update(...), register(f)
                 define(name, stmt, guards)
         elif isinstance(stmt, ast.For | ast.While):  # for k in ...: TABLE[k] = ...
-            for name in loop_names(stmt):  # the whole loop defines what it assigns
+            for name in loop_names(stmt, main):  # the whole loop defines what it assigns
                 define(name, stmt, guards)
         elif isinstance(stmt, ast.Import | ast.ImportFrom):
             for bound, binding in _bindings(stmt, package, info):

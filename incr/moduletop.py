@@ -153,9 +153,10 @@ def target_names(targets: list[ast.expr]) -> Iterable[str]:
             yield from target_names([target.value])
 
 
-def loop_names(loop: ast.For | ast.While) -> set[str]:
+def loop_names(loop: ast.For | ast.While, main: bool = False) -> set[str]:
     """Names a module-level loop binds or changes in place: its target, and the functions,
-    classes, targets and mutated containers of the statements in it."""
+    classes, targets and mutated containers of the statements in it (``main``: see
+    ``mutated_names``)."""
     names = set(target_names([loop.target])) if isinstance(loop, ast.For) else set()
     for sub in ast.walk(loop):
         if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -164,13 +165,13 @@ def loop_names(loop: ast.For | ast.While) -> set[str]:
             targets: list[ast.expr] = (
                 list(sub.targets) if isinstance(sub, ast.Assign) else [sub.target]
             )
-            names |= {*target_names(targets), *mutated_names(targets)}
+            names |= {*target_names(targets), *mutated_names(targets, main)}
         elif isinstance(sub, ast.Expr) and isinstance(sub.value, ast.Call):
-            names |= set(call_keys(sub.value))
+            names |= set(call_keys(sub.value, main))
     return names
 
 
-def call_keys(call: ast.Call) -> Iterable[str]:
+def call_keys(call: ast.Call, main: bool = False) -> Iterable[str]:
     """The names a module-level call statement is kept under: the container it changes
     (``TABLE`` in ``TABLE.update(...)`` and in ``TABLE.register("x")(f)``), or ``NAME()`` for a
     call of a plain name (``register("x")(f)``: found when ``register`` fills a table), with
@@ -183,22 +184,32 @@ def call_keys(call: ast.Call) -> Iterable[str]:
         if func.id in _SETS_ATTRIBUTE and call.args and isinstance(call.args[0], ast.Name):
             yield call.args[0].id  # setattr(Cfg, "LR", 0.7) changes Cfg
     else:
-        yield from mutated_names([func])
+        yield from mutated_names([func], main)
 
 
 #: Builtins that change an attribute of the object they are given first.
 _SETS_ATTRIBUTE = frozenset({"setattr", "delattr"})
 
 
-def mutated_names(targets: list[ast.expr]) -> Iterable[str]:
+def mutated_names(targets: list[ast.expr], main: bool = False) -> Iterable[str]:
     """The module-level names a statement changes in place: the root of a subscript or
-    attribute target (``TABLE`` in ``TABLE["a"] = f`` and in ``TABLE.update(...)``)."""
+    attribute target (``TABLE`` in ``TABLE["a"] = f`` and in ``TABLE.update(...)``). In a
+    main block (``main``), a variable set in ``os.environ`` (``environ``) changes no name:
+    the steps that read it have it as a fact, with the value their instance's ``.run()``
+    saw (a sweep loop's edit reruns the instances whose values it changed)."""
     for target in targets:
         node = target
-        while isinstance(node, ast.Subscript | ast.Attribute):
+        while isinstance(node, ast.Subscript | ast.Attribute) and not (main and _environ(node)):
             node = node.value
-        if node is not target and isinstance(node, ast.Name):
+        if node is not target and isinstance(node, ast.Name) and not (main and _environ(node)):
             yield node.id
+
+
+def _environ(node: ast.expr) -> bool:
+    """``os.environ``, or ``environ`` (``from os import environ``)."""
+    if isinstance(node, ast.Attribute):
+        return node.attr == "environ" and isinstance(node.value, ast.Name) and node.value.id == "os"
+    return isinstance(node, ast.Name) and node.id == "environ"
 
 
 def statement_names(stmt: ast.stmt) -> tuple[set[str], set[str]]:
