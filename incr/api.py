@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from incr import artifacts, fanin, hooks, integrations, pipeparams, stepcontext, stepsig, tracing
 from incr.errors import DefinitionError
-from incr.instances import instance_name
+from incr.instances import Named, as_run, instance_name
 from incr.materializers import check_overrides, producer_classes
 from incr.model import PipelineGraph, StepCode, TracedPipeline
 from incr.outputspec import Engine as Engine
@@ -355,7 +355,7 @@ def _is_step(value: Any) -> bool:
     return isinstance(value, Step | StepInstance)
 
 
-class PipelineInstance(PastRuns):
+class PipelineInstance(PastRuns, Named):
     """A pipeline with its steps bound; ``run()`` brings it up to date.
 
     ``values`` are its parameter values (see ``incr.pipeparams``): an instance made with other
@@ -375,10 +375,6 @@ class PipelineInstance(PastRuns):
         self.run_caches: list[bool | None] = []  # what the .run() calls discovery recorded pass
         named = pipeparams.instance_name(definition.name, definition.signature, self.values)
         self._name = instance_name(definition, named, bound)  # see incr.instances
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     def add_to(self, tracer: tracing.Tracer[Any]) -> Any:
         """Called inside another pipeline's body: add this pipeline's steps to that pipeline,
@@ -421,9 +417,10 @@ class PipelineInstance(PastRuns):
         """
         if hooks.run_called is not None:  # what this module reads from now on is not read
             hooks.run_called(sys._getframe(1))  # while it is imported (a run's results...)
-        if tracing.record_run(self, enable_cache):
+        ran = as_run(self)  # another instance when run in another environment (a sweep)
+        if tracing.record_run(ran, enable_cache):
             return None
-        return run_with_engine(self, enable_cache)
+        return run_with_engine(ran, enable_cache)
 
 
 @overload

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from incr import globalvalues, graphcache, runlevel
 from incr.dag import check_shared_outs
-from incr.envreads import is_incr_file
+from incr.envreads import EnvChanges, is_incr_file
 from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.graph import check
 from incr.imports import shadowed, taken_elsewhere, use_project_imports
+from incr.instancefind import found_as, run_envs
 from incr.learned import own_paths
 from incr.mainblock import line_in, run_main_block
 from incr.model import StepCode, TracedPipeline
@@ -128,22 +129,26 @@ def discover(
     name that still hold for the modules as imported (see ``rebound``)."""
     found: list[tuple[PipelineInstance, Path]] = []
     defined: dict[int, tuple[Pipeline, Path]] = {}
+    envs: dict[int, EnvChanges] = {}  # what each instance's .run() saw (``run_envs``)
     for path in discovered_modules(project):
         with recording_runs() as runs:
             module = import_module(project, path)
             rel = path.relative_to(project.root).as_posix()
             run_main_block(module, path, rel, runs)
         defined.update((id(p), (p, path)) for p in _definitions(module))
+        envs.update(run_envs(runs))
         seen = {id(i) for i, _ in found}
         for instance in [*_collect(module, runs), *runs]:
             if id(instance) in seen:
                 continue
             seen.add(id(instance))
-            same = [o for o, _ in found if _made_before(instance, o) or _same_instance(instance, o)]
-            if same:
-                runlevel.merge(same[0], instance)  # its .run(enable_cache=...) counts for it
-            else:
+            other = found_as(instance, [i for i, _ in found])
+            if other is None:
                 found.append((instance, path))
+                continue
+            runlevel.merge(other, instance)  # its .run(enable_cache=...) counts for it
+            if id(instance) in envs:  # a module-level instance its main block runs
+                envs.setdefault(id(other), envs[id(instance)])
     if not found and defined:
         raise _no_instance(project, [d for d, _ in defined.values()], defined)
     saved = known() if known is not None else {}
@@ -164,24 +169,11 @@ def discover(
         made = rebound(instance, project.root, graph) if graph is not None else None
         if made is not None:  # set as the modules were imported now
             made = replace(made, values=globalvalues.changed(project.root))
-        traced.append(
-            runlevel.applied(made or trace(instance, project.root, path, orders), instance)
-        )
+        made = made or trace(instance, project.root, path, orders)
+        traced.append(runlevel.applied(replace(made, env=envs.get(id(instance), ())), instance))
     traced = [t for t, (i, _) in zip(traced, found, strict=True) if not _only_nested(i)]
     check_shared_outs(t.graph for t in traced)
     return traced
-
-
-def _made_before(instance: PipelineInstance, other: PipelineInstance) -> bool:
-    """True when ``other``, found already, is an instance of the same pipeline with the same
-    parameter values (and no steps bound): ``cv(n_folds=2)`` where 2 is the default is ``cv``."""
-    return (
-        not instance.bound
-        and other.definition is instance.definition
-        and not other.bound
-        and other.name == instance.name
-        and other.values == instance.values
-    )
 
 
 def _only_nested(instance: PipelineInstance) -> bool:
@@ -227,23 +219,6 @@ def _definitions(module: object) -> list[Pipeline]:
         for v in list(vars(module).values())
         if isinstance(v, Pipeline) and getattr(v.func, "__module__", None) == name
     ]
-
-
-def _same_instance(a: PipelineInstance, b: PipelineInstance) -> bool:
-    """True for one instance found twice: the same object, or the same pipeline with the same
-    steps and configs bound (a module-level instance and one made again in the main block)."""
-    if a is b:
-        return True
-    if a.definition is not b.definition or a.bound.keys() != b.bound.keys():
-        return False
-    if a.values != b.values:  # cv(n_folds=3) and cv(n_folds=5) bind no steps: two instances
-        return False
-    return all(
-        a.bound[k].step is b.bound[k].step
-        and a.bound[k].step.config_values(a.bound[k].config)
-        == b.bound[k].step.config_values(b.bound[k].config)
-        for k in a.bound
-    )
 
 
 def _no_instance(
@@ -373,19 +348,22 @@ def _rebind(
     with ``main_blocks``) and rebind each graph of ``known`` to an instance of the same name
     found there (``rebound``); None unless every one was."""
     found: list[PipelineInstance] = []
+    envs: dict[int, EnvChanges] = {}
     for path in paths:
         with recording_runs() as runs:
             module = import_module(project, path)
             if main_blocks:
                 run_main_block(module, path, path.relative_to(project.root).as_posix(), runs)
-        found += [*_collect(module), *runs]
+        envs.update(run_envs(runs))
+        found += [*runs, *_collect(module)]  # a run first: with the environment it saw
     made: dict[str, TracedPipeline] = {}
     for instance in found:
         graph = known.get(instance.name)
         if graph is not None and instance.name not in made:
             bound = rebound(instance, project.root, graph)
-            if bound is not None:
-                made[instance.name] = bound
+            if bound is not None:  # without main blocks, as discovery found it
+                env = envs.get(id(instance), ()) if main_blocks else graph.env
+                made[instance.name] = replace(bound, env=env)
     return made if made.keys() == known.keys() else None
 
 

@@ -100,6 +100,15 @@ def overlay(environ: dict[str, str], shell: Mapping[str, str], changed: EnvChang
             environ[name] = value
 
 
+def give_process(values: EnvChanges) -> None:
+    """Set (None: remove) these variables in this process's environment."""
+    for name, value in values:
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def is_incr_file(filename: str) -> bool:
     """True for a file of incr's own package."""
     return filename.startswith(_INCR_DIRS)

@@ -60,8 +60,9 @@ from incr.wiring import Wiring, wiring_of
 #: 4: what step functions capture, and steps in class bodies; 5: run order; 6: wiring digests
 #: of the text around step bodies; 7: fields that hold their default left out; 8: modules
 #: imported only if found; 9: the environment variables discovery set, steps' parameters;
-#: 10: the instances' run-level ``enable_cache`` (``PipelineGraph.run_cache``).
-FORMAT = 10
+#: 10: the instances' run-level ``enable_cache`` (``PipelineGraph.run_cache``); 11: the
+#: variables each pipeline instance's ``.run()`` saw (``TracedPipeline.env``).
+FORMAT = 11
 DISABLE_ENV = "INCR_NO_GRAPH_CACHE"
 
 
@@ -148,7 +149,10 @@ def save(
         and len(pipelines) == len(saved.pipelines)
         and path_additions() == saved.paths
         and env_set == saved.env_set
-        and all(a.graph is b.graph for a, b in zip(pipelines, saved.pipelines, strict=True))
+        and all(
+            a.graph is b.graph and a.env == b.env
+            for a, b in zip(pipelines, saved.pipelines, strict=True)
+        )
     ):
         return
     wiring = {}

@@ -20,6 +20,7 @@ def encode(traced: TracedPipeline) -> dict[str, Any]:
         },
         "code": {name: _encode_code(c) for name, c in traced.code.items()},
         **({"values": traced.values} if traced.values else {}),
+        **({"env": [list(pair) for pair in traced.env]} if traced.env else {}),
     }
 
 
@@ -87,7 +88,8 @@ def decode(item: dict[str, Any]) -> TracedPipeline:
         order=tuple(graph["order"]),
     )
     values = {str(part): str(digest) for part, digest in item.get("values", {}).items()}
-    return TracedPipeline(pipeline, {}, {}, code, values)
+    env = tuple((str(n), None if v is None else str(v)) for n, v in item.get("env", ()))
+    return TracedPipeline(pipeline, {}, {}, code, values, env)
 
 
 def _decode_node(node: dict[str, Any]) -> StepNode:

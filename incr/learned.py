@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from incr import outside
-from incr.envreads import env_value
+from incr.envreads import EnvChanges, env_value, overlay
 from incr.hashing import MISSING, StatCache
 from incr.model import (
     ENV_PREFIX,
@@ -87,6 +87,10 @@ class LearnedFacts:
         self.environ = environ
         #: That environment before what discovery sets is applied (``envreads.overlay``).
         self.shell = dict(environ)
+        #: What discovery set (``envreads.changes``), and the variables the ``.run()`` of the
+        #: pipeline instance judged now saw with other values (``for_instance``).
+        self.discovery_set: EnvChanges = ()
+        self.instance_env: EnvChanges = ()
         #: What the project modules read while imported (see ``incr.importreads``).
         self.imports: ImportFacts = {}
         #: The digest of a project definition's code now, by ``module:name``: the value of
@@ -99,6 +103,18 @@ class LearnedFacts:
         self.parts_of: Callable[[str], Mapping[str, str]] = lambda ref: {}
         #: The lock entries, for the value of an ``output:`` key (``output_value``).
         self.locks: Mapping[str, LockEntry] = {}
+
+    def for_instance(self, env: EnvChanges) -> EnvChanges:
+        """Value the variables as the steps of a pipeline instance see them: the shell's with
+        what discovery set and what its own ``.run()`` saw (``env``: ``TracedPipeline.env``,
+        a sweep's ``os.environ["SEED"] = seed``). The variables whose values the process must
+        take for its steps (none unless an instance has values of its own)."""
+        if not env and not self.instance_env:
+            return ()
+        names = sorted({n for n, _ in (*self.instance_env, *env)})
+        overlay(self.environ, self.shell, (*self.discovery_set, *env))
+        self.instance_env = env
+        return tuple((n, self.environ.get(n)) for n in names)
 
     def read_changes(
         self,
@@ -137,6 +153,8 @@ class LearnedFacts:
             from incr import importreads  # here: what records reads, a status does not load
 
             found = importreads.step_facts(self.imports, code)
+            if self.instance_env:  # valued as this instance's steps see the variables
+                found.update((k, self.value(k)) for k in found if k.startswith(ENV_PREFIX))
         if node.env:
             found.update({f"{ENV_PREFIX}{n}": env_value(n, self.environ) for n in node.env})
         return found

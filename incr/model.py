@@ -424,6 +424,8 @@ class TracedPipeline:
     code: dict[str, StepCode]
     #: Module-level values set at run time, by code part (``incr.globalvalues``).
     values: dict[str, str] = field(default_factory=dict)
+    #: Variables its ``.run()`` saw with other values than its module left (None: unset).
+    env: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def executable(self) -> bool:

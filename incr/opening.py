@@ -69,6 +69,7 @@ def open_pipelines(
     shell = workspace.learned.shell  # the environment as the command found it
     env_set = envreads.changes(shell, os.environ)  # and as the modules left it: the steps see it
     envreads.overlay(workspace.environ, shell, env_set)
+    workspace.learned.discovery_set, workspace.learned.instance_env = env_set, ()
     workspace.imports = imported.facts(workspace.stats.digest, workspace.environ, exclude)
     env = {name: env_value(name, shell) for name in imported.env_names}  # what keys the cache
     learned = seen.learned()
@@ -98,6 +99,7 @@ def load_graphs(project: Project, workspace: Workspace) -> Saved | None:
         workspace.imports = saved.imports
         # what discovery would set
         envreads.overlay(workspace.environ, workspace.learned.shell, saved.env_set)
+        workspace.learned.discovery_set = saved.env_set
         workspace.discovered = [*saved.key["modules"], *saved.key["learned"]]
         workspace.facts.local.added = saved.paths  # sys.path as the modules left it
     return saved

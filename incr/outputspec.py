@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from incr import hooks, tracing
+from incr import hooks, instances, tracing
 from incr.errors import DefinitionError
 from incr.materializers import check_overrides
 
@@ -39,7 +39,10 @@ def run_with_engine(instance: Any, enable_cache: bool | None) -> Any:
     """Run ``instance`` with the installed engine."""
     if hooks.engine is None:
         raise DefinitionError(f"pipeline {instance.name}: no engine to run it (import incr)")
-    return hooks.engine(instance, enable_cache)
+    try:
+        return hooks.engine(instance, enable_cache)
+    finally:
+        instances.ran(instance.environ)
 
 
 class PastRuns:

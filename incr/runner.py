@@ -115,6 +115,7 @@ class Runner:
         pipelines run after this one (a step that finds no file one of them may write
         fails quietly, to run again after them).
         """
+        envreads.give_process(self.ws.learned.for_instance(traced.env))  # as its .run() saw
         graph, found = self.ws.learned_graph(traced)
         traced = traced if graph is traced.graph else replace(traced, graph=graph)
         run_override = graph.run_cache if run_override is None else run_override  # main block's

@@ -295,6 +295,7 @@ class Workspace:
         disk that ``incr status --check`` takes as recorded (see ``gate.as_recorded``)."""
         graph, overlaps = self.learned_graph(traced)
         self.facts.values.update(traced.values)  # what unpickled code reads (``ref_code``)
+        self.learned.for_instance(traced.env)  # the variables as its .run() saw them
         judged = statuswalk.judged_steps(graph, wanted)
         now = time.time()
         observed = {node.name: self.observe(traced, node, absent, now, graph) for node in judged}

@@ -161,7 +161,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
         ],
     ),
     # 3 discovery: import user modules, trace, networkx graphs
-    ("discovery", ["mainblock", "graphs", "discovery", "graph"]),
+    ("discovery", ["mainblock", "graphs", "instancefind", "discovery", "graph"]),
     # 4 workspace: one project's files opened together, one small class per job
     (
         "workspace",

@@ -50,9 +50,12 @@ nodes = st.builds(
 )
 
 
+envs = st.lists(st.tuples(names, st.none() | texts), max_size=2).map(tuple)
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(nodes, codes), max_size=3), st.booleans())
-def test_property_a_saved_graph_reads_back_the_same(steps, enable_cache) -> None:
+@given(st.lists(st.tuples(nodes, codes), max_size=3), st.booleans(), envs)
+def test_property_a_saved_graph_reads_back_the_same(steps, enable_cache, env) -> None:
     graph = PipelineGraph(
         "p",
         "pipelines/p.py",
@@ -60,10 +63,12 @@ def test_property_a_saved_graph_reads_back_the_same(steps, enable_cache) -> None
         enable_cache=enable_cache,
         order=tuple(node.name for node, _ in steps),
     )
-    traced = TracedPipeline(graph, {}, {}, {node.name: code for node, code in steps})
+    code = {node.name: code for node, code in steps}
+    traced = TracedPipeline(graph, {}, {}, code, env=env)  # what its .run() saw
     back = decode(json.loads(json.dumps(encode(traced))))
     assert back.graph == graph
     assert back.code == traced.code
+    assert back.env == env
 
 
 def test_fields_that_hold_their_defaults_are_left_out() -> None:
