@@ -107,8 +107,13 @@ def as_run(instance: Any) -> Any:
     (``environ``): itself, unless an earlier ``.run()`` of it (or of an instance of the same
     name) saw another environment; then a copy named after the environments seen
     (``train@env2``), the same name for the same environment. incr's own variables
-    (``INCR_*``) and those in ``moved`` do not count."""
+    (``INCR_*``) and those in ``moved`` do not count. A pipeline defined in a notebook keeps
+    its name: a cell runs again at will, after other cells set what they set."""
     env = dict(os.environ)
+    from incr.notebook import is_interactive  # here: .run() alone loads it
+
+    if is_interactive(instance.definition.func.__code__.co_filename):
+        return instance.renamed(instance.name, env)
     seen = _ran.setdefault((id(instance.definition), instance.name), [])
     name = next((n for other, n in seen if _same_env(other, env)), None)
     if name is None:
