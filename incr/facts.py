@@ -20,11 +20,13 @@ from incr.model import (
     Artifact,
     Facts,
     LockEntry,
+    PipelineGraph,
     StepNode,
     TracedPipeline,
     paths_overlap,
 )
 from incr.packages import PackageVersions
+from incr.plan import cache_enabled
 from incr.project import Project
 from incr.sources import CodeSources
 
@@ -295,15 +297,18 @@ def _written_by_another(
     )
 
 
-def learned_notes(node: StepNode, locked: LockEntry | None, cached: bool) -> tuple[str, ...]:
-    """The notes on a step that, as it last ran, connected to internet addresses (unless it
-    expires or is not ``cached``: at the step's, pipeline's or run's level) or started
+def learned_notes(
+    node: StepNode, locked: LockEntry | None, graph: PipelineGraph
+) -> tuple[str, ...]:
+    """The notes on a step of ``graph`` that, as it last ran, connected to internet addresses
+    (unless it expires or is not cached: at the step's, pipeline's or run's level) or started
     programs incr does not follow (unless it lists ``deps``): the user takes charge so."""
-    if locked is None:
+    if locked is None or not locked.reads:
         return ()
     notes = []
-    if node.cache_expires is None and cached:
-        notes.append(gate.network_note(locked.reads))
+    net = gate.network_note(locked.reads) if node.cache_expires is None else ""
+    if net and cache_enabled(node, graph.enable_cache, graph.run_cache):
+        notes.append(net)
     programs = [key[len(RUNS_PREFIX) :] for key in locked.reads if key.startswith(RUNS_PREFIX)]
     if programs and not node.deps:
         from incr import processes  # here: only a step that started programs needs it

@@ -42,7 +42,7 @@ from incr.model import (
 from incr.outputs import OutputCheck
 from incr.overlaps import Overlap, pipeline_order
 from incr.packages import PackageVersions
-from incr.plan import Verdict, cache_enabled, upstream_inputs
+from incr.plan import Verdict, upstream_inputs
 from incr.project import Project
 from incr.seenwrites import SeenWrites
 from incr.sharedwrites import earlier_writers
@@ -187,7 +187,7 @@ class Workspace:
     ) -> dict[str, str]:
         """``reads`` (a lock entry's) as ``node`` is judged by them: without the ``sets:``
         keys of the values no step after it uses (``incr.setters``)."""
-        parts = set_parts(reads)
+        parts = set_parts(reads) if reads else None
         if not parts:
             return reads
         if (users := self._later.get(graph.name)) is None:
@@ -324,7 +324,6 @@ class Workspace:
         if absent:
             facts, learned = gate.as_recorded(facts, locked, absent)
         missing, modified = self.outputs.problems(locked, listed=True)
-        cached = cache_enabled(node, graph.enable_cache, graph.run_cache)
         reads: tuple[Reason, ...] = ()
         if locked:
             expected = learned_of.expected_reads(node, facts.code)
@@ -342,7 +341,7 @@ class Workspace:
             expired=self.outputs.expired(node, locked, now),
             uncached=tuple(traced.code[node.name].uncached()),
             notes=tuple(facts_of.notes(traced, node)),
-            file_notes=(*native[1], *learned_notes(node, locked, cached)),
+            file_notes=(*native[1], *learned_notes(node, locked, graph)),
         )
 
     # ------------------------------------------------------------------ sources kept for diffs

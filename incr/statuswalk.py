@@ -197,7 +197,7 @@ def _walk_one(
             set_by.update(dict.fromkeys(parts, node.key))
         if lock_view:
             gate.lock_backstop(reasons, fp, locked)
-        if any(r.kind != Reason.UPSTREAM for r in reasons):
+        if reasons and any(r.kind != Reason.UPSTREAM for r in reasons):
             executes.add(node.name)
         if reasons:
             machine = lock_view and not waiting and gate.machine_only(reasons)
