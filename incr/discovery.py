@@ -168,7 +168,7 @@ def discover(
         graph = saved.get(instance.name)
         made = rebound(instance, project.root, graph) if graph is not None else None
         if made is not None:  # set as the modules were imported now
-            made = replace(made, values=globalvalues.changed(project.root))
+            made = replace(made, values=globalvalues.changed(project.root, held=True))
         made = made or trace(instance, project.root, path, orders)
         traced.append(runlevel.applied(replace(made, env=envs.get(id(instance), ())), instance))
     traced = [t for t, (i, _) in zip(traced, found, strict=True) if not _only_nested(i)]
@@ -419,5 +419,5 @@ def trace(
             f"{type(exc).__name__}: {exc}",
             hint="a pipeline body only calls steps and passes their outputs on",
         ) from None
-    values = globalvalues.changed(root)  # after the modules were imported and main blocks ran
+    values = globalvalues.changed(root, held=True)  # after the imports and main blocks ran
     return replace(traced, graph=check(traced.graph, orders), values=values)

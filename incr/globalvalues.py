@@ -14,9 +14,10 @@ loaded by ``incr.imports``; in a script, a module imported before incr counts as
 incr was imported and as each of its steps was made, ``imported_before``), or is bound at
 the top level of a main block that ran (``ran_main``: the script's own, or one that
 discovery ran), or is bound at the top level of a module whose top level reads the command
-line (``compiled``: ``sys.argv``, ``parser.parse_args()``). Other values (objects, large
-arrays) are not followed: a step that reads one set at run time should take it as a config
-value or an input.
+line (``compiled``: ``sys.argv``, ``parser.parse_args()``). What a module's own classes,
+functions and objects hold counts so too, as discovery leaves it (``incr.heldvalues``).
+Other values (objects, large arrays) are not followed: a step that reads one set at run time
+should take it as a config value or an input.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from incr.boundnames import (
     top_statements,
 )
 from incr.digests import digest_bytes
+from incr.heldvalues import held_texts
 from incr.moduletop import main_bodies
 from incr.project import module_file
 
@@ -56,6 +58,9 @@ _OMEGACONF = frozenset({"omegaconf.dictconfig.DictConfig", "omegaconf.listconfig
 
 #: Per project module loaded by incr: the module and the plain values its import left.
 _imported: dict[str, tuple[ModuleType, dict[str, str]]] = {}
+#: Per project module: the plain values its own classes, functions and objects held as its
+#: import ended (``incr.heldvalues``), by name.
+_held: dict[str, dict[str, str]] = {}
 #: Modules whose names count by their value whatever their import left, by name, with those
 #: names: the names a main block that ran binds, or those ``MAIN``/``TOP`` stands for (read
 #: from the module's file when asked: its main blocks', or its whole top level's).
@@ -81,6 +86,7 @@ def imported(module: ModuleType) -> None:
     """Note the plain values ``module`` holds as its import ends. What the top level of a
     module that reads the command line binds counts by its value whatever it is."""
     _imported[module.__name__] = (module, dict(_plain_values(vars(module))))
+    _held[module.__name__] = held_texts(module, _imported, _token)
     if getattr(module, "__file__", None) in _argv_files:
         _mains[module.__name__] = (module, TOP)
 
@@ -133,10 +139,12 @@ def ran_main(module: ModuleType, block: list[ast.stmt] | None = None) -> None:
         _mains[module.__name__] = (module, MAIN if block is None else bound_names(block))
 
 
-def changed(root: Path) -> dict[str, str]:
+def changed(root: Path, held: bool = False) -> dict[str, str]:
     """The values set at run time, as code parts: ``PATH:NAME`` (PATH from ``root``, as code
-    parts name definitions) to the digest of the value now."""
-    found: dict[str, str] = {}
+    parts name definitions) to the digest of the value now. With ``held`` (discovery's
+    values), those of the module's classes, functions and objects too (``heldvalues``): the
+    steps' runs leave those to ``incr.objectstates``."""
+    found: dict[str, str] = _held_changed(root) if held else {}
     for name in [n for n in _partial if n not in _late_noted and _mains.get(n, ("", ""))[1]]:
         _note_late_literals(name)  # a script running: its names bound after its last step
     for module, then in list(_imported.values()):
@@ -161,6 +169,18 @@ def changed(root: Path) -> dict[str, str]:
             now_token = _token(vars(module).get(name, _GONE))
             if now_token is not None:
                 found[f"{path}:{name}"] = digest_bytes(now_token.encode(), 32)
+    return found
+
+
+def _held_changed(root: Path) -> dict[str, str]:
+    """``changed`` for what the modules' own classes, functions and objects hold."""
+    found: dict[str, str] = {}
+    for name, then in list(_held.items()):
+        module = _imported[name][0]
+        now = held_texts(module, _imported, _token)
+        for key in [k for k in now.keys() | then.keys() if now.get(k) != then.get(k)]:
+            if (path := _path(module, root)) is not None:
+                found[f"{path}:{key}"] = _digest(now.get(key, "held{}"))
     return found
 
 

@@ -97,6 +97,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "fileio",
             "history",
             "runhistory",
+            "heldvalues",
             "globalvalues",
             "stepcaches",
             "objectstates",
