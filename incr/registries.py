@@ -256,7 +256,7 @@ class _Scan:
             keys = [k for k, nodes in info.defs.items() if any(n is stmt for n in nodes)]
             self.found += [(module, k) for k in keys]
             if not all(self._traceable(info, v, _Scope(stmt)) for v in values):
-                self.dynamic.append(self._place(info, keys[0] if keys else "<module>"))
+                self.dynamic.append(f"{self.table[1]} filled at {info.source.path}:{stmt.lineno}")
 
     def _registers(self, info: ModuleInfo, decorator: ast.expr, wanted: set[Target]) -> bool:
         """True for ``@register(...)``, ``@MODELS.register``, ``@MODELS`` and decorators that

@@ -367,7 +367,7 @@ def test_a_module_level_loop_over_entry_points_gives_a_note() -> None:
             MODELS[ep.name] = ep.load()
         """
     modules = {**BASE, "pipelines.registry": registry}
-    assert closure(modules).dynamic == ("MODELS filled in pipelines/registry.py:MODELS",)
+    assert closure(modules).dynamic == ("MODELS filled at pipelines/registry.py:5",)
 
 
 def test_registrations_of_traceable_values_give_no_note() -> None:
