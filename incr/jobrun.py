@@ -62,7 +62,7 @@ def run_job(
     put_values(job.values)
     states = stepcaches.states(job.code, job.root)  # the project objects it uses, as it finds them
     set_before = globalvalues.changed(root)
-    objects = objectstates.snapshot(job.used_elsewhere)  # module-level objects others use too
+    objects = objectstates.snapshot(job.used_elsewhere, job.root)  # those others use too
     started = clock()
     failure: IncrError | None = None
     with contextlib.ExitStack() as watched:
@@ -314,7 +314,7 @@ def put_values(values: dict[str, Any]) -> None:
         path = part.rpartition(":")[0]
         with contextlib.suppress(Exception):  # (the step's own import then says why)
             module = module or import_module(module_name(Path(), Path(path)))
-            setattr(module, name, value)
+            objectstates.put(module, name, value)
 
 
 def values_of(parts: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -331,7 +331,7 @@ def values_of(parts: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
                 digests[part] = objectstates.digest_of(value, where)
                 if digests[part].startswith(UNDIGESTABLE):
                     continue
-            found[part] = value
+            found[part] = objectstates.carried(value)
     return found, digests
 
 
@@ -348,7 +348,7 @@ def _objects_set(
         return []
     owned = seen.owned if seen is not None else (lambda _: set())
     return objectstates.changed(
-        before, lambda value: stepcaches.lazily_loaded(value, owned, reads, job.root)
+        before, lambda value: stepcaches.lazily_loaded(value, owned, reads, job.root), job.root
     )
 
 
@@ -392,6 +392,21 @@ def _sets_values_note(job: StepJob, parts: list[str]) -> str:
     for path, _, name in (part.rpartition(":") for part in parts):
         by_path.setdefault(path, []).append(name)
     listed = "; ".join(f"{', '.join(names)} in {path}" for path, names in by_path.items())
+    iterators, unreadable = objectstates.iterators(parts)
+    if iterators and len(objectstates.generators(parts)) == len(parts):
+        rerun = (
+            ", and those steps rerun every time: incr cannot copy or compare the position of "
+            + ", ".join(p.rpartition(":")[2] for p in unreadable)
+            if unreadable
+            else ""
+        )
+        return (
+            f"step {job.key} draws from {listed}, which other steps draw from too: each draw "
+            "moves it on, so the steps after it get other items unless it executes: it "
+            f"executes on every run while a step after it draws from it{rerun}; make the "
+            "iterator in each step drawing from it (iter(...) in its body), or pass the items "
+            "it draws on as an input, to have it reused"
+        )
     if len(objectstates.generators(parts)) == len(parts):
         return (
             f"step {job.key} draws from {listed}, which other steps draw from too: each draw "

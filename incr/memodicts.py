@@ -267,3 +267,97 @@ def _tests_unset(test: ast.expr, name: str) -> bool:
         and isinstance(test.ops[0], ast.Is)
         and _is_none(test.comparators[0])
     )
+
+
+def lazy_attributes(klass: ast.ClassDef) -> frozenset[str]:
+    """The private attributes the methods of ``klass`` use for a value made once, on first
+    use, from nothing a caller gives (``incr.heldstates`` leaves them out of what a step
+    changes)::
+
+        def __init__(self):
+            self._client = None
+
+        @property
+        def client(self):
+            if self._client is None:
+                self._client = connect(HOST)
+            return self._client
+
+    Each binding of ``self._client`` is None in ``__init__``, or a plain ``self._client =
+    value`` directly in the body of an ``if self._client is None:`` (or ``if not
+    self._client:``) with ``value`` reading none of the method's parameters."""
+    stores: dict[str, list[bool]] = {}  # name -> whether each binding is a lazy one's
+    for method in klass.body:
+        if not isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef) or not method.args.args:
+            continue
+        me = method.args.args[0].arg
+        params = {a.arg for a in ast.walk(method.args) if isinstance(a, ast.arg)} - {me}
+        guarded = _guarded_attributes(method, me, params)
+        for node in ast.walk(method):
+            name = _own_attribute(node, me)
+            if name is None or not isinstance(getattr(node, "ctx", None), ast.Store | ast.Del):
+                continue
+            initial = method.name == "__init__" and any(
+                isinstance(s, ast.Assign) and s.targets == [node] and _is_none(s.value)
+                for s in method.body
+            )
+            stores.setdefault(name, []).append(initial or id(node) in guarded)
+    return frozenset(n for n, lazy in stores.items() if _private(n) and all(lazy))
+
+
+def _own_attribute(node: ast.AST, me: str) -> str | None:
+    """The name of ``node`` when it is ``self.NAME`` (``me``: the method's first parameter)."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return node.attr if node.value.id == me else None
+    return None
+
+
+def _guarded_attributes(method: ast.AST, me: str, params: set[str]) -> set[int]:
+    """The ``self.NAME`` targets (by id) of the plain bindings directly in the body of an ``if
+    self.NAME is None:``/``if not self.NAME:`` of ``method``, from none of ``params``."""
+    found = set()
+    for test, body in _ifs(method):
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            tested = _own_attribute(test.operand, me)
+        elif (
+            isinstance(test, ast.Compare)
+            and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Is)
+            and _is_none(test.comparators[0])
+        ):
+            tested = _own_attribute(test.left, me)
+        else:
+            continue
+        for stmt in body:
+            if (
+                tested is not None
+                and isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and _own_attribute(stmt.targets[0], me) == tested
+            ):
+                used = {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
+                if not used & params:
+                    found.add(id(stmt.targets[0]))
+    return found
+
+
+def memo_cells(function: ast.FunctionDef | ast.AsyncFunctionDef, names: Iterable[str]) -> set[str]:
+    """The names among ``names`` (the free variables of a closure) of the dicts ``function``
+    uses as a memo only, by the rules of a module's memo dict: it stores entries into it and
+    reads them, by key only, none computed from the dict itself (a memoizing decorator's
+    ``cache``). A function storing only (a setter), or reading only, passes values on."""
+    candidates = set(names)
+    bad: set[str] = set()
+    stores: set[str] = set()
+    reads: set[str] = set()
+    tree = ast.Module(body=[function], type_ignores=[])
+    for node, parent, _ in _walk(tree):
+        if isinstance(node, ast.Nonlocal):
+            bad.update(candidates & set(node.names))
+        if not isinstance(node, ast.Name) or node.id not in candidates:
+            continue
+        use = _keyed_use(node, parent)
+        if use is None:
+            bad.add(node.id)
+        (stores if use == "store" else reads).add(node.id)
+    return (stores & reads) - bad - _computed_from_itself(tree, candidates)

@@ -13,43 +13,41 @@ bytes; an object that cannot be stored has a digest that never repeats, so its u
 What counts as a change, for the code parts a step uses that name a top-level value of a
 project module and that another step's code uses too (``StepJob.used_elsewhere``: a model
 only the step fitting it uses passes nothing on): the name bound to another object, or, for
-the same object, one of its public attributes bound anew (an estimator's ``fit`` binds
-``classes_``, ``coef_``), or a dict, list or set held at the top level or in such an
-attribute holding other objects; and so on for the objects those hold, three levels deep (a
-``Pipeline`` fits the estimators in its ``steps``). Not counted: private attributes
-(``_item_cache``, a lazily loaded ``_data``: internals and caches),
-``functools.cached_property`` values, memo dicts (``incr.memodicts``), a name bound to a
-value made once on first use (``_POOL = None`` and ``if _POOL is None: _POOL = Pool(2)`` in
-a helper: ``memodicts.lazy_singletons``), and a project object whose class's code read files
-as the step ran (a lazy loader: what it read goes on with it, see ``incr.stepcaches``). An
-object changed in place below its attributes (an array's bytes, a DataFrame given a column)
-is not seen.
+the same object, the state it holds (``heldstates.Walk``: its attributes, slots, a
+function's values and closure, a ``ContextVar``'s value, a generator's or iterator's
+position), three levels deep (a ``Pipeline`` fits the estimators in its ``steps``). Not
+counted: private attributes of objects that are not the project's (``_item_cache``:
+internals and caches), ``functools.cached_property`` values, memo dicts
+(``incr.memodicts``), a name bound to a value made once on first use (``_POOL = None`` and
+``if _POOL is None: _POOL = Pool(2)`` in a helper: ``memodicts.lazy_singletons``), and a
+project object whose class's code read files as the step ran (a lazy loader: what it read
+goes on with it, see ``incr.stepcaches``). An object changed in place below its attributes
+(an array's bytes, a DataFrame given a column) is not seen.
 """
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import os
-import random
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import Any
 
-from incr import stepcaches
+from incr import heldstates, stepcaches
 from incr.globalvalues import lazy_singletons, memo_dicts
+from incr.heldstates import Unreadable
 from incr.model import UNDIGESTABLE
 
-#: A container is compared item by item up to this many items (by their identity), by its
-#: size beyond.
-ITEMS_COMPARED = 1_000
 _NOT_VALUES = (ModuleType, FunctionType, MethodType, BuiltinFunctionType, type)
 
 
-def snapshot(parts: Iterable[str]) -> dict[str, tuple[int, Any]]:
+def snapshot(parts: Iterable[str], root: str = "") -> dict[str, tuple[int, Any]]:
     """For each code part among ``parts`` naming a top-level value of a module this process
-    holds (not a module; a class of that module by its public class attributes, a function
-    by its defaults that are lists, dicts or sets): the value's identity and state, for
-    ``changed``."""
+    holds (not a module; a class or function of that module by what it holds,
+    ``_held_state``): the value's identity and state, for ``changed``. ``root``: the project
+    root, whose classes' objects count by their private attributes too."""
     found = {}
     for part in parts:
         if ":" not in part or part.startswith(("value:", "pkg:", "captured:")):
@@ -61,41 +59,17 @@ def snapshot(parts: Iterable[str]) -> dict[str, tuple[int, Any]]:
         if value is _ABSENT or _is_incrs(value):
             continue
         if isinstance(value, type | FunctionType):
-            held = _held_state(value, module.__name__)  # what ``_state`` gives for it
-            if held is not None:
-                found[part] = (id(value), held)
+            if getattr(value, "__module__", None) == module.__name__:
+                found[part] = (id(value), _state(value, root))
         elif not isinstance(value, _NOT_VALUES):
-            found[part] = (id(value), _state(value))
+            found[part] = (id(value), _state(value, root))
     return found
-
-
-def _held_state(value: type | FunctionType, module: str) -> Any:
-    """What a class of ``module`` holds in its public class attributes that are not methods
-    or classes (``counter = 0`` that a classmethod raises), or what a function holds in its
-    defaults that are lists, dicts or sets (``seen=[]`` that it appends to); None when it
-    holds none."""
-    if getattr(value, "__module__", None) != module:
-        return None
-    if isinstance(value, type):
-        held = [
-            (name, item)
-            for name, item in list(vars(value).items())
-            if not name.startswith("_") and not isinstance(item, _METHODS)
-        ]
-        budget = [VISITS]
-        return tuple((n, _visit(v, DEPTH, budget)) for n, v in held) if held else None
-    defaults = (*(value.__defaults__ or ()), *(value.__kwdefaults__ or {}).values())
-    mutable = [d for d in defaults if isinstance(d, list | dict | set)]
-    budget = [VISITS]
-    return tuple(_visit(d, DEPTH, budget) for d in mutable) if mutable else None
-
-
-_METHODS = (FunctionType, staticmethod, classmethod, property, type)
 
 
 def changed(
     before: dict[str, tuple[int, Any]],
     loaded: Callable[[Any], bool],
+    root: str = "",
 ) -> list[str]:
     """The code parts of ``before`` (``snapshot``) whose value is another object now or whose
     state changed, but for memo dicts and objects ``loaded`` says a lazy loader filled."""
@@ -105,7 +79,7 @@ def changed(
         value = vars(module).get(name, _ABSENT) if module is not None else _ABSENT
         if value is _ABSENT:
             continue
-        if id(value) == identity and _state(value) == state:
+        if id(value) == identity and _state(value, root) == state:
             continue
         if name in memo_dicts(module) or name in lazy_singletons(module):  # type: ignore[arg-type]
             continue
@@ -115,14 +89,14 @@ def changed(
     return found
 
 
-def _state(value: Any) -> Any:
-    """What ``changed`` compares of one value: the identities of a container's items, or an
-    object's public attributes by identity, and so on for what those hold, three levels deep
-    (a scikit-learn ``Pipeline`` fits the estimators its ``steps`` list holds), at most
-    ``VISITS`` values in all; for a class or function, what it holds (``_held_state``)."""
+def _state(value: Any, root: str = "") -> Any:
+    """What ``changed`` compares of one value (``heldstates.Walk``), at most ``VISITS``
+    values, ``DEPTH`` levels deep (a scikit-learn ``Pipeline`` fits the estimators its
+    ``steps`` list holds)."""
+    walk = heldstates.Walk(root, VISITS)
     if isinstance(value, type | FunctionType):
-        return _held_state(value, value.__module__)
-    return _visit(value, DEPTH, [VISITS])
+        return walk.held(value, DEPTH)
+    return walk.visit(value, DEPTH)
 
 
 #: How deep ``_state`` looks into what an object or container holds, and at how many values.
@@ -130,61 +104,30 @@ DEPTH = 3
 VISITS = 5_000
 
 
-def _visit(value: Any, depth: int, budget: list[int]) -> Any:
-    budget[0] -= 1
-    if budget[0] < 0 or depth == 0:
-        return id(value)
-    if isinstance(value, dict):
-        if len(value) > ITEMS_COMPARED:
-            return id(value), len(value)
-        items = list(value.items())
-        return id(value), tuple((id(k), _visit(v, depth - 1, budget)) for k, v in items)
-    if isinstance(value, list | tuple | set | frozenset):
-        if len(value) > ITEMS_COMPARED:
-            return id(value), len(value)
-        return id(value), tuple(_visit(v, depth - 1, budget) for v in list(value))
-    hidden_state = _drawn(value)
-    if hidden_state is not None:
-        return id(value), hidden_state
-    attributes = getattr(value, "__dict__", None)
-    if not isinstance(attributes, dict) or isinstance(value, type):
-        return id(value)
-    hidden = stepcaches.cached_properties(type(value))
-    return id(value), tuple(
-        (name, _visit(item, depth - 1, budget))
-        for name, item in list(attributes.items())
-        if not name.startswith("_") and name not in hidden
-    )
-
-
 def generators(parts: Iterable[str]) -> list[str]:
-    """The code parts among ``parts`` whose value is a random generator or a counter."""
+    """The code parts among ``parts`` whose value is a random generator, a counter or an
+    iterator (``heldstates.drawn``)."""
     found = []
     for part in parts:
         module, name = stepcaches.held(part)
         value = vars(module).get(name) if module is not None else None
-        if value is not None and _drawn(value) is not None:
+        if value is not None and heldstates.drawn(value) is not None:
             found.append(part)
     return found
 
 
-def _drawn(value: Any) -> Any:
-    """The state of a random generator or counter, which it keeps out of ``__dict__``: a
-    ``numpy.random.Generator`` or ``RandomState``, a ``random.Random``, an
-    ``itertools.count`` (each draw moves it on, so the step after the one drawing from it gets
-    other numbers); None for any other value."""
-    kind = type(value)
-    module, name = kind.__module__, kind.__name__
-    if module.startswith("numpy.random"):
-        if name == "Generator":
-            return repr(value.bit_generator.state)
-        if name == "RandomState":
-            return repr(value.get_state(legacy=False))
-    elif isinstance(value, random.Random):
-        return value.getstate()
-    elif isinstance(value, itertools.count):
-        return repr(value)
-    return None
+def iterators(parts: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The code parts among ``parts`` whose value is an iterator (not a counter), and those
+    of them whose position cannot be read (a generator object: ``heldstates.drawn``)."""
+    found, unreadable = [], []
+    for part in parts:
+        module, name = stepcaches.held(part)
+        value = vars(module).get(name) if module is not None else None
+        if heldstates.is_iterator(value) and not isinstance(value, itertools.count):
+            found.append(part)
+            if isinstance(heldstates.drawn(value), Unreadable):
+                unreadable.append(part)
+    return found, unreadable
 
 
 _ABSENT = object()
@@ -198,17 +141,116 @@ def _is_incrs(value: Any) -> bool:
 
 def digest_of(value: Any, where: str) -> str:
     """The digest of a value set at run time that is not plain: as a step output's (its
-    materializer's bytes); for one no materializer can store, or a class or function (a
-    pickle names it), a text that never repeats (``UNDIGESTABLE`` then a random part), so
-    the steps using it rerun."""
+    materializer's bytes), for a class, function or ``ContextVar`` of what it holds
+    (``carried``); for one no materializer can store, or an iterator whose position cannot
+    be read (a generator object), a text that never repeats (``UNDIGESTABLE`` then a random
+    part), so the steps using it rerun."""
     from incr.errors import MaterializeError
     from incr.hashing import buffers_digest
     from incr.materializers import encode
 
-    if isinstance(value, type | FunctionType):  # its state is not in what pickling keeps
+    if heldstates.is_iterator(value) and isinstance(heldstates.drawn(value), Unreadable):
         return f"{UNDIGESTABLE}{os.urandom(8).hex()}"
     try:
-        stored = encode(value, where)
+        stored = encode(carried(value), where)
     except MaterializeError:
         return f"{UNDIGESTABLE}{os.urandom(8).hex()}"
     return buffers_digest(stored.parts)
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a class, function or ``ContextVar`` holds (its state: a pickle of the class or
+    function names it, and a ``ContextVar`` cannot be pickled), passed on in its stead to a
+    step run in another process, which ``put`` gives it to its own."""
+
+    values: Any
+
+
+def carried(value: Any) -> Any:
+    """What stands for ``value`` set at run time: ``Held`` for a class, function or
+    ``ContextVar``, ``value`` itself for any other."""
+    if isinstance(value, type | FunctionType):
+        return Held(_held_values(value, DEPTH))
+    if isinstance(value, contextvars.ContextVar):
+        return Held(value.get(None))
+    return value
+
+
+def _held_values(value: type | FunctionType, depth: int) -> Any:
+    """What ``heldstates.Walk.held`` compares of a class or function, as values: a class's
+    attributes but methods; a function's mutable defaults, the values set on it, and what its
+    closure holds by the cell's place (a function there by what it holds)."""
+    if isinstance(value, type):
+        return {n: v for n, v in vars(value).items() if heldstates.class_state(n, v)}
+    defaults = (*(value.__defaults__ or ()), *(value.__kwdefaults__ or {}).values())
+    closure = [
+        (i, Held(_held_values(v, depth - 1)) if isinstance(v, FunctionType) else v)
+        for i, v in enumerate(heldstates.closure_values(value))
+        if depth and (isinstance(v, FunctionType) or not isinstance(v, _NOT_VALUES))
+    ]
+    return (
+        [d for d in defaults if isinstance(d, list | dict | set)],
+        {n: v for n, v in vars(value).items() if not n.startswith("__")},
+        closure,
+    )
+
+
+def put(module: ModuleType, name: str, value: Any) -> None:
+    """Set module value ``name`` of ``module`` to ``value`` (``carried``): a ``Held`` is given
+    to the class, function or ``ContextVar`` the module holds."""
+    if not isinstance(value, Held):
+        setattr(module, name, value)
+        return
+    target = vars(module).get(name)
+    if isinstance(target, contextvars.ContextVar):
+        target.set(value.values)
+    elif isinstance(target, type):
+        for attribute, item in value.values.items():
+            setattr(target, attribute, item)
+    elif isinstance(target, FunctionType):
+        _give(target, value.values)
+
+
+def _give(function: FunctionType, held: Any) -> None:
+    """Give ``function`` the state ``held`` (``_held_values``): containers filled in place,
+    so that the functions sharing a closure's dict share it still."""
+    defaults, attributes, closure = held
+    mine = [
+        d
+        for d in (*(function.__defaults__ or ()), *(function.__kwdefaults__ or {}).values())
+        if isinstance(d, list | dict | set)
+    ]
+    for target, item in zip(mine, defaults, strict=False):
+        _refill(target, item)
+    for attribute, item in attributes.items():
+        setattr(function, attribute, item)
+    cells = [c for c in function.__closure__ or () if _bound(c)]
+    for i, item in closure:
+        if i >= len(cells):
+            continue
+        now = cells[i].cell_contents
+        if isinstance(item, Held) and isinstance(now, FunctionType):
+            _give(now, item.values)
+        elif not _refill(now, item):
+            cells[i].cell_contents = item
+
+
+def _refill(target: Any, item: Any) -> bool:
+    """Fill list, dict or set ``target`` with what ``item`` (of its type) holds; False when
+    they are not such."""
+    if type(target) is not type(item) or not isinstance(target, list | dict | set):
+        return False
+    if target is item:  # (in the process that set it)
+        return True
+    target.clear()
+    target.update(item) if isinstance(target, dict | set) else target.extend(item)
+    return True
+
+
+def _bound(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:
+        return False
+    return True

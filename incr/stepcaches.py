@@ -111,7 +111,7 @@ def lazily_loaded(
     """True when ``value`` is a project object whose class's code made some of ``reads`` (a
     lazy loader, whose reads go on with it: ``carried``)."""
     kind = type(value)
-    return _is_project(kind, root) and bool(owned(_definitions(kind, root)) & reads.keys())
+    return is_project(kind, root) and bool(owned(_definitions(kind, root)) & reads.keys())
 
 
 def _is_cached_function(found: Any) -> bool:
@@ -172,7 +172,7 @@ def states(parts: Iterable[str], root: str) -> dict[str, Any]:
     found = {}
     for part in parts:
         obj = _object(part)
-        if obj is not None and _is_project(obj if isinstance(obj, type) else type(obj), root):
+        if obj is not None and is_project(obj if isinstance(obj, type) else type(obj), root):
             found[part] = _state(obj)
     return found
 
@@ -235,7 +235,7 @@ def _definitions(kind: type, root: str) -> set[tuple[str, str]]:
     found = set()
     for klass in kind.__mro__[:-1]:
         file = getattr(sys.modules.get(klass.__module__), "__file__", None)
-        if _is_project(klass, root) and isinstance(file, str):
+        if is_project(klass, root) and isinstance(file, str):
             rel = os.path.relpath(os.path.realpath(file), os.path.realpath(root))
             found.add((Path(rel).as_posix(), klass.__qualname__.partition(".")[0]))
     return found
@@ -245,7 +245,8 @@ def _definitions(kind: type, root: str) -> set[tuple[str, str]]:
 _PROJECT_CLASSES: dict[tuple[type, str], bool] = {}
 
 
-def _is_project(kind: type, root: str) -> bool:
+def is_project(kind: type, root: str) -> bool:
+    """True when class ``kind`` is defined in a module of the project at ``root``."""
     known = _PROJECT_CLASSES.get((kind, root))
     if known is None:
         if len(_PROJECT_CLASSES) > 1024:

@@ -418,12 +418,14 @@ def items(u: list) -> list:
 """
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_class_attribute_or_a_mutable_default_two_steps_change_counts_as_set(
-    make_project: MakeProject, tmp_path: Path
+    make_project: MakeProject, tmp_path: Path, jobs: str
 ) -> None:
     """``cls.counter += 1`` in a classmethod, ``seen.append`` on a default ``seen=[]``: state
     a class or function holds, that the step after sees changed (an edit of ``items`` alone
-    reran it from 0). A class that only holds constants (``Cfg.LR``) sets nothing."""
+    reran it from 0). A class that only holds constants (``Cfg.LR``) sets nothing. With
+    ``--jobs``, ``items`` gets that state in its own process (it started from 0 there)."""
     module = CLASS_AND_DEFAULT + "\n\n@pipeline\ndef ids():\n    items(users())\n"
     project = make_project({"pipelines/ids.py": module})
     project.repro()
@@ -433,6 +435,6 @@ def test_a_class_attribute_or_a_mutable_default_two_steps_change_counts_as_set(
     assert "sets:pipelines/ids.py:Cfg" not in reads
 
     project.edit("pipelines/ids.py", 'register("i"), Cfg.LR]', 'register("i"), Cfg.LR, 1]')
-    project.repro()
+    project.repro("--jobs", jobs)
     assert project.take_ran() == ["users", "items"]
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))

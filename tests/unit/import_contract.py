@@ -100,6 +100,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "heldvalues",
             "globalvalues",
             "stepcaches",
+            "heldstates",
             "objectstates",
             "scriptmain",
             "modulefiles",

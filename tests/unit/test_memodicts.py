@@ -208,3 +208,78 @@ def twice():
         TWICE = 1
 """
     assert lazy_singletons(ast.parse(source)) == {"_POOL", "MODEL"}
+
+
+def test_lazy_attributes_are_private_attributes_bound_once_on_first_use() -> None:
+    from incr.memodicts import lazy_attributes
+
+    source = """
+class Client:
+    def __init__(self, host):
+        self._conn = None
+        self._fitted = None
+        self._scale = 1.0
+        self._other = None
+
+    @property
+    def conn(self):
+        if self._conn is None:
+            self._conn = connect(self.host)
+        return self._conn
+
+    def fit(self, data):
+        if self._fitted is None:
+            self._fitted = train(data)  # from what the first caller gives
+
+    def set_scale(self, v):
+        self._scale = v
+
+    def other(self):
+        if not self._other:
+            self._other = make()
+        return self._other
+
+    def reset(self):
+        self._other = None
+"""
+    klass = ast.parse(source).body[0]
+    assert isinstance(klass, ast.ClassDef)
+    assert lazy_attributes(klass) == {"_conn"}
+
+
+def test_a_closure_dict_a_function_stores_into_and_reads_by_key_is_a_memo() -> None:
+    from incr.memodicts import memo_cells
+
+    source = """
+def outer():
+    def memo(x):
+        if x not in cache:
+            cache[x] = f(x)
+        return cache[x]
+
+    def setter(v):
+        box["scale"] = v
+
+    def getter():
+        return box["scale"]
+
+    def counts(k):
+        seen[k] = len(seen)
+        return seen[k]
+
+    def listing(k):
+        if k not in reg:
+            reg[k] = k
+        return list(reg)
+"""
+    functions = {f.name: f for f in ast.parse(source).body[0].body}  # type: ignore[attr-defined]
+    found = {
+        name: memo_cells(f, ("cache", "box", "seen", "reg", "f")) for name, f in functions.items()
+    }
+    assert found == {
+        "memo": {"cache"},
+        "setter": set(),
+        "getter": set(),
+        "counts": set(),
+        "listing": set(),
+    }
