@@ -39,7 +39,7 @@ from incr.dynimport import ANY
 from incr.editspan import EditedNames
 from incr.fingerprint import DEFAULTS, FILL_ORDER, PROJECT_MODULES, CodeClosure
 from incr.model import TOP_LEVEL
-from incr.moduletop import exported, statement_names
+from incr.moduletop import exported, last_plain_definition
 from incr.randomdraws import global_random_draws, global_settings
 
 Loader = Callable[[str], "ModuleSource | None"]
@@ -54,13 +54,17 @@ class CodeIndex:
         memo: dict[str, Any] | None = None,
         project: Callable[[], list[str]] | None = None,
         earlier: Callable[[str], str | None] | None = None,
+        absent: Callable[[str], bool] | None = None,
     ) -> None:
         """``memo`` maps a digest of a definition's raw source to what was learned from it
         (digest, references, inner imports, run-time lookups); the caller may keep it across
         processes, so unchanged definitions are not normalised again. ``project`` lists the
         names of the project's modules, scanned for what fills a table a closure reaches.
-        ``earlier`` gives a module's text kept by the digest of its bytes (see ``EditedNames``)."""
+        ``earlier`` gives a module's text kept by the digest of its bytes (see ``EditedNames``).
+        ``absent`` says whether a module is one of the project's own packages that is not there
+        (no file of it: an optional ``local_settings`` module)."""
         self._load = load
+        self._absent = absent or (lambda name: False)
         self._edited = EditedNames(earlier)
         self._rechecks: dict[tuple[str, str, str], tuple[ModuleInfo | None, Any]] = {}
         self._project = project
@@ -359,7 +363,7 @@ class CodeIndex:
         seen = seen | {info.source.name}
         stars = info.stars
         if later:
-            last = _last_plain_definition(info, ref[0])
+            last = last_plain_definition(info.tree, info.defs, ref[0])
             stars = [s for s, line in zip(info.stars, info.star_lines, strict=True) if line > last]
         for star in reversed(stars):
             star_info = self.module(star)
@@ -428,23 +432,9 @@ class CodeIndex:
         yield from list(self.resolve(info, ref)) or getattr_  # PEP 562
 
     def _external(self, module: str) -> Iterable[str]:
+        """The package a module that is not a project module's source belongs to: none for a
+        module of a project package that is not there (``try: from .local_settings import
+        BATCH``): the closure consulted its name, so it counts once it appears, by its code."""
         top = module.split(".")[0]
-        if top and top not in IGNORED:
+        if top and top not in IGNORED and not self._absent(module):
             yield top
-
-
-# --------------------------------------------------------------------------- analysis
-
-
-def _last_plain_definition(info: ModuleInfo, name: str) -> int:
-    """The line of the last statement that binds ``name`` anew directly in the module's body
-    (a ``def``, a ``class``, ``name = ...``; not under an ``if``, ``try`` or ``with``: those
-    may not run; not ``name += 1`` nor ``name[k] = v``: those keep what was there); 0 when
-    there is none."""
-    body = {id(stmt) for stmt in info.tree.body} if info.tree else set()
-    lines = [
-        node.lineno
-        for node in info.defs.get(name, ())
-        if id(node) in body and name in statement_names(node)[0]
-    ]
-    return max(lines, default=0)

@@ -14,8 +14,9 @@ lines of its sources) count with it, at any depth.
 
 Local means: the folder the package is imported from is one ``incr.outside`` counts (not under
 ``site-packages``, ``dist-packages``, Python's own folders, the system's, or a dot-folder of
-the home folder). Its code files are its ``.py`` files and compiled extensions (``.so``,
-``.pyd``), in every sub-folder but ``__pycache__`` and hidden ones.
+the home folder). Its code files are its ``.py`` files, compiled extensions (``.so``,
+``.pyd``) and sourceless modules (a ``.pyc`` beside the sources), in every sub-folder but
+``__pycache__`` and hidden ones.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from incr.fingerprint import digest_bytes
 from incr.hashing import StatCache
 from incr.model import LOCAL_CODE
 
-CODE_FILES = (".py", ".so", ".pyd")
+CODE_FILES = (".py", ".so", ".pyd", ".pyc")
 
 
 class LocalPackages:

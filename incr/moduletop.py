@@ -13,7 +13,7 @@ do more than define the module's own names.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from incr.model import TOP_LEVEL as TOP_LEVEL
@@ -378,3 +378,19 @@ def dotted(expr: ast.expr) -> bool:
     while isinstance(expr, ast.Attribute):
         expr = expr.value
     return isinstance(expr, ast.Name)
+
+
+def last_plain_definition(
+    tree: ast.Module | None, defs: Mapping[str, Iterable[ast.stmt]], name: str
+) -> int:
+    """The line of the last statement that binds ``name`` anew directly in the module's body
+    (``tree``; ``defs``: the statements binding each name): a ``def``, a ``class``, ``name =
+    ...``; not under an ``if``, ``try`` or ``with``: those may not run; not ``name += 1`` nor
+    ``name[k] = v``: those keep what was there. 0 when there is none."""
+    body = {id(stmt) for stmt in tree.body} if tree else set()
+    lines = [
+        node.lineno
+        for node in defs.get(name, ())
+        if id(node) in body and name in statement_names(node)[0]
+    ]
+    return max(lines, default=0)

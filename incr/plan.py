@@ -246,8 +246,12 @@ def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
                 words[-1] += ", which incr cannot digest: the steps using it rerun each time"
             continue
         if kind == "pkg" and (part not in new or part not in old):  # a package used or not
-            verb = "stopped using" if part not in new else "started using"
-            words.append(f"{verb} {rest}" + (f" {new[part]}" if part in new else ""))
+            if part not in new:
+                words.append(f"stopped using {rest}")
+            elif new[part].startswith(LOCAL_CODE):  # its digest would tell the reader nothing
+                words.append(f"started using {rest}'s local code")
+            else:
+                words.append(f"started using {rest} {new[part]}")
             continue
         if kind == "pkg" and old[part].startswith(LOCAL_CODE) and new[part].startswith(LOCAL_CODE):
             words.append(f"{rest}'s local code")  # files of a package not installed

@@ -5,6 +5,7 @@ refers to."""
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -45,7 +46,9 @@ class CodeSources:
             from incr.codeindex import CodeIndex  # here: saved closures need no source read
 
             memo = _read_memo(self._memo_file)
-            self._code = CodeIndex(self.load_source, memo, self._project_modules, self._kept)
+            self._code = CodeIndex(
+                self.load_source, memo, self._project_modules, self._kept, self.absent
+            )
             self._memo_size = len(self._code.memo)
         return self._code
 
@@ -67,7 +70,7 @@ class CodeSources:
             return session
         found = self.find_module(name)
         if found is None:
-            self._found[name] = None
+            self._found[name] = self._compiled(name)
             return None
         path, is_package = found
         data = path.read_bytes()
@@ -110,9 +113,39 @@ class CodeSources:
             return "", listing_digest(module_files(self.project.root, self.project.cache_dir))
         found = self.find_module(name)
         if found is None:
-            return None
+            return self._compiled(name)
         rel = found[0].relative_to(self.project.root).as_posix()
         return rel, self.stats.digest(rel)
+
+    def absent(self, name: str) -> bool:
+        """True when ``name`` (``pipelines.local_settings``) is a module of a package of the
+        project (its first name a folder of the root or of ``src/``) that has no file: no
+        source, no compiled extension. Such a module counts as absent; its package is no
+        third-party one to count by its files."""
+        parts = name.split(".")
+        for folder in (self.project.root, self.project.root / "src") if len(parts) > 1 else ():
+            if (folder / parts[0]).is_dir():
+                base = folder.joinpath(*parts)
+                there = base.is_dir() or base.with_suffix(".py").is_file()
+                return not there and self._compiled(name) is None
+        return False
+
+    def _compiled(self, name: str) -> Found:
+        """Where a project module that has no source is, with its digest: a compiled
+        extension (``pipelines/fastops.cpython-311-x86_64-linux-gnu.so``) or a sourceless
+        ``.pyc`` beside the sources, which the code index cannot read; None when there is
+        none (a module that appears so makes the closures that consulted its name stale)."""
+        parts = name.split(".")
+        for folder in (self.project.root, self.project.root / "src"):
+            base = folder.joinpath(*parts)
+            if not base.parent.is_dir():
+                continue
+            for suffix in [*importlib.machinery.EXTENSION_SUFFIXES, ".pyc"]:
+                path = base.with_name(base.name + suffix)
+                if path.is_file():
+                    rel = path.relative_to(self.project.root).as_posix()
+                    return rel, self.stats.digest(rel)
+        return None
 
     def _recheck(
         self, module: str, skeleton: str, raws: dict[str, str], was: str

@@ -53,7 +53,8 @@ def fresh_closure(root: Path) -> tuple:
         workspace = Workspace(Project(root))
         return workspace._load_source(name)
 
-    closure = CodeIndex(load).closure("pipelines.a", "f")
+    absent = Workspace(Project(root)).sources.absent  # a module of the project not there
+    closure = CodeIndex(load, absent=absent).closure("pipelines.a", "f")
     return closure.parts, closure.packages, closure.dynamic
 
 
@@ -134,7 +135,8 @@ def fresh(root: Path, module: str, name: str) -> tuple:
     def load(found: str):
         return Workspace(Project(root))._load_source(found)
 
-    closure = CodeIndex(load).closure(module, name)
+    absent = Workspace(Project(root)).sources.absent
+    closure = CodeIndex(load, absent=absent).closure(module, name)
     return closure.parts, closure.packages, closure.dynamic, closure.readers
 
 

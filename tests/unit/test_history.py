@@ -48,4 +48,6 @@ def test_params_are_flattened_per_step() -> None:
 def test_a_package_no_longer_used_or_newly_used_reads_as_such() -> None:
     assert describe_code_change({"pkg:scikit-learn": "1.9.1"}, {}) == "stopped using scikit-learn"
     assert describe_code_change({}, {"pkg:numpy": "2.1.0"}) == "started using numpy 2.1.0"
+    local = {"pkg:common": "files:da0f5c11"}  # its digest would tell the reader nothing
+    assert describe_code_change({}, local) == "started using common's local code"
     assert describe_code_change({"pkg:numpy": "2.0"}, {"pkg:numpy": "2.1"}) == "numpy 2.0 -> 2.1"
