@@ -82,6 +82,9 @@ class StepJob:
     #: The module values its code uses that steps before it set as they ran (``path:name``
     #: to the value): set in this process before it runs, which may not be theirs.
     values: dict[str, Any] = field(default_factory=dict)
+    #: The top-level names of the modules its code imports that are not the project's: looked
+    #: up again as it imported them (``incr.stepimports``).
+    packages: tuple[str, ...] = ()
 
 
 @valueclass

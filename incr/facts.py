@@ -60,6 +60,8 @@ class StepFacts:
         #: once a run records reads, each ``id()`` call is an audit event every hook hears.)
         self._code: dict[str, tuple[StepNode, dict[str, str]]] = {}
         self._native: dict[str, tuple[StepNode, tuple[list[str], list[str]]]] = {}
+        #: The top-level names of the packages each step's code imports (by its key).
+        self.imported: dict[str, tuple[str, ...]] = {}
 
     def input_identity(self, artifact: Artifact, values: Mapping[str, str] | None = None) -> str:
         """What a consumer's facts hold for an upstream output: its digest, plus the digest
@@ -136,6 +138,7 @@ class StepFacts:
                 closure = self.sources.closure(ref.module, ref.qualname)
                 parts.update(closure.parts)
                 packages |= closure.packages
+        self.imported[node.key] = tuple(sorted(packages))
         if self._shares_code(traced, node, parts):
             parts["entry"] = f"{node.source_file}:{node.func_name}"
         for package in sorted(packages):

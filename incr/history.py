@@ -15,7 +15,8 @@ from typing import Any
 
 from incr import lockfile
 from incr.errors import IncrError
-from incr.model import LockEntry, Reason, StepNode, learned_reasons
+from incr.learnedwords import learned_reasons
+from incr.model import LockEntry, Reason, StepNode
 from incr.plan import describe_code_change, describe_mapping_change
 from incr.project import Project
 from incr.valueclass import valueclass

@@ -22,6 +22,7 @@ from incr import (
     processes,
     stepcaches,
     stepcontext,
+    stepimports,
     trees,
 )
 from incr.errors import IncrError
@@ -34,6 +35,7 @@ from incr.executors import (
     split_outputs,
     user_traceback,
 )
+from incr.localpackages import LocalPackages
 from incr.model import (
     RUNS_PREFIX,
     SETS_PREFIX,
@@ -63,6 +65,7 @@ def run_job(
     states = stepcaches.states(job.code, job.root)  # the project objects it uses, as it finds them
     set_before = globalvalues.changed(root)
     objects = objectstates.snapshot(job.used_elsewhere, job.root)  # those others use too
+    imported = stepimports.before()
     started = clock()
     failure: IncrError | None = None
     with contextlib.ExitStack() as watched:
@@ -112,7 +115,7 @@ def run_job(
             notes.append(_sets_environ_note(job, set_here))
         relayed = seen.relayed_env if seen else set()
         names = frozenset(env.names | relayed) if env is not None else frozenset()
-        reads = reads_of(job, seen, tools)
+        reads = reads_of(job, seen, tools, imported)
         set_values = globalvalues.set_since(set_before, root, also=job.sets)
         set_values = sorted({*set_values, *_objects_set(job, objects, seen, reads)})
         if set_values:
@@ -263,19 +266,30 @@ def watching_env(job: StepJob, root: Path) -> Iterator[envreads.EnvRecorder | No
 CHANGED_WHILE_READ = "changed while read"
 
 
-def reads_of(job: StepJob, seen: ReadRecorder | None, tools: StepTools) -> dict[str, str]:
+def reads_of(
+    job: StepJob,
+    seen: ReadRecorder | None,
+    tools: StepTools,
+    imported: stepimports.Before | None = None,
+) -> dict[str, str]:
     """What the step was seen to depend on beyond what it declares: digests of the files it
     read (as it left them, when it rewrote them in place: see ``incr.reads``), its listings
-    and existence tests (``ls:``/``exists:`` keys). Environment variables: ``env``."""
+    and existence tests (``ls:``/``exists:`` keys), the modules it imported from local code
+    where its code fingerprint does not look (``module:`` keys; ``imported``: what was
+    imported before it ran, see ``incr.stepimports``). Environment variables: ``env``."""
     if seen is None:
         return {}
+    modules = {}
+    if imported is not None:
+        root, code_at = seen.root.rstrip(os.sep), LocalPackages(tools.stats).code_at
+        modules = stepimports.learned(job.packages, imported, root, seen.relative, code_at)
     declared = (*job.deps, *job.tracked, *job.outs)
     paths = [p for p in seen.paths() if not any(paths_overlap(p, d) for d in declared)]
     reads = {p: tools.stats.digest(p) for p in paths}
     for p in seen.changed_while_read():  # edited while the step ran: no digest says what
         if p in reads:  # it read, and the next status must find it changed
             reads[p] = CHANGED_WHILE_READ
-    for key, value in seen.learned().items():
+    for key, value in [*seen.learned().items(), *modules.items()]:
         path = key.partition(":")[2]
         if not any(within(path, d) for d in declared):
             reads[key] = value

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING
 from incr import outside
 from incr.envreads import EnvChanges, env_value, overlay
 from incr.hashing import MISSING, StatCache
+from incr.learnedwords import learned_reasons
 from incr.model import (
     ENV_PREFIX,
     EXISTS_PREFIX,
     LISTING_PREFIX,
+    MODULE_PREFIX,
     OUTPUT_PREFIX,
     TIMES_PREFIX,
     UNPICKLED_PREFIX,
@@ -26,7 +28,6 @@ from incr.model import (
     StepNode,
     learned_kind,
     learned_path,
-    learned_reasons,
     split_import_key,
 )
 from incr.pathfacts import listing_digest, times_order, value_now
@@ -96,6 +97,9 @@ class LearnedFacts:
         #: The digest of a project definition's code now, by ``module:name``: the value of
         #: an ``unpickled:`` key (see ``StepFacts.ref_code``).
         self.code_of: Callable[[str], str] = lambda ref: ""
+        #: The ``files:DIGEST`` of the module at an absolute path, as a ``module:`` key
+        #: values it (see ``LocalPackages.code_at``).
+        self.module_code: Callable[[str], str] = lambda place: ""
         #: Whether a step's code facts hold that code already (see ``StepFacts.ref_covered``).
         self.covered: Callable[[str, dict[str, str]], bool] = lambda ref, code: False
         #: The code parts of a project definition, by ``module:name`` (see
@@ -211,6 +215,9 @@ class LearnedFacts:
             return then if values is None else values.get(key[len(VALUE_PREFIX) :], UNSET)
         if kind == "output":
             return output_value(self.locks, key[len(OUTPUT_PREFIX) :])
+        if kind == "module":
+            place = outside.resolve(self.project.root, key[len(MODULE_PREFIX) :])
+            return self.module_code(os.path.abspath(place))
         if kind in ("net", "runs"):
             return ""  # never seen: the key is there for a note (``session.learned_notes``)
         return exists_value(self.project.root, key[len(EXISTS_PREFIX) :], then)

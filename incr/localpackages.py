@@ -28,7 +28,7 @@ import sys
 from incr import outside
 from incr.fingerprint import digest_bytes
 from incr.hashing import StatCache
-from incr.model import LOCAL_CODE
+from incr.model import LOCAL_CODE, MISSING
 
 CODE_FILES = (".py", ".so", ".pyd", ".pyc")
 
@@ -45,6 +45,7 @@ class LocalPackages:
         #: The folders the pipeline modules put before and after ``sys.path``'s own when
         #: imported (``graphcache.path_additions``): a package is looked up as they found it.
         self.added: tuple[list[str], list[str]] = ([], [])
+        self._at: dict[str, str] = {}
 
     def version(self, package: str) -> str | None:
         """``files:DIGEST`` for a local package (a top-level import name), None for an
@@ -68,6 +69,30 @@ class LocalPackages:
                     digest = LOCAL_CODE + digest_bytes(text, 32)
                 self._known[package] = digest
         return self._known[package]
+
+    def code_at(self, place: str) -> str:
+        """``files:DIGEST`` of the module at ``place`` (an absolute ``.py`` file or package
+        folder: one a step imported from a folder it put on ``sys.path`` as it ran, see
+        ``incr.stepimports``), with the local modules its code imports in turn, looked up
+        beside it first; ``missing`` when it is gone."""
+        if place in self._at:
+            return self._at[place]
+        if not os.path.exists(place):
+            self.paths.add(place)
+            return MISSING
+        self._at[place] = ""  # being digested: an import cycle ends here
+        digest, sources = self._digest([place])
+        folder = os.path.dirname(place)
+        linked = []
+        for name in sorted(_imported_tops(sources)):
+            beside = _local_places(name, ([folder], []), imported=False)
+            found = [self.code_at(p) for p in beside] if beside else [self.version(name)]
+            if beside != [place] and any(found):
+                linked.append(f"{name}\0{'/'.join(f for f in found if f)}")
+        if linked:
+            digest = LOCAL_CODE + digest_bytes("\n".join([digest, *linked]).encode(), 32)
+        self._at[place] = digest
+        return digest
 
     def _digest(self, places: list[str]) -> tuple[str, list[str]]:
         """The digest of the code files in ``places``, and the Python sources among them."""
@@ -119,21 +144,24 @@ def _imported_tops(sources: list[str]) -> set[str]:
     return found
 
 
-def _local_places(package: str, added: tuple[list[str], list[str]]) -> list[str] | None:
+def _local_places(
+    package: str, added: tuple[list[str], list[str]], imported: bool = True
+) -> list[str] | None:
     """The folders of a top-level package (or the file of a module) when it is imported from
     local code; None when it is installed, built in, or not found. Nothing is imported, and
     ``sys.path`` is left as it is: a package this process has not imported is looked up in
     the folders ``added`` (those pipeline modules put before and after ``sys.path``'s own when
-    imported) as the import did."""
+    imported) as the import did. Without ``imported``: only in the folders put first (as
+    ``sys.modules`` and ``sys.path`` have nothing to say about them)."""
     import importlib.machinery
     import importlib.util
 
     front, back = added
-    spec = getattr(sys.modules.get(package), "__spec__", None)
+    spec = getattr(sys.modules.get(package), "__spec__", None) if imported else None
     try:  # the folders put first, then sys.path (with its import hooks), then those put last
         if spec is None and front:
             spec = importlib.machinery.PathFinder.find_spec(package, front)
-        if spec is None:
+        if spec is None and imported:
             spec = importlib.util.find_spec(package)
         if spec is None and back:
             spec = importlib.machinery.PathFinder.find_spec(package, back)

@@ -256,11 +256,15 @@ RUNS_PREFIX = "runs:"
 #: ``output:training.trainer:output``), by its ``KIND:DIGEST``; the lock entry of the step
 #: that makes it gives its value now.
 OUTPUT_PREFIX = "output:"
+#: A module the step imported from local code that its code fingerprint does not reach
+#: (``module:plugins/other.py``: a folder it put on ``sys.path`` as it ran), by its files.
+MODULE_PREFIX = "module:"
 
 
 def learned_kind(key: str) -> str:
     """What a ``LockEntry.reads`` key observed: ``env``, ``import``, ``listing``, ``exists``,
-    ``times``, ``sets``, ``unpickled``, ``value``, ``net``, ``runs``, ``output`` or ``file``."""
+    ``times``, ``sets``, ``unpickled``, ``value``, ``net``, ``runs``, ``output``, ``module``
+    or ``file``."""
     if ":" not in key and not key.startswith(ENV_PREFIX):
         return "file"  # most keys: every other prefix ends with a colon
     for prefix, kind in _KINDS:
@@ -282,6 +286,7 @@ _KINDS = (
     (NET_PREFIX, "net"),
     (RUNS_PREFIX, "runs"),
     (OUTPUT_PREFIX, "output"),
+    (MODULE_PREFIX, "module"),
 )
 
 
@@ -321,43 +326,6 @@ def refers_to_code(identity: str) -> bool:
 def set_parts(reads: dict[str, str]) -> list[str]:
     """The module values (``path:name``) a step set as it ran, by its lock entry's reads."""
     return [key[len(SETS_PREFIX) :] for key in reads if key.startswith(SETS_PREFIX)]
-
-
-def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
-    """Reasons for the learned facts that changed: key -> (value then, value now)."""
-    kinds = (Reason.READ, Reason.ENV, Reason.LISTING, Reason.TIMES, Reason.APPEARED)
-    others = (Reason.VANISHED, Reason.SETS, Reason.CODE, Reason.INPUT)
-    found: dict[str, list[str]] = {k: [] for k in (*kinds, *others)}
-    for key in sorted(changed):
-        kind = learned_kind(key)
-        if kind == "env":
-            found[Reason.ENV].append(key[len(ENV_PREFIX) :])
-        elif kind == "import":
-            module, path = split_import_key(key)
-            found[Reason.READ].append(f"{path}, read when {module} is imported")
-        elif kind == "listing":
-            found[Reason.LISTING].append(key[len(LISTING_PREFIX) :])
-        elif kind == "times":
-            found[Reason.TIMES].append(key[len(TIMES_PREFIX) :])
-        elif kind == "exists":  # what is there, or the size of a file the step asked it of
-            (then, now), path = changed[key], key[len(EXISTS_PREFIX) :]
-            what = {"file": "size", "link": "target"}.get(then[:4]) if then[:4] == now[:4] else None
-            gone = Reason.VANISHED if now == "missing" else Reason.APPEARED
-            found[Reason.READ if what else gone].append(f"{what} of {path}" if what else path)
-        elif kind == "sets":
-            found[Reason.SETS].append(value_name(key[len(SETS_PREFIX) :]))
-        elif kind == "unpickled":
-            module, _, name = key[len(UNPICKLED_PREFIX) :].partition(":")
-            found[Reason.CODE].append(f"{name} in {module}, unpickled")
-        elif kind == "value":
-            name = value_name(key[len(VALUE_PREFIX) :])
-            found[Reason.CODE].append(f"value of {name}, read by code unpickled")
-        elif kind == "output":  # ``output:training.trainer:output``
-            step, _, name = key[len(OUTPUT_PREFIX) :].rpartition(":")
-            found[Reason.INPUT].append(f"{name} of {step}, read through Repository()")
-        else:
-            found[Reason.READ].append(key)
-    return [Reason(kind, ", ".join(items)) for kind, items in found.items() if items]
 
 
 #: The digest of a path that does not exist.

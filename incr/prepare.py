@@ -334,6 +334,7 @@ class Preparer:
             tracked=tracked,
             sets=tuple(set_parts(locked.reads)) if (locked := self.ws.locks.get(node.key)) else (),
             values=self.values_for(run, node, code),
+            packages=self.ws.facts.imported.get(node.key, ()),
         )
 
     @staticmethod

@@ -74,6 +74,7 @@ class Workspace:
         self.facts = StepFacts(project, self.stats, self.sources, self.packages)
         self.learned = LearnedFacts(project, self.stats, dict(os.environ))
         self.learned.code_of = self.facts.ref_code  # what an unpickled class runs now
+        self.learned.module_code = self.facts.local.code_at
         self.learned.covered = self.facts.ref_covered
         self.learned.parts_of = self.facts.ref_parts
         self.learned.locks = self.locks  # the outputs a step read through Repository()

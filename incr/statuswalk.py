@@ -13,6 +13,7 @@ from dataclasses import field, replace
 
 from incr import dag, gate
 from incr.fingerprint import fingerprint
+from incr.learnedwords import learned_reasons
 from incr.model import (
     UNSET,
     VALUE_PREFIX,
@@ -21,7 +22,6 @@ from incr.model import (
     PipelineGraph,
     Reason,
     StepNode,
-    learned_reasons,
     paths_overlap,
     refers_to_code,
     set_parts,
