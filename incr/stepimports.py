@@ -26,13 +26,29 @@ from incr import outside
 from incr.envreads import is_incr_file
 from incr.model import MODULE_PREFIX
 
-#: ``sys.modules``' names and ``sys.path`` before a step runs.
-Before = tuple[frozenset[str], tuple[str, ...]]
+#: How many modules ``sys.modules`` held before a step ran, the name it holds last, and
+#: ``sys.path`` then.
+Before = tuple[int, str | None, tuple[str, ...]]
 
 
 def before() -> Before:
-    """What ``learned`` compares with: the modules imported and ``sys.path`` now."""
-    return frozenset(sys.modules), tuple(sys.path)
+    """What ``learned`` compares with, taken before each step runs: not a copy of
+    ``sys.modules`` (a thousand names and more), its size and its last name."""
+    return len(sys.modules), next(reversed(sys.modules), None), tuple(sys.path)
+
+
+def _new_since(then: Before) -> list[str]:
+    """The modules imported since ``then``: those after its last name (a dict keeps the order
+    of insertion); every module when that one is gone (unloaded since: rare)."""
+    count, last, _ = then
+    if len(sys.modules) == count and next(reversed(sys.modules), None) == last:
+        return []
+    new: list[str] = []
+    for name in reversed(sys.modules):
+        if name == last:
+            return new
+        new.append(name)
+    return new  # the last one was unloaded: all of them, to be safe
 
 
 def learned(
@@ -47,9 +63,9 @@ def learned(
     the step imported (new since ``then``) or that its code names (``names``), but for the
     project's own modules and the named ones a lookup in the ``sys.path`` of ``then`` finds
     where they were imported from."""
-    modules, path = then
+    path = then[2]
     named = set(names)
-    tops = named | {name.partition(".")[0] for name in set(sys.modules) - modules}
+    tops = named | {name.partition(".")[0] for name in _new_since(then)}
     found: dict[str, str] = {}
     for top in sorted(tops):
         places = _places(sys.modules.get(top), root)
