@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from incr import dag, entrypoints, gate, setters, skopsformat, statuswalk
+from incr import dag, entrypoints, gate, skopsformat, statuswalk
 from incr.errors import IncrError
 from incr.facts import StepFacts, learned_notes
 from incr.fingerprint import CodeClosure
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from incr.codeindex import CodeIndex
     from incr.importreads import ImportFacts
     from incr.keptsources import KeptSources
+    from incr.setters import LaterUsers
 
 
 class Workspace:
@@ -96,7 +97,7 @@ class Workspace:
         #: The files each step was seen to write (they order the steps that read them).
         self.writes = SeenWrites(project.cache / "writes.json")
         self.written = WrittenFiles(self.writes, self.locks, self.stats.digest, project.root)
-        self._later: dict[str, setters.LaterUsers] = {}  # see ``judged_reads``
+        self._later: dict[str, LaterUsers] = {}  # see ``judged_reads``
         self.pipelines: list[TracedPipeline] = []  # those the command judges or runs
         # skops loads the types [tool.incr] trusted_types names and the project's own
         skopsformat.configure(tuple(project.trusted_types), self.sources.is_project_module)
@@ -191,6 +192,8 @@ class Workspace:
         parts = set_parts(reads) if reads else None
         if not parts:
             return reads
+        from incr import setters  # here: most steps set no module value
+
         if (users := self._later.get(graph.name)) is None:
             others = [t for t in self.pipelines if t.graph.name != graph.name]
             users = setters.later_users(graph, traced, others, self.facts, self.locks)
