@@ -111,6 +111,7 @@ class StepOutcome:
     env_set_before: tuple[str, ...] = ()
     deps: dict[str, str] = field(default_factory=dict)  # declared deps it wrote -> digest
     writes: tuple[str, ...] = ()  # files it opened for writing, besides its outs
+    appends: tuple[str, ...] = ()  # those of them it first opened to append to
     ran: bool = True
     warnings: tuple[str, ...] = ()  # said once the result is recorded
     notes: tuple[str, ...] = ()  # how its outputs were stored, when not as asked

@@ -64,6 +64,7 @@ class RecordedReads:
     own: frozenset[str]
     read: set[str]
     written: set[str]
+    appended: set[str]
     changed: set[str]
     sources: set[str]
     stamps: dict[str, tuple[int, ...] | None]
@@ -280,6 +281,12 @@ class RecordedReads:
                 continue  # a temporary file of the step's, outside the project
             rel.append(self.relative(full))
         return sorted(rel)
+
+    def appended_paths(self) -> list[str]:
+        """Those of ``written_paths`` the step first opened to append to: what was there
+        before stays (see ``incr.sharedwrites``)."""
+        appended = {self.relative(full) for full in self.appended}
+        return [p for p in self.written_paths() if p in appended]
 
     def output_read(self, step: str, output: str, artifact: str) -> None:
         """The step read output ``output`` of step ``step`` (``PIPELINE.STEP``) of a past run,

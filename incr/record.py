@@ -62,7 +62,8 @@ class ResultRecorder:
             run.executed.add(node.name)
             run.result.executed.append(node.name)
         if node.track_reads:
-            self.ws.writes.put(node.key, list(outcome.writes), fp, self.ws.project.root)
+            root, appends = self.ws.project.root, outcome.appends
+            self.ws.writes.put(node.key, list(outcome.writes), fp, root, appends)
         if outcome.writes or node.outs:
             self.rewriters(run, node, (*outcome.writes, *node.outs))
         read = overlaps.file_reads(outcome.reads)

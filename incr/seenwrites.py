@@ -11,32 +11,65 @@ from pathlib import Path
 
 from incr.storage import atomic_write
 
+#: In ``SeenWrites.appends`` (never a path: a path is relative): the files are guessed.
+GUESSED = "/guessed"
+
 
 class SeenWrites:
     """The files each step was seen to write in its last run, by step key, kept in
     ``.pipecache/writes.json``: read the first time they are asked for, written by ``save``;
-    with the fingerprint of that run and each file's size and time as it left them (``left``).
-    Only a cache (see ``incr.overlaps``): a missing or damaged file reads as empty."""
+    with the fingerprint of that run and each file's size and time as it left them (``left``),
+    and the files it first opened to append to (``appends``: what was there stays). Only a
+    cache (see ``incr.overlaps``): a missing or damaged file reads as empty; one of an older
+    format (1: the files alone; 2: without ``appends``) reads as far as it goes, each file a
+    step wrote taken as appended to until it runs again (when in doubt, the writers before
+    it run again with it: ``incr.sharedwrites``)."""
 
-    FORMAT = 2
+    FORMAT = 3
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._steps: dict[str, tuple[str, ...]] | None = None
         #: Step key -> (fingerprint of its last run, path -> [size, mtime_ns] it left).
         self.left: dict[str, tuple[str, dict[str, list[int]]]] = {}
+        #: Step key -> the files of its writes it appended to (not in the mapping: none).
+        self._appends: dict[str, tuple[str, ...]] = {}
         self.changed = False
 
     @property
     def steps(self) -> dict[str, tuple[str, ...]]:
         if self._steps is None:
-            self._steps, self.left = _read_writes(self.path, self.FORMAT)
+            self._steps, self.left, self._appends = _read_writes(self.path, self.FORMAT)
         return self._steps
 
-    def put(self, key: str, paths: Iterable[str], fp: str = "", root: Path | None = None) -> None:
+    @property
+    def appends(self) -> dict[str, tuple[str, ...]]:
+        """The files each step (by key) appended to in its last run, of those it wrote."""
+        _ = self.steps  # read the file
+        return self._appends
+
+    @property
+    def guessed(self) -> set[str]:
+        """The steps (by key) whose ``appends`` are all their files, as an older incr wrote
+        no ``appends``: not known until they run again."""
+        return {key for key, paths in self.appends.items() if GUESSED in paths}
+
+    def put(
+        self,
+        key: str,
+        paths: Iterable[str],
+        fp: str = "",
+        root: Path | None = None,
+        appends: Iterable[str] = (),
+    ) -> None:
         """The files step ``key``'s run of fingerprint ``fp`` wrote (their stats taken now,
-        under ``root``)."""
+        under ``root``), ``appends`` those of them it appended to."""
         value = tuple(sorted(set(paths)))
+        appended = tuple(sorted(set(appends) & set(value)))
+        if self.appends.get(key, ()) != appended:
+            self._appends.pop(key, None)
+            self._appends.update({key: appended} if appended else {})
+            self.changed = True
         if not value:
             if key in self.steps:
                 del self.steps[key]
@@ -67,7 +100,8 @@ class SeenWrites:
         wanted = set(keep)
         steps = {k: list(v) for k, v in sorted(self.steps.items()) if k in wanted}
         left = {k: list(v) for k, v in sorted(self.left.items()) if k in steps}
-        data = {"format": self.FORMAT, "steps": steps, "left": left}
+        appends = {k: list(v) for k, v in sorted(self.appends.items()) if k in steps}
+        data = {"format": self.FORMAT, "steps": steps, "left": left, "appends": appends}
         text = json.dumps(data, separators=(",", ":"))
         with contextlib.suppress(OSError):
             atomic_write(self.path, text.encode(), durable=False)
@@ -84,11 +118,15 @@ def _stat(path: Path) -> list[int]:
 
 def _read_writes(
     path: Path, version: int
-) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, dict[str, list[int]]]]]:
+) -> tuple[
+    dict[str, tuple[str, ...]],
+    dict[str, tuple[str, dict[str, list[int]]]],
+    dict[str, tuple[str, ...]],
+]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data["format"] not in (1, version):  # 1: the files alone
-            return {}, {}
+        if data["format"] not in (1, 2, version):  # 1: the files alone; 2: no appends
+            return {}, {}, {}
         steps = {
             str(k): tuple(str(p) for p in v)
             for k, v in data["steps"].items()
@@ -98,9 +136,16 @@ def _read_writes(
             str(k): (str(fp), {str(p): [int(n) for n in st] for p, st in stats.items()})
             for k, (fp, stats) in data.get("left", {}).items()
         }
-        return steps, left
+        appends = {
+            str(k): tuple(str(p) for p in v)
+            for k, v in data.get("appends", {}).items()
+            if isinstance(v, list) and v
+        }
+        if data["format"] < 3:  # not known: each file might be appended to, until it runs
+            appends = {k: (*v, GUESSED) for k, v in steps.items()}
+        return steps, left, appends
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}, {}
+        return {}, {}, {}
 
 
 def restored_note(key: str, outs: Iterable[str], written: Iterable[str]) -> str | None:
