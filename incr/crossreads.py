@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from incr import dag
+from incr import dag, sharedwrites
 from incr.model import LockEntry, StepNode, TracedPipeline, learned_path, paths_overlap
 from incr.plan import output_makers
 
@@ -65,17 +65,23 @@ def writers_of(
 ) -> list[str]:
     """``targets`` with, from the other pipelines, the steps (``pipeline.step``) that write a
     file the targeted steps and the steps they need read (``writes``: by step key, seen or
-    declared), and so on for those."""
+    declared), or write too while a step reads it (what it holds depends on every writer:
+    ``incr.sharedwrites``), and so on for those."""
     by_key = {n.key: (t, n) for t in pipelines for n in t.graph.steps}
     wanted = list(targets)
+    read: tuple[set[str], set[str]] | None = None  # what every step reads, once needed
     while True:
-        reads: dict[str, set[str]] = {}  # path -> the pipelines reading it
+        reads: dict[str, set[str]] = {}  # path -> the pipelines reading it (or writing it)
         for traced, only in dag.select(list(pipelines), wanted):
             keep = dag.ancestors(traced.graph, only) if only is not None else None
             for node in traced.graph.steps:
                 if keep is None or node.name in keep:
                     for path in reads_of(node, locks.get(node.key)):
                         reads.setdefault(path, set()).add(traced.graph.name)
+                    if wrote := [p for p in writes.get(node.key, ()) if p not in reads]:
+                        read = sharedwrites.reads(locks) if read is None else read
+                        for path in (p for p in wrote if sharedwrites.is_read(p, read)):
+                            reads.setdefault(path, set()).add(traced.graph.name)
         more = [
             key
             for key, paths in writes.items()

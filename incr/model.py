@@ -214,12 +214,12 @@ class Reason:
     MISSING = "output missing from cache"
     OUT_MISSING = "output missing"
     MODIFIED = "output modified"
-    # A file it writes (not in outs) that a step read is gone or changed: rerunning writes it.
-    WRITTEN_MISSING = "written file missing"
-    WRITTEN_CHANGED = "written file changed"
+    WRITTEN_MISSING = "written file missing"  # a file it writes (not in outs), a step read,
+    WRITTEN_CHANGED = "written file changed"  # is gone or changed: rerunning writes it
     EXPIRED = "expired"
     READ_EARLY = "read too early"  # set by the runner, not by ``decide``
     REWRITTEN = "shared file rewritten"  # set by the runner: an earlier writer executed
+    APPENDED = "shared file appended"  # a later writer executes, appending to what it wrote
     SETS = "sets values as it runs"  # module values other steps may read (``sets:`` keys)
     FINGERPRINT = "fingerprint changed"
 

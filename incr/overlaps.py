@@ -393,12 +393,11 @@ def pipeline_order(
     key) runs after that other one, as does one with a step that read an output of another's
     step through the post-execution API. Pipelines caught in a cycle of such edges keep the
     order given. ``pipeline_of``: each step key's pipeline."""
-    written = {
-        path: pipeline_of[key]
-        for key, paths in writes.items()
-        if key in pipeline_of
-        for path in paths
-    }
+    written: dict[str, set[str]] = {}  # each file to the pipelines writing it (all of them)
+    for key, paths in writes.items():
+        if key in pipeline_of:
+            for path in paths:
+                written.setdefault(path, set()).add(pipeline_of[key])
     after: dict[str, set[str]] = {name: set() for name in pipelines}
     for key, entry in locks.items():
         reader = pipeline_of.get(key)
@@ -408,13 +407,12 @@ def pipeline_order(
             if pipeline_of.get(maker, reader) != reader and pipeline_of[maker] in after:
                 after[reader].add(pipeline_of[maker])
         for path in written.keys() & entry.reads.keys():
-            if written[path] != reader and written[path] in after:
-                after[reader].add(written[path])
+            after[reader] |= {w for w in written[path] if w != reader and w in after}
     for key, paths in (deps or {}).items():
         reader = pipeline_of.get(key)
-        for path, writer in written.items():
-            if writer not in (reader, None) and reader in after and writer in after:
-                after[reader] |= {writer} if any(paths_overlap(path, d) for d in paths) else set()
+        for path, writers in written.items():
+            if reader in after and any(paths_overlap(path, d) for d in paths):
+                after[reader] |= {w for w in writers if w != reader and w in after}
     order: list[str] = []
     pending = list(pipelines)
     while pending:

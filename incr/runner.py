@@ -55,6 +55,7 @@ from incr.runlog import RunLog
 from incr.runstate import Clock, RunState
 from incr.scheduler import Loop
 from incr.session import Workspace
+from incr.sharedruns import SharedRuns
 from incr.statuswalk import judged_steps
 from incr.valueclass import valueclass
 
@@ -91,6 +92,7 @@ class Runner:
         self.set_by: dict[str, str] = {}
         self.values: dict[str, Any] = {}
         self.value_digests: dict[str, str] = {}
+        self.shared = SharedRuns()  # files steps of several pipelines write (incr repro)
 
     def run(
         self,
@@ -138,6 +140,7 @@ class Runner:
             values=dict(self.values),
             value_digests=dict(self.value_digests),
         )
+        self.shared.start(run, steps)
         if dry_run:
             run.producers = {out: n.name for n in graph.steps for out in n.outs}
             run.order_found = found
@@ -160,6 +163,7 @@ class Runner:
             finally:
                 executor.close()
         self.verdicts += run.verdicts
+        self.shared.done(run)
         self.set_by.update(run.set_by)  # for the pipelines this runner runs next
         self.values.update(run.values)
         self.value_digests = dict(run.value_digests)
@@ -330,6 +334,7 @@ def _repro(
             workspace.facts.check_deps(traced, judged_steps(graph, only))
     runner = Runner(workspace, reporter)
     runner.remote, runner.dask = pull, dask
+    runner.shared = SharedRuns.of(workspace, pipelines, targets)
     done = Repro(ok=True)
     queue = list(dag.select(pipelines, targets))
     first = len(queue)  # then the pipelines that wait for a file another one may write

@@ -251,13 +251,20 @@ class Workspace:
         nodes = [n for t in pipelines for n in t.graph.steps] if lock_view else []
         absent = gate.absent_outs(self.locks, nodes, self.stats.digest)  # outs not on disk
         self.facts.declared_outs = {o for t in pipelines for n in t.graph.steps for o in n.outs}
+        ordered = self.run_order(pipelines)
+        shared = self.written.across([t.graph for t in ordered])  # files several write
         gathered = [
             self.pipeline_facts(traced, wanted, absent)
-            for traced, wanted in dag.select(self.run_order(pipelines), targets)
+            for traced, wanted in dag.select(ordered, targets)
         ]
         writes = self.step_writes(pipelines)  # by step key: the walk finds each file's writers
         verdicts = statuswalk.walk(
-            gathered, force=force, lock_view=lock_view, run_override=run_override, writes=writes
+            gathered,
+            force=force,
+            lock_view=lock_view,
+            run_override=run_override,
+            writes=writes,
+            shared=shared,
         )
         if save:
             self.save_stats()

@@ -40,6 +40,7 @@ from incr.plan import (
     values_set,
     with_values,
 )
+from incr.sharedwrites import Across, appended_onto
 from incr.valueclass import valueclass
 
 
@@ -98,13 +99,17 @@ def walk(
     lock_view: bool = False,
     run_override: bool | None = None,
     writes: Mapping[str, Iterable[str]] | None = None,
+    shared: Across | None = None,
 ) -> list[Verdict]:
     """Each judged step's verdict, pipeline after pipeline, in run order.
 
     ``writes``: the files each step (by key) was seen writing or declares; a step that read such a
     file, written by a dirty step of a pipeline before its own, waits on that step. A step
     writing a file that a step before it writes too, which a step reads, is dirty when that
-    one executes (``shared file rewritten``), and waits on it while it waits.
+    one executes (``shared file rewritten``), and waits on it while it waits; so too for a
+    writer of a pipeline walked before its own (``shared``: ``Across.earlier``). The writers
+    a dirty step appends after (``Across.onto``) are dirty too (``shared file appended``):
+    the pipelines are walked again with those reasons until no more are found.
 
     ``force`` marks the targeted steps (every step, without targets) as forced. ``lock_view``
     judges every step against ``pipeline.lock`` (``incr status --check``): a step dirty only
@@ -113,18 +118,38 @@ def walk(
     waiting on it (the workspace then gives the facts of steps whose outs are missing from disk
     as recorded: ``gate.as_recorded``).
     """
-    verdicts: list[Verdict] = []
-    # Shared by the pipelines, walked in the order a repro runs them: a value a step of one
-    # sets counts for the steps of those after it that use it (``values_set``).
-    dirty: set[str] = set()  # by key
-    set_by: dict[str, str] = {}  # each module value steps set as they run to the setter's key
+    pipelines = list(pipelines)
+    shared = shared or Across()
     writers: dict[str, list[str]] = {}  # each file written to its writers' keys
     for key, paths in (writes or {}).items():
         for path in paths:
             writers.setdefault(path, []).append(key)
-    for pipeline in pipelines:
-        verdicts += _walk_one(pipeline, force, lock_view, run_override, dirty, set_by, writers)
-    return verdicts
+    appended: dict[str, list[Reason]] = {}  # by key: writers a dirty step appends after
+    while True:
+        # Shared by the pipelines, walked in the order a repro runs them: a value a step of
+        # one sets counts for the steps of those after it that use it (``values_set``).
+        verdicts: list[Verdict] = []
+        state = _Shared(shared.earlier, appended)
+        for pipeline in pipelines:
+            verdicts += _walk_one(pipeline, force, lock_view, run_override, state, writers)
+        more = appended_onto(shared.onto, {v.node.key: v.reasons for v in verdicts})
+        if not more:
+            return verdicts
+        for key, reasons in more.items():
+            appended[key] = [*appended.get(key, ()), *reasons]
+
+
+@valueclass
+class _Shared:
+    """What the walk of each pipeline hands on to those after it: the dirty steps and those
+    with reasons of their own (by key), the setter of each module value steps set as they
+    run (by key), and the reasons given for shared files (see ``walk``)."""
+
+    earlier: Mapping[str, Sequence[tuple[str, str]]]
+    appended: Mapping[str, Sequence[Reason]]
+    dirty: set[str] = field(default_factory=set)
+    executes: set[str] = field(default_factory=set)
+    set_by: dict[str, str] = field(default_factory=dict)
 
 
 def _walk_one(
@@ -132,11 +157,11 @@ def _walk_one(
     force: bool,
     lock_view: bool,
     run_override: bool | None,
-    dirty: set[str],
-    set_by: dict[str, str],
+    state: _Shared,
     writers: Mapping[str, Collection[str]] | None = None,
 ) -> list[Verdict]:
     graph, wanted = pipeline.graph, pipeline.wanted
+    dirty, set_by = state.dirty, state.set_by
     run_override = graph.run_cache if run_override is None else run_override  # its main block's
     executes: set[str] = set()  # the steps (by name) with reasons of their own
     producers = {out: n.name for n in graph.steps for out in n.outs}
@@ -171,6 +196,10 @@ def _walk_one(
         if pairs := pipeline.rewrites.get(node.name):
             rewritten, waiting = _rewritten(pairs, executes, waiting, dirty, own)
             reads = (*reads, *(r for r in rewritten if r not in reads))  # seen on disk too
+        if pairs := state.earlier.get(node.key):  # writers of pipelines walked before
+            rewritten, waiting = _rewritten_before(pairs, state, waiting)
+            reads = (*reads, *(r for r in rewritten if r not in reads))
+        reads = (*reads, *(r for r in state.appended.get(node.key, ()) if r not in reads))
         if locked is not None and locked.reads:
             setters, unset = _unpickled_values(node.key, locked.reads, set_by)
             setters |= output_makers(locked.reads)  # outputs it read through Repository()
@@ -199,6 +228,7 @@ def _walk_one(
             gate.lock_backstop(reasons, fp, locked)
         if reasons and any(r.kind != Reason.UPSTREAM for r in reasons):
             executes.add(node.name)
+            state.executes.add(node.key)
         if reasons:
             machine = lock_view and not waiting and gate.machine_only(reasons)
             (lacking if machine else dirty).add(node.key)
@@ -250,6 +280,21 @@ def _rewritten(
             reasons.append(Reason(Reason.REWRITTEN, f"{path}, by {writer}"))
             names.discard(writer)
         elif f"{own}{writer}" in dirty:
+            names.add(writer)
+    return reasons, sorted(names)
+
+
+def _rewritten_before(
+    pairs: Sequence[tuple[str, str]], state: _Shared, waiting: list[str]
+) -> tuple[list[Reason], list[str]]:
+    """For a step writing a file that the steps of ``pairs`` (earlier writer by key, file),
+    of pipelines walked before its own, write before it: a reason for each of them that
+    executes, and ``waiting`` with the dirty others (by key)."""
+    reasons, names = [], set(waiting)
+    for writer, path in pairs:
+        if writer in state.executes:
+            reasons.append(Reason(Reason.REWRITTEN, f"{path}, by {writer}"))
+        elif writer in state.dirty:
             names.add(writer)
     return reasons, sorted(names)
 

@@ -6,14 +6,14 @@ left, or was changed by hand (``sharedwrites.left_since``)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from incr import dag
 from incr.learned import readers_of, written_changes
 from incr.model import LockEntry, PipelineGraph, Reason, StepNode
 from incr.seenwrites import SeenWrites
-from incr.sharedwrites import left_since
+from incr.sharedwrites import Across, across, left_since
 
 
 class WrittenFiles:
@@ -33,6 +33,8 @@ class WrittenFiles:
         self.root = root
         self._readers: dict[str, dict[str, str]] | None = None  # made once, when first asked
         self._writers: Counter[str] = Counter()
+        #: The files steps of several pipelines write, when known (``across``).
+        self.shared: Across | None = None
 
     def changes(self, graph: PipelineGraph, node: StepNode) -> list[Reason]:
         """Why ``node`` of ``graph`` must run again to write its files anew; empty when none."""
@@ -50,10 +52,19 @@ class WrittenFiles:
         changes = written_changes(node.key, written, *found)
         if any(self._writers[path] > 1 for path in written):  # other steps write it too
             steps = self.writes.steps
-            changes += left_since(graph, node.name, self.locks, steps, self._left, self.digest)
+            on_disk = (self._left, self.digest)
+            changes += left_since(graph, node.name, self.locks, steps, *on_disk, self.shared)
         return changes
 
     def _left(self, key: str) -> set[str]:
         """The files step ``key`` wrote that hold what the run its lock entry records left."""
         fp = locked.fingerprint if (locked := self.locks.get(key)) else ""
         return self.writes.as_left(key, fp, self.root)
+
+    def across(self, graphs: Sequence[PipelineGraph]) -> Across:
+        """What ``sharedwrites.across`` finds of the files the steps of ``graphs`` (in run
+        order) write, by what each step was seen writing and appending to; kept for
+        ``changes``."""
+        found = (self.writes.steps, self.writes.appends, self.writes.guessed)
+        self.shared = across(graphs, self.locks, *found)
+        return self.shared

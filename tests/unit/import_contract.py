@@ -195,6 +195,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "runstate",
             "record",
             "prepare",
+            "sharedruns",
             "scheduler",
             "postexec",
             "runner",

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from incr import graph as graphs
-from incr.model import Facts, InputRef, LockEntry, PipelineGraph, StepNode
+from incr.model import Facts, InputRef, LockEntry, PipelineGraph, Reason, StepNode
 from incr.overlaps import (
     WRITTEN_AFTER_READ,
     Overlap,
@@ -19,7 +19,14 @@ from incr.overlaps import (
     notes,
 )
 from incr.seenwrites import SeenWrites
-from incr.sharedwrites import earlier_writers, left_since, rewriters
+from incr.sharedwrites import (
+    Across,
+    across,
+    appended_onto,
+    earlier_writers,
+    left_since,
+    rewriters,
+)
 from incr.store import Store
 
 FACTS = Facts({}, {}, {}, {})
@@ -100,6 +107,51 @@ def test_a_file_several_steps_write_is_judged_by_which_of_them_left_it() -> None
     assert judge("b", "", "d2") == ["written file changed (work/t.csv)"]  # by hand
     assert judge("b", "", "d1") == [] and judge("a", "", "d2") == []
     assert judge("b", "", "missing") == []  # written file missing says so
+
+    def holds(key: str) -> set[str]:  # a writer of another pipeline, run before, ran last
+        return {"work/t.csv"} if key == "o.w" else set()
+
+    shared = Across(writers={"work/t.csv": ["o.w", "p.b", "p.a"]})
+    found = left_since(graph, "b", reads, writes, holds, lambda p: "d1", shared)
+    assert found == [Reason(Reason.REWRITTEN, "work/t.csv, by o.w")]
+
+
+def test_writers_of_several_pipelines_and_steps_appending_after_others() -> None:
+    """``across``: the writers of a file a step reads, pipeline after pipeline in run order;
+    those of pipelines before a writer's own rewrite it (``earlier``), and a step appending
+    to it appends to what the writers before it left, back to the last one writing it anew
+    (``onto``). A file no step reads counts for nothing."""
+
+    def graph(name: str, *steps: str) -> PipelineGraph:
+        nodes = tuple(StepNode(name, s, s, f"pipelines/{name}.py", {}, {}, ()) for s in steps)
+        return PipelineGraph(name, f"pipelines/{name}.py", nodes)
+
+    one, two = graph("one", "w1", "a1"), graph("two", "w2", "a2")
+    writes = {k: ("t.csv", "log.txt") for k in ("one.w1", "one.a1", "two.w2", "two.a2")}
+    appends = {"one.a1": ("t.csv", "log.txt"), "two.a2": ("t.csv", "log.txt")}
+    reads = {"r.total": LockEntry("r.total", "fp", FACTS, {}, {"t.csv": "d"})}
+
+    found = across([one, two], reads, writes, appends)
+    assert found.writers == {"t.csv": ["one.w1", "one.a1", "two.w2", "two.a2"]}
+    assert found.earlier["two.w2"] == [("one.w1", "t.csv"), ("one.a1", "t.csv")]
+    assert "one.a1" not in found.earlier  # its own pipeline's writers: ``rewriters``
+    assert found.onto == {"one.a1": [("one.w1", "t.csv")], "two.a2": [("two.w2", "t.csv")]}
+    assert across([two, one], reads, writes, appends).earlier["one.w1"][0] == ("two.w2", "t.csv")
+    assert across([one, two], {}, writes, appends) == Across()  # read by no step
+    each = {k: ("t.csv",) for k in writes}  # each appends: none runs for the others
+    assert across([one, two], reads, writes, each).onto == {}
+    guessed = across([one, two], reads, writes, each, guessed=set(writes))  # written by an
+    assert guessed.onto["one.a1"] == [("one.w1", "t.csv")]  # older incr: the first makes it
+
+    edited = [Reason(Reason.CODE, "a2 in pipelines/two.py")]
+    assert appended_onto(found.onto, {"two.a2": edited, "two.w2": []}) == {
+        "two.w2": [Reason(Reason.APPENDED, "t.csv, by a2")]
+    }
+    rewritten = [Reason(Reason.REWRITTEN, "t.csv, by w2"), Reason(Reason.UPSTREAM, "w2")]
+    assert appended_onto(found.onto, {"two.a2": rewritten, "two.w2": []}) == {}  # after it
+    waiting = [Reason(Reason.UPSTREAM, "make")]  # a step it waits on may change what it adds
+    assert "two.w2" in appended_onto(found.onto, {"two.a2": waiting, "two.w2": []})
+    assert appended_onto(found.onto, {"two.a2": edited, "two.w2": edited}) == {}  # runs anyway
 
 
 def test_file_reads_keep_plain_files_only() -> None:
@@ -372,6 +424,25 @@ def test_seen_writes_know_the_files_as_the_run_left_them(tmp_path: Path) -> None
     (tmp_path / "b.txt").write_text("bb")  # changed since
     assert again.as_left("p.w", "fp1", tmp_path) == {"a.txt"}
     assert again.as_left("p.other", "fp1", tmp_path) == set()
+
+
+def test_seen_writes_keep_the_files_appended_to_and_read_older_formats(tmp_path: Path) -> None:
+    path = tmp_path / "writes.json"
+    writes = SeenWrites(path)
+    writes.put("p.a", ["t.csv", "log.txt"], appends=["log.txt", "other.txt"])
+    writes.put("p.w", ["t.csv"])
+    writes.save(keep=["p.a", "p.w"])
+    assert SeenWrites(path).appends == {"p.a": ("log.txt",)}
+
+    again = SeenWrites(path)
+    again.put("p.a", ["t.csv", "log.txt"])  # written anew this time
+    assert again.changed and again.appends == {}
+    path.write_text(json.dumps({"format": 2, "steps": {"p.a": ["x"]}, "left": {}}))
+    old = SeenWrites(path)  # by an older incr: appended to, for all it knows
+    assert old.steps == {"p.a": ("x",)} and old.guessed == {"p.a"}
+    assert "x" in old.appends["p.a"]
+    old.put("p.a", ["x"])  # run again: known
+    assert old.appends == {} and old.guessed == set()
 
 
 def test_damaged_seen_writes_read_as_empty(tmp_path: Path) -> None:

@@ -1,0 +1,218 @@
+"""A file several steps write, one after the other, which a step reads: a step that appends to
+it adds to what the writers before it left. When it executes, those writers execute first,
+back to the last one that writes the file anew (``shared file appended``); when a writer
+executes, the writers after it execute too (``shared file rewritten``), in its pipeline or in
+another. Each result equals a run from scratch, and a writer that writes the file anew spares
+the writers before it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import MakeProject, Project
+from .scratch import assert_same_as_scratch, fresh_copy
+
+HEAD = """\
+    import json
+    import os
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+"""
+
+
+def writer(name: str, mode: str, text: str) -> str:
+    """A step writing ``text`` (lines) to work/table.csv, anew (``w``) or appended (``a``)."""
+    return f"""\
+    @step
+    def {name}() -> None:
+        mark("{name}")
+        os.makedirs("work", exist_ok=True)
+        with open("work/table.csv", "{mode}") as fh:
+            fh.write("{text}")
+
+
+"""
+
+
+READER = """\
+    @step
+    def total() -> int:
+        mark("total")
+        with open("work/table.csv") as fh:
+            return sum(int(line) for line in fh)
+
+
+    @step(outs=["reports/total.json"])
+    def write(value: int) -> None:
+        mark("write")
+        os.makedirs("reports", exist_ok=True)
+        with open("reports/total.json", "w") as fh:
+            json.dump(value, fh)
+
+
+"""
+
+
+def module(name: str, *parts: str, calls: str) -> str:
+    body = "".join(f"        {call}\n" for call in calls.split("; "))
+    return HEAD + "".join(parts) + f"    @pipeline\n    def {name}():\n{body}"
+
+
+REPORT = module("report", READER, calls="write(total())")
+PREP = module(
+    "prep",
+    writer("write_a", "w", "1\\n2\\n4\\n"),
+    writer("append_b", "a", "200\\n"),
+    calls="write_a(); append_b()",
+)
+
+
+def _run(project: Project, *args: str) -> list[str]:
+    project.repro(*args)
+    return project.take_ran()
+
+
+@pytest.mark.parametrize("jobs", [(), ("--jobs", "2")])
+@pytest.mark.parametrize("target", [(), ("report",), ("prep.append_b",)])
+def test_an_edit_of_the_step_appending_runs_the_writer_before_it_first(
+    make_project: MakeProject, tmp_path: Path, target: tuple[str, ...], jobs: tuple[str, ...]
+) -> None:
+    """``append_b`` appends to what ``write_a`` wrote; ``report.total`` reads the file. An
+    edit of ``append_b`` ran it alone: it appended 300 after the 200 its last run left, and
+    the reader summed 507 where a run from scratch gives 307."""
+    project = make_project({"pipelines/a_report.py": REPORT, "pipelines/b_prep.py": PREP})
+    assert _run(project) == ["total", "write_a", "append_b", "total", "write"]
+    assert project.read("reports/total.json") == "207"
+    assert _run(project, *jobs) == []  # nothing changed: nothing runs
+
+    project.edit("pipelines/b_prep.py", "200", "300")
+    dirty = project.dirty(*target)
+    assert dirty["write_a"] == [("shared file appended", "work/table.csv, by append_b")]
+    assert ("code changed", "append_b in pipelines/b_prep.py") in dirty["append_b"]
+    if target != ("prep.append_b",):
+        assert dirty["total"] == [("after", "prep.append_b, prep.write_a")]
+    assert project.incr("status", "--check", *target).returncode == 1
+    assert _run(project, *jobs, *target)[:2] == ["write_a", "append_b"]
+    assert project.read("work/table.csv") == "1\n2\n4\n300\n"
+    _run(project)
+    assert project.read("reports/total.json") == "307"
+    assert project.dirty() == {}
+    assert _run(project) == []
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"), ("work/table.csv",))
+
+
+def test_a_step_writing_the_file_anew_spares_the_writers_before_it(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """Four writers, the reader in their pipeline: an edit of the last one, which appends,
+    runs the one before it again (it writes the file anew), not the first two; an edit of
+    the second runs the first again and every writer after it. An edit of a step writing
+    the file anew runs it and the writers after it only."""
+    steps = [
+        writer("write_a", "w", "1\\n"),
+        writer("append_b", "a", "20\\n"),
+        writer("write_c", "w", "300\\n"),
+        writer("append_d", "a", "4000\\n"),
+    ]
+    calls = "write_a(); append_b(); write_c(); append_d(); write(total())"
+    project = make_project({"pipelines/prep.py": module("prep", *steps, READER, calls=calls)})
+    _run(project)
+    assert project.read("reports/total.json") == "4300"
+
+    project.edit("pipelines/prep.py", "4000", "5000")
+    dirty = project.dirty()
+    assert dirty["write_c"] == [("shared file appended", "work/table.csv, by append_d")]
+    assert "write_a" not in dirty and "append_b" not in dirty
+    assert _run(project) == ["write_c", "append_d", "total", "write"]
+    assert project.read("reports/total.json") == "5300"
+
+    project.edit("pipelines/prep.py", '"20', '"30')
+    dirty = project.dirty()
+    assert dirty["write_a"] == [("shared file appended", "work/table.csv, by append_b")]
+    assert _run(project) == ["write_a", "append_b", "write_c", "append_d"]  # total: same bytes
+
+    project.edit("pipelines/prep.py", '"300', '"600')
+    assert _run(project) == ["write_c", "append_d", "total", "write"]
+    assert project.read("reports/total.json") == "5600"
+    assert project.dirty() == {}
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"), ("work/table.csv",))
+
+
+def test_a_step_writing_the_file_anew_after_another_runs_alone(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """No needless rerun: the later writer writes the file anew, what the first wrote is
+    gone; an edit of it runs it alone (and the reader)."""
+    prep = module(
+        "prep",
+        writer("write_a", "w", "1\\n2\\n4\\n"),
+        writer("write_b", "w", "200\\n"),
+        calls="write_a(); write_b()",
+    )
+    project = make_project({"pipelines/a_report.py": REPORT, "pipelines/b_prep.py": prep})
+    _run(project)
+    project.edit("pipelines/b_prep.py", "200", "300")
+    assert set(project.dirty()) == {"write_b", "total", "write"}
+    assert _run(project) == ["write_b", "total", "write"]
+    assert project.read("reports/total.json") == "300"
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"), ("work/table.csv",))
+
+
+#: The writers in two pipelines: ``one.write_a`` writes the file, ``extra.append_b`` (its
+#: module after one's, its name before) appends to it; ``report`` (its module first) reads it.
+ACROSS = {
+    "pipelines/a_report.py": REPORT,
+    "pipelines/b_one.py": module("one", writer("write_a", "w", "1\\n2\\n4\\n"), calls="write_a()"),
+    "pipelines/c_extra.py": module("extra", writer("append_b", "a", "100\\n"), calls="append_b()"),
+}
+
+
+@pytest.mark.parametrize("target", [(), ("report",), ("one",)])
+def test_the_writer_of_another_pipeline_appending_runs_after_an_edited_first_writer(
+    make_project: MakeProject, tmp_path: Path, target: tuple[str, ...]
+) -> None:
+    """An edit of ``one.write_a`` ran it alone (then the reader): 8 where a run from scratch
+    gives 108, as the rule that the later writers of a file run again counted the writers
+    of one pipeline only; and ``report`` ran before ``extra`` (only ``one``'s writer ordered
+    it), so that ``incr status`` said ``total`` clean while ``append_b`` was dirty."""
+    project = make_project(ACROSS)
+    _run(project)
+    assert project.read("reports/total.json") == "107"
+    assert [s["pipeline"] for s in project.status()["steps"]][-2:] == ["report", "report"]
+    assert _run(project) == []
+
+    project.edit("pipelines/b_one.py", "4\\n", "5\\n")
+    dirty = project.dirty(*target)
+    assert dirty["append_b"] == [("shared file rewritten", "work/table.csv, by one.write_a")]
+    if target != ("one",):
+        assert dirty["total"] == [("after", "extra.append_b, one.write_a")]
+    assert project.incr("status", "--check", *target).returncode == 1
+    assert _run(project, *target)[:2] == ["write_a", "append_b"]
+    _run(project)
+    assert project.read("reports/total.json") == "108"
+    assert project.dirty() == {}
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"), ("work/table.csv",))
+
+
+@pytest.mark.parametrize("target", [(), ("report",), ("extra",)])
+def test_the_writer_of_another_pipeline_runs_before_an_edited_step_appending(
+    make_project: MakeProject, tmp_path: Path, target: tuple[str, ...]
+) -> None:
+    project = make_project(ACROSS)
+    _run(project)
+    project.edit("pipelines/c_extra.py", "100", "300")
+    dirty = project.dirty(*target)
+    assert dirty["write_a"] == [("shared file appended", "work/table.csv, by extra.append_b")]
+    assert project.incr("status", "--check", *target).returncode == 1
+    assert _run(project, *target)[:2] == ["write_a", "append_b"]
+    assert project.read("work/table.csv") == "1\n2\n4\n300\n"
+    _run(project)
+    assert project.read("reports/total.json") == "307"
+    assert project.dirty() == {}
+    assert _run(project) == []
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"), ("work/table.csv",))
