@@ -334,7 +334,7 @@ def _repro(
             workspace.facts.check_deps(traced, judged_steps(graph, only))
     runner = Runner(workspace, reporter)
     runner.remote, runner.dask = pull, dask
-    runner.shared = SharedRuns.of(workspace, pipelines, targets)
+    runner.shared = SharedRuns.of(workspace, pipelines, targets, force)
     done = Repro(ok=True)
     queue = list(dag.select(pipelines, targets))
     first = len(queue)  # then the pipelines that wait for a file another one may write

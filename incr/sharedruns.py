@@ -33,15 +33,22 @@ class SharedRuns:
         self.executed: set[str] = set()  # the steps (by key) executed so far
 
     @classmethod
-    def of(cls, ws: Workspace, ordered: list[TracedPipeline], targets: Iterable[str]) -> SharedRuns:
-        """For ``ordered`` (in run order) and ``targets``: as ``incr status`` judges them."""
+    def of(
+        cls,
+        ws: Workspace,
+        ordered: list[TracedPipeline],
+        targets: Iterable[str],
+        force: bool = False,
+    ) -> SharedRuns:
+        """For ``ordered`` (in run order) and ``targets`` (forced, with ``force``): as
+        ``incr status`` judges them."""
         across = ws.written.across([t.graph for t in ordered])
         if not across.earlier and not across.onto:
             return cls()  # most projects: no status pass
         appended: dict[str, list[Reason]] = {}
         judge = across.onto and not ws.clean  # (clean: the status pass found every step so)
         try:
-            verdicts = ws.status(ordered, list(targets), save=False) if judge else []
+            verdicts = ws.status(ordered, list(targets), force=force, save=False) if judge else []
         except IncrError:  # a step that cannot be judged: the run says why, at its turn
             verdicts = []
         for verdict in verdicts:

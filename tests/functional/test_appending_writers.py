@@ -106,6 +106,17 @@ def test_an_edit_of_the_step_appending_runs_the_writer_before_it_first(
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"), ("work/table.csv",))
 
 
+def test_a_forced_step_appending_runs_the_writer_before_it_first(
+    make_project: MakeProject,
+) -> None:
+    """``incr repro --force prep.append_b`` appended 200 a second time."""
+    project = make_project({"pipelines/a_report.py": REPORT, "pipelines/b_prep.py": PREP})
+    _run(project)
+    assert _run(project, "--force", "prep.append_b") == ["write_a", "append_b"]
+    assert project.read("work/table.csv") == "1\n2\n4\n200\n"
+    assert project.dirty() == {}
+
+
 def test_a_step_writing_the_file_anew_spares_the_writers_before_it(
     make_project: MakeProject, tmp_path: Path
 ) -> None:
