@@ -92,7 +92,7 @@ class Runner:
         self.set_by: dict[str, str] = {}
         self.values: dict[str, Any] = {}
         self.value_digests: dict[str, str] = {}
-        self.shared = SharedRuns()  # files steps of several pipelines write (incr repro)
+        self.shared: SharedRuns | None = None  # files several steps write (``_repro`` sets it)
 
     def run(
         self,
@@ -140,7 +140,7 @@ class Runner:
             values=dict(self.values),
             value_digests=dict(self.value_digests),
         )
-        self.shared.start(run, steps)
+        self.shared = SharedRuns.started(self.shared, self.ws, run, steps, force is True)
         if dry_run:
             run.producers = {out: n.name for n in graph.steps for out in n.outs}
             run.order_found = found

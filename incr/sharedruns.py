@@ -1,6 +1,6 @@
 """The files steps of several pipelines write, or that a step appends to after other writers,
-which a step reads (``sharedwrites.across``), in one ``incr repro``: each pipeline's run is
-told which of its writers execute for them before it starts.
+which a step reads (``sharedwrites.across``), in one ``incr repro`` (or one ``.run()``): each
+pipeline's run is told which of its writers execute for them before it starts.
 
 A writer whose earlier writer in a pipeline run before executed in this command writes the
 file anew after it (``shared file rewritten``). The writers a step appends after execute
@@ -55,6 +55,21 @@ class SharedRuns:
             if found := [r for r in verdict.reasons if r.kind == Reason.APPENDED]:
                 appended[verdict.node.key] = found
         return cls(across, appended)
+
+    @classmethod
+    def started(
+        cls,
+        shared: SharedRuns | None,
+        ws: Workspace,
+        run: RunState,
+        steps: Iterable[StepNode],
+        force: bool = False,
+    ) -> SharedRuns:
+        """``shared`` started for ``run`` (``start``); without it (a ``.run()``), one made
+        for ``run``'s pipeline alone."""
+        shared = shared or cls.of(ws, [run.traced], [], force)
+        shared.start(run, steps)
+        return shared
 
     def start(self, run: RunState, steps: Iterable[StepNode]) -> None:
         """Before ``run`` starts: the reasons its steps ``steps`` have to execute."""

@@ -117,6 +117,30 @@ def test_a_forced_step_appending_runs_the_writer_before_it_first(
     assert project.dirty() == {}
 
 
+def test_a_run_from_python_runs_the_writer_before_an_edited_step_appending(
+    make_project: MakeProject,
+) -> None:
+    """``prep().run()`` in a script, the reader in the pipeline: an edit of ``append_b`` ran
+    it alone there too (1 2 4 200 300)."""
+    prep = module(
+        "prep",
+        writer("write_a", "w", "1\\n2\\n4\\n"),
+        writer("append_b", "a", "200\\n"),
+        READER,
+        calls="write_a(); append_b(); write(total())",
+    )
+    run = "from pipelines.prep import prep\n\nprep().run()\n"
+    project = make_project({"pipelines/prep.py": prep, "run.py": run})
+    assert project.python("run.py").returncode == 0
+    project.take_ran()
+    project.edit("pipelines/prep.py", "200", "300")
+    result = project.python("run.py")
+    assert result.returncode == 0, result.output
+    assert project.take_ran() == ["write_a", "append_b", "total", "write"]
+    assert project.read("work/table.csv") == "1\n2\n4\n300\n"
+    assert project.dirty() == {}
+
+
 def test_a_step_writing_the_file_anew_spares_the_writers_before_it(
     make_project: MakeProject, tmp_path: Path
 ) -> None:
