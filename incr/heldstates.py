@@ -14,18 +14,17 @@ only holds it, and taking a draw for none would leave the step after it stale.
 
 from __future__ import annotations
 
-import array
 import ast
 import collections
 import contextlib
-import contextvars
-import hashlib
 import inspect
 import itertools
-import random
+import sys
 import textwrap
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import Any
+
+from blake3 import blake3
 
 from incr import memodicts, stepcaches
 
@@ -79,11 +78,11 @@ class Walk:
             if len(value) > ITEMS_COMPARED:
                 return id(value), len(value)
             return id(value), tuple(self.visit(v, depth - 1) for v in list(value))
-        if isinstance(value, array.array | bytearray):
-            return id(value), hashlib.blake2b(memoryview(value).cast("B")).digest()
+        if isinstance(value, bytearray) or _is(value, "array", "array"):
+            return id(value), blake3(memoryview(value).cast("B")).digest()
         if isinstance(value, FunctionType):
             return id(value), self.held(value, depth - 1)
-        if isinstance(value, contextvars.ContextVar):
+        if _is(value, "contextvars", "ContextVar"):
             return id(value), self.visit(value.get(_ABSENT), depth - 1)
         if isinstance(value, _CODE):
             return id(value)
@@ -232,6 +231,13 @@ def slot_names(kind: type) -> list[str]:
     return names
 
 
+def _is(value: Any, module: str, name: str) -> bool:
+    """``isinstance(value, module.name)``, without importing the module: a value of a class
+    of a module not imported yet is none of its instances."""
+    found = sys.modules.get(module)
+    return found is not None and isinstance(value, getattr(found, name))
+
+
 def _mangled(name: str) -> bool:
     return name.startswith("__") and not name.endswith("__")
 
@@ -250,7 +256,7 @@ def drawn(value: Any) -> Any:
             return repr(value.bit_generator.state)
         if name == "RandomState":
             return repr(value.get_state(legacy=False))
-    elif isinstance(value, random.Random):
+    elif _is(value, "random", "Random"):
         return value.getstate()
     elif isinstance(value, itertools.count):
         return repr(value)
