@@ -178,6 +178,8 @@ def _held_changed(root: Path) -> dict[str, str]:
     for name, then in list(_held.items()):
         module = _imported[name][0]
         now = held_texts(module, _imported, _token)
+        if name in _partial:  # still being imported when noted: what it defined since is
+            now = {k: v for k, v in now.items() if k in then}  # its own, set by no one
         for key in [k for k in now.keys() | then.keys() if now.get(k) != then.get(k)]:
             if (path := _path(module, root)) is not None:
                 found[f"{path}:{key}"] = _digest(now.get(key, "held{}"))

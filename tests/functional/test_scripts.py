@@ -212,3 +212,68 @@ def test_a_main_block_that_stops_after_a_run_is_said(make_project: MakeProject) 
         'note: pipelines/two.py:26: its `if __name__ == "__main__":` block stopped after running '
         "a pipeline (RuntimeError: boom)"
     ) in result.stderr
+
+
+ONE_MODULE = """\
+from incr import StepConfig, pipeline, step
+
+from pipelines.mark import mark
+
+
+class FitCfg(StepConfig):
+    lr: float = 0.1
+
+
+class Unused:
+    bias = 1
+
+
+@step
+def load() -> list:
+    mark("load")
+    return [1, 2, 3]
+
+
+@step
+def fit(config: FitCfg, data: list) -> float:
+    mark("fit")
+    return config.lr * sum(data)
+
+
+@pipeline
+def train(load, fit):
+    fit(load())
+
+
+class Defined:
+    after = 2
+"""
+
+ONE_MODULE_RUN = """\
+from pipelines.train import FitCfg, fit, load, train
+
+if __name__ == "__main__":
+    train(load=load(), fit=fit(config=FitCfg(lr=0.2))).run()
+"""
+
+
+def test_a_script_and_incr_agree_on_the_classes_of_the_module_it_imports_first(
+    make_project: MakeProject,
+) -> None:
+    """``run.py`` imports the module that defines the config class, the steps and the pipeline,
+    whose first line imports incr: incr notes that module's values as far as it is defined
+    then, and the classes it defines later are its own, no values the script set (``python
+    run.py`` added ``value:pipelines/train.py:FitCfg`` to fit's entry, ``incr repro`` took it
+    away, and so on)."""
+    files = {"pipelines/train.py": ONE_MODULE, "run.py": ONE_MODULE_RUN, "pyproject.toml": LISTED}
+    project = make_project(files)
+    project.repro()
+    assert project.take_ran() == ["load", "fit"]
+    lock = project.lock_bytes()
+    for _ in range(2):
+        assert project.python("run.py").returncode == 0
+        assert project.take_ran() == []
+        assert project.dirty() == {}
+        assert project.lock_bytes() == lock
+        project.repro()
+        assert project.take_ran() == []
