@@ -28,26 +28,30 @@ def json_key(value: Any) -> str:
     return _KEY.encode(value)
 
 
-#: The key that marks a dict JSON would spell otherwise than it is (see ``faithful``).
+#: The keys that mark a dict JSON would spell otherwise than it is, and a tuple (which JSON
+#: spells as a list: see ``faithful``).
 ORDERED_DICT = "<dict in order>"
+TUPLE = "<tuple>"
 
 
 def faithful(value: Any) -> Any:
     """``value`` with each dict that canonical JSON would not spell faithfully (a key that is
     not a string, ``{0: 2.0}`` spelt as ``{"0": 2.0}``; keys out of sorted order, which sorting
-    would hide from a step iterating them in order; a key that is the mark itself) as
-    ``{ORDERED_DICT: [[key, value], ...]}``.
+    would hide from a step iterating them in order; a key that is a mark itself) as
+    ``{ORDERED_DICT: [[key, value], ...]}``, and each tuple as ``{TUPLE: [item, ...]}``.
     Anything else is given back as it is (the same object when nothing inside changes)."""
     if isinstance(value, dict):
         items = [(k, faithful(v)) for k, v in value.items()]
         keys = [k for k, _ in items]
         plain = all(type(k) is str for k in keys) and keys == sorted(keys)
-        if plain and ORDERED_DICT not in value:
+        if plain and ORDERED_DICT not in value and TUPLE not in value:
             if all(v is value[k] for k, v in items):
                 return value
             return dict(items)
         return {ORDERED_DICT: [[k, v] for k, v in items]}
-    if isinstance(value, list | tuple):
+    if isinstance(value, tuple):  # a step may tell it from a list: (1, 2) is no [1, 2]
+        return {TUPLE: [faithful(v) for v in value]}
+    if isinstance(value, list):
         items = [faithful(v) for v in value]
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     return value
@@ -67,6 +71,8 @@ def as_given(value: Any) -> Any:
     if isinstance(value, dict):
         if len(value) == 1 and ORDERED_DICT in value and isinstance(value[ORDERED_DICT], list):
             return {_key(k): as_given(v) for k, v in value[ORDERED_DICT]}
+        if len(value) == 1 and TUPLE in value and isinstance(value[TUPLE], list):
+            return tuple(as_given(v) for v in value[TUPLE])
         return {k: as_given(v) for k, v in value.items()}
     if isinstance(value, list):
         return [as_given(v) for v in value]

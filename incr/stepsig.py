@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from incr import artifacts, stepcontext
+from incr.configadvice import config_advice, unencodable
 from incr.digests import canonical_json
 from incr.errors import DefinitionError
 from incr.outputspec import Output
@@ -364,72 +365,14 @@ def config_values(step: str, config_class: Any, config: Any) -> dict[str, Any]:
         try:
             canonical_json(value)  # the encoding the fingerprint will use
         except (TypeError, ValueError):
-            where, bad = _unencodable(value, repr(key)) or (repr(key), value)
-            text, hint = _config_advice(bad, config_class.__name__)
+            where, bad = unencodable(value, repr(key)) or (repr(key), value)
+            text, hint = config_advice(bad, config_class.__name__)
             raise DefinitionError(
                 f"step {step}: config field {where} holds {text}, which a config cannot hold "
                 "(configs are compared as JSON)",
                 hint=hint,
             ) from None
     return values
-
-
-def _unencodable(value: Any, where: str) -> tuple[str, Any] | None:
-    """The first value inside ``value`` that JSON cannot hold, with where it is
-    (``sizes[2]``); None when there is none."""
-    if isinstance(value, float):
-        return None if value - value == 0 else (where, value)  # NaN and infinities fail
-    if value is None or isinstance(value, str | int | bool):
-        return None
-    if isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            if (found := _unencodable(item, f"{where}[{i}]")) is not None:
-                return found
-        return None
-    if isinstance(value, dict):
-        for name, item in value.items():
-            if not isinstance(name, str | int | float | bool) and name is not None:
-                return f"{where} (a key)", name
-            if (found := _unencodable(item, f"{where}[{name!r}]")) is not None:
-                return found
-        return None
-    return where, value
-
-
-def _config_advice(value: Any, config: str) -> tuple[str, str]:
-    """How a value a config cannot hold is named in the error, and what to do instead."""
-    import enum
-    import os
-
-    if isinstance(value, float):
-        return repr(value), "use None for a missing value, or a string ('inf')"
-    if isinstance(value, enum.Enum):
-        return (
-            f"{type(value).__name__}.{value.name}, a plain Enum",
-            f"give its value ({value.value!r}), or make it a str or int Enum "
-            f"(class {type(value).__name__}(str, Enum)), which a config holds as its value",
-        )
-    if dataclasses.is_dataclass(value):
-        name = type(value).__name__
-        return (
-            f"an object of type {name} (a dataclass the field's annotation does not name)",
-            f"annotate the field of {config} with it ({name.lower()}: {name}, or "
-            f"list[{name}]), or give its fields as a dict (dataclasses.asdict(...))",
-        )
-    if isinstance(value, os.PathLike):
-        return (
-            f"a path ({os.fspath(value)!r})",
-            "give it as a str and make the Path in the step; "
-            "a file the step opens is tracked whatever its name's type",
-        )
-    if isinstance(value, set | frozenset):
-        return f"a {type(value).__name__}", "use a sorted list"
-    if isinstance(value, bytes | bytearray):
-        return f"{type(value).__name__}", "use a str (its text, or its .hex())"
-    return (
-        f"a value of type {type(value).__name__}",
-        "use str, int, float, bool, None, and lists and str-keyed dicts of them",
-    )
 
 
 def output_types(sig: inspect.Signature, names: tuple[str, ...]) -> dict[str, Any]:

@@ -76,3 +76,47 @@ def test_a_config_dict_counts_by_its_key_types_and_order(make_project: MakeProje
     assert project.dirty() == {}  # and their order
     project.repro()
     assert project.take_ran() == []
+
+
+SHAPES = """\
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class Cfg(StepConfig):
+        params: dict = {}
+
+
+    @step
+    def kinds(config: Cfg) -> str:
+        mark("kinds")
+        return ",".join(type(v).__name__ for v in config.params.values())
+
+
+    @pipeline
+    def shapes():
+        kinds(config=Cfg(params={PARAMS}))
+    """
+
+
+def test_a_tuple_is_no_list_and_keys_of_two_types_are_named(make_project: MakeProject) -> None:
+    """``ngram_range=(1, 2)`` made ``[1, 2]`` is another value to the step (scikit-learn
+    refuses the list); a dict with both ``0`` and ``"0"`` as keys is refused, naming them."""
+    project = make_project({"pipelines/shapes.py": SHAPES.replace("{PARAMS}", '{"r": (1, 2)}')})
+    project.repro()
+    assert project.take_ran() == ["kinds"]
+    assert project.dirty() == {}
+    project.write({"pipelines/shapes.py": SHAPES.replace("{PARAMS}", '{"r": [1, 2]}')})
+    assert [kind for kind, _ in project.dirty()["kinds"]] == ["config changed"]
+    project.repro()
+    assert project.take_ran() == ["kinds"]
+    assert project.dirty() == {}
+
+    project.write({"pipelines/shapes.py": SHAPES.replace("{PARAMS}", '{0: 1.0, "0": (2,)}')})
+    result = project.incr("status")
+    assert result.user_error() == (
+        "error: pipelines/shapes.py:17: pipeline shapes: step kinds: config field 'params' "
+        "(its keys) holds keys of two types (0 and '0'), which a config cannot hold (configs "
+        "are compared as JSON)"
+    )
+    assert "give the dict's keys one type" in result.stderr

@@ -156,6 +156,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "outputspec",
             "stepcontext",
             "fanin",
+            "configadvice",
             "stepsig",
             "stepconfig",
             "pipeparams",

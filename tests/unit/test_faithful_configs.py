@@ -27,8 +27,8 @@ def _typed(value: Any) -> Any:
     """What a step may tell apart: types, and a dict's items in order."""
     if isinstance(value, dict):
         return ("dict", [(type(k).__name__, k, _typed(v)) for k, v in value.items()])
-    if isinstance(value, list):
-        return ("list", [_typed(v) for v in value])
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, [_typed(v) for v in value])
     return (type(value).__name__, value)
 
 
@@ -53,3 +53,4 @@ def test_key_types_and_order_are_kept() -> None:
     assert _spelt({"shift": 1, "scale": 3}) != _spelt({"scale": 3, "shift": 1})
     assert faithful_config({"w": {1: "a"}}) == {"w": {"<dict in order>": [[1, "a"]]}}
     assert _spelt({"<dict in order>": [[0, 1]]}) != _spelt({0: 1})
+    assert _spelt({"ngram_range": (1, 2)}) != _spelt({"ngram_range": [1, 2]})
