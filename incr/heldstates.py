@@ -27,6 +27,7 @@ from typing import Any
 from blake3 import blake3
 
 from incr import memodicts, stepcaches
+from incr.heldvalues import closure_cells, mutable_defaults, own_attributes
 
 #: A container is compared item by item up to this many items (by their identity), by its
 #: size beyond.
@@ -101,30 +102,21 @@ class Walk:
                 (name, item) for name, item in list(vars(value).items()) if class_state(name, item)
             ]
             return tuple((n, self._member(n, v, depth)) for n, v in held)
-        defaults = (*(value.__defaults__ or ()), *(value.__kwdefaults__ or {}).values())
-        mutable = [d for d in defaults if isinstance(d, list | dict | set)]
-        attributes = [(n, v) for n, v in vars(value).items() if not n.startswith("__")]
         return (
-            tuple(self.visit(d, depth) for d in mutable),
-            tuple((n, self._member(n, v, depth)) for n, v in attributes),
+            tuple(self.visit(d, depth) for _, d in mutable_defaults(value)),
+            tuple((n, self._member(n, v, depth)) for n, v in own_attributes(value)),
             self._closure(value, depth),
         )
 
     def _closure(self, function: FunctionType, depth: int) -> tuple[Any, ...]:
         """What the cells of ``function``'s closure hold, as ``visit`` sees it; a memo dict
         there (``memo_cells``) by its identity."""
-        found = []
-        names = function.__code__.co_freevars
-        for name, cell in zip(names, function.__closure__ or (), strict=False):
-            try:
-                item = cell.cell_contents
-            except ValueError:  # a cell not bound yet
-                continue
-            if isinstance(item, dict) and name in memo_cells(function):
-                found.append(id(item))
-            else:
-                found.append(self.visit(item, depth))
-        return tuple(found)
+        return tuple(
+            id(item)
+            if isinstance(item, dict) and name in memo_cells(function)
+            else self.visit(item, depth)
+            for name, item in closure_cells(function)
+        )
 
     def _attributes(self, value: Any, depth: int) -> tuple[Any, ...]:
         """An object's attributes (in ``__dict__`` and in slots) as ``visit`` compares them:
@@ -206,17 +198,6 @@ def memo_cells(function: FunctionType) -> frozenset[str]:
         if isinstance(tree.body[0], ast.FunctionDef | ast.AsyncFunctionDef):
             found = frozenset(memodicts.memo_cells(tree.body[0], code.co_freevars))
     _MEMO_CELLS[code] = found
-    return found
-
-
-def closure_values(function: FunctionType) -> list[Any]:
-    """The values the cells of ``function``'s closure hold (not the empty ones)."""
-    found = []
-    for cell in function.__closure__ or ():
-        try:
-            found.append(cell.cell_contents)
-        except ValueError:  # a cell not bound yet
-            continue
     return found
 
 

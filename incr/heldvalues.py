@@ -16,7 +16,7 @@ plain (a model, a client) is not followed, as elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from types import FunctionType, ModuleType
 from typing import Any
 
@@ -48,7 +48,7 @@ def held_text(value: Any, own: str, projects: Container[str], token: Token) -> s
     if isinstance(value, type):
         if getattr(value, "__module__", None) != own:
             return None  # imported: noted in its own module
-        return _joined(_class_items(value), token)
+        return _joined(own_attributes(value), token)
     if kind is FunctionType:
         if value.__module__ != own and not value.__closure__:
             return None  # imported: noted in its own module
@@ -57,35 +57,43 @@ def held_text(value: Any, own: str, projects: Container[str], token: Token) -> s
         return None
     if token(value) is not None:
         return None  # a record (a dataclass...): a module value already
-    attributes = getattr(value, "__dict__", None)
-    if not isinstance(attributes, dict):
+    if not isinstance(getattr(value, "__dict__", None), dict):
         return None
-    return _joined(((n, v) for n, v in attributes.items() if not n.startswith("__")), token)
-
-
-def _class_items(kind: type) -> Iterator[tuple[str, Any]]:
-    for name, item in list(vars(kind).items()):
-        if not name.startswith("__"):
-            yield name, item
+    return _joined(own_attributes(value), token)
 
 
 def _function_items(func: FunctionType) -> Iterator[tuple[str, Any]]:
-    cells = func.__closure__ or ()
-    for name, cell in zip(func.__code__.co_freevars, cells, strict=False):
+    for name, item in closure_cells(func):
+        yield f"<cell {name}>", item
+    for i, default in mutable_defaults(func):
+        yield f"<default {i}>", default
+    yield from own_attributes(func)
+
+
+def closure_cells(func: FunctionType) -> list[tuple[str, Any]]:
+    """The cells of ``func``'s closure that are bound: (free variable, what it holds)."""
+    found = []
+    for name, cell in zip(func.__code__.co_freevars, func.__closure__ or (), strict=False):
         try:
-            yield f"<cell {name}>", cell.cell_contents
-        except ValueError:  # an empty cell
+            found.append((name, cell.cell_contents))
+        except ValueError:  # a cell not bound yet
             continue
+    return found
+
+
+def mutable_defaults(func: FunctionType) -> list[tuple[int, Any]]:
+    """``func``'s defaults that are lists, dicts or sets (``seen=[]`` that it fills), with
+    their places among all its defaults (keyword-only ones last)."""
     defaults = (*(func.__defaults__ or ()), *(func.__kwdefaults__ or {}).values())
-    for i, default in enumerate(defaults):
-        if isinstance(default, list | dict | set):
-            yield f"<default {i}>", default
-    for name, item in list(vars(func).items()):
-        if not name.startswith("__"):
-            yield name, item
+    return [(i, d) for i, d in enumerate(defaults) if isinstance(d, list | dict | set)]
 
 
-def _joined(items: Iterator[tuple[str, Any]], token: Token) -> str | None:
+def own_attributes(value: Any) -> list[tuple[str, Any]]:
+    """The attributes set on a function or object (in its ``__dict__``), not the dunders."""
+    return [(n, v) for n, v in list(vars(value).items()) if not n.startswith("__")]
+
+
+def _joined(items: Iterable[tuple[str, Any]], token: Token) -> str | None:
     """``name=text`` of the plain items, in a fixed order; None when none is plain."""
     texts = []
     for count, (name, item) in enumerate(items):

@@ -38,6 +38,7 @@ from typing import Any
 from incr import heldstates, stepcaches
 from incr.globalvalues import lazy_singletons, memo_dicts
 from incr.heldstates import Unreadable
+from incr.heldvalues import closure_cells, mutable_defaults, own_attributes
 from incr.model import UNDIGESTABLE
 
 _NOT_VALUES = (ModuleType, FunctionType, MethodType, BuiltinFunctionType, type)
@@ -183,17 +184,12 @@ def _held_values(value: type | FunctionType, depth: int) -> Any:
     closure holds by the cell's place (a function there by what it holds)."""
     if isinstance(value, type):
         return {n: v for n, v in vars(value).items() if heldstates.class_state(n, v)}
-    defaults = (*(value.__defaults__ or ()), *(value.__kwdefaults__ or {}).values())
     closure = [
         (i, Held(_held_values(v, depth - 1)) if isinstance(v, FunctionType) else v)
-        for i, v in enumerate(heldstates.closure_values(value))
+        for i, (_, v) in enumerate(closure_cells(value))
         if depth and (isinstance(v, FunctionType) or not isinstance(v, _NOT_VALUES))
     ]
-    return (
-        [d for d in defaults if isinstance(d, list | dict | set)],
-        {n: v for n, v in vars(value).items() if not n.startswith("__")},
-        closure,
-    )
+    return ([d for _, d in mutable_defaults(value)], dict(own_attributes(value)), closure)
 
 
 def put(module: ModuleType, name: str, value: Any) -> None:
