@@ -223,7 +223,9 @@ def _project_for(order: WorkOrder) -> _Loaded:
         _forget_modules(Path(other))
         del _projects[other]
     _forget_modules(root)  # what an import that failed here left of it
-    project = Project(root=root, cache_dir=order.cache_dir)
+    # Its own settings (the pipelines folder, the scripts that make the instances, the types
+    # skops may load), with the client's cache folder.
+    project = replace(Project.load(root), cache_dir=order.cache_dir)
     try:
         loaded = _projects[str(root)] = _Loaded(project)
     except BaseException:

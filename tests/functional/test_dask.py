@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import FLOW_FILES, FLOW_ORDER, MakeProject, Project
+from .conftest import FLOW_FILES, FLOW_ORDER, PYPROJECT, MakeProject, Project
 from .test_jobs_serial import notes_project, serial_lock
 
 distributed = pytest.importorskip("distributed")
@@ -592,3 +592,54 @@ def test_a_step_reads_the_run_history_in_a_worker(
     assert done.returncode == 0, done.stdout + done.stderr
     serial.repro()
     assert remote.read("result.txt") == serial.read("result.txt") == "3 runs=0"
+
+
+SETTINGS_PROJECT = {
+    "pyproject.toml": PYPROJECT + '\n[tool.incr]\npipelines = "flows"\nscripts = ["run.py"]\n',
+    "flows/__init__.py": "",
+    "flows/train.py": """\
+        from incr import StepConfig, pipeline, step
+
+
+        class Scale(StepConfig):
+            factor: int = 1
+
+
+        @step
+        def load() -> list:
+            return [1, 2, 3]
+
+
+        @step
+        def scale(xs: list, config: Scale) -> list:
+            return [x * config.factor for x in xs]
+
+
+        @pipeline
+        def training(load, scale):
+            scale(load())
+        """,
+    "run.py": """\
+        from flows.train import Scale, load, scale, training
+
+        if __name__ == "__main__":
+            training(load=load(), scale=scale(config=Scale(factor=3))).run()
+        """,
+}
+
+
+def test_workers_read_the_projects_settings(
+    cluster: tuple[str, set[int]], make_project: MakeProject
+) -> None:
+    """A worker finds the pipelines where ``[tool.incr]`` says (another folder, and a script
+    that makes the instance with its config), as the client does: it used to look for
+    ``pipelines/`` alone and refuse every step."""
+    address, _ = cluster
+    project = make_project(SETTINGS_PROJECT, where="settings")
+    done = on_cluster(project, address)
+    assert done.returncode == 0, done.stdout + done.stderr
+    serial = make_project(SETTINGS_PROJECT, where="settings-serial")
+    serial.repro()
+    assert project.lock_bytes() == serial.lock_bytes()
+    assert project.lock()["training.scale"].outputs == serial.lock()["training.scale"].outputs
+    assert project.dirty() == {}
