@@ -106,8 +106,22 @@ def _import_hint(project: Project, name: str, exc: Exception, path: Path) -> str
             f"{exc.name!r} is neither project code (a module or package in the project root "
             f"or in src/) nor installed for {sys.executable}: install it, or fix the import"
         )
+    if isinstance(exc, ImportError) and exc.name == "incr":
+        asked = str(exc).split("'")[1] if str(exc).count("'") >= 2 else ""  # cannot import name 'X'
+        if asked in _LATER_ZENML:
+            return _LATER_ZENML[asked]
     env = "PYTHONPATH=src " if (project.root / "src").is_dir() else ""
     return f"run `{env}python -c 'import {name}'` in {project.root} to see the full traceback"
+
+
+#: Names of later ZenML releases that incr, which follows ZenML 0.5 to 0.13, spells otherwise.
+_LATER_ZENML = {
+    "BaseParameters": "ZenML 0.20's BaseParameters is incr's StepConfig (or BaseStepConfig): "
+    "`from incr import StepConfig` and subclass it",
+    "Client": "ZenML 0.20's Client is incr's Repository: `from incr import Repository`",
+    "get_step_context": "incr gives a step its context as a parameter annotated with "
+    "StepContext: `def train(context: StepContext)`",
+}
 
 
 def _relative(root: Path, filename: str) -> str:

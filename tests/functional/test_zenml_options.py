@@ -248,3 +248,24 @@ def test_a_step_after_a_dirty_one_waits_on_it_in_status(make_project: MakeProjec
     project.repro()
     assert project.take_ran() == ["export", "summarize"]
     assert project.dirty() == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "advice"),
+    [
+        ("BaseParameters", "`from incr import StepConfig` and subclass it"),
+        ("Client", "`from incr import Repository`"),
+        ("get_step_context", "a parameter annotated with StepContext"),
+    ],
+)
+def test_a_name_of_a_later_zenml_is_translated(
+    make_project: MakeProject, name: str, advice: str
+) -> None:
+    """Code written for ZenML 0.20 or later imports names incr spells as ZenML 0.13 did: the
+    error says which."""
+    project = make_project({"pipelines/train.py": f"from incr import {name}, pipeline, step\n"})
+    result = project.incr("status")
+    assert result.user_error().startswith(
+        f"error: pipelines/train.py:1: import failed: ImportError: cannot import name '{name}'"
+    )
+    assert advice in result.stderr.splitlines()[1]
