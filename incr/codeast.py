@@ -18,9 +18,9 @@ from typing import Protocol
 
 from incr.astnorm import PART_DIGEST_LEN as PART_DIGEST_LEN
 from incr.astnorm import digest_nodes, normalise
-from incr.dynimport import ANY, followed, named_import, prefixed_import
+from incr.dynimport import ANY, asked_distribution, followed, named_import, prefixed_import
 from incr.importeffects import TopLevel
-from incr.model import SOURCE_TEXT
+from incr.model import DIST, SOURCE_TEXT
 from incr.moduletop import (
     TOP_LEVEL,
     absolute,
@@ -298,8 +298,6 @@ def dynamic_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[str
     return found
 
 
-#: Functions of numpy's legacy global generator (``np.random.rand``) and of the ``random``
-#: module's hidden instance (``random.choice``): each call draws from process-wide state.
 def package_of(source: ModuleSource) -> str:
     return source.name if source.is_package else source.name.rpartition(".")[0]
 
@@ -323,6 +321,8 @@ def inner_imports(
             yield Binding(module=named)  # the whole module, as ``import plugins.lin`` would
         elif isinstance(sub, ast.Call) and (start := prefixed_import(sub, package)):
             yield Binding(module=start + ANY)  # every module named so (``incr.dynimport``)
+        elif isinstance(sub, ast.Call) and (dist := asked_distribution(sub)):
+            yield Binding(module=DIST + dist)  # its version asked by name
 
 
 def references(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[Ref]:

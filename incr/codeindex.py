@@ -38,7 +38,7 @@ from incr.digests import digest_bytes
 from incr.dynimport import ANY
 from incr.editspan import EditedNames
 from incr.fingerprint import DEFAULTS, FILL_ORDER, PROJECT_MODULES, CodeClosure
-from incr.model import TOP_LEVEL
+from incr.model import DIST, TOP_LEVEL
 from incr.moduletop import exported, last_plain_definition
 from incr.randomdraws import global_random_draws, global_settings
 
@@ -385,6 +385,9 @@ class CodeIndex:
     ) -> Iterable[tuple[str, str] | str]:
         if binding.attr_of is None:
             assert binding.module is not None
+            if binding.module.startswith(DIST):  # version("scikit-learn"): a package used
+                yield binding.module
+                return
             if binding.module.endswith(ANY):  # import_module(f"models.{name}"): each of them
                 yield from self._modules_named(binding.module.removesuffix(ANY))
                 return

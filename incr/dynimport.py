@@ -11,6 +11,7 @@ project modules). Pure: syntax trees in, names out.
 from __future__ import annotations
 
 import ast
+import re
 
 from incr.moduletop import absolute
 
@@ -56,6 +57,40 @@ def prefixed_import(call: ast.Call, package: str) -> str | None:
     if isinstance(where, ast.Constant) and isinstance(where.value, str) and where.value:
         return _resolved(start, where.value) + ("." if start.endswith(".") else "")
     return None
+
+
+#: ``importlib.metadata`` (and ``importlib_metadata``, ``pkg_resources``) calls that name a
+#: distribution by their first argument, called as attributes of those modules...
+_ASKED_OF = {
+    "metadata": ("version", "distribution", "metadata", "requires", "files"),
+    "importlib_metadata": ("version", "distribution", "metadata", "requires", "files"),
+    "pkg_resources": ("get_distribution", "require"),
+}
+#: ... or by their own names, as imported from them (``from importlib.metadata import version``).
+_ASKED_BARE = ("version", "distribution", "get_distribution")
+
+
+def asked_distribution(call: ast.Call) -> str | None:
+    """The distribution an ``importlib.metadata`` call asks about by a constant name
+    (``version("scikit-learn")``, ``metadata.version("torch")``,
+    ``pkg_resources.get_distribution("numpy>=1")``): code that branches on a package's version
+    without importing it depends on that version. None for another call, or a name computed at
+    run time."""
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        owner = func.value
+        owner_name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
+        if func.attr not in _ASKED_OF.get(owner_name, ()):
+            return None
+    elif not (isinstance(func, ast.Name) and func.id in _ASKED_BARE):
+        return None
+    given = call.args[0] if call.args else None
+    for keyword in call.keywords:
+        if keyword.arg in ("distribution_name", "dist"):
+            given = keyword.value
+    text = _constant(given) if given is not None else None
+    name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", text) if text else None
+    return name.group(0) if name else None
 
 
 def followed(call: ast.Call) -> bool:

@@ -16,6 +16,7 @@ from incr.fingerprint import global_random_fix
 from incr.hashing import MISSING, StatCache
 from incr.localpackages import LocalPackages
 from incr.model import (
+    DIST,
     RUNS_PREFIX,
     Artifact,
     Facts,
@@ -142,6 +143,10 @@ class StepFacts:
         if self._shares_code(traced, node, parts):
             parts["entry"] = f"{node.source_file}:{node.func_name}"
         for package in sorted(packages):
+            if package.startswith(DIST):  # asked for by name: its version alone counts
+                dist, version = self.packages.distribution(package.removeprefix(DIST))
+                parts[f"pkg:{dist}"] = version
+                continue
             dist, version = self.package(package)
             parts[f"pkg:{dist}"] = version
             if not version.startswith("files:"):  # an installed one: what it requires too

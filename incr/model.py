@@ -416,3 +416,9 @@ SOURCE_TEXT = frozenset({"getsource", "getsourcelines", "getdoc", "getcomments"}
 def reads_source_text(place: str) -> bool:
     """True for a note of code read as text (``__doc__ in pipelines/flow.py:step``)."""
     return place.startswith(("__doc__ ", *(f"{name}() " for name in SOURCE_TEXT)))
+
+
+#: How a distribution asked for by name (``importlib.metadata.version("torch")``) is written
+#: among the packages a closure uses: ``dist:torch``. Its installed version counts, as for an
+#: import.
+DIST = "dist:"

@@ -85,6 +85,13 @@ class PackageVersions:
             return None
         return str(entry[0]), str(entry[1]), [str(r) for r in entry[4]]
 
+    def distribution(self, dist: str) -> tuple[str, str]:
+        """(name, version) of the installed distribution ``dist``, asked for by its name (a
+        step calling ``importlib.metadata.version("scikit-learn")``); ``unknown`` when none is
+        installed by that name."""
+        found = self._installed(dist)
+        return (found[0], found[1]) if found is not None else (dist, "unknown")
+
     def save(self) -> None:
         if self.changed:
             data = {"key": self.key, "known": self.known}

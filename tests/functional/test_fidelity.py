@@ -897,6 +897,63 @@ def test_what_an_installed_package_requires_counts_by_its_version(
     assert project.take_ran() == ["uses_fake"]
 
 
+ASKS_VERSION = """\
+    import importlib.metadata
+    from importlib.metadata import version
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def gated() -> str:
+        mark("gated")
+        return "new-api" if version("fakepkg").startswith("2") else "old-api"
+
+
+    @step
+    def report() -> str:
+        mark("report")
+        return importlib.metadata.version("fakepkg")
+
+
+    @pipeline
+    def asks():
+        gated()
+        report()
+    """
+
+
+def test_a_package_whose_version_a_step_asks_for_counts_by_it(
+    make_project: MakeProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step that branches on ``importlib.metadata.version("fakepkg")`` without importing it
+    depends on that version as one importing it does: an upgrade reruns it (it stayed clean,
+    keeping the old branch's result)."""
+    site = tmp_path / "lib" / "site-packages"
+    info = site / "fakepkg-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(metadata("1.0"), encoding="utf-8")
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), *([path] if path else [])]))
+    project = make_project({"pipelines/asks.py": ASKS_VERSION})
+    project.repro()
+    assert project.take_ran() == ["gated", "report"]
+    before = project.lock()["asks.gated"]
+    assert before.facts.code["pkg:fakepkg"] == "1.0"
+
+    (info / "METADATA").write_text(metadata("2.0"), encoding="utf-8")
+    info.rename(site / "fakepkg-2.0.dist-info")
+    assert project.dirty() == {
+        "gated": [("code changed", "fakepkg 1.0 -> 2.0")],
+        "report": [("code changed", "fakepkg 1.0 -> 2.0")],
+    }
+    project.repro()
+    assert sorted(project.take_ran()) == ["gated", "report"]
+    assert project.lock()["asks.gated"].outputs != before.outputs  # the new branch's result
+    assert project.dirty() == {}
+
+
 # ======================================== 6. incr commit
 
 

@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from incr.dynimport import named_import, prefixed_import
+from incr.dynimport import asked_distribution, named_import, prefixed_import
 
 
 def _call(source: str) -> ast.Call:
@@ -40,3 +40,26 @@ def test_the_module_an_import_module_call_names(
     call = _call(source)
     assert named_import(call) == named
     assert prefixed_import(call, "pipelines") == start
+
+
+@pytest.mark.parametrize(
+    ("source", "asked"),
+    [
+        ('version("scikit-learn")', "scikit-learn"),
+        ('importlib.metadata.version("torch")', "torch"),
+        ('metadata.distribution("numpy")', "numpy"),
+        ('importlib_metadata.requires("pandas")', "pandas"),
+        ('pkg_resources.get_distribution("numpy>=1.26")', "numpy"),
+        ('pkg_resources.require("scipy==1.17")', "scipy"),
+        ('get_distribution("xgboost")', "xgboost"),
+        ('version(distribution_name="lightgbm")', "lightgbm"),
+        ("version(name)", None),  # computed at run time
+        ('version(f"{name}")', None),
+        ('model.version("v2")', None),  # an attribute of another object
+        ('files("pipelines")', None),  # importlib.resources.files, imported by its bare name
+    ],
+)
+def test_the_distribution_an_importlib_metadata_call_asks_about(
+    source: str, asked: str | None
+) -> None:
+    assert asked_distribution(_call(source)) == asked
