@@ -28,11 +28,12 @@ import glob
 import importlib.abc
 import importlib.machinery
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from incr.readertable import CONNECTS, PATH_KEYWORDS, RUNTIME, WRITERS
+from incr.readertable import CONNECTS, PATH_KEYWORDS, RUNTIME, SQL_READERS, WRITERS
 
 
 class Sink(Protocol):
@@ -68,7 +69,7 @@ def install(sink: Callable[[], Sink | None]) -> None:
 #: The modules that hold readers or writers (``pandas``, ``pyarrow.parquet``...).
 _HOLDERS = frozenset(
     name.rsplit(".", 2 if name.split(".")[-2][:1].isupper() else 1)[0]  # a class's module
-    for name in (*RUNTIME, *WRITERS, *CONNECTS)
+    for name in (*RUNTIME, *WRITERS, *CONNECTS, *SQL_READERS)
 )
 
 
@@ -111,7 +112,7 @@ def wrap_imported(root: str) -> None:
 
 
 def _wrap_new() -> None:
-    for name in (*RUNTIME, *WRITERS, *CONNECTS):
+    for name in (*RUNTIME, *WRITERS, *CONNECTS, *SQL_READERS):
         if name in _done:
             continue
         owner, attr, found = _find(name)
@@ -124,6 +125,8 @@ def _wrap_new() -> None:
             wrapper = _connector(found, CONNECTS[name])
         elif name in WRITERS:
             wrapper = _writer(found, WRITERS[name])
+        elif name in SQL_READERS:
+            wrapper = _sql_reader(found, SQL_READERS[name])
         else:
             wrapper = _wrapper(found)
         _replace(owner, attr, found, wrapper)
@@ -188,6 +191,38 @@ def _writer(real: Callable[..., Any], position: int) -> Callable[..., Any]:
         return result
 
     return writer
+
+
+def _sql_reader(real: Callable[..., Any], position: int) -> Callable[..., Any]:
+    @functools.wraps(real)
+    def runs_sql(*args: Any, **kwargs: Any) -> Any:
+        sink = _sink()
+        query = args[position] if len(args) > position else kwargs.get("query")
+        if sink is not None and isinstance(query, str):
+            for path in sql_files(query):
+                _report(sink, path)
+        return real(*args, **kwargs)
+
+    return runs_sql
+
+
+#: A file an SQL query names: the string given to a table function (``read_csv('x.csv')``,
+#: ``read_parquet(['a.pq', 'b.pq'])``, ``scan_parquet(...)``) or read as a table in DuckDB
+#: (``FROM 'x.parquet'``). SQL's strings are in single quotes (double ones quote names).
+_SQL_FILES = re.compile(
+    r"\b(?:read|scan)_\w+\s*\(\s*(\[[^\]]*\]|'(?:[^']|'')*')|\b(?:from|join)\s+('(?:[^']|'')*')",
+    re.IGNORECASE,
+)
+_SQL_STRING = re.compile(r"'((?:[^']|'')*)'")
+
+
+def sql_files(query: str) -> list[str]:
+    """The files an SQL query reads by name, in order (see ``_SQL_FILES``)."""
+    found: list[str] = []
+    for match in _SQL_FILES.finditer(query):
+        for text in _SQL_STRING.findall(match.group(1) or match.group(2)):
+            found.append(text.replace("''", "'"))
+    return found
 
 
 def _connector(real: Callable[..., Any], log: str) -> Callable[..., Any]:

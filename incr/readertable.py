@@ -143,6 +143,17 @@ WRITERS: dict[str, int] = {
         1,
     ),
 }
+#: Functions that run SQL whose table functions read files in native code (``read_csv('data/
+#: x.csv')``, DuckDB's ``FROM 'data/x.parquet'``), by full dotted name: the position of the
+#: query among their arguments (after ``self``, for a method). Wrapped while a step runs
+#: (``incr.nativereads``): each file the query names counts as read.
+SQL_READERS: dict[str, int] = {
+    "polars.sql": 0,
+    "polars.SQLContext.execute": 1,
+    "duckdb.sql": 0,
+    "duckdb.query": 0,
+    "duckdb.execute": 0,
+}
 #: The last name of every reader: a cheap filter before resolving a call.
 LAST_NAMES = frozenset(name.rpartition(".")[2] for name in READERS)
 #: Keywords that name the file, when it is not the first positional argument.

@@ -453,6 +453,64 @@ def test_a_reader_in_c_is_seen_with_the_path_it_gets_when_called(
     assert project.dirty() == {}
 
 
+QUERIED = """\
+    import polars as pl
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def by_query() -> int:
+        mark("by_query")
+        return pl.sql("SELECT * FROM read_csv('data/x.csv')").collect().height
+
+
+    @step
+    def in_a_context() -> int:
+        mark("in_a_context")
+        query = "SELECT SUM(a) AS s FROM read_parquet(['data/p.parquet'])"
+        return int(pl.SQLContext().execute(query, eager=True)["s"][0])
+
+
+    @step
+    def no_file() -> int:
+        mark("no_file")
+        frame = pl.DataFrame({"a": [1, 2]})
+        return int(pl.SQLContext(frame=frame).execute("SELECT * FROM frame", eager=True).height)
+
+
+    @pipeline
+    def queried():
+        by_query()
+        in_a_context()
+        no_file()
+    """
+
+
+def test_a_file_an_sql_query_reads_by_name_counts(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """polars' SQL reads the file a table function names (``read_csv('data/x.csv')``) in
+    Rust, where no ``open`` is seen: an edit of it left the step clean with the old count.
+    The query is read when it is run."""
+    import pandas as pd
+
+    project = make_project({FLOW: QUERIED, "data/x.csv": "a,b\n1,2\n3,4\n"})
+    pd.DataFrame({"a": [1, 2]}).to_parquet(project.root / "data" / "p.parquet")
+    project.repro()
+    assert sorted(project.take_ran()) == ["by_query", "in_a_context", "no_file"]
+    assert "data/x.csv" in project.lock()["queried.by_query"].reads
+    assert project.dirty() == {}
+
+    (project.root / "data" / "x.csv").write_text("a,b\n1,2\n3,4\n5,6\n", encoding="utf-8")
+    pd.DataFrame({"a": [5, 6]}).to_parquet(project.root / "data" / "p.parquet")
+    assert sorted(project.dirty()) == ["by_query", "in_a_context"]
+    project.repro()
+    assert sorted(project.take_ran()) == ["by_query", "in_a_context"]
+    assert_same_as_fresh(project, tmp_path / "fresh")
+
+
 WRITTEN_IN_C = """\
     import os
     import time

@@ -88,3 +88,21 @@ def test_fsspec_file_systems_are_followed_to_the_disk_or_not(tmp_path: Path) -> 
 )
 def test_the_file_a_database_connection_opens(given: object, uri: bool, file: str | None) -> None:
     assert nativereads.database_file(given, uri) == file
+
+
+@pytest.mark.parametrize(
+    ("query", "files"),
+    [
+        ("SELECT * FROM read_csv('data/x.csv')", ["data/x.csv"]),
+        (
+            "select a from read_parquet(['a.pq', 'b.pq']) join 'c.parquet' using (a)",
+            ["a.pq", "b.pq", "c.parquet"],
+        ),
+        ("SELECT * FROM scan_ndjson('logs/*.json') WHERE x > 1", ["logs/*.json"]),
+        ("FROM read_csv_auto('d/it''s.csv', header = true)", ["d/it's.csv"]),
+        ('SELECT * FROM "tbl"', []),  # a name in double quotes, no file
+        ("SELECT 'from here' AS note FROM frame", []),  # a string that is no table
+    ],
+)
+def test_the_files_an_sql_query_reads_by_name(query: str, files: list[str]) -> None:
+    assert nativereads.sql_files(query) == files
