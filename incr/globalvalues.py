@@ -5,7 +5,8 @@ digest of ``pipelines/config.py:EPOCHS`` is the source ``EPOCHS = 1``, not the v
 sees. Such a value counts by its digest instead (a ``value:pipelines/config.py:EPOCHS`` code
 part of the steps whose code reads it, see ``incr.facts``), taken when a pipeline is traced.
 
-A value counts so when it is plain (numbers, strings, bytes, None, enum members, and lists,
+A value counts so when it is plain (numbers, strings, bytes, None, enum members, dates,
+times and ids (``uuid.UUID``), and lists,
 tuples, sets and dicts of them; dataclass instances, named tuples, pydantic models, attrs
 instances, OmegaConf configs (Hydra's) and ``SimpleNamespace``/``argparse.Namespace``
 objects by their class and fields; up to ``MAX_ITEMS`` values in all) and either differs
@@ -24,13 +25,10 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import dataclasses
-import enum
 import itertools
 import os
 import re
 import sys
-import types
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import CodeType, ModuleType
@@ -47,14 +45,15 @@ from incr.boundnames import (
 from incr.digests import digest_bytes
 from incr.heldvalues import held_texts
 from incr.moduletop import main_bodies
+from incr.plainkinds import KINDS as _KINDS
+from incr.plainkinds import fields as _fields
+from incr.plainkinds import record_kind as _record_kind
 from incr.project import module_file
 
 #: At most this many values in one global's value (nested ones included) are digested.
 MAX_ITEMS = 10_000
 _SCALARS = (int, float, complex, str, bytes, bool, type(None))
 _PLAIN = frozenset({*_SCALARS, list, tuple, set, frozenset, dict})
-_NAMESPACE = "argparse.Namespace"
-_OMEGACONF = frozenset({"omegaconf.dictconfig.DictConfig", "omegaconf.listconfig.ListConfig"})
 
 #: Per project module loaded by incr: the module and the plain values its import left.
 _imported: dict[str, tuple[ModuleType, dict[str, str]]] = {}
@@ -69,17 +68,36 @@ MAIN, TOP = "main", "top"
 #: What the top level of a module that reads the command line refers to (``sys.argv``,
 #: ``parser.parse_args()``): what it binds there may come from the command line.
 _ARGV_NAMES = frozenset({"argv", "parse_args", "parse_known_args"})
-#: Any of those names in a module's text, anywhere (a script's text is searched before it is
-#: compiled again: one of 10,000 steps takes a second to compile).
-_ARGV_WORDS = re.compile(rb"\b(?:argv|parse_args|parse_known_args)\b")
-#: The files of the modules whose top level reads the command line (``compiled``).
+#: Any of those names, or of the calls that read the clock..., in a module's text, anywhere (a
+#: script's text is searched before it is compiled again: 10,000 steps take a second).
+_ARGV_WORDS = re.compile(
+    rb"\b(?:argv|parse_args|parse_known_args|now|today|utcnow|time\w*|uuid\d|"
+    rb"getpid|token_\w+|perf_counter|monotonic|localtime|gmtime|ctime|strftime|asctime)\b"
+)
+#: The files of the modules whose top level reads the command line, the clock... (``compiled``).
 _argv_files: set[str] = set()
 
 
 def compiled(path: str, code: CodeType) -> None:
-    """A project module was compiled: note whether its top level reads the command line."""
+    """A project module was compiled: note whether its top level reads the command line, the
+    clock or an id (``volatile.top_reads_outside``: its file is
+    parsed only when its code names such a call)."""
+    from incr.volatile import names_outside, top_reads_outside
+
     if _ARGV_NAMES.intersection(code.co_names):
         _argv_files.add(path)
+    elif path not in _argv_files and names_outside(code):
+        with contextlib.suppress(OSError, SyntaxError, ValueError):
+            source = Path(path).read_bytes()
+            if _looked.get(path, (None, False))[0] != (key := hash(source)):  # once a text
+                _looked[path] = (key, bool(top_reads_outside(source, ast.parse(source))))
+            if _looked[path][1]:
+                _argv_files.add(path)
+
+
+#: Whether the top level of each module whose code names such a call reads the clock...,
+#: with the hash of the text it was found in (a module compiled in chunks is asked per chunk).
+_looked: dict[str, tuple[int, bool]] = {}
 
 
 def imported(module: ModuleType) -> None:
@@ -336,63 +354,14 @@ def _text(value: Any, budget: list[int]) -> str:
         items = sorted(f"{_text(k, budget)}={_text(v, budget)}" for k, v in value.items())
         return f"dict{{{','.join(items)}}}"
     name = f"{kind.__module__}.{kind.__qualname__}"
-    if _record_kind(kind) == "enum":
+    if (record := _record_kind(kind)) == "enum":
         return f"{name}.{value.name}"
+    if record == "stamp":  # a date, a time, an id: as Python writes it
+        return f"{name}:{value!r}"
     fields = _fields(value)
     if fields is None:
         raise _NotPlain
     return f"{name}({','.join(f'{k}={_text(v, budget)}' for k, v in fields)})"
-
-
-#: What kind of record each type met is ("" for other types).
-_KINDS: dict[type, str] = {}
-
-
-def _record_kind(kind: type) -> str | None:
-    found = _KINDS.get(kind)
-    if found is None:
-        if issubclass(kind, enum.Enum):
-            found = "enum"
-        elif dataclasses.is_dataclass(kind):
-            found = "dataclass"
-        elif issubclass(kind, tuple) and isinstance(getattr(kind, "_fields", None), tuple):
-            found = "namedtuple"
-        elif isinstance(getattr(kind, "model_fields", None), dict):  # pydantic 2
-            found = "pydantic"
-        elif isinstance(getattr(kind, "__attrs_attrs__", None), tuple):  # attrs
-            found = "attrs"
-        elif f"{kind.__module__}.{kind.__name__}" in _OMEGACONF:  # Hydra's configs
-            found = "omegaconf"
-        elif kind is types.SimpleNamespace or f"{kind.__module__}.{kind.__name__}" == _NAMESPACE:
-            found = "namespace"
-        else:
-            found = ""
-        _KINDS[kind] = found
-    return found or None
-
-
-def _fields(value: Any) -> list[tuple[str, Any]] | None:
-    """The fields of a dataclass instance, a named tuple, a pydantic model or a namespace, in
-    a fixed order; None for any other value."""
-    kind = _record_kind(type(value))
-    if kind == "dataclass":
-        return [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
-    if kind == "namedtuple":
-        return list(zip(type(value)._fields, value, strict=False))
-    if kind == "pydantic":
-        return [(f, getattr(value, f, None)) for f in type(value).model_fields]
-    if kind == "attrs":
-        return [(a.name, getattr(value, a.name, None)) for a in type(value).__attrs_attrs__]
-    if kind == "omegaconf":
-        from omegaconf import OmegaConf  # here: it made the value
-
-        try:
-            return [("", OmegaConf.to_container(value, resolve=True))]
-        except Exception:  # a missing or broken interpolation: not a plain value
-            return None
-    if kind == "namespace":
-        return sorted(vars(value).items())
-    return None
 
 
 def _path(module: ModuleType, root: Path) -> str | None:

@@ -4,6 +4,10 @@ date.today()))``, ``run_id=uuid.uuid4().hex``) wires its steps anew each time it
 Graphs saved by an earlier command would freeze the first value: the graph cache keeps none
 for such a project, and every command traces its pipelines (``incr.graphcache``).
 
+The values such a module's top level binds (``TODAY = date.today().isoformat()``) count by
+their value for the steps whose code reads them (``top_reads_outside``, see
+``incr.globalvalues``); a random draw there gets a note instead (``incr.randomdraws``).
+
 Pure: reads a module's tree. The calls looked for are those of the standard clock, random
 and id functions and their NumPy and pandas spellings, in ``@pipeline`` function bodies and in
 statements outside any function or class (``__main__`` blocks included: discovery runs them),
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import re
+from types import CodeType
 
 from incr.moduletop import absolute, dotted_names, imported_names, last_name
 
@@ -39,6 +44,15 @@ _MODULE_CALLS = {
     "os": frozenset({"getpid"}),
     "secrets": None,
 }
+#: The modules whose calls draw random numbers (a note, not a value, see ``incr.randomdraws``).
+_RANDOM = frozenset({"random", "numpy.random"})
+#: Names that code making one of those calls names, for a quick look at a module's compiled
+#: code.
+OUTSIDE_NAMES = frozenset(
+    {*_CLOCK_METHODS, "time", "time_ns", "perf_counter", "monotonic", "localtime", "gmtime"}
+    | {"ctime", "strftime", "asctime", "uuid1", "uuid4", "getpid"}
+    | {"token_hex", "token_bytes", "token_urlsafe"}
+)
 _DETERMINISTIC = frozenset({"seed", "Random", "RandomState", "Generator", "SeedSequence"})
 
 
@@ -55,6 +69,34 @@ def volatile_calls(source: bytes, tree: ast.Module) -> list[str]:
             if isinstance(node, ast.Call) and _volatile(node, modules):
                 found.append(f"{ast.unparse(node.func)}() (line {node.lineno})")
     return found
+
+
+def names_outside(code: CodeType) -> bool:
+    """Whether compiled module code names one of the calls ``top_reads_outside`` looks for,
+    anywhere in it (a quick look before its text is parsed)."""
+    todo = [code]
+    while todo:
+        one = todo.pop()
+        if not OUTSIDE_NAMES.isdisjoint(one.co_names):
+            return True
+        todo += [c for c in one.co_consts if isinstance(c, CodeType)]
+    return False
+
+
+def top_reads_outside(source: bytes, tree: ast.Module) -> list[str]:
+    """The calls of the module's top level, and of its own functions that it calls at any
+    depth, that give another value on another day or run (the clock, ids: ``TODAY =
+    date.today().isoformat()``, ``RUN_ID = new_id()``), as
+    ``volatile_calls`` names them. Random draws are left out: they get a note."""
+    if not _WORDS.search(source):
+        return []
+    modules = imported_names(tree)
+    return [
+        f"{ast.unparse(node.func)}() (line {node.lineno})"
+        for stmt in _wiring_statements(tree, bodies=False)
+        for node in ast.walk(stmt)
+        if isinstance(node, ast.Call) and _volatile(node, modules, draws=False)
+    ]
 
 
 #: Handlers that catch a failed import, and the words without which a text has none.
@@ -116,17 +158,18 @@ def native_reads(tree: ast.Module) -> tuple[list[str], list[str]]:
     return known, unknown
 
 
-def _wiring_statements(tree: ast.Module) -> list[ast.stmt]:
+def _wiring_statements(tree: ast.Module, bodies: bool = True) -> list[ast.stmt]:
     """``@pipeline`` functions and statements outside any function or class, and the
     module's own functions (not steps) that those call, at any depth: what runs while the
-    pipelines are wired."""
+    pipelines are wired. Without ``bodies``: what runs as the module is imported (no
+    ``@pipeline`` function)."""
     found: list[ast.stmt] = []
     helpers: dict[str, ast.stmt] = {}
     for stmt in tree.body:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
             decorators = {last_name(d) for d in stmt.decorator_list}
             if "pipeline" in decorators:
-                found.append(stmt)
+                found += [stmt] if bodies else []
             elif "step" not in decorators:
                 helpers[stmt.name] = stmt
         elif not isinstance(stmt, ast.ClassDef):
@@ -142,7 +185,7 @@ def _wiring_statements(tree: ast.Module) -> list[ast.stmt]:
     return found
 
 
-def _volatile(call: ast.Call, modules: dict[str, str]) -> bool:
+def _volatile(call: ast.Call, modules: dict[str, str], draws: bool = True) -> bool:
     names = dotted_names(call.func)
     if names is None:
         return False
@@ -154,6 +197,8 @@ def _volatile(call: ast.Call, modules: dict[str, str]) -> bool:
     if module == "numpy" and name == "random":
         return False
     allowed = _MODULE_CALLS.get(module, frozenset())
+    if not draws and module in _RANDOM:
+        return False
     if module in _MODULE_CALLS and (allowed is None or name in allowed):
         if name == "default_rng" or name in _DETERMINISTIC:
             return name == "default_rng" and not (call.args or call.keywords)

@@ -98,6 +98,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "fileio",
             "history",
             "runhistory",
+            "plainkinds",
             "heldvalues",
             "globalvalues",
             "stepcaches",

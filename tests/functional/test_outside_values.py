@@ -1,0 +1,121 @@
+"""Values a step's code sees that come from outside the project's files: a module constant
+taken from the clock as the module is imported (``TODAY = date.today()``), another program's
+output while the pipelines are wired (``git rev-parse HEAD``), the command line a script was
+run with. None may leave a step reused when a run now would compute something else.
+
+Each test builds a real project, drives ``incr`` and ``python pipelines/x.py`` in subprocesses,
+and checks which steps ran (``ran.txt``), what ``incr status`` says and what
+``pipeline.lock`` holds.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import MakeProject
+
+DATES = """\
+    import datetime
+    import time
+
+
+    def _today():
+        return datetime.date.today()
+
+
+    TODAY = _today()  # changes once a day
+    STAMP = time.time_ns()  # changes on every import
+    """
+
+CLOCK_FLOW = """\
+    from incr import pipeline, step
+    from pipelines.dates import STAMP, TODAY
+    from pipelines.mark import mark
+
+
+    def day_text():
+        return TODAY.isoformat()
+
+
+    @step
+    def day() -> str:
+        mark("day")
+        return day_text()
+
+
+    @step
+    def stamp() -> int:
+        mark("stamp")
+        return STAMP
+
+
+    @pipeline
+    def flow():
+        day()
+        stamp()
+
+
+    if __name__ == "__main__":
+        flow().run()
+    """
+
+#: The same, the clock read at the top of the pipeline module itself (the script).
+CLOCK_SCRIPT = (
+    CLOCK_FLOW.replace(
+        "    from pipelines.dates import STAMP, TODAY\n",
+        "    import datetime\n    import time\n",
+    )
+    .replace(
+        "    def day_text():\n",
+        "    TODAY = datetime.date.today()\n    STAMP = time.time_ns()\n\n\n    def day_text():\n",
+    )
+    .replace("from incr import pipeline, step\n", "from incr import pipeline, step\n", 1)
+)
+
+
+@pytest.mark.parametrize(
+    ("files", "where"),
+    [
+        ({"pipelines/dates.py": DATES, "pipelines/flow.py": CLOCK_FLOW}, "pipelines/dates.py"),
+        ({"pipelines/flow.py": CLOCK_SCRIPT}, "pipelines/flow.py"),
+    ],
+    ids=["helper-in-other-module", "in-the-script"],
+)
+def test_a_module_value_taken_from_the_clock_at_import_counts_by_its_value(
+    make_project: MakeProject, files: dict[str, str], where: str
+) -> None:
+    """A step reading ``TODAY`` reruns when the day changes, not on every command; one
+    reading a value that changes on every import reruns on every command, saying why."""
+    project = make_project(files)
+    project.repro()
+    assert sorted(project.take_ran()) == ["day", "stamp"]
+    assert project.dirty() == {"stamp": [("code changed", f"value of STAMP in {where}")]}
+    code = project.lock()["flow.day"].facts.code
+    assert f"value:{where}:TODAY" in code, code
+
+    project.repro()
+    assert project.take_ran() == ["stamp"]
+
+    result = project.python("pipelines/flow.py")  # a script sees the same day as incr
+    assert result.returncode == 0, result.output
+    assert project.take_ran() == ["stamp"]
+    assert project.dirty() == {"stamp": [("code changed", f"value of STAMP in {where}")]}
+
+
+def test_a_value_taken_from_the_clock_in_a_step_body_is_left_alone(
+    make_project: MakeProject,
+) -> None:
+    """``datetime.now()`` inside a step, or ``import time`` at the top of its module, counts
+    as code, as before: the step is reused."""
+    text = CLOCK_FLOW.replace("    from pipelines.dates import STAMP, TODAY\n", "").replace(
+        "return day_text()", "return str(datetime.datetime.now())"
+    )
+    text = text.replace("return STAMP", "return time.time_ns()")
+    text = "    import datetime\n    import time\n\n" + text
+    project = make_project({"pipelines/flow.py": text})
+    project.repro()
+    assert sorted(project.take_ran()) == ["day", "stamp"]
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
+    assert not any(k.startswith("value:") for e in project.lock().values() for k in e.facts.code)
