@@ -71,7 +71,7 @@ _ARGV_NAMES = frozenset({"argv", "parse_args", "parse_known_args"})
 #: Any of those names, or of the calls that read the clock..., in a module's text, anywhere (a
 #: script's text is searched before it is compiled again: 10,000 steps take a second).
 _ARGV_WORDS = re.compile(
-    rb"\b(?:argv|parse_args|parse_known_args|now|today|utcnow|time\w*|uuid\d|"
+    rb"\b(?:argv|parse_args|parse_known_args|now|today|utcnow|time\w*|uuid\d|subprocess|popen|"
     rb"getpid|token_\w+|perf_counter|monotonic|localtime|gmtime|ctime|strftime|asctime)\b"
 )
 #: The files of the modules whose top level reads the command line, the clock... (``compiled``).
@@ -80,7 +80,7 @@ _argv_files: set[str] = set()
 
 def compiled(path: str, code: CodeType) -> None:
     """A project module was compiled: note whether its top level reads the command line, the
-    clock or an id (``volatile.top_reads_outside``: its file is
+    clock, an id or another program's output (``volatile.top_reads_outside``: its file is
     parsed only when its code names such a call)."""
     from incr.volatile import names_outside, top_reads_outside
 

@@ -1,6 +1,7 @@
 """Pipeline wiring that is different on each run: a module whose ``@pipeline`` bodies or
-top-level code read the clock, draw random numbers or make ids (``config=C(day=str(
-date.today()))``, ``run_id=uuid.uuid4().hex``) wires its steps anew each time it is traced.
+top-level code read the clock, draw random numbers, make ids or take another program's output
+(``config=C(day=str(date.today()))``, ``run_id=uuid.uuid4().hex``, ``subprocess.check_output(
+["git", "rev-parse", "HEAD"])``) wires its steps anew each time it is traced.
 Graphs saved by an earlier command would freeze the first value: the graph cache keeps none
 for such a project, and every command traces its pipelines (``incr.graphcache``).
 
@@ -8,8 +9,9 @@ The values such a module's top level binds (``TODAY = date.today().isoformat()``
 their value for the steps whose code reads them (``top_reads_outside``, see
 ``incr.globalvalues``); a random draw there gets a note instead (``incr.randomdraws``).
 
-Pure: reads a module's tree. The calls looked for are those of the standard clock, random
-and id functions and their NumPy and pandas spellings, in ``@pipeline`` function bodies and in
+Pure: reads a module's tree. The calls looked for are those of the standard clock, random,
+id and subprocess functions and their NumPy and pandas spellings, in ``@pipeline`` function
+bodies and in
 statements outside any function or class (``__main__`` blocks included: discovery runs them),
 and in the module's functions those call. A helper imported from another module is not
 followed.
@@ -27,7 +29,8 @@ from incr.moduletop import absolute, dotted_names, imported_names, last_name
 _WORDS = re.compile(
     rb"\b(?:now|today|utcnow|time|time_ns|perf_counter|monotonic|localtime|gmtime|ctime|"
     rb"strftime|random|rand|randn|randint|randrange|choice|choices|shuffle|sample|uniform|"
-    rb"default_rng|uuid1|uuid4|getpid|token_hex|token_bytes|token_urlsafe)\b"
+    rb"default_rng|uuid1|uuid4|getpid|token_hex|token_bytes|token_urlsafe|"
+    rb"run|check_output|check_call|call|Popen|getoutput|getstatusoutput|popen)\b"
 )
 #: Last names of calls that read the clock whatever they are called on (``datetime.now()``,
 #: ``date.today()``, ``pd.Timestamp.now()``).
@@ -41,16 +44,19 @@ _MODULE_CALLS = {
     "random": None,  # any function of the module's hidden generator but ``seed``
     "numpy.random": None,
     "uuid": frozenset({"uuid1", "uuid4"}),
-    "os": frozenset({"getpid"}),
+    "os": frozenset({"getpid", "popen"}),
     "secrets": None,
+    "subprocess": frozenset(
+        {"run", "check_output", "check_call", "call", "Popen", "getoutput", "getstatusoutput"}
+    ),
 }
 #: The modules whose calls draw random numbers (a note, not a value, see ``incr.randomdraws``).
 _RANDOM = frozenset({"random", "numpy.random"})
-#: Names that code making one of those calls names, for a quick look at a module's compiled
-#: code.
+#: Names that code making one of those calls names (``subprocess`` for ``subprocess.run`` and
+#: ``from subprocess import run``), for a quick look at a module's compiled code.
 OUTSIDE_NAMES = frozenset(
     {*_CLOCK_METHODS, "time", "time_ns", "perf_counter", "monotonic", "localtime", "gmtime"}
-    | {"ctime", "strftime", "asctime", "uuid1", "uuid4", "getpid"}
+    | {"ctime", "strftime", "asctime", "uuid1", "uuid4", "getpid", "popen", "subprocess"}
     | {"token_hex", "token_bytes", "token_urlsafe"}
 )
 _DETERMINISTIC = frozenset({"seed", "Random", "RandomState", "Generator", "SeedSequence"})
@@ -85,8 +91,8 @@ def names_outside(code: CodeType) -> bool:
 
 def top_reads_outside(source: bytes, tree: ast.Module) -> list[str]:
     """The calls of the module's top level, and of its own functions that it calls at any
-    depth, that give another value on another day or run (the clock, ids: ``TODAY =
-    date.today().isoformat()``, ``RUN_ID = new_id()``), as
+    depth, that give another value on another day, run or commit (the clock, ids, another
+    program's output: ``TODAY = date.today().isoformat()``, ``SHA = git_sha()``), as
     ``volatile_calls`` names them. Random draws are left out: they get a note."""
     if not _WORDS.search(source):
         return []

@@ -10,9 +10,11 @@ and checks which steps ran (``ran.txt``), what ``incr status`` says and what
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
-from .conftest import MakeProject
+from .conftest import MakeProject, Project
 
 DATES = """\
     import datetime
@@ -119,3 +121,96 @@ def test_a_value_taken_from_the_clock_in_a_step_body_is_left_alone(
     project.repro()
     assert project.take_ran() == []
     assert not any(k.startswith("value:") for e in project.lock().values() for k in e.facts.code)
+
+
+GIT_FLOW = """\
+    import subprocess
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+    from pipelines.meta import SHA
+
+
+    def git_sha() -> str:
+        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
+
+
+    class TagConfig(StepConfig):
+        commit: str = ""
+
+
+    @step
+    def tag(config: TagConfig) -> str:
+        mark("tag")
+        return f"model@{config.commit}"
+
+
+    @step
+    def label() -> str:
+        mark("label")
+        return f"built at {SHA}"
+
+
+    @step
+    def shell() -> str:
+        mark("shell")
+        return subprocess.run(["echo", "hi"], capture_output=True, text=True).stdout
+
+
+    @pipeline
+    def flow():
+        tag(config=TagConfig(commit=git_sha()))
+        label()
+        shell()
+    """
+
+GIT_META = """\
+    from subprocess import run
+
+
+    def _sha():
+        return run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+
+    SHA = _sha()
+    """
+
+
+def _git(project: Project, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=project.root, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_another_programs_output_while_wiring_is_taken_anew_on_every_command(
+    make_project: MakeProject,
+) -> None:
+    """A commit changes what ``git rev-parse HEAD`` gives: the config made from it in the
+    body, and the module value made from it at import, rerun the steps that take them."""
+    files = {"pipelines/flow.py": GIT_FLOW, "pipelines/meta.py": GIT_META}
+    project = make_project({**files, ".gitignore": ".pipecache/\n"})
+    _git(project, "init", "-q", ".")
+    for key, value in (("user.email", "t@t"), ("user.name", "t")):
+        _git(project, "config", key, value)
+    _git(project, "add", "-A")
+    _git(project, "commit", "-qm", "one")
+    project.repro()
+    assert sorted(project.take_ran()) == ["label", "shell", "tag"]
+    volatile = (project.root / ".pipecache" / "graph.volatile").read_text()
+    assert "pipelines/flow.py: subprocess.check_output() (line 9)" in volatile, volatile
+    assert project.dirty() == {}
+    old = _git(project, "rev-parse", "--short", "HEAD")
+
+    (project.root / "NOTES.md").write_text("notes\n")
+    _git(project, "add", "-A")
+    _git(project, "commit", "-qm", "two")
+    new = _git(project, "rev-parse", "--short", "HEAD")
+
+    assert project.dirty() == {
+        "tag": [("config changed", f"commit: {old!r} -> {new!r}")],
+        "label": [("code changed", "value of SHA in pipelines/meta.py")],
+    }
+    project.repro()
+    assert sorted(project.take_ran()) == ["label", "tag"]
+    assert project.dirty() == {}
