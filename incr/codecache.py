@@ -28,7 +28,7 @@ from incr.fingerprint import MEMO_FORMAT, CodeClosure
 from incr.pathfacts import stamp
 from incr.version import __version__
 
-FORMAT = 3
+FORMAT = 4  # 4: a closure notes the command line its code reads (randomdraws)
 #: Closures kept in the file (the ones used most recently).
 LIMIT = 50_000
 

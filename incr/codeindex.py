@@ -40,7 +40,7 @@ from incr.editspan import EditedNames
 from incr.fingerprint import DEFAULTS, FILL_ORDER, PROJECT_MODULES, CodeClosure
 from incr.model import DIST, TOP_LEVEL
 from incr.moduletop import exported, last_plain_definition
-from incr.randomdraws import global_random_draws, global_settings
+from incr.randomdraws import command_line_reads, global_random_draws, global_settings
 
 Loader = Callable[[str], "ModuleSource | None"]
 
@@ -162,6 +162,7 @@ class CodeIndex:
             if (mod, sym) not in quiet:
                 draws = global_random_draws(info, refs)
                 draws += global_settings(info, sym, refs)
+                draws += command_line_reads(info, sym, refs)
                 dynamic += [f"{call} in {info.source.path}:{sym}" for call in [*calls, *draws]]
             targets = [t for ref in refs for t in self.resolve(info, ref)]
             targets += [t for b in imports for t in self._resolve_binding(b, ())]

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import errno
 import functools
+import json
 import sys
 from collections.abc import Callable, Mapping
 
 from incr import gate, outside
-from incr.digests import faithful_config
+from incr.digests import digest_bytes, faithful_config
 from incr.errors import DefinitionError
 from incr.fingerprint import global_random_fix
 from incr.hashing import MISSING, StatCache
+from incr.imports import script_arguments
 from incr.localpackages import LocalPackages
 from incr.model import (
     DIST,
@@ -29,6 +31,7 @@ from incr.model import (
 from incr.packages import PackageVersions
 from incr.plan import cache_enabled
 from incr.project import Project
+from incr.randomdraws import is_command_line_read
 from incr.sources import CodeSources
 
 #: The Python minor version: part of every code fingerprint (the standard library counts by it).
@@ -130,6 +133,7 @@ class StepFacts:
         code = traced.code[node.name]
         parts: dict[str, str] = {"python": PYTHON}
         packages: set[str] = set()
+        argv = False
         for ref in (code.func, *code.deps, *code.captured):
             if ref.package is not None:
                 packages.add(ref.package)
@@ -139,6 +143,9 @@ class StepFacts:
                 closure = self.sources.closure(ref.module, ref.qualname)
                 parts.update(closure.parts)
                 packages |= closure.packages
+                argv = argv or any(is_command_line_read(n) for n in closure.dynamic)
+        if argv and (arguments := script_arguments()):  # python pipelines/x.py --n 5
+            parts["argv"] = digest_bytes(json.dumps(arguments).encode(), 32)
         self.imported[node.key] = tuple(sorted(packages))
         if self._shares_code(traced, node, parts):
             parts["entry"] = f"{node.source_file}:{node.func_name}"
@@ -194,7 +201,7 @@ class StepFacts:
             return []
         notes = self.sources.closure(ref.module, ref.qualname).dynamic
         if code.deps or code.version is not None:  # code_deps do not seed a random generator
-            return [n for n in notes if global_random_fix(n)]
+            return [n for n in notes if global_random_fix(n) or is_command_line_read(n)]
         return list(notes)
 
     def native_reads(self, traced: TracedPipeline, node: StepNode) -> tuple[list[str], list[str]]:

@@ -10,7 +10,7 @@ import contextlib
 import importlib.machinery
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -241,14 +241,45 @@ def use_project_imports(root: Path, kept: Path | None = None) -> None:
     sys.meta_path.insert(0, _ProjectFinder(root, kept))
 
 
+#: Whether this process runs a script inside a project (``install_for_script``).
+_script = False
+
+
+def script_arguments() -> list[str]:
+    """The arguments a script inside a project was run with (``python pipelines/x.py --n 5``:
+    ``["--n", "5"]``); none under ``incr``, which runs a project's steps as the script run
+    without arguments would, nor in a notebook."""
+    return sys.argv[1:] if _script else []
+
+
+@contextlib.contextmanager
+def command_line_of(module: str) -> Iterator[None]:
+    """Under the ``incr`` command, a step of ``module`` runs with ``sys.argv`` holding that
+    module's file alone, as the module run as a script without arguments gives it (discovery
+    imports the module so too), not ``incr``'s own arguments; in a script or a notebook, the
+    command line is left as it is."""
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    file = getattr(sys.modules.get(module), "__file__", None)
+    if not (isinstance(main, str) and isinstance(file, str) and _is_incr_command(main)):
+        yield
+        return
+    argv, sys.argv = sys.argv, [file]
+    try:
+        yield
+    finally:
+        sys.argv = argv
+
+
 def install_for_script() -> None:
     """When ``__main__`` is a file inside a project, use project imports for that project.
 
     Called on ``import incr``, so that ``python pipelines/digits.py`` imports its helpers fresh
     and with the root on ``sys.path``. Does nothing outside a project.
     """
+    global _script
     root = script_root()
     if root is not None:
+        _script = True
         from incr.project import Project
 
         project = Project.load(root)

@@ -35,6 +35,7 @@ from incr.executors import (
     split_outputs,
     user_traceback,
 )
+from incr.imports import command_line_of
 from incr.localpackages import LocalPackages
 from incr.model import (
     RUNS_PREFIX,
@@ -83,7 +84,7 @@ def run_job(
             _restore_environ(env)
             return damaged, {}
         try:
-            with collector.in_step():
+            with collector.in_step(), command_line_of(job.module):
                 result = function.run_function(job.config, values)
         except (Exception, SystemExit) as exc:  # sys.exit() in a step is its failure
             watched.close()

@@ -245,6 +245,9 @@ def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
             if new.get(part, "").startswith(UNDIGESTABLE):  # (see ``incr.objectstates``)
                 words[-1] += ", which incr cannot digest: the steps using it rerun each time"
             continue
+        if part == "argv":  # a step reading the command line (``facts``)
+            words.append("the script's command line arguments")
+            continue
         if kind == "pkg" and (part not in new or part not in old):  # a package used or not
             if part not in new:
                 words.append(f"stopped using {rest}")

@@ -1,5 +1,6 @@
 """Draws from a global random generator (``np.random.rand``, ``random.random``): a step that
-makes one is not reproducible, and ``incr status`` says how to seed it instead."""
+makes one is not reproducible, and ``incr status`` says how to seed it instead. Likewise the
+process-wide settings a step changes, and the command line it reads (``sys.argv``)."""
 
 from __future__ import annotations
 
@@ -94,6 +95,48 @@ def _says_global(text: str) -> bool:
     return re.search(r"\bglobal\b", text) is not None
 
 
+#: Methods of an ``argparse`` parser that read ``sys.argv`` when given no list.
+_PARSES = frozenset(
+    {"parse_args", "parse_known_args", "parse_intermixed_args", "parse_known_intermixed_args"}
+)
+_ARGV_WORD = re.compile(r"\b(?:argv|parse_\w*args)\b")
+
+
+def command_line_reads(info: ModuleInfo, sym: str, refs: list[Ref]) -> list[str]:
+    """What definition ``sym`` reads of the command line: ``sys.argv`` (or ``argv`` imported
+    from ``sys``), and a parser's ``parse_args()`` or ``parse_known_args()`` given no list,
+    which reads ``sys.argv``, in a function (``incr.globalvalues`` counts what a module's top
+    level binds from the command line by its value). A script run with other arguments may
+    make it give another result (``facts``: the arguments then count)."""
+    import ast
+
+    from incr.codeast import definition_nodes
+
+    if not _ARGV_WORD.search(info.source.text):
+        return []
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    nodes = [n for n in definition_nodes(info, sym) or [] if isinstance(n, kinds)]
+    if not nodes:  # read as the module is imported: what it binds counts by its value
+        return []
+    found = ["sys.argv"] if "sys.argv" in {_dotted(info, n, c, wide=True) for n, c in refs} else []
+    for node in [n for d in nodes for n in ast.walk(d)]:
+        if (
+            not isinstance(node, ast.Call)
+            or node.args
+            or any(k.arg == "args" for k in node.keywords)
+        ):
+            continue  # not a call, or a parser given its list: no command line read
+        if isinstance(node.func, ast.Attribute) and node.func.attr in _PARSES:
+            found.append(f"{node.func.attr}()")
+    return sorted(set(found))
+
+
+def is_command_line_read(note: str) -> bool:
+    """True for a note made by ``command_line_reads`` (``sys.argv in PATH:NAME``)."""
+    head = note.partition(" in ")[0]
+    return head == "sys.argv" or head.removesuffix("()") in _PARSES
+
+
 def is_global_setting(note: str) -> bool:
     """True for a note made by ``global_settings`` (``sklearn.set_config() in PATH:NAME``,
     ``global K in PATH:NAME``: a function that rebinds a module global)."""
@@ -111,7 +154,7 @@ def _dotted(info: ModuleInfo, name: str, chain: tuple[str, ...], wide: bool = Fa
     elif name in info.defs:
         return ""
     else:
-        base = {"np": "numpy", "numpy": "numpy", "random": "random"}.get(name, "")
+        base = {"np": "numpy", "numpy": "numpy", "random": "random", "sys": "sys"}.get(name, "")
         base = base or (name if wide and name in _SETTING_MODULES else "")
     return ".".join([base, *chain]) if base else ""
 

@@ -15,7 +15,7 @@ from incr import gate
 from incr.fingerprint import global_random_fix
 from incr.model import SOURCE, Facts, LockEntry, PipelineGraph, Reason, StepNode, reads_source_text
 from incr.plan import Verdict
-from incr.randomdraws import is_global_setting
+from incr.randomdraws import is_command_line_read, is_global_setting
 
 if TYPE_CHECKING:
     from incr.events import Event, Rerun
@@ -146,6 +146,10 @@ def _notes(v: Verdict) -> list[str]:
             if (fix := global_random_fix(place))
             else _setting_note(place)
             if is_global_setting(place)
+            else f"{place} reads the command line: a script run with arguments (python "
+            "pipelines/x.py --n 5) makes the step's result its own, and a run without them "
+            "runs the step again; pass them to the step as a config"
+            if is_command_line_read(place)
             else f"{place} reads code as text, with the docstrings and comments incr does not "
             "compare: set @step(version=...) and change it when they change"
             if reads_source_text(place)

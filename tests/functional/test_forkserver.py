@@ -41,6 +41,7 @@ PROBE = {
                 "pid": os.getpid(),
                 "main": getattr(main, "__file__", None),
                 "argv": sys.argv,
+                "orig_argv": sys.orig_argv,
                 "path0": sys.path[0],
                 "cwd": os.getcwd(),
                 "probe_variable": os.environ.get("PROBE_VARIABLE"),
@@ -85,7 +86,8 @@ def test_a_forked_command_looks_like_one_started_with_exec(
     cli = cli_file()
     for seen, variable in ((forked, "forked"), (started, "exec")):
         assert seen["main"] == cli
-        assert seen["argv"] == [cli, "repro", "--force"]
+        assert seen["orig_argv"] == [sys.executable, "-m", "incr.cli", "repro", "--force"]
+        assert seen["argv"] == [str(probe.root / "pipelines" / "probe.py")]  # as incr gives it
         assert seen["path0"] == seen["cwd"] == str(probe.root)
         assert seen["probe_variable"] == variable
         assert seen["pid"] != os.getpid()

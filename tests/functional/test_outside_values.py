@@ -10,6 +10,7 @@ and checks which steps ran (``ran.txt``), what ``incr status`` says and what
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import pytest
@@ -214,3 +215,92 @@ def test_another_programs_output_while_wiring_is_taken_anew_on_every_command(
     project.repro()
     assert sorted(project.take_ran()) == ["label", "tag"]
     assert project.dirty() == {}
+
+
+ARGV_FLOW = """\
+    import argparse
+    import sys
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    def get_args():
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--n", type=int, default=3)
+        parser.add_argument("--debug", action="store_true")
+        return parser.parse_args()
+
+
+    @step
+    def make() -> list:
+        mark("make")
+        return list(range(get_args().n))
+
+
+    @step
+    def debug_flag() -> bool:
+        mark("debug_flag")
+        return "--debug" in sys.argv
+
+
+    @step
+    def plain() -> int:
+        mark("plain")
+        return 1
+
+
+    @pipeline
+    def flow():
+        make()
+        debug_flag()
+        plain()
+
+
+    if __name__ == "__main__":
+        flow().run()
+    """
+
+
+def test_a_step_reading_the_command_line_counts_the_arguments_of_a_script(
+    make_project: MakeProject,
+) -> None:
+    """``python pipelines/flow.py --n 5 --debug`` records results of its own for the steps
+    that read the command line; ``incr repro`` (no arguments) runs them again. A script run
+    without arguments and ``incr repro`` share their results."""
+    project = make_project({"pipelines/flow.py": ARGV_FLOW})
+    result = project.python("pipelines/flow.py")
+    assert result.returncode == 0, result.output
+    assert project.take_ran() == ["make", "debug_flag", "plain"]
+    assert project.dirty() == {}
+    notes = {s["step"]: s["notes"] for s in project.status()["steps"]}
+    assert "reads the command line" in notes["make"][0], notes
+    assert notes["plain"] == []
+
+    result = project.python("pipelines/flow.py", "--n", "5", "--debug")
+    assert result.returncode == 0, result.output
+    assert project.take_ran() == ["make", "debug_flag"]
+    assert "argv" in project.lock()["flow.make"].facts.code
+    assert "argv" not in project.lock()["flow.plain"].facts.code
+    result = project.python("pipelines/flow.py", "--n", "5", "--debug")
+    assert project.take_ran() == []
+
+    why = [("code changed", "the script's command line arguments")]
+    assert project.dirty() == {"make": why, "debug_flag": why}
+    project.repro()
+    assert project.take_ran() == []  # restored: the results of the run without arguments
+    assert project.dirty() == {}
+    assert _results(project) == ([0, 1, 2], False)
+
+    shutil.rmtree(project.root / ".pipecache")  # from scratch: incr gives each step the
+    project.lockfile.unlink()  # command line of its script run without arguments
+    project.repro()
+    assert project.take_ran() == ["make", "debug_flag", "plain"]
+    assert _results(project) == ([0, 1, 2], False)
+
+
+def _results(project: Project) -> tuple[list[int], bool]:
+    from incr import Repository  # read here: the project's records
+
+    run = Repository(project.root).get_pipeline("flow").runs[-1]
+    return run.get_step("make").output.read(), run.get_step("debug_flag").output.read()
