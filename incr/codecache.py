@@ -28,7 +28,8 @@ from incr.fingerprint import MEMO_FORMAT, CodeClosure
 from incr.pathfacts import stamp
 from incr.version import __version__
 
-FORMAT = 4  # 4: a closure notes the command line its code reads (randomdraws)
+FORMAT = 5  # 4: a closure notes the command line its code reads (randomdraws); 5: no note
+# for a global generator a function of the closure seeds
 #: Closures kept in the file (the ones used most recently).
 LIMIT = 50_000
 

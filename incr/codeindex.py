@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from incr import creaders, subclasses
+from incr import creaders, randomdraws, subclasses
 from incr.astnorm import digest_nodes, walked
 from incr.codeast import (
     IGNORED,
@@ -40,7 +40,6 @@ from incr.editspan import EditedNames
 from incr.fingerprint import DEFAULTS, FILL_ORDER, PROJECT_MODULES, CodeClosure
 from incr.model import DIST, TOP_LEVEL
 from incr.moduletop import exported, last_plain_definition
-from incr.randomdraws import command_line_reads, global_random_draws, global_settings
 
 Loader = Callable[[str], "ModuleSource | None"]
 
@@ -117,6 +116,7 @@ class CodeIndex:
         parts: dict[str, str] = {}
         packages: set[str] = set()
         dynamic: list[str] = []
+        seeded: set[str] = set()  # the global generators a function of it seeds
         readers: list[tuple[str, str, str, str]] = []
         seen: set[tuple[str, str]] = set()
         quiet: set[tuple[str, str]] = set()  # reached only through a module used whole
@@ -150,7 +150,7 @@ class CodeIndex:
                 todo += found
                 quiet.update(t for t in found if t not in seen)  # may not run: no notes
                 continue
-            if definition_nodes(info, sym) is None:
+            if (nodes := definition_nodes(info, sym)) is None:
                 continue
             digest, refs, imports, calls, opens = self._definition(info, sym)
             digest, _, defaults = digest.partition("+")
@@ -159,10 +159,12 @@ class CodeIndex:
                 parts[f"{info.source.path}:{sym}{DEFAULTS}"] = defaults
             own = (mod, sym) == (module, name)
             readers += creaders.resolve_calls(self, info, sym, opens, own=own)
+            if all(type(n).__name__ == "FunctionDef" for n in nodes):  # not once at import
+                seeded |= randomdraws.seeded_generators(info, refs)
             if (mod, sym) not in quiet:
-                draws = global_random_draws(info, refs)
-                draws += global_settings(info, sym, refs)
-                draws += command_line_reads(info, sym, refs)
+                draws = randomdraws.global_random_draws(info, refs)
+                draws += randomdraws.global_settings(info, sym, refs)
+                draws += randomdraws.command_line_reads(info, sym, refs)
                 dynamic += [f"{call} in {info.source.path}:{sym}" for call in [*calls, *draws]]
             targets = [t for ref in refs for t in self.resolve(info, ref)]
             targets += [t for b in imports for t in self._resolve_binding(b, ())]
@@ -182,7 +184,8 @@ class CodeIndex:
                 if (mod, sym) in quiet and target not in seen:
                     quiet.add(target)
                 todo.append(target)
-        lookups, consulted = tuple(sorted(set(dynamic))), frozenset(self._consulted)
+        lookups = tuple(sorted(set(randomdraws.unseeded(dynamic, seeded) if seeded else dynamic)))
+        consulted = frozenset(self._consulted)
         opened = tuple(sorted(set(readers)))
         reads = self._reads(seen, consulted) if not opened else {}
         return CodeClosure(parts, frozenset(packages), lookups, consulted, opened, reads)

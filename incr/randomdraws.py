@@ -47,6 +47,22 @@ def global_random_draws(info: ModuleInfo, refs: list[Ref]) -> list[str]:
     return found
 
 
+def seeded_generators(info: ModuleInfo, refs: list[Ref]) -> set[str]:
+    """The global generators a definition seeds (``np.random.seed``: ``np.random``;
+    ``random.seed``: ``random``), as ``global_random_draws`` names them."""
+    dotted = {_dotted(info, name, chain) for name, chain in refs}
+    return {short for full, short in _SEEDS.items() if full in dotted}
+
+
+_SEEDS = {"numpy.random.seed": "np.random", "random.seed": "random"}
+
+
+def unseeded(notes: list[str], seeded: set[str]) -> list[str]:
+    """``notes`` without the draws from a global generator that the closure seeds somewhere
+    (a ``set_seed(42)`` helper the step calls first, as most projects have one)."""
+    return [n for n in notes if n.partition("(")[0].rpartition(".")[0] not in seeded]
+
+
 #: Calls that change process-wide settings of a library: made in a step, they reach the steps
 #: that run after it in the same process, and only those.
 GLOBAL_SETTINGS = frozenset(

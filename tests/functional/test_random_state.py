@@ -60,6 +60,18 @@ PIPELINE = """\
         return float(np.random.rand())
 
 
+    def set_seed(seed):
+        np.random.seed(seed)
+        random.seed(seed)
+
+
+    @step
+    def by_a_helper() -> float:
+        mark("by_a_helper")
+        set_seed(2)
+        return float(np.random.rand()) + random.random()
+
+
     @pipeline
     def p():
         first()
@@ -67,6 +79,7 @@ PIPELINE = """\
         pick()
         owned()
         reseeds()
+        by_a_helper()
     """
 FIX_NP = "pass a seeded np.random.default_rng(...)"
 FIX_RANDOM = "pass a seeded random.Random(...)"
@@ -89,7 +102,7 @@ def values(project: Project) -> dict[str, object]:
 def made(make_project: MakeProject) -> Project:
     project = make_project({"pipelines/x.py": PIPELINE})
     project.repro()
-    assert project.take_ran() == ["first", "second", "pick", "owned", "reseeds"]
+    assert project.take_ran() == ["first", "second", "pick", "owned", "reseeds", "by_a_helper"]
     return project
 
 
@@ -105,10 +118,11 @@ def test_status_notes_steps_that_draw_from_a_global_generator(make_project: Make
     assert steps["pick"]["notes"] == [note("random.choice()", "pipelines/x.py:pick", FIX_RANDOM)]
     assert steps["owned"]["notes"] == []  # its own seeded generator
     assert steps["reseeds"]["notes"] == []  # seeds the global one itself, right before
+    assert steps["by_a_helper"]["notes"] == []  # a set_seed helper it calls seeds both
     assert not any(s["dirty"] for s in steps.values())  # a note is not a reason
 
     text = project.incr("status").stdout.splitlines()
-    at = text.index("  first    clean")
+    at = next(i for i, line in enumerate(text) if line.split() == ["first", "clean"])
     assert text[at + 1].split(maxsplit=1) == [
         "note:",
         note("np.random.rand()", "pipelines/x.py:noise", FIX_NP),
@@ -147,7 +161,7 @@ def test_verify_rerun_names_them_as_non_deterministic(make_project: MakeProject)
     assert any(line.startswith("p.owned  same outputs") for line in lines)
     assert any(line.startswith("p.reseeds  same outputs") for line in lines)
     assert lines[-1] == (
-        "5 steps run again: 3 not as recorded: p.first (non-deterministic), "
+        "6 steps run again: 3 not as recorded: p.first (non-deterministic), "
         "p.second (non-deterministic), p.pick (non-deterministic)"
     )
 
