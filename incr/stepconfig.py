@@ -172,14 +172,20 @@ def _to_dataclass(kind: type, value: Any) -> Any:
         raise TypeError(f"{_a(value)}, for {article} {name} field (give one, or a dict)")
     if issubclass(kind, StepConfig):
         return kind(**value)  # its own fields converted as it is made
-    fields = {f.name for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
-    if set(value) - fields:
-        raise ValueError(f"{kind.__name__} has no field {sorted(set(value) - fields)[0]!r}")
+    fields = {f.name: f.init for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
+    if set(value) - set(fields):
+        raise ValueError(f"{kind.__name__} has no field {sorted(set(value) - set(fields))[0]!r}")
     made = {}
     for name, item in value.items():
         convert = _converter(_annotation(kind, name))
         made[name] = item if convert is None or item is None else convert(item)
-    return kind(**made)
+    # A field(init=False) is set by __post_init__, not given: given, it is put back after.
+    later = {name: made.pop(name) for name in list(made) if not fields[name]}
+    built = kind(**made)
+    for name, item in later.items():
+        if getattr(built, name, None) != item:
+            object.__setattr__(built, name, item)
+    return built
 
 
 def _to_member(kind: type[enum.Enum], value: Any) -> enum.Enum:
