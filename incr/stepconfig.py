@@ -58,20 +58,34 @@ _NESTED: dict[type, frozenset[str]] = {}
 
 def _fields(value: Any) -> dict[str, Any]:
     kind = type(value)
+    names = _field_names(kind)
     nested = _NESTED.get(kind)
     if nested is None:
-        names = [f.name for f in dataclasses.fields(kind)]
         nested = _NESTED[kind] = frozenset(n for n in names if _holds(_annotation(kind, n)))
-    found = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    found = {name: getattr(value, name) for name in names}
     return {name: _plain(v) if name in nested else v for name, v in found.items()}
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if _is_record(type(value)):
         return _fields(value)
     return value
+
+
+def _is_record(kind: Any) -> bool:
+    """Whether ``kind`` is a class whose values count by their fields: a dataclass, or a
+    pydantic model (ZenML's configs were pydantic models, a model nested in one common)."""
+    return isinstance(kind, type) and (
+        dataclasses.is_dataclass(kind) or isinstance(getattr(kind, "model_fields", None), dict)
+    )
+
+
+def _field_names(kind: type) -> list[str]:
+    if dataclasses.is_dataclass(kind):
+        return [f.name for f in dataclasses.fields(kind)]
+    return list(kind.model_fields)  # type: ignore[attr-defined]
 
 
 def _holds(annotation: Any) -> bool:
@@ -151,12 +165,12 @@ def _converter(annotation: Any) -> Callable[[Any], Any] | None:
             return None
         convert = _converter(inner[0])
         return None if convert is None else _or_none(convert)
-    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+    if _is_record(annotation):
         return functools.partial(_to_dataclass, annotation)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return functools.partial(_to_member, annotation)
     nested = args[0] if len(args) == 1 else None
-    if origin is list and isinstance(nested, type) and dataclasses.is_dataclass(nested):
+    if origin is list and isinstance(nested, type) and _is_record(nested):
         return functools.partial(_to_dataclasses, nested)
     return _SCALARS.get(annotation)
 
@@ -172,7 +186,9 @@ def _to_dataclass(kind: type, value: Any) -> Any:
         raise TypeError(f"{_a(value)}, for {article} {name} field (give one, or a dict)")
     if issubclass(kind, StepConfig):
         return kind(**value)  # its own fields converted as it is made
-    fields = {f.name: f.init for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
+    if not dataclasses.is_dataclass(kind):  # a pydantic model: it converts its own fields
+        return kind.model_validate(value)  # type: ignore[attr-defined]
+    fields = {f.name: f.init for f in dataclasses.fields(kind)}
     if set(value) - set(fields):
         raise ValueError(f"{kind.__name__} has no field {sorted(set(value) - set(fields))[0]!r}")
     made = {}

@@ -299,12 +299,15 @@ def check_options(step: str, options: dict[str, Any], keywords: list[str]) -> No
 
 
 def copy_mutable_defaults(cls: type) -> None:
-    """Make each list, dict, set or dataclass default of a config class (``optim: Optim =
-    Optim()``) a ``default_factory`` (as the dataclass requires): every config made gets its
-    own copy."""
+    """Make each list, dict, set, dataclass or pydantic model default of a config class
+    (``optim: Optim = Optim()``) a ``default_factory`` (as the dataclass requires): every
+    config made gets its own copy."""
     annotations = inspect.get_annotations(cls)
     for name, value in list(vars(cls).items()):
-        nested = dataclasses.is_dataclass(value) and not isinstance(value, type)
+        nested = not isinstance(value, type) and (  # a dataclass or a pydantic model
+            dataclasses.is_dataclass(value)
+            or isinstance(getattr(value, "model_fields", None), dict)
+        )
         if name in annotations and (nested or isinstance(value, list | dict | set)):
             setattr(cls, name, dataclasses.field(default_factory=_copier(value)))
 

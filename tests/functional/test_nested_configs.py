@@ -159,3 +159,65 @@ def test_a_dataclass_with_fields_its_post_init_sets(
     output = project.lock()["flow.build"].outputs["output"]
     assert json.loads(project.object_bytes(output.digest)) == [16, 20]
     assert project.dirty() == {}
+
+
+PYDANTIC = """\
+from pydantic import BaseModel
+
+from incr import BaseStepConfig, pipeline, step
+
+from pipelines.mark import mark
+
+
+class Betas(BaseModel):
+    first: float = 0.9
+
+
+class Optim(BaseModel):
+    lr: float = 0.1
+    betas: Betas = Betas()
+
+
+class TrainConfig(BaseStepConfig):
+    optim: Optim = Optim()
+    stages: list[Optim] = [Optim(lr=1.0)]
+
+
+@step
+def train(config: TrainConfig) -> list:
+    mark("train")
+    assert isinstance(config.optim, Optim) and isinstance(config.stages[0], Optim)
+    return [config.optim.lr, config.optim.betas.first, config.stages[0].lr]
+
+
+@pipeline
+def flow():
+    train(config=TrainConfig(optim=Optim(lr=0.5)))
+"""
+
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "2"]], ids=["in-process", "jobs"])
+def test_a_pydantic_model_in_a_config_counts_by_its_values(
+    make_project: MakeProject, jobs: list[str]
+) -> None:
+    """ZenML's configs were pydantic models, with models nested in them: ``optim: Optim =
+    Optim()`` failed at import (a mutable default), and as a default_factory was refused as
+    a value a config cannot hold. It counts as a dict of its fields, as a dataclass does."""
+    pytest.importorskip("pydantic")
+    project = make_project({"pipelines/flow.py": PYDANTIC})
+    project.repro(*jobs)
+    assert project.take_ran() == ["train"]
+    entry = project.lock()["flow.train"]
+    assert "0.5" in str(entry.facts.config["optim"])  # counted by its values
+    output = entry.outputs["output"]
+    assert json.loads(project.object_bytes(output.digest)) == [0.5, 0.9, 1.0]
+
+    project.edit("pipelines/flow.py", "first: float = 0.9", "first: float = 0.8")
+    assert dict(project.dirty()["train"])["config changed"] == (
+        "optim: {'lr': 0.5, 'betas': {'first': 0.9}} -> {'lr': 0.5, 'betas': {'first': 0.8}}, "
+        "stages: [{'lr': 1.0, 'betas': {'first': 0.9}}] -> [{'lr': 1.0, 'betas': {'first': 0.8}}]"
+    )
+    project.repro(*jobs)
+    output = project.lock()["flow.train"].outputs["output"]
+    assert json.loads(project.object_bytes(output.digest)) == [0.5, 0.8, 1.0]
+    assert project.dirty() == {}
