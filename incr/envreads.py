@@ -6,16 +6,19 @@ While a recording is active that method is replaced, at class level, by one that
 active sink the name and the frame that asked; the original is put back when the last
 recording ends.
 
-Only reads made by project code count: the first frame outside ``os`` and
-``collections.abc`` must run a file under the project root that is not in a hidden folder,
-an installed package (``site-packages``, ``dist-packages``, a virtualenv inside the project)
-or incr itself, or the code of a local package outside the project (a shared library on
-``PYTHONPATH``, which counts by its files too: see ``incr.localpackages``). Reads made by the
-standard library (``tempfile`` asking for ``TMPDIR``) or by installed packages (numpy asking
-for ``OMP_NUM_THREADS``) are not recorded: a step that depends on one declares it with
-``@step(env=[...])``. Copying the whole environment
-(``os.environ.copy()``, ``.items()``, ``.values()``) is not a read of any one variable, and a
-child process's reads are not seen either: declare those too.
+A read counts when the first frame outside ``os`` and ``collections.abc`` runs a file under
+the project root that is not in a hidden folder, an installed package (``site-packages``,
+``dist-packages``, a virtualenv inside the project) or incr itself, or the code of a local
+package outside the project (a shared library on ``PYTHONPATH``, which counts by its files
+too: see ``incr.localpackages``). One the standard library or an installed package makes
+counts when it makes it for such code (``for_project``: click's ``envvar=``, OmegaConf's
+``oc.env``, decouple), unless the variable is one of the machine's (``envlibs.ambient``:
+``tempfile`` asking for ``TMPDIR``, numpy for ``OMP_NUM_THREADS``) that no string of the
+project's code names: a step that depends on one declares it with ``@step(env=[...])``.
+Copying the whole environment (``os.environ.copy()``, ``.items()``, ``dict(os.environ)``:
+C code going through it) is no read of one variable: a library's copy counts by the names
+``envlibs.bulk_names`` gives (``bulk_counts``), the project's own by none. The reads of a
+child process incr does not follow are not seen: declare those too.
 
 What is kept for a variable is a digest of its value (``env_value``), never the value: it may
 be a secret.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import _collections_abc
 import contextlib
+import dis
 import os
 import sys
 import threading
@@ -34,7 +38,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from incr import outside
+from incr import envlibs, outside
 from incr.fingerprint import digest_bytes
 from incr.model import UNSET
 
@@ -72,8 +76,12 @@ _sinks: tuple[Sink, ...] = ()
 
 def env_value(name: str, environ: Mapping[str, str] | None = None) -> str:
     """What ``LockEntry.reads`` records for an environment variable: a digest of its value in
-    ``environ`` (default: ``os.environ``), never the value itself, or ``unset``."""
-    value = (os.environ if environ is None else environ).get(name)
+    ``environ`` (default: ``os.environ``), never the value itself, or ``unset`` (for
+    ``PREFIX*``, of the variables whose name starts with it: ``envlibs.prefixed_value``)."""
+    environ = os.environ if environ is None else environ
+    if name.endswith("*"):  # a prefix (see ``envlibs.bulk_names``)
+        return envlibs.prefixed_value(name[:-1], environ)
+    value = environ.get(name)
     return UNSET if value is None else digest_bytes(value.encode("utf-8", "surrogateescape"), 32)
 
 
@@ -188,15 +196,103 @@ def caller(frame: FrameType | None) -> FrameType | None:
     return frame
 
 
+def for_project(frame: FrameType | None, files: ProjectFiles, local: bool = True) -> bool:
+    """Whether the code in ``frame`` (a library's) runs for the project's code: from it up,
+    a frame of project code (or, when ``local``, of a local package: ``reads_count``) comes
+    before any of incr's (a step, a module being imported)."""
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if is_incr_file(filename):
+            return False
+        if files.reads_count(filename) if local else files.rel(filename) is not None:
+            return True
+        frame = frame.f_back
+    return False
+
+
+_modules_seen: tuple[int, list[str]] = (-1, [])
+
+
+def project_words(frame: FrameType | None, files: ProjectFiles) -> envlibs.Words:
+    """The words of the project's code (see ``envlibs.Words``): of the project modules
+    imported, and of the project files running on the stack from ``frame`` up (a script)."""
+    global _modules_seen
+    if _modules_seen[0] != len(sys.modules):
+        found = [getattr(m, "__file__", None) for m in list(sys.modules.values())]
+        paths = [f for f in found if isinstance(f, str) and files.reads_count(f)]
+        _modules_seen = (len(sys.modules), paths)
+    paths = list(_modules_seen[1])
+    while frame is not None:
+        if files.reads_count(frame.f_code.co_filename):
+            paths.append(frame.f_code.co_filename)
+        frame = frame.f_back
+    return envlibs.words_of(paths)
+
+
+def counts(name: str, frame: FrameType, files: ProjectFiles) -> bool:
+    """Whether the lookup of ``name`` by the code in ``frame`` counts: made by the project's
+    code, or by a library's for it unless ``name`` is the machine's (``envlibs.ambient``)
+    and the project's code does not spell it."""
+    if files.reads_count(frame.f_code.co_filename):
+        return True
+    if not for_project(frame, files):
+        return False
+    return not envlibs.ambient(name) or name in project_words(frame, files).named
+
+
+def bulk_counts(frame: FrameType, files: ProjectFiles) -> set[str]:
+    """The names (``PREFIX*`` globs too) a library's copy of the whole environment, made by
+    the code in ``frame`` for the project's, counts by (``envlibs.bulk_names``); none for a
+    copy the project's code makes (the environment of a process it starts, whose own reads
+    count: ``incr.readrelay``) or one made for incr."""
+    if files.reads_count(frame.f_code.co_filename) or not for_project(frame, files):
+        return set()
+    return envlibs.bulk_names(project_words(frame, files), os.environ)
+
+
+_last_bulk = threading.local()
+
+
 def _getitem(self: Any, key: Any) -> Any:
     sinks = _sinks
     if sinks:
-        frame = caller(sys._getframe(1))
-        if frame is not None:
+        start = sys._getframe(1)
+        frame = caller(start)
+        if frame is not None and (frame is not start or _subscript(frame)):
             name = os.fsdecode(key) if isinstance(key, bytes) else str(key)
             for sink in sinks:
                 sink(name, frame)
+        else:
+            _bulk(start, sinks)
     return _ORIGINAL(self, key)
+
+
+def _subscript(frame: FrameType) -> bool:
+    """Whether ``frame`` runs ``os.environ[name]`` itself, not C code going through every
+    variable (``dict(os.environ)``, ``{**os.environ}``, ``env.update(os.environ)``)."""
+    code = frame.f_code.co_code
+    return frame.f_lasti < len(code) and code[frame.f_lasti] in _SUBSCRIPTS
+
+
+_SUBSCRIPTS = frozenset(dis.opmap[n] for n in ("BINARY_SUBSCR", "BINARY_OP") if n in dis.opmap)
+
+
+def _bulk(start: FrameType, sinks: tuple[Sink, ...]) -> None:
+    """Tell the sinks that take them (``bulk``) of a copy of the whole environment, once per
+    copy (its every variable comes through ``_getitem``), with the frame that made it."""
+    frame: FrameType | None = start
+    copying = start
+    while frame is not None and frame.f_code.co_filename in _MACHINERY:
+        if frame.f_code.co_name in _BULK:
+            copying = frame
+        frame = frame.f_back
+    if frame is None or getattr(_last_bulk, "copy", None) == (copying, copying.f_lasti):
+        return
+    _last_bulk.copy = (copying, copying.f_lasti)
+    for sink in sinks:
+        bulk = getattr(sink, "bulk", None)
+        if bulk is not None:
+            bulk(frame)
 
 
 def _setitem(self: Any, key: Any, value: Any) -> None:
@@ -237,6 +333,7 @@ def stop(sink: Sink) -> None:
     with _lock:
         _sinks = tuple(s for s in _sinks if s is not sink)
         if not _sinks:
+            _last_bulk.copy = None
             os._Environ.__getitem__ = _ORIGINAL  # type: ignore[method-assign]
             os._Environ.__setitem__ = _ORIGINAL_SET  # type: ignore[method-assign]
             os._Environ.__delitem__ = _ORIGINAL_DEL  # type: ignore[method-assign]
@@ -283,8 +380,16 @@ class EnvRecorder:
         self.given: frozenset[str] = frozenset()
 
     def __call__(self, name: str, frame: FrameType) -> None:
-        if name in self.given or not self.files.reads_count(frame.f_code.co_filename):
-            return
+        if name not in self.given and counts(name, frame, self.files):
+            self.add(name)
+
+    def bulk(self, frame: FrameType) -> None:
+        """A copy of the whole environment (see ``bulk_counts``)."""
+        for name in sorted(bulk_counts(frame, self.files) - self.given):
+            self.add(name)
+
+    def add(self, name: str) -> None:
+        """Note a variable read (``PREFIX*``: those whose name starts with it)."""
         if self.relay is not None and self.relay.fd is not None:
             self.relay.send("env", name)  # in a forked child
             return

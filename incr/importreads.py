@@ -108,8 +108,15 @@ class ImportRecorder:
 
     def __call__(self, name: str, frame: FrameType) -> None:
         """An environment variable read (see ``envreads.Sink``)."""
-        if not self.files.reads_count(frame.f_code.co_filename):
-            return  # read by the standard library or an installed package
+        if envreads.counts(name, frame, self.files):  # (a library's for the project too)
+            self.add_env(name, frame)
+
+    def bulk(self, frame: FrameType) -> None:
+        """A library's copy of the whole environment (see ``envreads.bulk_counts``)."""
+        for name in sorted(envreads.bulk_counts(frame, self.files)):
+            self.add_env(name, frame)
+
+    def add_env(self, name: str, frame: FrameType) -> None:
         self.env_names.add(name)
         where = self.running(frame)
         if where is not None:

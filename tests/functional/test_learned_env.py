@@ -525,13 +525,18 @@ def fakepkg_project(
     return project
 
 
-def test_an_installed_package_reading_a_variable_is_not_recorded(
+def test_an_installed_package_reading_a_variable_for_a_step_is_recorded(
     make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """A configuration library (decouple, environs) looks the variable up for the step: its
+    value decides the result as if the step had read it."""
     project = fakepkg_project(make_project, monkeypatch, tmp_path / "lib" / "site-packages")
-    assert project.lock()["third.configured"].reads == {}
+    assert list(project.lock()["third.configured"].reads) == ["$FAKEPKG_SETTING"]
+    assert project.dirty() == {}
     monkeypatch.setenv("FAKEPKG_SETTING", "two")
-    assert project.dirty() == {}  # the documented limit: declare it with env=[...]
+    assert project.dirty() == {"configured": [("env changed", "FAKEPKG_SETTING")]}
+    project.repro()
+    assert project.take_ran() == ["configured"]
 
 
 def test_a_local_package_reading_a_variable_is_recorded(

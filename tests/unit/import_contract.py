@@ -116,6 +116,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "statreads",
             "readresults",
             "reads",
+            "envlibs",
             "envreads",
             "childreads",
             "importreads",

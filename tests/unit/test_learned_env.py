@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from incr import envreads, importreads
+from incr import envlibs, envreads, importreads
 from incr.api import Step, step
 from incr.errors import DefinitionError
 from incr.graphcodec import decode, encode
@@ -93,8 +93,17 @@ def test_project_code_reads_are_recorded_by_name(
     assert os._Environ.__getitem__ is before  # put back
 
 
-def test_copies_and_standard_library_reads_are_not_recorded(root: Path, tmp_path: Path) -> None:
+def test_copies_and_standard_library_reads_are_not_recorded(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy of the whole environment counts only by the variables set that the project's
+    code spells (none here); what the standard library reads is the machine's
+    (``envlibs.ambient``). The project's code is the reader alone (this process has imported
+    test modules spelling those names, local code as the project's would be)."""
+    monkeypatch.delenv("LE_DEFAULT", raising=False)
     write(root, {"lereader.py": READER})
+    words = envlibs.words_of([str(root / "lereader.py")])
+    monkeypatch.setattr(envreads, "project_words", lambda frame, files: words)
     reader = importlib.import_module("lereader")
     with envreads.recording(root) as seen:
         reader.copies()

@@ -1,0 +1,149 @@
+"""Which variables a library reads from the environment for the project count
+(see ``incr.envreads``).
+
+Configuration libraries read the environment for the project's code: click and typer for an
+option's ``envvar="EPOCHS"``, OmegaConf for ``${oc.env:EPOCHS,3}``, python-dotenv,
+decouple and environs by name, pydantic-settings by going through the whole environment
+(``env_prefix="APP_"``). Such a read counts like one made by the project's code, except for
+the machine's own variables (``ambient``): libraries read ``HOME``, ``TMPDIR``, ``PATH``,
+``LANG`` or ``OMP_NUM_THREADS`` for themselves, and their values differ from one machine to
+the next (a teammate's, CI's) without changing a result. One of them counts all the same
+when a string of the project's code is its name (``envvar="USER"``).
+
+A library going through the whole environment (``os.environ.items()``, ``copy()``,
+``dict(os.environ)``) reads no one name: ``bulk_names`` says which count then: ``PREFIX*``
+(every variable whose name starts with ``PREFIX``, in any case, set or not) for each string
+of the project's code that looks like a prefix (``"APP_"``), and each variable set then whose
+name the project's code spells, in any case (a field ``batch_size`` for ``BATCH_SIZE``).
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import re
+import tokenize
+from collections.abc import Iterable, Mapping
+
+from incr.fingerprint import digest_bytes
+from incr.model import UNSET
+
+#: Variables of the machine, the user, the shell, the terminal and the tools around Python,
+#: by kind: whole names.
+_NAMES = (
+    "HOME USER USERNAME LOGNAME USERPROFILE USERDOMAIN SHELL PATH PWD OLDPWD SHLVL _",
+    "TMPDIR TEMP TMP LANG LANGUAGE HOSTNAME HOST HOSTTYPE MACHTYPE OSTYPE MAIL",
+    "TERM COLORTERM COLUMNS LINES DISPLAY WAYLAND_DISPLAY WINDOWID TMUX STY TERMINFO",
+    "EDITOR VISUAL PAGER LESS LESSOPEN LESSCLOSE LS_COLORS DESKTOP_SESSION SESSION_MANAGER",
+    "NO_COLOR FORCE_COLOR CLICOLOR CLICOLOR_FORCE CI VIRTUAL_ENV MPLBACKEND MPLCONFIGDIR",
+    "LD_LIBRARY_PATH LD_PRELOAD DYLD_LIBRARY_PATH DYLD_FALLBACK_LIBRARY_PATH",
+    "MANPATH INFOPATH PKG_CONFIG_PATH JAVA_HOME GOPATH GOROOT CARGO_HOME RUSTUP_HOME NVM_DIR",
+    "SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE CURL_CA_BUNDLE",
+    "HTTP_PROXY HTTPS_PROXY NO_PROXY ALL_PROXY",
+    "SYSTEMROOT SYSTEMDRIVE WINDIR COMSPEC PATHEXT APPDATA LOCALAPPDATA PROGRAMDATA",
+    "NUMBER_OF_PROCESSORS OS COMPUTERNAME LNAME",
+)
+#: Beginnings of names: locale, XDG folders, sessions, Python and its packaging tools, thread
+#: pools and GPUs, CI services, cloud credentials, editors and terminals, caches.
+_PREFIXES = (
+    "LC_ XDG_ SSH_ DBUS_ GPG_ BASH_ ZSH HISTFILE WSL WT_ ITERM TERM_ VSCODE_ JUPYTER JPY_",
+    "PYTHON _PYTHON CONDA PIP_ PIPX_ UV_ POETRY_ PIPENV_ PYENV VIRTUALENV",
+    "OMP_ MKL_ OPENBLAS_ BLIS_ GOTO_ NUMEXPR_ VECLIB_ KMP_ CUDA NVIDIA_ NCCL_ ROCM HIP_",
+    "GITHUB_ GITLAB_ RUNNER_ ACTIONS_ BUILDKITE JENKINS_ TRAVIS CIRCLE BITBUCKET_ TEAMCITY",
+    "AWS_ AZURE_ GOOGLE_ GCLOUD_ CLOUDSDK_ KUBERNETES_ GIT_ HOMEBREW_ NPM_ SDKMAN_",
+    "HF_ HUGGINGFACE_ TORCH_HOME DASK_ PROCESSOR_ COMMONPROGRAM PROGRAMFILES",
+)
+AMBIENT_NAMES = frozenset(n for group in _NAMES for n in group.split())
+AMBIENT_PREFIXES = tuple(p for group in _PREFIXES for p in group.split())
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A string of the code that is one name: ``"EPOCHS"``, ``'APP_'``.
+_NAMED = re.compile(r"""[rRuU]?(["'])([A-Za-z_][A-Za-z0-9_]*)\1""")
+
+
+def ambient(name: str) -> bool:
+    """Whether ``name`` is a variable of the machine (``AMBIENT_NAMES``, ``AMBIENT_PREFIXES``),
+    in any case."""
+    upper = name.upper()
+    return upper in AMBIENT_NAMES or upper.startswith(AMBIENT_PREFIXES)
+
+
+class Words:
+    """What some code files spell: the words of their names and strings (``folded``, upper
+    case), their strings that are one name (``named``: ``envvar="EPOCHS"``) and those that
+    end like a prefix (``prefixes``, upper case: ``env_prefix="APP_"``)."""
+
+    def __init__(self) -> None:
+        self.folded: set[str] = set()
+        self.named: set[str] = set()
+        self.prefixes: set[str] = set()
+
+    def add(self, lines: list[str]) -> None:
+        """Add the words of Python source ``lines``: not of its comments."""
+        kept, strings = [], []
+        try:
+            for token in tokenize.generate_tokens(iter(lines).__next__):
+                if token.type == tokenize.NAME:
+                    kept.append(token.string)
+                elif token.type == tokenize.STRING:
+                    kept.append(token.string)
+                    strings.append(token.string)
+        except (tokenize.TokenError, SyntaxError):
+            kept = lines  # not Python: every word counts
+        self.folded |= {w.upper() for w in _WORD.findall("\n".join(kept))}
+        for text in strings:
+            if (one := _NAMED.fullmatch(text)) is not None:
+                self.named.add(one[2])
+                if one[2].endswith("_") and one[2][0].isalpha():
+                    self.prefixes.add(one[2].upper())
+
+    def merge(self, other: Words) -> None:
+        self.folded |= other.folded
+        self.named |= other.named
+        self.prefixes |= other.prefixes
+
+
+_memo: dict[str, tuple[tuple[int, int], Words]] = {}
+
+
+def words_of(paths: Iterable[str]) -> Words:
+    """The words of the code files ``paths`` (a file that cannot be read has none)."""
+    words = Words()
+    for path in sorted(set(paths)):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        stamp = (st.st_mtime_ns, st.st_size)
+        known = _memo.get(path)
+        if known is None or known[0] != stamp:
+            one = Words()
+            linecache.checkcache(path)  # read as code, not as data: no read of a step's
+            one.add(linecache.getlines(path))
+            known = _memo[path] = (stamp, one)
+        words.merge(known[1])
+    return words
+
+
+def bulk_names(words: Words, environ: Mapping[str, str]) -> set[str]:
+    """The names a library's copy of the whole ``environ`` for the project counts by (see
+    the module's doc): ``PREFIX*`` globs and the variables set, not the machine's, that
+    ``words`` spell."""
+    found = {f"{p}*" for p in words.prefixes if not ambient(p)}
+    for name in environ:
+        if name.upper() in words.folded and not ambient(name):
+            found.add(name)
+    return found
+
+
+def prefixed_value(prefix: str, environ: Mapping[str, str]) -> str:
+    """The value of a ``PREFIX*`` glob: a digest of the names and values of the variables
+    whose name starts with ``prefix`` in any case (not the machine's own), or ``unset``."""
+    upper = prefix.upper()
+    pairs = sorted(
+        (n, v) for n, v in environ.items() if n.upper().startswith(upper) and not ambient(n)
+    )
+    if not pairs:
+        return UNSET
+    text = "\0".join(f"{n}={v}" for n, v in pairs)
+    return digest_bytes(text.encode("utf-8", "surrogateescape"), 32)

@@ -1,0 +1,283 @@
+"""Environment variables configuration libraries read for the project: click's
+``envvar=``, OmegaConf's ``${oc.env:...}``, pydantic-settings' ``env_prefix`` and
+``env_file``. Each counts like a variable the project's code reads
+(the step reruns, the wiring is traced again), while the machine's own variables that
+libraries read (``TMPDIR``, ``HOME``, ``LANG``...) change nothing.
+
+Each test builds a real project, drives the ``incr`` command line in subprocesses (they
+inherit this process's environment, set with ``monkeypatch``), checks what ``incr status``
+says, which steps ran (``ran.txt``) and that the outputs equal those of a run from scratch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import PYPROJECT, MakeProject, Project
+from .scratch import assert_same_as_scratch, fresh_copy
+
+pytest.importorskip("click")
+pytest.importorskip("omegaconf")
+pytest.importorskip("pydantic_settings")
+
+
+def same_as_scratch(project: Project, tmp_path: Path) -> None:
+    fresh = fresh_copy(project, tmp_path / f"scratch-{len(list(tmp_path.glob('scratch-*')))}")
+    assert_same_as_scratch(project, fresh)
+
+
+# ======================================== click: an option's envvar, in a script
+
+TRAINING = """\
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class TrainConfig(StepConfig):
+        epochs: int = 3
+
+
+    @step
+    def train(config: TrainConfig) -> int:
+        mark("train")
+        return config.epochs * 10
+
+
+    @pipeline
+    def training(trainer):
+        trainer()
+    """
+
+RUN_CLICK = """\
+    import click
+
+    from pipelines.training import TrainConfig, train, training
+
+
+    @click.command()
+    @click.option("--epochs", envvar="CLE_EPOCHS", default=3, type=int)
+    def main(epochs):
+        training(trainer=train(config=TrainConfig(epochs=epochs))).run()
+
+
+    if __name__ == "__main__":
+        main()
+    """
+
+
+def test_a_click_option_from_a_variable_changes_the_config(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CLE_EPOCHS", raising=False)
+    project = make_project(
+        {
+            "pyproject.toml": PYPROJECT + '\n[tool.incr]\nscripts = ["run.py"]\n',
+            "pipelines/training.py": TRAINING,
+            "run.py": RUN_CLICK,
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["train"]
+    monkeypatch.setenv("CLE_EPOCHS", "9")
+    assert project.dirty() == {"train": [("config changed", "epochs: 3 -> 9")]}
+    project.repro()
+    assert project.take_ran() == ["train"]
+    same_as_scratch(project, tmp_path)
+
+
+# ======================================== OmegaConf: ${oc.env:NAME,default}
+
+OMEGA_FLOW = """\
+    from omegaconf import OmegaConf
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    CFG = OmegaConf.load("conf/config.yaml")
+
+
+    @step
+    def at_import() -> int:
+        mark("at_import")
+        return int(CFG.train.epochs)
+
+
+    @step
+    def in_step() -> int:
+        mark("in_step")
+        return int(OmegaConf.load("conf/config.yaml").train.epochs)
+
+
+    @step
+    def other() -> int:
+        mark("other")
+        return 1
+
+
+    @pipeline
+    def omega():
+        at_import()
+        in_step()
+        other()
+    """
+
+
+def test_an_omegaconf_env_interpolation_reruns_its_readers(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CLE_OC_EPOCHS", raising=False)
+    project = make_project(
+        {
+            "conf/config.yaml": "train:\n  epochs: ${oc.env:CLE_OC_EPOCHS,3}\n",
+            "pipelines/omega.py": OMEGA_FLOW,
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["at_import", "in_step", "other"]
+    monkeypatch.setenv("CLE_OC_EPOCHS", "7")
+    why = [("env changed", "CLE_OC_EPOCHS")]
+    assert project.dirty() == {"at_import": why, "in_step": why}
+    project.repro()
+    assert project.take_ran() == ["at_import", "in_step"]
+    same_as_scratch(project, tmp_path)
+
+
+# ======================================== pydantic-settings: env_prefix, env_file
+
+SETTINGS = """\
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+    class Settings(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix="CLEAPP_", env_file=".env")
+        batch_size: int = 32
+        lr: float = 0.1
+
+
+    SETTINGS = Settings()
+    """
+
+SETTINGS_FLOW = """\
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+    from pipelines.settings import SETTINGS, Settings
+
+
+    class Rate(StepConfig):
+        lr: float = 0.1
+
+
+    @step
+    def at_import() -> int:
+        mark("at_import")
+        return SETTINGS.batch_size
+
+
+    @step
+    def in_step() -> int:
+        mark("in_step")
+        return Settings().batch_size
+
+
+    @step
+    def rate(config: Rate) -> float:
+        mark("rate")
+        return config.lr
+
+
+    @pipeline
+    def settings():
+        at_import()
+        in_step()
+        rate(config=Rate(lr=SETTINGS.lr))
+    """
+
+
+@pytest.fixture
+def settings_project(make_project: MakeProject, monkeypatch: pytest.MonkeyPatch) -> Project:
+    for name in ("CLEAPP_BATCH_SIZE", "CLEAPP_LR"):
+        monkeypatch.delenv(name, raising=False)
+    project = make_project(
+        {"pipelines/settings.py": SETTINGS, "pipelines/settingsflow.py": SETTINGS_FLOW}
+    )
+    project.repro()
+    assert project.take_ran() == ["at_import", "in_step", "rate"]
+    return project
+
+
+def test_a_pydantic_settings_variable_of_its_prefix_reruns_its_readers(
+    settings_project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CLEAPP_BATCH_SIZE", "64")
+    monkeypatch.setenv("CLEAPP_LR", "0.5")
+    assert settings_project.dirty() == {
+        "at_import": [("env changed", "CLEAPP_*")],
+        "in_step": [("env changed", "CLEAPP_*")],
+        "rate": [("config changed", "lr: 0.1 -> 0.5")],
+    }
+    settings_project.repro()
+    assert settings_project.take_ran() == ["at_import", "in_step", "rate"]
+    same_as_scratch(settings_project, tmp_path)
+    monkeypatch.setenv("CLEAPP_LR", "0.5")  # the same value again: nothing to do
+    assert settings_project.dirty() == {}
+
+
+# ======================================== the machine's own variables
+
+AMBIENT_FLOW = """\
+    import getpass
+    import os
+    import pathlib
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def looks_around() -> int:
+        mark("looks_around")
+        import click  # noqa: F401  (libraries read variables as they are imported)
+        from omegaconf import OmegaConf  # noqa: F401
+
+        with tempfile.TemporaryDirectory() as folder:
+            (pathlib.Path(folder) / "x").write_text("1")
+        pathlib.Path.home()
+        getpass.getuser()
+        shutil.get_terminal_size()
+        copied = dict(os.environ)
+        subprocess.run([sys.executable, "-c", "pass"], env={**os.environ, "SEED": "1"})
+        return len(copied) > 0
+
+
+    @pipeline
+    def ambient():
+        looks_around()
+    """
+
+
+def test_the_machines_variables_read_by_libraries_change_nothing(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    project = make_project({"pipelines/ambient.py": AMBIENT_FLOW})
+    project.repro()
+    assert project.take_ran() == ["looks_around"]
+    lock = project.lock_bytes()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in ("TMPDIR", "HOME"):
+        monkeypatch.setenv(name, str(elsewhere))
+    for name, value in {"USER": "teammate", "LOGNAME": "teammate", "LANG": "C.UTF-8"}.items():
+        monkeypatch.setenv(name, value)
+    for name, value in {"COLUMNS": "33", "OMP_NUM_THREADS": "3", "CI": "true"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
+    assert project.lock_bytes() == lock
