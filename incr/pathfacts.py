@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from incr.envreads import for_project
 from incr.fingerprint import digest_bytes
 from incr.outside import TOOLING
 
@@ -136,6 +137,22 @@ def by_project(frame: Any, code: Any) -> bool:
     """Whether ``frame`` (a ``caller``) runs a project file (``code``: the project's files:
     not incr's, nor in a hidden folder, a virtualenv or site-packages)."""
     return frame is not None and code.rel(frame.f_code.co_filename) is not None
+
+
+def library_test(frame: Any, code: Any, path: Any, root: str) -> bool:
+    """Whether an existence test of ``path`` by a library's code (``frame``, a ``caller``)
+    counts: one of a path under ``root`` (ending with a separator) and no Python source
+    (``linecache``, ``inspect``) that the library makes for the project's code
+    (python-dotenv and pydantic-settings looking for ``.env``)."""
+    if frame is None or not isinstance(path, (str, bytes, os.PathLike)):
+        return False
+    full = os.path.abspath(os.fsdecode(path))
+    return (
+        full.startswith(root)
+        and not full.endswith((".py", ".pyc"))
+        and by_library(frame)
+        and for_project(frame, code, local=False)
+    )
 
 
 def by_library(frame: Any) -> bool:

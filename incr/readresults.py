@@ -5,6 +5,7 @@ them; with what the processes it started reported (``take_relayed``)."""
 from __future__ import annotations
 
 import os
+import stat as stat_module
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,10 +14,15 @@ from incr import outside, processes
 from incr.model import NET_PREFIX, OUTPUT_PREFIX, TIMES_PREFIX, UNPICKLED_PREFIX
 from incr.opens import CHANGES
 from incr.pathfacts import (
+    asks_time,
+    by_project,
+    caller,
     entry_of,
     is_tooling,
+    library_test,
     listing_digest,
     stamp,
+    tested_value,
     times_order,
     value_now,
     within,
@@ -74,6 +80,8 @@ class RecordedReads:
     libraries: bool
     by_library: set[str]
     tests: dict[str, str]
+    #: The paths of ``tests`` only a library tested (``.env`` looked for by python-dotenv).
+    tested_by_library: set[str]
     times: dict[str, int]
     climbed: set[str]
     venvs: dict[str, bool]
@@ -185,6 +193,35 @@ class RecordedReads:
     def _tell_parent(self, *event: Any) -> bool:  # (``reads.ReadRecorder``: in a child)
         return False
 
+    def _relaying(self) -> bool:  # (``reads.ReadRecorder``: in a child that reports)
+        return False
+
+    def tested(self, path: Any, result: os.stat_result | None, frame: Any) -> None:
+        """An ``os.stat``/``os.lstat`` call with its result (None: no such file)."""
+        asking = caller(frame)
+        mine = by_project(asking, self._code)
+        if not mine and not library_test(asking, self._code, path, self.root):
+            return
+        if (full := self._full(path)) is None:
+            return
+        if not mine:
+            self.tested_by_library.add(full)
+        if self.owners is not None:
+            self.note_owners(full, frame)
+        mtime = result.st_mtime_ns if result and stat_module.S_ISREG(result.st_mode) else None
+        if (
+            mtime is not None
+            and (full not in self.times or self._relaying())
+            and asks_time(frame)
+            and not self._tell_parent("time", full, mtime)  # the step's process keeps it
+        ):
+            self.times[full] = mtime  # which file is newest may matter
+        value, known = tested_value(full, result, frame), self.tests.get(full)
+        if known is not None and not self._relaying() and (known, value[:5]) != ("file", "file:"):
+            return  # the first answer counts, but that a later test asks the size too
+        self.tests[full] = value
+        self._tell_parent("test", full, value)
+
     def follow_owners(self) -> None:
         """Note from here on which project code reads each path (``owned``)."""
         self.owners = {}
@@ -294,6 +331,11 @@ class RecordedReads:
         it as on an input (``Repository().get_pipeline(...).runs[-1]...read()``)."""
         self.outputs_read.setdefault(f"{step}:{output}", artifact)
 
+    def _own_look(self, full: str) -> bool:
+        """Whether a library tested ``full`` on the way to reading it (its digest says more)
+        or to writing in or at it (the step's own product)."""
+        return full in self.read or any(within(full, c) or within(c, full) for c in self.changed)
+
     def learned(self) -> dict[str, str]:
         """``ls:DIR``, ``exists:PATH`` and ``mtimes:DIR`` keys (see ``LockEntry.reads``) with
         their values: as observed, or as the step left them when it changed them itself. A
@@ -310,6 +352,8 @@ class RecordedReads:
                     value = listing_digest(full, self.own)
                 facts["ls:" + self.relative(full)] = value
         for full, value in self.tests.items():
+            if full in self.tested_by_library and self._own_look(full):
+                continue
             if not self._tooling(full):
                 if value.startswith("file:") and full in self.read:  # its digest says more
                     value = "file"

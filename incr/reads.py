@@ -10,8 +10,10 @@ Listings raise ``os.listdir`` and ``os.scandir`` (``glob``, ``Path.iterdir``, ``
 ``os.stat`` and ``os.lstat`` are wrapped (``os.path.exists``/``isfile``/``isdir`` and
 ``Path.exists``/``is_file``/``is_dir`` call them), and ``os.access`` (whether the path
 exists; not its permissions). A test counts when the code that asked, past the standard
-library's path modules, is a project file; a listing too, or (a step's) a library's listing
-of a folder under the root that the step did not write in (``pathfacts.by_library``).
+library's path modules, is a project file, or a library's asking for the project's code of a
+path under the root (``pathfacts.library_test``: python-dotenv looking for ``.env``); a
+listing too, or (a step's) a library's listing of a folder under the root that the step did
+not write in (``pathfacts.by_library``).
 
 Under the project root, left out: the cache folder and the lockfile, version-control folders
 (``.git``, ``.hg``, ``.svn``), virtual environments (``.venv``, ``.tox``, ``.nox``, any folder
@@ -31,7 +33,6 @@ step's own product. Also heard: ``pickle.find_class``, ``socket.connect``, ``Rep
 from __future__ import annotations
 
 import os
-import stat as stat_module
 import sys
 import threading
 import time
@@ -44,14 +45,12 @@ from incr import envreads, nativereads, outside, processes, statreads
 from incr.envreads import EnvRecorder, project_files
 from incr.opens import CHANGES, dir_fd, is_write, keeps_bytes, read_as_code, reads_existing
 from incr.pathfacts import (
-    asks_time,
     by_library,
     by_project,
     caller,
     listing_digest,
     prefixes,
     stamp,
-    tested_value,
 )
 from incr.readrelay import Relay, for_this_process, inherited
 from incr.readresults import HEARD, HOOKED, RecordedReads
@@ -82,7 +81,7 @@ class ReadRecorder(RecordedReads):
         self.root, self.exclude, self.own, self.artifacts = prefixes(str(root), tuple(exclude))
         self.read, self.written, self.changed = set[str](), set[str](), set[str]()
         self.listings: dict[str, str] = {}
-        self.tests: dict[str, str] = {}
+        self.tests, self.tested_by_library = dict[str, str](), set[str]()  # (see ``tested``)
         self.times: dict[str, int] = {}  # files asked their times: modification time (ns)
         #: Which code files are the project's (the same answer as for environment variables).
         self._code = project_files(root)
@@ -192,29 +191,6 @@ class ReadRecorder(RecordedReads):
         if library:
             self.by_library.add(full)
         self._tell_parent("lslib" if library else "ls", full, self.listings[full])
-
-    def tested(self, path: Any, result: os.stat_result | None, frame: Any) -> None:
-        """An ``os.stat``/``os.lstat`` call with its result (None: no such file)."""
-        if not by_project(caller(frame), self._code):
-            return
-        full = self._full(path)
-        if full is None:
-            return
-        if self.owners is not None:
-            self.note_owners(full, frame)
-        mtime = result.st_mtime_ns if result and stat_module.S_ISREG(result.st_mode) else None
-        if (
-            mtime is not None
-            and (full not in self.times or self._relaying())
-            and asks_time(frame)
-            and not self._tell_parent("time", full, mtime)  # the step's process keeps it
-        ):
-            self.times[full] = mtime  # which file is newest may matter
-        value, known = tested_value(full, result, frame), self.tests.get(full)
-        if known is not None and not self._relaying() and (known, value[:5]) != ("file", "file:"):
-            return  # the first answer counts, but that a later test asks the size too
-        self.tests[full] = value
-        self._tell_parent("test", full, value)
 
     def started(self, event: str, args: tuple[Any, ...], frame: Any) -> None:
         """A process started (``incr.processes``): its program, when the project's code ran it."""

@@ -1,6 +1,6 @@
 """Environment variables configuration libraries read for the project: click's
 ``envvar=``, OmegaConf's ``${oc.env:...}``, pydantic-settings' ``env_prefix`` and
-``env_file``. Each counts like a variable the project's code reads
+``env_file``, python-dotenv's ``.env``. Each counts like a variable the project's code reads
 (the step reruns, the wiring is traced again), while the machine's own variables that
 libraries read (``TMPDIR``, ``HOME``, ``LANG``...) change nothing.
 
@@ -21,6 +21,7 @@ from .scratch import assert_same_as_scratch, fresh_copy
 pytest.importorskip("click")
 pytest.importorskip("omegaconf")
 pytest.importorskip("pydantic_settings")
+pytest.importorskip("dotenv")
 
 
 def same_as_scratch(project: Project, tmp_path: Path) -> None:
@@ -222,6 +223,73 @@ def test_a_pydantic_settings_variable_of_its_prefix_reruns_its_readers(
     same_as_scratch(settings_project, tmp_path)
     monkeypatch.setenv("CLEAPP_LR", "0.5")  # the same value again: nothing to do
     assert settings_project.dirty() == {}
+
+
+def test_a_pydantic_settings_env_file_that_appears_reruns_its_readers(
+    settings_project: Project, tmp_path: Path
+) -> None:
+    settings_project.write({".env": "CLEAPP_BATCH_SIZE=16\nCLEAPP_LR=0.9\n"})
+    assert sorted(settings_project.dirty()) == ["at_import", "in_step", "rate"]
+    settings_project.repro()
+    assert settings_project.take_ran() == ["at_import", "in_step", "rate"]
+    same_as_scratch(settings_project, tmp_path)
+
+
+# ======================================== python-dotenv: load_dotenv() in the package
+
+DOTENV_FLOW = """\
+    import os
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class Count(StepConfig):
+        n: int = 1
+
+
+    @step
+    def batch() -> str:
+        mark("batch")
+        return os.environ.get("CLE_BATCH", "32")
+
+
+    @step
+    def counted(config: Count) -> int:
+        mark("counted")
+        return config.n
+
+
+    @pipeline
+    def dotflow():
+        batch()
+        counted(config=Count(n=int(os.environ.get("CLE_NCONF", "1"))))
+    """
+
+
+def test_a_dotenv_file_that_appears_is_loaded_again(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("CLE_BATCH", "CLE_NCONF"):
+        monkeypatch.delenv(name, raising=False)
+    project = make_project(
+        {
+            "pipelines/__init__.py": "from dotenv import load_dotenv\n\nload_dotenv()\n",
+            "pipelines/dotflow.py": DOTENV_FLOW,
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["batch", "counted"]
+    project.write({".env": "CLE_BATCH=64\nCLE_NCONF=5\n"})
+    dirty = project.dirty()
+    assert sorted(dirty) == ["batch", "counted"]
+    assert ("config changed", "n: 1 -> 5") in dirty["counted"]
+    project.repro()
+    assert project.take_ran() == ["batch", "counted"]
+    same_as_scratch(project, tmp_path)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # dotenv copies the environment: not counted
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert project.dirty() == {}
 
 
 # ======================================== the machine's own variables
