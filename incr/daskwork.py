@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from incr import discovery
+from incr.envlibs import prefixed_digests
 from incr.envreads import env_value
 from incr.errors import IncrError
 from incr.executors import StepJob, StepOutcome, load_inputs, working_directory
@@ -174,7 +175,7 @@ class _Loaded:
             return damaged
         with working_directory(self.project.root):
             outcome, _ = run_job(job, traced.steps[job.step], values, tools)
-        unlike = [n for n in outcome.env if env_value(n) != order.environ.get(n, UNSET)]
+        unlike = [n for n in outcome.env if env_value(n) != _client_value(n, order.environ)]
         if unlike and outcome.failure is None:
             listed = ", ".join(f"${n}" for n in unlike)
             return StepOutcome(
@@ -316,3 +317,11 @@ def _forget_modules(root: Path) -> None:
             del sys.modules[name]
     sys.path[:] = [p for p in sys.path if p not in (str(root), os.path.join(str(root), "src"))]
     importlib.invalidate_caches()
+
+
+def _client_value(name: str, environ: dict[str, str]) -> str:
+    """The value the client records for variable ``name`` (``PREFIX*``: those whose name
+    starts with it), from the digests of its environment."""
+    if name.endswith("*"):
+        return prefixed_digests(name[:-1], environ)
+    return environ.get(name, UNSET)

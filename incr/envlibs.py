@@ -137,13 +137,28 @@ def bulk_names(words: Words, environ: Mapping[str, str]) -> set[str]:
 
 
 def prefixed_value(prefix: str, environ: Mapping[str, str]) -> str:
-    """The value of a ``PREFIX*`` glob: a digest of the names and values of the variables
-    whose name starts with ``prefix`` in any case (not the machine's own), or ``unset``."""
+    """The value of a ``PREFIX*`` glob: a digest of the names of the variables whose name
+    starts with ``prefix`` in any case (not the machine's own) and of digests of their values,
+    or ``unset`` (``prefixed_digests`` of those digests)."""
+    upper = prefix.upper()
+    return prefixed_digests(
+        prefix,
+        {n: _digest(v) for n, v in environ.items() if n.upper().startswith(upper)},
+    )
+
+
+def prefixed_digests(prefix: str, digests: Mapping[str, str]) -> str:
+    """``prefixed_value`` from the digests of the variables' values (``envreads.env_value``
+    of each: what a Dask worker is told of the client's environment)."""
     upper = prefix.upper()
     pairs = sorted(
-        (n, v) for n, v in environ.items() if n.upper().startswith(upper) and not ambient(n)
+        (n, d) for n, d in digests.items() if n.upper().startswith(upper) and not ambient(n)
     )
     if not pairs:
         return UNSET
-    text = "\0".join(f"{n}={v}" for n, v in pairs)
+    return _digest("\0".join(f"{n}={d}" for n, d in pairs))
+
+
+def _digest(text: str) -> str:
+    """What ``envreads.env_value`` keeps of a value."""
     return digest_bytes(text.encode("utf-8", "surrogateescape"), 32)

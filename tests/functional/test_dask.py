@@ -24,6 +24,8 @@ from .test_jobs_serial import notes_project, serial_lock
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.xdist_group("dask")
+# A variable the client and the workers share, set before any cluster starts.
+os.environ.setdefault("INCRPFX_SHARED", "both")
 
 #: Steps that say which process ran them: ``name:pid`` lines in ran.txt.
 PID_MARK = '''\
@@ -560,6 +562,47 @@ def test_a_variable_the_worker_has_otherwise_than_the_client_fails_the_step(
     assert "p.seen" not in project.lock()
     same = on_cluster(project, address)  # no value here or there: the same
     assert same.returncode == 0, same.stdout + same.stderr
+
+
+def test_a_prefix_of_variables_a_library_copied_is_checked_on_the_worker(
+    cluster: tuple[str, set[int]], make_project: MakeProject
+) -> None:
+    """pydantic-settings copies the environment on the worker: the step counts by
+    ``$INCRPFX_*``, which the worker finds as the client does (both have INCRPFX_SHARED),
+    until the client alone has another variable of the prefix."""
+    pytest.importorskip("pydantic_settings")
+    address, _ = cluster
+    project = make_project(
+        {
+            "pipelines/p.py": """\
+                from pydantic_settings import BaseSettings, SettingsConfigDict
+
+                from incr import pipeline, step
+
+
+                class Settings(BaseSettings):
+                    model_config = SettingsConfigDict(env_prefix="INCRPFX_")
+                    shared: str = "none"
+
+
+                @step
+                def configured() -> str:
+                    return Settings().shared
+
+
+                @pipeline
+                def p():
+                    configured()
+                """
+        },
+        where="prefixed",
+    )
+    same = on_cluster(project, address)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "$INCRPFX_*" in project.lock()["p.configured"].reads
+    other = on_cluster(project, address, env={"INCRPFX_OTHER": "client"})
+    assert other.returncode == 1, other.stdout + other.stderr
+    assert "step p.configured read $INCRPFX_* on worker" in other.stderr
 
 
 def test_a_step_reads_the_run_history_in_a_worker(
