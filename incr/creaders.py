@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from incr.model import paths_overlap
 from incr.moduletop import dotted_names, imported_names, is_guard
-from incr.readertable import CONNECTS, LAST_NAMES, PATH_KEYWORDS, READERS, RUNTIME
+from incr.readertable import CONNECTS, FS_METHODS, LAST_NAMES, PATH_KEYWORDS, READERS, RUNTIME
 
 if TYPE_CHECKING:
     from incr.codeast import ModuleInfo, ModuleLookup
@@ -55,6 +55,14 @@ def reader_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[list
         and (names := dotted_names(sub.func)) is not None
         and names[-1] in LAST_NAMES
     ]
+    calls += [  # a file system's method, called on what no name holds: LocalFileSystem().x()
+        (sub, ["", sub.func.attr])
+        for sub in walk
+        if isinstance(sub, ast.Call)
+        and isinstance(sub.func, ast.Attribute)
+        and sub.func.attr in FS_METHODS
+        and dotted_names(sub.func) is None
+    ]
     called = {id(sub.func) for sub, _ in calls if isinstance(sub, ast.Call)}
     calls += [  # a reader passed as a value: map(pd.read_parquet, files), {".pq": pd.read_parquet}
         (sub, names)
@@ -75,6 +83,8 @@ def reader_calls(node: ast.AST, nodes: list[ast.AST] | None = None) -> list[list
     for sub, head_chain in calls:
         head, chain = head_chain[0], head_chain[1:]
         dotted = ".".join([local_imports[head], *chain]) if head in local_imports else ""
+        if chain and chain[-1] in FS_METHODS:  # on whatever file system object
+            dotted = f"pyarrow.fs.FileSystem.{chain[-1]}"
         if not isinstance(sub, ast.Call):  # its files are known only when it is called
             found.append([ast.unparse(sub), dotted, head, list(chain), None, params, {}])
             continue

@@ -47,8 +47,9 @@ FILL_ORDER = ".<order>"
 # 6: if/with tests, imports twice, a module's top-level code; 7: the names in quoted
 # annotations and in pandas query strings; 8: import_module of a name computed from a known start;
 # 9: a function's own names are no references (``incr.scopes``); 10: distributions asked for
-# by name (``importlib.metadata.version("torch")``, ``incr.dynimport.asked_distribution``)
-MEMO_FORMAT = 10
+# by name (``importlib.metadata.version("torch")``, ``incr.dynimport.asked_distribution``);
+# 11: the methods of pyarrow's file systems among the readers (``readertable.FS_METHODS``)
+MEMO_FORMAT = 11
 
 
 @valueclass(frozen=True)

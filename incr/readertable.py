@@ -112,6 +112,12 @@ RUNTIME = tuple(
     and not name.endswith(".connect")
     and not name.rpartition(".")[2][:1].isupper()  # a class: ``pq.ParquetFile``
 )
+#: Methods of pyarrow's file systems that open or list files in C
+#: (``fs.LocalFileSystem().open_input_file(path)``, ``get_file_info(fs.FileSelector(...))``):
+#: found by their name, whatever they are called on (``creaders``), never wrapped (a method of
+#: a class written in C cannot be replaced), so not in ``RUNTIME``.
+FS_METHODS = ("open_input_file", "open_input_stream", "get_file_info")
+READERS.update({f"pyarrow.fs.FileSystem.{name}": _READ for name in FS_METHODS})
 #: Database connections opened in C code, with the log a database keeps committed changes in
 #: beside its file until a checkpoint (SQLite in WAL mode, DuckDB), by the suffix of its name:
 #: wrapped while a step runs (``incr.nativereads``) to see the database it opens, which counts

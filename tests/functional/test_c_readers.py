@@ -511,6 +511,69 @@ def test_a_file_an_sql_query_reads_by_name_counts(
     assert_same_as_fresh(project, tmp_path / "fresh")
 
 
+FILE_SYSTEM = """\
+    import os
+
+    from pyarrow import fs
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def opened() -> int:
+        mark("opened")
+        with fs.LocalFileSystem().open_input_stream("data/a.txt") as stream:
+            return len(stream.read())
+
+
+    @step
+    def flagged() -> bool:
+        mark("flagged")
+        found = fs.LocalFileSystem().get_file_info(os.path.abspath("data/override.flag"))
+        return found.type != fs.FileType.NotFound
+
+
+    @step
+    def listed() -> int:
+        mark("listed")
+        return len(fs.LocalFileSystem().get_file_info(fs.FileSelector(os.path.abspath("data"))))
+
+
+    @pipeline
+    def files():
+        opened()
+        flagged()
+        listed()
+    """
+
+
+def test_a_pyarrow_file_systems_methods_are_readers(make_project: MakeProject) -> None:
+    """pyarrow's file systems open and look up files in C: a method called with a path known
+    before the step runs tracks it as a dep (an edit, a file that appears: the step runs
+    again; it stayed clean); one whose path is not known gets a note."""
+    project = make_project({FLOW: FILE_SYSTEM, "data/a.txt": "12345"})
+    project.repro()
+    assert sorted(project.take_ran()) == ["flagged", "listed", "opened"]
+    assert project.dirty() == {}
+    notes = {s["step"]: s["notes"] for s in project.status()["steps"]}
+    assert notes["listed"] == [
+        "fs.LocalFileSystem().get_file_info() in pipelines/flow.py:listed opens files incr "
+        "cannot see; list them in deps=[...]"
+    ]
+    assert notes["opened"] == notes["flagged"] == []
+
+    (project.root / "data" / "a.txt").write_text("123", encoding="utf-8")
+    (project.root / "data" / "override.flag").write_text("", encoding="utf-8")
+    assert project.dirty() == {
+        "opened": [("dep changed", "data/a.txt")],
+        "flagged": [("dep changed", "data/override.flag")],
+    }
+    project.repro()
+    assert sorted(project.take_ran()) == ["flagged", "opened"]
+    assert project.dirty() == {}
+
+
 WRITTEN_IN_C = """\
     import os
     import time
