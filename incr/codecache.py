@@ -52,6 +52,7 @@ CLOSURE_CODE = (
     "codeast",
     "scopes",
     "codeindex",
+    "coderesolve",
     "codeparts",
     "creaders",
     "readertable",

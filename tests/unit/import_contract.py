@@ -53,6 +53,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "creaders",
             "codeparts",
             "editspan",
+            "coderesolve",
             "codeindex",
             "objectcode",
             "dag",
