@@ -57,6 +57,7 @@ CLOSURE_CODE = (
     "creaders",
     "readertable",
     "registries",
+    "tablestores",
     "randomdraws",
     "moduletop",
     "importeffects",

@@ -28,25 +28,18 @@ from collections.abc import Iterator
 
 from incr.codeast import ModuleInfo, ModuleLookup, ModuleSource, Ref
 from incr.moduletop import dotted, target_names, top_level
+from incr.tablestores import (
+    call_values,
+    callee,
+    is_mutator,
+    last_name,
+    outer_calls,
+    root_ref,
+    stores,
+)
 
 Target = tuple[str, str]  # (module, name)
 
-#: Method names that put something into a container or registry.
-MUTATORS = frozenset(
-    {
-        "append",
-        "add",
-        "update",
-        "setdefault",
-        "extend",
-        "insert",
-        "appendleft",
-        "extendleft",
-        "__setitem__",
-        "put",
-        "push",
-    }
-)
 #: Builtins and standard containers a table may be made with.
 CONTAINERS = frozenset(
     {
@@ -103,7 +96,7 @@ def is_table(index: ModuleLookup, info: ModuleInfo, nodes: list[ast.stmt]) -> bo
             if _container(index, info, node.value):
                 return True
         elif isinstance(node, ast.FunctionDef) and any(
-            _last_name(d) in DISPATCHERS for d in node.decorator_list
+            last_name(d) in DISPATCHERS for d in node.decorator_list
         ):
             return True  # @featurize.register(int) in any module adds to what it runs
         elif isinstance(node, ast.ClassDef):
@@ -117,7 +110,7 @@ def is_table(index: ModuleLookup, info: ModuleInfo, nodes: list[ast.stmt]) -> bo
 def _literal_container(value: ast.expr) -> bool:
     if isinstance(value, ast.Dict | ast.List | ast.Set | ast.DictComp | ast.ListComp | ast.SetComp):
         return True
-    return isinstance(value, ast.Call) and _last_name(value.func) in CONTAINERS
+    return isinstance(value, ast.Call) and last_name(value.func) in CONTAINERS
 
 
 def _container(index: ModuleLookup, info: ModuleInfo, value: ast.expr) -> bool:
@@ -125,7 +118,7 @@ def _container(index: ModuleLookup, info: ModuleInfo, value: ast.expr) -> bool:
         return True
     if not isinstance(value, ast.Call):
         return False
-    ref = _ref(value.func)
+    ref = root_ref(value.func)
     # A call of project code or of a package makes an object that may be a registry; a call
     # of the standard library or a builtin resolves to nothing (and is not a container).
     return ref is not None and any(True for _ in index.resolve(info, ref))
@@ -214,19 +207,19 @@ class _Scan:
         values: list[ast.expr] = []
         fills = False
         table = {self.table}
-        for root, stored in _stores(node):
+        for root, stored in stores(node):
             if root[0] not in scope.local and self._points_at(info, root, table):
                 fills = True
                 values += stored
-        for call in _calls(node):
-            callee = _ref(_callee(call))
-            if callee is None or callee[0] in scope.local:
+        for call in outer_calls(node):
+            called = root_ref(callee(call))
+            if called is None or called[0] in scope.local:
                 continue
-            passed = _call_values(call)
-            if passed and dotted(_callee(call)) and self._points_at(info, callee, self.fillers):
+            passed = call_values(call)
+            if passed and dotted(callee(call)) and self._points_at(info, called, self.fillers):
                 fills = True  # register("x")(fn), add_model(name, fn)
                 values += passed
-            elif callee[1] and _mutator(callee[1][-1]) and self._points_at(info, callee, table):
+            elif called[1] and is_mutator(called[1][-1]) and self._points_at(info, called, table):
                 fills = True  # MODELS.register("x")(fn)
                 values += passed
         return values if fills else None
@@ -261,12 +254,12 @@ class _Scan:
     def _registers(self, info: ModuleInfo, decorator: ast.expr, wanted: set[Target]) -> bool:
         """True for ``@register(...)``, ``@MODELS.register``, ``@MODELS`` and decorators that
         take the table as an argument (``@register_in(MODELS, "x")``)."""
-        if self._points_at(info, _ref(_callee(decorator)), wanted):
+        if self._points_at(info, root_ref(callee(decorator)), wanted):
             return True
         inner = decorator
         while isinstance(inner, ast.Call):
             args = [*inner.args, *(k.value for k in inner.keywords)]
-            if any(self._points_at(info, _ref(a), {self.table}) for a in args):
+            if any(self._points_at(info, root_ref(a), {self.table}) for a in args):
                 return True
             inner = inner.func
         return False
@@ -367,82 +360,3 @@ def _definitions(info: ModuleInfo) -> Iterator[tuple[str, ast.stmt]]:
         for node in nodes:
             if isinstance(node, _DEFS):
                 yield name, node
-
-
-def _stores(node: ast.AST) -> Iterator[tuple[Ref, list[ast.expr]]]:
-    """Every in-place change in ``node``: (the changed name and attribute chain, the values
-    stored): ``T[k] = v``, ``T.attr = v``, ``T.append(v)``, ``T.update(...)``,
-    ``T.register(...)``, ``setattr(T, k, v)``."""
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Assign | ast.AnnAssign | ast.AugAssign) and sub.value is not None:
-            targets = list(sub.targets) if isinstance(sub, ast.Assign) else [sub.target]
-            for target in targets:
-                if isinstance(target, ast.Subscript | ast.Attribute):
-                    root = _ref(target)
-                    if root is not None:
-                        yield root, [sub.value]
-        elif isinstance(sub, ast.Call):
-            func = sub.func
-            if isinstance(func, ast.Attribute) and _mutator(func.attr):
-                root = _ref(func.value)
-                if root is not None:
-                    yield root, _call_values(sub)
-            elif isinstance(func, ast.Name) and func.id == "setattr" and sub.args:
-                root = _ref(sub.args[0])
-                if root is not None:
-                    yield root, sub.args[2:]
-
-
-def _mutator(method: str) -> bool:
-    return method in MUTATORS or method.startswith(("register", "add_"))
-
-
-def _calls(node: ast.AST) -> Iterator[ast.Call]:
-    """The outermost call of each call chain in ``node`` (``f(a)(b)`` once, not twice)."""
-    inner: set[int] = set()
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Call) and id(sub) not in inner:
-            func = sub.func
-            while isinstance(func, ast.Call):
-                inner.add(id(func))
-                func = func.func
-            yield sub
-
-
-def _callee(expr: ast.expr) -> ast.expr:
-    """``register`` in ``register("x")`` and in ``register("x")(fn)``."""
-    while isinstance(expr, ast.Call):
-        expr = expr.func
-    return expr
-
-
-def _call_values(call: ast.Call) -> list[ast.expr]:
-    """Every argument of every call of a chain (``register("x")(fn)``: ``"x"`` and ``fn``)."""
-    values: list[ast.expr] = []
-    expr: ast.expr = call
-    while isinstance(expr, ast.Call):
-        values += [*expr.args, *(k.value for k in expr.keywords)]
-        expr = expr.func
-    return values
-
-
-def _ref(node: ast.expr) -> Ref | None:
-    """The name at the root of ``node`` with the attributes read from it before any subscript
-    or call: ``registry.MODELS`` in ``registry.MODELS[k]``; None when the root is no name."""
-    chain: list[str] = []
-    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
-        if isinstance(node, ast.Attribute):
-            chain.append(node.attr)
-            node = node.value
-        else:
-            chain = []
-            node = node.value if isinstance(node, ast.Subscript) else node.func
-    if isinstance(node, ast.Name):
-        return node.id, tuple(reversed(chain))
-    return None
-
-
-def _last_name(func: ast.expr) -> str:
-    if isinstance(func, ast.Name):
-        return func.id
-    return func.attr if isinstance(func, ast.Attribute) else ""

@@ -47,6 +47,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "scopes",
             "codeast",
             "randomdraws",
+            "tablestores",
             "registries",
             "subclasses",
             "readertable",
