@@ -25,6 +25,7 @@ from incr.moduletop import (
     TOP_LEVEL,
     absolute,
     call_keys,
+    changes_of,
     guarded,
     imported_modules,
     loop_names,
@@ -235,7 +236,7 @@ def definition_nodes(info: ModuleInfo, sym: str) -> list[ast.stmt] | None:
     head, _, rest = sym.partition(".")
     if not rest or head not in info.defs:
         return None
-    return class_members(info.defs[head], rest) or None
+    return class_members(info.defs[head], rest) or changes_of(info.defs[head], head, rest) or None
 
 
 def class_members(scope: list[ast.stmt], qualname: str) -> list[ast.stmt]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from incr.codeast import IGNORED, Binding, ModuleInfo, Ref
 from incr.dynimport import ANY
 from incr.model import DIST
-from incr.moduletop import exported, last_plain_definition
+from incr.moduletop import binds_name, exported, last_plain_definition
 
 
 class Resolver:
@@ -38,7 +38,7 @@ class Resolver:
         pipelines.overrides import *``)."""
         head, chain = ref
         if head in info.defs:
-            yield (info.source.name, head)
+            yield (info.source.name, self._changed(info, ref))
         binding = info.imports.get(head)
         if binding is not None:
             yield from self._resolve_binding(binding, chain)
@@ -48,6 +48,20 @@ class Resolver:
             yield from self._resolve_star(info, ref)
         elif info.stars:
             yield from self._resolve_star(info, ref, packages=False, later=binding is None)
+
+    def _changed(self, info: ModuleInfo, ref: Ref) -> str:
+        """The name ``ref`` reads in ``info``'s own definitions: ``settings.OPT`` for
+        ``settings.OPT.lr`` where ``info`` imports project module ``settings`` and changes
+        attributes of it (the statements that may change ``settings.OPT``:
+        ``moduletop.changes_of``; ``settings.EXTRA = 2`` does not); else the name alone."""
+        head, chain = ref
+        binding = info.imports.get(head)
+        if not chain or binding is None or head in info.other_imports:
+            return head
+        if binds_name(info.defs[head], head):
+            return head
+        module = binding.module if binding.attr_of is None else f"{binding.attr_of}.{binding.attr}"
+        return f"{head}.{chain[0]}" if module and self.is_local(module) else head
 
     def _resolve_star(
         self,

@@ -3,7 +3,9 @@
 A call (``load_dotenv()``, ``sklearn.set_config(...)``,
 ``Settings().set("scale", 3)``), a store into or a deletion from an object that is not the
 module's own (``defaults.SCALE = 5``, ``Model.predict = fast``, ``os.environ["X"] = "1"``,
-``decimal.getcontext().prec = 4``), and a definition another library's decorator registers
+``decimal.getcontext().prec = 4``; not a literal set on a name of the project's own package,
+``settings.EXTRA = 2``, which counts by its value for the steps reading it), and a definition
+another library's decorator registers
 (``@pd.api.extensions.register_dataframe_accessor("feat")``) may change what any code does
 afterwards. ``runs_on_import`` finds them; the code index counts them, as the module's
 ``<top level>`` part, for every step whose code uses the module or a module importing it.
@@ -79,6 +81,8 @@ class TopLevel:
             return stmt.value is not None and self._foreign_store(stmt.target)
         if isinstance(stmt, ast.Assign) and self._fills_project_table(stmt):
             return False  # registry.MODELS["c"] = fn_c: a table incr.registries follows
+        if isinstance(stmt, ast.Assign) and self._sets_project_literal(stmt):
+            return False  # settings.EXTRA = 2: counts by its value where it is read
         if isinstance(stmt, ast.Assign | ast.Delete):
             return any(self._foreign_store(t) for t in stmt.targets)
         if isinstance(stmt, ast.AugAssign):
@@ -261,6 +265,23 @@ class TopLevel:
             return False
         return all(
             isinstance(t, ast.Subscript) and self._from(_root(t), self.package)
+            for t in stmt.targets
+        )
+
+    def _sets_project_literal(self, stmt: ast.Assign) -> bool:
+        """True for ``settings.EXTRA = 2``: an attribute of a name imported from the project's
+        own package set to a literal. A step that reads it has its value counted
+        (``incr.globalvalues``: a literal is a plain value), and one reading the object it is
+        set on, a table, has the statement (``incr.registries``); a step that reads neither
+        is not concerned (an attribute deeper down, ``settings.OPT.lr = 0.5``, stays)."""
+        try:
+            ast.literal_eval(stmt.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return False
+        return all(
+            isinstance(t, ast.Attribute)
+            and isinstance(t.value, ast.Name)
+            and self._from(t.value, self.package)
             for t in stmt.targets
         )
 

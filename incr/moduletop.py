@@ -153,6 +153,57 @@ def target_names(targets: list[ast.expr]) -> Iterable[str]:
             yield from target_names([target.value])
 
 
+def changes_of(nodes: list[ast.stmt], head: str, attr: str) -> list[ast.stmt]:
+    """The statements of ``nodes`` (those changing ``head``, a project module the module
+    imports) that may change ``head.attr`` (``settings.OPT``): all but the ones that bind
+    another attribute of the module to a literal (``settings.EXTRA = 2``).
+    None for a ``head`` the module binds itself (a definition, not the module)."""
+    if binds_name(nodes, head):
+        return []
+    want = attr.split(".")[0]
+
+    def other(target: ast.expr) -> bool:
+        return (
+            isinstance(target, ast.Attribute)
+            and isinstance(target.value, ast.Name)
+            and target.value.id == head
+            and target.attr != want
+        )
+
+    kept = []
+    for node in nodes:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        plain = isinstance(node, ast.Assign | ast.AnnAssign) and _literal(node.value)
+        if not plain or not all(t is not None and other(t) for t in targets):
+            kept.append(node)
+    return kept
+
+
+def _literal(node: ast.expr | None) -> bool:
+    """True for a literal (``2``, ``("a", 1)``): a value that cannot run any code."""
+    try:
+        ast.literal_eval(node) if node is not None else None
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return node is not None
+
+
+def binds_name(nodes: list[ast.stmt], name: str) -> bool:
+    """True when one of ``nodes`` may bind ``name`` itself (not only an attribute of it)."""
+    for node in nodes:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            return True
+        if isinstance(node, ast.For | ast.AsyncFor | ast.While | ast.With | ast.Try):
+            return True  # (a loop's or a block's own bindings: not looked into)
+        if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets: list[ast.expr] = (
+                list(node.targets) if isinstance(node, ast.Assign) else [node.target]
+            )
+            if name in target_names(targets):
+                return True
+    return False
+
+
 def loop_names(loop: ast.For | ast.While, main: bool = False) -> set[str]:
     """Names a module-level loop binds or changes in place: its target, and the functions,
     classes, targets and mutated containers of the statements in it (``main``: see

@@ -13,7 +13,9 @@ what fills it:
 - definitions decorated by a filler, by an attribute of the table (``@MODELS.register``), or
   by a decorator that takes the table as an argument;
 - module-level statements that fill it (``register("x")(fn)``, ``MODELS["x"] = fn`` in another
-  module, ``MODELS.register("x", fn)``).
+  module, ``MODELS.register("x", fn)``, ``settings.OPT.lr = 0.5``), each counted under the
+  name it fills (``settings.OPT``: the statements of that module that may change it, not
+  ``settings.EXTRA = 2``).
 
 All of them count for the table, so for every step that uses it. A filler that stores a value
 incr cannot trace to code it follows (``MODELS[ep.name] = ep.load()`` in a loop over entry
@@ -247,9 +249,22 @@ class _Scan:
             if values is None:
                 continue
             keys = [k for k, nodes in info.defs.items() if any(n is stmt for n in nodes)]
-            self.found += [(module, k) for k in keys]
+            self.found += [(module, self._narrowed(info, stmt, k)) for k in keys]
             if not all(self._traceable(info, v, _Scope(stmt)) for v in values):
                 self.dynamic.append(f"{self.table[1]} filled at {info.source.path}:{stmt.lineno}")
+
+    def _narrowed(self, info: ModuleInfo, stmt: ast.stmt, key: str) -> str:
+        """``settings.OPT`` for ``settings.OPT.lr = 0.5`` filling table ``OPT`` of the project
+        module imported as ``settings``, as a read of ``settings.OPT`` there resolves: what
+        counts is the statements of this module that may change ``settings.OPT``
+        (``moduletop.changes_of``), not ``settings.EXTRA = 2``. Else ``key`` itself."""
+        firsts = {chain[:1] if head == key else None for (head, chain), _ in stores(stmt)}
+        first = firsts.pop() if len(firsts) == 1 else None
+        if key not in info.imports or not first:
+            return key
+        here = self.index.resolve(info, (key, first))
+        own = [t[1] for t in here if not isinstance(t, str) and t[0] == info.source.name]
+        return own[0] if own else key
 
     def _registers(self, info: ModuleInfo, decorator: ast.expr, wanted: set[Target]) -> bool:
         """True for ``@register(...)``, ``@MODELS.register``, ``@MODELS`` and decorators that
