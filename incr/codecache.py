@@ -28,8 +28,9 @@ from incr.fingerprint import MEMO_FORMAT, CodeClosure
 from incr.pathfacts import stamp
 from incr.version import __version__
 
-FORMAT = 5  # 4: a closure notes the command line its code reads (randomdraws); 5: no note
-# for a global generator a function of the closure seeds
+FORMAT = 6  # 4: a closure notes the command line its code reads (randomdraws); 5: no note
+# for a global generator a function of the closure seeds; 6: the parts reached through a name
+# imported by name (``CodeClosure.bound``)
 #: Closures kept in the file (the ones used most recently).
 LIMIT = 50_000
 
@@ -136,7 +137,7 @@ class ClosureCache:
                 if entry[3] is not None
             }
             nothing: frozenset[str] = frozenset()
-            for name, (indices, parts, packages, dynamic, readers, raws) in data[
+            for name, (indices, parts, packages, dynamic, readers, bound, raws) in data[
                 "closures"
             ].items():
                 closure = CodeClosure(  # most closures have no packages, lookups, readers
@@ -144,10 +145,11 @@ class ClosureCache:
                     frozenset(packages) if packages else nothing,
                     tuple(dynamic) if dynamic else (),
                     readers=tuple(map(tuple, readers)) if readers else (),
+                    bound={k: tuple(v) for k, v in bound.items()} if bound else {},
                 )
                 self._saved[name] = ([modules[i] for i in indices], closure)
                 self._raws[name] = raws if isinstance(raws, dict) else None
-                self._entries[name] = (closure, [parts, packages, dynamic, readers])
+                self._entries[name] = (closure, [parts, packages, dynamic, readers, bound])
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
             self._saved, self._raws, self._skeletons, self._entries = {}, {}, {}, {}
             return
@@ -261,6 +263,7 @@ class ClosureCache:
                     sorted(closure.packages),
                     list(closure.dynamic),
                     [list(r) for r in closure.readers],
+                    {k: list(v) for k, v in closure.bound.items()},
                 ]
             closures[name] = [
                 indices,

@@ -117,6 +117,8 @@ class CodeIndex(Resolver):
         readers: list[tuple[str, str, str, str]] = []
         seen: set[tuple[str, str]] = set()
         quiet: set[tuple[str, str]] = set()  # reached only through a module used whole
+        bound: dict[tuple[str, str], set[str]] = {}  # reached through a name imported by name
+        direct: set[tuple[str, str] | str] = {(module, name)}  # reached otherwise too
         todo: list[tuple[str, str]] = [(module, name)]
         while todo:
             mod, sym = todo.pop()
@@ -145,6 +147,7 @@ class CodeIndex(Resolver):
                         else:
                             found.append(target)
                 todo += found
+                direct.update(found)
                 quiet.update(t for t in found if t not in seen)  # may not run: no notes
                 continue
             if (nodes := definition_nodes(info, sym)) is None:
@@ -163,7 +166,17 @@ class CodeIndex(Resolver):
                 draws += randomdraws.global_settings(info, sym, refs)
                 draws += randomdraws.command_line_reads(info, sym, refs)
                 dynamic += [f"{call} in {info.source.path}:{sym}" for call in [*calls, *draws]]
-            targets = [t for ref in refs for t in self.resolve(info, ref)]
+            targets: list[tuple[str, str] | str] = []
+            through: set[int] = set()  # which of targets a name imported by name reaches
+            for ref in refs:
+                via = self.from_import(info, ref)
+                for target in self.resolve(info, ref):
+                    if via and not isinstance(target, str) and self._value_of(target, ref[0]):
+                        bound.setdefault(target, set()).add(via)
+                        through.add(len(targets))
+                    if target == (mod, sym):
+                        through.add(len(targets))  # its own name, in its own statement
+                    targets.append(target)
             targets += [t for b in imports for t in self._resolve_binding(b, ())]
             for root in subclasses.roots(info, sym, refs):  # class Linear(Model, name="lin")
                 below = self._subclasses.of(root)
@@ -174,6 +187,7 @@ class CodeIndex(Resolver):
                 targets += found
                 dynamic += notes
                 self._fill_order(parts, (mod, sym), found)
+            direct.update(t for i, t in enumerate(targets) if i not in through)
             for target in targets:
                 if isinstance(target, str):
                     packages.add(target)
@@ -185,7 +199,20 @@ class CodeIndex(Resolver):
         consulted = frozenset(self._consulted)
         opened = tuple(sorted(set(readers)))
         reads = self._reads(seen, consulted) if not opened else {}
-        return CodeClosure(parts, frozenset(packages), lookups, consulted, opened, reads)
+        only = {self._part_name(t): vias for t, vias in bound.items() if t not in direct}
+        kept = {part: tuple(sorted(vias)) for part, vias in only.items() if part in parts}
+        return CodeClosure(parts, frozenset(packages), lookups, consulted, opened, reads, kept)
+
+    def _value_of(self, target: tuple[str, str], name: str) -> bool:
+        """True when ``target`` is a value bound at its module's top level under ``name``
+        (``WIDTH = 10``; not a function or class, whose held values count otherwise)."""
+        info = self.module(target[0])
+        nodes = definition_nodes(info, name) if info is not None and target[1] == name else None
+        return bool(nodes) and all(type(n).__name__ in ("Assign", "AnnAssign") for n in nodes or ())
+
+    def _part_name(self, target: tuple[str, str]) -> str:
+        info = self.module(target[0])
+        return f"{info.source.path}:{target[1]}" if info is not None else ""
 
     def _fill_order(
         self, parts: dict[str, str], table: tuple[str, str], found: list[tuple[str, str]]

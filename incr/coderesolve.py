@@ -49,6 +49,22 @@ class Resolver:
         elif info.stars:
             yield from self._resolve_star(info, ref, packages=False, later=binding is None)
 
+    def from_import(self, info: ModuleInfo, ref: Ref) -> str | None:
+        """``pipelines/m_steps.py:WIDTH`` for ``WIDTH`` read in ``pipelines.m_steps``, which
+        binds it once, at its top level, by ``from pipelines.consts import WIDTH``: the code
+        reads the module's own name, bound as the module was imported, and a value set on
+        ``consts.WIDTH`` after that does not reach it. None for any other name (a module
+        imported by name, ``as`` another name, a name bound twice, or a star import)."""
+        head = ref[0]
+        binding = info.imports.get(head)
+        if binding is None or binding.attr_of is None or binding.attr != head or info.stars:
+            return None
+        if head in info.defs or head in info.other_imports:
+            return None
+        if self.is_local(f"{binding.attr_of}.{head}") or self.module(binding.attr_of) is None:
+            return None
+        return f"{info.source.path}:{head}"
+
     def _changed(self, info: ModuleInfo, ref: Ref) -> str:
         """The name ``ref`` reads in ``info``'s own definitions: ``settings.OPT`` for
         ``settings.OPT.lr`` where ``info`` imports project module ``settings`` and changes

@@ -18,8 +18,10 @@ from incr.hashing import MISSING, StatCache
 from incr.imports import script_arguments
 from incr.localpackages import LocalPackages
 from incr.model import (
+    BOUND_PREFIX,
     DIST,
     RUNS_PREFIX,
+    UNREACHED,
     Artifact,
     Facts,
     LockEntry,
@@ -134,6 +136,8 @@ class StepFacts:
         parts: dict[str, str] = {"python": PYTHON}
         packages: set[str] = set()
         argv = False
+        bound: dict[str, set[str]] = {}  # part -> the names imported by name it is read by
+        direct: set[str] = set()  # parts read otherwise too
         for ref in (code.func, *code.deps, *code.captured):
             if ref.package is not None:
                 packages.add(ref.package)
@@ -142,6 +146,9 @@ class StepFacts:
             else:
                 closure = self.sources.closure(ref.module, ref.qualname)
                 parts.update(closure.parts)
+                direct.update(p for p in closure.parts if p not in closure.bound)
+                for part, names in closure.bound.items():
+                    bound.setdefault(part, set()).update(names)
                 packages |= closure.packages
                 argv = argv or any(is_command_line_read(n) for n in closure.dynamic)
         if argv and (arguments := script_arguments()):  # python pipelines/x.py --n 5
@@ -163,7 +170,7 @@ class StepFacts:
             parts["version"] = code.version
         parts.update({f"captured:{name}": digest for name, digest in code.values})
         if traced.values:  # set at run time (``incr.globalvalues``)
-            parts.update({f"value:{p}": traced.values[p] for p in traced.values.keys() & parts})
+            parts.update(_values(traced.values, parts, bound, direct))
         return parts
 
     def package(self, name: str) -> tuple[str, str]:
@@ -330,3 +337,26 @@ def learned_notes(
 
         notes.append(processes.status_note(programs))
     return tuple(note for note in notes if note)
+
+
+def _values(
+    values: dict[str, str], parts: dict[str, str], bound: dict[str, set[str]], direct: set[str]
+) -> dict[str, str]:
+    """The ``value:`` code parts of the values set at run time that code parts ``parts`` read.
+    A value the code reads only through names modules imported by name (``from
+    pipelines.consts import WIDTH``: ``bound``) counts as those names hold it
+    (``globalvalues.changed``): a value set on ``consts.WIDTH`` after the import does not reach
+    the code; one set before counts as ``value of WIDTH in pipelines/m_steps.py``."""
+    found = {}
+    for part in parts:
+        names = bound.get(part) if part not in direct else None
+        reached = not names
+        for name in sorted(names or ()):
+            held = values.get(name) or values.get(f"{BOUND_PREFIX}{name}")  # set since, or taken
+            if held is None:
+                reached = True  # (a value counted whatever it is: as the module holds it)
+            elif held != UNREACHED:
+                found[f"value:{name}"] = held
+        if reached and part in values:
+            found[f"value:{part}"] = values[part]
+    return found

@@ -74,3 +74,8 @@ class CodeClosure:
     #: {name: raw key of the definition}). A module changed elsewhere leaves it as it is
     #: (see ``codecache.ClosureCache``). Empty when the closure read more (a table scan).
     reads: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    #: The parts the code reaches only through names modules bind by importing them at their
+    #: top level (``from pipelines.consts import WIDTH``), to those names (``PATH:WIDTH`` of
+    #: the importing module): the value the code reads is the one bound as that module was
+    #: imported, not one set on ``consts.WIDTH`` after (``codeindex``, ``globalvalues``).
+    bound: dict[str, tuple[str, ...]] = field(default_factory=dict)

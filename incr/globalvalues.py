@@ -44,6 +44,7 @@ from incr.boundnames import (
 )
 from incr.digests import digest_bytes
 from incr.heldvalues import held_texts
+from incr.model import BOUND_PREFIX, UNREACHED
 from incr.moduletop import main_bodies
 from incr.plainkinds import KINDS as _KINDS
 from incr.plainkinds import fields as _fields
@@ -165,6 +166,7 @@ def changed(root: Path, held: bool = False) -> dict[str, str]:
     found: dict[str, str] = _held_changed(root) if held else {}
     for name in [n for n in _partial if n not in _late_noted and _mains.get(n, ("", ""))[1]]:
         _note_late_literals(name)  # a script running: its names bound after its last step
+    changed_names: list[tuple[str, str, str]] = []  # (module, name, token its import left)
     for module, then in list(_imported.values()):
         if not then:
             continue  # a module without plain values (most pipeline modules)
@@ -174,6 +176,9 @@ def changed(root: Path, held: bool = False) -> dict[str, str]:
             changed_here = value != token and name not in memo_dicts(module)  # a memo passes
             if changed_here and (path := _path(module, root)) is not None:  # nothing on
                 found[f"{path}:{name}"] = _digest(value)
+                changed_names.append((module.__name__, name, token))
+    if held:  # (discovery's values: what the steps' code facts take)
+        found.update(_bound_since(root, changed_names))
     for module, names in list(_mains.values()):
         path = _path(module, root)
         if path is None:
@@ -187,6 +192,26 @@ def changed(root: Path, held: bool = False) -> dict[str, str]:
             now_token = _token(vars(module).get(name, _GONE))
             if now_token is not None:
                 found[f"{path}:{name}"] = digest_bytes(now_token.encode(), 32)
+    return found
+
+
+def _bound_since(root: Path, changed: list[tuple[str, str, str]]) -> dict[str, str]:
+    """For each value ``changed`` (set since its module's import left ``token``), what every
+    other project module holding the same name holds, by ``bound:PATH:NAME``: ``UNREACHED``
+    when it is ``token``, else its digest. A module that binds the name by ``from
+    pipelines.consts import WIDTH`` holds the value its import found: one set on
+    ``consts.WIDTH`` after does not reach it, one set before counts as that module's value
+    (``facts``: code that reads the value through such a name)."""
+    found: dict[str, str] = {}
+    for origin, name, token in changed:
+        for other, (module, then) in list(_imported.items()):
+            if other == origin or name not in then:
+                continue
+            value = _token(vars(module).get(name, _GONE))
+            if (path := _path(module, root)) is not None:
+                found[f"{BOUND_PREFIX}{path}:{name}"] = (
+                    UNREACHED if value == token else _digest(value)
+                )
     return found
 
 

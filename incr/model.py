@@ -246,6 +246,10 @@ UNPICKLED_PREFIX = "unpickled:"
 #: (``value:mylib/core.py:SCALE``), by the digest of the value then: a status takes it as
 #: recorded once the steps setting it are clean, a run compares it with what they left.
 VALUE_PREFIX = "value:"
+#: Of a pipeline's values set at run time (``TracedPipeline.values``): what a module that
+#: holds the name of another module's value set since its import holds (``bound:PATH:NAME``),
+#: ``UNREACHED`` when it is the value that import left (``globalvalues._bound_since``).
+BOUND_PREFIX, UNREACHED = "bound:", "unreached"
 #: An internet address the step connected to as it ran (``net:93.184.216.34:443``): what it
 #: got from there is not seen, and the key never changes; ``incr status`` notes the step.
 NET_PREFIX = "net:"

@@ -4,6 +4,8 @@ not ``settings.EXTRA = 2`` there too (``incr.registries``, ``coderesolve``)."""
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import MakeProject, Project
 
 SETTINGS = """\
@@ -143,3 +145,119 @@ def test_a_sibling_that_imports_the_config_object_by_name_counts_alike(
     project.repro()
     assert project.take_ran() == ["fit"]
     assert project.read("shown.txt") == "0.6"
+
+
+STEPS = """\
+    from incr import pipeline, step
+    IMPORTS
+    from pipelines.mark import mark
+
+
+    @step
+    def fit() -> int:
+        mark("fit")
+        return READ
+
+
+    @step
+    def show(value: int) -> None:
+        with open("shown.txt", "w", encoding="utf-8") as fh:
+            fh.write(str(value))
+
+
+    @pipeline
+    def flow():
+        show(fit())
+    """
+
+SETS_WIDTH = """\
+    from pipelines import consts
+
+    consts.WIDTH = 20
+    """
+
+
+def _width_project(make_project: MakeProject, imports: str, read: str, **files: str) -> Project:
+    project = make_project(
+        {
+            "pipelines/consts.py": "WIDTH = 10\n",
+            "pipelines/m_steps.py": STEPS.replace(
+                "IMPORTS", imports.replace("\n", "\n    ")
+            ).replace("READ", read),
+            **{f"pipelines/{name}.py": text for name, text in files.items()},
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["fit"]
+    return project
+
+
+def test_a_value_set_after_a_module_imported_it_by_name_leaves_its_steps_clean(
+    make_project: MakeProject,
+) -> None:
+    """``from pipelines.consts import WIDTH`` binds 10 as m_steps is imported, before z_late
+    sets ``consts.WIDTH``: the step reads 10 whatever z_late sets. Before, each edit of z_late
+    reran it (value of WIDTH in pipelines/consts.py)."""
+    project = _width_project(
+        make_project, "from pipelines.consts import WIDTH", "WIDTH", z_late=SETS_WIDTH
+    )
+    assert project.read("shown.txt") == "10"
+    project.edit("pipelines/z_late.py", "WIDTH = 20", "WIDTH = 30")
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
+    assert project.read("shown.txt") == "10"
+
+
+@pytest.mark.parametrize(
+    ("imports", "setter"),
+    [
+        ("from pipelines.consts import WIDTH", "a_early"),  # discovery imports it first
+        ("import pipelines.z_set\nfrom pipelines.consts import WIDTH", "z_set"),
+    ],
+    ids=["module-sorted-before", "imported-before-the-name"],
+)
+def test_a_value_set_before_a_module_imports_it_by_name_counts(
+    make_project: MakeProject, imports: str, setter: str
+) -> None:
+    """Set before the import, the value is the one the module's name holds."""
+    project = _width_project(make_project, imports, "WIDTH", **{setter: SETS_WIDTH})
+    assert project.read("shown.txt") == "20"
+    project.edit(f"pipelines/{setter}.py", "WIDTH = 20", "WIDTH = 30")
+    assert project.dirty()["fit"] == [("code changed", "value of WIDTH in pipelines/m_steps.py")]
+    project.repro()
+    assert project.take_ran() == ["fit"]
+    assert project.read("shown.txt") == "30"
+
+
+def test_a_value_read_on_its_module_as_the_step_runs_counts_when_set_after(
+    make_project: MakeProject,
+) -> None:
+    project = _width_project(
+        make_project, "from pipelines import consts", "consts.WIDTH", z_late=SETS_WIDTH
+    )
+    assert project.read("shown.txt") == "20"
+    project.edit("pipelines/z_late.py", "WIDTH = 20", "WIDTH = 30")
+    assert project.dirty()["fit"] == [("code changed", "value of WIDTH in pipelines/consts.py")]
+    project.repro()
+    assert project.take_ran() == ["fit"]
+    assert project.read("shown.txt") == "30"
+
+
+def test_a_name_imported_by_name_that_a_sibling_sets_again_counts(
+    make_project: MakeProject,
+) -> None:
+    """``m_steps.WIDTH = 7`` in a sibling: the step reads 7. Before, the step counted
+    consts.WIDTH alone, and an edit to 8 left it clean with 7."""
+    project = _width_project(
+        make_project,
+        "from pipelines.consts import WIDTH",
+        "WIDTH",
+        z_late="from pipelines import m_steps\n\nm_steps.WIDTH = 7\n",
+    )
+    assert project.read("shown.txt") == "7"
+    project.edit("pipelines/z_late.py", "WIDTH = 7", "WIDTH = 8")
+    assert "fit" in project.dirty()
+    project.repro()
+    assert project.take_ran() == ["fit"]
+    assert project.read("shown.txt") == "8"
