@@ -261,3 +261,49 @@ def test_a_name_imported_by_name_that_a_sibling_sets_again_counts(
     project.repro()
     assert project.take_ran() == ["fit"]
     assert project.read("shown.txt") == "8"
+
+
+def test_values_a_steps_module_sets_count_for_the_steps_reading_each(
+    make_project: MakeProject,
+) -> None:
+    """``config.A = 2`` and ``config.B = 3`` at the top level of the steps' own module: a new
+    ``A`` reruns the step reading it alone. Before, both statements were the module's
+    top-level code, and an edit of either reran every step of the module."""
+    project = make_project(
+        {
+            "pipelines/config.py": "A = 1\nB = 1\n",
+            "pipelines/flow.py": """\
+                from incr import pipeline, step
+                from pipelines import config
+                from pipelines.mark import mark
+
+                config.A = 2
+                config.B = 3
+
+
+                @step
+                def read_a() -> int:
+                    mark("read_a")
+                    return config.A
+
+
+                @step
+                def read_b() -> int:
+                    mark("read_b")
+                    return config.B
+
+
+                @pipeline
+                def flow():
+                    read_a()
+                    read_b()
+                """,
+        }
+    )
+    project.repro()
+    assert sorted(project.take_ran()) == ["read_a", "read_b"]
+    project.edit("pipelines/flow.py", "config.A = 2", "config.A = 5")
+    assert list(project.dirty()) == ["read_a"]
+    project.repro()
+    assert project.take_ran() == ["read_a"]
+    assert project.dirty() == {}
