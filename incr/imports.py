@@ -7,6 +7,7 @@ text, never from a stale ``.pyc``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.machinery
 import os
 import sys
@@ -317,11 +318,14 @@ def script_root() -> Path | None:
 _INCR_PACKAGE = Path(__file__).resolve().parent
 
 
+@functools.lru_cache(maxsize=8)
 def _is_incr_command(main_file: str) -> bool:
     """True for a ``__main__`` file that is incr's own: a file of incr's package, or an
     ``incr`` script in the folder of the running Python's executable (console scripts are
     installed there; the symlinks of a virtualenv are not followed, or that folder would be
-    the base installation's)."""
+    the base installation's). Asked once per file: ``command_line_of`` asks it for every step
+    it runs, where its ``resolve()`` stats each folder of the path through the read
+    recorder."""
     path = os.path.abspath(main_file)
     if _INCR_PACKAGE in Path(path).resolve().parents:
         return True
