@@ -11,8 +11,9 @@ missing or damaged waits while its producer is recomputed (silently), then start
 from __future__ import annotations
 
 import heapq
+import os
 
-from incr import dag
+from incr import dag, foreignwrites
 from incr.events import Note, Reporter, StepFailed, StepFinished, Warning_
 from incr.executors import Executor, StepJob, StepOutcome
 from incr.model import StepNode
@@ -186,6 +187,8 @@ class Loop:
                 self.fail(node, seconds, outcome.failure, outcome.missing)
         elif not outcome.ran:  # a dry run: what it would make is not known
             self.finish(name)
+        elif outcome.writes and (wrong := self.foreign(node, outcome)) is not None:
+            self.fail(node, outcome.seconds, wrong)
         else:
             self.recorder.accept(self.run, node, outcome)
             for text in outcome.notes:
@@ -206,6 +209,16 @@ class Loop:
                     self.push(name)
             else:
                 self.finish(name)
+
+    def foreign(self, node: StepNode, outcome: StepOutcome) -> str | None:
+        """The error for a step that wrote into another step's folder (``incr.foreignwrites``)."""
+        ws = self.recorder.ws
+        others = [t.graph for t in ws.pipelines]
+        graph, writes, root = self.run.traced.graph, outcome.writes, ws.project.root
+        found = foreignwrites.check(
+            graph, node, writes, others, lambda p: os.path.lexists(root / p)
+        )
+        return None if found is None else found.format()
 
     # ------------------------------------------------------------------ a file not there yet
 

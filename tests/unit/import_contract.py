@@ -68,6 +68,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "sharedwrites",
             "overlaps",
             "crossreads",
+            "foreignwrites",
         ],
     ),
     # 1 edges: disk, formats, hashing, audit hooks, caches, project layout, console words
