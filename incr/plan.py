@@ -13,7 +13,7 @@ from dataclasses import replace
 from enum import Enum
 from typing import Any
 
-from incr.digests import as_given
+from incr.digests import ORDERED_DICT, TUPLE, as_given
 from incr.fingerprint import DEFAULTS, FILL_ORDER, canonical_json, fingerprint, json_key
 from incr.model import (
     LOCAL_CODE,
@@ -280,14 +280,40 @@ def _version(value: str) -> str:
     return "local code" if value.startswith(LOCAL_CODE) else value
 
 
-def describe_mapping_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    """``factor: 2 -> 5``; a key only on one side shows ``(unset)`` there."""
+def describe_mapping_change(
+    old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = ""
+) -> str:
+    """``factor: 2 -> 5``; a key only on one side shows ``(unset)`` there. A field holding a
+    mapping on both sides (a dataclass or pydantic model, a dict) is named down to what
+    changed in it: ``optim.lr: 0.1 -> 0.5`` (whole when only its order changed)."""
     words = []
     for key in _changed_keys(old, new):
+        inner_old, inner_new = _fields(old.get(key)), _fields(new.get(key))
+        if inner_old is not None and inner_new is not None:
+            inner = describe_mapping_change(inner_old, inner_new, f"{prefix}{key}.")
+            if inner:
+                words.append(inner)
+                continue
         before = _show(old[key]) if key in old else "(unset)"
         after = _show(new[key]) if key in new else "(unset)"
-        words.append(f"{key}: {before} -> {after}")
+        words.append(f"{prefix}{key}: {before} -> {after}")
     return ", ".join(words)
+
+
+def _fields(value: Any) -> dict[str, Any] | None:
+    """The items of a dict with string keys that is not empty, as ``faithful`` keeps it (a
+    dict whose order counts, as a dataclass's fields not in sorted order, is a marked list
+    of pairs); None for any other value (a tuple is a marked dict too)."""
+    if not isinstance(value, dict) or not value:
+        return None
+    if len(value) == 1 and TUPLE in value:
+        return None
+    if len(value) == 1 and isinstance(pairs := value.get(ORDERED_DICT), list):
+        if not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+            return None
+        value = {p[0]: p[1] for p in pairs if isinstance(p[0], str)}
+        return value if len(value) == len(pairs) else None
+    return value if all(isinstance(k, str) for k in value) else None
 
 
 def _show(value: Any) -> str:

@@ -149,7 +149,7 @@ def test_edits_rerun_exactly_their_step(make_project: MakeProject) -> None:
 
     project.edit("pipelines/configs.py", '{"depth": [1, 2]}', '{"depth": [1, 2, 3]}')
     assert project.dirty() == {  # a default the step uses: a config change alone
-        "train": [("config changed", "grid: {'depth': [1, 2]} -> {'depth': [1, 2, 3]}")]
+        "train": [("config changed", "grid.depth: [1, 2] -> [1, 2, 3]")]
     }
     project.repro()
     assert project.take_ran() == ["train"]

@@ -28,7 +28,7 @@ def test_diff_names_new_removed_and_changed_steps() -> None:
         "m.new": ["new step"],
         "m.train": [
             "code changed (train in pipelines/m.py)",
-            "config changed (opt: {'lr': 0.1} -> {'lr': 0.2})",
+            "config changed (opt.lr: 0.1 -> 0.2)",
             "outputs changed (output)",
         ],
     }

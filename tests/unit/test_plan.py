@@ -146,6 +146,28 @@ def test_config_change_details():
     assert describe_mapping_change({"a": None}, {"a": 0}) == "a: None -> 0"
 
 
+def test_a_config_change_inside_a_nested_record_is_named_by_its_path():
+    old = {"optim": {"lr": 0.1, "sched": {"steps": 7}}, "n": 1}
+    new = {"optim": {"lr": 0.1, "sched": {"steps": 8}, "wd": 0.0}, "n": 1}
+    assert describe_mapping_change(old, new) == (
+        "optim.sched.steps: 7 -> 8, optim.wd: (unset) -> 0.0"
+    )
+    # an empty one, a list, a tuple as the fingerprint marks it: shown whole
+    assert describe_mapping_change({"o": {}}, {"o": {"a": 1}}) == "o: {} -> {'a': 1}"
+    assert describe_mapping_change({"o": {"a": 1}}, {"o": [1]}) == "o: {'a': 1} -> [1]"
+    old_t, new_t = {"t": {"<tuple>": [1]}}, {"t": {"<tuple>": [2]}}
+    assert describe_mapping_change(old_t, new_t) == "t: (1,) -> (2,)"
+    # a dataclass's fields in their own order: by path too, whole when only the order changed
+    ordered = {"head": {"<dict in order>": [["size", 5], ["out", 15]]}}
+    assert (
+        describe_mapping_change(ordered, {"head": {"size": 5, "out": 20}}) == "head.out: 15 -> 20"
+    )
+    moved = {"head": {"<dict in order>": [["out", 15], ["size", 5]]}}
+    assert describe_mapping_change(ordered, moved) == (
+        "head: {'size': 5, 'out': 15} -> {'out': 15, 'size': 5}"
+    )
+
+
 def test_config_key_added_with_value_none_is_named():
     reasons = decide(node(), locked(), with_(config={"factor": 2, "label": None}), enabled=True)
     assert [str(r) for r in reasons] == ["config changed (label: (unset) -> None)"]
