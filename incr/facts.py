@@ -8,7 +8,7 @@ import errno
 import functools
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from incr import gate, outside
 from incr.digests import digest_bytes, faithful_config
@@ -22,6 +22,7 @@ from incr.model import (
     DIST,
     RUNS_PREFIX,
     UNREACHED,
+    VALUE_PREFIX,
     Artifact,
     Facts,
     LockEntry,
@@ -76,18 +77,39 @@ class StepFacts:
         pipeline's, by code part; ``incr.globalvalues``)."""
         if not artifact.refs:
             return artifact.digest
-        from incr.objectcode import code_digest, input_identity, object_parts  # refer to code
+        from incr.objectcode import code_digest, input_identity  # refer to code
 
-        parts = self._object_parts.get(artifact.refs)
-        if parts is None:
-            parts = object_parts(artifact.refs, self.sources.closure, self.package)
-            self._object_parts[artifact.refs] = parts
+        parts = self.refs_parts(artifact.refs)
         if values and not values.keys().isdisjoint(parts):
             return input_identity(artifact.digest, code_digest(parts, values))
         code = self._object_codes.get(artifact.refs)
         if code is None:
             code = self._object_codes[artifact.refs] = code_digest(parts)
         return input_identity(artifact.digest, code)
+
+    def refs_parts(self, refs: tuple[str, ...]) -> dict[str, str]:
+        """The code parts of the project definitions ``refs`` (``module:name``: those an
+        output refers to) as they are now (see ``objectcode.object_parts``)."""
+        parts = self._object_parts.get(refs)
+        if parts is None:
+            from incr.objectcode import object_parts
+
+            parts = object_parts(refs, self.sources.closure, self.package)
+            self._object_parts[refs] = parts
+        return parts
+
+    def values_read(
+        self, artifacts: Iterable[Artifact | None], values: Mapping[str, str]
+    ) -> dict[str, str]:
+        """The ``value:`` keys of the module values of ``values`` (by part, to its digest)
+        that the code of ``artifacts`` (a step's inputs) reads: what a run records among the
+        step's reads, with those steps before it set (see ``plan.read_values``)."""
+        found: dict[str, str] = {}
+        for artifact in artifacts:
+            if values and artifact is not None and artifact.refs:
+                read = values.keys() & self.refs_parts(artifact.refs).keys()
+                found.update({f"{VALUE_PREFIX}{p}": values[p] for p in sorted(read)})
+        return found
 
     def ref_code(self, ref: str) -> str:
         """The digest of the code of project definition ``ref`` (``module:name``) as it is
@@ -106,13 +128,7 @@ class StepFacts:
     def ref_parts(self, ref: str) -> dict[str, str]:
         """The code parts (``path:name`` to digest, and package versions) of project
         definition ``ref`` (``module:name``) as it is now (see ``objectcode.object_parts``)."""
-        from incr.objectcode import object_parts
-
-        key = (ref,)
-        parts = self._object_parts.get(key)
-        if parts is None:
-            parts = self._object_parts[key] = object_parts(key, self.sources.closure, self.package)
-        return parts
+        return self.refs_parts((ref,))
 
     def ref_covered(self, ref: str, code: dict[str, str]) -> bool:
         """True when code facts ``code`` hold the closure of ``ref`` (``module:name``): the

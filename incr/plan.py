@@ -20,6 +20,7 @@ from incr.model import (
     OUTPUT_PREFIX,
     TOP_LEVEL,
     UNDIGESTABLE,
+    VALUE_PREFIX,
     Artifact,
     Facts,
     LockEntry,
@@ -412,6 +413,17 @@ def recorded_values(parts: Sequence[str], locked: LockEntry | None) -> dict[str,
     takes for values that only running the steps setting them can tell ("" when none)."""
     code = locked.facts.code if locked is not None else {}
     return {p: code.get(f"value:{p}", "") for p in parts}
+
+
+def read_values(locked: LockEntry | None) -> dict[str, str]:
+    """The digests ``locked`` records for the module values that steps before it had set as
+    it last ran, by part (``value:`` keys of its code facts and of its reads, those an input's
+    code or code it unpickled reads): what a status takes for them, as only running the
+    steps setting them can tell (an input's identity holds those its code reads)."""
+    if locked is None:
+        return {}
+    keys = (*locked.facts.code.items(), *locked.reads.items())
+    return {k[len(VALUE_PREFIX) :]: v for k, v in keys if k.startswith(VALUE_PREFIX)}
 
 
 def output_makers(reads: Mapping[str, str]) -> set[str]:

@@ -28,6 +28,7 @@ from incr.plan import (
     cache_enabled,
     decide,
     file_upstreams,
+    read_values,
     recorded_values,
     upstream_inputs,
     values_set,
@@ -70,6 +71,8 @@ class Preparer:
         graph = run.traced.graph
         if self.known_clean(run, node):
             return None
+        if self.executes:
+            run.decide(node.key)  # the values set before it, before it is noted as a setter
         inputs, waiting = self.inputs(run, node)
         native = self.ws.native_reads(run.traced, node)
         try:
@@ -248,6 +251,8 @@ class Preparer:
         values = run.traced.values
         if self.executes and (before := run.set_before(node.key)):
             values = {**values, **before}
+        elif not self.executes and (recorded := read_values(self.ws.locks.get(node.key))):
+            values = {**values, **recorded}  # as recorded, as a status takes them
         return values
 
     def verdict(
@@ -344,8 +349,8 @@ class Preparer:
         (``code``: its parts), the methods of its inputs and the code it unpickles alike."""
         if not run.values:
             return {}
-        own = node.key
-        return {p: v for p, v in run.values.items() if p in code or run.set_by.get(p) != own}
+        before = run.set_before(node.key)
+        return {p: v for p, v in run.values.items() if p in code or p in before}
 
     def run_cache_hit(
         self,

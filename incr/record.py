@@ -44,7 +44,11 @@ class ResultRecorder:
             run.facts[node.name] = (facts, fp)
         seen = {f"{ENV_PREFIX}{name}": "" for name in outcome.env}  # valued here
         seen.update(outcome.reads)
-        reads = self.ws.reads_to_record(node, facts.code, seen, run.set_before(node.key))
+        before = run.set_before(node.key)
+        reads = self.ws.reads_to_record(node, facts.code, seen, before)
+        if before:  # what its inputs' code reads of them (their identity holds it too)
+            upstream = (run.outputs.get(r.step, {}).get(r.output) for r in node.inputs.values())
+            reads.update(self.ws.facts.values_read(upstream, before))
         parts = set_parts(outcome.reads)
         if parts:
             run.set_by.update(dict.fromkeys(parts, node.key))  # for the steps decided after it

@@ -67,12 +67,26 @@ class RunState:
     #: How many steps of the pipeline use each code part (``StepJob.used_elsewhere``), counted
     #: when the first job is made.
     part_users: dict[str, int] | None = None
+    #: ``set_before`` of each step decided to execute or be reused (by key), as it was then.
+    before: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def set_before(self, key: str) -> dict[str, str]:
         """The digests of the module values that steps decided before step ``key`` set as
         they ran, as those steps left them (``globalvalues.set_values_now``): what code the
         step runs but its own code facts do not hold reads (an input's methods, a class it
-        unpickles). Not those they left unset: what their module holds counts for them."""
+        unpickles). Not those they left unset: what their module holds counts for them.
+        Once the step is decided (``decide``), as they were then: a step drawing from a
+        generator that steps before it draw from too is its setter from then on, and its
+        job, its process and its record still need the state those steps left."""
+        known = self.before.get(key)
+        return known if known is not None else self._set_before(key)
+
+    def decide(self, key: str) -> None:
+        """Take ``set_before`` of step ``key`` anew, as it is decided (again)."""
+        self.before.pop(key, None)
+        self.before[key] = self._set_before(key)
+
+    def _set_before(self, key: str) -> dict[str, str]:
         parts = values_set(self.set_by, key, self.set_by)
         if not parts:
             return {}
