@@ -48,7 +48,8 @@ class ResultRecorder:
         reads = self.ws.reads_to_record(node, facts.code, seen, before)
         if before:  # what its inputs' code reads of them (their identity holds it too)
             upstream = (run.outputs.get(r.step, {}).get(r.output) for r in node.inputs.values())
-            reads.update(self.ws.facts.values_read(upstream, before))
+            inputs_read = self.ws.facts.values_read(upstream, before).items()
+            reads.update({k: v for k, v in inputs_read if k not in facts.code})  # not its code's
         parts = set_parts(outcome.reads)
         if parts:
             run.set_by.update(dict.fromkeys(parts, node.key))  # for the steps decided after it
