@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextvars
 import itertools
 import os
+import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
@@ -196,7 +197,8 @@ def put(module: ModuleType, name: str, value: Any) -> None:
     """Set module value ``name`` of ``module`` to ``value`` (``carried``): a ``Held`` is given
     to the class, function or ``ContextVar`` the module holds."""
     if not isinstance(value, Held):
-        setattr(module, name, value)
+        if not _in_place(vars(module).get(name), value):
+            setattr(module, name, value)
         return
     target = vars(module).get(name)
     if isinstance(target, contextvars.ContextVar):
@@ -230,6 +232,34 @@ def _give(function: FunctionType, held: Any) -> None:
             _give(now, item.values)
         elif not _refill(now, item):
             cells[i].cell_contents = item
+
+
+def _in_place(target: Any, value: Any) -> bool:
+    """Give ``target``, the object a module holds, the state of ``value`` (the same object as
+    the process that changed it left it), in place, as a serial run has it: the names other
+    modules bound to it (``from pipelines.shared import RNG``) see it too. A random generator
+    (NumPy's ``Generator`` and ``RandomState``, ``random.Random``, one with ``get_state`` and
+    ``set_state``), a list, dict or set, an object of a class without ``__slots__``. False
+    for another, or when its state cannot be given (the name is then bound to ``value``)."""
+    kind = type(target)
+    if kind is not type(value) or target is value or isinstance(target, type | ModuleType):
+        return target is value
+    try:
+        if hasattr(target, "bit_generator"):  # NumPy's Generator
+            target.bit_generator.state = value.bit_generator.state
+        elif callable(getattr(target, "set_state", None)) and hasattr(value, "get_state"):
+            # RandomState, torch.Generator
+            target.set_state(value.get_state())
+        elif isinstance(target, random.Random):
+            target.setstate(value.getstate())
+        elif not _refill(target, value):
+            if hasattr(kind, "__slots__") or not hasattr(target, "__dict__"):
+                return False
+            vars(target).clear()
+            vars(target).update(vars(value))
+    except Exception:  # (its own state, whatever it is: the name is bound to the copy)
+        return False
+    return True
 
 
 def _refill(target: Any, item: Any) -> bool:
