@@ -152,8 +152,7 @@ class StepFacts:
         parts: dict[str, str] = {"python": PYTHON}
         packages: set[str] = set()
         argv = False
-        bound: dict[str, set[str]] = {}  # part -> the names imported by name it is read by
-        direct: set[str] = set()  # parts read otherwise too
+        closures = []
         for ref in (code.func, *code.deps, *code.captured):
             if ref.package is not None:
                 packages.add(ref.package)
@@ -161,12 +160,11 @@ class StepFacts:
                 parts[f"{ref.source_file}:{ref.qualname}"] = ref.own_digest
             else:
                 closure = self.sources.closure(ref.module, ref.qualname)
+                closures.append(closure)
                 parts.update(closure.parts)
-                direct.update(p for p in closure.parts if p not in closure.bound)
-                for part, names in closure.bound.items():
-                    bound.setdefault(part, set()).update(names)
                 packages |= closure.packages
-                argv = argv or any(is_command_line_read(n) for n in closure.dynamic)
+                if closure.dynamic and not argv:
+                    argv = any(is_command_line_read(n) for n in closure.dynamic)
         if argv and (arguments := script_arguments()):  # python pipelines/x.py --n 5
             parts["argv"] = digest_bytes(json.dumps(arguments).encode(), 32)
         self.imported[node.key] = tuple(sorted(packages))
@@ -186,6 +184,12 @@ class StepFacts:
             parts["version"] = code.version
         parts.update({f"captured:{name}": digest for name, digest in code.values})
         if traced.values:  # set at run time (``incr.globalvalues``)
+            bound: dict[str, set[str]] = {}  # part -> the names imported by name it is read by
+            direct: set[str] = set()  # parts read otherwise too
+            for closure in closures:
+                direct.update(p for p in closure.parts if p not in closure.bound)
+                for part, names in closure.bound.items():
+                    bound.setdefault(part, set()).update(names)
             parts.update(_values(traced.values, parts, bound, direct))
         return parts
 

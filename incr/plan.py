@@ -422,8 +422,15 @@ def read_values(locked: LockEntry | None) -> dict[str, str]:
     steps setting them can tell (an input's identity holds those its code reads)."""
     if locked is None:
         return {}
-    keys = (*locked.facts.code.items(), *locked.reads.items())
-    return {k[len(VALUE_PREFIX) :]: v for k, v in keys if k.startswith(VALUE_PREFIX)}
+    found = {}
+    for held in (locked.facts.code, locked.reads):
+        for key in held:
+            if key.startswith(VALUE_PREFIX):
+                found[key[_VALUE_CUT:]] = held[key]
+    return found
+
+
+_VALUE_CUT = len(VALUE_PREFIX)
 
 
 def output_makers(reads: Mapping[str, str]) -> set[str]:
