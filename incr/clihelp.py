@@ -194,12 +194,16 @@ def gc_lines(
     from incr import keptsources, leftovers, lockfile, runhistory, views
     from incr.locking import project_lock
     from incr.maintenance import collect
+    from incr.seenwrites import SeenWrites
     from incr.store import Store
 
     with project_lock(project.cache, "incr gc", on_wait=tell):
         locks = lockfile.read(project.lockfile)
         store, others = Store(project.cache), _branch_entries(project)
-        report = collect(store, locks, keep, dry_run, lockfile=project.lockfile, also=others)
+        before = SeenWrites(project.cache / "writes.json").before.values()  # (appendbase)
+        report = collect(
+            store, locks, keep, dry_run, lockfile=project.lockfile, also=others, objects=before
+        )
         report.records = runhistory.beyond(project.cache, keep_history)
         report.sources, parts = keptsources.unneeded(project, [*locks.values(), *others])
         report.freed += sum(path.stat().st_size for path in [*report.records, *report.sources])

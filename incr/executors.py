@@ -112,6 +112,7 @@ class StepOutcome:
     deps: dict[str, str] = field(default_factory=dict)  # declared deps it wrote -> digest
     writes: tuple[str, ...] = ()  # files it opened for writing, besides its outs
     appends: tuple[str, ...] = ()  # those of them it first opened to append to
+    appended_from: tuple[tuple[str, int], ...] = ()  # each with its size then (-1: absent)
     ran: bool = True
     warnings: tuple[str, ...] = ()  # said once the result is recorded
     notes: tuple[str, ...] = ()  # how its outputs were stored, when not as asked

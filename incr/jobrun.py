@@ -137,6 +137,7 @@ def run_job(
             deps=deps_written(job, seen, tools),
             writes=(writes := tuple(writes_of(job, seen))),
             appends=tuple(p for p in seen.appended_paths() if p in writes) if seen else (),
+            appended_from=seen.appended_from(writes) if seen else (),
             warnings=dropped_value(job, result),
             notes=tuple(notes),
             values=values,

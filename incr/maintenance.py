@@ -56,16 +56,19 @@ def collect(
     now: float | None = None,
     lockfile: Path | None = None,
     also: Iterable[LockEntry] = (),
+    objects: Iterable[str] = (),
 ) -> GcReport:
     """Remove objects that neither the lockfile nor the ``keep`` newest run records of each step
     refer to, the older run records, and stale temp files. Never removes an object the
     lockfile refers to, or one of the entries ``also`` (the lockfiles of other git branches
-    and tags). With ``dry_run``, only report."""
+    and tags), or one of ``objects`` (``SeenWrites.before``: what files steps append to held
+    before them). With ``dry_run``, only report."""
     now = time.time() if now is None else now
     report = GcReport()
     needed: set[str] = set()
     kept = [*locks.values(), *also]
     _needed(store, (a for e in kept for a in e.outputs.values()), needed)
+    needed.update(objects)
     locked_fps = {e.fingerprint for e in kept}
     by_step: dict[str, list[tuple[float, str, list[RunRecord]]]] = defaultdict(list)
     for fp, step, created, records in store.run_records():

@@ -220,6 +220,7 @@ class Reason:
     READ_EARLY = "read too early"  # set by the runner, not by ``decide``
     REWRITTEN = "shared file rewritten"  # set by the runner: an earlier writer executed
     APPENDED = "shared file appended"  # a later writer executes, appending to what it wrote
+    APPEND_UNKNOWN = "appended file not known"  # what such a file held before: all rerun
     SETS = "sets values as it runs"  # module values other steps may read (``sets:`` keys)
     FINGERPRINT = "fingerprint changed"
 

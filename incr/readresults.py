@@ -70,7 +70,7 @@ class RecordedReads:
     own: frozenset[str]
     read: set[str]
     written: set[str]
-    appended: set[str]
+    appended: dict[str, int]
     changed: set[str]
     sources: set[str]
     stamps: dict[str, tuple[int, ...] | None]
@@ -324,6 +324,12 @@ class RecordedReads:
         before stays (see ``incr.sharedwrites``)."""
         appended = {self.relative(full) for full in self.appended}
         return [p for p in self.written_paths() if p in appended]
+
+    def appended_from(self, writes: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+        """Of ``writes`` (``written_paths``), those the step first opened to append to, each
+        with its size then (-1: absent): what it held before the step (``incr.appendbase``)."""
+        sizes = {self.relative(full): size for full, size in self.appended.items()}
+        return tuple((p, sizes[p]) for p in writes if p in sizes)
 
     def output_read(self, step: str, output: str, artifact: str) -> None:
         """The step read output ``output`` of step ``step`` (``PIPELINE.STEP``) of a past run,

@@ -95,8 +95,9 @@ class ReadRecorder(RecordedReads):
         self.relayed_env: set[str] = set()
         #: Python sources read as data (see ``event``).
         self.sources: set[str] = set()
-        #: Files the step first opened to append to (the bytes before are kept: ``opened``).
-        self.appended: set[str] = set()
+        #: Files the step first opened to append to (the bytes before are kept: ``opened``),
+        #: each with its size then (-1: absent).
+        self.appended: dict[str, int] = {}
         #: When the step's own process first wrote each file (see ``take_relayed``).
         self.first_written: dict[str, int] = {}
         #: The stat of each file read, when first opened (see ``changed_while_read``).
@@ -146,7 +147,7 @@ class ReadRecorder(RecordedReads):
                 self.sources.add(full)
         if is_write(mode, flags):
             if full not in self.written and keeps_bytes(mode, flags):
-                self.appended.add(full)  # appended to first: what was there is still read
+                self.appended[full] = _size(full)  # appended to first: what was there stays
             if full not in self.written:
                 self.first_written[full] = time.monotonic_ns()  # a child may have read before
             self.written.add(full)
@@ -424,3 +425,11 @@ def output_read(step: str, output: str, artifact: str) -> None:
     """``RecordedReads.output_read``, told the recorder of the step running here, if any."""
     if _active is not None:
         _active.output_read(step, output, artifact)
+
+
+def _size(full: str) -> int:
+    """The size of file ``full`` (-1: absent)."""
+    try:
+        return os.stat(full).st_size
+    except OSError:
+        return -1

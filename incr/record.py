@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from incr import appendbase, overlaps, sharedwrites
 from incr import graph as graphs
-from incr import overlaps, sharedwrites
 from incr.executors import StepOutcome
 from incr.fingerprint import fingerprint
 from incr.model import (
@@ -69,12 +69,39 @@ class ResultRecorder:
         if node.track_reads:
             root, appends = self.ws.project.root, outcome.appends
             self.ws.writes.put(node.key, list(outcome.writes), fp, root, appends)
+            base = (outcome.appended_from, outcome.writes, self.ws.writes, root)
+            if doubtful := appendbase.recorded(node.key, *base, self.ws.locks):
+                self.append_again(run, doubtful)
         if outcome.writes or node.outs:
             self.rewriters(run, node, (*outcome.writes, *node.outs))
         read = overlaps.file_reads(outcome.reads)
         wrote = (*outcome.writes, *node.outs)
         found = run.overlaps.finish(node.name, read, wrote, node.deps)
         self.stale_readers(run, [*found, *(self.early_users(run, node, parts) if parts else ())])
+
+    def starting(self, key: str) -> None:
+        """Step ``key`` is about to execute: the files every writer appends to that it writes
+        first are put back as they were before (``appendbase.restore``)."""
+        if self.ws.writes.chains:
+            ws = self.ws
+            appendbase.restore(key, ws.writes, ws.store, ws.project.root, ws.locks)
+
+    def append_again(self, run: RunState, paths: list[str]) -> None:
+        """A step appended to ``paths`` after what an earlier run left (``appendbase.recorded``):
+        the writers of each in this run's pipeline, and the steps whose writes are not known
+        (one may be a writer), execute again, the file first made anew
+        (``appended file not known``)."""
+        graph, writes, own = run.traced.graph, self.ws.writes, f"{run.traced.graph.name}."
+        found = (writes.steps, writes.appends, writes.guessed, writes.before)
+        chains = appendbase.chains([graph], *found, self.ws.locks)
+        for path in paths:
+            writes.chains[path] = keys = chains.get(path, [])
+            writes.written_now.discard(path)
+            for name in (key.removeprefix(own) for key in keys):
+                why = Reason(Reason.APPEND_UNKNOWN, path)
+                reasons = run.reruns.setdefault(name, [])
+                reasons += [why] if why not in reasons else []
+                run.requeue += [name] if name not in run.requeue else []
 
     def record(
         self,

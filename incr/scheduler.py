@@ -149,6 +149,8 @@ class Loop:
                 self.start(prepared)
 
     def start(self, job: StepJob) -> None:
+        if self.executor.executes:
+            self.recorder.starting(job.key)
         self.executor.start(job)
         self.running[job.step] = job
         if self.executor.executes:

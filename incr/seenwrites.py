@@ -6,9 +6,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from incr.model import LockEntry
 from incr.storage import atomic_write
 
 #: In ``SeenWrites.appends`` (never a path: a path is relative): the files are guessed.
@@ -19,7 +20,8 @@ class SeenWrites:
     """The files each step was seen to write in its last run, by step key, kept in
     ``.pipecache/writes.json``: read the first time they are asked for, written by ``save``;
     with the fingerprint of that run and each file's size and time as it left them (``left``),
-    and the files it first opened to append to (``appends``: what was there stays). Only a
+    the files it first opened to append to (``appends``: what was there stays), and what a
+    file every writer appends to held before the first of them ran (``before``). Only a
     cache (see ``incr.overlaps``): a missing or damaged file reads as empty; one of an older
     format (1: the files alone; 2: without ``appends``) reads as far as it goes, each file a
     step wrote taken as appended to until it runs again (when in doubt, the writers before
@@ -34,12 +36,23 @@ class SeenWrites:
         self.left: dict[str, tuple[str, dict[str, list[int]]]] = {}
         #: Step key -> the files of its writes it appended to (not in the mapping: none).
         self._appends: dict[str, tuple[str, ...]] = {}
+        #: What a file every writer appends to held before the first of them ran, by path
+        #: (``incr.appendbase``): absent (``""``), not known (``"?"``) or a stored object.
+        self._before: dict[str, str] = {}
         self.changed = False
+        #: For this command: the files every writer appends to, which a step reads, each with
+        #: its writers in run order (``appendbase.chains``), and the files written so far.
+        self.chains: dict[str, list[str]] = {}
+        self.written_now: set[str] = set()
+        self.locks_then: Mapping[str, LockEntry] = {}  # the lock entries as it started
+        #: Whether the file could not be read (absent, damaged): nothing is known.
+        self.lost = False
 
     @property
     def steps(self) -> dict[str, tuple[str, ...]]:
         if self._steps is None:
-            self._steps, self.left, self._appends = _read_writes(self.path, self.FORMAT)
+            found = _read_writes(self.path, self.FORMAT)
+            self._steps, self.left, self._appends, self._before, self.lost = found
         return self._steps
 
     @property
@@ -47,6 +60,19 @@ class SeenWrites:
         """The files each step (by key) appended to in its last run, of those it wrote."""
         _ = self.steps  # read the file
         return self._appends
+
+    @property
+    def before(self) -> dict[str, str]:
+        """What each file every writer appends to held before the first of them ran."""
+        _ = self.steps  # read the file
+        return self._before
+
+    def set_before(self, path: str, held: str | None) -> None:
+        """Note what ``path`` held before its first writer ran (None: forget it)."""
+        if self.before.get(path) != held:
+            self.changed = True
+            self._before.pop(path, None)
+            self._before.update({path: held} if held is not None else {})
 
     @property
     def guessed(self) -> set[str]:
@@ -101,7 +127,10 @@ class SeenWrites:
         steps = {k: list(v) for k, v in sorted(self.steps.items()) if k in wanted}
         left = {k: list(v) for k, v in sorted(self.left.items()) if k in steps}
         appends = {k: list(v) for k, v in sorted(self.appends.items()) if k in steps}
+        written = {p for paths in steps.values() for p in paths}
+        before = {p: v for p, v in sorted(self.before.items()) if p in written}
         data = {"format": self.FORMAT, "steps": steps, "left": left, "appends": appends}
+        data |= {"before": before} if before else {}
         text = json.dumps(data, separators=(",", ":"))
         with contextlib.suppress(OSError):
             atomic_write(self.path, text.encode(), durable=False)
@@ -122,11 +151,13 @@ def _read_writes(
     dict[str, tuple[str, ...]],
     dict[str, tuple[str, dict[str, list[int]]]],
     dict[str, tuple[str, ...]],
+    dict[str, str],
+    bool,
 ]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data["format"] not in (1, 2, version):  # 1: the files alone; 2: no appends
-            return {}, {}, {}
+            return {}, {}, {}, {}, True
         steps = {
             str(k): tuple(str(p) for p in v)
             for k, v in data["steps"].items()
@@ -143,9 +174,10 @@ def _read_writes(
         }
         if data["format"] < 3:  # not known: each file might be appended to, until it runs
             appends = {k: (*v, GUESSED) for k, v in steps.items()}
-        return steps, left, appends
+        before = {str(p): str(v) for p, v in data.get("before", {}).items()}
+        return steps, left, appends, before, False
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}, {}, {}
+        return {}, {}, {}, {}, True
 
 
 def restored_note(key: str, outs: Iterable[str], written: Iterable[str]) -> str | None:

@@ -26,10 +26,14 @@ class SharedRuns:
     """What the runs of one command hand on to each other for shared files (see above)."""
 
     def __init__(
-        self, across: Across | None = None, appended: Mapping[str, Sequence[Reason]] = {}
+        self,
+        across: Across | None = None,
+        appended: Mapping[str, Sequence[Reason]] = {},
+        unknown: Mapping[str, Sequence[Reason]] = {},
     ) -> None:
         self.across = across or Across()
         self.appended = appended  # by key: why a writer a dirty step appends after runs
+        self.unknown = unknown  # by key: why it runs (``appendbase.unknown``)
         self.executed: set[str] = set()  # the steps (by key) executed so far
 
     @classmethod
@@ -42,9 +46,11 @@ class SharedRuns:
     ) -> SharedRuns:
         """For ``ordered`` (in run order) and ``targets`` (forced, with ``force``): as
         ``incr status`` judges them."""
+        ws.writes.written_now.clear()  # (a new command: see ``appendbase``)
+        ws.writes.locks_then = dict(ws.locks)
         across = ws.written.across([t.graph for t in ordered])
         if not across.earlier and not across.onto:
-            return cls()  # most projects: no status pass
+            return cls(unknown=ws.written.unknown)  # most projects: no status pass
         appended: dict[str, list[Reason]] = {}
         judge = across.onto and not ws.clean  # (clean: the status pass found every step so)
         try:
@@ -54,7 +60,7 @@ class SharedRuns:
         for verdict in verdicts:
             if found := [r for r in verdict.reasons if r.kind == Reason.APPENDED]:
                 appended[verdict.node.key] = found
-        return cls(across, appended)
+        return cls(across, appended, ws.written.unknown)
 
     @classmethod
     def started(
@@ -74,7 +80,7 @@ class SharedRuns:
     def start(self, run: RunState, steps: Iterable[StepNode]) -> None:
         """Before ``run`` starts: the reasons its steps ``steps`` have to execute."""
         for node in steps:
-            reasons = list(self.appended.get(node.key, ()))
+            reasons = [*self.appended.get(node.key, ()), *self.unknown.get(node.key, ())]
             for writer, path in self.across.earlier.get(node.key, ()):
                 if writer in self.executed:
                     reasons.append(Reason(Reason.REWRITTEN, f"{path}, by {writer}"))

@@ -7,8 +7,9 @@ pipelines in run order, leave it. So the writers run in that order (``overlaps.l
 wherever the reader is; ``incr status`` says so beforehand (``earlier_writers``). A writer
 that appends to the file (``SeenWrites.appends``) adds to what the writers before it left:
 when it executes, they execute first, back to the last one that writes the file anew
-(``across``, ``appended_onto``: ``shared file appended``); a writer writing it anew spares the
-writers before it. A file no step reads (a log two steps append to) orders and reruns
+(``across``, ``appended_onto``: ``shared file appended``), or all of them when none does (the
+file is first put back as it was before them: ``incr.appendbase``); a writer writing it anew
+spares the writers before it. A file no step reads (a log two steps append to) orders and reruns
 nothing. Pure: the graphs, the lock entries and the writes are given.
 """
 
@@ -181,8 +182,9 @@ class Across:
     executes, it writes the file anew after it (``shared file rewritten``). ``onto``: for a
     writer that appends to the file (``SeenWrites.appends``), the writers before it back to
     the last one that writes it anew: what it appends to is theirs, so when it executes they
-    execute first (``shared file appended``). A file each writer appends to holds what all
-    their runs added: none runs for the others."""
+    execute first (``shared file appended``). When each writer before it appends, they all
+    execute, the file put back first as it was before the first of them ran
+    (``incr.appendbase``)."""
 
     earlier: Mapping[str, Sequence[tuple[str, str]]] = field(default_factory=dict)
     onto: Mapping[str, Sequence[tuple[str, str]]] = field(default_factory=dict)
@@ -200,7 +202,7 @@ def across(
     which a step reads, each with its writers in the order a run from scratch runs them
     (pipeline after pipeline, each in body order): what ``Across`` holds of them. The steps
     of ``guessed`` (by key) are taken as appending to every file they write (not known:
-    ``SeenWrites.guessed``); the first writer of a file among them, as making it."""
+    ``SeenWrites.guessed``)."""
     writers: dict[str, list[tuple[str, str]]] = {}  # file -> (pipeline, step key)
     for graph in graphs:
         for path, names in _writers(graph, writes).items():
@@ -222,9 +224,8 @@ def across(
             if not i or path not in appends.get(key, ()):
                 continue
             anew = [j for j in range(i) if path not in appends.get(keys[j], ())]
-            anew = anew or ([0] if keys[0] in guessed else [])
-            if anew:  # (a file each writer appends to holds what their runs added)
-                onto.setdefault(key, []).extend((k, path) for k in keys[anew[-1] : i])
+            start = anew[-1] if anew else 0  # none: all, from the file as it was before them
+            onto.setdefault(key, []).extend((k, path) for k in keys[start:i])
     return Across(earlier, onto, ordered)
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from incr import dag
+from incr import appendbase, dag
 from incr.learned import readers_of, written_changes
 from incr.model import LockEntry, PipelineGraph, Reason, StepNode
 from incr.seenwrites import SeenWrites
@@ -35,12 +35,14 @@ class WrittenFiles:
         self._writers: Counter[str] = Counter()
         #: The files steps of several pipelines write, when known (``across``).
         self.shared: Across | None = None
+        #: Why the writers of files every writer appends to run again (``across``).
+        self.unknown: dict[str, list[Reason]] = {}
 
     def changes(self, graph: PipelineGraph, node: StepNode) -> list[Reason]:
         """Why ``node`` of ``graph`` must run again to write its files anew; empty when none."""
         written = self.writes.steps.get(node.key)
         if not written:
-            return []
+            return list(self.unknown.get(node.key, ()))
         if self._readers is None:
             self._readers = readers_of(self.writes.steps, self.locks)
             self._writers = Counter(p for paths in self.writes.steps.values() for p in paths)
@@ -54,7 +56,7 @@ class WrittenFiles:
             steps = self.writes.steps
             on_disk = (self._left, self.digest)
             changes += left_since(graph, node.name, self.locks, steps, *on_disk, self.shared)
-        return changes
+        return changes + self.unknown.get(node.key, [])
 
     def _left(self, key: str) -> set[str]:
         """The files step ``key`` wrote that hold what the run its lock entry records left."""
@@ -64,7 +66,10 @@ class WrittenFiles:
     def across(self, graphs: Sequence[PipelineGraph]) -> Across:
         """What ``sharedwrites.across`` finds of the files the steps of ``graphs`` (in run
         order) write, by what each step was seen writing and appending to; kept for
-        ``changes``."""
+        ``changes``, with the files every writer appends to (``appendbase.chains``)."""
         found = (self.writes.steps, self.writes.appends, self.writes.guessed)
         self.shared = across(graphs, self.locks, *found)
+        before = self.writes.before
+        self.writes.chains = appendbase.chains(graphs, *found, before, self.locks)
+        self.unknown = appendbase.unknown(self.writes.chains, before)
         return self.shared

@@ -7,6 +7,8 @@ the writers before it."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -251,3 +253,156 @@ def test_the_writer_of_another_pipeline_runs_before_an_edited_step_appending(
     assert project.dirty() == {}
     assert _run(project) == []
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"), ("work/table.csv",))
+
+
+#: Every writer appends: ``prep.append_a``, then ``prep.append_b``; ``report`` reads the file.
+EACH_APPENDS = {
+    "pipelines/a_report.py": REPORT,
+    "pipelines/b_prep.py": module(
+        "prep",
+        writer("append_a", "a", "1\\n"),
+        writer("append_b", "a", "20\\n"),
+        calls="append_a(); append_b()",
+    ),
+}
+
+
+@pytest.mark.parametrize("jobs", [(), ("--jobs", "2")])
+@pytest.mark.parametrize("edited", ["20", '"1'])
+def test_steps_that_all_append_run_again_from_the_file_as_it_was_before_them(
+    make_project: MakeProject, tmp_path: Path, edited: str, jobs: tuple[str, ...]
+) -> None:
+    """No writer writes the file anew: an edit of ``append_b`` ran it alone, which appended
+    30 after the 1 and 20 of the last run (51 where a run from scratch gives 31); an edit of
+    ``append_a`` ran both after what they had left (1 20 2 20). They run again, in order, the
+    file first removed, as it was before the first of them ran."""
+    project = make_project(EACH_APPENDS)
+    _run(project)  # (a first run under --jobs knows no order between them)
+    assert project.read("work/table.csv") == "1\n20\n"
+    assert project.incr("gc").returncode == 0
+
+    project.edit("pipelines/b_prep.py", edited, edited.replace("2", "3").replace("1", "2"))
+    dirty = project.dirty()
+    if edited == "20":
+        assert dirty["append_a"] == [("shared file appended", "work/table.csv, by append_b")]
+    else:
+        assert ("shared file rewritten", "work/table.csv, by append_a") in dirty["append_b"]
+    assert _run(project, *jobs)[:2] == ["append_a", "append_b"]
+    assert project.read("work/table.csv") == ("1\n30\n" if edited == "20" else "2\n20\n")
+    assert project.dirty() == {}
+    assert _run(project, *jobs) == []
+    _same_as_scratch(project, tmp_path)
+
+
+def test_a_step_appending_alone_runs_again_from_the_file_as_it_was_before_it(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """One writer, which appends, and its reader: an edit of it appended 5 after the 1 its
+    last run left."""
+    calls = "append_a(); write(total())"
+    prep = module("prep", writer("append_a", "a", "1\\n"), READER, calls=calls)
+    project = make_project({"pipelines/prep.py": prep})
+    _run(project)
+    project.edit("pipelines/prep.py", '"1', '"5')
+    assert _run(project) == ["append_a", "total", "write"]
+    assert project.read("reports/total.json") == "5"
+    assert project.dirty() == {}
+    _same_as_scratch(project, tmp_path)
+
+
+def test_steps_appending_to_a_file_of_the_project_keep_what_it_held_before_them(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """The file is the project's before the writers run (a first line committed with it):
+    it is put back with that line, from the cache (``incr gc`` keeps it), not removed."""
+    project = make_project({**EACH_APPENDS, "work/table.csv": "300\n"})
+    _run(project)
+    assert project.read("work/table.csv") == "300\n1\n20\n"
+    assert project.incr("gc").returncode == 0
+    project.edit("pipelines/b_prep.py", "20", "40")
+    assert _run(project) == ["append_a", "append_b", "total", "write"]
+    assert project.read("work/table.csv") == "300\n1\n40\n"
+    project.edit("pipelines/b_prep.py", '"1', '"2')
+    _run(project)
+    assert project.read("reports/total.json") == "342"
+    assert project.dirty() == {}
+    _same_as_scratch(project, tmp_path, "300\n")
+
+
+def test_steps_appending_after_the_cache_folder_is_deleted_run_again_from_no_file(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``.pipecache`` deleted, nothing is known of what the steps write: an edit of
+    ``append_b`` ran it alone, which appended to what the last run left. Its bytes then were
+    those ``report.total`` read: both writers run again in the same command, the file first
+    removed (``appended file not known``)."""
+    project = make_project(EACH_APPENDS)
+    _run(project)
+    shutil.rmtree(project.root / ".pipecache")
+    assert "append_b" not in _run(project)  # nothing edited: the file as it was
+    assert project.read("work/table.csv") == "1\n20\n"
+
+    shutil.rmtree(project.root / ".pipecache")
+    project.edit("pipelines/b_prep.py", "20", "30")
+    result = project.repro()
+    assert "appended file not known (work/table.csv)" in result.output, result.output
+    ran = [name for name in project.take_ran() if name.startswith("append")]
+    assert ran == ["append_b", "append_a", "append_b"]
+    assert project.read("work/table.csv") == "1\n30\n"
+    assert project.read("reports/total.json") == "31"
+    assert project.dirty() == {}
+    assert _run(project) == []
+    _same_as_scratch(project, tmp_path)
+
+
+def test_steps_appending_when_an_older_incr_ran_them_run_again_once(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """A file an older incr left holding what each run appended (1 20 30, where a run from
+    scratch gives 1 30): what it held before its writers is not known to incr, so they run
+    again, from no file, once."""
+    project = make_project(EACH_APPENDS)
+    _run(project)
+    table = project.root / "work/table.csv"
+    with open(table, "a", encoding="utf-8") as fh:
+        fh.write("30\n")  # as an edit of append_b run by an older incr left it
+    writes = project.root / ".pipecache" / "writes.json"
+    data = json.loads(writes.read_text(encoding="utf-8"))
+    assert data.pop("before")["work/table.csv"] == ""  # (absent) an older incr wrote none
+    st = table.stat()
+    data["left"]["prep.append_b"][1]["work/table.csv"] = [st.st_size, st.st_mtime_ns]
+    writes.write_text(json.dumps(data), encoding="utf-8")
+
+    dirty = project.dirty()
+    assert ("appended file not known", "work/table.csv") in dirty["append_a"]
+    assert ("appended file not known", "work/table.csv") in dirty["append_b"]
+    assert _run(project)[:2] == ["append_a", "append_b"]
+    assert project.read("work/table.csv") == "1\n20\n"
+    assert project.dirty() == {}
+    assert _run(project) == []
+    _same_as_scratch(project, tmp_path)
+
+
+def test_a_file_no_step_reads_keeps_what_each_run_appended(make_project: MakeProject) -> None:
+    """No needless rerun, no file removed: a log the writers append to, which no step reads."""
+    logs = module(
+        "prep",
+        writer("append_a", "a", "1\\n").replace("work/table.csv", "work/run.log"),
+        writer("append_b", "a", "20\\n").replace("work/table.csv", "work/run.log"),
+        calls="append_a(); append_b()",
+    )
+    project = make_project({"pipelines/prep.py": logs})
+    _run(project)
+    project.edit("pipelines/prep.py", "20", "30")
+    assert _run(project) == ["append_b"]
+    assert project.read("work/run.log") == "1\n20\n30\n"
+    assert project.dirty() == {}
+
+
+def _same_as_scratch(project: Project, tmp_path: Path, held: str | None = None) -> None:
+    """``assert_same_as_scratch``, work/table.csv holding ``held`` in the copy (None: absent)."""
+    fresh = fresh_copy(project, tmp_path / "fresh")
+    (fresh.root / "work/table.csv").unlink()
+    if held is not None:
+        (fresh.root / "work/table.csv").write_text(held, encoding="utf-8")
+    assert_same_as_scratch(project, fresh, ("work/table.csv",))

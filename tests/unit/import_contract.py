@@ -183,6 +183,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "outputs",
             "keptsources",
             "seenwrites",
+            "appendbase",
             "writtenfiles",
             "workspace",
             "session",

@@ -138,10 +138,13 @@ def test_writers_of_several_pipelines_and_steps_appending_after_others() -> None
     assert found.onto == {"one.a1": [("one.w1", "t.csv")], "two.a2": [("two.w2", "t.csv")]}
     assert across([two, one], reads, writes, appends).earlier["one.w1"][0] == ("two.w2", "t.csv")
     assert across([one, two], {}, writes, appends) == Across()  # read by no step
-    each = {k: ("t.csv",) for k in writes}  # each appends: none runs for the others
-    assert across([one, two], reads, writes, each).onto == {}
+    each = {k: ("t.csv",) for k in writes}  # each appends: all run, from the first on
+    assert across([one, two], reads, writes, each).onto["two.w2"] == [
+        ("one.w1", "t.csv"),
+        ("one.a1", "t.csv"),
+    ]
     guessed = across([one, two], reads, writes, each, guessed=set(writes))  # written by an
-    assert guessed.onto["one.a1"] == [("one.w1", "t.csv")]  # older incr: the first makes it
+    assert guessed.onto["one.a1"] == [("one.w1", "t.csv")]  # older incr: the same
 
     edited = [Reason(Reason.CODE, "a2 in pipelines/two.py")]
     assert appended_onto(found.onto, {"two.a2": edited, "two.w2": []}) == {
