@@ -8,8 +8,10 @@ once a later pipeline's step has written a file that a step of a pipeline run be
 (``stale_readers``), that pipeline runs again, and its reader reruns on the new bytes
 (``read changed``), as within one pipeline a step that read a file too early does. And
 ``incr repro TARGET`` brings along, from the other pipelines, the steps that write what the
-targeted steps read (``writers_of``), as it does within the targeted pipeline. Pure: the
-graphs, the lock entries and the writes are given.
+targeted steps read (``writers_of``), as it does within the targeted pipeline. A pipeline
+whose step found no file that a pipeline after it may write runs again after those
+(``waits_for_file``, ``running_again``). Pure: the graphs, the lock entries and the writes
+are given.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from incr import dag, sharedwrites
+from incr.events import RunResult
 from incr.model import LockEntry, StepNode, TracedPipeline, learned_path, paths_overlap
 from incr.plan import output_makers
 
@@ -120,3 +123,21 @@ def again(
             done.add(reader)
             found.append((earlier[j], f"pipeline {reader} runs again: {name} wrote what it read"))
     return found
+
+
+def waits_for_file(result: RunResult) -> bool:
+    """True when each step that failed in ``result`` failed to find a project file (a first
+    run knows no file another pipeline writes: one run later may write it)."""
+    return bool(result.failed) and all(name in result.missing for name in result.failed)
+
+
+def running_again(
+    traced: TracedPipeline, result: RunResult, after: list[tuple[TracedPipeline, set[str] | None]]
+) -> str:
+    step, missing = next(iter(result.missing.items()))
+    later = ", ".join(t.graph.name for t, _ in after)
+    which = "which" if len(after) == 1 else "one of them"
+    return (
+        f"step {step} found no {missing}: pipeline {traced.graph.name} runs again after "
+        f"{later} ({which} may write it)"
+    )

@@ -352,9 +352,9 @@ def _repro(
             later=later,
         )
         done.runs.append(result)
-        if later and _waits_for_file(result):
+        if later and crossreads.waits_for_file(result):
             queue.append((traced, only))  # a pipeline after it may write the file
-            reporter.emit(Note(_running_again(traced, result, queue[i + 1 : first])))
+            reporter.emit(Note(crossreads.running_again(traced, result, queue[i + 1 : first])))
             continue
         for step, (seconds, text) in result.unreported.items():  # it will not run again
             reporter.emit(StepFailed(traced.graph.name, step, seconds, text))
@@ -373,24 +373,6 @@ def _repro(
         reporter.emit(Note(keptlocks.dropped_line(dropped, workspace.project)))
     done.verdicts = runner.verdicts
     return done
-
-
-def _waits_for_file(result: RunResult) -> bool:
-    """True when each step that failed in ``result`` failed to find a project file (a first
-    run knows no file another pipeline writes: one run later may write it)."""
-    return bool(result.failed) and all(name in result.missing for name in result.failed)
-
-
-def _running_again(
-    traced: TracedPipeline, result: RunResult, after: list[tuple[TracedPipeline, set[str] | None]]
-) -> str:
-    step, missing = next(iter(result.missing.items()))
-    later = ", ".join(t.graph.name for t, _ in after)
-    which = "which" if len(after) == 1 else "one of them"
-    return (
-        f"step {step} found no {missing}: pipeline {traced.graph.name} runs again after "
-        f"{later} ({which} may write it)"
-    )
 
 
 def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
