@@ -9,6 +9,7 @@ date, so no pipeline module is imported by a call on an unchanged project.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,6 +94,8 @@ def status(
         writes = workspace.step_writes(pipelines)
         targets = writers_of(pipelines, list(targets), writes, workspace.locks)
     verdicts = workspace.status(pipelines, targets, force=force, lock_view=check)
+    if targets:  # steps using a value a step the targets leave out sets: as repro says
+        verdicts = _left_out(workspace, pipelines, targets, verdicts)
     if outside is not None:
         from incr.learned import outside_keys
 
@@ -106,6 +109,24 @@ def status(
                 outside.update(outside_keys(entry.facts.deps))
         outside.update(workspace.facts.local.paths)  # the local packages' code, as read
     return verdicts
+
+
+def _left_out(
+    workspace: Workspace,
+    pipelines: list[TracedPipeline],
+    targets: Iterable[str],
+    verdicts: list[Verdict],
+) -> list[Verdict]:
+    """``verdicts`` with a note on each step that uses a module value a step of a pipeline
+    run before its own sets, which ``targets`` leave out (``setters.left_out``)."""
+    from incr import setters  # here: most statuses have no target
+
+    ordered = workspace.run_order(pipelines)
+    notes = setters.left_out(ordered, dags.select(ordered, targets), workspace.locks)
+    return [
+        replace(v, order_notes=(*v.order_notes, notes[v.node.key])) if v.node.key in notes else v
+        for v in verdicts
+    ]
 
 
 def show(target: str, *, root: Where = None) -> StepReport:

@@ -21,7 +21,7 @@ from dataclasses import field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from incr import crossreads, dag, envreads, keptlocks, temppool
+from incr import crossreads, dag, envreads, keptlocks, setters, temppool
 from incr import graph as graphs
 from incr.consumers import Consumers
 from incr.errors import IncrError
@@ -328,6 +328,9 @@ def _repro(
     if targets:  # and the steps of other pipelines that write what they read
         writes = workspace.step_writes(pipelines)
         targets = crossreads.writers_of(pipelines, targets, writes, workspace.locks)
+        left_out = setters.left_out(pipelines, dag.select(pipelines, targets), workspace.locks)
+        for text in left_out.values():  # a value a step of a pipeline left out sets
+            reporter.emit(Note(text))
     if not dry_run:  # a deps path gone is the user's to fix before anything runs
         for traced, only in dag.select(pipelines, targets):
             graph, _ = workspace.learned_graph(traced)

@@ -19,12 +19,21 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from incr.dag import order
+from incr.dag import ancestors, order
 from incr.errors import IncrError
-from incr.model import SETS_PREFIX, VALUE_PREFIX, LockEntry, PipelineGraph, StepNode, TracedPipeline
+from incr.model import (
+    SETS_PREFIX,
+    VALUE_PREFIX,
+    LockEntry,
+    PipelineGraph,
+    StepNode,
+    TracedPipeline,
+    set_parts,
+    value_name,
+)
 
 if TYPE_CHECKING:
     from incr.facts import StepFacts
@@ -142,3 +151,50 @@ def part_users(traced: TracedPipeline, facts: StepFacts) -> dict[str, int]:
         with contextlib.suppress(IncrError):  # its own decision says why
             users.update(facts.code_facts(traced, node).keys())
     return dict(users)
+
+
+def left_out(
+    pipelines: Sequence[TracedPipeline],
+    selected: Iterable[tuple[TracedPipeline, set[str] | None]],
+    locks: Mapping[str, LockEntry],
+) -> dict[str, str]:
+    """For the steps a target list selects (``selected``: ``dag.select`` of ``pipelines``,
+    in the order ``incr repro`` runs them) that use a module value a step of a pipeline run
+    before theirs sets as it runs, which the targets leave out (``incr repro beta`` without
+    ``alpha``): the note saying they are decided on the value the module's import leaves, by
+    step key. By their lock entries: the values used (code parts), and set (``sets:``)."""
+    selected = list(selected)
+    place = {t.graph.name: i for i, t in enumerate(pipelines)}
+    runs = set()
+    for traced, only in selected:
+        names = ancestors(traced.graph, only) if only is not None else None
+        runs |= {n.key for n in traced.graph.steps if names is None or n.name in names}
+    setters: dict[str, tuple[str, str]] = {}  # part -> (setter's key, its pipeline)
+    for traced in pipelines:
+        for node in traced.graph.steps:
+            if node.key not in runs and (entry := locks.get(node.key)) is not None:
+                setters.update(dict.fromkeys(set_parts(entry.reads), (node.key, traced.graph.name)))
+    notes: dict[str, str] = {}
+    for traced, _ in selected if setters else ():
+        name = traced.graph.name
+        for node in traced.graph.steps:
+            entry = locks.get(node.key)
+            used = [
+                (part, *setters[part])
+                for part in (entry.facts.code if node.key in runs and entry else ())
+                if part in setters and place[setters[part][1]] < place[name]
+            ]
+            if used:
+                notes[node.key] = _left_out_note(node.key, name, used)
+    return notes
+
+
+def _left_out_note(key: str, pipeline: str, used: list[tuple[str, str, str]]) -> str:
+    part, setter, other = used[0]
+    more = f" (and {len(used) - 1} more value{'s' * (len(used) > 2)})" if len(used) > 1 else ""
+    return (
+        f"step {key} uses {value_name(part)}{more}, which step {setter} sets as it runs, but "
+        f"this command leaves {setter} out: {key} is decided on the value the module's "
+        f"import leaves; incr repro (all pipelines) or incr repro {other} {pipeline} has it "
+        f"decided on the value {setter} sets"
+    )

@@ -691,6 +691,51 @@ def test_a_value_a_step_of_one_pipeline_sets_counts_in_the_pipelines_run_after_i
     assert project.take_ran() == ["train", "report"]
 
 
+LEFT_OUT_NOTE = (
+    "note: step beta.train uses N_CLASSES in pipelines/config.py, which step alpha.load sets "
+    "as it runs, but this command leaves alpha.load out: beta.train is decided on the value "
+    "the module's import leaves; incr repro (all pipelines) or incr repro alpha beta has it "
+    "decided on the value alpha.load sets"
+)
+
+
+@pytest.mark.parametrize("target", ["beta", "beta.train", "train"])
+def test_a_target_leaving_out_the_setter_of_a_value_says_so(
+    make_project: MakeProject, target: str
+) -> None:
+    """``incr repro beta`` decides ``train`` on the value ``config``'s import leaves, not on
+    the one ``alpha.load`` sets (README: "and says so"): it said nothing. It says so in a
+    note, and so does ``incr status beta``; a target list bringing the setter along, the
+    whole project, or a pipeline run before the setter's (``alpha`` alone) get none."""
+    project = make_project(
+        {
+            "pipelines/config.py": "N_CLASSES = 0\n",
+            "pipelines/alpha.py": SETS_IN_ONE_PIPELINE,
+            "pipelines/beta.py": USES_IN_ANOTHER,
+            "labels.txt": "a b\n",
+        }
+    )
+    assert LEFT_OUT_NOTE not in project.repro().output
+    assert project.take_ran() == ["load", "train", "report"]
+
+    status = project.incr("status", target)
+    assert LEFT_OUT_NOTE in " ".join(status.output.split()), status.output
+    assert ("code changed", "value of N_CLASSES in pipelines/config.py") in project.dirty(target)[
+        "train"
+    ]
+    [train] = [s for s in project.status(target)["steps"] if s["step"] == "train"]
+    assert LEFT_OUT_NOTE.removeprefix("note: ") in train["notes"]
+    result = project.repro(target)
+    assert LEFT_OUT_NOTE in result.output
+    if target == "beta":  # (report too)
+        assert last_score(result.output) == "SCORE 0"
+    assert project.take_ran()[0] == "train"
+
+    for other in ((), ("alpha", "beta"), ("alpha",)):
+        assert LEFT_OUT_NOTE not in project.repro(*other).output
+        assert LEFT_OUT_NOTE not in project.incr("status", *other).output
+
+
 MEMO_HELPER = """\
     _VOCAB = {}
 
