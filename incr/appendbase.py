@@ -171,10 +171,12 @@ def recorded(
     """After step ``key`` executed, writing ``written``, appending to those of ``appended``
     (with their sizes before: -1 when absent): for each file not yet written in this command,
     what it held before (``SeenWrites.before``): forgotten when the step wrote it anew; kept
-    when known, or as long as its first bytes are (``LEADING``). When nothing was known of what
-    steps write (``SeenWrites.lost``: the cache folder deleted), the files it appended to
-    after what an earlier run left (their bytes then are what a step read in a run before
-    this command): ``UNKNOWN``, returned."""
+    when known, or as long as its first bytes are (``LEADING``). The files it appended to
+    after what an earlier run left: ``UNKNOWN``, returned. Those are the files steps were
+    known to write as the command started (``SeenWrites.written_then``: what such a file held
+    before them is gone; a step that wrote it anew appends to it now), and, when nothing was
+    known of what steps write (``SeenWrites.lost``: the cache folder deleted), those whose
+    bytes then are what a step read in a run before this command."""
     sizes = dict(appended)
     doubtful = []
     for path in written:
@@ -184,11 +186,13 @@ def recorded(
         if path not in sizes:
             writes.set_before(path, None)
             continue
-        if path in writes.before:
+        if path in writes.before or _made_anew(path, key, writes):
             continue
         if sizes[path] < 0:
             writes.set_before(path, ABSENT)
-        elif writes.lost and _left_by_run(path, root, sizes[path], writes.locks_then):
+        elif path in writes.written_then or (
+            writes.lost and _left_by_run(path, root, sizes[path], writes.locks_then)
+        ):
             writes.set_before(path, UNKNOWN)
             doubtful.append(path)
         else:  # stored once it is known that a step reads the file (``restore``)
@@ -208,3 +212,13 @@ def _left_by_run(path: str, root: Path, size: int, locks: Mapping[str, LockEntry
         return False
     digest = digest_bytes(data)
     return any(entry.reads.get(path) == digest for entry in locks.values())
+
+
+def _made_anew(path: str, key: str, writes: SeenWrites) -> bool:
+    """Whether a step other than ``key`` writes ``path`` anew: what it held before does not
+    count."""
+    return any(
+        path in paths and path not in writes.appends.get(other, ())
+        for other, paths in writes.steps.items()
+        if other != key
+    )

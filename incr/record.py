@@ -95,7 +95,9 @@ class ResultRecorder:
         found = (writes.steps, writes.appends, writes.guessed, writes.before)
         chains = appendbase.chains([graph], *found, self.ws.locks)
         for path in paths:
-            writes.chains[path] = keys = chains.get(path, [])
+            if not (keys := chains.get(path, [])):
+                continue
+            writes.chains[path] = keys
             writes.written_now.discard(path)
             for name in (key.removeprefix(own) for key in keys):
                 why = Reason(Reason.APPEND_UNKNOWN, path)

@@ -45,6 +45,7 @@ class SeenWrites:
         self.chains: dict[str, list[str]] = {}
         self.written_now: set[str] = set()
         self.locks_then: Mapping[str, LockEntry] = {}  # the lock entries as it started
+        self.written_then: set[str] = set()  # the files steps were known to write then
         #: Whether the file could not be read (absent, damaged): nothing is known.
         self.lost = False
 

@@ -48,6 +48,7 @@ class SharedRuns:
         ``incr status`` judges them."""
         ws.writes.written_now.clear()  # (a new command: see ``appendbase``)
         ws.writes.locks_then = dict(ws.locks)
+        ws.writes.written_then = {p for paths in ws.writes.steps.values() for p in paths}
         across = ws.written.across([t.graph for t in ordered])
         if not across.earlier and not across.onto:
             return cls(unknown=ws.written.unknown)  # most projects: no status pass

@@ -383,6 +383,24 @@ def test_steps_appending_when_an_older_incr_ran_them_run_again_once(
     _same_as_scratch(project, tmp_path)
 
 
+def test_a_step_writing_the_file_anew_that_appends_to_it_now_runs_again_from_no_file(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``write_a`` opened the file with "w", then with "a": it appended 1 2 4 to the 1 2 4
+    200 of the last run, taken as what the file held before the writers. What a step wrote
+    before is no such thing: the writers run again from no file."""
+    project = make_project({"pipelines/a_report.py": REPORT, "pipelines/b_prep.py": PREP})
+    _run(project)
+    project.edit("pipelines/b_prep.py", '"w"', '"a"')
+    assert "write_a" in _run(project)
+    assert project.read("work/table.csv") == "1\n2\n4\n200\n"
+    assert project.dirty() == {}
+    project.edit("pipelines/b_prep.py", "200", "300")
+    assert _run(project) == ["write_a", "append_b", "total", "write"]
+    assert project.read("reports/total.json") == "307"
+    _same_as_scratch(project, tmp_path)
+
+
 def test_a_file_no_step_reads_keeps_what_each_run_appended(make_project: MakeProject) -> None:
     """No needless rerun, no file removed: a log the writers append to, which no step reads."""
     logs = module(
