@@ -32,7 +32,7 @@ from incr.model import (
     paths_overlap,
 )
 from incr.packages import PackageVersions
-from incr.plan import cache_enabled
+from incr.plan import cache_enabled, read_values
 from incr.project import Project
 from incr.randomdraws import is_command_line_read
 from incr.sources import CodeSources
@@ -86,6 +86,16 @@ class StepFacts:
         if code is None:
             code = self._object_codes[artifact.refs] = code_digest(parts)
         return input_identity(artifact.digest, code)
+
+    def recorded_identity(
+        self, values: Mapping[str, str], locked: LockEntry | None, artifact: Artifact
+    ) -> str:
+        """``input_identity`` with the module values set at run time (``values``) and those
+        ``locked`` recorded as set before its step (``plan.read_values``), which a status takes
+        as they were; looked up only for an output that refers to code (most refer to none)."""
+        if not artifact.refs:
+            return artifact.digest
+        return self.input_identity(artifact, {**values, **read_values(locked)} or None)
 
     def refs_parts(self, refs: tuple[str, ...]) -> dict[str, str]:
         """The code parts of the project definitions ``refs`` (``module:name``: those an

@@ -42,7 +42,7 @@ from incr.model import (
 from incr.outputs import OutputCheck
 from incr.overlaps import Overlap, pipeline_order
 from incr.packages import PackageVersions
-from incr.plan import Verdict, read_values, upstream_inputs
+from incr.plan import Verdict, upstream_inputs
 from incr.project import Project
 from incr.seenwrites import SeenWrites
 from incr.sharedwrites import earlier_writers
@@ -324,9 +324,8 @@ class Workspace:
         """What is known of one step before the status walk (see ``statuswalk.Observed``).
         Asked of every step a status judges: it calls the parts, not this class's methods."""
         facts_of, learned_of = self.facts, self.learned
-        identity, locked = facts_of.input_identity, self.locks.get(node.key)
-        if values := {**traced.values, **read_values(locked)}:  # an input's code may read them
-            identity = functools.partial(identity, values=values)
+        locked = self.locks.get(node.key)
+        identity = functools.partial(facts_of.recorded_identity, traced.values, locked)
         inputs, _ = upstream_inputs(node, self.locks, set(), identity)
         native = facts_of.native_reads(traced, node)
         facts = facts_of.static_facts(traced, node, inputs, native)
