@@ -12,6 +12,7 @@ The runner says which step runs (``running``); this module imports nothing above
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -131,11 +132,15 @@ class StepContext:
 
     def get_output_artifact_uri(self, output_name: str | None = None) -> str:
         """A folder of its own for an output (created; scratch space: incr caches what the
-        step returns, and files it lists in ``outs``, not this folder)."""
+        step returns, and files it lists in ``outs``, not this folder), relative to the
+        working folder (the project root, as a step starts): a step returning it gives the
+        same value in a copy of the project, whose steps read their own files there. Absolute
+        when the step moved out of the root (``os.chdir``)."""
         name = self._output(output_name)
         folder = self._run.folder / self._run.key / name
         folder.mkdir(parents=True, exist_ok=True)
-        return str(folder)
+        here = os.getcwd()
+        return os.path.relpath(folder, here) if folder.is_relative_to(here) else str(folder)
 
     def get_output_materializer(
         self, output_name: str | None = None, custom_materializer_class: Any = None

@@ -4,9 +4,13 @@ scripts and by ``incr repro``, edited and reverted."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
-from .conftest import MakeProject
+from .conftest import MakeProject, Project
+from .scratch import assert_same_as_scratch, fresh_copy
 
 MONITOR = '''\
     """A drift check that reads the trainer's past scores through its StepContext."""
@@ -360,6 +364,59 @@ def test_a_file_read_in_another_step_s_artifact_folder_is_a_read(
     project.edit("pipelines/p.py", "weights-v1", "weights-v2")
     project.repro()
     assert project.take_ran() == ["evaluate"]
+
+
+RETURNED_URI = """\
+    import os
+
+    from incr import StepContext, pipeline, step
+    from pipelines.mark import mark
+
+
+    @step(enable_cache=True)
+    def train(context: StepContext) -> str:
+        mark("train")
+        uri = context.get_output_artifact_uri()
+        with open(os.path.join(uri, "model.txt"), "w") as fh:
+            fh.write("weights-v1")
+        return uri
+
+
+    @step
+    def evaluate(uri: str) -> str:
+        mark("evaluate")
+        with open(os.path.join(uri, "model.txt")) as fh:
+            return fh.read()
+
+
+    @pipeline
+    def artifacts():
+        evaluate(train())
+    """
+
+
+def test_a_copied_project_reads_its_own_artifact_folder(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """The folder ``get_output_artifact_uri()`` gives is relative to the project root: a
+    step returning it gives the same value in a copy of the project (cache and all), whose
+    later steps read the copy's files, not the first project's, even after it moved on."""
+    first = make_project({"pipelines/artifacts.py": RETURNED_URI}, where="first")
+    first.repro()
+    assert first.take_ran() == ["train", "evaluate"]
+    shutil.copytree(first.root, tmp_path / "copy", symlinks=True)
+    copy = Project(tmp_path / "copy")
+
+    first.edit("pipelines/artifacts.py", "weights-v1", "weights-v2")
+    first.repro()
+    assert first.take_ran() == ["train", "evaluate"]
+
+    copy.edit("pipelines/artifacts.py", "return fh.read()", "return fh.read().upper()")
+    copy.repro()
+    assert copy.take_ran() == ["evaluate"]
+    uri = ".pipecache/artifacts/artifacts.train/output"
+    assert copy.lock()["artifacts.evaluate"].reads.keys() == {f"{uri}/model.txt"}
+    assert_same_as_scratch(copy, fresh_copy(copy, tmp_path / "fresh"))
 
 
 BY_PARAMETER = """\
