@@ -9,6 +9,8 @@ config file run with ``exec(open(path).read())`` or loaded by its path with
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from typing import Any
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
@@ -16,6 +18,8 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 #: Modules that open Python sources as code: imports, tracebacks and warnings, ``inspect``.
 _CODE_READERS = frozenset({"linecache", "tokenize", "traceback", "inspect", "zipimport"})
+#: Those of them that read a file's lines for whoever asks (``linecache.getlines``).
+_LINES = ("linecache", "tokenize")
 
 
 #: Modules that run the main module again in a Python worker started afresh (``spawn``,
@@ -31,10 +35,15 @@ _AUDIT_HOOKS = frozenset({"incr.reads", "incr.importreads"})
 _IMPORT_SYSTEM = ("importlib.", "incr.imports")
 
 
-def read_as_code(frame: Any) -> bool:
-    """True when the code running in ``frame`` opens a source as code: a module that reads
-    code, or the import system importing a module by name (``_find_and_load``: an ``import``
-    statement, ``importlib.import_module``), which the code index follows by that name.
+def read_as_code(
+    frame: Any, full: str | None = None, project: Callable[[str], Any] | None = None
+) -> bool:
+    """True when the code running in ``frame`` opens a source (``full``) as code: a module
+    that reads code (for a traceback, a warning, ``inspect``) opening the file of a module
+    loaded, or the import system importing a module by name (``_find_and_load``: an
+    ``import`` statement, ``importlib.import_module``), which the code index follows by name.
+    The project's code (``project``: true of its files) calling ``linecache`` itself, and
+    ``linecache`` reading a file no module was loaded from, read it as data.
 
     The frames are read from ``frame`` outwards, through the import system's own, up to the
     first frame of other code: that code opened the file. A config module loaded by its path
@@ -48,8 +57,10 @@ def read_as_code(frame: Any) -> bool:
         if code.co_filename.startswith("<frozen importlib"):
             if code.co_name == "_find_and_load":
                 return True
-        elif frame.f_globals.get("__name__") in _CODE_READERS:
-            return True
+        elif (name := frame.f_globals.get("__name__")) in _CODE_READERS:
+            if name not in _LINES or full is None:
+                return True
+            return _loaded_file(full) and not _asked_by(frame, project)
         elif frame.f_globals.get("__name__") == "runpy":
             while frame is not None and frame.f_globals.get("__name__") == "runpy":
                 frame = frame.f_back
@@ -58,6 +69,26 @@ def read_as_code(frame: Any) -> bool:
             return False
         frame = frame.f_back
     return False
+
+
+def _asked_by(frame: Any, project: Callable[[str], Any] | None) -> bool:
+    """Whether the first frame from ``frame`` on past ``linecache`` and ``tokenize`` runs a
+    file ``project`` is true of (``linecache.getlines(path)`` in a step)."""
+    while frame is not None and frame.f_globals.get("__name__") in _LINES:
+        frame = frame.f_back
+    return project is not None and frame is not None and bool(project(frame.f_code.co_filename))
+
+
+_loaded: frozenset[str] = frozenset()
+
+
+def _loaded_file(full: str) -> bool:
+    """Whether a module loaded now was loaded from ``full`` (an absolute path)."""
+    global _loaded
+    if full not in _loaded:
+        found = (getattr(m, "__file__", None) for m in list(sys.modules.values()))
+        _loaded = frozenset(os.path.abspath(f) for f in found if isinstance(f, str))
+    return full in _loaded
 
 
 def is_write(mode: Any, flags: Any) -> bool:

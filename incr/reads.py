@@ -32,6 +32,7 @@ step's own product. Also heard: ``pickle.find_class``, ``socket.connect``, ``Rep
 
 from __future__ import annotations
 
+import linecache
 import os
 import sys
 import threading
@@ -117,7 +118,7 @@ class ReadRecorder(RecordedReads):
             return
         kind = "open"
         if full.endswith(".py"):
-            if read_as_code(sys._getframe(1)):
+            if read_as_code(sys._getframe(1), full, self._code.rel):
                 return
             kind = "source"
         if not self._tell_parent(kind, full, mode, flags, time.monotonic_ns()):
@@ -401,6 +402,7 @@ def recording(
     global _active
     recorder = ReadRecorder(root, exclude, libraries=children)
     relay = recorder.relay = for_this_process() if children else None
+    _forget_lines(recorder.root)
     if relay is not None:
         _drop_reported()  # reported between steps (a process a step left running): no step's
     _install()
@@ -425,6 +427,14 @@ def output_read(step: str, output: str, artifact: str) -> None:
     """``RecordedReads.output_read``, told the recorder of the step running here, if any."""
     if _active is not None:
         _active.output_read(step, output, artifact)
+
+
+def _forget_lines(root: str) -> None:
+    """Have ``linecache`` open again the files under ``root/`` an earlier step read through
+    it (``linecache.getlines(path)``): the step's open of them is seen."""
+    for name in [n for n in linecache.cache if n[:1] != "<"]:
+        if not os.path.isabs(name) or name.startswith(root):
+            linecache.cache.pop(name, None)
 
 
 def _size(full: str) -> int:
