@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from incr.envreads import for_project
+from incr.envreads import is_incr_file
 from incr.fingerprint import digest_bytes
 from incr.outside import TOOLING
 
@@ -140,10 +140,11 @@ def by_project(frame: Any, code: Any) -> bool:
 
 
 def library_test(frame: Any, code: Any, path: Any, root: str) -> bool:
-    """Whether an existence test of ``path`` by a library's code (``frame``, a ``caller``)
-    counts: one of a path under ``root`` (ending with a separator) and no Python source
-    (``linecache``, ``inspect``) that the library makes for the project's code
-    (python-dotenv and pydantic-settings looking for ``.env``)."""
+    """Whether an existence test or a stat of ``path`` by a library's code (``frame``, a
+    ``caller``) counts: one of a path under ``root`` (ending with a separator) and no Python
+    source (``linecache``, ``inspect``) that any code but incr's makes, for the project's code
+    or on a thread of its own (python-dotenv looking for ``.env``, ``filecmp.cmp``, jinja's
+    search path, ``pool.map(os.path.exists, paths)``)."""
     if frame is None or not isinstance(path, (str, bytes, os.PathLike)):
         return False
     full = os.path.abspath(os.fsdecode(path))
@@ -151,8 +152,21 @@ def library_test(frame: Any, code: Any, path: Any, root: str) -> bool:
         full.startswith(root)
         and not full.endswith((".py", ".pyc"))
         and by_library(frame)
-        and for_project(frame, code, local=False)
+        and not for_incr(frame, code)
     )
+
+
+def for_incr(frame: Any, code: Any) -> bool:
+    """Whether the code in ``frame`` runs for incr's: from it up, a frame of incr's comes
+    before any of the project's (``code``)."""
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if is_incr_file(filename):
+            return True
+        if code.rel(filename) is not None:
+            return False
+        frame = frame.f_back
+    return False
 
 
 def by_library(frame: Any) -> bool:

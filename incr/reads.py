@@ -10,10 +10,10 @@ Listings raise ``os.listdir`` and ``os.scandir`` (``glob``, ``Path.iterdir``, ``
 ``os.stat`` and ``os.lstat`` are wrapped (``os.path.exists``/``isfile``/``isdir`` and
 ``Path.exists``/``is_file``/``is_dir`` call them), and ``os.access`` (whether the path
 exists; not its permissions). A test counts when the code that asked, past the standard
-library's path modules, is a project file, or a library's asking for the project's code of a
-path under the root (``pathfacts.library_test``: python-dotenv looking for ``.env``); a
+library's path modules, is a project file, or any code but incr's asking of a path under the
+root (``pathfacts.library_test``: python-dotenv looking for ``.env``, on a thread too); a
 listing too, or (a step's) a library's listing of a folder under the root that the step did
-not write in (``pathfacts.by_library``).
+not write in.
 
 Under the project root, left out: the cache folder and the lockfile, version-control folders
 (``.git``, ``.hg``, ``.svn``), virtual environments (``.venv``, ``.tox``, ``.nox``, any folder
