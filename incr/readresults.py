@@ -82,6 +82,8 @@ class RecordedReads:
     tests: dict[str, str]
     #: The paths of ``tests`` only a library tested (``.env`` looked for by python-dotenv).
     tested_by_library: set[str]
+    #: Files a library asked the times of (``tested``): counted by their bytes (``paths``).
+    timed: set[str]
     times: dict[str, int]
     climbed: set[str]
     venvs: dict[str, bool]
@@ -204,11 +206,14 @@ class RecordedReads:
             return
         if (full := self._full(path)) is None:
             return
-        if not mine:
-            self.tested_by_library.add(full)
         if self.owners is not None:
             self.note_owners(full, frame)
         mtime = result.st_mtime_ns if result and stat_module.S_ISREG(result.st_mode) else None
+        if not mine:
+            self.tested_by_library.add(full)
+            timed = mtime is not None and full not in self.timed and asks_time(frame)
+            if timed and not self._tell_parent("timed", full):  # (the step's process keeps it)
+                self.timed.add(full)  # its bytes count (see ``paths``)
         if (
             mtime is not None
             and (full not in self.times or self._relaying())
@@ -272,6 +277,8 @@ class RecordedReads:
                 seen.setdefault(full, rest[0])
                 if kind == "ls":  # the project's code listed it too
                     self.by_library.discard(full)
+            elif kind == "timed":  # a file a library asked the times of
+                self.timed.add(full)
             elif kind == "climbed":  # named from the project: ``../shared/x``
                 self.climbed.add(full)
             elif kind == "hello":  # a process started afresh records (``incr.childreads``)
@@ -289,9 +296,11 @@ class RecordedReads:
 
     def paths(self) -> list[str]:
         """Files the step read (and maybe rewrote in place afterwards), relative to the root,
-        sorted."""
+        sorted; and those a library asked the times of (``timed``) and the step left alone: a
+        library taking a file's stat for its bytes (``filecmp.cmp``, a cache keyed by times)."""
         rel = []
-        for full in self.read:
+        timed = {full for full in self.timed if not self._own_look(full, timed=False)}
+        for full in self.read | timed:
             code = full.endswith(outside.CODE_SUFFIXES) and full not in self.sources
             if code or self._tooling(full) or self.stamps.get(full) == () or os.path.isdir(full):
                 continue
@@ -337,10 +346,13 @@ class RecordedReads:
         it as on an input (``Repository().get_pipeline(...).runs[-1]...read()``)."""
         self.outputs_read.setdefault(f"{step}:{output}", artifact)
 
-    def _own_look(self, full: str) -> bool:
-        """Whether a library tested ``full`` on the way to reading it (its digest says more)
-        or to writing in or at it (the step's own product)."""
-        return full in self.read or any(within(full, c) or within(c, full) for c in self.changed)
+    def _own_look(self, full: str, timed: bool = True) -> bool:
+        """Whether a library tested ``full`` on the way to reading it (its digest says more;
+        with ``timed``, a file it asked the times of counts so) or to writing in or at it
+        (the step's own product)."""
+        if full in self.read or (timed and full in self.timed):
+            return True
+        return any(within(full, c) or within(c, full) for c in self.changed)
 
     def learned(self) -> dict[str, str]:
         """``ls:DIR``, ``exists:PATH`` and ``mtimes:DIR`` keys (see ``LockEntry.reads``) with

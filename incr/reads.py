@@ -11,9 +11,9 @@ Listings raise ``os.listdir`` and ``os.scandir`` (``glob``, ``Path.iterdir``, ``
 ``Path.exists``/``is_file``/``is_dir`` call them), and ``os.access`` (whether the path
 exists; not its permissions). A test counts when the code that asked, past the standard
 library's path modules, is a project file, or any code but incr's asking of a path under the
-root (``pathfacts.library_test``: python-dotenv looking for ``.env``, on a thread too); a
-listing too, or (a step's) a library's listing of a folder under the root that the step did
-not write in.
+root (``pathfacts.library_test``: python-dotenv looking for ``.env``, on a thread too; a file
+whose times it asked counts by its bytes: ``filecmp.cmp``); a listing too, or (a step's) a
+library's listing of a folder under the root that the step did not write in.
 
 Under the project root, left out: the cache folder and the lockfile, version-control folders
 (``.git``, ``.hg``, ``.svn``), virtual environments (``.venv``, ``.tox``, ``.nox``, any folder
@@ -83,6 +83,7 @@ class ReadRecorder(RecordedReads):
         self.read, self.written, self.changed = set[str](), set[str](), set[str]()
         self.listings: dict[str, str] = {}
         self.tests, self.tested_by_library = dict[str, str](), set[str]()  # (see ``tested``)
+        self.timed = set[str]()
         self.times: dict[str, int] = {}  # files asked their times: modification time (ns)
         #: Which code files are the project's (the same answer as for environment variables).
         self._code = project_files(root)

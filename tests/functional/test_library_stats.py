@@ -1,12 +1,98 @@
-"""Existence tests a library makes of the project's files on a thread of the step's, or of an
-import: they count as the project's own."""
+"""What a library learns of the project's files without reading them itself: a stat it takes
+for the bytes (``filecmp.cmp``), and existence tests made on a thread of the step's or of an
+import. They count as the project's own."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
-from .conftest import MakeProject
+from .conftest import MakeProject, Project
 from .scratch import assert_same_as_scratch, fresh_copy
+
+COMPARES = """\
+    import filecmp
+    from concurrent.futures import ThreadPoolExecutor
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def same_folder() -> bool:
+        mark("same_folder")
+        return filecmp.cmp("data/x.txt", "data/y.txt")
+
+
+    @step
+    def two_folders() -> bool:
+        mark("two_folders")
+        return filecmp.cmp("data/x.txt", "ref/x.txt")
+
+
+    @step
+    def on_threads() -> list:
+        mark("on_threads")
+        with ThreadPoolExecutor(2) as pool:
+            return list(pool.map(filecmp.cmp, ["data/x.txt"], ["data/y.txt"]))
+
+
+    @pipeline
+    def compares():
+        same_folder()
+        two_folders()
+        on_threads()
+    """
+
+
+def _compares(make_project: MakeProject) -> Project:
+    project = make_project({"pipelines/compares.py": COMPARES, "data/x.txt": "same1\n"})
+    (project.root / "ref").mkdir()
+    shutil.copy2(project.root / "data/x.txt", project.root / "data/y.txt")  # same stat
+    shutil.copy2(project.root / "data/x.txt", project.root / "ref/x.txt")
+    project.repro()
+    assert sorted(project.take_ran()) == ["on_threads", "same_folder", "two_folders"]
+    return project
+
+
+def test_a_shallow_filecmp_counts_the_bytes_of_the_files_it_compared(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``filecmp.cmp`` takes two files with the same size and times for equal without reading
+    them: the files whose times a library asked count by their bytes. An edit of the same size
+    reruns the steps comparing that file (False, as from scratch), and only those."""
+    project = _compares(make_project)
+    assert set(project.lock()["compares.two_folders"].reads) >= {"data/x.txt", "ref/x.txt"}
+
+    (project.root / "data/y.txt").write_text("same2\n", encoding="utf-8")
+    assert project.dirty() == {
+        "same_folder": [("read changed", "data/y.txt")],
+        "on_threads": [("read changed", "data/y.txt")],
+    }
+    project.repro()
+    assert sorted(project.take_ran()) == ["on_threads", "same_folder"]
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+    project.repro()
+    assert project.take_ran() == []
+
+    (project.root / "ref/x.txt").write_text("same3\n", encoding="utf-8")
+    project.repro()
+    assert project.take_ran() == ["two_folders"]
+
+
+def test_a_file_a_library_compared_touched_without_an_edit_reruns_nothing(
+    make_project: MakeProject,
+) -> None:
+    """The same bytes with a newer time (a copy, a checkout): nothing to rerun."""
+    project = _compares(make_project)
+    later = os.stat(project.root / "data/y.txt").st_mtime + 5
+    os.utime(project.root / "data/y.txt", (later, later))
+    os.utime(project.root / "ref/x.txt", (later, later))
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
+
 
 THREADED_TESTS = """\
     import os
