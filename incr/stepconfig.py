@@ -69,17 +69,9 @@ def _fields(value: Any) -> dict[str, Any]:
 def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
-    if _is_record(type(value)):
+    if stepsig.is_record_class(type(value)):
         return _fields(value)
     return value
-
-
-def _is_record(kind: Any) -> bool:
-    """Whether ``kind`` is a class whose values count by their fields: a dataclass, or a
-    pydantic model (ZenML's configs were pydantic models, a model nested in one common)."""
-    return isinstance(kind, type) and (
-        dataclasses.is_dataclass(kind) or isinstance(getattr(kind, "model_fields", None), dict)
-    )
 
 
 def _field_names(kind: type) -> list[str]:
@@ -165,12 +157,12 @@ def _converter(annotation: Any) -> Callable[[Any], Any] | None:
             return None
         convert = _converter(inner[0])
         return None if convert is None else _or_none(convert)
-    if _is_record(annotation):
+    if stepsig.is_record_class(annotation):
         return functools.partial(_to_dataclass, annotation)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return functools.partial(_to_member, annotation)
     nested = args[0] if len(args) == 1 else None
-    if origin is list and isinstance(nested, type) and _is_record(nested):
+    if origin is list and isinstance(nested, type) and stepsig.is_record_class(nested):
         return functools.partial(_to_dataclasses, nested)
     return _SCALARS.get(annotation)
 

@@ -304,12 +304,17 @@ def copy_mutable_defaults(cls: type) -> None:
     config made gets its own copy."""
     annotations = inspect.get_annotations(cls)
     for name, value in list(vars(cls).items()):
-        nested = not isinstance(value, type) and (  # a dataclass or a pydantic model
-            dataclasses.is_dataclass(value)
-            or isinstance(getattr(value, "model_fields", None), dict)
-        )
+        nested = not isinstance(value, type) and is_record_class(type(value))
         if name in annotations and (nested or isinstance(value, list | dict | set)):
             setattr(cls, name, dataclasses.field(default_factory=_copier(value)))
+
+
+def is_record_class(kind: Any) -> bool:
+    """Whether ``kind`` is a class whose values count by their fields: a dataclass, or a
+    pydantic model (ZenML's configs were pydantic models, a model nested in one common)."""
+    return isinstance(kind, type) and (
+        dataclasses.is_dataclass(kind) or isinstance(getattr(kind, "model_fields", None), dict)
+    )
 
 
 def _copier(value: Any) -> Callable[[], Any]:
