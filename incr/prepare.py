@@ -364,7 +364,7 @@ class Preparer:
         values steps before it set, see ``LearnedFacts.read_changes``). None for a step
         seen writing a file it does not list in ``outs`` (``SeenWrites``) that another step
         was seen reading: putting its outputs back would not write that file again, so it
-        executes (a log file no step reads does not count)."""
+        executes; a record is skipped whose report no step reads differs (``leafwrites``)."""
         written = self.ws.writes.steps.get(node.key)
         if written and any(
             path in entry.reads
@@ -380,6 +380,8 @@ class Preparer:
         for hit in self.ws.store.lookup_runs(fp):
             if self.ws.read_changes(hit.reads, expected, set_before):
                 continue
+            if not self.ws.written.holds(node.key, hit.writes):
+                continue  # a report it writes holds another run's: it executes to write it
             expires = node.cache_expires
             if expires is not None and self.clock.wall() - hit.created > expires:
                 continue
@@ -428,7 +430,9 @@ class Preparer:
         run.result.cached.append(node.name)
         if restored and node.outs:  # files put back are written as this run goes
             self.recorder.stale_readers(run, run.overlaps.finish(node.name, (), node.outs))
-        written = self.ws.writes.steps.get(node.key, ()) if restored else ()
+        locked = self.ws.locks.get(node.key)
+        known = locked is not None and self.ws.written.known_to_hold(node.key, locked.fingerprint)
+        written = self.ws.writes.steps.get(node.key, ()) if restored and not known else ()
         if note := restored_note(node.key, node.outs, written):
             self.reporter.emit(Note(note))
         pipeline = run.traced.graph.name

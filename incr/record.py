@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from incr import appendbase, overlaps, sharedwrites
+from incr import appendbase, leafwrites, overlaps, sharedwrites
 from incr import graph as graphs
 from incr.executors import StepOutcome
 from incr.fingerprint import fingerprint
@@ -59,7 +59,12 @@ class ResultRecorder:
             run.value_digests.update(outcome.value_digests)
         for name in outcome.env_set_before:  # the process's value, not the environment's
             reads[f"{ENV_PREFIX}{name}"] = SET_BEFORE
-        self.ws.store.record_run(fp, outcome.artifacts, reads, self.clock.wall(), node.key)
+        written = None
+        if node.track_reads:  # what the files no outs lists hold as it left them
+            left = (outcome.writes, node.outs, outcome.appends, self.ws.stats.digest)
+            written = leafwrites.recorded(*left)
+        store = self.ws.store
+        store.record_run(fp, outcome.artifacts, reads, self.clock.wall(), node.key, written)
         self.ws.keep_sources(facts.code)
         self.record(node, fp, facts, outcome.artifacts, reads)
         run.outputs[node.name] = outcome.artifacts

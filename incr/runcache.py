@@ -59,9 +59,11 @@ class RunCache:
         reads: dict[str, str],
         created: float,
         step: str = "",
+        writes: dict[str, str] | None = None,
     ) -> None:
-        """Remember what ``fingerprint`` produced, what it read, when (seconds since epoch), and
-        for which step (``PIPELINE.STEP``, for ``incr gc --keep``).
+        """Remember what ``fingerprint`` produced, what it read, when (seconds since epoch), for
+        which step (``PIPELINE.STEP``, for ``incr gc --keep``), and the digests of the files it
+        wrote that no ``outs`` lists (``writes``, see ``incr.leafwrites``).
 
         Reads are not part of the fingerprint, so one fingerprint may have several records,
         one per set of read digests (the newest ``RUN_VARIANTS`` are kept), and reverting a
@@ -73,6 +75,8 @@ class RunCache:
             "created": created,
             "step": step,
         }
+        if writes is not None:
+            record["writes"] = dict(sorted(writes.items()))
         self._change({"fp": fingerprint, "record": record})
 
     def forget_run(self, fingerprint: str, reads: dict[str, str]) -> None:
@@ -170,6 +174,11 @@ class RunCache:
             if record is not None and all(self.has(a.digest) for a in record.outputs.values()):
                 records.append(record)
         return records
+
+    def recorded_writes(self, fingerprint: str) -> list[dict[str, str] | None]:
+        """The ``writes`` of each record of ``fingerprint``, newest first (None: a record made
+        before they were kept), whether or not its objects are still stored."""
+        return [r.writes for r in map(_run_record, self._variants(fingerprint)) if r is not None]
 
     def lookup_run(self, fingerprint: str) -> RunRecord | None:
         """The newest usable record of ``fingerprint``, or None."""
@@ -399,15 +408,19 @@ def _run_record(variant: dict[str, Any]) -> RunRecord | None:
     try:
         outputs = {n: Artifact.decode(t) for n, t in variant["outputs"].items()}
         reads = {str(k): str(v) for k, v in variant["reads"].items()}
-        return RunRecord(outputs, reads, float(variant["created"]))
+        found = variant.get("writes")
+        writes = None if found is None else {str(k): str(v) for k, v in found.items()}
+        return RunRecord(outputs, reads, float(variant["created"]), writes)
     except (ValueError, AttributeError, KeyError, TypeError):
         return None
 
 
 @valueclass(frozen=True)
 class RunRecord:
-    """One run-cache entry: the outputs a fingerprint produced, the files it read, and when."""
+    """One run-cache entry: the outputs a fingerprint produced, the files it read, when, and
+    the files it wrote that no ``outs`` lists (None: not known, see ``incr.leafwrites``)."""
 
     outputs: dict[str, Artifact]
     reads: dict[str, str]
     created: float
+    writes: dict[str, str] | None = None

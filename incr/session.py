@@ -96,7 +96,8 @@ class Workspace:
         self.changed = False
         #: The files each step was seen to write (they order the steps that read them).
         self.writes = SeenWrites(project.cache / "writes.json")
-        self.written = WrittenFiles(self.writes, self.locks, self.stats.digest, project.root)
+        found = (self.stats.digest, project.root, self.store.recorded_writes)
+        self.written = WrittenFiles(self.writes, self.locks, *found)
         self._later: dict[str, LaterUsers] = {}  # see ``judged_reads``
         self.pipelines: list[TracedPipeline] = []  # those the command judges or runs
         # skops loads the types [tool.incr] trusted_types names and the project's own

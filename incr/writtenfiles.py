@@ -6,10 +6,10 @@ left, or was changed by hand (``sharedwrites.left_since``)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from incr import appendbase, dag
+from incr import appendbase, dag, leafwrites
 from incr.learned import readers_of, written_changes
 from incr.model import LockEntry, PipelineGraph, Reason, StepNode
 from incr.seenwrites import SeenWrites
@@ -26,8 +26,11 @@ class WrittenFiles:
         locks: Mapping[str, LockEntry],
         digest: Callable[[str], str],
         root: Path,
+        recorded: Callable[[str], list[dict[str, str] | None]] = lambda fp: [],
     ) -> None:
         self.writes = writes
+        #: The files no ``outs`` lists as each run of a fingerprint left them (``leafwrites``).
+        self.recorded = recorded
         self.locks = locks
         self.digest = digest
         self.root = root
@@ -37,6 +40,7 @@ class WrittenFiles:
         self.shared: Across | None = None
         #: Why the writers of files every writer appends to run again (``across``).
         self.unknown: dict[str, list[Reason]] = {}
+        self._users: dict[str, set[str]] | None = None  # see ``_shared``
 
     def changes(self, graph: PipelineGraph, node: StepNode) -> list[Reason]:
         """Why ``node`` of ``graph`` must run again to write its files anew; empty when none."""
@@ -56,7 +60,38 @@ class WrittenFiles:
             steps = self.writes.steps
             on_disk = (self._left, self.digest)
             changes += left_since(graph, node.name, self.locks, steps, *on_disk, self.shared)
+        if (locked := self.locks.get(node.key)) is not None:  # a report no other step reads
+            runs = self.recorded(locked.fingerprint)
+            changes += leafwrites.changes(runs, self.digest, self._shared(node.key, runs))
         return changes + self.unknown.get(node.key, [])
+
+    def holds(self, key: str, writes: dict[str, str] | None) -> bool:
+        """Whether the files a run of step ``key`` wrote that no other step reads or writes
+        hold what it left (``writes``: its record's, None when not known)."""
+        return leafwrites.holds(writes, self.digest, self._shared(key, [writes]))
+
+    def known_to_hold(self, key: str, fp: str) -> bool:
+        """Whether a run of fingerprint ``fp`` of step ``key`` is known to have left those
+        files as they are (put back from the cache, it needs no note that they were not)."""
+        return any(w is not None and self.holds(key, w) for w in self.recorded(fp))
+
+    def _shared(self, key: str, runs: Iterable[Mapping[str, str] | None]) -> set[str]:
+        """The files of ``runs`` that another step writes, reads, lists in its ``outs`` or
+        ``deps`` (or holds in a folder it lists): ``written_changes``, ``left_since`` and the
+        outputs check judge those."""
+        paths = {p for writes in runs if writes for p in writes}
+        if not paths:
+            return set()
+        if self._users is None:  # once: each file with the steps that write or read it
+            self._users = {}
+            for k, ps in self.writes.steps.items():
+                for p in ps:
+                    self._users.setdefault(p, set()).add(k)
+            for k, entry in self.locks.items():
+                for p in (*entry.reads, *entry.outputs, *entry.facts.deps):
+                    self._users.setdefault(p, set()).add(k)
+        users = self._users
+        return {p for p in paths if any(users.get(f, set()) - {key} for f in _and_folders(p))}
 
     def _left(self, key: str) -> set[str]:
         """The files step ``key`` wrote that hold what the run its lock entry records left."""
@@ -73,3 +108,9 @@ class WrittenFiles:
         self.writes.chains = appendbase.chains(graphs, *found, before, self.locks)
         self.unknown = appendbase.unknown(self.writes.chains, before)
         return self.shared
+
+
+def _and_folders(path: str) -> list[str]:
+    """``path`` and the folders above it (``out/a/b.txt``: ``out/a``, ``out``)."""
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(len(parts), 0, -1)]

@@ -50,12 +50,21 @@ def test_the_writer_of_a_file_gone_runs_again(make_project: MakeProject, tmp_pat
     assert project.take_ran() == []
     shutil.rmtree(project.root / "out")
     dirty = project.dirty()
-    assert dirty["write"] == [("written file missing", "out/a.txt")]
+    assert dirty["write"] == [
+        ("written file missing", "out/a.txt"),
+        ("written file missing", "out/log.txt"),  # read by no step, written again too
+    ]
     project.repro()
     assert project.take_ran() == ["write"]  # the same bytes again: the reader is reused
     assert project.dirty() == {}
-    (project.root / "out" / "log.txt").unlink()  # read by no step: nothing to write again
-    assert project.dirty() == {}
+    (project.root / "out" / "log.txt").unlink()  # read by no step, and written again too
+    assert project.dirty() == {
+        "write": [("written file missing", "out/log.txt")],
+        "read": [("after", "write")],
+    }
+    project.repro()
+    assert project.take_ran() == ["write"]
+    assert project.read("out/log.txt") == "no step reads me\n"
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
 
 
@@ -78,7 +87,13 @@ def test_the_writer_of_a_file_changed_since_it_ran_runs_again(
     assert project.take_ran() == ["write"]
     assert project.read("out/a.txt") == "hello\n"
     assert project.dirty() == {}
-    project.write({"out/log.txt": "edited"})  # read by no step: nothing to write again
+    project.write({"out/log.txt": "edited"})  # read by no step: written again all the same
+    assert project.dirty() == {
+        "write": [("written file changed", "out/log.txt")],
+        "read": [("after", "write")],
+    }
+    project.repro()
+    assert project.take_ran() == ["write"]
     assert project.dirty() == {}
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
 

@@ -69,6 +69,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "overlaps",
             "crossreads",
             "foreignwrites",
+            "leafwrites",
         ],
     ),
     # 1 edges: disk, formats, hashing, audit hooks, caches, project layout, console words
