@@ -81,13 +81,15 @@ class Fetched:
 @valueclass(frozen=True)
 class SharedRun:
     """A run record as the remote holds it: what ``fingerprint`` produced (``outputs``),
-    what it read, when, and for which step (``PIPELINE.STEP``)."""
+    what it read, when, for which step (``PIPELINE.STEP``), and the files it wrote that no
+    ``outs`` lists (``writes``; None: not known, see ``incr.leafwrites``)."""
 
     fingerprint: str
     step: str
     outputs: dict[str, Artifact]
     reads: dict[str, str]
     created: float
+    writes: dict[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -96,16 +98,16 @@ class SharedRun:
         return digest_bytes(canonical_json(body).encode(), 32)
 
     def to_bytes(self) -> bytes:
-        return json.dumps(
-            {
-                "fingerprint": self.fingerprint,
-                "step": self.step,
-                "outputs": _encoded(self.outputs),
-                "reads": dict(sorted(self.reads.items())),
-                "created": self.created,
-            },
-            sort_keys=True,
-        ).encode()
+        body = {
+            "fingerprint": self.fingerprint,
+            "step": self.step,
+            "outputs": _encoded(self.outputs),
+            "reads": dict(sorted(self.reads.items())),
+            "created": self.created,
+        }
+        if self.writes is not None:
+            body["writes"] = dict(sorted(self.writes.items()))
+        return json.dumps(body, sort_keys=True).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SharedRun | None:
@@ -115,7 +117,10 @@ class SharedRun:
             outputs = {str(n): Artifact.decode(t) for n, t in raw["outputs"].items()}
             reads = {str(k): str(v) for k, v in raw["reads"].items()}
             created = float(raw["created"])
-            return cls(str(raw["fingerprint"]), str(raw["step"]), outputs, reads, created)
+            found = raw.get("writes")
+            writes = None if found is None else {str(k): str(v) for k, v in found.items()}
+            fingerprint, step = str(raw["fingerprint"]), str(raw["step"])
+            return cls(fingerprint, step, outputs, reads, created, writes)
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
 

@@ -54,11 +54,20 @@ def pull_command(project: Project, targets: tuple[str, ...], echo: Echo, tell: E
     from incr.locking import project_lock
     from incr.remote import Remote
     from incr.remotesync import pull, select
+    from incr.seenwrites import SeenWrites
 
     remote = Remote.open(project)
     with project_lock(project.cache, "incr pull", on_wait=tell):
         locks = lockfile.read(project.lockfile)
         report = pull(remote, project.root, locks, select(locks, targets))
+        if report.runs:  # the files their runs wrote outside outs: checked as if run here
+            seen = SeenWrites(project.cache / "writes.json")
+            with remote.store.batched():
+                for key, run in sorted(report.runs.items()):
+                    found = (run.outputs, run.reads, run.created, key, run.writes)
+                    remote.store.record_run(run.fingerprint, *found)
+                    seen.put(key, list(run.writes or ()))
+            seen.save(seen.steps)
     for line in report.problems:
         tell(f"error: {line}")
     for name in report.restored:

@@ -106,7 +106,7 @@ def push(
     runs = [_locked_run(remote, key, locks[key]) for key in keys]
     if all_runs:
         for fp, step, _, records in store.run_records():
-            runs += [SharedRun(fp, step, r.outputs, r.reads, r.created) for r in records]
+            runs += [SharedRun(fp, step, r.outputs, r.reads, r.created, r.writes) for r in records]
     owners = _owner_lines(locks, keys, remote)
     ready: list[SharedRun] = []
     needed: set[str] = set()
@@ -173,12 +173,13 @@ def _intact(store: Store, digest: str) -> bool | None:
 
 def _locked_run(remote: Remote, key: str, entry: LockEntry) -> SharedRun:
     """The run record of a lock entry, dated by the local run cache when it has it."""
-    created = time.time()
+    created, writes = time.time(), None
     for record in remote.store.lookup_runs(entry.fingerprint):
         if record.outputs == entry.outputs and record.reads == entry.reads:
-            created = record.created
+            created, writes = record.created, record.writes
             break
-    return SharedRun(entry.fingerprint, key, dict(entry.outputs), dict(entry.reads), created)
+    outputs, reads = dict(entry.outputs), dict(entry.reads)
+    return SharedRun(entry.fingerprint, key, outputs, reads, created, writes)
 
 
 @valueclass
@@ -188,6 +189,9 @@ class PullReport:
     fetched: int = 0
     restored: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: The remote's records of the pulled lock entries that know the files their run wrote
+    #: outside ``outs`` (see ``incr.leafwrites``), by step key.
+    runs: dict[str, SharedRun] = field(default_factory=dict)
 
 
 def pull(remote: Remote, root: Path, locks: dict[str, LockEntry], keys: list[str]) -> PullReport:
@@ -195,6 +199,7 @@ def pull(remote: Remote, root: Path, locks: dict[str, LockEntry], keys: list[str
     ``outs`` files and folders that are missing from the working tree (a file that exists is
     left as it is: ``incr status`` says whether it differs)."""
     report = PullReport()
+    report.runs = _locked_records(remote, locks, keys)
     owners = _owner_lines(locks, keys, remote)
     outputs = [a for key in keys for a in locks[key].outputs.values()]
     got = fetch_outputs(remote, outputs)
@@ -210,6 +215,25 @@ def pull(remote: Remote, root: Path, locks: dict[str, LockEntry], keys: list[str
                     continue  # said above (missing or refused)
                 report.restored.append(name)
     return report
+
+
+def _locked_records(
+    remote: Remote, locks: dict[str, LockEntry], keys: list[str]
+) -> dict[str, SharedRun]:
+    """The remote's records of the lock entries of ``keys`` (named by their outputs and reads:
+    read in one batch, no listing) that say which files their run wrote outside ``outs``."""
+    runs = {}
+    for key in keys:
+        entry = locks[key]
+        runs[key] = SharedRun(entry.fingerprint, key, entry.outputs, entry.reads, 0.0)
+    paths = {remote.record_path(r.fingerprint, r.name): k for k, r in runs.items()}
+    found = {}
+    for path, data in remote.read_many(list(paths)).items():
+        run = SharedRun.from_bytes(data)
+        owner = paths.get(path)
+        if run is not None and owner is not None and run.name == runs[owner].name and run.writes:
+            found[owner] = run
+    return found
 
 
 def _restore(remote: Remote, root: Path, name: str, artifact: Artifact) -> None:
@@ -259,6 +283,8 @@ class RemoteRuns:
         self.warn = warn
         self.taken: set[str] = set()
         self.broken = False  # the remote failed once: not asked again in this run
+        #: Told the files a fetched run wrote that no ``outs`` lists (``SeenWrites.put``).
+        self.writes: Callable[[str, dict[str, str] | None], None] = lambda key, writes: None
 
     def took(self, key: str) -> bool:
         """True when the result of step ``key`` came from the remote in this run."""
@@ -286,13 +312,16 @@ class RemoteRuns:
             # The committed result first (as ``incr pull`` takes it), before any other run of
             # the same fingerprint pushed since. Undated: a step whose results expire will not
             # take it (created 0 is old).
-            candidates.insert(0, SharedRun(fingerprint, key, locked.outputs, locked.reads, 0.0))
+            same = (r for r in candidates if (r.outputs, r.reads) == (locked.outputs, locked.reads))
+            writes = next((r.writes for r in same), None)  # as its pushed record says
+            first = SharedRun(fingerprint, key, locked.outputs, locked.reads, 0.0, writes)
+            candidates.insert(0, first)
         tried: list[tuple[dict[str, Artifact], dict[str, str]]] = []
         for run in candidates:
             if (run.outputs, run.reads) in tried:  # the lock entry of a record: fetched once
                 continue
             tried.append((run.outputs, run.reads))
-            if not usable(RunRecord(run.outputs, run.reads, run.created)):
+            if not usable(RunRecord(run.outputs, run.reads, run.created, run.writes)):
                 continue
             got = fetch_outputs(self.remote, run.outputs.values())
             if got.refused:
@@ -302,7 +331,8 @@ class RemoteRuns:
                 continue
             if got.missing:
                 continue
-            store.record_run(fingerprint, run.outputs, run.reads, run.created, key)
+            store.record_run(fingerprint, run.outputs, run.reads, run.created, key, run.writes)
+            self.writes(key, run.writes)
             self.taken.add(key)
             return True
         return False

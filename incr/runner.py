@@ -337,6 +337,8 @@ def _repro(
             workspace.facts.check_deps(traced, judged_steps(graph, only))
     runner = Runner(workspace, reporter)
     runner.remote, runner.dask = pull, dask
+    if pull is not None:  # a fetched run's files outside outs, as if it ran here
+        pull.writes = lambda key, writes: workspace.writes.put(key, list(writes or ()))
     runner.shared = SharedRuns.of(workspace, pipelines, targets, force)
     done = Repro(ok=True)
     queue = list(dag.select(pipelines, targets))

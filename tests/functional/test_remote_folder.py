@@ -373,3 +373,64 @@ def test_a_push_from_a_clone_without_results_says_it_sent_nothing(
     last = pushed.stdout.strip().splitlines()[-1]
     assert last.startswith("pushed nothing to ") and last.endswith("what is above is missing here")
     assert "the remote had everything" not in pushed.output
+
+
+SUMMARY = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def load() -> list:
+        mark("load")
+        return [1, 2, 3]
+
+
+    @step
+    def summary(values: list) -> int:
+        mark("summary")
+        with open("summary.md", "w", encoding="utf-8") as fh:
+            fh.write(f"total {sum(values)}\\n")
+        return sum(values)
+
+
+    @pipeline
+    def flow():
+        summary(load())
+    """
+
+
+def test_a_clone_runs_the_step_whose_report_a_pull_cannot_put_back(
+    make_project: MakeProject,
+) -> None:
+    """``summary.md``, which ``summary`` writes outside its ``outs`` (ignored by git), is not
+    on the remote: a clone that pulled the results has ``summary`` dirty and executes it, and
+    ``repro --pull`` executes it rather than fetching it. Before, both clones took every
+    result from the remote and had no ``summary.md``, where a run from scratch writes it."""
+    project = make_project(
+        {
+            "pyproject.toml": pyproject(URL),
+            "pipelines/flow.py": SUMMARY,
+            ".gitignore": "summary.md\nran.txt\n",
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["load", "summary"]
+    git(project.root, "init", "-q", "-b", "main")
+    commit(project, "first")
+    assert project.incr("push").returncode == 0
+    pulled = clone(project, "pulled")
+    assert pulled.incr("pull").returncode == 0
+    assert pulled.dirty() == {"summary": [("written file missing", "summary.md")]}
+    pulled.repro()
+    assert pulled.take_ran() == ["summary"]
+    assert pulled.read("summary.md") == "total 6\n"
+    assert pulled.dirty() == {}
+    fetched = clone(project, "fetched")
+    result = fetched.repro("--pull")
+    assert "Using remote cached version of load." in result.stdout
+    assert fetched.take_ran() == ["summary"]
+    assert fetched.read("summary.md") == "total 6\n"
+    assert fetched.dirty() == {}
+    fetched.repro("--pull")
+    assert fetched.take_ran() == []
