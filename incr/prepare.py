@@ -361,10 +361,9 @@ class Preparer:
     ) -> RunRecord | None:
         """The newest run-cache record of ``fp`` that has not expired and whose reads still
         match the files as they are now (and hold the ``expected`` ones; ``set_before``: the
-        values steps before it set, see ``LearnedFacts.read_changes``). None for a step
-        seen writing a file it does not list in ``outs`` (``SeenWrites``) that another step
-        was seen reading: putting its outputs back would not write that file again, so it
-        executes; a record is skipped whose report no step reads differs (``leafwrites``)."""
+        values steps before it set, see ``LearnedFacts.read_changes``). None for a step seen
+        writing a file outside ``outs`` that another step read (a put back writes no file: it
+        executes); a record whose such file no step reads differs is skipped (``leafwrites``)."""
         written = self.ws.writes.steps.get(node.key)
         if written and any(
             path in entry.reads
@@ -430,9 +429,10 @@ class Preparer:
         run.result.cached.append(node.name)
         if restored and node.outs:  # files put back are written as this run goes
             self.recorder.stale_readers(run, run.overlaps.finish(node.name, (), node.outs))
-        locked = self.ws.locks.get(node.key)
-        known = locked is not None and self.ws.written.known_to_hold(node.key, locked.fingerprint)
-        written = self.ws.writes.steps.get(node.key, ()) if restored and not known else ()
+        written = self.ws.writes.steps.get(node.key, ()) if restored else ()
+        entry = self.ws.locks.get(node.key) if written else None
+        if entry is not None and self.ws.written.known_to_hold(node.key, entry.fingerprint):
+            written = ()  # they hold what that run left
         if note := restored_note(node.key, node.outs, written):
             self.reporter.emit(Note(note))
         pipeline = run.traced.graph.name
