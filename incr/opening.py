@@ -22,6 +22,7 @@ from incr.session import Workspace
 if TYPE_CHECKING:
     from incr.graphcache import Saved
     from incr.importreads import ImportFacts
+    from incr.plan import Verdict
 
 
 def open_pipelines(
@@ -119,7 +120,8 @@ def open_for_repro(
 
         writes, locks = workspace.step_writes(pipelines), workspace.locks
         targets = writers_of(pipelines, list(targets), writes, locks)
-    verdicts = [] if force else workspace.status(pipelines, targets, save=False)
+    kept = None if force or targets else kept_clean(project, workspace, pipelines)
+    verdicts = kept or ([] if force else workspace.status(pipelines, targets, save=False))
     if not force and not any(v.dirty for v in verdicts):
         workspace.clean = {v.node.key: v for v in verdicts}
         return workspace, pipelines  # every step is clean: nothing will execute
@@ -136,6 +138,31 @@ def open_for_repro(
         workspace.bind = bound[1]  # a pipeline left as saved may have a step to run after all
         return workspace, bound[0]
     return open_pipelines(project, workspace=workspace, saved=saved)
+
+
+def kept_clean(
+    project: Project, workspace: Workspace, pipelines: list[TracedPipeline]
+) -> list[Verdict] | None:
+    """Every step clean, as its lock entry records it, when the answer ``incr status`` kept
+    still holds (``incr.statusmemo``: nothing it depends on moved since, and it kept only an
+    answer where every step is clean): a no-op ``repro`` then decides no step again. None
+    when there is no such answer, or a step has no lock entry."""
+    from incr import statusmemo
+    from incr.plan import Verdict
+
+    if not statusmemo.enabled() or not (project.cache / statusmemo.FILE).is_file():
+        return None
+    if statusmemo.StatusMemo(project, "text").answer() is None:
+        return None
+    verdicts = []
+    for traced in pipelines:
+        graph, _ = workspace.learned_graph(traced)  # the nodes the runner judges
+        for node in graph.steps:
+            locked = workspace.locks.get(node.key)
+            if locked is None:
+                return None
+            verdicts.append(Verdict(node, (), locked.fingerprint, locked.facts))
+    return verdicts
 
 
 def script_imports(

@@ -13,9 +13,9 @@ on; the next status prints it again when its signature is the same:
 - every file of the project (size, modification and change times, inode) and every folder
   by what it holds, except the cache folder, ``.git`` and ``__pycache__`` folders: sources,
   ``pyproject.toml``, ``pipeline.lock``, data, outs;
-- the cache folder's own notes (files other than the caches ``DERIVED`` lists, which only
-  save work) and the folders of its stored objects and run records (one is added or removed:
-  a folder's times change);
+- the cache folder's own notes (but what ``DERIVED`` lists: caches that only save work, and
+  what the last runs did) and the folders of its stored objects and run records (one is added
+  or removed: a folder's times change);
 - the files and folders outside the project that steps or pipeline modules were seen to read,
   list or test (``incr.outside``), and the steps' ``deps`` there: their sizes, times and
   inodes (a folder's, of everything under it). Their keys are kept in the file, after the
@@ -30,6 +30,9 @@ of a coarse clock would look the same), when every step is clean and none has a
 anew on each run (``incr.volatile``). ``incr status --check``, targets,
 ``--why`` and ``--remote`` always decide afresh, as does every command with
 ``INCR_NO_STATUS_MEMO`` or ``INCR_NO_GRAPH_CACHE`` set.
+
+A no-op ``incr repro`` takes such an answer too (``opening.kept_clean``): every step clean, as
+its lock entry records it, none decided again.
 """
 
 from __future__ import annotations
@@ -55,10 +58,14 @@ FILE = "status.memo"
 VOLATILE = "graph.volatile"
 FORMAT = 2
 DISABLE_ENV = "INCR_NO_STATUS_MEMO"
-#: Caches that only save work: the answer never depends on their contents.
+#: What the answer never depends on: caches that only save work, and what the last runs did
+#: (``runs.json``, for pictures, and their records in ``history``): a no-op ``repro``, which
+#: writes those, leaves the kept answer valid (``opening.kept_clean``).
 DERIVED = frozenset(
     {
         FILE,
+        "runs.json",
+        "history",
         "stat.json",
         "lockfile.bin",
         "graph.bin",

@@ -11,6 +11,7 @@ part of what a kept answer depends on."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 
@@ -342,3 +343,65 @@ def test_a_library_the_wiring_reads_is_watched_after_a_status_that_traced(
     answer = status(project)
     assert decided(answer)
     assert "one_1  dirty: new step" in answer.stdout
+
+
+def repro(project: Project, *args: str) -> Result:
+    """``incr repro ARGS``, started as ``status`` starts (the same ``sys.path``)."""
+    result = project.python("-m", "incr.cli", "repro", *args)
+    assert result.returncode == 0, result.output
+    return result
+
+
+def last_run(project: Project) -> dict[str, object]:
+    """The newest run record of pipeline ``flow`` in ``.pipecache/history``."""
+    import json
+
+    found = sorted((project.root / ".pipecache" / "history" / "flow").glob("*.json"))
+    record = json.loads(found[-1].read_text(encoding="utf-8"))
+    return {
+        "status": record["status"],
+        "steps": [(s["name"], s["status"]) for s in record["steps"]],
+    }
+
+
+def test_a_repro_after_a_kept_status_reuses_every_step_as_deciding_does(kept, monkeypatch) -> None:
+    """A no-op ``repro`` while the kept answer holds takes every step as clean without deciding
+    it again (incr/opening.py ``kept_clean``): the same steps reused, the same output, the same
+    run record and lockfile as a repro that decides each step; and the answer still holds
+    after it, for the next status and repro."""
+    keep(kept)
+    lock = kept.lock_bytes()
+    quick = repro(kept)
+    assert kept.take_ran() == []
+    quick_run = last_run(kept)
+    assert not decided(status(kept))  # the repro left the answer valid
+    with monkeypatch.context() as m:
+        m.setenv(DISABLE_ENV, "1")
+        slow = repro(kept)
+    assert kept.take_ran() == []
+    assert last_run(kept) == quick_run
+    assert quick_run["steps"] and all(s == "cached" for _, s in quick_run["steps"])  # type: ignore[union-attr]
+
+    def lines(result: Result) -> list[str]:  # but the run names and times
+        return [re.sub(r"\S+_\S+|[0-9.]+s\b", "", line) for line in result.stdout.splitlines()]
+
+    assert lines(quick) == lines(slow)
+    assert "5 steps reused from the cache" in quick.stdout
+    assert kept.lock_bytes() == lock
+
+
+def test_a_repro_after_a_kept_status_runs_what_changed_since(kept, monkeypatch) -> None:
+    """The answer a status kept is taken by ``repro`` only while nothing it depends on moved:
+    a dep rewritten with its old size and time, or a variable a step reads, runs its step."""
+    keep(kept)
+    path = kept.root / "data" / "raw.csv"
+    before = path.stat()
+    path.write_text("1\n2\n4\n", encoding="utf-8")  # same size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    repro(kept)
+    assert kept.take_ran()[0] == "load"
+    settle()
+    keep(kept)
+    monkeypatch.setenv("MODE", "fast")
+    repro(kept)
+    assert kept.take_ran() == ["moded"]
