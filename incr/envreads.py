@@ -402,7 +402,7 @@ class EnvRecorder:
                     self.set_before.add(name)
 
     def wrote(self, name: str, frame: FrameType) -> None:
-        if self.files.reads_count(frame.f_code.co_filename):
+        if self.files.reads_count(frame.f_code.co_filename) or _called_for(frame, self.files):
             self.set_here.add(name)
 
     def restore(self) -> list[str]:
@@ -424,6 +424,22 @@ class EnvRecorder:
                     os.putenv(key, before)
                     data[key] = before
         return changed
+
+
+def _called_for(frame: FrameType | None, files: ProjectFiles) -> bool:
+    """Whether a library's code in ``frame`` was called by the project's (``load_dotenv()`` in
+    a step), not run by an import (``KMP_INIT_AT_FORK``, which scikit-learn sets when
+    imported, stays set for the steps after) or for incr."""
+    while frame is not None:
+        code = frame.f_code
+        if is_incr_file(code.co_filename):
+            return False
+        if files.reads_count(code.co_filename):
+            return True
+        if code.co_name == "<module>" or code.co_filename.startswith("<frozen importlib"):
+            return False
+        frame = frame.f_back
+    return False
 
 
 @contextmanager

@@ -925,3 +925,53 @@ def test_a_script_records_the_variables_its_package_loads_as_the_step_saw_them(
     assert project.dirty() == {}
     project.repro()
     assert project.take_ran() == []
+
+
+DOTENV_IN_A_STEP = """\
+    import os
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def setup() -> int:
+        mark("setup")
+        from dotenv import load_dotenv
+
+        load_dotenv()
+        return 1
+
+
+    @step
+    def use(ready: int) -> str:
+        mark("use")
+        return os.environ.get("API_MODE", "none")
+
+
+    @pipeline
+    def dotenv_step():
+        use(setup())
+    """
+
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "2"]], ids=["in-process", "jobs"])
+def test_a_variable_a_library_sets_for_a_step_is_not_seen_by_the_steps_after_it(
+    make_project: MakeProject, tmp_path: Path, jobs: list[str]
+) -> None:
+    """``load_dotenv()`` called in a step sets ``$API_MODE`` through python-dotenv: it is put
+    back after the step, as a variable the step's own code sets. Before, ``use`` saw it on the
+    first run, then was dirty (``env changed (API_MODE)``), ran again without it (``setup``
+    cached sets nothing) and kept ``none``, where a run from scratch gave ``fast``."""
+    project = make_project(
+        {"pipelines/dotenv_step.py": DOTENV_IN_A_STEP, ".env": "API_MODE=fast\n"}
+    )
+    result = project.repro(*jobs)
+    assert sorted(project.take_ran()) == ["setup", "use"]
+    assert "step dotenv_step.setup sets $API_MODE in the environment" in result.stderr
+    assert project.dirty() == {}
+    project.repro(*jobs)
+    assert project.take_ran() == []
+    digest = project.lock()["dotenv_step.use"].outputs["output"].digest
+    assert json.loads(project.object_bytes(digest)) == "none"
+    assert outputs(project) == from_scratch(project, tmp_path, *jobs)
