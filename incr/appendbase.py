@@ -51,21 +51,25 @@ def chains(
     """The files the steps of ``graphs`` (in run order) were seen writing (``steps``, by key)
     that every writer appends to (``appends``; not one of ``guessed``) and a step reads, each
     with its writers in run order. None when a step of another pipeline writes it too (what
-    it appends is not this command's to put back). When what the file held is ``UNKNOWN``,
-    its writers are not all known: each step with a lock entry and no known writes that does
-    not read it is taken as one."""
+    it appends is not this command's to put back), or when another step lists it in ``outs``
+    (that one writes it anew). When what the file held is ``UNKNOWN``, its writers are not
+    all known: each step with a lock entry and no known writes that does not read it is taken
+    as one."""
     keys = [f"{graph.name}.{node.name}" for graph in graphs for node in graph.steps]
     writers: dict[str, list[str]] = {}
     for key in keys:
         for path in steps.get(key, ()):
             writers.setdefault(path, []).append(key)
     known = Counter(path for paths in steps.values() for path in paths)
+    listed = {f"{g.name}.{n.name}": n.outs for g in graphs for n in g.steps if n.outs}
     found: dict[str, list[str]] = {}
     read: tuple[set[str], set[str]] | None = None
     for path, names in sorted(writers.items()):
         if known[path] != len(names):
             continue
         if any(key in guessed or path not in appends.get(key, ()) for key in names):
+            continue
+        if any(key not in names and path in outs for key, outs in listed.items()):
             continue
         if read is None:  # (most projects: no such file, no lock entry looked at)
             read = reads(locks, deps=(d for g in graphs for n in g.steps for d in n.deps))

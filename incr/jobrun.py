@@ -310,10 +310,11 @@ def deps_written(job: StepJob, seen: ReadRecorder | None, tools: StepTools) -> d
 
 
 def writes_of(job: StepJob, seen: ReadRecorder | None) -> list[str]:
-    """The files the step opened for writing, besides its outs."""
-    if seen is None:
-        return []
-    return [p for p in seen.written_paths() if not any(paths_overlap(p, o) for o in job.outs)]
+    """The files the step opened for writing, besides its outs, but for those of its outs it
+    first opened to append to: what they held before stays (``incr.appendbase``)."""
+    kept = set(seen.appended_paths()) if seen is not None else set()
+    paths = seen.written_paths() if seen is not None else []
+    return [p for p in paths if p in kept or not any(paths_overlap(p, o) for o in job.outs)]
 
 
 def within(path: str, other: str) -> bool:

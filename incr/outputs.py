@@ -4,6 +4,7 @@ result has expired."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from incr import ondisk
 from incr.hashing import StatCache
@@ -23,6 +24,9 @@ class OutputCheck:
         self.store = store
         self._asked = 0
         self._shards: dict[str, frozenset[str]] = {}
+        #: Of the outs of a lock entry found modified, those that count as such (not one
+        #: that holds what another step writing it left: ``WrittenFiles.modified_outs``).
+        self.rewritten: Callable[[LockEntry | None, list[str]], list[str]] | None = None
 
     def stored(self, digest: str) -> bool:
         """Whether the object ``digest`` is in the store. A packed object is found in the
@@ -67,6 +71,8 @@ class OutputCheck:
                 missing.append(name)
             elif now == "modified":
                 modified.append(ondisk.detail(self.stats, self.store, name, artifact))
+        if modified and self.rewritten is not None:
+            modified = self.rewritten(entry, modified)
         return missing, modified
 
     def expired(self, node: StepNode, entry: LockEntry | None, now: float) -> bool:

@@ -255,14 +255,17 @@ def notes(graph: PipelineGraph, found: Sequence[Overlap], step: str) -> list[str
     for o in mine:
         if o.writer not in writers.setdefault(o.path, []):  # an out it was seen writing too
             writers[o.path].append(o.writer)
+    index = {node.name: i for i, node in enumerate(graph.steps)}
     for read, names in writers.items():
         if len(names) > 1:
+            names = sorted(names, key=index.__getitem__)
             both = ", ".join(names[:-1]) + f" and {names[-1]}"
             verb = "both write" if len(names) == 2 else "all write"
             lines.append(
                 f"reads {read}, which steps {both} {verb}: they run in that order, and when "
-                "one executes, the ones after it execute too (the file holds what the last "
-                "one wrote); let one step write it, or give each its own file"
+                "one executes, the ones after it execute too, and the ones before it when it "
+                "appends to the file (it holds what a run from scratch leaves); let one step "
+                "write it, or give each its own file"
             )
     for o in mine:
         if len(writers[o.path]) > 1:

@@ -428,7 +428,7 @@ class Preparer:
         run.outputs[node.name] = outputs
         run.result.cached.append(node.name)
         if restored and node.outs:  # files put back are written as this run goes
-            self.recorder.stale_readers(run, run.overlaps.finish(node.name, (), node.outs))
+            self.recorder.put_back(run, node)
         written = self.ws.writes.steps.get(node.key, ()) if restored else ()
         entry = self.ws.locks.get(node.key) if written else None
         if entry is not None and self.ws.written.known_to_hold(node.key, entry.fingerprint):

@@ -110,6 +110,13 @@ class ResultRecorder:
                 reasons += [why] if why not in reasons else []
                 run.requeue += [name] if name not in run.requeue else []
 
+    def put_back(self, run: RunState, node: StepNode) -> None:
+        """The step's outs were put back from the cache: the files are written as this run
+        goes (a reader that began before runs again), and the steps after it that write one
+        of them too execute again (``shared file rewritten``)."""
+        self.stale_readers(run, run.overlaps.finish(node.name, (), node.outs))
+        self.rewriters(run, node, node.outs)
+
     def record(
         self,
         node: StepNode,

@@ -98,6 +98,7 @@ class Workspace:
         self.writes = SeenWrites(project.cache / "writes.json")
         found = (self.stats.digest, project.root, self.store.recorded_writes)
         self.written = WrittenFiles(self.writes, self.locks, *found)
+        self.outputs.rewritten = lambda e, m: self.written.modified_outs(e, m, self.pipelines)
         self._later: dict[str, LaterUsers] = {}  # see ``judged_reads``
         self.pipelines: list[TracedPipeline] = []  # those the command judges or runs
         # skops loads the types [tool.incr] trusted_types names and the project's own

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from incr import appendbase, dag, leafwrites
 from incr.learned import readers_of, written_changes
-from incr.model import LockEntry, PipelineGraph, Reason, StepNode
+from incr.model import LockEntry, PipelineGraph, Reason, StepNode, TracedPipeline
 from incr.seenwrites import SeenWrites
 from incr.sharedwrites import Across, across, left_since
 
@@ -64,6 +64,23 @@ class WrittenFiles:
             runs = self.recorded(locked.fingerprint)
             changes += leafwrites.changes(runs, self.digest, self._shared(node.key, runs))
         return changes + self.unknown.get(node.key, [])
+
+    def modified_outs(
+        self, entry: LockEntry | None, modified: list[str], runs: Sequence[TracedPipeline]
+    ) -> list[str]:
+        """Of ``modified`` (outs of ``entry``'s step whose bytes differ from its record), those
+        that no step run after it (``runs``: the pipelines, in run order) was seen writing since:
+        a file such a step writes too (appends to) and that holds what that step's last run
+        left is judged as its writers' are (``changes``: ``shared file rewritten``, ``written
+        file changed``)."""
+        after = [n.key for t in runs for n in t.graph.steps] if entry and modified else []
+        if entry is None or entry.key not in after:
+            return modified
+        later = after[after.index(entry.key) + 1 :]
+        steps = self.writes.steps
+        others = [k for k in later if set(steps.get(k, ())) & {*modified}]
+        left = {p for k in others for p in self._left(k)}
+        return [m for m in modified if m not in left]
 
     def holds(self, key: str, writes: dict[str, str] | None) -> bool:
         """Whether the files a run of step ``key`` wrote that no other step reads or writes

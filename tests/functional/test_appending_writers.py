@@ -424,3 +424,59 @@ def _same_as_scratch(project: Project, tmp_path: Path, held: str | None = None) 
     if held is not None:
         (fresh.root / "work/table.csv").write_text(held, encoding="utf-8")
     assert_same_as_scratch(project, fresh, ("work/table.csv",))
+
+
+def _outs(text: str) -> str:
+    """A step of ``writer`` (or ``total``) listing work/table.csv in outs (deps, for total)."""
+    listed = "deps" if "def total" in text else "outs"
+    return text.replace("@step\n", f'@step({listed}=["work/table.csv"])\n', 1)
+
+
+def test_a_step_appending_to_its_out_runs_again_from_the_file_as_it_was_before_it(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """One writer, which appends to the file it lists in outs, and a reader listing it in
+    deps: an edit of it appended 5 after the 1 its last run left (6 for 5), as a write to an
+    out was not recorded as an append."""
+    calls = "append_a(); write(total())"
+    prep = module("prep", _outs(writer("append_a", "a", "1\\n")), _outs(READER), calls=calls)
+    project = make_project({"pipelines/prep.py": prep})
+    _run(project)
+    project.edit("pipelines/prep.py", '"1', '"5')
+    assert _run(project) == ["append_a", "total", "write"]
+    assert project.read("work/table.csv") == "5\n"
+    assert project.dirty() == {}
+    _same_as_scratch(project, tmp_path)
+
+
+@pytest.mark.parametrize("first", ["a", "w"])
+@pytest.mark.parametrize("edited", [("20", "30"), ('"1\\n', '"2\\n')])
+def test_a_step_appending_after_the_writer_listing_the_file_in_outs(
+    make_project: MakeProject, tmp_path: Path, edited: tuple[str, str], first: str
+) -> None:
+    """``append_a`` lists the file in outs (appending to it, or writing it anew), ``append_b``
+    appends to it: its out was found modified after every run (it holds what append_b left),
+    so a repro with nothing edited put it back (1, where a run from scratch gives 1 20) and
+    ran nothing else; an edit of ``append_a`` appended after what the last run left, or
+    ``append_b`` appended after the 1 it found before its first run (1 20 where a run from
+    scratch gives 2 20). The reader's note named append_b alone, asking for an outs that
+    append_a already lists."""
+    steps = (_outs(writer("append_a", first, "1\\n")), writer("append_b", "a", "20\\n"))
+    calls = "append_a(); append_b(); write(total())"
+    project = make_project({"pipelines/prep.py": module("prep", *steps, READER, calls=calls)})
+    _run(project)
+    assert project.dirty() == {}
+    assert _run(project) == []
+    assert project.read("work/table.csv") == "1\n20\n"
+    notes = [line for s in project.status()["steps"] for line in s.get("notes", ())]
+    assert any("which steps append_a and append_b both write" in n for n in notes), notes
+
+    project.edit("pipelines/prep.py", *edited)
+    assert _run(project)[:2] == ["append_a", "append_b"]
+    assert project.read("work/table.csv") == ("1\n30\n" if edited[0] == "20" else "2\n20\n")
+    assert project.dirty() == {}
+    project.edit("pipelines/prep.py", edited[1], edited[0])
+    assert "append_b" in _run(project)  # append_a put back from the cache: append_b after it
+    assert project.read("work/table.csv") == "1\n20\n"
+    assert project.dirty() == {}
+    _same_as_scratch(project, tmp_path)
