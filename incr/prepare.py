@@ -379,7 +379,7 @@ class Preparer:
         for hit in self.ws.store.lookup_runs(fp):
             if self.ws.read_changes(hit.reads, expected, set_before):
                 continue
-            if not self.ws.written.holds(node.key, hit.writes):
+            if not self.ws.written.holds(node.key, hit.writes, (*hit.reads, *node.deps)):
                 continue  # a report it writes holds another run's: it executes to write it
             expires = node.cache_expires
             if expires is not None and self.clock.wall() - hit.created > expires:

@@ -61,8 +61,8 @@ class WrittenFiles:
             on_disk = (self._left, self.digest)
             changes += left_since(graph, node.name, self.locks, steps, *on_disk, self.shared)
         if (locked := self.locks.get(node.key)) is not None:  # a report no other step reads
-            runs = self.recorded(locked.fingerprint)
-            changes += leafwrites.changes(runs, self.digest, self._shared(node.key, runs))
+            runs, mine = self.recorded(locked.fingerprint), (*locked.reads, *locked.facts.deps)
+            changes += leafwrites.changes(runs, self.digest, self._shared(node.key, runs, mine))
         return changes + self.unknown.get(node.key, [])
 
     def modified_outs(
@@ -82,20 +82,26 @@ class WrittenFiles:
         left = {p for k in others for p in self._left(k)}
         return [m for m in modified if m not in left]
 
-    def holds(self, key: str, writes: dict[str, str] | None) -> bool:
+    def holds(self, key: str, writes: dict[str, str] | None, own: Iterable[str] = ()) -> bool:
         """Whether the files a run of step ``key`` wrote that no other step reads or writes
-        hold what it left (``writes``: its record's, None when not known)."""
-        return leafwrites.holds(writes, self.digest, self._shared(key, [writes]))
+        hold what it left (``writes``: its record's, None when not known; ``own``: the files
+        the run read and the step's ``deps``, whose changes count as reads)."""
+        return leafwrites.holds(writes, self.digest, self._shared(key, [writes], own))
 
     def known_to_hold(self, key: str, fp: str) -> bool:
         """Whether a run of fingerprint ``fp`` of step ``key`` is known to have left those
         files as they are (put back from the cache, it needs no note that they were not)."""
-        return any(w is not None and self.holds(key, w) for w in self.recorded(fp))
+        entry = self.locks.get(key)
+        own = (*entry.reads, *entry.facts.deps) if entry is not None else ()
+        return any(w is not None and self.holds(key, w, own) for w in self.recorded(fp))
 
-    def _shared(self, key: str, runs: Iterable[Mapping[str, str] | None]) -> set[str]:
+    def _shared(
+        self, key: str, runs: Iterable[Mapping[str, str] | None], own: Iterable[str] = ()
+    ) -> set[str]:
         """The files of ``runs`` that another step writes, reads, lists in its ``outs`` or
-        ``deps`` (or holds in a folder it lists): ``written_changes``, ``left_since`` and the
-        outputs check judge those."""
+        ``deps`` (or holds in a folder it lists), and those of ``own`` (the step's reads and
+        ``deps``): ``written_changes``, ``left_since``, the outputs check and the reads'
+        check judge those."""
         paths = {p for writes in runs if writes for p in writes}
         if not paths:
             return set()
@@ -107,8 +113,12 @@ class WrittenFiles:
             for k, entry in self.locks.items():
                 for p in (*entry.reads, *entry.outputs, *entry.facts.deps):
                     self._users.setdefault(p, set()).add(k)
-        users = self._users
-        return {p for p in paths if any(users.get(f, set()) - {key} for f in _and_folders(p))}
+        users, mine = self._users, set(own)
+        return {
+            p
+            for p in paths
+            if any(users.get(f, set()) - {key} or f in mine for f in _and_folders(p))
+        }
 
     def _left(self, key: str) -> set[str]:
         """The files step ``key`` wrote that hold what the run its lock entry records left."""
