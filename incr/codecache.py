@@ -51,6 +51,7 @@ CLOSURE_CODE = (
     "fingerprint",
     "astnorm",
     "codeast",
+    "localclock",
     "scopes",
     "codeindex",
     "coderesolve",

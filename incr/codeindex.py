@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from incr import creaders, randomdraws, subclasses
+from incr import creaders, localclock, randomdraws, subclasses
 from incr.astnorm import digest_nodes, walked
 from incr.codeast import (
     IGNORED,
@@ -37,6 +37,9 @@ from incr.digests import digest_bytes
 from incr.editspan import EditedNames
 from incr.fingerprint import DEFAULTS, FILL_ORDER, PROJECT_MODULES, CodeClosure
 from incr.model import TOP_LEVEL
+
+#: Definitions whose code runs when called (a value's, a top level's runs at import).
+_DEFS = frozenset({"FunctionDef", "AsyncFunctionDef", "ClassDef"})
 
 Loader = Callable[[str], "ModuleSource | None"]
 
@@ -161,6 +164,8 @@ class CodeIndex(Resolver):
             readers += creaders.resolve_calls(self, info, sym, opens, own=own)
             if all(type(n).__name__ == "FunctionDef" for n in nodes):  # not once at import
                 seeded |= randomdraws.seeded_generators(info, refs)
+            if not all(type(n).__name__ in _DEFS for n in nodes):  # run at import: a clock
+                calls = [c for c in calls if not localclock.reads_clock(c)]  # read counts by value
             if (mod, sym) not in quiet:
                 draws = randomdraws.global_random_draws(info, refs)
                 draws += randomdraws.global_settings(info, sym, refs)
@@ -348,6 +353,7 @@ class CodeIndex(Resolver):
                 refs = [ref for node, w in pairs for ref in references(node, w)]
                 imports = [b for node, w in pairs for b in inner_imports(node, package, w)]
                 dynamic = [call for node, w in pairs for call in dynamic_calls(node, w)]
+                dynamic += [call for _, w in pairs for call in localclock.local_time_calls(w)]
                 opens = [call for node, w in pairs for call in creaders.reader_calls(node, w)]
                 digest = definition_digest(nodes, [w for _, w in pairs])
                 cached = self.memo[raw] = memo_entry(digest, refs, imports, dynamic, opens)

@@ -10,12 +10,13 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Mapping
 
-from incr import gate, outside
+from incr import gate, outside, zoneid
 from incr.digests import digest_bytes, faithful_config
 from incr.errors import DefinitionError
 from incr.fingerprint import global_random_fix
 from incr.hashing import MISSING, StatCache
 from incr.imports import script_arguments
+from incr.localclock import is_local_time
 from incr.localpackages import LocalPackages
 from incr.model import (
     BOUND_PREFIX,
@@ -161,7 +162,7 @@ class StepFacts:
         code = traced.code[node.name]
         parts: dict[str, str] = {"python": PYTHON}
         packages: set[str] = set()
-        argv = False
+        argv = local = False
         closures = []
         for ref in (code.func, *code.deps, *code.captured):
             if ref.package is not None:
@@ -175,8 +176,12 @@ class StepFacts:
                 packages |= closure.packages
                 if closure.dynamic and not argv:
                     argv = any(is_command_line_read(n) for n in closure.dynamic)
+                if closure.dynamic and not local:
+                    local = any(is_local_time(n) for n in closure.dynamic)
         if argv and (arguments := script_arguments()):  # python pipelines/x.py --n 5
             parts["argv"] = digest_bytes(json.dumps(arguments).encode(), 32)
+        if local:  # its results depend on the machine's time zone (``incr.localclock``)
+            parts[zoneid.PART] = zoneid.zone()
         self.imported[node.key] = tuple(sorted(packages))
         if self._shares_code(traced, node, parts):
             parts["entry"] = f"{node.source_file}:{node.func_name}"
@@ -236,10 +241,11 @@ class StepFacts:
         ref = code.func
         if ref.own_digest or ref.package:
             return []
-        notes = self.sources.closure(ref.module, ref.qualname).dynamic
+        found = self.sources.closure(ref.module, ref.qualname).dynamic
+        notes = [n for n in found if not is_local_time(n)]  # counted: the ``tz`` code part
         if code.deps or code.version is not None:  # code_deps do not seed a random generator
             return [n for n in notes if global_random_fix(n) or is_command_line_read(n)]
-        return list(notes)
+        return notes
 
     def native_reads(self, traced: TracedPipeline, node: StepNode) -> tuple[list[str], list[str]]:
         """Files the step's code opens through readers written in C (``pd.read_parquet``,

@@ -48,8 +48,9 @@ FILL_ORDER = ".<order>"
 # annotations and in pandas query strings; 8: import_module of a name computed from a known start;
 # 9: a function's own names are no references (``incr.scopes``); 10: distributions asked for
 # by name (``importlib.metadata.version("torch")``, ``incr.dynimport.asked_distribution``);
-# 11: the methods of pyarrow's file systems among the readers (``readertable.FS_METHODS``)
-MEMO_FORMAT = 11
+# 11: the methods of pyarrow's file systems among the readers (``readertable.FS_METHODS``);
+# 12: the calls asking for local time among the run-time lookups (``incr.localclock``)
+MEMO_FORMAT = 12
 
 
 @valueclass(frozen=True)

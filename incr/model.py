@@ -202,6 +202,7 @@ class Reason:
     NEW = "new step"
     CODE = "code changed"
     CONFIG = "config changed"
+    TZ = "time zone changed"  # its code asks for local time (``incr.localclock``)
     DEP = "dep changed"
     READ = "read changed"
     ENV = "env changed"

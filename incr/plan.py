@@ -13,6 +13,7 @@ from dataclasses import replace
 from enum import Enum
 from typing import Any
 
+from incr import localclock
 from incr.digests import ORDERED_DICT, TUPLE, as_given
 from incr.fingerprint import DEFAULTS, FILL_ORDER, canonical_json, fingerprint, json_key
 from incr.model import (
@@ -136,8 +137,12 @@ def _changed_facts(old: Facts, facts: Facts) -> list[Reason]:
     configured = (facts.config or old.config) and _canonical(facts.config) != _canonical(old.config)
     # Dirty if its code or the code it uses changed; a config class's new defaults only when
     # no config value says so.
-    if facts.code != old.code and not (configured and _only_defaults(old.code, facts.code)):
-        reasons.append(Reason(Reason.CODE, describe_code_change(old.code, facts.code)))
+    code, then, now = old.code, old.code.get(localclock.PART), facts.code.get(localclock.PART)
+    if then and now and then != now:  # code asking for local time, in another time zone
+        reasons.append(Reason(Reason.TZ, localclock.zone_change(then, now)))
+        code = {**code, localclock.PART: now}
+    if facts.code != code and not (configured and _only_defaults(code, facts.code)):
+        reasons.append(Reason(Reason.CODE, describe_code_change(code, facts.code)))
     # Dirty if a config value changed (as JSON: 2 and 2.0 and True are different values).
     if configured:
         reasons.append(Reason(Reason.CONFIG, describe_mapping_change(old.config, facts.config)))
@@ -245,6 +250,9 @@ def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
             words.append(f"value of {name} in {path}")
             if new.get(part, "").startswith(UNDIGESTABLE):  # (see ``incr.objectstates``)
                 words[-1] += ", which incr cannot digest: the steps using it rerun each time"
+            continue
+        if part == localclock.PART:  # code that started or stopped asking for local time
+            words.append(localclock.used(new.get(part)))
             continue
         if part == "argv":  # a step reading the command line (``facts``)
             words.append("the script's command line arguments")
