@@ -34,6 +34,7 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
 
+from incr import topcalls
 from incr.boundnames import (
     bound_names,
     bound_once,
@@ -43,7 +44,7 @@ from incr.boundnames import (
     top_statements,
 )
 from incr.digests import digest_bytes
-from incr.heldvalues import held_texts
+from incr.heldvalues import held_text, held_texts
 from incr.model import BOUND_PREFIX, UNREACHED
 from incr.moduletop import main_bodies
 from incr.plainkinds import KINDS as _KINDS
@@ -83,7 +84,7 @@ def compiled(path: str, code: CodeType) -> None:
     """A project module was compiled: note whether its top level reads the command line, the
     clock, an id or another program's output (``volatile.top_reads_outside``: its file is
     parsed only when its code names such a call)."""
-    from incr.volatile import names_outside, top_reads_outside
+    from incr.volatile import clock_functions, names_outside, top_reads_outside
 
     if _ARGV_NAMES.intersection(code.co_names):
         _argv_files.add(path)
@@ -91,9 +92,13 @@ def compiled(path: str, code: CodeType) -> None:
         with contextlib.suppress(OSError, SyntaxError, ValueError):
             source = Path(path).read_bytes()
             if _looked.get(path, (None, False))[0] != (key := hash(source)):  # once a text
-                _looked[path] = (key, bool(top_reads_outside(source, ast.parse(source))))
+                tree = ast.parse(source)
+                _looked[path] = (key, bool(top_reads_outside(source, tree)))
+                topcalls.clock_functions[path] = clock_functions(source, tree)
             if _looked[path][1]:
                 _argv_files.add(path)
+    if path not in _argv_files:
+        topcalls.note_names(path, code)
 
 
 #: Whether the top level of each module whose code names such a call reads the clock...,
@@ -106,7 +111,8 @@ def imported(module: ModuleType) -> None:
     module that reads the command line binds counts by its value whatever it is."""
     _imported[module.__name__] = (module, dict(_plain_values(vars(module))))
     _held[module.__name__] = held_texts(module, _imported, _token)
-    if getattr(module, "__file__", None) in _argv_files:
+    file = getattr(module, "__file__", None)
+    if file in _argv_files or (isinstance(file, str) and topcalls.calls_clock(module, file)):
         _mains[module.__name__] = (module, TOP)
 
 
@@ -189,7 +195,9 @@ def changed(root: Path, held: bool = False) -> dict[str, str]:
         noted = _imported.get(module.__name__, (module, {}))[1]
         listed = [*listed, *(n for n in _global_names(root / path) if n not in noted)]
         for name in listed:
-            now_token = _token(vars(module).get(name, _GONE))
+            now_token = _token(value := vars(module).get(name, _GONE))
+            if now_token is None and names == TOP:  # a class body, a default read the clock
+                now_token = held_text(value, module.__name__, _imported, _token, defaults=True)
             if now_token is not None:
                 found[f"{path}:{name}"] = digest_bytes(now_token.encode(), 32)
     return found
@@ -396,13 +404,14 @@ def _path(module: ModuleType, root: Path) -> str | None:
     return found[0] if found else None
 
 
+_DEFINITIONS = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 #: The names each file's main blocks, or its top level, bind (``_file_names``).
 _main_bound: dict[tuple[Path, str], list[str]] = {}
 
 
 def _file_names(file: Path, which: str) -> list[str]:
     """The names the top level of ``file``'s main blocks (``MAIN``), or its whole top level
-    (``TOP``), binds (``EPOCHS = ...``)."""
+    (``TOP``: with its classes and functions), binds (``EPOCHS = ...``)."""
     if (file, which) not in _main_bound:
         try:
             source = file.read_bytes()
@@ -414,7 +423,8 @@ def _file_names(file: Path, which: str) -> list[str]:
             or ast.Module(body=[], type_ignores=[])
         )
         block = top_statements(tree.body) if which == TOP else main_bodies(tree.body)
-        _main_bound[(file, which)] = bound_names(block)
+        defined = [d.name for d in tree.body if isinstance(d, _DEFINITIONS) and which == TOP]
+        _main_bound[(file, which)] = bound_names(block) + defined  # (by what they hold)
     return _main_bound[(file, which)]
 
 

@@ -44,7 +44,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from incr import cachefile, outside
+from incr import cachefile, outside, topcalls
 from incr.dag import shape
 from incr.digests import digest_bytes
 from incr.envreads import EnvChanges, env_value, is_local_code
@@ -170,6 +170,7 @@ def save(
                     native += found.native
                     optional += found.optional
                     _keep_text(project, digest, text)
+    volatile += [f"{path}: {call}" for path, call in topcalls.calling.items()]
     for path in native:  # opened by a reader in C while wiring: a file read, as any other
         from incr.creaders import project_path
 

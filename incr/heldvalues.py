@@ -41,9 +41,13 @@ def held_texts(module: ModuleType, projects: Container[str], token: Token) -> di
     return found
 
 
-def held_text(value: Any, own: str, projects: Container[str], token: Token) -> str | None:
+def held_text(
+    value: Any, own: str, projects: Container[str], token: Token, defaults: bool = False
+) -> str | None:
     """The text of the plain values one object holds; None for an object that holds none, or
-    that is not one the notes name (a plain value itself counts as a module value)."""
+    that is not one the notes name (a plain value itself counts as a module value).
+    ``defaults``: a function's plain defaults count too, not only lists, dicts and sets (a
+    module whose definitions read the clock: ``def run(day=date.today())``)."""
     kind = type(value)
     if isinstance(value, type):
         if getattr(value, "__module__", None) != own:
@@ -52,7 +56,7 @@ def held_text(value: Any, own: str, projects: Container[str], token: Token) -> s
     if kind is FunctionType:
         if value.__module__ != own and not value.__closure__:
             return None  # imported: noted in its own module
-        return _joined(_function_items(value), token)
+        return _joined(_function_items(value, defaults), token)
     if kind.__module__ not in projects and kind.__module__ != own:
         return None
     if token(value) is not None:
@@ -62,10 +66,10 @@ def held_text(value: Any, own: str, projects: Container[str], token: Token) -> s
     return _joined(own_attributes(value), token)
 
 
-def _function_items(func: FunctionType) -> Iterator[tuple[str, Any]]:
+def _function_items(func: FunctionType, every: bool = False) -> Iterator[tuple[str, Any]]:
     for name, item in closure_cells(func):
         yield f"<cell {name}>", item
-    for i, default in mutable_defaults(func):
+    for i, default in mutable_defaults(func, every):
         yield f"<default {i}>", default
     yield from own_attributes(func)
 
@@ -81,11 +85,12 @@ def closure_cells(func: FunctionType) -> list[tuple[str, Any]]:
     return found
 
 
-def mutable_defaults(func: FunctionType) -> list[tuple[int, Any]]:
-    """``func``'s defaults that are lists, dicts or sets (``seen=[]`` that it fills), with
-    their places among all its defaults (keyword-only ones last)."""
+def mutable_defaults(func: FunctionType, every: bool = False) -> list[tuple[int, Any]]:
+    """``func``'s defaults that are lists, dicts or sets (``seen=[]`` that it fills; with
+    ``every``, all of them), with their places among all its defaults (keyword-only ones
+    last)."""
     defaults = (*(func.__defaults__ or ()), *(func.__kwdefaults__ or {}).values())
-    return [(i, d) for i, d in enumerate(defaults) if isinstance(d, list | dict | set)]
+    return [(i, d) for i, d in enumerate(defaults) if every or isinstance(d, list | dict | set)]
 
 
 def own_attributes(value: Any) -> list[tuple[str, Any]]:

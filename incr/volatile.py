@@ -12,9 +12,10 @@ their value for the steps whose code reads them (``top_reads_outside``, see
 Pure: reads a module's tree. The calls looked for are those of the standard clock, random,
 id and subprocess functions and their NumPy and pandas spellings, in ``@pipeline`` function
 bodies and in
-statements outside any function or class (``__main__`` blocks included: discovery runs them),
-and in the module's functions those call. A helper imported from another module is not
-followed.
+statements outside any function (``__main__`` blocks included: discovery runs them; class
+bodies, decorators and default values too: they run as the module is imported), and in the
+module's functions those call. A helper imported from another module is followed where its
+module's functions are known (``clock_functions``, see ``incr.globalvalues``).
 """
 
 from __future__ import annotations
@@ -105,6 +106,27 @@ def top_reads_outside(source: bytes, tree: ast.Module) -> list[str]:
     ]
 
 
+def clock_functions(source: bytes, tree: ast.Module) -> frozenset[str]:
+    """The module's top-level functions that read the clock, make an id or take another
+    program's output, themselves or through the module's functions they call at any depth
+    (``def today(): return date.today()``): a module calling one at its top level
+    (``from pipelines.utils import today``, ``TODAY = today()``) reads the clock there."""
+    if not _WORDS.search(source):
+        return frozenset()
+    modules = imported_names(tree)
+    calls: dict[str, set[str]] = {}
+    found: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            nodes = [n for n in ast.walk(stmt) if isinstance(n, ast.Call)]
+            if any(_volatile(n, modules, draws=False) for n in nodes):
+                found.add(stmt.name)
+            calls[stmt.name] = {n.func.id for n in nodes if isinstance(n.func, ast.Name)}
+    while more := {name for name, called in calls.items() if called & found} - found:
+        found |= more
+    return frozenset(found)
+
+
 #: Handlers that catch a failed import, and the words without which a text has none.
 _IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 _OPTIONAL_WORDS = re.compile(
@@ -178,7 +200,9 @@ def _wiring_statements(tree: ast.Module, bodies: bool = True) -> list[ast.stmt]:
                 found += [stmt] if bodies else []
             elif "step" not in decorators:
                 helpers[stmt.name] = stmt
-        elif not isinstance(stmt, ast.ClassDef):
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            found += _run_at_definition(stmt)  # ``def run(day=date.today())``, a class body
+        else:
             found.append(stmt)
     todo = list(found)
     while todo and helpers:
@@ -188,6 +212,27 @@ def _wiring_statements(tree: ast.Module, bodies: bool = True) -> list[ast.stmt]:
                 if helper is not None:
                     found.append(helper)
                     todo.append(helper)
+    return found
+
+
+def _run_at_definition(definition: ast.stmt) -> list[ast.stmt]:
+    """What runs as a function or class is defined: its decorators, its defaults, the
+    statements of a class body (``STAMP = date.today().isoformat()``), those of the classes
+    and the definitions of the functions in it; each as a statement."""
+    found: list[ast.stmt] = []
+    heads: list[ast.expr | None] = []
+    if isinstance(definition, ast.FunctionDef | ast.AsyncFunctionDef):
+        args = definition.args
+        heads = [*definition.decorator_list, *args.defaults, *args.kw_defaults]
+    elif isinstance(definition, ast.ClassDef):
+        heads = [*definition.decorator_list, *definition.bases]
+        heads += [keyword.value for keyword in definition.keywords]
+        for stmt in definition.body:
+            inner = isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            found += _run_at_definition(stmt) if inner else [stmt]
+    for head in heads:
+        if head is not None:
+            found.append(ast.copy_location(ast.Expr(value=head), head))
     return found
 
 

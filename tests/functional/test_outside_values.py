@@ -304,3 +304,73 @@ def _results(project: Project) -> tuple[list[int], bool]:
 
     run = Repository(project.root).get_pipeline("flow").runs[-1]
     return run.get_step("make").output.read(), run.get_step("debug_flag").output.read()
+
+
+CLOCK_AT_DEFINITION = """\
+    import time
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+    {imports}
+
+    WIDTH = 3
+    {top}
+
+
+    @step
+    def clocked() -> int:
+        mark("clocked")
+        return {read}
+
+
+    @step
+    def plain() -> int:
+        mark("plain")
+        return WIDTH
+
+
+    @pipeline
+    def flow():
+        clocked()
+        plain()
+    """
+
+CLOCK_UTILS = """\
+    import time
+
+
+    def stamp():
+        return _now()
+
+
+    def _now():
+        return time.time_ns()
+    """
+
+
+@pytest.mark.parametrize(
+    ("imports", "top", "read", "name"),
+    [
+        ("", "class Cfg:\n        STAMP = time.time_ns()", "Cfg.STAMP", "Cfg"),
+        ("", "def run(at=time.time_ns()):\n        return at", "run()", "run"),
+        ("from pipelines.utils import stamp", "STAMP = stamp()", "STAMP", "STAMP"),
+    ],
+    ids=["class-body", "default-argument", "imported-helper"],
+)
+def test_a_clock_read_in_a_class_body_a_default_or_an_imported_helper_counts_by_value(
+    make_project: MakeProject, imports: str, top: str, read: str, name: str
+) -> None:
+    """``class Cfg: STAMP = ...``, ``def run(at=...)`` and ``STAMP = stamp()`` with ``stamp``
+    from another project module reading the clock: what the step reads counts by its value
+    (here it changes on every import: the step reruns on every command, saying why); a step
+    reading a value that does not change stays clean."""
+    text = CLOCK_AT_DEFINITION.format(imports=imports, top=top, read=read)
+    project = make_project({"pipelines/utils.py": CLOCK_UTILS, "pipelines/flow.py": text})
+    project.repro()
+    assert sorted(project.take_ran()) == ["clocked", "plain"]
+    assert project.dirty() == {
+        "clocked": [("code changed", f"value of {name} in pipelines/flow.py")]
+    }
+    assert f"value:pipelines/flow.py:{name}" in project.lock()["flow.clocked"].facts.code
+    project.repro()
+    assert project.take_ran() == ["clocked"]

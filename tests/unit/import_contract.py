@@ -105,6 +105,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "runhistory",
             "plainkinds",
             "zoneid",
+            "topcalls",
             "heldvalues",
             "globalvalues",
             "stepcaches",
