@@ -7,7 +7,8 @@ after a first line holding the digest of its *signature*, everything that output
 on; the next status prints it again when its signature is the same:
 
 - the command (``--json`` or not), the working and project folders, incr's version and the
-  sizes and times of its own modules, the Python that runs it, every environment variable,
+  sizes and times of its own modules, the Python that runs it, the machine's time zone
+  (``/etc/localtime``: where it links and its times), every environment variable,
   the folders on ``sys.path`` (installing or removing a package changes its folder) and the
   metadata files of the packages ``packages.json`` remembers;
 - every file of the project (size, modification and change times, inode) and every folder
@@ -54,9 +55,11 @@ from incr.storage import atomic_write, file_stamp
 from incr.version import __version__
 
 FILE = "status.memo"
+#: The machine's time zone (``incr.zoneid``), which an answer depends on when ``TZ`` is unset.
+LOCALTIME = "/etc/localtime"
 #: ``graphcache.volatile_path``'s file: the pipelines are wired anew on each run.
 VOLATILE = "graph.volatile"
-FORMAT = 2
+FORMAT = 3
 DISABLE_ENV = "INCR_NO_STATUS_MEMO"
 #: What the answer never depends on: caches that only save work, and what the last runs did
 #: (``runs.json``, for pictures, and their records in ``history``): a no-op ``repro``, which
@@ -160,6 +163,8 @@ class StatusMemo:
             "format": FORMAT,
             "incr": [__version__, _own_code()],
             "python": [sys.executable, sys.version],
+            # the machine's zone when TZ is unset (a step asking for local time counts by it)
+            "zone": [os.path.realpath(LOCALTIME), file_stamp(LOCALTIME)],
             "command": command,
             "environment": sorted(os.environ.items()),
             "sys.path": [[p, file_stamp(p)] for p in sys.path],

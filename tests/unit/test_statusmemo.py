@@ -142,3 +142,21 @@ def test_files_outside_the_project_are_part_of_it(project, monkeypatch, tmp_path
     data.write_text("3\n")
     memo.keep("all clean", [str(data)])
     assert StatusMemo(project, "text").answer() is None
+
+
+def test_the_machines_time_zone_is_part_of_it(project, monkeypatch, tmp_path) -> None:
+    """With ``TZ`` unset, a step asking for local time counts by the zone ``/etc/localtime``
+    names (``incr.zoneid``): another zone there, and the kept answer no longer holds."""
+    monkeypatch.setattr(statusmemo, "RACY_SECONDS", -1e9)
+    zones = tmp_path / "zoneinfo"
+    for name in ("UTC", "Tokyo"):
+        (zones / name).parent.mkdir(parents=True, exist_ok=True)
+        (zones / name).write_bytes(b"TZif" + name.encode())
+    link = tmp_path / "localtime"
+    link.symlink_to(zones / "UTC")
+    monkeypatch.setattr(statusmemo, "LOCALTIME", str(link))
+    kept_now(project)
+    assert StatusMemo(project, "text").answer() == "all clean"
+    link.unlink()
+    link.symlink_to(zones / "Tokyo")
+    assert StatusMemo(project, "text").answer() is None
