@@ -71,6 +71,7 @@ def run_job(
     failure: IncrError | None = None
     with contextlib.ExitStack() as watched:
         seen = watched.enter_context(watching_reads(job, root))
+        watched.enter_context(stepimports.watching(imported))
         env = watched.enter_context(watching_env(job, root))
         if states and seen is not None:
             seen.follow_owners()  # which code reads what (``stepcaches.carried``)

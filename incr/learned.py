@@ -16,6 +16,7 @@ from incr.learnedwords import learned_reasons
 from incr.model import (
     ENV_PREFIX,
     EXISTS_PREFIX,
+    IMPORTED_PREFIX,
     LISTING_PREFIX,
     MODULE_PREFIX,
     OUTPUT_PREFIX,
@@ -138,8 +139,8 @@ class LearnedFacts:
             now = self.value(key, then, values)
             if now != then:
                 changed[key] = (then, now)
-            elif values and key.startswith(UNPICKLED_PREFIX):  # a value set since it ran
-                for part in values.keys() & self.parts_of(key[len(UNPICKLED_PREFIX) :]).keys():
+            elif values and learned_kind(key) in ("unpickled", "imported"):  # a value set since
+                for part in values.keys() & self.parts_of(_code_ref(key)).keys():  # it ran
                     seen = f"{VALUE_PREFIX}{part}"
                     if seen not in reads and values[part] != UNSET:
                         changed[seen] = (UNSET, values[part])
@@ -179,14 +180,14 @@ class LearnedFacts:
         reads = self.expected_reads(node, code)
         for key, value in seen.items():
             kind = learned_kind(key)
-            if kind == "unpickled":
-                ref = key[len(UNPICKLED_PREFIX) :]
+            if kind in ("unpickled", "imported"):
+                ref = _code_ref(key)
                 if self.covered(ref, code):
                     continue  # its own code (a function it hands to workers)
                 if values:
                     read = values.keys() & self.parts_of(ref).keys()
                     reads.update({f"{VALUE_PREFIX}{p}": values[p] for p in read})
-            if kind in ("env", "unpickled"):
+            if kind in ("env", "unpickled", "imported"):
                 value = self.value(key)
             reads[key] = value
         return reads
@@ -209,8 +210,8 @@ class LearnedFacts:
             return times_value(self.project.root, key[len(TIMES_PREFIX) :], then)
         if kind == "sets":
             return ""  # never the value recorded: a step that sets values always executes
-        if kind == "unpickled":
-            return self.code_of(key[len(UNPICKLED_PREFIX) :])
+        if kind in ("unpickled", "imported"):
+            return self.code_of(_code_ref(key))
         if kind == "value":  # as none set it when no step before it sets it any more
             return then if values is None else values.get(key[len(VALUE_PREFIX) :], UNSET)
         if kind == "output":
@@ -221,6 +222,14 @@ class LearnedFacts:
         if kind in ("net", "runs"):
             return ""  # never seen: the key is there for a note (``session.learned_notes``)
         return exists_value(self.project.root, key[len(EXISTS_PREFIX) :], then)
+
+
+def _code_ref(key: str) -> str:
+    """The project definition (``module:name``) whose code an ``unpickled:`` key counts, or
+    the module used whole (``module:*``) that an ``imported:`` key counts."""
+    if key.startswith(IMPORTED_PREFIX):
+        return f"{key[len(IMPORTED_PREFIX) :]}:*"
+    return key[len(UNPICKLED_PREFIX) :]
 
 
 def times_value(root: Path, rel: str, then: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from incr.model import (
     ENV_PREFIX,
     EXISTS_PREFIX,
+    IMPORTED_PREFIX,
     LISTING_PREFIX,
     MODULE_PREFIX,
     OUTPUT_PREFIX,
@@ -53,6 +54,8 @@ def learned_reasons(changed: dict[str, tuple[str, str]]) -> list[Reason]:
             path = key[len(MODULE_PREFIX) :]
             name = path.rstrip("/").rpartition("/")[2].removesuffix(".py")
             found[Reason.CODE].append(f"{name}'s local code ({path})")
+        elif kind == "imported":  # ``imported:pipelines.fitters.linear``
+            found[Reason.CODE].append(f"{key[len(IMPORTED_PREFIX) :]}, imported by name")
         elif kind == "output":  # ``output:training.trainer:output``
             step, _, name = key[len(OUTPUT_PREFIX) :].rpartition(":")
             found[Reason.INPUT].append(f"{name} of {step}, read through Repository()")

@@ -265,12 +265,15 @@ OUTPUT_PREFIX = "output:"
 #: A module the step imported from local code that its code fingerprint does not reach
 #: (``module:plugins/other.py``: a folder it put on ``sys.path`` as it ran), by its files.
 MODULE_PREFIX = "module:"
+#: A project module the step imported by a name computed as it ran
+#: (``imported:pipelines.fitters.linear``), by the digest of its code used whole.
+IMPORTED_PREFIX = "imported:"
 
 
 def learned_kind(key: str) -> str:
     """What a ``LockEntry.reads`` key observed: ``env``, ``import``, ``listing``, ``exists``,
-    ``times``, ``sets``, ``unpickled``, ``value``, ``net``, ``runs``, ``output``, ``module``
-    or ``file``."""
+    ``times``, ``sets``, ``unpickled``, ``value``, ``net``, ``runs``, ``output``, ``module``,
+    ``imported`` or ``file``."""
     if ":" not in key and not key.startswith(ENV_PREFIX):
         return "file"  # most keys: every other prefix ends with a colon
     for prefix, kind in _KINDS:
@@ -293,6 +296,7 @@ _KINDS = (
     (RUNS_PREFIX, "runs"),
     (OUTPUT_PREFIX, "output"),
     (MODULE_PREFIX, "module"),
+    (IMPORTED_PREFIX, "imported"),
 )
 
 
@@ -308,7 +312,7 @@ def learned_path(key: str) -> str | None:
     module was imported), the folder listed, the path tested; None for an environment
     variable, a value set or read, code unpickled, a network address or a program."""
     kind = learned_kind(key)
-    if kind in ("env", "sets", "unpickled", "value", "net", "runs", "output"):
+    if kind in ("env", "sets", "unpickled", "value", "net", "runs", "output", "imported"):
         return None
     if kind == "import":
         return split_import_key(key)[1]

@@ -13,34 +13,126 @@ local code and is not where the lookup made before the step finds it, counts by 
 (``module:plugins/other.py = files:DIGEST``, with the local modules it imports in turn, looked
 up beside it first): an edit of them reruns the step (``code changed (other's local code
 (plugins/other.py))``).
+
+A project module the step imports by a name computed as it runs
+(``importlib.import_module(config.fitter)``, ``__import__(name)``; a library's calls too) is
+not named by its code either. ``watching`` notes the names asked of ``import_module`` and of
+``__import__`` called while the step runs (a module a step before it imported included);
+each such project module counts by its code used whole (``imported:pipelines.fitters.linear``,
+see ``LearnedFacts.reads_to_record``, which leaves out one whose file the step's code facts
+hold code of, as its code counts what it uses of it). Not the modules of classes ``pickle``
+looks up (``incr.objectcode``'s business), nor those C code imports. A module a step runs
+from a file by hand (``importlib.util.spec_from_file_location``) is not one: its file is a
+read.
 """
 
 from __future__ import annotations
 
+import builtins
+import contextlib
+import dis
 import importlib.machinery
+import importlib.util
 import os
+import pickle
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from types import FrameType, ModuleType
+from typing import Any
 
 from incr import outside
 from incr.envreads import is_incr_file
-from incr.model import MODULE_PREFIX
+from incr.model import IMPORTED_PREFIX, MODULE_PREFIX
 
-#: How many modules ``sys.modules`` held before a step ran, the name it holds last, and
-#: ``sys.path`` then.
-Before = tuple[int, str | None, tuple[str, ...]]
+#: How many modules ``sys.modules`` held before a step ran, the name it holds last,
+#: ``sys.path`` then, and the names of the modules it imported by a call (``watching``).
+Before = tuple[int, str | None, tuple[str, ...], set[str]]
 
 
 def before() -> Before:
     """What ``learned`` compares with, taken before each step runs: not a copy of
     ``sys.modules`` (a thousand names and more), its size and its last name."""
-    return len(sys.modules), next(reversed(sys.modules), None), tuple(sys.path)
+    return len(sys.modules), next(reversed(sys.modules), None), tuple(sys.path), set()
+
+
+#: The import system's Python half, and the function of it that ``importlib.import_module``
+#: calls (by its name there, which ``watching`` replaces while a step runs).
+_BOOTSTRAP, _GCD_IMPORT = sys.modules["importlib._bootstrap"], "_gcd_import"
+#: The instruction of an import statement (``import x``, ``from x import y``): a module it
+#: imports is named by the code, which counts what it uses of it.
+_STATEMENT = dis.opmap["IMPORT_NAME"]
+
+
+@contextlib.contextmanager
+def watching(then: Before) -> Iterator[None]:
+    """Note in ``then`` the modules the step imports by a call while the block runs: each
+    name asked of ``importlib.import_module`` (by a library too, by whatever name it holds
+    the function), or of ``__import__`` called rather than run by an import statement
+    (``__import__(config.fitter)``), a module imported already included."""
+    asked = then[3]
+    gcd_import, import_ = getattr(_BOOTSTRAP, _GCD_IMPORT), builtins.__import__
+
+    def asked_by_name(name: str, package: str | None = None, level: int = 0) -> ModuleType:
+        module = gcd_import(name, package, level)
+        asked.add(module.__name__)
+        return module
+
+    def called(name: str, *args: Any, **kwargs: Any) -> ModuleType:
+        module = import_(name, *args, **kwargs)
+        if not _by_statement(sys._getframe(1)) and not _by_pickle(sys._getframe(1), args):
+            _note_called(asked, name, *args, **kwargs)
+        return module
+
+    setattr(_BOOTSTRAP, _GCD_IMPORT, asked_by_name)
+    builtins.__import__ = called
+    try:
+        yield
+    finally:
+        setattr(_BOOTSTRAP, _GCD_IMPORT, gcd_import)
+        if builtins.__import__ is called:  # unless code of the step replaced it for good
+            builtins.__import__ = import_
+
+
+def _by_statement(frame: FrameType | None) -> bool:
+    """Whether the first frame up from ``frame`` that is not the import system's (which
+    imports the names of ``from package import module``) runs an import statement."""
+    while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+        frame = frame.f_back
+    return frame is not None and frame.f_code.co_code[frame.f_lasti] == _STATEMENT
+
+
+def _by_pickle(frame: FrameType, args: tuple[Any, ...]) -> bool:
+    """Whether ``__import__`` was called by ``pickle`` (as written in Python) or by C code
+    (``PyImport_Import``, which passes the caller's globals as its locals too): the module of a
+    class pickled or unpickled, whose code counts as the code of an output or of an
+    ``unpickled:`` key does."""
+    return frame.f_code.co_filename == pickle.__file__ or (len(args) > 1 and args[0] is args[1])
+
+
+def _note_called(
+    asked: set[str],
+    name: str,
+    globals: dict[str, Any] | None = None,
+    locals: object = None,
+    fromlist: Iterable[str] | None = (),
+    level: int = 0,
+) -> None:
+    """Note the modules a call of ``__import__`` imported: ``name`` (resolved against the
+    package of ``globals`` when relative), and those of ``fromlist`` that are modules."""
+    try:
+        if level:
+            package = (globals or {}).get("__package__") or ""
+            name = importlib.util.resolve_name("." * level + name, package)
+    except (ImportError, ValueError, TypeError):
+        return
+    names = [name, *(f"{name}.{n}" for n in fromlist or () if isinstance(n, str))]
+    asked.update(n for n in names if n in sys.modules)
 
 
 def _new_since(then: Before) -> list[str]:
     """The modules imported since ``then``: those after its last name (a dict keeps the order
     of insertion); every module when that one is gone (unloaded since: rare)."""
-    count, last, _ = then
+    count, last = then[0], then[1]
     if len(sys.modules) == count and next(reversed(sys.modules), None) == last:
         return []
     new: list[str] = []
@@ -62,11 +154,16 @@ def learned(
     (``code_at``: see ``LocalPackages.code_at``) of the top-level modules from local code that
     the step imported (new since ``then``) or that its code names (``names``), but for the
     project's own modules and the named ones a lookup in the ``sys.path`` of ``then`` finds
-    where they were imported from."""
-    path = then[2]
+    where they were imported from. With them, the ``imported:`` keys (valued empty) of the
+    project modules it imported by a call (``watching``)."""
+    path, asked = then[2], then[3]
     named = set(names)
-    tops = named | {name.partition(".")[0] for name in _new_since(then)}
+    tops = named | {name.partition(".")[0] for name in [*_new_since(then), *asked]}
     found: dict[str, str] = {}
+    for name in sorted(asked):
+        module = sys.modules.get(name)
+        if module is not None and _project_module(module, root):
+            found[IMPORTED_PREFIX + name] = ""
     for top in sorted(tops):
         places = _places(sys.modules.get(top), root)
         if not places or places == _looked_up(top, (), root):
@@ -75,6 +172,17 @@ def learned(
             continue  # its code counts it, found where it was imported from
         found.update({MODULE_PREFIX + key_of(p): code_at(p) for p in places})
     return found
+
+
+def _project_module(module: ModuleType, root: str) -> bool:
+    """Whether ``module`` is one of the project's own, found where a lookup from the root
+    finds its top-level package."""
+    file = os.path.abspath(getattr(module, "__file__", None) or os.sep)
+    top = module.__name__.partition(".")[0]
+    places = _places(sys.modules.get(top), root)
+    if not places or places != _looked_up(top, (), root):
+        return False
+    return any(file == p or file.startswith(p + os.sep) for p in places)
 
 
 def _places(module: object, root: str) -> list[str]:

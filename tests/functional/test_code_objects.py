@@ -156,8 +156,8 @@ def test_editing_a_method_reruns_the_producer_and_every_consumer(make_project):
 
 
 def test_class_reached_at_run_time_still_reaches_the_consumer(make_project):
-    """``fit`` does not name MeanScaler in its code: it stays clean, and ``apply`` is dirty
-    because the code its input refers to changed."""
+    """``fit`` does not name MeanScaler in its code: it counts the module it imported by name,
+    and ``apply`` runs again because the code its input refers to changed."""
     flow = SCALER_FILES[FLOW]
     start = flow.index("        @step\n        def fit(")
     end = flow.index("        @step\n        def apply(")
@@ -165,14 +165,20 @@ def test_class_reached_at_run_time_still_reaches_the_consumer(make_project):
         make_project, **{FLOW: flow[:start] + REGISTRY_FIT + "\n\n" + flow[end:]}
     )
     project.edit(SCALERS, TRANSFORM, TRANSFORM_2)
-    assert project.dirty() == {"apply": [("input changed", "from fit")]}
+    assert project.dirty() == {
+        "fit": [("code changed", "pipelines.scalers, imported by name")],
+        "apply": [("after", "fit")],
+    }
     project.repro()
-    assert project.take_ran() == ["apply"]
+    assert project.take_ran() == ["fit", "apply"]
     assert values(project)["flow.apply"] == [-4.0, -2.0, 0.0, 6.0]
     assert values(project) == values(from_scratch(project, make_project))
     # Back as it was: restored from the run cache, nothing executes.
     project.edit(SCALERS, TRANSFORM_2, TRANSFORM)
-    assert project.dirty() == {"apply": [("input changed", "from fit")]}
+    assert project.dirty() == {
+        "fit": [("code changed", "pipelines.scalers, imported by name")],
+        "apply": [("after", "fit")],
+    }
     project.repro()
     assert project.take_ran() == []
     assert values(project)["flow.apply"] == [-2.0, -1.0, 0.0, 3.0]
