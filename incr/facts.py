@@ -21,6 +21,7 @@ from incr.localpackages import LocalPackages
 from incr.model import (
     BOUND_PREFIX,
     DIST,
+    IMPORTED_PREFIX,
     RUNS_PREFIX,
     UNREACHED,
     VALUE_PREFIX,
@@ -241,16 +242,22 @@ class StepFacts:
         such a step always reruns."""
         return traced.code[node.name].uncached()
 
-    def notes(self, traced: TracedPipeline, node: StepNode) -> list[str]:
+    def notes(
+        self, traced: TracedPipeline, node: StepNode, locked: LockEntry | None = None
+    ) -> list[str]:
         """Places in the step's code that look things up by name at run time (none once the
         step lists ``code_deps`` or sets a ``version``: the user has taken charge), and that
-        draw from a global random generator (see ``randomdraws.global_random_draws``)."""
+        draw from a global random generator (see ``randomdraws.global_random_draws``). The
+        imports by a computed name are left out when the step, as it last ran (``locked``),
+        imported project modules so: those count (``imported:`` keys)."""
         code = traced.code[node.name]
         ref = code.func
         if ref.own_digest or ref.package:
             return []
         found = self.sources.closure(ref.module, ref.qualname).dynamic
         notes = [n for n in found if not is_local_time(n)]  # counted: the ``tz`` code part
+        if locked is not None and any(k.startswith(IMPORTED_PREFIX) for k in locked.reads):
+            notes = [n for n in notes if n.partition(" in ")[0] not in _IMPORT_CALLS]
         if code.deps or code.version is not None:  # code_deps do not seed a random generator
             return [n for n in notes if global_random_fix(n) or is_command_line_read(n)]
         return notes
@@ -361,6 +368,10 @@ def _written_by_another(
     return any(
         paths_overlap(path, out) for n in traced.graph.steps if n is not node for out in n.outs
     )
+
+
+#: How the notes on a call importing a module by a computed name begin.
+_IMPORT_CALLS = ("import_module()", "__import__()")
 
 
 def learned_notes(

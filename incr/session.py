@@ -351,7 +351,7 @@ class Workspace:
             reads=reads,
             expired=self.outputs.expired(node, locked, now),
             uncached=tuple(traced.code[node.name].uncached()),
-            notes=tuple(facts_of.notes(traced, node)),
+            notes=tuple(facts_of.notes(traced, node, locked)),
             file_notes=(*native[1], *learned_notes(node, locked, graph)),
         )
 

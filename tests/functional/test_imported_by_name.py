@@ -153,6 +153,53 @@ def test_another_module_in_the_config_counts_from_then_on(
     _same_as_scratch(project, tmp_path)
 
 
+NOTED = """\
+    import importlib
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class PickConfig(StepConfig):
+        fitter: str = ""
+
+
+    @step
+    def pick(config: PickConfig) -> float:
+        mark("pick")
+        if not config.fitter:
+            return 0.0
+        return importlib.import_module(config.fitter).fit([1, 2], 1.0)
+
+
+    @pipeline
+    def picking():
+        pick()
+    """
+
+
+def test_the_note_stays_while_nothing_was_imported_by_name(make_project: MakeProject) -> None:
+    project = make_project(
+        {
+            "pipelines/picking.py": NOTED,
+            "pipelines/fitters/__init__.py": "",
+            "pipelines/fitters/linear.py": LINEAR,
+        }
+    )
+    project.repro()
+    [step] = project.status()["steps"]
+    assert any("import_module()" in n for n in step["notes"]), step
+    project.edit(
+        "pipelines/picking.py", 'fitter: str = ""', 'fitter: str = "pipelines.fitters.linear"'
+    )
+    project.repro()
+    assert project.take_ran() == ["pick", "pick"]
+    [step] = project.status()["steps"]
+    assert not any("import_module()" in n for n in step["notes"]), step
+    project.edit("pipelines/fitters/linear.py", "sum(rows) * lr", "sum(rows) * lr * 3")
+    assert list(project.dirty()) == ["pick"]
+
+
 # ZenML's layout: steps in a steps/ package, the instance built by run.py from a YAML file.
 TRAINER = """\
     from incr import BaseStepConfig, step
