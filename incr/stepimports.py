@@ -30,14 +30,14 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import dis
 import importlib.machinery
 import importlib.util
 import os
 import pickle
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from types import FrameType, ModuleType
+from types import ModuleType
 from typing import Any
 
 from incr import outside
@@ -58,9 +58,14 @@ def before() -> Before:
 #: The import system's Python half, and the function of it that ``importlib.import_module``
 #: calls (by its name there, which ``watching`` replaces while a step runs).
 _BOOTSTRAP, _GCD_IMPORT = sys.modules["importlib._bootstrap"], "_gcd_import"
-#: The instruction of an import statement (``import x``, ``from x import y``): a module it
-#: imports is named by the code, which counts what it uses of it.
-_STATEMENT = dis.opmap["IMPORT_NAME"]
+
+
+#: The sets of the steps running now that ``watching`` notes names in (several steps of one
+#: process run at once on threads of a Dask worker), and the functions it replaced, which it
+#: puts back once none runs.
+_ACTIVE: list[set[str]] = []
+_REPLACED: list[Any] = []
+_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -69,44 +74,46 @@ def watching(then: Before) -> Iterator[None]:
     name asked of ``importlib.import_module`` (by a library too, by whatever name it holds
     the function), or of ``__import__`` called rather than run by an import statement
     (``__import__(config.fitter)``), a module imported already included."""
-    asked = then[3]
-    gcd_import, import_ = getattr(_BOOTSTRAP, _GCD_IMPORT), builtins.__import__
-
-    def asked_by_name(name: str, package: str | None = None, level: int = 0) -> ModuleType:
-        module = gcd_import(name, package, level)
-        asked.add(module.__name__)
-        return module
-
-    def called(name: str, *args: Any, **kwargs: Any) -> ModuleType:
-        module = import_(name, *args, **kwargs)
-        if not _by_statement(sys._getframe(1)) and not _by_pickle(sys._getframe(1), args):
-            _note_called(asked, name, *args, **kwargs)
-        return module
-
-    setattr(_BOOTSTRAP, _GCD_IMPORT, asked_by_name)
-    builtins.__import__ = called
+    with _LOCK:
+        if not _ACTIVE:
+            _REPLACED[:] = [getattr(_BOOTSTRAP, _GCD_IMPORT), builtins.__import__]
+            setattr(_BOOTSTRAP, _GCD_IMPORT, _asked_by_name)
+            builtins.__import__ = _called
+        _ACTIVE.append(then[3])
     try:
         yield
     finally:
-        setattr(_BOOTSTRAP, _GCD_IMPORT, gcd_import)
-        if builtins.__import__ is called:  # unless code of the step replaced it for good
-            builtins.__import__ = import_
+        with _LOCK:
+            _ACTIVE[:] = [a for a in _ACTIVE if a is not then[3]]
+            if not _ACTIVE:
+                setattr(_BOOTSTRAP, _GCD_IMPORT, _REPLACED[0])
+                if builtins.__import__ is _called:  # unless a step replaced it for good
+                    builtins.__import__ = _REPLACED[1]
 
 
-def _by_statement(frame: FrameType | None) -> bool:
-    """Whether the first frame up from ``frame`` that is not the import system's (which
-    imports the names of ``from package import module``) runs an import statement."""
-    while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
-        frame = frame.f_back
-    return frame is not None and frame.f_code.co_code[frame.f_lasti] == _STATEMENT
+def _asked_by_name(name: str, package: str | None = None, level: int = 0) -> ModuleType:
+    module = _REPLACED[0](name, package, level)
+    for asked in _ACTIVE:
+        asked.add(module.__name__)
+    return module
 
 
-def _by_pickle(frame: FrameType, args: tuple[Any, ...]) -> bool:
-    """Whether ``__import__`` was called by ``pickle`` (as written in Python) or by C code
-    (``PyImport_Import``, which passes the caller's globals as its locals too): the module of a
-    class pickled or unpickled, whose code counts as the code of an output or of an
-    ``unpickled:`` key does."""
-    return frame.f_code.co_filename == pickle.__file__ or (len(args) > 1 and args[0] is args[1])
+def _called(name: str, *args: Any, **kwargs: Any) -> ModuleType:
+    module = _REPLACED[1](name, *args, **kwargs)
+    if _by_call(args, kwargs) and sys._getframe(1).f_code.co_filename != pickle.__file__:
+        for asked in _ACTIVE:  # not pickle as written in Python: the module of a class
+            _note_called(asked, name, *args, **kwargs)
+    return module
+
+
+def _by_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether ``__import__`` was given ``args`` and ``kwargs`` by a call in Python code
+    (``__import__(config.fitter)``), not by an import statement in a function (which passes
+    its globals, None, the names it imports and the level) or at a module's top level, nor by
+    C code (``PyImport_Import``, as ``pickle`` written in C imports the module of a class:
+    globals given as locals too). Told from the arguments alone, not the caller's frame:
+    every import statement a step runs comes here."""
+    return bool(kwargs) or len(args) < 4 or (args[1] is not None and args[1] is not args[0])
 
 
 def _note_called(
