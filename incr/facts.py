@@ -144,16 +144,10 @@ class StepFacts:
 
     def ref_covered(self, ref: str, code: dict[str, str]) -> bool:
         """True when code facts ``code`` hold the closure of ``ref`` (``module:name``): the
-        step's own code uses it (a function it hands to a pool's workers). A module used
-        whole (``module:*``: one the step imported by name as it ran) when they hold code of
-        its file: the step's code uses it, and counts what it uses of it."""
+        step's own code uses it (a function it hands to a pool's workers; ``module:*``, a
+        module it imported by name as it ran: its code uses that module whole, as
+        ``import_module(f"pipelines.models.{name}")`` does each module named so)."""
         module, _, name = ref.partition(":")
-        if name == "*":
-            found = self.sources.find_module(module)
-            if found is None:
-                return False
-            path = found[0].relative_to(self.project.root).as_posix() + ":"
-            return any(k.startswith(path) for k in code)
         parts = self.sources.closure(module, name).parts
         return bool(parts) and all(code.get(k) == v for k, v in parts.items())
 

@@ -19,8 +19,11 @@ A project module the step imports by a name computed as it runs
 not named by its code either. ``watching`` notes the names asked of ``import_module`` and of
 ``__import__`` called while the step runs (a module a step before it imported included);
 each such project module counts by its code used whole (``imported:pipelines.fitters.linear``,
-see ``LearnedFacts.reads_to_record``, which leaves out one whose file the step's code facts
-hold code of, as its code counts what it uses of it). Not the modules of classes ``pickle``
+see ``LearnedFacts.reads_to_record``, which leaves out one the step's code uses whole
+already: ``import_module(f"pipelines.models.{name}")``). A module its code uses in part
+(``from pipelines.ops import double``) counts whole too when imported by name: the name may
+reach the rest of it (``getattr(module, config.fn)``). An import statement is not noted, as
+the code counts what it uses of the module it names. Not the modules of classes ``pickle``
 looks up (``incr.objectcode``'s business), nor those C code imports. A module a step runs
 from a file by hand (``importlib.util.spec_from_file_location``) is not one: its file is a
 read.

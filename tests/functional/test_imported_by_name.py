@@ -281,3 +281,63 @@ def test_a_fitter_named_in_a_yaml_file_of_a_script(
     project.edit("steps/utils.py", "def fit", "# the fitter\ndef fit")
     project.repro()
     assert project.take_ran() == []
+
+
+MIXED = """\
+    import importlib
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+    from pipelines.ops import double
+
+
+    class OpsConfig(StepConfig):
+        module: str = "pipelines.ops"
+        name: str = "triple"
+
+
+    @step
+    def mixed(config: OpsConfig) -> int:
+        mark("mixed")
+        return double(1) + getattr(importlib.import_module(config.module), config.name)(1)
+
+
+    @step
+    def prefixed(config: OpsConfig) -> int:
+        mark("prefixed")
+        return importlib.import_module(f"pipelines.{config.module[10:]}").triple(2)
+
+
+    @pipeline
+    def ops():
+        mixed()
+        prefixed()
+    """
+
+OPS = """\
+    def double(x):
+        return 2 * x
+
+
+    def triple(x):
+        return 3 * x
+    """
+
+
+def test_a_module_the_code_uses_in_part_counts_whole_when_imported_by_name(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """mixed's code uses double of pipelines/ops.py, and reaches triple through the module it
+    imports by name; prefixed's code uses every module named pipelines.* whole already."""
+    project = make_project({"pipelines/ops_flow.py": MIXED, "pipelines/ops.py": OPS})
+    project.repro()
+    assert project.take_ran() == ["mixed", "prefixed"]
+    assert "imported:pipelines.ops" in project.lock()["ops.mixed"].reads
+    assert not any(k.startswith("imported:") for k in project.lock()["ops.prefixed"].reads)
+    project.edit("pipelines/ops.py", "3 * x", "30 * x")
+    why = project.dirty()
+    assert why["mixed"] == [("code changed", "pipelines.ops, imported by name")]
+    assert why["prefixed"][0][0] == "code changed"
+    project.repro()
+    assert project.take_ran() == ["mixed", "prefixed"]
+    _same_as_scratch(project, tmp_path)
