@@ -66,12 +66,11 @@ def run_job(
     states = stepcaches.states(job.code, job.root)  # the project objects it uses, as it finds them
     set_before = globalvalues.changed(root)
     objects = objectstates.snapshot(job.used_elsewhere, job.root)  # those others use too
-    imported = stepimports.before()
     started = clock()
     failure: IncrError | None = None
     with contextlib.ExitStack() as watched:
         seen = watched.enter_context(watching_reads(job, root))
-        watched.enter_context(stepimports.watching(imported))
+        imported = watched.enter_context(stepimports.watching())  # what it imports
         env = watched.enter_context(watching_env(job, root))
         if states and seen is not None:
             seen.follow_owners()  # which code reads what (``stepcaches.carried``)

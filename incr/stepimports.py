@@ -72,11 +72,13 @@ _LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def watching(then: Before) -> Iterator[None]:
-    """Note in ``then`` the modules the step imports by a call while the block runs: each
-    name asked of ``importlib.import_module`` (by a library too, by whatever name it holds
-    the function), or of ``__import__`` called rather than run by an import statement
-    (``__import__(config.fitter)``), a module imported already included."""
+def watching() -> Iterator[Before]:
+    """What ``learned`` compares with (``before``), in which the block notes the modules the
+    step imports by a call as it runs: each name asked of ``importlib.import_module`` (by a
+    library too, by whatever name it holds the function), or of ``__import__`` called rather
+    than run by an import statement (``__import__(config.fitter)``), a module imported
+    already included."""
+    then = before()
     with _LOCK:
         if not _ACTIVE:
             _REPLACED[:] = [getattr(_BOOTSTRAP, _GCD_IMPORT), builtins.__import__]
@@ -84,7 +86,7 @@ def watching(then: Before) -> Iterator[None]:
             builtins.__import__ = _called
         _ACTIVE.append(then[3])
     try:
-        yield
+        yield then
     finally:
         with _LOCK:
             _ACTIVE[:] = [a for a in _ACTIVE if a is not then[3]]
