@@ -68,7 +68,8 @@ def held(part: str) -> tuple[ModuleType | None, str]:
     """The module of code part ``part`` (``path:name``) as this process holds it (None when
     it has not imported it), and the name."""
     path, _, name = part.rpartition(":")
-    return sys.modules.get(_module_name(path)), name
+    module = sys.modules.get(_module_name(path))  # an object in place of a module: none
+    return (module if isinstance(module, ModuleType) else None), name
 
 
 @functools.lru_cache(maxsize=1024)
