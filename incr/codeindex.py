@@ -312,12 +312,7 @@ class CodeIndex(Resolver):
     def _may_be_table(self, info: ModuleInfo, sym: str) -> bool:
         from incr import registries  # here: most closures fill no table
 
-        nodes = info.defs[sym]
-        if registries.is_table(self, info, nodes):
-            return True
-        # a function or a class another module patches (a value counts by its value)
-        defs = nodes and all(type(n).__name__ in _DEFS for n in nodes)
-        return bool(defs) and registries.changed_elsewhere(self, (info.source.name, sym))
+        return registries.is_table(self, info, info.defs[sym])
 
     def _table_fillers(self, module: str, sym: str) -> tuple[list[tuple[str, str]], list[str]]:
         """What fills table ``sym`` of ``module`` (see ``incr.registries``), scanned once."""

@@ -25,7 +25,6 @@ points) is reported as a run-time lookup. Pure: sources come from the ``ModuleLo
 from __future__ import annotations
 
 import ast
-import functools
 import re
 from collections.abc import Iterator
 
@@ -108,46 +107,6 @@ def is_table(index: ModuleLookup, info: ModuleInfo, nodes: list[ast.stmt]) -> bo
                 if value is not None and _literal_container(value):
                     return True
     return False
-
-
-def changed_elsewhere(index: ModuleLookup, table: Target) -> bool:
-    """True when another project module's top level changes definition ``table`` in place
-    (a monkeypatch): ``Model.predict = fast_predict``, ``helpers.scale = fast_scale``,
-    ``Numberish.register(Decimal)``, ``setattr(Model, "act", f)``; the statement then counts
-    for every step using it, as a table's fillers do (``scan``). Only modules whose text
-    spells such a statement at the start of a line, naming it, are parsed."""
-    module, name = table
-    word = name.rpartition(".")[2]
-    for other in index.project_modules():
-        if other == module:
-            continue
-        try:
-            source = index.source(other)
-            info = index.module(other) if source and word in _patched_words(source.text) else None
-        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
-            continue
-        if info is None or info.tree is None:
-            continue
-        for stmt in top_level(info.tree.body):
-            if isinstance(stmt, (*_DEFS, ast.Import, ast.ImportFrom)):
-                continue
-            for head, chain in (root for root, _ in stores(stmt)):
-                for found in index.resolve(info, (head, ())):
-                    if found == table or (chain and found == (module, "*") and chain[0] == name):
-                        return True  # Model.predict = f; helpers.scale = f (a module's name)
-    return False
-
-
-#: A statement at the start of a line changing an object in place: ``a.b.c = ...``,
-#: ``a.b(...)``, ``setattr(a.b, ...)``.
-_PATCH = re.compile(r"^(?:setattr\(\s*)?((?:\w+\.)+\w+|\w+(?=\s*,))\s*(?:=[^=]|\(|,)", re.M)
-
-
-@functools.lru_cache(maxsize=256)
-def _patched_words(text: str) -> frozenset[str]:
-    """The names in the objects a module's text changes in place at the start of a line (a
-    module with none, the most, is never parsed for ``changed_elsewhere``)."""
-    return frozenset(w for m in _PATCH.finditer(text) for w in m.group(1).split("."))
 
 
 def _literal_container(value: ast.expr) -> bool:
