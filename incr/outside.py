@@ -23,7 +23,9 @@ dirty on another machine because its operating system or Python differs:
 - Python's installation and packages (``sys.prefix`` and the other prefixes, any
   ``site-packages``, ``dist-packages``, ``__pycache__``, ``node_modules``, ``.git`` folder);
 - dot-folders of the home folder (``~/.cache``, ``~/.config``, ``~/.local``, ``~/.keras``...):
-  tools' caches, settings and downloads;
+  tools' caches, settings and downloads, unless the project's own code opens the file, or
+  gives its path to the library call that does (``pathfacts.project_opens``): the project's
+  settings (``~/.config/myproj/settings.json``) count;
 - Python code and bytecode (code outside the project is not fingerprinted).
 """
 
@@ -81,16 +83,17 @@ def _skipped() -> tuple[str, ...]:
     return tuple(os.path.join(os.path.normpath(f), "") for f in folders if f)
 
 
-def counts(full: str) -> bool:
+def counts(full: str, dotted: bool = False) -> bool:
     """True when a step's read of ``full`` (an absolute, normalised path outside the project)
-    is one of its inputs: not a file of the system, of Python or of a tool (see above)."""
+    is one of its inputs: not a file of the system, of Python or of a tool (see above); one in
+    a dot-folder of the home folder only when ``dotted`` (the project's code opened it)."""
     if full.endswith(CODE_SUFFIXES) or (full + os.sep).startswith(_skipped()):
         return False
     parts = full.split(os.sep)
     if any(p in TOOLING or p.endswith((".dist-info", ".egg-info")) for p in parts):
         return False
     home = _home()
-    return not (home and full.startswith(home + os.sep + "."))
+    return dotted or not (home and full.startswith(home + os.sep + "."))
 
 
 def key_of(full: str, root: str) -> str:

@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import stat as stat_module
+import sys
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,58 @@ def by_project(frame: Any, code: Any) -> bool:
     """Whether ``frame`` (a ``caller``) runs a project file (``code``: the project's files:
     not incr's, nor in a hidden folder, a virtualenv or site-packages)."""
     return frame is not None and code.rel(frame.f_code.co_filename) is not None
+
+
+#: incr's modules between a file opened and the code that opened it: the audit hooks, the
+#: wrappers of readers written in C (``incr.nativereads``).
+_HOOKS = frozenset({"incr.reads", "incr.importreads", "incr.nativereads"})
+_STDLIB = frozenset(sys.stdlib_module_names)
+_VARARGS, _VARKEYWORDS = 0x04, 0x08  # ``inspect.CO_VARARGS``, ``inspect.CO_VARKEYWORDS``
+
+
+def project_opens(frame: Any, code: Any, full: str) -> bool:
+    """Whether the project's code (``code.reads_count``: a project file, a local package's)
+    opens the file ``full`` opened from ``frame`` on (past incr's hooks): directly or through
+    the standard library (``open``, ``Path.read_text``, ``ConfigParser.read``), or through a
+    library it gave the file's path to (``pd.read_csv(path)``: an argument of the call it made).
+    Not what a library opens for itself (matplotlib's settings, a model in a cache folder the
+    project named), nor the import system or incr."""
+    below, library = None, False
+    while frame is not None:
+        name = str(frame.f_globals.get("__name__"))
+        if name not in _HOOKS:
+            if code.reads_count(frame.f_code.co_filename):
+                return not library or _given(below, full)
+            top = name.partition(".")[0]
+            if top in MACHINERY or is_incr_file(frame.f_code.co_filename):
+                return False
+            below, library = frame, library or top not in _STDLIB
+        frame = frame.f_back
+    return False
+
+
+def _given(frame: Any, full: str) -> bool:
+    """Whether the call running in ``frame`` was given the path ``full`` as an argument (by
+    itself, in a list or tuple, in ``*args`` or ``**kwargs``)."""
+    code = frame.f_code
+    count = code.co_argcount + code.co_kwonlyargcount
+    count += bool(code.co_flags & _VARARGS) + bool(code.co_flags & _VARKEYWORDS)
+    values = frame.f_locals
+    for name in code.co_varnames[:count]:
+        value = values.get(name)
+        for one in value.values() if isinstance(value, dict) else [value]:
+            for path in one if isinstance(one, list | tuple) else [one]:
+                if isinstance(path, str | os.PathLike) and _names(path, full):
+                    return True
+    return False
+
+
+def _names(path: Any, full: str) -> bool:
+    try:
+        text = os.fsdecode(path)
+    except (TypeError, ValueError):
+        return False
+    return len(text) < 4096 and os.path.abspath(os.path.expanduser(text)) == full
 
 
 def library_test(frame: Any, code: Any, path: Any, root: str) -> bool:

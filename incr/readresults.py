@@ -108,7 +108,7 @@ class RecordedReads:
     #: The project files the command lines of the processes it started name, by program.
     named: dict[str, set[str]]
 
-    def _full(self, path: Any) -> str | None: ...  # (``reads.ReadRecorder``)
+    def _full(self, path: Any, frame: Any = None) -> str | None: ...  # (``reads.ReadRecorder``)
 
     def event(self, path: Any, mode: Any, flags: Any) -> None: ...
 
@@ -204,7 +204,7 @@ class RecordedReads:
         mine = by_project(asking, self._code)
         if not mine and not library_test(asking, self._code, path, self.root):
             return
-        if (full := self._full(path)) is None:
+        if (full := self._full(path, asking if mine else None)) is None:
             return
         if self.owners is not None:
             self.note_owners(full, frame)

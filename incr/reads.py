@@ -51,6 +51,7 @@ from incr.pathfacts import (
     caller,
     listing_digest,
     prefixes,
+    project_opens,
     stamp,
 )
 from incr.readrelay import Relay, for_this_process, inherited
@@ -114,7 +115,7 @@ class ReadRecorder(RecordedReads):
         """An ``open`` audit event. A Python source counts when read as data (``runpy``, a
         config file run by ``exec(open(...).read())``), not by the import system, tracebacks
         or ``inspect``."""
-        full = self._full(path)
+        full = self._full(path, sys._getframe(1))
         if full is None:
             return
         kind = "open"
@@ -171,17 +172,18 @@ class ReadRecorder(RecordedReads):
         by the project's code, or by a library's when the recorder takes those (a step's)."""
         asking = caller(frame)
         if by_project(asking, self._code):
-            self.listed(path)
-            if (full := self._full(path or ".")) is not None:
+            self.listed(path, frame=asking)
+            if (full := self._full(path or ".", asking)) is not None:
                 self.by_library.discard(full)
                 if self.owners is not None:
                     self.note_owners(full, frame)
         elif asking is not None and self.libraries and by_library(asking):
             self.listed(path, library=True)
 
-    def listed(self, path: Any, library: bool = False) -> None:
-        """A folder listed (``.`` for None): its names, as they are now (by a library: inside)."""
-        full = self._full("." if path is None else path)
+    def listed(self, path: Any, library: bool = False, frame: Any = None) -> None:
+        """A folder listed (``.`` for None): its names, as they are now (by a library: inside;
+        by the project's code from ``frame``: in a home dot-folder too)."""
+        full = self._full("." if path is None else path, frame)
         if full is None or (full in self.listings and not self._relaying()):
             return  # (a worker that reports may serve many steps: it tells each)
         if library and not (full + os.sep).startswith(self.root):
@@ -217,9 +219,10 @@ class ReadRecorder(RecordedReads):
         self.relay.send(*event)
         return True
 
-    def _full(self, path: Any) -> str | None:
+    def _full(self, path: Any, frame: Any = None) -> str | None:
         """The absolute path of ``path`` when it counts: under the root and not incr's own,
-        or outside it and counted by ``incr.outside`` (None for descriptors)."""
+        or outside it and counted by ``incr.outside``, in a dot-folder of the home folder when
+        the project's code opens it from ``frame`` on (``project_opens``); None for descriptors."""
         if isinstance(path, int) or path is None:
             return None
         try:
@@ -229,8 +232,9 @@ class ReadRecorder(RecordedReads):
         if full + os.sep == self.root:
             return full
         if not full.startswith(self.root):
-            counts = outside.counts(full)  # named ``../shared/x``: kept relative to the root
-            if counts and not os.path.isabs(text):
+            dotted = frame is not None and outside.counts(full, True)  # (a home dot-folder's)
+            counts = outside.counts(full) or (dotted and project_opens(frame, self._code, full))
+            if counts and not os.path.isabs(text):  # ``../shared/x``: kept relative to the root
                 self.climbed.add(full)
                 self._tell_parent("climbed", full)  # a worker's read keyed as in the step's
             return full if counts else None

@@ -201,14 +201,11 @@ def test_a_folder_listed_outside_the_project_is_an_input(make_project, data) -> 
     assert project.take_ran() == ["names"]
 
 
-def test_files_of_the_system_python_and_tools_are_left_out(make_project, tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    (home / ".cache" / "tool").mkdir(parents=True)
-    (home / ".cache" / "tool" / "settings.json").write_text("{}", encoding="utf-8")
-    monkeypatch.setenv("HOME", str(home))
+def test_files_of_the_system_python_and_tools_are_left_out(make_project, tmp_path):
+    """(What a library reads in the home folder's dot-folders: ``test_home_settings``.)"""
     python_file = next(Path(sysconfig.get_paths()["stdlib"]).glob("**/*.txt"))  # not code
     system_files = ["/etc/hostname", "/etc/os-release", "/proc/self/status"]
-    read = [str(python_file), *system_files, "~/.cache/tool/settings.json"]
+    read = [str(python_file), *system_files]
     assert python_file.is_file() and Path("/proc/self/status").is_file()  # some are read
     module = f"""\
         import os
