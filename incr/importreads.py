@@ -97,7 +97,7 @@ class ImportRecorder:
         if isinstance(path, int):
             return  # a descriptor
         full = os.path.abspath(os.fsdecode(path))
-        if not full.startswith(self.under) and not outside.counts(full):
+        if not full.startswith(self.under) and not outside.counts(full, dotted=True):
             return  # not a read that counts (see ``incr.outside``): no need to walk the stack
         where = self.running(frame)
         if where is not None:

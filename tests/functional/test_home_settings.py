@@ -151,6 +151,9 @@ LIBRARY = '''\
 
 import os
 
+with open(os.path.expanduser("~/.config/libx/conf"), encoding="utf-8") as fh:
+    DEFAULT = fh.read()  # read as the project's module imports it
+
 
 def setting(cache: str) -> str:
     """Its settings, and the files of the cache folder it is given."""
@@ -226,3 +229,46 @@ def test_a_kept_status_sees_an_edit_of_the_settings(make_project, home, monkeypa
     answer = status(project)
     assert decided(answer)
     assert f"threshold  dirty: read changed ({KEY})" in answer.stdout
+
+
+def test_settings_read_while_a_module_is_imported_count(make_project, home) -> None:
+    settings = home / ".config" / "myproj" / "settings.json"
+    settings.write_text('{"threshold": 0.5}', encoding="utf-8")
+    module = """\
+        import json
+        import os
+
+        from incr import pipeline, step
+        from pipelines.mark import mark
+
+        with open(os.path.expanduser("~/.config/myproj/settings.json")) as fh:
+            SETTINGS = json.load(fh)
+
+
+        @step
+        def threshold() -> float:
+            mark("threshold")
+            return SETTINGS["threshold"]
+
+
+        @step
+        def other() -> int:
+            mark("other")
+            return 1
+
+
+        @pipeline
+        def at_top():
+            threshold()
+            other()
+        """
+    project = make_project({"pipelines/at_top.py": module})
+    project.repro()
+    assert project.take_ran() == ["threshold", "other"]
+    key = f"import:pipelines/at_top.py:{KEY}"
+    assert list(project.lock()["at_top.threshold"].reads) == [key]
+    settings.write_text('{"threshold": 0.9}', encoding="utf-8")
+    assert list(project.dirty()) == ["threshold"]
+    project.repro()
+    assert project.take_ran() == ["threshold"]
+    assert project.dirty() == {}
