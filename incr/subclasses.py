@@ -15,7 +15,8 @@ import ast
 from collections.abc import Iterable
 
 from incr.codeast import ModuleInfo, ModuleLookup, Ref, definition_nodes
-from incr.moduletop import dotted_names
+from incr.model import TOP_LEVEL
+from incr.moduletop import dotted_names, guarded
 
 Target = tuple[str, str]  # (module, name)
 
@@ -94,6 +95,9 @@ class Subclasses:
                         for base in [*stmt.bases, *metas]:  # class Linear(metaclass=RegMeta)
                             for target in self._bases(info, base):
                                 self._below.setdefault(target, []).append((name, stmt.name))
+                for keys, bases in _made_classes(info):
+                    for target in (t for base in bases for t in self._bases(info, base)):
+                        self._below.setdefault(target, []).extend((name, k) for k in keys)
         return self._below
 
     def _bases(self, info: ModuleInfo, base: ast.expr) -> list[Target]:
@@ -102,3 +106,31 @@ class Subclasses:
             return []
         ref = (names[0], tuple(names[1:]))
         return [t for t in self.index.resolve(info, ref) if not isinstance(t, str)]
+
+
+def _made_classes(info: ModuleInfo) -> list[tuple[list[str], list[ast.expr]]]:
+    """The module-level statements making classes by calling ``type(name, bases, ns)``
+    (``Triple = type("Triple", (Scaler,), {"k": 3})``, or in a loop over a table of specs),
+    each with the names it is kept under (``codeast``: ``type()`` for a bare call) and the
+    bases it names: such a class derives from them as a class statement does."""
+    if info.tree is None or "type(" not in info.source.text:
+        return []
+    found = []
+    for stmt, _, main in guarded(info.tree.body):
+        if main or isinstance(stmt, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        bases = [
+            base
+            for sub in ast.walk(stmt)
+            if isinstance(sub, ast.Call)
+            and isinstance(sub.func, ast.Name)
+            and sub.func.id == "type"
+            and len(sub.args) == 3
+            and isinstance(sub.args[1], ast.Tuple | ast.List)
+            for base in sub.args[1].elts
+        ]
+        keys = [k for k, nodes in info.defs.items() if any(n is stmt for n in nodes)]
+        narrow = [k for k in keys if k != TOP_LEVEL]
+        if bases and keys:
+            found.append((narrow or keys, bases))
+    return found
