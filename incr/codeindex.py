@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from incr import creaders, localclock, randomdraws, subclasses
+from incr import creaders, localclock, processwide, randomdraws, subclasses
 from incr.astnorm import digest_nodes, walked
 from incr.codeast import (
     IGNORED,
@@ -35,7 +35,7 @@ from incr.codeparts import (
 from incr.coderesolve import Resolver
 from incr.digests import digest_bytes
 from incr.editspan import EditedNames
-from incr.fingerprint import DEFAULTS, FILL_ORDER, PROJECT_MODULES, CodeClosure
+from incr.fingerprint import DEFAULTS, FILL_ORDER, PROJECT_MODULES, SETTINGS, CodeClosure
 from incr.model import TOP_LEVEL
 
 #: Definitions whose code runs when called (a value's, a top level's runs at import).
@@ -111,7 +111,10 @@ class CodeIndex(Resolver):
         return self.module(name) is not None
 
     def closure(self, module: str, name: str) -> CodeClosure:
-        """The closure of ``name`` defined at the top level of local module ``module``."""
+        """The closure of ``name`` defined at the top level of local module ``module``; for
+        ``processwide.SETTINGS``, that of the project's process-wide settings."""
+        if module == SETTINGS:
+            return self._settings()
         self._consulted = set()
         parts: dict[str, str] = {}
         packages: set[str] = set()
@@ -207,6 +210,23 @@ class CodeIndex(Resolver):
         only = {self._part_name(t): vias for t, vias in bound.items() if t not in direct}
         kept = {part: tuple(sorted(vias)) for part, vias in only.items() if part in parts}
         return CodeClosure(parts, frozenset(packages), lookups, consulted, opened, reads, kept)
+
+    def _settings(self) -> CodeClosure:
+        """The statements of the project's modules that change process-wide settings as they
+        are imported, and the code they read (see ``incr.processwide``): they count for every
+        step, which may run after them in the same process."""
+        self._consulted = set()
+        parts: dict[str, str] = {}
+        consulted = set()
+        for path, digest, targets in processwide.statements(self):
+            parts[f"{path}:{processwide.PART}"] = digest
+            consulted |= self._consulted
+            for target in targets:
+                read = self.closure(*target)
+                parts.update(read.parts)
+                consulted |= read.modules
+        consulted |= self._consulted
+        return CodeClosure(parts, frozenset(), modules=frozenset(consulted))
 
     def _value_of(self, target: tuple[str, str], name: str) -> bool:
         """True when ``target`` is a value bound at its module's top level under ``name``

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from incr import gate, outside, zoneid
 from incr.digests import digest_bytes, faithful_config
 from incr.errors import DefinitionError
-from incr.fingerprint import global_random_fix
+from incr.fingerprint import SETTINGS, global_random_fix
 from incr.hashing import MISSING, StatCache
 from incr.imports import script_arguments
 from incr.localclock import is_local_time
@@ -181,6 +181,8 @@ class StepFacts:
                     argv = any(is_command_line_read(n) for n in closure.dynamic)
                 if closure.dynamic and not local:
                     local = any(is_local_time(n) for n in closure.dynamic)
+        # what the project's modules set for the whole process as they are imported
+        parts.update(self.sources.closure(SETTINGS, "").parts)
         if argv and (arguments := script_arguments()):  # python pipelines/x.py --n 5
             parts["argv"] = digest_bytes(json.dumps(arguments).encode(), 32)
         if local:  # its results depend on the machine's time zone (``incr.localclock``)

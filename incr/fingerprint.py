@@ -33,6 +33,9 @@ def fingerprint(facts: Facts) -> str:
 #: The name a closure lists among its consulted modules when it depends on the list of the
 #: project's modules (a table filled by decorators: any module may fill it).
 PROJECT_MODULES = "*project-modules*"
+#: The module name under which the code index gives the closure of the statements of the
+#: project's modules that change process-wide settings (``incr.processwide``).
+SETTINGS = "*process-settings*"
 
 #: The code part holding a config class's field defaults (``file:Config.<defaults>``): they
 #: are config values too, so a change shows as ``config changed`` alone where the instance

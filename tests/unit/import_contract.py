@@ -51,6 +51,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "tablestores",
             "registries",
             "subclasses",
+            "processwide",
             "readertable",
             "creaders",
             "codeparts",

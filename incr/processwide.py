@@ -1,0 +1,141 @@
+"""Process-wide settings a project module makes as it is imported: ``np.set_printoptions
+(precision=2)``, ``pd.set_option(...)``, ``warnings.filterwarnings("error")``,
+``matplotlib.rcParams["font.size"] = 9`` at the top level of a pipeline module no step
+imports (discovery imports it) change what every step run after it in that process computes.
+Such statements (with the tests around them and the code they read) count for every step: the
+code index makes them one closure (``SETTINGS``) that ``facts`` adds to each step's code.
+
+Pure: modules come from the ``ModuleLookup``.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+
+from incr.astnorm import digest_nodes
+from incr.codeast import ModuleInfo, ModuleLookup, references
+from incr.fingerprint import SETTINGS as SETTINGS
+from incr.moduletop import guarded
+
+Target = tuple[str, str]  # (module, name)
+
+#: What the code part of a module's settings is named after (``pipelines/display.py:<settings>``).
+PART = "<process-wide settings>"
+
+#: Functions and objects of libraries holding settings of the whole process: a call of one, a
+#: store into one, or of one of its attributes (``pandas.options.display.precision = 3``,
+#: ``polars.Config.set_tbl_rows(5)``, ``decimal.getcontext().prec = 50``) changes them.
+#: ``os.environ`` counts otherwise (``incr.envreads``).
+PROCESS_SETTINGS = frozenset(
+    {
+        "numpy.set_printoptions",
+        "numpy.seterr",
+        "numpy.random.seed",
+        "pandas.set_option",
+        "pandas.reset_option",
+        "pandas.options",
+        "polars.Config",
+        "torch.set_default_dtype",
+        "torch.set_default_device",
+        "torch.set_printoptions",
+        "torch.manual_seed",
+        "torch.use_deterministic_algorithms",
+        "torch.backends",
+        "tensorflow.random.set_seed",
+        "tensorflow.config",
+        "sklearn.set_config",
+        "warnings.filterwarnings",
+        "warnings.simplefilter",
+        "warnings.resetwarnings",
+        "locale.setlocale",
+        "logging.basicConfig",
+        "logging.config",
+        "logging.disable",
+        "decimal.getcontext",
+        "decimal.setcontext",
+        "random.seed",
+        "sys.set_int_max_str_digits",
+        "matplotlib.rcParams",
+        "matplotlib.rc",
+        "matplotlib.use",
+        "matplotlib.style",
+        "matplotlib.pyplot.rcParams",
+        "matplotlib.pyplot.rc",
+        "matplotlib.pyplot.style",
+        "seaborn.set",
+        "seaborn.set_theme",
+        "seaborn.set_style",
+        "seaborn.set_context",
+    }
+)
+_WORDS = re.compile(
+    r"\b(?:" + "|".join(sorted({s.rpartition(".")[2] for s in PROCESS_SETTINGS})) + r")\b"
+)
+
+
+@functools.lru_cache(maxsize=256)
+def may_set(text: str) -> bool:
+    """Whether a module's text names one of ``PROCESS_SETTINGS`` (a module that does not is
+    never parsed for them)."""
+    return _WORDS.search(text) is not None
+
+
+def setting(info: ModuleInfo, head: str, chain: tuple[str, ...]) -> str | None:
+    """The entry of ``PROCESS_SETTINGS`` a name read in ``info`` stands for (``np.
+    set_printoptions``, ``set_printoptions`` imported from ``numpy``); None for another."""
+    binding = info.imports.get(head)
+    if binding is None:
+        return None
+    base = binding.module or f"{binding.attr_of}.{binding.attr}"
+    full = ".".join([base, *chain])
+    for entry in PROCESS_SETTINGS:
+        if full == entry or full.startswith(entry + "."):
+            return entry
+    return None
+
+
+def statements(index: ModuleLookup) -> list[tuple[str, str, list[Target]]]:
+    """Each project module's top-level statements using a process-wide setting (a call of it or
+    a store into it anywhere in the statement: a loop setting options from a table), outside
+    ``__main__`` blocks: its path, the digest of those statements with the tests around them,
+    and the project definitions they read (``PREC`` in ``np.set_printoptions(precision=PREC)``).
+    """
+    found = []
+    for name in index.project_modules():
+        try:
+            source = index.source(name)
+            info = index.module(name) if source is not None and may_set(source.text) else None
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+            continue
+        if info is None or info.tree is None:
+            continue
+        nodes: list[ast.stmt] = []
+        targets: list[Target] = []
+        for stmt, guards, main in guarded(info.tree.body):
+            if main or isinstance(stmt, _SKIPPED):
+                continue
+            refs = references(stmt)
+            if not any(setting(info, head, chain) for head, chain in refs):
+                continue
+            nodes += [g for g in guards if not any(g is n for n in nodes)]
+            nodes.append(stmt)
+            for ref in [*refs, *(r for g in guards for r in references(g))]:
+                targets += [
+                    t
+                    for t in index.resolve(info, ref)
+                    if not isinstance(t, str) and not _import_of(info, t)
+                ]
+        if nodes:
+            found.append((info.source.path, digest_nodes(nodes), list(dict.fromkeys(targets))))
+    return found
+
+
+def _import_of(info: ModuleInfo, target: Target) -> bool:
+    """True for a name ``info`` imports (``np``, keyed by the statements calling it too): what
+    it imports of the project resolves to its own definitions."""
+    return target[0] == info.source.name and target[1] in info.imports
+
+
+_SKIPPED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
