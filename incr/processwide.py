@@ -18,6 +18,7 @@ from incr.astnorm import digest_nodes
 from incr.codeast import ModuleInfo, ModuleLookup, references
 from incr.fingerprint import SETTINGS as SETTINGS
 from incr.moduletop import guarded
+from incr.tablestores import stores
 
 Target = tuple[str, str]  # (module, name)
 
@@ -106,7 +107,8 @@ def statements(index: ModuleLookup) -> list[tuple[str, str, list[Target]]]:
     for name in index.project_modules():
         try:
             source = index.source(name)
-            info = index.module(name) if source is not None and may_set(source.text) else None
+            text = source.text if source is not None else ""
+            info = index.module(name) if may_set(text) or may_patch(text) else None
         except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
             continue
         if info is None or info.tree is None:
@@ -117,7 +119,8 @@ def statements(index: ModuleLookup) -> list[tuple[str, str, list[Target]]]:
             if main or isinstance(stmt, _SKIPPED):
                 continue
             refs = references(stmt)
-            if not any(setting(info, head, chain) for head, chain in refs):
+            sets = any(setting(info, head, chain) for head, chain in refs)
+            if not sets and not patches(index, info, stmt):
                 continue
             nodes += [g for g in guards if not any(g is n for n in nodes)]
             nodes.append(stmt)
@@ -130,6 +133,48 @@ def statements(index: ModuleLookup) -> list[tuple[str, str, list[Target]]]:
         if nodes:
             found.append((info.source.path, digest_nodes(nodes), list(dict.fromkeys(targets))))
     return found
+
+
+#: A statement at the start of a line that may patch a definition: ``Model.predict = f``,
+#: ``models.scale = f``, ``Numberish.register(Decimal)``, ``setattr(Model, "act", f)``.
+_PATCH = re.compile(
+    r"^(?:\w+(?:\.\w+)+\s*=[^=]|\w+(?:\.\w+)*\.(?:register|add_)\w*\(|setattr\()", re.M
+)
+
+
+@functools.lru_cache(maxsize=256)
+def may_patch(text: str) -> bool:
+    """Whether a module's text may patch a definition at its top level (see ``patches``)."""
+    return _PATCH.search(text) is not None
+
+
+def patches(index: ModuleLookup, info: ModuleInfo, stmt: ast.stmt) -> bool:
+    """Whether top-level statement ``stmt`` of ``info`` patches a function or a class of
+    another project module with code (a monkeypatch: ``Model.predict = fast_predict``,
+    ``models.scale = fast_scale``, ``Numberish.register(Decimal)``): the steps run after it in
+    the process run the patched code, whichever module they import. A plain value set so
+    (``Limits.HIGH = 10``) counts by its value instead (``incr.heldvalues``)."""
+    for (head, chain), stored in stores(stmt):
+        if stored and all(isinstance(v, ast.Constant | ast.JoinedStr) for v in stored):
+            continue  # a value
+        for found in index.resolve(info, (head, ())):
+            if isinstance(found, str) or found[0] == info.source.name:
+                continue
+            module, name = (found[0], chain[0]) if found[1] == "*" and chain else found
+            if module != info.source.name and _definition(index, module, name):
+                return True
+    return False
+
+
+def _definition(index: ModuleLookup, module: str, name: str) -> bool:
+    """True when ``name`` is a function or a class defined at the top level of ``module``."""
+    try:
+        info = index.module(module)
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+        return False
+    nodes = info.defs.get(name) if info is not None else None
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return bool(nodes) and all(isinstance(n, defs) for n in nodes or ())
 
 
 def _import_of(info: ModuleInfo, target: Target) -> bool:

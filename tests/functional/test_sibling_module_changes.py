@@ -307,3 +307,106 @@ def test_values_a_steps_module_sets_count_for_the_steps_reading_each(
     project.repro()
     assert project.take_ran() == ["read_a"]
     assert project.dirty() == {}
+
+
+MODELS = """\
+    from abc import ABC
+    from decimal import Decimal
+
+
+    class Model:
+        def predict(self, x):
+            return x * 2
+
+
+    def scale(x):
+        return x * 2
+
+
+    class Numberish(ABC):
+        pass
+    """
+
+USES_THEM = """\
+    from decimal import Decimal
+
+    from incr import pipeline, step
+    from pipelines import models
+    from pipelines.mark import mark
+    from pipelines.models import Model, Numberish
+
+
+    @step
+    def run() -> str:
+        mark("run")
+        kind = "num" if isinstance(Decimal(1), Numberish) else "other"
+        return f"{Model().predict(5)} {models.scale(5)} {kind}"
+
+
+    @step
+    def show(value: str) -> None:
+        with open("shown.txt", "w", encoding="utf-8") as fh:
+            fh.write(value)
+
+
+    @pipeline
+    def flow():
+        show(run())
+    """
+
+#: Imported by discovery alone: no module a step uses imports it.
+PATCHES = """\
+    from decimal import Decimal
+
+    from pipelines import models
+    from pipelines.models import Model, Numberish
+
+
+    def fast_predict(self, x):
+        return x * 2 + 100
+
+
+    def fast_scale(x):
+        return x * 3
+
+
+    Model.predict = fast_predict
+    models.scale = fast_scale
+    Numberish.register(Decimal)
+    """
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "shown"),
+    [
+        ("x * 2 + 100", "x * 2 + 200", "210 15 num"),  # a method patched onto a class
+        ("x * 3", "x * 4", "110 20 num"),  # a module's function rebound
+        ("Numberish.register(Decimal)", "Numberish.register(float)", "110 15 other"),
+    ],
+    ids=["method", "function", "abc-register"],
+)
+def test_what_a_sibling_patches_into_a_definition_a_step_uses_counts(
+    make_project: MakeProject, old: str, new: str, shown: str
+) -> None:
+    """``Model.predict = fast_predict``, ``models.scale = fast_scale`` and
+    ``Numberish.register(Decimal)`` at the top level of a module no step imports change the
+    class, the function, the ABC a step uses: an edit there reruns the step. Before, the step
+    stayed clean with the old result (a run from scratch gave the new one). They count as
+    process-wide settings do (``incr.processwide``): for every step run after them."""
+    project = make_project(
+        {
+            "pipelines/models.py": MODELS,
+            "pipelines/m_flow.py": USES_THEM,
+            "pipelines/z_patches.py": PATCHES,
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["run"]
+    assert project.read("shown.txt") == "110 15 num"
+    project.edit("pipelines/z_patches.py", old, new)
+    (kind, detail), *_ = project.dirty()["run"]
+    assert kind == "code changed" and "in pipelines/z_patches.py" in detail, detail
+    project.repro()
+    assert project.take_ran() == ["run"]
+    assert project.read("shown.txt") == shown
+    assert project.dirty() == {}
