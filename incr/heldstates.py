@@ -94,14 +94,15 @@ class Walk:
 
     def held(self, value: type | FunctionType, depth: int) -> Any:
         """What a class holds in its class attributes that are not methods or classes
-        (``counter = 0`` that a classmethod raises), or what a function holds: the values
-        set on it (``scale.factor``), its defaults that are lists, dicts or sets
-        (``seen=[]`` that it appends to), the values its closure holds."""
+        (``counter = 0`` that a classmethod raises) and which functions its methods are (a
+        step that rebinds ``Model.act = staticmethod(neg)`` changes the class), or what a
+        function holds: the values set on it (``scale.factor``), its defaults that are
+        lists, dicts or sets (``seen=[]`` that it appends to), the values its closure holds."""
         if isinstance(value, type):
-            held = [
-                (name, item) for name, item in list(vars(value).items()) if class_state(name, item)
-            ]
-            return tuple((n, self._member(n, v, depth)) for n, v in held)
+            items = list(vars(value).items())
+            held = [(name, item) for name, item in items if class_state(name, item)]
+            methods = [(n, method_functions(v)) for n, v in items if class_method(n, v)]
+            return (*((n, self._member(n, v, depth)) for n, v in held), *methods)
         return (
             tuple(self.visit(d, depth) for _, d in mutable_defaults(value)),
             tuple((n, self._member(n, v, depth)) for n, v in own_attributes(value)),
@@ -152,6 +153,21 @@ def class_state(name: str, item: Any) -> bool:
     """True for a class attribute that is state: not a method, a class, a dunder or an
     ``abc`` registry."""
     return not name.startswith(("__", "_abc_")) and not isinstance(item, METHODS)
+
+
+def class_method(name: str, item: Any) -> bool:
+    """True for a class attribute that is a method (a function, a static or class method, a
+    property) or a class, but a dunder's."""
+    return not name.startswith("__") and isinstance(item, METHODS)
+
+
+def method_functions(item: Any) -> tuple[int, ...]:
+    """The identities of the functions (or the class) a method attribute stands for: its
+    ``__func__`` for a static or class method, its getter, setter and deleter for a
+    property."""
+    if isinstance(item, property):
+        return id(item.fget), id(item.fset), id(item.fdel)
+    return (id(getattr(item, "__func__", item)),)
 
 
 #: Per class: its private attributes holding a value made once on first use.

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import Any
 
-from incr import heldstates, stepcaches
+from incr import heldmethods, heldstates, stepcaches
 from incr.globalvalues import lazy_singletons, memo_dicts
 from incr.heldstates import Unreadable
 from incr.heldvalues import closure_cells, mutable_defaults, own_attributes
@@ -184,7 +184,11 @@ def _held_values(value: type | FunctionType, depth: int) -> Any:
     attributes but methods; a function's mutable defaults, the values set on it, and what its
     closure holds by the cell's place (a function there by what it holds)."""
     if isinstance(value, type):
-        return {n: v for n, v in vars(value).items() if heldstates.class_state(n, v)}
+        items = list(vars(value).items())
+        return {
+            **{n: v for n, v in items if heldstates.class_state(n, v)},
+            **{n: heldmethods.named(v) for n, v in items if heldstates.class_method(n, v)},
+        }
     closure = [
         (i, Held(_held_values(v, depth - 1)) if isinstance(v, FunctionType) else v)
         for i, (_, v) in enumerate(closure_cells(value))
@@ -205,6 +209,12 @@ def put(module: ModuleType, name: str, value: Any) -> None:
         target.set(value.values)
     elif isinstance(target, type):
         for attribute, item in value.values.items():
+            if isinstance(item, heldmethods.Method):
+                if heldmethods.named(vars(target).get(attribute)) == item:
+                    continue  # (the same: a property's functions share one name)
+                item = item.made()
+                if item is None:  # (not found by its name: the class keeps its own)
+                    continue
             setattr(target, attribute, item)
     elif isinstance(target, FunctionType):
         _give(target, value.values)

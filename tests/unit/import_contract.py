@@ -111,6 +111,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "globalvalues",
             "stepcaches",
             "heldstates",
+            "heldmethods",
             "objectstates",
             "scriptmain",
             "modulefiles",
