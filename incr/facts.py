@@ -22,6 +22,7 @@ from incr.model import (
     BOUND_PREFIX,
     DIST,
     IMPORTED_PREFIX,
+    PROCESS_WIDE,
     RUNS_PREFIX,
     UNREACHED,
     VALUE_PREFIX,
@@ -36,7 +37,7 @@ from incr.model import (
 from incr.packages import PackageVersions
 from incr.plan import cache_enabled, read_values
 from incr.project import Project
-from incr.randomdraws import is_command_line_read
+from incr.randomdraws import is_command_line_read, is_library_setting
 from incr.sources import CodeSources
 
 #: The Python minor version: part of every code fingerprint (the standard library counts by it).
@@ -257,6 +258,17 @@ class StepFacts:
         if code.deps or code.version is not None:  # code_deps do not seed a random generator
             return [n for n in notes if global_random_fix(n) or is_command_line_read(n)]
         return notes
+
+    def process_settings(self, traced: TracedPipeline, node: StepNode) -> list[str]:
+        """The library's process-wide settings the step's code makes (``csv.register_dialect()``,
+        ``randomdraws.GLOBAL_SETTINGS``), as ``PROCESS_WIDE`` code parts: the step sets them
+        as it runs, for every step run after it (``incr.setters``)."""
+        ref = traced.code[node.name].func
+        if ref.own_digest or ref.package:
+            return []
+        found = self.sources.closure(ref.module, ref.qualname).dynamic
+        calls = {n.partition(" in ")[0] for n in found if is_library_setting(n)}
+        return [f"{PROCESS_WIDE}{call}" for call in sorted(calls)]
 
     def native_reads(self, traced: TracedPipeline, node: StepNode) -> tuple[list[str], list[str]]:
         """Files the step's code opens through readers written in C (``pd.read_parquet``,

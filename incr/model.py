@@ -240,6 +240,9 @@ TIMES_PREFIX = "mtimes:"
 #: A module value the step set as it ran (``sets:pipelines/config.py:N_CLASSES``): never
 #: equal to its value now, so that the step executes each time (``incr.globalvalues``).
 SETS_PREFIX = "sets:"
+#: The part a ``sets:`` key names for a library's process-wide setting the step's code makes
+#: (``sets:process-wide:csv.register_dialect()``): every step run after it sees it.
+PROCESS_WIDE = "process-wide:"
 UNSET = "unset"
 #: A project class or function the step unpickled (``unpickled:mlkit.features:Scaler``), by
 #: the digest of its code: a pickle holds its name, not its code (``incr.objectcode``).
@@ -322,7 +325,10 @@ def learned_path(key: str) -> str | None:
 
 
 def value_name(part: str) -> str:
-    """``N_CLASSES in pipelines/config.py`` for the code part ``pipelines/config.py:N_CLASSES``."""
+    """``N_CLASSES in pipelines/config.py`` for the code part ``pipelines/config.py:N_CLASSES``;
+    ``process-wide csv.register_dialect()`` for a ``PROCESS_WIDE`` one."""
+    if part.startswith(PROCESS_WIDE):
+        return f"process-wide {part[len(PROCESS_WIDE) :]}"
     path, _, name = part.rpartition(":")
     return f"{name} in {path}"
 

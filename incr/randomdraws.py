@@ -26,7 +26,9 @@ _STDLIB_DRAWS = (
 )
 NUMPY_GLOBAL_DRAWS = frozenset(_NUMPY_DRAWS.split())
 STDLIB_GLOBAL_DRAWS = frozenset(_STDLIB_DRAWS.split())
-_SETTING_MODULES = frozenset({"sklearn", "pandas", "torch", "numpy", "tensorflow", "decimal"})
+_SETTING_MODULES = frozenset(
+    {"sklearn", "pandas", "torch", "numpy", "tensorflow", "decimal", "csv", "warnings", "locale"}
+)
 _GLOBAL_RANDOM_FIX = {"numpy": "np.random.default_rng(...)", "random": "random.Random(...)"}
 
 
@@ -63,28 +65,65 @@ def unseeded(notes: list[str], seeded: set[str]) -> list[str]:
     return [n for n in notes if n.partition("(")[0].rpartition(".")[0] not in seeded]
 
 
-#: Calls that change process-wide settings of a library: made in a step, they reach the steps
-#: that run after it in the same process, and only those.
+#: Calls (and values set) that change process-wide settings of a library: made in a step,
+#: they reach the steps that run after it in the same process, and only those. A name ending
+#: in ``*`` stands for all the names it begins (``polars.Config.set_float_precision``); one
+#: below another (``pandas.options.display.max_rows``) counts as it.
 GLOBAL_SETTINGS = frozenset(
     {
         "sklearn.set_config",
         "pandas.set_option",
+        "pandas.reset_option",
         "pandas.options",
+        "polars.Config.set_*",
+        "polars.Config.load",
+        "polars.Config.restore_defaults",
+        "numpy.set_printoptions",
+        "numpy.seterr",
         "torch.set_default_dtype",
         "torch.set_default_device",
         "torch.use_deterministic_algorithms",
-        "numpy.seterr",
         "tensorflow.config.run_functions_eagerly",
         "decimal.getcontext",
+        "decimal.setcontext",
+        "csv.register_dialect",
+        "csv.field_size_limit",
+        "warnings.filterwarnings",
+        "warnings.simplefilter",
+        "locale.setlocale",
+        "logging.basicConfig",
+        "matplotlib.use",
+        "matplotlib.rcParams",
+        "matplotlib.style.use",
+        "matplotlib.pyplot.rcParams",
+        "matplotlib.pyplot.style.use",
     }
 )
+_SETTING_PREFIXES = tuple(s.removesuffix("*") for s in GLOBAL_SETTINGS if s.endswith("*"))
+#: Settings a ``with warnings.catch_warnings():`` block in the same definition puts back.
+_SCOPED = {"warnings.catch_warnings": "warnings."}
+
+
+def library_setting(dotted: str) -> str | None:
+    """The process-wide setting (``GLOBAL_SETTINGS``) the dotted name ``dotted`` stands for,
+    as its note names it (``pandas.options`` for ``pandas.options.display.max_rows``, the
+    name itself for one a ``*`` stands for); None for another name."""
+    if dotted.startswith(_SETTING_PREFIXES):
+        return dotted
+    head = dotted
+    while head:
+        if head in GLOBAL_SETTINGS:
+            return head
+        head = head.rpartition(".")[0]
+    return None
 
 
 def global_settings(info: ModuleInfo, sym: str, refs: list[Ref]) -> list[str]:
     """Calls among the names definition ``sym`` reads that change a library's process-wide
     settings (``sklearn.set_config(...)``), as ``sklearn.set_config()``, and the module
     globals it rebinds (``global K``): in a function or a class only (a module's top-level
-    code counts as code, see ``incr.moduletop``)."""
+    code counts as code, see ``incr.moduletop``). Warning filters set inside
+    ``warnings.catch_warnings()`` are put back as the block ends: not counted."""
     import ast
 
     from incr.codeast import definition_nodes
@@ -93,7 +132,9 @@ def global_settings(info: ModuleInfo, sym: str, refs: list[Ref]) -> list[str]:
     if not any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) for n in nodes):
         return []
     dotted = {_dotted(info, name, chain, wide=True) for name, chain in refs}
-    found = {s for d in dotted for s in GLOBAL_SETTINGS if d == s or d.startswith(s + ".")}
+    found = {s for d in dotted if (s := library_setting(d)) is not None}
+    scoped = tuple(v for k, v in _SCOPED.items() if k in dotted)
+    found = {s for s in found if not s.startswith(scoped)} if scoped else found
     rebound = {
         n
         for node in (nodes if _says_global(info.source.text) else [])  # most modules: no walk
@@ -165,7 +206,14 @@ def is_global_setting(note: str) -> bool:
     """True for a note made by ``global_settings`` (``sklearn.set_config() in PATH:NAME``,
     ``global K in PATH:NAME``: a function that rebinds a module global)."""
     head = note.partition(" in ")[0]
-    return head.removesuffix("()") in GLOBAL_SETTINGS or head.startswith("global ")
+    return is_library_setting(note) or head.startswith("global ")
+
+
+def is_library_setting(note: str) -> bool:
+    """True for a note made by ``global_settings`` on a library's process-wide setting
+    (``csv.register_dialect() in PATH:NAME``)."""
+    head = note.partition(" in ")[0]
+    return head.endswith("()") and library_setting(head.removesuffix("()")) == head[:-2]
 
 
 def _dotted(info: ModuleInfo, name: str, chain: tuple[str, ...], wide: bool = False) -> str:

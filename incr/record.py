@@ -12,6 +12,7 @@ from incr.executors import StepOutcome
 from incr.fingerprint import fingerprint
 from incr.model import (
     ENV_PREFIX,
+    SETS_PREFIX,
     Artifact,
     Facts,
     LockEntry,
@@ -27,6 +28,9 @@ from incr.session import Workspace
 #: The ``reads`` value of a variable an earlier step of the run set: no environment has it,
 #: so the step is found changed by the next status.
 SET_BEFORE = "set by a step run before"
+#: The ``reads`` value of a ``sets:`` key of a library's process-wide setting the step's code
+#: makes (``StepFacts.process_settings``): never a value now.
+PROCESS_SET = "set as it ran"
 
 
 class ResultRecorder:
@@ -44,6 +48,8 @@ class ResultRecorder:
             run.facts[node.name] = (facts, fp)
         seen = {f"{ENV_PREFIX}{name}": "" for name in outcome.env}  # valued here
         seen.update(outcome.reads)
+        settings = self.ws.facts.process_settings(run.traced, node)  # (for every step after it)
+        seen.update({f"{SETS_PREFIX}{part}": PROCESS_SET for part in settings})
         before = run.set_before(node.key)
         reads = self.ws.reads_to_record(node, facts.code, seen, before)
         if before:  # what its inputs' code reads of them (their identity holds it too)

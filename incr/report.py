@@ -185,8 +185,9 @@ def _setting_note(place: str) -> str:
         )
     return (
         f"{place} changes a library's process-wide setting: the steps run after it in the "
-        "same process see it, so rerunning only some of them gives other results; make the "
-        "setting at a module's top level (it then counts for the steps that import it)"
+        "same process see it, so the step executes on every run while a step runs after it; "
+        "make the setting at a module's top level (it then counts for the steps that import "
+        "it) to have it reused"
     )
 
 

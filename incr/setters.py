@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from incr.dag import ancestors, order
 from incr.errors import IncrError
 from incr.model import (
+    PROCESS_WIDE,
     SETS_PREFIX,
     VALUE_PREFIX,
     LockEntry,
@@ -68,11 +69,18 @@ class LaterUsers:
 
     def idle(self, step: str, parts: Iterable[str]) -> set[str]:
         """The ``parts`` step ``step`` sets that no step after it uses: setting them is no
-        reason to execute it."""
+        reason to execute it. A library's process-wide setting (``PROCESS_WIDE``) reaches
+        every step run after it: idle for the last step of the only pipeline alone."""
         at, elsewhere = self._position.get(step), self._elsewhere
         if at is None or self._unknown > at or elsewhere is EVERYTHING:
             return set()
-        return {p for p in parts if p not in elsewhere and self._last.get(p, -1) <= at}
+        last = at == len(self._position) - 1 and not elsewhere
+        return {
+            p
+            for p in parts
+            if (last if p.startswith(PROCESS_WIDE) else p not in elsewhere)
+            and self._last.get(p, -1) <= at
+        }
 
 
 def without_idle(reads: dict[str, str], idle: Collection[str]) -> dict[str, str]:
