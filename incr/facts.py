@@ -37,7 +37,7 @@ from incr.model import (
 from incr.packages import PackageVersions
 from incr.plan import cache_enabled, read_values
 from incr.project import Project
-from incr.randomdraws import is_command_line_read, is_library_setting
+from incr.randomdraws import OUTPUT_ONLY, is_command_line_read, is_library_setting
 from incr.sources import CodeSources
 
 #: The Python minor version: part of every code fingerprint (the standard library counts by it).
@@ -268,6 +268,7 @@ class StepFacts:
             return []
         found = self.sources.closure(ref.module, ref.qualname).dynamic
         calls = {n.partition(" in ")[0] for n in found if is_library_setting(n)}
+        calls = {c for c in calls if not c.startswith(OUTPUT_ONLY)}  # a warning filter
         return [f"{PROCESS_WIDE}{call}" for call in sorted(calls)]
 
     def native_reads(self, traced: TracedPipeline, node: StepNode) -> tuple[list[str], list[str]]:

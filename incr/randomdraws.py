@@ -209,6 +209,11 @@ def is_global_setting(note: str) -> bool:
     return is_library_setting(note) or head.startswith("global ")
 
 
+#: Settings that change what a step prints or logs, not what it computes: a step making one
+#: gets the note, not the rerun of a setter (``warnings.filterwarnings("ignore")`` is common).
+OUTPUT_ONLY = ("warnings.", "logging.")
+
+
 def is_library_setting(note: str) -> bool:
     """True for a note made by ``global_settings`` on a library's process-wide setting
     (``csv.register_dialect() in PATH:NAME``)."""

@@ -15,7 +15,7 @@ from incr import gate
 from incr.fingerprint import global_random_fix
 from incr.model import SOURCE, Facts, LockEntry, PipelineGraph, Reason, StepNode, reads_source_text
 from incr.plan import Verdict
-from incr.randomdraws import is_command_line_read, is_global_setting
+from incr.randomdraws import OUTPUT_ONLY, is_command_line_read, is_global_setting
 
 if TYPE_CHECKING:
     from incr.events import Event, Rerun
@@ -182,6 +182,12 @@ def _setting_note(place: str) -> str:
             f"{place} rebinds a module global: the steps run after it in the same process see "
             "the value it set, so rerunning only some of them gives other results; pass the "
             "value as a step input or a config"
+        )
+    if place.startswith(OUTPUT_ONLY):
+        return (
+            f"{place} changes a library's process-wide setting: the steps run after it in the "
+            "same process see it (what they print or log, not what they compute); make it at "
+            "a module's top level to have every step see it"
         )
     return (
         f"{place} changes a library's process-wide setting: the steps run after it in the "

@@ -114,3 +114,49 @@ def test_settings_put_back_or_made_by_the_last_step_change_nothing(
     assert not any(k.startswith("sets:") for k in project.lock()["p.quiet"].reads)
     project.repro()
     assert project.take_ran() == []
+
+
+QUIETED = """\
+import logging
+import warnings
+
+from incr import pipeline, step
+
+from pipelines.mark import mark
+
+
+@step
+def setup() -> int:
+    mark("setup")
+    warnings.filterwarnings("ignore")
+    logging.basicConfig(level=logging.INFO)
+    return 1
+
+
+@step
+def train(n: int) -> int:
+    mark("train")
+    warnings.warn("old")
+    return n + 1
+
+
+@pipeline
+def p():
+    train(setup())
+"""
+
+
+def test_a_step_silencing_warnings_or_setting_up_logging_is_reused(
+    make_project: MakeProject,
+) -> None:
+    """Warning filters and logging set-up change what the steps after it print or log, not
+    what they compute: the step is no setter, and a no-op repro runs nothing (it has a note)."""
+    project = make_project({"pipelines/p.py": QUIETED})
+    project.repro()
+    assert project.take_ran() == ["setup", "train"]
+    status = project.incr("status").stdout
+    assert "warnings.filterwarnings() in pipelines/p.py:setup changes a library's" in status
+    assert not any(k.startswith("sets:") for k in project.lock()["p.setup"].reads)
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
