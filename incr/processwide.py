@@ -1,5 +1,5 @@
 """Process-wide settings a project module makes as it is imported: ``np.set_printoptions
-(precision=2)``, ``pd.set_option(...)``, ``warnings.filterwarnings("error")``,
+(precision=2)``, ``pd.set_option(...)``, ``decimal.getcontext().prec = 4``,
 ``matplotlib.rcParams["font.size"] = 9`` at the top level of a pipeline module no step
 imports (discovery imports it) change what every step run after it in that process computes.
 Such statements (with the tests around them and the code they read) count for every step: the
@@ -28,7 +28,9 @@ PART = "<process-wide settings>"
 #: Functions and objects of libraries holding settings of the whole process: a call of one, a
 #: store into one, or of one of its attributes (``pandas.options.display.precision = 3``,
 #: ``polars.Config.set_tbl_rows(5)``, ``decimal.getcontext().prec = 50``) changes them.
-#: ``os.environ`` counts otherwise (``incr.envreads``).
+#: ``os.environ`` counts otherwise (``incr.envreads``). Warning filters and logging set-up
+#: change what steps print or log, not what they compute (``incr.moduletop`` counts a filter
+#: turning warnings into errors).
 PROCESS_SETTINGS = frozenset(
     {
         "numpy.set_printoptions",
@@ -47,13 +49,7 @@ PROCESS_SETTINGS = frozenset(
         "tensorflow.random.set_seed",
         "tensorflow.config",
         "sklearn.set_config",
-        "warnings.filterwarnings",
-        "warnings.simplefilter",
-        "warnings.resetwarnings",
         "locale.setlocale",
-        "logging.basicConfig",
-        "logging.config",
-        "logging.disable",
         "decimal.getcontext",
         "decimal.setcontext",
         "random.seed",

@@ -39,31 +39,29 @@ SHOW = """\
         keep(show())
     """
 
-WARNS = """\
-    import warnings
+PRECISION = """\
+    import decimal
 
-    warnings.simplefilter("ignore")
+    decimal.getcontext().prec = 4
     """
 
-WARNED = """\
-    import warnings
+DIVIDED = """\
+    from decimal import Decimal
 
     from incr import pipeline, step
     from pipelines.mark import mark
 
 
     @step
-    def count() -> int:
+    def count() -> str:
         mark("count")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.warn("old", DeprecationWarning)
-        return len(caught)
+        return str(Decimal(1) / Decimal(3))
 
 
     @step
-    def keep(n: int) -> None:
+    def keep(n: str) -> None:
         with open("shown.txt", "w", encoding="utf-8") as fh:
-            fh.write(str(n))
+            fh.write(n)
 
 
     @pipeline
@@ -109,17 +107,18 @@ def test_other_statements_of_the_sibling_rerun_nothing(make_project: MakeProject
     assert project.take_ran() == []
 
 
-def test_a_warnings_filter_a_sibling_sets_reruns_the_steps(make_project: MakeProject) -> None:
-    """``warnings.simplefilter`` in a sibling: a standard library setting counts for steps
-    that import no package."""
-    files = {"pipelines/a_warns.py": WARNS, "pipelines/m_flow.py": WARNED}
+def test_a_decimal_context_a_sibling_sets_reruns_the_steps(make_project: MakeProject) -> None:
+    """``decimal.getcontext().prec = 4`` in a sibling: a standard library setting counts for
+    steps that import no package. (Warning filters and logging set-up count for none: what
+    steps print or log, see test_top_level_code.py.)"""
+    files = {"pipelines/a_prec.py": PRECISION, "pipelines/m_flow.py": DIVIDED}
     project = _project(make_project, files, "count")
-    assert project.read("shown.txt") == "0"
-    project.edit("pipelines/a_warns.py", 'simplefilter("ignore")', 'simplefilter("always")')
+    assert project.read("shown.txt") == "0.3333"
+    project.edit("pipelines/a_prec.py", "prec = 4", "prec = 6")
     assert "count" in project.dirty()
     project.repro()
     assert project.take_ran() == ["count"]
-    assert project.read("shown.txt") == "1"
+    assert project.read("shown.txt") == "0.333333"
 
 
 BASE = """\
