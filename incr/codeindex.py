@@ -373,7 +373,8 @@ class CodeIndex(Resolver):
                 refs = [ref for node, w in pairs for ref in references(node, w)]
                 imports = [b for node, w in pairs for b in inner_imports(node, package, w)]
                 dynamic = [call for node, w in pairs for call in dynamic_calls(node, w)]
-                dynamic += [call for _, w in pairs for call in localclock.local_time_calls(w)]
+                if localclock.may_ask(info.source.text):  # most modules: no such name
+                    dynamic += [c for _, w in pairs for c in localclock.local_time_calls(w)]
                 opens = [call for node, w in pairs for call in creaders.reader_calls(node, w)]
                 digest = definition_digest(nodes, [w for _, w in pairs])
                 cached = self.memo[raw] = memo_entry(digest, refs, imports, dynamic, opens)

@@ -69,6 +69,7 @@ class StepFacts:
         #: C readers open, asked by the status walk and again by the run. (Not by ``id()``:
         #: once a run records reads, each ``id()`` call is an audit event every hook hears.)
         self._code: dict[str, tuple[StepNode, dict[str, str]]] = {}
+        self._settings: dict[str, str] | None = None  # (``processwide``: the same for all)
         self._native: dict[str, tuple[StepNode, tuple[list[str], list[str]]]] = {}
         #: The top-level names of the packages each step's code imports (by its key).
         self.imported: dict[str, tuple[str, ...]] = {}
@@ -178,12 +179,12 @@ class StepFacts:
                 closures.append(closure)
                 parts.update(closure.parts)
                 packages |= closure.packages
-                if closure.dynamic and not argv:
-                    argv = any(is_command_line_read(n) for n in closure.dynamic)
-                if closure.dynamic and not local:
-                    local = any(is_local_time(n) for n in closure.dynamic)
-        # what the project's modules set for the whole process as they are imported
-        parts.update(self.sources.closure(SETTINGS, "").parts)
+                if closure.dynamic:
+                    argv = argv or any(is_command_line_read(n) for n in closure.dynamic)
+                    local = local or any(is_local_time(n) for n in closure.dynamic)
+        if self._settings is None:  # what the project's modules set for the whole process
+            self._settings = self.sources.closure(SETTINGS, "").parts  # as they are imported
+        parts.update(self._settings)
         if argv and (arguments := script_arguments()):  # python pipelines/x.py --n 5
             parts["argv"] = digest_bytes(json.dumps(arguments).encode(), 32)
         if local:  # its results depend on the machine's time zone (``incr.localclock``)
@@ -252,6 +253,8 @@ class StepFacts:
         if ref.own_digest or ref.package:
             return []
         found = self.sources.closure(ref.module, ref.qualname).dynamic
+        if not found:
+            return []  # most steps
         notes = [n for n in found if not is_local_time(n)]  # counted: the ``tz`` code part
         if locked is not None and any(k.startswith(IMPORTED_PREFIX) for k in locked.reads):
             notes = [n for n in notes if n.partition(" in ")[0] not in _IMPORT_CALLS]
@@ -267,6 +270,8 @@ class StepFacts:
         if ref.own_digest or ref.package:
             return []
         found = self.sources.closure(ref.module, ref.qualname).dynamic
+        if not found:
+            return []  # most steps
         calls = {n.partition(" in ")[0] for n in found if is_library_setting(n)}
         calls = {c for c in calls if not c.startswith(OUTPUT_ONLY)}  # a warning filter
         return [f"{PROCESS_WIDE}{call}" for call in sorted(calls)]

@@ -17,6 +17,8 @@ resolved): ``time.localtime`` and a bare ``localtime`` alike. A naive datetime's
 from __future__ import annotations
 
 import ast
+import functools
+import re
 from collections.abc import Iterable
 
 #: The beginning of a note (``incr.codeindex`` keeps them with a closure's run-time lookups)
@@ -41,6 +43,20 @@ _CLOCK_NO_ZONE = {"now": (0, "tz"), "today": (-1, "")}
 _ZONE_ATTRS = frozenset({"timezone", "altzone", "tzname", "daylight"})
 #: pandas' methods taking a zone by name (``"local"``: the machine's).
 _ZONE_BY_NAME = frozenset({"tz_localize", "tz_convert"})
+
+
+_NAMES = re.compile(
+    r"\b(?:"
+    + "|".join(sorted({*_ALWAYS, *_NO_ZONE, *_CLOCK_NO_ZONE, *_ZONE_ATTRS, *_ZONE_BY_NAME}))
+    + r"|ctime|asctime|strftime)\b"
+)
+
+
+@functools.lru_cache(maxsize=256)
+def may_ask(text: str) -> bool:
+    """Whether a module's text names a call or attribute ``local_time_calls`` looks for (a
+    module that does not is never walked for them)."""
+    return _NAMES.search(text) is not None
 
 
 def local_time_calls(nodes: Iterable[ast.AST]) -> list[str]:
