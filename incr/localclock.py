@@ -52,11 +52,16 @@ _NAMES = re.compile(
 )
 
 
+#: Parts of those names one of which any such text holds: searched first (a substring search
+#: is ten times faster than the pattern over a 700 KB module).
+_WORDS = ("time", "now", "today", "tz", "daylight", "localzone")
+
+
 @functools.lru_cache(maxsize=256)
 def may_ask(text: str) -> bool:
     """Whether a module's text names a call or attribute ``local_time_calls`` looks for (a
     module that does not is never walked for them)."""
-    return _NAMES.search(text) is not None
+    return any(word in text for word in _WORDS) and _NAMES.search(text) is not None
 
 
 def local_time_calls(nodes: Iterable[ast.AST]) -> list[str]:
