@@ -18,7 +18,7 @@ from incr.astnorm import digest_nodes
 from incr.codeast import ModuleInfo, ModuleLookup, references
 from incr.fingerprint import SETTINGS as SETTINGS
 from incr.moduletop import guarded
-from incr.tablestores import stores
+from incr.tablestores import is_mutator, stores
 
 Target = tuple[str, str]  # (module, name)
 
@@ -137,11 +137,11 @@ def statements(index: ModuleLookup) -> list[tuple[str, str, list[Target]]]:
         nodes: list[ast.stmt] = []
         targets: list[Target] = []
         for stmt, guards, main in guarded(info.tree.body):
-            if main or isinstance(stmt, _SKIPPED):
+            if main or (isinstance(stmt, _SKIPPED) and not registers(index, info, stmt)):
                 continue
-            refs = references(stmt)
+            refs = [] if isinstance(stmt, _DEFS) else references(stmt)
             sets = any(setting(info, head, chain) for head, chain in refs)
-            if not sets and not patches(index, info, stmt):
+            if not sets and not isinstance(stmt, _DEFS) and not patches(index, info, stmt):
                 continue
             nodes += [g for g in guards if not any(g is n for n in nodes)]
             nodes.append(stmt)
@@ -159,7 +159,9 @@ def statements(index: ModuleLookup) -> list[tuple[str, str, list[Target]]]:
 #: A statement at the start of a line that may patch a definition: ``Model.predict = f``,
 #: ``models.scale = f``, ``Numberish.register(Decimal)``, ``setattr(Model, "act", f)``.
 _PATCH = re.compile(
-    r"^(?:\w+(?:\.\w+)+\s*=[^=]|\w+(?:\.\w+)*\.(?:register|add_)\w*\(|setattr\()", re.M
+    r"^(?:\w+(?:\.\w+)+\s*=[^=]|\w+(?:\.\w+)*\.(?:register|add_)\w*\(|setattr\("
+    r"|@\w+(?:\.\w+)*\.(?:register|add_))",
+    re.M,
 )
 
 
@@ -193,14 +195,35 @@ def patches(index: ModuleLookup, info: ModuleInfo, stmt: ast.stmt) -> bool:
     return False
 
 
-def _definition(index: ModuleLookup, module: str, name: str) -> bool:
+def registers(index: ModuleLookup, info: ModuleInfo, stmt: ast.stmt) -> bool:
+    """Whether a function or class ``stmt`` is registered, by its decorator, into a class of
+    another project module (``@Featurizer.feat.register`` on a ``singledispatchmethod``): the
+    steps using that class run it. (A table's or a ``singledispatch`` function's own
+    registrations count by ``incr.registries`` for the steps using them.)"""
+    for decorator in getattr(stmt, "decorator_list", []):
+        func = decorator.func if isinstance(decorator, ast.Call) else decorator
+        chain: list[str] = []
+        while isinstance(func, ast.Attribute):
+            chain.insert(0, func.attr)
+            func = func.value
+        if not (isinstance(func, ast.Name) and chain and is_mutator(chain[-1])):
+            continue
+        for found in index.resolve(info, (func.id, ())):
+            if isinstance(found, str) or found[0] == info.source.name:
+                continue
+            if _definition(index, *found, kinds=(ast.ClassDef,)):
+                return True
+    return False
+
+
+def _definition(index: ModuleLookup, module: str, name: str, kinds: tuple[type, ...] = ()) -> bool:
     """True when ``name`` is a function or a class defined at the top level of ``module``."""
     try:
         info = index.module(module)
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
         return False
     nodes = info.defs.get(name) if info is not None else None
-    defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    defs = kinds or _DEFS
     return bool(nodes) and all(isinstance(n, defs) for n in nodes or ())
 
 
@@ -210,4 +233,5 @@ def _import_of(info: ModuleInfo, target: Target) -> bool:
     return target[0] == info.source.name and target[1] in info.imports
 
 
-_SKIPPED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_SKIPPED = (*_DEFS, ast.Import, ast.ImportFrom)

@@ -410,3 +410,70 @@ def test_what_a_sibling_patches_into_a_definition_a_step_uses_counts(
     assert project.take_ran() == ["run"]
     assert project.read("shown.txt") == shown
     assert project.dirty() == {}
+
+
+FEATURIZER = """\
+    from functools import singledispatchmethod
+
+
+    class Featurizer:
+        @singledispatchmethod
+        def feat(self, x):
+            return str(x)
+    """
+
+LIST_HANDLER = """\
+    from pipelines.feat import Featurizer
+
+
+    @Featurizer.feat.register
+    def _(self, x: list):
+        return "list:" + ",".join(map(str, x))
+    """
+
+FEATURES = """\
+    import pipelines.feat_ext  # noqa: F401  (registers the list handler)
+    from incr import pipeline, step
+    from pipelines.feat import Featurizer
+    from pipelines.mark import mark
+
+
+    @step
+    def run() -> str:
+        mark("run")
+        return Featurizer().feat([1, 2])
+
+
+    @step
+    def show(value: str) -> None:
+        with open("shown.txt", "w", encoding="utf-8") as fh:
+            fh.write(value)
+
+
+    @pipeline
+    def flow():
+        show(run())
+    """
+
+
+def test_a_handler_registered_on_a_singledispatchmethod_elsewhere_counts(
+    make_project: MakeProject,
+) -> None:
+    """``@Featurizer.feat.register`` in another module adds the handler ``Featurizer().feat``
+    runs for a list: an edit of it reruns the step (before, it stayed clean with ``list:1,2``
+    where a run from scratch gives ``LIST:1,2``)."""
+    project = make_project(
+        {
+            "pipelines/feat.py": FEATURIZER,
+            "pipelines/feat_ext.py": LIST_HANDLER,
+            "pipelines/m_flow.py": FEATURES,
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["run"]
+    assert project.read("shown.txt") == "list:1,2"
+    project.edit("pipelines/feat_ext.py", '"list:"', '"LIST:"')
+    assert "run" in project.dirty()
+    project.repro()
+    assert project.take_ran() == ["run"]
+    assert project.read("shown.txt") == "LIST:1,2"
