@@ -20,19 +20,11 @@ from incr.model import MISSING, Reason
 
 
 def recorded(
-    written: Iterable[str],
-    outs: Iterable[str],
-    appended: Collection[str],
-    digest: Callable[[str], str],
+    written: Iterable[str], appended: Collection[str], digest: Callable[[str], str]
 ) -> dict[str, str]:
     """The digests (``digest``: a path's now, or ``missing``) of the files a run ``written``
-    that its ``outs`` do not list (nor hold, for a folder) and that it did not append to."""
-    listed = [o.rstrip("/") for o in outs]
-    return {
-        path: digest(path)
-        for path in sorted(set(written))
-        if path not in appended and not any(_under(path, o) for o in listed)
-    }
+    (its writes outside its ``outs``: ``jobrun.writes_of``) that it did not append to."""
+    return {path: digest(path) for path in sorted(set(written)) if path not in appended}
 
 
 def holds(
@@ -55,9 +47,9 @@ def changes(
     known = [w for w in variants if w is not None]
     if not known or any(holds(w, digest, shared) for w in known):
         return []
-    differing = _differing(known[0], digest, shared)
-    gone = [p for p in differing if digest(p) == MISSING]
-    edited = [p for p in differing if p not in gone]
+    now = {p: digest(p) for p in _differing(known[0], digest, shared)}
+    gone = [p for p, d in now.items() if d == MISSING]
+    edited = [p for p, d in now.items() if d != MISSING]
     found = [Reason(Reason.WRITTEN_MISSING, ", ".join(gone))] if gone else []
     return found + ([Reason(Reason.WRITTEN_CHANGED, ", ".join(edited))] if edited else [])
 
@@ -66,7 +58,3 @@ def _differing(
     writes: Mapping[str, str], digest: Callable[[str], str], shared: Collection[str]
 ) -> list[str]:
     return [p for p, d in writes.items() if p not in shared and digest(p) != d]
-
-
-def _under(path: str, out: str) -> bool:
-    return path == out or path.startswith(f"{out}/")

@@ -67,8 +67,7 @@ class ResultRecorder:
             reads[f"{ENV_PREFIX}{name}"] = SET_BEFORE
         written = None
         if node.track_reads:  # what the files no outs lists hold as it left them
-            left = (outcome.writes, node.outs, outcome.appends, self.ws.stats.digest)
-            written = leafwrites.recorded(*left)
+            written = leafwrites.recorded(outcome.writes, outcome.appends, self.ws.stats.digest)
         store = self.ws.store
         store.record_run(fp, outcome.artifacts, reads, self.clock.wall(), node.key, written)
         self.ws.keep_sources(facts.code)
