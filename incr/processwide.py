@@ -186,9 +186,7 @@ def patches(index: ModuleLookup, info: ModuleInfo, stmt: ast.stmt) -> bool:
     for (head, chain), stored in stores(stmt):
         if stored and all(isinstance(v, ast.Constant | ast.JoinedStr) for v in stored):
             continue  # a value
-        for found in index.resolve(info, (head, ())):
-            if isinstance(found, str) or found[0] == info.source.name:
-                continue
+        for found in _elsewhere(index, info, head):
             module, name = (found[0], chain[0]) if found[1] == "*" and chain else found
             if module != info.source.name and _definition(index, module, name):
                 return True
@@ -208,12 +206,18 @@ def registers(index: ModuleLookup, info: ModuleInfo, stmt: ast.stmt) -> bool:
             func = func.value
         if not (isinstance(func, ast.Name) and chain and is_mutator(chain[-1])):
             continue
-        for found in index.resolve(info, (func.id, ())):
-            if isinstance(found, str) or found[0] == info.source.name:
-                continue
-            if _definition(index, *found, kinds=(ast.ClassDef,)):
-                return True
+        if any(
+            _definition(index, *t, kinds=(ast.ClassDef,)) for t in _elsewhere(index, info, func.id)
+        ):
+            return True
     return False
+
+
+def _elsewhere(index: ModuleLookup, info: ModuleInfo, name: str) -> list[Target]:
+    """What ``name`` read in ``info`` stands for in another module (``(module, "*")`` for a
+    module itself): the import binding in ``info`` left out."""
+    found = index.resolve(info, (name, ()))
+    return [t for t in found if not isinstance(t, str) and t[0] != info.source.name]
 
 
 def _definition(index: ModuleLookup, module: str, name: str, kinds: tuple[type, ...] = ()) -> bool:
