@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import stat as stat_module
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from incr import outside, processes
 from incr.model import NET_PREFIX, OUTPUT_PREFIX, TIMES_PREFIX, UNPICKLED_PREFIX
-from incr.opens import CHANGES
+from incr.opens import CHANGES, dir_fd
 from incr.pathfacts import (
     asks_time,
     by_project,
@@ -111,6 +112,23 @@ class RecordedReads:
     def _full(self, path: Any, frame: Any = None) -> str | None: ...  # (``reads.ReadRecorder``)
 
     def event(self, path: Any, mode: Any, flags: Any) -> None: ...
+
+    def change(self, event: str, args: tuple[Any, ...]) -> None:
+        """An audit event by which the step changes a folder's entries (remove, rename...).
+        A rename (``os.replace(tmp, path)``: an atomic write) writes its target, as an open
+        for writing would."""
+        positions, folders = CHANGES[event]
+        if any(i < len(args) and dir_fd(args[i]) for i in folders):
+            return  # relative to an open folder (shutil.rmtree's inner calls): not resolvable
+        for index in positions:
+            if index < len(args):
+                full = self._full(args[index])
+                if full is not None and not self._tell_parent("change", full):
+                    self.changed.add(full)
+        if event == "os.rename" and len(args) > 1 and (full := self._full(args[1])):
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            if not self._tell_parent("open", full, "w", flags, time.monotonic_ns()):
+                self.opened(full, "w", flags)
 
     def connecting(self, path: str, log: str) -> None:
         """A database C code is about to open (SQLite, DuckDB: ``incr.nativereads``), with

@@ -26,8 +26,8 @@ keys it gives them (absolute, or ``~/...``).
 
 Values: a file read is digested after the step (by the runner); a listing records the names
 the step saw, a test its answer (``pathfacts.tested_value``), as found or as the step left
-them. A file read then rewritten in place counts as read; one written before it is read is the
-step's own product. Also heard: ``pickle.find_class``, ``socket.connect``, ``Repository()``.
+them. A file read then rewritten in place (or replaced: ``os.replace(tmp, path)``) counts as
+read; one written before it is read is the step's own product. Also heard: ``pickle.find_class``, ``socket.connect``, ``Repository()``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from typing import Any
 
 from incr import envreads, nativereads, outside, processes, statreads
 from incr.envreads import EnvRecorder, project_files
-from incr.opens import CHANGES, dir_fd, is_write, keeps_bytes, read_as_code, reads_existing
+from incr.opens import CHANGES, is_write, keeps_bytes, read_as_code, reads_existing
 from incr.pathfacts import (
     by_library,
     by_project,
@@ -155,17 +155,6 @@ class ReadRecorder(RecordedReads):
                 self.first_written[full] = time.monotonic_ns()  # a child may have read before
             self.written.add(full)
             self.changed.add(full)
-
-    def change(self, event: str, args: tuple[Any, ...]) -> None:
-        """An audit event by which the step changes a folder's entries (remove, rename...)."""
-        positions, folders = CHANGES[event]
-        if any(i < len(args) and dir_fd(args[i]) for i in folders):
-            return  # relative to an open folder (shutil.rmtree's inner calls): not resolvable
-        for index in positions:
-            if index < len(args):
-                full = self._full(args[index])
-                if full is not None and not self._tell_parent("change", full):
-                    self.changed.add(full)
 
     def listing(self, path: Any, frame: Any) -> None:
         """An ``os.listdir``/``os.scandir`` audit event, from the code in ``frame`` on: made
