@@ -27,7 +27,8 @@ keys it gives them (absolute, or ``~/...``).
 Values: a file read is digested after the step (by the runner); a listing records the names
 the step saw, a test its answer (``pathfacts.tested_value``), as found or as the step left
 them. A file read then rewritten in place (or replaced: ``os.replace(tmp, path)``) counts as
-read; one written before it is read is the step's own product. Also heard: ``pickle.find_class``, ``socket.connect``, ``Repository()``.
+read; one written before it is read is the step's own product. Also heard:
+``pickle.find_class``, ``socket.connect``, ``Repository()``.
 """
 
 from __future__ import annotations
