@@ -247,7 +247,8 @@ def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
 
     For a refactor you have checked does not change results: the step's new fingerprint
     is recorded in pipeline.lock without rerunning it (nor anything downstream). Refused
-    when the step never ran, waits on a dirty upstream step, or its outputs are missing.
+    when the step never ran, waits on a dirty upstream step, its outputs are missing, or
+    what it reads changed (deps, files, inputs, environment): run it instead.
 
     \b
     Example:

@@ -152,8 +152,9 @@ def commit(
     is called with it as soon as it is written).
 
     Waits for another incr writing to the project (``on_wait`` is told for whom). Raises
-    IncrError when a step never ran, waits on a dirty upstream step, or its outputs are
-    missing or modified; the targets before it stay committed.
+    IncrError when a step never ran, waits on a dirty upstream step, what it reads changed
+    (``COMMITTED``), or its outputs are missing or modified; the targets before it stay
+    committed.
     """
     from incr.locking import project_lock
 
@@ -164,6 +165,7 @@ def commit(
         for target in targets:
             verdict = _verdict(workspace, pipelines, target)
             if verdict.dirty:
+                _refuse_data(verdict)
                 workspace.commit(verdict)
             done.append(Commit(verdict.node.key, verdict.reasons))
             if each is not None:
@@ -223,6 +225,30 @@ def one_step(pipelines: list[TracedPipeline], target: str) -> tuple[str, str]:
             hint=f"for example {target}.STEP; `incr status {target}` lists them",
         )
     return pipeline, next(iter(steps))
+
+
+#: The reasons ``incr commit`` accepts: a change of the step's code (its packages' versions
+#: too) or config, which the user checked does not change its results (a refactor). A change
+#: of what it reads (deps, files, inputs, environment, the time zone) is not a refactor:
+#: recorded, the outputs made from the old data would stand for the new in the run cache too,
+#: for every later run here and every clone pulling from the remote. (A step that never ran,
+#: waits on a dirty one or lacks outputs is refused by ``Workspace.commit``, saying so.)
+COMMITTED = frozenset({Reason.CODE, Reason.CONFIG, Reason.FINGERPRINT, Reason.EXPIRED})
+_SAID_LATER = frozenset(
+    {Reason.NEW, Reason.UPSTREAM, Reason.MISSING, Reason.OUT_MISSING, Reason.MODIFIED}
+)
+
+
+def _refuse_data(verdict: Verdict) -> None:
+    """Raise IncrError when a reason the step is dirty for is not one ``COMMITTED`` takes."""
+    data = [r for r in verdict.reasons if r.kind not in COMMITTED | _SAID_LATER]
+    if data:
+        key = verdict.node.key
+        raise IncrError(
+            f"{key}: {'; '.join(map(str, data))}: what it reads changed, its outputs are of "
+            "the old data; commit accepts a change of code or config only",
+            hint=f"run `incr repro {key}`",
+        )
 
 
 def _verdict(workspace: Workspace, pipelines: list[TracedPipeline], target: str) -> Verdict:

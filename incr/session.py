@@ -402,7 +402,7 @@ class Workspace:
                 )
             raise IncrError(
                 f"{node.key} waits on {waits}: its inputs are not known yet",
-                hint=f"bring {waits} up to date (or commit it) first",
+                hint=f"run `incr repro {waits}` first (or commit it, if only its code changed)",
             )
         missing, modified = self.output_problems(locked)
         if missing or modified:

@@ -1182,3 +1182,54 @@ def test_cosmetic_edits_of_an_aliased_helpers_module_keep_clean(make_project: Ma
     assert project.dirty() == {"aliased": [("code changed", "OFFSET in pipelines/helpers.py")]}
     project.repro()
     assert project.take_ran() == ["aliased"]
+
+
+DATA_FLOW = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step(deps=["data/raw.csv"])
+    def load() -> list:
+        mark("load")
+        with open("data/raw.csv") as fh:
+            return [int(x) for x in fh.read().split(",")]
+
+
+    @step
+    def total(values: list) -> int:
+        mark("total")
+        return sum(values)
+
+
+    @pipeline
+    def flow():
+        total(load())
+    """
+
+
+def test_commit_refuses_a_step_whose_data_or_inputs_changed(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """Before, ``incr commit flow.load`` after an edit of ``data/raw.csv`` recorded the old
+    result for the new data, in the lockfile and the run cache: ``total`` stayed 6 where a
+    run from scratch gives 15, and so did every later run of that data (and a clone pulling
+    it). So did committing ``total`` when its input changed."""
+    project = make_project({"pipelines/flow.py": DATA_FLOW, "data/raw.csv": "1,2,3"})
+    project.repro()
+    assert project.take_ran() == ["load", "total"]
+    (project.root / "data/raw.csv").write_text("5,5,5")
+    lock_before = project.lock_bytes()
+    message = project.incr("commit", "load").user_error()
+    assert "flow.load: dep changed (data/raw.csv)" in message
+    assert "commit accepts a change of code or config only" in message
+    assert "incr repro flow.load" in project.incr("commit", "load").stderr
+    assert project.lock_bytes() == lock_before
+
+    project.repro("flow.load")
+    assert project.take_ran() == ["load"]
+    message = project.incr("commit", "total").user_error()
+    assert "flow.total: input changed (from load)" in message
+    project.repro()
+    assert project.take_ran() == ["total"]
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
