@@ -179,8 +179,15 @@ def _child_results(project: Project, scratch: Path, keys: list[str], log: Path) 
     """Run the child in ``scratch`` and yield what it reports, one step at a time; a step it
     did not report (it crashed) is FAILED, with the end of its output."""
     read_fd, write_fd = os.pipe()
+    # The folder holding incr goes on sys.path only when incr is not importable otherwise:
+    # a source checkout's own folders (its ``pipelines`` package) must not shadow the
+    # project's, as they do not under ``incr repro``.
     incr_parent = str(Path(__file__).resolve().parent.parent)
-    code = f"import sys; sys.path.append({incr_parent!r}); from incr.rerun import child; child()"
+    code = (
+        "import sys, importlib.util\n"
+        f"if importlib.util.find_spec('incr') is None: sys.path.append({incr_parent!r})\n"
+        "from incr.rerun import child; child()"
+    )
     args = [sys.executable, "-c", code, str(project.root), str(project.cache), str(write_fd)]
     try:
         with open(log, "wb") as out:

@@ -235,3 +235,16 @@ def test_a_step_that_fails_when_run_again_fails_verify(make_project: MakeProject
 def test_targets_need_rerun(flow: Project) -> None:
     assert flow.incr("verify", "load").user_error() == "error: TARGET is only taken with --rerun"
     assert flow.incr("verify").returncode == 0
+
+
+def test_a_project_whose_pipelines_folder_has_no_init_file(flow: Project) -> None:
+    """``pipelines/`` without ``__init__.py`` (a namespace package) imports under ``incr
+    repro``, and so it must in the scratch copy. Before, the rerun put the folder holding
+    incr's own package on ``sys.path``: in a source checkout of incr, its ``pipelines``
+    package took the name, and every step failed there (``No module named
+    'pipelines.flow'``)."""
+    (flow.root / "pipelines/__init__.py").unlink()
+    flow.repro("--force")
+    code, lines = verify(flow)
+    assert code == 0, lines
+    assert [line.split()[0] for line in lines[:-1]] == [f"flow.{s}" for s in FLOW_ORDER]
