@@ -70,8 +70,7 @@ MAIN, TOP = "main", "top"
 #: What the top level of a module that reads the command line refers to (``sys.argv``,
 #: ``parser.parse_args()``): what it binds there may come from the command line.
 _ARGV_NAMES = frozenset({"argv", "parse_args", "parse_known_args"})
-#: Any of those names, or of the calls that read the clock..., in a module's text, anywhere (a
-#: script's text is searched before it is compiled again: 10,000 steps take a second).
+#: Those names, or the clock's..., anywhere in a script's text (searched before compiling it).
 _ARGV_WORDS = re.compile(
     rb"\b(?:argv|parse_args|parse_known_args|now|today|utcnow|time\w*|uuid\d|subprocess|popen|"
     rb"getpid|token_\w+|perf_counter|monotonic|localtime|gmtime|ctime|strftime|asctime)\b"
@@ -86,7 +85,7 @@ def compiled(path: str, code: CodeType) -> None:
     parsed only when its code names such a call)."""
     from incr.volatile import clock_functions, names_outside, top_reads_outside
 
-    if _ARGV_NAMES.intersection(code.co_names):
+    if _ARGV_NAMES.intersection(code.co_names) and _argv_outside_main(path):
         _argv_files.add(path)
     elif path not in _argv_files and names_outside(code):
         with contextlib.suppress(OSError, SyntaxError, ValueError):
@@ -99,6 +98,15 @@ def compiled(path: str, code: CodeType) -> None:
                 _argv_files.add(path)
     if path not in _argv_files:
         topcalls.note_names(path, code)
+
+
+def _argv_outside_main(path: str) -> bool:
+    """Whether the module at ``path`` names a command-line read outside its main blocks."""
+    from incr.volatile import names_outside_main
+
+    with contextlib.suppress(OSError, SyntaxError, ValueError):
+        return names_outside_main(ast.parse(Path(path).read_bytes()), path, _ARGV_NAMES)
+    return True
 
 
 #: Whether the top level of each module whose code names such a call reads the clock...,

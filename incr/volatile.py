@@ -24,7 +24,7 @@ import ast
 import re
 from types import CodeType
 
-from incr.moduletop import absolute, dotted_names, imported_names, last_name
+from incr.moduletop import absolute, dotted_names, imported_names, is_main_test, last_name
 
 #: Words without which a text holds none of the calls below (checked before any walk).
 _WORDS = re.compile(
@@ -88,6 +88,18 @@ def names_outside(code: CodeType) -> bool:
             return True
         todo += [c for c in one.co_consts if isinstance(c, CodeType)]
     return False
+
+
+def names_outside_main(tree: ast.Module, path: str, names: frozenset[str]) -> bool:
+    """Whether the module's top level, but for its ``__main__`` blocks, names one of
+    ``names`` (``parse_args`` in the block alone: the names the block binds count, see
+    ``globalvalues.ran_main``; one at the top level makes all it binds count)."""
+    body: list[ast.stmt] = []
+    for stmt in tree.body:
+        main = isinstance(stmt, ast.If) and is_main_test(stmt.test)
+        body += stmt.orelse if isinstance(stmt, ast.If) and main else [stmt]
+    module = ast.Module(body=body, type_ignores=[])
+    return not names.isdisjoint(compile(module, path, "exec").co_names)
 
 
 def top_reads_outside(source: bytes, tree: ast.Module) -> list[str]:

@@ -1293,3 +1293,56 @@ def test_a_step_is_not_rerun_for_a_value_it_does_not_use(make_project: MakeProje
     project.edit("pipelines/two.py", "core.SCALE = 3", "core.SCALE = 4")
     project.repro()
     assert project.take_ran() == ["configure", "scaled"]
+
+
+PARAMS_SCRIPT = """\
+    import argparse
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class SourceConfig(StepConfig):
+        k: int = 1
+
+
+    @step
+    def source(config: SourceConfig) -> int:
+        mark("source")
+        return config.k
+
+
+    @pipeline
+    def sp(k: int = 1):
+        source(config=SourceConfig(k=k))
+
+
+    if __name__ == "__main__":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--k", type=int, default=1)
+        args = parser.parse_args()
+        sp(k=args.k).run()
+    """
+
+
+def test_a_script_reading_its_options_in_its_main_block_agrees_with_incr(
+    make_project: MakeProject,
+) -> None:
+    """The options are read in the main block alone: what it binds counts, not every name of
+    the module. Before, ``incr repro`` counted the config class by its value where the script
+    did not: each made the other's lock entry dirty (``value of SourceConfig``), and
+    ``incr status --check`` failed after every run of the script."""
+    project = make_project({"pipelines/s.py": PARAMS_SCRIPT})
+    project.repro()
+    assert project.take_ran() == ["source"]
+    lock = project.lock_bytes()
+    result = project.python("pipelines/s.py")
+    assert result.returncode == 0, result.output
+    assert project.take_ran() == []
+    assert project.lock_bytes() == lock
+    assert project.incr("status", "--check").returncode == 0
+    assert not any(k.startswith("value:") for k in project.lock()["sp.source"].facts.code)
+    result = project.python("pipelines/s.py", "--k", "3")  # another instance, sp@k=3
+    assert result.returncode == 0, result.output
+    assert project.take_ran() == ["source"]
+    assert project.dirty() == {}
