@@ -50,7 +50,7 @@ from incr.moduletop import main_bodies
 from incr.plainkinds import KINDS as _KINDS
 from incr.plainkinds import fields as _fields
 from incr.plainkinds import record_kind as _record_kind
-from incr.project import module_file
+from incr.project import module_file, module_name
 
 #: At most this many values in one global's value (nested ones included) are digested.
 MAX_ITEMS = 10_000
@@ -194,9 +194,9 @@ def changed(root: Path, held: bool = False) -> dict[str, str]:
     if held:  # (discovery's values: what the steps' code facts take)
         found.update(_bound_since(root, changed_names))
     for module, names in list(_mains.values()):
-        path = _path(module, root)
-        if path is None:
+        if (path := _path(module, root)) is None:
             continue
+        own = module_name(root, root / path) if module.__name__ == "__main__" else module.__name__
         listed = _file_names(root / path, names) if isinstance(names, str) else names
         # What its functions rebind (``global EPOCHS`` in a ``main()``) and no note of its
         # import holds: a script's names defined after its last step are not noted.
@@ -205,7 +205,7 @@ def changed(root: Path, held: bool = False) -> dict[str, str]:
         for name in listed:
             now_token = _token(value := vars(module).get(name, _GONE))
             if now_token is None and names == TOP:  # a class body, a default read the clock
-                now_token = held_text(value, module.__name__, _imported, _token, defaults=True)
+                now_token = held_text(value, own, _imported, _token, defaults=True)
             if now_token is not None:
                 found[f"{path}:{name}"] = digest_bytes(now_token.encode(), 32)
     return found

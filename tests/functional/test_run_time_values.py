@@ -1346,3 +1346,51 @@ def test_a_script_reading_its_options_in_its_main_block_agrees_with_incr(
     assert result.returncode == 0, result.output
     assert project.take_ran() == ["source"]
     assert project.dirty() == {}
+
+
+TOP_OPTIONS_SCRIPT = """\
+    import argparse
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--k", type=int, default=1)
+    ARGS, _ = parser.parse_known_args()
+
+
+    class SourceConfig(StepConfig):
+        k: int = 1
+
+
+    @step
+    def source(config: SourceConfig) -> int:
+        mark("source")
+        return config.k * 2
+
+
+    @pipeline
+    def sp(k: int = 1):
+        source(config=SourceConfig(k=k))
+
+
+    if __name__ == "__main__":
+        sp(k=ARGS.k).run()
+    """
+
+
+def test_a_script_reading_its_options_at_its_top_level_agrees_with_incr(
+    make_project: MakeProject,
+) -> None:
+    """Each name such a module binds counts by its value, its classes by what they hold: in
+    the script too, where they are the classes of ``__main__`` named as the module. Before,
+    the script left ``value of SourceConfig`` out, and each command reran the other's step."""
+    project = make_project({"pipelines/s.py": TOP_OPTIONS_SCRIPT})
+    project.repro()
+    assert project.take_ran() == ["source"]
+    lock = project.lock_bytes()
+    result = project.python("pipelines/s.py")
+    assert result.returncode == 0, result.output
+    assert project.take_ran() == []
+    assert project.lock_bytes() == lock
+    assert project.incr("status", "--check").returncode == 0
