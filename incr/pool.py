@@ -137,24 +137,66 @@ class PoolExecutor:
         self.running: dict[Future[StepOutcome], StepJob] = {}
         #: Finished, not handed back yet: all of them are, before another job starts.
         self.finished: list[tuple[StepJob, StepOutcome]] = []
+        #: Jobs a worker's death took down, to run again one at a time (``_broke``), and the
+        #: jobs started meanwhile, held back until those are known.
+        self.suspects: list[StepJob] = []
+        self.held: list[StepJob] = []
+        self.alone = False  # a suspect runs, alone
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("fork")
-        self.pool = ProcessPoolExecutor(
-            max_workers=jobs, mp_context=context, initializer=_init_worker
+        return ProcessPoolExecutor(
+            max_workers=self.jobs, mp_context=context, initializer=_init_worker
         )
 
     def capacity(self) -> int:
         return 0 if self.finished else QUEUED
 
     def start(self, job: StepJob) -> None:
+        if self.suspects or self.alone:
+            self.held.append(job)
+        else:
+            self._submit(job)
+
+    def _submit(self, job: StepJob) -> None:
         # The config comes from the forked state: it need not pickle.
         self.running[self.pool.submit(run_in_worker, replace(job, config=None))] = job
 
     def wait(self) -> tuple[StepJob, StepOutcome]:
-        if not self.finished:
+        while not self.finished:
+            if not self.running:  # suspects one at a time, then the jobs held back meanwhile
+                self.alone = bool(self.suspects)
+                for job in [self.suspects.pop(0)] if self.suspects else self.held:
+                    self._submit(job)
+                self.held = self.held if self.alone else []
             done, _ = wait(self.running, return_when=FIRST_COMPLETED)
+            broken = []
             for future in [f for f in self.running if f in done]:  # in the order started
-                self.finished.append((self.running.pop(future), _result(future)))
+                try:
+                    self.finished.append((self.running[future], future.result()))
+                except BrokenProcessPool:
+                    broken.append(self.running[future])
+                del self.running[future]
+            if broken:
+                self._broke(broken)
+            self.alone = False
         return self.finished.pop(0)
+
+    def _broke(self, broken: list[StepJob]) -> None:
+        """A worker died (a crash in C code, ``os._exit``, the kernel's out-of-memory killer):
+        the pool fails every job it held. A job that ran alone is the one that died; several
+        are run again one at a time in a new pool, to find which."""
+        code = _exit_code(self.pool)
+        broken += self.running.values()  # the pool failed them too
+        self.running.clear()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = self._new_pool()
+        if len(broken) == 1:  # it ran alone
+            died = "error: the worker process running this step died" + code
+            self.finished.append((broken[0], StepOutcome(failure=died)))
+        else:
+            self.suspects = broken + self.suspects
 
     def release(self, digests: Iterable[str]) -> None:
         pass  # workers keep no values between steps
@@ -166,8 +208,13 @@ class PoolExecutor:
         _state = None
 
 
-def _result(future: Future[StepOutcome]) -> StepOutcome:
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        return StepOutcome(failure="error: the worker process running this step died")
+def _exit_code(pool: ProcessPoolExecutor) -> str:
+    """How the worker of the broken ``pool`` that died ended (`` (exit code 3)``, `` (signal
+    9)``), or "" (the pool ends the other workers with SIGTERM)."""
+    import signal
+
+    processes = getattr(pool, "_processes", None) or {}
+    codes = [p.exitcode for p in list(processes.values()) if p.exitcode]
+    for code in sorted(codes, key=lambda c: c == -signal.SIGTERM):
+        return f" (signal {-code})" if code < 0 else f" (exit code {code})"
+    return ""
