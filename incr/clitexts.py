@@ -102,7 +102,8 @@ REPRO_HELP = """Bring pipelines up to date: run dirty steps, reuse cached result
 
     With no TARGET, every pipeline under pipelines/ is brought up to date. A step target
     also brings the steps it needs up to date. Stops at the first failing step, like Make
-    (see --keep-going); exit code 1 when a step failed. pipeline.lock is rewritten as
+    (see --keep-going; with --jobs, steps already running finish); exit code 1 when a step
+    failed. pipeline.lock is rewritten as
     steps finish, and an interrupted run keeps what finished (the next run restores it).
 
     Pipeline modules are imported only when a step has to run, and then only those whose
@@ -190,8 +191,13 @@ STATUS_HELP = """List every step as clean, dirty or waiting, with the reasons th
       dep changed (data/raw.csv)                   a file listed in deps=[...]
       read changed (data/notes.txt)                a file it was seen to read
       input changed (from transform)               an upstream output it receives
+      env changed (SEED)                           an environment variable it read
+      listing changed (data/raw)                   a folder it listed
+      file appeared / file vanished (path)         a path it tested for existence
       output missing / output modified (path)      a file in outs=[...]
+      written file missing / changed (path)        a file it wrote, not in outs
       output missing from cache, expired, cache disabled, new step
+    README's "What makes a step dirty" lists them all.
     A step that is only "waiting: after transform" reruns only if transform's
     output really changes.
 

@@ -202,11 +202,15 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 # --------------------------------------------------------------------------- words
 
 
+#: Said of a comparison with the working tree's lockfile, which holds what the last run left.
+_UNRUN = " (in pipeline.lock: `incr status` lists changes not run yet)"
+
+
 def diff_lines(changes: list[StepChange], old: str | None, new: str | None) -> list[str]:
     """``incr diff``: one line per changed step, then a summary."""
     head = f"pipeline.lock: {shown(old)} -> {shown(new)}"
     if not changes:
-        return [head, "no step differs"]
+        return [head, "no step differs" + (_UNRUN if None in (old, new) else "")]
     width = max(len(c.key) for c in changes)
     lines = [head]
     lines += [f"  {c.key:<{width}}  {'; '.join(map(str, c.reasons))}" for c in changes]
@@ -234,7 +238,8 @@ def diff_json(changes: list[StepChange], old: str | None, new: str | None) -> st
 def params_lines(changes: list[ParamChange], old: str | None, new: str | None) -> list[str]:
     """``incr params diff``: a table of step, param, old value, new value."""
     if not changes:
-        return [f"no config value differs between {shown(old)} and {shown(new)}"]
+        said = f"no config value differs between {shown(old)} and {shown(new)}"
+        return [said + _UNRUN if None in (old, new) else said]
     rows = [("step", "param", shown(old), shown(new))]
     rows += [
         (
