@@ -244,12 +244,15 @@ def verify_cache(
     from incr.maintenance import verify
     from incr.store import Store
 
-    checked, problems = verify(Store(project.cache), lockfile.read(project.lockfile))
+    checked, problems = verify(Store(project.cache), lockfile.read(project.lockfile), project.root)
     for problem in problems:
         tell(f"{problem.step} output {problem.output}: {problem.text}")
     if problems:
         total = plural(checked + len(problems), "object")
-        tell(f"{plural(len(problems), 'problem')} in {total}; run `incr repro` to recompute them")
+        tell(
+            f"{plural(len(problems), 'problem')} in {total}; run `incr repro --force STEP` for "
+            "each step named to recompute them"
+        )
         return 1
     echo(
         f"all {checked} objects match their digests"

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import field
 from pathlib import Path
 
+from incr.hashing import buffers_digest
 from incr.model import Artifact, LockEntry
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, Store
 from incr.valueclass import valueclass
@@ -157,11 +158,14 @@ class Problem:
     text: str
 
 
-def verify(store: Store, locks: dict[str, LockEntry]) -> tuple[int, list[Problem]]:
+def verify(
+    store: Store, locks: dict[str, LockEntry], root: Path | None = None
+) -> tuple[int, list[Problem]]:
     """Read and check every object the lockfile refers to: (objects checked, problems).
 
     A damaged object is removed (``Store.get`` does so), so the next ``incr repro`` recomputes
-    or restores it.
+    or restores it; that of an ``outs`` file the project under ``root`` holds intact is
+    stored again from it (``stored_again``), a problem no more.
     """
     checked = 0
     problems: list[Problem] = []
@@ -175,5 +179,24 @@ def verify(store: Store, locks: dict[str, LockEntry]) -> tuple[int, list[Problem
                         store.check(digest)
                         checked += 1
             except (ObjectMissing, ObjectCorrupt) as exc:
-                problems.append(Problem(key, name, str(exc)))
+                if root is None or not stored_again(store, root, name, artifact):
+                    problems.append(Problem(key, name, str(exc)))
+                else:
+                    checked += 1
     return checked, problems
+
+
+def stored_again(store: Store, root: Path, name: str, artifact: Artifact) -> bool:
+    """Store the ``outs`` file ``name`` (root-relative) again when it holds the bytes of
+    ``artifact``, a ``file`` output whose object is missing or was damaged: the step is clean
+    and nothing would run to store them. True when it did."""
+    if artifact.kind != "file":
+        return False
+    try:
+        data = (root / name).read_bytes()
+    except OSError:
+        return False
+    if buffers_digest((data,)) != artifact.digest:
+        return False
+    store.ensure()
+    return store.put(data) == artifact.digest

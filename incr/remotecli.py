@@ -35,7 +35,7 @@ def push_command(
     remote = Remote.open(project)
     locks = lockfile.read(project.lockfile)
     keys = select(locks, targets)
-    report = push(remote, locks, keys, all_runs=all_runs, repair=repair)
+    report = push(remote, locks, keys, all_runs=all_runs, repair=repair, root=project.root)
     for line in report.problems:
         tell(f"error: {line}")
     for digest in report.repaired:

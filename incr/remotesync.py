@@ -14,6 +14,7 @@ from dataclasses import field
 from pathlib import Path
 
 from incr.errors import GraphError
+from incr.maintenance import stored_again
 from incr.model import Artifact, LockEntry
 from incr.remote import Fetched, Remote, SharedRun
 from incr.remoteconf import RemoteError
@@ -95,14 +96,26 @@ def push(
     keys: list[str],
     all_runs: bool = False,
     repair: bool = False,
+    root: Path | None = None,
 ) -> PushReport:
     """Upload the objects and run records of the steps ``keys`` (their results in
     ``pipeline.lock``; with ``all_runs`` every record of the run cache too), objects first.
     With ``repair``, objects the remote holds are downloaded and hashed, and damaged ones are
-    replaced from the local copy."""
+    replaced from the local copy. The object of an ``outs`` file missing or damaged here is
+    stored again from the file, when the project under ``root`` holds it intact."""
     report = PushReport()
     remote.creating = True  # a folder remote not made yet is made, before it is listed
     store = remote.store
+    outs = {
+        a.digest: (name, a)
+        for k in keys
+        for name, a in locks[k].outputs.items()
+        if a.kind == "file"
+    }
+
+    def heal(digest: str) -> bool:
+        return root is not None and digest in outs and stored_again(store, root, *outs[digest])
+
     runs = [_locked_run(remote, key, locks[key]) for key in keys]
     if all_runs:
         for fp, step, _, records in store.run_records():
@@ -112,7 +125,7 @@ def push(
     needed: set[str] = set()
     for run in runs:
         objects = objects_of(store, run.outputs.values())
-        lacking = sorted(d for d in objects if not store.has(d))
+        lacking = sorted(d for d in objects if not store.has(d) and not heal(d))
         if lacking:
             if run.step in keys and locks[run.step].fingerprint == run.fingerprint:
                 where = owners.get(lacking[0], run.step)
@@ -137,12 +150,14 @@ def push(
     # What goes up is hashed first: a damaged local copy is removed here, never sent. One
     # gone meanwhile (``incr gc`` here removed an old run's objects) is not sent either.
     checked = {d: _intact(store, d) for d in [*todo, *report.repaired]}
+    checked = {d: ok or (True if heal(d) else ok) for d, ok in checked.items()}
     damaged = {d for d, ok in checked.items() if ok is False}
     gone = {d for d, ok in checked.items() if ok is None}
     for digest in sorted(damaged):
         report.problems.append(
             f"cannot push {owners.get(digest, 'an output')}: cache object {digest} was damaged "
-            "here (removed); run `incr repro` to recompute it"
+            f"here (removed); run `incr repro --force {owners.get(digest, 'STEP').split()[0]}` "
+            "to recompute it"
         )
     for digest in sorted(d for d in gone if d in owners):  # a locked result's: say so
         report.problems.append(

@@ -264,3 +264,59 @@ def test_an_output_of_the_wrong_kind_is_recomputed_or_reported(writer: Project, 
 
     assert "Traceback" not in result.output, result.output
     assert result.returncode == 0 or "pipeline.lock" in result.user_error()
+
+
+REPORT = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step(outs=["result.txt"])
+    def report() -> None:
+        mark("report")
+        with open("result.txt", "w") as fh:
+            fh.write("hello")
+
+
+    @pipeline
+    def flow():
+        report()
+    """
+
+
+def test_the_damaged_object_of_an_intact_outs_file_is_stored_again(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``report`` is clean (its file is intact) and nothing runs to store its bytes again.
+    Before, ``incr push`` removed the damaged object and asked for an ``incr repro`` that
+    ran nothing, and every push after failed (`is missing here`); ``incr verify`` too."""
+    remote = tmp_path / "remote"
+    files = {
+        "pipelines/flow.py": REPORT,
+        "pyproject.toml": f'[tool.incr.remote]\nurl = "{remote}"\n',
+    }
+    project = make_project(files)
+    project.repro()
+    assert project.take_ran() == ["report"]
+    digest = project.lock()["flow.report"].outputs["result.txt"].digest
+    obj = _object_of(project, "flow.report", "result.txt")
+    assert obj.is_file()
+    obj.write_bytes(b"XXXX")  # bit rot
+    result = project.incr("verify")
+    assert result.returncode == 0, result.output
+    assert obj.read_bytes() == b"hello"
+    obj.write_bytes(b"XXXX")
+    result = project.incr("push")
+    assert result.returncode == 0, result.output
+    assert (remote / "objects" / digest[:2] / digest[2:]).read_bytes() == b"hello"
+    assert obj.read_bytes() == b"hello"
+    obj.unlink()  # gone
+    (remote / "objects" / digest[:2] / digest[2:]).unlink()
+    assert project.incr("push").returncode == 0
+    assert (remote / "objects" / digest[:2] / digest[2:]).read_bytes() == b"hello"
+    assert project.take_ran() == []
+    (project.root / "result.txt").write_text("edited")  # not the locked bytes: not stored
+    obj.unlink()
+    result = project.incr("verify")
+    assert result.returncode == 1
+    assert "incr repro --force STEP" in result.stderr
