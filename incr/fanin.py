@@ -73,7 +73,11 @@ def bind(
         (bound if key in by_name else extra)[key] = value
     for name in params.required:
         if name not in bound:
-            raise DefinitionError(f"step {step}: input {name!r} is not connected")
+            raise DefinitionError(
+                f"step {step}: input {name!r} is not connected",
+                hint=f"pass it another step's output in the pipeline body ({step}({name}=...)), "
+                "or annotate it with a StepConfig class if it is the step's config",
+            )
     many = params.many
     slots: dict[str, Any] = {}
     for key, value in bound.items():

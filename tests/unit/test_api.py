@@ -274,6 +274,7 @@ def test_unconnected_input(tmp_path):
 
     exc = traced_error(body, tmp_path)
     assert "input 'y' is not connected" in exc.message
+    assert exc.hint is not None and "train(y=...)" in exc.hint
 
 
 def test_constant_passed_as_input(tmp_path):
