@@ -116,7 +116,7 @@ class RecordedReads:
     def change(self, event: str, args: tuple[Any, ...]) -> None:
         """An audit event by which the step changes a folder's entries (remove, rename...).
         A rename (``os.replace(tmp, path)``: an atomic write) writes its target, as an open
-        for writing would."""
+        for writing would, and a folder's the files the step wrote in it, at their new place."""
         positions, folders = CHANGES[event]
         if any(i < len(args) and dir_fd(args[i]) for i in folders):
             return  # relative to an open folder (shutil.rmtree's inner calls): not resolvable
@@ -126,9 +126,11 @@ class RecordedReads:
                 if full is not None and not self._tell_parent("change", full):
                     self.changed.add(full)
         if event == "os.rename" and len(args) > 1 and (full := self._full(args[1])):
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-            if not self._tell_parent("open", full, "w", flags, time.monotonic_ns()):
-                self.opened(full, "w", flags)
+            flags, src = os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self._full(args[0]) or "\0"
+            inside = [w[len(src) :] for w in self.written if w.startswith(src + os.sep)]
+            for path in (full, *(full + rest for rest in inside)):  # a folder: what it wrote in it
+                if not self._tell_parent("open", path, "w", flags, time.monotonic_ns()):
+                    self.opened(path, "w", flags)
 
     def connecting(self, path: str, log: str) -> None:
         """A database C code is about to open (SQLite, DuckDB: ``incr.nativereads``), with

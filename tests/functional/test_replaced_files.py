@@ -161,3 +161,66 @@ def test_a_report_written_by_a_replace_is_checked_as_one_written_in_place(
     assert project.take_ran() == ["total"]
     assert project.read("out/report.json") == '{"total": 45}'
     assert project.dirty() == {}
+
+
+FOLDER_WRITER = """\
+    import os
+    import shutil
+    from pathlib import Path
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    SCALE = 2
+
+
+    @step
+    def train() -> None:
+        mark("train")
+        staging = Path("models/.staging")
+        staging.mkdir(parents=True, exist_ok=True)
+        (staging / "weights.txt").write_text(str(3 * SCALE))
+        shutil.rmtree("models/final", ignore_errors=True)
+        os.replace(staging, "models/final")  # the whole folder, at once
+
+
+    @pipeline
+    def make():
+        train()
+    """
+
+FOLDER_READER = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def evaluate() -> int:
+        mark("evaluate")
+        with open("models/final/weights.txt") as fh:
+            return int(fh.read()) + 1
+
+
+    @pipeline
+    def check():
+        evaluate()
+    """
+
+
+def test_the_files_of_a_folder_moved_into_place_are_written_there(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``train`` writes its files in a staging folder and moves it to ``models/final``:
+    ``evaluate``, in a pipeline named before it, reads a file it wrote and runs after it."""
+    files = {"pipelines/a_check.py": FOLDER_READER, "pipelines/b_make.py": FOLDER_WRITER}
+    project = make_project(files)
+    project.repro()
+    project.take_ran()
+    project.repro()
+    assert project.take_ran() == []
+    project.edit("pipelines/b_make.py", "SCALE = 2", "SCALE = 5")
+    assert project.dirty()["evaluate"] == [("after", "make.train")]
+    project.repro()
+    assert project.take_ran() == ["train", "evaluate"]
+    assert project.dirty() == {}
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
