@@ -285,7 +285,15 @@ def commit(ctx: click.Context, targets: tuple[str, ...]) -> None:
 @click.option("-n", "--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 @click.option("--outs", is_flag=True, help="Also remove the outs files of removed steps.")
 @click.option("--remote", is_flag=True, help=GC_REMOTE)
-@click.option("--grace", default="7d", show_default=True, help="With --remote: spare younger.")
+@click.option(
+    "--grace",
+    default="7d",
+    show_default=True,
+    help=(
+        "With --remote: spare what is younger than this (30m, 12h, 7d), which a push or "
+        "a branch not pushed yet may still need."
+    ),
+)
 @click.pass_context
 @_user_errors
 def gc(

@@ -207,9 +207,10 @@ STATUS_HELP = """List every step as clean, dirty or waiting, with the reasons th
 
 GC_HELP = """Remove cached objects that nothing needs any more.
 
-Kept: every object pipeline.lock refers to, and the objects of the KEEP newest
-run-cache entries of each step (so reverting the last few edits still restores results
-without running). Removed: older run-cache entries, the objects only they used, and
+Kept: every object pipeline.lock refers to (in the working tree, and at every git branch,
+remote-tracking branch and tag, so checking one out restores its results), and the objects
+of the KEEP newest run-cache entries of each step (so reverting the last few edits still
+restores results without running). Removed: older run-cache entries, the objects only they used, and
 leftovers of interrupted writes. The small objects runs append to packs
 (.pipecache/packs/) are rewritten into one pack of those still needed. Each run leaves
 a record in .pipecache/history/ (what get_pipeline(...).runs lists): all but the
