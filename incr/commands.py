@@ -245,8 +245,8 @@ def _refuse_data(verdict: Verdict) -> None:
     if data:
         key = verdict.node.key
         raise IncrError(
-            f"{key}: {'; '.join(map(str, data))}: what it reads changed, its outputs are of "
-            "the old data; commit accepts a change of code or config only",
+            f"{key}: {'; '.join(map(str, data))}: not a change of its code or config, which "
+            "is all commit accepts (its outputs were made from what it read then)",
             hint=f"run `incr repro {key}`",
         )
 

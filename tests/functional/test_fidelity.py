@@ -1222,7 +1222,7 @@ def test_commit_refuses_a_step_whose_data_or_inputs_changed(
     lock_before = project.lock_bytes()
     message = project.incr("commit", "load").user_error()
     assert "flow.load: dep changed (data/raw.csv)" in message
-    assert "commit accepts a change of code or config only" in message
+    assert "not a change of its code or config, which is all commit accepts" in message
     assert "incr repro flow.load" in project.incr("commit", "load").stderr
     assert project.lock_bytes() == lock_before
 
