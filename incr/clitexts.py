@@ -103,8 +103,8 @@ REPRO_HELP = """Bring pipelines up to date: run dirty steps, reuse cached result
     With no TARGET, every pipeline under pipelines/ is brought up to date. A step target
     also brings the steps it needs up to date. Stops at the first failing step, like Make
     (see --keep-going; with --jobs, steps already running finish); exit code 1 when a step
-    failed. pipeline.lock is rewritten as
-    steps finish, and an interrupted run keeps what finished (the next run restores it).
+    failed. pipeline.lock is rewritten as steps finish, and an interrupted run keeps what
+    finished (the next run restores it).
 
     Pipeline modules are imported only when a step has to run, and then only those whose
     pipelines have one (with the modules their code uses and those that define no
@@ -210,8 +210,8 @@ GC_HELP = """Remove cached objects that nothing needs any more.
 Kept: every object pipeline.lock refers to (in the working tree, and at every git branch,
 remote-tracking branch and tag, so checking one out restores its results), and the objects
 of the KEEP newest run-cache entries of each step (so reverting the last few edits still
-restores results without running). Removed: older run-cache entries, the objects only they used, and
-leftovers of interrupted writes. The small objects runs append to packs
+restores results without running). Removed: older run-cache entries, the objects only they
+used, and leftovers of interrupted writes. The small objects runs append to packs
 (.pipecache/packs/) are rewritten into one pack of those still needed. Each run leaves
 a record in .pipecache/history/ (what get_pipeline(...).runs lists): all but the
 --keep-history newest of each pipeline are removed, and so are the module texts kept in
