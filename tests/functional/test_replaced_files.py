@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .conftest import MakeProject
+from .conftest import MakeProject, Project
 from .scratch import assert_same_as_scratch, fresh_copy
 
 CLEAN = """\
@@ -106,19 +106,26 @@ def test_a_step_reading_what_another_pipeline_replaces_runs_after_it(
     scratch gives 10, until a second ``repro``."""
     files = {"pipelines/a_use.py": READER, "pipelines/b_make.py": WRITER, "data/n.txt": "3"}
     project = make_project(files)
+    _edit_writer(project, ("FACTOR = 2", "FACTOR = 3"), ["make_features", "use_features"])
+    assert project.dirty() == {}
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+def _edit_writer(project: Project, edit: tuple[str, str], order: list[str]) -> None:
+    """Run the project twice, edit the writer in ``pipelines/b_make.py``: the reader waits
+    on it in ``incr status``, and ``incr repro`` runs both, in ``order``."""
     project.repro()
     project.take_ran()
     project.repro()
     assert project.take_ran() == []
-    project.edit("pipelines/b_make.py", "FACTOR = 2", "FACTOR = 3")
-    assert project.dirty() == {
-        "make_features": [("code changed", "FACTOR in pipelines/b_make.py")],
-        "use_features": [("after", "make.make_features")],
-    }
+    project.edit("pipelines/b_make.py", *edit)
+    writer, reader = order
+    assert project.dirty()[reader] == [("after", f"make.{writer}")]
+    assert project.dirty()[writer] == [
+        ("code changed", f"{edit[0].split()[0]} in pipelines/b_make.py")
+    ]
     project.repro()
-    assert project.take_ran() == ["make_features", "use_features"]
-    assert project.dirty() == {}
-    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+    assert project.take_ran() == order
 
 
 REPORT = """\
@@ -214,13 +221,6 @@ def test_the_files_of_a_folder_moved_into_place_are_written_there(
     ``evaluate``, in a pipeline named before it, reads a file it wrote and runs after it."""
     files = {"pipelines/a_check.py": FOLDER_READER, "pipelines/b_make.py": FOLDER_WRITER}
     project = make_project(files)
-    project.repro()
-    project.take_ran()
-    project.repro()
-    assert project.take_ran() == []
-    project.edit("pipelines/b_make.py", "SCALE = 2", "SCALE = 5")
-    assert project.dirty()["evaluate"] == [("after", "make.train")]
-    project.repro()
-    assert project.take_ran() == ["train", "evaluate"]
+    _edit_writer(project, ("SCALE = 2", "SCALE = 5"), ["train", "evaluate"])
     assert project.dirty() == {}
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))

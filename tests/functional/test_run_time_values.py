@@ -1295,6 +1295,19 @@ def test_a_step_is_not_rerun_for_a_value_it_does_not_use(make_project: MakeProje
     assert project.take_ran() == ["configure", "scaled"]
 
 
+def _script_agrees_with_incr(project: Project) -> None:
+    """``incr repro``, then the script without options: it reuses the step and leaves the
+    lockfile as it was, which ``incr status --check`` accepts."""
+    project.repro()
+    assert project.take_ran() == ["source"]
+    lock = project.lock_bytes()
+    result = project.python("pipelines/s.py")
+    assert result.returncode == 0, result.output
+    assert project.take_ran() == []
+    assert project.lock_bytes() == lock
+    assert project.incr("status", "--check").returncode == 0
+
+
 PARAMS_SCRIPT = """\
     import argparse
 
@@ -1333,14 +1346,7 @@ def test_a_script_reading_its_options_in_its_main_block_agrees_with_incr(
     did not: each made the other's lock entry dirty (``value of SourceConfig``), and
     ``incr status --check`` failed after every run of the script."""
     project = make_project({"pipelines/s.py": PARAMS_SCRIPT})
-    project.repro()
-    assert project.take_ran() == ["source"]
-    lock = project.lock_bytes()
-    result = project.python("pipelines/s.py")
-    assert result.returncode == 0, result.output
-    assert project.take_ran() == []
-    assert project.lock_bytes() == lock
-    assert project.incr("status", "--check").returncode == 0
+    _script_agrees_with_incr(project)
     assert not any(k.startswith("value:") for k in project.lock()["sp.source"].facts.code)
     result = project.python("pipelines/s.py", "--k", "3")  # another instance, sp@k=3
     assert result.returncode == 0, result.output
@@ -1386,11 +1392,4 @@ def test_a_script_reading_its_options_at_its_top_level_agrees_with_incr(
     the script too, where they are the classes of ``__main__`` named as the module. Before,
     the script left ``value of SourceConfig`` out, and each command reran the other's step."""
     project = make_project({"pipelines/s.py": TOP_OPTIONS_SCRIPT})
-    project.repro()
-    assert project.take_ran() == ["source"]
-    lock = project.lock_bytes()
-    result = project.python("pipelines/s.py")
-    assert result.returncode == 0, result.output
-    assert project.take_ran() == []
-    assert project.lock_bytes() == lock
-    assert project.incr("status", "--check").returncode == 0
+    _script_agrees_with_incr(project)
