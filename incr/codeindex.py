@@ -14,6 +14,7 @@ from incr import creaders, localclock, processwide, randomdraws, subclasses
 from incr.astnorm import digest_nodes, walked
 from incr.codeast import (
     IGNORED,
+    Binding,
     ModuleInfo,
     ModuleSource,
     analyse,
@@ -32,7 +33,7 @@ from incr.codeparts import (
     raw_key,
     skeleton_digest,
 )
-from incr.coderesolve import Resolver
+from incr.coderesolve import Resolver, reads_own_module
 from incr.digests import digest_bytes
 from incr.editspan import EditedNames
 from incr.fingerprint import DEFAULTS, FILL_ORDER, PROJECT_MODULES, SETTINGS, CodeClosure
@@ -376,6 +377,8 @@ class CodeIndex(Resolver):
                 if localclock.may_ask(info.source.text):  # most modules: no such name
                     dynamic += [c for _, w in pairs for c in localclock.local_time_calls(w)]
                 opens = [call for node, w in pairs for call in creaders.reader_calls(node, w)]
+                if any(reads_own_module(w) for _, w in pairs):  # ``globals()[name]``: any of it
+                    imports.append(Binding(module=info.source.name))
                 digest = definition_digest(nodes, [w for _, w in pairs])
                 cached = self.memo[raw] = memo_entry(digest, refs, imports, dynamic, opens)
             self.memo_used.add(raw)

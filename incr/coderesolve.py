@@ -6,6 +6,7 @@ Pure: modules come from the index (``module``, ``is_local``, ``project_modules``
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Iterable
 
 from incr.codeast import IGNORED, Binding, ModuleInfo, Ref
@@ -173,3 +174,17 @@ class Resolver:
         top = module.split(".")[0]
         if top and top not in IGNORED and not self._absent(module):
             yield top
+
+
+def reads_own_module(nodes: list[ast.AST]) -> bool:
+    """Whether code (a definition's walked nodes) looks its own module's names up by a name
+    computed at run time: ``globals()[f"feat_{kind}"]``, ``getattr(sys.modules[__name__],
+    name)``. It may reach any definition of the module, which then counts whole."""
+    for node in nodes:
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "globals":
+            return True
+        if isinstance(node, ast.Subscript) and getattr(node.slice, "id", None) == "__name__":
+            value = node.value
+            if isinstance(value, ast.Attribute) and value.attr == "modules":
+                return True
+    return False

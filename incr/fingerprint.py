@@ -52,8 +52,9 @@ FILL_ORDER = ".<order>"
 # 9: a function's own names are no references (``incr.scopes``); 10: distributions asked for
 # by name (``importlib.metadata.version("torch")``, ``incr.dynimport.asked_distribution``);
 # 11: the methods of pyarrow's file systems among the readers (``readertable.FS_METHODS``);
-# 12: the calls asking for local time among the run-time lookups (``incr.localclock``)
-MEMO_FORMAT = 12
+# 12: the calls asking for local time among the run-time lookups (``incr.localclock``);
+# 13: a definition looking its own module's names up (``globals()[name]``) imports it whole
+MEMO_FORMAT = 13
 
 
 @valueclass(frozen=True)
