@@ -256,6 +256,8 @@ class StepFacts:
         if not found:
             return []  # most steps
         notes = [n for n in found if not is_local_time(n)]  # counted: the ``tz`` code part
+        whole = self.sources.closure(ref.module, ref.qualname).parts  # ``globals()``: counted
+        notes = [n for n in notes if not (n.startswith("globals() in ") and _whole(n, whole))]
         if locked is not None and any(k.startswith(IMPORTED_PREFIX) for k in locked.reads):
             notes = [n for n in notes if n.partition(" in ")[0] not in _IMPORT_CALLS]
         if code.deps or code.version is not None:  # code_deps do not seed a random generator
@@ -429,3 +431,9 @@ def _values(
         if reached and part in values:
             found[f"value:{part}"] = values[part]
     return found
+
+
+def _whole(note: str, parts: Mapping[str, str]) -> bool:
+    """Whether the module a note's place is in (``globals() in pipelines/flow.py:featurize``)
+    counts whole among ``parts`` (``pipelines/flow.py:*``)."""
+    return f"{note.partition(' in ')[2].rpartition(':')[0]}:*" in parts
