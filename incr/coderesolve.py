@@ -183,7 +183,9 @@ def reads_own_module(nodes: list[ast.AST]) -> bool:
     for node in nodes:
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "globals":
             return True
-        if isinstance(node, ast.Subscript) and getattr(node.slice, "id", None) == "__name__":
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            if getattr(node.slice, "id", None) != "__name__":
+                continue
             value = node.value
             if isinstance(value, ast.Attribute) and value.attr == "modules":
                 return True

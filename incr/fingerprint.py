@@ -53,8 +53,9 @@ FILL_ORDER = ".<order>"
 # by name (``importlib.metadata.version("torch")``, ``incr.dynimport.asked_distribution``);
 # 11: the methods of pyarrow's file systems among the readers (``readertable.FS_METHODS``);
 # 12: the calls asking for local time among the run-time lookups (``incr.localclock``);
-# 13: a definition looking its own module's names up (``globals()[name]``) imports it whole
-MEMO_FORMAT = 13
+# 13: a definition looking its own module's names up (``globals()[name]``) imports it whole;
+# 14: ... but not one storing into ``sys.modules[__name__]`` (a module-level stand-in)
+MEMO_FORMAT = 14
 
 
 @valueclass(frozen=True)
