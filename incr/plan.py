@@ -19,6 +19,7 @@ from incr.fingerprint import DEFAULTS, FILL_ORDER, canonical_json, fingerprint, 
 from incr.model import (
     LOCAL_CODE,
     OUTPUT_PREFIX,
+    PROCESS_WIDE,
     TOP_LEVEL,
     UNDIGESTABLE,
     VALUE_PREFIX,
@@ -404,15 +405,16 @@ def values_set(set_by: Mapping[str, str], key: str, code: Mapping[str, str]) -> 
     """The module values (``path:name`` code parts) that the step ``key``'s ``code`` uses and
     a step before it sets as it runs (``set_by``: each such value to the key of the step
     setting it, of this pipeline or of one run before it by the same command): the step is
-    decided on their values then, not on their definitions' text alone."""
+    decided on their values then, not on their definitions' text alone; on a library's
+    process-wide setting (``PROCESS_WIDE``: its setter's fingerprint) whatever its code."""
     if not set_by:
         return []
-    return sorted(p for p in code if set_by.get(p, key) != key)
+    wide = (p for p, setter in set_by.items() if setter != key and p.startswith(PROCESS_WIDE))
+    return sorted({*(p for p in code if set_by.get(p, key) != key), *wide})
 
 
 def with_values(facts: Facts, values: Mapping[str, str]) -> Facts:
-    """``facts`` with the digest of each value of ``values`` (``path:name`` to its digest) as
-    its ``value:`` code part, as a value set at run time counts (``incr.globalvalues``)."""
+    """``facts`` with each value of ``values`` (``path:name`` -> digest) as a ``value:`` part."""
     return replace(facts, code={**facts.code, **{f"value:{p}": d for p, d in values.items()}})
 
 

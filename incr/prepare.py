@@ -119,7 +119,7 @@ class Preparer:
             current=fp,
         )
         if locked is not None and locked.reads and (parts := set_parts(locked.reads)):
-            run.set_by.update(dict.fromkeys(parts, node.key))  # for the steps after it
+            run.note_set(parts, node.key, fp)  # for the steps after it
         if not self.executes:
             return self.verdict(run, node, reasons, fp, facts, undigestable, native[1])
         assert fp is not None

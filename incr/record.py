@@ -50,6 +50,7 @@ class ResultRecorder:
         seen.update(outcome.reads)
         settings = self.ws.facts.process_settings(run.traced, node)  # (for every step after it)
         seen.update({f"{SETS_PREFIX}{part}": PROCESS_SET for part in settings})
+        run.note_set(settings, node.key, fp)  # as it ran, for the steps decided after it
         before = run.set_before(node.key)
         reads = self.ws.reads_to_record(node, facts.code, seen, before)
         if before:  # what its inputs' code reads of them (their identity holds it too)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import field
 from datetime import datetime
 from typing import Any
 
 from incr.consumers import Consumers
 from incr.events import RunResult
-from incr.model import UNSET, Artifact, Facts, Reason, TracedPipeline
+from incr.model import PROCESS_WIDE, UNSET, Artifact, Facts, Reason, TracedPipeline
 from incr.overlaps import Overlap, RunOverlaps
 from incr.plan import Verdict, values_set
 from incr.valueclass import valueclass
@@ -80,6 +80,15 @@ class RunState:
         job, its process and its record still need the state those steps left."""
         known = self.before.get(key)
         return known if known is not None else self._set_before(key)
+
+    def note_set(self, parts: Iterable[str], key: str, fingerprint: str | None) -> None:
+        """Step ``key`` sets ``parts`` as it runs (``set_by``). A library's process-wide
+        setting counts, for the steps after it, by that step's fingerprint: its code and
+        config say what it sets (``np.set_printoptions(precision=config.p)``)."""
+        for part in parts:
+            self.set_by[part] = key
+            if part.startswith(PROCESS_WIDE) and fingerprint is not None:
+                self.value_digests[part] = fingerprint
 
     def decide(self, key: str) -> None:
         """Take ``set_before`` of step ``key`` anew, as it is decided (again)."""

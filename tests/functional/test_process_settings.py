@@ -160,3 +160,62 @@ def test_a_step_silencing_warnings_or_setting_up_logging_is_reused(
     assert project.dirty() == {}
     project.repro()
     assert project.take_ran() == []
+
+
+CONFIGURED = """\
+import numpy as np
+from incr import StepConfig, pipeline, step
+
+from pipelines.mark import mark
+
+
+class PrintConfig(StepConfig):
+    precision: int = 2
+
+
+@step
+def setp(config: PrintConfig) -> None:
+    mark("setp")
+    np.set_printoptions(precision=config.precision)
+
+
+@step
+def other() -> int:
+    return 1
+
+
+@step
+def show(n: int) -> str:
+    mark("show")
+    return str(np.array([n / 3]))
+
+
+@pipeline
+def p():
+    setp(config=PrintConfig(precision=2))
+    show(other())
+"""
+
+
+def test_a_change_of_what_a_step_sets_reruns_the_steps_after_it(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``show`` runs after ``setp`` and sees the precision it sets: it counts ``setp``'s
+    fingerprint. Before, a change of the precision reran ``setp`` alone, and ``show`` kept
+    ``[0.33]`` where a run from scratch gives ``[0.33333]``; a revert puts it back."""
+    project = make_project({"pipelines/p.py": CONFIGURED})
+    project.repro()
+    assert project.take_ran() == ["setp", "show"]
+    first = project.lock()["p.show"].outputs
+    project.repro()
+    assert project.take_ran() == ["setp"]  # show is reused
+    project.edit("pipelines/p.py", "PrintConfig(precision=2)", "PrintConfig(precision=5)")
+    [(kind, after)] = project.dirty()["show"]
+    assert kind == "after" and "setp" in after
+    project.repro()
+    assert project.take_ran() == ["setp", "show"]
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+    project.edit("pipelines/p.py", "PrintConfig(precision=5)", "PrintConfig(precision=2)")
+    project.repro()
+    assert project.take_ran() == ["setp"]  # show is put back from the cache
+    assert project.lock()["p.show"].outputs == first
