@@ -252,11 +252,11 @@ class StepFacts:
         ref = code.func
         if ref.own_digest or ref.package:
             return []
-        found = self.sources.closure(ref.module, ref.qualname).dynamic
-        if not found:
+        closure = self.sources.closure(ref.module, ref.qualname)
+        if not (found := closure.dynamic):
             return []  # most steps
         notes = [n for n in found if not is_local_time(n)]  # counted: the ``tz`` code part
-        whole = self.sources.closure(ref.module, ref.qualname).parts  # ``globals()``: counted
+        whole = closure.parts  # a module counted whole: its ``globals()`` lookups are counted
         notes = [n for n in notes if not (n.startswith("globals() in ") and _whole(n, whole))]
         if locked is not None and any(k.startswith(IMPORTED_PREFIX) for k in locked.reads):
             notes = [n for n in notes if n.partition(" in ")[0] not in _IMPORT_CALLS]
