@@ -400,15 +400,23 @@ def test_what_a_sibling_patches_into_a_definition_a_step_uses_counts(
             "pipelines/z_patches.py": PATCHES,
         }
     )
+    _an_edit_reruns_run(project, "pipelines/z_patches.py", (old, new), ("110 15 num", shown))
+
+
+def _an_edit_reruns_run(
+    project: Project, path: str, edit: tuple[str, str], shown: tuple[str, str]
+) -> None:
+    """Run the project (``run`` shows ``shown[0]``), make ``edit`` in ``path``: ``run`` is
+    dirty for code changed there, and executes again to show ``shown[1]``."""
     project.repro()
     assert project.take_ran() == ["run"]
-    assert project.read("shown.txt") == "110 15 num"
-    project.edit("pipelines/z_patches.py", old, new)
+    assert project.read("shown.txt") == shown[0]
+    project.edit(path, *edit)
     (kind, detail), *_ = project.dirty()["run"]
-    assert kind == "code changed" and "in pipelines/z_patches.py" in detail, detail
+    assert kind == "code changed" and f"in {path}" in detail, detail
     project.repro()
     assert project.take_ran() == ["run"]
-    assert project.read("shown.txt") == shown
+    assert project.read("shown.txt") == shown[1]
     assert project.dirty() == {}
 
 
@@ -469,11 +477,5 @@ def test_a_handler_registered_on_a_singledispatchmethod_elsewhere_counts(
             "pipelines/m_flow.py": FEATURES,
         }
     )
-    project.repro()
-    assert project.take_ran() == ["run"]
-    assert project.read("shown.txt") == "list:1,2"
-    project.edit("pipelines/feat_ext.py", '"list:"', '"LIST:"')
-    assert "run" in project.dirty()
-    project.repro()
-    assert project.take_ran() == ["run"]
-    assert project.read("shown.txt") == "LIST:1,2"
+    edit = ('"list:"', '"LIST:"')
+    _an_edit_reruns_run(project, "pipelines/feat_ext.py", edit, ("list:1,2", "LIST:1,2"))
