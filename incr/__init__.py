@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 def _run(instance: "PipelineInstance", enable_cache: bool | None) -> Any:
     """The engine behind ``PipelineInstance.run()``: loaded on the first call, so ``import
     incr`` stays as cheap as the decorators."""
-    from incr.runner import run_instance
+    from incr.scriptrun import run_instance
 
     return run_instance(instance, enable_cache)
 

@@ -163,6 +163,10 @@ class RunResult:
     #: Those of them not reported yet (pipelines after this one may write the file): their
     #: run time and failure, for the runner to report when the pipeline does not run again.
     unreported: dict[str, tuple[float, str]] = field(default_factory=dict)
+    #: Steps not run because a module their code uses read, as it was imported, a file that
+    #: changed since (a step of this run wrote it): each with those files. They run once the
+    #: modules are imported again (``incr.passes``).
+    held: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @valueclass

@@ -130,16 +130,19 @@ def save(
     learned: Mapping[str, str] | None = None,
     saved: Saved | None = None,
     env_set: EnvChanges = (),
-) -> None:
+) -> dict[str, str]:
     """Remember ``pipelines``, keyed by the project modules imported to trace them, the
     project files ``read`` while they were imported, the environment variables read
     meanwhile (``env``: name -> ``env_value``) and the ``learned`` listings and existence
     tests (``ls:DIR``/``exists:PATH`` keys) made meanwhile, with their values; with what each
     module read while imported (``imports``, see ``incr.importreads``). Nothing is written
     when the file holds all that already: the same key and reads as ``saved``, loaded by this
-    command, and its very graphs (``discovery.rebound``)."""
+    command, and its very graphs (``discovery.rebound``). What the key values, by lock key:
+    the modules, the files read (and those readers written in C open at the top level or in
+    a ``@pipeline`` body), the listings and existence tests (see ``valued``)."""
     if os.environ.get(DISABLE_ENV):
-        return
+        read = sorted({*project_modules(project), *read})
+        return {**{p: stats.digest(p) for p in read}, **(learned or {})}
     key = _key(project, stats, [*project_modules(project), *read], env or {})
     key["learned"] = dict(sorted((learned or {}).items()))  # as seen while importing
     if (
@@ -154,7 +157,7 @@ def save(
             for a, b in zip(pipelines, saved.pipelines, strict=True)
         )
     ):
-        return
+        return valued(saved.key)
     wiring = {}
     volatile: list[str] = []
     native: list[str] = []
@@ -186,7 +189,7 @@ def save(
         with contextlib.suppress(OSError):
             _path(project).unlink(missing_ok=True)
             atomic_write(volatile_path(project), "\n".join(volatile).encode(), durable=False)
-        return
+        return valued(key)
     with contextlib.suppress(OSError):
         volatile_path(project).unlink(missing_ok=True)
     _write(
@@ -201,6 +204,14 @@ def save(
             "env_set": [list(pair) for pair in env_set],
         },
     )
+    return valued(key)
+
+
+def valued(key: dict[str, Any]) -> dict[str, str]:
+    """What a graph-cache key values, by lock key, with the values it holds: the project files
+    (modules, files read while importing and tracing) by their digests, the listings and
+    existence tests (``ls:DIR``, ``exists:PATH``) by their answers."""
+    return {**key["modules"], **key["learned"]}
 
 
 #: The run orders of the graphs in graph.bin by their ``dag.shape``, as this process last

@@ -16,6 +16,7 @@ from incr.learnedwords import learned_reasons
 from incr.model import (
     ENV_PREFIX,
     EXISTS_PREFIX,
+    IMPORT_PREFIX,
     IMPORTED_PREFIX,
     LISTING_PREFIX,
     MODULE_PREFIX,
@@ -108,6 +109,8 @@ class LearnedFacts:
         self.parts_of: Callable[[str], Mapping[str, str]] = lambda ref: {}
         #: The lock entries, for the value of an ``output:`` key (``output_value``).
         self.locks: Mapping[str, LockEntry] = {}
+        #: What a ``repro`` opened the pipelines from, valued as then (``incr.passes``).
+        self.opened: Mapping[str, str] = {}
 
     def for_instance(self, env: EnvChanges) -> EnvChanges:
         """Value the variables as the steps of a pipeline instance see them: the shell's with
@@ -163,6 +166,21 @@ class LearnedFacts:
         if node.env:
             found.update({f"{ENV_PREFIX}{n}": env_value(n, self.environ) for n in node.env})
         return found
+
+    def moved_imports(self, expected: Mapping[str, str], native: Iterable[str] = ()) -> list[str]:
+        """The files the modules a step's code uses read while imported that differ now: the
+        ``import:`` keys of ``expected``, valued as the import read them, and the files of
+        ``native`` (those its code opens through readers written in C) that a reader in C
+        opened as the pipelines were opened (``opened``). Code run now would see what the
+        import made of them before (a step of this run rewrote one)."""
+        moved = {
+            split_import_key(key)[1]
+            for key, then in expected.items()
+            if key.startswith(IMPORT_PREFIX) and self.value(key) != then
+        }
+        opened = self.opened
+        moved.update(p for p in native if p in opened and self.stats.digest(p) != opened[p])
+        return sorted(moved)
 
     def reads_to_record(
         self,

@@ -74,7 +74,7 @@ def open_pipelines(
     workspace.imports = imported.facts(workspace.stats.digest, workspace.environ, exclude)
     env = {name: env_value(name, shell) for name in imported.env_names}  # what keys the cache
     learned = seen.learned()
-    graphcache.save(
+    workspace.discovered = graphcache.save(
         project,
         workspace.stats,
         pipelines,
@@ -85,7 +85,6 @@ def open_pipelines(
         saved,
         env_set,
     )
-    workspace.discovered = [*seen.paths(), *learned, *graphcache.project_modules(project)]
     return workspace, pipelines
 
 
@@ -101,7 +100,7 @@ def load_graphs(project: Project, workspace: Workspace) -> Saved | None:
         # what discovery would set
         envreads.overlay(workspace.environ, workspace.learned.shell, saved.env_set)
         workspace.learned.discovery_set = saved.env_set
-        workspace.discovered = [*saved.key["modules"], *saved.key["learned"]]
+        workspace.discovered = graphcache.valued(saved.key)
         workspace.facts.local.added = saved.paths  # sys.path as the modules left it
     return saved
 

@@ -9,10 +9,9 @@ would run waits on it, as in ``incr status``, and each decision is kept as a ``V
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from incr import ondisk, setters
 from incr.errors import IncrError
@@ -22,6 +21,7 @@ from incr.learned import own_paths
 from incr.model import Artifact, Facts, LockEntry, Reason, StepNode, set_parts
 from incr.overlaps import learned_upstreams
 from incr.overlaps import notes as overlap_notes
+from incr.passes import held_failure
 from incr.plan import (
     Verdict,
     after_upstreams,
@@ -35,7 +35,7 @@ from incr.plan import (
     with_values,
 )
 from incr.record import ResultRecorder
-from incr.runstate import Clock, RunState
+from incr.runstate import Clock, Held, RunState
 from incr.seenwrites import restored_note
 from incr.session import Workspace
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
@@ -63,10 +63,13 @@ class Preparer:
         self.executes = executes
         #: ``incr repro --pull``: results looked for on the remote before a step executes.
         self.remote: RemoteRuns | None = None
+        #: A step whose modules read a file that changed since is ``Held``; False: it fails.
+        self.holds = True
 
-    def prepare(self, run: RunState, node: StepNode) -> StepJob | str | None:
+    def prepare(self, run: RunState, node: StepNode) -> StepJob | Held | str | None:
         """Decide a step: None when its result is reused (it is then finished), the text of
-        its failure when it cannot even be fingerprinted, else the job that runs it. A dry
+        its failure when it cannot even be fingerprinted, ``Held`` when a file a module its
+        code uses read as it was imported changed since, else the job that runs it. A dry
         run raises that IncrError instead, as ``incr status`` does."""
         graph = run.traced.graph
         if self.known_clean(run, node):
@@ -123,6 +126,8 @@ class Preparer:
         if not self.executes:
             return self.verdict(run, node, reasons, fp, facts, undigestable, native[1])
         assert fp is not None
+        if reasons and (moved := self.ws.learned.moved_imports(expected, native[0])):
+            return Held(tuple(moved)) if self.holds else held_failure(moved)  # incr.passes
         run.facts[node.name] = (facts, fp)
         early = run.reruns.pop(node.name, [])  # it read a file before a step wrote it
         reasons += [r for r in early if r not in reasons]  # a rewritten file: seen on disk too
@@ -338,19 +343,9 @@ class Preparer:
             shared=tuple(shared),
             tracked=tracked,
             sets=tuple(set_parts(locked.reads)) if (locked := self.ws.locks.get(node.key)) else (),
-            values=self.values_for(run, node, code),
+            values=run.values_for(node.key, code),
             packages=self.ws.facts.imported.get(node.key, ()),
         )
-
-    @staticmethod
-    def values_for(run: RunState, node: StepNode, code: Collection[str]) -> dict[str, Any]:
-        """The module values that steps set as they ran, for a job run in another process:
-        those of the steps before ``node``, which this process would hold for its own code
-        (``code``: its parts), the methods of its inputs and the code it unpickles alike."""
-        if not run.values:
-            return {}
-        before = run.set_before(node.key)
-        return {p: v for p, v in run.values.items() if p in code or p in before}
 
     def run_cache_hit(
         self,

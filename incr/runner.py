@@ -13,8 +13,6 @@ produced the same bytes receives the same input digests, so it stays clean.
 from __future__ import annotations
 
 import contextlib
-import inspect
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import field, replace
@@ -24,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from incr import crossreads, dag, envreads, keptlocks, setters, temppool
 from incr import graph as graphs
 from incr.consumers import Consumers
-from incr.errors import IncrError
 from incr.events import (
     Grouped,
     Note,
@@ -38,20 +35,17 @@ from incr.events import (
     Warning_,
 )
 from incr.executors import Executor, load_artifact, working_directory
-from incr.imports import edited_since_imported
 from incr.inprocess import InProcessExecutor
 from incr.leftovers import remember as remember_outs
-from incr.locking import held_here, project_lock
-from incr.model import PipelineGraph, Reason, TracedPipeline
-from incr.opening import open_for_repro, open_pipelines, script_imports
+from incr.locking import project_lock
+from incr.model import Reason, TracedPipeline
+from incr.opening import open_for_repro, open_pipelines
+from incr.passes import PASSES, again_line, changed_since, reopen
 from incr.plan import Verdict, stale_locks
 from incr.prepare import Preparer
 from incr.project import Project
 from incr.record import ResultRecorder
-from incr.report import Console, nested_run_line
 from incr.runhistory import save_run
-from incr.runlog import FILE as RUNS
-from incr.runlog import RunLog
 from incr.runstate import Clock, RunState
 from incr.scheduler import Loop
 from incr.session import Workspace
@@ -60,7 +54,6 @@ from incr.statuswalk import judged_steps
 from incr.valueclass import valueclass
 
 if TYPE_CHECKING:
-    from incr.api import PipelineInstance
     from incr.daskconf import DaskSettings
     from incr.remotesync import RemoteRuns
 
@@ -72,6 +65,9 @@ class Runner:
     remote: RemoteRuns | None = None
     #: ``--executor dask`` / ``--scheduler``: dirty steps run on a Dask cluster.
     dask: DaskSettings | None = None
+    #: A step whose modules read a file that changed since waits for another pass (True),
+    #: or fails (``incr.passes``).
+    holds = True
 
     def __init__(
         self,
@@ -149,7 +145,7 @@ class Runner:
         reporter = Grouped(self.reporter) if executor.capacity() > 1 else self.reporter
         recorder = ResultRecorder(self.ws, self.clock)
         preparer = Preparer(self.ws, reporter, self.clock, recorder, executor.executes)
-        preparer.remote = self.remote
+        preparer.remote, preparer.holds = self.remote, self.holds
         loop = Loop(run, steps, executor, preparer, recorder, reporter, self.clock, keep_going)
         loop.later = later
         with working_directory(self.ws.project.root), self._flushing_lock():
@@ -167,6 +163,9 @@ class Runner:
         self.set_by.update(run.set_by)  # for the pipelines this runner runs next
         self.values.update(run.values)
         self.value_digests = dict(run.value_digests)
+        if held := run.result.held:  # they, and those below them, run in the next pass
+            held_below = set(held).union(*(graphs.descendants(graph, n) for n in held))
+            skipped = [name for name in skipped if name not in held_below]
         run.result.skipped = skipped
         if skipped:  # those below a failed step, then those the first failure stopped
             failed = run.result.failed
@@ -321,7 +320,10 @@ def _repro(
     dry_run: bool = False,
     pull: RemoteRuns | None = None,
     dask: DaskSettings | None = None,
+    passes: int = PASSES,
 ) -> Repro:
+    """Run the targeted pipelines, in as many passes (at most ``passes``) as the steps'
+    changes to what the pipelines were opened from ask for (``incr.passes``)."""
     targets = list(targets)
     workspace.pipelines = pipelines = workspace.run_order(pipelines)  # readers after writers
     workspace.facts.declared_outs = {o for t in pipelines for n in t.graph.steps for o in n.outs}
@@ -340,6 +342,9 @@ def _repro(
     if pull is not None:  # a fetched run's files outside outs, as if it ran here
         pull.writes = lambda key, writes: workspace.writes.put(key, list(writes or ()))
     runner.shared = SharedRuns.of(workspace, pipelines, targets, force)
+    runner.holds = passes > 1
+    # What the pipelines were opened from, valued as then: to see what the run changes of it.
+    opened = workspace.learned.opened = {} if dry_run else dict(workspace.discovered)
     done = Repro(ok=True)
     queue = list(dag.select(pipelines, targets))
     first = len(queue)  # then the pipelines that wait for a file another one may write
@@ -377,61 +382,22 @@ def _repro(
     if full and (dropped := workspace.prune(t.graph.name for t in pipelines)):
         reporter.emit(Note(keptlocks.dropped_line(dropped, workspace.project)))
     done.verdicts = runner.verdicts
+    going = done.ok or keep_going  # (a failure stops the run without --keep-going)
+    changed = changed_since(workspace, opened, done.runs) if opened and going else []
+    if passes > 1 and going and (changed or any(r.held for r in done.runs)):
+        reporter.emit(Note(again_line(changed, done.runs)))
+        after = _repro(
+            *reopen(workspace.project, targets),
+            targets,
+            reporter,
+            keep_going=keep_going,
+            jobs=jobs,
+            pull=pull,
+            dask=dask,
+            passes=passes - 1,
+        )
+        done = Repro(after.ok, [*done.runs, *after.runs])
     return done
-
-
-def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
-    """``PipelineInstance.run()``: find the project of the file defining the pipeline, trace
-    the instance, then run it with the seed's console lines."""
-    from incr.notebook import project_for  # here: `incr repro` loads no notebook support
-
-    func = instance.definition.func
-    project = project_for(inspect.getsourcefile(func) or func.__code__.co_filename)
-    console = Console()
-    if held_here(project.cache):  # a pipeline module imported again while this process runs
-        console.line(nested_run_line(instance.name), err=True)
-        return None
-    from incr.scriptmain import adopt_main  # here: `incr repro` runs no script
-
-    adopt_main(project.root)
-    reporter = RunLog(console, project.cache / RUNS)
-    with project_lock(project.cache, f"{instance.name}.run()", on_wait=console.line):
-        workspace = Workspace(project)
-        edited = edited_since_imported(project.root, workspace.stats.digest)
-        if edited:
-            raise IncrError(
-                f"{edited[0]} changed after this process imported it: {instance.name}.run() "
-                "would run the code it imported, not the code on disk",
-                hint="restart the Python process (a notebook: restart its kernel)",
-            )
-        from incr import discovery
-
-        discovery.import_the_rest(project)
-        workspace.imports, saved = script_imports(project, workspace)
-        traced = discovery.trace(instance, project.root)
-        _check_outs(project, traced, saved)
-        # the environment as the steps will see it, with what the imports set (a .env)
-        envreads.overlay(workspace.environ, os.environ, ())
-        result = Runner(workspace, reporter).run(traced, run_override=enable_cache)
-    if result.failed:
-        raise RuntimeError(f"pipeline {instance.name}: step {', '.join(result.failed)} failed")
-    return result
-
-
-#: The graphs ``.run()`` traced in this process, by project root and pipeline name.
-_RUN_HERE: dict[tuple[str, str], PipelineGraph] = {}
-
-
-def _check_outs(project: Project, traced: TracedPipeline, saved: list[PipelineGraph]) -> None:
-    """Raise GraphError, as ``incr status`` would, when a step of ``traced`` lists an
-    ``outs`` path that a step of another pipeline lists too: another instance that a
-    ``.run()`` of this process ran (a sweep over configs), or a pipeline of the graph cache
-    (``saved``: what ``incr status`` found last, when still up to date)."""
-    name, root = traced.graph.name, str(project.root)
-    others = {g.name: g for g in saved if g.name != name}
-    others.update({n: g for (r, n), g in _RUN_HERE.items() if r == root and n != name})
-    dag.check_shared_outs([*others.values(), traced.graph])
-    _RUN_HERE[(root, name)] = traced.graph
 
 
 __all__ = ["Reason", "RunResult", "Runner", "load_artifact"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import field
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,14 @@ class Clock:
     perf: Callable[[], float] = time.perf_counter  # durations
     now: Callable[[], datetime] = datetime.now  # run names, folders of files moved aside
     wall: Callable[[], float] = time.time  # cache expiry, run records
+
+
+@valueclass(frozen=True)
+class Held:
+    """A step that cannot run in this process: a module its code uses read ``files`` as it
+    was imported, and they changed since. It runs once the modules are imported again."""
+
+    files: tuple[str, ...]
 
 
 @valueclass
@@ -89,6 +97,15 @@ class RunState:
             self.set_by[part] = key
             if part.startswith(PROCESS_WIDE) and fingerprint is not None:
                 self.value_digests[part] = fingerprint
+
+    def values_for(self, key: str, code: Collection[str]) -> dict[str, Any]:
+        """The module values that steps set as they ran, for step ``key``'s job run in another
+        process: those of the steps before it, which this process would hold for its own code
+        (``code``: its parts), the methods of its inputs and the code it unpickles alike."""
+        if not self.values:
+            return {}
+        before = self.set_before(key)
+        return {p: v for p, v in self.values.items() if p in code or p in before}
 
     def decide(self, key: str) -> None:
         """Take ``set_before`` of step ``key`` anew, as it is decided (again)."""

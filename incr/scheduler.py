@@ -19,7 +19,7 @@ from incr.executors import Executor, StepJob, StepOutcome
 from incr.model import StepNode
 from incr.prepare import Preparer
 from incr.record import ResultRecorder
-from incr.runstate import Clock, RunState
+from incr.runstate import Clock, Held, RunState
 
 
 class Loop:
@@ -145,6 +145,11 @@ class Loop:
                 self.finish(name)
             elif isinstance(prepared, str):
                 self.fail(node, 0.0, prepared)
+            elif isinstance(prepared, Held):  # it, and the steps below it, wait for a new pass
+                self.run.result.held[name] = prepared.files
+                shown = ", ".join(prepared.files)
+                text = f"{shown} changed after the modules of {name} read it as they were imported"
+                self.reporter.emit(Note(f"{text}: it runs once they are imported again", name))
             else:
                 self.start(prepared)
 

@@ -82,9 +82,9 @@ class Workspace:
         self.environ = self.learned.environ  # as the steps see it (``LearnedFacts.environ``)
         self.outputs = OutputCheck(self.stats, self.store)
         self._kept: KeptSources | None = None
-        #: What discovery was seen to depend on (``LockEntry.reads`` keys): as it ran, or
-        #: as the graph cache says it did.
-        self.discovered: list[str] = []
+        #: What discovery was seen to depend on (``LockEntry.reads`` keys), with the values
+        #: it saw (``graphcache.valued``): as it ran, or as the graph cache says it did.
+        self.discovered: dict[str, str] = {}
         self.bind: Callable[[TracedPipeline], TracedPipeline | None] | None = None  # bind_some
         #: The verdicts of a ``repro`` whose status pass found every step clean, by the key
         #: of their node: its run reuses them rather than deciding each step again.

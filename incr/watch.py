@@ -50,6 +50,7 @@ from incr.api import TracedPipeline
 from incr.daskconf import wanted
 from incr.errors import DiscoveryError, IncrError
 from incr.events import Event, Reporter, StepStarted
+from incr.localmodules import forget_local_modules
 from incr.locking import project_lock
 from incr.opening import open_pipelines
 from incr.project import Project
@@ -63,7 +64,6 @@ from incr.watchset import (
     WatchSet,
     describe,
     folders_to_watch,
-    forget_local_modules,
     matters,
     summary,
     targeted_steps,

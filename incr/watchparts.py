@@ -10,8 +10,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from incr.localmodules import local_modules, local_package_modules
 from incr.project import Project
-from incr.watchset import local_modules, local_package_modules
 
 #: Seconds of quiet after the last change before a batch runs.
 DEFAULT_DEBOUNCE = 0.2

@@ -9,15 +9,13 @@ it into watchdog's folder watches.
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from incr import dag, outside
 from incr.api import TracedPipeline
-from incr.envreads import is_local_code
+from incr.localmodules import local_modules, local_package_modules
+from incr.localmodules import within as _within
 from incr.model import (
     LockEntry,
     Reason,
@@ -35,8 +33,6 @@ CHANGE_KINDS = frozenset({"created", "modified", "deleted", "moved", "closed", "
 ENTRY_KINDS = frozenset({"created", "deleted", "moved"})
 #: Folder names whose contents never trigger a run, wherever they are.
 NOISE_FOLDERS = frozenset({"__pycache__", ".git"})
-_INCR_DIR = Path(__file__).resolve().parent
-_PREFIXES = frozenset(Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix))
 
 
 # --------------------------------------------------------------------------- deciding
@@ -116,10 +112,6 @@ class WatchSet:
         return path.relative_to(self.root).as_posix() if _within(path, self.root) else str(path)
 
 
-def _within(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
 def matters(verdicts: Iterable[Verdict]) -> bool:
     """True when some step is dirty for a reason other than ``cache disabled`` (or waiting)."""
     return any(r.kind != Reason.CACHE_DISABLED for v in verdicts for r in v.own_reasons)
@@ -132,52 +124,6 @@ def describe(paths: list[str], limit: int = 3) -> str:
 
 
 # --------------------------------------------------------------------------- what to watch
-
-
-def is_local(project: Project, path: Path) -> bool:
-    """True for a file of the project itself: under the root, outside the cache, hidden
-    folders, installed packages and incr's own package."""
-    if not _within(path, project.root) or _within(path, project.cache):
-        return False
-    parts = path.relative_to(project.root).parts
-    if any(p.startswith(".") or p in ("site-packages", "dist-packages") for p in parts):
-        return False
-    inside = [p for p in _PREFIXES if p != project.root and _within(p, project.root)]
-    return not any(_within(path, p) for p in [*inside, _INCR_DIR])
-
-
-def local_modules(project: Project) -> dict[str, Path]:
-    """Module name -> file of each project-local module in ``sys.modules``."""
-    root = str(project.root)
-    found: dict[str, Path] = {}
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)  # None for namespace packages: no source
-        if name != "__main__" and isinstance(file, str) and file.startswith(root):
-            path = Path(os.path.abspath(file))
-            if is_local(project, path):
-                found[name] = path
-    return found
-
-
-def forget_local_modules(project: Project) -> None:
-    """Remove project-local modules, and those of local packages outside the project (code on
-    this machine, not installed: ``incr.localpackages``), from ``sys.modules`` so the next
-    import reads their source (project modules are always compiled from source: see
-    ``incr.imports``). Installed modules, and incr's own, stay loaded."""
-    for name in [*local_modules(project), *local_package_modules()]:
-        sys.modules.pop(name, None)
-    importlib.invalidate_caches()
-
-
-def local_package_modules() -> dict[str, Path]:
-    """Module name -> file of each module in ``sys.modules`` of a local package outside the
-    project (``incr.envreads.is_local_code``: incr's own left out)."""
-    found: dict[str, Path] = {}
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
-        if isinstance(file, str) and is_local_code(file):
-            found[name] = Path(os.path.abspath(file))
-    return found
 
 
 def targeted_steps(pipelines: list[TracedPipeline], targets: Iterable[str]) -> list[StepNode]:

@@ -1,0 +1,94 @@
+"""Another pass of ``incr repro`` when its own steps changed what the pipelines were opened
+from: a file a module read as it was imported (``LABELS = json.load(open("data/labels.json"))``
+at the top of a module, the file an output of a step), or one the pipeline bodies read as they
+were traced (``for name in json.load(open("data/manifest.json")): ...``), a folder they
+listed, a path they tested.
+
+A run from scratch imports the modules once, before any step runs: what they made of such a
+file is what its steps see, so a step running after the file was rewritten would compute with
+the old contents. That step is held (``Preparer.prepare``: it does not execute, and neither do
+the steps below it); once the pass ends, the project's modules are forgotten and the pipelines
+opened again, and the run goes on with what is dirty then. A file that a step executed in the
+pass had read through its modules' imports asks for no other pass by itself: that step ran with
+what a run from scratch gives, and a step rewriting the very file its module reads at import
+would otherwise run again forever. At most ``PASSES`` passes are made; a step still held in the
+last one fails, saying why, as it does in a script's ``.run()``, which cannot import its own
+module again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from incr.events import RunResult
+from incr.localmodules import forget_local_modules
+from incr.model import IMPORT_PREFIX, TracedPipeline, split_import_key
+from incr.project import Project
+from incr.session import Workspace
+
+#: Passes of one ``incr repro`` at most: the first, and the modules imported twice again.
+PASSES = 3
+
+
+def changed_since(
+    workspace: Workspace, opened: Mapping[str, str], runs: Iterable[RunResult]
+) -> list[str]:
+    """The keys of ``opened`` that a step of ``runs`` changed (it writes the file, or one in
+    the folder listed: its ``outs``, or seen writing) and that differ now; but those a step
+    executed in ``runs`` read through its modules' imports (its lock entry holds them). An
+    edit made meanwhile by hand (a module's source) is for the next command."""
+    runs = list(runs)
+    writes = workspace.step_writes(workspace.pipelines)
+    written: set[str] = set()
+    for result in runs:
+        for step in (*result.executed, *result.cached):
+            written.update(writes.get(f"{result.pipeline}.{step}", ()))
+    if not written:
+        return []
+    value = workspace.learned.value
+    changed = [k for k, then in opened.items() if _touched(k, written) and value(k, then) != then]
+    consumed: set[str] = set()
+    for result in runs if changed else ():
+        for step in result.executed:
+            entry = workspace.locks.get(f"{result.pipeline}.{step}")
+            reads = entry.reads if entry is not None else {}
+            consumed |= {split_import_key(k)[1] for k in reads if k.startswith(IMPORT_PREFIX)}
+    return [key for key in changed if key not in consumed]
+
+
+def _touched(key: str, written: set[str]) -> bool:
+    """Whether writing the paths ``written`` may have changed what ``key`` values: the file
+    itself or a folder holding it, or for a listing (``ls:DIR``) a path in that folder."""
+    kind, _, rest = key.partition(":")
+    path = rest if kind in ("ls", "exists") else key
+    if kind == "ls" and any(p.startswith(path.rstrip("/") + "/") for p in written):
+        return True
+    return any(path == p or path.startswith(p + "/") for p in written)
+
+
+def again_line(changed: list[str], runs: Iterable[RunResult]) -> str:
+    """The note saying why the pipelines are opened again."""
+    held = sorted({f"{r.pipeline}.{s}" for r in runs for s in r.held})
+    paths = {k.partition(":")[2] if k.startswith(("ls:", "exists:")) else k for k in changed}
+    files = sorted({f for r in runs for held in r.held.values() for f in held} | paths)
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    line = f"importing the pipeline modules again: this run changed {shown}, which they read"
+    line += " as they were imported or traced"
+    return line + (f"; the steps that waited for it run now: {', '.join(held)}" if held else "")
+
+
+def held_failure(files: Iterable[str]) -> str:
+    """The failure of a step that cannot run with what its modules made of ``files``."""
+    return (
+        f"{', '.join(files)} changed after the modules its code uses read it as they were "
+        "imported (a step of this run wrote it): this process holds what they made of the "
+        "old contents; run it again (`incr repro`, or the script)"
+    )
+
+
+def reopen(project: Project, targets: Iterable[str]) -> tuple[Workspace, list[TracedPipeline]]:
+    """Forget the project's modules and open its pipelines again, for the next pass."""
+    from incr.opening import open_for_repro
+
+    forget_local_modules(project)
+    return open_for_repro(project, list(targets))

@@ -1,0 +1,279 @@
+"""A file a module reads as it is imported, which a step of the same run writes
+(``LABELS = json.load(open("data/labels.json"))`` at the top of a module, the file an output of
+a step ``prepare``): a step using what the import made of it must not run with the old
+contents (incr/passes.py). It is held, and runs once the modules are imported again, in the
+same ``incr repro``; so is wiring read from a file a step writes. What each run leaves is what
+a run from scratch of the same files gives, and one ``repro`` is enough.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import MakeProject, Project
+from .scratch import assert_same_as_scratch, fresh_copy
+
+LABELS = """\
+    import json
+    from pathlib import Path
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    LABELS = json.load(open("data/labels.json"))
+
+
+    @step(outs=["data/labels.json"])
+    def prepare() -> int:
+        mark("prepare")
+        names = sorted(set(Path("data/raw.txt").read_text().split()))
+        Path("data/labels.json").write_text(json.dumps({n: i for i, n in enumerate(names)}))
+        return len(names)
+
+
+    @step
+    def encode(n: int) -> dict:
+        mark("encode")
+        return dict(LABELS)
+
+
+    @step(outs=["report.txt"])
+    def report(codes: dict) -> str:
+        mark("report")
+        text = ",".join(f"{k}={v}" for k, v in sorted(codes.items()))
+        Path("report.txt").write_text(text)
+        return text
+
+
+    @pipeline
+    def flow():
+        report(encode(prepare()))
+    """
+
+
+@pytest.fixture
+def labels(make_project: MakeProject) -> Project:
+    project = make_project(
+        {
+            "pipelines/flow.py": LABELS,
+            "data/raw.txt": "cat dog\n",
+            "data/labels.json": json.dumps({"cat": 0, "dog": 1}),
+        }
+    )
+    project.repro()
+    assert project.take_ran() == ["prepare", "encode", "report"]
+    assert project.read("report.txt") == "cat=0,dog=1"
+    return project
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_step_using_a_file_read_at_import_runs_with_what_a_step_wrote(
+    labels: Project, tmp_path, jobs: str
+) -> None:
+    """Before, ``encode`` ran with the labels the import read before ``prepare`` rewrote
+    the file (``cat=0,dog=1`` where a run from scratch gives three labels), and a second
+    ``repro`` was needed."""
+    (labels.root / "data/raw.txt").write_text("cat dog emu\n")
+    result = labels.repro("--jobs", jobs)
+    assert labels.take_ran() == ["prepare", "encode", "report"]  # each once
+    assert labels.read("report.txt") == "cat=0,dog=1,emu=2"
+    assert (
+        "importing the pipeline modules again: this run changed data/labels.json, which they "
+        "read as they were imported or traced; the steps that waited for it run now: "
+        "flow.encode"
+    ) in result.output
+    assert labels.dirty() == {}
+    labels.repro()
+    assert labels.take_ran() == []
+    assert_same_as_scratch(labels, fresh_copy(labels, tmp_path / "fresh"), ("report.txt",))
+
+
+def test_a_revert_puts_back_every_result_in_one_run(labels: Project) -> None:
+    (labels.root / "data/raw.txt").write_text("cat dog emu\n")
+    labels.repro()
+    labels.take_ran()
+    (labels.root / "data/raw.txt").write_text("cat dog\n")
+    labels.repro()
+    assert labels.take_ran() == []  # all from the cache
+    assert labels.read("report.txt") == "cat=0,dog=1"
+    assert labels.read("data/labels.json") == json.dumps({"cat": 0, "dog": 1})
+    assert labels.dirty() == {}
+
+
+C_READER = """\
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    TABLE = pq.read_table("data/labels.parquet")
+    NAMES = TABLE.column("name").to_pylist()
+
+
+    @step(outs=["data/labels.parquet"])
+    def prepare() -> int:
+        mark("prepare")
+        names = sorted(set(Path("data/raw.txt").read_text().split()))
+        pq.write_table(pa.table({"name": names}), "data/labels.parquet")
+        return len(names)
+
+
+    @step
+    def encode(n: int) -> list:
+        mark("encode")
+        return list(NAMES)
+
+
+    @pipeline
+    def flow():
+        encode(prepare())
+    """
+
+
+def test_a_file_a_reader_in_c_reads_at_import(make_project: MakeProject, tmp_path) -> None:
+    """Before, the lockfile recorded the new file for ``encode``, which kept the old names:
+    every later ``incr status`` said clean (stale for good)."""
+    pa = pytest.importorskip("pyarrow")
+    project = make_project({"pipelines/flow.py": C_READER, "data/raw.txt": "cat dog\n"})
+    import pyarrow.parquet as pq
+
+    (project.root / "data").mkdir(exist_ok=True)
+    pq.write_table(pa.table({"name": ["cat", "dog"]}), project.root / "data/labels.parquet")
+    project.repro()
+    assert project.take_ran() == ["prepare", "encode"]
+    (project.root / "data/raw.txt").write_text("ant cat dog\n")
+    project.repro()
+    assert project.take_ran() == ["prepare", "encode"]
+    assert project.dirty() == {}
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+SELF = """\
+    import json
+    from pathlib import Path
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    STATE = json.loads(Path("state.json").read_text())
+
+
+    @step
+    def bump() -> int:
+        mark("bump")
+        count = STATE["count"] + int(Path("data/step.txt").read_text())
+        Path("state.json").write_text(json.dumps({"count": count}))
+        return count
+
+
+    @pipeline
+    def counter():
+        bump()
+    """
+
+
+def test_a_step_rewriting_the_file_its_module_reads_runs_once(make_project: MakeProject) -> None:
+    """A step that reads, through its module's import, the very file it writes changes its
+    own input on every run: the run does not import the modules again for it (it would run
+    again and again)."""
+    project = make_project(
+        {"pipelines/counter.py": SELF, "state.json": '{"count": 0}', "data/step.txt": "1"}
+    )
+    result = project.repro()
+    assert project.take_ran() == ["bump"]
+    assert "importing the pipeline modules again" not in result.output
+    assert json.loads(project.read("state.json")) == {"count": 1}
+
+
+WIRED = """\
+    import json
+    from pathlib import Path
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class RegionConfig(StepConfig):
+        name: str
+
+
+    @step(outs=["data/manifest.json"])
+    def plan() -> int:
+        mark("plan")
+        names = Path("data/regions.txt").read_text().split()
+        Path("data/manifest.json").write_text(json.dumps(names))
+        return len(names)
+
+
+    @step
+    def region(config: RegionConfig, n: int) -> str:
+        mark(f"region_{config.name}")
+        return config.name.upper()
+
+
+    @pipeline
+    def regions():
+        n = plan()
+        for name in json.loads(Path("data/manifest.json").read_text()):
+            region(n, config=RegionConfig(name=name), name=f"region_{name}")
+    """
+
+
+def test_wiring_read_from_a_file_a_step_writes(make_project: MakeProject, tmp_path) -> None:
+    """Before, a region added to ``regions.txt`` got its step only on the second ``repro``."""
+    project = make_project(
+        {
+            "pipelines/regions.py": WIRED,
+            "data/regions.txt": "north south\n",
+            "data/manifest.json": json.dumps(["north", "south"]),
+        }
+    )
+    project.repro()
+    assert sorted(project.take_ran()) == ["plan", "region_north", "region_south"]
+    (project.root / "data/regions.txt").write_text("north south east\n")
+    project.repro()
+    ran = project.take_ran()
+    assert "plan" in ran and "region_east" in ran
+    assert project.dirty() == {}
+    assert "regions.region_east" in project.lock()
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+SCRIPT = (
+    LABELS
+    + """\
+
+
+    if __name__ == "__main__":
+        flow().run()
+    """
+)
+
+
+def test_a_script_fails_the_step_rather_than_run_it_with_the_old_contents(
+    make_project: MakeProject,
+) -> None:
+    """A script's ``.run()`` cannot import its own module again: the held step fails,
+    saying why and what to do, and the steps below it are skipped."""
+    project = make_project(
+        {
+            "pipelines/flow.py": SCRIPT,
+            "data/raw.txt": "cat dog\n",
+            "data/labels.json": json.dumps({"cat": 0, "dog": 1}),
+        }
+    )
+    assert project.python("pipelines/flow.py").returncode == 0
+    assert project.take_ran() == ["prepare", "encode", "report"]
+    (project.root / "data/raw.txt").write_text("cat dog emu\n")
+    result = project.python("pipelines/flow.py")
+    assert result.returncode != 0
+    assert project.take_ran() == ["prepare"]
+    assert "data/labels.json changed after the modules its code uses read it" in result.output
+    assert project.python("pipelines/flow.py").returncode == 0  # a new process imports it anew
+    assert project.take_ran() == ["encode", "report"]
+    assert project.read("report.txt") == "cat=0,dog=1,emu=2"
