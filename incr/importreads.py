@@ -43,6 +43,11 @@ from incr.reads import ReadRecorder
 
 #: Module file -> the lock keys (``import:...``, ``$NAME``) it read while imported, with values.
 ImportFacts = dict[str, dict[str, str]]
+#: A project module file and a line of its body.
+Where = tuple[str, int]
+#: What the recorders of this process saw, by project root: files read and variables, by
+#: where (``ImportRecorder._with_earlier``).
+_EARLIER: dict[str, tuple[dict[Where, list[str]], dict[Where, set[str]]]] = {}
 
 _lock = threading.Lock()
 _active: tuple[ImportRecorder, ...] = ()
@@ -133,18 +138,40 @@ class ImportRecorder:
         found: ImportFacts = {}
         skip = tuple(e.rstrip("/") + "/" for e in exclude)
         bodies: dict[str, list[ast.stmt] | None] = {}
-        for (module, line), recorder in sorted(self.opened.items()):
-            for path in recorder.paths():
+        opened, env = self._with_earlier()
+        for (module, line), paths in sorted(opened.items()):
+            for path in paths:
                 if not path.startswith(skip):
                     key, value = f"{IMPORT_PREFIX}{module}:{path}", digest(path)
                     for owner in self._owners(module, line, bodies):
                         found.setdefault(owner, {})[key] = value
-        for (module, line), names in sorted(self.env.items()):
+        for (module, line), names in sorted(env.items()):
             for name in sorted(names):
                 key, value = f"{ENV_PREFIX}{name}", envreads.env_value(name, environ)
                 for owner in self._owners(module, line, bodies):
                     found.setdefault(owner, {})[key] = value
         return found
+
+    def _with_earlier(self) -> tuple[dict[Where, list[str]], dict[Where, set[str]]]:
+        """What this recorder saw read (files, variables by the line reading them), with what
+        an earlier recorder of this process saw a module it imports again read at a line that
+        read nothing now: a library the module imported first then (scikit-learn reading
+        ``SKLEARN_*`` variables as it is imported) is not imported again, as a new process
+        would (``incr repro``'s next pass, see ``incr.passes``)."""
+        opened = {where: recorder.paths() for where, recorder in self.opened.items()}
+        env = {where: set(names) for where, names in self.env.items()}
+        earlier = _EARLIER.setdefault(str(self.root), ({}, {}))
+        if earlier[0] or earlier[1]:
+            loaded = {self.files.rel(f) for f in _module_files()} - {None}
+            for where, paths in earlier[0].items():
+                if where[0] in loaded and where not in opened:
+                    opened[where] = paths
+            for where, names in earlier[1].items():
+                if where[0] in loaded and where not in env:
+                    env[where] = names
+        earlier[0].update(opened)
+        earlier[1].update(env)
+        return opened, env
 
     def _owners(
         self, module: str, line: int, bodies: dict[str, list[ast.stmt] | None]
@@ -159,6 +186,12 @@ class ImportRecorder:
         body = bodies[module]
         names = bound_at(body, line) if body is not None else None
         return [f"{module}:{name}" for name in names] if names else [module]
+
+
+def _module_files() -> list[str]:
+    """The source files of the modules loaded in this process."""
+    files = (getattr(m, "__file__", None) for m in list(sys.modules.values()))
+    return [f for f in files if isinstance(f, str)]
 
 
 def code_modules(code: Mapping[str, str]) -> set[str]:

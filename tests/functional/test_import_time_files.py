@@ -277,3 +277,53 @@ def test_a_script_fails_the_step_rather_than_run_it_with_the_old_contents(
     assert project.python("pipelines/flow.py").returncode == 0  # a new process imports it anew
     assert project.take_ran() == ["encode", "report"]
     assert project.read("report.txt") == "cat=0,dog=1,emu=2"
+
+
+LIBRARY = (
+    LABELS.replace(
+        "    from pipelines.mark import mark\n",
+        "    from pipelines.mark import mark\n"
+        "    from sklearn.preprocessing import scale  # reads SKLEARN_* as it is imported\n",
+    )
+    .replace('        mark("encode")\n', '        mark("encode")\n        assert callable(scale)\n')
+    .replace(
+        '        mark("report")\n',
+        '        mark("report")\n        codes = {k: v * SCALE for k, v in codes.items()}\n',
+    )
+    + """\
+
+
+    SCALE = int(open("scale.txt").read())
+    """
+)
+
+
+def test_the_next_pass_keeps_what_a_library_read_as_it_was_imported(
+    make_project: MakeProject, monkeypatch
+) -> None:
+    """scikit-learn reads ``SKLEARN_*`` variables as the module importing it is imported;
+    the next pass imports the module again, not scikit-learn. Before, the steps it ran were
+    recorded without those variables, and the next ``repro`` ran them again (``env changed
+    (SKLEARN_ASSUME_FINITE, ...)``) after an edit that concerned ``report`` alone."""
+    pytest.importorskip("sklearn")
+    monkeypatch.setenv("INCR_TESTS_EXEC", "1")  # a new process: no scikit-learn loaded yet
+    project = make_project(
+        {
+            "pipelines/flow.py": LIBRARY,
+            "data/raw.txt": "cat dog\n",
+            "data/labels.json": json.dumps({"cat": 0, "dog": 1}),
+            "scale.txt": "1",
+        }
+    )
+    project.repro()
+    project.take_ran()
+    (project.root / "data/raw.txt").write_text("cat dog emu\n")
+    project.repro()
+    assert project.take_ran() == ["prepare", "encode", "report"]
+    (project.root / "scale.txt").write_text("10")
+    assert project.dirty() == {
+        "report": [("read changed", "scale.txt, read when pipelines/flow.py is imported")]
+    }
+    project.repro()
+    assert project.take_ran() == ["report"]
+    assert project.read("report.txt") == "cat=0,dog=10,emu=20"
