@@ -188,6 +188,19 @@ class ImportRecorder:
         return [f"{module}:{name}" for name in names] if names else [module]
 
 
+def seen_here(
+    earlier: dict[str, tuple[dict[Where, list[str]], dict[Where, set[str]]]] | None = None,
+) -> dict[str, tuple[dict[Where, list[str]], dict[Where, set[str]]]]:
+    """What the recorders of this process saw (see ``ImportRecorder._with_earlier``), after
+    adding ``earlier``, what those of another process saw: ``incr watch`` hands a cycle's to
+    the next cycle's process, which starts with the libraries the modules imported loaded."""
+    for root, (opened, env) in (earlier or {}).items():
+        mine = _EARLIER.setdefault(root, ({}, {}))
+        mine[0].update(opened)
+        mine[1].update(env)
+    return _EARLIER
+
+
 def _module_files() -> list[str]:
     """The source files of the modules loaded in this process."""
     files = (getattr(m, "__file__", None) for m in list(sys.modules.values()))

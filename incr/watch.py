@@ -12,7 +12,9 @@ Three parts, from pure to impure:
   to watch; the watcher reschedules watchdog's folder watches from it. The watcher itself
   never imports the project: what the project's modules set in libraries when imported
   (``np.set_printoptions``, ``os.environ[...] = ...``) is gone when the line is. It imports
-  the installed modules a cycle used, so that the next child starts with them loaded.
+  the installed modules a cycle used, so that the next child starts with them loaded, and
+  keeps what the cycle saw them read as the project's modules imported them (scikit-learn's
+  ``SKLEARN_*`` variables), which the next child counts as ``incr repro`` would.
 
 Steps run in the child's main thread, as with ``incr repro``. Changes that arrive during a run
 wait in the debouncer and make one follow-up run. With ``restart``, a relevant change during a
@@ -45,7 +47,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
-from incr import readrelay
+from incr import importreads, readrelay
 from incr.api import TracedPipeline
 from incr.daskconf import wanted
 from incr.errors import DiscoveryError, IncrError
@@ -232,6 +234,7 @@ class Watcher:
         finally:
             with contextlib.suppress(BaseException):
                 self._send(("modules", installed_modules(self.project)))
+                self._send(("imports", importreads.seen_here()))
                 self.out.close()
                 readrelay.for_this_process().close()  # its atexit would not run
                 sys.stdout.flush()
@@ -258,6 +261,8 @@ class Watcher:
                 outcome.error = message[1:]
             elif message[0] == "modules":
                 outcome.modules = message[1]
+            elif message[0] == "imports":  # for the next child: its libraries come preloaded
+                importreads.seen_here(message[1])
 
     def _preload(self, modules: list[str]) -> None:
         """Import here the installed modules the cycle used, so that the next child starts

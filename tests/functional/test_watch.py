@@ -390,6 +390,33 @@ def test_state_a_removed_line_set_in_a_library_is_gone_on_the_next_run(project, 
     assert watch.stop(signal.SIGINT) == 0
 
 
+def test_what_a_library_reads_as_it_is_imported_counts_in_every_cycle(project, start):
+    """scikit-learn reads ``SKLEARN_*`` variables as the module importing it is imported: in
+    the first cycle's process only (the next ones start with it loaded). Before, the steps
+    the next cycles ran were recorded without them, and the next ``incr repro`` ran them again
+    (``env changed (SKLEARN_ASSUME_FINITE, ...)``)."""
+    pytest.importorskip("sklearn")
+    text = replaced(project, "pipelines/flow.py", "return text.upper()", "return scale and text")
+    text = text.replace("import time\n", "import time\n\nfrom sklearn.preprocessing import scale\n")
+    (project / "pipelines/flow.py").write_text(text, encoding="utf-8")
+    watch = start()
+    write(project, "data/raw.txt", "bye\n")
+    assert watch.settle(3, 3) == ["load", "transform", "report"]
+    assert watch.stop(signal.SIGINT) == 0
+    assert (
+        "$SKLEARN_ASSUME_FINITE" in lockfile.read(project / "pipeline.lock")["flow.transform"].reads
+    )
+    env = dict(os.environ, INCR_NO_GRAPH_CACHE="1")  # the modules imported in a new process
+    status = subprocess.run(
+        [sys.executable, "-m", "incr.cli", "status"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert "all 3 steps clean" in status.stdout, status.stdout + status.stderr
+
+
 STATE_LINES = 'np.set_printoptions(precision=2)\nos.environ["INCR_TEST_WATCH_MODE"] = "fast"'
 SHOWS_STATE = (
     'return text + str(np.array([1 / 3])) + os.environ.get("INCR_TEST_WATCH_MODE", "unset")'
