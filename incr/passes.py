@@ -37,6 +37,8 @@ def changed_since(
     the folder listed: its ``outs``, or seen writing) and that differ now; but those a step
     executed in ``runs`` read through its modules' imports (its lock entry holds them). An
     edit made meanwhile by hand (a module's source) is for the next command."""
+    if not workspace.changed:  # no step executed or had its outputs put back
+        return []
     runs = list(runs)
     writes = workspace.step_writes(workspace.pipelines)
     written: set[str] = set()
