@@ -54,8 +54,9 @@ FILL_ORDER = ".<order>"
 # 11: the methods of pyarrow's file systems among the readers (``readertable.FS_METHODS``);
 # 12: the calls asking for local time among the run-time lookups (``incr.localclock``);
 # 13: a definition looking its own module's names up (``globals()[name]``) imports it whole;
-# 14: ... but not one storing into ``sys.modules[__name__]`` (a module-level stand-in)
-MEMO_FORMAT = 14
+# 14: ... but not one storing into ``sys.modules[__name__]`` (a module-level stand-in);
+# 15: a singleton made of a plain value on first use rebinds no global (``memodicts``)
+MEMO_FORMAT = 15
 
 
 @valueclass(frozen=True)

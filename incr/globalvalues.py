@@ -45,6 +45,7 @@ from incr.boundnames import (
 )
 from incr.digests import digest_bytes
 from incr.heldvalues import held_text, held_texts
+from incr.loadedmemos import memos as _memos
 from incr.model import BOUND_PREFIX, UNREACHED
 from incr.moduletop import main_bodies
 from incr.plainkinds import KINDS as _KINDS
@@ -187,7 +188,7 @@ def changed(root: Path, held: bool = False) -> dict[str, str]:
         now = vars(module)
         for name, token in then.items():
             value = _token(now.get(name, _GONE))
-            changed_here = value != token and name not in memo_dicts(module)  # a memo passes
+            changed_here = value != token and not _remade(module, name, value)
             if changed_here and (path := _path(module, root)) is not None:  # nothing on
                 found[f"{path}:{name}"] = _digest(value)
                 changed_names.append((module.__name__, name, token))
@@ -209,6 +210,13 @@ def changed(root: Path, held: bool = False) -> dict[str, str]:
             if now_token is not None:
                 found[f"{path}:{name}"] = digest_bytes(now_token.encode(), 32)
     return found
+
+
+def _remade(module: ModuleType, name: str, token: str | None) -> bool:
+    """A memo dict, or a plain singleton holding a plain value (``token``): emptied before
+    each step by ``incr.stepcaches``, which each step fills for itself."""
+    memos = _memos(module)
+    return name in memos[0] or (name in memos[2] and token is not None)
 
 
 def _bound_since(root: Path, changed: list[tuple[str, str, str]]) -> dict[str, str]:
@@ -271,45 +279,6 @@ def _note_late_literals(name: str) -> None:
                 token = _token(ast.literal_eval(bound[late]))
                 if token is not None:
                     noted[late] = token
-
-
-#: The dicts each project module uses as a memo only (``incr.memodicts``) and the names it
-#: uses for a value made once on first use (``memodicts.lazy_singletons``), by module name,
-#: with the file's size and time they were read from: read when one of the module's values
-#: is found changed, and again once the file changed.
-_memo_names: dict[str, tuple[tuple[int, int], frozenset[str], frozenset[str]]] = {}
-
-
-def memo_dicts(module: ModuleType) -> frozenset[str]:
-    """The names of the module-level dicts ``module`` uses as a memo only
-    (``incr.memodicts``), read from its file once per version of it."""
-    return _memos(module)[0]
-
-
-def lazy_singletons(module: ModuleType) -> frozenset[str]:
-    """The module-level names ``module`` binds to a value made once on first use
-    (``memodicts.lazy_singletons``), read from its file once per version of it."""
-    return _memos(module)[1]
-
-
-def _memos(module: ModuleType) -> tuple[frozenset[str], frozenset[str]]:
-    try:
-        st = os.stat(module.__file__ or "")
-    except (OSError, TypeError, ValueError):
-        return frozenset(), frozenset()  # no file (a notebook's code): nothing is a memo
-    stamp = (st.st_size, st.st_mtime_ns)
-    known = _memo_names.get(module.__name__)
-    if known is not None and known[0] == stamp:
-        return known[1], known[2]
-    from incr.memodicts import lazy_singletons, memo_names
-
-    names: frozenset[str] = frozenset()
-    lazies: frozenset[str] = frozenset()
-    with contextlib.suppress(OSError, SyntaxError, ValueError):
-        tree = ast.parse(Path(module.__file__ or "").read_bytes())
-        names, lazies = memo_names(tree), lazy_singletons(tree)
-    _memo_names[module.__name__] = (stamp, names, lazies)
-    return names, lazies
 
 
 def set_since(before: dict[str, str], root: Path, also: Iterable[str] = ()) -> list[str]:

@@ -238,7 +238,7 @@ def _guarded(func: ast.AST, name_node: ast.AST, name: str, params: set[str]) -> 
     for test, body in _ifs(func):
         if not _tests_unset(test, name):
             continue
-        for stmt in body:
+        for stmt in _direct(body):
             if (
                 isinstance(stmt, ast.Assign)
                 and len(stmt.targets) == 1
@@ -253,6 +253,64 @@ def _ifs(func: ast.AST) -> Iterator[tuple[ast.expr, list[ast.stmt]]]:
     for node in ast.walk(func):
         if isinstance(node, ast.If):
             yield node.test, node.body
+
+
+def _direct(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The statements of ``body``, and of the ``with`` blocks in it (``with open(path) as
+    fh: NAME = json.load(fh)``)."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, ast.With | ast.AsyncWith):
+            yield from _direct(stmt.body)
+
+
+#: Calls whose result is a plain value (``globalvalues.is_plain``): a parsed settings file;
+#: and methods giving one (``Path(...).read_text()``, ``fh.read()``).
+_PLAIN_CALLS = frozenset(
+    {"json.load", "json.loads", "yaml.safe_load", "yaml.load", "yaml.full_load"}
+    | {"tomllib.load", "tomllib.loads", "tomli.load", "tomli.loads", "toml.load", "toml.loads"}
+    | {"os.getenv", "os.environ.get", "dict", "list", "tuple", "set", "frozenset", "sorted"}
+    | {"int", "float", "str", "bool"}
+)
+_PLAIN_METHODS = frozenset({"read", "read_text", "splitlines", "split", "strip"})
+
+
+def plain_lazies(tree: ast.Module, lazies: frozenset[str] | None = None) -> frozenset[str]:
+    """The ``lazy_singletons`` of ``tree`` made of a plain value each time: a literal, or a
+    call of ``_PLAIN_CALLS`` (``_SETTINGS = json.load(fh)``). ``incr.stepcaches`` binds
+    them to None again before each step, which makes them again on first use: none of the
+    steps sets for the others what each reads itself. ``lazies``: ``lazy_singletons(tree)``."""
+    lazies = lazy_singletons(tree) if lazies is None else lazies
+    values: dict[str, list[ast.expr]] = {}
+    for func in ast.walk(tree) if lazies else ():
+        if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for test, body in _ifs(func):
+            for stmt in _direct(body):
+                if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+                    target = stmt.targets[0]
+                    if isinstance(target, ast.Name) and _tests_unset(test, target.id):
+                        values.setdefault(target.id, []).append(stmt.value)
+    return frozenset(n for n in lazies if values.get(n) and all(map(_plain, values[n])))
+
+
+def _plain(value: ast.expr) -> bool:
+    """Whether ``value`` makes a plain value (see ``plain_lazies``)."""
+    if isinstance(value, ast.Constant | ast.Dict | ast.List | ast.Set | ast.Tuple):
+        return True
+    if isinstance(value, ast.DictComp | ast.ListComp | ast.SetComp):
+        return True
+    if not isinstance(value, ast.Call):
+        return False
+    func, chain = value.func, []
+    while isinstance(func, ast.Attribute):
+        chain.append(func.attr)
+        func = func.value
+    if isinstance(func, ast.Name):
+        chain.append(func.id)
+    if len(chain) > 1 and chain[0] in _PLAIN_METHODS:
+        return True
+    return ".".join(reversed(chain)) in _PLAIN_CALLS
 
 
 def _tests_unset(test: ast.expr, name: str) -> bool:

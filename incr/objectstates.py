@@ -37,9 +37,9 @@ from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import Any
 
 from incr import heldmethods, heldstates, stepcaches
-from incr.globalvalues import lazy_singletons, memo_dicts
 from incr.heldstates import Unreadable
 from incr.heldvalues import closure_cells, mutable_defaults, own_attributes
+from incr.loadedmemos import lazy_singletons, memo_dicts
 from incr.model import UNDIGESTABLE
 
 _NOT_VALUES = (ModuleType, FunctionType, MethodType, BuiltinFunctionType, type)

@@ -122,7 +122,8 @@ def global_settings(info: ModuleInfo, sym: str, refs: list[Ref]) -> list[str]:
     """Calls among the names definition ``sym`` reads that change a library's process-wide
     settings (``sklearn.set_config(...)``), as ``sklearn.set_config()``, and the module
     globals it rebinds (``global K``): in a function or a class only (a module's top-level
-    code counts as code, see ``incr.moduletop``). Warning filters set inside
+    code counts as code, see ``incr.moduletop``), but a singleton made of a plain value
+    (``memodicts.plain_lazies``), made again by each step. Warning filters set inside
     ``warnings.catch_warnings()`` are put back as the block ends: not counted."""
     import ast
 
@@ -142,6 +143,10 @@ def global_settings(info: ModuleInfo, sym: str, refs: list[Ref]) -> list[str]:
         if isinstance(s, ast.Global)
         for n in s.names
     }
+    if rebound and info.tree is not None:  # a singleton each step makes again: no setting
+        from incr.memodicts import plain_lazies
+
+        rebound -= plain_lazies(info.tree)
     return [f"{call}()" for call in sorted(found)] + [f"global {n}" for n in sorted(rebound)]
 
 

@@ -13,6 +13,9 @@ code it uses (its code parts, ``path:name``):
   and its class's cached methods cleared;
 - a module holding one of those: its memo dicts (``incr.memodicts``: ``_VOCAB = {}`` filled
   by ``vocab(name)``) are emptied. Only those: any other dict is state a step may pass on;
+  and its lazy singletons holding a plain value (``_SETTINGS = None`` bound to
+  ``json.load(...)`` under ``if _SETTINGS is None:`` by ``settings()``: ``memodicts``) are
+  bound to None again, as the module's import left them;
 - ``linecache``: the files it read from disk are dropped, the sources kept in memory (a
   notebook's cells, which IPython registers there) stay.
 
@@ -42,7 +45,8 @@ from pathlib import Path
 from types import FunctionType, ModuleType
 from typing import Any
 
-from incr.globalvalues import memo_dicts
+from incr.globalvalues import is_plain
+from incr.loadedmemos import memo_dicts, plain_lazies
 from incr.project import module_name
 
 
@@ -62,6 +66,10 @@ def clear_caches(parts: Iterable[str]) -> None:
         for name in _filled_private_dicts(module):
             if name in memo_dicts(module):
                 vars(module)[name].clear()
+        namespace = vars(module)
+        for name in plain_lazies(module):  # made again on first use: read again
+            if namespace.get(name) is not None and is_plain(namespace[name]):
+                namespace[name] = None
 
 
 def held(part: str) -> tuple[ModuleType | None, str]:

@@ -129,3 +129,69 @@ def test_every_step_reading_lines_through_linecache_reads_the_file(
     fresh = fresh_copy(project, tmp_path / "fresh")
     project.repro()
     assert_same_as_scratch(project, fresh)
+
+
+SETTINGS = """\
+import json
+
+_SETTINGS = None
+
+
+def settings() -> dict:
+    global _SETTINGS
+    if _SETTINGS is None:
+        with open("settings.json", encoding="utf-8") as fh:
+            _SETTINGS = json.load(fh)
+    return _SETTINGS
+"""
+
+USERS = """\
+from incr import pipeline, step
+from pipelines.conf import settings
+from pipelines.mark import mark
+
+
+@step
+def first() -> int:
+    mark("first")
+    return settings()["a"]
+
+
+@step
+def second(a: int) -> int:
+    mark("second")
+    return a + settings()["b"]
+
+
+@pipeline
+def flow():
+    second(first())
+"""
+
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "2"]], ids=["in-process", "jobs"])
+def test_a_settings_singleton_made_on_first_use_is_each_steps_read(
+    make_project: MakeProject, tmp_path: Path, jobs: list[str]
+) -> None:
+    """``_SETTINGS = None`` made of ``json.load`` by ``settings()`` on first use: each step
+    makes it again, so each reads the file. Before, the first step to call it was taken for a
+    setter of ``_SETTINGS``: it executed on every run, and ``incr status`` never said clean."""
+    project = make_project(
+        {
+            "pipelines/conf.py": SETTINGS,
+            "pipelines/flow.py": USERS,
+            "settings.json": '{"a": 1, "b": 10}',
+        }
+    )
+    project.repro(*jobs)
+    assert project.take_ran() == ["first", "second"]
+    assert project.dirty() == {}
+    project.repro(*jobs)
+    assert project.take_ran() == []
+    for step in ("flow.first", "flow.second"):
+        assert "settings.json" in project.lock()[step].reads
+    (project.root / "settings.json").write_text('{"a": 1, "b": 20}')  # first's result stays
+    project.repro(*jobs)
+    assert sorted(project.take_ran()) == ["first", "second"]
+    assert project.dirty() == {}
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))

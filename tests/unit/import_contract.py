@@ -108,6 +108,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "zoneid",
             "topcalls",
             "heldvalues",
+            "loadedmemos",
             "globalvalues",
             "stepcaches",
             "heldstates",

@@ -1,0 +1,54 @@
+"""The memos and singletons of the project modules loaded in this process, read from their
+files (``incr.memodicts``): a step filling one sets no value another step sees."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import os
+from pathlib import Path
+from types import ModuleType
+
+#: The dicts each project module uses as a memo only (``incr.memodicts``), the names it
+#: uses for a value made once on first use (``memodicts.lazy_singletons``), and those of
+#: them made of a plain value (``plain_lazies``), by module name, with the file's size and
+#: time they were read from: read when asked first, and again once the file changed.
+_memo_names: dict[str, tuple[tuple[int, int], tuple[frozenset[str], ...]]] = {}
+
+
+def memo_dicts(module: ModuleType) -> frozenset[str]:
+    """The names of the module-level dicts ``module`` uses as a memo only
+    (``incr.memodicts``), read from its file once per version of it."""
+    return memos(module)[0]
+
+
+def lazy_singletons(module: ModuleType) -> frozenset[str]:
+    """The module-level names ``module`` binds to a value made once on first use
+    (``memodicts.lazy_singletons``), read from its file once per version of it."""
+    return memos(module)[1]
+
+
+def plain_lazies(module: ModuleType) -> frozenset[str]:
+    """Those of ``lazy_singletons`` made of a plain value (``memodicts.plain_lazies``):
+    ``incr.stepcaches`` makes each step make them again, so none sets them for another."""
+    return memos(module)[2]
+
+
+def memos(module: ModuleType) -> tuple[frozenset[str], ...]:
+    try:
+        st = os.stat(module.__file__ or "")
+    except (OSError, TypeError, ValueError):
+        return frozenset(), frozenset(), frozenset()  # no file (a notebook's code): no memo
+    stamp = (st.st_size, st.st_mtime_ns)
+    known = _memo_names.get(module.__name__)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    from incr import memodicts
+
+    found: tuple[frozenset[str], ...] = (frozenset(), frozenset(), frozenset())
+    with contextlib.suppress(OSError, SyntaxError, ValueError):
+        tree = ast.parse(Path(module.__file__ or "").read_bytes())
+        lazies = memodicts.lazy_singletons(tree)
+        found = (memodicts.memo_names(tree), lazies, memodicts.plain_lazies(tree, lazies))
+    _memo_names[module.__name__] = (stamp, found)
+    return found
