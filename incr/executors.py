@@ -116,6 +116,9 @@ class StepOutcome:
     ran: bool = True
     warnings: tuple[str, ...] = ()  # said once the result is recorded
     notes: tuple[str, ...] = ()  # how its outputs were stored, when not as asked
+    #: The outputs that are lazy handles over files (``incr.lazyfiles``): their identity
+    #: holds what the step read (``Artifact.files``), set once its reads are recorded.
+    lazy: tuple[str, ...] = ()
     #: The module values it set as it ran (``path:name`` to the value), for the steps after
     #: it that use them (``StepJob.values``); one that cannot be digested is not passed on.
     values: dict[str, Any] = field(default_factory=dict)

@@ -78,18 +78,19 @@ class StepFacts:
         """What a consumer's facts hold for an upstream output: its digest, plus the digest
         of the project code it refers to, as that code is now (see ``objectcode``), with the
         module values set at run time that this code reads (``values``: the traced
-        pipeline's, by code part; ``incr.globalvalues``)."""
+        pipeline's, by code part; ``incr.globalvalues``). A lazy handle's digest comes with
+        that of the files it reads (``Artifact.identity``)."""
         if not artifact.refs:
-            return artifact.digest
+            return artifact.identity
         from incr.objectcode import code_digest, input_identity  # refer to code
 
         parts = self.refs_parts(artifact.refs)
         if values and not values.keys().isdisjoint(parts):
-            return input_identity(artifact.digest, code_digest(parts, values))
+            return input_identity(artifact.identity, code_digest(parts, values))
         code = self._object_codes.get(artifact.refs)
         if code is None:
             code = self._object_codes[artifact.refs] = code_digest(parts)
-        return input_identity(artifact.digest, code)
+        return input_identity(artifact.identity, code)
 
     def recorded_identity(
         self, values: Mapping[str, str], locked: LockEntry | None, artifact: Artifact
@@ -98,7 +99,7 @@ class StepFacts:
         ``locked`` recorded as set before its step (``plan.read_values``), which a status takes
         as they were; looked up only for an output that refers to code (most refer to none)."""
         if not artifact.refs:
-            return artifact.digest
+            return artifact.identity
         return self.input_identity(artifact, {**values, **read_values(locked)} or None)
 
     def refs_parts(self, refs: tuple[str, ...]) -> dict[str, str]:

@@ -17,6 +17,7 @@ from incr import (
     collector,
     envreads,
     globalvalues,
+    lazyfiles,
     materializers,
     objectstates,
     processes,
@@ -98,6 +99,8 @@ def run_job(
         try:
             outputs = split_outputs(job, result)
             encoded = encode_outputs(job, outputs, function, notes)
+            if lazy := lazyfiles.lazy_outputs(outputs):  # the files they name are its reads
+                lazyfiles.report_named(outputs, job.root)
         except IncrError as exc:
             failure = exc
     set_here = _restore_environ(env)
@@ -139,6 +142,7 @@ def run_job(
             appends=tuple(p for p in seen.appended_paths() if p in writes) if seen else (),
             appended_from=seen.appended_from(writes) if seen else (),
             warnings=dropped_value(job, result),
+            lazy=lazy,
             notes=tuple(notes),
             values=values,
             value_digests=digests,
@@ -192,12 +196,9 @@ def encode_outputs(
         encoded[name] = materializers.encode(value, where, *formats.get(name, (None, None)))
         if notes is not None:
             notes += encoded[name].notes
-            if (lazy := _lazy_kind(value)) is not None:
-                notes.append(
-                    f"{where}: a {lazy} reads its files only when collected: the steps "
-                    "that take it rerun when it changes, not when those files do; collect it "
-                    "here, or list the files in deps=[...] of those steps"
-                )
+            lazy = lazyfiles.lazy_kind(value)
+            if lazy is not None and not job.track_reads and not (job.deps or job.tracked):
+                notes.append(lazyfiles.untracked_note(where, lazy))
     return encoded
 
 
@@ -368,20 +369,6 @@ def _objects_set(
     return objectstates.changed(
         before, lambda value: stepcaches.lazily_loaded(value, owned, reads, job.root), job.root
     )
-
-
-#: Handles over files that read them only when collected, by (module prefix, class name).
-_LAZY = {
-    ("polars", "LazyFrame"): "polars LazyFrame",
-    ("pyarrow", "FileSystemDataset"): "pyarrow Dataset",
-    ("pyarrow", "UnionDataset"): "pyarrow Dataset",
-    ("duckdb", "DuckDBPyRelation"): "DuckDB relation",
-}
-
-
-def _lazy_kind(value: Any) -> str | None:
-    kind = type(value)
-    return _LAZY.get((kind.__module__.partition(".")[0], kind.__name__))
 
 
 def _restore_environ(env: envreads.EnvRecorder | None) -> list[str]:

@@ -325,6 +325,8 @@ def _artifact(text: str) -> Artifact:
         raise ValueError(f"unknown kind {artifact.kind!r}, expected one of {kinds} or KIND@VERSION")
     if not re.fullmatch(r"[0-9a-f]{64}", artifact.digest):
         raise ValueError("the digest is not 64 hex digits")
+    if artifact.files and not re.fullmatch(r"[0-9a-f]{32}", artifact.files):
+        raise ValueError("the digest of the files it reads is not 32 hex digits")
     for ref in artifact.refs:
         if not _REF.fullmatch(ref):
             raise ValueError(f"{ref!r} is not MODULE:NAME")

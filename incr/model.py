@@ -123,26 +123,36 @@ class Artifact:
     for a pickled instance of that class): their code is part of what a consumer receives
     (see ``objectcode``). Encoded ``KIND:DIGEST+REF+REF``; without refs, ``KIND:DIGEST``.
     ``mode`` is a ``file`` output's permission bits when they are not the usual ones (``x``
-    for an executable, else octal; see ``trees``), written ``file:DIGEST:x``.
+    for an executable, else octal; see ``trees``), written ``file:DIGEST:x``. ``files`` is,
+    for a lazy handle over files (a polars ``LazyFrame``), the digest of the files its step
+    read as it made it (``incr.lazyfiles``), written ``pickle:DIGEST~FILES``: part of what a
+    consumer receives (``identity``).
     """
 
     kind: str  # materializer kind ("npy", "json", "parquet", "pickle"...), "file" or "dir"
     digest: str
     refs: tuple[str, ...] = ()
     mode: str = ""
+    files: str = ""
+
+    @property
+    def identity(self) -> str:
+        """Its digest, with the digest of the files it reads when collected (``files``)."""
+        return f"{self.digest}~{self.files}" if self.files else self.digest
 
     def encode(self) -> str:
         tail = f":{self.mode}" if self.mode else ""
-        return "+".join((f"{self.kind}:{self.digest}{tail}", *self.refs))
+        return "+".join((f"{self.kind}:{self.identity}{tail}", *self.refs))
 
     @classmethod
     def decode(cls, text: str) -> Artifact:
         kind, sep, rest = text.partition(":")
         head, *refs = rest.split("+")
-        digest, _, mode = head.partition(":")
+        head, _, mode = head.partition(":")
+        digest, _, files = head.partition("~")
         if not sep or not kind or not digest or not all(refs):
             raise ValueError(f"expected KIND:DIGEST, got {text!r}")
-        return cls(kind, digest, tuple(refs), mode)
+        return cls(kind, digest, tuple(refs), mode, files)
 
 
 @valueclass(frozen=True)

@@ -279,6 +279,14 @@ def on_disk(filesystem: Any, path: Any) -> Any:
     return path
 
 
+def report(path: Any) -> None:
+    """Tell the recorder of the running step, if any, the files ``path`` names, as a reader
+    given it would (a lazy handle's: ``incr.lazyfiles``)."""
+    sink = _sink()
+    if sink is not None:
+        _report(sink, path)
+
+
 def _report(sink: Sink, path: Any) -> None:
     """Tell ``sink`` the files ``path`` names: a file, a folder's files, a glob's matches."""
     if not isinstance(path, str | os.PathLike):

@@ -352,7 +352,7 @@ def upstream_inputs(
             waiting.add(ref.step)
         else:
             artifact = entry.outputs[ref.output]
-            inputs[param] = artifact.digest if identity is None else identity(artifact)
+            inputs[param] = artifact.identity if identity is None else identity(artifact)
     return inputs, sorted(waiting)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from incr import appendbase, leafwrites, overlaps, sharedwrites
+from incr import appendbase, lazyfiles, leafwrites, overlaps, sharedwrites
 from incr import graph as graphs
 from incr.executors import StepOutcome
 from incr.fingerprint import fingerprint
@@ -69,11 +69,18 @@ class ResultRecorder:
         written = None
         if node.track_reads:  # what the files no outs lists hold as it left them
             written = leafwrites.recorded(outcome.writes, outcome.appends, self.ws.stats.digest)
+        artifacts = outcome.artifacts
+        if outcome.lazy:  # lazy handles: with the files they read (``incr.lazyfiles``)
+            files = lazyfiles.files_digest(facts.deps, reads, facts.inputs)
+            artifacts = {
+                **artifacts,
+                **{n: replace(artifacts[n], files=files) for n in outcome.lazy},
+            }
         store = self.ws.store
-        store.record_run(fp, outcome.artifacts, reads, self.clock.wall(), node.key, written)
+        store.record_run(fp, artifacts, reads, self.clock.wall(), node.key, written)
         self.ws.keep_sources(facts.code)
-        self.record(node, fp, facts, outcome.artifacts, reads)
-        run.outputs[node.name] = outcome.artifacts
+        self.record(node, fp, facts, artifacts, reads)
+        run.outputs[node.name] = artifacts
         if node.name not in run.executed:  # once, even when it ran again (stale_readers)
             run.executed.add(node.name)
             run.result.executed.append(node.name)

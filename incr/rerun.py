@@ -297,7 +297,8 @@ class _Scratch:
         values = {}
         for param, ref in node.inputs.items():
             upstream = self.locks[f"{node.pipeline}.{ref.step}"].outputs[ref.output]
-            digest = entry.facts.inputs[param].partition("+")[0]  # without its code identity
+            identity = entry.facts.inputs[param].partition("+")[0]  # without its code's
+            digest = identity.partition("~")[0]  # and the files a lazy handle reads
             values[param] = self.load(Artifact(upstream.kind, digest))
         return values
 

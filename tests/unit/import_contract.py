@@ -123,6 +123,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "pathfacts",
             "opens",
             "nativereads",
+            "lazyfiles",
             "statreads",
             "readresults",
             "reads",

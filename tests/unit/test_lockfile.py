@@ -43,7 +43,12 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
     max_leaves=8,
 )
-ARTIFACTS = st.builds(Artifact, st.sampled_from(["npy", "json", "pickle", "file", "dir"]), DIGESTS)
+ARTIFACTS = st.builds(
+    Artifact,
+    st.sampled_from(["npy", "json", "pickle", "file", "dir"]),
+    DIGESTS,
+    files=st.just("") | FINGERPRINTS,  # a lazy handle's (``incr.lazyfiles``)
+)
 FACTS = st.builds(
     Facts,
     code=st.dictionaries(TEXT, DIGESTS | TEXT, max_size=4),
@@ -388,6 +393,14 @@ def test_unknown_schema_names_the_schema_line(schema):
     assert error_line(exc) == line_of(text, "schema")
     assert "unknown schema version" in exc.message
     assert "this incr reads 1" in exc.message
+
+
+def test_an_output_whose_files_digest_is_not_hex_names_its_line():
+    output = 'output = "json:' + "e" * 64
+    text = TEXT_SAMPLE.replace(output + '"', output + '~files"')
+    exc = _raises(text)
+    assert error_line(exc) == line_of(text, output + "~files")
+    assert "the digest of the files it reads is not 32 hex digits" in exc.message
 
 
 def test_missing_schema_is_an_error():
