@@ -120,7 +120,7 @@ class CodeIndex(Resolver):
         parts: dict[str, str] = {}
         packages: set[str] = set()
         dynamic: list[str] = []
-        seeded: set[str] = set()  # the global generators a function of it seeds
+        seeds: list[str] = []  # the global generators a function of it seeds
         readers: list[tuple[str, str, str, str]] = []
         seen: set[tuple[str, str]] = set()
         quiet: set[tuple[str, str]] = set()  # reached only through a module used whole
@@ -167,7 +167,7 @@ class CodeIndex(Resolver):
             own = (mod, sym) == (module, name)
             readers += creaders.resolve_calls(self, info, sym, opens, own=own)
             if all(type(n).__name__ == "FunctionDef" for n in nodes):  # not once at import
-                seeded |= randomdraws.seeded_generators(info, refs)
+                seeds += randomdraws.seed_notes(info, refs, f"{info.source.path}:{sym}")
             if not all(type(n).__name__ in _DEFS for n in nodes):  # run at import: a clock
                 calls = [c for c in calls if not localclock.reads_clock(c)]  # read counts by value
             if (mod, sym) not in quiet:
@@ -204,7 +204,7 @@ class CodeIndex(Resolver):
                 if (mod, sym) in quiet and target not in seen:
                     quiet.add(target)
                 todo.append(target)
-        lookups = tuple(sorted(set(randomdraws.unseeded(dynamic, seeded) if seeded else dynamic)))
+        lookups = tuple(sorted(set(randomdraws.unseeded(dynamic, seeds) if seeds else dynamic)))
         consulted = frozenset(self._consulted)
         opened = tuple(sorted(set(readers)))
         reads = self._reads(seen, consulted) if not opened else {}

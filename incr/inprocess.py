@@ -13,6 +13,7 @@ from incr.model import StepFunction
 
 class InProcessExecutor:
     executes = True
+    shares_process = True  # the steps run one after another in one process (``incr.seeds``)
 
     def __init__(
         self,

@@ -31,11 +31,11 @@ from incr.plan import (
     read_values,
     recorded_values,
     upstream_inputs,
-    values_set,
     with_values,
 )
 from incr.record import ResultRecorder
 from incr.runstate import Clock, Held, RunState
+from incr.seeds import seeded_parts
 from incr.seenwrites import restored_note
 from incr.session import Workspace
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
@@ -84,8 +84,8 @@ class Preparer:
             if not self.executes:
                 raise
             return exc.format()
-        locked = self.ws.locks.get(node.key)
-        if used := values_set(run.set_by, node.key, facts.code):  # set by a step before it
+        locked, notes = self.ws.locks.get(node.key), self.ws.dynamic_notes(run.traced, node)
+        if used := run.used(node.key, facts.code, notes):  # set by a step before it
             # As those steps left them (one left unset counts by its module), or as recorded.
             if self.executes:
                 before = run.set_before(node.key)
@@ -123,6 +123,7 @@ class Preparer:
         )
         if locked is not None and locked.reads and (parts := set_parts(locked.reads)):
             run.note_set(parts, node.key, fp)  # for the steps after it
+        run.note_set(seeded_parts(notes), node.key, fp)  # for the steps drawing after it
         if not self.executes:
             return self.verdict(run, node, reasons, fp, facts, undigestable, native[1])
         assert fp is not None
@@ -160,7 +161,7 @@ class Preparer:
                 facts, fingerprint = known.facts, known.fingerprint
                 if self.ws.changed or fingerprint is None:
                     facts, fingerprint = self.untouched(run, node, known)
-        locked = self.ws.locks.get(node.key)
+        locked, notes = self.ws.locks.get(node.key), self.ws.dynamic_notes(run.traced, node)
         if (
             known is None
             or known.node != node
@@ -172,10 +173,11 @@ class Preparer:
             or run.run_override is not None
             or node.name in run.force
             or node.name in run.reruns
-            or values_set(run.set_by, node.key, facts.code)
+            or run.used(node.key, facts.code, notes)
         ):
             return False
         run.facts[node.name] = (facts, fingerprint)
+        run.note_set(seeded_parts(notes), node.key, fingerprint)  # for the steps drawing after it
         self.reporter.emit(StepStarted(run.traced.graph.name, node.name, ()))
         run.started[node.name] = self.clock.perf()
         self.reuse(run, node, locked.outputs, restored=False)

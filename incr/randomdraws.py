@@ -32,37 +32,73 @@ _SETTING_MODULES = frozenset(
 _GLOBAL_RANDOM_FIX = {"numpy": "np.random.default_rng(...)", "random": "random.Random(...)"}
 
 
-def global_random_draws(info: ModuleInfo, refs: list[Ref]) -> list[str]:
+def global_random_draws(info: ModuleInfo, refs: list[Ref], seeds: bool = True) -> list[str]:
     """Uses of a global random generator among the names a definition reads (``np.random.rand``,
     ``random.choice``, ``choice`` imported from ``random``), as ``np.random.rand()`` or
     ``random.choice()``. Its results then depend on what drew before it in the same process.
-    A definition that seeds that generator itself (``np.random.seed(0)``) is left out."""
+    A definition that seeds that generator itself (``np.random.seed(0)``) is left out (with
+    ``seeds``)."""
     dotted = {_dotted(info, name, chain) for name, chain in refs}
     found = []
     for full in sorted(d for d in dotted if d):
         module, _, func = full.rpartition(".")
         if module == "numpy.random" and func in NUMPY_GLOBAL_DRAWS:
-            if "numpy.random.seed" not in dotted:
-                found.append(f"np.random.{func}()")
-        elif module == "random" and func in STDLIB_GLOBAL_DRAWS and "random.seed" not in dotted:
-            found.append(f"random.{func}()")
+            found += [f"np.random.{func}()"] if not seeds or f"{module}.seed" not in dotted else []
+        elif module == "random" and func in STDLIB_GLOBAL_DRAWS:
+            found += [f"random.{func}()"] if not seeds or f"{module}.seed" not in dotted else []
     return found
 
 
-def seeded_generators(info: ModuleInfo, refs: list[Ref]) -> set[str]:
-    """The global generators a definition seeds (``np.random.seed``: ``np.random``;
-    ``random.seed``: ``random``), as ``global_random_draws`` names them."""
+def seed_notes(info: ModuleInfo, refs: list[Ref], place: str) -> list[str]:
+    """The global generators a definition (``place``: ``PATH:NAME``) seeds or sets the state
+    of (``np.random.seed``, ``np.random.set_state``, ``random.seed``, ``random.setstate``),
+    as ``np.random.seed() in PLACE`` or ``random.seed() in PLACE``; ``np.random.seed()+ in
+    PLACE`` when it draws from it too (``global_random_draws`` then notes no draw)."""
     dotted = {_dotted(info, name, chain) for name, chain in refs}
-    return {short for full, short in _SEEDS.items() if full in dotted}
+    found = {short for full, short in _SEEDS.items() if full in dotted}
+    drawn = {_generator(n) for n in global_random_draws(info, refs, seeds=False)}
+    return [f"{short}.seed(){'+' * (short in drawn)} in {place}" for short in sorted(found)]
 
 
-_SEEDS = {"numpy.random.seed": "np.random", "random.seed": "random"}
+_SEEDS = {
+    "numpy.random.seed": "np.random",
+    "numpy.random.set_state": "np.random",
+    "random.seed": "random",
+    "random.setstate": "random",
+}
 
 
-def unseeded(notes: list[str], seeded: set[str]) -> list[str]:
+def unseeded(notes: list[str], seeds: list[str]) -> list[str]:
     """``notes`` without the draws from a global generator that the closure seeds somewhere
-    (a ``set_seed(42)`` helper the step calls first, as most projects have one)."""
-    return [n for n in notes if n.partition("(")[0].rpartition(".")[0] not in seeded]
+    (``seeds``: ``seed_notes``; a ``set_seed(42)`` helper the step calls first, as most
+    projects have one), with the seeds of a generator it does not draw from: the step sets
+    that generator's state for the steps run after it that draw from it (``generators``)."""
+    seeded = {_generator(n) for n in seeds}
+    drawn = {_generator(n) for n in [*notes, *seeds] if global_random_fix(n) or "+ in " in n}
+    kept = [n for n in notes if _generator(n) not in seeded]
+    return kept + [n for n in seeds if _generator(n) not in drawn]
+
+
+def is_seed_note(note: str) -> bool:
+    """True for a note ``unseeded`` keeps of a seed (``np.random.seed() in PATH:NAME``)."""
+    return note.partition(" in ")[0] in _SEED_HEADS
+
+
+_SEED_HEADS = frozenset(f"{short}.seed()" for short in _SEEDS.values())
+
+
+def generators(notes: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the global generators a step seeds for the steps after it, those it draws from
+    unseeded), by its closure's ``notes`` (``unseeded``): ``("np.random",), ()`` for a
+    ``set_seed(config)`` step calling ``np.random.seed(config.seed)`` and drawing nothing."""
+    seeds = {_generator(n) for n in notes if is_seed_note(n)}
+    draws = {_generator(n) for n in notes if global_random_fix(n)}
+    return tuple(sorted(seeds)), tuple(sorted(draws))
+
+
+def _generator(note: str) -> str:
+    """``np.random`` for ``np.random.rand() in PATH:NAME``."""
+    return note.partition("(")[0].rpartition(".")[0]
 
 
 #: Calls (and values set) that change process-wide settings of a library: made in a step,

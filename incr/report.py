@@ -15,7 +15,12 @@ from incr import gate
 from incr.fingerprint import global_random_fix
 from incr.model import SOURCE, Facts, LockEntry, PipelineGraph, Reason, StepNode, reads_source_text
 from incr.plan import Verdict
-from incr.randomdraws import OUTPUT_ONLY, is_command_line_read, is_global_setting
+from incr.randomdraws import (
+    OUTPUT_ONLY,
+    is_command_line_read,
+    is_global_setting,
+    is_seed_note,
+)
 
 if TYPE_CHECKING:
     from incr.events import Event, Rerun
@@ -146,6 +151,8 @@ def _notes(v: Verdict) -> list[str]:
             if (fix := global_random_fix(place))
             else _setting_note(place)
             if is_global_setting(place)
+            else _seed_note(place)
+            if is_seed_note(place)
             else f"{place} reads the command line: a script run with arguments (python "
             "pipelines/x.py --n 5) makes the step's result its own, and a run without them "
             "runs the step again; pass them to the step as a config"
@@ -194,6 +201,16 @@ def _setting_note(place: str) -> str:
         "same process see it, so the step executes on every run while a step runs after it; "
         "make the setting at a module's top level (it then counts for the steps that import "
         "it) to have it reused"
+    )
+
+
+def _seed_note(place: str) -> str:
+    generator = place.partition(".seed()")[0]
+    return (
+        f"{place} seeds the global generator {generator} for the steps run after it in the "
+        "same process that draw from it: they count this step's code and config, and it runs "
+        "again before one of them executes (steps run with --jobs do not see the seed); pass "
+        "each step a seeded generator of its own to have them independent"
     )
 
 

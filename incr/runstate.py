@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import field
 from datetime import datetime
 from typing import Any
@@ -13,6 +13,7 @@ from incr.events import RunResult
 from incr.model import PROCESS_WIDE, UNSET, Artifact, Facts, Reason, TracedPipeline
 from incr.overlaps import Overlap, RunOverlaps
 from incr.plan import Verdict, values_set
+from incr.seeds import drawn_after, is_seed_part
 from incr.valueclass import valueclass
 
 
@@ -91,12 +92,18 @@ class RunState:
 
     def note_set(self, parts: Iterable[str], key: str, fingerprint: str | None) -> None:
         """Step ``key`` sets ``parts`` as it runs (``set_by``). A library's process-wide
-        setting counts, for the steps after it, by that step's fingerprint: its code and
-        config say what it sets (``np.set_printoptions(precision=config.p)``)."""
+        setting, and a global generator's seed (``incr.seeds``), count, for the steps after
+        it, by that step's fingerprint: its code and config say what it sets
+        (``np.set_printoptions(precision=config.p)``, ``np.random.seed(config.seed)``)."""
         for part in parts:
             self.set_by[part] = key
-            if part.startswith(PROCESS_WIDE) and fingerprint is not None:
+            if fingerprint is not None and (part.startswith(PROCESS_WIDE) or is_seed_part(part)):
                 self.value_digests[part] = fingerprint
+
+    def used(self, key: str, code: Mapping[str, str], notes: Iterable[str]) -> list[str]:
+        """``values_set`` of step ``key``'s ``code``, with the seeds of the global generators
+        that its closure's ``notes`` say it draws from, set by a step before it."""
+        return sorted({*values_set(self.set_by, key, code), *drawn_after(self.set_by, key, notes)})
 
     def values_for(self, key: str, code: Collection[str]) -> dict[str, Any]:
         """The module values that steps set as they ran, for step ``key``'s job run in another

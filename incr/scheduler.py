@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import os
 
-from incr import dag, foreignwrites
+from incr import dag, foreignwrites, seeds
 from incr.events import Note, Reporter, StepFailed, StepFinished, Warning_
 from incr.executors import Executor, StepJob, StepOutcome
 from incr.model import StepNode
@@ -52,6 +52,9 @@ class Loop:
         #: the same way: recomputing once more would never end).
         self.reloaded: set[tuple[str, str]] = set()
         self.began: dict[str, float] = {}  # when each of them started again
+        #: Steps drawing from a global generator, waiting for the steps seeding it to run again
+        #: (``reseed``): their jobs, and the seeding steps not done yet.
+        self.seeding: dict[str, tuple[StepJob, set[str]]] = {}
         #: Steps that failed to find a project file, waiting for the steps not run yet (one
         #: may write it): their run time, failure and file, and how many steps had executed.
         self.deferred: dict[str, tuple[float, str, str, int]] = {}
@@ -150,8 +153,29 @@ class Loop:
                 shown = ", ".join(prepared.files)
                 text = f"{shown} changed after the modules of {name} read it as they were imported"
                 self.reporter.emit(Note(f"{text}: it runs once they are imported again", name))
-            else:
+            elif not self.reseed(node, prepared):
                 self.start(prepared)
+
+    def reseed(self, node: StepNode, job: StepJob) -> bool:
+        """Run again first, silently, the steps seeding a global generator that ``node`` draws
+        from which were reused in this run (``incr.seeds``): its draws start from their seed,
+        as in a run from scratch. True when ``job`` waits for them. Not for steps run in other
+        processes (``--jobs``), which a seed never reaches."""
+        run = self.run
+        if not run.set_by or not getattr(self.executor, "shares_process", False):
+            return False
+        notes = self.preparer.ws.dynamic_notes(run.traced, node)
+        found = seeds.setters_to_run(run.set_by, node, notes, run.executed)
+        names = {n for n in found if n in self.nodes and n not in self.recomputing}
+        if not names:
+            return False
+        self.seeding[node.name] = (job, names)
+        for name in sorted(names, key=self.index.__getitem__):
+            text = f"step {name} runs again before {node.name}, which draws from what it seeds"
+            self.reporter.emit(Note(text, node.name))
+            self.recomputing.add(name)
+            self.start_again(self.nodes[name])
+        return True
 
     def start(self, job: StepJob) -> None:
         if self.executor.executes:
@@ -303,6 +327,11 @@ class Loop:
 
     def recomputed(self, producer: str) -> None:
         self.recomputing.discard(producer)
+        for name, (job, waits) in list(self.seeding.items()):
+            waits.discard(producer)
+            if not waits:
+                del self.seeding[name]
+                self.start(job)
         for name in self.parked.pop(producer, []):
             self.start_again(self.nodes[name])
 
@@ -319,7 +348,9 @@ class Loop:
         self.reporter.emit(StepFailed(self.run.traced.graph.name, name, seconds, text))
         if not self.keep_going:
             self.stopping = True
-        for waiting in self.parked.pop(name, []):
+        seeded = [n for n, (_, waits) in self.seeding.items() if name in waits]
+        for waiting in [*self.parked.pop(name, []), *seeded]:
+            self.seeding.pop(waiting, None)
             started = self.began.get(waiting, self.run.started.get(waiting, 0.0))
             waiter = self.nodes[waiting]
             self.fail(waiter, self.clock.perf() - started, "an upstream step it needed failed")

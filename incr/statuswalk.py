@@ -40,6 +40,7 @@ from incr.plan import (
     values_set,
     with_values,
 )
+from incr.seeds import drawn_after, seeded_parts
 from incr.sharedwrites import Across, appended_onto
 from incr.valueclass import valueclass
 
@@ -184,7 +185,8 @@ def _walk_one(
         ):
             waiting = sorted({*waiting, *other})  # rewrites a file it read: by its key
         own = f"{node.pipeline}."
-        if used := values_set(set_by, node.key, facts.code):  # their values as recorded
+        used = values_set(set_by, node.key, facts.code)
+        if used := [*used, *drawn_after(set_by, node.key, seen.notes)]:  # values as recorded
             facts = with_values(facts, recorded_values(used, locked))
             setters = {set_by[p] for p in used} & dirty  # by key; named here by their name
             waiting = sorted({*waiting, *(s.removeprefix(own) for s in setters)})
@@ -224,6 +226,7 @@ def _walk_one(
         )
         if locked is not None and locked.reads and (parts := set_parts(locked.reads)):
             set_by.update(dict.fromkeys(parts, node.key))
+        set_by.update(dict.fromkeys(seeded_parts(seen.notes), node.key))  # (``incr.seeds``)
         if lock_view:
             gate.lock_backstop(reasons, fp, locked)
         if reasons and any(r.kind != Reason.UPSTREAM for r in reasons):

@@ -63,6 +63,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "graphcodec",
             "targets",
             "plan",
+            "seeds",
             "runlevel",
             "gate",
             "statuswalk",

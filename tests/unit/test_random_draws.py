@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from incr.fingerprint import global_random_fix
+from incr.randomdraws import generators
 
 from .support import make_index
 
@@ -69,3 +70,35 @@ def test_other_notes_get_no_random_fix():
     assert global_random_fix("getattr() in pipelines/x.py:step") is None
     assert global_random_fix("np.random.default_rng() in pipelines/x.py:step") is None
     assert global_random_fix("random.seed() in pipelines/x.py:step") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("    np.random.seed(config.seed)\n", (("np.random",), ())),
+        ("    np.random.set_state(state)\n", (("np.random",), ())),
+        ("    random.seed(1)\n    return np.random.rand()\n", (("random",), ("np.random",))),
+        ("    np.random.seed(0)\n    return np.random.rand()\n", ((), ())),
+        ("    np.random.set_state(s)\n    return np.random.rand()\n", ((), ())),
+        ("    return np.random.rand()\n", ((), ("np.random",))),
+    ],
+    ids=["seeds", "sets-state", "seeds-other", "seeds-and-draws", "state-and-draws", "draws"],
+)
+def test_what_a_closure_seeds_for_the_steps_after_it(body: str, expected: tuple) -> None:
+    """A seed of a generator the closure draws nothing from is kept (``incr.seeds``)."""
+    index = make_index(
+        {"pipelines.x": "import numpy as np\nimport random\n\n\ndef step():\n" + body}
+    )
+    assert generators(index.closure("pipelines.x", "step").dynamic) == expected
+
+
+def test_a_seed_in_a_helper_counts_for_the_step_drawing_elsewhere() -> None:
+    """``set_seed(0)`` then ``noise()``: the helper's seed is the step's own; no seed kept."""
+    index = make_index(
+        {
+            "pipelines.x": "import numpy as np\n\n\ndef set_seed(s):\n    np.random.seed(s)\n\n\n"
+            "def noise():\n    return np.random.rand()\n\n\n"
+            "def step():\n    set_seed(0)\n    return noise()\n",
+        }
+    )
+    assert generators(index.closure("pipelines.x", "step").dynamic) == ((), ())
