@@ -22,7 +22,6 @@ import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from incr import nativereads
 from incr.digests import canonical_json, digest_bytes
 from incr.model import learned_kind
 
@@ -68,6 +67,8 @@ def report_named(outputs: Mapping[str, Any], root: str) -> None:
     """Tell the recorder of the running step the files the lazy handles among ``outputs``
     name (relative ones under ``root``, where the steps taking them collect them), as a
     reader given them would: they count as read by the step."""
+    from incr import nativereads  # here: a run that executes nothing loads no reader table
+
     for value in outputs.values():
         for handle in handles(value):
             for path in named_files(handle):
@@ -77,6 +78,8 @@ def report_named(outputs: Mapping[str, Any], root: str) -> None:
 def named_files(handle: Any) -> list[str]:
     """The files, folders or globs a lazy handle reads when collected, as it names them;
     none when it cannot say (a DuckDB relation, a polars plan it cannot write out)."""
+    from incr import nativereads
+
     try:
         if hasattr(handle, "files"):  # a pyarrow FileSystemDataset: on its file system
             found = (nativereads.on_disk(handle.filesystem, f) for f in handle.files)
