@@ -21,13 +21,13 @@ import inspect
 import itertools
 import sys
 import textwrap
-from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
+from types import BuiltinFunctionType, FunctionType, MethodType, MethodWrapperType, ModuleType
 from typing import Any
 
 from blake3 import blake3
 
-from incr import memodicts, stepcaches
-from incr.heldvalues import closure_cells, mutable_defaults, own_attributes
+from incr import memoattrs, memodicts, stepcaches
+from incr.heldvalues import closure_cells, own_attributes
 
 #: A container is compared item by item up to this many items (by their identity), by its
 #: size beyond.
@@ -36,6 +36,8 @@ ITEMS_COMPARED = 1_000
 _CODE = (ModuleType, MethodType, BuiltinFunctionType, type)
 METHODS = (FunctionType, staticmethod, classmethod, property, type)
 _SEQUENCES = (list, tuple, set, frozenset, collections.deque)
+#: A method bound to the object holding its state (``itertools.count(1).__next__``).
+_BOUND = (MethodType, BuiltinFunctionType, MethodWrapperType)
 #: Builtin iterators whose position ``__reduce__`` gives (its third item).
 _INDEXED = frozenset(
     {
@@ -55,9 +57,10 @@ _INDEXED = frozenset(
 class Walk:
     """One comparison's walk through a value and what it holds: at most ``budget`` values.
     ``root``: the project root; an object of a class of the project counts by its private
-    attributes too (``self._scale`` behind a property), but for the dicts they hold (a memo
-    ``self._memo`` filled as it is used is compared by identity) and those bound once on
-    first use (``lazy_attributes``)."""
+    attributes too (``self._scale`` behind a property), but for the dicts its class uses
+    as a memo (``memo_attributes``: ``self._memo`` filled by key alone is compared by
+    identity; ``self._index[w] = len(self._index)`` by what it holds) and those bound once
+    on first use (``lazy_attributes``)."""
 
     def __init__(self, root: str, budget: int) -> None:
         self.root = root
@@ -85,6 +88,8 @@ class Walk:
             return id(value), self.held(value, depth - 1)
         if _is(value, "contextvars", "ContextVar"):
             return id(value), self.visit(value.get(_ABSENT), depth - 1)
+        if isinstance(value, _BOUND) and not isinstance(bound_to(value), _CODE):
+            return id(value), self.visit(bound_to(value), depth - 1)
         if isinstance(value, _CODE):
             return id(value)
         hidden_state = drawn(value)
@@ -96,15 +101,23 @@ class Walk:
         """What a class holds in its class attributes that are not methods or classes
         (``counter = 0`` that a classmethod raises) and which functions its methods are (a
         step that rebinds ``Model.act = staticmethod(neg)`` changes the class), or what a
-        function holds: the values set on it (``scale.factor``), its defaults that are
-        lists, dicts or sets (``seen=[]`` that it appends to), the values its closure holds."""
+        function holds: the values set on it (``scale.factor``), its defaults that hold
+        state (``state_defaults``: ``seen=[]`` that it appends to, ``_ids=count(1)``), the
+        values its closure holds. A class's methods count by the state they hold too
+        (``method_state``: a dataclass field's ``default_factory=count(1).__next__``)."""
         if isinstance(value, type):
             items = list(vars(value).items())
+            memos = memo_attributes(value)
             held = [(name, item) for name, item in items if class_state(name, item)]
             methods = [(n, method_functions(v)) for n, v in items if class_method(n, v)]
-            return (*((n, self._member(n, v, depth)) for n, v in held), *methods)
+            hidden = [
+                (f"<{n}>", tuple((k, self.visit(v, depth - 1)) for k, v in found))
+                for n, f in methods_of(items)
+                if (found := method_state(f))
+            ]
+            return (*((n, self._member(n, v, depth, memos)) for n, v in held), *methods, *hidden)
         return (
-            tuple(self.visit(d, depth) for _, d in mutable_defaults(value)),
+            tuple(self.visit(d, depth) for _, d in state_defaults(value)),
             tuple((n, self._member(n, v, depth)) for n, v in own_attributes(value)),
             self._closure(value, depth),
         )
@@ -134,17 +147,20 @@ class Walk:
             return ()
         own = bool(self.root) and stepcaches.is_project(kind, self.root)
         hidden = [*stepcaches.cached_properties(kind), *(lazy_attributes(kind) if own else ())]
+        memos = memo_attributes(kind) if own else None
         return tuple(
-            (name, self._member(name, item, depth))
+            (name, self._member(name, item, depth, memos))
             for name, item in found
             if not name.startswith("__")
             and (own or not name.startswith("_"))
             and name not in hidden
         )
 
-    def _member(self, name: str, item: Any, depth: int) -> Any:
-        """A private dict (a memo) by its identity; anything else as ``visit`` sees it."""
-        if name.startswith("_") and isinstance(item, dict):
+    def _member(self, name: str, item: Any, depth: int, memos: frozenset[str] | None = None) -> Any:
+        """A private dict that is a memo (among ``memos``, those of a project class or object:
+        ``memoattrs``; None: any private dict) by its identity; anything else as ``visit``
+        sees it."""
+        if name.startswith("_") and isinstance(item, dict) and (memos is None or name in memos):
             return id(item)
         return self.visit(item, depth - 1)
 
@@ -170,14 +186,25 @@ def method_functions(item: Any) -> tuple[int, ...]:
     return (id(getattr(item, "__func__", item)),)
 
 
-#: Per class: its private attributes holding a value made once on first use.
-_LAZY: dict[type, frozenset[str]] = {}
+#: Per class: its private attributes holding a value made once on first use, and those it
+#: uses as a memo.
+_LAZY: dict[type, tuple[frozenset[str], frozenset[str]]] = {}
 
 
 def lazy_attributes(kind: type) -> frozenset[str]:
     """The private attributes that the methods of project class ``kind`` (its bases' too)
     bind once, on first use, from nothing a caller gives (``memodicts.lazy_attributes``: a
     client connected on first use): a cache, not state a step passes on."""
+    return _class_facts(kind)[0]
+
+
+def memo_attributes(kind: type) -> frozenset[str]:
+    """The private dicts that the methods of class ``kind`` (its bases' too) use as a memo
+    only (``memoattrs``): by their identity, not what they hold."""
+    return _class_facts(kind)[1]
+
+
+def _class_facts(kind: type) -> tuple[frozenset[str], frozenset[str]]:
     known = _LAZY.get(kind)
     if known is not None:
         return known
@@ -190,7 +217,9 @@ def lazy_attributes(kind: type) -> frozenset[str]:
             if isinstance(tree.body[0], ast.ClassDef):
                 methods += tree.body[0].body
     merged = ast.ClassDef(kind.__name__, [], [], methods, [])
-    _LAZY[kind] = found = memodicts.lazy_attributes(merged)
+    names = [k.__name__ for k in kind.__mro__[:-1]]
+    found = memodicts.lazy_attributes(merged), memoattrs.memo_attributes(merged, names)
+    _LAZY[kind] = found
     return found
 
 
@@ -214,6 +243,60 @@ def memo_cells(function: FunctionType) -> frozenset[str]:
         if isinstance(tree.body[0], ast.FunctionDef | ast.AsyncFunctionDef):
             found = frozenset(memodicts.memo_cells(tree.body[0], code.co_freevars))
     _MEMO_CELLS[code] = found
+    return found
+
+
+def bound_to(method: Any) -> Any:
+    """The object a bound method (``_BOUND``) belongs to (a builtin function's module)."""
+    return getattr(method, "__self__", None)
+
+
+def holds_state(value: Any) -> bool:
+    """True for a value whose state a run changes in place: a list, dict or set, a random
+    generator, counter or iterator (``drawn``), or a method bound to one of them
+    (``itertools.count(1).__next__``, ``rng.random``)."""
+    if isinstance(value, _BOUND):
+        value = bound_to(value)
+    return isinstance(value, list | dict | set | collections.deque) or (
+        not isinstance(value, _CODE) and drawn(value) is not None
+    )
+
+
+def state_defaults(func: FunctionType) -> list[tuple[int, Any]]:
+    """``func``'s defaults that hold state (``holds_state``: ``seen=[]`` that it fills,
+    ``_ids=itertools.count(1)`` that it draws from), with their places among all its
+    defaults (keyword-only ones last)."""
+    defaults = (*(func.__defaults__ or ()), *(func.__kwdefaults__ or {}).values())
+    return [(i, d) for i, d in enumerate(defaults) if holds_state(d)]
+
+
+def methods_of(items: list[tuple[str, Any]]) -> list[tuple[str, FunctionType]]:
+    """The functions among a class's attributes ``items`` (dunders too: ``__init__``), a
+    static or class method's own."""
+    found = []
+    for name, item in items:
+        func = item.__func__ if isinstance(item, staticmethod | classmethod) else item
+        if isinstance(func, FunctionType):
+            found.append((name, func))
+    return found
+
+
+def method_state(func: FunctionType, depth: int = 2) -> list[tuple[str, Any]]:
+    """The state a method keeps out of its class's attributes, by place (``default 0``,
+    ``cell name``): its defaults and the cells of its closure that hold state
+    (``holds_state``; not a memo dict, ``memo_cells``), and the functions there that hold
+    some (a dataclass field's ``default_factory=lambda c=count(1): next(c)``), ``depth``
+    levels deep."""
+    found: list[tuple[str, Any]] = [(f"default {i}", d) for i, d in state_defaults(func)]
+    memos = None
+    for name, item in closure_cells(func):
+        if isinstance(item, FunctionType):
+            if depth and method_state(item, depth - 1):
+                found.append((f"cell {name}", item))
+        elif holds_state(item):
+            memos = memo_cells(func) if memos is None else memos
+            if not (isinstance(item, dict) and name in memos):
+                found.append((f"cell {name}", item))
     return found
 
 

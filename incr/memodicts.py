@@ -63,7 +63,7 @@ def memo_names(tree: ast.Module) -> frozenset[str]:
                 bad.add(name)  # another use at the top level (or a second binding)
             continue
         users.setdefault(name, set()).add(id(function))
-        use = _keyed_use(node, parent)
+        use = keyed_use(node, parent)
         if use is None:
             bad.add(name)
         elif use == "store":
@@ -85,7 +85,7 @@ def _empty_dicts(tree: ast.Module) -> dict[str, ast.stmt]:
             target, value = stmt.target, stmt.value
         else:
             continue
-        if isinstance(target, ast.Name) and _private(target.id) and _empty_dict(value):
+        if isinstance(target, ast.Name) and _private(target.id) and empty_dict(value):
             found[target.id] = stmt
     return found
 
@@ -94,7 +94,7 @@ def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
 
-def _empty_dict(node: ast.expr) -> bool:
+def empty_dict(node: ast.expr) -> bool:
     if isinstance(node, ast.Dict):
         return not node.keys
     if isinstance(node, ast.Call):
@@ -131,7 +131,7 @@ def _outside(node: ast.AST) -> list[ast.AST]:
     return []
 
 
-def _keyed_use(node: ast.Name, parent: ast.AST) -> str | None:
+def keyed_use(node: ast.expr, parent: ast.AST) -> str | None:
     """How a function uses the dict ``node`` names: "store" (an entry stored), "read" (by
     key), or None for any other use."""
     if isinstance(parent, ast.Subscript) and parent.value is node:
@@ -414,7 +414,7 @@ def memo_cells(function: ast.FunctionDef | ast.AsyncFunctionDef, names: Iterable
             bad.update(candidates & set(node.names))
         if not isinstance(node, ast.Name) or node.id not in candidates:
             continue
-        use = _keyed_use(node, parent)
+        use = keyed_use(node, parent)
         if use is None:
             bad.add(node.id)
         (stores if use == "store" else reads).add(node.id)

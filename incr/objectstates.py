@@ -14,10 +14,11 @@ What counts as a change, for the code parts a step uses that name a top-level va
 project module and that another step's code uses too (``StepJob.used_elsewhere``: a model
 only the step fitting it uses passes nothing on): the name bound to another object, or, for
 the same object, the state it holds (``heldstates.Walk``: its attributes, slots, a
-function's values and closure, a ``ContextVar``'s value, a generator's or iterator's
-position), three levels deep (a ``Pipeline`` fits the estimators in its ``steps``). Not
-counted: private attributes of objects that are not the project's (``_item_cache``:
-internals and caches), ``functools.cached_property`` values, memo dicts
+function's values, defaults and closure, a class's methods' (a dataclass field's
+``default_factory=itertools.count(1).__next__``), a ``ContextVar``'s value, a generator's
+or iterator's position), three levels deep (a ``Pipeline`` fits the estimators in its
+``steps``). Not counted: private attributes of objects that are not the project's
+(``_item_cache``: internals and caches), ``functools.cached_property`` values, memo dicts
 (``incr.memodicts``), a name bound to a value made once on first use (``_POOL = None`` and
 ``if _POOL is None: _POOL = Pool(2)`` in a helper: ``memodicts.lazy_singletons``), and a
 project object whose class's code read files as the step ran (a lazy loader: what it read
@@ -37,8 +38,8 @@ from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import Any
 
 from incr import heldmethods, heldstates, stepcaches
-from incr.heldstates import Unreadable
-from incr.heldvalues import closure_cells, mutable_defaults, own_attributes
+from incr.heldstates import Unreadable, holds_state, method_state, methods_of, state_defaults
+from incr.heldvalues import closure_cells, own_attributes
 from incr.loadedmemos import lazy_singletons, memo_dicts
 from incr.model import UNDIGESTABLE
 
@@ -63,7 +64,7 @@ def snapshot(parts: Iterable[str], root: str = "") -> dict[str, tuple[int, Any]]
         if isinstance(value, type | FunctionType):
             if getattr(value, "__module__", None) == module.__name__:
                 found[part] = (id(value), _state(value, root))
-        elif not isinstance(value, _NOT_VALUES):
+        elif not isinstance(value, _NOT_VALUES) or holds_state(value):  # (or rng.random)
             found[part] = (id(value), _state(value, root))
     return found
 
@@ -181,20 +182,75 @@ def carried(value: Any) -> Any:
 
 def _held_values(value: type | FunctionType, depth: int) -> Any:
     """What ``heldstates.Walk.held`` compares of a class or function, as values: a class's
-    attributes but methods; a function's mutable defaults, the values set on it, and what its
-    closure holds by the cell's place (a function there by what it holds)."""
+    attributes but methods, and the state its methods hold (``_MethodState``); a function's
+    defaults that hold state, the values set on it, and what its closure holds by the cell's
+    place (a function there by what it holds)."""
     if isinstance(value, type):
         items = list(vars(value).items())
         return {
             **{n: v for n, v in items if heldstates.class_state(n, v)},
             **{n: heldmethods.named(v) for n, v in items if heldstates.class_method(n, v)},
+            **{f"<{n}>": _MethodState(_method_values(f)) for n, f in _stateful_methods(items)},
         }
     closure = [
         (i, Held(_held_values(v, depth - 1)) if isinstance(v, FunctionType) else v)
         for i, (_, v) in enumerate(closure_cells(value))
         if depth and (isinstance(v, FunctionType) or not isinstance(v, _NOT_VALUES))
     ]
-    return ([d for _, d in mutable_defaults(value)], dict(own_attributes(value)), closure)
+    return ([d for _, d in state_defaults(value)], dict(own_attributes(value)), closure)
+
+
+@dataclass(frozen=True)
+class _MethodState:
+    """The state a class's method holds (``heldstates.method_state``) by place: a function
+    there by its own."""
+
+    values: dict[str, Any]
+
+
+def _stateful_methods(items: list[tuple[str, Any]]) -> list[tuple[str, FunctionType]]:
+    return [(n, f) for n, f in methods_of(items) if method_state(f)]
+
+
+def _method_values(func: FunctionType) -> dict[str, Any]:
+    return {
+        place: _MethodState(_method_values(v)) if isinstance(v, FunctionType) else v
+        for place, v in method_state(func)
+    }
+
+
+def _give_method(func: FunctionType, held: dict[str, Any]) -> None:
+    """Give method ``func`` the state ``held`` (``_method_values``): containers filled in
+    place, other values (a counter) put in the default or cell."""
+    cells = dict(zip(func.__code__.co_freevars, func.__closure__ or (), strict=False))
+    for place, item in held.items():
+        kind, _, key = place.partition(" ")
+        if kind == "default":
+            _give_default(func, int(key), item)
+        elif (cell := cells.get(key)) is not None and _bound(cell):
+            now = cell.cell_contents
+            if isinstance(item, _MethodState) and isinstance(now, FunctionType):
+                _give_method(now, item.values)
+            elif not _refill(now, item):
+                cell.cell_contents = item
+
+
+def _give_default(func: FunctionType, place: int, item: Any) -> None:
+    """Give ``func``'s default at ``place`` (among all its defaults, keyword-only ones
+    last) the state of ``item``: a container filled in place, another value put there."""
+    positional = list(func.__defaults__ or ())
+    if place < len(positional):
+        if not _refill(positional[place], item):
+            positional[place] = item
+            func.__defaults__ = tuple(positional)
+        return
+    keywords = dict(func.__kwdefaults__ or {})
+    names = list(keywords)
+    if place - len(positional) < len(names):
+        name = names[place - len(positional)]
+        if not _refill(keywords[name], item):
+            keywords[name] = item
+            func.__kwdefaults__ = keywords
 
 
 def put(module: ModuleType, name: str, value: Any) -> None:
@@ -209,6 +265,11 @@ def put(module: ModuleType, name: str, value: Any) -> None:
         target.set(value.values)
     elif isinstance(target, type):
         for attribute, item in value.values.items():
+            if isinstance(item, _MethodState):
+                method = dict(methods_of(list(vars(target).items()))).get(attribute[1:-1])
+                if method is not None:
+                    _give_method(method, item.values)
+                continue
             if isinstance(item, heldmethods.Method):
                 if heldmethods.named(vars(target).get(attribute)) == item:
                     continue  # (the same: a property's functions share one name)
@@ -224,13 +285,8 @@ def _give(function: FunctionType, held: Any) -> None:
     """Give ``function`` the state ``held`` (``_held_values``): containers filled in place,
     so that the functions sharing a closure's dict share it still."""
     defaults, attributes, closure = held
-    mine = [
-        d
-        for d in (*(function.__defaults__ or ()), *(function.__kwdefaults__ or {}).values())
-        if isinstance(d, list | dict | set)
-    ]
-    for target, item in zip(mine, defaults, strict=False):
-        _refill(target, item)
+    for (place, _), item in zip(state_defaults(function), defaults, strict=False):
+        _give_default(function, place, item)
     for attribute, item in attributes.items():
         setattr(function, attribute, item)
     cells = [c for c in function.__closure__ or () if _bound(c)]

@@ -44,6 +44,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "localclock",
             "dynimport",
             "memodicts",
+            "memoattrs",
             "boundnames",
             "scopes",
             "codeast",

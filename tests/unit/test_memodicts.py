@@ -283,3 +283,64 @@ def outer():
         "counts": set(),
         "listing": set(),
     }
+
+
+def test_a_private_attribute_filled_by_key_alone_is_a_memo() -> None:
+    from incr.memoattrs import memo_attributes
+
+    source = """
+class Vocab:
+    _index = {}
+    _shared = {}
+    _table: dict = field(default_factory=dict)
+
+    def __init__(self):
+        self._memo = {}
+        self.__squares = {}
+        self._seen = {}
+        self._filled = load()
+        self._passed = {}
+        self._counts = {}
+
+    @classmethod
+    def encode(cls, w):
+        if w not in cls._index:
+            cls._index[w] = len(cls._index)
+        return cls._index[w]
+
+    def upper(self, w):
+        return Vocab._shared.setdefault(w, w.upper())
+
+    def table(self, w):
+        if w not in self._table:
+            self._table[w] = w * 2
+        return self._table[w]
+
+    def length(self, w):
+        if w not in self._memo:
+            self._memo[w] = len(w)
+        return self._memo[w]
+
+    def square(self, w):
+        if w not in self.__squares:
+            self.__squares[w] = len(w) ** 2
+        return self.__squares[w]
+
+    def seen(self, w):
+        self._seen[w] = True
+        return len(self._seen)
+
+    def filled(self, w):
+        self._filled[w] = 1
+
+    def passed(self, w, other):
+        self._passed[w] = 1
+        return other._passed
+
+    def count(self, w):
+        self._counts[w] += 1
+"""
+    klass = ast.parse(source).body[0]
+    assert isinstance(klass, ast.ClassDef)
+    found = memo_attributes(klass, ["Vocab"])
+    assert found == {"_shared", "_table", "_memo", "_Vocab__squares"}
