@@ -9,11 +9,10 @@ file is what its steps see, so a step running after the file was rewritten would
 the old contents. That step is held (``Preparer.prepare``: it does not execute, and neither do
 the steps below it); once the pass ends, the project's modules are forgotten and the pipelines
 opened again, and the run goes on with what is dirty then. A file that a step executed in the
-pass had read through its modules' imports asks for no other pass by itself: that step ran with
-what a run from scratch gives, and a step rewriting the very file its module reads at import
-would otherwise run again forever. At most ``PASSES`` passes are made; a step still held in the
-last one fails, saying why, as it does in a script's ``.run()``, which cannot import its own
-module again.
+pass both read through its modules' imports and wrote asks for no other pass by itself: such a
+step changes its own input on every run, and would otherwise run again and again. At most
+``PASSES`` passes are made; a step still held in the last one fails, saying why, as it does in
+a script's ``.run()``, which cannot import its own module again.
 """
 
 from __future__ import annotations
@@ -34,9 +33,10 @@ def changed_since(
     workspace: Workspace, opened: Mapping[str, str], runs: Iterable[RunResult]
 ) -> list[str]:
     """The keys of ``opened`` that a step of ``runs`` changed (it writes the file, or one in
-    the folder listed: its ``outs``, or seen writing) and that differ now; but those a step
-    executed in ``runs`` read through its modules' imports (its lock entry holds them). An
-    edit made meanwhile by hand (a module's source) is for the next command."""
+    the folder listed: its ``outs``, or seen writing) and that differ now; but a file a step
+    executed in ``runs`` both read through its modules' imports and wrote (it changes its own
+    input on every run). An edit made meanwhile by hand (a module's source) is for the next
+    command."""
     if not workspace.changed:  # no step executed or had its outputs put back
         return []
     runs = list(runs)
@@ -49,13 +49,15 @@ def changed_since(
         return []
     value = workspace.learned.value
     changed = [k for k, then in opened.items() if _touched(k, written) and value(k, then) != then]
-    consumed: set[str] = set()
+    cycles: set[str] = set()  # files a step read through its modules' imports and wrote
     for result in runs if changed else ():
         for step in result.executed:
-            entry = workspace.locks.get(f"{result.pipeline}.{step}")
+            key = f"{result.pipeline}.{step}"
+            entry = workspace.locks.get(key)
             reads = entry.reads if entry is not None else {}
-            consumed |= {split_import_key(k)[1] for k in reads if k.startswith(IMPORT_PREFIX)}
-    return [key for key in changed if key not in consumed]
+            read = {split_import_key(k)[1] for k in reads if k.startswith(IMPORT_PREFIX)}
+            cycles |= read & set(writes.get(key, ()))
+    return [key for key in changed if key not in cycles]
 
 
 def _touched(key: str, written: set[str]) -> bool:

@@ -327,3 +327,64 @@ def test_the_next_pass_keeps_what_a_library_read_as_it_was_imported(
     project.repro()
     assert project.take_ran() == ["report"]
     assert project.read("report.txt") == "cat=0,dog=10,emu=20"
+
+
+READER = """\
+    import json
+    import os
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    CFG = json.load(open("k.json"))
+    M = json.load(open("data/m.json")) if os.path.exists("data/m.json") else {"v": 0}
+
+
+    @step
+    def use() -> int:
+        mark("use")
+        return CFG["k"] * 100 + M["v"]
+
+
+    @pipeline
+    def a_use():
+        use()
+    """
+
+MAKER = """\
+    import json
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    N = json.load(open("n.json"))["n"]
+
+
+    @step(outs=["data/m.json"])
+    def make() -> None:
+        mark("make")
+        json.dump({"v": N}, open("data/m.json", "w"))
+
+
+    @pipeline
+    def b_make():
+        make()
+    """
+
+
+def test_a_step_that_ran_before_a_file_was_put_back_runs_again(
+    make_project: MakeProject, tmp_path
+) -> None:
+    """``use`` runs first, with the file its module read; then ``make`` is put back from the
+    cache, which rewrites that file. Before, the modules were not imported again (``use``
+    had read the file through its module: taken for a step rewriting its own input), ``use``
+    kept 202 where a run from scratch gives 201, and ``incr status`` said dirty."""
+    project = make_project(
+        {"pipelines/a_use.py": READER, "pipelines/b_make.py": MAKER, "data/notes.txt": ""}
+    )
+    for k, n in ((1, 1), (1, 2), (2, 1)):
+        (project.root / "k.json").write_text(json.dumps({"k": k}))
+        (project.root / "n.json").write_text(json.dumps({"n": n}))
+        project.repro()
+        assert project.dirty() == {}, (k, n)
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
