@@ -70,6 +70,9 @@ class ImportRecorder:
         self.env_names: set[str] = set()
         #: Module files whose body called a pipeline's ``.run()``: imported by then (``ran``).
         self.ran: set[str] = set()
+        #: Each file's digest as ``facts`` first valued it: a script's second ``.run()``
+        #: compares with it what a step of its first one may have rewritten since.
+        self.valued: dict[str, str] = {}
 
     def module_of(self, frame: FrameType | None) -> str | None:
         """The project module whose body runs on the innermost such frame from ``frame`` up,
@@ -142,7 +145,9 @@ class ImportRecorder:
         for (module, line), paths in sorted(opened.items()):
             for path in paths:
                 if not path.startswith(skip):
-                    key, value = f"{IMPORT_PREFIX}{module}:{path}", digest(path)
+                    if path not in self.valued:  # as first valued: before any step ran
+                        self.valued[path] = digest(path)
+                    key, value = f"{IMPORT_PREFIX}{module}:{path}", self.valued[path]
                     for owner in self._owners(module, line, bodies):
                         found.setdefault(owner, {})[key] = value
         for (module, line), names in sorted(env.items()):

@@ -85,8 +85,8 @@ def held_failure(files: Iterable[str]) -> str:
     """The failure of a step that cannot run with what its modules made of ``files``."""
     return (
         f"{', '.join(files)} changed after the modules its code uses read it as they were "
-        "imported (a step of this run wrote it): this process holds what they made of the "
-        "old contents; run it again (`incr repro`, or the script)"
+        "imported (a step run by this process wrote it): this process holds what they made "
+        "of the old contents; run it again (`incr repro`, or the script)"
     )
 
 

@@ -388,3 +388,39 @@ def test_a_step_that_ran_before_a_file_was_put_back_runs_again(
         project.repro()
         assert project.dirty() == {}, (k, n)
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+def test_a_scripts_second_run_compares_with_what_the_import_read(
+    make_project: MakeProject,
+) -> None:
+    """A script importing both modules, then running ``maker``'s pipeline and ``reader``'s:
+    ``use`` must not run with the file its module read before ``make`` rewrote it. Before,
+    the second ``.run()`` valued the file as it found it then, ran ``use`` with the old
+    contents and recorded the new file: the stale result stayed (status said clean)."""
+    project = make_project(
+        {
+            "pipelines/a_use.py": READER,
+            "pipelines/b_make.py": MAKER,
+            "data/notes.txt": "",
+            "k.json": '{"k": 1}',
+            "n.json": '{"n": 1}',
+            "run.py": """\
+                from pipelines.a_use import a_use
+                from pipelines.b_make import b_make
+
+                if __name__ == "__main__":
+                    b_make().run()
+                    a_use().run()
+                """,
+        }
+    )
+    assert project.python("run.py").returncode == 0
+    assert project.take_ran() == ["make", "use"]  # the file was missing: use gave 100
+    (project.root / "n.json").write_text('{"n": 2}')
+    result = project.python("run.py")
+    assert result.returncode != 0
+    assert "data/m.json changed after the modules its code uses read it" in result.output
+    assert project.take_ran() == ["make"]
+    assert project.python("run.py").returncode == 0
+    assert project.take_ran() == ["use"]
+    assert project.dirty() == {}
