@@ -60,6 +60,29 @@ def changed_since(
     return [key for key in changed if key not in cycles]
 
 
+def wiring_moved(workspace: Workspace, key: str, written: Iterable[str]) -> list[str]:
+    """What the pipelines were opened from (``opened``: read as the modules were imported or
+    the pipelines traced, listed, tested) that step ``key`` changed by writing the paths
+    ``written``: the modules may hold other values now, and the graphs traced from them be
+    others. Not a file the step itself read through its modules' imports: it changes its own
+    input on every run."""
+    opened, written = workspace.learned.opened, set(written)
+    if not opened or not written:
+        return []
+    entry = workspace.locks.get(key)
+    own = (
+        {split_import_key(k)[1] for k in entry.reads if k.startswith(IMPORT_PREFIX)}
+        if entry
+        else set()
+    )
+    value = workspace.learned.value
+    return sorted(
+        k.partition(":")[2] if k.startswith(("ls:", "exists:")) else k
+        for k, then in opened.items()
+        if k not in own and _touched(k, written) and value(k, then) != then
+    )
+
+
 def _touched(key: str, written: set[str]) -> bool:
     """Whether writing the paths ``written`` may have changed what ``key`` values: the file
     itself or a folder holding it, or for a listing (``ls:DIR``) a path in that folder."""
@@ -78,7 +101,9 @@ def again_line(changed: list[str], runs: Iterable[RunResult]) -> str:
     shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
     line = f"importing the pipeline modules again: this run changed {shown}, which they read"
     line += " as they were imported or traced"
-    return line + (f"; the steps that waited for it run now: {', '.join(held)}" if held else "")
+    if len(held) > 3:
+        held = [*held[:3], f"{len(held) - 3} more"]
+    return line + (f"; held until then: {', '.join(held)}" if held else "")
 
 
 def held_failure(files: Iterable[str]) -> str:

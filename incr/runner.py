@@ -89,6 +89,8 @@ class Runner:
         self.values: dict[str, Any] = {}
         self.value_digests: dict[str, str] = {}
         self.shared: SharedRuns | None = None  # files several steps write (``_repro`` sets it)
+        #: What the pipelines are wired from that a step of this pass changed (``Loop.rewire``).
+        self.rewired: list[str] = []
 
     def run(
         self,
@@ -147,7 +149,7 @@ class Runner:
         preparer = Preparer(self.ws, reporter, self.clock, recorder, executor.executes)
         preparer.remote, preparer.holds = self.remote, self.holds
         loop = Loop(run, steps, executor, preparer, recorder, reporter, self.clock, keep_going)
-        loop.later = later
+        loop.later, loop.rewired = later, self.rewired
         with working_directory(self.ws.project.root), self._flushing_lock():
             try:
                 # Steps an executor can tell now that it cannot run (Dask resources no worker

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import os
 
-from incr import dag, foreignwrites, seeds
+from incr import dag, foreignwrites, passes, seeds
 from incr.events import Note, Reporter, StepFailed, StepFinished, Warning_
 from incr.executors import Executor, StepJob, StepOutcome
 from incr.model import StepNode
@@ -60,6 +60,8 @@ class Loop:
         self.deferred: dict[str, tuple[float, str, str, int]] = {}
         self.tried_again: set[str] = set()
         self.later = False  # other pipelines run after this one (one may write such a file)
+        #: What the pipelines are wired from that a step of the pass changed (see ``rewire``).
+        self.rewired: list[str] = []
         self.stopping = False
         self.ups: dict[str, set[str]] = {}
         self.downs: dict[str, list[str]] = {}
@@ -143,9 +145,13 @@ class Loop:
             self.pending.discard(name)
             self.first.discard(name)
             node = self.nodes[name]
+            if self.rewired:  # the graphs may be others now: it waits for the next pass
+                self.run.result.held[name] = tuple(self.rewired)
+                continue
             prepared = self.preparer.prepare(self.run, node)
             if prepared is None:
                 self.finish(name)
+                self.rewire(node)  # (its files put back)
             elif isinstance(prepared, str):
                 self.fail(node, 0.0, prepared)
             elif isinstance(prepared, Held):  # it, and the steps below it, wait for a new pass
@@ -176,6 +182,21 @@ class Loop:
             self.recomputing.add(name)
             self.start_again(self.nodes[name])
         return True
+
+    def rewire(self, node: StepNode) -> None:
+        """After ``node`` wrote its files: when one is what the pipelines were opened from
+        (``passes.wiring_moved``: a file a module read as it was imported, a manifest read in
+        a ``@pipeline`` body, a folder listed), the steps not decided yet wait for the next
+        pass, which opens them again (``rewired``, shared by the pipelines of the pass). Not
+        in the last pass: they run as they were opened."""
+        if self.rewired or not self.preparer.holds or not self.executor.executes:
+            return
+        ws = self.preparer.ws
+        written = [*node.outs, *ws.writes.steps.get(node.key, ())]
+        if written and (moved := passes.wiring_moved(ws, node.key, written)):
+            self.rewired.extend(moved)
+            text = f"{node.name} changed {', '.join(moved)}, which the pipelines were opened from"
+            self.reporter.emit(Note(f"{text}: the steps not run yet wait for the next pass"))
 
     def start(self, job: StepJob) -> None:
         if self.executor.executes:
@@ -222,6 +243,7 @@ class Loop:
             self.fail(node, outcome.seconds, wrong)
         else:
             self.recorder.accept(self.run, node, outcome)
+            self.rewire(node)
             for text in outcome.notes:
                 self.reporter.emit(Note(text))
             for text in outcome.warnings:

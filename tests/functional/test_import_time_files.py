@@ -81,8 +81,7 @@ def test_a_step_using_a_file_read_at_import_runs_with_what_a_step_wrote(
     assert labels.read("report.txt") == "cat=0,dog=1,emu=2"
     assert (
         "importing the pipeline modules again: this run changed data/labels.json, which they "
-        "read as they were imported or traced; the steps that waited for it run now: "
-        "flow.encode"
+        "read as they were imported or traced; held until then: flow.encode"
     ) in result.output
     assert labels.dirty() == {}
     labels.repro()
@@ -424,3 +423,76 @@ def test_a_scripts_second_run_compares_with_what_the_import_read(
     assert project.python("run.py").returncode == 0
     assert project.take_ran() == ["use"]
     assert project.dirty() == {}
+
+
+SHARDS = """\
+    import json
+    import shutil
+    from pathlib import Path
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+    MANIFEST = json.loads(Path("data/manifest.json").read_text())
+
+
+    class Split(StepConfig):
+        n: int = 3
+
+
+    class Shard(StepConfig):
+        name: str
+
+
+    @step(outs=["data/manifest.json", "data/shards"])
+    def split(config: Split) -> None:
+        mark("split")
+        shutil.rmtree("data/shards", ignore_errors=True)  # the shards of the last run go
+        Path("data/shards").mkdir()
+        names = [f"s{i}" for i in range(config.n)]
+        for i, name in enumerate(names):
+            Path(f"data/shards/{name}.txt").write_text(str(10 * config.n + i))
+        Path("data/manifest.json").write_text(json.dumps(names))
+
+
+    @step
+    def stats(config: Shard) -> int:
+        mark(f"stats_{config.name}")
+        return int(Path(f"data/shards/{config.name}.txt").read_text())
+
+
+    @step
+    def combine(parts: list) -> int:
+        mark("combine")
+        return sum(parts)
+
+
+    @pipeline
+    def shards():
+        split(config=Split(n=3))
+        combine([stats(config=Shard(name=s), name=f"stats_{s}") for s in MANIFEST])
+    """
+
+
+@pytest.mark.parametrize("status_first", [False, True], ids=["repro", "status-then-repro"])
+def test_steps_wired_from_a_manifest_a_step_rewrites_wait_for_the_next_pass(
+    make_project: MakeProject, tmp_path, status_first: bool
+) -> None:
+    """``MANIFEST`` read at the top of the module, a step per entry. Before, after the
+    manifest's writer ran, the old steps ran (one of them on a shard gone), and with an
+    ``incr status`` before the ``repro`` (the graphs then come from the graph cache) the
+    run stopped: ``step shards.stats_s0 became dirty while incr was checking it``."""
+    project = make_project(
+        {"pipelines/shards.py": SHARDS, "data/manifest.json": json.dumps(["s0", "s1", "s2"])}
+    )
+    project.repro()
+    project.take_ran()
+    project.edit("pipelines/shards.py", "Split(n=3)", "Split(n=2)")
+    if status_first:
+        project.status()
+    project.repro()
+    ran = project.take_ran()
+    assert ran[0] == "split" and "stats_s2" not in ran
+    assert "shards.stats_s2" not in project.lock()
+    assert project.dirty() == {}
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
