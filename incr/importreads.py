@@ -125,10 +125,26 @@ class ImportRecorder:
             self.add_env(name, frame)
 
     def add_env(self, name: str, frame: FrameType) -> None:
+        if self._library_import(frame):
+            return
         self.env_names.add(name)
         where = self.running(frame)
         if where is not None:
             self.env.setdefault(where, set()).add(name)
+
+    def _library_import(self, frame: FrameType | None) -> bool:
+        """Whether ``frame`` runs below the body of an installed module being imported
+        (scikit-learn reading ``SKLEARN_ASSUME_FINITE`` as it is imported): such a read is
+        made once per process, by whichever module imports the library first, and by none
+        when it is loaded already, so it cannot be a fact of one module (a step that depends
+        on such a variable declares it: ``@step(env=[...])``)."""
+        while frame is not None:
+            if frame.f_code.co_name == "<module>":
+                filename = frame.f_code.co_filename
+                own = filename.startswith("<") or envreads.is_incr_file(filename)
+                return not own and not self.files.reads_count(filename)
+            frame = frame.f_back
+        return False
 
     def facts(
         self,

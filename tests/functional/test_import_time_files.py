@@ -496,3 +496,55 @@ def test_steps_wired_from_a_manifest_a_step_rewrites_wait_for_the_next_pass(
     assert "shards.stats_s2" not in project.lock()
     assert project.dirty() == {}
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+FIRST_IN_A_STEP = """\
+    import os
+
+    import joblib
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    MODEL = joblib.load("models/m.joblib") if os.path.exists("models/m.joblib") else None
+
+
+    @step(outs=["models/m.joblib"])
+    def make() -> int:
+        mark("make")
+        from sklearn.neighbors import KNeighborsRegressor  # scikit-learn, first imported here
+
+        os.makedirs("models", exist_ok=True)
+        joblib.dump(KNeighborsRegressor(n_neighbors=1).fit([[0], [1]], [1, 2]), "models/m.joblib")
+        return 1
+
+
+    @step
+    def use(after: int) -> list:
+        mark("use")
+        return [] if MODEL is None else [float(p) for p in MODEL.predict([[0], [1]])]
+
+
+    @pipeline
+    def models():
+        use(make())
+    """
+
+
+def test_what_a_library_reads_as_it_is_imported_is_no_fact_of_a_module(
+    make_project: MakeProject, monkeypatch
+) -> None:
+    """scikit-learn, first imported by a step, is imported again by the module's
+    ``joblib.load`` in the next pass: its reads of ``SKLEARN_*`` variables as it is imported
+    happen once per process, by whichever imports it first. Before, they were facts of the
+    module in a new process and not in the next pass: ``incr status`` said ``use`` dirty
+    (``env changed (SCIPY_ARRAY_API, SKLEARN_ASSUME_FINITE, ...)``) right after the repro."""
+    pytest.importorskip("sklearn")
+    monkeypatch.setenv("INCR_TESTS_EXEC", "1")  # a new process: no scikit-learn loaded yet
+    monkeypatch.setenv("INCR_NO_GRAPH_CACHE", "1")  # a status imports the modules anew
+    project = make_project({"pipelines/models.py": FIRST_IN_A_STEP})
+    project.repro()
+    assert project.take_ran() == ["make", "use"]  # use waited for the next pass
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
