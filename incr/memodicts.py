@@ -201,7 +201,7 @@ def lazy_singletons(tree: ast.Module) -> frozenset[str]:
         for t in s.targets
         if isinstance(t, ast.Name) and bound.get(t.id) == 1
     }
-    for func in ast.walk(tree):
+    for func in ast.walk(tree) if found else ():  # most modules: no name bound to None
         if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         declared = {n for s in ast.walk(func) if isinstance(s, ast.Global) for n in s.names}
