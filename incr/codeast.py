@@ -12,6 +12,7 @@ import ast
 import functools
 import re
 import sys
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import field
 from typing import Protocol
@@ -107,8 +108,7 @@ HANDED_MAX, HANDED_MANY, HANDED_TEXT = 4, 64, 1_000_000
 
 
 def hand_over(text: str, tree: ast.Module) -> None:
-    """Give ``tree``, parsed from ``text`` and not to be used or changed by the caller again,
-    to the next ``analyse`` of ``text``."""
+    """Give ``tree``, parsed from ``text``, to its next ``analyse``; the caller drops it."""
     _handed.pop(text, None)
     _handed[text] = tree
     while len(_handed) > HANDED_MAX and (
@@ -117,9 +117,10 @@ def hand_over(text: str, tree: ast.Module) -> None:
         _handed.pop(next(iter(_handed)))  # the oldest
 
 
-#: The trees the last few ``analyse`` calls used, by text, until ``parsed_tree`` takes one:
-#: a long ``incr watch`` keeps no more of them alive than these.
+#: The trees the last few ``analyse`` calls used, by text, until ``parsed_tree`` takes one (a long
+#: ``incr watch`` keeps no more alive); ``_alive``: each it used, while the code index holds it.
 _analysed: dict[str, ast.Module] = {}
+_alive: weakref.WeakValueDictionary[str, ast.Module] = weakref.WeakValueDictionary()
 
 
 def parsed_tree(source: bytes) -> ast.Module | None:
@@ -145,10 +146,9 @@ def utf8_text(source: bytes) -> str | None:
 
 
 def analysed_tree(text: str) -> ast.Module | None:
-    """The tree parsed from ``text`` in this process by the code index, or by the import of
-    the module and not yet taken by the code index, left where it is: for a reader that only
-    reads it (the wiring check); None when there is none."""
-    return _analysed.get(text) or _handed.get(text)
+    """The tree parsed from ``text`` in this process (by the code index, or handed over to it),
+    left where it is: for a reader that only reads it (wiring, memo scans); else None."""
+    return _analysed.get(text) or _handed.get(text) or _alive.get(text)
 
 
 #: A coding declaration (PEP 263), and one that names UTF-8.
@@ -160,7 +160,7 @@ def analyse(source: ModuleSource) -> ModuleInfo:
     tree = _handed.pop(source.text, None) or ast.parse(source.text, filename=source.path)
     if len(_analysed) >= HANDED_MAX:
         _analysed.pop(next(iter(_analysed)))  # the oldest
-    _analysed[source.text] = tree
+    _analysed[source.text] = _alive[source.text] = tree
     info = ModuleInfo(source=source, tree=tree)
     package = package_of(source)
 
