@@ -106,6 +106,16 @@ def again_line(changed: list[str], runs: Iterable[RunResult]) -> str:
     return line + (f"; held until then: {', '.join(held)}" if held else "")
 
 
+def passes_left_line(changed: list[str]) -> str:
+    """The note of a last pass whose steps changed again what the pipelines were opened from."""
+    paths = sorted(k.partition(":")[2] if k.startswith(("ls:", "exists:")) else k for k in changed)
+    return (
+        f"this run changed {', '.join(paths[:3])} again after the pipelines were opened for "
+        f"the last time ({PASSES} passes): it stops here, and `incr status` says what is left "
+        "(a step writing it differently on each run never settles)"
+    )
+
+
 def held_failure(files: Iterable[str]) -> str:
     """The failure of a step that cannot run with what its modules made of ``files``."""
     return (

@@ -40,7 +40,7 @@ from incr.leftovers import remember as remember_outs
 from incr.locking import project_lock
 from incr.model import Reason, TracedPipeline
 from incr.opening import open_for_repro, open_pipelines
-from incr.passes import PASSES, again_line, changed_since, reopen
+from incr.passes import PASSES, again_line, changed_since, passes_left_line, reopen
 from incr.plan import Verdict, stale_locks
 from incr.prepare import Preparer
 from incr.project import Project
@@ -399,6 +399,8 @@ def _repro(
             passes=passes - 1,
         )
         done = Repro(after.ok, [*done.runs, *after.runs])
+    elif changed:  # the last pass: they keep changing
+        reporter.emit(Note(passes_left_line(changed)))
     return done
 
 

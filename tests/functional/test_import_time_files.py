@@ -548,3 +548,47 @@ def test_what_a_library_reads_as_it_is_imported_is_no_fact_of_a_module(
     assert project.dirty() == {}
     project.repro()
     assert project.take_ran() == []
+
+
+NEVER_SETTLES = """\
+    import json
+    import uuid
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+    NAMES = json.load(open("data/manifest.json"))
+
+
+    class C(StepConfig):
+        name: str = ""
+
+
+    @step(outs=["data/manifest.json"], enable_cache=False)
+    def stamp() -> int:
+        mark("stamp")
+        json.dump(["a", uuid.uuid4().hex[:6]], open("data/manifest.json", "w"))
+        return 1
+
+
+    @step
+    def each(config: C) -> str:
+        mark("each")
+        return config.name
+
+
+    @pipeline
+    def flow():
+        stamp()
+        for n in NAMES:
+            each(config=C(name=n), name=f"each_{n}")
+    """
+
+
+def test_a_manifest_that_never_settles_stops_after_the_last_pass(
+    make_project: MakeProject,
+) -> None:
+    project = make_project({"pipelines/flow.py": NEVER_SETTLES, "data/manifest.json": '["a"]'})
+    result = project.repro()
+    assert project.take_ran() == ["stamp", "stamp", "stamp", "each", "each"]
+    assert "again after the pipelines were opened for the last time (3 passes)" in result.output
