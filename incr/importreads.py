@@ -139,10 +139,11 @@ class ImportRecorder:
         when it is loaded already, so it cannot be a fact of one module (a step that depends
         on such a variable declares it: ``@step(env=[...])``)."""
         while frame is not None:
+            filename = frame.f_code.co_filename
+            if self.files.reads_count(filename):
+                return False  # the project's code asked, or called what asked
             if frame.f_code.co_name == "<module>":
-                filename = frame.f_code.co_filename
-                own = filename.startswith("<") or envreads.is_incr_file(filename)
-                return not own and not self.files.reads_count(filename)
+                return not filename.startswith("<") and not envreads.is_incr_file(filename)
             frame = frame.f_back
         return False
 
