@@ -4,9 +4,11 @@ that read them (a reader that read too early runs again; see ``incr/overlaps.py`
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
+from pathlib import Path
 
-from incr import appendbase, lazyfiles, leafwrites, overlaps, sharedwrites
+from incr import appendbase, freshouts, lazyfiles, leafwrites, overlaps, sharedwrites
 from incr import graph as graphs
 from incr.executors import StepOutcome
 from incr.fingerprint import fingerprint
@@ -38,6 +40,7 @@ class ResultRecorder:
         self.ws = ws
         self.clock = clock
         self._index: tuple[RunState, dict[str, set[str]]] | None = None
+        self.cleared: set[str] = set()  # the steps whose outs were cleared (``clear_outs``)
 
     def accept(self, run: RunState, node: StepNode, outcome: StepOutcome) -> None:
         """Record an executed step's stored outputs: run cache, kept sources, lockfile."""
@@ -103,6 +106,26 @@ class ResultRecorder:
         if self.ws.writes.chains:
             ws = self.ws
             appendbase.restore(key, ws.writes, ws.store, ws.project.root, ws.locks)
+
+    def clear_outs(self, run: RunState, node: StepNode) -> list[tuple[Path, Path]]:
+        """Step ``node`` is about to execute: its outs are taken away, as a run from scratch
+        finds them (``freshouts``), but for files every writer appends to, put back by
+        ``starting``. What was not from its last run is moved aside: the moves are returned.
+        Run again in the same command, it finds only what it wrote then: removed."""
+        ws, root = self.ws, self.ws.project.root
+        outs = [o for o in node.outs if o not in ws.writes.chains]
+        if not any(os.path.lexists(root / o) for o in outs):
+            return []
+        entry = ws.locks.get(node.key)
+        recorded = run.outputs.get(node.name) or (entry.outputs if entry is not None else {})
+        left: set[str] = set()
+        if entry is not None and ws.outputs.rewritten is not None:
+            left = set(outs) - set(ws.outputs.rewritten(entry, outs))
+        if node.key in self.cleared:  # what a failed run of it wrote in this command
+            left.update(outs)
+        self.cleared.add(node.key)
+        kept = ws.project.cache / "kept" / f"{self.clock.now():%Y%m%d-%H%M%S}"
+        return freshouts.clear(root, outs, recorded, ws.store, ws.stats, kept, left)
 
     def append_again(self, run: RunState, paths: list[str]) -> None:
         """A step appended to ``paths`` after what an earlier run left (``appendbase.recorded``):

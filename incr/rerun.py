@@ -2,8 +2,9 @@
 
 A clean step's lock entry says: these inputs, this code and these files give these outputs.
 ``verify`` runs each clean step again, twice, in a scratch copy of the project, on the inputs
-its lock entry records (loaded from the verified cache), and compares what it returns and the
-``outs`` it writes with the recorded digests. When the outputs differ:
+its lock entry records (loaded from the verified cache), its ``outs`` removed first as a run
+from scratch finds them, and compares what it returns and the ``outs`` it writes with the
+recorded digests. When the outputs differ:
 
 - the two new runs differ from each other: the step is **non-deterministic** (a clock, an
   unseeded or global random generator, the order of a set...);
@@ -281,6 +282,7 @@ class _Scratch:
         runs = []
         for _ in range(2):
             try:
+                self.remove_outs(node)  # as a run from scratch finds them
                 runs.append(self.run_once(traced, node, self.inputs(node, entry)))
             except IncrError as exc:
                 return FAILED, exc.message, ()
@@ -344,14 +346,20 @@ class _Scratch:
             digests[out] = stats.digest(out).removeprefix("dir:")
         return digests
 
-    def put_back_outs(self, node: StepNode) -> None:
-        """Make the step's outs in the scratch copy what they are in the real project."""
+    def remove_outs(self, node: StepNode) -> None:
+        """Remove the step's outs from the scratch copy."""
         for out in node.outs:
-            here, real = self.root / out, self.real_root / out
+            here = self.root / out
             if here.is_dir() and not here.is_symlink():
                 shutil.rmtree(here)
             elif here.exists() or here.is_symlink():
                 here.unlink()
+
+    def put_back_outs(self, node: StepNode) -> None:
+        """Make the step's outs in the scratch copy what they are in the real project."""
+        self.remove_outs(node)
+        for out in node.outs:
+            here, real = self.root / out, self.real_root / out
             if real.is_dir():
                 shutil.copytree(real, here, symlinks=True)
             elif real.exists():

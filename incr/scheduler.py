@@ -17,7 +17,7 @@ from incr import dag, foreignwrites, passes, seeds
 from incr.events import Note, Reporter, StepFailed, StepFinished, Warning_
 from incr.executors import Executor, StepJob, StepOutcome
 from incr.model import StepNode
-from incr.prepare import Preparer
+from incr.prepare import Preparer, shown
 from incr.record import ResultRecorder
 from incr.runstate import Clock, Held, RunState
 
@@ -201,11 +201,22 @@ class Loop:
     def start(self, job: StepJob) -> None:
         if self.executor.executes:
             self.recorder.starting(job.key)
+            self.clear_outs(self.nodes[job.step])
         self.executor.start(job)
         self.running[job.step] = job
         if self.executor.executes:
             self.run.overlaps.begin(job.step)
         self.let_go(job.step)
+
+    def clear_outs(self, node: StepNode) -> None:
+        """Its outs as a run from scratch finds them (``ResultRecorder.clear_outs``), with a
+        warning for each file moved aside."""
+        if not node.outs:
+            return
+        root = self.preparer.ws.project.root
+        for source, target in self.recorder.clear_outs(self.run, node):
+            text = f"{shown(source, root)} is not from the last run of {node.key}"
+            self.reporter.emit(Warning_(f"{text}: moved it to {shown(target, root)}"))
 
     def let_go(self, name: str) -> None:
         """``name`` has started (or will not: reused, failed, skipped): the executor may drop
@@ -342,6 +353,8 @@ class Loop:
     def start_again(self, node: StepNode) -> None:
         """Start ``node`` once more with what its upstream steps have now (facts follow)."""
         job = self.preparer.job(self.run, node)
+        if self.executor.executes:
+            self.clear_outs(node)
         self.executor.start(job)
         self.running[node.name] = job
         self.began[node.name] = self.clock.perf()

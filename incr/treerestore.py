@@ -109,19 +109,7 @@ class TreeRestore:
         return not item.is_symlink() and item.is_file(follow_symlinks=False)
 
     def _move_aside(self, path: Path) -> None:
-        rel = os.path.relpath(path, self.root)
-        target, count = self.kept / rel, 0
-        while os.path.lexists(target):
-            count += 1
-            target = self.kept / f"{rel}.{count}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(path, target)
-        except OSError:  # another file system: copied, then removed
-            import shutil  # here: rarely needed, and a status restores nothing
-
-            shutil.move(path, target)
-        self.moved.append((path, target))
+        self.moved.append((path, move_aside(path, self.root, self.kept)))
 
     def _file(self, entry: trees.Entry, path: Path) -> None:
         if path.is_file() and not path.is_symlink() and file_digest(path) == entry.digest:
@@ -142,6 +130,24 @@ class TreeRestore:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
+
+
+def move_aside(path: Path, root: Path, kept: Path) -> Path:
+    """Move ``path`` (a file, a link or a folder) to ``kept``, at its path from ``root`` (with
+    ``.1``, ``.2``... when that is taken); where it went."""
+    rel = os.path.relpath(path, root)
+    target, count = kept / rel, 0
+    while os.path.lexists(target):
+        count += 1
+        target = kept / f"{rel}.{count}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(path, target)
+    except OSError:  # another file system: copied, then removed
+        import shutil  # here: rarely needed, and a status restores nothing
+
+        shutil.move(path, target)
+    return target
 
 
 def chmod_bits(path: str | os.PathLike[str], bits: int) -> None:

@@ -91,6 +91,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "treerestore",
             "store",
             "ondisk",
+            "freshouts",
             "lockfile",
             "matbase",
             "stablepickle",

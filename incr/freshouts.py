@@ -1,0 +1,119 @@
+"""A step's ``outs`` as a run from scratch finds them before the step executes: absent.
+
+A step that writes fewer files into its outs folder than its last run (``out/part2.txt`` no
+longer written) would otherwise leave the old ones there, stored as part of its new result.
+So before it executes, what its outs hold is taken away (``clear``):
+
+- a file (or link) that its last run left there, as the record (``recorded``: its lock entry,
+  or its result earlier in this command) has it, and whose bytes the cache holds, is removed:
+  it can be put back from the cache; so is an out in ``remove`` whatever it holds (a file
+  that a step writing it after this one left, which runs again after it; what a failed run
+  of the step wrote earlier in the same command);
+- anything else (a file the user added, one edited by hand, one a failed run wrote, the outs of
+  a step never run before) is moved aside into ``kept`` (``.pipecache/kept/TIMESTAMP/PATH``),
+  never deleted; the moves are returned, for a warning each;
+- folders are removed once empty. An out whose path leads out of the project is left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
+
+from incr import trees
+from incr.hashing import StatCache
+from incr.model import Artifact
+from incr.store import ObjectCorrupt, ObjectMissing, Store
+from incr.treerestore import UnsafePath, check_inside, move_aside
+
+
+def clear(
+    root: Path,
+    outs: Iterable[str],
+    recorded: Mapping[str, Artifact],
+    store: Store,
+    stats: StatCache,
+    kept: Path,
+    remove: Collection[str] = (),
+) -> list[tuple[Path, Path]]:
+    """Take away what the outs ``outs`` hold (see above); the (from, to) of each move aside."""
+    moved: list[tuple[Path, Path]] = []
+    for out in outs:
+        path = root / out
+        if not os.path.lexists(path):
+            continue
+        try:
+            check_inside(path.parent, root)
+            check_inside(path, root)
+        except UnsafePath:
+            continue  # a link out of the project: no restore writes there either
+        artifact = recorded.get(out)
+        if out in remove and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.is_dir() and not path.is_symlink():
+            moved += _clear_folder(root, out, _entries(store, artifact), store, stats, kept)
+        elif out in remove or _held(out, artifact, store, stats):
+            path.unlink()
+        else:
+            moved.append((path, move_aside(path, root, kept)))
+    return moved
+
+
+def _held(out: str, artifact: Artifact | None, store: Store, stats: StatCache) -> bool:
+    """Whether the file (or link) ``out`` holds what ``artifact`` records, held by the cache."""
+    if artifact is None or artifact.kind not in ("file", "dir"):
+        return False
+    if stats.digest(out).removeprefix("dir:") != artifact.digest:
+        return False
+    if artifact.kind == "file":
+        return store.has(artifact.digest)
+    entries = _entries(store, artifact)
+    return bool(entries) and all(store.has(e.digest) for e in entries.values() if e.digest)
+
+
+def _entries(store: Store, artifact: Artifact | None) -> dict[str, trees.Entry]:
+    """The entries of a folder out's manifest by path; none when it is not one or is gone."""
+    if artifact is None or artifact.kind != "dir":
+        return {}
+    try:
+        return {e.path: e for e in store.tree(artifact.digest)}
+    except (ObjectMissing, ObjectCorrupt):
+        return {}
+
+
+def _clear_folder(
+    root: Path,
+    out: str,
+    recorded: Mapping[str, trees.Entry],
+    store: Store,
+    stats: StatCache,
+    kept: Path,
+) -> list[tuple[Path, Path]]:
+    folder = root / out
+    found = [e for e in stats.listing(out) if e.kind != trees.DIR]
+    held = {e.path for e in found if _same(e, recorded.get(e.path), store)}
+    if found and not held:  # nothing of it is from the step's last run: moved as one
+        return [(folder, move_aside(folder, root, kept))]
+    moved: list[tuple[Path, Path]] = []
+    for entry in found:
+        path = folder / entry.path
+        if entry.path in held:
+            path.unlink()
+        else:
+            moved.append((path, move_aside(path, root, kept)))
+    for inner, _, _ in sorted(os.walk(folder), key=lambda w: w[0].count(os.sep), reverse=True):
+        with contextlib.suppress(OSError):  # still holds a socket or a pipe: stays
+            os.rmdir(inner)
+    return moved
+
+
+def _same(entry: trees.Entry, recorded: trees.Entry | None, store: Store) -> bool:
+    """A file with the recorded bytes, which the cache holds, or a link as recorded."""
+    if recorded is None or recorded.kind != entry.kind:
+        return False
+    if entry.kind == trees.LINK:
+        return recorded.target == entry.target
+    return recorded.digest == entry.digest and store.has(entry.digest)
