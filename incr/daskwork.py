@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
-from incr import discovery
+from incr import discovery, freshouts
 from incr.envlibs import prefixed_digests
 from incr.envreads import env_value
 from incr.errors import IncrError
@@ -162,6 +163,20 @@ class _Loaded:
             return _project_store(self.project)
         return Store(_worker_cache())
 
+    def clear_outs(self, job: StepJob, store: Store) -> list[str]:
+        """A worker with a checkout of its own (``INCR_WORKER_ROOT``): the step's outs there,
+        which the client does not see, taken away as the client does in the project
+        (``freshouts``), all moved aside into this worker's cache; a warning for each."""
+        root = self.project.root
+        kept = store.dir / "kept" / time.strftime("%Y%m%d-%H%M%S")
+        moved = freshouts.clear(root, job.outs, {}, store, self.stats, kept)
+        where = f"the checkout of worker (pid {os.getpid()})"
+        return [
+            f"{a.relative_to(root).as_posix()} in {where} was there before step {job.key} "
+            f"ran: moved it to {b}"
+            for a, b in moved
+        ]
+
     def execute(self, job: StepJob, traced: TracedPipeline, order: WorkOrder) -> StepOutcome:
         """Load the inputs, run the step (``jobrun.run_job``), store what it returns (and
         push it to the remote, when there is one)."""
@@ -173,8 +188,11 @@ class _Loaded:
         values, damaged = load_inputs(store, job, {})
         if damaged is not None:
             return damaged
+        moved = self.clear_outs(job, store) if Path(order.job.root) != Path(job.root) else []
         with working_directory(self.project.root):
             outcome, _ = run_job(job, traced.steps[job.step], values, tools)
+        if moved:
+            outcome = replace(outcome, warnings=(*outcome.warnings, *moved))
         unlike = [n for n in outcome.env if env_value(n) != _client_value(n, order.environ)]
         if unlike and outcome.failure is None:
             listed = ", ".join(f"${n}" for n in unlike)

@@ -363,7 +363,8 @@ def test_scheduler_and_workers_in_their_own_folders_through_a_folder_remote(
     files = {**FLOW_FILES, "pipelines/written.py": WRITTEN, "pyproject.toml": table}
     client = make_project(files, where="client")
     serial = make_project(files, where="serial")
-    copies = [make_project(files, where=f"worker{i}") for i in (1, 2)]
+    left = {"out/parts/9.txt": "left by an earlier run on the worker"}  # not in the result
+    copies = [make_project({**files, **left}, where=f"worker{i}") for i in (1, 2)]
     processes: list[subprocess.Popen[bytes]] = []
     try:
         address = _start_scheduler(tmp_path / "scheduler.json", processes)
@@ -378,10 +379,13 @@ def test_scheduler_and_workers_in_their_own_folders_through_a_folder_remote(
         assert sorted(ran_on[0] + ran_on[1]) == sorted([*FLOW_ORDER, "write"])  # each once
         serial.repro()
         assert client.lock_bytes() == serial.lock_bytes()
+        assert "warning: out/parts in the checkout of worker (pid " in done.stderr
+        assert not (client.root / "out/parts/9.txt").exists()
         for out in ("out/total.txt", "out/parts/1.txt", "out/parts/3.txt"):  # put back here
             assert client.read(out) == serial.read(out)
         for copy in copies:
             assert not (copy.root / ".pipecache").exists()
+        assert sum((copy.root / "out/parts/9.txt").exists() for copy in copies) == 1  # moved
         outputs = [a.digest for e in client.lock().values() for a in e.outputs.values()]
         assert all((remote / "objects" / d[:2] / d[2:]).is_file() for d in outputs)
         assert client.dirty() == {}
