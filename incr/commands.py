@@ -89,10 +89,9 @@ def status(
         live = [t.graph.name for t in pipelines]
         kept.update(kept_pipelines(workspace.project, workspace.locks, live))
     if targets:  # with the steps of other pipelines writing what they read, as repro does
-        from incr.crossreads import writers_of
+        from incr.knownreads import with_writers
 
-        writes = workspace.step_writes(pipelines)
-        targets = writers_of(pipelines, list(targets), writes, workspace.locks)
+        targets = with_writers(workspace, pipelines, targets)
     verdicts = workspace.status(pipelines, targets, force=force, lock_view=check)
     if targets:  # steps using a value a step the targets leave out sets: as repro says
         verdicts = _left_out(workspace, pipelines, targets, verdicts)

@@ -65,11 +65,14 @@ def writers_of(
     targets: list[str],
     writes: Mapping[str, Iterable[str]],
     locks: Mapping[str, LockEntry],
+    known: Mapping[str, Iterable[str]] | None = None,
 ) -> list[str]:
     """``targets`` with, from the other pipelines, the steps (``pipeline.step``) that write a
     file the targeted steps and the steps they need read (``writes``: by step key, seen or
-    declared), or write too while a step reads it (what it holds depends on every writer:
-    ``incr.sharedwrites``), and so on for those."""
+    declared; ``known``: by step key, files read before the step runs, as its modules are
+    imported: ``incr.knownreads``), or write too while a step reads it (what it holds depends
+    on every writer: ``incr.sharedwrites``), and so on for those."""
+    known = known or {}
     by_key = {n.key: (t, n) for t in pipelines for n in t.graph.steps}
     wanted = list(targets)
     read: tuple[set[str], set[str]] | None = None  # what every step reads, once needed
@@ -79,7 +82,7 @@ def writers_of(
             keep = dag.ancestors(traced.graph, only) if only is not None else None
             for node in traced.graph.steps:
                 if keep is None or node.name in keep:
-                    for path in reads_of(node, locks.get(node.key)):
+                    for path in (*reads_of(node, locks.get(node.key)), *known.get(node.key, ())):
                         reads.setdefault(path, set()).add(traced.graph.name)
                     if wrote := [p for p in writes.get(node.key, ()) if p not in reads]:
                         read = sharedwrites.reads(locks) if read is None else read

@@ -115,10 +115,9 @@ def open_for_repro(
         return open_pipelines(project, workspace=workspace)
     pipelines = saved.pipelines
     if targets:  # with the steps of other pipelines that write what they read
-        from incr.crossreads import writers_of
+        from incr.knownreads import with_writers
 
-        writes, locks = workspace.step_writes(pipelines), workspace.locks
-        targets = writers_of(pipelines, list(targets), writes, locks)
+        targets = with_writers(workspace, pipelines, targets)
     kept = None if force or targets else kept_clean(project, workspace, pipelines)
     verdicts = kept or ([] if force else workspace.status(pipelines, targets, save=False))
     if not force and not any(v.dirty for v in verdicts):

@@ -36,6 +36,7 @@ from incr.events import (
 )
 from incr.executors import Executor, load_artifact, working_directory
 from incr.inprocess import InProcessExecutor
+from incr.knownreads import with_writers
 from incr.leftovers import remember as remember_outs
 from incr.locking import project_lock
 from incr.model import Reason, TracedPipeline
@@ -330,8 +331,7 @@ def _repro(
     workspace.pipelines = pipelines = workspace.run_order(pipelines)  # readers after writers
     workspace.facts.declared_outs = {o for t in pipelines for n in t.graph.steps for o in n.outs}
     if targets:  # and the steps of other pipelines that write what they read
-        writes = workspace.step_writes(pipelines)
-        targets = crossreads.writers_of(pipelines, targets, writes, workspace.locks)
+        targets = with_writers(workspace, pipelines, targets)
         left_out = setters.left_out(pipelines, dag.select(pipelines, targets), workspace.locks)
         for text in left_out.values():  # a value a step of a pipeline left out sets
             reporter.emit(Note(text))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from incr import dag, entrypoints, gate, skopsformat, statuswalk
+from incr import dag, entrypoints, gate, knownreads, skopsformat, statuswalk
 from incr.errors import IncrError
 from incr.facts import StepFacts, learned_notes
 from incr.fingerprint import CodeClosure
@@ -40,7 +40,7 @@ from incr.model import (
     set_parts,
 )
 from incr.outputs import OutputCheck
-from incr.overlaps import Overlap, pipeline_order
+from incr.overlaps import Overlap
 from incr.packages import PackageVersions
 from incr.plan import Verdict, upstream_inputs
 from incr.project import Project
@@ -253,13 +253,14 @@ class Workspace:
         nodes = [n for t in pipelines for n in t.graph.steps] if lock_view else []
         absent = gate.absent_outs(self.locks, nodes, self.stats.digest)  # outs not on disk
         self.facts.declared_outs = {o for t in pipelines for n in t.graph.steps for o in n.outs}
-        ordered = self.run_order(pipelines)
+        writes = self.step_writes(pipelines)  # by step key: the walk finds each file's writers
+        known = knownreads.known_reads(self, pipelines, writes)  # read as modules are imported
+        ordered = knownreads.run_order(self, pipelines, writes, known)
         shared = self.written.across([t.graph for t in ordered])  # files several write
         gathered = [
             self.pipeline_facts(traced, wanted, absent)
             for traced, wanted in dag.select(ordered, targets)
         ]
-        writes = self.step_writes(pipelines)  # by step key: the walk finds each file's writers
         verdicts = statuswalk.walk(
             gathered,
             force=force,
@@ -267,23 +268,15 @@ class Workspace:
             run_override=run_override,
             writes=writes,
             shared=shared,
+            known=known,
         )
         if save:
             self.save_stats()
         return verdicts
 
     def run_order(self, pipelines: list[TracedPipeline]) -> list[TracedPipeline]:
-        """``pipelines`` in the order ``incr repro`` runs them: one reading a file another
-        writes after that one (``overlaps.pipeline_order``)."""
-        if len(pipelines) < 2:
-            return pipelines
-        writes = self.step_writes(pipelines)
-        pipeline_of = {n.key: t.graph.name for t in pipelines for n in t.graph.steps}
-        names = [t.graph.name for t in pipelines]
-        by_name = {t.graph.name: t for t in pipelines}
-        deps = {n.key: n.deps for t in pipelines for n in t.graph.steps if n.deps}
-        order = pipeline_order(names, pipeline_of, writes, self.locks, deps)
-        return [by_name[name] for name in order]
+        """``pipelines`` in the order ``incr repro`` runs them (``knownreads.run_order``)."""
+        return knownreads.run_order(self, pipelines)
 
     def step_writes(self, pipelines: list[TracedPipeline]) -> dict[str, list[str]]:
         """The files and folders each step (by key) writes: seen writing, or in its ``outs``."""
@@ -296,8 +289,9 @@ class Workspace:
     def learned_graph(self, traced: TracedPipeline) -> tuple[PipelineGraph, list[Overlap]]:
         """``traced``'s graph with the edges its steps' reads and writes order (what the lock
         entries record, what the steps were seen to write, what their readers written in C
-        open at known paths): see ``graph.with_learned``."""
-        native = self.facts.native_paths(traced)
+        open at known paths, what their modules read as they were imported): see
+        ``graph.with_learned``."""
+        native = knownreads.step_reads(self, traced)  # and what its modules read at import
         return with_learned(traced.graph, self.locks, self.writes.steps, native)
 
     def pipeline_facts(

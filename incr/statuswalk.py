@@ -101,6 +101,7 @@ def walk(
     run_override: bool | None = None,
     writes: Mapping[str, Iterable[str]] | None = None,
     shared: Across | None = None,
+    known: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Verdict]:
     """Each judged step's verdict, pipeline after pipeline, in run order.
 
@@ -117,7 +118,9 @@ def walk(
     because this machine lacks its results (``gate.MACHINE_KINDS``) hands on the outputs its
     lock entry records, so the steps after it are judged on their own facts, still shown as
     waiting on it (the workspace then gives the facts of steps whose outs are missing from disk
-    as recorded: ``gate.as_recorded``).
+    as recorded: ``gate.as_recorded``). ``known``: by step key, the files of ``writes`` a step
+    reads before its code runs, as its modules are imported (``incr.knownreads``): they count
+    as files it read.
     """
     pipelines = list(pipelines)
     shared = shared or Across()
@@ -132,7 +135,7 @@ def walk(
         verdicts: list[Verdict] = []
         state = _Shared(shared.earlier, appended)
         for pipeline in pipelines:
-            verdicts += _walk_one(pipeline, force, lock_view, run_override, state, writers)
+            verdicts += _walk_one(pipeline, force, lock_view, run_override, state, writers, known)
         more = appended_onto(shared.onto, {v.node.key: v.reasons for v in verdicts})
         if not more:
             return verdicts
@@ -160,6 +163,7 @@ def _walk_one(
     run_override: bool | None,
     state: _Shared,
     writers: Mapping[str, Collection[str]] | None = None,
+    known: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Verdict]:
     graph, wanted = pipeline.graph, pipeline.wanted
     dirty, set_by = state.dirty, state.set_by
@@ -178,11 +182,8 @@ def _walk_one(
         if more:
             waiting = sorted({*waiting, *more})
         locked = seen.locked
-        if (
-            writers
-            and locked is not None
-            and (other := _other_writers(node, locked, writers, dirty))
-        ):
+        before = known.get(node.key, ()) if known else ()
+        if writers and (other := _other_writers(node, locked, writers, dirty, before)):
             waiting = sorted({*waiting, *other})  # rewrites a file it read: by its key
         own = f"{node.pipeline}."
         used = values_set(set_by, node.key, facts.code)
@@ -304,19 +305,22 @@ def _rewritten_before(
 
 def _other_writers(
     node: StepNode,
-    locked: LockEntry,
+    locked: LockEntry | None,
     writers: Mapping[str, Collection[str]],
     dirty: set[str],
+    before: Sequence[str] = (),
 ) -> set[str]:
     """The dirty steps (by key) of other pipelines walked before this one that were seen
-    writing a file ``node`` read."""
+    writing a file ``node`` read, or one it reads before it runs (``before``)."""
     own = f"{node.pipeline}."
-    found = {k for path in locked.reads if path in writers for k in writers[path]}
-    if node.deps:  # declared: a file, or a folder holding what it writes
+    found = set()
+    if locked is not None and locked.reads:
+        found = {k for path in locked.reads if path in writers for k in writers[path]}
+    if node.deps or before:  # declared: a file, or a folder holding what it writes
         found |= {
             k
             for p, ks in writers.items()
-            if any(paths_overlap(p, d) for d in node.deps)
+            if any(paths_overlap(p, d) for d in (*node.deps, *before))
             for k in ks
         }
     return {key for key in found if key in dirty and not key.startswith(own)}

@@ -195,6 +195,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "outputs",
             "keptsources",
             "seenwrites",
+            "knownreads",
             "appendbase",
             "writtenfiles",
             "workspace",
