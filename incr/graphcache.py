@@ -61,8 +61,9 @@ from incr.wiring import Wiring, wiring_of
 #: of the text around step bodies; 7: fields that hold their default left out; 8: modules
 #: imported only if found; 9: the environment variables discovery set, steps' parameters;
 #: 10: the instances' run-level ``enable_cache`` (``PipelineGraph.run_cache``); 11: the
-#: variables each pipeline instance's ``.run()`` saw (``TracedPipeline.env``).
-FORMAT = 11
+#: variables each pipeline instance's ``.run()`` saw (``TracedPipeline.env``); 12: the paths
+#: each module tested and found absent as it was imported, in its import facts.
+FORMAT = 12
 DISABLE_ENV = "INCR_NO_GRAPH_CACHE"
 
 

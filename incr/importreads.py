@@ -4,7 +4,10 @@
 a fact of every step whose code uses ``PARAMS`` (directly, or through a definition that does:
 ``LR = PARAMS["lr"]``), and of no other. A read made by a top-level statement that does more
 than bind names (a call, a loop, an import) is a fact of every step whose code uses the
-module (any of its definitions).
+module (any of its definitions). A path tested and found absent (``if
+os.path.exists("data/m.json"):``, seen through ``incr.statreads`` while discovery records what
+is read) counts as a file read, valued ``missing``: what the module made of it changes once it
+is there, and a step writing it runs first (``incr.knownreads``).
 While discovery imports the pipeline modules, each file opened (seen through an audit hook,
 with the filters of ``incr.reads``) and each environment variable read by project code (seen
 through ``incr.envreads``) is attributed to the project module being imported: the innermost
@@ -36,8 +39,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from incr import envreads, hooks, outside
-from incr.model import ENV_PREFIX, IMPORT_PREFIX
+from incr import envreads, hooks, outside, statreads
+from incr.model import ENV_PREFIX, EXISTS_PREFIX, IMPORT_PREFIX, MISSING
 from incr.moduletop import bound_at
 from incr.reads import ReadRecorder
 
@@ -114,6 +117,26 @@ class ImportRecorder:
                 recorder = self.opened[where] = ReadRecorder(self.root, self.exclude)
             recorder.event(path, mode, flags)
 
+    def tested(self, path: Any, result: object, frame: FrameType | None) -> None:
+        """An existence test (``incr.statreads``). One finding nothing under the root, made
+        as a project module is imported, counts as a read of that path, valued ``missing``:
+        the module made something else of its absence (``if os.path.exists(PATH):``), and a
+        step writing the file comes first."""
+        if result is not None or isinstance(path, int):
+            return
+        try:
+            full = os.path.abspath(os.fsdecode(path))
+        except (TypeError, ValueError):
+            return
+        if not full.startswith(self.under) or full.endswith((".py", ".pyc")):
+            return
+        where = self.running(frame)
+        if where is not None:
+            recorder = self.opened.get(where)
+            if recorder is None:
+                recorder = self.opened[where] = ReadRecorder(self.root, self.exclude)
+            recorder.tested(path, None, frame)
+
     def __call__(self, name: str, frame: FrameType) -> None:
         """An environment variable read (see ``envreads.Sink``)."""
         if envreads.counts(name, frame, self.files):  # (a library's for the project too)
@@ -180,7 +203,7 @@ class ImportRecorder:
         read nothing now: a library the module imported first then (scikit-learn reading
         ``SKLEARN_*`` variables as it is imported) is not imported again, as a new process
         would (``incr repro``'s next pass, see ``incr.passes``)."""
-        opened = {where: recorder.paths() for where, recorder in self.opened.items()}
+        opened = {where: _paths(recorder) for where, recorder in self.opened.items()}
         env = {where: set(names) for where, names in self.env.items()}
         earlier = _EARLIER.setdefault(str(self.root), ({}, {}))
         if earlier[0] or earlier[1]:
@@ -208,6 +231,15 @@ class ImportRecorder:
         body = bodies[module]
         names = bound_at(body, line) if body is not None else None
         return [f"{module}:{name}" for name in names] if names else [module]
+
+
+def _paths(recorder: ReadRecorder) -> list[str]:
+    """The files ``recorder`` saw read, and the paths it saw tested and found absent."""
+    found = recorder.paths()
+    for key, value in recorder.learned().items() if recorder.tests else ():
+        if key.startswith(EXISTS_PREFIX) and value == MISSING:
+            found.append(key[len(EXISTS_PREFIX) :])
+    return sorted(set(found))
 
 
 def seen_here(
@@ -274,6 +306,7 @@ def _start(recorder: ImportRecorder) -> None:
             hooks.run_called = _run_called
             _installed = True
         _active = (*_active, recorder)
+        statreads.also = (*statreads.also, recorder)
     envreads.start(recorder)
 
 
@@ -282,6 +315,7 @@ def _stop(recorder: ImportRecorder) -> None:
     envreads.stop(recorder)
     with _lock:
         _active = tuple(r for r in _active if r is not recorder)
+        statreads.also = tuple(r for r in statreads.also if r is not recorder)
 
 
 @contextmanager

@@ -133,7 +133,8 @@ class LearnedFacts:
         """Why what a step was seen to depend on differs now (files read, environment
         variables, listings, existence tests; see ``LockEntry.reads``); empty when nothing
         did. A key of ``expected`` (see ``expected_reads``) that ``reads`` lacks is a change
-        too: the step ran before it depended on that. ``values``: in a run, the digests of
+        too: the step ran before it depended on that (but a path its modules found absent as they
+        were imported, absent now too). ``values``: in a run, the digests of
         the module values the steps before this one set as they ran, as they left them (a
         ``value:`` key is compared with them); None in a status, which takes those as
         recorded."""
@@ -148,8 +149,11 @@ class LearnedFacts:
                     if seen not in reads and values[part] != UNSET:
                         changed[seen] = (UNSET, values[part])
         for key in expected:
-            if key not in reads:
-                changed[key] = ("", self.value(key))
+            if key in reads:
+                continue
+            now = self.value(key)
+            if now != MISSING or not key.startswith(IMPORT_PREFIX):  # (absent then as now)
+                changed[key] = ("", now)
         return learned_reasons(changed) if changed else []
 
     def expected_reads(self, node: StepNode, code: dict[str, str]) -> dict[str, str]:

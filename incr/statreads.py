@@ -28,6 +28,9 @@ def _nobody() -> Tester | None:
 
 #: The recorder to tell, or None (``install``).
 _active: Callable[[], Tester | None] = _nobody
+#: Told too, while a recorder is: what project modules test as they are imported
+#: (``incr.importreads``).
+also: tuple[Tester, ...] = ()
 
 
 def install(active: Callable[[], Tester | None]) -> None:
@@ -48,9 +51,11 @@ def _tested(recorder: Tester, real: Callable[..., Any], path: Any, kw: Any, at: 
     try:
         result = real(path, **kw)
     except (FileNotFoundError, NotADirectoryError):
-        recorder.tested(path, None, at)
+        for tester in (recorder, *also):
+            tester.tested(path, None, at)
         raise
-    recorder.tested(path, result, at)
+    for tester in (recorder, *also):
+        tester.tested(path, result, at)
     return result
 
 

@@ -1,8 +1,9 @@
 """A file a module reads as it is imported, which a step writes, orders the steps using what
 the import made of it as a file they read would (incr/knownreads.py): after the writer, their
 pipeline after the writer's (``a_use`` sorts before ``b_make``), a target brings the writer
-along, and ``incr status`` shows them waiting after the writer while it is dirty. Each step
-runs once per ``incr repro``, and what it leaves is what a run from scratch gives.
+along, and ``incr status`` shows them waiting after the writer while it is dirty. A module
+finding the file absent (``if os.path.exists(...)``) counts too. Each step runs once per
+``incr repro``, and what it leaves is what a run from scratch gives.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _use_and_make(make_project: MakeProject, made: bool) -> Project:
     return project
 
 
-@pytest.mark.parametrize("made", [True], ids=["present"])
+@pytest.mark.parametrize("made", [False, True], ids=["absent at import", "present"])
 def test_a_pipeline_whose_module_reads_a_file_at_import_runs_after_its_writer(
     make_project: MakeProject, tmp_path: Path, made: bool
 ) -> None:
@@ -241,13 +242,16 @@ LATER = """\
     """
 
 
+@pytest.mark.parametrize("made", [False, True], ids=["absent at import", "present"])
 def test_a_step_whose_module_reads_at_import_what_a_later_step_writes_runs_after_it(
-    make_project: MakeProject, tmp_path: Path
+    make_project: MakeProject, tmp_path: Path, made: bool
 ) -> None:
     """Before, ``use`` (first in the body) ran twice in the first ``incr repro``, and after
     an edit of ``n.json`` ``incr status`` said it was clean."""
-    files = {"pipelines/p.py": LATER, "n.json": '{"n": 1}', "data/m.json": '{"v": 0}'}
-    project = make_project(files)
+    project = make_project({"pipelines/p.py": LATER, "n.json": '{"n": 1}'})
+    (project.root / "data").mkdir()
+    if made:
+        (project.root / "data/m.json").write_text('{"v": 0}')
     result = project.repro()
     assert project.take_ran() == ["make", "use"], result.output
     assert project.dirty() == {}
@@ -258,3 +262,50 @@ def test_a_step_whose_module_reads_at_import_what_a_later_step_writes_runs_after
     assert project.dirty() == {}
     assert _output(project, "p.use") == b"105"
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+OPTIONAL = """\
+    import json
+    import os
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    EXTRA = json.load(open("local.json")) if os.path.exists("local.json") else {"k": 1}
+
+
+    @step
+    def scaled() -> int:
+        mark("scaled")
+        return EXTRA["k"] * 10
+
+
+    @pipeline
+    def opt():
+        scaled()
+
+
+    if __name__ == "__main__":
+        opt().run()
+    """
+
+
+def test_a_file_a_module_found_absent_at_import_reruns_its_users_once_there(
+    make_project: MakeProject,
+) -> None:
+    """A script's run, which does not see what its modules test as they are imported, leaves
+    ``scaled`` clean for ``incr status``; the file appearing reruns it."""
+    project = make_project({"pipelines/opt.py": OPTIONAL})
+    assert project.python("pipelines/opt.py").returncode == 0
+    assert project.take_ran() == ["scaled"]
+    assert project.dirty() == {}
+    project.repro()
+    assert project.take_ran() == []
+    (project.root / "local.json").write_text('{"k": 4}')
+    assert project.dirty()["scaled"] == [
+        ("read changed", "local.json, read when pipelines/opt.py is imported")
+    ]
+    project.repro()
+    assert project.take_ran() == ["scaled"]
+    assert _output(project, "opt.scaled") == b"40"
+    assert project.dirty() == {}
