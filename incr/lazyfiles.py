@@ -58,9 +58,17 @@ def handles(value: Any) -> Iterator[Any]:
             todo += [(item, depth - 1) for item in itertools.islice(items, budget)]
 
 
+#: Kinds of values that are no lazy handle and hold none (most steps' outputs).
+_PLAIN = (int, float, str, bytes, bool, type(None))
+
+
 def lazy_outputs(outputs: Mapping[str, Any]) -> tuple[str, ...]:
     """The names of the outputs that are or hold a lazy handle."""
-    return tuple(name for name, value in outputs.items() if next(handles(value), None) is not None)
+    return tuple(
+        name
+        for name, value in outputs.items()
+        if not isinstance(value, _PLAIN) and next(handles(value), None) is not None
+    )
 
 
 def report_named(outputs: Mapping[str, Any], root: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import os
+import weakref
 from pathlib import Path
 from types import ModuleType
 
@@ -34,7 +35,25 @@ def plain_lazies(module: ModuleType) -> frozenset[str]:
     return memos(module)[2]
 
 
+#: The same, by module object: a module loaded keeps the text it was loaded from (asked before
+#: each step a module's code takes part in: no ``stat`` each time).
+_by_module: weakref.WeakKeyDictionary[ModuleType, tuple[frozenset[str], ...]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def memos(module: ModuleType) -> tuple[frozenset[str], ...]:
+    """(memo dicts, lazy singletons, plain lazies) of ``module``."""
+    with contextlib.suppress(TypeError):
+        if (mine := _by_module.get(module)) is not None:
+            return mine
+    found = _read(module)
+    with contextlib.suppress(TypeError):
+        _by_module[module] = found
+    return found
+
+
+def _read(module: ModuleType) -> tuple[frozenset[str], ...]:
     try:
         st = os.stat(module.__file__ or "")
     except (OSError, TypeError, ValueError):

@@ -161,7 +161,7 @@ class Preparer:
                 facts, fingerprint = known.facts, known.fingerprint
                 if self.ws.changed or fingerprint is None:
                     facts, fingerprint = self.untouched(run, node, known)
-        locked, notes = self.ws.locks.get(node.key), self.ws.dynamic_notes(run.traced, node)
+        locked = self.ws.locks.get(node.key)
         if (
             known is None
             or known.node != node
@@ -173,8 +173,11 @@ class Preparer:
             or run.run_override is not None
             or node.name in run.force
             or node.name in run.reruns
-            or run.used(node.key, facts.code, notes)
         ):
+            return False
+        # Every step clean (``ws.clean``): none executes, none needs the seeds set before it.
+        notes = () if node.key in self.ws.clean else self.ws.dynamic_notes(run.traced, node)
+        if run.used(node.key, facts.code, notes):
             return False
         run.facts[node.name] = (facts, fingerprint)
         run.note_set(seeded_parts(notes), node.key, fingerprint)  # for the steps drawing after it

@@ -56,6 +56,8 @@ def seed_notes(info: ModuleInfo, refs: list[Ref], place: str) -> list[str]:
     PLACE`` when it draws from it too (``global_random_draws`` then notes no draw)."""
     dotted = {_dotted(info, name, chain) for name, chain in refs}
     found = {short for full, short in _SEEDS.items() if full in dotted}
+    if not found:
+        return []  # most definitions: no walk of their draws
     drawn = {_generator(n) for n in global_random_draws(info, refs, seeds=False)}
     return [f"{short}.seed(){'+' * (short in drawn)} in {place}" for short in sorted(found)]
 

@@ -32,15 +32,17 @@ SEED = ":seed"
 def seeded_parts(notes: Iterable[str]) -> list[str]:
     """The parts (``np.random:seed``) of the generators a step whose closure has ``notes``
     seeds for the steps after it (none for most steps)."""
-    return [f"{g}{SEED}" for g in generators(tuple(notes))[0]]
+    notes = tuple(notes)
+    return [f"{g}{SEED}" for g in generators(notes)[0]] if notes else []
 
 
 def drawn_after(set_by: Mapping[str, str], key: str, notes: Iterable[str]) -> list[str]:
     """The parts of the generators that step ``key`` (with ``notes``) draws from unseeded and
     a step before it seeds (``set_by``: each part to its setter's key)."""
-    if not set_by:
+    notes = tuple(notes)
+    if not set_by or not notes:
         return []
-    drawn = generators(tuple(notes))[1]
+    drawn = generators(notes)[1]
     return [p for g in drawn if set_by.get(p := f"{g}{SEED}", key) != key]
 
 
