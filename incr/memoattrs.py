@@ -24,7 +24,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Collection
 
-from incr.memodicts import empty_dict, keyed_use
+from incr.memodicts import empty_dict, keyed_use, stores
 
 _METHODS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -92,18 +92,7 @@ def _computed_from_itself(method: ast.AST, holders: Collection[str]) -> set[str]
     the attribute itself (``self._index[w] = len(self._index)``, ``self._n[k] += 1``)."""
     found: set[str] = set()
     for node in ast.walk(method):
-        stored: list[ast.expr] = []
-        values: list[ast.AST] = []
-        if isinstance(node, ast.Assign):
-            stored, values = node.targets, [node.value]
-        elif isinstance(node, ast.AnnAssign | ast.AugAssign):
-            stored, values = [node.target], [node.value] if node.value is not None else []
-        elif (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "setdefault"
-        ):
-            stored, values = [node.func], [*node.args, *node.keywords]
+        stored, values = stores(node)
         for target in stored:
             holder = target.value if isinstance(target, ast.Subscript | ast.Attribute) else None
             if not _on(holder, holders):

@@ -150,18 +150,7 @@ def _computed_from_itself(tree: ast.Module, names: Iterable[str]) -> set[str]:
     names = set(names)
     found: set[str] = set()
     for node in ast.walk(tree):
-        stored: list[ast.expr] = []
-        values: list[ast.AST] = []
-        if isinstance(node, ast.Assign):
-            stored, values = node.targets, [node.value]
-        elif isinstance(node, ast.AnnAssign | ast.AugAssign):
-            stored, values = [node.target], [node.value] if node.value is not None else []
-        elif (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "setdefault"
-        ):
-            stored, values = [node.func], [*node.args, *node.keywords]
+        stored, values = stores(node)
         for target in stored:
             holder = target.value if isinstance(target, ast.Subscript | ast.Attribute) else None
             if not isinstance(holder, ast.Name) or holder.id not in names:
@@ -247,6 +236,22 @@ def _guarded(func: ast.AST, name_node: ast.AST, name: str, params: set[str]) -> 
                 used = {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
                 return not (used & (params | {name}))
     return False
+
+
+def stores(node: ast.AST) -> tuple[list[ast.expr], list[ast.AST]]:
+    """What ``node`` stores into and the values it stores: an assignment's targets and value,
+    an augmented one's, or ``setdefault``'s receiver and arguments; nothing for another node."""
+    if isinstance(node, ast.Assign):
+        return list(node.targets), [node.value]
+    if isinstance(node, ast.AnnAssign | ast.AugAssign):
+        return [node.target], [node.value] if node.value is not None else []
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "setdefault"
+    ):
+        return [node.func], [*node.args, *node.keywords]
+    return [], []
 
 
 def _ifs(func: ast.AST) -> Iterator[tuple[ast.expr, list[ast.stmt]]]:
