@@ -156,8 +156,8 @@ class Loop:
                 self.fail(node, 0.0, prepared)
             elif isinstance(prepared, Held):  # it, and the steps below it, wait for a new pass
                 self.run.result.held[name] = prepared.files
-                shown = ", ".join(prepared.files)
-                text = f"{shown} changed after the modules of {name} read it as they were imported"
+                files = ", ".join(prepared.files)
+                text = f"{files} changed after the modules of {name} read it as they were imported"
                 self.reporter.emit(Note(f"{text}: it runs once they are imported again", name))
             elif not self.reseed(node, prepared):
                 self.start(prepared)
