@@ -116,6 +116,8 @@ class ImportRecorder:
             if recorder is None:
                 recorder = self.opened[where] = ReadRecorder(self.root, self.exclude)
             recorder.event(path, mode, flags)
+            if self.valued:  # read anew (a module imported again): valued anew
+                self.valued.pop(Path(os.path.relpath(full, self.root)).as_posix(), None)
 
     def tested(self, path: Any, result: object, frame: FrameType | None) -> None:
         """An existence test (``incr.statreads``). One finding nothing under the root, made

@@ -592,3 +592,34 @@ def test_a_manifest_that_never_settles_stops_after_the_last_pass(
     result = project.repro()
     assert project.take_ran() == ["stamp", "stamp", "stamp", "each", "each"]
     assert "again after the pipelines were opened for the last time (3 passes)" in result.output
+
+
+def test_a_module_a_script_imports_again_is_valued_as_it_read_the_file_then(
+    make_project: MakeProject,
+) -> None:
+    """``importlib.reload`` of the reading module after the first run (a notebook's
+    autoreload does the same): its import read the new file, so its step runs with it."""
+    project = make_project(
+        {
+            "pipelines/a_use.py": READER,
+            "pipelines/b_make.py": MAKER,
+            "data/m.json": '{"v": 0}',
+            "k.json": '{"k": 1}',
+            "n.json": '{"n": 3}',
+            "run.py": """\
+                import importlib
+
+                import pipelines.a_use as reader
+                from pipelines.b_make import b_make
+
+                if __name__ == "__main__":
+                    b_make().run()
+                    importlib.reload(reader)
+                    reader.a_use().run()
+                """,
+        }
+    )
+    result = project.python("run.py")
+    assert result.returncode == 0, result.output
+    assert project.take_ran() == ["make", "use"]
+    assert project.dirty() == {}
