@@ -401,6 +401,14 @@ def _repro(
         done = Repro(after.ok, [*done.runs, *after.runs])
     elif changed:  # the last pass: they keep changing
         reporter.emit(Note(passes_left_line(changed)))
+    elif not going:  # the steps held for a next pass that the failure stops
+        graphs_of = {t.graph.name: t.graph for t in pipelines}
+        for result in (r for r in done.runs if r.held and r.pipeline in graphs_of):
+            graph = graphs_of[result.pipeline]
+            held = set(result.held).union(*(graphs.descendants(graph, n) for n in result.held))
+            names = tuple(n.name for n in graph.steps if n.name in held)
+            because = "they waited for a next pass, which the failure stops (--keep-going runs it)"
+            reporter.emit(StepsSkipped(result.pipeline, names, because))
     return done
 
 

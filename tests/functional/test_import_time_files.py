@@ -623,3 +623,28 @@ def test_a_module_a_script_imports_again_is_valued_as_it_read_the_file_then(
     assert result.returncode == 0, result.output
     assert project.take_ran() == ["make", "use"]
     assert project.dirty() == {}
+
+
+def test_steps_held_for_a_pass_a_failure_stops_are_said_skipped(
+    make_project: MakeProject,
+) -> None:
+    """Without ``--keep-going`` a failure stops the run before its next pass: the steps held
+    for that pass are listed as skipped, with why."""
+    boom = LABELS.replace(
+        "    @pipeline\n",
+        "    @step\n    def boom() -> int:\n        import time\n\n"
+        "        time.sleep(1.5)\n        raise RuntimeError('boom')\n\n\n    @pipeline\n",
+    ).replace(
+        "        report(encode(prepare()))\n", "        report(encode(prepare()))\n        boom()\n"
+    )
+    project = make_project(
+        {
+            "pipelines/flow.py": boom,
+            "data/raw.txt": "cat dog\n",
+            "data/labels.json": json.dumps({"cat": 0}),
+        }
+    )
+    result = project.incr("repro", "--jobs", "2")
+    assert result.returncode != 0
+    assert project.take_ran() == ["prepare"]
+    assert "Skipped encode, report: they waited for a next pass" in result.output, result.output
