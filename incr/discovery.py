@@ -17,7 +17,7 @@ from incr.dag import check_shared_outs
 from incr.envreads import EnvChanges, is_incr_file
 from incr.errors import DefinitionError, DiscoveryError, GraphError
 from incr.graph import check
-from incr.imports import shadowed, taken_elsewhere, use_project_imports
+from incr.imports import missing_file_hint, shadowed, taken_elsewhere, use_project_imports
 from incr.instancefind import found_as, run_envs
 from incr.learned import own_paths
 from incr.mainblock import line_in, run_main_block
@@ -106,6 +106,8 @@ def _import_hint(project: Project, name: str, exc: Exception, path: Path) -> str
             f"{exc.name!r} is neither project code (a module or package in the project root "
             f"or in src/) nor installed for {sys.executable}: install it, or fix the import"
         )
+    if isinstance(exc, FileNotFoundError) and isinstance(exc.filename, str):
+        return missing_file_hint(project.root, project.lockfile, exc.filename)
     if isinstance(exc, ImportError) and exc.name == "incr":
         asked = str(exc).split("'")[1] if str(exc).count("'") >= 2 else ""  # cannot import name 'X'
         if asked in _LATER_ZENML:

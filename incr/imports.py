@@ -392,3 +392,24 @@ def _hiding(exc: BaseException) -> tuple[str, str] | None:
         if hides(loaded) == name:
             return str(loaded), name
     return None
+
+
+def missing_file_hint(root: Path, lock: Path, filename: str) -> str:
+    """For a module that read, as it was imported, a file not there yet: the step writing it
+    (an output the lockfile ``lock`` records: a fresh clone, a cleaned folder), and how to
+    import the module before that step ran once."""
+    from incr import lockfile
+    from incr.errors import LockfileError
+
+    full = Path(os.path.abspath(filename))
+    rel = full.relative_to(root).as_posix() if full.is_relative_to(root) else filename
+    writers: list[str] = []
+    with contextlib.suppress(LockfileError, OSError):
+        writers = [k for k, e in lockfile.read(lock).items() if rel in e.outputs]
+    writer = f"step {writers[0]} writes it (pipeline.lock)" if writers else "a step may write it"
+    return (
+        f"{rel} is not there yet, and {writer}: a module reading it as it is imported cannot "
+        "be imported before that step ran once; read it in the steps that use it, or guard "
+        "the read (`X = load(path) if os.path.exists(path) else None`): incr runs the writer "
+        "first, then imports the module again"
+    )

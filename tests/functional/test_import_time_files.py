@@ -9,6 +9,7 @@ a run from scratch of the same files gives, and one ``repro`` is enough.
 from __future__ import annotations
 
 import json
+import textwrap
 
 import pytest
 
@@ -648,3 +649,27 @@ def test_steps_held_for_a_pass_a_failure_stops_are_said_skipped(
     assert result.returncode != 0
     assert project.take_ran() == ["prepare"]
     assert "Skipped encode, report: they waited for a next pass" in result.output, result.output
+
+
+def test_a_module_reading_at_import_a_file_a_step_writes_names_that_step(
+    make_project: MakeProject,
+) -> None:
+    """A fresh clone (the lockfile committed, the file not there): the module cannot be
+    imported, and the hint names the step writing the file and what to do."""
+    unguarded = READER.replace(
+        'json.load(open("data/m.json")) if os.path.exists("data/m.json") else {"v": 0}',
+        'json.load(open("data/m.json"))',
+    )
+    project = make_project(
+        {"pipelines/a_use.py": READER, "pipelines/b_make.py": MAKER, "data/notes.txt": ""}
+    )
+    (project.root / "k.json").write_text('{"k": 1}')
+    (project.root / "n.json").write_text('{"n": 1}')
+    project.repro()
+    (project.root / "pipelines/a_use.py").write_text(textwrap.dedent(unguarded))
+    (project.root / "data/m.json").unlink()
+    error = project.incr("repro").user_error()
+    assert "import failed: FileNotFoundError" in error
+    hint = project.incr("repro").stderr
+    assert "data/m.json is not there yet, and step b_make.make writes it" in hint
+    assert "guard the read" in hint
