@@ -83,6 +83,14 @@ def wiring_moved(workspace: Workspace, key: str, written: Iterable[str]) -> list
     )
 
 
+def writes_opened(workspace: Workspace, key: str, written: Iterable[str]) -> bool:
+    """Whether step ``key``, writing the paths ``written`` (its ``outs``, what it was seen
+    writing), may change what the pipelines were opened from: under ``--jobs`` no other step
+    starts while it runs, so that none starts from what it is about to change."""
+    opened, written = workspace.learned.opened, set(written)
+    return bool(written) and any(_touched(k, written) for k in opened)
+
+
 def _touched(key: str, written: set[str]) -> bool:
     """Whether writing the paths ``written`` may have changed what ``key`` values: the file
     itself or a folder holding it, or for a listing (``ls:DIR``) a path in that folder."""

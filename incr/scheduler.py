@@ -62,6 +62,8 @@ class Loop:
         self.later = False  # other pipelines run after this one (one may write such a file)
         #: What the pipelines are wired from that a step of the pass changed (see ``rewire``).
         self.rewired: list[str] = []
+        #: Whether each step started may change what they were opened from (``barrier``).
+        self.opens: dict[str, bool] = {}
         self.stopping = False
         self.ups: dict[str, set[str]] = {}
         self.downs: dict[str, list[str]] = {}
@@ -137,7 +139,7 @@ class Loop:
     def fill(self) -> None:
         """Decide ready steps, in order, while the executor takes more."""
         while self.ready and not self.stopping and not self.run.requeue:
-            if self.executor.capacity() <= 0:
+            if self.executor.capacity() <= 0 or self.barrier():
                 return
             _, _, name = heapq.heappop(self.ready)
             if name not in self.pending or self.waiting.get(name):
@@ -182,6 +184,20 @@ class Loop:
             self.recomputing.add(name)
             self.start_again(self.nodes[name])
         return True
+
+    def barrier(self) -> bool:
+        """Whether a running step may change what the pipelines were opened from (a
+        manifest the wiring reads, a file a module reads at import): the others wait for it
+        (``rewire`` then decides whether they wait for the next pass)."""
+        if not self.running or not self.preparer.holds:
+            return False
+        ws = self.preparer.ws
+        for name in self.running:
+            if name not in self.opens:
+                node = self.nodes[name]
+                written = [*node.outs, *ws.writes.steps.get(node.key, ())]
+                self.opens[name] = passes.writes_opened(ws, node.key, written)
+        return any(self.opens[name] for name in self.running)
 
     def rewire(self, node: StepNode) -> None:
         """After ``node`` wrote its files: when one is what the pipelines were opened from

@@ -475,9 +475,13 @@ SHARDS = """\
     """
 
 
-@pytest.mark.parametrize("status_first", [False, True], ids=["repro", "status-then-repro"])
+@pytest.mark.parametrize(
+    ("status_first", "jobs"),
+    [(False, "1"), (True, "1"), (False, "2")],
+    ids=["repro", "status-then-repro", "jobs"],
+)
 def test_steps_wired_from_a_manifest_a_step_rewrites_wait_for_the_next_pass(
-    make_project: MakeProject, tmp_path, status_first: bool
+    make_project: MakeProject, tmp_path, status_first: bool, jobs: str
 ) -> None:
     """``MANIFEST`` read at the top of the module, a step per entry. Before, after the
     manifest's writer ran, the old steps ran (one of them on a shard gone), and with an
@@ -491,7 +495,7 @@ def test_steps_wired_from_a_manifest_a_step_rewrites_wait_for_the_next_pass(
     project.edit("pipelines/shards.py", "Split(n=3)", "Split(n=2)")
     if status_first:
         project.status()
-    project.repro()
+    project.repro("--jobs", jobs)  # with --jobs, no step starts beside split (Loop.barrier)
     ran = project.take_ran()
     assert ran[0] == "split" and "stats_s2" not in ran
     assert "shards.stats_s2" not in project.lock()
@@ -636,8 +640,8 @@ def test_steps_held_for_a_pass_a_failure_stops_are_said_skipped(
         "    @step\n    def boom() -> int:\n        import time\n\n"
         "        time.sleep(1.5)\n        raise RuntimeError('boom')\n\n\n    @pipeline\n",
     ).replace(
-        "        report(encode(prepare()))\n", "        report(encode(prepare()))\n        boom()\n"
-    )
+        "        report(encode(prepare()))\n", "        boom()\n        report(encode(prepare()))\n"
+    )  # boom starts first, prepare beside it
     project = make_project(
         {
             "pipelines/flow.py": boom,
@@ -673,3 +677,60 @@ def test_a_module_reading_at_import_a_file_a_step_writes_names_that_step(
     hint = project.incr("repro").stderr
     assert "data/m.json is not there yet, and step b_make.make writes it" in hint
     assert "guard the read" in hint
+
+
+DISCOVERED = """\
+    import json
+    import os
+    import time
+    from pathlib import Path
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+    MANIFEST = "data/manifest.json"
+
+
+    class Shard(StepConfig):
+        name: str = ""
+
+
+    @step(outs=[MANIFEST])
+    def discover() -> int:
+        mark("discover")
+        time.sleep(0.5)  # long enough for a step beside it to start under --jobs
+        names = sorted(p.stem for p in Path("data/raw").glob("*.txt"))
+        Path(MANIFEST).write_text(json.dumps(names))
+        return len(names)
+
+
+    @step
+    def count(config: Shard) -> int:
+        mark(f"count_{config.name}")
+        return len(Path(f"data/raw/{config.name}.txt").read_text().split())
+
+
+    @pipeline
+    def shards():
+        discover()
+        names = json.load(open(MANIFEST)) if os.path.exists(MANIFEST) else []
+        for n in names:
+            count(config=Shard(name=n), name=f"count_{n}")
+    """
+
+
+def test_under_jobs_no_step_starts_beside_the_writer_of_the_manifest(
+    make_project: MakeProject,
+) -> None:
+    """A shard removed by hand: its step, dirty, started beside ``discover`` under ``--jobs
+    2`` and failed on the file gone (FileNotFoundError), where a serial run held it."""
+    project = make_project(
+        {"pipelines/shards.py": DISCOVERED, "data/raw/a.txt": "x y", "data/raw/b.txt": "z"}
+    )
+    project.repro("--jobs", "2")
+    project.take_ran()
+    (project.root / "data/raw/b.txt").unlink()
+    (project.root / "data/raw/c.txt").write_text("u v w")
+    project.repro("--jobs", "2")
+    assert sorted(project.take_ran()) == ["count_c", "discover"]
+    assert project.dirty() == {}
