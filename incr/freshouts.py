@@ -55,20 +55,25 @@ def clear(
             shutil.rmtree(path)
         elif path.is_dir() and not path.is_symlink():
             moved += _clear_folder(root, out, _entries(store, artifact), store, stats, kept)
-        elif out in remove or _held(out, artifact, store, stats):
+        elif out in remove or _held(out, artifact, store, stats, path):
             path.unlink()
         else:
             moved.append((path, move_aside(path, root, kept)))
     return moved
 
 
-def _held(out: str, artifact: Artifact | None, store: Store, stats: StatCache) -> bool:
-    """Whether the file (or link) ``out`` holds what ``artifact`` records, held by the cache."""
+def _held(out: str, artifact: Artifact | None, store: Store, stats: StatCache, path: Path) -> bool:
+    """Whether the file (or link) ``out`` holds what ``artifact`` records, held by the cache:
+    a file the cache lacks (a clone whose outputs are committed, no ``.pipecache/`` yet) is
+    stored first, being the last run's."""
     if artifact is None or artifact.kind not in ("file", "dir"):
         return False
     if stats.digest(out).removeprefix("dir:") != artifact.digest:
         return False
     if artifact.kind == "file":
+        if not store.has(artifact.digest) and path.is_file() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                store.put_file(path)
         return store.has(artifact.digest)
     entries = _entries(store, artifact)
     return bool(entries) and all(store.has(e.digest) for e in entries.values() if e.digest)

@@ -191,3 +191,22 @@ def test_a_file_out_the_step_does_not_write_again_does_not_survive(
     assert project.take_ran() == []
     assert project.read("reports/extra.json") == "1"
     assert project.dirty() == {}
+
+
+def test_a_clone_whose_file_outs_are_committed_moves_nothing_aside(
+    make_project: MakeProject,
+) -> None:
+    """A clone holding the outputs the lockfile records (committed with it) but no cache:
+    the file is the last run's, so it is stored and taken away without a warning. Before,
+    each such file was moved aside into ``.pipecache/kept/`` with a warning that it was not
+    from the last run, on every CI checkout."""
+    project = make_project({"pipelines/reports.py": REPORT.replace("json.dump(1,", "json.dump(2,")})
+    project.repro()
+    project.take_ran()
+    shutil.rmtree(project.root / ".pipecache")  # the clone: lockfile and outputs, no cache
+    project.edit("pipelines/reports.py", "json.dump(2,", "json.dump(3,")
+    result = project.repro()
+    assert project.take_ran() == ["report"]
+    assert "warning" not in result.output
+    assert _kept(project.root) == []
+    assert project.read("reports/extra.json") == "3"
