@@ -35,7 +35,6 @@ from incr.plan import (
 )
 from incr.record import ResultRecorder
 from incr.runstate import Clock, Held, RunState
-from incr.seeds import seeded_parts
 from incr.seenwrites import restored_note
 from incr.session import Workspace
 from incr.store import ObjectCorrupt, ObjectMissing, RunRecord, UnsafePath
@@ -123,7 +122,7 @@ class Preparer:
         )
         if locked is not None and locked.reads and (parts := set_parts(locked.reads)):
             run.note_set(parts, node.key, fp)  # for the steps after it
-        run.note_set(seeded_parts(notes), node.key, fp)  # for the steps drawing after it
+        run.note_seeds(node.key, notes, fp)  # for the steps drawing after it (``incr.seeds``)
         if not self.executes:
             return self.verdict(run, node, reasons, fp, facts, undigestable, native[1])
         assert fp is not None
@@ -180,7 +179,7 @@ class Preparer:
         if run.used(node.key, facts.code, notes):
             return False
         run.facts[node.name] = (facts, fingerprint)
-        run.note_set(seeded_parts(notes), node.key, fingerprint)  # for the steps drawing after it
+        run.note_seeds(node.key, notes, fingerprint)  # for the steps drawing after it
         self.reporter.emit(StepStarted(run.traced.graph.name, node.name, ()))
         run.started[node.name] = self.clock.perf()
         self.reuse(run, node, locked.outputs, restored=False)

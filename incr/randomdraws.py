@@ -74,11 +74,19 @@ def unseeded(notes: list[str], seeds: list[str]) -> list[str]:
     """``notes`` without the draws from a global generator that the closure seeds somewhere
     (``seeds``: ``seed_notes``; a ``set_seed(42)`` helper the step calls first, as most
     projects have one), with the seeds of a generator it does not draw from: the step sets
-    that generator's state for the steps run after it that draw from it (``generators``)."""
+    that generator's state for the steps run after it that draw from it (``generators``).
+    Those of a generator it seeds and draws from are kept as ``np.random.seed()+ in PLACE``:
+    the steps drawing after it start where it left off (no note ``incr status`` shows)."""
     seeded = {_generator(n) for n in seeds}
     drawn = {_generator(n) for n in [*notes, *seeds] if global_random_fix(n) or "+ in " in n}
     kept = [n for n in notes if _generator(n) not in seeded]
-    return kept + [n for n in seeds if _generator(n) not in drawn]
+    own = [n.replace(".seed() in ", ".seed()+ in ", 1) for n in seeds if _generator(n) in drawn]
+    return kept + [n for n in seeds if _generator(n) not in drawn] + own
+
+
+def is_own_seed_note(note: str) -> bool:
+    """True for a seed of a generator the closure draws from too (``unseeded``)."""
+    return note.partition(" in ")[0] in _OWN_SEED_HEADS
 
 
 def is_seed_note(note: str) -> bool:
@@ -87,13 +95,15 @@ def is_seed_note(note: str) -> bool:
 
 
 _SEED_HEADS = frozenset(f"{short}.seed()" for short in _SEEDS.values())
+_OWN_SEED_HEADS = frozenset(f"{head}+" for head in _SEED_HEADS)
 
 
 def generators(notes: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(the global generators a step seeds for the steps after it, those it draws from
     unseeded), by its closure's ``notes`` (``unseeded``): ``("np.random",), ()`` for a
-    ``set_seed(config)`` step calling ``np.random.seed(config.seed)`` and drawing nothing."""
-    seeds = {_generator(n) for n in notes if is_seed_note(n)}
+    ``set_seed(config)`` step calling ``np.random.seed(config.seed)`` and drawing nothing, or
+    for a ``train`` seeding it and drawing from it."""
+    seeds = {_generator(n) for n in notes if is_seed_note(n) or is_own_seed_note(n)}
     draws = {_generator(n) for n in notes if global_random_fix(n)}
     return tuple(sorted(seeds)), tuple(sorted(draws))
 

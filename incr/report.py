@@ -19,6 +19,7 @@ from incr.randomdraws import (
     OUTPUT_ONLY,
     is_command_line_read,
     is_global_setting,
+    is_own_seed_note,
     is_seed_note,
 )
 
@@ -163,6 +164,7 @@ def _notes(v: Verdict) -> list[str]:
             else f"{place}: incr cannot see which code this reaches; list it with "
             "@step(code_deps=[...]) or change @step(version=...) when it changes"
             for place in v.notes
+            if not is_own_seed_note(place)
         ]
         + [_uncached_note(v.node.name, name, what) for name, what in v.uncached]
         + list(v.file_notes)

@@ -13,7 +13,7 @@ from incr.events import RunResult
 from incr.model import PROCESS_WIDE, UNSET, Artifact, Facts, Reason, TracedPipeline
 from incr.overlaps import Overlap, RunOverlaps
 from incr.plan import Verdict, values_set
-from incr.seeds import drawn_after, is_seed_part
+from incr.seeds import Chain, drawn_after, is_seed_part, seeded_parts, state_after
 from incr.valueclass import valueclass
 
 
@@ -78,6 +78,11 @@ class RunState:
     part_users: dict[str, int] | None = None
     #: ``set_before`` of each step decided to execute or be reused (by key), as it was then.
     before: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: The chain of each global generator a step of this run seeded (``incr.seeds``), and
+    #: which parts each step seeds and draws from after a seeder (by key).
+    draws: dict[str, Chain] = field(default_factory=dict)
+    seeded: dict[str, list[str]] = field(default_factory=dict)
+    drew: dict[str, list[str]] = field(default_factory=dict)
 
     def set_before(self, key: str) -> dict[str, str]:
         """The digests of the module values that steps decided before step ``key`` set as
@@ -100,6 +105,23 @@ class RunState:
             if fingerprint is not None and (part.startswith(PROCESS_WIDE) or is_seed_part(part)):
                 self.value_digests[part] = fingerprint
 
+    def note_seeds(self, key: str, notes: Iterable[str], fingerprint: str | None) -> None:
+        """Step ``key``, whose closure has ``notes``, seeds global generators for the steps
+        drawing after it, or draws from one a step before it seeded: the state it leaves
+        counts for them by its fingerprint and the state it started from (``incr.seeds``)."""
+        notes = tuple(notes)
+        if not notes:
+            return
+        seeded, drawn = seeded_parts(notes), drawn_after(self.set_by, key, notes)
+        self.note_set(seeded, key, fingerprint)
+        for part in seeded:
+            self.draws[part] = [(key, self.value_digests.get(part, ""))]
+        for part in drawn:
+            state = state_after(self.value_digests.get(part, ""), fingerprint or "")
+            self.draws.setdefault(part, []).append((key, state))
+            self.set_by[part], self.value_digests[part] = key, state
+        self.seeded[key], self.drew[key] = seeded, drawn
+
     def used(self, key: str, code: Mapping[str, str], notes: Iterable[str]) -> list[str]:
         """``values_set`` of step ``key``'s ``code``, with the seeds of the global generators
         that its closure's ``notes`` say it draws from, set by a step before it."""
@@ -115,7 +137,13 @@ class RunState:
         return {p: v for p, v in self.values.items() if p in code or p in before}
 
     def decide(self, key: str) -> None:
-        """Take ``set_before`` of step ``key`` anew, as it is decided (again)."""
+        """Take ``set_before`` of step ``key`` anew, as it is decided (again): a generator's
+        chain as it was before the step drew from it."""
+        for part, chain in self.draws.items():
+            at = next((i for i, (k, _) in enumerate(chain) if k == key), 0)
+            if at:
+                del chain[at:]
+                self.set_by[part], self.value_digests[part] = chain[-1]
         self.before.pop(key, None)
         self.before[key] = self._set_before(key)
 

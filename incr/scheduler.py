@@ -55,6 +55,9 @@ class Loop:
         #: Steps drawing from a global generator, waiting for the steps seeding it to run again
         #: (``reseed``): their jobs, and the seeding steps not done yet.
         self.seeding: dict[str, tuple[StepJob, set[str]]] = {}
+        #: The steps that made each seeded generator's state in this process (``incr.seeds``).
+        self.live: dict[str, list[str]] = {}
+        self.shares_process = getattr(executor, "shares_process", False)
         #: Steps that failed to find a project file, waiting for the steps not run yet (one
         #: may write it): their run time, failure and file, and how many steps had executed.
         self.deferred: dict[str, tuple[float, str, str, int]] = {}
@@ -165,21 +168,25 @@ class Loop:
                 self.start(prepared)
 
     def reseed(self, node: StepNode, job: StepJob) -> bool:
-        """Run again first, silently, the steps seeding a global generator that ``node`` draws
-        from which were reused in this run (``incr.seeds``): its draws start from their seed,
-        as in a run from scratch. True when ``job`` waits for them. Not for steps run in other
-        processes (``--jobs``), which a seed never reaches."""
+        """Run again first, silently, the steps that make the state of a global generator
+        ``node`` draws from (its chain: the seeding step, then the steps drawing after it,
+        ``incr.seeds``), when this process does not hold that state (one was reused): its
+        draws start where they do in a run from scratch. True when ``job`` waits for them.
+        Not for steps run in other processes (``--jobs``), which a seed never reaches."""
         run = self.run
-        if not run.set_by or not getattr(self.executor, "shares_process", False):
+        if not run.draws or not self.shares_process:
             return False
-        notes = self.preparer.ws.dynamic_notes(run.traced, node)
-        found = seeds.setters_to_run(run.set_by, node, notes, run.executed)
-        names = {n for n in found if n in self.nodes and n not in self.recomputing}
+        own = f"{node.pipeline}."
+        found = seeds.to_run_again(run.draws, node.key, self.live)
+        names = {k[len(own) :] for k in found if k.startswith(own)}
+        names = {n for n in names if n in self.nodes and n not in self.recomputing}
         if not names:
             return False
         self.seeding[node.name] = (job, names)
         for name in sorted(names, key=self.index.__getitem__):
-            text = f"step {name} runs again before {node.name}, which draws from what it seeds"
+            text = f"step {name} runs again before {node.name}, which draws from " + (
+                "what it seeds" if run.seeded.get(own + name) else "a global generator after it"
+            )
             self.reporter.emit(Note(text, node.name))
             self.recomputing.add(name)
             self.start_again(self.nodes[name])
@@ -220,6 +227,8 @@ class Loop:
             self.clear_outs(self.nodes[job.step])
         self.executor.start(job)
         self.running[job.step] = job
+        if self.shares_process and self.run.draws:
+            seeds.ran_here(self.live, job.key, self.run.seeded, self.run.drew)
         if self.executor.executes:
             self.run.overlaps.begin(job.step)
         self.let_go(job.step)
@@ -373,6 +382,8 @@ class Loop:
             self.clear_outs(node)
         self.executor.start(job)
         self.running[node.name] = job
+        if self.shares_process and self.run.draws:
+            seeds.ran_here(self.live, job.key, self.run.seeded, self.run.drew)
         self.began[node.name] = self.clock.perf()
         self.run.overlaps.begin(node.name)
 

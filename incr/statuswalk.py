@@ -227,7 +227,9 @@ def _walk_one(
         )
         if locked is not None and locked.reads and (parts := set_parts(locked.reads)):
             set_by.update(dict.fromkeys(parts, node.key))
+        drawn = drawn_after(set_by, node.key, seen.notes) if set_by else []
         set_by.update(dict.fromkeys(seeded_parts(seen.notes), node.key))  # (``incr.seeds``)
+        set_by.update(dict.fromkeys(drawn, node.key))  # the generator's chain
         if lock_view:
             gate.lock_backstop(reasons, fp, locked)
         if reasons and any(r.kind != Reason.UPSTREAM for r in reasons):

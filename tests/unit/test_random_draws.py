@@ -78,14 +78,16 @@ def test_other_notes_get_no_random_fix():
         ("    np.random.seed(config.seed)\n", (("np.random",), ())),
         ("    np.random.set_state(state)\n", (("np.random",), ())),
         ("    random.seed(1)\n    return np.random.rand()\n", (("random",), ("np.random",))),
-        ("    np.random.seed(0)\n    return np.random.rand()\n", ((), ())),
-        ("    np.random.set_state(s)\n    return np.random.rand()\n", ((), ())),
+        ("    np.random.seed(0)\n    return np.random.rand()\n", (("np.random",), ())),
+        ("    np.random.set_state(s)\n    return np.random.rand()\n", (("np.random",), ())),
         ("    return np.random.rand()\n", ((), ("np.random",))),
     ],
     ids=["seeds", "sets-state", "seeds-other", "seeds-and-draws", "state-and-draws", "draws"],
 )
 def test_what_a_closure_seeds_for_the_steps_after_it(body: str, expected: tuple) -> None:
-    """A seed of a generator the closure draws nothing from is kept (``incr.seeds``)."""
+    """A seed is kept (``incr.seeds``); a closure drawing from the generator it seeds draws
+    from no other step's seed (no draw noted), and the steps drawing after it start where it
+    left off."""
     index = make_index(
         {"pipelines.x": "import numpy as np\nimport random\n\n\ndef step():\n" + body}
     )
@@ -93,7 +95,8 @@ def test_what_a_closure_seeds_for_the_steps_after_it(body: str, expected: tuple)
 
 
 def test_a_seed_in_a_helper_counts_for_the_step_drawing_elsewhere() -> None:
-    """``set_seed(0)`` then ``noise()``: the helper's seed is the step's own; no seed kept."""
+    """``set_seed(0)`` then ``noise()``: the helper's seed is the step's own: no draw noted,
+    and the step seeds for the steps drawing after it."""
     index = make_index(
         {
             "pipelines.x": "import numpy as np\n\n\ndef set_seed(s):\n    np.random.seed(s)\n\n\n"
@@ -101,4 +104,4 @@ def test_a_seed_in_a_helper_counts_for_the_step_drawing_elsewhere() -> None:
             "def step():\n    set_seed(0)\n    return noise()\n",
         }
     )
-    assert generators(index.closure("pipelines.x", "step").dynamic) == ((), ())
+    assert generators(index.closure("pipelines.x", "step").dynamic) == (("np.random",), ())
