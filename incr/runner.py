@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -92,6 +92,10 @@ class Runner:
         self.shared: SharedRuns | None = None  # files several steps write (``_repro`` sets it)
         #: What the pipelines are wired from that a step of this pass changed (``Loop.rewire``).
         self.rewired: list[str] = []
+        #: The fingerprints of the steps that failed in this pass, and in the passes before
+        #: (by key): a next pass does not run one again as it failed (``Loop.fill``).
+        self.failed: dict[str, str] = {}
+        self.failed_before: Mapping[str, str] = {}
 
     def run(
         self,
@@ -151,6 +155,7 @@ class Runner:
         preparer.remote, preparer.holds = self.remote, self.holds
         loop = Loop(run, steps, executor, preparer, recorder, reporter, self.clock, keep_going)
         loop.later, loop.rewired = later, self.rewired
+        loop.failed, loop.failed_before = self.failed, self.failed_before
         with working_directory(self.ws.project.root), self._flushing_lock():
             try:
                 # Steps an executor can tell now that it cannot run (Dask resources no worker
@@ -324,6 +329,7 @@ def _repro(
     pull: RemoteRuns | None = None,
     dask: DaskSettings | None = None,
     passes: int = PASSES,
+    failed_before: Mapping[str, str] | None = None,
 ) -> Repro:
     """Run the targeted pipelines, in as many passes (at most ``passes``) as the steps'
     changes to what the pipelines were opened from ask for (``incr.passes``)."""
@@ -344,7 +350,7 @@ def _repro(
     if pull is not None:  # a fetched run's files outside outs, as if it ran here
         pull.writes = lambda key, writes: workspace.writes.put(key, list(writes or ()))
     runner.shared = SharedRuns.of(workspace, pipelines, targets, force)
-    runner.holds = passes > 1
+    runner.holds, runner.failed_before = passes > 1, failed_before or {}
     # What the pipelines were opened from, valued as then: to see what the run changes of it.
     opened = workspace.learned.opened = {} if dry_run else dict(workspace.discovered)
     done = Repro(ok=True)
@@ -397,6 +403,7 @@ def _repro(
             pull=pull,
             dask=dask,
             passes=passes - 1,
+            failed_before={**runner.failed_before, **runner.failed},
         )
         done = Repro(after.ok, [*done.runs, *after.runs])
     elif changed:  # the last pass: they keep changing

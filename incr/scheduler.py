@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import os
+from collections.abc import Mapping
 
 from incr import dag, foreignwrites, passes, seeds
 from incr.events import Note, Reporter, StepFailed, StepFinished, Warning_
@@ -65,6 +66,10 @@ class Loop:
         self.later = False  # other pipelines run after this one (one may write such a file)
         #: What the pipelines are wired from that a step of the pass changed (see ``rewire``).
         self.rewired: list[str] = []
+        #: The fingerprints of the steps that failed (by key), and of those that failed in
+        #: a pass before this one: such a step does not run again as it failed.
+        self.failed: dict[str, str] = {}
+        self.failed_before: Mapping[str, str] = {}
         #: Whether each step started may change what they were opened from (``barrier``).
         self.opens: dict[str, bool] = {}
         self.stopping = False
@@ -164,6 +169,8 @@ class Loop:
                 files = ", ".join(prepared.files)
                 text = f"{files} changed after the modules of {name} read it as they were imported"
                 self.reporter.emit(Note(f"{text}: it runs once they are imported again", name))
+            elif self.failed_before.get(node.key) == self.run.facts[name][1]:
+                self.fail(node, 0.0, "it failed in a pass before (above): not run again")
             elif not self.reseed(node, prepared):
                 self.start(prepared)
 
@@ -405,6 +412,8 @@ class Loop:
         self.recomputing.discard(name)
         self.let_go(name)
         self.run.result.failed.append(name)
+        if (known := self.run.facts.get(name)) is not None:
+            self.failed[node.key] = known[1]
         if missing:
             self.run.result.missing[name] = missing
         self.reporter.emit(StepFailed(self.run.traced.graph.name, name, seconds, text))

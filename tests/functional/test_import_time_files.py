@@ -734,3 +734,70 @@ def test_under_jobs_no_step_starts_beside_the_writer_of_the_manifest(
     project.repro("--jobs", "2")
     assert sorted(project.take_ran()) == ["count_c", "discover"]
     assert project.dirty() == {}
+
+
+FAILING_WRITER = {
+    "pipelines/vocab.py": """\
+        import json
+        import os
+
+        VOCAB = json.load(open("data/vocab.json")) if os.path.exists("data/vocab.json") else {}
+        """,
+    "pipelines/a_prep.py": """\
+        import json
+        from pathlib import Path
+
+        from incr import pipeline, step
+        from pipelines.mark import mark
+
+
+        @step(outs=["data/vocab.json"])
+        def build_vocab() -> int:
+            mark("build_vocab")
+            words = sorted(set(Path("data/corpus.txt").read_text().split()))
+            if "dog" in words:
+                raise ValueError("bad corpus")
+            Path("data/vocab.json").write_text(json.dumps({w: i for i, w in enumerate(words)}))
+            return len(words)
+
+
+        @pipeline
+        def a_prep():
+            build_vocab()
+        """,
+    "pipelines/b_train.py": """\
+        from pathlib import Path
+
+        from incr import pipeline, step
+        from pipelines.mark import mark
+        from pipelines.vocab import VOCAB
+
+
+        @step
+        def encode() -> list:
+            mark("encode")
+            return [VOCAB.get(w, -1) for w in Path("data/test.txt").read_text().split()]
+
+
+        @pipeline
+        def b_train():
+            encode()
+        """,
+}
+
+
+def test_a_failing_writer_of_a_file_read_at_import_fails_once(make_project: MakeProject) -> None:
+    """With ``--keep-going``, the writer of a file a module reads at import fails: its outs
+    were cleared, the modules are imported again, and the next pass does not run it again
+    (the same code and inputs). Before, it executed and failed once more (its traceback
+    twice); under ``--jobs`` a failing step beside it did too."""
+    files = {k: textwrap.dedent(v) for k, v in FAILING_WRITER.items()}
+    project = make_project({**files, "data/corpus.txt": "cat\n", "data/test.txt": "cat dog\n"})
+    project.repro()
+    assert project.take_ran() == ["build_vocab", "encode"]
+    (project.root / "data/corpus.txt").write_text("cat dog\n")
+    result = project.incr("repro", "--keep-going")
+    assert result.returncode != 0
+    assert project.take_ran() == ["build_vocab", "encode"], result.output
+    assert result.output.count("ValueError: bad corpus") == 1, result.output
+    assert "it failed in a pass before (above): not run again" in result.output
