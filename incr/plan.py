@@ -7,7 +7,6 @@ anything, which steps a ``repro`` would execute.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from enum import Enum
@@ -15,6 +14,7 @@ from typing import Any
 
 from incr import localclock
 from incr.digests import ORDERED_DICT, TUPLE, as_given
+from incr.faninreasons import changed_inputs
 from incr.fingerprint import DEFAULTS, FILL_ORDER, canonical_json, fingerprint, json_key
 from incr.model import (
     LOCAL_CODE,
@@ -110,7 +110,7 @@ def decide(
     # listing, an existence test) changed.
     reasons.extend(reads)
     if not same:
-        reasons += _changed_inputs(node, locked.facts, facts)
+        reasons += changed_inputs(node, locked.facts, facts)
     # Dirty, perhaps, once a dirty upstream step has rerun (early cutoff may still save it).
     if waiting_on:
         reasons.append(Reason(Reason.UPSTREAM, ", ".join(waiting_on)))
@@ -152,70 +152,6 @@ def _changed_facts(old: Facts, facts: Facts) -> list[Reason]:
     if changed_deps:
         reasons.append(Reason(Reason.DEP, ", ".join(changed_deps)))
     return reasons
-
-
-def _changed_inputs(node: StepNode, old: Facts, facts: Facts) -> list[Reason]:
-    # Dirty if an input it receives now differs from the one it ran with, or one it no longer
-    # receives (a fan-in list that shrank). A fan-in list that grew or shrank shifts the
-    # places of the inputs after the change: they are named by what came or went (an input
-    # whose value it had before, in another place, is not named), by place otherwise.
-    changed = [p for p, d in facts.inputs.items() if old.inputs.get(p) != d]
-    gone = [p for p in old.inputs.keys() - facts.inputs.keys() if p not in node.inputs]
-    if not changed and not gone:
-        return []
-    if not gone and _replaced_in_place(node, old, facts, changed):  # most changes: quicker
-        sources = sorted({node.inputs[p].step for p in changed})
-        return [Reason(Reason.INPUT, ", ".join(f"from {s}" for s in sources))]
-    return _moved_inputs(node, old, facts, changed, gone)
-
-
-def _replaced_in_place(node: StepNode, old: Facts, facts: Facts, changed: list[str]) -> bool:
-    """True when the step has its inputs in the places it had them, and each changed one is
-    a place of its parameters holding a value that was in no place before: nothing moved,
-    and ``_moved_inputs`` names each by its source (a value that went is in no place now, or
-    only where it was before)."""
-    if old.inputs.keys() != facts.inputs.keys() or any(p not in node.inputs for p in changed):
-        return False
-    before = set(old.inputs.values())
-    return all(facts.inputs[p] not in before for p in changed)
-
-
-def _moved_inputs(
-    node: StepNode, old: Facts, facts: Facts, changed: list[str], gone: list[str]
-) -> list[Reason]:
-    """``_changed_inputs`` when inputs may have moved, come or gone."""
-    waiting = any(p not in facts.inputs for p in node.inputs)  # its upstream step is dirty
-    came = Counter(facts.inputs.values()) - Counter(old.inputs.values())
-    went = Counter(old.inputs.values()) - Counter(facts.inputs.values())
-    new = []
-    for p in changed:
-        if p in node.inputs and _take(came, facts.inputs[p]):
-            new.append(p)
-            if p in old.inputs:
-                _take(went, old.inputs[p])  # replaced in its place
-    # (what went may be what an input not known yet will give: not named while one waits)
-    dropped = [] if waiting else [p for p in sorted(old.inputs) if _take(went, old.inputs[p])]
-    if not new and not dropped:
-        if waiting:  # the same values in other places, moved by the one it waits on
-            return []
-        moved = [*changed, *gone]
-        if all("[" in p for p in moved) and Counter(facts.inputs.values()) == Counter(
-            old.inputs.values()
-        ):  # a fan-in list or dict reordered: the same values, in other places
-            lists = sorted({p.partition("[")[0] for p in moved})
-            return [Reason(Reason.INPUT, ", ".join(f"order of {name}" for name in lists))]
-        new, dropped = [p for p in changed if p in node.inputs], sorted(gone)  # by place
-    sources = sorted({node.inputs[p].step for p in new})
-    words = [f"from {s}" for s in sources] + [f"{p} no longer given" for p in dropped]
-    return [Reason(Reason.INPUT, ", ".join(words))]
-
-
-def _take(counts: Counter[str], digest: str) -> bool:
-    """True (and one fewer left) when ``counts`` still holds ``digest``."""
-    if counts[digest] <= 0:
-        return False
-    counts[digest] -= 1
-    return True
 
 
 def _canonical(values: Mapping[str, Any]) -> dict[str, str]:

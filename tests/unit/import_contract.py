@@ -63,6 +63,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "dag",
             "graphcodec",
             "targets",
+            "faninreasons",
             "plan",
             "seeds",
             "runlevel",
