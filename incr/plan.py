@@ -184,6 +184,9 @@ def describe_code_change(old: Mapping[str, str], new: Mapping[str, str]) -> str:
             continue
         if kind == "value":  # a module-level value set at run time (``incr.globalvalues``)
             path, _, name = rest.rpartition(":")
+            if name == "seed" and not path.endswith(".py"):  # a global generator (``incr.seeds``)
+                words.append(f"state of {path} the steps before it seed and draw from")
+                continue
             words.append(f"value of {name} in {path}")
             if new.get(part, "").startswith(UNDIGESTABLE):  # (see ``incr.objectstates``)
                 words[-1] += ", which incr cannot digest: the steps using it rerun each time"

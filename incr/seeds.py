@@ -10,10 +10,10 @@ steps drawing after it start where it left off.
 The state a drawer starts from is made by the seeding step and by every step that drew from
 the generator after it, in the order the steps run (``draws``, the generator's chain): a
 ``make_data`` drawing five numbers between ``seed_everything`` and ``noise`` moves ``noise``'s
-draws. A drawer counts the chain before it (a ``value:np.random:seed`` code part,
-``plan.with_values``: ``code changed (value of seed in np.random)``), each step by its
-fingerprint: a change of the seeder's code or config, or of a drawer before it, reruns it,
-and a revert puts it back from the cache.
+draws. A drawer counts the chain before it, each step by its fingerprint (a
+``value:np.random:seed`` code part, ``plan.with_values``: ``code changed (state of np.random
+the steps before it seed and draw from)``): a change of the seeder's code or config, or of a
+drawer before it, reruns it, and a revert puts it back from the cache.
 
 The chain's steps are reused like any step; when a drawer executes and this process does not
 hold the state the chain before it leaves (one of its steps was reused, or a step seeded or

@@ -208,8 +208,9 @@ def test_a_change_of_what_a_step_draws_reruns_the_drawers_after_it(
     project.edit("pipelines/p.py", "normal(size=5)", "normal(size=6)")
     dirty = project.dirty()
     assert dirty["noise"] == [("after", "make_data")]
-    project.repro()
+    out = project.repro().output
     assert project.take_ran() == ["seed_everything", "make_data", "noise"]
+    assert "code changed (state of np.random the steps before it seed and draw from)" in out
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
     assert_nothing_to_do(project)
 
