@@ -34,6 +34,7 @@ from incr.tracing import recording_runs, tracing, where
 
 if TYPE_CHECKING:
     from incr.api import Pipeline, PipelineInstance
+    from incr.deferred import Deferred
     from incr.graphcache import Saved
     from incr.hashing import StatCache
 
@@ -71,11 +72,13 @@ def import_module(project: Project, path: Path) -> object:
     except Exception as exc:
         if (hidden := shadowed(exc)) is not None:
             raise DiscoveryError(hidden[0], hint=hidden[1]) from None
-        line = line_in(exc, path)
-        raise DiscoveryError(
-            f"{rel}:{line}: import failed: {type(exc).__name__}: {exc}",
+        error = DiscoveryError(
+            f"{rel}:{line_in(exc, path)}: import failed: {type(exc).__name__}: {exc}",
             hint=_import_hint(project, name, exc, path),
-        ) from None
+        )
+        if isinstance(exc, FileNotFoundError) and isinstance(exc.filename, str):
+            error.missing = _relative(project.root, exc.filename)  # (``incr.deferred``)
+        raise error from None
     finally:
         sys.argv = argv
 
@@ -137,9 +140,11 @@ def discover(
     project: Project,
     orders: Mapping[str, Sequence[str]] | None = None,
     known: Callable[[], Mapping[str, TracedPipeline]] | None = None,
+    deferred: Deferred | None = None,
 ) -> list[TracedPipeline]:
     """Every pipeline of the project, traced, in module order (``orders``: see
-    ``incr.graph.check``). Raises DiscoveryError/GraphError.
+    ``incr.graph.check``). Raises DiscoveryError/GraphError; a module failing on a project
+    file not there is left out when ``deferred`` takes it (``incr.deferred``).
 
     ``known``, asked once every pipeline module is imported, gives graphs saved by pipeline
     name that still hold for the modules as imported (see ``rebound``)."""
@@ -148,7 +153,12 @@ def discover(
     envs: dict[int, EnvChanges] = {}  # what each instance's .run() saw (``run_envs``)
     for path in discovered_modules(project):
         with recording_runs() as runs:
-            module = import_module(project, path)
+            try:
+                module = import_module(project, path)
+            except DiscoveryError as exc:  # a file a step writes, not there yet: left out
+                if deferred is None or not deferred.defer(path, exc):
+                    raise
+                continue
             rel = path.relative_to(project.root).as_posix()
             run_main_block(module, path, rel, runs)
         defined.update((id(p), (p, path)) for p in _definitions(module))

@@ -29,6 +29,9 @@ class ProjectError(IncrError):
 class DiscoveryError(IncrError):
     """A pipeline module failed to import, or a pipeline is malformed."""
 
+    #: The project file (relative path) a module failed to find as it was imported.
+    missing = ""
+
 
 class GraphError(IncrError):
     """A cycle, duplicate names, overlapping outs, an unknown target."""

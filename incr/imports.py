@@ -406,10 +406,15 @@ def missing_file_hint(root: Path, lock: Path, filename: str) -> str:
     writers: list[str] = []
     with contextlib.suppress(LockfileError, OSError):
         writers = [k for k, e in lockfile.read(lock).items() if rel in e.outputs]
-    writer = f"step {writers[0]} writes it (pipeline.lock)" if writers else "a step may write it"
+    if writers:
+        return (
+            f"{rel} is not there yet, and step {writers[0]} writes it (pipeline.lock): "
+            "`incr repro` runs that step first, then imports the module; to have it import "
+            "before, read the file in the steps that use it, or guard the read "
+            "(`X = load(path) if os.path.exists(path) else None`)"
+        )
     return (
-        f"{rel} is not there yet, and {writer}: a module reading it as it is imported cannot "
-        "be imported before that step ran once; read it in the steps that use it, or guard "
-        "the read (`X = load(path) if os.path.exists(path) else None`): incr runs the writer "
-        "first, then imports the module again"
+        f"{rel} is not there, and pipeline.lock names no step writing it: create it or fix "
+        "the path; if a step writes it, list it in that step's outs=[...] (`incr repro` then "
+        "runs that step first, and imports the module after it)"
     )

@@ -20,6 +20,7 @@ from incr.project import Project
 from incr.session import Workspace
 
 if TYPE_CHECKING:
+    from incr.deferred import Deferred
     from incr.graphcache import Saved
     from incr.importreads import ImportFacts
     from incr.plan import Verdict
@@ -31,6 +32,7 @@ def open_pipelines(
     executable: bool = True,
     workspace: Workspace | None = None,
     saved: Saved | None = None,
+    deferred: Deferred | None = None,
 ) -> tuple[Workspace, list[TracedPipeline]]:
     """Open the project's workspace (lockfile errors first; or take ``workspace``, opened
     by this command already) and its pipelines.
@@ -39,7 +41,9 @@ def open_pipelines(
     pipeline module: good for deciding, not for running. Otherwise the modules are imported
     and traced, and the graph cache is refreshed. ``saved``, graphs this command loaded from
     the graph cache, stand for the trace of their pipelines while what they were accepted by
-    is unchanged once the modules are imported (``discovery.rebound``).
+    is unchanged once the modules are imported (``discovery.rebound``). A module failing on
+    a file a step writes, not there yet, is left out when ``deferred`` takes it: the graph
+    cache is then left as it was (``incr.deferred``).
     """
     from incr import graphcache
 
@@ -66,7 +70,8 @@ def open_pipelines(
         recording(project.root, exclude) as seen,
         importreads.recording(project.root, exclude) as imported,
     ):
-        pipelines = discovery.discover(project, graphcache.known_orders(project), known)
+        orders = graphcache.known_orders(project)
+        pipelines = discovery.discover(project, orders, known, deferred)
     shell = workspace.learned.shell  # the environment as the command found it
     env_set = envreads.changes(shell, os.environ)  # and as the modules left it: the steps see it
     envreads.overlay(workspace.environ, shell, env_set)
@@ -74,6 +79,12 @@ def open_pipelines(
     workspace.imports = imported.facts(workspace.stats.digest, workspace.environ, exclude)
     env = {name: env_value(name, shell) for name in imported.env_names}  # what keys the cache
     learned = seen.learned()
+    if deferred is not None and deferred.errors:  # not all of them: nothing saved
+        deferred.check(pipelines)
+        read = sorted({*graphcache.project_modules(project), *seen.paths(), *deferred.files()})
+        workspace.discovered = {**{p: workspace.stats.digest(p) for p in read}, **learned}
+        workspace.deferred = deferred
+        return workspace, pipelines
     workspace.discovered = graphcache.save(
         project,
         workspace.stats,
@@ -112,7 +123,10 @@ def open_for_repro(
     workspace = Workspace(project)
     saved = load_graphs(project, workspace)
     if saved is None:
-        return open_pipelines(project, workspace=workspace)
+        from incr.deferred import Deferred
+
+        deferred = None if targets else Deferred(project.root, project.lockfile)
+        return open_pipelines(project, workspace=workspace, deferred=deferred)
     pipelines = saved.pipelines
     if targets:  # with the steps of other pipelines that write what they read
         from incr.knownreads import with_writers

@@ -334,6 +334,8 @@ def _repro(
     """Run the targeted pipelines, in as many passes (at most ``passes``) as the steps'
     changes to what the pipelines were opened from ask for (``incr.passes``)."""
     targets = list(targets)
+    if workspace.deferred is not None:  # modules to import once a step wrote their file
+        reporter.emit(Note(workspace.deferred.note()))
     workspace.pipelines = pipelines = workspace.run_order(pipelines)  # readers after writers
     workspace.facts.declared_outs = {o for t in pipelines for n in t.graph.steps for o in n.outs}
     if targets:  # and the steps of other pipelines that write what they read
@@ -386,7 +388,7 @@ def _repro(
         done.ok = done.ok and not result.failed
         if result.failed and not keep_going:
             break  # (a pipeline that waited stays failed)
-    full = done.ok and not targets and not dry_run
+    full = done.ok and not targets and not dry_run and workspace.deferred is None
     if full and (dropped := workspace.prune(t.graph.name for t in pipelines)):
         reporter.emit(Note(keptlocks.dropped_line(dropped, workspace.project)))
     done.verdicts = runner.verdicts
@@ -406,6 +408,8 @@ def _repro(
             failed_before={**runner.failed_before, **runner.failed},
         )
         done = Repro(after.ok, [*done.runs, *after.runs])
+    elif workspace.deferred is not None and going:  # no pass left to import them in
+        raise workspace.deferred.first()
     elif changed:  # the last pass: they keep changing
         reporter.emit(Note(passes_left_line(changed)))
     elif not going:  # the steps held for a next pass that the failure stops

@@ -53,6 +53,7 @@ from incr.writtenfiles import WrittenFiles
 if TYPE_CHECKING:
     from incr.codeast import ModuleSource
     from incr.codeindex import CodeIndex
+    from incr.deferred import Deferred
     from incr.importreads import ImportFacts
     from incr.keptsources import KeptSources
     from incr.setters import LaterUsers
@@ -85,6 +86,7 @@ class Workspace:
         #: What discovery was seen to depend on (``LockEntry.reads`` keys), with the values
         #: it saw (``graphcache.valued``): as it ran, or as the graph cache says it did.
         self.discovered: dict[str, str] = {}
+        self.deferred: Deferred | None = None  # modules left out of discovery (incr.deferred)
         self.bind: Callable[[TracedPipeline], TracedPipeline | None] | None = None  # bind_some
         #: The verdicts of a ``repro`` whose status pass found every step clean, by the key
         #: of their node: its run reuses them rather than deciding each step again.

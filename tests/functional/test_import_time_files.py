@@ -9,6 +9,7 @@ a run from scratch of the same files gives, and one ``repro`` is enough.
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 
 import pytest
@@ -655,28 +656,59 @@ def test_steps_held_for_a_pass_a_failure_stops_are_said_skipped(
     assert "Skipped encode, report: they waited for a next pass" in result.output, result.output
 
 
-def test_a_module_reading_at_import_a_file_a_step_writes_names_that_step(
-    make_project: MakeProject,
+def test_a_module_reading_at_import_a_file_a_step_writes_is_imported_after_that_step(
+    make_project: MakeProject, tmp_path
 ) -> None:
-    """A fresh clone (the lockfile committed, the file not there): the module cannot be
-    imported, and the hint names the step writing the file and what to do."""
+    """A fresh clone (the lockfile committed, the file not there): ``incr status`` cannot
+    import the module and its hint names the step writing the file; ``incr repro`` imports
+    the other modules, runs that step, then imports the module and runs its pipeline
+    (``incr.deferred``). Before, nothing ran: the import error ended the run."""
     unguarded = READER.replace(
         'json.load(open("data/m.json")) if os.path.exists("data/m.json") else {"v": 0}',
         'json.load(open("data/m.json"))',
     )
     project = make_project(
-        {"pipelines/a_use.py": READER, "pipelines/b_make.py": MAKER, "data/notes.txt": ""}
+        {"pipelines/a_use.py": unguarded, "pipelines/b_make.py": MAKER, "data/notes.txt": ""}
     )
     (project.root / "k.json").write_text('{"k": 1}')
-    (project.root / "n.json").write_text('{"n": 1}')
-    project.repro()
-    (project.root / "pipelines/a_use.py").write_text(textwrap.dedent(unguarded))
+    (project.root / "n.json").write_text('{"n": 2}')
+    project.repro()  # a first run: the writer is known by its outs
+    assert project.take_ran() == ["make", "use"]
     (project.root / "data/m.json").unlink()
-    error = project.incr("repro").user_error()
-    assert "import failed: FileNotFoundError" in error
-    hint = project.incr("repro").stderr
+    shutil.rmtree(project.root / ".pipecache")  # a fresh clone
+    assert "import failed: FileNotFoundError" in project.incr("status").user_error()
+    hint = project.incr("status").stderr
     assert "data/m.json is not there yet, and step b_make.make writes it" in hint
-    assert "guard the read" in hint
+    result = project.incr("repro")
+    assert result.returncode == 0, result.output
+    assert "pipelines/a_use.py read data/m.json as they are imported" in result.output
+    assert project.take_ran() == ["make", "use"]  # (no cache to put them back from)
+    assert project.dirty() == {}
+    assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+def test_a_module_reading_at_import_a_file_no_step_writes_fails_as_before(
+    make_project: MakeProject,
+) -> None:
+    """A file no step lists in its outs and the lockfile does not name: the import error
+    ends the run, saying so."""
+    unguarded = READER.replace("data/m.json", "data/other.json")
+    project = make_project(
+        {"pipelines/a_use.py": unguarded, "pipelines/b_make.py": MAKER, "data/notes.txt": ""}
+    )
+    (project.root / "k.json").write_text('{"k": 1}')
+    (project.root / "n.json").write_text('{"n": 2}')
+    project.repro()
+    assert project.take_ran() == ["use", "make"]
+    (project.root / "pipelines/a_use.py").write_text(
+        textwrap.dedent(unguarded).replace(
+            'json.load(open("data/other.json")) if os.path.exists("data/other.json") else {"v": 0}',
+            'json.load(open("data/other.json"))',
+        )
+    )
+    assert "import failed: FileNotFoundError" in project.incr("repro").user_error()
+    assert "pipeline.lock names no step writing it" in project.incr("repro").stderr
+    assert project.take_ran() == []
 
 
 DISCOVERED = """\

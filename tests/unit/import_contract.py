@@ -94,6 +94,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "ondisk",
             "freshouts",
             "lockfile",
+            "deferred",
             "matbase",
             "stablepickle",
             "builtinformats",
