@@ -251,6 +251,9 @@ def _refuse_data(verdict: Verdict) -> None:
 
 
 def _verdict(workspace: Workspace, pipelines: list[TracedPipeline], target: str) -> Verdict:
+    from incr.knownreads import with_writers  # the steps of other pipelines it waits after
+
     pipeline, name = one_step(pipelines, target)
     key = f"{pipeline}.{name}"
-    return next(v for v in workspace.status(pipelines, [key]) if v.node.key == key)
+    judged = with_writers(workspace, pipelines, [key])
+    return next(v for v in workspace.status(pipelines, judged) if v.node.key == key)

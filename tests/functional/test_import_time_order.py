@@ -8,6 +8,7 @@ finding the file absent (``if os.path.exists(...)``) counts too. Each step runs 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -185,7 +186,7 @@ def test_a_target_brings_along_the_writer_of_a_file_its_module_reads_at_import(
     """Before, with ``make_db`` dirty, ``incr status b_use`` said ``count`` was clean and
     ``incr repro b_use`` left ``make_db`` out (``CON = sqlite3.connect("data/l.db")`` at the
     top of the module); with ``json.load`` at the top, ``make_db`` was brought along but
-    ``count`` showed clean."""
+    ``count`` showed clean; ``incr show b_use.count`` said clean."""
     if reader == "sqlite":
         files = {"pipelines/a_make.py": SQLITE_MAKE, "pipelines/b_use.py": SQLITE_USE}
     else:
@@ -201,6 +202,8 @@ def test_a_target_brings_along_the_writer_of_a_file_its_module_reads_at_import(
         (project.root / "data/in.json").write_text('{"w": 7}')
     assert project.dirty()["count"] == [("after", "a_make.make_db")]
     assert project.dirty("b_use")["count"] == [("after", "a_make.make_db")]
+    shown = json.loads(project.incr("show", "b_use.count", "--json").stdout)  # as status
+    assert [r["text"] for r in shown["reasons"]] == ["after a_make.make_db"], shown
     result = project.repro("b_use")
     assert project.take_ran() == ["make_db", "count"], result.output
     assert project.dirty() == {}
