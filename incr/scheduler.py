@@ -169,10 +169,15 @@ class Loop:
                 files = ", ".join(prepared.files)
                 text = f"{files} changed after the modules of {name} read it as they were imported"
                 self.reporter.emit(Note(f"{text}: it runs once they are imported again", name))
-            elif self.failed_before.get(node.key) == self.run.facts[name][1]:
+            elif self.failed_before and self.failed_before.get(node.key) == self.fp(name):
                 self.fail(node, 0.0, "it failed in a pass before (above): not run again")
             elif not self.reseed(node, prepared):
                 self.start(prepared)
+
+    def fp(self, name: str) -> str | None:
+        """The fingerprint of step ``name`` as it was decided (None in a dry run)."""
+        known = self.run.facts.get(name)
+        return None if known is None else known[1]
 
     def reseed(self, node: StepNode, job: StepJob) -> bool:
         """Run again first, silently, the steps that make the state of a global generator
