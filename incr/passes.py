@@ -128,8 +128,9 @@ def held_failure(files: Iterable[str]) -> str:
     """The failure of a step that cannot run with what its modules made of ``files``."""
     return (
         f"{', '.join(files)} changed after the modules its code uses read it as they were "
-        "imported (a step run by this process wrote it): this process holds what they made "
-        "of the old contents; run it again (`incr repro`, or the script)"
+        "imported (a step of this process wrote it, or put it back from the cache): this "
+        "process holds what they made of the old contents; run it again (`incr repro`, or "
+        "the script)"
     )
 
 
