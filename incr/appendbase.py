@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from incr.digests import digest_bytes
 from incr.hashing import file_digest
-from incr.model import LockEntry, PipelineGraph, Reason
+from incr.model import LockEntry, PipelineGraph, Reason, paths_overlap
 from incr.sharedwrites import is_read, reads
 from incr.storage import atomic_write
 from incr.store import ObjectCorrupt, ObjectMissing, Store
@@ -73,12 +73,23 @@ def chains(
             continue
         if read is None:  # (most projects: no such file, no lock entry looked at)
             read = reads(locks, deps=(d for g in graphs for n in g.steps for d in n.deps))
-        if not is_read(path, read):
+        if not is_read(path, read) or (len(names) == 1 and _read_alone(path, names[0], locks)):
             continue
         if before.get(path) == UNKNOWN:
             names = [k for k in keys if k in names or _maybe_writer(k, path, steps, locks)]
         found[path] = names
     return found
+
+
+def _read_alone(path: str, key: str, locks: Mapping[str, LockEntry]) -> bool:
+    """Whether only its one writer ``key`` reads ``path``, as a step reading and rewriting a
+    file of its own does (cleaned in place, a counter): its lock entry records the file as
+    the step left it (``incr.leafwrites``), and it is no chain of writers."""
+    return not any(
+        path in entry.reads or any(paths_overlap(path, d) for d in entry.facts.deps)
+        for other, entry in locks.items()
+        if other != key
+    )
 
 
 def _maybe_writer(
@@ -171,17 +182,21 @@ def recorded(
     writes: SeenWrites,
     root: Path,
     locks: Mapping[str, LockEntry],
+    rewritten: Iterable[tuple[str, bytes | None]] = (),
+    store: Store | None = None,
 ) -> list[str]:
     """After step ``key`` executed, writing ``written``, appending to those of ``appended``
     (with their sizes before: -1 when absent): for each file not yet written in this command,
     what it held before (``SeenWrites.before``): forgotten when the step wrote it anew; kept
-    when known, or as long as its first bytes are (``LEADING``). The files it appended to
+    when known, or as long as its first bytes are (``LEADING``); for one it read and then
+    wrote anew (``rewritten``: with the bytes it held, kept in ``store``), those bytes. The
+    files it appended to
     after what an earlier run left: ``UNKNOWN``, returned. Those are the files steps were
     known to write as the command started (``SeenWrites.written_then``: what such a file held
     before them is gone; a step that wrote it anew appends to it now), and, when nothing was
     known of what steps write (``SeenWrites.lost``: the cache folder deleted), those whose
     bytes then are what a step read in a run before this command."""
-    sizes = dict(appended)
+    sizes, prior = dict(appended), dict(rewritten)
     doubtful = []
     for path in written:
         if path in writes.written_now:
@@ -194,8 +209,19 @@ def recorded(
             continue
         if sizes[path] < 0:
             writes.set_before(path, ABSENT)
-        elif path in writes.written_then or (
-            writes.lost and _left_by_run(path, root, sizes[path], writes.locks_then)
+        elif (
+            (data := prior.get(path)) is not None
+            and store is not None
+            and not (
+                path in writes.written_then
+                or (writes.lost and _read_then(path, data, writes.locks_then))
+            )
+        ):
+            writes.set_before(path, store.put(data))  # not the first bytes it leaves
+        elif (
+            path in prior
+            or path in writes.written_then
+            or (writes.lost and _left_by_run(path, root, sizes[path], writes.locks_then))
         ):
             writes.set_before(path, UNKNOWN)
             doubtful.append(path)
@@ -214,6 +240,12 @@ def _left_by_run(path: str, root: Path, size: int, locks: Mapping[str, LockEntry
             data = fh.read(size)
     except OSError:
         return False
+    digest = digest_bytes(data)
+    return any(entry.reads.get(path) == digest for entry in locks.values())
+
+
+def _read_then(path: str, data: bytes, locks: Mapping[str, LockEntry]) -> bool:
+    """Whether ``data`` is what a step read at ``path`` in a run before this command."""
     digest = digest_bytes(data)
     return any(entry.reads.get(path) == digest for entry in locks.values())
 

@@ -113,6 +113,9 @@ class StepOutcome:
     writes: tuple[str, ...] = ()  # files it opened for writing, besides its outs
     appends: tuple[str, ...] = ()  # those of them it first opened to append to
     appended_from: tuple[tuple[str, int], ...] = ()  # each with its size then (-1: absent)
+    #: Those of them it wrote anew after it read or tested them, each with the bytes it
+    #: held then (None: absent, or too big to keep): they are not the first bytes it leaves.
+    rewritten: tuple[tuple[str, bytes | None], ...] = ()
     ran: bool = True
     warnings: tuple[str, ...] = ()  # said once the result is recorded
     notes: tuple[str, ...] = ()  # how its outputs were stored, when not as asked

@@ -141,6 +141,7 @@ def run_job(
             writes=(writes := tuple(writes_of(job, seen))),
             appends=tuple(p for p in seen.appended_paths() if p in writes) if seen else (),
             appended_from=seen.appended_from(writes) if seen else (),
+            rewritten=seen.rewritten_from(writes) if seen else (),
             warnings=dropped_value(job, result),
             lazy=lazy,
             notes=tuple(notes),

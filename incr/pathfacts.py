@@ -26,6 +26,20 @@ _REAL_STAT = os.stat
 _REAL_READLINK = os.readlink  # not the wrapper a step's recording puts in (``statreads``)
 _REAL_LISTDIR = os.listdir
 MISSING = "missing"
+#: The largest file whose bytes ``held_bytes`` keeps.
+HELD_LIMIT = 1 << 20
+
+
+def held_bytes(full: str, size: int) -> bytes | None:
+    """The bytes file ``full`` holds, of ``size`` (-1: absent); None when it is absent or
+    larger than ``HELD_LIMIT`` (what a step read and then writes anew: ``incr.appendbase``)."""
+    if not 0 <= size <= HELD_LIMIT:
+        return None
+    try:
+        with open(full, "rb") as fh:
+            return fh.read(HELD_LIMIT + 1)
+    except OSError:
+        return None
 
 
 def listing_digest(folder: str, skip: Collection[str] = ()) -> str:

@@ -72,6 +72,7 @@ class RecordedReads:
     read: set[str]
     written: set[str]
     appended: dict[str, int]
+    rewritten: dict[str, bytes | None]
     changed: set[str]
     sources: set[str]
     stamps: dict[str, tuple[int, ...] | None]
@@ -359,6 +360,12 @@ class RecordedReads:
         with its size then (-1: absent): what it held before the step (``incr.appendbase``)."""
         sizes = {self.relative(full): size for full, size in self.appended.items()}
         return tuple((p, sizes[p]) for p in writes if p in sizes)
+
+    def rewritten_from(self, writes: tuple[str, ...]) -> tuple[tuple[str, bytes | None], ...]:
+        """Of ``appended_from``, the files the step wrote anew after it read or tested them,
+        each with the bytes it held then (None: absent, or too big to keep)."""
+        held = {self.relative(full): data for full, data in self.rewritten.items()}
+        return tuple((p, held[p]) for p in writes if p in held)
 
     def output_read(self, step: str, output: str, artifact: str) -> None:
         """The step read output ``output`` of step ``step`` (``PIPELINE.STEP``) of a past run,

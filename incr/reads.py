@@ -50,6 +50,7 @@ from incr.pathfacts import (
     by_library,
     by_project,
     caller,
+    held_bytes,
     listing_digest,
     prefixes,
     project_opens,
@@ -100,8 +101,11 @@ class ReadRecorder(RecordedReads):
         #: Python sources read as data (see ``event``).
         self.sources: set[str] = set()
         #: Files the step first opened to append to (the bytes before are kept: ``opened``),
-        #: each with its size then (-1: absent).
+        #: or to write anew after it read or tested them (what it writes may depend on what
+        #: they held), each with its size then (-1: absent); the bytes the second kind held
+        #: (None: absent, or too big to keep: ``pathfacts.held_bytes``).
         self.appended: dict[str, int] = {}
+        self.rewritten: dict[str, bytes | None] = {}
         #: When the step's own process first wrote each file (see ``take_relayed``).
         self.first_written: dict[str, int] = {}
         #: The stat of each file read, when first opened (see ``changed_while_read``).
@@ -152,6 +156,10 @@ class ReadRecorder(RecordedReads):
         if is_write(mode, flags):
             if full not in self.written and keeps_bytes(mode, flags):
                 self.appended[full] = _size(full)  # appended to first: what was there stays
+            elif full not in self.written and (full in self.read or full in self.tests):
+                self.appended[full] = size = _size(full)  # read, then written anew from it
+                with unrecorded():  # incr's own read of what it holds (not a child's: written)
+                    self.rewritten[full] = held_bytes(full, size) if at is None else None
             if full not in self.written:
                 self.first_written[full] = time.monotonic_ns()  # a child may have read before
             self.written.add(full)

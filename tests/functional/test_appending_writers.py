@@ -480,3 +480,120 @@ def test_a_step_appending_after_the_writer_listing_the_file_in_outs(
     assert project.read("work/table.csv") == "1\n20\n"
     assert project.dirty() == {}
     _same_as_scratch(project, tmp_path)
+
+
+LOADS_AND_ADDS = """\
+    import json
+    import os
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    M = "reports/metrics.json"
+
+
+    def add(name, value):
+        os.makedirs("reports", exist_ok=True)
+        rows = json.load(open(M)) if os.path.exists(M) else {}
+        rows[name] = value
+        json.dump(rows, open(M, "w"), sort_keys=True)
+        return rows
+
+
+    @step
+    def eval_lin(depth: int = 3) -> dict:
+        mark("eval_lin")
+        return add("lin", depth * 10)
+
+
+    @step
+    def eval_forest(lin: dict) -> dict:
+        mark("eval_forest")
+        return add("forest", 7)
+
+
+    @step
+    def report(rows: dict) -> str:
+        mark("report")
+        return open(M).read()
+
+
+    @pipeline
+    def flow():
+        report(eval_forest(eval_lin()))
+    """
+
+
+def test_steps_that_load_add_to_and_write_back_a_file_run_from_it_as_before_them(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """Each evaluation loads ``reports/metrics.json`` (when it is there), adds its score and
+    writes it back: it depends on what the file held, as a step appending to it does. An
+    edit of the first one runs it from no file, as a run from scratch does. Before, it loaded
+    what the last run's second step left, and returned ``{forest, lin}`` where a run from
+    scratch returns ``{lin}``."""
+    project = make_project({"pipelines/flow.py": LOADS_AND_ADDS})
+    project.repro()
+    assert project.take_ran() == ["eval_lin", "eval_forest", "report"]
+    for depth in ("4", "5"):  # the second edit: what the first one learned stands
+        project.edit("pipelines/flow.py", f"depth: int = {int(depth) - 1}", f"depth: int = {depth}")
+        project.repro()
+        assert project.take_ran()[-3:] == ["eval_lin", "eval_forest", "report"]
+        lin = project.object_bytes(project.lock()["flow.eval_lin"].outputs["output"].digest)
+        assert b"forest" not in lin
+        assert project.dirty() == {}
+        fresh = fresh_copy(project, tmp_path / depth)
+        shutil.rmtree(fresh.root / "reports")  # a clone: the pipeline makes it
+        assert_same_as_scratch(project, fresh, ("reports/metrics.json",))
+
+
+CALIBRATE = """\
+    import json
+    import os
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    M = "reports/metrics.json"
+
+
+    @step
+    def evaluate() -> float:
+        mark("evaluate")
+        os.makedirs("reports", exist_ok=True)
+        json.dump({"acc": 0.5, "extra": []}, open(M, "w"))
+        return 0.5
+
+
+    @step
+    def calibrate(acc: float) -> int:
+        mark("calibrate")
+        rows = json.load(open(M))
+        rows["extra"].append(round(acc / 3, 3))
+        json.dump(rows, open(M, "w"))
+        return len(rows["extra"])
+
+
+    @pipeline
+    def flow():
+        calibrate(evaluate())
+    """
+
+
+def test_an_edit_of_a_step_loading_and_writing_back_runs_the_writer_before_it_first(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``calibrate`` loads what ``evaluate`` wrote, adds to it and writes it back. Its edit
+    runs ``evaluate`` first (``shared file appended``). Before, it loaded what its own last
+    run left: two entries where a run from scratch has one, one more on each edit."""
+    project = make_project({"pipelines/flow.py": CALIBRATE})
+    project.repro()
+    assert project.take_ran() == ["evaluate", "calibrate"]
+    project.edit("pipelines/flow.py", "acc / 3", "acc / 4")
+    project.repro()
+    assert project.take_ran() == ["evaluate", "calibrate"]
+    assert json.loads(project.read("reports/metrics.json"))["extra"] == [0.125]
+    assert project.dirty() == {}
+    fresh = fresh_copy(project, tmp_path / "fresh")
+    shutil.rmtree(fresh.root / "reports")  # a clone: the pipeline makes it
+    assert_same_as_scratch(project, fresh, ("reports/metrics.json",))
