@@ -24,6 +24,7 @@ import os
 import re
 import tokenize
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from incr.fingerprint import digest_bytes
 from incr.model import UNSET
@@ -125,14 +126,52 @@ def words_of(paths: Iterable[str]) -> Words:
     return words
 
 
-def bulk_names(words: Words, environ: Mapping[str, str]) -> set[str]:
+def bulk_names(words: Words, environ: Mapping[str, str], frame: Any = None) -> set[str]:
     """The names a library's copy of the whole ``environ`` for the project counts by (see
     the module's doc): ``PREFIX*`` globs and the variables set, not the machine's, that
-    ``words`` spell."""
+    ``words`` spell; and when a pydantic-settings source made the copy (in ``frame`` or a
+    caller), each variable a field of its class takes its value from, set or not
+    (``settings_names``)."""
     found = {f"{p}*" for p in words.prefixes if not ambient(p)}
     for name in environ:
         if name.upper() in words.folded and not ambient(name):
             found.add(name)
+    if frame is None or not (fields := settings_names(frame)):
+        return found
+    found |= fields
+    globs = tuple(n[:-1].upper() for n in found if n.endswith("*"))  # (``env_prefix``)
+    return {n for n in found if n.endswith("*") or not n.upper().startswith(globs)}
+
+
+def settings_names(frame: Any, depth: int = 4) -> set[str]:
+    """The variables a pydantic-settings source (an ``EnvSettingsSource``: the ``self`` of
+    ``frame`` or of one of its ``depth`` callers) takes its class's fields from, as
+    pydantic-settings names them (``_extract_field_info``: the prefix, an alias), upper case
+    when it ignores case (its default: ``batch_size`` for ``BATCH_SIZE``), with a
+    ``NAME__*`` glob for a nested model's fields (``env_nested_delimiter="__"``). A variable
+    not set then counts as unset: setting it later dirties the steps that built the class."""
+    while frame is not None and depth > 0:
+        source = frame.f_locals.get("self")
+        if hasattr(source, "_extract_field_info") and hasattr(source, "settings_cls"):
+            return _field_variables(source)
+        frame, depth = frame.f_back, depth - 1
+    return set()
+
+
+def _field_variables(source: Any) -> set[str]:
+    found: set[str] = set()
+    upper = not getattr(source, "case_sensitive", False)
+    nested = getattr(source, "env_nested_delimiter", None) or ""
+    try:
+        fields = dict(source.settings_cls.model_fields)
+        for name, field in fields.items():
+            for _, env_name, is_complex in source._extract_field_info(field, name):
+                key = env_name.upper() if upper else env_name
+                found.add(key)
+                if nested and (is_complex or source.field_is_complex(field)):
+                    found.add(f"{key}{nested.upper() if upper else nested}*")
+    except Exception:  # another release's internals: the words of the code still count
+        return found
     return found
 
 

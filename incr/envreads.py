@@ -247,7 +247,7 @@ def bulk_counts(frame: FrameType, files: ProjectFiles) -> set[str]:
     count: ``incr.readrelay``) or one made for incr."""
     if files.reads_count(frame.f_code.co_filename) or not for_project(frame, files):
         return set()
-    return envlibs.bulk_names(project_words(frame, files), os.environ)
+    return envlibs.bulk_names(project_words(frame, files), os.environ, frame)
 
 
 _last_bulk = threading.local()

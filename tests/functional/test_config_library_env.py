@@ -235,6 +235,62 @@ def test_a_pydantic_settings_env_file_that_appears_reruns_its_readers(
     same_as_scratch(settings_project, tmp_path)
 
 
+PLAIN_SETTINGS = """\
+    from pydantic import BaseModel
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    class Db(BaseModel):
+        host: str = "localhost"
+
+
+    class Plain(BaseSettings):
+        model_config = SettingsConfigDict(env_nested_delimiter="__")
+        cle_batch_size: int = 32
+        cle_db: Db = Db()
+
+
+    @step
+    def plain() -> str:
+        mark("plain")
+        found = Plain()
+        return f"{found.cle_batch_size} {found.cle_db.host}"
+
+
+    @pipeline
+    def plainflow():
+        plain()
+    """
+
+
+def test_a_pydantic_settings_field_set_for_the_first_time_reruns_its_reader(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A class with no prefix takes ``cle_batch_size`` from ``CLE_BATCH_SIZE``: unset on the
+    first run, set later, it dirties the step; so does a nested field (``CLE_DB__HOST``),
+    and a variable no field names does not. Before, a variable was counted only once set:
+    setting it left the step clean with the default."""
+    for name in ("CLE_BATCH_SIZE", "CLE_DB__HOST", "CLE_OTHER"):
+        monkeypatch.delenv(name, raising=False)
+    project = make_project({"pipelines/plainflow.py": PLAIN_SETTINGS})
+    project.repro()
+    assert project.take_ran() == ["plain"]
+    monkeypatch.setenv("CLE_OTHER", "1")
+    assert project.dirty() == {}
+    monkeypatch.setenv("CLE_BATCH_SIZE", "128")
+    assert project.dirty() == {"plain": [("env changed", "CLE_BATCH_SIZE")]}
+    project.repro()
+    assert project.take_ran() == ["plain"]
+    same_as_scratch(project, tmp_path)
+    monkeypatch.setenv("CLE_DB__HOST", "db.example")
+    assert project.dirty() == {"plain": [("env changed", "CLE_DB__*")]}
+    project.repro()
+    same_as_scratch(project, tmp_path)
+
+
 # ======================================== python-dotenv: load_dotenv() in the package
 
 DOTENV_FLOW = """\
