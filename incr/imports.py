@@ -40,6 +40,30 @@ def edited_since_imported(root: Path, digest: Callable[[str], str]) -> list[str]
     return sorted(edited)
 
 
+def imported_elsewhere(root: Path) -> tuple[str, str, str] | None:
+    """A module this process imported from outside the project whose name is a project
+    module's, in the root or ``src/`` (a copy installed with ``pip install .``, imported
+    before the project's folders were put first on the path): its name, the file it came
+    from and the project's file. Its steps would run that copy while incr fingerprints the
+    project's. None when every such module is the project's (an editable install too)."""
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if "." in name or not isinstance(path, str) or not _installed(path):
+            continue  # a package's modules come with it; a namespace package has no file
+        for folder in (root, root / "src"):
+            base = folder / name
+            own = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+            if own.is_file() and os.path.realpath(path) != os.path.realpath(own):
+                return name, path, own.relative_to(root).as_posix()
+    return None
+
+
+def _installed(path: str) -> bool:
+    """Whether a module file is an installed distribution's (not the standard library's)."""
+    parts = Path(path).parts
+    return "site-packages" in parts or "dist-packages" in parts
+
+
 #: Whether a module file is code a run checks (``_held_code``), by file.
 _CHECKED: dict[str, bool] = {}
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from incr import dag, envreads
 from incr.errors import IncrError
-from incr.imports import edited_since_imported
+from incr.imports import edited_since_imported, imported_elsewhere
 from incr.locking import held_here, project_lock
 from incr.model import PipelineGraph, TracedPipeline
 from incr.opening import script_imports
@@ -48,6 +48,13 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
                 f"{edited[0]} changed after this process imported it: {instance.name}.run() "
                 "would run the code it imported, not the code on disk",
                 hint="restart the Python process (a notebook: restart its kernel)",
+            )
+        if (copy := imported_elsewhere(project.root)) is not None:
+            raise IncrError(
+                f"{copy[0]} is imported from {copy[1]}, not the project's {copy[2]}: the steps "
+                "would run that copy while incr fingerprints the project's code",
+                hint=f"install the project editable (`pip install -e .`), or uninstall {copy[0]} "
+                "(`incr repro` puts the project's folders first and is not affected)",
             )
         from incr import discovery
 

@@ -94,6 +94,31 @@ def test_a_script_calling_run_imports_from_src(make_project: MakeProject) -> Non
     assert project.dirty() == {}
 
 
+def test_a_script_importing_an_installed_copy_of_a_project_package_is_refused(
+    make_project: MakeProject,
+) -> None:
+    """A copy of ``src/mylib`` installed with ``pip install .`` (here: put first on the path
+    as site-packages holds it), imported before incr: the steps would run the copy while incr
+    fingerprints ``src/mylib``, and an edit of ``src/`` would leave their results stale.
+    ``.run()`` refuses, naming both files and the fix; ``incr repro`` is not affected."""
+    project = make_project(FILES)
+    copy = project.root / "venv/lib/site-packages/mylib"
+    copy.mkdir(parents=True)
+    (copy / "__init__.py").write_text("")
+    (copy / "helpers.py").write_text("def scale(x):\n    return x * 100\n")
+    (project.root / "run.py").write_text(
+        "import sys\n\nsys.path.insert(0, 'venv/lib/site-packages')\n"
+        "import mylib.helpers  # noqa: E402\nfrom pipelines.x import p  # noqa: E402\n\np().run()\n"
+    )
+    result = project.python("run.py")
+    assert result.returncode != 0
+    assert "mylib is imported from" in result.output and "src/mylib/__init__.py" in result.output
+    assert "pip install -e ." in result.output
+    assert project.take_ran() == []
+    project.repro()
+    assert outputs(project) == {"make": 6, "later": 7}
+
+
 def test_a_module_that_is_nowhere_gets_a_hint_that_says_where_incr_looked(
     make_project: MakeProject,
 ) -> None:
