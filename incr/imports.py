@@ -45,7 +45,10 @@ def imported_elsewhere(root: Path) -> tuple[str, str, str] | None:
     module's, in the root or ``src/`` (a copy installed with ``pip install .``, imported
     before the project's folders were put first on the path): its name, the file it came
     from and the project's file. Its steps would run that copy while incr fingerprints the
-    project's. None when every such module is the project's (an editable install too)."""
+    project's. None when every such module is the project's (an editable install too).
+    Asked again with no module imported since, it answers None at once."""
+    if _CHECKED_MODULES.get(str(root)) == (held := len(sys.modules)):
+        return None
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
         if "." in name or not isinstance(path, str) or not _installed(path):
@@ -55,7 +58,12 @@ def imported_elsewhere(root: Path) -> tuple[str, str, str] | None:
             own = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
             if own.is_file() and os.path.realpath(path) != os.path.realpath(own):
                 return name, path, own.relative_to(root).as_posix()
+    _CHECKED_MODULES[str(root)] = held
     return None
+
+
+#: How many modules this process held when ``imported_elsewhere`` last found none, by root.
+_CHECKED_MODULES: dict[str, int] = {}
 
 
 def _installed(path: str) -> bool:
