@@ -12,7 +12,9 @@ So before it executes, what its outs hold is taken away (``clear``):
 - anything else (a file the user added, one edited by hand, one a failed run wrote, the outs of
   a step never run before) is moved aside into ``kept`` (``.pipecache/kept/TIMESTAMP/PATH``),
   never deleted; the moves are returned, for a warning each;
-- folders are removed once empty. An out whose path leads out of the project is left alone.
+- folders are removed once empty. An out whose path leads out of the project is left alone,
+  and so is a placeholder keeping a folder in the repository (``PLACEHOLDERS``: ``.gitkeep``,
+  ``.keep``, ``.gitignore``): a clone has it, and a run from scratch finds it there.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def clear(
     return moved
 
 
+#: Files that keep a folder in a clone (an empty folder is not committed): left in place, as
+#: a run from scratch in a fresh clone finds them.
+PLACEHOLDERS = frozenset({".gitkeep", ".keep", ".gitignore"})
+
+
 def _held(out: str, artifact: Artifact | None, store: Store, stats: StatCache, path: Path) -> bool:
     """Whether the file (or link) ``out`` holds what ``artifact`` records, held by the cache:
     a file the cache lacks (a clone whose outputs are committed, no ``.pipecache/`` yet) is
@@ -98,9 +105,10 @@ def _clear_folder(
     kept: Path,
 ) -> list[tuple[Path, Path]]:
     folder = root / out
-    found = [e for e in stats.listing(out) if e.kind != trees.DIR]
+    listed = [e for e in stats.listing(out) if e.kind != trees.DIR]
+    found = [e for e in listed if e.path.rpartition("/")[2] not in PLACEHOLDERS]
     held = {e.path for e in found if _same(e, recorded.get(e.path), store)}
-    if found and not held:  # nothing of it is from the step's last run: moved as one
+    if found and not held and len(found) == len(listed):  # none from its last run: as one
         return [(folder, move_aside(folder, root, kept))]
     moved: list[tuple[Path, Path]] = []
     for entry in found:

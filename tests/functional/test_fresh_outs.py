@@ -136,6 +136,33 @@ def test_a_step_run_for_the_first_time_moves_aside_what_its_outs_hold(
     assert project.dirty() == {}
 
 
+def test_a_placeholder_keeping_the_outs_folder_in_git_stays(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``out/.gitkeep``, committed so that the folder is in a clone, is what a run from
+    scratch finds in the folder: it stays, and nothing is moved aside. Before, the first run
+    moved the whole folder aside with a warning (git showed the file deleted)."""
+    project = make_project({"pipelines/parts.py": PARTS, "out/.gitkeep": ""})
+    result = project.repro()
+    assert "warning" not in result.output, result.output
+    assert (project.root / "out/.gitkeep").is_file()
+    project.take_ran()
+    project.edit("pipelines/parts.py", "C(n=3)", "C(n=2)")
+    result = project.repro()
+    assert project.take_ran() == ["write_parts", "count"]
+    assert "warning" not in result.output, result.output
+    assert sorted(p.name for p in (project.root / "out").rglob("*")) == [
+        ".gitkeep",
+        "part0.csv",
+        "part1.csv",
+        "shards",
+    ]
+    assert _kept(project.root) == []
+    fresh = fresh_copy(project, tmp_path / "fresh")
+    shutil.rmtree(fresh.root / "out/shards")  # a clone: the placeholder alone
+    assert_same_as_scratch(project, fresh)
+
+
 REPORT = """\
     import json
     import os
