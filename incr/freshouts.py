@@ -5,7 +5,9 @@ longer written) would otherwise leave the old ones there, stored as part of its 
 So before it executes, what its outs hold is taken away (``clear``):
 
 - a file (or link) that its last run left there, as the record (``recorded``: its lock entry,
-  or its result earlier in this command) has it, and whose bytes the cache holds, is removed:
+  or its result earlier in this command) has it, and whose bytes the cache holds (or that the
+  cache lacks while the file or folder out holds what the record says: a clone whose outputs
+  are committed, stored first), is removed:
   it can be put back from the cache; so is an out in ``remove`` whatever it holds (a file
   that a step writing it after this one left, which runs again after it; what a failed run
   of the step wrote earlier in the same command);
@@ -56,7 +58,8 @@ def clear(
         if out in remove and path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         elif path.is_dir() and not path.is_symlink():
-            moved += _clear_folder(root, out, _entries(store, artifact), store, stats, kept)
+            entries = _entries(store, artifact) or _stored(out, artifact, store, stats, root)
+            moved += _clear_folder(root, out, entries, store, stats, kept)
         elif out in remove or _held(out, artifact, store, stats, path):
             path.unlink()
         else:
@@ -94,6 +97,22 @@ def _entries(store: Store, artifact: Artifact | None) -> dict[str, trees.Entry]:
         return {e.path: e for e in store.tree(artifact.digest)}
     except (ObjectMissing, ObjectCorrupt):
         return {}
+
+
+def _stored(
+    out: str, artifact: Artifact | None, store: Store, stats: StatCache, root: Path
+) -> dict[str, trees.Entry]:
+    """The entries of a folder out holding what ``artifact`` records, whose manifest the cache
+    lacks (a clone whose outputs are committed, no ``.pipecache/`` yet): stored first, being
+    the last run's. None for another folder."""
+    if artifact is None or artifact.kind != "dir" or store.has(artifact.digest):
+        return {}
+    if stats.digest(out).removeprefix("dir:") != artifact.digest:
+        return {}
+    with contextlib.suppress(OSError, UnsafePath):
+        if store.put_tree(root / out, root) == artifact.digest:
+            return _entries(store, artifact)
+    return {}
 
 
 def _clear_folder(

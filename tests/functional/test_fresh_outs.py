@@ -237,3 +237,26 @@ def test_a_clone_whose_file_outs_are_committed_moves_nothing_aside(
     assert "warning" not in result.output
     assert _kept(project.root) == []
     assert project.read("reports/extra.json") == "3"
+
+
+def test_a_clone_whose_folder_outs_are_committed_moves_nothing_aside(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """The same for an outs folder: the folder's manifest is not in the clone, but the
+    folder holds what the lockfile records, so its files are stored and taken away without
+    a warning. Before, the whole folder was moved aside with one."""
+    project = make_project({"pipelines/parts.py": PARTS})
+    project.repro()
+    project.take_ran()
+    shutil.rmtree(project.root / ".pipecache")  # the clone: lockfile and outputs, no cache
+    project.edit("pipelines/parts.py", "C(n=3)", "C(n=2)")
+    result = project.repro()
+    assert project.take_ran() == ["write_parts", "count"]
+    assert "warning" not in result.output, result.output
+    assert _kept(project.root) == []
+    assert sorted(p.name for p in (project.root / "out/shards").iterdir()) == [
+        "part0.csv",
+        "part1.csv",
+    ]
+    assert project.dirty() == {}
+    _same_as_scratch(project, tmp_path)
