@@ -46,24 +46,22 @@ def imported_elsewhere(root: Path) -> tuple[str, str, str] | None:
     before the project's folders were put first on the path): its name, the file it came
     from and the project's file. Its steps would run that copy while incr fingerprints the
     project's. None when every such module is the project's (an editable install too).
-    Asked again with no module imported since, it answers None at once."""
-    if _CHECKED_MODULES.get(str(root)) == (held := len(sys.modules)):
-        return None
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if "." in name or not isinstance(path, str) or not _installed(path):
-            continue  # a package's modules come with it; a namespace package has no file
-        for folder in (root, root / "src"):
-            base = folder / name
-            own = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
-            if own.is_file() and os.path.realpath(path) != os.path.realpath(own):
-                return name, path, own.relative_to(root).as_posix()
-    _CHECKED_MODULES[str(root)] = held
+    Asked again, it looks only at the modules imported since."""
+    checked = _CHECKED_MODULES.setdefault(str(root), set())
+    for name in sys.modules.keys() - checked:
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if "." not in name and isinstance(path, str) and _installed(path):
+            for folder in (root, root / "src"):  # (a package's modules come with it)
+                base = folder / name
+                own = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+                if own.is_file() and os.path.realpath(path) != os.path.realpath(own):
+                    return name, path, own.relative_to(root).as_posix()
+        checked.add(name)
     return None
 
 
-#: How many modules this process held when ``imported_elsewhere`` last found none, by root.
-_CHECKED_MODULES: dict[str, int] = {}
+#: The modules ``imported_elsewhere`` found to be no copy of a project module, by root.
+_CHECKED_MODULES: dict[str, set[str]] = {}
 
 
 def _installed(path: str) -> bool:
