@@ -144,34 +144,49 @@ def bulk_names(words: Words, environ: Mapping[str, str], frame: Any = None) -> s
 
 
 def settings_names(frame: Any, depth: int = 4) -> set[str]:
-    """The variables a pydantic-settings source (an ``EnvSettingsSource``: the ``self`` of
-    ``frame`` or of one of its ``depth`` callers) takes its class's fields from, as
-    pydantic-settings names them (``_extract_field_info``: the prefix, an alias), upper case
-    when it ignores case (its default: ``batch_size`` for ``BATCH_SIZE``), with a
-    ``NAME__*`` glob for a nested model's fields (``env_nested_delimiter="__"``). A variable
-    not set then counts as unset: setting it later dirties the steps that built the class."""
+    """The variables a pydantic-settings source (the ``self`` of ``frame`` or of one of its
+    ``depth`` callers, with the ``settings_cls`` it fills) takes its class's fields from, as
+    pydantic-settings names them: its prefix and the field's name, or the field's alias
+    (``validation_alias``, ``AliasChoices``), upper case when it ignores case (its default:
+    ``batch_size`` for ``BATCH_SIZE``), with a ``NAME__*`` glob for a nested model's fields
+    (``env_nested_delimiter="__"``). A variable not set then counts as unset: setting it
+    later dirties the steps that built the class."""
     while frame is not None and depth > 0:
         source = frame.f_locals.get("self")
-        if hasattr(source, "_extract_field_info") and hasattr(source, "settings_cls"):
-            return _field_variables(source)
+        fields = getattr(getattr(source, "settings_cls", None), "model_fields", None)
+        if isinstance(fields, dict) and hasattr(source, "env_prefix"):
+            return _field_variables(source, fields)
         frame, depth = frame.f_back, depth - 1
     return set()
 
 
-def _field_variables(source: Any) -> set[str]:
-    found: set[str] = set()
+def _field_variables(source: Any, fields: dict[str, Any]) -> set[str]:
+    prefix = getattr(source, "env_prefix", "") or ""
     upper = not getattr(source, "case_sensitive", False)
     nested = getattr(source, "env_nested_delimiter", None) or ""
-    try:
-        fields = dict(source.settings_cls.model_fields)
-        for name, field in fields.items():
-            for _, env_name, is_complex in source._extract_field_info(field, name):
-                key = env_name.upper() if upper else env_name
-                found.add(key)
-                if nested and (is_complex or source.field_is_complex(field)):
-                    found.add(f"{key}{nested.upper() if upper else nested}*")
-    except Exception:  # another release's internals: the words of the code still count
-        return found
+    found: set[str] = set()
+    for name, field in fields.items():
+        for env_name in _aliases(field) or [f"{prefix}{name}"]:
+            key = env_name.upper() if upper else env_name
+            found.add(key)
+            annotation = getattr(field, "annotation", None)
+            if nested and isinstance(getattr(annotation, "model_fields", None), dict):
+                found.add(f"{key}{nested.upper() if upper else nested}*")
+    return found
+
+
+def _aliases(field: Any) -> list[str]:
+    """The names a field's ``validation_alias`` (a str, ``AliasChoices``, ``AliasPath``) or
+    ``alias`` give it, which pydantic-settings reads without the prefix."""
+    alias = getattr(field, "validation_alias", None) or getattr(field, "alias", None)
+    if isinstance(alias, str):
+        return [alias]
+    choices = getattr(alias, "choices", None) or [alias]
+    found = []
+    for choice in choices:
+        path = getattr(choice, "path", None)
+        first = path[0] if isinstance(path, list) and path else choice
+        found += [first] if isinstance(first, str) else []
     return found
 
 
