@@ -73,7 +73,9 @@ class ResultRecorder:
             reads[f"{ENV_PREFIX}{name}"] = SET_BEFORE
         written = None
         if node.track_reads:  # what the files no outs lists hold as it left them
-            written = leafwrites.recorded(outcome.writes, outcome.appends, self.ws.stats.digest)
+            anew = {path for path, _ in outcome.rewritten}  # (read, then written anew)
+            appended = [path for path in outcome.appends if path not in anew]
+            written = leafwrites.recorded(outcome.writes, appended, self.ws.stats.digest)
         artifacts = outcome.artifacts
         if outcome.lazy:  # lazy handles: with the files they read (``incr.lazyfiles``)
             files = lazyfiles.files_digest(facts.deps, reads, facts.inputs)

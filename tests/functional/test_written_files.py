@@ -210,3 +210,45 @@ def test_a_file_changed_since_its_writer_ran_is_written_again_for_another_pipeli
     assert project.read("work/clean.csv") == "1,2,3"
     assert project.status()["dirty"] == 0
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
+
+
+CHECKED_FIRST = """\
+import os
+
+from incr import pipeline, step
+from pipelines.mark import mark
+
+
+@step
+def report() -> int:
+    mark("report")
+    if os.path.exists("report.txt"):  # tested, then written anew
+        os.remove("report.txt")
+    with open("report.txt", "w", encoding="utf-8") as fh:
+        fh.write("done\\n")
+    return 1
+
+
+@pipeline
+def p():
+    report()
+"""
+
+
+def test_a_file_tested_then_written_anew_is_checked_as_the_run_left_it(
+    make_project: MakeProject,
+) -> None:
+    """A step that tests whether its report is there before writing it anew: a removed
+    report still runs it again (its file is recorded as it left it, though the test makes it
+    count as written from what it held, for files other steps write too)."""
+    project = make_project({"pipelines/flow.py": CHECKED_FIRST})
+    project.repro()
+    assert project.take_ran() == ["report"]
+    assert project.dirty() == {}
+    (project.root / "report.txt").unlink()
+    assert project.dirty() == {
+        "report": [("file vanished", "report.txt"), ("written file missing", "report.txt")]
+    }
+    project.repro()
+    assert project.take_ran() == ["report"]
+    assert project.read("report.txt") == "done\n"
