@@ -7,7 +7,8 @@ So before it executes, what its outs hold is taken away (``clear``):
 - a file (or link) that its last run left there, as the record (``recorded``: its lock entry,
   or its result earlier in this command) has it, and whose bytes the cache holds (or that the
   cache lacks while the file or folder out holds what the record says: a clone whose outputs
-  are committed, stored first), is removed:
+  are committed, stored first), is removed, and so is any file whose bytes the cache holds
+  (another step's output before: a step split in two):
   it can be put back from the cache; so is an out in ``remove`` whatever it holds (a file
   that a step writing it after this one left, which runs again after it; what a failed run
   of the step wrote earlier in the same command);
@@ -60,11 +61,28 @@ def clear(
         elif path.is_dir() and not path.is_symlink():
             entries = _entries(store, artifact) or _stored(out, artifact, store, stats, root)
             moved += _clear_folder(root, out, entries, store, stats, kept)
-        elif out in remove or _held(out, artifact, store, stats, path):
+        elif (
+            out in remove
+            or _held(out, artifact, store, stats, path)
+            or _cached(out, stats, store)  # the bytes of a run before, of another step
+        ):
             path.unlink()
         else:
             moved.append((path, move_aside(path, root, kept)))
     return moved
+
+
+def _cached(rel: str, stats: StatCache, store: Store) -> bool:
+    """Whether the cache holds the bytes of file ``rel`` (another step's output of a run
+    before: the step writing it now took it over, a step split in two): removing it loses
+    nothing."""
+    path = stats.root / rel
+    return path.is_file() and not path.is_symlink() and store.has(stats.digest(rel))
+
+
+def _kept_bytes(entry: trees.Entry, store: Store) -> bool:
+    """``_cached`` for a file of an outs folder, by its listing's entry."""
+    return entry.kind == trees.FILE and store.has(entry.digest)
 
 
 #: Files that keep a folder in a clone (an empty folder is not committed): left in place, as
@@ -126,7 +144,7 @@ def _clear_folder(
     folder = root / out
     listed = [e for e in stats.listing(out) if e.kind != trees.DIR]
     found = [e for e in listed if e.path.rpartition("/")[2] not in PLACEHOLDERS]
-    held = {e.path for e in found if _same(e, recorded.get(e.path), store)}
+    held = {e.path for e in found if _same(e, recorded.get(e.path), store) or _kept_bytes(e, store)}
     if found and not held and len(found) == len(listed):  # none from its last run: as one
         return [(folder, move_aside(folder, root, kept))]
     moved: list[tuple[Path, Path]] = []

@@ -5,6 +5,7 @@ what its last run left there (held by the cache) is removed, anything else is mo
 from __future__ import annotations
 
 import shutil
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -260,3 +261,83 @@ def test_a_clone_whose_folder_outs_are_committed_moves_nothing_aside(
     ]
     assert project.dirty() == {}
     _same_as_scratch(project, tmp_path)
+
+
+SPLIT = """\
+    import os
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step(outs=["work/interim.txt", "work/processed.txt"])
+    def prepare() -> None:
+        mark("prepare")
+        os.makedirs("work", exist_ok=True)
+        open("work/interim.txt", "w").write("a\\n")
+        open("work/processed.txt", "w").write("a!\\n")
+
+
+    @step(deps=["work/processed.txt"])
+    def train() -> str:
+        mark("train")
+        return open("work/processed.txt").read()
+
+
+    @pipeline
+    def flow():
+        prepare()
+        train()
+    """
+
+
+SPLIT_IN_TWO = """\
+    import os
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step(outs=["work/interim.txt"])
+    def prepare() -> None:
+        mark("prepare")
+        os.makedirs("work", exist_ok=True)
+        open("work/interim.txt", "w").write("a\\n")
+
+
+    @step(outs=["work/processed.txt"], deps=["work/interim.txt"])
+    def finalize() -> None:
+        mark("finalize")
+        text = open("work/interim.txt").read().strip()
+        open("work/processed.txt", "w").write(text + "!\\n")
+
+
+    @step(deps=["work/processed.txt"])
+    def train() -> str:
+        mark("train")
+        return open("work/processed.txt").read()
+
+
+    @pipeline
+    def flow():
+        prepare()
+        finalize()
+        train()
+    """
+
+
+def test_an_out_taken_over_by_a_new_step_is_not_moved_aside(make_project: MakeProject) -> None:
+    """``prepare`` split in two: ``finalize`` now writes ``work/processed.txt``, which the
+    cache holds as the old ``prepare``'s output. It is removed without a warning. Before, it
+    was moved aside into ``kept/`` with a warning that it was not from ``finalize``'s last
+    run."""
+    project = make_project({"pipelines/flow.py": SPLIT})
+    project.repro()
+    assert project.take_ran() == ["prepare", "train"]
+    project.write({"pipelines/flow.py": textwrap.dedent(SPLIT_IN_TWO)})
+    result = project.repro()
+    assert "finalize" in project.take_ran()
+    assert "warning" not in result.output, result.output
+    assert _kept(project.root) == []
+    assert project.read("work/processed.txt") == "a!\n"
+    assert project.dirty() == {}
