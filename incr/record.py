@@ -53,6 +53,7 @@ class ResultRecorder:
         seen.update(outcome.reads)
         settings = self.ws.facts.process_settings(run.traced, node)  # (for every step after it)
         seen.update({f"{SETS_PREFIX}{part}": PROCESS_SET for part in settings})
+        run.forget_unset(node.key, {*settings, *set_parts(outcome.reads)})  # as its lock said
         run.note_set(settings, node.key, fp)  # as it ran, for the steps decided after it
         before = run.set_before(node.key)
         reads = self.ws.reads_to_record(node, facts.code, seen, before)

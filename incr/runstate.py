@@ -105,6 +105,15 @@ class RunState:
             if fingerprint is not None and (part.startswith(PROCESS_WIDE) or is_seed_part(part)):
                 self.value_digests[part] = fingerprint
 
+    def forget_unset(self, key: str, parts: Collection[str]) -> None:
+        """Step ``key`` executed and sets ``parts`` now: those its lock entry said it set
+        (noted before it ran, ``Preparer.prepare``) which it no longer sets are set by no step
+        for the steps after it (``plt.style.use`` turned into ``plt.rcParams[...]``)."""
+        gone = [p for p, k in self.set_by.items() if k == key and p not in parts]
+        for part in (p for p in gone if not is_seed_part(p)):
+            del self.set_by[part]
+            self.value_digests.pop(part, None)
+
     def note_seeds(self, key: str, notes: Iterable[str], fingerprint: str | None) -> None:
         """Step ``key``, whose closure has ``notes``, seeds global generators for the steps
         drawing after it, or draws from one a step before it seeded: the state it leaves

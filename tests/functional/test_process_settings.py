@@ -219,3 +219,20 @@ def test_a_change_of_what_a_step_sets_reruns_the_steps_after_it(
     project.repro()
     assert project.take_ran() == ["setp"]  # show is put back from the cache
     assert project.lock()["p.show"].outputs == first
+
+
+def test_a_setting_a_step_no_longer_makes_does_not_count_for_the_steps_after_it(
+    make_project: MakeProject,
+) -> None:
+    """``setup_env`` stops registering the dialect: after the repro, ``compute`` waits after
+    it as before, for the settings it still makes. Before, its lock entry's old setting still
+    counted for ``compute`` in that run, and status said ``code changed (value of
+    csv.register_dialect() in process-wide)`` right after."""
+    project = make_project({"pipelines/p.py": STEPS, "data/x.csv": "a,b\n1,2\n"})
+    project.repro()
+    assert project.take_ran() == ["setup_env", "compute"]
+    project.edit("pipelines/p.py", "    use_semicolons()\n", "")
+    project.edit("pipelines/p.py", 'dialect="semi"', 'dialect="excel"')
+    project.repro()
+    assert project.take_ran() == ["setup_env", "compute"]
+    assert project.dirty()["compute"] == [("after", "setup_env")]
