@@ -32,6 +32,8 @@ def json_key(value: Any) -> str:
 #: spells as a list: see ``faithful``).
 ORDERED_DICT = "<dict in order>"
 TUPLE = "<tuple>"
+#: The key that marks a path in a config (``with_paths``).
+PATH = "<path>"
 
 
 def faithful(value: Any) -> Any:
@@ -41,6 +43,8 @@ def faithful(value: Any) -> Any:
     ``{ORDERED_DICT: [[key, value], ...]}``, and each tuple as ``{TUPLE: [item, ...]}``.
     Anything else is given back as it is (the same object when nothing inside changes)."""
     if isinstance(value, dict):
+        if len(value) == 1 and isinstance(value.get(PATH), str):
+            return value  # a path, marked (``with_paths``)
         items = [(k, faithful(v)) for k, v in value.items()]
         keys = [k for k, _ in items]
         plain = all(type(k) is str for k in keys) and keys == sorted(keys)
@@ -66,9 +70,26 @@ def faithful_config(config: dict[str, Any]) -> dict[str, Any]:
     return config if all(found[k] is v for k, v in config.items()) else found
 
 
-def as_given(value: Any) -> Any:
-    """``faithful``'s inverse, for showing a value: each marked dict as the dict it was."""
+def with_paths(value: Any) -> Any:
+    """``value`` with each path in it (a ``pathlib.Path`` field of a config) as
+    ``{PATH: "data/x.csv"}``, its POSIX spelling: what JSON can hold and compare."""
+    if type(value).__module__ == "pathlib" and hasattr(value, "as_posix"):  # (no disk here)
+        return {PATH: value.as_posix()}
     if isinstance(value, dict):
+        return {k: with_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_paths(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(with_paths(v) for v in value)
+    return value
+
+
+def as_given(value: Any) -> Any:
+    """``faithful``'s inverse, for showing a value: each marked dict as the dict it was, a
+    marked path as its spelling."""
+    if isinstance(value, dict):
+        if len(value) == 1 and PATH in value and isinstance(value[PATH], str):
+            return value[PATH]  # shown by its spelling
         if len(value) == 1 and ORDERED_DICT in value and isinstance(value[ORDERED_DICT], list):
             return {_key(k): as_given(v) for k, v in value[ORDERED_DICT]}
         if len(value) == 1 and TUPLE in value and isinstance(value[TUPLE], list):

@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Any
 
 from incr import localclock
-from incr.digests import ORDERED_DICT, TUPLE, as_given
+from incr.digests import ORDERED_DICT, PATH, TUPLE, as_given
 from incr.faninreasons import changed_inputs
 from incr.fingerprint import DEFAULTS, FILL_ORDER, canonical_json, fingerprint, json_key
 from incr.model import (
@@ -255,7 +255,7 @@ def _fields(value: Any) -> dict[str, Any] | None:
     of pairs); None for any other value (a tuple is a marked dict too)."""
     if not isinstance(value, dict) or not value:
         return None
-    if len(value) == 1 and TUPLE in value:
+    if len(value) == 1 and (TUPLE in value or PATH in value):
         return None
     if len(value) == 1 and isinstance(pairs := value.get(ORDERED_DICT), list):
         if not all(isinstance(p, list) and len(p) == 2 for p in pairs):

@@ -15,6 +15,7 @@ import enum
 import functools
 import inspect
 import numbers
+import pathlib
 import sys
 import types
 import typing
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from incr import stepsig
+from incr.digests import PATH
 from incr.errors import DefinitionError
 
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
@@ -161,10 +163,22 @@ def _converter(annotation: Any) -> Callable[[Any], Any] | None:
         return functools.partial(_to_dataclass, annotation)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return functools.partial(_to_member, annotation)
+    if isinstance(annotation, type) and issubclass(annotation, pathlib.PurePath):
+        return functools.partial(_to_path, annotation)  # "data/x.csv" for a Path field
     nested = args[0] if len(args) == 1 else None
     if origin is list and isinstance(nested, type) and stepsig.is_record_class(nested):
         return functools.partial(_to_dataclasses, nested)
+    if origin is list and isinstance(nested, type) and issubclass(nested, pathlib.PurePath):
+        return lambda items: [_to_path(nested, item) for item in items]
     return _SCALARS.get(annotation)
+
+
+def _to_path(kind: type, value: Any) -> Any:
+    """``value`` as a path of type ``kind``: one already, a str, or as a config's values hold
+    it (``digests.with_paths``)."""
+    if isinstance(value, dict) and set(value) == {PATH}:
+        value = value[PATH]
+    return kind(value)
 
 
 def _to_dataclass(kind: type, value: Any) -> Any:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -23,7 +24,7 @@ from typing import Any
 
 from incr import artifacts, stepcontext
 from incr.configadvice import config_advice, unencodable
-from incr.digests import canonical_json
+from incr.digests import canonical_json, with_paths
 from incr.errors import DefinitionError
 from incr.outputspec import Output
 
@@ -373,6 +374,10 @@ def config_values(step: str, config_class: Any, config: Any) -> dict[str, Any]:
         try:
             canonical_json(value)  # the encoding the fingerprint will use
         except (TypeError, ValueError):
+            with contextlib.suppress(TypeError, ValueError):  # a Path: by its POSIX spelling
+                canonical_json(tagged := with_paths(value))
+                values[key] = tagged
+                continue
             where, bad = unencodable(value, repr(key)) or (repr(key), value)
             text, hint = config_advice(bad, config_class.__name__)
             raise DefinitionError(

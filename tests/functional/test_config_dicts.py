@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import MakeProject
 
 FLOW = """\
@@ -120,3 +122,54 @@ def test_a_tuple_is_no_list_and_keys_of_two_types_are_named(make_project: MakePr
         "are compared as JSON)"
     )
     assert "give the dict's keys one type" in result.stderr
+
+
+PATHS = """\
+    from dataclasses import dataclass, field
+    from pathlib import Path
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    @dataclass
+    class Inputs:
+        raw: Path = Path("data/x.txt")
+        extra: list[Path] = field(default_factory=list)
+
+
+    class Cfg(StepConfig):
+        data: Path = Path("data/x.txt")
+        inputs: Inputs = Inputs()
+
+
+    @step
+    def load(config: Cfg) -> int:
+        mark("load")
+        return sum(int(v) for v in config.data.read_text().split()) + len(config.inputs.extra)
+
+
+    @pipeline
+    def paths():
+        load(config=Cfg())
+    """
+
+
+@pytest.mark.parametrize("jobs", [(), ("--jobs", "2")])
+def test_a_config_may_hold_paths(make_project: MakeProject, jobs: tuple[str, ...]) -> None:
+    """A ``Path`` field (a config's own, a dataclass's inside it, a list of them) counts by
+    its POSIX spelling: a change reruns the step, saying ``data: data/x.txt -> data/y.txt``.
+    Before, such a config was refused (configs are compared as JSON)."""
+    project = make_project(
+        {"pipelines/paths.py": PATHS, "data/x.txt": "1 2 3\n", "data/y.txt": "4 5\n"}
+    )
+    project.repro(*jobs)
+    assert project.take_ran() == ["load"]
+    assert project.dirty() == {}
+    project.edit("pipelines/paths.py", "load(config=Cfg())", 'load(config=Cfg(data="data/y.txt"))')
+    assert project.dirty() == {"load": [("config changed", "data: data/x.txt -> data/y.txt")]}
+    project.repro(*jobs)
+    assert project.take_ran() == ["load"]
+    digest = project.lock()["paths.load"].outputs["output"].digest
+    assert project.object_bytes(digest) == b"9"
+    assert project.dirty() == {}
