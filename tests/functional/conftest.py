@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -23,6 +24,12 @@ from incr.model import LockEntry
 from incr.store import Store
 
 from . import forkserver
+
+# A test process started as a background job (``cmd &`` in a script, ``nohup``) ignores SIGINT,
+# and every command it starts inherits that: the tests that interrupt incr (Ctrl-C of a repro,
+# of a watch) need it as a terminal sends it.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 PYPROJECT = """\
 [project]
