@@ -139,16 +139,17 @@ def bulk_names(words: Words, environ: Mapping[str, str], frame: Any = None) -> s
     if frame is None or not (fields := settings_names(frame)):
         return found
     found |= fields
-    globs = tuple(n[:-1].upper() for n in found if n.endswith("*"))  # (``env_prefix``)
-    return {n for n in found if n.endswith("*") or not n.upper().startswith(globs)}
+    globs = {n[:-1].upper() for n in found if n.endswith("*")}  # (``env_prefix``)
+    return {n for n in found if not any(_covers(g, n) for g in globs)}
 
 
 def settings_names(frame: Any, depth: int = 4) -> set[str]:
     """The variables a pydantic-settings source (the ``self`` of ``frame`` or of one of its
     ``depth`` callers, with the ``settings_cls`` it fills) takes its class's fields from, as
     pydantic-settings names them: its prefix and the field's name, or the field's alias
-    (``validation_alias``, ``AliasChoices``), upper case when it ignores case (its default:
-    ``batch_size`` for ``BATCH_SIZE``), with a ``NAME__*`` glob for a nested model's fields
+    (``validation_alias``, ``AliasChoices``); as a ``NAME*`` glob when it ignores case (its
+    default: ``BATCH_SIZE*`` counts ``batch_size`` and ``Batch_Size`` too, and, to be safe,
+    the names that begin so), with a ``NAME__*`` glob for a nested model's fields
     (``env_nested_delimiter="__"``). A variable not set then counts as unset: setting it
     later dirties the steps that built the class."""
     while frame is not None and depth > 0:
@@ -160,6 +161,13 @@ def settings_names(frame: Any, depth: int = 4) -> set[str]:
     return set()
 
 
+def _covers(glob: str, name: str) -> bool:
+    """Whether the ``GLOB*`` of prefix ``glob`` counts the variable or glob ``name`` already
+    (not itself)."""
+    upper = name.upper()
+    return upper.startswith(glob) and upper not in (glob, f"{glob}*")
+
+
 def _field_variables(source: Any, fields: dict[str, Any]) -> set[str]:
     prefix = getattr(source, "env_prefix", "") or ""
     upper = not getattr(source, "case_sensitive", False)
@@ -168,10 +176,10 @@ def _field_variables(source: Any, fields: dict[str, Any]) -> set[str]:
     for name, field in fields.items():
         for env_name in _aliases(field) or [f"{prefix}{name}"]:
             key = env_name.upper() if upper else env_name
-            found.add(key)
+            found.add(f"{key}*" if upper else key)  # in any case: ``batch_size`` too
             annotation = getattr(field, "annotation", None)
-            if nested and isinstance(getattr(annotation, "model_fields", None), dict):
-                found.add(f"{key}{nested.upper() if upper else nested}*")
+            if nested and not upper and isinstance(getattr(annotation, "model_fields", None), dict):
+                found.add(f"{key}{nested}*")  # (``NAME*`` holds them when case is ignored)
     return found
 
 
