@@ -126,8 +126,10 @@ class RunState:
         for part in seeded:
             self.draws[part] = [(key, self.value_digests.get(part, ""))]
         for part in drawn:
-            state = state_after(self.value_digests.get(part, ""), fingerprint or "")
-            self.draws.setdefault(part, []).append((key, state))
+            before = self.value_digests.get(part, "")
+            state = state_after(before, fingerprint or "")
+            # (a chain a pipeline run before this one began: its last step, as its head)
+            self.draws.setdefault(part, [(self.set_by[part], before)]).append((key, state))
             self.set_by[part], self.value_digests[part] = key, state
         self.seeded[key], self.drew[key] = seeded, drawn
 

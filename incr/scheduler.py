@@ -190,6 +190,10 @@ class Loop:
             return False
         own = f"{node.pipeline}."
         found = seeds.to_run_again(run.draws, node.key, self.live)
+        if others := [k for k in found if not k.startswith(own)]:  # not this loop's to run
+            text = f"{node.name} draws from a global generator after {', '.join(others)}, which "
+            text += "this run cannot run again before it: its draws are not a run from scratch's"
+            self.reporter.emit(Warning_(f"{text}; seed it in the step, or pass it a generator"))
         names = {k[len(own) :] for k in found if k.startswith(own)}
         names = {n for n in names if n in self.nodes and n not in self.recomputing}
         if not names:

@@ -238,3 +238,63 @@ def test_a_step_that_seeds_and_draws_sets_the_state_of_the_drawers_after_it(
     assert project.take_ran() == ["train", "bootstrap"]
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh2"))
     assert_nothing_to_do(project)
+
+
+ACROSS = {
+    "pipelines/a_main.py": """\
+import numpy as np
+from incr import pipeline, step
+
+from pipelines.mark import mark
+
+
+@step
+def seed_everything() -> int:
+    mark("seed_everything")
+    np.random.seed(7)
+    return 7
+
+
+@step
+def make_data(seed: int) -> float:
+    mark("make_data")
+    return round(float(np.random.rand()), 6)
+
+
+@pipeline
+def a_main():
+    make_data(seed_everything())
+""",
+    "pipelines/b_second.py": """\
+import numpy as np
+from incr import pipeline, step
+
+from pipelines.mark import mark
+
+
+@step
+def other_draw() -> float:
+    mark("other_draw")
+    return round(float(np.random.rand()), 6)
+
+
+@pipeline
+def b_second():
+    other_draw()
+""",
+}
+
+
+def test_a_drawer_after_a_chain_of_another_pipeline_says_its_draws_are_not_reproduced(
+    make_project: MakeProject,
+) -> None:
+    """``b_second.other_draw`` draws after ``a_main``'s chain, which its own run cannot run
+    again: an edit of it warns that its draws are not those of a run from scratch. Before, it
+    drew from whatever the process held, silently."""
+    project = make_project(ACROSS)
+    project.repro()
+    assert project.take_ran() == ["seed_everything", "make_data", "other_draw"]
+    project.edit("pipelines/b_second.py", "np.random.rand()), 6)", "np.random.rand()) * 2, 6)")
+    out = project.repro().output
+    assert project.take_ran() == ["other_draw"]
+    assert "other_draw draws from a global generator after a_main.make_data" in out, out
