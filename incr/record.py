@@ -57,8 +57,6 @@ class ResultRecorder:
         run.note_set(settings, node.key, fp)  # as it ran, for the steps decided after it
         before = run.set_before(node.key)
         reads = self.ws.reads_to_record(node, facts.code, seen, before)
-        if chains := self.ws.writes.chains:  # what it held before: ``SeenWrites.before``
-            reads = {k: v for k, v in reads.items() if node.key not in chains.get(k, ())}
         if before:  # what its inputs' code reads of them (their identity holds it too)
             upstream = (run.outputs.get(r.step, {}).get(r.output) for r in node.inputs.values())
             inputs_read = self.ws.facts.values_read(upstream, before).items()

@@ -192,7 +192,11 @@ class Workspace:
         self, traced: TracedPipeline, graph: PipelineGraph, node: StepNode, reads: dict[str, str]
     ) -> dict[str, str]:
         """``reads`` (a lock entry's) as ``node`` is judged by them: without the ``sets:``
-        keys of the values no step after it uses (``incr.setters``)."""
+        keys of the values no step after it uses (``incr.setters``), nor the files every
+        writer appends to that it is a writer of (``appendbase.chains``): what it read there
+        is what the writers before it left, judged by their own facts."""
+        if reads and (chains := self.writes.chains):
+            reads = {k: v for k, v in reads.items() if node.key not in chains.get(k, ())}
         parts = set_parts(reads) if reads else None
         if not parts:
             return reads

@@ -597,3 +597,87 @@ def test_an_edit_of_a_step_loading_and_writing_back_runs_the_writer_before_it_fi
     fresh = fresh_copy(project, tmp_path / "fresh")
     shutil.rmtree(fresh.root / "reports")  # a clone: the pipeline makes it
     assert_same_as_scratch(project, fresh, ("reports/metrics.json",))
+
+
+def test_three_steps_loading_and_writing_back_a_file_are_clean_after_their_first_run(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """A third step (``calibrate``) loads, adds to and writes back the file after the two
+    evaluations. Right after the first run every step is clean, and an edit of the middle one
+    runs the three. Before, the middle one's read of the file (which ``calibrate`` then
+    rewrote) counted: status said the four steps dirty (``read changed``, ``shared file
+    appended``) until one more ``repro``."""
+    source = LOADS_AND_ADDS.replace(
+        "    @step\n    def report",
+        '    @step\n    def calibrate(f: dict) -> dict:\n        mark("calibrate")\n'
+        '        return add("cal", 2)\n\n\n    @step\n    def report',
+    ).replace("report(eval_forest(eval_lin()))", "report(calibrate(eval_forest(eval_lin())))")
+    project = make_project({"pipelines/flow.py": source})
+    project.repro()
+    assert project.take_ran() == ["eval_lin", "eval_forest", "calibrate", "report"]
+    assert project.dirty() == {}
+    project.edit("pipelines/flow.py", 'add("forest", 7)', 'add("forest", 8)')
+    project.repro()
+    assert project.take_ran() == ["eval_lin", "eval_forest", "calibrate", "report"]
+    assert project.dirty() == {}
+    fresh = fresh_copy(project, tmp_path / "fresh")
+    shutil.rmtree(fresh.root / "reports")
+    assert_same_as_scratch(project, fresh, ("reports/metrics.json",))
+
+
+LOG_OF_TWO = """\
+    import json
+    import os
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    M = "reports/metrics.json"
+
+
+    def add(name, value):
+        os.makedirs("reports", exist_ok=True)
+        rows = json.load(open(M)) if os.path.exists(M) else []
+        rows.append([name, value])
+        json.dump(rows, open(M, "w"))
+        return rows
+
+
+    @step
+    def evaluate() -> int:
+        mark("evaluate")
+        return len(add("eval", 10))
+
+
+    @step
+    def calibrate(n: int) -> int:
+        mark("calibrate")
+        return len(add("cal", 2))
+
+
+    @pipeline
+    def flow():
+        calibrate(evaluate())
+    """
+
+
+def test_each_edit_of_the_last_of_two_steps_loading_and_writing_back_runs_both(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """Both steps load the file (when it is there), add a row and write it back; no other
+    step reads it. Each edit of ``calibrate`` runs ``evaluate`` first, from no file. Before,
+    its first execution in such a chain dropped its read of the file from its lock entry, so
+    the next command saw no step reading the file: the second edit ran ``calibrate`` alone,
+    on its own last write (three rows where a run from scratch has two), status clean."""
+    project = make_project({"pipelines/flow.py": LOG_OF_TWO})
+    project.repro()
+    assert project.take_ran() == ["evaluate", "calibrate"]
+    for value in (3, 4, 5):
+        project.edit("pipelines/flow.py", f'"cal", {value - 1}', f'"cal", {value}')
+        project.repro()
+        assert project.take_ran() == ["evaluate", "calibrate"]
+        assert json.loads(project.read("reports/metrics.json")) == [["eval", 10], ["cal", value]]
+        assert project.dirty() == {}
+    fresh = fresh_copy(project, tmp_path / "fresh")
+    shutil.rmtree(fresh.root / "reports")
+    assert_same_as_scratch(project, fresh, ("reports/metrics.json",))
