@@ -131,19 +131,31 @@ def bulk_names(words: Words, environ: Mapping[str, str], frame: Any = None) -> s
     the module's doc): ``PREFIX*`` globs and the variables set, not the machine's, that
     ``words`` spell; and when a pydantic-settings source made the copy (in ``frame`` or a
     caller), each variable a field of its class takes its value from, set or not
-    (``settings_names``)."""
+    (``settings_names``), and those alone: the words of other classes in the same files
+    (``env_prefix="DB_"``, a field ``Mode``) are not this one's. A class that takes extra
+    fields from the environment (``extra="allow"``) counts by the words too."""
+    fields = settings_names(frame) if frame is not None else None
+    if fields and not fields.extra:
+        return set(fields)
     found = {f"{p}*" for p in words.prefixes if not ambient(p)}
     for name in environ:
         if name.upper() in words.folded and not ambient(name):
             found.add(name)
-    if frame is None or not (fields := settings_names(frame)):
+    if not fields:
         return found
     found |= fields
     globs = {n[:-1].upper() for n in found if n.endswith("*")}  # (``env_prefix``)
     return {n for n in found if not any(_covers(g, n) for g in globs)}
 
 
-def settings_names(frame: Any, depth: int = 4) -> set[str]:
+class Fields(set[str]):
+    """The variables of a pydantic-settings class's fields (see ``settings_names``);
+    ``extra``: the class takes extra fields from the environment too."""
+
+    extra = False
+
+
+def settings_names(frame: Any, depth: int = 4) -> Fields:
     """The variables a pydantic-settings source (the ``self`` of ``frame`` or of one of its
     ``depth`` callers, with the ``settings_cls`` it fills) takes its class's fields from, as
     pydantic-settings names them: its prefix and the field's name, or the field's alias
@@ -156,9 +168,12 @@ def settings_names(frame: Any, depth: int = 4) -> set[str]:
         source = frame.f_locals.get("self")
         fields = getattr(getattr(source, "settings_cls", None), "model_fields", None)
         if isinstance(fields, dict) and hasattr(source, "env_prefix"):
-            return _field_variables(source, fields)
+            found = Fields(_field_variables(source, fields))
+            config = getattr(source.settings_cls, "model_config", None)
+            found.extra = isinstance(config, dict) and config.get("extra") == "allow"
+            return found
         frame, depth = frame.f_back, depth - 1
-    return set()
+    return Fields()
 
 
 def _covers(glob: str, name: str) -> bool:

@@ -213,9 +213,10 @@ def test_a_pydantic_settings_variable_of_its_prefix_reruns_its_readers(
 ) -> None:
     monkeypatch.setenv("CLEAPP_BATCH_SIZE", "64")
     monkeypatch.setenv("CLEAPP_LR", "0.5")
+    fields = "CLEAPP_BATCH_SIZE*, CLEAPP_LR*"  # each field's, in any case
     assert settings_project.dirty() == {
-        "at_import": [("env changed", "CLEAPP_*")],
-        "in_step": [("env changed", "CLEAPP_*")],
+        "at_import": [("env changed", fields)],
+        "in_step": [("env changed", fields)],
         "rate": [("config changed", "lr: 0.1 -> 0.5")],
     }
     settings_project.repro()
@@ -288,6 +289,92 @@ def test_a_pydantic_settings_field_set_for_the_first_time_reruns_its_reader(
     monkeypatch.setenv("CLE_DB__HOST", "db.example")
     assert project.dirty() == {"plain": [("env changed", "CLE_DB*")]}
     project.repro()
+    same_as_scratch(project, tmp_path)
+
+
+SEVERAL_SETTINGS = """\
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+    class Train(BaseSettings):
+        cle_batch: int = 32
+
+
+    class Db(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix="CLEDB_")
+        host: str = "localhost"
+
+
+    class Cased(BaseSettings):
+        model_config = SettingsConfigDict(case_sensitive=True)
+        CleMode: str = "fast"
+
+
+    TRAIN = Train()
+    """
+
+SEVERAL_FLOW = """\
+    from incr import pipeline, step
+    from pipelines.mark import mark
+    from pipelines.several import TRAIN, Cased, Db
+
+
+    @step
+    def train_global() -> int:
+        mark("train_global")
+        return TRAIN.cle_batch * 2
+
+
+    @step
+    def db() -> str:
+        mark("db")
+        return Db().host
+
+
+    @step
+    def mode() -> str:
+        mark("mode")
+        return Cased().CleMode
+
+
+    @pipeline
+    def severalflow():
+        train_global()
+        db()
+        mode()
+    """
+
+
+def test_a_pydantic_settings_variable_reruns_only_the_steps_of_its_class(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Three classes in one module, one of them made as the module is imported: a variable
+    of one class's field (its prefix's, or a field of a class that keeps case) reruns the
+    steps making that class, not the others, and status is clean right after. Before, each
+    copy of the environment counted the words of the whole module (``CLEDB_*`` for every
+    step, ``CleMode`` once set): ``train_global`` reran for ``CLEDB_HOST``, and after
+    ``CleMode`` was set status said it dirty until one more repro."""
+    for name in ("CLE_BATCH", "CLEDB_HOST", "CleMode"):
+        monkeypatch.delenv(name, raising=False)
+    project = make_project(
+        {"pipelines/several.py": SEVERAL_SETTINGS, "pipelines/severalflow.py": SEVERAL_FLOW}
+    )
+    project.repro()
+    assert project.take_ran() == ["train_global", "db", "mode"]
+    monkeypatch.setenv("CleMode", "slow")
+    assert project.dirty() == {"mode": [("env changed", "CleMode")]}
+    project.repro()
+    assert project.take_ran() == ["mode"]
+    assert project.dirty() == {}
+    monkeypatch.setenv("CLEDB_HOST", "db.example")
+    assert project.dirty() == {"db": [("env changed", "CLEDB_HOST*")]}
+    project.repro()
+    assert project.take_ran() == ["db"]
+    assert project.dirty() == {}
+    monkeypatch.setenv("cle_batch", "8")
+    assert project.dirty() == {"train_global": [("env changed", "CLE_BATCH*")]}
+    project.repro()
+    assert project.take_ran() == ["train_global"]
     same_as_scratch(project, tmp_path)
 
 
