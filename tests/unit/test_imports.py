@@ -14,9 +14,20 @@ from incr import imports
 @pytest.fixture
 def clean_imports(monkeypatch):
     """Restore sys.path and sys.meta_path after the test; returns a function that fakes
-    ``__main__`` as a file."""
+    ``__main__`` as a file. What a script's set-up starts for the rest of the process (the
+    read recorder's audit hook, which also changes the environment of every process started
+    after it, fork handlers, the import-time reads) is not started: it cannot be undone, and
+    the functional tests run in this process next would start their commands under it."""
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    from incr import globalvalues, hooks, importreads, reads, scriptmain
+
+    monkeypatch.setattr(reads, "follow", lambda *args: None)
+    monkeypatch.setattr(importreads, "start_for_script", lambda *args: None)
+    monkeypatch.setattr(globalvalues, "imported_before", lambda *args: None)
+    monkeypatch.setattr(scriptmain, "name_in_children", lambda *args: None)
+    monkeypatch.setattr(hooks, "step_made", hooks.step_made)
+    monkeypatch.setattr(imports, "_script", imports._script)
 
     def fake_main(path: Path) -> None:
         main = types.ModuleType("__main__")
