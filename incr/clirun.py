@@ -77,14 +77,19 @@ def status(
     with few_collections(), stdout_kept_for(as_json):
         kept: dict[str, tuple[str, int, list[str], bool]] = {}
         outside: set[str] = set()
-        verdicts = commands.status(targets, root=project, check=check, kept=kept, outside=outside)
+        left_out: list[str] = []  # modules not imported yet (``incr.deferred``)
+        verdicts = commands.status(
+            targets, root=project, check=check, kept=kept, outside=outside, left_out=left_out
+        )
     if as_json:
         output = status_json(verdicts)
     else:
         kept_notes = [kept_line(name, *about) for name, about in sorted(kept.items())]
         lines = status_lines(verdicts) + leftover_notes(project, verdicts, targets) + kept_notes
-        output = "\n".join(lines)  # one write: a large pipeline has a line per step
-    if memo is not None and statusmemo.keepable(verdicts):
+        output = "\n".join(lines + left_out)  # one write: a large pipeline has a line per step
+    if as_json and left_out:
+        echo("\n".join(left_out), err=True)
+    if memo is not None and not left_out and statusmemo.keepable(verdicts):
         memo.keep(output, outside)
     if output:
         echo(output)

@@ -70,6 +70,7 @@ def status(
     force: bool = False,
     kept: dict[str, tuple[str, int, list[str], bool]] | None = None,
     outside: set[str] | None = None,
+    left_out: list[str] | None = None,
 ) -> list[Verdict]:
     """Each step of the targeted pipelines (all without targets), in run order, with the
     reasons it is dirty (none: clean): what ``incr repro`` would run, running nothing.
@@ -81,13 +82,28 @@ def status(
     as ``incr repro --force --dry-run`` does. ``kept``, when given, receives the pipelines
     whose lock entries stay although discovery does not find them (see
     ``keptlocks.kept_pipelines``). ``outside``, when given, receives the keys of the files and
-    folders outside the project that the answer depends on (``incr.outside``). Raises
-    IncrError (DiscoveryError, GraphError, LockfileError...) with a one-line message.
+    folders outside the project that the answer depends on (``incr.outside``). ``left_out``,
+    when given (and without targets or ``check``), lets a module failing on a file a step
+    writes, not there yet, be left out (``incr.deferred``), and receives a note on each.
+    Raises IncrError (DiscoveryError, GraphError, LockfileError...) with a one-line message.
     """
-    workspace, pipelines = open_pipelines(find_project(root), executable=False)
-    if kept is not None:  # lock entries kept for pipelines a script runs (``incr.keptlocks``)
-        live = [t.graph.name for t in pipelines]
-        kept.update(kept_pipelines(workspace.project, workspace.locks, live))
+    project = find_project(root)
+    deferred = None
+    if left_out is not None and not targets and not check:
+        from incr.deferred import Deferred
+
+        deferred = Deferred(project.root, project.lockfile)
+    workspace, pipelines = open_pipelines(project, executable=False, deferred=deferred)
+    waiting = set(deferred.errors) if deferred is not None else set()
+    if kept is not None or waiting:  # lock entries kept for pipelines a script runs
+        live = [t.graph.name for t in pipelines]  # (``incr.keptlocks``)
+        found = kept_pipelines(workspace.project, workspace.locks, live)
+        if kept is not None:
+            kept.update({name: about for name, about in found.items() if about[0] not in waiting})
+        if deferred is not None and left_out is not None:
+            for module in sorted(waiting):
+                entries = sum(about[1] for about in found.values() if about[0] == module)
+                left_out.append(deferred.status_note(module, entries))
     if targets:  # with the steps of other pipelines writing what they read, as repro does
         from incr.knownreads import with_writers
 

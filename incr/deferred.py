@@ -8,7 +8,8 @@ the file, which asks for another pass (``incr.passes``: the file counts as read 
 a step changed it), and that pass imports the module. A module whose file no step writes (no
 ``outs`` of the pipelines found, no output in ``pipeline.lock``) fails as before, and so does
 one still failing once the passes are over: its import error, with its hint, ends the run.
-``incr status`` does not defer: it says the module cannot be imported yet.
+``incr status`` (without targets or ``--check``) defers them too: it judges the other
+pipelines and says, for each module left out, what it waits for (``status_note``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,16 @@ class Deferred:
             f"{modules} read {files} as they are imported, which is not there yet and which a "
             "step of this run writes: they are imported once it is there, and the pipelines "
             "they define run then"
+        )
+
+    def status_note(self, module: str, entries: int) -> str:
+        """For ``incr status``: module ``module`` (left out) is not judged, and why;
+        ``entries``: the lock entries of the pipelines it defines."""
+        error = self.errors[module]
+        held = f" ({entries} step{'s' if entries != 1 else ''} in pipeline.lock)" if entries else ""
+        return (
+            f"note: {module}{held} is not judged: it reads {error.missing} as it is imported; "
+            f"{error.hint}"
         )
 
     def first(self) -> DiscoveryError:

@@ -659,10 +659,12 @@ def test_steps_held_for_a_pass_a_failure_stops_are_said_skipped(
 def test_a_module_reading_at_import_a_file_a_step_writes_is_imported_after_that_step(
     make_project: MakeProject, tmp_path
 ) -> None:
-    """A fresh clone (the lockfile committed, the file not there): ``incr status`` cannot
-    import the module and its hint names the step writing the file; ``incr repro`` imports
-    the other modules, runs that step, then imports the module and runs its pipeline
-    (``incr.deferred``). Before, nothing ran: the import error ended the run."""
+    """A fresh clone (the lockfile committed, the file not there): ``incr status`` judges
+    the other pipelines and says the module is not judged yet, naming the step writing the
+    file (``incr status TARGET`` and ``--check`` keep the import error); ``incr repro``
+    imports the other modules, runs that step, then imports the module and runs its pipeline
+    (``incr.deferred``). Before, nothing ran: the import error ended the run, and ended
+    ``incr status`` too."""
     unguarded = READER.replace(
         'json.load(open("data/m.json")) if os.path.exists("data/m.json") else {"v": 0}',
         'json.load(open("data/m.json"))',
@@ -676,9 +678,18 @@ def test_a_module_reading_at_import_a_file_a_step_writes_is_imported_after_that_
     assert project.take_ran() == ["make", "use"]
     (project.root / "data/m.json").unlink()
     shutil.rmtree(project.root / ".pipecache")  # a fresh clone
-    assert "import failed: FileNotFoundError" in project.incr("status").user_error()
-    hint = project.incr("status").stderr
-    assert "data/m.json is not there yet, and step b_make.make writes it" in hint
+    status = project.incr("status")
+    assert status.returncode == 0, status.output
+    assert "b_make:\n  make  dirty: output missing" in status.stdout
+    assert "a_use" not in status.stdout.partition("note:")[0]  # not judged: not listed
+    assert (
+        "note: pipelines/a_use.py (1 step in pipeline.lock) is not judged: it reads data/m.json"
+        " as it is imported; data/m.json is not there yet, and step b_make.make writes it"
+        in status.stdout
+    )
+    assert "keeps" not in status.stdout  # not taken for entries of a pipeline not found
+    for args in (["status", "--check"], ["status", "b_make"]):
+        assert "import failed: FileNotFoundError" in project.incr(*args).user_error()
     result = project.incr("repro")
     assert result.returncode == 0, result.output
     assert "pipelines/a_use.py read data/m.json as they are imported" in result.output
