@@ -180,7 +180,7 @@ def learned(
         places = _places(sys.modules.get(top), root)
         if not places or places == _looked_up(top, (), root):
             continue  # not local code, or the project's own module: the code index's
-        if top in named and places == _looked_up(top, path, root):
+        if top in named and places in (_looked_up(top, path, root), _finder_places(top, root)):
             continue  # its code counts it, found where it was imported from
         found.update({MODULE_PREFIX + key_of(p): code_at(p) for p in places})
     return found
@@ -233,3 +233,22 @@ def _looked_up(top: str, path: tuple[str, ...], root: str) -> list[str]:
     except (ImportError, ValueError):
         return []
     return _spec_places(spec, root)
+
+
+def _finder_places(top: str, root: str) -> list[str]:
+    """Where an import finder of ``sys.meta_path`` other than Python's own path finder finds
+    module ``top`` (an editable install as setuptools makes them maps the name to its folder):
+    where its code counts it too (``localpackages``)."""
+    machinery = importlib.machinery
+    own = (machinery.PathFinder, machinery.BuiltinImporter, machinery.FrozenImporter)
+    for finder in sys.meta_path:
+        if finder in own:
+            continue  # Python's own: the path, builtins, frozen modules
+        find = getattr(finder, "find_spec", None)
+        try:
+            spec = find(top, None) if find is not None else None
+        except Exception:  # a finder of any kind: one that fails finds nothing here
+            continue
+        if spec is not None:
+            return _spec_places(spec, root)
+    return []

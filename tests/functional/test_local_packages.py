@@ -179,3 +179,56 @@ def test_wiring_from_a_local_package_is_traced_again_when_it_changes(
     project.repro()
     assert project.take_ran() == ["train_3"]
     assert project.dirty() == {}
+
+
+FINDER = """\
+import importlib.abc
+import importlib.util
+import sys
+
+
+class _Editable(importlib.abc.MetaPathFinder):
+    # What an editable install made by setuptools puts on sys.meta_path (the class itself):
+    # the package found by its name, not by a folder on sys.path.
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "shared":
+            return None
+        return importlib.util.spec_from_file_location(
+            name, {init!r}, submodule_search_locations=[{folder!r}]
+        )
+
+
+sys.meta_path.append(_Editable)
+"""
+
+
+def test_a_package_an_import_finder_finds_is_one_reason_when_it_changes(
+    make_project: MakeProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``shared`` is found by a finder on ``sys.meta_path`` (an editable install, as
+    setuptools makes them), not on ``sys.path``: its edit is one reason. Before, the step
+    also recorded it as a module imported from local code (``module:`` read, the same
+    value): ``code changed (shared's local code); read changed (shared's local code
+    (...))``."""
+    folder = tmp_path / "libs" / "shared"
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").write_text("from shared.ops import scale\n", encoding="utf-8")
+    (folder / "ops.py").write_text("def scale(x):\n    return x * 2\n", encoding="utf-8")
+    site = tmp_path / "site"
+    site.mkdir()
+    init = str(folder / "__init__.py")
+    finder = FINDER.format(init=init, folder=str(folder))
+    (site / "sitecustomize.py").write_text(finder, encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    project = make_project({"pipelines/using.py": STEPS})
+    project.repro()
+    assert project.take_ran() == ["scaled", "plain"]
+    entry = project.lock()["using.scaled"]
+    assert entry.facts.code["pkg:shared"].startswith("files:")
+    assert not [k for k in entry.reads if k.startswith("module:")]
+    (folder / "ops.py").write_text("def scale(x):\n    return x * 3\n", encoding="utf-8")
+    assert project.dirty() == {"scaled": [("code changed", "shared's local code")]}
+    project.repro()
+    assert project.take_ran() == ["scaled"]
+    assert project.dirty() == {}
