@@ -279,12 +279,15 @@ def readers_of(
     writes: Mapping[str, Iterable[str]], locks: Mapping[str, LockEntry]
 ) -> dict[str, dict[str, str]]:
     """For each file a step was seen writing (``writes``: by step key), what each lock entry
-    that read it records of it (by that entry's key)."""
+    that read it records of it (by that entry's key): as a read, or as a dep (declared, or
+    tracked for a reader written in C: ``pd.read_parquet`` of a known path)."""
     paths = {path for written in writes.values() for path in written}
     found: dict[str, dict[str, str]] = {}
     for entry in locks.values() if paths else ():
         for path in paths.intersection(entry.reads):
             found.setdefault(path, {})[entry.key] = entry.reads[path]
+        for path in paths.intersection(entry.facts.deps):
+            found.setdefault(path, {}).setdefault(entry.key, entry.facts.deps[path])
     return found
 
 

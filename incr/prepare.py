@@ -365,7 +365,7 @@ class Preparer:
         executes); a record whose such file no step reads differs is skipped (``leafwrites``)."""
         written = self.ws.writes.steps.get(node.key)
         if written and any(
-            path in entry.reads
+            path in entry.reads or path in entry.facts.deps  # (a reader in C's: a dep)
             for entry in self.ws.locks.values()
             if entry.key != node.key
             for path in written

@@ -230,8 +230,11 @@ class RecordedReads:
         if self.owners is not None:
             self.note_owners(full, frame)
         mtime = result.st_mtime_ns if result and stat_module.S_ISREG(result.st_mode) else None
-        if not mine:
-            self.tested_by_library.add(full)
+        if mine:
+            self.tested_by_library.discard(full)
+        else:
+            if full not in self.tests:  # (not when the project's code tested it first)
+                self.tested_by_library.add(full)
             timed = mtime is not None and full not in self.timed and asks_time(frame)
             if timed and not self._tell_parent("timed", full):  # (the step's process keeps it)
                 self.timed.add(full)  # its bytes count (see ``paths``)

@@ -156,7 +156,9 @@ class ReadRecorder(RecordedReads):
         if is_write(mode, flags):
             if full not in self.written and keeps_bytes(mode, flags):
                 self.appended[full] = _size(full)  # appended to first: what was there stays
-            elif full not in self.written and (full in self.read or full in self.tests):
+            elif full not in self.written and (
+                full in self.read or (full in self.tests and full not in self.tested_by_library)
+            ):  # (a library testing where it writes, as pandas' to_parquet does: no reading)
                 self.appended[full] = size = _size(full)  # read, then written anew from it
                 with unrecorded():  # incr's own read of what it holds (not a child's: written)
                     self.rewritten[full] = held_bytes(full, size) if at is None else None

@@ -866,3 +866,62 @@ def test_a_database_a_child_process_opens_counts_for_the_step(make_project: Make
     assert project.take_ran() == ["build", "count"]
     assert "data/rows.db" not in project.lock()["flow.build"].reads
     assert project.dirty() == {}
+
+
+PANDAS_PARQUET = """\
+    import pandas as pd
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class Rows(StepConfig):
+        n: int = 2
+
+
+    @step
+    def export(config: Rows) -> int:
+        mark("export")
+        pd.DataFrame({"a": list(range(config.n))}).to_parquet("out/feats.parquet")
+        return config.n
+
+
+    @step
+    def summary(n: int) -> int:
+        mark("summary")
+        return int(pd.read_parquet("out/feats.parquet")["a"].sum())
+
+
+    @pipeline
+    def flow():
+        summary(export(config=Rows(n=2)))
+    """
+
+
+def test_a_parquet_file_pandas_writes_is_the_steps_own(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """pandas' ``to_parquet`` tests the path, then opens it in C++ (``pa.OSFile``) and has
+    pyarrow write it: the write is seen when it is called, so status is clean right after
+    the first run, and an edit of the writer reruns the reader. Before, the write was not
+    seen, and the test (``exists:out/feats.parquet`` missing) made ``export`` dirty after
+    each first run (``file appeared``) until one more repro. The file removed by hand reruns
+    its writer (``written file missing``) before ``summary``, which reads it in C (a dep):
+    before, a reader's dep did not count as a read of the written file, and the writer was
+    put back from the cache (writing no file) while ``summary`` failed on the missing file."""
+    pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    project = make_project({FLOW: PANDAS_PARQUET, "out/.gitkeep": ""})
+    project.repro()
+    assert project.take_ran() == ["export", "summary"]
+    assert project.dirty() == {}
+    project.edit(FLOW, "Rows(n=2)", "Rows(n=4)")
+    project.repro()
+    assert project.take_ran() == ["export", "summary"]
+    assert project.dirty() == {}
+    (project.root / "out/feats.parquet").unlink()
+    assert "export" in project.dirty()
+    project.repro()
+    assert project.take_ran() == ["export"]  # the same bytes: summary reused
+    assert project.dirty() == {}
+    assert_same_as_fresh(project, tmp_path / "fresh")
