@@ -571,9 +571,10 @@ def test_a_variable_the_worker_has_otherwise_than_the_client_fails_the_step(
 def test_a_prefix_of_variables_a_library_copied_is_checked_on_the_worker(
     cluster: tuple[str, set[int]], make_project: MakeProject
 ) -> None:
-    """pydantic-settings copies the environment on the worker: the step counts by
-    ``$INCRPFX_*``, which the worker finds as the client does (both have INCRPFX_SHARED),
-    until the client alone has another variable of the prefix."""
+    """pydantic-settings copies the environment on the worker: the step counts by its
+    field's variable in any case (``$INCRPFX_SHARED*``), which the worker finds as the
+    client does (both have INCRPFX_SHARED), until the client alone has another spelling of
+    it; another variable of the prefix is no field's, and changes nothing."""
     pytest.importorskip("pydantic_settings")
     address, _ = cluster
     project = make_project(
@@ -603,10 +604,12 @@ def test_a_prefix_of_variables_a_library_copied_is_checked_on_the_worker(
     )
     same = on_cluster(project, address)
     assert same.returncode == 0, same.stdout + same.stderr
-    assert "$INCRPFX_*" in project.lock()["p.configured"].reads
-    other = on_cluster(project, address, env={"INCRPFX_OTHER": "client"})
+    assert "$INCRPFX_SHARED*" in project.lock()["p.configured"].reads
+    unrelated = on_cluster(project, address, env={"INCRPFX_OTHER": "client"})
+    assert unrelated.returncode == 0, unrelated.stdout + unrelated.stderr
+    other = on_cluster(project, address, env={"incrpfx_shared": "client"})
     assert other.returncode == 1, other.stdout + other.stderr
-    assert "step p.configured read $INCRPFX_* on worker" in other.stderr
+    assert "step p.configured read $INCRPFX_SHARED* on worker" in other.stderr
 
 
 def test_a_step_reads_the_run_history_in_a_worker(
