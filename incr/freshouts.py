@@ -167,3 +167,37 @@ def _same(entry: trees.Entry, recorded: trees.Entry | None, store: Store) -> boo
     if entry.kind == trees.LINK:
         return recorded.target == entry.target
     return recorded.digest == entry.digest and store.has(entry.digest)
+
+
+def clear_written(
+    key: str,
+    left: Iterable[str],
+    writers: Mapping[str, Iterable[str]],
+    kept: Collection[str],
+    root: Path,
+    own: tuple[str, ...],
+) -> list[str]:
+    """Before step ``key`` executes: the files its last run was seen writing outside its outs
+    that hold what that run left (``left``; one edited since is left alone), which a run from
+    scratch does not find before it, removed. Not those it appended to or read first
+    (``kept``, with the files every writer appends to: ``incr.appendbase`` keeps what they
+    held), nor those another step writes too (``writers``: the files each step, by key, was
+    seen writing), nor anything under incr's ``own`` paths (the cache folder, where an input
+    of the step may have been written out for it). Otherwise a file of that run it does not
+    write again would stay beside what it writes now: a part of a dataset named by a fresh
+    id (``to_parquet(path, partition_cols=...)``), a report named by a tag; a reader listing
+    the folder would read both. Returns the paths removed."""
+    others = {p for k, paths in writers.items() if k != key for p in paths}
+    removed = []
+    for path in sorted(left):
+        if path in kept or path in others:
+            continue
+        if any(path == o or path.startswith(f"{o}/") for o in own):
+            continue
+        full = root / path
+        with contextlib.suppress(OSError, UnsafePath):
+            check_inside(full, root)
+            if full.is_file() or full.is_symlink():
+                full.unlink()
+                removed.append(path)
+    return removed

@@ -187,10 +187,21 @@ def _writer(real: Callable[..., Any], position: int) -> Callable[..., Any]:
             path = args[position] if len(args) > position else next(named, None)
             path = on_disk(kwargs.get("filesystem"), path)
             if isinstance(path, str | os.PathLike):
-                sink.event(os.fsdecode(path), "w", _WRITE)
+                _wrote(sink, os.fsdecode(path))
         return result
 
     return writer
+
+
+def _wrote(sink: Sink, path: str) -> None:
+    """Tell ``sink`` the files a writer wrote at ``path``: the file, or each file under the
+    folder it wrote (a dataset partitioned by a column: ``k=x/<id>-0.parquet``)."""
+    if not os.path.isdir(path):
+        sink.event(path, "w", _WRITE)
+        return
+    for folder, _, files in os.walk(path):
+        for name in files:
+            sink.event(os.path.join(folder, name), "w", _WRITE)
 
 
 def _sql_reader(real: Callable[..., Any], position: int) -> Callable[..., Any]:

@@ -145,6 +145,8 @@ WRITERS: dict[str, int] = {
             "pyarrow.feather.write_feather",
             "pyarrow.csv.write_csv",
             "pyarrow.orc.write_table",
+            "pyarrow.parquet.write_to_dataset",
+            "pyarrow.dataset.write_dataset",
             # pandas 3 opens the file in C++ (``pa.OSFile``) and hands pyarrow the stream.
             "pandas.DataFrame.to_parquet",
         ],

@@ -114,13 +114,20 @@ class ResultRecorder:
     def clear_outs(self, run: RunState, node: StepNode) -> list[tuple[Path, Path]]:
         """Step ``node`` is about to execute: its outs are taken away, as a run from scratch
         finds them (``freshouts``), but for files every writer appends to, put back by
-        ``starting``. What was not from its last run is moved aside: the moves are returned.
-        Run again in the same command, it finds only what it wrote then: removed."""
+        ``starting``; so are the files its last run wrote anew outside them
+        (``freshouts.clear_written``). What was not from its last run is moved aside: the
+        moves are returned. Run again in the same command, it finds only what it wrote then:
+        removed."""
         ws, root = self.ws, self.ws.project.root
+        entry = ws.locks.get(node.key)
+        if node.key in ws.writes.steps and entry is not None:  # seen writing outside its outs
+            writes, own = ws.writes, (ws.project.cache_dir, ws.project.lockfile_name)
+            as_left = writes.as_left(node.key, entry.fingerprint, root)
+            held = {*writes.appends.get(node.key, ()), *writes.chains}
+            freshouts.clear_written(node.key, as_left, writes.steps, held, root, own)
         outs = [o for o in node.outs if o not in ws.writes.chains]
         if not any(os.path.lexists(root / o) for o in outs):
             return []
-        entry = ws.locks.get(node.key)
         recorded = run.outputs.get(node.name) or (entry.outputs if entry is not None else {})
         left: set[str] = set()
         if entry is not None and ws.outputs.rewritten is not None:

@@ -252,7 +252,7 @@ class Loop:
     def clear_outs(self, node: StepNode) -> None:
         """Its outs as a run from scratch finds them (``ResultRecorder.clear_outs``), with a
         warning for each file moved aside."""
-        if not node.outs:
+        if not node.outs and node.key not in self.preparer.ws.writes.steps:
             return
         root = self.preparer.ws.project.root
         for source, target in self.recorder.clear_outs(self.run, node):

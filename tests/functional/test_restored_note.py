@@ -71,12 +71,14 @@ def test_a_reverted_step_whose_report_holds_another_runs_bytes_executes(
     assert_same_as_scratch(project, fresh_copy(project, tmp_path / "fresh"))
 
 
-def test_a_step_whose_report_holds_what_the_run_left_is_put_back_without_a_note(
+def test_a_reverted_step_whose_reports_its_edited_run_removed_executes_without_a_note(
     make_project: MakeProject,
 ) -> None:
-    """``about.txt`` and ``score.json`` hold what the first run left when its edit is
-    reverted (the edited run wrote them elsewhere): nothing executes, and nothing is said
-    of files not put back."""
+    """The edited run writes ``score2.json`` and ``about2.txt``: the files of the run before
+    are removed as it starts (``freshouts.clear_written``: a run from scratch of the edited
+    code has no ``score.json``). Reverted, ``score`` executes to write them again (the cache
+    does not hold them), ``listed`` is put back, and nothing is said of files not put
+    back."""
     project = make_project({"pipelines/evaluate.py": EVALUATE})
     project.repro()
     project.take_ran()
@@ -85,13 +87,15 @@ def test_a_step_whose_report_holds_what_the_run_left_is_put_back_without_a_note(
     project.edit("pipelines/evaluate.py", "value = 10 + BONUS", "value = 11 + BONUS")
     project.repro()
     assert project.take_ran() == ["score", "listed"]
+    assert not (project.root / "reports/score.json").exists()
     project.edit("pipelines/evaluate.py", '"reports/score2.json"', '"reports/score.json"')
     project.edit("pipelines/evaluate.py", '"reports/about2.txt"', '"reports/about.txt"')
     project.edit("pipelines/evaluate.py", "value = 11 + BONUS", "value = 10 + BONUS")
     result = project.repro()
-    assert project.take_ran() == []  # both put back from the cache
+    assert project.take_ran() == ["score"]  # listed, given the same value, is put back
     assert "was put back" not in result.stderr
     assert project.read("reports/score.json") == "10"
+    assert project.dirty() == {}
 
 
 def test_a_report_of_another_branch_makes_its_writer_dirty(

@@ -1,0 +1,139 @@
+"""Before a step executes again, the files its last run wrote outside its ``outs`` (seen
+written, written anew, by it alone, holding what that run left) are removed, as a run from
+scratch does not find them: one it does not write again (a dataset part named by a fresh
+id, a report named by a tag) would otherwise stay beside what it writes now, and a step
+reading the folder would read both (``freshouts.clear_written``)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .conftest import MakeProject
+from .scratch import assert_same_as_scratch, fresh_copy
+
+FLOW = "pipelines/flow.py"
+
+PARTITIONED = """\
+    import pandas as pd
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class Rows(StepConfig):
+        scale: int = 1
+
+
+    @step
+    def write(config: Rows) -> int:
+        mark("write")
+        frame = pd.DataFrame({"a": [1, 2, 3], "k": ["x", "y", "x"]})
+        frame["a"] *= config.scale
+        frame.to_parquet("out/parts", partition_cols=["k"])  # parts named by a fresh id
+        return config.scale
+
+
+    @step
+    def total(scale: int) -> int:
+        mark("total")
+        return int(pd.read_parquet("out/parts")["a"].sum())
+
+
+    @pipeline
+    def flow():
+        total(write(config=Rows(scale=1)))
+    """
+
+
+def test_a_partitioned_dataset_written_again_holds_only_the_new_parts(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """pandas' ``to_parquet`` with ``partition_cols`` writes each part under a fresh id. An
+    edit runs ``write`` again: the parts of its last run are removed first, so ``total``
+    reads 12, as a run from scratch does. Before, the old parts stayed (and the write was
+    not seen at all): ``total`` read both runs' rows, 18, with status clean."""
+    pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    project = make_project({FLOW: PARTITIONED, "out/.gitkeep": ""})
+    project.repro()
+    assert project.take_ran() == ["write", "total"]
+    assert project.dirty() == {}
+    project.edit(FLOW, "Rows(scale=1)", "Rows(scale=2)")
+    project.repro()
+    assert project.take_ran() == ["write", "total"]
+    assert len(list((project.root / "out/parts").rglob("*.parquet"))) == 2
+    assert project.dirty() == {}
+    fresh = fresh_copy(project, tmp_path / "fresh")
+    shutil.rmtree(fresh.root / "out/parts")  # a clone: the pipeline makes it
+    assert_same_as_scratch(project, fresh)
+
+
+TAGGED = """\
+    import os
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class Tag(StepConfig):
+        tag: str = "a"
+
+
+    @step
+    def report(config: Tag) -> str:
+        mark("report")
+        with open(f"reports/score_{config.tag}.txt", "w", encoding="utf-8") as fh:
+            fh.write(config.tag)
+        return config.tag
+
+
+    @step
+    def collect(tag: str) -> list:
+        mark("collect")
+        return sorted(os.listdir("reports"))
+
+
+    @pipeline
+    def flow():
+        collect(report(config=Tag(tag="a")))
+    """
+
+
+def test_a_file_named_by_a_config_value_is_not_left_beside_the_next_one(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``report`` writes ``reports/score_<tag>.txt``; ``collect`` lists the folder. With the
+    tag changed, ``score_a.txt`` (its last run's) is removed before it runs again; a file
+    the user put there stays. Before, ``collect`` listed both scores."""
+    project = make_project({FLOW: TAGGED, "reports/README.md": "scores"})
+    project.repro()
+    assert project.take_ran() == ["report", "collect"]
+    project.edit(FLOW, 'Tag(tag="a")', 'Tag(tag="b")')
+    project.repro()
+    assert project.take_ran() == ["report", "collect"]
+    assert sorted(p.name for p in (project.root / "reports").iterdir()) == [
+        "README.md",
+        "score_b.txt",
+    ]
+    assert project.dirty() == {}
+    fresh = fresh_copy(project, tmp_path / "fresh")
+    (fresh.root / "reports/score_b.txt").unlink()
+    assert_same_as_scratch(project, fresh)
+
+
+def test_a_written_file_edited_since_its_run_is_left_alone(
+    make_project: MakeProject,
+) -> None:
+    """A file of the step's last run that was edited since is not removed: it is not what
+    that run left."""
+    project = make_project({FLOW: TAGGED, "reports/README.md": "scores"})
+    project.repro()
+    assert project.take_ran() == ["report", "collect"]
+    (project.root / "reports/score_a.txt").write_text("by hand", encoding="utf-8")
+    project.edit(FLOW, 'Tag(tag="a")', 'Tag(tag="b")')
+    project.repro()
+    assert project.take_ran() == ["report", "collect"]
+    assert project.read("reports/score_a.txt") == "by hand"
