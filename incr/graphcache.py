@@ -42,7 +42,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from incr import cachefile, outside, topcalls
 from incr.dag import shape
@@ -55,7 +55,9 @@ from incr.model import TracedPipeline
 from incr.project import Project, discovered_modules
 from incr.storage import atomic_write
 from incr.version import __version__
-from incr.wiring import Wiring, wiring_of
+
+if TYPE_CHECKING:
+    from incr.wiring import Wiring
 
 #: 4: what step functions capture, and steps in class bodies; 5: run order; 6: wiring digests
 #: of the text around step bodies; 7: fields that hold their default left out; 8: modules
@@ -159,6 +161,8 @@ def save(
         )
     ):
         return valued(saved.key)
+    from incr.wiring import wiring_of  # here: a command the cache answers checks no wiring
+
     wiring = {}
     volatile: list[str] = []
     native: list[str] = []
@@ -351,6 +355,8 @@ def _same_wiring(project: Project, data: dict[str, Any], now: dict[str, Any]) ->
             continue
         if rel not in wiring or digest == MISSING:
             return False  # not a module, or gone: the wiring may depend on it
+        from incr.wiring import wiring_of  # (a module changed since the graphs were saved)
+
         text = (project.root / rel).read_bytes()
         found = wiring_of(text, rel)
         earlier = functools.partial(_kept_wiring, project, key["modules"][rel], rel)
@@ -399,5 +405,7 @@ def _kept_wiring(project: Project, digest: str, rel: str) -> Wiring | None:
         text = project.kept_module(digest).read_bytes()
     except OSError:
         return None
+    from incr.wiring import wiring_of
+
     found = wiring_of(text, rel)
     return found if found is not None and found.digest == digest else None

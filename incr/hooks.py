@@ -34,3 +34,6 @@ step_made: Callable[[Any], None] | None = None
 #: While its context is active, ``importlib.metadata.entry_points(group=...)`` is answered from
 #: the entry points a workspace remembers (``incr.entrypoints.answering``); None: not set.
 entry_points_memory: Callable[[], AbstractContextManager[None]] | None = None
+#: The project's ``[tool.incr] trusted_types`` and its test for its own modules, which skops
+#: may load (``skopsformat.configure``; a workspace sets them without loading skops' format).
+skops_trust: tuple[tuple[str, ...], Callable[[str], bool]] | None = None

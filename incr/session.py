@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from incr import dag, entrypoints, gate, knownreads, skopsformat, statuswalk
+from incr import dag, entrypoints, gate, hooks, knownreads, statuswalk
 from incr.errors import IncrError
 from incr.facts import StepFacts, learned_notes
 from incr.fingerprint import CodeClosure
@@ -104,7 +104,7 @@ class Workspace:
         self._later: dict[str, LaterUsers] = {}  # see ``judged_reads``
         self.pipelines: list[TracedPipeline] = []  # those the command judges or runs
         # skops loads the types [tool.incr] trusted_types names and the project's own
-        skopsformat.configure(tuple(project.trusted_types), self.sources.is_project_module)
+        hooks.skops_trust = (tuple(project.trusted_types), self.sources.is_project_module)
 
     @property
     def imports(self) -> ImportFacts:

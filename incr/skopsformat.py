@@ -22,6 +22,7 @@ import json
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from incr import hooks
 from incr.errors import MaterializeError
 from incr.matbase import Declined, FileMaterializer, Parts
 
@@ -30,14 +31,11 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 #: Module prefixes whose types are trusted besides skops' defaults.
 TRUSTED_PACKAGES = ("sklearn",)
 
-_extra_trusted: tuple[str, ...] = ()
-_is_project: Callable[[str], bool] = lambda module: False  # noqa: E731
-
 
 def configure(trusted: tuple[str, ...], is_project: Callable[[str], bool]) -> None:
-    """The project's ``trusted_types`` and its test for its own modules."""
-    global _extra_trusted, _is_project
-    _extra_trusted, _is_project = trusted, is_project
+    """The project's ``trusted_types`` and its test for its own modules (held in
+    ``incr.hooks``, where a workspace sets them without loading this module)."""
+    hooks.skops_trust = (trusted, is_project)
 
 
 class UntrustedTypes(MaterializeError):
@@ -102,9 +100,10 @@ def _untrusted(data: bytes) -> list[str]:
 
 def _trusted(name: str) -> bool:
     module = _split(name)[0]
-    if module.split(".")[0] in TRUSTED_PACKAGES or name in _extra_trusted:
+    trusted, is_project = hooks.skops_trust or ((), None)
+    if module.split(".")[0] in TRUSTED_PACKAGES or name in trusted:
         return True
-    return _is_project(module)
+    return is_project is not None and is_project(module)
 
 
 def _by_name(name: str) -> bool:
