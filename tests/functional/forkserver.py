@@ -116,6 +116,7 @@ ENGINE = (
     "incr.objectcode",
     "incr.registries",
     "incr.volatile",
+    "incr.wiring",
 )
 #: Libraries slow to import, by the top-level name a project imports, and what a server for such
 #: projects loads for them. Each names the slow libraries that importing it loads anyway (pandas
