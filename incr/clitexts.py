@@ -196,6 +196,7 @@ STATUS_HELP = """List every step as clean, dirty or waiting, with the reasons th
       file appeared / file vanished (path)         a path it tested for existence
       output missing / output modified (path)      a file in outs=[...]
       written file missing / changed (path)        a file it wrote, not in outs
+      removed step's file (path, of STEP)          a file a step gone from its pipeline wrote
       output missing from cache, expired, cache disabled, new step
     README's "What makes a step dirty" lists them all.
     A step that is only "waiting: after transform" reruns only if transform's

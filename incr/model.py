@@ -223,8 +223,7 @@ class Reason:
     INPUT = "input changed"
     UPSTREAM = "after"
     MISSING = "output missing from cache"
-    OUT_MISSING = "output missing"
-    MODIFIED = "output modified"
+    OUT_MISSING, MODIFIED = "output missing", "output modified"
     WRITTEN_MISSING = "written file missing"  # a file it writes (not in outs), a step read,
     WRITTEN_CHANGED = "written file changed"  # is gone or changed: rerunning writes it
     EXPIRED = "expired"
@@ -233,6 +232,7 @@ class Reason:
     APPENDED = "shared file appended"  # a later writer executes, appending to what it wrote
     APPEND_UNKNOWN = "appended file not known"  # what such a file held before: all rerun
     SETS = "sets values as it runs"  # module values other steps may read (``sets:`` keys)
+    REMOVED = "removed step's file"  # it read a file of a step gone from its pipeline
     FINGERPRINT = "fingerprint changed"
 
     def __str__(self) -> str:

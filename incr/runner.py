@@ -19,7 +19,7 @@ from dataclasses import field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from incr import crossreads, dag, envreads, keptlocks, setters, temppool
+from incr import crossreads, dag, envreads, keptlocks, orphans, setters, temppool
 from incr import graph as graphs
 from incr.consumers import Consumers
 from incr.events import (
@@ -347,6 +347,8 @@ def _repro(
         for traced, only in dag.select(pipelines, targets):
             graph, _ = workspace.learned_graph(traced)
             workspace.facts.check_deps(traced, judged_steps(graph, only))
+    if not (dry_run or targets) and workspace.deferred is None:  # a run from scratch lacks
+        _remove_orphans(workspace, pipelines, reporter)  # the files of steps gone
     runner = Runner(workspace, reporter)
     runner.remote, runner.dask = pull, dask
     if pull is not None:  # a fetched run's files outside outs, as if it ran here
@@ -421,6 +423,27 @@ def _repro(
             because = "they waited for a next pass, which the failure stops (--keep-going runs it)"
             reporter.emit(StepsSkipped(result.pipeline, names, because))
     return done
+
+
+def _remove_orphans(ws: Workspace, pipelines: list[TracedPipeline], reporter: Reporter) -> None:
+    """Remove the files of the steps gone from ``pipelines`` that a run from scratch does not
+    make (``incr.orphans``), saying which, by step. An ``outs`` file stays unless a step
+    reads it (a leftover no step reads: ``incr gc --outs`` removes it, as ``incr status``
+    notes)."""
+    by_step: dict[str, list[str]] = {}
+    found = ws.written.find_orphans([t.graph for t in pipelines])
+    live = [e for k, e in ws.locks.items() if k not in set(found.values())]
+    for path, key in found.items():
+        read = any(orphans.readers_reasons({path: key}, entry) for entry in live)
+        if path in ws.locks[key].outputs and not read:
+            continue
+        with contextlib.suppress(OSError):
+            (ws.project.root / path).unlink()
+            by_step.setdefault(key, []).append(path)
+    for key, paths in by_step.items():
+        more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
+        text = f"removed {paths[0]}{more}, written by step {key}, which its pipeline no longer"
+        reporter.emit(Note(f"{text} has: a run from scratch does not make them"))
 
 
 __all__ = ["Reason", "RunResult", "Runner", "load_artifact"]

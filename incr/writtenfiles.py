@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from incr import appendbase, dag, leafwrites
+from incr import appendbase, dag, leafwrites, orphans
 from incr.learned import readers_of, written_changes
 from incr.model import LockEntry, PipelineGraph, Reason, StepNode, TracedPipeline
 from incr.seenwrites import SeenWrites
@@ -40,13 +40,19 @@ class WrittenFiles:
         self.shared: Across | None = None
         #: Why the writers of files every writer appends to run again (``across``).
         self.unknown: dict[str, list[Reason]] = {}
+        #: The files of steps gone from their pipeline that a run from scratch does not make,
+        #: each with its step's key (``incr.orphans``; found by ``across``).
+        self.orphans: dict[str, str] = {}
         self._users: dict[str, set[str]] | None = None  # see ``_shared``
 
     def changes(self, graph: PipelineGraph, node: StepNode) -> list[Reason]:
-        """Why ``node`` of ``graph`` must run again to write its files anew; empty when none."""
+        """Why ``node`` of ``graph`` must run again to write its files anew, or to read its
+        folder without the files of a step gone from the pipeline (``orphans``); empty when
+        none."""
+        gone = orphans.readers_reasons(self.orphans, self.locks.get(node.key))
         written = self.writes.steps.get(node.key)
         if not written:
-            return list(self.unknown.get(node.key, ()))
+            return gone + list(self.unknown.get(node.key, ()))
         if self._readers is None:
             self._readers = readers_of(self.writes.steps, self.locks)
             self._writers = Counter(p for paths in self.writes.steps.values() for p in paths)
@@ -63,7 +69,7 @@ class WrittenFiles:
         if (locked := self.locks.get(node.key)) is not None:  # a report no other step reads
             runs, mine = self.recorded(locked.fingerprint), (*locked.reads, *locked.facts.deps)
             changes += leafwrites.changes(runs, self.digest, self._shared(node.key, runs, mine))
-        return changes + self.unknown.get(node.key, [])
+        return gone + changes + self.unknown.get(node.key, [])
 
     def modified_outs(
         self, entry: LockEntry | None, modified: list[str], runs: Sequence[TracedPipeline]
@@ -134,7 +140,16 @@ class WrittenFiles:
         before = self.writes.before
         self.writes.chains = appendbase.chains(graphs, *found, before, self.locks)
         self.unknown = appendbase.unknown(self.writes.chains, before)
+        self.find_orphans(graphs)
         return self.shared
+
+    def find_orphans(self, graphs: Sequence[PipelineGraph]) -> dict[str, str]:
+        """The files of the steps gone from ``graphs`` that a run from scratch does not make,
+        each with its step's key (``incr.orphans``); kept for ``changes``."""
+        gone = orphans.gone_steps(graphs, self.locks)
+        left = {key: self._left(key) for key in gone if key in self.writes.steps}
+        self.orphans = orphans.files(gone, left, self.writes, self.locks, self.digest)
+        return self.orphans
 
 
 def _and_folders(path: str) -> list[str]:

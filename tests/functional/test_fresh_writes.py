@@ -137,3 +137,94 @@ def test_a_written_file_edited_since_its_run_is_left_alone(
     project.repro()
     assert project.take_ran() == ["report", "collect"]
     assert project.read("reports/score_a.txt") == "by hand"
+
+
+FAN = """\
+    import glob
+    import os
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class Src(StepConfig):
+        path: str
+
+
+    @step
+    def clean(config: Src) -> str:
+        name = os.path.basename(config.path).removesuffix(".csv")
+        mark(f"clean_{name}")
+        rows = [int(x) * 10 for x in open(config.path).read().split()]
+        with open(f"out/{name}.clean.txt", "w") as fh:
+            fh.write(" ".join(map(str, rows)))
+        return name
+
+
+    @step(outs=["out/summary.txt"])
+    def summary(names: list) -> None:
+        mark("summary")
+        with open("out/summary.txt", "w") as fh:
+            fh.write(",".join(names))
+
+
+    @step
+    def total() -> int:
+        mark("total")
+        files = sorted(glob.glob("out/*.clean.txt"))
+        return sum(sum(map(int, open(p).read().split())) for p in files)
+
+
+    @pipeline
+    def fan():
+        summary([clean(config=Src(path=p)) for p in sorted(glob.glob("data/*.csv"))])
+        total()
+    """
+
+
+def test_the_files_of_a_step_gone_from_its_pipeline_are_removed(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """A step per data file; ``data/b.csv`` removed, its step goes, and so does the file it
+    wrote: ``total``, which globs the folder (no input from it), runs again
+    (``removed step's file``) and sums ``a`` alone, as a run from scratch does. Before, it
+    kept 100 where a run from scratch gives 30, with status clean."""
+    project = make_project(
+        {FLOW: FAN, "data/a.csv": "1\n2\n", "data/b.csv": "3\n4\n", "out/.gitkeep": ""}
+    )
+    project.repro()
+    assert sorted(project.take_ran()) == ["clean_a", "clean_b", "summary", "total"]
+    (project.root / "data/b.csv").unlink()
+    dirty = project.dirty()
+    assert dirty["total"] == [("removed step's file", "out/b.clean.txt, of fan.clean_2")]
+    assert project.incr("status", "total").returncode == 0  # a target: nothing removed
+    result = project.repro()
+    assert "removed out/b.clean.txt, written by step fan.clean_2" in result.output
+    assert sorted(project.take_ran()) == ["summary", "total"]
+    assert not (project.root / "out/b.clean.txt").exists()
+    assert project.dirty() == {}
+    fresh = fresh_copy(project, tmp_path / "fresh")
+    for made in ("out/a.clean.txt", "out/summary.txt"):
+        (fresh.root / made).unlink()
+    assert_same_as_scratch(project, fresh)
+
+
+def test_the_files_of_a_gone_step_stay_with_targets_or_when_edited(
+    make_project: MakeProject,
+) -> None:
+    """A targeted run removes nothing (the other pipelines' steps are not judged), and a file
+    edited by hand since the gone step's run is left alone."""
+    project = make_project(
+        {FLOW: FAN, "data/a.csv": "1\n", "data/b.csv": "3\n", "data/c.csv": "5\n"}
+    )
+    (project.root / "out").mkdir()
+    project.repro()
+    project.take_ran()
+    (project.root / "data/b.csv").unlink()
+    (project.root / "data/c.csv").unlink()
+    (project.root / "out/c.clean.txt").write_text("7", encoding="utf-8")  # by hand
+    project.repro("fan.summary")
+    assert (project.root / "out/b.clean.txt").exists()
+    project.repro()
+    assert not (project.root / "out/b.clean.txt").exists()
+    assert project.read("out/c.clean.txt") == "7"

@@ -75,6 +75,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "crossreads",
             "foreignwrites",
             "leafwrites",
+            "orphans",
         ],
     ),
     # 1 edges: disk, formats, hashing, audit hooks, caches, project layout, console words
