@@ -34,8 +34,13 @@ class Writes(Protocol):
 
 def gone_steps(graphs: Iterable[PipelineGraph], locks: Mapping[str, LockEntry]) -> list[str]:
     """The lock keys of the pipelines of ``graphs`` whose step is no longer in its graph."""
+    graphs = list(graphs)
+    keys = {n.key for g in graphs for n in g.steps}
+    prefixes = tuple(f"{g.name}." for g in graphs)
+    mine = [k for k in locks if k not in keys and k.startswith(prefixes)]  # (most: none)
+    if not mine:
+        return []
     live: dict[str, set[str] | None] = {g.name: {n.name for n in g.steps} for g in graphs}
-    mine = [k for k in locks if any(k.startswith(f"{name}.") for name in live)]
     return stale_locks(mine, live)
 
 
