@@ -163,3 +163,16 @@ def dropped_line(keys: list[str], project: Project) -> str:
             )
         )
     return f"dropped {len(keys)} lock {entries} of " + "; ".join(parts)
+
+
+def dead_keys(project: Project, keys: Iterable[str], live: Iterable[str]) -> list[str]:
+    """The lock keys (among ``keys``) of pipelines that discovery does not find (``live``:
+    the instances it found) and that no module defines any more (see ``kept_pipelines``): a
+    full run drops them."""
+    keys, live = list(keys), list(live)
+    prefixes = tuple(f"{name}." for name in live)
+    lost = [k for k in keys if not k.startswith(prefixes)]
+    if not lost:
+        return []  # (most commands)
+    kept = {i for about in kept_pipelines(project, lost, live).values() for i in about[2]}
+    return [k for k in lost if k.rpartition(".")[0] not in kept]

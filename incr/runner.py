@@ -442,8 +442,8 @@ def _remove_orphans(ws: Workspace, pipelines: list[TracedPipeline], reporter: Re
             by_step.setdefault(key, []).append(path)
     for key, paths in by_step.items():
         more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
-        text = f"removed {paths[0]}{more}, written by step {key}, which its pipeline no longer"
-        reporter.emit(Note(f"{text} has: a run from scratch does not make them"))
+        text = f"removed {paths[0]}{more}, written by step {key}, which is no longer found"
+        reporter.emit(Note(f"{text}: a run from scratch does not make {'them' if more else 'it'}"))
 
 
 __all__ = ["Reason", "RunResult", "Runner", "load_artifact"]

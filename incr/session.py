@@ -98,7 +98,7 @@ class Workspace:
         self.changed = False
         #: The files each step was seen to write (they order the steps that read them).
         self.writes = SeenWrites(project.cache / "writes.json")
-        found = (self.stats.digest, project.root, self.store.recorded_writes)
+        found = (self.stats.digest, project.root, self.store.recorded_writes, project)
         self.written = WrittenFiles(self.writes, self.locks, *found)
         self.outputs.rewritten = lambda e, m: self.written.modified_outs(e, m, self.pipelines)
         self._later: dict[str, LaterUsers] = {}  # see ``judged_reads``

@@ -9,9 +9,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from incr import appendbase, dag, leafwrites, orphans
+from incr import appendbase, dag, keptlocks, leafwrites, orphans
 from incr.learned import readers_of, written_changes
 from incr.model import LockEntry, PipelineGraph, Reason, StepNode, TracedPipeline
+from incr.project import Project
 from incr.seenwrites import SeenWrites
 from incr.sharedwrites import Across, across, left_since
 
@@ -27,8 +28,10 @@ class WrittenFiles:
         digest: Callable[[str], str],
         root: Path,
         recorded: Callable[[str], list[dict[str, str] | None]] = lambda fp: [],
+        project: Project | None = None,
     ) -> None:
         self.writes = writes
+        self.project = project  # (what defines the pipelines not found: ``find_orphans``)
         #: The files no ``outs`` lists as each run of a fingerprint left them (``leafwrites``).
         self.recorded = recorded
         self.locks = locks
@@ -144,9 +147,12 @@ class WrittenFiles:
         return self.shared
 
     def find_orphans(self, graphs: Sequence[PipelineGraph]) -> dict[str, str]:
-        """The files of the steps gone from ``graphs`` that a run from scratch does not make,
-        each with its step's key (``incr.orphans``); kept for ``changes``."""
+        """The files of the steps gone from ``graphs`` (or with their pipeline, which no module
+        defines any more: ``keptlocks.dead_keys``) that a run from scratch does not make, each
+        with its step's key (``incr.orphans``); kept for ``changes``."""
         gone = orphans.gone_steps(graphs, self.locks)
+        if self.project is not None:
+            gone += keptlocks.dead_keys(self.project, self.locks, [g.name for g in graphs])
         left = {key: self._left(key) for key in gone if key in self.writes.steps}
         self.orphans = orphans.files(gone, left, self.writes, self.locks, self.digest)
         return self.orphans

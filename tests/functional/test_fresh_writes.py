@@ -228,3 +228,65 @@ def test_the_files_of_a_gone_step_stay_with_targets_or_when_edited(
     project.repro()
     assert not (project.root / "out/b.clean.txt").exists()
     assert project.read("out/c.clean.txt") == "7"
+
+
+def test_the_files_of_a_deleted_pipeline_module_are_removed(make_project: MakeProject) -> None:
+    """``pipelines/b_feat.py`` deleted: the file its step wrote goes before the pipelines
+    run, and ``total``, of another pipeline, globbing ``data/feat_*.txt``, sums ``a`` alone.
+    Before, it kept reading ``feat_b.txt``."""
+    maker = """\
+        from incr import pipeline, step
+
+
+        @step
+        def make_NAME() -> int:
+            with open("data/feat_NAME.txt", "w") as fh:
+                fh.write("VALUE")
+            return VALUE
+
+
+        @pipeline
+        def NAME_feat():
+            make_NAME()
+        """
+    total = """\
+        import glob
+
+        from incr import pipeline, step
+
+
+        @step
+        def total() -> int:
+            return sum(int(open(p).read()) for p in sorted(glob.glob("data/feat_*.txt")))
+
+
+        @pipeline
+        def c_total():
+            total()
+        """
+    project = make_project(
+        {
+            "pipelines/a_feat.py": maker.replace("NAME", "a").replace("VALUE", "5"),
+            "pipelines/b_feat.py": maker.replace("NAME", "b").replace("VALUE", "7"),
+            "pipelines/c_total.py": total,
+            "data/.gitkeep": "",
+        }
+    )
+    project.repro()
+    assert project.lock()["c_total.total"].outputs["output"].digest
+    (project.root / "pipelines/b_feat.py").unlink()
+    assert project.dirty() == {
+        "total": [("removed step's file", "data/feat_b.txt, of b_feat.make_b")]
+    }
+    result = project.repro()
+    assert "removed data/feat_b.txt, written by step b_feat.make_b" in result.output
+    assert not (project.root / "data/feat_b.txt").exists()
+    assert project.dirty() == {}
+    fresh = project.root.parent / "fresh"
+    shutil.copytree(project.root / "pipelines", fresh / "pipelines")
+    (fresh / "data").mkdir()
+    for name in ("pyproject.toml",):
+        shutil.copy(project.root / name, fresh / name)
+    scratch = type(project)(fresh)
+    scratch.repro()
+    assert scratch.lock()["c_total.total"].outputs == project.lock()["c_total.total"].outputs
