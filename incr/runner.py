@@ -347,8 +347,8 @@ def _repro(
         for traced, only in dag.select(pipelines, targets):
             graph, _ = workspace.learned_graph(traced)
             workspace.facts.check_deps(traced, judged_steps(graph, only))
-    if not (dry_run or targets) and workspace.deferred is None:  # a run from scratch lacks
-        _remove_orphans(workspace, pipelines, reporter)  # the files of steps gone
+    if not dry_run and workspace.deferred is None:  # a run from scratch lacks the files
+        _remove_orphans(workspace, pipelines, reporter)  # of the steps gone
     runner = Runner(workspace, reporter)
     runner.remote, runner.dask = pull, dask
     if pull is not None:  # a fetched run's files outside outs, as if it ran here
@@ -432,7 +432,8 @@ def _remove_orphans(ws: Workspace, pipelines: list[TracedPipeline], reporter: Re
     notes)."""
     by_step: dict[str, list[str]] = {}
     found = ws.written.find_orphans([t.graph for t in pipelines])
-    live = [e for k, e in ws.locks.items() if k not in set(found.values())]
+    gone = set(found.values())
+    live = [e for k, e in ws.locks.items() if k not in gone] if found else []
     for path, key in found.items():
         read = any(orphans.readers_reasons({path: key}, entry) for entry in live)
         if path in ws.locks[key].outputs and not read:
