@@ -23,6 +23,7 @@ the same way, and tell the recorder the file they wrote, as an ``open`` for writ
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import importlib.abc
@@ -180,28 +181,45 @@ def _wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
 def _writer(real: Callable[..., Any], position: int) -> Callable[..., Any]:
     @functools.wraps(real)
     def writer(*args: Any, **kwargs: Any) -> Any:
-        result = real(*args, **kwargs)
         sink = _sink()
-        if sink is not None:
-            named = (kwargs[k] for k in (*PATH_KEYWORDS, "where", "dest") if k in kwargs)
-            path = args[position] if len(args) > position else next(named, None)
-            path = on_disk(kwargs.get("filesystem"), path)
-            if isinstance(path, str | os.PathLike):
-                _wrote(sink, os.fsdecode(path))
+        if sink is None:
+            return real(*args, **kwargs)
+        named = (kwargs[k] for k in (*PATH_KEYWORDS, "where", "dest") if k in kwargs)
+        path = args[position] if len(args) > position else next(named, None)
+        path = on_disk(kwargs.get("filesystem"), path)
+        where = os.fsdecode(path) if isinstance(path, str | os.PathLike) else None
+        before = _files(where) if where is not None else {}
+        result = real(*args, **kwargs)
+        if where is not None:
+            _wrote(sink, where, before)
         return result
 
     return writer
 
 
-def _wrote(sink: Sink, path: str) -> None:
+def _files(path: str) -> dict[str, tuple[int, int]]:
+    """The files under folder ``path`` with their (modification time, size); none for a
+    file or nothing."""
+    found = {}
+    for folder, _, names in os.walk(path):  # (nothing when ``path`` is no folder)
+        for name in names:
+            full = os.path.join(folder, name)
+            with contextlib.suppress(OSError):
+                st = os.stat(full)
+                found[full] = (st.st_mtime_ns, st.st_size)
+    return found
+
+
+def _wrote(sink: Sink, path: str, before: dict[str, tuple[int, int]]) -> None:
     """Tell ``sink`` the files a writer wrote at ``path``: the file, or each file under the
-    folder it wrote (a dataset partitioned by a column: ``k=x/<id>-0.parquet``)."""
+    folder it wrote (a dataset partitioned by a column: ``k=x/<id>-0.parquet``) that is new
+    or changed since ``before`` (``_files``: what it held before the call)."""
     if not os.path.isdir(path):
         sink.event(path, "w", _WRITE)
         return
-    for folder, _, files in os.walk(path):
-        for name in files:
-            sink.event(os.path.join(folder, name), "w", _WRITE)
+    for full, stamp in _files(path).items():
+        if before.get(full) != stamp:
+            sink.event(full, "w", _WRITE)
 
 
 def _sql_reader(real: Callable[..., Any], position: int) -> Callable[..., Any]:

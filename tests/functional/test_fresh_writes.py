@@ -291,3 +291,66 @@ def test_the_files_of_a_deleted_pipeline_module_are_removed(make_project: MakePr
     scratch = type(project)(fresh)
     scratch.repro()
     assert scratch.lock()["c_total.total"].outputs == project.lock()["c_total.total"].outputs
+
+
+TWO_WRITERS = """\
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from incr import StepConfig, pipeline, step
+    from pipelines.mark import mark
+
+
+    class Scale(StepConfig):
+        by: int = 1
+
+
+    @step
+    def write_x(config: Scale) -> int:
+        mark("write_x")
+        table = pa.table({"a": [1 * config.by, 2 * config.by], "k": ["x", "x"]})
+        pq.write_to_dataset(table, "out/parts", partition_cols=["k"])
+        return config.by
+
+
+    @step
+    def write_y(x: int) -> int:
+        mark("write_y")
+        table = pa.table({"a": [10, 20], "k": ["y", "y"]})
+        pq.write_to_dataset(table, "out/parts", partition_cols=["k"])
+        return 1
+
+
+    @step
+    def total(y: int) -> int:
+        mark("total")
+        return sum(pq.read_table("out/parts")["a"].to_pylist())
+
+
+    @pipeline
+    def flow():
+        total(write_y(write_x(config=Scale(by=1))))
+    """
+
+
+def test_two_steps_writing_parts_of_one_dataset_each_own_their_parts(
+    make_project: MakeProject,
+) -> None:
+    """Each step writes its partition of one dataset (``write_to_dataset``): each is seen
+    writing the files it added, not the other's, so an edit of ``write_x`` replaces its part
+    alone, and ``total`` reads 36 (6 + 30), as a run from scratch does."""
+    pytest.importorskip("pyarrow")
+    project = make_project({FLOW: TWO_WRITERS, "out/.gitkeep": ""})
+    project.repro()
+    assert project.take_ran() == ["write_x", "write_y", "total"]
+    project.edit(FLOW, "Scale(by=1)", "Scale(by=2)")
+    project.repro()
+    assert project.take_ran()[:1] == ["write_x"]
+    parts = sorted(p.parent.name for p in (project.root / "out/parts").rglob("*.parquet"))
+    assert parts == ["k=x", "k=y"]
+    assert project.dirty() == {}
+    total = project.lock()["flow.total"].outputs["output"]
+    fresh = fresh_copy(project, Path(str(project.root) + "-fresh"))
+    shutil.rmtree(fresh.root / "out/parts")
+    fresh.repro()
+    assert fresh.lock()["flow.total"].outputs["output"] == total
