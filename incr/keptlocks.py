@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable, Mapping
 
+from incr.model import LockEntry
 from incr.project import Project, discovered_modules
 
 #: Base classes that make a class a pipeline (the class-based API).
@@ -165,14 +166,21 @@ def dropped_line(keys: list[str], project: Project) -> str:
     return f"dropped {len(keys)} lock {entries} of " + "; ".join(parts)
 
 
-def dead_keys(project: Project, keys: Iterable[str], live: Iterable[str]) -> list[str]:
-    """The lock keys (among ``keys``) of pipelines that discovery does not find (``live``:
-    the instances it found) and that no module defines any more (see ``kept_pipelines``): a
-    full run drops them."""
-    keys, live = list(keys), list(live)
+def dead_keys(project: Project, locks: Mapping[str, LockEntry], live: Iterable[str]) -> list[str]:
+    """The lock keys of pipelines that discovery does not find (``live``: the instances it
+    found), that no module defines any more (see ``kept_pipelines``) and whose code was in a
+    module of the pipelines folder that is gone (a pipeline module deleted). Not those of a
+    pipeline a script outside that folder runs: what its steps wrote stays theirs."""
+    live = list(live)
     prefixes = tuple(f"{name}." for name in live)
-    lost = [k for k in keys if not k.startswith(prefixes)]
+    lost = [k for k in locks if not k.startswith(prefixes)]
     if not lost:
         return []  # (most commands)
     kept = {i for about in kept_pipelines(project, lost, live).values() for i in about[2]}
-    return [k for k in lost if k.rpartition(".")[0] not in kept]
+    folder = f"{project.pipelines_dir}/"
+    dead = []
+    for key in (k for k in lost if k.rpartition(".")[0] not in kept):
+        files = {part.partition(":")[0] for part in locks[key].facts.code if ":" in part}
+        if any(f.startswith(folder) and not (project.root / f).exists() for f in files):
+            dead.append(key)
+    return dead

@@ -354,3 +354,49 @@ def test_two_steps_writing_parts_of_one_dataset_each_own_their_parts(
     shutil.rmtree(fresh.root / "out/parts")
     fresh.repro()
     assert fresh.lock()["flow.total"].outputs["output"] == total
+
+
+def test_what_a_script_outside_the_pipelines_folder_wrote_stays(make_project: MakeProject) -> None:
+    """``fetch.py``, a script at the project's root, runs a pipeline writing
+    ``data/raw.txt``, which a step under ``pipelines/`` reads. A full ``incr repro`` drops
+    the script's lock entries (no module under ``pipelines/`` defines its pipeline), but
+    its file is not a deleted module's: it stays, and the reader runs on it."""
+    fetch = """\
+        from incr import pipeline, step
+
+
+        @step
+        def fetch() -> int:
+            with open("data/raw.txt", "w") as fh:
+                fh.write("41")
+            return 41
+
+
+        @pipeline
+        def fetching():
+            fetch()
+
+
+        if __name__ == "__main__":
+            fetching().run()
+        """
+    use = """\
+        from incr import pipeline, step
+
+
+        @step
+        def use() -> int:
+            return int(open("data/raw.txt").read()) + 1
+
+
+        @pipeline
+        def using():
+            use()
+        """
+    project = make_project({"fetch.py": fetch, "pipelines/using.py": use, "data/.keep": ""})
+    assert project.python("fetch.py").returncode == 0
+    assert "fetching.fetch" in project.lock()
+    project.repro()
+    assert project.read("data/raw.txt") == "41"
+    assert "fetching.fetch" not in project.lock()
+    assert project.dirty() == {}
