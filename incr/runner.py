@@ -348,7 +348,7 @@ def _repro(
             graph, _ = workspace.learned_graph(traced)
             workspace.facts.check_deps(traced, judged_steps(graph, only))
     if not dry_run and workspace.deferred is None:  # a run from scratch lacks the files
-        _remove_orphans(workspace, pipelines, reporter)  # of the steps gone
+        remove_orphans(workspace, pipelines, reporter)  # of the steps gone
     runner = Runner(workspace, reporter)
     runner.remote, runner.dask = pull, dask
     if pull is not None:  # a fetched run's files outside outs, as if it ran here
@@ -425,7 +425,7 @@ def _repro(
     return done
 
 
-def _remove_orphans(ws: Workspace, pipelines: list[TracedPipeline], reporter: Reporter) -> None:
+def remove_orphans(ws: Workspace, pipelines: list[TracedPipeline], reporter: Reporter) -> None:
     """Remove the files of the steps gone from ``pipelines`` that a run from scratch does not
     make (``incr.orphans``), saying which, by step. An ``outs`` file stays unless a step
     reads it (a leftover no step reads: ``incr gc --outs`` removes it, as ``incr status``
@@ -447,4 +447,4 @@ def _remove_orphans(ws: Workspace, pipelines: list[TracedPipeline], reporter: Re
         reporter.emit(Note(f"{text}: a run from scratch does not make {'them' if more else 'it'}"))
 
 
-__all__ = ["Reason", "RunResult", "Runner", "load_artifact"]
+__all__ = ["Reason", "RunResult", "Runner", "load_artifact", "remove_orphans"]

@@ -18,7 +18,7 @@ from incr.project import Project
 from incr.report import Console, nested_run_line
 from incr.runlog import FILE as RUNS
 from incr.runlog import RunLog
-from incr.runner import Runner
+from incr.runner import Runner, remove_orphans
 from incr.session import Workspace
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ def run_instance(instance: PipelineInstance, enable_cache: bool | None) -> Any:
         _check_outs(project, traced, saved)
         # the environment as the steps will see it, with what the imports set (a .env)
         envreads.overlay(workspace.environ, os.environ, ())
+        remove_orphans(workspace, [traced], reporter)  # of its steps gone (``incr.orphans``)
         runner = Runner(workspace, reporter)
         runner.holds = False  # its own module cannot be imported again: such a step fails
         result = runner.run(traced, run_override=enable_cache)

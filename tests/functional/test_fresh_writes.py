@@ -400,3 +400,22 @@ def test_what_a_script_outside_the_pipelines_folder_wrote_stays(make_project: Ma
     assert project.read("data/raw.txt") == "41"
     assert "fetching.fetch" not in project.lock()
     assert project.dirty() == {}
+
+
+def test_a_scripts_run_removes_the_files_of_its_steps_gone_too(
+    make_project: MakeProject,
+) -> None:
+    """The same pipeline run from its module's main block (``fan().run()``): the file of the
+    step gone goes before the run, and ``total`` sums ``a`` alone. Before, the script's run
+    kept it and put ``total``'s old sum back from the cache."""
+    script = FAN + '\n\n    if __name__ == "__main__":\n        fan().run()\n'
+    project = make_project(
+        {FLOW: script, "data/a.csv": "1\n2\n", "data/b.csv": "3\n4\n", "out/.gitkeep": ""}
+    )
+    assert project.python(FLOW).returncode == 0
+    (project.root / "data/b.csv").unlink()
+    result = project.python(FLOW)
+    assert result.returncode == 0, result.output
+    assert "removed out/b.clean.txt" in result.output
+    assert not (project.root / "out/b.clean.txt").exists()
+    assert project.dirty() == {}
