@@ -12,6 +12,7 @@ from incr import appendbase, freshouts, lazyfiles, leafwrites, overlaps, sharedw
 from incr import graph as graphs
 from incr.executors import StepOutcome
 from incr.fingerprint import fingerprint
+from incr.learned import own_paths
 from incr.model import (
     ENV_PREFIX,
     SETS_PREFIX,
@@ -121,7 +122,7 @@ class ResultRecorder:
         ws, root = self.ws, self.ws.project.root
         entry = ws.locks.get(node.key)
         if node.key in ws.writes.steps and entry is not None:  # seen writing outside its outs
-            writes, own = ws.writes, (ws.project.cache_dir, ws.project.lockfile_name)
+            writes, own = ws.writes, own_paths(ws.project)
             as_left = writes.as_left(node.key, entry.fingerprint, root)
             held = {*writes.appends.get(node.key, ()), *writes.chains}
             freshouts.clear_written(node.key, as_left, writes.steps, held, root, own)
