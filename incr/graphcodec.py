@@ -95,8 +95,13 @@ def decode(item: dict[str, Any]) -> TracedPipeline:
 def _decode_node(node: dict[str, Any]) -> StepNode:
     """A step as ``_encode_node`` wrote it; fields it left out take their defaults."""
     fields = {**node, "outputs": tuple(node["outputs"])}
-    fields["inputs"] = {p: InputRef(**ref) for p, ref in node["inputs"].items()}
-    fields.update((name, tuple(node[name])) for name in _NODE_TUPLES if name in node)
+    # an input's two fields, always written: by position (a fifth of a node's decoding)
+    fields["inputs"] = {
+        p: InputRef(ref["step"], ref["output"]) for p, ref in node["inputs"].items()
+    }
+    for name in _NODE_TUPLES:  # a loop, not a generator: most nodes have none of them
+        if name in node:
+            fields[name] = tuple(node[name])
     return StepNode(**fields)
 
 
