@@ -64,7 +64,8 @@ class StepFacts:
         #: The ``outs`` of every step of the pipelines this command judges: a deps path one of
         #: them writes (another pipeline's step) is no error while it is missing.
         self.declared_outs: set[str] = set()
-        self._step_parts: dict[str, tuple[TracedPipeline, set[str]]] = {}
+        #: By pipeline: the traced pipeline, its steps' own code parts, each step's (by name).
+        self._step_parts: dict[str, tuple[TracedPipeline, set[str], dict[str, str]]] = {}
         #: Per step (by its key, with the node they are of): its code parts and the files its
         #: C readers open, asked by the status walk and again by the run. (Not by ``id()``:
         #: once a run records reads, each ``id()`` call is an audit event every hook hears.)
@@ -190,10 +191,10 @@ class StepFacts:
             parts["argv"] = digest_bytes(json.dumps(arguments).encode(), 32)
         if local:  # its results depend on the machine's time zone (``incr.localclock``)
             parts[zoneid.PART] = zoneid.zone()
-        self.imported[node.key] = tuple(sorted(packages))
+        imported = self.imported[node.key] = tuple(sorted(packages)) if packages else ()
         if self._shares_code(traced, node, parts):
             parts["entry"] = f"{node.source_file}:{node.func_name}"
-        for package in sorted(packages):
+        for package in imported:
             if package.startswith(DIST):  # asked for by name: its version alone counts
                 dist, version = self.packages.distribution(package.removeprefix(DIST))
                 parts[f"pkg:{dist}"] = version
@@ -205,7 +206,8 @@ class StepFacts:
                     parts.setdefault(f"pkg:{required}", at)
         if code.version is not None:
             parts["version"] = code.version
-        parts.update({f"captured:{name}": digest for name, digest in code.values})
+        if code.values:
+            parts.update({f"captured:{name}": digest for name, digest in code.values})
         if traced.values:  # set at run time (``incr.globalvalues``)
             bound: dict[str, set[str]] = {}  # part -> the names imported by name it is read by
             direct: set[str] = set()  # parts read otherwise too
@@ -231,10 +233,10 @@ class StepFacts:
             return True
         steps = self._step_parts.get(traced.graph.name)
         if steps is None or steps[0] is not traced:
-            names = {f"{c.func.source_file}:{c.func.qualname}" for c in traced.code.values()}
-            steps = self._step_parts[traced.graph.name] = (traced, names)
-        reached = steps[1].intersection(parts)
-        return bool(reached) and reached != {f"{func.source_file}:{func.qualname}"}
+            own = {n: f"{c.func.source_file}:{c.func.qualname}" for n, c in traced.code.items()}
+            steps = self._step_parts[traced.graph.name] = (traced, set(own.values()), own)
+        reached = steps[1].intersection(parts)  # other than its own part alone
+        return bool(reached) and (len(reached) > 1 or steps[2][node.name] not in reached)
 
     def uncached(self, traced: TracedPipeline, node: StepNode) -> list[tuple[str, str]]:
         """(name, type) of each value the step's function captures that incr cannot digest:
@@ -319,16 +321,13 @@ class StepFacts:
     ) -> Facts:
         """A step's facts with the given input digests: code, config and deps read now (with
         the files it opens through native readers: ``native``, or ``native_reads``)."""
-        deps = {path: self._digest(node, path) for path in node.deps}
+        deps = {path: self._digest(node, path) for path in node.deps} if node.deps else {}
         native = native or self.native_reads(traced, node)
-        opened = {path: self._digest(node, path) for path in native[0]}
-        self._check_deps(traced, node, deps)
-        return Facts(
-            code=self.code_facts(traced, node),
-            config=faithful_config(node.config),
-            inputs=inputs,
-            deps={**deps, **opened},
-        )
+        opened = {path: self._digest(node, path) for path in native[0]} if native[0] else None
+        if deps:
+            self._check_deps(traced, node, deps)
+        code, config = self.code_facts(traced, node), faithful_config(node.config)
+        return Facts(code, config, inputs, {**deps, **opened} if opened else deps)
 
     def check_deps(self, traced: TracedPipeline, nodes: list[StepNode]) -> None:
         """Raise DefinitionError for the first of ``nodes`` with a deps path that does not
