@@ -186,8 +186,10 @@ def _walk_one(
         if writers and (other := _other_writers(node, locked, writers, dirty, before)):
             waiting = sorted({*waiting, *other})  # rewrites a file it read: by its key
         own = f"{node.pipeline}."
-        used = values_set(set_by, node.key, facts.code)
-        if used := [*used, *drawn_after(set_by, node.key, seen.notes)]:  # values as recorded
+        used = values_set(set_by, node.key, facts.code) if set_by else []  # most: none set
+        if set_by and seen.notes:
+            used += drawn_after(set_by, node.key, seen.notes)
+        if used:  # values as recorded
             facts = with_values(facts, recorded_values(used, locked))
             setters = {set_by[p] for p in used} & dirty  # by key; named here by their name
             waiting = sorted({*waiting, *(s.removeprefix(own) for s in setters)})
@@ -202,7 +204,8 @@ def _walk_one(
         if pairs := state.earlier.get(node.key):  # writers of pipelines walked before
             rewritten, waiting = _rewritten_before(pairs, state, waiting)
             reads = (*reads, *(r for r in rewritten if r not in reads))
-        reads = (*reads, *(r for r in state.appended.get(node.key, ()) if r not in reads))
+        if appended := state.appended.get(node.key):
+            reads = (*reads, *(r for r in appended if r not in reads))
         if locked is not None and locked.reads:
             setters, unset = _unpickled_values(node.key, locked.reads, set_by)
             setters |= output_makers(locked.reads)  # outputs it read through Repository()
@@ -227,9 +230,10 @@ def _walk_one(
         )
         if locked is not None and locked.reads and (parts := set_parts(locked.reads)):
             set_by.update(dict.fromkeys(parts, node.key))
-        drawn = drawn_after(set_by, node.key, seen.notes) if set_by else []
-        set_by.update(dict.fromkeys(seeded_parts(seen.notes), node.key))  # (``incr.seeds``)
-        set_by.update(dict.fromkeys(drawn, node.key))  # the generator's chain
+        if seen.notes:  # most steps: none, so no seed set or drawn from (``incr.seeds``)
+            drawn = drawn_after(set_by, node.key, seen.notes) if set_by else []
+            set_by.update(dict.fromkeys(seeded_parts(seen.notes), node.key))
+            set_by.update(dict.fromkeys(drawn, node.key))  # the generator's chain
         if lock_view:
             gate.lock_backstop(reasons, fp, locked)
         if reasons and any(r.kind != Reason.UPSTREAM for r in reasons):
@@ -331,8 +335,8 @@ def _other_writers(
 def _inputs(node: StepNode, facts: Facts, dirty: set[str]) -> tuple[Facts, list[str]]:
     """``facts`` with only the inputs a clean upstream step hands over, and the upstream steps
     (by name) it waits on: dirty ones, and ones with no such output recorded."""
-    if not node.inputs:
-        return facts, []
+    if not node.inputs or (not dirty and facts.inputs.keys() >= node.inputs.keys()):
+        return facts, []  # no input, or each handed over by a clean step (a no-op status)
     waiting = {
         ref.step
         for param, ref in node.inputs.items()
