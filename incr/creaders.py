@@ -22,14 +22,22 @@ from typing import TYPE_CHECKING, Any
 
 from incr.model import paths_overlap
 from incr.moduletop import dotted_names, imported_names, is_guard
-from incr.readertable import CONNECTS, FS_METHODS, LAST_NAMES, PATH_KEYWORDS, READERS, RUNTIME
+from incr.readertable import (
+    CONNECTS,
+    FS_METHODS,
+    LAST_NAMES,
+    PATH_KEYWORDS,
+    READERS,
+    RUNTIME,
+    RUNTIME_CLASSES,
+)
 
 if TYPE_CHECKING:
     from incr.codeast import ModuleInfo, ModuleLookup
 
 
 #: Readers that tell the read recorder the path they get when called (``incr.nativereads``).
-_SEEN = frozenset(RUNTIME)
+_SEEN = frozenset((*RUNTIME, *RUNTIME_CLASSES))
 _GLOB = frozenset("*?[")
 READ_MODES = frozenset({"r", "rb", "rt", "c"})
 WRITE_ONLY_MODES = frozenset({"w", "wb", "w-", "x", "wt"})

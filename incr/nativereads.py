@@ -11,8 +11,10 @@ runner digests it after the step, as any read. A folder (a partitioned dataset) 
 every file under it and its listings; a glob (``data/parts/*.parquet``) with the files it
 matches and the listing of the folder it starts from.
 
-Readers that are classes (``h5py.File``, ``pq.ParquetFile``) are left as they are (a
-subclass check must keep working). A name a project module bound to a reader before the
+Readers that are classes written in Python (``readertable.RUNTIME_CLASSES``:
+``pq.ParquetFile``, ``pq.ParquetDataset``) have their ``__init__`` wrapped instead, so that the
+class stays itself for a subclass or ``isinstance`` check; other classes (``h5py.File``, with a
+mode) are left to ``creaders``. A name a project module bound to a reader before the
 wrapper was made (``from pyarrow.parquet import read_table as load``, at import) is bound to
 the wrapper; one in a module outside the project is not (``creaders`` still finds a call in
 the project's code).
@@ -31,10 +33,18 @@ import importlib.machinery
 import os
 import re
 import sys
+import types
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from incr.readertable import CONNECTS, PATH_KEYWORDS, RUNTIME, SQL_READERS, WRITERS
+from incr.readertable import (
+    CONNECTS,
+    PATH_KEYWORDS,
+    RUNTIME,
+    RUNTIME_CLASSES,
+    SQL_READERS,
+    WRITERS,
+)
 
 
 class Sink(Protocol):
@@ -70,7 +80,7 @@ def install(sink: Callable[[], Sink | None]) -> None:
 #: The modules that hold readers or writers (``pandas``, ``pyarrow.parquet``...).
 _HOLDERS = frozenset(
     name.rsplit(".", 2 if name.split(".")[-2][:1].isupper() else 1)[0]  # a class's module
-    for name in (*RUNTIME, *WRITERS, *CONNECTS, *SQL_READERS)
+    for name in (*RUNTIME, *RUNTIME_CLASSES, *WRITERS, *CONNECTS, *SQL_READERS)
 )
 
 
@@ -113,13 +123,16 @@ def wrap_imported(root: str) -> None:
 
 
 def _wrap_new() -> None:
-    for name in (*RUNTIME, *WRITERS, *CONNECTS, *SQL_READERS):
+    for name in (*RUNTIME, *WRITERS, *CONNECTS, *SQL_READERS, *RUNTIME_CLASSES):
         if name in _done:
             continue
         owner, attr, found = _find(name)
         if owner is None:
             continue
         _done[name] = found
+        if name in RUNTIME_CLASSES:
+            _wrap_init(found)
+            continue
         if not callable(found) or isinstance(found, type):
             continue
         if name in CONNECTS:
@@ -163,19 +176,34 @@ def _replace(owner: Any, attr: str, real: Callable[..., Any], wrapper: Any) -> N
             setattr(module, name, wrapper)
 
 
-def _wrapper(real: Callable[..., Any]) -> Callable[..., Any]:
+def _wrapper(real: Callable[..., Any], after: int = 0) -> Callable[..., Any]:
+    """``real``, telling the recorder the file it gets: its first argument after ``after``
+    (``self``, for an ``__init__``) or a keyword naming it."""
+
     @functools.wraps(real)
     def reader(*args: Any, **kwargs: Any) -> Any:
         sink = _sink()
         if sink is not None:
             path = (
-                args[0] if args else next((kwargs[k] for k in PATH_KEYWORDS if k in kwargs), None)
+                args[after]
+                if len(args) > after
+                else next((kwargs[k] for k in PATH_KEYWORDS if k in kwargs), None)
             )
             for one in path if isinstance(path, list | tuple) else [path]:
                 _report(sink, on_disk(kwargs.get("filesystem"), one))
         return real(*args, **kwargs)
 
     return reader
+
+
+def _wrap_init(cls: Any) -> None:
+    """Have the class ``cls`` report the file its ``__init__`` gets (after ``self``), when that
+    ``__init__`` is a Python function its class can be given a wrapper of."""
+    init = vars(cls).get("__init__") if isinstance(cls, type) else None
+    if isinstance(init, types.FunctionType):
+        reader = _wrapper(init, after=1)
+        cls.__init__ = reader
+        _wrappers[id(init)] = (init, reader)
 
 
 def _writer(real: Callable[..., Any], position: int) -> Callable[..., Any]:

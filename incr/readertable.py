@@ -112,6 +112,17 @@ RUNTIME = tuple(
     and not name.endswith(".connect")
     and not name.rpartition(".")[2][:1].isupper()  # a class: ``pq.ParquetFile``
 )
+#: Readers that are classes written in Python whose ``__init__`` opens the file in C
+#: (``pq.ParquetFile(path)``): their ``__init__`` is wrapped while a step runs
+#: (``incr.nativereads``); the class stays the same object, so a subclass or ``isinstance``
+#: check keeps working.
+RUNTIME_CLASSES = (
+    "pyarrow.parquet.ParquetFile",
+    "pyarrow.parquet.ParquetDataset",
+    "pyarrow.orc.ORCFile",
+    "pyarrow.ipc.RecordBatchStreamReader",
+    "pyarrow.ipc.RecordBatchFileReader",
+)
 #: Methods of pyarrow's file systems that open or list files in C
 #: (``fs.LocalFileSystem().open_input_file(path)``, ``get_file_info(fs.FileSelector(...))``):
 #: found by their name, whatever they are called on (``creaders``), never wrapped (a method of

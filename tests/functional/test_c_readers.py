@@ -925,3 +925,84 @@ def test_a_parquet_file_pandas_writes_is_the_steps_own(
     assert project.take_ran() == ["export"]  # the same bytes: summary reused
     assert project.dirty() == {}
     assert_same_as_fresh(project, tmp_path / "fresh")
+
+
+READER_CLASSES = """\
+    import pyarrow.ipc as ipc
+    import pyarrow.parquet as pq
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    def _named(key):
+        with open("sources.txt") as f:  # the path is known only when the step runs
+            return dict(line.split("=") for line in f.read().split())[key]
+
+
+    @step
+    def by_file() -> int:
+        mark("by_file")
+        table = pq.ParquetFile(_named("table"))
+        assert isinstance(table, pq.ParquetFile)  # the class is still itself
+        return sum(table.read().column("a").to_pylist())
+
+
+    @step
+    def by_dataset() -> int:
+        mark("by_dataset")
+        return sum(pq.ParquetDataset(path_or_paths=_named("parts")).read().column("a").to_pylist())
+
+
+    @step
+    def by_ipc() -> int:
+        mark("by_ipc")
+        return sum(ipc.RecordBatchFileReader(_named("ipc")).read_all().column("a").to_pylist())
+
+
+    @pipeline
+    def classes():
+        by_file()
+        by_dataset()
+        by_ipc()
+    """
+
+
+def test_a_reader_class_given_a_path_when_called_is_seen(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """pyarrow's reader classes written in Python (``pq.ParquetFile``, ``pq.ParquetDataset``,
+    ``ipc.RecordBatchFileReader``) open the file in C from their ``__init__``: given a path
+    known only when the step runs, the file is seen then. Before, ``ParquetFile`` was left
+    unwrapped (a class) and its file was no read: a new table left ``by_file`` clean, with
+    its old sum."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.ipc as ipc
+    import pyarrow.parquet as pq
+
+    def write(a: list[int]) -> None:
+        pq.write_table(pa.table({"a": a}), project.root / "data/t.parquet")
+        pq.write_table(pa.table({"a": a}), project.root / "data/parts/0.parquet")
+        with ipc.new_file(project.root / "data/t.arrow", pa.schema([("a", pa.int64())])) as f:
+            f.write_table(pa.table({"a": a}))
+
+    project = make_project(
+        {
+            FLOW: READER_CLASSES,
+            "sources.txt": "table=data/t.parquet parts=data/parts ipc=data/t.arrow",
+            "data/parts/.keep": "",
+        }
+    )
+    (project.root / "data/parts/.keep").unlink()
+    write([1, 2])
+    project.repro()
+    assert sorted(project.take_ran()) == ["by_dataset", "by_file", "by_ipc"]
+    assert project.lock()["classes.by_file"].reads["data/t.parquet"]
+    assert project.dirty() == {}
+
+    write([5, 7])
+    assert sorted(project.dirty()) == ["by_dataset", "by_file", "by_ipc"]
+    project.repro()
+    assert sorted(project.take_ran()) == ["by_dataset", "by_file", "by_ipc"]
+    assert project.dirty() == {}
+    assert_same_as_fresh(project, tmp_path / "fresh")

@@ -135,11 +135,15 @@ def test_a_path_not_known_before_the_run_is_seen_when_the_reader_is_called(
     assert readers(flow, helpers) == [(place, "r", "seen", "")]
 
 
-def test_a_reader_class_given_a_path_not_known_before_the_run_is_unknown() -> None:
-    """A class is not wrapped (``incr.nativereads``): its file is unknown, and gets a note."""
+def test_a_reader_class_given_a_path_not_known_before_the_run_is_seen_or_unknown() -> None:
+    """A class written in Python has its ``__init__`` wrapped (``incr.nativereads``): its file
+    is seen when the step runs. Another class (``h5py.File``) is not: its file is unknown, and
+    gets a note."""
     flow = "import pyarrow.parquet as pq\n\n\ndef load(path):\n    return pq.ParquetFile(path)\n"
     place = "pq.ParquetFile() in pipelines/flow.py:load"
-    assert readers(flow) == [(place, "r", "unknown", "")]
+    assert readers(flow) == [(place, "r", "seen", "")]
+    flow = "import h5py\n\n\ndef load(path):\n    return h5py.File(path)\n"
+    assert readers(flow) == [("h5py.File() in pipelines/flow.py:load", "r", "unknown", "")]
 
 
 @pytest.mark.parametrize(
