@@ -28,10 +28,11 @@ from incr.fingerprint import MEMO_FORMAT, CodeClosure
 from incr.pathfacts import stamp
 from incr.version import __version__
 
-FORMAT = 8  # 4: a closure notes the command line its code reads (randomdraws); 5: no note
+FORMAT = 9  # 4: a closure notes the command line its code reads (randomdraws); 5: no note
 # for a global generator a function of the closure seeds; 6: the parts reached through a name
 # imported by name (``CodeClosure.bound``); 7: a note of a seed of a generator it draws
-# nothing from (``incr.seeds``); 8: of one it draws from too (``randomdraws.unseeded``)
+# nothing from (``incr.seeds``); 8: of one it draws from too (``randomdraws.unseeded``); 9: a
+# note of a call giving another value on each run (``randomdraws.changing_values``)
 #: Closures kept in the file (the ones used most recently).
 LIMIT = 50_000
 

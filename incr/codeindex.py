@@ -174,6 +174,7 @@ class CodeIndex(Resolver):
                 draws = randomdraws.global_random_draws(info, refs)
                 draws += randomdraws.global_settings(info, sym, refs)
                 draws += randomdraws.command_line_reads(info, sym, refs)
+                draws += randomdraws.changing_values(info, sym, refs)
                 dynamic += [f"{call} in {info.source.path}:{sym}" for call in [*calls, *draws]]
             targets: list[tuple[str, str] | str] = []
             through: set[int] = set()  # which of targets a name imported by name reaches

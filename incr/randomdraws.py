@@ -249,6 +249,48 @@ def command_line_reads(info: ModuleInfo, sym: str, refs: list[Ref]) -> list[str]
     return sorted(set(found))
 
 
+#: Functions that give another value on each call (the day, a fresh id), by full dotted name,
+#: with how a note names them. ``time.time()`` and ``perf_counter()`` are left out: a step
+#: times itself with them far more often than it returns what they give.
+_CHANGING = {
+    **{f"datetime.datetime.{m}": f"datetime.{m}()" for m in ("now", "today", "utcnow")},
+    "datetime.date.today": "date.today()",
+    **{f"pandas.Timestamp.{m}": f"pd.Timestamp.{m}()" for m in ("now", "today", "utcnow")},
+    **{f"uuid.{m}": f"uuid.{m}()" for m in ("uuid1", "uuid4")},
+    **{f"secrets.{m}": f"secrets.{m}()" for m in ("token_hex", "token_bytes", "token_urlsafe")},
+}
+_CHANGING_HEADS = frozenset(_CHANGING.values())
+_CHANGING_WORD = re.compile(r"\b(?:now|today|utcnow|uuid1|uuid4|token_\w+)\b")
+
+
+@functools.lru_cache(maxsize=64)
+def _names_changing(text: str) -> bool:
+    return _CHANGING_WORD.search(text) is not None
+
+
+def changing_values(info: ModuleInfo, sym: str, refs: list[Ref]) -> list[str]:
+    """What definition ``sym``, a function, calls that gives another value on each run
+    (``datetime.now()``, ``uuid.uuid4()``): a cached result keeps the value of the run that
+    made it, and ``incr status`` says so. (A module's top level binding one counts by its
+    value: ``incr.globalvalues``.)"""
+    if not _names_changing(info.source.text):
+        return []
+    import ast
+
+    from incr.codeast import definition_nodes
+
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    if not any(isinstance(n, kinds) for n in definition_nodes(info, sym) or []):
+        return []
+    dotted = {_dotted(info, n, c) for n, c in refs}
+    return sorted({_CHANGING[d] for d in dotted if d in _CHANGING})
+
+
+def is_changing_value(note: str) -> bool:
+    """True for a note made by ``changing_values`` (``uuid.uuid4() in PATH:NAME``)."""
+    return note.partition(" in ")[0] in _CHANGING_HEADS
+
+
 def is_command_line_read(note: str) -> bool:
     """True for a note made by ``command_line_reads`` (``sys.argv in PATH:NAME``)."""
     head = note.partition(" in ")[0]

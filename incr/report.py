@@ -17,6 +17,7 @@ from incr.model import SOURCE, Facts, LockEntry, PipelineGraph, Reason, StepNode
 from incr.plan import Verdict
 from incr.randomdraws import (
     OUTPUT_ONLY,
+    is_changing_value,
     is_command_line_read,
     is_global_setting,
     is_own_seed_note,
@@ -147,28 +148,41 @@ def status_json(verdicts: list[Verdict]) -> str:
 
 def _notes(v: Verdict) -> list[str]:
     return (
-        [
-            _random_note(place, fix)
-            if (fix := global_random_fix(place))
-            else _setting_note(place)
-            if is_global_setting(place)
-            else _seed_note(place)
-            if is_seed_note(place)
-            else f"{place} reads the command line: a script run with arguments (python "
-            "pipelines/x.py --n 5) makes the step's result its own, and a run without them "
-            "runs the step again; pass them to the step as a config"
-            if is_command_line_read(place)
-            else f"{place} reads code as text, with the docstrings and comments incr does not "
-            "compare: set @step(version=...) and change it when they change"
-            if reads_source_text(place)
-            else f"{place}: incr cannot see which code this reaches; list it with "
-            "@step(code_deps=[...]) or change @step(version=...) when it changes"
-            for place in v.notes
-            if not is_own_seed_note(place)
-        ]
+        [_note(place) for place in v.notes if not is_own_seed_note(place)]
         + [_uncached_note(v.node.name, name, what) for name, what in v.uncached]
         + list(v.file_notes)
         + list(v.order_notes)
+    )
+
+
+def _note(place: str) -> str:
+    """What a note of the step's code (``Verdict.notes``) tells the user."""
+    if fix := global_random_fix(place):
+        return _random_note(place, fix)
+    if is_global_setting(place):
+        return _setting_note(place)
+    if is_seed_note(place):
+        return _seed_note(place)
+    if is_command_line_read(place):
+        return (
+            f"{place} reads the command line: a script run with arguments (python "
+            "pipelines/x.py --n 5) makes the step's result its own, and a run without them "
+            "runs the step again; pass them to the step as a config"
+        )
+    if is_changing_value(place):
+        return (
+            f"{place} gives another value on each run: the step's result, cached, keeps the "
+            "one of the run that made it; when the result depends on it, set "
+            "@step(enable_cache=False) to run the step each time, or pass the value as a config"
+        )
+    if reads_source_text(place):
+        return (
+            f"{place} reads code as text, with the docstrings and comments incr does not "
+            "compare: set @step(version=...) and change it when they change"
+        )
+    return (
+        f"{place}: incr cannot see which code this reaches; list it with "
+        "@step(code_deps=[...]) or change @step(version=...) when it changes"
     )
 
 

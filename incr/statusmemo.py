@@ -59,7 +59,7 @@ FILE = "status.memo"
 LOCALTIME = "/etc/localtime"
 #: ``graphcache.volatile_path``'s file: the pipelines are wired anew on each run.
 VOLATILE = "graph.volatile"
-FORMAT = 3
+FORMAT = 4  # 4: notes of calls giving another value on each run
 DISABLE_ENV = "INCR_NO_STATUS_MEMO"
 #: What the answer never depends on: caches that only save work, and what the last runs did
 #: (``runs.json``, for pictures, and their records in ``history``): a no-op ``repro``, which

@@ -109,7 +109,9 @@ def test_a_value_taken_from_the_clock_in_a_step_body_is_left_alone(
     make_project: MakeProject,
 ) -> None:
     """``datetime.now()`` inside a step, or ``import time`` at the top of its module, counts
-    as code, as before: the step is reused."""
+    as code, as before: the step is reused. ``incr status`` notes the call that gives another
+    value on each run, where a run now would compute something else (not ``time.time_ns()``,
+    which steps mostly time themselves with)."""
     text = CLOCK_FLOW.replace("    from pipelines.dates import STAMP, TODAY\n", "").replace(
         "return day_text()", "return str(datetime.datetime.now())"
     )
@@ -119,6 +121,14 @@ def test_a_value_taken_from_the_clock_in_a_step_body_is_left_alone(
     project.repro()
     assert sorted(project.take_ran()) == ["day", "stamp"]
     assert project.dirty() == {}
+    notes = {s["step"]: s["notes"] for s in project.status()["steps"]}
+    assert notes["day"] == [
+        "datetime.now() in pipelines/flow.py:day gives another value on each run: the"
+        " step's result, cached, keeps the one of the run that made it; when the result depends"
+        " on it, set @step(enable_cache=False) to run the step each time, or pass the value as"
+        " a config"
+    ]
+    assert notes["stamp"] == []
     project.repro()
     assert project.take_ran() == []
     assert not any(k.startswith("value:") for e in project.lock().values() for k in e.facts.code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from incr.fingerprint import global_random_fix
-from incr.randomdraws import generators
+from incr.randomdraws import generators, is_changing_value
 
 from .support import make_index
 
@@ -105,3 +105,32 @@ def test_a_seed_in_a_helper_counts_for_the_step_drawing_elsewhere() -> None:
         }
     )
     assert generators(index.closure("pipelines.x", "step").dynamic) == (("np.random",), ())
+
+
+@pytest.mark.parametrize(
+    ("header", "body", "expected"),
+    [
+        ("from datetime import datetime", "    return datetime.now()", ["datetime.now()"]),
+        ("import datetime as dt", "    return dt.date.today()", ["date.today()"]),
+        ("import uuid", "    return uuid.uuid4().hex", ["uuid.uuid4()"]),
+        ("from uuid import uuid1", "    return uuid1()", ["uuid.uuid1()"]),
+        ("import secrets", "    return secrets.token_hex(8)", ["secrets.token_hex()"]),
+        ("import pandas as pd", "    return pd.Timestamp.now()", ["pd.Timestamp.now()"]),
+        ("import time", "    t = time.time()\n    return time.time() - t", []),
+        ("", "    now = 1\n    return now", []),
+    ],
+    ids=["datetime", "date-alias", "uuid4", "uuid1-by-name", "secrets", "pandas", "time", "local"],
+)
+def test_calls_giving_another_value_on_each_run_are_noted(
+    header: str, body: str, expected: list[str]
+) -> None:
+    index = make_index({"pipelines.x": header + "\n\n\ndef step():\n" + body + "\n"})
+    found = [n for n in index.closure("pipelines.x", "step").dynamic if is_changing_value(n)]
+    assert found == [f"{call} in pipelines/x.py:step" for call in expected]
+
+
+def test_a_value_bound_at_the_top_of_a_module_is_no_such_note() -> None:
+    """``TODAY = date.today()`` counts by its value (``incr.globalvalues``), not as a note."""
+    text = "import datetime\n\nTODAY = datetime.date.today()\n\n\ndef step():\n    return TODAY\n"
+    index = make_index({"pipelines.x": text})
+    assert not any(is_changing_value(n) for n in index.closure("pipelines.x", "step").dynamic)
