@@ -148,11 +148,19 @@ def status_json(verdicts: list[Verdict]) -> str:
 
 def _notes(v: Verdict) -> list[str]:
     return (
-        [_note(place) for place in v.notes if not is_own_seed_note(place)]
+        [_note(place) for place in v.notes if not _quiet(place, v)]
         + [_uncached_note(v.node.name, name, what) for name, what in v.uncached]
         + list(v.file_notes)
         + list(v.order_notes)
     )
+
+
+def _quiet(place: str, v: Verdict) -> bool:
+    """Whether a note of the step's code goes unsaid: a seed of a generator it draws from too,
+    and a call giving another value on each run when the step's cache is disabled."""
+    if is_changing_value(place):
+        return any(r.kind == Reason.CACHE_DISABLED for r in v.reasons)
+    return is_own_seed_note(place)
 
 
 def _note(place: str) -> str:

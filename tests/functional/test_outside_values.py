@@ -129,6 +129,10 @@ def test_a_value_taken_from_the_clock_in_a_step_body_is_left_alone(
         " a config"
     ]
     assert notes["stamp"] == []
+    project.edit("pipelines/flow.py", "@step\ndef day", "@step(enable_cache=False)\ndef day")
+    notes = {s["step"]: s["notes"] for s in project.status()["steps"]}
+    assert notes["day"] == []  # it runs each time: nothing to say
+    project.edit("pipelines/flow.py", "@step(enable_cache=False)\ndef day", "@step\ndef day")
     project.repro()
     assert project.take_ran() == []
     assert not any(k.startswith("value:") for e in project.lock().values() for k in e.facts.code)
