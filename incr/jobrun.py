@@ -20,6 +20,7 @@ from incr import (
     globalvalues,
     lazyfiles,
     materializers,
+    nativereads,
     objectstates,
     processes,
     stepcaches,
@@ -174,7 +175,9 @@ def missing_file(exc: BaseException, root: Path) -> str:
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        name = getattr(cause, "filename", None) if isinstance(cause, FileNotFoundError) else None
+        name = None
+        if isinstance(cause, FileNotFoundError):  # (one a reader in C raised: nativereads)
+            name = cause.filename or getattr(cause, nativereads.MISSING, None)
         if isinstance(name, str | bytes | os.PathLike):
             path = Path(os.path.abspath(root / os.fsdecode(name)))
             with contextlib.suppress(ValueError, OSError):

@@ -43,6 +43,7 @@ from incr.readertable import (
     RUNTIME,
     RUNTIME_CLASSES,
     SQL_READERS,
+    WRITER_CLASSES,
     WRITERS,
 )
 
@@ -67,6 +68,10 @@ _modules_seen = -1
 #: Each original wrapped and its wrapper, by the id of the original (kept alive here).
 _wrappers: dict[int, tuple[object, Callable[..., Any]]] = {}
 _GLOB = frozenset("*?[")
+#: The attribute naming the file a reader's FileNotFoundError without a ``filename`` (pandas'
+#: ``raise FileNotFoundError(path)``, pyarrow's message) did not find: a step failing on it runs
+#: again once the steps that may write it have run (``jobrun.missing_file``).
+MISSING = "incr_missing_file"
 
 
 def install(sink: Callable[[], Sink | None]) -> None:
@@ -80,7 +85,7 @@ def install(sink: Callable[[], Sink | None]) -> None:
 #: The modules that hold readers or writers (``pandas``, ``pyarrow.parquet``...).
 _HOLDERS = frozenset(
     name.rsplit(".", 2 if name.split(".")[-2][:1].isupper() else 1)[0]  # a class's module
-    for name in (*RUNTIME, *RUNTIME_CLASSES, *WRITERS, *CONNECTS, *SQL_READERS)
+    for name in (*RUNTIME, *RUNTIME_CLASSES, *WRITER_CLASSES, *WRITERS, *CONNECTS, *SQL_READERS)
 )
 
 
@@ -123,7 +128,7 @@ def wrap_imported(root: str) -> None:
 
 
 def _wrap_new() -> None:
-    for name in (*RUNTIME, *WRITERS, *CONNECTS, *SQL_READERS, *RUNTIME_CLASSES):
+    for name in (*RUNTIME, *WRITERS, *CONNECTS, *SQL_READERS, *RUNTIME_CLASSES, *WRITER_CLASSES):
         if name in _done:
             continue
         owner, attr, found = _find(name)
@@ -131,7 +136,10 @@ def _wrap_new() -> None:
             continue
         _done[name] = found
         if name in RUNTIME_CLASSES:
-            _wrap_init(found)
+            _wrap_init(found, functools.partial(_wrapper, after=1))
+            continue
+        if name in WRITER_CLASSES:
+            _wrap_init(found, functools.partial(_writer, position=WRITER_CLASSES[name]))
             continue
         if not callable(found) or isinstance(found, type):
             continue
@@ -191,19 +199,26 @@ def _wrapper(real: Callable[..., Any], after: int = 0) -> Callable[..., Any]:
             )
             for one in path if isinstance(path, list | tuple) else [path]:
                 _report(sink, on_disk(kwargs.get("filesystem"), one))
+            try:
+                return real(*args, **kwargs)
+            except FileNotFoundError as exc:  # ``raise FileNotFoundError(path)``: no filename
+                if exc.filename is None and isinstance(path, str | os.PathLike):
+                    setattr(exc, MISSING, os.fsdecode(path))  # (its text stays as it is)
+                raise
         return real(*args, **kwargs)
 
     return reader
 
 
-def _wrap_init(cls: Any) -> None:
-    """Have the class ``cls`` report the file its ``__init__`` gets (after ``self``), when that
-    ``__init__`` is a Python function its class can be given a wrapper of."""
+def _wrap_init(cls: Any, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Give the class ``cls`` the ``__init__`` ``wrap`` makes of its own (which reports the file
+    it gets), when that ``__init__`` is a Python function its class can be given a wrapper
+    of."""
     init = vars(cls).get("__init__") if isinstance(cls, type) else None
     if isinstance(init, types.FunctionType):
-        reader = _wrapper(init, after=1)
-        cls.__init__ = reader
-        _wrappers[id(init)] = (init, reader)
+        wrapper = wrap(init)
+        cls.__init__ = wrapper
+        _wrappers[id(init)] = (init, wrapper)
 
 
 def _writer(real: Callable[..., Any], position: int) -> Callable[..., Any]:

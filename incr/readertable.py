@@ -123,6 +123,15 @@ RUNTIME_CLASSES = (
     "pyarrow.ipc.RecordBatchStreamReader",
     "pyarrow.ipc.RecordBatchFileReader",
 )
+#: Writers that are classes written in Python whose ``__init__`` opens the file in C, which
+#: their methods then write chunk by chunk (``pq.ParquetWriter(path, schema)``), with the
+#: position of the path among the arguments of ``__init__`` (after ``self``): wrapped as
+#: ``RUNTIME_CLASSES`` are, they tell the recorder the file they open for writing.
+WRITER_CLASSES: dict[str, int] = {
+    "pyarrow.parquet.ParquetWriter": 1,
+    "pyarrow.ipc.RecordBatchFileWriter": 1,  # ``ipc.new_file(path, schema)``
+    "pyarrow.ipc.RecordBatchStreamWriter": 1,  # ``ipc.new_stream(path, schema)``
+}
 #: Methods of pyarrow's file systems that open or list files in C
 #: (``fs.LocalFileSystem().open_input_file(path)``, ``get_file_info(fs.FileSelector(...))``):
 #: found by their name, whatever they are called on (``creaders``), never wrapped (a method of

@@ -1006,3 +1006,78 @@ def test_a_reader_class_given_a_path_when_called_is_seen(
     assert sorted(project.take_ran()) == ["by_dataset", "by_file", "by_ipc"]
     assert project.dirty() == {}
     assert_same_as_fresh(project, tmp_path / "fresh")
+
+
+CHUNKED = """\
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+    import pyarrow.parquet as pq
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    N = 3
+    SCHEMA = pa.schema([("v", pa.int64())])
+
+
+    @step
+    def summary() -> int:
+        mark("summary")
+        return int(pd.read_parquet("out/big.parquet")["v"].sum())
+
+
+    @step
+    def write_chunks() -> None:
+        mark("write_chunks")
+        with pq.ParquetWriter("out/big.parquet", SCHEMA) as writer:
+            for i in range(N):
+                writer.write_table(pa.table({"v": [i] * 10}))
+
+
+    @step
+    def stream() -> None:
+        mark("stream")
+        with ipc.new_file("out/big.arrow", SCHEMA) as writer:
+            writer.write_table(pa.table({"v": list(range(N))}))
+
+
+    @pipeline
+    def chunked():
+        summary()
+        write_chunks()
+        stream()
+    """
+
+
+def test_a_file_a_writer_class_opens_in_c_is_written_by_its_step(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``pq.ParquetWriter(path, schema)`` (and ``ipc.new_file``) opens its file in C and writes
+    it chunk by chunk: the step is seen writing it. ``summary`` reads it before any step is
+    known to write it, fails on the missing file (pandas' ``FileNotFoundError(path)`` names
+    no file) and runs again once the other steps have run. Before, it failed the first run,
+    and the writer of the file, once run, was not made dirty by its removal."""
+    pytest.importorskip("pyarrow")
+    project = make_project({FLOW: CHUNKED, "out/.keep": ""})
+    project.repro()
+    assert project.take_ran() == ["summary", "write_chunks", "stream", "summary"]
+    assert project.dirty() == {}
+    assert project.lock()["chunked.summary"].outputs  # the sum of the chunks written
+
+    project.edit(FLOW, "N = 3", "N = 5")
+    project.repro()
+    assert project.take_ran() == ["write_chunks", "summary", "stream"]
+    assert project.dirty() == {}
+    assert_same_as_fresh(project, tmp_path / "fresh")
+
+    (project.root / "out/big.parquet").unlink()
+    (project.root / "out/big.arrow").unlink()
+    assert project.dirty() == {
+        "write_chunks": [("written file missing", "out/big.parquet")],
+        "summary": [("dep changed", "out/big.parquet"), ("after", "write_chunks")],
+        "stream": [("written file missing", "out/big.arrow")],
+    }
+    project.repro()
+    assert sorted(project.take_ran()) == ["stream", "write_chunks"]  # the same bytes
+    assert project.dirty() == {}
