@@ -169,15 +169,15 @@ def _programs(unfollowed: list[str]) -> list[str]:
 
 def missing_file(exc: BaseException, root: Path) -> str:
     """The project file (root-relative) whose absence made the step fail, when ``exc`` (or an
-    exception it was raised from or while handling) is a FileNotFoundError naming a path
-    inside ``root`` that still does not exist; "" otherwise."""
+    exception it was raised from or while handling) is a FileNotFoundError, or a reader in C's
+    error (``nativereads.MISSING``), naming a path inside ``root`` that still does not exist;
+    "" otherwise."""
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        name = None
-        if isinstance(cause, FileNotFoundError):  # (one a reader in C raised: nativereads)
-            name = cause.filename or getattr(cause, nativereads.MISSING, None)
+        name = cause.filename if isinstance(cause, FileNotFoundError) else None
+        name = name or getattr(cause, nativereads.MISSING, None)  # a reader in C's error
         if isinstance(name, str | bytes | os.PathLike):
             path = Path(os.path.abspath(root / os.fsdecode(name)))
             with contextlib.suppress(ValueError, OSError):

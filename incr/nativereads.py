@@ -40,6 +40,7 @@ from typing import Any, Protocol
 from incr.readertable import (
     CONNECTS,
     PATH_KEYWORDS,
+    READER_METHODS,
     RUNTIME,
     RUNTIME_CLASSES,
     SQL_READERS,
@@ -68,9 +69,12 @@ _modules_seen = -1
 #: Each original wrapped and its wrapper, by the id of the original (kept alive here).
 _wrappers: dict[int, tuple[object, Callable[..., Any]]] = {}
 _GLOB = frozenset("*?[")
-#: The attribute naming the file a reader's FileNotFoundError without a ``filename`` (pandas'
-#: ``raise FileNotFoundError(path)``, pyarrow's message) did not find: a step failing on it runs
-#: again once the steps that may write it have run (``jobrun.missing_file``).
+#: Everything wrapped, by full dotted name.
+_ALL = (*RUNTIME, *WRITERS, *CONNECTS, *SQL_READERS, *RUNTIME_CLASSES, *WRITER_CLASSES)
+_ALL += tuple(READER_METHODS)
+#: The attribute naming the file a reader in C did not find, on an error that does not name it
+#: (``_name_missing``): a step failing on it runs again once the steps that may write it have
+#: run (``jobrun.missing_file``).
 MISSING = "incr_missing_file"
 
 
@@ -85,7 +89,7 @@ def install(sink: Callable[[], Sink | None]) -> None:
 #: The modules that hold readers or writers (``pandas``, ``pyarrow.parquet``...).
 _HOLDERS = frozenset(
     name.rsplit(".", 2 if name.split(".")[-2][:1].isupper() else 1)[0]  # a class's module
-    for name in (*RUNTIME, *RUNTIME_CLASSES, *WRITER_CLASSES, *WRITERS, *CONNECTS, *SQL_READERS)
+    for name in _ALL
 )
 
 
@@ -128,11 +132,11 @@ def wrap_imported(root: str) -> None:
 
 
 def _wrap_new() -> None:
-    for name in (*RUNTIME, *WRITERS, *CONNECTS, *SQL_READERS, *RUNTIME_CLASSES, *WRITER_CLASSES):
+    for name in _ALL:
         if name in _done:
             continue
         owner, attr, found = _find(name)
-        if owner is None:
+        if owner is None or found is None:  # (or its module is still being imported)
             continue
         _done[name] = found
         if name in RUNTIME_CLASSES:
@@ -149,6 +153,8 @@ def _wrap_new() -> None:
             wrapper = _writer(found, WRITERS[name])
         elif name in SQL_READERS:
             wrapper = _sql_reader(found, SQL_READERS[name])
+        elif name in READER_METHODS:
+            wrapper = _wrapper(found, after=READER_METHODS[name])
         else:
             wrapper = _wrapper(found)
         _replace(owner, attr, found, wrapper)
@@ -192,22 +198,31 @@ def _wrapper(real: Callable[..., Any], after: int = 0) -> Callable[..., Any]:
     def reader(*args: Any, **kwargs: Any) -> Any:
         sink = _sink()
         if sink is not None:
-            path = (
-                args[after]
-                if len(args) > after
-                else next((kwargs[k] for k in PATH_KEYWORDS if k in kwargs), None)
-            )
+            path = args[after] if len(args) > after else None
+            if not isinstance(path, str | os.PathLike | list | tuple):  # ``Booster(params)``
+                path = next((kwargs[k] for k in PATH_KEYWORDS if k in kwargs), None)
             for one in path if isinstance(path, list | tuple) else [path]:
                 _report(sink, on_disk(kwargs.get("filesystem"), one))
             try:
                 return real(*args, **kwargs)
-            except FileNotFoundError as exc:  # ``raise FileNotFoundError(path)``: no filename
-                if exc.filename is None and isinstance(path, str | os.PathLike):
-                    setattr(exc, MISSING, os.fsdecode(path))  # (its text stays as it is)
+            except Exception as exc:
+                _name_missing(exc, on_disk(kwargs.get("filesystem"), path))
                 raise
         return real(*args, **kwargs)
 
     return reader
+
+
+def _name_missing(exc: Exception, path: Any) -> None:
+    """Have ``exc``, which a reader given ``path`` raised, name the file when it is not there
+    and the error does not (pandas' ``FileNotFoundError(path)``, XGBoost's own error type):
+    the step then runs again once the steps that may write it have run. Its type and text
+    stay as they are."""
+    if getattr(exc, "filename", None) or not isinstance(path, str | os.PathLike):
+        return
+    with contextlib.suppress(TypeError, ValueError, AttributeError):
+        if not os.path.lexists(path):
+            setattr(exc, MISSING, os.fsdecode(path))
 
 
 def _wrap_init(cls: Any, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:

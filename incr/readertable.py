@@ -122,7 +122,14 @@ RUNTIME_CLASSES = (
     "pyarrow.orc.ORCFile",
     "pyarrow.ipc.RecordBatchStreamReader",
     "pyarrow.ipc.RecordBatchFileReader",
+    "lightgbm.Booster",  # ``lgb.Booster(model_file=path)``
 )
+#: Readers that are methods written in Python that read the file in C (a model's own format),
+#: by full dotted name (``module.Class.method``): the position of the path among their
+#: arguments (after ``self``). Wrapped as ``RUNTIME`` readers are (``incr.nativereads``).
+READER_METHODS: dict[str, int] = {
+    "xgboost.Booster.load_model": 1,  # ``XGBClassifier().load_model`` and ``model_file=`` too
+}
 #: Writers that are classes written in Python whose ``__init__`` opens the file in C, which
 #: their methods then write chunk by chunk (``pq.ParquetWriter(path, schema)``), with the
 #: position of the path among the arguments of ``__init__`` (after ``self``): wrapped as
@@ -169,6 +176,12 @@ WRITERS: dict[str, int] = {
             "pyarrow.dataset.write_dataset",
             # pandas 3 opens the file in C++ (``pa.OSFile``) and hands pyarrow the stream.
             "pandas.DataFrame.to_parquet",
+            # A model saved in its own format, by the library's C++ (the scikit-learn API's
+            # ``save_model`` calls the booster's).
+            "xgboost.Booster.save_model",
+            "xgboost.DMatrix.save_binary",
+            "lightgbm.Booster.save_model",
+            "lightgbm.Dataset.save_binary",
         ],
         1,
     ),
@@ -205,4 +218,5 @@ PATH_KEYWORDS = (
     "where",
     "input_file",
     "uri",
+    "model_file",
 )
