@@ -26,10 +26,13 @@ from incr.readertable import (
     CONNECTS,
     FS_METHODS,
     LAST_NAMES,
+    MODED,
     PATH_KEYWORDS,
+    READ_MODES,
     READERS,
     RUNTIME,
     RUNTIME_CLASSES,
+    WRITE_ONLY_MODES,
 )
 
 if TYPE_CHECKING:
@@ -39,8 +42,6 @@ if TYPE_CHECKING:
 #: Readers that tell the read recorder the path they get when called (``incr.nativereads``).
 _SEEN = frozenset((*RUNTIME, *RUNTIME_CLASSES))
 _GLOB = frozenset("*?[")
-READ_MODES = frozenset({"r", "rb", "rt", "c"})
-WRITE_ONLY_MODES = frozenset({"w", "wb", "w-", "x", "wt"})
 _READ_ONLY_URI = re.compile(r"[?&](mode=ro|immutable=1)")
 _SQL_WRITE = re.compile(
     r"^\s*(insert|update|delete|replace|create|drop|alter|attach|vacuum)\b", re.IGNORECASE
@@ -207,6 +208,8 @@ def resolve_calls(
             kind = "seen"  # a path known only when called, or a glob: seen then (nativereads)
         elif dotted in CONNECTS and kind == "unknown":  # seen when opened (nativereads)
             kind = "seen" if mode == "r" else "written"  # (and written, when it changes)
+        elif dotted in MODED and (kind == "unknown" or mode != "r"):  # seen when called:
+            kind = "seen"  # read, or written when it changes (``a``), or written (``w``)
         if mode != "w":
             found.append((f"{text}() in {info.source.path}:{sym}", mode, kind, value))
             if dotted in CONNECTS and mode == "r" and kind not in ("unknown", "seen"):

@@ -39,11 +39,15 @@ from typing import Any, Protocol
 
 from incr.readertable import (
     CONNECTS,
+    MODED,
     PATH_KEYWORDS,
+    READ_MODES,
     READER_METHODS,
+    READERS,
     RUNTIME,
     RUNTIME_CLASSES,
     SQL_READERS,
+    WRITE_ONLY_MODES,
     WRITER_CLASSES,
     WRITERS,
 )
@@ -71,7 +75,7 @@ _wrappers: dict[int, tuple[object, Callable[..., Any]]] = {}
 _GLOB = frozenset("*?[")
 #: Everything wrapped, by full dotted name.
 _ALL = (*RUNTIME, *WRITERS, *CONNECTS, *SQL_READERS, *RUNTIME_CLASSES, *WRITER_CLASSES)
-_ALL += tuple(READER_METHODS)
+_ALL += (*READER_METHODS, *MODED)
 #: The attribute naming the file a reader in C did not find, on an error that does not name it
 #: (``_name_missing``): a step failing on it runs again once the steps that may write it have
 #: run (``jobrun.missing_file``).
@@ -145,6 +149,9 @@ def _wrap_new() -> None:
         if name in WRITER_CLASSES:
             _wrap_init(found, functools.partial(_writer, position=WRITER_CLASSES[name]))
             continue
+        if name in MODED and isinstance(found, type):
+            _wrap_init(found, functools.partial(_moded, after=1, name=name))
+            continue
         if not callable(found) or isinstance(found, type):
             continue
         if name in CONNECTS:
@@ -155,6 +162,8 @@ def _wrap_new() -> None:
             wrapper = _sql_reader(found, SQL_READERS[name])
         elif name in READER_METHODS:
             wrapper = _wrapper(found, after=READER_METHODS[name])
+        elif name in MODED:
+            wrapper = _moded(found, after=0, name=name)
         else:
             wrapper = _wrapper(found)
         _replace(owner, attr, found, wrapper)
@@ -211,6 +220,43 @@ def _wrapper(real: Callable[..., Any], after: int = 0) -> Callable[..., Any]:
         return real(*args, **kwargs)
 
     return reader
+
+
+def _moded(real: Callable[..., Any], after: int, name: str) -> Callable[..., Any]:
+    """``real`` (reader ``name`` of ``readertable.MODED``), telling the recorder the file it
+    gets (its first argument after ``after``) by the mode it gets: read in a read mode,
+    written in a write-only one, a database's otherwise (read, unless the step changes it)."""
+    spec = READERS[name].mode
+    assert spec is not None
+    position, keyword, default = spec
+
+    @functools.wraps(real)
+    def opener(*args: Any, **kwargs: Any) -> Any:
+        sink = _sink()
+        path = args[after] if len(args) > after else None
+        if not isinstance(path, str | os.PathLike):
+            path = next((kwargs[k] for k in PATH_KEYWORDS if k in kwargs), None)
+        if sink is None or not isinstance(path, str | os.PathLike):
+            return real(*args, **kwargs)  # (an open file, a buffer: read through Python)
+        at = after + position
+        mode = kwargs.get(keyword, args[at] if len(args) > at else default)
+        where = os.fsdecode(path)
+        if mode in WRITE_ONLY_MODES:
+            before = _files(where)
+            result = real(*args, **kwargs)
+            _wrote(sink, where, before)
+            return result
+        if mode in READ_MODES:
+            _report(sink, where)
+        else:  # the file is its own log: there is none beside it
+            sink.connecting(where, where)
+        try:
+            return real(*args, **kwargs)
+        except Exception as exc:
+            _name_missing(exc, where)
+            raise
+
+    return opener
 
 
 def _name_missing(exc: Exception, path: Any) -> None:

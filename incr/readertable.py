@@ -112,6 +112,15 @@ RUNTIME = tuple(
     and not name.endswith(".connect")
     and not name.rpartition(".")[2][:1].isupper()  # a class: ``pq.ParquetFile``
 )
+#: Modes a reader with a mode argument reads in, or writes in only (``h5py.File(p, "w")``);
+#: any other may write what it reads (``"a"``, ``"r+"``).
+READ_MODES = frozenset({"r", "rb", "rt", "c"})
+WRITE_ONLY_MODES = frozenset({"w", "wb", "w-", "x", "wt"})
+#: Readers with a mode (their ``Reader.mode``) that are a function or a class written in
+#: Python: wrapped while a step runs (``incr.nativereads``), the file they get counts as read
+#: in a read mode, as written in a write-only one, and otherwise as a database's: read, or
+#: written when it changes while the step runs.
+MODED = ("h5py.File", "pandas.HDFStore", "tables.open_file")
 #: Readers that are classes written in Python whose ``__init__`` opens the file in C
 #: (``pq.ParquetFile(path)``): their ``__init__`` is wrapped while a step runs
 #: (``incr.nativereads``); the class stays the same object, so a subclass or ``isinstance``

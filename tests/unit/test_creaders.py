@@ -137,13 +137,16 @@ def test_a_path_not_known_before_the_run_is_seen_when_the_reader_is_called(
 
 def test_a_reader_class_given_a_path_not_known_before_the_run_is_seen_or_unknown() -> None:
     """A class written in Python has its ``__init__`` wrapped (``incr.nativereads``): its file
-    is seen when the step runs. Another class (``h5py.File``) is not: its file is unknown, and
-    gets a note."""
+    is seen when the step runs, as is one with a mode (``h5py.File``). Another class
+    (``netCDF4.Dataset``, written in C) is not: its file is unknown, and gets a note."""
     flow = "import pyarrow.parquet as pq\n\n\ndef load(path):\n    return pq.ParquetFile(path)\n"
     place = "pq.ParquetFile() in pipelines/flow.py:load"
     assert readers(flow) == [(place, "r", "seen", "")]
     flow = "import h5py\n\n\ndef load(path):\n    return h5py.File(path)\n"
-    assert readers(flow) == [("h5py.File() in pipelines/flow.py:load", "r", "unknown", "")]
+    assert readers(flow) == [("h5py.File() in pipelines/flow.py:load", "r", "seen", "")]
+    flow = "import netCDF4\n\n\ndef load(path):\n    return netCDF4.Dataset(path)\n"
+    place = "netCDF4.Dataset() in pipelines/flow.py:load"
+    assert readers(flow) == [(place, "r", "unknown", "")]
 
 
 @pytest.mark.parametrize(
