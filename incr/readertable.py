@@ -79,6 +79,9 @@ READERS: dict[str, Reader] = {
             "librosa.load",
             "duckdb.read_parquet",
             "duckdb.read_csv",
+            "faiss.read_index",
+            "faiss.read_index_binary",
+            "onnxruntime.InferenceSession",
         ],
         _READ,
     ),
@@ -132,6 +135,7 @@ RUNTIME_CLASSES = (
     "pyarrow.ipc.RecordBatchStreamReader",
     "pyarrow.ipc.RecordBatchFileReader",
     "lightgbm.Booster",  # ``lgb.Booster(model_file=path)``
+    "onnxruntime.InferenceSession",
 )
 #: Readers that are methods written in Python that read the file in C (a model's own format),
 #: by full dotted name (``module.Class.method``): the position of the path among their
@@ -191,6 +195,8 @@ WRITERS: dict[str, int] = {
             "xgboost.DMatrix.save_binary",
             "lightgbm.Booster.save_model",
             "lightgbm.Dataset.save_binary",
+            "faiss.write_index",
+            "faiss.write_index_binary",
         ],
         1,
     ),
@@ -228,4 +234,5 @@ PATH_KEYWORDS = (
     "input_file",
     "uri",
     "model_file",
+    "path_or_bytes",
 )

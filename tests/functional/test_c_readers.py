@@ -1240,3 +1240,94 @@ def test_an_hdf5_file_is_read_or_written_by_the_mode_it_is_opened_in(
         "write_h5": [("written file missing", "out/big.h5")],
         "total": [("read changed", "out/big.h5"), ("after", "write_h5")],
     }
+
+
+SERVED = """\
+    import faiss
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    SHIFT = 1.0
+
+
+    def _where(name):
+        return "models/" + name  # a path built when the step runs
+
+
+    @step
+    def search() -> list:
+        mark("search")
+        index = faiss.read_index(_where("vectors.faiss"))
+        _, ids = index.search(np.ones((1, 4), dtype="float32") * 2, 2)
+        return ids[0].tolist()
+
+
+    @step
+    def score() -> float:
+        mark("score")
+        session = ort.InferenceSession(_where("shift.onnx"), providers=["CPUExecutionProvider"])
+        out = session.run(None, {"x": np.ones((1, 2), dtype="float32")})
+        return float(out[0].sum())
+
+
+    @step
+    def build_index() -> None:
+        mark("build_index")
+        vectors = np.arange(40, dtype="float32").reshape(10, 4) * SHIFT
+        index = faiss.IndexFlatL2(4)
+        index.add(vectors)
+        faiss.write_index(index, "models/vectors.faiss")
+
+
+    @step
+    def export() -> None:
+        mark("export")
+        shift = helper.make_tensor("s", TensorProto.FLOAT, [1, 2], [SHIFT, SHIFT])
+        node = helper.make_node("Add", ["x", "s"], ["y"])
+        graph = helper.make_graph(
+            [node], "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+            initializer=[shift],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        model.ir_version = 8
+        onnx.save(model, "models/shift.onnx")
+
+
+    @pipeline
+    def serve():
+        search()
+        score()
+        build_index()
+        export()
+    """
+
+
+def test_an_index_and_a_model_a_library_opens_in_c_count_when_given_a_path_at_run_time(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``faiss.read_index``/``write_index`` and ``onnxruntime.InferenceSession`` open their
+    file in C++: given a path built when the step runs, the file counts as read or written.
+    Before, both readers failed the first run, and after the writers' edit their results
+    stayed as they were, status clean."""
+    pytest.importorskip("faiss")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    project = make_project({FLOW: SERVED, "models/.keep": ""})
+    project.repro()
+    first = ["search", "score", "build_index", "export", "search", "score"]
+    assert project.take_ran() == first
+    assert project.lock()["serve.score"].reads["models/shift.onnx"]
+    assert project.dirty() == {}
+
+    project.edit(FLOW, "SHIFT = 1.0", "SHIFT = 3.0")
+    project.repro()
+    assert sorted(project.take_ran()) == ["build_index", "export", "score", "search"]
+    assert project.dirty() == {}
+    assert_same_as_fresh(project, tmp_path / "fresh")
