@@ -123,6 +123,9 @@ def restore(
         writes.written_now.add(path)
         full = root / path
         held = writes.before.get(path, UNKNOWN)
+        if held != UNKNOWN and _edited(path, full, keys[-1], writes, root, locks):
+            writes.set_before(path, store.put(full.read_bytes()))  # what its writers start from
+            continue
         data = b""
         if held.startswith(LEADING):  # its first bytes as its writers leave it: store them
             held, data = _leading(full, int(held[len(LEADING) :]), store)
@@ -139,6 +142,22 @@ def restore(
             full.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(full, data, durable=False)
         writes.set_before(path, held)
+
+
+def _edited(
+    path: str, full: Path, last: str, writes: SeenWrites, root: Path, locks: Mapping[str, LockEntry]
+) -> bool:
+    """Whether ``path`` holds bytes that its writers' last run did not leave there: not the
+    size and time its last writer (``last``) left, nor what a step's lock entry records of
+    it. Such bytes (an edit by hand, a row added to a file a step cleans in place) are what
+    the writers start from next, never put back over."""
+    if not full.is_file():
+        return False  # removed: as it was before its writers ran
+    entry = locks.get(last)
+    if path in writes.as_left(last, entry.fingerprint if entry else "", root):
+        return False
+    digest = file_digest(full)
+    return not any(entry.reads.get(path) == digest for entry in locks.values())
 
 
 def _leading(full: Path, size: int, store: Store) -> tuple[str, bytes]:
