@@ -31,12 +31,12 @@ import glob
 import importlib.abc
 import importlib.machinery
 import os
-import re
 import sys
 import types
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from incr.nativepaths import database_file, on_disk, sql_files
 from incr.readertable import (
     CONNECTS,
     MODED,
@@ -47,6 +47,7 @@ from incr.readertable import (
     RUNTIME,
     RUNTIME_CLASSES,
     SQL_READERS,
+    URI_READERS,
     WRITE_ONLY_MODES,
     WRITER_CLASSES,
     WRITERS,
@@ -144,7 +145,7 @@ def _wrap_new() -> None:
             continue
         _done[name] = found
         if name in RUNTIME_CLASSES:
-            _wrap_init(found, functools.partial(_wrapper, after=1))
+            _wrap_init(found, functools.partial(_wrapper, after=1, uri=name in URI_READERS))
             continue
         if name in WRITER_CLASSES:
             _wrap_init(found, functools.partial(_writer, position=WRITER_CLASSES[name]))
@@ -199,9 +200,10 @@ def _replace(owner: Any, attr: str, real: Callable[..., Any], wrapper: Any) -> N
             setattr(module, name, wrapper)
 
 
-def _wrapper(real: Callable[..., Any], after: int = 0) -> Callable[..., Any]:
+def _wrapper(real: Callable[..., Any], after: int = 0, uri: bool = False) -> Callable[..., Any]:
     """``real``, telling the recorder the file it gets: its first argument after ``after``
-    (``self``, for an ``__init__``) or a keyword naming it."""
+    (``self``, for an ``__init__``) or a keyword naming it; with ``uri``, without what
+    follows a ``?`` or a ``#``."""
 
     @functools.wraps(real)
     def reader(*args: Any, **kwargs: Any) -> Any:
@@ -210,6 +212,8 @@ def _wrapper(real: Callable[..., Any], after: int = 0) -> Callable[..., Any]:
             path = args[after] if len(args) > after else None
             if not isinstance(path, str | os.PathLike | list | tuple):  # ``Booster(params)``
                 path = next((kwargs[k] for k in PATH_KEYWORDS if k in kwargs), None)
+            if uri and isinstance(path, str):
+                path = path.partition("?")[0].partition("#")[0]
             for one in path if isinstance(path, list | tuple) else [path]:
                 _report(sink, on_disk(kwargs.get("filesystem"), one))
             try:
@@ -339,25 +343,6 @@ def _sql_reader(real: Callable[..., Any], position: int) -> Callable[..., Any]:
     return runs_sql
 
 
-#: A file an SQL query names: the string given to a table function (``read_csv('x.csv')``,
-#: ``read_parquet(['a.pq', 'b.pq'])``, ``scan_parquet(...)``) or read as a table in DuckDB
-#: (``FROM 'x.parquet'``). SQL's strings are in single quotes (double ones quote names).
-_SQL_FILES = re.compile(
-    r"\b(?:read|scan)_\w+\s*\(\s*(\[[^\]]*\]|'(?:[^']|'')*')|\b(?:from|join)\s+('(?:[^']|'')*')",
-    re.IGNORECASE,
-)
-_SQL_STRING = re.compile(r"'((?:[^']|'')*)'")
-
-
-def sql_files(query: str) -> list[str]:
-    """The files an SQL query reads by name, in order (see ``_SQL_FILES``)."""
-    found: list[str] = []
-    for match in _SQL_FILES.finditer(query):
-        for text in _SQL_STRING.findall(match.group(1) or match.group(2)):
-            found.append(text.replace("''", "'"))
-    return found
-
-
 def _connector(real: Callable[..., Any], log: str) -> Callable[..., Any]:
     @functools.wraps(real)
     def connect(*args: Any, **kwargs: Any) -> Any:
@@ -370,46 +355,6 @@ def _connector(real: Callable[..., Any], log: str) -> Callable[..., Any]:
         return real(*args, **kwargs)
 
     return connect
-
-
-def database_file(given: Any, uri: bool = False) -> str | None:
-    """The file a database connection opens (``sqlite3.connect``, ``duckdb.connect``): None
-    for a database in memory, a remote one, or what is not a path."""
-    if not isinstance(given, str | os.PathLike):
-        return None
-    try:
-        text = os.fsdecode(given)
-    except (TypeError, ValueError):
-        return None
-    if uri and text.startswith("file:"):  # (without ``uri=True``, SQLite takes it as a name)
-        text, _, query = text.removeprefix("file:").partition("?")
-        if "mode=memory" in query:
-            return None
-        if text.startswith("//"):  # file:///abs/x.db, file://localhost/abs/x.db
-            text = "/" + text[2:].partition("/")[2]
-    if not text or text.startswith(":") or "://" in text or text.startswith(("md:", "motherduck:")):
-        return None  # ``:memory:``, ``:memory:name``, MotherDuck, s3://...
-    return text
-
-
-def on_disk(filesystem: Any, path: Any) -> Any:
-    """The local path a reader or writer given ``filesystem=`` opens for ``path``: as it is
-    on the local file system (pyarrow's or fsspec's ``LocalFileSystem``), under the folder of
-    a pyarrow ``SubTreeFileSystem`` or an fsspec ``DirFileSystem``; None on another (S3,
-    memory...), whose files are not the disk's."""
-    while filesystem is not None and isinstance(path, str | os.PathLike):
-        kind = type(filesystem).__name__
-        if kind == "SubTreeFileSystem":  # pyarrow.fs
-            path = os.path.join(filesystem.base_path, os.fsdecode(path))
-            filesystem = filesystem.base_fs
-        elif kind == "DirFileSystem":  # fsspec.implementations.dirfs
-            path = os.path.join(filesystem.path, os.fsdecode(path))
-            filesystem = filesystem.fs
-        elif kind == "LocalFileSystem":  # both
-            return path
-        else:
-            return None
-    return path
 
 
 def report(path: Any) -> None:

@@ -82,6 +82,8 @@ READERS: dict[str, Reader] = {
             "faiss.read_index",
             "faiss.read_index_binary",
             "onnxruntime.InferenceSession",
+            "xgboost.DMatrix",  # given a path: ``"data/train.svm?format=libsvm"``
+            "lightgbm.Dataset",  # given a path, read when it is constructed
         ],
         _READ,
     ),
@@ -136,7 +138,12 @@ RUNTIME_CLASSES = (
     "pyarrow.ipc.RecordBatchFileReader",
     "lightgbm.Booster",  # ``lgb.Booster(model_file=path)``
     "onnxruntime.InferenceSession",
+    "xgboost.DMatrix",
+    "lightgbm.Dataset",
 )
+#: Readers given a URI whose query or fragment is no part of the file's name
+#: (``"data/train.svm?format=libsvm"``, ``"data/train.csv#dtrain.cache"``).
+URI_READERS = frozenset({"xgboost.DMatrix"})
 #: Readers that are methods written in Python that read the file in C (a model's own format),
 #: by full dotted name (``module.Class.method``): the position of the path among their
 #: arguments (after ``self``). Wrapped as ``RUNTIME`` readers are (``incr.nativereads``).
@@ -197,9 +204,12 @@ WRITERS: dict[str, int] = {
             "lightgbm.Dataset.save_binary",
             "faiss.write_index",
             "faiss.write_index_binary",
+            "polars.DataFrame.write_json",
         ],
         1,
     ),
+    "pyarrow.output_stream": 0,
+    "scipy.io.mmwrite": 0,
 }
 #: Functions that run SQL whose table functions read files in native code (``read_csv('data/
 #: x.csv')``, DuckDB's ``FROM 'data/x.parquet'``), by full dotted name: the position of the

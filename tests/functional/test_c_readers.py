@@ -1331,3 +1331,135 @@ def test_an_index_and_a_model_a_library_opens_in_c_count_when_given_a_path_at_ru
     assert sorted(project.take_ran()) == ["build_index", "export", "score", "search"]
     assert project.dirty() == {}
     assert_same_as_fresh(project, tmp_path / "fresh")
+
+
+DATA_IN_C = """\
+    import lightgbm as lgb
+    import numpy as np
+    import xgboost as xgb
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    FLIP = False
+
+
+    @step
+    def xgb_rows() -> int:
+        mark("xgb_rows")
+        return xgb.DMatrix("data/train.svm?format=libsvm").num_row()
+
+
+    @step
+    def lgb_rows() -> int:
+        mark("lgb_rows")
+        params = {"header": True, "label_column": "name:y", "verbose": -1}
+        return lgb.Dataset("data/train.csv", params=params).construct().num_data()
+
+
+    @step
+    def cache_matrix() -> None:
+        mark("cache_matrix")
+        x = np.arange(20, dtype=float).reshape(10, 2)
+        y = (x[:, 0] > 8).astype(int)
+        xgb.DMatrix(x, label=1 - y if FLIP else y).save_binary("work/train.buffer")
+
+
+    @step
+    def label_sum() -> float:
+        mark("label_sum")
+        return float(xgb.DMatrix("work/train.buffer").get_label().sum())
+
+
+    @pipeline
+    def in_c():
+        xgb_rows()
+        lgb_rows()
+        cache_matrix()
+        label_sum()
+    """
+
+
+def test_training_data_a_library_reads_in_c_from_a_path_counts(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``xgb.DMatrix(path)`` (a URI: ``?format=libsvm``) and ``lgb.Dataset(path)`` read their
+    file in C++: it counts as read, and so does a DMatrix saved by an earlier step
+    (``save_binary``) and loaded by path. Before, none was tracked: fewer rows, or other
+    labels, left the results as they were, status clean."""
+    pytest.importorskip("xgboost")
+    pytest.importorskip("lightgbm")
+    svm = "".join(f"{i % 2} 1:{i} 2:{i * 2}\n" for i in range(30))
+    csv = "y,a,b\n" + "".join(f"{i % 2},{i},{i * 2}\n" for i in range(30))
+    files = {FLOW: DATA_IN_C, "data/train.svm": svm, "data/train.csv": csv, "work/.keep": ""}
+    project = make_project(files)
+    project.repro()
+    assert sorted(project.take_ran()) == ["cache_matrix", "label_sum", "lgb_rows", "xgb_rows"]
+    lock = project.lock()
+    assert lock["in_c.xgb_rows"].reads["data/train.svm"]  # seen when called: a URI
+    assert lock["in_c.lgb_rows"].facts.deps["data/train.csv"]  # a literal path: a dep
+    assert lock["in_c.label_sum"].facts.deps["work/train.buffer"]
+    assert project.dirty() == {}
+
+    fewer = {"data/train.svm": "".join(svm.splitlines(True)[:20])}
+    project.write({**fewer, "data/train.csv": "".join(csv.splitlines(True)[:21])})
+    project.edit(FLOW, "FLIP = False", "FLIP = True")
+    project.repro()
+    assert sorted(project.take_ran()) == ["cache_matrix", "label_sum", "lgb_rows", "xgb_rows"]
+    assert project.dirty() == {}
+    assert_same_as_fresh(project, tmp_path / "fresh")
+
+
+REGIONS = """\
+    import glob
+    import json
+
+    import polars as pl
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def split() -> None:
+        mark("split")
+        orders = pl.read_csv("data/orders.csv")
+        for (region,), part in orders.group_by("region"):
+            part.select(pl.col("amount").sum()).write_json(f"work/{region}.json")
+
+
+    @step
+    def combine() -> float:
+        mark("combine")
+        total = 0.0
+        for path in sorted(glob.glob("work/*.json")):
+            with open(path) as f:
+                total += json.load(f)[0]["amount"]
+        return total
+
+
+    @pipeline
+    def regions():
+        split()
+        combine()
+    """
+
+
+def test_a_file_polars_writes_as_json_is_the_steps_and_goes_when_no_longer_written(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """``DataFrame.write_json(path)`` writes in Rust: the file is seen written, so one the
+    step no longer writes (a region gone from the data) is removed before it runs again.
+    Before, ``work/west.json`` stayed and ``combine`` kept counting it, status clean."""
+    pytest.importorskip("polars")
+    orders = "region,amount\neast,1\nwest,10\neast,2\n"
+    project = make_project({FLOW: REGIONS, "data/orders.csv": orders, "work/.keep": ""})
+    project.repro()
+    assert project.take_ran() == ["split", "combine"]
+    assert project.dirty() == {}
+    project.write({"data/orders.csv": orders.replace("west", "east")})
+    project.repro()
+    assert project.take_ran() == ["split", "combine"]
+    assert not (project.root / "work/west.json").exists()
+    assert project.dirty() == {}
+    assert_same_as_fresh(project, tmp_path / "fresh")

@@ -128,6 +128,7 @@ _LAYER_LIST: list[tuple[str, list[str]]] = [
             "processes",
             "pathfacts",
             "opens",
+            "nativepaths",
             "nativereads",
             "lazyfiles",
             "statreads",
