@@ -82,6 +82,8 @@ READERS: dict[str, Reader] = {
             "faiss.read_index",
             "faiss.read_index_binary",
             "onnxruntime.InferenceSession",
+            "blosc2.load_array",
+            "blosc2.load_tensor",
             "xgboost.DMatrix",  # given a path: ``"data/train.svm?format=libsvm"``
             "lightgbm.Dataset",  # given a path, read when it is constructed
         ],
@@ -97,6 +99,7 @@ READERS: dict[str, Reader] = {
             "rasterio.open",
             "fiona.open",
             "soundfile.SoundFile",
+            "blosc2.open",
         ],
         _MODE_R,
     ),
@@ -125,7 +128,7 @@ WRITE_ONLY_MODES = frozenset({"w", "wb", "w-", "x", "wt"})
 #: Python: wrapped while a step runs (``incr.nativereads``), the file they get counts as read
 #: in a read mode, as written in a write-only one, and otherwise as a database's: read, or
 #: written when it changes while the step runs.
-MODED = ("h5py.File", "pandas.HDFStore", "tables.open_file")
+MODED = ("h5py.File", "pandas.HDFStore", "tables.open_file", "blosc2.open")
 #: Readers that are classes written in Python whose ``__init__`` opens the file in C
 #: (``pq.ParquetFile(path)``): their ``__init__`` is wrapped while a step runs
 #: (``incr.nativereads``); the class stays the same object, so a subclass or ``isinstance``
@@ -209,6 +212,8 @@ WRITERS: dict[str, int] = {
         1,
     ),
     "pyarrow.output_stream": 0,
+    "blosc2.save_array": 1,
+    "blosc2.save_tensor": 1,
     "scipy.io.mmwrite": 0,
 }
 #: Functions that run SQL whose table functions read files in native code (``read_csv('data/
@@ -245,4 +250,5 @@ PATH_KEYWORDS = (
     "uri",
     "model_file",
     "path_or_bytes",
+    "urlpath",
 )

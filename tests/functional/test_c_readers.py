@@ -1463,3 +1463,57 @@ def test_a_file_polars_writes_as_json_is_the_steps_and_goes_when_no_longer_writt
     assert not (project.root / "work/west.json").exists()
     assert project.dirty() == {}
     assert_same_as_fresh(project, tmp_path / "fresh")
+
+
+ARRAYS = """\
+    import blosc2
+    import numpy as np
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+    SCALE = 1.0
+
+
+    @step
+    def total() -> float:
+        mark("total")
+        return float(blosc2.load_array("work/emb.b2nd").sum())
+
+
+    @step
+    def first() -> float:
+        mark("first")
+        return float(np.frombuffer(blosc2.open("work/emb.b2nd")[:], dtype=float)[1])
+
+
+    @step
+    def embed() -> None:
+        mark("embed")
+        blosc2.save_array(np.arange(5, dtype=float) * SCALE, "work/emb.b2nd", mode="w")
+
+
+    @pipeline
+    def arrays():
+        total()
+        first()
+        embed()
+    """
+
+
+def test_an_array_blosc2_saves_and_loads_in_c_counts(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """blosc2 saves and loads arrays in C (``save_array``, ``load_array``, ``open``): the file
+    counts as written and read. Before, neither was seen: the readers failed the first run
+    and kept their sums after the writer's edit, status clean."""
+    pytest.importorskip("blosc2")
+    project = make_project({FLOW: ARRAYS, "work/.keep": ""})
+    project.repro()
+    assert project.take_ran() == ["total", "first", "embed", "total", "first"]
+    assert project.dirty() == {}
+    project.edit(FLOW, "SCALE = 1.0", "SCALE = 3.0")
+    project.repro()
+    assert project.take_ran() == ["embed", "total", "first"]
+    assert project.dirty() == {}
+    assert_same_as_fresh(project, tmp_path / "fresh")
