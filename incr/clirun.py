@@ -119,7 +119,7 @@ def repro(
     dashboard: bool = False,
     pull: bool = False,
 ) -> None:
-    from incr.collector import paced
+    from incr.collector import paced, settle_for_exit
     from incr.daskconf import wanted
     from incr.locking import project_lock
     from incr.opening import open_for_repro
@@ -153,5 +153,6 @@ def repro(
                 dask=dask,
                 pull=remote_runs(project, pull, tell),
             )
+    settle_for_exit()
     if not ok:
         sys.exit(1)

@@ -68,3 +68,14 @@ def in_step() -> Iterator[None]:
         _owed = now if now < entry else _owed + now - entry  # (a full one made: from 0)
         _left = now
         gc.set_threshold(*thresholds)
+
+
+def settle_for_exit() -> None:
+    """Collect once, then freeze what is left (``gc.freeze``), for a command about to exit
+    once its steps ran. The garbage the run left in cycles is let go here as Python would
+    let it go at exit, and Python's own collections at exit then skip the objects the run
+    kept, as they skip those frozen after deciding (``clihelp.few_collections``): they
+    found nothing to collect there and cost 0.7 s after the first ``repro`` of 10,000
+    trivial steps, against 0.17 s for the one collection here."""
+    gc.collect()
+    gc.freeze()
