@@ -70,6 +70,20 @@ def in_step() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
+@contextlib.contextmanager
+def uncollected() -> Iterator[None]:
+    """No cyclic collection inside the block: for code that makes many objects holding no
+    cycles (a cache file's entries encoded), which a collection there walks with all the
+    objects a run kept, to find nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def settle_for_exit() -> None:
     """Collect once, then freeze what is left (``gc.freeze``), for a command about to exit
     once its steps ran. The garbage the run left in cycles is let go here as Python would

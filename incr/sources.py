@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from incr import cachefile
 from incr.codecache import ClosureCache, Found
+from incr.collector import uncollected
 from incr.digests import digest_bytes
 from incr.fingerprint import MEMO_FORMAT, PROJECT_MODULES, CodeClosure
 from incr.hashing import StatCache
@@ -206,15 +207,18 @@ class CodeSources:
 
     def save(self, ensure: Callable[[], object]) -> None:
         """Persist the code memo and the closure cache when they changed (``ensure`` makes the
-        cache folder first). Raises OSError."""
-        if self._code is not None and len(self._code.memo) != self._memo_size:
-            ensure()
-            entries = list(self._code.memo.items())[-MEMO_LIMIT:]
-            cachefile.write(self._memo_file, {"format": MEMO_FORMAT, "entries": dict(entries)})
-            self._memo_size = len(self._code.memo)
-        if self.closures.changed:
-            ensure()
-            self.closures.save()
+        cache folder first). Raises OSError. Encoding them makes many objects and no cycle:
+        no collection meanwhile."""
+        with uncollected():
+            if self._code is not None and len(self._code.memo) != self._memo_size:
+                ensure()
+                entries = list(self._code.memo.items())[-MEMO_LIMIT:]
+                memo = {"format": MEMO_FORMAT, "entries": dict(entries)}
+                cachefile.write(self._memo_file, memo)
+                self._memo_size = len(self._code.memo)
+            if self.closures.changed:
+                ensure()
+                self.closures.save()
 
 
 def _is_script(path: Path) -> bool:
