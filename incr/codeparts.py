@@ -11,7 +11,7 @@ import ast
 import re
 from typing import Any
 
-from incr.astnorm import config_defaults_apart, digest_nodes, unparse
+from incr.astnorm import config_defaults_apart, digest_nodes, has_config_class, unparse
 from incr.codeast import Binding, ModuleInfo, Ref, definition_nodes
 from incr.digests import digest_bytes
 from incr.fingerprint import MEMO_FORMAT
@@ -25,6 +25,8 @@ def definition_digest(nodes: list[ast.stmt], walks: list[list[ast.AST]] | None =
     """The digest of a module-level definition's statements, with ``+`` and the digest of
     its config defaults when they are kept apart (see ``DEFAULTS``); ``walks``: the
     ``walked`` nodes of each statement, when known."""
+    if not has_config_class(nodes):
+        return digest_nodes(nodes, walks)
     with config_defaults_apart(nodes) as defaults:
         digest = digest_nodes(nodes, walks)
     return digest + "+" + digest_nodes(defaults) if defaults else digest
