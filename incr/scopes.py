@@ -23,6 +23,10 @@ _SCOPES = (*_DEFINITIONS, *_COMPREHENSIONS)
 _KEPT = frozenset({"self", "cls"})
 #: What makes a function's body more than one scope, or declares names of another.
 _NESTED = (*_SCOPES, ast.Global, ast.Nonlocal)
+#: The same, by exact class (a parsed tree's nodes are of these very classes).
+_NESTED_KINDS = frozenset(_NESTED)
+_FUNCTION_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 #: Nodes that bind a name given as text, not as an ``ast.Name``.
 _BINDS_BY_TEXT = frozenset({ast.ExceptHandler, ast.MatchAs, ast.MatchStar, ast.MatchMapping})
 
@@ -33,17 +37,21 @@ def local_names(node: ast.AST, nodes: list[ast.AST] | None = None) -> set[ast.AS
     nodes, not of their ids: ``id()`` is an audit event, which incr's own hooks hear once a
     run records reads; a node hashes by its identity all the same.)"""
     found: set[ast.AST] = set()
-    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+    if isinstance(node, _FUNCTION_DEFS):
         walked = nodes if nodes is not None else list(ast.walk(node))
-        if not any(isinstance(sub, _NESTED) for sub in walked if sub is not node):
-            return _one_scope(node, walked)  # most steps
-    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        one = _one_scope(node, walked)
+        if one is not None:
+            return one  # most steps
+    if isinstance(node, _DEFS):
         _outer(node, frozenset(), found)
     return found
 
 
-def _one_scope(node: ast.FunctionDef | ast.AsyncFunctionDef, walked: list[ast.AST]) -> set[ast.AST]:
-    """``local_names`` of a function holding no other scope and no ``global``."""
+def _one_scope(
+    node: ast.FunctionDef | ast.AsyncFunctionDef, walked: list[ast.AST]
+) -> set[ast.AST] | None:
+    """``local_names`` of a function holding no other scope and no ``global``; None for a
+    function that holds one (found in the same pass over its nodes)."""
     outside: set[ast.AST] = set()  # decorators, defaults, annotations: the module's names
     for part in _evaluated_outside(node):
         if type(part) is ast.Name:  # ``x: int``: most annotations
@@ -59,6 +67,8 @@ def _one_scope(node: ast.FunctionDef | ast.AsyncFunctionDef, walked: list[ast.AS
                 names.append(sub)
                 if type(sub.ctx) is not ast.Load:  # type: ignore[attr-defined]
                     own.add(sub.id)  # type: ignore[attr-defined]
+        elif kind in _NESTED_KINDS and sub is not node:
+            return None
         elif kind in _BINDS_BY_TEXT:
             own |= _bound(sub)
     own -= _KEPT
@@ -83,7 +93,7 @@ def _outer(node: ast.AST, visible: frozenset[str], found: set[ast.AST]) -> None:
 
 def _evaluated_outside(node: ast.AST) -> list[ast.AST]:
     """The parts of a nested scope's node that run in the scope around it."""
-    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+    if isinstance(node, _FUNCTION_DEFS):
         args = node.args
         annotations = [a.annotation for a in _all_args(args) if a.annotation is not None]
         returns = [node.returns] if node.returns is not None else []
