@@ -308,21 +308,21 @@ def inner_imports(
 ) -> Iterable[Binding]:
     """Imports made inside a definition: a whole module, or one name of a module."""
     for sub in ast.walk(node) if nodes is None else nodes:
-        if isinstance(sub, ast.Import):
+        if type(sub) is ast.Import:  # by exact class: a parsed tree's nodes
             for alias in sub.names:
                 yield Binding(module=alias.name)
-        elif isinstance(sub, ast.ImportFrom):
+        elif type(sub) is ast.ImportFrom:
             base = absolute(sub.module, sub.level, package)
             for alias in sub.names:
                 if alias.name == "*":
                     yield Binding(module=base)
                 else:
                     yield Binding(attr_of=base, attr=alias.name)
-        elif isinstance(sub, ast.Call) and (named := named_import(sub)) is not None:
+        elif type(sub) is ast.Call and (named := named_import(sub)) is not None:
             yield Binding(module=named)  # the whole module, as ``import plugins.lin`` would
-        elif isinstance(sub, ast.Call) and (start := prefixed_import(sub, package)):
+        elif type(sub) is ast.Call and (start := prefixed_import(sub, package)):
             yield Binding(module=start + ANY)  # every module named so (``incr.dynimport``)
-        elif isinstance(sub, ast.Call) and (dist := asked_distribution(sub)):
+        elif type(sub) is ast.Call and (dist := asked_distribution(sub)):
             yield Binding(module=DIST + dist)  # its version asked by name
 
 
