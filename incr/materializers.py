@@ -77,6 +77,8 @@ class _Registry:
         self.named: dict[str, type[Materializer]] = {}
         self.entry_points_loaded = False
         self._index: dict[type | str, list[type[Materializer]]] | None = None
+        #: The dotted names of the index not resolved yet (``_resolve_names``).
+        self._pending: list[tuple[str, str]] | None = None
 
     def name(self, cls: type[Materializer]) -> None:
         """Make ``cls`` found by its kind (``by_kind``) without registering it."""
@@ -93,7 +95,7 @@ class _Registry:
                 del self.added[i]
                 break
         self.added.append(cls)
-        self._index = None
+        self._index = self._pending = None
 
     def everything(self) -> list[type[Materializer]]:
         """Project and package materializers (latest first), then the built-in ones."""
@@ -111,7 +113,7 @@ class _Registry:
             for mat in self.everything():
                 for handled in mat.types:
                     index.setdefault(handled, []).append(mat)
-            self._index = index
+            self._index, self._pending = index, None
         self._resolve_names(self._index)
         return [*self._index.get(cls, ()), *self._index.get(_dotted_name(cls), ())]
 
@@ -119,12 +121,23 @@ class _Registry:
         """Index the classes that dotted names in ``types`` name, once their modules are
         imported (``pandas.core.frame.DataFrame`` is ``pandas.DataFrame``, whose
         ``__module__`` says ``pandas``)."""
-        for name in [k for k in index if isinstance(k, str) and k.partition(".")[0] in sys.modules]:
+        pending = self._pending
+        if pending is None:  # the dotted names still to resolve, with their top module
+            pending = [(k, k.partition(".")[0]) for k in index if isinstance(k, str)]
+            self._pending = pending
+        modules = sys.modules
+        for _, top in pending:  # asked for every output stored: most find none imported
+            if top in modules:
+                break
+        else:
+            return
+        for name in [name for name, top in pending if top in modules]:
             found = _resolve(name)
             if found is not None:
                 mats = index.pop(name)
                 index.setdefault(found, [])
                 index[found] += [m for m in mats if m not in index[found]]
+                self._pending = None
 
     def by_kind(self, kind: str) -> type[Materializer] | None:
         for mat in self.everything():
