@@ -339,16 +339,6 @@ def stop(sink: Sink) -> None:
             os._Environ.__delitem__ = _ORIGINAL_DEL  # type: ignore[method-assign]
 
 
-@contextmanager
-def watching(sink: Sink) -> Iterator[None]:
-    """Tell ``sink`` about every variable read inside the block."""
-    start(sink)
-    try:
-        yield
-    finally:
-        stop(sink)
-
-
 #: The environment as the run's steps started with it (``mark_run_start``): the pipeline
 #: modules imported, no step run yet.
 _at_run_start: dict[Any, Any] | None = None
@@ -446,5 +436,8 @@ def _called_for(frame: FrameType | None, files: ProjectFiles) -> bool:
 def recording(root: Path) -> Iterator[EnvRecorder]:
     """Record the variables project code under ``root`` reads inside the block."""
     recorder = EnvRecorder(root)
-    with watching(recorder):
+    start(recorder)
+    try:
         yield recorder
+    finally:
+        stop(recorder)

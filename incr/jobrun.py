@@ -268,14 +268,10 @@ def watching_reads(job: StepJob, root: Path) -> Iterator[ReadRecorder | None]:
         os.chdir(root)
 
 
-@contextlib.contextmanager
-def watching_env(job: StepJob, root: Path) -> Iterator[envreads.EnvRecorder | None]:
-    """Record the environment variables the project's code reads while the step runs."""
-    if not job.track_reads:
-        yield None
-        return
-    with envreads.recording(root) as recorder:
-        yield recorder
+def watching_env(job: StepJob, root: Path) -> contextlib.AbstractContextManager[Any]:
+    """Record the environment variables the project's code reads while the step runs (the
+    ``envreads.EnvRecorder``; None when it does not record its reads)."""
+    return envreads.recording(root) if job.track_reads else contextlib.nullcontext()
 
 
 #: The ``reads`` value of a file that changed while the step that read it ran.
