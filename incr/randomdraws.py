@@ -316,6 +316,11 @@ def is_library_setting(note: str) -> bool:
     return head.endswith("()") and library_setting(head.removesuffix("()")) == head[:-2]
 
 
+#: The module a bare name not bound at the module's top level stands for (made once: each
+#: name each step's code reads is asked, four times).
+_BARE_MODULES = {"np": "numpy", "numpy": "numpy", "random": "random", "sys": "sys"}
+
+
 def _dotted(info: ModuleInfo, name: str, chain: tuple[str, ...], wide: bool = False) -> str:
     """The dotted path a name read in ``info`` stands for (``np.random.rand`` ->
     ``numpy.random.rand``), from the module's imports; ``np``, ``numpy`` and ``random`` bound
@@ -326,7 +331,7 @@ def _dotted(info: ModuleInfo, name: str, chain: tuple[str, ...], wide: bool = Fa
     elif name in info.defs:
         return ""
     else:
-        base = {"np": "numpy", "numpy": "numpy", "random": "random", "sys": "sys"}.get(name, "")
+        base = _BARE_MODULES.get(name, "")
         base = base or (name if wide and name in _SETTING_MODULES else "")
     return ".".join([base, *chain]) if base else ""
 
