@@ -12,12 +12,14 @@ every file under it and its listings; a glob (``data/parts/*.parquet``) with the
 matches and the listing of the folder it starts from.
 
 Readers that are classes written in Python (``readertable.RUNTIME_CLASSES``:
-``pq.ParquetFile``, ``pq.ParquetDataset``) have their ``__init__`` wrapped instead, so that the
-class stays itself for a subclass or ``isinstance`` check; other classes (``h5py.File``, with a
-mode) are left to ``creaders``. A name a project module bound to a reader before the
-wrapper was made (``from pyarrow.parquet import read_table as load``, at import) is bound to
-the wrapper; one in a module outside the project is not (``creaders`` still finds a call in
-the project's code).
+``pq.ParquetFile``, ``lgb.Booster``; ``WRITER_CLASSES``: ``pq.ParquetWriter``) have their
+``__init__`` wrapped instead, so that the class stays itself for a subclass or ``isinstance``
+check; so do readers with a mode (``MODED``: ``h5py.File``, pandas' ``HDFStore``), whose file
+counts by that mode. Classes written in C (``netCDF4.Dataset``) are left to ``creaders``.
+
+A name a project module bound to a reader before the wrapper was made (``from
+pyarrow.parquet import read_table as load``, at import) is bound to the wrapper; one in a
+module outside the project is not (``creaders`` still finds a call in the project's code).
 
 Writers written in C (``WRITERS``: polars' ``write_parquet``, ``pq.write_table``) are wrapped
 the same way, and tell the recorder the file they wrote, as an ``open`` for writing would.
