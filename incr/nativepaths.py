@@ -65,3 +65,27 @@ def on_disk(filesystem: Any, path: Any) -> Any:
         else:
             return None
     return path
+
+
+_FLAG = re.compile(r"--(\w+)=(\S+)")
+
+
+def trainer_files(arg: Any, flags: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(the files a trainer reads, those it writes) by its flags: a string of them
+    (``"--input=data/corpus.txt --model_prefix=models/sp"``) or keywords (``input=`` a path,
+    paths joined by commas or a list; ``model_prefix=``: the ``.model`` and ``.vocab`` it
+    writes, unless a ``model_writer`` takes the model)."""
+    if isinstance(arg, str):
+        flags = dict(_FLAG.findall(arg))
+    given = flags.get("input")
+    if isinstance(given, str | os.PathLike):
+        inputs = [p for p in os.fsdecode(given).split(",") if p]
+    elif isinstance(given, list | tuple):
+        inputs = [os.fsdecode(p) for p in given if isinstance(p, str | os.PathLike)]
+    else:
+        inputs = []
+    prefix = flags.get("model_prefix")
+    if not isinstance(prefix, str | os.PathLike) or flags.get("model_writer") is not None:
+        return inputs, []
+    prefix = os.fsdecode(prefix)
+    return inputs, [f"{prefix}.model", f"{prefix}.vocab"]

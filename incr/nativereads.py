@@ -38,7 +38,7 @@ import types
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from incr.nativepaths import database_file, on_disk, sql_files
+from incr.nativepaths import database_file, on_disk, sql_files, trainer_files
 from incr.readertable import (
     CONNECTS,
     MODED,
@@ -49,6 +49,7 @@ from incr.readertable import (
     RUNTIME,
     RUNTIME_CLASSES,
     SQL_READERS,
+    TRAINERS,
     URI_READERS,
     WRITE_ONLY_MODES,
     WRITER_CLASSES,
@@ -78,7 +79,7 @@ _wrappers: dict[int, tuple[object, Callable[..., Any]]] = {}
 _GLOB = frozenset("*?[")
 #: Everything wrapped, by full dotted name.
 _ALL = (*RUNTIME, *WRITERS, *CONNECTS, *SQL_READERS, *RUNTIME_CLASSES, *WRITER_CLASSES)
-_ALL += (*READER_METHODS, *MODED)
+_ALL += (*READER_METHODS, *MODED, *TRAINERS)
 #: The attribute naming the file a reader in C did not find, on an error that does not name it
 #: (``_name_missing``): a step failing on it runs again once the steps that may write it have
 #: run (``jobrun.missing_file``).
@@ -167,6 +168,8 @@ def _wrap_new() -> None:
             wrapper = _wrapper(found, after=READER_METHODS[name])
         elif name in MODED:
             wrapper = _moded(found, after=0, name=name)
+        elif name in TRAINERS:
+            wrapper = _trainer(found)
         else:
             wrapper = _wrapper(found)
         _replace(owner, attr, found, wrapper)
@@ -189,6 +192,8 @@ def _replace(owner: Any, attr: str, real: Callable[..., Any], wrapper: Any) -> N
     """Put ``wrapper`` where ``real`` is: in ``owner``, and in the modules that name it under
     its own name (where it is defined, and where its ``__module__`` says it is: pickling by
     reference finds it there), so that one object answers for both."""
+    if isinstance(owner, type) and isinstance(vars(owner).get(attr), staticmethod):
+        wrapper = staticmethod(wrapper)  # (called on an instance, it gets no ``self``)
     setattr(owner, attr, wrapper)
     name = getattr(real, "__name__", attr)
     homes = {getattr(real, "__module__", None), getattr(real, "__globals__", {}).get("__name__")}
@@ -263,6 +268,27 @@ def _moded(real: Callable[..., Any], after: int, name: str) -> Callable[..., Any
             raise
 
     return opener
+
+
+def _trainer(real: Callable[..., Any]) -> Callable[..., Any]:
+    """``real``, a trainer (``readertable.TRAINERS``), telling the recorder the files its
+    flags name: its corpus read, its model written."""
+
+    @functools.wraps(real)
+    def train(*args: Any, **kwargs: Any) -> Any:
+        sink = _sink()
+        if sink is None:
+            return real(*args, **kwargs)
+        inputs, outputs = trainer_files(args[0] if args else kwargs.get("arg"), kwargs)
+        for path in inputs:
+            _report(sink, path)
+        before = {path: _files(path) for path in outputs}
+        result = real(*args, **kwargs)
+        for path in outputs:
+            _wrote(sink, path, before[path])
+        return result
+
+    return train
 
 
 def _name_missing(exc: Exception, path: Any) -> None:

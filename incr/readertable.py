@@ -86,6 +86,7 @@ READERS: dict[str, Reader] = {
             "blosc2.load_tensor",
             "xgboost.DMatrix",  # given a path: ``"data/train.svm?format=libsvm"``
             "lightgbm.Dataset",  # given a path, read when it is constructed
+            "sentencepiece.SentencePieceProcessor",  # ``model_file=``
         ],
         _READ,
     ),
@@ -143,7 +144,12 @@ RUNTIME_CLASSES = (
     "onnxruntime.InferenceSession",
     "xgboost.DMatrix",
     "lightgbm.Dataset",
+    "sentencepiece.SentencePieceProcessor",
 )
+#: Trainers that read their corpus and write their model in C++, by full dotted name: the
+#: files named by their flags (``--input=``, ``model_prefix=``: ``nativepaths.trainer_files``)
+#: are read and written. (``_Train`` is what ``train`` and ``Train`` call.)
+TRAINERS = ("sentencepiece.SentencePieceTrainer._Train",)
 #: Readers given a URI whose query or fragment is no part of the file's name
 #: (``"data/train.svm?format=libsvm"``, ``"data/train.csv#dtrain.cache"``).
 URI_READERS = frozenset({"xgboost.DMatrix"})
@@ -152,6 +158,8 @@ URI_READERS = frozenset({"xgboost.DMatrix"})
 #: arguments (after ``self``). Wrapped as ``RUNTIME`` readers are (``incr.nativereads``).
 READER_METHODS: dict[str, int] = {
     "xgboost.Booster.load_model": 1,  # ``XGBClassifier().load_model`` and ``model_file=`` too
+    "sentencepiece.SentencePieceProcessor.Load": 1,
+    "sentencepiece.SentencePieceProcessor.load": 1,
 }
 #: Writers that are classes written in Python whose ``__init__`` opens the file in C, which
 #: their methods then write chunk by chunk (``pq.ParquetWriter(path, schema)``), with the

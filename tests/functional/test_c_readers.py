@@ -1517,3 +1517,64 @@ def test_an_array_blosc2_saves_and_loads_in_c_counts(
     assert project.take_ran() == ["embed", "total", "first"]
     assert project.dirty() == {}
     assert_same_as_fresh(project, tmp_path / "fresh")
+
+
+TOKENIZER = """\
+    import sentencepiece as spm
+
+    from incr import pipeline, step
+    from pipelines.mark import mark
+
+
+    @step
+    def encode() -> list:
+        mark("encode")
+        return spm.SentencePieceProcessor(model_file="models/sp.model").encode("alpha beta")
+
+
+    @step
+    def train_tokenizer() -> None:
+        mark("train_tokenizer")
+        spm.SentencePieceTrainer.train(
+            input="data/corpus.txt", model_prefix="models/sp", vocab_size=20, minloglevel=2
+        )
+
+
+    @pipeline
+    def tok():
+        encode()
+        train_tokenizer()
+    """
+
+
+def _corpus(words: list[str]) -> str:
+    return "".join(
+        " ".join(words[(i * 7 + j) % len(words)] for j in range(8)) + "\n" for i in range(300)
+    )
+
+
+def test_a_tokenizer_trained_and_loaded_in_c_counts_its_corpus_and_model(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    """SentencePiece reads its corpus and writes its model in C++ (``SentencePieceTrainer.train
+    (input=..., model_prefix=...)``), and loads the model in C++: the corpus counts as read,
+    the ``.model`` and ``.vocab`` as written, the model as read by the step loading it.
+    Before, none was seen: another corpus left the tokenizer and its users clean."""
+    pytest.importorskip("sentencepiece")
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
+    files = {FLOW: TOKENIZER, "data/corpus.txt": _corpus(words), "models/.keep": ""}
+    project = make_project(files)
+    project.repro()
+    assert project.take_ran() == ["encode", "train_tokenizer", "encode"]
+    assert project.lock()["tok.train_tokenizer"].reads["data/corpus.txt"]
+    assert project.dirty() == {}
+
+    project.write({"data/corpus.txt": _corpus([*words[:4], "omega", "psi", "chi", "phi"])})
+    assert project.dirty() == {
+        "train_tokenizer": [("read changed", "data/corpus.txt")],
+        "encode": [("after", "train_tokenizer")],
+    }
+    project.repro()
+    assert project.take_ran() == ["train_tokenizer", "encode"]
+    assert project.dirty() == {}
+    assert_same_as_fresh(project, tmp_path / "fresh")
