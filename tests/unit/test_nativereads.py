@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from incr import nativereads
+from incr import nativepaths, nativereads
 from incr.reads import recording
 
 
@@ -106,3 +106,34 @@ def test_the_file_a_database_connection_opens(given: object, uri: bool, file: st
 )
 def test_the_files_an_sql_query_reads_by_name(query: str, files: list[str]) -> None:
     assert nativereads.sql_files(query) == files
+
+
+@pytest.mark.parametrize(
+    ("arg", "flags", "expected"),
+    [
+        (
+            None,
+            {"input": "a.txt,b.txt", "model_prefix": "m/sp"},
+            (["a.txt", "b.txt"], ["m/sp.model", "m/sp.vocab"]),
+        ),
+        (
+            None,
+            {"input": ["a.txt", "b.txt"], "model_prefix": "sp"},
+            (["a.txt", "b.txt"], ["sp.model", "sp.vocab"]),
+        ),
+        (
+            "--input=c.txt --model_prefix=out/t --vocab_size=8",
+            {},
+            (["c.txt"], ["out/t.model", "out/t.vocab"]),
+        ),
+        (None, {"input": "a.txt", "model_prefix": "sp", "model_writer": object()}, (["a.txt"], [])),
+        (
+            None,
+            {"sentence_iterator": iter([]), "model_prefix": "sp"},
+            ([], ["sp.model", "sp.vocab"]),
+        ),
+    ],
+    ids=["commas", "list", "flag-string", "model-writer", "iterator"],
+)
+def test_a_trainers_files_come_from_its_flags(arg: object, flags: dict, expected: tuple) -> None:
+    assert nativepaths.trainer_files(arg, flags) == expected
