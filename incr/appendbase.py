@@ -123,7 +123,11 @@ def restore(
         writes.written_now.add(path)
         full = root / path
         held = writes.before.get(path, UNKNOWN)
-        if held != UNKNOWN and _edited(path, full, keys[-1], writes, root, locks):
+        if (
+            held != UNKNOWN
+            and full.is_file()
+            and not _as_left(path, full, keys, writes, root, locks)
+        ):
             writes.set_before(path, store.put(full.read_bytes()))  # what its writers start from
             continue
         data = b""
@@ -144,20 +148,24 @@ def restore(
         writes.set_before(path, held)
 
 
-def _edited(
-    path: str, full: Path, last: str, writes: SeenWrites, root: Path, locks: Mapping[str, LockEntry]
+def _as_left(
+    path: str,
+    full: Path,
+    keys: Sequence[str],
+    writes: SeenWrites,
+    root: Path,
+    locks: Mapping[str, LockEntry],
 ) -> bool:
-    """Whether ``path`` holds bytes that its writers' last run did not leave there: not the
-    size and time its last writer (``last``) left, nor what a step's lock entry records of
-    it. Such bytes (an edit by hand, a row added to a file a step cleans in place) are what
-    the writers start from next, never put back over."""
-    if not full.is_file():
-        return False  # removed: as it was before its writers ran
-    entry = locks.get(last)
-    if path in writes.as_left(last, entry.fingerprint if entry else "", root):
-        return False
+    """Whether ``path`` holds what its writers' (``keys``) last run left there: the size and
+    time one of them left it with, or what a step's lock entry records of it. Other bytes
+    (an edit by hand, a row added to a file a step cleans in place) are what the writers
+    start from next, never put back over."""
+    for key in keys:
+        fp = entry.fingerprint if (entry := locks.get(key)) else ""
+        if path in writes.as_left(key, fp, root):
+            return True
     digest = file_digest(full)
-    return not any(entry.reads.get(path) == digest for entry in locks.values())
+    return any(entry.reads.get(path) == digest for entry in locks.values())
 
 
 def _leading(full: Path, size: int, store: Store) -> tuple[str, bytes]:
@@ -183,13 +191,8 @@ def _as_before(
     writer appended to what an earlier run left (``UNKNOWN``); else the bytes it holds."""
     if writes.before.get(path) == UNKNOWN or not full.is_file():
         return ABSENT, b""
-    digest = file_digest(full)
-    if any(entry.reads.get(path) == digest for entry in locks.values()):
+    if _as_left(path, full, writes.chains.get(path, ()), writes, root, locks):
         return ABSENT, b""
-    for key in writes.chains.get(path, ()):
-        fp = entry.fingerprint if (entry := locks.get(key)) else ""
-        if path in writes.as_left(key, fp, root):
-            return ABSENT, b""
     data = full.read_bytes()
     return store.put(data), data
 
