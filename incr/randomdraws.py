@@ -9,6 +9,8 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import ast
+
     from incr.codeast import ModuleInfo, Ref
 
 _NUMPY_DRAWS = (
@@ -228,12 +230,9 @@ def command_line_reads(info: ModuleInfo, sym: str, refs: list[Ref]) -> list[str]
     make it give another result (``facts``: the arguments then count)."""
     import ast
 
-    from incr.codeast import definition_nodes
-
     if not _names_argv(info.source.text):
         return []
-    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    nodes = [n for n in definition_nodes(info, sym) or [] if isinstance(n, kinds)]
+    nodes = _run_when_called(info, sym)
     if not nodes:  # read as the module is imported: what it binds counts by its value
         return []
     found = ["sys.argv"] if "sys.argv" in {_dotted(info, n, c, wide=True) for n, c in refs} else []
@@ -273,14 +272,7 @@ def changing_values(info: ModuleInfo, sym: str, refs: list[Ref]) -> list[str]:
     (``datetime.now()``, ``uuid.uuid4()``): a cached result keeps the value of the run that
     made it, and ``incr status`` says so. (A module's top level binding one counts by its
     value: ``incr.globalvalues``.)"""
-    if not _names_changing(info.source.text):
-        return []
-    import ast
-
-    from incr.codeast import definition_nodes
-
-    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    if not any(isinstance(n, kinds) for n in definition_nodes(info, sym) or []):
+    if not _names_changing(info.source.text) or not _run_when_called(info, sym):
         return []
     dotted = {_dotted(info, n, c) for n, c in refs}
     return sorted({_CHANGING[d] for d in dotted if d in _CHANGING})
@@ -289,6 +281,17 @@ def changing_values(info: ModuleInfo, sym: str, refs: list[Ref]) -> list[str]:
 def is_changing_value(note: str) -> bool:
     """True for a note made by ``changing_values`` (``uuid.uuid4() in PATH:NAME``)."""
     return note.partition(" in ")[0] in _CHANGING_HEADS
+
+
+def _run_when_called(info: ModuleInfo, sym: str) -> list[ast.stmt]:
+    """The statements of definition ``sym`` that run when called, not as the module is
+    imported: its functions and classes (none for a value bound at the top level)."""
+    import ast
+
+    from incr.codeast import definition_nodes
+
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return [n for n in definition_nodes(info, sym) or [] if isinstance(n, kinds)]
 
 
 def is_command_line_read(note: str) -> bool:
