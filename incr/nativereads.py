@@ -216,9 +216,7 @@ def _wrapper(real: Callable[..., Any], after: int = 0, uri: bool = False) -> Cal
     def reader(*args: Any, **kwargs: Any) -> Any:
         sink = _sink()
         if sink is not None:
-            path = args[after] if len(args) > after else None
-            if not isinstance(path, str | os.PathLike | list | tuple):  # ``Booster(params)``
-                path = next((kwargs[k] for k in PATH_KEYWORDS if k in kwargs), None)
+            path = _given(args, kwargs, after, (str, os.PathLike, list, tuple))
             if uri and isinstance(path, str):
                 path = path.partition("?")[0].partition("#")[0]
             for one in path if isinstance(path, list | tuple) else [path]:
@@ -233,6 +231,17 @@ def _wrapper(real: Callable[..., Any], after: int = 0, uri: bool = False) -> Cal
     return reader
 
 
+def _given(
+    args: tuple[Any, ...], kwargs: dict[str, Any], after: int, kinds: tuple[type, ...]
+) -> Any:
+    """The path a reader is given: its first argument after ``after`` when of ``kinds``, else
+    the first keyword of ``PATH_KEYWORDS`` (``lgb.Booster(params, model_file=...)``)."""
+    path = args[after] if len(args) > after else None
+    if not isinstance(path, kinds):
+        path = next((kwargs[k] for k in PATH_KEYWORDS if k in kwargs), None)
+    return path
+
+
 def _moded(real: Callable[..., Any], after: int, name: str) -> Callable[..., Any]:
     """``real`` (reader ``name`` of ``readertable.MODED``), telling the recorder the file it
     gets (its first argument after ``after``) by the mode it gets: read in a read mode,
@@ -244,9 +253,7 @@ def _moded(real: Callable[..., Any], after: int, name: str) -> Callable[..., Any
     @functools.wraps(real)
     def opener(*args: Any, **kwargs: Any) -> Any:
         sink = _sink()
-        path = args[after] if len(args) > after else None
-        if not isinstance(path, str | os.PathLike):
-            path = next((kwargs[k] for k in PATH_KEYWORDS if k in kwargs), None)
+        path = _given(args, kwargs, after, (str, os.PathLike))
         if sink is None or not isinstance(path, str | os.PathLike):
             return real(*args, **kwargs)  # (an open file, a buffer: read through Python)
         at = after + position
